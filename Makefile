@@ -1,0 +1,46 @@
+# Thin wrapper around CMake: `make demo` and `make test` do all set-up on a
+# fresh Debian machine (see README.md).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PYTHON     ?= /usr/bin/python3
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan test unit integration test-asan demo bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DHERALD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+integration: build
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) t/run-integration
+
+# test: everything, then everything again under ASan + UBSan
+test: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) t/run-integration
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	HERALD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		HERALD_BIN=$(CURDIR)/$(ASAN_BUILD)/bin $(PYTHON) t/run-integration
+
+demo: build
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) scripts/demo.py
+
+bench: build
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/smtp-throughput
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,466 @@
+/*
+ * maildir_test - delivery into a temp Maildir: content and CRLF handling
+ * (also across the 64 KiB read boundary), unique names, size sums, and
+ * failures that leave nothing behind in tmp/.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/test.h"
+#include "mail/maildir.h"
+
+static char tmpdir[] = "/tmp/herald-maildir-test-XXXXXX";
+static char md[256];
+static int case_no;
+
+/* fresh_maildir - a new Maildir path per case (created by the test) */
+static const char *
+fresh_maildir(void)
+{
+	snprintf(md, sizeof(md), "%s/m%d/a/b", tmpdir, ++case_no);
+	return md;
+}
+
+/* source - a file holding prefix + text; its fd, offset after prefix */
+static int
+source(const char *prefix, const void *text, size_t n)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/src", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (write(fd, prefix, strlen(prefix)) != (ssize_t)strlen(prefix) ||
+	    write(fd, text, n) != (ssize_t)n) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* slurp - the whole file at dir/name into out; -1 on error */
+static int
+slurp(const char *dir, const char *name, struct buf *out)
+{
+	char path[1024], data[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	while ((n = read(fd, data, sizeof(data))) > 0)
+		buf_append(out, data, (size_t)n);
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* count_entries - files in dir (not . and ..), -1 if unreadable */
+static int
+count_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+	int n = 0;
+
+	if (dp == NULL)
+		return -1;
+	while ((de = readdir(dp)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* sub - path/<s> in a static buffer */
+static const char *
+sub(const char *s)
+{
+	static char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", md, s);
+	return path;
+}
+
+static void
+test_create(void)
+{
+	struct buf why = BUF_INIT;
+	struct stat st;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	T_EQ_INT(maildir_create(md, &why), 0);	/* again: fine */
+	T_EQ_INT(stat(sub("new"), &st), 0);
+	T_ASSERT(S_ISDIR(st.st_mode));
+	T_EQ_INT(st.st_mode & 0777, 0700);
+	T_EQ_INT(stat(sub("cur"), &st), 0);
+	T_EQ_INT(stat(sub("tmp"), &st), 0);
+	T_EQ_INT(stat(md, &st), 0);
+	T_EQ_INT(st.st_mode & 0777, 0700);
+	/* a file in the way */
+	{
+		char path[512];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/m%d/file", tmpdir, case_no);
+		fd = open(path, O_CREAT | O_WRONLY, 0600);
+		T_ASSERT(fd >= 0);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/m%d/file/x", tmpdir, case_no);
+		T_EQ_INT(maildir_create(path, &why), -1);
+		T_ASSERT(why.len > 0);
+	}
+	buf_free(&why);
+}
+
+static void
+test_deliver_content(void)
+{
+	static const char msg[] = "Subject: hi\r\n\r\nline one\r\nbare\rcr\r\n"
+	    "lf only\n\r\r\nend\r";
+	static const char want[] = "Delivered-To: a@b\nSubject: hi\n\n"
+	    "line one\nbare\rcr\nlf only\n\r\nend\r";
+	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
+	char expect_suffix[32];
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	fd = source("ENVELOPE", msg, strlen(msg));
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "Delivered-To: a@b\n", 18, fd, 8,
+	    (off_t)strlen(msg), &name, &why), 0);
+	close(fd);
+	T_EQ_INT(slurp(sub("new"), name.data, &got), 0);
+	T_EQ_MEM(got.data, got.len, want, strlen(want));
+	snprintf(expect_suffix, sizeof(expect_suffix), ",S=%zu", strlen(want));
+	T_ASSERT(name.len > strlen(expect_suffix));
+	T_EQ_STR(name.data + name.len - strlen(expect_suffix), expect_suffix);
+	T_ASSERT(strchr(name.data, '/') == NULL);
+	T_ASSERT(strchr(name.data, ':') == NULL);
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	T_EQ_INT(count_entries(sub("new")), 1);
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&got);
+}
+
+static void
+test_deliver_chunk_boundary(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
+	struct buf msg = BUF_INIT, want = BUF_INIT;
+	int fd;
+
+	/*
+	 * The reader's chunks are 64 KiB counted from off: put a "\r\n"
+	 * across the first and second boundaries, and a lone "\r" right
+	 * before the third one.
+	 */
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	for (size_t i = 0; i < 65535; i++)
+		buf_putc(&msg, 'a' + (int)(i % 26));
+	buf_puts(&msg, "\r\n");		/* CR at 65535, LF at 65536 */
+	while (msg.len < 2 * 65536 - 1)
+		buf_putc(&msg, 'b');
+	buf_puts(&msg, "\r\n");		/* CR at 131071, LF at 131072 */
+	while (msg.len < 3 * 65536 - 1)
+		buf_putc(&msg, 'c');
+	buf_puts(&msg, "\rX\r\n");	/* lone CR at 196607 */
+	for (size_t i = 0; i < msg.len; i++) {
+		if (msg.data[i] == '\r' && i + 1 < msg.len &&
+		    msg.data[i + 1] == '\n')
+			continue;
+		buf_putc(&want, msg.data[i]);
+	}
+	T_EQ_INT(want.len, msg.len - 3);
+	fd = source("", msg.data, msg.len);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 0, (off_t)msg.len, &name,
+	    &why), 0);
+	close(fd);
+	T_EQ_INT(slurp(sub("new"), name.data, &got), 0);
+	T_EQ_INT(got.len, want.len);
+	T_ASSERT(memcmp(got.data, want.data, want.len) == 0);
+	{
+		char suffix[32];
+
+		snprintf(suffix, sizeof(suffix), ",S=%zu", want.len);
+		T_EQ_STR(name.data + name.len - strlen(suffix), suffix);
+	}
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&got);
+	buf_free(&msg);
+	buf_free(&want);
+}
+
+static void
+test_deliver_partial_range(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
+	int fd;
+
+	/* only size bytes at off are copied; a short source is an error */
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	fd = source("HEAD", "abc\r\ndef\r\nTRAILER", 18);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "H: 1\n", 5, fd, 4, 10, &name, &why), 0);
+	T_EQ_INT(slurp(sub("new"), name.data, &got), 0);
+	T_EQ_STR(got.data, "H: 1\nabc\ndef\n");
+	errno = 0;
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 4, 100, &name, &why), -1);
+	T_EQ_INT(errno, EIO);
+	close(fd);
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	T_EQ_INT(count_entries(sub("new")), 1);
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&got);
+}
+
+static void
+test_unique_names(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT, names = BUF_INIT;
+	int fd, failed = 0;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	fd = source("", "x\r\n", 3);
+	T_ASSERT(fd >= 0);
+	for (int i = 0; i < 1000 && !failed; i++) {
+		if (maildir_deliver(md, "", 0, fd, 0, 3, &name, &why) < 0)
+			failed = 1;
+	}
+	close(fd);
+	T_EQ_INT(failed, 0);
+	/* 1,000 different names in new/ means no delivery replaced another */
+	T_EQ_INT(count_entries(sub("new")), 1000);
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&names);
+}
+
+static void
+test_usage(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	long long bytes = -1;
+	char path[600];
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);	/* none yet */
+	T_EQ_INT(bytes, 0);
+	T_EQ_INT(maildir_create(md, &why), 0);
+	fd = source("", "12345\r\n", 7);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "H\n", 2, fd, 0, 7, &name, &why), 0);
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 0, 7, &name, &why), 0);
+	close(fd);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6);
+
+	/* a seen message in cur/ with flags */
+	snprintf(path, sizeof(path), "%s/cur/1.M1P1.h,S=1000:2,S", md);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	T_ASSERT(fd >= 0);
+	close(fd);
+	/* no S=: stat says 11 bytes */
+	snprintf(path, sizeof(path), "%s/cur/2.M2P2.h:2,", md);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(write(fd, "hello world", 11), 11);
+	close(fd);
+	/* Maildir++ folder, and tmp/ which does not count */
+	snprintf(path, sizeof(path), "%s/.Sent", md);
+	T_EQ_INT(maildir_create(path, &why), 0);
+	snprintf(path, sizeof(path), "%s/.Sent/cur/3.M3P3.h,S=500,W=510:2,S",
+	    md);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	T_ASSERT(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/tmp/4.M4P4.h,S=7000", md);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	T_ASSERT(fd >= 0);
+	close(fd);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 1000 + 11 + 500);
+	unlink(path);
+	buf_free(&why);
+	buf_free(&name);
+}
+
+/* readonly_checks - deliveries into read-only tmp/ and new/ fail
+ * cleanly; 0 or the number of the failed check */
+static int
+readonly_checks(int fd)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	int ret = 0;
+
+	if (chmod(sub("tmp"), 0500) < 0)
+		return 1;
+	errno = 0;
+	if (maildir_deliver(md, "", 0, fd, 0, 3, &name, &why) != -1)
+		ret = 2;
+	else if (errno != EACCES)
+		ret = 3;
+	else if (count_entries(sub("new")) != 0)
+		ret = 4;
+	if (chmod(sub("tmp"), 0700) < 0 && ret == 0)
+		ret = 5;
+	if (ret == 0 && chmod(sub("new"), 0500) < 0)
+		ret = 6;
+	errno = 0;
+	if (ret == 0 && maildir_deliver(md, "", 0, fd, 0, 3, &name, &why) != -1)
+		ret = 7;
+	else if (ret == 0 && errno != EACCES)
+		ret = 8;
+	else if (ret == 0 && count_entries(sub("tmp")) != 0)
+		ret = 9;
+	else if (ret == 0 && count_entries(sub("new")) != 0)
+		ret = 10;
+	if (chmod(sub("new"), 0700) < 0 && ret == 0)
+		ret = 11;
+	if (ret != 0)
+		fprintf(stderr, "  readonly check %d failed: %s\n", ret,
+		    why.data);
+	buf_free(&why);
+	buf_free(&name);
+	return ret;
+}
+
+static void
+test_failures(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	int fd;
+
+	fresh_maildir();
+	fd = source("", "x\r\n", 3);
+	T_ASSERT(fd >= 0);
+	/* missing Maildir */
+	errno = 0;
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 0, 3, &name, &why), -1);
+	T_EQ_INT(errno, ENOENT);
+	T_ASSERT(strstr(why.data, "No such file") != NULL);
+
+	/* new/ missing: the tmp file must go again */
+	T_EQ_INT(maildir_create(md, &why), 0);
+	T_EQ_INT(rmdir(sub("new")), 0);
+	errno = 0;
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 0, 3, &name, &why), -1);
+	T_EQ_INT(errno, ENOENT);
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+
+	/* unreadable source */
+	T_EQ_INT(mkdir(sub("new"), 0700), 0);
+	errno = 0;
+	T_EQ_INT(maildir_deliver(md, "", 0, -1, 0, 3, &name, &why), -1);
+	T_EQ_INT(errno, EBADF);
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	T_EQ_INT(count_entries(sub("new")), 0);
+
+	/* read-only tmp/ and new/: root ignores modes, so run as nobody */
+	if (geteuid() != 0) {
+		T_EQ_INT(readonly_checks(fd), 0);
+	} else {
+		struct passwd *pw = getpwnam("nobody");
+		char path[512];
+		pid_t pid;
+		int status = -1;
+
+		T_ASSERT(pw != NULL);
+		T_EQ_INT(chmod(tmpdir, 0711), 0);
+		snprintf(path, sizeof(path), "%s/m%d", tmpdir, case_no);
+		T_EQ_INT(chown(path, pw->pw_uid, pw->pw_gid), 0);
+		snprintf(path, sizeof(path), "%s/m%d/a", tmpdir, case_no);
+		T_EQ_INT(chown(path, pw->pw_uid, pw->pw_gid), 0);
+		T_EQ_INT(chown(md, pw->pw_uid, pw->pw_gid), 0);
+		T_EQ_INT(chown(sub("tmp"), pw->pw_uid, pw->pw_gid), 0);
+		T_EQ_INT(chown(sub("new"), pw->pw_uid, pw->pw_gid), 0);
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+				_exit(90);
+			_exit(readonly_checks(fd));
+		}
+		T_ASSERT(pid > 0);
+		T_EQ_INT(waitpid(pid, &status, 0), pid);
+		T_ASSERT(WIFEXITED(status));
+		T_EQ_INT(WEXITSTATUS(status), 0);
+		T_EQ_INT(chmod(tmpdir, 0700), 0);
+	}
+	close(fd);
+	buf_free(&why);
+	buf_free(&name);
+}
+
+/* rm_tree - remove everything under path (test files only) */
+static void
+rm_tree(const char *path)
+{
+	struct dirent *de;
+	DIR *dp = opendir(path);
+
+	if (dp != NULL) {
+		while ((de = readdir(dp)) != NULL) {
+			char child[1024];
+			struct stat st;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(child, sizeof(child), "%s/%s", path,
+			    de->d_name);
+			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+				rm_tree(child);
+			else
+				unlink(child);
+		}
+		closedir(dp);
+	}
+	rmdir(path);
+}
+
+static const struct test_case cases[] = {
+	{"create folders", test_create},
+	{"deliver: header, CRLF to LF, lone CR", test_deliver_content},
+	{"deliver: CRLF across 64 KiB reads", test_deliver_chunk_boundary},
+	{"deliver: offset and size; short source", test_deliver_partial_range},
+	{"1,000 unique names", test_unique_names},
+	{"usage sums S= and stat", test_usage},
+	{"failures leave tmp/ empty", test_failures},
+	{0},
+};
+
+int
+main(void)
+{
+	int rc;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = test_run(cases);
+	rm_tree(tmpdir);
+	return rc;
+}

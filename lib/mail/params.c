@@ -1,0 +1,256 @@
+/*
+ * params - the herald.conf table: every key, its type, default and check.
+ *
+ * Adding a setting: declare var_<key> in params.h, define it here, add a
+ * row to params_table. Nothing else reads herald.conf.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/params.h"
+
+char *var_myhostname;
+char *var_mydomain;
+char *var_spool_directory;
+char *var_data_directory;
+char *var_run_directory;
+char *var_mail_location;
+char *var_daemon_directory;
+char *var_herald_user;
+char *var_vmail_user;
+char *var_auth_user;
+char *var_directory_group;
+char *var_smtpd_listen;
+char *var_smtpd_banner;
+long long var_smtpd_workers;
+long long var_message_size_limit;
+long long var_smtpd_recipient_limit;
+long long var_smtpd_line_limit;
+long long var_smtpd_error_limit;
+long long var_smtpd_client_limit;
+long long var_smtpd_max_sessions;
+long long var_smtpd_idle_timeout;
+long long var_smtpd_session_timeout;
+char *var_tls_cert_file;
+char *var_tls_key_file;
+long long var_queue_scan_interval;
+long long var_minimal_backoff_time;
+long long var_maximal_backoff_time;
+long long var_maximal_queue_lifetime;
+long long var_local_processes;
+long long var_delivery_timeout;
+long long var_default_quota;
+bool var_quota_exceeded_bounce;
+long long var_hopcount_limit;
+char *var_recipient_delimiter;
+long long var_alias_depth_limit;
+long long var_stop_timeout;
+
+static char config_dir[PATH_MAX] = ".";
+
+/* params_check_hostname - a host name usable in SMTP greetings */
+static int
+params_check_hostname(const char *value, struct buf *why)
+{
+	if (*value == '\0')
+		return 0;	/* filled in from gethostname() */
+	for (const char *p = value; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')) {
+			buf_printf(why, "not a host name: \"%s\"", value);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* params_check_delimiter - at most one character, not '@' */
+static int
+params_check_delimiter(const char *value, struct buf *why)
+{
+	if (strlen(value) > 1 || strchr(value, '@') != NULL ||
+	    (*value && (unsigned char)*value <= ' ')) {
+		buf_printf(why, "must be one printable character other than "
+		    "'@', or empty");
+		return -1;
+	}
+	return 0;
+}
+
+#define STR(n, d, doc) {#n, CFG_STR, d, &var_##n, 0, 0, NULL, doc, false, NULL}
+#define STRC(n, d, c, doc) {#n, CFG_STR, d, &var_##n, 0, 0, c, doc, false, NULL}
+#define LIST(n, d, doc) {#n, CFG_LIST, d, &var_##n, 0, 0, NULL, doc, false, NULL}
+#define INT(n, d, lo, hi, doc) {#n, CFG_INT, d, &var_##n, lo, hi, NULL, doc, false, NULL}
+#define SIZE(n, d, lo, hi, doc) {#n, CFG_SIZE, d, &var_##n, lo, hi, NULL, doc, false, NULL}
+#define TIME(n, d, lo, hi, doc) {#n, CFG_TIME, d, &var_##n, lo, hi, NULL, doc, false, NULL}
+#define BOOL(n, d, doc) {#n, CFG_BOOL, d, &var_##n, 0, 0, NULL, doc, false, NULL}
+
+struct cfg_entry params_table[] = {
+	STRC(myhostname, "", params_check_hostname,
+	    "host name used in SMTP greetings and Received: headers "
+	    "(default: the system host name)"),
+	STRC(mydomain, "", params_check_hostname,
+	    "the organisation's main mail domain (informational)"),
+	STR(spool_directory, "/var/spool/herald",
+	    "the mail queue"),
+	STR(data_directory, "/var/lib/herald",
+	    "the directory database (domains, users, aliases, passwords)"),
+	STR(run_directory, "/run/herald",
+	    "master's control socket and pid file"),
+	STR(mail_location, "/var/mail/%d/%n",
+	    "Maildir of each user: %d domain, %n local part, %u address"),
+	STR(daemon_directory, HERALD_DAEMON_DIR,
+	    "where master finds the service programs"),
+	STR(herald_user, "herald",
+	    "user of smtpd, qmgr and remote when started as root"),
+	STR(vmail_user, "vmail",
+	    "user that owns the mail store (local, imapd, pop3d)"),
+	STR(auth_user, "herald-auth",
+	    "the only user that can read password hashes (authd)"),
+	STR(directory_group, "herald-dir",
+	    "group of every service that reads the directory"),
+	LIST(smtpd_listen, "*:25",
+	    "addresses of the inbound SMTP (MX) service, host:port, comma "
+	    "separated; empty disables it"),
+	STR(smtpd_banner, "ESMTP herald",
+	    "text after the host name in the 220 greeting"),
+	INT(smtpd_workers, "0", 0, 256,
+	    "smtpd worker processes, each serving many sessions (0: one per "
+	    "core)"),
+	SIZE(message_size_limit, "50M", 1024, 2147483647LL,
+	    "largest message accepted, in bytes"),
+	INT(smtpd_recipient_limit, "1000", 1, 100000,
+	    "recipients per message"),
+	INT(smtpd_line_limit, "2048", 512, 65536,
+	    "longest SMTP command line, in bytes including CRLF"),
+	INT(smtpd_error_limit, "20", 1, 1000,
+	    "errors in one session before it is disconnected"),
+	INT(smtpd_client_limit, "50", 1, 100000,
+	    "concurrent sessions from one client address"),
+	INT(smtpd_max_sessions, "10000", 1, 1000000,
+	    "concurrent sessions per smtpd worker"),
+	TIME(smtpd_idle_timeout, "300s", 1, 86400,
+	    "time a client may stay silent (RFC 5321 4.5.3.2)"),
+	TIME(smtpd_session_timeout, "1h", 1, 604800,
+	    "longest SMTP session"),
+	STR(tls_cert_file, "",
+	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
+	STR(tls_key_file, "",
+	    "PEM private key for tls_cert_file"),
+	TIME(queue_scan_interval, "60s", 1, 86400,
+	    "how often qmgr scans the whole queue"),
+	TIME(minimal_backoff_time, "300s", 1, 604800,
+	    "first retry delay of a deferred message"),
+	TIME(maximal_backoff_time, "4000s", 1, 604800,
+	    "longest retry delay"),
+	TIME(maximal_queue_lifetime, "5d", 1, 31536000,
+	    "time a message may stay deferred before it is returned"),
+	INT(local_processes, "4", 1, 1000,
+	    "local delivery agents running at once"),
+	TIME(delivery_timeout, "600s", 1, 86400,
+	    "longest time one delivery request may take"),
+	SIZE(default_quota, "0", 0, 9223372036854775807LL,
+	    "mailbox quota for users without their own, bytes (0: none)"),
+	BOOL(quota_exceeded_bounce, "yes",
+	    "over quota: bounce with 5.2.2 (yes) or defer with 4.2.2 (no)"),
+	INT(hopcount_limit, "50", 1, 1000,
+	    "Received:/Delivered-To: headers that mean a mail loop"),
+	STRC(recipient_delimiter, "+", params_check_delimiter,
+	    "separator of address extensions (user+tag@domain); empty: none"),
+	INT(alias_depth_limit, "10", 1, 100,
+	    "levels of alias expansion"),
+	TIME(stop_timeout, "30s", 1, 3600,
+	    "time sessions get to finish on stop or reload"),
+	{0},
+};
+
+/* params_config_path - -c argument, else $HERALD_CONF, else the default */
+const char *
+params_config_path(const char *arg)
+{
+	const char *env;
+
+	if (arg != NULL && *arg)
+		return arg;
+	if ((env = getenv("HERALD_CONF")) != NULL && *env)
+		return env;
+	return HERALD_CONFIG_FILE;
+}
+
+/* params_config_dir - folder of the loaded configuration file */
+const char *
+params_config_dir(void)
+{
+	return config_dir;
+}
+
+/* params_absolute - make one path setting absolute against config_dir */
+static void
+params_absolute(char **var)
+{
+	char *abs;
+
+	if (**var == '/' || **var == '\0')
+		return;
+	abs = xasprintf("%s/%s", config_dir, *var);
+	x_free(var);
+	*var = abs;
+}
+
+/* params_load - defaults + file + checks; -1 with "file:line: why" */
+int
+params_load(const char *path, struct buf *why)
+{
+	char real[PATH_MAX];
+	char *slash;
+
+	cfg_defaults(params_table);
+	if (cfg_load(params_table, path, why) < 0)
+		return -1;
+	if (realpath(path, real) == NULL) {
+		buf_printf(why, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((slash = strrchr(real, '/')) != NULL && slash != real)
+		*slash = '\0';
+	else
+		strcpy(real, "/");
+	str_lcpy(config_dir, real, sizeof(config_dir));
+
+	params_absolute(&var_spool_directory);
+	params_absolute(&var_data_directory);
+	params_absolute(&var_run_directory);
+	params_absolute(&var_mail_location);
+	params_absolute(&var_daemon_directory);
+	params_absolute(&var_tls_cert_file);
+	params_absolute(&var_tls_key_file);
+
+	if (*var_myhostname == '\0') {
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) < 0)
+			str_lcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		x_free(&var_myhostname);
+		var_myhostname = xstrdup(host);
+	}
+	if ((*var_tls_cert_file == '\0') != (*var_tls_key_file == '\0')) {
+		buf_printf(why, "%s: tls_cert_file and tls_key_file go "
+		    "together", path);
+		return -1;
+	}
+	if (var_minimal_backoff_time > var_maximal_backoff_time) {
+		buf_printf(why, "%s: minimal_backoff_time is larger than "
+		    "maximal_backoff_time", path);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * params - every herald.conf setting, in one table.
+ *
+ * Each key has a global var_<key> holding its typed value (see config.h
+ * for the types). params_load() sets defaults, reads the file and checks
+ * cross-key rules; on failure why says "file:line: reason". The same table
+ * drives `heraldctl config` and the herald.conf(5) page, so the
+ * documentation cannot drift from the code.
+ *
+ * Path settings may be relative: params_load() makes them absolute,
+ * relative to the folder of the configuration file, so a test instance
+ * lives in one folder.
+ */
+#ifndef MAIL_PARAMS_H
+#define MAIL_PARAMS_H
+
+#include <stdbool.h>
+
+struct buf;
+struct cfg_entry;
+
+/* identity */
+extern char *var_myhostname;		/* name in greetings, Received: */
+extern char *var_mydomain;		/* first hosted domain hint (demo, package) */
+/* places */
+extern char *var_spool_directory;	/* the queue (DESIGN.md §4) */
+extern char *var_data_directory;	/* LMDB directory and password db */
+extern char *var_run_directory;		/* master.sock, master.pid */
+extern char *var_mail_location;		/* Maildir template: %d domain, %n local, %u user@domain */
+extern char *var_daemon_directory;	/* service programs */
+/* users (only when started as root) */
+extern char *var_herald_user;		/* smtpd, qmgr, remote */
+extern char *var_vmail_user;		/* local, imapd, pop3d */
+extern char *var_auth_user;		/* authd */
+extern char *var_directory_group;	/* group that may read the directory */
+/* smtpd */
+extern char *var_smtpd_listen;		/* list of host:port for port 25 role */
+extern char *var_smtpd_banner;		/* text after "220 hostname " */
+extern long long var_smtpd_workers;	/* 0 = one per core */
+extern long long var_message_size_limit;	/* bytes */
+extern long long var_smtpd_recipient_limit;
+extern long long var_smtpd_line_limit;	/* command line incl. CRLF */
+extern long long var_smtpd_error_limit;	/* errors before disconnect */
+extern long long var_smtpd_client_limit;	/* sessions per client address */
+extern long long var_smtpd_max_sessions;	/* sessions per worker */
+extern long long var_smtpd_idle_timeout;	/* seconds */
+extern long long var_smtpd_session_timeout;	/* seconds */
+extern char *var_tls_cert_file;
+extern char *var_tls_key_file;
+/* queue */
+extern long long var_queue_scan_interval;	/* seconds between full scans */
+extern long long var_minimal_backoff_time;	/* seconds */
+extern long long var_maximal_backoff_time;	/* seconds */
+extern long long var_maximal_queue_lifetime;	/* seconds */
+extern long long var_local_processes;	/* local delivery agents */
+extern long long var_delivery_timeout;	/* seconds for one delivery request */
+/* local delivery */
+extern long long var_default_quota;	/* bytes, 0 = unlimited */
+extern bool var_quota_exceeded_bounce;	/* true: 5.2.2 bounce; false: defer 4.2.2 */
+extern long long var_hopcount_limit;	/* Received:/Delivered-To: headers */
+extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
+extern long long var_alias_depth_limit;
+/* master */
+extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
+
+/* params_table - the table itself, for heraldctl config and the man page */
+extern struct cfg_entry params_table[];
+
+/* params_config_path - -c argument, else $HERALD_CONF, else the default */
+const char *params_config_path(const char *arg);
+/* params_load - defaults + file + checks; -1 with "file:line: why" */
+int params_load(const char *path, struct buf *why);
+/* params_config_dir - folder of the loaded configuration file */
+const char *params_config_dir(void);
+
+#endif

@@ -1,0 +1,540 @@
+/*
+ * service - the daemon skeleton: options, logging, config, inherited
+ * listeners, privilege drop, and the two service models (event loop or
+ * one connection at a time). A daemon's main is one service_main() call.
+ *
+ * SECURITY: the privilege drop happens before the first accept(), so no
+ * byte from the network is read with root rights. When the target user is
+ * not root, the drop is verified by checking that setuid(0) fails.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"	/* params.h needs struct cfg_entry */
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/str.h"
+#include "mail/params.h"
+#include "mail/service.h"
+
+#define SERVICE_LISTEN_FDS_START 3
+#define SERVICE_LISTENERS_MAX 64
+#define SERVICE_ACCEPT_BURST 64		/* accepts per wakeup, for fairness */
+#define SERVICE_ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE */
+
+struct service {
+	const struct service_def *def;
+	struct service_listener *listeners;	/* fd -1 once closed */
+	int n_listeners;
+	struct evloop *loop;		/* EVENT model only */
+	struct ev_timer *pause_timer;	/* accepts paused after EMFILE */
+	struct ev_timer *stop_timer;	/* forced exit after stop_timeout */
+	long sessions;			/* live sessions (EVENT) */
+	bool stopping;			/* SIGTERM seen */
+	bool watching;			/* listeners are in the loop */
+};
+
+/* set by the SINGLE model's SIGTERM handler */
+static volatile sig_atomic_t service_sigterm;
+
+/* service_usage - the command line, for a usage error */
+static void
+service_usage(const struct service_def *def)
+{
+	msg_error("usage: %s [-c config] [-f] [-v]", def->name);
+}
+
+/* service_listen_fds - take over the listeners that master passed */
+static void
+service_listen_fds(struct service *svc)
+{
+	const char *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	const char *pid = getenv("LISTEN_PID");
+	long long n = 0, want_pid;
+
+	if (fds != NULL && *fds != '\0') {
+		if (str_to_ll(fds, 0, SERVICE_LISTENERS_MAX, &n) < 0)
+			msg_fatal("bad LISTEN_FDS value \"%s\"", fds);
+		if (pid != NULL && *pid != '\0') {
+			if (str_to_ll(pid, 1, 0x7fffffff, &want_pid) < 0)
+				msg_fatal("bad LISTEN_PID value \"%s\"", pid);
+			if (want_pid != (long long)getpid()) {
+				msg_warn("LISTEN_PID %lld is not this process: "
+				    "ignoring LISTEN_FDS", want_pid);
+				n = 0;
+			}
+		}
+	}
+	svc->n_listeners = (int)n;
+	svc->listeners = xcalloc(n ? (size_t)n : 1, sizeof(*svc->listeners));
+	for (int i = 0; i < svc->n_listeners; i++) {
+		struct service_listener *l = &svc->listeners[i];
+		size_t len = 0;
+
+		l->fd = SERVICE_LISTEN_FDS_START + i;
+		if (names != NULL) {
+			len = strcspn(names, ":");
+			if (len >= sizeof(l->name))
+				len = sizeof(l->name) - 1;
+			memcpy(l->name, names, len);
+			names = strchr(names, ':');
+			if (names != NULL)
+				names++;
+		}
+		l->name[len] = '\0';
+		if (len == 0)
+			str_lcpy(l->name, "unknown", sizeof(l->name));
+		if (sock_set_cloexec(l->fd, true) < 0)
+			msg_fatal("listener %s (fd %d): %m", l->name, l->fd);
+		msg_debug("listener %s on fd %d", l->name, l->fd);
+	}
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	unsetenv("LISTEN_PID");
+}
+
+/* service_drop_privileges - setgroups, setgid, setuid, each checked */
+void
+service_drop_privileges(const char *user, const char *group)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t groups[2];
+	size_t ngroups = 1;
+	uid_t uid;
+	gid_t gid;
+
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL)
+		msg_fatal("user %s: %s", user,
+		    errno ? strerror(errno) : "no such user");
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	groups[0] = gid;
+	if (group != NULL && *group != '\0') {
+		errno = 0;
+		if ((gr = getgrnam(group)) == NULL)
+			msg_fatal("group %s: %s", group,
+			    errno ? strerror(errno) : "no such group");
+		if (gr->gr_gid != gid)
+			groups[ngroups++] = gr->gr_gid;
+	}
+	if (setgroups(ngroups, groups) < 0)
+		msg_fatal("setgroups for user %s: %m", user);
+	if (setgid(gid) < 0)
+		msg_fatal("setgid(%ld): %m", (long)gid);
+	if (setuid(uid) < 0)
+		msg_fatal("setuid(%ld): %m", (long)uid);
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid)
+		msg_fatal("privilege drop to %s did not take effect", user);
+	if (uid != 0 && setuid(0) == 0)
+		msg_fatal("privilege drop to %s can be undone", user);
+	msg_debug("running as user %s (uid %ld, gid %ld)", user, (long)uid,
+	    (long)gid);
+}
+
+/* service_signals - the dispositions every service starts with */
+static void
+service_signals(void)
+{
+	sigset_t none;
+
+	/* master blocks signals for its own signalfd; exec keeps the mask */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		msg_fatal("sigprocmask: %m");
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    signal(SIGINT, SIG_IGN) == SIG_ERR ||	/* master handles ^C */
+	    signal(SIGHUP, SIG_IGN) == SIG_ERR ||	/* reload = new workers */
+	    signal(SIGTERM, SIG_DFL) == SIG_ERR)
+		msg_fatal("signal: %m");
+}
+
+/* service_parent_watch - die with master; pid is master's at our start */
+static void
+service_parent_watch(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		msg_fatal("prctl(PR_SET_PDEATHSIG): %m");
+	/* the parent may have gone before prctl took effect */
+	if (getppid() != parent) {
+		msg_info("parent process went away: exiting");
+		exit(0);
+	}
+}
+
+/* service_loop - the event loop (EVENT model; NULL for SINGLE) */
+struct evloop *
+service_loop(struct service *svc)
+{
+	return svc->loop;
+}
+
+/* service_session_begin - one more live session */
+void
+service_session_begin(struct service *svc)
+{
+	svc->sessions++;
+}
+
+/* service_session_end - one session less; the last one ends a stop */
+void
+service_session_end(struct service *svc)
+{
+	if (svc->sessions <= 0)
+		msg_panic("service_session_end: no session is open");
+	svc->sessions--;
+	if (svc->stopping && svc->sessions == 0 && svc->loop != NULL)
+		evloop_stop(svc->loop);
+}
+
+/* service_stopping - true after SIGTERM */
+bool
+service_stopping(const struct service *svc)
+{
+	return svc->stopping || service_sigterm != 0;
+}
+
+/* service_listeners - the inherited listeners and their count */
+const struct service_listener *
+service_listeners(const struct service *svc, int *n_r)
+{
+	*n_r = svc->n_listeners;
+	return svc->listeners;
+}
+
+/* service_close_listeners - stop accepting for good */
+static void
+service_close_listeners(struct service *svc)
+{
+	for (int i = 0; i < svc->n_listeners; i++) {
+		struct service_listener *l = &svc->listeners[i];
+
+		if (l->fd < 0)
+			continue;
+		if (svc->loop != NULL && svc->watching)
+			evloop_del_fd(svc->loop, l->fd);
+		if (close(l->fd) < 0)
+			msg_warn("close listener %s: %m", l->name);
+		l->fd = -1;
+	}
+	svc->watching = false;
+}
+
+static void service_event_accept(struct evloop *, int, unsigned, void *);
+
+/* service_event_watch - add or remove the listeners in the loop */
+static void
+service_event_watch(struct service *svc, bool on)
+{
+	if (svc->watching == on)
+		return;
+	for (int i = 0; i < svc->n_listeners; i++) {
+		struct service_listener *l = &svc->listeners[i];
+
+		if (l->fd < 0)
+			continue;
+		if (on) {
+			if (evloop_add_fd(svc->loop, l->fd, EV_READ,
+			    service_event_accept, svc) < 0)
+				msg_fatal("watch listener %s: %m", l->name);
+		} else {
+			evloop_del_fd(svc->loop, l->fd);
+		}
+	}
+	svc->watching = on;
+}
+
+/* service_event_resume - the pause after EMFILE is over */
+static long long
+service_event_resume(struct evloop *loop, void *ctx)
+{
+	struct service *svc = ctx;
+
+	svc->pause_timer = NULL;
+	if (!svc->stopping)
+		service_event_watch(svc, true);
+	return -1;
+}
+
+/* service_event_accept - a listener is readable: take what is waiting */
+static void
+service_event_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct service *svc = ctx;
+	const struct service_listener *l = NULL;
+
+	for (int i = 0; i < svc->n_listeners; i++)
+		if (svc->listeners[i].fd == fd)
+			l = &svc->listeners[i];
+	if (l == NULL)
+		msg_panic("service_event_accept: fd %d is no listener", fd);
+
+	for (int n = 0; n < SERVICE_ACCEPT_BURST && !svc->stopping; n++) {
+		int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+
+		if (conn >= 0) {
+			svc->def->accept(svc, conn, l);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+			return;
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* level-triggered: pause, or we would spin */
+			msg_warn("accept on %s: %m: pausing for %d ms",
+			    l->name, SERVICE_ACCEPT_PAUSE_MS);
+			service_event_watch(svc, false);
+			if (svc->pause_timer == NULL)
+				svc->pause_timer = evloop_add_timer(loop,
+				    SERVICE_ACCEPT_PAUSE_MS,
+				    service_event_resume, svc);
+			return;
+		default:
+			msg_warn("accept on %s: %m", l->name);
+			return;
+		}
+	}
+}
+
+/* service_event_force_exit - sessions did not end within stop_timeout */
+static long long
+service_event_force_exit(struct evloop *loop, void *ctx)
+{
+	struct service *svc = ctx;
+
+	svc->stop_timer = NULL;
+	msg_info("stop timeout: exiting with %ld session(s) open",
+	    svc->sessions);
+	/* the sessions' state is abandoned, not torn down */
+	_exit(0);
+}
+
+/* service_event_sigterm - graceful stop: no new sessions, finish others */
+static void
+service_event_sigterm(struct evloop *loop, int signo, void *ctx)
+{
+	struct service *svc = ctx;
+
+	if (svc->stopping)
+		return;
+	msg_debug("stopping: %ld session(s) open", svc->sessions);
+	svc->stopping = true;
+	evloop_cancel_timer(loop, &svc->pause_timer);
+	service_close_listeners(svc);
+	if (svc->def->stop != NULL)
+		svc->def->stop(svc);
+	if (svc->sessions == 0) {
+		evloop_stop(loop);
+		return;
+	}
+	svc->stop_timer = evloop_add_timer(loop, var_stop_timeout * 1000,
+	    service_event_force_exit, svc);
+}
+
+/* service_event_run - the EVENT model's main loop */
+static void
+service_event_run(struct service *svc)
+{
+	if (!svc->stopping)
+		service_event_watch(svc, true);
+	if (evloop_run(svc->loop) < 0)
+		msg_fatal("event loop: %m");
+	svc->stopping = true;
+}
+
+/* service_single_sigterm - SINGLE model: finish the current connection */
+static void
+service_single_sigterm(int signo)
+{
+	service_sigterm = 1;
+}
+
+/* service_single_run - the SINGLE model: one connection at a time */
+static void
+service_single_run(struct service *svc)
+{
+	struct pollfd *pfd;
+	sigset_t term, open_mask;
+	int n = svc->n_listeners;
+
+	pfd = xcalloc(n ? (size_t)n : 1, sizeof(*pfd));
+	for (int i = 0; i < n; i++) {
+		pfd[i].fd = svc->listeners[i].fd;
+		pfd[i].events = POLLIN;
+		/* several processes share it: accept must not block */
+		if (sock_set_nonblock(pfd[i].fd, true) < 0)
+			msg_fatal("listener %s: %m", svc->listeners[i].name);
+	}
+	/*
+	 * SIGTERM stays blocked except inside ppoll() and serve, so it
+	 * cannot slip in between the flag check and the wait.
+	 */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, &open_mask) < 0)
+		msg_fatal("sigprocmask: %m");
+	sigdelset(&open_mask, SIGTERM);
+	while (!service_stopping(svc)) {
+		if (ppoll(pfd, (nfds_t)n, NULL, &open_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			msg_fatal("poll: %m");
+		}
+		for (int i = 0; i < n && !service_stopping(svc); i++) {
+			const struct service_listener *l = &svc->listeners[i];
+			int conn;
+
+			if ((pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) == 0)
+				continue;
+			/* other processes share the listener: EAGAIN is normal */
+			if ((conn = accept4(l->fd, NULL, NULL,
+			    SOCK_CLOEXEC)) < 0) {
+				if (errno == EMFILE || errno == ENFILE) {
+					msg_warn("accept on %s: %m", l->name);
+					nanosleep(&(struct timespec){0,
+					    SERVICE_ACCEPT_PAUSE_MS * 1000000L},
+					    NULL);
+				} else if (errno != EAGAIN &&
+				    errno != EWOULDBLOCK && errno != EINTR &&
+				    errno != ECONNABORTED && errno != EPROTO) {
+					msg_warn("accept on %s: %m", l->name);
+				}
+				continue;
+			}
+			/* master's listeners are non-blocking; serve blocks */
+			if (sock_set_nonblock(conn, false) < 0)
+				msg_warn("accept on %s: blocking mode: %m",
+				    l->name);
+			if (sigprocmask(SIG_SETMASK, &open_mask, NULL) < 0)
+				msg_fatal("sigprocmask: %m");
+			svc->def->serve(svc, conn, l);
+			if (sigprocmask(SIG_BLOCK, &term, NULL) < 0)
+				msg_fatal("sigprocmask: %m");
+			if (close(conn) < 0 && errno != EBADF)
+				msg_warn("close connection on %s: %m",
+				    l->name);
+		}
+	}
+	x_free(&pfd);
+	svc->stopping = true;
+}
+
+/* service_main - run the daemon; returns the exit status */
+int
+service_main(int argc, char **argv, const struct service_def *def)
+{
+	struct service *svc;
+	const char *conf = NULL;
+	struct buf why = BUF_INIT;
+	char ident[64];
+	bool foreground = false, usage = false;
+	pid_t parent = getppid();
+	int ch;
+
+	if (def->model == SERVICE_EVENT && def->accept == NULL)
+		msg_panic("service %s: EVENT model without accept", def->name);
+	if (def->model == SERVICE_SINGLE && def->serve == NULL)
+		msg_panic("service %s: SINGLE model without serve", def->name);
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "c:fv")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'v':
+			msg_verbose++;
+			break;
+		default:
+			usage = true;
+			break;
+		}
+	}
+	snprintf(ident, sizeof(ident), "herald/%s", def->name);
+	msg_init(ident, foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG);
+	if (usage || optind != argc) {
+		service_usage(def);
+		return 2;
+	}
+	if (params_load(params_config_path(conf), &why) < 0)
+		msg_fatal("%s", buf_cstr(&why));
+	buf_free(&why);
+	service_signals();
+
+	svc = xcalloc(1, sizeof(*svc));
+	svc->def = def;
+	service_listen_fds(svc);
+
+	if (def->pre_drop != NULL)
+		def->pre_drop(svc);
+	if (geteuid() == 0 && def->user != NULL && *def->user != NULL)
+		service_drop_privileges(*def->user,
+		    def->reads_directory ? var_directory_group : NULL);
+	service_parent_watch(parent);
+
+	/* SIGTERM is handled from here on, also while init runs */
+	if (def->model == SERVICE_EVENT) {
+		svc->loop = evloop_new();
+		if (evloop_add_signal(svc->loop, SIGTERM,
+		    service_event_sigterm, svc) < 0)
+			msg_fatal("watch SIGTERM: %m");
+	} else {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = service_single_sigterm;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = 0;	/* no SA_RESTART: blocking calls see EINTR */
+		if (sigaction(SIGTERM, &sa, NULL) < 0)
+			msg_fatal("sigaction SIGTERM: %m");
+	}
+	if (def->init != NULL)
+		def->init(svc);
+	msg_debug("started");
+
+	if (def->model == SERVICE_EVENT)
+		service_event_run(svc);
+	else
+		service_single_run(svc);
+
+	service_close_listeners(svc);
+	if (svc->loop != NULL) {
+		evloop_cancel_timer(svc->loop, &svc->pause_timer);
+		evloop_cancel_timer(svc->loop, &svc->stop_timer);
+		evloop_free(&svc->loop);
+	}
+	x_free(&svc->listeners);
+	x_free(&svc);
+	return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * service - the skeleton every herald daemon's main hands itself to.
+ *
+ * service_main() does, in order: options (-c config, -f foreground,
+ * -v verbose), logging (ident "herald/<name>"), config (params_load),
+ * the listeners master passed (LISTEN_FDS / LISTEN_FDNAMES, from fd 3),
+ * def->pre_drop (still root if started as root), the privilege drop to
+ * *def->user (setgroups with the directory group when reads_directory,
+ * setgid, setuid, each checked; skipped when not root), parent-death
+ * signal, def->init, then the model's loop:
+ *
+ *   SERVICE_EVENT   an evloop; each accepted connection goes to
+ *                   def->accept (non-blocking, close-on-exec). SIGTERM
+ *                   stops accepting, calls def->stop, and the process exits
+ *                   when service_session_end() brought the count to zero,
+ *                   or after stop_timeout (then with sessions still open).
+ *                   EMFILE/ENFILE pause accepting for 100 ms.
+ *   SERVICE_SINGLE  blocking accept; def->serve handles one connection to
+ *                   its end (it should return between requests when
+ *                   service_stopping() is true). SIGTERM exits after the
+ *                   current connection.
+ *
+ * SIGHUP is ignored in services: master reloads by replacing workers.
+ * A service also exits when master goes away (parent-death signal).
+ * A usage error returns 2; a bad config or failed drop is msg_fatal.
+ */
+#ifndef MAIL_SERVICE_H
+#define MAIL_SERVICE_H
+
+#include <stdbool.h>
+
+struct evloop;
+struct service;
+
+enum service_model { SERVICE_EVENT, SERVICE_SINGLE };
+
+struct service_listener {
+	char name[32];		/* LISTEN_FDNAMES entry, e.g. "smtp" */
+	int fd;
+};
+
+struct service_def {
+	const char *name;		/* "smtpd" */
+	enum service_model model;
+	char **user;			/* &var_herald_user etc. (root only) */
+	bool reads_directory;		/* join var_directory_group */
+	void (*pre_drop)(struct service *svc);	/* optional, may be root */
+	void (*init)(struct service *svc);	/* optional, after the drop */
+	/* EVENT: one accepted connection (non-blocking); accept owns fd
+	 * and closes it when the session ends */
+	void (*accept)(struct service *svc, int fd,
+	    const struct service_listener *l);
+	/* SINGLE: serve one connection (blocking) until it ends; the
+	 * skeleton closes fd when serve returns */
+	void (*serve)(struct service *svc, int fd,
+	    const struct service_listener *l);
+	/* EVENT: graceful stop begins (close idle sessions, finish others) */
+	void (*stop)(struct service *svc);
+};
+
+/* service_main - run the daemon; returns the exit status */
+int service_main(int argc, char **argv, const struct service_def *def);
+
+/* service_loop - the event loop (EVENT model; NULL for SINGLE) */
+struct evloop *service_loop(struct service *svc);
+/* service_session_begin / _end - count live sessions (EVENT model) */
+void service_session_begin(struct service *svc);
+void service_session_end(struct service *svc);
+/* service_stopping - true after SIGTERM */
+bool service_stopping(const struct service *svc);
+/* service_listeners - the inherited listeners and their count */
+const struct service_listener *service_listeners(const struct service *svc,
+    int *n_r);
+
+/* service_drop_privileges - the drop as the skeleton does it, for
+ * programs without the skeleton: setgroups (user's group, plus group if
+ * not NULL), setgid, setuid, each checked, fatal on failure */
+void service_drop_privileges(const char *user, const char *group);
+
+#endif

@@ -1,0 +1,28 @@
+#!/bin/sh
+# deps.sh - make sure the Debian packages herald needs to build and test are
+# installed. As root, install the missing ones with apt-get; otherwise print
+# the exact command and fail.
+set -eu
+
+pkgs="build-essential cmake pkg-config libssl-dev liblmdb-dev libpcre2-dev
+libcrypt-dev python3 python3-pytest openssl swaks"
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+else
+	echo "deps: missing packages. Run as root:" >&2
+	echo "  apt-get install -y$missing" >&2
+	exit 1
+fi
