@@ -3,6 +3,9 @@
  * (TLS 1.2+, no compression, no renegotiation, server cipher preference)
  * and turn the OpenSSL error queue into text.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -16,26 +19,37 @@ tls_error_text(struct buf *why)
 	unsigned long e;
 	const char *file, *data, *reason;
 	int line, flags;
-	bool first = true;
-	char text[256];
+	size_t start = why != NULL ? why->len : 0;
+	char text[256], generic[64] = "";
 
 	while ((e = ERR_get_error_all(&file, &line, NULL, &data, &flags)) != 0) {
 		if (why == NULL)
 			continue;
-		if (!first)
-			buf_puts(why, "; ");
-		first = false;
-		/* The reason string is the useful part of "error:hex:...". */
-		if ((reason = ERR_reason_error_string(e)) == NULL) {
+		if (ERR_SYSTEM_ERROR(e)) {
+			reason = strerror(ERR_GET_REASON(e));
+		} else if ((reason = ERR_reason_error_string(e)) == NULL) {
 			ERR_error_string_n(e, text, sizeof(text));
 			reason = text;
 		}
+		/*
+		 * "system lib", "PEM lib" and the like only say which layer
+		 * passed the error up: keep one in case nothing else comes.
+		 */
+		if (strlen(reason) > 4 &&
+		    strcmp(reason + strlen(reason) - 4, " lib") == 0) {
+			if (generic[0] == '\0')
+				snprintf(generic, sizeof(generic), "%s", reason);
+			continue;
+		}
+		if (why->len > start)
+			buf_puts(why, "; ");
 		buf_puts(why, reason);
 		if ((flags & ERR_TXT_STRING) && data != NULL && *data != '\0')
 			buf_printf(why, " (%s)", data);
 	}
-	if (first && why != NULL)
-		buf_puts(why, "unknown TLS error");
+	if (why != NULL && why->len == start)
+		buf_puts(why, generic[0] != '\0' ? generic :
+		    "unknown TLS error");
 }
 
 /* tls_ctx_policy - options shared by server and client contexts */

@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "mail/dir.h"
 
 #define DIR_MAP_SIZE (1ULL << 30)	/* sparse: only used pages cost */
@@ -838,7 +839,7 @@ dir_target_find(const char *list, size_t len, const char *target)
 		const char *nl = memchr(p, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - p) : len - off;
 
-		if (n == tlen && strncasecmp(p, target, n) == 0)
+		if (n == tlen && str_ncasecmp(p, target, n) == 0)
 			return (long)off;
 		off += n + 1;
 	}

@@ -36,7 +36,9 @@ struct dir_user {
 int dir_open(const char *data_dir, int mode, struct dir **d_r,
     struct buf *why);
 void dir_close(struct dir **d);
-/* dir_reader_check - clear stale reader slots (master at start) */
+/* dir_reader_check - clear stale reader slots of directory/ and passwd/
+ * (master at start); call it while this process has neither open, since
+ * LMDB forbids opening one environment twice in a process */
 int dir_reader_check(const char *data_dir, struct buf *why);
 
 /* lookups: 1 found, 0 not found, -1 error (why) */
@@ -55,7 +57,8 @@ enum dir_rcpt {
 	DIR_RCPT_REMOTE = 3,	/* not a hosted domain: relay rules apply */
 };
 /* dir_rcpt_check - can addr be delivered here? Order: user, user without
- * extension (delim), alias, alias without extension, catch-all "@domain" */
+ * extension (delim; 0: none), alias, alias without extension, catch-all
+ * "@domain". A string that is no address (no '@', "@domain") is UNKNOWN */
 enum dir_rcpt dir_rcpt_check(struct dir *d, const char *addr, char delim,
     struct buf *why);
 
@@ -71,7 +74,8 @@ int dir_user_set_quota(struct dir *d, const char *addr, long long quota,
     struct buf *why);
 int dir_user_set_enabled(struct dir *d, const char *addr, bool enabled,
     struct buf *why);
-/* dir_alias_add - add one target to key (creating the alias) */
+/* dir_alias_add - add one target to key (creating the alias); a target
+ * already there (compared case-insensitively) is a successful no-op */
 int dir_alias_add(struct dir *d, const char *key, const char *target,
     struct buf *why);
 /* dir_alias_del - remove one target, or the whole alias if target NULL */

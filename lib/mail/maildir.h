@@ -22,14 +22,15 @@ int maildir_create(const char *path, struct buf *why);
 
 /* maildir_deliver - write header (hlen bytes, LF line ends) then size
  * bytes of the message at offset off of fd into the Maildir at path,
- * converting CRLF line ends to LF; the final file name goes to name_r if
- * not NULL. -1 with why; errno is kept from the failing call so the
+ * converting CRLF line ends to LF (a lone CR stays); the final file name
+ * in new/ (no folder) goes to name_r if not NULL. -1 with why; errno is kept from the failing call so the
  * caller can tell ENOSPC/EDQUOT (defer) from others. */
 int maildir_deliver(const char *path, const char *header, size_t hlen,
     int fd, off_t off, off_t size, struct buf *name_r, struct buf *why);
 
-/* maildir_usage - bytes used by messages in new/ and cur/ (from S= where
- * present, else stat) */
+/* maildir_usage - bytes used by messages in new/ and cur/ of the inbox
+ * and of its Maildir++ .folders (from S= where present, else stat); a
+ * missing Maildir uses 0 bytes */
 int maildir_usage(const char *path, long long *bytes_r, struct buf *why);
 
 #endif

@@ -16,8 +16,9 @@
 
 #include <stdbool.h>
 
+#include "base/config.h"
+
 struct buf;
-struct cfg_entry;
 
 /* identity */
 extern char *var_myhostname;		/* name in greetings, Received: */

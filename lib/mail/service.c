@@ -363,6 +363,11 @@ service_event_sigterm(struct evloop *loop, int signo, void *ctx)
 static void
 service_event_run(struct service *svc)
 {
+	/* accept4 runs until EAGAIN: the listeners must not block */
+	for (int i = 0; i < svc->n_listeners; i++)
+		if (svc->listeners[i].fd >= 0 &&
+		    sock_set_nonblock(svc->listeners[i].fd, true) < 0)
+			msg_fatal("listener %s: %m", svc->listeners[i].name);
 	if (!svc->stopping)
 		service_event_watch(svc, true);
 	if (evloop_run(svc->loop) < 0)

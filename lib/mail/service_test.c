@@ -317,7 +317,7 @@ test_event_echo_and_stop(void)
 	int fd = -1, fd2, status = 0;
 	const char *line;
 
-	T_ASSERT(setup("stop_timeout = 5s\n") == 0);
+	T_ASSERT(setup("stop_timeout = 30s\n") == 0);
 	T_ASSERT((pid = start(&echo_def, 0, NULL)) > 0);
 	fd = connect_unix();
 	if (fd < 0)
@@ -341,7 +341,8 @@ test_event_echo_and_stop(void)
 	T_ASSERT(alive(pid));
 	T_ASSERT(write(fd, "pong\n", 5) == 5);
 	T_EQ_STR(read_line(fd, 5000), "pong");
-	/* the last session ends: the service exits 0 */
+	/* the last session ends: the service exits 0, long before the
+	 * stop_timeout of 30 s */
 	close(fd);
 	T_EQ_INT(wait_exit(pid, 5000, &status), 0);
 	T_ASSERT(WIFEXITED(status));
@@ -355,7 +356,7 @@ test_event_idle_stop(void)
 	int status = 0;
 	long long t0;
 
-	T_ASSERT(setup("stop_timeout = 5s\n") == 0);
+	T_ASSERT(setup("stop_timeout = 30s\n") == 0);
 	T_ASSERT((pid = start(&echo_def, 0, NULL)) > 0);
 	usleep(100000);
 	t0 = now_ms();
