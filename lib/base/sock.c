@@ -62,8 +62,8 @@ sock_split_hostport(const char *hostport, char *copy, size_t size,
 		char *end = strchr(copy, ']');
 
 		if (end == NULL || end[1] != ':') {
-			buf_printf(why, "bad address \"%s\": expected [v6]:port",
-			    hostport);
+			buf_printf(why,
+			    "bad address \"%s\": expected [v6]:port", hostport);
 			return -1;
 		}
 		*end = '\0';
@@ -71,8 +71,8 @@ sock_split_hostport(const char *hostport, char *copy, size_t size,
 		port = end + 2;
 	} else {
 		if ((colon = strrchr(copy, ':')) == NULL) {
-			buf_printf(why, "bad address \"%s\": expected host:port",
-			    hostport);
+			buf_printf(why,
+			    "bad address \"%s\": expected host:port", hostport);
 			return -1;
 		}
 		if (strchr(copy, ':') != colon) {
@@ -265,24 +265,21 @@ sock_connect_unix(const char *path, bool nonblock, struct buf *why)
 
 	if (sock_unix_addr(path, &sun, why) < 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0) {
 		buf_printf(why, "socket: %m");
 		return -1;
 	}
 	/*
-	 * Connect blocking: a UNIX connect completes at once or fails
-	 * (EAGAIN when the backlog is full, which we report as failure).
+	 * A UNIX connect completes at once or fails; a non-blocking one
+	 * fails with EAGAIN when the listener's backlog is full, where a
+	 * blocking one would wait for the server to accept.
 	 */
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		if (errno == EINTR)
 			continue;
 		buf_printf(why, "connect to %s: %m", path);
-		(void)close(fd);
-		return -1;
-	}
-	if (nonblock && sock_set_nonblock(fd, true) < 0) {
-		buf_printf(why, "fcntl: %m");
 		(void)close(fd);
 		return -1;
 	}
@@ -486,7 +483,8 @@ sock_recv_fd(int sock, void *data, size_t size, int *fd_r)
 		for (i = 0; i < nfd; i++) {
 			int fd;
 
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+			    sizeof(int));
 			if (*fd_r < 0)
 				*fd_r = fd;
 			else

@@ -34,8 +34,8 @@
 #define STREAM_CHUNK 16384		/* one read */
 #define STREAM_READ_ROUNDS 4		/* reads per event, for fairness */
 #define STREAM_WRITE_MAX (256 * 1024)	/* one plain send */
-#define STREAM_KEEP_IN 8192		/* an empty input buffer keeps this */
-#define STREAM_KEEP_OUT 65536		/* an empty output buffer keeps this */
+#define STREAM_KEEP_IN 8192		/* largest empty input buf kept */
+#define STREAM_KEEP_OUT 65536		/* largest empty output buf kept */
 #define STREAM_GRACE_MS 30000		/* longest flush after a timeout */
 
 enum stream_phase {
@@ -52,15 +52,15 @@ struct stream {
 	stream_event_fn *fn;
 	void *ctx;
 
-	struct buf in;		/* input; bytes before in_off are consumed */
+	struct buf in;		/* input; bytes before in_off are taken */
 	size_t in_off;
 	unsigned long long consumed;	/* input bytes consumed, ever */
-	bool in_dirty;		/* input the owner has not been told about */
-	bool skipping;		/* dropping the rest of an over-long line */
+	bool in_dirty;		/* input the owner was not told about */
+	bool skipping;		/* dropping the rest of a long line */
 	bool paused;
 	bool eof;		/* the peer closed its side */
 
-	struct buf out;		/* output; bytes before out_off are sent */
+	struct buf out;		/* output; bytes before out_off sent */
 	size_t out_off;
 	size_t plain_left;	/* TLS_FLUSH: plaintext bytes still to send */
 	bool write_blocked;	/* the last write hit EAGAIN */
@@ -89,7 +89,7 @@ struct stream {
 	unsigned watched;	/* events registered with the loop */
 	bool registered;
 	int depth;		/* callback frames on the stack */
-	bool freed;		/* stream_free ran; memory waits for depth 0 */
+	bool freed;		/* stream_free ran; free at depth 0 */
 };
 
 static char stream_chunk[STREAM_CHUNK];
@@ -168,9 +168,12 @@ stream_bio_new(struct stream *s)
 		stream_bio_method = BIO_meth_new(BIO_get_new_index() |
 		    BIO_TYPE_SOURCE_SINK, "herald stream");
 		if (stream_bio_method == NULL ||
-		    BIO_meth_set_write(stream_bio_method, stream_bio_write) != 1 ||
-		    BIO_meth_set_read(stream_bio_method, stream_bio_read) != 1 ||
-		    BIO_meth_set_ctrl(stream_bio_method, stream_bio_ctrl) != 1)
+		    BIO_meth_set_write(stream_bio_method,
+		    stream_bio_write) != 1 ||
+		    BIO_meth_set_read(stream_bio_method,
+		    stream_bio_read) != 1 ||
+		    BIO_meth_set_ctrl(stream_bio_method,
+		    stream_bio_ctrl) != 1)
 			msg_fatal("cannot create the TLS BIO method");
 	}
 	if ((b = BIO_new(stream_bio_method)) == NULL)
@@ -540,7 +543,8 @@ stream_flush(struct stream *s)
 		else
 			buf_reset(&s->out);
 		s->out_off = 0;
-	} else if (s->out_off > STREAM_KEEP_OUT && s->out_off > s->out.len / 2) {
+	} else if (s->out_off > STREAM_KEEP_OUT &&
+	    s->out_off > s->out.len / 2) {
 		buf_consume(&s->out, s->out_off);
 		s->out_off = 0;
 	}

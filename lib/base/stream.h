@@ -56,7 +56,7 @@ struct stream_limits {
 	size_t max_line;	/* longest line incl. CRLF, e.g. 2048 */
 	size_t max_input;	/* input buffer bound, >= max_line */
 	long long idle_ms;	/* no input for this long: STREAM_TIMEOUT */
-	long long total_ms;	/* connection older than this: STREAM_TIMEOUT */
+	long long total_ms;	/* connection older than this: TIMEOUT */
 };
 
 /* stream_new - take ownership of connected fd (made non-blocking) */
@@ -108,7 +108,8 @@ void stream_tls_info(const struct stream *s, struct buf *out);
 SSL *stream_ssl(const struct stream *s);
 
 /* stream_close_reason - why STREAM_CLOSED: "eof", "finished", "timeout",
- * or an error text such as "read: Connection reset by peer" */
+ * or an error text such as "read: Connection reset by peer" or
+ * "TLS handshake: ..." ("" while the stream is open) */
 const char *stream_close_reason(const struct stream *s);
 /* stream_fd - the descriptor (for getpeername and logs) */
 int stream_fd(const struct stream *s);

@@ -99,6 +99,9 @@ struct st_rec {
 	bool finish_on_timeout;
 	bool reply;		/* write "ok LINE\r\n" per line */
 	bool pause_after_first;	/* pause after the first line */
+	bool pause_before;	/* pause at the first input, take nothing */
+	bool log_eof;		/* log what is left at the first EOF */
+	bool eof_seen;
 	bool paused_close;	/* CLOSED came while paused */
 	char reason[256];
 	long long t_timeout;	/* when STREAM_TIMEOUT came */
@@ -122,6 +125,11 @@ st_rec_fn(struct stream *s, enum stream_event ev, void *ctx)
 	switch (ev) {
 	case STREAM_INPUT:
 		r->inputs++;
+		if (r->pause_before) {
+			r->pause_before = false;
+			stream_pause(s, true);
+			break;
+		}
 		while ((got = stream_get_line(s, &line, &len, &crlf)) != 0) {
 			if (got < 0) {
 				buf_puts(&r->log, "-1\n");
@@ -147,6 +155,14 @@ st_rec_fn(struct stream *s, enum stream_event ev, void *ctx)
 			}
 			if (r->one_per_call)
 				break;
+		}
+		if (r->log_eof && stream_eof(s) && !r->eof_seen) {
+			const char *p;
+			size_t n;
+
+			r->eof_seen = true;
+			stream_peek(s, &p, &n);
+			buf_printf(&r->log, "eof rest=%.*s\n", (int)n, p);
 		}
 		break;
 	case STREAM_TIMEOUT:
@@ -240,9 +256,10 @@ test_lines_every_chunk(void)
 	buf_reset(&x);
 	for (int i = 0; i < 31; i++)
 		buf_putc(&x, 'Z');
-	buf_printf(&input, "%s\r\n", buf_cstr(&x));	/* 33 bytes: too long */
+	buf_printf(&input, "%s\r\n", buf_cstr(&x));	/* 33 bytes: long */
 	buf_puts(&input, "a\rb\r\nlast\r\npartial");
-	buf_puts(&want, "-1\na\rb|crlf\nlast|crlf\nclosed eof rest=partial\n");
+	buf_puts(&want, "-1\na\rb|crlf\nlast|crlf\neof rest=partial\n"
+	    "closed eof rest=partial\n");
 
 	for (size_t chunk = 1; chunk <= input.len; chunk++) {
 		struct evloop *loop = evloop_new();
@@ -254,6 +271,7 @@ test_lines_every_chunk(void)
 		buf_init(&r.log);
 		r.loop = loop;
 		r.one_per_call = chunk % 2;
+		r.log_eof = true;
 		T_ASSERT(st_pair(sp) == 0);
 		r.s = stream_new(loop, sp[0], &lim, st_rec_fn, &r);
 		memset(&w, 0, sizeof(w));
@@ -429,7 +447,7 @@ test_eof_pipelined(void)
 {
 	const struct stream_limits lim = {256, 1024, 0, 0};
 
-	for (int variant = 0; variant < 3; variant++) {
+	for (int variant = 0; variant < 4; variant++) {
 		struct evloop *loop = evloop_new();
 		struct buf peer = BUF_INIT;
 		struct st_rec r;
@@ -441,11 +459,12 @@ test_eof_pipelined(void)
 		r.reply = true;
 		r.one_per_call = variant == 1;
 		r.pause_after_first = variant == 2;
+		r.pause_before = variant == 3;
 		T_ASSERT(st_pair(sp) == 0);
 		T_EQ_INT(write(sp[1], "A\r\nB\r\nC\r\n", 9), 9);
 		T_ASSERT(shutdown(sp[1], SHUT_WR) == 0);
 		r.s = stream_new(loop, sp[0], &lim, st_rec_fn, &r);
-		if (variant == 2)
+		if (variant >= 2)
 			r.resume = evloop_add_timer(loop, 50, st_resume_cb, &r);
 		T_ASSERT(st_run(loop, 5000));
 		evloop_cancel_timer(loop, &r.resume);
@@ -469,7 +488,7 @@ test_idle_timeout(void)
 {
 	const struct stream_limits lim = {256, 1024, 60, 0};
 
-	for (int variant = 0; variant < 3; variant++) {
+	for (int variant = 0; variant < 4; variant++) {
 		struct evloop *loop = evloop_new();
 		struct buf peer = BUF_INIT;
 		struct st_rec r;
@@ -538,9 +557,9 @@ st_ticker_cb(struct evloop *loop, void *ctx)
 static void
 test_idle_reset_and_total(void)
 {
-	/* Input every 25 ms keeps a 60 ms idle deadline away. */
+	/* Input every 25 ms keeps a 200 ms idle deadline away. */
 	for (int variant = 0; variant < 2; variant++) {
-		struct stream_limits lim = {256, 1024, 60, 0};
+		struct stream_limits lim = {256, 1024, 200, 0};
 		struct evloop *loop = evloop_new();
 		struct st_ticker k;
 		struct st_rec r;
@@ -569,9 +588,9 @@ test_idle_reset_and_total(void)
 		T_EQ_INT(r.timeouts, 1);
 		T_EQ_STR(r.reason, "timeout");
 		if (variant == 0) {
-			/* Not before 60 ms after the last line. */
+			/* Not before 200 ms after the last line. */
 			T_ASSERT(k.left == 0);
-			T_ASSERT(r.t_timeout - k.last >= 60);
+			T_ASSERT(r.t_timeout - k.last >= 200);
 		} else {
 			/* The total deadline ignores the input. */
 			T_ASSERT(r.t_timeout - t0 >= 120);
@@ -726,6 +745,106 @@ test_finish_flushes(void)
 	T_ASSERT(memcmp(k.got.data + 1023 * 1026, "1023000", 7) == 0);
 	T_ASSERT(memcmp(k.got.data + 1024 * 1026, "late\r\n", 6) == 0);
 	buf_free(&k.got);
+}
+
+/* ---- output back-pressure: input held back until output drains ---- */
+
+#define ST_BP_LINES 40
+#define ST_BP_REPLY 50000
+#define ST_BP_HOLD 65536
+
+struct st_bp {
+	struct evloop *loop;
+	struct stream *s;
+	int lines;
+	size_t max_pending;
+	int fd;			/* the slow peer */
+	struct buf got;
+	struct ev_timer *reader;
+	char reason[128];
+};
+
+/* st_bp_fn - a big reply per line, no input while replies pile up */
+static void
+st_bp_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_bp *b = ctx;
+	const char *line;
+	size_t len;
+	char reply[ST_BP_REPLY];
+
+	if (ev == STREAM_CLOSED) {
+		snprintf(b->reason, sizeof(b->reason), "%s",
+		    stream_close_reason(s));
+		stream_free(&b->s);
+		return;
+	}
+	if (ev != STREAM_INPUT)
+		return;
+	while (stream_output_pending(s) < ST_BP_HOLD &&
+	    stream_get_line(s, &line, &len, NULL) > 0) {
+		memset(reply, 'r', sizeof(reply));
+		memcpy(reply, line, len < 8 ? len : 8);
+		reply[sizeof(reply) - 1] = '\n';
+		stream_write(s, reply, sizeof(reply));
+		b->lines++;
+		if (stream_output_pending(s) > b->max_pending)
+			b->max_pending = stream_output_pending(s);
+	}
+}
+
+/* st_bp_reader_cb - the peer reads 8 KiB per millisecond */
+static long long
+st_bp_reader_cb(struct evloop *loop, void *ctx)
+{
+	struct st_bp *b = ctx;
+	char tmp[8192];
+	ssize_t n = read(b->fd, tmp, sizeof(tmp));
+
+	if (n > 0)
+		buf_append(&b->got, tmp, (size_t)n);
+	if (b->got.len >= (size_t)ST_BP_LINES * ST_BP_REPLY) {
+		b->reader = NULL;
+		evloop_stop(loop);
+		return -1;
+	}
+	return 1;
+}
+
+static void
+test_output_backpressure(void)
+{
+	const struct stream_limits lim = {256, 1024, 0, 0};
+	struct evloop *loop = evloop_new();
+	struct st_bp b;
+	int sp[2];
+
+	memset(&b, 0, sizeof(b));
+	buf_init(&b.got);
+	b.loop = loop;
+	T_ASSERT(st_pair(sp) == 0);
+	b.fd = sp[1];
+	(void)fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < ST_BP_LINES; i++) {
+		char line[16];
+
+		snprintf(line, sizeof(line), "L%05d\r\n", i);
+		T_EQ_INT(write(sp[1], line, 8), 8);
+	}
+	b.s = stream_new(loop, sp[0], &lim, st_bp_fn, &b);
+	b.reader = evloop_add_timer(loop, 0, st_bp_reader_cb, &b);
+	T_ASSERT(st_run(loop, 20000));
+	evloop_cancel_timer(loop, &b.reader);
+	stream_free(&b.s);
+	close(sp[1]);
+	evloop_free(&loop);
+	T_EQ_INT(b.lines, ST_BP_LINES);
+	T_EQ_INT(b.got.len, (size_t)ST_BP_LINES * ST_BP_REPLY);
+	T_ASSERT(b.max_pending < ST_BP_HOLD + ST_BP_REPLY);
+	T_ASSERT(memcmp(b.got.data + (ST_BP_LINES - 1) * ST_BP_REPLY,
+	    "L00039rr", 8) == 0);
+	T_EQ_STR(b.reason, "");
+	buf_free(&b.got);
 }
 
 /* ---- TLS: certificates and contexts ---- */
@@ -1068,6 +1187,74 @@ test_free_on_tls_ready(void)
 	st_tls_teardown(&t);
 }
 
+/* ---- TLS bytes that OpenSSL holds are read without an fd event ---- */
+
+#define ST_SINK_BYTES 12000
+
+struct st_sinkt {
+	struct st_tls t;
+	size_t got;
+	bool bad;
+};
+
+/* st_sinkt_srv_fn - take every byte, write nothing */
+static void
+st_sinkt_srv_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_sinkt *k = ctx;
+	const char *p;
+	size_t n;
+
+	if (ev == STREAM_INPUT) {
+		stream_peek(s, &p, &n);
+		for (size_t i = 0; i < n; i++)
+			if (p[i] != (char)('a' + (k->got + i) % 26))
+				k->bad = true;
+		k->got += n;
+		stream_consume(s, n);
+		if (k->got >= ST_SINK_BYTES)
+			evloop_stop(k->t.loop);
+	} else if (ev == STREAM_CLOSED) {
+		stream_free(&k->t.srv);
+		evloop_stop(k->t.loop);
+	}
+}
+
+/* st_sinkt_cli_fn - one write of ST_SINK_BYTES once TLS is up */
+static void
+st_sinkt_cli_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_sinkt *k = ctx;
+	char data[ST_SINK_BYTES];
+
+	if (ev == STREAM_TLS_READY) {
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (char)('a' + i % 26);
+		stream_write(s, data, sizeof(data));
+	} else if (ev == STREAM_CLOSED) {
+		stream_free(&k->t.cli);
+	}
+}
+
+static void
+test_tls_pending(void)
+{
+	/* 1000 bytes of room: one 12000-byte record takes 12 reads. */
+	const struct stream_limits slim = {512, 1000, 0, 0};
+	const struct stream_limits clim = {512, 4096, 0, 0};
+	struct st_sinkt k;
+
+	memset(&k, 0, sizeof(k));
+	T_ASSERT(st_tls_setup(&k.t, st_sinkt_srv_fn, st_sinkt_cli_fn, &slim,
+	    &clim) == 0);
+	stream_starttls(k.t.srv, k.t.sctx, true, NULL);
+	stream_starttls(k.t.cli, k.t.cctx, false, NULL);
+	T_ASSERT(st_run(k.t.loop, 5000));
+	T_EQ_INT(k.got, ST_SINK_BYTES);
+	T_ASSERT(!k.bad);
+	st_tls_teardown(&k.t);
+}
+
 /* ---- bulk echo, plain and TLS ---- */
 
 #define ST_ECHO_BYTES (1024 * 1024)
@@ -1259,10 +1446,12 @@ static const struct test_case cases[] = {
 	{"stream_free inside a callback", test_free_in_callback},
 	{"write error closes", test_write_error},
 	{"finish flushes everything", test_finish_flushes},
+	{"output back-pressure", test_output_backpressure},
 	{"TLS contexts", test_tls_contexts},
 	{"STARTTLS discards injected plaintext", test_starttls_injection},
 	{"STARTTLS handshake failure", test_starttls_handshake_failure},
 	{"stream_free on TLS ready", test_free_on_tls_ready},
+	{"TLS data held by OpenSSL", test_tls_pending},
 	{"1 MB echo, plain", test_echo_plain},
 	{"1 MB echo, TLS", test_echo_tls},
 	{0},

@@ -22,7 +22,8 @@ tls_error_text(struct buf *why)
 	size_t start = why != NULL ? why->len : 0;
 	char text[256], generic[64] = "";
 
-	while ((e = ERR_get_error_all(&file, &line, NULL, &data, &flags)) != 0) {
+	while ((e = ERR_get_error_all(&file, &line, NULL, &data,
+	    &flags)) != 0) {
 		if (why == NULL)
 			continue;
 		if (ERR_SYSTEM_ERROR(e)) {
@@ -38,7 +39,8 @@ tls_error_text(struct buf *why)
 		if (strlen(reason) > 4 &&
 		    strcmp(reason + strlen(reason) - 4, " lib") == 0) {
 			if (generic[0] == '\0')
-				snprintf(generic, sizeof(generic), "%s", reason);
+				snprintf(generic, sizeof(generic), "%s",
+				    reason);
 			continue;
 		}
 		if (why->len > start)
