@@ -1,0 +1,264 @@
+/*
+ * ctl_check - "heraldctl check": is this installation able to run?
+ *
+ * One line per check, "ok WHAT" or "FAIL WHAT: why", and exit 1 if any
+ * failed. The checks: the configuration parses; the service users exist
+ * (as root); every spool folder exists with mode 0700 and, as root, is
+ * owned by herald_user; the directory database opens; the TLS
+ * certificate and key load and belong together; the service programs are
+ * there and executable; the fixed part of mail_location exists or can be
+ * created. Nothing is changed.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/mem.h"
+#include "base/tls.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "mail/spool.h"
+#include "ctl.h"
+
+/* the programs master runs, and master itself */
+static const char *const ctl_check_programs[] = {
+	"master", "smtpd", "qmgr", "local", NULL,
+};
+
+/* ctl_check_line - print one result; counts failures */
+static void __attribute__((format(printf, 3, 4)))
+ctl_check_line(int *failed, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(ok ? "ok " : "FAIL ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	if (!ok)
+		(*failed)++;
+}
+
+/* ctl_check_users - herald_user and vmail_user exist (root only) */
+static void
+ctl_check_users(int *failed, uid_t *herald_uid)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(var_herald_user)) == NULL) {
+		ctl_check_line(failed, false, "users: herald_user \"%s\" does "
+		    "not exist", var_herald_user);
+	} else {
+		*herald_uid = pw->pw_uid;
+		if (getpwnam(var_vmail_user) == NULL)
+			ctl_check_line(failed, false, "users: vmail_user "
+			    "\"%s\" does not exist", var_vmail_user);
+		else
+			ctl_check_line(failed, true, "users: %s, %s",
+			    var_herald_user, var_vmail_user);
+	}
+}
+
+/* ctl_check_spool - every folder there, 0700, owned right */
+static void
+ctl_check_spool(int *failed, bool root, uid_t uid)
+{
+	struct buf path = BUF_INIT, bad = BUF_INIT;
+	struct stat top;
+
+	if (stat(var_spool_directory, &top) < 0) {
+		ctl_check_line(failed, false, "spool: %s: %s (\"heraldctl "
+		    "start\" creates it)", var_spool_directory,
+		    strerror(errno));
+		return;
+	}
+	for (const char *const *f = spool_folders; *f != NULL; f++) {
+		struct stat st;
+
+		buf_set(&path, var_spool_directory);
+		buf_printf(&path, "/%s", *f);
+		if (stat(buf_cstr(&path), &st) < 0) {
+			buf_printf(&bad, "%s%s: %s", bad.len ? "; " : "",
+			    buf_cstr(&path), strerror(errno));
+		} else if (!S_ISDIR(st.st_mode)) {
+			buf_printf(&bad, "%s%s: not a directory",
+			    bad.len ? "; " : "", buf_cstr(&path));
+		} else if ((st.st_mode & 07777) != 0700) {
+			buf_printf(&bad, "%s%s: mode %04o, want 0700",
+			    bad.len ? "; " : "", buf_cstr(&path),
+			    (unsigned)(st.st_mode & 07777));
+		} else if (root && uid != (uid_t)-1 && st.st_uid != uid) {
+			buf_printf(&bad, "%s%s: owned by uid %ld, want %s",
+			    bad.len ? "; " : "", buf_cstr(&path),
+			    (long)st.st_uid, var_herald_user);
+		}
+	}
+	if (bad.len > 0)
+		ctl_check_line(failed, false, "spool: %s (\"heraldctl start\" "
+		    "creates missing folders)", buf_cstr(&bad));
+	else
+		ctl_check_line(failed, true, "spool: %s", var_spool_directory);
+	buf_free(&path);
+	buf_free(&bad);
+}
+
+/* ctl_check_directory - the directory database opens */
+static void
+ctl_check_directory(int *failed)
+{
+	struct buf why = BUF_INIT;
+	struct dir *d = NULL;
+
+	if (dir_open(var_data_directory, DIR_READ, &d, &why) < 0) {
+		ctl_check_line(failed, false, "directory: %s",
+		    buf_cstr(&why));
+	} else {
+		ctl_check_line(failed, true, "directory: %s/directory",
+		    var_data_directory);
+		dir_close(&d);
+	}
+	buf_free(&why);
+}
+
+/* ctl_check_tls - certificate and key load and match */
+static void
+ctl_check_tls(int *failed)
+{
+	struct buf why = BUF_INIT;
+	SSL_CTX *ctx;
+
+	if (*var_tls_cert_file == '\0') {
+		ctl_check_line(failed, true, "tls: not configured (no "
+		    "STARTTLS)");
+		return;
+	}
+	if ((ctx = tls_server_ctx_new(var_tls_cert_file, var_tls_key_file,
+	    &why)) == NULL) {
+		ctl_check_line(failed, false, "tls: %s", buf_cstr(&why));
+	} else {
+		ctl_check_line(failed, true, "tls: %s", var_tls_cert_file);
+		SSL_CTX_free(ctx);
+	}
+	buf_free(&why);
+}
+
+/* ctl_check_programs - every program exists and is executable */
+static void
+ctl_check_programs_run(int *failed)
+{
+	struct buf path = BUF_INIT, bad = BUF_INIT;
+
+	for (int i = 0; ctl_check_programs[i] != NULL; i++) {
+		struct stat st;
+
+		buf_set(&path, var_daemon_directory);
+		buf_printf(&path, "/%s", ctl_check_programs[i]);
+		if (stat(buf_cstr(&path), &st) < 0)
+			buf_printf(&bad, "%s%s: %s", bad.len ? "; " : "",
+			    buf_cstr(&path), strerror(errno));
+		else if (!S_ISREG(st.st_mode) ||
+		    access(buf_cstr(&path), X_OK) < 0)
+			buf_printf(&bad, "%s%s: not an executable file",
+			    bad.len ? "; " : "", buf_cstr(&path));
+	}
+	if (bad.len > 0)
+		ctl_check_line(failed, false, "programs: %s", buf_cstr(&bad));
+	else
+		ctl_check_line(failed, true, "programs: %s",
+		    var_daemon_directory);
+	buf_free(&path);
+	buf_free(&bad);
+}
+
+/*
+ * ctl_check_mail_location - the part before the first '%' names a
+ * folder that exists, or whose nearest existing parent is a folder we
+ * can write (the delivery agent creates the rest).
+ */
+static void
+ctl_check_mail_location(int *failed)
+{
+	char *prefix = xstrdup(var_mail_location), *pct, *slash;
+	struct stat st;
+
+	if ((pct = strchr(prefix, '%')) != NULL) {
+		*pct = '\0';
+		if ((slash = strrchr(prefix, '/')) != NULL)
+			slash[slash == prefix ? 1 : 0] = '\0';
+	}
+	if (*prefix == '\0') {
+		ctl_check_line(failed, false, "mail_location: \"%s\" has no "
+		    "fixed folder", var_mail_location);
+		x_free(&prefix);
+		return;
+	}
+	if (stat(prefix, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			ctl_check_line(failed, true, "mail_location: %s",
+			    prefix);
+		else
+			ctl_check_line(failed, false, "mail_location: %s: not "
+			    "a directory", prefix);
+		x_free(&prefix);
+		return;
+	}
+	/* walk up to the nearest folder that exists */
+	for (char *up = xstrdup(prefix);;) {
+		if ((slash = strrchr(up, '/')) == NULL || slash == up)
+			up[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(up, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && access(up, W_OK | X_OK) == 0)
+				ctl_check_line(failed, true, "mail_location: "
+				    "%s (will be created)", prefix);
+			else
+				ctl_check_line(failed, false, "mail_location: "
+				    "%s cannot be created in %s", prefix, up);
+			x_free(&up);
+			break;
+		}
+		if (strcmp(up, "/") == 0 || up[0] != '/') {
+			ctl_check_line(failed, false, "mail_location: %s "
+			    "cannot be created", prefix);
+			x_free(&up);
+			break;
+		}
+	}
+	x_free(&prefix);
+}
+
+/* ctl_check - run every check */
+int
+ctl_check(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct buf why = BUF_INIT;
+	bool root = geteuid() == 0;
+	uid_t uid = (uid_t)-1;
+	int failed = 0;
+
+	if (ctl_config_load(ctl, &why) < 0) {
+		ctl_check_line(&failed, false, "config: %s", buf_cstr(&why));
+		buf_free(&why);
+		return CTL_EXIT_FAIL;
+	}
+	ctl_check_line(&failed, true, "config: %s", ctl->config);
+	if (root)
+		ctl_check_users(&failed, &uid);
+	ctl_check_spool(&failed, root, uid);
+	ctl_check_directory(&failed);
+	ctl_check_tls(&failed);
+	ctl_check_programs_run(&failed);
+	ctl_check_mail_location(&failed);
+	buf_free(&why);
+	return failed ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+}

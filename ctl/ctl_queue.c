@@ -1,0 +1,582 @@
+/*
+ * ctl_queue - the queue commands: list, show, delete, flush, and the
+ * counts "heraldctl status" prints.
+ *
+ * list, show and the counts read the spool directly (qfile_read), so
+ * they work while herald is stopped. delete and flush go through qmgr,
+ * which owns the queue while it runs:
+ *
+ *   heraldctl -> qmgr (<spool>/private/qmgr), one request per connection:
+ *     {request=delete, queue_id=QID} -> {status=ok} or
+ *         {status=fail, reason=TEXT}
+ *     {request=flush} -> {status=ok, count=N}
+ *
+ * When nobody listens at private/qmgr, delete removes the file itself
+ * (nothing else can be working on it); flush needs a running qmgr.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/mem.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/qid.h"
+#include "mail/spool.h"
+#include "ctl.h"
+
+#define CTL_QUEUE_TIMEOUT_MS 30000
+#define CTL_QUEUE_HEADER_MAX 65536
+
+const char *const ctl_queue_count_names[CTL_QUEUE_NCOUNT] = {
+	SPOOL_INCOMING, SPOOL_ACTIVE, SPOOL_DEFERRED, SPOOL_HOLD,
+	SPOOL_CORRUPT,
+};
+
+/* where queue list and show look, in the order a message moves */
+static const char *const ctl_queue_folders[] = {
+	SPOOL_INCOMING, SPOOL_ACTIVE, SPOOL_DEFERRED, SPOOL_HOLD,
+	SPOOL_CORRUPT, NULL,
+};
+
+typedef void ctl_queue_fn(const char *folder, const char *path,
+    const char *qid, void *ctx);
+
+/* ctl_queue_scan_dir - fn for every queue file in one directory */
+static void
+ctl_queue_scan_dir(const char *folder, const char *dirpath, ctl_queue_fn *fn,
+    void *ctx)
+{
+	struct buf path = BUF_INIT;
+	struct dirent *de;
+	DIR *dp;
+
+	if ((dp = opendir(dirpath)) == NULL) {
+		if (errno != ENOENT)
+			ctl_error("%s: %s", dirpath, strerror(errno));
+		return;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (!qid_valid(de->d_name))
+			continue;
+		buf_set(&path, dirpath);
+		buf_printf(&path, "/%s", de->d_name);
+		fn(folder, buf_cstr(&path), de->d_name, ctx);
+	}
+	(void)closedir(dp);
+	buf_free(&path);
+}
+
+/* ctl_queue_scan - fn for every queue file of folder (deferred: hashed) */
+static void
+ctl_queue_scan(const char *spool, const char *folder, ctl_queue_fn *fn,
+    void *ctx)
+{
+	struct buf dirpath = BUF_INIT, sub = BUF_INIT;
+	struct dirent *de;
+	DIR *dp;
+
+	buf_printf(&dirpath, "%s/%s", spool, folder);
+	if (strcmp(folder, SPOOL_DEFERRED) != 0) {
+		ctl_queue_scan_dir(folder, buf_cstr(&dirpath), fn, ctx);
+		buf_free(&dirpath);
+		return;
+	}
+	if ((dp = opendir(buf_cstr(&dirpath))) == NULL) {
+		if (errno != ENOENT)
+			ctl_error("%s: %s", buf_cstr(&dirpath),
+			    strerror(errno));
+		buf_free(&dirpath);
+		return;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		buf_set(&sub, buf_cstr(&dirpath));
+		buf_printf(&sub, "/%s", de->d_name);
+		ctl_queue_scan_dir(folder, buf_cstr(&sub), fn, ctx);
+	}
+	(void)closedir(dp);
+	buf_free(&sub);
+	buf_free(&dirpath);
+}
+
+/* ctl_queue_count_one - count a file */
+static void
+ctl_queue_count_one(const char *folder, const char *path, const char *qid,
+    void *ctx)
+{
+	(*(long long *)ctx)++;
+}
+
+/* ctl_queue_count - messages per folder */
+void
+ctl_queue_count(const char *spool, long long counts[CTL_QUEUE_NCOUNT])
+{
+	for (int i = 0; i < CTL_QUEUE_NCOUNT; i++) {
+		counts[i] = 0;
+		ctl_queue_scan(spool, ctl_queue_count_names[i],
+		    ctl_queue_count_one, &counts[i]);
+	}
+}
+
+/* one message in queue list */
+struct ctl_queue_entry {
+	char qid[QID_SIZE];
+	const char *folder;
+	time_t arrival;
+	long long size;
+	char *sender;
+	size_t pending, total;
+};
+
+struct ctl_queue_listing {
+	struct ctl_queue_entry *e;
+	size_t n;
+};
+
+/* ctl_queue_open - open and parse one queue file; -1 with why, or -2 if
+ * it is gone (qmgr moved it meanwhile) */
+static int
+ctl_queue_open(const char *path, int *fd_r, struct qfile **qf_r,
+    struct buf *why)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return -2;
+		buf_printf(why, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (qfile_read(fd, qf_r, why) < 0) {
+		(void)close(fd);
+		return -1;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+/* ctl_queue_list_one - read a file for queue list */
+static void
+ctl_queue_list_one(const char *folder, const char *path, const char *qid,
+    void *ctx)
+{
+	struct ctl_queue_listing *l = ctx;
+	struct buf why = BUF_INIT;
+	struct ctl_queue_entry *e;
+	struct qfile *qf;
+	int fd, r;
+
+	if ((r = ctl_queue_open(path, &fd, &qf, &why)) < 0) {
+		if (r == -1)
+			ctl_error("%s: %s", qid, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	l->e = xreallocarray(l->e, l->n + 1, sizeof(*l->e));
+	e = &l->e[l->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->qid, sizeof(e->qid), "%s", qid);
+	e->folder = folder;
+	e->arrival = qf->arrival;
+	e->size = (long long)qf->body_size;
+	e->sender = xstrdup(qf->sender);
+	e->pending = qfile_pending(qf);
+	e->total = qf->nrcpt;
+	qfile_free(&qf);
+	(void)close(fd);
+	buf_free(&why);
+}
+
+/* ctl_queue_cmp - by queue id, which sorts by arrival */
+static int
+ctl_queue_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ctl_queue_entry *)a)->qid,
+	    ((const struct ctl_queue_entry *)b)->qid);
+}
+
+/* ctl_queue_sender - "<>" for the null sender, else the address */
+static const char *
+ctl_queue_sender(const char *sender)
+{
+	return *sender ? sender : "<>";
+}
+
+/* ctl_queue_list - every message in the queue */
+int
+ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
+	struct ctl_queue_listing l = {NULL, 0};
+	struct buf out = BUF_INIT, when = BUF_INIT;
+	struct ctl_table t;
+	struct ctl_json j;
+
+	for (int i = 0; folders[i] != NULL; i++)
+		ctl_queue_scan(var_spool_directory, folders[i],
+		    ctl_queue_list_one, &l);
+	if (l.n > 0)
+		qsort(l.e, l.n, sizeof(*l.e), ctl_queue_cmp);
+	ctl_json_init(&j, &out);
+	ctl_json_open(&j, '[');
+	ctl_table_init(&t, 6, (const char *const[]){"QUEUE_ID", "FOLDER",
+	    "ARRIVAL", "SIZE", "SENDER", "RECIPIENTS"});
+	for (size_t i = 0; i < l.n; i++) {
+		const struct ctl_queue_entry *e = &l.e[i];
+		char size[32], rcpt[64];
+
+		buf_reset(&when);
+		ctl_fmt_time(&when, e->arrival);
+		ctl_json_open(&j, '{');
+		ctl_json_kstr(&j, "queue_id", e->qid);
+		ctl_json_kstr(&j, "folder", e->folder);
+		ctl_json_kstr(&j, "arrival", buf_cstr(&when));
+		ctl_json_kint(&j, "size", e->size);
+		ctl_json_kstr(&j, "sender", e->sender);
+		ctl_json_kint(&j, "pending", (long long)e->pending);
+		ctl_json_kint(&j, "recipients", (long long)e->total);
+		ctl_json_close(&j, '}');
+		snprintf(size, sizeof(size), "%lld", e->size);
+		snprintf(rcpt, sizeof(rcpt), "%zu/%zu", e->pending, e->total);
+		ctl_table_add(&t, (const char *const[]){e->qid, e->folder,
+		    buf_cstr(&when), size, ctl_queue_sender(e->sender), rcpt});
+	}
+	ctl_json_close(&j, ']');
+	if (ctl->json)
+		ctl_json_print(&out);
+	else
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	for (size_t i = 0; i < l.n; i++)
+		x_free(&l.e[i].sender);
+	x_free(&l.e);
+	buf_free(&out);
+	buf_free(&when);
+	return CTL_EXIT_OK;
+}
+
+/* ctl_queue_find - open the file of qid in whichever folder holds it */
+static int
+ctl_queue_find(const char *qid, const char **folder_r, struct buf *path)
+{
+	for (int i = 0; ctl_queue_folders[i] != NULL; i++) {
+		struct stat st;
+
+		spool_path(path, var_spool_directory, ctl_queue_folders[i],
+		    qid);
+		if (lstat(buf_cstr(path), &st) == 0 && S_ISREG(st.st_mode)) {
+			*folder_r = ctl_queue_folders[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ctl_queue_headers - the message header (up to the empty line), LF
+ * line ends, at most CTL_QUEUE_HEADER_MAX bytes */
+static void
+ctl_queue_headers(const struct qfile *qf, struct buf *out)
+{
+	struct buf raw = BUF_INIT;
+	off_t size = qf->body_size;
+	const char *end;
+	ssize_t n;
+
+	if (size > CTL_QUEUE_HEADER_MAX)
+		size = CTL_QUEUE_HEADER_MAX;
+	buf_reserve(&raw, (size_t)size);
+	n = pread(qf->fd, raw.data, (size_t)size, qf->body_off);
+	if (n <= 0) {
+		buf_free(&raw);
+		return;
+	}
+	raw.len = (size_t)n;
+	raw.data[raw.len] = '\0';
+	for (const char *p = raw.data; p < raw.data + raw.len; p = end + 1) {
+		size_t len;
+
+		if ((end = memchr(p, '\n', raw.len - (size_t)(p - raw.data)))
+		    == NULL)
+			end = raw.data + raw.len;
+		len = (size_t)(end - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			break;		/* the empty line: header ends */
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)p[i];
+
+			/* mail is untrusted: no escape sequences */
+			buf_putc(out, (c < 0x20 && c != '\t') || c == 0x7f ?
+			    '?' : c);
+		}
+		buf_putc(out, '\n');
+	}
+	buf_free(&raw);
+}
+
+/* ctl_queue_status_name - a recipient's status byte in words */
+static const char *
+ctl_queue_status_name(char st)
+{
+	switch (st) {
+	case QFILE_QUEUED:
+		return "queued";
+	case QFILE_DELIVERED:
+		return "delivered";
+	case QFILE_BOUNCED:
+		return "bounced";
+	default:
+		return "unknown";
+	}
+}
+
+/* ctl_queue_show_text - the envelope and header for people */
+static void
+ctl_queue_show_text(const char *qid, const char *folder,
+    const struct qfile *qf, const struct stat *st, const char *headers)
+{
+	struct buf when = BUF_INIT;
+
+	ctl_fmt_time(&when, qf->arrival);
+	printf("queue_id: %s\n", qid);
+	printf("folder: %s\n", folder);
+	printf("arrival: %s\n", buf_cstr(&when));
+	if (strcmp(folder, SPOOL_DEFERRED) == 0) {
+		buf_reset(&when);
+		ctl_fmt_time(&when, st->st_mtime);
+		printf("next_retry: %s\n", buf_cstr(&when));
+	}
+	printf("size: %lld\n", (long long)qf->body_size);
+	printf("sender: %s\n", ctl_queue_sender(qf->sender));
+	for (size_t i = 0; i < qf->nattr; i++)
+		printf("%s: %s\n", qf->attrs[i].name, qf->attrs[i].value);
+	printf("recipients:\n");
+	for (size_t i = 0; i < qf->nrcpt; i++)
+		printf("  %s  %s\n", qf->rcpt[i].addr,
+		    ctl_queue_status_name(qf->rcpt[i].status));
+	printf("\n%s", headers);
+	buf_free(&when);
+}
+
+/* ctl_queue_show_json - the same as one object */
+static void
+ctl_queue_show_json(const char *qid, const char *folder,
+    const struct qfile *qf, const struct stat *st, const char *headers)
+{
+	struct buf out = BUF_INIT, when = BUF_INIT;
+	struct ctl_json j;
+
+	ctl_json_init(&j, &out);
+	ctl_json_open(&j, '{');
+	ctl_json_kstr(&j, "queue_id", qid);
+	ctl_json_kstr(&j, "folder", folder);
+	ctl_fmt_time(&when, qf->arrival);
+	ctl_json_kstr(&j, "arrival", buf_cstr(&when));
+	if (strcmp(folder, SPOOL_DEFERRED) == 0) {
+		buf_reset(&when);
+		ctl_fmt_time(&when, st->st_mtime);
+		ctl_json_kstr(&j, "next_retry", buf_cstr(&when));
+	}
+	ctl_json_kint(&j, "size", (long long)qf->body_size);
+	ctl_json_kstr(&j, "sender", qf->sender);
+	ctl_json_key(&j, "attributes");
+	ctl_json_open(&j, '{');
+	for (size_t i = 0; i < qf->nattr; i++)
+		ctl_json_kstr(&j, qf->attrs[i].name, qf->attrs[i].value);
+	ctl_json_close(&j, '}');
+	ctl_json_key(&j, "recipients");
+	ctl_json_open(&j, '[');
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		ctl_json_open(&j, '{');
+		ctl_json_kstr(&j, "address", qf->rcpt[i].addr);
+		ctl_json_kstr(&j, "status",
+		    ctl_queue_status_name(qf->rcpt[i].status));
+		ctl_json_kstr(&j, "orcpt", qf->rcpt[i].orcpt);
+		ctl_json_kstr(&j, "notify", qf->rcpt[i].notify);
+		ctl_json_close(&j, '}');
+	}
+	ctl_json_close(&j, ']');
+	ctl_json_kstr(&j, "headers", headers);
+	ctl_json_close(&j, '}');
+	ctl_json_print(&out);
+	buf_free(&out);
+	buf_free(&when);
+}
+
+/* ctl_queue_qid - check a queue id operand */
+static int
+ctl_queue_qid(const char *qid)
+{
+	if (qid_valid(qid))
+		return 0;
+	ctl_error("%s: not a queue id", qid);
+	return -1;
+}
+
+/* ctl_queue_show - one message: envelope, recipients, header */
+int
+ctl_queue_show(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *qid = a->pos[0], *folder = NULL;
+	struct buf path = BUF_INIT, why = BUF_INIT, headers = BUF_INIT;
+	struct qfile *qf = NULL;
+	struct stat st;
+	int fd = -1, rc = CTL_EXIT_FAIL, r;
+
+	if (ctl_queue_qid(qid) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl_queue_find(qid, &folder, &path) < 0 ||
+	    (r = ctl_queue_open(buf_cstr(&path), &fd, &qf, &why)) == -2) {
+		ctl_error("%s: no such message in the queue", qid);
+		goto out;
+	}
+	if (r < 0) {
+		ctl_error("%s: %s", qid, buf_cstr(&why));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	ctl_queue_headers(qf, &headers);
+	if (ctl->json)
+		ctl_queue_show_json(qid, folder, qf, &st, buf_cstr(&headers));
+	else
+		ctl_queue_show_text(qid, folder, qf, &st, buf_cstr(&headers));
+	rc = CTL_EXIT_OK;
+out:
+	qfile_free(&qf);
+	if (fd >= 0)
+		(void)close(fd);
+	buf_free(&path);
+	buf_free(&why);
+	buf_free(&headers);
+	return rc;
+}
+
+/* ctl_queue_qmgr - one request to qmgr */
+static int
+ctl_queue_qmgr(const struct ipc_msg *req, struct ipc_msg *reply,
+    struct buf *why)
+{
+	struct buf path = BUF_INIT;
+	int r;
+
+	spool_socket_path(&path, var_spool_directory, "qmgr");
+	r = ctl_call(buf_cstr(&path), req, reply, CTL_QUEUE_TIMEOUT_MS, why);
+	buf_free(&path);
+	return r;
+}
+
+/* ctl_queue_unlink - remove qid from whichever folder holds it */
+static int
+ctl_queue_unlink(const char *qid)
+{
+	struct buf path = BUF_INIT;
+	int found = 0;
+
+	for (int i = 0; ctl_queue_folders[i] != NULL; i++) {
+		spool_path(&path, var_spool_directory, ctl_queue_folders[i],
+		    qid);
+		if (unlink(buf_cstr(&path)) == 0) {
+			found = 1;
+		} else if (errno != ENOENT) {
+			ctl_error("remove %s: %s", buf_cstr(&path),
+			    strerror(errno));
+			buf_free(&path);
+			return -1;
+		}
+	}
+	buf_free(&path);
+	return found;
+}
+
+/* ctl_queue_delete - remove a message (through qmgr while it runs) */
+int
+ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *qid = a->pos[0];
+	struct buf why = BUF_INIT;
+	struct ipc_msg req, reply;
+	int r, rc = CTL_EXIT_FAIL;
+
+	if (ctl_queue_qid(qid) < 0)
+		return CTL_EXIT_FAIL;
+	ipc_msg_init(&req);
+	ipc_msg_init(&reply);
+	ipc_put_str(&req, IPC_REQUEST, "delete");
+	ipc_put_str(&req, IPC_QUEUE_ID, qid);
+	r = ctl_queue_qmgr(&req, &reply, &why);
+	if (r == CTL_CALL_NOT_RUNNING) {
+		/* nobody owns the queue: remove the file ourselves */
+		if ((r = ctl_queue_unlink(qid)) == 0)
+			ctl_error("%s: no such message in the queue", qid);
+		else if (r > 0)
+			rc = CTL_EXIT_OK;
+	} else if (r < 0) {
+		ctl_error("%s: qmgr: %s", qid, buf_cstr(&why));
+	} else {
+		const char *st = ipc_get_str(&reply, IPC_STATUS);
+		const char *reason = ipc_get_str(&reply, IPC_REASON);
+
+		if (st != NULL && strcmp(st, "ok") == 0)
+			rc = CTL_EXIT_OK;
+		else
+			ctl_error("%s: %s", qid, reason ? reason :
+			    "qmgr refused");
+	}
+	if (rc == CTL_EXIT_OK)
+		printf("%s: deleted\n", qid);
+	ipc_msg_free(&req);
+	ipc_msg_free(&reply);
+	buf_free(&why);
+	return rc;
+}
+
+/* ctl_queue_flush - retry every deferred message now */
+int
+ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct buf why = BUF_INIT;
+	struct ipc_msg req, reply;
+	long long count = 0;
+	int r, rc = CTL_EXIT_FAIL;
+
+	ipc_msg_init(&req);
+	ipc_msg_init(&reply);
+	ipc_put_str(&req, IPC_REQUEST, "flush");
+	r = ctl_queue_qmgr(&req, &reply, &why);
+	if (r == CTL_CALL_NOT_RUNNING) {
+		ctl_error("herald is not running");
+		rc = CTL_EXIT_NOT_RUNNING;
+	} else if (r < 0) {
+		ctl_error("flush: qmgr: %s", buf_cstr(&why));
+	} else {
+		const char *st = ipc_get_str(&reply, IPC_STATUS);
+		const char *reason = ipc_get_str(&reply, IPC_REASON);
+
+		if (st != NULL && strcmp(st, "ok") == 0) {
+			(void)ipc_get_int(&reply, IPC_COUNT, &count);
+			printf("%lld deferred message%s scheduled for delivery\n",
+			    count, count == 1 ? "" : "s");
+			rc = CTL_EXIT_OK;
+		} else {
+			ctl_error("flush: %s", reason ? reason :
+			    "qmgr refused");
+		}
+	}
+	ipc_msg_free(&req);
+	ipc_msg_free(&reply);
+	buf_free(&why);
+	return rc;
+}

@@ -1,0 +1,393 @@
+/*
+ * heraldctl - the one command an admin uses to run herald.
+ *
+ * SYNOPSIS
+ *	heraldctl [-c FILE] [--json] COMMAND [ARGS]
+ *
+ * DESCRIPTION
+ *	Service: start [--foreground], stop, reload, status, check,
+ *	config [--changed] [KEY]. Directory: domain, user and alias
+ *	commands edit the LMDB directory directly (heraldctl is its only
+ *	writer; services see changes at their next lookup). Queue: list
+ *	and show read the spool; delete and flush ask qmgr.
+ *	"heraldctl help" and "--help" at any level print the usage.
+ *
+ *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
+ *	running.
+ *
+ * SECURITY
+ *	heraldctl runs as whoever calls it; it needs write access to the
+ *	directory and password databases and the control socket (root, or
+ *	the user herald runs as in a development instance). Passwords are
+ *	read from a terminal without echo or from stdin, never from argv.
+ *
+ * PROTOCOLS
+ *	heraldctl -> master (master.sock): see ctl_service.c.
+ *	heraldctl -> qmgr (private/qmgr): see ctl_queue.c.
+ *
+ * SETTINGS
+ *	run_directory, spool_directory, data_directory, daemon_directory,
+ *	stop_timeout, tls_cert_file, tls_key_file, mail_location,
+ *	herald_user, vmail_user; "config" prints them all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "ctl.h"
+
+#define CTL_HELP_INDENT 32	/* where summaries start */
+#define CTL_HELP_WIDTH 79	/* and where they wrap */
+
+typedef int ctl_run_fn(struct ctl *ctl, const struct ctl_args *a);
+
+/* one command: "GROUP NAME" or just "NAME" */
+struct ctl_cmd {
+	const char *group;	/* "user", or NULL for a top-level command */
+	const char *name;
+	const char *args;	/* operands and options, for the usage */
+	const char *summary;	/* one line */
+	int min, max;		/* operands */
+	const struct ctl_opt *opts;
+	ctl_run_fn *run;
+	bool no_config;		/* loads (and reports) the config itself */
+};
+
+static const struct ctl_opt ctl_opts_start[] = {{"foreground", false},
+    {NULL, false}};
+static const struct ctl_opt ctl_opts_config[] = {{"changed", false},
+    {NULL, false}};
+static const struct ctl_opt ctl_opts_force[] = {{"force", false},
+    {NULL, false}};
+static const struct ctl_opt ctl_opts_quota[] = {{"quota", true},
+    {NULL, false}};
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{NULL, "start", "[--foreground]", "start herald and wait until it "
+	    "answers (--foreground: run master in this terminal)", 0, 0,
+	    ctl_opts_start, ctl_start, false},
+	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
+	    "finish", 0, 0, NULL, ctl_stop, false},
+	{NULL, "reload", "", "re-read the configuration and replace the "
+	    "services (a bad file keeps the old one)", 0, 0, NULL, ctl_reload,
+	    false},
+	{NULL, "status", "", "services, uptime, restarts and queue counts",
+	    0, 0, NULL, ctl_status, false},
+	{NULL, "check", "", "check the configuration and the installation",
+	    0, 0, NULL, ctl_check, true},
+	{NULL, "config", "[--changed] [KEY]", "print the effective settings "
+	    "(--changed: only those the file sets)", 0, 1, ctl_opts_config,
+	    ctl_config, false},
+	{"domain", "add", "DOMAIN", "host a domain", 1, 1, NULL,
+	    ctl_domain_add, false},
+	{"domain", "del", "DOMAIN [--force]", "stop hosting a domain "
+	    "(--force: also its users and aliases)", 1, 1, ctl_opts_force,
+	    ctl_domain_del, false},
+	{"domain", "list", "", "hosted domains", 0, 0, NULL, ctl_domain_list,
+	    false},
+	{"user", "add", "ADDR [--quota SIZE]", "add a user; the password is "
+	    "asked on a terminal, else read from the first line of stdin", 1,
+	    1, ctl_opts_quota, ctl_user_add, false},
+	{"user", "del", "ADDR", "delete a user and its password (mail stays)",
+	    1, 1, NULL, ctl_user_del, false},
+	{"user", "list", "[DOMAIN]", "users, of one domain or all", 0, 1,
+	    NULL, ctl_user_list, false},
+	{"user", "passwd", "ADDR", "set a new password (terminal or stdin)",
+	    1, 1, NULL, ctl_user_passwd, false},
+	{"user", "quota", "ADDR SIZE", "set the quota: 500M, 2G, 0 (none) or "
+	    "default", 2, 2, NULL, ctl_user_quota, false},
+	{"user", "enable", "ADDR", "let a disabled user receive mail and log "
+	    "in again", 1, 1, NULL, ctl_user_enable, false},
+	{"user", "disable", "ADDR", "refuse mail and logins for a user", 1, 1,
+	    NULL, ctl_user_disable, false},
+	{"alias", "add", "ADDR TARGET...", "forward ADDR (\"@domain\": "
+	    "catch-all) to one or more addresses", 2, CTL_ARGS_MAX, NULL,
+	    ctl_alias_add, false},
+	{"alias", "del", "ADDR [TARGET]", "remove one target, or the whole "
+	    "alias", 1, 2, NULL, ctl_alias_del, false},
+	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
+	    NULL, ctl_alias_list, false},
+	{"queue", "list", "", "messages in the queue", 0, 0, NULL,
+	    ctl_queue_list, false},
+	{"queue", "show", "QID", "envelope, recipients and header of a "
+	    "message", 1, 1, NULL, ctl_queue_show, false},
+	{"queue", "delete", "QID", "remove a message from the queue", 1, 1,
+	    NULL, ctl_queue_delete, false},
+	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
+	    ctl_queue_flush, false},
+	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
+};
+
+static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
+    NULL};
+
+/* ctl_is_group - true if word names a command group */
+static bool
+ctl_is_group(const char *word)
+{
+	for (int i = 0; ctl_groups[i] != NULL; i++)
+		if (strcmp(word, ctl_groups[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ctl_is_help - "help", "-h" or "--help" */
+static bool
+ctl_is_help(const char *word)
+{
+	return strcmp(word, "help") == 0 || strcmp(word, "-h") == 0 ||
+	    strcmp(word, "--help") == 0;
+}
+
+/* ctl_cmd_line - "  user add ADDR [--quota SIZE]" padded, and summary */
+static void
+ctl_cmd_line(FILE *fp, const struct ctl_cmd *c)
+{
+	struct buf line = BUF_INIT;
+
+	size_t col;
+
+	buf_printf(&line, "  %s%s%s%s%s", c->group ? c->group : "",
+	    c->group ? " " : "", c->name, *c->args ? " " : "", c->args);
+	if (line.len < CTL_HELP_INDENT) {
+		fprintf(fp, "%-*s", CTL_HELP_INDENT, buf_cstr(&line));
+	} else {
+		fprintf(fp, "%s\n%-*s", buf_cstr(&line), CTL_HELP_INDENT, "");
+	}
+	/* the summary, wrapped at CTL_HELP_WIDTH columns */
+	col = CTL_HELP_INDENT;
+	for (const char *p = c->summary; *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (col > CTL_HELP_INDENT && col + 1 + n > CTL_HELP_WIDTH) {
+			fprintf(fp, "\n%-*s", CTL_HELP_INDENT, "");
+			col = CTL_HELP_INDENT;
+		} else if (col > CTL_HELP_INDENT) {
+			fputc(' ', fp);
+			col++;
+		}
+		fprintf(fp, "%.*s", (int)n, p);
+		col += n;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	fputc('\n', fp);
+	buf_free(&line);
+}
+
+/* ctl_usage - the whole usage (group NULL) or one group's */
+static void
+ctl_usage(FILE *fp, const char *group)
+{
+	if (group == NULL) {
+		fprintf(fp, "usage: heraldctl [-c FILE] [--json] COMMAND "
+		    "[ARGS]\n\nService:\n");
+		for (const struct ctl_cmd *c = ctl_cmds; c->name; c++)
+			if (c->group == NULL)
+				ctl_cmd_line(fp, c);
+	}
+	for (int g = 0; ctl_groups[g] != NULL; g++) {
+		if (group != NULL && strcmp(group, ctl_groups[g]) != 0)
+			continue;
+		if (group == NULL)
+			fprintf(fp, "\n%c%s:\n", ctl_groups[g][0] - 'a' + 'A',
+			    ctl_groups[g] + 1);
+		else
+			fprintf(fp, "usage: heraldctl [-c FILE] [--json] %s "
+			    "COMMAND [ARGS]\n\n", group);
+		for (const struct ctl_cmd *c = ctl_cmds; c->name; c++)
+			if (c->group && strcmp(c->group, ctl_groups[g]) == 0)
+				ctl_cmd_line(fp, c);
+	}
+	if (group != NULL)
+		return;
+	fprintf(fp,
+	    "\nOptions (before the command):\n"
+	    "  -c FILE      configuration file (default $HERALD_CONF,\n"
+	    "               else %s)\n"
+	    "  --json       machine-readable output\n"
+	    "  -h, --help   this text; \"heraldctl COMMAND --help\" for one "
+	    "command\n"
+	    "  --version    the version\n"
+	    "\nAn address is local@domain; \"@domain\" is a domain's "
+	    "catch-all alias.\n"
+	    "Sizes take K, M, G suffixes (powers of 1024).\n"
+	    "\nExit status: 0 ok, 1 failed, 2 usage error, 3 herald is not "
+	    "running.\n", HERALD_CONFIG_FILE);
+}
+
+/* ctl_cmd_usage - the usage of one command */
+static void
+ctl_cmd_usage(FILE *fp, const struct ctl_cmd *c, bool full)
+{
+	fprintf(fp, "usage: heraldctl [-c FILE] [--json] %s%s%s%s%s\n",
+	    c->group ? c->group : "", c->group ? " " : "", c->name,
+	    *c->args ? " " : "", c->args);
+	if (full)
+		fprintf(fp, "\n%s\n", c->summary);
+}
+
+/* ctl_bad_usage - a short usage on stderr; exit 2 */
+static int
+ctl_bad_usage(const char *what, const char *group)
+{
+	if (what != NULL)
+		ctl_error("%s", what);
+	if (group != NULL)
+		fprintf(stderr, "usage: heraldctl [-c FILE] [--json] %s COMMAND "
+		    "[ARGS]\nTry \"heraldctl %s --help\".\n", group, group);
+	else
+		fprintf(stderr, "usage: heraldctl [-c FILE] [--json] COMMAND "
+		    "[ARGS]\nTry \"heraldctl --help\".\n");
+	return CTL_EXIT_USAGE;
+}
+
+/* ctl_find - the command group/name, or NULL */
+static const struct ctl_cmd *
+ctl_find(const char *group, const char *name)
+{
+	for (const struct ctl_cmd *c = ctl_cmds; c->name; c++) {
+		if ((c->group == NULL) != (group == NULL))
+			continue;
+		if (group != NULL && strcmp(c->group, group) != 0)
+			continue;
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* ctl_global_options - -c FILE, --json, --help, --version; the index of
+ * the command word, or -1 with the exit code in *exit_r */
+static int
+ctl_global_options(int argc, char **argv, struct ctl *ctl, int *exit_r)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--") == 0)
+			return i + 1;
+		if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0) {
+			if (i + 1 >= argc) {
+				*exit_r = ctl_bad_usage("option -c needs a "
+				    "file", NULL);
+				return -1;
+			}
+			ctl->config_arg = argv[++i];
+		} else if (strncmp(arg, "-c", 2) == 0) {
+			ctl->config_arg = arg + 2;
+		} else if (strncmp(arg, "--config=", 9) == 0) {
+			ctl->config_arg = arg + 9;
+		} else if (strcmp(arg, "--json") == 0) {
+			ctl->json = true;
+		} else if (strcmp(arg, "-h") == 0 ||
+		    strcmp(arg, "--help") == 0) {
+			ctl_usage(stdout, NULL);
+			*exit_r = CTL_EXIT_OK;
+			return -1;
+		} else if (strcmp(arg, "--version") == 0) {
+			printf("heraldctl (herald) %s\n", HERALD_VERSION);
+			*exit_r = CTL_EXIT_OK;
+			return -1;
+		} else {
+			struct buf why = BUF_INIT;
+
+			buf_printf(&why, "unknown option %s", arg);
+			*exit_r = ctl_bad_usage(buf_cstr(&why), NULL);
+			buf_free(&why);
+			return -1;
+		}
+	}
+	return i;
+}
+
+/* ctl_help - "heraldctl help [GROUP [COMMAND]]" */
+static int
+ctl_help(int argc, char **argv)
+{
+	const struct ctl_cmd *c;
+
+	if (argc == 0) {
+		ctl_usage(stdout, NULL);
+		return CTL_EXIT_OK;
+	}
+	if (ctl_is_group(argv[0])) {
+		if (argc > 1 && (c = ctl_find(argv[0], argv[1])) != NULL)
+			ctl_cmd_usage(stdout, c, true);
+		else
+			ctl_usage(stdout, argv[0]);
+		return CTL_EXIT_OK;
+	}
+	if ((c = ctl_find(NULL, argv[0])) != NULL) {
+		ctl_cmd_usage(stdout, c, true);
+		return CTL_EXIT_OK;
+	}
+	return ctl_bad_usage("no such command", NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl ctl = {NULL, NULL, false};
+	struct buf why = BUF_INIT;
+	const struct ctl_cmd *c;
+	const char *group = NULL;
+	struct ctl_args a;
+	int i, rc = CTL_EXIT_OK;
+
+	msg_init("heraldctl", LOG_DEST_STDERR);
+	if ((i = ctl_global_options(argc, argv, &ctl, &rc)) < 0)
+		return rc;
+	if (i >= argc)
+		return ctl_bad_usage("no command", NULL);
+	if (strcmp(argv[i], "help") == 0)
+		return ctl_help(argc - i - 1, argv + i + 1);
+	if (ctl_is_group(argv[i])) {
+		group = argv[i++];
+		if (i >= argc)
+			return ctl_bad_usage("missing command", group);
+		if (ctl_is_help(argv[i])) {
+			ctl_usage(stdout, group);
+			return CTL_EXIT_OK;
+		}
+	}
+	if ((c = ctl_find(group, argv[i])) == NULL) {
+		buf_printf(&why, "unknown command \"%s%s%s\"", group ?
+		    group : "", group ? " " : "", argv[i]);
+		rc = ctl_bad_usage(buf_cstr(&why), group);
+		buf_free(&why);
+		return rc;
+	}
+	i++;
+	switch (ctl_args_parse(argc - i, argv + i, c->opts, c->min, c->max,
+	    &a, &why)) {
+	case CTL_ARGS_HELP:
+		ctl_cmd_usage(stdout, c, true);
+		buf_free(&why);
+		return CTL_EXIT_OK;
+	case CTL_ARGS_BAD:
+		ctl_error("%s", buf_cstr(&why));
+		ctl_cmd_usage(stderr, c, false);
+		buf_free(&why);
+		return CTL_EXIT_USAGE;
+	}
+	ctl.json |= a.json;
+	if (!c->no_config && ctl_config_load(&ctl, &why) < 0) {
+		/* master was not asked, so its configuration stays */
+		ctl_error("%s%s%s", c->run == ctl_reload ? "reload failed: " :
+		    "", buf_cstr(&why), c->run == ctl_reload ?
+		    "; the running configuration stays" : "");
+		buf_free(&why);
+		return CTL_EXIT_FAIL;
+	}
+	buf_free(&why);
+	rc = c->run(&ctl, &a);
+	if (fflush(stdout) == EOF && rc == CTL_EXIT_OK)
+		rc = CTL_EXIT_FAIL;
+	return rc;
+}

@@ -1,0 +1,524 @@
+/*
+ * master - the herald supervisor.
+ *
+ * SYNOPSIS
+ *	master [-c FILE] [-f] [-v]
+ *
+ * DESCRIPTION
+ *	master starts every herald service, keeps it running and stops it.
+ *	It opens every listening socket itself (so ports below 1024 need no
+ *	privileges in the services), then forks and execs each service
+ *	program from daemon_directory with its listeners as inherited
+ *	descriptors from fd 3, announced in LISTEN_FDS / LISTEN_FDNAMES /
+ *	LISTEN_PID the systemd way:
+ *
+ *	  smtpd	 smtpd_workers processes (0: one per core), listeners from
+ *		 smtpd_listen, named "smtp"; off when smtpd_listen is empty
+ *	  qmgr	 one process, UNIX socket <spool>/private/qmgr, "qmgr"
+ *	  local	 local_processes processes sharing <spool>/private/local,
+ *		 named "local"
+ *
+ *	At start master also creates run_directory, the spool folders and
+ *	the directory database if they are missing, and clears stale LMDB
+ *	reader slots that killed processes left behind.
+ *
+ *	A child that dies is logged ("service smtpd pid 123 exited with
+ *	status 1", "... killed by signal 9") and restarted: at once if it had
+ *	run for 10 seconds, else after a delay that doubles from 1 second up
+ *	to 60 seconds while it keeps dying young.
+ *
+ *	-c FILE	configuration (default $HERALD_CONF, else the built-in path)
+ *	-f	foreground: log to stderr, and so do the services
+ *	-v	verbose logging, passed on to the services
+ *
+ *	Without -f master logs to syslog (facility mail, ident herald/master)
+ *	and, once started, detaches its stdin, stdout and stderr; errors that
+ *	stop it from starting also go to stderr. It does not fork itself into
+ *	the background: "heraldctl start" does that.
+ *
+ * SIGNALS
+ *	SIGHUP	reload: read the configuration again; if it is good, open
+ *		new listeners, close removed ones (unchanged ones stay open),
+ *		start a new set of every service and send SIGTERM to the old
+ *		processes, which finish their sessions and are not replaced.
+ *		A bad configuration is logged and the old one stays.
+ *	SIGTERM, SIGINT
+ *		stop: SIGTERM to every service, wait up to stop_timeout + 5
+ *		seconds, SIGKILL what is left, remove master.sock and
+ *		master.pid, exit 0. Services ignore SIGINT, so ^C in a
+ *		foreground terminal is a graceful stop.
+ *
+ * SECURITY
+ *	master runs as the user that started it. As root it stays root (it
+ *	must fork services that drop to their own users: herald_user,
+ *	vmail_user, auth_user) and touches nothing but the configuration,
+ *	run_directory, the spool folders' existence and ownership, the
+ *	directory database's existence and group, and its sockets. It reads
+ *	nothing from the network; the control socket is mode 0600 and takes
+ *	one bounded request per connection.
+ *
+ * FILES
+ *	<run_directory>/master.pid	pid, locked while master runs: a
+ *					second master refuses to start
+ *	<run_directory>/master.sock	control socket (heraldctl)
+ *
+ * PROTOCOLS
+ *	heraldctl -> master: see master_ctl.c.
+ *
+ * SETTINGS
+ *	spool_directory, data_directory, run_directory, daemon_directory,
+ *	herald_user, vmail_user, directory_group, smtpd_listen,
+ *	smtpd_workers, local_processes, stop_timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "mail/spool.h"
+#include "master.h"
+
+struct evloop *master_loop;
+const char *master_config_path;
+bool master_foreground;
+bool master_verbose;
+bool master_stopping;
+time_t master_started;
+unsigned master_generation = 1;
+
+static pid_t master_pid;		/* to tell master from a fork child */
+static bool master_detached;		/* stderr is /dev/null now */
+static char *master_run_dir;		/* as at start: reload keeps it */
+static char *master_pid_path;
+static char *master_sock_path;
+static int master_pid_fd = -1;
+static bool master_own_files;		/* we hold the pid file lock */
+
+/* master_usage - bad command line */
+static void __attribute__((noreturn))
+master_usage(void)
+{
+	fprintf(stderr, "usage: master [-c FILE] [-f] [-v]\n");
+	exit(2);
+}
+
+/*
+ * master_die - cannot start: log, and until master has detached also
+ * tell whoever started it on stderr (heraldctl start shows it).
+ */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+master_die(const char *fmt, ...)
+{
+	struct buf text = BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&text, fmt, ap);
+	va_end(ap);
+	if (!master_foreground && !master_detached)
+		fprintf(stderr, "herald/master: fatal: %s\n", buf_cstr(&text));
+	msg_fatal("%s", buf_cstr(&text));
+}
+
+/* master_cleanup - remove the pid file and socket (atexit) */
+static void
+master_cleanup(void)
+{
+	if (getpid() != master_pid || !master_own_files)
+		return;
+	if (master_sock_path != NULL && unlink(master_sock_path) < 0 &&
+	    errno != ENOENT)
+		msg_warn("remove %s: %m", master_sock_path);
+	if (unlink(master_pid_path) < 0 && errno != ENOENT)
+		msg_warn("remove %s: %m", master_pid_path);
+	master_own_files = false;
+}
+
+/* master_mkdirs - mkdir -p path; new folders get mode */
+static int
+master_mkdirs(const char *path, mode_t mode, struct buf *why)
+{
+	char *copy = xstrdup(path);
+	struct stat st;
+
+	for (char *p = copy + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char save = *p;
+
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			buf_printf(why, "mkdir %s: %s", copy, strerror(errno));
+			x_free(&copy);
+			return -1;
+		}
+		*p = save;
+		if (save == '\0')
+			break;
+	}
+	x_free(&copy);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		buf_printf(why, "%s: not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* master_user - look up a service user (root only); -1 with why */
+static int
+master_user(const char *setting, const char *name, uid_t *uid, gid_t *gid,
+    struct buf *why)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL) {
+		buf_printf(why, "%s: user \"%s\" does not exist%s%s", setting,
+		    name, errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	if (uid != NULL)
+		*uid = pw->pw_uid;
+	if (gid != NULL)
+		*gid = pw->pw_gid;
+	return 0;
+}
+
+/* master_directory_group - give the directory to directory_group (root):
+ * every reading service needs write access to LMDB's lock file */
+static void
+master_directory_group(void)
+{
+	static const char *const parts[] = {"", "/directory",
+	    "/directory/data.mdb", "/directory/lock.mdb", NULL};
+	struct group *gr;
+
+	if ((gr = getgrnam(var_directory_group)) == NULL) {
+		msg_warn("directory_group: group \"%s\" does not exist; "
+		    "services may not read the directory",
+		    var_directory_group);
+		return;
+	}
+	for (int i = 0; parts[i] != NULL; i++) {
+		char *path = xasprintf("%s%s", var_data_directory, parts[i]);
+
+		if (chown(path, (uid_t)-1, gr->gr_gid) < 0 && errno != ENOENT)
+			msg_warn("chown %s: %m", path);
+		x_free(&path);
+	}
+}
+
+/*
+ * master_prepare - check users and create what the services need; at
+ * start and at every reload. -1 with why.
+ */
+static int
+master_prepare(bool at_start, struct buf *why)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	struct dir *d = NULL;
+
+	if (geteuid() == 0) {
+		if (master_user("herald_user", var_herald_user, &uid, &gid,
+		    why) < 0 || master_user("vmail_user", var_vmail_user,
+		    NULL, NULL, why) < 0)
+			return -1;
+	}
+	if (spool_setup(var_spool_directory, uid, gid, why) < 0)
+		return -1;
+	/* before any fork: LMDB environments never cross fork() */
+	if (dir_open(var_data_directory, DIR_WRITE, &d, why) < 0)
+		return -1;
+	dir_close(&d);
+	if (geteuid() == 0)
+		master_directory_group();
+	if (at_start && dir_reader_check(var_data_directory, why) < 0)
+		return -1;
+	return 0;
+}
+
+/* master_read_pid - the pid in an existing pid file, or 0 */
+static long
+master_read_pid(int fd)
+{
+	char text[32];
+	long long pid;
+	ssize_t n;
+
+	if ((n = pread(fd, text, sizeof(text) - 1, 0)) <= 0)
+		return 0;
+	text[n] = '\0';
+	if (str_to_ll(str_trim(text), 1, INT_MAX, &pid) < 0)
+		return 0;
+	return (long)pid;
+}
+
+/* master_lock - take the pid file: one master per run_directory */
+static void
+master_lock(void)
+{
+	char text[32];
+	int n;
+
+	master_pid_path = xasprintf("%s/%s", master_run_dir, MASTER_PID_NAME);
+	if ((master_pid_fd = open(master_pid_path,
+	    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+		master_die("open %s: %m", master_pid_path);
+	if (flock(master_pid_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			master_die("herald is already running, pid %ld",
+			    master_read_pid(master_pid_fd));
+		master_die("lock %s: %m", master_pid_path);
+	}
+	master_own_files = true;
+	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(master_pid_fd, 0) < 0 ||
+	    pwrite(master_pid_fd, text, (size_t)n, 0) != n)
+		master_die("write %s: %m", master_pid_path);
+}
+
+/* master_detach - stdin, stdout and stderr to /dev/null (daemon mode) */
+static void
+master_detach(void)
+{
+	int fd;
+
+	if ((fd = open("/dev/null", O_RDWR)) < 0)
+		master_die("open /dev/null: %m");
+	for (int i = 0; i <= 2; i++)
+		if (fd != i && dup2(fd, i) < 0)
+			master_die("dup2 /dev/null: %m");
+	if (fd > 2)
+		(void)close(fd);
+	master_detached = true;
+}
+
+/* master_reload_kill - old children that outlived their grace period */
+static long long
+master_reload_kill(struct evloop *loop, void *ctx)
+{
+	unsigned before = (unsigned)(uintptr_t)ctx;
+	int n = 0;
+
+	for (struct master_child *c = master_children; c; c = c->next)
+		if (c->generation < before)
+			n++;
+	if (n > 0) {
+		msg_warn("%d replaced process%s did not finish in time; "
+		    "killing", n, n == 1 ? "" : "es");
+		master_service_signal_old(SIGKILL, before);
+	}
+	return -1;
+}
+
+/* master_reload - re-read the configuration and replace every child */
+int
+master_reload(struct buf *why)
+{
+	struct master_config_snap *snap;
+
+	if (master_stopping) {
+		buf_puts(why, "herald is stopping");
+		return -1;
+	}
+	snap = master_config_save();
+	if (params_load(master_config_path, why) < 0 ||
+	    master_prepare(false, why) < 0 ||
+	    master_service_configure(why) < 0) {
+		master_config_restore(snap);
+		master_config_free(&snap);
+		msg_warn("reload failed: %s; keeping the old configuration",
+		    buf_cstr(why));
+		return -1;
+	}
+	master_config_free(&snap);
+	if (strcmp(var_run_directory, master_run_dir) != 0)
+		msg_warn("run_directory changes at the next start; "
+		    "still using %s", master_run_dir);
+	master_generation++;
+	master_service_start_all();
+	master_service_signal_old(SIGTERM, master_generation);
+	(void)evloop_add_timer(master_loop,
+	    (var_stop_timeout + MASTER_KILL_GRACE_S) * 1000,
+	    master_reload_kill, (void *)(uintptr_t)master_generation);
+	msg_info("reloaded configuration");
+	return 0;
+}
+
+/* master_stop_kill - the services had their time: SIGKILL, then give up */
+static long long
+master_stop_kill(struct evloop *loop, void *ctx)
+{
+	static bool killed;
+	int n = master_service_nchildren();
+
+	if (killed) {
+		msg_warn("%d process%s still there after SIGKILL; exiting "
+		    "anyway", n, n == 1 ? "" : "es");
+		evloop_stop(loop);
+		return -1;
+	}
+	killed = true;
+	msg_warn("%d process%s did not stop in time; killing", n,
+	    n == 1 ? "" : "es");
+	master_service_signal_all(SIGKILL);
+	return MASTER_KILL_GRACE_S * 1000;
+}
+
+/* master_stop - begin the graceful stop (idempotent) */
+void
+master_stop(void)
+{
+	if (master_stopping)
+		return;
+	master_stopping = true;
+	msg_info("stopping herald");
+	master_service_cancel_timers();
+	master_service_signal_all(SIGTERM);
+	if (master_children == NULL) {
+		evloop_stop(master_loop);
+		return;
+	}
+	(void)evloop_add_timer(master_loop,
+	    (var_stop_timeout + MASTER_KILL_GRACE_S) * 1000, master_stop_kill,
+	    NULL);
+}
+
+/* master_sig - SIGCHLD, SIGHUP, SIGTERM and SIGINT from the loop */
+static void
+master_sig(struct evloop *loop, int signo, void *ctx)
+{
+	struct buf why = BUF_INIT;
+
+	switch (signo) {
+	case SIGCHLD:
+		master_service_reap();
+		break;
+	case SIGHUP:
+		msg_info("SIGHUP: reloading configuration");
+		(void)master_reload(&why);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (!master_stopping)
+			msg_info("%s received", signo == SIGINT ? "SIGINT" :
+			    "SIGTERM");
+		master_stop();
+		break;
+	}
+	buf_free(&why);
+}
+
+/* master_options - parse the command line */
+static void
+master_options(int argc, char **argv, const char **conf_r)
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "c:fv")) != -1) {
+		switch (ch) {
+		case 'c':
+			*conf_r = optarg;
+			break;
+		case 'f':
+			master_foreground = true;
+			break;
+		case 'v':
+			master_verbose = true;
+			msg_verbose++;
+			break;
+		default:
+			master_usage();
+		}
+	}
+	if (optind != argc)
+		master_usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
+	struct buf why = BUF_INIT;
+	const char *conf = NULL;
+	char real[PATH_MAX];
+
+	master_options(argc, argv, &conf);
+	msg_init("herald/master", master_foreground ? LOG_DEST_STDERR :
+	    LOG_DEST_SYSLOG);
+	master_pid = getpid();
+	master_started = time(NULL);
+	umask(022);
+
+	/* configuration; the services get its absolute path */
+	conf = params_config_path(conf);
+	if (realpath(conf, real) == NULL)
+		master_die("configuration %s: %m", conf);
+	master_config_path = xstrdup(real);
+	if (params_load(master_config_path, &why) < 0)
+		master_die("%s", buf_cstr(&why));
+	master_run_dir = xstrdup(var_run_directory);
+
+	/* one master per run_directory, before anything else changes */
+	if (master_mkdirs(master_run_dir, 0755, &why) < 0)
+		master_die("run_directory: %s", buf_cstr(&why));
+	if (atexit(master_cleanup) != 0)
+		master_die("atexit failed");
+	master_lock();
+
+	if (master_prepare(true, &why) < 0)
+		master_die("%s", buf_cstr(&why));
+
+	/* the loop first: the control socket and signals live on it */
+	master_loop = evloop_new();
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		master_die("signal SIGPIPE: %m");
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (evloop_add_signal(master_loop, sigs[i], master_sig,
+		    NULL) < 0)
+			master_die("watch signal %d: %m", sigs[i]);
+	master_service_init();
+	if (master_service_configure(&why) < 0)
+		master_die("%s", buf_cstr(&why));
+	master_sock_path = xasprintf("%s/%s", master_run_dir,
+	    MASTER_SOCK_NAME);
+	if (master_ctl_open(master_sock_path, &why) < 0)
+		master_die("control socket: %s", buf_cstr(&why));
+
+	/* from here on, errors go to the log only */
+	if (!master_foreground)
+		master_detach();
+	master_service_start_all();
+	msg_info("herald started (pid %ld, config %s)", (long)master_pid,
+	    master_config_path);
+
+	if (evloop_run(master_loop) < 0)
+		msg_fatal("event loop: %m");
+
+	master_ctl_close();
+	master_listen_close_all();
+	master_cleanup();
+	msg_info("herald stopped");
+	buf_free(&why);
+	return 0;
+}

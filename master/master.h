@@ -1,0 +1,155 @@
+/*
+ * master - the supervisor's shared state: listeners, services, children.
+ *
+ * master.c owns the process (options, startup, the event loop, stop and
+ * reload); master_listen.c keeps the listening sockets, shared by every
+ * process of a service and kept open across reloads when their address
+ * did not change; master_service.c holds the fixed table of services and
+ * the children that run them; master_spawn.c forks and execs one child;
+ * master_ctl.c answers heraldctl on the control socket.
+ *
+ * Everything runs in one thread on one evloop, so no locking is needed.
+ */
+#ifndef MASTER_MASTER_H
+#define MASTER_MASTER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct buf;
+struct evloop;
+struct ev_timer;
+
+/* control socket and pid file, inside run_directory */
+#define MASTER_SOCK_NAME "master.sock"
+#define MASTER_PID_NAME "master.pid"
+
+/* supervision timing */
+#define MASTER_SHORT_LIFE_MS 10000	/* died sooner: back off */
+#define MASTER_BACKOFF_MIN_MS 1000	/* first delay after a quick death */
+#define MASTER_BACKOFF_MAX_MS 60000	/* longest delay */
+#define MASTER_BACKOFF_FORGET_MS 120000	/* quiet this long: start over */
+#define MASTER_KILL_GRACE_S 5		/* after stop_timeout: SIGKILL */
+
+/* one listening socket; shared by every service process that uses it */
+struct master_listener {
+	char *addr;		/* "host:port" or the UNIX socket path */
+	bool is_unix;
+	int fd;
+	bool used;		/* mark for the reload sweep */
+	bool fresh;		/* opened by the reload in progress */
+	struct master_listener *next;
+};
+
+#define MASTER_SERVICE_MAX_LISTENERS 32
+
+/* a service: one row of the fixed table plus its running state */
+struct master_service {
+	const struct master_service_def *def;
+	int wanted;		/* processes to run; 0: disabled */
+	struct master_listener *listeners[MASTER_SERVICE_MAX_LISTENERS];
+	int nlisteners;
+	long long restarts;	/* replacements of dead children */
+	long long backoff_ms;	/* current restart delay, 0: none */
+	long long last_death_ms;	/* monotonic time of the last quick death */
+	struct ev_timer *timer;	/* pending delayed restart */
+};
+
+/*
+ * master_service_def - a row of the service table. listen() appends the
+ * service's listener addresses for the current configuration (0, or -1
+ * with why); count() says how many processes to run (0: none).
+ */
+struct master_service_def {
+	const char *name;	/* in logs and status: "smtpd" */
+	const char *program;	/* file in daemon_directory */
+	const char *fdname;	/* LISTEN_FDNAMES entry of every listener */
+	bool unix_listener;	/* listen() gives socket paths, not host:port */
+	bool exclusive;		/* never two generations at once: a reload
+				   starts the new process only after the old
+				   one exited (qmgr owns the queue) */
+	int (*listen)(char ***addrs_r, int *n_r, struct buf *why);
+	int (*count)(void);
+};
+
+/* one child process */
+struct master_child {
+	struct master_service *svc;
+	pid_t pid;
+	time_t started;		/* unix time, for status */
+	long long started_ms;	/* monotonic, for the backoff */
+	unsigned generation;	/* reload generation it belongs to */
+	struct master_child *next;
+};
+
+/* master.c: process-wide state */
+extern struct evloop *master_loop;
+extern const char *master_config_path;	/* absolute */
+extern bool master_foreground;
+extern bool master_verbose;
+extern bool master_stopping;
+extern time_t master_started;
+extern unsigned master_generation;	/* bumped by every reload */
+
+/* master_reload - re-read the configuration and replace every child;
+ * -1 with why (the old configuration stays in force) */
+int master_reload(struct buf *why);
+/* master_stop - begin the graceful stop (idempotent) */
+void master_stop(void);
+
+/* master_config.c: keep a configuration to fall back on */
+struct master_config_snap;
+/* master_config_save - copy every setting's value and text */
+struct master_config_snap *master_config_save(void);
+/* master_config_restore - put the saved settings back in force */
+void master_config_restore(const struct master_config_snap *snap);
+/* master_config_free - release a snapshot */
+void master_config_free(struct master_config_snap **snap);
+
+/* master_listen.c */
+/* master_listen_get - the listener for addr, opened if not open yet */
+struct master_listener *master_listen_get(const char *addr, bool is_unix,
+    struct buf *why);
+/* master_listen_begin - start a listener round: mark every one unused */
+void master_listen_begin(void);
+/* master_listen_abort - close the ones the failed round opened */
+void master_listen_abort(void);
+/* master_listen_commit - close the ones the round did not use */
+void master_listen_commit(void);
+/* master_listen_close_all - close every listener, unlink UNIX paths */
+void master_listen_close_all(void);
+
+/* master_service.c */
+extern struct master_service master_services[];
+extern int master_nservices;
+extern struct master_child *master_children;
+/* master_service_init - bind the table rows to their state */
+void master_service_init(void);
+/* master_service_configure - listeners and process counts from the
+ * current configuration; -1 with why (the previous listeners stay) */
+int master_service_configure(struct buf *why);
+/* master_service_start_all - start a new generation of every service */
+void master_service_start_all(void);
+/* master_service_reap - collect exited children, restart as needed */
+void master_service_reap(void);
+/* master_service_signal_old - signo to children of older generations */
+void master_service_signal_old(int signo, unsigned before);
+/* master_service_signal_all - signo to every child */
+void master_service_signal_all(int signo);
+/* master_service_cancel_timers - no more delayed restarts */
+void master_service_cancel_timers(void);
+/* master_service_nchildren - live children */
+int master_service_nchildren(void);
+
+/* master_spawn.c */
+/* master_spawn - fork and exec the service's program; pid, or -1 */
+pid_t master_spawn(const struct master_service *svc);
+
+/* master_ctl.c */
+/* master_ctl_open - listen on the control socket; -1 with why */
+int master_ctl_open(const char *path, struct buf *why);
+/* master_ctl_close - stop listening, drop open connections */
+void master_ctl_close(void);
+
+#endif

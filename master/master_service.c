@@ -1,0 +1,435 @@
+/*
+ * master_service - the table of services master runs, and their children.
+ *
+ * Each row of master_service_table names a program, the listeners it gets
+ * and how many processes of it to run, both computed from the current
+ * configuration. New services (authd, pop3d, imapd, remote) are new rows:
+ * a listen function, a count function and a line here.
+ *
+ * Children belong to a generation. A reload starts a new generation of
+ * every service and sends SIGTERM to the older ones, which finish their
+ * sessions and are not restarted. A current child that dies is replaced:
+ * at once if it had lived MASTER_SHORT_LIFE_MS, else after a delay that
+ * doubles with every quick death up to MASTER_BACKOFF_MAX_MS, so a
+ * service that cannot start does not spin.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "mail/params.h"
+#include "mail/spool.h"
+#include "master.h"
+
+#define MASTER_ADDR_MAX 256
+
+/* master_service_addrs_add - append a copy of addr to a growing array */
+static void
+master_service_addrs_add(char ***addrs, int *n, const char *addr)
+{
+	*addrs = xreallocarray(*addrs, (size_t)*n + 1, sizeof(**addrs));
+	(*addrs)[(*n)++] = xstrdup(addr);
+}
+
+/* master_service_smtpd_listen - every entry of smtpd_listen */
+static int
+master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	const char *cursor = var_smtpd_listen;
+	char item[MASTER_ADDR_MAX];
+
+	while (cfg_list_next(&cursor, item, sizeof(item)))
+		master_service_addrs_add(addrs_r, n_r, item);
+	return 0;
+}
+
+/* master_service_smtpd_count - smtpd_workers, or one per core */
+static int
+master_service_smtpd_count(void)
+{
+	long n;
+
+	if (var_smtpd_workers > 0)
+		return (int)var_smtpd_workers;
+	if ((n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	return n > 256 ? 256 : (int)n;
+}
+
+/* master_service_private - the UNIX socket <spool>/private/<name> */
+static int
+master_service_private(char ***addrs_r, int *n_r, const char *name)
+{
+	struct buf path = BUF_INIT;
+
+	spool_socket_path(&path, var_spool_directory, name);
+	master_service_addrs_add(addrs_r, n_r, buf_cstr(&path));
+	buf_free(&path);
+	return 0;
+}
+
+/* master_service_qmgr_listen - <spool>/private/qmgr */
+static int
+master_service_qmgr_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_private(addrs_r, n_r, "qmgr");
+}
+
+/* master_service_local_listen - <spool>/private/local */
+static int
+master_service_local_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_private(addrs_r, n_r, "local");
+}
+
+/* master_service_one - exactly one process */
+static int
+master_service_one(void)
+{
+	return 1;
+}
+
+/* master_service_local_count - local_processes */
+static int
+master_service_local_count(void)
+{
+	return (int)var_local_processes;
+}
+
+static const struct master_service_def master_service_table[] = {
+	{"smtpd", "smtpd", "smtp", false, false, master_service_smtpd_listen,
+	    master_service_smtpd_count},
+	{"qmgr", "qmgr", "qmgr", true, true, master_service_qmgr_listen,
+	    master_service_one},
+	{"local", "local", "local", true, false, master_service_local_listen,
+	    master_service_local_count},
+};
+
+#define MASTER_NSERVICES \
+	((int)(sizeof(master_service_table) / sizeof(master_service_table[0])))
+
+struct master_service master_services[MASTER_NSERVICES];
+int master_nservices = MASTER_NSERVICES;
+struct master_child *master_children;
+
+/* master_service_init - bind the table rows to their state */
+void
+master_service_init(void)
+{
+	for (int i = 0; i < MASTER_NSERVICES; i++) {
+		memset(&master_services[i], 0, sizeof(master_services[i]));
+		master_services[i].def = &master_service_table[i];
+	}
+}
+
+/* what one service gets from a configuration round */
+struct master_service_plan {
+	int wanted;
+	struct master_listener *listeners[MASTER_SERVICE_MAX_LISTENERS];
+	int nlisteners;
+};
+
+/* master_service_plan_one - listeners and count of one service */
+static int
+master_service_plan_one(const struct master_service_def *def,
+    struct master_service_plan *plan, struct buf *why)
+{
+	char **addrs = NULL;
+	int naddrs = 0, rc = 0;
+
+	plan->wanted = def->count();
+	plan->nlisteners = 0;
+	if (plan->wanted > 0 && def->listen(&addrs, &naddrs, why) < 0)
+		rc = -1;
+	for (int i = 0; rc == 0 && i < naddrs; i++) {
+		struct master_listener *l;
+		bool dup = false;
+
+		if ((l = master_listen_get(addrs[i], def->unix_listener,
+		    why)) == NULL) {
+			rc = -1;
+			break;
+		}
+		for (int j = 0; j < plan->nlisteners; j++)
+			dup |= plan->listeners[j] == l;
+		if (dup)
+			continue;
+		if (plan->nlisteners == MASTER_SERVICE_MAX_LISTENERS) {
+			buf_printf(why, "service %s: more than %d listeners",
+			    def->name, MASTER_SERVICE_MAX_LISTENERS);
+			rc = -1;
+			break;
+		}
+		plan->listeners[plan->nlisteners++] = l;
+	}
+	for (int i = 0; i < naddrs; i++)
+		x_free(&addrs[i]);
+	x_free(&addrs);
+	/* a network service without addresses is switched off */
+	if (plan->nlisteners == 0)
+		plan->wanted = 0;
+	return rc;
+}
+
+/* master_service_configure - listeners and process counts from config */
+int
+master_service_configure(struct buf *why)
+{
+	struct master_service_plan plan[MASTER_NSERVICES];
+
+	master_listen_begin();
+	for (int i = 0; i < MASTER_NSERVICES; i++) {
+		if (master_service_plan_one(&master_service_table[i], &plan[i],
+		    why) < 0) {
+			master_listen_abort();
+			return -1;
+		}
+	}
+	for (int i = 0; i < MASTER_NSERVICES; i++) {
+		struct master_service *svc = &master_services[i];
+
+		svc->wanted = plan[i].wanted;
+		svc->nlisteners = plan[i].nlisteners;
+		memcpy(svc->listeners, plan[i].listeners,
+		    sizeof(svc->listeners));
+	}
+	master_listen_commit();
+	return 0;
+}
+
+/* master_service_running - current-generation children of svc */
+static int
+master_service_running(const struct master_service *svc)
+{
+	int n = 0;
+
+	for (struct master_child *c = master_children; c; c = c->next)
+		if (c->svc == svc && c->generation == master_generation)
+			n++;
+	return n;
+}
+
+static void master_service_fill(struct master_service *svc);
+
+/* master_service_timer - a delayed restart is due */
+static long long
+master_service_timer(struct evloop *loop, void *ctx)
+{
+	struct master_service *svc = ctx;
+
+	svc->timer = NULL;
+	if (!master_stopping)
+		master_service_fill(svc);
+	return -1;
+}
+
+/* master_service_later - run master_service_fill after ms */
+static void
+master_service_later(struct master_service *svc, long long ms)
+{
+	if (svc->timer != NULL)
+		return;
+	svc->timer = evloop_add_timer(master_loop, ms, master_service_timer,
+	    svc);
+}
+
+/* master_service_draining - children of svc from older generations */
+static bool
+master_service_draining(const struct master_service *svc)
+{
+	for (struct master_child *c = master_children; c; c = c->next)
+		if (c->svc == svc && c->generation != master_generation)
+			return true;
+	return false;
+}
+
+/* master_service_fill - start processes until svc has what it wants */
+static void
+master_service_fill(struct master_service *svc)
+{
+	int running = master_service_running(svc);
+
+	/* an exclusive service waits until the old generation is gone */
+	if (svc->def->exclusive && master_service_draining(svc))
+		return;
+
+	while (running < svc->wanted) {
+		struct master_child *c, **cp;
+		pid_t pid;
+
+		if ((pid = master_spawn(svc)) < 0) {
+			/* fork failed: the system is short of something */
+			if (svc->backoff_ms < MASTER_BACKOFF_MIN_MS)
+				svc->backoff_ms = MASTER_BACKOFF_MIN_MS;
+			master_service_later(svc, svc->backoff_ms);
+			return;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->svc = svc;
+		c->pid = pid;
+		c->started = time(NULL);
+		c->started_ms = evloop_now_ms(master_loop);
+		c->generation = master_generation;
+		/* at the tail, so status lists children in start order */
+		for (cp = &master_children; *cp != NULL; cp = &(*cp)->next)
+			;
+		*cp = c;
+		running++;
+		msg_debug("service %s pid %ld started", svc->def->name,
+		    (long)pid);
+	}
+}
+
+/* master_service_start_all - start a new generation of every service */
+void
+master_service_start_all(void)
+{
+	for (int i = 0; i < MASTER_NSERVICES; i++) {
+		struct master_service *svc = &master_services[i];
+
+		evloop_cancel_timer(master_loop, &svc->timer);
+		svc->backoff_ms = 0;
+		master_service_fill(svc);
+	}
+}
+
+/* master_service_log_exit - one line saying how a child ended */
+static void
+master_service_log_exit(const struct master_child *c, int status)
+{
+	const char *name = c->svc->def->name;
+	bool old = c->generation != master_generation;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		msg_info("service %s pid %ld exited with status 0%s", name,
+		    (long)c->pid, old ? " (replaced)" : "");
+	} else if (WIFEXITED(status)) {
+		msg_warn("service %s pid %ld exited with status %d%s", name,
+		    (long)c->pid, WEXITSTATUS(status),
+		    WEXITSTATUS(status) == 127 ? " (could not run the "
+		    "program)" : "");
+	} else if (WIFSIGNALED(status)) {
+		msg_warn("service %s pid %ld killed by signal %d%s", name,
+		    (long)c->pid, WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	} else {
+		msg_warn("service %s pid %ld ended with wait status 0x%x",
+		    name, (long)c->pid, (unsigned)status);
+	}
+}
+
+/* master_service_died - account for a dead child and replace it */
+static void
+master_service_died(struct master_child *c, int status)
+{
+	struct master_service *svc = c->svc;
+	long long now = evloop_now_ms(master_loop);
+
+	master_service_log_exit(c, status);
+	if (master_stopping)
+		return;
+	if (c->generation != master_generation) {
+		/* maybe the last old one an exclusive service waited for */
+		if (svc->def->exclusive)
+			master_service_fill(svc);
+		return;
+	}
+	svc->restarts++;
+	/* a restart is already due: it replaces this one too */
+	if (svc->timer != NULL)
+		return;
+	if (now - c->started_ms >= MASTER_SHORT_LIFE_MS) {
+		svc->backoff_ms = 0;
+		master_service_fill(svc);
+		return;
+	}
+	/* it died young: wait, longer each time, unless that was long ago */
+	if (svc->backoff_ms == 0 ||
+	    now - svc->last_death_ms > MASTER_BACKOFF_FORGET_MS)
+		svc->backoff_ms = MASTER_BACKOFF_MIN_MS;
+	else if ((svc->backoff_ms *= 2) > MASTER_BACKOFF_MAX_MS)
+		svc->backoff_ms = MASTER_BACKOFF_MAX_MS;
+	svc->last_death_ms = now;
+	msg_warn("service %s: restarting in %llds", svc->def->name,
+	    svc->backoff_ms / 1000);
+	master_service_later(svc, svc->backoff_ms);
+}
+
+/* master_service_reap - collect exited children, restart as needed */
+void
+master_service_reap(void)
+{
+	pid_t pid;
+	int status;
+
+	for (;;) {
+		struct master_child **cp, *c;
+
+		if ((pid = waitpid(-1, &status, WNOHANG)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != ECHILD)
+				msg_warn("waitpid: %m");
+			break;
+		}
+		if (pid == 0)
+			break;
+		for (cp = &master_children; (c = *cp) != NULL; cp = &c->next)
+			if (c->pid == pid)
+				break;
+		if (c == NULL) {
+			msg_debug("reaped unknown process %ld", (long)pid);
+			continue;
+		}
+		*cp = c->next;
+		master_service_died(c, status);
+		x_free(&c);
+	}
+	if (master_stopping && master_children == NULL)
+		evloop_stop(master_loop);
+}
+
+/* master_service_signal_old - signo to children of older generations */
+void
+master_service_signal_old(int signo, unsigned before)
+{
+	for (struct master_child *c = master_children; c; c = c->next)
+		if (c->generation < before && kill(c->pid, signo) < 0 &&
+		    errno != ESRCH)
+			msg_warn("kill %ld: %m", (long)c->pid);
+}
+
+/* master_service_signal_all - signo to every child */
+void
+master_service_signal_all(int signo)
+{
+	for (struct master_child *c = master_children; c; c = c->next)
+		if (kill(c->pid, signo) < 0 && errno != ESRCH)
+			msg_warn("kill %ld: %m", (long)c->pid);
+}
+
+/* master_service_cancel_timers - no more delayed restarts */
+void
+master_service_cancel_timers(void)
+{
+	for (int i = 0; i < MASTER_NSERVICES; i++)
+		evloop_cancel_timer(master_loop, &master_services[i].timer);
+}
+
+/* master_service_nchildren - live children */
+int
+master_service_nchildren(void)
+{
+	int n = 0;
+
+	for (struct master_child *c = master_children; c; c = c->next)
+		n++;
+	return n;
+}

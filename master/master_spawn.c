@@ -1,0 +1,168 @@
+/*
+ * master_spawn - fork and exec one service process.
+ *
+ * The child starts clean: default signal dispositions (SIGINT ignored, so
+ * a ^C in a foreground terminal reaches only master, which turns it into
+ * a graceful stop), an empty signal mask (master blocks the signals its
+ * event loop reads through signalfd, and a mask survives exec), the
+ * service's listeners at fds 3, 4, ... announced the systemd way
+ * (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), and no other descriptor above
+ * stderr: neither master's pid file lock, nor its control socket, nor
+ * another service's listeners leak into a service.
+ *
+ * The service drops its privileges itself (service_main), so the child
+ * execs as whatever master runs as.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "mail/params.h"
+#include "master.h"
+
+#define MASTER_SPAWN_FD0 3	/* first inherited listener */
+
+/* master_spawn_close_from - close every descriptor >= low */
+static void
+master_spawn_close_from(int low)
+{
+	long max;
+
+	if (close_range((unsigned)low, ~0U, 0) == 0)
+		return;
+	/* kernels before 5.9: the slow way */
+	if ((max = sysconf(_SC_OPEN_MAX)) < 0 || max > 65536)
+		max = 65536;
+	for (int fd = low; fd < max; fd++)
+		(void)close(fd);
+}
+
+/* master_spawn_signals - default dispositions, SIGINT ignored, no mask */
+static void
+master_spawn_signals(void)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)signal(sig, SIG_DFL);	/* some are reserved */
+	(void)signal(SIGINT, SIG_IGN);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * master_spawn_fds - move the listeners to 3, 4, ...; close the rest.
+ * A listener may already sit where another one must go, so each is first
+ * copied above the target range and only then moved down.
+ */
+static int
+master_spawn_fds(const struct master_service *svc)
+{
+	int n = svc->nlisteners;
+	int tmp[MASTER_SERVICE_MAX_LISTENERS];
+
+	for (int i = 0; i < n; i++) {
+		if ((tmp[i] = fcntl(svc->listeners[i]->fd, F_DUPFD,
+		    MASTER_SPAWN_FD0 + n)) < 0)
+			return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		/* dup2 leaves FD_CLOEXEC off: the program inherits it */
+		if (dup2(tmp[i], MASTER_SPAWN_FD0 + i) < 0)
+			return -1;
+	}
+	master_spawn_close_from(MASTER_SPAWN_FD0 + n);
+	return 0;
+}
+
+/* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID */
+static int
+master_spawn_env(const struct master_service *svc)
+{
+	struct buf names = BUF_INIT, num = BUF_INIT;
+	int rc = 0;
+
+	if (svc->nlisteners == 0) {
+		(void)unsetenv("LISTEN_FDS");
+		(void)unsetenv("LISTEN_FDNAMES");
+		(void)unsetenv("LISTEN_PID");
+		return 0;
+	}
+	for (int i = 0; i < svc->nlisteners; i++) {
+		if (i > 0)
+			buf_putc(&names, ':');
+		buf_puts(&names, svc->def->fdname);
+	}
+	buf_printf(&num, "%d", svc->nlisteners);
+	if (setenv("LISTEN_FDS", buf_cstr(&num), 1) < 0 ||
+	    setenv("LISTEN_FDNAMES", buf_cstr(&names), 1) < 0)
+		rc = -1;
+	buf_reset(&num);
+	buf_printf(&num, "%ld", (long)getpid());
+	if (rc == 0 && setenv("LISTEN_PID", buf_cstr(&num), 1) < 0)
+		rc = -1;
+	buf_free(&names);
+	buf_free(&num);
+	return rc;
+}
+
+/*
+ * master_spawn_child - the child side; never returns. Nothing here may
+ * call exit() (master's atexit handler would remove its pid file).
+ */
+static void __attribute__((noreturn))
+master_spawn_child(const struct master_service *svc, const char *path,
+    char **argv)
+{
+	master_spawn_signals();
+	if (master_spawn_fds(svc) < 0) {
+		msg_warn("service %s: cannot pass listeners: %m",
+		    svc->def->name);
+		_exit(127);
+	}
+	if (master_spawn_env(svc) < 0) {
+		msg_warn("service %s: environment: %m", svc->def->name);
+		_exit(127);
+	}
+	execv(path, argv);
+	msg_warn("service %s: cannot run %s: %m", svc->def->name, path);
+	_exit(127);
+}
+
+/* master_spawn - fork and exec the service's program; pid, or -1 */
+pid_t
+master_spawn(const struct master_service *svc)
+{
+	struct buf path = BUF_INIT;
+	char *argv[8];
+	int argc = 0;
+	pid_t pid;
+
+	buf_printf(&path, "%s/%s", var_daemon_directory, svc->def->program);
+	argv[argc++] = (char *)svc->def->program;
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = (char *)master_config_path;
+	if (master_foreground)
+		argv[argc++] = (char *)"-f";
+	if (master_verbose)
+		argv[argc++] = (char *)"-v";
+	argv[argc] = NULL;
+
+	if ((pid = fork()) < 0) {
+		msg_warn("service %s: fork: %m", svc->def->name);
+		buf_free(&path);
+		return -1;
+	}
+	if (pid == 0)
+		master_spawn_child(svc, buf_cstr(&path), argv);
+	buf_free(&path);
+	return pid;
+}
