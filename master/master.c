@@ -334,23 +334,23 @@ master_reload_kill(struct evloop *loop, void *ctx)
 int
 master_reload(struct buf *why)
 {
-	struct master_config_snap *snap;
+	struct cfg_snapshot *snap;
 
 	if (master_stopping) {
 		buf_puts(why, "herald is stopping");
 		return -1;
 	}
-	snap = master_config_save();
+	snap = cfg_save(params_table);
 	if (params_load(master_config_path, why) < 0 ||
 	    master_prepare(false, why) < 0 ||
 	    master_service_configure(why) < 0) {
-		master_config_restore(snap);
-		master_config_free(&snap);
+		cfg_restore(params_table, snap);
+		cfg_snapshot_free(&snap);
 		msg_warn("reload failed: %s; keeping the old configuration",
 		    buf_cstr(why));
 		return -1;
 	}
-	master_config_free(&snap);
+	cfg_snapshot_free(&snap);
 	if (strcmp(var_run_directory, master_run_dir) != 0)
 		msg_warn("run_directory changes at the next start; "
 		    "still using %s", master_run_dir);

@@ -98,15 +98,6 @@ int master_reload(struct buf *why);
 /* master_stop - begin the graceful stop (idempotent) */
 void master_stop(void);
 
-/* master_config.c: keep a configuration to fall back on */
-struct master_config_snap;
-/* master_config_save - copy every setting's value and text */
-struct master_config_snap *master_config_save(void);
-/* master_config_restore - put the saved settings back in force */
-void master_config_restore(const struct master_config_snap *snap);
-/* master_config_free - release a snapshot */
-void master_config_free(struct master_config_snap **snap);
-
 /* master_listen.c */
 /* master_listen_get - the listener for addr, opened if not open yet */
 struct master_listener *master_listen_get(const char *addr, bool is_unix,

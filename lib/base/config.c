@@ -413,3 +413,104 @@ cfg_list_next(const char **cursor, char *item, size_t size)
 	*cursor = p;
 	return 1;
 }
+
+/* one saved entry of a cfg_snapshot */
+struct cfg_saved {
+	char *str;		/* CFG_STR, CFG_LIST */
+	long long num;		/* CFG_INT, CFG_SIZE, CFG_TIME */
+	bool flag;		/* CFG_BOOL */
+	char *text;
+	bool changed;
+};
+
+struct cfg_snapshot {
+	size_t n;
+	struct cfg_saved *v;
+};
+
+/* cfg_dup - copy of a string that may be NULL */
+static char *
+cfg_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* cfg_save - copy every setting's value and text */
+struct cfg_snapshot *
+cfg_save(const struct cfg_entry *table)
+{
+	struct cfg_snapshot *snap = xcalloc(1, sizeof(*snap));
+	size_t n = 0;
+
+	while (table[n].name != NULL)
+		n++;
+	snap->n = n;
+	snap->v = xcalloc(n ? n : 1, sizeof(*snap->v));
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_entry *e = &table[i];
+		struct cfg_saved *v = &snap->v[i];
+
+		switch (e->type) {
+		case CFG_STR:
+		case CFG_LIST:
+			v->str = cfg_dup(*(char **)e->ptr);
+			break;
+		case CFG_INT:
+		case CFG_SIZE:
+		case CFG_TIME:
+			v->num = *(long long *)e->ptr;
+			break;
+		case CFG_BOOL:
+			v->flag = *(bool *)e->ptr;
+			break;
+		}
+		v->text = cfg_dup(e->text);
+		v->changed = e->changed;
+	}
+	return snap;
+}
+
+/* cfg_restore - put the saved settings back in force */
+void
+cfg_restore(struct cfg_entry *table, const struct cfg_snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n && table[i].name; i++) {
+		struct cfg_entry *e = &table[i];
+		const struct cfg_saved *v = &snap->v[i];
+
+		switch (e->type) {
+		case CFG_STR:
+		case CFG_LIST:
+			x_free(e->ptr);
+			*(char **)e->ptr = cfg_dup(v->str);
+			break;
+		case CFG_INT:
+		case CFG_SIZE:
+		case CFG_TIME:
+			*(long long *)e->ptr = v->num;
+			break;
+		case CFG_BOOL:
+			*(bool *)e->ptr = v->flag;
+			break;
+		}
+		x_free(&e->text);
+		e->text = cfg_dup(v->text);
+		e->changed = v->changed;
+	}
+}
+
+/* cfg_snapshot_free - release a snapshot */
+void
+cfg_snapshot_free(struct cfg_snapshot **snapp)
+{
+	struct cfg_snapshot *snap = *snapp;
+
+	if (snap == NULL)
+		return;
+	for (size_t i = 0; i < snap->n; i++) {
+		x_free(&snap->v[i].str);
+		x_free(&snap->v[i].text);
+	}
+	x_free(&snap->v);
+	x_free(snapp);
+}

@@ -71,6 +71,17 @@ void cfg_free(struct cfg_entry *table);
 /* cfg_list_next - iterate a CFG_LIST value: copies the next item into item
  * (NUL-terminated, truncated to size) and advances *cursor; 0 at the end */
 int cfg_list_next(const char **cursor, char *item, size_t size);
+/* A saved copy of a whole table (typed values, texts, changed flags), so a
+ * caller can try new settings and put the old ones back if anything fails,
+ * e.g. a reload with a bad file or a listener that cannot be opened. */
+struct cfg_snapshot;
+/* cfg_save - copy every entry of table */
+struct cfg_snapshot *cfg_save(const struct cfg_entry *table);
+/* cfg_restore - put the saved settings back into the same table */
+void cfg_restore(struct cfg_entry *table, const struct cfg_snapshot *snap);
+/* cfg_snapshot_free - release a snapshot; *snap becomes NULL */
+void cfg_snapshot_free(struct cfg_snapshot **snap);
+
 /* cfg_type_name - "string", "integer", "size", "time", "boolean", "list" */
 const char *cfg_type_name(enum cfg_type type);
 

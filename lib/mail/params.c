@@ -265,51 +265,26 @@ params_apply(const char *path, struct buf *why)
  * params_load - defaults + file + checks; -1 with "file:line: why".
  *
  * A reload with a bad file must keep the running configuration, so the
- * settings as they were (their text and whether a file set them) are kept
- * aside and put back when anything fails.
+ * settings as they were are saved and put back when anything fails.
  */
 int
 params_load(const char *path, struct buf *why)
 {
 	static bool loaded;
 	char old_dir[PATH_MAX];
-	struct cfg_entry *e;
-	size_t n = 0, i;
-	char **old_text;
-	bool *old_changed;
+	struct cfg_snapshot *old = NULL;
 	int rc;
 
-	for (e = params_table; e->name != NULL; e++)
-		n++;
-	old_text = xcalloc(n, sizeof(*old_text));
-	old_changed = xcalloc(n, sizeof(*old_changed));
-	for (i = 0; i < n && loaded; i++) {
-		old_text[i] = xstrdup(params_table[i].text ?
-		    params_table[i].text : "");
-		old_changed[i] = params_table[i].changed;
+	if (loaded) {
+		old = cfg_save(params_table);
+		str_lcpy(old_dir, config_dir, sizeof(old_dir));
 	}
-	str_lcpy(old_dir, config_dir, sizeof(old_dir));
-
-	if ((rc = params_apply(path, why)) < 0 && loaded) {
-		struct buf ignore = BUF_INIT;
-
-		cfg_defaults(params_table);
-		for (i = 0; i < n; i++)
-			if (old_changed[i] && cfg_set(params_table,
-			    params_table[i].name, old_text[i], &ignore) < 0)
-				msg_panic("params: cannot restore %s: %s",
-				    params_table[i].name, buf_cstr(&ignore));
+	if ((rc = params_apply(path, why)) < 0 && old != NULL) {
+		cfg_restore(params_table, old);
 		str_lcpy(config_dir, old_dir, sizeof(config_dir));
-		if (params_finish(path, &ignore) < 0)
-			msg_panic("params: cannot restore: %s",
-			    buf_cstr(&ignore));
-		buf_free(&ignore);
 	}
 	if (rc == 0)
 		loaded = true;
-	for (i = 0; i < n; i++)
-		x_free(&old_text[i]);
-	x_free(&old_text);
-	x_free(&old_changed);
+	cfg_snapshot_free(&old);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * master_config_test - a failed reload must leave the running
+ * params_snapshot_test - a failed reload must leave the running
  * configuration exactly as it was: values, texts and changed flags.
  */
 #include <stdio.h>
@@ -11,9 +11,8 @@
 #include "base/config.h"
 #include "base/test.h"
 #include "mail/params.h"
-#include "master.h"
 
-static char dir[] = "/tmp/master_config_test.XXXXXX";
+static char dir[] = "/tmp/params_snapshot_test.XXXXXX";
 
 /* write_conf - a configuration file in dir; its path */
 static const char *
@@ -68,20 +67,20 @@ static void
 test_restore_after_good_load(void)
 {
 	struct buf why = BUF_INIT;
-	struct master_config_snap *snap;
+	struct cfg_snapshot *snap;
 	const char *a, *b;
 
 	T_ASSERT((a = write_conf("a.conf", conf_a)) != NULL);
 	T_EQ_INT(params_load(a, &why), 0);
 	check_a();
-	snap = master_config_save();
+	snap = cfg_save(params_table);
 	T_ASSERT((b = write_conf("b.conf", conf_b)) != NULL);
 	T_EQ_INT(params_load(b, &why), 0);
 	/* b really is different */
 	T_EQ_STR(var_smtpd_listen, "");
 	T_EQ_INT(var_local_processes, 9);
-	master_config_restore(snap);
-	master_config_free(&snap);
+	cfg_restore(params_table, snap);
+	cfg_snapshot_free(&snap);
 	T_ASSERT(snap == NULL);
 	check_a();
 	buf_free(&why);
@@ -91,25 +90,25 @@ static void
 test_restore_after_bad_load(void)
 {
 	struct buf why = BUF_INIT;
-	struct master_config_snap *snap;
+	struct cfg_snapshot *snap;
 	const char *a, *bad;
 
 	T_ASSERT((a = write_conf("a.conf", conf_a)) != NULL);
 	T_EQ_INT(params_load(a, &why), 0);
-	snap = master_config_save();
+	snap = cfg_save(params_table);
 	/* params_load resets to defaults before it fails */
 	T_ASSERT((bad = write_conf("bad.conf", "smtpd_workers = many\n")) !=
 	    NULL);
 	T_EQ_INT(params_load(bad, &why), -1);
 	T_ASSERT(why.len > 0);
-	master_config_restore(snap);
-	master_config_free(&snap);
+	cfg_restore(params_table, snap);
+	cfg_snapshot_free(&snap);
 	check_a();
 	/* a snapshot can be taken and restored twice */
-	snap = master_config_save();
-	master_config_restore(snap);
-	master_config_restore(snap);
-	master_config_free(&snap);
+	snap = cfg_save(params_table);
+	cfg_restore(params_table, snap);
+	cfg_restore(params_table, snap);
+	cfg_snapshot_free(&snap);
 	check_a();
 	buf_free(&why);
 }
