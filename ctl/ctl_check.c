@@ -7,9 +7,11 @@
  * owned by herald_user; the directory database opens; the TLS
  * certificate and key load and belong together; the service programs are
  * there and executable; the fixed part of mail_location exists or can be
- * created. Nothing is changed.
+ * created (as root: vmail_user can reach it and create mailboxes in it).
+ * Nothing is changed.
  */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "base/mem.h"
 #include "base/tls.h"
 #include "mail/dir.h"
+#include "mail/mailbase.h"
 #include "mail/params.h"
 #include "mail/spool.h"
 #include "ctl.h"
@@ -180,24 +183,67 @@ ctl_check_programs_run(int *failed)
 }
 
 /*
- * ctl_check_mail_location - the part before the first '%' names a
- * folder that exists, or whose nearest existing parent is a folder we
- * can write (the delivery agent creates the rest).
+ * ctl_check_mail_root - as root: vmail_user, with the groups local runs
+ * with, can reach prefix and create mailboxes in it (master creates a
+ * missing prefix for it)
  */
 static void
-ctl_check_mail_location(int *failed)
+ctl_check_mail_root(int *failed, const char *prefix)
 {
-	char *prefix = xstrdup(var_mail_location), *pct, *slash;
+	struct buf why = BUF_INIT;
+	struct passwd *pw;
+	struct group *gr;
+	struct stat st;
+	gid_t gids[2];
+	int rc;
+
+	if ((pw = getpwnam(var_vmail_user)) == NULL) {
+		ctl_check_line(failed, false, "mail_location: vmail_user "
+		    "\"%s\" does not exist", var_vmail_user);
+		return;
+	}
+	gids[0] = gids[1] = pw->pw_gid;
+	if ((gr = getgrnam(var_directory_group)) != NULL)
+		gids[1] = gr->gr_gid;
+	rc = mailbase_usable(prefix, pw->pw_uid, gids, 2, &why);
+	if (rc < 0)
+		ctl_check_line(failed, false, "mail_location: %s",
+		    buf_cstr(&why));
+	else if (rc == 0)
+		ctl_check_line(failed, false, "mail_location: %s: vmail_user "
+		    "%s cannot create mailboxes there", buf_cstr(&why),
+		    var_vmail_user);
+	else if (stat(prefix, &st) < 0)
+		ctl_check_line(failed, true, "mail_location: %s (\"heraldctl "
+		    "start\" creates it for %s)", prefix, var_vmail_user);
+	else
+		ctl_check_line(failed, true, "mail_location: %s", prefix);
+	buf_free(&why);
+}
+
+/*
+ * ctl_check_mail_location - the part before the first '%' names a
+ * folder that exists, or whose nearest existing parent is a folder we
+ * can write (the delivery agent creates the rest). As root, the folder
+ * must work for vmail_user.
+ */
+static void
+ctl_check_mail_location(int *failed, bool root)
+{
+	struct buf base = BUF_INIT;
+	char *prefix, *slash;
 	struct stat st;
 
-	if ((pct = strchr(prefix, '%')) != NULL) {
-		*pct = '\0';
-		if ((slash = strrchr(prefix, '/')) != NULL)
-			slash[slash == prefix ? 1 : 0] = '\0';
-	}
+	mailbase_path(&base, var_mail_location);
+	prefix = buf_steal(&base);
 	if (*prefix == '\0') {
 		ctl_check_line(failed, false, "mail_location: \"%s\" has no "
 		    "fixed folder", var_mail_location);
+		x_free(&prefix);
+		return;
+	}
+	if (root) {
+		ctl_check_mail_root(failed, prefix);
 		x_free(&prefix);
 		return;
 	}
@@ -258,7 +304,7 @@ ctl_check(struct ctl *ctl, const struct ctl_args *a)
 	ctl_check_directory(&failed);
 	ctl_check_tls(&failed);
 	ctl_check_programs_run(&failed);
-	ctl_check_mail_location(&failed);
+	ctl_check_mail_location(&failed, root);
 	buf_free(&why);
 	return failed ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 }

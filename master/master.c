@@ -18,9 +18,10 @@
  *	  local	 local_processes processes sharing <spool>/private/local,
  *		 named "local"
  *
- *	At start master also creates run_directory, the spool folders and
- *	the directory database if they are missing, and clears stale LMDB
- *	reader slots that killed processes left behind.
+ *	At start master also creates run_directory, the spool folders, the
+ *	directory database and the fixed folder of mail_location (owned by
+ *	vmail_user when run as root) if they are missing, and clears stale
+ *	LMDB reader slots that killed processes left behind.
  *
  *	A child that dies is logged ("service smtpd pid 123 exited with
  *	status 1", "... killed by signal 9") and restarted: at once if it had
@@ -53,9 +54,10 @@
  *	must fork services that drop to their own users: herald_user,
  *	vmail_user, auth_user) and touches nothing but the configuration,
  *	run_directory, the spool folders' existence and ownership, the
- *	directory database's existence and group, and its sockets. It reads
- *	nothing from the network; the control socket is mode 0600 and takes
- *	one bounded request per connection.
+ *	directory database's existence and group, the existence of
+ *	mail_location's fixed folder, and its sockets. It reads nothing
+ *	from the network; the control socket is mode 0600 and takes one
+ *	bounded request per connection.
  *
  * FILES
  *	<run_directory>/master.pid	pid, locked while master runs: a
@@ -67,8 +69,8 @@
  *
  * SETTINGS
  *	spool_directory, data_directory, run_directory, daemon_directory,
- *	herald_user, vmail_user, directory_group, smtpd_listen,
- *	smtpd_workers, local_processes, stop_timeout.
+ *	mail_location, herald_user, vmail_user, directory_group,
+ *	smtpd_listen, smtpd_workers, local_processes, stop_timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +94,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/dir.h"
+#include "mail/mailbase.h"
 #include "mail/params.h"
 #include "mail/spool.h"
 #include "master.h"
@@ -203,13 +206,17 @@ master_user(const char *setting, const char *name, uid_t *uid, gid_t *gid,
 }
 
 /* master_directory_group - give the directory to directory_group (root):
- * every reading service needs write access to LMDB's lock file */
+ * every reading service needs write access to LMDB's lock file, and the
+ * group bits it needs, which heraldctl's umask may have left out */
 static void
 master_directory_group(void)
 {
 	static const char *const parts[] = {"", "/directory",
 	    "/directory/data.mdb", "/directory/lock.mdb", NULL};
+	static const mode_t need[] = {S_IRGRP | S_IXGRP, S_IRGRP | S_IXGRP,
+	    S_IRGRP | S_IWGRP, S_IRGRP | S_IWGRP};
 	struct group *gr;
+	struct stat st;
 
 	if ((gr = getgrnam(var_directory_group)) == NULL) {
 		msg_warn("directory_group: group \"%s\" does not exist; "
@@ -220,10 +227,47 @@ master_directory_group(void)
 	for (int i = 0; parts[i] != NULL; i++) {
 		char *path = xasprintf("%s%s", var_data_directory, parts[i]);
 
-		if (chown(path, (uid_t)-1, gr->gr_gid) < 0 && errno != ENOENT)
+		if (stat(path, &st) < 0) {
+			if (errno != ENOENT)
+				msg_warn("stat %s: %m", path);
+		} else if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
 			msg_warn("chown %s: %m", path);
+		} else if ((st.st_mode & need[i]) != need[i] &&
+		    chmod(path, (st.st_mode & 07777) | need[i]) < 0) {
+			msg_warn("chmod %s: %m", path);
+		}
 		x_free(&path);
 	}
+}
+
+/*
+ * master_mail_base - the folder local creates mailboxes in: made for
+ * vmail_user if missing (as root the services cannot make it); a problem
+ * is only a warning, since local defers the mail until it is fixed.
+ */
+static void
+master_mail_base(uid_t vuid, gid_t vgid)
+{
+	struct buf base = BUF_INIT, why = BUF_INIT;
+	struct group *gr;
+	gid_t gids[2] = {vgid, vgid};
+
+	mailbase_path(&base, var_mail_location);
+	if (mailbase_setup(buf_cstr(&base), vuid, vgid, &why) < 0) {
+		msg_warn("mail_location: %s", buf_cstr(&why));
+	} else if (vuid != (uid_t)-1) {
+		/* local runs with its own group and directory_group */
+		if ((gr = getgrnam(var_directory_group)) != NULL)
+			gids[1] = gr->gr_gid;
+		if (mailbase_usable(buf_cstr(&base), vuid, gids, 2, &why) == 0)
+			msg_warn("mail_location: %s: vmail_user %s cannot "
+			    "create mailboxes there, local delivery will "
+			    "defer", buf_cstr(&why), var_vmail_user);
+		else if (why.len > 0)
+			msg_warn("mail_location: %s", buf_cstr(&why));
+	}
+	buf_free(&base);
+	buf_free(&why);
 }
 
 /*
@@ -233,18 +277,19 @@ master_directory_group(void)
 static int
 master_prepare(bool at_start, struct buf *why)
 {
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
+	uid_t uid = (uid_t)-1, vuid = (uid_t)-1;
+	gid_t gid = (gid_t)-1, vgid = (gid_t)-1;
 	struct dir *d = NULL;
 
 	if (geteuid() == 0) {
 		if (master_user("herald_user", var_herald_user, &uid, &gid,
 		    why) < 0 || master_user("vmail_user", var_vmail_user,
-		    NULL, NULL, why) < 0)
+		    &vuid, &vgid, why) < 0)
 			return -1;
 	}
 	if (spool_setup(var_spool_directory, uid, gid, why) < 0)
 		return -1;
+	master_mail_base(vuid, vgid);
 	/* before any fork: LMDB environments never cross fork() */
 	if (dir_open(var_data_directory, DIR_WRITE, &d, why) < 0)
 		return -1;

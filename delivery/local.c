@@ -1,0 +1,158 @@
+/*
+ * local - the herald local delivery agent
+ *
+ * SYNOPSIS
+ *	local [-c config] [-f] [-v]		(started by master)
+ *
+ * DESCRIPTION
+ *	local delivers messages into the Maildirs of the users in the
+ *	directory (DESIGN.md §6, §7). It is a single-model service: master
+ *	runs local_processes of them on the shared listener
+ *	<spool>/private/local; each process accepts one connection from
+ *	qmgr and serves it, one request at a time, until qmgr closes it.
+ *
+ *	For each requested recipient local resolves the address: the user
+ *	itself, the user without "+ext" (recipient_delimiter), an alias, an
+ *	alias without "+ext", the catch-all "@domain". Alias targets are
+ *	resolved recursively up to alias_depth_limit levels; an address met
+ *	twice in one expansion is skipped, so loops end, and a mailbox that
+ *	several recipients of one request reach gets one copy. Each mailbox
+ *	gets the message with "Return-Path: <sender>" and "Delivered-To:
+ *	<mailbox>" prepended, written by maildir_deliver(), which syncs the
+ *	file before it is linked into new/.
+ *
+ *	Refusals: unknown user or alias target 5.1.1; a target outside the
+ *	hosted domains 5.1.2 (forwarding is not supported yet); a mailbox
+ *	name unsafe as a folder 5.1.3; disabled user 5.2.1; over quota 5.2.2
+ *	(or 4.2.2 with quota_exceeded_bounce = no); hop count at or over
+ *	hopcount_limit, or a Delivered-To: naming the mailbox already, 5.4.6
+ *	(mail forwarding loop); Maildir write errors 4.3.0 (4.3.1 for a full
+ *	disk or file system quota); directory errors 4.3.0. A recipient is
+ *	deferred if any of its parts was, else bounced if any part was, else
+ *	delivered.
+ *
+ * PROTOCOL
+ *	qmgr -> local, one frame at a time on a persistent connection:
+ *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
+ *	  with the queue file attached (SCM_RIGHTS, opened read-only)
+ *	local -> qmgr:
+ *	  {status=ok} then per requested recipient, in request order,
+ *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
+ *	   reason=TEXT}
+ *	A malformed request (unknown attributes, bad queue id, no
+ *	descriptor) is logged and the connection dropped; qmgr then defers
+ *	the request. Between requests local waits without a deadline, but
+ *	returns when master stops it; a started request is answered within
+ *	delivery_timeout or qmgr gives up on it.
+ *
+ * SECURITY
+ *	local runs as vmail_user (the owner of the mail store) in the
+ *	directory group, dropped by the service skeleton before the first
+ *	accept. It has no access to the spool: it reads only the queue file
+ *	qmgr hands it, through a read-only descriptor, and validates it with
+ *	qfile_read(). Mailbox folder names are built from directory keys,
+ *	lowercased, and refused when they could leave the mail_location
+ *	template's folder.
+ *
+ * SETTINGS (herald.conf)
+ *	mail_location, data_directory, vmail_user, directory_group,
+ *	recipient_delimiter, alias_depth_limit, hopcount_limit,
+ *	default_quota, quota_exceeded_bounce, delivery_timeout.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "mail/dir.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/service.h"
+#include "local.h"
+
+#define LOCAL_IDLE_POLL_MS 1000		/* stop check while idle */
+
+static struct dir *local_dir;	/* read-only, opened after the drop */
+
+/* local_init - open the directory after the privilege drop */
+static void
+local_init(struct service *svc)
+{
+	struct buf why = BUF_INIT;
+
+	if (dir_open(var_data_directory, DIR_READ, &local_dir, &why) < 0)
+		msg_fatal("directory: %s", buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* local_wait - wait for the next request; false when stopping or the
+ * connection is gone */
+static bool
+local_wait(struct service *svc, int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+
+	for (;;) {
+		/* stopping: still take a request that is already on its way,
+		 * so a reload does not turn it into a deferral */
+		bool stopping = service_stopping(svc);
+		int n = poll(&pfd, 1, stopping ? 0 : LOCAL_IDLE_POLL_MS);
+
+		if (n > 0)
+			return true;	/* data, EOF or error: recv says */
+		if (n < 0 && errno != EINTR) {
+			msg_warn("poll: %m");
+			return false;
+		}
+		if (stopping && n == 0)
+			return false;
+	}
+}
+
+/* local_serve - serve one qmgr connection until it closes */
+static void
+local_serve(struct service *svc, int sock, const struct service_listener *l)
+{
+	struct ipc_msg req;
+	struct buf why = BUF_INIT;
+
+	ipc_msg_init(&req);
+	while (local_wait(svc, sock)) {
+		int qfd = -1, r;
+
+		buf_reset(&why);
+		/* the frame is on its way: give it the delivery deadline */
+		r = ipc_recv(sock, &req, &qfd, (int)var_delivery_timeout * 1000,
+		    &why);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			msg_warn("receive from qmgr: %s", buf_cstr(&why));
+			break;
+		}
+		r = local_request(local_dir, sock, &req, qfd);
+		if (qfd >= 0 && close(qfd) < 0)
+			msg_warn("close queue file: %m");
+		/* stopping: the request in hand was the last one */
+		if (r < 0 || service_stopping(svc))
+			break;
+	}
+	ipc_msg_free(&req);
+	buf_free(&why);
+}
+
+int
+main(int argc, char **argv)
+{
+	return service_main(argc, argv, &(const struct service_def){
+		.name = "local",
+		.model = SERVICE_SINGLE,	/* one request at a time */
+		.user = &var_vmail_user,
+		.reads_directory = true,
+		.init = local_init,
+		.serve = local_serve,
+	});
+}

@@ -1,0 +1,125 @@
+/*
+ * local - the local delivery agent's structures and the functions its
+ * files share.
+ *
+ * local_resolve.c turns one recipient address into the mailboxes it
+ * stands for (users, through aliases, "+ext" and the catch-all) and the
+ * parts that fail; local_header.c scans the message header section for
+ * mail loops; local_deliver.c writes one copy into one Maildir; local.c
+ * speaks the protocol with qmgr and combines the results.
+ */
+#ifndef DELIVERY_LOCAL_H
+#define DELIVERY_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+
+struct dir;
+struct qfile;
+
+#define LOCAL_EXPAND_MAX 1000		/* addresses in one expansion */
+#define LOCAL_HEADER_MAX (1024 * 1024)	/* header bytes scanned */
+#define LOCAL_HEADER_VALUES 1000	/* Delivered-To: values kept */
+#define LOCAL_HEADER_VALUE_MAX 1024	/* bytes of one value kept */
+#define LOCAL_RCPT_MAX 1000		/* recipients in one request */
+
+/* outcome of one delivery or one resolution, worst last */
+enum local_status {
+	LOCAL_OK = 0,		/* delivered / nothing failed */
+	LOCAL_BOUNCED = 1,	/* permanent failure */
+	LOCAL_DEFERRED = 2,	/* temporary failure: wins over bounced */
+};
+
+/* an outcome with its enhanced status code and text */
+struct local_outcome {
+	enum local_status status;
+	char dsn[16];
+	struct buf reason;
+};
+
+/* one mailbox an address resolves to */
+struct local_box {
+	char *addr;		/* the user: lowercased local@domain */
+	long long quota;	/* bytes; 0: none (default applied) */
+};
+
+/* the result of resolving one recipient */
+struct local_resolved {
+	struct local_box *box;	/* mailboxes, no duplicates */
+	size_t nbox;
+	size_t cap;
+	struct local_outcome fail;	/* worst failing part, or LOCAL_OK */
+	char **seen;		/* lookup keys met in this expansion */
+	size_t nseen;
+};
+
+/* local_header.c: loop detection state, fed incrementally */
+struct local_header {
+	int hops;		/* Received: plus Delivered-To: fields */
+	char **delivered_to;	/* Delivered-To: values, lowercase, no <> */
+	size_t ndelivered;
+	bool done;		/* the empty line or a non-header seen */
+	/* parser state */
+	bool line_start;	/* next byte starts a line */
+	bool in_name;		/* reading a field name */
+	int kind;		/* of the current field */
+	char name[32];		/* field name so far (longer: not ours) */
+	size_t name_len;
+	struct buf value;	/* Delivered-To: value so far */
+};
+
+/* local_outcome_init / _free / _set */
+void local_outcome_init(struct local_outcome *o);
+void local_outcome_free(struct local_outcome *o);
+void local_outcome_set(struct local_outcome *o, enum local_status st,
+    const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* local_resolve - resolve addr (a recipient) against the directory:
+ * users, user without extension (delim, 0: none), alias, alias without
+ * extension, catch-all; alias targets recursively up to depth_limit.
+ * r must be zeroed or freed before; always fills r (failures in r->fail) */
+void local_resolve(struct dir *d, const char *addr, char delim,
+    int depth_limit, struct local_resolved *r);
+/* local_resolved_free - release r (reusable afterwards) */
+void local_resolved_free(struct local_resolved *r);
+
+/* local_header_init / _free */
+void local_header_init(struct local_header *h);
+void local_header_free(struct local_header *h);
+/* local_header_feed - scan n more bytes of the message */
+void local_header_feed(struct local_header *h, const char *p, size_t n);
+/* local_header_end - no more input: finish the last field */
+void local_header_end(struct local_header *h);
+/* local_header_read - feed the header section of size bytes at off of fd
+ * (at most LOCAL_HEADER_MAX bytes); -1 with why on a read error */
+int local_header_read(struct local_header *h, int fd, off_t off,
+    off_t size, struct buf *why);
+/* local_header_delivered_to - true if a Delivered-To: names addr */
+bool local_header_delivered_to(const struct local_header *h,
+    const char *addr);
+
+/* local_deliver.c */
+/* local_mailbox_path - expand the mail_location template for the mailbox
+ * local@domain (%d domain, %n local part, %u address, %% a '%'); -1 with
+ * why if the name is unsafe as a path (5.1.3) */
+int local_mailbox_path(const char *tmpl, const char *mailbox,
+    struct buf *out, struct buf *why);
+/* local_deliver_box - deliver the message of qf (on fd) into box's
+ * Maildir with Return-Path: and Delivered-To: prepended */
+void local_deliver_box(const struct qfile *qf, int fd,
+    const struct local_box *box, struct local_outcome *out);
+
+/* local_request.c */
+struct ipc_msg;
+/* local_request - handle one delivery request that arrived on sock with
+ * the queue file qfd (-1: none; the caller closes it): reply on sock.
+ * -1 if the request was malformed or the reply could not be sent (drop
+ * the connection) */
+int local_request(struct dir *d, int sock, const struct ipc_msg *req,
+    int qfd);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * local_resolve - from a recipient address to the mailboxes it stands for.
+ *
+ * Lookup order for one address (lowercased): the user itself; the user
+ * without "+ext" (recipient_delimiter); an alias; an alias without
+ * "+ext"; the catch-all alias "@domain". Alias targets are resolved the
+ * same way, recursively, at most depth_limit levels deep. Every lookup
+ * key met in one expansion is remembered, and a key met again is
+ * skipped, so alias loops end and a mailbox reached twice gets one copy.
+ *
+ * Failures are per part: a target that resolves to nothing bounces 5.1.1,
+ * a target outside the hosted domains bounces 5.1.2 (forwarding is not
+ * supported yet), a disabled user bounces 5.2.1, a directory error defers
+ * 4.3.0. The worst part wins (deferred over bounced), and its reason
+ * names the part when it is not the recipient itself.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/addr.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "local.h"
+
+/* local_outcome_init - no failure yet */
+void
+local_outcome_init(struct local_outcome *o)
+{
+	o->status = LOCAL_OK;
+	o->dsn[0] = '\0';
+	buf_init(&o->reason);
+}
+
+/* local_outcome_free - release the reason */
+void
+local_outcome_free(struct local_outcome *o)
+{
+	buf_free(&o->reason);
+	o->status = LOCAL_OK;
+	o->dsn[0] = '\0';
+}
+
+/* local_outcome_set - replace the outcome */
+void
+local_outcome_set(struct local_outcome *o, enum local_status st,
+    const char *dsn, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = st;
+	str_lcpy(o->dsn, dsn, sizeof(o->dsn));
+	buf_reset(&o->reason);
+	va_start(ap, fmt);
+	buf_vprintf(&o->reason, fmt, ap);
+	va_end(ap);
+}
+
+/* local_resolve_fail - note a failing part; the worst (then first) wins */
+static void
+local_resolve_fail(struct local_resolved *r, const char *part,
+    const char *top, enum local_status st, const char *dsn, const char *text)
+{
+	if (st <= r->fail.status)
+		return;
+	if (str_casecmp(part, top) == 0)
+		local_outcome_set(&r->fail, st, dsn, "%s", text);
+	else
+		local_outcome_set(&r->fail, st, dsn, "<%s>: %s", part, text);
+}
+
+/* local_resolve_seen - remember key; true if it was met before */
+static bool
+local_resolve_seen(struct local_resolved *r, const char *key)
+{
+	for (size_t i = 0; i < r->nseen; i++)
+		if (strcmp(r->seen[i], key) == 0)
+			return true;
+	r->seen = xreallocarray(r->seen, r->nseen + 1, sizeof(*r->seen));
+	r->seen[r->nseen++] = xstrdup(key);
+	return false;
+}
+
+/* local_resolve_box - add a mailbox (once) */
+static void
+local_resolve_box(struct local_resolved *r, const char *user,
+    const struct dir_user *u)
+{
+	long long quota = u->quota < 0 ? var_default_quota : u->quota;
+
+	for (size_t i = 0; i < r->nbox; i++)
+		if (strcmp(r->box[i].addr, user) == 0)
+			return;
+	if (r->nbox == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 4;
+		r->box = xreallocarray(r->box, r->cap, sizeof(*r->box));
+	}
+	r->box[r->nbox].addr = xstrdup(user);
+	r->box[r->nbox].quota = quota;
+	r->nbox++;
+}
+
+/* local_resolve_syntax - can key name a directory entry at all? */
+static bool
+local_resolve_syntax(const char *key)
+{
+	const char *at = strrchr(key, '@');
+
+	if (at == NULL || at == key || at[1] == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static void local_resolve_addr(struct dir *, struct local_resolved *,
+    const char *, const char *, char, int, int);
+
+/* local_resolve_targets - resolve each "\n"-separated alias target */
+static void
+local_resolve_targets(struct dir *d, struct local_resolved *r,
+    const char *part, const char *targets, const char *top, char delim,
+    int depth, int limit)
+{
+	const char *p = targets;
+
+	if (depth > limit) {
+		local_resolve_fail(r, part, top, LOCAL_BOUNCED, "5.4.6",
+		    "alias expansion is nested too deeply");
+		return;
+	}
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+
+		if (n > 0) {
+			char *t = xstrndup(p, n);
+
+			local_resolve_addr(d, r, t, top, delim, depth, limit);
+			x_free(&t);
+		}
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+/* local_resolve_user - the user key, if it exists: 1 taken, 0 not, -1
+ * directory error (noted) */
+static int
+local_resolve_user(struct dir *d, struct local_resolved *r, const char *key,
+    const char *part, const char *top)
+{
+	struct buf why = BUF_INIT;
+	struct dir_user u;
+	int found = dir_user_get(d, key, &u, &why);
+
+	if (found < 0) {
+		struct buf t = BUF_INIT;
+
+		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
+		local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
+		    buf_cstr(&t));
+		buf_free(&t);
+	} else if (found > 0) {
+		if (!u.enabled)
+			local_resolve_fail(r, part, top, LOCAL_BOUNCED, "5.2.1",
+			    "mailbox disabled");
+		else
+			local_resolve_box(r, key, &u);
+	}
+	buf_free(&why);
+	return found;
+}
+
+/* local_resolve_alias - the alias key's targets, if it exists: 1 taken,
+ * 0 not, -1 directory error (noted) */
+static int
+local_resolve_alias(struct dir *d, struct local_resolved *r, const char *key,
+    const char *part, const char *top, char delim, int depth, int limit)
+{
+	struct buf why = BUF_INIT, targets = BUF_INIT;
+	int found = dir_alias_get(d, key, &targets, &why);
+
+	if (found < 0) {
+		struct buf t = BUF_INIT;
+
+		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
+		local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
+		    buf_cstr(&t));
+		buf_free(&t);
+	} else if (found > 0) {
+		local_resolve_targets(d, r, part, buf_cstr(&targets), top,
+		    delim, depth + 1, limit);
+	}
+	buf_free(&why);
+	buf_free(&targets);
+	return found;
+}
+
+/* local_resolve_addr - resolve one address of the expansion */
+static void
+local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
+    const char *top, char delim, int depth, int limit)
+{
+	struct buf key = BUF_INIT, base = BUF_INIT, why = BUF_INIT;
+	struct buf catchall = BUF_INIT;
+	const char *domain;
+	bool has_base;
+	int found;
+
+	addr_lookup_key(&key, addr);
+	if (local_resolve_seen(r, buf_cstr(&key)))
+		goto out;	/* a loop, or a mailbox already reached */
+	if (r->nseen > LOCAL_EXPAND_MAX) {
+		local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.4.6",
+		    "alias expansion is too large");
+		goto out;
+	}
+	if (!local_resolve_syntax(buf_cstr(&key))) {
+		local_resolve_fail(r, addr, top, LOCAL_BOUNCED,
+		    depth == 0 ? "5.1.1" : "5.1.3",
+		    depth == 0 ? "unknown user" : "bad address syntax");
+		goto out;
+	}
+	domain = addr_domain(buf_cstr(&key));
+	found = dir_domain_exists(d, domain, &why);
+	if (found < 0) {
+		struct buf t = BUF_INIT;
+
+		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
+		local_resolve_fail(r, addr, top, LOCAL_DEFERRED, "4.3.0",
+		    buf_cstr(&t));
+		buf_free(&t);
+		goto out;
+	}
+	if (found == 0) {
+		local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.1.2",
+		    depth == 0 ? "domain is not hosted here" :
+		    "forwarding to other domains is not supported yet");
+		goto out;
+	}
+	has_base = addr_strip_extension(buf_cstr(&key), delim, &base) == 1;
+
+	if (local_resolve_user(d, r, buf_cstr(&key), addr, top) != 0)
+		goto out;
+	if (has_base && local_resolve_user(d, r, buf_cstr(&base), addr,
+	    top) != 0)
+		goto out;
+	if (local_resolve_alias(d, r, buf_cstr(&key), addr, top, delim, depth,
+	    limit) != 0)
+		goto out;
+	if (has_base && local_resolve_alias(d, r, buf_cstr(&base), addr, top,
+	    delim, depth, limit) != 0)
+		goto out;
+	buf_printf(&catchall, "@%s", domain);
+	if (local_resolve_alias(d, r, buf_cstr(&catchall), addr, top, delim,
+	    depth, limit) != 0)
+		goto out;
+	local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.1.1",
+	    "unknown user");
+out:
+	buf_free(&key);
+	buf_free(&base);
+	buf_free(&why);
+	buf_free(&catchall);
+}
+
+/* local_resolve - resolve a recipient against the directory */
+void
+local_resolve(struct dir *d, const char *addr, char delim, int depth_limit,
+    struct local_resolved *r)
+{
+	memset(r, 0, sizeof(*r));
+	local_outcome_init(&r->fail);
+	local_resolve_addr(d, r, addr, addr, delim, 0, depth_limit);
+	/* only skipped parts: the aliases lead back to themselves */
+	if (r->nbox == 0 && r->fail.status == LOCAL_OK)
+		local_outcome_set(&r->fail, LOCAL_BOUNCED, "5.4.6",
+		    "mail forwarding loop: aliases lead to no mailbox");
+}
+
+/* local_resolved_free - release r */
+void
+local_resolved_free(struct local_resolved *r)
+{
+	for (size_t i = 0; i < r->nbox; i++)
+		x_free(&r->box[i].addr);
+	x_free(&r->box);
+	for (size_t i = 0; i < r->nseen; i++)
+		x_free(&r->seen[i]);
+	x_free(&r->seen);
+	local_outcome_free(&r->fail);
+	memset(r, 0, sizeof(*r));
+}

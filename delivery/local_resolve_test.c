@@ -1,0 +1,329 @@
+/*
+ * local_resolve_test - address resolution against a real directory in a
+ * temp folder: users, +ext, aliases, catch-all, disabled users, foreign
+ * targets, alias loops, duplicates, the depth limit; and mailbox paths.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/test.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "local.h"
+
+static char tmpdir[] = "/tmp/herald-resolve-test-XXXXXX";
+static struct dir *dir;
+
+/* rm_entry / rm_tree - remove the temp folder */
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* must - a directory write that has to work */
+static void
+must(int r, struct buf *why, const char *what)
+{
+	if (r < 0) {
+		fprintf(stderr, "setup: %s: %s\n", what, buf_cstr(why));
+		rm_tree(tmpdir);
+		exit(1);
+	}
+}
+
+/* setup - the directory every case reads */
+static void
+setup(void)
+{
+	struct buf why = BUF_INIT;
+	struct dir *w = NULL;
+	char chain[64], next[64];
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	must(dir_open(tmpdir, DIR_WRITE, &w, &why), &why, "dir_open");
+	must(dir_domain_add(w, "example.org", &why), &why, "domain");
+	must(dir_domain_add(w, "other.org", &why), &why, "domain");
+	must(dir_user_add(w, "alice@example.org", -1, &why), &why, "alice");
+	must(dir_user_add(w, "bob@example.org", 1000, &why), &why, "bob");
+	must(dir_user_set_enabled(w, "bob@example.org", false, &why), &why,
+	    "bob disabled");
+	must(dir_user_add(w, "carol@example.org", 0, &why), &why, "carol");
+	must(dir_user_add(w, "dave@other.org", 5000, &why), &why, "dave");
+	/* a plain alias with a duplicate mailbox through +ext */
+	must(dir_alias_add(w, "team@example.org", "alice@example.org", &why),
+	    &why, "team");
+	must(dir_alias_add(w, "team@example.org", "Alice+x@example.org", &why),
+	    &why, "team");
+	must(dir_alias_add(w, "team@example.org", "dave@other.org", &why),
+	    &why, "team");
+	/* alias of an alias */
+	must(dir_alias_add(w, "all@example.org", "team@example.org", &why),
+	    &why, "all");
+	must(dir_alias_add(w, "all@example.org", "carol@example.org", &why),
+	    &why, "all");
+	/* a loop that reaches nobody, and one that reaches alice */
+	must(dir_alias_add(w, "loop1@example.org", "loop2@example.org", &why),
+	    &why, "loop1");
+	must(dir_alias_add(w, "loop2@example.org", "loop1@example.org", &why),
+	    &why, "loop2");
+	must(dir_alias_add(w, "ring1@example.org", "ring2@example.org", &why),
+	    &why, "ring1");
+	must(dir_alias_add(w, "ring2@example.org", "ring1@example.org", &why),
+	    &why, "ring2");
+	must(dir_alias_add(w, "ring2@example.org", "alice@example.org", &why),
+	    &why, "ring2");
+	/* failing parts */
+	must(dir_alias_add(w, "fwd@example.org", "someone@elsewhere.test",
+	    &why), &why, "fwd");
+	must(dir_alias_add(w, "fwd@example.org", "alice@example.org", &why),
+	    &why, "fwd");
+	must(dir_alias_add(w, "typo@example.org", "nobody@example.org", &why),
+	    &why, "typo");
+	must(dir_alias_add(w, "typo@example.org", "carol@example.org", &why),
+	    &why, "typo");
+	must(dir_alias_add(w, "off@example.org", "bob@example.org", &why),
+	    &why, "off");
+	/* alias without extension */
+	must(dir_alias_add(w, "info@example.org", "carol@example.org", &why),
+	    &why, "info");
+	/* catch-all */
+	must(dir_alias_add(w, "@other.org", "dave@other.org", &why), &why,
+	    "catch-all");
+	/* a chain d0 -> d1 -> ... -> d11 -> alice */
+	for (int i = 0; i < 12; i++) {
+		snprintf(chain, sizeof(chain), "d%d@example.org", i);
+		if (i == 11)
+			snprintf(next, sizeof(next), "alice@example.org");
+		else
+			snprintf(next, sizeof(next), "d%d@example.org", i + 1);
+		must(dir_alias_add(w, chain, next, &why), &why, "chain");
+	}
+	dir_close(&w);
+	must(dir_open(tmpdir, DIR_READ, &dir, &why), &why, "dir_open read");
+	buf_free(&why);
+	cfg_defaults(params_table);
+	var_default_quota = 777;
+}
+
+/* boxes - the resolved mailboxes as "a,b," */
+static void
+boxes(const struct local_resolved *r, struct buf *out)
+{
+	buf_reset(out);
+	for (size_t i = 0; i < r->nbox; i++)
+		buf_printf(out, "%s,", r->box[i].addr);
+}
+
+/* check - resolve addr and compare boxes, status, dsn, reason start */
+static int
+check(const char *addr, int limit, const char *want_boxes,
+    enum local_status want_st, const char *want_dsn, const char *want_why)
+{
+	struct local_resolved r;
+	struct buf got = BUF_INIT;
+	int bad = 0;
+
+	local_resolve(dir, addr, '+', limit, &r);
+	boxes(&r, &got);
+	if (strcmp(got.data, want_boxes) != 0) {
+		fprintf(stderr, "  %s: boxes \"%s\", want \"%s\"\n", addr,
+		    got.data, want_boxes);
+		bad = 1;
+	}
+	if (r.fail.status != want_st) {
+		fprintf(stderr, "  %s: status %d, want %d (%s)\n", addr,
+		    r.fail.status, want_st, buf_cstr(&r.fail.reason));
+		bad = 1;
+	}
+	if (want_dsn != NULL && strcmp(r.fail.dsn, want_dsn) != 0) {
+		fprintf(stderr, "  %s: dsn %s, want %s\n", addr, r.fail.dsn,
+		    want_dsn);
+		bad = 1;
+	}
+	if (want_why != NULL && strcmp(buf_cstr(&r.fail.reason),
+	    want_why) != 0) {
+		fprintf(stderr, "  %s: reason \"%s\", want \"%s\"\n", addr,
+		    buf_cstr(&r.fail.reason), want_why);
+		bad = 1;
+	}
+	buf_free(&got);
+	local_resolved_free(&r);
+	return bad;
+}
+
+static void
+test_user(void)
+{
+	T_ASSERT(!check("alice@example.org", 10, "alice@example.org,",
+	    LOCAL_OK, NULL, NULL));
+	T_ASSERT(!check("ALICE@Example.ORG", 10, "alice@example.org,",
+	    LOCAL_OK, NULL, NULL));
+}
+
+static void
+test_extension(void)
+{
+	T_ASSERT(!check("alice+news@example.org", 10, "alice@example.org,",
+	    LOCAL_OK, NULL, NULL));
+	T_ASSERT(!check("info+sales@example.org", 10, "carol@example.org,",
+	    LOCAL_OK, NULL, NULL));
+	/* "+" alone at the start is not an extension */
+	T_ASSERT(!check("+x@example.org", 10, "", LOCAL_BOUNCED, "5.1.1",
+	    "unknown user"));
+}
+
+static void
+test_quota(void)
+{
+	struct local_resolved r;
+
+	local_resolve(dir, "alice@example.org", '+', 10, &r);
+	T_EQ_INT(r.nbox, 1);
+	T_EQ_INT(r.box[0].quota, 777);	/* -1: the default */
+	local_resolved_free(&r);
+	local_resolve(dir, "carol@example.org", '+', 10, &r);
+	T_EQ_INT(r.box[0].quota, 0);	/* 0: none */
+	local_resolved_free(&r);
+	local_resolve(dir, "dave@other.org", '+', 10, &r);
+	T_EQ_INT(r.box[0].quota, 5000);
+	local_resolved_free(&r);
+}
+
+static void
+test_alias(void)
+{
+	/* alice and alice+x are one mailbox */
+	T_ASSERT(!check("team@example.org", 10,
+	    "alice@example.org,dave@other.org,", LOCAL_OK, NULL, NULL));
+	T_ASSERT(!check("all@example.org", 10,
+	    "alice@example.org,dave@other.org,carol@example.org,", LOCAL_OK,
+	    NULL, NULL));
+}
+
+static void
+test_catchall(void)
+{
+	T_ASSERT(!check("whoever@other.org", 10, "dave@other.org,", LOCAL_OK,
+	    NULL, NULL));
+	T_ASSERT(!check("whoever@example.org", 10, "", LOCAL_BOUNCED, "5.1.1",
+	    "unknown user"));
+}
+
+static void
+test_loop(void)
+{
+	T_ASSERT(!check("loop1@example.org", 10, "", LOCAL_BOUNCED, "5.4.6",
+	    NULL));
+	T_ASSERT(!check("ring1@example.org", 10, "alice@example.org,",
+	    LOCAL_OK, NULL, NULL));
+}
+
+static void
+test_depth(void)
+{
+	/* d0 is depth 0, alice is depth 12 */
+	T_ASSERT(!check("d0@example.org", 12, "alice@example.org,", LOCAL_OK,
+	    NULL, NULL));
+	T_ASSERT(!check("d0@example.org", 11, "", LOCAL_BOUNCED, "5.4.6",
+	    NULL));
+	T_ASSERT(!check("d5@example.org", 10, "alice@example.org,", LOCAL_OK,
+	    NULL, NULL));
+}
+
+static void
+test_parts(void)
+{
+	T_ASSERT(!check("fwd@example.org", 10, "alice@example.org,",
+	    LOCAL_BOUNCED, "5.1.2", "<someone@elsewhere.test>: forwarding "
+	    "to other domains is not supported yet"));
+	T_ASSERT(!check("typo@example.org", 10, "carol@example.org,",
+	    LOCAL_BOUNCED, "5.1.1", "<nobody@example.org>: unknown user"));
+	T_ASSERT(!check("off@example.org", 10, "", LOCAL_BOUNCED, "5.2.1",
+	    "<bob@example.org>: mailbox disabled"));
+}
+
+static void
+test_refused(void)
+{
+	T_ASSERT(!check("bob@example.org", 10, "", LOCAL_BOUNCED, "5.2.1",
+	    "mailbox disabled"));
+	T_ASSERT(!check("x@notours.test", 10, "", LOCAL_BOUNCED, "5.1.2",
+	    NULL));
+	T_ASSERT(!check("no domain", 10, "", LOCAL_BOUNCED, "5.1.1", NULL));
+	T_ASSERT(!check("\"a b\"@example.org", 10, "", LOCAL_BOUNCED, NULL,
+	    NULL));
+}
+
+/* path - expand and compare (want NULL: refused) */
+static int
+path(const char *tmpl, const char *mailbox, const char *want)
+{
+	struct buf out = BUF_INIT, why = BUF_INIT;
+	int r = local_mailbox_path(tmpl, mailbox, &out, &why), bad = 0;
+
+	if (want == NULL ? r != -1 : (r != 0 || strcmp(out.data, want) != 0)) {
+		fprintf(stderr, "  %s + %s: %d \"%s\" (%s), want %s\n", tmpl,
+		    mailbox, r, out.data, why.data, want ? want : "refusal");
+		bad = 1;
+	}
+	buf_free(&out);
+	buf_free(&why);
+	return bad;
+}
+
+static void
+test_mailbox_path(void)
+{
+	T_ASSERT(!path("/var/mail/%d/%n", "Alice@Example.ORG",
+	    "/var/mail/example.org/alice"));
+	T_ASSERT(!path("/m/%u/Maildir", "a@b.c", "/m/a@b.c/Maildir"));
+	T_ASSERT(!path("/m/100%%/%n%x", "a@b.c", "/m/100%/a%x"));
+	T_ASSERT(!path("/m/%d/%n", "a/b@b.c", NULL));
+	T_ASSERT(!path("/m/%d/%n", ".hidden@b.c", NULL));
+	T_ASSERT(!path("/m/%d/%n", "..@b.c", NULL));
+	T_ASSERT(!path("/m/%d/%n", "a\tb@b.c", NULL));
+	T_ASSERT(!path("/m/%d/%n", "a@..", NULL));
+	T_ASSERT(!path("/m/%d/%n", "a@b/c", NULL));
+	T_ASSERT(!path("/m/%d/%n", "nodomain", NULL));
+	T_ASSERT(!path("/m/%d/%n", "@b.c", NULL));
+}
+
+static const struct test_case cases[] = {
+	{"user exact and case", test_user},
+	{"user and alias without +ext", test_extension},
+	{"quota from user or default", test_quota},
+	{"alias, nested alias, duplicates once", test_alias},
+	{"catch-all", test_catchall},
+	{"alias loops", test_loop},
+	{"depth limit", test_depth},
+	{"failing parts are named", test_parts},
+	{"disabled, foreign, bad syntax", test_refused},
+	{"mailbox path template", test_mailbox_path},
+	{0},
+};
+
+int
+main(void)
+{
+	int r;
+
+	setup();
+	r = test_run(cases);
+	dir_close(&dir);
+	rm_tree(tmpdir);
+	return r;
+}

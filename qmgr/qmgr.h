@@ -1,0 +1,255 @@
+/*
+ * qmgr - the queue manager's structures and the functions its files share.
+ *
+ * One qmgr process owns the whole spool. Its memory holds:
+ *   - the active set: every queue id whose file sits in active/ under our
+ *     control (a hash table, so nothing is scheduled twice), at most
+ *     QMGR_ACTIVE_LIMIT of them;
+ *   - the run queue: active messages waiting to be opened (no descriptor
+ *     is held while a message waits, so 20,000 waiting messages cost a
+ *     few MB and no file descriptors);
+ *   - open messages: a parsed queue file and one result slot per
+ *     recipient, while delivery requests for it are in flight (bounded by
+ *     qmgr_open_limit());
+ *   - the job queue: delivery requests (one message, up to QMGR_JOB_RCPT
+ *     recipients) waiting for a free local agent connection;
+ *   - the agent pool: up to var_local_processes persistent connections to
+ *     <spool>/private/local, each carrying one request at a time;
+ *   - client connections on the "qmgr" listener (triggers, delete, flush).
+ *
+ * Files: qmgr.c (main, service callbacks), qmgr_scan.c (queue scans,
+ * active set, run queue), qmgr_message.c (open, route, finish a message,
+ * backoff), qmgr_deliver.c (agent pool and the delivery protocol),
+ * qmgr_bounce.c (RFC 3464 delivery status notifications), qmgr_ctl.c
+ * (the "qmgr" listener's protocol).
+ */
+#ifndef QMGR_QMGR_H
+#define QMGR_QMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "mail/qid.h"
+
+struct evloop;
+struct ev_timer;
+struct service;
+struct dir;
+struct qfile;
+struct ipc_msg;
+
+#define QMGR_ACTIVE_LIMIT 20000		/* messages in memory at once */
+#define QMGR_JOB_RCPT 100		/* recipients per delivery request */
+#define QMGR_PUMP_BATCH 200		/* messages opened per loop turn */
+#define QMGR_REASON_MAX 500		/* bytes of a reason we keep */
+#define QMGR_CLIENT_MAX 1024		/* concurrent "qmgr" connections */
+#define QMGR_CLIENT_INPUT 65536		/* input bound per client */
+#define QMGR_INFRA_MIN_DELAY 2		/* retry after an agent crash */
+#define QMGR_DOTFILE_AGE 86400		/* stale incoming/.* files */
+
+/* transports a recipient can be routed to */
+enum qmgr_transport {
+	QMGR_TR_LOCAL,		/* hosted domain: private/local */
+	QMGR_TR_REMOTE,		/* the rest: private/remote (absent) */
+};
+
+/* what happened to one recipient in this delivery attempt */
+struct qmgr_result {
+	char status;		/* 0 not attempted, QFILE_QUEUED (deferred),
+				   QFILE_DELIVERED, QFILE_BOUNCED */
+	bool infra;		/* deferred because the agent failed */
+	const char *relay;	/* "local" or "none", for the log line */
+	char dsn[16];		/* enhanced status code "4.3.0" */
+	char *reason;		/* text for logs and DSNs (owned) */
+};
+
+/* one message in the active set */
+struct qmgr_msg {
+	char qid[QID_SIZE];
+	struct qmgr_msg *hash_next;	/* active set chain */
+	struct qmgr_msg *run_prev;	/* run queue links while waiting */
+	struct qmgr_msg *run_next;
+	bool waiting;		/* on the run queue */
+	bool open;		/* fd and qf valid, counted in nopen */
+	bool deleted;		/* deleted while a request is out */
+	int fd;			/* active/QID, O_RDONLY, or -1 */
+	struct qfile *qf;	/* parsed envelope while open */
+	struct qmgr_result *res;	/* one per qf->rcpt while open */
+	int jobs;		/* delivery requests not yet answered */
+};
+
+/* one delivery request: a message and some of its recipients */
+struct qmgr_job {
+	struct qmgr_msg *msg;
+	size_t *idx;		/* recipient indexes, in request order */
+	size_t nidx;
+	struct qmgr_job *next;	/* job queue */
+};
+
+enum qmgr_agent_state {
+	QMGR_AGENT_IDLE,	/* connected, no request */
+	QMGR_AGENT_BUSY,	/* request written or being written */
+};
+
+/* one persistent connection to a local delivery agent */
+struct qmgr_agent {
+	int fd;
+	enum qmgr_agent_state state;
+	struct qmgr_job *job;	/* the request in flight */
+	struct buf out;		/* unsent part of the request frame */
+	bool fd_passed;		/* queue file descriptor went out */
+	struct buf in;		/* reply bytes (bounded) */
+	struct ev_timer *timer;	/* request deadline */
+	struct qmgr_agent *next;
+};
+
+/* one connection on the "qmgr" listener */
+struct qmgr_client {
+	int fd;
+	struct buf in;		/* bounded by QMGR_CLIENT_INPUT */
+	struct buf out;		/* replies not yet written */
+	unsigned events;	/* what the loop watches */
+	struct qmgr_client *prev;
+	struct qmgr_client *next;
+};
+
+/* the queue manager's state (one per process) */
+struct qmgr {
+	struct service *svc;	/* NULL in unit tests */
+	struct evloop *loop;	/* NULL in unit tests */
+	const char *spool;	/* var_spool_directory */
+	struct dir *dir;	/* opened read-only, lazily */
+	/* active set */
+	struct qmgr_msg **hash;
+	size_t hash_size;	/* power of two */
+	size_t nactive;
+	size_t active_limit;	/* QMGR_ACTIVE_LIMIT, smaller in tests */
+	/* run queue */
+	struct qmgr_msg *run_head;
+	struct qmgr_msg *run_tail;
+	size_t nopen;		/* open messages */
+	/* job queue and agent pool */
+	struct qmgr_job *job_head;
+	struct qmgr_job *job_tail;
+	struct qmgr_agent *agents;
+	int nagents;
+	/* clients */
+	struct qmgr_client *clients;
+	int nclients;
+	/* timers */
+	struct ev_timer *pump_timer;
+	struct ev_timer *scan_timer;	/* every var_queue_scan_interval */
+	struct ev_timer *due_timer;	/* the earliest deferred retry */
+	time_t next_due;	/* earliest deferred mtime known, 0: none */
+	time_t last_due_scan;	/* when deferred/ was last scanned */
+	bool stopping;
+};
+
+extern struct qmgr qmgr;
+
+/* qmgr_scan.c */
+/* qmgr_state_init - empty state for the spool (loop may be NULL) */
+void qmgr_state_init(struct qmgr *q, struct service *svc,
+    struct evloop *loop, const char *spool);
+/* qmgr_msg_find - the active message qid, or NULL */
+struct qmgr_msg *qmgr_msg_find(struct qmgr *q, const char *qid);
+/* qmgr_activate - move folder/qid (NULL folder: already in active/) into
+ * the active set and the run queue; 1 taken, 0 not (gone, already
+ * active, set full), -1 error (logged) */
+int qmgr_activate(struct qmgr *q, const char *folder, const char *qid);
+/* qmgr_msg_forget - drop msg from the active set and free it */
+void qmgr_msg_forget(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_run_pop - the next waiting message, or NULL */
+struct qmgr_msg *qmgr_run_pop(struct qmgr *q);
+/* qmgr_run_remove - take msg off the run queue */
+void qmgr_run_remove(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_scan_folder - activate the queue files of one folder: incoming/
+ * (also cleans stale dot-files), active/, or deferred/ (due ones only);
+ * returns how many were taken */
+size_t qmgr_scan_folder(struct qmgr *q, const char *folder, time_t now);
+/* qmgr_scan_all - active/ (when not full), incoming/, due deferred/ */
+void qmgr_scan_all(struct qmgr *q, time_t now);
+/* qmgr_flush - make every deferred message due now; count to *n_r */
+int qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why);
+/* qmgr_scan_start - periodic scans on the loop */
+void qmgr_scan_start(struct qmgr *q);
+/* qmgr_scan_due - a deferred file becomes due at t: scan deferred/ then */
+void qmgr_scan_due(struct qmgr *q, time_t t);
+
+/* qmgr_message.c */
+/* qmgr_pump_request - open waiting messages soon (from the loop) */
+void qmgr_pump_request(struct qmgr *q);
+/* qmgr_pump - open up to a batch of waiting messages now */
+void qmgr_pump(struct qmgr *q);
+/* qmgr_open_limit - how many messages may be open at once */
+size_t qmgr_open_limit(void);
+/* qmgr_message_result - record one recipient's result */
+void qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
+    bool infra, const char *relay, const char *dsn, const char *reason);
+/* qmgr_message_job_done - a request finished; the last one finishes msg */
+void qmgr_message_job_done(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_message_finish - write results, bounce, unlink or defer msg */
+void qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_backoff - seconds until the next attempt of a message that
+ * arrived at arrival; infra: only agent failures deferred it */
+long long qmgr_backoff(time_t now, time_t arrival, bool infra);
+/* qmgr_delete - operator delete; 0 done (or after the request returns),
+ * -1 no such message */
+int qmgr_delete(struct qmgr *q, const char *qid);
+/* qmgr_route - transport for a recipient; -1 with why (directory) */
+int qmgr_route(struct qmgr *q, const char *addr, struct buf *why);
+
+/* qmgr_deliver.c */
+/* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
+void qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg,
+    const size_t *idx, size_t n);
+/* qmgr_deliver_dispatch - hand queued jobs to free agents */
+void qmgr_deliver_dispatch(struct qmgr *q);
+/* qmgr_deliver_cancel - drop msg's requests that were not sent yet; the
+ * message finishes if none is left in flight */
+void qmgr_deliver_cancel(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_deliver_stop - graceful stop: drop idle agents and unsent jobs */
+void qmgr_deliver_stop(struct qmgr *q);
+/* qmgr_deliver_parse_reply - check a reply frame against the request
+ * (idx[0..n)) strictly and record every recipient's result in msg;
+ * -1 with why on any protocol violation (nothing recorded) */
+int qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, struct buf *why);
+/* qmgr_deliver_request - the request frame body for a job */
+void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
+    const size_t *idx, size_t n);
+
+/* qmgr_bounce.c */
+/* one failed recipient in a delivery status notification */
+struct qmgr_bounce_rcpt {
+	const char *addr;
+	const char *orcpt;	/* "rfc822;a@b" or "" */
+	const char *dsn;	/* "5.1.1" */
+	const char *reason;
+};
+/* qmgr_bounce_wanted - does the sender get a DSN for this message? */
+bool qmgr_bounce_wanted(const struct qfile *qf);
+/* qmgr_bounce_notify - does recipient r's NOTIFY ask for failures? */
+bool qmgr_bounce_notify(const char *notify);
+/* qmgr_bounce_create - write a DSN for qf (the original, open on qf->fd)
+ * to rcpt[0..n) as a new file incoming/<qid>, synced and linked, with
+ * incoming/ synced; its queue id goes to qid_r. -1 with why. */
+int qmgr_bounce_create(const char *spool, const struct qfile *qf,
+    const char *orig_qid, const struct qmgr_bounce_rcpt *rcpt, size_t n,
+    time_t now, char qid_r[QID_SIZE], struct buf *why);
+/* qmgr_bounce_date - RFC 5322 date-time of t in local time */
+void qmgr_bounce_date(struct buf *out, time_t t);
+
+/* qmgr_ctl.c */
+/* qmgr_ctl_accept - a new connection on the "qmgr" listener */
+void qmgr_ctl_accept(struct qmgr *q, int fd);
+/* qmgr_ctl_request - handle one frame; reply (if any) appended to
+ * reply; -1 with why if the frame is malformed (drop the connection) */
+int qmgr_ctl_request(struct qmgr *q, const struct ipc_msg *req,
+    struct ipc_msg *reply, struct buf *why);
+/* qmgr_ctl_stop - close every client connection */
+void qmgr_ctl_stop(struct qmgr *q);
+
+#endif

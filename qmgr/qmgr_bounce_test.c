@@ -1,0 +1,357 @@
+/*
+ * qmgr_bounce_test - delivery status notifications: who gets one, and
+ * the queue file qmgr_bounce_create() writes, read back with qfile_read()
+ * and taken apart: envelope, header, the three MIME parts, the per
+ * recipient report fields and the returned original header section.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/mem.h"
+#include "base/test.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/qid.h"
+#include "mail/spool.h"
+#include "qmgr.h"
+
+static char tmpdir[] = "/tmp/herald-qmgr-bounce-XXXXXX";
+static char spool[300];
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* original - write a queue file and open it for reading */
+static int
+original(const char *sender, const char *msg, const char *envid,
+    char qid[QID_SIZE])
+{
+	struct qfile_writer *w;
+	struct buf why = BUF_INIT, path = BUF_INIT;
+	int fd;
+
+	if (qfile_writer_new(spool, &w, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_start(w, 1700000000, sender);
+	if (envid != NULL)
+		qfile_writer_attr(w, QFILE_A_ENVID, envid);
+	qfile_writer_rcpt(w, "alice@example.org", "rfc822;Alice@example.org",
+	    "");
+	qfile_writer_rcpt(w, "bob@example.org", "", "SUCCESS,FAILURE");
+	qfile_writer_begin_body(w);
+	qfile_writer_body(w, msg, strlen(msg));
+	qid_new(qid);
+	if (qfile_writer_finish(w, &why) < 0 ||
+	    qfile_writer_link(w, qid, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_free(&w);
+	spool_path(&path, spool, SPOOL_INCOMING, qid);
+	fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	buf_free(&why);
+	return fd;
+}
+
+/* read_back - the DSN file: envelope and body text */
+static struct qfile *
+read_back(const char *qid, struct buf *body)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int fd;
+
+	spool_path(&path, spool, SPOOL_INCOMING, qid);
+	fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	if (fd < 0)
+		return NULL;
+	if (qfile_read(fd, &qf, &why) < 0) {
+		fprintf(stderr, "  qfile_read: %s\n", why.data);
+		close(fd);
+		buf_free(&why);
+		return NULL;
+	}
+	buf_reset(body);
+	buf_reserve(body, (size_t)qf->body_size);
+	if (pread(fd, body->data, (size_t)qf->body_size, qf->body_off) !=
+	    qf->body_size) {
+		qfile_free(&qf);
+		close(fd);
+		return NULL;
+	}
+	body->len = (size_t)qf->body_size;
+	body->data[body->len] = '\0';
+	buf_free(&why);
+	return qf;	/* fd leaks into qf->fd; closed by the caller */
+}
+
+/* starts - does s begin with prefix? */
+static bool
+starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* part - the text of MIME part n (1-based) of a multipart body */
+static void
+part(const char *body, const char *boundary, int n, struct buf *out)
+{
+	char delim[300];
+	const char *p, *end;
+
+	buf_reset(out);
+	snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
+	p = body;
+	for (int i = 0; i < n; i++) {
+		p = strstr(p, delim);
+		if (p == NULL)
+			return;
+		p += strlen(delim);
+	}
+	if (strncmp(p, "\r\n", 2) != 0)
+		return;
+	p += 2;
+	end = strstr(p, delim);
+	if (end == NULL)
+		return;
+	buf_append(out, p, (size_t)(end - p));
+}
+
+static void
+test_wanted(void)
+{
+	struct qfile qf;
+	struct qfile_attr attr = {(char *)QFILE_A_BOUNCE, (char *)"1"};
+
+	memset(&qf, 0, sizeof(qf));
+	qf.sender = (char *)"a@b";
+	T_ASSERT(qmgr_bounce_wanted(&qf));
+	qf.sender = (char *)"";
+	T_ASSERT(!qmgr_bounce_wanted(&qf));
+	qf.sender = (char *)"a@b";
+	qf.attrs = &attr;
+	qf.nattr = 1;
+	T_ASSERT(!qmgr_bounce_wanted(&qf));
+
+	T_ASSERT(qmgr_bounce_notify(""));
+	T_ASSERT(qmgr_bounce_notify("FAILURE"));
+	T_ASSERT(qmgr_bounce_notify("success,failure"));
+	T_ASSERT(qmgr_bounce_notify("DELAY,FAILURE,SUCCESS"));
+	T_ASSERT(!qmgr_bounce_notify("NEVER"));
+	T_ASSERT(!qmgr_bounce_notify("SUCCESS,DELAY"));
+	T_ASSERT(!qmgr_bounce_notify("FAILURES"));
+}
+
+static void
+test_date(void)
+{
+	struct buf d = BUF_INIT;
+	char *saved = getenv("TZ") ? xstrdup(getenv("TZ")) : NULL;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	qmgr_bounce_date(&d, 1700000000);
+	T_EQ_STR(d.data, "Tue, 14 Nov 2023 22:13:20 +0000");
+	setenv("TZ", "EST5", 1);
+	tzset();
+	buf_reset(&d);
+	qmgr_bounce_date(&d, 1700000000);
+	T_EQ_STR(d.data, "Tue, 14 Nov 2023 17:13:20 -0500");
+	if (saved != NULL)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	x_free(&saved);
+	buf_free(&d);
+}
+
+static void
+test_create(void)
+{
+	const char *msg = "From: Sender <sender@x.test>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Subject: the original\r\n"
+	    "Received: from somewhere\r\n"
+	    "\tby here\r\n"
+	    "\r\n"
+	    "SECRET BODY TEXT\r\n";
+	struct qmgr_bounce_rcpt br[2] = {
+		{"alice@example.org", "rfc822;Alice@example.org", "5.1.1",
+		    "unknown user"},
+		{"bob@example.org", "", "5.2.2", "mailbox full"},
+	};
+	char oqid[QID_SIZE], nqid[QID_SIZE];
+	struct buf why = BUF_INIT, body = BUF_INIT, p = BUF_INIT;
+	struct buf want = BUF_INIT;
+	struct qfile *oqf = NULL, *dsn;
+	const char *b, *e;
+	char boundary[200];
+	int fd;
+
+	fd = original("sender@x.test", msg, "ENV-123", oqid);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, br, 2, 1700000100,
+	    nqid, &why), 0);
+	T_ASSERT(qid_valid(nqid));
+	T_ASSERT(strcmp(nqid, oqid) != 0);
+	dsn = read_back(nqid, &body);
+	T_ASSERT(dsn != NULL);
+
+	/* envelope: null sender, marked, to the original sender */
+	T_EQ_STR(dsn->sender, "");
+	T_EQ_STR(qfile_attr(dsn, QFILE_A_BOUNCE), "1");
+	T_EQ_INT(dsn->nrcpt, 1);
+	T_EQ_STR(dsn->rcpt[0].addr, "sender@x.test");
+	T_EQ_INT(dsn->rcpt[0].status, QFILE_QUEUED);
+
+	/* header section */
+	T_ASSERT(starts(body.data, "From: MAILER-DAEMON@mx.example.org"));
+	T_ASSERT(strstr(body.data, "\r\nTo: <sender@x.test>\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "\r\nSubject: Undelivered Mail Returned "
+	    "to Sender\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "\r\nDate: ") != NULL);
+	buf_reset(&want);
+	buf_printf(&want, "\r\nMessage-ID: <%s@", nqid);
+	T_ASSERT(strstr(body.data, want.data) != NULL);
+	T_ASSERT(strstr(body.data, "\r\nMIME-Version: 1.0\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "Content-Type: multipart/report; "
+	    "report-type=delivery-status;") != NULL);
+	b = strstr(body.data, "boundary=\"");
+	T_ASSERT(b != NULL);
+	b += 10;
+	e = strchr(b, '"');
+	T_ASSERT(e != NULL && (size_t)(e - b) < sizeof(boundary));
+	memcpy(boundary, b, (size_t)(e - b));
+	boundary[e - b] = '\0';
+	/* the header ends before the first part */
+	T_ASSERT(strstr(body.data, "\r\n\r\n") < strstr(body.data, "\r\n--"));
+	/* the closing delimiter ends the body */
+	buf_reset(&want);
+	buf_printf(&want, "\r\n--%s--\r\n", boundary);
+	T_ASSERT(body.len > want.len && strcmp(body.data + body.len -
+	    want.len, want.data) == 0);
+
+	/* part 1: for people, names every failed recipient and why */
+	part(body.data, boundary, 1, &p);
+	T_ASSERT(strstr(p.data, "Content-Type: text/plain") != NULL);
+	T_ASSERT(strstr(p.data, "<alice@example.org>: unknown user") != NULL);
+	T_ASSERT(strstr(p.data, "<bob@example.org>: mailbox full") != NULL);
+
+	/* part 2: the report */
+	part(body.data, boundary, 2, &p);
+	T_ASSERT(starts(p.data, "Content-Description: Delivery report\r\n"
+	    "Content-Type: message/delivery-status\r\n\r\n"));
+	T_ASSERT(strstr(p.data, "\r\n\r\nReporting-MTA: dns; ") != NULL);
+	T_ASSERT(strstr(p.data, "Original-Envelope-Id: ENV-123\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "Arrival-Date: ") != NULL);
+	T_ASSERT(strstr(p.data, "\r\n\r\nFinal-Recipient: rfc822; "
+	    "alice@example.org\r\n"
+	    "Original-Recipient: rfc822;Alice@example.org\r\n"
+	    "Action: failed\r\n"
+	    "Status: 5.1.1\r\n"
+	    "Diagnostic-Code: X-Herald; unknown user\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "\r\n\r\nFinal-Recipient: rfc822; "
+	    "bob@example.org\r\n"
+	    "Action: failed\r\n"
+	    "Status: 5.2.2\r\n"
+	    "Diagnostic-Code: X-Herald; mailbox full\r\n") != NULL);
+
+	/* part 3: the original header section, not the body */
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(starts(p.data, "Content-Description: Undelivered Message "
+	    "Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n"));
+	T_ASSERT(strstr(p.data, "Subject: the original\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "Received: from somewhere\r\n\tby here\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "SECRET BODY TEXT") == NULL);
+
+	close(dsn->fd);
+	qfile_free(&dsn);
+	qfile_free(&oqf);
+	close(fd);
+	buf_free(&why);
+	buf_free(&body);
+	buf_free(&p);
+	buf_free(&want);
+}
+
+static void
+test_lf_headers(void)
+{
+	/* bare LF lines are returned with CRLF; no header-only crash */
+	const char *msg = "Subject: lf only\nX-A: b\n";
+	struct qmgr_bounce_rcpt br = {"alice@example.org", "", "5.1.1", "x"};
+	char oqid[QID_SIZE], nqid[QID_SIZE];
+	struct buf why = BUF_INIT, body = BUF_INIT;
+	struct qfile *oqf = NULL, *dsn;
+	int fd = original("s@x.test", msg, NULL, oqid);
+
+	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, &br, 1, time(NULL),
+	    nqid, &why), 0);
+	dsn = read_back(nqid, &body);
+	T_ASSERT(dsn != NULL);
+	T_ASSERT(strstr(body.data, "\r\n\r\nSubject: lf only\r\nX-A: b\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "Original-Envelope-Id") == NULL);
+	close(dsn->fd);
+	qfile_free(&dsn);
+	qfile_free(&oqf);
+	close(fd);
+	buf_free(&why);
+	buf_free(&body);
+}
+
+static const struct test_case cases[] = {
+	{"who gets a notification", test_wanted},
+	{"RFC 5322 dates", test_date},
+	{"DSN queue file and its parts", test_create},
+	{"LF-only original header", test_lf_headers},
+	{0},
+};
+
+int
+main(void)
+{
+	struct buf why = BUF_INIT;
+	int r;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(spool, sizeof(spool), "%s/spool", tmpdir);
+	if (spool_setup(spool, (uid_t)-1, (gid_t)-1, &why) < 0) {
+		fprintf(stderr, "spool_setup: %s\n", why.data);
+		return 1;
+	}
+	cfg_defaults(params_table);
+	x_free(&var_myhostname);
+	var_myhostname = xstrdup("mx.example.org");
+	r = test_run(cases);
+	rm_tree(tmpdir);
+	buf_free(&why);
+	return r;
+}

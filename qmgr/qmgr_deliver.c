@@ -1,0 +1,593 @@
+/*
+ * qmgr_deliver - the pool of connections to local delivery agents and the
+ * delivery protocol (DESIGN.md §5, herald brief protocol 3).
+ *
+ * qmgr connects to <spool>/private/local (master's listener, shared by
+ * every local process; each process serves one connection to its end) and
+ * keeps up to var_local_processes connections open. A connection carries
+ * one request at a time:
+ *
+ *   request: {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J..}
+ *            with active/QID (O_RDONLY) attached by SCM_RIGHTS to the
+ *            first byte of the frame
+ *   reply:   {status=ok} then, per requested recipient in request order,
+ *            {rcpt_index=I, result=delivered|deferred|bounced,
+ *             dsn=X.Y.Z, reason=TEXT}
+ *
+ * The reply is checked strictly: exactly the requested indexes in order,
+ * each with one result and a dsn of the matching class. Anything else, a
+ * broken connection, or no reply within var_delivery_timeout defers every
+ * recipient of the request ("local delivery agent died or timed out") and
+ * closes the connection; such deferrals retry within seconds (master
+ * restarts the agent). A crash can duplicate a delivery, never lose one.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/str.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/spool.h"
+#include "qmgr.h"
+
+#define QMGR_AGENT_SERVICE "local"
+#define QMGR_AGENT_INPUT (256 * 1024)	/* reply bound: 100 recipients */
+#define QMGR_AGENT_DIED "local delivery agent died or timed out"
+
+static void qmgr_deliver_event(struct evloop *, int, unsigned, void *);
+
+/* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
+void
+qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
+    size_t n)
+{
+	struct qmgr_job *job = xcalloc(1, sizeof(*job));
+
+	job->msg = msg;
+	job->idx = xcalloc(n ? n : 1, sizeof(*job->idx));
+	memcpy(job->idx, idx, n * sizeof(*idx));
+	job->nidx = n;
+	if (q->job_tail != NULL)
+		q->job_tail->next = job;
+	else
+		q->job_head = job;
+	q->job_tail = job;
+	msg->jobs++;
+}
+
+/* qmgr_deliver_job_free - free a finished or cancelled job */
+static void
+qmgr_deliver_job_free(struct qmgr_job **job)
+{
+	x_free(&(*job)->idx);
+	x_free(job);
+}
+
+/* qmgr_deliver_job_fail - defer every recipient of a job (infra) */
+static void
+qmgr_deliver_job_fail(struct qmgr *q, struct qmgr_job *job,
+    const char *reason)
+{
+	struct qmgr_msg *msg = job->msg;
+
+	for (size_t i = 0; i < job->nidx; i++)
+		qmgr_message_result(msg, job->idx[i], QFILE_QUEUED, true,
+		    "local", "4.3.0", reason);
+	qmgr_deliver_job_free(&job);
+	qmgr_message_job_done(q, msg);
+}
+
+/* qmgr_deliver_request - the request frame body for a job */
+void
+qmgr_deliver_request(struct ipc_msg *m, const char *qid, const size_t *idx,
+    size_t n)
+{
+	ipc_put_str(m, IPC_REQUEST, "deliver");
+	ipc_put_str(m, IPC_QUEUE_ID, qid);
+	for (size_t i = 0; i < n; i++)
+		ipc_put_int(m, IPC_RCPT_INDEX, (long long)idx[i]);
+}
+
+/* qmgr_deliver_dsn_ok - "C.S.D" with the class a result needs */
+static bool
+qmgr_deliver_dsn_ok(const char *dsn, char class)
+{
+	const char *p = dsn;
+	int digits;
+
+	if (*p++ != class || *p++ != '.')
+		return false;
+	for (digits = 0; *p >= '0' && *p <= '9'; p++)
+		digits++;
+	if (digits < 1 || digits > 3 || *p++ != '.')
+		return false;
+	for (digits = 0; *p >= '0' && *p <= '9'; p++)
+		digits++;
+	return digits >= 1 && digits <= 3 && *p == '\0';
+}
+
+/* qmgr_deliver_parse_reply - check a reply against the request strictly */
+int
+qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, struct buf *why)
+{
+	struct got {
+		char status;
+		const char *dsn;
+		const char *reason;
+	} *got;
+	const char *name, *value;
+	size_t pos = 0, k = 0;
+	int ret = -1;
+
+	got = xcalloc(n ? n : 1, sizeof(*got));
+	if (!ipc_next(m, &pos, &name, &value) ||
+	    strcmp(name, IPC_STATUS) != 0) {
+		buf_puts(why, "reply does not start with a status");
+		goto out;
+	}
+	if (strcmp(value, "ok") != 0) {
+		const char *r = ipc_get_str(m, IPC_REASON);
+
+		buf_printf(why, "agent refused the request: status "
+		    "%.40s%s%.200s", value, r ? ": " : "", r ? r : "");
+		goto out;
+	}
+	while (ipc_next(m, &pos, &name, &value)) {
+		if (strcmp(name, IPC_RCPT_INDEX) == 0) {
+			long long v;
+
+			if (k > 0 && (got[k - 1].status == 0 ||
+			    got[k - 1].dsn == NULL)) {
+				buf_printf(why, "recipient %zu: no result or "
+				    "dsn", idx[k - 1]);
+				goto out;
+			}
+			if (k >= n) {
+				buf_puts(why, "more recipients than requested");
+				goto out;
+			}
+			if (str_to_ll(value, 0, (long long)msg->qf->nrcpt - 1,
+			    &v) < 0 || (size_t)v != idx[k]) {
+				buf_printf(why, "recipient %zu: got rcpt_index "
+				    "\"%.20s\"", idx[k], value);
+				goto out;
+			}
+			k++;
+			continue;
+		}
+		if (k == 0) {
+			buf_printf(why, "attribute \"%s\" before any "
+			    "rcpt_index", name);
+			goto out;
+		}
+		if (strcmp(name, IPC_RESULT) == 0) {
+			char st;
+
+			if (strcmp(value, "delivered") == 0)
+				st = QFILE_DELIVERED;
+			else if (strcmp(value, "deferred") == 0)
+				st = QFILE_QUEUED;
+			else if (strcmp(value, "bounced") == 0)
+				st = QFILE_BOUNCED;
+			else {
+				buf_printf(why, "recipient %zu: bad result "
+				    "\"%.20s\"", idx[k - 1], value);
+				goto out;
+			}
+			if (got[k - 1].status != 0) {
+				buf_printf(why, "recipient %zu: two results",
+				    idx[k - 1]);
+				goto out;
+			}
+			got[k - 1].status = st;
+		} else if (strcmp(name, IPC_DSN_CODE) == 0) {
+			if (got[k - 1].dsn != NULL) {
+				buf_printf(why, "recipient %zu: two dsn codes",
+				    idx[k - 1]);
+				goto out;
+			}
+			got[k - 1].dsn = value;
+		} else if (strcmp(name, IPC_REASON) == 0) {
+			if (got[k - 1].reason != NULL) {
+				buf_printf(why, "recipient %zu: two reasons",
+				    idx[k - 1]);
+				goto out;
+			}
+			got[k - 1].reason = value;
+		} else {
+			buf_printf(why, "unexpected attribute \"%s\"", name);
+			goto out;
+		}
+	}
+	if (k != n) {
+		buf_printf(why, "%zu of %zu recipients answered", k, n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char class;
+
+		if (got[i].status == 0 || got[i].dsn == NULL) {
+			buf_printf(why, "recipient %zu: no result or dsn",
+			    idx[i]);
+			goto out;
+		}
+		class = got[i].status == QFILE_DELIVERED ? '2' :
+		    got[i].status == QFILE_QUEUED ? '4' : '5';
+		if (!qmgr_deliver_dsn_ok(got[i].dsn, class)) {
+			buf_printf(why, "recipient %zu: dsn \"%.20s\" does not "
+			    "fit the result", idx[i], got[i].dsn);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		qmgr_message_result(msg, idx[i], got[i].status, false,
+		    "local", got[i].dsn,
+		    got[i].reason ? got[i].reason : "");
+	ret = 0;
+out:
+	x_free(&got);
+	return ret;
+}
+
+/* qmgr_deliver_agent_close - close and free one connection; its request
+ * (if any) is deferred with reason */
+static void
+qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
+    const char *reason)
+{
+	struct qmgr_agent **pp;
+	struct qmgr_job *job = a->job;
+
+	for (pp = &q->agents; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	q->nagents--;
+	if (q->loop != NULL) {
+		evloop_cancel_timer(q->loop, &a->timer);
+		evloop_del_fd(q->loop, a->fd);
+	}
+	if (close(a->fd) < 0)
+		msg_warn("close local agent connection: %m");
+	buf_free(&a->out);
+	buf_free(&a->in);
+	x_free(&a);
+	if (job != NULL) {
+		msg_warn("%s: %s (%s)", job->msg->qid, QMGR_AGENT_DIED, reason);
+		qmgr_deliver_job_fail(q, job, QMGR_AGENT_DIED);
+	}
+}
+
+/* qmgr_deliver_timeout - no reply within var_delivery_timeout */
+static long long
+qmgr_deliver_timeout(struct evloop *loop, void *ctx)
+{
+	struct qmgr_agent *a = ctx;
+
+	a->timer = NULL;	/* the loop frees it when we return -1 */
+	qmgr_deliver_agent_close(&qmgr, a, "no reply within "
+	    "delivery_timeout");
+	qmgr_deliver_dispatch(&qmgr);
+	return -1;
+}
+
+/* qmgr_deliver_send_fd - one non-blocking sendmsg of p[0..n) with fd
+ * attached to its first byte; bytes sent or -1 (errno) */
+static ssize_t
+qmgr_deliver_send_fd(int sock, const char *p, size_t n, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct cmsghdr *c;
+	ssize_t r;
+
+	memset(&cm, 0, sizeof(cm));
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do {
+		r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* qmgr_deliver_write - send what is left of the request; -1 if broken */
+static int
+qmgr_deliver_write(struct qmgr *q, struct qmgr_agent *a, struct buf *why)
+{
+	while (a->out.len > 0) {
+		ssize_t n;
+
+		if (!a->fd_passed) {
+			/* sock_send_fd() would block or fail on a partial
+			 * write; this one-shot form keeps the loop going */
+			n = qmgr_deliver_send_fd(a->fd, a->out.data,
+			    a->out.len, a->job->msg->fd);
+			if (n > 0)
+				a->fd_passed = true;
+		} else {
+			do {
+				n = send(a->fd, a->out.data, a->out.len,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+			} while (n < 0 && errno == EINTR);
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (q->loop != NULL &&
+			    evloop_mod_fd(q->loop, a->fd,
+			    EV_READ | EV_WRITE) < 0) {
+				buf_printf(why, "epoll: %m");
+				return -1;
+			}
+			return 0;
+		}
+		if (n <= 0) {
+			buf_printf(why, "send: %s", n < 0 ? strerror(errno) :
+			    "wrote nothing");
+			return -1;
+		}
+		buf_consume(&a->out, (size_t)n);
+	}
+	if (q->loop != NULL && evloop_mod_fd(q->loop, a->fd, EV_READ) < 0) {
+		buf_printf(why, "epoll: %m");
+		return -1;
+	}
+	return 0;
+}
+
+/* qmgr_deliver_connect - a new connection to the local agents */
+static struct qmgr_agent *
+qmgr_deliver_connect(struct qmgr *q, struct buf *why)
+{
+	struct buf path = BUF_INIT;
+	struct qmgr_agent *a;
+	int fd;
+
+	spool_socket_path(&path, q->spool, QMGR_AGENT_SERVICE);
+	fd = sock_connect_unix(buf_cstr(&path), true, why);
+	buf_free(&path);
+	if (fd < 0)
+		return NULL;
+	if (q->loop != NULL && evloop_add_fd(q->loop, fd, EV_READ,
+	    qmgr_deliver_event, q) < 0) {
+		buf_printf(why, "epoll: %m");
+		(void)close(fd);
+		return NULL;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->fd = fd;
+	a->state = QMGR_AGENT_IDLE;
+	buf_init(&a->out);
+	buf_init(&a->in);
+	a->next = q->agents;
+	q->agents = a;
+	q->nagents++;
+	return a;
+}
+
+/* qmgr_deliver_start - send job on an idle connection */
+static void
+qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
+{
+	struct ipc_msg req;
+	struct buf why = BUF_INIT;
+
+	ipc_msg_init(&req);
+	qmgr_deliver_request(&req, job->msg->qid, job->idx, job->nidx);
+	buf_reset(&a->out);
+	buf_reset(&a->in);
+	ipc_frame_encode(&req, &a->out);
+	ipc_msg_free(&req);
+	a->job = job;
+	a->fd_passed = false;
+	a->state = QMGR_AGENT_BUSY;
+	if (q->loop != NULL)
+		a->timer = evloop_add_timer(q->loop,
+		    var_delivery_timeout * 1000, qmgr_deliver_timeout, a);
+	msg_debug("%s: delivery request for %zu recipient(s)", job->msg->qid,
+	    job->nidx);
+	if (qmgr_deliver_write(q, a, &why) < 0)
+		qmgr_deliver_agent_close(q, a, buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* qmgr_deliver_dispatch - hand queued jobs to free agents */
+void
+qmgr_deliver_dispatch(struct qmgr *q)
+{
+	struct buf why = BUF_INIT;
+
+	while (q->job_head != NULL) {
+		struct qmgr_agent *a;
+		struct qmgr_job *job;
+
+		for (a = q->agents; a != NULL; a = a->next)
+			if (a->state == QMGR_AGENT_IDLE)
+				break;
+		if (a == NULL && q->nagents >= var_local_processes)
+			break;
+		job = q->job_head;
+		q->job_head = job->next;
+		if (q->job_head == NULL)
+			q->job_tail = NULL;
+		job->next = NULL;
+		if (a == NULL) {
+			buf_reset(&why);
+			if ((a = qmgr_deliver_connect(q, &why)) == NULL) {
+				msg_warn("%s: local delivery agent "
+				    "unavailable: %s", job->msg->qid,
+				    buf_cstr(&why));
+				qmgr_deliver_job_fail(q, job, QMGR_AGENT_DIED);
+				continue;
+			}
+		}
+		qmgr_deliver_start(q, a, job);
+	}
+	buf_free(&why);
+}
+
+/* qmgr_deliver_reply - a complete reply frame arrived on a */
+static void
+qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
+    const struct ipc_msg *m)
+{
+	struct qmgr_job *job = a->job;
+	struct qmgr_msg *msg = job->msg;
+	struct buf why = BUF_INIT;
+
+	if (a->in.len > 0) {
+		qmgr_deliver_agent_close(q, a, "bytes after the reply");
+		return;
+	}
+	if (qmgr_deliver_parse_reply(m, msg, job->idx, job->nidx, &why) < 0) {
+		msg_warn("%s: bad reply from local delivery agent: %s",
+		    msg->qid, buf_cstr(&why));
+		qmgr_deliver_agent_close(q, a, "protocol error");
+		buf_free(&why);
+		return;
+	}
+	buf_free(&why);
+	if (q->loop != NULL)
+		evloop_cancel_timer(q->loop, &a->timer);
+	a->job = NULL;
+	a->state = QMGR_AGENT_IDLE;
+	qmgr_deliver_job_free(&job);
+	if (q->stopping)
+		qmgr_deliver_agent_close(q, a, "stopping");
+	qmgr_message_job_done(q, msg);	/* msg may be gone after this */
+}
+
+/* qmgr_deliver_event - a connection is readable or writable */
+static void
+qmgr_deliver_event(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct qmgr *q = ctx;
+	struct qmgr_agent *a;
+	struct buf why = BUF_INIT;
+	struct ipc_msg m;
+	char chunk[4096];
+	ssize_t n;
+	int r;
+
+	for (a = q->agents; a != NULL; a = a->next)
+		if (a->fd == fd)
+			break;
+	if (a == NULL)
+		msg_panic("qmgr_deliver_event: fd %d is no agent", fd);
+
+	if ((events & EV_WRITE) && a->state == QMGR_AGENT_BUSY &&
+	    a->out.len > 0) {
+		if (qmgr_deliver_write(q, a, &why) < 0) {
+			qmgr_deliver_agent_close(q, a, buf_cstr(&why));
+			goto out;
+		}
+	}
+	if ((events & EV_READ) == 0)
+		goto out;
+	do {
+		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		goto out;
+	if (n <= 0) {
+		/* an idle agent may go away (master stop, reload) */
+		if (n < 0)
+			buf_printf(&why, "recv: %m");
+		else
+			buf_puts(&why, "connection closed");
+		qmgr_deliver_agent_close(q, a, buf_cstr(&why));
+		goto out;
+	}
+	if (a->state != QMGR_AGENT_BUSY || a->out.len > 0) {
+		msg_warn("local delivery agent sent %zd byte(s) without a "
+		    "request", n);
+		qmgr_deliver_agent_close(q, a, "unexpected data");
+		goto out;
+	}
+	buf_append(&a->in, chunk, (size_t)n);
+	ipc_msg_init(&m);
+	r = ipc_frame_take(&a->in, &m, &why);
+	if (r > 0) {
+		qmgr_deliver_reply(q, a, &m);
+	} else if (r < 0) {
+		msg_warn("%s: bad reply from local delivery agent: %s",
+		    a->job->msg->qid, buf_cstr(&why));
+		qmgr_deliver_agent_close(q, a, "protocol error");
+	} else if (a->in.len > QMGR_AGENT_INPUT) {
+		msg_warn("%s: reply from local delivery agent is over %d "
+		    "bytes", a->job->msg->qid, QMGR_AGENT_INPUT);
+		qmgr_deliver_agent_close(q, a, "reply too large");
+	}
+	ipc_msg_free(&m);
+out:
+	buf_free(&why);
+	qmgr_deliver_dispatch(q);
+}
+
+/* qmgr_deliver_cancel - drop msg's requests that were not sent yet */
+void
+qmgr_deliver_cancel(struct qmgr *q, struct qmgr_msg *msg)
+{
+	struct qmgr_job **pp = &q->job_head, *job;
+	int dropped = 0;
+
+	q->job_tail = NULL;
+	while ((job = *pp) != NULL) {
+		if (job->msg == msg) {
+			*pp = job->next;
+			qmgr_deliver_job_free(&job);
+			dropped++;
+			continue;
+		}
+		q->job_tail = job;
+		pp = &job->next;
+	}
+	if (dropped == 0)
+		return;
+	msg->jobs -= dropped - 1;
+	/* finishes msg if nothing is out */
+	qmgr_message_job_done(q, msg);
+}
+
+/* qmgr_deliver_stop - graceful stop: drop idle agents and unsent jobs */
+void
+qmgr_deliver_stop(struct qmgr *q)
+{
+	struct qmgr_agent *a, *next;
+	struct qmgr_job *job;
+
+	/* unsent requests: their recipients stay queued, not attempted */
+	while ((job = q->job_head) != NULL) {
+		struct qmgr_msg *msg = job->msg;
+
+		q->job_head = job->next;
+		if (q->job_head == NULL)
+			q->job_tail = NULL;
+		qmgr_deliver_job_free(&job);
+		qmgr_message_job_done(q, msg);
+	}
+	for (a = q->agents; a != NULL; a = next) {
+		next = a->next;
+		if (a->state == QMGR_AGENT_IDLE)
+			qmgr_deliver_agent_close(q, a, "stopping");
+	}
+}

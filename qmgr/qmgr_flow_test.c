@@ -1,0 +1,699 @@
+/*
+ * qmgr_flow_test - messages through the real qmgr code and event loop,
+ * against a fake local agent (a child process on <spool>/private/local)
+ * that answers as told: deliver, bounce, die, hang, or answer for the
+ * wrong recipients. Checks what is left in the spool afterwards: files
+ * removed, deferred with the right statuses and retry time, notifications
+ * created, corrupt files set aside, deletes during delivery.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/evloop.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/test.h"
+#include "mail/dir.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/qid.h"
+#include "mail/spool.h"
+#include "qmgr.h"
+
+enum agent_mode {
+	AGENT_DELIVER,		/* every recipient delivered */
+	AGENT_BOUNCE,		/* every recipient bounced 5.1.1 */
+	AGENT_DIE,		/* close the connection instead of a reply */
+	AGENT_HANG,		/* never reply */
+	AGENT_WRONG,		/* reply for other recipient indexes */
+	AGENT_TRICKLE,		/* deliver, reply one byte at a time */
+};
+
+static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
+static char spool[300];
+static pid_t agent_pid = -1;
+static char agent_sock[400];	/* the socket agent_pid listens on */
+static int case_no;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* agent_serve - the fake agent's side of one connection */
+static void
+agent_serve(int conn, enum agent_mode mode)
+{
+	struct ipc_msg req, reply;
+	struct buf why = BUF_INIT;
+	const char *name, *value;
+	int fd;
+
+	ipc_msg_init(&req);
+	ipc_msg_init(&reply);
+	while (ipc_recv(conn, &req, &fd, -1, &why) == 1) {
+		size_t pos = 0;
+
+		if (fd < 0)
+			_exit(3);	/* qmgr must attach the queue file */
+		close(fd);
+		if (mode == AGENT_DIE)
+			break;
+		if (mode == AGENT_HANG) {
+			pause();
+			_exit(0);
+		}
+		ipc_msg_reset(&reply);
+		ipc_put_str(&reply, IPC_STATUS, "ok");
+		while (ipc_next(&req, &pos, &name, &value)) {
+			if (strcmp(name, IPC_RCPT_INDEX) != 0)
+				continue;
+			if (mode == AGENT_WRONG)
+				ipc_put_str(&reply, IPC_RCPT_INDEX, "7");
+			else
+				ipc_put_str(&reply, IPC_RCPT_INDEX, value);
+			if (mode == AGENT_BOUNCE) {
+				ipc_put_str(&reply, IPC_RESULT, "bounced");
+				ipc_put_str(&reply, IPC_DSN_CODE, "5.1.1");
+				ipc_put_str(&reply, IPC_REASON, "unknown user");
+			} else {
+				ipc_put_str(&reply, IPC_RESULT, "delivered");
+				ipc_put_str(&reply, IPC_DSN_CODE, "2.0.0");
+				ipc_put_str(&reply, IPC_REASON,
+				    "delivered to maildir");
+			}
+		}
+		if (mode == AGENT_TRICKLE) {
+			struct buf frame = BUF_INIT;
+
+			ipc_frame_encode(&reply, &frame);
+			for (size_t i = 0; i < frame.len; i++) {
+				if (send(conn, frame.data + i, 1,
+				    MSG_NOSIGNAL) != 1)
+					break;
+				usleep(500);
+			}
+			buf_free(&frame);
+			continue;
+		}
+		if (ipc_send(conn, &reply, -1, 5000, &why) < 0)
+			break;
+	}
+	close(conn);
+}
+
+static void agent_stop(void);
+
+/* agent_start - a fake agent process on private/local (an agent left by
+ * a failed case is stopped first) */
+static void
+agent_start(enum agent_mode mode)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	int lfd;
+
+	agent_stop();
+	spool_socket_path(&path, spool, "local");
+	snprintf(agent_sock, sizeof(agent_sock), "%s", path.data);
+	lfd = sock_listen_unix(path.data, 0600, 16, &why);
+	if (lfd < 0) {
+		fprintf(stderr, "listen: %s\n", why.data);
+		exit(1);
+	}
+	agent_pid = fork();
+	if (agent_pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (agent_pid == 0) {
+		/* one process per connection, like master's local agents;
+		 * one process group, so agent_stop() ends them all */
+		(void)setpgid(0, 0);
+		(void)signal(SIGCHLD, SIG_IGN);
+		(void)sock_set_nonblock(lfd, false);
+		for (;;) {
+			int conn = accept(lfd, NULL, NULL);
+			pid_t pid;
+
+			if (conn < 0 && errno == EINTR)
+				continue;
+			if (conn < 0)
+				_exit(2);
+			if ((pid = fork()) == 0) {
+				close(lfd);
+				agent_serve(conn, mode);
+				_exit(0);
+			}
+			close(conn);
+		}
+	}
+	(void)setpgid(agent_pid, agent_pid);
+	close(lfd);
+	buf_free(&path);
+	buf_free(&why);
+}
+
+/* agent_stop - kill the fake agent (its whole process group) and
+ * remove its socket */
+static void
+agent_stop(void)
+{
+	if (agent_pid > 0) {
+		kill(-agent_pid, SIGKILL);
+		(void)waitpid(agent_pid, NULL, 0);
+		agent_pid = -1;
+	}
+	if (agent_sock[0] != '\0')
+		(void)unlink(agent_sock);
+	agent_sock[0] = '\0';
+}
+
+/* fresh - a new spool and qmgr state on a new loop */
+static struct qmgr *
+fresh(void)
+{
+	struct buf why = BUF_INIT;
+	struct dir *keep;
+
+	snprintf(spool, sizeof(spool), "%s/spool%d", tmpdir, ++case_no);
+	if (spool_setup(spool, (uid_t)-1, (gid_t)-1, &why) < 0) {
+		fprintf(stderr, "spool_setup: %s\n", why.data);
+		exit(1);
+	}
+	buf_free(&why);
+	/* one LMDB environment per process: keep the handle across cases */
+	keep = qmgr.dir;
+	qmgr_state_init(&qmgr, NULL, evloop_new(), spool);
+	qmgr.dir = keep;
+	return &qmgr;
+}
+
+/* done - tear down the state: agents, timers, loop */
+static void
+done(struct qmgr *q)
+{
+	struct qmgr_msg *m;
+
+	q->stopping = true;
+	qmgr_deliver_stop(q);
+	while (q->agents != NULL) {
+		/* busy ones (a hung agent): drop without waiting */
+		struct qmgr_agent *a = q->agents;
+
+		q->agents = a->next;
+		evloop_cancel_timer(q->loop, &a->timer);
+		evloop_del_fd(q->loop, a->fd);
+		close(a->fd);
+		buf_free(&a->out);
+		buf_free(&a->in);
+		x_free(&a);
+	}
+	while ((m = qmgr_run_pop(q)) != NULL)
+		qmgr_msg_forget(q, m);
+	evloop_cancel_timer(q->loop, &q->pump_timer);
+	evloop_cancel_timer(q->loop, &q->due_timer);
+	evloop_cancel_timer(q->loop, &q->scan_timer);
+	evloop_free(&q->loop);
+	x_free(&q->hash);
+	agent_stop();
+}
+
+static bool run_timed_out;
+
+static long long
+run_watch(struct evloop *loop, void *ctx)
+{
+	struct qmgr *q = ctx;
+
+	if (q->nactive == 0)
+		evloop_stop(loop);
+	return 10;
+}
+
+static long long
+run_deadline(struct evloop *loop, void *ctx)
+{
+	run_timed_out = true;
+	evloop_stop(loop);
+	return -1;
+}
+
+/* run - the loop until nothing is active, or ms passed (then false) */
+static bool
+run(struct qmgr *q, long long ms)
+{
+	struct ev_timer *w, *d;
+
+	run_timed_out = false;
+	w = evloop_add_timer(q->loop, 10, run_watch, q);
+	d = evloop_add_timer(q->loop, ms, run_deadline, q);
+	(void)evloop_run(q->loop);
+	evloop_cancel_timer(q->loop, &w);
+	if (!run_timed_out)
+		evloop_cancel_timer(q->loop, &d);
+	return !run_timed_out;
+}
+
+/* enqueue - a queue file in incoming/, activated like a trigger does */
+static void
+enqueue(struct qmgr *q, time_t arrival, const char *sender,
+    const char *const *rcpts, char qid[QID_SIZE])
+{
+	struct qfile_writer *w;
+	struct buf why = BUF_INIT;
+	const char *msg = "Subject: flow\r\nFrom: s@remote.test\r\n\r\n"
+	    "body\r\n";
+
+	if (qfile_writer_new(spool, &w, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_start(w, arrival, sender);
+	for (const char *const *r = rcpts; *r != NULL; r++)
+		qfile_writer_rcpt(w, *r, "", "");
+	qfile_writer_begin_body(w);
+	qfile_writer_body(w, msg, strlen(msg));
+	qid_new(qid);
+	if (qfile_writer_finish(w, &why) < 0 ||
+	    qfile_writer_sync(w, &why) < 0 ||
+	    qfile_writer_link(w, qid, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_free(&w);
+	buf_free(&why);
+	(void)qmgr_activate(q, SPOOL_INCOMING, qid);
+}
+
+/* open_in - read folder/qid back; NULL if it is not there */
+static struct qfile *
+open_in(const char *folder, const char *qid, struct stat *st)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int fd;
+
+	spool_path(&path, spool, folder, qid);
+	fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	if (fd < 0)
+		return NULL;
+	if (st != NULL)
+		(void)fstat(fd, st);
+	if (qfile_read(fd, &qf, &why) < 0)
+		qf = NULL;
+	close(fd);
+	buf_free(&why);
+	return qf;
+}
+
+/* count_files - queue files in a folder (deferred: all of deferred/ *) */
+static int
+count_files(const char *folder)
+{
+	char cmdpath[600];
+	int n = 0;
+
+	if (strcmp(folder, SPOOL_DEFERRED) == 0) {
+		for (const char *h = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; *h;
+		    h++) {
+			char sub[64];
+
+			snprintf(sub, sizeof(sub), "%s/%c", SPOOL_DEFERRED, *h);
+			n += count_files(sub);
+		}
+		return n;
+	}
+	snprintf(cmdpath, sizeof(cmdpath), "%s/%s", spool, folder);
+	{
+		DIR *d = opendir(cmdpath);
+		struct dirent *de;
+
+		if (d == NULL)
+			return 0;
+		while ((de = readdir(d)) != NULL)
+			if (qid_valid(de->d_name))
+				n++;
+		closedir(d);
+	}
+	return n;
+}
+
+/* only_deferred - the qid of the one file in deferred/ */
+static bool
+only_deferred(char qid[QID_SIZE])
+{
+	for (const char *h = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; *h; h++) {
+		char sub[700];
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(sub, sizeof(sub), "%s/%s/%c", spool, SPOOL_DEFERRED,
+		    *h);
+		if ((d = opendir(sub)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (qid_valid(de->d_name)) {
+				memcpy(qid, de->d_name, QID_SIZE);
+				closedir(d);
+				return true;
+			}
+		}
+		closedir(d);
+	}
+	return false;
+}
+
+static void
+test_all_delivered(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", "bob@example.org",
+	    NULL};
+	char qid[QID_SIZE];
+
+	agent_start(AGENT_DELIVER);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	done(q);
+}
+
+static void
+test_trickle(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", "bob@example.org",
+	    NULL};
+	char qid[QID_SIZE];
+
+	agent_start(AGENT_TRICKLE);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	done(q);
+}
+
+static void
+test_partly_deferred(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", "x@remote.test",
+	    "bob@Example.ORG", NULL};
+	char qid[QID_SIZE];
+	struct qfile *qf;
+	struct stat st;
+	time_t now = time(NULL);
+
+	agent_start(AGENT_DELIVER);
+	enqueue(q, now, "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	qf = open_in(SPOOL_DEFERRED, qid, &st);
+	T_ASSERT(qf != NULL);
+	T_EQ_INT(qf->rcpt[0].status, QFILE_DELIVERED);
+	T_EQ_INT(qf->rcpt[1].status, QFILE_QUEUED);
+	T_EQ_INT(qf->rcpt[2].status, QFILE_DELIVERED);
+	/* next retry: minimal_backoff_time from now */
+	T_ASSERT(st.st_mtime >= now + 300 && st.st_mtime <= time(NULL) + 300);
+	qfile_free(&qf);
+	/* the retry: only the remote recipient is left; still deferred */
+	(void)qmgr_activate(q, SPOOL_DEFERRED, qid);
+	T_ASSERT(run(q, 5000));
+	qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	T_ASSERT(qf != NULL);
+	T_EQ_INT(qf->rcpt[1].status, QFILE_QUEUED);
+	qfile_free(&qf);
+	done(q);
+}
+
+static void
+test_bounce_notifies(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE], dsn_qid[QID_SIZE];
+	struct qfile *qf;
+
+	agent_start(AGENT_BOUNCE);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	/* the original is gone; the notification waits for "remote" */
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	T_ASSERT(only_deferred(dsn_qid));
+	T_ASSERT(strcmp(dsn_qid, qid) != 0);
+	qf = open_in(SPOOL_DEFERRED, dsn_qid, NULL);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "");
+	T_EQ_STR(qfile_attr(qf, QFILE_A_BOUNCE), "1");
+	T_EQ_STR(qf->rcpt[0].addr, "s@remote.test");
+	qfile_free(&qf);
+	done(q);
+}
+
+static void
+test_bounce_null_sender(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+
+	agent_start(AGENT_BOUNCE);
+	enqueue(q, time(NULL), "", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	done(q);
+}
+
+/* agent_failure - a failing agent defers with a retry in seconds */
+static void
+agent_failure(enum agent_mode mode)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+	struct qfile *qf;
+	struct stat st;
+	time_t now = time(NULL);
+
+	var_delivery_timeout = 1;
+	if ((int)mode >= 0)
+		agent_start(mode);
+	enqueue(q, now, "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	qf = open_in(SPOOL_DEFERRED, qid, &st);
+	T_ASSERT(qf != NULL);
+	T_EQ_INT(qf->rcpt[0].status, QFILE_QUEUED);
+	T_ASSERT(st.st_mtime >= now + QMGR_INFRA_MIN_DELAY &&
+	    st.st_mtime <= time(NULL) + QMGR_INFRA_MIN_DELAY + 1);
+	/* the due timer brings it back by itself */
+	T_EQ_INT(q->next_due, st.st_mtime);
+	T_ASSERT(q->due_timer != NULL);
+	qfile_free(&qf);
+	var_delivery_timeout = 600;
+	done(q);
+}
+
+static void
+test_agent_dies(void)
+{
+	agent_failure(AGENT_DIE);
+}
+
+static void
+test_agent_hangs(void)
+{
+	agent_failure(AGENT_HANG);
+}
+
+static void
+test_agent_wrong_reply(void)
+{
+	agent_failure(AGENT_WRONG);
+}
+
+static void
+test_no_agent(void)
+{
+	/* nobody listens on private/local */
+	agent_failure(-1);
+}
+
+static void
+test_expired(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"x@remote.test", NULL};
+	char qid[QID_SIZE], dsn_qid[QID_SIZE];
+	struct qfile *qf;
+
+	enqueue(q, time(NULL) - var_maximal_queue_lifetime - 5,
+	    "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_ASSERT(open_in(SPOOL_DEFERRED, qid, NULL) == NULL);
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_ASSERT(only_deferred(dsn_qid));
+	qf = open_in(SPOOL_DEFERRED, dsn_qid, NULL);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "");
+	qfile_free(&qf);
+	done(q);
+}
+
+static void
+test_corrupt(void)
+{
+	struct qmgr *q = fresh();
+	char qid[QID_SIZE], path[600];
+	FILE *fp;
+
+	qid_new(qid);
+	snprintf(path, sizeof(path), "%s/%s/%s", spool, SPOOL_INCOMING, qid);
+	fp = fopen(path, "w");
+	T_ASSERT(fp != NULL);
+	fputs("VHERALDQ1\nthis is not a queue file\n", fp);
+	fclose(fp);
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, qid), 1);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_CORRUPT), 1);
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	done(q);
+}
+
+static void
+test_many_recipients(void)
+{
+	struct qmgr *q = fresh();
+	const char **rcpts = xcalloc(252, sizeof(*rcpts));
+	char qid[QID_SIZE];
+
+	for (int i = 0; i < 250; i++)
+		rcpts[i] = xasprintf("user%d@example.org", i);
+	rcpts[250] = "x@remote.test";
+	agent_start(AGENT_DELIVER);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	{
+		struct qfile *qf = open_in(SPOOL_DEFERRED, qid, NULL);
+		size_t delivered = 0;
+
+		T_ASSERT(qf != NULL);
+		for (size_t i = 0; i < qf->nrcpt; i++)
+			if (qf->rcpt[i].status == QFILE_DELIVERED)
+				delivered++;
+		T_EQ_INT(delivered, 250);
+		T_EQ_INT(qf->rcpt[250].status, QFILE_QUEUED);
+		qfile_free(&qf);
+	}
+	/* two agents at most */
+	T_ASSERT(q->nagents <= var_local_processes);
+	for (int i = 0; i < 250; i++)
+		x_free(&rcpts[i]);
+	x_free(&rcpts);
+	done(q);
+}
+
+static long long
+delete_now(struct evloop *loop, void *ctx)
+{
+	const char *qid = ctx;
+
+	if (qmgr_delete(&qmgr, qid) != 0)
+		fprintf(stderr, "  delete failed\n");
+	return -1;
+}
+
+static void
+test_delete_in_flight(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+
+	var_delivery_timeout = 1;
+	agent_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	(void)evloop_add_timer(q->loop, 200, delete_now, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	var_delivery_timeout = 600;
+	done(q);
+}
+
+static const struct test_case cases[] = {
+	{"all delivered: removed", test_all_delivered},
+	{"reply arriving byte by byte", test_trickle},
+	{"partly delivered: statuses and retry time", test_partly_deferred},
+	{"bounce: notification to the sender", test_bounce_notifies},
+	{"bounce of a null-sender message", test_bounce_null_sender},
+	{"agent dies: fast retry", test_agent_dies},
+	{"agent hangs: timeout, fast retry", test_agent_hangs},
+	{"agent answers for other recipients", test_agent_wrong_reply},
+	{"no agent listening", test_no_agent},
+	{"expired message bounces", test_expired},
+	{"corrupt file set aside", test_corrupt},
+	{"250 recipients in several requests", test_many_recipients},
+	{"delete during delivery", test_delete_in_flight},
+	{0},
+};
+
+int
+main(void)
+{
+	struct buf why = BUF_INIT;
+	struct dir *d = NULL;
+	int r;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	cfg_defaults(params_table);
+	x_free(&var_data_directory);
+	var_data_directory = xstrdup(tmpdir);
+	var_local_processes = 2;
+	if (dir_open(tmpdir, DIR_WRITE, &d, &why) < 0 ||
+	    dir_domain_add(d, "example.org", &why) < 0) {
+		fprintf(stderr, "directory: %s\n", why.data);
+		rm_tree(tmpdir);
+		return 1;
+	}
+	dir_close(&d);
+	r = test_run(cases);
+	agent_stop();
+	if (qmgr.dir != NULL)
+		dir_close(&qmgr.dir);
+	rm_tree(tmpdir);
+	buf_free(&why);
+	return r;
+}

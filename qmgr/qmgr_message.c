@@ -1,0 +1,551 @@
+/*
+ * qmgr_message - one message's way through an attempt: open, route,
+ * collect results, then write them back.
+ *
+ * A waiting message is opened (active/QID read-only, qfile_read) only
+ * when there is room (qmgr_open_limit), so descriptors stay bounded. Its
+ * queued recipients are routed: a hosted domain goes to the local agent
+ * in requests of up to QMGR_JOB_RCPT recipients, anything else to the
+ * remote transport, which does not exist yet (deferred). When the last
+ * request has answered, qmgr_message_finish() applies the durability
+ * rule: bounce notifications are written before any B status; a message
+ * whose every recipient is final is unlinked (a crash before that only
+ * duplicates); otherwise the final statuses are written in place, synced,
+ * and the file moves to deferred/ with its next retry time as mtime.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/addr.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/service.h"
+#include "mail/spool.h"
+#include "qmgr.h"
+
+#define QMGR_REMOTE_REASON "remote delivery is not available"
+#define QMGR_EXPIRED_REASON "message expired"
+
+/* qmgr_open_limit - how many messages may be open at once */
+size_t
+qmgr_open_limit(void)
+{
+	return (size_t)var_local_processes * 2 + 4;
+}
+
+/* qmgr_pump_timer - open waiting messages from the loop */
+static long long
+qmgr_pump_timer(struct evloop *loop, void *ctx)
+{
+	struct qmgr *q = ctx;
+
+	q->pump_timer = NULL;
+	qmgr_pump(q);
+	return -1;
+}
+
+/* qmgr_pump_request - open waiting messages soon (from the loop) */
+void
+qmgr_pump_request(struct qmgr *q)
+{
+	if (q->loop == NULL || q->pump_timer != NULL || q->stopping)
+		return;
+	q->pump_timer = evloop_add_timer(q->loop, 0, qmgr_pump_timer, q);
+}
+
+/* qmgr_now - wall clock with fractions, for delay= */
+static double
+qmgr_now(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return (double)time(NULL);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* qmgr_message_result - record one recipient's result */
+void
+qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
+    bool infra, const char *relay, const char *dsn, const char *reason)
+{
+	struct qmgr_result *r;
+	char *p;
+
+	if (!msg->open || idx >= msg->qf->nrcpt)
+		msg_panic("qmgr_message_result: %s: bad recipient %zu",
+		    msg->qid, idx);
+	r = &msg->res[idx];
+	r->status = status;
+	r->infra = infra;
+	r->relay = relay;
+	str_lcpy(r->dsn, dsn, sizeof(r->dsn));
+	x_free(&r->reason);
+	r->reason = xstrndup(reason, QMGR_REASON_MAX);
+	/* logs and DSN headers take one line of printable text */
+	for (p = r->reason; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = ' ';
+}
+
+/* qmgr_route - transport for a recipient */
+int
+qmgr_route(struct qmgr *q, const char *addr, struct buf *why)
+{
+	struct buf dom = BUF_INIT;
+	int r;
+
+	if (q->dir == NULL && dir_open(var_data_directory, DIR_READ, &q->dir,
+	    why) < 0) {
+		q->dir = NULL;
+		return -1;
+	}
+	buf_set(&dom, addr_domain(addr));
+	str_lower(dom.data);
+	/* no directory key can hold these: not a hosted domain */
+	for (size_t i = 0; i < dom.len; i++)
+		if ((unsigned char)dom.data[i] <= ' ' || dom.data[i] == 0x7f)
+			buf_truncate(&dom, 0);
+	if (dom.len == 0) {
+		buf_free(&dom);
+		return QMGR_TR_REMOTE;
+	}
+	r = dir_domain_exists(q->dir, buf_cstr(&dom), why);
+	buf_free(&dom);
+	if (r < 0)
+		return -1;
+	return r > 0 ? QMGR_TR_LOCAL : QMGR_TR_REMOTE;
+}
+
+/* qmgr_message_close - release what an open message holds */
+static void
+qmgr_message_close(struct qmgr *q, struct qmgr_msg *msg)
+{
+	if (!msg->open)
+		return;
+	for (size_t i = 0; i < msg->qf->nrcpt; i++)
+		x_free(&msg->res[i].reason);
+	x_free(&msg->res);
+	qfile_free(&msg->qf);
+	if (msg->fd >= 0 && close(msg->fd) < 0)
+		msg_warn("%s: close: %m", msg->qid);
+	msg->fd = -1;
+	msg->open = false;
+	q->nopen--;
+	if (q->svc != NULL)
+		service_session_end(q->svc);
+	qmgr_pump_request(q);
+}
+
+/* qmgr_message_corrupt - move an unreadable file to corrupt/ */
+static void
+qmgr_message_corrupt(struct qmgr *q, struct qmgr_msg *msg, const char *why)
+{
+	struct buf src = BUF_INIT, dst = BUF_INIT;
+
+	spool_path(&src, q->spool, SPOOL_ACTIVE, msg->qid);
+	spool_path(&dst, q->spool, SPOOL_CORRUPT, msg->qid);
+	if (rename(buf_cstr(&src), buf_cstr(&dst)) < 0)
+		msg_warn("%s: corrupt queue file: rename to corrupt/: %m: %s",
+		    msg->qid, why);
+	else
+		msg_warn("%s: corrupt queue file moved to corrupt/: %s",
+		    msg->qid, why);
+	buf_free(&src);
+	buf_free(&dst);
+	qmgr_msg_forget(q, msg);
+}
+
+/* qmgr_message_open - open, parse and route one message */
+static void
+qmgr_message_open(struct qmgr *q, struct qmgr_msg *msg)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	size_t *local, nlocal = 0;
+	struct qfile *qf;
+	int fd;
+
+	spool_path(&path, q->spool, SPOOL_ACTIVE, msg->qid);
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			msg_warn("%s: open %s: %m", msg->qid, buf_cstr(&path));
+		buf_free(&path);
+		qmgr_msg_forget(q, msg);
+		return;
+	}
+	buf_free(&path);
+	if (qfile_read(fd, &qf, &why) < 0) {
+		(void)close(fd);
+		qmgr_message_corrupt(q, msg, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	msg->fd = fd;
+	msg->qf = qf;
+	msg->res = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*msg->res));
+	msg->open = true;
+	q->nopen++;
+	if (q->svc != NULL)
+		service_session_begin(q->svc);
+
+	local = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*local));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		int tr;
+
+		if (qf->rcpt[i].status != QFILE_QUEUED)
+			continue;
+		buf_reset(&why);
+		tr = qmgr_route(q, qf->rcpt[i].addr, &why);
+		if (tr < 0) {
+			struct buf r = BUF_INIT;
+
+			buf_printf(&r, "directory lookup failed: %s",
+			    buf_cstr(&why));
+			qmgr_message_result(msg, i, QFILE_QUEUED, true, "none",
+			    "4.3.0", buf_cstr(&r));
+			buf_free(&r);
+		} else if (tr == QMGR_TR_REMOTE) {
+			qmgr_message_result(msg, i, QFILE_QUEUED, false,
+			    "none", "4.3.5", QMGR_REMOTE_REASON);
+		} else {
+			local[nlocal++] = i;
+		}
+	}
+	buf_free(&why);
+	for (size_t off = 0; off < nlocal; off += QMGR_JOB_RCPT)
+		qmgr_deliver_submit(q, msg, local + off,
+		    nlocal - off > QMGR_JOB_RCPT ? QMGR_JOB_RCPT :
+		    nlocal - off);
+	x_free(&local);
+	if (msg->jobs == 0)
+		qmgr_message_finish(q, msg);
+}
+
+/* qmgr_pump - open up to a batch of waiting messages now */
+void
+qmgr_pump(struct qmgr *q)
+{
+	struct qmgr_msg *msg;
+	int n = 0;
+
+	while (!q->stopping && q->nopen < qmgr_open_limit() &&
+	    n < QMGR_PUMP_BATCH && (msg = qmgr_run_pop(q)) != NULL) {
+		qmgr_message_open(q, msg);
+		n++;
+	}
+	if (q->run_head != NULL && q->nopen < qmgr_open_limit())
+		qmgr_pump_request(q);
+	qmgr_deliver_dispatch(q);
+}
+
+/* qmgr_message_job_done - a request finished; the last one finishes msg */
+void
+qmgr_message_job_done(struct qmgr *q, struct qmgr_msg *msg)
+{
+	if (msg->jobs <= 0)
+		msg_panic("qmgr_message_job_done: %s has no request out",
+		    msg->qid);
+	if (--msg->jobs == 0)
+		qmgr_message_finish(q, msg);
+}
+
+/* qmgr_backoff - seconds until the next attempt */
+long long
+qmgr_backoff(time_t now, time_t arrival, bool infra)
+{
+	long long age = (long long)(now - arrival), delay, hi;
+
+	if (age < 0)
+		age = 0;
+	if (infra) {
+		/*
+		 * The agent died or timed out: master restarts it at once,
+		 * so retry soon, but back off as the message ages, so a
+		 * message that kills its agent cannot make it spin.
+		 */
+		hi = var_minimal_backoff_time > QMGR_INFRA_MIN_DELAY ?
+		    var_minimal_backoff_time : QMGR_INFRA_MIN_DELAY;
+		delay = age / 4;
+		if (delay < QMGR_INFRA_MIN_DELAY)
+			delay = QMGR_INFRA_MIN_DELAY;
+		if (delay > hi)
+			delay = hi;
+	} else {
+		delay = age;
+		if (delay < var_minimal_backoff_time)
+			delay = var_minimal_backoff_time;
+		if (delay > var_maximal_backoff_time)
+			delay = var_maximal_backoff_time;
+	}
+	/* do not sleep far past the end of the message's lifetime */
+	if (age + delay > var_maximal_queue_lifetime + 1) {
+		long long left = var_maximal_queue_lifetime + 1 - age;
+
+		delay = left < 1 ? 1 : left;
+	}
+	return delay;
+}
+
+/* qmgr_message_log - the log line of one recipient's attempt */
+static void
+qmgr_message_log(const struct qmgr_msg *msg, size_t i, double now)
+{
+	const struct qmgr_result *r = &msg->res[i];
+	const char *what;
+	double delay = now - (double)msg->qf->arrival;
+
+	switch (r->status) {
+	case QFILE_DELIVERED:
+		what = "sent";
+		break;
+	case QFILE_BOUNCED:
+		what = "bounced";
+		break;
+	default:
+		what = "deferred";
+		break;
+	}
+	msg_info("%s: to=<%s>, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)",
+	    msg->qid, msg->qf->rcpt[i].addr, r->relay ? r->relay : "none",
+	    delay < 0 ? 0.0 : delay, r->dsn, what,
+	    r->reason ? r->reason : "");
+}
+
+/* qmgr_message_bounce - notify the sender of this attempt's bounces;
+ * on failure the bounced recipients stay queued (retried later) */
+static void
+qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
+{
+	struct qfile *qf = msg->qf;
+	struct qmgr_bounce_rcpt *br;
+	struct buf why = BUF_INIT;
+	char newqid[QID_SIZE];
+	size_t n = 0;
+
+	if (!qmgr_bounce_wanted(qf))
+		return;
+	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		if (msg->res[i].status != QFILE_BOUNCED ||
+		    !qmgr_bounce_notify(qf->rcpt[i].notify))
+			continue;
+		br[n].addr = qf->rcpt[i].addr;
+		br[n].orcpt = qf->rcpt[i].orcpt;
+		br[n].dsn = msg->res[i].dsn;
+		br[n].reason = msg->res[i].reason ? msg->res[i].reason : "";
+		n++;
+	}
+	if (n > 0) {
+		if (qmgr_bounce_create(q->spool, qf, msg->qid, br, n, now,
+		    newqid, &why) == 0) {
+			msg_info("%s: sender non-delivery notification: %s",
+			    msg->qid, newqid);
+			(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+		} else {
+			msg_warn("%s: cannot create the non-delivery "
+			    "notification: %s", msg->qid, buf_cstr(&why));
+			/* no B status without a notification: retry later */
+			for (size_t i = 0; i < qf->nrcpt; i++) {
+				struct qmgr_result *r = &msg->res[i];
+				struct buf t = BUF_INIT;
+
+				if (r->status != QFILE_BOUNCED ||
+				    !qmgr_bounce_notify(qf->rcpt[i].notify))
+					continue;
+				buf_printf(&t, "%s; the non-delivery "
+				    "notification failed: %s", r->reason,
+				    buf_cstr(&why));
+				qmgr_message_result(msg, i, QFILE_QUEUED,
+				    false, r->relay, "4.3.0", buf_cstr(&t));
+				buf_free(&t);
+			}
+		}
+	}
+	x_free(&br);
+	buf_free(&why);
+}
+
+/* qmgr_message_defer - write final statuses, set the retry time and move
+ * the file to deferred/; failures leave it in active/ for the next scan */
+static void
+qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
+    long long delay)
+{
+	struct qfile *qf = msg->qf;
+	struct buf src = BUF_INIT, dst = BUF_INIT, why = BUF_INIT;
+	struct timespec ts[2];
+	bool dirty = false;
+	char *slash;
+	int rw, saved = qf->fd;
+
+	spool_path(&src, q->spool, SPOOL_ACTIVE, msg->qid);
+	spool_path(&dst, q->spool, SPOOL_DEFERRED, msg->qid);
+	/* agents got a read-only descriptor; statuses need a writable one */
+	if ((rw = open(buf_cstr(&src), O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		msg_warn("%s: open %s for status update: %m", msg->qid,
+		    buf_cstr(&src));
+		goto out;
+	}
+	qf->fd = rw;
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		char st = msg->res[i].status;
+
+		if (qf->rcpt[i].status != QFILE_QUEUED ||
+		    (st != QFILE_DELIVERED && st != QFILE_BOUNCED))
+			continue;
+		buf_reset(&why);
+		if (qfile_set_status(qf, i, st, &why) < 0) {
+			msg_warn("%s: status update: %s", msg->qid,
+			    buf_cstr(&why));
+			continue;
+		}
+		dirty = true;
+	}
+	buf_reset(&why);
+	if (dirty && qfile_sync(qf, &why) < 0)
+		msg_warn("%s: status update: %s", msg->qid, buf_cstr(&why));
+	ts[0].tv_sec = now;
+	ts[0].tv_nsec = 0;
+	ts[1].tv_sec = now + delay;
+	ts[1].tv_nsec = 0;
+	if (futimens(rw, ts) < 0)
+		msg_warn("%s: set retry time: %m", msg->qid);
+	qf->fd = saved;
+	if (close(rw) < 0)
+		msg_warn("%s: close: %m", msg->qid);
+	if (rename(buf_cstr(&src), buf_cstr(&dst)) < 0 && errno == ENOENT &&
+	    (slash = strrchr(dst.data, '/')) != NULL) {
+		/* deferred/<h>/ is made on first use */
+		*slash = '\0';
+		if (mkdir(buf_cstr(&dst), 0700) < 0 && errno != EEXIST)
+			msg_warn("%s: mkdir %s: %m", msg->qid, buf_cstr(&dst));
+		*slash = '/';
+		if (access(buf_cstr(&src), F_OK) == 0 &&
+		    rename(buf_cstr(&src), buf_cstr(&dst)) < 0)
+			msg_warn("%s: rename to %s: %m", msg->qid,
+			    buf_cstr(&dst));
+	} else if (access(buf_cstr(&src), F_OK) == 0) {
+		msg_warn("%s: rename to %s: %m", msg->qid, buf_cstr(&dst));
+	}
+	qmgr_scan_due(q, now + delay);
+out:
+	buf_free(&src);
+	buf_free(&dst);
+	buf_free(&why);
+}
+
+/* qmgr_message_remove - unlink active/QID; log why */
+static void
+qmgr_message_remove(struct qmgr *q, const char *qid, const char *how)
+{
+	struct buf path = BUF_INIT;
+
+	spool_path(&path, q->spool, SPOOL_ACTIVE, qid);
+	if (unlink(buf_cstr(&path)) < 0 && errno != ENOENT)
+		msg_warn("%s: remove %s: %m", qid, buf_cstr(&path));
+	else
+		msg_info("%s: removed%s", qid, how);
+	buf_free(&path);
+}
+
+/* qmgr_message_finish - write results, bounce, unlink or defer msg */
+void
+qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
+{
+	struct qfile *qf = msg->qf;
+	time_t now = time(NULL);
+	double nowf = qmgr_now();
+	bool expired, attempted = false, infra_only = true;
+	size_t pending = 0;
+
+	if (msg->jobs != 0 || !msg->open)
+		msg_panic("qmgr_message_finish: %s is busy", msg->qid);
+	if (msg->deleted) {
+		qmgr_message_close(q, msg);
+		qmgr_message_remove(q, msg->qid, " by operator request");
+		qmgr_msg_forget(q, msg);
+		return;
+	}
+	expired = now - qf->arrival > var_maximal_queue_lifetime;
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		struct qmgr_result *r = &msg->res[i];
+
+		if (r->status == QFILE_QUEUED && expired)
+			qmgr_message_result(msg, i, QFILE_BOUNCED, false,
+			    r->relay, "4.4.7", QMGR_EXPIRED_REASON);
+	}
+	qmgr_message_bounce(q, msg, now);
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		struct qmgr_result *r = &msg->res[i];
+
+		if (r->status != 0) {
+			qmgr_message_log(msg, i, nowf);
+			attempted = true;
+		}
+		if (r->status == QFILE_QUEUED && !r->infra)
+			infra_only = false;
+		if (r->status == QFILE_QUEUED || (r->status == 0 &&
+		    qf->rcpt[i].status == QFILE_QUEUED))
+			pending++;
+	}
+	if (pending == 0) {
+		qmgr_message_close(q, msg);
+		qmgr_message_remove(q, msg->qid, "");
+	} else {
+		/* not attempted at all (stopping): due again right away */
+		long long delay = attempted ?
+		    qmgr_backoff(now, qf->arrival, infra_only) : 0;
+
+		qmgr_message_defer(q, msg, now, delay);
+		qmgr_message_close(q, msg);
+	}
+	qmgr_msg_forget(q, msg);
+}
+
+/* qmgr_delete - operator delete */
+int
+qmgr_delete(struct qmgr *q, const char *qid)
+{
+	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
+	struct qmgr_msg *msg = qmgr_msg_find(q, qid);
+	struct buf path = BUF_INIT;
+	int found = 0;
+
+	if (msg != NULL && msg->open) {
+		/* removed when the requests in flight have returned */
+		msg->deleted = true;
+		msg_info("%s: delete requested; removing it when its "
+		    "delivery returns", qid);
+		qmgr_deliver_cancel(q, msg);
+		return 0;
+	}
+	if (msg != NULL)
+		qmgr_msg_forget(q, msg);
+	for (const char *const *f = folders; *f != NULL; f++) {
+		buf_reset(&path);
+		spool_path(&path, q->spool, *f, qid);
+		if (unlink(buf_cstr(&path)) == 0)
+			found = 1;
+		else if (errno != ENOENT)
+			msg_warn("%s: remove %s: %m", qid, buf_cstr(&path));
+	}
+	buf_free(&path);
+	if (!found)
+		return -1;
+	msg_info("%s: removed by operator request", qid);
+	return 0;
+}

@@ -1,0 +1,379 @@
+/*
+ * qmgr_schedule_test - retry backoff, and the scans that fill the active
+ * set: what is taken from incoming/, active/ and deferred/ (due files
+ * only), what is ignored or cleaned, the memory bound, triggers that
+ * would schedule twice, flush, and the control requests.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/mem.h"
+#include "base/test.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/qid.h"
+#include "mail/spool.h"
+#include "qmgr.h"
+
+static char tmpdir[] = "/tmp/herald-qmgr-sched-XXXXXX";
+static char spool[300];
+static int case_no;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* fresh - a new empty spool and state per case */
+static struct qmgr *
+fresh(void)
+{
+	struct buf why = BUF_INIT;
+
+	snprintf(spool, sizeof(spool), "%s/spool%d", tmpdir, ++case_no);
+	if (spool_setup(spool, (uid_t)-1, (gid_t)-1, &why) < 0) {
+		fprintf(stderr, "spool_setup: %s\n", why.data);
+		exit(1);
+	}
+	buf_free(&why);
+	x_free(&qmgr.hash);
+	qmgr_state_init(&qmgr, NULL, NULL, spool);
+	return &qmgr;
+}
+
+/* forget_all - empty the active set (the run queue holds everything) */
+static void
+forget_all(struct qmgr *q)
+{
+	struct qmgr_msg *m;
+
+	while ((m = qmgr_run_pop(q)) != NULL)
+		qmgr_msg_forget(q, m);
+}
+
+/* put - create an empty file folder/name with mtime (0: now) */
+static void
+put(const char *folder, const char *name, time_t mtime)
+{
+	char path[600];
+	struct timespec ts[2];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", spool, folder, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	if (mtime != 0) {
+		ts[0].tv_sec = ts[1].tv_sec = mtime;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		(void)futimens(fd, ts);
+	}
+	close(fd);
+}
+
+/* there - does folder/name exist? */
+static bool
+there(const char *folder, const char *name)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", spool, folder, name);
+	return access(path, F_OK) == 0;
+}
+
+/* deferred_folder - "deferred/<h>" for a qid */
+static const char *
+deferred_folder(const char *qid)
+{
+	static char f[32];
+
+	snprintf(f, sizeof(f), "%s/%c", SPOOL_DEFERRED, qid[QID_LEN - 1]);
+	return f;
+}
+
+static void
+test_backoff(void)
+{
+	time_t now = 1700000000;
+
+	var_minimal_backoff_time = 300;
+	var_maximal_backoff_time = 4000;
+	var_maximal_queue_lifetime = 5 * 86400;
+	/* young message: the minimum */
+	T_EQ_INT(qmgr_backoff(now, now, false), 300);
+	T_EQ_INT(qmgr_backoff(now, now - 10, false), 300);
+	/* the delay follows the age */
+	T_EQ_INT(qmgr_backoff(now, now - 1000, false), 1000);
+	/* capped */
+	T_EQ_INT(qmgr_backoff(now, now - 86400, false), 4000);
+	/* clock went backwards */
+	T_EQ_INT(qmgr_backoff(now, now + 50, false), 300);
+	/* agent failures: seconds at first, growing with age */
+	T_EQ_INT(qmgr_backoff(now, now, true), QMGR_INFRA_MIN_DELAY);
+	T_EQ_INT(qmgr_backoff(now, now - 40, true), 10);
+	T_EQ_INT(qmgr_backoff(now, now - 86400, true), 300);
+	/* never far past the end of the lifetime */
+	T_EQ_INT(qmgr_backoff(now, now - 5 * 86400 + 100, false), 101);
+	T_EQ_INT(qmgr_backoff(now, now - 6 * 86400, false), 1);
+	var_maximal_queue_lifetime = 60;
+	T_EQ_INT(qmgr_backoff(now, now - 30, false), 31);
+	var_maximal_queue_lifetime = 5 * 86400;
+}
+
+static void
+test_scan_incoming(void)
+{
+	struct qmgr *q = fresh();
+	char a[QID_SIZE], b[QID_SIZE];
+	time_t now = time(NULL);
+
+	qid_new(a);
+	qid_new(b);
+	put(SPOOL_INCOMING, a, 0);
+	put(SPOOL_INCOMING, b, 0);
+	put(SPOOL_INCOMING, "not-a-qid", 0);
+	put(SPOOL_INCOMING, ".tmp.old", now - 2 * 86400);
+	put(SPOOL_INCOMING, ".tmp.young", now - 60);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_INCOMING, now), 2);
+	T_EQ_INT(q->nactive, 2);
+	T_ASSERT(there(SPOOL_ACTIVE, a) && there(SPOOL_ACTIVE, b));
+	T_ASSERT(!there(SPOOL_INCOMING, a));
+	T_ASSERT(there(SPOOL_INCOMING, "not-a-qid"));
+	T_ASSERT(!there(SPOOL_INCOMING, ".tmp.old"));
+	T_ASSERT(there(SPOOL_INCOMING, ".tmp.young"));
+	T_ASSERT(qmgr_msg_find(q, a) != NULL);
+	/* both are waiting, in some order, once */
+	T_ASSERT(q->run_head != NULL && q->run_head->run_next != NULL &&
+	    q->run_head->run_next->run_next == NULL);
+	/* a trigger for a message already active does nothing */
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, a), 0);
+	T_EQ_INT(q->nactive, 2);
+	/* nor does a scan of active/ */
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_ACTIVE, now), 0);
+	forget_all(q);
+	T_EQ_INT(q->nactive, 0);
+}
+
+static void
+test_trigger(void)
+{
+	struct qmgr *q = fresh();
+	char a[QID_SIZE];
+
+	qid_new(a);
+	/* not there (yet or any more): nothing happens */
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, a), 0);
+	put(SPOOL_INCOMING, a, 0);
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, "../../etc/passwd"), 0);
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, a), 1);
+	T_ASSERT(there(SPOOL_ACTIVE, a));
+	T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, a), 0);
+	forget_all(q);
+}
+
+static void
+test_scan_deferred(void)
+{
+	struct qmgr *q = fresh();
+	char due[QID_SIZE], later[QID_SIZE];
+	time_t now = time(NULL);
+
+	qid_new(due);
+	qid_new(later);
+	put(deferred_folder(due), due, now - 5);
+	put(deferred_folder(later), later, now + 600);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_DEFERRED, now), 1);
+	T_ASSERT(there(SPOOL_ACTIVE, due));
+	T_ASSERT(there(deferred_folder(later), later));
+	/* the earliest retry to come is remembered */
+	T_EQ_INT(q->next_due, now + 600);
+	forget_all(q);
+}
+
+static void
+test_scan_all_order(void)
+{
+	struct qmgr *q = fresh();
+	char a[QID_SIZE], i[QID_SIZE], d[QID_SIZE];
+	time_t now = time(NULL);
+
+	qid_new(a);
+	qid_new(i);
+	qid_new(d);
+	put(SPOOL_ACTIVE, a, 0);	/* left by a crash */
+	put(SPOOL_INCOMING, i, 0);
+	put(deferred_folder(d), d, now);
+	qmgr_scan_all(q, now);
+	T_EQ_INT(q->nactive, 3);
+	/* crash leftovers first, then new mail, then retries */
+	T_ASSERT(q->run_head != NULL);
+	T_EQ_STR(q->run_head->qid, a);
+	T_EQ_STR(q->run_head->run_next->qid, i);
+	T_EQ_STR(q->run_tail->qid, d);
+	forget_all(q);
+}
+
+static void
+test_limit(void)
+{
+	struct qmgr *q = fresh();
+	char ids[5][QID_SIZE];
+	time_t now = time(NULL);
+
+	q->active_limit = 3;
+	for (int k = 0; k < 5; k++) {
+		qid_new(ids[k]);
+		put(SPOOL_INCOMING, ids[k], 0);
+	}
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_INCOMING, now), 3);
+	T_EQ_INT(q->nactive, 3);
+	/* a trigger cannot go past the bound either */
+	for (int k = 0; k < 5; k++)
+		T_EQ_INT(qmgr_activate(q, SPOOL_INCOMING, ids[k]), 0);
+	/* room again: the next scan takes the rest */
+	forget_all(q);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_INCOMING, now), 2);
+	/* the three forgotten ones sit in active/ for the active scan */
+	forget_all(q);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_ACTIVE, now), 3);
+	forget_all(q);
+}
+
+static void
+test_flush(void)
+{
+	struct qmgr *q = fresh();
+	char d1[QID_SIZE], d2[QID_SIZE];
+	time_t now = time(NULL);
+	long long n = -1;
+	struct buf why = BUF_INIT;
+
+	qid_new(d1);
+	qid_new(d2);
+	put(deferred_folder(d1), d1, now + 3600);
+	put(deferred_folder(d2), d2, now + 7200);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_DEFERRED, now), 0);
+	T_EQ_INT(qmgr_flush(q, &n, &why), 0);
+	T_EQ_INT(n, 2);
+	T_EQ_INT(qmgr_scan_folder(q, SPOOL_DEFERRED, time(NULL)), 2);
+	forget_all(q);
+	buf_free(&why);
+}
+
+/* ctl - one control request; returns qmgr_ctl_request() and the reply
+ * as "name=value;..." */
+static int
+ctl(struct qmgr *q, struct buf *out, const char *request, const char *qid,
+    const char *extra)
+{
+	struct ipc_msg req, reply;
+	struct buf why = BUF_INIT;
+	const char *name, *value;
+	size_t pos = 0;
+	int r;
+
+	ipc_msg_init(&req);
+	ipc_msg_init(&reply);
+	if (request != NULL)
+		ipc_put_str(&req, IPC_REQUEST, request);
+	if (qid != NULL)
+		ipc_put_str(&req, IPC_QUEUE_ID, qid);
+	if (extra != NULL)
+		ipc_put_str(&req, extra, "1");
+	r = qmgr_ctl_request(q, &req, &reply, &why);
+	buf_reset(out);
+	while (ipc_next(&reply, &pos, &name, &value))
+		buf_printf(out, "%s=%s;", name, value);
+	ipc_msg_free(&req);
+	ipc_msg_free(&reply);
+	buf_free(&why);
+	return r;
+}
+
+static void
+test_ctl(void)
+{
+	struct qmgr *q = fresh();
+	struct buf out = BUF_INIT;
+	char a[QID_SIZE], b[QID_SIZE], d[QID_SIZE];
+
+	qid_new(a);
+	qid_new(b);
+	qid_new(d);
+	put(SPOOL_INCOMING, a, 0);
+	put(SPOOL_HOLD, b, 0);
+	put(deferred_folder(d), d, time(NULL) + 999);
+
+	/* trigger: no reply, message taken */
+	T_EQ_INT(ctl(q, &out, "trigger", a, NULL), 0);
+	T_EQ_STR(out.data, "");
+	T_ASSERT(qmgr_msg_find(q, a) != NULL);
+	/* malformed: drop the connection */
+	T_EQ_INT(ctl(q, &out, "trigger", "bad/qid", NULL), -1);
+	T_EQ_INT(ctl(q, &out, "trigger", NULL, NULL), -1);
+	T_EQ_INT(ctl(q, &out, "trigger", a, "extra"), -1);
+	T_EQ_INT(ctl(q, &out, NULL, a, NULL), -1);
+	T_EQ_INT(ctl(q, &out, "flush", a, NULL), -1);
+	/* delete: waiting in memory, in hold/, unknown */
+	T_EQ_INT(ctl(q, &out, "delete", a, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_ASSERT(qmgr_msg_find(q, a) == NULL && !there(SPOOL_ACTIVE, a));
+	T_EQ_INT(q->nactive, 0);
+	T_EQ_INT(ctl(q, &out, "delete", b, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_ASSERT(!there(SPOOL_HOLD, b));
+	T_EQ_INT(ctl(q, &out, "delete", b, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=no such message;");
+	/* flush counts the deferred ones */
+	T_EQ_INT(ctl(q, &out, "flush", NULL, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;count=1;");
+	/* a request this qmgr does not know */
+	T_EQ_INT(ctl(q, &out, "hold", a, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=unknown request;");
+	buf_free(&out);
+}
+
+static const struct test_case cases[] = {
+	{"backoff", test_backoff},
+	{"scan incoming: qids, junk, stale dot-files", test_scan_incoming},
+	{"triggers", test_trigger},
+	{"scan deferred: due files only", test_scan_deferred},
+	{"start scan order", test_scan_all_order},
+	{"memory bound", test_limit},
+	{"flush", test_flush},
+	{"control requests", test_ctl},
+	{0},
+};
+
+int
+main(void)
+{
+	int r;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	cfg_defaults(params_table);
+	r = test_run(cases);
+	x_free(&qmgr.hash);
+	rm_tree(tmpdir);
+	return r;
+}

@@ -1,0 +1,139 @@
+/*
+ * smtpd - herald's SMTP server: receives mail for the hosted domains.
+ *
+ * SYNOPSIS
+ *	smtpd [-c config] [-f] [-v]
+ *
+ * DESCRIPTION
+ *	smtpd is started by master, never by hand: it serves the listeners
+ *	master opened (LISTEN_FDS, each named "smtp"). One smtpd process
+ *	serves many sessions at once from one event loop; master runs
+ *	smtpd_workers of them (one per core by default).
+ *
+ *	For each message smtpd checks every recipient against the directory,
+ *	writes one queue file into the spool's incoming/ folder, makes it
+ *	durable (file and folder fsynced, batched across the sessions of a
+ *	worker by a commit thread), and only then answers 250. It then tells
+ *	qmgr about the new file; if qmgr cannot be reached, qmgr's periodic
+ *	queue scan finds the message instead.
+ *
+ *	Supported: RFC 5321 (EHLO, HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT,
+ *	VRFY, EXPN, HELP), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME
+ *	(RFC 6152), ENHANCEDSTATUSCODES (RFC 2034), CHUNKING/BDAT (RFC 3030),
+ *	STARTTLS (RFC 3207), DSN parameters (RFC 3461: stored in the queue
+ *	file), SMTPUTF8 (RFC 6531). VRFY never says whether a user exists;
+ *	EXPN is refused. BINARYMIME is refused with 504.
+ *
+ * SECURITY
+ *	smtpd talks to anybody on the internet. It never binds a port itself:
+ *	master passes the listeners, and smtpd drops to herald_user (joining
+ *	directory_group to read the directory) before it reads a byte from
+ *	the network; the TLS key is loaded before the drop. smtpd writes only
+ *	to <spool>/incoming/ and reads the directory, never passwords.
+ *
+ *	herald is never an open relay: a recipient in a domain that is not
+ *	hosted here is refused with 554 5.7.1 (there is no SMTP AUTH yet).
+ *
+ *	Every input has a bound: command lines (smtpd_line_limit), message
+ *	size (message_size_limit, also enforced while reading, not only via
+ *	SIZE=), recipients (smtpd_recipient_limit), errors per session
+ *	(smtpd_error_limit), sessions per client address and per worker,
+ *	idle and total time. Message content must use CRLF line ends: a bare
+ *	CR or LF rejects the message, and only CRLF.CRLF ends DATA, which
+ *	closes the SMTP smuggling hole. Plaintext pipelined behind STARTTLS
+ *	is discarded. Verbs of other protocols (GET, POST, CONNECT, "Host:")
+ *	end the session at once.
+ *
+ * PROTOCOLS
+ *	SMTP on the listeners. To qmgr: fire-and-forget trigger frames
+ *	{request=trigger, queue_id=QID} on <spool>/private/qmgr (see
+ *	smtpd_trigger.c).
+ *
+ * LOGGING
+ *	connect from [ip]
+ *	QID: client=[ip], helo=<name>
+ *	QID: from=<sender>, size=N, nrcpt=N
+ *	NOQUEUE: reject: RCPT from [ip]: 550 5.1.1 ...; from=<a> to=<b>
+ *	    proto=ESMTP helo=<h>
+ *	disconnect from [ip] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5
+ *	(name=ok/total where some attempts failed)
+ *
+ * CONFIGURATION
+ *	myhostname, smtpd_banner, message_size_limit,
+ *	smtpd_recipient_limit, smtpd_line_limit, smtpd_error_limit,
+ *	smtpd_client_limit, smtpd_max_sessions, smtpd_idle_timeout,
+ *	smtpd_session_timeout, tls_cert_file, tls_key_file (both set:
+ *	STARTTLS offered), spool_directory, data_directory,
+ *	recipient_delimiter, mydomain (domain of a bare <postmaster>),
+ *	herald_user, directory_group.
+ *
+ * SIGNALS
+ *	SIGTERM (master sends it on stop, and on reload to replace the
+ *	worker): stop accepting. Sessions are not cut off: transactions in
+ *	progress finish and clients may go on, but a session that stays idle
+ *	for 5 seconds gets "421 4.3.2 Service shutting down"; master ends
+ *	whatever is left after stop_timeout.
+ */
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/tls.h"
+#include "mail/params.h"
+#include "mail/service.h"
+#include "smtpd.h"
+
+/* smtpd_pre_drop - load the TLS key while it is still readable */
+static void
+smtpd_pre_drop(struct service *svc)
+{
+	struct buf why = BUF_INIT;
+
+	if (*var_tls_cert_file == '\0')
+		return;
+	smtpd_tls_ctx = tls_server_ctx_new(var_tls_cert_file,
+	    var_tls_key_file, &why);
+	if (smtpd_tls_ctx == NULL)
+		msg_fatal("cannot load TLS certificate %s and key %s: %s",
+		    var_tls_cert_file, var_tls_key_file, buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* smtpd_init - per worker, after the privilege drop */
+static void
+smtpd_init(struct service *svc)
+{
+	smtpd_session_init(svc);
+	smtpd_check_init();
+	smtpd_trigger_init(service_loop(svc));
+	smtpd_commit_init(service_loop(svc));
+}
+
+/* smtpd_accept - one new client connection */
+static void
+smtpd_accept(struct service *svc, int fd, const struct service_listener *l)
+{
+	smtpd_session_accept(svc, fd);
+}
+
+/* smtpd_stop - SIGTERM: close idle sessions, let others finish */
+static void
+smtpd_stop(struct service *svc)
+{
+	smtpd_session_stop(svc);
+}
+
+int
+main(int argc, char **argv)
+{
+	return service_main(argc, argv, &(const struct service_def){
+		.name = "smtpd",
+		.model = SERVICE_EVENT,	/* one loop, many sessions */
+		.user = &var_herald_user,
+		.reads_directory = true,
+		.pre_drop = smtpd_pre_drop,
+		.init = smtpd_init,
+		.accept = smtpd_accept,
+		.stop = smtpd_stop,
+	});
+}

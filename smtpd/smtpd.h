@@ -1,0 +1,302 @@
+/*
+ * smtpd - structures shared by the SMTP server's files.
+ *
+ * One worker process runs one event loop and many sessions. A session is a
+ * struct smtpd_session: the stream to the client, the protocol state, and
+ * at most one mail transaction (struct smtpd_tx). Commands come from the
+ * table in smtpd_cmd.c; message content is read by the byte-stream parsers
+ * in smtpd_data.c; finished queue files go to the group-commit thread in
+ * smtpd_commit.c; smtpd_trigger.c tells qmgr about new mail.
+ *
+ * Ownership: a session owns its stream, its transaction and the queue file
+ * writer being filled. While a queue file is with the commit thread, the
+ * job (embedded in the session) owns the writer, and the session is not
+ * freed even if the client goes away: the commit result comes back first.
+ */
+#ifndef SMTPD_H
+#define SMTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#include "base/buf.h"
+#include "mail/qid.h"
+
+struct service;
+struct evloop;
+struct stream;
+struct ev_timer;
+struct qfile_writer;
+struct dir;
+
+/*
+ * Session states, one bit each so that a command's allowed states are a
+ * mask. The first five accept commands; the others consume raw input or
+ * none at all.
+ */
+#define SMTPD_S_INIT	0x001	/* connected, no HELO/EHLO yet */
+#define SMTPD_S_READY	0x002	/* greeted, no transaction */
+#define SMTPD_S_MAIL	0x004	/* MAIL accepted, no recipient yet */
+#define SMTPD_S_RCPT	0x008	/* one or more recipients accepted */
+#define SMTPD_S_CHUNKS	0x010	/* BDAT transaction, between chunks */
+#define SMTPD_S_DATA	0x020	/* reading DATA content */
+#define SMTPD_S_BDAT	0x040	/* reading the bytes of one BDAT chunk */
+#define SMTPD_S_COMMIT	0x080	/* queue file is with the commit thread */
+#define SMTPD_S_TLS	0x100	/* TLS handshake after STARTTLS */
+#define SMTPD_S_QUIT	0x200	/* closing: input is ignored */
+
+#define SMTPD_S_CMD (SMTPD_S_INIT | SMTPD_S_READY | SMTPD_S_MAIL | \
+	SMTPD_S_RCPT | SMTPD_S_CHUNKS)
+#define SMTPD_S_TX (SMTPD_S_MAIL | SMTPD_S_RCPT | SMTPD_S_CHUNKS)
+
+/* reasons why a session's input is paused (bits of smtpd_session.pause) */
+#define SMTPD_PAUSE_COMMIT	0x1	/* waiting for the commit thread */
+#define SMTPD_PAUSE_OUTPUT	0x2	/* too many replies not yet sent */
+
+/* output above this pauses reading; below SMTPD_OUTPUT_LOW resumes */
+#define SMTPD_OUTPUT_HIGH (64 * 1024)
+#define SMTPD_OUTPUT_LOW (16 * 1024)
+
+/* BODY= values */
+enum smtpd_body { SMTPD_BODY_NONE, SMTPD_BODY_7BIT, SMTPD_BODY_8BITMIME };
+/* RET= values (RFC 3461) */
+enum smtpd_ret { SMTPD_RET_NONE, SMTPD_RET_FULL, SMTPD_RET_HDRS };
+
+/*
+ * The DATA byte-stream parser: a pure state machine over chunks of bytes.
+ * It finds the end of the content (CRLF "." CRLF, and nothing else),
+ * removes dot-stuffing, and notes bare CR or LF. See smtpd_data.c.
+ */
+struct smtpd_data_parser {
+	int state;		/* position relative to the line start */
+	bool bare;		/* a bare CR or bare LF was seen */
+	bool done;		/* the terminator was consumed */
+};
+
+/* smtpd_data_out_fn - receives unstuffed content bytes */
+typedef void smtpd_data_out_fn(void *ctx, const char *p, size_t n);
+
+/* The BDAT content scanner: notes bare CR/LF across chunk borders. */
+struct smtpd_bdat_scan {
+	bool cr;		/* the previous byte was CR */
+	bool bare;		/* a bare CR or bare LF was seen */
+	bool any;		/* any byte seen */
+	char last;		/* the last byte (to end the last line) */
+};
+
+/* a parsed MAIL FROM command (smtpd_cmd_parse_mail) */
+struct smtpd_mail_req {
+	struct buf addr;	/* internal form, "" for <> */
+	long long size;		/* SIZE=, -1 if absent */
+	enum smtpd_body body;
+	bool smtputf8;
+	enum smtpd_ret ret;
+	struct buf envid;	/* xtext-decoded ENVID, "" if absent */
+	bool has_envid;
+};
+
+/* a parsed RCPT TO command (smtpd_cmd_parse_rcpt) */
+struct smtpd_rcpt_req {
+	struct buf addr;	/* internal form */
+	bool postmaster;	/* bare <postmaster>: addr is "postmaster" */
+	struct buf orcpt;	/* "rfc822;a@b" (decoded), "" if absent */
+	struct buf notify;	/* "NEVER" or "SUCCESS,FAILURE,DELAY" subset */
+};
+
+/* one accepted recipient */
+struct smtpd_rcpt {
+	char *addr;		/* internal form */
+	char *orcpt;		/* "" if none */
+	char *notify;		/* "" if none */
+};
+
+/* one mail transaction: MAIL .. end of data (or RSET) */
+struct smtpd_tx {
+	char qid[QID_SIZE];	/* "" until the first accepted recipient */
+	struct buf sender;	/* internal form, "" for <> */
+	long long size_decl;	/* SIZE= or -1 */
+	enum smtpd_body body;
+	bool smtputf8;
+	enum smtpd_ret ret;
+	char *envid;		/* NULL if none */
+	struct smtpd_rcpt *rcpt;
+	size_t nrcpt, rcpt_cap;
+	uint32_t *rcpt_set;	/* open-addressed set of rcpt index + 1 */
+	size_t set_cap;		/* power of two, 0 = none yet */
+
+	/* content */
+	struct qfile_writer *w;	/* NULL until DATA / the first BDAT */
+	long long content;	/* message bytes received (unstuffed) */
+	long long header_len;	/* bytes of our Received: header */
+	bool too_big;		/* content passed message_size_limit */
+	bool failed;		/* writer could not be started */
+	struct smtpd_data_parser dp;
+	struct smtpd_bdat_scan bs;
+	bool bdat;		/* content comes by BDAT */
+	long long chunk_left;	/* BDAT bytes still to read */
+	long long chunk_size;	/* size of the current chunk */
+	bool chunk_last;	/* the current chunk is LAST */
+	bool chunk_discard;	/* read and drop (no valid transaction) */
+	unsigned chunk_return;	/* session state before this BDAT */
+};
+
+/* the group-commit job of one message (smtpd_commit.c) */
+struct smtpd_commit_job {
+	struct smtpd_commit_job *next;
+	struct qfile_writer *w;	/* owned by the job while queued */
+	char qid[QID_SIZE];
+	int result;		/* 0 committed, -1 failed (why) */
+	struct buf why;
+	void (*done)(struct smtpd_commit_job *job, void *ctx);
+	void *ctx;
+};
+
+struct smtpd_client;
+
+/* one SMTP session */
+struct smtpd_session {
+	struct smtpd_session *prev, *next;	/* all sessions of the worker */
+	struct service *svc;
+	struct evloop *loop;
+	struct stream *stream;
+	char addr[64];		/* client IP text */
+	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
+	struct smtpd_client *client;	/* per-address session count */
+	unsigned state;		/* SMTPD_S_* */
+	bool esmtp;		/* EHLO (not HELO) was used */
+	struct buf helo;	/* HELO/EHLO argument */
+	struct smtpd_tx tx;
+	int errors;		/* client errors so far */
+	unsigned pause;		/* SMTPD_PAUSE_* bits */
+	struct ev_timer *drain_timer;	/* polls output while paused */
+	int depth;		/* nesting of our callbacks */
+	bool closed;		/* STREAM_CLOSED seen */
+	bool commit_pending;	/* the job is with the commit thread */
+	bool counted;		/* counts toward service sessions */
+	struct smtpd_commit_job job;
+	unsigned *cmd_ok;	/* per command table entry: accepted */
+	unsigned *cmd_total;	/* per command table entry: seen */
+	struct buf scratch;	/* header and log text */
+	struct buf line;	/* copy of the command line being run */
+	const char *last_cmd;	/* verb of the last command, for logs */
+};
+
+/* the server TLS context, loaded by smtpd.c before the privilege drop
+ * (defined in smtpd_session.c); NULL: no STARTTLS */
+extern SSL_CTX *smtpd_tls_ctx;
+
+/* smtpd_session.c */
+/* smtpd_session_init - remember the service (after the privilege drop) */
+void smtpd_session_init(struct service *svc);
+/* smtpd_session_accept - a new client: limits, greeting */
+void smtpd_session_accept(struct service *svc, int fd);
+/* smtpd_session_stop - graceful stop: idle sessions close soon */
+void smtpd_session_stop(struct service *svc);
+/* smtpd_session_reply - queue one reply line (CRLF added) */
+void smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* smtpd_session_error - a reply that counts toward smtpd_error_limit */
+void smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* smtpd_session_finish - flush the replies, then close */
+void smtpd_session_finish(struct smtpd_session *s);
+/* smtpd_session_leave - end of a callback (s->depth++ at its start);
+ * may free s */
+void smtpd_session_leave(struct smtpd_session *s);
+/* smtpd_session_set_pause - set or clear one SMTPD_PAUSE_* reason */
+void smtpd_session_set_pause(struct smtpd_session *s, unsigned bit,
+    bool on);
+/* smtpd_session_reset_tx - forget the transaction (drops its file) */
+void smtpd_session_reset_tx(struct smtpd_session *s);
+/* smtpd_session_starttls - forget everything, start the handshake */
+void smtpd_session_starttls(struct smtpd_session *s);
+/* smtpd_session_proto - "ESMTP", "ESMTPS", "UTF8SMTP", ... */
+const char *smtpd_session_proto(const struct smtpd_session *s);
+/* smtpd_session_log_reject - "NOQUEUE: reject: CMD from [ip]: ..." */
+void smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
+    const char *to, const char *reply);
+
+/* smtpd_cmd.c */
+struct smtpd_cmd {
+	const char *name;	/* verb, upper case */
+	unsigned states;	/* SMTPD_S_* where it is allowed */
+	/* fn - run the command; 0 if it succeeded (for the disconnect log) */
+	int (*fn)(struct smtpd_session *s, const char *args, size_t len);
+	const char *seq_text;	/* 503 text when not allowed ("need MAIL") */
+};
+extern const struct smtpd_cmd smtpd_cmd_table[];
+/* smtpd_cmd_count - table entries plus one slot for unknown commands */
+size_t smtpd_cmd_count(void);
+/* smtpd_cmd_find - the entry for verb[0..len), NULL if unknown */
+const struct smtpd_cmd *smtpd_cmd_find(const char *verb, size_t len);
+/* smtpd_cmd_forbidden - true for HTTP and proxy verbs (cross-protocol) */
+bool smtpd_cmd_forbidden(const char *verb, size_t len);
+/* smtpd_cmd_dispatch - run one command line (without its CRLF) */
+void smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len);
+/* parsers: 0, or -1 with the whole reply line ("501 5.1.7 ...") in reply */
+void smtpd_cmd_mail_req_init(struct smtpd_mail_req *r);
+void smtpd_cmd_mail_req_free(struct smtpd_mail_req *r);
+int smtpd_cmd_parse_mail(const char *args, size_t len,
+    struct smtpd_mail_req *r, struct buf *reply);
+void smtpd_cmd_rcpt_req_init(struct smtpd_rcpt_req *r);
+void smtpd_cmd_rcpt_req_free(struct smtpd_rcpt_req *r);
+int smtpd_cmd_parse_rcpt(const char *args, size_t len, bool smtputf8,
+    struct smtpd_rcpt_req *r, struct buf *reply);
+int smtpd_cmd_parse_bdat(const char *args, size_t len, long long *size_r,
+    bool *last_r);
+int smtpd_cmd_check_helo(const char *args, size_t len, struct buf *reply);
+
+/* smtpd_data.c */
+/* smtpd_data_init - a DATA parser at the start of the content */
+void smtpd_data_init(struct smtpd_data_parser *dp);
+/* smtpd_data_feed - parse a chunk; content goes to out; returns bytes
+ * consumed (all of them unless the terminator was found: dp->done) */
+size_t smtpd_data_feed(struct smtpd_data_parser *dp, const char *p,
+    size_t n, smtpd_data_out_fn *out, void *ctx);
+/* smtpd_data_bdat_init / _feed / _end - bare CR/LF scan of BDAT content */
+void smtpd_data_bdat_init(struct smtpd_bdat_scan *bs);
+void smtpd_data_bdat_feed(struct smtpd_bdat_scan *bs, const char *p,
+    size_t n);
+void smtpd_data_bdat_end(struct smtpd_bdat_scan *bs);
+/* smtpd_data_cmd - DATA accepted: open the queue file, say 354 */
+void smtpd_data_cmd(struct smtpd_session *s);
+/* smtpd_data_bdat_cmd - a well-formed BDAT: read (or skip) its chunk */
+void smtpd_data_bdat_cmd(struct smtpd_session *s, long long size,
+    bool last);
+/* smtpd_data_input - feed buffered input to DATA or the BDAT chunk */
+void smtpd_data_input(struct smtpd_session *s);
+/* smtpd_data_abort - drop the queue file being written */
+void smtpd_data_abort(struct smtpd_session *s);
+
+/* smtpd_commit.c */
+/* smtpd_commit_init - start the group-commit thread of this worker */
+void smtpd_commit_init(struct evloop *loop);
+/* smtpd_commit_submit - sync, link and dir-sync job->w; job->done runs
+ * later in the loop thread with job->result */
+void smtpd_commit_submit(struct smtpd_commit_job *job);
+
+/* smtpd_trigger.c */
+/* smtpd_trigger_init - remember the loop (connects lazily) */
+void smtpd_trigger_init(struct evloop *loop);
+/* smtpd_trigger - tell qmgr about qid; never blocks, may drop */
+void smtpd_trigger(const char *qid);
+
+/* smtpd_check.c */
+/* smtpd_check_init - open the directory read-only */
+void smtpd_check_init(void);
+/* smtpd_check_storage - 0 if the spool has room (1.5 x size limit) */
+int smtpd_check_storage(struct smtpd_session *s);
+/* smtpd_check_rcpt - 0 if addr may be accepted, else -1 and the reply */
+int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
+    struct buf *reply);
+/* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
+int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
+    const char *orcpt, const char *notify);
+/* smtpd_check_clear_rcpts - forget the recipients */
+void smtpd_check_clear_rcpts(struct smtpd_tx *tx);
+
+#endif

@@ -1,0 +1,572 @@
+/*
+ * smtpd_session - one SMTP session: its life from accept to close, the
+ * input loop, replies, error and resource limits, STARTTLS, graceful stop.
+ *
+ * A session is fed by its stream's events. Input is taken as command
+ * lines (stream_get_line, bounded by smtpd_line_limit) or, during DATA and
+ * BDAT, as raw bytes (smtpd_data.c). Input is paused while the session
+ * waits for the commit thread, so pipelined commands wait for the reply
+ * they depend on, and while more than SMTPD_OUTPUT_HIGH bytes of replies
+ * are unsent, so a client that pipelines without reading cannot grow our
+ * memory.
+ *
+ * A session is freed only when the stream has closed, no callback of ours
+ * is running for it (depth), and no queue file of it is with the commit
+ * thread; smtpd_session_leave() is the one place that decides.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/str.h"
+#include "base/stream.h"
+#include "mail/params.h"
+#include "mail/service.h"
+#include "smtpd.h"
+
+#define SMTPD_CLIENT_BUCKETS 4096	/* per-address session counts */
+#define SMTPD_DRAIN_POLL_MS 10		/* output check while paused */
+#define SMTPD_MAX_INPUT (64 * 1024)	/* stream input buffer bound */
+#define SMTPD_STOP_IDLE_MS 5000		/* idle timeout while stopping */
+
+/* sessions from one client address, for smtpd_client_limit */
+struct smtpd_client {
+	struct smtpd_client *next;
+	unsigned count;
+	char addr[64];
+};
+
+SSL_CTX *smtpd_tls_ctx;		/* set by smtpd.c before the drop */
+
+static struct service *smtpd_svc;
+static struct evloop *smtpd_loop;
+static struct smtpd_session *smtpd_sessions;
+static long long smtpd_nsessions;
+static struct smtpd_client *smtpd_clients[SMTPD_CLIENT_BUCKETS];
+
+/* smtpd_session_client_bucket - hash of an address text */
+static unsigned
+smtpd_session_client_bucket(const char *addr)
+{
+	unsigned h = 5381;
+
+	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+		h = h * 33 + *p;
+	return h % SMTPD_CLIENT_BUCKETS;
+}
+
+/* smtpd_session_client_get - count one more session from addr */
+static struct smtpd_client *
+smtpd_session_client_get(const char *addr)
+{
+	unsigned b = smtpd_session_client_bucket(addr);
+	struct smtpd_client *c;
+
+	for (c = smtpd_clients[b]; c != NULL; c = c->next)
+		if (strcmp(c->addr, addr) == 0)
+			break;
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		str_lcpy(c->addr, addr, sizeof(c->addr));
+		c->next = smtpd_clients[b];
+		smtpd_clients[b] = c;
+	}
+	c->count++;
+	return c;
+}
+
+/* smtpd_session_client_put - count one session less; forget idle addresses */
+static void
+smtpd_session_client_put(struct smtpd_client *c)
+{
+	struct smtpd_client **pp;
+
+	if (--c->count > 0)
+		return;
+	pp = &smtpd_clients[smtpd_session_client_bucket(c->addr)];
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	x_free(&c);
+}
+
+/* smtpd_session_init - remember the service and its loop */
+void
+smtpd_session_init(struct service *svc)
+{
+	smtpd_svc = svc;
+	smtpd_loop = service_loop(svc);
+}
+
+/* smtpd_session_vreply - format and queue one reply line */
+static void smtpd_session_vreply(struct smtpd_session *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+smtpd_session_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
+{
+	char text[2048];
+	int n;
+
+	if (s->closed || s->state == SMTPD_S_QUIT)
+		return;
+	n = vsnprintf(text, sizeof(text) - 2, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(text) - 3)
+		n = (int)sizeof(text) - 3;
+	if (msg_verbose)
+		msg_debug("[%s] > %.*s", s->addr, n, text);
+	text[n++] = '\r';
+	text[n++] = '\n';
+	stream_write(s->stream, text, (size_t)n);
+}
+
+/* smtpd_session_reply - queue one reply line (CRLF is added) */
+void
+smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpd_session_vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * smtpd_session_error - a reply that counts as a client error; past
+ * smtpd_error_limit the session ends with 421 (the client is broken or
+ * probing us).
+ */
+void
+smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpd_session_vreply(s, fmt, ap);
+	va_end(ap);
+	if (++s->errors >= var_smtpd_error_limit &&
+	    s->state != SMTPD_S_QUIT && !s->closed) {
+		msg_info("too many errors after %s from [%s]",
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
+		    var_myhostname);
+		smtpd_session_finish(s);
+	}
+}
+
+/* smtpd_session_finish - flush the replies, then close */
+void
+smtpd_session_finish(struct smtpd_session *s)
+{
+	if (s->state == SMTPD_S_QUIT || s->closed)
+		return;
+	s->state = SMTPD_S_QUIT;
+	stream_finish(s->stream);
+}
+
+/* smtpd_session_set_pause - set or clear one reason to stop reading */
+void
+smtpd_session_set_pause(struct smtpd_session *s, unsigned bit, bool on)
+{
+	unsigned old = s->pause;
+
+	if (on)
+		s->pause |= bit;
+	else
+		s->pause &= ~bit;
+	if ((old != 0) != (s->pause != 0) && !s->closed)
+		stream_pause(s->stream, s->pause != 0);
+}
+
+/* smtpd_session_reset_tx - forget the transaction (RSET, EHLO, end) */
+void
+smtpd_session_reset_tx(struct smtpd_session *s)
+{
+	struct smtpd_tx *tx = &s->tx;
+
+	smtpd_data_abort(s);
+	tx->qid[0] = '\0';
+	buf_reset(&tx->sender);
+	tx->size_decl = -1;
+	tx->body = SMTPD_BODY_NONE;
+	tx->smtputf8 = false;
+	tx->ret = SMTPD_RET_NONE;
+	x_free(&tx->envid);
+	smtpd_check_clear_rcpts(tx);
+	tx->content = 0;
+	tx->header_len = 0;
+	tx->too_big = false;
+	tx->failed = false;
+	tx->bdat = false;
+	tx->chunk_left = 0;
+	tx->chunk_size = 0;
+	tx->chunk_last = false;
+	tx->chunk_discard = false;
+	smtpd_data_init(&tx->dp);
+	smtpd_data_bdat_init(&tx->bs);
+}
+
+/* smtpd_session_proto - protocol name for Received: and logs (RFC 3848,
+ * RFC 6531 3.7.4) */
+const char *
+smtpd_session_proto(const struct smtpd_session *s)
+{
+	bool tls = s->stream != NULL && stream_is_tls(s->stream);
+
+	if (!s->esmtp)
+		return "SMTP";
+	if (s->tx.smtputf8)
+		return tls ? "UTF8SMTPS" : "UTF8SMTP";
+	return tls ? "ESMTPS" : "ESMTP";
+}
+
+/*
+ * smtpd_session_log_reject - the Postfix-style reject line admins grep:
+ * "NOQUEUE: reject: RCPT from [ip]: 550 5.1.1 ...; from=<a> to=<b>
+ * proto=ESMTP helo=<h>"
+ */
+void
+smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
+    const char *to, const char *reply)
+{
+	struct buf line = BUF_INIT;
+
+	buf_printf(&line, "%s: reject: %s from [%s]: %s;",
+	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", cmd, s->addr, reply);
+	if ((s->state & (SMTPD_S_TX | SMTPD_S_DATA | SMTPD_S_BDAT)) ||
+	    strcmp(cmd, "MAIL") == 0)
+		buf_printf(&line, " from=<%s>", buf_cstr(&s->tx.sender));
+	if (to != NULL)
+		buf_printf(&line, " to=<%s>", to);
+	buf_printf(&line, " proto=%s helo=<%s>", smtpd_session_proto(s),
+	    buf_cstr(&s->helo));
+	msg_info("%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+/* smtpd_session_starttls - forget everything and start the handshake */
+void
+smtpd_session_starttls(struct smtpd_session *s)
+{
+	smtpd_session_reset_tx(s);
+	buf_reset(&s->helo);
+	s->esmtp = false;
+	s->state = SMTPD_S_TLS;
+	/* Plaintext pipelined behind STARTTLS is thrown away here. */
+	stream_starttls(s->stream, smtpd_tls_ctx, true, NULL);
+}
+
+/* smtpd_session_drain - timer: resume reading once replies went out */
+static long long
+smtpd_session_drain(struct evloop *loop, void *ctx)
+{
+	struct smtpd_session *s = ctx;
+
+	if (!s->closed && stream_output_pending(s->stream) > SMTPD_OUTPUT_LOW)
+		return SMTPD_DRAIN_POLL_MS;
+	s->drain_timer = NULL;	/* the loop frees it when we return -1 */
+	s->depth++;
+	smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, false);
+	smtpd_session_leave(s);
+	return -1;
+}
+
+/* smtpd_session_input - run buffered commands and content */
+static void
+smtpd_session_input(struct smtpd_session *s)
+{
+	const char *line;
+	size_t len;
+	bool crlf;
+	int r;
+
+	while (!s->closed && s->pause == 0) {
+		if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT)) {
+			smtpd_data_input(s);
+			if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT))
+				break;	/* need more bytes */
+		} else if (s->state & SMTPD_S_CMD) {
+			r = stream_get_line(s->stream, &line, &len, &crlf);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				s->cmd_total[smtpd_cmd_count() - 1]++;
+				smtpd_session_error(s,
+				    "500 5.5.6 Line too long");
+			} else {
+				/* The line is valid only until the next
+				 * stream call: run a copy. */
+				buf_reset(&s->line);
+				buf_append(&s->line, line, len);
+				if (msg_verbose)
+					msg_debug("[%s] < %.*s", s->addr,
+					    (int)len, line);
+				smtpd_cmd_dispatch(s, s->line.data,
+				    s->line.len);
+			}
+		} else {
+			break;	/* COMMIT, TLS, QUIT: nothing to read */
+		}
+		if (!s->closed && s->state != SMTPD_S_QUIT &&
+		    stream_output_pending(s->stream) > SMTPD_OUTPUT_HIGH) {
+			smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, true);
+			if (s->drain_timer == NULL)
+				s->drain_timer = evloop_add_timer(smtpd_loop,
+				    SMTPD_DRAIN_POLL_MS, smtpd_session_drain,
+				    s);
+		}
+	}
+}
+
+/* smtpd_session_tls_ready - RFC 3207 4.2: start over, knowing nothing */
+static void
+smtpd_session_tls_ready(struct smtpd_session *s)
+{
+	buf_reset(&s->scratch);
+	stream_tls_info(s->stream, &s->scratch);
+	msg_info("TLS connection established from [%s]: %s", s->addr,
+	    buf_cstr(&s->scratch));
+	buf_reset(&s->scratch);
+	smtpd_session_reset_tx(s);
+	buf_reset(&s->helo);
+	s->esmtp = false;
+	s->state = SMTPD_S_INIT;
+	smtpd_session_input(s);
+}
+
+/* smtpd_session_timeout - idle or session deadline passed */
+static void
+smtpd_session_timeout(struct smtpd_session *s)
+{
+	if (s->closed || s->state == SMTPD_S_QUIT)
+		return;
+	if (!service_stopping(smtpd_svc))
+		msg_info("timeout after %s from [%s]",
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+	if (s->state == SMTPD_S_TLS) {
+		/* No reply in plaintext in the middle of a handshake. */
+		s->state = SMTPD_S_QUIT;
+		stream_finish(s->stream);
+		return;
+	}
+	if (service_stopping(smtpd_svc))
+		smtpd_session_reply(s, "421 4.3.2 %s Service shutting down",
+		    var_myhostname);
+	else
+		smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    var_myhostname);
+	smtpd_session_finish(s);
+}
+
+/* smtpd_session_event - the stream's callback */
+static void
+smtpd_session_event(struct stream *st, enum stream_event ev, void *ctx)
+{
+	struct smtpd_session *s = ctx;
+
+	s->depth++;
+	switch (ev) {
+	case STREAM_INPUT:
+		smtpd_session_input(s);
+		break;
+	case STREAM_TLS_READY:
+		smtpd_session_tls_ready(s);
+		break;
+	case STREAM_TIMEOUT:
+		smtpd_session_timeout(s);
+		break;
+	case STREAM_CLOSED:
+		s->closed = true;
+		break;
+	}
+	smtpd_session_leave(s);
+}
+
+/* smtpd_session_log_end - "disconnect from [ip] ehlo=1 ... commands=N" */
+static void
+smtpd_session_log_end(struct smtpd_session *s)
+{
+	struct buf line = BUF_INIT;
+	size_t n = smtpd_cmd_count();
+	unsigned ok = 0, total = 0;
+	const char *reason = stream_close_reason(s->stream);
+
+	if (s->state != SMTPD_S_QUIT) {
+		if (reason != NULL && strcmp(reason, "eof") != 0 &&
+		    strcmp(reason, "finished") != 0)
+			msg_info("lost connection after %s from [%s]: %s",
+			    s->last_cmd ? s->last_cmd : "CONNECT", s->addr,
+			    reason);
+		else
+			msg_info("lost connection after %s from [%s]",
+			    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+	}
+	buf_printf(&line, "disconnect from [%s]", s->addr);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = i < n - 1 ? smtpd_cmd_table[i].name :
+		    "unknown";
+		char lower[16];
+
+		if (s->cmd_total[i] == 0)
+			continue;
+		str_lcpy(lower, name, sizeof(lower));
+		str_lower(lower);
+		if (s->cmd_ok[i] == s->cmd_total[i])
+			buf_printf(&line, " %s=%u", lower, s->cmd_total[i]);
+		else
+			buf_printf(&line, " %s=%u/%u", lower, s->cmd_ok[i],
+			    s->cmd_total[i]);
+		ok += s->cmd_ok[i];
+		total += s->cmd_total[i];
+	}
+	if (ok == total)
+		buf_printf(&line, " commands=%u", total);
+	else
+		buf_printf(&line, " commands=%u/%u", ok, total);
+	msg_info("%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+/* smtpd_session_free - the end of a session */
+static void
+smtpd_session_free(struct smtpd_session *s)
+{
+	smtpd_session_log_end(s);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		smtpd_sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	smtpd_nsessions--;
+	smtpd_session_client_put(s->client);
+	smtpd_session_reset_tx(s);
+	x_free(&s->tx.rcpt);
+	x_free(&s->tx.rcpt_set);
+	buf_free(&s->tx.sender);
+	buf_free(&s->helo);
+	buf_free(&s->scratch);
+	buf_free(&s->line);
+	buf_free(&s->job.why);
+	x_free(&s->cmd_ok);
+	x_free(&s->cmd_total);
+	evloop_cancel_timer(smtpd_loop, &s->drain_timer);
+	stream_free(&s->stream);
+	if (s->counted)
+		service_session_end(smtpd_svc);
+	x_free(&s);
+}
+
+/*
+ * smtpd_session_leave - end of one of our callbacks for s. The outermost
+ * one frees a session whose stream has closed (unless the commit thread
+ * still has its file).
+ */
+void
+smtpd_session_leave(struct smtpd_session *s)
+{
+	if (--s->depth > 0)
+		return;
+	if (s->closed && !s->commit_pending)
+		smtpd_session_free(s);
+}
+
+/* smtpd_session_accept - a new connection: limits, then the greeting */
+void
+smtpd_session_accept(struct service *svc, int fd)
+{
+	struct smtpd_session *s;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct stream_limits lim;
+
+	s = xcalloc(1, sizeof(*s));
+	s->svc = svc;
+	s->loop = smtpd_loop;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		str_lcpy(s->addr, "unknown", sizeof(s->addr));
+	else
+		sock_addr_text((struct sockaddr *)&ss, sl, s->addr,
+		    sizeof(s->addr));
+	s->ipv6 = strchr(s->addr, ':') != NULL;
+	buf_init(&s->helo);
+	buf_init(&s->scratch);
+	buf_init(&s->line);
+	buf_init(&s->tx.sender);
+	buf_init(&s->job.why);
+	s->tx.size_decl = -1;
+	s->cmd_ok = xcalloc(smtpd_cmd_count(), sizeof(*s->cmd_ok));
+	s->cmd_total = xcalloc(smtpd_cmd_count(), sizeof(*s->cmd_total));
+	s->state = SMTPD_S_INIT;
+
+	memset(&lim, 0, sizeof(lim));
+	lim.max_line = (size_t)var_smtpd_line_limit;
+	lim.max_input = SMTPD_MAX_INPUT;
+	if (lim.max_input < 2 * lim.max_line)
+		lim.max_input = 2 * lim.max_line;
+	lim.idle_ms = var_smtpd_idle_timeout * 1000;
+	lim.total_ms = var_smtpd_session_timeout * 1000;
+	s->stream = stream_new(smtpd_loop, fd, &lim, smtpd_session_event, s);
+
+	s->next = smtpd_sessions;
+	if (smtpd_sessions != NULL)
+		smtpd_sessions->prev = s;
+	smtpd_sessions = s;
+	smtpd_nsessions++;
+	service_session_begin(svc);
+	s->counted = true;
+	s->client = smtpd_session_client_get(s->addr);
+	msg_info("connect from [%s]", s->addr);
+
+	s->depth++;
+	if (smtpd_nsessions > var_smtpd_max_sessions) {
+		msg_warn("too many sessions in this worker (limit %lld): "
+		    "rejecting [%s]", var_smtpd_max_sessions, s->addr);
+		smtpd_session_reply(s,
+		    "421 4.3.2 %s Service not available: too many "
+		    "sessions", var_myhostname);
+		smtpd_session_finish(s);
+	} else if ((long long)s->client->count > var_smtpd_client_limit) {
+		msg_warn("too many sessions from [%s] (limit %lld): "
+		    "rejecting", s->addr, var_smtpd_client_limit);
+		smtpd_session_reply(s,
+		    "421 4.7.0 %s Error: too many connections "
+		    "from %s", var_myhostname, s->addr);
+		smtpd_session_finish(s);
+	} else {
+		smtpd_session_reply(s,
+		    "220 %s %s", var_myhostname, var_smtpd_banner);
+	}
+	smtpd_session_leave(s);
+}
+
+/*
+ * smtpd_session_stop - graceful stop (SIGTERM, or master replacing this
+ * worker on reload). Sessions are not cut: a client in the middle of a
+ * transaction, or one that goes on sending commands, is served on (master
+ * bounds the whole by stop_timeout). What changes is the idle timeout:
+ * a session that stays quiet for SMTPD_STOP_IDLE_MS gets "421 4.3.2
+ * Service shutting down" and is closed.
+ */
+void
+smtpd_session_stop(struct service *svc)
+{
+	struct smtpd_session *s, *next;
+	long long ms = SMTPD_STOP_IDLE_MS;
+
+	if (var_smtpd_idle_timeout * 1000 < ms)
+		ms = var_smtpd_idle_timeout * 1000;
+	for (s = smtpd_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (!s->closed && s->state != SMTPD_S_QUIT)
+			stream_set_idle_timeout(s->stream, ms);
+	}
+}

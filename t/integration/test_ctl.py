@@ -1,0 +1,285 @@
+"""
+heraldctl: directory changes take effect in smtpd at once (no reload),
+config/status/check output, queue commands, exit codes.
+"""
+import json
+import re
+import subprocess
+
+import pytest
+
+import herald as H
+
+
+def rcpt(inst, addr, session=None):
+    """RCPT reply for addr, in session or a fresh one."""
+    if session is not None:
+        session.rset()
+        assert session.mail("probe@example.org")[0] == 250
+        return session.rcpt(addr)
+    with inst.smtp() as s:
+        s.ehlo()
+        assert s.mail("probe@example.org")[0] == 250
+        r = s.rcpt(addr)
+        s.rset()
+        return r
+
+
+def short(token):
+    return token[-12:]
+
+
+def test_user_lifecycle_without_reload(herald, token):
+    addr = "erin-%s@example.test" % short(token)
+    with herald.smtp() as s:
+        s.ehlo()
+        code, text = rcpt(herald, addr, s)
+        assert code == 550 and text.startswith(b"5.1.1"), (code, text)
+        herald.add_user(addr, "erin-pw")
+        # the session opened before the change sees it
+        assert rcpt(herald, addr, s)[0] == 250
+        assert rcpt(herald, addr)[0] == 250
+
+        r = herald.ctl("user", "disable", addr)
+        assert r.returncode == 0, r
+        code, text = rcpt(herald, addr, s)
+        assert code == 550 and text.startswith(b"5.2.1"), (code, text)
+        code, text = rcpt(herald, addr)
+        assert code == 550, (code, text)
+
+        r = herald.ctl("user", "enable", addr)
+        assert r.returncode == 0, r
+        assert rcpt(herald, addr, s)[0] == 250
+
+        r = herald.ctl("user", "del", addr)
+        assert r.returncode == 0, r
+        code, text = rcpt(herald, addr, s)
+        assert code == 550 and text.startswith(b"5.1.1"), (code, text)
+        s.quit()
+
+
+def test_new_user_gets_mail(herald, token):
+    local = "fred-%s" % short(token)
+    addr = local + "@example.test"
+    herald.add_user(addr, "pw")
+    msg = H.make_message(token, to=addr)
+    with herald.smtp() as s:
+        s.ehlo()
+        assert s.sendmail("x@example.org", [addr], msg) == {}
+    got = herald.wait_messages(token, local)
+    H.split_delivered(got[0], msg)
+
+
+def test_alias_add_del_without_reload(herald, token):
+    alias = "list-%s@example.test" % short(token)
+    assert rcpt(herald, alias)[0] == 550
+    r = herald.ctl("alias", "add", alias, "bob@example.test")
+    assert r.returncode == 0, r
+    assert rcpt(herald, alias)[0] == 250
+    r = herald.ctl("alias", "list", "example.test")
+    assert r.returncode == 0 and alias in r.stdout, r
+    msg = H.make_message(token, to=alias)
+    with herald.smtp() as s:
+        s.ehlo()
+        assert s.sendmail("x@example.org", [alias], msg) == {}
+    herald.wait_messages(token, "bob")
+    r = herald.ctl("alias", "del", alias)
+    assert r.returncode == 0, r
+    assert rcpt(herald, alias)[0] == 550
+
+
+def test_domain_add_del(herald, token):
+    dom = "d%s.test" % short(token).lower()
+    code, text = rcpt(herald, "someone@" + dom)
+    assert code == 554, (code, text)	# not ours: relay denied
+    herald.add_domain(dom)
+    code, text = rcpt(herald, "someone@" + dom)
+    assert code == 550 and text.startswith(b"5.1.1"), (code, text)
+    herald.add_user("someone@" + dom)
+    assert rcpt(herald, "someone@" + dom)[0] == 250
+    r = herald.ctl("domain", "list")
+    assert r.returncode == 0 and dom in r.stdout.split(), r
+    # a domain with users is not removed without --force
+    r = herald.ctl("domain", "del", dom)
+    assert r.returncode == 1, r
+    assert rcpt(herald, "someone@" + dom)[0] == 250
+    r = herald.ctl("domain", "del", dom, "--force")
+    assert r.returncode == 0, r
+    assert rcpt(herald, "someone@" + dom)[0] == 554
+
+
+def test_user_list_and_duplicates(herald):
+    r = herald.ctl("user", "list", "example.test")
+    assert r.returncode == 0, r
+    for u in ("alice", "bob", "carol", "dave"):
+        assert "%s@example.test" % u in r.stdout, r.stdout
+    r = herald.ctl("user", "add", "alice@example.test", input="pw\n")
+    assert r.returncode == 1, r
+    assert r.stderr.strip(), "no error message for a duplicate user"
+    r = herald.ctl("user", "add", "zed@not-hosted.test", input="pw\n")
+    assert r.returncode == 1, r
+
+
+def test_config_changed(herald):
+    r = herald.ctl("config", "--changed")
+    assert r.returncode == 0, r
+    keys = set(re.findall(r"^\s*([a-z_][a-z0-9_]*)\s*=", r.stdout, re.M))
+    assert keys == set(herald.config), \
+        (sorted(keys ^ set(herald.config)), r.stdout)
+    r = herald.ctl("config", "smtpd_workers")
+    assert r.returncode == 0 and "2" in r.stdout, r
+    r = herald.ctl("config", "hopcount_limit")
+    assert r.returncode == 0 and "50" in r.stdout, r
+    r = herald.ctl("config")
+    allkeys = set(re.findall(r"^\s*([a-z_][a-z0-9_]*)\s*=", r.stdout, re.M))
+    assert {"hopcount_limit", "message_size_limit", "smtpd_banner"} <= allkeys
+    r = herald.ctl("config", "no_such_key")
+    assert r.returncode in (1, 2), r
+
+
+def test_status(herald):
+    r = herald.ctl("status")
+    assert r.returncode == 0, r
+    data = herald.status_json()
+    text = json.dumps(data)
+    assert str(herald.master_pid) in text, data
+    services = H.json_services(data)
+    names = {n for n, _ in services}
+    assert {"smtpd", "qmgr", "local"} <= names, data
+    for name, pid in services:
+        if name in ("smtpd", "qmgr", "local"):
+            assert H.proc_alive(pid), (name, pid)
+    assert len([1 for n, _ in services if n == "smtpd"]) == 2, services
+    assert len([1 for n, _ in services if n == "qmgr"]) == 1, services
+
+
+def test_check(herald, tmp_path):
+    r = herald.ctl("check")
+    assert r.returncode == 0, r
+    bad = tmp_path / "bad.conf"
+    bad.write_text(herald.conf.read_text() + "no_such_setting = 1\n")
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", str(bad), "check"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    assert r.returncode == 1, r
+    n = len(bad.read_text().splitlines())
+    assert "%s:%d" % (bad, n) in r.stderr + r.stdout, r
+
+
+def test_usage_errors(herald):
+    for args in (("frobnicate",), ("user",), ("user", "add"),
+                 ("alias", "add", "x@example.test"), ("queue", "show"),
+                 ("--no-such-option", "status"), ("domain", "add")):
+        r = herald.ctl(*args)
+        assert r.returncode == 2, (args, r)
+        assert r.stderr.strip(), (args, "no usage message")
+    r = herald.ctl("--help")
+    assert r.returncode == 0 and "user" in r.stdout + r.stderr, r
+    r = herald.ctl("user", "--help")
+    assert r.returncode == 0, r
+
+
+def test_not_running_exit_3(make_herald):
+    inst = make_herald(start=False)
+    for args in (("status",), ("stop",), ("reload",)):
+        r = inst.ctl(*args)
+        assert r.returncode == 3, (args, r)
+    # directory commands work without a running herald
+    r = inst.ctl("user", "list")
+    assert r.returncode == 0 and "alice@example.test" in r.stdout, r
+
+
+# ---------------------------------------------------------------- queue
+
+
+def block_mailbox(inst, local):
+    """Put a plain file where local's Maildir would go: delivery to it
+    fails with a temporary error and the message is deferred."""
+    path = inst.maildir(local)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("in the way\n")
+    return path
+
+
+def deferred_message(inst, token, local):
+    addr = "%s@example.test" % local
+    inst.add_user(addr, "pw")
+    blocker = block_mailbox(inst, local)
+    since = inst.log_size()
+    sender = "q-%s@example.org" % token
+    with inst.smtp() as s:
+        s.ehlo()
+        assert s.sendmail(sender, [addr],
+                          H.make_message(token, sender=sender, to=addr)) == {}
+    qid = inst.qid_of_sender(sender, since=since)
+    inst.wait_log(r"%s: to=<%s>, relay=local, .*dsn=4\.\d+\.\d+, "
+                  r"status=deferred" % (qid, re.escape(addr)),
+                  timeout=30, since=since)
+    H.wait_for(lambda: any(p.name == qid for p in
+                           inst.queue_files(("deferred",))),
+               15, what="%s in deferred/" % qid)
+    return qid, addr, sender, blocker
+
+
+def test_queue_list_show_flush(herald, token):
+    local = "gina-%s" % short(token).lower()
+    qid, addr, sender, blocker = deferred_message(herald, token, local)
+    r = herald.ctl("queue", "list")
+    assert r.returncode == 0, r
+    assert qid in r.stdout, r.stdout
+    line = [l for l in r.stdout.splitlines() if qid in l]
+    r = herald.ctl("queue", "show", qid)
+    assert r.returncode == 0, r
+    assert sender in r.stdout and addr in r.stdout, r.stdout
+    r = herald.ctl("queue", "show", "0" * 17)
+    assert r.returncode == 1, r
+    r = herald.ctl("queue", "show", "../../etc/passwd")
+    assert r.returncode in (1, 2), r
+    # unblock and flush: delivered
+    blocker.unlink()
+    r = herald.ctl("queue", "flush")
+    assert r.returncode == 0, r
+    got = herald.wait_messages(token, local, timeout=20)
+    assert len(got) == 1
+    H.wait_for(lambda: qid not in herald.ctl("queue", "list").stdout, 20,
+               what="%s gone from queue list" % qid)
+    assert line	# printed for the record
+
+
+def test_queue_delete(herald, token):
+    local = "hugo-%s" % short(token).lower()
+    qid, addr, sender, blocker = deferred_message(herald, token, local)
+    since = herald.log_size()
+    r = herald.ctl("queue", "delete", qid)
+    assert r.returncode == 0, r
+    assert not any(p.name == qid for p in herald.queue_files())
+    herald.wait_log(r"%s: removed" % qid, since=since, timeout=10)
+    blocker.unlink()
+    herald.ctl("queue", "flush")
+    r = herald.ctl("queue", "delete", qid)
+    assert r.returncode == 1, r
+    # let a scan pass: the deleted message never arrives
+    after = "after-" + token
+    with herald.smtp() as s:
+        s.sendmail("m@example.org", [addr], H.make_message(after, to=addr))
+    herald.wait_messages(after, local)
+    herald.wait_queue_empty()
+    assert herald.messages_with("Subject: test %s\n" % token, local) == []
+
+
+def test_queue_hold(herald, token):
+    r = herald.ctl("queue", "--help")
+    if "hold" not in (r.stdout + r.stderr):
+        pytest.skip("heraldctl has no queue hold command")
+    local = "ida-%s" % short(token).lower()
+    qid, addr, sender, blocker = deferred_message(herald, token, local)
+    r = herald.ctl("queue", "hold", qid)
+    assert r.returncode == 0, r
+    assert any(p.name == qid for p in herald.queue_files(("hold",)))
+    r = herald.ctl("queue", "list")
+    assert qid in r.stdout
+    blocker.unlink()
+    herald.ctl("queue", "flush")
+    r = herald.ctl("queue", "release", qid)
+    assert r.returncode == 0, r
+    herald.wait_messages(token, local)

@@ -1,0 +1,207 @@
+"""
+master: restarts killed services, reloads a changed config, stops
+without leaving anything behind; heraldctl start as a daemon.
+"""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import herald as H
+
+
+def mail_flows(inst, token, user="alice"):
+    msg = H.make_message(token)
+    with inst.smtp() as s:
+        s.ehlo()
+        assert s.sendmail("m@example.org", ["%s@example.test" % user],
+                          msg) == {}
+    got = inst.wait_messages(token, user, timeout=30)
+    H.split_delivered(got[0], msg)
+
+
+@pytest.mark.parametrize("service,count", [("smtpd", 2), ("qmgr", 1),
+                                           ("local", 2)])
+def test_killed_service_restarted(make_herald, token, service, count):
+    inst = make_herald()
+    if service == "local":
+        # local processes may start on demand: make sure they exist
+        mail_flows(inst, "warm-%s" % os.urandom(6).hex())
+    old = H.wait_for(lambda: inst.children(service), 15,
+                     what="%s running" % service)
+    assert 1 <= len(old) <= count, old
+    since = inst.log_size()
+    victim = old[0]
+    os.kill(victim, signal.SIGKILL)
+    assert H.wait_dead([victim], 10)
+    H.wait_for(lambda: len(set(inst.children(service)) - set(old)) >= 1,
+               15, what="a new %s process" % service)
+    assert victim not in inst.children(service)
+    inst.wait_log(r"service %s pid %d killed by signal 9" % (service, victim),
+                  since=since, timeout=5)
+    mail_flows(inst, token)
+    data = inst.status_json()
+    pids = {p for n, p in H.json_services(data) if n == service}
+    assert victim not in pids
+    assert pids & set(inst.children(service)), (pids, data)
+
+
+def test_killed_repeatedly_still_restarted(make_herald, token):
+    inst = make_herald()
+    for i in range(5):
+        pids = H.wait_for(lambda: inst.children("qmgr"), 30,
+                          what="qmgr (round %d)" % i)
+        os.kill(pids[0], signal.SIGKILL)
+        H.wait_dead(pids, 10)
+    H.wait_for(lambda: inst.children("qmgr"), 60,
+               what="qmgr after 5 kills (backoff too long?)")
+    mail_flows(inst, token)
+
+
+def test_reload_changes_banner(make_herald, token):
+    inst = make_herald()
+    assert inst.banner().startswith("220 mx.example.test ESMTP herald")
+    inst.set_config(smtpd_banner="ESMTP reloaded-%s" % token[-6:])
+    r = inst.ctl("reload")
+    assert r.returncode == 0, r
+    want = "220 mx.example.test ESMTP reloaded-%s" % token[-6:]
+    H.wait_for(lambda: inst.banner() == want, 15,
+               what="new banner %r (have %r)" % (want, inst.banner()))
+    # new connections all see it
+    for _ in range(6):
+        assert inst.banner() == want
+    r = inst.ctl("config", "smtpd_banner")
+    assert "reloaded" in r.stdout, r
+    assert inst.running() and inst.read_master_pid() == inst.master_pid
+    mail_flows(inst, token)
+
+
+def test_reload_open_session_finishes(make_herald, token):
+    """A session busy across a reload is served to its end by the old
+    worker (DESIGN.md section 3: replace workers gracefully)."""
+    inst = make_herald()
+    with inst.smtp() as s:
+        s.ehlo()
+        assert s.mail("r@example.org")[0] == 250
+        assert s.rcpt("alice@example.test")[0] == 250
+        inst.set_config(smtpd_banner="ESMTP reloaded-%s" % token[-6:])
+        r = inst.ctl("reload")
+        assert r.returncode == 0, r
+        want = "220 mx.example.test ESMTP reloaded-%s" % token[-6:]
+
+        def new_banner():
+            # keep the old session busy meanwhile
+            assert s.noop()[0] == 250
+            return inst.banner() == want
+        H.wait_for(new_banner, 15, interval=0.5, what="new banner")
+        msg = H.make_message(token)
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+        s.quit()
+    got = inst.wait_messages(token, "alice")
+    H.split_delivered(got[0], msg)
+
+
+def test_reload_bad_config_keeps_old(make_herald, token):
+    inst = make_herald()
+    before = inst.banner()
+    inst.set_config(smtpd_banner="ESMTP never-seen")
+    inst.write_config(extra_text="no_such_setting = 42\n")
+    r = inst.ctl("reload")
+    assert r.returncode == 1, r
+    assert "no_such_setting" in r.stdout + r.stderr, r
+    time.sleep(2)
+    assert inst.running()
+    assert inst.banner() == before
+    mail_flows(inst, token)
+    # a fixed file reloads fine
+    inst.set_config(smtpd_banner="ESMTP fixed")
+    assert inst.ctl("reload").returncode == 0
+    H.wait_for(lambda: inst.banner() == "220 mx.example.test ESMTP fixed",
+               15, what="banner after the fixed reload")
+
+
+def test_sighup_reloads(make_herald, token):
+    inst = make_herald()
+    inst.set_config(smtpd_banner="ESMTP hup-%s" % token[-6:])
+    os.kill(inst.master_pid, signal.SIGHUP)
+    want = "220 mx.example.test ESMTP hup-%s" % token[-6:]
+    H.wait_for(lambda: inst.banner() == want, 15, what="banner after HUP")
+
+
+def test_stop_leaves_nothing(make_herald, token):
+    inst = make_herald()
+    mail_flows(inst, token)
+    pids = inst.our_pids()
+    assert inst.master_pid in pids and len(pids) >= 5, pids
+    r = inst.ctl("stop")
+    assert r.returncode == 0, r
+    rc = inst.proc.wait(timeout=30)
+    assert rc == 0, "master exit status %d" % rc
+    assert H.wait_dead(list(pids), 10), \
+        [p for p in pids if H.proc_alive(p)]
+    assert inst.our_pids() == set()
+    assert not (inst.run_dir / "master.pid").exists()
+    assert not (inst.run_dir / "master.sock").exists()
+    assert inst.ctl("status").returncode == 3
+    with pytest.raises(OSError):
+        inst.banner(timeout=2)
+    inst.stopped = True
+
+
+def test_sigterm_stops(make_herald):
+    inst = make_herald()
+    pids = inst.our_pids()
+    os.kill(inst.master_pid, signal.SIGTERM)
+    inst.proc.wait(timeout=30)
+    assert H.wait_dead(list(pids), 10)
+    assert inst.our_pids() == set()
+    assert not (inst.run_dir / "master.pid").exists()
+
+
+def test_sigint_stops(make_herald):
+    """make demo relies on Ctrl-C being a clean stop."""
+    inst = make_herald()
+    pids = inst.our_pids()
+    os.kill(inst.master_pid, signal.SIGINT)
+    rc = inst.proc.wait(timeout=30)
+    assert rc == 0, rc
+    assert H.wait_dead(list(pids), 10)
+    assert not (inst.run_dir / "master.sock").exists()
+
+
+def test_start_daemon_and_stop(make_herald, token):
+    inst = make_herald(start=False)
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", str(inst.conf),
+                        "start"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, start_new_session=True)
+    try:
+        assert r.returncode == 0, r
+        pid = inst.read_master_pid()
+        assert pid and H.proc_alive(pid), pid
+        inst.master_pid = pid
+        assert inst.ctl("status").returncode == 0
+        # starting twice is refused
+        r2 = inst.ctl("start")
+        assert r2.returncode == 1, r2
+        mail_flows(inst, token)
+        pids = inst.our_pids()
+        r = inst.ctl("stop")
+        assert r.returncode == 0, r
+        assert H.wait_dead(list(pids), 30), \
+            [p for p in pids if H.proc_alive(p)]
+        assert not (inst.run_dir / "master.pid").exists()
+    finally:
+        inst.kill_leftovers()
+
+
+def test_second_master_refused(herald):
+    """A second start on the same config must not disturb the first."""
+    r = herald.ctl("start", timeout=30)
+    assert r.returncode == 1, r
+    assert herald.running()
+    assert herald.ctl("status").returncode == 0
+    assert herald.read_master_pid() == herald.master_pid
