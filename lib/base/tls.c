@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "base/buf.h"
+#include "base/str.h"
 #include "base/tls.h"
 
 /* tls_error_text - append the OpenSSL error queue to why and clear it */
@@ -39,8 +40,7 @@ tls_error_text(struct buf *why)
 		if (strlen(reason) > 4 &&
 		    strcmp(reason + strlen(reason) - 4, " lib") == 0) {
 			if (generic[0] == '\0')
-				snprintf(generic, sizeof(generic), "%s",
-				    reason);
+				str_lcpy(generic, reason, sizeof(generic));
 			continue;
 		}
 		if (why->len > start)
