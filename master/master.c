@@ -88,6 +88,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/config.h"
 #include "base/evloop.h"
 #include "base/log.h"
@@ -153,36 +154,6 @@ master_cleanup(void)
 	if (unlink(master_pid_path) < 0 && errno != ENOENT)
 		msg_warn("remove %s: %m", master_pid_path);
 	master_own_files = false;
-}
-
-/* master_mkdirs - mkdir -p path; new folders get mode */
-static int
-master_mkdirs(const char *path, mode_t mode, struct buf *why)
-{
-	char *copy = xstrdup(path);
-	struct stat st;
-
-	for (char *p = copy + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char save = *p;
-
-		*p = '\0';
-		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
-			buf_printf(why, "mkdir %s: %s", copy, strerror(errno));
-			x_free(&copy);
-			return -1;
-		}
-		*p = save;
-		if (save == '\0')
-			break;
-	}
-	x_free(&copy);
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		buf_printf(why, "%s: not a directory", path);
-		return -1;
-	}
-	return 0;
 }
 
 /* master_user - look up a service user (root only); -1 with why */
@@ -525,7 +496,7 @@ main(int argc, char **argv)
 	master_run_dir = xstrdup(var_run_directory);
 
 	/* one master per run_directory, before anything else changes */
-	if (master_mkdirs(master_run_dir, 0755, &why) < 0)
+	if (file_mkdirs(master_run_dir, 0755, &why) < 0)
 		master_die("run_directory: %s", buf_cstr(&why));
 	if (atexit(master_cleanup) != 0)
 		master_die("atexit failed");

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -55,37 +56,6 @@ dir_mdb_error(struct buf *why, int rc, const char *what)
 {
 	buf_printf(why, "%s: %s", what, mdb_strerror(rc));
 	return -1;
-}
-
-/* dir_mkdirs - mkdir -p path; new folders get mode */
-static int
-dir_mkdirs(const char *path, mode_t mode, struct buf *why)
-{
-	char *copy = xstrdup(path);
-	struct stat st;
-
-	for (char *p = copy + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char save = *p;
-
-		*p = '\0';
-		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
-			buf_printf(why, "mkdir %s: %s", copy, strerror(errno));
-			x_free(&copy);
-			return -1;
-		}
-		*p = save;
-		if (save == '\0')
-			break;
-	}
-	x_free(&copy);
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		buf_printf(why, "%s: %s", path,
-		    errno ? strerror(errno) : "not a directory");
-		return -1;
-	}
-	return 0;
 }
 
 /*
@@ -219,8 +189,8 @@ dir_open(const char *data_dir, int mode, struct dir **d_r, struct buf *why)
 	d = xcalloc(1, sizeof(*d));
 	d->rdonly = mode != DIR_WRITE;
 	d->path = xasprintf("%s/directory", data_dir);
-	if (!d->rdonly && (dir_mkdirs(data_dir, 0750, why) < 0 ||
-	    dir_mkdirs(d->path, 0750, why) < 0))
+	if (!d->rdonly && (file_mkdirs(data_dir, 0750, why) < 0 ||
+	    file_mkdirs(d->path, 0750, why) < 0))
 		goto fail;
 	if (dir_env_open(d->path, d->rdonly ? MDB_RDONLY : 0, 0660, &d->env,
 	    why) < 0)
@@ -1076,8 +1046,8 @@ dir_passwd_env(const char *data_dir, bool write, MDB_env **env_r,
 	int rc;
 
 	*env_r = NULL;
-	if (write && (dir_mkdirs(data_dir, 0750, why) < 0 ||
-	    dir_mkdirs(path, 0700, why) < 0)) {
+	if (write && (file_mkdirs(data_dir, 0750, why) < 0 ||
+	    file_mkdirs(path, 0700, why) < 0)) {
 		x_free(&path);
 		return -1;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/mem.h"
 #include "mail/mailbase.h"
 
@@ -36,7 +37,7 @@ int
 mailbase_setup(const char *base, uid_t uid, gid_t gid, struct buf *why)
 {
 	struct stat st;
-	char *copy;
+	char *copy, *slash;
 
 	if (*base == '\0') {
 		buf_puts(why, "mail_location has no fixed folder");
@@ -54,16 +55,12 @@ mailbase_setup(const char *base, uid_t uid, gid_t gid, struct buf *why)
 	}
 	/* the parents: like mkdir -p, readable by everyone */
 	copy = xstrdup(base);
-	for (char *p = copy + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-			buf_printf(why, "mkdir %s: %s", copy, strerror(errno));
+	if ((slash = strrchr(copy, '/')) != NULL && slash != copy) {
+		*slash = '\0';
+		if (file_mkdirs(copy, 0755, why) < 0) {
 			x_free(&copy);
 			return -1;
 		}
-		*p = '/';
 	}
 	x_free(&copy);
 	if (mkdir(base, 0700) < 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/maildir.h"
@@ -26,45 +27,17 @@
 
 static unsigned long maildir_counter;
 
-/* maildir_mkdir - mkdir that accepts an existing folder */
-static int
-maildir_mkdir(const char *path, struct buf *why)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) == 0)
-		return 0;
-	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	if (errno == EEXIST)
-		errno = ENOTDIR;
-	buf_printf(why, "mkdir %s: %s", path, strerror(errno));
-	return -1;
-}
-
 /* maildir_create - make path and its cur/ new/ tmp/ (mode 0700) */
 int
 maildir_create(const char *path, struct buf *why)
 {
 	static const char *const subs[] = {"cur", "new", "tmp"};
-	char *copy = xstrdup(path);
-	int ret = 0;
+	int ret = file_mkdirs(path, 0700, why);
 
-	/* mkdir -p */
-	for (char *p = copy + 1; ret == 0 && *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		ret = maildir_mkdir(copy, why);
-		*p = '/';
-	}
-	if (ret == 0)
-		ret = maildir_mkdir(copy, why);
-	x_free(&copy);
 	for (size_t i = 0; ret == 0 && i < sizeof(subs) / sizeof(*subs); i++) {
 		char *sub = xasprintf("%s/%s", path, subs[i]);
 
-		ret = maildir_mkdir(sub, why);
+		ret = file_mkdirs(sub, 0700, why);
 		x_free(&sub);
 	}
 	return ret;

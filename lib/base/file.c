@@ -1,0 +1,47 @@
+/*
+ * file - small file-system helpers: the one mkdir -p that the spool, the
+ * directory, the mail store and master all use.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/buf.h"
+#include "base/file.h"
+#include "base/mem.h"
+
+/* file_mkdir_one - mkdir that accepts an existing folder */
+static int
+file_mkdir_one(const char *path, mode_t mode, struct buf *why)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (errno == EEXIST)
+		errno = ENOTDIR;
+	buf_printf(why, "mkdir %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* file_mkdirs - mkdir -p with mode for the folders it makes */
+int
+file_mkdirs(const char *path, mode_t mode, struct buf *why)
+{
+	char *copy = xstrdup(path);
+	int ret = 0;
+
+	for (char *p = copy + 1; ret == 0 && *p != '\0'; p++) {
+		if (*p != '/' || p[-1] == '/')
+			continue;
+		*p = '\0';
+		ret = file_mkdir_one(copy, mode, why);
+		*p = '/';
+	}
+	if (ret == 0)
+		ret = file_mkdir_one(copy, mode, why);
+	x_free(&copy);
+	return ret;
+}
