@@ -136,6 +136,21 @@ void ctl_json_escape(struct buf *out, const char *s);
 /* ctl_json_print - write out and a newline to stdout */
 void ctl_json_print(const struct buf *out);
 
+/* ctl_output.c: a listing, printed as a table or (--json) a JSON array
+ * of objects; rows go into both, one is printed */
+struct ctl_listing {
+	struct ctl_table t;
+	struct ctl_json j;
+	struct buf out;		/* the JSON text */
+};
+
+/* ctl_listing_init - empty listing with ncol columns named by head */
+void ctl_listing_init(struct ctl_listing *l, int ncol,
+    const char *const *head);
+/* ctl_listing_print - print as --json asks */
+void ctl_listing_print(const struct ctl *ctl, struct ctl_listing *l);
+void ctl_listing_free(struct ctl_listing *l);
+
 /* ctl_output.c: formats */
 /* ctl_fmt_duration - "2d 3h", "3h 4m", "4m 5s", "5s" */
 void ctl_fmt_duration(struct buf *out, long long secs);
@@ -202,5 +217,9 @@ struct dir;
 struct dir *ctl_dir_open(void);
 /* ctl_dir_hosted - 1 hosted, 0 not (message printed), -1 error */
 int ctl_dir_hosted(struct dir *d, const char *domain);
+/* ctl_dir_open_filter - for "list [DOMAIN]": the optional DOMAIN operand
+ * checked and hosted (into dom; empty when absent) and the directory open;
+ * NULL after an error (message printed) */
+struct dir *ctl_dir_open_filter(const struct ctl_args *a, struct buf *dom);
 
 #endif

@@ -134,16 +134,11 @@ out:
 	return rc;
 }
 
-struct ctl_alias_listing {
-	struct ctl_table t;
-	struct ctl_json j;
-};
-
 /* ctl_alias_row - one alias into the table and the JSON array */
 static void
 ctl_alias_row(const char *key, const char *targets, void *ctx)
 {
-	struct ctl_alias_listing *l = ctx;
+	struct ctl_listing *l = ctx;
 	struct buf joined = BUF_INIT, one = BUF_INIT;
 
 	ctl_json_open(&l->j, '{');
@@ -175,38 +170,26 @@ ctl_alias_row(const char *key, const char *targets, void *ctx)
 int
 ctl_alias_list(struct ctl *ctl, const struct ctl_args *a)
 {
-	struct buf dom = BUF_INIT, why = BUF_INIT, out = BUF_INIT;
-	struct ctl_alias_listing l;
-	struct dir *d = NULL;
+	struct buf dom = BUF_INIT, why = BUF_INIT;
+	struct ctl_listing l;
+	struct dir *d;
 	int rc = CTL_EXIT_FAIL;
 
-	if (a->npos == 1 && ctl_input_domain(a->pos[0], &dom, &why) < 0) {
-		ctl_error("%s", buf_cstr(&why));
-		goto out;
+	if ((d = ctl_dir_open_filter(a, &dom)) == NULL) {
+		buf_free(&dom);
+		return CTL_EXIT_FAIL;
 	}
-	if ((d = ctl_dir_open()) == NULL)
-		goto out;
-	if (a->npos == 1 && ctl_dir_hosted(d, buf_cstr(&dom)) != 1)
-		goto out;
-	ctl_table_init(&l.t, 2, (const char *const[]){"ALIAS", "TARGETS"});
-	ctl_json_init(&l.j, &out);
-	ctl_json_open(&l.j, '[');
-	if (dir_alias_list(d, a->npos == 1 ? buf_cstr(&dom) : NULL,
-	    ctl_alias_row, &l, &why) < 0) {
+	ctl_listing_init(&l, 2, (const char *const[]){"ALIAS", "TARGETS"});
+	if (dir_alias_list(d, dom.len > 0 ? buf_cstr(&dom) : NULL, ctl_alias_row, &l,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 	} else {
-		ctl_json_close(&l.j, ']');
-		if (ctl->json)
-			ctl_json_print(&out);
-		else
-			ctl_table_print(&l.t, stdout);
+		ctl_listing_print(ctl, &l);
 		rc = CTL_EXIT_OK;
 	}
-	ctl_table_free(&l.t);
-out:
+	ctl_listing_free(&l);
 	dir_close(&d);
 	buf_free(&dom);
 	buf_free(&why);
-	buf_free(&out);
 	return rc;
 }

@@ -47,6 +47,22 @@ ctl_dir_hosted(struct dir *d, const char *domain)
 	return r;
 }
 
+/* ctl_dir_open_filter - optional DOMAIN operand checked, directory open */
+struct dir *
+ctl_dir_open_filter(const struct ctl_args *a, struct buf *dom)
+{
+	struct buf why = BUF_INIT;
+	struct dir *d = NULL;
+
+	if (a->npos == 1 && ctl_input_domain(a->pos[0], dom, &why) < 0)
+		ctl_error("%s", buf_cstr(&why));
+	else if ((d = ctl_dir_open()) != NULL && a->npos == 1 &&
+	    ctl_dir_hosted(d, buf_cstr(dom)) != 1)
+		dir_close(&d);
+	buf_free(&why);
+	return d;
+}
+
 /* ctl_domain_arg - check the DOMAIN operand */
 static int
 ctl_domain_arg(const char *s, struct buf *out)
@@ -182,9 +198,8 @@ int
 ctl_domain_list(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct ctl_domain_rows rows = {NULL, 0};
-	struct buf why = BUF_INIT, out = BUF_INIT;
-	struct ctl_table t;
-	struct ctl_json j;
+	struct buf why = BUF_INIT;
+	struct ctl_listing lst;
 	struct dir *d;
 	int rc = CTL_EXIT_FAIL;
 
@@ -203,29 +218,23 @@ ctl_domain_list(struct ctl *ctl, const struct ctl_args *a)
 			goto out;
 		}
 	}
-	ctl_json_init(&j, &out);
-	ctl_json_open(&j, '[');
-	ctl_table_init(&t, 3, (const char *const[]){"DOMAIN", "USERS",
+	ctl_listing_init(&lst, 3, (const char *const[]){"DOMAIN", "USERS",
 	    "ALIASES"});
 	for (size_t i = 0; i < rows.n; i++) {
 		char users[32], aliases[32];
 
 		snprintf(users, sizeof(users), "%lld", rows.r[i].users);
 		snprintf(aliases, sizeof(aliases), "%lld", rows.r[i].aliases);
-		ctl_table_add(&t, (const char *const[]){rows.r[i].name, users,
+		ctl_table_add(&lst.t, (const char *const[]){rows.r[i].name, users,
 		    aliases});
-		ctl_json_open(&j, '{');
-		ctl_json_kstr(&j, "domain", rows.r[i].name);
-		ctl_json_kint(&j, "users", rows.r[i].users);
-		ctl_json_kint(&j, "aliases", rows.r[i].aliases);
-		ctl_json_close(&j, '}');
+		ctl_json_open(&lst.j, '{');
+		ctl_json_kstr(&lst.j, "domain", rows.r[i].name);
+		ctl_json_kint(&lst.j, "users", rows.r[i].users);
+		ctl_json_kint(&lst.j, "aliases", rows.r[i].aliases);
+		ctl_json_close(&lst.j, '}');
 	}
-	ctl_json_close(&j, ']');
-	if (ctl->json)
-		ctl_json_print(&out);
-	else
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
+	ctl_listing_print(ctl, &lst);
+	ctl_listing_free(&lst);
 	rc = CTL_EXIT_OK;
 out:
 	for (size_t i = 0; i < rows.n; i++)
@@ -233,6 +242,5 @@ out:
 	x_free(&rows.r);
 	dir_close(&d);
 	buf_free(&why);
-	buf_free(&out);
 	return rc;
 }

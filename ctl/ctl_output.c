@@ -326,3 +326,32 @@ ctl_fmt_size(struct buf *out, long long bytes)
 	else
 		buf_printf(out, "%lld%c", bytes, units[u]);
 }
+
+/* ctl_listing_init - empty listing with ncol columns named by head */
+void
+ctl_listing_init(struct ctl_listing *l, int ncol, const char *const *head)
+{
+	ctl_table_init(&l->t, ncol, head);
+	buf_init(&l->out);
+	ctl_json_init(&l->j, &l->out);
+	ctl_json_open(&l->j, '[');
+}
+
+/* ctl_listing_print - the JSON array with --json, else the table */
+void
+ctl_listing_print(const struct ctl *ctl, struct ctl_listing *l)
+{
+	ctl_json_close(&l->j, ']');
+	if (ctl->json)
+		ctl_json_print(&l->out);
+	else
+		ctl_table_print(&l->t, stdout);
+}
+
+/* ctl_listing_free - release the table and the JSON text */
+void
+ctl_listing_free(struct ctl_listing *l)
+{
+	ctl_table_free(&l->t);
+	buf_free(&l->out);
+}

@@ -219,18 +219,15 @@ ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
 	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
 	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
 	struct ctl_queue_listing l = {NULL, 0};
-	struct buf out = BUF_INIT, when = BUF_INIT;
-	struct ctl_table t;
-	struct ctl_json j;
+	struct buf when = BUF_INIT;
+	struct ctl_listing lst;
 
 	for (int i = 0; folders[i] != NULL; i++)
 		ctl_queue_scan(var_spool_directory, folders[i],
 		    ctl_queue_list_one, &l);
 	if (l.n > 0)
 		qsort(l.e, l.n, sizeof(*l.e), ctl_queue_cmp);
-	ctl_json_init(&j, &out);
-	ctl_json_open(&j, '[');
-	ctl_table_init(&t, 6, (const char *const[]){"QUEUE_ID", "FOLDER",
+	ctl_listing_init(&lst, 6, (const char *const[]){"QUEUE_ID", "FOLDER",
 	    "ARRIVAL", "SIZE", "SENDER", "RECIPIENTS"});
 	for (size_t i = 0; i < l.n; i++) {
 		const struct ctl_queue_entry *e = &l.e[i];
@@ -238,30 +235,25 @@ ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
 
 		buf_reset(&when);
 		ctl_fmt_time(&when, e->arrival);
-		ctl_json_open(&j, '{');
-		ctl_json_kstr(&j, "queue_id", e->qid);
-		ctl_json_kstr(&j, "folder", e->folder);
-		ctl_json_kstr(&j, "arrival", buf_cstr(&when));
-		ctl_json_kint(&j, "size", e->size);
-		ctl_json_kstr(&j, "sender", e->sender);
-		ctl_json_kint(&j, "pending", (long long)e->pending);
-		ctl_json_kint(&j, "recipients", (long long)e->total);
-		ctl_json_close(&j, '}');
+		ctl_json_open(&lst.j, '{');
+		ctl_json_kstr(&lst.j, "queue_id", e->qid);
+		ctl_json_kstr(&lst.j, "folder", e->folder);
+		ctl_json_kstr(&lst.j, "arrival", buf_cstr(&when));
+		ctl_json_kint(&lst.j, "size", e->size);
+		ctl_json_kstr(&lst.j, "sender", e->sender);
+		ctl_json_kint(&lst.j, "pending", (long long)e->pending);
+		ctl_json_kint(&lst.j, "recipients", (long long)e->total);
+		ctl_json_close(&lst.j, '}');
 		snprintf(size, sizeof(size), "%lld", e->size);
 		snprintf(rcpt, sizeof(rcpt), "%zu/%zu", e->pending, e->total);
-		ctl_table_add(&t, (const char *const[]){e->qid, e->folder,
+		ctl_table_add(&lst.t, (const char *const[]){e->qid, e->folder,
 		    buf_cstr(&when), size, ctl_queue_sender(e->sender), rcpt});
 	}
-	ctl_json_close(&j, ']');
-	if (ctl->json)
-		ctl_json_print(&out);
-	else
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
+	ctl_listing_print(ctl, &lst);
+	ctl_listing_free(&lst);
 	for (size_t i = 0; i < l.n; i++)
 		x_free(&l.e[i].sender);
 	x_free(&l.e);
-	buf_free(&out);
 	buf_free(&when);
 	return CTL_EXIT_OK;
 }
