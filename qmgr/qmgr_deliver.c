@@ -283,34 +283,6 @@ qmgr_deliver_timeout(struct evloop *loop, void *ctx)
 	return -1;
 }
 
-/* qmgr_deliver_send_fd - one non-blocking sendmsg of p[0..n) with fd
- * attached to its first byte; bytes sent or -1 (errno) */
-static ssize_t
-qmgr_deliver_send_fd(int sock, const char *p, size_t n, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct cmsghdr *c;
-	ssize_t r;
-
-	memset(&cm, 0, sizeof(cm));
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	do {
-		r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (r < 0 && errno == EINTR);
-	return r;
-}
-
 /* qmgr_deliver_write - send what is left of the request; -1 if broken */
 static int
 qmgr_deliver_write(struct qmgr *q, struct qmgr_agent *a, struct buf *why)
@@ -319,9 +291,7 @@ qmgr_deliver_write(struct qmgr *q, struct qmgr_agent *a, struct buf *why)
 		ssize_t n;
 
 		if (!a->fd_passed) {
-			/* sock_send_fd() would block or fail on a partial
-			 * write; this one-shot form keeps the loop going */
-			n = qmgr_deliver_send_fd(a->fd, a->out.data,
+			n = sock_send_fd(a->fd, a->out.data,
 			    a->out.len, a->job->msg->fd);
 			if (n > 0)
 				a->fd_passed = true;

@@ -386,33 +386,22 @@ sock_local_port(int fd)
 	return -1;
 }
 
-/* sock_send_fd - send len bytes (at least one) with fd attached */
-int
+/* sock_send_fd - one non-blocking sendmsg, fd on the first byte */
+long
 sock_send_fd(int sock, const void *data, size_t len, int fd)
 {
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} cm;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
-	char dummy = 0;
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	memset(&msg, 0, sizeof(msg));
-	memset(&cm, 0, sizeof(cm));
-	/* Linux needs at least one byte of data to carry ancillary data. */
-	if (len == 0) {
-		iov.iov_base = &dummy;
-		iov.iov_len = 1;
-	} else {
-		iov.iov_base = (void *)data;
-		iov.iov_len = len;
-	}
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
 	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&cm, 0, sizeof(cm));
 		msg.msg_control = cm.buf;
 		msg.msg_controllen = sizeof(cm.buf);
 		c = CMSG_FIRSTHDR(&msg);
@@ -422,30 +411,9 @@ sock_send_fd(int sock, const void *data, size_t len, int fd)
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
 	do {
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -1;
-	if ((size_t)n != iov.iov_len) {
-		/*
-		 * The descriptor went with the first byte; the rest is plain
-		 * data and the caller expects all of it sent.
-		 */
-		const char *p = (const char *)iov.iov_base + n;
-		size_t left = iov.iov_len - (size_t)n;
-
-		while (left > 0) {
-			n = send(sock, p, left, MSG_NOSIGNAL);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return -1;
-			}
-			p += n;
-			left -= (size_t)n;
-		}
-	}
-	return 0;
+	return (long)n;
 }
 
 /* sock_recv_fd - receive data and at most one attached descriptor */

@@ -36,8 +36,11 @@ bool sock_addr_is_loopback(const struct sockaddr *sa);
 void sock_peer_text(int fd, char *out, size_t size);
 int sock_local_port(int fd);
 
-/* sock_send_fd - send len bytes of data with fd attached (SCM_RIGHTS) */
-int sock_send_fd(int sock, const void *data, size_t len, int fd);
+/* sock_send_fd - one non-blocking send of up to len (> 0) bytes, with fd
+ * attached (SCM_RIGHTS) when fd >= 0; the descriptor travels with the
+ * first byte, so once this returned > 0 the caller sends the rest plainly.
+ * Returns bytes sent, or -1 with errno (EAGAIN: try again when writable) */
+long sock_send_fd(int sock, const void *data, size_t len, int fd);
 /* sock_recv_fd - receive up to size bytes; an attached fd goes to *fd_r
  * (else -1); returns bytes read, 0 on EOF, -1 on error */
 long sock_recv_fd(int sock, void *data, size_t size, int *fd_r);

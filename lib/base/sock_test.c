@@ -327,7 +327,7 @@ test_pass_fd(void)
 
 	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
 	T_ASSERT(pipe(pfd) == 0);
-	T_EQ_INT(sock_send_fd(sp[0], "hello", 5, pfd[1]), 0);
+	T_EQ_INT(sock_send_fd(sp[0], "hello", 5, pfd[1]), 5);
 	close(pfd[1]);
 	n = sock_recv_fd(sp[1], data, sizeof(data), &got);
 	T_EQ_INT(n, 5);
@@ -342,7 +342,7 @@ test_pass_fd(void)
 	close(pfd[0]);
 
 	/* No descriptor attached. */
-	T_EQ_INT(sock_send_fd(sp[0], "abc", 3, -1), 0);
+	T_EQ_INT(sock_send_fd(sp[0], "abc", 3, -1), 3);
 	n = sock_recv_fd(sp[1], data, sizeof(data), &got);
 	T_EQ_INT(n, 3);
 	T_EQ_INT(got, -1);

@@ -334,32 +334,6 @@ ipc_wait(int sock, short events, long long deadline, struct buf *why)
 	}
 }
 
-/* ipc_send_chunk - one sendmsg, with fd attached when fd >= 0 */
-static ssize_t
-ipc_send_chunk(int sock, const char *p, size_t n, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 /* ipc_send - write one frame, fd attached to its first byte */
 int
 ipc_send(int sock, const struct ipc_msg *m, int fd, int timeout_ms,
@@ -378,7 +352,7 @@ ipc_send(int sock, const struct ipc_msg *m, int fd, int timeout_ms,
 	}
 	ipc_frame_encode(m, &out);
 	while (off < out.len) {
-		ssize_t n = ipc_send_chunk(sock, out.data + off,
+		ssize_t n = sock_send_fd(sock, out.data + off,
 		    out.len - off, fd);
 
 		if (n > 0) {
