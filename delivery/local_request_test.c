@@ -7,7 +7,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,24 +31,12 @@ static char tmpdir[] = "/tmp/herald-local-test-XXXXXX";
 static char spool[300], mail[300];
 static struct dir *dir;
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void
 must(int r, struct buf *why, const char *what)
 {
 	if (r < 0) {
 		fprintf(stderr, "setup: %s: %s\n", what, buf_cstr(why));
-		rm_tree(tmpdir);
+		test_rm_tree(tmpdir);
 		exit(1);
 	}
 }
@@ -442,6 +429,6 @@ main(void)
 	setup();
 	r = test_run(cases);
 	dir_close(&dir);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	return r;
 }

@@ -3,7 +3,6 @@
  * temp folder: users, +ext, aliases, catch-all, disabled users, foreign
  * targets, alias loops, duplicates, the depth limit; and mailbox paths.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,26 +17,13 @@
 static char tmpdir[] = "/tmp/herald-resolve-test-XXXXXX";
 static struct dir *dir;
 
-/* rm_entry / rm_tree - remove the temp folder */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* must - a directory write that has to work */
 static void
 must(int r, struct buf *why, const char *what)
 {
 	if (r < 0) {
 		fprintf(stderr, "setup: %s: %s\n", what, buf_cstr(why));
-		rm_tree(tmpdir);
+		test_rm_tree(tmpdir);
 		exit(1);
 	}
 }
@@ -324,6 +310,6 @@ main(void)
 	setup();
 	r = test_run(cases);
 	dir_close(&dir);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	return r;
 }

@@ -5,7 +5,6 @@
  * recipient report fields and the returned original header section.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +23,6 @@
 
 static char tmpdir[] = "/tmp/herald-qmgr-bounce-XXXXXX";
 static char spool[300];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* original - write a queue file and open it for reading */
 static int
@@ -351,7 +338,7 @@ main(void)
 	x_free(&var_myhostname);
 	var_myhostname = xstrdup("mx.example.org");
 	r = test_run(cases);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	buf_free(&why);
 	return r;
 }

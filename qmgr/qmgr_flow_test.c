@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,18 +47,6 @@ static char spool[300];
 static pid_t agent_pid = -1;
 static char agent_sock[400];	/* the socket agent_pid listens on */
 static int case_no;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* agent_serve - the fake agent's side of one connection */
 static void
@@ -685,7 +672,7 @@ main(void)
 	if (dir_open(tmpdir, DIR_WRITE, &d, &why) < 0 ||
 	    dir_domain_add(d, "example.org", &why) < 0) {
 		fprintf(stderr, "directory: %s\n", why.data);
-		rm_tree(tmpdir);
+		test_rm_tree(tmpdir);
 		return 1;
 	}
 	dir_close(&d);
@@ -693,7 +680,7 @@ main(void)
 	agent_stop();
 	if (qmgr.dir != NULL)
 		dir_close(&qmgr.dir);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	buf_free(&why);
 	return r;
 }

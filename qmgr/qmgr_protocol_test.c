@@ -5,7 +5,6 @@
  * plus oversized and malformed frames that must drop the connection.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +23,6 @@
 #include "qmgr.h"
 
 static char tmpdir[] = "/tmp/herald-qmgr-proto-XXXXXX";
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* a message with three recipients, open, as the parser needs it */
 static struct qfile fake_qf;
@@ -438,6 +425,6 @@ main(void)
 	r = test_run(cases);
 	fake_reset();
 	x_free(&fake_msg.res);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	return r;
 }

@@ -5,7 +5,6 @@
  * would schedule twice, flush, and the control requests.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +25,6 @@
 static char tmpdir[] = "/tmp/herald-qmgr-sched-XXXXXX";
 static char spool[300];
 static int case_no;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* fresh - a new empty spool and state per case */
 static struct qmgr *
@@ -374,6 +361,6 @@ main(void)
 	cfg_defaults(params_table);
 	r = test_run(cases);
 	x_free(&qmgr.hash);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	return r;
 }

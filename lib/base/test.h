@@ -14,6 +14,7 @@
 #ifndef BASE_TEST_H
 #define BASE_TEST_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,24 @@ static int test_failed_checks;
 		if (WIFEXITED(st_) && WEXITSTATUS(st_) == 0)                  \
 			T_FAIL_("%s did not die", #stmt);                     \
 	} while (0)
+
+/* test_rm_entry - nftw callback of test_rm_tree */
+static inline int
+test_rm_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+/* test_rm_tree - remove a test's temporary folder and everything in it */
+static inline void
+test_rm_tree(const char *path)
+{
+	(void)nftw(path, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* test_run - run every case; prints "N passed, N failed"; exit status */
 static inline int

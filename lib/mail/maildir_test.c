@@ -414,32 +414,6 @@ test_failures(void)
 	buf_free(&name);
 }
 
-/* rm_tree - remove everything under path (test files only) */
-static void
-rm_tree(const char *path)
-{
-	struct dirent *de;
-	DIR *dp = opendir(path);
-
-	if (dp != NULL) {
-		while ((de = readdir(dp)) != NULL) {
-			char child[1024];
-			struct stat st;
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(child, sizeof(child), "%s/%s", path,
-			    de->d_name);
-			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-				rm_tree(child);
-			else
-				unlink(child);
-		}
-		closedir(dp);
-	}
-	rmdir(path);
-}
-
 static const struct test_case cases[] = {
 	{"create folders", test_create},
 	{"deliver: header, CRLF to LF, lone CR", test_deliver_content},
@@ -461,6 +435,6 @@ main(void)
 		return 1;
 	}
 	rc = test_run(cases);
-	rm_tree(tmpdir);
+	test_rm_tree(tmpdir);
 	return rc;
 }
