@@ -1,0 +1,174 @@
+"""
+smtpd limits and envelope checks: recipients per message, errors per
+session, sessions per client address, idle timeout, CR/LF/NUL in envelope
+fields, low spool space (452 4.3.1); and what local does at its limits:
+over quota (5.2.2 bounce to the sender) and too many hops (5.4.6).
+"""
+import os
+import subprocess
+import time
+
+import pytest
+
+import herald as H
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory, pki):
+    import conftest
+    inst = H.HeraldInstance(tmp_path_factory.mktemp("limited"), pki=pki,
+                            smtpd_workers=1, smtpd_recipient_limit=3,
+                            smtpd_error_limit=3, smtpd_client_limit=2,
+                            smtpd_idle_timeout="2s")
+    try:
+        conftest.setup_standard_directory(inst)
+        inst.start()
+        yield inst
+    finally:
+        conftest._finish(inst)
+
+
+def greet(c):
+    c.expect(220)
+    c.expect(250, "EHLO client.example.test")
+
+
+def test_recipient_limit_452(limited):
+    with limited.raw() as c:
+        greet(c)
+        c.expect(250, "MAIL FROM:<a@example.org>")
+        for user in ("alice", "bob", "carol"):
+            c.expect(250, "RCPT TO:<%s@example.test>" % user)
+        code, lines = c.cmd("RCPT TO:<dave@example.test>")
+        assert code == 452 and lines[0].startswith(b"4.5.3"), (code, lines)
+
+
+def test_error_limit_disconnects(limited):
+    with limited.raw() as c:
+        greet(c)
+        for _ in range(2):
+            assert c.cmd("FROBNICATE")[0] == 500
+        code, lines = c.cmd("FROBNICATE")
+        # the third error gets 421 (or its 500 followed by 421) and EOF
+        text = c.read_all(5)
+        assert code == 421 or text.startswith(b"421"), (code, lines, text)
+        assert b"too many errors" in b" ".join(lines) + text
+
+
+def test_sessions_per_client_limited(limited):
+    first, second = limited.raw(), limited.raw()
+    try:
+        first.expect(220)
+        second.expect(220)
+        with limited.raw() as third:
+            code, lines = third.reply()
+            assert code == 421 and lines[0].startswith(b"4.7.0"), \
+                (code, lines)
+    finally:
+        first.close()
+        second.close()
+    # once the others are gone, the address is welcome again
+    H.wait_for(lambda: _greets(limited), timeout=10,
+               what="a new session after the old ones closed")
+
+
+def _greets(inst):
+    with inst.raw() as c:
+        return c.reply()[0] == 220
+
+
+def test_idle_timeout_421(limited):
+    with limited.raw() as c:
+        greet(c)
+        started = time.monotonic()
+        code, lines = c.reply(timeout=15)
+        assert code == 421 and lines[0].startswith(b"4.4.2"), (code, lines)
+        assert time.monotonic() - started >= 1.5
+        assert c.read_all(5) == b""
+
+
+@pytest.mark.parametrize("line", [
+    b"MAIL FROM:<a\x00b@example.org>",
+    b"MAIL FROM:<a@example.org> ENVID=x\ry",
+    b"HELO a\x00b",
+])
+def test_crlfnul_in_envelope_rejected(herald, line):
+    with herald.raw() as c:
+        c.expect(220)
+        c.expect(250, "EHLO client.example.test")
+        code, lines = c.cmd(line)
+        assert code == 501, (line, code, lines)
+        # the session goes on, and nothing was queued
+        assert c.cmd("NOOP")[0] == 250
+
+
+def test_rcpt_with_nul_rejected_nothing_queued(herald, token):
+    with herald.raw() as c:
+        c.expect(220)
+        c.expect(250, "EHLO client.example.test")
+        c.expect(250, "MAIL FROM:<a@example.org>")
+        code, lines = c.cmd(b"RCPT TO:<alice@example.test>\x00"
+                            b"\r\nRCPT TO:<bob@example.test>")
+        assert code == 501, (code, lines)
+        assert c.reply()[0] == 250	# the second, well-formed RCPT
+        c.expect(354, "DATA")
+        c.send("Subject: %s\r\n\r\n%s\r\n.\r\n" % (token, token))
+        code, lines = c.reply()
+        assert code == 250, (code, lines)
+    herald.wait_messages(token, "bob")
+    time.sleep(0.5)
+    assert herald.messages_with(token, "alice") == []
+
+
+def test_over_quota_bounces_to_sender(make_herald, token):
+    inst = make_herald()
+    inst.ctl_ok("user", "quota", "dave@example.test", "1k")
+    body = "%s\r\n" % token + ("x" * 76 + "\r\n") * 60
+    with inst.smtp() as s:
+        s.sendmail("bob@example.test", ["dave@example.test"],
+                   "Subject: %s\r\n\r\n%s" % (token, body))
+    bounces = inst.wait_messages(token, "bob", timeout=30)
+    assert b"Status: 5.2.2" in bounces[0], bounces[0][:2000]
+    assert b"dave@example.test" in bounces[0]
+    assert inst.messages_with(token, "dave") == []
+    H.wait_for(lambda: inst.queue_files() == [], timeout=20,
+               what="an empty queue")
+
+
+def test_too_many_hops_bounces(make_herald, token):
+    inst = make_herald(hopcount_limit=5)
+    hops = "".join("Received: from hop%d.example.org by x; "
+                   "Mon, 23 Nov 2026 00:00:00 +0000\r\n" % i
+                   for i in range(5))
+    with inst.smtp() as s:
+        s.sendmail("bob@example.test", ["alice@example.test"],
+                   "%sSubject: %s\r\n\r\n%s\r\n" % (hops, token, token))
+    bounces = inst.wait_messages(token, "bob", timeout=30)
+    assert b"Status: 5.4.6" in bounces[0], bounces[0][:2000]
+    assert inst.messages_with(token, "alice") == []
+
+
+def test_low_spool_space_452(make_herald, tmp_path):
+    """MAIL gets 452 4.3.1 while the spool has less than 1.5 x the size
+    limit free; needs root for a small tmpfs."""
+    if os.geteuid() != 0:
+        pytest.skip("a small spool file system needs root (uid %d)"
+                    % os.geteuid())
+    spool = tmp_path / "tiny-spool"
+    spool.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                        str(spool)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount tmpfs: %s" % r.stderr.strip())
+    try:
+        inst = make_herald(spool_directory=str(spool),
+                           message_size_limit="10M")
+        with inst.raw() as c:
+            c.expect(220)
+            c.expect(250, "EHLO client.example.test")
+            code, lines = c.cmd("MAIL FROM:<a@example.org>")
+            assert code == 452 and lines[0].startswith(b"4.3.1"), \
+                (code, lines)
+        inst.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
