@@ -149,6 +149,19 @@ local_resolve_targets(struct dir *d, struct local_resolved *r,
 	}
 }
 
+/* local_resolve_dir_error - a failed lookup defers that part */
+static void
+local_resolve_dir_error(struct local_resolved *r, const char *part,
+    const char *top, const struct buf *why)
+{
+	struct buf t = BUF_INIT;
+
+	buf_printf(&t, "directory lookup failed: %s", buf_cstr(why));
+	local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
+	    buf_cstr(&t));
+	buf_free(&t);
+}
+
 /* local_resolve_user - the user key, if it exists: 1 taken, 0 not, -1
  * directory error (noted) */
 static int
@@ -159,14 +172,9 @@ local_resolve_user(struct dir *d, struct local_resolved *r, const char *key,
 	struct dir_user u;
 	int found = dir_user_get(d, key, &u, &why);
 
-	if (found < 0) {
-		struct buf t = BUF_INIT;
-
-		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
-		local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
-		    buf_cstr(&t));
-		buf_free(&t);
-	} else if (found > 0) {
+	if (found < 0)
+		local_resolve_dir_error(r, part, top, &why);
+	else if (found > 0) {
 		if (!u.enabled)
 			local_resolve_fail(r, part, top, LOCAL_BOUNCED, "5.2.1",
 			    "mailbox disabled");
@@ -186,14 +194,9 @@ local_resolve_alias(struct dir *d, struct local_resolved *r, const char *key,
 	struct buf why = BUF_INIT, targets = BUF_INIT;
 	int found = dir_alias_get(d, key, &targets, &why);
 
-	if (found < 0) {
-		struct buf t = BUF_INIT;
-
-		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
-		local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
-		    buf_cstr(&t));
-		buf_free(&t);
-	} else if (found > 0) {
+	if (found < 0)
+		local_resolve_dir_error(r, part, top, &why);
+	else if (found > 0) {
 		local_resolve_targets(d, r, part, buf_cstr(&targets), top,
 		    delim, depth + 1, limit);
 	}
