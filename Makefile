@@ -41,6 +41,7 @@ demo: build
 
 bench: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/smtp-throughput
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/pop3-retrieve
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

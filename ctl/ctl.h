@@ -193,6 +193,11 @@ int ctl_user_passwd(struct ctl *ctl, const struct ctl_args *a);
 int ctl_user_quota(struct ctl *ctl, const struct ctl_args *a);
 int ctl_user_enable(struct ctl *ctl, const struct ctl_args *a);
 int ctl_user_disable(struct ctl *ctl, const struct ctl_args *a);
+int ctl_user_import(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_import_parse_line - one Dovecot passwd-file line: 1 with address,
+ * hash and disabled; 0 comment or blank; -1 with why (ctl_user_import.c) */
+int ctl_import_parse_line(const char *line, const char *domain,
+    struct buf *addr, struct buf *hash, bool *disabled, struct buf *why);
 
 /* ctl_alias.c */
 int ctl_alias_add(struct ctl *ctl, const struct ctl_args *a);

@@ -33,7 +33,7 @@
 
 /* the programs master runs, and master itself */
 static const char *const ctl_check_programs[] = {
-	"master", "smtpd", "qmgr", "local", NULL,
+	"master", "authd", "smtpd", "qmgr", "local", "pop3d", NULL,
 };
 
 /* ctl_check_line - print one result; counts failures */

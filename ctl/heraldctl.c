@@ -63,6 +63,8 @@ static const struct ctl_opt ctl_opts_force[] = {{"force", false},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_quota[] = {{"quota", true},
     {NULL, false}};
+static const struct ctl_opt ctl_opts_import[] = {{"domain", true},
+    {"update", false}, {NULL, false}};
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "start", "[--foreground]", "start herald and wait until it "
@@ -102,6 +104,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "in again", 1, 1, NULL, ctl_user_enable, false},
 	{"user", "disable", "ADDR", "refuse mail and logins for a user", 1, 1,
 	    NULL, ctl_user_disable, false},
+	{"user", "import", "FILE [--domain D] [--update]", "add the users of a "
+	    "Dovecot passwd-file (\"-\": stdin) with their SHA512-CRYPT, "
+	    "bcrypt or yescrypt hashes; --update: also replace passwords of "
+	    "existing users", 1, 1, ctl_opts_import, ctl_user_import, false},
 	{"alias", "add", "ADDR TARGET...", "forward ADDR (\"@domain\": "
 	    "catch-all) to one or more addresses", 2, CTL_ARGS_MAX, NULL,
 	    ctl_alias_add, false},

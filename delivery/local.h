@@ -103,11 +103,6 @@ bool local_header_delivered_to(const struct local_header *h,
     const char *addr);
 
 /* local_deliver.c */
-/* local_mailbox_path - expand the mail_location template for the mailbox
- * local@domain (%d domain, %n local part, %u address, %% a '%'); -1 with
- * why if the name is unsafe as a path (5.1.3) */
-int local_mailbox_path(const char *tmpl, const char *mailbox,
-    struct buf *out, struct buf *why);
 /* local_deliver_box - deliver the message of qf (on fd) into box's
  * Maildir with Return-Path: and Delivered-To: prepended */
 void local_deliver_box(const struct qfile *qf, int fd,

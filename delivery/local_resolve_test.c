@@ -254,39 +254,6 @@ test_refused(void)
 	    NULL));
 }
 
-/* path - expand and compare (want NULL: refused) */
-static int
-path(const char *tmpl, const char *mailbox, const char *want)
-{
-	struct buf out = BUF_INIT, why = BUF_INIT;
-	int r = local_mailbox_path(tmpl, mailbox, &out, &why), bad = 0;
-
-	if (want == NULL ? r != -1 : (r != 0 || strcmp(out.data, want) != 0)) {
-		fprintf(stderr, "  %s + %s: %d \"%s\" (%s), want %s\n", tmpl,
-		    mailbox, r, out.data, why.data, want ? want : "refusal");
-		bad = 1;
-	}
-	buf_free(&out);
-	buf_free(&why);
-	return bad;
-}
-
-static void
-test_mailbox_path(void)
-{
-	T_ASSERT(!path("/var/mail/%d/%n", "Alice@Example.ORG",
-	    "/var/mail/example.org/alice"));
-	T_ASSERT(!path("/m/%u/Maildir", "a@b.c", "/m/a@b.c/Maildir"));
-	T_ASSERT(!path("/m/100%%/%n%x", "a@b.c", "/m/100%/a%x"));
-	T_ASSERT(!path("/m/%d/%n", "a/b@b.c", NULL));
-	T_ASSERT(!path("/m/%d/%n", ".hidden@b.c", NULL));
-	T_ASSERT(!path("/m/%d/%n", "..@b.c", NULL));
-	T_ASSERT(!path("/m/%d/%n", "a\tb@b.c", NULL));
-	T_ASSERT(!path("/m/%d/%n", "a@..", NULL));
-	T_ASSERT(!path("/m/%d/%n", "a@b/c", NULL));
-	T_ASSERT(!path("/m/%d/%n", "nodomain", NULL));
-	T_ASSERT(!path("/m/%d/%n", "@b.c", NULL));
-}
 
 static const struct test_case cases[] = {
 	{"user exact and case", test_user},
@@ -298,7 +265,6 @@ static const struct test_case cases[] = {
 	{"depth limit", test_depth},
 	{"failing parts are named", test_parts},
 	{"disabled, foreign, bad syntax", test_refused},
-	{"mailbox path template", test_mailbox_path},
 	{0},
 };
 

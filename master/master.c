@@ -211,6 +211,51 @@ master_directory_group(void)
 	}
 }
 
+/* master_auth_files - give authd (auth_user) the password database and
+ * its throttle state <data_directory>/authstate (root, at start and
+ * reload): folders 0700, files 0600, nobody else can read them */
+static void
+master_auth_files(void)
+{
+	static const char *const parts[] = {"/passwd", "/passwd/data.mdb",
+	    "/passwd/lock.mdb", "/authstate", "/authstate/data.mdb",
+	    "/authstate/lock.mdb", NULL};
+	struct buf why = BUF_INIT;
+	uid_t uid;
+	gid_t gid;
+	struct stat st;
+	char *path;
+
+	if (master_user("auth_user", var_auth_user, &uid, &gid, &why) < 0) {
+		msg_warn("%s; authd cannot run", buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	path = xasprintf("%s/authstate", var_data_directory);
+	if (file_mkdirs(path, 0700, &why) < 0)
+		msg_warn("%s", buf_cstr(&why));
+	x_free(&path);
+	for (int i = 0; parts[i] != NULL; i++) {
+		bool folder = i == 0 || i == 3;
+
+		path = xasprintf("%s%s", var_data_directory, parts[i]);
+		if (lstat(path, &st) < 0) {
+			if (errno != ENOENT)
+				msg_warn("stat %s: %m", path);
+		} else if (S_ISLNK(st.st_mode)) {
+			msg_warn("%s is a symbolic link: not changed", path);
+		} else if ((st.st_uid != uid || st.st_gid != gid) &&
+		    chown(path, uid, gid) < 0) {
+			msg_warn("chown %s: %m", path);
+		} else if ((st.st_mode & 07777) != (folder ? 0700 : 0600) &&
+		    chmod(path, folder ? 0700 : 0600) < 0) {
+			msg_warn("chmod %s: %m", path);
+		}
+		x_free(&path);
+	}
+	buf_free(&why);
+}
+
 /*
  * master_mail_base - the folder local creates mailboxes in: made for
  * vmail_user if missing (as root the services cannot make it); a problem
@@ -265,8 +310,10 @@ master_prepare(bool at_start, struct buf *why)
 	if (dir_open(var_data_directory, DIR_WRITE, &d, why) < 0)
 		return -1;
 	dir_close(&d);
-	if (geteuid() == 0)
+	if (geteuid() == 0) {
 		master_directory_group();
+		master_auth_files();
+	}
 	if (at_start && dir_reader_check(var_data_directory, why) < 0)
 		return -1;
 	return 0;

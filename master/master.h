@@ -49,6 +49,7 @@ struct master_service {
 	const struct master_service_def *def;
 	int wanted;		/* processes to run; 0: disabled */
 	struct master_listener *listeners[MASTER_SERVICE_MAX_LISTENERS];
+	const char *fdnames[MASTER_SERVICE_MAX_LISTENERS];
 	int nlisteners;
 	long long restarts;	/* replacements of dead children */
 	long long backoff_ms;	/* current restart delay, 0: none */
@@ -56,20 +57,39 @@ struct master_service {
 	struct ev_timer *timer;	/* pending delayed restart */
 };
 
+/* how master_listen_get opens a UNIX socket */
+enum master_socket_access {
+	MASTER_SOCKET_HERALD,	/* 0600, owner herald_user (qmgr, local) */
+	MASTER_SOCKET_SERVICES,	/* 0660, group directory_group: every
+				   service may connect (authd) */
+};
+
+#define MASTER_LISTEN_SETS 2
+
 /*
- * master_service_def - a row of the service table. listen() appends the
- * service's listener addresses for the current configuration (0, or -1
- * with why); count() says how many processes to run (0: none).
+ * master_listen_set - one kind of listener of a service: listen() appends
+ * its addresses for the current configuration (0, or -1 with why), and
+ * each gets fdname in LISTEN_FDNAMES ("pop3" and "pop3s" for pop3d).
+ */
+struct master_listen_set {
+	const char *fdname;
+	int (*listen)(char ***addrs_r, int *n_r, struct buf *why);
+};
+
+/*
+ * master_service_def - a row of the service table: its listener sets
+ * (unused ones have fdname NULL) and count(), how many processes to run
+ * (0: none).
  */
 struct master_service_def {
 	const char *name;	/* in logs and status: "smtpd" */
 	const char *program;	/* file in daemon_directory */
-	const char *fdname;	/* LISTEN_FDNAMES entry of every listener */
 	bool unix_listener;	/* listen() gives socket paths, not host:port */
+	enum master_socket_access access;	/* of a UNIX listener */
 	bool exclusive;		/* never two generations at once: a reload
 				   starts the new process only after the old
 				   one exited (qmgr owns the queue) */
-	int (*listen)(char ***addrs_r, int *n_r, struct buf *why);
+	struct master_listen_set listen[MASTER_LISTEN_SETS];
 	int (*count)(void);
 };
 
@@ -101,7 +121,7 @@ void master_stop(void);
 /* master_listen.c */
 /* master_listen_get - the listener for addr, opened if not open yet */
 struct master_listener *master_listen_get(const char *addr, bool is_unix,
-    struct buf *why);
+    enum master_socket_access access, struct buf *why);
 /* master_listen_begin - start a listener round: mark every one unused */
 void master_listen_begin(void);
 /* master_listen_abort - close the ones the failed round opened */

@@ -10,6 +10,7 @@
  * waiting in its backlog are never dropped by a reload.
  */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,38 +27,62 @@
 
 static struct master_listener *master_listeners;
 
-/* master_listen_open - open one socket for addr; -1 with why */
+/* master_listen_owner - as root, give a UNIX socket its owner and group:
+ * herald_user, and directory_group when every service may connect */
 static int
-master_listen_open(const char *addr, bool is_unix, struct buf *why)
+master_listen_owner(const char *addr, enum master_socket_access access,
+    struct buf *why)
 {
 	struct passwd *pw;
+	struct group *gr;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(var_herald_user)) == NULL) {
+		buf_printf(why, "%s: unknown user %s", addr, var_herald_user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (access == MASTER_SOCKET_SERVICES) {
+		if ((gr = getgrnam(var_directory_group)) == NULL) {
+			buf_printf(why, "%s: unknown group %s", addr,
+			    var_directory_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (chown(addr, pw->pw_uid, gid) < 0) {
+		buf_printf(why, "chown %s: %s", addr, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* master_listen_open - open one socket for addr; -1 with why */
+static int
+master_listen_open(const char *addr, bool is_unix,
+    enum master_socket_access access, struct buf *why)
+{
 	int fd;
 
 	if (!is_unix)
 		return sock_listen_tcp(addr, MASTER_LISTEN_BACKLOG, why);
-	if ((fd = sock_listen_unix(addr, 0600, MASTER_LISTEN_BACKLOG,
-	    why)) < 0)
+	if ((fd = sock_listen_unix(addr,
+	    access == MASTER_SOCKET_SERVICES ? 0660 : 0600,
+	    MASTER_LISTEN_BACKLOG, why)) < 0)
 		return -1;
-	/* services connect to it as herald_user (qmgr, smtpd) */
-	if (geteuid() == 0) {
-		if ((pw = getpwnam(var_herald_user)) == NULL) {
-			buf_printf(why, "%s: unknown user %s", addr,
-			    var_herald_user);
-			(void)close(fd);
-			return -1;
-		}
-		if (chown(addr, pw->pw_uid, pw->pw_gid) < 0) {
-			buf_printf(why, "chown %s: %s", addr, strerror(errno));
-			(void)close(fd);
-			return -1;
-		}
+	if (master_listen_owner(addr, access, why) < 0) {
+		(void)close(fd);
+		return -1;
 	}
 	return fd;
 }
 
 /* master_listen_get - the listener for addr, opened if not open yet */
 struct master_listener *
-master_listen_get(const char *addr, bool is_unix, struct buf *why)
+master_listen_get(const char *addr, bool is_unix,
+    enum master_socket_access access, struct buf *why)
 {
 	struct master_listener *l;
 	int fd;
@@ -69,7 +94,7 @@ master_listen_get(const char *addr, bool is_unix, struct buf *why)
 		}
 	}
 	/* sock_listen_* name the address in their reason */
-	if ((fd = master_listen_open(addr, is_unix, why)) < 0)
+	if ((fd = master_listen_open(addr, is_unix, access, why)) < 0)
 		return NULL;
 	l = xcalloc(1, sizeof(*l));
 	l->addr = xstrdup(addr);

@@ -3,8 +3,9 @@
  *
  * Each row of master_service_table names a program, the listeners it gets
  * and how many processes of it to run, both computed from the current
- * configuration. New services (authd, pop3d, imapd, remote) are new rows:
- * a listen function, a count function and a line here.
+ * configuration. New services (imapd, remote) are new rows: listen
+ * functions, a count function and a line here. authd comes first so that
+ * it is up when the first login arrives.
  *
  * Children belong to a generation. A reload starts a new generation of
  * every service and sends SIGTERM to the older ones, which finish their
@@ -24,6 +25,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "mail/auth_client.h"
 #include "mail/params.h"
 #include "mail/spool.h"
 #include "master.h"
@@ -38,11 +40,11 @@ master_service_addrs_add(char ***addrs, int *n, const char *addr)
 	(*addrs)[(*n)++] = xstrdup(addr);
 }
 
-/* master_service_smtpd_listen - every entry of smtpd_listen */
+/* master_service_list - every entry of a host:port list setting */
 static int
-master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
+master_service_list(char ***addrs_r, int *n_r, const char *list)
 {
-	const char *cursor = var_smtpd_listen;
+	const char *cursor = list;
 	char item[MASTER_ADDR_MAX];
 
 	while (cfg_list_next(&cursor, item, sizeof(item)))
@@ -50,17 +52,52 @@ master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return 0;
 }
 
+/* master_service_smtpd_listen - every entry of smtpd_listen */
+static int
+master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_smtpd_listen);
+}
+
+/* master_service_pop3_listen - every entry of pop3d_listen */
+static int
+master_service_pop3_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_pop3d_listen);
+}
+
+/* master_service_pop3s_listen - every entry of pop3s_listen */
+static int
+master_service_pop3s_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_pop3s_listen);
+}
+
+/* master_service_per_core - configured, or one per core when 0 */
+static int
+master_service_per_core(long long configured)
+{
+	long n;
+
+	if (configured > 0)
+		return (int)configured;
+	if ((n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	return n > 256 ? 256 : (int)n;
+}
+
 /* master_service_smtpd_count - smtpd_workers, or one per core */
 static int
 master_service_smtpd_count(void)
 {
-	long n;
+	return master_service_per_core(var_smtpd_workers);
+}
 
-	if (var_smtpd_workers > 0)
-		return (int)var_smtpd_workers;
-	if ((n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
-		n = 1;
-	return n > 256 ? 256 : (int)n;
+/* master_service_pop3d_count - pop3d_workers, or one per core */
+static int
+master_service_pop3d_count(void)
+{
+	return master_service_per_core(var_pop3d_workers);
 }
 
 /* master_service_private - the UNIX socket <spool>/private/<name> */
@@ -89,6 +126,19 @@ master_service_local_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return master_service_private(addrs_r, n_r, "local");
 }
 
+/* master_service_auth_listen - <run_directory>/auth, outside the spool
+ * because pop3d and imapd (vmail_user) must reach it too */
+static int
+master_service_auth_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	struct buf path = BUF_INIT;
+
+	auth_client_socket_path(&path);
+	master_service_addrs_add(addrs_r, n_r, buf_cstr(&path));
+	buf_free(&path);
+	return 0;
+}
+
 /* master_service_one - exactly one process */
 static int
 master_service_one(void)
@@ -103,13 +153,30 @@ master_service_local_count(void)
 	return (int)var_local_processes;
 }
 
+/* master_service_auth_count - auth_processes */
+static int
+master_service_auth_count(void)
+{
+	return (int)var_auth_processes;
+}
+
 static const struct master_service_def master_service_table[] = {
-	{"smtpd", "smtpd", "smtp", false, false, master_service_smtpd_listen,
+	{"authd", "authd", true, MASTER_SOCKET_SERVICES, false,
+	    {{"auth", master_service_auth_listen}},
+	    master_service_auth_count},
+	{"smtpd", "smtpd", false, MASTER_SOCKET_HERALD, false,
+	    {{"smtp", master_service_smtpd_listen}},
 	    master_service_smtpd_count},
-	{"qmgr", "qmgr", "qmgr", true, true, master_service_qmgr_listen,
+	{"qmgr", "qmgr", true, MASTER_SOCKET_HERALD, true,
+	    {{"qmgr", master_service_qmgr_listen}},
 	    master_service_one},
-	{"local", "local", "local", true, false, master_service_local_listen,
+	{"local", "local", true, MASTER_SOCKET_HERALD, false,
+	    {{"local", master_service_local_listen}},
 	    master_service_local_count},
+	{"pop3d", "pop3d", false, MASTER_SOCKET_HERALD, false,
+	    {{"pop3", master_service_pop3_listen},
+	    {"pop3s", master_service_pop3s_listen}},
+	    master_service_pop3d_count},
 };
 
 #define MASTER_NSERVICES \
@@ -133,27 +200,27 @@ master_service_init(void)
 struct master_service_plan {
 	int wanted;
 	struct master_listener *listeners[MASTER_SERVICE_MAX_LISTENERS];
+	const char *fdnames[MASTER_SERVICE_MAX_LISTENERS];
 	int nlisteners;
 };
 
-/* master_service_plan_one - listeners and count of one service */
+/* master_service_plan_set - add the listeners of one listen set */
 static int
-master_service_plan_one(const struct master_service_def *def,
-    struct master_service_plan *plan, struct buf *why)
+master_service_plan_set(const struct master_service_def *def,
+    const struct master_listen_set *set, struct master_service_plan *plan,
+    struct buf *why)
 {
 	char **addrs = NULL;
 	int naddrs = 0, rc = 0;
 
-	plan->wanted = def->count();
-	plan->nlisteners = 0;
-	if (plan->wanted > 0 && def->listen(&addrs, &naddrs, why) < 0)
+	if (set->listen(&addrs, &naddrs, why) < 0)
 		rc = -1;
 	for (int i = 0; rc == 0 && i < naddrs; i++) {
 		struct master_listener *l;
 		bool dup = false;
 
 		if ((l = master_listen_get(addrs[i], def->unix_listener,
-		    why)) == NULL) {
+		    def->access, why)) == NULL) {
 			rc = -1;
 			break;
 		}
@@ -167,15 +234,32 @@ master_service_plan_one(const struct master_service_def *def,
 			rc = -1;
 			break;
 		}
+		plan->fdnames[plan->nlisteners] = set->fdname;
 		plan->listeners[plan->nlisteners++] = l;
 	}
 	for (int i = 0; i < naddrs; i++)
 		x_free(&addrs[i]);
 	x_free(&addrs);
+	return rc;
+}
+
+/* master_service_plan_one - listeners and count of one service */
+static int
+master_service_plan_one(const struct master_service_def *def,
+    struct master_service_plan *plan, struct buf *why)
+{
+	plan->wanted = def->count();
+	plan->nlisteners = 0;
+	for (int i = 0; plan->wanted > 0 && i < MASTER_LISTEN_SETS; i++) {
+		if (def->listen[i].fdname != NULL &&
+		    master_service_plan_set(def, &def->listen[i], plan,
+		    why) < 0)
+			return -1;
+	}
 	/* a network service without addresses is switched off */
 	if (plan->nlisteners == 0)
 		plan->wanted = 0;
-	return rc;
+	return 0;
 }
 
 /* master_service_configure - listeners and process counts from config */
@@ -199,6 +283,7 @@ master_service_configure(struct buf *why)
 		svc->nlisteners = plan[i].nlisteners;
 		memcpy(svc->listeners, plan[i].listeners,
 		    sizeof(svc->listeners));
+		memcpy(svc->fdnames, plan[i].fdnames, sizeof(svc->fdnames));
 	}
 	master_listen_commit();
 	return 0;

@@ -99,7 +99,7 @@ master_spawn_env(const struct master_service *svc)
 	for (int i = 0; i < svc->nlisteners; i++) {
 		if (i > 0)
 			buf_putc(&names, ':');
-		buf_puts(&names, svc->def->fdname);
+		buf_puts(&names, svc->fdnames[i]);
 	}
 	buf_printf(&num, "%d", svc->nlisteners);
 	if (setenv("LISTEN_FDS", buf_cstr(&num), 1) < 0 ||

@@ -2,8 +2,9 @@
 """
 demo - run a throw-away herald in ./demo-run/ (used by `make demo`).
 
-Creates ./demo-run/ afresh: herald.conf (SMTP on 127.0.0.1:2525,
-myhostname mx.example.test, a self-signed certificate for STARTTLS), the
+Creates ./demo-run/ afresh: herald.conf (SMTP on 127.0.0.1:2525, POP3 on
+2110 with STLS and 2995 with implicit TLS, myhostname mx.example.test, a
+self-signed certificate for STARTTLS/STLS/pop3s), the
 domain example.test with users alice and bob (random passwords, printed)
 and the alias postmaster -> alice. Then it prints how to send a test mail
 and where it will land, and becomes `heraldctl start --foreground`, so
@@ -25,6 +26,8 @@ BIN = os.path.abspath(os.environ.get("HERALD_BIN") or
                       os.path.join(REPO, "build", "bin"))
 RUN = os.path.abspath("demo-run")
 PORT = int(os.environ.get("HERALD_DEMO_PORT", "2525"))
+POP3_PORT = int(os.environ.get("HERALD_DEMO_POP3_PORT", "2110"))
+POP3S_PORT = int(os.environ.get("HERALD_DEMO_POP3S_PORT", "2995"))
 
 
 def die(text):
@@ -67,7 +70,8 @@ def identity():
 
 def main():
     heraldctl = os.path.join(BIN, "heraldctl")
-    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local"):
+    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local", "authd",
+                 "pop3d"):
         if not os.access(os.path.join(BIN, prog), os.X_OK):
             die("%s/%s not found: build first (make) or set HERALD_BIN"
                 % (BIN, prog))
@@ -102,6 +106,9 @@ def main():
                 "mail_location = mail/%%d/%%n\n"
                 "daemon_directory = %s\n"
                 "smtpd_listen = 127.0.0.1:%d\n"
+                "pop3d_listen = 127.0.0.1:%d\n"
+                "pop3s_listen = 127.0.0.1:%d\n"
+                "pop3d_workers = 1\n"
                 "tls_cert_file = tls.crt\n"
                 "tls_key_file = tls.key\n"
                 "smtpd_workers = 2\n"
@@ -114,7 +121,8 @@ def main():
                 "vmail_user = %s\n"
                 "auth_user = %s\n"
                 "directory_group = %s\n"
-                % (BIN, PORT, user, user, user, group))
+                % (BIN, PORT, POP3_PORT, POP3S_PORT, user, user, user,
+                   group))
 
     ctl = [heraldctl, "-c", conf]
     run(ctl + ["domain", "add", "example.test"])
@@ -134,6 +142,7 @@ herald demo in %(run)s
             bob@example.test    password %(pb)s
   alias:    postmaster@example.test -> alice@example.test
   SMTP:     127.0.0.1:%(port)d (STARTTLS with a self-signed certificate)
+  POP3:     127.0.0.1:%(pop3)d (STLS), 127.0.0.1:%(pop3s)d (implicit TLS)
 
 Send alice a mail (in another terminal):
 
@@ -144,6 +153,12 @@ It lands in alice's Maildir:
 
   ls %(rel)s/mail/example.test/alice/new/
 
+Read it over POP3 (the certificate is self-signed, hence -k):
+
+  curl -k -u alice@example.test:%(pa)s pop3s://127.0.0.1:%(pop3s)d/
+  curl -k -u alice@example.test:%(pa)s pop3s://127.0.0.1:%(pop3s)d/1
+  openssl s_client -quiet -connect 127.0.0.1:%(pop3)d -starttls pop3
+
 Look around:
 
   %(ctl)s -c %(rel)s/herald.conf status
@@ -152,7 +167,8 @@ Look around:
 
 Logs follow below. Ctrl-C stops herald.
 """ % {"run": RUN, "rel": rel, "pa": passwords["alice"],
-       "pb": passwords["bob"], "port": PORT,
+       "pb": passwords["bob"], "port": PORT, "pop3": POP3_PORT,
+       "pop3s": POP3S_PORT,
        "ctl": shorter(heraldctl)})
     sys.stdout.flush()
     # master turns SIGINT into a clean stop; make sure it is not ignored

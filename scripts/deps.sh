@@ -5,7 +5,7 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config libssl-dev liblmdb-dev libpcre2-dev
-libcrypt-dev python3 python3-pytest openssl swaks"
+libcrypt-dev python3 python3-pytest openssl swaks curl fetchmail fail2ban"
 
 missing=""
 for p in $pkgs; do
@@ -19,8 +19,20 @@ if [ "$(id -u)" -eq 0 ]; then
 	echo "deps: installing:$missing"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	# fail2ban (for fail2ban-regex) and fetchmail ship services: keep
+	# their postinst from starting them, as a daemon left running would
+	# hold the test run open; only a policy of our own is removed again
+	policy=/usr/sbin/policy-rc.d
+	ours=""
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		ours=1
+	fi
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing
+	apt-get install -y -qq --no-install-recommends $missing || rc=$?
+	[ -n "$ours" ] && rm -f "$policy"
+	exit "${rc:-0}"
 else
 	echo "deps: missing packages. Run as root:" >&2
 	echo "  apt-get install -y$missing" >&2

@@ -76,9 +76,7 @@
  */
 #include <stddef.h>
 
-#include "base/buf.h"
 #include "base/log.h"
-#include "base/tls.h"
 #include "mail/params.h"
 #include "mail/service.h"
 #include "smtpd.h"
@@ -87,16 +85,7 @@
 static void
 smtpd_pre_drop(struct service *svc)
 {
-	struct buf why = BUF_INIT;
-
-	if (*var_tls_cert_file == '\0')
-		return;
-	smtpd_tls_ctx = tls_server_ctx_new(var_tls_cert_file,
-	    var_tls_key_file, &why);
-	if (smtpd_tls_ctx == NULL)
-		msg_fatal("cannot load TLS certificate %s and key %s: %s",
-		    var_tls_cert_file, var_tls_key_file, buf_cstr(&why));
-	buf_free(&why);
+	smtpd_tls_ctx = service_tls_server_ctx();
 }
 
 /* smtpd_init - per worker, after the privilege drop */

@@ -25,6 +25,7 @@
 
 #include "base/buf.h"
 #include "mail/qid.h"
+#include "mail/peer.h"
 
 struct service;
 struct evloop;
@@ -155,7 +156,6 @@ struct smtpd_commit_job {
 	void *ctx;
 };
 
-struct smtpd_client;
 
 /* one SMTP session */
 struct smtpd_session {
@@ -163,9 +163,8 @@ struct smtpd_session {
 	struct service *svc;
 	struct evloop *loop;
 	struct stream *stream;
-	char addr[64];		/* client IP text */
+	struct peer peer;	/* client address, per-address count */
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
-	struct smtpd_client *client;	/* per-address session count */
 	unsigned state;		/* SMTPD_S_* */
 	bool esmtp;		/* EHLO (not HELO) was used */
 	struct buf helo;	/* HELO/EHLO argument */

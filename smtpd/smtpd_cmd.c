@@ -667,7 +667,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 	    buf_cstr(&r.notify));
 	if (tx->qid[0] == '\0') {
 		qid_new(tx->qid);
-		msg_info("%s: client=[%s], helo=<%s>", tx->qid, s->addr,
+		msg_info("%s: client=[%s], helo=<%s>", tx->qid, s->peer.addr,
 		    buf_cstr(&s->helo));
 	}
 	s->state = SMTPD_S_RCPT;
@@ -705,7 +705,7 @@ smtpd_cmd_bdat(struct smtpd_session *s, const char *args, size_t len)
 	if (smtpd_cmd_parse_bdat(args, len, &size, &last) < 0) {
 		smtpd_session_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
 		msg_info("BDAT syntax error from [%s]: closing the "
-		    "connection", s->addr);
+		    "connection", s->peer.addr);
 		smtpd_session_finish(s);
 		return -1;
 	}
@@ -906,7 +906,7 @@ smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len)
 		if (vlen > 0 && smtpd_cmd_forbidden(line, vlen)) {
 			buf_reset(&s->scratch);
 			str_printable(&s->scratch, line, len, 100);
-			msg_warn("non-SMTP command from [%s]: %s", s->addr,
+			msg_warn("non-SMTP command from [%s]: %s", s->peer.addr,
 			    buf_cstr(&s->scratch));
 			smtpd_session_reply(s,
 			    "221 2.7.0 Error: I can break rules, too. "

@@ -221,7 +221,7 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 	struct smtpd_tx *tx = &s->tx;
 
 	buf_printf(out, "Received: from %s ([%s%s])\r\n",
-	    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "", s->addr);
+	    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "", s->peer.addr);
 	buf_printf(out, "\tby %s (herald) with %s id %s", var_myhostname,
 	    smtpd_session_proto(s), tx->qid);
 	if (stream_is_tls(s->stream)) {
@@ -260,7 +260,7 @@ smtpd_data_open(struct smtpd_session *s)
 	}
 	buf_free(&why);
 	qfile_writer_start(tx->w, time(NULL), buf_cstr(&tx->sender));
-	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->addr);
+	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->peer.addr);
 	qfile_writer_attr(tx->w, QFILE_A_HELO, buf_cstr(&s->helo));
 	qfile_writer_attr(tx->w, QFILE_A_PROTOCOL, smtpd_session_proto(s));
 	if (tx->smtputf8)

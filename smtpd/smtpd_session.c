@@ -17,30 +17,21 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "base/buf.h"
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "base/sock.h"
 #include "base/str.h"
 #include "base/stream.h"
 #include "mail/params.h"
 #include "mail/service.h"
 #include "smtpd.h"
 
-#define SMTPD_CLIENT_BUCKETS 4096	/* per-address session counts */
 #define SMTPD_DRAIN_POLL_MS 10		/* output check while paused */
 #define SMTPD_MAX_INPUT (64 * 1024)	/* stream input buffer bound */
 #define SMTPD_STOP_IDLE_MS 5000		/* idle timeout while stopping */
 
-/* sessions from one client address, for smtpd_client_limit */
-struct smtpd_client {
-	struct smtpd_client *next;
-	unsigned count;
-	char addr[64];
-};
 
 SSL_CTX *smtpd_tls_ctx;		/* set by smtpd.c before the drop */
 
@@ -48,53 +39,6 @@ static struct service *smtpd_svc;
 static struct evloop *smtpd_loop;
 static struct smtpd_session *smtpd_sessions;
 static long long smtpd_nsessions;
-static struct smtpd_client *smtpd_clients[SMTPD_CLIENT_BUCKETS];
-
-/* smtpd_session_client_bucket - hash of an address text */
-static unsigned
-smtpd_session_client_bucket(const char *addr)
-{
-	unsigned h = 5381;
-
-	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
-		h = h * 33 + *p;
-	return h % SMTPD_CLIENT_BUCKETS;
-}
-
-/* smtpd_session_client_get - count one more session from addr */
-static struct smtpd_client *
-smtpd_session_client_get(const char *addr)
-{
-	unsigned b = smtpd_session_client_bucket(addr);
-	struct smtpd_client *c;
-
-	for (c = smtpd_clients[b]; c != NULL; c = c->next)
-		if (strcmp(c->addr, addr) == 0)
-			break;
-	if (c == NULL) {
-		c = xcalloc(1, sizeof(*c));
-		str_lcpy(c->addr, addr, sizeof(c->addr));
-		c->next = smtpd_clients[b];
-		smtpd_clients[b] = c;
-	}
-	c->count++;
-	return c;
-}
-
-/* smtpd_session_client_put - count one session less; forget idle addresses */
-static void
-smtpd_session_client_put(struct smtpd_client *c)
-{
-	struct smtpd_client **pp;
-
-	if (--c->count > 0)
-		return;
-	pp = &smtpd_clients[smtpd_session_client_bucket(c->addr)];
-	while (*pp != c)
-		pp = &(*pp)->next;
-	*pp = c->next;
-	x_free(&c);
-}
 
 /* smtpd_session_init - remember the service and its loop */
 void
@@ -111,21 +55,9 @@ static void smtpd_session_vreply(struct smtpd_session *, const char *, va_list)
 static void
 smtpd_session_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
 {
-	char text[2048];
-	int n;
-
 	if (s->closed || s->state == SMTPD_S_QUIT)
 		return;
-	n = vsnprintf(text, sizeof(text) - 2, fmt, ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(text) - 3)
-		n = (int)sizeof(text) - 3;
-	if (msg_verbose)
-		msg_debug("[%s] > %.*s", s->addr, n, text);
-	text[n++] = '\r';
-	text[n++] = '\n';
-	stream_write(s->stream, text, (size_t)n);
+	stream_vreply(s->stream, s->peer.addr, fmt, ap);
 }
 
 /* smtpd_session_reply - queue one reply line (CRLF is added) */
@@ -155,7 +87,7 @@ smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 	if (++s->errors >= var_smtpd_error_limit &&
 	    s->state != SMTPD_S_QUIT && !s->closed) {
 		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
 		    var_myhostname);
 		smtpd_session_finish(s);
@@ -240,7 +172,7 @@ smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
 	struct buf line = BUF_INIT;
 
 	buf_printf(&line, "%s: reject: %s from [%s]: %s;",
-	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", cmd, s->addr, reply);
+	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", cmd, s->peer.addr, reply);
 	if ((s->state & (SMTPD_S_TX | SMTPD_S_DATA | SMTPD_S_BDAT)) ||
 	    strcmp(cmd, "MAIL") == 0)
 		buf_printf(&line, " from=<%s>", buf_cstr(&s->tx.sender));
@@ -307,7 +239,7 @@ smtpd_session_input(struct smtpd_session *s)
 				buf_reset(&s->line);
 				buf_append(&s->line, line, len);
 				if (msg_verbose)
-					msg_debug("[%s] < %.*s", s->addr,
+					msg_debug("[%s] < %.*s", s->peer.addr,
 					    (int)len, line);
 				smtpd_cmd_dispatch(s, s->line.data,
 				    s->line.len);
@@ -332,7 +264,7 @@ smtpd_session_tls_ready(struct smtpd_session *s)
 {
 	buf_reset(&s->scratch);
 	stream_tls_info(s->stream, &s->scratch);
-	msg_info("TLS connection established from [%s]: %s", s->addr,
+	msg_info("TLS connection established from [%s]: %s", s->peer.addr,
 	    buf_cstr(&s->scratch));
 	buf_reset(&s->scratch);
 	smtpd_session_reset_tx(s);
@@ -350,7 +282,7 @@ smtpd_session_timeout(struct smtpd_session *s)
 		return;
 	if (!service_stopping(smtpd_svc))
 		msg_info("timeout after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
 	if (s->state == SMTPD_S_TLS) {
 		/* No reply in plaintext in the middle of a handshake. */
 		s->state = SMTPD_S_QUIT;
@@ -403,13 +335,13 @@ smtpd_session_log_end(struct smtpd_session *s)
 		if (reason != NULL && strcmp(reason, "eof") != 0 &&
 		    strcmp(reason, "finished") != 0)
 			msg_info("lost connection after %s from [%s]: %s",
-			    s->last_cmd ? s->last_cmd : "CONNECT", s->addr,
+			    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr,
 			    reason);
 		else
 			msg_info("lost connection after %s from [%s]",
-			    s->last_cmd ? s->last_cmd : "CONNECT", s->addr);
+			    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
 	}
-	buf_printf(&line, "disconnect from [%s]", s->addr);
+	buf_printf(&line, "disconnect from [%s]", s->peer.addr);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = i < n - 1 ? smtpd_cmd_table[i].name :
 		    "unknown";
@@ -447,7 +379,7 @@ smtpd_session_free(struct smtpd_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	smtpd_nsessions--;
-	smtpd_session_client_put(s->client);
+	peer_close(&s->peer);
 	smtpd_session_reset_tx(s);
 	x_free(&s->tx.rcpt);
 	x_free(&s->tx.rcpt_set);
@@ -484,19 +416,13 @@ void
 smtpd_session_accept(struct service *svc, int fd)
 {
 	struct smtpd_session *s;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct stream_limits lim;
 
 	s = xcalloc(1, sizeof(*s));
 	s->svc = svc;
 	s->loop = smtpd_loop;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		str_lcpy(s->addr, "unknown", sizeof(s->addr));
-	else
-		sock_addr_text((struct sockaddr *)&ss, sl, s->addr,
-		    sizeof(s->addr));
-	s->ipv6 = strchr(s->addr, ':') != NULL;
+	peer_open(&s->peer, fd);
+	s->ipv6 = strchr(s->peer.addr, ':') != NULL;
 	buf_init(&s->helo);
 	buf_init(&s->scratch);
 	buf_init(&s->line);
@@ -523,23 +449,23 @@ smtpd_session_accept(struct service *svc, int fd)
 	smtpd_nsessions++;
 	service_session_begin(svc);
 	s->counted = true;
-	s->client = smtpd_session_client_get(s->addr);
-	msg_info("connect from [%s]", s->addr);
+	msg_info("connect from [%s]", s->peer.addr);
 
 	s->depth++;
 	if (smtpd_nsessions > var_smtpd_max_sessions) {
 		msg_warn("too many sessions in this worker (limit %lld): "
-		    "rejecting [%s]", var_smtpd_max_sessions, s->addr);
+		    "rejecting [%s]", var_smtpd_max_sessions, s->peer.addr);
 		smtpd_session_reply(s,
 		    "421 4.3.2 %s Service not available: too many "
 		    "sessions", var_myhostname);
 		smtpd_session_finish(s);
-	} else if ((long long)s->client->count > var_smtpd_client_limit) {
+	} else if ((long long)peer_sessions(&s->peer) >
+	    var_smtpd_client_limit) {
 		msg_warn("too many sessions from [%s] (limit %lld): "
-		    "rejecting", s->addr, var_smtpd_client_limit);
+		    "rejecting", s->peer.addr, var_smtpd_client_limit);
 		smtpd_session_reply(s,
 		    "421 4.7.0 %s Error: too many connections "
-		    "from %s", var_myhostname, s->addr);
+		    "from %s", var_myhostname, s->peer.addr);
 		smtpd_session_finish(s);
 	} else {
 		smtpd_session_reply(s,

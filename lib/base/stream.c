@@ -881,6 +881,26 @@ stream_printf(struct stream *s, const char *fmt, ...)
 		stream_kick(s);
 }
 
+/* stream_vreply - format, cut and queue one reply line with CRLF */
+void
+stream_vreply(struct stream *s, const char *peer, const char *fmt,
+    va_list ap)
+{
+	char text[STREAM_REPLY_MAX];
+	int n;
+
+	n = vsnprintf(text, sizeof(text) - 2, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(text) - 3)
+		n = (int)sizeof(text) - 3;
+	if (msg_verbose)
+		msg_debug("[%s] > %.*s", peer, n, text);
+	text[n++] = '\r';
+	text[n++] = '\n';
+	stream_write(s, text, (size_t)n);
+}
+
 /* stream_output_pending - bytes queued but not yet written */
 size_t
 stream_output_pending(const struct stream *s)

@@ -34,6 +34,7 @@
 #ifndef BASE_STREAM_H
 #define BASE_STREAM_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <openssl/ssl.h>
@@ -83,6 +84,12 @@ void stream_write(struct stream *s, const void *p, size_t n);
 void stream_puts(struct stream *s, const char *str);
 void stream_printf(struct stream *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* stream_vreply - queue one protocol reply line: fmt formatted, cut to
+ * STREAM_REPLY_MAX bytes with its CRLF, which is added; logged as
+ * "[peer] > line" when msg_verbose */
+#define STREAM_REPLY_MAX 2048
+void stream_vreply(struct stream *s, const char *peer, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 /* stream_output_pending - bytes queued but not yet written */
 size_t stream_output_pending(const struct stream *s);
 /* stream_finish - flush what is queued, then close (STREAM_CLOSED) */

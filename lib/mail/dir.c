@@ -16,6 +16,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/dir.h"
+#include "mail/params.h"
 
 #define DIR_MAP_SIZE (1ULL << 30)	/* sparse: only used pages cost */
 #define DIR_KEY_MAX 320			/* below LMDB's 511-byte key limit */
@@ -1033,6 +1035,33 @@ dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
 }
 
 /*
+ * dir_passwd_owner - root (heraldctl) made or changed the password
+ * database: give it to auth_user, so that authd, which runs as that user,
+ * can read passwords added while herald runs. Without a configured or
+ * existing auth_user (unit tests, tools) nothing changes.
+ */
+static void
+dir_passwd_owner(const char *path)
+{
+	static const char *const names[] = {"", "/data.mdb", "/lock.mdb"};
+	struct passwd *pw;
+
+	if (var_auth_user == NULL || *var_auth_user == '\0' ||
+	    (pw = getpwnam(var_auth_user)) == NULL)
+		return;
+	for (int i = 0; i < 3; i++) {
+		char *p = xasprintf("%s%s", path, names[i]);
+		struct stat st;
+
+		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode) &&
+		    (st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
+		    chown(p, pw->pw_uid, pw->pw_gid) < 0)
+			msg_warn("chown %s: %m", p);
+		x_free(&p);
+	}
+}
+
+/*
  * dir_passwd_env - open <data_dir>/passwd. Returns 1 when open, 0 when it
  * does not exist (readers only), -1 with why.
  */
@@ -1062,6 +1091,8 @@ dir_passwd_env(const char *data_dir, bool write, MDB_env **env_r,
 		}
 		return -1;
 	}
+	if (write && geteuid() == 0)
+		dir_passwd_owner(path);
 	x_free(&path);
 	if (dir_txn_begin(*env_r, false, &txn, why) < 0)
 		goto fail;

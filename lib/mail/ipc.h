@@ -46,6 +46,10 @@
 #define IPC_VALUE "value"
 #define IPC_TIME "time"
 #define IPC_SIZE "size"
+#define IPC_USER "user"			/* login name; reply: canonical address */
+#define IPC_PASSWORD "password"
+#define IPC_CLIENT "client"		/* client IP address text */
+#define IPC_DELAY "delay"		/* milliseconds to wait before answering */
 
 struct ipc_msg {
 	struct buf body;	/* name\0value\0 pairs */

@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "mail/addr.h"
 #include "mail/mailbase.h"
 
 /* mailbase_path - the fixed folder of a mail_location template */
@@ -30,6 +31,78 @@ mailbase_path(struct buf *out, const char *tmpl)
 		len--;
 	buf_reset(out);
 	buf_append(out, tmpl, len);
+}
+
+/* mailbase_name_safe - may p[0..n) be one component of a path? */
+static bool
+mailbase_name_safe(const char *p, size_t n)
+{
+	if (n == 0 || p[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '/' || c < ' ' || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* mailbase_mailbox_path - expand the mail_location template for addr */
+int
+mailbase_mailbox_path(const char *tmpl, const char *addr, struct buf *out,
+    struct buf *why)
+{
+	struct buf key = BUF_INIT;
+	const char *at, *local, *domain;
+	size_t llen;
+	int ret = -1;
+
+	addr_lookup_key(&key, addr);
+	at = strrchr(key.data, '@');
+	if (at == NULL) {
+		buf_printf(why, "mailbox name \"%s\" has no domain", addr);
+		goto out;
+	}
+	local = key.data;
+	llen = (size_t)(at - local);
+	domain = at + 1;
+	if (!mailbase_name_safe(local, llen) ||
+	    !mailbase_name_safe(domain, strlen(domain)) ||
+	    strstr(domain, "..") != NULL) {
+		buf_puts(why, "mailbox name is not safe as a folder name");
+		goto out;
+	}
+	buf_reset(out);
+	for (const char *p = tmpl; *p; p++) {
+		if (*p != '%') {
+			buf_putc(out, *p);
+			continue;
+		}
+		switch (p[1]) {
+		case 'd':
+			buf_puts(out, domain);
+			break;
+		case 'n':
+			buf_append(out, local, llen);
+			break;
+		case 'u':
+			buf_puts(out, key.data);
+			break;
+		case '%':
+			buf_putc(out, '%');
+			break;
+		default:
+			/* unknown: keep it as written */
+			buf_putc(out, '%');
+			continue;
+		}
+		p++;
+	}
+	ret = 0;
+out:
+	buf_free(&key);
+	return ret;
 }
 
 /* mailbase_setup - create base if missing, for uid/gid */

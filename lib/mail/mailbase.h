@@ -20,6 +20,15 @@ struct buf;
  * whole template if it has no '%' (trailing '/' removed); "" if none */
 void mailbase_path(struct buf *out, const char *tmpl);
 
+/* mailbase_mailbox_path - the Maildir folder of address addr: the
+ * mail_location template tmpl with %d = domain, %n = local part, %u =
+ * local@domain (all lowercased), %% = '%' (another %x stays as written).
+ * A local part or domain that is empty, starts with '.', holds '/' or a
+ * control character (or a domain holding "..") could leave the template's
+ * folder: -1 with why. 0 with out set otherwise. */
+int mailbase_mailbox_path(const char *tmpl, const char *addr, struct buf *out,
+    struct buf *why);
+
 /* mailbase_setup - create base if missing: missing parents mode 0755,
  * base itself 0700, owned by uid/gid when uid != (uid_t)-1. An existing
  * base is left as it is. 0, or -1 with why. */

@@ -21,6 +21,38 @@ base_of(const char *tmpl)
 	return buf_cstr(&out);
 }
 
+/* box_of - mailbase_mailbox_path of tmpl and addr, or "ERR" */
+static const char *
+box_of(const char *tmpl, const char *addr)
+{
+	static struct buf out = BUF_INIT;
+	struct buf why = BUF_INIT;
+	int r = mailbase_mailbox_path(tmpl, addr, &out, &why);
+
+	if (r < 0 && why.len == 0)
+		buf_set(&out, "ERR without a reason");
+	else if (r < 0)
+		buf_set(&out, "ERR");
+	buf_free(&why);
+	return buf_cstr(&out);
+}
+
+static void
+test_mailbox_path(void)
+{
+	T_EQ_STR(box_of("/var/mail/%d/%n", "Alice@Example.ORG"),
+	    "/var/mail/example.org/alice");
+	T_EQ_STR(box_of("/m/%u/Maildir", "a@b.c"), "/m/a@b.c/Maildir");
+	T_EQ_STR(box_of("/m/100%%/%n%x", "a@b.c"), "/m/100%/a%x");
+	T_EQ_STR(box_of("/m/%d/%n", "a/b@b.c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", ".a@b.c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", "a@.b.c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", "a@b..c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", "a\tb@b.c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", "@b.c"), "ERR");
+	T_EQ_STR(box_of("/m/%d/%n", "nodomain"), "ERR");
+}
+
 static void
 test_path(void)
 {
@@ -137,6 +169,7 @@ test_usable(void)
 
 static const struct test_case cases[] = {
 	{"base folder of a template", test_path},
+	{"mailbox folder of an address", test_mailbox_path},
 	{"setup creates a missing base only", test_setup},
 	{"usable by permission bits", test_usable},
 	{0},

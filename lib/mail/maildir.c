@@ -4,7 +4,10 @@
  *
  * A delivered file is the header followed by the message with CRLF line
  * ends turned into LF (a lone CR stays). Its name carries ",S=<bytes>" with
- * the exact file size, so quota sums need no stat() per message.
+ * the exact file size, so quota sums need no stat() per message, and
+ * ",W=<bytes>" with the size the message has with CRLF line ends (every
+ * LF not already preceded by a CR counted as two bytes), which is what a
+ * POP3 server announces in LIST and sends in RETR (Dovecot's convention).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -83,12 +86,32 @@ maildir_write(int fd, const char *p, size_t n)
 }
 
 /*
- * maildir_copy - append size bytes at off of fd to out, CRLF -> LF. A CR
- * at the end of a chunk waits for the next chunk's first byte. Returns the
- * bytes written, or -1 with errno.
+ * maildir_wire_extra - how many bytes LF -> CRLF adds to p[0..n): one per
+ * LF not preceded by a CR (*cr carries "the last byte was CR" across
+ * calls, so a CRLF split over two writes counts right)
  */
 static long long
-maildir_copy(int out, int fd, off_t off, off_t size)
+maildir_wire_extra(const char *p, size_t n, bool *cr)
+{
+	long long extra = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && !*cr)
+			extra++;
+		*cr = p[i] == '\r';
+	}
+	return extra;
+}
+
+/*
+ * maildir_copy - append size bytes at off of fd to out, CRLF -> LF. A CR
+ * at the end of a chunk waits for the next chunk's first byte. Returns the
+ * bytes written, or -1 with errno; *extra_r grows by what LF -> CRLF of
+ * the written bytes adds (maildir_wire_extra, state in *wcr).
+ */
+static long long
+maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
+    bool *wcr)
 {
 	char *in = xmalloc(MAILDIR_CHUNK), *conv = xmalloc(MAILDIR_CHUNK + 1);
 	long long written = 0;
@@ -124,6 +147,7 @@ maildir_copy(int out, int fd, off_t off, off_t size)
 			ret = -1;
 			break;
 		}
+		*extra_r += maildir_wire_extra(conv, n, wcr);
 		written += (long long)n;
 		done += r;
 	}
@@ -132,6 +156,7 @@ maildir_copy(int out, int fd, off_t off, off_t size)
 			ret = -1;
 		else
 			written++;
+		*wcr = true;
 	}
 	x_free(&in);
 	x_free(&conv);
@@ -163,9 +188,9 @@ maildir_deliver(const char *path, const char *header, size_t hlen, int fd,
 	struct buf base = BUF_INIT, tmp = BUF_INIT, final = BUF_INIT;
 	struct timeval tv;
 	const char *step;
-	long long body;
+	long long body, extra = 0;
 	int out = -1, saved, ret = -1;
-	bool linked = false;
+	bool linked = false, wcr = false;
 
 	if (size < 0 || off < 0) {
 		errno = EINVAL;
@@ -198,7 +223,8 @@ maildir_deliver(const char *path, const char *header, size_t hlen, int fd,
 	step = "write";
 	if (maildir_write(out, header, hlen) < 0)
 		goto fail_unlink;
-	if ((body = maildir_copy(out, fd, off, size)) < 0)
+	extra = maildir_wire_extra(header, hlen, &wcr);
+	if ((body = maildir_copy(out, fd, off, size, &extra, &wcr)) < 0)
 		goto fail_unlink;
 	step = "fsync";
 	if (fsync(out) < 0)
@@ -210,8 +236,8 @@ maildir_deliver(const char *path, const char *header, size_t hlen, int fd,
 		goto fail_unlink;
 	ret = -1;
 
-	buf_printf(&final, "%s/new/%s,S=%lld", path, base.data,
-	    (long long)hlen + body);
+	buf_printf(&final, "%s/new/%s,S=%lld,W=%lld", path, base.data,
+	    (long long)hlen + body, (long long)hlen + body + extra);
 	step = "link";
 	if (link(tmp.data, final.data) == 0) {
 		linked = true;

@@ -5,8 +5,10 @@
  * O_CREAT|O_EXCL|O_NOFOLLOW, the whole message written and fsynced, then
  * linked into new/ (rename if link is not supported) and new/ fsynced.
  * Only then does the caller report success. File names are
- * "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>" (the S= size lets quota sums
- * skip stat()).
+ * "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<wsize>": S= is the file
+ * size (quota sums skip stat()), W= the size with CRLF line ends, i.e.
+ * the file with every LF that has no CR before it counted as CRLF (the
+ * octets a POP3 RETR sends before dot-stuffing; Dovecot's convention).
  */
 #ifndef MAIL_MAILDIR_H
 #define MAIL_MAILDIR_H

@@ -67,6 +67,33 @@ slurp(const char *dir, const char *name, struct buf *out)
 	return n < 0 ? -1 : 0;
 }
 
+/*
+ * wire_size - the reference for W=: the bytes of p[0..n) as sent with
+ * CRLF line ends, computed the slow and obvious way (build the CRLF form)
+ */
+static size_t
+wire_size(const char *p, size_t n)
+{
+	struct buf w = BUF_INIT;
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			buf_putc(&w, '\r');
+		buf_putc(&w, p[i]);
+	}
+	len = w.len;
+	buf_free(&w);
+	return len;
+}
+
+/* name_sizes - the ",S=..,W=.." suffix a file of content p[0..n) gets */
+static void
+name_sizes(char *out, size_t size, const char *p, size_t n)
+{
+	snprintf(out, size, ",S=%zu,W=%zu", n, wire_size(p, n));
+}
+
 /* count_entries - files in dir (not . and ..), -1 if unreadable */
 static int
 count_entries(const char *dir)
@@ -134,7 +161,7 @@ test_deliver_content(void)
 	static const char want[] = "Delivered-To: a@b\nSubject: hi\n\n"
 	    "line one\nbare\rcr\nlf only\n\r\nend\r";
 	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
-	char expect_suffix[32];
+	char expect_suffix[64];
 	int fd;
 
 	fresh_maildir();
@@ -146,7 +173,9 @@ test_deliver_content(void)
 	close(fd);
 	T_EQ_INT(slurp(sub("new"), name.data, &got), 0);
 	T_EQ_MEM(got.data, got.len, want, strlen(want));
-	snprintf(expect_suffix, sizeof(expect_suffix), ",S=%zu", strlen(want));
+	name_sizes(expect_suffix, sizeof(expect_suffix), want, strlen(want));
+	/* 6 LFs without a CR before them: the W= arithmetic by hand */
+	T_EQ_INT(wire_size(want, strlen(want)), strlen(want) + 6);
 	T_ASSERT(name.len > strlen(expect_suffix));
 	T_EQ_STR(name.data + name.len - strlen(expect_suffix), expect_suffix);
 	T_ASSERT(strchr(name.data, '/') == NULL);
@@ -197,9 +226,9 @@ test_deliver_chunk_boundary(void)
 	T_EQ_INT(got.len, want.len);
 	T_ASSERT(memcmp(got.data, want.data, want.len) == 0);
 	{
-		char suffix[32];
+		char suffix[64];
 
-		snprintf(suffix, sizeof(suffix), ",S=%zu", want.len);
+		name_sizes(suffix, sizeof(suffix), want.data, want.len);
 		T_EQ_STR(name.data + name.len - strlen(suffix), suffix);
 	}
 	buf_free(&why);
@@ -207,6 +236,46 @@ test_deliver_chunk_boundary(void)
 	buf_free(&got);
 	buf_free(&msg);
 	buf_free(&want);
+}
+
+/*
+ * test_deliver_wire_size - W= counts a CRLF that the LF conversion leaves
+ * in the file ("\r\r\n" is stored as "\r\n") once, also when that CR
+ * and LF are written by different chunks, and counts the header's LFs
+ */
+static void
+test_deliver_wire_size(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
+	struct buf msg = BUF_INIT;
+	char suffix[64];
+	const char *w;
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	buf_puts(&msg, "A: b\r\n\r\nx\r\r\ny\n");
+	while (msg.len < 65535)
+		buf_putc(&msg, 'z');
+	buf_puts(&msg, "\r\r\n");	/* stored "\r\n" spans the 1st read */
+	buf_puts(&msg, "end\r\n");
+	fd = source("", msg.data, msg.len);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "H: 1\n", 5, fd, 0, (off_t)msg.len,
+	    &name, &why), 0);
+	close(fd);
+	T_EQ_INT(slurp(sub("new"), name.data, &got), 0);
+	name_sizes(suffix, sizeof(suffix), got.data, got.len);
+	T_EQ_STR(name.data + name.len - strlen(suffix), suffix);
+	/* header LF, "A: b", blank, "y", "end": 5 LFs gain a CR; the two
+	 * stored "\r\n" do not */
+	w = strstr(name.data, ",W=");
+	T_ASSERT(w != NULL);
+	T_EQ_INT(atoll(w + 3), (long long)got.len + 5);
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&got);
+	buf_free(&msg);
 }
 
 static void
@@ -418,6 +487,7 @@ static const struct test_case cases[] = {
 	{"create folders", test_create},
 	{"deliver: header, CRLF to LF, lone CR", test_deliver_content},
 	{"deliver: CRLF across 64 KiB reads", test_deliver_chunk_boundary},
+	{"deliver: W= is the CRLF size", test_deliver_wire_size},
 	{"deliver: offset and size; short source", test_deliver_partial_range},
 	{"1,000 unique names", test_unique_names},
 	{"usage sums S= and stat", test_usage},

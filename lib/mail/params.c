@@ -29,6 +29,25 @@ char *var_vmail_user;
 char *var_auth_user;
 char *var_directory_group;
 char *var_smtpd_listen;
+char *var_pop3d_listen;
+char *var_pop3s_listen;
+long long var_pop3d_workers;
+long long var_pop3d_max_sessions;
+long long var_pop3d_client_limit;
+long long var_pop3d_idle_timeout;
+long long var_pop3d_session_timeout;
+long long var_pop3d_command_limit;
+long long var_pop3d_error_limit;
+long long var_auth_processes;
+long long var_auth_timeout;
+char *var_auth_plaintext;
+char *var_auth_default_domain;
+long long var_auth_failure_window;
+long long var_auth_failure_delay;
+long long var_auth_failure_delay_max;
+long long var_auth_client_lockout;
+long long var_auth_account_lockout;
+long long var_auth_lockout_time;
 char *var_smtpd_banner;
 long long var_smtpd_workers;
 long long var_message_size_limit;
@@ -70,6 +89,18 @@ params_check_hostname(const char *value, struct buf *why)
 		}
 	}
 	return 0;
+}
+
+/* params_check_plaintext - never, loopback or always */
+static int
+params_check_plaintext(const char *value, struct buf *why)
+{
+	if (strcmp(value, "never") == 0 || strcmp(value, "loopback") == 0 ||
+	    strcmp(value, "always") == 0)
+		return 0;
+	buf_printf(why, "must be never, loopback or always, not \"%s\"",
+	    value);
+	return -1;
 }
 
 /* params_check_delimiter - at most one character, not '@' */
@@ -167,6 +198,52 @@ struct cfg_entry params_table[] = {
 	    "separator of address extensions (user+tag@domain); empty: none"),
 	INT(alias_depth_limit, "10", 1, 100,
 	    "levels of alias expansion"),
+	LIST(pop3d_listen, "*:110",
+	    "addresses of the POP3 service (STLS offered), host:port, comma "
+	    "separated; empty disables it"),
+	LIST(pop3s_listen, "*:995",
+	    "addresses of POP3 over implicit TLS (needs tls_cert_file); "
+	    "empty disables it"),
+	INT(pop3d_workers, "0", 0, 256,
+	    "pop3d worker processes, each serving many sessions (0: one per "
+	    "core)"),
+	INT(pop3d_max_sessions, "10000", 1, 1000000,
+	    "concurrent sessions per pop3d worker"),
+	INT(pop3d_client_limit, "20", 1, 100000,
+	    "concurrent POP3 sessions from one client address"),
+	TIME(pop3d_idle_timeout, "10m", 1, 86400,
+	    "time a POP3 client may stay silent (RFC 1939: at least 10 "
+	    "minutes)"),
+	TIME(pop3d_session_timeout, "2h", 1, 604800,
+	    "longest POP3 session"),
+	INT(pop3d_command_limit, "20", 1, 1000,
+	    "POP3 commands allowed before a successful login"),
+	INT(pop3d_error_limit, "10", 1, 1000,
+	    "POP3 errors in one session before it is disconnected"),
+	INT(auth_processes, "2", 1, 100,
+	    "authd processes checking passwords at once"),
+	TIME(auth_timeout, "30s", 1, 600,
+	    "time a server waits for authd before a temporary failure"),
+	STRC(auth_plaintext, "loopback", params_check_plaintext,
+	    "where passwords may be sent without TLS: never, loopback (only "
+	    "from 127.0.0.0/8 and ::1) or always"),
+	STRC(auth_default_domain, "", params_check_hostname,
+	    "domain added to login names without '@' (empty: such logins "
+	    "fail)"),
+	TIME(auth_failure_window, "15m", 1, 604800,
+	    "how long a failed login counts against its client address and "
+	    "account"),
+	TIME(auth_failure_delay, "1s", 0, 60,
+	    "answer delay after one recent failure; doubles with each "
+	    "further failure"),
+	TIME(auth_failure_delay_max, "15s", 0, 600,
+	    "longest answer delay after failures"),
+	INT(auth_client_lockout, "10", 1, 100000,
+	    "recent failures from one client address that lock it out"),
+	INT(auth_account_lockout, "30", 1, 100000,
+	    "recent failures for one account that lock the account out"),
+	TIME(auth_lockout_time, "15m", 1, 604800,
+	    "how long a lockout lasts"),
 	TIME(stop_timeout, "30s", 1, 3600,
 	    "time sessions get to finish on stop or reload"),
 	{0},

@@ -61,6 +61,27 @@ extern bool var_quota_exceeded_bounce;	/* true: 5.2.2 bounce; false: defer 4.2.2
 extern long long var_hopcount_limit;	/* Received:/Delivered-To: headers */
 extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
 extern long long var_alias_depth_limit;
+/* pop3d */
+extern char *var_pop3d_listen;		/* POP3 with STLS, host:port list */
+extern char *var_pop3s_listen;		/* POP3 over implicit TLS */
+extern long long var_pop3d_workers;	/* 0 = one per core */
+extern long long var_pop3d_max_sessions;	/* sessions per worker */
+extern long long var_pop3d_client_limit;	/* sessions per client address */
+extern long long var_pop3d_idle_timeout;	/* seconds (RFC 1939: >= 10 min) */
+extern long long var_pop3d_session_timeout;	/* seconds */
+extern long long var_pop3d_command_limit;	/* commands before login */
+extern long long var_pop3d_error_limit;	/* errors before disconnect */
+/* authd and logins */
+extern long long var_auth_processes;	/* authd pool size */
+extern long long var_auth_timeout;	/* seconds a server waits for authd */
+extern char *var_auth_plaintext;	/* never | loopback | always */
+extern char *var_auth_default_domain;	/* appended to logins without '@' */
+extern long long var_auth_failure_window;	/* seconds failures are remembered */
+extern long long var_auth_failure_delay;	/* seconds, doubles per failure */
+extern long long var_auth_failure_delay_max;	/* seconds */
+extern long long var_auth_client_lockout;	/* failures per client address */
+extern long long var_auth_account_lockout;	/* failures per account */
+extern long long var_auth_lockout_time;	/* seconds a lockout lasts */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

@@ -28,6 +28,7 @@
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/str.h"
+#include "base/tls.h"
 #include "mail/params.h"
 #include "mail/service.h"
 
@@ -106,6 +107,23 @@ service_listen_fds(struct service *svc)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	unsetenv("LISTEN_PID");
+}
+
+/* service_tls_server_ctx - load tls_cert_file and tls_key_file, if set */
+SSL_CTX *
+service_tls_server_ctx(void)
+{
+	struct buf why = BUF_INIT;
+	SSL_CTX *ctx;
+
+	if (*var_tls_cert_file == '\0')
+		return NULL;
+	ctx = tls_server_ctx_new(var_tls_cert_file, var_tls_key_file, &why);
+	if (ctx == NULL)
+		msg_fatal("cannot load TLS certificate %s and key %s: %s",
+		    var_tls_cert_file, var_tls_key_file, buf_cstr(&why));
+	buf_free(&why);
+	return ctx;
 }
 
 /* service_drop_privileges - setgroups, setgid, setuid, each checked */

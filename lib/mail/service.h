@@ -72,6 +72,11 @@ bool service_stopping(const struct service *svc);
 const struct service_listener *service_listeners(const struct service *svc,
     int *n_r);
 
+/* service_tls_server_ctx - the server TLS context of tls_cert_file and
+ * tls_key_file, loaded in pre_drop while the key is still readable; NULL
+ * when tls_cert_file is empty; fatal when they cannot be loaded */
+struct ssl_ctx_st *service_tls_server_ctx(void);
+
 /* service_drop_privileges - the drop as the skeleton does it, for
  * programs without the skeleton: setgroups (user's group, plus group if
  * not NULL), setgid, setuid, each checked, fatal on failure */

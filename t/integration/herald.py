@@ -20,6 +20,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -45,7 +46,8 @@ def binpath(name):
 
 
 def have_binaries(*names):
-    names = names or ("heraldctl", "master", "smtpd", "qmgr", "local")
+    names = names or ("heraldctl", "master", "authd", "smtpd", "qmgr",
+                      "local", "pop3d")
     return all(os.access(binpath(n), os.X_OK) for n in names)
 
 
@@ -76,6 +78,32 @@ def wait_for(predicate, timeout=10.0, interval=0.1, what="condition"):
             raise AssertionError("timed out after %.1fs waiting for %s"
                                  % (timeout, what))
         time.sleep(interval)
+
+
+def ipc_frame(pairs):
+    """One IPC frame (lib/mail/ipc.h): 4-byte big-endian length, then
+    name\\0value\\0 pairs."""
+    body = b"".join(n.encode() + b"\0" + (v if isinstance(v, bytes)
+                                           else str(v).encode()) + b"\0"
+                    for n, v in pairs)
+    return struct.pack(">I", len(body)) + body
+
+
+def ipc_read_frame(sock):
+    """Read one frame: a dict of its pairs (first value of a name), or None
+    on EOF before a complete frame."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    body = data[4:4 + struct.unpack(">I", data[:4])[0]]
+    items = body.split(b"\0")[:-1]
+    out = {}
+    for name, value in zip(items[0::2], items[1::2]):
+        out.setdefault(name.decode(), value.decode(errors="replace"))
+    return out
 
 
 def crlf_to_lf(data):
@@ -349,6 +377,8 @@ class HeraldInstance:
         self.conf = self.dir / "herald.conf"
         self.log_path = self.dir / "herald.log"
         self.port = free_port()
+        self.pop3_port = free_port()
+        self.pop3s_port = free_port()
         self.pki = pki if pki is not None else make_test_pki(self.dir / "pki")
         self.proc = None
         self.master_pid = None
@@ -363,6 +393,9 @@ class HeraldInstance:
             "daemon_directory": str(HERALD_BIN),
             "smtpd_listen": "127.0.0.1:%d" % self.port,
             "smtpd_workers": "2",
+            "pop3d_listen": "127.0.0.1:%d" % self.pop3_port,
+            "pop3s_listen": "127.0.0.1:%d" % self.pop3s_port,
+            "pop3d_workers": "2",
             "local_processes": "2",
             "tls_cert_file": str(self.pki["cert"]),
             "tls_key_file": str(self.pki["key"]),
@@ -647,6 +680,20 @@ class HeraldInstance:
 
     def tls_context(self):
         return client_tls_context(self.pki["ca_cert"])
+
+    def auth(self, user, password, client="127.0.0.1", service="test",
+             timeout=30):
+        """Ask authd directly (<run_directory>/auth): the reply frame as a
+        dict (status, user, delay, reason), or None if authd closed the
+        connection without answering."""
+        pairs = [("request", "verify"), ("user", user),
+                 ("password", password), ("client", client),
+                 ("service", service)]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.run_dir / "auth"))
+            s.sendall(ipc_frame(pairs))
+            return ipc_read_frame(s)
 
     # -- mail
 

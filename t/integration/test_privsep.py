@@ -8,15 +8,17 @@ accounts every Debian system has, so nothing on the machine changes:
 
   herald_user     daemon   smtpd, qmgr
   vmail_user      nobody   local
-  auth_user       bin      (authd, not there yet)
+  auth_user       bin      authd
   directory_group mail     (or another group that neither user is in)
 
 and checks: mail flows; the Maildir belongs to the vmail user; the queue
 belongs to herald_user (folders 0700, files without group/other bits);
 each service process has the expected uid, gid and supplementary groups
 while master stays root; the directory can be read with the services'
-credentials and the password database cannot; a reload and a stop keep
-to the same rules and leave no process behind.
+credentials and the password database cannot; authd, as auth_user,
+reads the password database (master gives it to auth_user, and so does
+heraldctl when it adds a password) and writes its throttle state; a
+reload and a stop keep to the same rules and leave no process behind.
 
 Runs only as root (skipped otherwise).
 """
@@ -229,7 +231,10 @@ def test_services_run_as_their_users(inst, ids, token):
 
     master = proc_ids(inst.master_pid)
     assert master is not None and master[0] == (0, 0, 0, 0), master
-    want = {"smtpd": ids.herald, "qmgr": ids.herald, "local": ids.vmail}
+    want = {"smtpd": ids.herald, "qmgr": ids.herald, "local": ids.vmail,
+            "authd": ids.auth}
+    if H.have_binaries("pop3d"):
+        want["pop3d"] = ids.vmail
     seen = {}
     for name, user in want.items():
         pids = H.wait_for(lambda: inst.children(name), 15,
@@ -309,6 +314,41 @@ def test_directory_readable_passwords_not(inst, ids):
             assert not can_open_as(user, ids.group, passwd / name,
                                    os.O_RDONLY), \
                 "%s can read %s" % (user.pw_name, passwd / name)
+
+
+def test_authd_reads_passwords_as_auth_user(inst, ids):
+    data = inst.dir / "data"
+    pids = H.wait_for(lambda: inst.children("authd"), 15,
+                      what="authd running")
+    for pid in pids:
+        assert_runs_as(pid, ids.auth, ids.group)
+    # master gave the password database and the throttle state to authd
+    passwd, state = data / "passwd", data / "authstate"
+    for p in [passwd] + sorted(passwd.iterdir()):
+        uid, _gid, mode = owner(p)
+        assert uid == ids.auth.pw_uid, \
+            "%s owned by uid %d, want %s" % (p, uid, AUTH_USER)
+        assert mode == (0o700 if p.is_dir() else 0o600), \
+            "%s has mode %04o" % (p, mode)
+    uid, _gid, mode = owner(state)
+    assert (uid, mode) == (ids.auth.pw_uid, 0o700), (state, uid, mode)
+
+    since = inst.log_size()
+    r = inst.auth("alice@example.test", "pw-alice", client="192.0.2.1")
+    assert r == {"status": "ok", "user": "alice@example.test"}, r
+    # a failure is written to authstate by auth_user
+    r = inst.auth("alice@example.test", "wrong", client="192.0.2.2")
+    assert r["status"] == "fail" and r.get("delay"), r
+    for p in sorted(state.iterdir()):
+        assert owner(p)[0] == ids.auth.pw_uid, (p, owner(p))
+    # a password heraldctl (root) adds while herald runs is readable too
+    inst.add_user("erin@example.test", "pw-erin")
+    r = inst.auth("erin@example.test", "pw-erin", client="192.0.2.3")
+    assert r == {"status": "ok", "user": "erin@example.test"}, r
+    log = inst.log_text(since)
+    assert "authd" not in "".join(l for l in log.splitlines()
+                                  if "warning" in l), log
+    assert "tempfail" not in log, log
 
 
 def test_check_passes(inst):

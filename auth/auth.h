@@ -1,0 +1,126 @@
+/*
+ * auth - the parts of authd: password verification (auth_verify.c),
+ * failure throttling in LMDB (auth_throttle.c) and the log lines
+ * (auth_log.c). authd.c ties them to the service skeleton.
+ *
+ * Nothing here keeps a password: callers own the buffers that held one
+ * and wipe them.
+ */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mail/auth_client.h"
+
+struct buf;
+struct dir;
+
+/* ------------------------------------------------------------ verify */
+
+enum auth_verdict {
+	AUTH_VERDICT_OK,
+	AUTH_VERDICT_FAIL,	/* wrong password, unknown, disabled, ... */
+	AUTH_VERDICT_TEMPFAIL,	/* could not check (database error) */
+};
+
+/* auth_verify_canonical - the account a login name means: lowercased,
+ * "@" default_domain added when it has no "@" (default_domain "" or NULL:
+ * refused). 0 with out filled, or -1 with why. */
+int auth_verify_canonical(const char *login, const char *default_domain,
+    char *out, size_t size, struct buf *why);
+
+/* auth_verify_hash - does password match the crypt(3) string hash?
+ * 1 yes, 0 no, -1 the hash is unusable (crypt refused it) */
+int auth_verify_hash(const char *password, const char *hash);
+
+/* auth_verify_dummy - spend one hash computation like a real check */
+void auth_verify_dummy(const char *password);
+
+/* auth_verify_account - the whole check for account (canonical): the
+ * user must exist in d and be enabled and have a hash in data_dir's
+ * password database that password matches. Exactly one hash computation
+ * is made whatever the outcome (unless the databases fail). reason gets
+ * what happened, for the log. */
+enum auth_verdict auth_verify_account(struct dir *d, const char *data_dir,
+    const char *account, const char *password, struct buf *reason);
+
+/* ------------------------------------------------------------ throttle */
+
+struct auth_throttle;
+
+/* what is known about a client address and an account right now */
+struct auth_throttle_state {
+	long long client_failures;	/* recent (inside the window) */
+	long long client_locked_until;	/* unix time, 0: not locked */
+	long long account_failures;
+	long long account_locked_until;
+};
+
+/* settings, from params (tests fill their own) */
+struct auth_throttle_conf {
+	long long window;		/* auth_failure_window, seconds */
+	long long delay;		/* auth_failure_delay, seconds */
+	long long delay_max;		/* auth_failure_delay_max, seconds */
+	long long client_lockout;	/* failures that lock an address */
+	long long account_lockout;	/* failures that lock an account */
+	long long lockout_time;		/* seconds */
+};
+
+#define AUTH_THROTTLE_MAP_SIZE (64ULL << 20)
+
+/* auth_throttle_conf_params - the configured settings */
+void auth_throttle_conf_params(struct auth_throttle_conf *conf);
+
+/* auth_throttle_open - open (create: folder 0700, files 0600) the state
+ * environment in folder path; map_size 0 means AUTH_THROTTLE_MAP_SIZE */
+int auth_throttle_open(const char *path, const struct auth_throttle_conf *conf,
+    size_t map_size, struct auth_throttle **t_r, struct buf *why);
+void auth_throttle_close(struct auth_throttle **t);
+
+/* auth_throttle_check - the state of client and account at now (account
+ * may be NULL); 0, or -1 with why (st then all zero: fail open) */
+int auth_throttle_check(struct auth_throttle *t, const char *client,
+    const char *account, long long now, struct auth_throttle_state *st,
+    struct buf *why);
+/* auth_throttle_failure - count one failure for both (account may be
+ * NULL), starting lockouts at the thresholds; st gets the new state */
+int auth_throttle_failure(struct auth_throttle *t, const char *client,
+    const char *account, long long now, struct auth_throttle_state *st,
+    struct buf *why);
+/* auth_throttle_success - forget the failures of both */
+int auth_throttle_success(struct auth_throttle *t, const char *client,
+    const char *account, struct buf *why);
+/* auth_throttle_prune - delete up to max entries whose window and
+ * lockout have passed, continuing where the last call stopped (max 0:
+ * the whole database); the number deleted, or -1 with why */
+long auth_throttle_prune(struct auth_throttle *t, long long now, long max,
+    struct buf *why);
+/* auth_throttle_count - entries in the database (tests) */
+long auth_throttle_count(struct auth_throttle *t);
+/* auth_throttle_delay_ms - delay for n recent failures of a client:
+ * delay * 2^(n-1), capped at delay_max; 0 for n <= 0 */
+long long auth_throttle_delay_ms(const struct auth_throttle_conf *conf,
+    long long n);
+
+/* ------------------------------------------------------------ log */
+
+/* auth_log_user - printable, bounded copy of untrusted user text */
+void auth_log_user(struct buf *out, const char *user);
+/* auth_log_time - "2026-11-23 23:10:00 UTC" */
+void auth_log_time(struct buf *out, long long t);
+/* auth_log_line - the one line about a request, without the ident:
+ *   login: service=S client=[IP] user=<U>
+ *   login failed: service=S client=[IP] user=<U> failures=N delay=Ds: R
+ *   login locked: service=S client=[IP] user=<U>: R
+ *   login tempfail: service=S client=[IP] user=<U>: R
+ * service and client must be checked already (auth_log_token_ok) */
+void auth_log_line(struct buf *out, enum auth_result result,
+    const char *service, const char *client, const char *user,
+    long long failures, long long delay_ms, const char *reason);
+/* auth_log_token_ok - text fit for service= / client=[...]: 1..max of
+ * [A-Za-z0-9._:%-] */
+bool auth_log_token_ok(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * auth_throttle - login failures per client address and per account, in
+ * an LMDB environment (<data_directory>/authstate/) so that they survive
+ * restarts and are shared by every authd process (LMDB serialises the
+ * writers across processes).
+ *
+ * Keys: "c:<client address>" and "a:<account>". Value (text, so that
+ * mdb_dump shows something an admin can read):
+ *	"v1 <failures> <first> <last> <locked_until>"	(unix seconds)
+ * Failures whose last one is older than the window are forgotten, and so
+ * are the failures behind a lockout that has run out. A client address
+ * or account is locked from the failure that reaches its threshold for
+ * lockout_time seconds; while locked, authd answers without checking
+ * the password.
+ *
+ * Bounds: entries whose window and lockout have passed are deleted a few
+ * at a time on every failure written (a sweep that goes on where the last
+ * one stopped), and all of them when the map is full; if it is still full
+ * the failure is not recorded (fail open, with a warning in the caller).
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "mail/params.h"
+#include "auth.h"
+
+#define AUTH_THROTTLE_KEY_MAX 400	/* below LMDB's 511-byte limit */
+#define AUTH_THROTTLE_SWEEP 16		/* entries looked at per failure */
+
+struct auth_throttle {
+	MDB_env *env;
+	MDB_dbi dbi;
+	struct auth_throttle_conf conf;
+	char sweep_key[AUTH_THROTTLE_KEY_MAX + 1];	/* "" = from start */
+};
+
+/* one entry */
+struct auth_throttle_rec {
+	long long failures;
+	long long first;
+	long long last;
+	long long until;
+};
+
+/* auth_throttle_conf_params - the configured settings */
+void
+auth_throttle_conf_params(struct auth_throttle_conf *conf)
+{
+	conf->window = var_auth_failure_window;
+	conf->delay = var_auth_failure_delay;
+	conf->delay_max = var_auth_failure_delay_max;
+	conf->client_lockout = var_auth_client_lockout;
+	conf->account_lockout = var_auth_account_lockout;
+	conf->lockout_time = var_auth_lockout_time;
+}
+
+/* auth_throttle_mdb - "what: LMDB reason" into why */
+static int
+auth_throttle_mdb(struct buf *why, int rc, const char *what)
+{
+	buf_printf(why, "%s: %s", what, mdb_strerror(rc));
+	return -1;
+}
+
+/* auth_throttle_open - open or create the environment */
+int
+auth_throttle_open(const char *path, const struct auth_throttle_conf *conf,
+    size_t map_size, struct auth_throttle **t_r, struct buf *why)
+{
+	struct auth_throttle *t;
+	MDB_txn *txn;
+	int rc, stale;
+
+	*t_r = NULL;
+	if (file_mkdirs(path, 0700, why) < 0)
+		return -1;
+	t = xcalloc(1, sizeof(*t));
+	t->conf = *conf;
+	if ((rc = mdb_env_create(&t->env)) != 0) {
+		x_free(&t);
+		return auth_throttle_mdb(why, rc, "mdb_env_create");
+	}
+	if ((rc = mdb_env_set_mapsize(t->env, map_size ? map_size :
+	    AUTH_THROTTLE_MAP_SIZE)) != 0 ||
+	    (rc = mdb_env_open(t->env, path, MDB_NOTLS, 0600)) != 0) {
+		auth_throttle_mdb(why, rc, path);
+		goto fail;
+	}
+	/* an authd killed inside a read transaction left its slot behind */
+	(void)mdb_reader_check(t->env, &stale);
+	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0) {
+		auth_throttle_mdb(why, rc, "begin transaction");
+		goto fail;
+	}
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &t->dbi)) != 0) {
+		mdb_txn_abort(txn);
+		auth_throttle_mdb(why, rc, "open database");
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		auth_throttle_mdb(why, rc, "open database");
+		goto fail;
+	}
+	*t_r = t;
+	return 0;
+
+fail:
+	mdb_env_close(t->env);
+	x_free(&t);
+	return -1;
+}
+
+/* auth_throttle_close - close the environment */
+void
+auth_throttle_close(struct auth_throttle **tp)
+{
+	if (*tp == NULL)
+		return;
+	mdb_env_close((*tp)->env);
+	x_free(tp);
+}
+
+/* auth_throttle_delay_ms - delay * 2^(n-1), capped */
+long long
+auth_throttle_delay_ms(const struct auth_throttle_conf *conf, long long n)
+{
+	long long d = conf->delay * 1000, cap = conf->delay_max * 1000;
+
+	if (n <= 0 || d <= 0)
+		return 0;
+	for (long long i = 1; i < n && d < cap; i++)
+		d *= 2;
+	return d > cap ? cap : d;
+}
+
+/* auth_throttle_key - "c:"/"a:" + name into out; -1 if too long */
+static int
+auth_throttle_key(char kind, const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%c:%s", kind, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* auth_throttle_parse - read a value; malformed reads as empty */
+static void
+auth_throttle_parse(const MDB_val *v, struct auth_throttle_rec *r)
+{
+	char text[128];
+	int used = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (v->mv_size == 0 || v->mv_size >= sizeof(text))
+		return;
+	memcpy(text, v->mv_data, v->mv_size);
+	text[v->mv_size] = '\0';
+	if (sscanf(text, "v1 %lld %lld %lld %lld%n", &r->failures, &r->first,
+	    &r->last, &r->until, &used) != 4 || (size_t)used != v->mv_size ||
+	    r->failures < 0)
+		memset(r, 0, sizeof(*r));
+}
+
+/* auth_throttle_expired - neither window nor lockout holds anything */
+static bool
+auth_throttle_expired(const struct auth_throttle *t,
+    const struct auth_throttle_rec *r, long long now)
+{
+	return r->until <= now && r->last + t->conf.window <= now;
+}
+
+/* auth_throttle_current - r as it counts at now: failures forgotten once
+ * the window has passed (unless a lockout still runs) or a lockout has
+ * run out */
+static void
+auth_throttle_current(const struct auth_throttle *t,
+    struct auth_throttle_rec *r, long long now)
+{
+	if (r->until > now)
+		return;		/* locked: the failures behind it count */
+	if (r->last + t->conf.window <= now || r->until != 0)
+		memset(r, 0, sizeof(*r));
+}
+
+/* auth_throttle_get - entry kind:name in txn (zeroed when absent) */
+static int
+auth_throttle_get(struct auth_throttle *t, MDB_txn *txn, char kind,
+    const char *name, struct auth_throttle_rec *r, struct buf *why)
+{
+	char key[AUTH_THROTTLE_KEY_MAX + 1];
+	MDB_val k, v;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (name == NULL || auth_throttle_key(kind, name, key,
+	    sizeof(key)) < 0)
+		return 0;
+	k.mv_data = key;
+	k.mv_size = strlen(key);
+	rc = mdb_get(txn, t->dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return auth_throttle_mdb(why, rc, "read");
+	auth_throttle_parse(&v, r);
+	return 0;
+}
+
+/* auth_throttle_put - store entry kind:name */
+static int
+auth_throttle_put(struct auth_throttle *t, MDB_txn *txn, char kind,
+    const char *name, const struct auth_throttle_rec *r)
+{
+	char key[AUTH_THROTTLE_KEY_MAX + 1], text[128];
+	MDB_val k, v;
+	int n;
+
+	if (name == NULL || auth_throttle_key(kind, name, key,
+	    sizeof(key)) < 0)
+		return 0;
+	n = snprintf(text, sizeof(text), "v1 %lld %lld %lld %lld",
+	    r->failures, r->first, r->last, r->until);
+	k.mv_data = key;
+	k.mv_size = strlen(key);
+	v.mv_data = text;
+	v.mv_size = (size_t)n;
+	return mdb_put(txn, t->dbi, &k, &v, 0);
+}
+
+/* auth_throttle_check - the state of client and account at now */
+int
+auth_throttle_check(struct auth_throttle *t, const char *client,
+    const char *account, long long now, struct auth_throttle_state *st,
+    struct buf *why)
+{
+	struct auth_throttle_rec c, a;
+	MDB_txn *txn;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return auth_throttle_mdb(why, rc, "begin read");
+	if (auth_throttle_get(t, txn, 'c', client, &c, why) < 0 ||
+	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	mdb_txn_abort(txn);
+	auth_throttle_current(t, &c, now);
+	auth_throttle_current(t, &a, now);
+	st->client_failures = c.failures;
+	st->client_locked_until = c.until > now ? c.until : 0;
+	st->account_failures = a.failures;
+	st->account_locked_until = a.until > now ? a.until : 0;
+	return 0;
+}
+
+/* auth_throttle_count_one - one more failure in r at now */
+static void
+auth_throttle_count_one(const struct auth_throttle *t,
+    struct auth_throttle_rec *r, long long threshold, long long now)
+{
+	auth_throttle_current(t, r, now);
+	if (r->failures == 0)
+		r->first = now;
+	r->failures++;
+	r->last = now;
+	if (r->failures >= threshold && r->until <= now)
+		r->until = now + t->conf.lockout_time;
+}
+
+/* auth_throttle_sweep - delete up to max expired entries in txn from
+ * the saved position; the number deleted, or -1 (rc in *rc_r) */
+static long
+auth_throttle_sweep(struct auth_throttle *t, MDB_txn *txn, long long now,
+    long max, int *rc_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct auth_throttle_rec r;
+	long seen = 0, deleted = 0;
+	int rc;
+
+	*rc_r = 0;
+	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0) {
+		*rc_r = rc;
+		return -1;
+	}
+	if (t->sweep_key[0] != '\0') {
+		k.mv_data = t->sweep_key;
+		k.mv_size = strlen(t->sweep_key);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	while (rc == 0 && (max == 0 || seen < max)) {
+		seen++;
+		auth_throttle_parse(&v, &r);
+		if (auth_throttle_expired(t, &r, now)) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			deleted++;
+		}
+		/* after a delete, MDB_NEXT gives the entry that followed */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == 0 && k.mv_size <= AUTH_THROTTLE_KEY_MAX) {
+		memcpy(t->sweep_key, k.mv_data, k.mv_size);
+		t->sweep_key[k.mv_size] = '\0';
+	} else {
+		t->sweep_key[0] = '\0';		/* at the end: wrap around */
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		*rc_r = rc;
+		return -1;
+	}
+	return deleted;
+}
+
+/* auth_throttle_prune - delete expired entries */
+long
+auth_throttle_prune(struct auth_throttle *t, long long now, long max,
+    struct buf *why)
+{
+	MDB_txn *txn;
+	long n;
+	int rc;
+
+	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
+		return auth_throttle_mdb(why, rc, "begin write");
+	if (max == 0)
+		t->sweep_key[0] = '\0';
+	if ((n = auth_throttle_sweep(t, txn, now, max, &rc)) < 0) {
+		mdb_txn_abort(txn);
+		return auth_throttle_mdb(why, rc, "prune");
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return auth_throttle_mdb(why, rc, "prune commit");
+	return n;
+}
+
+/* auth_throttle_failure_txn - one try at recording a failure */
+static int
+auth_throttle_failure_txn(struct auth_throttle *t, const char *client,
+    const char *account, long long now, struct auth_throttle_state *st,
+    struct buf *why)
+{
+	struct auth_throttle_rec c, a;
+	MDB_txn *txn;
+	int rc, swept;
+
+	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
+		return rc;
+	if (auth_throttle_get(t, txn, 'c', client, &c, why) < 0 ||
+	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0) {
+		mdb_txn_abort(txn);
+		return MDB_PANIC;	/* why says it */
+	}
+	auth_throttle_count_one(t, &c, t->conf.client_lockout, now);
+	auth_throttle_count_one(t, &a, t->conf.account_lockout, now);
+	/* keep the database small: a few expired entries go each time */
+	(void)auth_throttle_sweep(t, txn, now, AUTH_THROTTLE_SWEEP, &swept);
+	if ((rc = auth_throttle_put(t, txn, 'c', client, &c)) != 0 ||
+	    (rc = auth_throttle_put(t, txn, 'a', account, &a)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return rc;
+	st->client_failures = c.failures;
+	st->client_locked_until = c.until > now ? c.until : 0;
+	st->account_failures = account ? a.failures : 0;
+	st->account_locked_until = account && a.until > now ? a.until : 0;
+	return 0;
+}
+
+/* auth_throttle_failure - count one failure for client and account */
+int
+auth_throttle_failure(struct auth_throttle *t, const char *client,
+    const char *account, long long now, struct auth_throttle_state *st,
+    struct buf *why)
+{
+	size_t why_len = why->len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = auth_throttle_failure_txn(t, client, account, now, st, why);
+	if (rc == MDB_MAP_FULL) {
+		/* make room from what has expired, then try once more */
+		if (auth_throttle_prune(t, now, 0, why) < 0)
+			buf_truncate(why, why_len);
+		rc = auth_throttle_failure_txn(t, client, account, now, st,
+		    why);
+	}
+	if (rc == MDB_PANIC && why->len > why_len)
+		return -1;
+	if (rc != 0)
+		return auth_throttle_mdb(why, rc, "record failure");
+	return 0;
+}
+
+/* auth_throttle_success - forget the failures of client and account */
+int
+auth_throttle_success(struct auth_throttle *t, const char *client,
+    const char *account, struct buf *why)
+{
+	const char *names[2] = {client, account};
+	const char kinds[2] = {'c', 'a'};
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
+		return auth_throttle_mdb(why, rc, "begin write");
+	for (int i = 0; i < 2; i++) {
+		char key[AUTH_THROTTLE_KEY_MAX + 1];
+		MDB_val k;
+
+		if (names[i] == NULL || auth_throttle_key(kinds[i], names[i],
+		    key, sizeof(key)) < 0)
+			continue;
+		k.mv_data = key;
+		k.mv_size = strlen(key);
+		rc = mdb_del(txn, t->dbi, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			mdb_txn_abort(txn);
+			return auth_throttle_mdb(why, rc, "clear failures");
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return auth_throttle_mdb(why, rc, "clear failures");
+	return 0;
+}
+
+/* auth_throttle_count - entries in the database */
+long
+auth_throttle_count(struct auth_throttle *t)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	long n = -1;
+
+	if (mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	if (mdb_stat(txn, t->dbi, &ms) == 0)
+		n = (long)ms.ms_entries;
+	mdb_txn_abort(txn);
+	return n;
+}

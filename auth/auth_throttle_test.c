@@ -1,0 +1,352 @@
+/*
+ * auth_throttle_test - failure counts, delays, lockouts, the window,
+ * persistence, pruning, a full map, and two processes writing at once.
+ * Time is passed in, so nothing here sleeps.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/test.h"
+#include "auth.h"
+
+static char test_dir[] = "/tmp/auth_throttle_test.XXXXXX";
+static int test_n;
+
+static const struct auth_throttle_conf conf = {
+	.window = 900, .delay = 1, .delay_max = 15, .client_lockout = 3,
+	.account_lockout = 5, .lockout_time = 600,
+};
+
+/* fresh - open a new, empty state folder */
+static struct auth_throttle *
+fresh_conf(char *path, size_t size, size_t map_size,
+    const struct auth_throttle_conf *c)
+{
+	struct auth_throttle *t;
+	struct buf why = BUF_INIT;
+
+	snprintf(path, size, "%s/state%d", test_dir, test_n++);
+	if (auth_throttle_open(path, c, map_size, &t, &why) < 0)
+		msg_fatal("open %s: %s", path, buf_cstr(&why));
+	buf_free(&why);
+	return t;
+}
+
+/* fresh - the same with the common settings */
+static struct auth_throttle *
+fresh(char *path, size_t size, size_t map_size)
+{
+	return fresh_conf(path, size, map_size, &conf);
+}
+
+/* fail_at - record one failure, insist it worked */
+static int
+fail_at(struct auth_throttle *t, const char *client, const char *account,
+    long long now, struct auth_throttle_state *st)
+{
+	struct buf why = BUF_INIT;
+	int r = auth_throttle_failure(t, client, account, now, st, &why);
+
+	if (r < 0)
+		fprintf(stderr, "  failure(%s, %s): %s\n", client,
+		    account ? account : "-", buf_cstr(&why));
+	buf_free(&why);
+	return r;
+}
+
+/* check_at - the state now */
+static void
+check_at(struct auth_throttle *t, const char *client, const char *account,
+    long long now, struct auth_throttle_state *st)
+{
+	struct buf why = BUF_INIT;
+
+	if (auth_throttle_check(t, client, account, now, st, &why) < 0)
+		msg_fatal("check: %s", buf_cstr(&why));
+	buf_free(&why);
+}
+
+static void
+test_delay(void)
+{
+	struct auth_throttle_conf c = conf;
+
+	T_EQ_INT(auth_throttle_delay_ms(&c, 0), 0);
+	T_EQ_INT(auth_throttle_delay_ms(&c, -1), 0);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 1), 1000);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 2), 2000);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 3), 4000);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 4), 8000);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 5), 15000);
+	T_EQ_INT(auth_throttle_delay_ms(&c, 1000000), 15000);
+	c.delay = 0;
+	T_EQ_INT(auth_throttle_delay_ms(&c, 5), 0);
+	c.delay = 20;
+	T_EQ_INT(auth_throttle_delay_ms(&c, 1), 15000);
+}
+
+static void
+test_client_lockout(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+	struct stat sb;
+
+	T_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+	check_at(t, "192.0.2.1", "a@x", 1000, &st);
+	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(fail_at(t, "192.0.2.1", "a@x", 1000, &st), 0);
+	T_EQ_INT(st.client_failures, 1);
+	T_EQ_INT(st.account_failures, 1);
+	T_EQ_INT(st.client_locked_until, 0);
+	T_EQ_INT(fail_at(t, "192.0.2.1", "b@x", 1010, &st), 0);
+	T_EQ_INT(st.client_failures, 2);
+	T_EQ_INT(st.account_failures, 1);
+	T_EQ_INT(fail_at(t, "192.0.2.1", "c@x", 1020, &st), 0);
+	T_EQ_INT(st.client_failures, 3);
+	T_EQ_INT(st.client_locked_until, 1620);
+	/* locked for that address only */
+	check_at(t, "192.0.2.1", "z@x", 1021, &st);
+	T_EQ_INT(st.client_locked_until, 1620);
+	T_EQ_INT(st.client_failures, 3);
+	check_at(t, "192.0.2.2", "a@x", 1021, &st);
+	T_EQ_INT(st.client_locked_until, 0);
+	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(st.account_failures, 1);
+	/* the lockout runs out, and its failures with it */
+	check_at(t, "192.0.2.1", NULL, 1619, &st);
+	T_ASSERT(st.client_locked_until > 0);
+	check_at(t, "192.0.2.1", NULL, 1620, &st);
+	T_EQ_INT(st.client_locked_until, 0);
+	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(fail_at(t, "192.0.2.1", NULL, 1630, &st), 0);
+	T_EQ_INT(st.client_failures, 1);
+	T_EQ_INT(st.client_locked_until, 0);
+	auth_throttle_close(&t);
+}
+
+static void
+test_account_lockout(void)
+{
+	char path[256], client[32];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i);
+		T_EQ_INT(fail_at(t, client, "alice@x", 2000 + i, &st), 0);
+		T_EQ_INT(st.client_failures, 1);
+		T_EQ_INT(st.account_failures, i + 1);
+		T_EQ_INT(st.account_locked_until, i == 4 ? 2604 : 0);
+	}
+	/* from any address */
+	check_at(t, "203.0.113.9", "alice@x", 2010, &st);
+	T_EQ_INT(st.account_locked_until, 2604);
+	T_EQ_INT(st.client_locked_until, 0);
+	check_at(t, "203.0.113.9", "bob@x", 2010, &st);
+	T_EQ_INT(st.account_locked_until, 0);
+	auth_throttle_close(&t);
+}
+
+static void
+test_window(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+
+	T_EQ_INT(fail_at(t, "::1", "a@x", 1000, &st), 0);
+	T_EQ_INT(fail_at(t, "::1", "a@x", 1500, &st), 0);
+	/* the window counts from the last failure */
+	check_at(t, "::1", "a@x", 2399, &st);
+	T_EQ_INT(st.client_failures, 2);
+	T_EQ_INT(st.account_failures, 2);
+	check_at(t, "::1", "a@x", 2400, &st);
+	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(st.account_failures, 0);
+	T_EQ_INT(fail_at(t, "::1", "a@x", 2400, &st), 0);
+	T_EQ_INT(st.client_failures, 1);
+	auth_throttle_close(&t);
+}
+
+static void
+test_success_clears(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+
+	T_EQ_INT(fail_at(t, "192.0.2.5", "a@x", 1000, &st), 0);
+	T_EQ_INT(fail_at(t, "192.0.2.5", "a@x", 1001, &st), 0);
+	T_EQ_INT(fail_at(t, "192.0.2.6", "b@x", 1001, &st), 0);
+	T_EQ_INT(auth_throttle_success(t, "192.0.2.5", "a@x", &why), 0);
+	check_at(t, "192.0.2.5", "a@x", 1002, &st);
+	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(st.account_failures, 0);
+	check_at(t, "192.0.2.6", "b@x", 1002, &st);
+	T_EQ_INT(st.client_failures, 1);
+	T_EQ_INT(st.account_failures, 1);
+	T_EQ_INT(auth_throttle_count(t), 2);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
+static void
+test_persistence(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(fail_at(t, "192.0.2.9", "a@x", 1000 + i, &st), 0);
+	auth_throttle_close(&t);
+	T_EQ_INT(auth_throttle_open(path, &conf, 0, &t, &why), 0);
+	check_at(t, "192.0.2.9", "a@x", 1100, &st);
+	T_EQ_INT(st.client_failures, 3);
+	T_EQ_INT(st.client_locked_until, 1602);
+	T_EQ_INT(st.account_failures, 3);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
+static void
+test_prune(void)
+{
+	struct auth_throttle_conf c = conf;
+	char path[256], client[32];
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+	long before;
+
+	c.lockout_time = 2000;	/* outlasts the window */
+	t = fresh_conf(path, sizeof(path), 0, &c);
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(client, sizeof(client), "10.0.0.%d", i);
+		T_EQ_INT(fail_at(t, client, NULL, 1000, &st), 0);
+	}
+	/* a locked one stays while locked, even past the window */
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(fail_at(t, "10.9.9.9", NULL, 1000, &st), 0);
+	T_EQ_INT(auth_throttle_count(t), 41);
+	/* nothing has expired yet */
+	T_EQ_INT(auth_throttle_prune(t, 1899, 0, &why), 0);
+	/* each recorded failure sweeps a few expired entries on the way */
+	before = auth_throttle_count(t);
+	T_EQ_INT(fail_at(t, "10.1.1.1", NULL, 1900, &st), 0);
+	T_ASSERT(auth_throttle_count(t) < before);
+	T_EQ_INT(fail_at(t, "10.1.1.2", NULL, 1900, &st), 0);
+	T_EQ_INT(fail_at(t, "10.1.1.3", NULL, 1900, &st), 0);
+	T_EQ_INT(fail_at(t, "10.1.1.4", NULL, 1900, &st), 0);
+	/* a full prune takes the rest: only the lockout and the new ones */
+	T_ASSERT(auth_throttle_prune(t, 1900, 0, &why) >= 0);
+	T_EQ_INT(auth_throttle_count(t), 5);
+	check_at(t, "10.9.9.9", NULL, 1900, &st);
+	T_EQ_INT(st.client_locked_until, 3000);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
+static void
+test_map_full(void)
+{
+	char path[256], client[64];
+	struct auth_throttle *t = fresh(path, sizeof(path), 32 * 4096);
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+	int i, r = 0;
+
+	/* fill the tiny map with live entries until a failure cannot be
+	 * recorded (bounded: a 128 KB map holds a few thousand) */
+	for (i = 0; i < 100000 && r == 0; i++) {
+		snprintf(client, sizeof(client), "2001:db8::%d", i);
+		buf_reset(&why);
+		r = auth_throttle_failure(t, client, NULL, 5000, &st, &why);
+	}
+	T_EQ_INT(r, -1);
+	T_ASSERT(i < 100000);
+	T_ASSERT(strstr(buf_cstr(&why), "MDB_MAP_FULL") != NULL);
+	/* later everything has expired: the failure makes room and fits */
+	T_EQ_INT(fail_at(t, "192.0.2.200", NULL, 50000, &st), 0);
+	T_EQ_INT(st.client_failures, 1);
+	T_ASSERT(auth_throttle_prune(t, 50000, 0, &why) > 0);
+	T_EQ_INT(auth_throttle_count(t), 1);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
+static void
+test_two_processes(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_conf many = conf;
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+	pid_t pid;
+	int status = 0;
+
+	/* an environment never crosses fork(): close, fork, open in both */
+	auth_throttle_close(&t);
+	many.client_lockout = 100000;
+	many.account_lockout = 100000;
+	if ((pid = fork()) < 0)
+		msg_fatal("fork: %m");
+	if (pid == 0) {
+		int bad = 0;
+
+		if (auth_throttle_open(path, &many, 0, &t, &why) < 0)
+			_exit(2);
+		for (int i = 0; i < 200; i++)
+			if (auth_throttle_failure(t, "192.0.2.77", "a@x",
+			    3000, &st, &why) < 0)
+				bad++;
+		auth_throttle_close(&t);
+		_exit(bad ? 1 : 0);
+	}
+	T_EQ_INT(auth_throttle_open(path, &many, 0, &t, &why), 0);
+	for (int i = 0; i < 200; i++)
+		T_EQ_INT(fail_at(t, "192.0.2.77", "a@x", 3000, &st), 0);
+	T_EQ_INT(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check_at(t, "192.0.2.77", "a@x", 3001, &st);
+	T_EQ_INT(st.client_failures, 400);
+	T_EQ_INT(st.account_failures, 400);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
+static const struct test_case cases[] = {
+	{"delay doubles up to the cap", test_delay},
+	{"client address lockout", test_client_lockout},
+	{"account lockout from any address", test_account_lockout},
+	{"failure window", test_window},
+	{"success clears both counts", test_success_clears},
+	{"state survives reopening", test_persistence},
+	{"pruning expired entries", test_prune},
+	{"full map: prune, else fail open", test_map_full},
+	{"two processes write at once", test_two_processes},
+	{0},
+};
+
+int
+main(void)
+{
+	int rc;
+
+	msg_init("auth_throttle_test", LOG_DEST_STDERR);
+	if (mkdtemp(test_dir) == NULL)
+		msg_fatal("mkdtemp: %m");
+	rc = test_run(cases);
+	test_rm_tree(test_dir);
+	return rc;
+}

@@ -1,0 +1,314 @@
+/*
+ * pop3d_auth - logging in: USER/PASS (RFC 1939), AUTH PLAIN and LOGIN
+ * with or without an initial response (RFC 5034, SASL parsed by
+ * lib/mail/sasl.c), the authd call, and opening the maildrop.
+ *
+ * Passwords only cross a connection that is TLS-protected or allowed by
+ * auth_plaintext (always; loopback: from a loopback address). The check
+ * goes to authd through auth_client_start(); while it runs the session's
+ * input is paused, so pipelined commands wait for the answer. authd's
+ * failure delay is waited out by auth_client before the callback.
+ *
+ * Answers (RFC 2449 / RFC 3206 response codes):
+ *   ok        lock and open the maildrop: "+OK Logged in."; another
+ *             session holds it: "-ERR [IN-USE] ..."
+ *   fail      "-ERR [AUTH] Authentication failed." (counts as an error)
+ *   locked    "-ERR [AUTH] Too many failed logins, try again later." The
+ *             lockout is caused by failed credentials, so [AUTH] rather
+ *             than [SYS/TEMP]: a client must not retry on its own, which
+ *             would only keep the lockout going.
+ *   tempfail  "-ERR [SYS/TEMP] Temporary authentication failure."
+ */
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/str.h"
+#include "base/stream.h"
+#include "mail/auth_client.h"
+#include "mail/mailbase.h"
+#include "mail/params.h"
+#include "mail/sasl.h"
+#include "pop3d.h"
+
+#define POP3D_PLAINTEXT_REFUSED "-ERR [AUTH] Plaintext authentication " \
+	"disallowed on non-secure (SSL/TLS) connections."
+
+/* pop3d_auth_log_name - a client-given login name, safe for the log */
+static const char *
+pop3d_auth_log_name(struct pop3d_session *s, const char *name)
+{
+	buf_reset(&s->scratch);
+	str_printable(&s->scratch, name, strlen(name), 100);
+	return buf_cstr(&s->scratch);
+}
+
+/* pop3d_auth_name_ok - a login name we pass on to authd */
+static bool
+pop3d_auth_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > AUTH_USER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* pop3d_auth_login - authd said ok: lock and open the maildrop */
+static void
+pop3d_auth_login(struct pop3d_session *s, const char *user)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	enum pop3d_md_result r;
+
+	buf_set(&s->login, user);
+	if (mailbase_mailbox_path(var_mail_location, user, &path, &why) < 0) {
+		msg_warn("%s: no mailbox folder: %s", user, buf_cstr(&why));
+		pop3d_session_reply(s, "-ERR [SYS/PERM] Mailbox unavailable.");
+		goto out;
+	}
+	r = pop3d_maildrop_open(buf_cstr(&path), &s->md, &why);
+	if (r == POP3D_MD_LOCKED) {
+		msg_info("login refused: user=<%s> client=[%s]: mailbox is "
+		    "locked by another session", user, s->peer.addr);
+		pop3d_session_reply(s, "-ERR [IN-USE] Mailbox is locked by "
+		    "another session.");
+		goto out;
+	}
+	if (r == POP3D_MD_ERROR) {
+		msg_warn("%s: cannot open maildrop: %s", user, buf_cstr(&why));
+		pop3d_session_reply(s, "-ERR [SYS/TEMP] Unable to open "
+		    "mailbox.");
+		goto out;
+	}
+	s->state = POP3D_S_TRANS;
+	msg_info("login: user=<%s> client=[%s] method=%s tls=%s "
+	    "messages=%zu size=%lld", user, s->peer.addr, s->method,
+	    stream_is_tls(s->stream) ? "yes" : "no", s->md->n, s->md->total);
+	pop3d_session_reply(s, "+OK Logged in.");
+out:
+	if (s->state != POP3D_S_TRANS)
+		buf_reset(&s->login);
+	buf_free(&path);
+	buf_free(&why);
+}
+
+/* pop3d_auth_done - authd's answer (after its failure delay) */
+static void
+pop3d_auth_done(const struct auth_reply *reply, void *ctx)
+{
+	struct pop3d_session *s = ctx;
+
+	s->auth = NULL;
+	s->depth++;
+	if (s->closed || s->state != POP3D_S_WAIT)
+		goto out;
+	s->state = POP3D_S_AUTH;
+	switch (reply->result) {
+	case AUTH_OK:
+		pop3d_auth_login(s, reply->user);
+		break;
+	case AUTH_FAIL:
+		msg_info("authentication failed: user=<%s> client=[%s] "
+		    "method=%s", pop3d_auth_log_name(s, buf_cstr(&s->user)),
+		    s->peer.addr, s->method);
+		pop3d_session_error(s, "-ERR [AUTH] Authentication failed.");
+		break;
+	case AUTH_LOCKED:
+		msg_info("authentication refused: user=<%s> client=[%s] "
+		    "method=%s: locked out",
+		    pop3d_auth_log_name(s, buf_cstr(&s->user)), s->peer.addr,
+		    s->method);
+		pop3d_session_error(s, "-ERR [AUTH] Too many failed logins, "
+		    "try again later.");
+		break;
+	case AUTH_TEMPFAIL:
+	default:
+		msg_warn("authentication temporarily failed: user=<%s> "
+		    "client=[%s]: %s", pop3d_auth_log_name(s,
+		    buf_cstr(&s->user)), s->peer.addr, reply->reason[0] ?
+		    reply->reason : "authd did not answer");
+		pop3d_session_reply(s, "-ERR [SYS/TEMP] Temporary "
+		    "authentication failure.");
+		break;
+	}
+	buf_reset(&s->user);
+	/* pipelined commands behind the login may run now */
+	pop3d_session_set_pause(s, POP3D_PAUSE_AUTH, false);
+out:
+	pop3d_session_leave(s);
+}
+
+/* pop3d_auth_start - ask authd about user and password */
+static void
+pop3d_auth_start(struct pop3d_session *s, const char *user,
+    const char *password)
+{
+	struct auth_request req = {
+		.user = user,
+		.password = password,
+		.client = s->peer.addr,
+		.service = "pop3",
+	};
+
+	if (user != buf_cstr(&s->user))
+		buf_set(&s->user, user);
+	s->state = POP3D_S_WAIT;
+	pop3d_session_set_pause(s, POP3D_PAUSE_AUTH, true);
+	s->auth = auth_client_start(s->loop, &req, pop3d_auth_done, s);
+	sasl_wipe(&s->sasl);
+}
+
+/* pop3d_auth_user - USER name */
+void
+pop3d_auth_user(struct pop3d_session *s, char *args, size_t len)
+{
+	buf_reset(&s->user);
+	if (!pop3d_session_plaintext_ok(s)) {
+		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
+		return;
+	}
+	if (len == 0) {
+		pop3d_session_error(s, "-ERR Syntax: USER name");
+		return;
+	}
+	if (!pop3d_auth_name_ok(args, len)) {
+		pop3d_session_error(s, "-ERR [AUTH] Invalid user name.");
+		return;
+	}
+	buf_append(&s->user, args, len);
+	pop3d_session_reply(s, "+OK");
+}
+
+/* pop3d_auth_pass - PASS password (the rest of the line, as sent) */
+void
+pop3d_auth_pass(struct pop3d_session *s, char *args, size_t len)
+{
+	if (!pop3d_session_plaintext_ok(s)) {
+		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
+		return;
+	}
+	if (s->user.len == 0) {
+		pop3d_session_error(s, "-ERR No user name given: USER first");
+		return;
+	}
+	if (len == 0 || len > AUTH_PASSWORD_MAX ||
+	    str_has_crlfnul(args, len)) {
+		buf_reset(&s->user);
+		pop3d_session_error(s, "-ERR [AUTH] Authentication failed.");
+		return;
+	}
+	s->method = "USER";
+	pop3d_auth_start(s, buf_cstr(&s->user), args);
+}
+
+/* pop3d_auth_step - act on a SASL status */
+static void
+pop3d_auth_step(struct pop3d_session *s, enum sasl_status st,
+    struct buf *challenge)
+{
+	switch (st) {
+	case SASL_CONTINUE:
+		s->state = POP3D_S_SASL;
+		pop3d_session_reply(s, "+ %s", buf_cstr(challenge));
+		return;
+	case SASL_DONE:
+		if (!pop3d_auth_name_ok(s->sasl.authcid,
+		    strlen(s->sasl.authcid))) {
+			sasl_wipe(&s->sasl);
+			s->state = POP3D_S_AUTH;
+			pop3d_session_error(s,
+			    "-ERR [AUTH] Authentication failed.");
+			return;
+		}
+		pop3d_auth_start(s, s->sasl.authcid, s->sasl.password);
+		return;
+	case SASL_CANCELLED:
+		sasl_wipe(&s->sasl);
+		s->state = POP3D_S_AUTH;
+		pop3d_session_error(s, "-ERR Authentication cancelled.");
+		return;
+	case SASL_ERROR:
+	default:
+		sasl_wipe(&s->sasl);
+		s->state = POP3D_S_AUTH;
+		pop3d_session_error(s, "-ERR Invalid authentication data.");
+		return;
+	}
+}
+
+/* pop3d_auth_auth - AUTH [mechanism [initial-response]] */
+void
+pop3d_auth_auth(struct pop3d_session *s, char *args, size_t len)
+{
+	struct buf challenge = BUF_INIT, why = BUF_INIT;
+	enum sasl_mech mech;
+	char *sp, *ir = NULL;
+
+	buf_reset(&s->user);
+	if (len == 0) {
+		/* the mechanism list (common practice; RFC 5034 uses CAPA) */
+		pop3d_session_reply(s, "+OK");
+		if (pop3d_session_plaintext_ok(s)) {
+			const char *m = sasl_mech_list(), *e;
+
+			while (*m) {
+				e = strchr(m, ' ');
+				if (e == NULL)
+					e = m + strlen(m);
+				pop3d_session_reply(s, "%.*s", (int)(e - m),
+				    m);
+				m = *e ? e + 1 : e;
+			}
+		}
+		pop3d_session_reply(s, ".");
+		return;
+	}
+	if ((sp = memchr(args, ' ', len)) != NULL) {
+		*sp = '\0';
+		ir = sp + 1;
+		while (*ir == ' ')
+			ir++;
+		if (strchr(ir, ' ') != NULL || *ir == '\0') {
+			pop3d_session_error(s,
+			    "-ERR Syntax: AUTH mechanism [initial-response]");
+			return;
+		}
+	}
+	if (!pop3d_session_plaintext_ok(s)) {
+		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
+		return;
+	}
+	if ((mech = sasl_mech_parse(args)) == SASL_NONE) {
+		pop3d_session_error(s,
+		    "-ERR Unsupported authentication mechanism.");
+		return;
+	}
+	s->method = mech == SASL_PLAIN ? "PLAIN" : "LOGIN";
+	pop3d_auth_step(s, sasl_start(&s->sasl, mech, ir, &challenge, &why),
+	    &challenge);
+	buf_free(&challenge);
+	buf_free(&why);
+}
+
+/* pop3d_auth_sasl_line - a client response during AUTH ("*": cancel) */
+void
+pop3d_auth_sasl_line(struct pop3d_session *s, char *line, size_t len)
+{
+	struct buf challenge = BUF_INIT, why = BUF_INIT;
+
+	s->last_cmd = "AUTH";
+	pop3d_auth_step(s, sasl_step(&s->sasl, line, &challenge, &why),
+	    &challenge);
+	buf_free(&challenge);
+	buf_free(&why);
+}
+
+/* pop3d_auth_abort - forget the login in progress */
+void
+pop3d_auth_abort(struct pop3d_session *s)
+{
+	auth_client_cancel(&s->auth);
+	sasl_wipe(&s->sasl);
+}

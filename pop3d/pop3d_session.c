@@ -1,0 +1,474 @@
+/*
+ * pop3d_session - one POP3 session: its life from accept to close, the
+ * input loop, replies, error and resource limits, STLS and implicit TLS,
+ * timeouts, graceful stop, and the connect/logout/disconnect log lines.
+ *
+ * A session is fed by its stream's events and takes its input as lines
+ * (stream_get_line, bounded by POP3D_LINE_MAX; ordinary commands are held
+ * to POP3D_CMD_MAX by the dispatcher). Input is paused while a login is
+ * with authd (pipelined commands wait for its answer), while a multi-line
+ * reply is being produced, and while more than POP3D_OUTPUT_HIGH bytes of
+ * replies are unsent, so a client that pipelines without reading cannot
+ * grow our memory.
+ *
+ * A session is freed only when the stream has closed and no callback of
+ * ours is running for it (depth); pop3d_session_leave() decides.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/stream.h"
+#include "mail/auth_client.h"
+#include "mail/params.h"
+#include "mail/service.h"
+#include "pop3d.h"
+
+#define POP3D_DRAIN_POLL_MS 10		/* output check while paused */
+#define POP3D_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
+
+
+SSL_CTX *pop3d_tls_ctx;		/* set by pop3d.c before the drop */
+
+static struct service *pop3d_svc;
+static struct evloop *pop3d_loop;
+static struct pop3d_session *pop3d_sessions;
+static long long pop3d_nsessions;
+
+/* pop3d_session_init - remember the service and its loop */
+void
+pop3d_session_init(struct service *svc)
+{
+	pop3d_svc = svc;
+	pop3d_loop = service_loop(svc);
+}
+
+/* pop3d_session_vreply - format and queue one reply line */
+static void pop3d_session_vreply(struct pop3d_session *, const char *,
+    va_list) __attribute__((format(printf, 2, 0)));
+
+static void
+pop3d_session_vreply(struct pop3d_session *s, const char *fmt, va_list ap)
+{
+	if (s->closed || s->state == POP3D_S_QUIT)
+		return;
+	stream_vreply(s->stream, s->peer.addr, fmt, ap);
+}
+
+/* pop3d_session_reply - queue one reply line (CRLF is added) */
+void
+pop3d_session_reply(struct pop3d_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pop3d_session_vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * pop3d_session_error - a reply that counts as a client error; when
+ * pop3d_error_limit is reached the session ends right after this reply
+ * (the client is broken or probing us).
+ */
+void
+pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pop3d_session_vreply(s, fmt, ap);
+	va_end(ap);
+	if (++s->errors >= var_pop3d_error_limit &&
+	    s->state != POP3D_S_QUIT && !s->closed) {
+		msg_info("too many errors after %s from [%s]",
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+		pop3d_session_finish(s, "too many errors");
+	}
+}
+
+/* pop3d_session_finish - flush the replies, then close */
+void
+pop3d_session_finish(struct pop3d_session *s, const char *reason)
+{
+	if (s->state == POP3D_S_QUIT || s->closed)
+		return;
+	if (s->end_reason == NULL)
+		s->end_reason = reason;
+	pop3d_auth_abort(s);
+	pop3d_send_abort(s);
+	s->state = POP3D_S_QUIT;
+	stream_finish(s->stream);
+}
+
+/* pop3d_session_set_pause - set or clear one reason to stop reading */
+void
+pop3d_session_set_pause(struct pop3d_session *s, unsigned bit, bool on)
+{
+	unsigned old = s->pause;
+
+	if (on)
+		s->pause |= bit;
+	else
+		s->pause &= ~bit;
+	if ((old != 0) != (s->pause != 0) && !s->closed)
+		stream_pause(s->stream, s->pause != 0);
+}
+
+/* pop3d_session_plaintext_ok - may a password cross this connection? */
+bool
+pop3d_session_plaintext_ok(const struct pop3d_session *s)
+{
+	if (stream_is_tls(s->stream))
+		return true;
+	if (strcmp(var_auth_plaintext, "always") == 0)
+		return true;
+	return strcmp(var_auth_plaintext, "loopback") == 0 && s->peer.loopback;
+}
+
+/* pop3d_session_starttls - STLS: forget the USER name, start TLS */
+void
+pop3d_session_starttls(struct pop3d_session *s)
+{
+	buf_reset(&s->user);
+	s->state = POP3D_S_TLS;
+	/* Plaintext pipelined behind STLS is thrown away here. */
+	stream_starttls(s->stream, pop3d_tls_ctx, true, NULL);
+}
+
+static void pop3d_session_input(struct pop3d_session *s);
+
+/* pop3d_session_drain - timer: go on once the replies went out */
+static long long
+pop3d_session_drain(struct evloop *loop, void *ctx)
+{
+	struct pop3d_session *s = ctx;
+
+	size_t pending = s->closed ? 0 : stream_output_pending(s->stream);
+
+	if (pending > POP3D_OUTPUT_LOW) {
+		/*
+		 * stream.h has no "output drained" event: poll. While the
+		 * client reads, look again soon; when it stalls, back off.
+		 */
+		long long next = pending < s->drain_last ? 1 :
+		    POP3D_DRAIN_POLL_MS;
+
+		s->drain_last = pending;
+		return next;
+	}
+	s->drain_timer = NULL;	/* the loop frees it when we return -1 */
+	s->depth++;
+	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, false);
+	if (!s->closed && s->state == POP3D_S_SEND)
+		pop3d_send_pump(s);
+	pop3d_session_leave(s);
+	return -1;
+}
+
+/* pop3d_session_backlog - too much output queued? then pause and poll */
+bool
+pop3d_session_backlog(struct pop3d_session *s)
+{
+	if (s->closed || s->state == POP3D_S_QUIT ||
+	    stream_output_pending(s->stream) <= POP3D_OUTPUT_HIGH)
+		return false;
+	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, true);
+	if (s->drain_timer == NULL) {
+		/* the stream flushes in the next loop iteration: a message
+		 * being sent looks again right after that */
+		s->drain_last = stream_output_pending(s->stream);
+		s->drain_timer = evloop_add_timer(pop3d_loop,
+		    s->state == POP3D_S_SEND ? 0 : POP3D_DRAIN_POLL_MS,
+		    pop3d_session_drain, s);
+	}
+	return true;
+}
+
+/* pop3d_session_input - run buffered command lines, in order */
+static void
+pop3d_session_input(struct pop3d_session *s)
+{
+	const char *line;
+	size_t len;
+	bool crlf;
+	int r;
+
+	while (!s->closed && s->pause == 0 &&
+	    (s->state & (POP3D_S_CMD | POP3D_S_SASL))) {
+		r = stream_get_line(s->stream, &line, &len, &crlf);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (s->state == POP3D_S_SASL) {
+				sasl_wipe(&s->sasl);
+				s->state = POP3D_S_AUTH;
+			}
+			s->last_cmd = "UNKNOWN";
+			pop3d_session_error(s, "-ERR Line too long");
+		} else {
+			/* The line is valid only until the next stream
+			 * call: run a copy. */
+			buf_reset(&s->line);
+			buf_append(&s->line, line, len);
+			if (s->state == POP3D_S_SASL)
+				pop3d_auth_sasl_line(s, s->line.data,
+				    s->line.len);
+			else
+				pop3d_cmd_dispatch(s, s->line.data,
+				    s->line.len);
+			/* it may have held a password */
+			explicit_bzero(s->line.data, s->line.cap ?
+			    s->line.cap : 0);
+			buf_reset(&s->line);
+		}
+		if (pop3d_session_backlog(s))
+			break;
+	}
+}
+
+/* pop3d_session_greet - the greeting, or the reason we will not serve */
+static void
+pop3d_session_greet(struct pop3d_session *s, const char *reject)
+{
+	if (reject != NULL) {
+		pop3d_session_reply(s, "%s", reject);
+		pop3d_session_finish(s, "rejected");
+		return;
+	}
+	s->state = POP3D_S_AUTH;
+	/* no APOP: no timestamp in the greeting (RFC 1939 7) */
+	pop3d_session_reply(s, "+OK herald POP3 ready");
+}
+
+/* the reason an implicit-TLS session is refused, said after the handshake */
+static const char *pop3d_reject_text(const struct pop3d_session *s);
+
+/* pop3d_session_tls_ready - the handshake finished */
+static void
+pop3d_session_tls_ready(struct pop3d_session *s)
+{
+	buf_reset(&s->scratch);
+	stream_tls_info(s->stream, &s->scratch);
+	msg_info("TLS connection established from [%s]: %s", s->peer.addr,
+	    buf_cstr(&s->scratch));
+	buf_reset(&s->scratch);
+	if (s->implicit_tls) {
+		pop3d_session_greet(s, pop3d_reject_text(s));
+	} else {
+		/* RFC 2595 4: start over in AUTHORIZATION, knowing nothing */
+		buf_reset(&s->user);
+		s->state = POP3D_S_AUTH;
+	}
+	pop3d_session_input(s);
+}
+
+/*
+ * pop3d_session_timeout - idle or session deadline passed. POP3 has no
+ * standard unsolicited reply; like IMAP's BYE we send one -ERR line
+ * ("-ERR Disconnected for inactivity.") before closing, which a client
+ * reads as the answer to its next command. In the middle of a
+ * multi-line reply or a TLS handshake nothing can be said: just close.
+ */
+static void
+pop3d_session_timeout(struct pop3d_session *s)
+{
+	bool total;
+
+	if (s->closed || s->state == POP3D_S_QUIT)
+		return;
+	total = var_pop3d_session_timeout * 1000 <=
+	    evloop_now_ms(pop3d_loop) - s->start_ms;
+	msg_info("%s after %s from [%s]", total ? "session time limit" :
+	    "idle timeout", s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+	if (s->state != POP3D_S_TLS && s->state != POP3D_S_SEND)
+		pop3d_session_reply(s, total ?
+		    "-ERR Session time limit reached." :
+		    "-ERR Disconnected for inactivity.");
+	pop3d_session_finish(s, total ? "session time limit" : "idle timeout");
+}
+
+/* pop3d_session_event - the stream's callback */
+static void
+pop3d_session_event(struct stream *st, enum stream_event ev, void *ctx)
+{
+	struct pop3d_session *s = ctx;
+
+	s->depth++;
+	switch (ev) {
+	case STREAM_INPUT:
+		pop3d_session_input(s);
+		break;
+	case STREAM_TLS_READY:
+		pop3d_session_tls_ready(s);
+		break;
+	case STREAM_TIMEOUT:
+		pop3d_session_timeout(s);
+		break;
+	case STREAM_CLOSED:
+		s->closed = true;
+		break;
+	}
+	pop3d_session_leave(s);
+}
+
+/* pop3d_session_log_end - the logout (if logged in) and disconnect lines */
+static void
+pop3d_session_log_end(struct pop3d_session *s)
+{
+	const char *reason = s->end_reason;
+
+	if (s->md != NULL) {
+		/* no QUIT: the connection went away, UPDATE did not run */
+		msg_info("logout: user=<%s> top=%u retr=%u del=0/%zu "
+		    "size=%lld (no QUIT: nothing deleted)",
+		    buf_cstr(&s->login), s->n_top, s->n_retr, s->md->n,
+		    s->md->total);
+	}
+	if (reason == NULL) {
+		reason = stream_close_reason(s->stream);
+		if (reason == NULL || *reason == '\0' ||
+		    strcmp(reason, "eof") == 0)
+			reason = "connection closed by client";
+	}
+	msg_info("disconnect from [%s] (%s)", s->peer.addr, reason);
+}
+
+/* pop3d_session_free - the end of a session */
+static void
+pop3d_session_free(struct pop3d_session *s)
+{
+	pop3d_session_log_end(s);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		pop3d_sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	pop3d_nsessions--;
+	peer_close(&s->peer);
+	pop3d_auth_abort(s);
+	pop3d_send_abort(s);
+	pop3d_maildrop_close(&s->md);
+	buf_free(&s->user);
+	buf_free(&s->login);
+	buf_free(&s->scratch);
+	buf_free(&s->line);
+	evloop_cancel_timer(pop3d_loop, &s->drain_timer);
+	stream_free(&s->stream);
+	if (s->counted)
+		service_session_end(pop3d_svc);
+	x_free(&s);
+}
+
+/* pop3d_session_leave - end of one of our callbacks; the outermost one
+ * frees a session whose stream has closed */
+void
+pop3d_session_leave(struct pop3d_session *s)
+{
+	if (--s->depth > 0)
+		return;
+	if (s->closed)
+		pop3d_session_free(s);
+}
+
+/* pop3d_reject_text - the -ERR for a session over a limit, or NULL */
+static const char *
+pop3d_reject_text(const struct pop3d_session *s)
+{
+	if (pop3d_nsessions > var_pop3d_max_sessions)
+		return "-ERR [SYS/TEMP] Server busy: too many sessions";
+	if ((long long)peer_sessions(&s->peer) > var_pop3d_client_limit)
+		return "-ERR [SYS/TEMP] Too many connections from your address";
+	return NULL;
+}
+
+/* pop3d_session_accept - a new connection: limits, TLS, greeting */
+void
+pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
+{
+	struct pop3d_session *s;
+	struct stream_limits lim;
+	const char *reject;
+
+	s = xcalloc(1, sizeof(*s));
+	s->svc = svc;
+	s->loop = pop3d_loop;
+	s->implicit_tls = implicit_tls;
+	s->send.fd = -1;
+	peer_open(&s->peer, fd);
+	buf_init(&s->user);
+	buf_init(&s->login);
+	buf_init(&s->scratch);
+	buf_init(&s->line);
+	s->start_ms = evloop_now_ms(pop3d_loop);
+
+	memset(&lim, 0, sizeof(lim));
+	lim.max_line = POP3D_LINE_MAX;
+	lim.max_input = POP3D_MAX_INPUT;
+	lim.idle_ms = var_pop3d_idle_timeout * 1000;
+	lim.total_ms = var_pop3d_session_timeout * 1000;
+	s->stream = stream_new(pop3d_loop, fd, &lim, pop3d_session_event, s);
+
+	s->next = pop3d_sessions;
+	if (pop3d_sessions != NULL)
+		pop3d_sessions->prev = s;
+	pop3d_sessions = s;
+	pop3d_nsessions++;
+	service_session_begin(svc);
+	s->counted = true;
+	msg_info("connect from [%s]%s", s->peer.addr, implicit_tls ?
+	    " (pop3s)" : "");
+
+	s->depth++;
+	reject = pop3d_reject_text(s);
+	if (reject != NULL)
+		msg_warn("rejecting [%s]: %s (limits: %lld sessions per "
+		    "worker, %lld per client)", s->peer.addr, reject,
+		    var_pop3d_max_sessions, var_pop3d_client_limit);
+	if (implicit_tls && pop3d_tls_ctx == NULL) {
+		/* warned at start; nothing can be said on a TLS port */
+		pop3d_session_finish(s, "no TLS certificate for pop3s");
+	} else if (implicit_tls) {
+		s->state = POP3D_S_TLS;
+		stream_starttls(s->stream, pop3d_tls_ctx, true, NULL);
+	} else {
+		pop3d_session_greet(s, reject);
+	}
+	pop3d_session_leave(s);
+}
+
+/*
+ * pop3d_session_stop - graceful stop (SIGTERM, or master replacing this
+ * worker on reload). A session that is sending a message finishes that
+ * reply first; every other one gets "-ERR [SYS/TEMP] Server shutting
+ * down" and is closed. Nothing is deleted: there is no UPDATE state
+ * without the client's QUIT.
+ */
+void
+pop3d_session_stop(struct service *svc)
+{
+	struct pop3d_session *s, *next;
+
+	for (s = pop3d_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->closed || s->state == POP3D_S_QUIT)
+			continue;
+		s->depth++;
+		if (s->state == POP3D_S_SEND) {
+			s->stop_after_send = true;
+		} else if (s->state == POP3D_S_TLS) {
+			pop3d_session_finish(s, "shutdown");
+		} else {
+			pop3d_auth_abort(s);
+			pop3d_session_reply(s,
+			    "-ERR [SYS/TEMP] Server shutting down");
+			pop3d_session_finish(s, "shutdown");
+		}
+		pop3d_session_leave(s);
+	}
+}

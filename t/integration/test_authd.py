@@ -1,0 +1,416 @@
+"""
+authd: password checks, failure throttling and lockouts, the log lines
+fail2ban reads, and robustness against garbage and crashes.
+
+Requests are spoken directly on <run_directory>/auth as IPC frames
+(lib/mail/auth_client.h): {request=verify, user, password, client,
+service} -> {status, [user], [delay], [reason]}. authd only reports the
+delay (the servers wait it out), so nothing here sleeps through it.
+"""
+import ctypes
+import ctypes.util
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import warnings
+
+import pytest
+
+import herald as H
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import crypt
+    except ImportError:	# Python 3.13 dropped it
+        crypt = None
+
+# small throttling settings so the tests stay fast
+THROTTLE = dict(auth_failure_delay="1s", auth_failure_delay_max="2s",
+                auth_client_lockout="5", auth_account_lockout="7",
+                auth_failure_window="10m", auth_lockout_time="10m")
+
+
+def verify(inst, user, password, client, service="test", timeout=30):
+    """One request: the reply as a dict, or None if authd hung up."""
+    return inst.auth(user, password, client=client, service=service,
+                     timeout=timeout)
+
+
+def raw_exchange(inst, data, timeout=10):
+    """Send raw bytes, then read until EOF: what authd sent back."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(inst.run_dir / "auth"))
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        got = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def authd_pids(inst):
+    return set(inst.children("authd"))
+
+
+# ---------------------------------------------------------------- hashes
+
+
+def sha512_crypt(password):
+    """A $6$ hash made by another program than herald: openssl."""
+    return subprocess.run(["openssl", "passwd", "-6", password],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def lmdb_set_password(inst, addr, hashed):
+    """Write a hash into <data>/passwd/ the way dir_passwd_set does (one
+    unnamed database, key = lowercased address, value = crypt string),
+    through liblmdb with ctypes, so that any hash string can be tried."""
+    name = ctypes.util.find_library("lmdb") or "liblmdb.so.0"
+    lib = ctypes.CDLL(name)
+
+    class Val(ctypes.Structure):
+        _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+
+    env, txn = ctypes.c_void_p(), ctypes.c_void_p()
+    dbi = ctypes.c_uint()
+
+    def ok(rc, what):
+        if rc != 0:
+            raise AssertionError("%s: LMDB error %d" % (what, rc))
+
+    ok(lib.mdb_env_create(ctypes.byref(env)), "mdb_env_create")
+    try:
+        ok(lib.mdb_env_set_mapsize(env, ctypes.c_size_t(1 << 30)),
+           "mapsize")
+        ok(lib.mdb_env_open(env, str(inst.dir / "data" / "passwd").encode(),
+                            0, 0o600), "mdb_env_open")
+        ok(lib.mdb_txn_begin(env, None, 0, ctypes.byref(txn)), "begin")
+        ok(lib.mdb_dbi_open(txn, None, 0, ctypes.byref(dbi)), "dbi_open")
+        k, v = addr.lower().encode(), hashed.encode()
+        kb, vb = ctypes.create_string_buffer(k), ctypes.create_string_buffer(v)
+        key = Val(len(k), ctypes.cast(kb, ctypes.c_void_p))
+        val = Val(len(v), ctypes.cast(vb, ctypes.c_void_p))
+        ok(lib.mdb_put(txn, dbi, ctypes.byref(key), ctypes.byref(val), 0),
+           "mdb_put")
+        ok(lib.mdb_txn_commit(txn), "commit")
+    finally:
+        lib.mdb_env_close(env)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_ok_returns_canonical_user(make_herald):
+    inst = make_herald(auth_default_domain="example.test")
+    r = verify(inst, "Alice@Example.Test", "pw-alice", "192.0.2.10")
+    assert r == {"status": "ok", "user": "alice@example.test"}, r
+    r = verify(inst, "BOB", "pw-bob", "192.0.2.10", service="pop3")
+    assert r == {"status": "ok", "user": "bob@example.test"}, r
+    inst.wait_log(r"herald/authd\[\d+\]: login: service=test "
+                  r"client=\[192\.0\.2\.10\] user=<alice@example\.test>$")
+    inst.wait_log(r"herald/authd\[\d+\]: login: service=pop3 "
+                  r"client=\[192\.0\.2\.10\] user=<bob@example\.test>$")
+    # without auth_default_domain a bare name is no account
+    inst.set_config(auth_default_domain=None)
+    inst.stop()
+    inst.start()
+    r = verify(inst, "bob", "pw-bob", "192.0.2.11")
+    assert r["status"] == "fail", r
+
+
+def test_failures_look_alike(make_herald):
+    inst = make_herald(**THROTTLE)
+    inst.ctl_ok("user", "disable", "carol@example.test")
+    since = inst.log_size()
+    answers = {
+        "wrong password": verify(inst, "alice@example.test", "pw-bob",
+                                 "192.0.2.20"),
+        "unknown user": verify(inst, "zed@example.test", "pw-bob",
+                               "192.0.2.21"),
+        "account disabled": verify(inst, "carol@example.test", "pw-carol",
+                                   "192.0.2.22"),
+        "no domain": verify(inst, "alice", "pw-alice", "192.0.2.23"),
+    }
+    for why, r in answers.items():
+        assert r is not None, why
+        assert r["status"] == "fail", (why, r)
+        assert "user" not in r, (why, r)
+        # the first failure of an address: the base delay
+        assert r.get("delay") == "1000", (why, r)
+    log = inst.log_text(since)
+    for client, why in (("192.0.2.20", "wrong password"),
+                        ("192.0.2.21", "unknown user"),
+                        ("192.0.2.22", "account disabled")):
+        assert re.search(r"login failed: service=test client=\[%s\] "
+                         r"user=<[a-z]+@example\.test> failures=1 delay=1s: "
+                         r"%s$" % (re.escape(client), why), log, re.M), log
+    # enabled again, carol gets in
+    inst.ctl_ok("user", "enable", "carol@example.test")
+    r = verify(inst, "carol@example.test", "pw-carol", "192.0.2.24")
+    assert r["status"] == "ok", r
+
+
+def test_client_lockout(make_herald):
+    inst = make_herald(**THROTTLE)
+    delays = []
+    for _ in range(5):
+        r = verify(inst, "alice@example.test", "wrong", "192.0.2.1")
+        assert r["status"] == "fail", r
+        delays.append(int(r["delay"]))
+    assert delays == [1000, 2000, 2000, 2000, 2000], delays
+    # locked: the right password does not help, and is not even checked
+    r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.1")
+    assert r["status"] == "locked", r
+    assert "user" not in r
+    assert int(r["delay"]) == 2000, r
+    assert "client address locked out until" in r.get("reason", ""), r
+    inst.wait_log(r"login locked: service=test client=\[192\.0\.2\.1\] "
+                  r"user=<alice@example\.test>: client address locked out "
+                  r"until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+    # other addresses are not affected
+    r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.2")
+    assert r == {"status": "ok", "user": "alice@example.test"}, r
+    # loopback gets no exemption
+    for _ in range(5):
+        verify(inst, "bob@example.test", "wrong", "127.0.0.1")
+    r = verify(inst, "bob@example.test", "pw-bob", "127.0.0.1")
+    assert r["status"] == "locked", r
+
+
+def test_success_clears_and_delay_applies_to_success(make_herald):
+    inst = make_herald(**THROTTLE)
+    for _ in range(2):
+        verify(inst, "dave@example.test", "wrong", "192.0.2.30")
+    # while the address has recent failures, success is delayed too
+    r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
+    assert r["status"] == "ok" and r.get("delay") == "2000", r
+    # and then the count is gone
+    r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
+    assert r == {"status": "ok", "user": "dave@example.test"}, r
+    r = verify(inst, "dave@example.test", "wrong", "192.0.2.30")
+    assert r.get("delay") == "1000", r
+
+
+def test_account_lockout(make_herald):
+    inst = make_herald(**THROTTLE)
+    for i in range(7):
+        r = verify(inst, "bob@example.test", "wrong", "198.51.100.%d" % i)
+        assert r["status"] == "fail", r
+    r = verify(inst, "bob@example.test", "pw-bob", "198.51.100.99")
+    assert r["status"] == "locked", r
+    assert "account locked out until" in r.get("reason", ""), r
+    # case and default domain do not get around it
+    r = verify(inst, "BOB@example.TEST", "pw-bob", "198.51.100.98")
+    assert r["status"] == "locked", r
+    # other accounts are fine from anywhere
+    r = verify(inst, "alice@example.test", "pw-alice", "198.51.100.1")
+    assert r["status"] == "ok", r
+
+
+def test_counters_survive_restart(make_herald):
+    inst = make_herald(**THROTTLE)
+    for _ in range(5):
+        verify(inst, "alice@example.test", "wrong", "192.0.2.40")
+    for _ in range(3):
+        verify(inst, "bob@example.test", "wrong", "192.0.2.41")
+    assert (inst.dir / "data" / "authstate" / "data.mdb").exists()
+    inst.stop()
+    inst.start()
+    r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.40")
+    assert r["status"] == "locked", r
+    # three recent failures: the next answer still carries the delay
+    r = verify(inst, "bob@example.test", "pw-bob", "192.0.2.41")
+    assert r["status"] == "ok" and r.get("delay") == "2000", r
+
+
+def test_other_hash_schemes(make_herald):
+    inst = make_herald(start=False)
+    inst.add_user("six@example.test", "replaced")
+    inst.add_user("blf@example.test", "replaced")
+    inst.add_user("odd@example.test", "replaced")
+    lmdb_set_password(inst, "six@example.test", sha512_crypt("six-pw"))
+    lmdb_set_password(inst, "odd@example.test", "!disabled-hash")
+    blf = None
+    if crypt is not None:
+        blf = crypt.crypt("blf-pw", crypt.mksalt(crypt.METHOD_BLOWFISH,
+                                                 rounds=1 << 5))
+        if blf and blf.startswith("$2b$"):
+            lmdb_set_password(inst, "blf@example.test", blf)
+        else:
+            blf = None
+    inst.start()
+    r = verify(inst, "six@example.test", "six-pw", "192.0.2.50")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    r = verify(inst, "six@example.test", "replaced", "192.0.2.51")
+    assert r["status"] == "fail", r
+    r = verify(inst, "odd@example.test", "!disabled-hash", "192.0.2.52")
+    assert r["status"] == "fail", r
+    inst.wait_log(r"login failed: .*user=<odd@example\.test> .*: "
+                  r"unusable password hash$")
+    if blf is None:
+        print("bcrypt: Python has no crypt module with bcrypt; covered by "
+              "auth/auth_verify_test.c")
+    else:
+        r = verify(inst, "blf@example.test", "blf-pw", "192.0.2.53")
+        assert r == {"status": "ok", "user": "blf@example.test"}, r
+
+
+def test_garbage_does_not_kill_authd(make_herald):
+    inst = make_herald()
+    before = authd_pids(inst)
+    assert before
+    since = inst.log_size()
+    garbage = [
+        b"\x00\x00\x00\x05abcde",                       # name not ended
+        b"\xff\xff\xff\xff",                            # huge length
+        b"\x00\x00\x00\x00",                            # empty frame
+        H.ipc_frame([("request", "verify"), ("user", "a@example.test"),
+                     ("password", "x"), ("client", "192.0.2.60"),
+                     ("service", "test"), ("bogus", "1")]),
+        H.ipc_frame([("request", "verify"), ("user", "a@example.test"),
+                     ("client", "192.0.2.60"), ("service", "test")]),
+        H.ipc_frame([("request", "verify"), ("user", "a\r\n@example.test"),
+                     ("password", "x"), ("client", "192.0.2.60"),
+                     ("service", "test")]),
+        H.ipc_frame([("request", "verify"), ("user", "a@example.test"),
+                     ("password", "x"), ("client", "[6.6.6.6]"),
+                     ("service", "test")]),
+        H.ipc_frame([("request", "delete"), ("user", "a@example.test"),
+                     ("password", "x"), ("client", "192.0.2.60"),
+                     ("service", "test")]),
+        H.ipc_frame([("request", "verify"), ("user", "x" * 400 + "@e.t"),
+                     ("password", "x"), ("client", "192.0.2.60"),
+                     ("service", "test")]),
+    ]
+    for data in garbage:
+        assert raw_exchange(inst, data) == b"", data
+    inst.wait_log(r"herald/authd\[\d+\]: warning: .*(malformed|dropped)",
+                  since=since)
+    # still the same processes, and they still work
+    r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.61")
+    assert r["status"] == "ok", r
+    assert authd_pids(inst) == before, (before, authd_pids(inst))
+    # nothing of the garbage was counted as a login attempt
+    assert "192.0.2.60" not in inst.log_text(since)
+
+
+def test_sigkill_gives_clean_close_and_restart(make_herald):
+    inst = make_herald(auth_processes="1")
+    old = H.wait_for(lambda: authd_pids(inst), 10, what="authd running")
+    assert len(old) == 1
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(10)
+        s.connect(str(inst.run_dir / "auth"))
+        # a request in flight: authd has accepted it and waits for the rest
+        frame = H.ipc_frame([("request", "verify"),
+                             ("user", "alice@example.test"),
+                             ("password", "pw-alice"),
+                             ("client", "192.0.2.70"), ("service", "test")])
+        s.sendall(frame[:10])
+        time.sleep(0.5)
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        try:
+            got = s.recv(100)
+        except ConnectionResetError:
+            got = b""
+        assert got == b"", got
+    finally:
+        s.close()
+    new = H.wait_for(lambda: authd_pids(inst) - old, 20,
+                     what="a new authd process")
+    assert new
+    r = H.wait_for(lambda: verify(inst, "alice@example.test", "pw-alice",
+                                  "192.0.2.71"), 20, what="a login")
+    assert r["status"] == "ok", r
+
+
+def fail2ban_setup(tmp_path):
+    if shutil.which("fail2ban-regex") is None:
+        print("fail2ban-regex is not installed: skipped")
+        pytest.skip("fail2ban-regex is not installed")
+    common = "/etc/fail2ban/filter.d/common.conf"
+    if not os.path.exists(common):
+        print("%s is missing: skipped" % common)
+        pytest.skip("%s is missing" % common)
+    folder = tmp_path / "fail2ban" / "filter.d"
+    folder.mkdir(parents=True)
+    shutil.copy(common, folder)
+    shutil.copy(H.REPO / "etc" / "fail2ban" / "filter.d" / "herald.conf",
+                folder)
+    return folder / "herald.conf"
+
+
+def syslog_lines(inst, since):
+    """authd's lines of the instance log, shaped as syslog writes them."""
+    out = []
+    for line in inst.log_text(since).splitlines():
+        if re.match(r"herald/authd\[\d+\]: ", line):
+            out.append("Nov 23 22:44:12 mx " + line)
+    return out
+
+
+def fail2ban_ips(tmp_path, filt, lines, name):
+    log = tmp_path / name
+    log.write_text("\n".join(lines) + "\n")
+    r = subprocess.run(["fail2ban-regex", "-o", "ip", str(log), str(filt)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout
+    return [x for x in r.stdout.split() if x]
+
+
+def test_fail2ban_filter(make_herald, tmp_path):
+    filt = fail2ban_setup(tmp_path)
+    inst = make_herald(**THROTTLE)
+    since = inst.log_size()
+    caused = []
+    # successes only: nothing may match
+    for client in ("192.0.2.80", "192.0.2.81"):
+        assert verify(inst, "alice@example.test", "pw-alice",
+                      client)["status"] == "ok"
+    ok_lines = syslog_lines(inst, since)
+    assert len(ok_lines) == 2, ok_lines
+    assert fail2ban_ips(tmp_path, filt, ok_lines, "ok.log") == []
+
+    since = inst.log_size()
+    for client in ("192.0.2.90", "2001:db8::90", "192.0.2.91"):
+        assert verify(inst, "alice@example.test", "wrong",
+                      client)["status"] == "fail"
+        caused.append(client)
+    # a login name that tries to plant another address for fail2ban
+    evil = "x> client=[6.6.6.6] user=<y"
+    assert verify(inst, evil, "wrong", "192.0.2.92")["status"] == "fail"
+    caused.append("192.0.2.92")
+    # a lockout: five failures, then "locked"
+    for _ in range(5):
+        verify(inst, "bob@example.test", "wrong", "192.0.2.93")
+        caused.append("192.0.2.93")
+    assert verify(inst, "bob@example.test", "pw-bob",
+                  "192.0.2.93")["status"] == "locked"
+    caused.append("192.0.2.93")
+    # and a success in between that must not count
+    assert verify(inst, "carol@example.test", "pw-carol",
+                  "192.0.2.94")["status"] == "ok"
+    lines = syslog_lines(inst, since)
+    assert len(lines) == len(caused) + 1, lines
+    assert not any("6.6.6.6]" in l for l in lines), lines
+    ips = fail2ban_ips(tmp_path, filt, lines, "mixed.log")
+    assert ips == caused, (ips, caused)
