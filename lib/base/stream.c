@@ -889,11 +889,12 @@ stream_vreply(struct stream *s, const char *peer, const char *fmt,
 	char text[STREAM_REPLY_MAX];
 	int n;
 
-	n = vsnprintf(text, sizeof(text) - 2, fmt, ap);
+	/* room for the text and its NUL, which CR LF then overwrite */
+	n = vsnprintf(text, sizeof(text) - 1, fmt, ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(text) - 3)
-		n = (int)sizeof(text) - 3;
+	if ((size_t)n > sizeof(text) - 2)
+		n = (int)sizeof(text) - 2;
 	if (msg_verbose)
 		msg_debug("[%s] > %.*s", peer, n, text);
 	text[n++] = '\r';

@@ -8,6 +8,7 @@
  * timer. The TLS certificate is made at start with the OpenSSL API.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -747,6 +748,63 @@ test_finish_flushes(void)
 	buf_free(&k.got);
 }
 
+/* ---- stream_vreply: one CRLF line, cut at STREAM_REPLY_MAX ---- */
+
+static void
+st_ignore_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	(void)s;
+	(void)ev;
+	(void)ctx;
+}
+
+static void st_reply(struct stream *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+st_reply(struct stream *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	stream_vreply(s, "peer", fmt, ap);
+	va_end(ap);
+}
+
+static void
+test_reply_lines(void)
+{
+	const struct stream_limits lim = {256, 1024, 0, 0};
+	struct evloop *loop = evloop_new();
+	struct buf got = BUF_INIT;
+	char *big = malloc(5000);
+	struct stream *s;
+	int sp[2];
+
+	T_ASSERT(big != NULL && st_pair(sp) == 0);
+	memset(big, 'x', 4999);
+	big[4999] = '\0';
+	s = stream_new(loop, sp[0], &lim, st_ignore_fn, NULL);
+	st_reply(s, "+OK %d messages", 5);
+	st_reply(s, "%s", big);
+	st_reply(s, "%s", "");
+	for (int i = 0; i < 20 && stream_output_pending(s) > 0; i++)
+		(void)st_run(loop, 10);
+	st_drain(sp[1], &got);
+	stream_free(&s);
+	close(sp[1]);
+	evloop_free(&loop);
+	T_EQ_INT(got.len, 16 + STREAM_REPLY_MAX + 2);
+	T_ASSERT(memcmp(got.data, "+OK 5 messages\r\n", 16) == 0);
+	/* the long one is cut so that it ends in CRLF within the bound */
+	T_ASSERT(memcmp(got.data + 16 + STREAM_REPLY_MAX - 3, "x\r\n", 3) ==
+	    0);
+	T_ASSERT(got.data[16 + STREAM_REPLY_MAX - 4] == 'x');
+	T_ASSERT(memcmp(got.data + 16 + STREAM_REPLY_MAX, "\r\n", 2) == 0);
+	free(big);
+	buf_free(&got);
+}
+
 /* ---- output back-pressure: input held back until output drains ---- */
 
 #define ST_BP_LINES 40
@@ -1447,6 +1505,7 @@ static const struct test_case cases[] = {
 	{"write error closes", test_write_error},
 	{"finish flushes everything", test_finish_flushes},
 	{"output back-pressure", test_output_backpressure},
+	{"reply lines", test_reply_lines},
 	{"TLS contexts", test_tls_contexts},
 	{"STARTTLS discards injected plaintext", test_starttls_injection},
 	{"STARTTLS handshake failure", test_starttls_handshake_failure},

@@ -224,12 +224,15 @@ def proc_status_kb(pid, field):
 # ---------------------------------------------------------------- raw SMTP
 
 
-class RawSMTP:
-    """A line-oriented SMTP client for hostile scripts: send exact bytes,
-    read replies with timeouts, upgrade to TLS by hand."""
+class RawLines:
+    """A line-oriented client for hostile scripts: send exact bytes, read
+    lines with timeouts, upgrade to TLS by hand. RawSMTP and test_pop3's
+    RawPOP add their protocol's replies."""
 
-    def __init__(self, host, port, timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=10.0, source=None):
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.timeout = timeout
         self.buf = b""
 
@@ -257,7 +260,7 @@ class RawSMTP:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout("no complete line within %.1fs "
-                                     "(have %r)" % (timeout, self.buf))
+                                     "(have %r)" % (timeout, self.buf[:200]))
             chunk = self._fill(left)
             if not chunk:
                 line, self.buf = self.buf, b""
@@ -265,39 +268,6 @@ class RawSMTP:
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
         return line + b"\n"
-
-    def reply(self, timeout=None):
-        """One complete (possibly multi-line) reply: (code, [text lines]).
-        code is None at EOF."""
-        lines = []
-        while True:
-            line = self.readline(timeout)
-            if not line:
-                return None, lines
-            line = line.rstrip(b"\r\n")
-            if len(line) < 3 or not line[:3].isdigit():
-                raise AssertionError("malformed reply line %r" % line)
-            lines.append(line[4:])
-            if len(line) == 3 or line[3:4] == b" ":
-                return int(line[:3]), lines
-            if line[3:4] != b"-":
-                raise AssertionError("malformed reply line %r" % line)
-
-    def cmd(self, line, timeout=None):
-        """Send one command line, return its reply."""
-        if isinstance(line, str):
-            line = line.encode()
-        self.send(line + b"\r\n")
-        return self.reply(timeout)
-
-    def expect(self, code, line=None, timeout=None):
-        """Send line (if given) and insist on reply code."""
-        got = self.cmd(line, timeout) if line is not None \
-            else self.reply(timeout)
-        if got[0] != code:
-            raise AssertionError("%r: expected %d, got %r"
-                                 % (line, code, got))
-        return got
 
     def pending(self, wait=0.0):
         """Bytes the server sent that nobody read (waits up to wait s)."""
@@ -356,6 +326,43 @@ class RawSMTP:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class RawSMTP(RawLines):
+    """RawLines with SMTP replies."""
+
+    def reply(self, timeout=None):
+        """One complete (possibly multi-line) reply: (code, [text lines]).
+        code is None at EOF."""
+        lines = []
+        while True:
+            line = self.readline(timeout)
+            if not line:
+                return None, lines
+            line = line.rstrip(b"\r\n")
+            if len(line) < 3 or not line[:3].isdigit():
+                raise AssertionError("malformed reply line %r" % line)
+            lines.append(line[4:])
+            if len(line) == 3 or line[3:4] == b" ":
+                return int(line[:3]), lines
+            if line[3:4] != b"-":
+                raise AssertionError("malformed reply line %r" % line)
+
+    def cmd(self, line, timeout=None):
+        """Send one command line, return its reply."""
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.reply(timeout)
+
+    def expect(self, code, line=None, timeout=None):
+        """Send line (if given) and insist on reply code."""
+        got = self.cmd(line, timeout) if line is not None \
+            else self.reply(timeout)
+        if got[0] != code:
+            raise AssertionError("%r: expected %d, got %r"
+                                 % (line, code, got))
+        return got
 
 
 # ---------------------------------------------------------------- instance

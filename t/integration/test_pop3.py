@@ -33,46 +33,14 @@ PLAINTEXT_REFUSED = (b"-ERR [AUTH] Plaintext authentication disallowed on "
 # ---------------------------------------------------------------- helpers
 
 
-class RawPOP:
-    """A line-oriented POP3 client for exact bytes and hostile scripts."""
+class RawPOP(H.RawLines):
+    """RawLines with POP3 replies: exact bytes for hostile scripts."""
 
-    def __init__(self, port, timeout=15.0, tls_ctx=None):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=timeout)
+    def __init__(self, port, timeout=15.0, tls_ctx=None, source=None):
+        super().__init__("127.0.0.1", port, timeout, source)
         if tls_ctx is not None:
             self.sock = tls_ctx.wrap_socket(self.sock,
                                             server_hostname="mx.example.test")
-        self.timeout = timeout
-        self.buf = b""
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self, timeout):
-        self.sock.settimeout(timeout)
-        try:
-            return self.sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLEOFError):
-            return b""
-
-    def readline(self, timeout=None):
-        """One line with its CRLF; b"" at EOF."""
-        timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("no line within %.1fs (have %r)"
-                                     % (timeout, self.buf[:200]))
-            chunk = self._fill(left)
-            if not chunk:
-                line, self.buf = self.buf, b""
-                return line
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line + b"\n"
 
     def line(self, timeout=None):
         return self.readline(timeout).rstrip(b"\r\n")
@@ -108,18 +76,6 @@ class RawPOP:
             if not chunk:
                 return True
         return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def new_user(inst, token, password=None):
@@ -844,6 +800,44 @@ def test_authd_killed_during_login(make_herald, token):
         return True
     H.wait_for(works, 30, interval=0.5, what="login after authd restart")
     assert pop3d_pids(inst) == pop_before
+
+
+def test_password_guessing_slows_then_locks_the_address(make_herald,
+                                                       token):
+    """Five wrong passwords from one address: each answer comes later,
+    then the address is locked (even the right password is refused),
+    while the same account still logs in from another address."""
+    inst = make_herald(auth_failure_delay="1s", auth_failure_delay_max="2s",
+                       auth_client_lockout="5", auth_account_lockout="50")
+    addr, pw, _ = new_user(inst, token)
+
+    def attempt(source, password):
+        with RawPOP(inst.pop3_port, source=source, timeout=30) as c:
+            assert c.line() == GREETING
+            assert c.cmd("USER " + addr) == b"+OK"
+            t0 = time.monotonic()
+            r = c.cmd("PASS " + password)
+            took = time.monotonic() - t0
+            if r.startswith(b"+OK"):
+                assert c.cmd("QUIT").startswith(b"+OK")
+            return r, took
+
+    fast = attempt("127.0.0.3", pw)
+    assert fast[0].startswith(b"+OK") and fast[1] < 0.9, fast
+    took = []
+    for i in range(5):
+        r, t = attempt("127.0.0.3", "wrong-%d" % i)
+        assert r == b"-ERR [AUTH] Authentication failed.", r
+        took.append(t)
+    assert took[0] >= 0.9 and min(took[1:]) >= 1.9, took
+    r, t = attempt("127.0.0.3", pw)
+    assert r == b"-ERR [AUTH] Too many failed logins, try again later.", r
+    assert t >= 1.9, t
+    inst.wait_log(r"login locked: service=pop3 client=\[127\.0\.0\.3\] "
+                  r"user=<%s>" % re.escape(addr))
+    r, t = attempt("127.0.0.4", pw)
+    assert r.startswith(b"+OK"), r
+    assert t < 0.9, t
 
 
 def test_shutdown_deletes_nothing(make_herald, token):
