@@ -214,6 +214,8 @@ void ctl_queue_count(const char *spool, long long counts[CTL_QUEUE_NCOUNT]);
 int ctl_queue_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a);
+int ctl_queue_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a);
 
 /* ctl_domain.c: shared by the directory commands */

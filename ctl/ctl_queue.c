@@ -1,6 +1,6 @@
 /*
- * ctl_queue - the queue commands: list, show, delete, flush, and the
- * counts "heraldctl status" prints.
+ * ctl_queue - the queue commands: list, show, delete, hold, release,
+ * flush, and the counts "heraldctl status" prints.
  *
  * list, show and the counts read the spool directly (qfile_read), so
  * they work while herald is stopped. delete and flush go through qmgr,
@@ -9,10 +9,13 @@
  *   heraldctl -> qmgr (<spool>/private/qmgr), one request per connection:
  *     {request=delete, queue_id=QID} -> {status=ok} or
  *         {status=fail, reason=TEXT}
+ *     {request=hold, queue_id=QID} / {request=release, queue_id=QID}
+ *         -> {status=ok} or {status=fail, reason=TEXT}
  *     {request=flush} -> {status=ok, count=N}
  *
- * When nobody listens at private/qmgr, delete removes the file itself
- * (nothing else can be working on it); flush needs a running qmgr.
+ * When nobody listens at private/qmgr, delete, hold and release work on
+ * the files themselves (nothing else can be working on them); flush
+ * needs a running qmgr.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -493,11 +496,65 @@ ctl_queue_unlink(const char *qid)
 	return found;
 }
 
-/* ctl_queue_delete - remove a message (through qmgr while it runs) */
-int
-ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
+/* ctl_queue_rename - move qid from the first of folders that has it to
+ * dst: 1 moved, 0 in none of them, -1 error (reported) */
+static int
+ctl_queue_rename(const char *qid, const char *const *folders, const char *dst)
 {
-	const char *qid = a->pos[0];
+	struct buf from = BUF_INIT, to = BUF_INIT;
+	int ret = 0;
+
+	spool_path(&to, var_spool_directory, dst, qid);
+	for (int i = 0; folders[i] != NULL && ret == 0; i++) {
+		spool_path(&from, var_spool_directory, folders[i], qid);
+		if (rename(buf_cstr(&from), buf_cstr(&to)) == 0) {
+			ret = 1;
+		} else if (errno != ENOENT) {
+			ctl_error("rename %s to %s: %s", buf_cstr(&from),
+			    buf_cstr(&to), strerror(errno));
+			ret = -1;
+		}
+	}
+	buf_free(&from);
+	buf_free(&to);
+	return ret;
+}
+
+/* ctl_queue_hold_file - hold without qmgr: to hold/ from where it waits */
+static int
+ctl_queue_hold_file(const char *qid)
+{
+	static const char *const from[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
+
+	return ctl_queue_rename(qid, from, SPOOL_HOLD);
+}
+
+/* ctl_queue_release_file - release without qmgr: hold/ to incoming/,
+ * which qmgr takes first when it starts */
+static int
+ctl_queue_release_file(const char *qid)
+{
+	static const char *const from[] = {SPOOL_HOLD, NULL};
+
+	return ctl_queue_rename(qid, from, SPOOL_INCOMING);
+}
+
+/* one request about one message */
+struct ctl_queue_op {
+	const char *request;		/* to qmgr */
+	int (*offline)(const char *);	/* on the files: 1, 0 none, -1 */
+	const char *done;		/* printed after "QID: " */
+	const char *missing;		/* "no such message ..." */
+};
+
+/*
+ * ctl_queue_one - run op on qid: through qmgr while it runs (it owns the
+ * queue), else op->offline does it on the files.
+ */
+static int
+ctl_queue_one(const struct ctl_queue_op *op, const char *qid)
+{
 	struct buf why = BUF_INIT;
 	struct ipc_msg req, reply;
 	int r, rc = CTL_EXIT_FAIL;
@@ -506,13 +563,13 @@ ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
 		return CTL_EXIT_FAIL;
 	ipc_msg_init(&req);
 	ipc_msg_init(&reply);
-	ipc_put_str(&req, IPC_REQUEST, "delete");
+	ipc_put_str(&req, IPC_REQUEST, op->request);
 	ipc_put_str(&req, IPC_QUEUE_ID, qid);
 	r = ctl_queue_qmgr(&req, &reply, &why);
 	if (r == CTL_CALL_NOT_RUNNING) {
-		/* nobody owns the queue: remove the file ourselves */
-		if ((r = ctl_queue_unlink(qid)) == 0)
-			ctl_error("%s: no such message in the queue", qid);
+		/* nobody owns the queue: do it on the files ourselves */
+		if ((r = op->offline(qid)) == 0)
+			ctl_error("%s: no such message %s", qid, op->missing);
 		else if (r > 0)
 			rc = CTL_EXIT_OK;
 	} else if (r < 0) {
@@ -528,11 +585,41 @@ ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
 			    "qmgr refused");
 	}
 	if (rc == CTL_EXIT_OK)
-		printf("%s: deleted\n", qid);
+		printf("%s: %s\n", qid, op->done);
 	ipc_msg_free(&req);
 	ipc_msg_free(&reply);
 	buf_free(&why);
 	return rc;
+}
+
+/* ctl_queue_delete - remove a message */
+int
+ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const struct ctl_queue_op op = {"delete", ctl_queue_unlink,
+	    "deleted", "in the queue"};
+
+	return ctl_queue_one(&op, a->pos[0]);
+}
+
+/* ctl_queue_hold - keep a message from delivery until released */
+int
+ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const struct ctl_queue_op op = {"hold", ctl_queue_hold_file,
+	    "held", "in the queue"};
+
+	return ctl_queue_one(&op, a->pos[0]);
+}
+
+/* ctl_queue_release - deliver a held message now */
+int
+ctl_queue_release(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const struct ctl_queue_op op = {"release",
+	    ctl_queue_release_file, "released", "on hold"};
+
+	return ctl_queue_one(&op, a->pos[0]);
 }
 
 /* ctl_queue_flush - retry every deferred message now */

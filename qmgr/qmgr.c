@@ -7,8 +7,10 @@
  * DESCRIPTION
  *	qmgr moves every message in the queue (DESIGN.md §4) to a final
  *	state: delivered, bounced to its sender with a delivery status
- *	notification, or deleted by the operator. One qmgr process runs per
- *	instance; it is an event-model service.
+ *	notification, or deleted by the operator. The operator may also
+ *	put a message on hold (hold/, which qmgr leaves alone) and release
+ *	it (qmgr_hold.c). One qmgr process runs per instance; it is an
+ *	event-model service.
  *
  *	Messages enter through incoming/: smtpd links a complete, synced
  *	file there and sends a trigger; qmgr renames it to active/ and
@@ -50,7 +52,7 @@
  *
  * PROTOCOLS
  *	"qmgr" listener (<spool>/private/qmgr): see qmgr_ctl.c (trigger,
- *	delete, flush). qmgr -> local: see qmgr_deliver.c.
+ *	delete, hold, release, flush). qmgr -> local: see qmgr_deliver.c.
  *
  * SECURITY
  *	qmgr runs as herald_user (dropped by the service skeleton when

@@ -74,6 +74,7 @@ struct qmgr_msg {
 	bool waiting;		/* on the run queue */
 	bool open;		/* fd and qf valid, counted in nopen */
 	bool deleted;		/* deleted while a request is out */
+	bool held;		/* put on hold while a request is out */
 	int fd;			/* active/QID, O_RDONLY, or -1 */
 	struct qfile *qf;	/* parsed envelope while open */
 	struct qmgr_result *res;	/* one per qf->rcpt while open */
@@ -200,6 +201,14 @@ long long qmgr_backoff(time_t now, time_t arrival, bool infra);
 int qmgr_delete(struct qmgr *q, const char *qid);
 /* qmgr_route - transport for a recipient; -1 with why (directory) */
 int qmgr_route(struct qmgr *q, const char *addr, struct buf *why);
+
+/* qmgr_hold.c */
+/* qmgr_hold - operator hold: move qid to hold/ (now, or when its delivery
+ * returns); 0, or -1 with why */
+int qmgr_hold(struct qmgr *q, const char *qid, struct buf *why);
+/* qmgr_release - move hold/qid to incoming/ and activate it; 0, or -1
+ * with why */
+int qmgr_release(struct qmgr *q, const char *qid, struct buf *why);
 
 /* qmgr_deliver.c */
 /* qmgr_deliver_submit - queue a request for msg's recipients idx[] */

@@ -12,6 +12,8 @@
  *                                     in delivery goes when it returns
  *   {request=flush}                   {status=ok, count=N}: every deferred
  *                                     message is due now
+ *   {request=hold, queue_id=QID}      {status=ok} or {status=fail,
+ *   {request=release, queue_id=QID}    reason=TEXT}: qmgr_hold.c
  * Input is read into a buffer of at most QMGR_CLIENT_INPUT bytes; a frame
  * that does not fit, a malformed frame, or attributes that do not belong
  * to the request are a protocol error: warn and drop the connection.
@@ -134,6 +136,20 @@ qmgr_ctl_request(struct qmgr *q, const struct ipc_msg *req,
 			ipc_put_str(reply, IPC_STATUS, "fail");
 			ipc_put_str(reply, IPC_REASON, "no such message");
 		}
+		return 0;
+	}
+	if (strcmp(what, "hold") == 0 || strcmp(what, "release") == 0) {
+		struct buf err = BUF_INIT;
+		int r;
+
+		if ((qid = qmgr_ctl_queue_id(req, why)) == NULL)
+			return -1;
+		r = strcmp(what, "hold") == 0 ? qmgr_hold(q, qid, &err) :
+		    qmgr_release(q, qid, &err);
+		ipc_put_str(reply, IPC_STATUS, r == 0 ? "ok" : "fail");
+		if (r < 0)
+			ipc_put_str(reply, IPC_REASON, buf_cstr(&err));
+		buf_free(&err);
 		return 0;
 	}
 	if (strcmp(what, "flush") == 0) {

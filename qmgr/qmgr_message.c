@@ -379,7 +379,8 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 }
 
 /* qmgr_message_defer - write final statuses, set the retry time and move
- * the file to deferred/; failures leave it in active/ for the next scan */
+ * the file to deferred/ (hold/ when the operator held it meanwhile);
+ * failures leave it in active/ for the next scan */
 static void
 qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
     long long delay)
@@ -392,7 +393,8 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 	int rw, saved = qf->fd;
 
 	spool_path(&src, q->spool, SPOOL_ACTIVE, msg->qid);
-	spool_path(&dst, q->spool, SPOOL_DEFERRED, msg->qid);
+	spool_path(&dst, q->spool, msg->held ? SPOOL_HOLD : SPOOL_DEFERRED,
+	    msg->qid);
 	/* agents got a read-only descriptor; statuses need a writable one */
 	if ((rw = open(buf_cstr(&src), O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		msg_warn("%s: open %s for status update: %m", msg->qid,

@@ -2,7 +2,8 @@
  * qmgr_schedule_test - retry backoff, and the scans that fill the active
  * set: what is taken from incoming/, active/ and deferred/ (due files
  * only), what is ignored or cleaned, the memory bound, triggers that
- * would schedule twice, flush, and the control requests.
+ * would schedule twice, flush, hold and release, and the control
+ * requests.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -332,13 +333,58 @@ test_ctl(void)
 	T_EQ_INT(ctl(q, &out, "flush", NULL, NULL), 0);
 	T_EQ_STR(out.data, "status=ok;count=1;");
 	/* a request this qmgr does not know */
-	T_EQ_INT(ctl(q, &out, "hold", a, NULL), 0);
+	T_EQ_INT(ctl(q, &out, "requeue", a, NULL), 0);
 	T_EQ_STR(out.data, "status=fail;reason=unknown request;");
+	buf_free(&out);
+}
+
+static void
+test_hold_release(void)
+{
+	struct qmgr *q = fresh();
+	struct buf out = BUF_INIT;
+	char a[QID_SIZE], d[QID_SIZE], x[QID_SIZE];
+
+	qid_new(a);
+	qid_new(d);
+	qid_new(x);
+	put(SPOOL_INCOMING, a, 0);
+	put(deferred_folder(d), d, time(NULL) + 999);
+	T_EQ_INT(ctl(q, &out, "trigger", a, NULL), 0);
+	T_ASSERT(qmgr_msg_find(q, a) != NULL && there(SPOOL_ACTIVE, a));
+
+	/* waiting in the active set: leaves it, file to hold/ */
+	T_EQ_INT(ctl(q, &out, "hold", a, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_ASSERT(qmgr_msg_find(q, a) == NULL && q->nactive == 0);
+	T_ASSERT(there(SPOOL_HOLD, a) && !there(SPOOL_ACTIVE, a));
+	/* held again: fine; a deferred one; an unknown one */
+	T_EQ_INT(ctl(q, &out, "hold", a, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_EQ_INT(ctl(q, &out, "hold", d, NULL), 0);
+	T_ASSERT(there(SPOOL_HOLD, d) && !there(deferred_folder(d), d));
+	T_EQ_INT(ctl(q, &out, "hold", x, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=no such message;");
+	/* scans and flush do not see hold/ */
+	qmgr_scan_all(q, time(NULL) + 99999);
+	T_EQ_INT(q->nactive, 0);
+	T_EQ_INT(ctl(q, &out, "flush", NULL, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;count=0;");
+	/* release: back into the active set at once */
+	T_EQ_INT(ctl(q, &out, "release", d, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_ASSERT(qmgr_msg_find(q, d) != NULL && there(SPOOL_ACTIVE, d));
+	T_ASSERT(!there(SPOOL_HOLD, d));
+	T_EQ_INT(ctl(q, &out, "release", d, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=no such message on hold;");
+	T_EQ_INT(ctl(q, &out, "release", "bad/qid", NULL), -1);
+	forget_all(q);
 	buf_free(&out);
 }
 
 static const struct test_case cases[] = {
 	{"backoff", test_backoff},
+	{"hold and release", test_hold_release},
 	{"scan incoming: qids, junk, stale dot-files", test_scan_incoming},
 	{"triggers", test_trigger},
 	{"scan deferred: due files only", test_scan_deferred},
