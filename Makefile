@@ -2,11 +2,13 @@
 # fresh Debian machine (see README.md).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit integration test-asan demo bench clean
+.PHONY: all deps build build-asan test unit integration test-asan demo bench fuzz clean
 
 all: build
 
@@ -38,6 +40,13 @@ test: build build-asan
 
 demo: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) scripts/demo.py
+
+# fuzz: every libFuzzer target of t/fuzz for FUZZ_TIME seconds (clang)
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DHERALD_FUZZ=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --time $(FUZZ_TIME)
 
 bench: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/smtp-throughput

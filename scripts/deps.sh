@@ -1,11 +1,13 @@
 #!/bin/sh
-# deps.sh - make sure the Debian packages herald needs to build and test are
-# installed. As root, install the missing ones with apt-get; otherwise print
-# the exact command and fail.
+# deps.sh [PACKAGE...] - make sure the Debian packages herald needs to build
+# and test (and any named) are installed. As root, install the missing ones
+# with apt-get; otherwise print the exact command and fail.
 set -eu
 
 pkgs="build-essential cmake pkg-config libssl-dev liblmdb-dev libpcre2-dev
 libcrypt-dev python3 python3-pytest openssl swaks curl fetchmail fail2ban"
+# more for one target, e.g. "scripts/deps.sh clang libclang-rt-14-dev"
+pkgs="$pkgs $*"
 
 missing=""
 for p in $pkgs; do
