@@ -30,6 +30,7 @@
 
 #define POP3D_DRAIN_POLL_MS 10		/* output check while paused */
 #define POP3D_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
+#define POP3D_SESSION_FDS 3	/* connection, maildrop lock, a message */
 
 
 SSL_CTX *pop3d_tls_ctx;		/* set by pop3d.c before the drop */
@@ -380,7 +381,8 @@ pop3d_session_leave(struct pop3d_session *s)
 static const char *
 pop3d_reject_text(const struct pop3d_session *s)
 {
-	if (pop3d_nsessions > var_pop3d_max_sessions)
+	if (pop3d_nsessions > var_pop3d_max_sessions ||
+	    !service_fd_room(pop3d_nsessions - 1, POP3D_SESSION_FDS))
 		return "-ERR [SYS/TEMP] Server busy: too many sessions";
 	if ((long long)peer_sessions(&s->peer) > var_pop3d_client_limit)
 		return "-ERR [SYS/TEMP] Too many connections from your address";

@@ -31,6 +31,7 @@
 #define SMTPD_DRAIN_POLL_MS 10		/* output check while paused */
 #define SMTPD_MAX_INPUT (64 * 1024)	/* stream input buffer bound */
 #define SMTPD_STOP_IDLE_MS 5000		/* idle timeout while stopping */
+#define SMTPD_SESSION_FDS 2		/* the connection and a queue file */
 
 
 SSL_CTX *smtpd_tls_ctx;		/* set by smtpd.c before the drop */
@@ -452,9 +453,11 @@ smtpd_session_accept(struct service *svc, int fd)
 	msg_info("connect from [%s]", s->peer.addr);
 
 	s->depth++;
-	if (smtpd_nsessions > var_smtpd_max_sessions) {
-		msg_warn("too many sessions in this worker (limit %lld): "
-		    "rejecting [%s]", var_smtpd_max_sessions, s->peer.addr);
+	if (smtpd_nsessions > var_smtpd_max_sessions ||
+	    !service_fd_room(smtpd_nsessions - 1, SMTPD_SESSION_FDS)) {
+		msg_warn("too many sessions in this worker (limit %lld, or "
+		    "the open-file limit): rejecting [%s]",
+		    var_smtpd_max_sessions, s->peer.addr);
 		smtpd_session_reply(s,
 		    "421 4.3.2 %s Service not available: too many "
 		    "sessions", var_myhostname);

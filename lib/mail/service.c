@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -36,6 +37,7 @@
 #define SERVICE_LISTENERS_MAX 64
 #define SERVICE_ACCEPT_BURST 64		/* accepts per wakeup, for fairness */
 #define SERVICE_ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE */
+#define SERVICE_FD_RESERVE 64		/* kept free of sessions */
 
 struct service {
 	const struct service_def *def;
@@ -107,6 +109,18 @@ service_listen_fds(struct service *svc)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	unsetenv("LISTEN_PID");
+}
+
+/* service_fd_room - descriptors left for one more session? */
+bool
+service_fd_room(long long sessions, int per_session)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return true;
+	return (sessions + 1) * per_session + SERVICE_FD_RESERVE <=
+	    (long long)rl.rlim_cur;
 }
 
 /* service_tls_server_ctx - load tls_cert_file and tls_key_file, if set */

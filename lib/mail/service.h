@@ -72,6 +72,12 @@ bool service_stopping(const struct service *svc);
 const struct service_listener *service_listeners(const struct service *svc,
     int *n_r);
 
+/* service_fd_room - may one more session start, when each of sessions
+ * (the live ones) holds up to per_session descriptors and a reserve is
+ * kept for files, listeners and logging? Checked against RLIMIT_NOFILE
+ * at each call, so a session never meets EMFILE halfway through. */
+bool service_fd_room(long long sessions, int per_session);
+
 /* service_tls_server_ctx - the server TLS context of tls_cert_file and
  * tls_key_file, loaded in pre_drop while the key is still readable; NULL
  * when tls_cert_file is empty; fatal when they cannot be loaded */

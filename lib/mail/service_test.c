@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -570,7 +571,26 @@ cleanup(void)
 	rmdir(tmpdir);
 }
 
+static void
+test_fd_room(void)
+{
+	struct rlimit old, low;
+
+	T_ASSERT(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 200;
+	T_ASSERT(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	/* 200 descriptors less a reserve of 64: 68 sessions of 2 */
+	T_ASSERT(service_fd_room(0, 2));
+	T_ASSERT(service_fd_room(67, 2));
+	T_ASSERT(!service_fd_room(68, 2));
+	T_ASSERT(!service_fd_room(45, 3));
+	T_ASSERT(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	T_ASSERT(service_fd_room(67, 2));
+}
+
 static const struct test_case cases[] = {
+	{"descriptor room for sessions", test_fd_room},
 	{"event: echo, graceful stop with a session", test_event_echo_and_stop},
 	{"event: stop without sessions is immediate", test_event_idle_stop},
 	{"event: stop_timeout ends open sessions", test_event_stop_timeout},
