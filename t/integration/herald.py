@@ -427,7 +427,7 @@ class HeraldInstance:
 
     @property
     def spool(self):
-        return self.dir / "spool"
+        return self.dir / self.config["spool_directory"]
 
     @property
     def run_dir(self):

@@ -231,3 +231,86 @@ def test_connection_flood_and_fd_exhaustion(make_herald, token):
         s.sendmail("after@example.org", ["alice@example.test"],
                    H.make_message("after-" + token))
     inst.wait_messages("after-" + token, "alice")
+
+
+def fill(path):
+    """Write zeros into path until the file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(65536):
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass	# full
+    finally:
+        os.close(fd)
+
+
+def test_spool_full_keeps_what_was_accepted(make_herald, tmp_path, token):
+    """The spool fills up: a message waiting in the queue stays there, a
+    message whose DATA no longer fits gets a temporary error and leaves
+    nothing behind, MAIL gets 452 4.3.1; when space returns everything
+    flows again and the waiting message is delivered. Needs root."""
+    if os.geteuid() != 0:
+        print("skipped: a small spool file system needs root (uid %d)"
+              % os.geteuid())
+        pytest.skip("a small spool file system needs root")
+    spool = tmp_path / "tiny-spool"
+    spool.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                        str(spool)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount tmpfs: %s" % r.stderr.strip())
+    try:
+        inst = make_herald(spool_directory=str(spool),
+                           message_size_limit="4M")
+        # a message that waits: alice's mailbox is blocked by a file
+        blocker = inst.maildir("alice")
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("in the way\n")
+        with inst.smtp() as s:
+            s.sendmail("wait@example.org", ["alice@example.test"],
+                       H.make_message("wait-" + token))
+        H.wait_for(lambda: inst.queue_files(("deferred",)), 30,
+                   what="the message deferred")
+        waiting = [p.name for p in inst.queue_files()]
+
+        with inst.raw(timeout=30) as c:
+            c.expect(220)
+            c.expect(250, "EHLO client.example.test")
+            c.expect(250, "MAIL FROM:<big@example.org>")
+            c.expect(250, "RCPT TO:<bob@example.test>")
+            c.expect(354, "DATA")
+            fill(spool / "filler")
+            line = b"x" * 998 + b"\r\n"
+            try:
+                for _ in range(2048):	# 2 MB: more than is left
+                    c.send(line)
+                c.send(b".\r\n")
+                code, lines = c.reply(timeout=30)
+            except OSError:
+                code, lines = None, []
+            assert code is None or 400 <= code < 500, (code, lines)
+        # nothing half-written is left, the waiting message is intact
+        assert sorted(p.name for p in inst.queue_files()) == \
+            sorted(waiting)
+        time.sleep(1.2)	# smtpd caches free space for a second
+        with inst.raw() as c:
+            c.expect(220)
+            c.expect(250, "EHLO client.example.test")
+            code, lines = c.cmd("MAIL FROM:<a@example.org>")
+            assert code == 452 and lines[0].startswith(b"4.3.1"), \
+                (code, lines)
+        # space returns: new mail is accepted and the waiting one goes
+        (spool / "filler").unlink()
+        blocker.unlink()
+        time.sleep(1.2)
+        with inst.smtp() as s:
+            s.sendmail("back@example.org", ["alice@example.test"],
+                       H.make_message("back-" + token))
+        inst.ctl("queue", "flush")
+        inst.wait_messages("wait-" + token, "alice")
+        inst.wait_messages("back-" + token, "alice")
+        inst.wait_queue_empty(30)
+        inst.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
