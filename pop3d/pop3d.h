@@ -138,8 +138,6 @@ struct pop3d_session {
 	bool implicit_tls;	/* came in on a pop3s listener */
 	unsigned state;		/* POP3D_S_* */
 	unsigned pause;		/* POP3D_PAUSE_* bits */
-	struct ev_timer *drain_timer;	/* polls output while paused */
-	size_t drain_last;	/* output pending at the last poll */
 	int depth;		/* nesting of our callbacks */
 	bool closed;		/* STREAM_CLOSED seen */
 	bool counted;		/* counts toward service sessions */
@@ -200,7 +198,7 @@ void pop3d_session_starttls(struct pop3d_session *s);
  * connection (TLS, or auth_plaintext allows it)? */
 bool pop3d_session_plaintext_ok(const struct pop3d_session *s);
 /* pop3d_session_backlog - too much output queued: stop producing more
- * and poll until it drained (then input or the send goes on) */
+ * until it drained (STREAM_DRAINED: then input or the send goes on) */
 bool pop3d_session_backlog(struct pop3d_session *s);
 
 /* pop3d_cmd.c */

@@ -6,7 +6,7 @@
  * A message is read from its file in POP3D_SEND_CHUNK pieces; each piece
  * is encoded (LF -> CRLF, dot-stuffing, TOP's line limit) and queued. When
  * more than POP3D_OUTPUT_HIGH bytes wait to be sent, the pump stops and
- * the session's drain timer calls it again once the client has read them,
+ * the session calls it again once the client has read them (STREAM_DRAINED),
  * so a session holds at most about HIGH + 2 * CHUNK bytes of a reply,
  * whatever the size of the message.
  */
@@ -205,7 +205,7 @@ pop3d_send_pump(struct pop3d_session *s)
 		int r;
 
 		if (pop3d_session_backlog(s))
-			return;	/* the drain timer calls us again */
+			return;	/* STREAM_DRAINED brings us back */
 		switch (s->send.kind) {
 		case POP3D_SEND_LIST:
 		case POP3D_SEND_UIDL:

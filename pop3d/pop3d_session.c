@@ -28,7 +28,6 @@
 #include "mail/service.h"
 #include "pop3d.h"
 
-#define POP3D_DRAIN_POLL_MS 10		/* output check while paused */
 #define POP3D_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
 #define POP3D_SESSION_FDS 3	/* connection, maildrop lock, a message */
 
@@ -143,35 +142,17 @@ pop3d_session_starttls(struct pop3d_session *s)
 
 static void pop3d_session_input(struct pop3d_session *s);
 
-/* pop3d_session_drain - timer: go on once the replies went out */
-static long long
-pop3d_session_drain(struct evloop *loop, void *ctx)
+/* pop3d_session_drained - the client read our replies: go on */
+static void
+pop3d_session_drained(struct pop3d_session *s)
 {
-	struct pop3d_session *s = ctx;
-
-	size_t pending = s->closed ? 0 : stream_output_pending(s->stream);
-
-	if (pending > POP3D_OUTPUT_LOW) {
-		/*
-		 * stream.h has no "output drained" event: poll. While the
-		 * client reads, look again soon; when it stalls, back off.
-		 */
-		long long next = pending < s->drain_last ? 1 :
-		    POP3D_DRAIN_POLL_MS;
-
-		s->drain_last = pending;
-		return next;
-	}
-	s->drain_timer = NULL;	/* the loop frees it when we return -1 */
-	s->depth++;
 	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, false);
 	if (!s->closed && s->state == POP3D_S_SEND)
 		pop3d_send_pump(s);
-	pop3d_session_leave(s);
-	return -1;
 }
 
-/* pop3d_session_backlog - too much output queued? then pause and poll */
+/* pop3d_session_backlog - too much output queued? then pause until the
+ * stream says it went out (STREAM_DRAINED) */
 bool
 pop3d_session_backlog(struct pop3d_session *s)
 {
@@ -179,14 +160,7 @@ pop3d_session_backlog(struct pop3d_session *s)
 	    stream_output_pending(s->stream) <= POP3D_OUTPUT_HIGH)
 		return false;
 	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, true);
-	if (s->drain_timer == NULL) {
-		/* the stream flushes in the next loop iteration: a message
-		 * being sent looks again right after that */
-		s->drain_last = stream_output_pending(s->stream);
-		s->drain_timer = evloop_add_timer(pop3d_loop,
-		    s->state == POP3D_S_SEND ? 0 : POP3D_DRAIN_POLL_MS,
-		    pop3d_session_drain, s);
-	}
+	stream_notify_drained(s->stream, POP3D_OUTPUT_LOW);
 	return true;
 }
 
@@ -310,6 +284,9 @@ pop3d_session_event(struct stream *st, enum stream_event ev, void *ctx)
 	case STREAM_TIMEOUT:
 		pop3d_session_timeout(s);
 		break;
+	case STREAM_DRAINED:
+		pop3d_session_drained(s);
+		break;
 	case STREAM_CLOSED:
 		s->closed = true;
 		break;
@@ -359,7 +336,6 @@ pop3d_session_free(struct pop3d_session *s)
 	buf_free(&s->login);
 	buf_free(&s->scratch);
 	buf_free(&s->line);
-	evloop_cancel_timer(pop3d_loop, &s->drain_timer);
 	stream_free(&s->stream);
 	if (s->counted)
 		service_session_end(pop3d_svc);

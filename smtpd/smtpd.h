@@ -171,7 +171,6 @@ struct smtpd_session {
 	struct smtpd_tx tx;
 	int errors;		/* client errors so far */
 	unsigned pause;		/* SMTPD_PAUSE_* bits */
-	struct ev_timer *drain_timer;	/* polls output while paused */
 	int depth;		/* nesting of our callbacks */
 	bool closed;		/* STREAM_CLOSED seen */
 	bool commit_pending;	/* the job is with the commit thread */

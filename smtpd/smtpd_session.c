@@ -28,7 +28,6 @@
 #include "mail/service.h"
 #include "smtpd.h"
 
-#define SMTPD_DRAIN_POLL_MS 10		/* output check while paused */
 #define SMTPD_MAX_INPUT (64 * 1024)	/* stream input buffer bound */
 #define SMTPD_STOP_IDLE_MS 5000		/* idle timeout while stopping */
 #define SMTPD_SESSION_FDS 2		/* the connection and a queue file */
@@ -197,21 +196,6 @@ smtpd_session_starttls(struct smtpd_session *s)
 	stream_starttls(s->stream, smtpd_tls_ctx, true, NULL);
 }
 
-/* smtpd_session_drain - timer: resume reading once replies went out */
-static long long
-smtpd_session_drain(struct evloop *loop, void *ctx)
-{
-	struct smtpd_session *s = ctx;
-
-	if (!s->closed && stream_output_pending(s->stream) > SMTPD_OUTPUT_LOW)
-		return SMTPD_DRAIN_POLL_MS;
-	s->drain_timer = NULL;	/* the loop frees it when we return -1 */
-	s->depth++;
-	smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, false);
-	smtpd_session_leave(s);
-	return -1;
-}
-
 /* smtpd_session_input - run buffered commands and content */
 static void
 smtpd_session_input(struct smtpd_session *s)
@@ -250,11 +234,9 @@ smtpd_session_input(struct smtpd_session *s)
 		}
 		if (!s->closed && s->state != SMTPD_S_QUIT &&
 		    stream_output_pending(s->stream) > SMTPD_OUTPUT_HIGH) {
+			/* read on when the client has read our replies */
 			smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, true);
-			if (s->drain_timer == NULL)
-				s->drain_timer = evloop_add_timer(smtpd_loop,
-				    SMTPD_DRAIN_POLL_MS, smtpd_session_drain,
-				    s);
+			stream_notify_drained(s->stream, SMTPD_OUTPUT_LOW);
 		}
 	}
 }
@@ -315,6 +297,9 @@ smtpd_session_event(struct stream *st, enum stream_event ev, void *ctx)
 		break;
 	case STREAM_TIMEOUT:
 		smtpd_session_timeout(s);
+		break;
+	case STREAM_DRAINED:
+		smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, false);
 		break;
 	case STREAM_CLOSED:
 		s->closed = true;
@@ -391,7 +376,6 @@ smtpd_session_free(struct smtpd_session *s)
 	buf_free(&s->job.why);
 	x_free(&s->cmd_ok);
 	x_free(&s->cmd_total);
-	evloop_cancel_timer(smtpd_loop, &s->drain_timer);
 	stream_free(&s->stream);
 	if (s->counted)
 		service_session_end(smtpd_svc);

@@ -64,6 +64,8 @@ struct stream {
 	size_t out_off;
 	size_t plain_left;	/* TLS_FLUSH: plaintext bytes still to send */
 	bool write_blocked;	/* the last write hit EAGAIN */
+	bool drain_wanted;	/* STREAM_DRAINED once out <= drain_low */
+	size_t drain_low;
 
 	enum stream_phase phase;
 	SSL *ssl;
@@ -726,6 +728,11 @@ stream_process(struct stream *s, bool rd, bool wr)
 		if (stream_out_avail(s) > 0 && (wr || (rd &&
 		    s->write_wants_read)) && stream_flush(s) < 0)
 			return;
+		if (s->drain_wanted && stream_out_avail(s) <= s->drain_low) {
+			s->drain_wanted = false;
+			if (!stream_emit(s, STREAM_DRAINED) || s->closed)
+				return;
+		}
 		if ((rd || (wr && s->read_wants_write)) && !s->finishing &&
 		    stream_read(s) < 0)
 			return;
@@ -755,6 +762,10 @@ stream_process(struct stream *s, bool rd, bool wr)
 	}
 	/* The output drained after the owner held input back: go on. */
 	if (s->in_dirty && !s->paused && !s->finishing &&
+	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS))
+		stream_kick(s);
+	/* A flush after the owner's writes may have drained it as well. */
+	if (s->drain_wanted && stream_out_avail(s) <= s->drain_low &&
 	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS))
 		stream_kick(s);
 	if (stream_in_avail(s) == 0) {
@@ -907,6 +918,19 @@ size_t
 stream_output_pending(const struct stream *s)
 {
 	return stream_out_avail(s);
+}
+
+/* stream_notify_drained - STREAM_DRAINED once output is down to low */
+void
+stream_notify_drained(struct stream *s, size_t low)
+{
+	if (s->closed || s->freed)
+		return;
+	s->drain_wanted = true;
+	s->drain_low = low;
+	if (stream_out_avail(s) <= low &&
+	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS))
+		stream_kick(s);
 }
 
 /* stream_finish - flush what is queued, then close (STREAM_CLOSED) */

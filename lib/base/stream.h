@@ -47,6 +47,7 @@ enum stream_event {
 	STREAM_INPUT,
 	STREAM_TLS_READY,
 	STREAM_TIMEOUT,
+	STREAM_DRAINED,		/* asked for with stream_notify_drained */
 	STREAM_CLOSED,
 };
 
@@ -92,6 +93,10 @@ void stream_vreply(struct stream *s, const char *peer, const char *fmt,
     va_list ap) __attribute__((format(printf, 3, 0)));
 /* stream_output_pending - bytes queued but not yet written */
 size_t stream_output_pending(const struct stream *s);
+/* stream_notify_drained - one STREAM_DRAINED event, from the loop, once
+ * no more than low bytes of output are unsent (at once if that holds
+ * now); for owners that stop producing while a slow peer reads */
+void stream_notify_drained(struct stream *s, size_t low);
 /* stream_finish - flush what is queued, then close (STREAM_CLOSED) */
 void stream_finish(struct stream *s);
 

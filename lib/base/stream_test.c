@@ -166,6 +166,8 @@ st_rec_fn(struct stream *s, enum stream_event ev, void *ctx)
 			buf_printf(&r->log, "eof rest=%.*s\n", (int)n, p);
 		}
 		break;
+	case STREAM_DRAINED:
+		break;
 	case STREAM_TIMEOUT:
 		r->timeouts++;
 		r->t_timeout = evloop_now_ms(r->loop);
@@ -748,6 +750,83 @@ test_finish_flushes(void)
 	buf_free(&k.got);
 }
 
+/* ---- STREAM_DRAINED: once, when the output is down to the mark ---- */
+
+struct st_dr {
+	struct stream *s;
+	int drained;		/* STREAM_DRAINED count */
+	size_t pending_at;	/* output pending when it came */
+	int fd;			/* the slow peer */
+	struct buf got;
+	struct ev_timer *reader;
+};
+
+static void
+st_dr_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_dr *d = ctx;
+
+	if (ev == STREAM_DRAINED) {
+		d->drained++;
+		d->pending_at = stream_output_pending(s);
+	}
+}
+
+/* st_dr_read - the peer reads 8 KB per millisecond */
+static long long
+st_dr_read(struct evloop *loop, void *ctx)
+{
+	struct st_dr *d = ctx;
+	char tmp[8192];
+	ssize_t n = read(d->fd, tmp, sizeof(tmp));
+
+	if (n > 0)
+		buf_append(&d->got, tmp, (size_t)n);
+	return 1;
+}
+
+static void
+test_drained(void)
+{
+	const struct stream_limits lim = {256, 1024, 0, 0};
+	struct evloop *loop = evloop_new();
+	char *block = malloc(1024 * 1024);
+	struct st_dr d;
+	int sp[2];
+
+	memset(&d, 0, sizeof(d));
+	buf_init(&d.got);
+	T_ASSERT(block != NULL && st_pair(sp) == 0);
+	memset(block, 'z', 1024 * 1024);
+	(void)fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	d.fd = sp[1];
+	d.s = stream_new(loop, sp[0], &lim, st_dr_fn, &d);
+	stream_write(d.s, block, 1024 * 1024);
+	stream_notify_drained(d.s, 4096);
+	T_EQ_INT(d.drained, 0);
+	d.reader = evloop_add_timer(loop, 1, st_dr_read, &d);
+	for (int i = 0; i < 1000 && d.drained == 0; i++)
+		(void)st_run(loop, 10);
+	T_EQ_INT(d.drained, 1);
+	T_ASSERT(d.pending_at <= 4096);
+	/* asked when already drained: once, from the loop, not at once */
+	for (int i = 0; i < 1000 && d.got.len < 1024 * 1024; i++)
+		(void)st_run(loop, 10);
+	T_EQ_INT(d.got.len, 1024 * 1024);
+	stream_notify_drained(d.s, 0);
+	T_EQ_INT(d.drained, 1);
+	(void)st_run(loop, 20);
+	T_EQ_INT(d.drained, 2);
+	(void)st_run(loop, 20);
+	T_EQ_INT(d.drained, 2);
+	evloop_cancel_timer(loop, &d.reader);
+	stream_free(&d.s);
+	close(sp[1]);
+	evloop_free(&loop);
+	buf_free(&d.got);
+	free(block);
+}
+
 /* ---- stream_vreply: one CRLF line, cut at STREAM_REPLY_MAX ---- */
 
 static void
@@ -1088,6 +1167,7 @@ st_tls_srv_fn(struct stream *s, enum stream_event ev, void *ctx)
 			st_tls_done(t);
 		}
 		break;
+	case STREAM_DRAINED:
 	case STREAM_TIMEOUT:
 		break;
 	case STREAM_CLOSED:
@@ -1128,6 +1208,7 @@ st_tls_cli_fn(struct stream *s, enum stream_event ev, void *ctx)
 		t->verify = SSL_get_verify_result(stream_ssl(s));
 		stream_puts(s, "HELLO over tls\r\nQUIT\r\n");
 		break;
+	case STREAM_DRAINED:
 	case STREAM_TIMEOUT:
 		break;
 	case STREAM_CLOSED:
@@ -1368,6 +1449,7 @@ st_echo_srv_fn(struct stream *s, enum stream_event ev, void *ctx)
 		}
 		break;
 	case STREAM_TLS_READY:
+	case STREAM_DRAINED:
 	case STREAM_TIMEOUT:
 		break;
 	case STREAM_CLOSED:
@@ -1440,6 +1522,7 @@ st_echo_cli_fn(struct stream *s, enum stream_event ev, void *ctx)
 	case STREAM_TLS_READY:
 		e->sender = evloop_add_timer(e->t.loop, 0, st_echo_send_cb, e);
 		break;
+	case STREAM_DRAINED:
 	case STREAM_TIMEOUT:
 		break;
 	case STREAM_CLOSED:
@@ -1506,6 +1589,7 @@ static const struct test_case cases[] = {
 	{"finish flushes everything", test_finish_flushes},
 	{"output back-pressure", test_output_backpressure},
 	{"reply lines", test_reply_lines},
+	{"drained event", test_drained},
 	{"TLS contexts", test_tls_contexts},
 	{"STARTTLS discards injected plaintext", test_starttls_injection},
 	{"STARTTLS handshake failure", test_starttls_handshake_failure},
