@@ -12,6 +12,7 @@ Only the Python standard library is used here (pytest is only in
 conftest.py and the tests).
 """
 import grp
+import contextlib
 import json
 import os
 import pwd
@@ -219,6 +220,41 @@ def proc_status_kb(pid, field):
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size, what):
+    """A tmpfs of size ("2m") mounted at path for the with-block, for
+    tests of full disks. Without root, or when mounting fails, the test
+    is skipped with the reason printed (what: "spool", "mail store")."""
+    import pytest
+    if os.geteuid() != 0:
+        print("skipped: a small %s file system needs root (uid %d)"
+              % (what, os.geteuid()))
+        pytest.skip("a small %s file system needs root" % what)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("skipped: cannot mount tmpfs: %s" % r.stderr.strip())
+        pytest.skip("cannot mount tmpfs: %s" % r.stderr.strip())
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill_disk(path):
+    """Write zeros into the file path until its file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(65536):
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass	# full
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- raw SMTP

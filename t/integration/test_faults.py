@@ -16,7 +16,6 @@ import resource
 import selectors
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -104,17 +103,7 @@ def test_mail_store_full_defers_then_delivers(make_herald, tmp_path, token):
     """ENOSPC in the mail store is a temporary failure (4.3.1): the
     message waits in the queue, nobody gets a bounce, and it is delivered
     once there is room again. Needs root for a small tmpfs."""
-    if os.geteuid() != 0:
-        print("skipped: a small mail file system needs root (uid %d)"
-              % os.geteuid())
-        pytest.skip("a small mail file system needs root")
-    store = tmp_path / "tiny-store"
-    store.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                        str(store)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount tmpfs: %s" % r.stderr.strip())
-    try:
+    with H.small_tmpfs(tmp_path / "tiny-store", "2m", "mail store") as store:
         inst = make_herald(mail_location=str(store) + "/%d/%n")
         box = store / "example.test" / "alice"
         with inst.smtp() as s:
@@ -125,14 +114,7 @@ def test_mail_store_full_defers_then_delivers(make_herald, tmp_path, token):
                    what="the first message")
         # fill the file system to the last block
         filler = store / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            for _ in range(4096):
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass	# full
-        finally:
-            os.close(fd)
+        H.fill_disk(filler)
         since = inst.log_size()
         with inst.smtp() as s:
             s.sendmail("full@example.org", ["alice@example.test"],
@@ -154,8 +136,6 @@ def test_mail_store_full_defers_then_delivers(make_herald, tmp_path, token):
         inst.wait_queue_empty(30)
         assert "status=bounced" not in inst.log_text(since)
         inst.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(store)], capture_output=True)
 
 
 def flood(port, n, deadline):
@@ -233,34 +213,12 @@ def test_connection_flood_and_fd_exhaustion(make_herald, token):
     inst.wait_messages("after-" + token, "alice")
 
 
-def fill(path):
-    """Write zeros into path until the file system is full."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for _ in range(65536):
-            os.write(fd, b"\0" * 65536)
-    except OSError:
-        pass	# full
-    finally:
-        os.close(fd)
-
-
 def test_spool_full_keeps_what_was_accepted(make_herald, tmp_path, token):
     """The spool fills up: a message waiting in the queue stays there, a
     message whose DATA no longer fits gets a temporary error and leaves
     nothing behind, MAIL gets 452 4.3.1; when space returns everything
     flows again and the waiting message is delivered. Needs root."""
-    if os.geteuid() != 0:
-        print("skipped: a small spool file system needs root (uid %d)"
-              % os.geteuid())
-        pytest.skip("a small spool file system needs root")
-    spool = tmp_path / "tiny-spool"
-    spool.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
-                        str(spool)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount tmpfs: %s" % r.stderr.strip())
-    try:
+    with H.small_tmpfs(tmp_path / "tiny-spool", "16m", "spool") as spool:
         inst = make_herald(spool_directory=str(spool),
                            message_size_limit="4M")
         # a message that waits: alice's mailbox is blocked by a file
@@ -280,7 +238,7 @@ def test_spool_full_keeps_what_was_accepted(make_herald, tmp_path, token):
             c.expect(250, "MAIL FROM:<big@example.org>")
             c.expect(250, "RCPT TO:<bob@example.test>")
             c.expect(354, "DATA")
-            fill(spool / "filler")
+            H.fill_disk(spool / "filler")
             line = b"x" * 998 + b"\r\n"
             try:
                 for _ in range(2048):	# 2 MB: more than is left
@@ -312,5 +270,3 @@ def test_spool_full_keeps_what_was_accepted(make_herald, tmp_path, token):
         inst.wait_messages("back-" + token, "alice")
         inst.wait_queue_empty(30)
         inst.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
