@@ -8,7 +8,7 @@ PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit integration test-asan demo bench fuzz clean
+.PHONY: all deps build build-asan test unit integration test-asan demo bench fuzz package clean
 
 all: build
 
@@ -40,6 +40,11 @@ test: build build-asan
 
 demo: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) scripts/demo.py
+
+# package: the Debian package, into build-deb/ (debhelper; see README)
+package:
+	@scripts/deps.sh debhelper lintian
+	scripts/package.sh $(CURDIR)/build-deb
 
 # fuzz: every libFuzzer target of t/fuzz for FUZZ_TIME seconds (clang)
 fuzz:

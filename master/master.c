@@ -35,7 +35,10 @@
  *	Without -f master logs to syslog (facility mail, ident herald/master)
  *	and, once started, detaches its stdin, stdout and stderr; errors that
  *	stop it from starting also go to stderr. It does not fork itself into
- *	the background: "heraldctl start" does that.
+ *	the background: "heraldctl start" does that, or systemd runs it as a
+ *	Type=notify service: with $NOTIFY_SOCKET set master reports READY=1
+ *	once the services are started, RELOADING=1 / READY=1 around a
+ *	reload and STOPPING=1 (master_notify.c).
  *
  * SIGNALS
  *	SIGHUP	reload: read the configuration again; if it is good, open
@@ -403,6 +406,7 @@ master_reload(struct buf *why)
 		buf_puts(why, "herald is stopping");
 		return -1;
 	}
+	master_notify_reloading();
 	snap = cfg_save(params_table);
 	if (params_load(master_config_path, why) < 0 ||
 	    master_prepare(false, why) < 0 ||
@@ -411,6 +415,8 @@ master_reload(struct buf *why)
 		cfg_snapshot_free(&snap);
 		msg_warn("reload failed: %s; keeping the old configuration",
 		    buf_cstr(why));
+		master_notify("READY=1\nSTATUS=reload failed: kept the old "
+		    "configuration");
 		return -1;
 	}
 	cfg_snapshot_free(&snap);
@@ -424,6 +430,7 @@ master_reload(struct buf *why)
 	    (var_stop_timeout + MASTER_KILL_GRACE_S) * 1000,
 	    master_reload_kill, (void *)(uintptr_t)master_generation);
 	msg_info("reloaded configuration");
+	master_notify("READY=1\nSTATUS=herald running");
 	return 0;
 }
 
@@ -455,6 +462,7 @@ master_stop(void)
 		return;
 	master_stopping = true;
 	msg_info("stopping herald");
+	master_notify("STOPPING=1\nSTATUS=stopping");
 	master_service_cancel_timers();
 	master_service_signal_all(SIGTERM);
 	if (master_children == NULL) {
@@ -529,6 +537,7 @@ main(int argc, char **argv)
 	master_options(argc, argv, &conf);
 	msg_init("herald/master", master_foreground ? LOG_DEST_STDERR :
 	    LOG_DEST_SYSLOG);
+	master_notify_init();
 	master_pid = getpid();
 	master_started = time(NULL);
 	umask(022);
@@ -574,6 +583,8 @@ main(int argc, char **argv)
 	master_service_start_all();
 	msg_info("herald started (pid %ld, config %s)", (long)master_pid,
 	    master_config_path);
+	master_notify("READY=1\nMAINPID=%ld\nSTATUS=herald running",
+	    (long)master_pid);
 
 	if (evloop_run(master_loop) < 0)
 		msg_fatal("event loop: %m");

@@ -157,6 +157,16 @@ int master_service_nchildren(void);
 /* master_spawn - fork and exec the service's program; pid, or -1 */
 pid_t master_spawn(const struct master_service *svc);
 
+/* master_notify.c: sd_notify(3) for Type=notify units */
+/* master_notify_init - remember $NOTIFY_SOCKET and remove it from the
+ * environment (services must not inherit it) */
+void master_notify_init(void);
+/* master_notify - one state message to the service manager, if any */
+void master_notify(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* master_notify_reloading - "RELOADING=1" with MONOTONIC_USEC */
+void master_notify_reloading(void);
+
 /* master_ctl.c */
 /* master_ctl_open - listen on the control socket; -1 with why */
 int master_ctl_open(const char *path, struct buf *why);

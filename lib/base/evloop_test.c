@@ -114,7 +114,7 @@ on_race(struct evloop *loop, int fd, unsigned events, void *ctx)
 	close(other[0]);
 	/* a new pipe most likely reuses the closed number */
 	if (pipe(r->newpipe) == 0) {
-		(void)write(r->newpipe[1], "n", 1);
+		T_ASSERT(write(r->newpipe[1], "n", 1) == 1);
 		evloop_add_fd(loop, r->newpipe[0], EV_READ, on_new, r);
 	}
 	other[0] = -1;
@@ -435,7 +435,7 @@ on_defer_fd(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
 	char c;
 
-	(void)read(fd, &c, 1);
+	T_ASSERT(read(fd, &c, 1) == 1);
 	dlog('f');
 	if (ds.n == 1) {
 		evloop_defer(loop, def_a, NULL);

@@ -136,8 +136,9 @@ struct cfg_entry params_table[] = {
 	    "the directory database (domains, users, aliases, passwords)"),
 	STR(run_directory, "/run/herald",
 	    "master's control socket and pid file"),
-	STR(mail_location, "/var/mail/%d/%n",
-	    "Maildir of each user: %d domain, %n local part, %u address"),
+	STR(mail_location, "/var/mail/herald/%d/%n",
+	    "Maildir of each user: %d domain, %n local part, %u address; "
+	    "the part before the first % is created at start"),
 	STR(daemon_directory, HERALD_DAEMON_DIR,
 	    "where master finds the service programs"),
 	STR(herald_user, "herald",
