@@ -43,7 +43,7 @@ demo: build
 
 # package: the Debian package, into build-deb/ (debhelper; see README)
 package:
-	@scripts/deps.sh debhelper lintian
+	@scripts/deps.sh
 	scripts/package.sh $(CURDIR)/build-deb
 
 # fuzz: every libFuzzer target of t/fuzz for FUZZ_TIME seconds (clang)

@@ -1,7 +1,7 @@
 # install.cmake - where `cmake --install` (and so the Debian package)
 # puts herald: daemons in <prefix>/lib/herald (HERALD_DAEMON_DIR must say
-# the same), heraldctl and sendmail in <prefix>/sbin, man pages from
-# <build>/man, the fail2ban filter and jail in /etc/fail2ban, the README.
+# the same), heraldctl and sendmail in <prefix>/sbin, the fail2ban filter
+# and jail in /etc/fail2ban. man/CMakeLists.txt installs the man pages.
 foreach(daemon master smtpd qmgr local authd pop3d)
 	if(TARGET ${daemon})
 		install(TARGETS ${daemon} DESTINATION lib/herald)
@@ -11,11 +11,6 @@ install(TARGETS heraldctl DESTINATION sbin)
 if(TARGET sendmail)
 	install(TARGETS sendmail DESTINATION sbin)
 endif()
-foreach(section 1 5 8)
-	install(DIRECTORY ${CMAKE_BINARY_DIR}/man/
-		DESTINATION share/man/man${section}
-		FILES_MATCHING PATTERN "*.${section}")
-endforeach()
 install(FILES etc/fail2ban/filter.d/herald.conf
 	DESTINATION /etc/fail2ban/filter.d)
 install(FILES etc/fail2ban/jail.d/herald.conf

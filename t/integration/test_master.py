@@ -205,3 +205,33 @@ def test_second_master_refused(herald):
     assert herald.running()
     assert herald.ctl("status").returncode == 0
     assert herald.read_master_pid() == herald.master_pid
+
+
+def test_sd_notify(make_herald, tmp_path):
+    """With $NOTIFY_SOCKET (a Type=notify unit) master says READY=1 with
+    its pid once the services run, RELOADING=1 / READY=1 around a reload,
+    STOPPING=1 at the stop; no service inherits the variable."""
+    import socket
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        inst = make_herald()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        ready = sock.recv(512).decode()
+        assert ready.startswith("READY=1\n"), ready
+        assert "MAINPID=%d\n" % inst.master_pid in ready, ready
+        for pid in inst.children():
+            assert b"NOTIFY_SOCKET=" not in b"\0".join(H.proc_environ(pid))
+        os.kill(inst.master_pid, signal.SIGHUP)
+        assert sock.recv(512).decode().startswith("RELOADING=1\n"
+                                                  "MONOTONIC_USEC=")
+        assert sock.recv(512).decode().startswith("READY=1")
+        inst.stop()
+        assert sock.recv(512).decode().startswith("STOPPING=1")
+    finally:
+        sock.close()

@@ -1,0 +1,239 @@
+"""
+The Debian package, as an admin meets it: `make package` builds a .deb
+that lintian passes and whose man pages mandoc passes; dpkg installs it
+on this machine; `heraldctl start` (no systemd) runs it with the
+configuration the package wrote; a domain and a user are added, a mail
+sent to port 25 on loopback lands in the Maildir and is read back over
+POP3 on port 110; `dpkg -r` keeps configuration and mail; `dpkg --purge`
+leaves no process, user, group or file of herald but the mailboxes.
+
+Runs as root only, and only where no other mail server package is
+installed (the package conflicts with them) and ports 25, 110 and 995 are
+free; otherwise it is skipped with the reason printed. The sanitizer
+pass of `make test` skips it (it tests the packaging, built once).
+HERALD_DEB=path uses an already built package.
+"""
+import glob
+import os
+import poplib
+import pwd
+import grp
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+import herald as H
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+USERS = ("herald", "vmail", "herald-auth")
+GROUPS = ("herald", "vmail", "herald-auth", "herald-dir")
+GONE_AFTER_PURGE = ("/etc/herald", "/var/spool/herald", "/var/lib/herald",
+                    "/usr/lib/herald", "/usr/sbin/heraldctl",
+                    "/lib/systemd/system/herald.service")
+MAILBOX = "/var/mail/herald/example.test/alice"
+
+
+def skip(reason):
+    print("skipped: " + reason)
+    pytest.skip(reason)
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 600)
+    return subprocess.run(cmd, **kw)
+
+
+def other_mta():
+    """An installed package that provides mail-transport-agent, or None."""
+    r = run(["dpkg-query", "-W", "-f=${Package}\t${Provides}\t${Status}\n"])
+    for line in r.stdout.splitlines():
+        pkg, provides, status = (line.split("\t") + ["", ""])[:3]
+        if "ok installed" in status and "mail-transport-agent" in provides:
+            return pkg
+    return None
+
+
+def port_busy(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            return True
+
+
+def exists_user(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def exists_group(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def herald_pids():
+    """Live processes running a program from /usr/lib/herald."""
+    out = []
+    for pid in H.all_pids():
+        try:
+            exe = os.readlink("/proc/%d/exe" % pid)
+        except OSError:
+            continue
+        if exe.startswith("/usr/lib/herald/"):
+            out.append(pid)
+    return out
+
+
+def build_deb(tmp_path):
+    deb = os.environ.get("HERALD_DEB")
+    if deb:
+        return deb
+    out = tmp_path / "deb"
+    r = run([os.path.join(REPO, "scripts", "package.sh"), str(out)],
+            timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    debs = glob.glob(str(out / "herald_*.deb"))
+    assert len(debs) == 1, debs
+    return debs[0]
+
+
+def lint(deb, tmp_path):
+    r = run(["lintian", "--no-tag-display-limit", deb])
+    bad = [ln for ln in r.stdout.splitlines() if ln[:2] in ("E:", "W:")]
+    assert not bad, "lintian:\n" + r.stdout + r.stderr
+    root = tmp_path / "contents"
+    assert run(["dpkg-deb", "-x", deb, str(root)]).returncode == 0
+    pages = glob.glob(str(root / "usr/share/man/man*/*"))
+    assert pages, "no man pages in the package"
+    for page in pages:
+        r = run(["mandoc", "-Tlint", "-Wwarning", page])
+        assert r.returncode == 0, "mandoc %s:\n%s%s" % (page, r.stdout,
+                                                      r.stderr)
+    return [os.path.basename(p).replace(".gz", "") for p in pages]
+
+
+def cleanup():
+    """Whatever happened: nothing of herald runs or stays installed."""
+    if os.path.exists("/usr/sbin/heraldctl"):
+        run(["/usr/sbin/heraldctl", "stop"], timeout=120)
+    for pid in herald_pids():
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["dpkg", "--purge", "herald"], env=env)
+    shutil.rmtree("/var/mail/herald", ignore_errors=True)
+
+
+def test_install_run_remove_purge(tmp_path, token):
+    if os.geteuid() != 0:
+        skip("installing a package needs root (uid %d)" % os.geteuid())
+    if os.environ.get("HERALD_SANITIZED"):
+        skip("the package is tested once, in the ordinary pass")
+    if shutil.which("dpkg") is None or shutil.which("dpkg-buildpackage") is None:
+        skip("dpkg or dpkg-dev is missing")
+    for tool in ("lintian", "mandoc", "dh"):
+        if shutil.which(tool) is None:
+            skip("%s is missing (scripts/deps.sh installs it)" % tool)
+    mta = other_mta()
+    if mta and mta != "herald":
+        skip("%s is installed: herald's package conflicts with it" % mta)
+    if mta == "herald" or os.path.exists("/usr/lib/herald"):
+        skip("herald is installed on this machine already: not touching it")
+    busy = [p for p in (25, 110, 995) if port_busy(p)]
+    if busy:
+        skip("ports %s are in use" % busy)
+
+    deb = build_deb(tmp_path)
+    pages = lint(deb, tmp_path)
+    assert {"heraldctl.8", "herald.8", "herald.conf.5"} <= set(pages), pages
+
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        r = run(["dpkg", "-i", deb], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # where Debian expects things, with the right owners and modes
+        for path in ("/usr/sbin/heraldctl", "/usr/lib/herald/master",
+                     "/usr/lib/herald/smtpd", "/usr/lib/herald/pop3d",
+                     "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
+            assert os.path.exists(path), path
+        assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
+        for u in USERS:
+            assert exists_user(u), u
+        assert exists_group("herald-dir")
+        conf = open("/etc/herald/herald.conf").read()
+        assert "myhostname = " in conf and "tls_cert_file" in conf, conf
+
+        ctl = ["/usr/sbin/heraldctl"]
+        r = run(ctl + ["start"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert run(ctl + ["check"]).returncode == 0
+        assert run(ctl + ["domain", "add", "example.test"]).returncode == 0
+        r = run(ctl + ["user", "add", "alice@example.test"],
+                input="package-pw-1\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        msg = H.make_message(token, to="alice@example.test")
+        with smtplib.SMTP("127.0.0.1", 25, timeout=30) as s:
+            s.sendmail("someone@example.org", ["alice@example.test"], msg)
+
+        def delivered():
+            files = glob.glob(MAILBOX + "/new/*") + \
+                glob.glob(MAILBOX + "/cur/*")
+            return [f for f in files if token.encode() in
+                    open(f, "rb").read()]
+        H.wait_for(delivered, 60, what="the message in alice's Maildir")
+        assert pwd.getpwuid(os.stat(delivered()[0]).st_uid).pw_name == \
+            "vmail"
+
+        p = poplib.POP3("127.0.0.1", 110, timeout=30)
+        p.user("alice@example.test")
+        p.pass_("package-pw-1")
+        count, _ = p.stat()
+        assert count == 1
+        lines = p.retr(1)[1]
+        assert any(token.encode() in ln for ln in lines)
+        p.quit()
+
+        r = run(ctl + ["stop"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        H.wait_for(lambda: not herald_pids(), 30, what="herald stopped")
+
+        # remove: programs go, configuration and mail stay
+        r = run(["dpkg", "-r", "herald"], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not os.path.exists("/usr/sbin/heraldctl")
+        assert os.path.exists("/etc/herald/herald.conf")
+        assert delivered()
+
+        # purge: configuration, queue, state and users go; mail stays
+        r = run(["dpkg", "--purge", "herald"], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not herald_pids()
+        for path in GONE_AFTER_PURGE:
+            assert not os.path.exists(path), path
+        for u in USERS:
+            assert not exists_user(u), u
+        for g in GROUPS:
+            assert not exists_group(g), g
+        assert delivered(), "purge removed the mailboxes"
+        assert run(["dpkg-query", "-W", "herald"]).returncode != 0
+    finally:
+        cleanup()
+    assert not herald_pids()
+    assert not os.path.exists("/var/mail/herald")
