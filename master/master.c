@@ -13,7 +13,8 @@
  *	LISTEN_PID the systemd way:
  *
  *	  smtpd	 smtpd_workers processes (0: one per core), listeners from
- *		 smtpd_listen, named "smtp"; off when smtpd_listen is empty
+ *		 smtpd_listen, named "smtp", and <run_directory>/submit (mode
+ *		 0666, for sendmail), named "submit"
  *	  qmgr	 one process, UNIX socket <spool>/private/qmgr, "qmgr"
  *	  local	 local_processes processes sharing <spool>/private/local,
  *		 named "local"

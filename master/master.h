@@ -62,6 +62,7 @@ enum master_socket_access {
 	MASTER_SOCKET_HERALD,	/* 0600, owner herald_user (qmgr, local) */
 	MASTER_SOCKET_SERVICES,	/* 0660, group directory_group: every
 				   service may connect (authd) */
+	MASTER_SOCKET_PUBLIC,	/* 0666: every local user (sendmail) */
 };
 
 #define MASTER_LISTEN_SETS 2
@@ -69,11 +70,14 @@ enum master_socket_access {
 /*
  * master_listen_set - one kind of listener of a service: listen() appends
  * its addresses for the current configuration (0, or -1 with why), and
- * each gets fdname in LISTEN_FDNAMES ("pop3" and "pop3s" for pop3d).
+ * each gets fdname in LISTEN_FDNAMES ("pop3" and "pop3s" for pop3d;
+ * "smtp", and the UNIX socket "submit" for sendmail, for smtpd).
  */
 struct master_listen_set {
 	const char *fdname;
 	int (*listen)(char ***addrs_r, int *n_r, struct buf *why);
+	bool is_unix;		/* listen() gives socket paths */
+	enum master_socket_access access;	/* of those sockets */
 };
 
 /*
@@ -84,8 +88,6 @@ struct master_listen_set {
 struct master_service_def {
 	const char *name;	/* in logs and status: "smtpd" */
 	const char *program;	/* file in daemon_directory */
-	bool unix_listener;	/* listen() gives socket paths, not host:port */
-	enum master_socket_access access;	/* of a UNIX listener */
 	bool exclusive;		/* never two generations at once: a reload
 				   starts the new process only after the old
 				   one exited (qmgr owns the queue) */

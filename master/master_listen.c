@@ -69,6 +69,7 @@ master_listen_open(const char *addr, bool is_unix,
 	if (!is_unix)
 		return sock_listen_tcp(addr, MASTER_LISTEN_BACKLOG, why);
 	if ((fd = sock_listen_unix(addr,
+	    access == MASTER_SOCKET_PUBLIC ? 0666 :
 	    access == MASTER_SOCKET_SERVICES ? 0660 : 0600,
 	    MASTER_LISTEN_BACKLOG, why)) < 0)
 		return -1;

@@ -28,6 +28,7 @@
 #include "mail/auth_client.h"
 #include "mail/params.h"
 #include "mail/spool.h"
+#include "mail/submit.h"
 #include "master.h"
 
 #define MASTER_ADDR_MAX 256
@@ -139,6 +140,19 @@ master_service_auth_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return 0;
 }
 
+/* master_service_submit_listen - <run_directory>/submit, where sendmail
+ * hands local mail to smtpd (any local user may connect) */
+static int
+master_service_submit_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	struct buf path = BUF_INIT;
+
+	submit_socket_path(&path);
+	master_service_addrs_add(addrs_r, n_r, buf_cstr(&path));
+	buf_free(&path);
+	return 0;
+}
+
 /* master_service_one - exactly one process */
 static int
 master_service_one(void)
@@ -161,21 +175,26 @@ master_service_auth_count(void)
 }
 
 static const struct master_service_def master_service_table[] = {
-	{"authd", "authd", true, MASTER_SOCKET_SERVICES, false,
-	    {{"auth", master_service_auth_listen}},
+	{"authd", "authd", false,
+	    {{"auth", master_service_auth_listen, true,
+	    MASTER_SOCKET_SERVICES}},
 	    master_service_auth_count},
-	{"smtpd", "smtpd", false, MASTER_SOCKET_HERALD, false,
-	    {{"smtp", master_service_smtpd_listen}},
+	{"smtpd", "smtpd", false,
+	    {{"smtp", master_service_smtpd_listen, false, MASTER_SOCKET_HERALD},
+	    {"submit", master_service_submit_listen, true,
+	    MASTER_SOCKET_PUBLIC}},
 	    master_service_smtpd_count},
-	{"qmgr", "qmgr", true, MASTER_SOCKET_HERALD, true,
-	    {{"qmgr", master_service_qmgr_listen}},
+	{"qmgr", "qmgr", true,
+	    {{"qmgr", master_service_qmgr_listen, true, MASTER_SOCKET_HERALD}},
 	    master_service_one},
-	{"local", "local", true, MASTER_SOCKET_HERALD, false,
-	    {{"local", master_service_local_listen}},
+	{"local", "local", false,
+	    {{"local", master_service_local_listen, true,
+	    MASTER_SOCKET_HERALD}},
 	    master_service_local_count},
-	{"pop3d", "pop3d", false, MASTER_SOCKET_HERALD, false,
-	    {{"pop3", master_service_pop3_listen},
-	    {"pop3s", master_service_pop3s_listen}},
+	{"pop3d", "pop3d", false,
+	    {{"pop3", master_service_pop3_listen, false, MASTER_SOCKET_HERALD},
+	    {"pop3s", master_service_pop3s_listen, false,
+	    MASTER_SOCKET_HERALD}},
 	    master_service_pop3d_count},
 };
 
@@ -219,8 +238,8 @@ master_service_plan_set(const struct master_service_def *def,
 		struct master_listener *l;
 		bool dup = false;
 
-		if ((l = master_listen_get(addrs[i], def->unix_listener,
-		    def->access, why)) == NULL) {
+		if ((l = master_listen_get(addrs[i], set->is_unix,
+		    set->access, why)) == NULL) {
 			rc = -1;
 			break;
 		}

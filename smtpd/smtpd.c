@@ -6,7 +6,9 @@
  *
  * DESCRIPTION
  *	smtpd is started by master, never by hand: it serves the listeners
- *	master opened (LISTEN_FDS, each named "smtp"). One smtpd process
+ *	master opened (LISTEN_FDS, named "smtp", and "submit": the UNIX
+ *	socket <run_directory>/submit of local submission, which sendmail
+ *	uses; see below). One smtpd process
  *	serves many sessions at once from one event loop; master runs
  *	smtpd_workers of them (one per core by default).
  *
@@ -33,6 +35,10 @@
  *
  *	herald is never an open relay: a recipient in a domain that is not
  *	hosted here is refused with 554 5.7.1 (there is no SMTP AUTH yet).
+ *	The one exception is local submission: a session on the "submit"
+ *	socket comes from a user of this machine (sendmail), whose uid the
+ *	kernel tells (SO_PEERCRED); it may send anywhere, is logged as
+ *	"client=local, uid=N" and gets "Received: from local (uid N)".
  *
  *	Every input has a bound: command lines (smtpd_line_limit), message
  *	size (message_size_limit, also enforced while reading, not only via
@@ -75,6 +81,7 @@
  *	whatever is left after stop_timeout.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "mail/params.h"
@@ -102,7 +109,7 @@ smtpd_init(struct service *svc)
 static void
 smtpd_accept(struct service *svc, int fd, const struct service_listener *l)
 {
-	smtpd_session_accept(svc, fd);
+	smtpd_session_accept(svc, fd, strcmp(l->name, "submit") == 0);
 }
 
 /* smtpd_stop - SIGTERM: close idle sessions, let others finish */

@@ -165,6 +165,8 @@ struct smtpd_session {
 	struct stream *stream;
 	struct peer peer;	/* client address, per-address count */
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
+	bool local;		/* local submission (sendmail), see below */
+	long long local_uid;	/* its sender's uid, from the kernel */
 	unsigned state;		/* SMTPD_S_* */
 	bool esmtp;		/* EHLO (not HELO) was used */
 	struct buf helo;	/* HELO/EHLO argument */
@@ -190,8 +192,9 @@ extern SSL_CTX *smtpd_tls_ctx;
 /* smtpd_session.c */
 /* smtpd_session_init - remember the service (after the privilege drop) */
 void smtpd_session_init(struct service *svc);
-/* smtpd_session_accept - a new client: limits, greeting */
-void smtpd_session_accept(struct service *svc, int fd);
+/* smtpd_session_accept - a new client: limits, greeting; local: on the
+ * "submit" socket, where any local user hands over mail with sendmail */
+void smtpd_session_accept(struct service *svc, int fd, bool local);
 /* smtpd_session_stop - graceful stop: idle sessions close soon */
 void smtpd_session_stop(struct service *svc);
 /* smtpd_session_reply - queue one reply line (CRLF added) */

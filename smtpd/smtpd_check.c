@@ -128,6 +128,11 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 		    "disabled");
 		break;
 	case DIR_RCPT_REMOTE:
+		if (s->local) {
+			/* local users may send anywhere (like pickup) */
+			buf_free(&why);
+			return 0;
+		}
 		buf_puts(reply, "554 5.7.1 <");
 		addr_externalize(reply, addr);
 		buf_puts(reply, ">: Relay access denied");

@@ -571,7 +571,7 @@ smtpd_cmd_ehlo(struct smtpd_session *s, const char *args, size_t len)
 	smtpd_session_reply(s, "250-%s", var_myhostname);
 	smtpd_session_reply(s, "250-PIPELINING");
 	smtpd_session_reply(s, "250-SIZE %lld", var_message_size_limit);
-	if (smtpd_tls_ctx != NULL && !stream_is_tls(s->stream))
+	if (smtpd_tls_ctx != NULL && !stream_is_tls(s->stream) && !s->local)
 		smtpd_session_reply(s, "250-STARTTLS");
 	smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_session_reply(s, "250-8BITMIME");
@@ -667,8 +667,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 	    buf_cstr(&r.notify));
 	if (tx->qid[0] == '\0') {
 		qid_new(tx->qid);
-		msg_info("%s: client=[%s], helo=<%s>", tx->qid, s->peer.addr,
-		    buf_cstr(&s->helo));
+		if (s->local)
+			msg_info("%s: client=local, uid=%lld", tx->qid,
+			    s->local_uid);
+		else
+			msg_info("%s: client=[%s], helo=<%s>", tx->qid,
+			    s->peer.addr, buf_cstr(&s->helo));
 	}
 	s->state = SMTPD_S_RCPT;
 	smtpd_session_reply(s, "250 2.1.5 Ok");

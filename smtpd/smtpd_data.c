@@ -220,8 +220,12 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 {
 	struct smtpd_tx *tx = &s->tx;
 
-	buf_printf(out, "Received: from %s ([%s%s])\r\n",
-	    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "", s->peer.addr);
+	if (s->local)
+		buf_printf(out, "Received: from local (uid %lld)\r\n",
+		    s->local_uid);
+	else
+		buf_printf(out, "Received: from %s ([%s%s])\r\n",
+		    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "", s->peer.addr);
 	buf_printf(out, "\tby %s (herald) with %s id %s", var_myhostname,
 	    smtpd_session_proto(s), tx->qid);
 	if (stream_is_tls(s->stream)) {

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/buf.h"
 #include "base/evloop.h"
@@ -398,7 +399,7 @@ smtpd_session_leave(struct smtpd_session *s)
 
 /* smtpd_session_accept - a new connection: limits, then the greeting */
 void
-smtpd_session_accept(struct service *svc, int fd)
+smtpd_session_accept(struct service *svc, int fd, bool local)
 {
 	struct smtpd_session *s;
 	struct stream_limits lim;
@@ -408,6 +409,16 @@ smtpd_session_accept(struct service *svc, int fd)
 	s->loop = smtpd_loop;
 	peer_open(&s->peer, fd);
 	s->ipv6 = strchr(s->peer.addr, ':') != NULL;
+	if (local) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+
+		s->local = true;
+		s->local_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &cl) == 0 ? (long long)cred.uid : -1;
+		/* what logs show; the per-address count keeps its key */
+		str_lcpy(s->peer.addr, "local", sizeof(s->peer.addr));
+	}
 	buf_init(&s->helo);
 	buf_init(&s->scratch);
 	buf_init(&s->line);
@@ -434,7 +445,10 @@ smtpd_session_accept(struct service *svc, int fd)
 	smtpd_nsessions++;
 	service_session_begin(svc);
 	s->counted = true;
-	msg_info("connect from [%s]", s->peer.addr);
+	if (s->local)
+		msg_info("connect from local (uid %lld)", s->local_uid);
+	else
+		msg_info("connect from [%s]", s->peer.addr);
 
 	s->depth++;
 	if (smtpd_nsessions > var_smtpd_max_sessions ||

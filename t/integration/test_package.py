@@ -4,7 +4,7 @@ that lintian passes and whose man pages mandoc passes; dpkg installs it
 on this machine; `heraldctl start` (no systemd) runs it with the
 configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
-POP3 on port 110; `dpkg -r` keeps configuration and mail; `dpkg --purge`
+POP3 on port 110, as is one given to /usr/sbin/sendmail; `dpkg -r` keeps configuration and mail; `dpkg --purge`
 leaves no process, user, group or file of herald but the mailboxes.
 
 Runs as root only, and only where no other mail server package is
@@ -161,14 +161,16 @@ def test_install_run_remove_purge(tmp_path, token):
 
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
-    assert {"heraldctl.8", "herald.8", "herald.conf.5"} <= set(pages), pages
+    assert {"heraldctl.8", "herald.8", "herald.conf.5",
+            "sendmail.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     try:
         r = run(["dpkg", "-i", deb], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         # where Debian expects things, with the right owners and modes
-        for path in ("/usr/sbin/heraldctl", "/usr/lib/herald/master",
+        for path in ("/usr/sbin/heraldctl", "/usr/sbin/sendmail",
+                     "/usr/lib/sendmail", "/usr/lib/herald/master",
                      "/usr/lib/herald/smtpd", "/usr/lib/herald/pop3d",
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
@@ -201,11 +203,18 @@ def test_install_run_remove_purge(tmp_path, token):
         assert pwd.getpwuid(os.stat(delivered()[0]).st_uid).pw_name == \
             "vmail"
 
+        # and a local program's mail through /usr/sbin/sendmail
+        r = run(["/usr/sbin/sendmail", "alice@example.test"],
+                input="Subject: cron %s\n\nfrom cron\n" % token)
+        assert r.returncode == 0, r.stdout + r.stderr
+        H.wait_for(lambda: len(delivered()) == 2, 60,
+                   what="the sendmail message")
+
         p = poplib.POP3("127.0.0.1", 110, timeout=30)
         p.user("alice@example.test")
         p.pass_("package-pw-1")
         count, _ = p.stat()
-        assert count == 1
+        assert count == 2
         lines = p.retr(1)[1]
         assert any(token.encode() in ln for ln in lines)
         p.quit()
@@ -218,6 +227,7 @@ def test_install_run_remove_purge(tmp_path, token):
         r = run(["dpkg", "-r", "herald"], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
         assert not os.path.exists("/usr/sbin/heraldctl")
+        assert not os.path.exists("/usr/sbin/sendmail")
         assert os.path.exists("/etc/herald/herald.conf")
         assert delivered()
 
