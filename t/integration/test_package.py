@@ -178,6 +178,11 @@ def test_install_run_remove_purge(tmp_path, token):
         for u in USERS:
             assert exists_user(u), u
         assert exists_group("herald-dir")
+        if shutil.which("systemd-analyze"):
+            r = run(["systemd-analyze", "verify", "--man=no",
+                     "/lib/systemd/system/herald.service"])
+            assert r.returncode == 0 and not r.stdout.strip() and \
+                not r.stderr.strip(), r.stdout + r.stderr
         conf = open("/etc/herald/herald.conf").read()
         assert "myhostname = " in conf and "tls_cert_file" in conf, conf
 
