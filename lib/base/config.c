@@ -207,6 +207,20 @@ cfg_finish(const struct cfg_entry *table, struct cfg_pending *pend, int idx,
 	return 0;
 }
 
+/* cfg_value_fits - a value, continuation lines joined, must still fit
+ * one line as "key = value", so that what heraldctl config prints can
+ * be read back; -1 with why */
+static int
+cfg_value_fits(const struct cfg_entry *e, const struct cfg_pending *pend,
+    const char *name, int lineno, struct buf *why)
+{
+	if (strlen(e->name) + 3 + pend->text.len <= CFG_LINE_MAX)
+		return 0;
+	buf_printf(why, "%s:%d: value of %s is longer than %d bytes with "
+	    "\"%s = \"", name, lineno, e->name, CFG_LINE_MAX, e->name);
+	return -1;
+}
+
 /* cfg_line - handle one physical line; *cur is the key being read */
 static int
 cfg_line(struct cfg_entry *table, struct cfg_pending *pend, int *cur,
@@ -237,7 +251,8 @@ cfg_line(struct cfg_entry *table, struct cfg_pending *pend, int *cur,
 		if (pend[*cur].text.len > 0)
 			buf_putc(&pend[*cur].text, ' ');
 		buf_puts(&pend[*cur].text, value);
-		return 0;
+		return cfg_value_fits(&table[*cur], &pend[*cur], name, lineno,
+		    why);
 	}
 	if (cfg_finish(table, pend, *cur, name, why) < 0)
 		return -1;

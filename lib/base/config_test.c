@@ -204,6 +204,14 @@ test_limits(void)
 	T_EQ_INT(parse(buf_cstr(&text), &why), -1);
 	T_EQ_STR(buf_cstr(&why),
 	    "herald.conf:1: line is longer than 4096 bytes");
+	/* continuation lines may not make a value that no line can hold
+	 * (found by t/fuzz/config_fuzz: heraldctl config printed a line
+	 * that could not be read back) */
+	buf_truncate(&text, 4096);
+	buf_puts(&text, "\n  more\n");
+	T_EQ_INT(parse(buf_cstr(&text), &why), -1);
+	T_EQ_STR(buf_cstr(&why), "herald.conf:2: value of name is longer "
+	    "than 4096 bytes with \"name = \"");
 
 	/* a file of comments just over 1 MiB */
 	buf_reset(&text);
