@@ -10,11 +10,12 @@
 #include "base/test.h"
 #include "sendmail.h"
 
-/* opts - parse a NULL-terminated argument list */
+/* opts - parse a NULL-terminated argument list (o->rcpts points into
+ * argv, so it outlives the call) */
 static int
 opts(struct sendmail_opts *o, struct buf *why, const char **args)
 {
-	char *argv[32];
+	static char *argv[32];
 	int argc = 0;
 
 	argv[argc++] = (char *)"sendmail";
