@@ -13,6 +13,10 @@ import socket
 import threading
 import time
 
+# /proc reading is the integration tests' (t/integration/herald.py); the
+# bench scripts put that folder on sys.path before importing this module
+from herald import proc_status_kb as rss_kb  # noqa: F401
+
 BATCH = 20	# POP3 commands pipelined at once
 
 
@@ -254,17 +258,6 @@ def process_tree(root):
     return out
 
 
-def rss_kb(pid, field="VmRSS"):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 class MemSampler(threading.Thread):
     """Peak of the summed RSS of the processes pids() returns, every
     100 ms."""
@@ -278,7 +271,7 @@ class MemSampler(threading.Thread):
     def run(self):
         while not self.stop_event.is_set():
             self.peak_kb = max(self.peak_kb,
-                               sum(rss_kb(p) for p in self.pids()))
+                               sum(rss_kb(p, "VmRSS") for p in self.pids()))
             self.stop_event.wait(0.1)
 
     def stop(self):

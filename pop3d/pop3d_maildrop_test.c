@@ -361,13 +361,5 @@ static const struct test_case cases[] = {
 int
 main(void)
 {
-	int rc;
-
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	rc = test_run(cases);
-	test_rm_tree(tmpdir);
-	return rc;
+	return test_run_in(cases, tmpdir);
 }

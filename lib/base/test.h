@@ -122,4 +122,20 @@ test_run(const struct test_case *cases)
 	return failed ? 1 : 0;
 }
 
+/* test_run_in - test_run with tmpdir (a mkdtemp template, "XXXXXX" at
+ * the end) made first and removed with everything in it afterwards */
+static inline int
+test_run_in(const struct test_case *cases, char *tmpdir)
+{
+	int rc;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = test_run(cases);
+	test_rm_tree(tmpdir);
+	return rc;
+}
+
 #endif
