@@ -1,7 +1,7 @@
 """
 benchlib - pieces the benchmarks in bench/ share: Maildirs filled the way
 a delivery agent leaves them, a small pipelining POP3 client run as
-threads in several processes, memory sampling over a process tree, and
+threads in several processes, memory (PSS) sampling over a process tree, and
 CPU accounting through a cpuacct cgroup (v1) when there is one.
 
 Nothing here is herald's own code: the clients speak the protocols from
@@ -258,8 +258,22 @@ def process_tree(root):
     return out
 
 
+def pss_kb(pid):
+    """Proportional set size: shared pages split among their users, so
+    servers of one process or of forty compare fairly; RSS if the kernel
+    has no smaps_rollup."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss_kb(pid, "VmRSS")
+
+
 class MemSampler(threading.Thread):
-    """Peak of the summed RSS of the processes pids() returns, every
+    """Peak of the summed PSS of the processes pids() returns, every
     100 ms."""
 
     def __init__(self, pids):
@@ -271,7 +285,7 @@ class MemSampler(threading.Thread):
     def run(self):
         while not self.stop_event.is_set():
             self.peak_kb = max(self.peak_kb,
-                               sum(rss_kb(p, "VmRSS") for p in self.pids()))
+                               sum(pss_kb(p) for p in self.pids()))
             self.stop_event.wait(0.1)
 
     def stop(self):

@@ -62,6 +62,8 @@ def other_mta():
 
 def port_busy(port):
     with socket.socket() as s:
+        # connections in TIME_WAIT do not count, a listener does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return False
