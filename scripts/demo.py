@@ -149,6 +149,10 @@ Send alice a mail (in another terminal):
   swaks --server 127.0.0.1:%(port)d --to alice@example.test --from someone@example.org
   swaks --server 127.0.0.1:%(port)d --to postmaster@example.test --from someone@example.org -tls
 
+or from a local program, through sendmail:
+
+  printf 'Subject: hello\\n\\nfrom sendmail\\n' | %(sendmail)s -C %(rel)s/herald.conf alice@example.test
+
 It lands in alice's Maildir:
 
   ls %(rel)s/mail/example.test/alice/new/
@@ -169,7 +173,9 @@ Logs follow below. Ctrl-C stops herald.
 """ % {"run": RUN, "rel": rel, "pa": passwords["alice"],
        "pb": passwords["bob"], "port": PORT, "pop3": POP3_PORT,
        "pop3s": POP3S_PORT,
-       "ctl": shorter(heraldctl)})
+       "ctl": shorter(heraldctl),
+       "sendmail": shorter(os.path.join(os.path.dirname(heraldctl),
+                                        "sendmail"))})
     sys.stdout.flush()
     # master turns SIGINT into a clean stop; make sure it is not ignored
     signal.signal(signal.SIGINT, signal.SIG_DFL)
