@@ -640,9 +640,10 @@ class HeraldInstance:
             st = proc_stat(pid)
             if st is None or st[4] or st[1] != self.master_pid:
                 continue
+            # read once: the process may exit between two reads
+            argv = proc_cmdline(pid) if name is not None else []
             if name is None or st[0] == name[:15] or \
-                    (proc_cmdline(pid) and
-                     os.path.basename(proc_cmdline(pid)[0]) == name.encode()):
+                    (argv and os.path.basename(argv[0]) == name.encode()):
                 out.append(pid)
         return sorted(out)
 
