@@ -30,7 +30,7 @@ sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
 			break;
 		}
 		/* options with a value: attached ("-fme") or next argument */
-		if (strchr("fFrCBNOoRVXL", a[1]) != NULL && a[1] != 'o') {
+		if (strchr("fFrCBNORVXL", a[1]) != NULL) {
 			val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			if (val == NULL) {
 				buf_printf(why, "option %s needs a value", a);

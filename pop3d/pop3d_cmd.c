@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/str.h"
+#include "mail/foreign.h"
 #include "base/stream.h"
 #include "mail/params.h"
 #include "mail/sasl.h"
@@ -428,21 +429,15 @@ pop3d_cmd_find(const char *verb, size_t len)
 bool
 pop3d_cmd_forbidden(const char *verb, size_t len)
 {
-	static const char *const verbs[] = {"CONNECT", "GET", "POST", "HEAD",
-	    "PUT", "OPTIONS", "EHLO", "HELO", NULL};
+	static const char *const smtp[] = {"EHLO", "HELO", NULL};
 
-	if (len > 0 && verb[len - 1] == ':')
-		return true;	/* "Host:", "User-Agent:" */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)verb[i];
 
 		if (c < 0x21 || c > 0x7e)
-			return true;
+			return true;	/* binary: TLS on the plain port */
 	}
-	for (const char *const *v = verbs; *v; v++)
-		if (strlen(*v) == len && str_ncasecmp(*v, verb, len) == 0)
-			return true;
-	return false;
+	return foreign_verb(verb, len, smtp);
 }
 
 /* pop3d_cmd_state_error - a known command in the wrong state */

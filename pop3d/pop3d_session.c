@@ -140,8 +140,6 @@ pop3d_session_starttls(struct pop3d_session *s)
 	stream_starttls(s->stream, pop3d_tls_ctx, true, NULL);
 }
 
-static void pop3d_session_input(struct pop3d_session *s);
-
 /* pop3d_session_drained - the client read our replies: go on */
 static void
 pop3d_session_drained(struct pop3d_session *s)

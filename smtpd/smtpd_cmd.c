@@ -21,6 +21,7 @@
 #include "base/str.h"
 #include "base/stream.h"
 #include "mail/addr.h"
+#include "mail/foreign.h"
 #include "mail/params.h"
 #include "mail/qid.h"
 #include "smtpd.h"
@@ -852,15 +853,7 @@ smtpd_cmd_find(const char *verb, size_t len)
 bool
 smtpd_cmd_forbidden(const char *verb, size_t len)
 {
-	static const char *const verbs[] = {"CONNECT", "GET", "POST", "HEAD",
-	    "PUT", "OPTIONS", NULL};
-
-	if (len > 0 && verb[len - 1] == ':')
-		return true;	/* "Host:", "User-Agent:" */
-	for (const char *const *v = verbs; *v; v++)
-		if (strlen(*v) == len && str_ncasecmp(*v, verb, len) == 0)
-			return true;
-	return false;
+	return foreign_verb(verb, len, NULL);
 }
 
 /* smtpd_cmd_seq_error - 503 for a command in the wrong state */

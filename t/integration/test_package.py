@@ -167,6 +167,12 @@ def test_install_run_remove_purge(tmp_path, token):
             "sendmail.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # the first herald.conf takes its host name from /etc/mailname
+    made_mailname = not os.path.exists("/etc/mailname")
+    if made_mailname:
+        with open("/etc/mailname", "w") as f:
+            f.write("mail.package-test.example\n")
+    mailname = open("/etc/mailname").readline().strip()
     try:
         r = run(["dpkg", "-i", deb], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -186,7 +192,8 @@ def test_install_run_remove_purge(tmp_path, token):
             assert r.returncode == 0 and not r.stdout.strip() and \
                 not r.stderr.strip(), r.stdout + r.stderr
         conf = open("/etc/herald/herald.conf").read()
-        assert "myhostname = " in conf and "tls_cert_file" in conf, conf
+        assert "\nmyhostname = %s\n" % mailname in conf, conf
+        assert "tls_cert_file" in conf, conf
 
         ctl = ["/usr/sbin/heraldctl"]
         r = run(ctl + ["start"], timeout=120)
@@ -252,5 +259,7 @@ def test_install_run_remove_purge(tmp_path, token):
         assert run(["dpkg-query", "-W", "herald"]).returncode != 0
     finally:
         cleanup()
+        if made_mailname:
+            os.unlink("/etc/mailname")
     assert not herald_pids()
     assert not os.path.exists("/var/mail/herald")
