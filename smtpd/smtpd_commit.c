@@ -6,7 +6,9 @@
  * stall every session of the worker for the length of a disk flush; doing
  * it per message would cost one directory fsync per message. So the loop
  * thread queues finished writers here, and one commit thread takes the
- * whole pending batch at once: fdatasync each file, link each as
+ * whole pending batch at once: start every file's writeback (so their
+ * blocks and the metadata they share go out together), fdatasync each
+ * file, link each as
  * incoming/<QID>, then fsync incoming/ ONCE for the batch. Messages that
  * arrive during a flush form the next batch, so the cost of a directory
  * fsync is shared by everything that is waiting.
@@ -53,6 +55,8 @@ smtpd_commit_batch(struct smtpd_commit_job *batch)
 	struct buf path = BUF_INIT;
 	int linked = 0;
 
+	for (j = batch; j != NULL; j = j->next)
+		qfile_writer_start_sync(j->w);
 	for (j = batch; j != NULL; j = j->next)
 		j->result = qfile_writer_sync(j->w, &j->why);
 	for (j = batch; j != NULL; j = j->next) {

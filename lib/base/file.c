@@ -1,10 +1,15 @@
 /*
  * file - small file-system helpers: the one mkdir -p that the spool, the
- * directory, the mail store and master all use.
+ * directory, the mail store and master all use, the writeback hint that
+ * batched fsyncs (smtpd's group commit, local's batches) start with, and
+ * the naming of O_TMPFILE files (queue files, Maildir copies).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/file.h"
@@ -44,4 +49,28 @@ file_mkdirs(const char *path, mode_t mode, struct buf *why)
 		ret = file_mkdir_one(copy, mode, why);
 	x_free(&copy);
 	return ret;
+}
+
+/* file_start_writeback - start writeback of fd's dirty pages (a hint) */
+void
+file_start_writeback(int fd)
+{
+	int saved = errno;
+
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	errno = saved;
+}
+
+/* file_link_fd - name an O_TMPFILE file */
+int
+file_link_fd(int fd, const char *path)
+{
+	char proc[64];
+	int r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+	if (r < 0 && errno == ENOENT && access("/proc/self/fd", X_OK) < 0)
+		r = linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
+	return r;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -335,6 +336,16 @@ qfile_writer_finish(struct qfile_writer *w, struct buf *why)
 	return 0;
 }
 
+/* qfile_writer_start_sync - start the finished file's writeback */
+void
+qfile_writer_start_sync(struct qfile_writer *w)
+{
+	if (w->state != QW_DONE)
+		msg_panic("qfile_writer_start_sync: called before finish");
+	if (w->err == 0)
+		file_start_writeback(w->fd);
+}
+
 /* qfile_writer_sync - make the finished file durable */
 int
 qfile_writer_sync(struct qfile_writer *w, struct buf *why)
@@ -365,19 +376,10 @@ qfile_writer_link(struct qfile_writer *w, const char *qid, struct buf *why)
 	if (w->err != 0)
 		return qfile_w_error(w, why);
 	path = xasprintf("%s/%s", w->dir, qid);
-	if (w->tmp_path != NULL) {
+	if (w->tmp_path != NULL)
 		r = rename(w->tmp_path, path);
-	} else {
-		char proc[64];
-
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
-		r = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
-		if (r < 0 && errno == ENOENT && access("/proc/self/fd", X_OK)
-		    < 0) {
-			/* no /proc: this needs CAP_DAC_READ_SEARCH */
-			r = linkat(w->fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
-		}
-	}
+	else
+		r = file_link_fd(w->fd, path);
 	if (r < 0) {
 		buf_set(why, "");
 		buf_printf(why, "link %s: %m", path);

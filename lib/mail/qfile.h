@@ -120,6 +120,10 @@ off_t qfile_writer_body_size(const struct qfile_writer *w);
 /* qfile_writer_finish - flush, write the end record and the size; -1 with
  * why (e.g. "write: No space left on device") */
 int qfile_writer_finish(struct qfile_writer *w, struct buf *why);
+/* qfile_writer_start_sync - start writing the finished file out, without
+ * waiting (file_start_writeback); call it for every file of a batch before
+ * the first qfile_writer_sync so they go to the disk together */
+void qfile_writer_start_sync(struct qfile_writer *w);
 /* qfile_writer_sync - fdatasync the file (thread-safe for distinct w) */
 int qfile_writer_sync(struct qfile_writer *w, struct buf *why);
 /* qfile_writer_link - give the file its name <spool>/incoming/<qid> */
