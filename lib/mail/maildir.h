@@ -1,10 +1,12 @@
 /*
  * maildir - Maildir++ delivery and sizes (DESIGN.md §7).
  *
- * Delivery follows the durability rule: a unique name in tmp/ opened with
- * O_CREAT|O_EXCL|O_NOFOLLOW, the whole message written and fsynced, then
- * linked into new/ (rename if link is not supported) and new/ fsynced.
- * Only then does the caller report success. File names are
+ * Delivery follows the durability rule: the whole message is written to an
+ * unnamed file in tmp/ (a unique name opened O_CREAT|O_EXCL|O_NOFOLLOW
+ * where the file system has no O_TMPFILE) and synced, then linked into
+ * new/ (rename if link is not supported) and new/ fsynced. Only then does
+ * the caller report success. A batch does this for several copies at once
+ * and shares the syncs among them (maildir_batch.c). File names are
  * "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<wsize>": S= is the file
  * size (quota sums skip stat()), W= the size with CRLF line ends, i.e.
  * the file with every LF that has no CR before it counted as CRLF (the
@@ -29,6 +31,34 @@ int maildir_create(const char *path, struct buf *why);
  * caller can tell ENOSPC/EDQUOT (defer) from others. */
 int maildir_deliver(const char *path, const char *header, size_t hlen,
     int fd, off_t off, off_t size, struct buf *name_r, struct buf *why);
+
+/*
+ * A batch of copies, committed together: add each copy (it is written at
+ * once), commit, then read each result. Results are valid only after the
+ * commit; a batch freed before its commit removes its copies.
+ */
+struct maildir_batch;
+
+/* maildir_batch_new - an empty batch */
+struct maildir_batch *maildir_batch_new(void);
+/* maildir_batch_add - write header and the message (as maildir_deliver)
+ * into the Maildir at path; returns the copy's index for
+ * maildir_batch_result (a failure shows there) */
+size_t maildir_batch_add(struct maildir_batch *b, const char *path,
+    const char *header, size_t hlen, int fd, off_t off, off_t size);
+/* maildir_batch_pending - bytes of the copies for path added so far that
+ * did not fail (for quota checks of later copies) */
+long long maildir_batch_pending(const struct maildir_batch *b,
+    const char *path);
+/* maildir_batch_commit - sync every copy, link it into new/, sync each
+ * new/ folder once */
+void maildir_batch_commit(struct maildir_batch *b);
+/* maildir_batch_result - 0 when copy i is durable in new/ (its name to
+ * name_r if not NULL), else -1 with why and errno of the failed call */
+int maildir_batch_result(const struct maildir_batch *b, size_t i,
+    struct buf *name_r, struct buf *why);
+/* maildir_batch_free - release the batch (NULL is fine) */
+void maildir_batch_free(struct maildir_batch **b);
 
 /* maildir_usage - bytes used by messages in new/ and cur/ of the inbox
  * and of its Maildir++ .folders (from S= where present, else stat); a

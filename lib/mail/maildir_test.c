@@ -483,6 +483,119 @@ test_failures(void)
 	buf_free(&name);
 }
 
+extern bool maildir_test_no_tmpfile;
+
+/* batch_two_boxes - one batch, copies into two Maildirs (named tmp/ files
+ * when no_tmpfile): all durable in new/, tmp/ empty, right content */
+static void
+batch_two_boxes(bool no_tmpfile)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT, got = BUF_INIT;
+	struct maildir_batch *b = maildir_batch_new();
+	char box[2][300], sizes[64], sub_new[620];
+	size_t idx[6];
+	int fd;
+
+	maildir_test_no_tmpfile = no_tmpfile;
+	for (int k = 0; k < 2; k++) {
+		snprintf(box[k], sizeof(box[k]), "%s", fresh_maildir());
+		T_EQ_INT(maildir_create(box[k], &why), 0);
+	}
+	fd = source("", "x\r\n", 3);
+	T_ASSERT(fd >= 0);
+	for (int i = 0; i < 6; i++)
+		idx[i] = maildir_batch_add(b, box[i % 2], "H: 1\n", 5, fd, 0,
+		    3);
+	T_EQ_INT(maildir_batch_pending(b, box[0]), 3 * 7);
+	/* nothing is in new/ before the commit */
+	snprintf(sub_new, sizeof(sub_new), "%s/new", box[0]);
+	T_EQ_INT(count_entries(sub_new), 0);
+	maildir_batch_commit(b);
+	for (int i = 0; i < 6; i++) {
+		T_EQ_INT(maildir_batch_result(b, idx[i], &name, &why), 0);
+		name_sizes(sizes, sizeof(sizes), "H: 1\nx\n", 7);
+		T_ASSERT(strstr(name.data, sizes) != NULL);
+		snprintf(sub_new, sizeof(sub_new), "%s/new", box[i % 2]);
+		buf_reset(&got);
+		T_EQ_INT(slurp(sub_new, name.data, &got), 0);
+		T_EQ_INT(got.len, 7);
+		T_ASSERT(memcmp(got.data, "H: 1\nx\n", 7) == 0);
+	}
+	for (int k = 0; k < 2; k++) {
+		snprintf(sub_new, sizeof(sub_new), "%s/new", box[k]);
+		T_EQ_INT(count_entries(sub_new), 3);
+		snprintf(sub_new, sizeof(sub_new), "%s/tmp", box[k]);
+		T_EQ_INT(count_entries(sub_new), 0);
+	}
+	maildir_batch_free(&b);
+	T_ASSERT(b == NULL);
+	maildir_test_no_tmpfile = false;
+	close(fd);
+	buf_free(&why);
+	buf_free(&name);
+	buf_free(&got);
+}
+
+static void
+test_batch(void)
+{
+	batch_two_boxes(false);
+}
+
+static void
+test_batch_named(void)
+{
+	batch_two_boxes(true);
+}
+
+/* one Maildir of a batch fails: only its copies fail, and a batch freed
+ * without a commit leaves nothing behind */
+static void
+test_batch_partial_failure(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	struct maildir_batch *b = maildir_batch_new();
+	char good[300], bad[300], sub_dir[320];
+	size_t g, x;
+	int fd;
+
+	snprintf(good, sizeof(good), "%s", fresh_maildir());
+	T_EQ_INT(maildir_create(good, &why), 0);
+	snprintf(bad, sizeof(bad), "%s", fresh_maildir());
+	T_EQ_INT(maildir_create(bad, &why), 0);
+	snprintf(sub_dir, sizeof(sub_dir), "%s/new", bad);
+	T_EQ_INT(rmdir(sub_dir), 0);
+	fd = source("", "x\r\n", 3);
+	T_ASSERT(fd >= 0);
+	g = maildir_batch_add(b, good, "", 0, fd, 0, 3);
+	x = maildir_batch_add(b, bad, "", 0, fd, 0, 3);
+	T_EQ_INT(maildir_batch_pending(b, bad), 2);
+	maildir_batch_commit(b);
+	T_EQ_INT(maildir_batch_result(b, g, &name, &why), 0);
+	errno = 0;
+	T_EQ_INT(maildir_batch_result(b, x, &name, &why), -1);
+	T_EQ_INT(errno, ENOENT);
+	T_ASSERT(strstr(why.data, "link") != NULL);
+	snprintf(sub_dir, sizeof(sub_dir), "%s/tmp", bad);
+	T_EQ_INT(count_entries(sub_dir), 0);
+	maildir_batch_free(&b);
+
+	/* never committed: the written copies go away */
+	maildir_test_no_tmpfile = true;
+	b = maildir_batch_new();
+	(void)maildir_batch_add(b, good, "", 0, fd, 0, 3);
+	snprintf(sub_dir, sizeof(sub_dir), "%s/tmp", good);
+	T_EQ_INT(count_entries(sub_dir), 1);
+	maildir_batch_free(&b);
+	T_EQ_INT(count_entries(sub_dir), 0);
+	snprintf(sub_dir, sizeof(sub_dir), "%s/new", good);
+	T_EQ_INT(count_entries(sub_dir), 1);
+	maildir_test_no_tmpfile = false;
+	close(fd);
+	buf_free(&why);
+	buf_free(&name);
+}
+
 static const struct test_case cases[] = {
 	{"create folders", test_create},
 	{"deliver: header, CRLF to LF, lone CR", test_deliver_content},
@@ -492,6 +605,9 @@ static const struct test_case cases[] = {
 	{"1,000 unique names", test_unique_names},
 	{"usage sums S= and stat", test_usage},
 	{"failures leave tmp/ empty", test_failures},
+	{"batch: copies into two Maildirs", test_batch},
+	{"batch: named tmp/ files without O_TMPFILE", test_batch_named},
+	{"batch: one Maildir fails, uncommitted batch", test_batch_partial_failure},
 	{0},
 };
 
