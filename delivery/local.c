@@ -9,7 +9,15 @@
  *	directory (DESIGN.md §6, §7). It is a single-model service: master
  *	runs local_processes of them on the shared listener
  *	<spool>/private/local; each process accepts one connection from
- *	qmgr and serves it, one request at a time, until qmgr closes it.
+ *	qmgr and serves it until qmgr closes it.
+ *
+ *	qmgr may send up to local_batch_size requests before the first
+ *	reply. local takes every request that is already waiting (up to that
+ *	number), writes all their copies, commits them as one maildir batch
+ *	(one writeback, the file syncs, one sync per new/ folder; see
+ *	maildir_batch.c), then answers each request in order. Under load the
+ *	syncs of many deliveries are shared; alone, a request is a batch of
+ *	one and is answered as soon as it is durable.
  *
  *	For each requested recipient local resolves the address: the user
  *	itself, the user without "+ext" (recipient_delimiter), an alias, an
@@ -32,7 +40,7 @@
  *	delivered.
  *
  * PROTOCOL
- *	qmgr -> local, one frame at a time on a persistent connection:
+ *	qmgr -> local, on a persistent connection, replies in request order:
  *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
  *	  with the queue file attached (SCM_RIGHTS, opened read-only)
  *	local -> qmgr:
@@ -57,7 +65,8 @@
  * SETTINGS (herald.conf)
  *	mail_location, data_directory, vmail_user, directory_group,
  *	recipient_delimiter, alias_depth_limit, hopcount_limit,
- *	default_quota, quota_exceeded_bounce, delivery_timeout.
+ *	default_quota, quota_exceeded_bounce, delivery_timeout,
+ *	local_batch_size.
  */
 #include <errno.h>
 #include <poll.h>
@@ -67,8 +76,10 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "mail/dir.h"
 #include "mail/ipc.h"
+#include "mail/maildir.h"
 #include "mail/params.h"
 #include "mail/service.h"
 #include "local.h"
@@ -112,36 +123,68 @@ local_wait(struct service *svc, int sock)
 	}
 }
 
+/* local_waiting - true if more input is there now (a frame or EOF) */
+static bool
+local_waiting(int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
 /* local_serve - serve one qmgr connection until it closes */
 static void
 local_serve(struct service *svc, int sock, const struct service_listener *l)
 {
+	struct local_req **rq = xcalloc((size_t)var_local_batch_size,
+	    sizeof(*rq));
 	struct ipc_msg req;
 	struct buf why = BUF_INIT;
+	bool more = true;
 
 	ipc_msg_init(&req);
-	while (local_wait(svc, sock)) {
-		int qfd = -1, r;
+	while (more && local_wait(svc, sock)) {
+		struct maildir_batch *mb = maildir_batch_new();
+		size_t n = 0;
 
-		buf_reset(&why);
-		/* the frame is on its way: give it the delivery deadline */
-		r = ipc_recv(sock, &req, &qfd, (int)var_delivery_timeout * 1000,
-		    &why);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			msg_warn("receive from qmgr: %s", buf_cstr(&why));
-			break;
-		}
-		r = local_request(local_dir, sock, &req, qfd);
-		if (qfd >= 0 && close(qfd) < 0)
-			msg_warn("close queue file: %m");
-		/* stopping: the request in hand was the last one */
-		if (r < 0 || service_stopping(svc))
-			break;
+		/* every request already waiting joins the batch */
+		do {
+			int qfd = -1, r;
+
+			buf_reset(&why);
+			/* the frame is on its way: give it the deadline */
+			r = ipc_recv(sock, &req, &qfd,
+			    (int)var_delivery_timeout * 1000, &why);
+			if (r <= 0) {
+				if (r < 0)
+					msg_warn("receive from qmgr: %s",
+					    buf_cstr(&why));
+				more = false;
+				break;
+			}
+			rq[n] = local_request_start(local_dir, &req, qfd, mb);
+			if (qfd >= 0 && close(qfd) < 0)
+				msg_warn("close queue file: %m");
+			if (rq[n] == NULL) {
+				more = false;
+				break;
+			}
+			n++;
+		} while (n < (size_t)var_local_batch_size &&
+		    !service_stopping(svc) && local_waiting(sock));
+		if (n > 0)
+			maildir_batch_commit(mb);
+		for (size_t i = 0; i < n; i++)
+			if (local_request_finish(rq[i], mb, sock) < 0)
+				more = false;
+		maildir_batch_free(&mb);
+		/* stopping: the batch in hand was the last one */
+		if (service_stopping(svc))
+			more = false;
 	}
 	ipc_msg_free(&req);
 	buf_free(&why);
+	x_free(&rq);
 }
 
 int
@@ -149,7 +192,7 @@ main(int argc, char **argv)
 {
 	return service_main(argc, argv, &(const struct service_def){
 		.name = "local",
-		.model = SERVICE_SINGLE,	/* one request at a time */
+		.model = SERVICE_SINGLE,	/* one connection at a time */
 		.user = &var_vmail_user,
 		.reads_directory = true,
 		.init = local_init,

@@ -103,17 +103,33 @@ bool local_header_delivered_to(const struct local_header *h,
     const char *addr);
 
 /* local_deliver.c */
-/* local_deliver_box - deliver the message of qf (on fd) into box's
- * Maildir with Return-Path: and Delivered-To: prepended */
-void local_deliver_box(const struct qfile *qf, int fd,
+struct maildir_batch;
+/* local_deliver_box - write the copy of qf's message (on fd) for box, with
+ * Return-Path: and Delivered-To: prepended, into the batch mb: true with
+ * *copy_r its index, or false with out set (refused: path, quota, ...) */
+bool local_deliver_box(const struct qfile *qf, int fd,
+    const struct local_box *box, struct maildir_batch *mb, size_t *copy_r,
+    struct local_outcome *out);
+/* local_deliver_result - after the commit of mb: copy's outcome to out */
+void local_deliver_result(const struct maildir_batch *mb, size_t copy,
     const struct local_box *box, struct local_outcome *out);
 
-/* local_request.c */
+/* local_request.c: a request is taken in two steps so that the copies of
+ * several requests share one maildir batch (see local.c) */
 struct ipc_msg;
-/* local_request - handle one delivery request that arrived on sock with
- * the queue file qfd (-1: none; the caller closes it): reply on sock.
- * -1 if the request was malformed or the reply could not be sent (drop
- * the connection) */
+struct local_req;
+/* local_request_start - check req (with the queue file qfd, -1: none;
+ * the caller closes it after this), resolve its recipients and write
+ * their copies into mb; NULL if the request is malformed (drop the
+ * connection) */
+struct local_req *local_request_start(struct dir *d,
+    const struct ipc_msg *req, int qfd, struct maildir_batch *mb);
+/* local_request_finish - after mb's commit: the results, sent on sock as
+ * the reply; frees rq. -1 if the reply could not be sent */
+int local_request_finish(struct local_req *rq, const struct maildir_batch *mb,
+    int sock);
+/* local_request - one request alone: start, commit, finish; -1 if it was
+ * malformed or the reply could not be sent (drop the connection) */
 int local_request(struct dir *d, int sock, const struct ipc_msg *req,
     int qfd);
 

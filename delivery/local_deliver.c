@@ -1,12 +1,14 @@
 /*
- * local_deliver - one copy of a message into one user's Maildir.
+ * local_deliver - one copy of a message into one user's Maildir, as part
+ * of the batch local is delivering.
  *
  * The mailbox folder comes from the mail_location template
  * (mailbase_mailbox_path); names that could escape it are refused
  * (5.1.3). The Maildir is created on first delivery. The quota check adds
- * the message size to the Maildir's usage (maildir_usage). Delivery itself
- * is maildir_deliver(): "delivered" is reported only when it returned 0,
- * i.e. the file is synced and linked into new/ (DESIGN.md §4).
+ * the message size to the Maildir's usage (maildir_usage) and to what the
+ * batch holds for it already. The copy is written into the batch
+ * (maildir_batch_add); "delivered" is reported only after the batch's
+ * commit said the file is synced and linked into new/ (DESIGN.md §4).
  */
 #include <errno.h>
 #include <string.h>
@@ -32,14 +34,16 @@ local_deliver_error(struct local_outcome *out, int err, const char *why)
 		local_outcome_set(out, LOCAL_DEFERRED, "4.3.0", "%s", why);
 }
 
-/* local_deliver_box - deliver the message into box's Maildir */
-void
-local_deliver_box(const struct qfile *qf, int fd,
-    const struct local_box *box, struct local_outcome *out)
+/* local_deliver_box - write the copy for box into the batch mb: true
+ * with *copy_r set, or false with out set (refused before writing) */
+bool
+local_deliver_box(const struct qfile *qf, int fd, const struct local_box *box,
+    struct maildir_batch *mb, size_t *copy_r, struct local_outcome *out)
 {
 	struct buf path = BUF_INIT, hdr = BUF_INIT, why = BUF_INIT;
-	struct buf name = BUF_INIT, sub = BUF_INIT;
+	struct buf sub = BUF_INIT;
 	struct stat st;
+	bool staged = false;
 
 	if (mailbase_mailbox_path(var_mail_location, box->addr, &path,
 	    &why) < 0) {
@@ -63,6 +67,7 @@ local_deliver_box(const struct qfile *qf, int fd,
 			local_deliver_error(out, errno, buf_cstr(&why));
 			goto out;
 		}
+		used += maildir_batch_pending(mb, buf_cstr(&path));
 		if (used + (long long)qf->body_size > box->quota) {
 			if (var_quota_exceeded_bounce)
 				local_outcome_set(out, LOCAL_BOUNCED, "5.2.2",
@@ -78,21 +83,34 @@ local_deliver_box(const struct qfile *qf, int fd,
 	buf_puts(&hdr, ">\nDelivered-To: ");
 	buf_puts(&hdr, box->addr);
 	buf_puts(&hdr, "\n");
-	if (maildir_deliver(buf_cstr(&path), hdr.data, hdr.len, fd,
-	    qf->body_off, qf->body_size, &name, &why) != 0) {
-		int err = errno;
-
-		msg_warn("delivery to %s: %s", box->addr, buf_cstr(&why));
-		local_deliver_error(out, err, buf_cstr(&why));
-		goto out;
-	}
-	msg_debug("delivered to %s: %s/new/%s", box->addr, buf_cstr(&path),
-	    buf_cstr(&name));
-	local_outcome_set(out, LOCAL_OK, "2.0.0", "delivered to maildir");
+	*copy_r = maildir_batch_add(mb, buf_cstr(&path), hdr.data, hdr.len, fd,
+	    qf->body_off, qf->body_size);
+	staged = true;
 out:
 	buf_free(&path);
 	buf_free(&hdr);
 	buf_free(&why);
-	buf_free(&name);
 	buf_free(&sub);
+	return staged;
+}
+
+/* local_deliver_result - the outcome of box's copy after the commit */
+void
+local_deliver_result(const struct maildir_batch *mb, size_t copy,
+    const struct local_box *box, struct local_outcome *out)
+{
+	struct buf name = BUF_INIT, why = BUF_INIT;
+
+	if (maildir_batch_result(mb, copy, &name, &why) != 0) {
+		int err = errno;
+
+		msg_warn("delivery to %s: %s", box->addr, buf_cstr(&why));
+		local_deliver_error(out, err, buf_cstr(&why));
+	} else {
+		msg_debug("delivered to %s: %s", box->addr, buf_cstr(&name));
+		local_outcome_set(out, LOCAL_OK, "2.0.0",
+		    "delivered to maildir");
+	}
+	buf_free(&name);
+	buf_free(&why);
 }

@@ -1,7 +1,9 @@
 /*
  * local_request - one delivery request from qmgr: check it, read the
- * queue file and its header section once, resolve and deliver every
- * requested recipient, and send the reply (protocol: see local.c).
+ * queue file and its header section once, resolve every requested
+ * recipient and write its copies into the batch (local_request_start);
+ * once the batch is committed, combine the results and send the reply
+ * (local_request_finish). Protocol: see local.c.
  *
  * Mailboxes are delivered at most once per request, however many of the
  * requested recipients reach them. A recipient whose resolution hit a
@@ -18,26 +20,39 @@
 #include "base/str.h"
 #include "mail/dir.h"
 #include "mail/ipc.h"
+#include "mail/maildir.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
 #include "local.h"
 
-/* one mailbox delivered in this request, and how it went */
+/* one mailbox this request writes a copy to, and how it went */
 struct local_done {
 	char *addr;
+	bool staged;		/* a copy is in the batch */
+	size_t copy;		/* its index there */
 	struct local_outcome out;
 };
 
-/* the state of one request */
+/* one requested recipient */
+struct local_rcpt_state {
+	long long idx;		/* rcpt_index */
+	bool decided;		/* out is final before the commit */
+	struct local_resolved r;	/* the mailboxes it reaches */
+	size_t *done;		/* their entries in local_req.done */
+	struct local_outcome out;
+};
+
+/* the state of one request, from start to finish */
 struct local_req {
 	struct dir *dir;
-	const char *qid;
+	char *qid;
 	struct qfile *qf;
-	int fd;
 	struct local_header hdr;
 	struct local_done *done;	/* mailboxes handled so far */
 	size_t ndone;
+	struct local_rcpt_state *rcpt;	/* in request order */
+	size_t nrcpt;
 };
 
 /* local_result_name - the protocol word for an outcome */
@@ -54,10 +69,11 @@ local_result_name(enum local_status st)
 	}
 }
 
-/* local_box_outcome - deliver to one mailbox, once per request; returns
- * the index of its outcome in rq->done (which may move) */
+/* local_box_copy - write box's copy, once per request; returns the index
+ * of its entry in rq->done (which may move) */
 static size_t
-local_box_outcome(struct local_req *rq, const struct local_box *box)
+local_box_copy(struct local_req *rq, const struct local_box *box, int fd,
+    struct maildir_batch *mb)
 {
 	struct local_done *d;
 
@@ -66,69 +82,76 @@ local_box_outcome(struct local_req *rq, const struct local_box *box)
 			return i;
 	rq->done = xreallocarray(rq->done, rq->ndone + 1, sizeof(*rq->done));
 	d = &rq->done[rq->ndone];
+	memset(d, 0, sizeof(*d));
 	d->addr = xstrdup(box->addr);
 	local_outcome_init(&d->out);
 	if (local_header_delivered_to(&rq->hdr, box->addr))
 		local_outcome_set(&d->out, LOCAL_BOUNCED, "5.4.6",
 		    "mail forwarding loop for <%s>", box->addr);
 	else
-		local_deliver_box(rq->qf, rq->fd, box, &d->out);
+		d->staged = local_deliver_box(rq->qf, fd, box, mb, &d->copy,
+		    &d->out);
 	return rq->ndone++;
 }
 
-/* local_rcpt - the combined outcome of one requested recipient */
+/* local_rcpt_stage - resolve one recipient and write its copies */
 static void
-local_rcpt(struct local_req *rq, const char *addr, char delim,
-    struct local_outcome *out)
+local_rcpt_stage(struct local_req *rq, struct local_rcpt_state *st,
+    const char *addr, char delim, int fd, struct maildir_batch *mb)
 {
-	struct local_resolved r;
+	if (rq->hdr.hops >= var_hopcount_limit) {
+		local_outcome_set(&st->out, LOCAL_BOUNCED, "5.4.6",
+		    "mail forwarding loop (too many hops)");
+		st->decided = true;
+		return;
+	}
+	local_resolve(rq->dir, addr, delim, (int)var_alias_depth_limit, &st->r);
+	if (st->r.fail.status == LOCAL_DEFERRED) {
+		/* deliver nothing now: the retry delivers every part once */
+		local_outcome_set(&st->out, LOCAL_DEFERRED, st->r.fail.dsn,
+		    "%s", buf_cstr(&st->r.fail.reason));
+		st->decided = true;
+		return;
+	}
+	st->done = xcalloc(st->r.nbox ? st->r.nbox : 1, sizeof(*st->done));
+	for (size_t i = 0; i < st->r.nbox; i++)
+		st->done[i] = local_box_copy(rq, &st->r.box[i], fd, mb);
+}
+
+/* local_rcpt_outcome - the combined outcome of one recipient, from the
+ * outcomes of its mailboxes after the commit */
+static void
+local_rcpt_outcome(struct local_req *rq, struct local_rcpt_state *st,
+    const char *addr)
+{
 	const struct local_outcome *worst = NULL;
 	const char *worst_box = NULL;
-	size_t *idx;
+	struct local_resolved *r = &st->r;
 
-	if (rq->hdr.hops >= var_hopcount_limit) {
-		local_outcome_set(out, LOCAL_BOUNCED, "5.4.6",
-		    "mail forwarding loop (too many hops)");
-		return;
-	}
-	local_resolve(rq->dir, addr, delim, (int)var_alias_depth_limit, &r);
-	if (r.fail.status == LOCAL_DEFERRED) {
-		/* deliver nothing now: the retry delivers every part once */
-		local_outcome_set(out, LOCAL_DEFERRED, r.fail.dsn, "%s",
-		    buf_cstr(&r.fail.reason));
-		local_resolved_free(&r);
-		return;
-	}
-	idx = xcalloc(r.nbox ? r.nbox : 1, sizeof(*idx));
-	for (size_t i = 0; i < r.nbox; i++)
-		idx[i] = local_box_outcome(rq, &r.box[i]);
-	/* rq->done is stable from here on */
-	for (size_t i = 0; i < r.nbox; i++) {
-		const struct local_outcome *o = &rq->done[idx[i]].out;
+	for (size_t i = 0; i < r->nbox; i++) {
+		const struct local_outcome *o = &rq->done[st->done[i]].out;
 
 		if (o->status != LOCAL_OK && (worst == NULL ||
 		    o->status > worst->status)) {
 			worst = o;
-			worst_box = r.box[i].addr;
+			worst_box = r->box[i].addr;
 		}
 	}
-	x_free(&idx);
 	if (worst != NULL && (worst->status == LOCAL_DEFERRED ||
-	    r.fail.status == LOCAL_OK)) {
+	    r->fail.status == LOCAL_OK)) {
 		if (str_casecmp(worst_box, addr) == 0)
-			local_outcome_set(out, worst->status, worst->dsn, "%s",
-			    buf_cstr(&worst->reason));
+			local_outcome_set(&st->out, worst->status, worst->dsn,
+			    "%s", buf_cstr(&worst->reason));
 		else
-			local_outcome_set(out, worst->status, worst->dsn,
+			local_outcome_set(&st->out, worst->status, worst->dsn,
 			    "<%s>: %s", worst_box, buf_cstr(&worst->reason));
-	} else if (r.fail.status != LOCAL_OK) {
-		local_outcome_set(out, r.fail.status, r.fail.dsn, "%s",
-		    buf_cstr(&r.fail.reason));
+	} else if (r->fail.status != LOCAL_OK) {
+		local_outcome_set(&st->out, r->fail.status, r->fail.dsn, "%s",
+		    buf_cstr(&r->fail.reason));
 	} else {
-		local_outcome_set(out, LOCAL_OK, "2.0.0",
+		local_outcome_set(&st->out, LOCAL_OK, "2.0.0",
 		    "delivered to maildir");
 	}
-	local_resolved_free(&r);
 }
 
 /* local_check_request - the request's shape; -1 with why */
@@ -176,86 +199,148 @@ local_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
 	return 0;
 }
 
-/* local_request - handle one delivery request; -1 to drop the connection */
-int
-local_request(struct dir *d, int sock, const struct ipc_msg *req, int qfd)
+/* local_req_free - release a request's state */
+static void
+local_req_free(struct local_req **rqp)
 {
-	struct local_req rq;
-	struct ipc_msg reply;
+	struct local_req *rq = *rqp;
+
+	for (size_t i = 0; i < rq->ndone; i++) {
+		x_free(&rq->done[i].addr);
+		local_outcome_free(&rq->done[i].out);
+	}
+	x_free(&rq->done);
+	for (size_t i = 0; i < rq->nrcpt; i++) {
+		local_resolved_free(&rq->rcpt[i].r);
+		x_free(&rq->rcpt[i].done);
+		local_outcome_free(&rq->rcpt[i].out);
+	}
+	x_free(&rq->rcpt);
+	local_header_free(&rq->hdr);
+	if (rq->qf != NULL)
+		qfile_free(&rq->qf);
+	x_free(&rq->qid);
+	x_free(rqp);
+}
+
+/* local_request_start - check, resolve, write the copies into mb */
+struct local_req *
+local_request_start(struct dir *d, const struct ipc_msg *req, int qfd,
+    struct maildir_batch *mb)
+{
+	struct local_req *rq;
 	struct buf why = BUF_INIT, fail = BUF_INIT;
-	struct local_outcome out;
 	const char *name, *value;
 	char delim = var_recipient_delimiter[0];
 	size_t pos = 0, n;
-	int ret = -1;
 
 	if (local_check_request(req, qfd, &n, &why) < 0) {
 		msg_warn("bad request from qmgr: %s: dropping the connection",
 		    buf_cstr(&why));
 		buf_free(&why);
-		return -1;
+		return NULL;
 	}
-	memset(&rq, 0, sizeof(rq));
-	rq.dir = d;
-	rq.qid = ipc_get_str(req, IPC_QUEUE_ID);
-	rq.fd = qfd;
-	local_header_init(&rq.hdr);
-	local_outcome_init(&out);
-	ipc_msg_init(&reply);
+	rq = xcalloc(1, sizeof(*rq));
+	rq->dir = d;
+	rq->qid = xstrdup(ipc_get_str(req, IPC_QUEUE_ID));
+	rq->rcpt = xcalloc(n, sizeof(*rq->rcpt));
+	local_header_init(&rq->hdr);
 
 	/* a queue file qmgr just read should read fine here too */
-	if (qfile_read(qfd, &rq.qf, &why) < 0) {
+	if (qfile_read(qfd, &rq->qf, &why) < 0) {
 		buf_printf(&fail, "cannot read queue file: %s", buf_cstr(&why));
-		rq.qf = NULL;
-	} else if (local_header_read(&rq.hdr, qfd, rq.qf->body_off,
-	    rq.qf->body_size, &why) < 0) {
+		rq->qf = NULL;
+	} else if (local_header_read(&rq->hdr, qfd, rq->qf->body_off,
+	    rq->qf->body_size, &why) < 0) {
 		buf_printf(&fail, "%s", buf_cstr(&why));
 	}
 	if (fail.len > 0)
-		msg_warn("%s: %s", rq.qid, buf_cstr(&fail));
+		msg_warn("%s: %s", rq->qid, buf_cstr(&fail));
 
-	ipc_put_str(&reply, IPC_STATUS, "ok");
 	while (ipc_next(req, &pos, &name, &value)) {
+		struct local_rcpt_state *st;
 		long long idx;
 
 		if (strcmp(name, IPC_RCPT_INDEX) != 0)
 			continue;
 		(void)str_to_ll(value, 0, INT_MAX, &idx);
-		if (fail.len > 0)
-			local_outcome_set(&out, LOCAL_DEFERRED, "4.3.0", "%s",
-			    buf_cstr(&fail));
-		else if ((size_t)idx >= rq.qf->nrcpt)
-			local_outcome_set(&out, LOCAL_DEFERRED, "4.3.0",
+		st = &rq->rcpt[rq->nrcpt++];
+		st->idx = idx;
+		local_outcome_init(&st->out);
+		if (fail.len > 0) {
+			local_outcome_set(&st->out, LOCAL_DEFERRED, "4.3.0",
+			    "%s", buf_cstr(&fail));
+			st->decided = true;
+		} else if ((size_t)idx >= rq->qf->nrcpt) {
+			local_outcome_set(&st->out, LOCAL_DEFERRED, "4.3.0",
 			    "no recipient %lld in the queue file", idx);
-		else
-			local_rcpt(&rq, rq.qf->rcpt[idx].addr, delim, &out);
-		msg_debug("%s: recipient %lld: %s %s (%s)", rq.qid, idx,
-		    local_result_name(out.status), out.dsn,
-		    buf_cstr(&out.reason));
-		ipc_put_int(&reply, IPC_RCPT_INDEX, idx);
-		ipc_put_str(&reply, IPC_RESULT, local_result_name(out.status));
-		ipc_put_str(&reply, IPC_DSN_CODE, out.dsn);
-		ipc_put_str(&reply, IPC_REASON, buf_cstr(&out.reason));
+			st->decided = true;
+		} else {
+			local_rcpt_stage(rq, st, rq->qf->rcpt[idx].addr, delim,
+			    qfd, mb);
+		}
 	}
-	buf_reset(&why);
-	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,
-	    &why) < 0)
-		msg_warn("%s: reply to qmgr: %s", rq.qid, buf_cstr(&why));
-	else
-		ret = 0;
-
-	for (size_t i = 0; i < rq.ndone; i++) {
-		x_free(&rq.done[i].addr);
-		local_outcome_free(&rq.done[i].out);
-	}
-	x_free(&rq.done);
-	local_header_free(&rq.hdr);
-	if (rq.qf != NULL)
-		qfile_free(&rq.qf);
-	local_outcome_free(&out);
-	ipc_msg_free(&reply);
 	buf_free(&why);
 	buf_free(&fail);
+	return rq;
+}
+
+/* local_request_finish - results after the commit; the reply */
+int
+local_request_finish(struct local_req *rq, const struct maildir_batch *mb,
+    int sock)
+{
+	struct ipc_msg reply;
+	struct buf why = BUF_INIT;
+	int ret = -1;
+
+	for (size_t i = 0; i < rq->ndone; i++) {
+		struct local_done *d = &rq->done[i];
+
+		if (d->staged)
+			local_deliver_result(mb, d->copy,
+			    &(struct local_box){.addr = d->addr}, &d->out);
+	}
+	ipc_msg_init(&reply);
+	ipc_put_str(&reply, IPC_STATUS, "ok");
+	for (size_t i = 0; i < rq->nrcpt; i++) {
+		struct local_rcpt_state *st = &rq->rcpt[i];
+
+		if (!st->decided)
+			local_rcpt_outcome(rq, st,
+			    rq->qf->rcpt[st->idx].addr);
+		msg_debug("%s: recipient %lld: %s %s (%s)", rq->qid, st->idx,
+		    local_result_name(st->out.status), st->out.dsn,
+		    buf_cstr(&st->out.reason));
+		ipc_put_int(&reply, IPC_RCPT_INDEX, st->idx);
+		ipc_put_str(&reply, IPC_RESULT,
+		    local_result_name(st->out.status));
+		ipc_put_str(&reply, IPC_DSN_CODE, st->out.dsn);
+		ipc_put_str(&reply, IPC_REASON, buf_cstr(&st->out.reason));
+	}
+	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,
+	    &why) < 0)
+		msg_warn("%s: reply to qmgr: %s", rq->qid, buf_cstr(&why));
+	else
+		ret = 0;
+	ipc_msg_free(&reply);
+	buf_free(&why);
+	local_req_free(&rq);
 	return ret;
 }
 
+/* local_request - one request alone */
+int
+local_request(struct dir *d, int sock, const struct ipc_msg *req, int qfd)
+{
+	struct maildir_batch *mb = maildir_batch_new();
+	struct local_req *rq = local_request_start(d, req, qfd, mb);
+	int ret = -1;
+
+	if (rq != NULL) {
+		maildir_batch_commit(mb);
+		ret = local_request_finish(rq, mb, sock);
+	}
+	maildir_batch_free(&mb);
+	return ret;
+}

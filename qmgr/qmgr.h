@@ -89,20 +89,17 @@ struct qmgr_job {
 	struct qmgr_job *next;	/* job queue */
 };
 
-enum qmgr_agent_state {
-	QMGR_AGENT_IDLE,	/* connected, no request */
-	QMGR_AGENT_BUSY,	/* request written or being written */
-};
-
-/* one persistent connection to a local delivery agent */
+/* one persistent connection to a local delivery agent, carrying up to
+ * var_local_batch_size requests at once (answered in order) */
 struct qmgr_agent {
 	int fd;
-	enum qmgr_agent_state state;
-	struct qmgr_job *job;	/* the request in flight */
-	struct buf out;		/* unsent part of the request frame */
-	bool fd_passed;		/* queue file descriptor went out */
+	struct qmgr_job *jobs;	/* requests in flight, oldest first */
+	struct qmgr_job *last;	/* the newest: its frame is in out */
+	size_t njobs;
+	struct buf out;		/* unsent part of the newest request */
+	bool fd_passed;		/* its queue file descriptor went out */
 	struct buf in;		/* reply bytes (bounded) */
-	struct ev_timer *timer;	/* request deadline */
+	struct ev_timer *timer;	/* deadline of the oldest request */
 	struct qmgr_agent *next;
 };
 

@@ -4,8 +4,12 @@
  *
  * qmgr connects to <spool>/private/local (master's listener, shared by
  * every local process; each process serves one connection to its end) and
- * keeps up to var_local_processes connections open. A connection carries
- * one request at a time:
+ * keeps up to var_local_processes connections open. A job goes to an idle
+ * connection first, then to a new one; when every agent is busy, up to
+ * var_local_batch_size requests are queued on one connection (the
+ * least loaded), and the agent commits all that it finds waiting as one
+ * batch, sharing the syncs (see delivery/local.c). Replies come in
+ * request order:
  *
  *   request: {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J..}
  *            with active/QID (O_RDONLY) attached by SCM_RIGHTS to the
@@ -16,9 +20,9 @@
  *
  * The reply is checked strictly: exactly the requested indexes in order,
  * each with one result and a dsn of the matching class. Anything else, a
- * broken connection, or no reply within var_delivery_timeout defers every
- * recipient of the request ("local delivery agent died or timed out") and
- * closes the connection; such deferrals retry within seconds (master
+ * broken connection, or no reply within var_delivery_timeout (counted
+ * from the previous reply) defers every recipient of every request on the
+ * connection ("local delivery agent died or timed out") and closes it; such deferrals retry within seconds (master
  * restarts the agent). A crash can duplicate a delivery, never lose one.
  */
 #include <errno.h>
@@ -239,14 +243,14 @@ out:
 	return ret;
 }
 
-/* qmgr_deliver_agent_close - close and free one connection; its request
- * (if any) is deferred with reason */
+/* qmgr_deliver_agent_close - close and free one connection; its requests
+ * (if any) are deferred with reason */
 static void
 qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
     const char *reason)
 {
 	struct qmgr_agent **pp;
-	struct qmgr_job *job = a->job;
+	struct qmgr_job *job = a->jobs, *next;
 
 	for (pp = &q->agents; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == a) {
@@ -264,7 +268,8 @@ qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
 	buf_free(&a->out);
 	buf_free(&a->in);
 	x_free(&a);
-	if (job != NULL) {
+	for (; job != NULL; job = next) {
+		next = job->next;
 		msg_warn("%s: %s (%s)", job->msg->qid, QMGR_AGENT_DIED, reason);
 		qmgr_deliver_job_fail(q, job, QMGR_AGENT_DIED);
 	}
@@ -291,8 +296,8 @@ qmgr_deliver_write(struct qmgr *q, struct qmgr_agent *a, struct buf *why)
 		ssize_t n;
 
 		if (!a->fd_passed) {
-			n = sock_send_fd(a->fd, a->out.data,
-			    a->out.len, a->job->msg->fd);
+			n = sock_send_fd(a->fd, a->out.data, a->out.len,
+			    a->last->msg->fd);
 			if (n > 0)
 				a->fd_passed = true;
 		} else {
@@ -345,7 +350,6 @@ qmgr_deliver_connect(struct qmgr *q, struct buf *why)
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->fd = fd;
-	a->state = QMGR_AGENT_IDLE;
 	buf_init(&a->out);
 	buf_init(&a->in);
 	a->next = q->agents;
@@ -354,7 +358,8 @@ qmgr_deliver_connect(struct qmgr *q, struct buf *why)
 	return a;
 }
 
-/* qmgr_deliver_start - send job on an idle connection */
+/* qmgr_deliver_start - send job on a connection whose last request went
+ * out whole */
 static void
 qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 {
@@ -364,13 +369,16 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	ipc_msg_init(&req);
 	qmgr_deliver_request(&req, job->msg->qid, job->idx, job->nidx);
 	buf_reset(&a->out);
-	buf_reset(&a->in);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);
-	a->job = job;
+	job->next = NULL;
+	if (a->last != NULL)
+		a->last->next = job;
+	else
+		a->jobs = job;
+	a->last = job;
 	a->fd_passed = false;
-	a->state = QMGR_AGENT_BUSY;
-	if (q->loop != NULL)
+	if (a->njobs++ == 0 && q->loop != NULL)
 		a->timer = evloop_add_timer(q->loop,
 		    var_delivery_timeout * 1000, qmgr_deliver_timeout, a);
 	msg_debug("%s: delivery request for %zu recipient(s)", job->msg->qid,
@@ -380,7 +388,32 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	buf_free(&why);
 }
 
-/* qmgr_deliver_dispatch - hand queued jobs to free agents */
+/* qmgr_deliver_pick - the connection for the next job: an idle one, else
+ * NULL with *connect_r when a new one may be opened, else the least
+ * loaded one with room; NULL when all are full */
+static struct qmgr_agent *
+qmgr_deliver_pick(struct qmgr *q, bool *connect_r)
+{
+	struct qmgr_agent *a, *best = NULL;
+
+	*connect_r = false;
+	for (a = q->agents; a != NULL; a = a->next)
+		if (a->njobs == 0)
+			return a;
+	if (q->nagents < var_local_processes) {
+		*connect_r = true;
+		return NULL;
+	}
+	for (a = q->agents; a != NULL; a = a->next) {
+		if (a->out.len > 0 || a->njobs >= (size_t)var_local_batch_size)
+			continue;
+		if (best == NULL || a->njobs < best->njobs)
+			best = a;
+	}
+	return best;
+}
+
+/* qmgr_deliver_dispatch - hand queued jobs to agents */
 void
 qmgr_deliver_dispatch(struct qmgr *q)
 {
@@ -389,11 +422,10 @@ qmgr_deliver_dispatch(struct qmgr *q)
 	while (q->job_head != NULL) {
 		struct qmgr_agent *a;
 		struct qmgr_job *job;
+		bool connect;
 
-		for (a = q->agents; a != NULL; a = a->next)
-			if (a->state == QMGR_AGENT_IDLE)
-				break;
-		if (a == NULL && q->nagents >= var_local_processes)
+		a = qmgr_deliver_pick(q, &connect);
+		if (a == NULL && !connect)
 			break;
 		job = q->job_head;
 		q->job_head = job->next;
@@ -415,35 +447,42 @@ qmgr_deliver_dispatch(struct qmgr *q)
 	buf_free(&why);
 }
 
-/* qmgr_deliver_reply - a complete reply frame arrived on a */
-static void
+/* qmgr_deliver_reply - a complete reply frame arrived on a: it answers
+ * the oldest request; false if the connection was closed */
+static bool
 qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
     const struct ipc_msg *m)
 {
-	struct qmgr_job *job = a->job;
+	struct qmgr_job *job = a->jobs;
 	struct qmgr_msg *msg = job->msg;
 	struct buf why = BUF_INIT;
 
-	if (a->in.len > 0) {
-		qmgr_deliver_agent_close(q, a, "bytes after the reply");
-		return;
-	}
 	if (qmgr_deliver_parse_reply(m, msg, job->idx, job->nidx, &why) < 0) {
 		msg_warn("%s: bad reply from local delivery agent: %s",
 		    msg->qid, buf_cstr(&why));
 		qmgr_deliver_agent_close(q, a, "protocol error");
 		buf_free(&why);
-		return;
+		return false;
 	}
 	buf_free(&why);
-	if (q->loop != NULL)
+	a->jobs = job->next;
+	if (a->jobs == NULL)
+		a->last = NULL;
+	a->njobs--;
+	if (q->loop != NULL) {
 		evloop_cancel_timer(q->loop, &a->timer);
-	a->job = NULL;
-	a->state = QMGR_AGENT_IDLE;
+		if (a->njobs > 0)
+			a->timer = evloop_add_timer(q->loop,
+			    var_delivery_timeout * 1000, qmgr_deliver_timeout,
+			    a);
+	}
 	qmgr_deliver_job_free(&job);
-	if (q->stopping)
-		qmgr_deliver_agent_close(q, a, "stopping");
 	qmgr_message_job_done(q, msg);	/* msg may be gone after this */
+	if (q->stopping && a->njobs == 0) {
+		qmgr_deliver_agent_close(q, a, "stopping");
+		return false;
+	}
+	return true;
 }
 
 /* qmgr_deliver_event - a connection is readable or writable */
@@ -464,8 +503,7 @@ qmgr_deliver_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	if (a == NULL)
 		msg_panic("qmgr_deliver_event: fd %d is no agent", fd);
 
-	if ((events & EV_WRITE) && a->state == QMGR_AGENT_BUSY &&
-	    a->out.len > 0) {
+	if ((events & EV_WRITE) && a->out.len > 0) {
 		if (qmgr_deliver_write(q, a, &why) < 0) {
 			qmgr_deliver_agent_close(q, a, buf_cstr(&why));
 			goto out;
@@ -487,27 +525,37 @@ qmgr_deliver_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 		qmgr_deliver_agent_close(q, a, buf_cstr(&why));
 		goto out;
 	}
-	if (a->state != QMGR_AGENT_BUSY || a->out.len > 0) {
-		msg_warn("local delivery agent sent %zd byte(s) without a "
-		    "request", n);
-		qmgr_deliver_agent_close(q, a, "unexpected data");
-		goto out;
-	}
 	buf_append(&a->in, chunk, (size_t)n);
-	ipc_msg_init(&m);
-	r = ipc_frame_take(&a->in, &m, &why);
-	if (r > 0) {
-		qmgr_deliver_reply(q, a, &m);
-	} else if (r < 0) {
-		msg_warn("%s: bad reply from local delivery agent: %s",
-		    a->job->msg->qid, buf_cstr(&why));
-		qmgr_deliver_agent_close(q, a, "protocol error");
-	} else if (a->in.len > QMGR_AGENT_INPUT) {
-		msg_warn("%s: reply from local delivery agent is over %d "
-		    "bytes", a->job->msg->qid, QMGR_AGENT_INPUT);
-		qmgr_deliver_agent_close(q, a, "reply too large");
+	/* every complete reply, each for the oldest request left */
+	for (;;) {
+		if (a->njobs == 0 || (a->njobs == 1 && a->out.len > 0)) {
+			msg_warn("local delivery agent sent %zu byte(s) "
+			    "without a request", a->in.len);
+			qmgr_deliver_agent_close(q, a, "unexpected data");
+			break;
+		}
+		ipc_msg_init(&m);
+		r = ipc_frame_take(&a->in, &m, &why);
+		if (r > 0) {
+			bool open = qmgr_deliver_reply(q, a, &m);
+
+			ipc_msg_free(&m);
+			if (open && a->in.len > 0)
+				continue;
+			break;
+		}
+		ipc_msg_free(&m);
+		if (r < 0) {
+			msg_warn("%s: bad reply from local delivery agent: %s",
+			    a->jobs->msg->qid, buf_cstr(&why));
+			qmgr_deliver_agent_close(q, a, "protocol error");
+		} else if (a->in.len > QMGR_AGENT_INPUT) {
+			msg_warn("%s: reply from local delivery agent is over "
+			    "%d bytes", a->jobs->msg->qid, QMGR_AGENT_INPUT);
+			qmgr_deliver_agent_close(q, a, "reply too large");
+		}
+		break;
 	}
-	ipc_msg_free(&m);
 out:
 	buf_free(&why);
 	qmgr_deliver_dispatch(q);
@@ -557,7 +605,7 @@ qmgr_deliver_stop(struct qmgr *q)
 	}
 	for (a = q->agents; a != NULL; a = next) {
 		next = a->next;
-		if (a->state == QMGR_AGENT_IDLE)
+		if (a->njobs == 0)
 			qmgr_deliver_agent_close(q, a, "stopping");
 	}
 }

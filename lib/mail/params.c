@@ -65,6 +65,7 @@ long long var_minimal_backoff_time;
 long long var_maximal_backoff_time;
 long long var_maximal_queue_lifetime;
 long long var_local_processes;
+long long var_local_batch_size;
 long long var_delivery_timeout;
 long long var_default_quota;
 bool var_quota_exceeded_bounce;
@@ -190,6 +191,10 @@ struct cfg_entry params_table[] = {
 	    "time a message may stay deferred before it is returned"),
 	INT(local_processes, "4", 1, 1000,
 	    "local delivery agents running at once"),
+	INT(local_batch_size, "16", 1, 256,
+	    "delivery requests qmgr may have outstanding on one local agent; "
+	    "the agent commits the copies of all that are waiting together, "
+	    "sharing their file and folder syncs"),
 	TIME(delivery_timeout, "600s", 1, 86400,
 	    "longest time one delivery request may take"),
 	SIZE(default_quota, "0", 0, 9223372036854775807LL,

@@ -54,6 +54,7 @@ extern long long var_minimal_backoff_time;	/* seconds */
 extern long long var_maximal_backoff_time;	/* seconds */
 extern long long var_maximal_queue_lifetime;	/* seconds */
 extern long long var_local_processes;	/* local delivery agents */
+extern long long var_local_batch_size;	/* requests per agent at once */
 extern long long var_delivery_timeout;	/* seconds for one delivery request */
 /* local delivery */
 extern long long var_default_quota;	/* bytes, 0 = unlimited */
