@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -153,7 +154,9 @@ qfile_writer_new(const char *spool_dir, struct qfile_writer **w_r,
 	struct qfile_writer *w;
 
 	*w_r = NULL;
-	w = xcalloc(1, sizeof(*w));
+	/* the 64 KB buffer is written before it is read: zero the rest only */
+	w = xmalloc(sizeof(*w));
+	memset(w, 0, offsetof(struct qfile_writer, buf));
 	w->dir = xasprintf("%s/incoming", spool_dir);
 	w->fd = -1;
 	if (!qfile_test_no_tmpfile)
