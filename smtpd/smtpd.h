@@ -143,6 +143,7 @@ struct smtpd_tx {
 	bool chunk_last;	/* the current chunk is LAST */
 	bool chunk_discard;	/* read and drop (no valid transaction) */
 	unsigned chunk_return;	/* session state before this BDAT */
+	bool expected;		/* counted by smtpd_commit_expect() */
 };
 
 /* the group-commit job of one message (smtpd_commit.c) */
@@ -279,6 +280,9 @@ void smtpd_commit_init(struct evloop *loop);
 /* smtpd_commit_submit - sync, link and dir-sync job->w; job->done runs
  * later in the loop thread with job->result */
 void smtpd_commit_submit(struct smtpd_commit_job *job);
+/* smtpd_commit_expect - a transaction of this worker began (MAIL was
+ * accepted) or ended without a commit; see smtpd_commit_delay */
+void smtpd_commit_expect(bool begun);
 
 /* smtpd_trigger.c */
 /* smtpd_trigger_init - remember the loop (connects lazily) */

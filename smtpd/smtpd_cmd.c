@@ -628,6 +628,10 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 	if (r.has_envid)
 		tx->envid = xmemdup(r.envid.data, r.envid.len);
 	s->state = SMTPD_S_MAIL;
+	if (!tx->expected) {
+		tx->expected = true;
+		smtpd_commit_expect(true);
+	}
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 	ret = 0;
 out:

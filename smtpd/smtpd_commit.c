@@ -13,6 +13,12 @@
  * arrive during a flush form the next batch, so the cost of a directory
  * fsync is shared by everything that is waiting.
  *
+ * On a fast disk the flush ends before the other sessions have finished
+ * their next message, and batches stay near one. So the thread waits, up
+ * to smtpd_commit_delay microseconds, while other sessions of the worker
+ * are between MAIL and the end of their data (smtpd_commit_expect): they
+ * are about to commit too. A lone session never waits.
+ *
  * Results go back to the loop thread through an evloop wakeup; only there
  * does the session answer 250 (or 451). A file that was linked but whose
  * directory fsync failed is unlinked again, so a 451 never leaves a
@@ -25,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -36,7 +43,7 @@
 #include "smtpd.h"
 
 static pthread_mutex_t smtpd_commit_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t smtpd_commit_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t smtpd_commit_cond;	/* on CLOCK_MONOTONIC */
 /* jobs waiting for the thread, in arrival order */
 static struct smtpd_commit_job *smtpd_commit_todo;
 static struct smtpd_commit_job **smtpd_commit_todo_tail = &smtpd_commit_todo;
@@ -44,6 +51,8 @@ static struct smtpd_commit_job **smtpd_commit_todo_tail = &smtpd_commit_todo;
 static struct smtpd_commit_job *smtpd_commit_done;
 static struct smtpd_commit_job **smtpd_commit_done_tail = &smtpd_commit_done;
 static struct ev_wakeup *smtpd_commit_wakeup;
+/* transactions begun and not yet submitted (loop thread, under the lock) */
+static long smtpd_commit_expected;
 static bool smtpd_commit_started;
 
 /* smtpd_commit_batch - make one batch durable (commit thread) */
@@ -87,6 +96,26 @@ smtpd_commit_batch(struct smtpd_commit_job *batch)
 	buf_free(&path);
 }
 
+/* smtpd_commit_wait_expected - with the lock held, give transactions in
+ * progress up to smtpd_commit_delay to join the batch (commit thread) */
+static void
+smtpd_commit_wait_expected(void)
+{
+	struct timespec until;
+
+	if (var_smtpd_commit_delay <= 0 || smtpd_commit_expected <= 0)
+		return;
+	if (clock_gettime(CLOCK_MONOTONIC, &until) < 0)
+		return;
+	until.tv_nsec += (long)var_smtpd_commit_delay * 1000;
+	until.tv_sec += until.tv_nsec / 1000000000;
+	until.tv_nsec %= 1000000000;
+	while (smtpd_commit_expected > 0)
+		if (pthread_cond_timedwait(&smtpd_commit_cond,
+		    &smtpd_commit_lock, &until) == ETIMEDOUT)
+			break;
+}
+
 /* smtpd_commit_thread - take whole batches and commit them */
 static void *
 smtpd_commit_thread(void *arg)
@@ -99,6 +128,7 @@ smtpd_commit_thread(void *arg)
 		while (smtpd_commit_todo == NULL)
 			pthread_cond_wait(&smtpd_commit_cond,
 			    &smtpd_commit_lock);
+		smtpd_commit_wait_expected();
 		batch = smtpd_commit_todo;
 		smtpd_commit_todo = NULL;
 		smtpd_commit_todo_tail = &smtpd_commit_todo;
@@ -140,12 +170,19 @@ void
 smtpd_commit_init(struct evloop *loop)
 {
 	pthread_t tid;
+	pthread_condattr_t attr;
 	sigset_t all, old;
 	int err;
 
 	if (smtpd_commit_started)
 		return;
 	smtpd_commit_wakeup = evloop_wakeup_new(loop, smtpd_commit_reap, NULL);
+	/* the commit delay is measured on the monotonic clock */
+	if ((err = pthread_condattr_init(&attr)) != 0 ||
+	    (err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+	    (err = pthread_cond_init(&smtpd_commit_cond, &attr)) != 0)
+		msg_fatal("commit thread condition: %s", strerror(err));
+	(void)pthread_condattr_destroy(&attr);
 	/* The thread inherits a mask with every signal blocked. */
 	sigfillset(&all);
 	if ((err = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
@@ -171,5 +208,17 @@ smtpd_commit_submit(struct smtpd_commit_job *job)
 	*smtpd_commit_todo_tail = job;
 	smtpd_commit_todo_tail = &job->next;
 	pthread_cond_signal(&smtpd_commit_cond);
+	pthread_mutex_unlock(&smtpd_commit_lock);
+}
+
+/* smtpd_commit_expect - count transactions that will probably commit soon.
+ * An end does not wake the thread: the submit that follows it does. */
+void
+smtpd_commit_expect(bool begun)
+{
+	pthread_mutex_lock(&smtpd_commit_lock);
+	smtpd_commit_expected += begun ? 1 : -1;
+	if (smtpd_commit_expected < 0)
+		msg_panic("smtpd_commit_expect: more ends than beginnings");
 	pthread_mutex_unlock(&smtpd_commit_lock);
 }

@@ -363,6 +363,10 @@ smtpd_data_commit(struct smtpd_session *s)
 	s->commit_pending = true;
 	s->state = SMTPD_S_COMMIT;
 	smtpd_session_set_pause(s, SMTPD_PAUSE_COMMIT, true);
+	if (tx->expected) {
+		tx->expected = false;
+		smtpd_commit_expect(false);
+	}
 	smtpd_commit_submit(&s->job);
 }
 

@@ -126,6 +126,10 @@ smtpd_session_reset_tx(struct smtpd_session *s)
 	struct smtpd_tx *tx = &s->tx;
 
 	smtpd_data_abort(s);
+	if (tx->expected) {
+		tx->expected = false;
+		smtpd_commit_expect(false);
+	}
 	tx->qid[0] = '\0';
 	buf_reset(&tx->sender);
 	tx->size_decl = -1;

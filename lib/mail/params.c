@@ -50,6 +50,7 @@ long long var_auth_account_lockout;
 long long var_auth_lockout_time;
 char *var_smtpd_banner;
 long long var_smtpd_workers;
+long long var_smtpd_commit_delay;
 long long var_message_size_limit;
 long long var_smtpd_recipient_limit;
 long long var_smtpd_line_limit;
@@ -156,6 +157,10 @@ struct cfg_entry params_table[] = {
 	    "separated; empty disables it"),
 	STR(smtpd_banner, "ESMTP herald",
 	    "text after the host name in the 220 greeting"),
+	INT(smtpd_commit_delay, "1000", 0, 1000000,
+	    "microseconds a group commit may wait for other sessions of the "
+	    "worker that are in the middle of a transaction, so that they "
+	    "share its syncs (0: commit at once)"),
 	INT(smtpd_workers, "0", 0, 256,
 	    "smtpd worker processes, each serving many sessions (0: one per "
 	    "core)"),

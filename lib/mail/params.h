@@ -38,6 +38,7 @@ extern char *var_directory_group;	/* group that may read the directory */
 extern char *var_smtpd_listen;		/* list of host:port for port 25 role */
 extern char *var_smtpd_banner;		/* text after "220 hostname " */
 extern long long var_smtpd_workers;	/* 0 = one per core */
+extern long long var_smtpd_commit_delay;	/* microseconds */
 extern long long var_message_size_limit;	/* bytes */
 extern long long var_smtpd_recipient_limit;
 extern long long var_smtpd_line_limit;	/* command line incl. CRLF */
