@@ -112,13 +112,49 @@ static long long
 maildir_wire_extra(const char *p, size_t n, bool *cr)
 {
 	long long extra = 0;
+	const char *end = p + n, *lf;
 
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n' && !*cr)
+	if (n == 0)
+		return 0;
+	for (const char *q = p; (lf = memchr(q, '\n', (size_t)(end - q)));
+	    q = lf + 1)
+		if (lf == p ? !*cr : lf[-1] != '\r')
 			extra++;
-		*cr = p[i] == '\r';
-	}
+	*cr = end[-1] == '\r';
 	return extra;
+}
+
+/* maildir_unfold_crlf - copy in[0..n) to out without the CR of each CRLF;
+ * *cr is a CR held back from the previous chunk (and, on return, a CR at
+ * the end of this one). Returns the bytes put in out (at most n + 1). */
+static size_t
+maildir_unfold_crlf(const char *in, size_t n, char *out, bool *cr)
+{
+	const char *p = in, *end = in + n;
+	size_t o = 0;
+
+	if (*cr && n > 0) {
+		if (*p != '\n')
+			out[o++] = '\r';
+		*cr = false;
+	}
+	while (p < end) {
+		const char *c = memchr(p, '\r', (size_t)(end - p));
+		size_t run = (size_t)((c ? c : end) - p);
+
+		memcpy(out + o, p, run);
+		o += run;
+		if (c == NULL)
+			break;
+		if (c + 1 == end) {
+			*cr = true;	/* decided by the next chunk */
+			break;
+		}
+		if (c[1] != '\n')
+			out[o++] = '\r';
+		p = c + 1;
+	}
+	return o;
 }
 
 /*
@@ -141,7 +177,7 @@ maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
 		size_t want = size - done > MAILDIR_CHUNK ? MAILDIR_CHUNK :
 		    (size_t)(size - done);
 		ssize_t r = pread(fd, in, want, off + done);
-		size_t n = 0;
+		size_t n;
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -154,13 +190,7 @@ maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
 			ret = -1;
 			break;
 		}
-		for (ssize_t i = 0; i < r; i++) {
-			if (cr && in[i] != '\n')
-				conv[n++] = '\r';
-			cr = in[i] == '\r';
-			if (!cr)
-				conv[n++] = in[i];
-		}
+		n = maildir_unfold_crlf(in, (size_t)r, conv, &cr);
 		if (maildir_write(out, conv, n) < 0) {
 			ret = -1;
 			break;
