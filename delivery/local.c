@@ -26,8 +26,8 @@
  *	twice in one expansion is skipped, so loops end, and a mailbox that
  *	several recipients of one request reach gets one copy. Each mailbox
  *	gets the message with "Return-Path: <sender>" and "Delivered-To:
- *	<mailbox>" prepended, written by maildir_deliver(), which syncs the
- *	file before it is linked into new/.
+ *	<mailbox>" prepended, staged in the request's maildir batch, which
+ *	syncs each file before it is linked into new/.
  *
  *	Refusals: unknown user or alias target 5.1.1; a target outside the
  *	hosted domains 5.1.2 (forwarding is not supported yet); a mailbox

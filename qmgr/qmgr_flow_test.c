@@ -636,6 +636,49 @@ test_delete_in_flight(void)
 	done(q);
 }
 
+/* jobs_on - the requests outstanding on each agent, as "n,m,..." */
+static const char *
+jobs_on(struct qmgr *q)
+{
+	static char out[64];
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (struct qmgr_agent *a = q->agents; a != NULL; a = a->next)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%zu",
+		    len ? "," : "", a->njobs);
+	return out;
+}
+
+static void
+test_jobs_packed(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+	long long batch = var_local_batch_size;
+
+	/* agents that never answer: the jobs stay where qmgr put them */
+	var_local_batch_size = 2;
+	var_delivery_timeout = 1;
+	agent_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(!run(q, 300));
+	/* the second job joins the first on its agent: one commit */
+	T_EQ_STR(jobs_on(q), "2");
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(!run(q, 300));
+	/* that agent is full: the third job opens another */
+	T_EQ_STR(jobs_on(q), "1,2");
+	/* the timeout defers all three */
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 3);
+	var_delivery_timeout = 600;
+	var_local_batch_size = batch;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -650,6 +693,7 @@ static const struct test_case cases[] = {
 	{"corrupt file set aside", test_corrupt},
 	{"250 recipients in several requests", test_many_recipients},
 	{"delete during delivery", test_delete_in_flight},
+	{"jobs packed onto one agent until it is full", test_jobs_packed},
 	{0},
 };
 

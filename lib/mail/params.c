@@ -199,7 +199,9 @@ struct cfg_entry params_table[] = {
 	INT(local_batch_size, "16", 1, 256,
 	    "delivery requests qmgr may have outstanding on one local agent; "
 	    "the agent commits the copies of all that are waiting together, "
-	    "sharing their file and folder syncs"),
+	    "sharing their file and folder syncs, and qmgr uses another agent "
+	    "only when one has this many (1: one request per agent at a "
+	    "time, spread over local_processes agents)"),
 	TIME(delivery_timeout, "600s", 1, 86400,
 	    "longest time one delivery request may take"),
 	SIZE(default_quota, "0", 0, 9223372036854775807LL,
