@@ -305,7 +305,8 @@ qmgr_message_log(const struct qmgr_msg *msg, size_t i, double now)
 {
 	const struct qmgr_result *r = &msg->res[i];
 	const char *what;
-	double delay = now - (double)msg->qf->arrival;
+	double delay = now - (double)msg->qf->arrival -
+	    (double)msg->qf->arrival_usec / 1e6;
 
 	switch (r->status) {
 	case QFILE_DELIVERED:

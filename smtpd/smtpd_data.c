@@ -254,6 +254,7 @@ smtpd_data_open(struct smtpd_session *s)
 	struct smtpd_tx *tx = &s->tx;
 	struct buf why = BUF_INIT;
 	struct buf *hdr = &s->scratch;
+	struct timespec now;
 
 	if (qfile_writer_new(var_spool_directory, &tx->w, &why) < 0) {
 		msg_warn("%s: cannot create queue file: %s", tx->qid,
@@ -263,7 +264,10 @@ smtpd_data_open(struct smtpd_session *s)
 		return -1;
 	}
 	buf_free(&why);
-	qfile_writer_start(tx->w, time(NULL), buf_cstr(&tx->sender));
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		msg_fatal("clock_gettime: %m");
+	qfile_writer_start_usec(tx->w, now.tv_sec, now.tv_nsec / 1000,
+	    buf_cstr(&tx->sender));
 	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->peer.addr);
 	qfile_writer_attr(tx->w, QFILE_A_HELO, buf_cstr(&s->helo));
 	qfile_writer_attr(tx->w, QFILE_A_PROTOCOL, smtpd_session_proto(s));

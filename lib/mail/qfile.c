@@ -190,22 +190,34 @@ qfile_writer_new(const char *spool_dir, struct qfile_writer **w_r,
 	return 0;
 }
 
-/* qfile_writer_start - T and S records */
+/* qfile_writer_start_usec - T and S records */
+void
+qfile_writer_start_usec(struct qfile_writer *w, time_t arrival, long usec,
+    const char *sender)
+{
+	char num[48];
+
+	if (w->state != QW_NEW)
+		msg_panic("qfile_writer_start: called out of order");
+	if (arrival < 0 || usec < 0 || usec > 999999)
+		msg_panic("qfile_writer_start: bad arrival time");
+	qfile_w_value("sender", sender);
+	if (usec == 0)
+		snprintf(num, sizeof(num), "%lld", (long long)arrival);
+	else
+		snprintf(num, sizeof(num), "%lld.%06ld", (long long)arrival,
+		    usec);
+	qfile_w_record(w, 'T', (const char *[]){num}, 1);
+	qfile_w_record(w, 'S', (const char *[]){sender}, 1);
+	w->state = QW_ENVELOPE;
+}
+
+/* qfile_writer_start - T and S records, arrival in whole seconds */
 void
 qfile_writer_start(struct qfile_writer *w, time_t arrival,
     const char *sender)
 {
-	char num[32];
-
-	if (w->state != QW_NEW)
-		msg_panic("qfile_writer_start: called out of order");
-	if (arrival < 0)
-		msg_panic("qfile_writer_start: negative arrival time");
-	qfile_w_value("sender", sender);
-	snprintf(num, sizeof(num), "%lld", (long long)arrival);
-	qfile_w_record(w, 'T', (const char *[]){num}, 1);
-	qfile_w_record(w, 'S', (const char *[]){sender}, 1);
-	w->state = QW_ENVELOPE;
+	qfile_writer_start_usec(w, arrival, 0, sender);
 }
 
 /* qfile_attr_name_valid - [a-z0-9_]+ */
@@ -703,15 +715,21 @@ qfile_read_envelope(struct qfile_rd *rd, struct qfile *qf, struct buf *why)
 		rank = rk;
 		switch (line[0]) {
 		case 'T': {
-			long long t;
+			/* seconds, or seconds "." six digits of usec */
+			const char *dot = memchr(line + 1, '.', len - 1);
+			size_t slen = dot ? (size_t)(dot - line - 1) : len - 1;
+			long long t, us = 0;
 
-			if (qfile_digits(line + 1, len - 1, &t) < 0) {
+			if (qfile_digits(line + 1, slen, &t) < 0 ||
+			    (dot != NULL && (len - 2 - slen != 6 ||
+			    qfile_digits(dot + 1, 6, &us) < 0))) {
 				buf_set(why, "");
 				buf_printf(why, "record %zu: bad arrival "
 				    "time", recno);
 				return -1;
 			}
 			qf->arrival = (time_t)t;
+			qf->arrival_usec = (long)us;
 			seen_t = true;
 			break;
 		}

@@ -5,7 +5,8 @@
  * records of one line each, then the message, then an end record.
  *
  *   VHERALDQ1\n                      version, always first
- *   T<arrival, unix seconds>\n
+ *   T<arrival>\n                     unix seconds, or seconds.uuuuuu (six
+ *                                    digits of microseconds)
  *   S<sender>\n                      empty for the null sender <>
  *   A<name>=<value>\n                zero or more attributes (client, helo,
  *                                    protocol, auth, envid, ret, smtputf8)
@@ -74,6 +75,7 @@ struct qfile_attr {
 struct qfile {
 	int fd;			/* the open file (not owned: caller closes) */
 	time_t arrival;
+	long arrival_usec;	/* 0..999999, 0 for whole-second T records */
 	char *sender;		/* "" for <> */
 	struct qfile_attr *attrs;
 	size_t nattr;
@@ -107,6 +109,10 @@ int qfile_writer_new(const char *spool_dir, struct qfile_writer **w_r,
  * qfile_writer_begin_body; panics on CR/LF/NUL/TAB or out of order */
 void qfile_writer_start(struct qfile_writer *w, time_t arrival,
     const char *sender);
+/* qfile_writer_start_usec - the same with the arrival's microseconds
+ * (0..999999), so that delays are logged to the millisecond */
+void qfile_writer_start_usec(struct qfile_writer *w, time_t arrival,
+    long usec, const char *sender);
 void qfile_writer_attr(struct qfile_writer *w, const char *name,
     const char *value);
 void qfile_writer_rcpt(struct qfile_writer *w, const char *addr,

@@ -442,6 +442,18 @@ static const struct {
 	{"CR in rcpt", "VHERALDQ1\nT1\nSa@b\nRQr@d\r\t\t\n", "", NULL,
 	    "CR or NUL"},
 	{"NUL in rcpt", NULL, NULL, NULL, NULL},	/* placeholder, skipped */
+	{"usec 5 digits", "VHERALDQ1\nT1.12345\nSa@b\nRQr@d\t\t\n", "", NULL,
+	    "record 2: bad arrival time"},
+	{"usec 7 digits", "VHERALDQ1\nT1.1234567\nSa@b\nRQr@d\t\t\n", "",
+	    NULL, "record 2: bad arrival time"},
+	{"usec empty", "VHERALDQ1\nT1.\nSa@b\nRQr@d\t\t\n", "", NULL,
+	    "record 2: bad arrival time"},
+	{"usec alone", "VHERALDQ1\nT.123456\nSa@b\nRQr@d\t\t\n", "", NULL,
+	    "record 2: bad arrival time"},
+	{"usec not digits", "VHERALDQ1\nT1.12345x\nSa@b\nRQr@d\t\t\n", "",
+	    NULL, "record 2: bad arrival time"},
+	{"two dots", "VHERALDQ1\nT1.1.1234\nSa@b\nRQr@d\t\t\n", "", NULL,
+	    "record 2: bad arrival time"},
 	{"bad time", "VHERALDQ1\nT17x\nSa@b\nRQr@d\t\t\n", "", NULL,
 	    "record 2: bad arrival time"},
 	{"empty time", "VHERALDQ1\nT\nSa@b\nRQr@d\t\t\n", "", NULL,
@@ -755,12 +767,60 @@ test_not_regular(void)
 	buf_free(&why);
 }
 
+/* test_arrival_usec - microseconds are written, read back, and left out
+ * when zero (files of whole seconds read as before) */
+static void
+test_arrival_usec(void)
+{
+	static const long usec[] = {123456, 1, 999999, 0};
+	struct buf why = BUF_INIT;
+
+	setup();
+	for (size_t i = 0; i < sizeof(usec) / sizeof(usec[0]); i++) {
+		struct qfile_writer *w;
+		struct qfile *qf = NULL;
+		char qid[QID_SIZE], head[64], want[64];
+		int fd;
+
+		T_EQ_INT(qfile_writer_new(spool, &w, &why), 0);
+		qfile_writer_start_usec(w, 1700000000, usec[i], "s@x");
+		qfile_writer_rcpt(w, "r@x", "", "");
+		qfile_writer_begin_body(w);
+		qfile_writer_body(w, "x\r\n", 3);
+		qid_new(qid);
+		T_EQ_INT(qfile_writer_finish(w, &why), 0);
+		T_EQ_INT(qfile_writer_sync(w, &why), 0);
+		T_EQ_INT(qfile_writer_link(w, qid, &why), 0);
+		qfile_writer_free(&w);
+		fd = open_qid(qid);
+		T_ASSERT(fd >= 0);
+		memset(head, 0, sizeof(head));
+		T_ASSERT(pread(fd, head, sizeof(head) - 1, 0) > 0);
+		if (usec[i] != 0)
+			snprintf(want, sizeof(want), "VHERALDQ1\nT1700000000."
+			    "%06ld\n", usec[i]);
+		else
+			snprintf(want, sizeof(want), "VHERALDQ1\nT1700000000\n");
+		T_ASSERT(strncmp(head, want, strlen(want)) == 0);
+		T_EQ_INT(qfile_read(fd, &qf, &why), 0);
+		T_EQ_INT(qf->arrival, 1700000000);
+		T_EQ_INT(qf->arrival_usec, usec[i]);
+		qfile_free(&qf);
+		close(fd);
+	}
+	T_EXPECT_DEATH(qfile_writer_start_usec(writer_at(0), 1, 1000000,
+	    "a@b"));
+	T_EXPECT_DEATH(qfile_writer_start_usec(writer_at(0), 1, -1, "a@b"));
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
 	{"round trip small", test_round_trip_small},
 	{"round trip big", test_round_trip_big},
 	{"read ignores the file offset", test_read_ignores_offset},
 	{"unlinked file disappears", test_unlinked_disappears},
 	{"named fallback", test_named_fallback},
+	{"arrival with microseconds", test_arrival_usec},
 	{"writer_new fails", test_new_fails},
 	{"link target exists", test_link_exists},
 	{"record too long", test_record_too_long},
