@@ -951,8 +951,12 @@ class SMTPLoad:
     tokens got a 250. Used by the crash test and smaller load checks."""
 
     def __init__(self, inst, tokens, sessions, rcpt="alice@example.test",
-                 deadline=None, body_size=0):
+                 deadline=None, body_size=0, minimum=None, done=None):
+        """minimum, done: once minimum tokens were taken, stop taking
+        more as soon as done() is true (the rest of tokens is spare)."""
         self.inst = inst
+        self.minimum = minimum
+        self.done = done
         self.tokens = list(tokens)
         self.sessions = sessions
         self.rcpt = rcpt
@@ -969,6 +973,9 @@ class SMTPLoad:
             if self.next >= len(self.tokens):
                 return None
             if self.deadline is not None and time.monotonic() > self.deadline:
+                return None
+            if (self.done is not None and self.next >= self.minimum
+                    and self.done()):
                 return None
             t = self.tokens[self.next]
             self.next += 1

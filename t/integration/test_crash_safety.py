@@ -3,8 +3,9 @@ Crash safety (DESIGN.md section 4): a message that got a 250 is never lost
 when qmgr and local die at random moments; a message whose smtpd died
 during DATA leaves nothing behind.
 
-HERALD_CRASH_MESSAGES (default 2000) and HERALD_CRASH_SESSIONS (10) scale
-the load test.
+HERALD_CRASH_MESSAGES (default 2000: the load sends at least that many, and
+goes on until the killer has struck five times) and HERALD_CRASH_SESSIONS
+(10) scale the load test.
 """
 import os
 import random
@@ -20,6 +21,7 @@ SEND_DEADLINE = float(os.environ.get("HERALD_CRASH_SEND_SECONDS", "75"))
 DRAIN_TIMEOUT = float(os.environ.get("HERALD_CRASH_DRAIN_SECONDS", "120"))
 # the killer runs while mail is sent and delivered, at most this long
 KILL_SECONDS = float(os.environ.get("HERALD_CRASH_KILL_SECONDS", "25"))
+MIN_KILLS = 5
 
 
 class Killer(threading.Thread):
@@ -55,18 +57,22 @@ class Killer(threading.Thread):
 def test_no_loss_when_qmgr_and_local_are_killed(make_herald):
     inst = make_herald()
     run = os.urandom(4).hex()
-    tokens = ["c%s-%05d" % (run, i) for i in range(N_MESSAGES)]
+    # N_MESSAGES at least, and more while the killer has not struck
+    # MIN_KILLS times (a fast herald delivers 2,000 in a second or two)
+    tokens = ["c%s-%06d" % (run, i) for i in range(N_MESSAGES * 20)]
     seed = int.from_bytes(os.urandom(4), "big")
     print("crash test seed %d, %d messages over %d sessions"
           % (seed, N_MESSAGES, N_SESSIONS))
 
-    pattern = ("token (c%s-\\d{5})" % run).encode()
+    pattern = ("token (c%s-\\d{6})" % run).encode()
     killer = Killer(inst, seed=seed)
     start = time.monotonic()
     killer.start()
     try:
         load = H.SMTPLoad(inst, tokens, N_SESSIONS,
-                          deadline=start + SEND_DEADLINE).run()
+                          deadline=start + SEND_DEADLINE,
+                          minimum=N_MESSAGES,
+                          done=lambda: len(killer.kills) >= MIN_KILLS).run()
         send_time = time.monotonic() - start
         accepted = set(load.accepted)
         # go on killing while the queue drains, up to KILL_SECONDS
@@ -87,7 +93,7 @@ def test_no_loss_when_qmgr_and_local_are_killed(make_herald):
                         for n in killer.names)))
     if load.rejected:
         print("first rejections:", load.rejected[:5])
-    assert len(killer.kills) >= 5, "the killer hardly ran"
+    assert len(killer.kills) >= MIN_KILLS, "the killer hardly ran"
     assert accepted, "nothing was accepted"
 
     def all_there():
