@@ -21,6 +21,7 @@
 #include "base/test.h"
 #include "mail/dir.h"
 #include "mail/ipc.h"
+#include "mail/maildir.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -59,6 +60,8 @@ setup(void)
 	must(dir_user_add(w, "alice@example.org", -1, &why), &why, "alice");
 	must(dir_user_add(w, "carol@example.org", -1, &why), &why, "carol");
 	must(dir_user_add(w, "small@example.org", 10, &why), &why, "small");
+	/* room for one copy of msg_plain (49 bytes, 99 delivered), not two */
+	must(dir_user_add(w, "pair@example.org", 120, &why), &why, "pair");
 	must(dir_alias_add(w, "team@example.org", "alice@example.org", &why),
 	    &why, "team");
 	must(dir_alias_add(w, "team@example.org", "carol@example.org", &why),
@@ -114,50 +117,77 @@ queue_file(const char *sender, const char *const *rcpts, const char *msg)
 	return fd;
 }
 
+/* make_request - a deliver request for indexes idx (-1 ends), plus the
+ * attribute extra (a malformed request) unless NULL */
+static void
+make_request(struct ipc_msg *req, const int *idx, const char *extra)
+{
+	ipc_msg_init(req);
+	ipc_put_str(req, IPC_REQUEST, "deliver");
+	ipc_put_str(req, IPC_QUEUE_ID, "0123456789ABCDEFG");
+	for (const int *i = idx; *i >= 0; i++)
+		ipc_put_int(req, IPC_RCPT_INDEX, *i);
+	if (extra != NULL)
+		ipc_put_str(req, extra, "x");
+}
+
+/* read_reply - the next reply on sock into out as "I result dsn
+ * reason|" groups; 0, or -2 if none came */
+static int
+read_reply(int sock, struct buf *out)
+{
+	struct ipc_msg reply;
+	struct buf why = BUF_INIT;
+	const char *name, *value;
+	size_t pos = 0;
+	int r = 0;
+
+	buf_reset(out);
+	ipc_msg_init(&reply);
+	if (ipc_recv(sock, &reply, NULL, 1000, &why) != 1) {
+		fprintf(stderr, "  no reply: %s\n", why.data);
+		r = -2;
+	}
+	while (ipc_next(&reply, &pos, &name, &value)) {
+		if (strcmp(name, IPC_STATUS) == 0)
+			buf_printf(out, "%s|", value);
+		else if (strcmp(name, IPC_REASON) == 0)
+			buf_printf(out, "%s|", value);
+		else
+			buf_printf(out, "%s ", value);
+	}
+	ipc_msg_free(&reply);
+	buf_free(&why);
+	return r;
+}
+
+/* pair - a connected socketpair, or exit */
+static void
+pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("socketpair");
+		exit(1);
+	}
+}
+
 /* deliver - run one request for indexes (-1 ends) and put the reply's
  * groups into out as "I result dsn reason|"; returns local_request() */
 static int
 deliver(int qfd, const int *idx, struct buf *out, const char *extra)
 {
-	struct ipc_msg req, reply;
-	struct buf why = BUF_INIT;
-	const char *name, *value;
-	size_t pos = 0;
+	struct ipc_msg req;
 	int sv[2], r;
 
 	buf_reset(out);
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("socketpair");
-		exit(1);
-	}
-	ipc_msg_init(&req);
-	ipc_msg_init(&reply);
-	ipc_put_str(&req, IPC_REQUEST, "deliver");
-	ipc_put_str(&req, IPC_QUEUE_ID, "0123456789ABCDEFG");
-	for (const int *i = idx; *i >= 0; i++)
-		ipc_put_int(&req, IPC_RCPT_INDEX, *i);
-	if (extra != NULL)
-		ipc_put_str(&req, extra, "x");
+	pair(sv);
+	make_request(&req, idx, extra);
 	r = local_request(dir, sv[0], &req, qfd);
-	if (r == 0) {
-		if (ipc_recv(sv[1], &reply, NULL, 1000, &why) != 1) {
-			fprintf(stderr, "  no reply: %s\n", why.data);
-			r = -2;
-		}
-		while (ipc_next(&reply, &pos, &name, &value)) {
-			if (strcmp(name, IPC_STATUS) == 0)
-				buf_printf(out, "%s|", value);
-			else if (strcmp(name, IPC_REASON) == 0)
-				buf_printf(out, "%s|", value);
-			else
-				buf_printf(out, "%s ", value);
-		}
-	}
+	if (r == 0)
+		r = read_reply(sv[1], out);
 	close(sv[0]);
 	close(sv[1]);
 	ipc_msg_free(&req);
-	ipc_msg_free(&reply);
-	buf_free(&why);
 	return r;
 }
 
@@ -347,6 +377,45 @@ test_quota(void)
 	buf_free(&out);
 }
 
+/* test_batch - two requests whose copies share one maildir batch: replies
+ * in request order, and the quota counts the copy the batch already holds */
+static void
+test_batch(void)
+{
+	const char *const rcpts[] = {"pair@example.org", NULL};
+	const int idx[] = {0, -1};
+	struct buf out = BUF_INIT;
+	struct maildir_batch *mb = maildir_batch_new();
+	struct local_req *rq[2];
+	struct ipc_msg req;
+	int fd[2], sv[2];
+
+	pair(sv);
+	make_request(&req, idx, NULL);
+	for (int i = 0; i < 2; i++) {
+		fd[i] = queue_file("s@x.test", rcpts, msg_plain);
+		rq[i] = local_request_start(dir, &req, fd[i], mb);
+		T_ASSERT(rq[i] != NULL);
+	}
+	/* nothing is in new/ before the commit */
+	T_EQ_INT(maildir_files("pair", NULL), 0);
+	maildir_batch_commit(mb);
+	for (int i = 0; i < 2; i++)
+		T_EQ_INT(local_request_finish(rq[i], mb, sv[0]), 0);
+	T_EQ_INT(read_reply(sv[1], &out), 0);
+	T_EQ_STR(out.data, "ok|0 delivered 2.0.0 delivered to maildir|");
+	T_EQ_INT(read_reply(sv[1], &out), 0);
+	T_EQ_STR(out.data, "ok|0 bounced 5.2.2 mailbox full|");
+	T_EQ_INT(maildir_files("pair", NULL), 1);
+	maildir_batch_free(&mb);
+	ipc_msg_free(&req);
+	for (int i = 0; i < 2; i++)
+		close(fd[i]);
+	close(sv[0]);
+	close(sv[1]);
+	buf_free(&out);
+}
+
 static void
 test_write_error(void)
 {
@@ -415,6 +484,7 @@ static const struct test_case cases[] = {
 	{"Delivered-To loop", test_delivered_to_loop},
 	{"hop count limit", test_hop_limit},
 	{"quota bounce and defer", test_quota},
+	{"two requests in one batch", test_batch},
 	{"maildir write error defers", test_write_error},
 	{"recipient index outside the file", test_bad_index},
 	{"malformed requests", test_malformed},

@@ -51,6 +51,34 @@
 
 static void qmgr_deliver_event(struct evloop *, int, unsigned, void *);
 
+/* qmgr_jobs_push - append job to the list head..tail */
+static void
+qmgr_jobs_push(struct qmgr_job **head, struct qmgr_job **tail,
+    struct qmgr_job *job)
+{
+	job->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = job;
+	else
+		*head = job;
+	*tail = job;
+}
+
+/* qmgr_jobs_pop - take the first job of head..tail (NULL: empty) */
+static struct qmgr_job *
+qmgr_jobs_pop(struct qmgr_job **head, struct qmgr_job **tail)
+{
+	struct qmgr_job *job = *head;
+
+	if (job == NULL)
+		return NULL;
+	*head = job->next;
+	if (*head == NULL)
+		*tail = NULL;
+	job->next = NULL;
+	return job;
+}
+
 /* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
 void
 qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
@@ -62,11 +90,7 @@ qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
 	job->idx = xcalloc(n ? n : 1, sizeof(*job->idx));
 	memcpy(job->idx, idx, n * sizeof(*idx));
 	job->nidx = n;
-	if (q->job_tail != NULL)
-		q->job_tail->next = job;
-	else
-		q->job_head = job;
-	q->job_tail = job;
+	qmgr_jobs_push(&q->job_head, &q->job_tail, job);
 	msg->jobs++;
 }
 
@@ -373,12 +397,7 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	buf_reset(&a->out);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);
-	job->next = NULL;
-	if (a->last != NULL)
-		a->last->next = job;
-	else
-		a->jobs = job;
-	a->last = job;
+	qmgr_jobs_push(&a->jobs, &a->last, job);
 	a->fd_passed = false;
 	if (a->njobs++ == 0 && q->loop != NULL)
 		a->timer = evloop_add_timer(q->loop,
@@ -425,11 +444,7 @@ qmgr_deliver_dispatch(struct qmgr *q)
 		a = qmgr_deliver_pick(q, &connect);
 		if (a == NULL && !connect)
 			break;
-		job = q->job_head;
-		q->job_head = job->next;
-		if (q->job_head == NULL)
-			q->job_tail = NULL;
-		job->next = NULL;
+		job = qmgr_jobs_pop(&q->job_head, &q->job_tail);
 		if (a == NULL) {
 			buf_reset(&why);
 			if ((a = qmgr_deliver_connect(q, &why)) == NULL) {
@@ -463,9 +478,7 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 		return false;
 	}
 	buf_free(&why);
-	a->jobs = job->next;
-	if (a->jobs == NULL)
-		a->last = NULL;
+	(void)qmgr_jobs_pop(&a->jobs, &a->last);
 	a->njobs--;
 	if (q->loop != NULL) {
 		evloop_cancel_timer(q->loop, &a->timer);
@@ -592,12 +605,9 @@ qmgr_deliver_stop(struct qmgr *q)
 	struct qmgr_job *job;
 
 	/* unsent requests: their recipients stay queued, not attempted */
-	while ((job = q->job_head) != NULL) {
+	while ((job = qmgr_jobs_pop(&q->job_head, &q->job_tail)) != NULL) {
 		struct qmgr_msg *msg = job->msg;
 
-		q->job_head = job->next;
-		if (q->job_head == NULL)
-			q->job_tail = NULL;
 		qmgr_deliver_job_free(&job);
 		qmgr_message_job_done(q, msg);
 	}

@@ -278,8 +278,9 @@ void smtpd_data_abort(struct smtpd_session *s);
 /* smtpd_commit_init - start the group-commit thread of this worker */
 void smtpd_commit_init(struct evloop *loop);
 /* smtpd_commit_submit - sync, link and dir-sync job->w; job->done runs
- * later in the loop thread with job->result */
-void smtpd_commit_submit(struct smtpd_commit_job *job);
+ * later in the loop thread with job->result. expected: the transaction
+ * was counted by smtpd_commit_expect(true), and ends here */
+void smtpd_commit_submit(struct smtpd_commit_job *job, bool expected);
 /* smtpd_commit_expect - a transaction of this worker began (MAIL was
  * accepted) or ended without a commit; see smtpd_commit_delay */
 void smtpd_commit_expect(bool begun);

@@ -198,7 +198,7 @@ smtpd_commit_init(struct evloop *loop)
 /* smtpd_commit_submit - queue a finished writer; job->done runs later in
  * the loop thread with job->result set */
 void
-smtpd_commit_submit(struct smtpd_commit_job *job)
+smtpd_commit_submit(struct smtpd_commit_job *job, bool expected)
 {
 	if (!smtpd_commit_started)
 		msg_panic("smtpd_commit_submit: no commit thread");
@@ -207,12 +207,14 @@ smtpd_commit_submit(struct smtpd_commit_job *job)
 	pthread_mutex_lock(&smtpd_commit_lock);
 	*smtpd_commit_todo_tail = job;
 	smtpd_commit_todo_tail = &job->next;
+	if (expected && --smtpd_commit_expected < 0)
+		msg_panic("smtpd_commit_submit: more ends than beginnings");
 	pthread_cond_signal(&smtpd_commit_cond);
 	pthread_mutex_unlock(&smtpd_commit_lock);
 }
 
-/* smtpd_commit_expect - count transactions that will probably commit soon.
- * An end does not wake the thread: the submit that follows it does. */
+/* smtpd_commit_expect - count transactions that will probably commit soon;
+ * when the last one ends without a commit, a waiting batch goes at once */
 void
 smtpd_commit_expect(bool begun)
 {
@@ -220,5 +222,7 @@ smtpd_commit_expect(bool begun)
 	smtpd_commit_expected += begun ? 1 : -1;
 	if (smtpd_commit_expected < 0)
 		msg_panic("smtpd_commit_expect: more ends than beginnings");
+	if (smtpd_commit_expected == 0)
+		pthread_cond_signal(&smtpd_commit_cond);
 	pthread_mutex_unlock(&smtpd_commit_lock);
 }

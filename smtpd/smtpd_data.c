@@ -264,8 +264,10 @@ smtpd_data_open(struct smtpd_session *s)
 		return -1;
 	}
 	buf_free(&why);
-	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
-		msg_fatal("clock_gettime: %m");
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0) {
+		now.tv_sec = time(NULL);	/* cannot happen; seconds do */
+		now.tv_nsec = 0;
+	}
 	qfile_writer_start_usec(tx->w, now.tv_sec, now.tv_nsec / 1000,
 	    buf_cstr(&tx->sender));
 	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->peer.addr);
@@ -367,11 +369,8 @@ smtpd_data_commit(struct smtpd_session *s)
 	s->commit_pending = true;
 	s->state = SMTPD_S_COMMIT;
 	smtpd_session_set_pause(s, SMTPD_PAUSE_COMMIT, true);
-	if (tx->expected) {
-		tx->expected = false;
-		smtpd_commit_expect(false);
-	}
-	smtpd_commit_submit(&s->job);
+	smtpd_commit_submit(&s->job, tx->expected);
+	tx->expected = false;
 }
 
 /* smtpd_data_cmd - DATA was accepted: open the file and say 354 */

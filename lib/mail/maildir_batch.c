@@ -60,7 +60,7 @@ struct maildir_entry {
 
 struct maildir_batch {
 	struct maildir_entry *e;
-	size_t n;
+	size_t n, cap;
 	bool committed;
 };
 
@@ -323,7 +323,10 @@ maildir_batch_add(struct maildir_batch *b, const char *path,
 
 	if (b->committed)
 		msg_panic("maildir_batch_add: batch already committed");
-	b->e = xreallocarray(b->e, b->n + 1, sizeof(*b->e));
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 8;
+		b->e = xreallocarray(b->e, b->cap, sizeof(*b->e));
+	}
 	e = &b->e[b->n];
 	memset(e, 0, sizeof(*e));
 	e->path = xstrdup(path);

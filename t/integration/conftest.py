@@ -13,6 +13,7 @@ enforced with SIGALRM in each phase). On failure the log of every herald
 instance involved is attached to the report. A sanitizer report in a log
 fails the test that owned the instance.
 """
+import contextlib
 import os
 import signal
 import sys
@@ -164,15 +165,25 @@ def setup_standard_directory(inst):
     inst.add_alias("@catch.test", "carol@example.test")
 
 
-@pytest.fixture(scope="module")
-def herald(tmp_path_factory, pki):
-    inst = H.HeraldInstance(tmp_path_factory.mktemp("herald"), pki=pki)
+@contextlib.contextmanager
+def standard_instance(tmp_path_factory, pki, name, **overrides):
+    """A started instance with the standard directory and the given
+    settings, in a new folder called name; checked by _finish at the end.
+    For module fixtures: `with standard_instance(...) as inst: yield inst`."""
+    inst = H.HeraldInstance(tmp_path_factory.mktemp(name), pki=pki,
+                            **overrides)
     try:
         setup_standard_directory(inst)
         inst.start()
         yield inst
     finally:
         _finish(inst)
+
+
+@pytest.fixture(scope="module")
+def herald(tmp_path_factory, pki):
+    with standard_instance(tmp_path_factory, pki, "herald") as inst:
+        yield inst
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """
 smtpd's group commit delay (smtpd_commit_delay): a message's commit waits
 for other sessions of the same worker that are in the middle of a
-transaction, but never longer than the delay, and a lone session never
-waits. Both messages are delivered either way.
+transaction, but never longer than the delay; a lone session never
+waits, and a commit goes at once when the transaction it waited for ends
+without one. The messages are delivered either way.
 """
 import time
 
@@ -16,14 +17,10 @@ DELAY_US = 600000	# long enough to tell apart from a disk flush
 @pytest.fixture(scope="module")
 def delayed(tmp_path_factory, pki):
     import conftest
-    inst = H.HeraldInstance(tmp_path_factory.mktemp("commit"), pki=pki,
-                            smtpd_workers=1, smtpd_commit_delay=DELAY_US)
-    try:
-        conftest.setup_standard_directory(inst)
-        inst.start()
+    with conftest.standard_instance(tmp_path_factory, pki, "commit",
+                                    smtpd_workers=1,
+                                    smtpd_commit_delay=DELAY_US) as inst:
         yield inst
-    finally:
-        conftest._finish(inst)
 
 
 def open_tx(inst):
@@ -82,3 +79,18 @@ def test_commit_shares_its_wait_with_the_session_it_waited_for(delayed,
         "waits %.3fs and %.3fs" % (took_a, took_b)
     delayed.wait_messages(token + "-a", "alice")
     delayed.wait_messages(token + "-b", "alice")
+
+
+def test_commit_goes_when_the_awaited_transaction_is_abandoned(delayed,
+                                                               token):
+    with open_tx(delayed) as idle, open_tx(delayed) as busy:
+        busy.expect(354, "DATA")
+        busy.send(H.make_message(token) + b".\r\n")
+        time.sleep(0.1)
+        start = time.monotonic()
+        idle.expect(250, "RSET")	# the transaction it waited for ends
+        busy.expect(250, timeout=30)
+        took = time.monotonic() - start
+    assert took < DELAY_US / 1e6 * 0.5, \
+        "the commit waited %.3fs after the other transaction ended" % took
+    delayed.wait_messages(token, "alice")

@@ -4,7 +4,6 @@ session, sessions per client address, idle timeout, CR/LF/NUL in envelope
 fields, low spool space (452 4.3.1); and what local does at its limits:
 over quota (5.2.2 bounce to the sender) and too many hops (5.4.6).
 """
-import os
 import time
 
 import pytest
@@ -15,16 +14,11 @@ import herald as H
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory, pki):
     import conftest
-    inst = H.HeraldInstance(tmp_path_factory.mktemp("limited"), pki=pki,
-                            smtpd_workers=1, smtpd_recipient_limit=3,
-                            smtpd_error_limit=3, smtpd_client_limit=2,
-                            smtpd_idle_timeout="2s")
-    try:
-        conftest.setup_standard_directory(inst)
-        inst.start()
+    with conftest.standard_instance(
+            tmp_path_factory, pki, "limited", smtpd_workers=1,
+            smtpd_recipient_limit=3, smtpd_error_limit=3,
+            smtpd_client_limit=2, smtpd_idle_timeout="2s") as inst:
         yield inst
-    finally:
-        conftest._finish(inst)
 
 
 def greet(c):

@@ -222,14 +222,9 @@ def test_bdat_then_data_refused(herald, token):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, pki):
     import conftest
-    inst = H.HeraldInstance(tmp_path_factory.mktemp("small"), pki=pki,
-                            message_size_limit=SIZE_LIMIT)
-    try:
-        conftest.setup_standard_directory(inst)
-        inst.start()
+    with conftest.standard_instance(tmp_path_factory, pki, "small",
+                                    message_size_limit=SIZE_LIMIT) as inst:
         yield inst
-    finally:
-        conftest._finish(inst)
 
 
 def test_size_advertised(small):
