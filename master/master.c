@@ -24,6 +24,10 @@
  *	vmail_user when run as root) if they are missing, and clears stale
  *	LMDB reader slots that killed processes left behind.
  *
+ *	master reads the configuration file once and hands every service
+ *	that text in a sealed memfd (HERALD_CONFIG_FD, params.h), so all
+ *	processes run the settings master checked, however the file changes.
+ *
  *	A child that dies is logged ("service smtpd pid 123 exited with
  *	status 1", "... killed by signal 9") and restarted: at once if it had
  *	run for 10 seconds, else after a delay that doubles from 1 second up
@@ -46,7 +50,9 @@
  *		new listeners, close removed ones (unchanged ones stay open),
  *		start a new set of every service and send SIGTERM to the old
  *		processes, which finish their sessions and are not replaced.
- *		A bad configuration is logged and the old one stays.
+ *		A bad configuration is logged and the old one stays, also
+ *		for services master restarts later: they get the text
+ *		master last accepted, never the file as it is now.
  *	SIGTERM, SIGINT
  *		stop: SIGTERM to every service, wait up to stop_timeout + 5
  *		seconds, SIGKILL what is left, remove master.sock and
@@ -88,6 +94,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +113,7 @@
 
 struct evloop *master_loop;
 const char *master_config_path;
+int master_config_fd = -1;
 bool master_foreground;
 bool master_verbose;
 bool master_stopping;
@@ -379,6 +387,66 @@ master_detach(void)
 	master_detached = true;
 }
 
+/*
+ * master_config_check - read the configuration file once and load that
+ * text into the settings; text keeps it for master_config_publish.
+ */
+static int
+master_config_check(struct buf *text, struct buf *why)
+{
+	if (cfg_read_file(master_config_path, text, why) < 0)
+		return -1;
+	return params_load_text(master_config_path, text->data, text->len,
+	    why);
+}
+
+/*
+ * master_config_copy - the checked text in a sealed memfd; once it is
+ * master_config_fd, every service started from then on reads it
+ * (master_spawn.c), so none reads a file that changed after master
+ * checked it. The descriptor, or -1 with why.
+ */
+static int
+master_config_copy(const struct buf *text, struct buf *why)
+{
+	size_t done = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = memfd_create("herald.conf", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0) {
+		buf_printf(why, "memfd_create: %m");
+		return -1;
+	}
+	while (done < text->len) {
+		n = write(fd, text->data + done, text->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			buf_printf(why, "write configuration copy: %m");
+			(void)close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		buf_printf(why, "seal configuration copy: %m");
+		(void)close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* master_config_use - services started from now on get this copy */
+static void
+master_config_use(int fd)
+{
+	if (master_config_fd >= 0)
+		(void)close(master_config_fd);
+	master_config_fd = fd;
+}
+
 /* master_reload_kill - old children that outlived their grace period */
 static long long
 master_reload_kill(struct evloop *loop, void *ctx)
@@ -402,6 +470,8 @@ int
 master_reload(struct buf *why)
 {
 	struct cfg_snapshot *snap;
+	struct buf text = BUF_INIT;
+	int copy = -1;
 
 	if (master_stopping) {
 		buf_puts(why, "herald is stopping");
@@ -409,11 +479,15 @@ master_reload(struct buf *why)
 	}
 	master_notify_reloading();
 	snap = cfg_save(params_table);
-	if (params_load(master_config_path, why) < 0 ||
+	if (master_config_check(&text, why) < 0 ||
+	    (copy = master_config_copy(&text, why)) < 0 ||
 	    master_prepare(false, why) < 0 ||
 	    master_service_configure(why) < 0) {
+		if (copy >= 0)
+			(void)close(copy);
 		cfg_restore(params_table, snap);
 		cfg_snapshot_free(&snap);
+		buf_free(&text);
 		msg_warn("reload failed: %s; keeping the old configuration",
 		    buf_cstr(why));
 		master_notify("READY=1\nSTATUS=reload failed: kept the old "
@@ -421,6 +495,8 @@ master_reload(struct buf *why)
 		return -1;
 	}
 	cfg_snapshot_free(&snap);
+	buf_free(&text);
+	master_config_use(copy);
 	if (strcmp(var_run_directory, master_run_dir) != 0)
 		msg_warn("run_directory changes at the next start; "
 		    "still using %s", master_run_dir);
@@ -531,7 +607,7 @@ int
 main(int argc, char **argv)
 {
 	static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
-	struct buf why = BUF_INIT;
+	struct buf why = BUF_INIT, text = BUF_INIT;
 	const char *conf = NULL;
 	char real[PATH_MAX];
 
@@ -548,8 +624,10 @@ main(int argc, char **argv)
 	if (realpath(conf, real) == NULL)
 		master_die("configuration %s: %m", conf);
 	master_config_path = xstrdup(real);
-	if (params_load(master_config_path, &why) < 0)
+	if (master_config_check(&text, &why) < 0 ||
+	    (master_config_fd = master_config_copy(&text, &why)) < 0)
 		master_die("%s", buf_cstr(&why));
+	buf_free(&text);
 	master_run_dir = xstrdup(var_run_directory);
 
 	/* one master per run_directory, before anything else changes */

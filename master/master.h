@@ -108,6 +108,7 @@ struct master_child {
 /* master.c: process-wide state */
 extern struct evloop *master_loop;
 extern const char *master_config_path;	/* absolute */
+extern int master_config_fd;		/* memfd: the text services get */
 extern bool master_foreground;
 extern bool master_verbose;
 extern bool master_stopping;

@@ -6,9 +6,11 @@
  * a graceful stop), an empty signal mask (master blocks the signals its
  * event loop reads through signalfd, and a mask survives exec), the
  * service's listeners at fds 3, 4, ... announced the systemd way
- * (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), and no other descriptor above
- * stderr: neither master's pid file lock, nor its control socket, nor
- * another service's listeners leak into a service.
+ * (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), the configuration text master
+ * checked on the next descriptor (named by $HERALD_CONFIG_FD, see
+ * params.h), and no other descriptor above stderr: neither master's pid
+ * file lock, nor its control socket, nor another service's listeners leak
+ * into a service.
  *
  * The service drops its privileges itself (service_main), so the child
  * execs as whatever master runs as.
@@ -59,18 +61,23 @@ master_spawn_signals(void)
 }
 
 /*
- * master_spawn_fds - move the listeners to 3, 4, ...; close the rest.
- * A listener may already sit where another one must go, so each is first
- * copied above the target range and only then moved down.
+ * master_spawn_fds - the listeners to 3, 4, ..., the configuration after
+ * them; close the rest. A descriptor may already sit where another one
+ * must go, so each is first copied above the target range and only then
+ * moved down.
  */
 static int
 master_spawn_fds(const struct master_service *svc)
 {
 	int n = svc->nlisteners;
-	int tmp[MASTER_SERVICE_MAX_LISTENERS];
+	int from[MASTER_SERVICE_MAX_LISTENERS + 1];
+	int tmp[MASTER_SERVICE_MAX_LISTENERS + 1];
 
+	for (int i = 0; i < n; i++)
+		from[i] = svc->listeners[i]->fd;
+	from[n++] = master_config_fd;
 	for (int i = 0; i < n; i++) {
-		if ((tmp[i] = fcntl(svc->listeners[i]->fd, F_DUPFD,
+		if ((tmp[i] = fcntl(from[i], F_DUPFD,
 		    MASTER_SPAWN_FD0 + n)) < 0)
 			return -1;
 	}
@@ -83,18 +90,24 @@ master_spawn_fds(const struct master_service *svc)
 	return 0;
 }
 
-/* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID */
+/* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID and
+ * HERALD_CONFIG_FD */
 static int
 master_spawn_env(const struct master_service *svc)
 {
 	struct buf names = BUF_INIT, num = BUF_INIT;
 	int rc = 0;
 
+	buf_printf(&num, "%d", MASTER_SPAWN_FD0 + svc->nlisteners);
+	if (setenv(PARAMS_CONFIG_FD_ENV, buf_cstr(&num), 1) < 0)
+		rc = -1;
+	buf_reset(&num);
 	if (svc->nlisteners == 0) {
 		(void)unsetenv("LISTEN_FDS");
 		(void)unsetenv("LISTEN_FDNAMES");
 		(void)unsetenv("LISTEN_PID");
-		return 0;
+		buf_free(&num);
+		return rc;
 	}
 	for (int i = 0; i < svc->nlisteners; i++) {
 		if (i > 0)

@@ -346,37 +346,59 @@ cfg_parse(struct cfg_entry *table, const char *name, const char *text,
 	return rc;
 }
 
-/* cfg_load - read a file (at most 1 MiB) and apply it */
+/*
+ * cfg_read - append what fd holds, from its start, to text: a little more
+ * than 1 MiB at most (cfg_parse refuses that). pread, so descriptors
+ * that share one offset (a memfd handed to many children) are read whole.
+ */
 int
-cfg_load(struct cfg_entry *table, const char *path, struct buf *why)
+cfg_read(int fd, const char *name, struct buf *text, struct buf *why)
 {
-	struct buf text = BUF_INIT;
 	char chunk[8192];
+	off_t at = 0;
 	ssize_t n;
+
+	for (;;) {
+		n = pread(fd, chunk, sizeof(chunk), at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			buf_printf(why, "%s: read: %m", name);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		buf_append(text, chunk, (size_t)n);
+		at += n;
+		if (text->len > CFG_FILE_MAX)
+			return 0;	/* cfg_parse says it is too long */
+	}
+}
+
+/* cfg_read_file - append a file's text to text */
+int
+cfg_read_file(const char *path, struct buf *text, struct buf *why)
+{
 	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		buf_printf(why, "%s: %m", path);
 		return -1;
 	}
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			buf_printf(why, "%s: read: %m", path);
-			(void)close(fd);
-			buf_free(&text);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		buf_append(&text, chunk, (size_t)n);
-		if (text.len > CFG_FILE_MAX)
-			break;
-	}
+	rc = cfg_read(fd, path, text, why);
 	(void)close(fd);
-	rc = cfg_parse(table, path, text.data, text.len, why);
+	return rc;
+}
+
+/* cfg_load - read a file and apply it on top of the current values */
+int
+cfg_load(struct cfg_entry *table, const char *path, struct buf *why)
+{
+	struct buf text = BUF_INIT;
+	int rc;
+
+	if ((rc = cfg_read_file(path, &text, why)) == 0)
+		rc = cfg_parse(table, path, text.data, text.len, why);
 	buf_free(&text);
 	return rc;
 }

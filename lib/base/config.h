@@ -58,6 +58,10 @@ struct cfg_entry {
 void cfg_defaults(struct cfg_entry *table);
 /* cfg_load - apply a file on top of the current values */
 int cfg_load(struct cfg_entry *table, const char *path, struct buf *why);
+/* cfg_read - append the text fd holds (from offset 0, bounded) to text */
+int cfg_read(int fd, const char *name, struct buf *text, struct buf *why);
+/* cfg_read_file - append a file's text (bounded) to text */
+int cfg_read_file(const char *path, struct buf *text, struct buf *why);
 /* cfg_parse - apply text (named name for messages) on top of the values */
 int cfg_parse(struct cfg_entry *table, const char *name, const char *text,
     size_t len, struct buf *why);

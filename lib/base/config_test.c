@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -317,12 +318,39 @@ test_free(void)
 	cfg_free(table);
 }
 
+/* test_read_shared - cfg_read reads a descriptor whole from its start,
+ * whatever its offset (master's memfd is shared by every child) */
+static void
+test_read_shared(void)
+{
+	struct buf text = BUF_INIT, why = BUF_INIT;
+	char big[5000];
+	int fd;
+
+	memset(big, 'k', sizeof(big));
+	T_ASSERT((fd = memfd_create("t", MFD_CLOEXEC)) >= 0);
+	for (int i = 0; i < 3; i++)
+		T_ASSERT(write(fd, big, sizeof(big)) == (ssize_t)sizeof(big));
+	/* the offset is at the end now, as after a sibling's read */
+	T_ASSERT(cfg_read(fd, "memfd", &text, &why) == 0);
+	T_ASSERT(text.len == 3 * sizeof(big));
+	T_ASSERT(cfg_read(fd, "memfd", &text, &why) == 0);
+	T_ASSERT(text.len == 6 * sizeof(big));
+	(void)close(fd);
+	/* a closed descriptor is an error naming the source */
+	T_ASSERT(cfg_read(fd, "memfd", &text, &why) < 0);
+	T_ASSERT(strstr(buf_cstr(&why), "memfd: read") != NULL);
+	buf_free(&text);
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
 	{"defaults", test_defaults},
 	{"good file", test_parse_good},
 	{"malformed files", test_parse_bad},
 	{"line and file limits", test_limits},
 	{"cfg_load", test_load},
+	{"cfg_read from a shared descriptor", test_read_shared},
 	{"cfg_set", test_set},
 	{"list iteration", test_list},
 	{"bad default panics", test_bad_default},

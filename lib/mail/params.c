@@ -333,19 +333,26 @@ params_finish(const char *path, struct buf *why)
 	return 0;
 }
 
-/* params_apply - defaults + file + checks into the live table */
+/* params_apply - defaults + text + checks into the live table */
 static int
-params_apply(const char *path, struct buf *why)
+params_apply(const char *path, const char *text, size_t len,
+    struct buf *why)
 {
 	char real[PATH_MAX];
 	char *slash;
 
 	if (realpath(path, real) == NULL) {
-		buf_printf(why, "%s: %s", path, strerror(errno));
-		return -1;
+		/* text handed down by master: the file may be gone */
+		if (text == NULL || *path != '/') {
+			buf_printf(why, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		str_lcpy(real, path, sizeof(real));
 	}
 	cfg_defaults(params_table);
-	if (cfg_load(params_table, path, why) < 0)
+	if (text == NULL && cfg_load(params_table, path, why) < 0)
+		return -1;
+	if (text != NULL && cfg_parse(params_table, path, text, len, why) < 0)
 		return -1;
 	if ((slash = strrchr(real, '/')) != NULL && slash != real)
 		*slash = '\0';
@@ -356,13 +363,14 @@ params_apply(const char *path, struct buf *why)
 }
 
 /*
- * params_load - defaults + file + checks; -1 with "file:line: why".
- *
- * A reload with a bad file must keep the running configuration, so the
- * settings as they were are saved and put back when anything fails.
+ * params_load_any - defaults + file (or its text) + checks; -1 with
+ * "file:line: why". A reload with a bad file must keep the running
+ * configuration, so the settings as they were are saved and put back
+ * when anything fails.
  */
-int
-params_load(const char *path, struct buf *why)
+static int
+params_load_any(const char *path, const char *text, size_t len,
+    struct buf *why)
 {
 	static bool loaded;
 	char old_dir[PATH_MAX];
@@ -373,7 +381,7 @@ params_load(const char *path, struct buf *why)
 		old = cfg_save(params_table);
 		str_lcpy(old_dir, config_dir, sizeof(old_dir));
 	}
-	if ((rc = params_apply(path, why)) < 0 && old != NULL) {
+	if ((rc = params_apply(path, text, len, why)) < 0 && old != NULL) {
 		cfg_restore(params_table, old);
 		str_lcpy(config_dir, old_dir, sizeof(config_dir));
 	}
@@ -381,4 +389,19 @@ params_load(const char *path, struct buf *why)
 		loaded = true;
 	cfg_snapshot_free(&old);
 	return rc;
+}
+
+/* params_load - defaults + the file + checks */
+int
+params_load(const char *path, struct buf *why)
+{
+	return params_load_any(path, NULL, 0, why);
+}
+
+/* params_load_text - the same with the file's text already read */
+int
+params_load_text(const char *path, const char *text, size_t len,
+    struct buf *why)
+{
+	return params_load_any(path, text != NULL ? text : "", len, why);
 }

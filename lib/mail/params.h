@@ -10,6 +10,11 @@
  * Path settings may be relative: params_load() makes them absolute,
  * relative to the folder of the configuration file, so a test instance
  * lives in one folder.
+ *
+ * master reads the file once, and services get the very text it checked:
+ * a memfd at the descriptor named by $HERALD_CONFIG_FD (service.c). So a
+ * file edited but refused by a reload, or edited while services start,
+ * never reaches a service that master (re)starts.
  */
 #ifndef MAIL_PARAMS_H
 #define MAIL_PARAMS_H
@@ -87,6 +92,9 @@ extern long long var_auth_lockout_time;	/* seconds a lockout lasts */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 
+/* the descriptor master hands every service the checked text on */
+#define PARAMS_CONFIG_FD_ENV "HERALD_CONFIG_FD"
+
 /* params_table - the table itself, for heraldctl config and the man page */
 extern struct cfg_entry params_table[];
 
@@ -94,6 +102,10 @@ extern struct cfg_entry params_table[];
 const char *params_config_path(const char *arg);
 /* params_load - defaults + file + checks; -1 with "file:line: why" */
 int params_load(const char *path, struct buf *why);
+/* params_load_text - the same, with the text of path already read (path
+ * names it in messages and anchors relative paths) */
+int params_load_text(const char *path, const char *text, size_t len,
+    struct buf *why);
 /* params_config_dir - folder of the loaded configuration file */
 const char *params_config_dir(void);
 

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
@@ -498,7 +499,41 @@ service_malloc_tune(void)
 {
 	if (mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024) != 1 ||
 	    mallopt(M_MMAP_THRESHOLD, 1024 * 1024) != 1)
-		msg_warn("mallopt: could not set heap thresholds");
+		msg_debug("mallopt: heap thresholds not set (another "
+		    "allocator, e.g. a sanitizer's)");
+}
+
+/*
+ * service_config - load the configuration: the text master checked, on
+ * the descriptor named by $HERALD_CONFIG_FD, else the file itself (a
+ * service started by hand). The descriptor and the variable go before
+ * anything else runs.
+ */
+static void
+service_config(const char *path)
+{
+	const char *env = getenv(PARAMS_CONFIG_FD_ENV);
+	struct buf text = BUF_INIT, why = BUF_INIT;
+	long long fd;
+	int rc;
+
+	if (env == NULL) {
+		rc = params_load(path, &why);
+	} else {
+		if (str_to_ll(env, SERVICE_LISTEN_FDS_START, INT_MAX,
+		    &fd) < 0)
+			msg_fatal("bad %s value \"%s\"", PARAMS_CONFIG_FD_ENV,
+			    env);
+		if ((rc = cfg_read((int)fd, path, &text, &why)) == 0)
+			rc = params_load_text(path, text.data, text.len,
+			    &why);
+		(void)close((int)fd);
+		(void)unsetenv(PARAMS_CONFIG_FD_ENV);
+	}
+	if (rc < 0)
+		msg_fatal("%s", buf_cstr(&why));
+	buf_free(&text);
+	buf_free(&why);
 }
 
 /* service_main - run the daemon; returns the exit status */
@@ -507,7 +542,6 @@ service_main(int argc, char **argv, const struct service_def *def)
 {
 	struct service *svc;
 	const char *conf = NULL;
-	struct buf why = BUF_INIT;
 	char ident[64];
 	bool foreground = false, usage = false;
 	pid_t parent = getppid();
@@ -541,9 +575,7 @@ service_main(int argc, char **argv, const struct service_def *def)
 		service_usage(def);
 		return 2;
 	}
-	if (params_load(params_config_path(conf), &why) < 0)
-		msg_fatal("%s", buf_cstr(&why));
-	buf_free(&why);
+	service_config(params_config_path(conf));
 	service_signals();
 
 	service_malloc_tune();

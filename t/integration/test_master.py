@@ -115,7 +115,32 @@ def test_reload_bad_config_keeps_old(make_herald, token):
     time.sleep(2)
     assert inst.running()
     assert inst.banner() == before
+    # services master starts after the refusal run what it accepted, not
+    # the file as it is now: kill them all and let master restart them
+    old = inst.children()
+    assert old
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    assert H.wait_dead(old, 10)
+    H.wait_for(lambda: {"smtpd", "qmgr", "local"} <= {
+        H.proc_stat(p)[0] for p in inst.children()
+        if H.proc_stat(p) is not None}, 15, what="restarted services")
+    H.wait_for(lambda: inst.banner() == before, 15,
+               what="old banner from a restarted smtpd")
     mail_flows(inst, token)
+    assert "unknown key" not in inst.log_text()
+    # the copy it came on is closed once read
+    for pid in inst.children():
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            assert "herald.conf" not in target, (pid, fd, target)
     # a fixed file reloads fine
     inst.set_config(smtpd_banner="ESMTP fixed")
     assert inst.ctl("reload").returncode == 0
