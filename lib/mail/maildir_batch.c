@@ -412,6 +412,54 @@ out:
 	buf_free(&base);
 }
 
+/* maildir_entry_cmp - qsort: linked copies by Maildir */
+static int
+maildir_entry_cmp(const void *a, const void *b)
+{
+	const struct maildir_entry *x = *(const struct maildir_entry *const *)a;
+	const struct maildir_entry *y = *(const struct maildir_entry *const *)b;
+
+	return strcmp(x->path, y->path);
+}
+
+/*
+ * maildir_batch_sync_folders - fsync each distinct new/ once, for every
+ * copy linked into it; the copies are sorted by Maildir, so a batch fanned
+ * out to thousands of mailboxes costs n log n compares, not n squared.
+ * Where a folder sync fails, its copies are not durable: each fails and is
+ * unlinked, and the caller retries.
+ */
+static void
+maildir_batch_sync_folders(struct maildir_batch *b)
+{
+	struct maildir_entry **by_path;
+	size_t n = 0, i, j;
+
+	by_path = xcalloc(b->n ? b->n : 1, sizeof(*by_path));
+	for (i = 0; i < b->n; i++)
+		if (b->e[i].err == 0)
+			by_path[n++] = &b->e[i];
+	qsort(by_path, n, sizeof(*by_path), maildir_entry_cmp);
+	for (i = 0; i < n; i = j) {
+		char *dir = xasprintf("%s/new", by_path[i]->path);
+		int rc, saved;
+
+		for (j = i + 1; j < n && strcmp(by_path[j]->path,
+		    by_path[i]->path) == 0; j++)
+			;
+		errno = 0;
+		rc = maildir_fsync_dir(dir);
+		saved = errno;
+		for (size_t k = i; rc < 0 && k < j; k++) {
+			errno = saved;
+			maildir_entry_fail(by_path[k], "fsync new/");
+			maildir_entry_drop(by_path[k]);
+		}
+		x_free(&dir);
+	}
+	x_free(&by_path);
+}
+
 /* maildir_batch_commit - sync, link and sync the folders of every copy */
 void
 maildir_batch_commit(struct maildir_batch *b)
@@ -435,35 +483,7 @@ maildir_batch_commit(struct maildir_batch *b)
 		if (e->err != 0)
 			maildir_entry_drop(e);
 	}
-	/* each new/ once, for every copy linked into it */
-	for (e = b->e; e < b->e + b->n; e++) {
-		struct maildir_entry *o;
-		bool first = true;
-		char *dir;
-
-		if (e->err != 0)
-			continue;
-		for (o = b->e; o < e && first; o++)
-			if (o->linked && strcmp(o->path, e->path) == 0)
-				first = false;
-		if (!first)
-			continue;
-		dir = xasprintf("%s/new", e->path);
-		errno = 0;
-		if (maildir_fsync_dir(dir) < 0) {
-			/* not durable: the caller retries, leave no copy */
-			int saved = errno;
-
-			for (o = e; o < b->e + b->n; o++) {
-				if (o->err != 0 || strcmp(o->path, e->path) != 0)
-					continue;
-				errno = saved;
-				maildir_entry_fail(o, "fsync new/");
-				maildir_entry_drop(o);
-			}
-		}
-		x_free(&dir);
-	}
+	maildir_batch_sync_folders(b);
 }
 
 /* maildir_batch_result - how copy i went; -1 with errno and why */
