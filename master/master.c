@@ -114,6 +114,12 @@
 struct evloop *master_loop;
 const char *master_config_path;
 int master_config_fd = -1;
+
+#ifdef MFD_NOEXEC_SEAL
+#define MASTER_MFD_NOEXEC_SEAL MFD_NOEXEC_SEAL
+#else
+#define MASTER_MFD_NOEXEC_SEAL 0x0008U	/* linux/memfd.h, Linux 6.3 */
+#endif
 bool master_foreground;
 bool master_verbose;
 bool master_stopping;
@@ -413,8 +419,14 @@ master_config_copy(const struct buf *text, struct buf *why)
 	ssize_t n;
 	int fd;
 
-	if ((fd = memfd_create("herald.conf", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) < 0) {
+	/* never executable where the kernel knows the flag (Linux 6.3):
+	 * vm.memfd_noexec = 2 refuses memfds without it */
+	fd = memfd_create("herald.conf", MFD_CLOEXEC | MFD_ALLOW_SEALING |
+	    MASTER_MFD_NOEXEC_SEAL);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create("herald.conf", MFD_CLOEXEC |
+		    MFD_ALLOW_SEALING);
+	if (fd < 0) {
 		buf_printf(why, "memfd_create: %m");
 		return -1;
 	}
