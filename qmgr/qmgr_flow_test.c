@@ -636,6 +636,54 @@ test_delete_in_flight(void)
 	done(q);
 }
 
+static long long
+hold_now(struct evloop *loop, void *ctx)
+{
+	struct buf why = BUF_INIT;
+
+	if (qmgr_hold(&qmgr, ctx, &why) != 0)
+		fprintf(stderr, "  hold failed: %s\n", buf_cstr(&why));
+	buf_free(&why);
+	return -1;
+}
+
+static void
+test_hold_in_flight(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+	struct qfile *qf;
+	struct buf why = BUF_INIT;
+
+	var_delivery_timeout = 1;
+	agent_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	(void)evloop_add_timer(q->loop, 200, hold_now, qid);
+	T_ASSERT(run(q, 5000));
+	/* the delivery that was out came back deferred: into hold/, where
+	 * no scan finds it, not into deferred/ */
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_EQ_INT(count_files(SPOOL_HOLD), 1);
+	T_ASSERT((qf = open_in(SPOOL_HOLD, qid, NULL)) != NULL);
+	T_EQ_INT(qf->rcpt[0].status, QFILE_QUEUED);
+	qfile_free(&qf);
+	T_EQ_INT(qmgr_msg_find(q, qid) == NULL, 1);
+	/* a second hold is no error; release makes it deliverable again */
+	T_EQ_INT(qmgr_hold(q, qid, &why), 0);
+	agent_start(AGENT_DELIVER);
+	T_EQ_INT(qmgr_release(q, qid, &why), 0);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_HOLD), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(qmgr_release(q, qid, &why), -1);
+	var_delivery_timeout = 600;
+	buf_free(&why);
+	done(q);
+}
+
 /* jobs_on - the requests outstanding on each agent, as "n,m,..." */
 static const char *
 jobs_on(struct qmgr *q)
@@ -693,6 +741,7 @@ static const struct test_case cases[] = {
 	{"corrupt file set aside", test_corrupt},
 	{"250 recipients in several requests", test_many_recipients},
 	{"delete during delivery", test_delete_in_flight},
+	{"hold during delivery", test_hold_in_flight},
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
 	{0},
 };
