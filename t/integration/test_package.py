@@ -4,8 +4,10 @@ that lintian passes and whose man pages mandoc passes; dpkg installs it
 on this machine; `heraldctl start` (no systemd) runs it with the
 configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
-POP3 on port 110, as is one given to /usr/sbin/sendmail; `dpkg -r` keeps configuration and mail; `dpkg --purge`
-leaves no process, user, group or file of herald but the mailboxes.
+POP3 on port 110, as is one given to /usr/sbin/sendmail; `dpkg -r` keeps
+configuration and mail; `dpkg --purge` leaves no process, user, group or
+file of herald but the mailboxes, and with HERALD_PURGE_MAIL=yes not
+those either.
 
 Runs as root only, and only where no other mail server package is
 installed (the package conflicts with them) and ports 25, 110 and 995 are
@@ -257,6 +259,18 @@ def test_install_run_remove_purge(tmp_path, token):
             assert not exists_group(g), g
         assert delivered(), "purge removed the mailboxes"
         assert run(["dpkg-query", "-W", "herald"]).returncode != 0
+
+        # HERALD_PURGE_MAIL=yes: a purge takes the mailboxes too
+        r = run(["dpkg", "-i", deb], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert delivered(), "a reinstall touched the mailboxes"
+        r = run(["dpkg", "--purge", "herald"],
+                env=dict(env, HERALD_PURGE_MAIL="yes"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not herald_pids()
+        assert not os.path.exists("/var/mail/herald")
+        for path in GONE_AFTER_PURGE:
+            assert not os.path.exists(path), path
     finally:
         cleanup()
         if made_mailname:
