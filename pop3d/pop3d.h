@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "mail/sasl.h"
 #include "mail/peer.h"
+#include "mail/session.h"
 
 struct service;
 struct evloop;
@@ -130,17 +131,9 @@ struct pop3d_send {
 
 /* one POP3 session */
 struct pop3d_session {
-	struct pop3d_session *prev, *next;	/* all sessions of the worker */
-	struct service *svc;
-	struct evloop *loop;
-	struct stream *stream;
-	struct peer peer;	/* client address, per-address count */
+	struct session base;	/* stream, peer, pauses, depth, closed */
 	bool implicit_tls;	/* came in on a pop3s listener */
 	unsigned state;		/* POP3D_S_* */
-	unsigned pause;		/* POP3D_PAUSE_* bits */
-	int depth;		/* nesting of our callbacks */
-	bool closed;		/* STREAM_CLOSED seen */
-	bool counted;		/* counts toward service sessions */
 	bool stop_after_send;	/* SIGTERM came during a RETR */
 	long long start_ms;	/* connect time (session timeout) */
 	int commands;		/* commands before login */
@@ -186,12 +179,6 @@ void pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
 /* pop3d_session_finish - flush the replies, then close; reason is for
  * the disconnect log line (a static string) */
 void pop3d_session_finish(struct pop3d_session *s, const char *reason);
-/* pop3d_session_set_pause - set or clear one POP3D_PAUSE_* reason */
-void pop3d_session_set_pause(struct pop3d_session *s, unsigned bit,
-    bool on);
-/* pop3d_session_leave - end of a callback (s->depth++ at its start);
- * may free s */
-void pop3d_session_leave(struct pop3d_session *s);
 /* pop3d_session_starttls - STLS accepted: start the handshake */
 void pop3d_session_starttls(struct pop3d_session *s);
 /* pop3d_session_plaintext_ok - may a password be sent on this

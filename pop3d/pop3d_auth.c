@@ -71,7 +71,7 @@ pop3d_auth_login(struct pop3d_session *s, const char *user)
 	r = pop3d_maildrop_open(buf_cstr(&path), &s->md, &why);
 	if (r == POP3D_MD_LOCKED) {
 		msg_info("login refused: user=<%s> client=[%s]: mailbox is "
-		    "locked by another session", user, s->peer.addr);
+		    "locked by another session", user, s->base.peer.addr);
 		pop3d_session_reply(s, "-ERR [IN-USE] Mailbox is locked by "
 		    "another session.");
 		goto out;
@@ -84,8 +84,10 @@ pop3d_auth_login(struct pop3d_session *s, const char *user)
 	}
 	s->state = POP3D_S_TRANS;
 	msg_info("login: user=<%s> client=[%s] method=%s tls=%s "
-	    "messages=%zu size=%lld", user, s->peer.addr, s->method,
-	    stream_is_tls(s->stream) ? "yes" : "no", s->md->n, s->md->total);
+	         "messages=%zu size=%lld",
+	    user, s->base.peer.addr, s->method,
+	    stream_is_tls(s->base.stream) ? "yes" : "no", s->md->n,
+	    s->md->total);
 	pop3d_session_reply(s, "+OK Logged in.");
 out:
 	if (s->state != POP3D_S_TRANS)
@@ -101,8 +103,8 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	struct pop3d_session *s = ctx;
 
 	s->auth = NULL;
-	s->depth++;
-	if (s->closed || s->state != POP3D_S_WAIT)
+	s->base.depth++;
+	if (s->base.closed || s->state != POP3D_S_WAIT)
 		goto out;
 	s->state = POP3D_S_AUTH;
 	switch (reply->result) {
@@ -112,14 +114,14 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	case AUTH_FAIL:
 		msg_info("authentication failed: user=<%s> client=[%s] "
 		    "method=%s", pop3d_auth_log_name(s, buf_cstr(&s->user)),
-		    s->peer.addr, s->method);
+		    s->base.peer.addr, s->method);
 		pop3d_session_error(s, "-ERR [AUTH] Authentication failed.");
 		break;
 	case AUTH_LOCKED:
 		msg_info("authentication refused: user=<%s> client=[%s] "
-		    "method=%s: locked out",
-		    pop3d_auth_log_name(s, buf_cstr(&s->user)), s->peer.addr,
-		    s->method);
+		         "method=%s: locked out",
+		    pop3d_auth_log_name(s, buf_cstr(&s->user)),
+		    s->base.peer.addr, s->method);
 		pop3d_session_error(s, "-ERR [AUTH] Too many failed logins, "
 		    "try again later.");
 		break;
@@ -127,7 +129,7 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	default:
 		msg_warn("authentication temporarily failed: user=<%s> "
 		    "client=[%s]: %s", pop3d_auth_log_name(s,
-		    buf_cstr(&s->user)), s->peer.addr, reply->reason[0] ?
+		    buf_cstr(&s->user)), s->base.peer.addr, reply->reason[0] ?
 		    reply->reason : "authd did not answer");
 		pop3d_session_reply(s, "-ERR [SYS/TEMP] Temporary "
 		    "authentication failure.");
@@ -135,9 +137,9 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	}
 	buf_reset(&s->user);
 	/* pipelined commands behind the login may run now */
-	pop3d_session_set_pause(s, POP3D_PAUSE_AUTH, false);
+	session_set_pause(&s->base, POP3D_PAUSE_AUTH, false);
 out:
-	pop3d_session_leave(s);
+	session_leave(&s->base);
 }
 
 /* pop3d_auth_start - ask authd about user and password */
@@ -148,15 +150,16 @@ pop3d_auth_start(struct pop3d_session *s, const char *user,
 	struct auth_request req = {
 		.user = user,
 		.password = password,
-		.client = s->peer.addr,
+		.client = s->base.peer.addr,
 		.service = "pop3",
 	};
 
 	if (user != buf_cstr(&s->user))
 		buf_set(&s->user, user);
 	s->state = POP3D_S_WAIT;
-	pop3d_session_set_pause(s, POP3D_PAUSE_AUTH, true);
-	s->auth = auth_client_start(s->loop, &req, pop3d_auth_done, s);
+	session_set_pause(&s->base, POP3D_PAUSE_AUTH, true);
+	s->auth =
+	    auth_client_start(s->base.pool->loop, &req, pop3d_auth_done, s);
 	sasl_wipe(&s->sasl);
 }
 

@@ -122,7 +122,7 @@ pop3d_cmd_capa_text(const struct pop3d_session *s, struct buf *out)
 		buf_puts(out, "USER\r\n");
 		buf_printf(out, "SASL %s\r\n", sasl_mech_list());
 	}
-	if (auth && pop3d_tls_ctx != NULL && !stream_is_tls(s->stream))
+	if (auth && pop3d_tls_ctx != NULL && !stream_is_tls(s->base.stream))
 		buf_puts(out, "STLS\r\n");
 	buf_puts(out, "IMPLEMENTATION herald\r\n");
 }
@@ -139,7 +139,7 @@ pop3d_cmd_capa(struct pop3d_session *s, char *args, size_t len)
 	buf_puts(&s->scratch, "+OK Capability list follows\r\n");
 	pop3d_cmd_capa_text(s, &s->scratch);
 	buf_puts(&s->scratch, ".\r\n");
-	stream_write(s->stream, s->scratch.data, s->scratch.len);
+	stream_write(s->base.stream, s->scratch.data, s->scratch.len);
 	buf_reset(&s->scratch);
 }
 
@@ -151,7 +151,7 @@ pop3d_cmd_stls(struct pop3d_session *s, char *args, size_t len)
 		pop3d_session_error(s, "-ERR Syntax: STLS");
 		return;
 	}
-	if (stream_is_tls(s->stream)) {
+	if (stream_is_tls(s->base.stream)) {
 		pop3d_session_error(s,
 		    "-ERR Command not permitted when TLS active");
 		return;
@@ -468,7 +468,8 @@ pop3d_cmd_dispatch(struct pop3d_session *s, char *line, size_t len)
 	s->last_cmd = c != NULL ? c->name : "UNKNOWN";
 	if (s->state == POP3D_S_AUTH &&
 	    ++s->commands > var_pop3d_command_limit) {
-		msg_info("too many commands before login from [%s]", s->peer.addr);
+		msg_info("too many commands before login from [%s]",
+		    s->base.peer.addr);
 		pop3d_session_reply(s, "-ERR Too many commands");
 		pop3d_session_finish(s, "too many commands before login");
 		return;
@@ -477,8 +478,8 @@ pop3d_cmd_dispatch(struct pop3d_session *s, char *line, size_t len)
 		if (vlen > 0 && pop3d_cmd_forbidden(line, vlen)) {
 			buf_reset(&s->scratch);
 			str_printable(&s->scratch, line, len, 100);
-			msg_warn("non-POP3 command from [%s]: %s", s->peer.addr,
-			    buf_cstr(&s->scratch));
+			msg_warn("non-POP3 command from [%s]: %s",
+			    s->base.peer.addr, buf_cstr(&s->scratch));
 			buf_reset(&s->scratch);
 			pop3d_session_reply(s, "-ERR Not a POP3 command");
 			pop3d_session_finish(s, "non-POP3 command");

@@ -116,7 +116,7 @@ pop3d_send_done(struct pop3d_session *s)
 		return;
 	}
 	/* pipelined commands behind this one may run now */
-	pop3d_session_set_pause(s, POP3D_PAUSE_SEND, false);
+	session_set_pause(&s->base, POP3D_PAUSE_SEND, false);
 }
 
 /* pop3d_send_start - begin a multi-line reply (its +OK is queued) */
@@ -134,7 +134,7 @@ pop3d_send_start(struct pop3d_session *s, enum pop3d_send_kind kind, int fd,
 	snd->top = body_lines >= 0;
 	pop3d_enc_init(&snd->enc, body_lines);
 	s->state = POP3D_S_SEND;
-	pop3d_session_set_pause(s, POP3D_PAUSE_SEND, true);
+	session_set_pause(&s->base, POP3D_PAUSE_SEND, true);
 	pop3d_send_pump(s);
 }
 
@@ -162,7 +162,7 @@ pop3d_send_lines(struct pop3d_session *s)
 	}
 	if (snd->next >= md->n)
 		buf_puts(&s->scratch, ".\r\n");
-	stream_write(s->stream, s->scratch.data, s->scratch.len);
+	stream_write(s->base.stream, s->scratch.data, s->scratch.len);
 	buf_reset(&s->scratch);
 	return snd->next >= md->n;
 }
@@ -190,10 +190,10 @@ pop3d_send_msg(struct pop3d_session *s)
 	if (r == 0 || snd->enc.done)
 		pop3d_enc_end(&snd->enc, &s->scratch);
 	snd->sent += (long long)s->scratch.len;
-	stream_write(s->stream, s->scratch.data, s->scratch.len);
+	stream_write(s->base.stream, s->scratch.data, s->scratch.len);
 	buf_reset(&s->scratch);
 	/* progress: a slow reader of a big message is not idle */
-	stream_set_idle_timeout(s->stream, var_pop3d_idle_timeout * 1000);
+	stream_set_idle_timeout(s->base.stream, var_pop3d_idle_timeout * 1000);
 	return snd->enc.done ? 1 : 0;
 }
 
@@ -201,7 +201,7 @@ pop3d_send_msg(struct pop3d_session *s)
 void
 pop3d_send_pump(struct pop3d_session *s)
 {
-	while (!s->closed && s->state == POP3D_S_SEND) {
+	while (!s->base.closed && s->state == POP3D_S_SEND) {
 		int r;
 
 		if (pop3d_session_backlog(s))

@@ -11,8 +11,8 @@
  * replies are unsent, so a client that pipelines without reading cannot
  * grow our memory.
  *
- * A session is freed only when the stream has closed and no callback of
- * ours is running for it (depth); pop3d_session_leave() decides.
+ * The connection, the worker's list of sessions and the rule for freeing
+ * are the shared session base (lib/mail/session.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,17 +34,15 @@
 
 SSL_CTX *pop3d_tls_ctx;		/* set by pop3d.c before the drop */
 
-static struct service *pop3d_svc;
-static struct evloop *pop3d_loop;
-static struct pop3d_session *pop3d_sessions;
-static long long pop3d_nsessions;
+static struct session_pool pop3d_sessions;
+
+SESSION_BASE_FIRST(struct pop3d_session);
 
 /* pop3d_session_init - remember the service and its loop */
 void
 pop3d_session_init(struct service *svc)
 {
-	pop3d_svc = svc;
-	pop3d_loop = service_loop(svc);
+	session_pool_init(&pop3d_sessions, svc, service_loop(svc));
 }
 
 /* pop3d_session_vreply - format and queue one reply line */
@@ -54,9 +52,8 @@ static void pop3d_session_vreply(struct pop3d_session *, const char *,
 static void
 pop3d_session_vreply(struct pop3d_session *s, const char *fmt, va_list ap)
 {
-	if (s->closed || s->state == POP3D_S_QUIT)
-		return;
-	stream_vreply(s->stream, s->peer.addr, fmt, ap);
+	if (s->state != POP3D_S_QUIT)
+		session_vreply(&s->base, fmt, ap);
 }
 
 /* pop3d_session_reply - queue one reply line (CRLF is added) */
@@ -84,9 +81,9 @@ pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
 	pop3d_session_vreply(s, fmt, ap);
 	va_end(ap);
 	if (++s->errors >= var_pop3d_error_limit &&
-	    s->state != POP3D_S_QUIT && !s->closed) {
+	    s->state != POP3D_S_QUIT && !s->base.closed) {
 		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
 		pop3d_session_finish(s, "too many errors");
 	}
 }
@@ -95,39 +92,26 @@ pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
 void
 pop3d_session_finish(struct pop3d_session *s, const char *reason)
 {
-	if (s->state == POP3D_S_QUIT || s->closed)
+	if (s->state == POP3D_S_QUIT || s->base.closed)
 		return;
 	if (s->end_reason == NULL)
 		s->end_reason = reason;
 	pop3d_auth_abort(s);
 	pop3d_send_abort(s);
 	s->state = POP3D_S_QUIT;
-	stream_finish(s->stream);
-}
-
-/* pop3d_session_set_pause - set or clear one reason to stop reading */
-void
-pop3d_session_set_pause(struct pop3d_session *s, unsigned bit, bool on)
-{
-	unsigned old = s->pause;
-
-	if (on)
-		s->pause |= bit;
-	else
-		s->pause &= ~bit;
-	if ((old != 0) != (s->pause != 0) && !s->closed)
-		stream_pause(s->stream, s->pause != 0);
+	stream_finish(s->base.stream);
 }
 
 /* pop3d_session_plaintext_ok - may a password cross this connection? */
 bool
 pop3d_session_plaintext_ok(const struct pop3d_session *s)
 {
-	if (stream_is_tls(s->stream))
+	if (stream_is_tls(s->base.stream))
 		return true;
 	if (strcmp(var_auth_plaintext, "always") == 0)
 		return true;
-	return strcmp(var_auth_plaintext, "loopback") == 0 && s->peer.loopback;
+	return strcmp(var_auth_plaintext, "loopback") == 0 &&
+	       s->base.peer.loopback;
 }
 
 /* pop3d_session_starttls - STLS: forget the USER name, start TLS */
@@ -137,15 +121,16 @@ pop3d_session_starttls(struct pop3d_session *s)
 	buf_reset(&s->user);
 	s->state = POP3D_S_TLS;
 	/* Plaintext pipelined behind STLS is thrown away here. */
-	stream_starttls(s->stream, pop3d_tls_ctx, true, NULL);
+	stream_starttls(s->base.stream, pop3d_tls_ctx, true, NULL);
 }
 
 /* pop3d_session_drained - the client read our replies: go on */
 static void
-pop3d_session_drained(struct pop3d_session *s)
+pop3d_session_drained(struct session *base)
 {
-	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, false);
-	if (!s->closed && s->state == POP3D_S_SEND)
+	struct pop3d_session *s = (struct pop3d_session *)base;
+
+	if (!s->base.closed && s->state == POP3D_S_SEND)
 		pop3d_send_pump(s);
 }
 
@@ -154,26 +139,23 @@ pop3d_session_drained(struct pop3d_session *s)
 bool
 pop3d_session_backlog(struct pop3d_session *s)
 {
-	if (s->closed || s->state == POP3D_S_QUIT ||
-	    stream_output_pending(s->stream) <= POP3D_OUTPUT_HIGH)
-		return false;
-	pop3d_session_set_pause(s, POP3D_PAUSE_OUTPUT, true);
-	stream_notify_drained(s->stream, POP3D_OUTPUT_LOW);
-	return true;
+	return s->state != POP3D_S_QUIT && session_backlog(&s->base,
+	    POP3D_OUTPUT_HIGH, POP3D_OUTPUT_LOW, POP3D_PAUSE_OUTPUT);
 }
 
 /* pop3d_session_input - run buffered command lines, in order */
 static void
-pop3d_session_input(struct pop3d_session *s)
+pop3d_session_input(struct session *base)
 {
+	struct pop3d_session *s = (struct pop3d_session *)base;
 	const char *line;
 	size_t len;
 	bool crlf;
 	int r;
 
-	while (!s->closed && s->pause == 0 &&
+	while (!s->base.closed && s->base.pause == 0 &&
 	    (s->state & (POP3D_S_CMD | POP3D_S_SASL))) {
-		r = stream_get_line(s->stream, &line, &len, &crlf);
+		r = stream_get_line(s->base.stream, &line, &len, &crlf);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -223,13 +205,11 @@ static const char *pop3d_reject_text(const struct pop3d_session *s);
 
 /* pop3d_session_tls_ready - the handshake finished */
 static void
-pop3d_session_tls_ready(struct pop3d_session *s)
+pop3d_session_tls_ready(struct session *base)
 {
-	buf_reset(&s->scratch);
-	stream_tls_info(s->stream, &s->scratch);
-	msg_info("TLS connection established from [%s]: %s", s->peer.addr,
-	    buf_cstr(&s->scratch));
-	buf_reset(&s->scratch);
+	struct pop3d_session *s = (struct pop3d_session *)base;
+
+	session_log_tls(base);
 	if (s->implicit_tls) {
 		pop3d_session_greet(s, pop3d_reject_text(s));
 	} else {
@@ -237,7 +217,7 @@ pop3d_session_tls_ready(struct pop3d_session *s)
 		buf_reset(&s->user);
 		s->state = POP3D_S_AUTH;
 	}
-	pop3d_session_input(s);
+	pop3d_session_input(base);
 }
 
 /*
@@ -248,48 +228,23 @@ pop3d_session_tls_ready(struct pop3d_session *s)
  * multi-line reply or a TLS handshake nothing can be said: just close.
  */
 static void
-pop3d_session_timeout(struct pop3d_session *s)
+pop3d_session_timeout(struct session *base)
 {
+	struct pop3d_session *s = (struct pop3d_session *)base;
 	bool total;
 
-	if (s->closed || s->state == POP3D_S_QUIT)
+	if (s->base.closed || s->state == POP3D_S_QUIT)
 		return;
 	total = var_pop3d_session_timeout * 1000 <=
-	    evloop_now_ms(pop3d_loop) - s->start_ms;
-	msg_info("%s after %s from [%s]", total ? "session time limit" :
-	    "idle timeout", s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+	    evloop_now_ms(pop3d_sessions.loop) - s->start_ms;
+	msg_info("%s after %s from [%s]",
+	    total ? "session time limit" : "idle timeout",
+	    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
 	if (s->state != POP3D_S_TLS && s->state != POP3D_S_SEND)
 		pop3d_session_reply(s, total ?
 		    "-ERR Session time limit reached." :
 		    "-ERR Disconnected for inactivity.");
 	pop3d_session_finish(s, total ? "session time limit" : "idle timeout");
-}
-
-/* pop3d_session_event - the stream's callback */
-static void
-pop3d_session_event(struct stream *st, enum stream_event ev, void *ctx)
-{
-	struct pop3d_session *s = ctx;
-
-	s->depth++;
-	switch (ev) {
-	case STREAM_INPUT:
-		pop3d_session_input(s);
-		break;
-	case STREAM_TLS_READY:
-		pop3d_session_tls_ready(s);
-		break;
-	case STREAM_TIMEOUT:
-		pop3d_session_timeout(s);
-		break;
-	case STREAM_DRAINED:
-		pop3d_session_drained(s);
-		break;
-	case STREAM_CLOSED:
-		s->closed = true;
-		break;
-	}
-	pop3d_session_leave(s);
 }
 
 /* pop3d_session_log_end - the logout (if logged in) and disconnect lines */
@@ -306,27 +261,21 @@ pop3d_session_log_end(struct pop3d_session *s)
 		    s->md->total);
 	}
 	if (reason == NULL) {
-		reason = stream_close_reason(s->stream);
+		reason = stream_close_reason(s->base.stream);
 		if (reason == NULL || *reason == '\0' ||
 		    strcmp(reason, "eof") == 0)
 			reason = "connection closed by client";
 	}
-	msg_info("disconnect from [%s] (%s)", s->peer.addr, reason);
+	msg_info("disconnect from [%s] (%s)", s->base.peer.addr, reason);
 }
 
-/* pop3d_session_free - the end of a session */
+/* pop3d_session_end - the end of a session: its log lines, its memory */
 static void
-pop3d_session_free(struct pop3d_session *s)
+pop3d_session_end(struct session *base)
 {
+	struct pop3d_session *s = (struct pop3d_session *)base;
+
 	pop3d_session_log_end(s);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		pop3d_sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	pop3d_nsessions--;
-	peer_close(&s->peer);
 	pop3d_auth_abort(s);
 	pop3d_send_abort(s);
 	pop3d_maildrop_close(&s->md);
@@ -334,31 +283,24 @@ pop3d_session_free(struct pop3d_session *s)
 	buf_free(&s->login);
 	buf_free(&s->scratch);
 	buf_free(&s->line);
-	stream_free(&s->stream);
-	if (s->counted)
-		service_session_end(pop3d_svc);
-	x_free(&s);
 }
 
-/* pop3d_session_leave - end of one of our callbacks; the outermost one
- * frees a session whose stream has closed */
-void
-pop3d_session_leave(struct pop3d_session *s)
-{
-	if (--s->depth > 0)
-		return;
-	if (s->closed)
-		pop3d_session_free(s);
-}
+static const struct session_ops pop3d_session_ops = {
+	.input = pop3d_session_input,
+	.tls_ready = pop3d_session_tls_ready,
+	.timeout = pop3d_session_timeout,
+	.drained = pop3d_session_drained,
+	.end = pop3d_session_end,
+};
 
 /* pop3d_reject_text - the -ERR for a session over a limit, or NULL */
 static const char *
 pop3d_reject_text(const struct pop3d_session *s)
 {
-	if (pop3d_nsessions > var_pop3d_max_sessions ||
-	    !service_fd_room(pop3d_nsessions - 1, POP3D_SESSION_FDS))
+	if (pop3d_sessions.n > var_pop3d_max_sessions ||
+	    !service_fd_room(pop3d_sessions.n - 1, POP3D_SESSION_FDS))
 		return "-ERR [SYS/TEMP] Server busy: too many sessions";
-	if ((long long)peer_sessions(&s->peer) > var_pop3d_client_limit)
+	if ((long long)peer_sessions(&s->base.peer) > var_pop3d_client_limit)
 		return "-ERR [SYS/TEMP] Too many connections from your address";
 	return NULL;
 }
@@ -371,51 +313,38 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 	struct stream_limits lim;
 	const char *reject;
 
-	s = xcalloc(1, sizeof(*s));
-	s->svc = svc;
-	s->loop = pop3d_loop;
-	s->implicit_tls = implicit_tls;
-	s->send.fd = -1;
-	peer_open(&s->peer, fd);
-	buf_init(&s->user);
-	buf_init(&s->login);
-	buf_init(&s->scratch);
-	buf_init(&s->line);
-	s->start_ms = evloop_now_ms(pop3d_loop);
-
 	memset(&lim, 0, sizeof(lim));
 	lim.max_line = POP3D_LINE_MAX;
 	lim.max_input = POP3D_MAX_INPUT;
 	lim.idle_ms = var_pop3d_idle_timeout * 1000;
 	lim.total_ms = var_pop3d_session_timeout * 1000;
-	s->stream = stream_new(pop3d_loop, fd, &lim, pop3d_session_event, s);
-
-	s->next = pop3d_sessions;
-	if (pop3d_sessions != NULL)
-		pop3d_sessions->prev = s;
-	pop3d_sessions = s;
-	pop3d_nsessions++;
-	service_session_begin(svc);
-	s->counted = true;
-	msg_info("connect from [%s]%s", s->peer.addr, implicit_tls ?
+	s = xcalloc(1, sizeof(*s));
+	session_open(&pop3d_sessions, &s->base, &pop3d_session_ops, fd, &lim);
+	s->implicit_tls = implicit_tls;
+	s->send.fd = -1;
+	buf_init(&s->user);
+	buf_init(&s->login);
+	buf_init(&s->scratch);
+	buf_init(&s->line);
+	s->start_ms = evloop_now_ms(pop3d_sessions.loop);
+	msg_info("connect from [%s]%s", s->base.peer.addr, implicit_tls ?
 	    " (pop3s)" : "");
 
-	s->depth++;
 	reject = pop3d_reject_text(s);
 	if (reject != NULL)
 		msg_warn("rejecting [%s]: %s (limits: %lld sessions per "
-		    "worker, %lld per client)", s->peer.addr, reject,
+		    "worker, %lld per client)", s->base.peer.addr, reject,
 		    var_pop3d_max_sessions, var_pop3d_client_limit);
 	if (implicit_tls && pop3d_tls_ctx == NULL) {
 		/* warned at start; nothing can be said on a TLS port */
 		pop3d_session_finish(s, "no TLS certificate for pop3s");
 	} else if (implicit_tls) {
 		s->state = POP3D_S_TLS;
-		stream_starttls(s->stream, pop3d_tls_ctx, true, NULL);
+		stream_starttls(s->base.stream, pop3d_tls_ctx, true, NULL);
 	} else {
 		pop3d_session_greet(s, reject);
 	}
-	pop3d_session_leave(s);
+	session_leave(&s->base);
 }
 
 /*
@@ -428,13 +357,15 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 void
 pop3d_session_stop(struct service *svc)
 {
-	struct pop3d_session *s, *next;
+	struct session *b, *next;
 
-	for (s = pop3d_sessions; s != NULL; s = next) {
-		next = s->next;
-		if (s->closed || s->state == POP3D_S_QUIT)
+	for (b = pop3d_sessions.head; b != NULL; b = next) {
+		struct pop3d_session *s = (struct pop3d_session *)b;
+
+		next = b->next;
+		if (s->base.closed || s->state == POP3D_S_QUIT)
 			continue;
-		s->depth++;
+		s->base.depth++;
 		if (s->state == POP3D_S_SEND) {
 			s->stop_after_send = true;
 		} else if (s->state == POP3D_S_TLS) {
@@ -445,6 +376,6 @@ pop3d_session_stop(struct service *svc)
 			    "-ERR [SYS/TEMP] Server shutting down");
 			pop3d_session_finish(s, "shutdown");
 		}
-		pop3d_session_leave(s);
+		session_leave(&s->base);
 	}
 }

@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "mail/qid.h"
 #include "mail/peer.h"
+#include "mail/session.h"
 
 struct service;
 struct evloop;
@@ -160,11 +161,7 @@ struct smtpd_commit_job {
 
 /* one SMTP session */
 struct smtpd_session {
-	struct smtpd_session *prev, *next;	/* all sessions of the worker */
-	struct service *svc;
-	struct evloop *loop;
-	struct stream *stream;
-	struct peer peer;	/* client address, per-address count */
+	struct session base;	/* stream, peer, pauses, depth, closed */
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
 	bool local;		/* local submission (sendmail), see below */
 	long long local_uid;	/* its sender's uid, from the kernel */
@@ -173,11 +170,7 @@ struct smtpd_session {
 	struct buf helo;	/* HELO/EHLO argument */
 	struct smtpd_tx tx;
 	int errors;		/* client errors so far */
-	unsigned pause;		/* SMTPD_PAUSE_* bits */
-	int depth;		/* nesting of our callbacks */
-	bool closed;		/* STREAM_CLOSED seen */
 	bool commit_pending;	/* the job is with the commit thread */
-	bool counted;		/* counts toward service sessions */
 	struct smtpd_commit_job job;
 	unsigned *cmd_ok;	/* per command table entry: accepted */
 	unsigned *cmd_total;	/* per command table entry: seen */
@@ -206,12 +199,6 @@ void smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* smtpd_session_finish - flush the replies, then close */
 void smtpd_session_finish(struct smtpd_session *s);
-/* smtpd_session_leave - end of a callback (s->depth++ at its start);
- * may free s */
-void smtpd_session_leave(struct smtpd_session *s);
-/* smtpd_session_set_pause - set or clear one SMTPD_PAUSE_* reason */
-void smtpd_session_set_pause(struct smtpd_session *s, unsigned bit,
-    bool on);
 /* smtpd_session_reset_tx - forget the transaction (drops its file) */
 void smtpd_session_reset_tx(struct smtpd_session *s);
 /* smtpd_session_starttls - forget everything, start the handshake */

@@ -69,7 +69,7 @@ smtpd_check_init(void)
 int
 smtpd_check_storage(struct smtpd_session *s)
 {
-	long long now = evloop_now_ms(s->loop);
+	long long now = evloop_now_ms(s->base.pool->loop);
 	struct buf why = BUF_INIT;
 
 	if (now - smtpd_check_space_at >= SMTPD_CHECK_SPACE_MS) {
@@ -103,7 +103,7 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	enum dir_rcpt r;
 
 	buf_reset(reply);
-	if (smtpd_check_open(evloop_now_ms(s->loop)) < 0) {
+	if (smtpd_check_open(evloop_now_ms(s->base.pool->loop)) < 0) {
 		buf_puts(reply, "451 4.3.0 <");
 		addr_externalize(reply, addr);
 		buf_puts(reply, ">: Temporary lookup failure");

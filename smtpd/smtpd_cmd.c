@@ -572,7 +572,8 @@ smtpd_cmd_ehlo(struct smtpd_session *s, const char *args, size_t len)
 	smtpd_session_reply(s, "250-%s", var_myhostname);
 	smtpd_session_reply(s, "250-PIPELINING");
 	smtpd_session_reply(s, "250-SIZE %lld", var_message_size_limit);
-	if (smtpd_tls_ctx != NULL && !stream_is_tls(s->stream) && !s->local)
+	if (smtpd_tls_ctx != NULL && !stream_is_tls(s->base.stream) &&
+	    !s->local)
 		smtpd_session_reply(s, "250-STARTTLS");
 	smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_session_reply(s, "250-8BITMIME");
@@ -677,7 +678,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 			    s->local_uid);
 		else
 			msg_info("%s: client=[%s], helo=<%s>", tx->qid,
-			    s->peer.addr, buf_cstr(&s->helo));
+			    s->base.peer.addr, buf_cstr(&s->helo));
 	}
 	s->state = SMTPD_S_RCPT;
 	smtpd_session_reply(s, "250 2.1.5 Ok");
@@ -714,7 +715,7 @@ smtpd_cmd_bdat(struct smtpd_session *s, const char *args, size_t len)
 	if (smtpd_cmd_parse_bdat(args, len, &size, &last) < 0) {
 		smtpd_session_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
 		msg_info("BDAT syntax error from [%s]: closing the "
-		    "connection", s->peer.addr);
+		    "connection", s->base.peer.addr);
 		smtpd_session_finish(s);
 		return -1;
 	}
@@ -804,7 +805,7 @@ smtpd_cmd_starttls(struct smtpd_session *s, const char *args, size_t len)
 		    "502 5.5.1 Error: command not implemented");
 		return -1;
 	}
-	if (stream_is_tls(s->stream)) {
+	if (stream_is_tls(s->base.stream)) {
 		smtpd_session_error(s, "503 5.5.1 Error: TLS already active");
 		return -1;
 	}
@@ -907,8 +908,8 @@ smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len)
 		if (vlen > 0 && smtpd_cmd_forbidden(line, vlen)) {
 			buf_reset(&s->scratch);
 			str_printable(&s->scratch, line, len, 100);
-			msg_warn("non-SMTP command from [%s]: %s", s->peer.addr,
-			    buf_cstr(&s->scratch));
+			msg_warn("non-SMTP command from [%s]: %s",
+			    s->base.peer.addr, buf_cstr(&s->scratch));
 			smtpd_session_reply(s,
 			    "221 2.7.0 Error: I can break rules, too. "
 			    "Goodbye.");

@@ -225,12 +225,13 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 		    s->local_uid);
 	else
 		buf_printf(out, "Received: from %s ([%s%s])\r\n",
-		    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "", s->peer.addr);
+		    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "",
+		    s->base.peer.addr);
 	buf_printf(out, "\tby %s (herald) with %s id %s", var_myhostname,
 	    smtpd_session_proto(s), tx->qid);
-	if (stream_is_tls(s->stream)) {
+	if (stream_is_tls(s->base.stream)) {
 		buf_puts(out, "\r\n\t(");
-		stream_tls_info(s->stream, out);
+		stream_tls_info(s->base.stream, out);
 		buf_puts(out, ")");
 	}
 	if (tx->nrcpt == 1) {
@@ -270,7 +271,7 @@ smtpd_data_open(struct smtpd_session *s)
 	}
 	qfile_writer_start_usec(tx->w, now.tv_sec, now.tv_nsec / 1000,
 	    buf_cstr(&tx->sender));
-	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->peer.addr);
+	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->base.peer.addr);
 	qfile_writer_attr(tx->w, QFILE_A_HELO, buf_cstr(&s->helo));
 	qfile_writer_attr(tx->w, QFILE_A_PROTOCOL, smtpd_session_proto(s));
 	if (tx->smtputf8)
@@ -313,7 +314,7 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 	struct smtpd_session *s = ctx;
 	struct smtpd_tx *tx = &s->tx;
 
-	s->depth++;
+	s->base.depth++;
 	s->commit_pending = false;
 	if (job->result == 0) {
 		msg_info("%s: from=<%s>, size=%lld, nrcpt=%zu", job->qid,
@@ -323,13 +324,13 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 		if (!tx->bdat)	/* DATA counts as accepted only now */
 			s->cmd_ok[smtpd_cmd_find("DATA", 4) -
 			    smtpd_cmd_table]++;
-		if (!s->closed)
+		if (!s->base.closed)
 			smtpd_session_reply(s,
 			    "250 2.0.0 Ok: queued as %s", job->qid);
 	} else {
 		msg_warn("%s: queue file write error: %s", job->qid,
 		    buf_cstr(&job->why));
-		if (!s->closed)
+		if (!s->base.closed)
 			smtpd_session_reply(s,
 			    "451 4.3.0 Error: queue file write error");
 	}
@@ -338,8 +339,8 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 	smtpd_session_reset_tx(s);
 	if (s->state == SMTPD_S_COMMIT)
 		s->state = SMTPD_S_READY;
-	smtpd_session_set_pause(s, SMTPD_PAUSE_COMMIT, false);
-	smtpd_session_leave(s);	/* frees s if it was closed meanwhile */
+	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, false);
+	session_leave(&s->base);	/* frees s if it was closed meanwhile */
 }
 
 /* smtpd_data_commit - finish the file and give it to the commit thread */
@@ -368,7 +369,7 @@ smtpd_data_commit(struct smtpd_session *s)
 	s->job.ctx = s;
 	s->commit_pending = true;
 	s->state = SMTPD_S_COMMIT;
-	smtpd_session_set_pause(s, SMTPD_PAUSE_COMMIT, true);
+	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, true);
 	smtpd_commit_submit(&s->job, tx->expected);
 	tx->expected = false;
 }
@@ -499,12 +500,12 @@ smtpd_data_input(struct smtpd_session *s)
 	const char *p;
 	size_t n, used;
 
-	stream_peek(s->stream, &p, &n);
+	stream_peek(s->base.stream, &p, &n);
 	if (s->state == SMTPD_S_DATA) {
 		if (n == 0)
 			return;
 		used = smtpd_data_feed(&tx->dp, p, n, smtpd_data_out, s);
-		stream_consume(s->stream, used);
+		stream_consume(s->base.stream, used);
 		if (tx->dp.done)
 			smtpd_data_end(s);
 		return;
@@ -517,7 +518,7 @@ smtpd_data_input(struct smtpd_session *s)
 			smtpd_data_bdat_feed(&tx->bs, p, used);
 			smtpd_data_out(s, p, used);
 		}
-		stream_consume(s->stream, used);
+		stream_consume(s->base.stream, used);
 		tx->chunk_left -= (long long)used;
 	}
 	if (tx->chunk_left == 0)

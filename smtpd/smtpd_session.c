@@ -10,9 +10,10 @@
  * are unsent, so a client that pipelines without reading cannot grow our
  * memory.
  *
- * A session is freed only when the stream has closed, no callback of ours
- * is running for it (depth), and no queue file of it is with the commit
- * thread; smtpd_session_leave() is the one place that decides.
+ * The connection, the worker's list of sessions and the rule for freeing
+ * are the shared session base (lib/mail/session.c); smtpd adds that a
+ * session whose queue file is with the commit thread is held (not freed)
+ * until the thread is done with it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,17 +37,15 @@
 
 SSL_CTX *smtpd_tls_ctx;		/* set by smtpd.c before the drop */
 
-static struct service *smtpd_svc;
-static struct evloop *smtpd_loop;
-static struct smtpd_session *smtpd_sessions;
-static long long smtpd_nsessions;
+static struct session_pool smtpd_sessions;
+
+SESSION_BASE_FIRST(struct smtpd_session);
 
 /* smtpd_session_init - remember the service and its loop */
 void
 smtpd_session_init(struct service *svc)
 {
-	smtpd_svc = svc;
-	smtpd_loop = service_loop(svc);
+	session_pool_init(&smtpd_sessions, svc, service_loop(svc));
 }
 
 /* smtpd_session_vreply - format and queue one reply line */
@@ -56,9 +55,8 @@ static void smtpd_session_vreply(struct smtpd_session *, const char *, va_list)
 static void
 smtpd_session_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
 {
-	if (s->closed || s->state == SMTPD_S_QUIT)
-		return;
-	stream_vreply(s->stream, s->peer.addr, fmt, ap);
+	if (s->state != SMTPD_S_QUIT)
+		session_vreply(&s->base, fmt, ap);
 }
 
 /* smtpd_session_reply - queue one reply line (CRLF is added) */
@@ -86,9 +84,9 @@ smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 	smtpd_session_vreply(s, fmt, ap);
 	va_end(ap);
 	if (++s->errors >= var_smtpd_error_limit &&
-	    s->state != SMTPD_S_QUIT && !s->closed) {
+	    s->state != SMTPD_S_QUIT && !s->base.closed) {
 		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
 		    var_myhostname);
 		smtpd_session_finish(s);
@@ -99,24 +97,10 @@ smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 void
 smtpd_session_finish(struct smtpd_session *s)
 {
-	if (s->state == SMTPD_S_QUIT || s->closed)
+	if (s->state == SMTPD_S_QUIT || s->base.closed)
 		return;
 	s->state = SMTPD_S_QUIT;
-	stream_finish(s->stream);
-}
-
-/* smtpd_session_set_pause - set or clear one reason to stop reading */
-void
-smtpd_session_set_pause(struct smtpd_session *s, unsigned bit, bool on)
-{
-	unsigned old = s->pause;
-
-	if (on)
-		s->pause |= bit;
-	else
-		s->pause &= ~bit;
-	if ((old != 0) != (s->pause != 0) && !s->closed)
-		stream_pause(s->stream, s->pause != 0);
+	stream_finish(s->base.stream);
 }
 
 /* smtpd_session_reset_tx - forget the transaction (RSET, EHLO, end) */
@@ -156,7 +140,7 @@ smtpd_session_reset_tx(struct smtpd_session *s)
 const char *
 smtpd_session_proto(const struct smtpd_session *s)
 {
-	bool tls = s->stream != NULL && stream_is_tls(s->stream);
+	bool tls = s->base.stream != NULL && stream_is_tls(s->base.stream);
 
 	if (!s->esmtp)
 		return "SMTP";
@@ -177,7 +161,8 @@ smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
 	struct buf line = BUF_INIT;
 
 	buf_printf(&line, "%s: reject: %s from [%s]: %s;",
-	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", cmd, s->peer.addr, reply);
+	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", cmd, s->base.peer.addr,
+	    reply);
 	if ((s->state & (SMTPD_S_TX | SMTPD_S_DATA | SMTPD_S_BDAT)) ||
 	    strcmp(cmd, "MAIL") == 0)
 		buf_printf(&line, " from=<%s>", buf_cstr(&s->tx.sender));
@@ -198,25 +183,26 @@ smtpd_session_starttls(struct smtpd_session *s)
 	s->esmtp = false;
 	s->state = SMTPD_S_TLS;
 	/* Plaintext pipelined behind STARTTLS is thrown away here. */
-	stream_starttls(s->stream, smtpd_tls_ctx, true, NULL);
+	stream_starttls(s->base.stream, smtpd_tls_ctx, true, NULL);
 }
 
 /* smtpd_session_input - run buffered commands and content */
 static void
-smtpd_session_input(struct smtpd_session *s)
+smtpd_session_input(struct session *base)
 {
+	struct smtpd_session *s = (struct smtpd_session *)base;
 	const char *line;
 	size_t len;
 	bool crlf;
 	int r;
 
-	while (!s->closed && s->pause == 0) {
+	while (!s->base.closed && s->base.pause == 0) {
 		if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT)) {
 			smtpd_data_input(s);
 			if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT))
 				break;	/* need more bytes */
 		} else if (s->state & SMTPD_S_CMD) {
-			r = stream_get_line(s->stream, &line, &len, &crlf);
+			r = stream_get_line(s->base.stream, &line, &len, &crlf);
 			if (r == 0)
 				break;
 			if (r < 0) {
@@ -229,88 +215,59 @@ smtpd_session_input(struct smtpd_session *s)
 				buf_reset(&s->line);
 				buf_append(&s->line, line, len);
 				if (msg_verbose)
-					msg_debug("[%s] < %.*s", s->peer.addr,
-					    (int)len, line);
+					msg_debug("[%s] < %.*s",
+					    s->base.peer.addr, (int)len, line);
 				smtpd_cmd_dispatch(s, s->line.data,
 				    s->line.len);
 			}
 		} else {
 			break;	/* COMMIT, TLS, QUIT: nothing to read */
 		}
-		if (!s->closed && s->state != SMTPD_S_QUIT &&
-		    stream_output_pending(s->stream) > SMTPD_OUTPUT_HIGH) {
-			/* read on when the client has read our replies */
-			smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, true);
-			stream_notify_drained(s->stream, SMTPD_OUTPUT_LOW);
-		}
+		/* read on when the client has read our replies */
+		if (s->state != SMTPD_S_QUIT)
+			(void)session_backlog(&s->base, SMTPD_OUTPUT_HIGH,
+			    SMTPD_OUTPUT_LOW, SMTPD_PAUSE_OUTPUT);
 	}
 }
 
 /* smtpd_session_tls_ready - RFC 3207 4.2: start over, knowing nothing */
 static void
-smtpd_session_tls_ready(struct smtpd_session *s)
+smtpd_session_tls_ready(struct session *base)
 {
-	buf_reset(&s->scratch);
-	stream_tls_info(s->stream, &s->scratch);
-	msg_info("TLS connection established from [%s]: %s", s->peer.addr,
-	    buf_cstr(&s->scratch));
-	buf_reset(&s->scratch);
+	struct smtpd_session *s = (struct smtpd_session *)base;
+
+	session_log_tls(base);
 	smtpd_session_reset_tx(s);
 	buf_reset(&s->helo);
 	s->esmtp = false;
 	s->state = SMTPD_S_INIT;
-	smtpd_session_input(s);
+	smtpd_session_input(base);
 }
 
 /* smtpd_session_timeout - idle or session deadline passed */
 static void
-smtpd_session_timeout(struct smtpd_session *s)
+smtpd_session_timeout(struct session *base)
 {
-	if (s->closed || s->state == SMTPD_S_QUIT)
+	struct smtpd_session *s = (struct smtpd_session *)base;
+
+	if (s->base.closed || s->state == SMTPD_S_QUIT)
 		return;
-	if (!service_stopping(smtpd_svc))
+	if (!service_stopping(smtpd_sessions.svc))
 		msg_info("timeout after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
 	if (s->state == SMTPD_S_TLS) {
 		/* No reply in plaintext in the middle of a handshake. */
 		s->state = SMTPD_S_QUIT;
-		stream_finish(s->stream);
+		stream_finish(s->base.stream);
 		return;
 	}
-	if (service_stopping(smtpd_svc))
+	if (service_stopping(smtpd_sessions.svc))
 		smtpd_session_reply(s, "421 4.3.2 %s Service shutting down",
 		    var_myhostname);
 	else
 		smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
 		    var_myhostname);
 	smtpd_session_finish(s);
-}
-
-/* smtpd_session_event - the stream's callback */
-static void
-smtpd_session_event(struct stream *st, enum stream_event ev, void *ctx)
-{
-	struct smtpd_session *s = ctx;
-
-	s->depth++;
-	switch (ev) {
-	case STREAM_INPUT:
-		smtpd_session_input(s);
-		break;
-	case STREAM_TLS_READY:
-		smtpd_session_tls_ready(s);
-		break;
-	case STREAM_TIMEOUT:
-		smtpd_session_timeout(s);
-		break;
-	case STREAM_DRAINED:
-		smtpd_session_set_pause(s, SMTPD_PAUSE_OUTPUT, false);
-		break;
-	case STREAM_CLOSED:
-		s->closed = true;
-		break;
-	}
-	smtpd_session_leave(s);
 }
 
 /* smtpd_session_log_end - "disconnect from [ip] ehlo=1 ... commands=N" */
@@ -320,19 +277,20 @@ smtpd_session_log_end(struct smtpd_session *s)
 	struct buf line = BUF_INIT;
 	size_t n = smtpd_cmd_count();
 	unsigned ok = 0, total = 0;
-	const char *reason = stream_close_reason(s->stream);
+	const char *reason = stream_close_reason(s->base.stream);
 
 	if (s->state != SMTPD_S_QUIT) {
 		if (reason != NULL && strcmp(reason, "eof") != 0 &&
 		    strcmp(reason, "finished") != 0)
 			msg_info("lost connection after %s from [%s]: %s",
-			    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr,
-			    reason);
+			    s->last_cmd ? s->last_cmd : "CONNECT",
+			    s->base.peer.addr, reason);
 		else
 			msg_info("lost connection after %s from [%s]",
-			    s->last_cmd ? s->last_cmd : "CONNECT", s->peer.addr);
+			    s->last_cmd ? s->last_cmd : "CONNECT",
+			    s->base.peer.addr);
 	}
-	buf_printf(&line, "disconnect from [%s]", s->peer.addr);
+	buf_printf(&line, "disconnect from [%s]", s->base.peer.addr);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = i < n - 1 ? smtpd_cmd_table[i].name :
 		    "unknown";
@@ -358,19 +316,13 @@ smtpd_session_log_end(struct smtpd_session *s)
 	buf_free(&line);
 }
 
-/* smtpd_session_free - the end of a session */
+/* smtpd_session_end - the end of a session: its log line, its memory */
 static void
-smtpd_session_free(struct smtpd_session *s)
+smtpd_session_end(struct session *base)
 {
+	struct smtpd_session *s = (struct smtpd_session *)base;
+
 	smtpd_session_log_end(s);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		smtpd_sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	smtpd_nsessions--;
-	peer_close(&s->peer);
 	smtpd_session_reset_tx(s);
 	x_free(&s->tx.rcpt);
 	x_free(&s->tx.rcpt_set);
@@ -381,25 +333,22 @@ smtpd_session_free(struct smtpd_session *s)
 	buf_free(&s->job.why);
 	x_free(&s->cmd_ok);
 	x_free(&s->cmd_total);
-	stream_free(&s->stream);
-	if (s->counted)
-		service_session_end(smtpd_svc);
-	x_free(&s);
 }
 
-/*
- * smtpd_session_leave - end of one of our callbacks for s. The outermost
- * one frees a session whose stream has closed (unless the commit thread
- * still has its file).
- */
-void
-smtpd_session_leave(struct smtpd_session *s)
+/* smtpd_session_held - the commit thread still has its queue file */
+static bool
+smtpd_session_held(const struct session *base)
 {
-	if (--s->depth > 0)
-		return;
-	if (s->closed && !s->commit_pending)
-		smtpd_session_free(s);
+	return ((const struct smtpd_session *)base)->commit_pending;
 }
+
+static const struct session_ops smtpd_session_ops = {
+	.input = smtpd_session_input,
+	.tls_ready = smtpd_session_tls_ready,
+	.timeout = smtpd_session_timeout,
+	.held = smtpd_session_held,
+	.end = smtpd_session_end,
+};
 
 /* smtpd_session_accept - a new connection: limits, then the greeting */
 void
@@ -408,11 +357,16 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	struct smtpd_session *s;
 	struct stream_limits lim;
 
+	memset(&lim, 0, sizeof(lim));
+	lim.max_line = (size_t)var_smtpd_line_limit;
+	lim.max_input = SMTPD_MAX_INPUT;
+	if (lim.max_input < 2 * lim.max_line)
+		lim.max_input = 2 * lim.max_line;
+	lim.idle_ms = var_smtpd_idle_timeout * 1000;
+	lim.total_ms = var_smtpd_session_timeout * 1000;
 	s = xcalloc(1, sizeof(*s));
-	s->svc = svc;
-	s->loop = smtpd_loop;
-	peer_open(&s->peer, fd);
-	s->ipv6 = strchr(s->peer.addr, ':') != NULL;
+	session_open(&smtpd_sessions, &s->base, &smtpd_session_ops, fd, &lim);
+	s->ipv6 = strchr(s->base.peer.addr, ':') != NULL;
 	if (local) {
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
@@ -421,7 +375,7 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 		s->local_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
 		    &cl) == 0 ? (long long)cred.uid : -1;
 		/* what logs show; the per-address count keeps its key */
-		str_lcpy(s->peer.addr, "local", sizeof(s->peer.addr));
+		str_lcpy(s->base.peer.addr, "local", sizeof(s->base.peer.addr));
 	}
 	buf_init(&s->helo);
 	buf_init(&s->scratch);
@@ -432,51 +386,33 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	s->cmd_ok = xcalloc(smtpd_cmd_count(), sizeof(*s->cmd_ok));
 	s->cmd_total = xcalloc(smtpd_cmd_count(), sizeof(*s->cmd_total));
 	s->state = SMTPD_S_INIT;
-
-	memset(&lim, 0, sizeof(lim));
-	lim.max_line = (size_t)var_smtpd_line_limit;
-	lim.max_input = SMTPD_MAX_INPUT;
-	if (lim.max_input < 2 * lim.max_line)
-		lim.max_input = 2 * lim.max_line;
-	lim.idle_ms = var_smtpd_idle_timeout * 1000;
-	lim.total_ms = var_smtpd_session_timeout * 1000;
-	s->stream = stream_new(smtpd_loop, fd, &lim, smtpd_session_event, s);
-
-	s->next = smtpd_sessions;
-	if (smtpd_sessions != NULL)
-		smtpd_sessions->prev = s;
-	smtpd_sessions = s;
-	smtpd_nsessions++;
-	service_session_begin(svc);
-	s->counted = true;
 	if (s->local)
 		msg_info("connect from local (uid %lld)", s->local_uid);
 	else
-		msg_info("connect from [%s]", s->peer.addr);
+		msg_info("connect from [%s]", s->base.peer.addr);
 
-	s->depth++;
-	if (smtpd_nsessions > var_smtpd_max_sessions ||
-	    !service_fd_room(smtpd_nsessions - 1, SMTPD_SESSION_FDS)) {
+	if (smtpd_sessions.n > var_smtpd_max_sessions ||
+	    !service_fd_room(smtpd_sessions.n - 1, SMTPD_SESSION_FDS)) {
 		msg_warn("too many sessions in this worker (limit %lld, or "
 		    "the open-file limit): rejecting [%s]",
-		    var_smtpd_max_sessions, s->peer.addr);
+		    var_smtpd_max_sessions, s->base.peer.addr);
 		smtpd_session_reply(s,
 		    "421 4.3.2 %s Service not available: too many "
 		    "sessions", var_myhostname);
 		smtpd_session_finish(s);
-	} else if ((long long)peer_sessions(&s->peer) >
+	} else if ((long long)peer_sessions(&s->base.peer) >
 	    var_smtpd_client_limit) {
 		msg_warn("too many sessions from [%s] (limit %lld): "
-		    "rejecting", s->peer.addr, var_smtpd_client_limit);
+		    "rejecting", s->base.peer.addr, var_smtpd_client_limit);
 		smtpd_session_reply(s,
 		    "421 4.7.0 %s Error: too many connections "
-		    "from %s", var_myhostname, s->peer.addr);
+		    "from %s", var_myhostname, s->base.peer.addr);
 		smtpd_session_finish(s);
 	} else {
 		smtpd_session_reply(s,
 		    "220 %s %s", var_myhostname, var_smtpd_banner);
 	}
-	smtpd_session_leave(s);
+	session_leave(&s->base);
 }
 
 /*
@@ -490,14 +426,16 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 void
 smtpd_session_stop(struct service *svc)
 {
-	struct smtpd_session *s, *next;
+	struct session *b, *next;
 	long long ms = SMTPD_STOP_IDLE_MS;
 
 	if (var_smtpd_idle_timeout * 1000 < ms)
 		ms = var_smtpd_idle_timeout * 1000;
-	for (s = smtpd_sessions; s != NULL; s = next) {
-		next = s->next;
-		if (!s->closed && s->state != SMTPD_S_QUIT)
-			stream_set_idle_timeout(s->stream, ms);
+	for (b = smtpd_sessions.head; b != NULL; b = next) {
+		struct smtpd_session *s = (struct smtpd_session *)b;
+
+		next = b->next;
+		if (!s->base.closed && s->state != SMTPD_S_QUIT)
+			stream_set_idle_timeout(s->base.stream, ms);
 	}
 }

@@ -1,0 +1,95 @@
+/*
+ * session - what every line-protocol session of a server (smtpd, pop3d,
+ * imapd) has in common: a client connection as a stream on the worker's
+ * event loop, the worker's list and count of sessions, the reasons input
+ * is paused, and the rule for when a session may be freed.
+ *
+ * A protocol's session struct begins with a struct session (checked with
+ * SESSION_BASE_FIRST) and is allocated zeroed by the protocol, which then
+ * calls session_open(). From then on the stream's events arrive at the
+ * protocol's session_ops; session_open and every event run inside one
+ * level of "depth", and code that acts on a session outside an event
+ * (a timer, a reply from another process) brackets itself with
+ * s->depth++ ... session_leave(s). The outermost session_leave() frees a
+ * session whose stream has closed, unless ops->held says something still
+ * refers to it (smtpd: the commit thread has its queue file).
+ *
+ * Freeing runs ops->end first (the protocol logs the end while the stream
+ * and peer still exist, and frees its own part), then closes the peer and
+ * the stream, ends the service's session count and frees the object.
+ */
+#ifndef MAIL_SESSION_H
+#define MAIL_SESSION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mail/peer.h"
+
+struct evloop;
+struct service;
+struct stream;
+struct stream_limits;
+struct session;
+
+/* what a protocol does on its stream's events; all but end optional */
+struct session_ops {
+	void (*input)(struct session *s);	/* input buffered */
+	void (*tls_ready)(struct session *s);	/* handshake done */
+	void (*timeout)(struct session *s);	/* idle or total deadline */
+	void (*drained)(struct session *s);	/* output pause lifted */
+	bool (*held)(const struct session *s);	/* not to be freed yet */
+	void (*end)(struct session *s);	/* log the end, free own part */
+};
+
+/* the sessions of one worker */
+struct session_pool {
+	struct service *svc;	/* counts them (NULL: nobody, in tests) */
+	struct evloop *loop;
+	struct session *head;
+	long long n;
+};
+
+struct session {
+	const struct session_ops *ops;
+	struct session_pool *pool;
+	struct session *prev, *next;	/* the pool's list */
+	struct stream *stream;
+	struct peer peer;	/* client address, per-address count */
+	unsigned pause;		/* reasons not to read input, bits */
+	unsigned drain_bit;	/* the pause STREAM_DRAINED lifts */
+	int depth;		/* nesting of callbacks */
+	bool closed;		/* STREAM_CLOSED seen */
+};
+
+/* SESSION_BASE_FIRST - a compile-time check that type starts with its
+ * struct session member named base */
+#define SESSION_BASE_FIRST(type)                                              \
+	_Static_assert(offsetof(type, base) == 0,                             \
+	    #type " must begin with its struct session")
+
+/* session_pool_init - an empty pool on loop (the service's), whose
+ * sessions svc counts (service_session_begin/_end) */
+void session_pool_init(struct session_pool *p, struct service *svc,
+    struct evloop *loop);
+/* session_open - start s (zeroed, base first) on connection fd: peer,
+ * stream, pool, service count; returns at depth 1: end with
+ * session_leave() */
+void session_open(struct session_pool *p, struct session *s,
+    const struct session_ops *ops, int fd, const struct stream_limits *lim);
+/* session_leave - end of one level of callbacks; may free s */
+void session_leave(struct session *s);
+/* session_vreply - queue one reply line unless the stream has closed */
+void session_vreply(struct session *s, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* session_set_pause - set or clear one reason to stop reading */
+void session_set_pause(struct session *s, unsigned bit, bool on);
+/* session_backlog - more than high bytes of output unsent? then pause
+ * input for bit until it is down to low (ops->drained follows) */
+bool session_backlog(struct session *s, size_t high, size_t low,
+    unsigned bit);
+/* session_log_tls - "TLS connection established from [ip]: ..." */
+void session_log_tls(struct session *s);
+
+#endif
