@@ -19,8 +19,8 @@
 #include "mail/spool.h"
 
 const char *const spool_folders[] = {
-	SPOOL_MAILDROP, SPOOL_INCOMING, SPOOL_ACTIVE, SPOOL_DEFERRED,
-	SPOOL_HOLD, SPOOL_CORRUPT, SPOOL_PRIVATE, NULL,
+	SPOOL_INCOMING, SPOOL_ACTIVE, SPOOL_DEFERRED, SPOOL_HOLD,
+	SPOOL_CORRUPT, SPOOL_PRIVATE, NULL,
 };
 
 /* the deferred/ hash folders: one per queue id digit */

@@ -1,7 +1,11 @@
 /*
  * spool - the queue's folders (DESIGN.md §4) and operations on them.
  *
- *   maildrop/ incoming/ active/ deferred/<h>/ hold/ corrupt/ private/
+ *   incoming/ active/ deferred/<h>/ hold/ corrupt/ private/
+ *
+ * There is no maildrop/: local submission (sendmail) goes through smtpd's
+ * "submit" socket, so every message enters through smtpd's checks and
+ * commit. A maildrop/ left by an older version is not touched.
  *
  * deferred/ is hashed by the last character of the queue id, so no folder
  * grows past a fraction of the queue.
@@ -14,7 +18,6 @@
 
 struct buf;
 
-#define SPOOL_MAILDROP "maildrop"
 #define SPOOL_INCOMING "incoming"
 #define SPOOL_ACTIVE "active"
 #define SPOOL_DEFERRED "deferred"

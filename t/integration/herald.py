@@ -34,7 +34,7 @@ HERALD_BIN = Path(os.environ.get("HERALD_BIN") or REPO / "build" / "bin")
 QID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 QID_RE = r"[0-9A-HJKMNP-TV-Z]{17}"
 
-SPOOL_QUEUE_FOLDERS = ("maildrop", "incoming", "active", "deferred", "hold")
+SPOOL_QUEUE_FOLDERS = ("incoming", "active", "deferred", "hold")
 
 # every instance made in this process, for log reports and the last-resort
 # cleanup (conftest.py)
