@@ -342,17 +342,15 @@ params_apply(const char *path, const char *text, size_t len,
 	char *slash;
 
 	if (realpath(path, real) == NULL) {
-		/* text handed down by master: the file may be gone */
-		if (text == NULL || *path != '/') {
+		/* text handed down by master: the file may be gone since */
+		if (*path != '/') {
 			buf_printf(why, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 		str_lcpy(real, path, sizeof(real));
 	}
 	cfg_defaults(params_table);
-	if (text == NULL && cfg_load(params_table, path, why) < 0)
-		return -1;
-	if (text != NULL && cfg_parse(params_table, path, text, len, why) < 0)
+	if (cfg_parse(params_table, path, text, len, why) < 0)
 		return -1;
 	if ((slash = strrchr(real, '/')) != NULL && slash != real)
 		*slash = '\0';
@@ -363,13 +361,13 @@ params_apply(const char *path, const char *text, size_t len,
 }
 
 /*
- * params_load_any - defaults + file (or its text) + checks; -1 with
+ * params_load_text - defaults + the text of path + checks; -1 with
  * "file:line: why". A reload with a bad file must keep the running
  * configuration, so the settings as they were are saved and put back
  * when anything fails.
  */
-static int
-params_load_any(const char *path, const char *text, size_t len,
+int
+params_load_text(const char *path, const char *text, size_t len,
     struct buf *why)
 {
 	static bool loaded;
@@ -381,7 +379,8 @@ params_load_any(const char *path, const char *text, size_t len,
 		old = cfg_save(params_table);
 		str_lcpy(old_dir, config_dir, sizeof(old_dir));
 	}
-	if ((rc = params_apply(path, text, len, why)) < 0 && old != NULL) {
+	if ((rc = params_apply(path, text ? text : "", len, why)) < 0 &&
+	    old != NULL) {
 		cfg_restore(params_table, old);
 		str_lcpy(config_dir, old_dir, sizeof(config_dir));
 	}
@@ -391,17 +390,15 @@ params_load_any(const char *path, const char *text, size_t len,
 	return rc;
 }
 
-/* params_load - defaults + the file + checks */
+/* params_load - read the file, then params_load_text */
 int
 params_load(const char *path, struct buf *why)
 {
-	return params_load_any(path, NULL, 0, why);
-}
+	struct buf text = BUF_INIT;
+	int rc;
 
-/* params_load_text - the same with the file's text already read */
-int
-params_load_text(const char *path, const char *text, size_t len,
-    struct buf *why)
-{
-	return params_load_any(path, text != NULL ? text : "", len, why);
+	if ((rc = cfg_read_file(path, &text, why)) == 0)
+		rc = params_load_text(path, text.data, text.len, why);
+	buf_free(&text);
+	return rc;
 }
