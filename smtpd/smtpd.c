@@ -99,7 +99,7 @@ smtpd_pre_drop(struct service *svc)
 static void
 smtpd_init(struct service *svc)
 {
-	smtpd_session_init(svc);
+	smtpd_session_init(svc, service_loop(svc));
 	smtpd_check_init();
 	smtpd_trigger_init(service_loop(svc));
 	smtpd_commit_init(service_loop(svc));

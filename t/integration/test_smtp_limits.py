@@ -48,6 +48,54 @@ def test_error_limit_disconnects(limited):
         assert b"too many errors" in b" ".join(lines) + text
 
 
+@pytest.mark.parametrize("how", ["DATA", "BDAT"])
+def test_error_limit_at_reject_is_final(limited, token, how):
+    """The error that reaches smtpd_error_limit is the reject of a message
+    (bare LF); a whole second transaction pipelined behind it in the same
+    write must get no reply and must not be queued: 550, 421, EOF."""
+    bad = b"Subject: bad\r\n\r\nbare\nLF\r\n"
+    good = ("Subject: %s\r\n\r\n%s\r\n" % (token, token)).encode()
+    sender = "%s@example.org" % token
+    mark = limited.log_size()
+    with limited.raw() as c:
+        greet(c)
+        for _ in range(2):
+            assert c.cmd("FROBNICATE")[0] == 500
+        c.expect(250, "MAIL FROM:<a@example.org>")
+        c.expect(250, "RCPT TO:<alice@example.test>")
+        if how == "DATA":
+            c.expect(354, "DATA")
+            first = bad + b".\r\n"
+            second = (b"DATA\r\n" + good + b".\r\n")
+        else:
+            first = b"BDAT %d LAST\r\n" % len(bad) + bad
+            second = b"BDAT %d LAST\r\n" % len(good) + good
+        c.send(first + ("MAIL FROM:<%s>\r\nRCPT TO:<alice@example.test>"
+                        "\r\n" % sender).encode() + second +
+               b"NOOP\r\nQUIT\r\n")
+        code, lines = c.reply()
+        assert code == 550 and lines[0].startswith(b"5.5.2"), (code, lines)
+        code, lines = c.reply()
+        assert code == 421 and b"too many errors" in lines[0], (code, lines)
+        rest = c.read_all(5)
+        assert rest == b"", rest
+    limited.wait_log(r"disconnect from \[127\.0\.0\.1\].* commands=",
+                     since=mark)
+    time.sleep(1)
+    assert "from=<%s>" % sender not in limited.log_text(mark)
+    assert limited.messages_with(token, "alice") == []
+    assert not any(token.encode() in _read(f)
+                   for f in limited.queue_files())
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def test_sessions_per_client_limited(limited):
     first, second = limited.raw(), limited.raw()
     try:
