@@ -393,13 +393,9 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	session_open(&smtpd_sessions, &s->base, &smtpd_session_ops, fd, &lim);
 	s->ipv6 = strchr(s->base.peer.addr, ':') != NULL;
 	if (local) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-
 		s->local = true;
-		s->local_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-		    &cl) == 0 ? (long long)cred.uid : -1;
-		/* what logs show; the per-address count keeps its key */
+		s->local_uid = s->base.peer.uid;	/* SO_PEERCRED */
+		/* what logs show; the count keeps its key, "uid:N" */
 		str_lcpy(s->base.peer.addr, "local", sizeof(s->base.peer.addr));
 	}
 	buf_init(&s->helo);
@@ -425,7 +421,16 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 		    "421 4.3.2 %s Service not available: too many "
 		    "sessions", var_myhostname);
 		smtpd_session_finish(s);
-	} else if ((long long)peer_sessions(&s->base.peer) >
+	} else if (s->local && (long long)peer_sessions(&s->base.peer) >
+	    var_smtpd_submit_uid_limit) {
+		msg_warn("too many local submissions from uid %lld (limit "
+		    "%lld): rejecting", s->local_uid,
+		    var_smtpd_submit_uid_limit);
+		smtpd_session_reply(s,
+		    "421 4.7.0 %s Error: too many connections "
+		    "from uid %lld", var_myhostname, s->local_uid);
+		smtpd_session_finish(s);
+	} else if (!s->local && (long long)peer_sessions(&s->base.peer) >
 	    var_smtpd_client_limit) {
 		msg_warn("too many sessions from [%s] (limit %lld): "
 		    "rejecting", s->base.peer.addr, var_smtpd_client_limit);
