@@ -225,9 +225,9 @@ peertab_clear(struct peertab *t, unsigned slot)
 
 	if (used >= t->per_slot)
 		used = t->per_slot - 1;
-	atomic_store_explicit(&r->used, 0, memory_order_release);
+	atomic_store(&r->used, 0);
 	for (uint32_t i = 0; i <= used; i++)
-		atomic_store_explicit(&e[i].tag, 0, memory_order_release);
+		atomic_store(&e[i].tag, 0);
 }
 
 /* peertab_add - one session with key in slot's region (its one writer) */
@@ -251,11 +251,16 @@ peertab_add(struct peertab *t, unsigned slot, const char *key)
 	for (int w = 0; w < PEERTAB_WORDS; w++)
 		atomic_store_explicit(&e[i].key[w], words[w],
 		    memory_order_relaxed);
-	/* the key before the tag, the tag before the mark */
-	atomic_store_explicit(&e[i].tag, tag, memory_order_release);
+	/*
+	 * The key, then the mark, then the tag; the mark and the tag are
+	 * sequentially consistent, like the loads in peertab_count, so of two
+	 * workers that add and then count at the same moment at least one
+	 * sees the other's entry (the store-load order release/acquire would
+	 * not give).
+	 */
 	if (i == used)
-		atomic_store_explicit(&r->used, used + 1,
-		    memory_order_release);
+		atomic_store(&r->used, used + 1);
+	atomic_store(&e[i].tag, tag);
 	return (int)i;
 }
 
@@ -269,14 +274,14 @@ peertab_del(struct peertab *t, unsigned slot, int idx)
 
 	if (idx < 0 || (unsigned)idx >= t->per_slot)
 		msg_panic("peertab_del: entry %d of %u", idx, t->per_slot);
-	atomic_store_explicit(&e[idx].tag, 0, memory_order_release);
+	atomic_store(&e[idx].tag, 0);
 	if (used > t->per_slot)
 		used = t->per_slot;
 	/* lower the mark past free entries, so readers scan less */
 	while (used > 0 && atomic_load_explicit(&e[used - 1].tag,
 	    memory_order_relaxed) == 0)
 		used--;
-	atomic_store_explicit(&r->used, used, memory_order_release);
+	atomic_store(&r->used, used);
 }
 
 /* peertab_count - sessions with key in every region */
@@ -289,16 +294,14 @@ peertab_count(const struct peertab *t, const char *key)
 	for (unsigned s = 0; s < t->slots; s++) {
 		struct peertab_region *r = peertab_region(t, s);
 		struct peertab_entry *e = peertab_entries(r);
-		uint32_t used = atomic_load_explicit(&r->used,
-		    memory_order_acquire);
+		uint32_t used = atomic_load(&r->used);
 
 		if (used > t->per_slot)
 			used = t->per_slot;
 		for (uint32_t i = 0; i < used; i++) {
 			int w;
 
-			if (atomic_load_explicit(&e[i].tag,
-			    memory_order_acquire) != tag)
+			if (atomic_load(&e[i].tag) != tag)
 				continue;
 			for (w = 0; w < PEERTAB_WORDS; w++)
 				if (atomic_load_explicit(&e[i].key[w],

@@ -15,14 +15,17 @@
  * Concurrency: lock-free, with C11 atomics. Each region has exactly one
  * writer, the worker that owns the slot (master only clears the region of
  * a child it reaped, when no writer is left). Readers sum the entries with
- * the key over every region. A writer publishes the key text before the
- * tag (release; readers acquire the tag), so a reader that sees the tag
- * sees the text. Two workers that accept sessions from one client at the
- * same moment may both see the count before the other's entry appears:
- * the limit can then be passed by one session per racing worker. That
- * tolerance is accepted; the count never drifts, because every entry is
- * removed by its own session's end, or with the whole region when its
- * worker dies.
+ * the key over every region. A writer stores the key text, then the
+ * region's high-water mark and the tag (sequentially consistent, as are
+ * the readers' loads), so a reader that sees the tag sees the text, and
+ * of two workers that add a session and then count at the same moment at
+ * least one sees the other's: racing accepts do not pass a limit, though
+ * both may be refused where one had room, and an entry being reused for
+ * another key can be counted once too often for a moment. Callers should
+ * still take a limit as exact to within one or two sessions (the table is
+ * advisory: a worker that writes garbage into it only skews the counts).
+ * The count never drifts: every entry is removed by its own session's
+ * end, or with the whole region when its worker dies.
  *
  * Memory is fixed at creation: slots x per_slot entries of 64 bytes
  * (pages a worker never touches are never allocated). A reader's work is
@@ -30,8 +33,9 @@
  *
  * Nothing here trusts the table for memory safety: indexes and lengths
  * come from the mapping's own size, checked when it is mapped; a worker
- * that scribbles over the table can only skew the counts. master never
- * reads a region, it only clears one.
+ * that scribbles over the table can only skew the counts. master only
+ * clears regions, reading nothing but a region's high-water mark, which
+ * it bounds by the size it made.
  */
 #ifndef MAIL_PEERTAB_H
 #define MAIL_PEERTAB_H
