@@ -5,6 +5,7 @@
  * refused when mapped.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -152,6 +153,60 @@ test_dead_process(void)
 	close(fd);
 }
 
+/* test_churn - another process adds and removes entries as fast as it
+ * can (other keys, and the counted key in pairs); the counted key's sum
+ * seen here stays within what is really open at every moment */
+static void
+test_churn(void)
+{
+	int fd = make(2, 64), status;
+	struct peertab *t = map(fd);
+	unsigned lo = ~0U, hi = 0;
+	pid_t pid, reaped = 0;
+
+	T_ASSERT(t != NULL);
+	if (t == NULL)
+		return;
+	for (int i = 0; i < 3; i++)
+		T_ASSERT(peertab_add(t, 0, "203.0.113.5") >= 0);
+	if ((pid = fork()) == 0) {
+		struct peertab *mine = map(fd);
+		char key[32];
+		int e[40];
+
+		if (mine == NULL)
+			_exit(1);
+		for (int round = 0; round < 20000; round++) {
+			for (int i = 0; i < 40; i++) {
+				snprintf(key, sizeof(key), "203.0.113.%d",
+				    i == 7 ? 5 : 100 + (round + i) % 50);
+				e[i] = peertab_add(mine, 1, key);
+			}
+			for (int i = 39; i >= 0; i--)
+				peertab_del(mine, 1, e[i]);
+		}
+		_exit(0);
+	}
+	T_ASSERT(pid > 0);
+	for (int i = 0; i < 200000 && (reaped = waitpid(pid, &status,
+	    WNOHANG)) == 0; i++) {
+		unsigned n = peertab_count(t, "203.0.113.5");
+
+		lo = n < lo ? n : lo;
+		hi = n > hi ? n : hi;
+	}
+	if (reaped == 0)
+		reaped = waitpid(pid, &status, 0);
+	T_ASSERT(reaped == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0);
+	if (lo < 3 || hi > 4)
+		fprintf(stderr, "  count went from %u to %u\n", lo, hi);
+	T_ASSERT(lo >= 3 && hi <= 4);
+	T_EQ_INT(peertab_count(t, "203.0.113.5"), 3);
+	peertab_unmap(&t);
+	close(fd);
+}
+
 static void
 test_refused(void)
 {
@@ -183,6 +238,7 @@ static const struct test_case cases[] = {
 	{"two regions, reuse, full, cleared", test_two_regions},
 	{"long keys", test_long_keys},
 	{"a killed worker's region", test_dead_process},
+	{"counts while another process churns", test_churn},
 	{"bad tables refused", test_refused},
 	{0},
 };
