@@ -47,11 +47,12 @@
  *	read or answered), sessions per client address (smtpd_client_limit)
  *	and per local user on the submit socket (smtpd_submit_uid_limit),
  *	both counted over all smtpd workers through the client table master
- *	passes (mail/peertab.h), sessions per worker, idle and total time. Message content must use CRLF line ends: a bare
- *	CR or LF rejects the message, and only CRLF.CRLF ends DATA, which
- *	closes the SMTP smuggling hole. Plaintext pipelined behind STARTTLS
- *	is discarded. Verbs of other protocols (GET, POST, CONNECT, "Host:")
- *	end the session at once.
+ *	passes (mail/peertab.h), sessions per worker, idle and total time.
+ *	Message content must use CRLF line ends: a bare CR or LF rejects
+ *	the message, and only CRLF.CRLF ends DATA, which closes the SMTP
+ *	smuggling hole. Plaintext pipelined behind STARTTLS is discarded.
+ *	Verbs of other protocols (GET, POST, CONNECT, "Host:") end the
+ *	session at once.
  *
  * PROTOCOLS
  *	SMTP on the listeners. To qmgr: fire-and-forget trigger frames
@@ -71,9 +72,9 @@
  *	myhostname, smtpd_banner, message_size_limit,
  *	smtpd_recipient_limit, smtpd_line_limit, smtpd_error_limit,
  *	smtpd_client_limit, smtpd_submit_uid_limit, smtpd_max_sessions,
- *	smtpd_idle_timeout,
- *	smtpd_session_timeout, tls_cert_file, tls_key_file (both set:
- *	STARTTLS offered), spool_directory, data_directory,
+ *	smtpd_idle_timeout, smtpd_session_timeout, tls_cert_file,
+ *	tls_key_file (both set: STARTTLS offered), spool_directory,
+ *	data_directory,
  *	recipient_delimiter, mydomain (domain of a bare <postmaster>),
  *	herald_user, directory_group.
  *

@@ -36,10 +36,10 @@ struct buf;
 struct peer_count;
 
 struct peer {
-	char addr[PEER_ADDR_SIZE];	/* numeric text, "unix" or "unknown" */
+	char addr[PEER_ADDR_SIZE];	/* numeric text, "unix", "unknown" */
 	char key[PEER_KEY_SIZE];	/* what is counted: addr, or "uid:N" */
 	bool loopback;			/* 127/8, ::1, or a UNIX socket */
-	long long uid;			/* a UNIX socket's client, else -1 */
+	long long uid;			/* of a UNIX client, else -1 */
 	struct peer_count *count;	/* this process's sessions of key */
 	int entry;			/* in the shared table, -1: none */
 };
