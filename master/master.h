@@ -19,6 +19,7 @@
 
 struct buf;
 struct evloop;
+struct peertab;
 struct ev_timer;
 
 /* control socket and pid file, inside run_directory */
@@ -55,6 +56,9 @@ struct master_service {
 	long long backoff_ms;	/* current restart delay, 0: none */
 	long long last_death_ms;	/* monotonic time of the last quick death */
 	struct ev_timer *timer;	/* pending delayed restart */
+	struct peertab *peers;	/* the workers' client table, or NULL */
+	int peers_fd;		/* its memfd, passed to every worker */
+	unsigned peers_id;	/* bumped when the table is replaced */
 };
 
 /* how master_listen_get opens a UNIX socket */
@@ -93,6 +97,10 @@ struct master_service_def {
 				   one exited (qmgr owns the queue) */
 	struct master_listen_set listen[MASTER_LISTEN_SETS];
 	int (*count)(void);
+	/* a service with per-client limits: its workers share a client
+	 * table (mail/peertab.h) of regions of this many sessions (the
+	 * per-worker maximum); NULL: none */
+	const long long *client_table;
 };
 
 /* one child process */
@@ -102,6 +110,8 @@ struct master_child {
 	time_t started;		/* unix time, for status */
 	long long started_ms;	/* monotonic, for the backoff */
 	unsigned generation;	/* reload generation it belongs to */
+	int slot;		/* its region of svc->peers, -1: none */
+	unsigned peers_id;	/* of the table the slot is in */
 	struct master_child *next;
 };
 
@@ -157,8 +167,9 @@ void master_service_cancel_timers(void);
 int master_service_nchildren(void);
 
 /* master_spawn.c */
-/* master_spawn - fork and exec the service's program; pid, or -1 */
-pid_t master_spawn(const struct master_service *svc);
+/* master_spawn - fork and exec the service's program, which writes slot
+ * of the service's client table (-1: no table); pid, or -1 */
+pid_t master_spawn(const struct master_service *svc, int slot);
 
 /* master_notify.c: sd_notify(3) for Type=notify units */
 /* master_notify_init - remember $NOTIFY_SOCKET and remove it from the

@@ -13,6 +13,15 @@
  * at once if it had lived MASTER_SHORT_LIFE_MS, else after a delay that
  * doubles with every quick death up to MASTER_BACKOFF_MAX_MS, so a
  * service that cannot start does not spin.
+ *
+ * A service with per-client limits (smtpd, pop3d) gets a client table
+ * (mail/peertab.h): one memfd that all its workers map, with one region
+ * per worker, so that a client's sessions are counted across the workers.
+ * Each child gets the lowest slot that no live child of the service holds
+ * (the old generation's included), and master clears the child's region
+ * when it reaps it, so the sessions of a worker that crashed do not count
+ * on. The table has room for three generations of workers; it is made
+ * anew (old children keep theirs) only when a reload changes its size.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +36,7 @@
 #include "base/mem.h"
 #include "mail/auth_client.h"
 #include "mail/params.h"
+#include "mail/peertab.h"
 #include "mail/spool.h"
 #include "mail/submit.h"
 #include "master.h"
@@ -178,24 +188,24 @@ static const struct master_service_def master_service_table[] = {
 	{"authd", "authd", false,
 	    {{"auth", master_service_auth_listen, true,
 	    MASTER_SOCKET_SERVICES}},
-	    master_service_auth_count},
+	    master_service_auth_count, NULL},
 	{"smtpd", "smtpd", false,
 	    {{"smtp", master_service_smtpd_listen, false, MASTER_SOCKET_HERALD},
 	    {"submit", master_service_submit_listen, true,
 	    MASTER_SOCKET_PUBLIC}},
-	    master_service_smtpd_count},
+	    master_service_smtpd_count, &var_smtpd_max_sessions},
 	{"qmgr", "qmgr", true,
 	    {{"qmgr", master_service_qmgr_listen, true, MASTER_SOCKET_HERALD}},
-	    master_service_one},
+	    master_service_one, NULL},
 	{"local", "local", false,
 	    {{"local", master_service_local_listen, true,
 	    MASTER_SOCKET_HERALD}},
-	    master_service_local_count},
+	    master_service_local_count, NULL},
 	{"pop3d", "pop3d", false,
 	    {{"pop3", master_service_pop3_listen, false, MASTER_SOCKET_HERALD},
 	    {"pop3s", master_service_pop3s_listen, false,
 	    MASTER_SOCKET_HERALD}},
-	    master_service_pop3d_count},
+	    master_service_pop3d_count, &var_pop3d_max_sessions},
 };
 
 #define MASTER_NSERVICES \
@@ -212,6 +222,7 @@ master_service_init(void)
 	for (int i = 0; i < MASTER_NSERVICES; i++) {
 		memset(&master_services[i], 0, sizeof(master_services[i]));
 		master_services[i].def = &master_service_table[i];
+		master_services[i].peers_fd = -1;
 	}
 }
 
@@ -281,6 +292,75 @@ master_service_plan_one(const struct master_service_def *def,
 	return 0;
 }
 
+/*
+ * master_service_peers - the client table of svc, made for its current
+ * process count and session maximum unless the one it has fits. Without
+ * one (it cannot be made) workers count the clients of their own process,
+ * which is what a service started by hand does too.
+ */
+static void
+master_service_peers(struct master_service *svc)
+{
+	long long max = *svc->def->client_table;
+	unsigned slots, per_slot;
+	struct buf why = BUF_INIT;
+	struct peertab *t;
+	int fd, rc;
+
+	if (svc->wanted <= 0)
+		return;
+	slots = 3 * (unsigned)svc->wanted;	/* old, older, current */
+	if (slots > PEERTAB_MAX_SLOTS)
+		slots = PEERTAB_MAX_SLOTS;
+	per_slot = max > PEERTAB_MAX_PER_SLOT ? PEERTAB_MAX_PER_SLOT :
+	    (unsigned)max;
+	if (svc->peers != NULL && peertab_slots(svc->peers) >= slots &&
+	    peertab_per_slot(svc->peers) == per_slot)
+		return;
+	rc = peertab_create(slots, per_slot, &fd, &why);
+	if (rc == 0 && (rc = peertab_map(fd, &t, &why)) < 0)
+		(void)close(fd);
+	if (rc < 0) {
+		msg_warn("service %s: %s; its workers count the clients of "
+		    "their own process only", svc->def->name, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	buf_free(&why);
+	peertab_unmap(&svc->peers);
+	if (svc->peers_fd >= 0)
+		(void)close(svc->peers_fd);
+	svc->peers = t;
+	svc->peers_fd = fd;
+	svc->peers_id++;
+}
+
+/* master_service_slot - the lowest slot of svc's client table that no
+ * live child holds; -1 when there is no table or no free slot */
+static int
+master_service_slot(const struct master_service *svc)
+{
+	unsigned n;
+
+	if (svc->peers == NULL)
+		return -1;
+	n = peertab_slots(svc->peers);
+	for (unsigned slot = 0; slot < n; slot++) {
+		const struct master_child *c;
+
+		for (c = master_children; c != NULL; c = c->next)
+			if (c->svc == svc && c->peers_id == svc->peers_id &&
+			    c->slot == (int)slot)
+				break;
+		if (c == NULL)
+			return (int)slot;
+	}
+	msg_warn("service %s: no free slot in the client table: the new "
+	    "worker counts the clients of its own process only",
+	    svc->def->name);
+	return -1;
+}
+
 /* master_service_configure - listeners and process counts from config */
 int
 master_service_configure(struct buf *why)
@@ -303,6 +383,8 @@ master_service_configure(struct buf *why)
 		memcpy(svc->listeners, plan[i].listeners,
 		    sizeof(svc->listeners));
 		memcpy(svc->fdnames, plan[i].fdnames, sizeof(svc->fdnames));
+		if (svc->def->client_table != NULL)
+			master_service_peers(svc);
 	}
 	master_listen_commit();
 	return 0;
@@ -366,9 +448,10 @@ master_service_fill(struct master_service *svc)
 
 	while (running < svc->wanted) {
 		struct master_child *c, **cp;
+		int slot = master_service_slot(svc);
 		pid_t pid;
 
-		if ((pid = master_spawn(svc)) < 0) {
+		if ((pid = master_spawn(svc, slot)) < 0) {
 			/* fork failed: the system is short of something */
 			if (svc->backoff_ms < MASTER_BACKOFF_MIN_MS)
 				svc->backoff_ms = MASTER_BACKOFF_MIN_MS;
@@ -381,6 +464,8 @@ master_service_fill(struct master_service *svc)
 		c->started = time(NULL);
 		c->started_ms = evloop_now_ms(master_loop);
 		c->generation = master_generation;
+		c->slot = slot;
+		c->peers_id = svc->peers_id;
 		/* at the tail, so status lists children in start order */
 		for (cp = &master_children; *cp != NULL; cp = &(*cp)->next)
 			;
@@ -493,6 +578,10 @@ master_service_reap(void)
 			continue;
 		}
 		*cp = c->next;
+		/* its sessions are gone: before a new worker takes the slot */
+		if (c->slot >= 0 && c->svc->peers != NULL &&
+		    c->peers_id == c->svc->peers_id)
+			peertab_clear(c->svc->peers, (unsigned)c->slot);
 		master_service_died(c, status);
 		x_free(&c);
 	}

@@ -8,7 +8,10 @@
  * service's listeners at fds 3, 4, ... announced the systemd way
  * (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), the configuration text master
  * checked on the next descriptor (named by $HERALD_CONFIG_FD, see
- * params.h), and no other descriptor above stderr: neither master's pid
+ * params.h), for a service with per-client limits the client table its
+ * workers share on the one after (named by $HERALD_PEER_FD, with the slot
+ * the child writes in $HERALD_PEER_SLOT, see peer.h), and no other
+ * descriptor above stderr: neither master's pid
  * file lock, nor its control socket, nor another service's listeners leak
  * into a service.
  *
@@ -27,6 +30,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/params.h"
+#include "mail/peer.h"
 #include "master.h"
 
 #define MASTER_SPAWN_FD0 3	/* first inherited listener */
@@ -62,20 +66,22 @@ master_spawn_signals(void)
 
 /*
  * master_spawn_fds - the listeners to 3, 4, ..., the configuration after
- * them; close the rest. A descriptor may already sit where another one
- * must go, so each is first copied above the target range and only then
- * moved down.
+ * them, then the client table (slot >= 0); close the rest. A descriptor
+ * may already sit where another one must go, so each is first copied
+ * above the target range and only then moved down.
  */
 static int
-master_spawn_fds(const struct master_service *svc)
+master_spawn_fds(const struct master_service *svc, int slot)
 {
 	int n = svc->nlisteners;
-	int from[MASTER_SERVICE_MAX_LISTENERS + 1];
-	int tmp[MASTER_SERVICE_MAX_LISTENERS + 1];
+	int from[MASTER_SERVICE_MAX_LISTENERS + 2];
+	int tmp[MASTER_SERVICE_MAX_LISTENERS + 2];
 
 	for (int i = 0; i < n; i++)
 		from[i] = svc->listeners[i]->fd;
 	from[n++] = master_config_fd;
+	if (slot >= 0)
+		from[n++] = svc->peers_fd;
 	for (int i = 0; i < n; i++) {
 		if ((tmp[i] = fcntl(from[i], F_DUPFD,
 		    MASTER_SPAWN_FD0 + n)) < 0)
@@ -90,10 +96,10 @@ master_spawn_fds(const struct master_service *svc)
 	return 0;
 }
 
-/* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID and
- * HERALD_CONFIG_FD */
+/* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID,
+ * HERALD_CONFIG_FD, and HERALD_PEER_FD/_SLOT (slot >= 0) */
 static int
-master_spawn_env(const struct master_service *svc)
+master_spawn_env(const struct master_service *svc, int slot)
 {
 	struct buf names = BUF_INIT, num = BUF_INIT;
 	int rc = 0;
@@ -102,6 +108,19 @@ master_spawn_env(const struct master_service *svc)
 	if (setenv(PARAMS_CONFIG_FD_ENV, buf_cstr(&num), 1) < 0)
 		rc = -1;
 	buf_reset(&num);
+	if (slot >= 0) {
+		buf_printf(&num, "%d", MASTER_SPAWN_FD0 + svc->nlisteners + 1);
+		if (setenv(PEER_TABLE_FD_ENV, buf_cstr(&num), 1) < 0)
+			rc = -1;
+		buf_reset(&num);
+		buf_printf(&num, "%d", slot);
+		if (setenv(PEER_TABLE_SLOT_ENV, buf_cstr(&num), 1) < 0)
+			rc = -1;
+		buf_reset(&num);
+	} else {
+		(void)unsetenv(PEER_TABLE_FD_ENV);
+		(void)unsetenv(PEER_TABLE_SLOT_ENV);
+	}
 	if (svc->nlisteners == 0) {
 		(void)unsetenv("LISTEN_FDS");
 		(void)unsetenv("LISTEN_FDNAMES");
@@ -132,16 +151,16 @@ master_spawn_env(const struct master_service *svc)
  * call exit() (master's atexit handler would remove its pid file).
  */
 static void __attribute__((noreturn))
-master_spawn_child(const struct master_service *svc, const char *path,
-    char **argv)
+master_spawn_child(const struct master_service *svc, int slot,
+    const char *path, char **argv)
 {
 	master_spawn_signals();
-	if (master_spawn_fds(svc) < 0) {
+	if (master_spawn_fds(svc, slot) < 0) {
 		msg_warn("service %s: cannot pass listeners: %m",
 		    svc->def->name);
 		_exit(127);
 	}
-	if (master_spawn_env(svc) < 0) {
+	if (master_spawn_env(svc, slot) < 0) {
 		msg_warn("service %s: environment: %m", svc->def->name);
 		_exit(127);
 	}
@@ -152,7 +171,7 @@ master_spawn_child(const struct master_service *svc, const char *path,
 
 /* master_spawn - fork and exec the service's program; pid, or -1 */
 pid_t
-master_spawn(const struct master_service *svc)
+master_spawn(const struct master_service *svc, int slot)
 {
 	struct buf path = BUF_INIT;
 	char *argv[8];
@@ -175,7 +194,7 @@ master_spawn(const struct master_service *svc)
 		return -1;
 	}
 	if (pid == 0)
-		master_spawn_child(svc, buf_cstr(&path), argv);
+		master_spawn_child(svc, slot, buf_cstr(&path), argv);
 	buf_free(&path);
 	return pid;
 }

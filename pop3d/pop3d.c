@@ -40,8 +40,9 @@
  *	Every input has a bound: command lines (255 octets; PASS, AUTH and
  *	SASL responses up to 2048 with CRLF), commands before login
  *	(pop3d_command_limit), errors (pop3d_error_limit), sessions per
- *	client address (pop3d_client_limit) and per worker
- *	(pop3d_max_sessions), idle and total time. Replies are produced
+ *	client address (pop3d_client_limit, counted over all pop3d workers
+ *	through the client table master passes, mail/peertab.h) and per
+ *	worker (pop3d_max_sessions), idle and total time. Replies are produced
  *	only while the client reads them: a message is sent in chunks, so
  *	a session holds about 100 KB at most whatever the message size.
  *	Verbs of other protocols (GET, POST, "Host:", binary) end the

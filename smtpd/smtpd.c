@@ -43,12 +43,16 @@
  *	Every input has a bound: command lines (smtpd_line_limit), message
  *	size (message_size_limit, also enforced while reading, not only via
  *	SIZE=), recipients (smtpd_recipient_limit), errors per session
- *	(smtpd_error_limit), sessions per client address and per worker,
- *	idle and total time. Message content must use CRLF line ends: a bare
- *	CR or LF rejects the message, and only CRLF.CRLF ends DATA, which
- *	closes the SMTP smuggling hole. Plaintext pipelined behind STARTTLS
- *	is discarded. Verbs of other protocols (GET, POST, CONNECT, "Host:")
- *	end the session at once.
+ *	(smtpd_error_limit; the 421 is final: nothing pipelined after it is
+ *	read or answered), sessions per client address (smtpd_client_limit)
+ *	and per local user on the submit socket (smtpd_submit_uid_limit),
+ *	both counted over all smtpd workers through the client table master
+ *	passes (mail/peertab.h), sessions per worker, idle and total time.
+ *	Message content must use CRLF line ends: a bare CR or LF rejects
+ *	the message, and only CRLF.CRLF ends DATA, which closes the SMTP
+ *	smuggling hole. Plaintext pipelined behind STARTTLS is discarded.
+ *	Verbs of other protocols (GET, POST, CONNECT, "Host:") end the
+ *	session at once.
  *
  * PROTOCOLS
  *	SMTP on the listeners. To qmgr: fire-and-forget trigger frames
@@ -67,9 +71,10 @@
  * CONFIGURATION
  *	myhostname, smtpd_banner, message_size_limit,
  *	smtpd_recipient_limit, smtpd_line_limit, smtpd_error_limit,
- *	smtpd_client_limit, smtpd_max_sessions, smtpd_idle_timeout,
- *	smtpd_session_timeout, tls_cert_file, tls_key_file (both set:
- *	STARTTLS offered), spool_directory, data_directory,
+ *	smtpd_client_limit, smtpd_submit_uid_limit, smtpd_max_sessions,
+ *	smtpd_idle_timeout, smtpd_session_timeout, tls_cert_file,
+ *	tls_key_file (both set: STARTTLS offered), spool_directory,
+ *	data_directory,
  *	recipient_delimiter, mydomain (domain of a bare <postmaster>),
  *	herald_user, directory_group.
  *
@@ -99,7 +104,7 @@ smtpd_pre_drop(struct service *svc)
 static void
 smtpd_init(struct service *svc)
 {
-	smtpd_session_init(svc);
+	smtpd_session_init(svc, service_loop(svc));
 	smtpd_check_init();
 	smtpd_trigger_init(service_loop(svc));
 	smtpd_commit_init(service_loop(svc));

@@ -184,8 +184,9 @@ struct smtpd_session {
 extern SSL_CTX *smtpd_tls_ctx;
 
 /* smtpd_session.c */
-/* smtpd_session_init - remember the service (after the privilege drop) */
-void smtpd_session_init(struct service *svc);
+/* smtpd_session_init - remember the service (after the privilege drop;
+ * NULL: none, in unit tests) and the loop of the sessions */
+void smtpd_session_init(struct service *svc, struct evloop *loop);
 /* smtpd_session_accept - a new client: limits, greeting; local: on the
  * "submit" socket, where any local user hands over mail with sendmail */
 void smtpd_session_accept(struct service *svc, int fd, bool local);
@@ -197,6 +198,8 @@ void smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 /* smtpd_session_error - a reply that counts toward smtpd_error_limit */
 void smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* smtpd_session_set_state - change state; QUIT (closing) is final */
+void smtpd_session_set_state(struct smtpd_session *s, unsigned next);
 /* smtpd_session_finish - flush the replies, then close */
 void smtpd_session_finish(struct smtpd_session *s);
 /* smtpd_session_reset_tx - forget the transaction (drops its file) */

@@ -559,7 +559,7 @@ smtpd_cmd_helo_common(struct smtpd_session *s, const char *args, size_t len,
 	buf_reset(&s->helo);
 	buf_append(&s->helo, args, len);
 	s->esmtp = esmtp;
-	s->state = SMTPD_S_READY;
+	smtpd_session_set_state(s, SMTPD_S_READY);
 	return 0;
 }
 
@@ -628,7 +628,7 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 	tx->ret = r.ret;
 	if (r.has_envid)
 		tx->envid = xmemdup(r.envid.data, r.envid.len);
-	s->state = SMTPD_S_MAIL;
+	smtpd_session_set_state(s, SMTPD_S_MAIL);
 	if (!tx->expected) {
 		tx->expected = true;
 		smtpd_commit_expect(true);
@@ -680,7 +680,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 			msg_info("%s: client=[%s], helo=<%s>", tx->qid,
 			    s->base.peer.addr, buf_cstr(&s->helo));
 	}
-	s->state = SMTPD_S_RCPT;
+	smtpd_session_set_state(s, SMTPD_S_RCPT);
 	smtpd_session_reply(s, "250 2.1.5 Ok");
 	ret = 0;
 out:
@@ -733,7 +733,7 @@ smtpd_cmd_rset(struct smtpd_session *s, const char *args, size_t len)
 	}
 	smtpd_session_reset_tx(s);
 	if (s->state != SMTPD_S_INIT)
-		s->state = SMTPD_S_READY;
+		smtpd_session_set_state(s, SMTPD_S_READY);
 	smtpd_session_reply(s, "250 2.0.0 Ok");
 	return 0;
 }

@@ -297,14 +297,18 @@ smtpd_data_open(struct smtpd_session *s)
 	return 0;
 }
 
-/* smtpd_data_reject - end of a message we do not take: reply, log, reset */
+/*
+ * smtpd_data_reject - end of a message we do not take: reply, log, reset.
+ * The reject may be the error that reached smtpd_error_limit: then the
+ * session is closing (QUIT) and stays so.
+ */
 static void
 smtpd_data_reject(struct smtpd_session *s, const char *reply)
 {
 	smtpd_session_log_reject(s, "END-OF-MESSAGE", NULL, reply);
 	smtpd_session_error(s, "%s", reply);
 	smtpd_session_reset_tx(s);
-	s->state = SMTPD_S_READY;
+	smtpd_session_set_state(s, SMTPD_S_READY);
 }
 
 /* smtpd_data_committed - the commit thread's answer (loop thread) */
@@ -338,7 +342,7 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 	buf_reset(&job->why);
 	smtpd_session_reset_tx(s);
 	if (s->state == SMTPD_S_COMMIT)
-		s->state = SMTPD_S_READY;
+		smtpd_session_set_state(s, SMTPD_S_READY);
 	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, false);
 	session_leave(&s->base);	/* frees s if it was closed meanwhile */
 }
@@ -357,7 +361,7 @@ smtpd_data_commit(struct smtpd_session *s)
 		smtpd_session_reply(s,
 		    "451 4.3.0 Error: queue file write error");
 		smtpd_session_reset_tx(s);
-		s->state = SMTPD_S_READY;
+		smtpd_session_set_state(s, SMTPD_S_READY);
 		return;
 	}
 	buf_free(&why);
@@ -368,7 +372,7 @@ smtpd_data_commit(struct smtpd_session *s)
 	s->job.done = smtpd_data_committed;
 	s->job.ctx = s;
 	s->commit_pending = true;
-	s->state = SMTPD_S_COMMIT;
+	smtpd_session_set_state(s, SMTPD_S_COMMIT);
 	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, true);
 	smtpd_commit_submit(&s->job, tx->expected);
 	tx->expected = false;
@@ -384,14 +388,14 @@ smtpd_data_cmd(struct smtpd_session *s)
 		smtpd_session_reply(s,
 		    "451 4.3.0 Error: queue file write error");
 		smtpd_session_reset_tx(s);
-		s->state = SMTPD_S_READY;
+		smtpd_session_set_state(s, SMTPD_S_READY);
 		return;
 	}
 	tx->content = 0;
 	tx->too_big = false;
 	smtpd_data_init(&tx->dp);
 	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	s->state = SMTPD_S_DATA;
+	smtpd_session_set_state(s, SMTPD_S_DATA);
 }
 
 /* smtpd_data_end - the DATA terminator arrived */
@@ -437,7 +441,7 @@ smtpd_data_bdat_cmd(struct smtpd_session *s, long long size, bool last)
 				tx->failed = true;
 		}
 	}
-	s->state = SMTPD_S_BDAT;
+	smtpd_session_set_state(s, SMTPD_S_BDAT);
 	if (size == 0)
 		smtpd_data_input(s);
 }
@@ -452,7 +456,7 @@ smtpd_data_chunk_end(struct smtpd_session *s)
 		unsigned was = tx->chunk_return;
 
 		tx->chunk_discard = false;
-		s->state = was;
+		smtpd_session_set_state(s, was);
 		if (was & SMTPD_S_INIT)
 			smtpd_session_error(s,
 			    "503 5.5.1 Error: send HELO/EHLO first");
@@ -470,7 +474,7 @@ smtpd_data_chunk_end(struct smtpd_session *s)
 		smtpd_session_reply(s,
 		    "451 4.3.0 Error: queue file write error");
 		smtpd_session_reset_tx(s);
-		s->state = SMTPD_S_READY;
+		smtpd_session_set_state(s, SMTPD_S_READY);
 	} else if (tx->bs.bare) {
 		smtpd_data_reject(s, "550 5.5.2 Message rejected: bare <CR> or "
 		    "<LF> in message data (RFC 5321 2.3.8)");
@@ -480,7 +484,7 @@ smtpd_data_chunk_end(struct smtpd_session *s)
 	} else if (!tx->chunk_last) {
 		smtpd_session_reply(s, "250 2.0.0 %lld octets received",
 		    tx->chunk_size);
-		s->state = SMTPD_S_CHUNKS;
+		smtpd_session_set_state(s, SMTPD_S_CHUNKS);
 	} else {
 		/* Queue files hold CRLF lines: end the last one. */
 		if (tx->bs.any && tx->bs.last != '\n')

@@ -2,13 +2,26 @@
  * smtpd_data_test - the DATA byte-stream parser and the BDAT scanner, fed
  * at every chunk size from 1 byte, including the SMTP smuggling inputs,
  * and compared against a simple whole-buffer reference on random input.
+ * Then whole sessions on a socketpair (a spool and a directory in a
+ * temporary folder, the commit thread running): the reject of a message
+ * that reaches smtpd_error_limit ends the session for good.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/test.h"
+#include "mail/dir.h"
+#include "mail/params.h"
+#include "mail/spool.h"
 #include "smtpd.h"
 
 /* collect - parser output sink */
@@ -304,6 +317,217 @@ test_bdat_last_byte(void)
 	T_ASSERT(!bs.any);
 }
 
+static char tmpdir[] = "/tmp/herald-smtpd-data-test-XXXXXX";
+static struct evloop *t_loop;
+
+/* session_setup - settings, spool, directory (alice@example.test), the
+ * session pool and the commit thread; once */
+static bool
+session_setup(void)
+{
+	static bool done;
+	struct buf text = BUF_INIT, path = BUF_INIT, why = BUF_INIT;
+	struct dir *d = NULL;
+	bool ok = false;
+
+	if (done)
+		return true;
+	buf_printf(&path, "%s/herald.conf", tmpdir);
+	buf_printf(&text, "myhostname = mx.example.test\n"
+	    "spool_directory = %s/spool\ndata_directory = %s/data\n"
+	    "run_directory = %s\nsmtpd_error_limit = 2\n", tmpdir, tmpdir,
+	    tmpdir);
+	if (params_load_text(buf_cstr(&path), text.data, text.len, &why) < 0 ||
+	    spool_setup(var_spool_directory, (uid_t)-1, (gid_t)-1, &why) < 0 ||
+	    dir_open(var_data_directory, DIR_WRITE, &d, &why) < 0 ||
+	    dir_domain_add(d, "example.test", &why) < 0 ||
+	    dir_user_add(d, "alice@example.test", -1, &why) < 0) {
+		fprintf(stderr, "  setup: %s\n", buf_cstr(&why));
+		goto out;
+	}
+	t_loop = evloop_new();
+	smtpd_session_init(NULL, t_loop);
+	smtpd_check_init();
+	smtpd_commit_init(t_loop);
+	done = ok = true;
+out:
+	if (d != NULL)
+		dir_close(&d);
+	buf_free(&text);
+	buf_free(&path);
+	buf_free(&why);
+	return ok;
+}
+
+/* what a client side of a session saw */
+struct t_client {
+	int fd;
+	struct buf got;		/* every byte the server sent */
+	bool eof;
+};
+
+/* t_client_poll - read what came; stop the loop at EOF */
+static long long
+t_client_poll(struct evloop *loop, void *ctx)
+{
+	struct t_client *c = ctx;
+	char chunk[4096];
+	ssize_t n;
+
+	while ((n = read(c->fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&c->got, chunk, (size_t)n);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		c->eof = true;
+		evloop_stop(loop);
+		return -1;
+	}
+	return 10;
+}
+
+/* t_deadline - the session took too long */
+static long long
+t_deadline(struct evloop *loop, void *ctx)
+{
+	*(bool *)ctx = true;
+	evloop_stop(loop);
+	return -1;
+}
+
+/* run_session - send script in one write, collect the replies to EOF */
+static void
+run_session(const char *script, struct buf *got)
+{
+	struct t_client c = {.fd = -1};
+	struct ev_timer *poll, *deadline;
+	bool expired = false;
+	int sv[2];
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	T_ASSERT(fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);
+	T_ASSERT(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
+	c.fd = sv[1];
+	buf_init(&c.got);
+	smtpd_session_accept(NULL, sv[0], false);
+	T_ASSERT(write(sv[1], script, strlen(script)) ==
+	    (ssize_t)strlen(script));
+	poll = evloop_add_timer(t_loop, 10, t_client_poll, &c);
+	deadline = evloop_add_timer(t_loop, 10000, t_deadline, &expired);
+	while (!c.eof && !expired)
+		T_ASSERT(evloop_run(t_loop) >= 0);
+	if (!c.eof)
+		evloop_cancel_timer(t_loop, &poll);
+	if (!expired)
+		evloop_cancel_timer(t_loop, &deadline);
+	T_ASSERT(!expired);
+	close(sv[1]);
+	/* let the server side see the close and free the session */
+	deadline = evloop_add_timer(t_loop, 50, t_deadline, &expired);
+	T_ASSERT(evloop_run(t_loop) >= 0);
+	buf_reset(got);
+	buf_append(got, c.got.data, c.got.len);
+	buf_free(&c.got);
+}
+
+/* incoming_files - queue files in <spool>/incoming; -1 if unreadable */
+static int
+incoming_files(void)
+{
+	struct buf path = BUF_INIT;
+	struct dirent *e;
+	DIR *dp;
+	int n = 0;
+
+	buf_printf(&path, "%s/incoming", var_spool_directory);
+	dp = opendir(buf_cstr(&path));
+	buf_free(&path);
+	if (dp == NULL)
+		return -1;
+	while ((e = readdir(dp)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* ends_with - the text ends with tail */
+static bool
+ends_with(const struct buf *b, const char *tail)
+{
+	size_t n = strlen(tail);
+
+	return b->len >= n && memcmp(b->data + b->len - n, tail, n) == 0;
+}
+
+#define T_MAIL "MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\n"
+#define T_421 "421 4.7.0 mx.example.test Error: too many errors\r\n"
+
+/*
+ * test_session_control - the harness sees a message that is queued: one
+ * accepted transaction gives "250 ... queued as" and a file in incoming/
+ */
+static void
+test_session_control(void)
+{
+	struct buf got = BUF_INIT;
+	int before;
+
+	if (!session_setup()) {
+		T_ASSERT(!"setup");
+		return;
+	}
+	before = incoming_files();
+	T_ASSERT(before >= 0);
+	run_session("EHLO c.example\r\n" T_MAIL "DATA\r\nhello\r\n.\r\n"
+	    "QUIT\r\n", &got);
+	T_ASSERT(strstr(buf_cstr(&got), "250 2.0.0 Ok: queued as ") != NULL);
+	T_ASSERT(ends_with(&got, "221 2.0.0 Bye\r\n"));
+	T_EQ_INT(incoming_files(), before + 1);
+	buf_free(&got);
+}
+
+/*
+ * error_limit_case - script reaches smtpd_error_limit (2) with the reject
+ * of a message (a bare LF) and pipelines a whole good transaction behind
+ * it: the 421 must be the last thing said, and nothing is queued.
+ */
+static void
+error_limit_case(const char *script)
+{
+	struct buf got = BUF_INIT;
+	int before;
+
+	if (!session_setup()) {
+		T_ASSERT(!"setup");
+		return;
+	}
+	before = incoming_files();
+	T_ASSERT(before >= 0);
+	run_session(script, &got);
+	if (!ends_with(&got, "550 5.5.2 Message rejected: bare <CR> or <LF> "
+	    "in message data (RFC 5321 2.3.8)\r\n" T_421))
+		fprintf(stderr, "  got: %s\n", buf_cstr(&got));
+	T_ASSERT(ends_with(&got, "(RFC 5321 2.3.8)\r\n" T_421));
+	T_ASSERT(strstr(buf_cstr(&got), "queued as") == NULL);
+	T_EQ_INT(incoming_files(), before);
+	buf_free(&got);
+}
+
+static void
+test_error_limit_data(void)
+{
+	error_limit_case("EHLO c.example\r\nFROB\r\n" T_MAIL
+	    "DATA\r\nbare\nLF\r\n.\r\n"
+	    T_MAIL "DATA\r\nhello\r\n.\r\nNOOP\r\nQUIT\r\n");
+}
+
+static void
+test_error_limit_bdat(void)
+{
+	error_limit_case("EHLO c.example\r\nFROB\r\n" T_MAIL
+	    "BDAT 9 LAST\r\nbare\nLF\r\n"
+	    T_MAIL "BDAT 7 LAST\r\nhello\r\nRSET\r\nQUIT\r\n");
+}
+
 static const struct test_case cases[] = {
 	{"simple messages", test_simple},
 	{"empty message", test_empty_message},
@@ -316,11 +540,16 @@ static const struct test_case cases[] = {
 	{"random input against the reference", test_random},
 	{"BDAT bare CR/LF scan", test_bdat_scan},
 	{"BDAT last byte", test_bdat_last_byte},
+	{"session: a good message is queued", test_session_control},
+	{"session: error limit at the end of DATA is final",
+	    test_error_limit_data},
+	{"session: error limit at a BDAT reject is final",
+	    test_error_limit_bdat},
 	{0},
 };
 
 int
 main(void)
 {
-	return test_run(cases);
+	return test_run_in(cases, tmpdir);
 }

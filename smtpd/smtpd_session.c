@@ -41,11 +41,20 @@ static struct session_pool smtpd_sessions;
 
 SESSION_BASE_FIRST(struct smtpd_session);
 
-/* smtpd_session_init - remember the service and its loop */
+/* smtpd_session_init - remember the service (NULL in unit tests) and
+ * the loop the sessions run on */
 void
-smtpd_session_init(struct service *svc)
+smtpd_session_init(struct service *svc, struct evloop *loop)
 {
-	session_pool_init(&smtpd_sessions, svc, service_loop(svc));
+	session_pool_init(&smtpd_sessions, svc, loop);
+}
+
+/* smtpd_session_stopping - the worker is stopping (SIGTERM) */
+static bool
+smtpd_session_stopping(void)
+{
+	return smtpd_sessions.svc != NULL &&
+	    service_stopping(smtpd_sessions.svc);
 }
 
 /* smtpd_session_vreply - format and queue one reply line */
@@ -91,6 +100,22 @@ smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 		    var_myhostname);
 		smtpd_session_finish(s);
 	}
+}
+
+/*
+ * smtpd_session_set_state - move the session to state next, unless it is
+ * closing. QUIT is final: after a 421 (error limit, timeout, shutdown) or
+ * 221, nothing more is read or answered, so no later path (the end of a
+ * rejected message, the commit thread's answer, RSET, a TLS handshake)
+ * may bring the session back to a state that serves commands; pipelined
+ * input behind the 421 would otherwise run, and a message the client
+ * never saw accepted would be queued.
+ */
+void
+smtpd_session_set_state(struct smtpd_session *s, unsigned next)
+{
+	if (s->state != SMTPD_S_QUIT)
+		s->state = next;
 }
 
 /* smtpd_session_finish - flush the replies, then close */
@@ -181,7 +206,7 @@ smtpd_session_starttls(struct smtpd_session *s)
 	smtpd_session_reset_tx(s);
 	buf_reset(&s->helo);
 	s->esmtp = false;
-	s->state = SMTPD_S_TLS;
+	smtpd_session_set_state(s, SMTPD_S_TLS);
 	/* Plaintext pipelined behind STARTTLS is thrown away here. */
 	stream_starttls(s->base.stream, smtpd_tls_ctx, true, NULL);
 }
@@ -240,7 +265,7 @@ smtpd_session_tls_ready(struct session *base)
 	smtpd_session_reset_tx(s);
 	buf_reset(&s->helo);
 	s->esmtp = false;
-	s->state = SMTPD_S_INIT;
+	smtpd_session_set_state(s, SMTPD_S_INIT);
 	smtpd_session_input(base);
 }
 
@@ -252,7 +277,7 @@ smtpd_session_timeout(struct session *base)
 
 	if (s->base.closed || s->state == SMTPD_S_QUIT)
 		return;
-	if (!service_stopping(smtpd_sessions.svc))
+	if (!smtpd_session_stopping())
 		msg_info("timeout after %s from [%s]",
 		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
 	if (s->state == SMTPD_S_TLS) {
@@ -261,7 +286,7 @@ smtpd_session_timeout(struct session *base)
 		stream_finish(s->base.stream);
 		return;
 	}
-	if (service_stopping(smtpd_sessions.svc))
+	if (smtpd_session_stopping())
 		smtpd_session_reply(s, "421 4.3.2 %s Service shutting down",
 		    var_myhostname);
 	else
@@ -368,13 +393,9 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	session_open(&smtpd_sessions, &s->base, &smtpd_session_ops, fd, &lim);
 	s->ipv6 = strchr(s->base.peer.addr, ':') != NULL;
 	if (local) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-
 		s->local = true;
-		s->local_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-		    &cl) == 0 ? (long long)cred.uid : -1;
-		/* what logs show; the per-address count keeps its key */
+		s->local_uid = s->base.peer.uid;	/* SO_PEERCRED */
+		/* what logs show; the count keeps its key, "uid:N" */
 		str_lcpy(s->base.peer.addr, "local", sizeof(s->base.peer.addr));
 	}
 	buf_init(&s->helo);
@@ -400,7 +421,16 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 		    "421 4.3.2 %s Service not available: too many "
 		    "sessions", var_myhostname);
 		smtpd_session_finish(s);
-	} else if ((long long)peer_sessions(&s->base.peer) >
+	} else if (s->local && (long long)peer_sessions(&s->base.peer) >
+	    var_smtpd_submit_uid_limit) {
+		msg_warn("too many local submissions from uid %lld (limit "
+		    "%lld): rejecting", s->local_uid,
+		    var_smtpd_submit_uid_limit);
+		smtpd_session_reply(s,
+		    "421 4.7.0 %s Error: too many connections "
+		    "from uid %lld", var_myhostname, s->local_uid);
+		smtpd_session_finish(s);
+	} else if (!s->local && (long long)peer_sessions(&s->base.peer) >
 	    var_smtpd_client_limit) {
 		msg_warn("too many sessions from [%s] (limit %lld): "
 		    "rejecting", s->base.peer.addr, var_smtpd_client_limit);

@@ -56,6 +56,7 @@ long long var_smtpd_recipient_limit;
 long long var_smtpd_line_limit;
 long long var_smtpd_error_limit;
 long long var_smtpd_client_limit;
+long long var_smtpd_submit_uid_limit;
 long long var_smtpd_max_sessions;
 long long var_smtpd_idle_timeout;
 long long var_smtpd_session_timeout;
@@ -174,7 +175,11 @@ struct cfg_entry params_table[] = {
 	INT(smtpd_error_limit, "20", 1, 1000,
 	    "errors in one session before it is disconnected"),
 	INT(smtpd_client_limit, "50", 1, 100000,
-	    "concurrent sessions from one client address"),
+	    "concurrent SMTP sessions from one client address, counted over "
+	    "all smtpd workers"),
+	INT(smtpd_submit_uid_limit, "50", 1, 100000,
+	    "concurrent local submissions (sendmail, on the submit socket) "
+	    "from one user (uid), counted over all smtpd workers"),
 	INT(smtpd_max_sessions, "10000", 1, 1000000,
 	    "concurrent sessions per smtpd worker"),
 	TIME(smtpd_idle_timeout, "300s", 1, 86400,
@@ -227,7 +232,8 @@ struct cfg_entry params_table[] = {
 	INT(pop3d_max_sessions, "10000", 1, 1000000,
 	    "concurrent sessions per pop3d worker"),
 	INT(pop3d_client_limit, "20", 1, 100000,
-	    "concurrent POP3 sessions from one client address"),
+	    "concurrent POP3 sessions from one client address, counted over "
+	    "all pop3d workers"),
 	TIME(pop3d_idle_timeout, "10m", 1, 86400,
 	    "time a POP3 client may stay silent (RFC 1939: at least 10 "
 	    "minutes)"),

@@ -49,6 +49,7 @@ extern long long var_smtpd_recipient_limit;
 extern long long var_smtpd_line_limit;	/* command line incl. CRLF */
 extern long long var_smtpd_error_limit;	/* errors before disconnect */
 extern long long var_smtpd_client_limit;	/* sessions per client address */
+extern long long var_smtpd_submit_uid_limit;	/* sendmail sessions/uid */
 extern long long var_smtpd_max_sessions;	/* sessions per worker */
 extern long long var_smtpd_idle_timeout;	/* seconds */
 extern long long var_smtpd_session_timeout;	/* seconds */

@@ -33,6 +33,7 @@
 #include "base/str.h"
 #include "base/tls.h"
 #include "mail/params.h"
+#include "mail/peer.h"
 #include "mail/service.h"
 
 #define SERVICE_LISTEN_FDS_START 3
@@ -576,6 +577,7 @@ service_main(int argc, char **argv, const struct service_def *def)
 		return 2;
 	}
 	service_config(params_config_path(conf));
+	peer_attach_env();	/* the service's client table, if passed */
 	service_signals();
 
 	service_malloc_tune();

@@ -717,6 +717,45 @@ def test_client_limit(make_herald):
         b.close()
 
 
+def _pop3_connect(inst):
+    """A new POP3 connection: (client, first line, pid of the worker that
+    logged its connect line); one at a time, so the line is this one's."""
+    mark = inst.log_size()
+    c = RawPOP(inst.pop3_port)
+    first = c.line()
+    m = inst.wait_log(r"herald/pop3d\[(\d+)\]: connect from "
+                      r"\[127\.0\.0\.1\]", since=mark)
+    return c, first, int(m.group(1))
+
+
+def test_client_limit_counts_all_workers(make_herald):
+    """pop3d_client_limit=2 over two workers: one session in each, and the
+    third is refused though its worker holds only one itself. A worker is
+    stopped (SIGSTOP) so that the other one accepts."""
+    inst = make_herald(pop3d_client_limit="2", pop3d_workers="2")
+    H.wait_for(lambda: len(pop3d_pids(inst)) == 2, 20, what="two workers")
+    a, b = sorted(pop3d_pids(inst))
+    held = []
+    try:
+        for stopped, runs in ((a, b), (b, a)):
+            os.kill(stopped, signal.SIGSTOP)
+            try:
+                c, first, pid = _pop3_connect(inst)
+                held.append(c)
+                assert (first, pid) == (GREETING, runs), (first, pid, a, b)
+                if runs == a:
+                    c, first, pid = _pop3_connect(inst)
+                    held.append(c)
+                    assert pid == a, (pid, a, b)
+                    assert first == (b"-ERR [SYS/TEMP] Too many "
+                                     b"connections from your address")
+            finally:
+                os.kill(stopped, signal.SIGCONT)
+    finally:
+        for c in held:
+            c.close()
+
+
 def test_max_sessions(make_herald):
     inst = make_herald(pop3d_max_sessions="1", pop3d_workers="1")
     with RawPOP(inst.pop3_port) as a:
