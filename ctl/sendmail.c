@@ -67,6 +67,8 @@ sendmail_exit_code(enum submit_result r)
 		return EX_NOUSER;
 	case SUBMIT_REJECTED:
 		return EX_UNAVAILABLE;
+	case SUBMIT_BAD_INPUT:
+		return EX_DATAERR;
 	case SUBMIT_PROTOCOL:
 		break;
 	}
