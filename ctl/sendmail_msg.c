@@ -174,17 +174,32 @@ sendmail_eol_end(struct sendmail_eol *e, struct buf *out)
 	e->bol = true;
 }
 
-/* sendmail_read - standard input through the normaliser */
+/*
+ * sendmail_read - standard input through the normaliser, a line (or
+ * 8192 bytes) at a time: a program may write "." and wait for us to exit
+ * before it closes the pipe, so the "." line must end the reading, and a
+ * read for a whole buffer would wait for the pipe to close. A chunk
+ * ends after a CR, so a CRLF always arrives cut in two here.
+ */
 int
 sendmail_read(FILE *in, bool dot_ends, size_t max, struct buf *out,
     struct buf *why)
 {
 	struct sendmail_eol e;
 	char chunk[8192];
-	size_t n;
 
 	sendmail_eol_init(&e, dot_ends);
-	while (!e.done && (n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+	while (!e.done) {
+		size_t n = 0;
+		int c;
+
+		while (n < sizeof(chunk) && (c = getc(in)) != EOF) {
+			chunk[n++] = (char)c;
+			if (c == '\n' || c == '\r')
+				break;
+		}
+		if (n == 0)
+			break;
 		(void)sendmail_eol_feed(&e, chunk, n, out);
 		if (out->len > max) {
 			buf_printf(why, "message larger than %zu bytes", max);

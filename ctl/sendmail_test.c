@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/test.h"
@@ -190,8 +191,9 @@ test_cr_at_the_read_buffer_border(void)
 {
 	struct buf in = BUF_INIT, out = BUF_INIT, want = BUF_INIT;
 
-	/* sendmail_read takes 8192 bytes at a time: put a CRLF across that
-	 * border, then a bare CR on it, as a long cron line would */
+	/* sendmail_read takes at most 8192 bytes, and ends a chunk after a
+	 * CR: put a CRLF across the 8192 border, then a bare CR on it, as a
+	 * long cron line would */
 	for (int i = 0; i < 8191; i++)
 		buf_putc(&in, 'x');
 	buf_puts(&in, "\r\nnext\r");
@@ -211,6 +213,29 @@ test_cr_at_the_read_buffer_border(void)
 	buf_free(&in);
 	buf_free(&out);
 	buf_free(&want);
+}
+
+static void
+test_dot_line_ends_reading(void)
+{
+	struct buf out = BUF_INIT, why = BUF_INIT;
+	int p[2];
+	FILE *f;
+
+	/* the writer keeps the pipe open after "." and waits for us: the
+	 * read must end at the "." line, not wait for more (alarm: a hang
+	 * kills the test instead of blocking ctest) */
+	T_ASSERT(pipe(p) == 0);
+	T_ASSERT(write(p[1], "a\r\n.\r\n", 6) == 6);
+	T_ASSERT((f = fdopen(p[0], "r")) != NULL);
+	alarm(10);
+	T_EQ_INT(sendmail_read(f, true, 1000, &out, &why), 0);
+	alarm(0);
+	T_EQ_STR(buf_cstr(&out), "a\r\n");
+	fclose(f);
+	(void)close(p[1]);
+	buf_free(&out);
+	buf_free(&why);
 }
 
 /* address cases: as given, flags, the internal form (NULL: refused) */
@@ -449,6 +474,7 @@ static const struct test_case cases[] = {
 	{"reading the message", test_read},
 	{"line ends at every chunk size", test_line_ends_every_chunk_size},
 	{"CR at the read buffer border", test_cr_at_the_read_buffer_border},
+	{"a \".\" line ends the reading", test_dot_line_ends_reading},
 	{"address check", test_address_check},
 	{"envelope: injection refused", test_envelope},
 	{"recipients from the header", test_header_rcpts},
