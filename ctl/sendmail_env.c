@@ -62,15 +62,15 @@ sendmail_env_address(const char *s, unsigned flags, const char *hostname,
 	buf_putc(&path, '>');
 	if (addr_parse_path(path.data, path.len, ADDR_ALLOW_UTF8, out, &used,
 	    &err) < 0) {
-		buf_printf(why, "bad address \"%s\": %s", s, buf_cstr(&err));
+		buf_printf(why, "\"%s\": %s", s, buf_cstr(&err));
 	} else if (used != path.len) {
-		buf_printf(why, "bad address \"%s\": text after the address",
-		    s);
+		buf_printf(why, "\"%s\": bad address syntax: text after the "
+		    "address", s);
 	} else if (out->len == 0 || strchr(buf_cstr(out), '@') == NULL) {
 		/* "<postmaster>" comes back without a domain; we gave it one,
 		 * so this cannot happen, but an address without one must not
 		 * go out either way */
-		buf_printf(why, "bad address \"%s\": no domain", s);
+		buf_printf(why, "\"%s\": bad address: no domain", s);
 	} else {
 		rc = 0;
 	}
@@ -99,7 +99,8 @@ sendmail_env_check(const char *what, const char *s, unsigned flags,
 	int rc = sendmail_env_address(s, flags, hostname, out, &err);
 
 	if (rc < 0)
-		buf_printf(why, "%s: %s", what, buf_cstr(&err));
+		buf_printf(why, "%s%s%s", what, buf_cstr(&err)[0] == '"' ? " " :
+		    ": ", buf_cstr(&err));
 	buf_free(&err);
 	return rc;
 }
