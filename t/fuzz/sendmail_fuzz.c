@@ -206,7 +206,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!done1);
 		no_eol(p, n, &a);
 		no_eol(whole.data, whole.len, &b);
-		FUZZ_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+		FUZZ_CHECK(a.len == b.len &&
+		    memcmp(a.data, b.data, a.len) == 0);
 	}
 
 	check_envelope(argv, argc, &whole);
