@@ -6,8 +6,10 @@
  *	sendmail [-t] [-i] [-f sender] [-F fullname] [-C config] [address ...]
  *
  * DESCRIPTION
- *	The message is read from standard input (LF or CRLF line ends; a
- *	line with a single "." ends it unless -i or -oi is given) and handed
+ *	The message is read from standard input (a line with a single "."
+ *	ends it unless -i or -oi is given; line ends may be CRLF, LF or a
+ *	bare CR, as progress bars in cron output have, and all become
+ *	CRLF, so no message is refused for its line ends) and handed
  *	to smtpd over <run_directory>/submit, the local submission socket
  *	that master opens for every local user. smtpd learns the sender's
  *	uid from the kernel, checks the message like any other and answers
@@ -23,8 +25,21 @@
  *	pointer to heraldctl; other options of Postfix's sendmail (-oX, -N,
  *	-R, -V, -B, -v ...) are accepted and mean nothing here.
  *
+ * SECURITY
+ *	sendmail runs with the caller's privileges and gets no more than a
+ *	socket anyone may use; smtpd checks what arrives as from any
+ *	client. But programs hand untrusted text to sendmail as arguments
+ *	(a web form's address as -f or a recipient), and an address is
+ *	written into a MAIL FROM or RCPT TO line: a CR or LF in it would
+ *	end that command and make the rest commands of their own. So every
+ *	address is checked with smtpd's address parser (local@domain,
+ *	<local@domain>, or a login name; no control character) before
+ *	anything is sent, and lib/mail/submit.c refuses control characters
+ *	in what it writes again.
+ *
  * EXIT STATUS (sysexits.h)
- *	0 queued; 64 usage; 65 message too large or malformed; 67 a
+ *	0 queued; 64 usage, or a bad address on the command line; 65 the
+ *	message is too large, or an address in its header (-t) is bad; 67 a
  *	recipient was refused; 69 the message was refused; 75 herald is not
  *	running or answered with a temporary error (try again later);
  *	76 an unexpected answer; 78 a bad configuration.
@@ -39,6 +54,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "mail/addr.h"
 #include "mail/params.h"
 #include "mail/submit.h"
 #include "sendmail.h"
@@ -67,6 +83,8 @@ sendmail_exit_code(enum submit_result r)
 		return EX_NOUSER;
 	case SUBMIT_REJECTED:
 		return EX_UNAVAILABLE;
+	case SUBMIT_BAD_INPUT:
+		return EX_DATAERR;
 	case SUBMIT_PROTOCOL:
 		break;
 	}
@@ -77,12 +95,12 @@ int
 main(int argc, char **argv)
 {
 	struct buf why = BUF_INIT, msg = BUF_INIT, hdr = BUF_INIT,
-	    sender = BUF_INIT, path = BUF_INIT, one = BUF_INIT;
+	    from = BUF_INIT, path = BUF_INIT;
 	struct sendmail_opts o;
+	struct sendmail_env env;
 	struct submit_msg m;
-	struct passwd *pw;
-	const char **rcpts;
-	size_t nhdr = 0, n = 0;
+	struct passwd *pw = NULL;
+	size_t nhdr = 0;
 	enum submit_result r;
 	int code;
 
@@ -96,6 +114,9 @@ main(int argc, char **argv)
 		return sendmail_fail(EX_USAGE, o.refuse);
 	if (params_load(params_config_path(o.config), &why) < 0)
 		return sendmail_fail(EX_CONFIG, buf_cstr(&why));
+	if (o.sender == NULL && (pw = getpwuid(getuid())) == NULL)
+		return sendmail_fail(EX_OSERR, "who are you? (no passwd entry "
+		    "for this uid)");
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	buf_reset(&why);
@@ -105,45 +126,22 @@ main(int argc, char **argv)
 	if (o.header_rcpts)
 		sendmail_header_rcpts(&msg, &hdr, &nhdr);
 
-	/* the envelope sender */
-	if (o.sender != NULL) {
-		if (*o.sender == '\0' || strcmp(o.sender, "<>") == 0)
-			buf_set(&sender, "");
-		else
-			sendmail_qualify(o.sender, var_myhostname, &sender);
-	} else if ((pw = getpwuid(getuid())) != NULL) {
-		sendmail_qualify(pw->pw_name, var_myhostname, &sender);
-	} else {
-		return sendmail_fail(EX_OSERR, "who are you? (no passwd "
-		    "entry for this uid)");
+	/* every address checked before any goes into a command line */
+	if ((code = sendmail_env_build(&o, o.sender == NULL ? pw->pw_name :
+	    NULL, &hdr, nhdr, var_myhostname, &env, &why)) != 0) {
+		sendmail_env_free(&env);
+		return sendmail_fail(code, buf_cstr(&why));
 	}
+	if (env.sender.len > 0)
+		addr_externalize(&from, buf_cstr(&env.sender));
+	else
+		buf_set(&from, "MAILER-DAEMON");
+	sendmail_complete(&msg, buf_cstr(&from), o.fullname, var_myhostname);
 
-	/* recipients: arguments, then the header's (-t), all qualified */
-	rcpts = calloc((size_t)o.nrcpt + nhdr + 1, sizeof(*rcpts));
-	if (rcpts == NULL)
-		return sendmail_fail(EX_OSERR, "out of memory");
-	for (int i = 0; i < o.nrcpt; i++) {
-		sendmail_qualify(o.rcpts[i], var_myhostname, &one);
-		rcpts[n++] = strdup(buf_cstr(&one));
-	}
-	for (size_t i = 0, off = 0; i < nhdr; i++) {
-		sendmail_qualify(hdr.data + off, var_myhostname, &one);
-		rcpts[n++] = strdup(buf_cstr(&one));
-		off += strlen(hdr.data + off) + 1;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (rcpts[i] == NULL)
-			return sendmail_fail(EX_OSERR, "out of memory");
-	if (n == 0)
-		return sendmail_fail(EX_USAGE, "no recipients in the message "
-		    "header");
-
-	sendmail_complete(&msg, *buf_cstr(&sender) ? buf_cstr(&sender) :
-	    "MAILER-DAEMON", o.fullname, var_myhostname);
 	memset(&m, 0, sizeof(m));
-	m.sender = buf_cstr(&sender);
-	m.rcpts = rcpts;
-	m.nrcpt = n;
+	m.sender = buf_cstr(&env.sender);
+	m.rcpts = (const char *const *)env.rcpt;
+	m.nrcpt = env.nrcpt;
 	m.data = msg.data;
 	m.len = msg.len;
 	m.helo = "localhost";
@@ -153,14 +151,11 @@ main(int argc, char **argv)
 	code = sendmail_exit_code(r);
 	if (r != SUBMIT_OK)
 		(void)sendmail_fail(code, buf_cstr(&why));
-	for (size_t i = 0; i < n; i++)
-		free((void *)rcpts[i]);
-	free(rcpts);
+	sendmail_env_free(&env);
 	buf_free(&why);
 	buf_free(&msg);
 	buf_free(&hdr);
-	buf_free(&sender);
+	buf_free(&from);
 	buf_free(&path);
-	buf_free(&one);
 	return code;
 }

@@ -1,8 +1,9 @@
 /*
  * sendmail_msg - the sendmail command's work on its input (sendmail.h):
  * Postfix-compatible options, the message read from standard input with
- * its line ends made CRLF, recipients taken from the header with -t (Bcc:
- * removed), and From:, Date: and Message-ID: added when missing.
+ * every line end (CRLF, bare LF, bare CR) made CRLF, recipients taken
+ * from the header with -t (Bcc: removed), and From:, Date: and
+ * Message-ID: added when missing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,40 +101,120 @@ sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
 	return 0;
 }
 
-/* sendmail_read - standard input into CRLF lines */
+/* sendmail_eol_init - at the start of a message */
+void
+sendmail_eol_init(struct sendmail_eol *e, bool dot_ends)
+{
+	memset(e, 0, sizeof(*e));
+	e->dot_ends = dot_ends;
+	e->bol = true;
+}
+
+/*
+ * sendmail_eol_feed - every line end becomes CRLF.
+ *
+ * A CR ends its line at once (CRLF out) and is remembered, so that an LF
+ * right after it, in this chunk or the next, is taken as its second half
+ * and not as a line end of its own. A "." at the start of a line is held
+ * back until the next byte says whether it is a "." line.
+ */
+size_t
+sendmail_eol_feed(struct sendmail_eol *e, const char *p, size_t n,
+    struct buf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (e->done)
+			return i;
+		if (c == '\n' && e->cr) {
+			e->cr = false;
+			continue;
+		}
+		e->cr = c == '\r';
+		if (c == '\r' || c == '\n') {
+			if (e->dot) {
+				e->dot = false;
+				if (e->dot_ends) {
+					e->done = true;
+					return i + 1;
+				}
+				buf_putc(out, '.');
+			}
+			buf_puts(out, "\r\n");
+			e->bol = true;
+			continue;
+		}
+		if (e->dot) {
+			buf_putc(out, '.');
+			e->dot = false;
+		} else if (e->bol && c == '.') {
+			e->dot = true;
+			e->bol = false;
+			continue;
+		}
+		buf_putc(out, c);
+		e->bol = false;
+	}
+	return n;
+}
+
+/* sendmail_eol_end - end the last line */
+void
+sendmail_eol_end(struct sendmail_eol *e, struct buf *out)
+{
+	if (e->done)
+		return;
+	if (e->dot) {
+		buf_putc(out, '.');
+		e->dot = false;
+	}
+	if (!e->bol)
+		buf_puts(out, "\r\n");
+	e->bol = true;
+}
+
+/*
+ * sendmail_read - standard input through the normaliser, a line (or
+ * 8192 bytes) at a time: a program may write "." and wait for us to exit
+ * before it closes the pipe, so the "." line must end the reading, and a
+ * read for a whole buffer would wait for the pipe to close. A chunk
+ * ends after a CR, so a CRLF always arrives cut in two here.
+ */
 int
 sendmail_read(FILE *in, bool dot_ends, size_t max, struct buf *out,
     struct buf *why)
 {
-	char line[8192];
-	bool bol = true;
+	struct sendmail_eol e;
+	char chunk[8192];
 
-	while (fgets(line, sizeof(line), in) != NULL) {
-		size_t n = strlen(line);
-		bool eol = n > 0 && line[n - 1] == '\n';
+	sendmail_eol_init(&e, dot_ends);
+	while (!e.done) {
+		size_t n = 0;
+		int c;
 
-		if (eol) {
-			n--;
-			if (n > 0 && line[n - 1] == '\r')
-				n--;
+		while (n < sizeof(chunk) && (c = getc(in)) != EOF) {
+			chunk[n++] = (char)c;
+			if (c == '\n' || c == '\r')
+				break;
 		}
-		if (dot_ends && bol && eol && n == 1 && line[0] == '.')
-			return 0;
-		if (out->len + n + 2 > max) {
+		if (n == 0)
+			break;
+		(void)sendmail_eol_feed(&e, chunk, n, out);
+		if (out->len > max) {
 			buf_printf(why, "message larger than %zu bytes", max);
 			return -1;
 		}
-		buf_append(out, line, n);
-		if (eol)
-			buf_puts(out, "\r\n");
-		bol = eol;
 	}
-	if (ferror(in)) {
+	if (!e.done && ferror(in)) {
 		buf_puts(why, "cannot read the message from standard input");
 		return -1;
 	}
-	if (!bol)
-		buf_puts(out, "\r\n");
+	sendmail_eol_end(&e, out);
+	if (out->len > max) {
+		buf_printf(why, "message larger than %zu bytes", max);
+		return -1;
+	}
 	return 0;
 }
 
@@ -168,18 +249,50 @@ sendmail_field_len(const struct buf *msg, size_t off, size_t end)
 	}
 }
 
-/* sendmail_add_address - one item of an address list: the part in <>,
- * else the item without comments and blanks */
+/* sendmail_addr_byte - one byte of an address taken from the header: a
+ * NUL cannot go into the NUL-separated list and becomes 0x7f, which the
+ * address check refuses like every control character */
+static void
+sendmail_addr_byte(struct buf *a, char c)
+{
+	buf_putc(a, c == '\0' ? 0x7f : c);
+}
+
+/* sendmail_add_address - one item of an address list: the part in <>
+ * (the first '<' outside quotes and comments), else the item without
+ * comments and blanks; CR and LF are dropped either way (unfolding) */
 static void
 sendmail_add_address(const char *p, size_t n, struct buf *rcpts, size_t *cnt)
 {
-	const char *lt = memchr(p, '<', n), *gt;
+	const char *lt = NULL, *gt = NULL;
 	struct buf a = BUF_INIT;
+	bool quote = false;
 	int depth = 0;
 
-	if (lt != NULL && (gt = memchr(lt, '>', n - (size_t)(lt - p)))) {
-		buf_append(&a, lt + 1, (size_t)(gt - lt - 1));
+	for (size_t i = 0; i < n && lt == NULL; i++) {
+		if (quote) {
+			if (p[i] == '\\' && i + 1 < n)
+				i++;
+			else if (p[i] == '"')
+				quote = false;
+		} else if (p[i] == '"' && depth == 0) {
+			quote = true;
+		} else if (p[i] == '(') {
+			depth++;
+		} else if (p[i] == ')' && depth > 0) {
+			depth--;
+		} else if (p[i] == '<' && depth == 0) {
+			lt = p + i;
+		}
+	}
+	if (lt != NULL)
+		gt = memchr(lt, '>', n - (size_t)(lt - p));
+	if (gt != NULL) {
+		for (const char *q = lt + 1; q < gt; q++)
+			if (*q != '\r' && *q != '\n')
+				sendmail_addr_byte(&a, *q);
 	} else {
+		depth = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (p[i] == '(')
 				depth++;
@@ -187,7 +300,7 @@ sendmail_add_address(const char *p, size_t n, struct buf *rcpts, size_t *cnt)
 				depth--;
 			else if (depth == 0 && p[i] != ' ' && p[i] != '\t' &&
 			    p[i] != '\r' && p[i] != '\n')
-				buf_putc(&a, p[i]);
+				sendmail_addr_byte(&a, p[i]);
 		}
 	}
 	if (a.len > 0 && memchr(a.data, ':', a.len) == NULL) {
@@ -347,14 +460,4 @@ sendmail_complete(struct buf *msg, const char *from, const char *fullname,
 		buf_append(msg, add.data, add.len);
 	}
 	buf_free(&add);
-}
-
-/* sendmail_qualify - "root" becomes "root@hostname" */
-void
-sendmail_qualify(const char *addr, const char *hostname, struct buf *out)
-{
-	buf_reset(out);
-	buf_puts(out, addr);
-	if (strchr(addr, '@') == NULL)
-		buf_printf(out, "@%s", hostname);
 }

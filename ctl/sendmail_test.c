@@ -1,10 +1,14 @@
 /*
  * sendmail_test - the sendmail command's option parsing, its reading of
- * standard input (line ends, the "." line, the size bound), recipients
- * from the header with -t (Bcc removed) and the fields it adds.
+ * standard input (line ends normalised at every chunk size, the "."
+ * line, the size bound), the address check of the envelope (SMTP
+ * command injection through -f and recipients), recipients from the
+ * header with -t (Bcc removed) and the fields it adds.
  */
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/test.h"
@@ -85,9 +89,309 @@ test_read(void)
 	T_EQ_INT(read_text("..x\n", true, 1000, &out), 0);
 	T_EQ_STR(out.data, "..x\r\n");	/* stuffing is the client's job */
 	T_EQ_INT(read_text("0123456789\n0123456789\n", true, 15, &out), -1);
+	/* cron output with a progress bar: never refused */
+	T_EQ_INT(read_text("Subject: x\n\n10%\r 50%\r100%\n", true, 1000,
+	    &out), 0);
+	T_EQ_STR(out.data, "Subject: x\r\n\r\n10%\r\n 50%\r\n100%\r\n");
 	buf_free(&out);
 }
 
+/* line-end cases: input, dot_ends, the normalised output */
+static const struct {
+	const char *in, *want;
+	bool dot_ends;
+} eol_cases[] = {
+	{"", "", true},
+	{"a", "a\r\n", true},
+	{"a\r\nb\r\n", "a\r\nb\r\n", true},
+	{"a\nb\n", "a\r\nb\r\n", true},
+	{"a\rb\r", "a\r\nb\r\n", true},
+	{"10%\r 50%\r100%\n", "10%\r\n 50%\r\n100%\r\n", true},
+	{"a\r\r\nb", "a\r\n\r\nb\r\n", true},	/* bare CR, then CRLF */
+	{"a\n\rb", "a\r\n\r\nb\r\n", true},	/* LF, then a bare CR */
+	{"a\r\n\r\n", "a\r\n\r\n", true},
+	{"\r\r\r", "\r\n\r\n\r\n", true},
+	{"\n\n", "\r\n\r\n", true},
+	{"\r\n\n\r", "\r\n\r\n\r\n", true},
+	/* the "." line, ended by any line end */
+	{"a\r\n.\r\nb\r\n", "a\r\n", true},
+	{"a\n.\nb\n", "a\r\n", true},
+	{"a\r.\rb\r", "a\r\n", true},
+	{".\n", "", true},
+	{"a\n.\nb\n", "a\r\n.\r\nb\r\n", false},
+	{"a\r.\r", "a\r\n.\r\n", false},
+	{"a\n.", "a\r\n.\r\n", true},		/* no line end: data */
+	{"a\n..\n.b\n", "a\r\n..\r\n.b\r\n", true},
+	{"x.\n", "x.\r\n", true},
+	{"a\r\n.\r\n", "a\r\n", true},
+	{NULL, NULL, false},
+};
+
+/* bare_line_end - does s[0..n) hold a CR or LF outside a CRLF pair? */
+static bool
+bare_line_end(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\r' && (i + 1 == n || s[i + 1] != '\n'))
+			return true;
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			return true;
+	}
+	return false;
+}
+
+/* normalise - feed in at chunk size step (0: first cut only at split,
+ * then the rest at once) */
+static void
+normalise(const char *in, bool dot_ends, size_t step, size_t split,
+    struct buf *out)
+{
+	struct sendmail_eol e;
+	size_t n = strlen(in), off = 0;
+
+	buf_reset(out);
+	sendmail_eol_init(&e, dot_ends);
+	for (size_t k = 0; (off < n || k == 0) && !e.done && k <= n + 1; k++) {
+		size_t take = step ? step : (k == 0 ? split : n - off);
+
+		if (take > n - off)
+			take = n - off;
+		(void)sendmail_eol_feed(&e, in + off, take, out);
+		off += take;
+	}
+	sendmail_eol_end(&e, out);
+}
+
+static void
+test_line_ends_every_chunk_size(void)
+{
+	struct buf out = BUF_INIT;
+
+	for (int c = 0; eol_cases[c].in != NULL; c++) {
+		const char *in = eol_cases[c].in;
+		size_t n = strlen(in);
+
+		/* every chunk size from one byte up */
+		for (size_t step = 1; step <= n + 1; step++) {
+			normalise(in, eol_cases[c].dot_ends, step, 0, &out);
+			T_EQ_STR(buf_cstr(&out), eol_cases[c].want);
+			T_ASSERT(!bare_line_end(out.data, out.len));
+		}
+		/* two chunks cut at every place: each CR meets a border */
+		for (size_t split = 0; split <= n; split++) {
+			normalise(in, eol_cases[c].dot_ends, 0, split, &out);
+			T_EQ_STR(buf_cstr(&out), eol_cases[c].want);
+		}
+	}
+	buf_free(&out);
+}
+
+static void
+test_cr_at_the_read_buffer_border(void)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT, want = BUF_INIT;
+
+	/* sendmail_read takes at most 8192 bytes, and ends a chunk after a
+	 * CR: put a CRLF across the 8192 border, then a bare CR on it, as a
+	 * long cron line would */
+	for (int i = 0; i < 8191; i++)
+		buf_putc(&in, 'x');
+	buf_puts(&in, "\r\nnext\r");
+	for (int i = 0; i < 8192 - 6; i++)
+		buf_putc(&in, 'y');
+	buf_puts(&in, "\rlast\n");
+	T_EQ_INT(read_text(buf_cstr(&in), true, 1 << 20, &out), 0);
+	for (int i = 0; i < 8191; i++)
+		buf_putc(&want, 'x');
+	buf_puts(&want, "\r\nnext\r\n");
+	for (int i = 0; i < 8192 - 6; i++)
+		buf_putc(&want, 'y');
+	buf_puts(&want, "\r\nlast\r\n");
+	T_EQ_INT(out.len, want.len);
+	T_ASSERT(strcmp(buf_cstr(&out), buf_cstr(&want)) == 0);
+	T_ASSERT(strstr(buf_cstr(&out), "\r\r") == NULL);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&want);
+}
+
+static void
+test_dot_line_ends_reading(void)
+{
+	struct buf out = BUF_INIT, why = BUF_INIT;
+	int p[2];
+	FILE *f;
+
+	/* the writer keeps the pipe open after "." and waits for us: the
+	 * read must end at the "." line, not wait for more (alarm: a hang
+	 * kills the test instead of blocking ctest) */
+	T_ASSERT(pipe(p) == 0);
+	T_ASSERT(write(p[1], "a\r\n.\r\n", 6) == 6);
+	T_ASSERT((f = fdopen(p[0], "r")) != NULL);
+	alarm(10);
+	T_EQ_INT(sendmail_read(f, true, 1000, &out, &why), 0);
+	alarm(0);
+	T_EQ_STR(buf_cstr(&out), "a\r\n");
+	fclose(f);
+	(void)close(p[1]);
+	buf_free(&out);
+	buf_free(&why);
+}
+
+/* address cases: as given, flags, the internal form (NULL: refused) */
+static const struct {
+	const char *in;
+	unsigned flags;
+	const char *want;
+} addr_cases[] = {
+	{"alice@example.test", 0, "alice@example.test"},
+	{"<alice@example.test>", 0, "alice@example.test"},
+	{"root", 0, "root@h.test"},
+	{"<root>", 0, "root@h.test"},
+	{"postmaster", 0, "postmaster@h.test"},
+	{"\"john doe\"@example.test", 0, "john doe@example.test"},
+	{"j\xc3\xb6rg@ex\xc3\xa4mple.test", 0,
+	    "j\xc3\xb6rg@ex\xc3\xa4mple.test"},
+	{"<@relay.test:alice@example.test>", 0, "alice@example.test"},
+	{"a@[192.0.2.1]", 0, "a@[192.0.2.1]"},
+	{"<>", SENDMAIL_ADDR_SENDER, ""},
+	{"", SENDMAIL_ADDR_SENDER, ""},
+	{"<>", 0, NULL},
+	{"", 0, NULL},
+	/* injection: CR/LF ends the command early */
+	{"x@example.test>\r\nRSET\r\nMAIL FROM:<ceo@example.test",
+	    SENDMAIL_ADDR_SENDER, NULL},
+	{"x@example.test>\nRSET\nMAIL FROM:<ceo@example.test", 0, NULL},
+	{"x@example.test\r\n", 0, NULL},
+	{"x@example.test\n", SENDMAIL_ADDR_SENDER, NULL},
+	{"\"x\r\ny\"@example.test", 0, NULL},
+	{"x\t@example.test", 0, NULL},
+	{"x\x7f@example.test", 0, NULL},
+	{"x\x01@example.test", 0, NULL},
+	/* plain bad syntax */
+	{"a b@example.test", 0, NULL},
+	{"alice@@example.test", 0, NULL},
+	{"alice@example.test>", 0, NULL},
+	{"<alice@example.test", 0, NULL},
+	{"<<alice@example.test>>", 0, NULL},
+	{"alice@example.test> SIZE=1", 0, NULL},
+	{"alice@", 0, NULL},
+	{"@example.test", 0, NULL},
+	{"a..b@example.test", 0, NULL},
+	{"a@-bad.test", 0, NULL},
+	{"a@b\xff.test", 0, NULL},
+	{NULL, 0, NULL},
+};
+
+static void
+test_address_check(void)
+{
+	struct buf out = BUF_INIT, why = BUF_INIT;
+
+	for (int i = 0; addr_cases[i].in != NULL; i++) {
+		int r;
+
+		buf_reset(&why);
+		r = sendmail_env_address(addr_cases[i].in, addr_cases[i].flags,
+		    "h.test", &out, &why);
+		if (addr_cases[i].want == NULL) {
+			if (r != -1)
+				fprintf(stderr, "  accepted: \"%s\"\n",
+				    addr_cases[i].in);
+			T_EQ_INT(r, -1);
+			T_ASSERT(strstr(buf_cstr(&why), "bad address") != NULL);
+			/* the message never echoes a line end */
+			T_ASSERT(strpbrk(buf_cstr(&why), "\r\n") == NULL);
+			T_EQ_INT(out.len, 0);
+		} else {
+			if (r != 0)
+				fprintf(stderr, "  refused: \"%s\": %s\n",
+				    addr_cases[i].in, buf_cstr(&why));
+			T_EQ_INT(r, 0);
+			T_EQ_STR(buf_cstr(&out), addr_cases[i].want);
+		}
+	}
+	buf_free(&out);
+	buf_free(&why);
+}
+
+/* envelope - sendmail_env_build over argv (NULL-ended) and header
+ * recipients hdr (NUL-separated, nhdr of them) */
+static int
+envelope(const char **args, const char *hdr, size_t hdrlen, size_t nhdr,
+    struct sendmail_env *e, struct buf *why)
+{
+	struct sendmail_opts o;
+	struct buf h = BUF_INIT;
+	int r;
+
+	if (opts(&o, why, args) < 0)
+		return -2;
+	buf_append(&h, hdr, hdrlen);
+	buf_reset(why);
+	r = sendmail_env_build(&o, "me", &h, nhdr, "h.test", e, why);
+	buf_free(&h);
+	return r;
+}
+
+static void
+test_envelope(void)
+{
+	static const char evil[] = "x@example.test>\r\nRSET\r\n"
+	    "MAIL FROM:<ceo@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+	    "DATA\r\nSubject: forged\r\n\r\nhi\r\n.\r\n"
+	    "MAIL FROM:<x@example.test";
+	struct sendmail_env e;
+	struct buf why = BUF_INIT;
+
+	/* good: -f, arguments, header recipients, qualified */
+	T_EQ_INT(envelope((const char *[]){"-t", "-f", "<bounce@x.test>", "a",
+	    "<b@y.test>", NULL}, "c@z.test\0root\0", 14, 2, &e, &why), 0);
+	T_EQ_STR(buf_cstr(&e.sender), "bounce@x.test");
+	T_EQ_INT(e.nrcpt, 4);
+	T_EQ_STR(e.rcpt[0], "a@h.test");
+	T_EQ_STR(e.rcpt[1], "b@y.test");
+	T_EQ_STR(e.rcpt[2], "c@z.test");
+	T_EQ_STR(e.rcpt[3], "root@h.test");
+	sendmail_env_free(&e);
+	/* no -f: the login name */
+	T_EQ_INT(envelope((const char *[]){"a@b.test", NULL}, "", 0, 0, &e,
+	    &why), 0);
+	T_EQ_STR(buf_cstr(&e.sender), "me@h.test");
+	sendmail_env_free(&e);
+	T_EQ_INT(envelope((const char *[]){"-f", "<>", "a@b.test", NULL}, "",
+	    0, 0, &e, &why), 0);
+	T_EQ_STR(buf_cstr(&e.sender), "");
+	sendmail_env_free(&e);
+
+	/* injection through -f, -r, -fX, a recipient: usage errors */
+	T_EQ_INT(envelope((const char *[]){"-f", evil, "a@b.test", NULL}, "",
+	    0, 0, &e, &why), EX_USAGE);
+	T_ASSERT(strstr(buf_cstr(&why), "sender") != NULL);
+	T_ASSERT(strpbrk(buf_cstr(&why), "\r\n") == NULL);
+	T_EQ_INT(e.nrcpt, 0);
+	sendmail_env_free(&e);
+	T_EQ_INT(envelope((const char *[]){"-r", evil, "a@b.test", NULL}, "",
+	    0, 0, &e, &why), EX_USAGE);
+	sendmail_env_free(&e);
+	T_EQ_INT(envelope((const char *[]){"-fx@example.test>\nRSET",
+	    "a@b.test", NULL}, "", 0, 0, &e, &why), EX_USAGE);
+	sendmail_env_free(&e);
+	T_EQ_INT(envelope((const char *[]){"a@b.test", evil, NULL}, "", 0, 0,
+	    &e, &why), EX_USAGE);
+	T_ASSERT(strstr(buf_cstr(&why), "recipient") != NULL);
+	sendmail_env_free(&e);
+	/* a bad address in the header (-t): a data error */
+	T_EQ_INT(envelope((const char *[]){"-t", NULL}, "a@b.test\0x y@z\0",
+	    15, 2, &e, &why), EX_DATAERR);
+	T_ASSERT(strstr(buf_cstr(&why), "header") != NULL);
+	sendmail_env_free(&e);
+	T_EQ_INT(envelope((const char *[]){"-t", NULL}, "", 0, 0, &e, &why),
+	    EX_USAGE);
+	T_ASSERT(strstr(buf_cstr(&why), "no recipients") != NULL);
+	sendmail_env_free(&e);
+	buf_free(&why);
+}
 static void
 test_header_rcpts(void)
 {
@@ -116,6 +420,26 @@ test_header_rcpts(void)
 	T_ASSERT(strstr(msg.data, "Bcc") == NULL);
 	T_ASSERT(strstr(msg.data, "hidden") == NULL);
 	T_ASSERT(strstr(msg.data, "Subject: hi\r\ncc: team") != NULL);
+
+	/* folded inside <>: unfolded, so the check sees no line end; a
+	 * '<' in a quoted display name is not the address */
+	buf_set(&msg, "To: <bob@x.test\r\n RSET>, \"a<b\" <c@d.test>\r\n"
+	    "\r\n");
+	buf_reset(&r);
+	n = 0;
+	sendmail_header_rcpts(&msg, &r, &n);
+	T_EQ_INT(n, 2);
+	T_EQ_STR(r.data, "bob@x.test RSET");
+	T_EQ_STR(r.data + strlen(r.data) + 1, "c@d.test");
+	/* a NUL cannot split one address into two */
+	buf_reset(&msg);
+	buf_append(&msg, "To: a@b.test\0c@d.test\r\n\r\n", 26);
+	buf_reset(&r);
+	n = 0;
+	sendmail_header_rcpts(&msg, &r, &n);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(r.len, 18);
+	T_EQ_MEM(r.data, r.len, "a@b.test\x7f" "c@d.test\0", 18);
 	buf_free(&msg);
 	buf_free(&r);
 }
@@ -123,7 +447,7 @@ test_header_rcpts(void)
 static void
 test_complete(void)
 {
-	struct buf msg = BUF_INIT, q = BUF_INIT;
+	struct buf msg = BUF_INIT;
 
 	buf_set(&msg, "Subject: x\r\n\r\nbody\r\n");
 	sendmail_complete(&msg, "u@h.test", "A \"B\" C", "h.test");
@@ -142,17 +466,17 @@ test_complete(void)
 	buf_set(&msg, "just text\r\n");
 	sendmail_complete(&msg, "u@h.test", NULL, "h.test");
 	T_ASSERT(strstr(msg.data, ">\r\n\r\njust text\r\n") != NULL);
-	sendmail_qualify("root", "h.test", &q);
-	T_EQ_STR(q.data, "root@h.test");
-	sendmail_qualify("a@b", "h.test", &q);
-	T_EQ_STR(q.data, "a@b");
 	buf_free(&msg);
-	buf_free(&q);
 }
 
 static const struct test_case cases[] = {
 	{"options", test_options},
 	{"reading the message", test_read},
+	{"line ends at every chunk size", test_line_ends_every_chunk_size},
+	{"CR at the read buffer border", test_cr_at_the_read_buffer_border},
+	{"a \".\" line ends the reading", test_dot_line_ends_reading},
+	{"address check", test_address_check},
+	{"envelope: injection refused", test_envelope},
 	{"recipients from the header", test_header_rcpts},
 	{"added header fields", test_complete},
 	{0},

@@ -30,6 +30,60 @@ submit_socket_path(struct buf *out)
 	buf_printf(out, "%s/submit", var_run_directory);
 }
 
+/* submit_ctl_free - true if s holds no byte below 0x20 and no 0x7f */
+static bool
+submit_ctl_free(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * submit_check - can every address and the EHLO name go into a command
+ * line? A CR or LF would end the command and let the rest of the text
+ * be read as commands of its own (a forged transaction), so this is
+ * checked before anything is sent, however the caller checked.
+ */
+int
+submit_check(const struct submit_msg *m, struct buf *why)
+{
+	if (m->helo == NULL || *m->helo == '\0' || !submit_ctl_free(m->helo)) {
+		buf_puts(why, "bad EHLO name: empty or a control character");
+		return -1;
+	}
+	if (m->sender == NULL || !submit_ctl_free(m->sender)) {
+		buf_puts(why, "control character in the sender address");
+		return -1;
+	}
+	if (m->nrcpt == 0) {
+		buf_puts(why, "no recipients");
+		return -1;
+	}
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		if (m->rcpts[i] == NULL || *m->rcpts[i] == '\0' ||
+		    !submit_ctl_free(m->rcpts[i])) {
+			buf_printf(why, "recipient %zu: empty, or a control "
+			    "character in the address", i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* submit_utf8 - does any address of m need SMTPUTF8? */
+static bool
+submit_utf8(const struct submit_msg *m)
+{
+	if (addr_is_utf8(m->sender))
+		return true;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (addr_is_utf8(m->rcpts[i]))
+			return true;
+	return false;
+}
+
 /* submit_write - all of p; -1 with why */
 static int
 submit_write(struct submit_conn *c, const char *p, size_t n, struct buf *why)
@@ -179,6 +233,8 @@ submit_send(const char *path, const struct submit_msg *m, int timeout_ms,
 	enum submit_result res = SUBMIT_PROTOCOL;
 	int code;
 
+	if (submit_check(m, why) < 0)
+		return SUBMIT_BAD_INPUT;
 	if ((c.fd = sock_connect_unix(path, false, why)) < 0) {
 		buf_reset(why);
 		buf_printf(why, "herald is not running (%s: %s)", path,
@@ -195,6 +251,8 @@ submit_send(const char *path, const struct submit_msg *m, int timeout_ms,
 	buf_puts(&line, ">");
 	if (m->len > 0)
 		buf_printf(&line, " SIZE=%zu", m->len);
+	if (submit_utf8(m))
+		buf_puts(&line, " SMTPUTF8");
 	buf_puts(&line, "\r\n");
 	if ((code = submit_cmd(&c, buf_cstr(&line), &text, why)) != 250)
 		goto fail;

@@ -100,3 +100,136 @@ def test_not_running(make_herald, token):
     r = sendmail(inst, ["alice@example.test"], "Subject: x\n\nx\n")
     assert r.returncode == EX_TEMPFAIL, r
     assert b"herald is not running" in r.stderr, r.stderr
+
+
+def _queued_with(inst, text):
+    """Queue files (any folder) that hold text."""
+    out = []
+    for p in inst.queue_files():
+        try:
+            if text.encode() in p.read_bytes():
+                out.append(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _assert_not_forged(inst, token, user="alice"):
+    """No message with "forged <token>" is queued or delivered. The queue
+    first: its file goes only once the message is in the Maildir."""
+    assert not _queued_with(inst, "forged " + token)
+    q = inst.ctl("queue", "list")
+    assert q.returncode == 0, q
+    assert "ceo@example.test" not in q.stdout, q.stdout
+    assert not inst.messages_with("forged " + token, user)
+
+
+def _injection(token, first, eol="\r\n"):
+    """Text that, written unchecked after MAIL FROM:< or RCPT TO:<, ends
+    that command and appends a whole forged transaction from the CEO."""
+    return ("%s>\nRSET\nMAIL FROM:<ceo@example.test>\n"
+            "RCPT TO:<alice@example.test>\nDATA\n"
+            "From: ceo@example.test\nSubject: forged %s\n\n"
+            "wire the money\n.\nRSET\nMAIL FROM:<x@example.test"
+            % (first, token)).replace("\n", eol)
+
+
+@pytest.mark.parametrize("how", ["-f", "-f-lf", "-r", "-fattached",
+                                 "recipient", "recipient-lf"])
+def test_command_injection_in_arguments(herald, token, how):
+    """SMTP commands smuggled into -f/-r or a recipient argument never
+    reach smtpd: sendmail refuses the address (EX_USAGE) and sends
+    nothing; no forged message is queued or delivered."""
+    evil = _injection(token, "x@example.test",
+                      "\n" if how.endswith("-lf") else "\r\n")
+    if how.startswith("-f") and how != "-fattached":
+        args = ["-f", evil, "bob@example.test"]
+    elif how == "-r":
+        args = ["-r", evil, "bob@example.test"]
+    elif how == "-fattached":
+        args = ["-f" + evil, "bob@example.test"]
+    else:
+        args = [_injection(token, "bob@example.test",
+                           "\n" if how.endswith("-lf") else "\r\n")]
+    since = herald.log_size()
+    r = sendmail(herald, args, "Subject: carrier %s\n\ncarrier\n" % token)
+    # a later, good message is delivered; by then a forged one would be too
+    after = "after-" + token
+    r2 = sendmail(herald, ["alice@example.test"],
+                  "Subject: after %s\n\nafter\n" % after)
+    assert r2.returncode == 0, r2
+    herald.wait_messages(after, "alice")
+    _assert_not_forged(herald, token)
+    assert not _queued_with(herald, "carrier " + token)
+    assert not herald.messages_with(token, "bob")
+    assert not herald.messages_with("carrier " + token, "alice")
+    log = herald.log_text(since)
+    assert "ceo@example.test" not in log, log
+    # refused before anything was sent: smtpd never saw this client
+    assert log.count("connect from local (") == 1, log
+    assert r.returncode == EX_USAGE, r
+    assert b"address" in r.stderr, r.stderr
+
+
+def test_command_injection_in_header_recipients(herald, token):
+    """With -t, a folded To: field cannot carry line ends into RCPT TO:
+    the message is refused as bad data (EX_DATAERR) and nothing sent."""
+    msg = ("To: <bob@example.test\n RSET\n NOOP>\n"
+           "Subject: carrier %s\n\ncarrier\n" % token)
+    r = sendmail(herald, ["-t"], msg)
+    assert r.returncode == EX_DATAERR, r
+    assert b"address" in r.stderr, r.stderr
+    after = "after-" + token
+    r = sendmail(herald, ["bob@example.test"],
+                 "Subject: after %s\n\nafter\n" % after)
+    assert r.returncode == 0, r
+    herald.wait_messages(after, "bob")
+    assert not _queued_with(herald, "carrier " + token)
+    assert not herald.messages_with("carrier " + token, "bob")
+
+
+def test_bad_addresses_refused(herald):
+    """Addresses are checked as smtpd checks them, with sysexits codes:
+    the command line's are usage errors, the header's (-t) data errors."""
+    for args in (["a b@example.test"], ["alice@@example.test"],
+                 ["-f", "x@exa mple.test", "alice@example.test"],
+                 ["-f", "x\x01@example.test", "alice@example.test"],
+                 ["<alice@example.test"]):
+        r = sendmail(herald, args, "Subject: x\n\nx\n")
+        assert r.returncode == EX_USAGE, (args, r)
+        assert b"sendmail: " in r.stderr and b"address" in r.stderr, r
+    r = sendmail(herald, ["-t"], "To: alice@example.test, a@@d\n\nx\n")
+    assert r.returncode == EX_DATAERR, r
+
+
+def test_address_forms_accepted(herald, token):
+    """<addr>, a bare login name (qualified with myhostname), the null
+    sender and a quoted local part all still work."""
+    r = sendmail(herald, ["-f", "<>", "<alice@example.test>"],
+                 "Subject: null %s\n\nx\n" % token)
+    assert r.returncode == 0, r
+    got = herald.wait_messages("null " + token, "alice")[0]
+    assert got.startswith(b"Return-Path: <>"), got[:200]
+    r = sendmail(herald, ["-f", '"john doe"@example.org',
+                          "bob@example.test"],
+                 "Subject: quoted %s\n\nx\n" % token)
+    assert r.returncode == 0, r
+    got = herald.wait_messages("quoted " + token, "bob")[0]
+    assert got.startswith(b'Return-Path: <"john doe"@example.org>'), got
+
+
+def test_cron_progress_bar_bare_cr(herald, token):
+    """cron mails what a job printed: progress bars with bare CR, and
+    bare LF. sendmail makes every line end CRLF, so smtpd (which refuses
+    bare CR/LF against smuggling) takes it, and sendmail exits 0."""
+    out = (b"Subject: cron %s\n\n" % token.encode() +
+           b"download\n10%\r 50%\r100%\ndone\r\nlast\rline")
+    r = sendmail(herald, ["-i", "alice@example.test"], out)
+    assert r.returncode == 0, r
+    got = herald.wait_messages("cron " + token, "alice")[0]
+    body = got.split(b"\n\n", 1)[1] if b"\r\n\r\n" not in got \
+        else got.split(b"\r\n\r\n", 1)[1]
+    lines = body.replace(b"\r\n", b"\n").split(b"\n")
+    assert lines == [b"download", b"10%", b" 50%", b"100%", b"done",
+                     b"last", b"line", b""], body
+    assert b"\r" not in body.replace(b"\r\n", b""), body
