@@ -15,6 +15,7 @@
  */
 #include <crypt.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -257,7 +258,7 @@ dir_reader_check_one(const char *path, struct buf *why)
 	return 0;
 }
 
-/* dir_reader_check - clear stale reader slots (master at start) */
+/* dir_reader_check - clear stale reader slots of directory/ (master) */
 int
 dir_reader_check(const char *data_dir, struct buf *why)
 {
@@ -267,8 +268,16 @@ dir_reader_check(const char *data_dir, struct buf *why)
 	path = xasprintf("%s/directory", data_dir);
 	rc = dir_reader_check_one(path, why);
 	x_free(&path);
-	if (rc < 0)
-		return -1;
+	return rc;
+}
+
+/* dir_passwd_reader_check - the same for passwd/ (authd, as auth_user) */
+int
+dir_passwd_reader_check(const char *data_dir, struct buf *why)
+{
+	char *path;
+	int rc;
+
 	path = xasprintf("%s/passwd", data_dir);
 	rc = dir_reader_check_one(path, why);
 	x_free(&path);
@@ -1038,27 +1047,42 @@ dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
  * dir_passwd_owner - root (heraldctl) made or changed the password
  * database: give it to auth_user, so that authd, which runs as that user,
  * can read passwords added while herald runs. Without a configured or
- * existing auth_user (unit tests, tools) nothing changes.
+ * existing auth_user (unit tests, tools) nothing changes. auth_user can
+ * write the folder, so the files are changed through descriptors opened
+ * without following links: a link planted there is refused, not chowned.
  */
 static void
-dir_passwd_owner(const char *path)
+dir_passwd_owner(const char *data_dir)
 {
-	static const char *const names[] = {"", "/data.mdb", "/lock.mdb"};
+	static const char *const names[] = {"data.mdb", "lock.mdb", NULL};
+	struct file_owner want = {(uid_t)-1, (gid_t)-1, 0, 0};
+	struct buf why = BUF_INIT;
 	struct passwd *pw;
+	int data, fd;
 
 	if (var_auth_user == NULL || *var_auth_user == '\0' ||
 	    (pw = getpwnam(var_auth_user)) == NULL)
 		return;
-	for (int i = 0; i < 3; i++) {
-		char *p = xasprintf("%s%s", path, names[i]);
-		struct stat st;
-
-		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode) &&
-		    (st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
-		    chown(p, pw->pw_uid, pw->pw_gid) < 0)
-			msg_warn("chown %s: %m", p);
-		x_free(&p);
+	want.uid = pw->pw_uid;
+	want.gid = pw->pw_gid;
+	if ((data = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		msg_warn("open %s: %m", data_dir);
+		return;
 	}
+	if (file_fix_at(data, "passwd", S_IFDIR, &want, &fd, &why) > 0) {
+		for (int i = 0; names[i] != NULL; i++) {
+			buf_reset(&why);
+			if (file_fix_at(fd, names[i], S_IFREG, &want, NULL,
+			    &why) < 0)
+				msg_warn("%s/passwd/%s", data_dir,
+				    buf_cstr(&why));
+		}
+		(void)close(fd);
+	} else if (why.len > 0) {
+		msg_warn("%s/%s", data_dir, buf_cstr(&why));
+	}
+	(void)close(data);
+	buf_free(&why);
 }
 
 /*
@@ -1092,7 +1116,7 @@ dir_passwd_env(const char *data_dir, bool write, MDB_env **env_r,
 		return -1;
 	}
 	if (write && geteuid() == 0)
-		dir_passwd_owner(path);
+		dir_passwd_owner(data_dir);
 	x_free(&path);
 	if (dir_txn_begin(*env_r, false, &txn, why) < 0)
 		goto fail;

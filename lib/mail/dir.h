@@ -36,10 +36,14 @@ struct dir_user {
 int dir_open(const char *data_dir, int mode, struct dir **d_r,
     struct buf *why);
 void dir_close(struct dir **d);
-/* dir_reader_check - clear stale reader slots of directory/ and passwd/
- * (master at start); call it while this process has neither open, since
- * LMDB forbids opening one environment twice in a process */
+/* dir_reader_check - clear stale reader slots of directory/ (master at
+ * start); call it while this process has not opened it, since LMDB
+ * forbids opening one environment twice in a process */
 int dir_reader_check(const char *data_dir, struct buf *why);
+/* dir_passwd_reader_check - the same for passwd/: authd at its start, as
+ * auth_user. Never as root: auth_user can write that folder, and LMDB
+ * opens (and writes) its files by name, links included */
+int dir_passwd_reader_check(const char *data_dir, struct buf *why);
 
 /* lookups: 1 found, 0 not found, -1 error (why) */
 int dir_domain_exists(struct dir *d, const char *domain, struct buf *why);
