@@ -52,14 +52,20 @@
  * SIGNALS
  *	SIGHUP	reload: read the configuration again; if it is good, open
  *		new listeners, close removed ones (unchanged ones stay open),
- *		start a new set of every service and send SIGTERM to the old
- *		processes, which finish their sessions and are not replaced.
+ *		start a new set of every service and retire the old
+ *		processes with SIGUSR1: they stop accepting, their open
+ *		sessions go on to the client's QUIT or their own idle and
+ *		session timeouts, with no deadline from master, and they
+ *		exit when the last one ends; they are not replaced. qmgr,
+ *		of which only one may run, gets SIGTERM instead, and its
+ *		successor starts when it has exited (killed after
+ *		stop_timeout + 5 seconds).
  *		A bad configuration is logged and the old one stays, also
  *		for services master restarts later: they get the text
  *		master last accepted, never the file as it is now.
  *	SIGTERM, SIGINT
- *		stop: SIGTERM to every service, wait up to stop_timeout + 5
- *		seconds, SIGKILL what is left, remove master.sock and
+ *		stop: SIGTERM to every service, retired ones included,
+ *		wait up to stop_timeout + 5 seconds, SIGKILL what is left, remove master.sock and
  *		master.pid, exit 0. Services ignore SIGINT, so ^C in a
  *		foreground terminal is a graceful stop.
  *
@@ -498,21 +504,28 @@ master_config_use(int fd)
 	master_config_fd = fd;
 }
 
-/* master_reload_kill - old children that outlived their grace period */
+/*
+ * master_reload_kill - old processes of exclusive services (qmgr) that
+ * outlived their grace period: their successor waits for them. Retired
+ * workers are left alone: their sessions end by their own timeouts, and
+ * a stop still bounds them by stop_timeout.
+ */
 static long long
 master_reload_kill(struct evloop *loop, void *ctx)
 {
 	unsigned before = (unsigned)(uintptr_t)ctx;
 	int n = 0;
 
-	for (struct master_child *c = master_children; c; c = c->next)
-		if (c->generation < before)
+	for (struct master_child *c = master_children; c; c = c->next) {
+		if (c->generation < before && c->svc->def->exclusive) {
 			n++;
-	if (n > 0) {
-		msg_warn("%d replaced process%s did not finish in time; "
-		    "killing", n, n == 1 ? "" : "es");
-		master_service_signal_old(SIGKILL, before);
+			if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
+				msg_warn("kill %ld: %m", (long)c->pid);
+		}
 	}
+	if (n > 0)
+		msg_warn("%d replaced process%s did not finish in time; "
+		    "killed", n, n == 1 ? "" : "es");
 	return -1;
 }
 
@@ -553,7 +566,7 @@ master_reload(struct buf *why)
 		    "still using %s", master_run_dir);
 	master_generation++;
 	master_service_start_all();
-	master_service_signal_old(SIGTERM, master_generation);
+	master_service_retire_old(master_generation);
 	(void)evloop_add_timer(master_loop,
 	    (var_stop_timeout + MASTER_KILL_GRACE_S) * 1000,
 	    master_reload_kill, (void *)(uintptr_t)master_generation);

@@ -8,8 +8,8 @@
  * it is up when the first login arrives.
  *
  * Children belong to a generation. A reload starts a new generation of
- * every service and sends SIGTERM to the older ones, which finish their
- * sessions and are not restarted. A current child that dies is replaced:
+ * every service and retires the older ones (SIGUSR1; SIGTERM for an
+ * exclusive service), which finish their sessions and are not restarted. A current child that dies is replaced:
  * at once if it had lived MASTER_SHORT_LIFE_MS, else after a delay that
  * doubles with every quick death up to MASTER_BACKOFF_MAX_MS, so a
  * service that cannot start does not spin.
@@ -500,14 +500,19 @@ master_service_reap(void)
 		evloop_stop(master_loop);
 }
 
-/* master_service_signal_old - signo to children of older generations */
+/* master_service_retire_old - after a reload: SIGUSR1 (retire: finish
+ * the sessions, no deadline) to older children, SIGTERM to those of an
+ * exclusive service, whose successor waits for them */
 void
-master_service_signal_old(int signo, unsigned before)
+master_service_retire_old(unsigned before)
 {
-	for (struct master_child *c = master_children; c; c = c->next)
+	for (struct master_child *c = master_children; c; c = c->next) {
+		int signo = c->svc->def->exclusive ? SIGTERM : SIGUSR1;
+
 		if (c->generation < before && kill(c->pid, signo) < 0 &&
 		    errno != ESRCH)
 			msg_warn("kill %ld: %m", (long)c->pid);
+	}
 }
 
 /* master_service_signal_all - signo to every child */
