@@ -98,7 +98,11 @@ int dir_user_list(struct dir *d, const char *domain, dir_user_fn *fn,
 int dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
     void *ctx, struct buf *why);
 
-/* passwords: <data_dir>/passwd, crypt(3) strings */
+/* passwords: <data_dir>/passwd, crypt(3) strings. As root, with an
+ * auth_user other than root, the folder is made and given to auth_user
+ * and the database is worked on by a child that became auth_user (it
+ * can write the folder, and LMDB follows links), so root never opens a
+ * file authd could have swapped */
 int dir_passwd_set(const char *data_dir, const char *addr, const char *hash,
     struct buf *why);
 /* dir_passwd_get - 1 with the hash in out, 0 none, -1 error */

@@ -23,6 +23,7 @@ reload and a stop keep to the same rules and leave no process behind.
 Runs only as root (skipped otherwise).
 """
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -495,6 +496,44 @@ def test_master_never_follows_links_in_authd_folders(pki, ids):
                           % re.escape(str(data / "passwd")),
                           since=since, timeout=5)
         unchanged("after reload")
+    finally:
+        finish(instance, folder)
+        shutil.rmtree(victims, ignore_errors=True)
+
+
+def test_heraldctl_never_writes_through_authd_links(pki, ids):
+    """heraldctl, as root, writes passwords into data/passwd/, which
+    auth_user can change. LMDB opens (and on a first open truncates and
+    writes) lock.mdb by name, following links: a lock.mdb that authd
+    turned into a link to a root-owned file (standing in for
+    /etc/shadow) must not be written, so the password database is worked
+    on by a helper running as auth_user, never by root."""
+    instance, folder = privsep_instance(pki, ids)
+    victims = Path(tempfile.mkdtemp(prefix="herald-victim-", dir="/tmp"))
+    try:
+        instance.add_domain("example.test")
+        instance.add_user("alice@example.test", "pw-alice")
+        passwd = instance.dir / "data" / "passwd"
+        assert owner(passwd / "data.mdb")[0] == ids.auth.pw_uid
+        shadow = victims / "shadow"
+        shadow.write_text("root:$6$secret:19000:0:99999:7:::\n")
+        os.chmod(shadow, 0o640)
+        def state():
+            data = shadow.read_bytes()
+            return (len(data), hashlib.sha256(data).hexdigest()[:16],
+                    owner(shadow))
+        before = state()
+        (passwd / "lock.mdb").unlink()
+        os.symlink(shadow, passwd / "lock.mdb")
+
+        for args in (("user", "add", "bob@example.test"),
+                     ("user", "passwd", "alice@example.test"),
+                     ("user", "del", "alice@example.test")):
+            r = instance.ctl(*args, input="pw-new\npw-new\n")
+            after = state()
+            assert after == before, "heraldctl %s changed %s: %r" % (
+                " ".join(args), shadow, after)
+            assert "lock.mdb is a symbolic link" in r.stderr + r.stdout, r
     finally:
         finish(instance, folder)
         shutil.rmtree(victims, ignore_errors=True)
