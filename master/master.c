@@ -65,9 +65,9 @@
  *		master last accepted, never the file as it is now.
  *	SIGTERM, SIGINT
  *		stop: SIGTERM to every service, retired ones included,
- *		wait up to stop_timeout + 5 seconds, SIGKILL what is left, remove master.sock and
- *		master.pid, exit 0. Services ignore SIGINT, so ^C in a
- *		foreground terminal is a graceful stop.
+ *		wait up to stop_timeout + 5 seconds, SIGKILL what is left,
+ *		remove master.sock and master.pid, exit 0. Services ignore
+ *		SIGINT, so ^C in a foreground terminal is a graceful stop.
  *
  * SECURITY
  *	master runs as the user that started it. As root it stays root (it

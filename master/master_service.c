@@ -9,10 +9,11 @@
  *
  * Children belong to a generation. A reload starts a new generation of
  * every service and retires the older ones (SIGUSR1; SIGTERM for an
- * exclusive service), which finish their sessions and are not restarted. A current child that dies is replaced:
- * at once if it had lived MASTER_SHORT_LIFE_MS, else after a delay that
- * doubles with every quick death up to MASTER_BACKOFF_MAX_MS, so a
- * service that cannot start does not spin.
+ * exclusive service), which finish their sessions and are not restarted.
+ * A current child that dies is replaced: at once if it had lived
+ * MASTER_SHORT_LIFE_MS, else after a delay that doubles with every quick
+ * death up to MASTER_BACKOFF_MAX_MS, so a service that cannot start does
+ * not spin.
  */
 #include <errno.h>
 #include <signal.h>
