@@ -47,20 +47,21 @@ master_spawn_close_from(int low)
 		(void)close(fd);
 }
 
-/* master_spawn_signals - default dispositions, SIGINT ignored, no mask */
+/* master_spawn_signals - default dispositions, SIGINT ignored, only
+ * SIGUSR1 blocked */
 static void
 master_spawn_signals(void)
 {
-	sigset_t none;
+	sigset_t mask;
 
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			(void)signal(sig, SIG_DFL);	/* some are reserved */
 	(void)signal(SIGINT, SIG_IGN);
 	/* SIGUSR1 (retire) stays blocked until the service handles it */
-	sigemptyset(&none);
-	sigaddset(&none, SIGUSR1);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	(void)sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
 /*

@@ -196,7 +196,7 @@ service_drop_privileges(const char *user, const char *group)
 static void
 service_signals(void)
 {
-	sigset_t none;
+	sigset_t mask;
 
 	/*
 	 * master blocks signals for its own signalfd; exec keeps the mask.
@@ -204,9 +204,9 @@ service_signals(void)
 	 * the model handles it: its default action would end the process,
 	 * and a retirement that comes this early must wait, not kill.
 	 */
-	sigemptyset(&none);
-	sigaddset(&none, SIGUSR1);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
 		msg_fatal("sigprocmask: %m");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
 	    signal(SIGINT, SIG_IGN) == SIG_ERR ||	/* master handles ^C */
