@@ -97,6 +97,12 @@ authd_init(struct service *svc)
 	char *path = xasprintf("%s/authstate", var_data_directory);
 	long n;
 
+	/* stale reader slots of killed authd processes: cleared here, as
+	 * auth_user, not by master as root in a folder authd can write */
+	if (dir_passwd_reader_check(var_data_directory, &why) < 0) {
+		msg_warn("%s", buf_cstr(&why));
+		buf_reset(&why);
+	}
 	auth_throttle_conf_params(&authd_conf);
 	if (auth_throttle_open(path, &authd_conf, 0, &authd_throttle,
 	    &why) < 0)

@@ -22,7 +22,11 @@
  *	At start master also creates run_directory, the spool folders, the
  *	directory database and the fixed folder of mail_location (owned by
  *	vmail_user when run as root) if they are missing, and clears stale
- *	LMDB reader slots that killed processes left behind.
+ *	LMDB reader slots that killed processes left behind in the
+ *	directory (authd clears those of the password database itself).
+ *	It gives the password database and authd's throttle state to
+ *	auth_user through descriptors opened without following links, so
+ *	a link authd puts in its folders is refused with a warning.
  *
  *	master reads the configuration file once and hands every service
  *	that text in a sealed memfd (HERALD_CONFIG_FD, params.h), so all
@@ -48,16 +52,22 @@
  * SIGNALS
  *	SIGHUP	reload: read the configuration again; if it is good, open
  *		new listeners, close removed ones (unchanged ones stay open),
- *		start a new set of every service and send SIGTERM to the old
- *		processes, which finish their sessions and are not replaced.
+ *		start a new set of every service and retire the old
+ *		processes with SIGUSR1: they stop accepting, their open
+ *		sessions go on to the client's QUIT or their own idle and
+ *		session timeouts, with no deadline from master, and they
+ *		exit when the last one ends; they are not replaced. qmgr,
+ *		of which only one may run, gets SIGTERM instead, and its
+ *		successor starts when it has exited (killed after
+ *		stop_timeout + 5 seconds).
  *		A bad configuration is logged and the old one stays, also
  *		for services master restarts later: they get the text
  *		master last accepted, never the file as it is now.
  *	SIGTERM, SIGINT
- *		stop: SIGTERM to every service, wait up to stop_timeout + 5
- *		seconds, SIGKILL what is left, remove master.sock and
- *		master.pid, exit 0. Services ignore SIGINT, so ^C in a
- *		foreground terminal is a graceful stop.
+ *		stop: SIGTERM to every service, retired ones included,
+ *		wait up to stop_timeout + 5 seconds, SIGKILL what is left,
+ *		remove master.sock and master.pid, exit 0. Services ignore
+ *		SIGINT, so ^C in a foreground terminal is a graceful stop.
  *
  * SECURITY
  *	master runs as the user that started it. As root it stays root (it
@@ -194,18 +204,48 @@ master_user(const char *setting, const char *name, uid_t *uid, gid_t *gid,
 	return 0;
 }
 
+/* master_data_open - the data_directory folder, for openat (followed:
+ * the setting is root's, and may name a link to another disk); -1 when
+ * it does not exist yet, or with a warning */
+static int
+master_data_open(void)
+{
+	int fd;
+
+	fd = open(var_data_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		msg_warn("open %s: %m", var_data_directory);
+	return fd;
+}
+
+/* master_fix_at - file_fix_at with a warning naming the whole path;
+ * 1, 0 (missing) or -1 as file_fix_at */
+static int
+master_fix_at(int dirfd, const char *folder, const char *name, mode_t type,
+    const struct file_owner *want, int *fd_r)
+{
+	struct buf why = BUF_INIT;
+	int rc;
+
+	if ((rc = file_fix_at(dirfd, name, type, want, fd_r, &why)) < 0)
+		msg_warn("%s/%s", folder, buf_cstr(&why));
+	buf_free(&why);
+	return rc;
+}
+
 /* master_directory_group - give the directory to directory_group (root):
  * every reading service needs write access to LMDB's lock file, and the
- * group bits it needs, which heraldctl's umask may have left out */
+ * group bits it needs, which heraldctl's umask may have left out. All
+ * through descriptors, never following a link inside data_directory. */
 static void
 master_directory_group(void)
 {
-	static const char *const parts[] = {"", "/directory",
-	    "/directory/data.mdb", "/directory/lock.mdb", NULL};
-	static const mode_t need[] = {S_IRGRP | S_IXGRP, S_IRGRP | S_IXGRP,
-	    S_IRGRP | S_IWGRP, S_IRGRP | S_IWGRP};
+	static const char *const files[] = {"data.mdb", "lock.mdb", NULL};
+	struct file_owner want = {(uid_t)-1, (gid_t)-1, 0, 0};
+	struct buf why = BUF_INIT;
 	struct group *gr;
-	struct stat st;
+	char *folder;
+	int data, dfd;
 
 	if ((gr = getgrnam(var_directory_group)) == NULL) {
 		msg_warn("directory_group: group \"%s\" does not exist; "
@@ -213,38 +253,43 @@ master_directory_group(void)
 		    var_directory_group);
 		return;
 	}
-	for (int i = 0; parts[i] != NULL; i++) {
-		char *path = xasprintf("%s%s", var_data_directory, parts[i]);
-
-		if (stat(path, &st) < 0) {
-			if (errno != ENOENT)
-				msg_warn("stat %s: %m", path);
-		} else if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
-			msg_warn("chown %s: %m", path);
-		} else if ((st.st_mode & need[i]) != need[i] &&
-		    chmod(path, (st.st_mode & 07777) | need[i]) < 0) {
-			msg_warn("chmod %s: %m", path);
-		}
-		x_free(&path);
+	want.gid = gr->gr_gid;
+	if ((data = master_data_open()) < 0)
+		return;
+	want.set = S_IRGRP | S_IXGRP;
+	if (file_fix_fd(data, var_data_directory, &want, &why) < 0)
+		msg_warn("%s", buf_cstr(&why));
+	if (master_fix_at(data, var_data_directory, "directory", S_IFDIR,
+	    &want, &dfd) > 0) {
+		folder = xasprintf("%s/directory", var_data_directory);
+		want.set = S_IRGRP | S_IWGRP;
+		for (int i = 0; files[i] != NULL; i++)
+			(void)master_fix_at(dfd, folder, files[i], S_IFREG,
+			    &want, NULL);
+		x_free(&folder);
+		(void)close(dfd);
 	}
+	(void)close(data);
+	buf_free(&why);
 }
 
 /* master_auth_files - give authd (auth_user) the password database and
  * its throttle state <data_directory>/authstate (root, at start and
- * reload): folders 0700, files 0600, nobody else can read them */
+ * reload): folders 0700, files 0600, nobody else can read them. authd
+ * can write these folders, so nothing is changed by name: a link it put
+ * there (to /etc/shadow, say) is refused with a warning, not followed */
 static void
 master_auth_files(void)
 {
-	static const char *const parts[] = {"/passwd", "/passwd/data.mdb",
-	    "/passwd/lock.mdb", "/authstate", "/authstate/data.mdb",
-	    "/authstate/lock.mdb", NULL};
+	static const char *const folders[] = {"passwd", "authstate", NULL};
+	static const char *const files[] = {"data.mdb", "lock.mdb", NULL};
+	struct file_owner want = {(uid_t)-1, (gid_t)-1, 07777, 0};
 	struct buf why = BUF_INIT;
-	uid_t uid;
-	gid_t gid;
-	struct stat st;
 	char *path;
+	int data, fd;
 
-	if (master_user("auth_user", var_auth_user, &uid, &gid, &why) < 0) {
+	if (master_user("auth_user", var_auth_user, &want.uid, &want.gid,
+	    &why) < 0) {
 		msg_warn("%s; authd cannot run", buf_cstr(&why));
 		buf_free(&why);
 		return;
@@ -253,24 +298,24 @@ master_auth_files(void)
 	if (file_mkdirs(path, 0700, &why) < 0)
 		msg_warn("%s", buf_cstr(&why));
 	x_free(&path);
-	for (int i = 0; parts[i] != NULL; i++) {
-		bool folder = i == 0 || i == 3;
-
-		path = xasprintf("%s%s", var_data_directory, parts[i]);
-		if (lstat(path, &st) < 0) {
-			if (errno != ENOENT)
-				msg_warn("stat %s: %m", path);
-		} else if (S_ISLNK(st.st_mode)) {
-			msg_warn("%s is a symbolic link: not changed", path);
-		} else if ((st.st_uid != uid || st.st_gid != gid) &&
-		    chown(path, uid, gid) < 0) {
-			msg_warn("chown %s: %m", path);
-		} else if ((st.st_mode & 07777) != (folder ? 0700 : 0600) &&
-		    chmod(path, folder ? 0700 : 0600) < 0) {
-			msg_warn("chmod %s: %m", path);
-		}
-		x_free(&path);
+	if ((data = master_data_open()) < 0) {
+		buf_free(&why);
+		return;
 	}
+	for (int i = 0; folders[i] != NULL; i++) {
+		want.set = 0700;
+		if (master_fix_at(data, var_data_directory, folders[i], S_IFDIR,
+		    &want, &fd) <= 0)
+			continue;
+		path = xasprintf("%s/%s", var_data_directory, folders[i]);
+		want.set = 0600;
+		for (int j = 0; files[j] != NULL; j++)
+			(void)master_fix_at(fd, path, files[j], S_IFREG, &want,
+			    NULL);
+		x_free(&path);
+		(void)close(fd);
+	}
+	(void)close(data);
 	buf_free(&why);
 }
 
@@ -459,21 +504,28 @@ master_config_use(int fd)
 	master_config_fd = fd;
 }
 
-/* master_reload_kill - old children that outlived their grace period */
+/*
+ * master_reload_kill - old processes of exclusive services (qmgr) that
+ * outlived their grace period: their successor waits for them. Retired
+ * workers are left alone: their sessions end by their own timeouts, and
+ * a stop still bounds them by stop_timeout.
+ */
 static long long
 master_reload_kill(struct evloop *loop, void *ctx)
 {
 	unsigned before = (unsigned)(uintptr_t)ctx;
 	int n = 0;
 
-	for (struct master_child *c = master_children; c; c = c->next)
-		if (c->generation < before)
+	for (struct master_child *c = master_children; c; c = c->next) {
+		if (c->generation < before && c->svc->def->exclusive) {
 			n++;
-	if (n > 0) {
-		msg_warn("%d replaced process%s did not finish in time; "
-		    "killing", n, n == 1 ? "" : "es");
-		master_service_signal_old(SIGKILL, before);
+			if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
+				msg_warn("kill %ld: %m", (long)c->pid);
+		}
 	}
+	if (n > 0)
+		msg_warn("%d replaced process%s did not finish in time; "
+		    "killed", n, n == 1 ? "" : "es");
 	return -1;
 }
 
@@ -514,7 +566,7 @@ master_reload(struct buf *why)
 		    "still using %s", master_run_dir);
 	master_generation++;
 	master_service_start_all();
-	master_service_signal_old(SIGTERM, master_generation);
+	master_service_retire_old(master_generation);
 	(void)evloop_add_timer(master_loop,
 	    (var_stop_timeout + MASTER_KILL_GRACE_S) * 1000,
 	    master_reload_kill, (void *)(uintptr_t)master_generation);

@@ -157,8 +157,9 @@ int master_service_configure(struct buf *why);
 void master_service_start_all(void);
 /* master_service_reap - collect exited children, restart as needed */
 void master_service_reap(void);
-/* master_service_signal_old - signo to children of older generations */
-void master_service_signal_old(int signo, unsigned before);
+/* master_service_retire_old - SIGUSR1 to children of older generations,
+ * SIGTERM to those of exclusive services */
+void master_service_retire_old(unsigned before);
 /* master_service_signal_all - signo to every child */
 void master_service_signal_all(int signo);
 /* master_service_cancel_timers - no more delayed restarts */

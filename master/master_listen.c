@@ -10,6 +10,7 @@
  * waiting in its backlog are never dropped by a reload.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
@@ -52,7 +53,10 @@ master_listen_owner(const char *addr, enum master_socket_access access,
 		}
 		gid = gr->gr_gid;
 	}
-	if (chown(addr, pw->pw_uid, gid) < 0) {
+	/* the socket's folder may belong to herald_user (spool/private):
+	 * a link put there after bind must not be followed */
+	if (fchownat(AT_FDCWD, addr, pw->pw_uid, gid,
+	    AT_SYMLINK_NOFOLLOW) < 0) {
 		buf_printf(why, "chown %s: %s", addr, strerror(errno));
 		return -1;
 	}

@@ -8,11 +8,12 @@
  * it is up when the first login arrives.
  *
  * Children belong to a generation. A reload starts a new generation of
- * every service and sends SIGTERM to the older ones, which finish their
- * sessions and are not restarted. A current child that dies is replaced:
- * at once if it had lived MASTER_SHORT_LIFE_MS, else after a delay that
- * doubles with every quick death up to MASTER_BACKOFF_MAX_MS, so a
- * service that cannot start does not spin.
+ * every service and retires the older ones (SIGUSR1; SIGTERM for an
+ * exclusive service), which finish their sessions and are not restarted.
+ * A current child that dies is replaced: at once if it had lived
+ * MASTER_SHORT_LIFE_MS, else after a delay that doubles with every quick
+ * death up to MASTER_BACKOFF_MAX_MS, so a service that cannot start does
+ * not spin.
  *
  * A service with per-client limits (smtpd, pop3d) gets a client table
  * (mail/peertab.h): one memfd that all its workers map, with one region
@@ -20,7 +21,8 @@
  * Each child gets the lowest slot that no live child of the service holds
  * (the old generation's included), and master clears the child's region
  * when it reaps it, so the sessions of a worker that crashed do not count
- * on. The table has room for three generations of workers; it is made
+ * on. The table has room for eight generations of workers (retired ones
+ * finish their sessions, which may outlast several reloads); it is made
  * anew (old children keep theirs) only when a reload changes its size.
  */
 #include <errno.h>
@@ -309,7 +311,9 @@ master_service_peers(struct master_service *svc)
 
 	if (svc->wanted <= 0)
 		return;
-	slots = 3 * (unsigned)svc->wanted;	/* old, older, current */
+	/* retired workers live on until their sessions end: room for the
+	 * current generation and seven retiring ones */
+	slots = 8 * (unsigned)svc->wanted;
 	if (slots > PEERTAB_MAX_SLOTS)
 		slots = PEERTAB_MAX_SLOTS;
 	per_slot = max > PEERTAB_MAX_PER_SLOT ? PEERTAB_MAX_PER_SLOT :
@@ -589,14 +593,19 @@ master_service_reap(void)
 		evloop_stop(master_loop);
 }
 
-/* master_service_signal_old - signo to children of older generations */
+/* master_service_retire_old - after a reload: SIGUSR1 (retire: finish
+ * the sessions, no deadline) to older children, SIGTERM to those of an
+ * exclusive service, whose successor waits for them */
 void
-master_service_signal_old(int signo, unsigned before)
+master_service_retire_old(unsigned before)
 {
-	for (struct master_child *c = master_children; c; c = c->next)
+	for (struct master_child *c = master_children; c; c = c->next) {
+		int signo = c->svc->def->exclusive ? SIGTERM : SIGUSR1;
+
 		if (c->generation < before && kill(c->pid, signo) < 0 &&
 		    errno != ESRCH)
 			msg_warn("kill %ld: %m", (long)c->pid);
+	}
 }
 
 /* master_service_signal_all - signo to every child */

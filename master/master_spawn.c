@@ -3,8 +3,9 @@
  *
  * The child starts clean: default signal dispositions (SIGINT ignored, so
  * a ^C in a foreground terminal reaches only master, which turns it into
- * a graceful stop), an empty signal mask (master blocks the signals its
- * event loop reads through signalfd, and a mask survives exec), the
+ * a graceful stop), a signal mask with only SIGUSR1 blocked (master blocks
+ * the signals its event loop reads through signalfd, and a mask survives
+ * exec; a retirement sent before the service handles SIGUSR1 waits), the
  * service's listeners at fds 3, 4, ... announced the systemd way
  * (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), the configuration text master
  * checked on the next descriptor (named by $HERALD_CONFIG_FD, see
@@ -50,18 +51,21 @@ master_spawn_close_from(int low)
 		(void)close(fd);
 }
 
-/* master_spawn_signals - default dispositions, SIGINT ignored, no mask */
+/* master_spawn_signals - default dispositions, SIGINT ignored, only
+ * SIGUSR1 blocked */
 static void
 master_spawn_signals(void)
 {
-	sigset_t none;
+	sigset_t mask;
 
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			(void)signal(sig, SIG_DFL);	/* some are reserved */
 	(void)signal(SIGINT, SIG_IGN);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* SIGUSR1 (retire) stays blocked until the service handles it */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	(void)sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
 /*

@@ -75,10 +75,12 @@
  *	run_directory, vmail_user, directory_group.
  *
  * SIGNALS
- *	SIGTERM (stop, or reload replacing the worker): stop accepting. A
- *	session in the middle of RETR or TOP finishes that reply; every
- *	session then gets "-ERR [SYS/TEMP] Server shutting down" and is
- *	closed without deleting anything.
+ *	SIGTERM (stop): stop accepting. A session in the middle of RETR or
+ *	TOP finishes that reply; every session then gets "-ERR [SYS/TEMP]
+ *	Server shutting down" and is closed without deleting anything.
+ *	SIGUSR1 (reload: master started new workers): stop accepting; the
+ *	sessions go on to their QUIT or their idle and session timeouts,
+ *	and the worker exits after the last one.
  */
 #include <stdbool.h>
 #include <stddef.h>

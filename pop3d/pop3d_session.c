@@ -348,11 +348,11 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 }
 
 /*
- * pop3d_session_stop - graceful stop (SIGTERM, or master replacing this
- * worker on reload). A session that is sending a message finishes that
- * reply first; every other one gets "-ERR [SYS/TEMP] Server shutting
- * down" and is closed. Nothing is deleted: there is no UPDATE state
- * without the client's QUIT.
+ * pop3d_session_stop - graceful stop (SIGTERM; a reload retires the
+ * worker with SIGUSR1 instead, which leaves the sessions alone). A
+ * session that is sending a message finishes that reply first; every
+ * other one gets "-ERR [SYS/TEMP] Server shutting down" and is closed.
+ * Nothing is deleted: there is no UPDATE state without the client's QUIT.
  */
 void
 pop3d_session_stop(struct service *svc)

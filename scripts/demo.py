@@ -10,7 +10,19 @@ and the alias postmaster -> alice. Then it prints how to send a test mail
 and where it will land, and becomes `heraldctl start --foreground`, so
 Ctrl-C stops everything.
 
+Started as root it shows the real privilege separation (DESIGN.md
+section 3): master stays root and every service runs as its own user.
+The package's users (herald, vmail, herald-auth, group herald-dir) are
+used when they exist; else system users herald-demo, herald-demo-mail,
+herald-demo-auth and the group herald-demo-dir are made for the demo
+(useradd --system: no shell, no home) and the output says so and how to
+remove them. The demo folder must then be reachable by those users: if
+a folder above ./ is closed to others, the demo runs in a new folder
+under /tmp instead. Not started as root, everything runs as the
+invoking user.
+
 Programs come from $HERALD_BIN (default: build/bin of this repository).
+prepare() does everything but the foreground run, for tests.
 """
 import grp
 import os
@@ -18,8 +30,10 @@ import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.abspath(os.environ.get("HERALD_BIN") or
@@ -28,6 +42,16 @@ RUN = os.path.abspath("demo-run")
 PORT = int(os.environ.get("HERALD_DEMO_PORT", "2525"))
 POP3_PORT = int(os.environ.get("HERALD_DEMO_POP3_PORT", "2110"))
 POP3S_PORT = int(os.environ.get("HERALD_DEMO_POP3S_PORT", "2995"))
+
+# setting -> account: the package's (etc/debian/postinst), else the demo's
+PACKAGE_ACCOUNTS = {"herald_user": "herald", "vmail_user": "vmail",
+                    "auth_user": "herald-auth"}
+PACKAGE_GROUP = "herald-dir"
+DEMO_ACCOUNTS = {"herald_user": "herald-demo",
+                 "vmail_user": "herald-demo-mail",
+                 "auth_user": "herald-demo-auth"}
+DEMO_GROUP = "herald-demo-dir"
+NOLOGIN = "/usr/sbin/nologin"
 
 
 def die(text):
@@ -44,10 +68,10 @@ def run(argv, input=None):
     return r.stdout
 
 
-def still_running():
-    """pid of a master still using demo-run, or None."""
+def still_running(run_dir):
+    """pid of a master still using run_dir, or None."""
     try:
-        with open(os.path.join(RUN, "run", "master.pid")) as f:
+        with open(os.path.join(run_dir, "run", "master.pid")) as f:
             pid = int(f.read().split()[0])
         os.kill(pid, 0)
         return pid
@@ -61,40 +85,104 @@ def shorter(path):
     return path if rel.startswith("..") else rel
 
 
-def identity():
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def root_accounts(notes):
+    """As root: the settings herald_user, vmail_user, auth_user and
+    directory_group. The package's accounts if they all exist, else the
+    demo's, made here if missing (as postinst makes the package's: system
+    users with a group of their own, no shell, no home)."""
+    if all(user_exists(u) for u in PACKAGE_ACCOUNTS.values()) and \
+            group_exists(PACKAGE_GROUP):
+        notes.append("the services run as the package's users")
+        return dict(PACKAGE_ACCOUNTS, directory_group=PACKAGE_GROUP)
+    made = []
+    for name in DEMO_ACCOUNTS.values():
+        if not user_exists(name):
+            run(["useradd", "--system", "--user-group", "--no-create-home",
+                 "--home-dir", "/nonexistent", "--shell", NOLOGIN,
+                 "--comment", "herald demo", name])
+            made.append(name)
+    if not group_exists(DEMO_GROUP):
+        run(["groupadd", "--system", DEMO_GROUP])
+        made.append(DEMO_GROUP)
+    if made:
+        notes.append("made for the demo (the herald package's users do "
+                     "not exist here): system users and groups %s; remove "
+                     "them with: %s" % (
+                         ", ".join(made),
+                         "; ".join(["userdel " + u for u in
+                                    DEMO_ACCOUNTS.values()] +
+                                   ["groupdel " + DEMO_GROUP])))
+    else:
+        notes.append("the services run as the demo's users, made by an "
+                     "earlier demo")
+    return dict(DEMO_ACCOUNTS, directory_group=DEMO_GROUP)
+
+
+def accounts(notes):
+    """The four account settings: real users as root, else the caller."""
     if os.geteuid() == 0:
-        return "root", "root"
-    return (pwd.getpwuid(os.geteuid()).pw_name,
-            grp.getgrgid(os.getegid()).gr_name)
+        return root_accounts(notes)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    return {"herald_user": user, "vmail_user": user, "auth_user": user,
+            "directory_group": group}
 
 
-def main():
-    heraldctl = os.path.join(BIN, "heraldctl")
-    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local", "authd",
-                 "pop3d"):
-        if not os.access(os.path.join(BIN, prog), os.X_OK):
-            die("%s/%s not found: build first (make) or set HERALD_BIN"
-                % (BIN, prog))
-    if shutil.which("openssl") is None:
-        die("the openssl command is needed for the demo certificate")
-    pid = still_running()
-    if pid:
-        die("a demo is still running (master pid %d); stop it with "
-            "%s -c %s/herald.conf stop" % (pid, heraldctl, RUN))
-    if os.path.exists(RUN):
-        shutil.rmtree(RUN)
-    os.makedirs(RUN)
+def reachable(path):
+    """Can any user reach path (every folder above it open to others)?"""
+    path = os.path.dirname(os.path.abspath(path))
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
 
-    cert = os.path.join(RUN, "tls.crt")
-    key = os.path.join(RUN, "tls.key")
+
+def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
+            pop3s_port=POP3S_PORT):
+    """Make run_dir afresh with a configuration, a certificate and the
+    directory. Returns a dict: conf, ctl (heraldctl argv prefix),
+    passwords {name: password}, accounts (the settings), notes (lines
+    to print)."""
+    heraldctl = os.path.join(bin_dir, "heraldctl")
+    notes = []
+    acct = accounts(notes)
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir)
+    # as root the services cross it as their users; master makes the rest
+    os.chmod(run_dir, 0o755)
+
+    cert = os.path.join(run_dir, "tls.crt")
+    key = os.path.join(run_dir, "tls.key")
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
          "-sha256", "-days", "30", "-keyout", key, "-out", cert,
          "-subj", "/CN=mx.example.test",
          "-addext", "subjectAltName=DNS:mx.example.test,IP:127.0.0.1"])
-    os.chmod(key, 0o600)
+    os.chmod(key, 0o600)	# read by the services before they drop root
+    os.chmod(cert, 0o644)
 
-    user, group = identity()
-    conf = os.path.join(RUN, "herald.conf")
+    conf = os.path.join(run_dir, "herald.conf")
     with open(conf, "w") as f:
         f.write("# herald demo instance (scripts/demo.py); paths are "
                 "relative to this file\n"
@@ -121,8 +209,11 @@ def main():
                 "vmail_user = %s\n"
                 "auth_user = %s\n"
                 "directory_group = %s\n"
-                % (BIN, PORT, POP3_PORT, POP3S_PORT, user, user, user,
-                   group))
+                % (bin_dir, port, pop3_port, pop3s_port,
+                   acct["herald_user"], acct["vmail_user"],
+                   acct["auth_user"], acct["directory_group"]))
+    # sendmail, run by any local user, reads it to find the socket
+    os.chmod(conf, 0o644)
 
     ctl = [heraldctl, "-c", conf]
     run(ctl + ["domain", "add", "example.test"])
@@ -133,8 +224,46 @@ def main():
             input=passwords[name] + "\n")
     run(ctl + ["alias", "add", "postmaster@example.test",
                "alice@example.test"])
+    return {"conf": conf, "ctl": ctl, "passwords": passwords,
+            "accounts": acct, "notes": notes}
 
-    rel = shorter(RUN)
+
+def identity_text(acct):
+    """Who runs what, for the banner."""
+    if os.geteuid() != 0:
+        return "everything as %s (start as root for the real users)" \
+            % acct["herald_user"]
+    return ("master as root; smtpd, qmgr as %s; local, pop3d as %s; "
+            "authd as %s\n            (directory group %s)"
+            % (acct["herald_user"], acct["vmail_user"], acct["auth_user"],
+               acct["directory_group"]))
+
+
+def main():
+    heraldctl = os.path.join(BIN, "heraldctl")
+    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local", "authd",
+                 "pop3d"):
+        if not os.access(os.path.join(BIN, prog), os.X_OK):
+            die("%s/%s not found: build first (make) or set HERALD_BIN"
+                % (BIN, prog))
+    if shutil.which("openssl") is None:
+        die("the openssl command is needed for the demo certificate")
+    run_dir = RUN
+    moved = None
+    if os.geteuid() == 0 and not reachable(run_dir):
+        # the services' users could not get into ./demo-run
+        run_dir = tempfile.mkdtemp(prefix="herald-demo-", dir="/tmp")
+        moved = "a folder above %s is closed to other users, so the " \
+                "demo runs in %s" % (os.getcwd(), run_dir)
+    pid = still_running(run_dir)
+    if pid:
+        die("a demo is still running (master pid %d); stop it with "
+            "%s -c %s/herald.conf stop" % (pid, heraldctl, run_dir))
+    made = prepare(run_dir)
+    passwords = made["passwords"]
+    notes = made["notes"] + ([moved] if moved else [])
+
+    rel = shorter(run_dir)
     print("""
 herald demo in %(run)s
 
@@ -143,7 +272,8 @@ herald demo in %(run)s
   alias:    postmaster@example.test -> alice@example.test
   SMTP:     127.0.0.1:%(port)d (STARTTLS with a self-signed certificate)
   POP3:     127.0.0.1:%(pop3)d (STLS), 127.0.0.1:%(pop3s)d (implicit TLS)
-
+  runs:     %(who)s
+%(notes)s
 Send alice a mail (in another terminal):
 
   swaks --server 127.0.0.1:%(port)d --to alice@example.test --from someone@example.org
@@ -170,16 +300,17 @@ Look around:
   %(ctl)s -c %(rel)s/herald.conf user list
 
 Logs follow below. Ctrl-C stops herald.
-""" % {"run": RUN, "rel": rel, "pa": passwords["alice"],
+""" % {"run": run_dir, "rel": rel, "pa": passwords["alice"],
        "pb": passwords["bob"], "port": PORT, "pop3": POP3_PORT,
-       "pop3s": POP3S_PORT,
+       "pop3s": POP3S_PORT, "who": identity_text(made["accounts"]),
+       "notes": "".join("  note:     %s\n" % n for n in notes),
        "ctl": shorter(heraldctl),
        "sendmail": shorter(os.path.join(os.path.dirname(heraldctl),
                                         "sendmail"))})
     sys.stdout.flush()
     # master turns SIGINT into a clean stop; make sure it is not ignored
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.execv(heraldctl, ctl + ["start", "--foreground"])
+    os.execv(heraldctl, made["ctl"] + ["start", "--foreground"])
 
 
 if __name__ == "__main__":

@@ -79,11 +79,15 @@
  *	herald_user, directory_group.
  *
  * SIGNALS
- *	SIGTERM (master sends it on stop, and on reload to replace the
- *	worker): stop accepting. Sessions are not cut off: transactions in
- *	progress finish and clients may go on, but a session that stays idle
- *	for 5 seconds gets "421 4.3.2 Service shutting down"; master ends
- *	whatever is left after stop_timeout.
+ *	SIGTERM (master sends it on stop): stop accepting. Sessions are not
+ *	cut off: transactions in progress finish and clients may go on, but
+ *	a session that stays idle for 5 seconds gets "421 4.3.2 Service
+ *	shutting down"; the worker exits after stop_timeout with whatever
+ *	is left.
+ *	SIGUSR1 (master sends it on reload, having started the new
+ *	workers): stop accepting; the sessions go on unhurried under
+ *	smtpd_idle_timeout and smtpd_session_timeout, and the worker exits
+ *	after the last one.
  */
 #include <stddef.h>
 #include <string.h>

@@ -446,10 +446,11 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 }
 
 /*
- * smtpd_session_stop - graceful stop (SIGTERM, or master replacing this
- * worker on reload). Sessions are not cut: a client in the middle of a
- * transaction, or one that goes on sending commands, is served on (master
- * bounds the whole by stop_timeout). What changes is the idle timeout:
+ * smtpd_session_stop - graceful stop (SIGTERM; a reload retires the
+ * worker with SIGUSR1 instead, which leaves the sessions alone).
+ * Sessions are not cut: a client in the middle of a transaction, or one
+ * that goes on sending commands, is served on (the worker exits after
+ * stop_timeout). What changes is the idle timeout:
  * a session that stays quiet for SMTPD_STOP_IDLE_MS gets "421 4.3.2
  * Service shutting down" and is closed.
  */

@@ -241,7 +241,9 @@ sock_listen_unix(const char *path, unsigned mode, int backlog,
 		(void)close(fd);
 		return -1;
 	}
-	if (chmod(path, (mode_t)mode) < 0) {
+	/* never through a link someone swapped in after bind (glibc
+	 * 2.32+ does this race-free, through an O_PATH descriptor) */
+	if (fchmodat(AT_FDCWD, path, (mode_t)mode, AT_SYMLINK_NOFOLLOW) < 0) {
 		buf_printf(why, "chmod %s: %m", path);
 		(void)close(fd);
 		(void)unlink(path);

@@ -17,7 +17,8 @@ struct buf;
 /* sock_listen_tcp - bind and listen on "host:port" */
 int sock_listen_tcp(const char *hostport, int backlog, struct buf *why);
 /* sock_listen_unix - bind a UNIX stream socket at path (an old socket file
- * there is replaced), chmod to mode, listen */
+ * there is replaced), chmod to mode (never through a symbolic link),
+ * listen */
 int sock_listen_unix(const char *path, unsigned mode, int backlog,
     struct buf *why);
 /* sock_connect_unix - connect to a UNIX stream socket; non-blocking if asked */

@@ -36,10 +36,14 @@ struct dir_user {
 int dir_open(const char *data_dir, int mode, struct dir **d_r,
     struct buf *why);
 void dir_close(struct dir **d);
-/* dir_reader_check - clear stale reader slots of directory/ and passwd/
- * (master at start); call it while this process has neither open, since
- * LMDB forbids opening one environment twice in a process */
+/* dir_reader_check - clear stale reader slots of directory/ (master at
+ * start); call it while this process has not opened it, since LMDB
+ * forbids opening one environment twice in a process */
 int dir_reader_check(const char *data_dir, struct buf *why);
+/* dir_passwd_reader_check - the same for passwd/: authd at its start, as
+ * auth_user. Never as root: auth_user can write that folder, and LMDB
+ * opens (and writes) its files by name, links included */
+int dir_passwd_reader_check(const char *data_dir, struct buf *why);
 
 /* lookups: 1 found, 0 not found, -1 error (why) */
 int dir_domain_exists(struct dir *d, const char *domain, struct buf *why);
@@ -94,7 +98,11 @@ int dir_user_list(struct dir *d, const char *domain, dir_user_fn *fn,
 int dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
     void *ctx, struct buf *why);
 
-/* passwords: <data_dir>/passwd, crypt(3) strings */
+/* passwords: <data_dir>/passwd, crypt(3) strings. As root, with an
+ * auth_user other than root, the folder is made and given to auth_user
+ * and the database is worked on by a child that became auth_user (it
+ * can write the folder, and LMDB follows links), so root never opens a
+ * file authd could have swapped */
 int dir_passwd_set(const char *data_dir, const char *addr, const char *hash,
     struct buf *why);
 /* dir_passwd_get - 1 with the hash in out, 0 none, -1 error */

@@ -474,6 +474,7 @@ test_passwd(void)
 	T_EQ_INT(stat(path, &st), 0);
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(dir_reader_check(data_dir, &why), 0);
+	T_EQ_INT(dir_passwd_reader_check(data_dir, &why), 0);
 	buf_free(&why);
 	buf_free(&out);
 	buf_free(&hash);

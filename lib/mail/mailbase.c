@@ -4,6 +4,7 @@
  * processes may do there (permission bits, as the kernel applies them).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,7 +143,9 @@ mailbase_setup(const char *base, uid_t uid, gid_t gid, struct buf *why)
 		buf_printf(why, "mkdir %s: %s", base, strerror(errno));
 		return -1;
 	}
-	if (uid != (uid_t)-1 && chown(base, uid, gid) < 0) {
+	/* not through a link somebody put there since the mkdir */
+	if (uid != (uid_t)-1 && fchownat(AT_FDCWD, base, uid, gid,
+	    AT_SYMLINK_NOFOLLOW) < 0) {
 		buf_printf(why, "chown %s: %s", base, strerror(errno));
 		return -1;
 	}

@@ -3,6 +3,14 @@
  * listeners, privilege drop, and the two service models (event loop or
  * one connection at a time). A daemon's main is one service_main() call.
  *
+ * Two ways to end: SIGTERM is a stop (master stops herald): no new
+ * sessions, the daemon's stop callback hurries the open ones, and the
+ * process exits after stop_timeout whatever is left. SIGUSR1 is a
+ * retirement (master replaced this process after a reload): no new
+ * sessions, and the open ones go on under their own rules, to their
+ * QUIT or their normal timeouts, however long that is; a SIGTERM after
+ * it still turns it into a stop.
+ *
  * SECURITY: the privilege drop happens before the first accept(), so no
  * byte from the network is read with root rights. When the target user is
  * not root, the drop is verified by checking that setuid(0) fails.
@@ -51,10 +59,11 @@ struct service {
 	struct ev_timer *stop_timer;	/* forced exit after stop_timeout */
 	long sessions;			/* live sessions (EVENT) */
 	bool stopping;			/* SIGTERM seen */
+	bool retiring;			/* SIGUSR1 seen (EVENT) */
 	bool watching;			/* listeners are in the loop */
 };
 
-/* set by the SINGLE model's SIGTERM handler */
+/* set by the SINGLE model's SIGTERM and SIGUSR1 handler */
 static volatile sig_atomic_t service_sigterm;
 
 /* service_usage - the command line, for a usage error */
@@ -188,11 +197,17 @@ service_drop_privileges(const char *user, const char *group)
 static void
 service_signals(void)
 {
-	sigset_t none;
+	sigset_t mask;
 
-	/* master blocks signals for its own signalfd; exec keeps the mask */
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+	/*
+	 * master blocks signals for its own signalfd; exec keeps the mask.
+	 * SIGUSR1 stays blocked (master_spawn.c blocks it already) until
+	 * the model handles it: its default action would end the process,
+	 * and a retirement that comes this early must wait, not kill.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
 		msg_fatal("sigprocmask: %m");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
 	    signal(SIGINT, SIG_IGN) == SIG_ERR ||	/* master handles ^C */
@@ -235,7 +250,8 @@ service_session_end(struct service *svc)
 	if (svc->sessions <= 0)
 		msg_panic("service_session_end: no session is open");
 	svc->sessions--;
-	if (svc->stopping && svc->sessions == 0 && svc->loop != NULL)
+	if ((svc->stopping || svc->retiring) && svc->sessions == 0 &&
+	    svc->loop != NULL)
 		evloop_stop(svc->loop);
 }
 
@@ -303,7 +319,7 @@ service_event_resume(struct evloop *loop, void *ctx)
 	struct service *svc = ctx;
 
 	svc->pause_timer = NULL;
-	if (!svc->stopping)
+	if (!svc->stopping && !svc->retiring)
 		service_event_watch(svc, true);
 	return -1;
 }
@@ -321,7 +337,8 @@ service_event_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 	if (l == NULL)
 		msg_panic("service_event_accept: fd %d is no listener", fd);
 
-	for (int n = 0; n < SERVICE_ACCEPT_BURST && !svc->stopping; n++) {
+	for (int n = 0; n < SERVICE_ACCEPT_BURST && !svc->stopping &&
+	    !svc->retiring; n++) {
 		int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC);
 
@@ -394,6 +411,29 @@ service_event_sigterm(struct evloop *loop, int signo, void *ctx)
 	    service_event_force_exit, svc);
 }
 
+/*
+ * service_event_retire - SIGUSR1, master replaced us after a reload: no
+ * new sessions; the open ones end by their own rules (a client's QUIT,
+ * the idle and session timeouts), not hurried and with no deadline of
+ * ours, and the process exits with the last one. A SIGTERM later still
+ * makes it a stop bounded by stop_timeout.
+ */
+static void
+service_event_retire(struct evloop *loop, int signo, void *ctx)
+{
+	struct service *svc = ctx;
+
+	if (svc->stopping || svc->retiring)
+		return;
+	msg_info("replaced: no new sessions, %ld session(s) go on",
+	    svc->sessions);
+	svc->retiring = true;
+	evloop_cancel_timer(loop, &svc->pause_timer);
+	service_close_listeners(svc);
+	if (svc->sessions == 0)
+		evloop_stop(loop);
+}
+
 /* service_event_run - the EVENT model's main loop */
 static void
 service_event_run(struct service *svc)
@@ -403,14 +443,15 @@ service_event_run(struct service *svc)
 		if (svc->listeners[i].fd >= 0 &&
 		    sock_set_nonblock(svc->listeners[i].fd, true) < 0)
 			msg_fatal("listener %s: %m", svc->listeners[i].name);
-	if (!svc->stopping)
+	if (!svc->stopping && !svc->retiring)
 		service_event_watch(svc, true);
 	if (evloop_run(svc->loop) < 0)
 		msg_fatal("event loop: %m");
 	svc->stopping = true;
 }
 
-/* service_single_sigterm - SINGLE model: finish the current connection */
+/* service_single_sigterm - SINGLE model, SIGTERM or SIGUSR1: finish the
+ * current connection, then exit (a retirement needs nothing more) */
 static void
 service_single_sigterm(int signo)
 {
@@ -434,14 +475,16 @@ service_single_run(struct service *svc)
 			msg_fatal("listener %s: %m", svc->listeners[i].name);
 	}
 	/*
-	 * SIGTERM stays blocked except inside ppoll() and serve, so it
-	 * cannot slip in between the flag check and the wait.
+	 * SIGTERM and SIGUSR1 stay blocked except inside ppoll() and serve,
+	 * so they cannot slip in between the flag check and the wait.
 	 */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &term, &open_mask) < 0)
 		msg_fatal("sigprocmask: %m");
 	sigdelset(&open_mask, SIGTERM);
+	sigdelset(&open_mask, SIGUSR1);
 	while (!service_stopping(svc)) {
 		if (ppoll(pfd, (nfds_t)n, NULL, &open_mask) < 0) {
 			if (errno == EINTR)
@@ -593,12 +636,16 @@ service_main(int argc, char **argv, const struct service_def *def)
 		    def->reads_directory ? var_directory_group : NULL);
 	service_parent_watch(parent);
 
-	/* SIGTERM is handled from here on, also while init runs */
+	/* SIGTERM is handled from here on, also while init runs; both
+	 * are blocked before init can start a thread */
 	if (def->model == SERVICE_EVENT) {
 		svc->loop = evloop_new();
 		if (evloop_add_signal(svc->loop, SIGTERM,
 		    service_event_sigterm, svc) < 0)
 			msg_fatal("watch SIGTERM: %m");
+		if (evloop_add_signal(svc->loop, SIGUSR1,
+		    service_event_retire, svc) < 0)
+			msg_fatal("watch SIGUSR1: %m");
 	} else {
 		struct sigaction sa;
 
@@ -606,8 +653,9 @@ service_main(int argc, char **argv, const struct service_def *def)
 		sa.sa_handler = service_single_sigterm;
 		sigemptyset(&sa.sa_mask);
 		sa.sa_flags = 0;	/* no SA_RESTART: blocking calls see EINTR */
-		if (sigaction(SIGTERM, &sa, NULL) < 0)
-			msg_fatal("sigaction SIGTERM: %m");
+		if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+		    sigaction(SIGUSR1, &sa, NULL) < 0)
+			msg_fatal("sigaction: %m");
 	}
 	if (def->init != NULL)
 		def->init(svc);

@@ -11,16 +11,24 @@
  *
  *   SERVICE_EVENT   an evloop; each accepted connection goes to
  *                   def->accept (non-blocking, close-on-exec). SIGTERM
- *                   stops accepting, calls def->stop, and the process exits
- *                   when service_session_end() brought the count to zero,
- *                   or after stop_timeout (then with sessions still open).
+ *                   (stop) stops accepting, calls def->stop, and the
+ *                   process exits when service_session_end() brought the
+ *                   count to zero, or after stop_timeout (then with
+ *                   sessions still open). SIGUSR1 (retire) stops
+ *                   accepting and exits when the count reaches zero,
+ *                   with neither def->stop nor a deadline: sessions end
+ *                   at their client's QUIT or their own timeouts, and
+ *                   service_stopping() stays false. A SIGTERM after it
+ *                   is a stop as above.
  *                   EMFILE/ENFILE pause accepting for 100 ms.
  *   SERVICE_SINGLE  blocking accept; def->serve handles one connection to
  *                   its end (it should return between requests when
- *                   service_stopping() is true). SIGTERM exits after the
- *                   current connection.
+ *                   service_stopping() is true). SIGTERM and SIGUSR1 exit
+ *                   after the current connection.
  *
- * SIGHUP is ignored in services: master reloads by replacing workers.
+ * SIGHUP is ignored in services: master reloads by replacing workers,
+ * retiring the old ones with SIGUSR1 (SIGTERM for an exclusive service,
+ * qmgr, whose successor waits for it to exit).
  * A service also exits when master goes away (parent-death signal).
  * A usage error returns 2; a bad config or failed drop is msg_fatal.
  */
@@ -66,7 +74,7 @@ struct evloop *service_loop(struct service *svc);
 /* service_session_begin / _end - count live sessions (EVENT model) */
 void service_session_begin(struct service *svc);
 void service_session_end(struct service *svc);
-/* service_stopping - true after SIGTERM */
+/* service_stopping - true after SIGTERM (SINGLE: or SIGUSR1) */
 bool service_stopping(const struct service *svc);
 /* service_listeners - the inherited listeners and their count */
 const struct service_listener *service_listeners(const struct service *svc,

@@ -394,6 +394,117 @@ test_event_stop_timeout(void)
 }
 
 static void
+test_event_retire(void)
+{
+	pid_t pid;
+	int fd, fd2 = -1, status = 0;
+
+	T_ASSERT(setup("stop_timeout = 1s\n") == 0);
+	T_ASSERT((pid = start(&echo_def, 0, NULL)) > 0);
+	fd = connect_unix();
+	if (fd < 0)
+		kill(pid, SIGKILL);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(strncmp(read_line(fd, 5000), "hello", 5) == 0);
+
+	/* SIGUSR1: the listener closes, the session goes on unhurried */
+	T_ASSERT(kill(pid, SIGUSR1) == 0);
+	for (long long end = now_ms() + 5000; now_ms() < end;) {
+		if ((fd2 = connect_unix()) < 0)
+			break;
+		close(fd2);
+		usleep(20000);
+	}
+	T_ASSERT(fd2 < 0);
+	/* well past stop_timeout: no deadline for a retired service */
+	usleep(2500000);
+	T_ASSERT(alive(pid));
+	T_ASSERT(write(fd, "late\n", 5) == 5);
+	T_EQ_STR(read_line(fd, 5000), "late");
+	/* its last session ends: it exits 0 */
+	close(fd);
+	T_EQ_INT(wait_exit(pid, 5000, &status), 0);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), 0);
+}
+
+static void
+test_event_retire_then_stop(void)
+{
+	pid_t pid;
+	int fd, status = 0;
+	long long t0;
+
+	T_ASSERT(setup("stop_timeout = 1s\n") == 0);
+	T_ASSERT((pid = start(&echo_def, 0, NULL)) > 0);
+	fd = connect_unix();
+	if (fd < 0)
+		kill(pid, SIGKILL);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(strncmp(read_line(fd, 5000), "hello", 5) == 0);
+	T_ASSERT(kill(pid, SIGUSR1) == 0);
+	usleep(200000);
+	T_ASSERT(alive(pid));
+	/* a stop still bounds the retired service by stop_timeout */
+	t0 = now_ms();
+	T_ASSERT(kill(pid, SIGTERM) == 0);
+	T_EQ_INT(wait_exit(pid, 10000, &status), 0);
+	close(fd);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), 0);
+	T_ASSERT(now_ms() - t0 >= 900);
+}
+
+static void
+test_retire_before_handled(void)
+{
+	static const struct service_def *const defs[] = {&echo_def,
+	    &line_def};
+	sigset_t usr1, old;
+
+	/* as master starts a service: SIGUSR1 blocked across exec, sent
+	 * at once; it must wait for the skeleton, not kill the process */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	for (int i = 0; i < 2; i++) {
+		pid_t pid;
+		int status = 0;
+
+		T_ASSERT(setup("stop_timeout = 30s\n") == 0);
+		T_ASSERT(sigprocmask(SIG_BLOCK, &usr1, &old) == 0);
+		pid = start(defs[i], 0, NULL);
+		T_ASSERT(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
+		T_ASSERT(pid > 0);
+		T_ASSERT(kill(pid, SIGUSR1) == 0);
+		T_EQ_INT(wait_exit(pid, 5000, &status), 0);
+		T_ASSERT(WIFEXITED(status));
+		T_EQ_INT(WEXITSTATUS(status), 0);
+	}
+}
+
+static void
+test_single_retire(void)
+{
+	pid_t pid;
+	int fd, status = 0;
+
+	T_ASSERT(setup("stop_timeout = 5s\n") == 0);
+	T_ASSERT((pid = start(&line_def, 0, NULL)) > 0);
+	fd = connect_unix();
+	if (fd < 0)
+		kill(pid, SIGKILL);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(write(fd, "ping\n", 5) == 5);
+	T_EQ_STR(read_line(fd, 5000), "test ping nb=0 stopping=0");
+	close(fd);
+	/* SINGLE: a retirement finishes the connection and exits */
+	T_ASSERT(kill(pid, SIGUSR1) == 0);
+	T_EQ_INT(wait_exit(pid, 5000, &status), 0);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), 0);
+}
+
+static void
 test_single_serve_and_stop(void)
 {
 	pid_t pid;
@@ -594,7 +705,13 @@ static const struct test_case cases[] = {
 	{"event: echo, graceful stop with a session", test_event_echo_and_stop},
 	{"event: stop without sessions is immediate", test_event_idle_stop},
 	{"event: stop_timeout ends open sessions", test_event_stop_timeout},
+	{"event: SIGUSR1 retires without a deadline", test_event_retire},
+	{"event: a stop after SIGUSR1 keeps stop_timeout",
+	    test_event_retire_then_stop},
+	{"SIGUSR1 before the skeleton handles it waits",
+	    test_retire_before_handled},
 	{"single: serve, close, stop", test_single_serve_and_stop},
+	{"single: SIGUSR1 exits after the connection", test_single_retire},
 	{"single: SIGTERM interrupts a blocked serve",
 	    test_single_stop_interrupts_serve},
 	{"LISTEN_PID of another process: no listeners",

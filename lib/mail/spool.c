@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/qid.h"
@@ -26,40 +27,34 @@ const char *const spool_folders[] = {
 /* the deferred/ hash folders: one per queue id digit */
 static const char spool_hash_digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/* spool_mkdir - make path a 0700 folder owned by uid/gid; an existing
- * folder is kept (its mode and owner are corrected) */
+/* spool_mkdir - make name in the folder dirfd a 0700 folder owned as
+ * want says, never through a link (the spool belongs to herald_user,
+ * and root must not chown what it put there); an existing folder is
+ * kept, its mode and owner corrected. The folder's descriptor in *fd_r
+ * if not NULL; -1 with why */
 static int
-spool_mkdir(const char *path, bool follow, uid_t uid, gid_t gid,
-    struct buf *why)
+spool_mkdir(int dirfd, const char *path, const char *name,
+    const struct file_owner *want, int *fd_r, struct buf *why)
 {
-	struct stat st;
+	struct buf reason = BUF_INIT;
+	int rc;
 
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST) {
 		buf_set(why, "");
 		buf_printf(why, "mkdir %s: %m", path);
 		return -1;
 	}
-	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0) {
+	if ((rc = file_fix_at(dirfd, name, S_IFDIR, want, fd_r,
+	    &reason)) <= 0) {
 		buf_set(why, "");
-		buf_printf(why, "stat %s: %m", path);
+		if (rc == 0)
+			buf_printf(why, "%s: gone while being made", path);
+		else
+			buf_printf(why, "%s: %s", path, buf_cstr(&reason));
+		buf_free(&reason);
 		return -1;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		buf_set(why, "");
-		buf_printf(why, "%s exists and is not a folder", path);
-		return -1;
-	}
-	if (uid != (uid_t)-1 && (st.st_uid != uid || st.st_gid != gid) &&
-	    chown(path, uid, gid) < 0) {
-		buf_set(why, "");
-		buf_printf(why, "chown %s: %m", path);
-		return -1;
-	}
-	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0) {
-		buf_set(why, "");
-		buf_printf(why, "chmod %s: %m", path);
-		return -1;
-	}
+	buf_free(&reason);
 	return 0;
 }
 
@@ -67,30 +62,51 @@ spool_mkdir(const char *path, bool follow, uid_t uid, gid_t gid,
 int
 spool_setup(const char *spool_dir, uid_t uid, gid_t gid, struct buf *why)
 {
+	struct file_owner want = {uid, uid == (uid_t)-1 ? (gid_t)-1 : gid,
+	    07777, 0700};
 	struct buf path = BUF_INIT;
-	int ret = -1;
+	int ret = -1, top = -1, fd = -1;
 
 	if (spool_dir[0] == '\0') {
 		buf_set(why, "empty spool folder name");
 		return -1;
 	}
 	/* the spool itself may be a symlink (to a bigger disk) */
-	if (spool_mkdir(spool_dir, true, uid, gid, why) < 0)
+	if (mkdir(spool_dir, 0700) < 0 && errno != EEXIST) {
+		buf_set(why, "");
+		buf_printf(why, "mkdir %s: %m", spool_dir);
+		return -1;
+	}
+	if ((top = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		buf_set(why, "");
+		buf_printf(why, "%s: %s", spool_dir, errno == ENOTDIR ?
+		    "exists and is not a folder" : strerror(errno));
+		return -1;
+	}
+	if (file_fix_fd(top, spool_dir, &want, why) < 0)
 		goto out;
 	for (const char *const *f = spool_folders; *f != NULL; f++) {
+		bool deferred = strcmp(*f, SPOOL_DEFERRED) == 0;
+
 		buf_set(&path, spool_dir);
 		buf_printf(&path, "/%s", *f);
-		if (spool_mkdir(path.data, false, uid, gid, why) < 0)
+		if (spool_mkdir(top, path.data, *f, &want,
+		    deferred ? &fd : NULL, why) < 0)
 			goto out;
 	}
 	for (const char *h = spool_hash_digits; *h != '\0'; h++) {
+		char name[2] = {*h, '\0'};
+
 		buf_set(&path, spool_dir);
 		buf_printf(&path, "/%s/%c", SPOOL_DEFERRED, *h);
-		if (spool_mkdir(path.data, false, uid, gid, why) < 0)
+		if (spool_mkdir(fd, path.data, name, &want, NULL, why) < 0)
 			goto out;
 	}
 	ret = 0;
 out:
+	if (fd >= 0)
+		(void)close(fd);
+	(void)close(top);
 	buf_free(&path);
 	return ret;
 }

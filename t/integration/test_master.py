@@ -3,6 +3,7 @@ master: restarts killed services, reloads a changed config, stops
 without leaving anything behind; heraldctl start as a daemon.
 """
 import os
+import re
 import signal
 import subprocess
 import time
@@ -102,6 +103,122 @@ def test_reload_open_session_finishes(make_herald, token):
         s.quit()
     got = inst.wait_messages(token, "alice")
     H.split_delivered(got[0], msg)
+
+
+def reload_with_banner(inst, token):
+    """Reload with a new banner; wait until new connections see it (the
+    new smtpd generation serves them). The banner."""
+    want = "220 mx.example.test ESMTP reloaded-%s" % token[-6:]
+    inst.set_config(smtpd_banner="ESMTP reloaded-%s" % token[-6:])
+    r = inst.ctl("reload")
+    assert r.returncode == 0, r
+    H.wait_for(lambda: inst.banner() == want, 15,
+               what="new banner %r" % want)
+    return want
+
+
+def test_reload_idle_session_outlives_stop_timeout(make_herald, token):
+    """DESIGN.md section 3: a reload replaces workers gracefully, old ones
+    finish their sessions. A session left idle across a reload, longer
+    than the 5 s a stopping smtpd allows and longer than stop_timeout +
+    5 s (master's old deadline), but within smtpd_idle_timeout, still
+    sends a whole message afterwards; the old worker exits once it has
+    ended; new connections meanwhile go to the new workers."""
+    inst = make_herald(stop_timeout="1s", smtpd_idle_timeout="60s")
+    old = inst.children("smtpd")
+    assert len(old) == 2, old
+    with inst.smtp() as s:
+        s.ehlo()
+        since = inst.log_size()
+        t0 = time.monotonic()
+        want = reload_with_banner(inst, token)
+        # every new connection meets the new configuration
+        for _ in range(4):
+            assert inst.banner() == want
+        new = set(inst.children("smtpd")) - set(old)
+        assert len(new) == 2, (old, inst.children("smtpd"))
+        # idle: past 5 s and past stop_timeout + 5 s since the reload
+        time.sleep(max(0.0, 7.5 - (time.monotonic() - t0)))
+        busy = [p for p in old if H.proc_alive(p)]
+        assert len(busy) == 1, "the old worker with our session: %s" % old
+        msg = H.make_message(token)
+        assert s.mail("idle@example.org")[0] == 250
+        assert s.rcpt("alice@example.test")[0] == 250
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+        assert s.quit()[0] == 221
+    H.split_delivered(inst.wait_messages(token, "alice")[0], msg)
+    # with its last session gone, the retired worker exits by itself
+    assert H.wait_dead(busy, 10), busy
+    inst.wait_log(r"service smtpd pid %d exited with status 0 \(replaced\)"
+                  % busy[0], since=since, timeout=5)
+    text = inst.log_text(since)
+    assert re.search(r"herald/smtpd\[%d\]: replaced: no new sessions"
+                     % busy[0], text), text
+    assert "did not finish in time" not in text, text
+    assert "Service shutting down" not in text, text
+
+
+def test_stop_bounds_retired_session(make_herald, token):
+    """A real stop after a reload still ends a session the old worker
+    keeps open, within stop_timeout (+ master's 5 s grace)."""
+    inst = make_herald(stop_timeout="2s", smtpd_idle_timeout="60s")
+    old = inst.children("smtpd")
+    with H.RawSMTP("127.0.0.1", inst.port, timeout=30) as c:
+        assert c.reply()[0] == 220
+        c.expect(250, "EHLO client.example.test")
+        reload_with_banner(inst, token)
+        time.sleep(1)
+        assert any(H.proc_alive(p) for p in old)
+        pids = inst.our_pids()
+        t0 = time.monotonic()
+        r = inst.ctl("stop", timeout=30)
+        assert r.returncode == 0, r
+        rc = inst.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        assert rc == 0, rc
+        assert took < 2 + 5 + 3, "stop took %.1fs" % took
+        assert H.wait_dead(list(pids), 5), \
+            [p for p in pids if H.proc_alive(p)]
+        # the session is over: a 421, or the connection closed
+        data = c.read_all(timeout=2)
+        assert data == b"" or data.startswith(b"421"), data
+    inst.stopped = True
+
+
+def test_reload_idle_pop3_session_goes_on(make_herald, token):
+    """The same for POP3: a logged-in session idle across a reload is
+    served on by the old worker, not told the server is shutting down."""
+    import poplib
+    inst = make_herald(stop_timeout="1s")
+    mail_flows(inst, token)
+    p = poplib.POP3("127.0.0.1", inst.pop3_port, timeout=30)
+    try:
+        p.user("alice@example.test")
+        p.pass_("pw-alice")
+        count, _size = p.stat()
+        assert count >= 1
+        since = inst.log_size()
+        t0 = time.monotonic()
+        reload_with_banner(inst, token)
+        time.sleep(max(0.0, 7.5 - (time.monotonic() - t0)))
+        assert p.stat()[0] == count
+        _resp, lines, _octets = p.retr(1)
+        assert any(token.encode() in line for line in lines)
+        assert p.quit().startswith(b"+OK")
+    finally:
+        p.close()
+    # new POP3 connections are served by the new workers
+    q = poplib.POP3("127.0.0.1", inst.pop3_port, timeout=30)
+    try:
+        assert q.getwelcome().startswith(b"+OK")
+        q.quit()
+    finally:
+        q.close()
+    text = inst.log_text(since)
+    assert "Server shutting down" not in text, text
+    assert re.search(r"herald/pop3d\[\d+\]: replaced: no new sessions",
+                     text), text
 
 
 def test_reload_bad_config_keeps_old(make_herald, token):

@@ -23,6 +23,7 @@ reload and a stop keep to the same rules and leave no process behind.
 Runs only as root (skipped otherwise).
 """
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -439,3 +440,100 @@ def test_stop_leaves_nothing(pki, ids, token):
                 assert not any(conf in a for a in H.proc_cmdline(pid)), pid
     finally:
         finish(instance, folder)
+
+
+def test_master_never_follows_links_in_authd_folders(pki, ids):
+    """authd's user can write data/passwd/ and data/authstate/; master
+    changes owner and mode there as root at start and at every reload. A
+    symbolic link (or a hard link) authd put there in place of data.mdb
+    or lock.mdb must be refused with a warning, never followed: here the
+    links point at root-owned files of the test, standing in for
+    /etc/shadow, whose owner and mode must not change."""
+    instance, folder = privsep_instance(pki, ids)
+    victims = Path(tempfile.mkdtemp(prefix="herald-victim-", dir="/tmp"))
+    try:
+        instance.add_domain("example.test")
+        instance.add_user("alice@example.test", "pw-alice")
+        data = instance.dir / "data"
+        (data / "authstate").mkdir(mode=0o700, exist_ok=True)
+        shadow, other = victims / "shadow", victims / "other"
+        for p in (shadow, other):
+            p.write_text("root:secret\n")
+            os.chown(p, 0, 0)
+            os.chmod(p, 0o640)
+        planted = {data / "passwd" / "data.mdb": "symbolic link",
+                   data / "authstate" / "data.mdb": "symbolic link",
+                   data / "authstate" / "lock.mdb": "2 links"}
+        (data / "passwd" / "data.mdb").unlink()
+        os.symlink(shadow, data / "passwd" / "data.mdb")
+        os.symlink(shadow, data / "authstate" / "data.mdb")
+        os.link(other, data / "authstate" / "lock.mdb")
+
+        def unchanged(when):
+            for p in (shadow, other):
+                assert owner(p) == (0, 0, 0o640), \
+                    "%s %s: %s is %r" % ("master", when, p, owner(p))
+
+        since = instance.log_size()
+        instance.start()
+        for p, why in planted.items():
+            instance.wait_log(r"warning: %s/%s (is a symbolic link|has "
+                              r"\d+ links).*: not changed"
+                              % (re.escape(str(p.parent)), re.escape(p.name)),
+                              since=since, timeout=10)
+            assert why in instance.log_text(since), (p, why)
+        unchanged("at start")
+        # the real files next to them were still given to authd
+        assert owner(data / "passwd")[:1] == (ids.auth.pw_uid,)
+        assert owner(data / "passwd" / "lock.mdb")[0] == ids.auth.pw_uid
+
+        since = instance.log_size()
+        r = instance.ctl("reload")
+        assert r.returncode == 0, r
+        instance.wait_log(r"reloaded configuration", since=since, timeout=15)
+        instance.wait_log(r"warning: %s/data.mdb is a symbolic link, "
+                          r"not a regular file: not changed"
+                          % re.escape(str(data / "passwd")),
+                          since=since, timeout=5)
+        unchanged("after reload")
+    finally:
+        finish(instance, folder)
+        shutil.rmtree(victims, ignore_errors=True)
+
+
+def test_heraldctl_never_writes_through_authd_links(pki, ids):
+    """heraldctl, as root, writes passwords into data/passwd/, which
+    auth_user can change. LMDB opens (and on a first open truncates and
+    writes) lock.mdb by name, following links: a lock.mdb that authd
+    turned into a link to a root-owned file (standing in for
+    /etc/shadow) must not be written, so the password database is worked
+    on by a helper running as auth_user, never by root."""
+    instance, folder = privsep_instance(pki, ids)
+    victims = Path(tempfile.mkdtemp(prefix="herald-victim-", dir="/tmp"))
+    try:
+        instance.add_domain("example.test")
+        instance.add_user("alice@example.test", "pw-alice")
+        passwd = instance.dir / "data" / "passwd"
+        assert owner(passwd / "data.mdb")[0] == ids.auth.pw_uid
+        shadow = victims / "shadow"
+        shadow.write_text("root:$6$secret:19000:0:99999:7:::\n")
+        os.chmod(shadow, 0o640)
+        def state():
+            data = shadow.read_bytes()
+            return (len(data), hashlib.sha256(data).hexdigest()[:16],
+                    owner(shadow))
+        before = state()
+        (passwd / "lock.mdb").unlink()
+        os.symlink(shadow, passwd / "lock.mdb")
+
+        for args in (("user", "add", "bob@example.test"),
+                     ("user", "passwd", "alice@example.test"),
+                     ("user", "del", "alice@example.test")):
+            r = instance.ctl(*args, input="pw-new\npw-new\n")
+            after = state()
+            assert after == before, "heraldctl %s changed %s: %r" % (
+                " ".join(args), shadow, after)
+            assert "lock.mdb is a symbolic link" in r.stderr + r.stdout, r
+    finally:
+        finish(instance, folder)
+        shutil.rmtree(victims, ignore_errors=True)
