@@ -80,18 +80,27 @@ int auth_throttle_open(const char *path, const struct auth_throttle_conf *conf,
 void auth_throttle_close(struct auth_throttle **t);
 
 /* auth_throttle_check - the state of client and account at now (account
- * may be NULL); 0, or -1 with why (st then all zero: fail open) */
+ * may be NULL), read only; 0, or -1 with why (st then all zero) */
 int auth_throttle_check(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
-/* auth_throttle_failure - count one failure for both (account may be
- * NULL), starting lockouts at the thresholds; st gets the new state */
-int auth_throttle_failure(struct auth_throttle *t, const char *client,
+/* auth_throttle_begin - one login attempt of client for account (may be
+ * NULL) at now. In one write transaction: if either is locked, 0 with
+ * st saying until when (nothing recorded, the password is not to be
+ * checked); else the attempt is counted as a failure of both (starting
+ * lockouts at the thresholds) and 1 with st including it: the caller
+ * checks the password, then calls auth_throttle_end. -1 with why (st all
+ * zero, nothing to settle: fail open). */
+int auth_throttle_begin(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
-/* auth_throttle_success - forget the failures of both */
-int auth_throttle_success(struct auth_throttle *t, const char *client,
-    const char *account, struct buf *why);
+/* auth_throttle_end - settle an attempt begun with 1: AUTH_FAIL keeps
+ * the failure; AUTH_OK takes it back for client only (its other failures
+ * stay until their window passes) and forgets the account's failures;
+ * AUTH_TEMPFAIL takes it back for both */
+int auth_throttle_end(struct auth_throttle *t, const char *client,
+    const char *account, enum auth_result result, long long now,
+    struct buf *why);
 /* auth_throttle_prune - delete up to max entries whose window and
  * lockout have passed, continuing where the last call stopped (max 0:
  * the whole database); the number deleted, or -1 with why */

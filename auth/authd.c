@@ -28,8 +28,13 @@
  *	per failure up to auth_failure_delay_max, which the server waits out
  *	before it answers its client. auth_client_lockout failures lock the
  *	address, auth_account_lockout failures lock the account (from any
- *	address), for auth_lockout_time: authd then answers "locked" without
- *	checking the password. A successful login clears both counts.
+ * *	address), for auth_lockout_time: authd then answers "locked" without
+ *	checking the password. A successful login clears the account's
+ *	count only: the address keeps its failures until the window passes,
+ *	so logging in to an account of one's own does not reset guessing at
+ *	others. The lockout check and the count of the attempt are one
+ *	transaction made before the password check, so several authd
+ *	processes cannot together let more guesses through than the limits.
  *	Loopback addresses get no exemption.
  *
  * PROTOCOL
@@ -181,34 +186,37 @@ authd_lock_reason(struct buf *out, const char *what, long long until)
 
 /*
  * authd_decide - the answer to one checked request: fills reply (with
- * the log line's facts) and logs it.
+ * the log line's facts) and logs it. The throttle check and the count of
+ * the attempt come first, in one transaction (auth_throttle_begin); the
+ * password check holds no transaction; auth_throttle_end settles after.
  */
 static void
 authd_decide(const char *login, const char *password, const char *client,
     const char *service, struct ipc_msg *reply)
 {
 	char account[AUTH_USER_MAX + 1];
-	struct auth_throttle_state st, after;
+	struct auth_throttle_state st;
 	struct buf reason = BUF_INIT, why = BUF_INIT, line = BUF_INIT;
 	enum auth_verdict v;
 	enum auth_result result;
 	const char *acct = NULL, *shown = login;
 	long long now = (long long)time(NULL), delay, failures;
 	struct dir *d;
+	int begun;
 
 	if (auth_verify_canonical(login, var_auth_default_domain, account,
 	    sizeof(account), &reason) == 0)
 		acct = shown = account;
-	if (auth_throttle_check(authd_throttle, client, acct, now, &st,
-	    &why) < 0) {
+	if ((begun = auth_throttle_begin(authd_throttle, client, acct, now,
+	    &st, &why)) < 0) {
 		msg_warn("authstate: %s: not throttling this request",
 		    buf_cstr(&why));
 		buf_reset(&why);
 	}
+	/* st counts this attempt (begun 1) as a failure until it is settled */
 	failures = st.client_failures;
-	delay = auth_throttle_delay_ms(&authd_conf, st.client_failures);
 
-	if (st.client_locked_until > 0 || st.account_locked_until > 0) {
+	if (begun == 0) {
 		/* locked: no password check at all */
 		result = AUTH_LOCKED;
 		buf_reset(&reason);
@@ -231,34 +239,30 @@ authd_decide(const char *login, const char *password, const char *client,
 		}
 		result = v == AUTH_VERDICT_OK ? AUTH_OK :
 		    v == AUTH_VERDICT_FAIL ? AUTH_FAIL : AUTH_TEMPFAIL;
-	}
-
-	if (result == AUTH_OK) {
-		if (auth_throttle_success(authd_throttle, client, acct,
-		    &why) < 0)
-			msg_warn("authstate: %s", buf_cstr(&why));
-	} else if (result == AUTH_FAIL) {
-		if (auth_throttle_failure(authd_throttle, client, acct, now,
-		    &after, &why) < 0) {
-			msg_warn("authstate: %s: failure not recorded",
-			    buf_cstr(&why));
-			failures = st.client_failures + 1;
-		} else {
-			failures = after.client_failures;
-			if (after.client_locked_until > 0 &&
-			    st.client_locked_until == 0) {
-				buf_puts(&reason, "; ");
-				authd_lock_reason(&reason, "client address "
-				    "now", after.client_locked_until);
-			} else if (after.account_locked_until > 0 &&
-			    st.account_locked_until == 0) {
-				buf_puts(&reason, "; ");
-				authd_lock_reason(&reason, "account now",
-				    after.account_locked_until);
-			}
+		if (begun > 0) {
+			buf_reset(&why);
+			if (auth_throttle_end(authd_throttle, client, acct,
+			    result, now, &why) < 0)
+				msg_warn("authstate: %s", buf_cstr(&why));
+			if (result != AUTH_FAIL)
+				failures--;	/* not counted after all */
+		} else if (result == AUTH_FAIL) {
+			failures = 1;	/* not recorded: fail open */
 		}
-		delay = auth_throttle_delay_ms(&authd_conf, failures);
 	}
+	if (result == AUTH_FAIL && begun > 0) {
+		/* did this failure start a lockout? */
+		if (st.client_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "client address now",
+			    st.client_locked_until);
+		} else if (st.account_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "account now",
+			    st.account_locked_until);
+		}
+	}
+	delay = auth_throttle_delay_ms(&authd_conf, failures);
 
 	auth_log_line(&line, result, service, client, shown, failures, delay,
 	    buf_cstr(&reason));

@@ -10,6 +10,7 @@ delay (the servers wait it out), so nothing here sleeps through it.
 import ctypes
 import ctypes.util
 import os
+import poplib
 import re
 import shutil
 import signal
@@ -193,18 +194,67 @@ def test_client_lockout(make_herald):
     assert r["status"] == "locked", r
 
 
-def test_success_clears_and_delay_applies_to_success(make_herald):
+def test_success_clears_account_not_address(make_herald):
     inst = make_herald(**THROTTLE)
     for _ in range(2):
         verify(inst, "dave@example.test", "wrong", "192.0.2.30")
     # while the address has recent failures, success is delayed too
     r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
     assert r["status"] == "ok" and r.get("delay") == "2000", r
-    # and then the count is gone
+    # the address keeps its two failures until its window passes
     r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
-    assert r == {"status": "ok", "user": "dave@example.test"}, r
+    assert r["status"] == "ok" and r.get("delay") == "2000", r
     r = verify(inst, "dave@example.test", "wrong", "192.0.2.30")
-    assert r.get("delay") == "1000", r
+    assert r["status"] == "fail" and r.get("delay") == "2000", r
+    inst.wait_log(r"login failed: service=test client=\[192\.0\.2\.30\] "
+                  r"user=<dave@example\.test> failures=3 ")
+    # the account's count was cleared by the success: its own failure
+    # above is the first of a new count, six more do not lock it (7 do)
+    for i in range(5):
+        r = verify(inst, "dave@example.test", "wrong", "198.51.100.%d" % i)
+        assert r["status"] == "fail", r
+    r = verify(inst, "dave@example.test", "pw-dave", "198.51.100.50")
+    assert r["status"] == "ok", r
+
+
+def pop3_login(inst, user, password):
+    """USER/PASS over POP3 from 127.0.0.1: "+OK..." or the -ERR text."""
+    p = poplib.POP3("127.0.0.1", inst.pop3_port, timeout=30)
+    try:
+        p.user(user)
+        try:
+            return p.pass_(password).decode()
+        except poplib.error_proto as e:
+            return e.args[0].decode()
+    finally:
+        try:
+            p.quit()
+        except (poplib.error_proto, OSError):
+            pass
+
+
+def test_own_account_does_not_reset_address_lockout(make_herald):
+    """Issue 11: an attacker with an account of their own guesses at
+    others and logs in as themself in between; the address must still be
+    locked at auth_client_lockout failures (end to end, over POP3)."""
+    inst = make_herald(auth_failure_delay="0", auth_failure_delay_max="0",
+                       auth_client_lockout="5", auth_account_lockout="100",
+                       auth_failure_window="10m", auth_lockout_time="10m")
+    failed = "-ERR [AUTH] Authentication failed."
+    locked = "-ERR [AUTH] Too many failed logins, try again later."
+    for victim in ("bob", "carol", "dave", "bob"):
+        assert pop3_login(inst, victim + "@example.test",
+                          "guess") == failed
+    # the attacker's own account: in, and the address keeps its count
+    assert pop3_login(inst, "alice@example.test",
+                      "pw-alice").startswith("+OK")
+    # the fifth guess is the limit
+    assert pop3_login(inst, "carol@example.test", "guess") == failed
+    inst.wait_log(r"login failed: service=pop3 client=\[127\.0\.0\.1\] "
+                  r"user=<carol@example\.test> failures=5 delay=0s: wrong "
+                  r"password; client address now locked out until ")
+    assert pop3_login(inst, "dave@example.test", "guess") == locked
+    assert pop3_login(inst, "alice@example.test", "pw-alice") == locked
 
 
 def test_account_lockout(make_herald):
