@@ -16,6 +16,7 @@
 
 struct buf;
 struct dir;
+struct dir_passwd;
 
 /* ------------------------------------------------------------ verify */
 
@@ -35,16 +36,33 @@ int auth_verify_canonical(const char *login, const char *default_domain,
  * 1 yes, 0 no, -1 the hash is unusable (crypt refused it) */
 int auth_verify_hash(const char *password, const char *hash);
 
-/* auth_verify_dummy - spend one hash computation like a real check */
+/* auth_verify_dummy - spend one default-cost yescrypt computation, like
+ * the check of a current hash, that matches nothing */
 void auth_verify_dummy(const char *password);
 
+/* auth_verify_current - is hash yescrypt at libxcrypt's default cost
+ * (what dir_passwd_hash makes)? */
+bool auth_verify_current(const char *hash);
+
+/* auth_verify_scheme - "SHA512-CRYPT", "bcrypt", "yescrypt", ... (log) */
+const char *auth_verify_scheme(const char *hash);
+
 /* auth_verify_account - the whole check for account (canonical): the
- * user must exist in d and be enabled and have a hash in data_dir's
- * password database that password matches. Exactly one hash computation
- * is made whatever the outcome (unless the databases fail). reason gets
- * what happened, for the log. */
-enum auth_verdict auth_verify_account(struct dir *d, const char *data_dir,
-    const char *account, const char *password, struct buf *reason);
+ * user must exist in d and be enabled and have a hash in pw (NULL: no
+ * password database yet) that password matches. Equal work: exactly one
+ * default-cost yescrypt computation is made whatever the outcome (unless
+ * a database fails), plus the real check of an enabled user whose hash
+ * is another scheme or cost. reason gets what happened, for the log; on
+ * success with such a hash, stale gets it (for auth_verify_upgrade). */
+enum auth_verdict auth_verify_account(struct dir *d, struct dir_passwd *pw,
+    const char *account, const char *password, struct buf *stale,
+    struct buf *reason);
+
+/* auth_verify_upgrade - after a successful login with hash old, store a
+ * fresh default yescrypt hash of password for account, unless the hash
+ * changed meanwhile: 1 replaced, 0 changed meanwhile, -1 with why */
+int auth_verify_upgrade(struct dir_passwd *pw, const char *account,
+    const char *password, const char *old, struct buf *why);
 
 /* ------------------------------------------------------------ throttle */
 
