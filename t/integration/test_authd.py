@@ -421,20 +421,19 @@ def pop3_pass_time(inst, user, password, source):
         c.close()
 
 
-@pytest.mark.parametrize("floor", ["0", "default"])
-def test_failure_time_tells_nothing(make_herald, floor):
+def test_failure_time_tells_nothing(make_herald):
     """Issue 11: a failed login takes the same time whatever the account:
     unknown, disabled, yescrypt with a wrong password, imported
     SHA512-CRYPT with a wrong password, "*" hash, no password at all.
-    Measured end to end over POP3, 30 interleaved rounds, medians within
-    20% of each other; once with auth_answer_floor off (equal work alone)
-    and once with the default floor. No throttling delay or lockout gets
-    in the way (delay 0, limits out of reach)."""
+    Measured end to end over POP3 with the default settings for the
+    answer (auth_answer_floor), 30 interleaved rounds, medians within 20%
+    of each other. No throttling delay or lockout gets in the way (delay
+    0, limits out of reach). The equal work underneath the floor is
+    checked on CPU time by auth/auth_verify_test.c: wall-clock medians of
+    bare ~20 ms hashes are at the mercy of a busy machine."""
     settings = dict(auth_failure_delay="0", auth_failure_delay_max="0",
                     auth_client_lockout="100000",
                     auth_account_lockout="100000")
-    if floor != "default":
-        settings["auth_answer_floor"] = floor
     inst = make_herald(start=False, **settings)
     for user in ("six", "star", "nopw"):
         inst.add_user("%s@example.test" % user, "pw-" + user)
@@ -463,12 +462,11 @@ def test_failure_time_tells_nothing(make_herald, floor):
                 (k, line)
             times[k].append(took)
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    print("median PASS answer (ms), floor %s: %s" % (floor, ", ".join(
-        "%s %.1f" % kv for kv in sorted(med.items()))))
+    print("median PASS answer (ms): %s" % ", ".join(
+        "%s %.1f" % kv for kv in sorted(med.items())))
     lo, hi = min(med.values()), max(med.values())
     assert hi <= lo * 1.2, med
-    if floor == "default":
-        assert lo >= 240, med	# auth_answer_floor = 250 ms
+    assert lo >= 240, med	# auth_answer_floor is 250 ms
     # the accounts really are what they pretend to be
     assert inst.auth("six@example.test", "pw-six",
                      client="192.0.2.99")["status"] == "ok"
