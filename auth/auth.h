@@ -74,6 +74,10 @@ struct auth_throttle_state {
 	long long client_locked_until;	/* unix time, 0: not locked */
 	long long account_failures;
 	long long account_locked_until;
+	/* from auth_throttle_begin, for auth_throttle_end: when the last
+	 * failure before this attempt was (0: none) */
+	long long client_last_before;
+	long long account_last_before;
 };
 
 /* settings, from params (tests fill their own) */
@@ -112,13 +116,14 @@ int auth_throttle_check(struct auth_throttle *t, const char *client,
 int auth_throttle_begin(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
-/* auth_throttle_end - settle an attempt begun with 1: AUTH_FAIL keeps
- * the failure; AUTH_OK takes it back for client only (its other failures
- * stay until their window passes) and forgets the account's failures;
- * AUTH_TEMPFAIL takes it back for both */
+/* auth_throttle_end - settle an attempt begun with 1 (at now, with the
+ * state begun that auth_throttle_begin gave): AUTH_FAIL keeps the
+ * failure; AUTH_OK takes it back for client only (its other failures
+ * stay until their window passes, counted from the last of them) and
+ * forgets the account's failures; AUTH_TEMPFAIL takes it back for both */
 int auth_throttle_end(struct auth_throttle *t, const char *client,
     const char *account, enum auth_result result, long long now,
-    struct buf *why);
+    const struct auth_throttle_state *begun, struct buf *why);
 /* auth_throttle_prune - delete up to max entries whose window and
  * lockout have passed, continuing where the last call stopped (max 0:
  * the whole database); the number deleted, or -1 with why */

@@ -32,9 +32,9 @@
  * leaves its attempt counted as a failure.
  *
  * Bounds: entries whose window and lockout have passed are deleted a few
- * at a time on every failure written (a sweep that goes on where the last
+ * at a time on every attempt recorded (a sweep that goes on where the last
  * one stopped), and all of them when the map is full; if it is still full
- * the failure is not recorded (fail open, with a warning in the caller).
+ * the attempt is not recorded (fail open, with a warning in the caller).
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -400,6 +400,8 @@ auth_throttle_begin_txn(struct auth_throttle *t, const char *client,
 	}
 	auth_throttle_current(t, &c, now);
 	auth_throttle_current(t, &a, now);
+	st->client_last_before = c.failures > 0 ? c.last : 0;
+	st->account_last_before = a.failures > 0 ? a.last : 0;
 	if (c.until > now || a.until > now) {
 		/* locked: nothing to record, the password is not checked */
 		mdb_txn_abort(txn);
@@ -451,13 +453,18 @@ auth_throttle_begin(struct auth_throttle *t, const char *client,
 }
 
 /*
- * auth_throttle_unreserve - take one reserved failure back from entry
- * kind:name: a lockout that it started ends with it (the failures left
- * are below the threshold again), and an entry left with nothing goes.
+ * auth_throttle_unreserve - take one failure reserved at now back from
+ * entry kind:name: a lockout that it started ends with it (the failures
+ * left are below the threshold again), the window counts from the last
+ * failure before it again (last_before), and an entry left with nothing
+ * goes. Should another failure of the same second have come in between,
+ * its window counts from last_before too: a little shorter, never more
+ * guesses than the threshold within it.
  */
 static int
 auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
-    const char *name, long long threshold, long long now, struct buf *why)
+    const char *name, long long threshold, long long now,
+    long long last_before, struct buf *why)
 {
 	char key[AUTH_THROTTLE_KEY_MAX + 1];
 	struct auth_throttle_rec r;
@@ -474,6 +481,8 @@ auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
 		r.failures--;
 	if (r.failures < threshold)
 		r.until = 0;
+	if (r.last == now && last_before > 0)
+		r.last = last_before;
 	if (r.failures > 0) {
 		rc = auth_throttle_put(t, txn, kind, name, &r);
 	} else {
@@ -492,7 +501,7 @@ auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
 int
 auth_throttle_end(struct auth_throttle *t, const char *client,
     const char *account, enum auth_result result, long long now,
-    struct buf *why)
+    const struct auth_throttle_state *begun, struct buf *why)
 {
 	char key[AUTH_THROTTLE_KEY_MAX + 1];
 	MDB_txn *txn;
@@ -504,7 +513,7 @@ auth_throttle_end(struct auth_throttle *t, const char *client,
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return auth_throttle_mdb(why, rc, "begin write");
 	if (auth_throttle_unreserve(t, txn, 'c', client,
-	    t->conf.client_lockout, now, why) < 0)
+	    t->conf.client_lockout, now, begun->client_last_before, why) < 0)
 		goto fail;
 	if (result == AUTH_OK && account != NULL &&
 	    auth_throttle_key('a', account, key, sizeof(key)) == 0) {
@@ -517,7 +526,8 @@ auth_throttle_end(struct auth_throttle *t, const char *client,
 			goto fail;
 		}
 	} else if (auth_throttle_unreserve(t, txn, 'a', account,
-	    t->conf.account_lockout, now, why) < 0) {
+	    t->conf.account_lockout, now, begun->account_last_before,
+	    why) < 0) {
 		goto fail;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)

@@ -56,7 +56,7 @@ fail_at(struct auth_throttle *t, const char *client, const char *account,
 	int r = auth_throttle_begin(t, client, account, now, st, &why);
 
 	if (r > 0 && auth_throttle_end(t, client, account, AUTH_FAIL, now,
-	    &why) < 0)
+	    st, &why) < 0)
 		r = -1;
 	if (r < 0)
 		fprintf(stderr, "  failure(%s, %s): %s\n", client,
@@ -78,7 +78,7 @@ settle_at(struct auth_throttle *t, const char *client, const char *account,
 	if (r < 0)
 		msg_fatal("begin: %s", buf_cstr(&why));
 	if (r > 0 && auth_throttle_end(t, client, account, result, now,
-	    &why) < 0)
+	    &st, &why) < 0)
 		msg_fatal("end: %s", buf_cstr(&why));
 	buf_free(&why);
 	return r;
@@ -227,6 +227,16 @@ test_success_clears_account_only(void)
 	check_at(t, "192.0.2.6", "b@x", 1003, &st);
 	T_EQ_INT(st.client_failures, 1);
 	T_EQ_INT(st.account_failures, 1);
+	/* successes do not keep an address's old failure alive: the window
+	 * still counts from the failure (1001), however often its users log
+	 * in after it (a typo in an office behind one address) */
+	for (int i = 0; i < 5; i++)
+		T_EQ_INT(settle_at(t, "192.0.2.5", "a@x", AUTH_OK,
+		    1500 + 100 * i), 1);
+	check_at(t, "192.0.2.5", "a@x", 1900, &st);
+	T_EQ_INT(st.client_failures, 2);
+	check_at(t, "192.0.2.5", "a@x", 1901, &st);
+	T_EQ_INT(st.client_failures, 0);
 	auth_throttle_close(&t);
 }
 
@@ -269,7 +279,7 @@ test_reserved_then_success(void)
 {
 	char path[256];
 	struct auth_throttle *t = fresh(path, sizeof(path), 0);
-	struct auth_throttle_state st;
+	struct auth_throttle_state st, st2;
 	struct buf why = BUF_INIT;
 
 	T_EQ_INT(fail_at(t, "192.0.2.8", "a@x", 1000, &st), 0);
@@ -281,9 +291,11 @@ test_reserved_then_success(void)
 	T_EQ_INT(st.client_locked_until, 1601);
 	/* a fourth meanwhile is refused without a check */
 	T_EQ_INT(settle_at(t, "192.0.2.8", "d@x", AUTH_FAIL, 1001), 0);
+	check_at(t, "192.0.2.8", "d@x", 1001, &st2);
+	T_EQ_INT(st2.client_locked_until, 1601);
 	/* the third was right after all */
 	T_EQ_INT(auth_throttle_end(t, "192.0.2.8", "c@x", AUTH_OK, 1002,
-	    &why), 0);
+	    &st, &why), 0);
 	check_at(t, "192.0.2.8", "c@x", 1002, &st);
 	T_EQ_INT(st.client_failures, 2);
 	T_EQ_INT(st.client_locked_until, 0);
@@ -407,7 +419,7 @@ racer(const char *path, const struct auth_throttle_conf *c, int go,
 		through++;
 		nanosleep(&hash, NULL);	/* the password check */
 		if (auth_throttle_end(t, "192.0.2.99", "a@x", AUTH_FAIL, 4000,
-		    &why) < 0)
+		    &st, &why) < 0)
 			_exit(255);
 	}
 	auth_throttle_close(&t);

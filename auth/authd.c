@@ -333,7 +333,7 @@ authd_decide(const char *login, const char *password, const char *client,
 		if (begun > 0) {
 			buf_reset(&why);
 			if (auth_throttle_end(authd_throttle, client, acct,
-			    result, now, &why) < 0)
+			    result, now, &st, &why) < 0)
 				msg_warn("authstate: %s", buf_cstr(&why));
 			if (result != AUTH_FAIL)
 				failures--;	/* not counted after all */
