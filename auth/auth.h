@@ -16,6 +16,7 @@
 
 struct buf;
 struct dir;
+struct dir_passwd;
 
 /* ------------------------------------------------------------ verify */
 
@@ -35,16 +36,33 @@ int auth_verify_canonical(const char *login, const char *default_domain,
  * 1 yes, 0 no, -1 the hash is unusable (crypt refused it) */
 int auth_verify_hash(const char *password, const char *hash);
 
-/* auth_verify_dummy - spend one hash computation like a real check */
+/* auth_verify_dummy - spend one default-cost yescrypt computation, like
+ * the check of a current hash, that matches nothing */
 void auth_verify_dummy(const char *password);
 
+/* auth_verify_current - is hash yescrypt at libxcrypt's default cost
+ * (what dir_passwd_hash makes)? */
+bool auth_verify_current(const char *hash);
+
+/* auth_verify_scheme - "SHA512-CRYPT", "bcrypt", "yescrypt", ... (log) */
+const char *auth_verify_scheme(const char *hash);
+
 /* auth_verify_account - the whole check for account (canonical): the
- * user must exist in d and be enabled and have a hash in data_dir's
- * password database that password matches. Exactly one hash computation
- * is made whatever the outcome (unless the databases fail). reason gets
- * what happened, for the log. */
-enum auth_verdict auth_verify_account(struct dir *d, const char *data_dir,
-    const char *account, const char *password, struct buf *reason);
+ * user must exist in d and be enabled and have a hash in pw (NULL: no
+ * password database yet) that password matches. Equal work: exactly one
+ * default-cost yescrypt computation is made whatever the outcome (unless
+ * a database fails), plus the real check of an enabled user whose hash
+ * is another scheme or cost. reason gets what happened, for the log; on
+ * success with such a hash, stale gets it (for auth_verify_upgrade). */
+enum auth_verdict auth_verify_account(struct dir *d, struct dir_passwd *pw,
+    const char *account, const char *password, struct buf *stale,
+    struct buf *reason);
+
+/* auth_verify_upgrade - after a successful login with hash old, store a
+ * fresh default yescrypt hash of password for account, unless the hash
+ * changed meanwhile: 1 replaced, 0 changed meanwhile, -1 with why */
+int auth_verify_upgrade(struct dir_passwd *pw, const char *account,
+    const char *password, const char *old, struct buf *why);
 
 /* ------------------------------------------------------------ throttle */
 
@@ -56,6 +74,10 @@ struct auth_throttle_state {
 	long long client_locked_until;	/* unix time, 0: not locked */
 	long long account_failures;
 	long long account_locked_until;
+	/* from auth_throttle_begin, for auth_throttle_end: when the last
+	 * failure before this attempt was (0: none) */
+	long long client_last_before;
+	long long account_last_before;
 };
 
 /* settings, from params (tests fill their own) */
@@ -80,18 +102,28 @@ int auth_throttle_open(const char *path, const struct auth_throttle_conf *conf,
 void auth_throttle_close(struct auth_throttle **t);
 
 /* auth_throttle_check - the state of client and account at now (account
- * may be NULL); 0, or -1 with why (st then all zero: fail open) */
+ * may be NULL), read only; 0, or -1 with why (st then all zero) */
 int auth_throttle_check(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
-/* auth_throttle_failure - count one failure for both (account may be
- * NULL), starting lockouts at the thresholds; st gets the new state */
-int auth_throttle_failure(struct auth_throttle *t, const char *client,
+/* auth_throttle_begin - one login attempt of client for account (may be
+ * NULL) at now. In one write transaction: if either is locked, 0 with
+ * st saying until when (nothing recorded, the password is not to be
+ * checked); else the attempt is counted as a failure of both (starting
+ * lockouts at the thresholds) and 1 with st including it: the caller
+ * checks the password, then calls auth_throttle_end. -1 with why (st all
+ * zero, nothing to settle: fail open). */
+int auth_throttle_begin(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
-/* auth_throttle_success - forget the failures of both */
-int auth_throttle_success(struct auth_throttle *t, const char *client,
-    const char *account, struct buf *why);
+/* auth_throttle_end - settle an attempt begun with 1 (at now, with the
+ * state begun that auth_throttle_begin gave): AUTH_FAIL keeps the
+ * failure; AUTH_OK takes it back for client only (its other failures
+ * stay until their window passes, counted from the last of them) and
+ * forgets the account's failures; AUTH_TEMPFAIL takes it back for both */
+int auth_throttle_end(struct auth_throttle *t, const char *client,
+    const char *account, enum auth_result result, long long now,
+    const struct auth_throttle_state *begun, struct buf *why);
 /* auth_throttle_prune - delete up to max entries whose window and
  * lockout have passed, continuing where the last call stopped (max 0:
  * the whole database); the number deleted, or -1 with why */

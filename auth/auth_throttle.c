@@ -13,10 +13,28 @@
  * lockout_time seconds; while locked, authd answers without checking
  * the password.
  *
+ * One attempt is two short write transactions around the password check,
+ * which itself holds none (it is slow on purpose):
+ *	auth_throttle_begin	the lockout check and, unless locked, the
+ *				attempt counted as a failure of both, in
+ *				the same transaction;
+ *	auth_throttle_end	a failure stays counted; a success takes it
+ *				back for the address (its earlier failures
+ *				stay until their window passes, so one good
+ *				account of an attacker's own does not reset
+ *				the guessing of others) and clears the
+ *				account; a tempfail takes it back for both.
+ * Because the check and the count are one transaction and LMDB serialises
+ * writers across processes, authd processes answering at once cannot
+ * together let more attempts through than a threshold allows. The price:
+ * while attempts are in flight, a lockout may start (and end again with
+ * their success) a little early. An authd that dies between the two
+ * leaves its attempt counted as a failure.
+ *
  * Bounds: entries whose window and lockout have passed are deleted a few
- * at a time on every failure written (a sweep that goes on where the last
+ * at a time on every attempt recorded (a sweep that goes on where the last
  * one stopped), and all of them when the map is full; if it is still full
- * the failure is not recorded (fail open, with a warning in the caller).
+ * the attempt is not recorded (fail open, with a warning in the caller).
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -345,22 +363,51 @@ auth_throttle_prune(struct auth_throttle *t, long long now, long max,
 	return n;
 }
 
-/* auth_throttle_failure_txn - one try at recording a failure */
+/* auth_throttle_state_of - the public view of c and a at now */
+static void
+auth_throttle_state_of(const struct auth_throttle_rec *c,
+    const struct auth_throttle_rec *a, bool have_account, long long now,
+    struct auth_throttle_state *st)
+{
+	st->client_failures = c->failures;
+	st->client_locked_until = c->until > now ? c->until : 0;
+	st->account_failures = have_account ? a->failures : 0;
+	st->account_locked_until = have_account && a->until > now ?
+	    a->until : 0;
+}
+
+/*
+ * auth_throttle_begin_txn - one try at the check and the reservation in
+ * one write transaction: 0 (*locked_r says which it was) or an LMDB code
+ * (MDB_PANIC: why says it).
+ */
 static int
-auth_throttle_failure_txn(struct auth_throttle *t, const char *client,
+auth_throttle_begin_txn(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
-    struct buf *why)
+    bool *locked_r, struct buf *why)
 {
 	struct auth_throttle_rec c, a;
 	MDB_txn *txn;
 	int rc, swept;
 
+	*locked_r = false;
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return rc;
 	if (auth_throttle_get(t, txn, 'c', client, &c, why) < 0 ||
 	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0) {
 		mdb_txn_abort(txn);
 		return MDB_PANIC;	/* why says it */
+	}
+	auth_throttle_current(t, &c, now);
+	auth_throttle_current(t, &a, now);
+	st->client_last_before = c.failures > 0 ? c.last : 0;
+	st->account_last_before = a.failures > 0 ? a.last : 0;
+	if (c.until > now || a.until > now) {
+		/* locked: nothing to record, the password is not checked */
+		mdb_txn_abort(txn);
+		auth_throttle_state_of(&c, &a, account != NULL, now, st);
+		*locked_r = true;
+		return 0;
 	}
 	auth_throttle_count_one(t, &c, t->conf.client_lockout, now);
 	auth_throttle_count_one(t, &a, t->conf.account_lockout, now);
@@ -373,68 +420,123 @@ auth_throttle_failure_txn(struct auth_throttle *t, const char *client,
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc;
-	st->client_failures = c.failures;
-	st->client_locked_until = c.until > now ? c.until : 0;
-	st->account_failures = account ? a.failures : 0;
-	st->account_locked_until = account && a.until > now ? a.until : 0;
+	auth_throttle_state_of(&c, &a, account != NULL, now, st);
 	return 0;
 }
 
-/* auth_throttle_failure - count one failure for client and account */
+/* auth_throttle_begin - check and reserve one attempt */
 int
-auth_throttle_failure(struct auth_throttle *t, const char *client,
+auth_throttle_begin(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why)
 {
 	size_t why_len = why->len;
+	bool locked;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = auth_throttle_failure_txn(t, client, account, now, st, why);
+	rc = auth_throttle_begin_txn(t, client, account, now, st, &locked,
+	    why);
 	if (rc == MDB_MAP_FULL) {
 		/* make room from what has expired, then try once more */
 		if (auth_throttle_prune(t, now, 0, why) < 0)
 			buf_truncate(why, why_len);
-		rc = auth_throttle_failure_txn(t, client, account, now, st,
-		    why);
+		rc = auth_throttle_begin_txn(t, client, account, now, st,
+		    &locked, why);
 	}
+	if (rc == 0)
+		return locked ? 0 : 1;
+	memset(st, 0, sizeof(*st));
 	if (rc == MDB_PANIC && why->len > why_len)
 		return -1;
+	return auth_throttle_mdb(why, rc, "record attempt");
+}
+
+/*
+ * auth_throttle_unreserve - take one failure reserved at now back from
+ * entry kind:name: a lockout that it started ends with it (the failures
+ * left are below the threshold again), the window counts from the last
+ * failure before it again (last_before), and an entry left with nothing
+ * goes. Should another failure of the same second have come in between,
+ * its window counts from last_before too: a little shorter, never more
+ * guesses than the threshold within it.
+ */
+static int
+auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
+    const char *name, long long threshold, long long now,
+    long long last_before, struct buf *why)
+{
+	char key[AUTH_THROTTLE_KEY_MAX + 1];
+	struct auth_throttle_rec r;
+	MDB_val k;
+	int rc;
+
+	if (name == NULL || auth_throttle_key(kind, name, key,
+	    sizeof(key)) < 0)
+		return 0;
+	if (auth_throttle_get(t, txn, kind, name, &r, why) < 0)
+		return -1;
+	auth_throttle_current(t, &r, now);
+	if (r.failures > 0)
+		r.failures--;
+	if (r.failures < threshold)
+		r.until = 0;
+	if (r.last == now && last_before > 0)
+		r.last = last_before;
+	if (r.failures > 0) {
+		rc = auth_throttle_put(t, txn, kind, name, &r);
+	} else {
+		k.mv_data = key;
+		k.mv_size = strlen(key);
+		rc = mdb_del(txn, t->dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
 	if (rc != 0)
-		return auth_throttle_mdb(why, rc, "record failure");
+		return auth_throttle_mdb(why, rc, "settle attempt");
 	return 0;
 }
 
-/* auth_throttle_success - forget the failures of client and account */
+/* auth_throttle_end - settle an attempt that auth_throttle_begin reserved */
 int
-auth_throttle_success(struct auth_throttle *t, const char *client,
-    const char *account, struct buf *why)
+auth_throttle_end(struct auth_throttle *t, const char *client,
+    const char *account, enum auth_result result, long long now,
+    const struct auth_throttle_state *begun, struct buf *why)
 {
-	const char *names[2] = {client, account};
-	const char kinds[2] = {'c', 'a'};
+	char key[AUTH_THROTTLE_KEY_MAX + 1];
 	MDB_txn *txn;
+	MDB_val k;
 	int rc;
 
+	if (result == AUTH_FAIL || result == AUTH_LOCKED)
+		return 0;	/* the failure stays as it was recorded */
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return auth_throttle_mdb(why, rc, "begin write");
-	for (int i = 0; i < 2; i++) {
-		char key[AUTH_THROTTLE_KEY_MAX + 1];
-		MDB_val k;
-
-		if (names[i] == NULL || auth_throttle_key(kinds[i], names[i],
-		    key, sizeof(key)) < 0)
-			continue;
+	if (auth_throttle_unreserve(t, txn, 'c', client,
+	    t->conf.client_lockout, now, begun->client_last_before, why) < 0)
+		goto fail;
+	if (result == AUTH_OK && account != NULL &&
+	    auth_throttle_key('a', account, key, sizeof(key)) == 0) {
+		/* the owner got in: the guesses at the account are over */
 		k.mv_data = key;
 		k.mv_size = strlen(key);
 		rc = mdb_del(txn, t->dbi, &k, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND) {
-			mdb_txn_abort(txn);
-			return auth_throttle_mdb(why, rc, "clear failures");
+			auth_throttle_mdb(why, rc, "clear account failures");
+			goto fail;
 		}
+	} else if (auth_throttle_unreserve(t, txn, 'a', account,
+	    t->conf.account_lockout, now, begun->account_last_before,
+	    why) < 0) {
+		goto fail;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return auth_throttle_mdb(why, rc, "clear failures");
+		return auth_throttle_mdb(why, rc, "settle attempt");
 	return 0;
+
+fail:
+	mdb_txn_abort(txn);
+	return -1;
 }
 
 /* auth_throttle_count - entries in the database */

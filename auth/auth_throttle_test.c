@@ -1,11 +1,14 @@
 /*
  * auth_throttle_test - failure counts, delays, lockouts, the window,
- * persistence, pruning, a full map, and two processes writing at once.
- * Time is passed in, so nothing here sleeps.
+ * what a success settles, persistence, pruning, a full map, and
+ * processes racing for the same address. Time is passed in, so nothing
+ * here waits for a window.
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -43,17 +46,40 @@ fresh(char *path, size_t size, size_t map_size)
 	return fresh_conf(path, size, map_size, &conf);
 }
 
-/* fail_at - record one failure, insist it worked */
+/* fail_at - one attempt that fails (begin, then end with AUTH_FAIL): 0
+ * when it was counted, 1 when refused as locked, -1 on error */
 static int
 fail_at(struct auth_throttle *t, const char *client, const char *account,
     long long now, struct auth_throttle_state *st)
 {
 	struct buf why = BUF_INIT;
-	int r = auth_throttle_failure(t, client, account, now, st, &why);
+	int r = auth_throttle_begin(t, client, account, now, st, &why);
 
+	if (r > 0 && auth_throttle_end(t, client, account, AUTH_FAIL, now,
+	    st, &why) < 0)
+		r = -1;
 	if (r < 0)
 		fprintf(stderr, "  failure(%s, %s): %s\n", client,
 		    account ? account : "-", buf_cstr(&why));
+	buf_free(&why);
+	return r < 0 ? -1 : r == 0 ? 1 : 0;
+}
+
+/* settle_at - one attempt settled with result; the begin's answer: 1
+ * counted and settled, 0 refused as locked */
+static int
+settle_at(struct auth_throttle *t, const char *client, const char *account,
+    enum auth_result result, long long now)
+{
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+	int r = auth_throttle_begin(t, client, account, now, &st, &why);
+
+	if (r < 0)
+		msg_fatal("begin: %s", buf_cstr(&why));
+	if (r > 0 && auth_throttle_end(t, client, account, result, now,
+	    &st, &why) < 0)
+		msg_fatal("end: %s", buf_cstr(&why));
 	buf_free(&why);
 	return r;
 }
@@ -175,24 +201,104 @@ test_window(void)
 }
 
 static void
-test_success_clears(void)
+test_success_clears_account_only(void)
 {
 	char path[256];
 	struct auth_throttle *t = fresh(path, sizeof(path), 0);
 	struct auth_throttle_state st;
-	struct buf why = BUF_INIT;
 
 	T_EQ_INT(fail_at(t, "192.0.2.5", "a@x", 1000, &st), 0);
 	T_EQ_INT(fail_at(t, "192.0.2.5", "a@x", 1001, &st), 0);
 	T_EQ_INT(fail_at(t, "192.0.2.6", "b@x", 1001, &st), 0);
-	T_EQ_INT(auth_throttle_success(t, "192.0.2.5", "a@x", &why), 0);
+	T_EQ_INT(settle_at(t, "192.0.2.5", "a@x", AUTH_OK, 1002), 1);
+	/* the account is forgiven, the address keeps its failures */
 	check_at(t, "192.0.2.5", "a@x", 1002, &st);
-	T_EQ_INT(st.client_failures, 0);
+	T_EQ_INT(st.client_failures, 2);
 	T_EQ_INT(st.account_failures, 0);
 	check_at(t, "192.0.2.6", "b@x", 1002, &st);
 	T_EQ_INT(st.client_failures, 1);
 	T_EQ_INT(st.account_failures, 1);
-	T_EQ_INT(auth_throttle_count(t), 2);
+	T_EQ_INT(auth_throttle_count(t), 3);
+	/* a success without earlier failures leaves nothing behind */
+	T_EQ_INT(settle_at(t, "192.0.2.7", "c@x", AUTH_OK, 1003), 1);
+	T_EQ_INT(auth_throttle_count(t), 3);
+	/* a tempfail is no failure either */
+	T_EQ_INT(settle_at(t, "192.0.2.6", "b@x", AUTH_TEMPFAIL, 1003), 1);
+	check_at(t, "192.0.2.6", "b@x", 1003, &st);
+	T_EQ_INT(st.client_failures, 1);
+	T_EQ_INT(st.account_failures, 1);
+	/* successes do not keep an address's old failure alive: the window
+	 * still counts from the failure (1001), however often its users log
+	 * in after it (a typo in an office behind one address) */
+	for (int i = 0; i < 5; i++)
+		T_EQ_INT(settle_at(t, "192.0.2.5", "a@x", AUTH_OK,
+		    1500 + 100 * i), 1);
+	check_at(t, "192.0.2.5", "a@x", 1900, &st);
+	T_EQ_INT(st.client_failures, 2);
+	check_at(t, "192.0.2.5", "a@x", 1901, &st);
+	T_EQ_INT(st.client_failures, 0);
+	auth_throttle_close(&t);
+}
+
+/* the attack of issue 11: guesses at other accounts, interleaved with
+ * logins to an account of the attacker's own, still lock the address */
+static void
+test_own_account_no_reset(void)
+{
+	char path[256], victim[32];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st;
+	int counted = 0, refused = 0;
+
+	for (int round = 0; round < 10 && refused == 0; round++) {
+		for (int i = 0; i < 2; i++) {
+			snprintf(victim, sizeof(victim), "v%d@x", round * 2 + i);
+			if (fail_at(t, "203.0.113.5", victim, 1000 + round,
+			    &st) == 0)
+				counted++;
+			else
+				refused++;
+		}
+		if (settle_at(t, "203.0.113.5", "mine@x", AUTH_OK,
+		    1000 + round) == 0)
+			refused++;
+	}
+	/* conf.client_lockout is 3: the third guess locks the address */
+	T_EQ_INT(counted, 3);
+	T_ASSERT(refused > 0);
+	check_at(t, "203.0.113.5", "mine@x", 1010, &st);
+	T_EQ_INT(st.client_locked_until, 1001 + 600);
+	/* the owner's own login is refused too while the address is locked */
+	T_EQ_INT(settle_at(t, "203.0.113.5", "mine@x", AUTH_OK, 1011), 0);
+	auth_throttle_close(&t);
+}
+
+/* a lockout started by an attempt that then succeeds ends with it */
+static void
+test_reserved_then_success(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state st, st2;
+	struct buf why = BUF_INIT;
+
+	T_EQ_INT(fail_at(t, "192.0.2.8", "a@x", 1000, &st), 0);
+	T_EQ_INT(fail_at(t, "192.0.2.8", "b@x", 1000, &st), 0);
+	/* the third attempt is in flight: counted, the address locked */
+	T_EQ_INT(auth_throttle_begin(t, "192.0.2.8", "c@x", 1001, &st, &why),
+	    1);
+	T_EQ_INT(st.client_failures, 3);
+	T_EQ_INT(st.client_locked_until, 1601);
+	/* a fourth meanwhile is refused without a check */
+	T_EQ_INT(settle_at(t, "192.0.2.8", "d@x", AUTH_FAIL, 1001), 0);
+	check_at(t, "192.0.2.8", "d@x", 1001, &st2);
+	T_EQ_INT(st2.client_locked_until, 1601);
+	/* the third was right after all */
+	T_EQ_INT(auth_throttle_end(t, "192.0.2.8", "c@x", AUTH_OK, 1002,
+	    &st, &why), 0);
+	check_at(t, "192.0.2.8", "c@x", 1002, &st);
+	T_EQ_INT(st.client_failures, 2);
+	T_EQ_INT(st.client_locked_until, 0);
 	buf_free(&why);
 	auth_throttle_close(&t);
 }
@@ -267,10 +373,10 @@ test_map_full(void)
 
 	/* fill the tiny map with live entries until a failure cannot be
 	 * recorded (bounded: a 128 KB map holds a few thousand) */
-	for (i = 0; i < 100000 && r == 0; i++) {
+	for (i = 0, r = 1; i < 100000 && r > 0; i++) {
 		snprintf(client, sizeof(client), "2001:db8::%d", i);
 		buf_reset(&why);
-		r = auth_throttle_failure(t, client, NULL, 5000, &st, &why);
+		r = auth_throttle_begin(t, client, NULL, 5000, &st, &why);
 	}
 	T_EQ_INT(r, -1);
 	T_ASSERT(i < 100000);
@@ -282,6 +388,96 @@ test_map_full(void)
 	T_EQ_INT(auth_throttle_count(t), 1);
 	buf_free(&why);
 	auth_throttle_close(&t);
+}
+
+/*
+ * racer - a child process: open the state, wait for the start signal on
+ * fd go, then make tries attempts for client that fail after a short
+ * "hash"; exits with the number of attempts that were let through (or
+ * 255 on an error)
+ */
+static void
+racer(const char *path, const struct auth_throttle_conf *c, int go,
+    int tries)
+{
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+	struct buf why = BUF_INIT;
+	struct timespec hash = {0, 2 * 1000 * 1000};
+	char byte;
+	int through = 0, r;
+
+	if (auth_throttle_open(path, c, 0, &t, &why) < 0 ||
+	    read(go, &byte, 1) != 1)
+		_exit(255);
+	for (int i = 0; i < tries; i++) {
+		if ((r = auth_throttle_begin(t, "192.0.2.99", "a@x", 4000, &st,
+		    &why)) < 0)
+			_exit(255);
+		if (r == 0)
+			continue;
+		through++;
+		nanosleep(&hash, NULL);	/* the password check */
+		if (auth_throttle_end(t, "192.0.2.99", "a@x", AUTH_FAIL, 4000,
+		    &st, &why) < 0)
+			_exit(255);
+	}
+	auth_throttle_close(&t);
+	_exit(through > 254 ? 254 : through);
+}
+
+/* race - start n racers at once on a fresh state; the attempts they let
+ * through together, or -1 if one of them failed */
+static int
+race(const struct auth_throttle_conf *c, int n, int tries)
+{
+	char path[256];
+	struct auth_throttle *t = fresh_conf(path, sizeof(path), 0, c);
+	pid_t pids[4];
+	int go[2], status, sum = 0;
+
+	/* an environment never crosses fork(): each opens its own */
+	auth_throttle_close(&t);
+	if (n > 4)
+		msg_panic("race: at most 4 racers");
+	if (pipe(go) < 0)
+		msg_fatal("pipe: %m");
+	for (int i = 0; i < n; i++) {
+		if ((pids[i] = fork()) < 0)
+			msg_fatal("fork: %m");
+		if (pids[i] == 0) {
+			close(go[1]);
+			racer(path, c, go[0], tries);
+		}
+	}
+	close(go[0]);
+	/* all at once: each reads one byte */
+	if (write(go[1], "gggg", (size_t)n) != n)
+		msg_fatal("write: %m");
+	close(go[1]);
+	for (int i = 0; i < n; i++) {
+		if (waitpid(pids[i], &status, 0) != pids[i] ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) == 255)
+			sum = -1;
+		else if (sum >= 0)
+			sum += WEXITSTATUS(status);
+	}
+	return sum;
+}
+
+static void
+test_processes_cannot_overshoot(void)
+{
+	struct auth_throttle_conf c = conf;
+
+	/* four processes, each trying 25 times against a limit of 20 */
+	c.client_lockout = 20;
+	c.account_lockout = 100000;
+	T_EQ_INT(race(&c, 4, 25), 20);
+	/* the same for the account, from one address */
+	c.client_lockout = 100000;
+	c.account_lockout = 12;
+	T_EQ_INT(race(&c, 2, 25), 12);
 }
 
 static void
@@ -307,8 +503,7 @@ test_two_processes(void)
 		if (auth_throttle_open(path, &many, 0, &t, &why) < 0)
 			_exit(2);
 		for (int i = 0; i < 200; i++)
-			if (auth_throttle_failure(t, "192.0.2.77", "a@x",
-			    3000, &st, &why) < 0)
+			if (fail_at(t, "192.0.2.77", "a@x", 3000, &st) != 0)
 				bad++;
 		auth_throttle_close(&t);
 		_exit(bad ? 1 : 0);
@@ -330,11 +525,17 @@ static const struct test_case cases[] = {
 	{"client address lockout", test_client_lockout},
 	{"account lockout from any address", test_account_lockout},
 	{"failure window", test_window},
-	{"success clears both counts", test_success_clears},
+	{"success clears the account, not the address",
+	    test_success_clears_account_only},
+	{"own account does not reset the address", test_own_account_no_reset},
+	{"a lockout in flight ends with its success",
+	    test_reserved_then_success},
 	{"state survives reopening", test_persistence},
 	{"pruning expired entries", test_prune},
 	{"full map: prune, else fail open", test_map_full},
 	{"two processes write at once", test_two_processes},
+	{"racing processes cannot overshoot a lockout",
+	    test_processes_cannot_overshoot},
 	{0},
 };
 

@@ -14,10 +14,30 @@
  *	"@auth_default_domain" (or fails when that is empty). The account
  *	must exist in the directory, be enabled, and have a crypt(3) hash in
  *	the password database (yescrypt, SHA512-CRYPT or bcrypt) that the
- *	password matches. Unknown, disabled and password-less accounts cost
- *	one hash computation too (against a dummy hash) and get the same
- *	answer as a wrong password, so neither the answer nor its timing
- *	tells which accounts exist.
+ *	password matches. Unknown, disabled and password-less accounts get
+ *	the same answer as a wrong password.
+ *
+ *	Neither does the time of an answer tell which accounts exist or how
+ *	their passwords are hashed. Every check makes exactly one yescrypt
+ *	computation at libxcrypt's default cost (auth_verify.c): the real
+ *	one for a hash at that cost, a dummy one for every other account,
+ *	known or not, followed by the real check for an enabled account
+ *	with another hash. On top of that equal work, every answer other
+ *	than ok carries, in its delay, what is left of auth_answer_floor
+ *	milliseconds since authd took the request: the server waits it out
+ *	before it answers its client, so a failed login takes the floor (or
+ *	the work, when that is longer) whatever the account, and the authd
+ *	process is free for the next request meanwhile. Successful logins
+ *	do not wait (their answer tells anyway).
+ *
+ *	A hash that is not yescrypt at the default cost (an imported
+ *	SHA512-CRYPT or bcrypt, an older yescrypt) is replaced by a fresh
+ *	default yescrypt hash of the password at its owner's next successful
+ *	login, after the answer is sent, and logged in one line. The
+ *	replacement is one write transaction that keeps a hash heraldctl
+ *	changed meanwhile. The password database is opened once per process
+ *	(when it exists) and kept open; each lookup is a new read
+ *	transaction, so heraldctl's changes are seen at the next login.
  *
  *	Failure throttling (auth_throttle.c) lives in the LMDB environment
  *	<data_directory>/authstate/, shared by all authd processes and kept
@@ -28,8 +48,13 @@
  *	per failure up to auth_failure_delay_max, which the server waits out
  *	before it answers its client. auth_client_lockout failures lock the
  *	address, auth_account_lockout failures lock the account (from any
- *	address), for auth_lockout_time: authd then answers "locked" without
- *	checking the password. A successful login clears both counts.
+ * *	address), for auth_lockout_time: authd then answers "locked" without
+ *	checking the password. A successful login clears the account's
+ *	count only: the address keeps its failures until the window passes,
+ *	so logging in to an account of one's own does not reset guessing at
+ *	others. The lockout check and the count of the attempt are one
+ *	transaction made before the password check, so several authd
+ *	processes cannot together let more guesses through than the limits.
  *	Loopback addresses get no exemption.
  *
  * PROTOCOL
@@ -39,7 +64,9 @@
  *	authd answers one frame and closes:
  *	  {status=ok|fail|locked|tempfail, [user=ADDRESS], [delay=MS],
  *	   [reason=TEXT]}
- *	The request must arrive within auth_timeout. A malformed request
+ *	delay is the failure throttling's delay plus, on any answer but ok,
+ *	the rest of auth_answer_floor. The request must arrive within
+ *	auth_timeout. A malformed request
  *	(bad frame, unknown attribute, a value with control characters or
  *	over its bound) is logged and the connection dropped unanswered.
  *
@@ -52,11 +79,15 @@
  *	  login locked: service=pop3 client=[192.0.2.7]
  *	      user=<alice@example.test>: client address locked out until
  *	      2026-11-23 23:10:00 UTC
+ * *	  password rehashed: user=<alice@example.test> from=SHA512-CRYPT
+ *	      to=yescrypt
  *
  * SECURITY
  *	authd runs as auth_user, the only user that can read the password
  *	database (<data_directory>/passwd, which master gives to auth_user
- *	at start) and write authstate. It reads the directory through
+ *	at start, folder 0700 and files 0600) and write it (rehashing) and
+ *	authstate. heraldctl writes the password database too; LMDB
+ *	serialises the writers. It reads the directory through
  *	directory_group. It trusts its peers (herald's own servers) no more
  *	than to send well-formed frames; every value is checked and bounded,
  *	passwords are wiped from memory after use, and user text is escaped
@@ -66,8 +97,10 @@
  *	auth_user, directory_group, data_directory, run_directory,
  *	auth_processes, auth_timeout, auth_default_domain,
  *	auth_failure_window, auth_failure_delay, auth_failure_delay_max,
- *	auth_client_lockout, auth_account_lockout, auth_lockout_time.
+ *	auth_client_lockout, auth_account_lockout, auth_lockout_time,
+ *	auth_answer_floor.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -84,10 +117,29 @@
 
 #define AUTHD_CLIENT_MAX 64	/* "ffff:...%zone" fits */
 #define AUTHD_SERVICE_MAX 32
+#define AUTHD_DELAY_MAX (600 * 1000LL)	/* what auth_client accepts */
 
 static struct dir *authd_dir;		/* opened on first use */
+static struct dir_passwd *authd_passwd;	/* kept open once it exists */
 static struct auth_throttle *authd_throttle;
 static struct auth_throttle_conf authd_conf;
+
+/* a successful login whose hash is to be replaced after the answer */
+struct authd_upgrade {
+	char account[AUTH_USER_MAX + 1];
+	struct buf old;		/* the hash it logged in with; "" none */
+};
+
+/* authd_passwords - the password database, opened once when it exists;
+ * NULL with why empty: there is none yet (no user has a password) */
+static struct dir_passwd *
+authd_passwords(struct buf *why)
+{
+	if (authd_passwd == NULL &&
+	    dir_passwd_open(var_data_directory, &authd_passwd, why) < 0)
+		return NULL;
+	return authd_passwd;
+}
 
 /* authd_init - after the drop: open the throttle state */
 static void
@@ -113,6 +165,11 @@ authd_init(struct service *svc)
 	else if (n > 0)
 		msg_debug("authstate: %ld expired entries removed", n);
 	x_free(&path);
+	/* the password database, kept open (it may not exist yet) */
+	if (authd_passwords(&why) == NULL && why.len > 0)
+		msg_warn("%s", buf_cstr(&why));
+	/* learn the default yescrypt setting now, not in the first answer */
+	auth_verify_dummy("warm up");
 	buf_free(&why);
 }
 
@@ -185,36 +242,68 @@ authd_lock_reason(struct buf *out, const char *what, long long until)
 	auth_log_time(out, until);
 }
 
+/* authd_now_ms - the monotonic clock in milliseconds */
+static long long
+authd_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		msg_panic("clock_gettime: %m");
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * authd_floor_ms - what is left of auth_answer_floor since started: the
+ * server waits it out (with the throttle delay) before it answers its
+ * client, so a failed login takes the same time whatever the account and
+ * its hash, while this process goes on to the next request. Rounded up:
+ * the answer is never early.
+ */
+static long long
+authd_floor_ms(long long started)
+{
+	long long spent = authd_now_ms() - started + 1;
+
+	return spent < var_auth_answer_floor ?
+	    var_auth_answer_floor - spent : 0;
+}
+
 /*
  * authd_decide - the answer to one checked request: fills reply (with
- * the log line's facts) and logs it.
+ * the log line's facts) and logs it. The throttle check and the count of
+ * the attempt come first, in one transaction (auth_throttle_begin); the
+ * password check holds no transaction; auth_throttle_end settles after.
  */
 static void
 authd_decide(const char *login, const char *password, const char *client,
-    const char *service, struct ipc_msg *reply)
+    const char *service, struct ipc_msg *reply, struct authd_upgrade *up)
 {
 	char account[AUTH_USER_MAX + 1];
-	struct auth_throttle_state st, after;
+	struct auth_throttle_state st;
 	struct buf reason = BUF_INIT, why = BUF_INIT, line = BUF_INIT;
 	enum auth_verdict v;
 	enum auth_result result;
 	const char *acct = NULL, *shown = login;
 	long long now = (long long)time(NULL), delay, failures;
+	long long started = authd_now_ms();
+	struct dir_passwd *pw;
 	struct dir *d;
+	int begun;
 
 	if (auth_verify_canonical(login, var_auth_default_domain, account,
 	    sizeof(account), &reason) == 0)
 		acct = shown = account;
-	if (auth_throttle_check(authd_throttle, client, acct, now, &st,
-	    &why) < 0) {
+	if ((begun = auth_throttle_begin(authd_throttle, client, acct, now,
+	    &st, &why)) < 0) {
 		msg_warn("authstate: %s: not throttling this request",
 		    buf_cstr(&why));
 		buf_reset(&why);
 	}
+	/* st counts this attempt (begun 1) as a failure until it is settled */
 	failures = st.client_failures;
-	delay = auth_throttle_delay_ms(&authd_conf, st.client_failures);
 
-	if (st.client_locked_until > 0 || st.account_locked_until > 0) {
+	if (begun == 0) {
 		/* locked: no password check at all */
 		result = AUTH_LOCKED;
 		buf_reset(&reason);
@@ -231,40 +320,46 @@ authd_decide(const char *login, const char *password, const char *client,
 		} else if ((d = authd_directory(&why)) == NULL) {
 			buf_printf(&reason, "directory: %s", buf_cstr(&why));
 			v = AUTH_VERDICT_TEMPFAIL;
+		} else if ((pw = authd_passwords(&why)) == NULL &&
+		    why.len > 0) {
+			buf_printf(&reason, "password database: %s",
+			    buf_cstr(&why));
+			v = AUTH_VERDICT_TEMPFAIL;
 		} else {
-			v = auth_verify_account(d, var_data_directory, acct,
-			    password, &reason);
+			v = auth_verify_account(d, pw, acct, password,
+			    &up->old, &reason);
+			if (v == AUTH_VERDICT_OK && up->old.len > 0)
+				snprintf(up->account, sizeof(up->account),
+				    "%s", acct);
+			else
+				buf_reset(&up->old);
 		}
 		result = v == AUTH_VERDICT_OK ? AUTH_OK :
 		    v == AUTH_VERDICT_FAIL ? AUTH_FAIL : AUTH_TEMPFAIL;
-	}
-
-	if (result == AUTH_OK) {
-		if (auth_throttle_success(authd_throttle, client, acct,
-		    &why) < 0)
-			msg_warn("authstate: %s", buf_cstr(&why));
-	} else if (result == AUTH_FAIL) {
-		if (auth_throttle_failure(authd_throttle, client, acct, now,
-		    &after, &why) < 0) {
-			msg_warn("authstate: %s: failure not recorded",
-			    buf_cstr(&why));
-			failures = st.client_failures + 1;
-		} else {
-			failures = after.client_failures;
-			if (after.client_locked_until > 0 &&
-			    st.client_locked_until == 0) {
-				buf_puts(&reason, "; ");
-				authd_lock_reason(&reason, "client address "
-				    "now", after.client_locked_until);
-			} else if (after.account_locked_until > 0 &&
-			    st.account_locked_until == 0) {
-				buf_puts(&reason, "; ");
-				authd_lock_reason(&reason, "account now",
-				    after.account_locked_until);
-			}
+		if (begun > 0) {
+			buf_reset(&why);
+			if (auth_throttle_end(authd_throttle, client, acct,
+			    result, now, &st, &why) < 0)
+				msg_warn("authstate: %s", buf_cstr(&why));
+			if (result != AUTH_FAIL)
+				failures--;	/* not counted after all */
+		} else if (result == AUTH_FAIL) {
+			failures = 1;	/* not recorded: fail open */
 		}
-		delay = auth_throttle_delay_ms(&authd_conf, failures);
 	}
+	if (result == AUTH_FAIL && begun > 0) {
+		/* did this failure start a lockout? */
+		if (st.client_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "client address now",
+			    st.client_locked_until);
+		} else if (st.account_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "account now",
+			    st.account_locked_until);
+		}
+	}
+	delay = auth_throttle_delay_ms(&authd_conf, failures);
 
 	auth_log_line(&line, result, service, client, shown, failures, delay,
 	    buf_cstr(&reason));
@@ -278,6 +373,10 @@ authd_decide(const char *login, const char *password, const char *client,
 	    "tempfail");
 	if (result == AUTH_OK)
 		ipc_put_str(reply, IPC_USER, acct);
+	if (result != AUTH_OK)
+		delay += authd_floor_ms(started);
+	if (delay > AUTHD_DELAY_MAX)
+		delay = AUTHD_DELAY_MAX;
 	if (delay > 0)
 		ipc_put_int(reply, IPC_DELAY, delay);
 	if (result != AUTH_OK && reason.len > 0) {
@@ -290,11 +389,38 @@ authd_decide(const char *login, const char *password, const char *client,
 	buf_free(&line);
 }
 
+/* authd_upgrade - replace the weaker hash a user just logged in with by
+ * a default yescrypt one; one log line, without the password */
+static void
+authd_upgrade(struct authd_upgrade *up, const char *password)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	const char *scheme = auth_verify_scheme(buf_cstr(&up->old));
+	int r;
+
+	r = auth_verify_upgrade(authd_passwd, up->account, password,
+	    buf_cstr(&up->old), &why);
+	auth_log_user(&name, up->account);
+	if (r > 0)
+		msg_info("password rehashed: user=<%s> from=%s to=yescrypt",
+		    buf_cstr(&name), scheme);
+	else if (r == 0)
+		msg_info("password not rehashed: user=<%s>: changed "
+		    "meanwhile", buf_cstr(&name));
+	else
+		msg_warn("password not rehashed: user=<%s> from=%s: %s",
+		    buf_cstr(&name), scheme, buf_cstr(&why));
+	explicit_bzero(up->old.data, up->old.cap);
+	buf_free(&name);
+	buf_free(&why);
+}
+
 /* authd_serve - one connection: one request, one answer */
 static void
 authd_serve(struct service *svc, int fd, const struct service_listener *l)
 {
 	struct ipc_msg req, reply;
+	struct authd_upgrade up = {.old = BUF_INIT};
 	struct buf why = BUF_INIT;
 	int r;
 
@@ -314,19 +440,20 @@ authd_serve(struct service *svc, int fd, const struct service_listener *l)
 	}
 	authd_decide(ipc_get_str(&req, IPC_USER),
 	    ipc_get_str(&req, IPC_PASSWORD), ipc_get_str(&req, IPC_CLIENT),
-	    ipc_get_str(&req, IPC_SERVICE), &reply);
-	/* the password is no longer needed */
-	if (req.body.cap > 0)
-		explicit_bzero(req.body.data, req.body.cap);
+	    ipc_get_str(&req, IPC_SERVICE), &reply, &up);
 	buf_reset(&why);
 	if (ipc_send(fd, &reply, -1, (int)(var_auth_timeout * 1000),
 	    &why) < 0)
 		msg_warn("%s: reply not sent: %s", l->name, buf_cstr(&why));
+	/* after the answer: the client need not wait for a second hash */
+	if (up.old.len > 0)
+		authd_upgrade(&up, ipc_get_str(&req, IPC_PASSWORD));
 out:
 	if (req.body.cap > 0)
 		explicit_bzero(req.body.data, req.body.cap);
 	ipc_msg_free(&req);
 	ipc_msg_free(&reply);
+	buf_free(&up.old);
 	buf_free(&why);
 }
 

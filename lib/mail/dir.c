@@ -1144,21 +1144,12 @@ fail:
 	return -1;
 }
 
-/* dir_passwd_set_in - store the crypt(3) hash of addr in pwdir */
+/* dir_passwd_check - a hash fit to store: 1..DIR_HASH_MAX printable */
 static int
-dir_passwd_set_in(const char *data_dir, const char *pwdir, const char *addr,
-    const char *hash, struct buf *why)
+dir_passwd_check(const char *hash, struct buf *why)
 {
-	char key[DIR_KEY_MAX + 1];
 	size_t n = strlen(hash);
-	MDB_env *env;
-	MDB_dbi dbi;
-	MDB_txn *txn;
-	MDB_val k, v;
-	int rc;
 
-	if (dir_key(addr, 'u', key, sizeof(key), why) == NULL)
-		return -1;
 	if (n == 0 || n > DIR_HASH_MAX) {
 		buf_printf(why, "bad password hash length %zu", n);
 		return -1;
@@ -1169,6 +1160,24 @@ dir_passwd_set_in(const char *data_dir, const char *pwdir, const char *addr,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* dir_passwd_set_in - store the crypt(3) hash of addr in pwdir */
+static int
+dir_passwd_set_in(const char *data_dir, const char *pwdir, const char *addr,
+    const char *hash, struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_env *env;
+	MDB_dbi dbi;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if (dir_key(addr, 'u', key, sizeof(key), why) == NULL ||
+	    dir_passwd_check(hash, why) < 0)
+		return -1;
 	if (dir_passwd_env(data_dir, pwdir, true, &env, &dbi, why) < 0)
 		return -1;
 	if (dir_txn_begin(env, true, &txn, why) < 0) {
@@ -1530,4 +1539,121 @@ dir_passwd_hash(const char *password, struct buf *out, struct buf *why)
 	explicit_bzero(data, (size_t)size);
 	free(data);
 	return 0;
+}
+
+/*
+ * The handle authd keeps: the password environment opened once per
+ * process (after the privilege drop) and kept open. Each lookup is its
+ * own read transaction, so a password heraldctl sets is seen at the next
+ * one; a rehash is a write transaction that LMDB serialises with
+ * heraldctl's.
+ */
+struct dir_passwd {
+	MDB_env *env;
+	MDB_dbi dbi;
+};
+
+/* dir_passwd_open - open <data_dir>/passwd to keep; never creates it */
+int
+dir_passwd_open(const char *data_dir, struct dir_passwd **p_r,
+    struct buf *why)
+{
+	char *path = xasprintf("%s/passwd", data_dir);
+	struct dir_passwd *p;
+	size_t why_len = why->len;
+	MDB_txn *txn;
+	int rc;
+
+	*p_r = NULL;
+	p = xcalloc(1, sizeof(*p));
+	/* read-write, for rehashing; the folder must exist already, made
+	 * by heraldctl (its files 0600, given to auth_user by master) */
+	if (dir_env_open(path, 0, 0600, &p->env, why) < 0) {
+		bool missing = errno == ENOENT;
+
+		x_free(&path);
+		x_free(&p);
+		if (missing) {
+			buf_truncate(why, why_len);
+			return 0;
+		}
+		return -1;
+	}
+	x_free(&path);
+	if (dir_txn_begin(p->env, false, &txn, why) < 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &p->dbi)) != 0) {
+		mdb_txn_abort(txn);
+		dir_mdb_error(why, rc, "open password database");
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		dir_mdb_error(why, rc, "open password database");
+		goto fail;
+	}
+	*p_r = p;
+	return 1;
+
+fail:
+	dir_passwd_close(&p);
+	return -1;
+}
+
+/* dir_passwd_close - close the environment and free the handle */
+void
+dir_passwd_close(struct dir_passwd **pp)
+{
+	if (*pp == NULL)
+		return;
+	mdb_env_close((*pp)->env);
+	x_free(pp);
+}
+
+/* dir_passwd_lookup - 1 with the hash of addr in out, 0 none, -1 */
+int
+dir_passwd_lookup(struct dir_passwd *p, const char *addr, struct buf *out,
+    struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val v;
+	int found;
+
+	if (dir_key(addr, 'u', key, sizeof(key), why) == NULL)
+		return -1;
+	if (dir_txn_begin(p->env, false, &txn, why) < 0)
+		return -1;
+	if ((found = dir_get(txn, p->dbi, key, &v, why)) > 0)
+		buf_append(out, v.mv_data, v.mv_size);
+	mdb_txn_abort(txn);
+	return found;
+}
+
+/* dir_passwd_replace - old -> new for addr, unless changed meanwhile */
+int
+dir_passwd_replace(struct dir_passwd *p, const char *addr, const char *old,
+    const char *new, struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val k, v;
+	int found;
+
+	if (dir_key(addr, 'u', key, sizeof(key), why) == NULL ||
+	    dir_passwd_check(new, why) < 0)
+		return -1;
+	if (dir_txn_begin(p->env, true, &txn, why) < 0)
+		return -1;
+	/* in the same transaction: a password set meanwhile is kept */
+	if ((found = dir_get(txn, p->dbi, key, &v, why)) <= 0 ||
+	    v.mv_size != strlen(old) || memcmp(v.mv_data, old,
+	    v.mv_size) != 0) {
+		mdb_txn_abort(txn);
+		return found < 0 ? -1 : 0;
+	}
+	k = dir_val(key);
+	v = dir_val(new);
+	if (dir_commit(txn, mdb_put(txn, p->dbi, &k, &v, 0), why) < 0)
+		return -1;
+	return 1;
 }

@@ -4,8 +4,10 @@
  * <data_directory>/directory/ holds one LMDB environment with the named
  * databases "domain", "user" and "alias"; <data_directory>/passwd/ holds
  * password hashes in a second environment that only heraldctl and authd
- * open. heraldctl is the only writer; readers see each committed change at
- * their next lookup (every lookup is its own short read transaction).
+ * open. heraldctl is the only writer of the directory; authd also writes
+ * the password database when it replaces a weaker hash at login. Readers
+ * see each committed change at their next lookup (every lookup is its own
+ * short read transaction).
  *
  * Keys are lowercased: domains "example.org", users and aliases
  * "local@example.org", catch-all aliases "@example.org". An alias maps to
@@ -111,5 +113,29 @@ int dir_passwd_get(const char *data_dir, const char *addr, struct buf *out,
 int dir_passwd_del(const char *data_dir, const char *addr, struct buf *why);
 /* dir_passwd_hash - yescrypt hash of a password (fresh salt) */
 int dir_passwd_hash(const char *password, struct buf *out, struct buf *why);
+
+/*
+ * A kept handle on the password database, for authd: opened once per
+ * process (after the privilege drop, never across fork()), read-write so
+ * that weaker hashes can be replaced at login, and never created by it.
+ * Each lookup is its own read transaction, so changes heraldctl commits
+ * are seen at the next one. Do not open the database another way (the
+ * dir_passwd_* calls above) in the same process while it is open: LMDB
+ * forbids one environment twice in a process.
+ */
+struct dir_passwd;
+
+/* dir_passwd_open - 1 open, 0 the database does not exist (yet), -1 */
+int dir_passwd_open(const char *data_dir, struct dir_passwd **p_r,
+    struct buf *why);
+void dir_passwd_close(struct dir_passwd **p);
+/* dir_passwd_lookup - 1 with the hash of addr in out, 0 none, -1 */
+int dir_passwd_lookup(struct dir_passwd *p, const char *addr,
+    struct buf *out, struct buf *why);
+/* dir_passwd_replace - store hash new for addr if its hash is still old,
+ * in one write transaction (a password heraldctl set meanwhile wins):
+ * 1 replaced, 0 changed or gone meanwhile, -1 with why */
+int dir_passwd_replace(struct dir_passwd *p, const char *addr,
+    const char *old, const char *new, struct buf *why);
 
 #endif

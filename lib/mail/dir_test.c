@@ -1,6 +1,7 @@
 /*
  * dir_test - the LMDB directory in a temp dir: domains, users, aliases,
- * recipient checks, a second process seeing commits, passwords.
+ * recipient checks, a second process seeing commits, passwords (also
+ * through the handle authd keeps).
  */
 #include <crypt.h>
 #include <errno.h>
@@ -480,6 +481,57 @@ test_passwd(void)
 	buf_free(&hash);
 }
 
+static void
+test_passwd_kept(void)
+{
+	struct buf why = BUF_INIT, out = BUF_INIT;
+	struct dir_passwd *p = NULL;
+	pid_t pid;
+	int status = 0;
+
+	fresh();
+	/* nothing yet: no handle, no error, and nothing made */
+	T_EQ_INT(dir_passwd_open(data_dir, &p, &why), 0);
+	T_EQ_INT(why.len, 0);
+	T_ASSERT(p == NULL);
+	T_EQ_INT(dir_passwd_set(data_dir, "a@example.org", "$6$a$old", &why),
+	    0);
+	T_EQ_INT(dir_passwd_open(data_dir, &p, &why), 1);
+	T_EQ_INT(dir_passwd_lookup(p, "A@example.org", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "$6$a$old");
+	T_EQ_INT(dir_passwd_lookup(p, "b@example.org", &out, &why), 0);
+
+	/* another process (heraldctl) sets one: seen without reopening */
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0)
+		_exit(dir_passwd_set(data_dir, "b@example.org", "$6$b$c",
+		    &why) < 0 ? 1 : 0);
+	T_EQ_INT(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	buf_reset(&out);
+	T_EQ_INT(dir_passwd_lookup(p, "b@example.org", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "$6$b$c");
+
+	/* replaced only while it is still the old one */
+	T_EQ_INT(dir_passwd_replace(p, "a@example.org", "$6$a$other",
+	    "$y$j9T$new$x", &why), 0);
+	T_EQ_INT(dir_passwd_replace(p, "a@example.org", "$6$a$old",
+	    "$y$j9T$new$x", &why), 1);
+	buf_reset(&out);
+	T_EQ_INT(dir_passwd_lookup(p, "a@example.org", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "$y$j9T$new$x");
+	T_EQ_INT(dir_passwd_replace(p, "c@example.org", "$6$a$old",
+	    "$y$j9T$new$x", &why), 0);
+	T_EQ_INT(dir_passwd_replace(p, "b@example.org", "$6$b$c", "bad\nhash",
+	    &why), -1);
+	dir_passwd_close(&p);
+	T_ASSERT(p == NULL);
+	T_EQ_INT(dir_passwd_get(data_dir, "a@example.org", &out, &why), 1);
+	buf_free(&why);
+	buf_free(&out);
+}
+
 /* rm_rf - remove the temp tree (LMDB files and folders only) */
 static void
 rm_rf(const char *path)
@@ -517,6 +569,8 @@ static const struct test_case cases[] = {
 	{"another process sees commits without reopening",
 	    test_reader_process},
 	{"passwords: hash, set, get, del, modes", test_passwd},
+	{"passwords: a kept handle sees commits, replaces if unchanged",
+	    test_passwd_kept},
 	{0},
 };
 

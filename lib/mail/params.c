@@ -48,6 +48,7 @@ long long var_auth_failure_delay_max;
 long long var_auth_client_lockout;
 long long var_auth_account_lockout;
 long long var_auth_lockout_time;
+long long var_auth_answer_floor;
 char *var_smtpd_banner;
 long long var_smtpd_workers;
 long long var_smtpd_commit_delay;
@@ -267,6 +268,11 @@ struct cfg_entry params_table[] = {
 	    "recent failures for one account that lock the account out"),
 	TIME(auth_lockout_time, "15m", 1, 604800,
 	    "how long a lockout lasts"),
+	INT(auth_answer_floor, "250", 0, 10000,
+	    "milliseconds a failed or refused login takes at least, from "
+	    "authd taking the request to the server's answer, so that its "
+	    "time does not tell whether or how the account exists (the "
+	    "server waits, not authd); 0: off"),
 	TIME(stop_timeout, "30s", 1, 3600,
 	    "time sessions get to finish on stop or reload"),
 	{0},

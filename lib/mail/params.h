@@ -90,6 +90,7 @@ extern long long var_auth_failure_delay_max;	/* seconds */
 extern long long var_auth_client_lockout;	/* failures per client address */
 extern long long var_auth_account_lockout;	/* failures per account */
 extern long long var_auth_lockout_time;	/* seconds a lockout lasts */
+extern long long var_auth_answer_floor;	/* ms a failed login lasts */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

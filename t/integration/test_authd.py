@@ -10,10 +10,13 @@ delay (the servers wait it out), so nothing here sleeps through it.
 import ctypes
 import ctypes.util
 import os
+import poplib
+import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import time
@@ -30,10 +33,12 @@ with warnings.catch_warnings():
     except ImportError:	# Python 3.13 dropped it
         crypt = None
 
-# small throttling settings so the tests stay fast
+# small throttling settings so the tests stay fast; no answer floor, so
+# that the delays authd reports are the throttle's alone
 THROTTLE = dict(auth_failure_delay="1s", auth_failure_delay_max="2s",
                 auth_client_lockout="5", auth_account_lockout="7",
-                auth_failure_window="10m", auth_lockout_time="10m")
+                auth_failure_window="10m", auth_lockout_time="10m",
+                auth_answer_floor="0")
 
 
 def verify(inst, user, password, client, service="test", timeout=30):
@@ -77,10 +82,12 @@ def sha512_crypt(password):
                           text=True).stdout.strip()
 
 
-def lmdb_set_password(inst, addr, hashed):
-    """Write a hash into <data>/passwd/ the way dir_passwd_set does (one
-    unnamed database, key = lowercased address, value = crypt string),
-    through liblmdb with ctypes, so that any hash string can be tried."""
+def lmdb_password(inst, addr, hashed=False):
+    """Read (hashed False), write (a string) or delete (None) the hash of
+    addr in <data>/passwd/ the way lib/mail/dir.c does (one unnamed
+    database, key = lowercased address, value = crypt string), through
+    liblmdb with ctypes, so that any hash string can be tried. Returns the
+    hash read (None if there is none)."""
     name = ctypes.util.find_library("lmdb") or "liblmdb.so.0"
     lib = ctypes.CDLL(name)
 
@@ -89,28 +96,51 @@ def lmdb_set_password(inst, addr, hashed):
 
     env, txn = ctypes.c_void_p(), ctypes.c_void_p()
     dbi = ctypes.c_uint()
+    MDB_NOTFOUND, MDB_RDONLY = -30798, 0x20000
 
     def ok(rc, what):
         if rc != 0:
             raise AssertionError("%s: LMDB error %d" % (what, rc))
 
+    reading = hashed is False
     ok(lib.mdb_env_create(ctypes.byref(env)), "mdb_env_create")
     try:
         ok(lib.mdb_env_set_mapsize(env, ctypes.c_size_t(1 << 30)),
            "mapsize")
         ok(lib.mdb_env_open(env, str(inst.dir / "data" / "passwd").encode(),
-                            0, 0o600), "mdb_env_open")
-        ok(lib.mdb_txn_begin(env, None, 0, ctypes.byref(txn)), "begin")
+                            MDB_RDONLY if reading else 0, 0o600),
+           "mdb_env_open")
+        ok(lib.mdb_txn_begin(env, None, MDB_RDONLY if reading else 0,
+                             ctypes.byref(txn)), "begin")
         ok(lib.mdb_dbi_open(txn, None, 0, ctypes.byref(dbi)), "dbi_open")
-        k, v = addr.lower().encode(), hashed.encode()
-        kb, vb = ctypes.create_string_buffer(k), ctypes.create_string_buffer(v)
+        k = addr.lower().encode()
+        kb = ctypes.create_string_buffer(k)
         key = Val(len(k), ctypes.cast(kb, ctypes.c_void_p))
-        val = Val(len(v), ctypes.cast(vb, ctypes.c_void_p))
-        ok(lib.mdb_put(txn, dbi, ctypes.byref(key), ctypes.byref(val), 0),
-           "mdb_put")
+        if reading:
+            val = Val()
+            rc = lib.mdb_get(txn, dbi, ctypes.byref(key), ctypes.byref(val))
+            lib.mdb_txn_abort(txn)
+            if rc == MDB_NOTFOUND:
+                return None
+            ok(rc, "mdb_get")
+            return ctypes.string_at(val.data, val.size).decode()
+        if hashed is None:
+            rc = lib.mdb_del(txn, dbi, ctypes.byref(key), None)
+            ok(0 if rc == MDB_NOTFOUND else rc, "mdb_del")
+        else:
+            v = hashed.encode()
+            vb = ctypes.create_string_buffer(v)
+            val = Val(len(v), ctypes.cast(vb, ctypes.c_void_p))
+            ok(lib.mdb_put(txn, dbi, ctypes.byref(key), ctypes.byref(val),
+                           0), "mdb_put")
         ok(lib.mdb_txn_commit(txn), "commit")
+        return None
     finally:
         lib.mdb_env_close(env)
+
+
+def lmdb_set_password(inst, addr, hashed):
+    lmdb_password(inst, addr, hashed)
 
 
 # ---------------------------------------------------------------- tests
@@ -193,18 +223,67 @@ def test_client_lockout(make_herald):
     assert r["status"] == "locked", r
 
 
-def test_success_clears_and_delay_applies_to_success(make_herald):
+def test_success_clears_account_not_address(make_herald):
     inst = make_herald(**THROTTLE)
     for _ in range(2):
         verify(inst, "dave@example.test", "wrong", "192.0.2.30")
     # while the address has recent failures, success is delayed too
     r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
     assert r["status"] == "ok" and r.get("delay") == "2000", r
-    # and then the count is gone
+    # the address keeps its two failures until its window passes
     r = verify(inst, "dave@example.test", "pw-dave", "192.0.2.30")
-    assert r == {"status": "ok", "user": "dave@example.test"}, r
+    assert r["status"] == "ok" and r.get("delay") == "2000", r
     r = verify(inst, "dave@example.test", "wrong", "192.0.2.30")
-    assert r.get("delay") == "1000", r
+    assert r["status"] == "fail" and r.get("delay") == "2000", r
+    inst.wait_log(r"login failed: service=test client=\[192\.0\.2\.30\] "
+                  r"user=<dave@example\.test> failures=3 ")
+    # the account's count was cleared by the success: its own failure
+    # above is the first of a new count, six more do not lock it (7 do)
+    for i in range(5):
+        r = verify(inst, "dave@example.test", "wrong", "198.51.100.%d" % i)
+        assert r["status"] == "fail", r
+    r = verify(inst, "dave@example.test", "pw-dave", "198.51.100.50")
+    assert r["status"] == "ok", r
+
+
+def pop3_login(inst, user, password):
+    """USER/PASS over POP3 from 127.0.0.1: "+OK..." or the -ERR text."""
+    p = poplib.POP3("127.0.0.1", inst.pop3_port, timeout=30)
+    try:
+        p.user(user)
+        try:
+            return p.pass_(password).decode()
+        except poplib.error_proto as e:
+            return e.args[0].decode()
+    finally:
+        try:
+            p.quit()
+        except (poplib.error_proto, OSError):
+            pass
+
+
+def test_own_account_does_not_reset_address_lockout(make_herald):
+    """Issue 11: an attacker with an account of their own guesses at
+    others and logs in as themself in between; the address must still be
+    locked at auth_client_lockout failures (end to end, over POP3)."""
+    inst = make_herald(auth_failure_delay="0", auth_failure_delay_max="0",
+                       auth_client_lockout="5", auth_account_lockout="100",
+                       auth_failure_window="10m", auth_lockout_time="10m")
+    failed = "-ERR [AUTH] Authentication failed."
+    locked = "-ERR [AUTH] Too many failed logins, try again later."
+    for victim in ("bob", "carol", "dave", "bob"):
+        assert pop3_login(inst, victim + "@example.test",
+                          "guess") == failed
+    # the attacker's own account: in, and the address keeps its count
+    assert pop3_login(inst, "alice@example.test",
+                      "pw-alice").startswith("+OK")
+    # the fifth guess is the limit
+    assert pop3_login(inst, "carol@example.test", "guess") == failed
+    inst.wait_log(r"login failed: service=pop3 client=\[127\.0\.0\.1\] "
+                  r"user=<carol@example\.test> failures=5 delay=0s: wrong "
+                  r"password; client address now locked out until ")
+    assert pop3_login(inst, "dave@example.test", "guess") == locked
+    assert pop3_login(inst, "alice@example.test", "pw-alice") == locked
 
 
 def test_account_lockout(make_herald):
@@ -269,6 +348,128 @@ def test_other_hash_schemes(make_herald):
     else:
         r = verify(inst, "blf@example.test", "blf-pw", "192.0.2.53")
         assert r == {"status": "ok", "user": "blf@example.test"}, r
+
+
+def test_imported_hash_rehashed_at_login(make_herald):
+    inst = make_herald(start=False)
+    inst.add_user("six@example.test", "replaced")
+    six = sha512_crypt("six-pw")
+    lmdb_set_password(inst, "six@example.test", six)
+    inst.start()
+    since = inst.log_size()
+    # a wrong password changes nothing
+    r = verify(inst, "six@example.test", "six-px", "192.0.2.54")
+    assert r["status"] == "fail", r
+    assert lmdb_password(inst, "six@example.test") == six
+    r = verify(inst, "six@example.test", "six-pw", "192.0.2.55")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    inst.wait_log(r"herald/authd\[\d+\]: password rehashed: "
+                  r"user=<six@example\.test> from=SHA512-CRYPT "
+                  r"to=yescrypt$", since=since)
+    now = lmdb_password(inst, "six@example.test")
+    assert now.startswith("$y$") and now != six, now
+    # the same password, now against the yescrypt hash
+    r = verify(inst, "six@example.test", "six-pw", "192.0.2.56")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    assert verify(inst, "six@example.test", "replaced",
+                  "192.0.2.57")["status"] == "fail"
+    assert lmdb_password(inst, "six@example.test") == now
+    log = inst.log_text(since)
+    assert log.count("password rehashed") == 1, log
+    assert "six-pw" not in log
+    # every authd keeps the password database open (mapped), not per
+    # request
+    for pid in authd_pids(inst):
+        maps = open("/proc/%d/maps" % pid).read()
+        assert "/passwd/data.mdb" in maps, (pid, maps[-2000:])
+    # heraldctl can still write beside authd's kept handle
+    inst.ctl_ok("user", "passwd", "six@example.test", input="newer-pw\n")
+    assert verify(inst, "six@example.test", "newer-pw",
+                  "192.0.2.58")["status"] == "ok"
+    assert verify(inst, "six@example.test", "six-pw",
+                  "192.0.2.59")["status"] == "fail"
+
+
+def test_password_database_made_after_start(make_herald):
+    """authd starts before any password exists; the database heraldctl
+    makes later is opened (once) when it is there."""
+    inst = make_herald(start=False, standard=False)
+    inst.add_domain("example.test")
+    inst.start()
+    assert not (inst.dir / "data" / "passwd" / "data.mdb").exists()
+    r = verify(inst, "erin@example.test", "pw-erin", "192.0.2.60")
+    assert r["status"] == "fail", r
+    inst.add_user("erin@example.test", "pw-erin")
+    r = verify(inst, "erin@example.test", "pw-erin", "192.0.2.61")
+    assert r == {"status": "ok", "user": "erin@example.test"}, r
+
+
+def pop3_pass_time(inst, user, password, source):
+    """Seconds from sending PASS to the -ERR/+OK line, from source."""
+    c = H.RawLines("127.0.0.1", inst.pop3_port, 30, source)
+    try:
+        assert c.readline().startswith(b"+OK"), "greeting"
+        c.send(b"USER %s\r\n" % user.encode())
+        assert c.readline().startswith(b"+OK"), "USER"
+        t0 = time.monotonic()
+        c.send(b"PASS %s\r\n" % password.encode())
+        line = c.readline()
+        took = time.monotonic() - t0
+        c.send(b"QUIT\r\n")
+        return took, line
+    finally:
+        c.close()
+
+
+def test_failure_time_tells_nothing(make_herald):
+    """Issue 11: a failed login takes the same time whatever the account:
+    unknown, disabled, yescrypt with a wrong password, imported
+    SHA512-CRYPT with a wrong password, "*" hash, no password at all.
+    Measured end to end over POP3 with the default settings for the
+    answer (auth_answer_floor), 30 interleaved rounds, medians within 20%
+    of each other. No throttling delay or lockout gets in the way (delay
+    0, limits out of reach). The equal work underneath the floor is
+    checked on CPU time by auth/auth_verify_test.c: wall-clock medians of
+    bare ~20 ms hashes are at the mercy of a busy machine."""
+    settings = dict(auth_failure_delay="0", auth_failure_delay_max="0",
+                    auth_client_lockout="100000",
+                    auth_account_lockout="100000")
+    inst = make_herald(start=False, **settings)
+    for user in ("six", "star", "nopw"):
+        inst.add_user("%s@example.test" % user, "pw-" + user)
+    lmdb_set_password(inst, "six@example.test", sha512_crypt("pw-six"))
+    lmdb_set_password(inst, "star@example.test", "*")
+    lmdb_password(inst, "nopw@example.test", None)
+    inst.ctl_ok("user", "disable", "carol@example.test")
+    inst.start()
+    kinds = {
+        "unknown": "nobody@example.test",
+        "disabled": "carol@example.test",
+        "yescrypt": "alice@example.test",
+        "sha512": "six@example.test",
+        "star": "star@example.test",
+        "nopw": "nopw@example.test",
+    }
+    times = {k: [] for k in kinds}
+    rng = random.Random(11)
+    order = list(kinds)
+    for _ in range(30):
+        rng.shuffle(order)
+        for k in order:
+            took, line = pop3_pass_time(inst, kinds[k], "wrong-password",
+                                        "127.0.0.1")
+            assert line.startswith(b"-ERR [AUTH] Authentication failed"), \
+                (k, line)
+            times[k].append(took)
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    print("median PASS answer (ms): %s" % ", ".join(
+        "%s %.1f" % kv for kv in sorted(med.items())))
+    lo, hi = min(med.values()), max(med.values())
+    assert hi <= lo * 1.2, med
+    assert lo >= 240, med	# auth_answer_floor is 250 ms
+    # the accounts really are what they pretend to be
+    assert inst.auth("six@example.test", "pw-six",
+                     client="192.0.2.99")["status"] == "ok"
 
 
 def test_garbage_does_not_kill_authd(make_herald):

@@ -353,6 +353,36 @@ def test_authd_reads_passwords_as_auth_user(inst, ids):
     assert "tempfail" not in log, log
 
 
+def test_authd_rehashes_as_auth_user(inst, ids):
+    """authd (auth_user) replaces an imported SHA512-CRYPT hash at login:
+    it can write the password database master gave it, next to
+    heraldctl (root), and the files stay auth_user's, 0600."""
+    six = subprocess.run(["openssl", "passwd", "-6", "pw-six"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    inst.ctl_ok("user", "import", "-",
+                input="six@example.test:{SHA512-CRYPT}%s\n" % six)
+    since = inst.log_size()
+    r = inst.auth("six@example.test", "pw-six", client="192.0.2.4")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    inst.wait_log(r"herald/authd\[\d+\]: password rehashed: "
+                  r"user=<six@example\.test> from=SHA512-CRYPT "
+                  r"to=yescrypt$", since=since)
+    r = inst.auth("six@example.test", "pw-six", client="192.0.2.5")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    # heraldctl (root) still writes beside authd's open handle
+    inst.ctl_ok("user", "passwd", "six@example.test", input="pw-six2\n")
+    r = inst.auth("six@example.test", "pw-six2", client="192.0.2.6")
+    assert r == {"status": "ok", "user": "six@example.test"}, r
+    passwd = inst.dir / "data" / "passwd"
+    for p in [passwd] + sorted(passwd.iterdir()):
+        uid, _gid, mode = owner(p)
+        assert uid == ids.auth.pw_uid, (p, uid)
+        assert mode == (0o700 if p.is_dir() else 0o600), (p, oct(mode))
+    log = inst.log_text(since)
+    assert "password not rehashed" not in log, log
+    assert "tempfail" not in log, log
+
+
 def test_check_passes(inst):
     r = inst.ctl("check")
     assert r.returncode == 0, r.stdout + r.stderr
