@@ -216,16 +216,15 @@ faultfs_in_list(const char *call)
 		{"write", ",write,pwrite,writev,send,sendmsg,"},
 		{"sync", ",fsync,fdatasync,syncfs,"},
 	};
-	char key[64];
+	char key[64], group[64];
 
 	snprintf(key, sizeof(key), ",%s,", call);
 	if (strstr(faultfs.fail, key) != NULL)
 		return true;
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-		snprintf(key, sizeof(key), ",%s,", groups[i].group);
-		if (strstr(faultfs.fail, key) != NULL &&
-		    strstr(groups[i].calls, (snprintf(key, sizeof(key),
-		    ",%s,", call), key)) != NULL)
+		snprintf(group, sizeof(group), ",%s,", groups[i].group);
+		if (strstr(faultfs.fail, group) != NULL &&
+		    strstr(groups[i].calls, key) != NULL)
 			return true;
 	}
 	return false;

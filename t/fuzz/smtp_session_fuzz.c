@@ -89,6 +89,14 @@ static const struct service_def fz_def = {
 	.model = SERVICE_EVENT,
 };
 
+/* fz_log_to - point fd 2 (the server's log) at fd */
+static void
+fz_log_to(int fd)
+{
+	while (dup2(fd, 2) < 0 && errno == EINTR)
+		;
+}
+
 /* fz_die - report a broken property and the replies, then abort */
 static void fz_die(const struct buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -98,6 +106,7 @@ fz_die(const struct buf *out, const char *fmt, ...)
 {
 	va_list ap;
 
+	fz_log_to(fz.err_fd);
 	va_start(ap, fmt);
 	dprintf(fz.err_fd, "smtp_session_fuzz: property failed: ");
 	vdprintf(fz.err_fd, fmt, ap);
@@ -144,11 +153,12 @@ fz_setup(void)
 	    fz.dir);
 	snprintf(fz.log, sizeof(fz.log), "%s/session.log", fz.dir);
 
-	/* the server logs to its stderr: into a file, not the fuzzer's */
+	/* the server logs to its stderr: while a session runs, fd 2 is a
+	 * file (fz_log_to), so the fuzzer's own output stays readable */
 	fz.err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 	fz.log_fd = open(fz.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600);
-	if (fz.err_fd < 0 || fz.log_fd < 0 || dup2(fz.log_fd, 2) < 0) {
+	if (fz.err_fd < 0 || fz.log_fd < 0) {
 		perror("smtp_session_fuzz: stderr");
 		abort();
 	}
@@ -156,6 +166,7 @@ fz_setup(void)
 		__sanitizer_set_report_fd((void *)(intptr_t)fz.err_fd);
 	dprintf(fz.err_fd, "smtp_session_fuzz: spool, directory and the last "
 	    "session's log in %s\n", fz.dir);
+	fz_log_to(fz.log_fd);
 	msg_init("herald/smtpd", LOG_DEST_STDERR);
 
 	buf_printf(&conf,
@@ -187,6 +198,7 @@ fz_setup(void)
 	smtpd_session_init(fz.svc);
 	smtpd_check_init();
 	smtpd_commit_init(fz.loop);
+	fz_log_to(fz.err_fd);
 	buf_free(&conf);
 	buf_free(&why);
 	buf_free(&path);
@@ -367,6 +379,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_setup();
 	(void)ftruncate(fz.log_fd, 0);
 	(void)lseek(fz.log_fd, 0, SEEK_SET);
+	fz_log_to(fz.log_fd);
 	local = data[0] & 1;
 	step = sizes[(data[0] >> 1) & 7];
 	data++;
@@ -410,6 +423,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			eof = fz_read(sp[1], &out) == 1;
 	}
 	(void)close(sp[1]);
+	fz_log_to(fz.err_fd);
 	if (getenv("SMTP_SESSION_FUZZ_SHOW") != NULL)
 		dprintf(fz.err_fd, "--- replies:\n%.*s", (int)out.len,
 		    out.data);
