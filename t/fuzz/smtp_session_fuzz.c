@@ -377,8 +377,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (fz.loop == NULL)
 		fz_setup();
-	(void)ftruncate(fz.log_fd, 0);
-	(void)lseek(fz.log_fd, 0, SEEK_SET);
+	if (ftruncate(fz.log_fd, 0) < 0 || lseek(fz.log_fd, 0, SEEK_SET) < 0)
+		dprintf(fz.err_fd, "smtp_session_fuzz: %s: %s\n", fz.log,
+		    strerror(errno));
 	fz_log_to(fz.log_fd);
 	local = data[0] & 1;
 	step = sizes[(data[0] >> 1) & 7];
