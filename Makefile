@@ -8,7 +8,7 @@ PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit integration test-asan demo bench fuzz package clean
+.PHONY: all deps build build-asan build-fuzz test unit integration test-asan demo bench fuzz fuzz-replay package clean
 
 all: build
 
@@ -29,14 +29,27 @@ unit: build
 integration: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) t/run-integration
 
-# test: everything, then everything again under ASan + UBSan
-test: build build-asan
+# build-fuzz: the tree as `make fuzz` builds it (clang, libFuzzer + ASan +
+# UBSan), so a clang-only error cannot hide until someone fuzzes
+build-fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DHERALD_FUZZ=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# fuzz-replay: each libFuzzer target once over its seed corpus
+fuzz-replay: build-fuzz
+	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --replay
+
+# test: everything, then everything again under ASan + UBSan, then the
+# clang fuzz build and its seed replay
+test: build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) t/run-integration
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 	HERALD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		HERALD_BIN=$(CURDIR)/$(ASAN_BUILD)/bin $(PYTHON) t/run-integration
+	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --replay
 
 demo: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) scripts/demo.py
@@ -47,10 +60,7 @@ package:
 	scripts/package.sh $(CURDIR)/build-deb
 
 # fuzz: every libFuzzer target of t/fuzz for FUZZ_TIME seconds (clang)
-fuzz:
-	@scripts/deps.sh clang libclang-rt-14-dev
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DHERALD_FUZZ=ON $(CMAKE_ARGS) >/dev/null
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+fuzz: build-fuzz
 	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --time $(FUZZ_TIME)
 
 bench: build
@@ -58,4 +68,4 @@ bench: build
 	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/pop3-retrieve
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -102,16 +102,24 @@ pop3d_session_finish(struct pop3d_session *s, const char *reason)
 	stream_finish(s->base.stream);
 }
 
+/* pop3d_session_plaintext_rule - auth_plaintext = setting: may a
+ * password cross a connection with this TLS state and peer? */
+bool
+pop3d_session_plaintext_rule(const char *setting, bool tls, bool loopback)
+{
+	if (tls)
+		return true;
+	if (strcmp(setting, "always") == 0)
+		return true;
+	return strcmp(setting, "loopback") == 0 && loopback;
+}
+
 /* pop3d_session_plaintext_ok - may a password cross this connection? */
 bool
 pop3d_session_plaintext_ok(const struct pop3d_session *s)
 {
-	if (stream_is_tls(s->base.stream))
-		return true;
-	if (strcmp(var_auth_plaintext, "always") == 0)
-		return true;
-	return strcmp(var_auth_plaintext, "loopback") == 0 &&
-	       s->base.peer.loopback;
+	return pop3d_session_plaintext_rule(var_auth_plaintext,
+	    stream_is_tls(s->base.stream), s->base.peer.loopback);
 }
 
 /* pop3d_session_starttls - STLS: forget the USER name, start TLS */

@@ -236,6 +236,33 @@ service_loop(struct service *svc)
 	return svc->loop;
 }
 
+/* service_new_detached - an EVENT service object on loop, without
+ * listeners, signals or a privilege drop: for harnesses that run a
+ * daemon's sessions in process (the fuzz targets of t/fuzz) */
+struct service *
+service_new_detached(const struct service_def *def, struct evloop *loop)
+{
+	struct service *svc = xcalloc(1, sizeof(*svc));
+
+	svc->def = def;
+	svc->loop = loop;
+	return svc;
+}
+
+/* service_free_detached - free what service_new_detached made */
+void
+service_free_detached(struct service **svcp)
+{
+	x_free(svcp);
+}
+
+/* service_sessions - live sessions (EVENT model) */
+long
+service_sessions(const struct service *svc)
+{
+	return svc->sessions;
+}
+
 /* service_session_begin - one more live session */
 void
 service_session_begin(struct service *svc)

@@ -74,6 +74,14 @@ struct evloop *service_loop(struct service *svc);
 /* service_session_begin / _end - count live sessions (EVENT model) */
 void service_session_begin(struct service *svc);
 void service_session_end(struct service *svc);
+/* service_sessions - live sessions (EVENT model) */
+long service_sessions(const struct service *svc);
+/* service_new_detached - an EVENT service object on loop with no
+ * listeners, signals or privilege drop, for harnesses that run a
+ * daemon's sessions in process (t/fuzz); service_free_detached frees it */
+struct service *service_new_detached(const struct service_def *def,
+    struct evloop *loop);
+void service_free_detached(struct service **svcp);
 /* service_stopping - true after SIGTERM (SINGLE: or SIGUSR1) */
 bool service_stopping(const struct service *svc);
 /* service_listeners - the inherited listeners and their count */

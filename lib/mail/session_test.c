@@ -33,6 +33,10 @@ SESSION_BASE_FIRST(struct t_session);
 static int t_ended;		/* ops->end calls */
 static bool t_expired;
 
+static void t_reply(struct session *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* t_reply - a reply through the session base, as a protocol sends one */
 static void
 t_reply(struct session *s, const char *fmt, ...)
 {

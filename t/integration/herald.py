@@ -52,6 +52,66 @@ def have_binaries(*names):
     return all(os.access(binpath(n), os.X_OK) for n in names)
 
 
+def faultfs_preload():
+    """The LD_PRELOAD value that loads the fault-injection shim
+    (t/faultfs) built beside HERALD_BIN, ASan runtime first in an ASan
+    tree; None if this build has no shim."""
+    f = HERALD_BIN.parent / "t" / "faultfs.preload"
+    try:
+        value = f.read_text().strip()
+    except OSError:
+        return None
+    libs = value.split(":")
+    if not value or not all(os.path.exists(p) for p in libs):
+        return None
+    return value
+
+
+def faultfs_env(trace=None, fail=None, path=None, errno_name=None,
+                after=None, count=None, while_file=None):
+    """Environment for an instance whose services run under the faultfs
+    shim (t/faultfs/faultfs.c describes each variable): fail the calls
+    named in fail (e.g. "fdatasync") on path (a prefix, or exact with a
+    trailing "$"), only while while_file exists, and trace to trace."""
+    preload = faultfs_preload()
+    if preload is None:
+        raise HeraldError("no faultfs shim in %s" % (HERALD_BIN.parent / "t"))
+    env = {"LD_PRELOAD": preload}
+    for name, value in (("FAULTFS_TRACE", trace), ("FAULTFS_FAIL", fail),
+                        ("FAULTFS_PATH", path),
+                        ("FAULTFS_ERRNO", errno_name),
+                        ("FAULTFS_AFTER", after), ("FAULTFS_COUNT", count),
+                        ("FAULTFS_WHILE", while_file)):
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
+def faultfs_trace(path):
+    """The lines of a faultfs trace as dicts (values unescaped to bytes for
+    path, to and data; str for the rest), in file (= time) order."""
+    out = []
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return out
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        rec = {}
+        for field in line.split(b"\t"):
+            name, _, value = field.partition(b"=")
+            value = value.decode("unicode_escape").encode("latin-1")
+            if name in (b"path", b"to", b"data"):
+                rec[name.decode()] = value
+            else:
+                rec[name.decode()] = value.decode(errors="replace")
+        rec["ret"] = int(rec.get("ret", "0"))
+        rec["pid"] = int(rec.get("pid", "0"))
+        out.append(rec)
+    return out
+
+
 def service_identity():
     """(user, group) the services run as: root in CI, else the caller."""
     if os.geteuid() == 0:
@@ -426,6 +486,7 @@ class HeraldInstance:
         self.proc = None
         self.master_pid = None
         self.stopped = False
+        self.env = {}	# added to master's (so every service's) environment
         user, group = service_identity()
         self.config = {
             "myhostname": "mx.example.test",
@@ -520,11 +581,15 @@ class HeraldInstance:
 
     # -- lifecycle
 
-    def start(self):
+    def start(self, env=None):
         """Start master in the foreground (our child) and wait until SMTP
-        answers and heraldctl status says it runs."""
+        answers and heraldctl status says it runs. env: variables added
+        to master's environment, which every service inherits (e.g.
+        faultfs_env()); kept for later starts until changed."""
         if self.proc is not None and self.proc.poll() is None:
             raise HeraldError("already running")
+        if env is not None:
+            self.env = dict(env)
         self.stopped = False
         logf = open(self.log_path, "ab")
         try:
@@ -532,7 +597,8 @@ class HeraldInstance:
                 [str(binpath("heraldctl")), "-c", str(self.conf), "start",
                  "--foreground"],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                start_new_session=True, cwd=str(self.dir))
+                start_new_session=True, cwd=str(self.dir),
+                env=dict(os.environ, **self.env) if self.env else None)
         finally:
             logf.close()
         self.master_pid = self.proc.pid
