@@ -134,7 +134,8 @@ test_dead_process(void)
 		if (mine == NULL || peertab_add(mine, 1, "198.51.100.7") < 0 ||
 		    peertab_add(mine, 1, "198.51.100.7") < 0)
 			_exit(1);
-		(void)write(ready[1], "r", 1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();	/* killed */
 	}
