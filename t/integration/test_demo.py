@@ -106,6 +106,14 @@ def test_demo_as_root_runs_services_as_users(token):
         H.wait_for(lambda: set(want) <= set(children_of(proc.pid).values()),
                    20, what="every service running")
         assert uid_of(proc.pid) == [0] * 4
+
+        # a worker that is still starting runs as root until its drop: wait
+        # until none is left at uid 0 (one that never drops times out here)
+        def all_dropped():
+            return all(0 not in (uid_of(pid) or [1])
+                       for pid, name in children_of(proc.pid).items()
+                       if name in want)
+        H.wait_for(all_dropped, 30, what="every service past its drop")
         for pid, name in children_of(proc.pid).items():
             uids = uid_of(pid)
             if uids is None:
