@@ -196,7 +196,7 @@ struct cfg_entry params_table[] = {
 	    "space, less what the worker's open transactions still reserve, "
 	    "is at least 1.5 times the message's SIZE= (else "
 	    "message_size_limit) plus this"),
-	INT(smtpd_client_transaction_limit, "4", 1, 100000,
+	INT(smtpd_client_transaction_limit, "10", 1, 100000,
 	    "concurrent mail transactions (MAIL to the end of the data) "
 	    "from one client address, counted over all smtpd workers; more "
 	    "get 452 4.3.2 at MAIL (local submissions are not limited)"),
