@@ -48,6 +48,14 @@
  *	and per local user on the submit socket (smtpd_submit_uid_limit),
  *	both counted over all smtpd workers through the client table master
  *	passes (mail/peertab.h), sessions per worker, idle and total time.
+ *	Spool space: a transaction reserves its SIZE= (else
+ *	message_size_limit) from MAIL until its end, and MAIL needs the free
+ *	space less this worker's reservations to be 1.5 times that plus
+ *	queue_minfree (smtpd_space.c); open transactions per client address
+ *	are bounded over all workers (smtpd_client_transaction_limit), and
+ *	while content is open the client must keep up smtpd_min_data_rate
+ *	(with smtpd_data_rate_window of credit) or get 421 and lose the
+ *	file, so stalled or trickling DATA cannot hold the spool.
  *	Message content must use CRLF line ends: a bare CR or LF rejects
  *	the message, and only CRLF.CRLF ends DATA, which closes the SMTP
  *	smuggling hole. Plaintext pipelined behind STARTTLS is discarded.
@@ -72,7 +80,9 @@
  *	myhostname, smtpd_banner, message_size_limit,
  *	smtpd_recipient_limit, smtpd_line_limit, smtpd_error_limit,
  *	smtpd_client_limit, smtpd_submit_uid_limit, smtpd_max_sessions,
- *	smtpd_idle_timeout, smtpd_session_timeout, tls_cert_file,
+ *	smtpd_idle_timeout, smtpd_session_timeout, queue_minfree,
+ *	smtpd_client_transaction_limit, smtpd_min_data_rate,
+ *	smtpd_data_rate_window, tls_cert_file,
  *	tls_key_file (both set: STARTTLS offered), spool_directory,
  *	data_directory,
  *	recipient_delimiter, mydomain (domain of a bare <postmaster>),

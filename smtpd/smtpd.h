@@ -116,6 +116,19 @@ struct smtpd_rcpt {
 	char *notify;		/* "" if none */
 };
 
+/* the spool space one transaction reserves (smtpd_space.c) */
+struct smtpd_space_tx {
+	bool open;		/* reserved at MAIL, not yet released */
+	long long want;		/* SIZE=, else message_size_limit */
+	long long held;		/* want less the content written, >= 0 */
+};
+
+/* what the open transactions of this worker reserve (smtpd_space.c) */
+struct smtpd_space {
+	long long held;		/* sum of their held */
+	long long open;		/* transactions with a reservation */
+};
+
 /* one mail transaction: MAIL .. end of data (or RSET) */
 struct smtpd_tx {
 	char qid[QID_SIZE];	/* "" until the first accepted recipient */
@@ -145,6 +158,11 @@ struct smtpd_tx {
 	bool chunk_discard;	/* read and drop (no valid transaction) */
 	unsigned chunk_return;	/* session state before this BDAT */
 	bool expected;		/* counted by smtpd_commit_expect() */
+	struct smtpd_space_tx space;	/* its spool reservation */
+	struct peer_tally tally;	/* counts it for its client */
+	struct ev_timer *rate_timer;	/* content open: data-rate check */
+	long long rate_start;	/* ms when the content was opened */
+	long long rate_deadline;	/* ms when the credit runs out */
 };
 
 /* the group-commit job of one message (smtpd_commit.c) */
@@ -281,11 +299,30 @@ void smtpd_trigger_init(struct evloop *loop);
 /* smtpd_trigger - tell qmgr about qid; never blocks, may drop */
 void smtpd_trigger(const char *qid);
 
+/* smtpd_space.c */
+extern struct smtpd_space smtpd_space_worker;
+/* smtpd_space_open - r reserves want bytes (r's old reservation ends) */
+void smtpd_space_open(struct smtpd_space *sp, struct smtpd_space_tx *r,
+    long long want);
+/* smtpd_space_wrote - r's content is now written bytes long */
+void smtpd_space_wrote(struct smtpd_space *sp, struct smtpd_space_tx *r,
+    long long written);
+/* smtpd_space_close - r's reservation ends (safe twice) */
+void smtpd_space_close(struct smtpd_space *sp, struct smtpd_space_tx *r);
+/* smtpd_space_room - free - held >= 1.5 x want + minfree */
+bool smtpd_space_room(const struct smtpd_space *sp, long long free,
+    long long want, long long minfree);
+/* smtpd_space_credit - the data-rate deadline after n more bytes at now
+ * (ms): + n/rate s, at most window_ms from now */
+long long smtpd_space_credit(long long deadline, long long now,
+    long long n, long long rate, long long window_ms);
+
 /* smtpd_check.c */
 /* smtpd_check_init - open the directory read-only */
 void smtpd_check_init(void);
-/* smtpd_check_storage - 0 if the spool has room (1.5 x size limit) */
-int smtpd_check_storage(struct smtpd_session *s);
+/* smtpd_check_storage - 0 if the spool has room for a transaction that
+ * reserves want bytes (smtpd_space_room), else -1 */
+int smtpd_check_storage(struct smtpd_session *s, long long want);
 /* smtpd_check_rcpt - 0 if addr may be accepted, else -1 and the reply */
 int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
     struct buf *reply);

@@ -1,6 +1,7 @@
 /*
  * smtpd_check - policy checks: may this recipient be accepted, is there
- * room in the spool, and the per-transaction recipient set.
+ * room in the spool (next to what open transactions reserve, see
+ * smtpd_space.c), and the per-transaction recipient set.
  *
  * Recipients are checked against the directory (dir_rcpt_check). herald
  * is never an open relay: without SMTP AUTH (not offered yet) a recipient
@@ -62,17 +63,20 @@ smtpd_check_init(void)
 }
 
 /*
- * smtpd_check_storage - at MAIL: is there room for a message of the
- * largest size we accept, with a margin? statvfs is cached for a second,
- * so a busy worker does not ask the kernel at every transaction.
+ * smtpd_check_storage - at MAIL: is there room for a transaction that
+ * reserves want bytes, next to what this worker's open transactions still
+ * reserve (smtpd_space.c)? The free space is asked of the kernel afresh
+ * while transactions are open (their content keeps taking space), else at
+ * most once a second.
  */
 int
-smtpd_check_storage(struct smtpd_session *s)
+smtpd_check_storage(struct smtpd_session *s, long long want)
 {
 	long long now = evloop_now_ms(s->base.pool->loop);
 	struct buf why = BUF_INIT;
 
-	if (now - smtpd_check_space_at >= SMTPD_CHECK_SPACE_MS) {
+	if (smtpd_space_worker.open > 0 ||
+	    now - smtpd_check_space_at >= SMTPD_CHECK_SPACE_MS) {
 		if (spool_free_bytes(var_spool_directory, &smtpd_check_space,
 		    &why) < 0) {
 			msg_warn("cannot get free space of %s: %s",
@@ -83,10 +87,14 @@ smtpd_check_storage(struct smtpd_session *s)
 		smtpd_check_space_at = now;
 	}
 	buf_free(&why);
-	if (smtpd_check_space / 3 * 2 < var_message_size_limit) {
-		msg_warn("not enough space in %s: %lld bytes free, need 1.5 "
-		    "times message_size_limit (%lld)", var_spool_directory,
-		    smtpd_check_space, var_message_size_limit);
+	if (!smtpd_space_room(&smtpd_space_worker, smtpd_check_space, want,
+	    var_queue_minfree)) {
+		msg_warn("not enough space in %s: %lld bytes free, %lld "
+		    "reserved by %lld open transactions of this worker; need "
+		    "1.5 times %lld plus queue_minfree (%lld)",
+		    var_spool_directory, smtpd_check_space,
+		    smtpd_space_worker.held, smtpd_space_worker.open, want,
+		    var_queue_minfree);
 		return -1;
 	}
 	return 0;

@@ -599,6 +599,7 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 {
 	struct smtpd_mail_req r;
 	struct smtpd_tx *tx = &s->tx;
+	long long want;
 	int ret = -1;
 
 	smtpd_cmd_mail_req_init(&r);
@@ -616,12 +617,26 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 		    "552 5.3.4 Message size exceeds fixed limit");
 		goto out;
 	}
-	if (smtpd_check_storage(s) < 0) {
+	/* a client's open transactions are bounded (not local users:
+	 * sendmail does not retry) */
+	if (!s->local && (long long)peer_tally_add(&tx->tally, &s->base.peer,
+	    "tx:") > var_smtpd_client_transaction_limit) {
+		peer_tally_del(&tx->tally);
+		smtpd_session_log_reject(s, "MAIL", NULL, "452 4.3.2 Too many "
+		    "concurrent transactions from your address");
+		smtpd_session_reply(s, "452 4.3.2 Too many concurrent "
+		    "transactions from your address");
+		goto out;
+	}
+	want = r.size >= 0 ? r.size : var_message_size_limit;
+	if (smtpd_check_storage(s, want) < 0) {
+		peer_tally_del(&tx->tally);
 		smtpd_session_log_reject(s, "MAIL", NULL, "452 4.3.1 "
 		    "Insufficient system storage");
 		smtpd_session_reply(s, "452 4.3.1 Insufficient system storage");
 		goto out;
 	}
+	smtpd_space_open(&smtpd_space_worker, &tx->space, want);
 	tx->size_decl = r.size;
 	tx->body = r.body;
 	tx->smtputf8 = r.smtputf8;

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/stream.h"
@@ -185,6 +186,11 @@ smtpd_data_out(void *ctx, const char *p, size_t n)
 	struct smtpd_tx *tx = &s->tx;
 
 	tx->content += (long long)n;
+	smtpd_space_wrote(&smtpd_space_worker, &tx->space, tx->content);
+	if (tx->rate_timer != NULL)
+		tx->rate_deadline = smtpd_space_credit(tx->rate_deadline,
+		    evloop_now_ms(s->base.pool->loop), (long long)n,
+		    var_smtpd_min_data_rate, var_smtpd_data_rate_window * 1000);
 	if (tx->content > var_message_size_limit)
 		tx->too_big = true;
 	if (tx->too_big || tx->failed || tx->w == NULL)
@@ -245,6 +251,45 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 }
 
 /*
+ * smtpd_data_rate_check - the data-rate timer (smtpd_space.c): while the
+ * client has credit, wait for its deadline; when it has run out, 421 and
+ * the queue file is dropped, so a trickle cannot hold spool space.
+ */
+static long long
+smtpd_data_rate_check(struct evloop *loop, void *ctx)
+{
+	struct smtpd_session *s = ctx;
+	struct smtpd_tx *tx = &s->tx;
+	long long now = evloop_now_ms(loop);
+
+	if (now < tx->rate_deadline)
+		return tx->rate_deadline - now;
+	tx->rate_timer = NULL;	/* freed by the loop when we return */
+	s->base.depth++;
+	if (!s->base.closed && s->state != SMTPD_S_QUIT) {
+		msg_info("%s: data rate too low from [%s]: %lld bytes in "
+		    "%lld s (smtpd_min_data_rate %lld bytes/s)",
+		    tx->qid[0] ? tx->qid : "NOQUEUE", s->base.peer.addr,
+		    tx->content, (now - tx->rate_start) / 1000,
+		    var_smtpd_min_data_rate);
+		smtpd_session_reply(s, "421 4.4.2 %s Error: data rate too "
+		    "low", var_myhostname);
+		smtpd_session_reset_tx(s);
+		smtpd_session_finish(s);
+	}
+	session_leave(&s->base);
+	return -1;
+}
+
+/* smtpd_data_rate_stop - the content is complete or dropped */
+static void
+smtpd_data_rate_stop(struct smtpd_session *s)
+{
+	if (s->tx.rate_timer != NULL)
+		evloop_cancel_timer(s->base.pool->loop, &s->tx.rate_timer);
+}
+
+/*
  * smtpd_data_open - start the queue file: envelope, then our header.
  * Every envelope value was checked for CR, LF, NUL and TAB when its
  * command was parsed, so the writer's panics cannot trigger here.
@@ -294,6 +339,14 @@ smtpd_data_open(struct smtpd_session *s)
 	qfile_writer_body(tx->w, hdr->data, hdr->len);
 	tx->header_len = (long long)hdr->len;
 	buf_reset(hdr);
+	if (var_smtpd_min_data_rate > 0 && tx->rate_timer == NULL) {
+		tx->rate_start = evloop_now_ms(s->base.pool->loop);
+		tx->rate_deadline = tx->rate_start +
+		    var_smtpd_data_rate_window * 1000;
+		tx->rate_timer = evloop_add_timer(s->base.pool->loop,
+		    var_smtpd_data_rate_window * 1000, smtpd_data_rate_check,
+		    s);
+	}
 	return 0;
 }
 
@@ -365,6 +418,9 @@ smtpd_data_commit(struct smtpd_session *s)
 		return;
 	}
 	buf_free(&why);
+	/* the file is whole: its bytes show in the free space now */
+	smtpd_data_rate_stop(s);
+	smtpd_space_close(&smtpd_space_worker, &tx->space);
 	s->job.w = tx->w;
 	tx->w = NULL;
 	memcpy(s->job.qid, tx->qid, sizeof(s->job.qid));
@@ -533,6 +589,7 @@ smtpd_data_input(struct smtpd_session *s)
 void
 smtpd_data_abort(struct smtpd_session *s)
 {
+	smtpd_data_rate_stop(s);
 	if (s->tx.w != NULL)
 		qfile_writer_free(&s->tx.w);
 }

@@ -135,6 +135,8 @@ smtpd_session_reset_tx(struct smtpd_session *s)
 	struct smtpd_tx *tx = &s->tx;
 
 	smtpd_data_abort(s);
+	smtpd_space_close(&smtpd_space_worker, &tx->space);
+	peer_tally_del(&tx->tally);
 	if (tx->expected) {
 		tx->expected = false;
 		smtpd_commit_expect(false);

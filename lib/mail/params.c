@@ -61,6 +61,10 @@ long long var_smtpd_submit_uid_limit;
 long long var_smtpd_max_sessions;
 long long var_smtpd_idle_timeout;
 long long var_smtpd_session_timeout;
+long long var_queue_minfree;
+long long var_smtpd_client_transaction_limit;
+long long var_smtpd_min_data_rate;
+long long var_smtpd_data_rate_window;
 char *var_tls_cert_file;
 char *var_tls_key_file;
 long long var_queue_scan_interval;
@@ -187,6 +191,23 @@ struct cfg_entry params_table[] = {
 	    "time a client may stay silent (RFC 5321 4.5.3.2)"),
 	TIME(smtpd_session_timeout, "1h", 1, 604800,
 	    "longest SMTP session, however busy"),
+	SIZE(queue_minfree, "1M", 0, 1099511627776LL,
+	    "spool space kept free: MAIL gets 452 4.3.1 unless the free "
+	    "space, less what the worker's open transactions still reserve, "
+	    "is at least 1.5 times the message's SIZE= (else "
+	    "message_size_limit) plus this"),
+	INT(smtpd_client_transaction_limit, "10", 1, 100000,
+	    "concurrent mail transactions (MAIL to the end of the data) "
+	    "from one client address, counted over all smtpd workers; more "
+	    "get 452 4.3.2 at MAIL (local submissions are not limited)"),
+	INT(smtpd_min_data_rate, "500", 0, 1000000000,
+	    "bytes per second a client must keep up while a message's "
+	    "content is open (DATA, BDAT): every byte buys 1/rate seconds "
+	    "on top of smtpd_data_rate_window; a client that runs out gets "
+	    "421 4.4.2 and its queue file is dropped (0: no minimum)"),
+	TIME(smtpd_data_rate_window, "60s", 1, 86400,
+	    "the most time a client may fall behind smtpd_min_data_rate "
+	    "(also the grace period at the start of the content)"),
 	STR(tls_cert_file, "",
 	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
 	STR(tls_key_file, "",

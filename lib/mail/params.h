@@ -53,6 +53,10 @@ extern long long var_smtpd_submit_uid_limit;	/* sendmail sessions/uid */
 extern long long var_smtpd_max_sessions;	/* sessions per worker */
 extern long long var_smtpd_idle_timeout;	/* seconds */
 extern long long var_smtpd_session_timeout;	/* seconds */
+extern long long var_queue_minfree;	/* bytes kept free in the spool */
+extern long long var_smtpd_client_transaction_limit; /* open tx/client */
+extern long long var_smtpd_min_data_rate;	/* bytes/s, 0 = none */
+extern long long var_smtpd_data_rate_window;	/* seconds */
 extern char *var_tls_cert_file;
 extern char *var_tls_key_file;
 /* queue */

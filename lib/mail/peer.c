@@ -170,18 +170,12 @@ peer_sessions(const struct peer *p)
 	return peertab_count(peer_shared, p->key) + (p->entry < 0 ? 1 : 0);
 }
 
-/* peer_close - one session less; forget an address with none left */
-void
-peer_close(struct peer *p)
+/* peer_count_put - one session less with c's key; forget it at none */
+static void
+peer_count_put(struct peer_count *c)
 {
-	struct peer_count *c = p->count, **pp;
+	struct peer_count **pp;
 
-	if (c == NULL)
-		return;
-	p->count = NULL;
-	if (p->entry >= 0 && peer_shared != NULL)
-		peertab_del(peer_shared, peer_slot, p->entry);
-	p->entry = -1;
 	if (--c->sessions > 0)
 		return;
 	pp = &peer_table[peer_bucket(c->key)];
@@ -189,4 +183,51 @@ peer_close(struct peer *p)
 		pp = &(*pp)->next;
 	*pp = c->next;
 	x_free(&c);
+}
+
+/* peer_close - one session less; forget an address with none left */
+void
+peer_close(struct peer *p)
+{
+	struct peer_count *c = p->count;
+
+	if (c == NULL)
+		return;
+	p->count = NULL;
+	if (p->entry >= 0 && peer_shared != NULL)
+		peertab_del(peer_shared, peer_slot, p->entry);
+	p->entry = -1;
+	peer_count_put(c);
+}
+
+/* peer_tally_add - one more item of p's under prefix; how many it has */
+unsigned
+peer_tally_add(struct peer_tally *t, const struct peer *p,
+    const char *prefix)
+{
+	char key[PEER_KEY_SIZE];
+
+	peer_tally_del(t);
+	snprintf(key, sizeof(key), "%s%s", prefix, p->key);
+	t->count = peer_count_get(key);
+	t->entry = -1;
+	if (peer_shared == NULL)
+		return t->count->sessions;
+	t->entry = peertab_add(peer_shared, peer_slot, key);
+	return peertab_count(peer_shared, key) + (t->entry < 0 ? 1 : 0);
+}
+
+/* peer_tally_del - the item ended */
+void
+peer_tally_del(struct peer_tally *t)
+{
+	struct peer_count *c = t->count;
+
+	if (c == NULL)
+		return;
+	t->count = NULL;
+	if (t->entry >= 0 && peer_shared != NULL)
+		peertab_del(peer_shared, peer_slot, t->entry);
+	t->entry = -1;
+	peer_count_put(c);
 }

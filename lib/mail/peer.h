@@ -44,6 +44,18 @@ struct peer {
 	int entry;			/* in the shared table, -1: none */
 };
 
+/*
+ * Something else a client holds, counted like its sessions (smtpd: open
+ * mail transactions) under a key of its own ("tx:" and the peer's key):
+ * in the shared table when there is one, else in this process. When the
+ * worker's region of the table is full, the item is counted in this
+ * worker only.
+ */
+struct peer_tally {
+	struct peer_count *count;	/* NULL: not counted */
+	int entry;			/* in the shared table, -1: none */
+};
+
 /* peer_attach_env - use the table master passed, if any (at start,
  * before the first peer_open); a bad table is warned about and ignored */
 void peer_attach_env(void);
@@ -60,5 +72,11 @@ void peer_open(struct peer *p, int fd);
 unsigned peer_sessions(const struct peer *p);
 /* peer_close - count p's session as ended (safe to call twice) */
 void peer_close(struct peer *p);
+/* peer_tally_add - count one item of p's under prefix ("tx:"); returns
+ * how many p's key now holds, this one included (see peer_sessions) */
+unsigned peer_tally_add(struct peer_tally *t, const struct peer *p,
+    const char *prefix);
+/* peer_tally_del - the item ended (safe to call twice, or never added) */
+void peer_tally_del(struct peer_tally *t);
 
 #endif

@@ -217,12 +217,65 @@ test_attach_env(void)
 	buf_free(&why);
 }
 
+/* test_tally - items under their own key: another worker's count,
+ * sessions not mixed in, a full region counted here, per process */
+static void
+test_tally(void)
+{
+	struct buf why = BUF_INIT;
+	struct peertab *other = NULL;
+	struct peer p;
+	struct peer_tally t[3];
+	int fd = -1, sv[2];
+
+	memset(t, 0, sizeof(t));
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	T_ASSERT(peertab_create(2, 2, &fd, &why) == 0);
+	T_ASSERT(peertab_map(fd, &other, &why) == 0);
+	if (other == NULL)
+		return;
+	T_EQ_INT(peer_attach(fd, 0, &why), 0);
+	close(fd);
+	peer_open(&p, sv[0]);	/* takes one of the region's two entries */
+	/* another worker holds one transaction of this client */
+	buf_printf(&why, "tx:%s", p.key);
+	T_ASSERT(peertab_add(other, 1, buf_cstr(&why)) >= 0);
+	T_EQ_INT(peer_tally_add(&t[0], &p, "tx:"), 2);
+	T_EQ_INT(peer_sessions(&p), 1);	/* sessions are not items */
+	/* the region is full: counted in this worker only, still counted */
+	T_EQ_INT(peer_tally_add(&t[1], &p, "tx:"), 3);
+	T_ASSERT(t[1].entry < 0);
+	peer_tally_del(&t[1]);
+	peer_tally_del(&t[1]);	/* twice is fine */
+	T_EQ_INT(peer_tally_add(&t[1], &p, "tx:"), 3);
+	peer_tally_del(&t[0]);
+	peer_tally_del(&t[1]);
+	T_EQ_INT(peertab_count(other, buf_cstr(&why)), 1);
+	peer_tally_del(&t[2]);	/* never added */
+	peer_close(&p);
+	/* without the table: this process's items */
+	peer_detach();
+	peer_open(&p, sv[0]);
+	T_EQ_INT(peer_tally_add(&t[0], &p, "tx:"), 1);
+	T_EQ_INT(peer_tally_add(&t[1], &p, "tx:"), 2);
+	peer_tally_del(&t[0]);
+	T_EQ_INT(peer_tally_add(&t[0], &p, "tx:"), 2);
+	peer_tally_del(&t[0]);
+	peer_tally_del(&t[1]);
+	peer_close(&p);
+	peertab_unmap(&other);
+	close(sv[0]);
+	close(sv[1]);
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
 	{"counts per address", test_counts},
 	{"unconnected socket", test_unknown},
 	{"UNIX socket clients by uid", test_unix_uid},
 	{"counts across workers, and without the table", test_shared},
 	{"the table named in the environment", test_attach_env},
+	{"tallies of other items per client", test_tally},
 	{0},
 };
 

@@ -391,3 +391,222 @@ def test_submit_limit_per_uid(pki, token):
             conftest._finish(inst)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------- stalled DATA and the spool
+
+
+def _open_tx(inst, source, mail="MAIL FROM:<a@example.org>"):
+    """A session from source (127.x.y.z) that is through MAIL: (client,
+    code, lines of the MAIL reply)."""
+    c = H.RawSMTP("127.0.0.1", inst.port, timeout=20, source=source)
+    c.expect(220)
+    c.expect(250, "EHLO client.example.test")
+    code, lines = c.cmd(mail)
+    return c, code, lines
+
+
+def _spool_free(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+STALL_BYTES = 4900000
+
+
+def test_stalled_data_cannot_starve_others(make_herald, tmp_path, token):
+    """A 20 MB spool, message_size_limit 5M, queue_minfree 1M, one worker.
+    Four senders (four addresses) open transactions without SIZE=: each
+    reserves 5 MiB, and MAIL needs free space less reservations of 1.5 x
+    5 MiB + 1 MiB, so the fourth gets 452 4.3.1. The three send 4.9 MB of
+    DATA and stall. A message that declares SIZE=1000 is still accepted
+    and delivered; one without SIZE= gets 452 4.3.1 (it could be 5 MiB);
+    when a staller goes away its file and its reservation go with it and
+    unsized mail is welcome again. (Today's main: the small sender gets
+    452 too, because free space is checked against 1.5 x the size limit
+    whatever the message declares and nothing is reserved.)"""
+    with H.small_tmpfs(tmp_path / "spool20", "20m", "spool") as spool:
+        inst = make_herald(spool_directory=str(spool),
+                           message_size_limit="5M", queue_minfree="1M",
+                           smtpd_workers=1, smtpd_min_data_rate=0)
+        stallers = []
+        try:
+            for i in range(4):
+                c, code, lines = _open_tx(inst, "127.0.0.%d" % (10 + i))
+                stallers.append(c)
+                if i < 3:
+                    assert code == 250, (i, code, lines)
+                else:
+                    assert code == 452 and lines[0].startswith(b"4.3.1"), \
+                        (i, code, lines)
+            before = _spool_free(spool)
+            chunk = b"x" * 78 + b"\r\n"
+            body = chunk * (STALL_BYTES // len(chunk))
+            for c in stallers[:3]:
+                c.expect(250, "RCPT TO:<alice@example.test>")
+                c.expect(354, "DATA")
+                c.send(b"Subject: stall\r\n\r\n" + body)
+            # the content is in (unlinked) queue files: free space fell
+            H.wait_for(lambda: before - _spool_free(spool) >=
+                       3 * STALL_BYTES - 200000, timeout=20,
+                       what="the stallers' content in the spool")
+            time.sleep(1.2)	# older than smtpd's 1 s free-space cache
+            # a small message still gets through
+            c, code, lines = _open_tx(
+                inst, "127.0.0.20",
+                "MAIL FROM:<%s@example.org> SIZE=1000" % token)
+            try:
+                assert code == 250, (code, lines, _spool_free(spool))
+                c.expect(250, "RCPT TO:<alice@example.test>")
+                c.expect(354, "DATA")
+                c.send("Subject: %s\r\n\r\n%s\r\n.\r\n" % (token, token))
+                code, lines = c.reply()
+                assert code == 250, (code, lines)
+            finally:
+                c.close()
+            inst.wait_messages(token, "alice")
+            # one without SIZE= could be 5 MiB: no room for it
+            c, code, lines = _open_tx(inst, "127.0.0.21")
+            c.close()
+            assert code == 452 and lines[0].startswith(b"4.3.1"), \
+                (code, lines)
+            # a staller leaves: its file and reservation are released
+            stallers[0].close()
+
+            def unsized_ok():
+                c, code, _ = _open_tx(inst, "127.0.0.22")
+                c.close()
+                return code == 250
+            H.wait_for(unsized_ok, timeout=20,
+                       what="room for an unsized message again")
+        finally:
+            for c in stallers:
+                c.close()
+            inst.stop()
+
+
+def test_transactions_per_client_over_workers(make_herald):
+    """smtpd_client_transaction_limit=2 with two workers: one open
+    transaction from 127.0.0.1 in each worker, and a third session's MAIL
+    gets 452 4.3.2 though its worker holds only one; another address is
+    not affected; after RSET in one of the two the third gets its MAIL."""
+    inst = make_herald(smtpd_workers=2, smtpd_client_limit=10,
+                       smtpd_client_transaction_limit=2)
+    H.wait_for(lambda: len(inst.children("smtpd")) == 2, timeout=20,
+               what="two smtpd workers")
+    a, b = inst.children("smtpd")
+    held = []
+
+    def through_ehlo():
+        c, code, lines, pid = _connect(inst)
+        held.append(c)
+        assert code == 220, (code, lines)
+        c.expect(250, "EHLO client.example.test")
+        return c, pid
+
+    try:
+        with _Stopped(a):
+            first, pid = through_ehlo()
+            assert pid == b, (pid, a, b)
+            first.expect(250, "MAIL FROM:<a@example.org>")
+        with _Stopped(b):
+            second, pid = through_ehlo()
+            assert pid == a, (pid, a, b)
+            second.expect(250, "MAIL FROM:<a@example.org>")
+            third, pid = through_ehlo()
+            assert pid == a, (pid, a, b)
+            code, lines = third.cmd("MAIL FROM:<a@example.org>")
+            assert code == 452 and lines[0].startswith(b"4.3.2"), \
+                (code, lines)
+            # the session goes on, and another address has its own count
+            assert third.cmd("NOOP")[0] == 250
+            c, code, lines = _open_tx(inst, "127.0.0.30")
+            held.append(c)
+            assert code == 250, (code, lines)
+        first.expect(250, "RSET")
+        third.expect(250, "MAIL FROM:<a@example.org>")
+    finally:
+        for c in held:
+            c.close()
+
+
+def _trickle_until_reply(c, every, limit):
+    """Send one byte every `every` seconds until a reply or EOF arrives
+    (at most limit seconds): (code, lines, seconds), code None if the
+    time ran out."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        try:
+            c.send(b"x")
+        except OSError:
+            pass	# the server closed: its reply is still readable
+        try:
+            code, lines = c.reply(timeout=every)
+            return code, lines, time.monotonic() - started
+        except (socket.timeout, TimeoutError):
+            continue
+    return None, [], time.monotonic() - started
+
+
+def test_min_data_rate(make_herald, tmp_path, token):
+    """smtpd_min_data_rate=1000 bytes/s with a 2 s window: a client that
+    trickles one byte a second after DATA gets 421 4.4.2 after about the
+    window and the connection closes; one that sends 3 MB and then stalls
+    is cut as soon, and its queue file's space comes back; a client that
+    keeps up (about 60 kB/s for 5 s, longer than the window) gets its
+    message queued. (Today's main waits for the 300 s idle timeout.)"""
+    with H.small_tmpfs(tmp_path / "spool-rate", "20m", "spool") as spool:
+        inst = make_herald(spool_directory=str(spool),
+                           smtpd_min_data_rate=1000,
+                           smtpd_data_rate_window="2s",
+                           message_size_limit="5M", queue_minfree="0")
+        try:
+            mark = inst.log_size()
+            c, code, lines = _open_tx(inst, "127.0.0.40")
+            with c:
+                assert code == 250, (code, lines)
+                c.expect(250, "RCPT TO:<alice@example.test>")
+                c.expect(354, "DATA")
+                code, lines, took = _trickle_until_reply(c, 1.0, 15)
+                assert code == 421 and lines[0].startswith(b"4.4.2"), \
+                    (code, lines, took)
+                assert 1.5 <= took <= 8, took
+                assert c.read_all(5) == b""
+            inst.wait_log(r"data rate too low from \[127\.0\.0\.40\]",
+                          since=mark)
+
+            before = _spool_free(spool)
+            c, code, lines = _open_tx(inst, "127.0.0.41")
+            with c:
+                assert code == 250, (code, lines)
+                c.expect(250, "RCPT TO:<alice@example.test>")
+                c.expect(354, "DATA")
+                c.send(b"Subject: stall\r\n\r\n" +
+                       (b"y" * 98 + b"\r\n") * 30000)
+                H.wait_for(lambda: before - _spool_free(spool) >= 2900000,
+                           timeout=10, what="3 MB in the spool")
+                started = time.monotonic()
+                code, lines = c.reply(timeout=15)
+                took = time.monotonic() - started
+                assert code == 421 and lines[0].startswith(b"4.4.2"), \
+                    (code, lines)
+                assert took <= 8, took
+            H.wait_for(lambda: before - _spool_free(spool) < 500000,
+                       timeout=10, what="the dropped file's space back")
+
+            c, code, lines = _open_tx(inst, "127.0.0.42")
+            with c:
+                assert code == 250, (code, lines)
+                c.expect(250, "RCPT TO:<alice@example.test>")
+                c.expect(354, "DATA")
+                c.send("Subject: %s\r\n\r\n" % token)
+                line = b"z" * 98 + b"\r\n"
+                for _ in range(20):	# 20 x 15 kB, one every 0.25 s
+                    c.send(line * 150)
+                    time.sleep(0.25)
+                c.send(b".\r\n")
+                code, lines = c.reply(timeout=15)
+                assert code == 250, (code, lines)
+            inst.wait_messages(token, "alice")
+        finally:
+            inst.stop()
