@@ -103,7 +103,7 @@ struct pop3d_size_ent {
 #define POP3D_SIZES_NAME "herald-sizes"
 #define POP3D_SIZES_NAME_MAX 255
 #define POP3D_SIZES_LINE_MAX (POP3D_SIZES_NAME_MAX + 100)
-#define POP3D_SIZES_FILE_MAX (64LL * 1024 * 1024)
+#define POP3D_SIZES_FILE_MAX (16LL * 1024 * 1024)
 
 /* the size cache, and its parser's state */
 struct pop3d_sizes {

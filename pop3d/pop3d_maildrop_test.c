@@ -568,6 +568,37 @@ test_sizes_scan(void)
 	buf_free(&text);
 }
 
+static void
+test_sizes_oversized(void)
+{
+	char path[1024];
+	struct pop3d_sizes c;
+	int fd;
+
+	fresh();
+	snprintf(path, sizeof(path), "%s/m%d", tmpdir, case_no);
+	T_EQ_INT(mkdir(path, 0700), 0);
+	T_EQ_INT(mkdir(md_path, 0700), 0);
+	/* no cache: empty, no error */
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	/* a good header, then more than POP3D_SIZES_FILE_MAX (sparse) */
+	T_EQ_INT(put(".", "herald-sizes", "herald-sizes 1\n"), 0);
+	snprintf(path, sizeof(path), "%s/herald-sizes", md_path);
+	fd = open(path, O_WRONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(ftruncate(fd, POP3D_SIZES_FILE_MAX + 1), 0);
+	T_EQ_INT(close(fd), 0);
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	/* not a regular file */
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(mkdir(path, 0700), 0);
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	pop3d_sizes_free(&c);
+}
+
 static const struct test_case cases[] = {
 	{"a new user has an empty maildrop", test_empty_created},
 	{"exclusive lock", test_lock},
@@ -580,6 +611,7 @@ static const struct test_case cases[] = {
 	{"size cache: parse at every chunk size, lookup", test_sizes_parse},
 	{"size cache: corrupt files are ignored", test_sizes_corrupt},
 	{"size cache: written by a scan, used, rebuilt", test_sizes_scan},
+	{"size cache: oversized or not a file", test_sizes_oversized},
 	{0},
 };
 

@@ -304,7 +304,12 @@ pop3d_sizes_save(const char *dir, const struct pop3d_sizes *c,
 	int fd, ret = -1;
 
 	pop3d_sizes_format(c, &text);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	/* whatever is there (a leftover, a FIFO) goes: never open it */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		buf_printf(why, "unlink %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd < 0) {
 		buf_printf(why, "open %s: %s", tmp, strerror(errno));

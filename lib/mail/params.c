@@ -245,7 +245,7 @@ struct cfg_entry params_table[] = {
 	    "POP3 commands allowed before a successful login"),
 	INT(pop3d_error_limit, "10", 1, 1000,
 	    "POP3 errors in one session before it is disconnected"),
-	INT(pop3d_maildrop_threads, "2", 1, 64,
+	INT(pop3d_maildrop_threads, "2", 1, 8,
 	    "threads per pop3d worker that open maildrops at login and "
 	    "remove deleted messages at QUIT, off the event loop"),
 	INT(auth_processes, "2", 1, 100,
