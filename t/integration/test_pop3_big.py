@@ -15,7 +15,8 @@ import time
 import herald as H
 from test_pop3 import RawPOP, new_user
 
-BIG = 20000			# files in the big maildrop
+# files in the big maildrop (HERALD_POP3_BIG to measure more by hand)
+BIG = min(int(os.environ.get("HERALD_POP3_BIG", "20000")), 200000)
 NOOP_BOUND = 0.2		# seconds: the most one NOOP may wait
 CHUNK = 500			# pipelined DELEs per round trip
 
@@ -103,6 +104,18 @@ def test_big_maildrop_does_not_stall_the_worker(make_herald, token):
             assert r == b"+OK %d %d" % (BIG, BIG * 19), r
             max_login, n_login = probe.finish()
 
+        # again, now that the sizes are cached: nothing to move or read
+        assert a.cmd("QUIT", 120).startswith(b"+OK")
+        assert a.eof()
+        a.close()
+        with NoopProbe(b) as probe:
+            t0 = time.monotonic()
+            a = raw_login(inst, a_addr, a_pw, timeout=120)
+            t_login2 = time.monotonic() - t0
+            r = a.cmd("STAT")
+            assert r == b"+OK %d %d" % (BIG, BIG * 19), r
+            max_login2, n_login2 = probe.finish()
+
         with NoopProbe(b) as probe:
             for start in range(1, BIG + 1, CHUNK):
                 nums = range(start, min(start + CHUNK, BIG + 1))
@@ -116,10 +129,12 @@ def test_big_maildrop_does_not_stall_the_worker(make_herald, token):
             assert r == b"+OK Logging out, %d messages deleted" % BIG, r
             assert a.eof()
             max_quit, n_quit = probe.finish()
-        print("\nlogin %.3fs: NOOP max %.3fs over %d; QUIT %.3fs: NOOP max "
-              "%.3fs over %d" % (t_login, max_login, n_login, t_quit,
-                                 max_quit, n_quit))
+        print("\nlogin %.3fs: NOOP max %.3fs over %d; second login %.3fs: "
+              "NOOP max %.3fs over %d; QUIT %.3fs: NOOP max %.3fs over %d"
+              % (t_login, max_login, n_login, t_login2, max_login2,
+                 n_login2, t_quit, max_quit, n_quit))
         assert max_login < NOOP_BOUND, (t_login, max_login)
+        assert max_login2 < NOOP_BOUND, (t_login2, max_login2)
         assert max_quit < NOOP_BOUND, (t_quit, max_quit)
         assert b.cmd("QUIT").startswith(b"+OK")
         md = inst.maildir(a_local)
