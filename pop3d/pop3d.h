@@ -55,7 +55,7 @@ struct pop3d_job;
 #define POP3D_PAUSE_AUTH	0x1	/* a login is with authd */
 #define POP3D_PAUSE_OUTPUT	0x2	/* too much output not yet sent */
 #define POP3D_PAUSE_SEND	0x4	/* a multi-line reply is in progress */
-#define POP3D_PAUSE_JOB		0x8	/* the maildrop thread has work of ours */
+#define POP3D_PAUSE_JOB		0x8	/* a maildrop thread works for us */
 
 /* output above this stops input and reply production; below LOW resumes */
 #define POP3D_OUTPUT_HIGH (64 * 1024)
