@@ -69,7 +69,8 @@
  * CONFIGURATION
  *	pop3d_listen, pop3s_listen, pop3d_workers, pop3d_max_sessions,
  *	pop3d_client_limit, pop3d_idle_timeout, pop3d_session_timeout,
- *	pop3d_command_limit, pop3d_error_limit, auth_plaintext,
+ *	pop3d_command_limit, pop3d_error_limit, pop3d_maildrop_threads,
+ *	auth_plaintext,
  *	auth_timeout, mail_location, tls_cert_file, tls_key_file (empty:
  *	no STLS, and pop3s connections are closed with a warning at start),
  *	run_directory, vmail_user, directory_group.

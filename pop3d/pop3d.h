@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -33,6 +34,7 @@ struct evloop;
 struct stream;
 struct ev_timer;
 struct auth_call;
+struct pop3d_job;
 
 /*
  * Session states, one bit each so that a command's allowed states are a
@@ -53,6 +55,7 @@ struct auth_call;
 #define POP3D_PAUSE_AUTH	0x1	/* a login is with authd */
 #define POP3D_PAUSE_OUTPUT	0x2	/* too much output not yet sent */
 #define POP3D_PAUSE_SEND	0x4	/* a multi-line reply is in progress */
+#define POP3D_PAUSE_JOB		0x8	/* a maildrop thread works for us */
 
 /* output above this stops input and reply production; below LOW resumes */
 #define POP3D_OUTPUT_HIGH (64 * 1024)
@@ -84,6 +87,33 @@ struct pop3d_maildrop {
 	long long total;	/* sum of sizes */
 	size_t ndel;		/* messages marked deleted */
 	long long del_size;	/* their sizes */
+};
+
+/* size cache (pop3d_sizes.c): one entry */
+struct pop3d_size_ent {
+	char *base;		/* base name (UIDL part) */
+	long long wsize;	/* CRLF size */
+	long long fsize;	/* st_size when counted */
+	unsigned long long ino;	/* st_ino */
+	long long mtime_sec, mtime_nsec;	/* st_mtim */
+	bool used;		/* looked up with a match */
+};
+
+/* a cache file's longest base name and line, and its largest size */
+#define POP3D_SIZES_NAME "herald-sizes"
+#define POP3D_SIZES_NAME_MAX 255
+#define POP3D_SIZES_LINE_MAX (POP3D_SIZES_NAME_MAX + 100)
+#define POP3D_SIZES_FILE_MAX (16LL * 1024 * 1024)
+
+/* the size cache, and its parser's state */
+struct pop3d_sizes {
+	struct pop3d_size_ent *ent;
+	size_t n, cap;
+	bool sorted;		/* ent is in base name order */
+	bool header_seen;	/* parser: the first line was right */
+	bool bad;		/* parser: not a cache; ignored */
+	size_t line_len;	/* parser: bytes of the line so far */
+	char line[POP3D_SIZES_LINE_MAX];
 };
 
 /* results of pop3d_maildrop_open */
@@ -154,6 +184,8 @@ struct pop3d_session {
 	unsigned n_top, n_retr;	/* counts for the logout line */
 	long long retr_bytes;
 	bool quit;		/* QUIT in TRANSACTION: UPDATE ran */
+	struct pop3d_job *job;	/* with the maildrop thread: held */
+	bool stop_after_job;	/* SIGTERM came while it was */
 
 	struct buf scratch;	/* reply and log text */
 	struct buf line;	/* copy of the command line being run */
@@ -254,6 +286,60 @@ long long pop3d_maildrop_name_wsize(const char *name);
 /* pop3d_maildrop_count_wsize - the CRLF size of an open file (every LF
  * without a CR before it counts 2); -1 with errno on a read error */
 long long pop3d_maildrop_count_wsize(int fd);
+
+/* pop3d_sizes.c */
+/* pop3d_sizes_init / _free - an empty cache; forget everything */
+void pop3d_sizes_init(struct pop3d_sizes *c);
+void pop3d_sizes_free(struct pop3d_sizes *c);
+/* pop3d_sizes_name_ok - a base name the cache can hold (1..255 bytes of
+ * 0x21..0x7E, no ':' or '/') */
+bool pop3d_sizes_name_ok(const char *p, size_t n);
+/* pop3d_sizes_add - one entry; e->base is ignored (base[0..blen) is
+ * copied) */
+void pop3d_sizes_add(struct pop3d_sizes *c, const char *base, size_t blen,
+    const struct pop3d_size_ent *e);
+/* pop3d_sizes_feed - parse the next chunk of a cache file (any split) */
+void pop3d_sizes_feed(struct pop3d_sizes *c, const char *p, size_t n);
+/* pop3d_sizes_end - end of input: 0, or -1 and an empty cache when the
+ * file was not a complete, well-formed cache */
+int pop3d_sizes_end(struct pop3d_sizes *c);
+/* pop3d_sizes_lookup - the cached CRLF size of base[0..blen) if its
+ * entry matches st (inode, size, mtime), else -1 */
+long long pop3d_sizes_lookup(struct pop3d_sizes *c, const char *base,
+    size_t blen, const struct stat *st);
+/* pop3d_sizes_format - the file's text, for save and tests */
+void pop3d_sizes_format(const struct pop3d_sizes *c, struct buf *out);
+/* pop3d_sizes_load - read <dir>/herald-sizes into c (empty if missing,
+ * too big or corrupt); -1 with errno only on an open/read error */
+int pop3d_sizes_load(const char *dir, struct pop3d_sizes *c);
+/* pop3d_sizes_save - write <dir>/herald-sizes atomically */
+int pop3d_sizes_save(const char *dir, const struct pop3d_sizes *c,
+    struct buf *why);
+
+/* pop3d_job.c: the maildrop thread(s) */
+enum pop3d_job_kind {
+	POP3D_JOB_OPEN,		/* pop3d_maildrop_open(path) */
+	POP3D_JOB_UPDATE,	/* pop3d_maildrop_update(md) */
+};
+struct pop3d_job {
+	enum pop3d_job_kind kind;
+	char *path;			/* OPEN: the Maildir */
+	struct pop3d_maildrop *md;	/* OPEN: result; UPDATE: input */
+	enum pop3d_md_result result;	/* OPEN */
+	size_t failed, removed;		/* UPDATE */
+	struct buf why;			/* OPEN: the error */
+	/* done - in the loop thread when the job is finished */
+	void (*done)(struct pop3d_job *job, void *ctx);
+	void *ctx;
+	struct pop3d_job *next;
+};
+/* pop3d_job_init - start the maildrop threads (after the privilege drop) */
+void pop3d_job_init(struct evloop *loop);
+/* pop3d_job_submit - run job on a maildrop thread; job->done follows in
+ * the loop thread */
+void pop3d_job_submit(struct pop3d_job *job);
+/* pop3d_job_free - free a job and what it still holds (md: closed) */
+void pop3d_job_free(struct pop3d_job **job);
 
 /* pop3d_send.c */
 /* pop3d_enc_init - an encoder at the start of a message; body_lines < 0

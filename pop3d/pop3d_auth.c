@@ -10,8 +10,9 @@
  * failure delay is waited out by auth_client before the callback.
  *
  * Answers (RFC 2449 / RFC 3206 response codes):
- *   ok        lock and open the maildrop: "+OK Logged in."; another
- *             session holds it: "-ERR [IN-USE] ..."
+ *   ok        lock and open the maildrop (on a maildrop thread,
+ *             pop3d_job.c; input stays paused): "+OK Logged in.";
+ *             another session holds it: "-ERR [IN-USE] ..."
  *   fail      "-ERR [AUTH] Authentication failed." (counts as an error)
  *   locked    "-ERR [AUTH] Too many failed logins, try again later." The
  *             lockout is caused by failed credentials, so [AUTH] rather
@@ -23,6 +24,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/str.h"
 #include "base/stream.h"
 #include "mail/auth_client.h"
@@ -55,45 +57,82 @@ pop3d_auth_name_ok(const char *p, size_t n)
 	return true;
 }
 
-/* pop3d_auth_login - authd said ok: lock and open the maildrop */
+/* pop3d_auth_opened - the maildrop thread opened (or could not open)
+ * the maildrop of s->login (loop thread) */
 static void
+pop3d_auth_opened(struct pop3d_job *job, void *ctx)
+{
+	struct pop3d_session *s = ctx;
+	const char *user = buf_cstr(&s->login);
+
+	s->job = NULL;
+	s->base.depth++;
+	if (s->base.closed || s->state != POP3D_S_WAIT)
+		goto out;
+	s->state = POP3D_S_AUTH;
+	if (s->stop_after_job) {
+		pop3d_session_reply(s, "-ERR [SYS/TEMP] Server shutting down");
+		pop3d_session_finish(s, "shutdown");
+		goto out;
+	}
+	if (job->result == POP3D_MD_LOCKED) {
+		msg_info("login refused: user=<%s> client=[%s]: mailbox is "
+		    "locked by another session", user, s->base.peer.addr);
+		pop3d_session_reply(s, "-ERR [IN-USE] Mailbox is locked by "
+		    "another session.");
+	} else if (job->result == POP3D_MD_ERROR) {
+		msg_warn("%s: cannot open maildrop: %s", user,
+		    buf_cstr(&job->why));
+		pop3d_session_reply(s, "-ERR [SYS/TEMP] Unable to open "
+		    "mailbox.");
+	} else {
+		s->md = job->md;
+		job->md = NULL;
+		s->state = POP3D_S_TRANS;
+		msg_info("login: user=<%s> client=[%s] method=%s tls=%s "
+		         "messages=%zu size=%lld",
+		    user, s->base.peer.addr, s->method,
+		    stream_is_tls(s->base.stream) ? "yes" : "no", s->md->n,
+		    s->md->total);
+		pop3d_session_reply(s, "+OK Logged in.");
+	}
+	/* pipelined commands behind the login may run now */
+	session_set_pause(&s->base, POP3D_PAUSE_AUTH, false);
+out:
+	if (s->state != POP3D_S_TRANS)
+		buf_reset(&s->login);
+	pop3d_job_free(&job);	/* closes a maildrop nobody took */
+	session_leave(&s->base);
+}
+
+/* pop3d_auth_login - authd said ok: a maildrop thread locks and opens
+ * the maildrop while input stays paused; true if it was started */
+static bool
 pop3d_auth_login(struct pop3d_session *s, const char *user)
 {
 	struct buf path = BUF_INIT, why = BUF_INIT;
-	enum pop3d_md_result r;
+	struct pop3d_job *job;
 
 	buf_set(&s->login, user);
 	if (mailbase_mailbox_path(var_mail_location, user, &path, &why) < 0) {
 		msg_warn("%s: no mailbox folder: %s", user, buf_cstr(&why));
 		pop3d_session_reply(s, "-ERR [SYS/PERM] Mailbox unavailable.");
-		goto out;
-	}
-	r = pop3d_maildrop_open(buf_cstr(&path), &s->md, &why);
-	if (r == POP3D_MD_LOCKED) {
-		msg_info("login refused: user=<%s> client=[%s]: mailbox is "
-		    "locked by another session", user, s->base.peer.addr);
-		pop3d_session_reply(s, "-ERR [IN-USE] Mailbox is locked by "
-		    "another session.");
-		goto out;
-	}
-	if (r == POP3D_MD_ERROR) {
-		msg_warn("%s: cannot open maildrop: %s", user, buf_cstr(&why));
-		pop3d_session_reply(s, "-ERR [SYS/TEMP] Unable to open "
-		    "mailbox.");
-		goto out;
-	}
-	s->state = POP3D_S_TRANS;
-	msg_info("login: user=<%s> client=[%s] method=%s tls=%s "
-	         "messages=%zu size=%lld",
-	    user, s->base.peer.addr, s->method,
-	    stream_is_tls(s->base.stream) ? "yes" : "no", s->md->n,
-	    s->md->total);
-	pop3d_session_reply(s, "+OK Logged in.");
-out:
-	if (s->state != POP3D_S_TRANS)
 		buf_reset(&s->login);
-	buf_free(&path);
+		buf_free(&path);
+		buf_free(&why);
+		return false;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->kind = POP3D_JOB_OPEN;
+	job->path = buf_steal(&path);
+	buf_init(&job->why);
+	job->done = pop3d_auth_opened;
+	job->ctx = s;
+	s->job = job;
+	s->state = POP3D_S_WAIT;
+	pop3d_job_submit(job);
 	buf_free(&why);
+	return true;
 }
 
 /* pop3d_auth_done - authd's answer (after its failure delay) */
@@ -109,7 +148,9 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	s->state = POP3D_S_AUTH;
 	switch (reply->result) {
 	case AUTH_OK:
-		pop3d_auth_login(s, reply->user);
+		buf_reset(&s->user);
+		if (pop3d_auth_login(s, reply->user))
+			goto out;	/* input stays paused until opened */
 		break;
 	case AUTH_FAIL:
 		msg_info("authentication failed: user=<%s> client=[%s] "

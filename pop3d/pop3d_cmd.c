@@ -15,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/str.h"
 #include "mail/foreign.h"
 #include "base/stream.h"
@@ -177,11 +178,40 @@ pop3d_cmd_log_logout(struct pop3d_session *s, size_t removed)
 	    s->retr_bytes, removed, s->md->n, s->md->total);
 }
 
-/* pop3d_cmd_quit - QUIT: in TRANSACTION, UPDATE then goodbye */
+/* pop3d_cmd_updated - the maildrop thread ran UPDATE: log, unlock,
+ * goodbye (loop thread; also after the client went away) */
+static void
+pop3d_cmd_updated(struct pop3d_job *job, void *ctx)
+{
+	struct pop3d_session *s = ctx;
+
+	s->job = NULL;
+	s->base.depth++;
+	s->md = job->md;
+	job->md = NULL;
+	pop3d_cmd_log_logout(s, job->removed);
+	/* the lock goes now, before the client can connect again */
+	pop3d_maildrop_close(&s->md);
+	if (job->failed > 0) {
+		msg_warn("%s: %zu deleted message(s) not removed",
+		    buf_cstr(&s->login), job->failed);
+		pop3d_session_reply(s, "-ERR [SYS/TEMP] Some deleted "
+		    "messages not removed");
+	} else {
+		pop3d_session_reply(s, "+OK Logging out, %zu messages "
+		    "deleted", job->removed);
+	}
+	pop3d_session_finish(s, "quit");
+	pop3d_job_free(&job);
+	session_leave(&s->base);
+}
+
+/* pop3d_cmd_quit - QUIT: in TRANSACTION, UPDATE (on a maildrop thread:
+ * it unlinks a file per deleted message) then goodbye */
 static void
 pop3d_cmd_quit(struct pop3d_session *s, char *args, size_t len)
 {
-	size_t failed, removed = 0;
+	struct pop3d_job *job;
 
 	if (len != 0) {
 		pop3d_session_error(s, "-ERR Syntax: QUIT");
@@ -192,20 +222,17 @@ pop3d_cmd_quit(struct pop3d_session *s, char *args, size_t len)
 		pop3d_session_finish(s, "quit");
 		return;
 	}
-	failed = pop3d_maildrop_update(s->md, &removed);
-	pop3d_cmd_log_logout(s, removed);
-	/* the lock goes now, before the client can connect again */
-	pop3d_maildrop_close(&s->md);
-	if (failed > 0) {
-		msg_warn("%s: %zu deleted message(s) not removed",
-		    buf_cstr(&s->login), failed);
-		pop3d_session_reply(s, "-ERR [SYS/TEMP] Some deleted "
-		    "messages not removed");
-	} else {
-		pop3d_session_reply(s, "+OK Logging out, %zu messages "
-		    "deleted", removed);
-	}
-	pop3d_session_finish(s, "quit");
+	job = xcalloc(1, sizeof(*job));
+	job->kind = POP3D_JOB_UPDATE;
+	buf_init(&job->why);
+	job->md = s->md;	/* the thread's until done */
+	s->md = NULL;
+	job->done = pop3d_cmd_updated;
+	job->ctx = s;
+	s->job = job;
+	s->state = POP3D_S_WAIT;
+	session_set_pause(&s->base, POP3D_PAUSE_JOB, true);
+	pop3d_job_submit(job);
 }
 
 /* pop3d_cmd_stat - STAT: count and size of the live messages */

@@ -19,8 +19,15 @@
  * become "~" and the hex SHA-256 of the base name: deterministic, so the
  * same across sessions.
  *
- * Size: the W= value in the name (lib/mail/maildir.c writes it: the size
- * with CRLF line ends), else counted from the file at login.
+ * Size: the W= value in the name (lib/mail/maildir_batch.c writes it:
+ * the size with CRLF line ends), else the size cache (pop3d_sizes.c:
+ * <maildir>/herald-sizes, checked against the file's inode, size and
+ * mtime), else counted from the file at login and remembered there.
+ *
+ * Opening and UPDATE grow with the maildrop (readdir, a rename per new
+ * message, an unlink per deleted one): they run on a maildrop thread
+ * (pop3d_job.c), never on the event loop; logging from there is fine
+ * (msg_* formats on the stack and writes one line at a time).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -229,33 +236,82 @@ pop3d_maildrop_move_new(const char *path, int curfd, struct buf *why)
 	return ret;
 }
 
+/* what a scan of cur/ knows about sizes */
+struct pop3d_scan {
+	struct pop3d_sizes old;	/* the cache as loaded */
+	struct pop3d_sizes new;	/* what the cache should say now */
+	size_t counted;		/* files read to count them */
+};
+
+/* pop3d_maildrop_wsize - the CRLF size of cur/name, which has no W=:
+ * from the cache when it still matches, else counted (and remembered
+ * in the new cache); -1 if it vanished or cannot be read */
+static long long
+pop3d_maildrop_wsize(struct pop3d_maildrop *md, struct pop3d_scan *sc,
+    int curfd, const char *name)
+{
+	size_t blen = pop3d_maildrop_base_len(name);
+	bool cacheable = pop3d_sizes_name_ok(name, blen);
+	struct pop3d_size_ent e;
+	struct stat st;
+	long long size;
+	int fd;
+
+	if (cacheable && fstatat(curfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (size = pop3d_sizes_lookup(&sc->old, name, blen, &st)) >= 0) {
+		memset(&e, 0, sizeof(e));
+		e.wsize = size;
+		e.fsize = (long long)st.st_size;
+		e.ino = (unsigned long long)st.st_ino;
+		e.mtime_sec = (long long)st.st_mtim.tv_sec;
+		e.mtime_nsec = (long long)st.st_mtim.tv_nsec;
+		pop3d_sizes_add(&sc->new, name, blen, &e);
+		return size;
+	}
+	fd = openat(curfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			msg_warn("open %s/cur/%s: %m", md->path, name);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		msg_warn("fstat %s/cur/%s: %m", md->path, name);
+		(void)close(fd);
+		return -1;
+	}
+	size = pop3d_maildrop_count_wsize(fd);
+	(void)close(fd);
+	if (size < 0) {
+		msg_warn("read %s/cur/%s: %m", md->path, name);
+		return -1;
+	}
+	sc->counted++;
+	if (cacheable) {
+		memset(&e, 0, sizeof(e));
+		e.wsize = size;
+		e.fsize = (long long)st.st_size;
+		e.ino = (unsigned long long)st.st_ino;
+		e.mtime_sec = (long long)st.st_mtim.tv_sec;
+		e.mtime_nsec = (long long)st.st_mtim.tv_nsec;
+		pop3d_sizes_add(&sc->new, name, blen, &e);
+	}
+	return size;
+}
+
 /* pop3d_maildrop_add - one file of cur/ into the snapshot; -1 if it
  * vanished meanwhile or cannot be read (it is left out) */
 static int
-pop3d_maildrop_add(struct pop3d_maildrop *md, size_t *cap, int curfd,
-    const char *name)
+pop3d_maildrop_add(struct pop3d_maildrop *md, size_t *cap,
+    struct pop3d_scan *sc, int curfd, const char *name)
 {
 	struct pop3d_msg m;
 	char *end;
 
 	memset(&m, 0, sizeof(m));
 	m.size = pop3d_maildrop_name_wsize(name);
-	if (m.size < 0) {
-		int fd = openat(curfd, name, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != ENOENT)
-				msg_warn("open %s/cur/%s: %m", md->path, name);
-			return -1;
-		}
-		m.size = pop3d_maildrop_count_wsize(fd);
-		(void)close(fd);
-		if (m.size < 0) {
-			msg_warn("read %s/cur/%s: %m", md->path, name);
-			return -1;
-		}
-	}
+	if (m.size < 0 &&
+	    (m.size = pop3d_maildrop_wsize(md, sc, curfd, name)) < 0)
+		return -1;
 	m.sec = strtoll(name, &end, 10);
 	if (end == name || *end != '.')
 		m.sec = 0;	/* not a Maildir time stamp: first */
@@ -302,10 +358,30 @@ pop3d_maildrop_dedup(struct pop3d_maildrop *md)
 	md->n = out;
 }
 
+/* pop3d_maildrop_save_sizes - after a scan: write the size cache if it
+ * should say something else now (a file counted, an entry gone) */
+static void
+pop3d_maildrop_save_sizes(struct pop3d_maildrop *md, struct pop3d_scan *sc)
+{
+	struct buf why = BUF_INIT;
+	size_t used = 0;
+
+	for (size_t i = 0; i < sc->old.n; i++)
+		if (sc->old.ent[i].used)
+			used++;
+	if (sc->counted == 0 && used == sc->old.n &&
+	    sc->new.n == sc->old.n)
+		return;
+	if (pop3d_sizes_save(md->path, &sc->new, &why) < 0)
+		msg_warn("cannot save the size cache: %s", buf_cstr(&why));
+	buf_free(&why);
+}
+
 /* pop3d_maildrop_scan - read cur/ into the snapshot */
 static int
 pop3d_maildrop_scan(struct pop3d_maildrop *md, int curfd, struct buf *why)
 {
+	struct pop3d_scan sc;
 	struct dirent *de;
 	size_t cap = 0;
 	int dfd;
@@ -319,19 +395,28 @@ pop3d_maildrop_scan(struct pop3d_maildrop *md, int curfd, struct buf *why)
 			(void)close(dfd);
 		return -1;
 	}
+	memset(&sc, 0, sizeof(sc));
+	pop3d_sizes_init(&sc.new);
+	if (pop3d_sizes_load(md->path, &sc.old) < 0)
+		msg_warn("read %s/%s: %m", md->path, POP3D_SIZES_NAME);
 	rewinddir(dp);
 	while ((errno = 0, de = readdir(dp)) != NULL) {
 		if (de->d_name[0] == '.' || !pop3d_maildrop_regular(curfd, de))
 			continue;
-		(void)pop3d_maildrop_add(md, &cap, curfd, de->d_name);
+		(void)pop3d_maildrop_add(md, &cap, &sc, curfd, de->d_name);
 	}
 	if (errno != 0) {
 		buf_printf(why, "readdir %s/cur: %s", md->path,
 		    strerror(errno));
 		closedir(dp);
+		pop3d_sizes_free(&sc.old);
+		pop3d_sizes_free(&sc.new);
 		return -1;
 	}
 	closedir(dp);
+	pop3d_maildrop_save_sizes(md, &sc);
+	pop3d_sizes_free(&sc.old);
+	pop3d_sizes_free(&sc.new);
 	if (md->n > 1) {
 		qsort(md->msgs, md->n, sizeof(*md->msgs), pop3d_maildrop_cmp);
 		pop3d_maildrop_dedup(md);

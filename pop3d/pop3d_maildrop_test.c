@@ -3,7 +3,9 @@
  * (two opens exclude each other, closing releases), new/ -> cur/ at
  * login, delivery order, .folders left out, sizes from W= and counted,
  * UIDLs (kept across renames, mapped when unusable), opening a message
- * renamed meanwhile, and UPDATE.
+ * renamed meanwhile, and UPDATE; the size cache (its parser at every
+ * chunk size, corrupt files ignored, lookups checked against the file,
+ * a scan that writes, uses and rebuilds it).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -346,6 +348,257 @@ test_open_error(void)
 	buf_free(&why);
 }
 
+
+/* parse_all - parse text fed in chunks of step bytes; pop3d_sizes_end */
+static int
+parse_all(struct pop3d_sizes *c, const char *text, size_t len, size_t step)
+{
+	pop3d_sizes_init(c);
+	for (size_t off = 0; off < len; off += step)
+		pop3d_sizes_feed(c, text + off,
+		    len - off < step ? len - off : step);
+	return pop3d_sizes_end(c);
+}
+
+static const char good_cache[] =
+    "herald-sizes 1\n"
+    "19 16 1234 1700000000.000000001 1700000000.M1P2.host\n"
+    "0 0 7 0.999999999 b\n"
+    "4611686018427387903 4611686018427387903 4611686018427387903 "
+    "4611686018427387903.000000000 ~!x,S=3\n";
+
+static void
+test_sizes_parse(void)
+{
+	size_t len = sizeof(good_cache) - 1;
+	struct buf out = BUF_INIT;
+	struct pop3d_sizes c;
+	struct stat st;
+
+	/* every chunk size gives the same entries, and formats back */
+	for (size_t step = 1; step <= len; step++) {
+		T_EQ_INT(parse_all(&c, good_cache, len, step), 0);
+		T_EQ_INT(c.n, 3);
+		T_EQ_STR(c.ent[0].base, "1700000000.M1P2.host");
+		T_EQ_INT(c.ent[0].wsize, 19);
+		T_EQ_INT(c.ent[0].fsize, 16);
+		T_EQ_INT(c.ent[0].ino, 1234);
+		T_EQ_INT(c.ent[0].mtime_sec, 1700000000);
+		T_EQ_INT(c.ent[0].mtime_nsec, 1);
+		T_EQ_INT(c.ent[1].mtime_nsec, 999999999);
+		T_EQ_STR(c.ent[2].base, "~!x,S=3");
+		buf_reset(&out);
+		pop3d_sizes_format(&c, &out);
+		T_EQ_MEM(out.data, out.len, good_cache, len);
+		pop3d_sizes_free(&c);
+	}
+	/* an empty cache is only its header */
+	T_EQ_INT(parse_all(&c, "herald-sizes 1\n", 15, 1), 0);
+	T_EQ_INT(c.n, 0);
+
+	/* lookup: by base name, checked against inode, size, mtime */
+	T_EQ_INT(parse_all(&c, good_cache, len, len), 0);
+	memset(&st, 0, sizeof(st));
+	st.st_ino = 1234;
+	st.st_size = 16;
+	st.st_mtim.tv_sec = 1700000000;
+	st.st_mtim.tv_nsec = 1;
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.host:2,S", 20, &st),
+	    19);
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.hos", 19, &st), -1);
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.hostx", 21, &st),
+	    -1);
+	st.st_ino = 1235;
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.host", 20, &st), -1);
+	st.st_ino = 1234;
+	st.st_size = 17;
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.host", 20, &st), -1);
+	st.st_size = 16;
+	st.st_mtim.tv_nsec = 2;
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.host", 20, &st), -1);
+	st.st_mtim.tv_nsec = 1;
+	T_EQ_INT(pop3d_sizes_lookup(&c, "1700000000.M1P2.host", 20, &st), 19);
+	T_ASSERT(c.ent[0].used || c.ent[1].used || c.ent[2].used);
+	pop3d_sizes_free(&c);
+	buf_free(&out);
+}
+
+static void
+test_sizes_corrupt(void)
+{
+	static const char *const bad[] = {
+		"",
+		"herald-sizes 1",			/* no newline */
+		"herald-sizes 2\n",
+		"herald-sizes 1 \n",
+		"\nherald-sizes 1\n",
+		"herald-sizes 1\n19 16 1 2.3 a",	/* last line cut */
+		"herald-sizes 1\n19 16 1 2.3 a\n\n",
+		"herald-sizes 1\n19 16 1 2.3\n",
+		"herald-sizes 1\n19 16 1 2.3 \n",
+		"herald-sizes 1\n19 16 1 2 a\n",
+		"herald-sizes 1\n19 16 1 2.1000000000 a\n",
+		"herald-sizes 1\n-19 16 1 2.3 a\n",
+		"herald-sizes 1\n19  16 1 2.3 a\n",
+		"herald-sizes 1\n19 16 1 2.3 a b\n",
+		"herald-sizes 1\n19 16 1 2.3 a:2,\n",
+		"herald-sizes 1\n19 16 1 2.3 a/b\n",
+		"herald-sizes 1\n19 16 1 2.3 a\x7f\n",
+		"herald-sizes 1\n19 16 1 2.3 a\r\n",
+		"herald-sizes 1\n15 16 1 2.3 a\n",	/* wsize < size */
+		"herald-sizes 1\n33 16 1 2.3 a\n",	/* over double */
+		"herald-sizes 1\n4611686018427387904 16 1 2.3 a\n",
+		"herald-sizes 1\n99999999999999999999 16 1 2.3 a\n",
+		"herald-sizes 1\n19 16 18446744073709551616 2.3 a\n",
+		"herald-sizes 1\n19 16 1 2.3 a\n19 16 1 2.3 a\0\n",
+	};
+	char longline[POP3D_SIZES_LINE_MAX + 40];
+	struct pop3d_sizes c;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = strlen(bad[i]);
+		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
+			len += 2;	/* the NUL and its newline */
+		for (size_t step = 1; step <= (len ? len : 1); step++) {
+			if (parse_all(&c, bad[i], len, step) != -1 ||
+			    c.n != 0)
+				T_FAIL_("bad cache %zu accepted (step %zu)",
+				    i, step);
+			pop3d_sizes_free(&c);
+		}
+	}
+	/* a name of 256 bytes, and a line over the bound */
+	len = (size_t)snprintf(longline, sizeof(longline),
+	    "herald-sizes 1\n1 1 1 1.1 %0256d\n", 0);
+	T_EQ_INT(parse_all(&c, longline, len, 7), -1);
+	T_EQ_INT(c.n, 0);
+	pop3d_sizes_free(&c);
+	len = (size_t)snprintf(longline, sizeof(longline),
+	    "herald-sizes 1\n1 1 1 1.1 %0255d\n", 0);
+	T_EQ_INT(parse_all(&c, longline, len, 7), 0);
+	T_EQ_INT(c.n, 1);
+	pop3d_sizes_free(&c);
+}
+
+/* rewrite - same length, inode and mtime, other bytes: md_path/cur/name */
+static void
+rewrite(const char *name, const char *text)
+{
+	char path[1024];
+	struct timespec ts[2];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cur/%s", md_path, name);
+	T_EQ_INT(stat(path, &st), 0);
+	fd = open(path, O_WRONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	T_EQ_INT(close(fd), 0);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	T_EQ_INT(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* cache_text - md_path/herald-sizes, or "" */
+static void
+cache_text(struct buf *out)
+{
+	char path[1024], chunk[4096];
+	ssize_t r;
+	int fd;
+
+	buf_reset(out);
+	snprintf(path, sizeof(path), "%s/herald-sizes", md_path);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return;
+	while ((r = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(out, chunk, (size_t)r);
+	(void)close(fd);
+}
+
+static void
+test_sizes_scan(void)
+{
+	struct pop3d_maildrop *md;
+	struct buf text = BUF_INIT;
+	struct pop3d_sizes c;
+
+	fresh();
+	md = open_md(POP3D_MD_OK);
+	pop3d_maildrop_close(&md);
+	/* 4 bytes, 1 LF: 5 on the wire; W= in the name: never cached */
+	T_EQ_INT(put("new", "1000.a.h", "abc\n"), 0);
+	T_EQ_INT(put("cur", "1001.b.h:2,S", "abc\n"), 0);
+	T_EQ_INT(put("cur", "1002.c.h,S=4,W=5:2,", "abc\n"), 0);
+	T_EQ_INT(put("cur", "1003.d h:2,", "abc\n"), 0);	/* a space */
+	md = open_md(POP3D_MD_OK);
+	T_ASSERT(md != NULL);
+	T_EQ_INT(md->n, 4);
+	T_EQ_INT(md->total, 20);
+	pop3d_maildrop_close(&md);
+	cache_text(&text);
+	T_EQ_INT(parse_all(&c, text.data, text.len, 1), 0);
+	T_EQ_INT(c.n, 2);	/* a and b; not c (W=), not "d h" */
+	pop3d_sizes_free(&c);
+
+	/* the cache is believed while inode, size and mtime match */
+	rewrite("1000.a.h:2,", "\n\n\n\n");
+	rewrite("1001.b.h:2,S", "\n\n\n\n");
+	rewrite("1002.c.h,S=4,W=5:2,", "\n\n\n\n");
+	rewrite("1003.d h:2,", "\n\n\n\n");
+	md = open_md(POP3D_MD_OK);
+	T_ASSERT(md != NULL);
+	T_EQ_INT(md->n, 4);
+	T_EQ_INT(md->total, 5 + 5 + 5 + 8);
+	pop3d_maildrop_close(&md);
+
+	/* a corrupt cache is ignored and written anew */
+	T_EQ_INT(put(".", "herald-sizes", "herald-sizes 1\n5 4 1 1.1 x"), 0);
+	md = open_md(POP3D_MD_OK);
+	T_ASSERT(md != NULL);
+	T_EQ_INT(md->total, 8 + 8 + 5 + 8);
+	pop3d_maildrop_close(&md);
+	cache_text(&text);
+	T_EQ_INT(parse_all(&c, text.data, text.len, 3), 0);
+	T_EQ_INT(c.n, 2);
+	T_EQ_INT(c.ent[0].wsize, 8);
+	pop3d_sizes_free(&c);
+	buf_free(&text);
+}
+
+static void
+test_sizes_oversized(void)
+{
+	char path[1024];
+	struct pop3d_sizes c;
+	int fd;
+
+	fresh();
+	snprintf(path, sizeof(path), "%s/m%d", tmpdir, case_no);
+	T_EQ_INT(mkdir(path, 0700), 0);
+	T_EQ_INT(mkdir(md_path, 0700), 0);
+	/* no cache: empty, no error */
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	/* a good header, then more than POP3D_SIZES_FILE_MAX (sparse) */
+	T_EQ_INT(put(".", "herald-sizes", "herald-sizes 1\n"), 0);
+	snprintf(path, sizeof(path), "%s/herald-sizes", md_path);
+	fd = open(path, O_WRONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(ftruncate(fd, POP3D_SIZES_FILE_MAX + 1), 0);
+	T_EQ_INT(close(fd), 0);
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	/* not a regular file */
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(mkdir(path, 0700), 0);
+	T_EQ_INT(pop3d_sizes_load(md_path, &c), 0);
+	T_EQ_INT(c.n, 0);
+	pop3d_sizes_free(&c);
+}
+
 static const struct test_case cases[] = {
 	{"a new user has an empty maildrop", test_empty_created},
 	{"exclusive lock", test_lock},
@@ -355,6 +608,10 @@ static const struct test_case cases[] = {
 	{"renamed and expunged messages, UPDATE", test_renamed_and_update},
 	{"duplicate base names", test_duplicate_uidl},
 	{"maildrop that cannot be opened", test_open_error},
+	{"size cache: parse at every chunk size, lookup", test_sizes_parse},
+	{"size cache: corrupt files are ignored", test_sizes_corrupt},
+	{"size cache: written by a scan, used, rebuilt", test_sizes_scan},
+	{"size cache: oversized or not a file", test_sizes_oversized},
 	{0},
 };
 

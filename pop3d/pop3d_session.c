@@ -6,7 +6,8 @@
  * A session is fed by its stream's events and takes its input as lines
  * (stream_get_line, bounded by POP3D_LINE_MAX; ordinary commands are held
  * to POP3D_CMD_MAX by the dispatcher). Input is paused while a login is
- * with authd (pipelined commands wait for its answer), while a multi-line
+ * with authd (pipelined commands wait for its answer), while a maildrop
+ * thread opens or updates the maildrop (pop3d_job.c), while a multi-line
  * reply is being produced, and while more than POP3D_OUTPUT_HIGH bytes of
  * replies are unsent, so a client that pipelines without reading cannot
  * grow our memory.
@@ -43,6 +44,7 @@ void
 pop3d_session_init(struct service *svc)
 {
 	session_pool_init(&pop3d_sessions, svc, service_loop(svc));
+	pop3d_job_init(service_loop(svc));
 }
 
 /* pop3d_session_vreply - format and queue one reply line */
@@ -293,11 +295,21 @@ pop3d_session_end(struct session *base)
 	buf_free(&s->line);
 }
 
+/* pop3d_session_held - a maildrop thread still has work of ours */
+static bool
+pop3d_session_held(const struct session *base)
+{
+	const struct pop3d_session *s = (const struct pop3d_session *)base;
+
+	return s->job != NULL;
+}
+
 static const struct session_ops pop3d_session_ops = {
 	.input = pop3d_session_input,
 	.tls_ready = pop3d_session_tls_ready,
 	.timeout = pop3d_session_timeout,
 	.drained = pop3d_session_drained,
+	.held = pop3d_session_held,
 	.end = pop3d_session_end,
 };
 
@@ -374,7 +386,11 @@ pop3d_session_stop(struct service *svc)
 		if (s->base.closed || s->state == POP3D_S_QUIT)
 			continue;
 		s->base.depth++;
-		if (s->state == POP3D_S_SEND) {
+		if (s->job != NULL) {
+			/* the job's end says goodbye (pop3d_auth_opened,
+			 * pop3d_cmd_updated) */
+			s->stop_after_job = true;
+		} else if (s->state == POP3D_S_SEND) {
 			s->stop_after_send = true;
 		} else if (s->state == POP3D_S_TLS) {
 			pop3d_session_finish(s, "shutdown");

@@ -38,6 +38,7 @@ long long var_pop3d_idle_timeout;
 long long var_pop3d_session_timeout;
 long long var_pop3d_command_limit;
 long long var_pop3d_error_limit;
+long long var_pop3d_maildrop_threads;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -265,6 +266,9 @@ struct cfg_entry params_table[] = {
 	    "POP3 commands allowed before a successful login"),
 	INT(pop3d_error_limit, "10", 1, 1000,
 	    "POP3 errors in one session before it is disconnected"),
+	INT(pop3d_maildrop_threads, "2", 1, 8,
+	    "threads per pop3d worker that open maildrops at login and "
+	    "remove deleted messages at QUIT, off the event loop"),
 	INT(auth_processes, "2", 1, 100,
 	    "authd processes checking passwords at once"),
 	TIME(auth_timeout, "30s", 1, 600,

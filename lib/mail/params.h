@@ -83,6 +83,7 @@ extern long long var_pop3d_idle_timeout;	/* seconds (RFC 1939: >= 10 min) */
 extern long long var_pop3d_session_timeout;	/* seconds */
 extern long long var_pop3d_command_limit;	/* commands before login */
 extern long long var_pop3d_error_limit;	/* errors before disconnect */
+extern long long var_pop3d_maildrop_threads; /* maildrop threads/worker */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */
