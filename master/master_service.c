@@ -316,6 +316,9 @@ master_service_peers(struct master_service *svc)
 	slots = 8 * (unsigned)svc->wanted;
 	if (slots > PEERTAB_MAX_SLOTS)
 		slots = PEERTAB_MAX_SLOTS;
+	/* a session is one entry, and smtpd's open transaction another
+	 * (smtpd_client_transaction_limit counts "tx:<addr>") */
+	max *= 2;
 	per_slot = max > PEERTAB_MAX_PER_SLOT ? PEERTAB_MAX_PER_SLOT :
 	    (unsigned)max;
 	if (svc->peers != NULL && peertab_slots(svc->peers) >= slots &&
