@@ -47,7 +47,11 @@
  *	read or answered), sessions per client address (smtpd_client_limit)
  *	and per local user on the submit socket (smtpd_submit_uid_limit),
  *	both counted over all smtpd workers through the client table master
- *	passes (mail/peertab.h), sessions per worker, idle and total time.
+ *	passes (mail/peertab.h), sessions per worker (all three checked at
+ *	accept, before anything is made for the connection), commands that
+ *	do no mail work (smtpd_junk_command_limit, per message), bytes
+ *	without a line feed (64 KB), the TLS handshake
+ *	(tls_handshake_timeout), idle and total time.
  *	Message content must use CRLF line ends: a bare CR or LF rejects
  *	the message, and only CRLF.CRLF ends DATA, which closes the SMTP
  *	smuggling hole. Plaintext pipelined behind STARTTLS is discarded.
@@ -72,7 +76,8 @@
  *	myhostname, smtpd_banner, message_size_limit,
  *	smtpd_recipient_limit, smtpd_line_limit, smtpd_error_limit,
  *	smtpd_client_limit, smtpd_submit_uid_limit, smtpd_max_sessions,
- *	smtpd_idle_timeout, smtpd_session_timeout, tls_cert_file,
+ *	smtpd_idle_timeout, smtpd_session_timeout,
+ *	smtpd_junk_command_limit, tls_handshake_timeout, tls_cert_file,
  *	tls_key_file (both set: STARTTLS offered), spool_directory,
  *	data_directory,
  *	recipient_delimiter, mydomain (domain of a bare <postmaster>),

@@ -38,6 +38,8 @@ long long var_pop3d_idle_timeout;
 long long var_pop3d_session_timeout;
 long long var_pop3d_command_limit;
 long long var_pop3d_error_limit;
+long long var_pop3d_junk_command_limit;
+long long var_pop3d_preauth_input_limit;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -61,6 +63,8 @@ long long var_smtpd_submit_uid_limit;
 long long var_smtpd_max_sessions;
 long long var_smtpd_idle_timeout;
 long long var_smtpd_session_timeout;
+long long var_smtpd_junk_command_limit;
+long long var_tls_handshake_timeout;
 char *var_tls_cert_file;
 char *var_tls_key_file;
 long long var_queue_scan_interval;
@@ -187,6 +191,14 @@ struct cfg_entry params_table[] = {
 	    "time a client may stay silent (RFC 5321 4.5.3.2)"),
 	TIME(smtpd_session_timeout, "1h", 1, 604800,
 	    "longest SMTP session, however busy"),
+	INT(smtpd_junk_command_limit, "100", 1, 100000,
+	    "commands that do no mail work (NOOP, RSET, HELO/EHLO, VRFY, "
+	    "EXPN, HELP, RCPT past smtpd_recipient_limit) one SMTP session "
+	    "may send between two accepted messages; the next one gets 421 "
+	    "and the session ends"),
+	TIME(tls_handshake_timeout, "10s", 1, 600,
+	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
+	    "pop3s) before it is disconnected"),
 	STR(tls_cert_file, "",
 	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
 	STR(tls_key_file, "",
@@ -244,6 +256,13 @@ struct cfg_entry params_table[] = {
 	    "POP3 commands allowed before a successful login"),
 	INT(pop3d_error_limit, "10", 1, 1000,
 	    "POP3 errors in one session before it is disconnected"),
+	INT(pop3d_junk_command_limit, "100", 1, 100000,
+	    "commands that do no mail work (NOOP, CAPA, RSET, STAT) after "
+	    "a POP3 login in a row, without a RETR, TOP or DELE between; "
+	    "the next one ends the session"),
+	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
+	    "bytes a POP3 client may send before its login succeeds; more "
+	    "ends the session"),
 	INT(auth_processes, "2", 1, 100,
 	    "authd processes checking passwords at once"),
 	TIME(auth_timeout, "30s", 1, 600,

@@ -53,6 +53,8 @@ extern long long var_smtpd_submit_uid_limit;	/* sendmail sessions/uid */
 extern long long var_smtpd_max_sessions;	/* sessions per worker */
 extern long long var_smtpd_idle_timeout;	/* seconds */
 extern long long var_smtpd_session_timeout;	/* seconds */
+extern long long var_smtpd_junk_command_limit;	/* NOOPs &c per message */
+extern long long var_tls_handshake_timeout;	/* seconds */
 extern char *var_tls_cert_file;
 extern char *var_tls_key_file;
 /* queue */
@@ -79,6 +81,8 @@ extern long long var_pop3d_idle_timeout;	/* seconds (RFC 1939: >= 10 min) */
 extern long long var_pop3d_session_timeout;	/* seconds */
 extern long long var_pop3d_command_limit;	/* commands before login */
 extern long long var_pop3d_error_limit;	/* errors before disconnect */
+extern long long var_pop3d_junk_command_limit;	/* NOOPs &c after login */
+extern long long var_pop3d_preauth_input_limit;	/* bytes before login */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */
