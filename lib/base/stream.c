@@ -55,7 +55,8 @@ struct stream {
 	struct buf in;		/* input; bytes before in_off are taken */
 	size_t in_off;
 	unsigned long long consumed;	/* input bytes consumed, ever */
-	unsigned long long line_end;	/* consumed after the last line */
+	unsigned long long line_end;	/* consumed when the owner last
+					 * took input (not a skipped line) */
 	bool in_dirty;		/* input the owner was not told about */
 	bool skipping;		/* dropping the rest of a long line */
 	bool paused;
@@ -101,6 +102,7 @@ static char stream_chunk[STREAM_CHUNK];
 static BIO_METHOD *stream_bio_method;
 
 static void stream_process(struct stream *, bool, bool);
+static void stream_drop(struct stream *, size_t);
 static void stream_update(struct stream *);
 
 /* stream_bio_write - BIO write: send() without SIGPIPE */
@@ -797,10 +799,10 @@ stream_get_line(struct stream *s, const char **line, size_t *len,
 			return 0;
 		if (s->skipping) {
 			if ((lf = memchr(p, '\n', avail)) == NULL) {
-				stream_consume(s, avail);
+				stream_drop(s, avail);
 				return 0;
 			}
-			stream_consume(s, (size_t)(lf - p) + 1);
+			stream_drop(s, (size_t)(lf - p) + 1);
 			s->skipping = false;
 			continue;
 		}
@@ -810,9 +812,9 @@ stream_get_line(struct stream *s, const char **line, size_t *len,
 				return 0;
 			/* Over-long: report once, drop up to the next LF. */
 			if ((lf = memchr(p, '\n', avail)) != NULL) {
-				stream_consume(s, (size_t)(lf - p) + 1);
+				stream_drop(s, (size_t)(lf - p) + 1);
 			} else {
-				stream_consume(s, avail);
+				stream_drop(s, avail);
 				s->skipping = true;
 			}
 			return -1;
@@ -824,7 +826,6 @@ stream_get_line(struct stream *s, const char **line, size_t *len,
 		/* The terminator is consumed: NUL-terminate in its place. */
 		p[n] = '\0';
 		stream_consume(s, (size_t)(lf - p) + 1);
-		s->line_end = s->consumed;
 		*line = p;
 		*len = n;
 		if (crlf_r != NULL)
@@ -841,9 +842,9 @@ stream_peek(struct stream *s, const char **p, size_t *n)
 	*n = stream_in_avail(s);
 }
 
-/* stream_consume - drop n bytes from the front of the input */
-void
-stream_consume(struct stream *s, size_t n)
+/* stream_drop - drop n bytes from the front of the input */
+static void
+stream_drop(struct stream *s, size_t n)
 {
 	bool was_full;
 
@@ -856,6 +857,14 @@ stream_consume(struct stream *s, size_t n)
 	/* Outside our callbacks, room again means reading again. */
 	if (was_full && n > 0 && s->depth == 0)
 		stream_update(s);
+}
+
+/* stream_consume - the owner takes n bytes from the front of the input */
+void
+stream_consume(struct stream *s, size_t n)
+{
+	stream_drop(s, n);
+	s->line_end = s->consumed;
 }
 
 /* stream_eof - true once the peer has closed its side */
@@ -872,8 +881,8 @@ stream_input_bytes(const struct stream *s)
 	return s->consumed + stream_in_avail(s);
 }
 
-/* stream_partial_bytes - input bytes since the end of the last whole
- * line stream_get_line returned, skipped ones included */
+/* stream_partial_bytes - input bytes since the owner last took some,
+ * skipped ones included */
 unsigned long long
 stream_partial_bytes(const struct stream *s)
 {

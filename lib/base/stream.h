@@ -82,11 +82,12 @@ bool stream_eof(const struct stream *s);
 /* stream_input_bytes - input bytes received so far, buffered ones
  * included (after TLS: decrypted bytes; STARTTLS's discard counts) */
 unsigned long long stream_input_bytes(const struct stream *s);
-/* stream_partial_bytes - input bytes since the end of the last whole
- * line stream_get_line returned, including those of an over-long line
- * it skipped: what a client sent without ending a line, which an owner
- * bounds (the line reader itself skips an over-long line to its LF,
- * however far away that is) */
+/* stream_partial_bytes - input bytes since the owner last took some (a
+ * whole line from stream_get_line, or bytes with stream_consume),
+ * including those of an over-long line the line reader skipped: what a
+ * client sent without ending a line, which an owner bounds (the line
+ * reader itself skips an over-long line to its LF, however far away
+ * that is) */
 unsigned long long stream_partial_bytes(const struct stream *s);
 
 /* stream_write - queue n bytes of output */

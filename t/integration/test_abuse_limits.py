@@ -266,3 +266,23 @@ def test_smtpd_bytes_between_commands_bounded(inst):
         assert sent < 24 * 1024 * 1024, sent
     inst.wait_log(r"too much input without a line end after EHLO from "
                   r"\[127\.0\.12\.8\]", since=since)
+
+
+def test_smtpd_big_message_then_commands(inst, token):
+    """Message content is not "input without a line end": after a 300 KB
+    DATA and BDAT the session goes on."""
+    body = ("x" * 70 + "\r\n") * 4300
+    with H.RawSMTP("127.0.0.1", inst.port, source="127.0.12.9") as c:
+        c.expect(220)
+        c.expect(250, "EHLO client.example.test")
+        c.expect(250, "MAIL FROM:<a@example.org>")
+        c.expect(250, "RCPT TO:<bob@example.test>")
+        c.expect(354, "DATA")
+        c.send("Subject: %s\r\n\r\n%s.\r\n" % (token, body))
+        c.expect(250)
+        c.expect(250, "MAIL FROM:<a@example.org>")
+        c.expect(250, "RCPT TO:<bob@example.test>")
+        data = ("Subject: %s-b\r\n\r\n%s" % (token, body)).encode()
+        c.send(b"BDAT %d LAST\r\n" % len(data) + data)
+        c.expect(250)
+        c.expect(250, "NOOP")
