@@ -42,7 +42,12 @@
  *	(pop3d_command_limit), errors (pop3d_error_limit), sessions per
  *	client address (pop3d_client_limit, counted over all pop3d workers
  *	through the client table master passes, mail/peertab.h) and per
- *	worker (pop3d_max_sessions), idle and total time. Replies are produced
+ *	worker (pop3d_max_sessions), both checked at accept before any TLS
+ *	handshake (over them: the -ERR in plaintext, on pop3s just a close),
+ *	the TLS handshake (tls_handshake_timeout), bytes before login
+ *	(pop3d_preauth_input_limit) and without a line feed (64 KB),
+ *	commands without mail work after login (pop3d_junk_command_limit),
+ *	idle and total time. Replies are produced
  *	only while the client reads them: a message is sent in chunks, so
  *	a session holds about 100 KB at most whatever the message size.
  *	Verbs of other protocols (GET, POST, "Host:", binary) end the
@@ -70,7 +75,8 @@
  *	pop3d_listen, pop3s_listen, pop3d_workers, pop3d_max_sessions,
  *	pop3d_client_limit, pop3d_idle_timeout, pop3d_session_timeout,
  *	pop3d_command_limit, pop3d_error_limit, pop3d_maildrop_threads,
- *	auth_plaintext,
+ *	pop3d_junk_command_limit, pop3d_preauth_input_limit,
+ *	tls_handshake_timeout, auth_plaintext,
  *	auth_timeout, mail_location, tls_cert_file, tls_key_file (empty:
  *	no STLS, and pop3s connections are closed with a warning at start),
  *	run_directory, vmail_user, directory_group.

@@ -167,6 +167,7 @@ struct pop3d_session {
 	bool stop_after_send;	/* SIGTERM came during a RETR */
 	long long start_ms;	/* connect time (session timeout) */
 	int commands;		/* commands before login */
+	long long junk;		/* NOOPs &c since login or a RETR/TOP/DELE */
 	int errors;		/* client errors so far */
 	const char *last_cmd;	/* verb of the last command, for logs */
 	const char *end_reason;	/* why we closed, for the disconnect log */

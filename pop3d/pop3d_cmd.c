@@ -478,6 +478,34 @@ pop3d_cmd_state_error(struct pop3d_session *s, const struct pop3d_cmd *c)
 }
 
 /*
+ * pop3d_cmd_junk - after login, count the commands that do no mail work
+ * (NOOP, CAPA, RSET, STAT); RETR, TOP and DELE start the count over.
+ * True: one too many, the session ends (a client could otherwise keep a
+ * session and its maildrop lock for pop3d_session_timeout with NOOPs).
+ */
+static bool
+pop3d_cmd_junk(struct pop3d_session *s, const struct pop3d_cmd *c)
+{
+	if (s->state != POP3D_S_TRANS)
+		return false;
+	if (c->fn == pop3d_cmd_retr || c->fn == pop3d_cmd_top ||
+	    c->fn == pop3d_cmd_dele) {
+		s->junk = 0;
+		return false;
+	}
+	if (c->fn != pop3d_cmd_noop && c->fn != pop3d_cmd_capa &&
+	    c->fn != pop3d_cmd_rset && c->fn != pop3d_cmd_stat)
+		return false;
+	if (++s->junk <= var_pop3d_junk_command_limit)
+		return false;
+	msg_info("too many junk commands after %s from [%s]", c->name,
+	    s->base.peer.addr);
+	pop3d_session_reply(s, "-ERR Too many commands");
+	pop3d_session_finish(s, "too many junk commands");
+	return true;
+}
+
+/*
  * pop3d_cmd_dispatch - run one command line (terminator removed). Before
  * login at most pop3d_command_limit commands are taken; the next one ends
  * the session. PASS keeps its argument as sent (a password may hold and
@@ -527,6 +555,8 @@ pop3d_cmd_dispatch(struct pop3d_session *s, char *line, size_t len)
 		pop3d_cmd_state_error(s, c);
 		return;
 	}
+	if (pop3d_cmd_junk(s, c))
+		return;
 	if (c->fn != pop3d_auth_pass)
 		while (len > vlen && (line[len - 1] == ' ' ||
 		    line[len - 1] == '\t'))

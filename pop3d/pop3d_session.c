@@ -12,8 +12,14 @@
  * replies are unsent, so a client that pipelines without reading cannot
  * grow our memory.
  *
- * The connection, the worker's list of sessions and the rule for freeing
- * are the shared session base (lib/mail/session.c).
+ * Input is bounded in bytes too: before login in total
+ * (pop3d_preauth_input_limit), and everywhere between two line feeds
+ * (SESSION_RUNAWAY_MAX: the line reader skips an over-long line to its
+ * LF, which a client may never send); over either the session ends.
+ *
+ * The connection, the worker's list of sessions, the rule for freeing
+ * and the limits at accept (checked before a TLS handshake starts) are
+ * the shared session base (lib/mail/session.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,6 +159,30 @@ pop3d_session_backlog(struct pop3d_session *s)
 	    POP3D_OUTPUT_HIGH, POP3D_OUTPUT_LOW, POP3D_PAUSE_OUTPUT);
 }
 
+/* pop3d_session_flood - has the client sent more than we take without a
+ * login, or without a line feed? Then say so and end the session. */
+static bool
+pop3d_session_flood(struct pop3d_session *s)
+{
+	const char *what;
+
+	if (s->md == NULL && stream_input_bytes(s->base.stream) >
+	    (unsigned long long)var_pop3d_preauth_input_limit)
+		what = "too much input before login";
+	else if (session_runaway(&s->base))
+		what = "too much input without a line end";
+	else
+		return false;
+	msg_warn("%s from [%s] (%llu bytes): disconnecting", what,
+	    s->base.peer.addr, stream_input_bytes(s->base.stream));
+	if (s->state == POP3D_S_SASL)
+		sasl_wipe(&s->sasl);
+	s->last_cmd = s->last_cmd ? s->last_cmd : "CONNECT";
+	pop3d_session_reply(s, "-ERR Too much input");
+	pop3d_session_finish(s, what);
+	return true;
+}
+
 /* pop3d_session_input - run buffered command lines, in order */
 static void
 pop3d_session_input(struct session *base)
@@ -165,9 +195,14 @@ pop3d_session_input(struct session *base)
 
 	while (!s->base.closed && s->base.pause == 0 &&
 	    (s->state & (POP3D_S_CMD | POP3D_S_SASL))) {
-		r = stream_get_line(s->base.stream, &line, &len, &crlf);
-		if (r == 0)
+		if (pop3d_session_flood(s))
 			break;
+		r = stream_get_line(s->base.stream, &line, &len, &crlf);
+		if (r == 0) {
+			/* a part line, maybe the skipped rest of a long one */
+			(void)pop3d_session_flood(s);
+			break;
+		}
 		if (r < 0) {
 			if (s->state == POP3D_S_SASL) {
 				sasl_wipe(&s->sasl);
@@ -196,22 +231,14 @@ pop3d_session_input(struct session *base)
 	}
 }
 
-/* pop3d_session_greet - the greeting, or the reason we will not serve */
+/* pop3d_session_greet - the greeting */
 static void
-pop3d_session_greet(struct pop3d_session *s, const char *reject)
+pop3d_session_greet(struct pop3d_session *s)
 {
-	if (reject != NULL) {
-		pop3d_session_reply(s, "%s", reject);
-		pop3d_session_finish(s, "rejected");
-		return;
-	}
 	s->state = POP3D_S_AUTH;
 	/* no APOP: no timestamp in the greeting (RFC 1939 7) */
 	pop3d_session_reply(s, "+OK herald POP3 ready");
 }
-
-/* the reason an implicit-TLS session is refused, said after the handshake */
-static const char *pop3d_reject_text(const struct pop3d_session *s);
 
 /* pop3d_session_tls_ready - the handshake finished */
 static void
@@ -221,7 +248,7 @@ pop3d_session_tls_ready(struct session *base)
 
 	session_log_tls(base);
 	if (s->implicit_tls) {
-		pop3d_session_greet(s, pop3d_reject_text(s));
+		pop3d_session_greet(s);
 	} else {
 		/* RFC 2595 4: start over in AUTHORIZATION, knowing nothing */
 		buf_reset(&s->user);
@@ -313,16 +340,43 @@ static const struct session_ops pop3d_session_ops = {
 	.end = pop3d_session_end,
 };
 
-/* pop3d_reject_text - the -ERR for a session over a limit, or NULL */
-static const char *
-pop3d_reject_text(const struct pop3d_session *s)
+/*
+ * pop3d_session_admit - the limits, before anything is made for fd: over
+ * one, the connection gets its -ERR in plaintext (on pop3s nothing: a
+ * TLS client could not read it, and a handshake is what a flood of
+ * connections must not cost) and is closed. True: serve it with peer.
+ */
+static bool
+pop3d_session_admit(int fd, bool implicit_tls, struct peer *peer)
 {
-	if (pop3d_sessions.n > var_pop3d_max_sessions ||
-	    !service_fd_room(pop3d_sessions.n - 1, POP3D_SESSION_FDS))
-		return "-ERR [SYS/TEMP] Server busy: too many sessions";
-	if ((long long)peer_sessions(&s->base.peer) > var_pop3d_client_limit)
-		return "-ERR [SYS/TEMP] Too many connections from your address";
-	return NULL;
+	struct session_admit a;
+	const char *reject;
+
+	a.max_sessions = var_pop3d_max_sessions;
+	a.session_fds = POP3D_SESSION_FDS;
+	a.client_limit = var_pop3d_client_limit;
+	switch (session_admit(&pop3d_sessions, fd, &a, peer)) {
+	case SESSION_ADMIT:
+		return true;
+	case SESSION_BUSY:
+		reject = "-ERR [SYS/TEMP] Server busy: too many sessions";
+		break;
+	default:
+		reject = "-ERR [SYS/TEMP] Too many connections from your "
+		    "address";
+		break;
+	}
+	msg_info("connect from [%s]%s", peer->addr, implicit_tls ?
+	    " (pop3s)" : "");
+	msg_warn("rejecting [%s]: %s (limits: %lld sessions per worker, "
+	    "%lld per client)", peer->addr, reject, var_pop3d_max_sessions,
+	    var_pop3d_client_limit);
+	msg_info("disconnect from [%s] (rejected)", peer->addr);
+	if (implicit_tls)
+		session_refuse(fd, peer, NULL);
+	else
+		session_refuse(fd, peer, "%s", reject);
+	return false;
 }
 
 /* pop3d_session_accept - a new connection: limits, TLS, greeting */
@@ -331,15 +385,19 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 {
 	struct pop3d_session *s;
 	struct stream_limits lim;
-	const char *reject;
+	struct peer peer;
 
+	(void)svc;
+	if (!pop3d_session_admit(fd, implicit_tls, &peer))
+		return;
 	memset(&lim, 0, sizeof(lim));
 	lim.max_line = POP3D_LINE_MAX;
 	lim.max_input = POP3D_MAX_INPUT;
 	lim.idle_ms = var_pop3d_idle_timeout * 1000;
 	lim.total_ms = var_pop3d_session_timeout * 1000;
 	s = xcalloc(1, sizeof(*s));
-	session_open(&pop3d_sessions, &s->base, &pop3d_session_ops, fd, &lim);
+	session_open_peer(&pop3d_sessions, &s->base, &pop3d_session_ops, fd,
+	    &lim, &peer);
 	s->implicit_tls = implicit_tls;
 	s->send.fd = -1;
 	buf_init(&s->user);
@@ -350,11 +408,6 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 	msg_info("connect from [%s]%s", s->base.peer.addr, implicit_tls ?
 	    " (pop3s)" : "");
 
-	reject = pop3d_reject_text(s);
-	if (reject != NULL)
-		msg_warn("rejecting [%s]: %s (limits: %lld sessions per "
-		    "worker, %lld per client)", s->base.peer.addr, reject,
-		    var_pop3d_max_sessions, var_pop3d_client_limit);
 	if (implicit_tls && pop3d_tls_ctx == NULL) {
 		/* warned at start; nothing can be said on a TLS port */
 		pop3d_session_finish(s, "no TLS certificate for pop3s");
@@ -362,7 +415,7 @@ pop3d_session_accept(struct service *svc, int fd, bool implicit_tls)
 		s->state = POP3D_S_TLS;
 		stream_starttls(s->base.stream, pop3d_tls_ctx, true, NULL);
 	} else {
-		pop3d_session_greet(s, reject);
+		pop3d_session_greet(s);
 	}
 	session_leave(&s->base);
 }

@@ -47,7 +47,11 @@
  *	read or answered), sessions per client address (smtpd_client_limit)
  *	and per local user on the submit socket (smtpd_submit_uid_limit),
  *	both counted over all smtpd workers through the client table master
- *	passes (mail/peertab.h), sessions per worker, idle and total time.
+ *	passes (mail/peertab.h), sessions per worker (all three checked at
+ *	accept, before anything is made for the connection), commands that
+ *	do no mail work (smtpd_junk_command_limit, per message), bytes
+ *	without a line feed (64 KB), the TLS handshake
+ *	(tls_handshake_timeout), idle and total time.
  *	Spool space: a transaction reserves its SIZE= (else
  *	message_size_limit) from MAIL until its end, and MAIL needs the free
  *	space less this worker's reservations to be 1.5 times that plus
@@ -82,7 +86,8 @@
  *	smtpd_client_limit, smtpd_submit_uid_limit, smtpd_max_sessions,
  *	smtpd_idle_timeout, smtpd_session_timeout, queue_minfree,
  *	smtpd_client_transaction_limit, smtpd_min_data_rate,
- *	smtpd_data_rate_window, tls_cert_file,
+ *	smtpd_data_rate_window, smtpd_junk_command_limit,
+ *	tls_handshake_timeout, tls_cert_file,
  *	tls_key_file (both set: STARTTLS offered), spool_directory,
  *	data_directory,
  *	recipient_delimiter, mydomain (domain of a bare <postmaster>),

@@ -188,6 +188,7 @@ struct smtpd_session {
 	struct buf helo;	/* HELO/EHLO argument */
 	struct smtpd_tx tx;
 	int errors;		/* client errors so far */
+	long long junk;		/* NOOPs &c since the last message */
 	bool commit_pending;	/* the job is with the commit thread */
 	struct smtpd_commit_job job;
 	unsigned *cmd_ok;	/* per command table entry: accepted */

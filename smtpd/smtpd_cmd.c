@@ -896,6 +896,35 @@ smtpd_cmd_seq_error(struct smtpd_session *s, const struct smtpd_cmd *c)
 }
 
 /*
+ * smtpd_cmd_junk - count the commands that do no mail work, as Postfix's
+ * smtpd_junk_command_limit does: NOOP, RSET, HELO/EHLO, VRFY, EXPN, HELP,
+ * and RCPT once the transaction has smtpd_recipient_limit recipients (its
+ * 452 does not count as an error). An accepted message starts the count
+ * over. True: one too many, 421 and the session ends; else a client could
+ * hold a session for smtpd_session_timeout, or make us answer forever.
+ */
+static bool
+smtpd_cmd_junk(struct smtpd_session *s, const struct smtpd_cmd *c)
+{
+	static const char *const junk[] = {"NOOP", "RSET", "HELO", "EHLO",
+	    "VRFY", "EXPN", "HELP", NULL};
+	bool is_junk = false;
+
+	for (size_t i = 0; junk[i] != NULL && !is_junk; i++)
+		is_junk = strcmp(c->name, junk[i]) == 0;
+	if (!is_junk && strcmp(c->name, "RCPT") == 0)
+		is_junk = s->tx.nrcpt >= (size_t)var_smtpd_recipient_limit;
+	if (!is_junk || ++s->junk <= var_smtpd_junk_command_limit)
+		return false;
+	msg_info("too many junk commands after %s from [%s]", c->name,
+	    s->base.peer.addr);
+	smtpd_session_reply(s, "421 4.7.0 %s Error: too many junk commands",
+	    var_myhostname);
+	smtpd_session_finish(s);
+	return true;
+}
+
+/*
  * smtpd_cmd_dispatch - run one command line (terminator removed). The
  * verb ends at the first space; arguments start after the spaces that
  * follow it; trailing blanks are ignored, as many clients send them.
@@ -942,6 +971,8 @@ smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len)
 		    "501 5.5.4 Syntax error: CR, LF or NUL in command");
 		return;
 	}
+	if (smtpd_cmd_junk(s, c))
+		return;
 	if (!(c->states & s->state)) {
 		smtpd_cmd_seq_error(s, c);
 		return;

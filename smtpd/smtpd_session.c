@@ -10,8 +10,14 @@
  * are unsent, so a client that pipelines without reading cannot grow our
  * memory.
  *
- * The connection, the worker's list of sessions and the rule for freeing
- * are the shared session base (lib/mail/session.c); smtpd adds that a
+ * Between commands a client may send at most SESSION_RUNAWAY_MAX bytes
+ * without a line feed (an over-long line is skipped to its LF, which may
+ * never come); more gets 421 and the session ends.
+ *
+ * The connection, the worker's list of sessions, the rule for freeing
+ * and the limits at accept (checked before anything is made for the
+ * connection) are the shared session base (lib/mail/session.c); smtpd
+ * adds that a
  * session whose queue file is with the commit thread is held (not freed)
  * until the thread is done with it.
  */
@@ -213,6 +219,18 @@ smtpd_session_starttls(struct smtpd_session *s)
 	stream_starttls(s->base.stream, smtpd_tls_ctx, true, NULL);
 }
 
+/* smtpd_session_runaway - a part line past SESSION_RUNAWAY_MAX: 421 */
+static void
+smtpd_session_runaway(struct smtpd_session *s)
+{
+	msg_warn("too much input without a line end after %s from [%s]: "
+	    "disconnecting", s->last_cmd ? s->last_cmd : "CONNECT",
+	    s->base.peer.addr);
+	smtpd_session_reply(s, "421 4.7.0 %s Error: line too long",
+	    var_myhostname);
+	smtpd_session_finish(s);
+}
+
 /* smtpd_session_input - run buffered commands and content */
 static void
 smtpd_session_input(struct session *base)
@@ -230,8 +248,11 @@ smtpd_session_input(struct session *base)
 				break;	/* need more bytes */
 		} else if (s->state & SMTPD_S_CMD) {
 			r = stream_get_line(s->base.stream, &line, &len, &crlf);
-			if (r == 0)
+			if (r == 0) {
+				if (session_runaway(&s->base))
+					smtpd_session_runaway(s);
 				break;
+			}
 			if (r < 0) {
 				s->cmd_total[smtpd_cmd_count() - 1]++;
 				smtpd_session_error(s,
@@ -377,13 +398,62 @@ static const struct session_ops smtpd_session_ops = {
 	.end = smtpd_session_end,
 };
 
+/* smtpd_session_admit - the limits, before anything is made for fd: over
+ * one, the connection gets its 421 and is closed. True: serve it. */
+static bool
+smtpd_session_admit(int fd, bool local, struct peer *peer)
+{
+	struct session_admit a;
+	long long uid;
+
+	a.max_sessions = var_smtpd_max_sessions;
+	a.session_fds = SMTPD_SESSION_FDS;
+	a.client_limit = local ? var_smtpd_submit_uid_limit :
+	    var_smtpd_client_limit;
+	switch (session_admit(&smtpd_sessions, fd, &a, peer)) {
+	case SESSION_ADMIT:
+		return true;
+	case SESSION_BUSY:
+		msg_info("connect from [%s]", local ? "local" : peer->addr);
+		msg_warn("too many sessions in this worker (limit %lld, or "
+		    "the open-file limit): rejecting [%s]",
+		    var_smtpd_max_sessions, local ? "local" : peer->addr);
+		session_refuse(fd, peer, "421 4.3.2 %s Service not "
+		    "available: too many sessions", var_myhostname);
+		return false;
+	case SESSION_CLIENT:
+		break;
+	}
+	if (local)
+		msg_info("connect from local (uid %lld)", peer->uid);
+	else
+		msg_info("connect from [%s]", peer->addr);
+	if (local) {
+		uid = peer->uid;
+		msg_warn("too many local submissions from uid %lld (limit "
+		    "%lld): rejecting", uid, var_smtpd_submit_uid_limit);
+		session_refuse(fd, peer, "421 4.7.0 %s Error: too many "
+		    "connections from uid %lld", var_myhostname, uid);
+	} else {
+		msg_warn("too many sessions from [%s] (limit %lld): "
+		    "rejecting", peer->addr, var_smtpd_client_limit);
+		session_refuse(fd, peer, "421 4.7.0 %s Error: too many "
+		    "connections from %s", var_myhostname, peer->addr);
+	}
+	return false;
+}
+
 /* smtpd_session_accept - a new connection: limits, then the greeting */
 void
 smtpd_session_accept(struct service *svc, int fd, bool local)
 {
 	struct smtpd_session *s;
 	struct stream_limits lim;
+	struct peer peer;
 
+	(void)svc;
+	if (!smtpd_session_admit(fd, local, &peer))
+		return;
 	memset(&lim, 0, sizeof(lim));
 	lim.max_line = (size_t)var_smtpd_line_limit;
 	lim.max_input = SMTPD_MAX_INPUT;
@@ -392,7 +462,8 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	lim.idle_ms = var_smtpd_idle_timeout * 1000;
 	lim.total_ms = var_smtpd_session_timeout * 1000;
 	s = xcalloc(1, sizeof(*s));
-	session_open(&smtpd_sessions, &s->base, &smtpd_session_ops, fd, &lim);
+	session_open_peer(&smtpd_sessions, &s->base, &smtpd_session_ops, fd,
+	    &lim, &peer);
 	s->ipv6 = strchr(s->base.peer.addr, ':') != NULL;
 	if (local) {
 		s->local = true;
@@ -414,36 +485,7 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	else
 		msg_info("connect from [%s]", s->base.peer.addr);
 
-	if (smtpd_sessions.n > var_smtpd_max_sessions ||
-	    !service_fd_room(smtpd_sessions.n - 1, SMTPD_SESSION_FDS)) {
-		msg_warn("too many sessions in this worker (limit %lld, or "
-		    "the open-file limit): rejecting [%s]",
-		    var_smtpd_max_sessions, s->base.peer.addr);
-		smtpd_session_reply(s,
-		    "421 4.3.2 %s Service not available: too many "
-		    "sessions", var_myhostname);
-		smtpd_session_finish(s);
-	} else if (s->local && (long long)peer_sessions(&s->base.peer) >
-	    var_smtpd_submit_uid_limit) {
-		msg_warn("too many local submissions from uid %lld (limit "
-		    "%lld): rejecting", s->local_uid,
-		    var_smtpd_submit_uid_limit);
-		smtpd_session_reply(s,
-		    "421 4.7.0 %s Error: too many connections "
-		    "from uid %lld", var_myhostname, s->local_uid);
-		smtpd_session_finish(s);
-	} else if (!s->local && (long long)peer_sessions(&s->base.peer) >
-	    var_smtpd_client_limit) {
-		msg_warn("too many sessions from [%s] (limit %lld): "
-		    "rejecting", s->base.peer.addr, var_smtpd_client_limit);
-		smtpd_session_reply(s,
-		    "421 4.7.0 %s Error: too many connections "
-		    "from %s", var_myhostname, s->base.peer.addr);
-		smtpd_session_finish(s);
-	} else {
-		smtpd_session_reply(s,
-		    "220 %s %s", var_myhostname, var_smtpd_banner);
-	}
+	smtpd_session_reply(s, "220 %s %s", var_myhostname, var_smtpd_banner);
 	session_leave(&s->base);
 }
 

@@ -55,6 +55,8 @@ struct stream {
 	struct buf in;		/* input; bytes before in_off are taken */
 	size_t in_off;
 	unsigned long long consumed;	/* input bytes consumed, ever */
+	unsigned long long line_end;	/* consumed when the owner last
+					 * took input (not a skipped line) */
 	bool in_dirty;		/* input the owner was not told about */
 	bool skipping;		/* dropping the rest of a long line */
 	bool paused;
@@ -85,6 +87,8 @@ struct stream {
 	struct ev_timer *idle_timer;
 	struct ev_timer *total_timer;
 	struct ev_timer *kick_timer;
+	struct ev_timer *hs_timer;	/* TLS handshake deadline */
+	long long hs_ms;		/* its length, 0: none */
 	long long started_ms;
 	bool timeout_fired;
 
@@ -98,6 +102,7 @@ static char stream_chunk[STREAM_CHUNK];
 static BIO_METHOD *stream_bio_method;
 
 static void stream_process(struct stream *, bool, bool);
+static void stream_drop(struct stream *, size_t);
 static void stream_update(struct stream *);
 
 /* stream_bio_write - BIO write: send() without SIGPIPE */
@@ -246,6 +251,7 @@ stream_release(struct stream *s)
 	evloop_cancel_timer(s->loop, &s->idle_timer);
 	evloop_cancel_timer(s->loop, &s->total_timer);
 	evloop_cancel_timer(s->loop, &s->kick_timer);
+	evloop_cancel_timer(s->loop, &s->hs_timer);
 }
 
 /* stream_close - stop all I/O and emit STREAM_CLOSED with reason */
@@ -648,6 +654,7 @@ stream_handshake(struct stream *s)
 	if (r == 1) {
 		s->phase = STREAM_TLS;
 		s->hs_want = 0;
+		evloop_cancel_timer(s->loop, &s->hs_timer);
 		return 0;
 	}
 	e = SSL_get_error(s->ssl, r);
@@ -792,10 +799,10 @@ stream_get_line(struct stream *s, const char **line, size_t *len,
 			return 0;
 		if (s->skipping) {
 			if ((lf = memchr(p, '\n', avail)) == NULL) {
-				stream_consume(s, avail);
+				stream_drop(s, avail);
 				return 0;
 			}
-			stream_consume(s, (size_t)(lf - p) + 1);
+			stream_drop(s, (size_t)(lf - p) + 1);
 			s->skipping = false;
 			continue;
 		}
@@ -805,9 +812,9 @@ stream_get_line(struct stream *s, const char **line, size_t *len,
 				return 0;
 			/* Over-long: report once, drop up to the next LF. */
 			if ((lf = memchr(p, '\n', avail)) != NULL) {
-				stream_consume(s, (size_t)(lf - p) + 1);
+				stream_drop(s, (size_t)(lf - p) + 1);
 			} else {
-				stream_consume(s, avail);
+				stream_drop(s, avail);
 				s->skipping = true;
 			}
 			return -1;
@@ -835,9 +842,9 @@ stream_peek(struct stream *s, const char **p, size_t *n)
 	*n = stream_in_avail(s);
 }
 
-/* stream_consume - drop n bytes from the front of the input */
-void
-stream_consume(struct stream *s, size_t n)
+/* stream_drop - drop n bytes from the front of the input */
+static void
+stream_drop(struct stream *s, size_t n)
 {
 	bool was_full;
 
@@ -852,11 +859,34 @@ stream_consume(struct stream *s, size_t n)
 		stream_update(s);
 }
 
+/* stream_consume - the owner takes n bytes from the front of the input */
+void
+stream_consume(struct stream *s, size_t n)
+{
+	stream_drop(s, n);
+	s->line_end = s->consumed;
+}
+
 /* stream_eof - true once the peer has closed its side */
 bool
 stream_eof(const struct stream *s)
 {
 	return s->eof;
+}
+
+/* stream_input_bytes - input bytes received (after TLS: decrypted) */
+unsigned long long
+stream_input_bytes(const struct stream *s)
+{
+	return s->consumed + stream_in_avail(s);
+}
+
+/* stream_partial_bytes - input bytes since the owner last took some,
+ * skipped ones included */
+unsigned long long
+stream_partial_bytes(const struct stream *s)
+{
+	return s->consumed + stream_in_avail(s) - s->line_end;
 }
 
 /* stream_write - queue n bytes of output */
@@ -1054,6 +1084,32 @@ stream_set_total_timeout(struct stream *s, long long ms)
 		    stream_total_cb, s);
 }
 
+/* stream_set_handshake_timeout - the deadline of a later handshake */
+void
+stream_set_handshake_timeout(struct stream *s, long long ms)
+{
+	s->hs_ms = ms > 0 ? ms : 0;
+}
+
+/* stream_handshake_cb - the TLS handshake took too long: close (there
+ * is nothing the owner could say in the middle of it) */
+static long long
+stream_handshake_cb(struct evloop *loop, void *ctx)
+{
+	struct stream *s = ctx;
+
+	(void)loop;
+	s->hs_timer = NULL;	/* we return -1: the loop frees it */
+	if (s->closed || s->freed)
+		return -1;
+	s->depth++;
+	stream_close(s, "TLS handshake: timed out after %lld ms", s->hs_ms);
+	s->depth--;
+	if (s->freed && s->depth == 0)
+		free(s);
+	return -1;
+}
+
 /* stream_starttls - discard buffered input and start TLS */
 void
 stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
@@ -1065,6 +1121,7 @@ stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
 		msg_panic("stream_starttls: TLS already started");
 	/* Plaintext that came behind STARTTLS must never count as input. */
 	s->consumed += stream_in_avail(s);
+	s->line_end = s->consumed;
 	buf_reset(&s->in);
 	s->in_off = 0;
 	s->in_dirty = false;
@@ -1096,6 +1153,9 @@ stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
 	}
 	s->phase = STREAM_TLS_FLUSH;
 	s->plain_left = stream_out_avail(s);
+	if (s->hs_ms > 0)
+		s->hs_timer = evloop_add_timer(s->loop, s->hs_ms,
+		    stream_handshake_cb, s);
 	stream_kick(s);
 }
 

@@ -79,6 +79,16 @@ void stream_peek(struct stream *s, const char **p, size_t *n);
 void stream_consume(struct stream *s, size_t n);
 /* stream_eof - true once the peer has closed its side */
 bool stream_eof(const struct stream *s);
+/* stream_input_bytes - input bytes received so far, buffered ones
+ * included (after TLS: decrypted bytes; STARTTLS's discard counts) */
+unsigned long long stream_input_bytes(const struct stream *s);
+/* stream_partial_bytes - input bytes since the owner last took some (a
+ * whole line from stream_get_line, or bytes with stream_consume),
+ * including those of an over-long line the line reader skipped: what a
+ * client sent without ending a line, which an owner bounds (the line
+ * reader itself skips an over-long line to its LF, however far away
+ * that is) */
+unsigned long long stream_partial_bytes(const struct stream *s);
 
 /* stream_write - queue n bytes of output */
 void stream_write(struct stream *s, const void *p, size_t n);
@@ -107,6 +117,12 @@ void stream_pause(struct stream *s, bool paused);
  * (ms <= 0: none); the total deadline counts from stream_new */
 void stream_set_idle_timeout(struct stream *s, long long ms);
 void stream_set_total_timeout(struct stream *s, long long ms);
+/* stream_set_handshake_timeout - a TLS handshake (stream_starttls) not
+ * done within ms of its start closes the stream, with reason "TLS
+ * handshake: timed out ..." and no STREAM_TIMEOUT first (nothing can be
+ * said in the middle of a handshake); ms <= 0: only the idle and total
+ * deadlines. Set before stream_starttls. */
+void stream_set_handshake_timeout(struct stream *s, long long ms);
 
 /* stream_starttls - discard buffered input and start a TLS handshake as
  * server (server=true) or client; STREAM_TLS_READY or STREAM_CLOSED follow */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -1120,6 +1121,7 @@ struct st_tls {
 	struct buf slog, clog;	/* what each side saw */
 	struct buf info;	/* stream_tls_info of the server */
 	bool garbage;		/* client answers 220 with plaintext */
+	bool silent;		/* client answers 220 with nothing */
 	bool free_on_ready;	/* server frees itself on TLS_READY */
 	int closed;
 	long verify;
@@ -1192,6 +1194,8 @@ st_tls_cli_fn(struct stream *s, enum stream_event ev, void *ctx)
 		while ((got = stream_get_line(s, &line, &len, NULL)) > 0) {
 			buf_printf(&t->clog, "%s\n", line);
 			if (strncmp(line, "220 ", 4) == 0) {
+				if (t->silent)
+					return;	/* never a ClientHello */
 				if (t->garbage) {
 					/* Not a ClientHello at all. */
 					stream_puts(s, "EHLO plain\r\n"
@@ -1305,6 +1309,41 @@ test_starttls_handshake_failure(void)
 	    "plain:STARTTLS\nclosed TLS handshake: ", 37) == 0);
 	T_ASSERT(strstr(buf_cstr(&t.slog), "EHLO") == NULL);
 	T_ASSERT(strncmp(buf_cstr(&t.clog), "220 go ahead\nclosed ", 20) == 0);
+	st_tls_teardown(&t);
+}
+
+/* test_handshake_deadline - a client that never sends its ClientHello is
+ * closed at the handshake deadline (no idle timeout is set); a handshake
+ * that completes is not cut by the deadline later */
+static void
+test_handshake_deadline(void)
+{
+	const struct stream_limits lim = {512, 4096, 0, 0};
+	struct st_tls t;
+	struct timespec a, b;
+	long long ms;
+
+	T_ASSERT(st_tls_setup(&t, st_tls_srv_fn, st_tls_cli_fn, &lim,
+	    &lim) == 0);
+	t.silent = true;
+	stream_set_handshake_timeout(t.srv, 200);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	stream_puts(t.cli, "STARTTLS\r\n");
+	T_ASSERT(st_run(t.loop, 5000));
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	T_ASSERT(ms >= 190 && ms < 3000);
+	T_EQ_STR(buf_cstr(&t.slog), "plain:STARTTLS\nclosed TLS handshake: "
+	    "timed out after 200 ms\n");
+	st_tls_teardown(&t);
+
+	T_ASSERT(st_tls_setup(&t, st_tls_srv_fn, st_tls_cli_fn, &lim,
+	    &lim) == 0);
+	stream_set_handshake_timeout(t.srv, 300);
+	stream_puts(t.cli, "STARTTLS\r\n");
+	T_ASSERT(st_run(t.loop, 5000));
+	T_EQ_STR(buf_cstr(&t.slog), "plain:STARTTLS\nready\n"
+	    "tls:HELLO over tls\ntls:QUIT\nclosed finished\n");
 	st_tls_teardown(&t);
 }
 
@@ -1579,6 +1618,7 @@ test_echo_tls(void)
 }
 
 static const struct test_case cases[] = {
+	{"a TLS handshake has its own deadline", test_handshake_deadline},
 	{"lines at every chunk size", test_lines_every_chunk},
 	{"pause bounds memory", test_pause_bounds_memory},
 	{"EOF after pipelined input", test_eof_pipelined},

@@ -39,6 +39,8 @@ long long var_pop3d_session_timeout;
 long long var_pop3d_command_limit;
 long long var_pop3d_error_limit;
 long long var_pop3d_maildrop_threads;
+long long var_pop3d_junk_command_limit;
+long long var_pop3d_preauth_input_limit;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -66,6 +68,8 @@ long long var_queue_minfree;
 long long var_smtpd_client_transaction_limit;
 long long var_smtpd_min_data_rate;
 long long var_smtpd_data_rate_window;
+long long var_smtpd_junk_command_limit;
+long long var_tls_handshake_timeout;
 char *var_tls_cert_file;
 char *var_tls_key_file;
 long long var_queue_scan_interval;
@@ -209,6 +213,14 @@ struct cfg_entry params_table[] = {
 	TIME(smtpd_data_rate_window, "60s", 1, 86400,
 	    "the most time a client may fall behind smtpd_min_data_rate "
 	    "(also the grace period at the start of the content)"),
+	INT(smtpd_junk_command_limit, "100", 1, 100000,
+	    "commands that do no mail work (NOOP, RSET, HELO/EHLO, VRFY, "
+	    "EXPN, HELP, RCPT past smtpd_recipient_limit) one SMTP session "
+	    "may send between two accepted messages; the next one gets 421 "
+	    "and the session ends"),
+	TIME(tls_handshake_timeout, "10s", 1, 600,
+	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
+	    "pop3s) before it is disconnected"),
 	STR(tls_cert_file, "",
 	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
 	STR(tls_key_file, "",
@@ -269,6 +281,13 @@ struct cfg_entry params_table[] = {
 	INT(pop3d_maildrop_threads, "2", 1, 8,
 	    "threads per pop3d worker that open maildrops at login and "
 	    "remove deleted messages at QUIT, off the event loop"),
+	INT(pop3d_junk_command_limit, "100", 1, 100000,
+	    "commands that do no mail work (NOOP, CAPA, RSET, STAT) after "
+	    "a POP3 login in a row, without a RETR, TOP or DELE between; "
+	    "the next one ends the session"),
+	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
+	    "bytes a POP3 client may send before its login succeeds; more "
+	    "ends the session"),
 	INT(auth_processes, "2", 1, 100,
 	    "authd processes checking passwords at once"),
 	TIME(auth_timeout, "30s", 1, 600,

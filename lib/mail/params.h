@@ -57,6 +57,8 @@ extern long long var_queue_minfree;	/* bytes kept free in the spool */
 extern long long var_smtpd_client_transaction_limit; /* open tx/client */
 extern long long var_smtpd_min_data_rate;	/* bytes/s, 0 = none */
 extern long long var_smtpd_data_rate_window;	/* seconds */
+extern long long var_smtpd_junk_command_limit;	/* NOOPs &c per message */
+extern long long var_tls_handshake_timeout;	/* seconds */
 extern char *var_tls_cert_file;
 extern char *var_tls_key_file;
 /* queue */
@@ -84,6 +86,8 @@ extern long long var_pop3d_session_timeout;	/* seconds */
 extern long long var_pop3d_command_limit;	/* commands before login */
 extern long long var_pop3d_error_limit;	/* errors before disconnect */
 extern long long var_pop3d_maildrop_threads; /* maildrop threads/worker */
+extern long long var_pop3d_junk_command_limit;	/* NOOPs &c after login */
+extern long long var_pop3d_preauth_input_limit;	/* bytes before login */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */

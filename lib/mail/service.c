@@ -49,6 +49,8 @@
 #define SERVICE_ACCEPT_BURST 64		/* accepts per wakeup, for fairness */
 #define SERVICE_ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE */
 #define SERVICE_FD_RESERVE 64		/* kept free of sessions */
+#define SERVICE_TRIM_PEAK 32		/* sessions that make a surge */
+#define SERVICE_TRIM_QUIET_MS 5000	/* after a surge, then trim */
 
 struct service {
 	const struct service_def *def;
@@ -58,6 +60,10 @@ struct service {
 	struct ev_timer *pause_timer;	/* accepts paused after EMFILE */
 	struct ev_timer *stop_timer;	/* forced exit after stop_timeout */
 	long sessions;			/* live sessions (EVENT) */
+	long peak;			/* most since the last heap trim */
+	struct ev_timer *trim_timer;	/* a heap trim is due */
+	long long trim_quiet_ms;	/* its delay */
+	long trims;			/* heap trims done */
 	bool stopping;			/* SIGTERM seen */
 	bool retiring;			/* SIGUSR1 seen (EVENT) */
 	bool watching;			/* listeners are in the loop */
@@ -246,6 +252,7 @@ service_new_detached(const struct service_def *def, struct evloop *loop)
 
 	svc->def = def;
 	svc->loop = loop;
+	svc->trim_quiet_ms = SERVICE_TRIM_QUIET_MS;
 	return svc;
 }
 
@@ -253,7 +260,47 @@ service_new_detached(const struct service_def *def, struct evloop *loop)
 void
 service_free_detached(struct service **svcp)
 {
+	if (*svcp != NULL && (*svcp)->loop != NULL)
+		evloop_cancel_timer((*svcp)->loop, &(*svcp)->trim_timer);
 	x_free(svcp);
+}
+
+/*
+ * service_trim_cb - a surge of sessions ended a while ago: give the heap
+ * it left free back to the kernel. service_malloc_tune keeps up to 8 MB
+ * at the top of the heap, and freed chunks below live ones are never
+ * returned by free() at all, so after thousands of sessions a worker
+ * would stay at its peak size for good. malloc_trim(0) also releases
+ * whole free pages in the middle of the heap. It walks the free lists
+ * once, so it runs only after a surge, never per session.
+ */
+static long long
+service_trim_cb(struct evloop *loop, void *ctx)
+{
+	struct service *svc = ctx;
+
+	(void)loop;
+	svc->trim_timer = NULL;		/* we return -1: the loop frees it */
+	if (svc->sessions * 4 > svc->peak)
+		return -1;		/* busy again: the next drop trims */
+	(void)malloc_trim(0);
+	svc->trims++;
+	svc->peak = svc->sessions;
+	return -1;
+}
+
+/* service_set_heap_trim - the delay of the trim after a surge (tests) */
+void
+service_set_heap_trim(struct service *svc, long long quiet_ms)
+{
+	svc->trim_quiet_ms = quiet_ms;
+}
+
+/* service_heap_trims - heap trims so far */
+long
+service_heap_trims(const struct service *svc)
+{
+	return svc->trims;
 }
 
 /* service_sessions - live sessions (EVENT model) */
@@ -267,7 +314,8 @@ service_sessions(const struct service *svc)
 void
 service_session_begin(struct service *svc)
 {
-	svc->sessions++;
+	if (++svc->sessions > svc->peak)
+		svc->peak = svc->sessions;
 }
 
 /* service_session_end - one session less; the last one ends a stop */
@@ -277,6 +325,11 @@ service_session_end(struct service *svc)
 	if (svc->sessions <= 0)
 		msg_panic("service_session_end: no session is open");
 	svc->sessions--;
+	/* down to a quarter of a surge: trim the heap once it stays quiet */
+	if (svc->peak >= SERVICE_TRIM_PEAK && svc->sessions * 4 <= svc->peak &&
+	    svc->trim_timer == NULL && svc->loop != NULL)
+		svc->trim_timer = evloop_add_timer(svc->loop,
+		    svc->trim_quiet_ms, service_trim_cb, svc);
 	if ((svc->stopping || svc->retiring) && svc->sessions == 0 &&
 	    svc->loop != NULL)
 		evloop_stop(svc->loop);
@@ -654,6 +707,7 @@ service_main(int argc, char **argv, const struct service_def *def)
 
 	svc = xcalloc(1, sizeof(*svc));
 	svc->def = def;
+	svc->trim_quiet_ms = SERVICE_TRIM_QUIET_MS;
 	service_listen_fds(svc);
 
 	if (def->pre_drop != NULL)

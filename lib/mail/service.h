@@ -76,6 +76,12 @@ void service_session_begin(struct service *svc);
 void service_session_end(struct service *svc);
 /* service_sessions - live sessions (EVENT model) */
 long service_sessions(const struct service *svc);
+/* service_heap_trims - how often the worker gave freed heap back: once
+ * the sessions drop to a quarter of a surge (32 or more) and some
+ * seconds pass, malloc_trim(0) runs from a timer */
+long service_heap_trims(const struct service *svc);
+/* service_set_heap_trim - that delay in ms (for tests) */
+void service_set_heap_trim(struct service *svc, long long quiet_ms);
 /* service_new_detached - an EVENT service object on loop with no
  * listeners, signals or privilege drop, for harnesses that run a
  * daemon's sessions in process (t/fuzz); service_free_detached frees it */

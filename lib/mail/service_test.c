@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -700,7 +701,114 @@ test_fd_room(void)
 	T_ASSERT(service_fd_room(67, 2));
 }
 
+/* rss_kb - this process's resident size */
+static long long
+rss_kb(void)
+{
+	long long pages = 0, rss = 0;
+	FILE *fp = fopen("/proc/self/statm", "r");
+
+	if (fp == NULL)
+		return -1;
+	if (fscanf(fp, "%lld %lld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(fp);
+	return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* stop_cb - end a bounded loop run */
+static long long
+stop_cb(struct evloop *loop, void *ctx)
+{
+	(void)ctx;
+	evloop_stop(loop);
+	return -1;
+}
+
+/* run_ms - run loop for ms */
+static void
+run_ms(struct evloop *loop, long long ms)
+{
+	T_ASSERT(evloop_add_timer(loop, ms, stop_cb, NULL) != NULL);
+	T_EQ_INT(evloop_run(loop), 0);
+}
+
+/*
+ * test_heap_trim - a surge of 64 sessions leaves 32 MB of freed heap
+ * behind live chunks (which free() never returns, and the services' trim
+ * threshold keeps 8 MB at the top); once the sessions are gone and the
+ * delay passed, the worker gives it back. A few sessions never trim.
+ */
+static void
+test_heap_trim(void)
+{
+	enum { SESSIONS = 64, CHUNK = 512, PER = 1024 };
+	struct evloop *loop = evloop_new();
+	struct service *svc;
+	static char *chunks[SESSIONS * PER];
+	bool tuned;
+	long long before, after;
+
+	T_ASSERT(loop != NULL);
+	svc = service_new_detached(&line_def, loop);
+	service_set_heap_trim(svc, 100);
+	/* as service_malloc_tune; a sanitizer's allocator says no */
+	tuned = mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024) == 1 &&
+	    mallopt(M_MMAP_THRESHOLD, 1024 * 1024) == 1;
+
+	/* fewer than a surge: no trim */
+	for (int i = 0; i < 8; i++)
+		service_session_begin(svc);
+	for (int i = 0; i < 8; i++)
+		service_session_end(svc);
+	run_ms(loop, 300);
+	T_EQ_INT(service_heap_trims(svc), 0);
+
+	for (int i = 0; i < SESSIONS; i++) {
+		service_session_begin(svc);
+		for (int j = 0; j < PER; j++) {
+			chunks[i * PER + j] = xmalloc(CHUNK);
+			memset(chunks[i * PER + j], 'x', CHUNK);
+		}
+	}
+	/* the sessions end; one chunk in 128 stays, as state would */
+	for (int i = 0; i < SESSIONS * PER; i++)
+		if (i % 128 != 127)
+			x_free(&chunks[i]);
+	for (int i = 0; i < SESSIONS; i++)
+		service_session_end(svc);
+	before = rss_kb();
+	T_EQ_INT(service_heap_trims(svc), 0);	/* not at once */
+	run_ms(loop, 500);
+	after = rss_kb();
+	T_EQ_INT(service_heap_trims(svc), 1);
+	if (tuned) {
+		printf("# heap trim: RSS %lld -> %lld kB\n", before, after);
+		T_ASSERT(before - after > 16 * 1024);
+	}
+	for (int i = 0; i < SESSIONS * PER; i++)
+		x_free(&chunks[i]);
+
+	/* sessions back above a quarter of the peak: no trim yet */
+	for (int i = 0; i < SESSIONS; i++)
+		service_session_begin(svc);
+	for (int i = 0; i < SESSIONS - 8; i++)
+		service_session_end(svc);
+	for (int i = 0; i < SESSIONS / 2; i++)
+		service_session_begin(svc);
+	run_ms(loop, 300);
+	T_EQ_INT(service_heap_trims(svc), 1);
+	for (int i = 0; i < SESSIONS / 2 + 8; i++)
+		service_session_end(svc);
+	run_ms(loop, 300);
+	T_EQ_INT(service_heap_trims(svc), 2);
+
+	service_free_detached(&svc);
+	evloop_free(&loop);
+}
+
 static const struct test_case cases[] = {
+	{"heap trimmed after a surge of sessions", test_heap_trim},
 	{"descriptor room for sessions", test_fd_room},
 	{"event: echo, graceful stop with a session", test_event_echo_and_stop},
 	{"event: stop without sessions is immediate", test_event_idle_stop},

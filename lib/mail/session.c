@@ -3,14 +3,19 @@
  * servers (see session.h): open, the stream's events, input pauses,
  * output backlog, and the one place that frees a session.
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/stream.h"
+#include "mail/params.h"
 #include "mail/service.h"
 #include "mail/session.h"
 
@@ -89,15 +94,74 @@ session_event(struct stream *st, enum stream_event ev, void *ctx)
 	session_leave(s);
 }
 
+/* session_admit - check a new connection before anything is made */
+enum session_verdict
+session_admit(const struct session_pool *p, int fd,
+    const struct session_admit *a, struct peer *peer)
+{
+	peer_open(peer, fd);
+	if (p->n >= a->max_sessions || !service_fd_room(p->n,
+	    a->session_fds))
+		return SESSION_BUSY;
+	if ((long long)peer_sessions(peer) > a->client_limit)
+		return SESSION_CLIENT;
+	return SESSION_ADMIT;
+}
+
+/* session_refuse - one plaintext line (or none), then close */
+void
+session_refuse(int fd, struct peer *peer, const char *fmt, ...)
+{
+	char line[STREAM_REPLY_MAX];
+	va_list ap;
+	int n;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			n = 0;
+		if ((size_t)n > sizeof(line) - 3)
+			n = (int)sizeof(line) - 3;
+		memcpy(line + n, "\r\n", 2);
+		/* Best effort: a new socket's buffer takes one line. */
+		if (send(fd, line, (size_t)n + 2, MSG_DONTWAIT |
+		    MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK)
+			msg_debug("refusal to [%s]: %m", peer->addr);
+		(void)shutdown(fd, SHUT_WR);
+	}
+	peer_close(peer);
+	if (close(fd) < 0)
+		msg_warn("close refused connection: %m");
+}
+
 /* session_open - start s on connection fd; returns at depth 1 */
 void
 session_open(struct session_pool *p, struct session *s,
     const struct session_ops *ops, int fd, const struct stream_limits *lim)
 {
+	struct peer peer;
+
+	peer_open(&peer, fd);
+	session_open_peer(p, s, ops, fd, lim, &peer);
+}
+
+/* session_open_peer - start s on an admitted connection; depth 1 */
+void
+session_open_peer(struct session_pool *p, struct session *s,
+    const struct session_ops *ops, int fd, const struct stream_limits *lim,
+    const struct peer *peer)
+{
 	s->ops = ops;
 	s->pool = p;
-	peer_open(&s->peer, fd);
+	s->peer = *peer;
 	s->stream = stream_new(p->loop, fd, lim, session_event, s);
+	/* STARTTLS or implicit TLS: a handshake gets seconds, not the
+	 * idle timeout (0 before the settings are read: none) */
+	stream_set_handshake_timeout(s->stream,
+	    var_tls_handshake_timeout * 1000);
 	s->next = p->head;
 	if (p->head != NULL)
 		p->head->prev = s;
@@ -106,6 +170,14 @@ session_open(struct session_pool *p, struct session *s,
 	if (p->svc != NULL)
 		service_session_begin(p->svc);
 	s->depth = 1;
+}
+
+/* session_runaway - too much input without a line feed? */
+bool
+session_runaway(const struct session *s)
+{
+	return !s->closed &&
+	    stream_partial_bytes(s->stream) > SESSION_RUNAWAY_MAX;
 }
 
 /* session_vreply - queue one reply line unless the stream has closed */

@@ -14,6 +14,15 @@
  * session whose stream has closed, unless ops->held says something still
  * refers to it (smtpd: the commit thread has its queue file).
  *
+ * Limits come before all that: session_admit() checks a new connection
+ * against the worker's session limit, the descriptors left and the
+ * client's count over all workers (peer.h) before any session, stream or
+ * TLS object exists, and a connection over a limit gets the protocol's
+ * refusal line in plaintext (session_refuse; on an implicit-TLS port
+ * nothing) and is closed at once. So a flood of connections from one
+ * client costs an accept and a close each, not a handshake and a session
+ * held until a timeout, and every protocol gets the same rule.
+ *
  * Freeing runs ops->end first (the protocol logs the end while the stream
  * and peer still exist, and frees its own part), then closes the peer and
  * the stream, ends the service's session count and frees the object.
@@ -63,6 +72,25 @@ struct session {
 	bool closed;		/* STREAM_CLOSED seen */
 };
 
+/* what a protocol allows at accept (session_admit) */
+struct session_admit {
+	long long max_sessions;	/* sessions in this worker */
+	int session_fds;	/* descriptors one session may hold */
+	long long client_limit;	/* sessions of one client key, all workers */
+};
+
+/* session_admit's verdict */
+enum session_verdict {
+	SESSION_ADMIT,		/* serve it */
+	SESSION_BUSY,		/* the worker is full (sessions or fds) */
+	SESSION_CLIENT,		/* the client has client_limit sessions */
+};
+
+/* the most a client may send without a line feed after its last whole
+ * line (a command line beyond the protocol's limit is skipped up to
+ * here, then the session ends: see session_runaway) */
+#define SESSION_RUNAWAY_MAX (64 * 1024)
+
 /* SESSION_BASE_FIRST - a compile-time check that type starts with its
  * struct session member named base */
 #define SESSION_BASE_FIRST(type)                                              \
@@ -73,11 +101,32 @@ struct session {
  * sessions svc counts (service_session_begin/_end) */
 void session_pool_init(struct session_pool *p, struct service *svc,
     struct evloop *loop);
+/* session_admit - check new connection fd against a's limits before
+ * anything is made for it; the client is counted in *peer (peer_open)
+ * either way. SESSION_ADMIT: pass peer to session_open_peer(); else
+ * refuse with session_refuse() */
+enum session_verdict session_admit(const struct session_pool *p, int fd,
+    const struct session_admit *a, struct peer *peer);
+/* session_refuse - end a connection session_admit refused: one line
+ * (fmt; CRLF added; NULL: none, for implicit TLS) sent without waiting,
+ * the peer's count ended, fd closed */
+void session_refuse(int fd, struct peer *peer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* session_open - start s (zeroed, base first) on connection fd: peer,
- * stream, pool, service count; returns at depth 1: end with
+ * stream (a TLS handshake on it gets tls_handshake_timeout), pool,
+ * service count; returns at depth 1: end with
  * session_leave() */
 void session_open(struct session_pool *p, struct session *s,
     const struct session_ops *ops, int fd, const struct stream_limits *lim);
+/* session_open_peer - session_open for a connection session_admit
+ * admitted: s takes over *peer (which must not be closed after) */
+void session_open_peer(struct session_pool *p, struct session *s,
+    const struct session_ops *ops, int fd, const struct stream_limits *lim,
+    const struct peer *peer);
+/* session_runaway - has the client sent more than SESSION_RUNAWAY_MAX
+ * bytes without a line feed since its last whole line (the rest of an
+ * over-long line included)? The protocol then says so and closes. */
+bool session_runaway(const struct session *s);
 /* session_leave - end of one level of callbacks; may free s */
 void session_leave(struct session *s);
 /* session_vreply - queue one reply line unless the stream has closed */

@@ -260,7 +260,91 @@ test_backlog(void)
 	evloop_free(&p.loop);
 }
 
+/*
+ * test_admit - the limits at accept: over the client limit or the worker's
+ * session limit the connection gets the refusal line and EOF, before any
+ * session exists; under them it is admitted
+ */
+static void
+test_admit(void)
+{
+	struct session_pool p;
+	struct session_admit a = {10, 1, 1};
+	struct t_session *s;
+	struct peer peer;
+	struct buf got = BUF_INIT;
+	char tmp[64];
+	int sp[2], cp[2];
+
+	t_start(&p, sp, 1024, &s);	/* one session of our uid */
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) == 0);
+	T_EQ_INT(session_admit(&p, cp[0], &a, &peer), SESSION_CLIENT);
+	session_refuse(cp[0], &peer, "421 too many from %s", "you");
+	t_read(cp[1], &got);
+	T_EQ_STR(buf_cstr(&got), "421 too many from you\r\n");
+	T_EQ_INT(recv(cp[1], tmp, sizeof(tmp), MSG_DONTWAIT), 0);	/* EOF */
+	(void)close(cp[1]);
+
+	/* the worker is full: busy, whatever the client */
+	a.client_limit = 5;
+	a.max_sessions = 1;
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) == 0);
+	T_EQ_INT(session_admit(&p, cp[0], &a, &peer), SESSION_BUSY);
+	session_refuse(cp[0], &peer, NULL);	/* implicit TLS: nothing */
+	T_EQ_INT(recv(cp[1], tmp, sizeof(tmp), MSG_DONTWAIT), 0);
+	(void)close(cp[1]);
+
+	/* room and a free slot: admitted, counted until closed */
+	a.max_sessions = 10;
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) == 0);
+	T_EQ_INT(session_admit(&p, cp[0], &a, &peer), SESSION_ADMIT);
+	T_EQ_INT(peer_sessions(&peer), 2);
+	peer_close(&peer);
+	(void)close(cp[0]);
+	(void)close(cp[1]);
+
+	(void)close(sp[1]);
+	T_ASSERT(t_run(p.loop));
+	T_EQ_INT(p.n, 0);
+	buf_free(&got);
+	evloop_free(&p.loop);
+}
+
+/* test_runaway - a line that never ends is noticed past the bound, though
+ * the line reader skips it */
+static void
+test_runaway(void)
+{
+	struct session_pool p;
+	struct t_session *s;
+	char chunk[8192];
+	int sp[2];
+
+	memset(chunk, 'A', sizeof(chunk));
+	t_start(&p, sp, 1024, &s);
+	T_ASSERT(write(sp[1], "hello\r\n", 7) == 7);
+	T_ASSERT(t_run(p.loop));
+	for (int i = 0; i < 9; i++) {
+		T_ASSERT(!session_runaway(&s->base));
+		T_ASSERT(write(sp[1], chunk, sizeof(chunk)) ==
+		    (ssize_t)sizeof(chunk));
+		for (int j = 0; j < 20 &&
+		    stream_partial_bytes(s->base.stream) <
+		    (unsigned long long)(i + 1) * sizeof(chunk); j++)
+			t_spin(p.loop, 5);
+	}
+	/* 72 KB without a line feed, all read and skipped */
+	T_EQ_INT(stream_partial_bytes(s->base.stream), 9 * sizeof(chunk));
+	T_ASSERT(session_runaway(&s->base));
+	T_EQ_INT(s->inputs, 1);
+	(void)close(sp[1]);
+	T_ASSERT(t_run(p.loop));
+	evloop_free(&p.loop);
+}
+
 static const struct test_case cases[] = {
+	{"limits at accept: refused before a session", test_admit},
+	{"input without a line feed is bounded", test_runaway},
 	{"input reaches the protocol; a close frees", test_input_and_close},
 	{"a held session is freed when let go", test_held},
 	{"output backlog pauses input until drained", test_backlog},

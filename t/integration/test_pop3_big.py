@@ -89,7 +89,8 @@ class NoopProbe:
 
 
 def test_big_maildrop_does_not_stall_the_worker(make_herald, token):
-    inst = make_herald(pop3d_workers="1")
+    # B's NOOPs are the probe: the junk limit must not end its session
+    inst = make_herald(pop3d_workers="1", pop3d_junk_command_limit="100000")
     a_addr, a_pw, a_local = new_user(inst, token + "a")
     b_addr, b_pw, _ = new_user(inst, token + "b")
     write_maildrop(inst, a_local, BIG)
