@@ -8,6 +8,15 @@
  * opened read-only once per worker, after the privilege drop; if it cannot
  * be opened, RCPT gets 451 4.3.0 and the open is retried (at most once a
  * second), so a missing directory delays mail and never loses it.
+ *
+ * A recipient that expands to more than alias_expansion_limit addresses
+ * is refused at RCPT (550 5.5.3) rather than bounced after 250 to a
+ * sender who may be forged: the expansion is done here with local's own
+ * resolver (delivery/local_resolve.c), stopping past the limit. So that
+ * "all+1@" .. "all+999@" do not expand "all@" a thousand times, a worker
+ * remembers for SMTPD_CHECK_KNOWN_MS the aliases it found within the
+ * limit (at most SMTPD_CHECK_KNOWN); an alias that grew meanwhile is
+ * still caught by local, which bounces it whole.
  */
 #include <stdint.h>
 #include <string.h>
@@ -21,14 +30,20 @@
 #include "mail/params.h"
 #include "mail/spool.h"
 #include "smtpd.h"
+#include "delivery/local.h"
 
 #define SMTPD_CHECK_RETRY_MS 1000	/* directory re-open interval */
 #define SMTPD_CHECK_SPACE_MS 1000	/* free space is cached this long */
+#define SMTPD_CHECK_KNOWN 64		/* aliases known within the limit */
+#define SMTPD_CHECK_KNOWN_MS 10000	/* ... remembered this long */
 
 static struct dir *smtpd_check_dir;
 static long long smtpd_check_dir_tried = -SMTPD_CHECK_RETRY_MS;
 static long long smtpd_check_space_at = -SMTPD_CHECK_SPACE_MS;
 static long long smtpd_check_space;
+static char *smtpd_check_known[SMTPD_CHECK_KNOWN];
+static long long smtpd_check_known_at[SMTPD_CHECK_KNOWN];
+static size_t smtpd_check_nknown;
 
 /* smtpd_check_open - open the directory if it is not open; -1 if not */
 static int
@@ -92,6 +107,78 @@ smtpd_check_storage(struct smtpd_session *s)
 	return 0;
 }
 
+/* smtpd_check_known_fresh - forget the aliases remembered too long ago;
+ * how many are left */
+static size_t
+smtpd_check_known_fresh(long long now)
+{
+	size_t n = smtpd_check_nknown;
+
+	for (size_t i = 0; i < n;) {
+		if (now - smtpd_check_known_at[i] < SMTPD_CHECK_KNOWN_MS) {
+			i++;
+			continue;
+		}
+		x_free(&smtpd_check_known[i]);
+		n--;
+		smtpd_check_known[i] = smtpd_check_known[n];
+		smtpd_check_known_at[i] = smtpd_check_known_at[n];
+		smtpd_check_known[n] = NULL;
+	}
+	return smtpd_check_nknown = n;
+}
+
+/* smtpd_check_known_add - remember alias as within the limit at now */
+static void
+smtpd_check_known_add(const char *alias, long long now)
+{
+	size_t slot = 0;
+
+	if (smtpd_check_known_fresh(now) < SMTPD_CHECK_KNOWN) {
+		slot = smtpd_check_nknown++;
+	} else {
+		for (size_t i = 1; i < SMTPD_CHECK_KNOWN; i++)
+			if (smtpd_check_known_at[i] <
+			    smtpd_check_known_at[slot])
+				slot = i;
+		x_free(&smtpd_check_known[slot]);
+	}
+	smtpd_check_known[slot] = xstrdup(alias);
+	smtpd_check_known_at[slot] = now;
+}
+
+/*
+ * smtpd_check_expansion - addr is taken here: is its alias expansion
+ * within alias_expansion_limit? 0, or -1 with the reply line in reply.
+ * Other failures of the expansion (a member unknown, a directory error)
+ * are left to local, which names them per part.
+ */
+static int
+smtpd_check_expansion(const char *addr, long long now, struct buf *reply)
+{
+	struct local_resolved r;
+	int ret = 0;
+
+	local_resolve_check(smtpd_check_dir, addr, *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, (size_t)var_alias_expansion_limit,
+	    smtpd_check_known, smtpd_check_known_fresh(now), &r);
+	if (r.too_large) {
+		msg_info("refused <%s>: alias expansion over %lld addresses",
+		    addr, var_alias_expansion_limit);
+		buf_puts(reply, "550 5.5.3 <");
+		addr_externalize(reply, addr);
+		buf_printf(reply, ">: Recipient address rejected: alias "
+		    "expands to more than %lld addresses",
+		    var_alias_expansion_limit);
+		ret = -1;
+	} else if (r.top_alias != NULL && !r.top_known &&
+	    r.fail.status != LOCAL_DEFERRED) {
+		smtpd_check_known_add(r.top_alias, now);
+	}
+	local_resolved_free(&r);
+	return ret;
+}
+
 /*
  * smtpd_check_rcpt - may addr be accepted here? 0, or -1 with the whole
  * reply line in reply.
@@ -114,7 +201,8 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	switch (r) {
 	case DIR_RCPT_OK:
 		buf_free(&why);
-		return 0;
+		return smtpd_check_expansion(addr,
+		    evloop_now_ms(s->base.pool->loop), reply);
 	case DIR_RCPT_UNKNOWN:
 		buf_puts(reply, "550 5.1.1 <");
 		addr_externalize(reply, addr);
