@@ -4,7 +4,9 @@ recipients reach the same mailboxes many times ("all+0@" .. "all+249@" of
 a 150-member alias, many addresses of a catch-all) gives each mailbox one
 copy, although it has more recipients than one delivery request used to
 hold (100); a recipient whose alias expands past alias_expansion_limit is
-refused at RCPT with 5.5.3, and no bounce is made.
+refused at RCPT with 5.5.3, and no bounce is made; the mailbox copies a
+transaction's recipients make are counted while it is open, and past
+local_copy_limit a recipient gets 452 4.5.3.
 
 The Maildirs are counted file by file: every copy is a file.
 """
@@ -112,3 +114,54 @@ def test_over_large_alias_refused_at_rcpt(inst, token):
     assert inst.messages_with(token, "alice") == []
     log = inst.log_text(since)
     assert "status=bounced" not in log, log
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory, pki):
+    """local_copy_limit=200; cap.test: u0..u209, big@ -> u0..u149,
+    more@ -> u150..u209."""
+    with conftest.standard_instance(tmp_path_factory, pki, "capped",
+                                    local_copy_limit=200) as i:
+        i.add_domain("cap.test")
+        lines = "".join("u%d@cap.test:{PLAIN}pw-u%d::::::\n" % (n, n)
+                        for n in range(210))
+        i.ctl_ok("user", "import", "-", input=lines)
+        users = ["u%d@cap.test" % n for n in range(210)]
+        for n in range(0, 150, 50):
+            i.add_alias("big@cap.test", *users[n:n + 50])
+        i.add_alias("more@cap.test", *users[150:210])
+        yield i
+
+
+def test_copies_counted_at_rcpt(capped, token):
+    """big@ (150 mailboxes), then more@ (60 more): past 200 copies more@
+    gets 452 4.5.3, which is no client error; big+x@ again and a mailbox
+    add nothing or one; the message is delivered to those accepted, once
+    each."""
+    inst = capped
+    sender = "cap-%s@example.org" % token
+    msg = H.make_message(token, sender=sender, to="big@cap.test")
+    with inst.smtp(timeout=60) as s:
+        s.ehlo()
+        assert s.mail(sender)[0] == 250
+        assert s.rcpt("big@cap.test")[0] == 250
+        assert s.rcpt("big+again@cap.test")[0] == 250	# counted once
+        code, text = s.rcpt("more@cap.test")
+        assert code == 452, (code, text)
+        assert text.startswith(b"4.5.3"), text
+        assert b"reach more than 200 mailboxes" in text, text
+        assert s.rcpt("u0+x@cap.test")[0] == 250	# 151: fits
+        for n in range(30):	# not counted as errors: no disconnect
+            assert s.rcpt("more+%d@cap.test" % n)[0] == 452
+        assert s.data(msg)[0] == 250
+        s.quit()
+    inst.wait_messages(token, "u149", "cap.test")
+    inst.wait_queue_empty()
+    got = {n: len(inst.messages_with(token, "u%d" % n, "cap.test"))
+           for n in range(210)}
+    assert {n: c for n, c in got.items() if n < 150 and c != 1} == {}
+    assert {n: c for n, c in got.items() if n >= 150 and c != 0} == {}
+    # a new transaction starts from zero
+    msg2 = H.make_message(token + "-2", sender=sender, to="more@cap.test")
+    send_many(inst, sender, ["more@cap.test"], msg2)
+    inst.wait_messages(token + "-2", "u209", "cap.test")
