@@ -23,8 +23,9 @@
  * open: each mailbox a recipient names directly, and each alias's (or
  * catch-all's) mailboxes, once per transaction (tx->copy_set). Past
  * local_copy_limit a recipient gets 452 4.5.3, as past
- * smtpd_recipient_limit, and the client sends it in another
- * transaction. Mailboxes reached through two aliases are counted twice,
+ * smtpd_recipient_limit, and the client sends it in another transaction
+ * (550 5.5.3 if it alone is over the limit: it would never fit).
+ * Mailboxes reached through two aliases are counted twice,
  * so the count is an upper bound; local removes the duplicates and
  * enforces the same limit exactly.
  */
@@ -221,7 +222,8 @@ smtpd_check_copy_add(struct smtpd_tx *tx, const char *key)
 /*
  * smtpd_check_copies - count the copies r (addr's resolution) adds to the
  * transaction: 0, or -2 with the 452 reply if they would pass
- * local_copy_limit. An alias or mailbox already counted adds nothing.
+ * local_copy_limit (-1 with a 550 if they pass it alone). An alias or
+ * mailbox already counted adds nothing.
  */
 static int
 smtpd_check_copies(struct smtpd_tx *tx, const char *addr,
@@ -243,6 +245,15 @@ smtpd_check_copies(struct smtpd_tx *tx, const char *addr,
 	if (smtpd_check_copy_has(tx, buf_cstr(&key))) {
 		buf_free(&key);
 		return 0;
+	}
+	if ((long long)n > var_local_copy_limit) {
+		/* never fits, not even alone: no use trying again */
+		buf_free(&key);
+		buf_puts(reply, "550 5.5.3 <");
+		addr_externalize(reply, addr);
+		buf_printf(reply, ">: Recipient address rejected: alias "
+		    "reaches more than %lld mailboxes", var_local_copy_limit);
+		return -1;
 	}
 	if (tx->copies + (long long)n > var_local_copy_limit) {
 		buf_free(&key);
@@ -276,8 +287,6 @@ smtpd_check_expansion(struct smtpd_tx *tx, const char *addr, long long now,
 	    (int)var_alias_depth_limit, (size_t)var_alias_expansion_limit,
 	    smtpd_check_known, smtpd_check_known_fresh(now), &r);
 	if (r.too_large) {
-		msg_info("refused <%s>: alias expansion over %lld addresses",
-		    addr, var_alias_expansion_limit);
 		buf_puts(reply, "550 5.5.3 <");
 		addr_externalize(reply, addr);
 		buf_printf(reply, ">: Recipient address rejected: alias "

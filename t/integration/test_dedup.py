@@ -119,7 +119,7 @@ def test_over_large_alias_refused_at_rcpt(inst, token):
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory, pki):
     """local_copy_limit=200; cap.test: u0..u209, big@ -> u0..u149,
-    more@ -> u150..u209."""
+    more@ -> u150..u209, every@ -> all 210."""
     with conftest.standard_instance(tmp_path_factory, pki, "capped",
                                     local_copy_limit=200) as i:
         i.add_domain("cap.test")
@@ -130,6 +130,8 @@ def capped(tmp_path_factory, pki):
         for n in range(0, 150, 50):
             i.add_alias("big@cap.test", *users[n:n + 50])
         i.add_alias("more@cap.test", *users[150:210])
+        for n in range(0, 210, 60):
+            i.add_alias("every@cap.test", *users[n:n + 60])
         yield i
 
 
@@ -165,3 +167,21 @@ def test_copies_counted_at_rcpt(capped, token):
     msg2 = H.make_message(token + "-2", sender=sender, to="more@cap.test")
     send_many(inst, sender, ["more@cap.test"], msg2)
     inst.wait_messages(token + "-2", "u209", "cap.test")
+
+
+def test_alias_over_copy_limit_alone_refused(capped, token):
+    """every@ reaches 210 mailboxes > local_copy_limit on its own: 550
+    5.5.3 (no use retrying), and nothing is queued or bounced."""
+    inst = capped
+    since = inst.log_size()
+    with inst.smtp(timeout=60) as s:
+        s.ehlo()
+        assert s.mail("alice@example.test")[0] == 250
+        code, text = s.rcpt("every@cap.test")
+        assert code == 550, (code, text)
+        assert text.startswith(b"5.5.3"), text
+        assert b"reaches more than 200 mailboxes" in text, text
+        s.rset()
+        s.quit()
+    assert inst.queue_empty()
+    assert "status=bounced" not in inst.log_text(since)
