@@ -56,9 +56,9 @@ struct local_resolved {
 	size_t nmember;		/* alias members met (not the recipient) */
 	size_t expand_limit;	/* most members allowed */
 	bool too_large;		/* stopped: more than expand_limit */
-	char *top_alias;	/* the alias the recipient itself hit, or NULL */
+	char *top_alias;	/* the alias the recipient hit, or NULL */
 	bool top_known;		/* top_alias was known: not expanded */
-	char *const *known;	/* aliases not to expand (local_resolve_check) */
+	char *const *known;	/* aliases not to expand (_check) */
 	size_t nknown;
 };
 

@@ -236,7 +236,8 @@ local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
 	if (depth > 0 && ++r->nmember > r->expand_limit) {
 		r->too_large = true;
 		local_resolve_fail(r, top, top, LOCAL_BOUNCED, "5.5.3",
-		    "alias expansion is too large (over alias_expansion_limit)");
+		    "alias expansion is too large "
+		    "(over alias_expansion_limit)");
 		goto out;
 	}
 	if (!local_resolve_syntax(buf_cstr(&key))) {

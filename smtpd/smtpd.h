@@ -129,9 +129,9 @@ struct smtpd_tx {
 	size_t nrcpt, rcpt_cap;
 	uint32_t *rcpt_set;	/* open-addressed set of rcpt index + 1 */
 	size_t set_cap;		/* power of two, 0 = none yet */
-	char **copy_set;	/* mailboxes and aliases counted (smtpd_check) */
+	char **copy_set;	/* mailboxes, aliases counted (smtpd_check) */
 	size_t copy_cap, ncopy_keys;	/* copy_set: power of two, in use */
-	long long copies;	/* mailbox copies the recipients make, at most */
+	long long copies;	/* copies the recipients make, at most */
 
 	/* content */
 	struct qfile_writer *w;	/* NULL until DATA / the first BDAT */
