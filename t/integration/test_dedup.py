@@ -167,6 +167,7 @@ def test_copies_counted_at_rcpt(capped, token):
     msg2 = H.make_message(token + "-2", sender=sender, to="more@cap.test")
     send_many(inst, sender, ["more@cap.test"], msg2)
     inst.wait_messages(token + "-2", "u209", "cap.test")
+    inst.wait_queue_empty()
 
 
 def test_alias_over_copy_limit_alone_refused(capped, token):
@@ -183,5 +184,6 @@ def test_alias_over_copy_limit_alone_refused(capped, token):
         assert b"reaches more than 200 mailboxes" in text, text
         s.rset()
         s.quit()
-    assert inst.queue_empty()
-    assert "status=bounced" not in inst.log_text(since)
+    assert inst.queue_empty(), inst.queue_files()
+    log = inst.log_text(since)
+    assert "status=bounced" not in log, log
