@@ -22,9 +22,15 @@
  *	For each requested recipient local resolves the address: the user
  *	itself, the user without "+ext" (recipient_delimiter), an alias, an
  *	alias without "+ext", the catch-all "@domain". Alias targets are
- *	resolved recursively up to alias_depth_limit levels; an address met
- *	twice in one expansion is skipped, so loops end, and a mailbox that
- *	several recipients of one request reach gets one copy. Each mailbox
+ *	resolved recursively up to alias_depth_limit levels and to
+ *	alias_expansion_limit distinct member addresses (a recipient over
+ *	it bounces whole with 5.5.3; smtpd refuses it at RCPT already); an
+ *	address met twice in one expansion is skipped, so loops end, and a
+ *	mailbox that several recipients of one request reach gets one copy.
+ *	qmgr puts a message's local recipients into one request (up to
+ *	1000), so that is one copy per message; a request writes at most
+ *	local_copy_limit copies, the mailboxes past it bounce with 5.5.3
+ *	(see local_request.c). Each mailbox
  *	gets the message with "Return-Path: <sender>" and "Delivered-To:
  *	<mailbox>" prepended, staged in the request's maildir batch, which
  *	syncs each file before it is linked into new/.
@@ -64,9 +70,9 @@
  *
  * SETTINGS (herald.conf)
  *	mail_location, data_directory, vmail_user, directory_group,
- *	recipient_delimiter, alias_depth_limit, hopcount_limit,
- *	default_quota, quota_exceeded_bounce, delivery_timeout,
- *	local_batch_size.
+ *	recipient_delimiter, alias_depth_limit, alias_expansion_limit,
+ *	local_copy_limit, hopcount_limit, default_quota,
+ *	quota_exceeded_bounce, delivery_timeout, local_batch_size.
  */
 #include <errno.h>
 #include <poll.h>

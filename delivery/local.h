@@ -20,7 +20,6 @@
 struct dir;
 struct qfile;
 
-#define LOCAL_EXPAND_MAX 1000		/* addresses in one expansion */
 #define LOCAL_HEADER_MAX (1024 * 1024)	/* header bytes scanned */
 #define LOCAL_HEADER_VALUES 1000	/* Delivered-To: values kept */
 #define LOCAL_HEADER_VALUE_MAX 1024	/* bytes of one value kept */
@@ -54,6 +53,13 @@ struct local_resolved {
 	struct local_outcome fail;	/* worst failing part, or LOCAL_OK */
 	char **seen;		/* lookup keys met in this expansion */
 	size_t nseen;
+	size_t nmember;		/* alias members met (not the recipient) */
+	size_t expand_limit;	/* most members allowed */
+	bool too_large;		/* stopped: more than expand_limit */
+	char *top_alias;	/* the alias the recipient hit, or NULL */
+	bool top_known;		/* top_alias was known: not expanded */
+	char *const *known;	/* aliases not to expand (_check) */
+	size_t nknown;
 };
 
 /* local_header.c: loop detection state, fed incrementally */
@@ -84,6 +90,13 @@ void local_outcome_set(struct local_outcome *o, enum local_status st,
  * r must be zeroed or freed before; always fills r (failures in r->fail) */
 void local_resolve(struct dir *d, const char *addr, char delim,
     int depth_limit, struct local_resolved *r);
+/* local_resolve_check - local_resolve with expand_limit members at most
+ * (r->too_large when there are more), where a top-level alias whose key is
+ * one of known[0..nknown) is taken as it is, not expanded (r->top_known):
+ * smtpd's RCPT check, which remembers the aliases it expanded already */
+void local_resolve_check(struct dir *d, const char *addr, char delim,
+    int depth_limit, size_t expand_limit, char *const *known, size_t nknown,
+    struct local_resolved *r);
 /* local_resolved_free - release r (reusable afterwards) */
 void local_resolved_free(struct local_resolved *r);
 

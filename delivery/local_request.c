@@ -6,9 +6,21 @@
  * (local_request_finish). Protocol: see local.c.
  *
  * Mailboxes are delivered at most once per request, however many of the
- * requested recipients reach them. A recipient whose resolution hit a
- * temporary failure gets no copy now: it is deferred whole, so the retry
- * delivers each of its parts once.
+ * requested recipients reach them (by the resolved mailbox, so "all+1@"
+ * and "all+2@" expanding to the same members give each one copy). qmgr
+ * puts every local recipient of a message into one request (up to
+ * LOCAL_RCPT_MAX, which smtpd_recipient_limit's default matches), so this
+ * is per message; only a retry of deferred recipients, or a message with
+ * more recipients than that, can give a mailbox a second copy (a
+ * duplicate, never a loss: crash safety is unchanged, nothing is
+ * recorded between attempts). A request writes at most local_copy_limit
+ * copies; the mailboxes past it bounce with 5.5.3, so one message cannot
+ * fill the store however its recipients expand.
+ *
+ * A recipient whose resolution hit a temporary failure gets no copy now:
+ * it is deferred whole, so the retry delivers each of its parts once. One
+ * whose alias expansion is over alias_expansion_limit gets no copy either
+ * and bounces whole (smtpd refuses it at RCPT unless the alias grew since).
  */
 #include <limits.h>
 #include <string.h>
@@ -51,6 +63,7 @@ struct local_req {
 	struct local_header hdr;
 	struct local_done *done;	/* mailboxes handled so far */
 	size_t ndone;
+	size_t ncopies;		/* of them staged: local_copy_limit */
 	struct local_rcpt_state *rcpt;	/* in request order */
 	size_t nrcpt;
 };
@@ -88,9 +101,13 @@ local_box_copy(struct local_req *rq, const struct local_box *box, int fd,
 	if (local_header_delivered_to(&rq->hdr, box->addr))
 		local_outcome_set(&d->out, LOCAL_BOUNCED, "5.4.6",
 		    "mail forwarding loop for <%s>", box->addr);
-	else
-		d->staged = local_deliver_box(rq->qf, fd, box, mb, &d->copy,
-		    &d->out);
+	else if (rq->ncopies >= (size_t)var_local_copy_limit)
+		local_outcome_set(&d->out, LOCAL_BOUNCED, "5.5.3",
+		    "message reaches more than %lld mailboxes "
+		    "(local_copy_limit)", var_local_copy_limit);
+	else if ((d->staged = local_deliver_box(rq->qf, fd, box, mb,
+	    &d->copy, &d->out)))
+		rq->ncopies++;
 	return rq->ndone++;
 }
 
@@ -110,6 +127,14 @@ local_rcpt_stage(struct local_req *rq, struct local_rcpt_state *st,
 		/* deliver nothing now: the retry delivers every part once */
 		local_outcome_set(&st->out, LOCAL_DEFERRED, st->r.fail.dsn,
 		    "%s", buf_cstr(&st->r.fail.reason));
+		st->decided = true;
+		return;
+	}
+	if (st->r.too_large) {
+		/* all or nothing: no partial delivery of a huge alias */
+		local_outcome_set(&st->out, LOCAL_BOUNCED, "5.5.3",
+		    "alias expansion is too large (over %lld addresses: "
+		    "alias_expansion_limit)", var_alias_expansion_limit);
 		st->decided = true;
 		return;
 	}

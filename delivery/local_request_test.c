@@ -2,8 +2,8 @@
  * local_request_test - the local agent's request handling end to end
  * over a socketpair: real queue files, a real directory and Maildirs in a
  * temp folder. Checks the reply shape, the delivered file, one copy per
- * mailbox per request, loop detection, quota, write errors and malformed
- * requests.
+ * mailbox per request, local_copy_limit, an over-large alias expansion,
+ * loop detection, quota, write errors and malformed requests.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -306,6 +306,60 @@ test_once_per_request(void)
 	buf_free(&out);
 }
 
+/* test_copy_limit - local_copy_limit counts the copies of one request
+ * (after duplicates are removed); further mailboxes bounce with 5.5.3 */
+static void
+test_copy_limit(void)
+{
+	const char *const rcpts[] = {"team@example.org", "alice+x@example.org",
+	    "carol@example.org", "pair@example.org", NULL};
+	const int idx[] = {0, 1, 2, 3, -1};
+	struct buf out = BUF_INIT;
+	int fd = queue_file("s@x.test", rcpts, msg_plain);
+	int a = maildir_files("alice", NULL), c = maildir_files("carol", NULL);
+	int p;
+
+	clear_maildir("pair");
+	p = maildir_files("pair", NULL);
+	var_local_copy_limit = 2;
+	T_EQ_INT(deliver(fd, idx, &out, NULL), 0);
+	var_local_copy_limit = 1000;
+	T_EQ_STR(out.data, "ok|"
+	    "0 delivered 2.0.0 delivered to maildir|"
+	    "1 delivered 2.0.0 delivered to maildir|"
+	    "2 delivered 2.0.0 delivered to maildir|"
+	    "3 bounced 5.5.3 message reaches more than 2 mailboxes "
+	    "(local_copy_limit)|");
+	T_EQ_INT(maildir_files("alice", NULL), a + 1);
+	T_EQ_INT(maildir_files("carol", NULL), c + 1);
+	T_EQ_INT(maildir_files("pair", NULL), p);
+	close(fd);
+	buf_free(&out);
+}
+
+/* test_expansion_whole - an expansion over alias_expansion_limit (an
+ * alias that grew after smtpd took it) bounces whole: no member gets a
+ * copy, not even those met before the limit */
+static void
+test_expansion_whole(void)
+{
+	const char *const rcpts[] = {"team@example.org", NULL};
+	const int idx[] = {0, -1};
+	struct buf out = BUF_INIT;
+	int fd = queue_file("s@x.test", rcpts, msg_plain);
+	int a = maildir_files("alice", NULL), c = maildir_files("carol", NULL);
+
+	var_alias_expansion_limit = 1;
+	T_EQ_INT(deliver(fd, idx, &out, NULL), 0);
+	var_alias_expansion_limit = 1000;
+	T_EQ_STR(out.data, "ok|0 bounced 5.5.3 alias expansion is too large "
+	    "(over 1 addresses: alias_expansion_limit)|");
+	T_EQ_INT(maildir_files("alice", NULL), a);
+	T_EQ_INT(maildir_files("carol", NULL), c);
+	close(fd);
+	buf_free(&out);
+}
+
 static void
 test_delivered_to_loop(void)
 {
@@ -481,6 +535,8 @@ test_malformed(void)
 static const struct test_case cases[] = {
 	{"deliver one copy with Return-Path and Delivered-To", test_deliver},
 	{"one copy per mailbox per request", test_once_per_request},
+	{"local_copy_limit per request", test_copy_limit},
+	{"over-large expansion bounces whole", test_expansion_whole},
 	{"Delivered-To loop", test_delivered_to_loop},
 	{"hop count limit", test_hop_limit},
 	{"quota bounce and defer", test_quota},

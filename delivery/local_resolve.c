@@ -8,6 +8,15 @@
  * key met in one expansion is remembered, and a key met again is
  * skipped, so alias loops end and a mailbox reached twice gets one copy.
  *
+ * The expansion is bounded by alias_expansion_limit: every distinct
+ * address met as an alias member (through nested aliases and the
+ * catch-all) counts, the recipient itself does not; so directory lookups
+ * are bounded too (an address met again costs no lookup).
+ * Past the limit the resolution stops with r->too_large and a 5.5.3
+ * failure, and the caller delivers none of it (smtpd refuses such a
+ * recipient at RCPT with local_resolve_check, so this happens only when
+ * an alias grew after the message was accepted).
+ *
  * Failures are per part: a target that resolves to nothing bounces 5.1.1,
  * a target outside the hosted domains bounces 5.1.2 (forwarding is not
  * supported yet), a disabled user bounces 5.2.1, a directory error defers
@@ -134,7 +143,7 @@ local_resolve_targets(struct dir *d, struct local_resolved *r,
 		    "alias expansion is nested too deeply");
 		return;
 	}
-	while (*p) {
+	while (*p && !r->too_large) {
 		size_t n = strcspn(p, "\n");
 
 		if (n > 0) {
@@ -196,10 +205,15 @@ local_resolve_alias(struct dir *d, struct local_resolved *r, const char *key,
 
 	if (found < 0)
 		local_resolve_dir_error(r, part, top, &why);
-	else if (found > 0) {
+	else if (found > 0 && depth == 0) {
+		r->top_alias = xstrdup(key);
+		for (size_t i = 0; i < r->nknown; i++)
+			if (strcmp(r->known[i], key) == 0)
+				r->top_known = true;
+	}
+	if (found > 0 && !r->top_known)
 		local_resolve_targets(d, r, part, buf_cstr(&targets), top,
 		    delim, depth + 1, limit);
-	}
 	buf_free(&why);
 	buf_free(&targets);
 	return found;
@@ -219,9 +233,11 @@ local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
 	addr_lookup_key(&key, addr);
 	if (local_resolve_seen(r, buf_cstr(&key)))
 		goto out;	/* a loop, or a mailbox already reached */
-	if (r->nseen > LOCAL_EXPAND_MAX) {
-		local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.4.6",
-		    "alias expansion is too large");
+	if (depth > 0 && ++r->nmember > r->expand_limit) {
+		r->too_large = true;
+		local_resolve_fail(r, top, top, LOCAL_BOUNCED, "5.5.3",
+		    "alias expansion is too large "
+		    "(over alias_expansion_limit)");
 		goto out;
 	}
 	if (!local_resolve_syntax(buf_cstr(&key))) {
@@ -273,18 +289,33 @@ out:
 	buf_free(&catchall);
 }
 
+/* local_resolve_check - resolve with a given limit and known aliases */
+void
+local_resolve_check(struct dir *d, const char *addr, char delim,
+    int depth_limit, size_t expand_limit, char *const *known, size_t nknown,
+    struct local_resolved *r)
+{
+	memset(r, 0, sizeof(*r));
+	local_outcome_init(&r->fail);
+	r->expand_limit = expand_limit;
+	r->known = known;
+	r->nknown = nknown;
+	local_resolve_addr(d, r, addr, addr, delim, 0, depth_limit);
+	r->known = NULL;
+	r->nknown = 0;
+	/* only skipped parts: the aliases lead back to themselves */
+	if (r->nbox == 0 && r->fail.status == LOCAL_OK && !r->top_known)
+		local_outcome_set(&r->fail, LOCAL_BOUNCED, "5.4.6",
+		    "mail forwarding loop: aliases lead to no mailbox");
+}
+
 /* local_resolve - resolve a recipient against the directory */
 void
 local_resolve(struct dir *d, const char *addr, char delim, int depth_limit,
     struct local_resolved *r)
 {
-	memset(r, 0, sizeof(*r));
-	local_outcome_init(&r->fail);
-	local_resolve_addr(d, r, addr, addr, delim, 0, depth_limit);
-	/* only skipped parts: the aliases lead back to themselves */
-	if (r->nbox == 0 && r->fail.status == LOCAL_OK)
-		local_outcome_set(&r->fail, LOCAL_BOUNCED, "5.4.6",
-		    "mail forwarding loop: aliases lead to no mailbox");
+	local_resolve_check(d, addr, delim, depth_limit,
+	    (size_t)var_alias_expansion_limit, NULL, 0, r);
 }
 
 /* local_resolved_free - release r */
@@ -297,6 +328,7 @@ local_resolved_free(struct local_resolved *r)
 	for (size_t i = 0; i < r->nseen; i++)
 		x_free(&r->seen[i]);
 	x_free(&r->seen);
+	x_free(&r->top_alias);
 	local_outcome_free(&r->fail);
 	memset(r, 0, sizeof(*r));
 }

@@ -89,6 +89,19 @@ setup(void)
 	/* catch-all */
 	must(dir_alias_add(w, "@other.org", "dave@other.org", &why), &why,
 	    "catch-all");
+	/* an alias of 1000 addresses, all reaching alice through +ext */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(next, sizeof(next), "alice+%d@example.org", i);
+		must(dir_alias_add(w, "thousand@example.org", next, &why),
+		    &why, "thousand");
+	}
+	/* an alias of 3 members, one of them the 1000 above */
+	must(dir_alias_add(w, "outer@example.org", "thousand@example.org",
+	    &why), &why, "outer");
+	must(dir_alias_add(w, "outer@example.org", "carol@example.org", &why),
+	    &why, "outer");
+	must(dir_alias_add(w, "outer@example.org", "alice@example.org", &why),
+	    &why, "outer");
 	/* a chain d0 -> d1 -> ... -> d11 -> alice */
 	for (int i = 0; i < 12; i++) {
 		snprintf(chain, sizeof(chain), "d%d@example.org", i);
@@ -254,6 +267,76 @@ test_refused(void)
 	    NULL));
 }
 
+/* expand - resolve addr with the expansion limit lim (and known aliases);
+ * the number of mailboxes, -1 if the expansion was too large */
+static long
+expand(const char *addr, long long lim, char *const *known, size_t nknown,
+    const char *want_top)
+{
+	struct local_resolved r;
+	long n;
+
+	var_alias_expansion_limit = lim;
+	if (known == NULL)
+		local_resolve(dir, addr, '+', 10, &r);
+	else
+		local_resolve_check(dir, addr, '+', 10, (size_t)lim, known,
+		    nknown, &r);
+	n = r.too_large ? -1 : (long)r.nbox;
+	if (r.too_large && (r.fail.status != LOCAL_BOUNCED ||
+	    strcmp(r.fail.dsn, "5.5.3") != 0)) {
+		fprintf(stderr, "  %s: too large but %d %s\n", addr,
+		    r.fail.status, r.fail.dsn);
+		n = -2;
+	}
+	if (!r.too_large && r.fail.status != LOCAL_OK) {
+		fprintf(stderr, "  %s: %s\n", addr, buf_cstr(&r.fail.reason));
+		n = -3;
+	}
+	if (want_top != NULL && (r.top_alias == NULL ||
+	    strcmp(r.top_alias, want_top) != 0)) {
+		fprintf(stderr, "  %s: top alias %s, want %s\n", addr,
+		    r.top_alias ? r.top_alias : "(none)", want_top);
+		n = -4;
+	}
+	local_resolved_free(&r);
+	var_alias_expansion_limit = 1000;
+	return n;
+}
+
+/* the limit counts the members only, not the recipient itself: an alias
+ * of exactly alias_expansion_limit members delivers to all of them */
+static void
+test_expansion_count(void)
+{
+	T_EQ_INT(expand("thousand@example.org", 1000, NULL, 0, NULL), 1);
+	T_EQ_INT(expand("thousand+x@example.org", 1000, NULL, 0, NULL), 1);
+	T_EQ_INT(expand("thousand@example.org", 999, NULL, 0, NULL), -1);
+	/* nested: outer's 3 members plus thousand's 1000 */
+	T_EQ_INT(expand("outer@example.org", 1003, NULL, 0, NULL), 2);
+	T_EQ_INT(expand("outer@example.org", 1002, NULL, 0, NULL), -1);
+	/* a plain user, the catch-all: no member, one mailbox */
+	T_EQ_INT(expand("alice@example.org", 1, NULL, 0, NULL), 1);
+	T_EQ_INT(expand("x@other.org", 1, NULL, 0, "@other.org"), 1);
+	/* distinct addresses count, even if they reach one mailbox */
+	T_EQ_INT(expand("team@example.org", 3, NULL, 0, NULL), 2);
+	T_EQ_INT(expand("team@example.org", 2, NULL, 0, NULL), -1);
+}
+
+/* smtpd's check: the alias the recipient hit is named, and a known one
+ * is not expanded again */
+static void
+test_expansion_known(void)
+{
+	char *known[] = {"thousand@example.org"};
+
+	T_EQ_INT(expand("thousand+7@example.org", 1000, known + 1, 0,
+	    "thousand@example.org"), 1);
+	T_EQ_INT(expand("thousand+7@example.org", 10, known, 1,
+	    "thousand@example.org"), 0);
+	T_EQ_INT(expand("outer@example.org", 10, known, 1,
+	    "outer@example.org"), -1);
+}
 
 static const struct test_case cases[] = {
 	{"user exact and case", test_user},
@@ -265,6 +348,8 @@ static const struct test_case cases[] = {
 	{"depth limit", test_depth},
 	{"failing parts are named", test_parts},
 	{"disabled, foreign, bad syntax", test_refused},
+	{"expansion limit counts members only", test_expansion_count},
+	{"known aliases are not expanded again", test_expansion_known},
 	{0},
 };
 

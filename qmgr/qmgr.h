@@ -41,7 +41,10 @@ struct qfile;
 struct ipc_msg;
 
 #define QMGR_ACTIVE_LIMIT 20000		/* messages in memory at once */
-#define QMGR_JOB_RCPT 100		/* recipients per delivery request */
+#define QMGR_JOB_RCPT 1000	/* recipients per delivery request: local's
+				 * LOCAL_RCPT_MAX, so that a message's local
+				 * recipients are one request and local
+				 * removes duplicates per message */
 #define QMGR_PUMP_BATCH 200		/* messages opened per loop turn */
 #define QMGR_REASON_MAX 500		/* bytes of a reason we keep */
 #define QMGR_CLIENT_MAX 1024		/* concurrent "qmgr" connections */

@@ -46,7 +46,7 @@
 #include "qmgr.h"
 
 #define QMGR_AGENT_SERVICE "local"
-#define QMGR_AGENT_INPUT (256 * 1024)	/* reply bound: 100 recipients */
+#define QMGR_AGENT_INPUT (IPC_MAX_FRAME + 64)	/* one reply, partly read */
 #define QMGR_AGENT_DIED "local delivery agent died or timed out"
 
 static void qmgr_deliver_event(struct evloop *, int, unsigned, void *);

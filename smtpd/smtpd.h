@@ -142,6 +142,9 @@ struct smtpd_tx {
 	size_t nrcpt, rcpt_cap;
 	uint32_t *rcpt_set;	/* open-addressed set of rcpt index + 1 */
 	size_t set_cap;		/* power of two, 0 = none yet */
+	char **copy_set;	/* mailboxes, aliases counted (smtpd_check) */
+	size_t copy_cap, ncopy_keys;	/* copy_set: power of two, in use */
+	long long copies;	/* copies the recipients make, at most */
 
 	/* content */
 	struct qfile_writer *w;	/* NULL until DATA / the first BDAT */
@@ -324,7 +327,8 @@ void smtpd_check_init(void);
 /* smtpd_check_storage - 0 if the spool has room for a transaction that
  * reserves want bytes (smtpd_space_room), else -1 */
 int smtpd_check_storage(struct smtpd_session *s, long long want);
-/* smtpd_check_rcpt - 0 if addr may be accepted, else -1 and the reply */
+/* smtpd_check_rcpt - 0 if addr may be accepted, else -1 and the reply
+ * (-2: a temporary refusal that is no client error: 452 4.5.3) */
 int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
     struct buf *reply);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */

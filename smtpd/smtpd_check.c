@@ -9,6 +9,26 @@
  * opened read-only once per worker, after the privilege drop; if it cannot
  * be opened, RCPT gets 451 4.3.0 and the open is retried (at most once a
  * second), so a missing directory delays mail and never loses it.
+ *
+ * A recipient that expands to more than alias_expansion_limit addresses
+ * is refused at RCPT (550 5.5.3) rather than bounced after 250 to a
+ * sender who may be forged: the expansion is done here with local's own
+ * resolver (delivery/local_resolve.c), stopping past the limit. So that
+ * "all+1@" .. "all+999@" do not expand "all@" a thousand times, a worker
+ * remembers for SMTPD_CHECK_KNOWN_MS the aliases it found within the
+ * limit (at most SMTPD_CHECK_KNOWN), with their number of mailboxes; an
+ * alias that grew meanwhile is still caught by local, which bounces it
+ * whole.
+ *
+ * The copies a transaction's recipients make are counted while it is
+ * open: each mailbox a recipient names directly, and each alias's (or
+ * catch-all's) mailboxes, once per transaction (tx->copy_set). Past
+ * local_copy_limit a recipient gets 452 4.5.3, as past
+ * smtpd_recipient_limit, and the client sends it in another transaction
+ * (550 5.5.3 if it alone is over the limit: it would never fit).
+ * Mailboxes reached through two aliases are counted twice,
+ * so the count is an upper bound; local removes the duplicates and
+ * enforces the same limit exactly.
  */
 #include <stdint.h>
 #include <string.h>
@@ -22,14 +42,21 @@
 #include "mail/params.h"
 #include "mail/spool.h"
 #include "smtpd.h"
+#include "delivery/local.h"
 
 #define SMTPD_CHECK_RETRY_MS 1000	/* directory re-open interval */
 #define SMTPD_CHECK_SPACE_MS 1000	/* free space is cached this long */
+#define SMTPD_CHECK_KNOWN 64		/* aliases known within the limit */
+#define SMTPD_CHECK_KNOWN_MS 10000	/* ... remembered this long */
 
 static struct dir *smtpd_check_dir;
 static long long smtpd_check_dir_tried = -SMTPD_CHECK_RETRY_MS;
 static long long smtpd_check_space_at = -SMTPD_CHECK_SPACE_MS;
 static long long smtpd_check_space;
+static char *smtpd_check_known[SMTPD_CHECK_KNOWN];
+static long long smtpd_check_known_at[SMTPD_CHECK_KNOWN];
+static size_t smtpd_check_known_boxes[SMTPD_CHECK_KNOWN];
+static size_t smtpd_check_nknown;
 
 /* smtpd_check_open - open the directory if it is not open; -1 if not */
 static int
@@ -100,6 +127,190 @@ smtpd_check_storage(struct smtpd_session *s, long long want)
 	return 0;
 }
 
+/* smtpd_check_known_fresh - forget the aliases remembered too long ago;
+ * how many are left */
+static size_t
+smtpd_check_known_fresh(long long now)
+{
+	size_t n = smtpd_check_nknown;
+
+	for (size_t i = 0; i < n;) {
+		if (now - smtpd_check_known_at[i] < SMTPD_CHECK_KNOWN_MS) {
+			i++;
+			continue;
+		}
+		x_free(&smtpd_check_known[i]);
+		n--;
+		smtpd_check_known[i] = smtpd_check_known[n];
+		smtpd_check_known_at[i] = smtpd_check_known_at[n];
+		smtpd_check_known_boxes[i] = smtpd_check_known_boxes[n];
+		smtpd_check_known[n] = NULL;
+	}
+	return smtpd_check_nknown = n;
+}
+
+/* smtpd_check_known_add - remember alias (nbox mailboxes) as within the
+ * limit at now */
+static void
+smtpd_check_known_add(const char *alias, size_t nbox, long long now)
+{
+	size_t slot = 0;
+
+	if (smtpd_check_known_fresh(now) < SMTPD_CHECK_KNOWN) {
+		slot = smtpd_check_nknown++;
+	} else {
+		for (size_t i = 1; i < SMTPD_CHECK_KNOWN; i++)
+			if (smtpd_check_known_at[i] <
+			    smtpd_check_known_at[slot])
+				slot = i;
+		x_free(&smtpd_check_known[slot]);
+	}
+	smtpd_check_known[slot] = xstrdup(alias);
+	smtpd_check_known_at[slot] = now;
+	smtpd_check_known_boxes[slot] = nbox;
+}
+
+/* smtpd_check_known_boxes_of - the mailboxes of a remembered alias */
+static size_t
+smtpd_check_known_boxes_of(const char *alias)
+{
+	for (size_t i = 0; i < smtpd_check_nknown; i++)
+		if (strcmp(smtpd_check_known[i], alias) == 0)
+			return smtpd_check_known_boxes[i];
+	return 0;
+}
+
+static uint32_t smtpd_check_hash(const char *);
+
+/* smtpd_check_copy_insert - put key (taken) into tx's copy set */
+static void
+smtpd_check_copy_insert(struct smtpd_tx *tx, char *key)
+{
+	size_t mask = tx->copy_cap - 1;
+	size_t i = smtpd_check_hash(key) & mask;
+
+	while (tx->copy_set[i] != NULL)
+		i = (i + 1) & mask;
+	tx->copy_set[i] = key;
+}
+
+/* smtpd_check_copy_has - is key in tx's copy set? */
+static bool
+smtpd_check_copy_has(const struct smtpd_tx *tx, const char *key)
+{
+	size_t mask = tx->copy_cap - 1;
+
+	if (tx->copy_cap == 0)
+		return false;
+	for (size_t i = smtpd_check_hash(key) & mask; tx->copy_set[i] != NULL;
+	    i = (i + 1) & mask)
+		if (strcmp(tx->copy_set[i], key) == 0)
+			return true;
+	return false;
+}
+
+/* smtpd_check_copy_add - add key (not in it) to tx's copy set */
+static void
+smtpd_check_copy_add(struct smtpd_tx *tx, const char *key)
+{
+	if (++tx->ncopy_keys * 2 > tx->copy_cap) {
+		char **old = tx->copy_set;
+		size_t ocap = tx->copy_cap;
+
+		tx->copy_cap = ocap ? ocap * 2 : 16;
+		tx->copy_set = xcalloc(tx->copy_cap, sizeof(*tx->copy_set));
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i] != NULL)
+				smtpd_check_copy_insert(tx, old[i]);
+		x_free(&old);
+	}
+	smtpd_check_copy_insert(tx, xstrdup(key));
+}
+
+/*
+ * smtpd_check_copies - count the copies r (addr's resolution) adds to the
+ * transaction: 0, or -2 with the 452 reply if they would pass
+ * local_copy_limit (-1 with a 550 if they pass it alone). An alias or
+ * mailbox already counted adds nothing.
+ */
+static int
+smtpd_check_copies(struct smtpd_tx *tx, const char *addr,
+    const struct local_resolved *r, struct buf *reply)
+{
+	struct buf key = BUF_INIT;
+	size_t n;
+
+	if (r->top_alias != NULL) {
+		buf_printf(&key, "a:%s", r->top_alias);
+		n = r->top_known ? smtpd_check_known_boxes_of(r->top_alias) :
+		    r->nbox;
+	} else if (r->nbox == 1) {
+		buf_printf(&key, "u:%s", r->box[0].addr);
+		n = 1;
+	} else {
+		return 0;	/* nothing taken: local says why */
+	}
+	if (smtpd_check_copy_has(tx, buf_cstr(&key))) {
+		buf_free(&key);
+		return 0;
+	}
+	if ((long long)n > var_local_copy_limit) {
+		/* never fits, not even alone: no use trying again */
+		buf_free(&key);
+		buf_puts(reply, "550 5.5.3 <");
+		addr_externalize(reply, addr);
+		buf_printf(reply, ">: Recipient address rejected: alias "
+		    "reaches more than %lld mailboxes", var_local_copy_limit);
+		return -1;
+	}
+	if (tx->copies + (long long)n > var_local_copy_limit) {
+		buf_free(&key);
+		buf_puts(reply, "452 4.5.3 <");
+		addr_externalize(reply, addr);
+		buf_printf(reply, ">: Too many recipients: the message would "
+		    "reach more than %lld mailboxes", var_local_copy_limit);
+		return -2;
+	}
+	smtpd_check_copy_add(tx, buf_cstr(&key));
+	tx->copies += (long long)n;
+	buf_free(&key);
+	return 0;
+}
+
+/*
+ * smtpd_check_expansion - addr is taken here: is its alias expansion
+ * within alias_expansion_limit (else -1 with the reply line in reply), and
+ * do its copies fit the transaction (else -2 with the reply)? 0 if so.
+ * Other failures of the expansion (a member unknown, a directory error)
+ * are left to local, which names them per part.
+ */
+static int
+smtpd_check_expansion(struct smtpd_tx *tx, const char *addr, long long now,
+    struct buf *reply)
+{
+	struct local_resolved r;
+	int ret = 0;
+
+	local_resolve_check(smtpd_check_dir, addr, *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, (size_t)var_alias_expansion_limit,
+	    smtpd_check_known, smtpd_check_known_fresh(now), &r);
+	if (r.too_large) {
+		buf_puts(reply, "550 5.5.3 <");
+		addr_externalize(reply, addr);
+		buf_printf(reply, ">: Recipient address rejected: alias "
+		    "expands to more than %lld addresses",
+		    var_alias_expansion_limit);
+		ret = -1;
+	} else {
+		ret = smtpd_check_copies(tx, addr, &r, reply);
+		if (r.top_alias != NULL && !r.top_known &&
+		    r.fail.status != LOCAL_DEFERRED)
+			smtpd_check_known_add(r.top_alias, r.nbox, now);
+	}
+	local_resolved_free(&r);
+	return ret;
+}
+
 /*
  * smtpd_check_rcpt - may addr be accepted here? 0, or -1 with the whole
  * reply line in reply.
@@ -122,7 +333,8 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	switch (r) {
 	case DIR_RCPT_OK:
 		buf_free(&why);
-		return 0;
+		return smtpd_check_expansion(&s->tx, addr,
+		    evloop_now_ms(s->base.pool->loop), reply);
 	case DIR_RCPT_UNKNOWN:
 		buf_puts(reply, "550 5.1.1 <");
 		addr_externalize(reply, addr);
@@ -258,4 +470,9 @@ smtpd_check_clear_rcpts(struct smtpd_tx *tx)
 	tx->nrcpt = 0;
 	if (tx->rcpt_set != NULL)
 		memset(tx->rcpt_set, 0, tx->set_cap * sizeof(*tx->rcpt_set));
+	for (size_t i = 0; i < tx->copy_cap; i++)
+		x_free(&tx->copy_set[i]);
+	x_free(&tx->copy_set);
+	tx->copy_cap = tx->ncopy_keys = 0;
+	tx->copies = 0;
 }

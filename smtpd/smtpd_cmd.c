@@ -678,10 +678,14 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 	if (r.postmaster)
 		buf_printf(&r.addr, "@%s",
 		    *var_mydomain ? var_mydomain : var_myhostname);
-	if (smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch) < 0) {
+	if ((ret = smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch)) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
 		    buf_cstr(&s->scratch));
-		smtpd_session_error(s, "%s", buf_cstr(&s->scratch));
+		if (ret == -2)	/* over a per-message bound, like 452 above */
+			smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
+		else
+			smtpd_session_error(s, "%s", buf_cstr(&s->scratch));
+		ret = -1;
 		goto out;
 	}
 	smtpd_check_add_rcpt(tx, buf_cstr(&r.addr), buf_cstr(&r.orcpt),

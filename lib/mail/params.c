@@ -84,6 +84,8 @@ bool var_quota_exceeded_bounce;
 long long var_hopcount_limit;
 char *var_recipient_delimiter;
 long long var_alias_depth_limit;
+long long var_alias_expansion_limit;
+long long var_local_copy_limit;
 long long var_stop_timeout;
 
 static char config_dir[PATH_MAX] = ".";
@@ -255,6 +257,15 @@ struct cfg_entry params_table[] = {
 	INT(alias_depth_limit, "10", 1, 100,
 	    "levels of aliases pointing to aliases; deeper ones bounce "
 	    "with 5.4.6"),
+	INT(alias_expansion_limit, "1000", 1, 100000,
+	    "addresses one recipient may expand to through aliases (its "
+	    "members, counted through nested aliases); a larger expansion "
+	    "is refused at RCPT with 550 5.5.3, and bounces whole if the "
+	    "alias grew after the message was accepted"),
+	INT(local_copy_limit, "1000", 1, 100000,
+	    "mailbox copies one message may produce in one delivery "
+	    "attempt, after duplicates are removed; further mailboxes "
+	    "bounce with 5.5.3"),
 	LIST(pop3d_listen, "*:110",
 	    "addresses of the POP3 service (STLS offered), host:port, comma "
 	    "separated; empty disables it"),

@@ -75,6 +75,8 @@ extern bool var_quota_exceeded_bounce;	/* true: 5.2.2 bounce; false: defer 4.2.2
 extern long long var_hopcount_limit;	/* Received:/Delivered-To: headers */
 extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
 extern long long var_alias_depth_limit;
+extern long long var_alias_expansion_limit;
+extern long long var_local_copy_limit;
 /* pop3d */
 extern char *var_pop3d_listen;		/* POP3 with STLS, host:port list */
 extern char *var_pop3s_listen;		/* POP3 over implicit TLS */
