@@ -310,9 +310,12 @@ authd_decide(const char *login, const char *password, const char *client,
 		if (st.client_locked_until > 0)
 			authd_lock_reason(&reason, "client address",
 			    st.client_locked_until);
-		else
+		else if (st.account_locked_until > 0)
 			authd_lock_reason(&reason, "account",
 			    st.account_locked_until);
+		else
+			authd_lock_reason(&reason, "account from this "
+			    "address prefix", st.pair_locked_until);
 	} else {
 		if (acct == NULL) {
 			auth_verify_dummy(password);
@@ -357,6 +360,10 @@ authd_decide(const char *login, const char *password, const char *client,
 			buf_puts(&reason, "; ");
 			authd_lock_reason(&reason, "account now",
 			    st.account_locked_until);
+		} else if (st.pair_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "account from this "
+			    "address prefix now", st.pair_locked_until);
 		}
 	}
 	delay = auth_throttle_delay_ms(&authd_conf, failures);

@@ -25,6 +25,7 @@
  * and the call is freed before done() runs, so done() may start a new
  * call or free the session that owned this one.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +68,49 @@ auth_client_socket_path(struct buf *out)
 {
 	buf_reset(out);
 	buf_printf(out, "%s/auth", var_run_directory);
+}
+
+/* auth_client_mask - keep the first bits of n bytes at p */
+static void
+auth_client_mask(unsigned char *p, size_t n, int bits)
+{
+	for (size_t i = 0; i < n; i++) {
+		int keep = bits - (int)i * 8;
+
+		if (keep >= 8)
+			continue;
+		p[i] &= keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+	}
+}
+
+/* auth_client_prefix - "net/len" of addr, or addr itself */
+void
+auth_client_prefix(const char *addr, int v4, int v6, char *out,
+    size_t size)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff};
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (size == 0)
+		return;
+	if (inet_pton(AF_INET6, addr, a) == 1 &&
+	    memcmp(a, mapped, sizeof(mapped)) != 0) {
+		auth_client_mask(a, 16, v6);
+		if (inet_ntop(AF_INET6, a, text, sizeof(text)) != NULL) {
+			snprintf(out, size, "%s/%d", text, v6);
+			return;
+		}
+	} else if (inet_pton(AF_INET6, addr, a) == 1 ||
+	    inet_pton(AF_INET, addr, a + 12) == 1) {
+		auth_client_mask(a + 12, 4, v4);
+		if (inet_ntop(AF_INET, a + 12, text, sizeof(text)) != NULL) {
+			snprintf(out, size, "%s/%d", text, v4);
+			return;
+		}
+	}
+	str_lcpy(out, addr, size);
 }
 
 /* auth_client_text_ok - 1..max bytes without CR or LF (no NUL in C) */

@@ -59,6 +59,13 @@ struct auth_reply {
 
 typedef void auth_done_fn(const struct auth_reply *reply, void *ctx);
 
+/* auth_client_prefix - the address prefix addr (IP text) belongs to,
+ * "192.0.2.0/24" or "2001:db8::/64" for lengths v4 and v6 (an IPv4-mapped
+ * IPv6 address counts as IPv4), into out; text that is not an address
+ * is copied as it is (cut at size). */
+void auth_client_prefix(const char *addr, int v4, int v6, char *out,
+    size_t size);
+
 /* auth_client_socket_path - <run_directory>/auth into out (reset first) */
 void auth_client_socket_path(struct buf *out);
 
