@@ -75,6 +75,12 @@ void auth_client_socket_path(struct buf *out);
  * strings are copied. */
 struct auth_call *auth_client_start(struct evloop *loop,
     const struct auth_request *req, auth_done_fn *done, void *ctx);
+/* auth_client_watch - the client's connection: should the client hang
+ * up while c waits in the queue, c is dropped (AUTH_TEMPFAIL) instead of
+ * going to authd; NULL c is fine */
+void auth_client_watch(struct auth_call *c, int fd);
+/* auth_client_counts - calls queued and at authd in this process */
+void auth_client_counts(int *queued, int *sent);
 /* auth_client_cancel - forget the call (session closed): done is never
  * called; *c becomes NULL; NULL is fine */
 void auth_client_cancel(struct auth_call **c);
