@@ -66,7 +66,9 @@
  *	   [reason=TEXT]}
  *	delay is the failure throttling's delay plus, on any answer but ok,
  *	the rest of auth_answer_floor. The request must arrive within
- *	auth_timeout. A malformed request
+ *	auth_timeout. A request whose connection the server has closed
+ *	by the time authd takes it (its client went away while it waited)
+ *	is dropped before the check, and not counted. A malformed request
  *	(bad frame, unknown attribute, a value with control characters or
  *	over its bound) is logged and the connection dropped unanswered.
  *
@@ -100,6 +102,7 @@
  *	auth_client_lockout, auth_account_lockout, auth_lockout_time,
  *	auth_answer_floor.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -422,6 +425,17 @@ authd_upgrade(struct authd_upgrade *up, const char *password)
 	buf_free(&why);
 }
 
+/* authd_peer_gone - has the server closed the connection (fully: a
+ * half-close still wants the answer)? */
+static bool
+authd_peer_gone(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) > 0 &&
+	    (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* authd_serve - one connection: one request, one answer */
 static void
 authd_serve(struct service *svc, int fd, const struct service_listener *l)
@@ -443,6 +457,15 @@ authd_serve(struct service *svc, int fd, const struct service_listener *l)
 	if (authd_request_check(&req, &why) < 0) {
 		msg_warn("%s: malformed request dropped: %s", l->name,
 		    buf_cstr(&why));
+		goto out;
+	}
+	if (authd_peer_gone(fd)) {
+		/* the server gave up on it (its client left, it timed out)
+		 * while it waited in the backlog: no check, no count */
+		msg_info("request dropped: service=%s client=[%s]: the server "
+		    "closed the connection before the check",
+		    ipc_get_str(&req, IPC_SERVICE),
+		    ipc_get_str(&req, IPC_CLIENT));
 		goto out;
 	}
 	authd_decide(ipc_get_str(&req, IPC_USER),

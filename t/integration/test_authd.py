@@ -433,7 +433,8 @@ def test_failure_time_tells_nothing(make_herald):
     bare ~20 ms hashes are at the mercy of a busy machine."""
     settings = dict(auth_failure_delay="0", auth_failure_delay_max="0",
                     auth_client_lockout="100000",
-                    auth_account_lockout="100000")
+                    auth_account_lockout="100000",
+                    auth_account_prefix_lockout="100000")
     inst = make_herald(start=False, **settings)
     for user in ("six", "star", "nopw"):
         inst.add_user("%s@example.test" % user, "pw-" + user)
