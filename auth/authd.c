@@ -8,7 +8,11 @@
  *	authd answers one question for smtpd, pop3d and imapd: is this the
  *	password of that account? Password hashing is slow on purpose, so
  *	it runs here, in a small pool of single-model processes
- *	(auth_processes), and never in an event loop.
+ *	(auth_processes; 0: one per core, at least 2), and never in an
+ *	event loop. Each server bounds what it asks at once (auth_client.c:
+ *	per process, per client address prefix, cold prefixes first), so
+ *	that a flood from many addresses cannot fill this pool or the
+ *	listen backlog.
  *
  *	The login name is lowercased; a name without "@" gets
  *	"@auth_default_domain" (or fails when that is empty). The account
@@ -47,10 +51,18 @@
  *	it, success included, carries a delay of auth_failure_delay doubling
  *	per failure up to auth_failure_delay_max, which the server waits out
  *	before it answers its client. auth_client_lockout failures lock the
- *	address, auth_account_lockout failures lock the account (from any
- * *	address), for auth_lockout_time: authd then answers "locked" without
- *	checking the password. A successful login clears the account's
- *	count only: the address keeps its failures until the window passes,
+ *	address for auth_lockout_time: authd then answers "locked" without
+ *	checking the password. Account failures count per (account, client
+ *	address prefix: auth_prefix_v4, auth_prefix_v6):
+ *	auth_account_prefix_lockout of them lock the account for that prefix
+ *	only, so that strangers elsewhere cannot lock its owner out; the
+ *	account as a whole is locked only at auth_account_lockout failures
+ *	within auth_account_window (a high, slow limit). A prefix the
+ *	account logged in from within auth_known_prefix_time (at most
+ *	auth_known_prefix_max per account) is never locked for it: there
+ *	only the address lockout applies. A successful login clears the
+ *	account's counts only: the address keeps its failures until the
+ *	window passes,
  *	so logging in to an account of one's own does not reset guessing at
  *	others. The lockout check and the count of the attempt are one
  *	transaction made before the password check, so several authd
@@ -99,8 +111,10 @@
  *	auth_user, directory_group, data_directory, run_directory,
  *	auth_processes, auth_timeout, auth_default_domain,
  *	auth_failure_window, auth_failure_delay, auth_failure_delay_max,
- *	auth_client_lockout, auth_account_lockout, auth_lockout_time,
- *	auth_answer_floor.
+ *	auth_client_lockout, auth_account_lockout, auth_account_window,
+ *	auth_account_prefix_lockout, auth_known_prefix_time,
+ *	auth_known_prefix_max, auth_prefix_v4, auth_prefix_v6,
+ *	auth_lockout_time, auth_answer_floor.
  */
 #include <poll.h>
 #include <stdio.h>

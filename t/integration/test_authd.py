@@ -18,8 +18,8 @@ import signal
 import socket
 import statistics
 import struct
-import threading
 import subprocess
+import threading
 import time
 import warnings
 
