@@ -504,6 +504,22 @@ multi_end(void)
 	test_limits(4, 64, 100);
 }
 
+/* fake_sync - wait until the fake authd has served every connection
+ * made so far (it serves one at a time, in order) */
+static void
+fake_sync(void)
+{
+	struct auth_request req = {.user = "ok@x.test", .password = "pw",
+	    .client = "192.0.2.250", .service = "pop3"};
+	struct auth_reply reply;
+	struct buf why = BUF_INIT;
+
+	if (auth_client_verify(&req, 5000, &reply, &why) < 0 ||
+	    reply.result != AUTH_OK)
+		msg_fatal("fake authd not in sync: %s", reply.reason);
+	buf_free(&why);
+}
+
 /* cancel0_fire - cancel call 0 (the one holding authd) */
 static long long
 cancel0_fire(struct evloop *loop, void *ctx)
@@ -519,6 +535,7 @@ test_queue_bound(void)
 {
 	int q, sent;
 
+	fake_sync();
 	test_limits(1, 2, 100);
 	multi_init();
 	multi_start(0, "silent", "192.0.2.1");		/* holds authd */
@@ -549,6 +566,7 @@ test_queue_bound(void)
 static void
 test_prefix_bound(void)
 {
+	fake_sync();
 	test_limits(4, 10, 2);
 	multi_init();
 	multi_start(0, "silent", "192.0.2.1");
@@ -581,6 +599,7 @@ test_priority(void)
 	struct got g;
 	struct auth_request req = {.user = "fail", .password = "pw",
 	    .client = "192.0.2.9", .service = "pop3"};
+	int q, sent;
 
 	test_limits(1, 10, 100);
 	/* 192.0.2.0/24 gets a failure: hot */
@@ -594,10 +613,14 @@ test_priority(void)
 	evloop_free(&g.loop);
 	T_EQ_INT(g.reply.result, AUTH_FAIL);
 
+	fake_sync();
 	multi_init();
 	multi_start(0, "silent", "10.9.9.9");		/* holds authd */
 	multi_start(1, "ok-hot@x.test", "192.0.2.10");
 	multi_start(2, "ok-cold@x.test", "198.51.100.10");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 2);
+	T_EQ_INT(sent, 1);
 	(void)evloop_add_timer(multi.loop, 100, cancel0_fire, NULL);
 	multi_run(2, 3000);
 	T_EQ_INT(multi.ndone, 2);
@@ -616,6 +639,7 @@ test_cancel_queued(void)
 {
 	int q, sent, sv[2];
 
+	fake_sync();
 	test_limits(1, 10, 1);
 	multi_init();
 	multi_start(0, "silent", "192.0.2.1");		/* holds authd */
