@@ -146,7 +146,7 @@ auth_client_hot(const struct auth_prefix *p, long long now)
 static struct auth_prefix *
 auth_client_prefix_get(const char *name)
 {
-	struct auth_prefix *victim = NULL;
+	struct auth_prefix *free_slot = NULL, *idle = NULL, *victim;
 
 	if (auth_q.tab == NULL) {
 		auth_q.ntab = (size_t)(var_auth_queue_limit +
@@ -156,14 +156,17 @@ auth_client_prefix_get(const char *name)
 	for (size_t i = 0; i < auth_q.ntab; i++) {
 		struct auth_prefix *p = &auth_q.tab[i];
 
-		if (p->name[0] != '\0' && strcmp(p->name, name) == 0)
+		if (p->name[0] == '\0') {
+			if (free_slot == NULL)
+				free_slot = p;
+		} else if (strcmp(p->name, name) == 0) {
 			return p;
-		if (p->active == 0 && (victim == NULL ||
-		    victim->name[0] != '\0') && (p->name[0] == '\0' ||
-		    victim == NULL || p->failed_at < victim->failed_at))
-			victim = p;
+		} else if (p->active == 0 && (idle == NULL ||
+		    p->failed_at < idle->failed_at)) {
+			idle = p;
+		}
 	}
-	if (victim != NULL) {
+	if ((victim = free_slot != NULL ? free_slot : idle) != NULL) {
 		memset(victim, 0, sizeof(*victim));
 		str_lcpy(victim->name, name, sizeof(victim->name));
 	}
