@@ -723,3 +723,30 @@ def test_strangers_cannot_lock_out_a_user(make_herald):
     inst.wait_log(r"login locked: service=test client=\[127\.3\.1\.200\] "
                   r"user=<bob@example\.test>: account from this address "
                   r"prefix locked out until ")
+
+
+def test_request_of_a_server_that_left_is_not_checked(make_herald):
+    """Issue 12: a request whose server closed the connection while it
+    waited for authd (its client went away) is dropped before the check
+    and not counted."""
+    inst = make_herald(auth_processes="1", auth_answer_floor="0", **{
+        k: v for k, v in THROTTLE.items() if k != "auth_answer_floor"})
+    pairs = [("request", "verify"), ("user", "bob@example.test"),
+             ("password", "wrong"), ("client", "192.0.2.77"),
+             ("service", "test")]
+    path = str(inst.run_dir / "auth")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        # the only authd process waits for this one's request ...
+        busy.settimeout(10)
+        busy.connect(path)
+        time.sleep(0.3)
+        # ... while this one's server sends its request and leaves
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.settimeout(10)
+            gone.connect(path)
+            gone.sendall(H.ipc_frame(pairs))
+    inst.wait_log(r"request dropped: service=test client=\[192\.0\.2\.77\]: "
+                  r"the server closed the connection before the check")
+    # not counted: the next failure is the first
+    r = verify(inst, "bob@example.test", "wrong", "192.0.2.77")
+    assert r["status"] == "fail" and r.get("delay") == "1000", r
