@@ -32,8 +32,12 @@
  *	queue of at most auth_queue_limit, and a call over that gets
  *	AUTH_TEMPFAIL at once, without authd. At most auth_prefix_inflight
  *	calls (queued or at authd) come from one client address prefix
- *	(auth_prefix_v4, auth_prefix_v6: a /24, a /64); more get
- *	AUTH_TEMPFAIL at once. When a slot at authd frees, the first
+ *	(auth_prefix_v4, auth_prefix_v6: a /24, a /64) that had a recent
+ *	failure; more get AUTH_TEMPFAIL at once. A prefix without one is
+ *	bounded by the queue only, so that a mail client opening several
+ *	connections at once, or an office behind one /24, is not refused
+ *	while nothing suggests guessing; a flood from one prefix turns it
+ *	hot with its first failure. When a slot at authd frees, the first
  *	queued call from a prefix without recent failures goes, and only
  *	when there is none the oldest call from a "hot" one: this process
  *	remembers, per prefix, when authd last answered fail or locked
@@ -588,7 +592,8 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 		    "waiting for authd");
 		return c;
 	}
-	if (c->prefix->active >= var_auth_prefix_inflight) {
+	if (c->prefix->active >= var_auth_prefix_inflight &&
+	    auth_client_hot(c->prefix, auth_client_now_ms())) {
 		c->prefix = NULL;
 		buf_printf(&why, "too many authentication requests from %s "
 		    "at authd", prefix);

@@ -562,12 +562,36 @@ test_queue_bound(void)
 	multi_end();
 }
 
-/* at most auth_prefix_inflight calls per /24 (/64), queued or sent */
+/* fail_from - one failing call from client, to the end (makes its
+ * prefix hot) */
+static void
+fail_from(const char *client)
+{
+	struct got g;
+	struct auth_request req = {.user = "fail", .password = "pw",
+	    .client = client, .service = "pop3"};
+
+	memset(&g, 0, sizeof(g));
+	g.loop = evloop_new();
+	g.t0 = now_ms();
+	g.call = auth_client_start(g.loop, &req, got_done, &g);
+	(void)evloop_add_timer(g.loop, 3000, stop_fire, &g);
+	(void)evloop_run(g.loop);
+	auth_client_cancel(&g.call);
+	evloop_free(&g.loop);
+	if (g.reply.result != AUTH_FAIL)
+		msg_fatal("fail_from %s: result %d", client, g.reply.result);
+}
+
+/* at most auth_prefix_inflight calls per /24 (/64) with recent
+ * failures, queued or sent; a prefix without is bounded by the queue */
 static void
 test_prefix_bound(void)
 {
 	fake_sync();
 	test_limits(4, 10, 2);
+	fail_from("192.0.2.99");
+	fail_from("2001:db8:0:1::99");
 	multi_init();
 	multi_start(0, "silent", "192.0.2.1");
 	multi_start(1, "silent", "192.0.2.2");
@@ -590,28 +614,30 @@ test_prefix_bound(void)
 	multi_run(3, 3000);
 	T_EQ_INT(multi.reply[6].result, AUTH_OK);
 	multi_end();
+
+	/* three at once from a prefix without failures: all go */
+	fake_sync();
+	test_limits(4, 10, 2);
+	multi_init();
+	multi_start(0, "ok1@x.test", "203.0.113.1");
+	multi_start(1, "ok2@x.test", "203.0.113.2");
+	multi_start(2, "ok3@x.test", "203.0.113.3");
+	multi_run(3, 3000);
+	T_EQ_INT(multi.ndone, 3);
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(multi.reply[i].result, AUTH_OK);
+	multi_end();
 }
 
 /* a prefix that failed lately waits behind prefixes that did not */
 static void
 test_priority(void)
 {
-	struct got g;
-	struct auth_request req = {.user = "fail", .password = "pw",
-	    .client = "192.0.2.9", .service = "pop3"};
 	int q, sent;
 
 	test_limits(1, 10, 100);
 	/* 192.0.2.0/24 gets a failure: hot */
-	memset(&g, 0, sizeof(g));
-	g.loop = evloop_new();
-	g.t0 = now_ms();
-	g.call = auth_client_start(g.loop, &req, got_done, &g);
-	(void)evloop_add_timer(g.loop, 3000, stop_fire, &g);
-	(void)evloop_run(g.loop);
-	auth_client_cancel(&g.call);
-	evloop_free(&g.loop);
-	T_EQ_INT(g.reply.result, AUTH_FAIL);
+	fail_from("192.0.2.9");
 
 	fake_sync();
 	multi_init();
@@ -641,6 +667,7 @@ test_cancel_queued(void)
 
 	fake_sync();
 	test_limits(1, 10, 1);
+	fail_from("198.51.100.99");	/* one place for its /24 */
 	multi_init();
 	multi_start(0, "silent", "192.0.2.1");		/* holds authd */
 	multi_start(1, "ok1@x.test", "198.51.100.1");

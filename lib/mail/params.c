@@ -298,7 +298,8 @@ struct cfg_entry params_table[] = {
 	    "lockout and for authd requests in flight"),
 	INT(auth_prefix_inflight, "2", 1, 1000,
 	    "authd requests one server process has queued or in flight for "
-	    "one client address prefix; more get a temporary failure"),
+	    "one client address prefix with recent failed logins; more get "
+	    "a temporary failure"),
 	INT(auth_process_inflight, "4", 1, 1000,
 	    "authd requests one server process has in flight at once; more "
 	    "wait in its queue"),
