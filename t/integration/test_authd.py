@@ -688,6 +688,14 @@ def test_flood_does_not_starve_real_logins(make_herald):
     med = statistics.median(times)
     print("real logins during the flood: median %.3f s, max %.3f s, "
           "flood connections %d" % (med, max(times), len(sockets)))
+    log = inst.log_text()
+    print("flood at authd: %d checked, %d locked; turned away by pop3d: "
+          "%d prefix bound, %d queue full, %d client gone" % (
+              log.count("login failed: service=pop3 client=[127.2."),
+              log.count("login locked: service=pop3 client=[127.2."),
+              log.count("too many authentication requests from"),
+              log.count("authd queue full"),
+              log.count("client hung up before authd was asked")))
     assert all(x.startswith(b"+OK") for x in lines), lines
     assert med < 2.0, times
     # the flood was turned away early, without authd, at least in part
