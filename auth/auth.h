@@ -72,12 +72,17 @@ struct auth_throttle;
 struct auth_throttle_state {
 	long long client_failures;	/* recent (inside the window) */
 	long long client_locked_until;	/* unix time, 0: not locked */
-	long long account_failures;
+	long long account_failures;	/* the account as a whole */
 	long long account_locked_until;
+	long long pair_failures;	/* the account from this prefix */
+	long long pair_locked_until;
+	bool known;		/* the account logged in from this prefix
+				 * before: no account lockout applies */
 	/* from auth_throttle_begin, for auth_throttle_end: when the last
 	 * failure before this attempt was (0: none) */
 	long long client_last_before;
 	long long account_last_before;
+	long long pair_last_before;
 };
 
 /* settings, from params (tests fill their own) */
@@ -87,7 +92,13 @@ struct auth_throttle_conf {
 	long long delay_max;		/* auth_failure_delay_max, seconds */
 	long long client_lockout;	/* failures that lock an address */
 	long long account_lockout;	/* failures that lock an account */
+	long long account_window;	/* seconds, for account_lockout */
+	long long pair_lockout;		/* failures of an account from one
+					 * prefix that lock it there */
 	long long lockout_time;		/* seconds */
+	long long known_time;		/* seconds a good prefix is known */
+	long long known_max;		/* known prefixes per account */
+	int prefix_v4, prefix_v6;	/* prefix lengths */
 };
 
 #define AUTH_THROTTLE_MAP_SIZE (64ULL << 20)
@@ -107,20 +118,26 @@ int auth_throttle_check(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
 /* auth_throttle_begin - one login attempt of client for account (may be
- * NULL) at now. In one write transaction: if either is locked, 0 with
- * st saying until when (nothing recorded, the password is not to be
- * checked); else the attempt is counted as a failure of both (starting
- * lockouts at the thresholds) and 1 with st including it: the caller
- * checks the password, then calls auth_throttle_end. -1 with why (st all
- * zero, nothing to settle: fail open). */
+ * NULL) at now. In one write transaction: if the client address is
+ * locked, or (unless the account logged in from the client's prefix
+ * before: st->known) the account as a whole or the account for that
+ * prefix is, 0 with st saying until when (nothing recorded, the password
+ * is not to be checked); else the attempt is counted as a failure of the
+ * address and (unless known) of the account and of the account for the
+ * prefix (starting lockouts at the thresholds) and 1 with st including
+ * it: the caller checks the password, then calls auth_throttle_end. -1
+ * with why (st all zero, nothing to settle: fail open). */
 int auth_throttle_begin(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why);
 /* auth_throttle_end - settle an attempt begun with 1 (at now, with the
  * state begun that auth_throttle_begin gave): AUTH_FAIL keeps the
  * failure; AUTH_OK takes it back for client only (its other failures
- * stay until their window passes, counted from the last of them) and
- * forgets the account's failures; AUTH_TEMPFAIL takes it back for both */
+ * stay until their window passes, counted from the last of them),
+ * forgets the account's failures (as a whole and from the prefix) and
+ * remembers the prefix as known-good for the account (known_time, at
+ * most known_max prefixes per account, the oldest go); AUTH_TEMPFAIL
+ * takes it back for all */
 int auth_throttle_end(struct auth_throttle *t, const char *client,
     const char *account, enum auth_result result, long long now,
     const struct auth_throttle_state *begun, struct buf *why);

@@ -4,14 +4,28 @@
  * restarts and are shared by every authd process (LMDB serialises the
  * writers across processes).
  *
- * Keys: "c:<client address>" and "a:<account>". Value (text, so that
- * mdb_dump shows something an admin can read):
+ * Keys: "c:<client address>", "a:<account>" (the account as a whole),
+ * "p:<account> <prefix>" (the account's failures from one client address
+ * prefix, 192.0.2.0/24 or 2001:db8::/64 by default) and "g:<account>
+ * <prefix>" (a prefix the account logged in from: known-good). Value
+ * (text, so that mdb_dump shows something an admin can read):
  *	"v1 <failures> <first> <last> <locked_until>"	(unix seconds)
- * Failures whose last one is older than the window are forgotten, and so
- * are the failures behind a lockout that has run out. A client address
- * or account is locked from the failure that reaches its threshold for
- * lockout_time seconds; while locked, authd answers without checking
- * the password.
+ * For "g:" entries failures is 0, first and last are the first and the
+ * latest successful login, and locked_until is when the entry expires.
+ * Failures whose last one is older than the window (auth_account_window
+ * for "a:", auth_failure_window for the others) are forgotten, and so
+ * are the failures behind a lockout that has run out. A client address,
+ * account or account-from-prefix is locked from the failure that reaches
+ * its threshold for lockout_time seconds; while locked, authd answers
+ * without checking the password.
+ *
+ * So that strangers cannot lock a user out, account failures count per
+ * (account, prefix): guesses from elsewhere lock the account only for
+ * the prefixes they came from, and the account as a whole only at a
+ * high, slow limit (auth_account_lockout within auth_account_window).
+ * Neither applies to a prefix the account logged in from before: there
+ * only the address's own lockout holds (and failures from it do not
+ * count against the account at all).
  *
  * One attempt is two short write transactions around the password check,
  * which itself holds none (it is slow on purpose):
@@ -75,7 +89,20 @@ auth_throttle_conf_params(struct auth_throttle_conf *conf)
 	conf->delay_max = var_auth_failure_delay_max;
 	conf->client_lockout = var_auth_client_lockout;
 	conf->account_lockout = var_auth_account_lockout;
+	conf->account_window = var_auth_account_window;
+	conf->pair_lockout = var_auth_account_prefix_lockout;
 	conf->lockout_time = var_auth_lockout_time;
+	conf->known_time = var_auth_known_prefix_time;
+	conf->known_max = var_auth_known_prefix_max;
+	conf->prefix_v4 = (int)var_auth_prefix_v4;
+	conf->prefix_v6 = (int)var_auth_prefix_v6;
+}
+
+/* auth_throttle_window - how long failures of kind are remembered */
+static long long
+auth_throttle_window(const struct auth_throttle *t, char kind)
+{
+	return kind == 'a' ? t->conf.account_window : t->conf.window;
 }
 
 /* auth_throttle_mdb - "what: LMDB reason" into why */
@@ -184,24 +211,28 @@ auth_throttle_parse(const MDB_val *v, struct auth_throttle_rec *r)
 		memset(r, 0, sizeof(*r));
 }
 
-/* auth_throttle_expired - neither window nor lockout holds anything */
+/* auth_throttle_expired - neither window nor lockout (nor, for a
+ * known-good prefix, its time) holds anything */
 static bool
-auth_throttle_expired(const struct auth_throttle *t,
+auth_throttle_expired(const struct auth_throttle *t, char kind,
     const struct auth_throttle_rec *r, long long now)
 {
-	return r->until <= now && r->last + t->conf.window <= now;
+	if (kind == 'g')
+		return r->until <= now;
+	return r->until <= now &&
+	    r->last + auth_throttle_window(t, kind) <= now;
 }
 
 /* auth_throttle_current - r as it counts at now: failures forgotten once
  * the window has passed (unless a lockout still runs) or a lockout has
  * run out */
 static void
-auth_throttle_current(const struct auth_throttle *t,
+auth_throttle_current(const struct auth_throttle *t, char kind,
     struct auth_throttle_rec *r, long long now)
 {
 	if (r->until > now)
 		return;		/* locked: the failures behind it count */
-	if (r->last + t->conf.window <= now || r->until != 0)
+	if (r->last + auth_throttle_window(t, kind) <= now || r->until != 0)
 		memset(r, 0, sizeof(*r));
 }
 
@@ -250,13 +281,33 @@ auth_throttle_put(struct auth_throttle *t, MDB_txn *txn, char kind,
 	return mdb_put(txn, t->dbi, &k, &v, 0);
 }
 
+/* auth_throttle_pair - "<account> <prefix of client>" into out, or NULL
+ * without an account (or when it does not fit) */
+static const char *
+auth_throttle_pair(const struct auth_throttle *t, const char *client,
+    const char *account, char *out, size_t size)
+{
+	char prefix[128];
+	int n;
+
+	if (account == NULL || client == NULL)
+		return NULL;
+	auth_client_prefix(client, t->conf.prefix_v4, t->conf.prefix_v6,
+	    prefix, sizeof(prefix));
+	n = snprintf(out, size, "%s %s", account, prefix);
+	return n < 0 || (size_t)n >= size ? NULL : out;
+}
+
 /* auth_throttle_check - the state of client and account at now */
 int
 auth_throttle_check(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     struct buf *why)
 {
-	struct auth_throttle_rec c, a;
+	struct auth_throttle_rec c, a, p, g;
+	char pair[AUTH_THROTTLE_KEY_MAX + 1];
+	const char *pn = auth_throttle_pair(t, client, account, pair,
+	    sizeof(pair));
 	MDB_txn *txn;
 	int rc;
 
@@ -264,26 +315,32 @@ auth_throttle_check(struct auth_throttle *t, const char *client,
 	if ((rc = mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return auth_throttle_mdb(why, rc, "begin read");
 	if (auth_throttle_get(t, txn, 'c', client, &c, why) < 0 ||
-	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0) {
+	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0 ||
+	    auth_throttle_get(t, txn, 'p', pn, &p, why) < 0 ||
+	    auth_throttle_get(t, txn, 'g', pn, &g, why) < 0) {
 		mdb_txn_abort(txn);
 		return -1;
 	}
 	mdb_txn_abort(txn);
-	auth_throttle_current(t, &c, now);
-	auth_throttle_current(t, &a, now);
+	auth_throttle_current(t, 'c', &c, now);
+	auth_throttle_current(t, 'a', &a, now);
+	auth_throttle_current(t, 'p', &p, now);
 	st->client_failures = c.failures;
 	st->client_locked_until = c.until > now ? c.until : 0;
 	st->account_failures = a.failures;
 	st->account_locked_until = a.until > now ? a.until : 0;
+	st->pair_failures = p.failures;
+	st->pair_locked_until = p.until > now ? p.until : 0;
+	st->known = g.until > now;
 	return 0;
 }
 
 /* auth_throttle_count_one - one more failure in r at now */
 static void
-auth_throttle_count_one(const struct auth_throttle *t,
+auth_throttle_count_one(const struct auth_throttle *t, char kind,
     struct auth_throttle_rec *r, long long threshold, long long now)
 {
-	auth_throttle_current(t, r, now);
+	auth_throttle_current(t, kind, r, now);
 	if (r->failures == 0)
 		r->first = now;
 	r->failures++;
@@ -319,7 +376,8 @@ auth_throttle_sweep(struct auth_throttle *t, MDB_txn *txn, long long now,
 	while (rc == 0 && (max == 0 || seen < max)) {
 		seen++;
 		auth_throttle_parse(&v, &r);
-		if (auth_throttle_expired(t, &r, now)) {
+		if (auth_throttle_expired(t, k.mv_size > 0 ?
+		    *(const char *)k.mv_data : '?', &r, now)) {
 			if ((rc = mdb_cursor_del(cur, 0)) != 0)
 				break;
 			deleted++;
@@ -363,17 +421,20 @@ auth_throttle_prune(struct auth_throttle *t, long long now, long max,
 	return n;
 }
 
-/* auth_throttle_state_of - the public view of c and a at now */
+/* auth_throttle_state_of - the public view of c, a and p at now */
 static void
 auth_throttle_state_of(const struct auth_throttle_rec *c,
-    const struct auth_throttle_rec *a, bool have_account, long long now,
-    struct auth_throttle_state *st)
+    const struct auth_throttle_rec *a, const struct auth_throttle_rec *p,
+    bool have_account, long long now, struct auth_throttle_state *st)
 {
 	st->client_failures = c->failures;
 	st->client_locked_until = c->until > now ? c->until : 0;
 	st->account_failures = have_account ? a->failures : 0;
 	st->account_locked_until = have_account && a->until > now ?
 	    a->until : 0;
+	st->pair_failures = have_account ? p->failures : 0;
+	st->pair_locked_until = have_account && p->until > now ?
+	    p->until : 0;
 }
 
 /*
@@ -386,7 +447,10 @@ auth_throttle_begin_txn(struct auth_throttle *t, const char *client,
     const char *account, long long now, struct auth_throttle_state *st,
     bool *locked_r, struct buf *why)
 {
-	struct auth_throttle_rec c, a;
+	struct auth_throttle_rec c, a, p, g;
+	char pair[AUTH_THROTTLE_KEY_MAX + 1];
+	const char *pn = auth_throttle_pair(t, client, account, pair,
+	    sizeof(pair));
 	MDB_txn *txn;
 	int rc, swept;
 
@@ -394,33 +458,51 @@ auth_throttle_begin_txn(struct auth_throttle *t, const char *client,
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return rc;
 	if (auth_throttle_get(t, txn, 'c', client, &c, why) < 0 ||
-	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0) {
+	    auth_throttle_get(t, txn, 'a', account, &a, why) < 0 ||
+	    auth_throttle_get(t, txn, 'p', pn, &p, why) < 0 ||
+	    auth_throttle_get(t, txn, 'g', pn, &g, why) < 0) {
 		mdb_txn_abort(txn);
 		return MDB_PANIC;	/* why says it */
 	}
-	auth_throttle_current(t, &c, now);
-	auth_throttle_current(t, &a, now);
+	auth_throttle_current(t, 'c', &c, now);
+	auth_throttle_current(t, 'a', &a, now);
+	auth_throttle_current(t, 'p', &p, now);
+	st->known = g.until > now;
+	if (st->known) {
+		/* the owner's own prefix: the account's counts do not apply,
+		 * and are not fed from here */
+		memset(&a, 0, sizeof(a));
+		memset(&p, 0, sizeof(p));
+	}
 	st->client_last_before = c.failures > 0 ? c.last : 0;
 	st->account_last_before = a.failures > 0 ? a.last : 0;
-	if (c.until > now || a.until > now) {
+	st->pair_last_before = p.failures > 0 ? p.last : 0;
+	if (c.until > now || a.until > now || p.until > now) {
 		/* locked: nothing to record, the password is not checked */
 		mdb_txn_abort(txn);
-		auth_throttle_state_of(&c, &a, account != NULL, now, st);
+		auth_throttle_state_of(&c, &a, &p, account != NULL, now, st);
 		*locked_r = true;
 		return 0;
 	}
-	auth_throttle_count_one(t, &c, t->conf.client_lockout, now);
-	auth_throttle_count_one(t, &a, t->conf.account_lockout, now);
+	auth_throttle_count_one(t, 'c', &c, t->conf.client_lockout, now);
+	if (!st->known) {
+		auth_throttle_count_one(t, 'a', &a, t->conf.account_lockout,
+		    now);
+		auth_throttle_count_one(t, 'p', &p, t->conf.pair_lockout,
+		    now);
+	}
 	/* keep the database small: a few expired entries go each time */
 	(void)auth_throttle_sweep(t, txn, now, AUTH_THROTTLE_SWEEP, &swept);
 	if ((rc = auth_throttle_put(t, txn, 'c', client, &c)) != 0 ||
-	    (rc = auth_throttle_put(t, txn, 'a', account, &a)) != 0) {
+	    (!st->known &&
+	    ((rc = auth_throttle_put(t, txn, 'a', account, &a)) != 0 ||
+	    (rc = auth_throttle_put(t, txn, 'p', pn, &p)) != 0))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc;
-	auth_throttle_state_of(&c, &a, account != NULL, now, st);
+	auth_throttle_state_of(&c, &a, &p, account != NULL, now, st);
 	return 0;
 }
 
@@ -476,7 +558,7 @@ auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
 		return 0;
 	if (auth_throttle_get(t, txn, kind, name, &r, why) < 0)
 		return -1;
-	auth_throttle_current(t, &r, now);
+	auth_throttle_current(t, kind, &r, now);
 	if (r.failures > 0)
 		r.failures--;
 	if (r.failures < threshold)
@@ -497,15 +579,106 @@ auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
 	return 0;
 }
 
+/* auth_throttle_del - delete entry kind:name (absent is fine) */
+static int
+auth_throttle_del(struct auth_throttle *t, MDB_txn *txn, char kind,
+    const char *name, struct buf *why)
+{
+	char key[AUTH_THROTTLE_KEY_MAX + 1];
+	MDB_val k;
+	int rc;
+
+	if (name == NULL || auth_throttle_key(kind, name, key,
+	    sizeof(key)) < 0)
+		return 0;
+	k.mv_data = key;
+	k.mv_size = strlen(key);
+	rc = mdb_del(txn, t->dbi, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return auth_throttle_mdb(why, rc, "clear failures");
+	return 0;
+}
+
+/*
+ * auth_throttle_known - remember pair ("<account> <prefix>") as a
+ * known-good prefix of account until now + known_time; then, if the
+ * account has more than known_max of them, the one used least recently
+ * goes (one at a time: there is never more than one too many).
+ */
+static int
+auth_throttle_known(struct auth_throttle *t, MDB_txn *txn,
+    const char *account, const char *pair, long long now, struct buf *why)
+{
+	char key[AUTH_THROTTLE_KEY_MAX + 1], oldest[AUTH_THROTTLE_KEY_MAX + 1];
+	struct auth_throttle_rec g, r;
+	long long oldest_last = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t plen;
+	long n = 0;
+	int rc;
+
+	if (pair == NULL)
+		return 0;
+	if (auth_throttle_get(t, txn, 'g', pair, &g, why) < 0)
+		return -1;
+	if (g.until <= now)
+		memset(&g, 0, sizeof(g));
+	if (g.first == 0)
+		g.first = now;
+	g.failures = 0;
+	g.last = now;
+	g.until = now + t->conf.known_time;
+	if ((rc = auth_throttle_put(t, txn, 'g', pair, &g)) != 0)
+		return auth_throttle_mdb(why, rc, "remember known prefix");
+	/* the account's known prefixes: keys "g:<account> ..." */
+	if (snprintf(key, sizeof(key), "g:%s ", account) >= (int)sizeof(key))
+		return 0;
+	plen = strlen(key);
+	oldest[0] = '\0';
+	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0)
+		return auth_throttle_mdb(why, rc, "known prefixes");
+	k.mv_data = key;
+	k.mv_size = plen;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= plen &&
+	    memcmp(k.mv_data, key, plen) == 0) {
+		auth_throttle_parse(&v, &r);
+		n++;
+		if ((oldest[0] == '\0' || r.last < oldest_last) &&
+		    k.mv_size <= AUTH_THROTTLE_KEY_MAX &&
+		    (k.mv_size != plen + strlen(pair + strlen(account) + 1) ||
+		    memcmp((const char *)k.mv_data + plen,
+		    pair + strlen(account) + 1, k.mv_size - plen) != 0)) {
+			memcpy(oldest, k.mv_data, k.mv_size);
+			oldest[k.mv_size] = '\0';
+			oldest_last = r.last;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return auth_throttle_mdb(why, rc, "known prefixes");
+	if (n > t->conf.known_max && oldest[0] != '\0') {
+		k.mv_data = oldest;
+		k.mv_size = strlen(oldest);
+		if ((rc = mdb_del(txn, t->dbi, &k, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			return auth_throttle_mdb(why, rc, "forget known prefix");
+	}
+	return 0;
+}
+
 /* auth_throttle_end - settle an attempt that auth_throttle_begin reserved */
 int
 auth_throttle_end(struct auth_throttle *t, const char *client,
     const char *account, enum auth_result result, long long now,
     const struct auth_throttle_state *begun, struct buf *why)
 {
-	char key[AUTH_THROTTLE_KEY_MAX + 1];
+	char pair[AUTH_THROTTLE_KEY_MAX + 1];
+	const char *pn = auth_throttle_pair(t, client, account, pair,
+	    sizeof(pair));
 	MDB_txn *txn;
-	MDB_val k;
 	int rc;
 
 	if (result == AUTH_FAIL || result == AUTH_LOCKED)
@@ -515,19 +688,19 @@ auth_throttle_end(struct auth_throttle *t, const char *client,
 	if (auth_throttle_unreserve(t, txn, 'c', client,
 	    t->conf.client_lockout, now, begun->client_last_before, why) < 0)
 		goto fail;
-	if (result == AUTH_OK && account != NULL &&
-	    auth_throttle_key('a', account, key, sizeof(key)) == 0) {
-		/* the owner got in: the guesses at the account are over */
-		k.mv_data = key;
-		k.mv_size = strlen(key);
-		rc = mdb_del(txn, t->dbi, &k, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND) {
-			auth_throttle_mdb(why, rc, "clear account failures");
+	if (result == AUTH_OK && account != NULL) {
+		/* the owner got in: the guesses at the account are over,
+		 * and this prefix is the owner's */
+		if (auth_throttle_del(t, txn, 'a', account, why) < 0 ||
+		    auth_throttle_del(t, txn, 'p', pn, why) < 0 ||
+		    auth_throttle_known(t, txn, account, pn, now, why) < 0)
 			goto fail;
-		}
-	} else if (auth_throttle_unreserve(t, txn, 'a', account,
+	} else if (!begun->known &&
+	    (auth_throttle_unreserve(t, txn, 'a', account,
 	    t->conf.account_lockout, now, begun->account_last_before,
-	    why) < 0) {
+	    why) < 0 ||
+	    auth_throttle_unreserve(t, txn, 'p', pn, t->conf.pair_lockout,
+	    now, begun->pair_last_before, why) < 0)) {
 		goto fail;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)

@@ -21,7 +21,9 @@ static int test_n;
 
 static const struct auth_throttle_conf conf = {
 	.window = 900, .delay = 1, .delay_max = 15, .client_lockout = 3,
-	.account_lockout = 5, .lockout_time = 600,
+	.account_lockout = 5, .account_window = 900, .pair_lockout = 1000,
+	.lockout_time = 600, .known_time = 30 * 86400, .known_max = 3,
+	.prefix_v4 = 24, .prefix_v6 = 64,
 };
 
 /* fresh - open a new, empty state folder */
@@ -218,10 +220,12 @@ test_success_clears_account_only(void)
 	check_at(t, "192.0.2.6", "b@x", 1002, &st);
 	T_EQ_INT(st.client_failures, 1);
 	T_EQ_INT(st.account_failures, 1);
-	T_EQ_INT(auth_throttle_count(t), 3);
-	/* a success without earlier failures leaves nothing behind */
+	/* c: for both addresses, a: and p: of b@x, g: of a@x (its
+	 * prefix is known-good now) */
+	T_EQ_INT(auth_throttle_count(t), 5);
+	/* a success without earlier failures leaves only its prefix */
 	T_EQ_INT(settle_at(t, "192.0.2.7", "c@x", AUTH_OK, 1003), 1);
-	T_EQ_INT(auth_throttle_count(t), 3);
+	T_EQ_INT(auth_throttle_count(t), 6);
 	/* a tempfail is no failure either */
 	T_EQ_INT(settle_at(t, "192.0.2.6", "b@x", AUTH_TEMPFAIL, 1003), 1);
 	check_at(t, "192.0.2.6", "b@x", 1003, &st);
@@ -520,7 +524,123 @@ test_two_processes(void)
 	auth_throttle_close(&t);
 }
 
+/* issue 12: account failures count per (account, prefix); strangers
+ * from other prefixes lock the account for their own prefixes only */
+static void
+test_pair_lockout(void)
+{
+	char path[256], client[64];
+	struct auth_throttle_conf c = conf;
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+
+	c.client_lockout = 1000;
+	c.account_lockout = 1000;
+	c.pair_lockout = 3;
+	t = fresh_conf(path, sizeof(path), 0, &c);
+	for (int i = 0; i < 3; i++) {
+		snprintf(client, sizeof(client), "203.0.113.%d", i + 1);
+		T_EQ_INT(fail_at(t, client, "bob@x", 1000 + i, &st), 0);
+		T_EQ_INT(st.pair_failures, i + 1);
+		T_EQ_INT(st.pair_locked_until, i == 2 ? 1602 : 0);
+	}
+	/* the whole /24 is locked for bob, from a fresh address too */
+	T_EQ_INT(fail_at(t, "203.0.113.77", "bob@x", 1010, &st), 1);
+	T_EQ_INT(st.pair_locked_until, 1602);
+	T_EQ_INT(st.account_locked_until, 0);
+	/* another /24 is not; nor is another account from that /24 */
+	T_EQ_INT(settle_at(t, "203.0.114.1", "bob@x", AUTH_OK, 1011), 1);
+	T_EQ_INT(settle_at(t, "203.0.113.78", "carol@x", AUTH_OK, 1011), 1);
+	/* IPv6: one /64 is one prefix */
+	for (int i = 0; i < 3; i++) {
+		snprintf(client, sizeof(client), "2001:db8:1:2::%x", i + 1);
+		T_EQ_INT(fail_at(t, client, "dan@x", 1000 + i, &st), 0);
+	}
+	T_EQ_INT(fail_at(t, "2001:db8:1:2:ffff::9", "dan@x", 1005, &st), 1);
+	T_EQ_INT(settle_at(t, "2001:db8:1:3::1", "dan@x", AUTH_OK, 1005), 1);
+	auth_throttle_close(&t);
+}
+
+/* issue 12: a prefix the account logged in from is never locked for it,
+ * neither by failures from there nor by the global account lockout */
+static void
+test_known_prefix_not_locked(void)
+{
+	char path[256], client[64];
+	struct auth_throttle_conf c = conf;
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+
+	c.client_lockout = 1000;
+	c.account_lockout = 5;
+	c.pair_lockout = 3;
+	t = fresh_conf(path, sizeof(path), 0, &c);
+	T_EQ_INT(settle_at(t, "192.0.2.10", "bob@x", AUTH_OK, 1000), 1);
+	check_at(t, "192.0.2.200", "bob@x", 1001, &st);
+	T_ASSERT(st.known);
+	/* strangers from 5 other /24s: the account is locked globally */
+	for (int i = 0; i < 5; i++) {
+		snprintf(client, sizeof(client), "198.51.%d.9", i);
+		T_EQ_INT(fail_at(t, client, "bob@x", 1001 + i, &st), 0);
+	}
+	T_EQ_INT(st.account_locked_until, 1605);
+	T_EQ_INT(fail_at(t, "203.0.113.1", "bob@x", 1010, &st), 1);
+	/* ... but not from bob's own prefix */
+	T_EQ_INT(settle_at(t, "192.0.2.10", "bob@x", AUTH_OK, 1011), 1);
+	/* guesses from his prefix lock the address, never the account */
+	for (int i = 0; i < 4; i++)
+		T_EQ_INT(fail_at(t, "192.0.2.66", "bob@x", 1020 + i, &st), 0);
+	T_EQ_INT(st.pair_locked_until, 0);
+	T_EQ_INT(settle_at(t, "192.0.2.10", "bob@x", AUTH_OK, 1030), 1);
+	/* known for known_time from the latest success */
+	check_at(t, "192.0.2.10", "bob@x", 1030 + 30 * 86400 - 1, &st);
+	T_ASSERT(st.known);
+	check_at(t, "192.0.2.10", "bob@x", 1030 + 30 * 86400, &st);
+	T_ASSERT(!st.known);
+	/* at most known_max (3) prefixes per account: the oldest goes */
+	for (int i = 0; i < 3; i++) {
+		snprintf(client, sizeof(client), "10.0.%d.1", i);
+		T_EQ_INT(settle_at(t, client, "bob@x", AUTH_OK, 2000 + i), 1);
+	}
+	check_at(t, "192.0.2.10", "bob@x", 2010, &st);
+	T_ASSERT(!st.known);
+	check_at(t, "10.0.0.1", "bob@x", 2010, &st);
+	T_ASSERT(st.known);
+	check_at(t, "10.0.2.1", "bob@x", 2010, &st);
+	T_ASSERT(st.known);
+	auth_throttle_close(&t);
+}
+
+/* issue 12: the account as a whole has its own, longer window */
+static void
+test_account_window(void)
+{
+	char path[256], client[64];
+	struct auth_throttle_conf c = conf;
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+
+	c.client_lockout = 1000;
+	c.account_lockout = 4;
+	c.account_window = 3600;
+	t = fresh_conf(path, sizeof(path), 0, &c);
+	/* one guess every 20 minutes: outside the 15-minute window of the
+	 * others, inside the account's hour */
+	for (int i = 0; i < 4; i++) {
+		snprintf(client, sizeof(client), "198.51.%d.1", i);
+		T_EQ_INT(fail_at(t, client, "bob@x", 1000 + 1200 * i, &st),
+		    0);
+		T_EQ_INT(st.pair_failures, 1);
+		T_EQ_INT(st.account_failures, i + 1);
+	}
+	T_EQ_INT(st.account_locked_until, 1000 + 3600 + 600);
+	auth_throttle_close(&t);
+}
+
 static const struct test_case cases[] = {
+	{"account locked per address prefix", test_pair_lockout},
+	{"known-good prefix never locked", test_known_prefix_not_locked},
+	{"account lockout window", test_account_window},
 	{"delay doubles up to the cap", test_delay},
 	{"client address lockout", test_client_lockout},
 	{"account lockout from any address", test_account_lockout},

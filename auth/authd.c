@@ -8,7 +8,11 @@
  *	authd answers one question for smtpd, pop3d and imapd: is this the
  *	password of that account? Password hashing is slow on purpose, so
  *	it runs here, in a small pool of single-model processes
- *	(auth_processes), and never in an event loop.
+ *	(auth_processes; 0: one per core, at least 2), and never in an
+ *	event loop. Each server bounds what it asks at once (auth_client.c:
+ *	per process, per client address prefix, cold prefixes first), so
+ *	that a flood from many addresses cannot fill this pool or the
+ *	listen backlog.
  *
  *	The login name is lowercased; a name without "@" gets
  *	"@auth_default_domain" (or fails when that is empty). The account
@@ -47,10 +51,18 @@
  *	it, success included, carries a delay of auth_failure_delay doubling
  *	per failure up to auth_failure_delay_max, which the server waits out
  *	before it answers its client. auth_client_lockout failures lock the
- *	address, auth_account_lockout failures lock the account (from any
- * *	address), for auth_lockout_time: authd then answers "locked" without
- *	checking the password. A successful login clears the account's
- *	count only: the address keeps its failures until the window passes,
+ *	address for auth_lockout_time: authd then answers "locked" without
+ *	checking the password. Account failures count per (account, client
+ *	address prefix: auth_prefix_v4, auth_prefix_v6):
+ *	auth_account_prefix_lockout of them lock the account for that prefix
+ *	only, so that strangers elsewhere cannot lock its owner out; the
+ *	account as a whole is locked only at auth_account_lockout failures
+ *	within auth_account_window (a high, slow limit). A prefix the
+ *	account logged in from within auth_known_prefix_time (at most
+ *	auth_known_prefix_max per account) is never locked for it: there
+ *	only the address lockout applies. A successful login clears the
+ *	account's counts only: the address keeps its failures until the
+ *	window passes,
  *	so logging in to an account of one's own does not reset guessing at
  *	others. The lockout check and the count of the attempt are one
  *	transaction made before the password check, so several authd
@@ -66,7 +78,9 @@
  *	   [reason=TEXT]}
  *	delay is the failure throttling's delay plus, on any answer but ok,
  *	the rest of auth_answer_floor. The request must arrive within
- *	auth_timeout. A malformed request
+ *	auth_timeout. A request whose connection the server has closed
+ *	by the time authd takes it (its client went away while it waited)
+ *	is dropped before the check, and not counted. A malformed request
  *	(bad frame, unknown attribute, a value with control characters or
  *	over its bound) is logged and the connection dropped unanswered.
  *
@@ -97,9 +111,12 @@
  *	auth_user, directory_group, data_directory, run_directory,
  *	auth_processes, auth_timeout, auth_default_domain,
  *	auth_failure_window, auth_failure_delay, auth_failure_delay_max,
- *	auth_client_lockout, auth_account_lockout, auth_lockout_time,
- *	auth_answer_floor.
+ *	auth_client_lockout, auth_account_lockout, auth_account_window,
+ *	auth_account_prefix_lockout, auth_known_prefix_time,
+ *	auth_known_prefix_max, auth_prefix_v4, auth_prefix_v6,
+ *	auth_lockout_time, auth_answer_floor.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -310,9 +327,12 @@ authd_decide(const char *login, const char *password, const char *client,
 		if (st.client_locked_until > 0)
 			authd_lock_reason(&reason, "client address",
 			    st.client_locked_until);
-		else
+		else if (st.account_locked_until > 0)
 			authd_lock_reason(&reason, "account",
 			    st.account_locked_until);
+		else
+			authd_lock_reason(&reason, "account from this "
+			    "address prefix", st.pair_locked_until);
 	} else {
 		if (acct == NULL) {
 			auth_verify_dummy(password);
@@ -357,6 +377,10 @@ authd_decide(const char *login, const char *password, const char *client,
 			buf_puts(&reason, "; ");
 			authd_lock_reason(&reason, "account now",
 			    st.account_locked_until);
+		} else if (st.pair_locked_until > 0) {
+			buf_puts(&reason, "; ");
+			authd_lock_reason(&reason, "account from this "
+			    "address prefix now", st.pair_locked_until);
 		}
 	}
 	delay = auth_throttle_delay_ms(&authd_conf, failures);
@@ -415,6 +439,17 @@ authd_upgrade(struct authd_upgrade *up, const char *password)
 	buf_free(&why);
 }
 
+/* authd_peer_gone - has the server closed the connection (fully: a
+ * half-close still wants the answer)? */
+static bool
+authd_peer_gone(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) > 0 &&
+	    (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* authd_serve - one connection: one request, one answer */
 static void
 authd_serve(struct service *svc, int fd, const struct service_listener *l)
@@ -436,6 +471,15 @@ authd_serve(struct service *svc, int fd, const struct service_listener *l)
 	if (authd_request_check(&req, &why) < 0) {
 		msg_warn("%s: malformed request dropped: %s", l->name,
 		    buf_cstr(&why));
+		goto out;
+	}
+	if (authd_peer_gone(fd)) {
+		/* the server gave up on it (its client left, it timed out)
+		 * while it waited in the backlog: no check, no count */
+		msg_info("request dropped: service=%s client=[%s]: the server "
+		    "closed the connection before the check",
+		    ipc_get_str(&req, IPC_SERVICE),
+		    ipc_get_str(&req, IPC_CLIENT));
 		goto out;
 	}
 	authd_decide(ipc_get_str(&req, IPC_USER),

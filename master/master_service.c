@@ -179,11 +179,14 @@ master_service_local_count(void)
 	return (int)var_local_processes;
 }
 
-/* master_service_auth_count - auth_processes */
+/* master_service_auth_count - auth_processes, or one per core but at
+ * least 2 (one slow check must not hold up every login) */
 static int
 master_service_auth_count(void)
 {
-	return (int)var_auth_processes;
+	int n = master_service_per_core(var_auth_processes);
+
+	return var_auth_processes == 0 && n < 2 ? 2 : n;
 }
 
 static const struct master_service_def master_service_table[] = {

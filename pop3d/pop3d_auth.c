@@ -201,6 +201,9 @@ pop3d_auth_start(struct pop3d_session *s, const char *user,
 	session_set_pause(&s->base, POP3D_PAUSE_AUTH, true);
 	s->auth =
 	    auth_client_start(s->base.pool->loop, &req, pop3d_auth_done, s);
+	/* a client that hangs up while its request is queued costs authd
+	 * nothing (its input is paused, so only auth_client can tell) */
+	auth_client_watch(s->auth, stream_fd(s->base.stream));
 	sasl_wipe(&s->sasl);
 }
 

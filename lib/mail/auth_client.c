@@ -24,8 +24,39 @@
  * from a loop callback (a 0 ms timer when the result is known at start)
  * and the call is freed before done() runs, so done() may start a new
  * call or free the session that owned this one.
+ *
+ * FAIRNESS
+ *	authd is a small pool of slow checks, so every server process
+ *	bounds what it asks of it (DESIGN.md 9). At most
+ *	auth_process_inflight calls are at authd at once; more wait in a
+ *	queue of at most auth_queue_limit, and a call over that gets
+ *	AUTH_TEMPFAIL at once, without authd. At most auth_prefix_inflight
+ *	calls (queued or at authd) come from one client address prefix
+ *	(auth_prefix_v4, auth_prefix_v6: a /24, a /64) that had a recent
+ *	failure; more get AUTH_TEMPFAIL at once. A prefix without one is
+ *	bounded by the queue only, so that a mail client opening several
+ *	connections at once, or an office behind one /24, is not refused
+ *	while nothing suggests guessing; a flood from one prefix turns it
+ *	hot with its first failure. When a slot at authd frees, the first
+ *	queued call from a prefix without recent failures goes, and only
+ *	when there is none the oldest call from a "hot" one: this process
+ *	remembers, per prefix, when authd last answered fail or locked
+ *	for it (for auth_failure_window; a bounded table, idle prefixes
+ *	with the oldest failures make room). The memory is local rather
+ *	than a hint in authd's reply so that the protocol stays as it is
+ *	and a queued call can be ordered without asking authd anything;
+ *	authd's own counts per address and per (account, prefix) do the
+ *	rest. The queue lives in the process (one event loop each).
+ *
+ *	A cancelled call leaves the queue at once; one at authd closes
+ *	its connection, and authd drops a request whose connection has
+ *	closed before it starts the check. A call watching its client's
+ *	connection (auth_client_watch) is dropped when it leaves the
+ *	queue if that client has hung up meanwhile.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,8 +77,28 @@
 #define AUTH_CLIENT_REPLY_MAX 4096	/* a reply frame is much smaller */
 #define AUTH_CLIENT_DELAY_MAX (600 * 1000LL)	/* auth_failure_delay_max */
 
+#define AUTH_CLIENT_PREFIX_MAX 64	/* "ffff:...:ffff/128", any text */
+
+/* one client address prefix: calls it has here, its latest failure */
+struct auth_prefix {
+	char name[AUTH_CLIENT_PREFIX_MAX];	/* "" unused */
+	int active;			/* queued or at authd */
+	long long failed_at;		/* monotonic ms, 0 none */
+};
+
+enum auth_call_state {
+	AUTH_CALL_NEW,		/* not counted anywhere */
+	AUTH_CALL_QUEUED,
+	AUTH_CALL_SENT,		/* connected to authd */
+	AUTH_CALL_DONE,
+};
+
 struct auth_call {
 	struct evloop *loop;
+	enum auth_call_state state;
+	struct auth_call *qprev, *qnext;	/* in the queue */
+	struct auth_prefix *prefix;	/* counted there while active */
+	int watch_fd;			/* the client's connection, or -1 */
 	int fd;				/* -1 when closed */
 	unsigned events;		/* watched on fd */
 	struct buf out;			/* the framed request (wiped) */
@@ -61,12 +112,128 @@ struct auth_call {
 	void *ctx;
 };
 
+/* the process's queue and prefix table (one event loop per process) */
+static struct {
+	struct auth_call *head, *tail;
+	int queued;
+	int sent;
+	bool pumping;
+	struct auth_prefix *tab;	/* allocated at first use */
+	size_t ntab;
+} auth_q;
+
+/* auth_client_now_ms - the monotonic clock in milliseconds */
+static long long
+auth_client_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		msg_panic("clock_gettime: %m");
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* auth_client_hot - has authd refused this prefix lately? */
+static bool
+auth_client_hot(const struct auth_prefix *p, long long now)
+{
+	return p->failed_at > 0 &&
+	    now - p->failed_at < var_auth_failure_window * 1000;
+}
+
+/*
+ * auth_client_prefix_get - the table entry of prefix name, made when
+ * absent in a free slot or in place of the idle one whose failure is
+ * oldest; NULL when every slot is busy. The table has room for every
+ * call the bounds let in, plus idle memory.
+ */
+static struct auth_prefix *
+auth_client_prefix_get(const char *name)
+{
+	struct auth_prefix *free_slot = NULL, *idle = NULL, *victim;
+
+	if (auth_q.tab == NULL) {
+		auth_q.ntab = (size_t)(var_auth_queue_limit +
+		    var_auth_process_inflight) + 256;
+		auth_q.tab = xcalloc(auth_q.ntab, sizeof(*auth_q.tab));
+	}
+	for (size_t i = 0; i < auth_q.ntab; i++) {
+		struct auth_prefix *p = &auth_q.tab[i];
+
+		if (p->name[0] == '\0') {
+			if (free_slot == NULL)
+				free_slot = p;
+		} else if (strcmp(p->name, name) == 0) {
+			return p;
+		} else if (p->active == 0 && (idle == NULL ||
+		    p->failed_at < idle->failed_at)) {
+			idle = p;
+		}
+	}
+	if ((victim = free_slot != NULL ? free_slot : idle) != NULL) {
+		memset(victim, 0, sizeof(*victim));
+		str_lcpy(victim->name, name, sizeof(victim->name));
+	}
+	return victim;
+}
+
+/* auth_client_counts - calls queued and at authd in this process */
+void
+auth_client_counts(int *queued, int *sent)
+{
+	*queued = auth_q.queued;
+	*sent = auth_q.sent;
+}
+
 /* auth_client_socket_path - <run_directory>/auth */
 void
 auth_client_socket_path(struct buf *out)
 {
 	buf_reset(out);
 	buf_printf(out, "%s/auth", var_run_directory);
+}
+
+/* auth_client_mask - keep the first bits of n bytes at p */
+static void
+auth_client_mask(unsigned char *p, size_t n, int bits)
+{
+	for (size_t i = 0; i < n; i++) {
+		int keep = bits - (int)i * 8;
+
+		if (keep >= 8)
+			continue;
+		p[i] &= keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+	}
+}
+
+/* auth_client_prefix - "net/len" of addr, or addr itself */
+void
+auth_client_prefix(const char *addr, int v4, int v6, char *out,
+    size_t size)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff};
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (size == 0)
+		return;
+	if (inet_pton(AF_INET6, addr, a) == 1 &&
+	    memcmp(a, mapped, sizeof(mapped)) != 0) {
+		auth_client_mask(a, 16, v6);
+		if (inet_ntop(AF_INET6, a, text, sizeof(text)) != NULL) {
+			snprintf(out, size, "%s/%d", text, v6);
+			return;
+		}
+	} else if (inet_pton(AF_INET6, addr, a) == 1 ||
+	    inet_pton(AF_INET, addr, a + 12) == 1) {
+		auth_client_mask(a + 12, 4, v4);
+		if (inet_ntop(AF_INET, a + 12, text, sizeof(text)) != NULL) {
+			snprintf(out, size, "%s/%d", text, v4);
+			return;
+		}
+	}
+	str_lcpy(out, addr, size);
 }
 
 /* auth_client_text_ok - 1..max bytes without CR or LF (no NUL in C) */
@@ -210,10 +377,41 @@ auth_client_parse(const struct ipc_msg *m, struct auth_reply *reply)
 		auth_client_copy_reason(reply, reason);
 }
 
+static void auth_client_pump(void);
+
+/* auth_client_release - the call leaves the queue or authd: uncount it
+ * and let the next queued call go */
+static void
+auth_client_release(struct auth_call *c)
+{
+	if (c->state == AUTH_CALL_QUEUED) {
+		if (c->qprev != NULL)
+			c->qprev->qnext = c->qnext;
+		else
+			auth_q.head = c->qnext;
+		if (c->qnext != NULL)
+			c->qnext->qprev = c->qprev;
+		else
+			auth_q.tail = c->qprev;
+		c->qprev = c->qnext = NULL;
+		auth_q.queued--;
+	} else if (c->state == AUTH_CALL_SENT) {
+		auth_q.sent--;
+	}
+	if (c->prefix != NULL) {
+		c->prefix->active--;
+		c->prefix = NULL;
+	}
+	if (c->state == AUTH_CALL_SENT)
+		auth_client_pump();
+	c->state = AUTH_CALL_DONE;
+}
+
 /* auth_client_close - drop the socket and the buffers */
 static void
 auth_client_close(struct auth_call *c)
 {
+	auth_client_release(c);
 	if (c->fd >= 0) {
 		evloop_del_fd(c->loop, c->fd);
 		(void)close(c->fd);
@@ -356,6 +554,9 @@ auth_client_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 	auth_client_parse(&m, &c->reply);
 	ipc_msg_free(&m);
 	buf_free(&why);
+	if (c->prefix != NULL && (c->reply.result == AUTH_FAIL ||
+	    c->reply.result == AUTH_LOCKED))
+		c->prefix->failed_at = auth_client_now_ms();
 	auth_client_result(c);
 }
 
@@ -365,13 +566,15 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
     auth_done_fn *done, void *ctx)
 {
 	struct auth_call *c = xcalloc(1, sizeof(*c));
-	struct buf path = BUF_INIT, why = BUF_INIT;
+	struct buf why = BUF_INIT;
+	char prefix[AUTH_CLIENT_PREFIX_MAX];
 	struct ipc_msg m;
 
 	if (loop == NULL || req == NULL || done == NULL)
 		msg_panic("auth_client_start: NULL argument");
 	c->loop = loop;
 	c->fd = -1;
+	c->watch_fd = -1;
 	c->done = done;
 	c->ctx = ctx;
 	buf_init(&c->out);
@@ -382,6 +585,82 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 		auth_client_result(c);	/* reported from the loop */
 		return c;
 	}
+	auth_client_prefix(req->client, (int)var_auth_prefix_v4,
+	    (int)var_auth_prefix_v6, prefix, sizeof(prefix));
+	if ((c->prefix = auth_client_prefix_get(prefix)) == NULL) {
+		auth_client_tempfail(c, "too many authentication requests "
+		    "waiting for authd");
+		return c;
+	}
+	if (c->prefix->active >= var_auth_prefix_inflight &&
+	    auth_client_hot(c->prefix, auth_client_now_ms())) {
+		c->prefix = NULL;
+		buf_printf(&why, "too many authentication requests from %s "
+		    "at authd", prefix);
+		auth_client_tempfail(c, buf_cstr(&why));
+		buf_free(&why);
+		return c;
+	}
+	if (auth_q.sent >= var_auth_process_inflight &&
+	    auth_q.queued >= var_auth_queue_limit) {
+		c->prefix = NULL;
+		auth_client_tempfail(c, "authd queue full");
+		return c;
+	}
+	c->prefix->active++;
+	ipc_msg_init(&m);
+	auth_client_request(req, &m);
+	ipc_frame_encode(&m, &c->out);
+	auth_client_wipe_msg(&m);
+	c->deadline = evloop_add_timer(loop, var_auth_timeout * 1000,
+	    auth_client_deadline, c);
+	/* in the queue, even when authd has room: auth_client_pump sends */
+	c->state = AUTH_CALL_QUEUED;
+	c->qprev = auth_q.tail;
+	if (auth_q.tail != NULL)
+		auth_q.tail->qnext = c;
+	else
+		auth_q.head = c;
+	auth_q.tail = c;
+	auth_q.queued++;
+	auth_client_pump();
+	return c;
+}
+
+/* auth_client_watch - drop call c, when it leaves the queue, if the
+ * client connection fd has hung up by then */
+void
+auth_client_watch(struct auth_call *c, int fd)
+{
+	if (c != NULL)
+		c->watch_fd = fd;
+}
+
+/* auth_client_gone - has the client on fd hung up (or half-closed)? */
+static bool
+auth_client_gone(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+
+	if (fd < 0)
+		return false;
+	return poll(&pfd, 1, 0) > 0 &&
+	    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* auth_client_send - connect to authd for c (just taken off the queue) */
+static void
+auth_client_send(struct auth_call *c)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+
+	if (auth_client_gone(c->watch_fd)) {
+		auth_client_tempfail(c, "client hung up before authd was "
+		    "asked");
+		return;
+	}
+	c->state = AUTH_CALL_SENT;
+	auth_q.sent++;
 	auth_client_socket_path(&path);
 	c->fd = sock_connect_unix(buf_cstr(&path), true, &why);
 	buf_free(&path);
@@ -389,21 +668,53 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 		msg_warn("authd: %s", buf_cstr(&why));
 		buf_free(&why);
 		auth_client_tempfail(c, "cannot connect to authd");
-		return c;
+		return;
 	}
 	buf_free(&why);
-	ipc_msg_init(&m);
-	auth_client_request(req, &m);
-	ipc_frame_encode(&m, &c->out);
-	auth_client_wipe_msg(&m);
 	c->events = EV_WRITE;
-	if (evloop_add_fd(loop, c->fd, EV_WRITE, auth_client_io, c) < 0) {
+	if (evloop_add_fd(c->loop, c->fd, EV_WRITE, auth_client_io, c) < 0)
 		auth_client_tempfail(c, "cannot watch the authd connection");
-		return c;
+}
+
+/*
+ * auth_client_pump - send queued calls while authd has room here: the
+ * first from a prefix without recent failures, else the oldest. Calls
+ * that finish at once release their slot inside; the guard keeps that
+ * from nesting.
+ */
+static void
+auth_client_pump(void)
+{
+	struct auth_call *c;
+	long long now;
+
+	if (auth_q.pumping)
+		return;
+	auth_q.pumping = true;
+	while (auth_q.head != NULL &&
+	    auth_q.sent < var_auth_process_inflight) {
+		now = auth_client_now_ms();
+		for (c = auth_q.head; c != NULL; c = c->qnext)
+			if (c->prefix == NULL || !auth_client_hot(c->prefix,
+			    now))
+				break;
+		if (c == NULL)
+			c = auth_q.head;
+		/* off the queue, still counted for its prefix */
+		if (c->qprev != NULL)
+			c->qprev->qnext = c->qnext;
+		else
+			auth_q.head = c->qnext;
+		if (c->qnext != NULL)
+			c->qnext->qprev = c->qprev;
+		else
+			auth_q.tail = c->qprev;
+		c->qprev = c->qnext = NULL;
+		auth_q.queued--;
+		c->state = AUTH_CALL_NEW;
+		auth_client_send(c);
 	}
-	c->deadline = evloop_add_timer(loop, var_auth_timeout * 1000,
-	    auth_client_deadline, c);
-	return c;
+	auth_q.pumping = false;
 }
 
 /* auth_client_cancel - forget the call: done is never called */

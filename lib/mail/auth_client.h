@@ -59,6 +59,13 @@ struct auth_reply {
 
 typedef void auth_done_fn(const struct auth_reply *reply, void *ctx);
 
+/* auth_client_prefix - the address prefix addr (IP text) belongs to,
+ * "192.0.2.0/24" or "2001:db8::/64" for lengths v4 and v6 (an IPv4-mapped
+ * IPv6 address counts as IPv4), into out; text that is not an address
+ * is copied as it is (cut at size). */
+void auth_client_prefix(const char *addr, int v4, int v6, char *out,
+    size_t size);
+
 /* auth_client_socket_path - <run_directory>/auth into out (reset first) */
 void auth_client_socket_path(struct buf *out);
 
@@ -68,6 +75,12 @@ void auth_client_socket_path(struct buf *out);
  * strings are copied. */
 struct auth_call *auth_client_start(struct evloop *loop,
     const struct auth_request *req, auth_done_fn *done, void *ctx);
+/* auth_client_watch - the client's connection: should the client hang
+ * up while c waits in the queue, c is dropped (AUTH_TEMPFAIL) instead of
+ * going to authd; NULL c is fine */
+void auth_client_watch(struct auth_call *c, int fd);
+/* auth_client_counts - calls queued and at authd in this process */
+void auth_client_counts(int *queued, int *sent);
 /* auth_client_cancel - forget the call (session closed): done is never
  * called; *c becomes NULL; NULL is fine */
 void auth_client_cancel(struct auth_call **c);

@@ -135,6 +135,18 @@ fake_serve(int lfd)
 	}
 }
 
+/* test_limits - the fairness settings for the next calls */
+static void
+test_limits(long long process, long long queue, long long prefix)
+{
+	var_auth_process_inflight = process;
+	var_auth_queue_limit = queue;
+	var_auth_prefix_inflight = prefix;
+	var_auth_prefix_v4 = 24;
+	var_auth_prefix_v6 = 64;
+	var_auth_failure_window = 900;
+}
+
 /* fake_start - the fake authd at <test_dir>/auth */
 static void
 fake_start(void)
@@ -147,6 +159,7 @@ fake_start(void)
 		msg_fatal("mkdtemp: %m");
 	var_run_directory = test_dir;
 	var_auth_timeout = 5;
+	test_limits(4, 64, 100);
 	auth_client_socket_path(&path);
 	if ((lfd = sock_listen_unix(buf_cstr(&path), 0600, 16, &why)) < 0)
 		msg_fatal("%s", buf_cstr(&why));
@@ -404,6 +417,294 @@ test_async_cancel(void)
 	T_EQ_INT(g.reply.result, AUTH_OK);
 }
 
+/* ---------------------------------------------------------- fairness */
+
+#define MULTI_MAX 8
+
+/* several calls on one loop, the order in which they finished */
+struct multi {
+	struct evloop *loop;
+	struct auth_call *call[MULTI_MAX];
+	struct auth_reply reply[MULTI_MAX];
+	int called[MULTI_MAX];
+	int order[MULTI_MAX];
+	int ndone;
+	int want;		/* stop the loop when this many are done */
+	int slot[MULTI_MAX];	/* ctx for each call: its index */
+};
+
+static struct multi multi;
+
+/* multi_done - record one call's end */
+static void
+multi_done(const struct auth_reply *reply, void *ctx)
+{
+	int i = *(int *)ctx;
+
+	multi.called[i]++;
+	multi.reply[i] = *reply;
+	multi.call[i] = NULL;
+	if (multi.ndone < MULTI_MAX)
+		multi.order[multi.ndone] = i;
+	if (++multi.ndone >= multi.want)
+		evloop_stop(multi.loop);
+}
+
+/* multi_start - call i: user from client */
+static void
+multi_start(int i, const char *user, const char *client)
+{
+	struct auth_request req = {.user = user, .password = "pw",
+	    .client = client, .service = "pop3"};
+
+	multi.slot[i] = i;
+	multi.call[i] = auth_client_start(multi.loop, &req, multi_done,
+	    &multi.slot[i]);
+}
+
+static struct ev_timer *multi_guard;
+
+/* multi_guard_fire - time is up */
+static long long
+multi_guard_fire(struct evloop *loop, void *ctx)
+{
+	multi_guard = NULL;
+	evloop_stop(loop);
+	return -1;
+}
+
+/* multi_run - run the loop until want calls are done or max_ms */
+static void
+multi_run(int want, long long max_ms)
+{
+	multi.want = want;
+	if (multi.ndone >= want)
+		return;
+	multi_guard = evloop_add_timer(multi.loop, max_ms, multi_guard_fire,
+	    NULL);
+	if (evloop_run(multi.loop) < 0)
+		msg_panic("evloop_run: %m");
+	evloop_cancel_timer(multi.loop, &multi_guard);
+}
+
+/* multi_init, multi_end - a fresh set; cancel what is left */
+static void
+multi_init(void)
+{
+	memset(&multi, 0, sizeof(multi));
+	multi.loop = evloop_new();
+}
+
+static void
+multi_end(void)
+{
+	for (int i = 0; i < MULTI_MAX; i++)
+		auth_client_cancel(&multi.call[i]);
+	evloop_free(&multi.loop);
+	test_limits(4, 64, 100);
+}
+
+/* fake_sync - wait until the fake authd has served every connection
+ * made so far (it serves one at a time, in order) */
+static void
+fake_sync(void)
+{
+	struct auth_request req = {.user = "ok@x.test", .password = "pw",
+	    .client = "192.0.2.250", .service = "pop3"};
+	struct auth_reply reply;
+	struct buf why = BUF_INIT;
+
+	if (auth_client_verify(&req, 5000, &reply, &why) < 0 ||
+	    reply.result != AUTH_OK)
+		msg_fatal("fake authd not in sync: %s", reply.reason);
+	buf_free(&why);
+}
+
+/* cancel0_fire - cancel call 0 (the one holding authd) */
+static long long
+cancel0_fire(struct evloop *loop, void *ctx)
+{
+	auth_client_cancel(&multi.call[0]);
+	return -1;
+}
+
+/* at most auth_process_inflight at authd, auth_queue_limit waiting, the
+ * rest a temporary failure at once */
+static void
+test_queue_bound(void)
+{
+	int q, sent;
+
+	fake_sync();
+	test_limits(1, 2, 100);
+	multi_init();
+	multi_start(0, "silent", "192.0.2.1");		/* holds authd */
+	multi_start(1, "ok1@x.test", "198.51.100.1");
+	multi_start(2, "ok2@x.test", "203.0.113.1");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 2);
+	T_EQ_INT(sent, 1);
+	multi_start(3, "ok3@x.test", "10.1.1.1");	/* over the bound */
+	multi_run(1, 2000);
+	T_EQ_INT(multi.ndone, 1);
+	T_EQ_INT(multi.order[0], 3);
+	T_EQ_INT(multi.reply[3].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[3].reason, "authd queue full");
+	/* authd free again: the queued ones go, in order */
+	auth_client_cancel(&multi.call[0]);
+	multi_run(3, 3000);
+	T_EQ_INT(multi.ndone, 3);
+	T_EQ_INT(multi.reply[1].result, AUTH_OK);
+	T_EQ_INT(multi.reply[2].result, AUTH_OK);
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 0);
+	T_EQ_INT(sent, 0);
+	multi_end();
+}
+
+/* fail_from - one failing call from client, to the end (makes its
+ * prefix hot) */
+static void
+fail_from(const char *client)
+{
+	struct got g;
+	struct auth_request req = {.user = "fail", .password = "pw",
+	    .client = client, .service = "pop3"};
+
+	memset(&g, 0, sizeof(g));
+	g.loop = evloop_new();
+	g.t0 = now_ms();
+	g.call = auth_client_start(g.loop, &req, got_done, &g);
+	(void)evloop_add_timer(g.loop, 3000, stop_fire, &g);
+	(void)evloop_run(g.loop);
+	auth_client_cancel(&g.call);
+	evloop_free(&g.loop);
+	if (g.reply.result != AUTH_FAIL)
+		msg_fatal("fail_from %s: result %d", client, g.reply.result);
+}
+
+/* at most auth_prefix_inflight calls per /24 (/64) with recent
+ * failures, queued or sent; a prefix without is bounded by the queue */
+static void
+test_prefix_bound(void)
+{
+	fake_sync();
+	test_limits(4, 10, 2);
+	fail_from("192.0.2.99");
+	fail_from("2001:db8:0:1::99");
+	multi_init();
+	multi_start(0, "silent", "192.0.2.1");
+	multi_start(1, "silent", "192.0.2.2");
+	multi_start(2, "ok@x.test", "192.0.2.3");	/* third of the /24 */
+	multi_start(3, "silent", "2001:db8:0:1::1");
+	multi_start(4, "silent", "2001:db8:0:1::2");
+	multi_start(5, "ok@x.test", "2001:db8:0:1:ffff::3");
+	multi_start(6, "ok@x.test", "192.0.3.1");	/* another /24 */
+	multi_run(2, 2000);
+	T_EQ_INT(multi.ndone, 2);
+	T_EQ_INT(multi.reply[2].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[2].reason, "too many authentication requests "
+	    "from 192.0.2.0/24 at authd");
+	T_EQ_INT(multi.reply[5].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[5].reason, "too many authentication requests "
+	    "from 2001:db8:0:1::/64 at authd");
+	T_EQ_INT(multi.called[6], 0);		/* waits for the fake */
+	for (int i = 0; i < 5; i++)
+		auth_client_cancel(&multi.call[i]);
+	multi_run(3, 3000);
+	T_EQ_INT(multi.reply[6].result, AUTH_OK);
+	multi_end();
+
+	/* three at once from a prefix without failures: all go */
+	fake_sync();
+	test_limits(4, 10, 2);
+	multi_init();
+	multi_start(0, "ok1@x.test", "203.0.113.1");
+	multi_start(1, "ok2@x.test", "203.0.113.2");
+	multi_start(2, "ok3@x.test", "203.0.113.3");
+	multi_run(3, 3000);
+	T_EQ_INT(multi.ndone, 3);
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(multi.reply[i].result, AUTH_OK);
+	multi_end();
+}
+
+/* a prefix that failed lately waits behind prefixes that did not */
+static void
+test_priority(void)
+{
+	int q, sent;
+
+	test_limits(1, 10, 100);
+	/* 192.0.2.0/24 gets a failure: hot */
+	fail_from("192.0.2.9");
+
+	fake_sync();
+	multi_init();
+	multi_start(0, "silent", "10.9.9.9");		/* holds authd */
+	multi_start(1, "ok-hot@x.test", "192.0.2.10");
+	multi_start(2, "ok-cold@x.test", "198.51.100.10");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 2);
+	T_EQ_INT(sent, 1);
+	(void)evloop_add_timer(multi.loop, 100, cancel0_fire, NULL);
+	multi_run(2, 3000);
+	T_EQ_INT(multi.ndone, 2);
+	T_EQ_INT(multi.order[0], 2);	/* the later one, but cold */
+	T_EQ_INT(multi.order[1], 1);
+	T_EQ_INT(multi.reply[1].result, AUTH_OK);
+	T_EQ_INT(multi.reply[2].result, AUTH_OK);
+	multi_end();
+}
+
+/* a session that closes takes its queued call with it: out of the queue
+ * and out of its prefix's count at once; a watched client that hung up
+ * is dropped before its call goes to authd */
+static void
+test_cancel_queued(void)
+{
+	int q, sent, sv[2];
+
+	fake_sync();
+	test_limits(1, 10, 1);
+	fail_from("198.51.100.99");	/* one place for its /24 */
+	multi_init();
+	multi_start(0, "silent", "192.0.2.1");		/* holds authd */
+	multi_start(1, "ok1@x.test", "198.51.100.1");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 1);
+	T_EQ_INT(sent, 1);
+	auth_client_cancel(&multi.call[1]);
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 0);
+	T_EQ_INT(sent, 1);
+	/* the /24's one place is free again */
+	multi_start(2, "ok2@x.test", "198.51.100.2");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 1);
+	/* a watched call whose client hangs up while it waits */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		msg_fatal("socketpair: %m");
+	multi_start(3, "ok3@x.test", "203.0.113.1");
+	auth_client_watch(multi.call[3], sv[0]);
+	(void)close(sv[1]);
+	multi_run(1, 200);
+	T_EQ_INT(multi.ndone, 0);
+	auth_client_cancel(&multi.call[0]);
+	multi_run(2, 3000);
+	T_EQ_INT(multi.ndone, 2);
+	T_EQ_INT(multi.called[1], 0);
+	T_EQ_INT(multi.reply[2].result, AUTH_OK);
+	T_EQ_INT(multi.reply[3].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[3].reason, "client hung up before authd was "
+	    "asked");
+	(void)close(sv[0]);
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 0);
+	T_EQ_INT(sent, 0);
+	multi_end();
+}
+
 /* ---------------------------------------------------------- blocking */
 
 static void
@@ -471,6 +772,10 @@ static const struct test_case cases[] = {
 	{"async bad input never goes out", test_async_bad_input},
 	{"async cancel at every stage", test_async_cancel},
 	{"blocking verify", test_blocking},
+	{"queue bound", test_queue_bound},
+	{"requests per address prefix bound", test_prefix_bound},
+	{"cold prefixes first", test_priority},
+	{"cancel and hang-up while queued", test_cancel_queued},
 	{0},
 };
 

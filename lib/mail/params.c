@@ -52,6 +52,15 @@ long long var_auth_client_lockout;
 long long var_auth_account_lockout;
 long long var_auth_lockout_time;
 long long var_auth_answer_floor;
+long long var_auth_account_window;
+long long var_auth_account_prefix_lockout;
+long long var_auth_known_prefix_time;
+long long var_auth_known_prefix_max;
+long long var_auth_prefix_v4;
+long long var_auth_prefix_v6;
+long long var_auth_prefix_inflight;
+long long var_auth_process_inflight;
+long long var_auth_queue_limit;
 char *var_smtpd_banner;
 long long var_smtpd_workers;
 long long var_smtpd_commit_delay;
@@ -299,8 +308,9 @@ struct cfg_entry params_table[] = {
 	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
 	    "bytes a POP3 client may send before its login succeeds; more "
 	    "ends the session"),
-	INT(auth_processes, "2", 1, 100,
-	    "authd processes checking passwords at once"),
+	INT(auth_processes, "0", 0, 100,
+	    "authd processes checking passwords at once (0: one per core, "
+	    "at least 2)"),
 	TIME(auth_timeout, "30s", 1, 600,
 	    "time a server waits for authd before a temporary failure"),
 	STRC(auth_plaintext, "loopback", params_check_plaintext,
@@ -319,8 +329,39 @@ struct cfg_entry params_table[] = {
 	    "longest answer delay after failures"),
 	INT(auth_client_lockout, "10", 1, 100000,
 	    "recent failures from one client address that lock it out"),
-	INT(auth_account_lockout, "30", 1, 100000,
-	    "recent failures for one account that lock the account out"),
+	INT(auth_account_lockout, "100", 1, 100000,
+	    "failures for one account within auth_account_window that lock "
+	    "it out from every address prefix it has not logged in from "
+	    "before"),
+	TIME(auth_account_window, "1h", 1, 604800,
+	    "how long a failed login counts against its account as a whole"),
+	INT(auth_account_prefix_lockout, "10", 1, 100000,
+	    "recent failures for one account from one client address prefix "
+	    "(auth_prefix_v4, auth_prefix_v6) that lock the account out for "
+	    "that prefix, unless the account logged in from it before"),
+	TIME(auth_known_prefix_time, "30d", 1, 31536000,
+	    "how long a successful login makes its client address prefix "
+	    "known-good for the account (never locked out there)"),
+	INT(auth_known_prefix_max, "16", 1, 1000,
+	    "known-good address prefixes remembered per account (the oldest "
+	    "goes)"),
+	INT(auth_prefix_v4, "24", 8, 32,
+	    "IPv4 prefix length that counts as one client for account "
+	    "lockout and for authd requests in flight"),
+	INT(auth_prefix_v6, "64", 16, 128,
+	    "IPv6 prefix length that counts as one client for account "
+	    "lockout and for authd requests in flight"),
+	INT(auth_prefix_inflight, "2", 1, 1000,
+	    "authd requests one server process has queued or in flight for "
+	    "one client address prefix with recent failed logins; more get "
+	    "a temporary failure"),
+	INT(auth_process_inflight, "4", 1, 1000,
+	    "authd requests one server process has in flight at once; more "
+	    "wait in its queue"),
+	INT(auth_queue_limit, "64", 0, 10000,
+	    "authd requests one server process keeps queued (served first "
+	    "when from prefixes without recent failures); more get a "
+	    "temporary failure"),
 	TIME(auth_lockout_time, "15m", 1, 604800,
 	    "how long a lockout lasts"),
 	INT(auth_answer_floor, "250", 0, 10000,

@@ -102,6 +102,15 @@ extern long long var_auth_client_lockout;	/* failures per client address */
 extern long long var_auth_account_lockout;	/* failures per account */
 extern long long var_auth_lockout_time;	/* seconds a lockout lasts */
 extern long long var_auth_answer_floor;	/* ms a failed login lasts */
+extern long long var_auth_account_window;	/* seconds, account as a whole */
+extern long long var_auth_account_prefix_lockout; /* per account+prefix */
+extern long long var_auth_known_prefix_time;	/* seconds a good prefix lasts */
+extern long long var_auth_known_prefix_max;	/* good prefixes per account */
+extern long long var_auth_prefix_v4;	/* prefix length, one client */
+extern long long var_auth_prefix_v6;
+extern long long var_auth_prefix_inflight;	/* per prefix per process */
+extern long long var_auth_process_inflight;	/* sent to authd at once */
+extern long long var_auth_queue_limit;	/* queued per server process */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

@@ -19,6 +19,7 @@ import socket
 import statistics
 import struct
 import subprocess
+import threading
 import time
 import warnings
 
@@ -433,7 +434,8 @@ def test_failure_time_tells_nothing(make_herald):
     bare ~20 ms hashes are at the mercy of a busy machine."""
     settings = dict(auth_failure_delay="0", auth_failure_delay_max="0",
                     auth_client_lockout="100000",
-                    auth_account_lockout="100000")
+                    auth_account_lockout="100000",
+                    auth_account_prefix_lockout="100000")
     inst = make_herald(start=False, **settings)
     for user in ("six", "star", "nopw"):
         inst.add_user("%s@example.test" % user, "pw-" + user)
@@ -615,3 +617,144 @@ def test_fail2ban_filter(make_herald, tmp_path):
     assert not any("6.6.6.6]" in l for l in lines), lines
     ips = fail2ban_ips(tmp_path, filt, lines, "mixed.log")
     assert ips == caused, (ips, caused)
+
+
+# ------------------------------------------------- issue 12: fairness
+
+FLOOD_N = 600		# failing logins ...
+FLOOD_SECONDS = 3.0	# ... spread over this long (200 a second)
+FLOOD_PREFIXES = 8	# from 127.2.0.y ... 127.2.7.y
+
+
+def flood(inst, stop_at, sockets):
+    """FLOOD_N failing POP3 logins from fresh 127.2.x.y addresses over
+    FLOOD_SECONDS, each pipelining USER and PASS, half-closing and never
+    reading (the sockets stay open in sockets until the caller closes
+    them). Bounded in count and time."""
+    t0 = time.monotonic()
+    for i in range(FLOOD_N):
+        if time.monotonic() > stop_at:
+            break
+        wait = t0 + i * FLOOD_SECONDS / FLOOD_N - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        src = "127.2.%d.%d" % (i % FLOOD_PREFIXES, i // FLOOD_PREFIXES + 1)
+        try:
+            s = socket.create_connection(("127.0.0.1", inst.pop3_port),
+                                         timeout=2, source_address=(src, 0))
+            s.sendall(b"USER guess%d@example.test\r\nPASS wrong\r\n" % i)
+            s.shutdown(socket.SHUT_WR)
+            sockets.append(s)
+        except OSError:
+            pass
+
+
+def test_flood_does_not_starve_real_logins(make_herald):
+    """Issue 12: a flood of failing logins from many fresh addresses
+    (600 in 3 s from 127.2.0-7.y, each half-closing without reading)
+    must not keep a real user from logging in: ten logins of alice from
+    127.0.0.1, spread over the flood, all succeed, median answer < 2 s.
+    Without bounds per server process and per prefix the flood filled
+    authd's pool and backlog (median ~11 s on 2 cores)."""
+    inst = make_herald(auth_answer_floor="0")
+    sockets = []
+    stop_at = time.monotonic() + 20
+    t = threading.Thread(target=flood, args=(inst, stop_at, sockets))
+    results = []
+
+    def real_login():
+        try:
+            results.append(pop3_pass_time(inst, "alice@example.test",
+                                          "pw-alice", "127.0.0.1"))
+        except (OSError, AssertionError) as e:
+            results.append((60.0, repr(e).encode()))
+
+    logins = [threading.Thread(target=real_login) for _ in range(10)]
+    try:
+        t.start()
+        # real logins all through the flood, each on its own
+        for k, lt in enumerate(logins):
+            time.sleep(0.5 if k == 0 else FLOOD_SECONDS / 12)
+            lt.start()
+    finally:
+        for lt in logins:
+            if lt.is_alive() or lt.ident:
+                lt.join(timeout=40)
+        t.join(timeout=30)
+        for s in sockets:
+            s.close()
+    times = [r[0] for r in results]
+    lines = [r[1] for r in results]
+    med = statistics.median(times)
+    print("real logins during the flood: median %.3f s, max %.3f s, "
+          "flood connections %d" % (med, max(times), len(sockets)))
+    log = inst.log_text()
+    print("flood at authd: %d checked, %d locked; turned away by pop3d: "
+          "%d prefix bound, %d queue full, %d client gone" % (
+              log.count("login failed: service=pop3 client=[127.2."),
+              log.count("login locked: service=pop3 client=[127.2."),
+              log.count("too many authentication requests from"),
+              log.count("authd queue full"),
+              log.count("client hung up before authd was asked")))
+    assert all(x.startswith(b"+OK") for x in lines), lines
+    assert med < 2.0, times
+    # the flood was turned away early, without authd, at least in part
+    assert inst.wait_log(r"too many authentication requests from "
+                         r"127\.2\.\d\.0/24|authd queue full|client hung "
+                         r"up before authd was asked")
+
+
+def test_strangers_cannot_lock_out_a_user(make_herald):
+    """Issue 12: 30 wrong passwords for bob from 30 addresses in three
+    /24s of 127.3.0.0/16 lock bob out for those /24s only: from where he
+    logged in before he still logs in, and from a prefix nobody attacked
+    too (30 is far below the global auth_account_lockout)."""
+    inst = make_herald(auth_answer_floor="0", auth_failure_delay="0",
+                       auth_failure_delay_max="0")
+    r = verify(inst, "bob@example.test", "pw-bob", "127.0.0.1")
+    assert r["status"] == "ok", r
+    for i in range(30):
+        r = verify(inst, "bob@example.test", "guess%d" % i,
+                   "127.3.%d.%d" % (i % 3, i + 1))
+        assert r["status"] in ("fail", "locked"), r
+    # his usual address, over POP3 too; and somewhere new
+    assert pop3_login(inst, "bob@example.test", "pw-bob").startswith("+OK")
+    r = verify(inst, "bob@example.test", "pw-bob", "127.4.0.1")
+    assert r["status"] == "ok", r
+    inst.wait_log(r"login failed: service=test client=\[127\.3\.\d\.\d+\] "
+                  r"user=<bob@example\.test> failures=1 delay=0s: wrong "
+                  r"password; account from this address prefix now locked "
+                  r"out until ")
+    # an attacked /24: locked for bob (the log line fail2ban reads)
+    r = verify(inst, "bob@example.test", "pw-bob", "127.3.1.200")
+    assert r["status"] == "locked", r
+    inst.wait_log(r"login locked: service=test client=\[127\.3\.1\.200\] "
+                  r"user=<bob@example\.test>: account from this address "
+                  r"prefix locked out until ")
+
+
+def test_request_of_a_server_that_left_is_not_checked(make_herald):
+    """Issue 12: a request whose server closed the connection while it
+    waited for authd (its client went away) is dropped before the check
+    and not counted."""
+    inst = make_herald(auth_processes="1", auth_answer_floor="0", **{
+        k: v for k, v in THROTTLE.items() if k != "auth_answer_floor"})
+    pairs = [("request", "verify"), ("user", "bob@example.test"),
+             ("password", "wrong"), ("client", "192.0.2.77"),
+             ("service", "test")]
+    path = str(inst.run_dir / "auth")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        # the only authd process waits for this one's request ...
+        busy.settimeout(10)
+        busy.connect(path)
+        time.sleep(0.3)
+        # ... while this one's server sends its request and leaves
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.settimeout(10)
+            gone.connect(path)
+            gone.sendall(H.ipc_frame(pairs))
+    inst.wait_log(r"request dropped: service=test client=\[192\.0\.2\.77\]: "
+                  r"the server closed the connection before the check")
+    # not counted: the next failure is the first
+    r = verify(inst, "bob@example.test", "wrong", "192.0.2.77")
+    assert r["status"] == "fail" and r.get("delay") == "1000", r
