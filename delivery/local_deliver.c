@@ -26,19 +26,19 @@
 
 /* local_deliver_error - the outcome of a failed maildir operation */
 static void
-local_deliver_error(struct local_outcome *out, int err, const char *why)
+local_deliver_error(struct outcome *out, int err, const char *why)
 {
 	if (err == ENOSPC || err == EDQUOT)
-		local_outcome_set(out, LOCAL_DEFERRED, "4.3.1", "%s", why);
+		outcome_set(out, OUTCOME_DEFERRED, "4.3.1", "%s", why);
 	else
-		local_outcome_set(out, LOCAL_DEFERRED, "4.3.0", "%s", why);
+		outcome_set(out, OUTCOME_DEFERRED, "4.3.0", "%s", why);
 }
 
 /* local_deliver_box - write the copy for box into the batch mb: true
  * with *copy_r set, or false with out set (refused before writing) */
 bool
-local_deliver_box(const struct qfile *qf, int fd, const struct local_box *box,
-    struct maildir_batch *mb, size_t *copy_r, struct local_outcome *out)
+local_deliver_box(const struct qfile *qf, int fd, const struct resolve_box *box,
+    struct maildir_batch *mb, size_t *copy_r, struct outcome *out)
 {
 	struct buf path = BUF_INIT, hdr = BUF_INIT, why = BUF_INIT;
 	struct buf sub = BUF_INIT;
@@ -47,7 +47,7 @@ local_deliver_box(const struct qfile *qf, int fd, const struct local_box *box,
 
 	if (mailbase_mailbox_path(var_mail_location, box->addr, &path,
 	    &why) < 0) {
-		local_outcome_set(out, LOCAL_BOUNCED, "5.1.3", "%s",
+		outcome_set(out, OUTCOME_BOUNCED, "5.1.3", "%s",
 		    buf_cstr(&why));
 		goto out;
 	}
@@ -70,10 +70,10 @@ local_deliver_box(const struct qfile *qf, int fd, const struct local_box *box,
 		used += maildir_batch_pending(mb, buf_cstr(&path));
 		if (used + (long long)qf->body_size > box->quota) {
 			if (var_quota_exceeded_bounce)
-				local_outcome_set(out, LOCAL_BOUNCED, "5.2.2",
+				outcome_set(out, OUTCOME_BOUNCED, "5.2.2",
 				    "mailbox full");
 			else
-				local_outcome_set(out, LOCAL_DEFERRED, "4.2.2",
+				outcome_set(out, OUTCOME_DEFERRED, "4.2.2",
 				    "mailbox full");
 			goto out;
 		}
@@ -97,7 +97,7 @@ out:
 /* local_deliver_result - the outcome of box's copy after the commit */
 void
 local_deliver_result(const struct maildir_batch *mb, size_t copy,
-    const struct local_box *box, struct local_outcome *out)
+    const struct resolve_box *box, struct outcome *out)
 {
 	struct buf name = BUF_INIT, why = BUF_INIT;
 
@@ -108,7 +108,7 @@ local_deliver_result(const struct maildir_batch *mb, size_t copy,
 		local_deliver_error(out, err, buf_cstr(&why));
 	} else {
 		msg_debug("delivered to %s: %s", box->addr, buf_cstr(&name));
-		local_outcome_set(out, LOCAL_OK, "2.0.0",
+		outcome_set(out, OUTCOME_OK, "2.0.0",
 		    "delivered to maildir");
 	}
 	buf_free(&name);

@@ -43,16 +43,16 @@ struct local_done {
 	char *addr;
 	bool staged;		/* a copy is in the batch */
 	size_t copy;		/* its index there */
-	struct local_outcome out;
+	struct outcome out;
 };
 
 /* one requested recipient */
 struct local_rcpt_state {
 	long long idx;		/* rcpt_index */
 	bool decided;		/* out is final before the commit */
-	struct local_resolved r;	/* the mailboxes it reaches */
+	struct resolved r;	/* the mailboxes it reaches */
 	size_t *done;		/* their entries in local_req.done */
-	struct local_outcome out;
+	struct outcome out;
 };
 
 /* the state of one request, from start to finish */
@@ -70,12 +70,12 @@ struct local_req {
 
 /* local_result_name - the protocol word for an outcome */
 static const char *
-local_result_name(enum local_status st)
+local_result_name(enum outcome_status st)
 {
 	switch (st) {
-	case LOCAL_OK:
+	case OUTCOME_OK:
 		return "delivered";
-	case LOCAL_BOUNCED:
+	case OUTCOME_BOUNCED:
 		return "bounced";
 	default:
 		return "deferred";
@@ -85,7 +85,7 @@ local_result_name(enum local_status st)
 /* local_box_copy - write box's copy, once per request; returns the index
  * of its entry in rq->done (which may move) */
 static size_t
-local_box_copy(struct local_req *rq, const struct local_box *box, int fd,
+local_box_copy(struct local_req *rq, const struct resolve_box *box, int fd,
     struct maildir_batch *mb)
 {
 	struct local_done *d;
@@ -97,12 +97,12 @@ local_box_copy(struct local_req *rq, const struct local_box *box, int fd,
 	d = &rq->done[rq->ndone];
 	memset(d, 0, sizeof(*d));
 	d->addr = xstrdup(box->addr);
-	local_outcome_init(&d->out);
+	outcome_init(&d->out);
 	if (local_header_delivered_to(&rq->hdr, box->addr))
-		local_outcome_set(&d->out, LOCAL_BOUNCED, "5.4.6",
+		outcome_set(&d->out, OUTCOME_BOUNCED, "5.4.6",
 		    "mail forwarding loop for <%s>", box->addr);
 	else if (rq->ncopies >= (size_t)var_local_copy_limit)
-		local_outcome_set(&d->out, LOCAL_BOUNCED, "5.5.3",
+		outcome_set(&d->out, OUTCOME_BOUNCED, "5.5.3",
 		    "message reaches more than %lld mailboxes "
 		    "(local_copy_limit)", var_local_copy_limit);
 	else if ((d->staged = local_deliver_box(rq->qf, fd, box, mb,
@@ -117,22 +117,22 @@ local_rcpt_stage(struct local_req *rq, struct local_rcpt_state *st,
     const char *addr, char delim, int fd, struct maildir_batch *mb)
 {
 	if (rq->hdr.hops >= var_hopcount_limit) {
-		local_outcome_set(&st->out, LOCAL_BOUNCED, "5.4.6",
+		outcome_set(&st->out, OUTCOME_BOUNCED, "5.4.6",
 		    "mail forwarding loop (too many hops)");
 		st->decided = true;
 		return;
 	}
-	local_resolve(rq->dir, addr, delim, (int)var_alias_depth_limit, &st->r);
-	if (st->r.fail.status == LOCAL_DEFERRED) {
+	resolve_addr(rq->dir, addr, delim, (int)var_alias_depth_limit, &st->r);
+	if (st->r.fail.status == OUTCOME_DEFERRED) {
 		/* deliver nothing now: the retry delivers every part once */
-		local_outcome_set(&st->out, LOCAL_DEFERRED, st->r.fail.dsn,
+		outcome_set(&st->out, OUTCOME_DEFERRED, st->r.fail.dsn,
 		    "%s", buf_cstr(&st->r.fail.reason));
 		st->decided = true;
 		return;
 	}
 	if (st->r.too_large) {
 		/* all or nothing: no partial delivery of a huge alias */
-		local_outcome_set(&st->out, LOCAL_BOUNCED, "5.5.3",
+		outcome_set(&st->out, OUTCOME_BOUNCED, "5.5.3",
 		    "alias expansion is too large (over %lld addresses: "
 		    "alias_expansion_limit)", var_alias_expansion_limit);
 		st->decided = true;
@@ -149,32 +149,32 @@ static void
 local_rcpt_outcome(struct local_req *rq, struct local_rcpt_state *st,
     const char *addr)
 {
-	const struct local_outcome *worst = NULL;
+	const struct outcome *worst = NULL;
 	const char *worst_box = NULL;
-	struct local_resolved *r = &st->r;
+	struct resolved *r = &st->r;
 
 	for (size_t i = 0; i < r->nbox; i++) {
-		const struct local_outcome *o = &rq->done[st->done[i]].out;
+		const struct outcome *o = &rq->done[st->done[i]].out;
 
-		if (o->status != LOCAL_OK && (worst == NULL ||
+		if (o->status != OUTCOME_OK && (worst == NULL ||
 		    o->status > worst->status)) {
 			worst = o;
 			worst_box = r->box[i].addr;
 		}
 	}
-	if (worst != NULL && (worst->status == LOCAL_DEFERRED ||
-	    r->fail.status == LOCAL_OK)) {
+	if (worst != NULL && (worst->status == OUTCOME_DEFERRED ||
+	    r->fail.status == OUTCOME_OK)) {
 		if (str_casecmp(worst_box, addr) == 0)
-			local_outcome_set(&st->out, worst->status, worst->dsn,
+			outcome_set(&st->out, worst->status, worst->dsn,
 			    "%s", buf_cstr(&worst->reason));
 		else
-			local_outcome_set(&st->out, worst->status, worst->dsn,
+			outcome_set(&st->out, worst->status, worst->dsn,
 			    "<%s>: %s", worst_box, buf_cstr(&worst->reason));
-	} else if (r->fail.status != LOCAL_OK) {
-		local_outcome_set(&st->out, r->fail.status, r->fail.dsn, "%s",
+	} else if (r->fail.status != OUTCOME_OK) {
+		outcome_set(&st->out, r->fail.status, r->fail.dsn, "%s",
 		    buf_cstr(&r->fail.reason));
 	} else {
-		local_outcome_set(&st->out, LOCAL_OK, "2.0.0",
+		outcome_set(&st->out, OUTCOME_OK, "2.0.0",
 		    "delivered to maildir");
 	}
 }
@@ -232,13 +232,13 @@ local_req_free(struct local_req **rqp)
 
 	for (size_t i = 0; i < rq->ndone; i++) {
 		x_free(&rq->done[i].addr);
-		local_outcome_free(&rq->done[i].out);
+		outcome_free(&rq->done[i].out);
 	}
 	x_free(&rq->done);
 	for (size_t i = 0; i < rq->nrcpt; i++) {
-		local_resolved_free(&rq->rcpt[i].r);
+		resolve_free(&rq->rcpt[i].r);
 		x_free(&rq->rcpt[i].done);
-		local_outcome_free(&rq->rcpt[i].out);
+		outcome_free(&rq->rcpt[i].out);
 	}
 	x_free(&rq->rcpt);
 	local_header_free(&rq->hdr);
@@ -291,13 +291,13 @@ local_request_start(struct dir *d, const struct ipc_msg *req, int qfd,
 		(void)str_to_ll(value, 0, INT_MAX, &idx);
 		st = &rq->rcpt[rq->nrcpt++];
 		st->idx = idx;
-		local_outcome_init(&st->out);
+		outcome_init(&st->out);
 		if (fail.len > 0) {
-			local_outcome_set(&st->out, LOCAL_DEFERRED, "4.3.0",
+			outcome_set(&st->out, OUTCOME_DEFERRED, "4.3.0",
 			    "%s", buf_cstr(&fail));
 			st->decided = true;
 		} else if ((size_t)idx >= rq->qf->nrcpt) {
-			local_outcome_set(&st->out, LOCAL_DEFERRED, "4.3.0",
+			outcome_set(&st->out, OUTCOME_DEFERRED, "4.3.0",
 			    "no recipient %lld in the queue file", idx);
 			st->decided = true;
 		} else {
@@ -324,7 +324,7 @@ local_request_finish(struct local_req *rq, const struct maildir_batch *mb,
 
 		if (d->staged)
 			local_deliver_result(mb, d->copy,
-			    &(struct local_box){.addr = d->addr}, &d->out);
+			    &(struct resolve_box){.addr = d->addr}, &d->out);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");

@@ -12,13 +12,13 @@
  *
  * A recipient that expands to more than alias_expansion_limit addresses
  * is refused at RCPT (550 5.5.3) rather than bounced after 250 to a
- * sender who may be forged: the expansion is done here with local's own
- * resolver (delivery/local_resolve.c), stopping past the limit. So that
- * "all+1@" .. "all+999@" do not expand "all@" a thousand times, a worker
- * remembers for SMTPD_CHECK_KNOWN_MS the aliases it found within the
- * limit (at most SMTPD_CHECK_KNOWN), with their number of mailboxes; an
- * alias that grew meanwhile is still caught by local, which bounces it
- * whole.
+ * sender who may be forged: the expansion is done here with the resolver
+ * local delivers with (lib/mail/resolve.c), stopping past the limit. So
+ * that "all+1@" .. "all+999@" do not expand "all@" a thousand times, a
+ * worker remembers for SMTPD_CHECK_KNOWN_MS the aliases it found within
+ * the limit (at most SMTPD_CHECK_KNOWN), with their number of mailboxes;
+ * an alias that grew meanwhile is still caught by local, which bounces
+ * it whole.
  *
  * The copies a transaction's recipients make are counted while it is
  * open: each mailbox a recipient names directly, and each alias's (or
@@ -39,10 +39,11 @@
 #include "base/mem.h"
 #include "mail/addr.h"
 #include "mail/dir.h"
+#include "mail/outcome.h"
 #include "mail/params.h"
+#include "mail/resolve.h"
 #include "mail/spool.h"
 #include "smtpd.h"
-#include "delivery/local.h"
 
 #define SMTPD_CHECK_RETRY_MS 1000	/* directory re-open interval */
 #define SMTPD_CHECK_SPACE_MS 1000	/* free space is cached this long */
@@ -235,7 +236,7 @@ smtpd_check_copy_add(struct smtpd_tx *tx, const char *key)
  */
 static int
 smtpd_check_copies(struct smtpd_tx *tx, const char *addr,
-    const struct local_resolved *r, struct buf *reply)
+    const struct resolved *r, struct buf *reply)
 {
 	struct buf key = BUF_INIT;
 	size_t n;
@@ -288,10 +289,10 @@ static int
 smtpd_check_expansion(struct smtpd_tx *tx, const char *addr, long long now,
     struct buf *reply)
 {
-	struct local_resolved r;
+	struct resolved r;
 	int ret = 0;
 
-	local_resolve_check(smtpd_check_dir, addr, *var_recipient_delimiter,
+	resolve_check(smtpd_check_dir, addr, *var_recipient_delimiter,
 	    (int)var_alias_depth_limit, (size_t)var_alias_expansion_limit,
 	    smtpd_check_known, smtpd_check_known_fresh(now), &r);
 	if (r.too_large) {
@@ -304,10 +305,10 @@ smtpd_check_expansion(struct smtpd_tx *tx, const char *addr, long long now,
 	} else {
 		ret = smtpd_check_copies(tx, addr, &r, reply);
 		if (r.top_alias != NULL && !r.top_known &&
-		    r.fail.status != LOCAL_DEFERRED)
+		    r.fail.status != OUTCOME_DEFERRED)
 			smtpd_check_known_add(r.top_alias, r.nbox, now);
 	}
-	local_resolved_free(&r);
+	resolve_free(&r);
 	return ret;
 }
 

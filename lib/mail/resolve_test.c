@@ -1,7 +1,8 @@
 /*
- * local_resolve_test - address resolution against a real directory in a
+ * resolve_test - address resolution against a real directory in a
  * temp folder: users, +ext, aliases, catch-all, disabled users, foreign
- * targets, alias loops, duplicates, the depth limit; and mailbox paths.
+ * targets, alias loops, duplicates, the depth limit, the expansion limit
+ * and the aliases smtpd already knows (resolve_check).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,9 @@
 #include "base/config.h"
 #include "base/test.h"
 #include "mail/dir.h"
+#include "mail/outcome.h"
 #include "mail/params.h"
-#include "local.h"
+#include "mail/resolve.h"
 
 static char tmpdir[] = "/tmp/herald-resolve-test-XXXXXX";
 static struct dir *dir;
@@ -120,7 +122,7 @@ setup(void)
 
 /* boxes - the resolved mailboxes as "a,b," */
 static void
-boxes(const struct local_resolved *r, struct buf *out)
+boxes(const struct resolved *r, struct buf *out)
 {
 	buf_reset(out);
 	for (size_t i = 0; i < r->nbox; i++)
@@ -130,13 +132,13 @@ boxes(const struct local_resolved *r, struct buf *out)
 /* check - resolve addr and compare boxes, status, dsn, reason start */
 static int
 check(const char *addr, int limit, const char *want_boxes,
-    enum local_status want_st, const char *want_dsn, const char *want_why)
+    enum outcome_status want_st, const char *want_dsn, const char *want_why)
 {
-	struct local_resolved r;
+	struct resolved r;
 	struct buf got = BUF_INIT;
 	int bad = 0;
 
-	local_resolve(dir, addr, '+', limit, &r);
+	resolve_addr(dir, addr, '+', limit, &r);
 	boxes(&r, &got);
 	if (strcmp(got.data, want_boxes) != 0) {
 		fprintf(stderr, "  %s: boxes \"%s\", want \"%s\"\n", addr,
@@ -160,7 +162,7 @@ check(const char *addr, int limit, const char *want_boxes,
 		bad = 1;
 	}
 	buf_free(&got);
-	local_resolved_free(&r);
+	resolve_free(&r);
 	return bad;
 }
 
@@ -168,38 +170,38 @@ static void
 test_user(void)
 {
 	T_ASSERT(!check("alice@example.org", 10, "alice@example.org,",
-	    LOCAL_OK, NULL, NULL));
+	    OUTCOME_OK, NULL, NULL));
 	T_ASSERT(!check("ALICE@Example.ORG", 10, "alice@example.org,",
-	    LOCAL_OK, NULL, NULL));
+	    OUTCOME_OK, NULL, NULL));
 }
 
 static void
 test_extension(void)
 {
 	T_ASSERT(!check("alice+news@example.org", 10, "alice@example.org,",
-	    LOCAL_OK, NULL, NULL));
+	    OUTCOME_OK, NULL, NULL));
 	T_ASSERT(!check("info+sales@example.org", 10, "carol@example.org,",
-	    LOCAL_OK, NULL, NULL));
+	    OUTCOME_OK, NULL, NULL));
 	/* "+" alone at the start is not an extension */
-	T_ASSERT(!check("+x@example.org", 10, "", LOCAL_BOUNCED, "5.1.1",
+	T_ASSERT(!check("+x@example.org", 10, "", OUTCOME_BOUNCED, "5.1.1",
 	    "unknown user"));
 }
 
 static void
 test_quota(void)
 {
-	struct local_resolved r;
+	struct resolved r;
 
-	local_resolve(dir, "alice@example.org", '+', 10, &r);
+	resolve_addr(dir, "alice@example.org", '+', 10, &r);
 	T_EQ_INT(r.nbox, 1);
 	T_EQ_INT(r.box[0].quota, 777);	/* -1: the default */
-	local_resolved_free(&r);
-	local_resolve(dir, "carol@example.org", '+', 10, &r);
+	resolve_free(&r);
+	resolve_addr(dir, "carol@example.org", '+', 10, &r);
 	T_EQ_INT(r.box[0].quota, 0);	/* 0: none */
-	local_resolved_free(&r);
-	local_resolve(dir, "dave@other.org", '+', 10, &r);
+	resolve_free(&r);
+	resolve_addr(dir, "dave@other.org", '+', 10, &r);
 	T_EQ_INT(r.box[0].quota, 5000);
-	local_resolved_free(&r);
+	resolve_free(&r);
 }
 
 static void
@@ -207,39 +209,39 @@ test_alias(void)
 {
 	/* alice and alice+x are one mailbox */
 	T_ASSERT(!check("team@example.org", 10,
-	    "alice@example.org,dave@other.org,", LOCAL_OK, NULL, NULL));
+	    "alice@example.org,dave@other.org,", OUTCOME_OK, NULL, NULL));
 	T_ASSERT(!check("all@example.org", 10,
-	    "alice@example.org,dave@other.org,carol@example.org,", LOCAL_OK,
+	    "alice@example.org,dave@other.org,carol@example.org,", OUTCOME_OK,
 	    NULL, NULL));
 }
 
 static void
 test_catchall(void)
 {
-	T_ASSERT(!check("whoever@other.org", 10, "dave@other.org,", LOCAL_OK,
+	T_ASSERT(!check("whoever@other.org", 10, "dave@other.org,", OUTCOME_OK,
 	    NULL, NULL));
-	T_ASSERT(!check("whoever@example.org", 10, "", LOCAL_BOUNCED, "5.1.1",
+	T_ASSERT(!check("whoever@example.org", 10, "", OUTCOME_BOUNCED, "5.1.1",
 	    "unknown user"));
 }
 
 static void
 test_loop(void)
 {
-	T_ASSERT(!check("loop1@example.org", 10, "", LOCAL_BOUNCED, "5.4.6",
+	T_ASSERT(!check("loop1@example.org", 10, "", OUTCOME_BOUNCED, "5.4.6",
 	    NULL));
 	T_ASSERT(!check("ring1@example.org", 10, "alice@example.org,",
-	    LOCAL_OK, NULL, NULL));
+	    OUTCOME_OK, NULL, NULL));
 }
 
 static void
 test_depth(void)
 {
 	/* d0 is depth 0, alice is depth 12 */
-	T_ASSERT(!check("d0@example.org", 12, "alice@example.org,", LOCAL_OK,
+	T_ASSERT(!check("d0@example.org", 12, "alice@example.org,", OUTCOME_OK,
 	    NULL, NULL));
-	T_ASSERT(!check("d0@example.org", 11, "", LOCAL_BOUNCED, "5.4.6",
+	T_ASSERT(!check("d0@example.org", 11, "", OUTCOME_BOUNCED, "5.4.6",
 	    NULL));
-	T_ASSERT(!check("d5@example.org", 10, "alice@example.org,", LOCAL_OK,
+	T_ASSERT(!check("d5@example.org", 10, "alice@example.org,", OUTCOME_OK,
 	    NULL, NULL));
 }
 
@@ -247,23 +249,23 @@ static void
 test_parts(void)
 {
 	T_ASSERT(!check("fwd@example.org", 10, "alice@example.org,",
-	    LOCAL_BOUNCED, "5.1.2", "<someone@elsewhere.test>: forwarding "
+	    OUTCOME_BOUNCED, "5.1.2", "<someone@elsewhere.test>: forwarding "
 	    "to other domains is not supported yet"));
 	T_ASSERT(!check("typo@example.org", 10, "carol@example.org,",
-	    LOCAL_BOUNCED, "5.1.1", "<nobody@example.org>: unknown user"));
-	T_ASSERT(!check("off@example.org", 10, "", LOCAL_BOUNCED, "5.2.1",
+	    OUTCOME_BOUNCED, "5.1.1", "<nobody@example.org>: unknown user"));
+	T_ASSERT(!check("off@example.org", 10, "", OUTCOME_BOUNCED, "5.2.1",
 	    "<bob@example.org>: mailbox disabled"));
 }
 
 static void
 test_refused(void)
 {
-	T_ASSERT(!check("bob@example.org", 10, "", LOCAL_BOUNCED, "5.2.1",
+	T_ASSERT(!check("bob@example.org", 10, "", OUTCOME_BOUNCED, "5.2.1",
 	    "mailbox disabled"));
-	T_ASSERT(!check("x@notours.test", 10, "", LOCAL_BOUNCED, "5.1.2",
+	T_ASSERT(!check("x@notours.test", 10, "", OUTCOME_BOUNCED, "5.1.2",
 	    NULL));
-	T_ASSERT(!check("no domain", 10, "", LOCAL_BOUNCED, "5.1.1", NULL));
-	T_ASSERT(!check("\"a b\"@example.org", 10, "", LOCAL_BOUNCED, NULL,
+	T_ASSERT(!check("no domain", 10, "", OUTCOME_BOUNCED, "5.1.1", NULL));
+	T_ASSERT(!check("\"a b\"@example.org", 10, "", OUTCOME_BOUNCED, NULL,
 	    NULL));
 }
 
@@ -273,23 +275,23 @@ static long
 expand(const char *addr, long long lim, char *const *known, size_t nknown,
     const char *want_top)
 {
-	struct local_resolved r;
+	struct resolved r;
 	long n;
 
 	var_alias_expansion_limit = lim;
 	if (known == NULL)
-		local_resolve(dir, addr, '+', 10, &r);
+		resolve_addr(dir, addr, '+', 10, &r);
 	else
-		local_resolve_check(dir, addr, '+', 10, (size_t)lim, known,
+		resolve_check(dir, addr, '+', 10, (size_t)lim, known,
 		    nknown, &r);
 	n = r.too_large ? -1 : (long)r.nbox;
-	if (r.too_large && (r.fail.status != LOCAL_BOUNCED ||
+	if (r.too_large && (r.fail.status != OUTCOME_BOUNCED ||
 	    strcmp(r.fail.dsn, "5.5.3") != 0)) {
 		fprintf(stderr, "  %s: too large but %d %s\n", addr,
 		    r.fail.status, r.fail.dsn);
 		n = -2;
 	}
-	if (!r.too_large && r.fail.status != LOCAL_OK) {
+	if (!r.too_large && r.fail.status != OUTCOME_OK) {
 		fprintf(stderr, "  %s: %s\n", addr, buf_cstr(&r.fail.reason));
 		n = -3;
 	}
@@ -299,7 +301,7 @@ expand(const char *addr, long long lim, char *const *known, size_t nknown,
 		    r.top_alias ? r.top_alias : "(none)", want_top);
 		n = -4;
 	}
-	local_resolved_free(&r);
+	resolve_free(&r);
 	var_alias_expansion_limit = 1000;
 	return n;
 }

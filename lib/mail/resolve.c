@@ -1,5 +1,6 @@
 /*
- * local_resolve - from a recipient address to the mailboxes it stands for.
+ * resolve - from a recipient address to the mailboxes it stands for
+ * (resolve.h).
  *
  * Lookup order for one address (lowercased): the user itself; the user
  * without "+ext" (recipient_delimiter); an alias; an alias without
@@ -13,8 +14,8 @@
  * catch-all) counts, the recipient itself does not; so directory lookups
  * are bounded too (an address met again costs no lookup).
  * Past the limit the resolution stops with r->too_large and a 5.5.3
- * failure, and the caller delivers none of it (smtpd refuses such a
- * recipient at RCPT with local_resolve_check, so this happens only when
+ * failure, and local delivers none of it (smtpd refuses such a
+ * recipient at RCPT with resolve_check, so this happens only when
  * an alias grew after the message was accepted).
  *
  * Failures are per part: a target that resolves to nothing bounces 5.1.1,
@@ -23,7 +24,6 @@
  * 4.3.0. The worst part wins (deferred over bounced), and its reason
  * names the part when it is not the recipient itself.
  */
-#include <stdarg.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -33,58 +33,26 @@
 #include "base/str.h"
 #include "mail/addr.h"
 #include "mail/dir.h"
+#include "mail/outcome.h"
 #include "mail/params.h"
-#include "local.h"
+#include "mail/resolve.h"
 
-/* local_outcome_init - no failure yet */
-void
-local_outcome_init(struct local_outcome *o)
-{
-	o->status = LOCAL_OK;
-	o->dsn[0] = '\0';
-	buf_init(&o->reason);
-}
-
-/* local_outcome_free - release the reason */
-void
-local_outcome_free(struct local_outcome *o)
-{
-	buf_free(&o->reason);
-	o->status = LOCAL_OK;
-	o->dsn[0] = '\0';
-}
-
-/* local_outcome_set - replace the outcome */
-void
-local_outcome_set(struct local_outcome *o, enum local_status st,
-    const char *dsn, const char *fmt, ...)
-{
-	va_list ap;
-
-	o->status = st;
-	str_lcpy(o->dsn, dsn, sizeof(o->dsn));
-	buf_reset(&o->reason);
-	va_start(ap, fmt);
-	buf_vprintf(&o->reason, fmt, ap);
-	va_end(ap);
-}
-
-/* local_resolve_fail - note a failing part; the worst (then first) wins */
+/* resolve_fail - note a failing part; the worst (then first) wins */
 static void
-local_resolve_fail(struct local_resolved *r, const char *part,
-    const char *top, enum local_status st, const char *dsn, const char *text)
+resolve_fail(struct resolved *r, const char *part,
+    const char *top, enum outcome_status st, const char *dsn, const char *text)
 {
 	if (st <= r->fail.status)
 		return;
 	if (str_casecmp(part, top) == 0)
-		local_outcome_set(&r->fail, st, dsn, "%s", text);
+		outcome_set(&r->fail, st, dsn, "%s", text);
 	else
-		local_outcome_set(&r->fail, st, dsn, "<%s>: %s", part, text);
+		outcome_set(&r->fail, st, dsn, "<%s>: %s", part, text);
 }
 
-/* local_resolve_seen - remember key; true if it was met before */
+/* resolve_seen - remember key; true if it was met before */
 static bool
-local_resolve_seen(struct local_resolved *r, const char *key)
+resolve_seen(struct resolved *r, const char *key)
 {
 	for (size_t i = 0; i < r->nseen; i++)
 		if (strcmp(r->seen[i], key) == 0)
@@ -94,9 +62,9 @@ local_resolve_seen(struct local_resolved *r, const char *key)
 	return false;
 }
 
-/* local_resolve_box - add a mailbox (once) */
+/* resolve_box_add - add a mailbox (once) */
 static void
-local_resolve_box(struct local_resolved *r, const char *user,
+resolve_box_add(struct resolved *r, const char *user,
     const struct dir_user *u)
 {
 	long long quota = u->quota < 0 ? var_default_quota : u->quota;
@@ -113,9 +81,9 @@ local_resolve_box(struct local_resolved *r, const char *user,
 	r->nbox++;
 }
 
-/* local_resolve_syntax - can key name a directory entry at all? */
+/* resolve_syntax - can key name a directory entry at all? */
 static bool
-local_resolve_syntax(const char *key)
+resolve_syntax(const char *key)
 {
 	const char *at = strrchr(key, '@');
 
@@ -127,19 +95,19 @@ local_resolve_syntax(const char *key)
 	return true;
 }
 
-static void local_resolve_addr(struct dir *, struct local_resolved *,
+static void resolve_one(struct dir *, struct resolved *,
     const char *, const char *, char, int, int);
 
-/* local_resolve_targets - resolve each "\n"-separated alias target */
+/* resolve_targets - resolve each "\n"-separated alias target */
 static void
-local_resolve_targets(struct dir *d, struct local_resolved *r,
+resolve_targets(struct dir *d, struct resolved *r,
     const char *part, const char *targets, const char *top, char delim,
     int depth, int limit)
 {
 	const char *p = targets;
 
 	if (depth > limit) {
-		local_resolve_fail(r, part, top, LOCAL_BOUNCED, "5.4.6",
+		resolve_fail(r, part, top, OUTCOME_BOUNCED, "5.4.6",
 		    "alias expansion is nested too deeply");
 		return;
 	}
@@ -149,7 +117,7 @@ local_resolve_targets(struct dir *d, struct local_resolved *r,
 		if (n > 0) {
 			char *t = xstrndup(p, n);
 
-			local_resolve_addr(d, r, t, top, delim, depth, limit);
+			resolve_one(d, r, t, top, delim, depth, limit);
 			x_free(&t);
 		}
 		p += n;
@@ -158,23 +126,23 @@ local_resolve_targets(struct dir *d, struct local_resolved *r,
 	}
 }
 
-/* local_resolve_dir_error - a failed lookup defers that part */
+/* resolve_dir_error - a failed lookup defers that part */
 static void
-local_resolve_dir_error(struct local_resolved *r, const char *part,
+resolve_dir_error(struct resolved *r, const char *part,
     const char *top, const struct buf *why)
 {
 	struct buf t = BUF_INIT;
 
 	buf_printf(&t, "directory lookup failed: %s", buf_cstr(why));
-	local_resolve_fail(r, part, top, LOCAL_DEFERRED, "4.3.0",
+	resolve_fail(r, part, top, OUTCOME_DEFERRED, "4.3.0",
 	    buf_cstr(&t));
 	buf_free(&t);
 }
 
-/* local_resolve_user - the user key, if it exists: 1 taken, 0 not, -1
+/* resolve_user - the user key, if it exists: 1 taken, 0 not, -1
  * directory error (noted) */
 static int
-local_resolve_user(struct dir *d, struct local_resolved *r, const char *key,
+resolve_user(struct dir *d, struct resolved *r, const char *key,
     const char *part, const char *top)
 {
 	struct buf why = BUF_INIT;
@@ -182,29 +150,29 @@ local_resolve_user(struct dir *d, struct local_resolved *r, const char *key,
 	int found = dir_user_get(d, key, &u, &why);
 
 	if (found < 0)
-		local_resolve_dir_error(r, part, top, &why);
+		resolve_dir_error(r, part, top, &why);
 	else if (found > 0) {
 		if (!u.enabled)
-			local_resolve_fail(r, part, top, LOCAL_BOUNCED, "5.2.1",
+			resolve_fail(r, part, top, OUTCOME_BOUNCED, "5.2.1",
 			    "mailbox disabled");
 		else
-			local_resolve_box(r, key, &u);
+			resolve_box_add(r, key, &u);
 	}
 	buf_free(&why);
 	return found;
 }
 
-/* local_resolve_alias - the alias key's targets, if it exists: 1 taken,
+/* resolve_alias - the alias key's targets, if it exists: 1 taken,
  * 0 not, -1 directory error (noted) */
 static int
-local_resolve_alias(struct dir *d, struct local_resolved *r, const char *key,
+resolve_alias(struct dir *d, struct resolved *r, const char *key,
     const char *part, const char *top, char delim, int depth, int limit)
 {
 	struct buf why = BUF_INIT, targets = BUF_INIT;
 	int found = dir_alias_get(d, key, &targets, &why);
 
 	if (found < 0)
-		local_resolve_dir_error(r, part, top, &why);
+		resolve_dir_error(r, part, top, &why);
 	else if (found > 0 && depth == 0) {
 		r->top_alias = xstrdup(key);
 		for (size_t i = 0; i < r->nknown; i++)
@@ -212,16 +180,16 @@ local_resolve_alias(struct dir *d, struct local_resolved *r, const char *key,
 				r->top_known = true;
 	}
 	if (found > 0 && !r->top_known)
-		local_resolve_targets(d, r, part, buf_cstr(&targets), top,
+		resolve_targets(d, r, part, buf_cstr(&targets), top,
 		    delim, depth + 1, limit);
 	buf_free(&why);
 	buf_free(&targets);
 	return found;
 }
 
-/* local_resolve_addr - resolve one address of the expansion */
+/* resolve_one - resolve one address of the expansion */
 static void
-local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
+resolve_one(struct dir *d, struct resolved *r, const char *addr,
     const char *top, char delim, int depth, int limit)
 {
 	struct buf key = BUF_INIT, base = BUF_INIT, why = BUF_INIT;
@@ -231,17 +199,17 @@ local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
 	int found;
 
 	addr_lookup_key(&key, addr);
-	if (local_resolve_seen(r, buf_cstr(&key)))
+	if (resolve_seen(r, buf_cstr(&key)))
 		goto out;	/* a loop, or a mailbox already reached */
 	if (depth > 0 && ++r->nmember > r->expand_limit) {
 		r->too_large = true;
-		local_resolve_fail(r, top, top, LOCAL_BOUNCED, "5.5.3",
+		resolve_fail(r, top, top, OUTCOME_BOUNCED, "5.5.3",
 		    "alias expansion is too large "
 		    "(over alias_expansion_limit)");
 		goto out;
 	}
-	if (!local_resolve_syntax(buf_cstr(&key))) {
-		local_resolve_fail(r, addr, top, LOCAL_BOUNCED,
+	if (!resolve_syntax(buf_cstr(&key))) {
+		resolve_fail(r, addr, top, OUTCOME_BOUNCED,
 		    depth == 0 ? "5.1.1" : "5.1.3",
 		    depth == 0 ? "unknown user" : "bad address syntax");
 		goto out;
@@ -252,35 +220,35 @@ local_resolve_addr(struct dir *d, struct local_resolved *r, const char *addr,
 		struct buf t = BUF_INIT;
 
 		buf_printf(&t, "directory lookup failed: %s", buf_cstr(&why));
-		local_resolve_fail(r, addr, top, LOCAL_DEFERRED, "4.3.0",
+		resolve_fail(r, addr, top, OUTCOME_DEFERRED, "4.3.0",
 		    buf_cstr(&t));
 		buf_free(&t);
 		goto out;
 	}
 	if (found == 0) {
-		local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.1.2",
+		resolve_fail(r, addr, top, OUTCOME_BOUNCED, "5.1.2",
 		    depth == 0 ? "domain is not hosted here" :
 		    "forwarding to other domains is not supported yet");
 		goto out;
 	}
 	has_base = addr_strip_extension(buf_cstr(&key), delim, &base) == 1;
 
-	if (local_resolve_user(d, r, buf_cstr(&key), addr, top) != 0)
+	if (resolve_user(d, r, buf_cstr(&key), addr, top) != 0)
 		goto out;
-	if (has_base && local_resolve_user(d, r, buf_cstr(&base), addr,
+	if (has_base && resolve_user(d, r, buf_cstr(&base), addr,
 	    top) != 0)
 		goto out;
-	if (local_resolve_alias(d, r, buf_cstr(&key), addr, top, delim, depth,
+	if (resolve_alias(d, r, buf_cstr(&key), addr, top, delim, depth,
 	    limit) != 0)
 		goto out;
-	if (has_base && local_resolve_alias(d, r, buf_cstr(&base), addr, top,
+	if (has_base && resolve_alias(d, r, buf_cstr(&base), addr, top,
 	    delim, depth, limit) != 0)
 		goto out;
 	buf_printf(&catchall, "@%s", domain);
-	if (local_resolve_alias(d, r, buf_cstr(&catchall), addr, top, delim,
+	if (resolve_alias(d, r, buf_cstr(&catchall), addr, top, delim,
 	    depth, limit) != 0)
 		goto out;
-	local_resolve_fail(r, addr, top, LOCAL_BOUNCED, "5.1.1",
+	resolve_fail(r, addr, top, OUTCOME_BOUNCED, "5.1.1",
 	    "unknown user");
 out:
 	buf_free(&key);
@@ -289,38 +257,38 @@ out:
 	buf_free(&catchall);
 }
 
-/* local_resolve_check - resolve with a given limit and known aliases */
+/* resolve_check - resolve with a given limit and known aliases */
 void
-local_resolve_check(struct dir *d, const char *addr, char delim,
+resolve_check(struct dir *d, const char *addr, char delim,
     int depth_limit, size_t expand_limit, char *const *known, size_t nknown,
-    struct local_resolved *r)
+    struct resolved *r)
 {
 	memset(r, 0, sizeof(*r));
-	local_outcome_init(&r->fail);
+	outcome_init(&r->fail);
 	r->expand_limit = expand_limit;
 	r->known = known;
 	r->nknown = nknown;
-	local_resolve_addr(d, r, addr, addr, delim, 0, depth_limit);
+	resolve_one(d, r, addr, addr, delim, 0, depth_limit);
 	r->known = NULL;
 	r->nknown = 0;
 	/* only skipped parts: the aliases lead back to themselves */
-	if (r->nbox == 0 && r->fail.status == LOCAL_OK && !r->top_known)
-		local_outcome_set(&r->fail, LOCAL_BOUNCED, "5.4.6",
+	if (r->nbox == 0 && r->fail.status == OUTCOME_OK && !r->top_known)
+		outcome_set(&r->fail, OUTCOME_BOUNCED, "5.4.6",
 		    "mail forwarding loop: aliases lead to no mailbox");
 }
 
-/* local_resolve - resolve a recipient against the directory */
+/* resolve_addr - resolve a recipient against the directory */
 void
-local_resolve(struct dir *d, const char *addr, char delim, int depth_limit,
-    struct local_resolved *r)
+resolve_addr(struct dir *d, const char *addr, char delim, int depth_limit,
+    struct resolved *r)
 {
-	local_resolve_check(d, addr, delim, depth_limit,
+	resolve_check(d, addr, delim, depth_limit,
 	    (size_t)var_alias_expansion_limit, NULL, 0, r);
 }
 
-/* local_resolved_free - release r */
+/* resolve_free - release r */
 void
-local_resolved_free(struct local_resolved *r)
+resolve_free(struct resolved *r)
 {
 	for (size_t i = 0; i < r->nbox; i++)
 		x_free(&r->box[i].addr);
@@ -329,6 +297,6 @@ local_resolved_free(struct local_resolved *r)
 		x_free(&r->seen[i]);
 	x_free(&r->seen);
 	x_free(&r->top_alias);
-	local_outcome_free(&r->fail);
+	outcome_free(&r->fail);
 	memset(r, 0, sizeof(*r));
 }
