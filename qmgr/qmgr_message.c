@@ -7,9 +7,9 @@
  * queued recipients are routed: a hosted domain goes to the local agent
  * in requests of up to QMGR_JOB_RCPT recipients, anything else to the
  * remote transport, which does not exist yet (deferred). QMGR_JOB_RCPT
- * is as large as a request may be (local's LOCAL_RCPT_MAX, the default
- * smtpd_recipient_limit), so a message's local recipients normally form
- * one request, in which local delivers each mailbox once and counts the
+ * is as large as a request may be (local's LOCAL_RCPT_MAX, and the
+ * most smtpd_recipient_limit allows), so a message's local recipients
+ * form one request, in which local delivers each mailbox once and counts the
  * copies against local_copy_limit: splitting them would let "all+1@" ..
  * "all+999@" write one copy of the alias per request (issue 12). When
  * the last request has answered, qmgr_message_finish() applies the

@@ -188,9 +188,10 @@ struct cfg_entry params_table[] = {
 	    "core)"),
 	SIZE(message_size_limit, "50M", 1024, 2147483647LL,
 	    "largest message accepted, in bytes"),
-	INT(smtpd_recipient_limit, "1000", 1, 100000,
+	INT(smtpd_recipient_limit, "1000", 1, 1000,
 	    "recipients accepted in one SMTP transaction; more get a "
-	    "temporary 452"),
+	    "temporary 452 (at most 1000: a message's local recipients then "
+	    "go to local in one request, so each mailbox gets one copy)"),
 	INT(smtpd_line_limit, "2048", 512, 65536,
 	    "longest SMTP command line, in bytes including CRLF"),
 	INT(smtpd_error_limit, "20", 1, 1000,

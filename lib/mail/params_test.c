@@ -75,6 +75,14 @@ test_cross_checks(void)
 	buf_reset(&why);
 	write_conf("myhostname = bad host\n");
 	T_EQ_INT(params_load(conf, &why), -1);
+	buf_reset(&why);
+	/* a message's local recipients must fit one local request (1000) */
+	write_conf("smtpd_recipient_limit = 1001\n");
+	T_EQ_INT(params_load(conf, &why), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "smtpd_recipient_limit") != NULL);
+	buf_reset(&why);
+	write_conf("smtpd_recipient_limit = 1000\n");
+	T_EQ_INT(params_load(conf, &why), 0);
 	buf_free(&why);
 }
 
