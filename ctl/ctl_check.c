@@ -1,10 +1,14 @@
 /*
  * ctl_check - "heraldctl check": is this installation able to run?
  *
- * One line per check, "ok WHAT" or "FAIL WHAT: why", and exit 1 if any
- * failed. The checks: the configuration parses; the service users exist
- * (as root); every spool folder exists with mode 0700 and, as root, is
- * owned by herald_user; the directory database opens; the TLS
+ * One line per check, "ok WHAT", "WARN WHAT: why" or "FAIL WHAT: why",
+ * and exit 1 if any failed (warnings do not). The checks: the
+ * configuration parses; myhostname is a fully qualified name (else a
+ * warning); the service users exist (as root); every spool folder exists
+ * with mode 0700 and, as root, is owned by herald_user; the directory
+ * database opens. A spool or directory that does not exist yet is fine
+ * when master can create it at start (its parent is a folder we can
+ * write): right after installation they are not there. The TLS
  * certificate and key load and belong together; the service programs are
  * there and executable; the fixed part of mail_location exists or can be
  * created (as root: vmail_user can reach it and create mailboxes in it).
@@ -36,7 +40,7 @@ static const char *const ctl_check_programs[] = {
 	"master", "authd", "smtpd", "qmgr", "local", "pop3d", NULL,
 };
 
-/* ctl_check_line - print one result; counts failures */
+/* ctl_check_line - print one result; counts failures in *failed */
 static void __attribute__((format(printf, 3, 4)))
 ctl_check_line(int *failed, bool ok, const char *fmt, ...)
 {
@@ -49,6 +53,62 @@ ctl_check_line(int *failed, bool ok, const char *fmt, ...)
 	fputc('\n', stdout);
 	if (!ok)
 		(*failed)++;
+}
+
+/* ctl_check_warn - print one warning; it does not fail the check */
+static void __attribute__((format(printf, 1, 2)))
+ctl_check_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("WARN ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+}
+
+/*
+ * ctl_check_creatable - can master create path at start? Its nearest
+ * existing parent (the immediate parent only, unless any_parent) is a
+ * folder we can write.
+ */
+static bool
+ctl_check_creatable(const char *path, bool any_parent)
+{
+	char *up = xstrdup(path), *slash;
+	struct stat st;
+	bool ok = false;
+
+	for (;;) {
+		if (up[0] != '/' || (slash = strrchr(up, '/')) == NULL)
+			break;
+		if (slash == up)
+			up[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(up, &st) == 0) {
+			ok = S_ISDIR(st.st_mode) &&
+			    access(up, W_OK | X_OK) == 0;
+			break;
+		}
+		if (errno != ENOENT || !any_parent || strcmp(up, "/") == 0)
+			break;
+	}
+	x_free(&up);
+	return ok;
+}
+
+/* ctl_check_hostname - myhostname should be a fully qualified name */
+static void
+ctl_check_hostname(int *failed)
+{
+	if (strchr(var_myhostname, '.') == NULL)
+		ctl_check_warn("myhostname: \"%s\" is not a fully qualified "
+		    "name (other servers may refuse its HELO); set myhostname "
+		    "in the configuration file", var_myhostname);
+	else
+		ctl_check_line(failed, true, "myhostname: %s", var_myhostname);
 }
 
 /* ctl_check_users - herald_user and vmail_user exist (root only) */
@@ -77,11 +137,21 @@ ctl_check_spool(int *failed, bool root, uid_t uid)
 {
 	struct buf path = BUF_INIT, bad = BUF_INIT;
 	struct stat top;
+	int missing = 0;
 
 	if (stat(var_spool_directory, &top) < 0) {
-		ctl_check_line(failed, false, "spool: %s: %s (\"heraldctl "
-		    "start\" creates it)", var_spool_directory,
-		    strerror(errno));
+		if (errno == ENOENT &&
+		    ctl_check_creatable(var_spool_directory, false))
+			ctl_check_line(failed, true, "spool: %s (will be "
+			    "created at start)", var_spool_directory);
+		else
+			ctl_check_line(failed, false, "spool: %s: %s",
+			    var_spool_directory, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(top.st_mode)) {
+		ctl_check_line(failed, false, "spool: %s: not a directory",
+		    var_spool_directory);
 		return;
 	}
 	for (const char *const *f = spool_folders; *f != NULL; f++) {
@@ -90,8 +160,12 @@ ctl_check_spool(int *failed, bool root, uid_t uid)
 		buf_set(&path, var_spool_directory);
 		buf_printf(&path, "/%s", *f);
 		if (stat(buf_cstr(&path), &st) < 0) {
-			buf_printf(&bad, "%s%s: %s", bad.len ? "; " : "",
-			    buf_cstr(&path), strerror(errno));
+			if (errno == ENOENT)
+				missing++;	/* master creates it at start */
+			else
+				buf_printf(&bad, "%s%s: %s",
+				    bad.len ? "; " : "", buf_cstr(&path),
+				    strerror(errno));
 		} else if (!S_ISDIR(st.st_mode)) {
 			buf_printf(&bad, "%s%s: not a directory",
 			    bad.len ? "; " : "", buf_cstr(&path));
@@ -106,8 +180,11 @@ ctl_check_spool(int *failed, bool root, uid_t uid)
 		}
 	}
 	if (bad.len > 0)
-		ctl_check_line(failed, false, "spool: %s (\"heraldctl start\" "
-		    "creates missing folders)", buf_cstr(&bad));
+		ctl_check_line(failed, false, "spool: %s", buf_cstr(&bad));
+	else if (missing > 0)
+		ctl_check_line(failed, true, "spool: %s (%d missing folders "
+		    "will be created at start)", var_spool_directory,
+		    missing);
 	else
 		ctl_check_line(failed, true, "spool: %s", var_spool_directory);
 	buf_free(&path);
@@ -120,7 +197,18 @@ ctl_check_directory(int *failed)
 {
 	struct buf why = BUF_INIT;
 	struct dir *d = NULL;
+	struct stat st;
+	char *path;
 
+	path = xasprintf("%s/directory", var_data_directory);
+	if (stat(path, &st) < 0 && errno == ENOENT &&
+	    ctl_check_creatable(path, true)) {
+		ctl_check_line(failed, true, "directory: %s (will be created "
+		    "at start)", path);
+		x_free(&path);
+		return;
+	}
+	x_free(&path);
 	if (dir_open(var_data_directory, DIR_READ, &d, &why) < 0) {
 		ctl_check_line(failed, false, "directory: %s",
 		    buf_cstr(&why));
@@ -298,6 +386,7 @@ ctl_check(struct ctl *ctl, const struct ctl_args *a)
 		return CTL_EXIT_FAIL;
 	}
 	ctl_check_line(&failed, true, "config: %s", ctl->config);
+	ctl_check_hostname(&failed);
 	if (root)
 		ctl_check_users(&failed, &uid);
 	ctl_check_spool(&failed, root, uid);

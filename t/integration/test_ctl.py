@@ -167,6 +167,52 @@ def test_check(herald, tmp_path):
     assert "%s:%d" % (bad, n) in r.stderr + r.stdout, r
 
 
+def run_check(conf):
+    return subprocess.run([str(H.binpath("heraldctl")), "-c", str(conf),
+                           "check"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+def test_check_fresh_install(make_herald):
+    """Right after installation the spool and the directory do not exist
+    yet: master creates them at start, so check passes."""
+    inst = make_herald(start=False)
+    inst.set_config(spool_directory=inst.dir / "var" / "spool",
+                    data_directory=inst.dir / "var" / "lib" / "herald")
+    (inst.dir / "var").mkdir()
+    r = run_check(inst.conf)
+    assert r.returncode == 0, r
+    assert re.search(r"^ok spool: .* \(will be created at start\)$",
+                     r.stdout, re.M), r.stdout
+    assert re.search(r"^ok directory: .* \(will be created at start\)$",
+                     r.stdout, re.M), r.stdout
+    assert "FAIL" not in r.stdout, r.stdout
+    # an existing spool without its folders (postinst makes only the root)
+    (inst.dir / "var" / "spool").mkdir()
+    r = run_check(inst.conf)
+    assert r.returncode == 0, r
+    assert re.search(r"^ok spool: .*missing folders will be created at "
+                     r"start\)$", r.stdout, re.M), r.stdout
+    # a spool whose parent is missing cannot be made by master: FAIL
+    inst.set_config(spool_directory=inst.dir / "nowhere" / "spool")
+    r = run_check(inst.conf)
+    assert r.returncode == 1, r
+    assert re.search(r"^FAIL spool: ", r.stdout, re.M), r.stdout
+
+
+def test_check_hostname_warning(make_herald):
+    inst = make_herald(start=False)
+    r = run_check(inst.conf)
+    assert r.returncode == 0, r
+    assert "WARN" not in r.stdout, r.stdout
+    assert "ok myhostname: mx.example.test" in r.stdout, r.stdout
+    inst.set_config(myhostname="vm")
+    r = run_check(inst.conf)
+    assert r.returncode == 0, r
+    assert re.search(r"^WARN myhostname: \"vm\" is not a fully qualified",
+                     r.stdout, re.M), r.stdout
+
+
 def test_usage_errors(herald):
     for args in (("frobnicate",), ("user",), ("user", "add"),
                  ("alias", "add", "x@example.test"), ("queue", "show"),
