@@ -37,13 +37,13 @@
  *
  *	Refusals: unknown user or alias target 5.1.1; a target outside the
  *	hosted domains 5.1.2 (forwarding is not supported yet); a mailbox
- *	name unsafe as a folder 5.1.3; disabled user 5.2.1; over quota 5.2.2
- *	(or 4.2.2 with quota_exceeded_bounce = no); hop count at or over
- *	hopcount_limit, or a Delivered-To: naming the mailbox already, 5.4.6
- *	(mail forwarding loop); Maildir write errors 4.3.0 (4.3.1 for a full
- *	disk or file system quota); directory errors 4.3.0. A recipient is
- *	deferred if any of its parts was, else bounced if any part was, else
- *	delivered.
+ *	name unsafe as a folder 5.1.3; disabled user 5.2.1; over quota 4.2.2,
+ *	a deferral (5.2.2 with quota_exceeded_bounce = yes); hop count at or
+ *	over hopcount_limit, or a Delivered-To: naming the mailbox already,
+ *	5.4.6 (mail forwarding loop); Maildir write errors 4.3.0 (4.3.1 for
+ *	a full disk or file system quota); directory errors 4.3.0. A
+ *	recipient is deferred if any of its parts was, else bounced if any
+ *	part was, else delivered.
  *
  * PROTOCOL
  *	qmgr -> local, on a persistent connection, replies in request order:

@@ -150,13 +150,13 @@ params_check_delimiter(const char *value, struct buf *why)
 
 struct cfg_entry params_table[] = {
 	STRC(myhostname, "", params_check_hostname,
-	    "host name used in SMTP greetings and Received: headers "
-	    "(default: the system host name)"),
+	    "host name used in SMTP greetings and Received: headers; empty: "
+	    "the system host name"),
 	STRC(mydomain, "", params_check_hostname,
 	    "the organisation's main mail domain (informational)"),
 	STR(spool_directory, "/var/spool/herald",
-	    "folder of the mail queue (maildrop, incoming, active, "
-	    "deferred, hold, corrupt)"),
+	    "folder of the mail queue (incoming, active, deferred, hold, "
+	    "corrupt)"),
 	STR(data_directory, "/var/lib/herald",
 	    "the directory database (domains, users, aliases, passwords)"),
 	STR(run_directory, "/run/herald",
@@ -258,8 +258,10 @@ struct cfg_entry params_table[] = {
 	    "longest time one delivery request may take"),
 	SIZE(default_quota, "0", 0, 9223372036854775807LL,
 	    "mailbox quota for users without their own, bytes (0: none)"),
-	BOOL(quota_exceeded_bounce, "yes",
-	    "over quota: bounce with 5.2.2 (yes) or defer with 4.2.2 (no)"),
+	BOOL(quota_exceeded_bounce, "no",
+	    "a message for a full mailbox: deferred with 4.2.2 and retried "
+	    "until maximal_queue_lifetime (no), or bounced at once with "
+	    "5.2.2 (yes)"),
 	INT(hopcount_limit, "50", 1, 1000,
 	    "Received:/Delivered-To: headers that mean a mail loop"),
 	STRC(recipient_delimiter, "+", params_check_delimiter,

@@ -1,7 +1,9 @@
 """
 The man pages stay in step with the programs: herald.conf(5) has an
 entry for every key of the settings table, heraldctl(8) describes every
-command that `heraldctl --help` lists, and mandoc finds no warning in
+command that `heraldctl --help` lists, every default herald.conf(5)
+documents is the one `heraldctl config` prints for an empty file, no page
+names the long-gone maildrop/ spool folder, and mandoc finds no warning in
 any page. The pages are the ones the build made (<build>/manpages).
 """
 import os
@@ -65,3 +67,47 @@ def test_mandoc_lint():
                             os.path.join(PAGES, name)],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def documented_defaults(text):
+    """key -> the default herald.conf(5) gives it, unescaped"""
+    out = {}
+    blocks = re.split(r"^\.It Cm (\S+) Pq Vt \w+\n", text, flags=re.M)
+    for key, body in zip(blocks[1::2], blocks[2::2]):
+        m = re.search(r"^Default: empty\.$|^Default:\n\.Ql (.*)$", body,
+                      re.M)
+        assert m, "herald.conf.5: %s has no default" % key
+        value = m.group(1) or ""
+        if value.startswith("\\&"):
+            value = value[2:]
+        out[key] = value.replace("\\e", "\\")
+    return out
+
+
+def test_conf_page_defaults_are_effective(tmp_path):
+    text = page("herald.conf.5")
+    documented = documented_defaults(text)
+    empty = tmp_path / "herald.conf"
+    empty.write_text("")
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", str(empty),
+                        "config"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    printed = dict(re.findall(r"^(\w+) = ?(.*)$", r.stdout, re.M))
+    assert printed and set(printed) == set(documented), \
+        set(printed) ^ set(documented)
+    wrong = {k: (documented[k], printed[k]) for k in printed
+             if documented[k] != printed[k]}
+    assert wrong == {}, "page default vs heraldctl config: %r" % wrong
+
+
+def test_no_page_mentions_maildrop_folder():
+    # the spool has no maildrop/ since sendmail submits through smtpd
+    # (pop3d's "maildrop", a user's mailbox, is another thing)
+    names = sorted(os.listdir(PAGES))
+    assert names
+    for name in names:
+        text = page(name)
+        bad = [line for line in text.splitlines()
+               if re.search(r"maildrop(?:/|,|\))", line) or
+               re.search(r"\(maildrop\b", line)]
+        assert bad == [], "%s mentions maildrop/: %r" % (name, bad)

@@ -2,7 +2,8 @@
 smtpd limits and envelope checks: recipients per message, errors per
 session, sessions per client address, idle timeout, CR/LF/NUL in envelope
 fields, low spool space (452 4.3.1); and what local does at its limits:
-over quota (5.2.2 bounce to the sender) and too many hops (5.4.6).
+over quota (a 4.2.2 deferral by default, a 5.2.2 bounce to the sender with
+quota_exceeded_bounce = yes) and too many hops (5.4.6).
 """
 import os
 import pwd
@@ -170,8 +171,26 @@ def test_rcpt_with_nul_rejected_nothing_queued(herald, token):
     assert herald.messages_with(token, "alice") == []
 
 
-def test_over_quota_bounces_to_sender(make_herald, token):
+def test_over_quota_defers_by_default(make_herald, token):
     inst = make_herald()
+    inst.ctl_ok("user", "quota", "dave@example.test", "1k")
+    body = "%s\r\n" % token + ("x" * 76 + "\r\n") * 60
+    since = inst.log_size()
+    with inst.smtp() as s:
+        s.sendmail("bob@example.test", ["dave@example.test"],
+                   "Subject: %s\r\n\r\n%s" % (token, body))
+    inst.wait_log(r"to=<dave@example.test>, .*dsn=4\.2\.2, "
+                  r"status=deferred \(.*mailbox full\)", timeout=30,
+                  since=since)
+    # the message waits in the queue for room; nothing went back to bob
+    assert inst.queue_files() != []
+    time.sleep(0.5)
+    assert inst.messages_with(token, "bob") == []
+    assert inst.messages_with(token, "dave") == []
+
+
+def test_over_quota_bounces_to_sender(make_herald, token):
+    inst = make_herald(quota_exceeded_bounce="yes")
     inst.ctl_ok("user", "quota", "dave@example.test", "1k")
     body = "%s\r\n" % token + ("x" * 76 + "\r\n") * 60
     with inst.smtp() as s:
