@@ -36,6 +36,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/sock.h"
 #include "mail/auth_client.h"
 #include "mail/params.h"
 #include "mail/peertab.h"
@@ -43,7 +44,8 @@
 #include "mail/submit.h"
 #include "master.h"
 
-#define MASTER_ADDR_MAX 256
+/* params_check_listen refuses longer addresses: none is cut short */
+#define MASTER_ADDR_MAX (SOCK_HOSTPORT_MAX + 1)
 
 /* master_service_addrs_add - append a copy of addr to a growing array */
 static void

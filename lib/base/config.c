@@ -56,6 +56,28 @@ cfg_type_name(enum cfg_type type)
 	return "unknown";
 }
 
+/* cfg_type_forms - what a value of type must look like, for messages */
+static const char *
+cfg_type_forms(enum cfg_type type)
+{
+	switch (type) {
+	case CFG_INT:
+		return "use a whole number";
+	case CFG_SIZE:
+		return "use a number of bytes with an optional b, k, M, G or T "
+		    "suffix (powers of 1024)";
+	case CFG_TIME:
+		return "use a number of seconds with an optional s, m, h, d or "
+		    "w suffix";
+	case CFG_BOOL:
+		return "use yes or no (also true/false, on/off, 1/0)";
+	case CFG_STR:
+	case CFG_LIST:
+		break;
+	}
+	return "bad value";
+}
+
 /* cfg_find - the entry named key, or NULL */
 struct cfg_entry *
 cfg_find(struct cfg_entry *table, const char *key)
@@ -92,8 +114,8 @@ cfg_convert(const struct cfg_entry *e, const char *value,
 		break;
 	}
 	if (rc < 0) {
-		buf_printf(why, "%s: bad %s \"%s\"", e->name,
-		    cfg_type_name(e->type), value);
+		buf_printf(why, "%s: bad %s \"%s\": %s", e->name,
+		    cfg_type_name(e->type), value, cfg_type_forms(e->type));
 		return -1;
 	}
 	if ((e->type == CFG_INT || e->type == CFG_SIZE ||
@@ -273,8 +295,8 @@ cfg_line(struct cfg_entry *table, struct cfg_pending *pend, int *cur,
 		return -1;
 	}
 	if (pend[e - table].line != 0) {
-		buf_printf(why, "%s:%d: duplicate key \"%s\"", name, lineno,
-		    key);
+		buf_printf(why, "%s:%d: %s set twice: line %d and line %d",
+		    name, lineno, key, pend[e - table].line, lineno);
 		return -1;
 	}
 	*cur = (int)(e - table);

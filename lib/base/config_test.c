@@ -132,10 +132,12 @@ test_parse_bad(void)
 		{"= value\n", 0, "herald.conf:1: empty key"},
 		{"  = value\n", 0,
 		    "herald.conf:1: continuation line without a key"},
-		{"count = ten\n", 0, "herald.conf:1: count: bad integer \"ten\""},
+		{"count = ten\n", 0,
+		    "herald.conf:1: count: bad integer \"ten\": use a whole "
+		    "number"},
 		{"count = 99999999999999999999\n", 0,
 		    "herald.conf:1: count: bad integer "
-		    "\"99999999999999999999\""},
+		    "\"99999999999999999999\": use a whole number"},
 		{"count = 101\n", 0,
 		    "herald.conf:1: count: \"101\" is out of range (1..100)"},
 		{"count = 0\n", 0,
@@ -143,17 +145,25 @@ test_parse_bad(void)
 		{"count = -3\n", 0,
 		    "herald.conf:1: count: \"-3\" is out of range (1..100)"},
 		{"\n\nmessage_size_limit = 12Q\n", 0,
-		    "herald.conf:3: message_size_limit: bad size \"12Q\""},
+		    "herald.conf:3: message_size_limit: bad size \"12Q\": "
+		    "use a number of bytes with an optional b, k, M, G or T "
+		    "suffix (powers of 1024)"},
 		{"message_size_limit = 9999999999T\n", 0,
 		    "herald.conf:1: message_size_limit: bad size "
-		    "\"9999999999T\""},
-		{"timeout = 2y\n", 0, "herald.conf:1: timeout: bad time \"2y\""},
+		    "\"9999999999T\": use a number of bytes with an optional "
+		    "b, k, M, G or T suffix (powers of 1024)"},
+		{"timeout = 2y\n", 0,
+		    "herald.conf:1: timeout: bad time \"2y\": use a number of "
+		    "seconds with an optional s, m, h, d or w suffix"},
 		{"timeout = 2h\n", 0,
 		    "herald.conf:1: timeout: \"2h\" is out of range (1..3600)"},
-		{"flag = maybe\n", 0, "herald.conf:1: flag: bad boolean \"maybe\""},
+		{"flag = maybe\n", 0, "herald.conf:1: flag: bad boolean "
+		    "\"maybe\": use yes or no (also true/false, on/off, 1/0)"},
 		{"# x\nfoo = 1\n", 0, "herald.conf:2: unknown key \"foo\""},
 		{"name = a\ncount = 2\nname = b\n", 0,
-		    "herald.conf:3: duplicate key \"name\""},
+		    "herald.conf:3: name set twice: line 1 and line 3"},
+		{"count = 2\n# c\n\nname = a\n\n\nname = b\n", 0,
+		    "herald.conf:7: name set twice: line 4 and line 7"},
 		{"checked = box\n", 0,
 		    "herald.conf:1: checked: no x allowed in \"box\""},
 		/* the continuation makes the value bad; reported at its key */

@@ -43,15 +43,60 @@ sock_set_cloexec(int fd, bool on)
 	return fcntl(fd, F_SETFD, fl) < 0 ? -1 : 0;
 }
 
+/* sock_host_is_name - letters, digits, '-' and '.', in labels of 1..63
+ * that neither start nor end with '-' */
+static bool
+sock_host_is_name(const char *host)
+{
+	size_t label = 0;
+	const char *p;
+
+	if (strlen(host) > 253)
+		return false;
+	for (p = host; *p; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return false;
+			label = 0;
+		} else if ((*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-') {
+			if ((label == 0 && *p == '-') || ++label > 63)
+				return false;
+		} else
+			return false;
+	}
+	return label > 0 && p[-1] != '-';
+}
+
+/* sock_host_is_v6 - a numeric IPv6 address, with an optional %scope */
+static bool
+sock_host_is_v6(const char *host)
+{
+	struct in6_addr a6;
+	char addr[INET6_ADDRSTRLEN];
+	const char *pct = strchr(host, '%');
+	size_t n = pct ? (size_t)(pct - host) : strlen(host);
+
+	if (n >= sizeof(addr) || (pct != NULL && pct[1] == '\0'))
+		return false;
+	memcpy(addr, host, n);
+	addr[n] = '\0';
+	return inet_pton(AF_INET6, addr, &a6) == 1;
+}
+
 /*
- * sock_split_hostport - split "host:port", "[v6]:port" or "*:port" into
+ * sock_hostport_parse - split "host:port", "[v6]:port" or "*:port" into
  * host (NULL for the wildcard) and port; host and port point into copy.
+ * The host must be a numeric IPv4 address, a numeric IPv6 address in
+ * brackets, "*" or a host name; the port 0..65535 in digits.
  */
-static int
-sock_split_hostport(const char *hostport, char *copy, size_t size,
+int
+sock_hostport_parse(const char *hostport, char *copy, size_t size,
     const char **host_r, const char **port_r, struct buf *why)
 {
 	char *host, *port, *colon;
+	bool v6 = false;
 
 	if (strlen(hostport) >= size) {
 		buf_printf(why, "address too long: %s", hostport);
@@ -69,6 +114,7 @@ sock_split_hostport(const char *hostport, char *copy, size_t size,
 		*end = '\0';
 		host = copy + 1;
 		port = end + 2;
+		v6 = true;
 	} else {
 		if ((colon = strrchr(copy, ':')) == NULL) {
 			buf_printf(why,
@@ -88,13 +134,49 @@ sock_split_hostport(const char *hostport, char *copy, size_t size,
 		buf_printf(why, "bad address \"%s\": empty host", hostport);
 		return -1;
 	}
+	if (v6 ? !sock_host_is_v6(host) : (strcmp(host, "*") != 0 &&
+	    !sock_host_is_name(host))) {
+		buf_printf(why, "bad address \"%s\": bad host \"%s\" (use a "
+		    "numeric IPv4 address, [IPv6], * or a host name)",
+		    hostport, host);
+		return -1;
+	}
+	if (!v6 && strspn(host, "0123456789.") == strlen(host)) {
+		struct in_addr a4;
+
+		if (inet_pton(AF_INET, host, &a4) != 1) {
+			buf_printf(why, "bad address \"%s\": bad IPv4 "
+			    "address \"%s\"", hostport, host);
+			return -1;
+		}
+	}
 	if (*port == '\0' || strspn(port, "0123456789") != strlen(port) ||
 	    strlen(port) > 5 || atoi(port) > 65535) {
-		buf_printf(why, "bad address \"%s\": bad port", hostport);
+		buf_printf(why, "bad address \"%s\": bad port \"%s\" (use "
+		    "1..65535)", hostport, port);
 		return -1;
 	}
 	*host_r = strcmp(host, "*") == 0 ? NULL : host;
 	*port_r = port;
+	return 0;
+}
+
+/* sock_listen_check - a configured listen address: the syntax
+ * sock_listen_tcp takes, and a port of 1..65535 */
+int
+sock_listen_check(const char *hostport, struct buf *why)
+{
+	char copy[SOCK_HOSTPORT_MAX];
+	const char *host, *port;
+
+	if (sock_hostport_parse(hostport, copy, sizeof(copy), &host, &port,
+	    why) < 0)
+		return -1;
+	if (atoi(port) == 0) {
+		buf_printf(why, "bad address \"%s\": bad port \"%s\" (use "
+		    "1..65535)", hostport, port);
+		return -1;
+	}
 	return 0;
 }
 
@@ -126,12 +208,12 @@ sock_listen_addr(const struct sockaddr *sa, socklen_t len, bool v6only_off,
 int
 sock_listen_tcp(const char *hostport, int backlog, struct buf *why)
 {
-	char copy[300];
+	char copy[SOCK_HOSTPORT_MAX];
 	const char *host, *port;
 	struct addrinfo hints, *res, *ai;
 	int fd, err = 0, gai;
 
-	if (sock_split_hostport(hostport, copy, sizeof(copy), &host, &port,
+	if (sock_hostport_parse(hostport, copy, sizeof(copy), &host, &port,
 	    why) < 0)
 		return -1;
 

@@ -14,7 +14,20 @@
 
 struct buf;
 
-/* sock_listen_tcp - bind and listen on "host:port" */
+/* longest "host:port" text, NUL included */
+#define SOCK_HOSTPORT_MAX 300
+
+/* sock_hostport_parse - split "host:port", "[v6]:port" or "*:port" into
+ * host (NULL for "*") and port, both pointing into copy (size bytes);
+ * the host must be numeric IPv4, [numeric IPv6], * or a host name, the
+ * port 0..65535. The one parser of listen addresses: sock_listen_tcp and
+ * the configuration check both use it. -1 with why */
+int sock_hostport_parse(const char *hostport, char *copy, size_t size,
+    const char **host_r, const char **port_r, struct buf *why);
+/* sock_listen_check - an address as a *_listen setting may name it:
+ * sock_hostport_parse, and the port 1..65535 (0 is for tests only) */
+int sock_listen_check(const char *hostport, struct buf *why);
+/* sock_listen_tcp - bind and listen on "host:port" (port 0: any free) */
 int sock_listen_tcp(const char *hostport, int backlog, struct buf *why);
 /* sock_listen_unix - bind a UNIX stream socket at path (an old socket file
  * there is replaced), chmod to mode (never through a symbolic link),

@@ -94,7 +94,8 @@ test_bad_addresses(void)
 	static const char *bad[] = {
 		"nope", "127.0.0.1", "127.0.0.1:", ":25", "127.0.0.1:99999",
 		"127.0.0.1:25x", "127.0.0.1:-1", "::1:25", "[::1]25", "[::1",
-		"[]:25", "127.0.0.1:1234567", NULL,
+		"[]:25", "127.0.0.1:1234567", "300.1.2.3:25", "bad_host:25",
+		"[127.0.0.1]:25", "-mx.example:25", "mx..example:25", NULL,
 	};
 
 	for (int i = 0; bad[i] != NULL; i++) {
@@ -108,6 +109,34 @@ test_bad_addresses(void)
 		buf_free(&why);
 		T_ASSERT(fd < 0);
 	}
+}
+
+/* test_listen_check - what a *_listen setting may name: no port 0 */
+static void
+test_listen_check(void)
+{
+	static const char *good[] = {
+		"127.0.0.1:25", "*:1", "[::1]:65535", "[fe80::1%lo]:25",
+		"mx.example.test:25", "localhost:2525", NULL,
+	};
+	static const char *bad[] = {
+		"127.0.0.1:0", "*:0", "127.0.0.1:99999", "300.1.2.3:25",
+		"bad_host:25", "[mx]:25", NULL,
+	};
+	struct buf why = BUF_INIT;
+
+	for (int i = 0; good[i] != NULL; i++) {
+		buf_reset(&why);
+		if (sock_listen_check(good[i], &why) < 0)
+			fprintf(stderr, "  %s\n", buf_cstr(&why));
+		T_EQ_INT(sock_listen_check(good[i], &why), 0);
+	}
+	for (int i = 0; bad[i] != NULL; i++) {
+		buf_reset(&why);
+		T_EQ_INT(sock_listen_check(bad[i], &why), -1);
+		T_ASSERT(strstr(buf_cstr(&why), bad[i]) != NULL);
+	}
+	buf_free(&why);
 }
 
 static void
@@ -422,6 +451,7 @@ test_nonblock_cloexec(void)
 
 static const struct test_case cases[] = {
 	{"bad addresses are refused", test_bad_addresses},
+	{"listen addresses as configured", test_listen_check},
 	{"listen on 127.0.0.1", test_listen_v4},
 	{"listen on *", test_listen_wildcard},
 	{"listen on [::1]", test_listen_v6},

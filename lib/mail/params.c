@@ -14,6 +14,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/sock.h"
 #include "base/str.h"
 #include "mail/params.h"
 
@@ -140,9 +141,25 @@ params_check_delimiter(const char *value, struct buf *why)
 	return 0;
 }
 
+/* params_check_listen - a host:port list, each address as master opens
+ * it (sock_listen_check: the parser sock_listen_tcp uses, port 1..65535) */
+static int
+params_check_listen(const char *value, struct buf *why)
+{
+	const char *cursor = value;
+	char item[SOCK_HOSTPORT_MAX + 1];
+
+	while (cfg_list_next(&cursor, item, sizeof(item)))
+		if (sock_listen_check(item, why) < 0)
+			return -1;
+	return 0;
+}
+
 #define STR(n, d, doc) {#n, CFG_STR, d, &var_##n, 0, 0, NULL, doc, false, NULL}
 #define STRC(n, d, c, doc) {#n, CFG_STR, d, &var_##n, 0, 0, c, doc, false, NULL}
 #define LIST(n, d, doc) {#n, CFG_LIST, d, &var_##n, 0, 0, NULL, doc, false, NULL}
+#define LISTEN(n, d, doc) {#n, CFG_LIST, d, &var_##n, 0, 0, \
+	params_check_listen, doc, false, NULL}
 #define INT(n, d, lo, hi, doc) {#n, CFG_INT, d, &var_##n, lo, hi, NULL, doc, false, NULL}
 #define SIZE(n, d, lo, hi, doc) {#n, CFG_SIZE, d, &var_##n, lo, hi, NULL, doc, false, NULL}
 #define TIME(n, d, lo, hi, doc) {#n, CFG_TIME, d, &var_##n, lo, hi, NULL, doc, false, NULL}
@@ -174,7 +191,7 @@ struct cfg_entry params_table[] = {
 	    "the only user that can read password hashes (authd)"),
 	STR(directory_group, "herald-dir",
 	    "group of every service that reads the directory"),
-	LIST(smtpd_listen, "*:25",
+	LISTEN(smtpd_listen, "*:25",
 	    "addresses of the inbound SMTP (MX) service, host:port, comma "
 	    "separated; empty disables it"),
 	STR(smtpd_banner, "ESMTP herald",
@@ -278,10 +295,10 @@ struct cfg_entry params_table[] = {
 	    "mailbox copies one message may produce in one delivery "
 	    "attempt, after duplicates are removed; further mailboxes "
 	    "bounce with 5.5.3"),
-	LIST(pop3d_listen, "*:110",
+	LISTEN(pop3d_listen, "*:110",
 	    "addresses of the POP3 service (STLS offered), host:port, comma "
 	    "separated; empty disables it"),
-	LIST(pop3s_listen, "*:995",
+	LISTEN(pop3s_listen, "*:995",
 	    "addresses of POP3 over implicit TLS (needs tls_cert_file); "
 	    "empty disables it"),
 	INT(pop3d_workers, "0", 0, 256,

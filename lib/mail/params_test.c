@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/config.h"
 #include "base/test.h"
 #include "mail/params.h"
 
@@ -86,10 +87,99 @@ test_cross_checks(void)
 	buf_free(&why);
 }
 
+/* load_fails - write text, load it: -1 and why contains want */
+static void
+load_fails(const char *text, const char *want)
+{
+	struct buf why = BUF_INIT;
+
+	write_conf(text);
+	T_EQ_INT(params_load(conf, &why), -1);
+	if (strstr(buf_cstr(&why), want) == NULL)
+		fprintf(stderr, "  \"%s\": got \"%s\", want \"%s\"\n", text,
+		    buf_cstr(&why), want);
+	T_ASSERT(strstr(buf_cstr(&why), want) != NULL);
+	buf_free(&why);
+}
+
+/*
+ * test_listen_values - every *_listen key is checked as master will open
+ * it, at load time with file:line: what passes heraldctl check must not
+ * fail at the reload.
+ */
+static void
+test_listen_values(void)
+{
+	static const char *bad[] = {
+		"127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:", "127.0.0.1",
+		"127.0.0.1:25x", "bad_host!:25", "-mx.example.test:25",
+		"300.1.2.3:25", "[127.0.0.1]:25", "[::1]25", "::1:25",
+		":25", "*:25, 127.0.0.1:99999", NULL,
+	};
+	static const char *good[] = {
+		"127.0.0.1:25", "*:25", "[::1]:2525", "mx.example.test:25",
+		"localhost:1, 127.0.0.1:65535 [::]:110", "", NULL,
+	};
+	struct buf why = BUF_INIT;
+	char text[512], want[512];
+	int keys = 0, rc;
+
+	for (struct cfg_entry *e = params_table; e->name != NULL; e++) {
+		size_t n = strlen(e->name);
+
+		if (n < 7 || strcmp(e->name + n - 7, "_listen") != 0)
+			continue;
+		keys++;
+		for (int i = 0; bad[i] != NULL; i++) {
+			snprintf(text, sizeof(text), "# x\n%s = %s\n", e->name,
+			    bad[i]);
+			snprintf(want, sizeof(want), "%s:2: %s: bad address",
+			    conf, e->name);
+			load_fails(text, want);
+		}
+		for (int i = 0; good[i] != NULL; i++) {
+			snprintf(text, sizeof(text), "%s = %s\n", e->name,
+			    good[i]);
+			write_conf(text);
+			buf_reset(&why);
+			rc = params_load(conf, &why);
+			if (rc < 0)
+				fprintf(stderr, "  %s\n", buf_cstr(&why));
+			T_EQ_INT(rc, 0);
+		}
+	}
+	T_EQ_INT(keys, 3);
+	load_fails("smtpd_listen = 127.0.0.1:99999\n",
+	    "smtpd_listen: bad address \"127.0.0.1:99999\": bad port "
+	    "\"99999\" (use 1..65535)");
+	load_fails("smtpd_listen = 127.0.0.1:0\n", "bad port \"0\"");
+	load_fails("smtpd_listen = bad_host:25\n",
+	    "bad host \"bad_host\"");
+	buf_free(&why);
+}
+
+/* test_messages - a duplicate names both lines; a bad size its forms */
+static void
+test_messages(void)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "%s:7: smtpd_banner set twice: line 3 "
+	    "and line 7", conf);
+	load_fails("# a\n\nsmtpd_banner = one\n# b\nmyhostname = mx\n\n"
+	    "smtpd_banner = two\n", want);
+	snprintf(want, sizeof(want), "%s:1: message_size_limit: bad size "
+	    "\"10Q\": use a number of bytes with an optional b, k, M, G or "
+	    "T suffix", conf);
+	load_fails("message_size_limit = 10Q\n", want);
+}
+
 static const struct test_case cases[] = {
 	{"relative paths are taken from the config folder", test_relative_paths},
 	{"a bad reload keeps the running settings", test_bad_reload_keeps_old},
 	{"cross-key and value checks", test_cross_checks},
+	{"every *_listen key is checked at load", test_listen_values},
+	{"duplicate keys and bad sizes say enough", test_messages},
 	{0},
 };
 

@@ -168,6 +168,7 @@ def test_check(herald, tmp_path):
 
 
 def run_check(conf):
+    """heraldctl -c conf check; CompletedProcess (text)."""
     return subprocess.run([str(H.binpath("heraldctl")), "-c", str(conf),
                            "check"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=30)
@@ -211,6 +212,61 @@ def test_check_hostname_warning(make_herald):
     assert r.returncode == 0, r
     assert re.search(r"^WARN myhostname: \"vm\" is not a fully qualified",
                      r.stdout, re.M), r.stdout
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("127.0.0.1:99999", 'bad port "99999"'),
+    ("127.0.0.1:0", 'bad port "0"'),
+    ("bad_host!:25", 'bad host "bad_host!"'),
+    ("300.1.2.3:25", 'bad IPv4 address "300.1.2.3"'),
+])
+def test_check_listen_values(herald, tmp_path, value, reason):
+    """What heraldctl check passes, master can open: a bad listen address
+    fails the check with file:line, not the reload after it."""
+    lines = herald.conf.read_text().splitlines()
+    at = [i for i, l in enumerate(lines) if l.startswith("smtpd_listen =")]
+    assert len(at) == 1, lines
+    lines[at[0]] = "smtpd_listen = 127.0.0.1:%d, %s" % (herald.port, value)
+    bad = tmp_path / "bad.conf"
+    bad.write_text("\n".join(lines) + "\n")
+    r = run_check(bad)
+    assert r.returncode == 1, r
+    out = r.stderr + r.stdout
+    assert "%s:%d: smtpd_listen: bad address" % (bad, at[0] + 1) in out, r
+    assert reason in out, r
+
+
+def test_check_duplicate_and_size(herald, tmp_path):
+    base = herald.conf.read_text()
+    n = len(base.splitlines())
+    bad = tmp_path / "dup.conf"
+    bad.write_text(base + "smtpd_banner = one\n# x\nsmtpd_banner = two\n")
+    r = run_check(bad)
+    assert r.returncode == 1, r
+    assert ("%s:%d: smtpd_banner set twice: line %d and line %d"
+            % (bad, n + 3, n + 1, n + 3)) in r.stderr + r.stdout, r
+    bad.write_text(base + "message_size_limit = 10Q\n")
+    r = run_check(bad)
+    assert r.returncode == 1, r
+    assert ('%s:%d: message_size_limit: bad size "10Q": use a number of '
+            'bytes with an optional b, k, M, G or T suffix'
+            % (bad, n + 1)) in r.stderr + r.stdout, r
+
+
+def test_reload_bad_listen_names_line(herald):
+    """The reload of a file with a bad listen address fails with file:line
+    and keeps the running settings."""
+    old = herald.config["smtpd_listen"]
+    herald.set_config(smtpd_listen="127.0.0.1:99999")
+    try:
+        r = herald.ctl("reload")
+        assert r.returncode != 0, r
+        assert "%s:" % herald.conf in r.stderr + r.stdout, r
+        assert "99999" in r.stderr + r.stdout, r
+    finally:
+        herald.set_config(smtpd_listen=old)
+    with herald.smtp() as s:
+        assert s.ehlo()[0] == 250
 
 
 def test_usage_errors(herald):
