@@ -122,6 +122,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -259,17 +260,6 @@ authd_lock_reason(struct buf *out, const char *what, long long until)
 	auth_log_time(out, until);
 }
 
-/* authd_now_ms - the monotonic clock in milliseconds */
-static long long
-authd_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		msg_panic("clock_gettime: %m");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * authd_floor_ms - what is left of auth_answer_floor since started: the
  * server waits it out (with the throttle delay) before it answers its
@@ -280,7 +270,7 @@ authd_now_ms(void)
 static long long
 authd_floor_ms(long long started)
 {
-	long long spent = authd_now_ms() - started + 1;
+	long long spent = evloop_clock() - started + 1;
 
 	return spent < var_auth_answer_floor ?
 	    var_auth_answer_floor - spent : 0;
@@ -303,7 +293,7 @@ authd_decide(const char *login, const char *password, const char *client,
 	enum auth_result result;
 	const char *acct = NULL, *shown = login;
 	long long now = (long long)time(NULL), delay, failures;
-	long long started = authd_now_ms();
+	long long started = evloop_clock();
 	struct dir_passwd *pw;
 	struct dir *d;
 	int begun;

@@ -243,6 +243,22 @@ struct pop3d_scan {
 	size_t counted;		/* files read to count them */
 };
 
+/* pop3d_maildrop_remember - put name's size and identity in the new cache */
+static void
+pop3d_maildrop_remember(struct pop3d_scan *sc, const char *name, size_t blen,
+    long long size, const struct stat *st)
+{
+	struct pop3d_size_ent e;
+
+	memset(&e, 0, sizeof(e));
+	e.wsize = size;
+	e.fsize = (long long)st->st_size;
+	e.ino = (unsigned long long)st->st_ino;
+	e.mtime_sec = (long long)st->st_mtim.tv_sec;
+	e.mtime_nsec = (long long)st->st_mtim.tv_nsec;
+	pop3d_sizes_add(&sc->new, name, blen, &e);
+}
+
 /* pop3d_maildrop_wsize - the CRLF size of cur/name, which has no W=:
  * from the cache when it still matches, else counted (and remembered
  * in the new cache); -1 if it vanished or cannot be read */
@@ -252,20 +268,13 @@ pop3d_maildrop_wsize(struct pop3d_maildrop *md, struct pop3d_scan *sc,
 {
 	size_t blen = pop3d_maildrop_base_len(name);
 	bool cacheable = pop3d_sizes_name_ok(name, blen);
-	struct pop3d_size_ent e;
 	struct stat st;
 	long long size;
 	int fd;
 
 	if (cacheable && fstatat(curfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (size = pop3d_sizes_lookup(&sc->old, name, blen, &st)) >= 0) {
-		memset(&e, 0, sizeof(e));
-		e.wsize = size;
-		e.fsize = (long long)st.st_size;
-		e.ino = (unsigned long long)st.st_ino;
-		e.mtime_sec = (long long)st.st_mtim.tv_sec;
-		e.mtime_nsec = (long long)st.st_mtim.tv_nsec;
-		pop3d_sizes_add(&sc->new, name, blen, &e);
+		pop3d_maildrop_remember(sc, name, blen, size, &st);
 		return size;
 	}
 	fd = openat(curfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -287,13 +296,7 @@ pop3d_maildrop_wsize(struct pop3d_maildrop *md, struct pop3d_scan *sc,
 	}
 	sc->counted++;
 	if (cacheable) {
-		memset(&e, 0, sizeof(e));
-		e.wsize = size;
-		e.fsize = (long long)st.st_size;
-		e.ino = (unsigned long long)st.st_ino;
-		e.mtime_sec = (long long)st.st_mtim.tv_sec;
-		e.mtime_nsec = (long long)st.st_mtim.tv_nsec;
-		pop3d_sizes_add(&sc->new, name, blen, &e);
+		pop3d_maildrop_remember(sc, name, blen, size, &st);
 	}
 	return size;
 }

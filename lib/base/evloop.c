@@ -86,8 +86,8 @@ struct evloop {
 	bool stop;
 };
 
-/* evloop_clock - CLOCK_MONOTONIC in ms */
-static long long
+/* evloop_clock - CLOCK_MONOTONIC in ms, read now */
+long long
 evloop_clock(void)
 {
 	struct timespec ts;

@@ -79,6 +79,8 @@ void evloop_wakeup_free(struct evloop *loop, struct ev_wakeup **w);
 int evloop_run(struct evloop *loop);
 /* evloop_stop - make evloop_run return after the current iteration */
 void evloop_stop(struct evloop *loop);
+/* evloop_clock - monotonic time in ms, read now (no loop needed) */
+long long evloop_clock(void);
 /* evloop_now_ms - monotonic time in ms, cached per iteration */
 long long evloop_now_ms(struct evloop *loop);
 

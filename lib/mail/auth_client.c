@@ -122,17 +122,6 @@ static struct {
 	size_t ntab;
 } auth_q;
 
-/* auth_client_now_ms - the monotonic clock in milliseconds */
-static long long
-auth_client_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		msg_panic("clock_gettime: %m");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* auth_client_hot - has authd refused this prefix lately? */
 static bool
 auth_client_hot(const struct auth_prefix *p, long long now)
@@ -379,22 +368,29 @@ auth_client_parse(const struct ipc_msg *m, struct auth_reply *reply)
 
 static void auth_client_pump(void);
 
+/* auth_client_unqueue - take c off the queue (its prefix still counts) */
+static void
+auth_client_unqueue(struct auth_call *c)
+{
+	if (c->qprev != NULL)
+		c->qprev->qnext = c->qnext;
+	else
+		auth_q.head = c->qnext;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c->qprev;
+	else
+		auth_q.tail = c->qprev;
+	c->qprev = c->qnext = NULL;
+	auth_q.queued--;
+}
+
 /* auth_client_release - the call leaves the queue or authd: uncount it
  * and let the next queued call go */
 static void
 auth_client_release(struct auth_call *c)
 {
 	if (c->state == AUTH_CALL_QUEUED) {
-		if (c->qprev != NULL)
-			c->qprev->qnext = c->qnext;
-		else
-			auth_q.head = c->qnext;
-		if (c->qnext != NULL)
-			c->qnext->qprev = c->qprev;
-		else
-			auth_q.tail = c->qprev;
-		c->qprev = c->qnext = NULL;
-		auth_q.queued--;
+		auth_client_unqueue(c);
 	} else if (c->state == AUTH_CALL_SENT) {
 		auth_q.sent--;
 	}
@@ -556,7 +552,7 @@ auth_client_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 	buf_free(&why);
 	if (c->prefix != NULL && (c->reply.result == AUTH_FAIL ||
 	    c->reply.result == AUTH_LOCKED))
-		c->prefix->failed_at = auth_client_now_ms();
+		c->prefix->failed_at = evloop_clock();
 	auth_client_result(c);
 }
 
@@ -593,7 +589,7 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 		return c;
 	}
 	if (c->prefix->active >= var_auth_prefix_inflight &&
-	    auth_client_hot(c->prefix, auth_client_now_ms())) {
+	    auth_client_hot(c->prefix, evloop_clock())) {
 		c->prefix = NULL;
 		buf_printf(&why, "too many authentication requests from %s "
 		    "at authd", prefix);
@@ -693,7 +689,7 @@ auth_client_pump(void)
 	auth_q.pumping = true;
 	while (auth_q.head != NULL &&
 	    auth_q.sent < var_auth_process_inflight) {
-		now = auth_client_now_ms();
+		now = evloop_clock();
 		for (c = auth_q.head; c != NULL; c = c->qnext)
 			if (c->prefix == NULL || !auth_client_hot(c->prefix,
 			    now))
@@ -701,16 +697,7 @@ auth_client_pump(void)
 		if (c == NULL)
 			c = auth_q.head;
 		/* off the queue, still counted for its prefix */
-		if (c->qprev != NULL)
-			c->qprev->qnext = c->qnext;
-		else
-			auth_q.head = c->qnext;
-		if (c->qnext != NULL)
-			c->qnext->qprev = c->qprev;
-		else
-			auth_q.tail = c->qprev;
-		c->qprev = c->qnext = NULL;
-		auth_q.queued--;
+		auth_client_unqueue(c);
 		c->state = AUTH_CALL_NEW;
 		auth_client_send(c);
 	}

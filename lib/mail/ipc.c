@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
@@ -281,22 +282,11 @@ ipc_frame_take(struct buf *in, struct ipc_msg *m, struct buf *why)
 	return 1;
 }
 
-/* ipc_now_ms - monotonic clock in milliseconds */
-static long long
-ipc_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		msg_panic("clock_gettime: %m");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ipc_deadline - absolute deadline for timeout_ms (-1: none) */
 static long long
 ipc_deadline(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : ipc_now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : evloop_clock() + timeout_ms;
 }
 
 /* ipc_wait - poll sock for events until deadline; -1 with why on timeout */
@@ -310,7 +300,7 @@ ipc_wait(int sock, short events, long long deadline, struct buf *why)
 		if (deadline < 0) {
 			left = -1;
 		} else {
-			long long d = deadline - ipc_now_ms();
+			long long d = deadline - evloop_clock();
 
 			if (d <= 0) {
 				buf_set(why, "timeout");
@@ -533,7 +523,7 @@ ipc_call(const char *path, const struct ipc_msg *req, struct ipc_msg *reply,
 		if (deadline < 0) {
 			left = -1;
 		} else {
-			long long d = deadline - ipc_now_ms();
+			long long d = deadline - evloop_clock();
 
 			left = d <= 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
 		}
