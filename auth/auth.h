@@ -178,6 +178,10 @@ int auth_throttle_locks(struct auth_throttle *t, long long now,
  * The number of entries removed, or -1 with why. */
 long auth_throttle_unlock(struct auth_throttle *t, const char *what,
     struct buf *why);
+/* auth_throttle_target - is what an address or a prefix "net/len" that
+ * auth_throttle_unlock takes? 0, or -1 with why (accounts are checked by
+ * the caller) */
+int auth_throttle_target(const char *what, struct buf *why);
 
 /* ------------------------------------------------------------ log */
 

@@ -816,6 +816,20 @@ auth_throttle_split(const char *s, char *out, size_t size, int *len_r)
 	return true;
 }
 
+/* auth_throttle_target - an address or prefix for auth_throttle_unlock */
+int
+auth_throttle_target(const char *what, struct buf *why)
+{
+	char net[INET6_ADDRSTRLEN + 1];
+	int len;
+
+	if (auth_throttle_split(what, net, sizeof(net), &len))
+		return 0;
+	buf_printf(why, "%s: not an account, address or prefix (net/len)",
+	    what);
+	return -1;
+}
+
 /* auth_throttle_within - is entry text e ("addr" or "addr/len") inside
  * the prefix addr/len (net, already split)? */
 static bool
@@ -874,10 +888,9 @@ auth_throttle_unlock(struct auth_throttle *t, const char *what,
 	long n = 0;
 	int len = -1, rc;
 
-	if (!account && !auth_throttle_split(what, net, sizeof(net), &len)) {
-		buf_printf(why, "%s: not an account, address or prefix", what);
+	if (!account && (auth_throttle_target(what, why) < 0 ||
+	    !auth_throttle_split(what, net, sizeof(net), &len)))
 		return -1;
-	}
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return auth_throttle_mdb(why, rc, "begin write");
 	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0) {
