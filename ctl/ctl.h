@@ -36,6 +36,10 @@ struct ctl {
 	bool json;		/* --json */
 };
 
+/* the program name ctl_error prints: "heraldctl", or "sendmail" when
+ * the sendmail command (mailq, sendmail -q) runs the queue commands */
+extern const char *ctl_progname;
+
 /* ctl_error - "heraldctl: text" on stderr */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
