@@ -422,3 +422,59 @@ def test_bs_client_closes_and_not_running(make_herald, token):
     r = sendmail(inst, ["-bs"], "EHLO x\r\n", timeout=30)
     assert r.returncode == EX_TEMPFAIL, r
     assert r.stdout.startswith(b"421 "), r
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_modes_as_an_ordinary_user(pki, token):
+    """With the services under their own users (as installed), an
+    ordinary user (nobody) cannot list or flush the queue through
+    mailq, -bp or -q (exit 77, nothing of the queue shown), and a -bs
+    session of theirs is recorded with their own uid: -bs gives no way
+    to be another uid. root lists the queue."""
+    from test_privsep import Ids, finish, privsep_instance
+    ids = Ids()
+    inst, folder = privsep_instance(pki, ids)
+    try:
+        inst.add_domain("example.test")
+        inst.add_user("alice@example.test", "pw-alice")
+        inst.start()
+        nobody = ids.vmail	# "nobody"
+        link = folder / "mailq"
+        link.symlink_to(H.binpath("sendmail"))
+
+        def as_nobody(argv, data=b""):
+            return subprocess.run(argv, input=data, capture_output=True,
+                                  user=nobody.pw_uid, group=nobody.pw_gid,
+                                  extra_groups=[], timeout=60, cwd="/")
+        sm = [str(H.binpath("sendmail")), "-C", str(inst.conf)]
+        # something in the queue that must not be shown: held
+        sender = "secret-%s@example.org" % token
+        since = inst.log_size()
+        with inst.smtp() as s:
+            assert s.sendmail(sender, ["alice@example.test"],
+                              H.make_message(token, sender=sender)) == {}
+        qid = inst.qid_of_sender(sender, since=since)
+        for argv in (sm + ["-bp"], [str(link), "-C", str(inst.conf)],
+                     sm + ["-q"]):
+            r = as_nobody(argv)
+            assert r.returncode == 77 and r.stdout == b"", (argv, r)
+            assert b"only root and herald's user" in r.stderr, r
+            assert qid.encode() not in r.stdout + r.stderr, r
+            assert sender.encode() not in r.stdout + r.stderr, r
+        r = subprocess.run(sm + ["-bp"], capture_output=True, timeout=60)
+        assert r.returncode == 0 and b"QUEUE_ID" in r.stdout, r
+
+        session = ("EHLO me\r\nMAIL FROM:<nobody@example.org>\r\n"
+                   "RCPT TO:<alice@example.test>\r\nDATA\r\n"
+                   "Subject: as nobody %s\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+                   % token).encode()
+        since = inst.log_size()
+        r = as_nobody(sm + ["-bs"], session)
+        assert r.returncode == 0, r
+        assert b"\r\n221 " in r.stdout, r.stdout
+        got = inst.wait_messages("as nobody " + token, "alice")[0]
+        assert b"Received: from local (uid %d)" % nobody.pw_uid in got, \
+            got[:400]
+        inst.wait_log(r"client=local, uid=%d" % nobody.pw_uid, since=since)
+    finally:
+        finish(inst, folder)
