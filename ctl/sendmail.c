@@ -147,10 +147,11 @@ sendmail_deliver(const struct sendmail_opts *opts)
 		    "for this uid)");
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
-	buf_reset(&why);
 	if (sendmail_read(stdin, o.dot_ends, (size_t)var_message_size_limit,
-	    &msg, &why) < 0)
-		return sendmail_fail(EX_DATAERR, buf_cstr(&why));
+	    &msg, &why) < 0) {
+		code = sendmail_fail(EX_DATAERR, buf_cstr(&why));
+		goto out;
+	}
 	if (o.header_rcpts)
 		sendmail_header_rcpts(&msg, &hdr, &nhdr);
 
@@ -158,7 +159,8 @@ sendmail_deliver(const struct sendmail_opts *opts)
 	if ((code = sendmail_env_build(&o, o.sender == NULL ? pw->pw_name :
 	    NULL, &hdr, nhdr, var_myhostname, &env, &why)) != 0) {
 		sendmail_env_free(&env);
-		return sendmail_fail(code, buf_cstr(&why));
+		(void)sendmail_fail(code, buf_cstr(&why));
+		goto out;
 	}
 	if (env.sender.len > 0)
 		addr_externalize(&from, buf_cstr(&env.sender));
@@ -180,6 +182,7 @@ sendmail_deliver(const struct sendmail_opts *opts)
 	if (r != SUBMIT_OK)
 		(void)sendmail_fail(code, buf_cstr(&why));
 	sendmail_env_free(&env);
+out:
 	buf_free(&why);
 	buf_free(&msg);
 	buf_free(&hdr);
