@@ -1,9 +1,11 @@
 /*
- * sendmail - the parts of the sendmail command (ctl/sendmail.c) that do
- * not talk to anything: options, reading the message from standard
- * input, recipients from its header (-t), the envelope and the header
- * fields a local message should carry. Kept apart so unit tests and the
- * fuzz target (t/fuzz/sendmail_fuzz.c) can reach them.
+ * sendmail - the parts of the sendmail command (ctl/sendmail.c) that
+ * unit tests and the fuzz target (t/fuzz/sendmail_fuzz.c) reach: options
+ * and modes, reading the message from standard input, recipients from
+ * its header (-t), the envelope and the header fields a local message
+ * should carry (sendmail_msg.c, sendmail_env.c); the -bs relay over
+ * descriptors it is given (sendmail_relay.c) and the -bv lookup in a
+ * directory it is given (sendmail_verify.c).
  *
  * What a local program hands over is trusted for nothing: every address
  * (-f, -r, the arguments, the header's with -t) is checked with smtpd's
