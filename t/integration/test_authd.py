@@ -856,13 +856,23 @@ def test_ctl_lockouts_privilege(pki):
     try:
         inst.add_domain("example.test")
         inst.add_user("alice@example.test", "pw-alice")
+        state = inst.dir / "data" / "authstate"
+        # an empty state folder (as master makes it): the files LMDB
+        # creates there must be auth_user's, not root's
+        state.mkdir(mode=0o700)
+        os.chown(state, auth.pw_uid, auth.pw_gid)
+        r = inst.ctl_ok("auth", "lockouts")
+        assert r.stdout.strip() == "no lockouts", r.stdout
+        made = list(state.iterdir())
+        assert made, "nothing created in %s" % state
+        for p in made:
+            assert p.stat().st_uid == auth.pw_uid, p
         inst.start()
         for _ in range(3):
             verify(inst, "alice@example.test", "wrong", "192.0.2.9")
         r = inst.ctl_ok("auth", "lockouts")
         assert re.search(r"^address +192\.0\.2\.9 +3 ", r.stdout, re.M), \
             r.stdout
-        state = inst.dir / "data" / "authstate"
         for p in [state] + list(state.iterdir()):
             assert p.stat().st_uid == auth.pw_uid, p
 
