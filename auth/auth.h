@@ -153,6 +153,36 @@ long auth_throttle_count(struct auth_throttle *t);
 long long auth_throttle_delay_ms(const struct auth_throttle_conf *conf,
     long long n);
 
+/* one lockout in force (heraldctl auth lockouts) */
+struct auth_throttle_lock {
+	char kind;		/* 'c' a client address, 'a' an account,
+				 * 'p' an account from one address prefix */
+	const char *name;	/* the address, the account, or
+				 * "<account> <prefix>" */
+	long long failures;	/* behind the lockout */
+	long long until;	/* unix time it ends */
+};
+
+typedef void auth_throttle_lock_fn(const struct auth_throttle_lock *l,
+    void *ctx);
+
+/* auth_throttle_locks - fn for every lockout in force at now, in key
+ * order, in one read transaction; 0, or -1 with why */
+int auth_throttle_locks(struct auth_throttle *t, long long now,
+    auth_throttle_lock_fn *fn, void *ctx, struct buf *why);
+/* auth_throttle_unlock - forget the failures and lockouts of what: an
+ * account (local@domain: its own entry and those for every prefix), a
+ * client address (its entry, and the accounts' entries for the prefix
+ * that holds it) or a prefix "net/len" (the addresses in it and the
+ * accounts' entries for prefixes inside it). Known-good prefixes stay.
+ * The number of entries removed, or -1 with why. */
+long auth_throttle_unlock(struct auth_throttle *t, const char *what,
+    struct buf *why);
+/* auth_throttle_target - is what an address or a prefix "net/len" that
+ * auth_throttle_unlock takes? 0, or -1 with why (accounts are checked by
+ * the caller) */
+int auth_throttle_target(const char *what, struct buf *why);
+
 /* ------------------------------------------------------------ log */
 
 /* auth_log_user - printable, bounded copy of untrusted user text */

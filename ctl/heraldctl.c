@@ -9,7 +9,9 @@
  *	config [--changed] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
- *	and show read the spool; delete and flush ask qmgr.
+ *	and show read the spool; delete and flush ask qmgr. Auth:
+ *	lockouts and unlock read and change authd's failure throttling
+ *	state (ctl_auth.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -127,11 +129,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    ctl_queue_release, false},
 	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
 	    ctl_queue_flush, false},
+	{"auth", "lockouts", "", "client addresses and accounts locked out "
+	    "after failed logins, with when each lockout ends", 0, 0, NULL,
+	    ctl_auth_lockouts, false},
+	{"auth", "unlock", "ADDR|IP|PREFIX", "forget the failed logins and "
+	    "lift the lockouts of an account, a client address or a prefix "
+	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, false},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    NULL};
+    "auth", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool

@@ -38,6 +38,8 @@ GONE_AFTER_PURGE = ("/etc/herald", "/var/spool/herald", "/var/lib/herald",
                     "/usr/lib/herald", "/usr/sbin/heraldctl",
                     "/lib/systemd/system/herald.service")
 MAILBOX = "/var/mail/herald/example.test/alice"
+SENDMAIL_LINKS = ("/usr/lib/sendmail", "/usr/bin/mailq", "/usr/bin/newaliases",
+                  "/usr/sbin/newaliases")
 
 
 def skip(reason):
@@ -166,7 +168,7 @@ def test_install_run_remove_purge(tmp_path, token):
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
     assert {"heraldctl.8", "herald.8", "herald.conf.5",
-            "sendmail.1"} <= set(pages), pages
+            "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # the first herald.conf takes its host name from /etc/mailname
@@ -187,6 +189,12 @@ def test_install_run_remove_purge(tmp_path, token):
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
         assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
+        # the sendmail program under the names Debian's MTAs give it
+        for path in SENDMAIL_LINKS:
+            assert os.path.islink(path) and os.path.realpath(path) == \
+                "/usr/sbin/sendmail", path
+        r = run(["/usr/bin/newaliases"])
+        assert r.returncode == 0 and "heraldctl alias" in r.stdout, r
         for u in USERS:
             assert exists_user(u), u
         assert exists_group("herald-dir")
@@ -228,6 +236,18 @@ def test_install_run_remove_purge(tmp_path, token):
         H.wait_for(lambda: len(delivered()) == 2, 60,
                    what="the sendmail message")
 
+        r = run(["/usr/bin/mailq"])
+        assert r.returncode == 0 and r.stdout.startswith("QUEUE_ID"), r
+        r = run(["/usr/sbin/sendmail", "-bv", "alice@example.test"])
+        assert r.returncode == 0 and "deliverable to mailbox " \
+            "alice@example.test" in r.stdout, r
+        # lockouts are read as herald-auth, and stay its files
+        r = run(ctl + ["auth", "lockouts"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert all(os.stat(p).st_uid == pwd.getpwnam("herald-auth").pw_uid
+                   for p in glob.glob("/var/lib/herald/authstate/*")), \
+            run(["ls", "-ln", "/var/lib/herald/authstate"]).stdout
+
         p = poplib.POP3("127.0.0.1", 110, timeout=30)
         p.user("alice@example.test")
         p.pass_("package-pw-1")
@@ -246,6 +266,8 @@ def test_install_run_remove_purge(tmp_path, token):
         assert r.returncode == 0, r.stdout + r.stderr
         assert not os.path.exists("/usr/sbin/heraldctl")
         assert not os.path.exists("/usr/sbin/sendmail")
+        for path in SENDMAIL_LINKS:
+            assert not os.path.lexists(path), path
         assert os.path.exists("/etc/herald/herald.conf")
         assert delivered()
 
