@@ -29,7 +29,7 @@
 
 #include "base/buf.h"
 #include "mail/params.h"
-#include "auth/auth.h"
+#include "mail/auth_throttle.h"
 #include "ctl.h"
 
 #define CTL_AUTH_STATE "authstate"

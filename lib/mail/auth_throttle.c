@@ -62,7 +62,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/params.h"
-#include "auth.h"
+#include "mail/auth_throttle.h"
 
 #define AUTH_THROTTLE_KEY_MAX 400	/* below LMDB's 511-byte limit */
 #define AUTH_THROTTLE_SWEEP 16		/* entries looked at per failure */

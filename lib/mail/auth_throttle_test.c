@@ -14,7 +14,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/test.h"
-#include "auth.h"
+#include "mail/auth_throttle.h"
 
 static char test_dir[] = "/tmp/auth_throttle_test.XXXXXX";
 static int test_n;
