@@ -180,3 +180,23 @@ def test_status_shows_failing_service(make_herald):
     H.wait_for(lambda: inst.ctl("status").returncode == 0, 15,
                what="status back to running")
     inst.banner()
+
+
+def test_check_reports_what_reload_refuses(herald, tmp_path):
+    """heraldctl check runs the same TLS check (as the service users when
+    root) and fails on the files a reload would refuse."""
+    r = herald.ctl("check")
+    assert r.returncode == 0, r
+    assert re.search(r"^ok tls: %s" % re.escape(str(herald.pki["cert"])),
+                     r.stdout, re.M), r.stdout
+    conf = tmp_path / "other-key.conf"
+    key = other_key(tmp_path)
+    conf.write_text(re.sub(r"(?m)^tls_key_file = .*$",
+                           "tls_key_file = %s" % key,
+                           herald.conf.read_text()))
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", str(conf),
+                        "check"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 1, r
+    assert re.search(r"^FAIL tls.*private key %s" % re.escape(str(key)),
+                     r.stdout, re.M), r.stdout
