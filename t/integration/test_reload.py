@@ -5,6 +5,7 @@ be bound, says why (heraldctl reload exits 1) and keeps serving the old
 one; heraldctl status shows every service's state and exits 1 when one is
 not running, with its last error.
 """
+import json
 import os
 import re
 import shutil
@@ -164,7 +165,7 @@ def test_status_shows_failing_service(make_herald):
     assert re.search(r"^qmgr\s+running\s+\d+", r.stdout, re.M), r.stdout
     j = inst.ctl("status", json_out=True)
     assert j.returncode == 1, j
-    import json
+
     data = json.loads(j.stdout)
     assert data["state"] == "degraded", data
     smtpd = [s for s in data["services"] if s["name"] == "smtpd"][0]
@@ -200,3 +201,47 @@ def test_check_reports_what_reload_refuses(herald, tmp_path):
     assert r.returncode == 1, r
     assert re.search(r"^FAIL tls.*private key %s" % re.escape(str(key)),
                      r.stdout, re.M), r.stdout
+
+
+FAKE_SERVICE = r'''#!/usr/bin/python3
+# a hostile service: floods master's report pipe, then dies
+import os, sys
+fd = int(os.environ["HERALD_REPORT_FD"])
+junk = b"fatal: \x1b[2J\x07evil\rline " + b"A" * 4000 + b"\n"
+try:
+    for _ in range(1000):
+        os.write(fd, junk)
+except BlockingIOError:
+    pass
+sys.exit(1)
+'''
+
+
+def test_hostile_report_is_bounded(make_herald, tmp_path):
+    """A service's report pipe crosses from its user to root: what master
+    keeps of it is one bounded line without control characters, however
+    much the service writes, and master stays up."""
+    inst = make_herald()
+    fake = tmp_path / "daemons"
+    fake.mkdir()
+    for name in os.listdir(str(H.binpath("master").parent)):
+        if name != "local":
+            os.symlink(str(H.binpath(name)), str(fake / name))
+    (fake / "local").write_text(FAKE_SERVICE)
+    (fake / "local").chmod(0o755)
+    inst.set_config(daemon_directory=str(fake))
+    assert inst.ctl("reload").returncode == 0
+
+    def failing():
+        r = inst.ctl("status")
+        m = re.search(r"^local: failing .*last error: (.*)$", r.stdout, re.M)
+        return (r, m.group(1)) if r.returncode == 1 and m else None
+    r, line = H.wait_for(failing, 20, what="local failing")
+    assert "evil" in line, line
+    assert len(line) <= 511, len(line)
+    assert not re.search(r"[\x00-\x1f\x7f]", line), repr(line)
+    assert inst.running()
+    assert inst.banner()
+    data = json.loads(inst.ctl("status", json_out=True).stdout)
+    local = [s for s in data["services"] if s["name"] == "local"][0]
+    assert local["state"] == "failing" and len(local["last_error"]) <= 511
