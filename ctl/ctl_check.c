@@ -9,9 +9,7 @@
  * database opens. A spool or directory that does not exist yet is fine
  * when master can create it at start (its parent is a folder we can
  * write): right after installation they are not there. The TLS
- * certificate and key load and belong together (as root: read as
- * herald_user and vmail_user, the users of smtpd and pop3d, as master
- * checks them before it accepts a configuration); the service programs are
+ * certificate and key load and belong together; the service programs are
  * there and executable; the fixed part of mail_location exists or can be
  * created (as root: vmail_user can reach it and create mailboxes in it).
  * Nothing is changed.
@@ -25,13 +23,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/mem.h"
+#include "base/tls.h"
 #include "mail/dir.h"
 #include "mail/mailbase.h"
 #include "mail/params.h"
-#include "mail/preflight.h"
 #include "mail/spool.h"
 #include "ctl.h"
 
@@ -220,40 +220,25 @@ ctl_check_directory(int *failed)
 	buf_free(&why);
 }
 
-/* ctl_check_tls - certificate and key load and match; as root, read as
- * the users of the TLS services (smtpd: herald_user, pop3d and imapd:
- * vmail_user), the check master makes before it accepts a file */
+/* ctl_check_tls - certificate and key load and match */
 static void
 ctl_check_tls(int *failed)
 {
-	const char *users[2] = {var_herald_user, var_vmail_user};
 	struct buf why = BUF_INIT;
-	bool root = geteuid() == 0;
-	int n = root ? 2 : 1;
+	SSL_CTX *ctx;
 
 	if (*var_tls_cert_file == '\0') {
 		ctl_check_line(failed, true, "tls: not configured (no "
 		    "STARTTLS)");
 		return;
 	}
-	if (root && strcmp(users[0], users[1]) == 0)
-		n = 1;
-	for (int i = 0; i < n; i++) {
-		if (preflight_tls(root ? users[i] : NULL, var_directory_group,
-		    var_tls_cert_file, var_tls_key_file, &why) < 0) {
-			ctl_check_line(failed, false, "tls%s%s: %s",
-			    root ? ": as user " : "", root ? users[i] : "",
-			    buf_cstr(&why));
-			buf_free(&why);
-			return;
-		}
-	}
-	if (root)
-		ctl_check_line(failed, true, "tls: %s (readable by %s%s%s)",
-		    var_tls_cert_file, users[0], n > 1 ? " and " : "",
-		    n > 1 ? users[1] : "");
-	else
+	if ((ctx = tls_server_ctx_new(var_tls_cert_file, var_tls_key_file,
+	    &why)) == NULL) {
+		ctl_check_line(failed, false, "tls: %s", buf_cstr(&why));
+	} else {
 		ctl_check_line(failed, true, "tls: %s", var_tls_cert_file);
+		SSL_CTX_free(ctx);
+	}
 	buf_free(&why);
 }
 

@@ -35,9 +35,9 @@
  *	Before it accepts a configuration, at start and at every reload,
  *	master checks what each enabled service will load when it starts
  *	(master_preflight.c): as root its user and directory_group exist,
- *	and the TLS certificate and key of smtpd and pop3d load and match
- *	when read as that service's user; every new listen address must
- *	bind. A failure stops the start, or refuses the reload with the
+ *	and the TLS certificate and key of smtpd and pop3d load and match,
+ *	read as those services read them (before their privilege drop);
+ *	every new listen address must bind. A failure stops the start, or refuses the reload with the
  *	reason (heraldctl reload prints it and exits 1), and the old
  *	configuration goes on serving.
  *
