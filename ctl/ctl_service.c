@@ -11,8 +11,8 @@
  * Nobody listening at the socket (no file, connection refused) means
  * herald is not running: exit code 3.
  *
- * status lists every service with its state and exits 0 only when all
- * run; 1 (degraded) when one is restarting or failing, with a line
+ * status lists every service with its state (running, reloading,
+ * restarting, failing, off) and exits 0 only when all run; 1 (degraded) when one is restarting or failing, with a line
  * saying why for each; 3 when herald is not running (as LSB status).
  *
  * start forks, and the child (in a new session, stdin and stdout on
@@ -533,15 +533,22 @@ ctl_status_queue_json(struct ctl_json *j, const long long *counts)
 	ctl_json_close(j, '}');
 }
 
-/* ctl_status_bad - units not as they should be (not running, not off) */
+/* ctl_status_unit_bad - restarting or failing: status exits 1 */
+static bool
+ctl_status_unit_bad(const struct ctl_unit *u)
+{
+	return strcmp(u->state, "restarting") == 0 ||
+	    strcmp(u->state, "failing") == 0;
+}
+
+/* ctl_status_bad - units restarting or failing */
 static size_t
 ctl_status_bad(const struct ctl_status *st)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < st->nunits; i++)
-		if (strcmp(st->units[i].state, "running") != 0 &&
-		    strcmp(st->units[i].state, "off") != 0)
+		if (ctl_status_unit_bad(&st->units[i]))
 			n++;
 	return n;
 }
@@ -623,8 +630,7 @@ ctl_status_text(const struct ctl_status *st, const long long *counts)
 	for (size_t i = 0; i < st->nunits; i++) {
 		const struct ctl_unit *u = &st->units[i];
 
-		if (strcmp(u->state, "running") == 0 ||
-		    strcmp(u->state, "off") == 0)
+		if (!ctl_status_unit_bad(u))
 			continue;
 		printf("%s: %s (%zu of %lld running, %lld restart%s)%s%s\n",
 		    u->name, u->state, u->running, u->wanted, u->count,

@@ -174,9 +174,10 @@ void master_service_signal_all(int signo);
 void master_service_cancel_timers(void);
 /* master_service_nchildren - live children */
 int master_service_nchildren(void);
-/* master_service_state - "off", "running", "restarting" (fewer than
- * wanted, a restart is due) or "failing" (MASTER_FAILING_DEATHS quick
- * deaths in a row: see last_error); the current children in *running_r */
+/* master_service_state - "off", "running", "reloading" (qmgr waits for
+ * its predecessor), "restarting" (fewer than wanted, a restart is due)
+ * or "failing" (MASTER_FAILING_DEATHS quick deaths in a row: see
+ * last_error); the current children in *running_r */
 const char *master_service_state(struct master_service *svc, int *running_r);
 
 /* master_spawn.c */

@@ -8,7 +8,8 @@
  *
  *   {request=status} -> {status=ok, pid=MASTERPID, time=START_UNIX,
  *       name=CONFIGPATH} then, per service in table order, the group
- *       {unit=NAME, state=running|restarting|failing|off, wanted=N,
+ *       {unit=NAME, state=running|reloading|restarting|failing|off,
+ *       wanted=N,
  *       count=RESTARTS[, reason=LAST_ERROR]} (reason when it is not
  *       running: its last fatal line, or how its last process ended),
  *       followed by one group per child process of the current
@@ -79,8 +80,8 @@ master_ctl_status_unit(struct ipc_msg *reply, struct master_service *svc)
 	ipc_put_str(reply, IPC_STATE, state);
 	ipc_put_int(reply, IPC_WANTED, svc->wanted);
 	ipc_put_int(reply, IPC_COUNT, svc->restarts);
-	if (strcmp(state, "running") != 0 && strcmp(state, "off") != 0 &&
-	    svc->last_error[0] != '\0')
+	if ((strcmp(state, "restarting") == 0 ||
+	    strcmp(state, "failing") == 0) && svc->last_error[0] != '\0')
 		ipc_put_str(reply, IPC_REASON, svc->last_error);
 }
 

@@ -26,8 +26,9 @@
  * anew (old children keep theirs) only when a reload changes its size.
  *
  * For "heraldctl status" each service has a state: off (no process
- * wanted), running, restarting (fewer processes than wanted, a restart
- * is due) or failing (MASTER_FAILING_DEATHS current children in a row
+ * wanted), running, reloading (an exclusive service whose successor
+ * waits for the old process to exit), restarting (fewer processes than
+ * wanted, a restart is due) or failing (MASTER_FAILING_DEATHS current children in a row
  * died within MASTER_SHORT_LIFE_MS of their start, until every wanted
  * process has lived that long). Its last error is the fatal line the
  * child wrote to its report pipe (master_spawn.c) or, without one, how
@@ -735,6 +736,10 @@ master_service_state(struct master_service *svc, int *running_r)
 		svc->quick_deaths = 0;
 	if (svc->quick_deaths >= MASTER_FAILING_DEATHS)
 		return "failing";
+	/* after a reload qmgr's successor waits for the old one to exit */
+	if (running < svc->wanted && svc->def->exclusive &&
+	    master_service_draining(svc))
+		return "reloading";
 	if (running < svc->wanted)
 		return "restarting";
 	return "running";
