@@ -75,10 +75,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
 	    "finish", 0, 0, NULL, ctl_stop, false},
 	{NULL, "reload", "", "re-read the configuration and replace the "
-	    "services (a bad file keeps the old one)", 0, 0, NULL, ctl_reload,
+	    "services (a bad file, or TLS files a service cannot load, keeps "
+	    "the old one)", 0, 0, NULL, ctl_reload, false},
+	{NULL, "status", "", "every service's state and queue counts (exit "
+	    "1 if one is restarting or failing)", 0, 0, NULL, ctl_status,
 	    false},
-	{NULL, "status", "", "services, uptime, restarts and queue counts",
-	    0, 0, NULL, ctl_status, false},
 	{NULL, "check", "", "check the configuration and the installation",
 	    0, 0, NULL, ctl_check, true},
 	{NULL, "config", "[--changed] [KEY]", "print the effective settings "

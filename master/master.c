@@ -32,10 +32,22 @@
  *	that text in a sealed memfd (HERALD_CONFIG_FD, params.h), so all
  *	processes run the settings master checked, however the file changes.
  *
+ *	Before it accepts a configuration, at start and at every reload,
+ *	master checks what each enabled service will load when it starts
+ *	(master_preflight.c): as root its user and directory_group exist,
+ *	and the TLS certificate and key of smtpd and pop3d load and match,
+ *	read as those services read them (before their privilege drop);
+ *	every new listen address must bind. A failure stops the start, or refuses the reload with the
+ *	reason (heraldctl reload prints it and exits 1), and the old
+ *	configuration goes on serving.
+ *
  *	A child that dies is logged ("service smtpd pid 123 exited with
  *	status 1", "... killed by signal 9") and restarted: at once if it had
  *	run for 10 seconds, else after a delay that doubles from 1 second up
- *	to 60 seconds while it keeps dying young.
+ *	to 60 seconds while it keeps dying young. Each child gets a report
+ *	pipe for its last words (master_spawn.c): a service whose processes
+ *	die young twice in a row is "failing" in heraldctl status, with the
+ *	fatal line it wrote, until every wanted process has lived 10 seconds.
  *
  *	-c FILE	configuration (default $HERALD_CONF, else the built-in path)
  *	-f	foreground: log to stderr, and so do the services

@@ -4,6 +4,8 @@
  * so a peer's text cannot forge or split a log line.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@ int msg_verbose;
 
 static char log_ident[128] = "herald";
 static enum log_dest log_dest = LOG_DEST_STDERR;
+static int log_report_fd = -1;		/* msg_report_attach */
 
 /* msg_init - set the ident (copied) and destination */
 void
@@ -42,6 +45,52 @@ const char *
 msg_ident(void)
 {
 	return log_ident;
+}
+
+/* msg_report_attach - take the report descriptor from the environment */
+void
+msg_report_attach(void)
+{
+	const char *env = getenv(LOG_REPORT_FD_ENV);
+	char *end;
+	long fd;
+
+	if (env == NULL)
+		return;
+	errno = 0;
+	fd = strtol(env, &end, 10);
+	if (errno == 0 && end != env && *end == '\0' && fd > 2 &&
+	    fd < INT_MAX && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
+		log_report_fd = (int)fd;
+	(void)unsetenv(LOG_REPORT_FD_ENV);
+}
+
+static void msg_report(const char *, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
+/* msg_report - a fatal or panic line to the report descriptor, if any */
+static void
+msg_report(const char *level, int saved_errno, const char *fmt, va_list ap)
+{
+	char text[LOG_LINE_MAX];
+	size_t len;
+	int n;
+
+	if (log_report_fd < 0)
+		return;
+	errno = saved_errno;
+	n = snprintf(text, sizeof(text), "%s: ", level);
+	if (n < 0 || vsnprintf(text + n, sizeof(text) - (size_t)n - 1, fmt,
+	    ap) < 0)
+		return;
+	for (char *p = text; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	len = strlen(text);
+	text[len++] = '\n';
+	/* one short write to a pipe: whatever happens, we are exiting */
+	if (write(log_report_fd, text, len) < 0)
+		log_report_fd = -1;
 }
 
 static void msg_vlog(int, const char *, int, const char *, va_list)
@@ -148,6 +197,9 @@ msg_fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	msg_report("fatal", saved_errno, fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
 	msg_vlog(LOG_CRIT, "fatal", saved_errno, fmt, ap);
 	va_end(ap);
 	exit(1);
@@ -160,6 +212,9 @@ msg_panic(const char *fmt, ...)
 	int saved_errno = errno;
 	va_list ap;
 
+	va_start(ap, fmt);
+	msg_report("panic", saved_errno, fmt, ap);
+	va_end(ap);
 	va_start(ap, fmt);
 	msg_vlog(LOG_CRIT, "panic", saved_errno, fmt, ap);
 	va_end(ap);

@@ -695,6 +695,7 @@ service_main(int argc, char **argv, const struct service_def *def)
 	}
 	snprintf(ident, sizeof(ident), "herald/%s", def->name);
 	msg_init(ident, foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG);
+	msg_report_attach();	/* master's pipe for our last words */
 	if (usage || optind != argc) {
 		service_usage(def);
 		return 2;
