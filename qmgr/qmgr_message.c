@@ -17,7 +17,8 @@
  * a message whose every recipient is final is unlinked (a crash before
  * that only duplicates); otherwise the final statuses are written in
  * place, synced, and the file moves to deferred/ with its next retry time
- * as mtime.
+ * as mtime, after the deferred recipients' reasons were written to the
+ * file's notes (qfile_notes_write) for heraldctl queue list/show.
  */
 #include <errno.h>
 #include <fcntl.h>
