@@ -243,6 +243,9 @@ test_catchall(void)
 static void
 test_postmaster(void)
 {
+	/* the settings' own strings, put back at the end (freed with them) */
+	char *pm = var_postmaster_address, *md = var_mydomain;
+	char *mh = var_myhostname;
 	struct buf dom = BUF_INIT;
 
 	/* the domain's first user, any case of "postmaster" */
@@ -301,6 +304,9 @@ test_postmaster(void)
 	resolve_postmaster_domain(NULL, &dom);
 	T_EQ_STR(buf_cstr(&dom), "late.org");
 	buf_free(&dom);
+	var_postmaster_address = pm;
+	var_mydomain = md;
+	var_myhostname = mh;
 }
 
 static void
