@@ -48,8 +48,14 @@ def test_postmaster_of_a_fresh_domain(make_herald, token):
     inst.wait_messages(token + "-c", "ben", domain="fresh.test")
     assert not inst.messages_with(token + "-c", "ann", domain="fresh.test")
     # a domain with no users: nobody reads it yet, so 451, and the log
-    # says what to add
+    # says what to add; domain list shows where each postmaster goes
     inst.add_domain("void.test")
+    r = inst.ctl("domain", "list")
+    assert r.returncode == 0, r
+    assert re.search(r"^fresh\.test\s+2\s+1\s+ben@fresh\.test$", r.stdout,
+                     re.M), r.stdout
+    assert re.search(r"^void\.test\s+0\s+0\s+none \(4\.3\.0 no mailbox "
+                     r"for postmaster", r.stdout, re.M), r.stdout
     since = inst.log_size()
     code, text = send_one(inst, token + "-d", "<postmaster@void.test>",
                           sender)
