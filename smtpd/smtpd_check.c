@@ -338,7 +338,8 @@ smtpd_check_postmaster(struct smtpd_session *s, const char *addr,
 		msg_warn("<%s>: %s", addr, buf_cstr(&r.fail.reason));
 		buf_puts(reply, "451 4.3.0 <");
 		addr_externalize(reply, addr);
-		buf_puts(reply, ">: Recipient address temporarily unavailable: ");
+		buf_puts(reply, ">: Recipient address temporarily "
+		    "unavailable: ");
 	} else {
 		buf_printf(reply, "550 %s <", r.fail.status == OUTCOME_OK ?
 		    "5.1.1" : r.fail.dsn);

@@ -1057,8 +1057,9 @@ qfile_notes_write(struct qfile *qf, const struct qfile_note *notes,
 			buf_putc(&line, c < 0x20 || c == 0x7f ? '?' : c);
 		}
 		buf_putc(&line, '\n');
+		/* advice only: past the bound the rest is left out */
 		if (blk.len + line.len + 16 > QFILE_NOTES_MAX)
-			break;		/* advice only: the rest is left out */
+			break;
 		h = qfile_fnv(h, line.data, line.len);
 		buf_append(&blk, line.data, line.len);
 	}
@@ -1171,10 +1172,10 @@ qfile_notes_read(const struct qfile *qf, struct qfile_note **notes_r,
 			break;
 		/* one note per recipient: a later one replaces it */
 		if (where[notes[n].idx] != 0) {
-			struct qfile_note *old = &notes[where[notes[n].idx] - 1];
+			size_t at = where[notes[n].idx] - 1;
 
-			x_free(&old->text);
-			*old = notes[n];
+			x_free(&notes[at].text);
+			notes[at] = notes[n];
 		} else {
 			where[notes[n].idx] = n + 1;
 			n++;

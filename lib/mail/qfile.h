@@ -103,7 +103,7 @@ struct qfile {
 };
 
 #define QFILE_NOTE_TEXT_MAX 1000	/* bytes of a note's text */
-#define QFILE_NOTES_MAX (1024 * 1024)	/* bytes of the whole notes block */
+#define QFILE_NOTES_MAX (1024 * 1024)	/* bytes of all the notes */
 
 /* one recipient's last deferral, kept after the end record */
 struct qfile_note {

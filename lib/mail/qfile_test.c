@@ -800,7 +800,8 @@ test_arrival_usec(void)
 			snprintf(want, sizeof(want), "VHERALDQ2\nT1700000000."
 			    "%06ld\n", usec[i]);
 		else
-			snprintf(want, sizeof(want), "VHERALDQ2\nT1700000000\n");
+			snprintf(want, sizeof(want),
+			    "VHERALDQ2\nT1700000000\n");
 		T_ASSERT(strncmp(head, want, strlen(want)) == 0);
 		T_EQ_INT(qfile_read(fd, &qf, &why), 0);
 		T_EQ_INT(qf->arrival, 1700000000);
@@ -924,7 +925,7 @@ static void
 test_notes_damaged(void)
 {
 	static const char *const bad[] = {
-		"",				/* nothing after E: no notes */
+		"",				/* nothing after E */
 		"N0 1 4.0.0 x\n",		/* no Z line (torn) */
 		"N0 1 4.0.0 x\nZ00000000\n",	/* wrong checksum */
 		"N0 1 4.0.0 x",			/* no newline */
