@@ -118,7 +118,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "alias", 1, 2, NULL, ctl_alias_del, false},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
 	    NULL, ctl_alias_list, false},
-	{"queue", "list", "", "messages in the queue", 0, 0, NULL,
+	{"queue", "list", "", "messages in the queue; deferred recipients "
+	    "with their last error and next attempt", 0, 0, NULL,
 	    ctl_queue_list, false},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
 	    "message", 1, 1, NULL, ctl_queue_show, false},

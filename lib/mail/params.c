@@ -95,6 +95,7 @@ long long var_hopcount_limit;
 char *var_recipient_delimiter;
 long long var_alias_depth_limit;
 long long var_alias_expansion_limit;
+char *var_postmaster_address;
 long long var_local_copy_limit;
 long long var_stop_timeout;
 
@@ -112,6 +113,29 @@ params_check_hostname(const char *value, struct buf *why)
 			buf_printf(why, "not a host name: \"%s\"", value);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* params_check_postmaster - empty, or one local@domain address */
+static int
+params_check_postmaster(const char *value, struct buf *why)
+{
+	const char *at = strrchr(value, '@');
+
+	if (*value == '\0')
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == ',' || *p == '<' ||
+		    *p == '>') {
+			at = NULL;
+			break;
+		}
+	}
+	if (at == NULL || at == value || at[1] == '\0') {
+		buf_printf(why, "not one address (local@domain): \"%s\"",
+		    value);
+		return -1;
 	}
 	return 0;
 }
@@ -291,6 +315,11 @@ struct cfg_entry params_table[] = {
 	    "members, counted through nested aliases); a larger expansion "
 	    "is refused at RCPT with 550 5.5.3, and bounces whole if the "
 	    "alias grew after the message was accepted"),
+	STRC(postmaster_address, "", params_check_postmaster,
+	    "mailbox (a hosted user or alias) that receives "
+	    "postmaster@ of every hosted domain that has no user or alias "
+	    "of that name (RFC 5321 4.5.1); empty: each domain's first "
+	    "user"),
 	INT(local_copy_limit, "1000", 1, 100000,
 	    "mailbox copies one message may produce in one delivery "
 	    "attempt, after duplicates are removed; further mailboxes "

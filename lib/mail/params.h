@@ -76,6 +76,7 @@ extern long long var_hopcount_limit;	/* Received:/Delivered-To: headers */
 extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
 extern long long var_alias_depth_limit;
 extern long long var_alias_expansion_limit;
+extern char *var_postmaster_address;	/* "" or who gets postmaster@ */
 extern long long var_local_copy_limit;
 /* pop3d */
 extern char *var_pop3d_listen;		/* POP3 with STLS, host:port list */
