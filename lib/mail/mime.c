@@ -1147,6 +1147,7 @@ void
 mime_section_name(struct buf *out, const struct mime_part *p)
 {
 	const struct mime_part *up = p->parent;
+	unsigned long i = 1;
 
 	if (up == NULL) {
 		/* a message that is not multipart: its body is part 1 */
@@ -1170,12 +1171,7 @@ mime_section_name(struct buf *out, const struct mime_part *p)
 		mime_section_name(out, up->parent);
 		buf_putc(out, '.');
 	}
-	{
-		unsigned long i = 1;
-
-		for (const struct mime_part *k = up->children; k != p;
-		    k = k->next)
-			i++;
-		buf_printf(out, "%lu", i);
-	}
+	for (const struct mime_part *k = up->children; k != p; k = k->next)
+		i++;
+	buf_printf(out, "%lu", i);
 }
