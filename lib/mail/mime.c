@@ -881,6 +881,12 @@ mime_finish(struct mime_ctx *c, struct mime_part *p, const struct mime_hit *h)
 
 	if (end < p->body_off)
 		end = p->body_off;
+	/* a child that is empty and starts right at the boundary line ends
+	 * after the line break its parent leaves to the boundary: the
+	 * parent stretches to hold it */
+	if (p->last_child != NULL && end < p->last_child->body_off +
+	    p->last_child->body_len)
+		end = p->last_child->body_off + p->last_child->body_len;
 	p->body_len = end - p->body_off;
 	mime_count(c, p->body_off, end, &p->body_lines, &p->body_vsize);
 }
@@ -954,6 +960,10 @@ mime_parse_part(struct mime_ctx *c, struct mime_part *p, size_t pos,
 		}
 		line = end;
 	}
+	/* a boundary ends the header as it ends a body: the line break
+	 * before it belongs to the boundary */
+	if (at_boundary)
+		line = mime_body_end(c, pos, h);
 	p->hdr_len = line - pos;
 	mime_count(c, pos, line, &p->hdr_lines, &p->hdr_vsize);
 	p->body_off = line;

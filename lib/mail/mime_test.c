@@ -421,6 +421,26 @@ check_tree(const struct mime_message *m, const struct mime_part *p)
 }
 
 static void
+test_empty_part_at_boundary(void)
+{
+	/* an inner part with no header and no body right before an outer
+	 * boundary: it lies inside its parent (fuzzer finding) */
+	static const char msg[] =
+	    "Content-Type: multipart/mixed; boundary=a\n\n"
+	    "--a\nContent-Type: multipart/mixed; boundary=b\n\n"
+	    "--b\n--a\nContent-Type: text/plain\n--a--\n";
+	struct mime_message *m = parse(msg);
+	const struct mime_part *inner = m->root->children;
+
+	T_EQ_INT(check_tree(m, m->root), 0);
+	T_EQ_INT(inner->nchildren, 1);
+	T_EQ_INT(inner->children->body_len, 0);
+	/* a header cut by a boundary leaves it the line break */
+	T_EQ_INT(inner->next->hdr_len, strlen("Content-Type: text/plain"));
+	mime_free(&m);
+}
+
+static void
 test_every_prefix(void)
 {
 	/* every cut of the input parses, offsets within what is there
@@ -745,6 +765,7 @@ static const struct test_case cases[] = {
 	{"NUL bytes are data", test_nul_bytes},
 	{"100-deep nesting bomb", test_nesting_bomb},
 	{"10,000-part bomb", test_parts_bomb},
+	{"empty part at an outer boundary", test_empty_part_at_boundary},
 	{"every prefix of a message parses", test_every_prefix},
 	{"header field iteration", test_header_fields},
 	{"Content-* fields", test_content_fields},
