@@ -313,7 +313,8 @@ mime_pct(struct buf *out, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int h1, h2;
 
-		if (s[i] == '%' && i + 2 < n && (h1 = mime_hex(s[i + 1])) >= 0 &&
+		if (s[i] == '%' && i + 2 < n &&
+		    (h1 = mime_hex(s[i + 1])) >= 0 &&
 		    (h2 = mime_hex(s[i + 2])) >= 0) {
 			buf_putc(out, h1 << 4 | h2);
 			i += 2;
@@ -445,7 +446,8 @@ mime_params_merge(struct mime_ctx *c, const struct mime_rawparam *raw,
 					    (size_t)(q1 - v));
 					lang = mime_strndup(c->m, q1 + 1,
 					    (size_t)(q2 - q1 - 1));
-					buf_append(&enc, v, (size_t)(q2 + 1 - v));
+					buf_append(&enc, v,
+					    (size_t)(q2 + 1 - v));
 					vn -= (size_t)(q2 + 1 - v);
 					v = q2 + 1;
 					first_ext = true;
@@ -730,7 +732,8 @@ mime_header_get(const struct mime_message *m, const struct mime_part *p,
 
 	buf_reset(out);
 	while (mime_header_next(hdr, p->hdr_len, &pos, &f) > 0) {
-		if (f.name_len == nlen && str_ncasecmp(f.name, name, nlen) == 0) {
+		if (f.name_len == nlen &&
+		    str_ncasecmp(f.name, name, nlen) == 0) {
 			mime_header_unfold(out, f.value, f.value_len);
 			return 0;
 		}

@@ -49,7 +49,7 @@ enum mime_enc {
 	MIME_ENC_BINARY,
 	MIME_ENC_BASE64,
 	MIME_ENC_QP,
-	MIME_ENC_UNKNOWN,	/* named but not one of the above (x-uuencode) */
+	MIME_ENC_UNKNOWN,	/* another name (x-uuencode) */
 };
 
 /* one Content-Type or Content-Disposition parameter, RFC 2231 merged */

@@ -59,11 +59,14 @@ big(struct buf *b, size_t size, int nparts)
 		    "application/octet-stream; name=\"f%d.bin\"\r\n"
 		    "Content-Transfer-Encoding: base64\r\n\r\n", i);
 		while (b->len - start < per)
-			buf_puts(b, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn"
-			    "aGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n");
+			buf_puts(b, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVph"
+			    "YmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3"
+			    "\r\n");
 	}
 	buf_puts(b, "--=_0123456789abcdef--\r\n");
 }
+
+#define DEEP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 /* deep - 30 open multiparts, then lines that nearly match them all */
 static void
@@ -71,13 +74,10 @@ deep(struct buf *b, size_t size)
 {
 	for (int i = 0; i < 30; i++)
 		buf_printf(b, "Content-Type: multipart/mixed; boundary="
-		    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb%02d"
-		    "\n\n--bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-		    "%02d\n", i, i);
+		    DEEP_B "%02d\n\n--" DEEP_B "%02d\n", i, i);
 	buf_puts(b, "\n");
 	while (b->len < size)
-		buf_puts(b, "--bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-		    "bbbbbbx\n");
+		buf_puts(b, "--" DEEP_B "x\n");
 }
 
 /* header - one huge header of short fields */

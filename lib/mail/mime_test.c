@@ -97,7 +97,8 @@ test_rfc2231(void)
 	    " title*2=\"isn't it!\";\n"
 	    " title*1*=%2A%2A%2Afun%2A%2A%2A%20;\n"
 	    " title*0*=us-ascii'en'This%20is%20even%20more%20;\n"
-	    " plain=\"quoted \\\"x\\\"\"; stray*3=\"z\"; latin*=iso-8859-1''caf%E9\n"
+	    " plain=\"quoted \\\"x\\\"\"; stray*3=\"z\";\n"
+	    " latin*=iso-8859-1''caf%E9\n"
 	    "\n";
 	struct mime_message *m = parse(msg);
 	const struct mime_part *p = m->root;
@@ -598,10 +599,12 @@ test_decoders(void)
 		enum mime_enc enc;
 		const char *in, *out;
 	} cases[] = {
-		{MIME_ENC_BASE64, "SGVs\r\nbG8s IHdv\ncmxkIQ==", "Hello, world!"},
+		{MIME_ENC_BASE64, "SGVs\r\nbG8s IHdv\ncmxkIQ==",
+		    "Hello, world!"},
 		{MIME_ENC_BASE64, "QQ==QkM=", "ABC"},
 		{MIME_ENC_BASE64, "", ""},
-		{MIME_ENC_QP, "caf=C3=A9 =\r\nsoft\r\n", "caf\xc3\xa9 soft\r\n"},
+		{MIME_ENC_QP, "caf=C3=A9 =\r\nsoft\r\n",
+		    "caf\xc3\xa9 soft\r\n"},
 		{MIME_ENC_QP, "trail   \nx\t\r\ny", "trail\nx\r\ny"},
 		{MIME_ENC_QP, "a=3d=3Db=\nc= \t\nd", "a==bcd"},
 		{MIME_ENC_QP, "bad=zz =4", "bad=zz =4"},
@@ -752,6 +755,47 @@ test_addresses(void)
 	    "(NIL,NIL,unclosed <a@b>,MISSING_DOMAIN)");
 }
 
+static void
+test_value_prefixes(void)
+{
+	/* every cut of header values, each in a buffer of exactly its
+	 * size (ASan sees a read past the end) */
+	static const char *vals[] = {
+		"\"Doe, \\\"J\\\"\" <@r:john@x.org> (c (n)), G: a@b, <c@d>;",
+		"=?utf-8?b?4oI=?= \r\n =?utf-8?q?=E2=82=AC_x?= =?x?q?a?=",
+		"text/plain; a*0*=utf-8'en'%E2%82; a*1*=%AC; b=\"q\\\"\" (c)",
+		NULL,
+	};
+
+	for (int i = 0; vals[i] != NULL; i++) {
+		size_t n = strlen(vals[i]);
+
+		for (size_t k = 0; k <= n; k++) {
+			char *c = malloc(k ? k : 1);
+			struct mime_addr *a;
+			struct buf out = BUF_INIT;
+			struct mime_message *m;
+			struct buf hdr = BUF_INIT;
+
+			memcpy(c, vals[i], k);
+			a = mime_addr_parse(c, k);
+			mime_addr_free(&a);
+			mime_words_decode(&out, c, k);
+			buf_puts(&hdr, "Content-Type: ");
+			buf_append(&hdr, c, k);
+			free(c);
+			c = malloc(hdr.len);
+			memcpy(c, hdr.data, hdr.len);
+			m = mime_parse(c, hdr.len);
+			T_EQ_INT(check_tree(m, m->root), 0);
+			mime_free(&m);
+			free(c);
+			buf_free(&hdr);
+			buf_free(&out);
+		}
+	}
+}
+
 static const struct test_case cases[] = {
 	{"multipart/mixed tree, offsets, RFC 2231 filename", test_mixed_tree},
 	{"RFC 2231 continuations, charset, language", test_rfc2231},
@@ -775,6 +819,7 @@ static const struct test_case cases[] = {
 	{"RFC 2047 encoded words", test_encoded_words},
 	{"charset conversion", test_charset},
 	{"address lists", test_addresses},
+	{"every prefix of header values", test_value_prefixes},
 	{0},
 };
 
