@@ -328,8 +328,9 @@ log_format(char *line, size_t size, bool stamp, const char *level,
 }
 
 /* log_emit - one formatted line to fd; a dropped line is counted, and
- * the count is told before the next line that gets through */
-static void
+ * the count is told before the next line that gets through. false when
+ * the line did not go out for another reason (errno) */
+static bool
 log_emit(int fd, bool stamp, const char *level, const char *text)
 {
 	char line[LOG_WRITE_MAX + 1];
@@ -344,13 +345,17 @@ log_emit(int fd, bool stamp, const char *level, const char *text)
 		if (n > 0 && !log_write(fd, line, n)) {
 			if (errno == EAGAIN)
 				log_dropped++;
-			return;
+			return errno == EAGAIN;
 		}
 		log_dropped_told = log_dropped;
 	}
 	n = log_format(line, sizeof(line), stamp, level, text);
-	if (n > 0 && !log_write(fd, line, n) && errno == EAGAIN)
-		log_dropped++;
+	if (n > 0 && !log_write(fd, line, n)) {
+		if (errno == EAGAIN)
+			log_dropped++;
+		return errno == EAGAIN;
+	}
+	return true;
 }
 
 static void msg_vlog(int, const char *, int, const char *, va_list)
@@ -374,10 +379,15 @@ msg_vlog(int prio, const char *level, int saved_errno, const char *fmt,
 	if (log_dest == LOG_DEST_SYSLOG)
 		syslog(prio, "%s%s%s", level ? level : "", level ? ": " : "",
 		    text);
-	else if (log_dest == LOG_DEST_FILE && log_file_fd >= 0)
-		log_emit(log_file_fd, true, level, text);
-	else
-		log_emit(STDERR_FILENO, log_stamped, level, text);
+	else if (log_dest == LOG_DEST_FILE && log_file_fd >= 0) {
+		/* a fork child of master that closed its descriptors before
+		 * exec: its stderr is master's pipe */
+		if (!log_emit(log_file_fd, true, level, text) &&
+		    errno == EBADF)
+			(void)log_emit(STDERR_FILENO, log_stamped, level, text);
+	} else {
+		(void)log_emit(STDERR_FILENO, log_stamped, level, text);
+	}
 	errno = saved_errno;
 }
 

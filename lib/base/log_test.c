@@ -422,7 +422,7 @@ test_writers(void)
 	static char data[65536];
 	char dir[] = "/tmp/log_test.XXXXXX";
 	char path[128];
-	int fds[2], saved, counts[LOG_WRITERS] = {0}, lines = 0, st;
+	int fds[2], counts[LOG_WRITERS] = {0}, lines = 0, st;
 	FILE *f;
 	char *line = NULL;
 	size_t cap = 0;
@@ -432,8 +432,6 @@ test_writers(void)
 	snprintf(path, sizeof(path), "%s/relay.log", dir);
 	T_ASSERT(msg_file_open(path) == 0);
 	T_ASSERT(pipe(fds) == 0);
-	saved = dup(STDERR_FILENO);
-	T_ASSERT(saved >= 0);
 	for (int i = 0; i < LOG_WRITERS; i++) {
 		pid_t pid = fork();
 
@@ -456,7 +454,6 @@ test_writers(void)
 		T_ASSERT(wait(&st) > 0);
 		T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
-	(void)close(saved);
 	T_ASSERT((f = fopen(path, "r")) != NULL);
 	while ((n = getline(&line, &cap, f)) > 0) {
 		const char *rest = log_is_stamp(line) ?
