@@ -3,8 +3,9 @@
  *
  * log_destination decides once, at start: "syslog", "file", or "auto"
  * (the default): syslog when its socket (/dev/log; $HERALD_SYSLOG_SOCKET
- * in tests) accepts a connection, else log_file. A log file that cannot
- * be opened falls back to syslog with a warning. The choice is printed
+ * in tests) accepts a connection, else log_file. Its folder is made if
+ * missing (0750); a log file that cannot be opened falls back to syslog
+ * with a warning. The choice is printed
  * on stderr before master detaches, so "heraldctl start" shows it:
  *
  *	herald/master: logging to /var/log/herald/herald.log: no syslog at
@@ -32,8 +33,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/evloop.h"
+#include "base/file.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "mail/params.h"
 #include "master.h"
 
@@ -68,6 +72,23 @@ master_log_pipe(void)
 	master_log_rfd = fds[0];
 	master_log_wfd = fds[1];
 	return 0;
+}
+
+/* master_log_folder - make the log file's folder if it is missing (mode
+ * 0750: a source install has no postinst); a failure shows at the open */
+static void
+master_log_folder(const char *path)
+{
+	struct buf why = BUF_INIT;
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		(void)file_mkdirs(dir, 0750, &why);
+	}
+	x_free(&dir);
+	buf_free(&why);
 }
 
 /* master_log_say - the choice, on stderr (heraldctl start) and logged */
@@ -109,6 +130,7 @@ master_log_setup(void)
 		(void)unsetenv(LOG_DEST_ENV);
 		return;
 	}
+	master_log_folder(var_log_file);
 	if (msg_file_open(var_log_file) < 0) {
 		fprintf(stderr, "herald/master: warning: %s, and log_file %s "
 		    "cannot be opened: %s; logging to syslog\n", why,

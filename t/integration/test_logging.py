@@ -58,8 +58,7 @@ def wait_in(path, pattern, timeout=20):
 
 def test_no_syslog_logs_to_file_and_reopens(make_herald, token, tmp_path):
     inst = make_herald(start=False, log_file="logs/herald.log")
-    (inst.dir / "logs").mkdir()
-    log = inst.dir / "logs" / "herald.log"
+    log = inst.dir / "logs" / "herald.log"  # master makes logs/
     nosock = tmp_path / "no-syslog-here"
     try:
         r = start_daemon(inst, nosock)
@@ -147,12 +146,13 @@ def test_syslog_there_says_so(make_herald, tmp_path):
 def test_unwritable_log_file_warns(make_herald, tmp_path):
     """No syslog and a log file that cannot be opened: a warning on
     stderr, and herald still starts."""
-    inst = make_herald(start=False, log_file="no/such/folder/herald.log")
+    inst = make_herald(start=False, log_file="a-file/herald.log")
+    (inst.dir / "a-file").write_text("not a folder\n")
     try:
         r = start_daemon(inst, tmp_path / "nothing")
         assert r.returncode == 0, r
         assert re.search(r"warning: no syslog at \S+, and log_file \S+ "
-                         r"cannot be opened: No such file or directory; "
+                         r"cannot be opened: Not a directory; "
                          r"logging to syslog", r.stderr), r.stderr
         assert inst.ctl("status").returncode == 0
         assert inst.ctl("stop").returncode == 0
