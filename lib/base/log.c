@@ -242,9 +242,10 @@ msg_file_write(const char *text, size_t len)
 		len = sizeof(line) - n - 1;
 	memcpy(line + n, text, len);
 	n += len;
-	/* a relayed line is the service's own, but keep it one line */
+	/* the bytes come from a less privileged process: one line, and no
+	 * control bytes (NUL, terminal escapes) in a root-owned log */
 	for (size_t i = 0; i < n; i++)
-		if (line[i] == '\r' || line[i] == '\n')
+		if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
 			line[i] = ' ';
 	line[n++] = '\n';
 	(void)log_write(log_file_fd, line, n);
