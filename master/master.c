@@ -710,7 +710,6 @@ main(int argc, char **argv)
 	    (master_config_fd = master_config_copy(&text, &why)) < 0)
 		master_die("%s", buf_cstr(&why));
 	buf_free(&text);
-	master_log_setup();
 	master_run_dir = xstrdup(var_run_directory);
 
 	/* one master per run_directory, before anything else changes */
@@ -719,6 +718,7 @@ main(int argc, char **argv)
 	if (atexit(master_cleanup) != 0)
 		master_die("atexit failed");
 	master_lock();
+	master_log_setup();	/* a refused second master says nothing */
 
 	if (master_prepare(true, &why) < 0)
 		master_die("%s", buf_cstr(&why));

@@ -34,7 +34,7 @@
 #include <time.h>
 
 enum log_dest {
-	LOG_DEST_STDERR,	/* foreground, tests, make demo, master's pipe */
+	LOG_DEST_STDERR,	/* foreground, tests, master's pipe */
 	LOG_DEST_SYSLOG,	/* daemons under master without -f */
 	LOG_DEST_FILE,		/* master without syslog: msg_file_open */
 };

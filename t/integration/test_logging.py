@@ -66,6 +66,11 @@ def test_no_syslog_logs_to_file_and_reopens(make_herald, token, tmp_path):
         assert "herald/master: logging to %s: no syslog at %s\n" % (
             log, nosock) in r.stderr, r.stderr
         assert oct(log.stat().st_mode & 0o777) == oct(0o640)
+        # a second start is refused before it chooses a destination
+        pid = inst.master_pid
+        r2 = start_daemon(inst, nosock)
+        inst.master_pid = pid
+        assert r2.returncode == 1 and "logging to" not in r2.stderr, r2
         wait_in(log, r"herald/master\[%d\]: herald started" %
                 inst.master_pid)
         # a service's lines come through master's pipe
