@@ -201,6 +201,18 @@ void master_notify_reloading(void);
 /* master_preflight_service - can service name start with the settings in
  * force now (its user, its TLS files as that user)? -1 with why */
 int master_preflight_service(const char *name, struct buf *why);
+/* master_log.c: log_destination, log_file and the services' stderr */
+/* master_log_setup - pick where lines go (without -f), say it on stderr */
+void master_log_setup(void);
+/* master_log_stderr - master's stderr once detached: the services' log
+ * pipe, or -1 for /dev/null */
+int master_log_stderr(void);
+/* master_log_watch - relay the services' lines from the loop */
+void master_log_watch(struct evloop *loop);
+/* master_log_reopen - reopen the log file (SIGHUP, SIGUSR1, reload) */
+void master_log_reopen(void);
+/* master_log_finish - relay what is left in the pipe (at exit) */
+void master_log_finish(void);
 
 /* master_ctl.c */
 /* master_ctl_open - listen on the control socket; -1 with why */

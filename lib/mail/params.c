@@ -25,6 +25,8 @@ char *var_data_directory;
 char *var_run_directory;
 char *var_mail_location;
 char *var_daemon_directory;
+char *var_log_destination;
+char *var_log_file;
 char *var_herald_user;
 char *var_vmail_user;
 char *var_auth_user;
@@ -165,6 +167,17 @@ params_check_delimiter(const char *value, struct buf *why)
 	return 0;
 }
 
+/* params_check_log_destination - auto, syslog or file */
+static int
+params_check_log_destination(const char *value, struct buf *why)
+{
+	if (strcmp(value, "auto") == 0 || strcmp(value, "syslog") == 0 ||
+	    strcmp(value, "file") == 0)
+		return 0;
+	buf_printf(why, "must be auto, syslog or file, not \"%s\"", value);
+	return -1;
+}
+
 /* params_check_listen - a host:port list, each address as master opens
  * it (sock_listen_check: the parser sock_listen_tcp uses, port 1..65535) */
 static int
@@ -207,6 +220,16 @@ struct cfg_entry params_table[] = {
 	    "the part before the first % is created at start"),
 	STR(daemon_directory, HERALD_DAEMON_DIR,
 	    "where master finds the service programs"),
+	STRC(log_destination, "auto", params_check_log_destination,
+	    "where master and the services log when master runs without "
+	    "-f: syslog (facility mail), file (log_file), or auto: syslog "
+	    "when /dev/log accepts a connection, else log_file; read at "
+	    "start, and said on stderr"),
+	STR(log_file, "/var/log/herald/herald.log",
+	    "the log file when there is no syslog: created mode 0640, "
+	    "appended to by master (lines stamped with RFC 3339 time), "
+	    "reopened on SIGHUP, SIGUSR1 and heraldctl reload (logrotate); "
+	    "empty: none; read at start"),
 	STR(herald_user, "herald",
 	    "user of smtpd and qmgr when master is started as root"),
 	STR(vmail_user, "vmail",
@@ -465,6 +488,7 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_run_directory);
 	params_absolute(&var_mail_location);
 	params_absolute(&var_daemon_directory);
+	params_absolute(&var_log_file);
 	params_absolute(&var_tls_cert_file);
 	params_absolute(&var_tls_key_file);
 

@@ -34,6 +34,8 @@ extern char *var_data_directory;	/* LMDB directory and password db */
 extern char *var_run_directory;		/* master.sock, master.pid */
 extern char *var_mail_location;		/* Maildir template: %d domain, %n local, %u user@domain */
 extern char *var_daemon_directory;	/* service programs */
+extern char *var_log_destination;	/* auto, syslog or file */
+extern char *var_log_file;		/* log file without syslog; "" none */
 /* users (only when started as root) */
 extern char *var_herald_user;		/* smtpd, qmgr, remote */
 extern char *var_vmail_user;		/* local, imapd, pop3d */

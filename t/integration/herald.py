@@ -493,6 +493,9 @@ class HeraldInstance:
             "spool_directory": "spool",
             "data_directory": "data",
             "run_directory": "run",
+            # a background start without syslog logs here, never to the
+            # system's /var/log/herald
+            "log_file": "daemon.log",
             "mail_location": "mail/%d/%n",
             "daemon_directory": str(HERALD_BIN),
             "smtpd_listen": "127.0.0.1:%d" % self.port,
