@@ -52,13 +52,13 @@ struct ctl_cmd {
 	int min, max;		/* operands */
 	const struct ctl_opt *opts;
 	ctl_run_fn *run;
-	bool no_config;		/* loads (and reports) the config itself */
+	enum ctl_conf conf;	/* how it uses herald.conf (ctl.h) */
 };
 
 static const struct ctl_opt ctl_opts_start[] = {{"foreground", false},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_config[] = {{"changed", false},
-    {NULL, false}};
+    {"running", false}, {NULL, false}};
 static const struct ctl_opt ctl_opts_force[] = {{"force", false},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_quota[] = {{"quota", true},
@@ -69,33 +69,34 @@ static const struct ctl_opt ctl_opts_import[] = {{"domain", true},
 static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "start", "[--foreground]", "start herald and wait until it "
 	    "answers (--foreground: run master in this terminal)", 0, 0,
-	    ctl_opts_start, ctl_start, false},
+	    ctl_opts_start, ctl_start, CTL_CONF_STRICT},
 	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
-	    "finish", 0, 0, NULL, ctl_stop, false},
+	    "finish", 0, 0, NULL, ctl_stop, CTL_CONF_READS},
 	{NULL, "reload", "", "re-read the configuration and replace the "
 	    "services (a bad file keeps the old one)", 0, 0, NULL, ctl_reload,
-	    false},
+	    CTL_CONF_STRICT},
 	{NULL, "status", "", "services, uptime, restarts and queue counts",
-	    0, 0, NULL, ctl_status, false},
+	    0, 0, NULL, ctl_status, CTL_CONF_READS},
 	{NULL, "check", "", "check the configuration and the installation",
-	    0, 0, NULL, ctl_check, true},
-	{NULL, "config", "[--changed] [KEY]", "print the effective settings "
-	    "(--changed: only those the file sets)", 0, 1, ctl_opts_config,
-	    ctl_config, false},
+	    0, 0, NULL, ctl_check, CTL_CONF_SELF},
+	{NULL, "config", "[--changed] [--running] [KEY]", "print the "
+	    "effective settings (--changed: only those the file sets; "
+	    "--running: those herald runs with)", 0, 1, ctl_opts_config,
+	    ctl_config, CTL_CONF_READS},
 	{"domain", "add", "DOMAIN", "host a domain", 1, 1, NULL,
 	    ctl_domain_add, false},
 	{"domain", "del", "DOMAIN [--force]", "stop hosting a domain "
 	    "(--force: also its users and aliases)", 1, 1, ctl_opts_force,
 	    ctl_domain_del, false},
 	{"domain", "list", "", "hosted domains", 0, 0, NULL, ctl_domain_list,
-	    false},
+	    CTL_CONF_READS},
 	{"user", "add", "ADDR [--quota SIZE]", "add a user; the password is "
 	    "asked on a terminal, else read from the first line of stdin", 1,
 	    1, ctl_opts_quota, ctl_user_add, false},
 	{"user", "del", "ADDR", "delete a user and its password (mail stays)",
 	    1, 1, NULL, ctl_user_del, false},
 	{"user", "list", "[DOMAIN]", "users, of one domain or all", 0, 1,
-	    NULL, ctl_user_list, false},
+	    NULL, ctl_user_list, CTL_CONF_READS},
 	{"user", "passwd", "ADDR", "set a new password (terminal or stdin)",
 	    1, 1, NULL, ctl_user_passwd, false},
 	{"user", "quota", "ADDR SIZE", "set the quota: 500M, 2G, 0 (none) or "
@@ -114,11 +115,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"alias", "del", "ADDR [TARGET]", "remove one target, or the whole "
 	    "alias", 1, 2, NULL, ctl_alias_del, false},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
-	    NULL, ctl_alias_list, false},
+	    NULL, ctl_alias_list, CTL_CONF_READS},
 	{"queue", "list", "", "messages in the queue", 0, 0, NULL,
-	    ctl_queue_list, false},
+	    ctl_queue_list, CTL_CONF_READS},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
-	    "message", 1, 1, NULL, ctl_queue_show, false},
+	    "message", 1, 1, NULL, ctl_queue_show, CTL_CONF_READS},
 	{"queue", "delete", "QID", "remove a message from the queue", 1, 1,
 	    NULL, ctl_queue_delete, false},
 	{"queue", "hold", "QID", "keep a message from delivery until released",
@@ -127,7 +128,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    ctl_queue_release, false},
 	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
 	    ctl_queue_flush, false},
-	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
+	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
@@ -225,6 +226,10 @@ ctl_usage(FILE *fp, const char *group)
 	    "\nAn address is local@domain; \"@domain\" is a domain's "
 	    "catch-all alias.\n"
 	    "Sizes take K, M, G suffixes (powers of 1024).\n"
+	    "\nWhen the file has an error, only check, start and reload "
+	    "stop at it; the\nother commands warn and use the settings herald "
+	    "is running with (stop:\nits pid file), else the built-in defaults "
+	    "and the good lines (commands\nthat change things refuse then).\n"
 	    "\nExit status: 0 ok, 1 failed, 2 usage error, 3 herald is not "
 	    "running.\n", HERALD_CONFIG_FILE);
 }
@@ -387,7 +392,8 @@ main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	ctl.json |= a.json;
-	if (!c->no_config && ctl_config_load(&ctl, &why) < 0) {
+	if (c->conf != CTL_CONF_SELF && ctl_config_load_as(&ctl, c->conf,
+	    &why) < 0) {
 		/* master was not asked, so its configuration stays */
 		ctl_error("%s%s%s", c->run == ctl_reload ? "reload failed: " :
 		    "", buf_cstr(&why), c->run == ctl_reload ?
