@@ -3,6 +3,7 @@ heraldctl: directory changes take effect in smtpd at once (no reload),
 config/status/check output, queue commands, exit codes.
 """
 import json
+import os
 import re
 import subprocess
 import time
@@ -510,14 +511,16 @@ def test_broken_config_running(make_herald):
 
 
 def test_stop_by_pid_file(make_herald):
-    """stop works from master.pid when the control socket is gone."""
+    """stop works from master.pid (locked: master holds it) when the
+    control socket is gone; a stale pid file is not running."""
     inst = make_herald()
     pid = inst.master_pid
-    break_config(inst)
     (inst.run_dir / "master.sock").unlink()
     r = inst.ctl("stop", timeout=60)
     assert r.returncode == 0 and "herald stopped" in r.stdout, r
     assert not H.proc_alive(pid)
     inst.proc.wait(timeout=10)
+    (inst.run_dir / "master.pid").write_text("%d\n" % os.getpid())
     r = inst.ctl("stop")
-    assert r.returncode == 3, r
+    assert r.returncode == 3 and "herald is not running" in r.stderr, r
+    assert H.proc_alive(os.getpid())
