@@ -6,7 +6,7 @@
  *
  * DESCRIPTION
  *	Service: start [--foreground], stop, reload, status, check,
- *	config [--changed] [KEY]. Directory: domain, user and alias
+ *	config [--changed] [--running] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
  *	and show read the spool; delete and flush ask qmgr.
@@ -14,6 +14,10 @@
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
  *	running.
+ *
+ *	A herald.conf with an error stops only check, start and reload;
+ *	the other commands warn and use the settings master runs with
+ *	(ctl_config.c says how, and what happens when it does not run).
  *
  * SECURITY
  *	heraldctl runs as whoever calls it; it needs write access to the
@@ -228,8 +232,9 @@ ctl_usage(FILE *fp, const char *group)
 	    "Sizes take K, M, G suffixes (powers of 1024).\n"
 	    "\nWhen the file has an error, only check, start and reload "
 	    "stop at it; the\nother commands warn and use the settings herald "
-	    "is running with (stop:\nits pid file), else the built-in defaults "
-	    "and the good lines (commands\nthat change things refuse then).\n"
+	    "is running with, else the\nbuilt-in defaults and the good lines "
+	    "(then commands that change things\nrefuse). stop also works from "
+	    "master.pid when the control socket does not.\n"
 	    "\nExit status: 0 ok, 1 failed, 2 usage error, 3 herald is not "
 	    "running.\n", HERALD_CONFIG_FILE);
 }
