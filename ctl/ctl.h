@@ -185,6 +185,11 @@ int ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode,
 /* ctl_config_running - load the settings master runs with; 0, -1 with
  * why, or CTL_CALL_NOT_RUNNING */
 int ctl_config_running(struct ctl *ctl, struct buf *why);
+/* ctl_config_salvage - of a broken file's text, the entries (a key line
+ * with its continuation lines) that are good on their own, the first of
+ * each key, appended to out; path names it in cfg_parse's messages */
+void ctl_config_salvage(const char *path, const char *text, size_t len,
+    struct buf *out);
 /* ctl_run_directory_default - the built-in run_directory: where master
  * is looked for too when the file's own run_directory is in doubt */
 const char *ctl_run_directory_default(void);

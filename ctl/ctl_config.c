@@ -11,6 +11,11 @@
  * shown relative, as in the file, even though herald resolves it against
  * the file's folder.
  *
+ * Protocol (heraldctl -> master, <run_directory>/master.sock; see
+ * master/master_ctl.c): {request=config} -> {status=ok, name=PATH,
+ * value=TEXT}, the text master checked at its start or last reload;
+ * heraldctl loads it as if it were the file PATH.
+ *
  * A file with an error locks nobody out (enum ctl_conf in ctl.h): only
  * check, start and reload need a valid file. Every other command warns
  * once and works from the settings master runs with: master is looked
@@ -71,7 +76,7 @@ ctl_config_entry_ok(const char *path, const struct buf *entry, int *idx_r)
  * own: each key line is tried with its continuation lines; bad entries
  * and repeats of a key are left out. Appended to out.
  */
-static void
+void
 ctl_config_salvage(const char *path, const char *text, size_t len,
     struct buf *out)
 {
