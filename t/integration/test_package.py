@@ -4,10 +4,13 @@ that lintian passes and whose man pages mandoc passes; dpkg installs it
 on this machine; `heraldctl start` (no systemd) runs it with the
 configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
-POP3 on port 110, as is one given to /usr/sbin/sendmail; `dpkg -r` keeps
-configuration and mail; `dpkg --purge` leaves no process, user, group or
-file of herald but the mailboxes, and with HERALD_PURGE_MAIL=yes not
-those either.
+POP3 on port 110, as is one given to /usr/sbin/sendmail; with a typo in
+herald.conf heraldctl status, list, config --running and stop still
+answer (with a warning); `dpkg -r` of a running herald with that typo
+stops it (by its pid file) and keeps configuration and mail; `dpkg
+--purge` leaves no process, user, group or file of herald but the
+mailboxes, says nothing about crontab, and with HERALD_PURGE_MAIL=yes
+leaves no mailboxes either.
 
 Runs as root only, and only where no other mail server package is
 installed (the package conflicts with them) and ports 25, 110 and 995 are
@@ -237,21 +240,54 @@ def test_install_run_remove_purge(tmp_path, token):
         assert any(token.encode() in ln for ln in lines)
         p.quit()
 
+        # a typo in herald.conf locks nobody out: heraldctl warns and
+        # works from the settings herald runs with; stop works too
+        with open("/etc/herald/herald.conf", "a") as f:
+            f.write("smtpd_tyop = 1\n")
+        where = "/etc/herald/herald.conf:%d" % len(
+            open("/etc/herald/herald.conf").read().splitlines())
+        for args in (["status"], ["user", "list"], ["queue", "list"],
+                     ["config", "--running", "myhostname"]):
+            r = run(ctl + args)
+            assert r.returncode == 0 and where in r.stderr and \
+                "settings herald is running with" in r.stderr, \
+                (args, r.stdout + r.stderr)
+        assert "alice@example.test" in run(ctl + ["user", "list"]).stdout
+        r = run(ctl + ["check"])
+        assert r.returncode == 1 and where in r.stdout + r.stderr, \
+            r.stdout + r.stderr
         r = run(ctl + ["stop"], timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         H.wait_for(lambda: not herald_pids(), 30, what="herald stopped")
+        r = run(ctl + ["status"])
+        assert r.returncode == 3 and "not running" in r.stdout, \
+            r.stdout + r.stderr
 
-        # remove: programs go, configuration and mail stay
+        # remove: programs go, configuration and mail stay; a herald that
+        # runs is stopped by its pid file, whatever herald.conf says
+        with open("/etc/herald/herald.conf") as f:
+            good = f.read().replace("smtpd_tyop = 1\n", "")
+        with open("/etc/herald/herald.conf", "w") as f:
+            f.write(good)
+        r = run(ctl + ["start"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        with open("/etc/herald/herald.conf", "a") as f:
+            f.write("smtpd_tyop = 1\n")
+        assert herald_pids()
         r = run(["dpkg", "-r", "herald"], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert not herald_pids(), "dpkg -r left herald running"
         assert not os.path.exists("/usr/sbin/heraldctl")
         assert not os.path.exists("/usr/sbin/sendmail")
         assert os.path.exists("/etc/herald/herald.conf")
         assert delivered()
 
-        # purge: configuration, queue, state and users go; mail stays
+        # purge: configuration, queue, state and users go; mail stays;
+        # no noise (deluser warns about crontab when cron is missing)
         r = run(["dpkg", "--purge", "herald"], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "crontab" not in r.stdout + r.stderr and \
+            "deluser" not in r.stdout + r.stderr, r.stdout + r.stderr
         assert not herald_pids()
         for path in GONE_AFTER_PURGE:
             assert not os.path.exists(path), path
@@ -282,6 +318,7 @@ def test_install_run_remove_purge(tmp_path, token):
         r = run(["dpkg", "--purge", "herald"],
                 env=dict(env, HERALD_PURGE_MAIL="yes"))
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "crontab" not in r.stdout + r.stderr, r.stdout + r.stderr
         assert not herald_pids()
         assert not os.path.exists("/var/mail/herald")
         for path in GONE_AFTER_PURGE:
