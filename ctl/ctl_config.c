@@ -32,7 +32,6 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/mem.h"
-#include "base/str.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "ctl.h"
@@ -55,18 +54,24 @@ ctl_run_directory_default(void)
 static bool
 ctl_config_entry_ok(const char *path, const struct buf *entry, int *idx_r)
 {
-	struct buf why = BUF_INIT, key = BUF_INIT;
-	const struct cfg_entry *e;
+	struct buf why = BUF_INIT;
+	const struct cfg_entry *e = NULL;
+	char name[128];
 	size_t n;
 	bool ok;
 
+	/* the key: what comes before '=', blanks around it dropped */
 	n = strcspn(buf_cstr(entry), "=\n");
-	buf_append(&key, buf_cstr(entry), n);
-	e = cfg_find(params_table, str_trim(key.data));
+	while (n > 0 && strchr(" \t\r", entry->data[n - 1]) != NULL)
+		n--;
+	if (n > 0 && n < sizeof(name)) {
+		memcpy(name, entry->data, n);
+		name[n] = '\0';
+		e = cfg_find(params_table, name);
+	}
 	*idx_r = e != NULL ? (int)(e - params_table) : -1;
 	ok = e != NULL && cfg_parse(params_table, path, entry->data,
 	    entry->len, &why) == 0;
-	buf_free(&key);
 	buf_free(&why);
 	return ok;
 }
@@ -94,7 +99,9 @@ ctl_config_salvage(const char *path, const char *text, size_t len,
 
 		nl = pos < len ? memchr(start, '\n', len - pos) : NULL;
 		n = nl != NULL ? (size_t)(nl - start) : len - pos;
-		skip = strspn(start, " \t");
+		for (skip = 0; skip < n && (start[skip] == ' ' ||
+		    start[skip] == '\t'); skip++)
+			;
 		if (pos < len && (skip >= n || start[skip] == '#')) {
 			/* blank or comment: continuation goes on past it */
 		} else if (pos < len && skip > 0) {

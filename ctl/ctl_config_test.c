@@ -37,6 +37,13 @@ test_salvage_drops_bad_entries(void)
 	/* a repeat that was bad does not hide the good one after it */
 	T_EQ_STR(salvage("stop_timeout = x\nstop_timeout = 9s\n", &out),
 	    "stop_timeout = 9s\n");
+	/* no key, or a key too long to be one */
+	T_EQ_STR(salvage("= 1\n  = 2\nrun_directory = r\n", &out),
+	    "run_directory = r\n");
+	T_EQ_STR(salvage("run_directory = a\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    " = 1\n", &out), "run_directory = a\n");
 	/* a control character spoils only its entry */
 	T_EQ_STR(salvage("smtpd_banner = a\001b\nrun_directory = r\n", &out),
 	    "run_directory = r\n");
