@@ -444,6 +444,23 @@ def warned(r, where, what):
     assert where in lines[0] and what in lines[0], r
 
 
+def test_config_running(herald):
+    """config --running prints what master runs with, not the file."""
+    herald.set_config(smtpd_banner="edited-not-reloaded")
+    try:
+        r = herald.ctl("config", "smtpd_banner")
+        assert r.stdout.strip() == "edited-not-reloaded", r
+        r = herald.ctl("config", "--running", "smtpd_banner")
+        assert r.returncode == 0 and r.stdout.strip() == "ESMTP herald", r
+        r = herald.ctl("config", "--running", "--changed", json_out=True)
+        assert r.returncode == 0, r
+        want = {k: v for k, v in herald.config.items()
+                if k != "smtpd_banner"}
+        assert json.loads(r.stdout) == want, r.stdout
+    finally:
+        herald.set_config(smtpd_banner=None)
+
+
 def test_broken_config_running(make_herald):
     """One typo in herald.conf locks nobody out: every command but check,
     start and reload warns and works from the settings master runs with;
