@@ -219,7 +219,7 @@ ctl_config_load(struct ctl *ctl, struct buf *why)
 int
 ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode, struct buf *why)
 {
-	struct buf err = BUF_INIT;
+	struct buf err = BUF_INIT, state = BUF_INIT;
 	int r;
 
 	if (ctl_config_load(ctl, why) == 0)
@@ -232,21 +232,29 @@ ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode, struct buf *why)
 	if ((r = ctl_config_running(ctl, why)) == 0) {
 		fprintf(stderr, "heraldctl: warning: %s; using the settings "
 		    "herald is running with\n", buf_cstr(&err));
-	} else if (mode == CTL_CONF_READS) {
-		fprintf(stderr, "heraldctl: warning: %s; herald is %s: using "
-		    "the built-in defaults and the lines that are good\n",
-		    buf_cstr(&err), r == CTL_CALL_NOT_RUNNING ? "not running" :
-		    "not answering");
+		goto out;
+	}
+	/* e.g. "Permission denied" for a user who may not ask master */
+	if (r == CTL_CALL_NOT_RUNNING)
+		buf_set(&state, "herald is not running");
+	else
+		buf_printf(&state, "herald's settings are not known (%s)",
+		    buf_cstr(why));
+	if (mode == CTL_CONF_READS) {
+		fprintf(stderr, "heraldctl: warning: %s; %s: using the "
+		    "built-in defaults and the lines that are good\n",
+		    buf_cstr(&err), buf_cstr(&state));
 		r = 0;
 	} else {
 		buf_set(why, buf_cstr(&err));
-		buf_printf(why, "; herald is %s, so where this command would "
-		    "write is not known for sure: fix the file first "
-		    "(heraldctl check)", r == CTL_CALL_NOT_RUNNING ?
-		    "not running" : "not answering");
+		buf_printf(why, "; %s, so where this command would write is "
+		    "not known for sure: fix the file first (heraldctl check)",
+		    buf_cstr(&state));
 		r = -1;
 	}
+out:
 	buf_free(&err);
+	buf_free(&state);
 	return r;
 }
 /* ctl_config_use_running - for --running: master's settings; exit code */
