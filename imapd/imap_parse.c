@@ -63,6 +63,7 @@ imap_parser_reset(struct imap_parser *p)
 	imap_parser_wipe(p);
 	p->nlit = 0;
 	p->err = IMAP_ERR_NONE;
+	p->discarded = false;
 	p->state = IMAP_P_LINE;
 	p->lit_left = 0;
 	imap_parser_line_start(p);
@@ -198,6 +199,7 @@ imap_parser_eol(struct imap_parser *p)
 		p->state = IMAP_P_DONE;
 		return IMAP_FEED_FATAL;
 	}
+	p->discarded = true;
 	p->lit_left = n;
 	p->state = IMAP_P_SKIP_LITERAL;
 	if (n == 0) {

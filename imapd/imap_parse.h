@@ -115,6 +115,7 @@ struct imap_parser {
 	struct imap_literal lit[IMAP_LITERALS_MAX];
 	size_t nlit;
 	enum imap_err err;	/* why it is being skipped / was refused */
+	bool discarded;		/* a LITERAL+ over the bound was thrown away */
 	unsigned long long skipped;	/* bytes skipped since the last LF */
 
 	/* the scanner */

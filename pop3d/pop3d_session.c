@@ -32,6 +32,7 @@
 #include "base/stream.h"
 #include "mail/auth_client.h"
 #include "mail/params.h"
+#include "mail/sasl.h"
 #include "mail/service.h"
 #include "pop3d.h"
 
@@ -110,23 +111,11 @@ pop3d_session_finish(struct pop3d_session *s, const char *reason)
 	stream_finish(s->base.stream);
 }
 
-/* pop3d_session_plaintext_rule - auth_plaintext = setting: may a
- * password cross a connection with this TLS state and peer? */
-bool
-pop3d_session_plaintext_rule(const char *setting, bool tls, bool loopback)
-{
-	if (tls)
-		return true;
-	if (strcmp(setting, "always") == 0)
-		return true;
-	return strcmp(setting, "loopback") == 0 && loopback;
-}
-
 /* pop3d_session_plaintext_ok - may a password cross this connection? */
 bool
 pop3d_session_plaintext_ok(const struct pop3d_session *s)
 {
-	return pop3d_session_plaintext_rule(var_auth_plaintext,
+	return sasl_plaintext_rule(var_auth_plaintext,
 	    stream_is_tls(s->base.stream), s->base.peer.loopback);
 }
 

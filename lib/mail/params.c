@@ -42,6 +42,17 @@ long long var_pop3d_error_limit;
 long long var_pop3d_maildrop_threads;
 long long var_pop3d_junk_command_limit;
 long long var_pop3d_preauth_input_limit;
+char *var_imap_listen;
+char *var_imaps_listen;
+long long var_imapd_workers;
+long long var_imapd_max_sessions;
+long long var_imapd_client_limit;
+long long var_imapd_idle_timeout;
+long long var_imapd_preauth_timeout;
+long long var_imapd_command_limit;
+long long var_imapd_error_limit;
+long long var_imapd_preauth_input_limit;
+long long var_imapd_literal_limit;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -328,6 +339,37 @@ struct cfg_entry params_table[] = {
 	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
 	    "bytes a POP3 client may send before its login succeeds; more "
 	    "ends the session"),
+	LISTEN(imap_listen, "",
+	    "addresses of the IMAP service (STARTTLS offered), host:port, "
+	    "comma separated; empty disables it (the default while imapd "
+	    "cannot open mailboxes yet)"),
+	LISTEN(imaps_listen, "",
+	    "addresses of IMAP over implicit TLS (needs tls_cert_file); "
+	    "empty disables it"),
+	INT(imapd_workers, "0", 0, 256,
+	    "imapd worker processes, each serving many sessions (0: one per "
+	    "core)"),
+	INT(imapd_max_sessions, "10000", 1, 1000000,
+	    "concurrent sessions per imapd worker"),
+	INT(imapd_client_limit, "50", 1, 100000,
+	    "concurrent IMAP sessions from one client address, counted over "
+	    "all imapd workers"),
+	TIME(imapd_idle_timeout, "30m", 1, 604800,
+	    "time a logged-in IMAP client may stay silent (RFC 9051 5.4: at "
+	    "least 30 minutes)"),
+	TIME(imapd_preauth_timeout, "60s", 1, 3600,
+	    "time an IMAP client may stay silent before it has logged in"),
+	INT(imapd_command_limit, "20", 1, 1000,
+	    "IMAP commands allowed before a successful login"),
+	INT(imapd_error_limit, "10", 1, 1000,
+	    "IMAP errors (BAD and failed logins) in one session before it "
+	    "gets BYE"),
+	SIZE(imapd_preauth_input_limit, "64k", 4096, 1073741824LL,
+	    "bytes an IMAP client may send before its login succeeds; more "
+	    "ends the session"),
+	SIZE(imapd_literal_limit, "50M", 1024, 2147483647LL,
+	    "largest literal an IMAP client may send after login (before "
+	    "login the bound is 8 KB); a bigger one gets NO [TOOBIG]"),
 	INT(auth_processes, "0", 0, 100,
 	    "authd processes checking passwords at once (0: one per core, "
 	    "at least 2)"),
