@@ -85,6 +85,10 @@ imapd_auth_done(const struct auth_reply *reply, void *ctx)
 	if (s->base.closed || s->state != IMAPD_S_WAIT)
 		goto out;
 	s->state = IMAPD_S_NOAUTH;
+	/* silence counts again (imapd_session_logged_in sets the longer
+	 * timeout of a logged-in session) */
+	stream_set_idle_timeout(s->base.stream,
+	    var_imapd_preauth_timeout * 1000);
 	switch (reply->result) {
 	case AUTH_OK:
 		imapd_auth_ok(s, reply->user);
@@ -136,6 +140,9 @@ imapd_auth_start(struct imapd_session *s, const char *user,
 		buf_set(&s->user, user);
 	s->state = IMAPD_S_WAIT;
 	session_set_pause(&s->base, IMAPD_PAUSE_AUTH, true);
+	/* authd's answer may take its failure delay: that is not the
+	 * client's silence (auth_client answers within auth_timeout) */
+	stream_set_idle_timeout(s->base.stream, 0);
 	s->auth =
 	    auth_client_start(s->base.pool->loop, &req, imapd_auth_done, s);
 	/* a client that hangs up while its request is queued costs authd

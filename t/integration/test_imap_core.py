@@ -520,6 +520,13 @@ def test_idle_timeouts(make_herald):
         assert 0.5 < time.monotonic() - t0 < 5
         assert c.read_all(5) == b""
     with RawIMAP(inst.imap_port) as c:
+        # authd's failure delay (1 s, then 2 s) is not the client's
+        # silence: the answers come, not a BYE
+        for tag in ("w1", "w2"):
+            r = c.cmd(tag, 'LOGIN "bob@example.test" "wrong"', timeout=30)
+            assert r == [tag.encode() + b" NO [AUTHENTICATIONFAILED] "
+                         b"Authentication failed."], r
+    with RawIMAP(inst.imap_port) as c:
         c.login()
         # after login the longer timeout holds
         time.sleep(1.5)
@@ -533,3 +540,60 @@ def test_idle_timeouts(make_herald):
 def test_status_shows_imapd(imap):
     out = imap.ctl_ok("status").stdout
     assert "imapd" in out, out
+
+
+def test_slow_reader_pauses_only_its_session(imap):
+    """A client that pipelines without reading stops its own session
+    (input paused while output is unsent), loses nothing, and does not
+    slow the others or grow the worker."""
+    import threading
+    n = 1000000
+    with raw(imap) as slow:
+        slow.login()
+        workers = imap.children("imapd")
+        rss0 = sum(H.proc_status_kb(p, "VmRSS") or 0 for p in workers)
+        done = threading.Event()
+
+        def send():
+            try:
+                slow.sock.settimeout(60)
+                slow.sock.sendall(b"n NAMESPACE\r\n" * n)
+            except OSError:
+                pass
+            done.set()
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        # the server stops reading: the sender is still stuck
+        assert not done.wait(3)
+        rss1 = sum(H.proc_status_kb(p, "VmRSS") or 0 for p in workers)
+        # (socket buffers take some MB; 1000000 answers would be 46 MB)
+        assert rss1 - rss0 < 3000, (rss0, rss1)
+        # another session is served meanwhile
+        with raw(imap) as other:
+            t0 = time.monotonic()
+            assert other.cmd("a", "NOOP") == [b"a OK NOOP completed"]
+            assert time.monotonic() - t0 < 2
+        # now read everything: every command got its answer
+        got = 0
+        deadline = time.monotonic() + 120
+        while got < n and time.monotonic() < deadline:
+            ln = slow.line(timeout=30)
+            if ln == b"n OK NAMESPACE completed":
+                got += 1
+            elif not ln.startswith(b"* NAMESPACE"):
+                raise AssertionError(ln)
+        assert got == n
+        t.join(10)
+        assert done.is_set()
+
+
+def test_shutdown_says_bye(make_herald):
+    inst = make_herald(imap=True)
+    c = RawIMAP(inst.imap_port)
+    try:
+        c.login()
+        inst.stop()
+        data = c.read_all(10)
+        assert data == b"* BYE [UNAVAILABLE] Server shutting down\r\n", data
+    finally:
+        c.close()
