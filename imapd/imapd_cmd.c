@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "base/stream.h"
+#include "mail/foreign.h"
 #include "mail/params.h"
 #include "imapd.h"
 
@@ -244,6 +245,39 @@ imapd_cmd_wrong_state(struct imapd_session *s, const struct imapd_cmd *cmd)
 		    cmd->name);
 }
 
+/*
+ * imapd_cmd_foreign - a line of another protocol (an HTTP or proxy
+ * method, a header field, SMTP's or POP3's greeting commands) or binary
+ * junk: a browser or proxy tricked into connecting, or a TLS client on
+ * the plaintext port. The session ends at once (as pop3d's and smtpd's
+ * do) instead of answering each line with BAD.
+ */
+static bool
+imapd_cmd_foreign(struct imapd_session *s)
+{
+	static const char *const other[] = {"EHLO", "HELO", "USER", "CAPA",
+	    NULL};
+	const char *p = s->parser.cmd.data ? s->parser.cmd.data : "";
+	size_t n = 0;
+
+	while (n < s->parser.cmd.len && p[n] != ' ')
+		n++;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
+			goto foreign;
+	if (n == 0 || !foreign_verb(p, n, other))
+		return false;
+foreign:
+	buf_reset(&s->scratch);
+	str_printable(&s->scratch, p, s->parser.cmd.len, 100);
+	msg_warn("non-IMAP command from [%s]: %s", s->base.peer.addr,
+	    buf_cstr(&s->scratch));
+	buf_reset(&s->scratch);
+	imapd_session_reply(s, "* BYE Not an IMAP command");
+	imapd_session_finish(s, "non-IMAP command");
+	return true;
+}
+
 /* imapd_cmd_dispatch - run the command in s->parser.cmd */
 void
 imapd_cmd_dispatch(struct imapd_session *s)
@@ -265,15 +299,21 @@ imapd_cmd_dispatch(struct imapd_session *s)
 	}
 	if (imap_cursor_next(&c, &tag) != IMAP_TOK_ATOM ||
 	    !imap_tag_ok(tag.p, tag.len)) {
+		if (imapd_cmd_foreign(s))
+			return;
 		imapd_session_bad(s, "BAD Missing or invalid tag");
 		return;
 	}
 	buf_append(&s->tag, tag.p, tag.len);
 	if (imap_cursor_next(&c, &name) != IMAP_TOK_ATOM) {
+		if (imapd_cmd_foreign(s))
+			return;
 		imapd_session_bad(s, "BAD Missing command name");
 		return;
 	}
 	if ((cmd = imapd_cmd_find(name.p, name.len)) == NULL) {
+		if (imapd_cmd_foreign(s))
+			return;
 		imapd_session_bad(s, "BAD Unknown command");
 		return;
 	}

@@ -597,3 +597,13 @@ def test_shutdown_says_bye(make_herald):
         assert data == b"* BYE [UNAVAILABLE] Server shutting down\r\n", data
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("line", [b"GET / HTTP/1.1", b"POST /x HTTP/1.0",
+                                  b"Host: example.test", b"EHLO x",
+                                  b"USER alice", b"\x16\x03\x01 x"])
+def test_other_protocols_end_the_session(imap, line):
+    with raw(imap) as c:
+        c.send(line + b"\r\n")
+        assert c.line() == b"* BYE Not an IMAP command"
+        assert c.read_all(5) == b""
