@@ -16,6 +16,7 @@ idle timeouts, LOGOUT.
 """
 import base64
 import imaplib
+import os
 import re
 import socket
 import time
@@ -27,6 +28,8 @@ from test_pop3_netns import netns  # noqa: F401 (the fixture)
 from test_pop3_netns import ip  # noqa: F401
 
 USER, PW = "alice@example.test", "pw-alice"
+# ASan's quarantine keeps freed memory: RSS bounds are looser there
+SANITIZED = bool(os.environ.get("HERALD_SANITIZED"))
 CAPS_PRE = ("IMAP4rev2 IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=LOGIN SASL-IR "
             "LITERAL+ ENABLE ID NAMESPACE")
 CAPS_TLS = "IMAP4rev2 IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL+ " \
@@ -567,7 +570,7 @@ def test_slow_reader_pauses_only_its_session(imap):
         assert not done.wait(3)
         rss1 = sum(H.proc_status_kb(p, "VmRSS") or 0 for p in workers)
         # (socket buffers take some MB; 1000000 answers would be 46 MB)
-        assert rss1 - rss0 < 3000, (rss0, rss1)
+        assert rss1 - rss0 < (40000 if SANITIZED else 3000), (rss0, rss1)
         # another session is served meanwhile
         with raw(imap) as other:
             t0 = time.monotonic()
