@@ -224,6 +224,8 @@ imapd_session_flood(struct imapd_session *s)
 static void
 imapd_session_refused(struct imapd_session *s)
 {
+	unsigned long long limit;
+
 	if (s->state == IMAPD_S_SASL) {
 		/* a SASL response line over the bound cancels the exchange */
 		sasl_wipe(&s->sasl);
@@ -242,12 +244,17 @@ imapd_session_refused(struct imapd_session *s)
 	}
 	switch (s->parser.err) {
 	case IMAP_ERR_TOOBIG:
+		/* the bound is the smaller of the literal's and the
+		 * command's (literals are held in memory) */
+		limit = s->parser.literal_max;
+		if (limit > s->parser.cmd_max)
+			limit = s->parser.cmd_max;
 		if (s->parser.discarded)
 			imapd_session_bad(s, "BAD [TOOBIG] Literal too big "
-			    "(limit %llu octets)", s->parser.literal_max);
+			    "(limit %llu octets)", limit);
 		else
 			imapd_session_bad(s, "NO [TOOBIG] Literal too big "
-			    "(limit %llu octets)", s->parser.literal_max);
+			    "(limit %llu octets)", limit);
 		break;
 	case IMAP_ERR_LITERALS:
 		imapd_session_bad(s, "BAD Too many literals in one command");
