@@ -96,7 +96,7 @@ extern char *var_imaps_listen;		/* IMAP over implicit TLS */
 extern long long var_imapd_workers;	/* 0 = one per core */
 extern long long var_imapd_max_sessions;	/* sessions per worker */
 extern long long var_imapd_client_limit;	/* sessions per client address */
-extern long long var_imapd_idle_timeout;	/* seconds after login (>= 30 min) */
+extern long long var_imapd_idle_timeout;	/* seconds after login */
 extern long long var_imapd_preauth_timeout;	/* seconds before login */
 extern long long var_imapd_command_limit;	/* commands before login */
 extern long long var_imapd_error_limit;	/* errors before BYE */
