@@ -439,41 +439,21 @@ static const struct session_ops imapd_session_ops = {
 
 /*
  * imapd_session_admit - the limits, before anything is made for fd: over
- * one, the connection gets "* BYE" in plaintext (on imaps nothing: a
- * TLS client could not read it, and a handshake is what a flood of
- * connections must not cost) and is closed. True: serve it with peer.
+ * one, the connection gets "* BYE" in plaintext (on imaps nothing) and
+ * is closed (session_check). True: serve it with peer.
  */
 static bool
 imapd_session_admit(int fd, bool implicit_tls, struct peer *peer)
 {
 	struct session_admit a;
-	const char *reject;
 
 	a.max_sessions = var_imapd_max_sessions;
 	a.session_fds = IMAPD_SESSION_FDS;
 	a.client_limit = var_imapd_client_limit;
-	switch (session_admit(&imapd_sessions, fd, &a, peer)) {
-	case SESSION_ADMIT:
-		return true;
-	case SESSION_BUSY:
-		reject = "* BYE [UNAVAILABLE] Server busy: too many sessions";
-		break;
-	default:
-		reject = "* BYE [UNAVAILABLE] Too many connections from your "
-		    "address";
-		break;
-	}
-	msg_info("connect from [%s]%s", peer->addr, implicit_tls ?
-	    " (imaps)" : "");
-	msg_warn("rejecting [%s]: %s (limits: %lld sessions per worker, "
-	    "%lld per client)", peer->addr, reject, var_imapd_max_sessions,
-	    var_imapd_client_limit);
-	msg_info("disconnect from [%s] (rejected)", peer->addr);
-	if (implicit_tls)
-		session_refuse(fd, peer, NULL);
-	else
-		session_refuse(fd, peer, "%s", reject);
-	return false;
+	return session_check(&imapd_sessions, fd, &a, implicit_tls, "imaps",
+	    "* BYE [UNAVAILABLE] Server busy: too many sessions",
+	    "* BYE [UNAVAILABLE] Too many connections from your address",
+	    peer);
 }
 
 /* imapd_session_accept - a new connection: limits, TLS, greeting */

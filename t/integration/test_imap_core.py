@@ -610,3 +610,34 @@ def test_other_protocols_end_the_session(imap, line):
         c.send(line + b"\r\n")
         assert c.line() == b"* BYE Not an IMAP command"
         assert c.read_all(5) == b""
+
+
+def test_client_limit_at_accept(make_herald):
+    """imapd_client_limit counts a client's sessions over all workers;
+    over it a plaintext client gets BYE, an imaps one a close (no TLS
+    handshake is spent on it)."""
+    inst = make_herald(imap=True, imapd_client_limit="2")
+    keep = [RawIMAP(inst.imap_port), RawIMAP(inst.imap_port)]
+    try:
+        with RawIMAP(inst.imap_port, greet=False) as c:
+            assert c.line() == (b"* BYE [UNAVAILABLE] Too many connections "
+                                b"from your address")
+            assert c.read_all(5) == b""
+        s = socket.create_connection(("127.0.0.1", inst.imaps_port), 10)
+        try:
+            s.settimeout(10)
+            assert s.recv(100) == b""
+        finally:
+            s.close()
+        inst.wait_log(r"imapd.*rejecting \[127\.0\.0\.1\]: \* BYE "
+                      r"\[UNAVAILABLE\] Too many connections")
+        inst.wait_log(r"imapd.*connect from \[127\.0\.0\.1\] \(imaps\)")
+    finally:
+        for c in keep:
+            c.close()
+    # the sessions ended: room again
+
+    def admitted():
+        with RawIMAP(inst.imap_port) as c:
+            return c.greeting == GREETING
+    H.wait_for(admitted, 10, what="a session admitted again")
