@@ -197,7 +197,7 @@ struct cfg_entry params_table[] = {
 	STR(herald_user, "herald",
 	    "user of smtpd and qmgr when master is started as root"),
 	STR(vmail_user, "vmail",
-	    "user that owns the mail store (local, pop3d)"),
+	    "user that owns the mail store (local, pop3d, imapd)"),
 	STR(auth_user, "herald-auth",
 	    "the only user that can read password hashes (authd)"),
 	STR(directory_group, "herald-dir",
@@ -260,7 +260,7 @@ struct cfg_entry params_table[] = {
 	    "and the session ends"),
 	TIME(tls_handshake_timeout, "10s", 1, 600,
 	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
-	    "pop3s) before it is disconnected"),
+	    "pop3s, imaps) before it is disconnected"),
 	STR(tls_cert_file, "",
 	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
 	STR(tls_key_file, "",
