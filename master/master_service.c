@@ -99,6 +99,20 @@ master_service_pop3s_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return master_service_list(addrs_r, n_r, var_pop3s_listen);
 }
 
+/* master_service_imap_listen - every entry of imap_listen */
+static int
+master_service_imap_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_imap_listen);
+}
+
+/* master_service_imaps_listen - every entry of imaps_listen */
+static int
+master_service_imaps_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_imaps_listen);
+}
+
 /* master_service_per_core - configured, or one per core when 0 */
 static int
 master_service_per_core(long long configured)
@@ -124,6 +138,13 @@ static int
 master_service_pop3d_count(void)
 {
 	return master_service_per_core(var_pop3d_workers);
+}
+
+/* master_service_imapd_count - imapd_workers, or one per core */
+static int
+master_service_imapd_count(void)
+{
+	return master_service_per_core(var_imapd_workers);
 }
 
 /* master_service_private - the UNIX socket <spool>/private/<name> */
@@ -224,6 +245,11 @@ static const struct master_service_def master_service_table[] = {
 	    {"pop3s", master_service_pop3s_listen, false,
 	    MASTER_SOCKET_HERALD}},
 	    master_service_pop3d_count, &var_pop3d_max_sessions},
+	{"imapd", "imapd", false,
+	    {{"imap", master_service_imap_listen, false, MASTER_SOCKET_HERALD},
+	    {"imaps", master_service_imaps_listen, false,
+	    MASTER_SOCKET_HERALD}},
+	    master_service_imapd_count, &var_imapd_max_sessions},
 };
 
 #define MASTER_NSERVICES \

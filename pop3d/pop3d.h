@@ -215,13 +215,8 @@ void pop3d_session_finish(struct pop3d_session *s, const char *reason);
 /* pop3d_session_starttls - STLS accepted: start the handshake */
 void pop3d_session_starttls(struct pop3d_session *s);
 /* pop3d_session_plaintext_ok - may a password be sent on this
- * connection (TLS, or auth_plaintext allows it)? */
+ * connection (TLS, or auth_plaintext allows it: sasl_plaintext_rule)? */
 bool pop3d_session_plaintext_ok(const struct pop3d_session *s);
-/* pop3d_session_plaintext_rule - the rule behind it: with TLS always;
- * without, if setting (auth_plaintext) is "always", or is "loopback" and
- * the peer is loopback (127/8, ::1, ::ffff:127.x, a UNIX socket) */
-bool pop3d_session_plaintext_rule(const char *setting, bool tls,
-    bool loopback);
 /* pop3d_session_backlog - too much output queued: stop producing more
  * until it drained (STREAM_DRAINED: then input or the send goes on) */
 bool pop3d_session_backlog(struct pop3d_session *s);

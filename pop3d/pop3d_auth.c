@@ -45,18 +45,6 @@ pop3d_auth_log_name(struct pop3d_session *s, const char *name)
 	return buf_cstr(&s->scratch);
 }
 
-/* pop3d_auth_name_ok - a login name we pass on to authd */
-static bool
-pop3d_auth_name_ok(const char *p, size_t n)
-{
-	if (n == 0 || n > AUTH_USER_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* pop3d_auth_opened - the maildrop thread opened (or could not open)
  * the maildrop of s->login (loop thread) */
 static void
@@ -220,7 +208,7 @@ pop3d_auth_user(struct pop3d_session *s, char *args, size_t len)
 		pop3d_session_error(s, "-ERR Syntax: USER name");
 		return;
 	}
-	if (!pop3d_auth_name_ok(args, len)) {
+	if (!sasl_name_ok(args, len)) {
 		pop3d_session_error(s, "-ERR [AUTH] Invalid user name.");
 		return;
 	}
@@ -261,7 +249,7 @@ pop3d_auth_step(struct pop3d_session *s, enum sasl_status st,
 		pop3d_session_reply(s, "+ %s", buf_cstr(challenge));
 		return;
 	case SASL_DONE:
-		if (!pop3d_auth_name_ok(s->sasl.authcid,
+		if (!sasl_name_ok(s->sasl.authcid,
 		    strlen(s->sasl.authcid))) {
 			sasl_wipe(&s->sasl);
 			s->state = POP3D_S_AUTH;

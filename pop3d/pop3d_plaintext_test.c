@@ -20,6 +20,7 @@
 #include "base/sock.h"
 #include "base/test.h"
 #include "mail/peer.h"
+#include "mail/sasl.h"
 #include "pop3d.h"
 
 /* the client addresses, and whether each is loopback */
@@ -100,7 +101,7 @@ test_rule_table(void)
 	};
 
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		bool got = pop3d_session_plaintext_rule(rules[i].setting,
+		bool got = sasl_plaintext_rule(rules[i].setting,
 		    rules[i].tls, rules[i].loopback);
 
 		if (got != rules[i].ok)
@@ -129,14 +130,14 @@ test_rule_by_address(void)
 			T_FAIL_("%s: loopback %d, want %d",
 			    plain_addrs[i].addr, lo, plain_addrs[i].loopback);
 		for (size_t k = 0; k < 3; k++) {
-			bool clear = pop3d_session_plaintext_rule(settings[k],
+			bool clear = sasl_plaintext_rule(settings[k],
 			    false, lo);
 			bool want = k == 2 || (k == 1 && plain_addrs[i].loopback);
 
 			if (clear != want)
 				T_FAIL_("%s, auth_plaintext=%s, no TLS: %d",
 				    plain_addrs[i].addr, settings[k], clear);
-			if (!pop3d_session_plaintext_rule(settings[k], true, lo))
+			if (!sasl_plaintext_rule(settings[k], true, lo))
 				T_FAIL_("%s, auth_plaintext=%s, TLS: refused",
 				    plain_addrs[i].addr, settings[k]);
 		}
@@ -200,7 +201,7 @@ test_peer_open(void)
 		T_FAIL_("no IPv4 loopback connection: %s", strerror(errno));
 	T_ASSERT(p.loopback);
 	T_EQ_STR(p.addr, "127.0.0.1");
-	T_ASSERT(pop3d_session_plaintext_rule("loopback", false, p.loopback));
+	T_ASSERT(sasl_plaintext_rule("loopback", false, p.loopback));
 	peer_close(&p);
 
 	/* ::1, and 127.0.0.1 reaching a dual-stack listener as

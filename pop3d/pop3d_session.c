@@ -32,6 +32,7 @@
 #include "base/stream.h"
 #include "mail/auth_client.h"
 #include "mail/params.h"
+#include "mail/sasl.h"
 #include "mail/service.h"
 #include "pop3d.h"
 
@@ -110,23 +111,11 @@ pop3d_session_finish(struct pop3d_session *s, const char *reason)
 	stream_finish(s->base.stream);
 }
 
-/* pop3d_session_plaintext_rule - auth_plaintext = setting: may a
- * password cross a connection with this TLS state and peer? */
-bool
-pop3d_session_plaintext_rule(const char *setting, bool tls, bool loopback)
-{
-	if (tls)
-		return true;
-	if (strcmp(setting, "always") == 0)
-		return true;
-	return strcmp(setting, "loopback") == 0 && loopback;
-}
-
 /* pop3d_session_plaintext_ok - may a password cross this connection? */
 bool
 pop3d_session_plaintext_ok(const struct pop3d_session *s)
 {
-	return pop3d_session_plaintext_rule(var_auth_plaintext,
+	return sasl_plaintext_rule(var_auth_plaintext,
 	    stream_is_tls(s->base.stream), s->base.peer.loopback);
 }
 
@@ -342,41 +331,20 @@ static const struct session_ops pop3d_session_ops = {
 
 /*
  * pop3d_session_admit - the limits, before anything is made for fd: over
- * one, the connection gets its -ERR in plaintext (on pop3s nothing: a
- * TLS client could not read it, and a handshake is what a flood of
- * connections must not cost) and is closed. True: serve it with peer.
+ * one, the connection gets its -ERR in plaintext (on pop3s nothing) and
+ * is closed (session_check). True: serve it with peer.
  */
 static bool
 pop3d_session_admit(int fd, bool implicit_tls, struct peer *peer)
 {
 	struct session_admit a;
-	const char *reject;
 
 	a.max_sessions = var_pop3d_max_sessions;
 	a.session_fds = POP3D_SESSION_FDS;
 	a.client_limit = var_pop3d_client_limit;
-	switch (session_admit(&pop3d_sessions, fd, &a, peer)) {
-	case SESSION_ADMIT:
-		return true;
-	case SESSION_BUSY:
-		reject = "-ERR [SYS/TEMP] Server busy: too many sessions";
-		break;
-	default:
-		reject = "-ERR [SYS/TEMP] Too many connections from your "
-		    "address";
-		break;
-	}
-	msg_info("connect from [%s]%s", peer->addr, implicit_tls ?
-	    " (pop3s)" : "");
-	msg_warn("rejecting [%s]: %s (limits: %lld sessions per worker, "
-	    "%lld per client)", peer->addr, reject, var_pop3d_max_sessions,
-	    var_pop3d_client_limit);
-	msg_info("disconnect from [%s] (rejected)", peer->addr);
-	if (implicit_tls)
-		session_refuse(fd, peer, NULL);
-	else
-		session_refuse(fd, peer, "%s", reject);
-	return false;
+	return session_check(&pop3d_sessions, fd, &a, implicit_tls, "pop3s",
+	    "-ERR [SYS/TEMP] Server busy: too many sessions",
+	    "-ERR [SYS/TEMP] Too many connections from your address", peer);
 }
 
 /* pop3d_session_accept - a new connection: limits, TLS, greeting */

@@ -44,6 +44,17 @@ long long var_pop3d_error_limit;
 long long var_pop3d_maildrop_threads;
 long long var_pop3d_junk_command_limit;
 long long var_pop3d_preauth_input_limit;
+char *var_imap_listen;
+char *var_imaps_listen;
+long long var_imapd_workers;
+long long var_imapd_max_sessions;
+long long var_imapd_client_limit;
+long long var_imapd_idle_timeout;
+long long var_imapd_preauth_timeout;
+long long var_imapd_command_limit;
+long long var_imapd_error_limit;
+long long var_imapd_preauth_input_limit;
+long long var_imapd_literal_limit;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -233,7 +244,7 @@ struct cfg_entry params_table[] = {
 	STR(herald_user, "herald",
 	    "user of smtpd and qmgr when master is started as root"),
 	STR(vmail_user, "vmail",
-	    "user that owns the mail store (local, pop3d)"),
+	    "user that owns the mail store (local, pop3d, imapd)"),
 	STR(auth_user, "herald-auth",
 	    "the only user that can read password hashes (authd)"),
 	STR(directory_group, "herald-dir",
@@ -296,7 +307,7 @@ struct cfg_entry params_table[] = {
 	    "and the session ends"),
 	TIME(tls_handshake_timeout, "10s", 1, 600,
 	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
-	    "pop3s) before it is disconnected"),
+	    "pop3s, imaps) before it is disconnected"),
 	STR(tls_cert_file, "",
 	    "PEM certificate chain for STARTTLS (empty: no STARTTLS)"),
 	STR(tls_key_file, "",
@@ -380,6 +391,37 @@ struct cfg_entry params_table[] = {
 	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
 	    "bytes a POP3 client may send before its login succeeds; more "
 	    "ends the session"),
+	LISTEN(imap_listen, "",
+	    "addresses of the IMAP service (STARTTLS offered), host:port, "
+	    "comma separated; empty disables it (the default while imapd "
+	    "cannot open mailboxes yet)"),
+	LISTEN(imaps_listen, "",
+	    "addresses of IMAP over implicit TLS (needs tls_cert_file); "
+	    "empty disables it"),
+	INT(imapd_workers, "0", 0, 256,
+	    "imapd worker processes, each serving many sessions (0: one per "
+	    "core)"),
+	INT(imapd_max_sessions, "10000", 1, 1000000,
+	    "concurrent sessions per imapd worker"),
+	INT(imapd_client_limit, "50", 1, 100000,
+	    "concurrent IMAP sessions from one client address, counted over "
+	    "all imapd workers"),
+	TIME(imapd_idle_timeout, "30m", 1, 604800,
+	    "time a logged-in IMAP client may stay silent (RFC 9051 5.4: at "
+	    "least 30 minutes)"),
+	TIME(imapd_preauth_timeout, "60s", 1, 3600,
+	    "time an IMAP client may stay silent before it has logged in"),
+	INT(imapd_command_limit, "20", 1, 1000,
+	    "IMAP commands allowed before a successful login"),
+	INT(imapd_error_limit, "10", 1, 1000,
+	    "IMAP errors (BAD and failed logins) in one session before it "
+	    "gets BYE"),
+	SIZE(imapd_preauth_input_limit, "64k", 4096, 1073741824LL,
+	    "bytes an IMAP client may send before its login succeeds; more "
+	    "ends the session"),
+	SIZE(imapd_literal_limit, "50M", 1024, 2147483647LL,
+	    "largest literal an IMAP client may send after login (before "
+	    "login the bound is 8 KB); a bigger one gets NO [TOOBIG]"),
 	INT(auth_processes, "0", 0, 100,
 	    "authd processes checking passwords at once (0: one per core, "
 	    "at least 2)"),

@@ -93,6 +93,18 @@ extern long long var_pop3d_error_limit;	/* errors before disconnect */
 extern long long var_pop3d_maildrop_threads; /* maildrop threads/worker */
 extern long long var_pop3d_junk_command_limit;	/* NOOPs &c after login */
 extern long long var_pop3d_preauth_input_limit;	/* bytes before login */
+/* imapd */
+extern char *var_imap_listen;		/* IMAP with STARTTLS, host:port list */
+extern char *var_imaps_listen;		/* IMAP over implicit TLS */
+extern long long var_imapd_workers;	/* 0 = one per core */
+extern long long var_imapd_max_sessions;	/* sessions per worker */
+extern long long var_imapd_client_limit;	/* sessions per client address */
+extern long long var_imapd_idle_timeout;	/* seconds after login */
+extern long long var_imapd_preauth_timeout;	/* seconds before login */
+extern long long var_imapd_command_limit;	/* commands before login */
+extern long long var_imapd_error_limit;	/* errors before BYE */
+extern long long var_imapd_preauth_input_limit;	/* bytes before login */
+extern long long var_imapd_literal_limit;	/* one literal after login */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */

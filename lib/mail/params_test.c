@@ -148,7 +148,7 @@ test_listen_values(void)
 			T_EQ_INT(rc, 0);
 		}
 	}
-	T_EQ_INT(keys, 3);
+	T_EQ_INT(keys, 5);	/* smtpd, pop3d, pop3s, imap, imaps */
 	load_fails("smtpd_listen = 127.0.0.1:99999\n",
 	    "smtpd_listen: bad address \"127.0.0.1:99999\": bad port "
 	    "\"99999\" (use 1..65535)");

@@ -365,3 +365,27 @@ sasl_wipe(struct sasl_state *s)
 	s->mech = SASL_NONE;
 	s->step = 0;
 }
+
+/* sasl_plaintext_rule - auth_plaintext = setting: may a password cross
+ * a connection with this TLS state and peer? */
+bool
+sasl_plaintext_rule(const char *setting, bool tls, bool loopback)
+{
+	if (tls)
+		return true;
+	if (strcmp(setting, "always") == 0)
+		return true;
+	return strcmp(setting, "loopback") == 0 && loopback;
+}
+
+/* sasl_name_ok - a login name we pass on to authd */
+bool
+sasl_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > AUTH_USER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
+}

@@ -58,6 +58,16 @@ enum sasl_status sasl_step(struct sasl_state *s, const char *line,
 /* sasl_wipe - clear the state, password first */
 void sasl_wipe(struct sasl_state *s);
 
+/* sasl_plaintext_rule - may a password cross a connection with this TLS
+ * state and peer, with auth_plaintext = setting? With TLS always;
+ * without, if setting is "always", or is "loopback" and the peer is
+ * loopback (127/8, ::1, ::ffff:127.x, a UNIX socket). One rule for
+ * pop3d and imapd. */
+bool sasl_plaintext_rule(const char *setting, bool tls, bool loopback);
+/* sasl_name_ok - a login name a server passes on to authd: 1 to
+ * AUTH_USER_MAX bytes, no control characters */
+bool sasl_name_ok(const char *p, size_t n);
+
 /* base64 (RFC 4648, with padding) used by SASL: decode returns -1 on any
  * malformed input or when the result would exceed max bytes */
 void sasl_base64_encode(const void *p, size_t n, struct buf *out);

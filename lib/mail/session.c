@@ -137,6 +137,37 @@ session_refuse(int fd, struct peer *peer, const char *fmt, ...)
 		msg_warn("close refused connection: %m");
 }
 
+/* session_check - session_admit; over a limit, log and refuse */
+bool
+session_check(const struct session_pool *p, int fd,
+    const struct session_admit *a, bool implicit_tls, const char *tls_name,
+    const char *busy, const char *client, struct peer *peer)
+{
+	const char *reject;
+
+	switch (session_admit(p, fd, a, peer)) {
+	case SESSION_ADMIT:
+		return true;
+	case SESSION_BUSY:
+		reject = busy;
+		break;
+	default:
+		reject = client;
+		break;
+	}
+	msg_info("connect from [%s]%s%s%s", peer->addr, implicit_tls ?
+	    " (" : "", implicit_tls ? tls_name : "", implicit_tls ? ")" : "");
+	msg_warn("rejecting [%s]: %s (limits: %lld sessions per worker, "
+	    "%lld per client)", peer->addr, reject, a->max_sessions,
+	    a->client_limit);
+	msg_info("disconnect from [%s] (rejected)", peer->addr);
+	if (implicit_tls)
+		session_refuse(fd, peer, NULL);
+	else
+		session_refuse(fd, peer, "%s", reject);
+	return false;
+}
+
 /* session_open - start s on connection fd; returns at depth 1 */
 void
 session_open(struct session_pool *p, struct session *s,

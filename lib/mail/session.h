@@ -107,6 +107,15 @@ void session_pool_init(struct session_pool *p, struct service *svc,
  * refuse with session_refuse() */
 enum session_verdict session_admit(const struct session_pool *p, int fd,
     const struct session_admit *a, struct peer *peer);
+/* session_check - session_admit, and over a limit what pop3d and imapd
+ * do about it: the log lines ("connect from [ip] (tls_name)", a warning
+ * naming the limits, "disconnect from [ip] (rejected)") and the refusal
+ * line busy or client (nothing on implicit TLS: the client could not
+ * read it, and a handshake is what a flood must not cost). True: serve
+ * the connection with peer (session_open_peer) */
+bool session_check(const struct session_pool *p, int fd,
+    const struct session_admit *a, bool implicit_tls, const char *tls_name,
+    const char *busy, const char *client, struct peer *peer);
 /* session_refuse - end a connection session_admit refused: one line
  * (fmt; CRLF added; NULL: none, for implicit TLS) sent without waiting,
  * the peer's count ended, fd closed */

@@ -482,6 +482,11 @@ class HeraldInstance:
         self.port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        # imapd is off by default until it serves mailboxes; imap=True
+        # turns its listeners on (127.0.0.1:imap_port, imaps_port)
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        imap = overrides.pop("imap", False)
         self.pki = pki if pki is not None else make_test_pki(self.dir / "pki")
         self.proc = None
         self.master_pid = None
@@ -515,6 +520,12 @@ class HeraldInstance:
             "auth_user": user,
             "directory_group": group,
         }
+        if imap:
+            self.config.update({
+                "imap_listen": "127.0.0.1:%d" % self.imap_port,
+                "imaps_listen": "127.0.0.1:%d" % self.imaps_port,
+                "imapd_workers": "2",
+            })
         for key, value in overrides.items():
             if value is None:
                 self.config.pop(key, None)

@@ -114,7 +114,7 @@ def ids():
 
 @pytest.fixture(scope="module")
 def inst(pki, ids):
-    instance, folder = privsep_instance(pki, ids)
+    instance, folder = privsep_instance(pki, ids, imap=True)
     try:
         # an admin with a strict umask makes the directory: master must
         # still give directory_group what LMDB readers need
@@ -236,6 +236,8 @@ def test_services_run_as_their_users(inst, ids, token):
             "authd": ids.auth}
     if H.have_binaries("pop3d"):
         want["pop3d"] = ids.vmail
+    if H.have_binaries("imapd"):
+        want["imapd"] = ids.vmail
     seen = {}
     for name, user in want.items():
         pids = H.wait_for(lambda: inst.children(name), 15,
@@ -568,3 +570,23 @@ def test_heraldctl_never_writes_through_authd_links(pki, ids):
     finally:
         finish(instance, folder)
         shutil.rmtree(victims, ignore_errors=True)
+
+
+def test_imap_login_as_vmail_through_authd(inst, ids):
+    """imapd runs as the vmail user, which cannot read the password
+    database (test_directory_readable_passwords_not): a login works only
+    by asking authd over its socket, and a wrong password fails."""
+    import imaplib
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port, timeout=30)
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            m.login("alice@example.test", "wrong")
+        assert m.login("alice@example.test", "pw-alice")[0] == "OK"
+        m.logout()
+    finally:
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+    for pid in inst.children("imapd"):
+        assert_runs_as(pid, ids.vmail, ids.group)

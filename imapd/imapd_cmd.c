@@ -1,0 +1,336 @@
+/*
+ * imapd_cmd - IMAP commands: the table (name, allowed states, handler),
+ * the dispatcher, and the handlers of the commands that need no mailbox:
+ * CAPABILITY, NOOP, LOGOUT, STARTTLS, ENABLE (RFC 5161), ID (RFC 2971)
+ * and NAMESPACE (RFC 2342). The login commands are imapd_auth.c.
+ *
+ * Every RFC 9051 command (and RFC 3501's LSUB and CHECK) is in the table
+ * so that each gets the right answer for the state it arrives in:
+ *   - a command of a later state before login: BAD "Not logged in";
+ *   - LOGIN, AUTHENTICATE, STARTTLS after login: BAD;
+ *   - a command of the selected state with no mailbox selected: BAD;
+ *   - a mailbox command of the authenticated state (SELECT, LIST, ...)
+ *     whose handler this build does not have yet (fn NULL): NO
+ *     [UNAVAILABLE], so a client knows the server, not its command,
+ *     is lacking.
+ * Before any handler runs, the whole command is checked against the
+ * token grammar (imap_syntax_check): a malformed one gets BAD.
+ */
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/str.h"
+#include "base/stream.h"
+#include "mail/foreign.h"
+#include "mail/params.h"
+#include "imapd.h"
+
+/* imapd_cmd_capability - the capability list for s */
+void
+imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
+{
+	buf_puts(out, "IMAP4rev2 IMAP4rev1");
+	if (!(s->state & IMAPD_S_LOGGED)) {
+		if (imapd_tls_ctx != NULL && !stream_is_tls(s->base.stream))
+			buf_puts(out, " STARTTLS");
+		/* RFC 9051 6.2.3: no plaintext mechanisms while refused */
+		if (imapd_session_plaintext_ok(s))
+			buf_puts(out, " AUTH=PLAIN AUTH=LOGIN");
+		else
+			buf_puts(out, " LOGINDISABLED");
+	}
+	buf_puts(out, " SASL-IR LITERAL+ ENABLE ID NAMESPACE");
+}
+
+/* imapd_cmd_no_args - the command takes no arguments: true if it has
+ * none, else BAD */
+static bool
+imapd_cmd_no_args(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imap_token t;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
+		return true;
+	imapd_session_bad(s, "BAD Syntax: %s takes no arguments",
+	    s->last_cmd);
+	return false;
+}
+
+/* imapd_cmd_capa - CAPABILITY */
+static void
+imapd_cmd_capa(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_cmd_no_args(s, c))
+		return;
+	buf_reset(&s->scratch);
+	imapd_cmd_capability(s, &s->scratch);
+	imapd_session_reply(s, "* CAPABILITY %s", buf_cstr(&s->scratch));
+	buf_reset(&s->scratch);
+	imapd_session_tagged(s, "OK CAPABILITY completed");
+}
+
+/* imapd_cmd_noop - NOOP (status updates come with mailboxes) */
+static void
+imapd_cmd_noop(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (imapd_cmd_no_args(s, c))
+		imapd_session_tagged(s, "OK NOOP completed");
+}
+
+/* imapd_cmd_logout - LOGOUT: BYE, then the tagged OK, then close */
+static void
+imapd_cmd_logout(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_cmd_no_args(s, c))
+		return;
+	imapd_session_reply(s, "* BYE Logging out");
+	imapd_session_tagged(s, "OK LOGOUT completed");
+	imapd_session_finish(s, "logout");
+}
+
+/* imapd_cmd_starttls - STARTTLS (RFC 9051 6.2.1) */
+static void
+imapd_cmd_starttls(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_cmd_no_args(s, c))
+		return;
+	if (stream_is_tls(s->base.stream)) {
+		imapd_session_bad(s, "BAD TLS is already active");
+		return;
+	}
+	if (imapd_tls_ctx == NULL) {
+		imapd_session_bad(s, "BAD STARTTLS is not available");
+		return;
+	}
+	imapd_session_tagged(s, "OK Begin TLS negotiation now");
+	imapd_session_starttls(s);
+}
+
+/* imapd_cmd_enable - ENABLE capability... (RFC 5161, RFC 9051 6.3.1):
+ * IMAP4rev2 is known; others are ignored as the RFC says */
+static void
+imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imap_token t;
+	bool any = false, rev2 = false;
+
+	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+		any = true;
+		if (imap_tok_is(&t, "IMAP4rev2") && !s->rev2)
+			rev2 = true;
+	}
+	if (t.type != IMAP_TOK_END || !any) {
+		imapd_session_bad(s, "BAD Syntax: ENABLE capability...");
+		return;
+	}
+	if (rev2)
+		s->rev2 = true;
+	imapd_session_reply(s, "* ENABLED%s", rev2 ? " IMAP4rev2" : "");
+	imapd_session_tagged(s, "OK ENABLE completed");
+}
+
+/* imapd_cmd_id - ID NIL | ID (field value ...) (RFC 2971), bounded:
+ * 30 pairs, fields of 30 octets, values of 1024 */
+static void
+imapd_cmd_id(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imap_token t, v;
+	int pairs = 0;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM && imap_tok_is(&t,
+	    "NIL")) {
+		if (imap_cursor_next(c, &t) != IMAP_TOK_END)
+			goto bad;
+	} else if (t.type == IMAP_TOK_OPEN) {
+		while (imap_cursor_next(c, &t) == IMAP_TOK_STRING) {
+			if (imap_cursor_next(c, &v) != IMAP_TOK_STRING &&
+			    !imap_tok_is(&v, "NIL"))
+				goto bad;
+			if (++pairs > IMAPD_ID_PAIRS_MAX ||
+			    t.len > IMAPD_ID_FIELD_MAX ||
+			    v.len > IMAPD_ID_VALUE_MAX)
+				goto bad;
+		}
+		if (t.type != IMAP_TOK_CLOSE ||
+		    imap_cursor_next(c, &t) != IMAP_TOK_END)
+			goto bad;
+	} else {
+		goto bad;
+	}
+	imapd_session_reply(s, "* ID (\"name\" \"herald\")");
+	imapd_session_tagged(s, "OK ID completed");
+	return;
+bad:
+	imapd_session_bad(s, "BAD Syntax: ID NIL or ID (\"field\" \"value\" "
+	    "...), at most %d pairs", IMAPD_ID_PAIRS_MAX);
+}
+
+/* imapd_cmd_namespace - NAMESPACE (RFC 2342): one personal namespace,
+ * "" with "." as the hierarchy delimiter, as Maildir++ folders are */
+static void
+imapd_cmd_namespace(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_cmd_no_args(s, c))
+		return;
+	imapd_session_reply(s, "* NAMESPACE ((\"\" \".\")) NIL NIL");
+	imapd_session_tagged(s, "OK NAMESPACE completed");
+}
+
+#define S_ANY IMAPD_S_ANY
+#define S_NOAUTH IMAPD_S_NOAUTH
+#define S_LOGGED IMAPD_S_LOGGED
+#define S_SEL IMAPD_S_SELECTED
+
+const struct imapd_cmd imapd_cmd_table[] = {
+	/* any state (RFC 9051 6.1) */
+	{"CAPABILITY", S_ANY, imapd_cmd_capa},
+	{"NOOP", S_ANY, imapd_cmd_noop},
+	{"LOGOUT", S_ANY, imapd_cmd_logout},
+	{"ID", S_ANY, imapd_cmd_id},
+	/* not authenticated (6.2) */
+	{"STARTTLS", S_NOAUTH, imapd_cmd_starttls},
+	{"AUTHENTICATE", S_NOAUTH, imapd_auth_authenticate},
+	{"LOGIN", S_NOAUTH, imapd_auth_login},
+	/* authenticated (6.3) */
+	{"ENABLE", S_LOGGED, imapd_cmd_enable},
+	{"NAMESPACE", S_LOGGED, imapd_cmd_namespace},
+	{"SELECT", S_LOGGED, NULL},
+	{"EXAMINE", S_LOGGED, NULL},
+	{"CREATE", S_LOGGED, NULL},
+	{"DELETE", S_LOGGED, NULL},
+	{"RENAME", S_LOGGED, NULL},
+	{"SUBSCRIBE", S_LOGGED, NULL},
+	{"UNSUBSCRIBE", S_LOGGED, NULL},
+	{"LIST", S_LOGGED, NULL},
+	{"LSUB", S_LOGGED, NULL},
+	{"STATUS", S_LOGGED, NULL},
+	{"APPEND", S_LOGGED, NULL},
+	{"IDLE", S_LOGGED, NULL},
+	/* selected (6.4) */
+	{"CLOSE", S_SEL, NULL},
+	{"UNSELECT", S_SEL, NULL},
+	{"EXPUNGE", S_SEL, NULL},
+	{"SEARCH", S_SEL, NULL},
+	{"FETCH", S_SEL, NULL},
+	{"STORE", S_SEL, NULL},
+	{"COPY", S_SEL, NULL},
+	{"MOVE", S_SEL, NULL},
+	{"UID", S_SEL, NULL},
+	{"CHECK", S_SEL, NULL},
+	{NULL, 0, NULL},
+};
+
+/* imapd_cmd_find - the entry of a command name, any case */
+const struct imapd_cmd *
+imapd_cmd_find(const char *name, size_t len)
+{
+	for (const struct imapd_cmd *c = imapd_cmd_table; c->name; c++)
+		if (strlen(c->name) == len &&
+		    str_ncasecmp(c->name, name, len) == 0)
+			return c;
+	return NULL;
+}
+
+/* imapd_cmd_wrong_state - the answer to a command s cannot run now */
+static void
+imapd_cmd_wrong_state(struct imapd_session *s, const struct imapd_cmd *cmd)
+{
+	if (s->state == IMAPD_S_NOAUTH)
+		imapd_session_bad(s, "BAD %s: Not logged in", cmd->name);
+	else if (cmd->states == IMAPD_S_NOAUTH)
+		imapd_session_bad(s, "BAD %s: Already logged in", cmd->name);
+	else
+		imapd_session_bad(s, "BAD %s: No mailbox selected",
+		    cmd->name);
+}
+
+/*
+ * imapd_cmd_foreign - a line of another protocol (an HTTP or proxy
+ * method, a header field, SMTP's or POP3's greeting commands) or binary
+ * junk: a browser or proxy tricked into connecting, or a TLS client on
+ * the plaintext port. The session ends at once (as pop3d's and smtpd's
+ * do) instead of answering each line with BAD.
+ */
+static bool
+imapd_cmd_foreign(struct imapd_session *s)
+{
+	static const char *const other[] = {"EHLO", "HELO", "USER", "CAPA",
+	    NULL};
+	const char *p = s->parser.cmd.data ? s->parser.cmd.data : "";
+	size_t n = 0;
+
+	while (n < s->parser.cmd.len && p[n] != ' ')
+		n++;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
+			goto foreign;
+	if (n == 0 || !foreign_verb(p, n, other))
+		return false;
+foreign:
+	buf_reset(&s->scratch);
+	str_printable(&s->scratch, p, s->parser.cmd.len, 100);
+	msg_warn("non-IMAP command from [%s]: %s", s->base.peer.addr,
+	    buf_cstr(&s->scratch));
+	buf_reset(&s->scratch);
+	imapd_session_reply(s, "* BYE Not an IMAP command");
+	imapd_session_finish(s, "non-IMAP command");
+	return true;
+}
+
+/* imapd_cmd_dispatch - run the command in s->parser.cmd */
+void
+imapd_cmd_dispatch(struct imapd_session *s)
+{
+	struct imap_cursor c, check;
+	struct imap_token tag, name;
+	const struct imapd_cmd *cmd;
+
+	buf_reset(&s->tag);
+	s->last_cmd = "UNKNOWN";
+	imap_cursor_init(&c, &s->parser, 0);
+	if (s->state == IMAPD_S_NOAUTH &&
+	    ++s->commands > var_imapd_command_limit) {
+		msg_info("too many commands before login from [%s]",
+		    s->base.peer.addr);
+		imapd_session_reply(s, "* BYE Too many commands before login");
+		imapd_session_finish(s, "too many commands before login");
+		return;
+	}
+	if (imap_cursor_next(&c, &tag) != IMAP_TOK_ATOM ||
+	    !imap_tag_ok(tag.p, tag.len)) {
+		if (imapd_cmd_foreign(s))
+			return;
+		imapd_session_bad(s, "BAD Missing or invalid tag");
+		return;
+	}
+	buf_append(&s->tag, tag.p, tag.len);
+	if (imap_cursor_next(&c, &name) != IMAP_TOK_ATOM) {
+		if (imapd_cmd_foreign(s))
+			return;
+		imapd_session_bad(s, "BAD Missing command name");
+		return;
+	}
+	if ((cmd = imapd_cmd_find(name.p, name.len)) == NULL) {
+		if (imapd_cmd_foreign(s))
+			return;
+		imapd_session_bad(s, "BAD Unknown command");
+		return;
+	}
+	s->last_cmd = cmd->name;
+	check = c;
+	if (imap_syntax_check(&check) < 0) {
+		imapd_session_bad(s, "BAD %s: %s", cmd->name, check.error);
+		return;
+	}
+	if ((cmd->states & s->state) == 0) {
+		imapd_cmd_wrong_state(s, cmd);
+		return;
+	}
+	if (cmd->fn == NULL) {
+		imapd_session_tagged(s, "NO [UNAVAILABLE] %s is not available "
+		    "in this version of herald", cmd->name);
+		return;
+	}
+	cmd->fn(s, &c);
+}
