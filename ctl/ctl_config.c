@@ -230,8 +230,8 @@ ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode, struct buf *why)
 	buf_reset(why);
 	ctl_config_fallback(ctl->config);
 	if ((r = ctl_config_running(ctl, why)) == 0) {
-		fprintf(stderr, "heraldctl: warning: %s; using the settings "
-		    "herald is running with\n", buf_cstr(&err));
+		fprintf(stderr, "%s: warning: %s; using the settings "
+		    "herald is running with\n", ctl_progname, buf_cstr(&err));
 		goto out;
 	}
 	/* e.g. "Permission denied" for a user who may not ask master */
@@ -241,9 +241,9 @@ ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode, struct buf *why)
 		buf_printf(&state, "herald's settings are not known (%s)",
 		    buf_cstr(why));
 	if (mode == CTL_CONF_READS) {
-		fprintf(stderr, "heraldctl: warning: %s; %s: using the "
+		fprintf(stderr, "%s: warning: %s; %s: using the "
 		    "built-in defaults and the lines that are good\n",
-		    buf_cstr(&err), buf_cstr(&state));
+		    ctl_progname, buf_cstr(&err), buf_cstr(&state));
 		r = 0;
 	} else {
 		buf_set(why, buf_cstr(&err));
