@@ -325,6 +325,9 @@ mindex_open(const char *path, struct mindex **ix_r, struct buf *why)
 		}
 		buf_free(&aside);
 	}
+	/* a process killed inside a read transaction leaves its slot
+	 * taken; free those so old pages can be reused */
+	(void)mdb_reader_check(ix->env, &rc);
 	buf_free(&dir);
 	*ix_r = ix;
 	return 0;

@@ -748,6 +748,126 @@ test_concurrent_writers(void)
 	buf_free(&why);
 }
 
+/* killer_child - append, flag, expunge in a loop; after each append is
+ * back, "uid base" to fd (what a client would have been told) */
+static void __attribute__((noreturn))
+killer_child(const char *dir, int fd, int seed)
+{
+	struct buf why = BUF_INIT, line = BUF_INIT;
+	struct mindex *ix;
+	int src = source("Subject: k\n\nkilled\n");
+
+	if (mindex_open(dir, &ix, &why) < 0)
+		_exit(1);
+	for (int i = 0; i < 100000; i++) {
+		struct mindex_msg m;
+		uint32_t uid, uv;
+
+		if (mindex_append(ix, "INBOX", src, 19, 0, NULL, 0, 0, &uid,
+		    &uv, &why) < 0)
+			_exit(2);
+		if (mindex_get(ix, "INBOX", uid, &m, &why) == 1) {
+			buf_reset(&line);
+			buf_printf(&line, "%u %.*s\n", uid,
+			    (int)base_of(m.name), m.name);
+			if (write(fd, line.data, line.len) != (ssize_t)line.len)
+				_exit(3);
+		}
+		(void)mindex_sync(ix, "INBOX", NULL, &why);
+		(void)mindex_store(ix, "INBOX", uid, MINDEX_ADD,
+		    (i + seed) % 3 ? MINDEX_F_SEEN : MINDEX_F_DELETED, NULL,
+		    0, 0, NULL, &why);
+		if (i % 4 == 3)
+			(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
+	}
+	_exit(0);
+}
+
+static void
+test_sigkill_concurrent(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, told = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	static struct snap s;
+	uint32_t maxtold = 0;
+	int p[2];
+
+	T_EQ_INT(pipe(p), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	mindex_close(&ix);
+	for (int round = 0; round < 6; round++) {
+		pid_t pids[4];
+
+		for (int c = 0; c < 4; c++) {
+			if ((pids[c] = fork()) == 0) {
+				close(p[0]);
+				if (c == 3) {
+					/* local, delivering without a lock */
+					for (;;)
+						(void)deliver(dir,
+						    "Subject: l\n\nl\n", NULL);
+				}
+				killer_child(dir, p[1], c + round);
+			}
+		}
+		/* let them run into each other, then kill them anywhere */
+		usleep(30000 + 25000 * round);
+		for (int c = 0; c < 4; c++)
+			if (pids[c] > 0)
+				kill(pids[c], SIGKILL);
+		for (int c = 0; c < 4; c++)
+			if (pids[c] > 0)
+				(void)waitpid(pids[c], NULL, 0);
+	}
+	close(p[1]);
+	for (;;) {
+		char chunk[4096];
+		ssize_t n = read(p[0], chunk, sizeof(chunk));
+
+		if (n <= 0)
+			break;
+		buf_append(&told, chunk, (size_t)n);
+	}
+	close(p[0]);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	/* a UID once told to a client names that message or nothing */
+	for (char *l = told.data, *nl; l < told.data + told.len; l = nl + 1) {
+		unsigned uid;
+		char base[300];
+
+		if ((nl = strchr(l, '\n')) == NULL)
+			break;
+		*nl = '\0';
+		if (sscanf(l, "%u %299s", &uid, base) != 2)
+			continue;
+		if (uid > maxtold)
+			maxtold = uid;
+		for (int i = 0; i < s.n; i++) {
+			if (s.uid[i] == uid && (base_of(s.name[i]) !=
+			    strlen(base) || strncmp(s.name[i], base,
+			    strlen(base)) != 0)) {
+				fprintf(stderr, "  uid %u was %s, now %s\n",
+				    uid, base, s.name[i]);
+				T_ASSERT(0);
+			}
+		}
+	}
+	T_ASSERT(maxtold > 0);
+	T_ASSERT(st.uidnext > maxtold);
+	printf("sigkill: %d messages, %u UIDs given, %zu bytes told\n", s.n,
+	    st.uidnext - 1, told.len);
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&told);
+}
+
 static void
 test_links_not_followed(void)
 {
@@ -850,6 +970,8 @@ static const struct test_case cases[] = {
 	{"a process killed at every step reuses no UID and loses nothing",
 	    test_crash_at_every_step},
 	{"concurrent writers and delivery", test_concurrent_writers},
+	{"SIGKILL during concurrent append/store/expunge and delivery",
+	    test_sigkill_concurrent},
 	{"links planted in the Maildir are not followed",
 	    test_links_not_followed},
 	{"big folder sync", test_big_folder},
