@@ -48,6 +48,21 @@ struct mindex_seed {
 void mindex_put32(unsigned char *p, uint32_t v);
 uint32_t mindex_get32(const unsigned char *p);
 void mindex_point(const char *point);
+void mindex_put64(unsigned char *p, uint64_t v);
+uint64_t mindex_get64(const unsigned char *p);
+/* mindex_damaged - " (folder F; run reindex)" after why; -1 */
+int mindex_damaged(struct buf *why, const char *folder);
+/* mindex_msg_del - remove a message's records (message, name, cache) */
+int mindex_msg_del(struct mindex *ix, MDB_txn *txn,
+    const struct mindex_fk *fk, const struct mindex_msg *m, struct buf *why);
+/* mindex_vanish - record uids[0..n) (sorted) as expunged at modseq */
+int mindex_vanish(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
+    const uint32_t *uids, size_t n, uint64_t modseq, struct buf *why);
+int mindex_cmp_uid(const void *a, const void *b);
+struct stat;
+/* mindex_file_sizes - size and CRLF size of a message file */
+int mindex_file_sizes(const char *path, const char *name,
+    const struct stat *st, uint64_t *size, uint64_t *wsize);
 int mindex_mdb_error(struct buf *why, int rc, const char *what);
 int mindex_name_with_flags(const char *base, size_t blen, uint32_t flags,
     uint32_t keywords, char *out, size_t size);
