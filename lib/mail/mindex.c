@@ -254,7 +254,13 @@ mindex_env_open(struct mindex *ix, const char *dir, int *rc_r)
 	    (rc = mdb_env_set_mapsize(ix->env, MINDEX_MAP_START)) != 0 ||
 	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS, 0600)) != 0)
 		goto fail;
-	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
+	/* MDB_MAP_RESIZED: another process grew the map; adopt it */
+	while ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) ==
+	    MDB_MAP_RESIZED) {
+		if ((rc = mdb_env_set_mapsize(ix->env, 0)) != 0)
+			goto fail;
+	}
+	if (rc != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, "folders", MDB_CREATE, &ix->folders)) ||
 	    (rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &ix->msgs)) ||
@@ -394,22 +400,31 @@ mindex_end(struct mindex *ix, MDB_txn *txn, bool ok, struct buf *why)
 	int rc = 0;
 
 	if (ok) {
-		if ((rc = mdb_txn_commit(txn)) != 0) {
+		if ((rc = mdb_txn_commit(txn)) != 0)
 			mindex_mdb_error(why, rc, "index commit");
-			if (rc == MDB_MAP_FULL) {
-				MDB_envinfo info;
-
-				if (mdb_env_info(ix->env, &info) == 0 &&
-				    info.me_mapsize < MINDEX_MAP_MAX)
-					(void)mdb_env_set_mapsize(ix->env,
-					    info.me_mapsize * 2);
-			}
-		}
 	} else {
 		mdb_txn_abort(txn);
 	}
+	/* the map was too small for this transaction (a put or the commit
+	 * said so): grow it now, with no transaction open in this process,
+	 * so that the caller's next try fits */
+	if (rc == MDB_MAP_FULL || mindex_map_full(why)) {
+		MDB_envinfo info;
+
+		if (mdb_env_info(ix->env, &info) == 0 &&
+		    info.me_mapsize < MINDEX_MAP_MAX)
+			(void)mdb_env_set_mapsize(ix->env,
+			    info.me_mapsize * 2);
+	}
 	pthread_mutex_unlock(&ix->lock);
 	return ok && rc == 0 ? 0 : -1;
+}
+
+/* mindex_map_full - why tells of a full map (which has grown since) */
+bool
+mindex_map_full(const struct buf *why)
+{
+	return strstr(buf_cstr(why), mdb_strerror(MDB_MAP_FULL)) != NULL;
 }
 
 /* mindex_fkey - the folder's key and its Maildir path into fk; -1 with
@@ -895,9 +910,9 @@ out:
 	return rc;
 }
 
-/* mindex_cache_put - see mindex.h */
-int
-mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
+/* mindex_cache_put_once - mindex_cache_put, one try */
+static int
+mindex_cache_put_once(struct mindex *ix, const char *folder, uint32_t uid,
     uint8_t kind, const void *data, size_t len, struct buf *why)
 {
 	struct mindex_fk fk;
@@ -937,6 +952,23 @@ out:
 	if (mindex_end(ix, txn, rc == 0, why) < 0)
 		rc = -1;
 	return rc;
+}
+
+/* mindex_cache_put - see mindex.h */
+int
+mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
+    uint8_t kind, const void *data, size_t len, struct buf *why)
+{
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rc = mindex_cache_put_once(ix, folder, uid, kind, data, len,
+		    why);
+		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			return rc;
+		buf_reset(why);
+	}
 }
 
 /* mindex_cache_get - see mindex.h */

@@ -491,13 +491,19 @@ mindex_folder_create(struct mindex *ix, const char *folder, struct buf *why)
 	}
 	if (mindex_mkdir_maildir(&fk, why) < 0)
 		return -1;
-	if (mindex_begin(ix, true, &txn, why) < 0)
-		return -1;
-	/* a new incarnation: whatever an old one left in the index goes,
-	 * and the sync gives it a UIDVALIDITY never used before */
-	ok = mindex_drop_folder(ix, txn, fk.key, fk.klen, why) == 0 &&
-	    mindex_sync_txn(ix, txn, &fk, NULL, &sr, why) == 0;
-	return mindex_end(ix, txn, ok, why);
+	for (int tries = 0;; tries++) {
+		if (mindex_begin(ix, true, &txn, why) < 0)
+			return -1;
+		/* a new incarnation: whatever an old one left in the index
+		 * goes, and the sync gives it a UIDVALIDITY never used */
+		ok = mindex_drop_folder(ix, txn, fk.key, fk.klen, why) == 0 &&
+		    mindex_sync_txn(ix, txn, &fk, NULL, &sr, why) == 0;
+		if (mindex_end(ix, txn, ok, why) == 0)
+			return 0;
+		if (tries + 1 >= MINDEX_TRIES || !mindex_map_full(why))
+			return -1;
+		buf_reset(why);
+	}
 }
 
 /* mindex_create_special - see mindex.h */

@@ -14,8 +14,11 @@
 #include "mail/mindex.h"
 #include "mail/mutf7.h"
 
+#ifndef MINDEX_MAP_START		/* a test build may start small */
 #define MINDEX_MAP_START (64ULL << 20)	/* sparse: only used pages cost */
+#endif
 #define MINDEX_MAP_MAX (64ULL << 30)
+#define MINDEX_TRIES 10			/* map growths a sync may need */
 
 struct mindex {
 	char *path;		/* the Maildir */
@@ -64,6 +67,8 @@ struct stat;
 int mindex_file_sizes(const char *path, const char *name,
     const struct stat *st, uint64_t *size, uint64_t *wsize);
 int mindex_mdb_error(struct buf *why, int rc, const char *what);
+/* mindex_map_full - why tells of a full map (which has grown since) */
+bool mindex_map_full(const struct buf *why);
 int mindex_name_with_flags(const char *base, size_t blen, uint32_t flags,
     uint32_t keywords, char *out, size_t size);
 int mindex_begin(struct mindex *ix, bool write, MDB_txn **txn_r,

@@ -23,9 +23,9 @@
 #include "mail/mindex_int.h"
 #include "mail/mutf7.h"
 
-/* mindex_store - see mindex.h */
-int
-mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
+/* mindex_store_once - mindex_store, one try */
+static int
+mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
     enum mindex_store_mode mode, uint32_t flags, const char *const *kw,
     size_t nkw, uint64_t unchangedsince, struct mindex_msg *m_r,
     struct buf *why)
@@ -83,7 +83,19 @@ mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
 	}
 	buf_printf(&from, "%s/cur/%s", fk.dir, m.name);
 	buf_printf(&to, "%s/cur/%s", fk.dir, name);
-	if (rename(buf_cstr(&from), buf_cstr(&to)) < 0) {
+	/* the records first: a full map fails here, before the file
+	 * changes, and the whole store can be tried again */
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	m.flags = nf;
+	m.keywords = nk;
+	m.modseq = ++f.highestmodseq;
+	if (mindex_msg_put(ix, txn, &fk, &m, why) < 0 ||
+	    mindex_folder_put(ix, txn, &fk, &f, why) < 0)
+		goto out;
+	/* ENOENT with the new name there: a try whose commit failed has
+	 * renamed it already */
+	if (rename(buf_cstr(&from), buf_cstr(&to)) < 0 && (errno != ENOENT ||
+	    access(buf_cstr(&to), F_OK) < 0)) {
 		if (errno == ENOENT) {
 			rc = 0;	/* changed by another tool: a sync sees it */
 			goto out;
@@ -93,13 +105,6 @@ mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
 		goto out;
 	}
 	mindex_point("store:renamed");
-	snprintf(m.name, sizeof(m.name), "%s", name);
-	m.flags = nf;
-	m.keywords = nk;
-	m.modseq = ++f.highestmodseq;
-	if (mindex_msg_put(ix, txn, &fk, &m, why) < 0 ||
-	    mindex_folder_put(ix, txn, &fk, &f, why) < 0)
-		goto out;
 	if (m_r != NULL)
 		*m_r = m;
 	rc = 1;
@@ -109,6 +114,25 @@ out:
 	if (mindex_end(ix, txn, rc == 1, why) < 0 && rc == 1)
 		rc = -1;
 	return rc;
+}
+
+/* mindex_store - see mindex.h */
+int
+mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
+    enum mindex_store_mode mode, uint32_t flags, const char *const *kw,
+    size_t nkw, uint64_t unchangedsince, struct mindex_msg *m_r,
+    struct buf *why)
+{
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rc = mindex_store_once(ix, folder, uid, mode, flags, kw, nkw,
+		    unchangedsince, m_r, why);
+		if (rc >= 0 || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			return rc;
+		buf_reset(why);
+	}
 }
 
 /* mindex_expunge_txn - expunge inside txn: uids[0..n) or, uids NULL,
@@ -212,10 +236,10 @@ out:
 	return rc;
 }
 
-/* mindex_expunge - see mindex.h */
-int
-mindex_expunge(struct mindex *ix, const char *folder, const uint32_t *uids,
-    size_t n, uint32_t *count_r, struct buf *why)
+/* mindex_expunge_once - mindex_expunge, one try */
+static int
+mindex_expunge_once(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, uint32_t *count_r, struct buf *why)
 {
 	struct mindex_fk fk;
 	MDB_txn *txn;
@@ -228,17 +252,35 @@ mindex_expunge(struct mindex *ix, const char *folder, const uint32_t *uids,
 	return mindex_end(ix, txn, ok, why);
 }
 
-/* mindex_append - see mindex.h */
+/* mindex_expunge - see mindex.h (files already unlinked by a try that
+ * failed are simply gone the next time) */
 int
-mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
-    uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
-    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+mindex_expunge(struct mindex *ix, const char *folder, const uint32_t *uids,
+    size_t n, uint32_t *count_r, struct buf *why)
 {
-	struct mindex_fk fk;
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rc = mindex_expunge_once(ix, folder, uids, n, count_r, why);
+		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			return rc;
+		buf_reset(why);
+	}
+}
+
+/* mindex_append_index - give the file name, delivered into fk's new/,
+ * its UID and flags; one try */
+static int
+mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
+    const struct buf *name, uint32_t flags, const char *const *kw,
+    size_t nkw, uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+{
+	struct mindex_fk fk = *fkp;
 	struct mindex_folder_rec f;
 	struct mindex_sync_result sr;
 	struct mindex_msg m;
-	struct buf name = BUF_INIT, from = BUF_INIT, to = BUF_INIT;
+	struct buf from = BUF_INIT, to = BUF_INIT;
 	struct buf key = BUF_INIT;
 	struct stat st;
 	uint32_t kbits = 0;
@@ -246,23 +288,7 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 	MDB_val k, v;
 	int rc = -1, got, mrc;
 
-	if (flags & ~MINDEX_F_ALL) {
-		buf_set(why, "unknown flag bits");
-		return -1;
-	}
-	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
-	    mindex_folder_ready(&fk, why) < 0)
-		return -1;
-	if (maildir_deliver(fk.dir, "", 0, fd, 0, size, &name, why) < 0)
-		return -1;
-	buf_printf(&from, "%s/new/%s", fk.dir, buf_cstr(&name));
-	if (internaldate > 0) {
-		struct timespec ts[2] = {{internaldate, 0}, {internaldate, 0}};
-
-		(void)utimensat(AT_FDCWD, buf_cstr(&from), ts,
-		    AT_SYMLINK_NOFOLLOW);
-	}
-	mindex_point("append:delivered");
+	buf_printf(&from, "%s/new/%s", fk.dir, buf_cstr(name));
 	if (mindex_begin(ix, true, &txn, why) < 0)
 		goto out_nolock;
 	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) < 0)
@@ -277,7 +303,7 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 	if (nkw > 0 && mindex_keyword_bits(&fk, kw, nkw, true, &kbits,
 	    why) < 0)
 		goto out;
-	mindex_key(&fk, buf_cstr(&name), mindex_base_len(buf_cstr(&name)),
+	mindex_key(&fk, buf_cstr(name), mindex_base_len(buf_cstr(name)),
 	    &key);
 	k = mindex_val(&key);
 	if ((mrc = mdb_get(txn, ix->names, &k, &v)) == 0 && v.mv_size == 4) {
@@ -296,7 +322,7 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 	} else {
 		memset(&m, 0, sizeof(m));
 		m.uid = f.uidnext++;
-		snprintf(m.name, sizeof(m.name), "%s", buf_cstr(&name));
+		snprintf(m.name, sizeof(m.name), "%s", buf_cstr(name));
 	}
 	if (mindex_name_with_flags(m.name, mindex_base_len(m.name), flags,
 	    kbits, m.name, sizeof(m.name)) < 0) {
@@ -304,6 +330,27 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		goto out;
 	}
 	buf_printf(&to, "%s/cur/%s", fk.dir, m.name);
+	if (lstat(buf_cstr(&from), &st) < 0 && errno == ENOENT &&
+	    lstat(buf_cstr(&to), &st) == 0) {
+		/* moved by a try whose commit failed */
+		buf_reset(&from);
+		buf_puts(&from, buf_cstr(&to));
+	}
+	if (lstat(buf_cstr(&from), &st) < 0 || !S_ISREG(st.st_mode) ||
+	    mindex_file_sizes(buf_cstr(&from), m.name, &st, &m.size,
+	    &m.wsize) < 0) {
+		buf_printf(why, "stat %s: %s", buf_cstr(&from),
+		    strerror(errno));
+		goto out;
+	}
+	m.flags = flags;
+	m.keywords = kbits;
+	m.internaldate = (int64_t)st.st_mtime;
+	m.modseq = ++f.highestmodseq;
+	/* the records, then the move: a full map fails before it */
+	if (mindex_msg_put(ix, txn, &fk, &m, why) < 0 ||
+	    mindex_folder_put(ix, txn, &fk, &f, why) < 0)
+		goto out;
 	if (strcmp(buf_cstr(&from), buf_cstr(&to)) != 0 &&
 	    rename(buf_cstr(&from), buf_cstr(&to)) < 0) {
 		buf_printf(why, "rename %s: %s", buf_cstr(&from),
@@ -311,18 +358,6 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		goto out;
 	}
 	mindex_point("append:moved");
-	if (lstat(buf_cstr(&to), &st) < 0 || mindex_file_sizes(buf_cstr(&to),
-	    m.name, &st, &m.size, &m.wsize) < 0) {
-		buf_printf(why, "stat %s: %s", buf_cstr(&to), strerror(errno));
-		goto out;
-	}
-	m.flags = flags;
-	m.keywords = kbits;
-	m.internaldate = (int64_t)st.st_mtime;
-	m.modseq = ++f.highestmodseq;
-	if (mindex_msg_put(ix, txn, &fk, &m, why) < 0 ||
-	    mindex_folder_put(ix, txn, &fk, &f, why) < 0)
-		goto out;
 	rc = 0;
 out:
 	if (mindex_end(ix, txn, rc == 0, why) < 0)
@@ -335,10 +370,51 @@ out:
 			*uidvalidity_r = f.uidvalidity;
 	}
 out_nolock:
-	buf_free(&name);
 	buf_free(&from);
 	buf_free(&to);
 	buf_free(&key);
+	return rc;
+}
+
+/* mindex_append - see mindex.h */
+int
+mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
+    uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
+    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+{
+	struct mindex_fk fk;
+	struct buf name = BUF_INIT, path = BUF_INIT;
+	int rc;
+
+	if (flags & ~MINDEX_F_ALL) {
+		buf_set(why, "unknown flag bits");
+		return -1;
+	}
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_folder_ready(&fk, why) < 0)
+		return -1;
+	if (maildir_deliver(fk.dir, "", 0, fd, 0, size, &name, why) < 0)
+		return -1;
+	if (internaldate > 0) {
+		struct timespec ts[2] = {{internaldate, 0}, {internaldate, 0}};
+
+		buf_printf(&path, "%s/new/%s", fk.dir, buf_cstr(&name));
+		(void)utimensat(AT_FDCWD, buf_cstr(&path), ts,
+		    AT_SYMLINK_NOFOLLOW);
+	}
+	mindex_point("append:delivered");
+	/* the message is safe in new/ now; should the index fail, the
+	 * next sync gives it a UID */
+	for (int tries = 0;; tries++) {
+		rc = mindex_append_index(ix, &fk, &name, flags, kw, nkw, uid_r,
+		    uidvalidity_r, why);
+		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			break;
+		buf_reset(why);
+	}
+	buf_free(&name);
+	buf_free(&path);
 	return rc;
 }
 
@@ -394,18 +470,24 @@ out:
 	return rc;
 }
 
-/* mindex_copy - see mindex.h */
-int
-mindex_copy(struct mindex *ix, const char *src, const char *dst,
-    const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
-    uint32_t *uidvalidity_r, struct buf *why)
+/*
+ * mindex_copy_once - mindex_copy, one try. For each message the record
+ * is written first and the file linked after, so a full map fails before
+ * a file exists; links made by a try that fails are removed again, until
+ * a move starts unlinking the sources (*retry_r false from then on: what
+ * is linked stays, and the next sync indexes it).
+ */
+static int
+mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
+    const struct mindex_fk *dk, const uint32_t *uids, size_t n, bool move,
+    uint32_t *dst_uids, uint32_t *uidvalidity_r, bool *retry_r,
+    struct buf *why)
 {
 	static unsigned counter;
-	struct mindex_fk sk, dk;
 	struct mindex_folder_rec f;
 	struct mindex_sync_result sr;
 	struct buf from = BUF_INIT, to = BUF_INIT, dir = BUF_INIT;
-	struct buf snames = BUF_INIT;
+	struct buf snames = BUF_INIT, linked = BUF_INIT;
 	char host[64];
 	uint32_t *moved = NULL;
 	size_t nmoved = 0;
@@ -413,28 +495,21 @@ mindex_copy(struct mindex *ix, const char *src, const char *dst,
 	struct timespec now;
 	int rc = -1, got;
 
-	if (mindex_fkey(ix, src, &sk, why) < 0 ||
-	    mindex_fkey(ix, dst, &dk, why) < 0 ||
-	    mindex_folder_ready(&dk, why) < 0)
-		return -1;
-	if (move && strcmp(sk.key, dk.key) == 0) {
-		buf_set(why, "cannot move a folder's messages into itself");
-		return -1;
-	}
+	*retry_r = true;
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	for (char *p = host; *p; p++)
-		if (*p == '/' || *p == ':' || *p == '.')
+		if (*p == '/' || *p == ':' || *p == '.' || *p == ',')
 			*p = '_';
 	if (mindex_begin(ix, true, &txn, why) < 0)
 		return -1;
-	if ((got = mindex_folder_get(ix, txn, &dk, &f, why)) < 0)
+	if ((got = mindex_folder_get(ix, txn, dk, &f, why)) < 0)
 		goto out;
-	if (got == 0 && (mindex_sync_txn(ix, txn, &dk, NULL, &sr, why) < 0 ||
-	    mindex_folder_get(ix, txn, &dk, &f, why) <= 0))
+	if (got == 0 && (mindex_sync_txn(ix, txn, dk, NULL, &sr, why) < 0 ||
+	    mindex_folder_get(ix, txn, dk, &f, why) <= 0))
 		goto out;
-	if (mindex_keyword_names(&sk, &snames, why) < 0)
+	if (mindex_keyword_names(sk, &snames, why) < 0)
 		goto out;
 	moved = xcalloc(n ? n : 1, sizeof(*moved));
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -444,54 +519,64 @@ mindex_copy(struct mindex *ix, const char *src, const char *dst,
 		uint32_t kbits = 0;
 
 		dst_uids[i] = 0;
-		if ((got = mindex_msg_get(ix, txn, &sk, uids[i], &m, why)) < 0)
+		if ((got = mindex_msg_get(ix, txn, sk, uids[i], &m, why)) < 0)
 			goto out;
 		if (got == 0)
 			continue;
-		if (m.keywords != 0 && mindex_keyword_map(&sk, &snames, &dk,
+		if (m.keywords != 0 && mindex_keyword_map(sk, &snames, dk,
 		    m.keywords, &kbits, why) < 0)
 			goto out;
 		snprintf(base, sizeof(base), "%lld.M%ldP%ldC%u.%s,S=%llu,"
 		    "W=%llu", (long long)now.tv_sec, now.tv_nsec / 1000,
-		    (long)getpid(), counter++, host,
-		    (unsigned long long)m.size, (unsigned long long)m.wsize);
+		    (long)getpid(), __atomic_fetch_add(&counter, 1,
+		    __ATOMIC_RELAXED), host, (unsigned long long)m.size,
+		    (unsigned long long)m.wsize);
 		buf_reset(&from);
-		buf_printf(&from, "%s/cur/%s", sk.dir, m.name);
+		buf_printf(&from, "%s/cur/%s", sk->dir, m.name);
 		m.keywords = kbits;
 		if (mindex_name_with_flags(base, strlen(base), m.flags,
 		    m.keywords, m.name, sizeof(m.name)) < 0) {
 			buf_set(why, "file name too long");
 			goto out;
 		}
+		m.uid = f.uidnext++;
+		m.modseq = f.highestmodseq + 1;
+		if (mindex_msg_put(ix, txn, dk, &m, why) < 0)
+			goto out;
 		buf_reset(&to);
-		buf_printf(&to, "%s/cur/%s", dk.dir, m.name);
+		buf_printf(&to, "%s/cur/%s", dk->dir, m.name);
 		if (link(buf_cstr(&from), buf_cstr(&to)) < 0 &&
-		    mindex_copy_file(buf_cstr(&from), dk.dir,
+		    mindex_copy_file(buf_cstr(&from), dk->dir,
 		    buf_cstr(&to)) < 0) {
-			if (errno == ENOENT)
-				continue;	/* gone meanwhile */
+			if (errno == ENOENT) {
+				/* gone meanwhile: no copy, no record */
+				if (mindex_msg_del(ix, txn, dk, &m, why) < 0)
+					goto out;
+				continue;
+			}
 			buf_printf(why, "copy %s: %s", buf_cstr(&from),
 			    strerror(errno));
 			goto out;
 		}
+		buf_append(&linked, to.data, to.len + 1);
 		mindex_point("copy:linked");
 		moved[nmoved++] = uids[i];
-		m.uid = f.uidnext++;
-		m.modseq = f.highestmodseq + 1;
 		dst_uids[i] = m.uid;
-		if (mindex_msg_put(ix, txn, &dk, &m, why) < 0)
-			goto out;
 	}
 	if (nmoved > 0) {
 		f.highestmodseq++;
-		buf_printf(&dir, "%s/cur", dk.dir);
-		if (mindex_fsync_dir(buf_cstr(&dir), why) < 0 ||
-		    mindex_folder_put(ix, txn, &dk, &f, why) < 0)
+		buf_printf(&dir, "%s/cur", dk->dir);
+		if (mindex_folder_put(ix, txn, dk, &f, why) < 0 ||
+		    mindex_fsync_dir(buf_cstr(&dir), why) < 0)
 			goto out;
 		mindex_point("copy:synced");
-		if (move && mindex_expunge_txn(ix, txn, &sk, moved, nmoved,
-		    NULL, why) < 0)
-			goto out;
+		if (move) {
+			/* the copies are durable: the sources may go */
+			*retry_r = false;
+			if (mindex_expunge_txn(ix, txn, sk, moved, nmoved,
+			    NULL, why) < 0)
+				goto out;
+		}
 	}
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = f.uidvalidity;
@@ -499,10 +584,44 @@ mindex_copy(struct mindex *ix, const char *src, const char *dst,
 out:
 	if (mindex_end(ix, txn, rc == 0, why) < 0)
 		rc = -1;
+	if (rc < 0 && *retry_r) {
+		for (const char *p = linked.data; p < linked.data +
+		    linked.len; p += strlen(p) + 1)
+			(void)unlink(p);
+	}
 	free(moved);
 	buf_free(&from);
 	buf_free(&to);
 	buf_free(&dir);
 	buf_free(&snames);
+	buf_free(&linked);
 	return rc;
+}
+
+/* mindex_copy - see mindex.h */
+int
+mindex_copy(struct mindex *ix, const char *src, const char *dst,
+    const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
+    uint32_t *uidvalidity_r, struct buf *why)
+{
+	struct mindex_fk sk, dk;
+	bool retry;
+	int rc;
+
+	if (mindex_fkey(ix, src, &sk, why) < 0 ||
+	    mindex_fkey(ix, dst, &dk, why) < 0 ||
+	    mindex_folder_ready(&dk, why) < 0)
+		return -1;
+	if (move && strcmp(sk.key, dk.key) == 0) {
+		buf_set(why, "cannot move a folder's messages into itself");
+		return -1;
+	}
+	for (int tries = 0;; tries++) {
+		rc = mindex_copy_once(ix, &sk, &dk, uids, n, move, dst_uids,
+		    uidvalidity_r, &retry, why);
+		if (rc == 0 || !retry || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			return rc;
+		buf_reset(why);
+	}
 }

@@ -143,6 +143,25 @@ mindex_scan_free(struct mindex_scan *s)
 	s->n = s->cap = 0;
 }
 
+/* mindex_scan_dedup - keep one entry per base name (sorted: the cur/
+ * one comes first and stays), so a lookup by base finds the only one */
+static void
+mindex_scan_dedup(struct mindex_scan *s)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (out > 0 && s->v[i].blen == s->v[out - 1].blen &&
+		    memcmp(s->v[i].name, s->v[out - 1].name,
+		    s->v[i].blen) == 0) {
+			free(s->v[i].name);
+			continue;
+		}
+		s->v[out++] = s->v[i];
+	}
+	s->n = out;
+}
+
 /* mindex_seed_find - the seeded UID of base[0..blen), or 0 */
 static uint32_t
 mindex_seed_find(const struct mindex_seed *seed, const char *base,
@@ -343,10 +362,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	    mindex_scan_dir(fk->dir, "cur", false, &s, why) < 0)
 		goto out;
 	qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);
-	for (size_t i = 1; i < s.n; i++)
-		if (s.v[i].blen == s.v[i - 1].blen && memcmp(s.v[i].name,
-		    s.v[i - 1].name, s.v[i].blen) == 0)
-			s.v[i].matched = true;	/* duplicate: skip */
+	mindex_scan_dedup(&s);
 
 	/* the index against the files */
 	if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
@@ -590,7 +606,7 @@ mindex_sync(struct mindex *ix, const char *folder,
 	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
 	    mindex_folder_ready(&fk, why) < 0)
 		return -1;
-	for (int tries = 0; tries < 4; tries++) {
+	for (int tries = 0; tries < MINDEX_TRIES; tries++) {
 		bool ok;
 
 		if (mindex_begin(ix, true, &txn, why) < 0)
@@ -600,7 +616,7 @@ mindex_sync(struct mindex *ix, const char *folder,
 			mindex_point("sync:committed");
 			return 0;
 		}
-		if (strstr(buf_cstr(why), mdb_strerror(MDB_MAP_FULL)) == NULL)
+		if (!mindex_map_full(why))
 			return -1;
 		buf_reset(why);	/* the map grew: again */
 	}
@@ -620,16 +636,26 @@ mindex_reindex(const char *path, struct buf *why)
 		return -1;
 	if (mindex_folder_names(ix, &names, why) < 0)
 		goto out;
-	if (mindex_begin(ix, true, &txn, why) < 0)
-		goto out;
-	rc = 0;
-	for (const char *p = names.data; rc == 0 && p < names.data +
-	    names.len; p += strlen(p) + 1)
-		rc = mindex_rebuild_folder(ix, txn, p, why);
-	if (rc == 0)
-		rc = mindex_drop_stale(ix, txn, &names, why);
-	if (mindex_end(ix, txn, rc == 0, why) < 0)
+	/* one transaction for all: other processes see the old index or
+	 * the new one; a map too small grows and the rebuild starts over */
+	for (int tries = 0; tries < MINDEX_TRIES; tries++) {
+		if (mindex_begin(ix, true, &txn, why) < 0)
+			goto out;
+		rc = 0;
+		for (const char *p = names.data; rc == 0 && p < names.data +
+		    names.len; p += strlen(p) + 1)
+			rc = mindex_rebuild_folder(ix, txn, p, why);
+		if (rc == 0)
+			rc = mindex_drop_stale(ix, txn, &names, why);
+		if (mindex_end(ix, txn, rc == 0, why) == 0) {
+			rc = 0;
+			break;
+		}
 		rc = -1;
+		if (!mindex_map_full(why))
+			break;
+		buf_reset(why);
+	}
 out:
 	buf_free(&names);
 	mindex_close(&ix);
