@@ -327,7 +327,8 @@ mindex_folder_names(struct mindex *ix, struct buf *out, struct buf *why)
 		v[n++] = xstrdup(buf_cstr(&name));
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), mindex_cmp_str);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), mindex_cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		buf_append(out, v[i], strlen(v[i]) + 1);
 		free(v[i]);

@@ -191,7 +191,8 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		memcpy(gone, uids, n * sizeof(*gone));
 		ngone = n;
 	}
-	qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
+	if (ngone > 0)
+		qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
 	n = 0;
 	for (size_t i = 0; i < ngone; i++) {
 		struct mindex_msg m;

@@ -219,7 +219,9 @@ mindex_seed_add(struct mindex_seed *seed, const char *base, size_t blen,
 void
 mindex_seed_sort(struct mindex_seed *seed)
 {
-	qsort(seed->v, seed->n, sizeof(*seed->v), mindex_seed_cmp);
+	if (seed->n > 0)
+		qsort(seed->v, seed->n, sizeof(*seed->v),
+		    mindex_seed_cmp);
 }
 
 /* mindex_seed_free - release a seed */
@@ -361,7 +363,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	if (mindex_scan_dir(fk->dir, "new", true, &s, why) < 0 ||
 	    mindex_scan_dir(fk->dir, "cur", false, &s, why) < 0)
 		goto out;
-	qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);
+	if (s.n > 0)
+		qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);
 	mindex_scan_dedup(&s);
 
 	/* the index against the files */
