@@ -345,30 +345,35 @@ out:
 	return rc;
 }
 
+/* ctl_mailbox_list - "mailbox list": the folders of ADDR */
 int
 ctl_mailbox_list(struct ctl *ctl, const struct ctl_args *a)
 {
 	return ctl_mailbox_run(ctl, a, false, ctl_mailbox_do_list);
 }
 
+/* ctl_mailbox_status - "mailbox status": one folder's state */
 int
 ctl_mailbox_status(struct ctl *ctl, const struct ctl_args *a)
 {
 	return ctl_mailbox_run(ctl, a, false, ctl_mailbox_do_status);
 }
 
+/* ctl_mailbox_reindex - "mailbox reindex": rebuild the index */
 int
 ctl_mailbox_reindex(struct ctl *ctl, const struct ctl_args *a)
 {
 	return ctl_mailbox_run(ctl, a, false, ctl_mailbox_do_reindex);
 }
 
+/* ctl_mailbox_create - "mailbox create": a new folder */
 int
 ctl_mailbox_create(struct ctl *ctl, const struct ctl_args *a)
 {
 	return ctl_mailbox_run(ctl, a, true, ctl_mailbox_do_create);
 }
 
+/* ctl_mailbox_delete - "mailbox delete": remove a folder */
 int
 ctl_mailbox_delete(struct ctl *ctl, const struct ctl_args *a)
 {

@@ -38,7 +38,7 @@ mindex_fault_fn *mindex_fault;
 #define MINDEX_MSG_HEAD 47	/* record bytes before the name */
 #define MINDEX_FOLDER_LEN 17
 
-/* mindex_put32 / put64 / get32 / get64 - big-endian integers */
+/* mindex_put32 - v big-endian into p[0..4) */
 void
 mindex_put32(unsigned char *p, uint32_t v)
 {
@@ -46,6 +46,7 @@ mindex_put32(unsigned char *p, uint32_t v)
 		p[i] = (unsigned char)v;
 }
 
+/* mindex_put64 - v big-endian into p[0..8) */
 void
 mindex_put64(unsigned char *p, uint64_t v)
 {
@@ -53,6 +54,7 @@ mindex_put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
+/* mindex_get32 - the big-endian number at p[0..4) */
 uint32_t
 mindex_get32(const unsigned char *p)
 {
@@ -60,6 +62,7 @@ mindex_get32(const unsigned char *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
+/* mindex_get64 - the big-endian number at p[0..8) */
 uint64_t
 mindex_get64(const unsigned char *p)
 {

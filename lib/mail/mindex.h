@@ -82,7 +82,7 @@ struct mindex_msg {
 	uint32_t keywords;	/* bit i: keyword i of the folder ('a' + i) */
 	uint64_t modseq;	/* last change (RFC 7162) */
 	uint64_t size;		/* bytes of the file (LF line ends) */
-	uint64_t wsize;		/* bytes with CRLF line ends: RFC822.SIZE */
+	uint64_t wsize;		/* with CRLF line ends (RFC822.SIZE) */
 	int64_t internaldate;	/* unix seconds */
 	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ */
 };

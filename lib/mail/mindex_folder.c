@@ -858,7 +858,7 @@ mindex_subs_load(struct mindex *ix, struct buf *out, struct buf *why)
 	rc = mindex_read_small(buf_cstr(&path), &data, why);
 	buf_free(&path);
 	if (rc > 0 && data.len >= 3 && memcmp(data.data, "V\t", 2) == 0)
-		v2 = true;	/* Dovecot 2.x: "V\t2", names '\t'-separated */
+		v2 = true;	/* Dovecot 2.x: "V\t2", '\t' between levels */
 	for (line = rc > 0 ? strtok_r(data.data, "\n", &save) : NULL;
 	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (v2 && line == data.data)

@@ -97,7 +97,7 @@ mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
 	if (rename(buf_cstr(&from), buf_cstr(&to)) < 0 && (errno != ENOENT ||
 	    access(buf_cstr(&to), F_OK) < 0)) {
 		if (errno == ENOENT) {
-			rc = 0;	/* changed by another tool: a sync sees it */
+			rc = 0;	/* another tool's rename: sync sees it */
 			goto out;
 		}
 		buf_printf(why, "rename %s: %s", buf_cstr(&from),

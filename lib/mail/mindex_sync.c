@@ -30,7 +30,7 @@ struct mindex_ent {
 	size_t blen;
 	bool in_new;
 	bool matched;
-	long long sec;		/* leading number of the name: arrival time */
+	long long sec;		/* the name's leading number: arrival */
 };
 
 struct mindex_scan {

@@ -174,6 +174,7 @@ agrees(struct mindex *ix, const char *folder, const char *dir)
 	return 1;
 }
 
+/* test_codec - record codec round-trips and refuses damage */
 static void
 test_codec(void)
 {
@@ -215,6 +216,7 @@ test_codec(void)
 	buf_free(&why);
 }
 
+/* test_sync_new_mail - sync gives new mail UIDs and moves it to cur/ */
 static void
 test_sync_new_mail(void)
 {
@@ -255,6 +257,8 @@ test_sync_new_mail(void)
 	buf_free(&why);
 }
 
+/* test_store_and_other_tools - store renames the flags; changes made
+ * by other tools are seen */
 static void
 test_store_and_other_tools(void)
 {
@@ -322,6 +326,7 @@ vanished_cb(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 	(void)modseq;
 }
 
+/* test_expunge - expunge and VANISHED ranges */
 static void
 test_expunge(void)
 {
@@ -355,6 +360,7 @@ test_expunge(void)
 	buf_free(&v);
 }
 
+/* test_append_copy_move - append, cache, copy and move */
 static void
 test_append_copy_move(void)
 {
@@ -422,6 +428,7 @@ folder_cb(const char *name, unsigned special, void *ctx)
 	buf_printf(ctx, "%s/%u ", name, special);
 }
 
+/* test_folders - folders, special-use, rename, delete, subscriptions */
 static void
 test_folders(void)
 {
@@ -506,6 +513,8 @@ write_file(const char *path, const char *data)
 	return ok ? 0 : -1;
 }
 
+/* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
+ * dovecot-uidlist, damaged environment) */
 static void
 test_rebuild_keeps_uids(void)
 {
@@ -605,6 +614,8 @@ workload(const char *dir)
 	_exit(0);
 }
 
+/* test_crash_at_every_step - a process killed at every step reuses no
+ * UID and loses nothing */
 static void
 test_crash_at_every_step(void)
 {
@@ -677,6 +688,7 @@ test_crash_at_every_step(void)
 	buf_free(&why);
 }
 
+/* test_concurrent_writers - concurrent writers and delivery */
 static void
 test_concurrent_writers(void)
 {
@@ -713,7 +725,8 @@ test_concurrent_writers(void)
 				    NULL, 0, 0, &uid, &uv, &why) < 0 ||
 				    mindex_sync(cx, "INBOX", NULL, &why) < 0 ||
 				    mindex_store(cx, "INBOX", uid, MINDEX_ADD,
-				    MINDEX_F_SEEN, NULL, 0, 0, NULL, &why) < 0) {
+				    MINDEX_F_SEEN, NULL, 0, 0, NULL,
+				    &why) < 0) {
 					fprintf(stderr, "  child: %s\n",
 					    buf_cstr(&why));
 					_exit(2);
@@ -783,6 +796,8 @@ killer_child(const char *dir, int fd, int seed)
 	_exit(0);
 }
 
+/* test_sigkill_concurrent - SIGKILL during concurrent append, store,
+ * expunge and delivery */
 static void
 test_sigkill_concurrent(void)
 {
@@ -868,6 +883,7 @@ test_sigkill_concurrent(void)
 	buf_free(&told);
 }
 
+/* test_links_not_followed - links planted in the Maildir are not followed */
 static void
 test_links_not_followed(void)
 {
@@ -920,6 +936,7 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* test_big_folder - big folder sync */
 static void
 test_big_folder(void)
 {

@@ -44,6 +44,7 @@ decode_bad(const char *s)
 	return bad;
 }
 
+/* test_rfc_examples - RFC 3501 examples round-trip */
 static void
 test_rfc_examples(void)
 {
@@ -52,41 +53,45 @@ test_rfc_examples(void)
 	    "\xe8\xaa\x9e"));
 	T_ASSERT(decode_ok("&-", "&"));
 	T_ASSERT(decode_ok("Entw&APw-rfe", "Entw\xc3\xbc" "rfe"));
-	T_ASSERT(decode_ok("&2D3eAA-", "\xf0\x9f\x98\x80"));	/* U+1F600 */
+	/* U+1F600 */
+	T_ASSERT(decode_ok("&2D3eAA-", "\xf0\x9f\x98\x80"));
 	T_ASSERT(decode_ok("A&-B&AAk-", "A&B\t"));
 	T_ASSERT(decode_ok("", ""));
 }
 
+/* test_refused - non-canonical and broken input refused */
 static void
 test_refused(void)
 {
 	T_ASSERT(decode_bad("&Jjo!"));		/* no closing '-' */
 	T_ASSERT(decode_bad("&U,BTFw"));	/* no closing '-' */
-	T_ASSERT(decode_bad("a&b"));		/* bare '&' run not whole */
+	T_ASSERT(decode_bad("a&b"));		/* run not closed */
 	T_ASSERT(decode_bad("&AGE-"));		/* 'a' must be itself */
-	T_ASSERT(decode_bad("&APw-&APw-"));	/* two runs side by side */
-	T_ASSERT(decode_bad("&APx-"));		/* leftover bits not zero */
+	T_ASSERT(decode_bad("&APw-&APw-"));	/* adjacent runs */
+	T_ASSERT(decode_bad("&APx-"));		/* leftover bits set */
 	T_ASSERT(decode_bad("&APwA-"));		/* 6 bits left over */
 	T_ASSERT(decode_bad("&2D0-"));		/* lone high surrogate */
 	T_ASSERT(decode_bad("&3gA-"));		/* lone low surrogate */
 	T_ASSERT(decode_bad("&2D3YPQ-"));	/* high then high */
 	T_ASSERT(decode_bad("&AAA-"));		/* NUL */
-	T_ASSERT(decode_bad("&AP=-"));		/* '=' is not modified b64 */
-	T_ASSERT(decode_bad("&AP/-"));		/* '/' is not modified b64 */
+	T_ASSERT(decode_bad("&AP=-"));		/* '=' not base64 */
+	T_ASSERT(decode_bad("&AP/-"));		/* '/' not mbase64 */
 	T_ASSERT(decode_bad("caf\xc3\xa9"));	/* raw 8-bit */
 	T_ASSERT(decode_bad("tab\there"));	/* raw control */
 	T_ASSERT(decode_bad("&"));
 }
 
+/* test_encode_refuses - encoder refuses bad UTF-8 */
 static void
 test_encode_refuses(void)
 {
 	struct buf out = BUF_INIT, why = BUF_INIT;
 
-	T_ASSERT(mutf7_encode("\xc0\xaf", 2, &out, &why) < 0);	/* overlong */
-	T_ASSERT(mutf7_encode("\xed\xa0\x80", 3, &out, &why) < 0); /* D800 */
+	/* overlong, a surrogate, above U+10FFFF, cut short, NUL */
+	T_ASSERT(mutf7_encode("\xc0\xaf", 2, &out, &why) < 0);
+	T_ASSERT(mutf7_encode("\xed\xa0\x80", 3, &out, &why) < 0);
 	T_ASSERT(mutf7_encode("\xf4\x90\x80\x80", 4, &out, &why) < 0);
-	T_ASSERT(mutf7_encode("\xe6\x97", 2, &out, &why) < 0);	/* cut */
+	T_ASSERT(mutf7_encode("\xe6\x97", 2, &out, &why) < 0);
 	T_ASSERT(mutf7_encode("a\0b", 3, &out, &why) < 0);
 	buf_free(&out);
 	buf_free(&why);
@@ -130,6 +135,7 @@ folder_bad(const char *s, bool utf8)
 	return bad;
 }
 
+/* test_folders - folder names map to Maildir++ folders */
 static void
 test_folders(void)
 {
@@ -162,6 +168,7 @@ test_folders(void)
 	T_ASSERT(folder_bad(long_name, true));
 }
 
+/* test_from_disk - folder names read from disk */
 static void
 test_from_disk(void)
 {
