@@ -196,3 +196,80 @@ def test_root_works_as_vmail_user_and_follows_no_link(pki):
                 nobody.pw_uid, name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_index_agrees_after_local_and_heraldctl_are_killed(make_herald,
+                                                           token):
+    """Mail delivered while local is SIGKILLed over and over and
+    heraldctl's index work (the mailbox child included) is killed at
+    random: nothing is lost and the index agrees with the Maildir."""
+    import random
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    inst = make_herald()
+    addr, local = "alice@example.test", "alice"
+    rnd = random.Random(token)
+    stop = threading.Event()
+    kills = {"local": 0, "heraldctl": 0}
+
+    def killer():
+        while not stop.is_set():
+            for pid in inst.children("local"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    kills["local"] += 1
+                except ProcessLookupError:
+                    pass
+            stop.wait(rnd.uniform(0.05, 0.25))
+
+    def indexer():
+        argv = [str(H.binpath("heraldctl")), "-c", str(inst.conf),
+                "mailbox", "status", addr]
+        while not stop.is_set():
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+            time.sleep(rnd.uniform(0.0, 0.05))
+            try:
+                os.killpg(p.pid, signal.SIGKILL)   # the child too
+                kills["heraldctl"] += 1
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=10)
+
+    threads = [threading.Thread(target=killer),
+               threading.Thread(target=indexer)]
+    n = 30
+    for t in threads:
+        t.start()
+    try:
+        with inst.smtp() as s:
+            for i in range(n):
+                s.sendmail("sender@example.org", [addr],
+                           H.make_message("%s-%d" % (token, i), to=addr))
+        time.sleep(2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+    print("kills: %s" % kills)
+    assert kills["local"] > 0 and kills["heraldctl"] > 0, kills
+    msgs = inst.wait_messages(token, local, count=n, timeout=60)
+    for i in range(n):     # a crash may duplicate, never lose
+        assert any(("%s-%d@" % (token, i)).encode() in m for m in msgs), i
+    st = status(inst, addr)
+    md = inst.maildir(local)
+    files = os.listdir(md / "cur")
+    assert os.listdir(md / "new") == []
+    assert st["messages"] == len(files) >= n
+    assert st["uidnext"] > st["messages"]
+    bases = [f.split(":")[0] for f in files]
+    assert len(set(bases)) == len(bases)
+    # a rebuild finds the same
+    inst.ctl_ok("mailbox", "reindex", addr)
+    again = status(inst, addr)
+    assert (again["uidvalidity"], again["uidnext"], again["messages"]) == \
+        (st["uidvalidity"], st["uidnext"], st["messages"])
