@@ -404,8 +404,6 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		    AT_SYMLINK_NOFOLLOW);
 	}
 	mindex_point("append:delivered");
-	/* the message is safe in new/ now; should the index fail, the
-	 * next sync gives it a UID */
 	for (int tries = 0;; tries++) {
 		rc = mindex_append_index(ix, &fk, &name, flags, kw, nkw, uid_r,
 		    uidvalidity_r, why);
@@ -413,6 +411,15 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		    !mindex_map_full(why))
 			break;
 		buf_reset(why);
+	}
+	if (rc < 0) {
+		/* the client is told APPEND failed: the copy still in new/
+		 * must not show up at the next sync (and a retry make two).
+		 * Should a sync have given it a UID meanwhile, that sync
+		 * sees it expunged: no UID is reused either way. */
+		buf_reset(&path);
+		buf_printf(&path, "%s/new/%s", fk.dir, buf_cstr(&name));
+		(void)unlink(buf_cstr(&path));
 	}
 	buf_free(&name);
 	buf_free(&path);

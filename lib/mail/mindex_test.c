@@ -688,6 +688,53 @@ test_crash_at_every_step(void)
 	buf_free(&why);
 }
 
+static char hide_cur[700];
+
+/* hide_cur_hook - cur/ goes away just before append moves its file */
+static void
+hide_cur_hook(const char *point)
+{
+	char to[720];
+
+	if (strcmp(point, "append:delivered") == 0) {
+		snprintf(to, sizeof(to), "%s.away", hide_cur);
+		if (rename(hide_cur, to) < 0)
+			abort();
+	}
+}
+
+/* test_failed_append_leaves_nothing - an APPEND that fails after its
+ * file was written leaves no message behind and uses no UID */
+static void
+test_failed_append_leaves_nothing(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	uint32_t uid = 0, uv;
+	char away[720];
+	int fd = source("Subject: a\n\nappended\n");
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	snprintf(hide_cur, sizeof(hide_cur), "%s/cur", dir);
+	snprintf(away, sizeof(away), "%s.away", hide_cur);
+	mindex_fault = hide_cur_hook;
+	T_ASSERT(mindex_append(ix, "INBOX", fd, 21, 0, NULL, 0, 0, &uid, &uv,
+	    &why) < 0);
+	mindex_fault = NULL;
+	T_EQ_INT(rename(away, hide_cur), 0);
+	T_EQ_INT(count_dir(dir, "new"), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, 0);
+	T_EQ_INT(st.uidnext, 1);
+	close(fd);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* test_concurrent_writers - concurrent writers and delivery */
 static void
 test_concurrent_writers(void)
@@ -986,6 +1033,7 @@ static const struct test_case cases[] = {
 	    test_rebuild_keeps_uids},
 	{"a process killed at every step reuses no UID and loses nothing",
 	    test_crash_at_every_step},
+	{"a failed append leaves nothing", test_failed_append_leaves_nothing},
 	{"concurrent writers and delivery", test_concurrent_writers},
 	{"SIGKILL during concurrent append/store/expunge and delivery",
 	    test_sigkill_concurrent},
