@@ -62,7 +62,8 @@ int mindex_msg_del(struct mindex *ix, MDB_txn *txn,
     const struct mindex_fk *fk, const struct mindex_msg *m, struct buf *why);
 /* mindex_vanish - record uids[0..n) (sorted) as expunged at modseq */
 int mindex_vanish(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
-    const uint32_t *uids, size_t n, uint64_t modseq, struct buf *why);
+    const uint32_t *uids, size_t n, uint64_t modseq,
+    struct mindex_folder_rec *f, struct buf *why);
 int mindex_cmp_uid(const void *a, const void *b);
 struct stat;
 /* mindex_file_sizes - size and CRLF size of a message file */

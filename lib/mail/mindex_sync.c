@@ -443,7 +443,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	}
 	if (ngone > 0) {
 		qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
-		if (mindex_vanish(ix, txn, fk, gone, ngone, modseq, why) < 0)
+		if (mindex_vanish(ix, txn, fk, gone, ngone, modseq, &f,
+		    why) < 0)
 			goto out;
 		r->expunged = (uint32_t)ngone;
 	}
@@ -745,8 +746,12 @@ mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
 		if (mindex_folder_put(ix, txn, &fk, &f, why) < 0)
 			goto out;
 	} else {
+		/* a new UIDVALIDITY: the old history means nothing */
 		k = (MDB_val){fk.klen, fk.key};
 		(void)mdb_del(txn, ix->folders, &k, NULL);
+		if (mindex_del_prefix(txn, ix->expunged, key.data, key.len,
+		    why) < 0)
+			goto out;
 	}
 	rc = mindex_sync_txn(ix, txn, &fk, got == 1 ? &seed : NULL, &sr, why);
 out:

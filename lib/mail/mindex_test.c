@@ -92,6 +92,21 @@ count_dir(const char *dir, const char *sub)
 	return n;
 }
 
+/* write_file - data into path */
+static int
+write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t n = strlen(data);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, data, n) == (ssize_t)n;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
 /* a copy of a folder's index for checks */
 struct snap {
 	int n;
@@ -180,7 +195,7 @@ static void
 test_codec(void)
 {
 	struct mindex_msg m = {0}, back;
-	struct mindex_folder_rec f = {7, 8, 9}, fb;
+	struct mindex_folder_rec f = {7, 8, 9, 3, 5}, fb;
 	struct buf b = BUF_INIT, why = BUF_INIT;
 
 	m.uid = 42;
@@ -212,6 +227,7 @@ test_codec(void)
 	mindex_folder_encode(&f, &b);
 	T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
 	T_EQ_INT(fb.uidnext, 8);
+	T_EQ_INT(fb.vanished_floor, 5);
 	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
 	buf_free(&b);
 	buf_free(&why);
@@ -361,6 +377,59 @@ test_expunge(void)
 	buf_free(&v);
 }
 
+/* count_cb - count the ranges */
+static void
+count_cb(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
+{
+	(void)lo;
+	(void)hi;
+	(void)modseq;
+	(*(int *)ctx)++;
+}
+
+/* test_vanished_bounded - the expunge history of a folder is bounded:
+ * its oldest half goes, and a question older than what is kept says so */
+static void
+test_vanished_bounded(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	int n = MINDEX_VANISHED_MAX + 2, ranges = 0;
+	char path[800];
+
+	for (int i = 0; i < 2 * n; i++) {
+		snprintf(path, sizeof(path), "%s/new/%d.M%dP1.h", dir,
+		    1700000000 + i, i);
+		T_EQ_INT(write_file(path, "x\n"), 0);
+	}
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(mindex_vanished(ix, "INBOX", 0, count_cb, &ranges, &why),
+	    0);
+	T_EQ_INT(ranges, 0);
+	/* every other message goes: one range each, more than are kept */
+	for (int i = 0; i < 2 * n; i += 2) {
+		snprintf(path, sizeof(path), "%s/cur/%d.M%dP1.h:2,", dir,
+		    1700000000 + i, i);
+		T_EQ_INT(unlink(path), 0);
+	}
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_vanished(ix, "INBOX", st.highestmodseq, count_cb,
+	    &ranges, &why), 1);
+	T_ASSERT(ranges <= MINDEX_VANISHED_MAX / 2 + 1);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, n);
+	ranges = 0;
+	T_EQ_INT(mindex_vanished(ix, "INBOX", st.highestmodseq, count_cb,
+	    &ranges, &why), 0);
+	T_EQ_INT(ranges, 0);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* test_append_copy_move - append, cache, copy and move */
 static void
 test_append_copy_move(void)
@@ -497,21 +566,6 @@ test_folders(void)
 	mindex_close(&ix);
 	buf_free(&why);
 	buf_free(&l);
-}
-
-/* write_file - data into path */
-static int
-write_file(const char *path, const char *data)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	size_t n = strlen(data);
-	int ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, data, n) == (ssize_t)n;
-	close(fd);
-	return ok ? 0 : -1;
 }
 
 /* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
@@ -1100,6 +1154,7 @@ static const struct test_case cases[] = {
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
 	{"expunge and VANISHED ranges", test_expunge},
+	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},
 	{"folders, special-use, rename, delete, subscriptions", test_folders},
 	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
