@@ -562,6 +562,23 @@ mindex_rm_at(int at, const char *name, int depth)
 	return unlinkat(at, name, AT_REMOVEDIR);
 }
 
+/* mindex_clean_leftovers - remove what a delete that died half-way
+ * left behind (..herald-deleted.* folders) */
+void
+mindex_clean_leftovers(struct mindex *ix)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(ix->path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, MINDEX_DELETED,
+		    strlen(MINDEX_DELETED)) == 0)
+			(void)mindex_rm_at(dirfd(d), de->d_name, 3);
+	closedir(d);
+}
+
 /* mindex_count_files - messages in dir/new and dir/cur */
 static size_t
 mindex_count_files(const char *dir)
@@ -617,7 +634,7 @@ mindex_folder_delete(struct mindex *ix, const char *folder, bool force,
 		return -1;
 	}
 	/* out of sight first (".." names are never folders), then away */
-	buf_printf(&aside, "..herald-deleted.%ld.%lld", (long)getpid(),
+	buf_printf(&aside, MINDEX_DELETED "%ld.%lld", (long)getpid(),
 	    (long long)time(NULL));
 	if ((dfd = open(ix->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    renameat(dfd, fk.key, dfd, buf_cstr(&aside)) < 0) {

@@ -126,6 +126,11 @@ int mindex_keyword_map(const struct mindex_fk *src, const struct buf *snames,
     struct buf *why);
 /* mindex_folder_names - INBOX and the folders on disk, NUL-separated */
 int mindex_folder_names(struct mindex *ix, struct buf *out, struct buf *why);
+/* where a deleted folder goes before it is removed (".." names are
+ * never folders) */
+#define MINDEX_DELETED "..herald-deleted."
+/* mindex_clean_leftovers - remove what a delete that died left */
+void mindex_clean_leftovers(struct mindex *ix);
 /* mindex_drop_stale - remove index data of folders not in names */
 int mindex_drop_stale(struct mindex *ix, MDB_txn *txn,
     const struct buf *names, struct buf *why);

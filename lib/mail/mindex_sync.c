@@ -653,6 +653,7 @@ mindex_reindex(const char *path, struct buf *why)
 
 	if (mindex_open(path, &ix, why) < 0)
 		return -1;
+	mindex_clean_leftovers(ix);
 	if (mindex_folder_names(ix, &names, why) < 0)
 		goto out;
 	/* one transaction for all: other processes see the old index or

@@ -862,6 +862,61 @@ test_failed_append_leaves_nothing(void)
 	buf_free(&why);
 }
 
+/* leftovers - how many half-deleted folders dir holds */
+static int
+leftovers(const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "..herald-deleted.", 17) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* test_delete_killed_half_way - a delete killed after its folder went
+ * out of sight: the folder is gone for good, reindex removes the rest */
+static void
+test_delete_killed_half_way(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, l = BUF_INIT;
+	struct mindex *ix;
+	char sub[700];
+	int status;
+	pid_t pid;
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_folder_create(ix, "Old", &why), 0);
+	mindex_close(&ix);
+	snprintf(sub, sizeof(sub), "%s/.Old", dir);
+	T_EQ_INT(deliver(sub, "Subject: x\n\nx\n", NULL), 0);
+	if ((pid = fork()) == 0) {
+		crash_at = "delete:renamed";
+		mindex_fault = crash_hook;
+		if (mindex_open(dir, &ix, &why) < 0)
+			_exit(3);
+		(void)mindex_folder_delete(ix, "Old", true, &why);
+		_exit(0);
+	}
+	T_ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 9);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_folders(ix, folder_cb, &l, &why), 0);
+	T_EQ_STR(buf_cstr(&l), "INBOX/0 ");
+	mindex_close(&ix);
+	T_EQ_INT(leftovers(dir), 1);
+	T_EQ_INT(mindex_reindex(dir, &why), 0);
+	T_EQ_INT(leftovers(dir), 0);
+	buf_free(&why);
+	buf_free(&l);
+}
+
 /* test_concurrent_writers - concurrent writers and delivery */
 static void
 test_concurrent_writers(void)
@@ -1163,6 +1218,7 @@ static const struct test_case cases[] = {
 	{"a process killed at every step reuses no UID and loses nothing",
 	    test_crash_at_every_step},
 	{"a failed append leaves nothing", test_failed_append_leaves_nothing},
+	{"a delete killed half-way", test_delete_killed_half_way},
 	{"concurrent writers and delivery", test_concurrent_writers},
 	{"SIGKILL during concurrent append/store/expunge and delivery",
 	    test_sigkill_concurrent},
