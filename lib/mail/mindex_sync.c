@@ -264,8 +264,10 @@ mindex_uidlist(const char *dir, struct mindex_seed *seed)
 			version = 0;
 	} else if (line[0] == '3' && line[1] == ' ') {
 		version = 3;
-		for (char *t = strtok(line + 2, " \r\n"); t != NULL;
-		    t = strtok(NULL, " \r\n")) {
+		char *save = NULL;
+
+		for (char *t = strtok_r(line + 2, " \r\n", &save); t != NULL;
+		    t = strtok_r(NULL, " \r\n", &save)) {
 			if (t[0] == 'V')
 				uv = strtoull(t + 1, NULL, 10);
 			else if (t[0] == 'N')
