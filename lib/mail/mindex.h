@@ -201,6 +201,12 @@ int mindex_copy(struct mindex *ix, const char *src, const char *dst,
     const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
     uint32_t *uidvalidity_r, struct buf *why);
 
+/* cache kinds (the blobs' producers are in lib/mail/mime_imap.c; other
+ * kinds may be added, 0 is never used) */
+#define MINDEX_CACHE_ENVELOPE 1		/* FETCH ENVELOPE text */
+#define MINDEX_CACHE_BODYSTRUCTURE 2	/* FETCH BODYSTRUCTURE text */
+#define MINDEX_CACHE_HEADERS 3		/* header fields clients ask for */
+
 /* mindex_cache_put - keep data[0..len) (at most MINDEX_CACHE_MAX) as the
  * blob of kind for message uid; -1 with why */
 int mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,

@@ -1177,7 +1177,8 @@ test_big_folder(void)
 	struct mindex_status st;
 	struct mindex *ix;
 	struct rusage ru;
-	double t0, t1, t2;
+	struct stat sb;
+	double t0, t1, t2, t3;
 	char path[800];
 
 	/* files as local names them, written directly (fast) */
@@ -1195,10 +1196,16 @@ test_big_folder(void)
 	t2 = now_ms();
 	T_EQ_INT(r.added, 0);
 	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	t3 = now_ms();
 	T_EQ_INT(st.messages, n);
 	getrusage(RUSAGE_SELF, &ru);
+	snprintf(path, sizeof(path), "%s/herald-index/data.mdb", dir);
+	if (stat(path, &sb) < 0)
+		sb.st_blocks = 0;
 	printf("big folder: %ld messages, first sync %.0f ms, resync %.0f ms, "
-	    "max RSS %ld KiB\n", n, t1 - t0, t2 - t1, ru.ru_maxrss);
+	    "status %.0f ms, index %lld KiB on disk, max RSS %ld KiB\n", n,
+	    t1 - t0, t2 - t1, t3 - t2, (long long)sb.st_blocks / 2,
+	    ru.ru_maxrss);
 	mindex_close(&ix);
 	buf_free(&why);
 }
