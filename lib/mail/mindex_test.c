@@ -969,7 +969,7 @@ test_concurrent_writers(void)
 		}
 	}
 	for (int c = 0; c < 5; c++) {
-		int status;
+		int status = 0;
 
 		if (pids[c] < 0 || waitpid(pids[c], &status, 0) != pids[c] ||
 		    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
