@@ -105,6 +105,15 @@ int mindex_sync_txn(struct mindex *ix, MDB_txn *txn,
 int mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
     struct buf *why);
 int mindex_uidlist(const char *dir, struct mindex_seed *seed);
+#define MINDEX_UIDLIST_MAX (256 << 20)	/* bytes of a dovecot-uidlist */
+#define MINDEX_UIDLIST_LINE 4096	/* longer lines are skipped */
+/* mindex_uidlist_parse - a dovecot-uidlist's text into seed: header "3
+ * V<uidvalidity> N<uidnext> ..." (or version 1: "1 <uidvalidity>
+ * <uidnext>"), then "<uid> [<ext>...] :<file name>" lines (version 1:
+ * "<uid> <file name>"); lines that are not are skipped. 1 read (seed
+ * sorted), 0 unusable (no header) */
+int mindex_uidlist_parse(const char *data, size_t n,
+    struct mindex_seed *seed);
 void mindex_seed_add(struct mindex_seed *seed, const char *base, size_t blen,
     uint32_t uid);
 void mindex_seed_sort(struct mindex_seed *seed);
