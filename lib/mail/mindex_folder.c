@@ -904,7 +904,7 @@ mindex_subscribe(struct mindex *ix, const char *folder, bool on,
     struct buf *why)
 {
 	struct buf cur = BUF_INIT, out = BUF_INIT, path = BUF_INIT;
-	struct buf enc = BUF_INIT, name = BUF_INIT;
+	struct buf name = BUF_INIT;
 	MDB_txn *txn;
 	bool found = false;
 	int rc = -1;
@@ -945,7 +945,6 @@ out_nolock:
 	buf_free(&cur);
 	buf_free(&out);
 	buf_free(&path);
-	buf_free(&enc);
 	buf_free(&name);
 	return rc;
 }
