@@ -44,10 +44,19 @@ mindex_read_small(const char *path, struct buf *out, struct buf *why)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	struct stat st;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		buf_printf(why, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		buf_printf(why, "%s is not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	while ((n = read(fd, data, sizeof(data))) > 0) {

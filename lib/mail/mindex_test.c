@@ -1146,6 +1146,13 @@ test_links_not_followed(void)
 	if (fd >= 0)
 		close(fd);
 	T_EQ_STR(data, "keep me\n");
+	/* a FIFO as the subscriptions file: refused, not waited on */
+	snprintf(path, sizeof(path), "%s/subscriptions", dir);
+	T_EQ_INT(mkfifo(path, 0600), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	buf_reset(&kw);
+	T_ASSERT(mindex_subscriptions(ix, &kw, &why) < 0);
+	mindex_close(&ix);
 	/* the index folder itself as a link is refused */
 	fresh();
 	snprintf(path, sizeof(path), "%s/herald-index", md);
