@@ -9,9 +9,10 @@
  *	config [--changed] [--running] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
- *	and show read the spool; delete and flush ask qmgr. Auth:
- *	lockouts and unlock read and change authd's failure throttling
- *	state (ctl_auth.c).
+ *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
+ *	status, reindex, create and delete work on a user's mail store as
+ *	vmail_user (ctl_mailbox.c). Auth: lockouts and unlock read and
+ *	change authd's failure throttling state (ctl_auth.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -143,11 +144,24 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"auth", "unlock", "ADDR|IP|PREFIX", "forget the failed logins and "
 	    "lift the lockouts of an account, a client address or a prefix "
 	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, CTL_CONF_WRITES},
+	{"mailbox", "list", "ADDR", "a user's folders: messages, unseen, size, "
+	    "special-use", 1, 1, NULL, ctl_mailbox_list, CTL_CONF_WRITES},
+	{"mailbox", "status", "ADDR [FOLDER]", "UIDVALIDITY, UIDNEXT, "
+	    "HIGHESTMODSEQ and counts of a folder (default INBOX)", 1, 2,
+	    NULL, ctl_mailbox_status, CTL_CONF_WRITES},
+	{"mailbox", "reindex", "ADDR", "rebuild the mail index from the "
+	    "Maildir, keeping UIDs", 1, 1, NULL, ctl_mailbox_reindex,
+	    CTL_CONF_WRITES},
+	{"mailbox", "create", "ADDR FOLDER", "create a folder", 2, 2, NULL,
+	    ctl_mailbox_create, CTL_CONF_WRITES},
+	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
+	    "(--force: also when it holds messages; never INBOX)", 2, 2,
+	    ctl_opts_force, ctl_mailbox_delete, CTL_CONF_WRITES},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    "auth", NULL};
+    "mailbox", "auth", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool
