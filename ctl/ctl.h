@@ -218,6 +218,13 @@ int ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a);
 
+/* ctl_mailbox.c */
+int ctl_mailbox_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_mailbox_status(struct ctl *ctl, const struct ctl_args *a);
+int ctl_mailbox_reindex(struct ctl *ctl, const struct ctl_args *a);
+int ctl_mailbox_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_mailbox_delete(struct ctl *ctl, const struct ctl_args *a);
+
 /* ctl_domain.c: shared by the directory commands */
 struct dir;
 /* ctl_dir_open - open the directory for writing; NULL after an error */

@@ -9,7 +9,9 @@
  *	config [--changed] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
- *	and show read the spool; delete and flush ask qmgr.
+ *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
+ *	status, reindex, create and delete work on a user's mail store as
+ *	vmail_user (ctl_mailbox.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -127,11 +129,23 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    ctl_queue_release, false},
 	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
 	    ctl_queue_flush, false},
+	{"mailbox", "list", "ADDR", "a user's folders: messages, unseen, size, "
+	    "special-use", 1, 1, NULL, ctl_mailbox_list, false},
+	{"mailbox", "status", "ADDR [FOLDER]", "UIDVALIDITY, UIDNEXT, "
+	    "HIGHESTMODSEQ and counts of a folder (default INBOX)", 1, 2,
+	    NULL, ctl_mailbox_status, false},
+	{"mailbox", "reindex", "ADDR", "rebuild the mail index from the "
+	    "Maildir, keeping UIDs", 1, 1, NULL, ctl_mailbox_reindex, false},
+	{"mailbox", "create", "ADDR FOLDER", "create a folder", 2, 2, NULL,
+	    ctl_mailbox_create, false},
+	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
+	    "(--force: also when it holds messages; never INBOX)", 2, 2,
+	    ctl_opts_force, ctl_mailbox_delete, false},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    NULL};
+    "mailbox", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool

@@ -1,0 +1,264 @@
+/*
+ * mindex - the per-user mail index over a Maildir++ store (DESIGN.md §7):
+ * what imapd (and heraldctl, and later pop3d) stand on.
+ *
+ * The Maildir is the truth. The index is an LMDB environment in
+ * <maildir>/herald-index/ (mode 0600, the mail user's) that holds, per
+ * folder: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, uid -> {file name, flags,
+ * keywords, modseq, sizes, internal date}, base name -> uid, the UID
+ * ranges expunged at each modseq (QRESYNC VANISHED), and cache blobs per
+ * message (ENVELOPE, BODYSTRUCTURE, header fields: opaque bytes with a
+ * kind tag that lib/mail/mime_imap.c produces).
+ *
+ * Files: new mail (local writes new/ without a lock) gets its UID at the
+ * next sync, in arrival order, and moves to cur/ as "base:2," keeping its
+ * base name, so POP3 UIDLs stay the same. Flags are the standard ":2,"
+ * suffix: D F P R S T, then keywords as letters a-z through the folder's
+ * dovecot-keywords file, as Dovecot does, so any Maildir tool still works.
+ *
+ * UIDs are never reused within a UIDVALIDITY, also after a crash between
+ * any two steps: a UID exists only once the LMDB transaction that raised
+ * UIDNEXT past it has committed (synchronously), and no UID is given to a
+ * caller before that. A file left in new/ or cur/ without a UID by a
+ * crash gets a new one at the next sync; a rename or unlink done before a
+ * crash but not committed is seen by the next sync as a flag change or an
+ * expunge. Every rename inside cur/ is done while holding the LMDB write
+ * transaction, and a sync reads new/ before cur/ inside it too, so a
+ * concurrent herald process can never make a message look expunged.
+ *
+ * A missing index is built from the Maildir, keeping UIDVALIDITY and UIDs
+ * that Dovecot's dovecot-uidlist of the folder gives. An index that LMDB
+ * cannot open is moved aside (herald-index.damaged.<time>) and rebuilt the
+ * same way. mindex_reindex rebuilds every folder of a readable index,
+ * keeping the UIDs it holds for files still there.
+ *
+ * Threads and processes: any number of processes may use one Maildir's
+ * index at once (LMDB serializes writers). Within a process, open a
+ * Maildir's index once (LMDB's rule) and share the handle: its operations
+ * are serialized by a mutex inside, so worker threads may call it; never
+ * carry a handle across fork(). Everything here blocks on the disk and
+ * grows with the folder: imapd calls it from worker threads only.
+ *
+ * Folder names are the UTF-8 names mutf7_folder_name() returns ("INBOX",
+ * "Sent", "Work.2024"); bad names get -1 with why.
+ */
+#ifndef MAIL_MINDEX_H
+#define MAIL_MINDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct buf;
+struct mindex;
+
+#define MINDEX_DIR "herald-index"	/* beside cur/ new/ tmp/ */
+#define MINDEX_NAME_MAX 255		/* file name in cur/ */
+#define MINDEX_CACHE_MAX (256 * 1024)	/* largest cache blob */
+#define MINDEX_KEYWORDS_MAX 26		/* a-z, as Dovecot's Maildir */
+#define MINDEX_KEYWORD_LEN 64		/* longest keyword name */
+
+/* message flags (the Maildir letter each is stored as) */
+#define MINDEX_F_DRAFT 0x01	/* D \Draft */
+#define MINDEX_F_FLAGGED 0x02	/* F \Flagged */
+#define MINDEX_F_PASSED 0x04	/* P (forwarded; no IMAP system flag) */
+#define MINDEX_F_ANSWERED 0x08	/* R \Answered */
+#define MINDEX_F_SEEN 0x10	/* S \Seen */
+#define MINDEX_F_DELETED 0x20	/* T \Deleted */
+#define MINDEX_F_ALL 0x3f
+
+/* special-use of a folder (RFC 6154) */
+#define MINDEX_SPECIAL_SENT 0x01
+#define MINDEX_SPECIAL_DRAFTS 0x02
+#define MINDEX_SPECIAL_TRASH 0x04
+#define MINDEX_SPECIAL_JUNK 0x08
+#define MINDEX_SPECIAL_ARCHIVE 0x10
+
+/* one message as the index knows it */
+struct mindex_msg {
+	uint32_t uid;
+	uint32_t flags;		/* MINDEX_F_* */
+	uint32_t keywords;	/* bit i: keyword i of the folder ('a' + i) */
+	uint64_t modseq;	/* last change (RFC 7162) */
+	uint64_t size;		/* bytes of the file (LF line ends) */
+	uint64_t wsize;		/* with CRLF line ends (RFC822.SIZE) */
+	int64_t internaldate;	/* unix seconds */
+	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ */
+};
+
+/* a folder's state */
+struct mindex_status {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;
+	uint32_t unseen;	/* without \Seen */
+	uint32_t deleted;	/* with \Deleted */
+	uint64_t size;		/* sum of wsize */
+};
+
+/* what a sync found */
+struct mindex_sync_result {
+	uint32_t added;		/* new messages given UIDs */
+	uint32_t expunged;	/* files gone */
+	uint32_t changed;	/* flags changed by another tool */
+};
+
+/* mindex_fault_fn - test hook called at named points of every operation
+ * that changes the disk (see mindex.c); NULL outside tests */
+typedef void mindex_fault_fn(const char *point);
+extern mindex_fault_fn *mindex_fault;
+
+/* mindex_open - open (create if missing) the index of the Maildir at
+ * path; a damaged one is moved aside and rebuilt. -1 with why */
+int mindex_open(const char *path, struct mindex **ix_r, struct buf *why);
+/* mindex_close - close and free (NULL is fine) */
+void mindex_close(struct mindex **ix);
+
+/* mindex_sync - bring folder's index in line with its files (see above);
+ * the folder must exist. -1 with why */
+int mindex_sync(struct mindex *ix, const char *folder,
+    struct mindex_sync_result *r, struct buf *why);
+/* mindex_status - the folder's state as last synced; -1 with why */
+int mindex_status(struct mindex *ix, const char *folder,
+    struct mindex_status *st, struct buf *why);
+
+/* mindex_msg_fn - one message of a listing; nonzero stops it */
+typedef int mindex_msg_fn(const struct mindex_msg *m, void *ctx);
+/* mindex_list - messages with lo <= uid <= hi in UID order; -1 with why
+ * (also for a damaged record: "reindex") */
+int mindex_list(struct mindex *ix, const char *folder, uint32_t lo,
+    uint32_t hi, mindex_msg_fn *fn, void *ctx, struct buf *why);
+/* mindex_get - one message: 1 found, 0 not, -1 with why */
+int mindex_get(struct mindex *ix, const char *folder, uint32_t uid,
+    struct mindex_msg *m, struct buf *why);
+
+enum mindex_store_mode { MINDEX_SET, MINDEX_ADD, MINDEX_REMOVE };
+
+/*
+ * mindex_store - change the flags and keywords (names, nkw of them;
+ * unknown ones are added to the folder, at most MINDEX_KEYWORDS_MAX) of
+ * message uid: the file's ":2," suffix is renamed, then the index gets a
+ * new modseq. unchangedsince (RFC 7162; 0: none): a message changed later
+ * is left alone. 1 changed (*m_r the new state if m_r), 0 nothing to
+ * change or gone, 2 refused by unchangedsince, -1 with why.
+ */
+int mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
+    enum mindex_store_mode mode, uint32_t flags, const char *const *kw,
+    size_t nkw, uint64_t unchangedsince, struct mindex_msg *m_r,
+    struct buf *why);
+
+/* mindex_keywords - the folder's keyword names, in letter order, each
+ * followed by '\n', into out (from dovecot-keywords); -1 with why */
+int mindex_keywords(struct mindex *ix, const char *folder, struct buf *out,
+    struct buf *why);
+
+/* mindex_expunge - remove the messages uids[0..n) (uids NULL: every one
+ * with \Deleted), files first; *count_r expunged if not NULL. -1 with
+ * why */
+int mindex_expunge(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, uint32_t *count_r, struct buf *why);
+
+/* mindex_vanished_fn - UIDs lo..hi expunged at modseq */
+typedef void mindex_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq,
+    void *ctx);
+/* mindex_vanished - the ranges expunged after modseq since (QRESYNC) */
+int mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
+    mindex_vanished_fn *fn, void *ctx, struct buf *why);
+
+/*
+ * mindex_append - store size bytes from offset 0 of fd (CRLF becomes LF
+ * as local does) in folder with flags and keywords and internal date
+ * (0: now): written to tmp/ and synced, linked into new/, then moved to
+ * cur/ with its flags when its UID is committed. *uid_r and
+ * *uidvalidity_r for APPENDUID. -1 with why (errno kept: ENOSPC, EDQUOT).
+ */
+int mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
+    uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
+    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why);
+
+/*
+ * mindex_copy - copy (move: then expunge from src) the messages
+ * uids[0..n) of src into dst, hard-linked under new base names (copied
+ * where links fail), with their flags and keywords. dst_uids[i] gets the
+ * new UID of uids[i] (0: that message was gone); *uidvalidity_r dst's
+ * UIDVALIDITY (COPYUID). -1 with why.
+ */
+int mindex_copy(struct mindex *ix, const char *src, const char *dst,
+    const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
+    uint32_t *uidvalidity_r, struct buf *why);
+
+/* mindex_cache_put - keep data[0..len) (at most MINDEX_CACHE_MAX) as the
+ * blob of kind for message uid; -1 with why */
+int mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
+    uint8_t kind, const void *data, size_t len, struct buf *why);
+/* mindex_cache_get - the blob into out: 1, 0 none, -1 with why */
+int mindex_cache_get(struct mindex *ix, const char *folder, uint32_t uid,
+    uint8_t kind, struct buf *out, struct buf *why);
+
+/* folders */
+/* mindex_folder_fn - a folder (UTF-8 name) and its MINDEX_SPECIAL_* */
+typedef void mindex_folder_fn(const char *name, unsigned special, void *ctx);
+/* mindex_folders - INBOX first, then every Maildir++ folder on disk in
+ * name order (entries herald would not make are skipped) */
+int mindex_folders(struct mindex *ix, mindex_folder_fn *fn, void *ctx,
+    struct buf *why);
+/* mindex_special_use - the MINDEX_SPECIAL_* of a folder name */
+unsigned mindex_special_use(const char *folder);
+/* mindex_create_special - create the special-use folders that are
+ * missing (at a user's first login); -1 with why */
+int mindex_create_special(struct mindex *ix, struct buf *why);
+/* mindex_folder_create - a new folder (0 created, -1 with why; errno
+ * EEXIST when it exists) */
+int mindex_folder_create(struct mindex *ix, const char *folder,
+    struct buf *why);
+/* mindex_folder_delete - remove a folder with its mail (refuses INBOX,
+ * and a folder holding messages unless force); -1 with why */
+int mindex_folder_delete(struct mindex *ix, const char *folder, bool force,
+    struct buf *why);
+/* mindex_folder_rename - rename a folder and the folders below it,
+ * keeping UIDs; renaming INBOX moves its messages into a new folder
+ * and leaves INBOX empty (RFC 3501). -1 with why */
+int mindex_folder_rename(struct mindex *ix, const char *from, const char *to,
+    struct buf *why);
+
+/* subscriptions: the Maildir++ subscriptions file, Dovecot's format */
+/* mindex_subscribe - add (on) or remove a name; -1 with why */
+int mindex_subscribe(struct mindex *ix, const char *folder, bool on,
+    struct buf *why);
+/* mindex_subscriptions - the subscribed names, each followed by '\n' */
+int mindex_subscriptions(struct mindex *ix, struct buf *out, struct buf *why);
+
+/* mindex_reindex - rebuild the index of the Maildir at path from its
+ * files, keeping the UIDs the old index (or dovecot-uidlist) gives for
+ * files still there; -1 with why */
+int mindex_reindex(const char *path, struct buf *why);
+
+/* the record codec (exposed for the fuzz target and tests) */
+/* mindex_msg_encode - the versioned record of m into out */
+void mindex_msg_encode(const struct mindex_msg *m, struct buf *out);
+/* mindex_msg_decode - a record into m; -1 with why for anything damaged */
+int mindex_msg_decode(const void *p, size_t n, struct mindex_msg *m,
+    struct buf *why);
+
+/* a folder's record */
+struct mindex_folder_rec {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+
+void mindex_folder_encode(const struct mindex_folder_rec *f,
+    struct buf *out);
+int mindex_folder_decode(const void *p, size_t n,
+    struct mindex_folder_rec *f, struct buf *why);
+
+/* mindex_flags_from_name - flags and keyword bits of a Maildir file name
+ * (after its ":2,") */
+void mindex_flags_from_name(const char *name, uint32_t *flags,
+    uint32_t *keywords);
+/* mindex_base_len - length of the base name (up to ':') of a file name */
+size_t mindex_base_len(const char *name);
+
+#endif

@@ -1,0 +1,743 @@
+/*
+ * mindex_sync - bringing a folder's index in line with its Maildir: the
+ * scan of new/ and cur/, UIDs for new files in arrival order, flag
+ * changes and expunges made by other tools, and rebuilds that keep UIDs
+ * from the old index or Dovecot's dovecot-uidlist. See mindex.h for the
+ * crash-safety argument.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/maildir.h"
+#include "mail/mindex.h"
+#include "mail/mindex_int.h"
+#include "mail/mutf7.h"
+
+/* one file found by a scan */
+struct mindex_ent {
+	char *name;
+	size_t blen;
+	bool in_new;
+	bool matched;
+	long long sec;		/* the name's leading number: arrival */
+};
+
+struct mindex_scan {
+	struct mindex_ent *v;
+	size_t n, cap;
+};
+
+/* mindex_scan_dir - add the files of dir/sub to s; -1 with why */
+static int
+mindex_scan_dir(const char *dir, const char *sub, bool in_new,
+    struct mindex_scan *s, struct buf *why)
+{
+	struct buf path = BUF_INIT;
+	struct dirent *de;
+	DIR *d;
+
+	buf_printf(&path, "%s/%s", dir, sub);
+	if ((d = opendir(buf_cstr(&path))) == NULL) {
+		buf_printf(why, "open %s: %s", buf_cstr(&path),
+		    strerror(errno));
+		buf_free(&path);
+		return -1;
+	}
+	buf_free(&path);
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		struct mindex_ent *e;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >
+		    MINDEX_NAME_MAX - 3 - 6 - MINDEX_KEYWORDS_MAX ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		if (s->n == s->cap) {
+			s->cap = s->cap ? 2 * s->cap : 256;
+			s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
+		}
+		e = &s->v[s->n++];
+		e->name = xstrdup(de->d_name);
+		e->blen = mindex_base_len(e->name);
+		e->in_new = in_new;
+		e->matched = false;
+		e->sec = strtoll(e->name, NULL, 10);
+	}
+	if (errno != 0) {
+		buf_printf(why, "read %s/%s: %s", dir, sub, strerror(errno));
+		closedir(d);
+		return -1;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* mindex_cmp_base - scan order: by base name, cur/ before new/ */
+static int
+mindex_cmp_base(const void *a, const void *b)
+{
+	const struct mindex_ent *x = a, *y = b;
+	size_t n = x->blen < y->blen ? x->blen : y->blen;
+	int c = memcmp(x->name, y->name, n);
+
+	if (c != 0)
+		return c;
+	if (x->blen != y->blen)
+		return x->blen < y->blen ? -1 : 1;
+	return (int)x->in_new - (int)y->in_new;
+}
+
+/* mindex_cmp_arrival - arrival order: leading seconds, then name */
+static int
+mindex_cmp_arrival(const void *a, const void *b)
+{
+	const struct mindex_ent *x = *(const struct mindex_ent *const *)a;
+	const struct mindex_ent *y = *(const struct mindex_ent *const *)b;
+
+	if (x->sec != y->sec)
+		return x->sec < y->sec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* mindex_scan_find - the entry with base name base[0..blen), or NULL */
+static struct mindex_ent *
+mindex_scan_find(struct mindex_scan *s, const char *base, size_t blen)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct mindex_ent *e = &s->v[mid];
+		size_t n = e->blen < blen ? e->blen : blen;
+		int c = memcmp(e->name, base, n);
+
+		if (c == 0 && e->blen != blen)
+			c = e->blen < blen ? -1 : 1;
+		if (c == 0)
+			return e;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* mindex_scan_free - release a scan */
+static void
+mindex_scan_free(struct mindex_scan *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	x_free(&s->v);
+	s->n = s->cap = 0;
+}
+
+/* mindex_scan_dedup - keep one entry per base name (sorted: the cur/
+ * one comes first and stays), so a lookup by base finds the only one */
+static void
+mindex_scan_dedup(struct mindex_scan *s)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (out > 0 && s->v[i].blen == s->v[out - 1].blen &&
+		    memcmp(s->v[i].name, s->v[out - 1].name,
+		    s->v[i].blen) == 0) {
+			free(s->v[i].name);
+			continue;
+		}
+		s->v[out++] = s->v[i];
+	}
+	s->n = out;
+}
+
+/* mindex_seed_find - the seeded UID of base[0..blen), or 0 */
+static uint32_t
+mindex_seed_find(const struct mindex_seed *seed, const char *base,
+    size_t blen)
+{
+	size_t lo = 0, hi;
+
+	if (seed == NULL)
+		return 0;
+	hi = seed->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *b = seed->v[mid].base;
+		size_t bl = strlen(b), n = bl < blen ? bl : blen;
+		int c = memcmp(b, base, n);
+
+		if (c == 0 && bl != blen)
+			c = bl < blen ? -1 : 1;
+		if (c == 0)
+			return seed->v[mid].uid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* mindex_seed_cmp - seed order: by base name */
+static int
+mindex_seed_cmp(const void *a, const void *b)
+{
+	const struct mindex_seed_ent *x = a, *y = b;
+
+	return strcmp(x->base, y->base);
+}
+
+/* mindex_seed_add - one base/uid pair */
+void
+mindex_seed_add(struct mindex_seed *seed, const char *base, size_t blen,
+    uint32_t uid)
+{
+	if (seed->n == seed->cap) {
+		seed->cap = seed->cap ? 2 * seed->cap : 256;
+		seed->v = xreallocarray(seed->v, seed->cap, sizeof(*seed->v));
+	}
+	seed->v[seed->n].base = xstrndup(base, blen);
+	seed->v[seed->n].uid = uid;
+	seed->n++;
+	if (uid >= seed->uidnext)
+		seed->uidnext = uid + 1;
+}
+
+/* mindex_seed_sort - sort for lookups; later duplicates of a base go */
+void
+mindex_seed_sort(struct mindex_seed *seed)
+{
+	if (seed->n > 0)
+		qsort(seed->v, seed->n, sizeof(*seed->v),
+		    mindex_seed_cmp);
+}
+
+/* mindex_seed_free - release a seed */
+void
+mindex_seed_free(struct mindex_seed *seed)
+{
+	for (size_t i = 0; i < seed->n; i++)
+		free(seed->v[i].base);
+	x_free(&seed->v);
+	seed->n = seed->cap = 0;
+}
+
+/*
+ * mindex_uidlist - the seed from Dovecot's dovecot-uidlist in dir, if
+ * any: header "3 V<uidvalidity> N<uidnext> ..." (or version 1: "1
+ * <uidvalidity> <uidnext>"), then "<uid> [<ext>...] :<file name>" lines
+ * (version 1: "<uid> <file name>"). 1 read, 0 none or unusable.
+ */
+int
+mindex_uidlist(const char *dir, struct mindex_seed *seed)
+{
+	struct buf path = BUF_INIT;
+	char line[4096];
+	unsigned long long uv = 0, next = 0;
+	int version = 0;
+	FILE *fp;
+
+	buf_printf(&path, "%s/dovecot-uidlist", dir);
+	fp = fopen(buf_cstr(&path), "re");
+	buf_free(&path);
+	if (fp == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), fp) == NULL) {
+		fclose(fp);
+		return 0;
+	}
+	if (line[0] == '1' && line[1] == ' ') {
+		version = 1;
+		if (sscanf(line + 2, "%llu %llu", &uv, &next) != 2)
+			version = 0;
+	} else if (line[0] == '3' && line[1] == ' ') {
+		version = 3;
+		for (char *t = strtok(line + 2, " \r\n"); t != NULL;
+		    t = strtok(NULL, " \r\n")) {
+			if (t[0] == 'V')
+				uv = strtoull(t + 1, NULL, 10);
+			else if (t[0] == 'N')
+				next = strtoull(t + 1, NULL, 10);
+		}
+	}
+	if (version == 0 || uv == 0 || uv > UINT32_MAX || next > UINT32_MAX) {
+		fclose(fp);
+		return 0;
+	}
+	seed->uidvalidity = (uint32_t)uv;
+	seed->uidnext = next > 0 ? (uint32_t)next : 1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *end, *name;
+		unsigned long long uid = strtoull(line, &end, 10);
+		size_t len = strcspn(line, "\r\n");
+
+		line[len] = '\0';
+		if (end == line || uid == 0 || uid >= UINT32_MAX ||
+		    *end != ' ')
+			continue;
+		if (version == 3) {
+			if ((name = strstr(end, " :")) == NULL)
+				continue;
+			name += 2;
+		} else {
+			name = end + 1;
+		}
+		if (*name == '\0' || strchr(name, '/') != NULL ||
+		    strchr(name, ' ') != NULL)
+			continue;
+		mindex_seed_add(seed, name, mindex_base_len(name),
+		    (uint32_t)uid);
+	}
+	fclose(fp);
+	mindex_seed_sort(seed);
+	return 1;
+}
+
+/* a message whose record a sync rewrites */
+struct mindex_change {
+	struct mindex_msg m;
+	bool to_cur;		/* the file is still in new/: move it */
+};
+
+/*
+ * mindex_sync_txn - the sync, inside the write transaction txn (see
+ * mindex.h). seed, if not NULL, gives UIDs for files the index does not
+ * know (a rebuild); a folder without a record takes its UIDVALIDITY from
+ * the seed or from dovecot-uidlist. -1 with why.
+ */
+int
+mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
+    const struct mindex_seed *seed_in, struct mindex_sync_result *r,
+    struct buf *why)
+{
+	struct mindex_scan s = {0};
+	struct mindex_seed own = {0};
+	const struct mindex_seed *seed = seed_in;
+	struct mindex_folder_rec f;
+	struct mindex_change *ch = NULL;
+	struct mindex_ent **fresh = NULL;
+	uint32_t *gone = NULL;
+	size_t nch = 0, ngone = 0, nfresh = 0, cap_ch = 0, cap_gone = 0;
+	struct buf key = BUF_INIT, path = BUF_INIT, to = BUF_INIT;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	uint64_t modseq;
+	bool dirty = false;
+	int rc = -1, got, mrc;
+
+	memset(r, 0, sizeof(*r));
+	if ((got = mindex_folder_get(ix, txn, fk, &f, why)) < 0)
+		goto out;
+	if (got == 0) {
+		if (seed == NULL && mindex_uidlist(fk->dir, &own) == 1)
+			seed = &own;
+		memset(&f, 0, sizeof(f));
+		f.uidnext = 1;
+		f.highestmodseq = 1;
+		if (seed != NULL && seed->uidvalidity != 0) {
+			f.uidvalidity = seed->uidvalidity;
+		} else if (mindex_new_uidvalidity(ix, txn, 0, &f.uidvalidity,
+		    why) < 0) {
+			goto out;
+		}
+		dirty = true;
+	}
+	if (seed != NULL && seed->uidnext > f.uidnext)
+		f.uidnext = seed->uidnext;
+	modseq = f.highestmodseq + 1;
+
+	/* new/ before cur/: a file moving between them is seen at least
+	 * once (if twice, the cur/ one wins) */
+	if (mindex_scan_dir(fk->dir, "new", true, &s, why) < 0 ||
+	    mindex_scan_dir(fk->dir, "cur", false, &s, why) < 0)
+		goto out;
+	if (s.n > 0)
+		qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);
+	mindex_scan_dedup(&s);
+
+	/* the index against the files */
+	if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
+		mindex_mdb_error(why, mrc, "cursor");
+		goto out;
+	}
+	mindex_uid_key(fk, 0, &key);
+	k = mindex_val(&key);
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	    mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct mindex_msg m;
+		struct mindex_ent *e;
+		uint32_t fl, kw;
+
+		if (k.mv_size != fk->klen + 5 || memcmp(k.mv_data, fk->key,
+		    fk->klen) != 0 || ((char *)k.mv_data)[fk->klen] != '\0')
+			break;
+		if (mindex_msg_decode(v.mv_data, v.mv_size, &m, why) < 0) {
+			mindex_damaged(why, fk->name);
+			goto out;
+		}
+		e = mindex_scan_find(&s, m.name, mindex_base_len(m.name));
+		if (e == NULL) {
+			if (ngone == cap_gone) {
+				cap_gone = cap_gone ? 2 * cap_gone : 64;
+				gone = xreallocarray(gone, cap_gone,
+				    sizeof(*gone));
+			}
+			gone[ngone++] = m.uid;
+			continue;
+		}
+		e->matched = true;
+		if (!e->in_new && strcmp(e->name, m.name) == 0)
+			continue;
+		if (nch == cap_ch) {
+			cap_ch = cap_ch ? 2 * cap_ch : 64;
+			ch = xreallocarray(ch, cap_ch, sizeof(*ch));
+		}
+		if (e->in_new) {
+			/* given its UID, crashed before the move: the
+			 * record's flags stand */
+			ch[nch].m = m;
+			ch[nch].to_cur = true;
+			snprintf(ch[nch].m.name, sizeof(m.name), "%s", e->name);
+			nch++;
+			continue;
+		}
+		mindex_flags_from_name(e->name, &fl, &kw);
+		ch[nch].m = m;
+		ch[nch].to_cur = false;
+		snprintf(ch[nch].m.name, sizeof(m.name), "%s", e->name);
+		if (fl != m.flags || kw != m.keywords) {
+			ch[nch].m.flags = fl;
+			ch[nch].m.keywords = kw;
+			ch[nch].m.modseq = modseq;
+			r->changed++;
+		}
+		nch++;
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+	if (mrc != 0 && mrc != MDB_NOTFOUND) {
+		mindex_mdb_error(why, mrc, "cursor");
+		goto out;
+	}
+
+	/* expunged by someone else */
+	for (size_t i = 0; i < ngone; i++) {
+		struct mindex_msg m;
+
+		if ((got = mindex_msg_get(ix, txn, fk, gone[i], &m, why)) < 0)
+			goto out;
+		if (got && mindex_msg_del(ix, txn, fk, &m, why) < 0)
+			goto out;
+	}
+	if (ngone > 0) {
+		qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
+		if (mindex_vanish(ix, txn, fk, gone, ngone, modseq, why) < 0)
+			goto out;
+		r->expunged = (uint32_t)ngone;
+	}
+
+	/* renamed by someone else, or left in new/ */
+	for (size_t i = 0; i < nch; i++) {
+		struct mindex_msg *m = &ch[i].m;
+
+		if (ch[i].to_cur) {
+			char name[MINDEX_NAME_MAX + 1];
+
+			if (mindex_name_with_flags(m->name,
+			    mindex_base_len(m->name), m->flags, m->keywords,
+			    name, sizeof(name)) < 0)
+				continue;
+			buf_reset(&path);
+			buf_reset(&to);
+			buf_printf(&path, "%s/new/%s", fk->dir, m->name);
+			buf_printf(&to, "%s/cur/%s", fk->dir, name);
+			if (rename(buf_cstr(&path), buf_cstr(&to)) < 0)
+				continue;	/* moved meanwhile */
+			snprintf(m->name, sizeof(m->name), "%s", name);
+		}
+		if (mindex_msg_put(ix, txn, fk, m, why) < 0)
+			goto out;
+		dirty = true;
+	}
+
+	/* new files: UIDs in arrival order, seeded ones first */
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.v[i].matched)
+			continue;
+		if (nfresh == 0)
+			fresh = xcalloc(s.n, sizeof(*fresh));
+		fresh[nfresh++] = &s.v[i];
+	}
+	if (nfresh > 0)
+		qsort(fresh, nfresh, sizeof(*fresh), mindex_cmp_arrival);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < nfresh; i++) {
+			struct mindex_ent *e = fresh[i];
+			struct mindex_msg m, old;
+			uint32_t uid = mindex_seed_find(seed, e->name, e->blen);
+			struct stat st;
+
+			if (e->matched)
+				continue;
+			if (pass == 0) {
+				/* a seeded UID, if still free */
+				if (uid == 0 || uid >= f.uidnext)
+					continue;
+				if ((got = mindex_msg_get(ix, txn, fk, uid,
+				    &old, why)) < 0)
+					goto out;
+				if (got)
+					continue;
+			} else {
+				if (f.uidnext == UINT32_MAX) {
+					buf_set(why, "UIDs used up: "
+					    "reindex gives a new UIDVALIDITY");
+					goto out;
+				}
+				uid = f.uidnext;
+			}
+			memset(&m, 0, sizeof(m));
+			m.uid = uid;
+			mindex_flags_from_name(e->name, &m.flags,
+			    &m.keywords);
+			if (mindex_name_with_flags(e->name, e->blen, m.flags,
+			    m.keywords, m.name, sizeof(m.name)) < 0) {
+				e->matched = true;
+				continue;
+			}
+			buf_reset(&path);
+			buf_printf(&path, "%s/cur/%s", fk->dir, e->in_new ?
+			    m.name : e->name);
+			if (e->in_new) {
+				buf_reset(&to);
+				buf_printf(&to, "%s/new/%s", fk->dir, e->name);
+				if (rename(buf_cstr(&to), buf_cstr(&path)) <
+				    0) {
+					e->matched = true; /* moved meanwhile */
+					continue;
+				}
+				mindex_point("sync:moved");
+			} else {
+				snprintf(m.name, sizeof(m.name), "%s", e->name);
+			}
+			if (lstat(buf_cstr(&path), &st) < 0 ||
+			    !S_ISREG(st.st_mode) ||
+			    mindex_file_sizes(buf_cstr(&path), m.name, &st,
+			    &m.size, &m.wsize) < 0) {
+				e->matched = true;
+				continue;
+			}
+			m.internaldate = (int64_t)st.st_mtime;
+			m.modseq = modseq;
+			e->matched = true;
+			if (mindex_msg_put(ix, txn, fk, &m, why) < 0)
+				goto out;
+			if (pass == 1)
+				f.uidnext++;
+			r->added++;
+			dirty = true;
+		}
+	}
+	if (r->added || r->expunged || r->changed)
+		f.highestmodseq = modseq;
+	if (dirty || r->added || r->expunged || r->changed) {
+		if (mindex_folder_put(ix, txn, fk, &f, why) < 0)
+			goto out;
+	}
+	mindex_point("sync:before-commit");
+	rc = 0;
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mindex_scan_free(&s);
+	mindex_seed_free(&own);
+	free(ch);
+	free(gone);
+	free(fresh);
+	buf_free(&key);
+	buf_free(&path);
+	buf_free(&to);
+	return rc;
+}
+
+/* mindex_folder_ready - the folder's Maildir exists (INBOX: made if
+ * missing); -1 with why and errno ENOENT for a folder that is not there */
+int
+mindex_folder_ready(const struct mindex_fk *fk, struct buf *why)
+{
+	struct buf cur = BUF_INIT;
+	struct stat st;
+	int rc = 0;
+
+	buf_printf(&cur, "%s/cur", fk->dir);
+	if (stat(buf_cstr(&cur), &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (strcmp(fk->key, ".") == 0) {
+			rc = maildir_create(fk->dir, why);
+		} else {
+			buf_printf(why, "no folder \"%s\"", fk->name);
+			errno = ENOENT;
+			rc = -1;
+		}
+	}
+	buf_free(&cur);
+	return rc;
+}
+
+/* mindex_sync - see mindex.h */
+int
+mindex_sync(struct mindex *ix, const char *folder,
+    struct mindex_sync_result *r, struct buf *why)
+{
+	struct mindex_sync_result dummy;
+	struct mindex_fk fk;
+	MDB_txn *txn;
+
+	if (r == NULL)
+		r = &dummy;
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_folder_ready(&fk, why) < 0)
+		return -1;
+	for (int tries = 0; tries < MINDEX_TRIES; tries++) {
+		bool ok;
+
+		if (mindex_begin(ix, true, &txn, why) < 0)
+			return -1;
+		ok = mindex_sync_txn(ix, txn, &fk, NULL, r, why) == 0;
+		if (mindex_end(ix, txn, ok, why) == 0) {
+			mindex_point("sync:committed");
+			return 0;
+		}
+		if (!mindex_map_full(why))
+			return -1;
+		buf_reset(why);	/* the map grew: again */
+	}
+	return -1;
+}
+
+/* mindex_reindex - see mindex.h */
+int
+mindex_reindex(const char *path, struct buf *why)
+{
+	struct mindex *ix;
+	struct buf names = BUF_INIT;
+	MDB_txn *txn;
+	int rc = -1;
+
+	if (mindex_open(path, &ix, why) < 0)
+		return -1;
+	if (mindex_folder_names(ix, &names, why) < 0)
+		goto out;
+	/* one transaction for all: other processes see the old index or
+	 * the new one; a map too small grows and the rebuild starts over */
+	for (int tries = 0; tries < MINDEX_TRIES; tries++) {
+		if (mindex_begin(ix, true, &txn, why) < 0)
+			goto out;
+		rc = 0;
+		for (const char *p = names.data; rc == 0 && p < names.data +
+		    names.len; p += strlen(p) + 1)
+			rc = mindex_rebuild_folder(ix, txn, p, why);
+		if (rc == 0)
+			rc = mindex_drop_stale(ix, txn, &names, why);
+		if (mindex_end(ix, txn, rc == 0, why) == 0) {
+			rc = 0;
+			break;
+		}
+		rc = -1;
+		if (!mindex_map_full(why))
+			break;
+		buf_reset(why);
+	}
+out:
+	buf_free(&names);
+	mindex_close(&ix);
+	return rc;
+}
+
+/* mindex_rebuild_folder - rebuild one folder inside txn, keeping the
+ * UIDs its old records give for files still there */
+int
+mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
+    struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	struct mindex_seed seed = {0};
+	struct mindex_sync_result sr;
+	struct buf key = BUF_INIT;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc = -1, got, mrc;
+
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_folder_ready(&fk, why) < 0)
+		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) < 0) {
+		/* a damaged folder record: start it afresh from the
+		 * Maildir and dovecot-uidlist */
+		buf_reset(why);
+		got = 0;
+	}
+	if (got == 1) {
+		seed.uidvalidity = f.uidvalidity;
+		seed.uidnext = f.uidnext;
+		if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
+			mindex_mdb_error(why, mrc, "cursor");
+			goto out;
+		}
+		mindex_uid_key(&fk, 0, &key);
+		k = mindex_val(&key);
+		for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+		    mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct mindex_msg m;
+
+			if (k.mv_size != fk.klen + 5 || memcmp(k.mv_data,
+			    fk.key, fk.klen + 1) != 0)
+				break;
+			if (mindex_msg_decode(v.mv_data, v.mv_size, &m,
+			    why) < 0) {
+				buf_reset(why);	/* damaged: skip it */
+				continue;
+			}
+			if (m.uid < f.uidnext)
+				mindex_seed_add(&seed, m.name,
+				    mindex_base_len(m.name), m.uid);
+		}
+		mdb_cursor_close(c);
+		c = NULL;
+		mindex_seed_sort(&seed);
+	}
+	/* drop the folder's records; expunged ranges stay (QRESYNC) */
+	mindex_key(&fk, "", 0, &key);
+	if (mindex_del_prefix(txn, ix->msgs, key.data, key.len, why) < 0 ||
+	    mindex_del_prefix(txn, ix->names, key.data, key.len, why) < 0 ||
+	    mindex_del_prefix(txn, ix->cache, key.data, key.len, why) < 0)
+		goto out;
+	if (got == 1) {
+		/* keep UIDVALIDITY; a new modseq for every message */
+		f.highestmodseq++;
+		if (mindex_folder_put(ix, txn, &fk, &f, why) < 0)
+			goto out;
+	} else {
+		k = (MDB_val){fk.klen, fk.key};
+		(void)mdb_del(txn, ix->folders, &k, NULL);
+	}
+	rc = mindex_sync_txn(ix, txn, &fk, got == 1 ? &seed : NULL, &sr, why);
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mindex_seed_free(&seed);
+	buf_free(&key);
+	return rc;
+}

@@ -1,0 +1,1050 @@
+/*
+ * mindex_test - the mail index against real Maildirs in a temp folder:
+ * record codec, sync (new mail, flags and expunges made by other tools),
+ * store, expunge, append, copy/move, folders, subscriptions, rebuilds
+ * that keep UIDs (old index, dovecot-uidlist, damaged environment),
+ * processes killed at every step, concurrent writers from forked
+ * processes, links planted in the Maildir, and a big folder's timing
+ * (HERALD_MINDEX_BIG=N messages; default a small N).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/test.h"
+#include "mail/maildir.h"
+#include "mail/mindex.h"
+
+static char tmpdir[] = "/tmp/herald-mindex-test-XXXXXX";
+static char md[512];
+static int case_no;
+
+/* fresh - a new Maildir per case */
+static const char *
+fresh(void)
+{
+	struct buf why = BUF_INIT;
+
+	snprintf(md, sizeof(md), "%s/m%d", tmpdir, ++case_no);
+	(void)maildir_create(md, &why);
+	buf_free(&why);
+	return md;
+}
+
+/* source - a memfd holding text */
+static int
+source(const char *text)
+{
+	int fd = memfd_create("mindex_test", MFD_CLOEXEC);
+	size_t n = strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n)
+		abort();
+	return fd;
+}
+
+/* deliver - what local does: text into dir/new/; the name into name */
+static int
+deliver(const char *dir, const char *text, struct buf *name)
+{
+	struct buf why = BUF_INIT;
+	int fd = source(text), rc;
+
+	rc = maildir_deliver(dir, "", 0, fd, 0, (off_t)strlen(text), name,
+	    &why);
+	if (rc < 0)
+		fprintf(stderr, "  deliver: %s\n", buf_cstr(&why));
+	close(fd);
+	buf_free(&why);
+	return rc;
+}
+
+/* count_dir - plain files in dir/sub */
+static int
+count_dir(const char *dir, const char *sub)
+{
+	char path[700];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* a copy of a folder's index for checks */
+struct snap {
+	int n;
+	uint32_t uid[4096];
+	char name[4096][MINDEX_NAME_MAX + 1];
+	uint32_t flags[4096];
+};
+
+/* snap_one - mindex_list callback */
+static int
+snap_one(const struct mindex_msg *m, void *ctx)
+{
+	struct snap *s = ctx;
+
+	if (s->n >= 4096)
+		return 1;
+	s->uid[s->n] = m->uid;
+	s->flags[s->n] = m->flags;
+	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", m->name);
+	s->n++;
+	return 0;
+}
+
+/* take - the whole folder into s; -1 on error */
+static int
+take(struct mindex *ix, const char *folder, struct snap *s)
+{
+	struct buf why = BUF_INIT;
+	int rc;
+
+	s->n = 0;
+	rc = mindex_list(ix, folder, 1, UINT32_MAX, snap_one, s, &why);
+	if (rc < 0)
+		fprintf(stderr, "  list: %s\n", buf_cstr(&why));
+	buf_free(&why);
+	return rc;
+}
+
+/* base_of - base name length */
+static size_t
+base_of(const char *name)
+{
+	const char *c = strchr(name, ':');
+
+	return c ? (size_t)(c - name) : strlen(name);
+}
+
+/* agrees - the index of folder (dir) agrees with its files: every
+ * record's file is in cur/, every file has one record, UIDs rise */
+static int
+agrees(struct mindex *ix, const char *folder, const char *dir)
+{
+	static struct snap s;
+	char path[1200];
+	struct stat st;
+
+	if (take(ix, folder, &s) < 0)
+		return 0;
+	for (int i = 0; i < s.n; i++) {
+		snprintf(path, sizeof(path), "%s/cur/%s", dir, s.name[i]);
+		if (stat(path, &st) < 0) {
+			fprintf(stderr, "  uid %u: %s missing\n", s.uid[i],
+			    path);
+			return 0;
+		}
+		if (i > 0 && s.uid[i] <= s.uid[i - 1])
+			return 0;
+		for (int j = 0; j < i; j++)
+			if (base_of(s.name[j]) == base_of(s.name[i]) &&
+			    memcmp(s.name[j], s.name[i],
+			    base_of(s.name[i])) == 0) {
+				fprintf(stderr, "  %s twice\n", s.name[i]);
+				return 0;
+			}
+	}
+	if (count_dir(dir, "new") != 0 || count_dir(dir, "cur") != s.n) {
+		fprintf(stderr, "  %d records, new/ %d, cur/ %d\n", s.n,
+		    count_dir(dir, "new"), count_dir(dir, "cur"));
+		return 0;
+	}
+	return 1;
+}
+
+/* test_codec - record codec round-trips and refuses damage */
+static void
+test_codec(void)
+{
+	struct mindex_msg m = {0}, back;
+	struct mindex_folder_rec f = {7, 8, 9}, fb;
+	struct buf b = BUF_INIT, why = BUF_INIT;
+
+	m.uid = 42;
+	m.flags = MINDEX_F_SEEN | MINDEX_F_DELETED;
+	m.keywords = 5;
+	m.modseq = 1000;
+	m.size = 123;
+	m.wsize = 130;
+	m.internaldate = 1700000000;
+	snprintf(m.name, sizeof(m.name), "1.M2P3.host,S=123,W=130:2,STac");
+	mindex_msg_encode(&m, &b);
+	T_EQ_INT(mindex_msg_decode(b.data, b.len, &back, &why), 0);
+	T_EQ_INT(back.uid, 42);
+	T_EQ_INT(back.modseq, 1000);
+	T_EQ_INT(back.wsize, 130);
+	T_EQ_STR(back.name, m.name);
+	/* damage of every kind is refused */
+	for (size_t cut = 0; cut < b.len; cut++)
+		T_ASSERT(mindex_msg_decode(b.data, cut, &back, &why) < 0);
+	b.data[0] = 2;
+	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
+	b.data[0] = 1;
+	b.data[5] = 0x40;	/* unknown flag bit */
+	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
+	b.data[5] = 0;
+	b.data[b.len - 1] = '/';
+	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
+	buf_reset(&b);
+	mindex_folder_encode(&f, &b);
+	T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
+	T_EQ_INT(fb.uidnext, 8);
+	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
+	buf_free(&b);
+	buf_free(&why);
+}
+
+/* test_sync_new_mail - sync gives new mail UIDs and moves it to cur/ */
+static void
+test_sync_new_mail(void)
+{
+	const char *dir = fresh();
+	struct buf n1 = BUF_INIT, n2 = BUF_INIT, n3 = BUF_INIT;
+	struct buf why = BUF_INIT;
+	struct mindex_sync_result r;
+	struct mindex_status st;
+	struct mindex *ix;
+	static struct snap s;
+
+	T_EQ_INT(deliver(dir, "Subject: 1\n\none\n", &n1), 0);
+	T_EQ_INT(deliver(dir, "Subject: 2\n\ntwo\n", &n2), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT(r.added, 2);
+	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", &n3), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT(r.added, 1);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT(r.added + r.expunged + r.changed, 0);
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	T_EQ_INT(s.n, 3);
+	T_EQ_INT(s.uid[2], 3);
+	/* the base name (the POP3 UIDL) stays; the file is in cur/ */
+	T_EQ_INT(strncmp(s.name[2], buf_cstr(&n3), n3.len), 0);
+	T_EQ_STR(s.name[2] + n3.len, ":2,");
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, 3);
+	T_EQ_INT(st.unseen, 3);
+	T_EQ_INT(st.uidnext, 4);
+	T_ASSERT(st.uidvalidity > 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	buf_free(&n1);
+	buf_free(&n2);
+	buf_free(&n3);
+	buf_free(&why);
+}
+
+/* test_store_and_other_tools - store renames the flags; changes made
+ * by other tools are seen */
+static void
+test_store_and_other_tools(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, kw = BUF_INIT;
+	const char *words[] = {"$Junk", "Work"};
+	struct mindex_sync_result r;
+	struct mindex_status st;
+	struct mindex_msg m;
+	struct mindex *ix;
+	static struct snap s;
+	char from[1200], to[1200];
+	uint64_t ms;
+
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	ms = st.highestmodseq;
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_SEEN |
+	    MINDEX_F_FLAGGED, words, 2, 0, &m, &why), 1);
+	T_ASSERT(m.modseq > ms);
+	T_ASSERT(strstr(m.name, ":2,FSab") != NULL);
+	T_EQ_INT(mindex_keywords(ix, "INBOX", &kw, &why), 0);
+	T_EQ_STR(buf_cstr(&kw), "$Junk\nWork\n");
+	/* nothing to change; a stale UNCHANGEDSINCE is refused */
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_SEEN, NULL,
+	    0, 0, NULL, &why), 0);
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_REMOVE, MINDEX_F_SEEN,
+	    NULL, 0, ms, NULL, &why), 2);
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_REMOVE, 0, &words[0], 1,
+	    0, &m, &why), 1);
+	T_ASSERT(strstr(m.name, ":2,FSb") != NULL);
+	T_EQ_INT(mindex_store(ix, "INBOX", 99, MINDEX_ADD, MINDEX_F_SEEN, NULL,
+	    0, 0, NULL, &why), 0);
+
+	/* another Maildir tool marks message 1 read and deletes 3 */
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	snprintf(from, sizeof(from), "%s/cur/%s", dir, s.name[0]);
+	snprintf(to, sizeof(to), "%s/cur/%.*sS", dir, (int)strlen(s.name[0]),
+	    s.name[0]);
+	T_EQ_INT(rename(from, to), 0);
+	snprintf(from, sizeof(from), "%s/cur/%s", dir, s.name[2]);
+	T_EQ_INT(unlink(from), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT(r.changed, 1);
+	T_EQ_INT(r.expunged, 1);
+	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
+	T_EQ_INT(m.flags, MINDEX_F_SEEN);
+	T_EQ_INT(mindex_get(ix, "INBOX", 3, &m, &why), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&kw);
+}
+
+/* vanished_cb - collect ranges */
+static void
+vanished_cb(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
+{
+	struct buf *b = ctx;
+
+	buf_printf(b, "%u:%u ", lo, hi);
+	(void)modseq;
+}
+
+/* test_expunge - expunge and VANISHED ranges */
+static void
+test_expunge(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, v = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	uint32_t n, two = 2;
+	uint64_t ms;
+
+	for (int i = 0; i < 6; i++)
+		T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	ms = st.highestmodseq;
+	for (uint32_t u = 3; u <= 5; u++)
+		T_EQ_INT(mindex_store(ix, "INBOX", u, MINDEX_ADD,
+		    MINDEX_F_DELETED, NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", NULL, 0, &n, &why), 0);
+	T_EQ_INT(n, 3);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", &two, 1, &n, &why), 0);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(mindex_vanished(ix, "INBOX", ms, vanished_cb, &v, &why), 0);
+	T_EQ_STR(buf_cstr(&v), "3:5 2:2 ");
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, 2);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&v);
+}
+
+/* test_append_copy_move - append, cache, copy and move */
+static void
+test_append_copy_move(void)
+{
+	const char *dir = fresh();
+	const char *words[] = {"Work"};
+	struct buf why = BUF_INIT, kw = BUF_INIT, blob = BUF_INIT;
+	struct mindex_msg m;
+	struct mindex *ix;
+	uint32_t uid, uv, uids[2], dst[2], uv2;
+	char sub[700];
+	int fd = source("Subject: hi\r\n\r\nbody\r\n");
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_append(ix, "INBOX", fd, 21, MINDEX_F_SEEN, words, 1,
+	    1600000000, &uid, &uv, &why), 0);
+	T_EQ_INT(uid, 1);
+	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
+	T_EQ_INT(m.size, 18);	/* CRLF stored as LF */
+	T_EQ_INT(m.wsize, 21);
+	T_EQ_INT(m.internaldate, 1600000000);
+	T_ASSERT(strstr(m.name, ":2,Sa") != NULL);
+	T_EQ_INT(mindex_append(ix, "INBOX", fd, 21, 0, NULL, 0, 0, &uid, &uv,
+	    &why), 0);
+	T_EQ_INT(uid, 2);
+	close(fd);
+
+	/* cache blobs */
+	T_EQ_INT(mindex_cache_put(ix, "INBOX", 1, 1, "(env)", 5, &why), 0);
+	T_EQ_INT(mindex_cache_get(ix, "INBOX", 1, 1, &blob, &why), 1);
+	T_EQ_STR(buf_cstr(&blob), "(env)");
+	T_EQ_INT(mindex_cache_get(ix, "INBOX", 1, 2, &blob, &why), 0);
+	T_ASSERT(mindex_cache_put(ix, "INBOX", 9, 1, "x", 1, &why) < 0);
+
+	T_EQ_INT(mindex_folder_create(ix, "Work", &why), 0);
+	uids[0] = 1;
+	uids[1] = 2;
+	T_EQ_INT(mindex_copy(ix, "INBOX", "Work", uids, 2, false, dst, &uv2,
+	    &why), 0);
+	T_EQ_INT(dst[0], 1);
+	T_EQ_INT(dst[1], 2);
+	T_ASSERT(uv2 != 0);
+	T_EQ_INT(mindex_get(ix, "Work", 1, &m, &why), 1);
+	T_EQ_INT(m.flags, MINDEX_F_SEEN);
+	T_EQ_INT(mindex_keywords(ix, "Work", &kw, &why), 0);
+	T_EQ_STR(buf_cstr(&kw), "Work\n");
+	T_EQ_INT(mindex_copy(ix, "INBOX", "Work", uids, 2, true, dst, &uv2,
+	    &why), 0);
+	T_EQ_INT(dst[0], 3);
+	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 0);
+	snprintf(sub, sizeof(sub), "%s/.Work", dir);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	T_ASSERT(agrees(ix, "Work", sub));
+	T_EQ_INT(mindex_sync(ix, "Work", NULL, &why), 0);
+	T_ASSERT(agrees(ix, "Work", sub));
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&kw);
+	buf_free(&blob);
+}
+
+/* folder_cb - collect "name/special " */
+static void
+folder_cb(const char *name, unsigned special, void *ctx)
+{
+	buf_printf(ctx, "%s/%u ", name, special);
+}
+
+/* test_folders - folders, special-use, rename, delete, subscriptions */
+static void
+test_folders(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, l = BUF_INIT;
+	struct mindex_status st, st2;
+	struct mindex *ix;
+	char path[700];
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_create_special(ix, &why), 0);
+	T_EQ_INT(mindex_create_special(ix, &why), 0);
+	T_EQ_INT(mindex_folder_create(ix, "Entw\xc3\xbcrfe", &why), 0);
+	T_ASSERT(mindex_folder_create(ix, "Sent", &why) < 0);
+	T_ASSERT(mindex_folder_create(ix, "a/b", &why) < 0);
+	snprintf(path, sizeof(path), "%s/.Entw&APw-rfe/cur", dir);
+	T_EQ_INT(access(path, F_OK), 0);
+	T_EQ_INT(mindex_folders(ix, folder_cb, &l, &why), 0);
+	T_EQ_STR(buf_cstr(&l), "INBOX/0 Archive/16 Drafts/2 "
+	    "Entw\xc3\xbcrfe/0 Junk/8 Sent/1 Trash/4 ");
+
+	/* rename keeps UIDVALIDITY and takes the folders below along */
+	T_EQ_INT(mindex_folder_create(ix, "Work.Old", &why), 0);
+	T_EQ_INT(mindex_folder_create(ix, "Work", &why), 0);
+	T_EQ_INT(mindex_status(ix, "Work", &st, &why), 0);
+	T_EQ_INT(mindex_folder_rename(ix, "Work", "Job", &why), 0);
+	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
+	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
+	T_ASSERT(mindex_status(ix, "Work", &st2, &why) < 0);
+	T_EQ_INT(mindex_sync(ix, "Job.Old", NULL, &why), 0);
+	T_ASSERT(mindex_folder_rename(ix, "Job", "Sent", &why) < 0);
+
+	/* delete: refuses INBOX and a full folder without force; a new
+	 * folder of the same name has a new UIDVALIDITY */
+	T_ASSERT(mindex_folder_delete(ix, "INBOX", true, &why) < 0);
+	snprintf(path, sizeof(path), "%s/.Job", dir);
+	T_EQ_INT(deliver(path, "Subject: x\n\nx\n", NULL), 0);
+	T_ASSERT(mindex_folder_delete(ix, "Job", false, &why) < 0);
+	T_EQ_INT(errno, ENOTEMPTY);
+	T_EQ_INT(mindex_folder_delete(ix, "Job", true, &why), 0);
+	T_ASSERT(access(path, F_OK) < 0);
+	T_EQ_INT(mindex_folder_create(ix, "Job", &why), 0);
+	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
+	T_ASSERT(st2.uidvalidity != st.uidvalidity);
+
+	/* renaming INBOX moves its mail and leaves INBOX empty */
+	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(deliver(dir, "Subject: y\n\ny\n", NULL), 0);
+	T_EQ_INT(mindex_folder_rename(ix, "INBOX", "Old", &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, 0);
+	T_EQ_INT(mindex_status(ix, "Old", &st, &why), 0);
+	T_EQ_INT(st.messages, 2);
+
+	/* subscriptions */
+	buf_reset(&l);
+	T_EQ_INT(mindex_subscribe(ix, "Sent", true, &why), 0);
+	T_EQ_INT(mindex_subscribe(ix, "Entw\xc3\xbcrfe", true, &why), 0);
+	T_EQ_INT(mindex_subscribe(ix, "Sent", true, &why), 0);
+	T_EQ_INT(mindex_subscribe(ix, "Gone", true, &why), 0);
+	T_EQ_INT(mindex_subscribe(ix, "Gone", false, &why), 0);
+	T_EQ_INT(mindex_subscriptions(ix, &l, &why), 0);
+	T_EQ_STR(buf_cstr(&l), "Sent\nEntw\xc3\xbcrfe\n");
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&l);
+}
+
+/* write_file - data into path */
+static int
+write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t n = strlen(data);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, data, n) == (ssize_t)n;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
+ * dovecot-uidlist, damaged environment) */
+static void
+test_rebuild_keeps_uids(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, n1 = BUF_INIT, n2 = BUF_INIT;
+	struct mindex_status st, st2;
+	struct mindex *ix;
+	static struct snap s, s2;
+	char path[700], list[2048];
+
+	for (int i = 0; i < 5; i++)
+		T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){2}, 1, NULL, &why),
+	    0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	mindex_close(&ix);
+
+	/* from the old index */
+	T_EQ_INT(mindex_reindex(dir, &why), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
+	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
+	T_EQ_INT(st2.uidnext, st.uidnext);
+	T_ASSERT(st2.highestmodseq > st.highestmodseq);
+	T_EQ_INT(take(ix, "INBOX", &s2), 0);
+	T_EQ_INT(s2.n, 4);
+	for (int i = 0; i < s.n; i++) {
+		T_EQ_INT(s2.uid[i], s.uid[i]);
+		T_EQ_STR(s2.name[i], s.name[i]);
+	}
+	mindex_close(&ix);
+
+	/* damaged: garbage instead of the environment; dovecot-uidlist
+	 * gives UIDVALIDITY and UIDs */
+	snprintf(path, sizeof(path), "%s/herald-index/data.mdb", dir);
+	T_EQ_INT(write_file(path, "this is not an LMDB file at all, no"), 0);
+	snprintf(path, sizeof(path), "%s/herald-index/lock.mdb", dir);
+	(void)unlink(path);
+	T_EQ_INT(deliver(dir, "Subject: new\n\nx\n", &n1), 0);
+	snprintf(list, sizeof(list), "3 V1234567 N50 Gabc\n"
+	    "10 :%.*s\n11 W40 S30 :%.*s\n", (int)base_of(s.name[0]),
+	    s.name[0], (int)base_of(s.name[1]), s.name[1]);
+	snprintf(path, sizeof(path), "%s/dovecot-uidlist", dir);
+	T_EQ_INT(write_file(path, list), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
+	T_EQ_INT(st2.uidvalidity, 1234567);
+	T_EQ_INT(st2.uidnext, 53);
+	T_EQ_INT(take(ix, "INBOX", &s2), 0);
+	T_EQ_INT(s2.n, 5);
+	T_EQ_INT(s2.uid[0], 10);
+	T_EQ_INT(strncmp(s2.name[0], s.name[0], base_of(s.name[0])), 0);
+	T_EQ_INT(s2.uid[1], 11);
+	T_EQ_INT(s2.uid[4], 52);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&n1);
+	buf_free(&n2);
+}
+
+/* the step a child dies at */
+static const char *crash_at;
+
+/* crash_hook - die at crash_at */
+static void
+crash_hook(const char *point)
+{
+	if (strcmp(point, crash_at) == 0)
+		_exit(9);
+}
+
+/* workload - every operation that changes the disk, in a fixed order */
+static void
+workload(const char *dir)
+{
+	struct buf why = BUF_INIT;
+	struct mindex *ix;
+	uint32_t uid, uv, dst[1];
+	int fd = source("Subject: a\n\nappended\n");
+
+	if (mindex_open(dir, &ix, &why) < 0)
+		_exit(3);
+	(void)deliver(dir, "Subject: d\n\ndelivered\n", NULL);
+	(void)mindex_sync(ix, "INBOX", NULL, &why);
+	(void)mindex_append(ix, "INBOX", fd, 21, MINDEX_F_SEEN, NULL, 0, 0,
+	    &uid, &uv, &why);
+	(void)mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_DELETED, NULL,
+	    0, 0, NULL, &why);
+	(void)mindex_copy(ix, "INBOX", "Trash", (uint32_t[]){2}, 1, true, dst,
+	    &uv, &why);
+	(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
+	_exit(0);
+}
+
+/* test_crash_at_every_step - a process killed at every step reuses no
+ * UID and loses nothing */
+static void
+test_crash_at_every_step(void)
+{
+	static const char *const points[] = {"sync:moved",
+	    "sync:before-commit", "sync:committed", "append:delivered",
+	    "append:moved", "append:committed", "store:renamed",
+	    "copy:linked", "copy:synced", "expunge:unlinked", NULL};
+	struct buf why = BUF_INIT;
+
+	for (int p = 0; points[p] != NULL; p++) {
+		const char *dir = fresh();
+		char trash[700];
+		static struct snap before, after;
+		struct mindex_status st;
+		struct mindex *ix;
+		uint32_t maxuid = 0;
+		int status, files;
+		pid_t pid;
+
+		/* two messages known before the crash */
+		T_EQ_INT(deliver(dir, "Subject: 0\n\nold\n", NULL), 0);
+		T_EQ_INT(deliver(dir, "Subject: 1\n\nold\n", NULL), 0);
+		T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+		T_EQ_INT(mindex_create_special(ix, &why), 0);
+		T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+		T_EQ_INT(take(ix, "INBOX", &before), 0);
+		mindex_close(&ix);
+
+		if ((pid = fork()) == 0) {
+			crash_at = points[p];
+			mindex_fault = crash_hook;
+			workload(dir);
+		}
+		T_ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 9) {
+			fprintf(stderr, "  %s: child did not reach it\n",
+			    points[p]);
+			T_ASSERT(0);
+		}
+		/* recovery: no UID reused, nothing lost, index = Maildir */
+		T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+		T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+		T_EQ_INT(mindex_sync(ix, "Trash", NULL, &why), 0);
+		T_EQ_INT(take(ix, "INBOX", &after), 0);
+		snprintf(trash, sizeof(trash), "%s/.Trash", dir);
+		if (!agrees(ix, "INBOX", dir) || !agrees(ix, "Trash", trash)) {
+			fprintf(stderr, "  after a crash at %s\n", points[p]);
+			T_ASSERT(0);
+		}
+		for (int i = 0; i < before.n; i++) {
+			for (int j = 0; j < after.n; j++) {
+				size_t bl = base_of(before.name[i]);
+
+				if (after.uid[j] == before.uid[i])
+					T_ASSERT(strncmp(after.name[j],
+					    before.name[i], bl) == 0);
+			}
+		}
+		for (int j = 0; j < after.n; j++)
+			if (after.uid[j] > maxuid)
+				maxuid = after.uid[j];
+		T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+		T_ASSERT(st.uidnext > maxuid);
+		/* every message written is somewhere: 2 old + delivered +
+		 * appended (the copy's source may be gone: moved) */
+		files = count_dir(dir, "cur") + count_dir(trash, "cur");
+		T_ASSERT(files >= (p >= 3 ? 3 : 2));
+		mindex_close(&ix);
+	}
+	buf_free(&why);
+}
+
+static char hide_cur[700];
+
+/* hide_cur_hook - cur/ goes away just before append moves its file */
+static void
+hide_cur_hook(const char *point)
+{
+	char to[720];
+
+	if (strcmp(point, "append:delivered") == 0) {
+		snprintf(to, sizeof(to), "%s.away", hide_cur);
+		if (rename(hide_cur, to) < 0)
+			abort();
+	}
+}
+
+/* test_failed_append_leaves_nothing - an APPEND that fails after its
+ * file was written leaves no message behind and uses no UID */
+static void
+test_failed_append_leaves_nothing(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	uint32_t uid = 0, uv;
+	char away[720];
+	int fd = source("Subject: a\n\nappended\n");
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	snprintf(hide_cur, sizeof(hide_cur), "%s/cur", dir);
+	snprintf(away, sizeof(away), "%s.away", hide_cur);
+	mindex_fault = hide_cur_hook;
+	T_ASSERT(mindex_append(ix, "INBOX", fd, 21, 0, NULL, 0, 0, &uid, &uv,
+	    &why) < 0);
+	mindex_fault = NULL;
+	T_EQ_INT(rename(away, hide_cur), 0);
+	T_EQ_INT(count_dir(dir, "new"), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, 0);
+	T_EQ_INT(st.uidnext, 1);
+	close(fd);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
+/* test_concurrent_writers - concurrent writers and delivery */
+static void
+test_concurrent_writers(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	static struct snap s;
+	pid_t pids[5];
+	int ok = 1;
+
+	/* index exists first so every child shares it */
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	mindex_close(&ix);
+	for (int c = 0; c < 5; c++) {
+		if ((pids[c] = fork()) == 0) {
+			struct mindex *cx;
+			uint32_t uid, uv;
+			int fd = source("Subject: c\n\nconcurrent\n");
+
+			if (c == 4) {
+				/* local: delivers without the index */
+				for (int i = 0; i < 40; i++)
+					if (deliver(dir, "Subject: l\n\nl\n",
+					    NULL) < 0)
+						_exit(1);
+				_exit(0);
+			}
+			if (mindex_open(dir, &cx, &why) < 0)
+				_exit(1);
+			for (int i = 0; i < 30; i++) {
+				if (mindex_append(cx, "INBOX", fd, 23, 0,
+				    NULL, 0, 0, &uid, &uv, &why) < 0 ||
+				    mindex_sync(cx, "INBOX", NULL, &why) < 0 ||
+				    mindex_store(cx, "INBOX", uid, MINDEX_ADD,
+				    MINDEX_F_SEEN, NULL, 0, 0, NULL,
+				    &why) < 0) {
+					fprintf(stderr, "  child: %s\n",
+					    buf_cstr(&why));
+					_exit(2);
+				}
+				if (i % 10 == 9 && mindex_expunge(cx, "INBOX",
+				    &uid, 1, NULL, &why) < 0)
+					_exit(3);
+			}
+			mindex_close(&cx);
+			_exit(0);
+		}
+	}
+	for (int c = 0; c < 5; c++) {
+		int status;
+
+		if (pids[c] < 0 || waitpid(pids[c], &status, 0) != pids[c] ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "  child %d: status %#x\n", c, status);
+			ok = 0;
+		}
+	}
+	T_ASSERT(ok);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	/* 4 x 30 appended, 4 x 3 expunged, 40 delivered */
+	T_EQ_INT(st.messages, 4 * 30 - 4 * 3 + 40);
+	T_EQ_INT(st.uidnext, 4 * 30 + 40 + 1);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
+/* killer_child - append, flag, expunge in a loop; after each append is
+ * back, "uid base" to fd (what a client would have been told) */
+static void __attribute__((noreturn))
+killer_child(const char *dir, int fd, int seed)
+{
+	struct buf why = BUF_INIT, line = BUF_INIT;
+	struct mindex *ix;
+	int src = source("Subject: k\n\nkilled\n");
+
+	if (mindex_open(dir, &ix, &why) < 0)
+		_exit(1);
+	for (int i = 0; i < 100000; i++) {
+		struct mindex_msg m;
+		uint32_t uid, uv;
+
+		if (mindex_append(ix, "INBOX", src, 19, 0, NULL, 0, 0, &uid,
+		    &uv, &why) < 0)
+			_exit(2);
+		if (mindex_get(ix, "INBOX", uid, &m, &why) == 1) {
+			buf_reset(&line);
+			buf_printf(&line, "%u %.*s\n", uid,
+			    (int)base_of(m.name), m.name);
+			if (write(fd, line.data, line.len) != (ssize_t)line.len)
+				_exit(3);
+		}
+		(void)mindex_sync(ix, "INBOX", NULL, &why);
+		(void)mindex_store(ix, "INBOX", uid, MINDEX_ADD,
+		    (i + seed) % 3 ? MINDEX_F_SEEN : MINDEX_F_DELETED, NULL,
+		    0, 0, NULL, &why);
+		if (i % 4 == 3)
+			(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
+	}
+	_exit(0);
+}
+
+/* test_sigkill_concurrent - SIGKILL during concurrent append, store,
+ * expunge and delivery */
+static void
+test_sigkill_concurrent(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, told = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	static struct snap s;
+	uint32_t maxtold = 0;
+	int p[2];
+
+	T_EQ_INT(pipe(p), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	mindex_close(&ix);
+	for (int round = 0; round < 6; round++) {
+		pid_t pids[4];
+
+		for (int c = 0; c < 4; c++) {
+			if ((pids[c] = fork()) == 0) {
+				close(p[0]);
+				if (c == 3) {
+					/* local, delivering without a lock */
+					for (;;)
+						(void)deliver(dir,
+						    "Subject: l\n\nl\n", NULL);
+				}
+				killer_child(dir, p[1], c + round);
+			}
+		}
+		/* let them run into each other, then kill them anywhere */
+		usleep(30000 + 25000 * round);
+		for (int c = 0; c < 4; c++)
+			if (pids[c] > 0)
+				kill(pids[c], SIGKILL);
+		for (int c = 0; c < 4; c++)
+			if (pids[c] > 0)
+				(void)waitpid(pids[c], NULL, 0);
+	}
+	close(p[1]);
+	for (;;) {
+		char chunk[4096];
+		ssize_t n = read(p[0], chunk, sizeof(chunk));
+
+		if (n <= 0)
+			break;
+		buf_append(&told, chunk, (size_t)n);
+	}
+	close(p[0]);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	/* a UID once told to a client names that message or nothing */
+	for (char *l = told.data, *nl; l < told.data + told.len; l = nl + 1) {
+		unsigned uid;
+		char base[300];
+
+		if ((nl = strchr(l, '\n')) == NULL)
+			break;
+		*nl = '\0';
+		if (sscanf(l, "%u %299s", &uid, base) != 2)
+			continue;
+		if (uid > maxtold)
+			maxtold = uid;
+		for (int i = 0; i < s.n; i++) {
+			if (s.uid[i] == uid && (base_of(s.name[i]) !=
+			    strlen(base) || strncmp(s.name[i], base,
+			    strlen(base)) != 0)) {
+				fprintf(stderr, "  uid %u was %s, now %s\n",
+				    uid, base, s.name[i]);
+				T_ASSERT(0);
+			}
+		}
+	}
+	T_ASSERT(maxtold > 0);
+	T_ASSERT(st.uidnext > maxtold);
+	printf("sigkill: %d messages, %u UIDs given, %zu bytes told\n", s.n,
+	    st.uidnext - 1, told.len);
+	mindex_close(&ix);
+	buf_free(&why);
+	buf_free(&told);
+}
+
+/* test_links_not_followed - links planted in the Maildir are not followed */
+static void
+test_links_not_followed(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, kw = BUF_INIT;
+	const char *words[] = {"Planted"};
+	struct mindex *ix;
+	char victim[700], path[700], data[64] = "";
+	int fd;
+
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	T_EQ_INT(write_file(victim, "keep me\n"), 0);
+	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	/* a link as the keywords file and as a folder */
+	snprintf(path, sizeof(path), "%s/dovecot-keywords", dir);
+	T_EQ_INT(symlink(victim, path), 0);
+	snprintf(path, sizeof(path), "%s/.Evil", dir);
+	T_EQ_INT(symlink(tmpdir, path), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_ASSERT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, 0, words, 1, 0,
+	    NULL, &why) < 0);	/* the link cannot be read */
+	T_ASSERT(mindex_folder_delete(ix, "Evil", true, &why) < 0);
+	T_ASSERT(mindex_sync(ix, "Evil", NULL, &why) < 0 ||
+	    access(victim, F_OK) == 0);
+	T_EQ_INT(mindex_folders(ix, folder_cb, &kw, &why), 0);
+	T_EQ_STR(buf_cstr(&kw), "INBOX/0 ");
+	mindex_close(&ix);
+	fd = open(victim, O_RDONLY);
+	T_ASSERT(fd >= 0 && read(fd, data, sizeof(data) - 1) == 8);
+	if (fd >= 0)
+		close(fd);
+	T_EQ_STR(data, "keep me\n");
+	/* the index folder itself as a link is refused */
+	fresh();
+	snprintf(path, sizeof(path), "%s/herald-index", md);
+	T_EQ_INT(symlink(tmpdir, path), 0);
+	T_ASSERT(mindex_open(md, &ix, &why) < 0);
+	buf_free(&why);
+	buf_free(&kw);
+}
+
+/* now_ms - monotonic milliseconds */
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* test_big_folder - big folder sync */
+static void
+test_big_folder(void)
+{
+	const char *dir = fresh();
+	const char *env = getenv("HERALD_MINDEX_BIG");
+	long n = env ? strtol(env, NULL, 10) : 2000;
+	struct buf why = BUF_INIT;
+	struct mindex_sync_result r;
+	struct mindex_status st;
+	struct mindex *ix;
+	struct rusage ru;
+	double t0, t1, t2;
+	char path[800];
+
+	/* files as local names them, written directly (fast) */
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/new/%ld.M%ldP1Q%ld.host,"
+		    "S=20,W=21", dir, 1700000000 + i / 100, i % 100, i);
+		T_EQ_INT(write_file(path, "Subject: big\n\nbody\n"), 0);
+	}
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	t0 = now_ms();
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	t1 = now_ms();
+	T_EQ_INT(r.added, n);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	t2 = now_ms();
+	T_EQ_INT(r.added, 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, n);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("big folder: %ld messages, first sync %.0f ms, resync %.0f ms, "
+	    "max RSS %ld KiB\n", n, t1 - t0, t2 - t1, ru.ru_maxrss);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
+static const struct test_case cases[] = {
+	{"record codec round-trips and refuses damage", test_codec},
+	{"sync gives new mail UIDs and moves it to cur/", test_sync_new_mail},
+	{"store renames the flags; other tools' changes seen",
+	    test_store_and_other_tools},
+	{"expunge and VANISHED ranges", test_expunge},
+	{"append, cache, copy and move", test_append_copy_move},
+	{"folders, special-use, rename, delete, subscriptions", test_folders},
+	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
+	    test_rebuild_keeps_uids},
+	{"a process killed at every step reuses no UID and loses nothing",
+	    test_crash_at_every_step},
+	{"a failed append leaves nothing", test_failed_append_leaves_nothing},
+	{"concurrent writers and delivery", test_concurrent_writers},
+	{"SIGKILL during concurrent append/store/expunge and delivery",
+	    test_sigkill_concurrent},
+	{"links planted in the Maildir are not followed",
+	    test_links_not_followed},
+	{"big folder sync", test_big_folder},
+	{NULL, NULL},
+};
+
+int
+main(void)
+{
+	return test_run_in(cases, tmpdir);
+}
