@@ -11,7 +11,8 @@
  *	writer; services see changes at their next lookup). Queue: list
  *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
  *	status, reindex, create and delete work on a user's mail store as
- *	vmail_user (ctl_mailbox.c).
+ *	vmail_user (ctl_mailbox.c). Auth: lockouts and unlock read and
+ *	change authd's failure throttling state (ctl_auth.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -75,10 +76,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
 	    "finish", 0, 0, NULL, ctl_stop, false},
 	{NULL, "reload", "", "re-read the configuration and replace the "
-	    "services (a bad file keeps the old one)", 0, 0, NULL, ctl_reload,
+	    "services (a bad file, or TLS files a service cannot load, keeps "
+	    "the old one)", 0, 0, NULL, ctl_reload, false},
+	{NULL, "status", "", "every service's state and queue counts (exit "
+	    "1 if one is restarting or failing)", 0, 0, NULL, ctl_status,
 	    false},
-	{NULL, "status", "", "services, uptime, restarts and queue counts",
-	    0, 0, NULL, ctl_status, false},
 	{NULL, "check", "", "check the configuration and the installation",
 	    0, 0, NULL, ctl_check, true},
 	{NULL, "config", "[--changed] [KEY]", "print the effective settings "
@@ -117,7 +119,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "alias", 1, 2, NULL, ctl_alias_del, false},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
 	    NULL, ctl_alias_list, false},
-	{"queue", "list", "", "messages in the queue", 0, 0, NULL,
+	{"queue", "list", "", "messages in the queue; deferred recipients "
+	    "with their last error and next attempt", 0, 0, NULL,
 	    ctl_queue_list, false},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
 	    "message", 1, 1, NULL, ctl_queue_show, false},
@@ -141,11 +144,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
 	    "(--force: also when it holds messages; never INBOX)", 2, 2,
 	    ctl_opts_force, ctl_mailbox_delete, false},
+	{"auth", "lockouts", "", "client addresses and accounts locked out "
+	    "after failed logins, with when each lockout ends", 0, 0, NULL,
+	    ctl_auth_lockouts, false},
+	{"auth", "unlock", "ADDR|IP|PREFIX", "forget the failed logins and "
+	    "lift the lockouts of an account, a client address or a prefix "
+	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, false},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    "mailbox", NULL};
+    "mailbox", "auth", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool
