@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "mail/dir.h"
 #include "mail/mailbase.h"
 #include "mail/maildir.h"
 #include "mail/mindex.h"
@@ -82,6 +83,26 @@ ctl_mailbox_folder(const char *s, struct buf *out)
 	return rc;
 }
 
+/* ctl_mailbox_user - 1 when addr is a user of the directory, else 0
+ * (message printed; also for errors) */
+static int
+ctl_mailbox_user(const char *addr)
+{
+	struct buf why = BUF_INIT;
+	struct dir_user u;
+	struct dir *d = NULL;
+	int r = -1;
+
+	if (dir_open(var_data_directory, DIR_READ, &d, &why) < 0 ||
+	    (r = dir_user_get(d, addr, &u, &why)) < 0)
+		ctl_error("directory: %s", buf_cstr(&why));
+	else if (r == 0)
+		ctl_error("user %s does not exist", addr);
+	dir_close(&d);
+	buf_free(&why);
+	return r == 1;
+}
+
 /* ctl_mailbox_run - check ADDR, fork the child that drops privileges,
  * opens the index (create: makes the Maildir if missing) and runs fn */
 static int
@@ -99,6 +120,9 @@ ctl_mailbox_run(struct ctl *ctl, const struct ctl_args *a, bool create,
 		ctl_error("%s", buf_cstr(&why));
 		goto out;
 	}
+	/* a mailbox is made only for a user (a typo must not make one) */
+	if (create && !ctl_mailbox_user(buf_cstr(&addr)))
+		goto out;
 	fflush(stdout);
 	if ((pid = fork()) < 0) {
 		ctl_error("fork: %s", strerror(errno));

@@ -235,13 +235,21 @@ mindex_mdb_error(struct buf *why, int rc, const char *what)
 	return -1;
 }
 
+#define MINDEX_DAMAGED_NOTE "; run \"heraldctl mailbox reindex\")"
+
 /* mindex_damaged - a damaged-record error into why; -1 */
 int
 mindex_damaged(struct buf *why, const char *folder)
 {
-	buf_printf(why, " (folder %s; run \"heraldctl mailbox reindex\")",
-	    folder);
+	buf_printf(why, " (folder %s" MINDEX_DAMAGED_NOTE, folder);
 	return -1;
+}
+
+/* mindex_is_damaged - why tells of a damaged record */
+bool
+mindex_is_damaged(const struct buf *why)
+{
+	return strstr(buf_cstr(why), MINDEX_DAMAGED_NOTE) != NULL;
 }
 
 /* mindex_env_open - open the environment in dir; -1 with rc in *rc_r */

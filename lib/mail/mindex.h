@@ -29,8 +29,12 @@
  * A missing index is built from the Maildir, keeping UIDVALIDITY and UIDs
  * that Dovecot's dovecot-uidlist of the folder gives. An index that LMDB
  * cannot open is moved aside (herald-index.damaged.<time>) and rebuilt the
- * same way. mindex_reindex rebuilds every folder of a readable index,
- * keeping the UIDs it holds for files still there.
+ * same way. A record that does not decode makes the sync that meets it
+ * rebuild that folder (UIDs of sound records stay; a damaged folder
+ * record means a new UIDVALIDITY). mindex_reindex rebuilds every folder
+ * of a readable index, keeping the UIDs it holds for files still there.
+ * A full LMDB map grows (doubling, up to 64 GiB, sparse) and the
+ * operation is tried again.
  *
  * Threads and processes: any number of processes may use one Maildir's
  * index at once (LMDB serializes writers). Within a process, open a

@@ -55,6 +55,8 @@ void mindex_put64(unsigned char *p, uint64_t v);
 uint64_t mindex_get64(const unsigned char *p);
 /* mindex_damaged - " (folder F; run reindex)" after why; -1 */
 int mindex_damaged(struct buf *why, const char *folder);
+/* mindex_is_damaged - why tells of a damaged record */
+bool mindex_is_damaged(const struct buf *why);
 /* mindex_msg_del - remove a message's records (message, name, cache) */
 int mindex_msg_del(struct mindex *ix, MDB_txn *txn,
     const struct mindex_fk *fk, const struct mindex_msg *m, struct buf *why);

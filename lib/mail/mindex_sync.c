@@ -603,6 +603,7 @@ mindex_sync(struct mindex *ix, const char *folder,
 	struct mindex_sync_result dummy;
 	struct mindex_fk fk;
 	MDB_txn *txn;
+	bool rebuilt = false;
 
 	if (r == NULL)
 		r = &dummy;
@@ -618,6 +619,20 @@ mindex_sync(struct mindex *ix, const char *folder,
 		if (mindex_end(ix, txn, ok, why) == 0) {
 			mindex_point("sync:committed");
 			return 0;
+		}
+		if (mindex_is_damaged(why) && !rebuilt) {
+			/* the Maildir is the truth: rebuild the folder from
+			 * it, keeping the UIDs of the records still sound */
+			msg_warn("%s: %s; rebuilding the folder's index",
+			    ix->path, buf_cstr(why));
+			buf_reset(why);
+			rebuilt = true;
+			if (mindex_begin(ix, true, &txn, why) < 0)
+				return -1;
+			ok = mindex_rebuild_folder(ix, txn, folder, why) == 0;
+			if (mindex_end(ix, txn, ok, why) < 0)
+				return -1;
+			continue;
 		}
 		if (!mindex_map_full(why))
 			return -1;

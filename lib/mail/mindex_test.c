@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -580,6 +581,78 @@ test_rebuild_keeps_uids(void)
 	buf_free(&n2);
 }
 
+/* damage - write garbage as the record key[0..klen) of database db in
+ * the index of dir (the index closed meanwhile); -1 on error */
+static int
+damage(const char *dir, const char *db, const void *key, size_t klen)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {klen, (void *)key}, v = {7, (void *)"garbage"};
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/herald-index", dir);
+	if (mdb_env_create(&env) != 0)
+		return -1;
+	rc = mdb_env_set_maxdbs(env, 8) || mdb_env_open(env, path, 0, 0600) ||
+	    mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, db, 0, &dbi) ||
+		    mdb_put(txn, dbi, &k, &v, 0);
+		rc = rc ? (mdb_txn_abort(txn), -1) : mdb_txn_commit(txn);
+	}
+	mdb_env_close(env);
+	return rc ? -1 : 0;
+}
+
+/* test_damaged_records_rebuilt - a sync that meets a damaged record
+ * rebuilds the folder from the Maildir: sound UIDs stay, the damaged
+ * one's message gets a new UID, a damaged folder record a new
+ * UIDVALIDITY */
+static void
+test_damaged_records_rebuilt(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st, st2;
+	struct mindex *ix;
+	static struct snap s, s2;
+
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(take(ix, "INBOX", &s), 0);
+	mindex_close(&ix);
+	T_EQ_INT(damage(dir, "msgs", ".\0\0\0\0\1", 6), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_ASSERT(mindex_list(ix, "INBOX", 1, 3, snap_one, &s2, &why) < 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
+	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
+	T_EQ_INT(st2.messages, 3);
+	T_EQ_INT(st2.uidnext, st.uidnext + 1);
+	T_EQ_INT(take(ix, "INBOX", &s2), 0);
+	T_EQ_INT(s2.uid[0], 2);
+	T_EQ_STR(s2.name[0], s.name[1]);
+	T_EQ_INT(s2.uid[2], st.uidnext);
+	T_EQ_STR(s2.name[2], s.name[0]);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	T_EQ_INT(damage(dir, "folders", ".", 1), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
+	T_ASSERT(st2.uidvalidity != st.uidvalidity);
+	T_EQ_INT(st2.messages, 3);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* the step a child dies at */
 static const char *crash_at;
 
@@ -1031,6 +1104,7 @@ static const struct test_case cases[] = {
 	{"folders, special-use, rename, delete, subscriptions", test_folders},
 	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
 	    test_rebuild_keeps_uids},
+	{"damaged records: the folder is rebuilt", test_damaged_records_rebuilt},
 	{"a process killed at every step reuses no UID and loses nothing",
 	    test_crash_at_every_step},
 	{"a failed append leaves nothing", test_failed_append_leaves_nothing},

@@ -153,6 +153,9 @@ def test_reindex_keeps_uids(herald, token):
 def test_bad_arguments(herald, token):
     r = herald.ctl("mailbox", "list", "nobody-here@example.test")
     assert r.returncode == 1 and "has no mailbox" in r.stderr
+    r = herald.ctl("mailbox", "create", "typo@example.test", "Work")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    assert not herald.maildir("typo").exists()
     r = herald.ctl("mailbox", "list", "not an address")
     assert r.returncode == 1
     r = herald.ctl("mailbox", "status")
