@@ -38,6 +38,7 @@
 #include "mail/sasl.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_store.h"
 
 #define IMAPD_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
 #define IMAPD_SESSION_FDS 1	/* the connection */
@@ -421,6 +422,7 @@ imapd_session_end(struct session *base)
 
 	imapd_session_log_end(s);
 	imapd_auth_abort(s);
+	imapd_store_close(s);
 	imap_parser_free(&s->parser);
 	buf_free(&s->tag);
 	buf_free(&s->user);
@@ -429,11 +431,19 @@ imapd_session_end(struct session *base)
 	buf_free(&s->scratch);
 }
 
+/* imapd_session_held - a job thread still has work of ours */
+static bool
+imapd_session_held(const struct session *base)
+{
+	return imapd_store_busy((const struct imapd_session *)base);
+}
+
 static const struct session_ops imapd_session_ops = {
 	.input = imapd_session_input,
 	.tls_ready = imapd_session_tls_ready,
 	.timeout = imapd_session_timeout,
 	.drained = imapd_session_drained,
+	.held = imapd_session_held,
 	.end = imapd_session_end,
 };
 
