@@ -432,3 +432,40 @@ def test_names_stay_inside_the_maildir(imap, token):
         assert c.ok("STATUS INBOX (MESSAGES)") == \
             [b'* STATUS "INBOX" (MESSAGES 1)']
         assert "Secret" in c.listing('LIST "" "*"')
+
+
+def test_sessions_of_one_user_share_the_index(imap, token):
+    """Several sessions of one user at once (LMDB allows one handle per
+    Maildir per process: the worker shares it); each sees the others'
+    changes, and the last one to end closes it cleanly."""
+    addr, pw, _ = new_user(imap, token)
+    clients = [session(imap, addr, pw) for _ in range(6)]
+    try:
+        for i, c in enumerate(clients):
+            c.ok("CREATE Shared%d" % i)
+        for c in clients:
+            ls = c.listing('LIST "" "Shared*"')
+            assert set(ls) == {"Shared%d" % i for i in range(6)}, ls
+        # pipelined: commands wait for the job before them
+        c = clients[0]
+        c.send("p1 CREATE Pipe1\r\np2 STATUS Pipe1 (MESSAGES)\r\n"
+               "p3 DELETE Pipe1\r\np4 STATUS Pipe1 (MESSAGES)\r\n")
+        r = c.until_tagged("p4")
+        assert r == [b"p1 OK CREATE completed",
+                     b'* STATUS "Pipe1" (MESSAGES 0)',
+                     b"p2 OK STATUS completed",
+                     b"p3 OK DELETE completed",
+                     b"p4 NO [NONEXISTENT] No such mailbox"], r
+        for c in clients[::2]:
+            c.close()
+        for c in clients[1::2]:
+            c.ok("DELETE Shared0") if c is clients[1] else None
+            assert "Shared0" not in c.listing('LIST "" "*"')
+    finally:
+        for c in clients:
+            c.close()
+    with session(imap, addr, pw) as c:
+        assert set(c.listing('LIST "" "Shared*"')) == \
+            {"Shared%d" % i for i in range(1, 6)}
+    assert "warning" not in "\n".join(
+        ln for ln in imap.log_text().splitlines() if "imapd" in ln)
