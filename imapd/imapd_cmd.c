@@ -2,7 +2,8 @@
  * imapd_cmd - IMAP commands: the table (name, allowed states, handler),
  * the dispatcher, and the handlers of the commands that need no mailbox:
  * CAPABILITY, NOOP, LOGOUT, STARTTLS, ENABLE (RFC 5161), ID (RFC 2971)
- * and NAMESPACE (RFC 2342). The login commands are imapd_auth.c.
+ * and NAMESPACE (RFC 2342). The login commands are imapd_auth.c, the
+ * mailbox-management ones imapd_list.c and imapd_mailbox.c.
  *
  * Every RFC 9051 command (and RFC 3501's LSUB and CHECK) is in the table
  * so that each gets the right answer for the state it arrives in:

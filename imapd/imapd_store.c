@@ -10,9 +10,9 @@
  * the same mutex, so a concurrent open of the same path waits).
  *
  * First login: the special-use folders (Sent, Drafts, Trash, Junk,
- * Archive) are created and subscribed with INBOX when the Maildir has no IMAPD_STORE_INIT_MARK
- * file yet, which is written once they exist; a user who deletes one
- * later does not get it back at every login.
+ * Archive) are created and subscribed with INBOX when the Maildir has no
+ * IMAPD_STORE_INIT_MARK file yet, which is written once they exist; a
+ * user who deletes one later does not get it back at every login.
  */
 #include <errno.h>
 #include <fcntl.h>
