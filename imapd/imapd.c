@@ -55,7 +55,8 @@
  * LOGGING
  *	connect from [ip]
  *	TLS connection established from [ip]: TLSv1.3 with cipher ...
- *	login: user=<a@b> client=[ip] method=LOGIN|PLAIN tls=yes|no
+ *	login: user=<a@b> client=[ip] method=LOGIN|AUTH=PLAIN|AUTH=LOGIN
+ *	    tls=yes|no
  *	authentication failed: user=<name> client=[ip] method=...
  *	logout: user=<a@b> client=[ip]
  *	disconnect from [ip] (logout | connection closed by client | idle

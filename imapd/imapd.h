@@ -91,7 +91,7 @@ struct imapd_session {
 	struct buf tag;		/* tag of the command being run */
 
 	/* login */
-	const char *method;	/* "LOGIN", "PLAIN", "LOGIN-SASL" */
+	const char *method;	/* "LOGIN", "AUTH=PLAIN", "AUTH=LOGIN" */
 	struct buf user;	/* the name given, for logs */
 	struct sasl_state sasl;	/* AUTHENTICATE exchange in progress */
 	struct auth_call *auth;	/* authd call in flight */

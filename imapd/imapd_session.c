@@ -12,7 +12,9 @@
  * is paused while a login is with authd (pipelined commands wait for its
  * answer) and while more than IMAPD_OUTPUT_HIGH bytes of responses are
  * unsent, so a client that pipelines without reading cannot grow our
- * memory and stops only its own session.
+ * memory and stops only its own session (when the output has drained,
+ * the session base lifts that pause and the stream delivers the input
+ * that waited).
  *
  * Bytes before login are bounded in total (imapd_preauth_input_limit),
  * commands before login in number (imapd_command_limit), errors in
@@ -187,13 +189,6 @@ imapd_session_starttls(struct imapd_session *s)
 	stream_starttls(s->base.stream, imapd_tls_ctx, true, NULL);
 }
 
-/* imapd_session_drained - the client read our responses: go on */
-static void
-imapd_session_drained(struct session *base)
-{
-	(void)base;		/* the stream delivers STREAM_INPUT again */
-}
-
 /* imapd_session_backlog - too much output queued? then pause until the
  * stream says it went out */
 static bool
@@ -321,6 +316,7 @@ static void
 imapd_session_input(struct session *base)
 {
 	struct imapd_session *s = (struct imapd_session *)base;
+	enum imap_feed ev;
 	const char *p;
 	size_t n, used;
 
@@ -334,14 +330,10 @@ imapd_session_input(struct session *base)
 		/* bounds may change with the state (login) */
 		imapd_session_bounds(s);
 		s->parser.lines_only = s->state == IMAPD_S_SASL;
-		{
-			enum imap_feed ev = imap_parser_feed(&s->parser, p,
-			    n, &used);
-
-			stream_consume(s->base.stream, used);
-			if (!imapd_session_event(s, ev))
-				break;
-		}
+		ev = imap_parser_feed(&s->parser, p, n, &used);
+		stream_consume(s->base.stream, used);
+		if (!imapd_session_event(s, ev))
+			break;
 		if (imapd_session_backlog(s))
 			break;
 	}
@@ -442,7 +434,6 @@ static const struct session_ops imapd_session_ops = {
 	.input = imapd_session_input,
 	.tls_ready = imapd_session_tls_ready,
 	.timeout = imapd_session_timeout,
-	.drained = imapd_session_drained,
 	.held = imapd_session_held,
 	.end = imapd_session_end,
 };
