@@ -63,6 +63,7 @@ struct imapd_listop {
 	bool extended;		/* the RFC 5258 syntax was used */
 	bool utf8;
 	bool rev2;
+	char *maildir;
 	unsigned sel, ret;	/* SEL_*, RET_* */
 	struct imapd_status_req st;
 	char *pat[IMAPD_PATTERNS_MAX];	/* reference + pattern, client form */
@@ -131,6 +132,7 @@ imapd_listop_free(struct imapd_listop **opp)
 		free(op->e[i].cname);
 	}
 	free(op->e);
+	free(op->maildir);
 	buf_free(&op->out);
 	buf_free(&op->tagged);
 	x_free(opp);
@@ -155,11 +157,15 @@ imapd_listop_add(struct imapd_listop *op, const char *name, unsigned flags,
 	op->n++;
 }
 
-/* imapd_listop_folder - a folder on disk (mindex_folders callback) */
+/* imapd_listop_folder - a folder on disk (mindex_folders callback);
+ * one with a link for cur/ or new/ is left out as a link is */
 static void
 imapd_listop_folder(const char *name, unsigned special, void *ctx)
 {
-	imapd_listop_add(ctx, name, ENT_EXISTS, special);
+	struct imapd_listop *op = ctx;
+
+	if (imapd_store_folder_exists(op->maildir, name))
+		imapd_listop_add(op, name, ENT_EXISTS, special);
 }
 
 /* imapd_lent_cmp - by UTF-8 name */
@@ -504,6 +510,7 @@ imapd_list_cmd(struct imapd_session *s, struct imap_cursor *c, bool lsub)
 	op->lsub = lsub;
 	op->utf8 = imapd_store_utf8(s);
 	op->rev2 = s->rev2;
+	op->maildir = xstrdup(imapd_store_path(s));
 	buf_init(&op->out);
 	buf_init(&op->tagged);
 	if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN && !lsub) {

@@ -335,19 +335,27 @@ imapd_store_write_name(bool utf8, const char *name, struct buf *out)
 	buf_free(&n);
 }
 
-/* imapd_store_folder_exists - a real folder directory (no link) */
+/* imapd_store_folder_exists - a real folder directory whose cur/ and
+ * new/ are real directories too (a link planted there would lead to
+ * another user's mail) */
 bool
 imapd_store_folder_exists(const char *maildir, const char *name)
 {
+	static const char *const subs[] = {"", "/cur", "/new"};
 	struct buf disk = BUF_INIT, why = BUF_INIT, path = BUF_INIT;
 	struct stat st;
 	bool ok = false;
 
-	if (strcmp(name, "INBOX") == 0)
-		return true;
 	if (mutf7_folder_disk(name, &disk, &why) == 0) {
-		buf_printf(&path, "%s/%s", maildir, buf_cstr(&disk));
-		ok = lstat(buf_cstr(&path), &st) == 0 && S_ISDIR(st.st_mode);
+		ok = true;
+		/* the Maildir itself may be a link an admin made */
+		for (size_t i = disk.len == 0; ok && i < 3; i++) {
+			buf_reset(&path);
+			buf_printf(&path, "%s/%s%s", maildir, buf_cstr(&disk),
+			    subs[i]);
+			ok = lstat(buf_cstr(&path), &st) == 0 &&
+			    S_ISDIR(st.st_mode);
+		}
 	}
 	buf_free(&disk);
 	buf_free(&why);

@@ -100,7 +100,8 @@ void imapd_store_client_name(bool utf8, const char *name, struct buf *out);
  * herald keeps can be quoted: no CR, LF or NUL) */
 void imapd_store_write_name(bool utf8, const char *name, struct buf *out);
 /* imapd_store_folder_exists - is the folder there on disk, a real
- * directory and not a link (job thread: it stats) */
+ * directory and not a link, and so are its cur/ and new/ (job thread:
+ * it stats). INBOX exists once the Maildir has cur/ and new/ */
 bool imapd_store_folder_exists(const char *maildir, const char *name);
 
 /* between imapd_job.c and imapd_store.c */

@@ -401,14 +401,21 @@ def test_names_stay_inside_the_maildir(imap, token):
     os.symlink(str(vmd), str(md / ".Evil"))
     os.symlink(str(vmd / ".Secret"), str(md / ".Evil2"))
     os.symlink(str(vmd / ".Secret"), str(md / ".Trash.Link"))
+    # a real folder whose cur/ and new/ lead to the other user's INBOX
+    (md / ".Sneaky").mkdir()
+    os.symlink(str(vmd / "cur"), str(md / ".Sneaky" / "cur"))
+    os.symlink(str(vmd / "new"), str(md / ".Sneaky" / "new"))
+    (md / ".Sneaky" / "tmp").mkdir()
     before = sorted(str(p) for p in vmd.rglob("*") if "herald-index"
                     not in str(p))
     with session(imap, addr, pw) as c:
         ls = c.listing('LIST "" "*"')
         assert "Evil" not in ls and "Evil2" not in ls and \
-            "Trash.Link" not in ls, ls
+            "Trash.Link" not in ls and "Sneaky" not in ls, ls
         assert ls["Trash"] == {"\\HasNoChildren", "\\Trash"}
-        for name in ("Evil", "Evil2", "Trash.Link"):
+        lines = c.ok('LIST "" "*" RETURN (STATUS (MESSAGES))')
+        assert not any(b"Sneaky" in ln for ln in lines), lines
+        for name in ("Evil", "Evil2", "Trash.Link", "Sneaky"):
             assert c.do("STATUS %s (MESSAGES)" % name)[1].startswith(
                 b"NO [NONEXISTENT]"), name
             assert c.do("DELETE %s" % name)[1].startswith(
@@ -416,6 +423,8 @@ def test_names_stay_inside_the_maildir(imap, token):
             assert c.do("RENAME %s Mine" % name)[1].startswith(
                 b"NO [NONEXISTENT]"), name
             assert c.do("CREATE %s" % name)[1].startswith(b"NO "), name
+            if name == "Sneaky":
+                continue
             assert c.do("RENAME Junk %s" % name)[1].startswith(
                 b"NO [ALREADYEXISTS]"), name
             assert c.do("GETQUOTAROOT %s" % name)[1].startswith(
