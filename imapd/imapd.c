@@ -88,6 +88,7 @@
 #include "mail/params.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_store.h"
 
 /* imapd_pre_drop - load the TLS key while it is still readable */
 static void
@@ -105,6 +106,7 @@ imapd_init(struct service *svc)
 	int n;
 
 	imapd_session_init(svc);
+	imapd_job_init(service_loop(svc));
 	if (imapd_tls_ctx != NULL)
 		return;
 	l = service_listeners(svc, &n);

@@ -29,6 +29,7 @@
 
 struct service;
 struct auth_call;
+struct imapd_store;
 
 /*
  * Session states, one bit each so that a command's allowed states are a
@@ -96,6 +97,7 @@ struct imapd_session {
 	struct auth_call *auth;	/* authd call in flight */
 	struct buf login;	/* canonical address once logged in */
 	struct buf mail_path;	/* its Maildir */
+	struct imapd_store *store;	/* its mail store (imapd_store.h) */
 
 	struct buf scratch;	/* reply and log text */
 };

@@ -32,6 +32,7 @@
 #include "mail/params.h"
 #include "mail/sasl.h"
 #include "imapd.h"
+#include "imapd_store.h"
 
 #define IMAPD_PLAINTEXT_REFUSED "NO [PRIVACYREQUIRED] Plaintext " \
 	"authentication disallowed on non-secure (SSL/TLS) connections."
@@ -46,22 +47,23 @@ imapd_auth_log_name(struct imapd_session *s)
 	return buf_cstr(&s->scratch);
 }
 
-/* imapd_auth_ok - authd said yes: the authenticated state */
+/* imapd_auth_opened - the store is open (or not): the authenticated
+ * state, or NO (loop thread) */
 static void
-imapd_auth_ok(struct imapd_session *s, const char *user)
+imapd_auth_opened(struct imapd_session *s, bool ok)
 {
-	struct buf why = BUF_INIT;
+	const char *user = imapd_store_user(s);
 
-	buf_reset(&s->mail_path);
-	if (mailbase_mailbox_path(var_mail_location, user, &s->mail_path,
-	    &why) < 0) {
-		msg_warn("%s: no mailbox folder: %s", user, buf_cstr(&why));
+	if (s->state != IMAPD_S_WAIT)	/* stopping: BYE was sent */
+		return;
+	s->state = IMAPD_S_NOAUTH;
+	if (!ok) {
+		imapd_store_close(s);
 		imapd_session_tagged(s, "NO [UNAVAILABLE] Mailbox "
 		    "unavailable.");
-		buf_free(&why);
 		return;
 	}
-	buf_free(&why);
+	buf_set(&s->mail_path, imapd_store_path(s));
 	buf_set(&s->login, user);
 	imapd_session_logged_in(s);
 	msg_info("login: user=<%s> client=[%s] method=%s tls=%s", user,
@@ -72,6 +74,19 @@ imapd_auth_ok(struct imapd_session *s, const char *user)
 	imapd_session_tagged(s, "OK [CAPABILITY %s] Logged in",
 	    buf_cstr(&s->scratch));
 	buf_reset(&s->scratch);
+}
+
+/* imapd_auth_ok - authd said yes: a job thread opens the user's store
+ * (imapd_store.c) while input stays paused */
+static void
+imapd_auth_ok(struct imapd_session *s, const char *user)
+{
+	if (!imapd_store_open(s, user, imapd_auth_opened)) {
+		imapd_session_tagged(s, "NO [UNAVAILABLE] Mailbox "
+		    "unavailable.");
+		return;
+	}
+	s->state = IMAPD_S_WAIT;
 }
 
 /* imapd_auth_done - authd's answer (after its failure delay) */

@@ -40,6 +40,7 @@
 #include "mail/sasl.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_store.h"
 
 #define IMAPD_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
 #define IMAPD_SESSION_FDS 1	/* the connection */
@@ -413,6 +414,7 @@ imapd_session_end(struct session *base)
 
 	imapd_session_log_end(s);
 	imapd_auth_abort(s);
+	imapd_store_close(s);
 	imap_parser_free(&s->parser);
 	buf_free(&s->tag);
 	buf_free(&s->user);
@@ -421,10 +423,18 @@ imapd_session_end(struct session *base)
 	buf_free(&s->scratch);
 }
 
+/* imapd_session_held - a job thread still has work of ours */
+static bool
+imapd_session_held(const struct session *base)
+{
+	return imapd_store_busy((const struct imapd_session *)base);
+}
+
 static const struct session_ops imapd_session_ops = {
 	.input = imapd_session_input,
 	.tls_ready = imapd_session_tls_ready,
 	.timeout = imapd_session_timeout,
+	.held = imapd_session_held,
 	.end = imapd_session_end,
 };
 
@@ -493,7 +503,8 @@ imapd_session_accept(struct service *svc, int fd, bool implicit_tls)
  * imapd_session_stop - graceful stop (SIGTERM; a reload retires the
  * worker with SIGUSR1 instead, which leaves the sessions alone): every
  * session gets "* BYE Server shutting down" and is closed. Nothing is
- * lost: no command of this build changes a mailbox.
+ * lost: a session whose job is with a job thread (imapd_store.h) is held
+ * until the job has ended; only its answer is not sent.
  */
 void
 imapd_session_stop(struct service *svc)

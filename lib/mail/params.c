@@ -55,6 +55,7 @@ long long var_imapd_command_limit;
 long long var_imapd_error_limit;
 long long var_imapd_preauth_input_limit;
 long long var_imapd_literal_limit;
+long long var_imapd_job_threads;
 long long var_auth_processes;
 long long var_auth_timeout;
 char *var_auth_plaintext;
@@ -422,6 +423,9 @@ struct cfg_entry params_table[] = {
 	SIZE(imapd_literal_limit, "50M", 1024, 2147483647LL,
 	    "largest literal an IMAP client may send after login (before "
 	    "login the bound is 8 KB); a bigger one gets NO [TOOBIG]"),
+	INT(imapd_job_threads, "2", 1, 16,
+	    "threads per imapd worker that open mail indexes at login and do "
+	    "the work that grows with a mailbox, off the event loop"),
 	INT(auth_processes, "0", 0, 100,
 	    "authd processes checking passwords at once (0: one per core, "
 	    "at least 2)"),

@@ -105,6 +105,7 @@ extern long long var_imapd_command_limit;	/* commands before login */
 extern long long var_imapd_error_limit;	/* errors before BYE */
 extern long long var_imapd_preauth_input_limit;	/* bytes before login */
 extern long long var_imapd_literal_limit;	/* one literal after login */
+extern long long var_imapd_job_threads;	/* store threads per worker */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */

@@ -34,7 +34,10 @@ CAPS_PRE = ("IMAP4rev2 IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=LOGIN SASL-IR "
             "LITERAL+ ENABLE ID NAMESPACE")
 CAPS_TLS = "IMAP4rev2 IMAP4rev1 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL+ " \
            "ENABLE ID NAMESPACE"
-CAPS_LOGGED = "IMAP4rev2 IMAP4rev1 SASL-IR LITERAL+ ENABLE ID NAMESPACE"
+CAPS_LOGGED = ("IMAP4rev2 IMAP4rev1 SASL-IR LITERAL+ ENABLE ID NAMESPACE "
+               "UTF8=ACCEPT LIST-EXTENDED LIST-STATUS SPECIAL-USE "
+               "CREATE-SPECIAL-USE CHILDREN STATUS=SIZE QUOTA "
+               "QUOTA=RES-STORAGE")
 GREETING = b"* OK [CAPABILITY " + CAPS_PRE.encode() + \
     b"] herald IMAP4rev2 ready"
 REFUSED = (b"NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
@@ -380,11 +383,9 @@ def test_wrong_state_and_unavailable_commands(imap):
         assert c.cmd("c", "ID NIL")[-1] == b"c OK ID completed"
     with raw(imap) as c:
         c.login()
-        for verb in ("SELECT INBOX", "EXAMINE INBOX", "CREATE x",
-                     "DELETE x", "RENAME x y", "SUBSCRIBE x",
-                     "UNSUBSCRIBE x", 'LIST "" *', 'LSUB "" *',
-                     "STATUS INBOX (MESSAGES)", "APPEND INBOX {1+}\r\nx",
-                     "IDLE"):
+        # (the mailbox commands are test_imap_mailbox.py's)
+        for verb in ("SELECT INBOX", "EXAMINE INBOX",
+                     "APPEND INBOX {1+}\r\nx", "IDLE"):
             r = c.cmd("m", verb)
             assert r == [b"m NO [UNAVAILABLE] %s is not available in this "
                          b"version of herald" % verb.split()[0].encode()], r
