@@ -191,7 +191,7 @@ def test_install_run_remove_purge(tmp_path, token):
 
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
-    assert {"heraldctl.8", "herald.8", "herald.conf.5",
+    assert {"heraldctl.8", "herald.8", "herald.conf.5", "imapd.8",
             "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -210,9 +210,13 @@ def test_install_run_remove_purge(tmp_path, token):
         for path in ("/usr/sbin/heraldctl", "/usr/sbin/sendmail",
                      "/usr/lib/sendmail", "/usr/lib/herald/master",
                      "/usr/lib/herald/smtpd", "/usr/lib/herald/pop3d",
+                     "/usr/lib/herald/imapd",
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
         assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
+        # the fail2ban jail closes the POP3 and the IMAP ports
+        jail = open("/etc/fail2ban/jail.d/herald.conf").read()
+        assert "\nport     = pop3,pop3s,imap,imaps\n" in jail, jail
         # the sendmail program under the names Debian's MTAs give it
         for path in SENDMAIL_LINKS:
             assert os.path.islink(path) and os.path.realpath(path) == \
