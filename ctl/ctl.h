@@ -5,7 +5,7 @@
  * and calls the command's function with the parsed arguments. Commands
  * live in one file per group (ctl_service.c: start/stop/reload/status,
  * ctl_domain.c, ctl_user.c, ctl_alias.c, ctl_queue.c, ctl_check.c,
- * ctl_config.c). ctl_args.c parses a command's options, ctl_input.c
+ * ctl_config.c, ctl_auth.c). ctl_args.c parses a command's options, ctl_input.c
  * checks what the admin typed (domains, addresses, quotas, passwords),
  * ctl_output.c prints aligned tables and JSON.
  *
@@ -35,6 +35,10 @@ struct ctl {
 	const char *config;	/* the file in use (params_config_path) */
 	bool json;		/* --json */
 };
+
+/* the program name ctl_error prints: "heraldctl", or "sendmail" when
+ * the sendmail command (mailq, sendmail -q) runs the queue commands */
+extern const char *ctl_progname;
 
 /* ctl_error - "heraldctl: text" on stderr */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -217,6 +221,10 @@ int ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a);
+
+/* ctl_auth.c */
+int ctl_auth_lockouts(struct ctl *ctl, const struct ctl_args *a);
+int ctl_auth_unlock(struct ctl *ctl, const struct ctl_args *a);
 
 /* ctl_domain.c: shared by the directory commands */
 struct dir;

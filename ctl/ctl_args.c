@@ -15,6 +15,9 @@
 #include "base/log.h"
 #include "ctl.h"
 
+/* the name error messages start with (sendmail sets its own) */
+const char *ctl_progname = "heraldctl";
+
 /* ctl_error - "heraldctl: text" on stderr */
 void
 ctl_error(const char *fmt, ...)
@@ -22,7 +25,7 @@ ctl_error(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fputs("heraldctl: ", stderr);
+	fprintf(stderr, "%s: ", ctl_progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -13,7 +13,9 @@
 #include "base/config.h"
 #include "base/mem.h"
 #include "mail/dir.h"
+#include "mail/outcome.h"
 #include "mail/params.h"
+#include "mail/resolve.h"
 #include "ctl.h"
 
 /* ctl_dir_open - open the directory for writing; NULL after an error */
@@ -193,12 +195,34 @@ ctl_domain_count_alias(const char *key, const char *targets, void *ctx)
 	(*(long long *)ctx)++;
 }
 
-/* ctl_domain_list - hosted domains with their user and alias counts */
+/* ctl_domain_postmaster - where postmaster@domain goes, as local would
+ * deliver it: its mailboxes, or what keeps it from them */
+static void
+ctl_domain_postmaster(struct dir *d, const char *domain, struct buf *out)
+{
+	struct buf addr = BUF_INIT;
+	struct resolved r;
+
+	buf_printf(&addr, "postmaster@%s", domain);
+	resolve_addr(d, buf_cstr(&addr), *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, &r);
+	buf_reset(out);
+	for (size_t i = 0; i < r.nbox; i++)
+		buf_printf(out, "%s%s", i ? "," : "", r.box[i].addr);
+	if (r.nbox == 0)
+		buf_printf(out, "none (%s %s)", r.fail.dsn,
+		    buf_cstr(&r.fail.reason));
+	resolve_free(&r);
+	buf_free(&addr);
+}
+
+/* ctl_domain_list - hosted domains with their user and alias counts and
+ * where their postmaster@ goes */
 int
 ctl_domain_list(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct ctl_domain_rows rows = {NULL, 0};
-	struct buf why = BUF_INIT;
+	struct buf why = BUF_INIT, pm = BUF_INIT;
 	struct ctl_listing lst;
 	struct dir *d;
 	int rc = CTL_EXIT_FAIL;
@@ -218,19 +242,21 @@ ctl_domain_list(struct ctl *ctl, const struct ctl_args *a)
 			goto out;
 		}
 	}
-	ctl_listing_init(&lst, 3, (const char *const[]){"DOMAIN", "USERS",
-	    "ALIASES"});
+	ctl_listing_init(&lst, 4, (const char *const[]){"DOMAIN", "USERS",
+	    "ALIASES", "POSTMASTER"});
 	for (size_t i = 0; i < rows.n; i++) {
 		char users[32], aliases[32];
 
 		snprintf(users, sizeof(users), "%lld", rows.r[i].users);
 		snprintf(aliases, sizeof(aliases), "%lld", rows.r[i].aliases);
+		ctl_domain_postmaster(d, rows.r[i].name, &pm);
 		ctl_table_add(&lst.t, (const char *const[]){rows.r[i].name, users,
-		    aliases});
+		    aliases, buf_cstr(&pm)});
 		ctl_json_open(&lst.j, '{');
 		ctl_json_kstr(&lst.j, "domain", rows.r[i].name);
 		ctl_json_kint(&lst.j, "users", rows.r[i].users);
 		ctl_json_kint(&lst.j, "aliases", rows.r[i].aliases);
+		ctl_json_kstr(&lst.j, "postmaster", buf_cstr(&pm));
 		ctl_json_close(&lst.j, '}');
 	}
 	ctl_listing_print(ctl, &lst);
@@ -242,5 +268,6 @@ out:
 	x_free(&rows.r);
 	dir_close(&d);
 	buf_free(&why);
+	buf_free(&pm);
 	return rc;
 }

@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
@@ -131,14 +132,24 @@ ctl_queue_count(const char *spool, long long counts[CTL_QUEUE_NCOUNT])
 	}
 }
 
+/* one recipient still to be delivered, as queue list shows it */
+struct ctl_queue_rcpt {
+	char *addr;
+	char dsn[16];		/* of the last deferral, or "" */
+	char *reason;		/* of the last deferral, or NULL */
+	time_t tried;		/* when it was deferred, or 0 */
+};
+
 /* one message in queue list */
 struct ctl_queue_entry {
 	char qid[QID_SIZE];
 	const char *folder;
 	time_t arrival;
+	time_t next;		/* deferred/: next attempt (mtime) */
 	long long size;
 	char *sender;
 	size_t pending, total;
+	struct ctl_queue_rcpt *rcpt;	/* the pending ones */
 };
 
 struct ctl_queue_listing {
@@ -168,6 +179,51 @@ ctl_queue_open(const char *path, int *fd_r, struct qfile **qf_r,
 	return 0;
 }
 
+/* ctl_queue_notes - the notes of qf (none when they cannot be read) */
+static void
+ctl_queue_notes(const char *qid, const struct qfile *qf,
+    struct qfile_note **notes_r, size_t *n_r)
+{
+	struct buf why = BUF_INIT;
+
+	if (qfile_notes_read(qf, notes_r, n_r, &why) < 0)
+		ctl_error("%s: deferral reasons: %s", qid, buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* ctl_queue_note_of - recipient idx's note, or NULL */
+static const struct qfile_note *
+ctl_queue_note_of(const struct qfile_note *notes, size_t n, size_t idx)
+{
+	for (size_t i = 0; i < n; i++)
+		if (notes[i].idx == idx)
+			return &notes[i];
+	return NULL;
+}
+
+/* ctl_queue_safe - s for a terminal: control bytes, DEL and bytes past
+ * ASCII as \xNN (queue files hold what remote servers said) */
+static const char *
+ctl_queue_safe(struct buf *out, const char *s)
+{
+	buf_reset(out);
+	str_printable(out, s, strlen(s), strlen(s));
+	return buf_cstr(out);
+}
+
+/* ctl_queue_next - when a message in folder is tried next, in words */
+static void
+ctl_queue_next(struct buf *out, const char *folder, time_t next)
+{
+	buf_reset(out);
+	if (strcmp(folder, SPOOL_DEFERRED) == 0)
+		ctl_fmt_time(out, next);
+	else if (strcmp(folder, SPOOL_HOLD) == 0)
+		buf_puts(out, "on hold");
+	else
+		buf_puts(out, "now");
+}
+
 /* ctl_queue_list_one - read a file for queue list */
 static void
 ctl_queue_list_one(const char *folder, const char *path, const char *qid,
@@ -176,7 +232,10 @@ ctl_queue_list_one(const char *folder, const char *path, const char *qid,
 	struct ctl_queue_listing *l = ctx;
 	struct buf why = BUF_INIT;
 	struct ctl_queue_entry *e;
+	struct qfile_note *notes;
 	struct qfile *qf;
+	struct stat st;
+	size_t nnotes;
 	int fd, r;
 
 	if ((r = ctl_queue_open(path, &fd, &qf, &why)) < 0) {
@@ -191,10 +250,29 @@ ctl_queue_list_one(const char *folder, const char *path, const char *qid,
 	snprintf(e->qid, sizeof(e->qid), "%s", qid);
 	e->folder = folder;
 	e->arrival = qf->arrival;
+	if (fstat(fd, &st) == 0)
+		e->next = st.st_mtime;
 	e->size = (long long)qf->body_size;
 	e->sender = xstrdup(qf->sender);
 	e->pending = qfile_pending(qf);
 	e->total = qf->nrcpt;
+	e->rcpt = xcalloc(e->pending ? e->pending : 1, sizeof(*e->rcpt));
+	ctl_queue_notes(qid, qf, &notes, &nnotes);
+	for (size_t i = 0, k = 0; i < qf->nrcpt; i++) {
+		const struct qfile_note *nt;
+
+		if (qf->rcpt[i].status != QFILE_QUEUED)
+			continue;
+		e->rcpt[k].addr = xstrdup(qf->rcpt[i].addr);
+		if ((nt = ctl_queue_note_of(notes, nnotes, i)) != NULL) {
+			snprintf(e->rcpt[k].dsn, sizeof(e->rcpt[k].dsn), "%s",
+			    nt->dsn);
+			e->rcpt[k].reason = xstrdup(nt->text);
+			e->rcpt[k].tried = nt->when;
+		}
+		k++;
+	}
+	qfile_notes_free(&notes, nnotes);
 	qfile_free(&qf);
 	(void)close(fd);
 	buf_free(&why);
@@ -215,6 +293,106 @@ ctl_queue_sender(const char *sender)
 	return *sender ? sender : "<>";
 }
 
+/* ctl_queue_rcpt_json - one pending recipient */
+static void
+ctl_queue_rcpt_json(struct ctl_json *j, const struct ctl_queue_rcpt *r)
+{
+	struct buf when = BUF_INIT;
+
+	ctl_json_open(j, '{');
+	ctl_json_kstr(j, "address", r->addr);
+	if (r->reason != NULL) {
+		ctl_fmt_time(&when, r->tried);
+		ctl_json_kstr(j, "deferred_at", buf_cstr(&when));
+		ctl_json_kstr(j, "dsn", r->dsn);
+		ctl_json_kstr(j, "last_error", r->reason);
+	}
+	ctl_json_close(j, '}');
+	buf_free(&when);
+}
+
+/* ctl_queue_list_text - Postfix mailq style: a line per message, then
+ * its pending recipients, each deferred one with its last error and
+ * next attempt */
+static void
+ctl_queue_list_text(const struct ctl_queue_listing *l)
+{
+	struct buf when = BUF_INIT, next = BUF_INIT, safe = BUF_INIT;
+
+	printf("%-*s  %10s  %-20s  %-8s  %s\n", QID_SIZE - 1, "QUEUE_ID",
+	    "SIZE", "ARRIVAL", "FOLDER", "SENDER/RECIPIENTS");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ctl_queue_entry *e = &l->e[i];
+
+		buf_reset(&when);
+		ctl_fmt_time(&when, e->arrival);
+		ctl_queue_next(&next, e->folder, e->next);
+		printf("%-*s  %10lld  %-20s  %-8s  %s\n", QID_SIZE - 1, e->qid,
+		    e->size, buf_cstr(&when), e->folder,
+		    ctl_queue_safe(&safe, ctl_queue_sender(e->sender)));
+		for (size_t k = 0; k < e->pending; k++) {
+			const struct ctl_queue_rcpt *r = &e->rcpt[k];
+
+			printf("    %s: ", ctl_queue_safe(&safe, r->addr));
+			if (r->reason == NULL) {
+				printf("queued, next attempt %s\n",
+				    buf_cstr(&next));
+				continue;
+			}
+			buf_reset(&when);
+			ctl_fmt_time(&when, r->tried);
+			printf("deferred at %s, next attempt %s\n",
+			    buf_cstr(&when), buf_cstr(&next));
+			printf("        (%s %s)\n", r->dsn,
+			    ctl_queue_safe(&safe, r->reason));
+		}
+	}
+	if (l->n == 0)
+		printf("-- queue is empty\n");
+	else
+		printf("-- %zu message%s\n", l->n, l->n == 1 ? "" : "s");
+	buf_free(&when);
+	buf_free(&next);
+	buf_free(&safe);
+}
+
+/* ctl_queue_list_json - the same as an array of objects */
+static void
+ctl_queue_list_json(const struct ctl_queue_listing *l)
+{
+	struct buf out = BUF_INIT, when = BUF_INIT;
+	struct ctl_json j;
+
+	ctl_json_init(&j, &out);
+	ctl_json_open(&j, '[');
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ctl_queue_entry *e = &l->e[i];
+
+		buf_reset(&when);
+		ctl_fmt_time(&when, e->arrival);
+		ctl_json_open(&j, '{');
+		ctl_json_kstr(&j, "queue_id", e->qid);
+		ctl_json_kstr(&j, "folder", e->folder);
+		ctl_json_kstr(&j, "arrival", buf_cstr(&when));
+		ctl_json_kint(&j, "size", e->size);
+		ctl_json_kstr(&j, "sender", e->sender);
+		ctl_json_kint(&j, "pending", (long long)e->pending);
+		ctl_json_kint(&j, "recipients", (long long)e->total);
+		ctl_queue_next(&when, e->folder, e->next);
+		ctl_json_kstr(&j, "next_attempt", buf_cstr(&when));
+		ctl_json_key(&j, "queued");
+		ctl_json_open(&j, '[');
+		for (size_t k = 0; k < e->pending; k++)
+			ctl_queue_rcpt_json(&j, &e->rcpt[k]);
+		ctl_json_close(&j, ']');
+		ctl_json_close(&j, '}');
+	}
+	ctl_json_close(&j, ']');
+	ctl_json_print(&out);
+	buf_free(&out);
+	buf_free(&when);
+}
+
 /* ctl_queue_list - every message in the queue */
 int
 ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
@@ -222,42 +400,25 @@ ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
 	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
 	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
 	struct ctl_queue_listing l = {NULL, 0};
-	struct buf when = BUF_INIT;
-	struct ctl_listing lst;
 
 	for (int i = 0; folders[i] != NULL; i++)
 		ctl_queue_scan(var_spool_directory, folders[i],
 		    ctl_queue_list_one, &l);
 	if (l.n > 0)
 		qsort(l.e, l.n, sizeof(*l.e), ctl_queue_cmp);
-	ctl_listing_init(&lst, 6, (const char *const[]){"QUEUE_ID", "FOLDER",
-	    "ARRIVAL", "SIZE", "SENDER", "RECIPIENTS"});
+	if (ctl->json)
+		ctl_queue_list_json(&l);
+	else
+		ctl_queue_list_text(&l);
 	for (size_t i = 0; i < l.n; i++) {
-		const struct ctl_queue_entry *e = &l.e[i];
-		char size[32], rcpt[64];
-
-		buf_reset(&when);
-		ctl_fmt_time(&when, e->arrival);
-		ctl_json_open(&lst.j, '{');
-		ctl_json_kstr(&lst.j, "queue_id", e->qid);
-		ctl_json_kstr(&lst.j, "folder", e->folder);
-		ctl_json_kstr(&lst.j, "arrival", buf_cstr(&when));
-		ctl_json_kint(&lst.j, "size", e->size);
-		ctl_json_kstr(&lst.j, "sender", e->sender);
-		ctl_json_kint(&lst.j, "pending", (long long)e->pending);
-		ctl_json_kint(&lst.j, "recipients", (long long)e->total);
-		ctl_json_close(&lst.j, '}');
-		snprintf(size, sizeof(size), "%lld", e->size);
-		snprintf(rcpt, sizeof(rcpt), "%zu/%zu", e->pending, e->total);
-		ctl_table_add(&lst.t, (const char *const[]){e->qid, e->folder,
-		    buf_cstr(&when), size, ctl_queue_sender(e->sender), rcpt});
-	}
-	ctl_listing_print(ctl, &lst);
-	ctl_listing_free(&lst);
-	for (size_t i = 0; i < l.n; i++)
+		for (size_t k = 0; k < l.e[i].pending; k++) {
+			x_free(&l.e[i].rcpt[k].addr);
+			x_free(&l.e[i].rcpt[k].reason);
+		}
+		x_free(&l.e[i].rcpt);
 		x_free(&l.e[i].sender);
+	}
 	x_free(&l.e);
-	buf_free(&when);
 	return CTL_EXIT_OK;
 }
 
@@ -340,35 +501,51 @@ ctl_queue_status_name(char st)
 /* ctl_queue_show_text - the envelope and header for people */
 static void
 ctl_queue_show_text(const char *qid, const char *folder,
-    const struct qfile *qf, const struct stat *st, const char *headers)
+    const struct qfile *qf, const struct stat *st, const char *headers,
+    const struct qfile_note *notes, size_t nnotes)
 {
-	struct buf when = BUF_INIT;
+	struct buf when = BUF_INIT, safe = BUF_INIT;
 
 	ctl_fmt_time(&when, qf->arrival);
 	printf("queue_id: %s\n", qid);
 	printf("folder: %s\n", folder);
 	printf("arrival: %s\n", buf_cstr(&when));
-	if (strcmp(folder, SPOOL_DEFERRED) == 0) {
-		buf_reset(&when);
-		ctl_fmt_time(&when, st->st_mtime);
-		printf("next_retry: %s\n", buf_cstr(&when));
-	}
+	ctl_queue_next(&when, folder, st->st_mtime);
+	printf("next_attempt: %s\n", buf_cstr(&when));
 	printf("size: %lld\n", (long long)qf->body_size);
-	printf("sender: %s\n", ctl_queue_sender(qf->sender));
-	for (size_t i = 0; i < qf->nattr; i++)
-		printf("%s: %s\n", qf->attrs[i].name, qf->attrs[i].value);
+	printf("sender: %s\n", ctl_queue_safe(&safe,
+	    ctl_queue_sender(qf->sender)));
+	for (size_t i = 0; i < qf->nattr; i++) {
+		printf("%s: ", qf->attrs[i].name);
+		printf("%s\n", ctl_queue_safe(&safe, qf->attrs[i].value));
+	}
 	printf("recipients:\n");
-	for (size_t i = 0; i < qf->nrcpt; i++)
-		printf("  %s  %s\n", qf->rcpt[i].addr,
-		    ctl_queue_status_name(qf->rcpt[i].status));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const struct qfile_note *nt = qf->rcpt[i].status ==
+		    QFILE_QUEUED ? ctl_queue_note_of(notes, nnotes, i) : NULL;
+
+		printf("  %s  ", ctl_queue_safe(&safe, qf->rcpt[i].addr));
+		if (nt == NULL) {
+			printf("%s\n",
+			    ctl_queue_status_name(qf->rcpt[i].status));
+			continue;
+		}
+		buf_reset(&when);
+		ctl_fmt_time(&when, nt->when);
+		printf("deferred at %s\n", buf_cstr(&when));
+		printf("    (%s %s)\n", nt->dsn, ctl_queue_safe(&safe,
+		    nt->text));
+	}
 	printf("\n%s", headers);
 	buf_free(&when);
+	buf_free(&safe);
 }
 
 /* ctl_queue_show_json - the same as one object */
 static void
 ctl_queue_show_json(const char *qid, const char *folder,
-    const struct qfile *qf, const struct stat *st, const char *headers)
+    const struct qfile *qf, const struct stat *st, const char *headers,
+    const struct qfile_note *notes, size_t nnotes)
 {
 	struct buf out = BUF_INIT, when = BUF_INIT;
 	struct ctl_json j;
@@ -384,6 +561,8 @@ ctl_queue_show_json(const char *qid, const char *folder,
 		ctl_fmt_time(&when, st->st_mtime);
 		ctl_json_kstr(&j, "next_retry", buf_cstr(&when));
 	}
+	ctl_queue_next(&when, folder, st->st_mtime);
+	ctl_json_kstr(&j, "next_attempt", buf_cstr(&when));
 	ctl_json_kint(&j, "size", (long long)qf->body_size);
 	ctl_json_kstr(&j, "sender", qf->sender);
 	ctl_json_key(&j, "attributes");
@@ -394,12 +573,22 @@ ctl_queue_show_json(const char *qid, const char *folder,
 	ctl_json_key(&j, "recipients");
 	ctl_json_open(&j, '[');
 	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const struct qfile_note *nt = qf->rcpt[i].status ==
+		    QFILE_QUEUED ? ctl_queue_note_of(notes, nnotes, i) : NULL;
+
 		ctl_json_open(&j, '{');
 		ctl_json_kstr(&j, "address", qf->rcpt[i].addr);
-		ctl_json_kstr(&j, "status",
+		ctl_json_kstr(&j, "status", nt != NULL ? "deferred" :
 		    ctl_queue_status_name(qf->rcpt[i].status));
 		ctl_json_kstr(&j, "orcpt", qf->rcpt[i].orcpt);
 		ctl_json_kstr(&j, "notify", qf->rcpt[i].notify);
+		if (nt != NULL) {
+			buf_reset(&when);
+			ctl_fmt_time(&when, nt->when);
+			ctl_json_kstr(&j, "deferred_at", buf_cstr(&when));
+			ctl_json_kstr(&j, "dsn", nt->dsn);
+			ctl_json_kstr(&j, "last_error", nt->text);
+		}
 		ctl_json_close(&j, '}');
 	}
 	ctl_json_close(&j, ']');
@@ -426,8 +615,10 @@ ctl_queue_show(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *qid = a->pos[0], *folder = NULL;
 	struct buf path = BUF_INIT, why = BUF_INIT, headers = BUF_INIT;
+	struct qfile_note *notes = NULL;
 	struct qfile *qf = NULL;
 	struct stat st;
+	size_t nnotes = 0;
 	int fd = -1, rc = CTL_EXIT_FAIL, r;
 
 	if (ctl_queue_qid(qid) < 0)
@@ -444,10 +635,14 @@ ctl_queue_show(struct ctl *ctl, const struct ctl_args *a)
 	if (fstat(fd, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	ctl_queue_headers(qf, &headers);
+	ctl_queue_notes(qid, qf, &notes, &nnotes);
 	if (ctl->json)
-		ctl_queue_show_json(qid, folder, qf, &st, buf_cstr(&headers));
+		ctl_queue_show_json(qid, folder, qf, &st, buf_cstr(&headers),
+		    notes, nnotes);
 	else
-		ctl_queue_show_text(qid, folder, qf, &st, buf_cstr(&headers));
+		ctl_queue_show_text(qid, folder, qf, &st, buf_cstr(&headers),
+		    notes, nnotes);
+	qfile_notes_free(&notes, nnotes);
 	rc = CTL_EXIT_OK;
 out:
 	qfile_free(&qf);

@@ -3,12 +3,17 @@
  *
  * Protocol (heraldctl -> master, <run_directory>/master.sock), one
  * request and one reply per connection (see master/master_ctl.c):
- *   {request=status} -> {status=ok, pid, time, name} then per child
+ *   {request=status} -> {status=ok, pid, time, name} then per service
+ *       {unit, state, wanted, count[, reason]} and per child of it
  *       {service, pid, time, count}
  *   {request=reload} -> {status=ok} or {status=fail, reason}
  *   {request=stop}   -> {status=ok}
  * Nobody listening at the socket (no file, connection refused) means
  * herald is not running: exit code 3.
+ *
+ * status lists every service with its state (running, reloading,
+ * restarting, failing, off) and exits 0 only when all run; 1 (degraded) when one is restarting or failing, with a line
+ * saying why for each; 3 when herald is not running (as LSB status).
  *
  * start forks, and the child (in a new session, stdin and stdout on
  * /dev/null, stderr kept so master's startup errors reach the admin)
@@ -51,6 +56,16 @@ struct ctl_proc {
 	long long count;
 };
 
+/* one service in a status reply */
+struct ctl_unit {
+	const char *name;
+	const char *state;	/* running, restarting, failing, off */
+	const char *reason;	/* its last error, or NULL */
+	long long wanted;
+	long long count;	/* restarts */
+	size_t running;		/* its procs */
+};
+
 /* a parsed status reply */
 struct ctl_status {
 	long long pid;
@@ -58,6 +73,8 @@ struct ctl_status {
 	const char *config;
 	struct ctl_proc *procs;
 	size_t nprocs;
+	struct ctl_unit *units;
+	size_t nunits;
 };
 
 /* ctl_sleep_ms - sleep a little */
@@ -162,6 +179,48 @@ ctl_reply_ok(const struct ipc_msg *reply, struct buf *why)
 	return false;
 }
 
+/*
+ * ctl_status_unit_field - a field of a service's group {unit, state,
+ * wanted, count, reason}: a "unit" starts one (and ends a child's
+ * group); true if the field was taken.
+ */
+static bool
+ctl_status_unit_field(struct ctl_status *st, struct ctl_unit **unit,
+    struct ctl_proc **cur, const char *name, const char *value, long long v)
+{
+	if (strcmp(name, IPC_UNIT) == 0) {
+		st->units = xreallocarray(st->units, st->nunits + 1,
+		    sizeof(*st->units));
+		*unit = &st->units[st->nunits++];
+		memset(*unit, 0, sizeof(**unit));
+		(*unit)->name = value;
+		(*unit)->state = "running";
+		*cur = NULL;
+		return true;
+	}
+	if (*unit == NULL || *cur != NULL)
+		return false;
+	if (strcmp(name, IPC_STATE) == 0)
+		(*unit)->state = value;
+	else if (strcmp(name, IPC_WANTED) == 0)
+		(*unit)->wanted = v;
+	else if (strcmp(name, IPC_COUNT) == 0)
+		(*unit)->count = v;
+	else if (strcmp(name, IPC_REASON) == 0)
+		(*unit)->reason = value;
+	else
+		return false;
+	return true;
+}
+
+/* ctl_status_free - what ctl_status_parse allocated */
+static void
+ctl_status_free(struct ctl_status *st)
+{
+	x_free(&st->procs);
+	x_free(&st->units);
+}
+
 /* ctl_status_parse - the master fields, then one group per child */
 static int
 ctl_status_parse(const struct ipc_msg *reply, struct ctl_status *st,
@@ -169,6 +228,7 @@ ctl_status_parse(const struct ipc_msg *reply, struct ctl_status *st,
 {
 	const char *name, *value;
 	struct ctl_proc *cur = NULL;
+	struct ctl_unit *unit = NULL;
 	size_t pos = 0;
 	long long v = 0;
 
@@ -177,19 +237,26 @@ ctl_status_parse(const struct ipc_msg *reply, struct ctl_status *st,
 		return -1;
 	while (ipc_next(reply, &pos, &name, &value)) {
 		bool num = strcmp(name, IPC_PID) == 0 ||
-		    strcmp(name, IPC_TIME) == 0 || strcmp(name, IPC_COUNT) == 0;
+		    strcmp(name, IPC_TIME) == 0 ||
+		    strcmp(name, IPC_COUNT) == 0 ||
+		    strcmp(name, IPC_WANTED) == 0;
 
 		if (num && str_to_ll(value, 0, LLONG_MAX, &v) < 0) {
 			buf_printf(why, "bad status reply: %s=%.20s", name,
 			    value);
 			goto fail;
 		}
+		if (ctl_status_unit_field(st, &unit, &cur, name, value, v))
+			continue;
+
 		if (strcmp(name, IPC_SERVICE) == 0) {
 			st->procs = xreallocarray(st->procs, st->nprocs + 1,
 			    sizeof(*st->procs));
 			cur = &st->procs[st->nprocs++];
 			memset(cur, 0, sizeof(*cur));
 			cur->service = value;
+			if (unit != NULL && strcmp(unit->name, value) == 0)
+				unit->running++;
 		} else if (strcmp(name, IPC_PID) == 0) {
 			*(cur ? &cur->pid : &st->pid) = v;
 		} else if (strcmp(name, IPC_TIME) == 0) {
@@ -207,6 +274,7 @@ ctl_status_parse(const struct ipc_msg *reply, struct ctl_status *st,
 	return 0;
 fail:
 	x_free(&st->procs);
+	x_free(&st->units);
 	return -1;
 }
 
@@ -296,7 +364,7 @@ ctl_start(struct ctl *ctl, const struct ctl_args *a)
 	r = ctl_master_call("status", &reply, CTL_STATUS_TIMEOUT_MS, &why);
 	if (r == 0 && ctl_status_parse(&reply, &st, &why) == 0) {
 		ctl_error("herald is already running (pid %lld)", st.pid);
-		x_free(&st.procs);
+		ctl_status_free(&st);
 		ipc_msg_free(&reply);
 		buf_free(&why);
 		return CTL_EXIT_FAIL;
@@ -379,7 +447,7 @@ ctl_stop(struct ctl *ctl, const struct ctl_args *a)
 		goto out;
 	}
 	pid = st.pid;
-	x_free(&st.procs);
+	ctl_status_free(&st);
 	ipc_msg_reset(&reply);
 	r = ctl_master_call("stop", &reply, CTL_STATUS_TIMEOUT_MS, &why);
 	if (r == CTL_CALL_NOT_RUNNING) {
@@ -465,6 +533,53 @@ ctl_status_queue_json(struct ctl_json *j, const long long *counts)
 	ctl_json_close(j, '}');
 }
 
+/* ctl_status_unit_bad - restarting or failing: status exits 1 */
+static bool
+ctl_status_unit_bad(const struct ctl_unit *u)
+{
+	return strcmp(u->state, "restarting") == 0 ||
+	    strcmp(u->state, "failing") == 0;
+}
+
+/* ctl_status_bad - units restarting or failing */
+static size_t
+ctl_status_bad(const struct ctl_status *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->nunits; i++)
+		if (ctl_status_unit_bad(&st->units[i]))
+			n++;
+	return n;
+}
+
+/* ctl_status_rows - the table rows of one service: a row per process,
+ * a "-" row per missing one, or one row when it is off */
+static void
+ctl_status_rows(struct ctl_table *t, const struct ctl_status *st,
+    const char *name, const char *state, long long missing, time_t now)
+{
+	struct buf up = BUF_INIT;
+	char pid[32], count[32];
+
+	for (size_t i = 0; i < st->nprocs; i++) {
+		const struct ctl_proc *p = &st->procs[i];
+
+		if (strcmp(p->service, name) != 0)
+			continue;
+		buf_reset(&up);
+		ctl_fmt_duration(&up, now - p->time);
+		snprintf(pid, sizeof(pid), "%lld", p->pid);
+		snprintf(count, sizeof(count), "%lld", p->count);
+		ctl_table_add(t, (const char *const[]){p->service, state, pid,
+		    buf_cstr(&up), count});
+	}
+	for (long long i = 0; i < missing; i++)
+		ctl_table_add(t, (const char *const[]){name, state, "-", "-",
+		    "-"});
+	buf_free(&up);
+}
+
 /* ctl_status_text - the running instance for people */
 static void
 ctl_status_text(const struct ctl_status *st, const long long *counts)
@@ -472,34 +587,82 @@ ctl_status_text(const struct ctl_status *st, const long long *counts)
 	time_t now = time(NULL);
 	struct buf up = BUF_INIT;
 	struct ctl_table t;
-	char pid[32], count[32];
+	size_t bad = ctl_status_bad(st);
+	char pid[32];
 
 	ctl_fmt_duration(&up, now - st->time);
-	printf("herald is running (pid %lld, up %s)\n", st->pid,
-	    buf_cstr(&up));
+	if (bad == 0)
+		printf("herald is running (pid %lld, up %s)\n", st->pid,
+		    buf_cstr(&up));
+	else
+		printf("herald is degraded: %zu of %zu services not running "
+		    "(pid %lld, up %s)\n", bad, st->nunits, st->pid,
+		    buf_cstr(&up));
 	if (st->config != NULL)
 		printf("configuration: %s\n", st->config);
 	printf("\n");
-	ctl_table_init(&t, 4, (const char *const[]){"SERVICE", "PID",
+	ctl_table_init(&t, 5, (const char *const[]){"SERVICE", "STATE", "PID",
 	    "UPTIME", "RESTARTS"});
 	snprintf(pid, sizeof(pid), "%lld", st->pid);
-	ctl_table_add(&t, (const char *const[]){"master", pid,
+	ctl_table_add(&t, (const char *const[]){"master", "running", pid,
 	    buf_cstr(&up), "-"});
-	for (size_t i = 0; i < st->nprocs; i++) {
-		const struct ctl_proc *p = &st->procs[i];
+	for (size_t i = 0; i < st->nunits; i++) {
+		const struct ctl_unit *u = &st->units[i];
+		long long missing = u->wanted - (long long)u->running;
 
-		buf_reset(&up);
-		ctl_fmt_duration(&up, now - p->time);
-		snprintf(pid, sizeof(pid), "%lld", p->pid);
-		snprintf(count, sizeof(count), "%lld", p->count);
-		ctl_table_add(&t, (const char *const[]){p->service, pid,
-		    buf_cstr(&up), count});
+		if (strcmp(u->state, "off") == 0)
+			ctl_table_add(&t, (const char *const[]){u->name,
+			    "off", "-", "-", "-"});
+		else
+			ctl_status_rows(&t, st, u->name, u->state,
+			    missing > 0 ? missing : 0, now);
 	}
+	if (st->nunits == 0)	/* a master without service states */
+		for (size_t i = 0; i < st->nprocs; i++)
+			if (i == 0 || strcmp(st->procs[i].service,
+			    st->procs[i - 1].service) != 0)
+				ctl_status_rows(&t, st, st->procs[i].service,
+				    "running", 0, now);
 	ctl_table_print(&t, stdout);
 	ctl_table_free(&t);
+	if (bad > 0)
+		printf("\n");
+	for (size_t i = 0; i < st->nunits; i++) {
+		const struct ctl_unit *u = &st->units[i];
+
+		if (!ctl_status_unit_bad(u))
+			continue;
+		printf("%s: %s (%zu of %lld running, %lld restart%s)%s%s\n",
+		    u->name, u->state, u->running, u->wanted, u->count,
+		    u->count == 1 ? "" : "s", u->reason ? ": last error: " :
+		    "", u->reason ? u->reason : "");
+	}
 	printf("\n");
 	ctl_status_queue_text(counts);
 	buf_free(&up);
+}
+
+/* ctl_status_json_procs - the processes of service name */
+static void
+ctl_status_json_procs(struct ctl_json *j, const struct ctl_status *st,
+    const char *name, time_t now)
+{
+	ctl_json_key(j, "processes");
+	ctl_json_open(j, '[');
+	for (size_t i = 0; i < st->nprocs; i++) {
+		const struct ctl_proc *p = &st->procs[i];
+
+		if (strcmp(p->service, name) != 0)
+			continue;
+		ctl_json_open(j, '{');
+		ctl_json_kstr(j, "service", p->service);
+		ctl_json_kint(j, "pid", p->pid);
+		ctl_json_kint(j, "started", p->time);
+		ctl_json_kint(j, "uptime", now - p->time);
+		ctl_json_kint(j, "restarts", p->count);
+		ctl_json_close(j, '}');
+	}
+	ctl_json_close(j, ']');
 }
 
 /* ctl_status_json - the running instance as one object */
@@ -513,21 +676,25 @@ ctl_status_json(const struct ctl_status *st, const long long *counts)
 	ctl_json_init(&j, &out);
 	ctl_json_open(&j, '{');
 	ctl_json_kbool(&j, "running", true);
+	ctl_json_kstr(&j, "state", ctl_status_bad(st) ? "degraded" :
+	    "running");
 	ctl_json_kint(&j, "pid", st->pid);
 	ctl_json_kint(&j, "started", st->time);
 	ctl_json_kint(&j, "uptime", now - st->time);
 	ctl_json_kstr(&j, "config", st->config ? st->config : "");
 	ctl_json_key(&j, "services");
 	ctl_json_open(&j, '[');
-	for (size_t i = 0; i < st->nprocs; i++) {
-		const struct ctl_proc *p = &st->procs[i];
+	for (size_t i = 0; i < st->nunits; i++) {
+		const struct ctl_unit *u = &st->units[i];
 
 		ctl_json_open(&j, '{');
-		ctl_json_kstr(&j, "name", p->service);
-		ctl_json_kint(&j, "pid", p->pid);
-		ctl_json_kint(&j, "started", p->time);
-		ctl_json_kint(&j, "uptime", now - p->time);
-		ctl_json_kint(&j, "restarts", p->count);
+		ctl_json_kstr(&j, "name", u->name);
+		ctl_json_kstr(&j, "state", u->state);
+		ctl_json_kint(&j, "wanted", u->wanted);
+		ctl_json_kint(&j, "running", (long long)u->running);
+		ctl_json_kint(&j, "restarts", u->count);
+		ctl_json_kstr(&j, "last_error", u->reason ? u->reason : "");
+		ctl_status_json_procs(&j, st, u->name, now);
 		ctl_json_close(&j, '}');
 	}
 	ctl_json_close(&j, ']');
@@ -571,8 +738,9 @@ ctl_status(struct ctl *ctl, const struct ctl_args *a)
 			ctl_status_json(&st, counts);
 		else
 			ctl_status_text(&st, counts);
-		x_free(&st.procs);
-		rc = CTL_EXIT_OK;
+		/* LSB: 0 all running, 1 degraded (3: not running) */
+		rc = ctl_status_bad(&st) ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+		ctl_status_free(&st);
 	}
 	ipc_msg_free(&reply);
 	buf_free(&why);

@@ -9,7 +9,9 @@
  *	config [--changed] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
- *	and show read the spool; delete and flush ask qmgr.
+ *	and show read the spool; delete and flush ask qmgr. Auth:
+ *	lockouts and unlock read and change authd's failure throttling
+ *	state (ctl_auth.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -73,10 +75,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
 	    "finish", 0, 0, NULL, ctl_stop, false},
 	{NULL, "reload", "", "re-read the configuration and replace the "
-	    "services (a bad file keeps the old one)", 0, 0, NULL, ctl_reload,
+	    "services (a bad file, or TLS files a service cannot load, keeps "
+	    "the old one)", 0, 0, NULL, ctl_reload, false},
+	{NULL, "status", "", "every service's state and queue counts (exit "
+	    "1 if one is restarting or failing)", 0, 0, NULL, ctl_status,
 	    false},
-	{NULL, "status", "", "services, uptime, restarts and queue counts",
-	    0, 0, NULL, ctl_status, false},
 	{NULL, "check", "", "check the configuration and the installation",
 	    0, 0, NULL, ctl_check, true},
 	{NULL, "config", "[--changed] [KEY]", "print the effective settings "
@@ -115,7 +118,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "alias", 1, 2, NULL, ctl_alias_del, false},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
 	    NULL, ctl_alias_list, false},
-	{"queue", "list", "", "messages in the queue", 0, 0, NULL,
+	{"queue", "list", "", "messages in the queue; deferred recipients "
+	    "with their last error and next attempt", 0, 0, NULL,
 	    ctl_queue_list, false},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
 	    "message", 1, 1, NULL, ctl_queue_show, false},
@@ -127,11 +131,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    ctl_queue_release, false},
 	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
 	    ctl_queue_flush, false},
+	{"auth", "lockouts", "", "client addresses and accounts locked out "
+	    "after failed logins, with when each lockout ends", 0, 0, NULL,
+	    ctl_auth_lockouts, false},
+	{"auth", "unlock", "ADDR|IP|PREFIX", "forget the failed logins and "
+	    "lift the lockouts of an account, a client address or a prefix "
+	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, false},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    NULL};
+    "auth", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool

@@ -1,9 +1,11 @@
 /*
- * sendmail - the parts of the sendmail command (ctl/sendmail.c) that do
- * not talk to anything: options, reading the message from standard
- * input, recipients from its header (-t), the envelope and the header
- * fields a local message should carry. Kept apart so unit tests and the
- * fuzz target (t/fuzz/sendmail_fuzz.c) can reach them.
+ * sendmail - the parts of the sendmail command (ctl/sendmail.c) that
+ * unit tests and the fuzz target (t/fuzz/sendmail_fuzz.c) reach: options
+ * and modes, reading the message from standard input, recipients from
+ * its header (-t), the envelope and the header fields a local message
+ * should carry (sendmail_msg.c, sendmail_env.c); the -bs relay over
+ * descriptors it is given (sendmail_relay.c) and the -bv lookup in a
+ * directory it is given (sendmail_verify.c).
  *
  * What a local program hands over is trusted for nothing: every address
  * (-f, -r, the arguments, the header's with -t) is checked with smtpd's
@@ -21,8 +23,20 @@
 
 struct buf;
 
+/* what the command is to do: the -b mode, -q, or what argv[0] says
+ * (mailq is -bp, newaliases is -bi) */
+enum sendmail_mode {
+	SENDMAIL_DELIVER,	/* -bm, the default: send the message */
+	SENDMAIL_LIST,		/* -bp, mailq: print the queue */
+	SENDMAIL_FLUSH,		/* -q: retry the deferred mail now */
+	SENDMAIL_SMTP,		/* -bs: SMTP on standard input and output */
+	SENDMAIL_VERIFY,	/* -bv: where the addresses would go */
+	SENDMAIL_ALIASES,	/* -bi, -I, newaliases: nothing to rebuild */
+};
+
 /* what the command line asked for */
 struct sendmail_opts {
+	enum sendmail_mode mode;
 	const char *config;	/* -C */
 	const char *sender;	/* -f / -r, NULL: the invoking user */
 	const char *fullname;	/* -F */
@@ -33,8 +47,9 @@ struct sendmail_opts {
 	int nrcpt;
 };
 
-/* sendmail_parse_opts - Postfix-compatible options; -1 with why on a
- * usage error */
+/* sendmail_parse_opts - Postfix-compatible options, and the mode that
+ * argv[0] (its last path component) or the options ask for; -1 with why
+ * on a usage error. A mode herald does not do sets refuse. */
 int sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
     struct buf *why);
 
@@ -104,5 +119,32 @@ int sendmail_env_build(const struct sendmail_opts *o, const char *login,
     struct sendmail_env *e, struct buf *why);
 /* sendmail_env_free - release what sendmail_env_build filled in */
 void sendmail_env_free(struct sendmail_env *e);
+
+/*
+ * sendmail_relay - -bs: carry the bytes of an SMTP session between in
+ * (the caller's standard input) and sock (smtpd's submission socket,
+ * made non-blocking here) and from sock to out, unchanged. Each way has
+ * one fixed buffer; in and out may be pipes, terminals or files and stay
+ * blocking. When in ends, sock's write side is shut down; the relay ends
+ * when smtpd closes and all it sent is written. 0 then; -1 with why on
+ * an I/O error; -2 with why when nothing moved either way for idle_ms.
+ */
+int sendmail_relay(int in, int out, int sock, int idle_ms, struct buf *why);
+
+struct dir;
+
+/* what -bv found for one address */
+enum sendmail_verdict {
+	SENDMAIL_VERIFY_OK,		/* deliverable */
+	SENDMAIL_VERIFY_UNDELIVERABLE,	/* would bounce */
+	SENDMAIL_VERIFY_DEFERRED,	/* cannot tell now (directory) */
+};
+
+/* sendmail_verify_addr - -bv: where addr (internal form, checked) would
+ * go, as qmgr routes and local resolves it, into line (Postfix-like:
+ * "addr: deliverable to mailbox u@d" or "addr: undeliverable: 5.1.1
+ * reason"; no control characters). Read only: nothing is sent. */
+enum sendmail_verdict sendmail_verify_addr(struct dir *d, const char *addr,
+    struct buf *line);
 
 #endif

@@ -13,6 +13,47 @@
 #include "base/str.h"
 #include "sendmail.h"
 
+/* sendmail_mode_of - the mode a program name stands for */
+static enum sendmail_mode
+sendmail_mode_of(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	base = base != NULL ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		return SENDMAIL_LIST;
+	if (strcmp(base, "newaliases") == 0)
+		return SENDMAIL_ALIASES;
+	return SENDMAIL_DELIVER;
+}
+
+/* sendmail_opt_b - the -b modes: a mode, or refuse set */
+static void
+sendmail_opt_b(const char *a, struct sendmail_opts *o)
+{
+	static const struct {
+		const char *opt;
+		enum sendmail_mode mode;
+	} modes[] = {
+		{"-bm", SENDMAIL_DELIVER}, {"-bp", SENDMAIL_LIST},
+		{"-bs", SENDMAIL_SMTP}, {"-bv", SENDMAIL_VERIFY},
+		{"-bi", SENDMAIL_ALIASES},
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(a, modes[i].opt) == 0) {
+			o->mode = modes[i].mode;
+			return;
+		}
+	}
+	if (strcmp(a, "-bd") == 0 || strcmp(a, "-bD") == 0)
+		o->refuse = "-bd: herald's SMTP server runs under master: use "
+		    "\"heraldctl start\"";
+	else
+		o->refuse = "this -b mode is not supported (-bm, -bp, -bs, "
+		    "-bv and -bi are)";
+}
+
 /* sendmail_parse_opts - the options sendmail(1) users rely on */
 int
 sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
@@ -22,6 +63,8 @@ sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
 
 	memset(o, 0, sizeof(*o));
 	o->dot_ends = true;
+	o->mode = sendmail_mode_of(argc > 0 && argv[0] != NULL ? argv[0] :
+	    "sendmail");
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		const char *a = argv[i];
 		const char *val = NULL;
@@ -62,18 +105,18 @@ sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
 				o->dot_ends = false;
 			break;
 		case 'b':
-			if (strcmp(a, "-bm") == 0)
-				break;
-			if (strcmp(a, "-bp") == 0)
-				o->refuse = "-bp: use \"heraldctl queue list\"";
-			else if (strcmp(a, "-bs") == 0)
-				o->refuse = "-bs (SMTP on standard input) is "
-				    "not supported: talk to port 25";
-			else
-				o->refuse = "this -b mode is not supported";
+			sendmail_opt_b(a, o);
+			break;
+		case 'I':	/* initialise the alias database */
+			o->mode = SENDMAIL_ALIASES;
 			break;
 		case 'q':
-			o->refuse = "-q: use \"heraldctl queue flush\"";
+			if (a[2] == '\0')
+				o->mode = SENDMAIL_FLUSH;
+			else
+				o->refuse = "-q with an argument is not "
+				    "supported: -q alone retries every "
+				    "deferred message";
 			break;
 		case 'B':	/* body type */
 		case 'N':	/* DSN notify */
@@ -94,9 +137,31 @@ sendmail_parse_opts(int argc, char **argv, struct sendmail_opts *o,
 	}
 	o->rcpts = argv + i;
 	o->nrcpt = argc - i;
-	if (o->refuse == NULL && o->nrcpt == 0 && !o->header_rcpts) {
-		buf_puts(why, "no recipients (give addresses, or -t)");
-		return -1;
+	if (o->refuse != NULL)
+		return 0;
+	switch (o->mode) {
+	case SENDMAIL_DELIVER:
+		if (o->nrcpt == 0 && !o->header_rcpts) {
+			buf_puts(why, "no recipients (give addresses, or -t)");
+			return -1;
+		}
+		break;
+	case SENDMAIL_VERIFY:
+		if (o->nrcpt == 0) {
+			buf_puts(why, "-bv: no addresses to verify");
+			return -1;
+		}
+		break;
+	case SENDMAIL_ALIASES:
+		break;		/* whatever the arguments: nothing to do */
+	default:
+		if (o->nrcpt > 0) {
+			buf_printf(why, "%s takes no addresses",
+			    o->mode == SENDMAIL_LIST ? "-bp (mailq)" :
+			    o->mode == SENDMAIL_FLUSH ? "-q" : "-bs");
+			return -1;
+		}
+		break;
 	}
 	return 0;
 }

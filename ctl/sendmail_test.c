@@ -3,15 +3,28 @@
  * standard input (line ends normalised at every chunk size, the "."
  * line, the size bound), the address check of the envelope (SMTP
  * command injection through -f and recipients), recipients from the
- * header with -t (Bcc removed) and the fields it adds.
+ * header with -t (Bcc removed) and the fields it adds; the modes
+ * (argv[0], -bp, -q, -bs, -bv, -bi), the -bs relay (both ways at once,
+ * bounded buffers, either side ending it) and the -bv verdicts.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/config.h"
 #include "base/test.h"
+#include "mail/dir.h"
+#include "mail/params.h"
 #include "sendmail.h"
 
 /* opts - parse a NULL-terminated argument list (o->rcpts points into
@@ -50,7 +63,7 @@ test_options(void)
 	T_EQ_STR(o.config, "conf");
 	T_EQ_INT(o.nrcpt, 0);
 	T_EQ_INT(opts(&o, &why, (const char *[]){"-bp", NULL}), 0);
-	T_ASSERT(o.refuse != NULL && strstr(o.refuse, "queue list"));
+	T_ASSERT(o.refuse == NULL && o.mode == SENDMAIL_LIST);
 	T_EQ_INT(opts(&o, &why, (const char *[]){"-f", NULL}), -1);
 	T_EQ_INT(opts(&o, &why, (const char *[]){"-k", "a@b", NULL}), -1);
 	T_EQ_INT(opts(&o, &why, (const char *[]){"-i", NULL}), -1);
@@ -469,7 +482,318 @@ test_complete(void)
 	buf_free(&msg);
 }
 
+/* opts0 - parse args as the program argv0 */
+static int
+opts0(const char *argv0, struct sendmail_opts *o, struct buf *why,
+    const char **args)
+{
+	static char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)argv0;
+	while (*args != NULL && argc < 31)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	buf_reset(why);
+	return sendmail_parse_opts(argc, argv, o, why);
+}
+
+/* issue 13: the modes and the names sendmail is called by */
+static void
+test_modes(void)
+{
+	static const struct {
+		const char *argv0;
+		const char *args[4];
+		int rc;
+		int mode;	/* -1: refused */
+	} cases[] = {
+		{"sendmail", {"a@b", NULL}, 0, SENDMAIL_DELIVER},
+		{"sendmail", {"-bm", "a@b", NULL}, 0, SENDMAIL_DELIVER},
+		{"/usr/bin/mailq", {NULL}, 0, SENDMAIL_LIST},
+		{"mailq", {"-Cx", NULL}, 0, SENDMAIL_LIST},
+		{"sendmail", {"-bp", NULL}, 0, SENDMAIL_LIST},
+		{"/usr/sbin/newaliases", {NULL}, 0, SENDMAIL_ALIASES},
+		{"newaliases", {"-oA/etc/aliases", "x", NULL}, 0,
+		    SENDMAIL_ALIASES},
+		{"sendmail", {"-bi", NULL}, 0, SENDMAIL_ALIASES},
+		{"sendmail", {"-I", NULL}, 0, SENDMAIL_ALIASES},
+		{"sendmail", {"-q", NULL}, 0, SENDMAIL_FLUSH},
+		{"sendmail", {"-bs", NULL}, 0, SENDMAIL_SMTP},
+		{"sendmail", {"-bv", "a@b", "c", NULL}, 0, SENDMAIL_VERIFY},
+		{"sendmail", {"-bv", NULL}, -1, 0},
+		{"sendmail", {"-bp", "a@b", NULL}, -1, 0},
+		{"sendmail", {"-q", "a@b", NULL}, -1, 0},
+		{"sendmail", {"-bs", "a@b", NULL}, -1, 0},
+		{"sendmail", {"-bd", NULL}, 0, -1},
+		{"sendmail", {"-bD", NULL}, 0, -1},
+		{"sendmail", {"-bh", NULL}, 0, -1},
+		{"sendmail", {"-bt", NULL}, 0, -1},
+		{"sendmail", {"-q30m", NULL}, 0, -1},
+		{"sendmail", {"-qRx", NULL}, 0, -1},
+		{"mailq", {"-bd", NULL}, 0, -1},
+	};
+	struct sendmail_opts o;
+	struct buf why = BUF_INIT;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = opts0(cases[i].argv0, &o, &why, (const char **)
+		    cases[i].args);
+
+		if (rc != cases[i].rc || (rc == 0 && (cases[i].mode < 0 ?
+		    o.refuse == NULL : o.refuse != NULL ||
+		    (int)o.mode != cases[i].mode)))
+			fprintf(stderr, "  case %zu (%s %s): rc %d mode %d "
+			    "refuse %s why %s\n", i, cases[i].argv0,
+			    cases[i].args[0] ? cases[i].args[0] : "", rc,
+			    (int)o.mode, o.refuse ? o.refuse : "-",
+			    buf_cstr(&why));
+		T_EQ_INT(rc, cases[i].rc);
+		if (rc == 0 && cases[i].mode < 0)
+			T_ASSERT(o.refuse != NULL);
+		else if (rc == 0)
+			T_ASSERT(o.refuse == NULL &&
+			    (int)o.mode == cases[i].mode);
+	}
+	buf_free(&why);
+}
+
+/* now_ms - a monotonic clock */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* pattern - byte i of a stream that says where it is */
+static char
+pattern(size_t i, int salt)
+{
+	return (char)((i * 7 + (size_t)salt + i / 251) & 0xff);
+}
+
+/*
+ * relay_run - sendmail_relay in a child between pipes (its stdin and
+ * stdout) and a socket whose other end plays smtpd here: the caller
+ * sends up bytes, "smtpd" sends down bytes and then closes (close_after:
+ * once it has the caller's end; else at once when it has sent). Every
+ * fd of ours is non-blocking and the loop is bounded in time. Returns
+ * the child's exit status; *got_up/_down are the byte counts that came
+ * through in order (-1 at the first wrong byte).
+ */
+static int
+relay_run(size_t up, size_t down, bool wait_for_end, bool read_late,
+    long long *got_up, long long *got_down)
+{
+	int in[2], out[2], sv[2], status = -1;
+	size_t sent_up = 0, sent_down = 0;
+	bool up_end = false, down_closed = false, out_end = false;
+	long long start = now_ms();
+	char buf[8192];
+	pid_t pid;
+
+	*got_up = *got_down = 0;
+	if (pipe(in) < 0 || pipe(out) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		struct buf why = BUF_INIT;
+		int r;
+
+		close(in[1]);
+		close(out[0]);
+		close(sv[1]);
+		r = sendmail_relay(in[0], out[1], sv[0], 5000, &why);
+		if (r != 0)
+			fprintf(stderr, "  relay: %d %s\n", r, buf_cstr(&why));
+		_exit(r == 0 ? 0 : r == -2 ? 2 : 1);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(sv[0]);
+	for (int fd = 0; fd < 3; fd++) {
+		int f = fd == 0 ? in[1] : fd == 1 ? out[0] : sv[1];
+
+		if (fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK) < 0)
+			return -1;
+	}
+	while (now_ms() - start < 10000 && !(out_end && down_closed &&
+	    (in[1] < 0))) {
+		struct pollfd p[3] = {{in[1], POLLOUT, 0},
+		    {out[0], POLLIN, 0}, {sv[1], POLLIN, 0}};
+		ssize_t n;
+
+		if (!down_closed && sent_down < down)
+			p[2].events |= POLLOUT;
+		if (read_late && now_ms() - start < 300)
+			p[1].fd = -1;	/* the caller does not read yet */
+		if (in[1] < 0)
+			p[0].fd = -1;
+		if (down_closed)
+			p[2].fd = -1;
+		if (out_end)
+			p[1].fd = -1;
+		(void)poll(p, 3, 50);
+		if (in[1] >= 0 && (p[0].revents & POLLOUT)) {
+			size_t k = up - sent_up < sizeof(buf) ? up - sent_up :
+			    sizeof(buf);
+
+			for (size_t i = 0; i < k; i++)
+				buf[i] = pattern(sent_up + i, 1);
+			n = k > 0 ? write(in[1], buf, k) : 0;
+			if (n > 0)
+				sent_up += (size_t)n;
+			if (sent_up == up) {
+				close(in[1]);	/* the caller's input ends */
+				in[1] = -1;
+			}
+		}
+		if (p[1].revents != 0) {
+			n = read(out[0], buf, sizeof(buf));
+			if (n == 0)
+				out_end = true;
+			for (ssize_t i = 0; i < n && *got_down >= 0; i++)
+				if (buf[i] != pattern((size_t)*got_down, 2))
+					*got_down = -1;
+				else
+					(*got_down)++;
+		}
+		if (!down_closed && (p[2].revents & POLLOUT) &&
+		    sent_down < down) {
+			size_t k = down - sent_down < sizeof(buf) ?
+			    down - sent_down : sizeof(buf);
+
+			for (size_t i = 0; i < k; i++)
+				buf[i] = pattern(sent_down + i, 2);
+			n = send(sv[1], buf, k, MSG_NOSIGNAL);
+			if (n > 0)
+				sent_down += (size_t)n;
+		}
+		if (!down_closed && (p[2].revents & (POLLIN | POLLHUP))) {
+			n = read(sv[1], buf, sizeof(buf));
+			if (n == 0)
+				up_end = true;
+			for (ssize_t i = 0; i < n && *got_up >= 0; i++)
+				if (buf[i] != pattern((size_t)*got_up, 1))
+					*got_up = -1;
+				else
+					(*got_up)++;
+		}
+		/* "smtpd" closes: after the caller's end, or at once */
+		if (!down_closed && sent_down == down &&
+		    (up_end || !wait_for_end)) {
+			close(sv[1]);
+			down_closed = true;
+		}
+	}
+	if (in[1] >= 0)
+		close(in[1]);
+	close(out[0]);
+	if (!down_closed)
+		close(sv[1]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+/* issue 13: sendmail -bs carries the bytes both ways */
+static void
+test_relay(void)
+{
+	long long up, down;
+
+	/* a plain session: bytes both ways, the caller's end closes it */
+	T_EQ_INT(relay_run(1000, 300, true, false, &up, &down), 0);
+	T_EQ_INT(up, 1000);
+	T_EQ_INT(down, 300);
+	/* megabytes each way at once, more than any buffer holds */
+	T_EQ_INT(relay_run(3 << 20, 2 << 20, true, false, &up, &down), 0);
+	T_EQ_INT(up, 3 << 20);
+	T_EQ_INT(down, 2 << 20);
+	/* the caller reads late: the way up goes on meanwhile */
+	T_EQ_INT(relay_run(1 << 20, 1 << 20, true, true, &up, &down), 0);
+	T_EQ_INT(up, 1 << 20);
+	T_EQ_INT(down, 1 << 20);
+	/* smtpd closes first: what it sent still comes out, and the relay
+	 * ends though the caller's input is still open */
+	T_EQ_INT(relay_run(0, 5000, false, false, &up, &down), 0);
+	T_EQ_INT(down, 5000);
+}
+
+/* issue 13: sendmail -bv, read only */
+static void
+test_verify(void)
+{
+	static const struct {
+		const char *addr;
+		enum sendmail_verdict v;
+		const char *line;
+	} cases[] = {
+		{"ann@v.test", SENDMAIL_VERIFY_OK,
+		    "ann@v.test: deliverable to mailbox ann@v.test"},
+		{"Ann+tag@V.test", SENDMAIL_VERIFY_OK,
+		    "Ann+tag@V.test: deliverable to mailbox ann@v.test"},
+		{"list@v.test", SENDMAIL_VERIFY_OK, "list@v.test: deliverable "
+		    "to mailboxes ann@v.test, ben@v.test (alias list@v.test)"},
+		{"x@w.test", SENDMAIL_VERIFY_OK, "x@w.test: deliverable to "
+		    "mailbox ben@v.test (alias @w.test)"},
+		{"off@v.test", SENDMAIL_VERIFY_UNDELIVERABLE, NULL},
+		{"none@v.test", SENDMAIL_VERIFY_UNDELIVERABLE,
+		    "none@v.test: undeliverable: 5.1.1 "},
+		{"a@remote.test", SENDMAIL_VERIFY_UNDELIVERABLE,
+		    "a@remote.test: undeliverable: remote.test is not hosted "
+		    "here and remote delivery is not available"},
+	};
+	char tmp[] = "/tmp/sendmail_test.XXXXXX";
+	struct buf why = BUF_INIT, line = BUF_INIT;
+	struct dir *d = NULL;
+
+	T_ASSERT(mkdtemp(tmp) != NULL);
+	cfg_defaults(params_table);
+	T_EQ_INT(dir_open(tmp, DIR_WRITE, &d, &why), 0);
+	T_EQ_INT(dir_domain_add(d, "v.test", &why), 0);
+	T_EQ_INT(dir_domain_add(d, "w.test", &why), 0);
+	T_EQ_INT(dir_user_add(d, "ann@v.test", -1, &why), 0);
+	T_EQ_INT(dir_user_add(d, "ben@v.test", -1, &why), 0);
+	T_EQ_INT(dir_user_add(d, "off@v.test", -1, &why), 0);
+	T_EQ_INT(dir_user_set_enabled(d, "off@v.test", false, &why), 0);
+	T_EQ_INT(dir_alias_add(d, "list@v.test", "ann@v.test", &why), 0);
+	T_EQ_INT(dir_alias_add(d, "list@v.test", "ben@v.test", &why), 0);
+	T_EQ_INT(dir_alias_add(d, "@w.test", "ben@v.test", &why), 0);
+	dir_close(&d);
+	T_EQ_INT(dir_open(tmp, DIR_READ, &d, &why), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sendmail_verdict v;
+
+		buf_reset(&line);
+		v = sendmail_verify_addr(d, cases[i].addr, &line);
+		if (v != cases[i].v || (cases[i].line != NULL &&
+		    strncmp(line.data, cases[i].line, strlen(cases[i].line))))
+			fprintf(stderr, "  %s: %d \"%s\"\n", cases[i].addr,
+			    (int)v, buf_cstr(&line));
+		T_EQ_INT(v, cases[i].v);
+		if (cases[i].line != NULL)
+			T_ASSERT(strncmp(line.data, cases[i].line,
+			    strlen(cases[i].line)) == 0);
+		T_ASSERT(strchr(line.data, '\n') == NULL);
+	}
+	/* control characters never reach the terminal */
+	buf_reset(&line);
+	(void)sendmail_verify_addr(d, "a\x1b[2J@remote.test", &line);
+	T_ASSERT(strchr(line.data, '\x1b') == NULL);
+	dir_close(&d);
+	test_rm_tree(tmp);
+	buf_free(&why);
+	buf_free(&line);
+}
+
 static const struct test_case cases[] = {
+	{"modes and program names", test_modes},
+	{"-bs relay", test_relay},
+	{"-bv verdicts", test_verify},
 	{"options", test_options},
 	{"reading the message", test_read},
 	{"line ends at every chunk size", test_line_ends_every_chunk_size},

@@ -32,18 +32,35 @@
  *	that text in a sealed memfd (HERALD_CONFIG_FD, params.h), so all
  *	processes run the settings master checked, however the file changes.
  *
+ *	Before it accepts a configuration, at start and at every reload,
+ *	master checks what each enabled service will load when it starts
+ *	(master_preflight.c): as root its user and directory_group exist,
+ *	and the TLS certificate and key of smtpd and pop3d load and match,
+ *	read as those services read them (before their privilege drop);
+ *	every new listen address must bind. A failure stops the start, or refuses the reload with the
+ *	reason (heraldctl reload prints it and exits 1), and the old
+ *	configuration goes on serving.
+ *
  *	A child that dies is logged ("service smtpd pid 123 exited with
  *	status 1", "... killed by signal 9") and restarted: at once if it had
  *	run for 10 seconds, else after a delay that doubles from 1 second up
- *	to 60 seconds while it keeps dying young.
+ *	to 60 seconds while it keeps dying young. Each child gets a report
+ *	pipe for its last words (master_spawn.c): a service whose processes
+ *	die young twice in a row is "failing" in heraldctl status, with the
+ *	fatal line it wrote, until every wanted process has lived 10 seconds.
  *
  *	-c FILE	configuration (default $HERALD_CONF, else the built-in path)
- *	-f	foreground: log to stderr, and so do the services
+ *	-f	foreground: log to stderr, and so do the services; each
+ *		line starts with a timestamp (RFC 3339, milliseconds)
+ *		unless journald reads stderr ($JOURNAL_STREAM), which
+ *		stamps lines itself
  *	-v	verbose logging, passed on to the services
  *
  *	Without -f master logs to syslog (facility mail, ident herald/master)
- *	and, once started, detaches its stdin, stdout and stderr; errors that
- *	stop it from starting also go to stderr. It does not fork itself into
+ *	or, when there is no syslog (log_destination, log_file), to a log
+ *	file, and says which on stderr (master_log.c). Once started, it
+ *	detaches its stdin, stdout and stderr; errors that stop it from
+ *	starting also go to stderr. It does not fork itself into
  *	the background: "heraldctl start" does that, or systemd runs it as a
  *	Type=notify service: with $NOTIFY_SOCKET set master reports READY=1
  *	once the services are started, RELOADING=1 / READY=1 around a
@@ -63,6 +80,8 @@
  *		A bad configuration is logged and the old one stays, also
  *		for services master restarts later: they get the text
  *		master last accepted, never the file as it is now.
+ *		Either way a log file (log_destination) is reopened.
+ *	SIGUSR1	reopen the log file, nothing else (logrotate).
  *	SIGTERM, SIGINT
  *		stop: SIGTERM to every service, retired ones included,
  *		wait up to stop_timeout + 5 seconds, SIGKILL what is left,
@@ -90,7 +109,8 @@
  * SETTINGS
  *	spool_directory, data_directory, run_directory, daemon_directory,
  *	mail_location, herald_user, vmail_user, directory_group,
- *	smtpd_listen, smtpd_workers, local_processes, stop_timeout.
+ *	smtpd_listen, smtpd_workers, local_processes, stop_timeout,
+ *	log_destination, log_file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -422,19 +442,22 @@ master_lock(void)
 		master_die("write %s: %m", master_pid_path);
 }
 
-/* master_detach - stdin, stdout and stderr to /dev/null (daemon mode) */
+/* master_detach - stdin and stdout to /dev/null, stderr too or to the
+ * services' log pipe (master_log.c) (daemon mode) */
 static void
 master_detach(void)
 {
-	int fd;
+	int fd, log = master_log_stderr();
 
 	if ((fd = open("/dev/null", O_RDWR)) < 0)
 		master_die("open /dev/null: %m");
 	for (int i = 0; i <= 2; i++)
-		if (fd != i && dup2(fd, i) < 0)
+		if (fd != i && dup2(i == 2 && log >= 0 ? log : fd, i) < 0)
 			master_die("dup2 /dev/null: %m");
 	if (fd > 2)
 		(void)close(fd);
+	if (log > 2)
+		(void)close(log);
 	master_detached = true;
 }
 
@@ -537,6 +560,7 @@ master_reload(struct buf *why)
 	struct buf text = BUF_INIT;
 	int copy = -1;
 
+	master_log_reopen();	/* logrotate's reload: also when refused */
 	if (master_stopping) {
 		buf_puts(why, "herald is stopping");
 		return -1;
@@ -615,7 +639,8 @@ master_stop(void)
 	    NULL);
 }
 
-/* master_sig - SIGCHLD, SIGHUP, SIGTERM and SIGINT from the loop */
+/* master_sig - SIGCHLD, SIGHUP, SIGUSR1, SIGTERM and SIGINT from the
+ * loop */
 static void
 master_sig(struct evloop *loop, int signo, void *ctx)
 {
@@ -628,6 +653,9 @@ master_sig(struct evloop *loop, int signo, void *ctx)
 	case SIGHUP:
 		msg_info("SIGHUP: reloading configuration");
 		(void)master_reload(&why);
+		break;
+	case SIGUSR1:
+		master_log_reopen();
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -670,7 +698,7 @@ master_options(int argc, char **argv, const char **conf_r)
 int
 main(int argc, char **argv)
 {
-	static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
+	static const int sigs[] = {SIGCHLD, SIGHUP, SIGUSR1, SIGTERM, SIGINT};
 	struct buf why = BUF_INIT, text = BUF_INIT;
 	const char *conf = NULL;
 	char real[PATH_MAX];
@@ -678,6 +706,8 @@ main(int argc, char **argv)
 	master_options(argc, argv, &conf);
 	msg_init("herald/master", master_foreground ? LOG_DEST_STDERR :
 	    LOG_DEST_SYSLOG);
+	if (master_foreground)
+		msg_stamp(msg_stamp_wanted());
 	master_notify_init();
 	master_pid = getpid();
 	master_started = time(NULL);
@@ -700,6 +730,7 @@ main(int argc, char **argv)
 	if (atexit(master_cleanup) != 0)
 		master_die("atexit failed");
 	master_lock();
+	master_log_setup();	/* a refused second master says nothing */
 
 	if (master_prepare(true, &why) < 0)
 		master_die("%s", buf_cstr(&why));
@@ -712,6 +743,7 @@ main(int argc, char **argv)
 		if (evloop_add_signal(master_loop, sigs[i], master_sig,
 		    NULL) < 0)
 			master_die("watch signal %d: %m", sigs[i]);
+	master_log_watch(master_loop);
 	master_service_init();
 	if (master_service_configure(&why) < 0)
 		master_die("%s", buf_cstr(&why));
@@ -735,6 +767,7 @@ main(int argc, char **argv)
 	master_ctl_close();
 	master_listen_close_all();
 	master_cleanup();
+	master_log_finish();
 	msg_info("herald stopped");
 	buf_free(&why);
 	return 0;

@@ -44,6 +44,8 @@ struct master_listener {
 };
 
 #define MASTER_SERVICE_MAX_LISTENERS 32
+#define MASTER_ERROR_MAX 512	/* a service's last error, as shown */
+#define MASTER_FAILING_DEATHS 2	/* quick deaths in a row: "failing" */
 
 /* a service: one row of the fixed table plus its running state */
 struct master_service {
@@ -55,6 +57,11 @@ struct master_service {
 	long long restarts;	/* replacements of dead children */
 	long long backoff_ms;	/* current restart delay, 0: none */
 	long long last_death_ms;	/* monotonic time of the last quick death */
+	int quick_deaths;	/* current children that died young, in a
+				   row; reset by a reload or by every
+				   wanted child living MASTER_SHORT_LIFE_MS */
+	char last_error[MASTER_ERROR_MAX];	/* why the last current child
+				   died: its fatal line, else its exit */
 	struct ev_timer *timer;	/* pending delayed restart */
 	struct peertab *peers;	/* the workers' client table, or NULL */
 	int peers_fd;		/* its memfd, passed to every worker */
@@ -112,6 +119,7 @@ struct master_child {
 	unsigned generation;	/* reload generation it belongs to */
 	int slot;		/* its region of svc->peers, -1: none */
 	unsigned peers_id;	/* of the table the slot is in */
+	int report_fd;		/* read end of its fatal-report pipe, -1 */
 	struct master_child *next;
 };
 
@@ -166,11 +174,18 @@ void master_service_signal_all(int signo);
 void master_service_cancel_timers(void);
 /* master_service_nchildren - live children */
 int master_service_nchildren(void);
+/* master_service_state - "off", "running", "reloading" (qmgr waits for
+ * its predecessor), "restarting" (fewer than wanted, a restart is due)
+ * or "failing" (MASTER_FAILING_DEATHS quick deaths in a row: see
+ * last_error); the current children in *running_r */
+const char *master_service_state(struct master_service *svc, int *running_r);
 
 /* master_spawn.c */
 /* master_spawn - fork and exec the service's program, which writes slot
- * of the service's client table (-1: no table); pid, or -1 */
-pid_t master_spawn(const struct master_service *svc, int slot);
+ * of the service's client table (-1: no table); pid, or -1. *report_r:
+ * the read end of the pipe where it writes its fatal error, or -1 */
+pid_t master_spawn(const struct master_service *svc, int slot,
+    int *report_r);
 
 /* master_notify.c: sd_notify(3) for Type=notify units */
 /* master_notify_init - remember $NOTIFY_SOCKET and remove it from the
@@ -181,6 +196,23 @@ void master_notify(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* master_notify_reloading - "RELOADING=1" with MONOTONIC_USEC */
 void master_notify_reloading(void);
+
+/* master_preflight.c */
+/* master_preflight_service - can service name start with the settings in
+ * force now (its user, its TLS files as that user)? -1 with why */
+int master_preflight_service(const char *name, struct buf *why);
+/* master_log.c: log_destination, log_file and the services' stderr */
+/* master_log_setup - pick where lines go (without -f), say it on stderr */
+void master_log_setup(void);
+/* master_log_stderr - master's stderr once detached: the services' log
+ * pipe, or -1 for /dev/null */
+int master_log_stderr(void);
+/* master_log_watch - relay the services' lines from the loop */
+void master_log_watch(struct evloop *loop);
+/* master_log_reopen - reopen the log file (SIGHUP, SIGUSR1, reload) */
+void master_log_reopen(void);
+/* master_log_finish - relay what is left in the pipe (at exit) */
+void master_log_finish(void);
 
 /* master_ctl.c */
 /* master_ctl_open - listen on the control socket; -1 with why */

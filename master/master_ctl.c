@@ -7,8 +7,13 @@
  * are at most MASTER_CTL_MAX_INPUT bytes.
  *
  *   {request=status} -> {status=ok, pid=MASTERPID, time=START_UNIX,
- *       name=CONFIGPATH} then, per child process of the current
- *       generation, the group {service=NAME, pid=PID, time=START_UNIX,
+ *       name=CONFIGPATH} then, per service in table order, the group
+ *       {unit=NAME, state=running|reloading|restarting|failing|off,
+ *       wanted=N,
+ *       count=RESTARTS[, reason=LAST_ERROR]} (reason when it is not
+ *       running: its last fatal line, or how its last process ended),
+ *       followed by one group per child process of the current
+ *       generation {service=NAME, pid=PID, time=START_UNIX,
  *       count=RESTARTS_OF_THAT_SERVICE}
  *   {request=reload} -> {status=ok} or {status=fail, reason=TEXT}; a bad
  *       configuration keeps the old one in force
@@ -64,6 +69,22 @@ master_ctl_drop(struct master_ctl_conn *conn)
 	master_ctl_nconns--;
 }
 
+/* master_ctl_status_unit - the state group of one service */
+static void
+master_ctl_status_unit(struct ipc_msg *reply, struct master_service *svc)
+{
+	int running;
+	const char *state = master_service_state(svc, &running);
+
+	ipc_put_str(reply, IPC_UNIT, svc->def->name);
+	ipc_put_str(reply, IPC_STATE, state);
+	ipc_put_int(reply, IPC_WANTED, svc->wanted);
+	ipc_put_int(reply, IPC_COUNT, svc->restarts);
+	if ((strcmp(state, "restarting") == 0 ||
+	    strcmp(state, "failing") == 0) && svc->last_error[0] != '\0')
+		ipc_put_str(reply, IPC_REASON, svc->last_error);
+}
+
 /* master_ctl_status - the status reply */
 static void
 master_ctl_status(struct ipc_msg *reply)
@@ -74,8 +95,9 @@ master_ctl_status(struct ipc_msg *reply)
 	ipc_put_str(reply, IPC_NAME, master_config_path);
 	/* by service, in table order, then in start order */
 	for (int i = 0; i < master_nservices; i++) {
-		const struct master_service *svc = &master_services[i];
+		struct master_service *svc = &master_services[i];
 
+		master_ctl_status_unit(reply, svc);
 		for (struct master_child *c = master_children; c; c = c->next) {
 			if (c->svc != svc ||
 			    c->generation != master_generation)

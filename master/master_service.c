@@ -24,9 +24,19 @@
  * on. The table has room for eight generations of workers (retired ones
  * finish their sessions, which may outlast several reloads); it is made
  * anew (old children keep theirs) only when a reload changes its size.
+ *
+ * For "heraldctl status" each service has a state: off (no process
+ * wanted), running, reloading (an exclusive service whose successor
+ * waits for the old process to exit), restarting (fewer processes than
+ * wanted, a restart is due) or failing (MASTER_FAILING_DEATHS current children in a row
+ * died within MASTER_SHORT_LIFE_MS of their start, until every wanted
+ * process has lived that long). Its last error is the fatal line the
+ * child wrote to its report pipe (master_spawn.c) or, without one, how
+ * it ended ("killed by signal 9").
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +47,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
+#include "base/str.h"
 #include "mail/auth_client.h"
 #include "mail/params.h"
 #include "mail/peertab.h"
@@ -413,6 +424,14 @@ master_service_configure(struct buf *why)
 			return -1;
 		}
 	}
+	/* every enabled service can load what it needs, or none changes */
+	for (int i = 0; i < MASTER_NSERVICES; i++) {
+		if (plan[i].wanted > 0 && master_preflight_service(
+		    master_service_table[i].name, why) < 0) {
+			master_listen_abort();
+			return -1;
+		}
+	}
 	for (int i = 0; i < MASTER_NSERVICES; i++) {
 		struct master_service *svc = &master_services[i];
 
@@ -487,9 +506,10 @@ master_service_fill(struct master_service *svc)
 	while (running < svc->wanted) {
 		struct master_child *c, **cp;
 		int slot = master_service_slot(svc);
+		int report;
 		pid_t pid;
 
-		if ((pid = master_spawn(svc, slot)) < 0) {
+		if ((pid = master_spawn(svc, slot, &report)) < 0) {
 			/* fork failed: the system is short of something */
 			if (svc->backoff_ms < MASTER_BACKOFF_MIN_MS)
 				svc->backoff_ms = MASTER_BACKOFF_MIN_MS;
@@ -504,6 +524,7 @@ master_service_fill(struct master_service *svc)
 		c->generation = master_generation;
 		c->slot = slot;
 		c->peers_id = svc->peers_id;
+		c->report_fd = report;
 		/* at the tail, so status lists children in start order */
 		for (cp = &master_children; *cp != NULL; cp = &(*cp)->next)
 			;
@@ -523,6 +544,8 @@ master_service_start_all(void)
 
 		evloop_cancel_timer(master_loop, &svc->timer);
 		svc->backoff_ms = 0;
+		svc->quick_deaths = 0;
+		svc->last_error[0] = '\0';
 		master_service_fill(svc);
 	}
 }
@@ -552,6 +575,54 @@ master_service_log_exit(const struct master_child *c, int status)
 	}
 }
 
+/*
+ * master_service_last_words - the line the child wrote to its report
+ * pipe before it died (the last one, if several), else how it ended;
+ * into svc->last_error. The pipe is closed.
+ */
+static void
+master_service_last_words(struct master_child *c, int status)
+{
+	struct master_service *svc = c->svc;
+	char text[MASTER_ERROR_MAX * 2], *line = NULL, *p;
+	size_t len = 0;
+	ssize_t n;
+
+	while (c->report_fd >= 0 && len < sizeof(text) - 1) {
+		n = read(c->report_fd, text + len, sizeof(text) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (c->report_fd >= 0)
+		(void)close(c->report_fd);
+	c->report_fd = -1;
+	text[len] = '\0';
+	/* the last complete line */
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (len > 0) {
+		line = (p = strrchr(text, '\n')) != NULL ? p + 1 : text;
+		for (p = line; *p != '\0'; p++)
+			if ((unsigned char)*p < ' ' || *p == 0x7f)
+				*p = ' ';
+		str_lcpy(svc->last_error, line, sizeof(svc->last_error));
+	} else if (WIFEXITED(status)) {
+		snprintf(svc->last_error, sizeof(svc->last_error),
+		    "exited with status %d%s", WEXITSTATUS(status),
+		    WEXITSTATUS(status) == 127 ? " (could not run the "
+		    "program)" : "");
+	} else if (WIFSIGNALED(status)) {
+		snprintf(svc->last_error, sizeof(svc->last_error),
+		    "killed by signal %d", WTERMSIG(status));
+	} else {
+		snprintf(svc->last_error, sizeof(svc->last_error),
+		    "ended with wait status 0x%x", (unsigned)status);
+	}
+}
+
 /* master_service_died - account for a dead child and replace it */
 static void
 master_service_died(struct master_child *c, int status)
@@ -560,6 +631,11 @@ master_service_died(struct master_child *c, int status)
 	long long now = evloop_now_ms(master_loop);
 
 	master_service_log_exit(c, status);
+	if (master_stopping || c->generation != master_generation) {
+		if (c->report_fd >= 0)
+			(void)close(c->report_fd);
+		c->report_fd = -1;
+	}
 	if (master_stopping)
 		return;
 	if (c->generation != master_generation) {
@@ -568,6 +644,11 @@ master_service_died(struct master_child *c, int status)
 			master_service_fill(svc);
 		return;
 	}
+	master_service_last_words(c, status);
+	if (now - c->started_ms < MASTER_SHORT_LIFE_MS)
+		svc->quick_deaths++;
+	else
+		svc->quick_deaths = 0;
 	svc->restarts++;
 	/* a restart is already due: it replaces this one too */
 	if (svc->timer != NULL)
@@ -657,6 +738,37 @@ master_service_cancel_timers(void)
 {
 	for (int i = 0; i < MASTER_NSERVICES; i++)
 		evloop_cancel_timer(master_loop, &master_services[i].timer);
+}
+
+/* master_service_state - how svc is doing, for status */
+const char *
+master_service_state(struct master_service *svc, int *running_r)
+{
+	long long now = evloop_now_ms(master_loop);
+	int running = 0, settled = 0;
+
+	for (struct master_child *c = master_children; c; c = c->next) {
+		if (c->svc != svc || c->generation != master_generation)
+			continue;
+		running++;
+		if (now - c->started_ms >= MASTER_SHORT_LIFE_MS)
+			settled++;
+	}
+	*running_r = running;
+	if (svc->wanted <= 0)
+		return "off";
+	/* back on its feet: every process it wants has lived a while */
+	if (settled >= svc->wanted)
+		svc->quick_deaths = 0;
+	if (svc->quick_deaths >= MASTER_FAILING_DEATHS)
+		return "failing";
+	/* after a reload qmgr's successor waits for the old one to exit */
+	if (running < svc->wanted && svc->def->exclusive &&
+	    master_service_draining(svc))
+		return "reloading";
+	if (running < svc->wanted)
+		return "restarting";
+	return "running";
 }
 
 /* master_service_nchildren - live children */

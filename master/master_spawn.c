@@ -11,13 +11,20 @@
  * checked on the next descriptor (named by $HERALD_CONFIG_FD, see
  * params.h), for a service with per-client limits the client table its
  * workers share on the one after (named by $HERALD_PEER_FD, with the slot
- * the child writes in $HERALD_PEER_SLOT, see peer.h), and no other
- * descriptor above stderr: neither master's pid
+ * the child writes in $HERALD_PEER_SLOT, see peer.h), then the write end
+ * of its report pipe (named by $HERALD_REPORT_FD, see base/log.h), and no
+ * other descriptor above stderr: neither master's pid
  * file lock, nor its control socket, nor another service's listeners leak
  * into a service.
  *
  * The service drops its privileges itself (service_main), so the child
  * execs as whatever master runs as.
+ *
+ * The report pipe is how master learns why a service died, whatever its
+ * log goes to (syslog without -f): msg_fatal and msg_panic write their
+ * line to it, and master reads it, without blocking (its read end is
+ * non-blocking and one line fits any pipe buffer), when it reaps the
+ * child. "heraldctl status" shows it for a failing service.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,17 +82,19 @@ master_spawn_signals(void)
  * above the target range and only then moved down.
  */
 static int
-master_spawn_fds(const struct master_service *svc, int slot)
+master_spawn_fds(const struct master_service *svc, int slot, int report)
 {
 	int n = svc->nlisteners;
-	int from[MASTER_SERVICE_MAX_LISTENERS + 2];
-	int tmp[MASTER_SERVICE_MAX_LISTENERS + 2];
+	int from[MASTER_SERVICE_MAX_LISTENERS + 3];
+	int tmp[MASTER_SERVICE_MAX_LISTENERS + 3];
 
 	for (int i = 0; i < n; i++)
 		from[i] = svc->listeners[i]->fd;
 	from[n++] = master_config_fd;
 	if (slot >= 0)
 		from[n++] = svc->peers_fd;
+	if (report >= 0)
+		from[n++] = report;
 	for (int i = 0; i < n; i++) {
 		if ((tmp[i] = fcntl(from[i], F_DUPFD,
 		    MASTER_SPAWN_FD0 + n)) < 0)
@@ -101,12 +110,23 @@ master_spawn_fds(const struct master_service *svc, int slot)
 }
 
 /* master_spawn_env - LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID,
- * HERALD_CONFIG_FD, and HERALD_PEER_FD/_SLOT (slot >= 0) */
+ * HERALD_CONFIG_FD, HERALD_PEER_FD/_SLOT (slot >= 0) and
+ * HERALD_REPORT_FD (report >= 0) */
 static int
-master_spawn_env(const struct master_service *svc, int slot)
+master_spawn_env(const struct master_service *svc, int slot, bool report)
 {
 	struct buf names = BUF_INIT, num = BUF_INIT;
 	int rc = 0;
+
+	if (report) {
+		buf_printf(&num, "%d", MASTER_SPAWN_FD0 + svc->nlisteners + 1 +
+		    (slot >= 0));
+		if (setenv(LOG_REPORT_FD_ENV, buf_cstr(&num), 1) < 0)
+			rc = -1;
+		buf_reset(&num);
+	} else {
+		(void)unsetenv(LOG_REPORT_FD_ENV);
+	}
 
 	buf_printf(&num, "%d", MASTER_SPAWN_FD0 + svc->nlisteners);
 	if (setenv(PARAMS_CONFIG_FD_ENV, buf_cstr(&num), 1) < 0)
@@ -155,16 +175,16 @@ master_spawn_env(const struct master_service *svc, int slot)
  * call exit() (master's atexit handler would remove its pid file).
  */
 static void __attribute__((noreturn))
-master_spawn_child(const struct master_service *svc, int slot,
+master_spawn_child(const struct master_service *svc, int slot, int report,
     const char *path, char **argv)
 {
 	master_spawn_signals();
-	if (master_spawn_fds(svc, slot) < 0) {
+	if (master_spawn_fds(svc, slot, report) < 0) {
 		msg_warn("service %s: cannot pass listeners: %m",
 		    svc->def->name);
 		_exit(127);
 	}
-	if (master_spawn_env(svc, slot) < 0) {
+	if (master_spawn_env(svc, slot, report >= 0) < 0) {
 		msg_warn("service %s: environment: %m", svc->def->name);
 		_exit(127);
 	}
@@ -175,12 +195,19 @@ master_spawn_child(const struct master_service *svc, int slot,
 
 /* master_spawn - fork and exec the service's program; pid, or -1 */
 pid_t
-master_spawn(const struct master_service *svc, int slot)
+master_spawn(const struct master_service *svc, int slot, int *report_r)
 {
 	struct buf path = BUF_INIT;
 	char *argv[8];
-	int argc = 0;
+	int argc = 0, report[2] = {-1, -1};
 	pid_t pid;
+
+	*report_r = -1;
+	/* without it the service runs all the same, only less visibly */
+	if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0) {
+		msg_warn("service %s: report pipe: %m", svc->def->name);
+		report[0] = report[1] = -1;
+	}
 
 	buf_printf(&path, "%s/%s", var_daemon_directory, svc->def->program);
 	argv[argc++] = (char *)svc->def->program;
@@ -195,10 +222,18 @@ master_spawn(const struct master_service *svc, int slot)
 	if ((pid = fork()) < 0) {
 		msg_warn("service %s: fork: %m", svc->def->name);
 		buf_free(&path);
+		if (report[0] >= 0) {
+			(void)close(report[0]);
+			(void)close(report[1]);
+		}
 		return -1;
 	}
 	if (pid == 0)
-		master_spawn_child(svc, slot, buf_cstr(&path), argv);
+		master_spawn_child(svc, slot, report[1], buf_cstr(&path),
+		    argv);
 	buf_free(&path);
+	if (report[1] >= 0)
+		(void)close(report[1]);
+	*report_r = report[0];
 	return pid;
 }

@@ -427,6 +427,28 @@ test_partly_deferred(void)
 	T_EQ_INT(qf->rcpt[2].status, QFILE_DELIVERED);
 	/* next retry: minimal_backoff_time from now */
 	T_ASSERT(st.st_mtime >= now + 300 && st.st_mtime <= time(NULL) + 300);
+	/* the deferred recipient's reason is kept for heraldctl queue */
+	{
+		struct qfile_note *notes;
+		struct buf why = BUF_INIT;
+		size_t n;
+		struct buf path = BUF_INIT;
+
+		/* open_in closed its descriptor */
+		spool_path(&path, spool, SPOOL_DEFERRED, qid);
+		qf->fd = open(path.data, O_RDONLY);
+		buf_free(&path);
+		T_ASSERT(qf->fd >= 0);
+		T_EQ_INT(qfile_notes_read(qf, &notes, &n, &why), 0);
+		close(qf->fd);
+		T_EQ_INT(n, 1);
+		T_EQ_INT(notes[0].idx, 1);
+		T_EQ_STR(notes[0].dsn, "4.3.5");
+		T_EQ_STR(notes[0].text, "remote delivery is not available");
+		T_ASSERT(notes[0].when >= now && notes[0].when <= time(NULL));
+		qfile_notes_free(&notes, n);
+		buf_free(&why);
+	}
 	qfile_free(&qf);
 	/* the retry: only the remote recipient is left; still deferred */
 	(void)qmgr_activate(q, SPOOL_DEFERRED, qid);

@@ -17,7 +17,8 @@
  * a message whose every recipient is final is unlinked (a crash before
  * that only duplicates); otherwise the final statuses are written in
  * place, synced, and the file moves to deferred/ with its next retry time
- * as mtime.
+ * as mtime, after the deferred recipients' reasons were written to the
+ * file's notes (qfile_notes_write) for heraldctl queue list/show.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +88,7 @@ void
 qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
     bool infra, const char *relay, const char *dsn, const char *reason)
 {
+	struct buf esc = BUF_INIT;
 	struct qmgr_result *r;
 	char *p;
 
@@ -100,10 +102,19 @@ qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
 	str_lcpy(r->dsn, dsn, sizeof(r->dsn));
 	x_free(&r->reason);
 	r->reason = xstrndup(reason, QMGR_REASON_MAX);
-	/* logs and DSN headers take one line of printable text */
+	/*
+	 * Logs, DSN headers and the queue file's notes take one line of
+	 * printable text: line breaks and tabs become spaces, and other
+	 * bytes (a remote server's escape sequences, and anything not
+	 * ASCII) are shown as \xNN, so an admin sees them without a
+	 * terminal acting on them.
+	 */
 	for (p = r->reason; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
+		if (*p == '\r' || *p == '\n' || *p == '\t')
 			*p = ' ';
+	str_printable(&esc, r->reason, strlen(r->reason), QMGR_REASON_MAX);
+	x_free(&r->reason);
+	r->reason = buf_steal(&esc);
 }
 
 /* qmgr_route - transport for a recipient */
@@ -385,6 +396,40 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 	buf_free(&why);
 }
 
+/* qmgr_message_notes - keep each deferred recipient's reason in the
+ * queue file for heraldctl queue list/show (qf->fd is writable); an
+ * attempt that tried nobody (stopping) keeps the notes there are */
+static void
+qmgr_message_notes(struct qmgr_msg *msg, time_t now)
+{
+	struct qfile *qf = msg->qf;
+	struct qfile_note *notes;
+	struct buf why = BUF_INIT;
+	size_t n = 0;
+	bool attempted = false;
+
+	notes = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*notes));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const struct qmgr_result *r = &msg->res[i];
+
+		if (r->status != 0)
+			attempted = true;
+		if (r->status != QFILE_QUEUED)
+			continue;
+		notes[n].idx = i;
+		notes[n].when = now;
+		str_lcpy(notes[n].dsn, r->dsn, sizeof(notes[n].dsn));
+		/* the const text is only read */
+		notes[n].text = r->reason ? r->reason : "";
+		n++;
+	}
+	if (attempted && qfile_notes_write(qf, notes, n, &why) < 0)
+		msg_warn("%s: keep the deferral reasons: %s", msg->qid,
+		    buf_cstr(&why));
+	x_free(&notes);
+	buf_free(&why);
+}
+
 /* qmgr_message_defer - write final statuses, set the retry time and move
  * the file to deferred/ (hold/ when the operator held it meanwhile);
  * failures leave it in active/ for the next scan */
@@ -426,6 +471,7 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 	buf_reset(&why);
 	if (dirty && qfile_sync(qf, &why) < 0)
 		msg_warn("%s: status update: %s", msg->qid, buf_cstr(&why));
+	qmgr_message_notes(msg, now);
 	ts[0].tv_sec = now;
 	ts[0].tv_nsec = 0;
 	ts[1].tv_sec = now + delay;

@@ -78,7 +78,7 @@ test_reply_good(void)
 	const char *const ok[] = {"status=ok",
 	    "rcpt_index=2", "result=delivered", "dsn=2.0.0",
 	    "reason=delivered to maildir",
-	    "rcpt_index=0", "reason=over\tquota\nnow", "dsn=5.2.2",
+	    "rcpt_index=0", "reason=over\tquota\nnow\033[31m", "dsn=5.2.2",
 	    "result=bounced", NULL};
 	const char *const noreason[] = {"status=ok", "rcpt_index=2",
 	    "result=deferred", "dsn=4.3.0", "rcpt_index=0",
@@ -90,7 +90,7 @@ test_reply_good(void)
 	T_EQ_STR(fake_msg.res[2].relay, "local");
 	T_EQ_INT(fake_msg.res[0].status, QFILE_BOUNCED);
 	/* control characters do not reach logs or DSN headers */
-	T_EQ_STR(fake_msg.res[0].reason, "over quota now");
+	T_EQ_STR(fake_msg.res[0].reason, "over quota now\\x1b[31m");
 	T_EQ_INT(fake_msg.res[1].status, 0);
 	T_EQ_INT(reply(idx, 2, noreason), 0);
 	T_EQ_INT(fake_msg.res[2].status, QFILE_QUEUED);

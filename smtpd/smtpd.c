@@ -90,7 +90,10 @@
  *	tls_handshake_timeout, tls_cert_file,
  *	tls_key_file (both set: STARTTLS offered), spool_directory,
  *	data_directory,
- *	recipient_delimiter, mydomain (domain of a bare <postmaster>),
+ *	recipient_delimiter, mydomain and myhostname (domain of a bare
+ *	<postmaster>: mydomain, else myhostname if hosted, else the first
+ *	hosted domain), postmaster_address (who gets postmaster@ a domain
+ *	without a user or alias of that name; else the domain's first user),
  *	herald_user, directory_group.
  *
  * SIGNALS

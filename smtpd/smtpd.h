@@ -331,6 +331,9 @@ int smtpd_check_storage(struct smtpd_session *s, long long want);
  * (-2: a temporary refusal that is no client error: 452 4.5.3) */
 int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
     struct buf *reply);
+/* smtpd_check_postmaster_domain - the domain a bare <postmaster> gets
+ * (resolve_postmaster_domain) */
+void smtpd_check_postmaster_domain(struct smtpd_session *s, struct buf *out);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
 int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
     const char *orcpt, const char *notify);

@@ -37,6 +37,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "mail/addr.h"
 #include "mail/dir.h"
 #include "mail/outcome.h"
@@ -313,6 +314,52 @@ smtpd_check_expansion(struct smtpd_tx *tx, const char *addr, long long now,
 }
 
 /*
+ * smtpd_check_postmaster - postmaster@ a hosted domain that no user,
+ * alias or catch-all takes (RFC 5321 section 4.5.1 requires it): taken
+ * when the resolver finds its mailbox (postmaster_address or the domain's
+ * admin), then checked like any recipient; 451 while the domain has no
+ * one to read it, so the sender retries; 550 if its mailbox bounces.
+ */
+static int
+smtpd_check_postmaster(struct smtpd_session *s, const char *addr,
+    struct buf *reply)
+{
+	long long now = evloop_now_ms(s->base.pool->loop);
+	struct resolved r;
+
+	resolve_check(smtpd_check_dir, addr, *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, (size_t)var_alias_expansion_limit,
+	    NULL, 0, &r);
+	if (r.nbox > 0 && r.fail.status != OUTCOME_DEFERRED) {
+		resolve_free(&r);
+		return smtpd_check_expansion(&s->tx, addr, now, reply);
+	}
+	if (r.fail.status == OUTCOME_DEFERRED) {
+		msg_warn("<%s>: %s", addr, buf_cstr(&r.fail.reason));
+		buf_puts(reply, "451 4.3.0 <");
+		addr_externalize(reply, addr);
+		buf_puts(reply, ">: Recipient address temporarily "
+		    "unavailable: ");
+	} else {
+		buf_printf(reply, "550 %s <", r.fail.status == OUTCOME_OK ?
+		    "5.1.1" : r.fail.dsn);
+		addr_externalize(reply, addr);
+		buf_puts(reply, ">: Recipient address rejected: ");
+	}
+	str_printable(reply, buf_cstr(&r.fail.reason), r.fail.reason.len, 200);
+	resolve_free(&r);
+	return -1;
+}
+
+/* smtpd_check_postmaster_domain - the domain of a bare <postmaster> */
+void
+smtpd_check_postmaster_domain(struct smtpd_session *s, struct buf *out)
+{
+	(void)smtpd_check_open(evloop_now_ms(s->base.pool->loop));
+	resolve_postmaster_domain(smtpd_check_dir, out);
+}
+
+/*
  * smtpd_check_rcpt - may addr be accepted here? 0, or -1 with the whole
  * reply line in reply.
  */
@@ -337,6 +384,10 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 		return smtpd_check_expansion(&s->tx, addr,
 		    evloop_now_ms(s->base.pool->loop), reply);
 	case DIR_RCPT_UNKNOWN:
+		if (resolve_is_postmaster(addr)) {
+			buf_free(&why);
+			return smtpd_check_postmaster(s, addr, reply);
+		}
 		buf_puts(reply, "550 5.1.1 <");
 		addr_externalize(reply, addr);
 		buf_puts(reply, ">: Recipient address rejected: User unknown "

@@ -675,9 +675,13 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 		smtpd_session_error(s, "%s", buf_cstr(&s->scratch));
 		goto out;
 	}
-	if (r.postmaster)
-		buf_printf(&r.addr, "@%s",
-		    *var_mydomain ? var_mydomain : var_myhostname);
+	if (r.postmaster) {
+		struct buf dom = BUF_INIT;
+
+		smtpd_check_postmaster_domain(s, &dom);
+		buf_printf(&r.addr, "@%s", buf_cstr(&dom));
+		buf_free(&dom);
+	}
 	if ((ret = smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch)) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
 		    buf_cstr(&s->scratch));

@@ -1,12 +1,21 @@
 /*
  * log_test - unit tests of the stderr log format, %m, line sanitising,
- * the length bound, and the exits of msg_fatal and msg_panic.
+ * the length bound, the exits of msg_fatal and msg_panic, timestamps, the
+ * log file (reopened after a rename), the relay that copies several
+ * writers' lines into it without mixing them, and lines dropped rather
+ * than waited for when a non-blocking stderr pipe is full.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -180,12 +189,352 @@ test_errno_kept(void)
 	T_EQ_STR(msg_ident(), "herald");
 }
 
+
+/* log_slurp - a whole file into out; its length, or -1 */
+static ssize_t
+log_slurp(const char *path)
+{
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	n = read(fd, out, sizeof(out) - 1);
+	(void)close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* log_is_stamp - "YYYY-MM-DDTHH:MM:SS.mmm+HH:MM " at p */
+static bool
+log_is_stamp(const char *p)
+{
+	const char *form = "dddd-dd-ddTdd:dd:dd.ddd+dd:dd ";
+
+	for (; *form; form++, p++) {
+		if (*form == 'd' ? (*p < '0' || *p > '9') :
+		    *form == '+' ? (*p != '+' && *p != '-') : *p != *form)
+			return false;
+	}
+	return true;
+}
+
+/* test_stamp_format - RFC 3339 with milliseconds and the UTC offset */
+static void
+test_stamp_format(void)
+{
+	struct timespec ts = {1796562301, 123456789};	/* 2026-12-06 */
+	char text[LOG_STAMP_SIZE];
+	size_t n;
+
+	T_ASSERT(setenv("TZ", "UTC", 1) == 0);
+	tzset();
+	n = msg_stamp_format(text, sizeof(text), &ts);
+	T_EQ_STR(text, "2026-12-06T13:05:01.123+00:00");
+	T_EQ_INT(n, strlen(text));
+	T_ASSERT(setenv("TZ", "XYZ-5:30", 1) == 0);
+	tzset();
+	(void)msg_stamp_format(text, sizeof(text), &ts);
+	T_EQ_STR(text, "2026-12-06T18:35:01.123+05:30");
+	T_ASSERT(setenv("TZ", "ABC3", 1) == 0);
+	tzset();
+	(void)msg_stamp_format(text, sizeof(text), &ts);
+	T_EQ_STR(text, "2026-12-06T10:05:01.123-03:00");
+	T_EQ_INT(msg_stamp_format(text, 10, &ts), 0);
+	T_ASSERT(unsetenv("TZ") == 0);
+	tzset();
+}
+
+static void
+log_stamped(void)
+{
+	msg_stamp(true);
+	msg_warn("stamped %d", 1);
+}
+
+/* test_stamped_stderr - msg_stamp(true) puts the time first */
+static void
+test_stamped_stderr(void)
+{
+	T_EQ_INT(log_capture(log_stamped), 0);
+	T_ASSERT(log_is_stamp(out));
+	T_ASSERT(log_skip_prefix(out + 30) != NULL);
+	T_EQ_STR(log_skip_prefix(out + 30), "warning: stamped 1\n");
+}
+
+/* test_journal_stream - no stamps when journald reads stderr */
+static void
+test_journal_stream(void)
+{
+	char env[64];
+	struct stat st;
+
+	T_ASSERT(fstat(STDERR_FILENO, &st) == 0);
+	T_ASSERT(unsetenv("JOURNAL_STREAM") == 0);
+	T_ASSERT(msg_stamp_wanted());
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	T_ASSERT(setenv("JOURNAL_STREAM", env, 1) == 0);
+	T_ASSERT(!msg_stamp_wanted());
+	/* another stream (stderr redirected away from the journal) */
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino + 1);
+	T_ASSERT(setenv("JOURNAL_STREAM", env, 1) == 0);
+	T_ASSERT(msg_stamp_wanted());
+	T_ASSERT(setenv("JOURNAL_STREAM", "junk", 1) == 0);
+	T_ASSERT(msg_stamp_wanted());
+	T_ASSERT(unsetenv("JOURNAL_STREAM") == 0);
+}
+
+/* test_syslog_available - a socket that is there, and one that is not */
+static void
+test_syslog_available(void)
+{
+	char dir[] = "/tmp/log_test.XXXXXX";
+	char path[128];
+	struct sockaddr_un sun;
+	int fd;
+
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/log", dir);
+	T_ASSERT(!msg_syslog_available(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	T_ASSERT(fd >= 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	T_ASSERT(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	T_ASSERT(msg_syslog_available(path));
+	(void)close(fd);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+/* test_file_reopen - LOG_DEST_FILE: stamped lines; after a rename and a
+ * reopen, new lines go to a new file at the path */
+static void
+test_file_reopen(void)
+{
+	char dir[] = "/tmp/log_test.XXXXXX";
+	char path[128], old[128];
+	const char *rest;
+	struct stat st;
+
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/herald.log", dir);
+	snprintf(old, sizeof(old), "%s/herald.log.1", dir);
+	(void)umask(022);
+	T_ASSERT(msg_file_open(path) == 0);
+	T_EQ_STR(msg_file_path(), path);
+	T_ASSERT(stat(path, &st) == 0);
+	T_EQ_INT(st.st_mode & 0777, 0640);
+	msg_init("herald/test", LOG_DEST_FILE);
+	msg_warn("first");
+	T_ASSERT(rename(path, old) == 0);
+	msg_info("second, still the old file");
+	T_ASSERT(msg_file_reopen() == 0);
+	msg_info("third");
+	msg_file_write("herald/smtpd[7]: relayed", 24);
+	msg_init("herald", LOG_DEST_STDERR);
+	T_ASSERT(log_slurp(old) > 0);
+	T_ASSERT(log_is_stamp(out));
+	rest = log_skip_prefix(out + 30);
+	T_ASSERT(rest != NULL);
+	T_ASSERT(strncmp(rest, "warning: first\n", 15) == 0);
+	T_ASSERT(strstr(out, "]: second, still the old file\n") != NULL);
+	T_ASSERT(strstr(out, "third") == NULL);
+	T_ASSERT(log_slurp(path) > 0);
+	T_ASSERT(log_is_stamp(out));
+	T_ASSERT(strncmp(log_skip_prefix(out + 30), "third\n", 6) == 0);
+	T_ASSERT(strstr(out, "\n") != NULL);
+	T_ASSERT(log_is_stamp(strchr(out, '\n') + 1));
+	T_EQ_STR(strchr(out, '\n') + 31, "herald/smtpd[7]: relayed\n");
+	(void)unlink(path);
+	(void)unlink(old);
+	(void)rmdir(dir);
+}
+
+/* test_relay_lines - partial lines across reads, CR, a line too long */
+static void
+test_relay_lines(void)
+{
+	static struct log_relay r;
+	static char big[LOG_RELAY_LINE + 500];
+	char dir[] = "/tmp/log_test.XXXXXX";
+	char path[128];
+	char *line, *save = NULL;
+	int n = 0;
+
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/relay.log", dir);
+	T_ASSERT(msg_file_open(path) == 0);
+	msg_relay_feed(&r, "one\ntw", 6);
+	msg_relay_feed(&r, "o\r\nthr", 6);
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	msg_relay_feed(&r, "ee\n", 3);
+	msg_relay_feed(&r, big, sizeof(big));
+	msg_relay_feed(&r, "tail", 4);
+	msg_relay_flush(&r);
+	T_ASSERT(log_slurp(path) > 0);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), n++) {
+		T_ASSERT(log_is_stamp(line));
+		if (n == 0)
+			T_EQ_STR(line + 30, "one");
+		else if (n == 1)
+			T_EQ_STR(line + 30, "two ");
+		else if (n == 2)
+			T_EQ_STR(line + 30, "three");
+		else if (n == 3)
+			T_ASSERT(strspn(line + 30, "x") == strlen(line + 30) &&
+			    strlen(line) == LOG_WRITE_MAX - 1);
+		else if (n == 4)
+			T_EQ_STR(line + 30, "tail");
+	}
+	T_EQ_INT(n, 5);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+#define LOG_WRITERS 4
+#define LOG_WRITER_LINES 300
+#define LOG_WRITER_TEXT 3000
+
+/* log_writer - one of several processes logging long lines at once */
+static void
+log_writer(int i)
+{
+	static char text[LOG_WRITER_TEXT + 1];
+
+	memset(text, 'a' + i, LOG_WRITER_TEXT);
+	for (int j = 0; j < LOG_WRITER_LINES; j++)
+		msg_info("%s", text);
+}
+
+/* test_writers - several processes on one pipe, relayed into the file:
+ * every line whole, none lost (a blocking pipe drops nothing) */
+static void
+test_writers(void)
+{
+	static struct log_relay r;
+	static char data[65536];
+	char dir[] = "/tmp/log_test.XXXXXX";
+	char path[128];
+	int fds[2], counts[LOG_WRITERS] = {0}, lines = 0, st;
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/relay.log", dir);
+	T_ASSERT(msg_file_open(path) == 0);
+	T_ASSERT(pipe(fds) == 0);
+	for (int i = 0; i < LOG_WRITERS; i++) {
+		pid_t pid = fork();
+
+		T_ASSERT(pid >= 0);
+		if (pid == 0) {
+			(void)close(fds[0]);
+			if (dup2(fds[1], STDERR_FILENO) < 0)
+				_exit(1);
+			msg_init("herald/test", LOG_DEST_STDERR);
+			log_writer(i);
+			_exit(0);
+		}
+	}
+	(void)close(fds[1]);
+	while ((n = read(fds[0], data, sizeof(data))) > 0)
+		msg_relay_feed(&r, data, (size_t)n);
+	msg_relay_flush(&r);
+	(void)close(fds[0]);
+	for (int i = 0; i < LOG_WRITERS; i++) {
+		T_ASSERT(wait(&st) > 0);
+		T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	T_ASSERT((f = fopen(path, "r")) != NULL);
+	while ((n = getline(&line, &cap, f)) > 0) {
+		const char *rest = log_is_stamp(line) ?
+		    log_skip_prefix(line + 30) : NULL;
+		int c;
+
+		lines++;
+		if (rest == NULL || strlen(rest) != LOG_WRITER_TEXT + 1)
+			break;
+		c = rest[0] - 'a';
+		if (c < 0 || c >= LOG_WRITERS ||
+		    strspn(rest, (char[]){rest[0], 0}) != LOG_WRITER_TEXT)
+			break;
+		counts[c]++;
+	}
+	free(line);
+	(void)fclose(f);
+	for (int i = 0; i < LOG_WRITERS; i++)
+		T_EQ_INT(counts[i], LOG_WRITER_LINES);
+	T_EQ_INT(lines, LOG_WRITERS * LOG_WRITER_LINES);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+static void
+log_full_pipe(void)
+{
+	int fds[2], drained = 0;
+	char sink[65536];
+	ssize_t n;
+
+	/* stderr: a small non-blocking pipe nobody reads yet */
+	if (pipe2(fds, O_NONBLOCK) < 0 || dup2(fds[1], STDERR_FILENO) < 0)
+		_exit(2);
+	(void)fcntl(fds[1], F_SETPIPE_SZ, 4096);
+	for (int i = 0; i < 100; i++)
+		msg_info("line %d of a writer whose reader is slow", i);
+	if (msg_dropped() == 0)
+		_exit(3);
+	while ((n = read(fds[0], sink, sizeof(sink))) > 0)
+		drained += (int)n;
+	if (drained <= 0)
+		_exit(4);
+	msg_info("after the drain");
+	n = read(fds[0], sink, sizeof(sink) - 1);
+	if (n <= 0)
+		_exit(5);
+	sink[n] = '\0';
+	/* the count comes first, then the line */
+	if (strstr(sink, "]: warning: ") == NULL ||
+	    strstr(sink, " log lines dropped: the log reader was too "
+	    "slow\n") == NULL || strstr(sink, "]: after the drain\n") == NULL)
+		_exit(6);
+	_exit(0);
+}
+
+/* test_full_pipe - a full non-blocking stderr never blocks: lines are
+ * dropped, counted, and the count told when there is room again */
+static void
+test_full_pipe(void)
+{
+	int st = log_capture(log_full_pipe);
+
+	T_ASSERT(WIFEXITED(st));
+	T_EQ_INT(WEXITSTATUS(st), 0);
+}
+
 static const struct test_case cases[] = {
 	{"levels and %m", test_levels},
 	{"one line", test_one_line},
 	{"length bound", test_bound},
 	{"fatal and panic", test_fatal_panic},
 	{"errno kept", test_errno_kept},
+	{"timestamp format", test_stamp_format},
+	{"stamped stderr", test_stamped_stderr},
+	{"journald stream", test_journal_stream},
+	{"syslog socket probe", test_syslog_available},
+	{"log file and reopen", test_file_reopen},
+	{"relay cuts lines", test_relay_lines},
+	{"several writers", test_writers},
+	{"full pipe drops", test_full_pipe},
 	{0},
 };
 

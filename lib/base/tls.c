@@ -99,9 +99,11 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 		return NULL;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
+		/* OpenSSL's reason ("no certificate assigned" for a key of
+		 * another type) only confuses */
+		ERR_clear_error();
 		buf_printf(why, "private key %s does not match certificate "
-		    "%s: ", key_file, cert_file);
-		tls_error_text(why);
+		    "%s", key_file, cert_file);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

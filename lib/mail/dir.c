@@ -668,6 +668,135 @@ dir_user_put(struct dir *d, MDB_txn *txn, const char *key,
 	return rc;
 }
 
+/*
+ * The domain's admin: the user who receives postmaster@domain when no
+ * user or alias of that name exists (resolve.c). It is the user of the
+ * domain created first, kept in the domain record ("v1 postmaster=KEY")
+ * by dir_user_add and dir_user_del, so that smtpd finds it with one
+ * lookup instead of scanning the users.
+ */
+
+/* dir_domain_admin_parse - the admin in a domain record into out: 1, 0
+ * none (older records have none) */
+static int
+dir_domain_admin_parse(const MDB_val *v, struct buf *out)
+{
+	const char *p = v->mv_data, *end = p + v->mv_size;
+	static const char tag[] = " postmaster=";
+
+	for (; p + sizeof(tag) - 1 < end; p++) {
+		if (memcmp(p, tag, sizeof(tag) - 1) == 0) {
+			const char *a = p + sizeof(tag) - 1, *e = a;
+
+			while (e < end && *e != ' ')
+				e++;
+			if (e == a)
+				return 0;
+			buf_reset(out);
+			buf_append(out, a, (size_t)(e - a));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* dir_domain_admin_find - in txn, the user of domain created first (ties:
+ * key order), other than skip: 1 with its key in out, 0 none, -1 */
+static int
+dir_domain_admin_find(struct dir *d, MDB_txn *txn, const char *domain,
+    const char *skip, struct buf *out, struct buf *why)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	long long best = 0;
+	int rc, found = 0;
+
+	if ((rc = mdb_cursor_open(txn, d->dbi[DIR_DB_USER], &cur)) != 0)
+		return dir_mdb_error(why, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *key = k.mv_data, *at;
+		size_t dlen = strlen(domain);
+		struct dir_user u;
+
+		at = memrchr(key, '@', k.mv_size);
+		if (at == NULL || (size_t)(key + k.mv_size - at - 1) != dlen ||
+		    memcmp(at + 1, domain, dlen) != 0)
+			continue;
+		if (skip != NULL && strlen(skip) == k.mv_size &&
+		    memcmp(key, skip, k.mv_size) == 0)
+			continue;
+		if (dir_user_parse(&v, &u) < 0)
+			continue;
+		if (found && u.created >= best)
+			continue;
+		best = u.created;
+		found = 1;
+		buf_reset(out);
+		buf_append(out, key, k.mv_size);
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return dir_mdb_error(why, rc, "cursor");
+	return found;
+}
+
+/* dir_domain_admin_update - after a user of domain was added or removed
+ * (removed: its key), keep the domain's admin right; an MDB error code */
+static int
+dir_domain_admin_update(struct dir *d, MDB_txn *txn, const char *domain,
+    const char *removed, struct buf *why)
+{
+	struct buf cur = BUF_INIT, next = BUF_INIT, text = BUF_INIT;
+	MDB_val k = dir_val(domain), v;
+	int rc = 0, has, found;
+
+	if ((found = dir_get(txn, d->dbi[DIR_DB_DOMAIN], domain, &v,
+	    why)) <= 0)
+		return found == 0 ? MDB_NOTFOUND : MDB_PANIC;
+	has = dir_domain_admin_parse(&v, &cur);
+	if (has && (removed == NULL || strcmp(buf_cstr(&cur), removed) != 0))
+		goto out;	/* still right */
+	if ((found = dir_domain_admin_find(d, txn, domain, removed, &next,
+	    why)) < 0) {
+		rc = MDB_PANIC;
+		goto out;
+	}
+	buf_puts(&text, "v1");
+	if (found)
+		buf_printf(&text, " postmaster=%s", buf_cstr(&next));
+	v = (MDB_val){text.len, text.data};
+	rc = mdb_put(txn, d->dbi[DIR_DB_DOMAIN], &k, &v, 0);
+out:
+	buf_free(&cur);
+	buf_free(&next);
+	buf_free(&text);
+	return rc;
+}
+
+/* dir_domain_postmaster - the domain's admin */
+int
+dir_domain_postmaster(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val v;
+	int found;
+
+	if (dir_key(domain, 'd', key, sizeof(key), why) == NULL)
+		return -1;
+	if (dir_read_begin(d, &txn, why) < 0)
+		return -1;
+	if (txn == NULL)
+		return 0;
+	found = dir_get(txn, d->dbi[DIR_DB_DOMAIN], key, &v, why);
+	if (found > 0)
+		found = dir_domain_admin_parse(&v, out);
+	mdb_txn_abort(txn);
+	return found;
+}
+
 /* dir_user_add - add a mailbox user to a hosted domain */
 int
 dir_user_add(struct dir *d, const char *addr, long long quota,
@@ -697,6 +826,11 @@ dir_user_add(struct dir *d, const char *addr, long long quota,
 		buf_printf(why, "user %s exists", key);
 		return -1;
 	}
+	if (rc == 0 && (rc = dir_domain_admin_update(d, txn, domain, NULL,
+	    why)) == MDB_PANIC) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
 	return dir_commit(txn, rc, why);
 }
 
@@ -718,6 +852,14 @@ dir_user_del(struct dir *d, const char *addr, struct buf *why)
 	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		buf_printf(why, "user %s does not exist", key);
+		return -1;
+	}
+	/* the domain may be gone already (domain del --force keeps none) */
+	if (rc == 0 && (rc = dir_domain_admin_update(d, txn,
+	    strrchr(key, '@') + 1, key, why)) == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == MDB_PANIC) {
+		mdb_txn_abort(txn);
 		return -1;
 	}
 	return dir_commit(txn, rc, why);

@@ -51,6 +51,11 @@ int dir_passwd_reader_check(const char *data_dir, struct buf *why);
 int dir_domain_exists(struct dir *d, const char *domain, struct buf *why);
 int dir_user_get(struct dir *d, const char *addr, struct dir_user *u,
     struct buf *why);
+/* dir_domain_postmaster - the domain's admin (the user of it created
+ * first; kept up to date by dir_user_add/_del) into out: 1, 0 none
+ * (no users, or a record from before admins were kept), -1 (why) */
+int dir_domain_postmaster(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why);
 /* dir_alias_get - targets appended to out, separated by "\n" */
 int dir_alias_get(struct dir *d, const char *key, struct buf *out,
     struct buf *why);

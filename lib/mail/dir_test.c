@@ -558,6 +558,45 @@ rm_rf(const char *path)
 	rmdir(path);
 }
 
+/* the domain's admin (who gets postmaster@): its first user, the next
+ * one when that one goes, nobody without users */
+static void
+test_domain_admin(void)
+{
+	struct buf why = BUF_INIT, out = BUF_INIT;
+	struct dir *d;
+
+	fresh();
+	d = open_w();
+	T_EQ_INT(dir_domain_add(d, "a.test", &why), 0);
+	T_EQ_INT(dir_domain_add(d, "ba.test", &why), 0);
+	T_EQ_INT(dir_user_add(d, "old@ba.test", -1, &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "a.test", &out, &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "ba.test", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "old@ba.test");
+	T_EQ_INT(dir_domain_postmaster(d, "none.test", &out, &why), 0);
+	T_EQ_INT(dir_user_add(d, "Zed@A.test", -1, &why), 0);
+	T_EQ_INT(dir_user_add(d, "amy@a.test", -1, &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "A.TEST", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "zed@a.test");
+	T_EQ_INT(dir_user_del(d, "amy@a.test", &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "a.test", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "zed@a.test");
+	T_EQ_INT(dir_user_add(d, "bea@a.test", -1, &why), 0);
+	T_EQ_INT(dir_user_del(d, "zed@a.test", &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "a.test", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "bea@a.test");
+	T_EQ_INT(dir_user_del(d, "bea@a.test", &why), 0);
+	T_EQ_INT(dir_domain_postmaster(d, "a.test", &out, &why), 0);
+	/* the domain record still works for everything else */
+	T_EQ_INT(dir_domain_exists(d, "a.test", &why), 1);
+	T_EQ_INT(dir_domain_del(d, "a.test", false, &why), 0);
+	T_EQ_INT(dir_domain_del(d, "ba.test", true, &why), 0);
+	dir_close(&d);
+	buf_free(&why);
+	buf_free(&out);
+}
+
 static const struct test_case cases[] = {
 	{"domains: add, exists, list, del", test_domains},
 	{"users: add, get, quota, enable, list, del", test_users},
@@ -565,6 +604,7 @@ static const struct test_case cases[] = {
 	{"domain del refuses, force removes users and aliases",
 	    test_domain_del_force},
 	{"rcpt check: every outcome", test_rcpt_check},
+	{"domain admin: first user, next one, none", test_domain_admin},
 	{"read-only open", test_readonly},
 	{"another process sees commits without reopening",
 	    test_reader_process},

@@ -41,6 +41,9 @@
 #define IPC_RESULT "result"		/* per recipient: delivered|deferred|bounced */
 #define IPC_SERVICE "service"
 #define IPC_PID "pid"
+#define IPC_UNIT "unit"		/* master status: a service's group */
+#define IPC_STATE "state"		/* running|restarting|failing|off */
+#define IPC_WANTED "wanted"		/* processes a service should run */
 #define IPC_COUNT "count"
 #define IPC_NAME "name"
 #define IPC_VALUE "value"

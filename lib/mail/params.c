@@ -25,6 +25,8 @@ char *var_data_directory;
 char *var_run_directory;
 char *var_mail_location;
 char *var_daemon_directory;
+char *var_log_destination;
+char *var_log_file;
 char *var_herald_user;
 char *var_vmail_user;
 char *var_auth_user;
@@ -106,6 +108,7 @@ long long var_hopcount_limit;
 char *var_recipient_delimiter;
 long long var_alias_depth_limit;
 long long var_alias_expansion_limit;
+char *var_postmaster_address;
 long long var_local_copy_limit;
 long long var_stop_timeout;
 
@@ -123,6 +126,29 @@ params_check_hostname(const char *value, struct buf *why)
 			buf_printf(why, "not a host name: \"%s\"", value);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* params_check_postmaster - empty, or one local@domain address */
+static int
+params_check_postmaster(const char *value, struct buf *why)
+{
+	const char *at = strrchr(value, '@');
+
+	if (*value == '\0')
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == ',' || *p == '<' ||
+		    *p == '>') {
+			at = NULL;
+			break;
+		}
+	}
+	if (at == NULL || at == value || at[1] == '\0') {
+		buf_printf(why, "not one address (local@domain): \"%s\"",
+		    value);
+		return -1;
 	}
 	return 0;
 }
@@ -150,6 +176,17 @@ params_check_delimiter(const char *value, struct buf *why)
 		return -1;
 	}
 	return 0;
+}
+
+/* params_check_log_destination - auto, syslog or file */
+static int
+params_check_log_destination(const char *value, struct buf *why)
+{
+	if (strcmp(value, "auto") == 0 || strcmp(value, "syslog") == 0 ||
+	    strcmp(value, "file") == 0)
+		return 0;
+	buf_printf(why, "must be auto, syslog or file, not \"%s\"", value);
+	return -1;
 }
 
 /* params_check_listen - a host:port list, each address as master opens
@@ -194,6 +231,16 @@ struct cfg_entry params_table[] = {
 	    "the part before the first % is created at start"),
 	STR(daemon_directory, HERALD_DAEMON_DIR,
 	    "where master finds the service programs"),
+	STRC(log_destination, "auto", params_check_log_destination,
+	    "where master and the services log when master runs without "
+	    "-f: syslog (facility mail), file (log_file), or auto: syslog "
+	    "when /dev/log accepts a connection, else log_file; read at "
+	    "start, and said on stderr"),
+	STR(log_file, "/var/log/herald/herald.log",
+	    "the log file when there is no syslog: created mode 0640, "
+	    "appended to by master (lines stamped with RFC 3339 time), "
+	    "reopened on SIGHUP, SIGUSR1 and heraldctl reload (logrotate); "
+	    "empty: none; read at start"),
 	STR(herald_user, "herald",
 	    "user of smtpd and qmgr when master is started as root"),
 	STR(vmail_user, "vmail",
@@ -302,6 +349,11 @@ struct cfg_entry params_table[] = {
 	    "members, counted through nested aliases); a larger expansion "
 	    "is refused at RCPT with 550 5.5.3, and bounces whole if the "
 	    "alias grew after the message was accepted"),
+	STRC(postmaster_address, "", params_check_postmaster,
+	    "mailbox (a hosted user or alias) that receives "
+	    "postmaster@ of every hosted domain that has no user or alias "
+	    "of that name (RFC 5321 4.5.1); empty: each domain's first "
+	    "user"),
 	INT(local_copy_limit, "1000", 1, 100000,
 	    "mailbox copies one message may produce in one delivery "
 	    "attempt, after duplicates are removed; further mailboxes "
@@ -478,6 +530,7 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_run_directory);
 	params_absolute(&var_mail_location);
 	params_absolute(&var_daemon_directory);
+	params_absolute(&var_log_file);
 	params_absolute(&var_tls_cert_file);
 	params_absolute(&var_tls_key_file);
 

@@ -34,6 +34,8 @@ extern char *var_data_directory;	/* LMDB directory and password db */
 extern char *var_run_directory;		/* master.sock, master.pid */
 extern char *var_mail_location;		/* Maildir template: %d domain, %n local, %u user@domain */
 extern char *var_daemon_directory;	/* service programs */
+extern char *var_log_destination;	/* auto, syslog or file */
+extern char *var_log_file;		/* log file without syslog; "" none */
 /* users (only when started as root) */
 extern char *var_herald_user;		/* smtpd, qmgr, remote */
 extern char *var_vmail_user;		/* local, imapd, pop3d */
@@ -76,6 +78,7 @@ extern long long var_hopcount_limit;	/* Received:/Delivered-To: headers */
 extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
 extern long long var_alias_depth_limit;
 extern long long var_alias_expansion_limit;
+extern char *var_postmaster_address;	/* "" or who gets postmaster@ */
 extern long long var_local_copy_limit;
 /* pop3d */
 extern char *var_pop3d_listen;		/* POP3 with STLS, host:port list */

@@ -30,7 +30,9 @@
 #include "mail/qfile.h"
 #include "mail/qid.h"
 
-#define QFILE_VERSION "VHERALDQ1"
+#define QFILE_VERSION "VHERALDQ2"
+#define QFILE_VERSION_1 "VHERALDQ1"	/* read; no notes */
+#define QFILE_VERSION_DIGIT 8		/* offset of the version digit */
 #define QFILE_MAX_RECORD 8192		/* bytes of one record, with \n */
 #define QFILE_MAX_RCPT 200000
 #define QFILE_MAX_ATTR 1000
@@ -654,7 +656,10 @@ qfile_read_envelope(struct qfile_rd *rd, struct qfile *qf, struct buf *why)
 	}
 	if (r < 0)
 		return -1;
-	if (len != sizeof(QFILE_VERSION) - 1 ||
+	if (len == sizeof(QFILE_VERSION_1) - 1 &&
+	    memcmp(line, QFILE_VERSION_1, len) == 0) {
+		qf->version = 1;
+	} else if (len != sizeof(QFILE_VERSION) - 1 ||
 	    memcmp(line, QFILE_VERSION, len) != 0) {
 		buf_set(why, "");
 		if (len > 8 && memcmp(line, "VHERALDQ", 8) == 0) {
@@ -664,6 +669,8 @@ qfile_read_envelope(struct qfile_rd *rd, struct qfile *qf, struct buf *why)
 			buf_puts(why, "not a queue file (bad version record)");
 		}
 		return -1;
+	} else {
+		qf->version = 2;
 	}
 	for (;;) {
 		int rk;
@@ -804,15 +811,19 @@ qfile_read(int fd, struct qfile **qf_r, struct buf *why)
 	qf->fd = fd;
 	if (qfile_read_envelope(&rd, qf, why) < 0)
 		goto bad;
-	if (st.st_size != qf->body_off + qf->body_size + 2) {
+	qf->notes_off = qf->body_off + qf->body_size + 2;
+	qf->file_size = st.st_size;
+	/* version 2: notes may follow the end record */
+	if (qf->version == 1 ? st.st_size != qf->notes_off :
+	    st.st_size < qf->notes_off) {
 		buf_set(why, "");
 		buf_printf(why, "file size %lld does not match the M record "
 		    "(expected %lld)", (long long)st.st_size,
-		    (long long)(qf->body_off + qf->body_size + 2));
+		    (long long)qf->notes_off);
 		goto bad;
 	}
 	do {
-		n = pread(fd, end, 2, st.st_size - 2);
+		n = pread(fd, end, 2, qf->notes_off - 2);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		buf_set(why, "");
@@ -941,4 +952,254 @@ qfile_pending(const struct qfile *qf)
 		if (qf->rcpt[i].status == QFILE_QUEUED)
 			n++;
 	return n;
+}
+
+/*
+ * Notes.
+ */
+
+/* qfile_fnv - FNV-1a (32 bits) of p[0..n), continuing from h */
+static unsigned long
+qfile_fnv(unsigned long h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = ((h ^ (unsigned char)p[i]) * 16777619UL) & 0xffffffffUL;
+	return h;
+}
+
+#define QFILE_FNV_INIT 2166136261UL
+
+/* qfile_pwrite_all - write p[0..n) at off; -1 with why */
+static int
+qfile_pwrite_all(int fd, const char *p, size_t n, off_t off,
+    struct buf *why)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pwrite(fd, p + done, n - done, off + (off_t)done);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			buf_set(why, "");
+			if (k < 0)
+				buf_printf(why, "write: %m");
+			else
+				buf_puts(why, "write: wrote nothing");
+			return -1;
+		}
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+/* qfile_note_text_ok - a note's text: no control bytes, bounded */
+static bool
+qfile_note_text_ok(const char *p, size_t n)
+{
+	if (n > QFILE_NOTE_TEXT_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* qfile_note_dsn_ok - d.d.d shape, digits and dots only */
+static bool
+qfile_note_dsn_ok(const char *p, size_t n)
+{
+	if (n == 0 || n >= sizeof(((struct qfile_note *)0)->dsn))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+			return false;
+	return true;
+}
+
+/* qfile_notes_write - replace the notes block */
+int
+qfile_notes_write(struct qfile *qf, const struct qfile_note *notes,
+    size_t n, struct buf *why)
+{
+	struct buf blk = BUF_INIT, line = BUF_INIT;
+	unsigned long h = QFILE_FNV_INIT;
+	int ret = -1;
+
+	if (qf->version == 1) {
+		/*
+		 * A version 1 file with bytes after E is corrupt: the
+		 * new version must be on the disk before the first note.
+		 */
+		if (qfile_pwrite_all(qf->fd, "2", 1, QFILE_VERSION_DIGIT,
+		    why) < 0 || qfile_sync(qf, why) < 0)
+			goto out;
+		qf->version = 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct qfile_note *nt = &notes[i];
+		const char *dsn = qfile_note_dsn_ok(nt->dsn, strlen(nt->dsn)) ?
+		    nt->dsn : "4.0.0";
+		size_t tlen = strlen(nt->text);
+
+		if (nt->idx >= qf->nrcpt)
+			msg_panic("qfile_notes_write: recipient %zu of %zu",
+			    nt->idx, qf->nrcpt);
+		if (tlen > QFILE_NOTE_TEXT_MAX)
+			tlen = QFILE_NOTE_TEXT_MAX;
+		buf_reset(&line);
+		buf_printf(&line, "N%zu %lld %s ", nt->idx,
+		    (long long)(nt->when < 0 ? 0 : nt->when), dsn);
+		for (size_t k = 0; k < tlen; k++) {
+			unsigned char c = (unsigned char)nt->text[k];
+
+			buf_putc(&line, c < 0x20 || c == 0x7f ? '?' : c);
+		}
+		buf_putc(&line, '\n');
+		/* advice only: past the bound the rest is left out */
+		if (blk.len + line.len + 16 > QFILE_NOTES_MAX)
+			break;
+		h = qfile_fnv(h, line.data, line.len);
+		buf_append(&blk, line.data, line.len);
+	}
+	if (n > 0)
+		buf_printf(&blk, "Z%08lx\n", h);
+	if (qfile_pwrite_all(qf->fd, blk.data ? blk.data : "", blk.len,
+	    qf->notes_off, why) < 0)
+		goto out;
+	if (ftruncate(qf->fd, qf->notes_off + (off_t)blk.len) < 0) {
+		buf_set(why, "");
+		buf_printf(why, "ftruncate: %m");
+		goto out;
+	}
+	qf->file_size = qf->notes_off + (off_t)blk.len;
+	ret = 0;
+out:
+	buf_free(&blk);
+	buf_free(&line);
+	return ret;
+}
+
+/* qfile_notes_parse - one N line (after the 'N') into nt; -1 if bad */
+static int
+qfile_notes_parse(const char *p, size_t len, size_t nrcpt,
+    struct qfile_note *nt)
+{
+	const char *end = p + len, *sp1, *sp2, *sp3;
+	long long idx, when;
+
+	if ((sp1 = memchr(p, ' ', len)) == NULL ||
+	    (sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))) == NULL ||
+	    (sp3 = memchr(sp2 + 1, ' ', (size_t)(end - sp2 - 1))) == NULL)
+		return -1;
+	if (qfile_digits(p, (size_t)(sp1 - p), &idx) < 0 ||
+	    (size_t)idx >= nrcpt ||
+	    qfile_digits(sp1 + 1, (size_t)(sp2 - sp1 - 1), &when) < 0 ||
+	    !qfile_note_dsn_ok(sp2 + 1, (size_t)(sp3 - sp2 - 1)) ||
+	    !qfile_note_text_ok(sp3 + 1, (size_t)(end - sp3 - 1)))
+		return -1;
+	nt->idx = (size_t)idx;
+	nt->when = (time_t)when;
+	memcpy(nt->dsn, sp2 + 1, (size_t)(sp3 - sp2 - 1));
+	nt->dsn[sp3 - sp2 - 1] = '\0';
+	nt->text = xmemdup(sp3 + 1, (size_t)(end - sp3 - 1));
+	return 0;
+}
+
+/* qfile_notes_read - the notes of qf, if the block is whole */
+int
+qfile_notes_read(const struct qfile *qf, struct qfile_note **notes_r,
+    size_t *n_r, struct buf *why)
+{
+	struct qfile_note *notes = NULL;
+	size_t n = 0, size, *where;	/* where[idx]: 1 + its note, or 0 */
+	unsigned long h = QFILE_FNV_INIT;
+	char *blk, *p, *end;
+	struct stat st;
+	ssize_t k;
+	bool whole = false;
+
+	*notes_r = NULL;
+	*n_r = 0;
+	if (qf->version < 2)
+		return 0;
+	if (fstat(qf->fd, &st) < 0) {
+		buf_set(why, "");
+		buf_printf(why, "fstat: %m");
+		return -1;
+	}
+	if (st.st_size <= qf->notes_off ||
+	    st.st_size - qf->notes_off > QFILE_NOTES_MAX)
+		return 0;
+	size = (size_t)(st.st_size - qf->notes_off);
+	blk = xmalloc(size + 1);
+	where = xcalloc(qf->nrcpt, sizeof(*where));
+	do {
+		k = pread(qf->fd, blk, size, qf->notes_off);
+	} while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		buf_set(why, "");
+		buf_printf(why, "read: %m");
+		x_free(&blk);
+		x_free(&where);
+		return -1;
+	}
+	size = (size_t)k;
+	end = blk + size;
+	for (p = blk; p < end && !whole;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len;
+
+		if (nl == NULL)
+			break;
+		len = (size_t)(nl - p);
+		if (len == 9 && p[0] == 'Z') {
+			char hex[9];
+
+			snprintf(hex, sizeof(hex), "%08lx", h);
+			whole = memcmp(p + 1, hex, 8) == 0 && nl + 1 == end;
+			break;
+		}
+		h = qfile_fnv(h, p, len + 1);
+		if (len == 0 || p[0] != 'N')
+			break;
+		if ((n & (n - 1)) == 0)
+			notes = xreallocarray(notes, n ? n * 2 : 1,
+			    sizeof(*notes));
+		if (qfile_notes_parse(p + 1, len - 1, qf->nrcpt,
+		    &notes[n]) < 0)
+			break;
+		/* one note per recipient: a later one replaces it */
+		if (where[notes[n].idx] != 0) {
+			size_t at = where[notes[n].idx] - 1;
+
+			x_free(&notes[at].text);
+			notes[at] = notes[n];
+		} else {
+			where[notes[n].idx] = n + 1;
+			n++;
+		}
+		p = nl + 1;
+	}
+	x_free(&blk);
+	x_free(&where);
+	if (!whole) {
+		qfile_notes_free(&notes, n);
+		return 0;
+	}
+	*notes_r = notes;
+	*n_r = n;
+	return 0;
+}
+
+/* qfile_notes_free - free notes[0..n) */
+void
+qfile_notes_free(struct qfile_note **notes, size_t n)
+{
+	if (*notes == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		x_free(&(*notes)[i].text);
+	x_free(notes);
 }

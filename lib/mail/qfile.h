@@ -1,10 +1,12 @@
 /*
  * qfile - the queue file: one message, its envelope and recipient status.
  *
- * Only this module reads or writes queue files. Format, version 1: text
- * records of one line each, then the message, then an end record.
+ * Only this module reads or writes queue files. Format, version 2: text
+ * records of one line each, then the message, then an end record, then
+ * the notes on deferred recipients.
  *
- *   VHERALDQ1\n                      version, always first
+ *   VHERALDQ2\n                      version, always first (1: old files,
+ *                                    read as before; they have no notes)
  *   T<arrival>\n                     unix seconds, or seconds.uuuuuu (six
  *                                    digits of microseconds)
  *   S<sender>\n                      empty for the null sender <>
@@ -14,7 +16,19 @@
  *                                    status byte, rewritten in place
  *   M<size: 16 decimal digits>\n     start of the message content
  *   <size bytes of message, CRLF lines, dot-unstuffed>
- *   E\n                              end; the file ends right after it
+ *   E\n                              end; in version 1 the file ends here
+ *   N<idx> <when> <dsn> <text>\n     notes (version 2, zero or more): the
+ *   Z<fnv1a32 hex>\n                 last deferral of recipient <idx>
+ *                                    (0-based) at unix time <when>, text
+ *                                    without control bytes; Z checks all
+ *                                    the N lines before it
+ *
+ * The notes are advice for people (heraldctl queue list/show), never
+ * needed for delivery: qmgr rewrites the whole block after each attempt
+ * (qfile_notes_write) without fsync, and a reader that finds the block
+ * damaged, torn by a crash, too big or missing its Z line shows no notes
+ * (qfile_notes_read), while qfile_read still takes the file. A version 1
+ * file gets the version byte 2 (synced) before its first notes.
  *
  * Envelope values never hold CR, LF, NUL or TAB (qfile_writer panics:
  * callers reject such input first). Addresses are in internal (unquoted)
@@ -83,6 +97,20 @@ struct qfile {
 	size_t nrcpt;
 	off_t body_off;		/* first byte of the message */
 	off_t body_size;	/* bytes of message */
+	int version;		/* 1 or 2 */
+	off_t notes_off;	/* first byte after the end record */
+	off_t file_size;	/* file size when read */
+};
+
+#define QFILE_NOTE_TEXT_MAX 1000	/* bytes of a note's text */
+#define QFILE_NOTES_MAX (1024 * 1024)	/* bytes of all the notes */
+
+/* one recipient's last deferral, kept after the end record */
+struct qfile_note {
+	size_t idx;		/* recipient index */
+	time_t when;		/* when the attempt was made */
+	char dsn[16];		/* enhanced status code, "4.2.2" */
+	char *text;		/* the reason, no control bytes (owned) */
 };
 
 /* qfile_read - parse and validate the queue file open on fd */
@@ -98,6 +126,19 @@ int qfile_set_status(struct qfile *qf, size_t idx, char status,
 int qfile_sync(struct qfile *qf, struct buf *why);
 /* qfile_pending - recipients still QFILE_QUEUED */
 size_t qfile_pending(const struct qfile *qf);
+/* qfile_notes_write - replace the notes block of qf (fd open for writing)
+ * with notes[0..n): control bytes in a text become '?', a text is cut to
+ * QFILE_NOTE_TEXT_MAX bytes, notes past QFILE_NOTES_MAX bytes in all are
+ * left out. Not synced (the notes are advice). 0, or -1 with why */
+int qfile_notes_write(struct qfile *qf, const struct qfile_note *notes,
+    size_t n, struct buf *why);
+/* qfile_notes_read - the notes of qf, the last one per recipient, into
+ * *notes_r (free with qfile_notes_free) and *n_r: none when the block is
+ * missing or damaged; -1 with why only when the file cannot be read */
+int qfile_notes_read(const struct qfile *qf, struct qfile_note **notes_r,
+    size_t *n_r, struct buf *why);
+/* qfile_notes_free - free notes[0..n) */
+void qfile_notes_free(struct qfile_note **notes, size_t n);
 
 /* writer */
 struct qfile_writer;

@@ -384,7 +384,7 @@ static const struct {
 } damaged[] = {
 	{"empty", NULL, NULL, "", "empty file"},
 	{"no version", "T1\nSa@b\nRQr@d\t\t\n", "", NULL, "bad version"},
-	{"version 2", "VHERALDQ2\nT1\nSa@b\nRQr@d\t\t\n", "", NULL,
+	{"version 3", "VHERALDQ3\nT1\nSa@b\nRQr@d\t\t\n", "", NULL,
 	    "unsupported queue file version"},
 	{"version with junk", "VHERALDQ1 \nT1\nSa@b\nRQr@d\t\t\n", "", NULL,
 	    "version"},
@@ -797,10 +797,11 @@ test_arrival_usec(void)
 		memset(head, 0, sizeof(head));
 		T_ASSERT(pread(fd, head, sizeof(head) - 1, 0) > 0);
 		if (usec[i] != 0)
-			snprintf(want, sizeof(want), "VHERALDQ1\nT1700000000."
+			snprintf(want, sizeof(want), "VHERALDQ2\nT1700000000."
 			    "%06ld\n", usec[i]);
 		else
-			snprintf(want, sizeof(want), "VHERALDQ1\nT1700000000\n");
+			snprintf(want, sizeof(want),
+			    "VHERALDQ2\nT1700000000\n");
 		T_ASSERT(strncmp(head, want, strlen(want)) == 0);
 		T_EQ_INT(qfile_read(fd, &qf, &why), 0);
 		T_EQ_INT(qf->arrival, 1700000000);
@@ -812,6 +813,193 @@ test_arrival_usec(void)
 	    "a@b"));
 	T_EXPECT_DEATH(qfile_writer_start_usec(writer_at(0), 1, -1, "a@b"));
 	buf_free(&why);
+}
+
+static int read_bytes_fd(int);
+
+/* read_notes - qfile_read then qfile_notes_read on fd; the count or -1 */
+static int
+read_notes(int fd, struct qfile_note **notes, size_t *n)
+{
+	struct buf why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int r;
+
+	*notes = NULL;
+	*n = 0;
+	if (qfile_read(fd, &qf, &why) < 0) {
+		fprintf(stderr, "  qfile_read: %s\n", buf_cstr(&why));
+		buf_free(&why);
+		return -1;
+	}
+	r = qfile_notes_read(qf, notes, n, &why);
+	qfile_free(&qf);
+	buf_free(&why);
+	return r < 0 ? -1 : (int)*n;
+}
+
+/* write_notes - qfile_read, qfile_notes_write of notes[0..n) */
+static int
+write_notes(int fd, const struct qfile_note *notes, size_t n)
+{
+	struct buf why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int r = -1;
+
+	if (qfile_read(fd, &qf, &why) == 0)
+		r = qfile_notes_write(qf, notes, n, &why);
+	if (r < 0)
+		fprintf(stderr, "  notes: %s\n", buf_cstr(&why));
+	qfile_free(&qf);
+	buf_free(&why);
+	return r;
+}
+
+/* the reasons of deferred recipients survive in the file, control bytes
+ * do not, and a rewrite replaces them all */
+static void
+test_notes_round_trip(void)
+{
+	char qid[QID_SIZE], longtext[QFILE_NOTE_TEXT_MAX + 50];
+	struct buf why = BUF_INIT;
+	struct qfile_note in[2], *out;
+	size_t n;
+	int fd;
+
+	setup();
+	T_EQ_INT(write_sample("hi\r\n", 4, 4, qid, &why), 0);
+	fd = open_qid(qid);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(read_notes(fd, &out, &n), 0);		/* none yet */
+	memset(in, 0, sizeof(in));
+	in[0].idx = 2;
+	in[0].when = 1700000100;
+	snprintf(in[0].dsn, sizeof(in[0].dsn), "4.2.2");
+	in[0].text = "mailbox full\033[2J\r\nnow\x7f";
+	in[1].idx = 0;
+	in[1].when = 1700000200;
+	snprintf(in[1].dsn, sizeof(in[1].dsn), "4.4.1");
+	memset(longtext, 'x', sizeof(longtext) - 1);
+	longtext[sizeof(longtext) - 1] = '\0';
+	in[1].text = longtext;
+	T_EQ_INT(write_notes(fd, in, 2), 0);
+	T_EQ_INT(read_notes(fd, &out, &n), 2);
+	T_EQ_INT(out[0].idx, 2);
+	T_EQ_INT(out[0].when, 1700000100);
+	T_EQ_STR(out[0].dsn, "4.2.2");
+	T_EQ_STR(out[0].text, "mailbox full?[2J??now?");
+	T_EQ_INT(out[1].idx, 0);
+	T_EQ_INT(strlen(out[1].text), QFILE_NOTE_TEXT_MAX);
+	qfile_notes_free(&out, n);
+	T_ASSERT(out == NULL);
+	/* the message is untouched and still reads */
+	T_EQ_INT(read_bytes_fd(fd), 0);
+	/* a shorter rewrite: the old block is gone */
+	in[0].text = "connection refused";
+	T_EQ_INT(write_notes(fd, in, 1), 0);
+	T_EQ_INT(read_notes(fd, &out, &n), 1);
+	T_EQ_STR(out[0].text, "connection refused");
+	qfile_notes_free(&out, n);
+	/* no deferral left: no notes */
+	T_EQ_INT(write_notes(fd, in, 0), 0);
+	T_EQ_INT(read_notes(fd, &out, &n), 0);
+	close(fd);
+	buf_free(&why);
+}
+
+/* read_bytes_fd - qfile_read on an open file: 0 or -1 */
+static int
+read_bytes_fd(int fd)
+{
+	struct buf why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int r = qfile_read(fd, &qf, &why);
+
+	qfile_free(&qf);
+	buf_free(&why);
+	return r;
+}
+
+/* a damaged notes block costs the notes, never the message */
+static void
+test_notes_damaged(void)
+{
+	static const char *const bad[] = {
+		"",				/* nothing after E */
+		"N0 1 4.0.0 x\n",		/* no Z line (torn) */
+		"N0 1 4.0.0 x\nZ00000000\n",	/* wrong checksum */
+		"N0 1 4.0.0 x",			/* no newline */
+		"junk\n",
+		"N9 1 4.0.0 x\nZ00000000\n",	/* no such recipient */
+		"N0 1 4.0.0 x\033\nZ00000000\n",	/* control byte */
+		"N0 1 4.0.0 x\nZ",		/* torn Z */
+	};
+	struct buf file = BUF_INIT;
+	struct qfile_note *out;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd;
+
+		build(&file, "VHERALDQ2\nT1\nSa@b\nRQr@d\t\t\n", "x");
+		buf_puts(&file, bad[i]);
+		fd = mem_fd(file.data, file.len);
+		T_EQ_INT(read_notes(fd, &out, &n), 0);
+		close(fd);
+	}
+	/* the same block with its checksum is taken */
+	{
+		struct qfile_note in = {0, 1, "4.0.0", "x"};
+		int fd;
+
+		build(&file, "VHERALDQ2\nT1\nSa@b\nRQr@d\t\t\n", "x");
+		fd = mem_fd(file.data, file.len);
+		T_EQ_INT(write_notes(fd, &in, 1), 0);
+		T_EQ_INT(read_notes(fd, &out, &n), 1);
+		qfile_notes_free(&out, n);
+		/* a crash between write and truncate: old bytes after Z */
+		T_ASSERT(pwrite(fd, "N0 1 4.0.0 old\n", 15,
+		    (off_t)file.len + 20) == 15);
+		T_EQ_INT(read_bytes_fd(fd), 0);
+		T_EQ_INT(read_notes(fd, &out, &n), 0);
+		close(fd);
+	}
+	/* version 1 keeps its strict size check */
+	build(&file, "VHERALDQ1\nT1\nSa@b\nRQr@d\t\t\n", "x");
+	buf_puts(&file, "N0 1 4.0.0 x\n");
+	{
+		int fd = mem_fd(file.data, file.len);
+
+		T_EQ_INT(read_bytes_fd(fd), -1);
+		close(fd);
+	}
+	buf_free(&file);
+}
+
+/* an old (version 1) file gets version 2 before its first notes */
+static void
+test_notes_version1(void)
+{
+	struct qfile_note in = {0, 5, "4.3.5", "remote delivery is not "
+	    "available"}, *out;
+	struct buf file = BUF_INIT;
+	char head[10];
+	size_t n;
+	int fd;
+
+	build(&file, "VHERALDQ1\nT1\nSa@b\nRQr@d\t\t\n", "body");
+	fd = mem_fd(file.data, file.len);
+	T_EQ_INT(read_notes(fd, &out, &n), 0);
+	T_EQ_INT(write_notes(fd, &in, 1), 0);
+	T_ASSERT(pread(fd, head, 10, 0) == 10);
+	T_ASSERT(memcmp(head, "VHERALDQ2\n", 10) == 0);
+	T_EQ_INT(read_notes(fd, &out, &n), 1);
+	T_EQ_STR(out[0].text, "remote delivery is not available");
+	T_EQ_STR(out[0].dsn, "4.3.5");
+	T_EQ_INT(out[0].when, 5);
+	qfile_notes_free(&out, n);
+	close(fd);
+	buf_free(&file);
 }
 
 static const struct test_case cases[] = {
@@ -831,6 +1019,9 @@ static const struct test_case cases[] = {
 	{"set status", test_set_status},
 	{"writer panics", test_writer_panics},
 	{"not a regular file", test_not_regular},
+	{"notes round trip", test_notes_round_trip},
+	{"notes damaged", test_notes_damaged},
+	{"notes on a version 1 file", test_notes_version1},
 	{0},
 };
 

@@ -18,6 +18,11 @@
  * recipient at RCPT with resolve_check, so this happens only when
  * an alias grew after the message was accepted).
  *
+ * postmaster@domain (any case) that nothing above takes goes to
+ * postmaster_address, else to the domain's admin (its first user); with
+ * neither it defers 4.3.0 (resolve_postmaster). A user, alias or
+ * catch-all of the domain wins over this default.
+ *
  * Failures are per part: a target that resolves to nothing bounces 5.1.1,
  * a target outside the hosted domains bounces 5.1.2 (forwarding is not
  * supported yet), a disabled user bounces 5.2.1, a directory error defers
@@ -187,6 +192,77 @@ resolve_alias(struct dir *d, struct resolved *r, const char *key,
 	return found;
 }
 
+/* resolve_is_postmaster - local part "postmaster", any case */
+bool
+resolve_is_postmaster(const char *addr)
+{
+	return str_ncasecmp(addr, "postmaster@", 11) == 0 && addr[11] != '\0';
+}
+
+/* resolve_first_domain - keep the first domain listed */
+static void
+resolve_first_domain(const char *domain, void *ctx)
+{
+	struct buf *out = ctx;
+
+	if (out->len == 0)
+		buf_set(out, domain);
+}
+
+/* resolve_postmaster_domain - the domain of a bare "postmaster" */
+void
+resolve_postmaster_domain(struct dir *d, struct buf *out)
+{
+	struct buf why = BUF_INIT;
+
+	buf_reset(out);
+	if (*var_mydomain != '\0') {
+		buf_set(out, var_mydomain);
+	} else if (d != NULL && dir_domain_exists(d, var_myhostname,
+	    &why) <= 0) {
+		buf_reset(&why);
+		if (dir_domain_list(d, resolve_first_domain, out, &why) < 0)
+			buf_reset(out);
+	}
+	if (out->len == 0)
+		buf_set(out, var_myhostname);
+	buf_free(&why);
+}
+
+/*
+ * resolve_postmaster - postmaster@domain that no user, alias or catch-all
+ * takes (RFC 5321 section 4.5.1: every domain has one): postmaster_address
+ * if set, else the domain's admin (its first user, dir_domain_postmaster),
+ * each resolved like an alias target. A domain with neither has nobody to
+ * read it: defer, so the sender retries and nothing is lost while the
+ * admin adds a user or an alias.
+ */
+static void
+resolve_postmaster(struct dir *d, struct resolved *r, const char *domain,
+    const char *part, const char *top, char delim, int depth, int limit)
+{
+	struct buf admin = BUF_INIT, why = BUF_INIT;
+	int found;
+
+	if (*var_postmaster_address != '\0') {
+		resolve_targets(d, r, part, var_postmaster_address, top, delim,
+		    depth + 1, limit);
+		return;
+	}
+	found = dir_domain_postmaster(d, domain, &admin, &why);
+	if (found < 0)
+		resolve_dir_error(r, part, top, &why);
+	else if (found > 0)
+		resolve_targets(d, r, part, buf_cstr(&admin), top, delim,
+		    depth + 1, limit);
+	else
+		resolve_fail(r, part, top, OUTCOME_DEFERRED, "4.3.0",
+		    "no mailbox for postmaster: the domain has no users, no "
+		    "postmaster alias, and postmaster_address is not set");
+	buf_free(&admin);
+	buf_free(&why);
+}
+
 /* resolve_one - resolve one address of the expansion */
 static void
 resolve_one(struct dir *d, struct resolved *r, const char *addr,
@@ -248,6 +324,11 @@ resolve_one(struct dir *d, struct resolved *r, const char *addr,
 	if (resolve_alias(d, r, buf_cstr(&catchall), addr, top, delim,
 	    depth, limit) != 0)
 		goto out;
+	if (resolve_is_postmaster(buf_cstr(&key))) {
+		resolve_postmaster(d, r, domain, addr, top, delim, depth,
+		    limit);
+		goto out;
+	}
 	resolve_fail(r, addr, top, OUTCOME_BOUNCED, "5.1.1",
 	    "unknown user");
 out:

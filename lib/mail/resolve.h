@@ -61,6 +61,14 @@ void resolve_addr(struct dir *d, const char *addr, char delim,
 void resolve_check(struct dir *d, const char *addr, char delim,
     int depth_limit, size_t expand_limit, char *const *known, size_t nknown,
     struct resolved *r);
+/* resolve_is_postmaster - is addr "postmaster@domain" (any case)? Such an
+ * address that no user, alias or catch-all takes resolves to
+ * postmaster_address or the domain's admin (RFC 5321 section 4.5.1) */
+bool resolve_is_postmaster(const char *addr);
+/* resolve_postmaster_domain - the domain a bare "postmaster" recipient
+ * (RFC 5321 section 4.1.1.3) stands for, into out: mydomain if set, else
+ * myhostname if hosted, else the first hosted domain (d may be NULL) */
+void resolve_postmaster_domain(struct dir *d, struct buf *out);
 /* resolve_free - release r (reusable afterwards) */
 void resolve_free(struct resolved *r);
 

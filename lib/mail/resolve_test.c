@@ -113,6 +113,22 @@ setup(void)
 			snprintf(next, sizeof(next), "d%d@example.org", i + 1);
 		must(dir_alias_add(w, chain, next, &why), &why, "chain");
 	}
+	/* postmaster: the first user created is the admin; deleting the
+	 * admin makes the next one (same second: key order) admin */
+	must(dir_domain_add(w, "late.org", &why), &why, "late");
+	must(dir_user_add(w, "zed@late.org", -1, &why), &why, "zed");
+	must(dir_user_add(w, "amy@late.org", -1, &why), &why, "amy");
+	must(dir_domain_add(w, "gone.org", &why), &why, "gone");
+	must(dir_user_add(w, "first@gone.org", -1, &why), &why, "first");
+	must(dir_user_add(w, "third@gone.org", -1, &why), &why, "third");
+	must(dir_user_add(w, "second@gone.org", -1, &why), &why, "second");
+	must(dir_user_del(w, "first@gone.org", &why), &why, "del first");
+	must(dir_domain_add(w, "empty.org", &why), &why, "empty");
+	must(dir_domain_add(w, "pm.org", &why), &why, "pm");
+	must(dir_user_add(w, "x@pm.org", -1, &why), &why, "x");
+	must(dir_user_add(w, "y@pm.org", -1, &why), &why, "y");
+	must(dir_alias_add(w, "postmaster@pm.org", "y@pm.org", &why), &why,
+	    "pm alias");
 	dir_close(&w);
 	must(dir_open(tmpdir, DIR_READ, &dir, &why), &why, "dir_open read");
 	buf_free(&why);
@@ -222,6 +238,75 @@ test_catchall(void)
 	    NULL, NULL));
 	T_ASSERT(!check("whoever@example.org", 10, "", OUTCOME_BOUNCED, "5.1.1",
 	    "unknown user"));
+}
+
+static void
+test_postmaster(void)
+{
+	/* the settings' own strings, put back at the end (freed with them) */
+	char *pm = var_postmaster_address, *md = var_mydomain;
+	char *mh = var_myhostname;
+	struct buf dom = BUF_INIT;
+
+	/* the domain's first user, any case of "postmaster" */
+	T_ASSERT(!check("PostMaster@Example.ORG", 10, "alice@example.org,",
+	    OUTCOME_OK, NULL, NULL));
+	T_ASSERT(!check("postmaster@late.org", 10, "zed@late.org,",
+	    OUTCOME_OK, NULL, NULL));
+	T_ASSERT(!check("postmaster@gone.org", 10, "second@gone.org,",
+	    OUTCOME_OK, NULL, NULL));
+	/* an explicit alias and a catch-all win */
+	T_ASSERT(!check("postmaster@pm.org", 10, "y@pm.org,", OUTCOME_OK,
+	    NULL, NULL));
+	T_ASSERT(!check("postmaster@other.org", 10, "dave@other.org,",
+	    OUTCOME_OK, NULL, NULL));
+	/* nobody to read it: deferred, with a reason an admin can act on */
+	T_ASSERT(!check("postmaster@empty.org", 10, "", OUTCOME_DEFERRED,
+	    "4.3.0", "no mailbox for postmaster: the domain has no users, "
+	    "no postmaster alias, and postmaster_address is not set"));
+	/* only the exact local part */
+	T_ASSERT(!check("postmasters@late.org", 10, "", OUTCOME_BOUNCED,
+	    "5.1.1", "unknown user"));
+	/* postmaster_address wins over the first user */
+	var_postmaster_address = "carol@example.org";
+	T_ASSERT(!check("postmaster@empty.org", 10, "carol@example.org,",
+	    OUTCOME_OK, NULL, NULL));
+	T_ASSERT(!check("postmaster@late.org", 10, "carol@example.org,",
+	    OUTCOME_OK, NULL, NULL));
+	T_ASSERT(!check("postmaster@pm.org", 10, "y@pm.org,", OUTCOME_OK,
+	    NULL, NULL));
+	/* pointing at a postmaster itself cannot loop */
+	var_postmaster_address = "postmaster@empty.org";
+	T_ASSERT(!check("postmaster@empty.org", 10, "", OUTCOME_BOUNCED,
+	    "5.4.6", NULL));
+	var_postmaster_address = "postmaster@late.org";
+	T_ASSERT(!check("postmaster@empty.org", 10, "", OUTCOME_BOUNCED,
+	    "5.4.6", NULL));
+	var_postmaster_address = "";
+	T_ASSERT(resolve_is_postmaster("POSTMASTER@x"));
+	T_ASSERT(!resolve_is_postmaster("postmaster@"));
+	T_ASSERT(!resolve_is_postmaster("postmaster"));
+	/* a bare <postmaster>: mydomain, a hosted myhostname, the first
+	 * hosted domain */
+	var_mydomain = "";
+	var_myhostname = "mx.nowhere.test";
+	resolve_postmaster_domain(dir, &dom);
+	T_EQ_STR(buf_cstr(&dom), "empty.org");
+	var_myhostname = "late.org";
+	resolve_postmaster_domain(dir, &dom);
+	T_EQ_STR(buf_cstr(&dom), "late.org");
+	var_mydomain = "pm.org";
+	resolve_postmaster_domain(dir, &dom);
+	T_EQ_STR(buf_cstr(&dom), "pm.org");
+	resolve_postmaster_domain(NULL, &dom);
+	T_EQ_STR(buf_cstr(&dom), "pm.org");
+	var_mydomain = "";
+	resolve_postmaster_domain(NULL, &dom);
+	T_EQ_STR(buf_cstr(&dom), "late.org");
+	buf_free(&dom);
+	var_postmaster_address = pm;
+	var_mydomain = md;
+	var_myhostname = mh;
 }
 
 static void
@@ -347,6 +432,7 @@ static const struct test_case cases[] = {
 	{"alias, nested alias, duplicates once", test_alias},
 	{"catch-all", test_catchall},
 	{"alias loops", test_loop},
+	{"postmaster of every domain", test_postmaster},
 	{"depth limit", test_depth},
 	{"failing parts are named", test_parts},
 	{"disabled, foreign, bad syntax", test_refused},

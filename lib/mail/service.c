@@ -660,6 +660,26 @@ service_config(const char *path)
 	buf_free(&why);
 }
 
+/*
+ * service_log_init - stderr in the foreground (stamped unless journald
+ * reads it) and under a master that relays stderr to its log file
+ * ($HERALD_LOG_DEST), else syslog.
+ */
+static void
+service_log_init(const char *ident, bool foreground)
+{
+	const char *env = getenv(LOG_DEST_ENV);
+
+	if (foreground) {
+		msg_init(ident, LOG_DEST_STDERR);
+		msg_stamp(msg_stamp_wanted());
+	} else if (env != NULL && strcmp(env, "stderr") == 0) {
+		msg_init(ident, LOG_DEST_STDERR);
+	} else {
+		msg_init(ident, LOG_DEST_SYSLOG);
+	}
+}
+
 /* service_main - run the daemon; returns the exit status */
 int
 service_main(int argc, char **argv, const struct service_def *def)
@@ -694,7 +714,8 @@ service_main(int argc, char **argv, const struct service_def *def)
 		}
 	}
 	snprintf(ident, sizeof(ident), "herald/%s", def->name);
-	msg_init(ident, foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG);
+	service_log_init(ident, foreground);
+	msg_report_attach();	/* master's pipe for our last words */
 	if (usage || optind != argc) {
 		service_usage(def);
 		return 2;

@@ -5,7 +5,9 @@
  *
  * Checked: an accepted file's recipients have a known status whose
  * offset points at that status byte in the file, and the message lies
- * inside the file.
+ * inside the file. The notes after the end record (version 2) are read
+ * too: each names an existing recipient, once, with text free of
+ * control bytes.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +16,27 @@
 #include "base/buf.h"
 #include "mail/qfile.h"
 #include "fuzz.h"
+
+/* fuzz_notes - the notes of an accepted file are sane */
+static void
+fuzz_notes(const struct qfile *qf)
+{
+	struct buf why = BUF_INIT;
+	struct qfile_note *notes;
+	size_t n;
+
+	FUZZ_CHECK(qfile_notes_read(qf, &notes, &n, &why) == 0);
+	for (size_t i = 0; i < n; i++) {
+		FUZZ_CHECK(notes[i].idx < qf->nrcpt);
+		for (size_t k = 0; k < i; k++)
+			FUZZ_CHECK(notes[k].idx != notes[i].idx);
+		FUZZ_CHECK(strlen(notes[i].text) <= QFILE_NOTE_TEXT_MAX);
+		for (const char *p = notes[i].text; *p; p++)
+			FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+	}
+	qfile_notes_free(&notes, n);
+	buf_free(&why);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(data[o] == (uint8_t)qf->rcpt[i].status);
 			FUZZ_CHECK(qf->rcpt[i].addr != NULL);
 		}
+		fuzz_notes(qf);
 		qfile_free(&qf);
 	} else {
 		FUZZ_CHECK(why.len > 0 && qf == NULL);

@@ -9,6 +9,7 @@ delay (the servers wait it out), so nothing here sleeps through it.
 """
 import ctypes
 import ctypes.util
+import json
 import os
 import poplib
 import random
@@ -758,3 +759,144 @@ def test_request_of_a_server_that_left_is_not_checked(make_herald):
     # not counted: the next failure is the first
     r = verify(inst, "bob@example.test", "wrong", "192.0.2.77")
     assert r["status"] == "fail" and r.get("delay") == "1000", r
+
+
+# ------------------------------------------- heraldctl auth lockouts/unlock
+
+
+def test_ctl_lockouts_and_unlock(make_herald):
+    """Issue 13: a client address locked by bad POP3 passwords shows in
+    "heraldctl auth lockouts" with its expiry; "auth unlock" lifts it and
+    the right password works again. An account locked from everywhere
+    shows and is lifted the same way; bad operands are usage errors and
+    lifting what is not there fails."""
+    inst = make_herald(auth_failure_delay="0", auth_failure_delay_max="0",
+                       auth_client_lockout="5", auth_account_lockout="7",
+                       auth_failure_window="10m", auth_lockout_time="10m")
+    locked = "-ERR [AUTH] Too many failed logins, try again later."
+    r = inst.ctl_ok("auth", "lockouts")
+    assert r.stdout.strip() == "no lockouts", r.stdout
+    for _ in range(5):
+        assert pop3_login(inst, "alice@example.test", "wrong") != locked
+    assert pop3_login(inst, "alice@example.test", "pw-alice") == locked
+    before = time.time()
+    r = inst.ctl_ok("auth", "lockouts")
+    rows = [line.split() for line in r.stdout.splitlines()]
+    assert rows[0] == ["TYPE", "WHO", "FAILURES", "LOCKED_UNTIL",
+                       "REMAINING"], r.stdout
+    assert rows[1][:3] == ["address", "127.0.0.1", "5"], r.stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows[1][3])
+    assert rows[1][4] in ("9m", "10m"), r.stdout
+    js = inst.ctl("auth", "lockouts", json_out=True)
+    assert js.returncode == 0, js
+    (entry,) = json.loads(js.stdout)
+    assert entry["type"] == "address" and entry["address"] == "127.0.0.1"
+    assert entry["failures"] == 5
+    assert 590 <= entry["remaining"] <= 600, entry
+    until = time.mktime(time.strptime(entry["until"],
+                                      "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert before + 580 <= until <= time.time() + 601, (before, entry)
+
+    r = inst.ctl_ok("auth", "unlock", "127.0.0.1")
+    assert "127.0.0.1: unlocked" in r.stdout, r.stdout
+    assert inst.ctl_ok("auth", "lockouts").stdout.strip() == "no lockouts"
+    assert pop3_login(inst, "alice@example.test", "pw-alice").startswith(
+        "+OK"), "still locked after unlock"
+    r = inst.ctl("auth", "unlock", "127.0.0.1")
+    assert r.returncode == 1 and "no failures or lockouts" in r.stderr, r
+
+    # an account locked from 7 prefixes; lifted by its name
+    for i in range(7):
+        verify(inst, "bob@example.test", "wrong", "198.51.%d.1" % i)
+    r = verify(inst, "bob@example.test", "pw-bob", "203.0.113.1")
+    assert r["status"] == "locked", r
+    r = inst.ctl_ok("auth", "lockouts")
+    assert re.search(r"^account +bob@example\.test +7 ", r.stdout, re.M), \
+        r.stdout
+    r = inst.ctl_ok("auth", "unlock", "Bob@Example.TEST")
+    assert "unlocked" in r.stdout, r.stdout
+    r = verify(inst, "bob@example.test", "pw-bob", "203.0.113.1")
+    assert r["status"] == "ok", r
+    # a prefix lifts the addresses inside it
+    for _ in range(5):
+        verify(inst, "carol@example.test", "wrong", "192.0.2.77")
+    assert "192.0.2.77" in inst.ctl_ok("auth", "lockouts").stdout
+    inst.ctl_ok("auth", "unlock", "192.0.2.0/24")
+    assert "192.0.2.77" not in inst.ctl_ok("auth", "lockouts").stdout
+
+    for bad in ("nonsense", "192.0.2.0/33", "1.2.3.4/", "a@b@c"):
+        r = inst.ctl("auth", "unlock", bad)
+        assert r.returncode == 2 and "heraldctl: " in r.stderr, (bad, r)
+    r = inst.ctl("auth", "unlock")
+    assert r.returncode == 2, r
+    r = inst.ctl("auth", "--help")
+    assert "lockouts" in r.stdout and "unlock" in r.stdout, r
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_ctl_lockouts_privilege(pki):
+    """Issue 13: the throttle database is auth_user's. root lists and
+    lifts lockouts through a child that became auth_user (the folder and
+    its files stay auth_user's, nothing root-owned appears); an ordinary
+    user can neither list nor lift them, and the lockout stays."""
+    import pwd
+    import tempfile
+    from pathlib import Path
+    try:
+        auth = pwd.getpwnam("bin")
+        other = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("accounts bin and nobody needed")
+    folder = Path(tempfile.mkdtemp(prefix="herald-lockouts-", dir="/tmp"))
+    os.chmod(folder, 0o755)
+    inst = H.HeraldInstance(folder / "inst", pki=pki, auth_user="bin",
+                            auth_failure_delay="0",
+                            auth_failure_delay_max="0",
+                            auth_client_lockout="3")
+    try:
+        inst.add_domain("example.test")
+        inst.add_user("alice@example.test", "pw-alice")
+        state = inst.dir / "data" / "authstate"
+        # an empty state folder (as master makes it): the files LMDB
+        # creates there must be auth_user's, not root's
+        state.mkdir(mode=0o700)
+        os.chown(state, auth.pw_uid, auth.pw_gid)
+        r = inst.ctl_ok("auth", "lockouts")
+        assert r.stdout.strip() == "no lockouts", r.stdout
+        made = list(state.iterdir())
+        assert made, "nothing created in %s" % state
+        for p in made:
+            assert p.stat().st_uid == auth.pw_uid, p
+        inst.start()
+        for _ in range(3):
+            verify(inst, "alice@example.test", "wrong", "192.0.2.9")
+        r = inst.ctl_ok("auth", "lockouts")
+        assert re.search(r"^address +192\.0\.2\.9 +3 ", r.stdout, re.M), \
+            r.stdout
+        for p in [state] + list(state.iterdir()):
+            assert p.stat().st_uid == auth.pw_uid, p
+
+        def as_other(*args):
+            return subprocess.run(
+                [str(H.binpath("heraldctl")), "-c", str(inst.conf)]
+                + list(args), user=other.pw_uid, group=other.pw_gid,
+                extra_groups=[], capture_output=True, text=True,
+                timeout=60, cwd="/")
+        r = as_other("auth", "lockouts")
+        assert r.returncode == 1, r
+        assert "192.0.2.9" not in r.stdout, r
+        assert "Permission denied" in r.stderr, r
+        r = as_other("auth", "unlock", "192.0.2.9")
+        assert r.returncode == 1 and "Permission denied" in r.stderr, r
+        r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.9")
+        assert r["status"] == "locked", r
+        inst.ctl_ok("auth", "unlock", "192.0.2.9")
+        r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.9")
+        assert r["status"] == "ok", r
+        for p in [state] + list(state.iterdir()):
+            assert p.stat().st_uid == auth.pw_uid, p
+    finally:
+        try:
+            inst.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -4,7 +4,9 @@ that lintian passes and whose man pages mandoc passes; dpkg installs it
 on this machine; `heraldctl start` (no systemd) runs it with the
 configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
-POP3 on port 110, as is one given to /usr/sbin/sendmail; `dpkg -r` keeps
+POP3 on port 110, as is one given to /usr/sbin/sendmail; with no syslog
+at /dev/log the lines about them are in /var/log/herald/herald.log, and
+after `logrotate -f` (if installed) in a new file at that path; `dpkg -r` keeps
 configuration and mail; `dpkg --purge` leaves no process, user, group or
 file of herald but the mailboxes, and with HERALD_PURGE_MAIL=yes not
 those either.
@@ -36,8 +38,12 @@ USERS = ("herald", "vmail", "herald-auth")
 GROUPS = ("herald", "vmail", "herald-auth", "herald-dir")
 GONE_AFTER_PURGE = ("/etc/herald", "/var/spool/herald", "/var/lib/herald",
                     "/usr/lib/herald", "/usr/sbin/heraldctl",
-                    "/lib/systemd/system/herald.service")
+                    "/lib/systemd/system/herald.service", "/var/log/herald",
+                    "/etc/logrotate.d/herald")
+LOG = "/var/log/herald/herald.log"
 MAILBOX = "/var/mail/herald/example.test/alice"
+SENDMAIL_LINKS = ("/usr/lib/sendmail", "/usr/bin/mailq", "/usr/bin/newaliases",
+                  "/usr/sbin/newaliases")
 
 
 def skip(reason):
@@ -130,6 +136,18 @@ def lint(deb, tmp_path):
     return [os.path.basename(p).replace(".gz", "") for p in pages]
 
 
+def syslog_listening():
+    """Does /dev/log take a datagram (as master's auto rule asks)?"""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.connect("/dev/log")
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
 def cleanup():
     """Whatever happened: nothing of herald runs or stays installed."""
     if os.path.exists("/usr/sbin/heraldctl"):
@@ -166,7 +184,7 @@ def test_install_run_remove_purge(tmp_path, token):
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
     assert {"heraldctl.8", "herald.8", "herald.conf.5",
-            "sendmail.1"} <= set(pages), pages
+            "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # the first herald.conf takes its host name from /etc/mailname
@@ -187,6 +205,12 @@ def test_install_run_remove_purge(tmp_path, token):
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
         assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
+        # the sendmail program under the names Debian's MTAs give it
+        for path in SENDMAIL_LINKS:
+            assert os.path.islink(path) and os.path.realpath(path) == \
+                "/usr/sbin/sendmail", path
+        r = run(["/usr/bin/newaliases"])
+        assert r.returncode == 0 and "heraldctl alias" in r.stdout, r
         for u in USERS:
             assert exists_user(u), u
         assert exists_group("herald-dir")
@@ -199,9 +223,18 @@ def test_install_run_remove_purge(tmp_path, token):
         assert "\nmyhostname = %s\n" % mailname in conf, conf
         assert "tls_cert_file" in conf, conf
 
+        st = os.stat("/var/log/herald")
+        assert oct(st.st_mode & 0o7777) == oct(0o2750), oct(st.st_mode)
+        assert grp.getgrgid(st.st_gid).gr_name == "adm"
+        assert os.path.exists("/etc/logrotate.d/herald")
+
         ctl = ["/usr/sbin/heraldctl"]
         r = run(ctl + ["start"], timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
+        syslog = syslog_listening()
+        if not syslog:
+            assert "logging to %s: no syslog at /dev/log" % LOG in \
+                r.stderr, r.stderr
         assert run(ctl + ["check"]).returncode == 0
         assert run(ctl + ["domain", "add", "example.test"]).returncode == 0
         r = run(ctl + ["user", "add", "alice@example.test"],
@@ -220,6 +253,25 @@ def test_install_run_remove_purge(tmp_path, token):
         H.wait_for(delivered, 60, what="the message in alice's Maildir")
         assert pwd.getpwuid(os.stat(delivered()[0]).st_uid).pw_name == \
             "vmail"
+        if not syslog:
+            def logged(what, path=LOG):
+                try:
+                    return what in open(path, errors="replace").read()
+                except FileNotFoundError:
+                    return False
+            H.wait_for(lambda: logged("to=<alice@example.test>"), 30,
+                       what="qmgr's line in %s" % LOG)
+            assert logged("from=<someone@example.org>")
+            st = os.stat(LOG)
+            assert st.st_mode & 0o777 == 0o640, oct(st.st_mode)
+            assert grp.getgrgid(st.st_gid).gr_name == "adm"
+            if shutil.which("logrotate"):
+                r = run(["logrotate", "-f", "-s", str(tmp_path / "lr.state"),
+                         "/etc/logrotate.d/herald"])
+                assert r.returncode == 0, r.stdout + r.stderr
+                assert logged("from=<someone@example.org>", LOG + ".1")
+                H.wait_for(lambda: logged("reopened log file"), 30,
+                           what="master writing the new %s" % LOG)
 
         # and a local program's mail through /usr/sbin/sendmail
         r = run(["/usr/sbin/sendmail", "alice@example.test"],
@@ -227,6 +279,21 @@ def test_install_run_remove_purge(tmp_path, token):
         assert r.returncode == 0, r.stdout + r.stderr
         H.wait_for(lambda: len(delivered()) == 2, 60,
                    what="the sendmail message")
+        if not syslog:
+            H.wait_for(lambda: logged("status=sent"), 30,
+                       what="the sendmail message in %s" % LOG)
+
+        r = run(["/usr/bin/mailq"])
+        assert r.returncode == 0 and r.stdout.startswith("QUEUE_ID"), r
+        r = run(["/usr/sbin/sendmail", "-bv", "alice@example.test"])
+        assert r.returncode == 0 and "deliverable to mailbox " \
+            "alice@example.test" in r.stdout, r
+        # lockouts are read as herald-auth, and stay its files
+        r = run(ctl + ["auth", "lockouts"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert all(os.stat(p).st_uid == pwd.getpwnam("herald-auth").pw_uid
+                   for p in glob.glob("/var/lib/herald/authstate/*")), \
+            run(["ls", "-ln", "/var/lib/herald/authstate"]).stdout
 
         p = poplib.POP3("127.0.0.1", 110, timeout=30)
         p.user("alice@example.test")
@@ -246,6 +313,8 @@ def test_install_run_remove_purge(tmp_path, token):
         assert r.returncode == 0, r.stdout + r.stderr
         assert not os.path.exists("/usr/sbin/heraldctl")
         assert not os.path.exists("/usr/sbin/sendmail")
+        for path in SENDMAIL_LINKS:
+            assert not os.path.lexists(path), path
         assert os.path.exists("/etc/herald/herald.conf")
         assert delivered()
 

@@ -507,7 +507,8 @@ def test_master_never_follows_links_in_authd_folders(pki, ids):
                     "%s %s: %s is %r" % ("master", when, p, owner(p))
 
         since = instance.log_size()
-        instance.start()
+        # authd cannot use the planted files: it may show as failing
+        instance.start(degraded_ok=True)
         for p, why in planted.items():
             instance.wait_log(r"warning: %s/%s (is a symbolic link|has "
                               r"\d+ links).*: not changed"

@@ -50,9 +50,11 @@
  * one stopped), and all of them when the map is full; if it is still full
  * the attempt is not recorded (fail open, with a warning in the caller).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -60,7 +62,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/params.h"
-#include "auth.h"
+#include "mail/auth_throttle.h"
 
 #define AUTH_THROTTLE_KEY_MAX 400	/* below LMDB's 511-byte limit */
 #define AUTH_THROTTLE_SWEEP 16		/* entries looked at per failure */
@@ -725,5 +727,200 @@ auth_throttle_count(struct auth_throttle *t)
 	if (mdb_stat(txn, t->dbi, &ms) == 0)
 		n = (long)ms.ms_entries;
 	mdb_txn_abort(txn);
+	return n;
+}
+
+/*
+ * What heraldctl sees: the lockouts in force, and a way to lift them
+ * ("heraldctl auth lockouts", "heraldctl auth unlock"). heraldctl calls
+ * these in a process that runs as auth_user (ctl/ctl_auth.c), like
+ * authd itself.
+ */
+
+/* auth_throttle_locks - fn for every entry locked at now */
+int
+auth_throttle_locks(struct auth_throttle *t, long long now,
+    auth_throttle_lock_fn *fn, void *ctx, struct buf *why)
+{
+	char name[AUTH_THROTTLE_KEY_MAX + 1];
+	struct auth_throttle_lock l;
+	struct auth_throttle_rec r;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return auth_throttle_mdb(why, rc, "begin read");
+	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return auth_throttle_mdb(why, rc, "read");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *key = k.mv_data;
+
+		if (k.mv_size < 3 || k.mv_size > AUTH_THROTTLE_KEY_MAX ||
+		    key[1] != ':' || strchr("cap", key[0]) == NULL)
+			continue;
+		auth_throttle_parse(&v, &r);
+		if (r.until <= now)
+			continue;
+		memcpy(name, key + 2, k.mv_size - 2);
+		name[k.mv_size - 2] = '\0';
+		l.kind = key[0];
+		l.name = name;
+		l.failures = r.failures;
+		l.until = r.until;
+		fn(&l, ctx);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND)
+		return auth_throttle_mdb(why, rc, "read");
+	return 0;
+}
+
+/* auth_throttle_split - "addr/len" into addr (out) and len, or "addr"
+ * with len -1; false when addr is no IP address or len is out of range */
+static bool
+auth_throttle_split(const char *s, char *out, size_t size, int *len_r)
+{
+	unsigned char a[16];
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	bool v6;
+
+	*len_r = -1;
+	if (n == 0 || n >= size)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	if (inet_pton(AF_INET, out, a) == 1)
+		v6 = false;
+	else if (inet_pton(AF_INET6, out, a) == 1)
+		v6 = true;
+	else
+		return false;
+	if (slash != NULL) {
+		char *end;
+		long len;
+
+		errno = 0;
+		len = strtol(slash + 1, &end, 10);
+		if (slash[1] < '0' || slash[1] > '9' || *end != '\0' ||
+		    errno != 0 || len < 0 || len > (v6 ? 128 : 32))
+			return false;
+		*len_r = (int)len;
+	}
+	return true;
+}
+
+/* auth_throttle_target - an address or prefix for auth_throttle_unlock */
+int
+auth_throttle_target(const char *what, struct buf *why)
+{
+	char net[INET6_ADDRSTRLEN + 1];
+	int len;
+
+	if (auth_throttle_split(what, net, sizeof(net), &len))
+		return 0;
+	buf_printf(why, "%s: not an account, address or prefix (net/len)",
+	    what);
+	return -1;
+}
+
+/* auth_throttle_within - is entry text e ("addr" or "addr/len") inside
+ * the prefix addr/len (net, already split)? */
+static bool
+auth_throttle_within(const char *e, const char *net, int len)
+{
+	char addr[INET6_ADDRSTRLEN + 1], a[128], b[128];
+	int elen;
+
+	if (!auth_throttle_split(e, addr, sizeof(addr), &elen) ||
+	    (elen >= 0 && elen < len))
+		return false;
+	auth_client_prefix(addr, len, len, a, sizeof(a));
+	auth_client_prefix(net, len, len, b, sizeof(b));
+	return strcmp(a, b) == 0;
+}
+
+/* auth_throttle_matches - does the entry kind:name fall under what
+ * (an account, an address, or a prefix: split into net/len)? */
+static bool
+auth_throttle_matches(char kind, const char *name, const char *what,
+    bool account, const char *net, int len)
+{
+	const char *sp;
+
+	if (kind == 'a')
+		return account && strcmp(name, what) == 0;
+	if (kind == 'c')
+		return !account && auth_throttle_within(name, net,
+		    len < 0 ? (strchr(net, ':') ? 128 : 32) : len);
+	if (kind != 'p' || (sp = strrchr(name, ' ')) == NULL)
+		return false;
+	if (account)
+		return (size_t)(sp - name) == strlen(what) &&
+		    memcmp(name, what, (size_t)(sp - name)) == 0;
+	if (len < 0) {
+		/* an address: the account's prefix that holds it */
+		char addr[INET6_ADDRSTRLEN + 1];
+		int plen;
+
+		return auth_throttle_split(sp + 1, addr, sizeof(addr), &plen) &&
+		    plen >= 0 && auth_throttle_within(net, addr, plen);
+	}
+	return auth_throttle_within(sp + 1, net, len);
+}
+
+/* auth_throttle_unlock - forget the failures and lockouts what names */
+long
+auth_throttle_unlock(struct auth_throttle *t, const char *what,
+    struct buf *why)
+{
+	char net[INET6_ADDRSTRLEN + 1], name[AUTH_THROTTLE_KEY_MAX + 1];
+	bool account = strchr(what, '@') != NULL;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	long n = 0;
+	int len = -1, rc;
+
+	if (!account && (auth_throttle_target(what, why) < 0 ||
+	    !auth_throttle_split(what, net, sizeof(net), &len)))
+		return -1;
+	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
+		return auth_throttle_mdb(why, rc, "begin write");
+	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return auth_throttle_mdb(why, rc, "read");
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		const char *key = k.mv_data;
+
+		if (k.mv_size >= 3 && k.mv_size <= AUTH_THROTTLE_KEY_MAX &&
+		    key[1] == ':') {
+			memcpy(name, key + 2, k.mv_size - 2);
+			name[k.mv_size - 2] = '\0';
+			if (auth_throttle_matches(key[0], name, what, account,
+			    net, len)) {
+				if ((rc = mdb_cursor_del(cur, 0)) != 0)
+					break;
+				n++;
+			}
+		}
+		/* after a delete, MDB_NEXT gives the entry that followed */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return auth_throttle_mdb(why, rc, "unlock");
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return auth_throttle_mdb(why, rc, "unlock commit");
 	return n;
 }

@@ -14,7 +14,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/test.h"
-#include "auth.h"
+#include "mail/auth_throttle.h"
 
 static char test_dir[] = "/tmp/auth_throttle_test.XXXXXX";
 static int test_n;
@@ -637,7 +637,103 @@ test_account_window(void)
 	auth_throttle_close(&t);
 }
 
+/* collect - "kind name failures until" lines of the lockouts in force */
+static void
+collect(const struct auth_throttle_lock *l, void *ctx)
+{
+	buf_printf(ctx, "%c %s %lld %lld\n", l->kind, l->name, l->failures,
+	    l->until);
+}
+
+/* locks_at - the lockouts in force at now, as collect writes them */
+static void
+locks_at(struct auth_throttle *t, long long now, struct buf *out)
+{
+	struct buf why = BUF_INIT;
+
+	buf_reset(out);
+	if (auth_throttle_locks(t, now, collect, out, &why) < 0)
+		msg_fatal("locks: %s", buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* unlock - auth_throttle_unlock, entries removed (-1: refused) */
+static long
+unlock(struct auth_throttle *t, const char *what)
+{
+	struct buf why = BUF_INIT;
+	long n = auth_throttle_unlock(t, what, &why);
+
+	buf_free(&why);
+	return n;
+}
+
+/* issue 13: heraldctl auth lockouts / unlock */
+static void
+test_locks_and_unlock(void)
+{
+	char path[256], client[64];
+	struct auth_throttle_conf c = conf;
+	struct auth_throttle *t;
+	struct auth_throttle_state st;
+	struct buf out = BUF_INIT;
+
+	c.pair_lockout = 3;
+	t = fresh_conf(path, sizeof(path), 0, &c);
+	locks_at(t, 1000, &out);
+	T_EQ_STR(buf_cstr(&out), "");
+	/* 192.0.2.1 locked (3 failures); bob locked from 203.0.113.0/24 */
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(fail_at(t, "192.0.2.1", "x@y", 1000 + i, &st), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(client, sizeof(client), "203.0.113.%d", i + 1);
+		T_EQ_INT(fail_at(t, client, "bob@x", 1000, &st), 0);
+	}
+	/* 2001:db8::1 locked too */
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(fail_at(t, "2001:db8::1", NULL, 1000, &st), 0);
+	locks_at(t, 1100, &out);
+	T_EQ_STR(buf_cstr(&out),
+	    "c 192.0.2.1 3 1602\n"
+	    "c 2001:db8::1 3 1600\n"
+	    "p bob@x 203.0.113.0/24 3 1600\n"
+	    "p x@y 192.0.2.0/24 3 1602\n");
+	/* gone when the lockout has run out */
+	locks_at(t, 1602, &out);
+	T_EQ_STR(buf_cstr(&out), "");
+	/* bad input is refused, nothing matching is 0 */
+	T_EQ_INT(unlock(t, "not an address"), -1);
+	T_EQ_INT(unlock(t, "192.0.2.0/33"), -1);
+	T_EQ_INT(unlock(t, "192.0.2.0/"), -1);
+	T_EQ_INT(unlock(t, "198.51.100.1"), 0);
+	T_EQ_INT(unlock(t, "nobody@x"), 0);
+	T_EQ_INT(unlock(t, "192.0.3.2"), 0);
+	/* an address: its entry, and the accounts' for its prefix */
+	T_EQ_INT(unlock(t, "203.0.113.200"), 1);
+	T_EQ_INT(fail_at(t, "203.0.113.9", "bob@x", 1101, &st), 0);
+	T_EQ_INT(unlock(t, "192.0.2.1"), 2);	/* and x@y from there */
+	T_EQ_INT(fail_at(t, "192.0.2.1", "x@y", 1101, &st), 0);
+	T_EQ_INT(st.client_failures, 1);
+	/* a prefix: the addresses inside it */
+	T_EQ_INT(unlock(t, "2001:db8::/32"), 1);
+	T_EQ_INT(fail_at(t, "2001:db8::1", NULL, 1101, &st), 0);
+	/* an account: as a whole and from every prefix */
+	for (int i = 0; i < 3; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		T_EQ_INT(fail_at(t, client, "carol@x", 1200, &st), 0);
+	}
+	locks_at(t, 1201, &out);
+	T_ASSERT(strstr(buf_cstr(&out), "p carol@x 198.51.100.0/24 3 ") !=
+	    NULL);
+	T_EQ_INT(unlock(t, "carol@x"), 2);	/* "a:" and "p:" */
+	locks_at(t, 1201, &out);
+	T_ASSERT(strstr(buf_cstr(&out), "carol") == NULL);
+	buf_free(&out);
+	auth_throttle_close(&t);
+}
+
 static const struct test_case cases[] = {
+	{"lockouts listed and lifted", test_locks_and_unlock},
 	{"account locked per address prefix", test_pair_lockout},
 	{"known-good prefix never locked", test_known_prefix_not_locked},
 	{"account lockout window", test_account_window},
