@@ -31,7 +31,7 @@ struct imap_search_node {
 	enum imap_sk key;
 	struct imap_search_node *child;
 	struct imap_search_node *next;
-	const struct imap_search *src;	/* numbers, dates, sets, keyword */
+	const struct imap_search *src;	/* numbers, dates, sets */
 	char *needle;		/* folded UTF-8 */
 	size_t nlen;
 	const char *field;	/* the header field the key looks at */

@@ -73,7 +73,7 @@
 struct imap_msg_view {
 	uint32_t uid;
 	unsigned flags;			/* IMAP_MF_* */
-	const char *const *keywords;	/* its keywords, nkeywords of them */
+	const char *const *keywords;	/* nkeywords keywords */
 	size_t nkeywords;
 	unsigned long long modseq;	/* RFC 7162 (0: none) */
 	time_t internaldate;		/* INTERNALDATE: the moment */
@@ -99,7 +99,7 @@ struct imap_mailbox_src {
 
 /* how the session runs the search */
 struct imap_search_opts {
-	const uint32_t *saved;	/* the saved result ("$"): UIDs, ascending */
+	const uint32_t *saved;	/* saved result ("$"): UIDs, ascending */
 	size_t nsaved;
 };
 
@@ -114,7 +114,7 @@ struct imap_search_eval {
 	uint32_t last_uid;		/* UID "*" */
 	bool uses_modseq;		/* a MODSEQ key: answer with MODSEQ */
 	unsigned long long scanned;	/* bytes of messages read */
-	size_t gone;			/* messages that could not be read */
+	size_t gone;			/* messages not readable */
 
 	/* the matches, in sequence order */
 	uint32_t *seq, *uid;

@@ -222,7 +222,7 @@ test_keys(void)
 		{"UNKEYWORD $Work", "2 3 4 5"},
 		{"FROM alice", "1"},
 		{"FROM \"\xc3\xa4MBER\"", "1"},		/* Ä folded */
-		{"SUBJECT \"caf\xc3\xa9\"", "1"},		/* =E9 decoded */
+		{"SUBJECT \"caf\xc3\xa9\"", "1"}, /* =E9 */
 		{"SUBJECT \"CAF\xc3\x89 MEETING\"", "1"},
 		{"BCC secret", "2"},
 		{"CC carol", "1"},
@@ -232,13 +232,14 @@ test_keys(void)
 		{"HEADER x-spam \"\"", "3"},
 		{"HEADER subject lunch", "2"},
 		{"HEADER Date \"+0900\"", "2"},
-		{"BODY \"gr\xc3\xbc\xc3\x9f" "e\"", "2"},	/* QP Latin-1 */
-		{"BODY \"m\xc3\xbcnchen\"", "2"},		/* soft line break */
-		{"BODY \"\xc3\xb6lpreis\"", "3"},		/* base64 UTF-8 */
-		{"BODY \"\xce\xb1\xce\xb8\xce\xb7\xce\xbd\xce\xb1\"", "3"},
+		{"BODY \"gr\xc3\xbc\xc3\x9f" "e\"", "2"}, /* QP */
+		{"BODY \"m\xc3\xbcnchen\"", "2"}, /* soft break */
+		{"BODY \"\xc3\xb6lpreis\"", "3"}, /* base64 */
+		{"BODY \"\xce\xb1\xce\xb8\xce\xb7\xce\xbd\xce\xb1\"",
+		    "3"},
 		{"BODY secretword", ""},		/* image: not text */
-		{"BODY needle", "4"},			/* across a slice */
-		{"BODY \"deep text\"", "5"},		/* attached message */
+		{"BODY needle", "4"}, /* across a slice */
+		{"BODY \"deep text\"", "5"}, /* attached message */
 		{"BODY \"inner topic\"", "5"},		/* its header */
 		{"SUBJECT \"inner topic\"", ""},
 		{"BODY bob", ""},
