@@ -299,6 +299,25 @@ imap_search_text(struct imap_search_msg *m, const char *charset,
 	return false;
 }
 
+/* imap_search_utf8_cut - n, or less so that p[0..n) does not end in the
+ * middle of a UTF-8 sequence */
+static size_t
+imap_search_utf8_cut(const char *p, size_t n)
+{
+	size_t j = n, k = 0, need;
+	unsigned char c;
+
+	while (j > 0 && k < 3 && ((unsigned char)p[j - 1] & 0xc0) == 0x80) {
+		j--;
+		k++;
+	}
+	if (j == 0)
+		return n;
+	c = (unsigned char)p[j - 1];
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	return n - (j - 1) < need ? j - 1 : n;
+}
+
 /* imap_search_leaf - stream a text part's body through the decoders */
 static bool
 imap_search_leaf(struct imap_search_msg *m, const struct mime_part *p,
@@ -337,9 +356,7 @@ imap_search_leaf(struct imap_search_msg *m, const struct mime_part *p,
 		else if (!last && m->pend.len < IMAP_SEARCH_SLICE)
 			cut = 0;
 		else if (!last)
-			while (cut > 0 && ((unsigned char)m->pend.data[cut] &
-			    0xc0) == 0x80)
-				cut--;
+			cut = imap_search_utf8_cut(m->pend.data, cut);
 		if (cut > 0 && imap_search_text(m, charset, cut, needle,
 		    nlen))
 			return true;

@@ -428,6 +428,59 @@ test_lazy(void)
 	buf_free(&out);
 }
 
+/* one long UTF-8 line whose "\xc3\xbc" straddles the first slice's end */
+static struct buf longline = BUF_INIT;
+
+static int
+l_view(void *ctx, uint32_t i, struct imap_msg_view *v)
+{
+	(void)ctx;
+	v->uid = i + 1;
+	v->size = longline.len;
+	return 0;
+}
+
+static int
+l_map(void *ctx, uint32_t i, const char **p, size_t *n)
+{
+	(void)ctx;
+	(void)i;
+	*p = longline.data;
+	*n = longline.len;
+	return 0;
+}
+
+static void
+test_long_line(void)
+{
+	static const struct imap_mailbox_src src = {
+		NULL, 1, l_view, NULL, l_map, NULL,
+	};
+	struct imap_parser p;
+	struct imap_cursor c;
+	struct imap_search_program prog;
+	struct imap_search_eval ev;
+	const char *why, *cmd = "BODY \"M\xc3\x9cNCHEN\"\r\n";
+	size_t used;
+
+	buf_puts(&longline, "Content-Type: text/plain; charset=utf-8\n\n");
+	for (int k = 0; k < IMAP_SEARCH_SLICE - 2; k++)
+		buf_putc(&longline, 'x');
+	buf_puts(&longline, "m\xc3\xbcnchen\n");
+	imap_parser_init(&p, 10000, 100000, 1000, 0);
+	T_ASSERT(imap_parser_feed(&p, cmd, strlen(cmd), &used) ==
+	    IMAP_FEED_COMMAND);
+	imap_cursor_init(&c, &p, 0);
+	T_ASSERT(imap_search_parse(&c, &prog, &why) == 0);
+	T_ASSERT(imap_search_begin(&ev, &prog, &src, NULL, &why) == 0);
+	T_ASSERT(imap_search_step(&ev, 0) == IMAP_SEARCH_DONE);
+	T_EQ_INT(ev.n, 1);
+	imap_search_end(&ev);
+	imap_search_free(&prog);
+	imap_parser_free(&p);
+	buf_free(&longline);
+}
+
 static void
 test_set(void)
 {
@@ -480,6 +533,7 @@ static const struct test_case cases[] = {
 	{"ESEARCH answers and SAVE", test_esearch},
 	{"MODSEQ only with CONDSTORE", test_condstore_off},
 	{"lazy fetching and the budget", test_lazy},
+	{"a character across the slice edge", test_long_line},
 	{"compact sequence sets", test_set},
 	{"RFC 5322 dates", test_dates},
 	{0},
