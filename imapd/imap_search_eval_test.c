@@ -402,7 +402,7 @@ test_lazy(void)
 	    NULL, &out, NULL);
 	T_EQ_STR(buf_cstr(&out), "* SEARCH 1\r\n");
 	T_EQ_INT(maps, 0);
-	run("NOT SEEN BODY needle\r\n", false, false, NULL, &out, NULL);
+	run("BODY needle NOT SEEN\r\n", false, false, NULL, &out, NULL);
 	T_EQ_STR(buf_cstr(&out), "* SEARCH\r\n");
 	T_EQ_INT(maps, 3);	/* the cheap key first: 2, 3, 5 only */
 	cached_header = 1;
