@@ -196,7 +196,8 @@ imap_sort_base_subject(const char *raw, size_t n, struct buf *out)
 	for (i = 0; i < d.len; i++) {
 		char c = d.data[i];
 
-		if (c == '\t' || c == '\r' || c == '\n')
+		/* a NUL too: the key is a C string */
+		if (c == '\t' || c == '\r' || c == '\n' || c == '\0')
 			c = ' ';
 		if (c == ' ' && u.len > 0 && u.data[u.len - 1] == ' ')
 			continue;
