@@ -507,25 +507,44 @@ imap_sort_matches(struct imap_search_eval *ev,
 void
 imap_sort_answer(const struct imap_search_eval *ev,
     const struct imap_sort_program *sp, const char *tag, bool uid,
-    struct buf *out)
+    bool condstore, struct buf *out)
 {
 	const uint32_t *num = uid ? ev->uid : ev->seq;
 	uint32_t lo = 0, hi = 0;
+	unsigned long long ms = 0, ms_lo = 0, ms_hi = 0;
+	bool modseq = condstore && ev->uses_modseq && ev->n > 0;
 
+	for (size_t i = 0; i < ev->n; i++) {
+		if (i == 0 || num[i] < lo) {
+			lo = num[i];
+			ms_lo = ev->modseq[i];
+		}
+		if (num[i] > hi) {
+			hi = num[i];
+			ms_hi = ev->modseq[i];
+		}
+		if (ev->modseq[i] > ms)
+			ms = ev->modseq[i];
+	}
 	if (!sp->esort) {
 		buf_puts(out, "* SORT");
 		for (size_t i = 0; i < ev->n; i++)
 			buf_printf(out, " %u", num[i]);
+		if (modseq)
+			buf_printf(out, " (MODSEQ %llu)", ms);
 		buf_puts(out, "\r\n");
 		return;
 	}
 	if (sp->ret == IMAP_SR_SAVE)
 		return;
-	for (size_t i = 0; i < ev->n; i++) {
-		if (i == 0 || num[i] < lo)
-			lo = num[i];
-		if (num[i] > hi)
-			hi = num[i];
+	/* MIN and/or MAX alone: the MODSEQ of those (RFC 7162 3.1.5) */
+	if ((sp->ret & (IMAP_SR_MIN | IMAP_SR_MAX)) &&
+	    !(sp->ret & (IMAP_SR_ALL | IMAP_SR_COUNT))) {
+		ms = 0;
+		if (sp->ret & IMAP_SR_MIN)
+			ms = ms_lo;
+		if ((sp->ret & IMAP_SR_MAX) && ms_hi > ms)
+			ms = ms_hi;
 	}
 	buf_puts(out, "* ESEARCH (TAG \"");
 	for (const char *p = tag; *p != '\0'; p++) {
@@ -546,5 +565,7 @@ imap_sort_answer(const struct imap_search_eval *ev,
 		buf_puts(out, " ALL ");
 		imap_search_set(out, num, ev->n);
 	}
+	if (modseq)
+		buf_printf(out, " MODSEQ %llu", ms);
 	buf_puts(out, "\r\n");
 }

@@ -77,10 +77,12 @@ void imap_sort_matches(struct imap_search_eval *ev,
 /* imap_sort_answer - "* SORT n..." or, with RETURN, "* ESEARCH (TAG
  * "tag") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]" (MIN and MAX the
  * lowest and highest numbers; ALL in sort order, consecutive runs as
- * ranges), CRLF-terminated */
+ * ranges), CRLF-terminated; with condstore and a MODSEQ key, the highest
+ * MODSEQ of the messages named (RFC 7162 3.1.5: " (MODSEQ m)" after
+ * SORT's numbers, " MODSEQ m" in ESEARCH) */
 void imap_sort_answer(const struct imap_search_eval *ev,
     const struct imap_sort_program *sp, const char *tag, bool uid,
-    struct buf *out);
+    bool condstore, struct buf *out);
 
 /* the facts SORT and THREAD read of one message */
 struct imap_sort_msg {

@@ -112,6 +112,7 @@ t_view(void *ctx, uint32_t i, struct imap_msg_view *v)
 	v->internaldate = d.utc;
 	v->internal_zone = d.zone;
 	v->size = tm[i].size;
+	v->modseq = 7 - i;	/* 7 6 5 4 */
 	return 0;
 }
 
@@ -159,7 +160,7 @@ run(const char *args, bool uid, struct buf *out)
 		while (imap_search_step(&ev, 0) == IMAP_SEARCH_MORE)
 			;
 		imap_sort_matches(&ev, &sp);
-		imap_sort_answer(&ev, &sp, "A1", uid, out);
+		imap_sort_answer(&ev, &sp, "A1", uid, true, out);
 		imap_search_end(&ev);
 	}
 	imap_sort_free(&sp);
@@ -195,6 +196,13 @@ test_sort(void)
 		    "* ESEARCH (TAG \"A1\") UID ALL 30,40,20,10\r\n"},
 		{"RETURN (COUNT) (ARRIVAL) UTF-8 DELETED", "",
 		    "* ESEARCH (TAG \"A1\") COUNT 0\r\n"},
+		{"(REVERSE DATE) UTF-8 MODSEQ 5", "",
+		    "* SORT 2 1 3 (MODSEQ 7)\r\n"},
+		{"RETURN (MAX) (SIZE) UTF-8 MODSEQ 5", "u",
+		    "* ESEARCH (TAG \"A1\") UID MAX 30 MODSEQ 5\r\n"},
+		{"RETURN (ALL) (SIZE) UTF-8 MODSEQ 5", "",
+		    "* ESEARCH (TAG \"A1\") ALL 2:3,1 MODSEQ 7\r\n"},
+		{"(DATE) UTF-8 MODSEQ 100", "", "* SORT\r\n"},
 		{"(DATE) UTF-8", "", "BAD Missing search key"},
 		{"(FOO) UTF-8 ALL", "", "BAD Unknown sort criterion"},
 		{"(REVERSE) UTF-8 ALL", "", "BAD Invalid sort criteria"},

@@ -151,7 +151,7 @@ once(int kind, const char *line, size_t len,
 
 			imap_sort_matches(&a, &sp);
 			FUZZ_CHECK(a.n == n);
-			imap_sort_answer(&a, &sp, "t", false, &out);
+			imap_sort_answer(&a, &sp, "t", false, true, &out);
 		} else {
 			size_t seen[8] = {0};
 			const char *q;
