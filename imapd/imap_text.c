@@ -53,6 +53,20 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 		unsigned c = p[i], f;
 		size_t len;
 
+		if (c < 0x80 && out->limit == 0) {
+			/* an ASCII run goes straight into the room reserved
+			 * (folding never makes text longer) */
+			size_t k = out->len;
+
+			while (i < n && p[i] < 0x80) {
+				c = p[i++];
+				out->data[k++] = (char)(c >= 'A' && c <= 'Z' ?
+				    c + 32 : c);
+			}
+			out->len = k;
+			out->data[k] = '\0';
+			continue;
+		}
 		if (c < 0x80) {
 			buf_putc(out, c >= 'A' && c <= 'Z' ? (int)c + 32 :
 			    (int)c);
