@@ -22,9 +22,12 @@
  *		-> tagged NO [BADCHARSET (UTF-8)] (why), and if prog.ret
  *		   has IMAP_SR_SAVE, empty the saved result;
  *	while (imap_search_step(&ev, 1 << 20) == IMAP_SEARCH_MORE)
- *		-> between slices: send "* OK still searching", yield...
+ *		-> between slices: ev.next of src.count messages are done
+ *		   (RFC 9585 "* OK [INPROGRESS (tag done total)]"), yield
  *	imap_search_answer(&ev, tag, uid, condstore, &out);  -> untagged
  *	if (imap_search_saves(&ev)) imap_search_save(&ev, &saved);
+ *	-> tagged OK; ev.gone > 0 (messages that vanished while searched,
+ *	   expunged by another session): OK [EXPUNGEISSUED] (RFC 9051)
  *	imap_search_end(&ev);
  *
  * Semantics (RFC 9051 6.4.4): string keys match case-insensitively
