@@ -5,6 +5,7 @@
  * ISO-8859-1 and UTF-8, a match across the decoder's slice boundary,
  * "$", CHARSET, and the SEARCH / ESEARCH answers with SAVE's rules.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -481,6 +482,116 @@ test_long_line(void)
 	buf_free(&longline);
 }
 
+/* the same mailbox for a worker thread: nothing shared is written */
+struct tctx {
+	const char *kw[NMSG][1];
+	struct buf out;
+};
+
+static int
+w_view(void *ctx, uint32_t i, struct imap_msg_view *v)
+{
+	struct tctx *t = ctx;
+	struct imap_text_date d;
+	size_t n;
+
+	if (imap_text_date_parse(tmsgs[i].internal,
+	    strlen(tmsgs[i].internal), &d) < 0)
+		return -1;
+	v->uid = tmsgs[i].uid;
+	v->flags = tmsgs[i].flags;
+	t->kw[i][0] = tmsgs[i].kw;
+	v->keywords = t->kw[i];
+	v->nkeywords = tmsgs[i].kw != NULL;
+	v->internaldate = d.utc;
+	v->internal_zone = d.zone;
+	(void)tmsg_text(i, &n);
+	v->size = n;
+	return 0;
+}
+
+static int
+w_map(void *ctx, uint32_t i, const char **p, size_t *n)
+{
+	(void)ctx;
+	*p = tmsg_text(i, n);
+	return 0;
+}
+
+/* worker - one thread's searches, answers appended to its buffer */
+static void *
+worker(void *arg)
+{
+	static const char *const progs[] = {
+		"TEXT bob@example.com\r\n", "BODY needle\r\n",
+		"BODY \"m\xc3\xbcnchen\"\r\n", "OR SEEN SENTON 1-Feb-2024\r\n",
+	};
+	struct tctx *t = arg;
+	struct imap_mailbox_src src = {t, NMSG, w_view, NULL, w_map, NULL};
+
+	for (int round = 0; round < 5; round++)
+		for (size_t k = 0; k < sizeof(progs) / sizeof(progs[0]); k++) {
+			struct imap_parser p;
+			struct imap_cursor c;
+			struct imap_search_program prog;
+			struct imap_search_eval ev;
+			const char *why;
+			size_t used;
+
+			imap_parser_init(&p, 10000, 100000, 1000, 0);
+			if (imap_parser_feed(&p, progs[k], strlen(progs[k]),
+			    &used) == IMAP_FEED_COMMAND) {
+				imap_cursor_init(&c, &p, 0);
+				if (imap_search_parse(&c, &prog, &why) == 0) {
+					if (imap_search_begin(&ev, &prog, &src,
+					    NULL, &why) == 0) {
+						(void)imap_search_step(&ev, 0);
+						imap_search_answer(&ev, "t", false,
+						    false, &t->out);
+						imap_search_end(&ev);
+					}
+					imap_search_free(&prog);
+				}
+			}
+			imap_parser_free(&p);
+		}
+	return NULL;
+}
+
+/* test_threads - four evaluations at once give what one gives alone */
+static void
+test_threads(void)
+{
+	struct tctx t[4];
+	pthread_t th[4];
+	size_t n;
+	char *one;
+
+	(void)tmsg_text(3, &n);	/* build message 4 before the threads */
+	memset(t, 0, sizeof(t));
+	for (int i = 0; i < 4; i++)
+		buf_init(&t[i].out);
+	(void)worker(&t[0]);
+	one = xstrdup(buf_cstr(&t[0].out));
+	T_EQ_STR(one, "* SEARCH 1 2\r\n* SEARCH 4\r\n* SEARCH 2\r\n"
+	    "* SEARCH 1 2 4\r\n* SEARCH 1 2\r\n* SEARCH 4\r\n"
+	    "* SEARCH 2\r\n* SEARCH 1 2 4\r\n* SEARCH 1 2\r\n"
+	    "* SEARCH 4\r\n* SEARCH 2\r\n* SEARCH 1 2 4\r\n"
+	    "* SEARCH 1 2\r\n* SEARCH 4\r\n* SEARCH 2\r\n"
+	    "* SEARCH 1 2 4\r\n* SEARCH 1 2\r\n* SEARCH 4\r\n"
+	    "* SEARCH 2\r\n* SEARCH 1 2 4\r\n");
+	buf_reset(&t[0].out);
+	for (int i = 0; i < 4; i++)
+		T_ASSERT(pthread_create(&th[i], NULL, worker, &t[i]) == 0);
+	for (int i = 0; i < 4; i++)
+		T_ASSERT(pthread_join(th[i], NULL) == 0);
+	for (int i = 0; i < 4; i++) {
+		T_EQ_STR(buf_cstr(&t[i].out), one);
+		buf_free(&t[i].out);
+	}
+	x_free(&one);
+}
+
 static void
 test_set(void)
 {
@@ -534,6 +645,7 @@ static const struct test_case cases[] = {
 	{"MODSEQ only with CONDSTORE", test_condstore_off},
 	{"lazy fetching and the budget", test_lazy},
 	{"a character across the slice edge", test_long_line},
+	{"evaluations in parallel threads", test_threads},
 	{"compact sequence sets", test_set},
 	{"RFC 5322 dates", test_dates},
 	{0},
