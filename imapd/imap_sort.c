@@ -12,7 +12,6 @@
 #include "imap_sort.h"
 #include "imap_text.h"
 
-#define IMAP_SORT_REFS_MAX 256		/* ids kept of one References */
 #define IMAP_SORT_ID_MAX 998		/* bytes of one message id */
 
 /* imap_sort_parse_return - RETURN (MIN MAX ALL COUNT SAVE) */

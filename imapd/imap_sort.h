@@ -36,6 +36,7 @@
 #include "imap_search_eval.h"
 
 #define IMAP_SORT_CRIT_MAX 16	/* criteria of one SORT */
+#define IMAP_SORT_REFS_MAX 256	/* ids kept of one References field */
 
 enum imap_sort_key {
 	IMAP_SORT_ARRIVAL,	/* INTERNALDATE */

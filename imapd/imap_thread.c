@@ -141,12 +141,17 @@ imap_thread_unlink(struct imap_thread_node *n)
 	n->next = NULL;
 }
 
-/* imap_thread_link - make c a child of p unless that makes a loop */
+/* imap_thread_link - make c a child of p unless that makes a loop or
+ * puts c IMAP_THREAD_DEPTH_MAX deep (the walk up from p is what finds
+ * loops; bounding it keeps a long References chain from costing time
+ * quadratic in its length) */
 static void
 imap_thread_link(struct imap_thread_node *p, struct imap_thread_node *c)
 {
+	int steps = 0;
+
 	for (struct imap_thread_node *a = p; a != NULL; a = a->parent)
-		if (a == c)
+		if (a == c || ++steps >= IMAP_THREAD_DEPTH_MAX)
 			return;
 	imap_thread_unlink(c);
 	c->parent = p;

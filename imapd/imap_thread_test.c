@@ -6,6 +6,7 @@
  * depth bound; ORDEREDSUBJECT; and the THREAD parser and answer.
  */
 #include <string.h>
+#include <time.h>
 
 #include "base/buf.h"
 #include "base/mem.h"
@@ -307,8 +308,44 @@ test_command(void)
 	buf_free(&out);
 }
 
+/* test_long_chain - 100,000 replies, each citing the one before: the
+ * loop check of a link must not walk the whole chain (that took 11.5 s
+ * at -O2; bounded, 0.2 s) */
+static void
+test_long_chain(void)
+{
+	enum { N = 100000 };
+	struct imap_sort_msg *m = xcalloc(N, sizeof(*m));
+	struct buf out = BUF_INIT;
+	struct timespec a, b;
+	double ms;
+
+	for (int i = 0; i < N; i++) {
+		m[i].seq = (uint32_t)i + 1;
+		m[i].date = i;
+		m[i].subject = xasprintf("s%d", i);
+		m[i].msgid = xasprintf("<%d@x>", i);
+		if (i > 0)
+			m[i].refs = xasprintf("<%d@x>", i - 1);
+	}
+	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+	imap_thread_build(m, N, IMAP_THREAD_REFERENCES, false, &out);
+	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	fprintf(stderr, "  100000-message chain: %.0f ms\n", ms);
+	T_ASSERT(ms < 5000);
+	T_ASSERT(strncmp(out.data, "(1 2 3 ", 7) == 0);
+	T_ASSERT(strstr(out.data, " 1000)(1001 1002 ") != NULL);
+	for (int i = 0; i < N; i++)
+		imap_sort_msg_free(&m[i]);
+	x_free(&m);
+	buf_free(&out);
+}
+
 static const struct test_case cases[] = {
 	{"REFERENCES", test_references},
+	{"a long References chain in linear time", test_long_chain},
 	{"ORDEREDSUBJECT", test_ordered},
 	{"a deep chain", test_deep},
 	{"the THREAD command", test_command},
