@@ -518,6 +518,36 @@ w_map(void *ctx, uint32_t i, const char **p, size_t *n)
 	return 0;
 }
 
+/* worker_one - one search into t->out */
+static void
+worker_one(struct tctx *t, const struct imap_mailbox_src *src,
+    const char *cmd)
+{
+	struct imap_parser p;
+	struct imap_cursor c;
+	struct imap_search_program prog;
+	struct imap_search_eval ev;
+	const char *why;
+	size_t used;
+
+	imap_parser_init(&p, 10000, 100000, 1000, 0);
+	if (imap_parser_feed(&p, cmd, strlen(cmd), &used) ==
+	    IMAP_FEED_COMMAND) {
+		imap_cursor_init(&c, &p, 0);
+		if (imap_search_parse(&c, &prog, &why) == 0) {
+			if (imap_search_begin(&ev, &prog, src, NULL,
+			    &why) == 0) {
+				(void)imap_search_step(&ev, 0);
+				imap_search_answer(&ev, "t", false, false,
+				    &t->out);
+				imap_search_end(&ev);
+			}
+			imap_search_free(&prog);
+		}
+	}
+	imap_parser_free(&p);
+}
+
 /* worker - one thread's searches, answers appended to its buffer */
 static void *
 worker(void *arg)
@@ -530,31 +560,8 @@ worker(void *arg)
 	struct imap_mailbox_src src = {t, NMSG, w_view, NULL, w_map, NULL};
 
 	for (int round = 0; round < 5; round++)
-		for (size_t k = 0; k < sizeof(progs) / sizeof(progs[0]); k++) {
-			struct imap_parser p;
-			struct imap_cursor c;
-			struct imap_search_program prog;
-			struct imap_search_eval ev;
-			const char *why;
-			size_t used;
-
-			imap_parser_init(&p, 10000, 100000, 1000, 0);
-			if (imap_parser_feed(&p, progs[k], strlen(progs[k]),
-			    &used) == IMAP_FEED_COMMAND) {
-				imap_cursor_init(&c, &p, 0);
-				if (imap_search_parse(&c, &prog, &why) == 0) {
-					if (imap_search_begin(&ev, &prog, &src,
-					    NULL, &why) == 0) {
-						(void)imap_search_step(&ev, 0);
-						imap_search_answer(&ev, "t", false,
-						    false, &t->out);
-						imap_search_end(&ev);
-					}
-					imap_search_free(&prog);
-				}
-			}
-			imap_parser_free(&p);
-		}
+		for (size_t k = 0; k < sizeof(progs) / sizeof(progs[0]); k++)
+			worker_one(t, &src, progs[k]);
 	return NULL;
 }
 
