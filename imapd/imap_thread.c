@@ -20,6 +20,9 @@ struct imap_thread_node {
 	struct imap_thread_node *parent;
 	struct imap_thread_node *child;		/* first child */
 	struct imap_thread_node *next;		/* next sibling */
+	struct imap_thread_node *prev;		/* previous sibling (kept
+						   up to date by link and
+						   unlink only: step 1) */
 	int depth;				/* -1: not known yet */
 };
 
@@ -124,21 +127,22 @@ imap_thread_slot(const struct imap_thread_ctx *x, const char *id, size_t n)
 	return i;
 }
 
-/* imap_thread_unlink - take n from its parent's children */
+/* imap_thread_unlink - take n from its parent's children (in constant
+ * time: a parent may have many thousands) */
 static void
 imap_thread_unlink(struct imap_thread_node *n)
 {
-	struct imap_thread_node **pp;
-
 	if (n->parent == NULL)
 		return;
-	for (pp = &n->parent->child; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == n) {
-			*pp = n->next;
-			break;
-		}
+	if (n->prev != NULL)
+		n->prev->next = n->next;
+	else
+		n->parent->child = n->next;
+	if (n->next != NULL)
+		n->next->prev = n->prev;
 	n->parent = NULL;
 	n->next = NULL;
+	n->prev = NULL;
 }
 
 /* imap_thread_link - make c a child of p unless that makes a loop or
@@ -155,7 +159,10 @@ imap_thread_link(struct imap_thread_node *p, struct imap_thread_node *c)
 			return;
 	imap_thread_unlink(c);
 	c->parent = p;
+	c->prev = NULL;
 	c->next = p->child;
+	if (p->child != NULL)
+		p->child->prev = c;
 	p->child = c;
 }
 

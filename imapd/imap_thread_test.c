@@ -343,7 +343,49 @@ test_long_chain(void)
 	buf_free(&out);
 }
 
+/* test_wide - 50,000 ids cited under one parent, then the messages
+ * with those ids: each takes its container out of a list of thousands
+ * of siblings (a walk of the list each took 4.5 s at -O2; in constant
+ * time, 0.1 s) */
+static void
+test_wide(void)
+{
+	enum { H = 50000, N = 2 * H };
+	struct imap_sort_msg *m = xcalloc(N, sizeof(*m));
+	struct buf out = BUF_INIT;
+	struct timespec a, b;
+	double ms;
+
+	for (int i = 0; i < N; i++) {
+		m[i].seq = (uint32_t)i + 1;
+		m[i].date = i;
+		m[i].subject = xasprintf("s%d", i);
+		if (i < H) {
+			m[i].msgid = xasprintf("<m%d@x>", i);
+			m[i].refs = xasprintf("<root@x><%d@x>", i);
+		} else {
+			m[i].msgid = xasprintf("<%d@x>", i - H);
+		}
+	}
+	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+	imap_thread_build(m, N, IMAP_THREAD_REFERENCES, false, &out);
+	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	fprintf(stderr, "  50000 siblings: %.0f ms\n", ms);
+	T_ASSERT(ms < 2000);
+	/* each message says it has no parent: it leaves <root> (RFC 5256
+	 * 2.2 step 1B), which is then an empty dummy and goes */
+	T_ASSERT(strncmp(out.data, "(50001 1)(50002 2)(50003 3)", 27) == 0);
+	T_ASSERT(strstr(out.data, "(100000 50000)") != NULL);
+	for (int i = 0; i < N; i++)
+		imap_sort_msg_free(&m[i]);
+	x_free(&m);
+	buf_free(&out);
+}
+
 static const struct test_case cases[] = {
+	{"many siblings in linear time", test_wide},
 	{"REFERENCES", test_references},
 	{"a long References chain in linear time", test_long_chain},
 	{"ORDEREDSUBJECT", test_ordered},
