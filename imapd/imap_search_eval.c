@@ -9,6 +9,7 @@
  * always, the header section for header keys, the mapped bytes and the
  * MIME tree for body keys.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -35,6 +36,8 @@ struct imap_search_node {
 	char *needle;		/* folded UTF-8 */
 	size_t nlen;
 	const char *field;	/* the header field the key looks at */
+	struct imap_range *set;	/* a sequence set: sorted, merged, "*" */
+	size_t nset;		/* resolved, lo <= hi */
 	enum imap_search_cost cost;
 };
 
@@ -64,8 +67,49 @@ imap_search_node_free(struct imap_search_node *n)
 		next = n->next;
 		imap_search_node_free(n->child);
 		x_free(&n->needle);
+		x_free(&n->set);
 		x_free(&n);
 	}
+}
+
+/* imap_search_range_cmp - qsort's order of ranges */
+static int
+imap_search_range_cmp(const void *pa, const void *pb)
+{
+	const struct imap_range *a = pa, *b = pb;
+
+	return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+/* imap_search_set_compile - s's ranges with "*" as max, each lo <= hi,
+ * sorted and merged, so that a number is looked up in log time */
+static void
+imap_search_set_compile(struct imap_search_node *n,
+    const struct imap_seqset *s, uint32_t max)
+{
+	size_t k = 0;
+
+	if (s->saved || s->n == 0)
+		return;
+	n->set = xreallocarray(NULL, s->n, sizeof(*n->set));
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t a = s->r[i].lo ? s->r[i].lo : max;
+		uint32_t b = s->r[i].hi ? s->r[i].hi : max;
+
+		n->set[i].lo = a < b ? a : b;
+		n->set[i].hi = a < b ? b : a;
+	}
+	qsort(n->set, s->n, sizeof(*n->set), imap_search_range_cmp);
+	for (size_t i = 1; i < s->n; i++) {
+		if (n->set[i].lo <= n->set[k].hi ||
+		    n->set[i].lo - n->set[k].hi == 1) {
+			if (n->set[i].hi > n->set[k].hi)
+				n->set[k].hi = n->set[i].hi;
+		} else {
+			n->set[++k] = n->set[i];
+		}
+	}
+	n->nset = k + 1;
 }
 
 /* imap_search_compile - the compiled form of s; -1 if a needle is not
@@ -117,6 +161,12 @@ imap_search_compile(struct imap_search_eval *ev, const struct imap_search *s,
 	case IMAP_SK_MODSEQ:
 		ev->uses_modseq = true;
 		return n;
+	case IMAP_SK_SEQSET:
+		imap_search_set_compile(n, &s->set, ev->src->count);
+		return n;
+	case IMAP_SK_UID:
+		imap_search_set_compile(n, &s->set, ev->last_uid);
+		return n;
 	default:
 		return n;
 	}
@@ -165,6 +215,8 @@ imap_search_begin(struct imap_search_eval *ev,
 		}
 		buf_free(&t);
 	}
+	if (src->count > 0 && src->view(src->ctx, src->count - 1, &v) == 0)
+		ev->last_uid = v.uid;
 	ev->root = imap_search_compile(ev, prog->root, &err);
 	if (err < 0) {
 		imap_search_node_free(ev->root);
@@ -172,8 +224,6 @@ imap_search_begin(struct imap_search_eval *ev,
 		*why = "Unknown charset";
 		return -1;
 	}
-	if (src->count > 0 && src->view(src->ctx, src->count - 1, &v) == 0)
-		ev->last_uid = v.uid;
 	ev->m = xcalloc(1, sizeof(*ev->m));
 	buf_init(&ev->m->raw);
 	buf_init(&ev->m->dec);
@@ -398,40 +448,40 @@ imap_search_body(struct imap_search_eval *ev, struct imap_search_msg *m,
 	return imap_search_part(m, m->mime->root, n->needle, n->nlen);
 }
 
-/* imap_search_in_set - is v in the set (max: the value of "*")? */
+/* imap_search_in_set - is v (a message number or UID) in n's set? "$"
+ * looks up the message's UID in the saved result */
 static bool
 imap_search_in_set(const struct imap_search_eval *ev,
-    const struct imap_seqset *s, uint32_t v, uint32_t uid, uint32_t max)
+    const struct imap_search_node *n, uint32_t v, uint32_t uid)
 {
-	if (s->saved) {
-		size_t lo = 0, hi = ev->opts.nsaved;
+	const uint32_t *sv = ev->opts.saved;
+	size_t lo = 0, hi;
 
+	if (n->src->set.saved) {
+		hi = ev->opts.nsaved;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
 
-			if (ev->opts.saved[mid] == uid)
+			if (sv[mid] == uid)
 				return true;
-			if (ev->opts.saved[mid] < uid)
+			if (sv[mid] < uid)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
 		return false;
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		uint32_t a = s->r[i].lo ? s->r[i].lo : max;
-		uint32_t b = s->r[i].hi ? s->r[i].hi : max;
+	/* the last range that starts at or before v */
+	hi = n->nset;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (a > b) {
-			uint32_t t = a;
-
-			a = b;
-			b = t;
-		}
-		if (v >= a && v <= b)
-			return true;
+		if (n->set[mid].lo <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return false;
+	return lo > 0 && v <= n->set[lo - 1].hi;
 }
 
 /* imap_search_sent - the Date: header's date as written (yyyymmdd), or
@@ -483,11 +533,9 @@ imap_search_match(struct imap_search_eval *ev, struct imap_search_msg *m,
 	case IMAP_SK_NOT:
 		return !imap_search_match(ev, m, n->child);
 	case IMAP_SK_SEQSET:
-		return imap_search_in_set(ev, &n->src->set, m->i + 1, v->uid,
-		    ev->src->count);
+		return imap_search_in_set(ev, n, m->i + 1, v->uid);
 	case IMAP_SK_UID:
-		return imap_search_in_set(ev, &n->src->set, v->uid, v->uid,
-		    ev->last_uid);
+		return imap_search_in_set(ev, n, v->uid, v->uid);
 	case IMAP_SK_ALL: return true;
 	case IMAP_SK_ANSWERED: return f & IMAP_MF_ANSWERED;
 	case IMAP_SK_DELETED: return f & IMAP_MF_DELETED;
