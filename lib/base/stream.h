@@ -54,8 +54,9 @@
  *	}
  * and STARTTLS after COMPRESS gets "tag BAD" (RFC 4978 section 4: TLS
  * must come first). pop3d and smtpd have no standard compression.
- * Memory: see stream_deflate.h (about 48 KiB per compressed session,
- * stream_compress_memory() says how much now).
+ * Memory: see stream_deflate.h: zlib holds about 45 KiB for a compressed
+ * session, 77 KiB once the peer's data needed inflate's 32 KiB window;
+ * stream_compress_memory() says how much now.
  *
  * Lines: a line ends at LF. stream_get_line() strips "\r\n" or "\n" and
  * reports which through *crlf_r. A line longer than max_line gets -1 once;
