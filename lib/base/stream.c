@@ -785,7 +785,8 @@ stream_read(struct stream *s)
 	}
 	if (got)
 		s->in_dirty = true;
-	if (raw && s->idle_timer != NULL)
+	/* inflated bytes are input too: a bomb is not idle */
+	if ((raw || got) && s->idle_timer != NULL)
 		evloop_timer_reset(s->loop, s->idle_timer, s->lim.idle_ms);
 	if (s->eof && stream_in_avail(s) > 0)
 		s->in_dirty = true;	/* a last look at the leftovers */

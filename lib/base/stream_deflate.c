@@ -116,7 +116,7 @@ stream_deflate_free(struct stream_deflate **zp)
 	(void)inflateEnd(&z->in);
 	(void)deflateEnd(&z->out);
 	if (z->mem != 0)
-		msg_panic("stream_deflate_free: zlib kept %zu bytes", z->mem);
+		msg_warn("stream_deflate_free: zlib kept %zu bytes", z->mem);
 	buf_free(&z->zin);
 	buf_free(&z->error);
 	free(z);
