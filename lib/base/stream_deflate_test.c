@@ -40,7 +40,7 @@
 #define SZ_MAX_INPUT 4096		/* the server's input bound */
 
 static char sz_dir[] = "/tmp/herald-deflate-test.XXXXXX";
-static char *sz_data;			/* SZ_BULK bytes of mail-like text */
+static char *sz_data;		/* SZ_BULK bytes of mail-like text */
 
 /* sz_make_data - deterministic text that compresses about 3:1 */
 static void
@@ -86,7 +86,8 @@ test_codec_every_chunk(void)
 	for (size_t chunk = 1; chunk <= z.len; chunk++) {
 		b = stream_deflate_new();
 		buf_reset(&plain);
-		for (size_t off = 0; off < z.len || stream_deflate_pending(b);) {
+		for (size_t off = 0; off < z.len ||
+		    stream_deflate_pending(b);) {
 			char out[64];
 			size_t n = z.len - off < chunk ? z.len - off : chunk;
 			ssize_t r;
@@ -593,7 +594,8 @@ sz_compress(struct sz_cli *c, const char *pipelined)
 static void
 sz_script_lines(struct sz_cli *c)
 {
-	if (sz_compress(c, "b NOOP\r\n") < 0 || sz_expect(c, "ok b NOOP\r\n") < 0)
+	if (sz_compress(c, "b NOOP\r\n") < 0 ||
+	    sz_expect(c, "ok b NOOP\r\n") < 0)
 		return;
 	/* every reply must come without more input: we wait for each */
 	if (sz_zsend(c, "c COMPRESS DEFLATE\r\n", 20, Z_SYNC_FLUSH) < 0 ||
@@ -715,7 +717,8 @@ sz_script_corrupt(struct sz_cli *c)
 	static const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0x00,
 	    0x13, 0x37};
 
-	if (sz_compress(c, "b NOOP\r\n") < 0 || sz_expect(c, "ok b NOOP\r\n") < 0)
+	if (sz_compress(c, "b NOOP\r\n") < 0 ||
+	    sz_expect(c, "ok b NOOP\r\n") < 0)
 		return;
 	if (sz_zsend(c, "c NOOP\r\n", 8, Z_SYNC_FLUSH) < 0 ||
 	    sz_write_all(c, junk, sizeof(junk)) < 0 ||

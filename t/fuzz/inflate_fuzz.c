@@ -19,7 +19,7 @@
 #include "base/stream_deflate.h"
 #include "fuzz.h"
 
-#define FUZZ_OUT_MAX (1u << 20)		/* a bomb: stop after this much */
+#define FUZZ_OUT_MAX (1u << 20)		/* a bomb: stop after this */
 #define FUZZ_MEM_MAX (128u * 1024)	/* zlib state of one session */
 
 /* run - inflate data in chunks of step into arrays of room bytes; the
