@@ -653,7 +653,8 @@ stream_flush(struct stream *s)
 		s->out_off = 0;
 	}
 	if (s->zout_off == s->zout.len) {
-		if (s->zout.cap > STREAM_KEEP_OUT)
+		/* idle compressed sessions are many: keep little */
+		if (s->zout.cap > STREAM_KEEP_IN)
 			buf_free(&s->zout);
 		else
 			buf_reset(&s->zout);
@@ -1411,6 +1412,5 @@ stream_compress_memory(const struct stream *s)
 {
 	if (s->z == NULL)
 		return 0;
-	return stream_deflate_memory(s->z) + s->zout.cap +
-	    stream_deflate_queued(s->z);
+	return stream_deflate_memory(s->z) + s->zout.cap;
 }

@@ -177,7 +177,7 @@ bool stream_is_compressed(const struct stream *s);
  * or NULL; once set, stream_eof() is true */
 const char *stream_input_error(const struct stream *s);
 /* stream_compress_memory - bytes the compression state holds now
- * (zlib's state, compressed output and input queued), 0 if none */
+ * (zlib's state, the buffers of compressed output and input), 0 if none */
 size_t stream_compress_memory(const struct stream *s);
 
 /* stream_close_reason - why STREAM_CLOSED: "eof", "finished", "timeout",

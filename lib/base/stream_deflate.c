@@ -31,6 +31,7 @@
 #define STREAM_DEFLATE_MEMLEVEL 5
 #define STREAM_DEFLATE_LEVEL 6
 #define STREAM_DEFLATE_OUT 16384	/* output grows by this much */
+#define STREAM_DEFLATE_KEEP 4096	/* largest empty input buffer kept */
 
 struct stream_deflate {
 	z_stream in;		/* inflate */
@@ -196,8 +197,8 @@ stream_deflate_inflate(struct stream_deflate *z, void *out, size_t size,
 	made = size - z->in.avail_out;
 	z->zin_off += took;
 	if (z->zin_off == z->zin.len) {
-		/* keep a small buffer for the next read, drop a large one */
-		if (z->zin.cap > 2 * STREAM_DEFLATE_OUT)
+		/* an idle session keeps no more than a small buffer */
+		if (z->zin.cap > STREAM_DEFLATE_KEEP)
 			buf_free(&z->zin);
 		else
 			buf_reset(&z->zin);
@@ -277,9 +278,9 @@ stream_deflate_deflate(struct stream_deflate *z, const void *p, size_t n,
 	} while (left > 0);
 }
 
-/* stream_deflate_memory - bytes zlib holds */
+/* stream_deflate_memory - bytes zlib and the input queue hold */
 size_t
 stream_deflate_memory(const struct stream_deflate *z)
 {
-	return z->mem;
+	return z->mem + z->zin.cap;
 }

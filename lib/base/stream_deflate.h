@@ -61,7 +61,8 @@ ssize_t stream_deflate_inflate(struct stream_deflate *z, void *out,
 void stream_deflate_deflate(struct stream_deflate *z, const void *p,
     size_t n, struct buf *out);
 
-/* stream_deflate_memory - bytes zlib holds for this codec now */
+/* stream_deflate_memory - bytes zlib and the queue of compressed input
+ * hold for this codec now */
 size_t stream_deflate_memory(const struct stream_deflate *z);
 
 #endif

@@ -250,6 +250,7 @@ struct sz_srv {
 	size_t max_avail;		/* most input ever buffered */
 	size_t max_zmem;		/* most compression memory */
 	size_t max_pending;		/* most output queued */
+	size_t logout_zmem;		/* compression memory at LOGOUT */
 	char reason[256];
 	bool closed;
 };
@@ -327,6 +328,7 @@ sz_srv_line(struct sz_srv *v, const char *line)
 		v->bulk_off = 0;
 		sz_srv_bulk(v);
 	} else if (strcmp(cmd, "LOGOUT") == 0) {
+		v->logout_zmem = stream_compress_memory(v->s);
 		stream_puts(v->s, "* BYE\r\n");
 		stream_finish(v->s);
 	} else {
@@ -807,6 +809,11 @@ test_lines(void)
 	sz_talk(sz_script_lines, &v, err, sizeof(err), 20000);
 	T_EQ_STR(err, "");
 	T_EQ_STR(v.reason, "finished");
+	/* what an idle compressed session holds, besides the stream's own
+	 * buffers */
+	printf("  idle session after a few commands: %zu bytes\n",
+	    v.logout_zmem);
+	T_ASSERT(v.logout_zmem > 0 && v.logout_zmem < 96 * 1024);
 }
 
 /* test_bulk - 10 MB each way, bounded buffers on the server */
