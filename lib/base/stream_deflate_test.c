@@ -618,6 +618,53 @@ sz_script_lines(struct sz_cli *c)
 	sz_expect_eof(c);
 }
 
+/* sz_plain_bytes - read exactly n uncompressed bytes; they must be want */
+static int
+sz_plain_bytes(struct sz_cli *c, const char *want, size_t n)
+{
+	char b[16384];
+
+	for (size_t off = 0; off < n;) {
+		size_t m = n - off < sizeof(b) ? n - off : sizeof(b);
+		ssize_t r = read(c->fd, b, m);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			sz_fail(c, "read plain: %s at %zu of %zu", r == 0 ?
+			    "EOF" : strerror(errno), off, n);
+			return -1;
+		}
+		if (memcmp(b, want + off, (size_t)r) != 0) {
+			sz_fail(c, "plain bytes differ at %zu", off);
+			return -1;
+		}
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+/* sz_script_backlog - COMPRESS behind a large reply the server cannot
+ * send at once: that reply and the OK stay plain, what follows is
+ * compressed */
+static void
+sz_script_backlog(struct sz_cli *c)
+{
+	static const char cmds[] = "x BULK 300000\r\na COMPRESS DEFLATE\r\n";
+	static const char tail[] = "f OK bulk done\r\na OK DEFLATE active\r\n";
+
+	if (sz_write_all(c, cmds, sizeof(cmds) - 1) < 0)
+		return;
+	usleep(100 * 1000);	/* the server's socket buffer fills */
+	if (sz_plain_bytes(c, sz_data, 300000) < 0 ||
+	    sz_plain_bytes(c, tail, sizeof(tail) - 1) < 0)
+		return;
+	if (sz_zsend(c, "b NOOP\r\ng LOGOUT\r\n", 18, Z_SYNC_FLUSH) < 0 ||
+	    sz_expect(c, "ok b NOOP\r\n* BYE\r\n") < 0)
+		return;
+	sz_expect_eof(c);
+}
+
 /* sz_script_bulk - 10 MB up, 10 MB down, each with back-pressure */
 static void
 sz_script_bulk(struct sz_cli *c)
@@ -814,6 +861,18 @@ test_lines(void)
 	printf("  idle session after a few commands: %zu bytes\n",
 	    v.logout_zmem);
 	T_ASSERT(v.logout_zmem > 0 && v.logout_zmem < 96 * 1024);
+}
+
+/* test_backlog - plain output queued before COMPRESS goes out plain */
+static void
+test_backlog(void)
+{
+	struct sz_srv v;
+	char err[600];
+
+	sz_talk(sz_script_backlog, &v, err, sizeof(err), 20000);
+	T_EQ_STR(err, "");
+	T_EQ_STR(v.reason, "finished");
 }
 
 /* test_bulk - 10 MB each way, bounded buffers on the server */
@@ -1076,6 +1135,7 @@ static const struct test_case cases[] = {
 	{"codec corrupt input", test_codec_corrupt},
 	{"codec memory per session", test_codec_memory},
 	{"lines, pipelining, COMPRESSIONACTIVE", test_lines},
+	{"backlog before COMPRESS stays plain", test_backlog},
 	{"10 MB each way with back-pressure", test_bulk},
 	{"decompression bomb", test_bomb},
 	{"corrupt input gets BYE", test_corrupt},
