@@ -1,0 +1,170 @@
+"""
+test_mailload - bench/mailload against a scripted IMAP server on loopback:
+literals split across writes are read whole, a NO/BAD or a silent server
+is counted as an error (exit 1), and the parsers' own --selftest passes.
+
+    /usr/bin/python3 -m pytest -q bench/test_mailload.py
+"""
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+MAILLOAD = os.path.join(BENCH, "mailload")
+BODY = b"From: a@example.org\r\nSubject: x\r\n\r\n" + b"y" * 3000 + b"\r\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    subprocess.run(["make", "-s", "-C", BENCH, "mailload"], check=True,
+                   timeout=120)
+
+
+class FakeImap:
+    """A scripted IMAP server: one thread per connection, answers in
+    small pieces with pauses so responses arrive split across reads.
+    fail names a command answered BAD; mute one never answered."""
+
+    def __init__(self, fail=None, mute=None):
+        self.fail = fail
+        self.mute = mute
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.threads = []
+        self.main = threading.Thread(target=self.accept, daemon=True)
+        self.main.start()
+
+    def accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self.serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def send_split(c, data):
+        """data in pieces of 7 bytes, a little pause between some."""
+        for i in range(0, len(data), 7):
+            c.sendall(data[i:i + 7])
+            if i % 700 == 0:
+                time.sleep(0.001)
+
+    def serve(self, c):
+        c.settimeout(10)
+        f = c.makefile("rb")
+        exists = 3
+        try:
+            self.send_split(c, b"* OK [CAPABILITY IMAP4rev1] fake\r\n")
+            while not self.stop.is_set():
+                line = f.readline()
+                if not line:
+                    return
+                tag, cmd = line.split()[0], line.split()[1].upper()
+                if cmd == self.mute:
+                    self.stop.wait(30)
+                    return
+                if cmd == self.fail:
+                    self.send_split(c, tag + b" BAD no\r\n")
+                    continue
+                out = b""
+                if cmd == b"SELECT":
+                    out = b"* %d EXISTS\r\n* OK [UIDVALIDITY 1] x\r\n" % exists
+                elif cmd == b"FETCH":
+                    n = int(line.split()[2])
+                    out = (b"* %d FETCH (FLAGS () ENVELOPE (NIL \"x\" NIL "
+                           b"NIL NIL NIL NIL NIL NIL NIL) BODY[] {%d}\r\n"
+                           % (n, len(BODY)) + BODY + b")\r\n")
+                elif cmd == b"SEARCH":
+                    out = b"* SEARCH 1 2\r\n"
+                elif cmd == b"APPEND":
+                    size = int(line.rsplit(b"{", 1)[1].split(b"}")[0])
+                    self.send_split(c, b"+ go\r\n")
+                    data = f.read(size + 2)
+                    assert len(data) == size + 2
+                    exists += 1
+                    out = b"* %d EXISTS\r\n" % exists
+                elif cmd == b"EXPUNGE":
+                    out = b"* %d EXPUNGE\r\n" % exists
+                    exists -= 1
+                elif cmd == b"LOGOUT":
+                    self.send_split(c, b"* BYE bye\r\n" + tag + b" OK\r\n")
+                    return
+                self.send_split(c, out + tag + b" OK done\r\n")
+        except (OSError, AssertionError, IndexError, ValueError):
+            return
+        finally:
+            f.close()
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.main.join(5)
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+
+def mailload(*args):
+    r = subprocess.run([MAILLOAD] + [str(a) for a in args],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    kinds = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("kind="):
+            f = dict(kv.split("=", 1) for kv in line.split())
+            kinds[f["kind"]] = (int(f["count"]), int(f["errors"]))
+    return r, kinds
+
+
+def test_selftest():
+    r = subprocess.run([MAILLOAD, "--selftest"], stdout=subprocess.PIPE,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "selftest: ok" in r.stdout
+
+
+def test_mixed_split_literals():
+    srv = FakeImap()
+    try:
+        r, kinds = mailload("-w", "mixed", "-p", srv.port, "-c", 2, "-u", 4,
+                            "-t", 2)
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    for kind in ("LOGIN", "SELECT", "FETCH", "STORE", "SEARCH", "APPEND",
+                 "EXPUNGE", "LOGOUT"):
+        assert kinds[kind][0] > 0 and kinds[kind][1] == 0, (kind, kinds)
+
+
+def test_bad_is_an_error():
+    srv = FakeImap(fail=b"SEARCH")
+    try:
+        r, kinds = mailload("-w", "mixed", "-p", srv.port, "-c", 1, "-u", 1,
+                            "-t", 1)
+    finally:
+        srv.close()
+    assert r.returncode == 1
+    assert kinds["SEARCH"][1] > 0 and kinds["SEARCH"][0] == 0
+    assert "SEARCH" in r.stderr and "BAD" in r.stderr
+
+
+def test_silence_is_a_timeout():
+    srv = FakeImap(mute=b"SELECT")
+    try:
+        r, kinds = mailload("-w", "bigfolder", "-p", srv.port, "-c", 1,
+                            "-u", 1, "-n", 1, "-t", 10, "--timeout", 1)
+    finally:
+        srv.close()
+    assert r.returncode == 1
+    assert kinds["SELECT"] == (0, 1)
+    assert "timeout" in r.stderr
