@@ -697,7 +697,8 @@ imap_response(void *ctx, const char *first, uint64_t lit_bytes)
 					pthread_mutex_unlock(&deliver_lock);
 					c->got_exists = 1;
 					idle_exists++;
-					stat_ok(K_EXISTS, t > 0 ? now() - t : 0);
+					stat_ok(K_EXISTS,
+						t > 0 ? now() - t : 0);
 				}
 			} else if (strcasecmp(word, "EXPUNGE") == 0) {
 				c->exists--;
@@ -1044,7 +1045,8 @@ conn_io(struct conn *c)
 
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 ||
 		    err != 0) {
-			conn_fail(c, "connect: %s", strerror(err ? err : errno));
+			conn_fail(c, "connect: %s",
+				  strerror(err ? err : errno));
 			return;
 		}
 		if (opt_tls == 1) {
