@@ -1,7 +1,8 @@
 """
 test_mailload - bench/mailload against a scripted IMAP server on loopback:
 literals split across writes are read whole, a NO/BAD or a silent server
-is counted as an error (exit 1), and the parsers' own --selftest passes.
+is counted as an error (exit 1), 2,000 IDLE sessions each see their EXISTS,
+and the parsers' own --selftest passes.
 
     /usr/bin/python3 -m pytest -q bench/test_mailload.py
 """
@@ -169,3 +170,116 @@ def test_silence_is_a_timeout():
     assert r.returncode == 1
     assert kinds["SELECT"] == (0, 1)
     assert "timeout" in r.stderr
+
+
+class FakeIdleServer:
+    """Many IDLE sessions in one selectors loop (a thread): LOGIN and
+    SELECT are OK, IDLE answers "+ idling"; a file appearing in
+    root/<domain>/<local>/new/ sends "* 1 EXISTS" to that user's
+    sessions, as a Maildir-watching server would."""
+
+    def __init__(self, root):
+        import selectors
+        self.root = root
+        self.sel = selectors.DefaultSelector()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.sel.register(self.sock, 1, None)
+        self.idlers = {}	# user -> [socket]
+        self.told = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        bufs = {}
+        last_scan = 0
+        while not self.stop.is_set():
+            for key, _ in self.sel.select(0.05):
+                if key.fileobj is self.sock:
+                    try:
+                        c, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    c.setblocking(True)
+                    c.sendall(b"* OK fake\r\n")
+                    c.setblocking(False)
+                    self.sel.register(c, 1, None)
+                    bufs[c] = [b"", None]
+                    continue
+                c = key.fileobj
+                try:
+                    data = c.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.sel.unregister(c)
+                    c.close()
+                    continue
+                bufs[c][0] += data
+                while b"\r\n" in bufs[c][0]:
+                    line, bufs[c][0] = bufs[c][0].split(b"\r\n", 1)
+                    words = line.split()
+                    out = b""
+                    if words[1].upper() == b"LOGIN":
+                        bufs[c][1] = words[2].strip(b'"').decode()
+                    if words[1].upper() == b"SELECT":
+                        out = b"* 0 EXISTS\r\n"
+                    if words[1].upper() == b"IDLE":
+                        out = b"+ idling\r\n"
+                        self.idlers.setdefault(bufs[c][1], []).append(c)
+                    else:
+                        out += words[0] + b" OK done\r\n"
+                    c.setblocking(True)
+                    c.sendall(out)
+                    c.setblocking(False)
+            if time.monotonic() - last_scan > 0.05:
+                last_scan = time.monotonic()
+                self.scan()
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+
+    def scan(self):
+        for user, socks in self.idlers.items():
+            if user in self.told:
+                continue
+            local, domain = user.split("@")
+            new = os.path.join(self.root, domain, local, "new")
+            if os.listdir(new):
+                self.told.add(user)
+                for c in socks:
+                    try:
+                        c.setblocking(True)
+                        c.sendall(b"* 1 EXISTS\r\n")
+                        c.setblocking(False)
+                    except OSError:
+                        pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_idle_sessions(tmp_path):
+    """2,000 sessions (IDLE_SESSIONS to change) reach IDLE and each sees
+    the EXISTS of its user's delivery."""
+    n = int(os.environ.get("IDLE_SESSIONS", "2000"))
+    for u in range(20):
+        for sub in ("new", "tmp", "cur"):
+            os.makedirs(tmp_path / "example.test" / ("u%03d" % u) / sub)
+    srv = FakeIdleServer(str(tmp_path))
+    try:
+        r = subprocess.run(
+            [MAILLOAD, "-w", "idle", "-p", str(srv.port), "-c", str(n),
+             "-u", "20", "-r", "200", "-t", "120", "--hold", "1",
+             "--maildir", str(tmp_path)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=180)
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    assert "ready sessions=%d failed=0" % n in r.stdout
+    assert "kind=EXISTS count=%d " % n in r.stdout
