@@ -55,7 +55,8 @@
  * LOGGING
  *	connect from [ip]
  *	TLS connection established from [ip]: TLSv1.3 with cipher ...
- *	login: user=<a@b> client=[ip] method=LOGIN|PLAIN tls=yes|no
+ *	login: user=<a@b> client=[ip] method=LOGIN|AUTH=PLAIN|AUTH=LOGIN
+ *	    tls=yes|no
  *	authentication failed: user=<name> client=[ip] method=...
  *	logout: user=<a@b> client=[ip]
  *	disconnect from [ip] (logout | connection closed by client | idle
@@ -87,6 +88,7 @@
 #include "mail/params.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_sel.h"
 #include "imapd_store.h"
 
 /* imapd_pre_drop - load the TLS key while it is still readable */
@@ -106,6 +108,7 @@ imapd_init(struct service *svc)
 
 	imapd_session_init(svc);
 	imapd_job_init(service_loop(svc));
+	imapd_idle_init(service_loop(svc));
 	if (imapd_tls_ctx != NULL)
 		return;
 	l = service_listeners(svc, &n);

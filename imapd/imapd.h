@@ -29,6 +29,7 @@
 
 struct service;
 struct auth_call;
+struct imapd_sel;
 struct imapd_store;
 
 /*
@@ -91,13 +92,14 @@ struct imapd_session {
 	struct buf tag;		/* tag of the command being run */
 
 	/* login */
-	const char *method;	/* "LOGIN", "PLAIN", "LOGIN-SASL" */
+	const char *method;	/* "LOGIN", "AUTH=PLAIN", "AUTH=LOGIN" */
 	struct buf user;	/* the name given, for logs */
 	struct sasl_state sasl;	/* AUTHENTICATE exchange in progress */
 	struct auth_call *auth;	/* authd call in flight */
 	struct buf login;	/* canonical address once logged in */
 	struct buf mail_path;	/* its Maildir */
 	struct imapd_store *store;	/* its mail store (imapd_store.h) */
+	struct imapd_sel *sel;	/* the selected state (imapd_sel.h) */
 
 	struct buf scratch;	/* reply and log text */
 };

@@ -266,7 +266,7 @@ imapd_auth_authenticate(struct imapd_session *s, struct imap_cursor *c)
 		    "mechanism.");
 		goto out;
 	}
-	s->method = mech == SASL_PLAIN ? "PLAIN" : "LOGIN";
+	s->method = mech == SASL_PLAIN ? "AUTH=PLAIN" : "AUTH=LOGIN";
 	buf_reset(&s->user);
 	imapd_auth_step(s, sasl_start(&s->sasl, mech, have_ir ?
 	    buf_cstr(&ir) : NULL, &challenge, &why), &challenge);

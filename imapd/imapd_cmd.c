@@ -25,6 +25,7 @@
 #include "mail/foreign.h"
 #include "mail/params.h"
 #include "imapd.h"
+#include "imapd_sel.h"
 
 /* imapd_cmd_capability - the capability list for s */
 void
@@ -41,6 +42,8 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 			buf_puts(out, " LOGINDISABLED");
 	}
 	buf_puts(out, " SASL-IR LITERAL+ ENABLE ID NAMESPACE");
+	if (s->state & IMAPD_S_LOGGED)
+		imapd_sel_capability(out);
 }
 
 /* imapd_cmd_no_args - the command takes no arguments: true if it has
@@ -70,12 +73,14 @@ imapd_cmd_capa(struct imapd_session *s, struct imap_cursor *c)
 	imapd_session_tagged(s, "OK CAPABILITY completed");
 }
 
-/* imapd_cmd_noop - NOOP (status updates come with mailboxes) */
+/* imapd_cmd_noop - NOOP (with a mailbox selected: its changes first) */
 static void
 imapd_cmd_noop(struct imapd_session *s, struct imap_cursor *c)
 {
-	if (imapd_cmd_no_args(s, c))
-		imapd_session_tagged(s, "OK NOOP completed");
+	if (!imapd_cmd_no_args(s, c))
+		return;
+	imapd_sel_update(s, true);
+	imapd_session_tagged(s, "OK NOOP completed");
 }
 
 /* imapd_cmd_logout - LOGOUT: BYE, then the tagged OK, then close */
@@ -113,20 +118,26 @@ static void
 imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 {
 	struct imap_token t;
+	struct buf more = BUF_INIT;
 	bool any = false, rev2 = false;
 
 	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
 		any = true;
 		if (imap_tok_is(&t, "IMAP4rev2") && !s->rev2)
 			rev2 = true;
+		else	/* CONDSTORE, QRESYNC (imapd_select.c) */
+			(void)imapd_sel_enable(s, t.p, t.len, &more);
 	}
 	if (t.type != IMAP_TOK_END || !any) {
+		buf_free(&more);
 		imapd_session_bad(s, "BAD Syntax: ENABLE capability...");
 		return;
 	}
 	if (rev2)
 		s->rev2 = true;
-	imapd_session_reply(s, "* ENABLED%s", rev2 ? " IMAP4rev2" : "");
+	imapd_session_reply(s, "* ENABLED%s%s", rev2 ? " IMAP4rev2" : "",
+	    buf_cstr(&more));
+	buf_free(&more);
 	imapd_session_tagged(s, "OK ENABLE completed");
 }
 
@@ -195,8 +206,8 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	/* authenticated (6.3) */
 	{"ENABLE", S_LOGGED, imapd_cmd_enable},
 	{"NAMESPACE", S_LOGGED, imapd_cmd_namespace},
-	{"SELECT", S_LOGGED, NULL},
-	{"EXAMINE", S_LOGGED, NULL},
+	{"SELECT", S_LOGGED, imapd_sel_select},
+	{"EXAMINE", S_LOGGED, imapd_sel_examine},
 	{"CREATE", S_LOGGED, NULL},
 	{"DELETE", S_LOGGED, NULL},
 	{"RENAME", S_LOGGED, NULL},
@@ -205,19 +216,19 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	{"LIST", S_LOGGED, NULL},
 	{"LSUB", S_LOGGED, NULL},
 	{"STATUS", S_LOGGED, NULL},
-	{"APPEND", S_LOGGED, NULL},
-	{"IDLE", S_LOGGED, NULL},
+	{"APPEND", S_LOGGED, imapd_append_cmd},
+	{"IDLE", S_LOGGED, imapd_idle_cmd},
 	/* selected (6.4) */
-	{"CLOSE", S_SEL, NULL},
-	{"UNSELECT", S_SEL, NULL},
-	{"EXPUNGE", S_SEL, NULL},
+	{"CLOSE", S_SEL, imapd_sel_close},
+	{"UNSELECT", S_SEL, imapd_sel_unselect},
+	{"EXPUNGE", S_SEL, imapd_expunge_cmd},
 	{"SEARCH", S_SEL, NULL},
-	{"FETCH", S_SEL, NULL},
-	{"STORE", S_SEL, NULL},
-	{"COPY", S_SEL, NULL},
-	{"MOVE", S_SEL, NULL},
-	{"UID", S_SEL, NULL},
-	{"CHECK", S_SEL, NULL},
+	{"FETCH", S_SEL, imapd_fetch_cmd},
+	{"STORE", S_SEL, imapd_store_cmd},
+	{"COPY", S_SEL, imapd_copy_cmd},
+	{"MOVE", S_SEL, imapd_move_cmd},
+	{"UID", S_SEL, imapd_uid_cmd},
+	{"CHECK", S_SEL, imapd_sel_check},
 	{NULL, 0, NULL},
 };
 
@@ -286,6 +297,8 @@ imapd_cmd_dispatch(struct imapd_session *s)
 	struct imap_token tag, name;
 	const struct imapd_cmd *cmd;
 
+	if (imapd_idle_line(s))		/* DONE of IDLE (imapd_idle.c) */
+		return;
 	buf_reset(&s->tag);
 	s->last_cmd = "UNKNOWN";
 	imap_cursor_init(&c, &s->parser, 0);

@@ -12,7 +12,9 @@
  * is paused while a login is with authd (pipelined commands wait for its
  * answer) and while more than IMAPD_OUTPUT_HIGH bytes of responses are
  * unsent, so a client that pipelines without reading cannot grow our
- * memory and stops only its own session.
+ * memory and stops only its own session (when the output has drained,
+ * the session base lifts that pause and the stream delivers the input
+ * that waited).
  *
  * Bytes before login are bounded in total (imapd_preauth_input_limit),
  * commands before login in number (imapd_command_limit), errors in
@@ -38,6 +40,7 @@
 #include "mail/sasl.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_sel.h"
 #include "imapd_store.h"
 
 #define IMAPD_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
@@ -187,13 +190,6 @@ imapd_session_starttls(struct imapd_session *s)
 	stream_starttls(s->base.stream, imapd_tls_ctx, true, NULL);
 }
 
-/* imapd_session_drained - the client read our responses: go on */
-static void
-imapd_session_drained(struct session *base)
-{
-	(void)base;		/* the stream delivers STREAM_INPUT again */
-}
-
 /* imapd_session_backlog - too much output queued? then pause until the
  * stream says it went out */
 static bool
@@ -321,6 +317,7 @@ static void
 imapd_session_input(struct session *base)
 {
 	struct imapd_session *s = (struct imapd_session *)base;
+	enum imap_feed ev;
 	const char *p;
 	size_t n, used;
 
@@ -334,14 +331,10 @@ imapd_session_input(struct session *base)
 		/* bounds may change with the state (login) */
 		imapd_session_bounds(s);
 		s->parser.lines_only = s->state == IMAPD_S_SASL;
-		{
-			enum imap_feed ev = imap_parser_feed(&s->parser, p,
-			    n, &used);
-
-			stream_consume(s->base.stream, used);
-			if (!imapd_session_event(s, ev))
-				break;
-		}
+		ev = imap_parser_feed(&s->parser, p, n, &used);
+		stream_consume(s->base.stream, used);
+		if (!imapd_session_event(s, ev))
+			break;
 		if (imapd_session_backlog(s))
 			break;
 	}
@@ -422,6 +415,7 @@ imapd_session_end(struct session *base)
 
 	imapd_session_log_end(s);
 	imapd_auth_abort(s);
+	imapd_sel_free(s);
 	imapd_store_close(s);
 	imap_parser_free(&s->parser);
 	buf_free(&s->tag);
@@ -429,6 +423,14 @@ imapd_session_end(struct session *base)
 	buf_free(&s->login);
 	buf_free(&s->mail_path);
 	buf_free(&s->scratch);
+}
+
+/* imapd_session_drained - the client read our responses: a FETCH
+ * that waited for it goes on (imapd_fetch.c) */
+static void
+imapd_session_drained(struct session *base)
+{
+	imapd_fetch_drained((struct imapd_session *)base);
 }
 
 /* imapd_session_held - a job thread still has work of ours */

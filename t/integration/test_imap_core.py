@@ -197,6 +197,8 @@ def test_imaps_implicit_tls(imap):
         except OSError:
             pass
     imap.wait_log(r"imapd.*connect from \[127\.0\.0\.1\] \(imaps\)")
+    imap.wait_log(r"imapd.*login: user=<alice@example\.test> "
+                  r"client=\[127\.0\.0\.1\] method=AUTH=PLAIN tls=yes")
 
 
 # ---------------------------------------------------------------- logins

@@ -1,0 +1,920 @@
+/*
+ * imapd_select - the selected state: SELECT and EXAMINE (RFC 9051
+ * 6.3.2-6.3.3, with CONDSTORE and QRESYNC of RFC 7162), CLOSE, UNSELECT,
+ * CHECK and NOOP, and the session's view of its folder.
+ *
+ * The view is the folder as the client knows it: sequence number i is
+ * v.uid[i - 1]. It changes only when the client is told: before a tagged
+ * answer, imapd_sel_update syncs the folder (new files get UIDs), lists
+ * it, and compares: UIDs gone are sent as EXPUNGE (VANISHED with
+ * QRESYNC), then new messages as EXISTS, then changed flags as FETCH
+ * (with MODSEQ once CONDSTORE is on). RFC 9051 7.5.1 forbids EXPUNGE
+ * during FETCH, STORE and SEARCH: then the update waits for the next
+ * command.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/stream.h"
+#include "mail/mindex.h"
+#include "mail/mutf7.h"
+#include "imapd.h"
+#include "imapd_sel.h"
+#include "imapd_store.h"
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} imapd_sel_sysflags[] = {
+	{MINDEX_F_ANSWERED, "\\Answered"},
+	{MINDEX_F_FLAGGED, "\\Flagged"},
+	{MINDEX_F_DELETED, "\\Deleted"},
+	{MINDEX_F_SEEN, "\\Seen"},
+	{MINDEX_F_DRAFT, "\\Draft"},
+};
+#define NSYSFLAGS (sizeof(imapd_sel_sysflags) / sizeof(imapd_sel_sysflags[0]))
+
+/* imapd_sel_get - the record, made at the first need */
+struct imapd_sel *
+imapd_sel_get(struct imapd_session *s)
+{
+	if (s->sel == NULL) {
+		s->sel = xcalloc(1, sizeof(*s->sel));
+		buf_init(&s->sel->idle_tag);
+		s->sel->watch = -1;
+		s->sel->owner = s;
+	}
+	return s->sel;
+}
+
+/* imapd_sel_view_free - forget a view */
+static void
+imapd_sel_view_free(struct imapd_view *v)
+{
+	free(v->uid);
+	free(v->flags);
+	free(v->kw);
+	free(v->modseq);
+	memset(v, 0, sizeof(*v));
+}
+
+/* imapd_sel_view_add - append one message */
+static void
+imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->uid = xreallocarray(v->uid, v->cap, sizeof(*v->uid));
+		v->flags = xreallocarray(v->flags, v->cap, sizeof(*v->flags));
+		v->kw = xreallocarray(v->kw, v->cap, sizeof(*v->kw));
+		v->modseq = xreallocarray(v->modseq, v->cap,
+		    sizeof(*v->modseq));
+	}
+	v->uid[v->n] = m->uid;
+	v->flags[v->n] = m->flags;
+	v->kw[v->n] = m->keywords;
+	v->modseq[v->n] = m->modseq;
+	v->n++;
+}
+
+/* imapd_sel_kw_free - forget the keyword names */
+static void
+imapd_sel_kw_free(struct imapd_sel *sel)
+{
+	for (int i = 0; i < sel->nkw; i++)
+		free(sel->kwname[i]);
+	sel->nkw = 0;
+}
+
+/* imapd_sel_unselect_now - back to the authenticated state */
+static void
+imapd_sel_unselect_now(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (sel == NULL)
+		return;
+	imapd_idle_stop(s);
+	imapd_sel_view_free(&sel->v);
+	imapd_sel_kw_free(sel);
+	free(sel->folder);
+	sel->folder = NULL;
+	sel->readonly = false;
+	if (s->state == IMAPD_S_SELECTED)
+		s->state = IMAPD_S_AUTH;
+}
+
+/* imapd_sel_free - the session ends */
+void
+imapd_sel_free(struct imapd_session *s)
+{
+	if (s->sel == NULL)
+		return;
+	imapd_fetch_free(s);
+	imapd_sel_unselect_now(s);
+	buf_free(&s->sel->idle_tag);
+	x_free(&s->sel);
+}
+
+/* imapd_sel_write - one response line of any length */
+void
+imapd_sel_write(struct imapd_session *s, const char *p, size_t n)
+{
+	if (s->state == IMAPD_S_LOGOUT || s->base.closed)
+		return;
+	stream_write(s->base.stream, p, n);
+	stream_write(s->base.stream, "\r\n", 2);
+}
+
+/* imapd_sel_flags - the flag list of a message */
+void
+imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags, uint32_t kw,
+    struct buf *out)
+{
+	bool first = true;
+
+	buf_putc(out, '(');
+	for (size_t i = 0; i < NSYSFLAGS; i++) {
+		if (flags & imapd_sel_sysflags[i].bit) {
+			if (!first)
+				buf_putc(out, ' ');
+			buf_puts(out, imapd_sel_sysflags[i].name);
+			first = false;
+		}
+	}
+	for (int i = 0; i < sel->nkw; i++) {
+		if (kw & (1U << i)) {
+			if (!first)
+				buf_putc(out, ' ');
+			buf_puts(out, sel->kwname[i]);
+			first = false;
+		}
+	}
+	buf_putc(out, ')');
+}
+
+/* imapd_sel_keyword_ok - may p[0..n) be a keyword (an atom without
+ * '\', '[' or ']')? */
+static bool
+imapd_sel_keyword_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > MINDEX_KEYWORD_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\]", ch))
+			return false;
+	}
+	return true;
+}
+
+/* imapd_sel_parse_flags - a flag list after its "(" up to ")" (paren
+ * false: flags up to the end of the command) */
+int
+imapd_sel_parse_flags(struct imap_cursor *c, bool paren, uint32_t *flags,
+    char **kw, size_t *nkw, const char **why)
+{
+	struct imap_token t;
+	size_t i;
+
+	*flags = 0;
+	*nkw = 0;
+	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+		if (t.len > 0 && t.p[0] == '\\') {
+			for (i = 0; i < NSYSFLAGS; i++)
+				if (imap_tok_is(&t, imapd_sel_sysflags[i].name))
+					break;
+			if (i < NSYSFLAGS)
+				*flags |= imapd_sel_sysflags[i].bit;
+			else if (!imap_tok_is(&t, "\\Recent")) {
+				*why = "Unknown system flag";
+				goto fail;
+			}
+			continue;
+		}
+		if (!imapd_sel_keyword_ok(t.p, t.len)) {
+			*why = "Invalid keyword";
+			goto fail;
+		}
+		for (i = 0; i < *nkw; i++)
+			if (strlen(kw[i]) == t.len &&
+			    str_ncasecmp(kw[i], t.p, t.len) == 0)
+				break;
+		if (i < *nkw)
+			continue;
+		if (*nkw >= MINDEX_KEYWORDS_MAX) {
+			*why = "Too many keywords";
+			goto fail;
+		}
+		kw[(*nkw)++] = xstrndup(t.p, t.len);
+	}
+	if (t.type != (paren ? IMAP_TOK_CLOSE : IMAP_TOK_END)) {
+		*why = "Flags must be a list of flag atoms";
+		goto fail;
+	}
+	return 0;
+fail:
+	for (i = 0; i < *nkw; i++)
+		free(kw[i]);
+	*nkw = 0;
+	return -1;
+}
+
+/* imapd_sel_bsearch - the first index whose UID is >= uid */
+static uint32_t
+imapd_sel_bsearch(const struct imapd_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (v->uid[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* imapd_sel_set - a sequence set as a bitmap of view indices */
+int
+imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
+    bool uid, unsigned char **map_r)
+{
+	const struct imapd_view *v = &sel->v;
+	struct imap_seqset set;
+	unsigned char *map;
+	uint32_t max, lo, hi;
+
+	*map_r = NULL;
+	if (imap_seqset_parse(p, n, &set) < 0)
+		return -1;
+	if (set.saved) {
+		/* SEARCHRES: the saved result is the SEARCH code's; none
+		 * saved is the empty set (RFC 5182 2.1) */
+		imap_seqset_free(&set);
+		*map_r = xcalloc(v->n / 8 + 1, 1);
+		return 0;
+	}
+	map = xcalloc(v->n / 8 + 1, 1);
+	max = uid ? (v->n ? v->uid[v->n - 1] : 0) : v->n;
+	for (size_t i = 0; i < set.n; i++) {
+		lo = set.r[i].lo ? set.r[i].lo : max;
+		hi = set.r[i].hi ? set.r[i].hi : max;
+		if (lo > hi) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (!uid) {
+			/* RFC 9051 9 (seq-number): out of range is BAD */
+			if (lo == 0 || hi > v->n)
+				goto bad;
+			for (uint32_t j = lo - 1; j < hi; j++)
+				map[j / 8] |= (unsigned char)(1U << (j % 8));
+			continue;
+		}
+		/* UIDs out of range are just not there */
+		for (uint32_t j = imapd_sel_bsearch(v, lo); j < v->n &&
+		    v->uid[j] <= hi; j++)
+			map[j / 8] |= (unsigned char)(1U << (j % 8));
+	}
+	imap_seqset_free(&set);
+	*map_r = map;
+	return 0;
+bad:
+	imap_seqset_free(&set);
+	free(map);
+	return -1;
+}
+
+/* imapd_sel_load_fn - one message of a listing into the view */
+static int
+imapd_sel_load_fn(const struct mindex_msg *m, void *ctx)
+{
+	imapd_sel_view_add(ctx, m);
+	return 0;
+}
+
+/* imapd_sel_load - sync (if asked) and list the folder */
+static int
+imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
+    struct imapd_view *v, struct mindex_status *st, struct buf *kw,
+    struct buf *why)
+{
+	struct mindex_sync_result r;
+
+	memset(v, 0, sizeof(*v));
+	if (sync && mindex_sync(ix, folder, &r, why) < 0)
+		return -1;
+	if (mindex_status(ix, folder, st, why) < 0 ||
+	    mindex_keywords(ix, folder, kw, why) < 0 ||
+	    mindex_list(ix, folder, 1, UINT32_MAX, imapd_sel_load_fn, v,
+	    why) < 0) {
+		imapd_sel_view_free(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* imapd_sel_set_keywords - the keyword names from their '\n' list;
+ * true if they changed */
+static bool
+imapd_sel_set_keywords(struct imapd_sel *sel, const struct buf *kw)
+{
+	const char *p = buf_cstr(kw), *e;
+	char *names[MINDEX_KEYWORDS_MAX];
+	int n = 0;
+	bool changed;
+
+	while (*p && n < MINDEX_KEYWORDS_MAX && (e = strchr(p, '\n'))) {
+		names[n++] = xstrndup(p, (size_t)(e - p));
+		p = e + 1;
+	}
+	changed = n != sel->nkw;
+	for (int i = 0; !changed && i < n; i++)
+		changed = strcmp(names[i], sel->kwname[i]) != 0;
+	imapd_sel_kw_free(sel);
+	memcpy(sel->kwname, names, sizeof(names[0]) * (size_t)n);
+	sel->nkw = n;
+	return changed;
+}
+
+/* imapd_sel_flag_lines - the FLAGS and PERMANENTFLAGS responses */
+static void
+imapd_sel_flag_lines(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "* FLAGS ");
+	imapd_sel_flags(sel, MINDEX_F_ALL, sel->nkw >= 32 ? ~0U :
+	    (1U << sel->nkw) - 1, &b);
+	imapd_sel_write(s, b.data, b.len);
+	buf_reset(&b);
+	if (sel->readonly) {
+		buf_puts(&b, "* OK [PERMANENTFLAGS ()] Read-only mailbox");
+	} else {
+		buf_puts(&b, "* OK [PERMANENTFLAGS ");
+		imapd_sel_flags(sel, MINDEX_F_ALL, sel->nkw >= 32 ? ~0U :
+		    (1U << sel->nkw) - 1, &b);
+		buf_truncate(&b, b.len - 1);
+		buf_puts(&b, sel->nkw < MINDEX_KEYWORDS_MAX ? " \\*)] Flags "
+		    "permitted" : ")] Flags permitted");
+		/* "( \*)" when no flag precedes */
+		if (strncmp(b.data, "* OK [PERMANENTFLAGS ( ", 23) == 0)
+			memmove(b.data + 22, b.data + 23, b.len - 22);
+	}
+	imapd_sel_write(s, b.data, strlen(b.data));
+	buf_free(&b);
+}
+
+/* imapd_sel_fetch_line - "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])" */
+static void
+imapd_sel_fetch_line(struct imapd_session *s, uint32_t i)
+{
+	struct imapd_sel *sel = s->sel;
+	struct buf b = BUF_INIT;
+
+	buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, sel->v.uid[i]);
+	imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &b);
+	if (sel->condstore)
+		buf_printf(&b, " MODSEQ (%llu)",
+		    (unsigned long long)sel->v.modseq[i]);
+	buf_putc(&b, ')');
+	imapd_sel_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+/* imapd_sel_uidset - append UIDs (sorted) as a compact set */
+static void
+imapd_sel_uidset(struct buf *out, const uint32_t *u, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && u[j + 1] == u[j] + 1)
+			j++;
+		if (out->len > 0 && out->data[out->len - 1] != ' ')
+			buf_putc(out, ',');
+		if (j > i)
+			buf_printf(out, "%u:%u", u[i], u[j]);
+		else
+			buf_printf(out, "%u", u[i]);
+		i = j + 1;
+	}
+}
+
+/*
+ * imapd_sel_apply - tell the client how nv differs from its view, and
+ * make nv the view.
+ */
+static void
+imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
+    const struct mindex_status *st, bool kw_changed)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view *ov = &sel->v;
+	uint32_t i = 0, j = 0, removed = 0, *gone = NULL, ngone = 0;
+	uint32_t *changed = NULL, nchanged = 0;
+	struct buf b = BUF_INIT;
+
+	if (ov->n > 0) {
+		gone = xcalloc(ov->n, sizeof(*gone));
+		changed = xcalloc(ov->n, sizeof(*changed));
+	}
+	for (i = 0; i < ov->n; i++) {
+		while (j < nv->n && nv->uid[j] < ov->uid[i])
+			j++;
+		if (j >= nv->n || nv->uid[j] != ov->uid[i]) {
+			gone[ngone++] = ov->uid[i];
+			if (!sel->qresync) {
+				buf_reset(&b);
+				buf_printf(&b, "* %u EXPUNGE", i + 1 - removed);
+				imapd_sel_write(s, b.data, b.len);
+			}
+			removed++;
+			continue;
+		}
+		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
+		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
+			changed[nchanged++] = j;
+	}
+	if (sel->qresync && ngone > 0) {
+		buf_reset(&b);
+		buf_puts(&b, "* VANISHED ");
+		imapd_sel_uidset(&b, gone, ngone);
+		imapd_sel_write(s, b.data, b.len);
+	}
+	if (nv->n != ov->n - removed) {
+		buf_reset(&b);
+		buf_printf(&b, "* %u EXISTS", nv->n);
+		imapd_sel_write(s, b.data, b.len);
+	}
+	imapd_sel_view_free(ov);
+	*ov = *nv;
+	memset(nv, 0, sizeof(*nv));
+	sel->uidnext = st->uidnext;
+	sel->highestmodseq = st->highestmodseq;
+	if (kw_changed)
+		imapd_sel_flag_lines(s);
+	for (i = 0; i < nchanged; i++)
+		imapd_sel_fetch_line(s, changed[i]);
+	free(gone);
+	free(changed);
+	buf_free(&b);
+}
+
+/* imapd_sel_update - sync and tell what changed */
+void
+imapd_sel_update(struct imapd_session *s, bool allow_expunge)
+{
+	struct imapd_sel *sel = s->sel;
+	struct mindex *ix = imapd_store_index(s);
+	struct imapd_view nv;
+	struct mindex_status st;
+	struct buf kw = BUF_INIT, why = BUF_INIT;
+	uint32_t j = 0;
+	bool kwc;
+
+	if (sel == NULL || sel->folder == NULL || ix == NULL ||
+	    s->state != IMAPD_S_SELECTED)
+		return;
+	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, &why) < 0) {
+		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
+		    sel->folder, buf_cstr(&why));
+		goto out;
+	}
+	if (!allow_expunge) {
+		/* any UID of the view gone? then wait */
+		for (uint32_t i = 0; i < sel->v.n; i++) {
+			while (j < nv.n && nv.uid[j] < sel->v.uid[i])
+				j++;
+			if (j >= nv.n || nv.uid[j] != sel->v.uid[i]) {
+				imapd_sel_view_free(&nv);
+				goto out;
+			}
+		}
+	}
+	kwc = imapd_sel_set_keywords(sel, &kw);
+	imapd_sel_apply(s, &nv, &st, kwc);
+out:
+	buf_free(&kw);
+	buf_free(&why);
+}
+
+/* imapd_sel_folder_dir - the folder's directory */
+int
+imapd_sel_folder_dir(struct imapd_session *s, const char *folder,
+    struct buf *out)
+{
+	struct buf why = BUF_INIT;
+	int rc;
+
+	buf_reset(out);
+	buf_puts(out, imapd_store_path(s));
+	buf_putc(out, '/');
+	rc = mutf7_folder_disk(folder, out, &why);
+	buf_free(&why);
+	return rc;
+}
+
+/* imapd_sel_resolve - a mailbox argument to its UTF-8 name */
+int
+imapd_sel_resolve(struct imapd_session *s, struct imap_cursor *c,
+    struct buf *name)
+{
+	struct imap_token t;
+	struct buf raw = BUF_INIT, why = BUF_INIT;
+	int rc = 0;
+
+	if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM &&
+	    t.type != IMAP_TOK_STRING) {
+		imapd_session_bad(s, "BAD Syntax: mailbox name expected");
+		return -1;
+	}
+	imap_tok_string(&t, &raw);
+	buf_reset(name);
+	if (mutf7_folder_name(buf_cstr(&raw), false, name, &why) < 0) {
+		imapd_session_tagged(s, "NO [CANNOT] Invalid mailbox name: "
+		    "%s", buf_cstr(&why));
+		rc = -1;
+	}
+	buf_free(&raw);
+	buf_free(&why);
+	return rc;
+}
+
+/* imapd_sel_enable - ENABLE CONDSTORE / QRESYNC (RFC 7162 3.1.1, 3.2.3) */
+bool
+imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
+    struct buf *out)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+
+	if (n == 9 && str_ncasecmp(name, "CONDSTORE", 9) == 0) {
+		if (!sel->condstore)
+			buf_puts(out, " CONDSTORE");
+		sel->condstore = true;
+		return true;
+	}
+	if (n == 7 && str_ncasecmp(name, "QRESYNC", 7) == 0) {
+		if (!sel->qresync)
+			buf_puts(out, " QRESYNC");
+		sel->qresync = true;
+		sel->condstore = true;
+		return true;
+	}
+	return false;
+}
+
+/* imapd_sel_condstore - a CONDSTORE-enabling command was used */
+void
+imapd_sel_condstore(struct imapd_session *s)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+
+	if (!sel->condstore && sel->folder != NULL) {
+		char line[80];
+		int len = snprintf(line, sizeof(line),
+		    "* OK [HIGHESTMODSEQ %llu] CONDSTORE enabled",
+		    (unsigned long long)sel->highestmodseq);
+
+		imapd_sel_write(s, line, (size_t)len);
+	}
+	sel->condstore = true;
+}
+
+/* imapd_sel_capability - what the selected state adds */
+void
+imapd_sel_capability(struct buf *out)
+{
+	buf_printf(out, " IDLE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC "
+	    "MULTIAPPEND BINARY APPENDLIMIT=%llu", imapd_append_limit());
+}
+
+/* the QRESYNC parameters of SELECT (RFC 7162 3.2.5) */
+struct imapd_qresync {
+	bool on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct buf known;	/* known-uids, "" for none */
+};
+
+/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT */
+static int
+imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
+    struct imapd_qresync *q, bool *condstore)
+{
+	struct imap_token t;
+	unsigned long long num;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
+		return 0;
+	if (t.type != IMAP_TOK_OPEN)
+		return -1;
+	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+		if (imap_tok_is(&t, "CONDSTORE")) {
+			*condstore = true;
+			continue;
+		}
+		if (!imap_tok_is(&t, "QRESYNC") || !s->sel->qresync)
+			return -1;
+		q->on = true;
+		if (imap_cursor_next(c, &t) != IMAP_TOK_OPEN ||
+		    imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+		    imap_number(t.p, t.len, false, &num) < 0 || num == 0)
+			return -1;
+		q->uidvalidity = (uint32_t)num;
+		if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+		    imap_number(t.p, t.len, true, &num) < 0 || num == 0)
+			return -1;
+		q->modseq = num;
+		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+			buf_append(&q->known, t.p, t.len);
+			/* seq-match data: accepted, not needed (we keep
+			 * every expunged range) */
+			if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN) {
+				while (imap_cursor_next(c, &t) ==
+				    IMAP_TOK_ATOM)
+					;
+				if (t.type != IMAP_TOK_CLOSE)
+					return -1;
+				imap_cursor_next(c, &t);
+			}
+		}
+		if (t.type != IMAP_TOK_CLOSE)
+			return -1;
+	}
+	if (t.type != IMAP_TOK_CLOSE || imap_cursor_next(c, &t) !=
+	    IMAP_TOK_END)
+		return -1;
+	return 0;
+}
+
+/* the vanished ranges, for QRESYNC */
+struct imapd_vanish {
+	struct buf out;
+	unsigned char *known;	/* bitmap over the known-uids, or NULL */
+	struct imap_seqset set;
+};
+
+/* imapd_sel_in_known - is uid in the client's known-uids? */
+static bool
+imapd_sel_in_known(const struct imap_seqset *set, uint32_t uid)
+{
+	if (set->n == 0)
+		return true;
+	for (size_t i = 0; i < set->n; i++) {
+		uint32_t lo = set->r[i].lo, hi = set->r[i].hi;
+
+		if (lo > hi && hi != 0) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (uid >= lo && (hi == 0 || uid <= hi))
+			return true;
+	}
+	return false;
+}
+
+/* imapd_sel_vanished_fn - one expunged range */
+static void
+imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
+{
+	struct imapd_vanish *vn = ctx;
+
+	(void)modseq;
+	for (uint64_t u = lo; u <= hi; u++) {
+		uint32_t a = (uint32_t)u, b = a;
+
+		if (!imapd_sel_in_known(&vn->set, a))
+			continue;
+		while (b < hi && imapd_sel_in_known(&vn->set, b + 1))
+			b++;
+		if (vn->out.len > 0)
+			buf_putc(&vn->out, ',');
+		if (b > a)
+			buf_printf(&vn->out, "%u:%u", a, b);
+		else
+			buf_printf(&vn->out, "%u", a);
+		u = b;
+		if (vn->out.len > 64 * 1024)
+			break;
+	}
+}
+
+/* imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed
+ * since the client's modseq (RFC 7162 3.2.5.1) */
+static void
+imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_vanish vn;
+	struct buf why = BUF_INIT, line = BUF_INIT;
+
+	if (q->uidvalidity != sel->uidvalidity)
+		return;
+	memset(&vn, 0, sizeof(vn));
+	buf_init(&vn.out);
+	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
+	    q->known.len, &vn.set) < 0)
+		memset(&vn.set, 0, sizeof(vn.set));
+	if (mindex_vanished(imapd_store_index(s), sel->folder, q->modseq,
+	    imapd_sel_vanished_fn, &vn, &why) == 0 && vn.out.len > 0) {
+		buf_puts(&line, "* VANISHED (EARLIER) ");
+		buf_append(&line, vn.out.data, vn.out.len);
+		imapd_sel_write(s, line.data, line.len);
+	}
+	for (uint32_t i = 0; i < sel->v.n; i++)
+		if (sel->v.modseq[i] > q->modseq)
+			imapd_sel_fetch_line(s, i);
+	imap_seqset_free(&vn.set);
+	buf_free(&vn.out);
+	buf_free(&why);
+	buf_free(&line);
+}
+
+/* imapd_sel_open - SELECT or EXAMINE */
+static void
+imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+	struct mindex *ix = imapd_store_index(s);
+	struct buf name = BUF_INIT, kw = BUF_INIT, why = BUF_INIT;
+	struct buf line = BUF_INIT;
+	struct imapd_qresync q;
+	struct imapd_view nv;
+	struct mindex_status st;
+	bool condstore = false, was = s->state == IMAPD_S_SELECTED;
+	uint32_t unseen = 0;
+
+	memset(&q, 0, sizeof(q));
+	buf_init(&q.known);
+	if (imapd_sel_resolve(s, c, &name) < 0)
+		goto out;
+	if (imapd_sel_params(s, c, &q, &condstore) < 0) {
+		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
+		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
+		    s->last_cmd);
+		goto out;
+	}
+	/* RFC 9051 6.3.2: a SELECT (even a failing one) closes the
+	 * current mailbox first; CLOSED says so (RFC 7162 3.2.11) */
+	imapd_sel_unselect_now(s);
+	if (was && (s->rev2 || sel->qresync))
+		imapd_session_reply(s, "* OK [CLOSED] Previous mailbox "
+		    "closed");
+	if (ix == NULL) {
+		imapd_session_tagged(s, "NO [UNAVAILABLE] Mail store not "
+		    "available");
+		goto out;
+	}
+	if (imapd_sel_load(ix, buf_cstr(&name), true, &nv, &st, &kw,
+	    &why) < 0) {
+		if (errno == ENOENT)
+			imapd_session_tagged(s, "NO [NONEXISTENT] Mailbox "
+			    "does not exist");
+		else {
+			msg_warn("%s: SELECT %s: %s", buf_cstr(&s->login),
+			    buf_cstr(&name), buf_cstr(&why));
+			imapd_session_tagged(s, "NO [SERVERBUG] Cannot open "
+			    "the mailbox");
+		}
+		goto out;
+	}
+	if (condstore)
+		sel->condstore = true;
+	sel->folder = xstrdup(buf_cstr(&name));
+	sel->readonly = ro;
+	sel->v = nv;
+	sel->uidvalidity = st.uidvalidity;
+	sel->uidnext = st.uidnext;
+	sel->highestmodseq = st.highestmodseq;
+	(void)imapd_sel_set_keywords(sel, &kw);
+	s->state = IMAPD_S_SELECTED;
+
+	imapd_sel_flag_lines(s);
+	buf_printf(&line, "* %u EXISTS", sel->v.n);
+	imapd_sel_write(s, line.data, line.len);
+	if (!s->rev2) {
+		imapd_session_reply(s, "* 0 RECENT");
+		for (uint32_t i = 0; i < sel->v.n && unseen == 0; i++)
+			if (!(sel->v.flags[i] & MINDEX_F_SEEN))
+				unseen = i + 1;
+		if (unseen)
+			imapd_session_reply(s, "* OK [UNSEEN %u] First unseen",
+			    unseen);
+	}
+	imapd_session_reply(s, "* OK [UIDVALIDITY %u] UIDs valid",
+	    sel->uidvalidity);
+	imapd_session_reply(s, "* OK [UIDNEXT %u] Predicted next UID",
+	    sel->uidnext);
+	imapd_session_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+	    (unsigned long long)sel->highestmodseq);
+	if (s->rev2) {
+		buf_reset(&line);
+		buf_puts(&line, "* LIST () \".\" ");
+		buf_reset(&why);
+		if (mutf7_encode(name.data, name.len, &why, &kw) < 0)
+			buf_set(&why, buf_cstr(&name));
+		imap_write_astring(&line, why.data, why.len);
+		imapd_sel_write(s, line.data, line.len);
+	}
+	if (q.on)
+		imapd_sel_qresync(s, &q);
+	imapd_session_tagged(s, "OK [%s] %s completed", ro ? "READ-ONLY" :
+	    "READ-WRITE", s->last_cmd);
+out:
+	buf_free(&name);
+	buf_free(&kw);
+	buf_free(&why);
+	buf_free(&line);
+	buf_free(&q.known);
+}
+
+/* imapd_sel_select - SELECT mailbox [params] */
+void
+imapd_sel_select(struct imapd_session *s, struct imap_cursor *c)
+{
+	imapd_sel_open(s, c, false);
+}
+
+/* imapd_sel_examine - EXAMINE mailbox [params]: read-only */
+void
+imapd_sel_examine(struct imapd_session *s, struct imap_cursor *c)
+{
+	imapd_sel_open(s, c, true);
+}
+
+/* imapd_sel_no_args - true if the command has no arguments, else BAD */
+static bool
+imapd_sel_no_args(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imap_token t;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
+		return true;
+	imapd_session_bad(s, "BAD Syntax: %s takes no arguments",
+	    s->last_cmd);
+	return false;
+}
+
+/* imapd_sel_close - CLOSE: expunge \Deleted silently (read-write), then
+ * back to the authenticated state */
+void
+imapd_sel_close(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imapd_sel *sel = s->sel;
+	struct buf why = BUF_INIT;
+
+	if (!imapd_sel_no_args(s, c))
+		return;
+	if (!sel->readonly && mindex_expunge(imapd_store_index(s),
+	    sel->folder, NULL, 0, NULL, &why) < 0)
+		msg_warn("%s: CLOSE %s: %s", buf_cstr(&s->login),
+		    sel->folder, buf_cstr(&why));
+	imapd_sel_unselect_now(s);
+	imapd_session_tagged(s, "OK CLOSE completed");
+	buf_free(&why);
+}
+
+/* imapd_sel_unselect - UNSELECT (RFC 3691): no expunge */
+void
+imapd_sel_unselect(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_unselect_now(s);
+	imapd_session_tagged(s, "OK UNSELECT completed");
+}
+
+/* imapd_sel_check - CHECK (RFC 3501): a NOOP here */
+void
+imapd_sel_check(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_update(s, true);
+	imapd_session_tagged(s, "OK CHECK completed");
+}
+
+/* imapd_sel_noop - NOOP: in the selected state, the changes */
+void
+imapd_sel_noop(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_update(s, true);
+	imapd_session_tagged(s, "OK NOOP completed");
+}
