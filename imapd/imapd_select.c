@@ -516,14 +516,17 @@ int
 imapd_sel_folder_dir(struct imapd_session *s, const char *folder,
     struct buf *out)
 {
-	struct buf why = BUF_INIT;
+	struct buf why = BUF_INIT, disk = BUF_INIT;
 	int rc;
 
 	buf_reset(out);
+	rc = mutf7_folder_disk(folder, &disk, &why);
 	buf_puts(out, imapd_store_path(s));
-	buf_putc(out, '/');
-	rc = mutf7_folder_disk(folder, out, &why);
+	if (disk.len > 0)
+		buf_putc(out, '/');
+	buf_append(out, disk.data, disk.len);
 	buf_free(&why);
+	buf_free(&disk);
 	return rc;
 }
 

@@ -60,8 +60,15 @@ def folder_create(inst, user, name):
         os.chown(p, owner.st_uid, owner.st_gid)
 
 
-def tagged(lines, tag):
-    return lines[-1].decode()
+def cmd(c, tag, text, timeout=None):
+    """c.cmd that reads past empty lines (in literals) to the tagged
+    answer."""
+    r = c.cmd(tag, text, timeout)
+    for _ in range(100):
+        if r and r[-1].startswith(tag.encode() + b" "):
+            return r
+        r += c.until_tagged(tag, timeout)
+    raise AssertionError(r[-5:])
 
 
 def test_select_empty_and_responses(imap):
@@ -91,4 +98,163 @@ def test_select_empty_and_responses(imap):
     # a failed SELECT leaves no mailbox selected
     assert c.cmd("g", "FETCH 1 FLAGS")[-1].startswith(b"g BAD ")
     c.cmd("l", "LOGOUT")
+    c.close()
+
+
+MIME_MSG = (
+    b"From: Alice <alice@example.test>\r\n"
+    b"To: Bob <bob@example.test>\r\n"
+    b"Subject: parts\r\n"
+    b"Message-ID: <parts@example.org>\r\n"
+    b"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+    b"\r\n"
+    b"--XX\r\n"
+    b"Content-Type: text/plain; charset=us-ascii\r\n"
+    b"\r\n"
+    b"first part\r\n"
+    b"--XX\r\n"
+    b"Content-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"AAECAwQ=\r\n"
+    b"--XX--\r\n")
+
+
+def imaplib_login(inst, user=USER, pw=PW):
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port, timeout=15)
+    m.login(user, pw)
+    return m
+
+
+def test_append_fetch_store_expunge(imap):
+    m = imaplib_login(imap, "carol@example.test", "pw-carol")
+    typ, data = m.append("INBOX", r"(\Flagged $Work)",
+                         '"05-Mar-2024 10:11:12 +0100"', MIME_MSG)
+    assert typ == "OK", data
+    assert re.match(rb"\[APPENDUID \d+ 1\]", data[0]), data
+    m.append("INBOX", None, None, H.make_message("second"))
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [b"2"]
+    typ, data = m.fetch("1", "(FLAGS INTERNALDATE RFC822.SIZE UID)")
+    line = data[0].decode()
+    assert "FLAGS (\\Flagged $Work)" in line
+    assert 'INTERNALDATE "05-Mar-2024 09:11:12 +0000"' in line
+    assert "RFC822.SIZE %d" % len(MIME_MSG) in line
+    assert "UID 1" in line
+    # the whole message, as sent, and parts of it
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    assert data[0][1] == MIME_MSG
+    typ, data = m.fetch("1", "(BODY.PEEK[1])")
+    assert data[0][1] == b"first part"
+    typ, data = m.fetch("1", "(BODY.PEEK[1.MIME])")
+    assert data[0][1] == b"Content-Type: text/plain; charset=us-ascii" \
+        b"\r\n\r\n"
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject TO)])")
+    assert data[0][1] == b"To: Bob <bob@example.test>\r\nSubject: parts" \
+        b"\r\n\r\n"
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS.NOT (Subject To "
+                        "From Message-ID Date MIME-Version)])")
+    assert data[0][1].startswith(b"Content-Type: multipart/mixed")
+    typ, data = m.fetch("1", "(BODY.PEEK[TEXT]<0.6>)")
+    assert b"BODY[TEXT]<0>" in data[0][0] and data[0][1] == b"--XX\r\n"
+    typ, data = m.fetch("1", "(BODY.PEEK[]<5.10>)")
+    assert data[0][1] == MIME_MSG[5:15]
+    typ, data = m.fetch("1", "(BINARY.PEEK[2] BINARY.SIZE[2])")
+    assert b"BINARY.SIZE[2] 5" in b"".join(
+        x if isinstance(x, bytes) else b"".join(x) for x in data)
+    assert data[0][1] == b"\x00\x01\x02\x03\x04"
+    assert b"~{5}" in data[0][0]
+    typ, data = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    blob = data[0] if isinstance(data[0], bytes) else data[0][0]
+    assert b'ENVELOPE ("Mon, 01 Jan 2024 00:00:00 +0000" "parts"' in blob
+    assert b'BODYSTRUCTURE (("text" "plain"' in blob
+    # a second time from the index's cache: the same bytes
+    typ, data2 = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    assert data2 == data
+    typ, data = m.fetch("1:2", "FAST")
+    assert len(data) == 2
+    typ, data = m.fetch("2", "ALL")
+    assert b"ENVELOPE" in data[0]
+    typ, data = m.fetch("1", "(BODY)")
+    assert b"BODY ((" in data[0]
+    # BODY[] sets \Seen in a read-write mailbox, and says so
+    typ, data = m.fetch("2", "(BODY[TEXT])")
+    assert b"\\Seen" in data[0][0] or b"\\Seen" in b"".join(
+        x for x in data if isinstance(x, bytes))
+    typ, data = m.fetch("2", "FLAGS")
+    assert b"\\Seen" in data[0]
+    typ, data = m.fetch("2", "(RFC822.HEADER)")
+    assert data[0][1].startswith(b"From: <sender@example.org>")
+    # STORE
+    typ, data = m.store("1", "+FLAGS", r"(\Deleted Custom1)")
+    assert typ == "OK"
+    assert b"\\Deleted" in data[0] and b"Custom1" in data[0]
+    typ, data = m.store("1", "-FLAGS.SILENT", r"(\Flagged)")
+    assert typ == "OK" and data == [None]
+    typ, data = m.fetch("1", "FLAGS")
+    assert data[0] == b"1 (FLAGS (\\Deleted $Work Custom1))"
+    typ, data = m.store("2", "FLAGS", r"(\Answered)")
+    assert data[0] == b"2 (FLAGS (\\Answered))"
+    # the Maildir holds the flags in its standard suffix
+    cur = imap.maildir("carol") / "cur"
+    names = sorted(p.name for p in cur.iterdir())
+    assert any(n.endswith(":2,R") for n in names), names
+    assert any(re.search(r":2,T[a-z]+$", n) for n in names), names
+    # EXPUNGE
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"1"]
+    typ, data = m.fetch("1", "(UID FLAGS)")
+    assert b"UID 2" in data[0]
+    assert len(list(cur.iterdir())) == 1
+    # bad sequence sets
+    for bad in ("5", "0", "1:x", "2:*", "1,,2"):
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            m.fetch(bad, "FLAGS")
+    # UIDs out of range are just not there
+    typ, data = m.uid("FETCH", "1,99:100", "FLAGS")
+    assert typ == "OK" and data == [None]
+    typ, data = m.uid("FETCH", "*", "FLAGS")
+    assert typ == "OK" and b"UID 2" in data[0]
+    m.close()
+    m.logout()
+
+
+def test_fetch_item_errors(imap):
+    bads = ("FETCH 1 (BOGUS)", "FETCH 1 BODY[FOO]", "FETCH 1 BODY[1.]",
+            "FETCH 1 BINARY[TEXT]", "FETCH 1 BODY[]<1>",
+            "FETCH 1 BODY[]<1.0>", "FETCH 1 (FLAGS", "FETCH 1",
+            "FETCH 1 BINARY.SIZE[]<0.1>", "FETCH 1 BODY[HEADER.FIELDS ()]",
+            "STORE 1 FLAGS (\\Bogus)", "STORE 1 FLAGS (a]b)",
+            "STORE 1 XFLAGS (\\Seen)", "UID BOGUS 1", "COPY 9 INBOX")
+    # in groups, below imapd_error_limit
+    for i in range(0, len(bads), 4):
+        c = raw(imap, "carol@example.test", "pw-carol")
+        c.cmd("s", "SELECT INBOX")
+        for bad in bads[i:i + 4]:
+            r = c.cmd("b", bad)
+            assert r[-1].startswith(b"b BAD "), (bad, r)
+        # the session stays usable
+        assert c.cmd("n", "NOOP")[-1] == b"n OK NOOP completed"
+        c.close()
+
+
+def test_examine_is_read_only(imap):
+    deliver(imap, "ro-1", to="bob@example.test")
+    wait_delivered(imap, BOB, "ro-1")
+    c = raw(imap, BOB, BOBPW)
+    r = c.cmd("x", "EXAMINE INBOX")
+    assert b"* OK [PERMANENTFLAGS ()] Read-only mailbox" in r
+    assert r[-1].startswith(b"x OK [READ-ONLY]")
+    r = c.cmd("s", "STORE 1 +FLAGS (\\Seen)")
+    assert r[-1].startswith(b"s NO [READ-ONLY]"), r
+    assert c.cmd("e", "EXPUNGE")[-1].startswith(b"e NO [READ-ONLY]")
+    assert c.cmd("m", "MOVE 1 INBOX")[-1].startswith(b"m NO [READ-ONLY]")
+    # BODY[] does not set \Seen in a read-only mailbox
+    r = cmd(c, "f", "FETCH 1 BODY[]")
+    assert b"\\Seen" not in b"".join(r)
+    r = c.cmd("g", "FETCH 1 FLAGS")
+    assert r[0] == b"* 1 FETCH (FLAGS ())", r
+    c.cmd("c", "CLOSE")
     c.close()
