@@ -258,3 +258,187 @@ def test_examine_is_read_only(imap):
     assert r[0] == b"* 1 FETCH (FLAGS ())", r
     c.cmd("c", "CLOSE")
     c.close()
+
+
+def test_two_sessions_see_each_other(imap):
+    for i in range(3):
+        deliver(imap, "two-%d" % i, to="dave@example.test")
+    wait_delivered(imap, "dave@example.test", "two-", count=3)
+    a = raw(imap, "dave@example.test", "pw-dave")
+    b = raw(imap, "dave@example.test", "pw-dave")
+    a.cmd("e", "ENABLE CONDSTORE")
+    ra = a.cmd("s", "SELECT INBOX")
+    rb = b.cmd("s", "SELECT INBOX")
+    n = int([x for x in ra if x.endswith(b" EXISTS")][0].split()[1])
+    assert n >= 3
+    # b flags message 1: a hears it at its next command, with MODSEQ
+    r = b.cmd("f", "STORE 1 +FLAGS (\\Flagged)")
+    assert r[-1].startswith(b"f OK")
+    r = a.cmd("n", "NOOP")
+    assert re.match(rb"\* 1 FETCH \(UID \d+ FLAGS \(\\Flagged\) "
+                    rb"MODSEQ \(\d+\)\)", r[0]), r
+    # b expunges message 2: a is told EXPUNGE, not during its FETCH
+    b.cmd("d", "STORE 2 +FLAGS.SILENT (\\Deleted)")
+    r = b.cmd("x", "EXPUNGE")
+    assert r[0] == b"* 2 EXPUNGE", r
+    r = a.cmd("f", "FETCH 1 FLAGS")
+    assert not any(b"EXPUNGE" in x for x in r), r
+    r = a.cmd("n", "NOOP")
+    assert b"* 2 EXPUNGE" in r, r
+    # new mail: EXISTS at the next command
+    deliver(imap, "two-new", to="dave@example.test")
+    wait_delivered(imap, "dave@example.test", "two-new")
+    r = a.cmd("c", "CHECK")
+    assert b"* %d EXISTS" % n in r, r
+    a.close()
+    b.close()
+
+
+def test_idle_push_on_delivery(imap):
+    c = raw(imap, BOB, BOBPW)
+    r = c.cmd("s", "SELECT INBOX")
+    n = int([x for x in r if x.endswith(b" EXISTS")][0].split()[1])
+    c.send(b"i IDLE\r\n")
+    assert c.line() == b"+ idling"
+    other = raw(imap, BOB, BOBPW)
+    other.cmd("s", "SELECT INBOX")
+    for k in range(2):
+        deliver(imap, "idle-%d" % k, to=BOB)
+        t0 = time.monotonic()
+        # the first line after delivery; the clock starts when the file
+        # is in new/ (local's rename)
+        wait_delivered(imap, BOB, "idle-%d" % k)
+        t1 = time.monotonic()
+        ln = c.line(timeout=5)
+        t2 = time.monotonic()
+        assert ln == b"* %d EXISTS" % (n + k + 1), ln
+        assert t2 - t1 < 1.0, (t1 - t0, t2 - t1)
+    # a flag change by another session is pushed too
+    other.cmd("f", "STORE 1 +FLAGS (\\Answered)")
+    ln = c.line(timeout=3)
+    assert re.match(rb"\* 1 FETCH \(UID \d+ FLAGS \(.*\\Answered", ln), ln
+    c.send(b"DONE\r\n")
+    assert c.line() == b"i OK IDLE terminated"
+    # IDLE again, and a line that is not DONE ends it with BAD
+    c.send(b"j IDLE\r\n")
+    assert c.line() == b"+ idling"
+    c.send(b"NOPE\r\n")
+    assert c.line().startswith(b"j BAD ")
+    assert c.cmd("n", "NOOP")[-1] == b"n OK NOOP completed"
+    other.close()
+    c.close()
+
+
+def test_qresync_after_session_and_delivery(imap):
+    user, pw = "alice@example.test", "pw-alice"
+    for i in range(3):
+        deliver(imap, "qr-%d" % i, to=user)
+    wait_delivered(imap, user, "qr-", count=3)
+    c = raw(imap, user, pw)
+    assert b"QRESYNC" in c.cmd("e", "ENABLE QRESYNC")[0]
+    r = c.cmd("s", "SELECT INBOX")
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(r)).group(1))
+    ms = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(r)).group(1))
+    r = c.cmd("u", "UID FETCH 1:* (FLAGS)")
+    uids = [int(re.search(rb"UID (\d+)", x).group(1)) for x in r[:-1]]
+    c.cmd("l", "LOGOUT")
+    c.close()
+    # while the client is away: another session flags and expunges,
+    # and a message is delivered
+    o = raw(imap, user, pw)
+    o.cmd("s", "SELECT INBOX")
+    o.cmd("f", "UID STORE %d +FLAGS (\\Seen)" % uids[0])
+    o.cmd("d", "UID STORE %d +FLAGS (\\Deleted)" % uids[1])
+    o.cmd("x", "UID EXPUNGE %d" % uids[1])
+    o.close()
+    deliver(imap, "qr-late", to=user)
+    wait_delivered(imap, user, "qr-late")
+    c = raw(imap, user, pw)
+    c.cmd("e", "ENABLE QRESYNC")
+    r = c.cmd("s", "SELECT INBOX (QRESYNC (%d %d %d:%d))" % (
+        uv, ms, uids[0], uids[-1]))
+    text = b"\n".join(r)
+    assert b"* VANISHED (EARLIER) %d" % uids[1] in text, text
+    assert re.search(rb"\* \d+ FETCH \(UID %d FLAGS \(\\Seen\) MODSEQ "
+                     % uids[0], text), text
+    # the delivered one comes as a changed message too (its modseq is
+    # newer), and EXISTS counts it
+    assert re.search(rb"UID %d FLAGS \(\) MODSEQ" % (uids[-1] + 1), text) \
+        or re.search(rb"FETCH \(UID %d " % (uids[-1] + 1), text), text
+    # UID FETCH CHANGEDSINCE with VANISHED
+    r = c.cmd("v", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % ms)
+    text = b"\n".join(r)
+    assert b"* VANISHED (EARLIER) %d" % uids[1] in text, text
+    assert r[-1].startswith(b"v OK")
+    # and live: an expunge by another session is VANISHED, not EXPUNGE
+    o = raw(imap, user, pw)
+    o.cmd("s", "SELECT INBOX")
+    o.cmd("d", "UID STORE %d +FLAGS (\\Deleted)" % uids[2])
+    o.cmd("x", "EXPUNGE")
+    o.close()
+    r = c.cmd("n", "NOOP")
+    assert b"* VANISHED %d" % uids[2] in r, r
+    c.close()
+
+
+def test_unchangedsince(imap):
+    user, pw = "carol@example.test", "pw-carol"
+    deliver(imap, "unch", to=user)
+    wait_delivered(imap, user, "unch")
+    c = raw(imap, user, pw)
+    c.cmd("s", "SELECT INBOX")
+    r = c.cmd("f", "FETCH 1 (MODSEQ)")
+    # the first CONDSTORE-enabling command tells HIGHESTMODSEQ
+    assert r[0].startswith(b"* OK [HIGHESTMODSEQ "), r
+    ms = int(re.search(rb"MODSEQ \((\d+)\)", r[1]).group(1))
+    r = c.cmd("a", "STORE 1 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)" % ms)
+    assert r[-1].startswith(b"a OK"), r
+    assert re.search(rb"MODSEQ \((\d+)\)", r[0])
+    r = c.cmd("b", "STORE 1 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % ms)
+    assert r[-1].startswith(b"b OK [MODIFIED 1]"), r
+    r = c.cmd("c", "UID STORE 1:* (UNCHANGEDSINCE 0) +FLAGS (\\Seen)")
+    assert b"[MODIFIED " in r[-1], r
+    c.close()
+
+
+def test_copy_move_and_appends(imap):
+    user, pw = "dave@example.test", "pw-dave"
+    folder_create(imap, user, "Archive2")
+    m = imaplib_login(imap, user, pw)
+    typ, data = m.append("Nowhere", None, None, b"Subject: x\r\n\r\ny\r\n")
+    assert typ == "NO" and b"[TRYCREATE]" in data[0]
+    # MULTIAPPEND: two messages, one APPENDUID set
+    c = raw(imap, user, pw)
+    c.send(b"m APPEND Archive2 (\\Seen) {14+}\r\nSubject: a\r\n\r\n"
+           b" {14+}\r\nSubject: b\r\n\r\n\r\n")
+    r = c.until_tagged(b"m")
+    assert re.match(rb"m OK \[APPENDUID \d+ 1:2\]", r[-1]), r
+    # over APPENDLIMIT: NO [TOOBIG] before the literal is sent
+    caps = c.cmd("c", "CAPABILITY")[0]
+    limit = int(re.search(rb"APPENDLIMIT=(\d+)", caps).group(1))
+    c.send(b"t APPEND Archive2 {%d}\r\n" % (limit + 1))
+    assert c.line().startswith(b"t NO [TOOBIG]")
+    assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    c.close()
+    m.select("Archive2")
+    typ, data = m.uid("COPY", "1:2", "INBOX")
+    assert typ == "OK"
+    typ, data = m.response("COPYUID")
+    assert re.match(rb"\d+ 1:2 \d+:\d+", data[-1]), data
+    folder_create(imap, user, "Moved")
+    c = raw(imap, user, pw)
+    c.cmd("s", "SELECT Archive2")
+    r = c.cmd("v", "MOVE 1 Moved")
+    assert re.match(rb"\* OK \[COPYUID \d+ 1 1\]", r[0]), r
+    assert r[1] == b"* 1 EXPUNGE", r
+    assert r[-1] == b"v OK MOVE completed"
+    r = c.cmd("w", "UID MOVE 2 Moved")
+    assert b"* 1 EXPUNGE" in r
+    r = c.cmd("x", "UID COPY 1:* Nowhere")
+    assert r[-1].startswith(b"x NO [TRYCREATE]"), r
+    r = c.cmd("u", "UNSELECT")
+    assert r[-1] == b"u OK UNSELECT completed"
+    r = c.cmd("s", "EXAMINE Moved")
+    assert b"* 2 EXISTS" in r
+    c.close()
+    m.logout()
