@@ -442,3 +442,75 @@ def test_copy_move_and_appends(imap):
     assert b"* 2 EXISTS" in r
     c.close()
     m.logout()
+
+
+def put_in_new(inst, user, name, data):
+    """A message file in new/ as local writes it (LF line ends)."""
+    home = inst.maildir(user.split("@")[0])
+    owner = home.stat()
+    tmp = home / "tmp" / name
+    tmp.write_bytes(data)
+    os.chown(tmp, owner.st_uid, owner.st_gid)
+    os.rename(tmp, home / "new" / name)
+
+
+def imapd_rss_anon_kb(inst):
+    return sum(H.proc_status_kb(p, "RssAnon") or 0
+               for p in inst.children("imapd"))
+
+
+def test_big_message_and_slow_reader(imap):
+    user, pw = "bob@example.test", "pw-bob"
+    # the login makes the Maildir
+    imaplib_login(imap, user, pw).logout()
+    line = b"0123456789" * 7 + b"abcde\n"
+    body = line * (10 * 1024 * 1024 // len(line))
+    data = b"Subject: big\nFrom: <a@example.org>\n\n" + body
+    put_in_new(imap, user, "%d.big.host" % int(time.time()), data)
+    wire = data.replace(b"\n", b"\r\n")
+    m = imaplib_login(imap, user, pw)
+    m.select("INBOX")
+    typ, res = m.fetch("*", "(UID RFC822.SIZE)")
+    uid = int(re.search(rb"UID (\d+)", res[0]).group(1))
+    assert b"RFC822.SIZE %d" % len(wire) in res[0]
+    t0 = time.monotonic()
+    typ, res = m.uid("FETCH", str(uid), "(BODY.PEEK[])")
+    assert res[0][1] == wire
+    typ, res = m.uid("FETCH", str(uid), "(BODY.PEEK[]<5000000.1000>)")
+    assert res[0][1] == wire[5000000:5001000]
+    assert b"BODY[]<5000000>" in res[0][0]
+    # a range that starts between the CR and LF of a stored bare LF
+    cut = wire.index(b"\r\n", 1000000) + 1
+    typ, res = m.uid("FETCH", str(uid), "(BODY.PEEK[TEXT]<%d.3>)"
+                     % (cut - len(b"Subject: big\r\nFrom: "
+                                  b"<a@example.org>\r\n\r\n")))
+    assert res[0][1] == wire[cut:cut + 3]
+    assert time.monotonic() - t0 < 20
+    # a client that stops reading a big answer: it holds a bounded
+    # amount of imapd's memory, and other sessions go on
+    before = imapd_rss_anon_kb(imap)
+    slow = raw(imap, user, pw)
+    slow.cmd("s", "SELECT INBOX")
+    slow.send(b"f UID FETCH %d (BODY.PEEK[] BODY.PEEK[])\r\n" % uid)
+    time.sleep(1.0)
+    others = [raw(imap, user, pw) for _ in range(4)]
+    for o in others:
+        t1 = time.monotonic()
+        o.cmd("s", "SELECT INBOX")
+        r = o.cmd("f", "UID FETCH %d (RFC822.SIZE)" % uid)
+        assert r[-1].startswith(b"f OK"), r
+        assert time.monotonic() - t1 < 3
+        o.close()
+    grown = imapd_rss_anon_kb(imap) - before
+    assert grown < (40 if SANITIZED else 8) * 1024, grown
+    # the slow reader then gets all of it
+    got = b""
+    deadline = time.monotonic() + 60
+    while b"f OK UID FETCH completed" not in got[-200:]:
+        assert time.monotonic() < deadline, got[-300:]
+        d = slow.sock.recv(1 << 20)
+        assert d, (len(got), got[-300:])
+        got += d
+    assert got.count(wire) == 2
+    slow.close()
+    m.logout()
