@@ -77,10 +77,10 @@ imapd_cmd_capa(struct imapd_session *s, struct imap_cursor *c)
 static void
 imapd_cmd_noop(struct imapd_session *s, struct imap_cursor *c)
 {
-	if (!imapd_cmd_no_args(s, c))
-		return;
-	imapd_sel_update(s, true);
-	imapd_session_tagged(s, "OK NOOP completed");
+	if (s->state == IMAPD_S_SELECTED)	/* with its changes */
+		imapd_sel_noop(s, c);
+	else if (imapd_cmd_no_args(s, c))
+		imapd_session_tagged(s, "OK NOOP completed");
 }
 
 /* imapd_cmd_logout - LOGOUT: BYE, then the tagged OK, then close */

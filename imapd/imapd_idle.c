@@ -45,29 +45,36 @@ static struct imapd_watch *imapd_watches;
 static int imapd_nwatches;
 static struct ev_timer *imapd_idle_timer;
 
-/* imapd_idle_fire - the timer: update the sessions of fired watches */
+/* imapd_idle_fire - the timer: update the sessions of fired watches (a
+ * session with a job out is tried again at the next tick) */
 static long long
 imapd_idle_fire(struct evloop *loop, void *ctx)
 {
+	bool again = false;
+
 	(void)loop;
 	(void)ctx;
-	imapd_idle_timer = NULL;
 	for (int w = 0; w < imapd_nwatches; w++) {
 		struct imapd_sel *sel, *next;
+		bool busy = false;
 
 		if (!imapd_watches[w].fired)
 			continue;
 		imapd_watches[w].fired = false;
 		for (sel = imapd_watches[w].sessions; sel; sel = next) {
-			struct imapd_session *s = sel->owner;
-
 			next = sel->watch_next;
-			s->base.depth++;
-			imapd_sel_update(s, true);
-			session_leave(&s->base);
+			if (!imapd_sel_push(sel->owner))
+				busy = true;
+		}
+		if (busy) {
+			imapd_watches[w].fired = true;
+			again = true;
 		}
 	}
-	return -1;		/* once */
+	if (again)
+		return IMAPD_IDLE_DELAY_MS;
+	imapd_idle_timer = NULL;
+	return -1;		/* done */
 }
 
 /* imapd_idle_event - the inotify descriptor is readable */

@@ -83,6 +83,9 @@ int imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
  * (allow_expunge false: FETCH, STORE, SEARCH, where EXPUNGE must not be
  * sent: then nothing is told if something was expunged) */
 void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
+/* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
+ * tell; false if s has a job out (try again later) */
+bool imapd_sel_push(struct imapd_session *s);
 /* imapd_sel_enable - ENABLE of CONDSTORE / QRESYNC: true if name is
  * one of them (newly enabled ones are appended to out) */
 bool imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -473,7 +474,34 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 	buf_free(&b);
 }
 
-/* imapd_sel_update - sync and tell what changed */
+/* imapd_sel_absorb - a fresh listing: tell what changed and keep it
+ * (allow_expunge false and something was expunged: drop it and wait) */
+static void
+imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
+    const struct mindex_status *st, const struct buf *kw,
+    bool allow_expunge)
+{
+	struct imapd_sel *sel = s->sel;
+	uint32_t j = 0;
+	bool kwc;
+
+	if (!allow_expunge) {
+		/* any UID of the view gone? then wait */
+		for (uint32_t i = 0; i < sel->v.n; i++) {
+			while (j < nv->n && nv->uid[j] < sel->v.uid[i])
+				j++;
+			if (j >= nv->n || nv->uid[j] != sel->v.uid[i]) {
+				imapd_sel_view_free(nv);
+				return;
+			}
+		}
+	}
+	kwc = imapd_sel_set_keywords(sel, kw);
+	imapd_sel_apply(s, nv, st, kwc);
+}
+
+/* imapd_sel_update - sync and tell what changed (on the loop: after a
+ * command that changed the folder itself) */
 void
 imapd_sel_update(struct imapd_session *s, bool allow_expunge)
 {
@@ -482,31 +510,15 @@ imapd_sel_update(struct imapd_session *s, bool allow_expunge)
 	struct imapd_view nv;
 	struct mindex_status st;
 	struct buf kw = BUF_INIT, why = BUF_INIT;
-	uint32_t j = 0;
-	bool kwc;
 
 	if (sel == NULL || sel->folder == NULL || ix == NULL ||
 	    s->state != IMAPD_S_SELECTED)
 		return;
-	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, &why) < 0) {
+	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, &why) < 0)
 		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 		    sel->folder, buf_cstr(&why));
-		goto out;
-	}
-	if (!allow_expunge) {
-		/* any UID of the view gone? then wait */
-		for (uint32_t i = 0; i < sel->v.n; i++) {
-			while (j < nv.n && nv.uid[j] < sel->v.uid[i])
-				j++;
-			if (j >= nv.n || nv.uid[j] != sel->v.uid[i]) {
-				imapd_sel_view_free(&nv);
-				goto out;
-			}
-		}
-	}
-	kwc = imapd_sel_set_keywords(sel, &kw);
-	imapd_sel_apply(s, &nv, &st, kwc);
-out:
+	else
+		imapd_sel_absorb(s, &nv, &st, &kw, allow_expunge);
 	buf_free(&kw);
 	buf_free(&why);
 }
@@ -748,25 +760,141 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 	buf_free(&line);
 }
 
-/* imapd_sel_open - SELECT or EXAMINE */
+/*
+ * Jobs: the sync and listing of a folder grow with it, so SELECT,
+ * EXAMINE, NOOP, CHECK and IDLE's pushes do them on a job thread
+ * (imapd_store.h); the session's input waits meanwhile.
+ */
+enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH };
+
+struct sel_job {
+	enum sel_job_kind kind;
+	char *folder;
+	struct imapd_view nv;
+	struct mindex_status st;
+	struct buf kw;
+	bool ro, condstore;	/* SELECT */
+	struct imapd_qresync q;
+	const char *tagged;	/* UPDATE: the tagged answer (static) */
+};
+
+/* sel_job_run - on a job thread: sync and list */
+static void
+sel_job_run(struct imapd_job *job, struct mindex *ix)
+{
+	struct sel_job *sj = job->ctx;
+
+	job->result = ix == NULL ? -1 : imapd_sel_load(ix, sj->folder, true,
+	    &sj->nv, &sj->st, &sj->kw, &job->why);
+}
+
+static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
+    struct imapd_job *);
+
+/* sel_job_done - in the loop: answer */
+static void
+sel_job_done(struct imapd_job *job, struct imapd_session *s)
+{
+	struct sel_job *sj = job->ctx;
+	bool live = !s->base.closed && s->state != IMAPD_S_LOGOUT;
+
+	if (live && sj->kind == SJ_SELECT) {
+		imapd_sel_opened(s, sj, job);
+	} else if (live && s->state == IMAPD_S_SELECTED && s->sel->folder &&
+	    strcmp(s->sel->folder, sj->folder) == 0) {
+		if (job->result < 0)
+			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
+			    sj->folder, buf_cstr(&job->why));
+		else
+			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw, true);
+	}
+	if (live && sj->kind == SJ_UPDATE)
+		imapd_session_tagged(s, "%s", sj->tagged);
+	imapd_sel_view_free(&sj->nv);
+	buf_free(&sj->kw);
+	buf_free(&sj->q.known);
+	free(sj->folder);
+	free(sj);
+	imapd_job_free(&job);
+}
+
+/* sel_job_start - a job of kind for the folder */
+static struct sel_job *
+sel_job_new(enum sel_job_kind kind, const char *folder)
+{
+	struct sel_job *sj = xcalloc(1, sizeof(*sj));
+
+	sj->kind = kind;
+	sj->folder = xstrdup(folder);
+	buf_init(&sj->kw);
+	buf_init(&sj->q.known);
+	return sj;
+}
+
+/* sel_job_submit - hand sj to a job thread for s */
+static void
+sel_job_submit(struct imapd_session *s, struct sel_job *sj)
+{
+	struct imapd_job *job = imapd_job_new();
+
+	job->run = sel_job_run;
+	job->done = sel_job_done;
+	job->ctx = sj;
+	imapd_store_submit(s, job);
+}
+
+/* imapd_sel_update_then - the changes (from a job thread), then the
+ * tagged answer text (a static string) */
+static void
+imapd_sel_update_then(struct imapd_session *s, const char *tagged)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (sel == NULL || sel->folder == NULL || s->state !=
+	    IMAPD_S_SELECTED || imapd_store_index(s) == NULL ||
+	    imapd_store_busy(s)) {
+		imapd_sel_update(s, true);
+		imapd_session_tagged(s, "%s", tagged);
+		return;
+	}
+	{
+		struct sel_job *sj = sel_job_new(SJ_UPDATE, sel->folder);
+
+		sj->tagged = tagged;
+		sel_job_submit(s, sj);
+	}
+}
+
+/* imapd_sel_push - IDLE: the folder changed; false if s is busy (try
+ * again later) */
+bool
+imapd_sel_push(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (sel == NULL || sel->folder == NULL || s->state !=
+	    IMAPD_S_SELECTED || s->base.closed)
+		return true;
+	if (imapd_store_busy(s))
+		return false;
+	sel_job_submit(s, sel_job_new(SJ_PUSH, sel->folder));
+	return true;
+}
+
+/* imapd_sel_open - SELECT or EXAMINE: checked here, the folder read on
+ * a job thread, answered by imapd_sel_opened */
 static void
 imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 {
 	struct imapd_sel *sel = imapd_sel_get(s);
-	struct mindex *ix = imapd_store_index(s);
-	struct buf name = BUF_INIT, kw = BUF_INIT, why = BUF_INIT;
-	struct buf line = BUF_INIT;
-	struct imapd_qresync q;
-	struct imapd_view nv;
-	struct mindex_status st;
+	struct buf name = BUF_INIT;
+	struct sel_job *sj = NULL;
 	bool condstore = false, was = s->state == IMAPD_S_SELECTED;
-	uint32_t unseen = 0;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&q.known);
 	if (imapd_sel_resolve(s, c, &name) < 0)
 		goto out;
-	if (imapd_sel_params(s, c, &q, &condstore) < 0) {
+	sj = sel_job_new(SJ_SELECT, buf_cstr(&name));
+	if (imapd_sel_params(s, c, &sj->q, &condstore) < 0) {
 		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
 		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
 		    s->last_cmd);
@@ -778,33 +906,59 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	if (was && (s->rev2 || sel->qresync))
 		imapd_session_reply(s, "* OK [CLOSED] Previous mailbox "
 		    "closed");
-	if (ix == NULL) {
+	if (imapd_store_index(s) == NULL) {
 		imapd_session_tagged(s, "NO [UNAVAILABLE] Mail store not "
 		    "available");
 		goto out;
 	}
-	if (imapd_sel_load(ix, buf_cstr(&name), true, &nv, &st, &kw,
-	    &why) < 0) {
-		if (errno == ENOENT)
+	sj->ro = ro;
+	sj->condstore = condstore;
+	sel_job_submit(s, sj);
+	sj = NULL;
+out:
+	if (sj != NULL) {
+		buf_free(&sj->kw);
+		buf_free(&sj->q.known);
+		free(sj->folder);
+		free(sj);
+	}
+	buf_free(&name);
+}
+
+/* imapd_sel_opened - the folder was read: the SELECT answer */
+static void
+imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
+    struct imapd_job *job)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+	struct buf line = BUF_INIT, enc = BUF_INIT, why = BUF_INIT;
+	struct stat st;
+	uint32_t unseen = 0;
+	bool ro = sj->ro;
+
+	if (job->result < 0) {
+		if (imapd_sel_folder_dir(s, sj->folder, &line) < 0 ||
+		    (buf_puts(&line, "/cur"), stat(buf_cstr(&line), &st) < 0))
 			imapd_session_tagged(s, "NO [NONEXISTENT] Mailbox "
 			    "does not exist");
 		else {
 			msg_warn("%s: SELECT %s: %s", buf_cstr(&s->login),
-			    buf_cstr(&name), buf_cstr(&why));
+			    sj->folder, buf_cstr(&job->why));
 			imapd_session_tagged(s, "NO [SERVERBUG] Cannot open "
 			    "the mailbox");
 		}
 		goto out;
 	}
-	if (condstore)
+	if (sj->condstore)
 		sel->condstore = true;
-	sel->folder = xstrdup(buf_cstr(&name));
+	sel->folder = xstrdup(sj->folder);
 	sel->readonly = ro;
-	sel->v = nv;
-	sel->uidvalidity = st.uidvalidity;
-	sel->uidnext = st.uidnext;
-	sel->highestmodseq = st.highestmodseq;
-	(void)imapd_sel_set_keywords(sel, &kw);
+	sel->v = sj->nv;
+	memset(&sj->nv, 0, sizeof(sj->nv));
+	sel->uidvalidity = sj->st.uidvalidity;
+	sel->uidnext = sj->st.uidnext;
+	sel->highestmodseq = sj->st.highestmodseq;
+	(void)imapd_sel_set_keywords(sel, &sj->kw);
 	s->state = IMAPD_S_SELECTED;
 
 	imapd_sel_flag_lines(s);
@@ -828,22 +982,20 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	if (s->rev2) {
 		buf_reset(&line);
 		buf_puts(&line, "* LIST () \".\" ");
-		buf_reset(&why);
-		if (mutf7_encode(name.data, name.len, &why, &kw) < 0)
-			buf_set(&why, buf_cstr(&name));
-		imap_write_astring(&line, why.data, why.len);
+		if (mutf7_encode(sel->folder, strlen(sel->folder), &enc,
+		    &why) < 0)
+			buf_set(&enc, sel->folder);
+		imap_write_astring(&line, enc.data, enc.len);
 		imapd_sel_write(s, line.data, line.len);
 	}
-	if (q.on)
-		imapd_sel_qresync(s, &q);
+	if (sj->q.on)
+		imapd_sel_qresync(s, &sj->q);
 	imapd_session_tagged(s, "OK [%s] %s completed", ro ? "READ-ONLY" :
-	    "READ-WRITE", s->last_cmd);
+	    "READ-WRITE", ro ? "EXAMINE" : "SELECT");
 out:
-	buf_free(&name);
-	buf_free(&kw);
-	buf_free(&why);
 	buf_free(&line);
-	buf_free(&q.known);
+	buf_free(&enc);
+	buf_free(&why);
 }
 
 /* imapd_sel_select - SELECT mailbox [params] */
@@ -908,8 +1060,7 @@ imapd_sel_check(struct imapd_session *s, struct imap_cursor *c)
 {
 	if (!imapd_sel_no_args(s, c))
 		return;
-	imapd_sel_update(s, true);
-	imapd_session_tagged(s, "OK CHECK completed");
+	imapd_sel_update_then(s, "OK CHECK completed");
 }
 
 /* imapd_sel_noop - NOOP: in the selected state, the changes */
@@ -918,6 +1069,5 @@ imapd_sel_noop(struct imapd_session *s, struct imap_cursor *c)
 {
 	if (!imapd_sel_no_args(s, c))
 		return;
-	imapd_sel_update(s, true);
-	imapd_session_tagged(s, "OK NOOP completed");
+	imapd_sel_update_then(s, "OK NOOP completed");
 }
