@@ -48,10 +48,11 @@ imapd_append_limit(void)
 	return lim < IMAPD_CMD_MAX ? lim : IMAPD_CMD_MAX;
 }
 
-/* append_date - "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051 date-time; the
- * day may be " d") into unix seconds; -1 if it is not one */
-static int
-append_date(const char *p, size_t n, int64_t *t_r)
+/* imapd_append_date - "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051
+ * date-time; the day may be " d") into unix seconds; -1 if it is not
+ * one */
+int
+imapd_append_date(const char *p, size_t n, int64_t *t_r)
 {
 	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	char s[32];
@@ -111,7 +112,7 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 			imap_cursor_next(c, &t);
 		}
 		if (t.type == IMAP_TOK_STRING && !t.literal) {
-			if (append_date(t.p, t.len, &a->date) < 0) {
+			if (imapd_append_date(t.p, t.len, &a->date) < 0) {
 				*why = "Invalid date-time";
 				return -1;
 			}

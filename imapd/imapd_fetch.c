@@ -1026,6 +1026,56 @@ bad:
 	imapd_session_bad(s, "BAD %s", why);
 }
 
+/* imapd_fetch_parse_items - the FETCH items at c (fuzz target, tests):
+ * 0, or -1 with why; the number of items in *n_r */
+int
+imapd_fetch_parse_items(struct imap_cursor *c, int *n_r, const char **why)
+{
+	struct imapd_fetch *f = xcalloc(1, sizeof(*f));
+	struct imap_token t;
+	int rc = 0;
+
+	*why = "";
+	if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN) {
+		while (rc == 0 && imap_cursor_next(c, &t) != IMAP_TOK_CLOSE)
+			if (t.type == IMAP_TOK_END || t.type == IMAP_TOK_ERROR ||
+			    fetch_item(f, c, &t, false, why) < 0)
+				rc = -1;
+	} else {
+		rc = fetch_item(f, c, &t, true, why);
+	}
+	*n_r = f->natt;
+	for (int i = 0; i < f->natt; i++)
+		if (f->att[i].kind == FA_SECTION ||
+		    f->att[i].kind == FA_BINARY_SIZE)
+			if (f->att[i].spec == NULL || f->att[i].name == NULL)
+				rc = -2;
+	fetch_free(&f);
+	return rc;
+}
+
+/* imapd_fetch_crlf - the CRLF form of raw p[0..n), skip bytes skipped
+ * and at most take sent, made in chunks of chunk bytes (fuzz target) */
+void
+imapd_fetch_crlf(const char *p, size_t n, uint64_t skip, uint64_t take,
+    size_t chunk, struct buf *out)
+{
+	struct fetch_piece pc;
+	uint64_t v = fetch_vsize(p, 0, n);
+
+	memset(&pc, 0, sizeof(pc));
+	pc.len = n;
+	pc.skip = skip < v ? skip : v;
+	pc.take = take < v - pc.skip ? take : v - pc.skip;
+	while (pc.vp < pc.skip + pc.take) {
+		size_t before = out->len;
+
+		fetch_convert(p, &pc, out, chunk ? chunk : 1);
+		if (out->len == before && pc.vp >= pc.skip)
+			break;
+	}
+}
+
 /* imapd_fetch_cmd - FETCH */
 void
 imapd_fetch_cmd(struct imapd_session *s, struct imap_cursor *c)

@@ -127,6 +127,14 @@ void imapd_fetch_uid(struct imapd_session *s, struct imap_cursor *c);
 void imapd_fetch_drained(struct imapd_session *s);
 /* imapd_fetch_free - the session ends with a FETCH in progress */
 void imapd_fetch_free(struct imapd_session *s);
+/* imapd_fetch_parse_items - the FETCH items at c (fuzz target): 0, or
+ * -1 with why; the number of items in *n_r */
+int imapd_fetch_parse_items(struct imap_cursor *c, int *n_r,
+    const char **why);
+/* imapd_fetch_crlf - raw p[0..n) with bare LFs as CRLF, skip bytes
+ * skipped and at most take kept, made in steps of chunk (fuzz target) */
+void imapd_fetch_crlf(const char *p, size_t n, uint64_t skip,
+    uint64_t take, size_t chunk, struct buf *out);
 
 /* imapd_store_cmd.c */
 void imapd_store_cmd(struct imapd_session *s, struct imap_cursor *c);
@@ -139,5 +147,7 @@ void imapd_uid_cmd(struct imapd_session *s, struct imap_cursor *c);
 void imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c);
 /* imapd_append_limit - APPENDLIMIT: the largest message APPEND takes */
 unsigned long long imapd_append_limit(void);
+/* imapd_append_date - an RFC 9051 date-time into unix seconds; -1 */
+int imapd_append_date(const char *p, size_t n, int64_t *t_r);
 
 #endif
