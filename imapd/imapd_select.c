@@ -485,6 +485,9 @@ imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
 	uint32_t j = 0;
 	bool kwc;
 
+	/* keywords only grow: new names are told at once (a STORE's own
+	 * answer may carry them) */
+	kwc = imapd_sel_set_keywords(sel, kw);
 	if (!allow_expunge) {
 		/* any UID of the view gone? then wait */
 		for (uint32_t i = 0; i < sel->v.n; i++) {
@@ -492,11 +495,12 @@ imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
 				j++;
 			if (j >= nv->n || nv->uid[j] != sel->v.uid[i]) {
 				imapd_sel_view_free(nv);
+				if (kwc)
+					imapd_sel_flag_lines(s);
 				return;
 			}
 		}
 	}
-	kwc = imapd_sel_set_keywords(sel, kw);
 	imapd_sel_apply(s, nv, st, kwc);
 }
 

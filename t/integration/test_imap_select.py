@@ -514,3 +514,31 @@ def test_big_message_and_slow_reader(imap):
     assert got.count(wire) == 2
     slow.close()
     m.logout()
+
+
+def test_new_keyword_while_an_expunge_waits(imap):
+    """STORE of a new keyword while another session's expunge is not
+    yet told (STORE may not say EXPUNGE): FLAGS names the keyword
+    before the FETCH that carries it."""
+    user, pw = "carol@example.test", "pw-carol"
+    for i in range(2):
+        deliver(imap, "kwx-%d" % i, to=user)
+    wait_delivered(imap, user, "kwx-", count=2)
+    a = raw(imap, user, pw)
+    b = raw(imap, user, pw)
+    r = a.cmd("s", "SELECT INBOX")
+    n = int([x for x in r if x.endswith(b" EXISTS")][0].split()[1])
+    b.cmd("s", "SELECT INBOX")
+    b.cmd("d", "STORE %d +FLAGS.SILENT (\\Deleted)" % n)
+    b.cmd("x", "EXPUNGE")
+    r = a.cmd("k", "STORE 1 +FLAGS (Brandnew)")
+    assert not any(b"EXPUNGE" in x for x in r), r
+    flags = [x for x in r if x.startswith(b"* FLAGS ")]
+    assert flags and b"Brandnew" in flags[0], r
+    fetch = [x for x in r if b" FETCH " in x]
+    assert fetch and b"Brandnew" in fetch[0], r
+    assert r.index(flags[0]) < r.index(fetch[0])
+    r = a.cmd("n", "NOOP")
+    assert b"* %d EXPUNGE" % n in r, r
+    a.close()
+    b.close()
