@@ -162,7 +162,13 @@ ctl_mailbox_run(struct ctl *ctl, const struct ctl_args *a, bool create,
 			goto out;
 		}
 	}
-	rc = WIFEXITED(status) ? WEXITSTATUS(status) : CTL_EXIT_FAIL;
+	if (WIFEXITED(status)) {
+		rc = WEXITSTATUS(status);
+	} else {
+		ctl_error("the mailbox helper died of signal %d; what it did "
+		    "is safe to do again", WTERMSIG(status));
+		rc = CTL_EXIT_FAIL;
+	}
 out:
 	buf_free(&addr);
 	buf_free(&path);

@@ -2,7 +2,8 @@
  * imapd_cmd - IMAP commands: the table (name, allowed states, handler),
  * the dispatcher, and the handlers of the commands that need no mailbox:
  * CAPABILITY, NOOP, LOGOUT, STARTTLS, ENABLE (RFC 5161), ID (RFC 2971)
- * and NAMESPACE (RFC 2342). The login commands are imapd_auth.c.
+ * and NAMESPACE (RFC 2342). The login commands are imapd_auth.c, the
+ * mailbox-management ones imapd_list.c and imapd_mailbox.c.
  *
  * Every RFC 9051 command (and RFC 3501's LSUB and CHECK) is in the table
  * so that each gets the right answer for the state it arrives in:
@@ -25,7 +26,9 @@
 #include "mail/foreign.h"
 #include "mail/params.h"
 #include "imapd.h"
+#include "imapd_mailbox.h"
 #include "imapd_sel.h"
+#include "imapd_store.h"
 
 /* imapd_cmd_capability - the capability list for s */
 void
@@ -42,6 +45,12 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 			buf_puts(out, " LOGINDISABLED");
 	}
 	buf_puts(out, " SASL-IR LITERAL+ ENABLE ID NAMESPACE");
+	/* the mailbox commands (imapd_list.c, imapd_mailbox.c) */
+	if (s->state & IMAPD_S_LOGGED)
+		buf_puts(out, " UTF8=ACCEPT LIST-EXTENDED LIST-STATUS "
+		    "SPECIAL-USE CREATE-SPECIAL-USE CHILDREN STATUS=SIZE "
+		    "QUOTA QUOTA=RES-STORAGE");
+	/* the selected state (imapd_select.c and its siblings) */
 	if (s->state & IMAPD_S_LOGGED)
 		imapd_sel_capability(out);
 }
@@ -113,18 +122,22 @@ imapd_cmd_starttls(struct imapd_session *s, struct imap_cursor *c)
 }
 
 /* imapd_cmd_enable - ENABLE capability... (RFC 5161, RFC 9051 6.3.1):
- * IMAP4rev2 is known; others are ignored as the RFC says */
+ * IMAP4rev2 and UTF8=ACCEPT (RFC 6855: UTF-8 mailbox names) are known;
+ * others are ignored as the RFC says */
 static void
 imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 {
 	struct imap_token t;
 	struct buf more = BUF_INIT;
-	bool any = false, rev2 = false;
+	bool any = false, rev2 = false, utf8 = false;
 
 	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
 		any = true;
 		if (imap_tok_is(&t, "IMAP4rev2") && !s->rev2)
 			rev2 = true;
+		else if (imap_tok_is(&t, "UTF8=ACCEPT") &&
+		    !imapd_store_utf8(s))
+			utf8 = true;
 		else	/* CONDSTORE, QRESYNC (imapd_select.c) */
 			(void)imapd_sel_enable(s, t.p, t.len, &more);
 	}
@@ -135,8 +148,10 @@ imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 	}
 	if (rev2)
 		s->rev2 = true;
-	imapd_session_reply(s, "* ENABLED%s%s", rev2 ? " IMAP4rev2" : "",
-	    buf_cstr(&more));
+	if (utf8)
+		imapd_store_set_utf8(s);
+	imapd_session_reply(s, "* ENABLED%s%s%s", rev2 ? " IMAP4rev2" : "",
+	    utf8 ? " UTF8=ACCEPT" : "", buf_cstr(&more));
 	buf_free(&more);
 	imapd_session_tagged(s, "OK ENABLE completed");
 }
@@ -208,16 +223,20 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	{"NAMESPACE", S_LOGGED, imapd_cmd_namespace},
 	{"SELECT", S_LOGGED, imapd_sel_select},
 	{"EXAMINE", S_LOGGED, imapd_sel_examine},
-	{"CREATE", S_LOGGED, NULL},
-	{"DELETE", S_LOGGED, NULL},
-	{"RENAME", S_LOGGED, NULL},
-	{"SUBSCRIBE", S_LOGGED, NULL},
-	{"UNSUBSCRIBE", S_LOGGED, NULL},
-	{"LIST", S_LOGGED, NULL},
-	{"LSUB", S_LOGGED, NULL},
-	{"STATUS", S_LOGGED, NULL},
+	{"CREATE", S_LOGGED, imapd_mailbox_create},
+	{"DELETE", S_LOGGED, imapd_mailbox_delete},
+	{"RENAME", S_LOGGED, imapd_mailbox_rename},
+	{"SUBSCRIBE", S_LOGGED, imapd_mailbox_subscribe},
+	{"UNSUBSCRIBE", S_LOGGED, imapd_mailbox_unsubscribe},
+	{"LIST", S_LOGGED, imapd_list_list},
+	{"LSUB", S_LOGGED, imapd_list_lsub},
+	{"STATUS", S_LOGGED, imapd_mailbox_status},
 	{"APPEND", S_LOGGED, imapd_append_cmd},
 	{"IDLE", S_LOGGED, imapd_idle_cmd},
+	/* QUOTA (RFC 9208) */
+	{"GETQUOTA", S_LOGGED, imapd_mailbox_getquota},
+	{"GETQUOTAROOT", S_LOGGED, imapd_mailbox_getquotaroot},
+	{"SETQUOTA", S_LOGGED, imapd_mailbox_setquota},
 	/* selected (6.4) */
 	{"CLOSE", S_SEL, imapd_sel_close},
 	{"UNSELECT", S_SEL, imapd_sel_unselect},

@@ -562,7 +562,8 @@ imapd_sel_resolve(struct imapd_session *s, struct imap_cursor *c,
 	}
 	imap_tok_string(&t, &raw);
 	buf_reset(name);
-	if (mutf7_folder_name(buf_cstr(&raw), false, name, &why) < 0) {
+	if (mutf7_folder_name(buf_cstr(&raw), imapd_store_utf8(s), name,
+	    &why) < 0) {
 		imapd_session_tagged(s, "NO [CANNOT] Invalid mailbox name: "
 		    "%s", buf_cstr(&why));
 		rc = -1;
@@ -986,8 +987,8 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 	if (s->rev2) {
 		buf_reset(&line);
 		buf_puts(&line, "* LIST () \".\" ");
-		if (mutf7_encode(sel->folder, strlen(sel->folder), &enc,
-		    &why) < 0)
+		if (imapd_store_utf8(s) || mutf7_encode(sel->folder,
+		    strlen(sel->folder), &enc, &why) < 0)
 			buf_set(&enc, sel->folder);
 		imap_write_astring(&line, enc.data, enc.len);
 		imapd_sel_write(s, line.data, line.len);

@@ -514,7 +514,8 @@ imapd_session_accept(struct service *svc, int fd, bool implicit_tls)
  * imapd_session_stop - graceful stop (SIGTERM; a reload retires the
  * worker with SIGUSR1 instead, which leaves the sessions alone): every
  * session gets "* BYE Server shutting down" and is closed. Nothing is
- * lost: no command of this build changes a mailbox.
+ * lost: a session whose job is with a job thread (imapd_store.h) is held
+ * until the job has ended; only its answer is not sent.
  */
 void
 imapd_session_stop(struct service *svc)

@@ -10,14 +10,15 @@
  * the same mutex, so a concurrent open of the same path waits).
  *
  * First login: the special-use folders (Sent, Drafts, Trash, Junk,
- * Archive) are created when the Maildir has no IMAPD_STORE_INIT_MARK
- * file yet, which is written once they exist; a user who deletes one
- * later does not get it back at every login.
+ * Archive) are created and subscribed with INBOX when the Maildir has no
+ * IMAPD_STORE_INIT_MARK file yet, which is written once they exist; a
+ * user who deletes one later does not get it back at every login.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -26,6 +27,7 @@
 #include "mail/mailbase.h"
 #include "mail/maildir.h"
 #include "mail/mindex.h"
+#include "mail/mutf7.h"
 #include "mail/params.h"
 #include "mail/session.h"
 #include "imapd.h"
@@ -48,16 +50,21 @@ struct imapd_store {
 	struct imapd_ixref *ref;	/* NULL until opened */
 	struct imapd_job *job;	/* out with a job thread */
 	void (*open_done)(struct imapd_session *s, bool ok);
+	bool utf8;		/* ENABLE UTF8=ACCEPT */
 };
 
 static pthread_mutex_t imapd_ixref_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct imapd_ixref *imapd_ixrefs;
 
-/* imapd_store_first_login - create the special-use folders once */
+/* imapd_store_first_login - create the special-use folders once and
+ * subscribe them with INBOX (clients that show subscribed folders only
+ * see them at once) */
 static int
 imapd_store_first_login(const char *path, struct mindex *ix,
     struct buf *why)
 {
+	static const char *const subs[] = {"INBOX", "Drafts", "Sent", "Trash",
+	    "Junk", "Archive"};
 	char *mark = xasprintf("%s/%s", path, IMAPD_STORE_INIT_MARK);
 	int fd, ret = 0;
 
@@ -66,6 +73,12 @@ imapd_store_first_login(const char *path, struct mindex *ix,
 	if (mindex_create_special(ix, why) < 0) {
 		ret = -1;
 		goto out;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (mindex_subscribe(ix, subs[i], true, why) < 0) {
+			ret = -1;
+			goto out;
+		}
 	}
 	fd = open(mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -255,4 +268,97 @@ const char *
 imapd_store_user(const struct imapd_session *s)
 {
 	return s->store != NULL ? s->store->user : "";
+}
+
+/* imapd_store_set_utf8 - ENABLE UTF8=ACCEPT */
+void
+imapd_store_set_utf8(struct imapd_session *s)
+{
+	if (s->store != NULL)
+		s->store->utf8 = true;
+}
+
+/* imapd_store_utf8 - UTF-8 mailbox names? */
+bool
+imapd_store_utf8(const struct imapd_session *s)
+{
+	return s->rev2 || (s->store != NULL && s->store->utf8);
+}
+
+/* imapd_store_name - a client's mailbox name, checked, in UTF-8 */
+int
+imapd_store_name(const struct imapd_session *s, const char *raw, size_t n,
+    struct buf *out, struct buf *why)
+{
+	struct buf tmp = BUF_INIT;
+	int rc;
+
+	if (n > MUTF7_INPUT_MAX || memchr(raw, '\0', n) != NULL) {
+		buf_set(why, "mailbox name too long or holds NUL");
+		return -1;
+	}
+	buf_append(&tmp, raw, n);
+	buf_reset(out);
+	rc = mutf7_folder_name(buf_cstr(&tmp), imapd_store_utf8(s), out, why);
+	buf_free(&tmp);
+	return rc;
+}
+
+/* imapd_store_client_name - name as the client sees it */
+void
+imapd_store_client_name(bool utf8, const char *name, struct buf *out)
+{
+	struct buf why = BUF_INIT;
+	size_t len = out->len;
+
+	if (utf8 || mutf7_encode(name, strlen(name), out, &why) < 0) {
+		out->len = len;
+		buf_puts(out, name);
+	}
+	buf_free(&why);
+}
+
+/* imapd_store_write_name - the name as a quoted string */
+void
+imapd_store_write_name(bool utf8, const char *name, struct buf *out)
+{
+	struct buf n = BUF_INIT;
+
+	imapd_store_client_name(utf8, name, &n);
+	buf_putc(out, '"');
+	for (size_t i = 0; i < n.len; i++) {
+		if (n.data[i] == '"' || n.data[i] == '\\')
+			buf_putc(out, '\\');
+		buf_putc(out, n.data[i]);
+	}
+	buf_putc(out, '"');
+	buf_free(&n);
+}
+
+/* imapd_store_folder_exists - a real folder directory whose cur/ and
+ * new/ are real directories too (a link planted there would lead to
+ * another user's mail) */
+bool
+imapd_store_folder_exists(const char *maildir, const char *name)
+{
+	static const char *const subs[] = {"", "/cur", "/new"};
+	struct buf disk = BUF_INIT, why = BUF_INIT, path = BUF_INIT;
+	struct stat st;
+	bool ok = false;
+
+	if (mutf7_folder_disk(name, &disk, &why) == 0) {
+		ok = true;
+		/* the Maildir itself may be a link an admin made */
+		for (size_t i = disk.len == 0; ok && i < 3; i++) {
+			buf_reset(&path);
+			buf_printf(&path, "%s/%s%s", maildir, buf_cstr(&disk),
+			    subs[i]);
+			ok = lstat(buf_cstr(&path), &st) == 0 &&
+			    S_ISDIR(st.st_mode);
+		}
+	}
+	buf_free(&disk);
+	buf_free(&why);
+	buf_free(&path);
+	return ok;
 }

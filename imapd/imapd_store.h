@@ -77,6 +77,33 @@ const char *imapd_store_path(const struct imapd_session *s);
 /* imapd_store_user - the logged-in address ("" before login) */
 const char *imapd_store_user(const struct imapd_session *s);
 
+/*
+ * Mailbox names. A client names mailboxes in modified UTF-7 (IMAP4rev1)
+ * or in UTF-8 once it has enabled IMAP4rev2 or UTF8=ACCEPT (RFC 9051
+ * 5.1, RFC 6855 3); inside herald they are the UTF-8 names of
+ * lib/mail/mutf7.h ("INBOX", "Work.2024"), hierarchy delimiter ".".
+ */
+#define IMAPD_DELIM '.'
+
+/* imapd_store_set_utf8 - the client enabled UTF8=ACCEPT */
+void imapd_store_set_utf8(struct imapd_session *s);
+/* imapd_store_utf8 - does s use UTF-8 mailbox names? */
+bool imapd_store_utf8(const struct imapd_session *s);
+/* imapd_store_name - the checked UTF-8 name of a client's mailbox
+ * argument raw[0..n) into out; -1 with why (answer NO [CANNOT]) */
+int imapd_store_name(const struct imapd_session *s, const char *raw,
+    size_t n, struct buf *out, struct buf *why);
+/* imapd_store_client_name - a UTF-8 name as the client sees it
+ * (modified UTF-7 unless utf8), appended to out unquoted */
+void imapd_store_client_name(bool utf8, const char *name, struct buf *out);
+/* imapd_store_write_name - the same as a quoted string (every name
+ * herald keeps can be quoted: no CR, LF or NUL) */
+void imapd_store_write_name(bool utf8, const char *name, struct buf *out);
+/* imapd_store_folder_exists - is the folder there on disk, a real
+ * directory and not a link, and so are its cur/ and new/ (job thread:
+ * it stats). INBOX exists once the Maildir has cur/ and new/ */
+bool imapd_store_folder_exists(const char *maildir, const char *name);
+
 /* between imapd_job.c and imapd_store.c */
 /* imapd_job_queue - queue job for a job thread */
 void imapd_job_queue(struct imapd_job *job);

@@ -36,7 +36,8 @@
 mindex_fault_fn *mindex_fault;
 
 #define MINDEX_MSG_HEAD 47	/* record bytes before the name */
-#define MINDEX_FOLDER_LEN 17
+#define MINDEX_FOLDER_LEN_V1 17
+#define MINDEX_FOLDER_LEN 29
 
 /* mindex_put32 - v big-endian into p[0..4) */
 void
@@ -140,10 +141,12 @@ mindex_folder_encode(const struct mindex_folder_rec *f, struct buf *out)
 {
 	unsigned char h[MINDEX_FOLDER_LEN];
 
-	h[0] = 1;
+	h[0] = 2;
 	mindex_put32(h + 1, f->uidvalidity);
 	mindex_put32(h + 5, f->uidnext);
 	mindex_put64(h + 9, f->highestmodseq);
+	mindex_put32(h + 17, f->vanished);
+	mindex_put64(h + 21, f->vanished_floor);
 	buf_append(out, h, sizeof(h));
 }
 
@@ -154,13 +157,21 @@ mindex_folder_decode(const void *data, size_t n, struct mindex_folder_rec *f,
 {
 	const unsigned char *p = data;
 
-	if (n != MINDEX_FOLDER_LEN || p[0] != 1) {
+	/* version 1 had no vanished count and floor */
+	if (!(n == MINDEX_FOLDER_LEN_V1 && p[0] == 1) &&
+	    !(n == MINDEX_FOLDER_LEN && p[0] == 2)) {
 		buf_set(why, "folder record of unknown version or length");
 		return -1;
 	}
 	f->uidvalidity = mindex_get32(p + 1);
 	f->uidnext = mindex_get32(p + 5);
 	f->highestmodseq = mindex_get64(p + 9);
+	f->vanished = p[0] == 2 ? mindex_get32(p + 17) : 0;
+	f->vanished_floor = p[0] == 2 ? mindex_get64(p + 21) : 0;
+	if (f->vanished_floor > f->highestmodseq) {
+		buf_set(why, "folder record with a floor above its modseq");
+		return -1;
+	}
 	if (f->uidvalidity == 0 || f->uidnext == 0 || f->highestmodseq == 0) {
 		buf_set(why, "folder record with a zero field");
 		return -1;
@@ -636,10 +647,53 @@ mindex_msg_del(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	return rc;
 }
 
-/* mindex_vanish - record uids[0..n) (sorted) as expunged at modseq */
+/* mindex_vanish_prune - drop the oldest half of f's expunged ranges;
+ * f's count and floor follow */
+static int
+mindex_vanish_prune(struct mindex *ix, MDB_txn *txn,
+    const struct mindex_fk *fk, struct mindex_folder_rec *f, struct buf *why)
+{
+	struct buf key = BUF_INIT;
+	uint32_t drop = f->vanished - MINDEX_VANISHED_MAX / 2;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int mrc;
+
+	if ((mrc = mdb_cursor_open(txn, ix->expunged, &c)) != 0)
+		return mindex_mdb_error(why, mrc, "cursor");
+	mindex_key(fk, "", 0, &key);
+	k = mindex_val(&key);
+	mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (mrc == 0 && drop > 0 && k.mv_size == fk->klen + 13 &&
+	    memcmp(k.mv_data, fk->key, fk->klen + 1) == 0) {
+		uint64_t ms = mindex_get64((unsigned char *)k.mv_data +
+		    fk->klen + 1);
+
+		if (ms > f->vanished_floor)
+			f->vanished_floor = ms;
+		if ((mrc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		drop--;
+		f->vanished--;
+		mrc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+		if (mrc == MDB_NOTFOUND || mrc == EINVAL)
+			mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(c);
+	buf_free(&key);
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		return mindex_mdb_error(why, mrc, "prune");
+	if (drop > 0)
+		f->vanished = 0;	/* fewer than counted: start afresh */
+	return 0;
+}
+
+/* mindex_vanish - record uids[0..n) (sorted) as expunged at modseq in
+ * f's history (f is the caller's to write back) */
 int
 mindex_vanish(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
-    const uint32_t *uids, size_t n, uint64_t modseq, struct buf *why)
+    const uint32_t *uids, size_t n, uint64_t modseq,
+    struct mindex_folder_rec *f, struct buf *why)
 {
 	struct buf key = BUF_INIT;
 	unsigned char t[12], hi[4];
@@ -659,10 +713,16 @@ mindex_vanish(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		k = mindex_val(&key);
 		v = (MDB_val){4, hi};
 		rc = mdb_put(txn, ix->expunged, &k, &v, 0);
+		if (rc == 0 && f->vanished < UINT32_MAX)
+			f->vanished++;
 		i = j + 1;
 	}
 	buf_free(&key);
-	return rc ? mindex_mdb_error(why, rc, "expunged record") : 0;
+	if (rc != 0)
+		return mindex_mdb_error(why, rc, "expunged record");
+	if (f->vanished > MINDEX_VANISHED_MAX)
+		return mindex_vanish_prune(ix, txn, fk, f, why);
+	return 0;
 }
 
 /* mindex_cmp_uid - qsort order of uint32_t */
@@ -881,16 +941,24 @@ mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
     mindex_vanished_fn *fn, void *ctx, struct buf *why)
 {
 	struct mindex_fk fk;
+	struct mindex_folder_rec f;
 	struct buf key = BUF_INIT;
 	unsigned char t[8];
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
 	MDB_val k, v;
-	int rc = -1, mrc;
+	bool incomplete;
+	int rc = -1, mrc, got;
 
 	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
 	    mindex_begin(ix, false, &txn, why) < 0)
 		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) <= 0) {
+		if (got == 0)
+			buf_printf(why, "folder \"%s\" is not indexed", folder);
+		goto out;
+	}
+	incomplete = since < f.vanished_floor;
 	if ((mrc = mdb_cursor_open(txn, ix->expunged, &c)) != 0) {
 		mindex_mdb_error(why, mrc, "cursor");
 		goto out;
@@ -912,7 +980,7 @@ mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
 		fn(mindex_get32(p + fk.klen + 9), mindex_get32(v.mv_data),
 		    mindex_get64(p + fk.klen + 1), ctx);
 	}
-	rc = 0;
+	rc = incomplete ? 1 : 0;
 out:
 	if (c != NULL)
 		mdb_cursor_close(c);

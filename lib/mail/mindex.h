@@ -62,6 +62,7 @@ struct mindex;
 #define MINDEX_CACHE_MAX (256 * 1024)	/* largest cache blob */
 #define MINDEX_KEYWORDS_MAX 26		/* a-z, as Dovecot's Maildir */
 #define MINDEX_KEYWORD_LEN 64		/* longest keyword name */
+#define MINDEX_VANISHED_MAX 10000	/* expunged-range records a folder */
 
 /* message flags (the Maildir letter each is stored as) */
 #define MINDEX_F_DRAFT 0x01	/* D \Draft */
@@ -167,7 +168,14 @@ int mindex_expunge(struct mindex *ix, const char *folder,
 /* mindex_vanished_fn - UIDs lo..hi expunged at modseq */
 typedef void mindex_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq,
     void *ctx);
-/* mindex_vanished - the ranges expunged after modseq since (QRESYNC) */
+/*
+ * mindex_vanished - the ranges expunged after modseq since (QRESYNC).
+ * The history is bounded (MINDEX_VANISHED_MAX records a folder, the
+ * oldest half pruned when it fills): 1 when since is older than what is
+ * kept, and the caller must take every UID below UIDNEXT that is not in
+ * the folder as vanished (RFC 7162 allows that); 0 when complete; -1
+ * with why.
+ */
 int mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
     mindex_vanished_fn *fn, void *ctx, struct buf *why);
 
@@ -192,6 +200,12 @@ int mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 int mindex_copy(struct mindex *ix, const char *src, const char *dst,
     const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
     uint32_t *uidvalidity_r, struct buf *why);
+
+/* cache kinds (the blobs' producers are in lib/mail/mime_imap.c; other
+ * kinds may be added, 0 is never used) */
+#define MINDEX_CACHE_ENVELOPE 1		/* FETCH ENVELOPE text */
+#define MINDEX_CACHE_BODYSTRUCTURE 2	/* FETCH BODYSTRUCTURE text */
+#define MINDEX_CACHE_HEADERS 3		/* header fields clients ask for */
 
 /* mindex_cache_put - keep data[0..len) (at most MINDEX_CACHE_MAX) as the
  * blob of kind for message uid; -1 with why */
@@ -251,6 +265,8 @@ struct mindex_folder_rec {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
+	uint32_t vanished;	/* expunged-range records kept */
+	uint64_t vanished_floor; /* ranges up to this modseq were pruned */
 };
 
 void mindex_folder_encode(const struct mindex_folder_rec *f,

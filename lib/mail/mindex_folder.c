@@ -44,10 +44,19 @@ mindex_read_small(const char *path, struct buf *out, struct buf *why)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	struct stat st;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		buf_printf(why, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		buf_printf(why, "%s is not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	while ((n = read(fd, data, sizeof(data))) > 0) {
@@ -562,6 +571,23 @@ mindex_rm_at(int at, const char *name, int depth)
 	return unlinkat(at, name, AT_REMOVEDIR);
 }
 
+/* mindex_clean_leftovers - remove what a delete that died half-way
+ * left behind (..herald-deleted.* folders) */
+void
+mindex_clean_leftovers(struct mindex *ix)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(ix->path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, MINDEX_DELETED,
+		    strlen(MINDEX_DELETED)) == 0)
+			(void)mindex_rm_at(dirfd(d), de->d_name, 3);
+	closedir(d);
+}
+
 /* mindex_count_files - messages in dir/new and dir/cur */
 static size_t
 mindex_count_files(const char *dir)
@@ -617,7 +643,7 @@ mindex_folder_delete(struct mindex *ix, const char *folder, bool force,
 		return -1;
 	}
 	/* out of sight first (".." names are never folders), then away */
-	buf_printf(&aside, "..herald-deleted.%ld.%lld", (long)getpid(),
+	buf_printf(&aside, MINDEX_DELETED "%ld.%lld", (long)getpid(),
 	    (long long)time(NULL));
 	if ((dfd = open(ix->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    renameat(dfd, fk.key, dfd, buf_cstr(&aside)) < 0) {
@@ -887,7 +913,7 @@ mindex_subscribe(struct mindex *ix, const char *folder, bool on,
     struct buf *why)
 {
 	struct buf cur = BUF_INIT, out = BUF_INIT, path = BUF_INIT;
-	struct buf enc = BUF_INIT, name = BUF_INIT;
+	struct buf name = BUF_INIT;
 	MDB_txn *txn;
 	bool found = false;
 	int rc = -1;
@@ -928,7 +954,6 @@ out_nolock:
 	buf_free(&cur);
 	buf_free(&out);
 	buf_free(&path);
-	buf_free(&enc);
 	buf_free(&name);
 	return rc;
 }

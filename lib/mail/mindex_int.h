@@ -62,7 +62,8 @@ int mindex_msg_del(struct mindex *ix, MDB_txn *txn,
     const struct mindex_fk *fk, const struct mindex_msg *m, struct buf *why);
 /* mindex_vanish - record uids[0..n) (sorted) as expunged at modseq */
 int mindex_vanish(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
-    const uint32_t *uids, size_t n, uint64_t modseq, struct buf *why);
+    const uint32_t *uids, size_t n, uint64_t modseq,
+    struct mindex_folder_rec *f, struct buf *why);
 int mindex_cmp_uid(const void *a, const void *b);
 struct stat;
 /* mindex_file_sizes - size and CRLF size of a message file */
@@ -104,6 +105,15 @@ int mindex_sync_txn(struct mindex *ix, MDB_txn *txn,
 int mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
     struct buf *why);
 int mindex_uidlist(const char *dir, struct mindex_seed *seed);
+#define MINDEX_UIDLIST_MAX (256 << 20)	/* bytes of a dovecot-uidlist */
+#define MINDEX_UIDLIST_LINE 4096	/* longer lines are skipped */
+/* mindex_uidlist_parse - a dovecot-uidlist's text into seed: header "3
+ * V<uidvalidity> N<uidnext> ..." (or version 1: "1 <uidvalidity>
+ * <uidnext>"), then "<uid> [<ext>...] :<file name>" lines (version 1:
+ * "<uid> <file name>"); lines that are not are skipped. 1 read (seed
+ * sorted), 0 unusable (no header) */
+int mindex_uidlist_parse(const char *data, size_t n,
+    struct mindex_seed *seed);
 void mindex_seed_add(struct mindex_seed *seed, const char *base, size_t blen,
     uint32_t uid);
 void mindex_seed_sort(struct mindex_seed *seed);
@@ -125,6 +135,11 @@ int mindex_keyword_map(const struct mindex_fk *src, const struct buf *snames,
     struct buf *why);
 /* mindex_folder_names - INBOX and the folders on disk, NUL-separated */
 int mindex_folder_names(struct mindex *ix, struct buf *out, struct buf *why);
+/* where a deleted folder goes before it is removed (".." names are
+ * never folders) */
+#define MINDEX_DELETED "..herald-deleted."
+/* mindex_clean_leftovers - remove what a delete that died left */
+void mindex_clean_leftovers(struct mindex *ix);
 /* mindex_drop_stale - remove index data of folders not in names */
 int mindex_drop_stale(struct mindex *ix, MDB_txn *txn,
     const struct buf *names, struct buf *why);

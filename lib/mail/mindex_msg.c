@@ -221,7 +221,7 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		if (mindex_fsync_dir(buf_cstr(&path), why) < 0)
 			goto out;
 		f.highestmodseq++;
-		if (mindex_vanish(ix, txn, fk, gone, n, f.highestmodseq,
+		if (mindex_vanish(ix, txn, fk, gone, n, f.highestmodseq, &f,
 		    why) < 0 || mindex_folder_put(ix, txn, fk, &f, why) < 0)
 			goto out;
 	}

@@ -234,75 +234,133 @@ mindex_seed_free(struct mindex_seed *seed)
 	seed->n = seed->cap = 0;
 }
 
-/*
- * mindex_uidlist - the seed from Dovecot's dovecot-uidlist in dir, if
- * any: header "3 V<uidvalidity> N<uidnext> ..." (or version 1: "1
- * <uidvalidity> <uidnext>"), then "<uid> [<ext>...] :<file name>" lines
- * (version 1: "<uid> <file name>"). 1 read, 0 none or unusable.
- */
-int
-mindex_uidlist(const char *dir, struct mindex_seed *seed)
+/* mindex_uidlist_header - the first line of a dovecot-uidlist: its
+ * version (1 or 3) and UIDVALIDITY and UIDNEXT into seed, or 0 */
+static int
+mindex_uidlist_header(char *line, struct mindex_seed *seed)
 {
-	struct buf path = BUF_INIT;
-	char line[4096];
 	unsigned long long uv = 0, next = 0;
 	int version = 0;
-	FILE *fp;
 
-	buf_printf(&path, "%s/dovecot-uidlist", dir);
-	fp = fopen(buf_cstr(&path), "re");
-	buf_free(&path);
-	if (fp == NULL)
-		return 0;
-	if (fgets(line, sizeof(line), fp) == NULL) {
-		fclose(fp);
-		return 0;
-	}
 	if (line[0] == '1' && line[1] == ' ') {
 		version = 1;
 		if (sscanf(line + 2, "%llu %llu", &uv, &next) != 2)
 			version = 0;
 	} else if (line[0] == '3' && line[1] == ' ') {
+		char *save = NULL;
+
 		version = 3;
-		for (char *t = strtok(line + 2, " \r\n"); t != NULL;
-		    t = strtok(NULL, " \r\n")) {
+		for (char *t = strtok_r(line + 2, " ", &save); t != NULL;
+		    t = strtok_r(NULL, " ", &save)) {
 			if (t[0] == 'V')
 				uv = strtoull(t + 1, NULL, 10);
 			else if (t[0] == 'N')
 				next = strtoull(t + 1, NULL, 10);
 		}
 	}
-	if (version == 0 || uv == 0 || uv > UINT32_MAX || next > UINT32_MAX) {
-		fclose(fp);
+	if (version == 0 || uv == 0 || uv > UINT32_MAX || next >= UINT32_MAX)
 		return 0;
-	}
 	seed->uidvalidity = (uint32_t)uv;
 	seed->uidnext = next > 0 ? (uint32_t)next : 1;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *end, *name;
-		unsigned long long uid = strtoull(line, &end, 10);
-		size_t len = strcspn(line, "\r\n");
+	return version;
+}
 
-		line[len] = '\0';
-		if (end == line || uid == 0 || uid >= UINT32_MAX ||
-		    *end != ' ')
-			continue;
-		if (version == 3) {
-			if ((name = strstr(end, " :")) == NULL)
-				continue;
-			name += 2;
-		} else {
-			name = end + 1;
-		}
-		if (*name == '\0' || strchr(name, '/') != NULL ||
-		    strchr(name, ' ') != NULL)
-			continue;
-		mindex_seed_add(seed, name, mindex_base_len(name),
-		    (uint32_t)uid);
+/* mindex_uidlist_entry - one "<uid> [<ext>...] :<file name>" line
+ * (version 1: "<uid> <file name>") into seed; anything else is skipped */
+static void
+mindex_uidlist_entry(char *line, int version, struct mindex_seed *seed)
+{
+	unsigned long long uid;
+	char *end, *name;
+
+	if (line[0] < '1' || line[0] > '9')
+		return;
+	uid = strtoull(line, &end, 10);
+	if (uid == 0 || uid >= UINT32_MAX || *end != ' ')
+		return;
+	if (version == 3) {
+		if ((name = strstr(end, " :")) == NULL)
+			return;
+		name += 2;
+	} else {
+		name = end + 1;
 	}
-	fclose(fp);
+	if (*name == '\0' || *name == '.' || strchr(name, '/') != NULL ||
+	    strchr(name, ' ') != NULL || mindex_base_len(name) == 0 ||
+	    mindex_base_len(name) > MINDEX_NAME_MAX)
+		return;
+	mindex_seed_add(seed, name, mindex_base_len(name), (uint32_t)uid);
+}
+
+/* mindex_uidlist_parse - see mindex_int.h */
+int
+mindex_uidlist_parse(const char *data, size_t n, struct mindex_seed *seed)
+{
+	char line[MINDEX_UIDLIST_LINE];
+	int version = 0;
+
+	for (size_t off = 0; off < n;) {
+		const char *nl = memchr(data + off, '\n', n - off);
+		size_t len = nl ? (size_t)(nl - (data + off)) : n - off;
+		size_t next = off + len + (nl ? 1 : 0);
+
+		if (len > 0 && data[off + len - 1] == '\r')
+			len--;
+		if (len < sizeof(line) && memchr(data + off, '\0', len) ==
+		    NULL) {
+			memcpy(line, data + off, len);
+			line[len] = '\0';
+			if (version == 0) {
+				if ((version = mindex_uidlist_header(line,
+				    seed)) == 0)
+					return 0;
+			} else {
+				mindex_uidlist_entry(line, version, seed);
+			}
+		} else if (version == 0) {
+			return 0;	/* no usable header */
+		}
+		off = next;
+	}
+	if (version == 0)
+		return 0;
 	mindex_seed_sort(seed);
 	return 1;
+}
+
+/*
+ * mindex_uidlist - the seed from Dovecot's dovecot-uidlist in dir, if
+ * any (a regular file of at most MINDEX_UIDLIST_MAX bytes, no link
+ * followed): 1 read, 0 none or unusable.
+ */
+int
+mindex_uidlist(const char *dir, struct mindex_seed *seed)
+{
+	struct buf path = BUF_INIT, data = BUF_INIT;
+	char chunk[65536];
+	struct stat st;
+	ssize_t r;
+	int fd, rc = 0;
+
+	buf_printf(&path, "%s/dovecot-uidlist", dir);
+	fd = open(buf_cstr(&path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	buf_free(&path);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > MINDEX_UIDLIST_MAX) {
+		close(fd);
+		return 0;
+	}
+	while ((r = read(fd, chunk, sizeof(chunk))) > 0 &&
+	    data.len + (size_t)r <= MINDEX_UIDLIST_MAX)
+		buf_append(&data, chunk, (size_t)r);
+	close(fd);
+	if (r == 0)
+		rc = mindex_uidlist_parse(data.data, data.len, seed);
+	buf_free(&data);
+	return rc;
 }
 
 /* a message whose record a sync rewrites */
@@ -443,7 +501,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	}
 	if (ngone > 0) {
 		qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
-		if (mindex_vanish(ix, txn, fk, gone, ngone, modseq, why) < 0)
+		if (mindex_vanish(ix, txn, fk, gone, ngone, modseq, &f,
+		    why) < 0)
 			goto out;
 		r->expunged = (uint32_t)ngone;
 	}
@@ -652,6 +711,7 @@ mindex_reindex(const char *path, struct buf *why)
 
 	if (mindex_open(path, &ix, why) < 0)
 		return -1;
+	mindex_clean_leftovers(ix);
 	if (mindex_folder_names(ix, &names, why) < 0)
 		goto out;
 	/* one transaction for all: other processes see the old index or
@@ -745,8 +805,12 @@ mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
 		if (mindex_folder_put(ix, txn, &fk, &f, why) < 0)
 			goto out;
 	} else {
+		/* a new UIDVALIDITY: the old history means nothing */
 		k = (MDB_val){fk.klen, fk.key};
 		(void)mdb_del(txn, ix->folders, &k, NULL);
+		if (mindex_del_prefix(txn, ix->expunged, key.data, key.len,
+		    why) < 0)
+			goto out;
 	}
 	rc = mindex_sync_txn(ix, txn, &fk, got == 1 ? &seed : NULL, &sr, why);
 out:

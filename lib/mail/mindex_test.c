@@ -92,6 +92,21 @@ count_dir(const char *dir, const char *sub)
 	return n;
 }
 
+/* write_file - data into path */
+static int
+write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t n = strlen(data);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, data, n) == (ssize_t)n;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
 /* a copy of a folder's index for checks */
 struct snap {
 	int n;
@@ -180,7 +195,7 @@ static void
 test_codec(void)
 {
 	struct mindex_msg m = {0}, back;
-	struct mindex_folder_rec f = {7, 8, 9}, fb;
+	struct mindex_folder_rec f = {7, 8, 9, 3, 5}, fb;
 	struct buf b = BUF_INIT, why = BUF_INIT;
 
 	m.uid = 42;
@@ -212,6 +227,7 @@ test_codec(void)
 	mindex_folder_encode(&f, &b);
 	T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
 	T_EQ_INT(fb.uidnext, 8);
+	T_EQ_INT(fb.vanished_floor, 5);
 	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
 	buf_free(&b);
 	buf_free(&why);
@@ -361,6 +377,59 @@ test_expunge(void)
 	buf_free(&v);
 }
 
+/* count_cb - count the ranges */
+static void
+count_cb(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
+{
+	(void)lo;
+	(void)hi;
+	(void)modseq;
+	(*(int *)ctx)++;
+}
+
+/* test_vanished_bounded - the expunge history of a folder is bounded:
+ * its oldest half goes, and a question older than what is kept says so */
+static void
+test_vanished_bounded(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	int n = MINDEX_VANISHED_MAX + 2, ranges = 0;
+	char path[800];
+
+	for (int i = 0; i < 2 * n; i++) {
+		snprintf(path, sizeof(path), "%s/new/%d.M%dP1.h", dir,
+		    1700000000 + i, i);
+		T_EQ_INT(write_file(path, "x\n"), 0);
+	}
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(mindex_vanished(ix, "INBOX", 0, count_cb, &ranges, &why),
+	    0);
+	T_EQ_INT(ranges, 0);
+	/* every other message goes: one range each, more than are kept */
+	for (int i = 0; i < 2 * n; i += 2) {
+		snprintf(path, sizeof(path), "%s/cur/%d.M%dP1.h:2,", dir,
+		    1700000000 + i, i);
+		T_EQ_INT(unlink(path), 0);
+	}
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_vanished(ix, "INBOX", st.highestmodseq, count_cb,
+	    &ranges, &why), 1);
+	T_ASSERT(ranges <= MINDEX_VANISHED_MAX / 2 + 1);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.messages, n);
+	ranges = 0;
+	T_EQ_INT(mindex_vanished(ix, "INBOX", st.highestmodseq, count_cb,
+	    &ranges, &why), 0);
+	T_EQ_INT(ranges, 0);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* test_append_copy_move - append, cache, copy and move */
 static void
 test_append_copy_move(void)
@@ -497,21 +566,6 @@ test_folders(void)
 	mindex_close(&ix);
 	buf_free(&why);
 	buf_free(&l);
-}
-
-/* write_file - data into path */
-static int
-write_file(const char *path, const char *data)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	size_t n = strlen(data);
-	int ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, data, n) == (ssize_t)n;
-	close(fd);
-	return ok ? 0 : -1;
 }
 
 /* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
@@ -808,6 +862,61 @@ test_failed_append_leaves_nothing(void)
 	buf_free(&why);
 }
 
+/* leftovers - how many half-deleted folders dir holds */
+static int
+leftovers(const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "..herald-deleted.", 17) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* test_delete_killed_half_way - a delete killed after its folder went
+ * out of sight: the folder is gone for good, reindex removes the rest */
+static void
+test_delete_killed_half_way(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, l = BUF_INIT;
+	struct mindex *ix;
+	char sub[700];
+	int status;
+	pid_t pid;
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_folder_create(ix, "Old", &why), 0);
+	mindex_close(&ix);
+	snprintf(sub, sizeof(sub), "%s/.Old", dir);
+	T_EQ_INT(deliver(sub, "Subject: x\n\nx\n", NULL), 0);
+	if ((pid = fork()) == 0) {
+		crash_at = "delete:renamed";
+		mindex_fault = crash_hook;
+		if (mindex_open(dir, &ix, &why) < 0)
+			_exit(3);
+		(void)mindex_folder_delete(ix, "Old", true, &why);
+		_exit(0);
+	}
+	T_ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 9);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_folders(ix, folder_cb, &l, &why), 0);
+	T_EQ_STR(buf_cstr(&l), "INBOX/0 ");
+	mindex_close(&ix);
+	T_EQ_INT(leftovers(dir), 1);
+	T_EQ_INT(mindex_reindex(dir, &why), 0);
+	T_EQ_INT(leftovers(dir), 0);
+	buf_free(&why);
+	buf_free(&l);
+}
+
 /* test_concurrent_writers - concurrent writers and delivery */
 static void
 test_concurrent_writers(void)
@@ -860,7 +969,7 @@ test_concurrent_writers(void)
 		}
 	}
 	for (int c = 0; c < 5; c++) {
-		int status;
+		int status = 0;
 
 		if (pids[c] < 0 || waitpid(pids[c], &status, 0) != pids[c] ||
 		    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1037,6 +1146,13 @@ test_links_not_followed(void)
 	if (fd >= 0)
 		close(fd);
 	T_EQ_STR(data, "keep me\n");
+	/* a FIFO as the subscriptions file: refused, not waited on */
+	snprintf(path, sizeof(path), "%s/subscriptions", dir);
+	T_EQ_INT(mkfifo(path, 0600), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	buf_reset(&kw);
+	T_ASSERT(mindex_subscriptions(ix, &kw, &why) < 0);
+	mindex_close(&ix);
 	/* the index folder itself as a link is refused */
 	fresh();
 	snprintf(path, sizeof(path), "%s/herald-index", md);
@@ -1068,7 +1184,8 @@ test_big_folder(void)
 	struct mindex_status st;
 	struct mindex *ix;
 	struct rusage ru;
-	double t0, t1, t2;
+	struct stat sb;
+	double t0, t1, t2, t3;
 	char path[800];
 
 	/* files as local names them, written directly (fast) */
@@ -1086,10 +1203,16 @@ test_big_folder(void)
 	t2 = now_ms();
 	T_EQ_INT(r.added, 0);
 	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	t3 = now_ms();
 	T_EQ_INT(st.messages, n);
 	getrusage(RUSAGE_SELF, &ru);
+	snprintf(path, sizeof(path), "%s/herald-index/data.mdb", dir);
+	if (stat(path, &sb) < 0)
+		sb.st_blocks = 0;
 	printf("big folder: %ld messages, first sync %.0f ms, resync %.0f ms, "
-	    "max RSS %ld KiB\n", n, t1 - t0, t2 - t1, ru.ru_maxrss);
+	    "status %.0f ms, index %lld KiB on disk, max RSS %ld KiB\n", n,
+	    t1 - t0, t2 - t1, t3 - t2, (long long)sb.st_blocks / 2,
+	    ru.ru_maxrss);
 	mindex_close(&ix);
 	buf_free(&why);
 }
@@ -1100,6 +1223,7 @@ static const struct test_case cases[] = {
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
 	{"expunge and VANISHED ranges", test_expunge},
+	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},
 	{"folders, special-use, rename, delete, subscriptions", test_folders},
 	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
@@ -1108,6 +1232,7 @@ static const struct test_case cases[] = {
 	{"a process killed at every step reuses no UID and loses nothing",
 	    test_crash_at_every_step},
 	{"a failed append leaves nothing", test_failed_append_leaves_nothing},
+	{"a delete killed half-way", test_delete_killed_half_way},
 	{"concurrent writers and delivery", test_concurrent_writers},
 	{"SIGKILL during concurrent append/store/expunge and delivery",
 	    test_sigkill_concurrent},
