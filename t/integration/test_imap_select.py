@@ -542,3 +542,66 @@ def test_new_keyword_while_an_expunge_waits(imap):
     assert b"* %d EXPUNGE" % n in r, r
     a.close()
     b.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/mbsync"),
+                    reason="mbsync (Debian isync) is not installed")
+def test_mbsync_both_ways(imap, tmp_path):
+    import subprocess
+    user, pw = "dave@example.test", "pw-dave"
+    for i in range(5):
+        deliver(imap, "mbs-%d" % i, to=user)
+    wait_delivered(imap, user, "mbs-", count=5)
+    local = tmp_path / "local"
+    local.mkdir()
+    cfg = tmp_path / "mbsyncrc"
+    cfg.write_text(
+        "IMAPAccount t\nHost 127.0.0.1\nPort %d\nUser %s\nPass %s\n"
+        "SSLType None\nAuthMechs LOGIN\n\n"
+        "IMAPStore far\nAccount t\n\n"
+        "MaildirStore near\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"
+        "Channel c\nFar :far:\nNear :near:\nPatterns INBOX\n"
+        "Create Both\nExpunge Both\nSync All\nSyncState *\n"
+        % (imap.imap_port, user, pw, local, local))
+
+    def run():
+        p = subprocess.run(["mbsync", "-c", str(cfg), "-a"],
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        return p
+
+    run()
+    near = local / "INBOX"
+    got = list((near / "cur").iterdir()) + list((near / "new").iterdir())
+    server = raw(imap, user, pw)
+    r = server.cmd("s", "EXAMINE INBOX")
+    n = int([x for x in r if x.endswith(b" EXISTS")][0].split()[1])
+    assert len(got) == n
+    # near side: a new message and a flag change; far side: a flag
+    newfile = near / "new" / "1700000000.local.host"
+    newfile.write_bytes(H.make_message("mbs-local"))
+    first = sorted((near / "cur").iterdir())[0] if list(
+        (near / "cur").iterdir()) else sorted((near / "new").iterdir())[0]
+    base = first.name.split(":")[0]
+    os.rename(first, near / "cur" / (base + ":2,F"))
+    server.cmd("u", "UNSELECT")
+    server.cmd("s", "SELECT INBOX")
+    server.cmd("f", "STORE %d +FLAGS (\\Answered)" % n)
+    run()
+    r = server.cmd("n", "NOOP")
+    r = cmd(server, "f", "FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS "
+            "(Subject)])")
+    text = b"\n".join(r)
+    assert b"test mbs-local" in text, text
+    assert b"\\Flagged" in text, text
+    assert any(p.name.endswith("R") or ":2,R" in p.name or "R" in
+               p.name.split(":2,")[-1]
+               for p in (near / "cur").iterdir()), \
+        list((near / "cur").iterdir())
+    # a third run changes nothing on the server
+    before = sorted(p.name for p in (imap.maildir("dave") / "cur")
+                    .iterdir())
+    run()
+    after = sorted(p.name for p in (imap.maildir("dave") / "cur").iterdir())
+    assert before == after
+    server.close()
