@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,11 +161,10 @@ void
 imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 {
 	struct append_msg *msgs = xcalloc(APPEND_MAX, sizeof(*msgs));
-	struct buf name = BUF_INIT, dir = BUF_INIT, why = BUF_INIT;
+	struct buf name = BUF_INIT, why = BUF_INIT;
 	struct buf set = BUF_INIT;
 	uint32_t uids[APPEND_MAX], uidv = 0;
 	const char *err;
-	struct stat st;
 	int n = 0, i;
 
 	if (imapd_sel_resolve(s, c, &name) < 0)
@@ -186,8 +184,8 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		    "available");
 		goto out;
 	}
-	if (imapd_sel_folder_dir(s, buf_cstr(&name), &dir) < 0 ||
-	    (buf_puts(&dir, "/cur"), stat(buf_cstr(&dir), &st) < 0)) {
+	if (!imapd_store_folder_exists(imapd_store_path(s),
+	    buf_cstr(&name))) {
 		imapd_session_tagged(s, "NO [TRYCREATE] Mailbox does not "
 		    "exist");
 		goto out;
@@ -234,7 +232,6 @@ out:
 			free(msgs[i].kw[k]);
 	free(msgs);
 	buf_free(&name);
-	buf_free(&dir);
 	buf_free(&why);
 	buf_free(&set);
 }

@@ -916,6 +916,14 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 		    "available");
 		goto out;
 	}
+	/* a folder whose directories are links is no folder: it would
+	 * lead to another user's mail */
+	if (!imapd_store_folder_exists(imapd_store_path(s),
+	    buf_cstr(&name))) {
+		imapd_session_tagged(s, "NO [NONEXISTENT] Mailbox does not "
+		    "exist");
+		goto out;
+	}
 	sj->ro = ro;
 	sj->condstore = condstore;
 	sel_job_submit(s, sj);

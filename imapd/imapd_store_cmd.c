@@ -7,7 +7,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -266,13 +265,12 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 {
 	struct imapd_sel *sel = s->sel;
 	struct imap_token set;
-	struct buf dst = BUF_INIT, dir = BUF_INIT, why = BUF_INIT;
+	struct buf dst = BUF_INIT, why = BUF_INIT;
 	struct buf line = BUF_INIT;
 	unsigned char *map = NULL;
 	uint32_t *uids = NULL, *dst_uids = NULL, *su = NULL, *du = NULL;
 	uint32_t n = 0, m = 0, uidvalidity = 0;
 	struct imap_token t;
-	struct stat st;
 	const char *verb = move ? "MOVE" : "COPY";
 
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM) {
@@ -294,8 +292,8 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 		imapd_session_tagged(s, "NO [READ-ONLY] Mailbox is read-only");
 		goto out;
 	}
-	if (imapd_sel_folder_dir(s, buf_cstr(&dst), &dir) < 0 ||
-	    (buf_puts(&dir, "/cur"), stat(buf_cstr(&dir), &st) < 0)) {
+	if (!imapd_store_folder_exists(imapd_store_path(s),
+	    buf_cstr(&dst))) {
 		imapd_session_tagged(s, "NO [TRYCREATE] Mailbox does not "
 		    "exist");
 		goto out;
@@ -357,7 +355,6 @@ out:
 	free(su);
 	free(du);
 	buf_free(&dst);
-	buf_free(&dir);
 	buf_free(&why);
 	buf_free(&line);
 }

@@ -605,3 +605,28 @@ def test_mbsync_both_ways(imap, tmp_path):
     after = sorted(p.name for p in (imap.maildir("dave") / "cur").iterdir())
     assert before == after
     server.close()
+
+
+def test_linked_folder_is_no_folder(imap):
+    """A folder planted as a link to another user's Maildir cannot be
+    selected, appended to or copied into."""
+    user, pw = "dave@example.test", "pw-dave"
+    imaplib_login(imap, "bob@example.test", "pw-bob").logout()
+    imaplib_login(imap, user, pw).logout()
+    link = imap.maildir("dave") / ".Evil"
+    if not link.exists():
+        os.symlink(imap.maildir("bob"), link)
+    deliver(imap, "link-1", to=user)
+    wait_delivered(imap, user, "link-1")
+    bob_before = sorted(os.listdir(imap.maildir("bob") / "cur"))
+    c = raw(imap, user, pw)
+    assert c.cmd("s", "SELECT Evil")[-1].startswith(b"s NO [NONEXISTENT]")
+    assert c.cmd("e", "EXAMINE Evil")[-1].startswith(b"e NO [NONEXISTENT]")
+    c.send(b"a APPEND Evil {11+}\r\nSubject: x\r\n")
+    assert c.until_tagged(b"a")[-1].startswith(b"a NO [TRYCREATE]")
+    c.cmd("s", "SELECT INBOX")
+    assert c.cmd("c", "COPY 1 Evil")[-1].startswith(b"c NO [TRYCREATE]")
+    assert c.cmd("m", "MOVE 1 Evil")[-1].startswith(b"m NO [TRYCREATE]")
+    c.close()
+    assert sorted(os.listdir(imap.maildir("bob") / "cur")) == bob_before
+    assert not os.listdir(imap.maildir("bob") / "new")
