@@ -83,6 +83,24 @@ int imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
  * (allow_expunge false: FETCH, STORE, SEARCH, where EXPUNGE must not be
  * sent: then nothing is told if something was expunged) */
 void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
+/*
+ * A command's disk work on a job thread (DESIGN.md 9): run is called
+ * there (touch only op and ix), then the selected folder is synced and
+ * listed there too; in the loop, before (if set) may say untagged
+ * things, then the changes are told (allow_expunge as for
+ * imapd_sel_update), then answer gives the tagged answer and frees op
+ * (s is NULL when the session is gone: only free).
+ */
+struct imapd_sel_op {
+	void (*run)(struct imapd_sel_op *op, struct mindex *ix);
+	void (*before)(struct imapd_sel_op *op, struct imapd_session *s);
+	void (*answer)(struct imapd_sel_op *op, struct imapd_session *s);
+	bool allow_expunge;
+	int result;		/* for run */
+	void *ctx;
+};
+/* imapd_sel_run_op - run op for s (input waits meanwhile) */
+void imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op);
 /* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
  * tell; false if s has a job out (try again later) */
 bool imapd_sel_push(struct imapd_session *s);

@@ -770,10 +770,11 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
  * EXAMINE, NOOP, CHECK and IDLE's pushes do them on a job thread
  * (imapd_store.h); the session's input waits meanwhile.
  */
-enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH };
+enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP };
 
 struct sel_job {
 	enum sel_job_kind kind;
+	struct imapd_sel_op *op;	/* SJ_OP */
 	char *folder;
 	struct imapd_view nv;
 	struct mindex_status st;
@@ -789,6 +790,15 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 {
 	struct sel_job *sj = job->ctx;
 
+	if (sj->op != NULL) {
+		sj->op->result = ix == NULL ? -1 : 0;
+		if (ix != NULL)
+			sj->op->run(sj->op, ix);
+	}
+	if (sj->folder == NULL) {
+		job->result = -1;
+		return;
+	}
 	job->result = ix == NULL ? -1 : imapd_sel_load(ix, sj->folder, true,
 	    &sj->nv, &sj->st, &sj->kw, &job->why);
 }
@@ -803,18 +813,24 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 	struct sel_job *sj = job->ctx;
 	bool live = !s->base.closed && s->state != IMAPD_S_LOGOUT;
 
+	if (live && sj->op != NULL && sj->op->before != NULL)
+		sj->op->before(sj->op, s);
 	if (live && sj->kind == SJ_SELECT) {
 		imapd_sel_opened(s, sj, job);
-	} else if (live && s->state == IMAPD_S_SELECTED && s->sel->folder &&
+	} else if (live && sj->folder != NULL && s->state ==
+	    IMAPD_S_SELECTED && s->sel->folder &&
 	    strcmp(s->sel->folder, sj->folder) == 0) {
 		if (job->result < 0)
 			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 			    sj->folder, buf_cstr(&job->why));
 		else
-			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw, true);
+			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
+			    sj->op == NULL || sj->op->allow_expunge);
 	}
 	if (live && sj->kind == SJ_UPDATE)
 		imapd_session_tagged(s, "%s", sj->tagged);
+	if (sj->op != NULL)
+		sj->op->answer(sj->op, live ? s : NULL);
 	imapd_sel_view_free(&sj->nv);
 	buf_free(&sj->kw);
 	buf_free(&sj->q.known);
@@ -830,7 +846,7 @@ sel_job_new(enum sel_job_kind kind, const char *folder)
 	struct sel_job *sj = xcalloc(1, sizeof(*sj));
 
 	sj->kind = kind;
-	sj->folder = xstrdup(folder);
+	sj->folder = folder ? xstrdup(folder) : NULL;
 	buf_init(&sj->kw);
 	buf_init(&sj->q.known);
 	return sj;
@@ -846,6 +862,19 @@ sel_job_submit(struct imapd_session *s, struct sel_job *sj)
 	job->done = sel_job_done;
 	job->ctx = sj;
 	imapd_store_submit(s, job);
+}
+
+/* imapd_sel_run_op - op->run on a job thread, then the selected
+ * folder's changes, then op->answer (see imapd_sel.h) */
+void
+imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op)
+{
+	struct imapd_sel *sel = s->sel;
+	struct sel_job *sj = sel_job_new(SJ_OP, sel != NULL &&
+	    s->state == IMAPD_S_SELECTED ? sel->folder : NULL);
+
+	sj->op = op;
+	sel_job_submit(s, sj);
 }
 
 /* imapd_sel_update_then - the changes (from a job thread), then the

@@ -198,16 +198,80 @@ imapd_store_cmd(struct imapd_session *s, struct imap_cursor *c)
 	store_run(s, c, false);
 }
 
+/* an EXPUNGE or a COPY / MOVE on a job thread */
+struct store_op {
+	struct imapd_sel_op op;	/* first */
+	bool uid, move, copy;
+	char *src, *dst;
+	uint32_t *uids, n;	/* NULL for EXPUNGE: every \Deleted */
+	uint32_t *dst_uids, uidvalidity;
+	struct buf why, code;	/* COPYUID */
+};
+
+/* store_op_free - forget op */
+static void
+store_op_free(struct store_op *o)
+{
+	free(o->src);
+	free(o->dst);
+	free(o->uids);
+	free(o->dst_uids);
+	buf_free(&o->why);
+	buf_free(&o->code);
+	free(o);
+}
+
+/* store_op_new - an op for the selected folder */
+static struct store_op *
+store_op_new(struct imapd_session *s, bool uid)
+{
+	struct store_op *o = xcalloc(1, sizeof(*o));
+
+	buf_init(&o->why);
+	buf_init(&o->code);
+	o->uid = uid;
+	o->src = xstrdup(s->sel->folder);
+	o->op.ctx = o;
+	return o;
+}
+
+/* expunge_job - on a job thread */
+static void
+expunge_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct store_op *o = op->ctx;
+
+	if (o->uids != NULL && o->n == 0)
+		return;
+	op->result = mindex_expunge(ix, o->src, o->uids, o->n, NULL,
+	    &o->why);
+}
+
+/* expunge_answer - the tagged answer */
+static void
+expunge_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+
+	if (s != NULL && op->result < 0) {
+		msg_warn("%s: EXPUNGE %s: %s", buf_cstr(&s->login), o->src,
+		    buf_cstr(&o->why));
+		imapd_session_tagged(s, "NO [SERVERBUG] Expunge failed");
+	} else if (s != NULL) {
+		imapd_session_tagged(s, "OK %sEXPUNGE completed", o->uid ?
+		    "UID " : "");
+	}
+	store_op_free(o);
+}
+
 /* expunge_run - EXPUNGE, or UID EXPUNGE set (RFC 4315 2.1) */
 static void
 expunge_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 {
 	struct imapd_sel *sel = s->sel;
 	struct imap_token t;
-	struct buf why = BUF_INIT;
 	unsigned char *map = NULL;
-	uint32_t *uids = NULL, n = 0;
-	int rc;
+	struct store_op *o;
 
 	if (uid) {
 		if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
@@ -224,31 +288,20 @@ expunge_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 		imapd_session_tagged(s, "NO [READ-ONLY] Mailbox is read-only");
 		goto out;
 	}
+	o = store_op_new(s, uid);
 	if (uid) {
-		uids = xcalloc(sel->v.n + 1, sizeof(*uids));
+		o->uids = xcalloc(sel->v.n + 1, sizeof(*o->uids));
 		for (uint32_t i = 0; i < sel->v.n; i++)
 			if (MAP_HAS(map, i) &&
 			    (sel->v.flags[i] & MINDEX_F_DELETED))
-				uids[n++] = sel->v.uid[i];
-		rc = n ? mindex_expunge(imapd_store_index(s), sel->folder,
-		    uids, n, NULL, &why) : 0;
-	} else {
-		rc = mindex_expunge(imapd_store_index(s), sel->folder, NULL,
-		    0, NULL, &why);
+				o->uids[o->n++] = sel->v.uid[i];
 	}
-	if (rc < 0) {
-		msg_warn("%s: EXPUNGE %s: %s", buf_cstr(&s->login),
-		    sel->folder, buf_cstr(&why));
-		imapd_sel_update(s, true);
-		imapd_session_tagged(s, "NO [SERVERBUG] Expunge failed");
-		goto out;
-	}
-	imapd_sel_update(s, true);
-	imapd_session_tagged(s, "OK %sEXPUNGE completed", uid ? "UID " : "");
+	o->op.run = expunge_job;
+	o->op.answer = expunge_answer;
+	o->op.allow_expunge = true;
+	imapd_sel_run_op(s, &o->op);
 out:
 	free(map);
-	free(uids);
-	buf_free(&why);
 }
 
 /* imapd_expunge_cmd - EXPUNGE */
@@ -258,19 +311,90 @@ imapd_expunge_cmd(struct imapd_session *s, struct imap_cursor *c)
 	expunge_run(s, c, false);
 }
 
+/* copy_job - on a job thread */
+static void
+copy_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct store_op *o = op->ctx;
+
+	op->result = mindex_copy(ix, o->src, o->dst, o->uids, o->n, o->move,
+	    o->dst_uids, &o->uidvalidity, &o->why);
+}
+
+/* copy_code - "[COPYUID v src dst]" of what was copied */
+static void
+copy_code(struct store_op *o)
+{
+	uint32_t *su = xcalloc(o->n, sizeof(*su));
+	uint32_t *du = xcalloc(o->n, sizeof(*du)), m = 0;
+
+	for (uint32_t i = 0; i < o->n; i++)
+		if (o->dst_uids[i] != 0) {
+			su[m] = o->uids[i];
+			du[m++] = o->dst_uids[i];
+		}
+	if (m > 0) {
+		buf_printf(&o->code, "[COPYUID %u ", o->uidvalidity);
+		store_set_append(&o->code, su, m);
+		buf_putc(&o->code, ' ');
+		store_set_append(&o->code, du, m);
+		buf_putc(&o->code, ']');
+	}
+	free(su);
+	free(du);
+}
+
+/* copy_before - MOVE: COPYUID in an untagged OK, before the expunges
+ * (RFC 6851 4.3) */
+static void
+copy_before(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+
+	if (op->result < 0)
+		return;
+	copy_code(o);
+	if (o->move && o->code.len > 0) {
+		struct buf u = BUF_INIT;
+
+		buf_printf(&u, "* OK %s Moved", buf_cstr(&o->code));
+		imapd_sel_write(s, u.data, u.len);
+		buf_free(&u);
+	}
+}
+
+/* copy_answer - the tagged answer */
+static void
+copy_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+	const char *verb = o->move ? "MOVE" : "COPY";
+
+	if (s != NULL && op->result < 0) {
+		msg_warn("%s: %s %s to %s: %s", buf_cstr(&s->login), verb,
+		    o->src, o->dst, buf_cstr(&o->why));
+		imapd_session_tagged(s, "NO [SERVERBUG] %s failed", verb);
+	} else if (s != NULL && o->move) {
+		imapd_session_tagged(s, "OK %sMOVE completed", o->uid ?
+		    "UID " : "");
+	} else if (s != NULL) {
+		imapd_session_tagged(s, "OK %s%s%sCOPY completed",
+		    buf_cstr(&o->code), o->code.len > 0 ? " " : "", o->uid ?
+		    "UID " : "");
+	}
+	store_op_free(o);
+}
+
 /* copy_run - COPY / MOVE, UID or not */
 static void
 copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
     bool move)
 {
 	struct imapd_sel *sel = s->sel;
-	struct imap_token set;
-	struct buf dst = BUF_INIT, why = BUF_INIT;
-	struct buf line = BUF_INIT;
+	struct imap_token set, t;
+	struct buf dst = BUF_INIT;
 	unsigned char *map = NULL;
-	uint32_t *uids = NULL, *dst_uids = NULL, *su = NULL, *du = NULL;
-	uint32_t n = 0, m = 0, uidvalidity = 0;
-	struct imap_token t;
+	struct store_op *o;
 	const char *verb = move ? "MOVE" : "COPY";
 
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM) {
@@ -298,65 +422,28 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 		    "exist");
 		goto out;
 	}
-	uids = xcalloc(sel->v.n + 1, sizeof(*uids));
+	o = store_op_new(s, uid);
+	o->move = move;
+	o->dst = xstrdup(buf_cstr(&dst));
+	o->uids = xcalloc(sel->v.n + 1, sizeof(*o->uids));
 	for (uint32_t i = 0; i < sel->v.n; i++)
 		if (MAP_HAS(map, i))
-			uids[n++] = sel->v.uid[i];
-	if (n == 0) {
+			o->uids[o->n++] = sel->v.uid[i];
+	if (o->n == 0) {
 		imapd_session_tagged(s, "OK %s%s completed (no messages)",
 		    uid ? "UID " : "", verb);
+		store_op_free(o);
 		goto out;
 	}
-	dst_uids = xcalloc(n, sizeof(*dst_uids));
-	if (mindex_copy(imapd_store_index(s), sel->folder, buf_cstr(&dst),
-	    uids, n, move, dst_uids, &uidvalidity, &why) < 0) {
-		msg_warn("%s: %s %s to %s: %s", buf_cstr(&s->login), verb,
-		    sel->folder, buf_cstr(&dst), buf_cstr(&why));
-		imapd_sel_update(s, move);
-		imapd_session_tagged(s, "NO [SERVERBUG] %s failed", verb);
-		goto out;
-	}
-	su = xcalloc(n, sizeof(*su));
-	du = xcalloc(n, sizeof(*du));
-	for (uint32_t i = 0; i < n; i++)
-		if (dst_uids[i] != 0) {
-			su[m] = uids[i];
-			du[m++] = dst_uids[i];
-		}
-	if (m > 0) {
-		buf_printf(&line, "[COPYUID %u ", uidvalidity);
-		store_set_append(&line, su, m);
-		buf_putc(&line, ' ');
-		store_set_append(&line, du, m);
-		buf_putc(&line, ']');
-	}
-	if (move) {
-		/* RFC 6851 4.3: COPYUID in an untagged OK, then the
-		 * expunges */
-		if (m > 0) {
-			struct buf u = BUF_INIT;
-
-			buf_printf(&u, "* OK %s Moved", buf_cstr(&line));
-			imapd_sel_write(s, u.data, u.len);
-			buf_free(&u);
-		}
-		imapd_sel_update(s, true);
-		imapd_session_tagged(s, "OK %sMOVE completed", uid ? "UID " :
-		    "");
-	} else {
-		imapd_sel_update(s, uid);
-		imapd_session_tagged(s, "OK %s%s%sCOPY completed",
-		    buf_cstr(&line), m > 0 ? " " : "", uid ? "UID " : "");
-	}
+	o->dst_uids = xcalloc(o->n, sizeof(*o->dst_uids));
+	o->op.run = copy_job;
+	o->op.before = copy_before;
+	o->op.answer = copy_answer;
+	o->op.allow_expunge = move || uid;
+	imapd_sel_run_op(s, &o->op);
 out:
 	free(map);
-	free(uids);
-	free(dst_uids);
-	free(su);
-	free(du);
 	buf_free(&dst);
-	buf_free(&why);
-	buf_free(&line);
 }
 
 /* imapd_copy_cmd - COPY */
