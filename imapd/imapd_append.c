@@ -5,7 +5,9 @@
  *
  * The whole command is read first (its literals are held by the command
  * parser, bounded by imapd_literal_limit and the command bound), checked,
- * then each message is handed to mindex_append through a memory file.
+ * then each message is copied to a memory file and handed to mindex_append
+ * on a job thread (the file is written and synced there, never on the
+ * event loop).
  * MULTIAPPEND is all or nothing: when a message fails, the ones already
  * appended by the command are expunged again.
  */
@@ -126,15 +128,43 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 	return 0;
 }
 
-/* append_one - one message into folder; -1 with why */
-static int
-append_one(struct imapd_session *s, const char *folder,
-    const struct append_msg *a, uint32_t *uid, uint32_t *uidv,
-    struct buf *why)
+/* the messages of an APPEND, on a job thread */
+struct append_op {
+	struct imapd_sel_op op;	/* first */
+	struct append_msg *msgs;
+	int n;
+	char *folder;
+	int fd[APPEND_MAX];	/* each message in a memory file */
+	uint32_t uids[APPEND_MAX], uidv;
+	int err_no;
+	struct buf why;
+};
+
+/* append_op_free - forget op */
+static void
+append_op_free(struct append_op *o)
 {
-	int fd = memfd_create("imapd-append", MFD_CLOEXEC), rc;
+	for (int i = 0; i < APPEND_MAX; i++) {
+		for (size_t k = 0; k < o->msgs[i].nkw; k++)
+			free(o->msgs[i].kw[k]);
+		if (o->fd[i] >= 0)
+			(void)close(o->fd[i]);
+	}
+	free(o->msgs);
+	free(o->folder);
+	buf_free(&o->why);
+	free(o);
+}
+
+/* append_copy - message a into a memory file (the command's text is
+ * wiped when the handler returns); -1 with why */
+static int
+append_copy(const struct append_msg *a, int *fd_r, struct buf *why)
+{
+	int fd = memfd_create("imapd-append", MFD_CLOEXEC);
 	size_t done = 0;
 
+	*fd_r = -1;
 	if (fd < 0) {
 		buf_printf(why, "memfd_create: %s", strerror(errno));
 		return -1;
@@ -149,89 +179,125 @@ append_one(struct imapd_session *s, const char *folder,
 		}
 		done += (size_t)w;
 	}
-	rc = mindex_append(imapd_store_index(s), folder, fd, (off_t)a->len,
-	    a->flags, (const char *const *)a->kw, a->nkw, a->date, uid, uidv,
-	    why);
-	(void)close(fd);
-	return rc;
+	*fd_r = fd;
+	return 0;
+}
+
+/* append_job - on a job thread: all of them, or none */
+static void
+append_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct append_op *o = op->ctx;
+	struct buf undo = BUF_INIT;
+
+	for (int i = 0; i < o->n; i++) {
+		const struct append_msg *a = &o->msgs[i];
+
+		if (mindex_append(ix, o->folder, o->fd[i], (off_t)a->len,
+		    a->flags, (const char *const *)a->kw, a->nkw, a->date,
+		    &o->uids[i], &o->uidv, &o->why) < 0) {
+			o->err_no = errno;
+			op->result = -1;
+			if (i > 0 && mindex_expunge(ix, o->folder, o->uids,
+			    (size_t)i, NULL, &undo) < 0)
+				msg_warn("APPEND undo in %s: %s", o->folder,
+				    buf_cstr(&undo));
+			break;
+		}
+	}
+	buf_free(&undo);
+}
+
+/* append_answer - APPENDUID, or why not */
+static void
+append_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct append_op *o = op->ctx;
+	struct buf set = BUF_INIT;
+
+	if (s != NULL && op->result < 0) {
+		msg_warn("%s: APPEND %s: %s", buf_cstr(&s->login), o->folder,
+		    buf_cstr(&o->why));
+		imapd_session_tagged(s, "NO [%s] APPEND failed",
+		    o->err_no == ENOSPC || o->err_no == EDQUOT ?
+		    "OVERQUOTA" : "SERVERBUG");
+	} else if (s != NULL) {
+		for (int i = 0; i < o->n; i++) {
+			int j = i;
+
+			while (j + 1 < o->n && o->uids[j + 1] ==
+			    o->uids[j] + 1)
+				j++;
+			if (set.len > 0)
+				buf_putc(&set, ',');
+			if (j > i)
+				buf_printf(&set, "%u:%u", o->uids[i],
+				    o->uids[j]);
+			else
+				buf_printf(&set, "%u", o->uids[i]);
+			i = j;
+		}
+		imapd_session_tagged(s, "OK [APPENDUID %u %s] APPEND "
+		    "completed", o->uidv, buf_cstr(&set));
+	}
+	buf_free(&set);
+	append_op_free(o);
 }
 
 /* imapd_append_cmd - APPEND mailbox [flags] [date] literal ... */
 void
 imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 {
-	struct append_msg *msgs = xcalloc(APPEND_MAX, sizeof(*msgs));
-	struct buf name = BUF_INIT, why = BUF_INIT;
-	struct buf set = BUF_INIT;
-	uint32_t uids[APPEND_MAX], uidv = 0;
+	struct append_op *o = xcalloc(1, sizeof(*o));
+	struct buf name = BUF_INIT;
 	const char *err;
-	int n = 0, i;
+	int i;
 
+	o->msgs = xcalloc(APPEND_MAX, sizeof(*o->msgs));
+	buf_init(&o->why);
+	for (i = 0; i < APPEND_MAX; i++)
+		o->fd[i] = -1;
 	if (imapd_sel_resolve(s, c, &name) < 0)
-		goto out;
-	if (append_parse(c, msgs, &n, &err) < 0) {
+		goto fail;
+	if (append_parse(c, o->msgs, &o->n, &err) < 0) {
 		imapd_session_bad(s, "BAD %s", err);
-		goto out;
+		goto fail;
 	}
-	for (i = 0; i < n; i++)
-		if (msgs[i].len > imapd_append_limit()) {
+	for (i = 0; i < o->n; i++)
+		if (o->msgs[i].len > imapd_append_limit()) {
 			imapd_session_tagged(s, "NO [TOOBIG] Message too big "
 			    "(APPENDLIMIT %llu)", imapd_append_limit());
-			goto out;
+			goto fail;
 		}
 	if (imapd_store_index(s) == NULL) {
 		imapd_session_tagged(s, "NO [UNAVAILABLE] Mail store not "
 		    "available");
-		goto out;
+		goto fail;
 	}
 	if (!imapd_store_folder_exists(imapd_store_path(s),
 	    buf_cstr(&name))) {
 		imapd_session_tagged(s, "NO [TRYCREATE] Mailbox does not "
 		    "exist");
-		goto out;
+		goto fail;
 	}
-	for (i = 0; i < n; i++) {
-		if (append_one(s, buf_cstr(&name), &msgs[i], &uids[i], &uidv,
-		    &why) < 0) {
-			int err_no = errno;
-
-			msg_warn("%s: APPEND %s: %s", buf_cstr(&s->login),
-			    buf_cstr(&name), buf_cstr(&why));
-			buf_reset(&why);
-			if (i > 0 && mindex_expunge(imapd_store_index(s),
-			    buf_cstr(&name), uids, (size_t)i, NULL,
-			    &why) < 0)
-				msg_warn("%s: APPEND undo: %s",
-				    buf_cstr(&s->login), buf_cstr(&why));
-			imapd_sel_update(s, true);
-			imapd_session_tagged(s, "NO [%s] APPEND failed",
-			    err_no == ENOSPC || err_no == EDQUOT ?
-			    "OVERQUOTA" : "SERVERBUG");
-			goto out;
+	for (i = 0; i < o->n; i++) {
+		if (append_copy(&o->msgs[i], &o->fd[i], &o->why) < 0) {
+			msg_warn("%s: APPEND: %s", buf_cstr(&s->login),
+			    buf_cstr(&o->why));
+			imapd_session_tagged(s, "NO [SERVERBUG] APPEND failed");
+			goto fail;
 		}
+		o->msgs[i].p = NULL;	/* the command text goes */
 	}
-	for (i = 0; i < n; i++) {
-		int j = i;
-
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		if (set.len > 0)
-			buf_putc(&set, ',');
-		if (j > i)
-			buf_printf(&set, "%u:%u", uids[i], uids[j]);
-		else
-			buf_printf(&set, "%u", uids[i]);
-		i = j;
-	}
-	imapd_sel_update(s, true);
-	imapd_session_tagged(s, "OK [APPENDUID %u %s] APPEND completed",
-	    uidv, buf_cstr(&set));
-out:
-	for (i = 0; i < APPEND_MAX; i++)
-		for (size_t k = 0; k < msgs[i].nkw; k++)
-			free(msgs[i].kw[k]);
-	free(msgs);
+	o->folder = xstrdup(buf_cstr(&name));
+	o->op.ctx = o;
+	o->op.run = append_job;
+	o->op.answer = append_answer;
+	o->op.allow_expunge = true;
 	buf_free(&name);
-	buf_free(&why);
-	buf_free(&set);
+	imapd_sel_run_op(s, &o->op);
+	return;
+fail:
+	buf_free(&name);
+	append_op_free(o);
 }
