@@ -60,24 +60,154 @@ store_fetch_line(struct imapd_session *s, uint32_t i, bool uid, bool flags)
 	buf_free(&b);
 }
 
+/* a STORE on a job thread */
+struct flag_op {
+	struct imapd_sel_op op;	/* first */
+	char *folder;
+	bool uid, silent, has_unchanged;
+	unsigned long long unchanged;
+	enum mindex_store_mode mode;
+	uint32_t flags;
+	char *kw[MINDEX_KEYWORDS_MAX];
+	size_t nkw;
+	uint32_t n, *uids;
+	int *rc;
+	struct mindex_msg *m;
+	struct buf err;
+};
+
+/* flag_op_free - forget op */
+static void
+flag_op_free(struct flag_op *o)
+{
+	for (size_t i = 0; i < o->nkw; i++)
+		free(o->kw[i]);
+	free(o->folder);
+	free(o->uids);
+	free(o->rc);
+	free(o->m);
+	buf_free(&o->err);
+	free(o);
+}
+
+/* flag_job - on a job thread: each message's flags */
+static void
+flag_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct flag_op *o = op->ctx;
+
+	for (uint32_t j = 0; j < o->n; j++) {
+		if (o->has_unchanged && o->unchanged == 0) {
+			o->rc[j] = 2;	/* RFC 7162 3.1.3: 0 fails always */
+			continue;
+		}
+		o->rc[j] = mindex_store(ix, o->folder, o->uids[j], o->mode,
+		    o->flags, (const char *const *)o->kw, o->nkw,
+		    o->has_unchanged ? o->unchanged : 0, &o->m[j], &o->err);
+		if (o->rc[j] < 0)
+			msg_warn("STORE %s uid %u: %s", o->folder, o->uids[j],
+			    buf_cstr(&o->err));
+	}
+}
+
+/* flag_view - index of uid in the view, or -1 */
+static long
+flag_view(const struct imapd_sel *sel, uint32_t uid)
+{
+	uint32_t lo = 0, hi = sel->v.n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sel->v.uid[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sel->v.n && sel->v.uid[lo] == uid ? (long)lo : -1;
+}
+
+/* flag_before - our own changes into the view (before the sync's
+ * changes are compared with it) */
+static void
+flag_before(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct flag_op *o = op->ctx;
+	struct imapd_sel *sel = s->sel;
+
+	if (s->state != IMAPD_S_SELECTED || strcmp(sel->folder, o->folder))
+		return;
+	for (uint32_t j = 0; j < o->n; j++) {
+		long i = flag_view(sel, o->uids[j]);
+
+		if (o->rc[j] != 1 || i < 0)
+			continue;
+		sel->v.flags[i] = o->m[j].flags;
+		sel->v.kw[i] = o->m[j].keywords;
+		sel->v.modseq[i] = o->m[j].modseq;
+	}
+}
+
+/* flag_answer - the FETCH answers, [MODIFIED], the tagged line */
+static void
+flag_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct flag_op *o = op->ctx;
+	struct buf b = BUF_INIT;
+	uint32_t *mod, nmod = 0;
+
+	if (s == NULL || s->state != IMAPD_S_SELECTED) {
+		flag_op_free(o);
+		return;
+	}
+	mod = xcalloc(o->n + 1, sizeof(*mod));
+	for (uint32_t j = 0; j < o->n; j++) {
+		long i = flag_view(s->sel, o->uids[j]);
+
+		if (o->rc[j] == 2) {
+			if (o->uid)
+				mod[nmod++] = o->uids[j];
+			else if (i >= 0)
+				mod[nmod++] = (uint32_t)i + 1;
+			continue;
+		}
+		if (o->rc[j] < 0 || i < 0)
+			continue;
+		if (!o->silent)
+			store_fetch_line(s, (uint32_t)i, o->uid, true);
+		else if (s->sel->condstore)
+			store_fetch_line(s, (uint32_t)i, o->uid, false);
+	}
+	if (nmod > 0) {
+		buf_puts(&b, "OK [MODIFIED ");
+		store_set_append(&b, mod, nmod);
+		buf_puts(&b, "] Conditional STORE failed");
+		imapd_session_tagged(s, "%s", buf_cstr(&b));
+	} else {
+		imapd_session_tagged(s, "OK %sSTORE completed", o->uid ?
+		    "UID " : "");
+	}
+	free(mod);
+	buf_free(&b);
+	flag_op_free(o);
+}
+
 /* store_run - STORE / UID STORE */
 static void
 store_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 {
 	struct imapd_sel *sel = s->sel;
-	struct mindex *ix = imapd_store_index(s);
+	struct flag_op *o;
 	struct imap_token set, t;
 	unsigned long long unchanged = 0;
 	enum mindex_store_mode mode;
 	char *kw[MINDEX_KEYWORDS_MAX];
 	size_t nkw = 0;
-	uint32_t flags = 0, *changed = NULL, nchanged = 0, *mod = NULL;
-	uint32_t nmod = 0;
+	uint32_t flags = 0;
 	unsigned char *map = NULL;
 	bool silent, has_unchanged = false;
 	const char *why = "Syntax: STORE set [(UNCHANGEDSINCE n)] "
 	    "[+|-]FLAGS[.SILENT] (flags)";
-	struct buf err = BUF_INIT, b = BUF_INIT;
 
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM)
 		goto bad;
@@ -126,58 +256,30 @@ store_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 		why = "Invalid sequence set (a number beyond the messages?)";
 		goto bad;
 	}
-	if (sel->v.n > 0) {
-		changed = xcalloc(sel->v.n, sizeof(*changed));
-		mod = xcalloc(sel->v.n, sizeof(*mod));
-	}
-	for (uint32_t i = 0; i < sel->v.n; i++) {
-		struct mindex_msg nm;
-		int rc;
-
-		if (!MAP_HAS(map, i))
-			continue;
-		rc = mindex_store(ix, sel->folder, sel->v.uid[i], mode, flags,
-		    (const char *const *)kw, nkw, has_unchanged ?
-		    (unchanged ? unchanged : 1) : 0, &nm, &err);
-		if (has_unchanged && unchanged == 0)
-			rc = 2;	/* RFC 7162 3.1.3: 0 fails always */
-		if (rc < 0) {
-			msg_warn("%s: STORE %s: %s", buf_cstr(&s->login),
-			    sel->folder, buf_cstr(&err));
-			continue;
-		}
-		if (rc == 2) {
-			mod[nmod++] = uid ? sel->v.uid[i] : i + 1;
-			continue;
-		}
-		if (rc == 1) {
-			sel->v.flags[i] = nm.flags;
-			sel->v.kw[i] = nm.keywords;
-			sel->v.modseq[i] = nm.modseq;
-		}
-		changed[nchanged++] = i;
-	}
-	/* new keywords: FLAGS first (the sync tells it and nothing more
-	 * for messages whose view already agrees) */
-	if (nkw > 0)
-		imapd_sel_update(s, false);
-	for (uint32_t k = 0; k < nchanged; k++) {
-		if (!silent)
-			store_fetch_line(s, changed[k], uid, true);
-		else if (sel->condstore)
-			store_fetch_line(s, changed[k], uid, false);
-	}
-	if (nmod > 0) {
-		buf_puts(&b, "OK [MODIFIED ");
-		store_set_append(&b, mod, nmod);
-		buf_puts(&b, "] Conditional STORE failed");
-	}
-	imapd_sel_update(s, uid);
-	if (nmod > 0)
-		imapd_session_tagged(s, "%s", buf_cstr(&b));
-	else
-		imapd_session_tagged(s, "OK %sSTORE completed",
-		    uid ? "UID " : "");
+	o = xcalloc(1, sizeof(*o));
+	buf_init(&o->err);
+	o->folder = xstrdup(sel->folder);
+	o->uid = uid;
+	o->silent = silent;
+	o->has_unchanged = has_unchanged;
+	o->unchanged = unchanged;
+	o->mode = mode;
+	o->flags = flags;
+	memcpy(o->kw, kw, sizeof(kw[0]) * nkw);
+	o->nkw = nkw;
+	nkw = 0;
+	o->uids = xcalloc(sel->v.n + 1, sizeof(*o->uids));
+	for (uint32_t i = 0; i < sel->v.n; i++)
+		if (MAP_HAS(map, i))
+			o->uids[o->n++] = sel->v.uid[i];
+	o->rc = xcalloc(o->n + 1, sizeof(*o->rc));
+	o->m = xcalloc(o->n + 1, sizeof(*o->m));
+	o->op.ctx = o;
+	o->op.run = flag_job;
+	o->op.before = flag_before;
+	o->op.answer = flag_answer;
+	o->op.allow_expunge = uid;
+	imapd_sel_run_op(s, &o->op);
 	goto out;
 bad:
 	imapd_session_bad(s, "BAD %s", why);
@@ -185,10 +287,6 @@ out:
 	for (size_t i = 0; i < nkw; i++)
 		free(kw[i]);
 	free(map);
-	free(changed);
-	free(mod);
-	buf_free(&err);
-	buf_free(&b);
 }
 
 /* imapd_store_cmd - STORE */
