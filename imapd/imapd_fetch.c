@@ -884,19 +884,20 @@ fetch_run(struct imapd_session *s)
 		if (fetch_build(s, f, i) < 0)
 			f->missing++;
 	}
-	/* done */
-	imapd_sel_update(s, f->uid_cmd);
-	if (f->unknown_cte)
-		imapd_session_tagged(s, "NO [UNKNOWN-CTE] Unknown "
-		    "Content-Transfer-Encoding");
-	else if (f->missing)
-		imapd_session_tagged(s, "NO [EXPUNGEISSUED] Some messages "
-		    "were expunged meanwhile");
-	else
-		imapd_session_tagged(s, "OK %sFETCH completed",
-		    f->uid_cmd ? "UID " : "");
-	fetch_free(&sel->fetch);
-	session_set_pause(&s->base, IMAPD_PAUSE_FETCH, false);
+	/* done: the folder's changes (EXPUNGE only after UID FETCH), then
+	 * the tagged answer */
+	{
+		bool uid = f->uid_cmd;
+		const char *tagged = f->unknown_cte ? "NO [UNKNOWN-CTE] "
+		    "Unknown Content-Transfer-Encoding" : f->missing ?
+		    "NO [EXPUNGEISSUED] Some messages were expunged "
+		    "meanwhile" : uid ? "OK UID FETCH completed" :
+		    "OK FETCH completed";
+
+		fetch_free(&sel->fetch);
+		imapd_sel_finish(s, uid, tagged);
+		session_set_pause(&s->base, IMAPD_PAUSE_FETCH, false);
+	}
 }
 
 /* imapd_fetch_drained - the client read: write on */

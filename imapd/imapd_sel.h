@@ -101,6 +101,11 @@ struct imapd_sel_op {
 };
 /* imapd_sel_run_op - run op for s (input waits meanwhile) */
 void imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op);
+/* imapd_sel_finish - the folder's changes (synced on a job thread,
+ * allow_expunge as for imapd_sel_update), then the tagged answer
+ * tagged (a static string) */
+void imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
+    const char *tagged);
 /* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
  * tell; false if s has a job out (try again later) */
 bool imapd_sel_push(struct imapd_session *s);

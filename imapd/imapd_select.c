@@ -782,6 +782,7 @@ struct sel_job {
 	bool ro, condstore;	/* SELECT */
 	struct imapd_qresync q;
 	const char *tagged;	/* UPDATE: the tagged answer (static) */
+	bool no_expunge;	/* UPDATE: after FETCH, STORE, SEARCH */
 };
 
 /* sel_job_run - on a job thread: sync and list */
@@ -825,7 +826,8 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 			    sj->folder, buf_cstr(&job->why));
 		else
 			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
-			    sj->op == NULL || sj->op->allow_expunge);
+			    sj->op != NULL ? sj->op->allow_expunge :
+			    !sj->no_expunge);
 	}
 	if (live && sj->kind == SJ_UPDATE)
 		imapd_session_tagged(s, "%s", sj->tagged);
@@ -877,26 +879,26 @@ imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op)
 	sel_job_submit(s, sj);
 }
 
-/* imapd_sel_update_then - the changes (from a job thread), then the
+/* imapd_sel_finish - the changes (synced on a job thread), then the
  * tagged answer text (a static string) */
-static void
-imapd_sel_update_then(struct imapd_session *s, const char *tagged)
+void
+imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
+    const char *tagged)
 {
 	struct imapd_sel *sel = s->sel;
+	struct sel_job *sj;
 
 	if (sel == NULL || sel->folder == NULL || s->state !=
 	    IMAPD_S_SELECTED || imapd_store_index(s) == NULL ||
 	    imapd_store_busy(s)) {
-		imapd_sel_update(s, true);
+		imapd_sel_update(s, allow_expunge);
 		imapd_session_tagged(s, "%s", tagged);
 		return;
 	}
-	{
-		struct sel_job *sj = sel_job_new(SJ_UPDATE, sel->folder);
-
-		sj->tagged = tagged;
-		sel_job_submit(s, sj);
-	}
+	sj = sel_job_new(SJ_UPDATE, sel->folder);
+	sj->tagged = tagged;
+	sj->no_expunge = !allow_expunge;
+	sel_job_submit(s, sj);
 }
 
 /* imapd_sel_push - IDLE: the folder changed; false if s is busy (try
@@ -1102,7 +1104,7 @@ imapd_sel_check(struct imapd_session *s, struct imap_cursor *c)
 {
 	if (!imapd_sel_no_args(s, c))
 		return;
-	imapd_sel_update_then(s, "OK CHECK completed");
+	imapd_sel_finish(s, true, "OK CHECK completed");
 }
 
 /* imapd_sel_noop - NOOP: in the selected state, the changes */
@@ -1111,5 +1113,5 @@ imapd_sel_noop(struct imapd_session *s, struct imap_cursor *c)
 {
 	if (!imapd_sel_no_args(s, c))
 		return;
-	imapd_sel_update_then(s, "OK NOOP completed");
+	imapd_sel_finish(s, true, "OK NOOP completed");
 }
