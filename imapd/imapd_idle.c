@@ -220,11 +220,13 @@ imapd_idle_cmd(struct imapd_session *s, struct imap_cursor *c)
 	}
 	buf_reset(&sel->idle_tag);
 	buf_append(&sel->idle_tag, s->tag.data, s->tag.len);
-	imapd_sel_update(s, true);
 	imapd_session_reply(s, "+ idling");
 	sel->idling = true;
-	if (s->state == IMAPD_S_SELECTED)
+	if (s->state == IMAPD_S_SELECTED) {
 		imapd_idle_watch(s);
+		/* what changed before the watch: told now */
+		(void)imapd_sel_push(s);
+	}
 }
 
 /* imapd_idle_line - a line while idling: DONE ends it */
@@ -241,8 +243,7 @@ imapd_idle_line(struct imapd_session *s)
 	buf_append(&s->tag, sel->idle_tag.data, sel->idle_tag.len);
 	s->last_cmd = "IDLE";
 	if (s->parser.cmd.len == 4 && str_ncasecmp(p, "DONE", 4) == 0) {
-		imapd_sel_update(s, true);
-		imapd_session_tagged(s, "OK IDLE terminated");
+		imapd_sel_finish(s, true, "OK IDLE terminated");
 	} else {
 		imapd_session_bad(s, "BAD Expected DONE");
 	}

@@ -96,6 +96,7 @@ struct imapd_sel_op {
 	void (*before)(struct imapd_sel_op *op, struct imapd_session *s);
 	void (*answer)(struct imapd_sel_op *op, struct imapd_session *s);
 	bool allow_expunge;
+	bool no_sync;		/* nothing to tell (CLOSE is silent) */
 	int result;		/* for run */
 	void *ctx;
 };

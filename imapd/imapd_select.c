@@ -873,7 +873,8 @@ imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op)
 {
 	struct imapd_sel *sel = s->sel;
 	struct sel_job *sj = sel_job_new(SJ_OP, sel != NULL &&
-	    s->state == IMAPD_S_SELECTED ? sel->folder : NULL);
+	    s->state == IMAPD_S_SELECTED && !op->no_sync ? sel->folder :
+	    NULL);
 
 	sj->op = op;
 	sel_job_submit(s, sj);
@@ -1069,23 +1070,57 @@ imapd_sel_no_args(struct imapd_session *s, struct imap_cursor *c)
 	return false;
 }
 
+/* close_job - CLOSE's expunge, on a job thread */
+static void
+close_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct sel_job *sj = op->ctx;	/* only its folder and kw */
+
+	op->result = mindex_expunge(ix, sj->folder, NULL, 0, NULL, &sj->kw);
+}
+
+/* close_answer - back to the authenticated state */
+static void
+close_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct sel_job *sj = op->ctx;
+
+	if (s != NULL) {
+		if (op->result < 0)
+			msg_warn("%s: CLOSE %s: %s", buf_cstr(&s->login),
+			    sj->folder, buf_cstr(&sj->kw));
+		imapd_sel_unselect_now(s);
+		imapd_session_tagged(s, "OK CLOSE completed");
+	}
+	buf_free(&sj->kw);
+	free(sj->folder);
+	free(sj);
+	free(op);
+}
+
 /* imapd_sel_close - CLOSE: expunge \Deleted silently (read-write), then
  * back to the authenticated state */
 void
 imapd_sel_close(struct imapd_session *s, struct imap_cursor *c)
 {
 	struct imapd_sel *sel = s->sel;
-	struct buf why = BUF_INIT;
+	struct imapd_sel_op *op;
+	struct sel_job *ctx;
 
 	if (!imapd_sel_no_args(s, c))
 		return;
-	if (!sel->readonly && mindex_expunge(imapd_store_index(s),
-	    sel->folder, NULL, 0, NULL, &why) < 0)
-		msg_warn("%s: CLOSE %s: %s", buf_cstr(&s->login),
-		    sel->folder, buf_cstr(&why));
-	imapd_sel_unselect_now(s);
-	imapd_session_tagged(s, "OK CLOSE completed");
-	buf_free(&why);
+	if (sel->readonly || imapd_store_index(s) == NULL) {
+		imapd_sel_unselect_now(s);
+		imapd_session_tagged(s, "OK CLOSE completed");
+		return;
+	}
+	op = xcalloc(1, sizeof(*op));
+	ctx = sel_job_new(SJ_OP, sel->folder);
+	op->ctx = ctx;
+	op->run = close_job;
+	op->answer = close_answer;
+	op->no_sync = true;
+	imapd_sel_run_op(s, op);
 }
 
 /* imapd_sel_unselect - UNSELECT (RFC 3691): no expunge */

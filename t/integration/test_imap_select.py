@@ -398,6 +398,14 @@ def test_unchangedsince(imap):
     assert r[-1].startswith(b"b OK [MODIFIED 1]"), r
     r = c.cmd("c", "UID STORE 1:* (UNCHANGEDSINCE 0) +FLAGS (\\Seen)")
     assert b"[MODIFIED " in r[-1], r
+    # CLOSE expunges \Deleted silently
+    r = c.cmd("e", "EXAMINE INBOX")
+    n = int([x for x in r if x.endswith(b" EXISTS")][0].split()[1])
+    c.cmd("s", "SELECT INBOX")
+    c.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert c.cmd("c", "CLOSE") == [b"c OK CLOSE completed"]
+    r = c.cmd("x", "EXAMINE INBOX")
+    assert b"* %d EXISTS" % (n - 1) in r, r
     c.close()
 
 
