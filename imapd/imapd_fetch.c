@@ -599,7 +599,9 @@ fetch_map(struct imapd_session *s, struct imapd_fetch *f,
 	if (imapd_sel_folder_dir(s, s->sel->folder, &path) < 0)
 		goto out;
 	buf_printf(&path, "/cur/%s", m->name);
-	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) < 0)
+	/* a message file is never a link (it could lead anywhere) */
+	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0)
 		goto out;
 	if (fstat(fd, &st) == 0) {
 		f->mmlen = (size_t)st.st_size;
