@@ -421,6 +421,10 @@ def test_copy_move_and_appends(imap):
            b" {14+}\r\nSubject: b\r\n\r\n\r\n")
     r = c.until_tagged(b"m")
     assert re.match(rb"m OK \[APPENDUID \d+ 1:2\]", r[-1]), r
+    # literal8 (RFC 3516): binary content with a NUL
+    c.send(b"b APPEND Archive2 ~{21+}\r\nSubject: b\r\n\r\nab\x00cd\r\n\r\n")
+    r = c.until_tagged(b"b")
+    assert re.match(rb"b OK \[APPENDUID \d+ 3\]", r[-1]), r
     # over APPENDLIMIT: NO [TOOBIG] before the literal is sent
     caps = c.cmd("c", "CAPABILITY")[0]
     limit = int(re.search(rb"APPENDLIMIT=(\d+)", caps).group(1))
@@ -440,14 +444,16 @@ def test_copy_move_and_appends(imap):
     assert re.match(rb"\* OK \[COPYUID \d+ 1 1\]", r[0]), r
     assert r[1] == b"* 1 EXPUNGE", r
     assert r[-1] == b"v OK MOVE completed"
-    r = c.cmd("w", "UID MOVE 2 Moved")
-    assert b"* 1 EXPUNGE" in r
+    r = c.cmd("w", "UID MOVE 2:3 Moved")
+    assert r.count(b"* 1 EXPUNGE") == 2, r
     r = c.cmd("x", "UID COPY 1:* Nowhere")
     assert r[-1].startswith(b"x NO [TRYCREATE]"), r
     r = c.cmd("u", "UNSELECT")
     assert r[-1] == b"u OK UNSELECT completed"
     r = c.cmd("s", "EXAMINE Moved")
-    assert b"* 2 EXISTS" in r
+    assert b"* 3 EXISTS" in r
+    r = c.cmd("b", "FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])")
+    assert b"BINARY[1] ~{7}" in r[0] and b"BINARY.SIZE[1] 7" in b"".join(r)
     c.close()
     m.logout()
 
