@@ -57,6 +57,19 @@ class Client(RawIMAP):
         r = self.cmd(tag, text)
         return r[:-1], r[-1][len(tag) + 1:]
 
+    def do_long(self, text, limit=20000):
+        """do() for answers of more than 1,000 lines (bounded)"""
+        self.n += 1
+        tag = ("t%d " % self.n).encode()
+        self.send(tag + text.encode() + b"\r\n")
+        lines = []
+        for _ in range(limit):
+            ln = self.line()
+            if ln.startswith(tag) or ln == b"":
+                return lines, ln[len(tag):]
+            lines.append(ln)
+        raise AssertionError("no tagged answer in %d lines" % limit)
+
     def ok(self, text):
         lines, done = self.do(text)
         assert done.startswith(b"OK "), (text, lines, done)
@@ -478,3 +491,25 @@ def test_sessions_of_one_user_share_the_index(imap, token):
             {"Shared%d" % i for i in range(1, 6)}
     assert "warning" not in "\n".join(
         ln for ln in imap.log_text().splitlines() if "imapd" in ln)
+
+
+def test_folder_count_is_bounded(imap, token):
+    """More folders than a user may have (made on disk by another tool):
+    LIST sends at most IMAPD_FOLDERS_MAX (5,000) and says NO [LIMIT];
+    CREATE refuses another one."""
+    addr, pw, local = new_user(imap, token)
+    with session(imap, addr, pw) as c:
+        c.ok("NOOP")
+    md = imap.maildir(local)
+    for i in range(5000):
+        for sub in ("cur", "new", "tmp"):
+            (md / (".f%04d" % i) / sub).mkdir(parents=True)
+    with session(imap, addr, pw) as c:
+        t0 = time.monotonic()
+        lines, done = c.do_long('LIST "" "*"')
+        assert done.startswith(b"NO [LIMIT]"), done
+        assert len(lines) == 5000
+        assert time.monotonic() - t0 < 20
+        assert len(c.listing('LIST "" "f000%"')) == 10
+        assert c.do("CREATE One.More")[1].startswith(b"NO [LIMIT]")
+        assert not (md / ".One").exists()
