@@ -505,7 +505,9 @@ def test_big_message_and_slow_reader(imap):
     before = imapd_rss_anon_kb(imap)
     slow = raw(imap, user, pw)
     slow.cmd("s", "SELECT INBOX")
-    slow.send(b"f UID FETCH %d (BODY.PEEK[] BODY.PEEK[])\r\n" % uid)
+    # pipelined behind it: answered once the FETCH is out
+    slow.send(b"f UID FETCH %d (BODY.PEEK[] BODY.PEEK[])\r\n"
+              b"g NOOP\r\nh UID FETCH %d (UID)\r\n" % (uid, uid))
     time.sleep(1.0)
     others = [raw(imap, user, pw) for _ in range(4)]
     for o in others:
@@ -520,12 +522,14 @@ def test_big_message_and_slow_reader(imap):
     # the slow reader then gets all of it
     got = b""
     deadline = time.monotonic() + 60
-    while b"f OK UID FETCH completed" not in got[-200:]:
+    while b"h OK UID FETCH completed" not in got[-200:]:
         assert time.monotonic() < deadline, got[-300:]
         d = slow.sock.recv(1 << 20)
         assert d, (len(got), got[-300:])
         got += d
     assert got.count(wire) == 2
+    tail = got[got.rindex(wire) + len(wire):]
+    assert b"f OK UID FETCH completed\r\ng OK NOOP completed\r\n" in tail
     slow.close()
     m.logout()
 
