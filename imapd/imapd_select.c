@@ -244,6 +244,27 @@ imapd_sel_bsearch(const struct imapd_view *v, uint32_t uid)
 	return lo;
 }
 
+/* imapd_sel_mark - set bits lo..hi (inclusive) of map, whole bytes at
+ * once: a set of 10,000 ranges "1:*" costs 10,000 memsets, not 10,000
+ * walks over the folder */
+static void
+imapd_sel_mark(unsigned char *map, uint32_t lo, uint32_t hi)
+{
+	while (lo <= hi && lo % 8 != 0) {
+		map[lo / 8] |= (unsigned char)(1U << (lo % 8));
+		if (lo++ == hi)
+			return;
+	}
+	if (hi - lo + 1 >= 8) {
+		uint32_t bytes = (hi - lo + 1) / 8;
+
+		memset(map + lo / 8, 0xff, bytes);
+		lo += bytes * 8;
+	}
+	for (; lo <= hi; lo++)
+		map[lo / 8] |= (unsigned char)(1U << (lo % 8));
+}
+
 /* imapd_sel_set - a sequence set as a bitmap of view indices */
 int
 imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
@@ -279,14 +300,18 @@ imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
 			/* RFC 9051 9 (seq-number): out of range is BAD */
 			if (lo == 0 || hi > v->n)
 				goto bad;
-			for (uint32_t j = lo - 1; j < hi; j++)
-				map[j / 8] |= (unsigned char)(1U << (j % 8));
+			imapd_sel_mark(map, lo - 1, hi - 1);
 			continue;
 		}
 		/* UIDs out of range are just not there */
-		for (uint32_t j = imapd_sel_bsearch(v, lo); j < v->n &&
-		    v->uid[j] <= hi; j++)
-			map[j / 8] |= (unsigned char)(1U << (j % 8));
+		{
+			uint32_t a = imapd_sel_bsearch(v, lo);
+			uint32_t b = hi == UINT32_MAX ? v->n :
+			    imapd_sel_bsearch(v, hi + 1);
+
+			if (a < b)
+				imapd_sel_mark(map, a, b - 1);
+		}
 	}
 	imap_seqset_free(&set);
 	*map_r = map;

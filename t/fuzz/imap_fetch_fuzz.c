@@ -2,13 +2,14 @@
  * imap_fetch_fuzz - the selected state's parsers of untrusted bytes
  * (imapd/imapd_fetch.c, imapd_append.c, imapd_select.c): FETCH items
  * (sections, HEADER.FIELDS lists, partials, macros), flag lists, APPEND
- * date-times, and the CRLF conversion that FETCH streams message bytes
- * through.
+ * date-times, the CRLF conversion that FETCH streams message bytes
+ * through, and sequence sets resolved against a folder's view.
  *
- * The first byte picks what is fed. Checked: parsing never reads outside
+ * The first byte picks what is fed (0xf0 and up: a sequence set). Checked: parsing never reads outside
  * the command; the CRLF form made in chunks of any size is the same as
  * made byte by byte from the whole, has no bare LF, and a <skip.take>
- * range of it is exactly that slice of the whole conversion.
+ * range of it is exactly that slice of the whole conversion; a resolved
+ * sequence or UID set marks exactly the messages a naive walk does.
  */
 #include <string.h>
 
@@ -91,6 +92,57 @@ crlf(const uint8_t *data, size_t size)
 	buf_free(&ref);
 }
 
+/* seqset - imapd_sel_set against a naive walk of the ranges */
+static void
+seqset(const uint8_t *data, size_t size)
+{
+	struct imapd_sel sel;
+	struct imap_seqset set;
+	unsigned char *map;
+	uint32_t uids[300], n;
+	bool uid;
+	int rc;
+
+	if (size < 2)
+		return;
+	memset(&sel, 0, sizeof(sel));
+	n = data[0] % 300;
+	uid = data[1] & 1;
+	for (uint32_t i = 0; i < n; i++)
+		uids[i] = i * (data[1] / 2 % 5 + 1) + 1;
+	sel.v.n = n;
+	sel.v.uid = uids;
+	rc = imapd_sel_set(&sel, (const char *)data + 2, size - 2, uid, &map);
+	if (imap_seqset_parse((const char *)data + 2, size - 2, &set) < 0) {
+		FUZZ_CHECK(rc < 0);
+		return;
+	}
+	if (rc == 0 && !set.saved) {
+		uint32_t max = uid ? (n ? uids[n - 1] : 0) : n;
+
+		for (uint32_t i = 0; i < n; i++) {
+			bool in = false;
+			uint32_t key = uid ? uids[i] : i + 1;
+
+			for (size_t k = 0; k < set.n && !in; k++) {
+				uint32_t lo = set.r[k].lo ? set.r[k].lo : max;
+				uint32_t hi = set.r[k].hi ? set.r[k].hi : max;
+
+				if (lo > hi) {
+					uint32_t t = lo;
+
+					lo = hi;
+					hi = t;
+				}
+				in = key >= lo && key <= hi;
+			}
+			FUZZ_CHECK(in == ((map[i / 8] >> (i % 8)) & 1));
+		}
+	}
+	imap_seqset_free(&set);
+	free(map);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -98,6 +150,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] >= 0xf0) {
+		seqset(data + 1, size - 1);
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0:
 		command(data + 1, size - 1, 0);
