@@ -16,7 +16,10 @@
  *
  * ENVELOPE, BODY and BODYSTRUCTURE are kept in the index's cache
  * (mindex_cache_put) the first time a message is parsed, so a message is
- * parsed once whatever the number of FETCHes.
+ * parsed once whatever the number of FETCHes. Each put is a committed
+ * index write, so they are gathered (at most FETCH_CACHE_PUTS per FETCH;
+ * the rest are cached by a later one) and written on a job thread before
+ * the tagged answer, never on the event loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +46,8 @@
 #define FETCH_FIELDS_MAX 128		/* header fields of one section */
 #define FETCH_INLINE_MAX (64 * 1024)	/* larger literals are streamed */
 #define FETCH_CHUNK (64 * 1024)		/* one step of a streamed literal */
+#define FETCH_CACHE_PUTS 2000		/* cache blobs written per FETCH */
+#define FETCH_CACHE_BYTES (4 * 1024 * 1024)	/* and their bytes */
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -93,6 +98,9 @@ struct imapd_fetch {
 	char *mm;
 	size_t mmlen;
 	struct buf chunk;
+	/* cache blobs to write: (uid32, kind8, len32, bytes)... */
+	struct buf puts;
+	unsigned nputs;
 };
 
 /* fetch_free - forget a FETCH */
@@ -112,6 +120,7 @@ fetch_free(struct imapd_fetch **fp)
 	free(f->map);
 	buf_free(&f->text);
 	buf_free(&f->chunk);
+	buf_free(&f->puts);
 	x_free(fp);
 }
 
@@ -655,10 +664,16 @@ fetch_structure(struct imapd_session *s, struct imapd_fetch *f,
 		mime_imap_bodystructure(&blob, *mp, (*mp)->root,
 		    a->kind == FA_BODYSTRUCTURE, 0);
 	buf_append(&f->text, blob.data, blob.len);
-	if (blob.len <= MINDEX_CACHE_MAX && mindex_cache_put(ix,
-	    s->sel->folder, m->uid, kind, blob.data, blob.len, &why) < 0)
-		msg_warn("%s: cache: %s", buf_cstr(&s->login),
-		    buf_cstr(&why));
+	if (blob.len <= MINDEX_CACHE_MAX && f->nputs < FETCH_CACHE_PUTS &&
+	    f->puts.len + blob.len < FETCH_CACHE_BYTES) {
+		uint32_t u = m->uid, n = (uint32_t)blob.len;
+
+		buf_append(&f->puts, &u, sizeof(u));
+		buf_putc(&f->puts, kind);
+		buf_append(&f->puts, &n, sizeof(n));
+		buf_append(&f->puts, blob.data, blob.len);
+		f->nputs++;
+	}
 out:
 	buf_free(&blob);
 	buf_free(&why);
@@ -859,6 +874,81 @@ fetch_write(struct imapd_session *s, struct imapd_fetch *f)
 	return true;
 }
 
+/* the cache blobs of a FETCH, written on a job thread */
+struct fetch_puts {
+	struct imapd_sel_op op;	/* first */
+	char *folder;
+	struct buf puts;
+	const char *tagged;
+};
+
+/* fetch_puts_job - write them (a failure only costs a later parse) */
+static void
+fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct fetch_puts *o = op->ctx;
+	struct buf why = BUF_INIT;
+	size_t pos = 0;
+
+	while (pos + 9 <= o->puts.len) {
+		uint32_t uid, n;
+		uint8_t kind;
+
+		memcpy(&uid, o->puts.data + pos, 4);
+		kind = (uint8_t)o->puts.data[pos + 4];
+		memcpy(&n, o->puts.data + pos + 5, 4);
+		pos += 9;
+		if (n > o->puts.len - pos)
+			break;
+		if (mindex_cache_put(ix, o->folder, uid, kind,
+		    o->puts.data + pos, n, &why) < 0) {
+			msg_warn("cache of %s uid %u: %s", o->folder, uid,
+			    buf_cstr(&why));
+			break;
+		}
+		pos += n;
+	}
+	buf_free(&why);
+}
+
+/* fetch_puts_answer - the tagged answer after the puts and the sync */
+static void
+fetch_puts_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct fetch_puts *o = op->ctx;
+
+	if (s != NULL)
+		imapd_session_tagged(s, "%s", o->tagged);
+	free(o->folder);
+	buf_free(&o->puts);
+	free(o);
+}
+
+/* fetch_finish - the cache puts (if any) and the folder's changes on a
+ * job thread, then the tagged answer */
+static void
+fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
+    const char *tagged)
+{
+	struct fetch_puts *o;
+
+	if (f->nputs == 0 || imapd_store_busy(s)) {
+		imapd_sel_finish(s, uid, tagged);
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->folder = xstrdup(s->sel->folder);
+	o->puts = f->puts;
+	buf_init(&f->puts);
+	f->nputs = 0;
+	o->tagged = tagged;
+	o->op.ctx = o;
+	o->op.run = fetch_puts_job;
+	o->op.answer = fetch_puts_answer;
+	o->op.allow_expunge = uid;
+	imapd_sel_run_op(s, &o->op);
+}
+
 /* fetch_run - answer on until done or paused by the output */
 static void
 fetch_run(struct imapd_session *s)
@@ -896,8 +986,8 @@ fetch_run(struct imapd_session *s)
 		    "meanwhile" : uid ? "OK UID FETCH completed" :
 		    "OK FETCH completed";
 
+		fetch_finish(s, f, uid, tagged);
 		fetch_free(&sel->fetch);
-		imapd_sel_finish(s, uid, tagged);
 		session_set_pause(&s->base, IMAPD_PAUSE_FETCH, false);
 	}
 }
@@ -968,6 +1058,7 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	f = xcalloc(1, sizeof(*f));
 	buf_init(&f->text);
 	buf_init(&f->chunk);
+	buf_init(&f->puts);
 	f->uid_cmd = uid;
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM)
 		goto bad;
