@@ -11,17 +11,20 @@
  *	"imaps" (imaps_listen: TLS from the first byte). One imapd process
  *	serves many sessions from one event loop; master runs
  *	imapd_workers of them. Both listeners are empty by default while
- *	imapd is being built: this version speaks the protocol up to the
- *	authenticated state (CAPABILITY, NOOP, LOGOUT, STARTTLS,
- *	AUTHENTICATE, LOGIN, ENABLE, ID, NAMESPACE); the mailbox commands
- *	(SELECT, LIST, FETCH, ...) answer NO [UNAVAILABLE] until the
- *	mailbox index is wired in.
+ *	imapd is being built: this version speaks CAPABILITY, NOOP,
+ *	LOGOUT, STARTTLS, AUTHENTICATE, LOGIN, ENABLE, ID, NAMESPACE and
+ *	the selected state: SELECT, EXAMINE, FETCH, STORE, EXPUNGE, COPY,
+ *	MOVE, APPEND, IDLE, CLOSE, UNSELECT, CHECK and their UID forms;
+ *	the other mailbox commands (LIST, CREATE, ...) answer NO
+ *	[UNAVAILABLE] until they are wired in.
  *
  *	Supported: RFC 9051 and RFC 3501 command syntax (literals,
  *	quoted strings, lists, sequence sets, SEARCH programs), RFC 7888
  *	LITERAL+, RFC 4959 SASL-IR, RFC 5161 ENABLE, RFC 2971 ID, RFC 2342
  *	NAMESPACE, AUTHENTICATE PLAIN and LOGIN, STARTTLS and implicit
- *	TLS on imaps.
+ *	TLS on imaps, RFC 2177 IDLE, RFC 3691 UNSELECT, RFC 4315 UIDPLUS,
+ *	RFC 6851 MOVE, RFC 7162 CONDSTORE and QRESYNC, RFC 3502
+ *	MULTIAPPEND, RFC 3516 BINARY, RFC 7889 APPENDLIMIT.
  *
  * SECURITY
  *	imapd talks to anybody who can reach its ports. It never binds a
@@ -88,6 +91,7 @@
 #include "mail/params.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_sel.h"
 #include "imapd_store.h"
 
 /* imapd_pre_drop - load the TLS key while it is still readable */
@@ -107,6 +111,7 @@ imapd_init(struct service *svc)
 
 	imapd_session_init(svc);
 	imapd_job_init(service_loop(svc));
+	imapd_idle_init(service_loop(svc));
 	if (imapd_tls_ctx != NULL)
 		return;
 	l = service_listeners(svc, &n);

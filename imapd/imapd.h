@@ -29,6 +29,7 @@
 
 struct service;
 struct auth_call;
+struct imapd_sel;
 struct imapd_store;
 
 /*
@@ -98,6 +99,7 @@ struct imapd_session {
 	struct buf login;	/* canonical address once logged in */
 	struct buf mail_path;	/* its Maildir */
 	struct imapd_store *store;	/* its mail store (imapd_store.h) */
+	struct imapd_sel *sel;	/* the selected state (imapd_sel.h) */
 
 	struct buf scratch;	/* reply and log text */
 };

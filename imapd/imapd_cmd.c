@@ -27,6 +27,7 @@
 #include "mail/params.h"
 #include "imapd.h"
 #include "imapd_mailbox.h"
+#include "imapd_sel.h"
 #include "imapd_store.h"
 
 /* imapd_cmd_capability - the capability list for s */
@@ -49,6 +50,9 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 		buf_puts(out, " UTF8=ACCEPT LIST-EXTENDED LIST-STATUS "
 		    "SPECIAL-USE CREATE-SPECIAL-USE CHILDREN STATUS=SIZE "
 		    "QUOTA QUOTA=RES-STORAGE");
+	/* the selected state (imapd_select.c and its siblings) */
+	if (s->state & IMAPD_S_LOGGED)
+		imapd_sel_capability(out);
 }
 
 /* imapd_cmd_no_args - the command takes no arguments: true if it has
@@ -78,11 +82,13 @@ imapd_cmd_capa(struct imapd_session *s, struct imap_cursor *c)
 	imapd_session_tagged(s, "OK CAPABILITY completed");
 }
 
-/* imapd_cmd_noop - NOOP (status updates come with mailboxes) */
+/* imapd_cmd_noop - NOOP (with a mailbox selected: its changes first) */
 static void
 imapd_cmd_noop(struct imapd_session *s, struct imap_cursor *c)
 {
-	if (imapd_cmd_no_args(s, c))
+	if (s->state == IMAPD_S_SELECTED)	/* with its changes */
+		imapd_sel_noop(s, c);
+	else if (imapd_cmd_no_args(s, c))
 		imapd_session_tagged(s, "OK NOOP completed");
 }
 
@@ -122,6 +128,7 @@ static void
 imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 {
 	struct imap_token t;
+	struct buf more = BUF_INIT;
 	bool any = false, rev2 = false, utf8 = false;
 
 	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
@@ -131,8 +138,11 @@ imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 		else if (imap_tok_is(&t, "UTF8=ACCEPT") &&
 		    !imapd_store_utf8(s))
 			utf8 = true;
+		else	/* CONDSTORE, QRESYNC (imapd_select.c) */
+			(void)imapd_sel_enable(s, t.p, t.len, &more);
 	}
 	if (t.type != IMAP_TOK_END || !any) {
+		buf_free(&more);
 		imapd_session_bad(s, "BAD Syntax: ENABLE capability...");
 		return;
 	}
@@ -140,8 +150,9 @@ imapd_cmd_enable(struct imapd_session *s, struct imap_cursor *c)
 		s->rev2 = true;
 	if (utf8)
 		imapd_store_set_utf8(s);
-	imapd_session_reply(s, "* ENABLED%s%s", rev2 ? " IMAP4rev2" : "",
-	    utf8 ? " UTF8=ACCEPT" : "");
+	imapd_session_reply(s, "* ENABLED%s%s%s", rev2 ? " IMAP4rev2" : "",
+	    utf8 ? " UTF8=ACCEPT" : "", buf_cstr(&more));
+	buf_free(&more);
 	imapd_session_tagged(s, "OK ENABLE completed");
 }
 
@@ -210,8 +221,8 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	/* authenticated (6.3) */
 	{"ENABLE", S_LOGGED, imapd_cmd_enable},
 	{"NAMESPACE", S_LOGGED, imapd_cmd_namespace},
-	{"SELECT", S_LOGGED, NULL},
-	{"EXAMINE", S_LOGGED, NULL},
+	{"SELECT", S_LOGGED, imapd_sel_select},
+	{"EXAMINE", S_LOGGED, imapd_sel_examine},
 	{"CREATE", S_LOGGED, imapd_mailbox_create},
 	{"DELETE", S_LOGGED, imapd_mailbox_delete},
 	{"RENAME", S_LOGGED, imapd_mailbox_rename},
@@ -220,23 +231,23 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	{"LIST", S_LOGGED, imapd_list_list},
 	{"LSUB", S_LOGGED, imapd_list_lsub},
 	{"STATUS", S_LOGGED, imapd_mailbox_status},
-	{"APPEND", S_LOGGED, NULL},
-	{"IDLE", S_LOGGED, NULL},
+	{"APPEND", S_LOGGED, imapd_append_cmd},
+	{"IDLE", S_LOGGED, imapd_idle_cmd},
 	/* QUOTA (RFC 9208) */
 	{"GETQUOTA", S_LOGGED, imapd_mailbox_getquota},
 	{"GETQUOTAROOT", S_LOGGED, imapd_mailbox_getquotaroot},
 	{"SETQUOTA", S_LOGGED, imapd_mailbox_setquota},
 	/* selected (6.4) */
-	{"CLOSE", S_SEL, NULL},
-	{"UNSELECT", S_SEL, NULL},
-	{"EXPUNGE", S_SEL, NULL},
+	{"CLOSE", S_SEL, imapd_sel_close},
+	{"UNSELECT", S_SEL, imapd_sel_unselect},
+	{"EXPUNGE", S_SEL, imapd_expunge_cmd},
 	{"SEARCH", S_SEL, NULL},
-	{"FETCH", S_SEL, NULL},
-	{"STORE", S_SEL, NULL},
-	{"COPY", S_SEL, NULL},
-	{"MOVE", S_SEL, NULL},
-	{"UID", S_SEL, NULL},
-	{"CHECK", S_SEL, NULL},
+	{"FETCH", S_SEL, imapd_fetch_cmd},
+	{"STORE", S_SEL, imapd_store_cmd},
+	{"COPY", S_SEL, imapd_copy_cmd},
+	{"MOVE", S_SEL, imapd_move_cmd},
+	{"UID", S_SEL, imapd_uid_cmd},
+	{"CHECK", S_SEL, imapd_sel_check},
 	{NULL, 0, NULL},
 };
 
@@ -305,6 +316,8 @@ imapd_cmd_dispatch(struct imapd_session *s)
 	struct imap_token tag, name;
 	const struct imapd_cmd *cmd;
 
+	if (imapd_idle_line(s))		/* DONE of IDLE (imapd_idle.c) */
+		return;
 	buf_reset(&s->tag);
 	s->last_cmd = "UNKNOWN";
 	imap_cursor_init(&c, &s->parser, 0);

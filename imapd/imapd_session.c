@@ -40,6 +40,7 @@
 #include "mail/sasl.h"
 #include "mail/service.h"
 #include "imapd.h"
+#include "imapd_sel.h"
 #include "imapd_store.h"
 
 #define IMAPD_MAX_INPUT (16 * 1024)	/* stream input buffer bound */
@@ -414,6 +415,7 @@ imapd_session_end(struct session *base)
 
 	imapd_session_log_end(s);
 	imapd_auth_abort(s);
+	imapd_sel_free(s);
 	imapd_store_close(s);
 	imap_parser_free(&s->parser);
 	buf_free(&s->tag);
@@ -421,6 +423,14 @@ imapd_session_end(struct session *base)
 	buf_free(&s->login);
 	buf_free(&s->mail_path);
 	buf_free(&s->scratch);
+}
+
+/* imapd_session_drained - the client read our responses: a FETCH
+ * that waited for it goes on (imapd_fetch.c) */
+static void
+imapd_session_drained(struct session *base)
+{
+	imapd_fetch_drained((struct imapd_session *)base);
 }
 
 /* imapd_session_held - a job thread still has work of ours */
@@ -434,6 +444,7 @@ static const struct session_ops imapd_session_ops = {
 	.input = imapd_session_input,
 	.tls_ready = imapd_session_tls_ready,
 	.timeout = imapd_session_timeout,
+	.drained = imapd_session_drained,
 	.held = imapd_session_held,
 	.end = imapd_session_end,
 };

@@ -1,0 +1,303 @@
+/*
+ * imapd_append - APPEND (RFC 9051 6.3.12) with flags, date-time and
+ * MULTIAPPEND (RFC 3502), literal8 of BINARY (RFC 3516), APPENDUID of
+ * UIDPLUS (RFC 4315) and APPENDLIMIT (RFC 7889).
+ *
+ * The whole command is read first (its literals are held by the command
+ * parser, bounded by imapd_literal_limit and the command bound), checked,
+ * then each message is copied to a memory file and handed to mindex_append
+ * on a job thread (the file is written and synced there, never on the
+ * event loop).
+ * MULTIAPPEND is all or nothing: when a message fails, the ones already
+ * appended by the command are expunged again.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "mail/mindex.h"
+#include "mail/params.h"
+#include "imapd.h"
+#include "imapd_sel.h"
+#include "imapd_store.h"
+
+#define APPEND_MAX 100		/* messages of one MULTIAPPEND */
+
+/* one message of an APPEND */
+struct append_msg {
+	uint32_t flags;
+	char *kw[MINDEX_KEYWORDS_MAX];
+	size_t nkw;
+	int64_t date;		/* 0: now */
+	const char *p;		/* the literal */
+	size_t len;
+};
+
+/* imapd_append_limit - the largest message APPEND takes */
+unsigned long long
+imapd_append_limit(void)
+{
+	unsigned long long lim = (unsigned long long)var_imapd_literal_limit;
+
+	return lim < IMAPD_CMD_MAX ? lim : IMAPD_CMD_MAX;
+}
+
+/* imapd_append_date - "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051
+ * date-time; the day may be " d") into unix seconds; -1 if it is not
+ * one */
+int
+imapd_append_date(const char *p, size_t n, int64_t *t_r)
+{
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char s[32];
+	struct tm tm;
+	int d, y, hh, mm, ss, z, consumed = 0;
+	char m[4], sign;
+	const char *f;
+
+	if (n == 0 || n >= sizeof(s))
+		return -1;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	if (sscanf(s, "%2d-%3c-%4d %2d:%2d:%2d %c%4d%n", &d, m, &y, &hh, &mm,
+	    &ss, &sign, &z, &consumed) != 8 || (size_t)consumed != n ||
+	    (sign != '+' && sign != '-'))
+		return -1;
+	m[3] = '\0';
+	if ((f = strstr(mon, m)) == NULL || (f - mon) % 3 != 0 ||
+	    d < 1 || d > 31 || y < 1900 || hh > 23 || mm > 59 || ss > 60 ||
+	    z % 100 > 59 || z > 2359)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = d;
+	tm.tm_mon = (int)((f - mon) / 3);
+	tm.tm_year = y - 1900;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	*t_r = (int64_t)timegm(&tm) - (sign == '-' ? -1 : 1) *
+	    (int64_t)((z / 100) * 3600 + (z % 100) * 60);
+	return 0;
+}
+
+/* append_parse - the messages after the mailbox name */
+static int
+append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
+    const char **why)
+{
+	struct imap_token t;
+	int n = 0;
+
+	*why = "Syntax: APPEND mailbox [(flags)] [date-time] literal ...";
+	for (;;) {
+		struct append_msg *a;
+
+		if (imap_cursor_next(c, &t) == IMAP_TOK_END && n > 0)
+			break;
+		if (n >= APPEND_MAX) {
+			*why = "Too many messages in one APPEND";
+			return -1;
+		}
+		a = &msgs[n++];
+		if (t.type == IMAP_TOK_OPEN) {
+			if (imapd_sel_parse_flags(c, true, &a->flags, a->kw,
+			    &a->nkw, why) < 0)
+				return -1;
+			imap_cursor_next(c, &t);
+		}
+		if (t.type == IMAP_TOK_STRING && !t.literal) {
+			if (imapd_append_date(t.p, t.len, &a->date) < 0) {
+				*why = "Invalid date-time";
+				return -1;
+			}
+			imap_cursor_next(c, &t);
+		}
+		if (t.type != IMAP_TOK_STRING || !t.literal)
+			return -1;
+		a->p = t.p;
+		a->len = t.len;
+	}
+	*n_r = n;
+	return 0;
+}
+
+/* the messages of an APPEND, on a job thread */
+struct append_op {
+	struct imapd_sel_op op;	/* first */
+	struct append_msg *msgs;
+	int n;
+	char *folder;
+	int fd[APPEND_MAX];	/* each message in a memory file */
+	uint32_t uids[APPEND_MAX], uidv;
+	int err_no;
+	struct buf why;
+};
+
+/* append_op_free - forget op */
+static void
+append_op_free(struct append_op *o)
+{
+	for (int i = 0; i < APPEND_MAX; i++) {
+		for (size_t k = 0; k < o->msgs[i].nkw; k++)
+			free(o->msgs[i].kw[k]);
+		if (o->fd[i] >= 0)
+			(void)close(o->fd[i]);
+	}
+	free(o->msgs);
+	free(o->folder);
+	buf_free(&o->why);
+	free(o);
+}
+
+/* append_copy - message a into a memory file (the command's text is
+ * wiped when the handler returns); -1 with why */
+static int
+append_copy(const struct append_msg *a, int *fd_r, struct buf *why)
+{
+	int fd = memfd_create("imapd-append", MFD_CLOEXEC);
+	size_t done = 0;
+
+	*fd_r = -1;
+	if (fd < 0) {
+		buf_printf(why, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	while (done < a->len) {
+		ssize_t w = write(fd, a->p + done, a->len - done);
+
+		if (w < 0) {
+			buf_printf(why, "write: %s", strerror(errno));
+			(void)close(fd);
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+/* append_job - on a job thread: all of them, or none */
+static void
+append_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct append_op *o = op->ctx;
+	struct buf undo = BUF_INIT;
+
+	for (int i = 0; i < o->n; i++) {
+		const struct append_msg *a = &o->msgs[i];
+
+		if (mindex_append(ix, o->folder, o->fd[i], (off_t)a->len,
+		    a->flags, (const char *const *)a->kw, a->nkw, a->date,
+		    &o->uids[i], &o->uidv, &o->why) < 0) {
+			o->err_no = errno;
+			op->result = -1;
+			if (i > 0 && mindex_expunge(ix, o->folder, o->uids,
+			    (size_t)i, NULL, &undo) < 0)
+				msg_warn("APPEND undo in %s: %s", o->folder,
+				    buf_cstr(&undo));
+			break;
+		}
+	}
+	buf_free(&undo);
+}
+
+/* append_answer - APPENDUID, or why not */
+static void
+append_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct append_op *o = op->ctx;
+	struct buf set = BUF_INIT;
+
+	if (s != NULL && op->result < 0) {
+		msg_warn("%s: APPEND %s: %s", buf_cstr(&s->login), o->folder,
+		    buf_cstr(&o->why));
+		imapd_session_tagged(s, "NO [%s] APPEND failed",
+		    o->err_no == ENOSPC || o->err_no == EDQUOT ?
+		    "OVERQUOTA" : "SERVERBUG");
+	} else if (s != NULL) {
+		for (int i = 0; i < o->n; i++) {
+			int j = i;
+
+			while (j + 1 < o->n && o->uids[j + 1] ==
+			    o->uids[j] + 1)
+				j++;
+			if (set.len > 0)
+				buf_putc(&set, ',');
+			if (j > i)
+				buf_printf(&set, "%u:%u", o->uids[i],
+				    o->uids[j]);
+			else
+				buf_printf(&set, "%u", o->uids[i]);
+			i = j;
+		}
+		imapd_session_tagged(s, "OK [APPENDUID %u %s] APPEND "
+		    "completed", o->uidv, buf_cstr(&set));
+	}
+	buf_free(&set);
+	append_op_free(o);
+}
+
+/* imapd_append_cmd - APPEND mailbox [flags] [date] literal ... */
+void
+imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct append_op *o = xcalloc(1, sizeof(*o));
+	struct buf name = BUF_INIT;
+	const char *err;
+	int i;
+
+	o->msgs = xcalloc(APPEND_MAX, sizeof(*o->msgs));
+	buf_init(&o->why);
+	for (i = 0; i < APPEND_MAX; i++)
+		o->fd[i] = -1;
+	if (imapd_sel_resolve(s, c, &name) < 0)
+		goto fail;
+	if (append_parse(c, o->msgs, &o->n, &err) < 0) {
+		imapd_session_bad(s, "BAD %s", err);
+		goto fail;
+	}
+	for (i = 0; i < o->n; i++)
+		if (o->msgs[i].len > imapd_append_limit()) {
+			imapd_session_tagged(s, "NO [TOOBIG] Message too big "
+			    "(APPENDLIMIT %llu)", imapd_append_limit());
+			goto fail;
+		}
+	if (imapd_store_index(s) == NULL) {
+		imapd_session_tagged(s, "NO [UNAVAILABLE] Mail store not "
+		    "available");
+		goto fail;
+	}
+	if (!imapd_store_folder_exists(imapd_store_path(s),
+	    buf_cstr(&name))) {
+		imapd_session_tagged(s, "NO [TRYCREATE] Mailbox does not "
+		    "exist");
+		goto fail;
+	}
+	for (i = 0; i < o->n; i++) {
+		if (append_copy(&o->msgs[i], &o->fd[i], &o->why) < 0) {
+			msg_warn("%s: APPEND: %s", buf_cstr(&s->login),
+			    buf_cstr(&o->why));
+			imapd_session_tagged(s, "NO [SERVERBUG] APPEND failed");
+			goto fail;
+		}
+		o->msgs[i].p = NULL;	/* the command text goes */
+	}
+	o->folder = xstrdup(buf_cstr(&name));
+	o->op.ctx = o;
+	o->op.run = append_job;
+	o->op.answer = append_answer;
+	o->op.allow_expunge = true;
+	buf_free(&name);
+	imapd_sel_run_op(s, &o->op);
+	return;
+fail:
+	buf_free(&name);
+	append_op_free(o);
+}

@@ -1,0 +1,177 @@
+/*
+ * imapd_sel - the selected state of an IMAP session (RFC 9051 6.3.2,
+ * 6.4): the session's view of its folder (sequence number -> UID, flags,
+ * keywords, modseq), kept in step with the index and told to the client
+ * as untagged EXISTS / EXPUNGE (VANISHED) / FETCH before tagged answers,
+ * and the commands that use it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK,
+ * NOOP, IDLE (imapd_select.c, imapd_idle.c), FETCH (imapd_fetch.c),
+ * STORE, EXPUNGE, COPY, MOVE, UID (imapd_store_cmd.c), APPEND
+ * (imapd_append.c), and CONDSTORE / QRESYNC (RFC 7162).
+ *
+ * A session owns its struct imapd_sel (s->sel, made at the first need,
+ * freed with the session).
+ */
+#ifndef IMAPD_SEL_H
+#define IMAPD_SEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "mail/mindex.h"
+
+struct imapd_session;
+struct imap_cursor;
+struct imapd_fetch;
+struct evloop;
+
+/* input is paused while a FETCH streams its answer (session.pause) */
+#define IMAPD_PAUSE_FETCH 0x8
+
+/* the messages of the selected folder, in sequence order */
+struct imapd_view {
+	uint32_t n, cap;
+	uint32_t *uid;
+	uint32_t *flags;	/* MINDEX_F_* */
+	uint32_t *kw;		/* keyword bits */
+	uint64_t *modseq;
+};
+
+struct imapd_sel {
+	char *folder;		/* UTF-8 name; NULL: nothing selected */
+	bool readonly;		/* EXAMINE */
+	bool condstore;		/* CONDSTORE enabled (RFC 7162 3.1) */
+	bool qresync;		/* QRESYNC enabled */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct imapd_view v;
+	char *kwname[MINDEX_KEYWORDS_MAX];	/* the folder's keywords */
+	int nkw;
+
+	/* IDLE */
+	bool idling;
+	struct buf idle_tag;
+	int watch;		/* the worker's watch of the folder, or -1 */
+	struct imapd_sel *watch_next;	/* sessions on the same watch */
+	struct imapd_session *owner;
+
+	struct imapd_fetch *fetch;	/* a FETCH being streamed */
+};
+
+/* imapd_select.c */
+/* imapd_sel_get - the session's selected-state record (made if none) */
+struct imapd_sel *imapd_sel_get(struct imapd_session *s);
+/* imapd_sel_free - the session ends */
+void imapd_sel_free(struct imapd_session *s);
+/* imapd_sel_write - one response line (CRLF added), any length */
+void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
+/* imapd_sel_flags - "(\Seen kw ...)" of flags and keyword bits */
+void imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags,
+    uint32_t kw, struct buf *out);
+/* imapd_sel_parse_flags - a flag list (cursor after its "(", or paren
+ * false: flags up to the end) into flags and keyword names (allocated);
+ * -1 with why */
+int imapd_sel_parse_flags(struct imap_cursor *c, bool paren,
+    uint32_t *flags, char **kw, size_t *nkw, const char **why);
+/* imapd_sel_set - the view indices a sequence set (uid: a UID set)
+ * names, as a bitmap of v.n bits; -1 (BAD) for a sequence number out of
+ * range */
+int imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
+    bool uid, unsigned char **map_r);
+/* imapd_sel_update - sync the folder and tell the client what changed
+ * (allow_expunge false: FETCH, STORE, SEARCH, where EXPUNGE must not be
+ * sent: then nothing is told if something was expunged) */
+void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
+/*
+ * A command's disk work on a job thread (DESIGN.md 9): run is called
+ * there (touch only op and ix), then the selected folder is synced and
+ * listed there too; in the loop, before (if set) may say untagged
+ * things, then the changes are told (allow_expunge as for
+ * imapd_sel_update), then answer gives the tagged answer and frees op
+ * (s is NULL when the session is gone: only free).
+ */
+struct imapd_sel_op {
+	void (*run)(struct imapd_sel_op *op, struct mindex *ix);
+	void (*before)(struct imapd_sel_op *op, struct imapd_session *s);
+	void (*answer)(struct imapd_sel_op *op, struct imapd_session *s);
+	bool allow_expunge;
+	bool no_sync;		/* nothing to tell (CLOSE is silent) */
+	int result;		/* for run */
+	void *ctx;
+};
+/* imapd_sel_run_op - run op for s (input waits meanwhile) */
+void imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op);
+/* imapd_sel_finish - the folder's changes (synced on a job thread,
+ * allow_expunge as for imapd_sel_update), then the tagged answer
+ * tagged (a static string) */
+void imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
+    const char *tagged);
+/* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
+ * tell; false if s has a job out (try again later) */
+bool imapd_sel_push(struct imapd_session *s);
+/* imapd_sel_enable - ENABLE of CONDSTORE / QRESYNC: true if name is
+ * one of them (newly enabled ones are appended to out) */
+bool imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
+    struct buf *out);
+/* imapd_sel_capability - capabilities of the selected state */
+void imapd_sel_capability(struct buf *out);
+/* imapd_sel_condstore - a command used CONDSTORE: enable it */
+void imapd_sel_condstore(struct imapd_session *s);
+/* imapd_sel_resolve - a mailbox argument to its UTF-8 name; -1 with a
+ * BAD/NO already answered */
+int imapd_sel_resolve(struct imapd_session *s, struct imap_cursor *c,
+    struct buf *name);
+/* imapd_sel_folder_dir - the folder's directory in the Maildir */
+int imapd_sel_folder_dir(struct imapd_session *s, const char *folder,
+    struct buf *out);
+
+/* the commands */
+void imapd_sel_select(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sel_examine(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sel_close(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sel_unselect(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sel_check(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sel_noop(struct imapd_session *s, struct imap_cursor *c);
+
+/* imapd_idle.c */
+/* imapd_idle_init - the worker's inotify registry on its loop */
+void imapd_idle_init(struct evloop *loop);
+void imapd_idle_cmd(struct imapd_session *s, struct imap_cursor *c);
+/* imapd_idle_line - a line while idling: true if it was taken (DONE or
+ * anything else ends IDLE) */
+bool imapd_idle_line(struct imapd_session *s);
+/* imapd_idle_stop - forget the session's watch */
+void imapd_idle_stop(struct imapd_session *s);
+
+/* imapd_fetch.c */
+void imapd_fetch_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_fetch_uid(struct imapd_session *s, struct imap_cursor *c);
+/* imapd_fetch_drained - output went out: stream on */
+void imapd_fetch_drained(struct imapd_session *s);
+/* imapd_fetch_free - the session ends with a FETCH in progress */
+void imapd_fetch_free(struct imapd_session *s);
+/* imapd_fetch_parse_items - the FETCH items at c (fuzz target): 0, or
+ * -1 with why; the number of items in *n_r */
+int imapd_fetch_parse_items(struct imap_cursor *c, int *n_r,
+    const char **why);
+/* imapd_fetch_crlf - raw p[0..n) with bare LFs as CRLF, skip bytes
+ * skipped and at most take kept, made in steps of chunk (fuzz target) */
+void imapd_fetch_crlf(const char *p, size_t n, uint64_t skip,
+    uint64_t take, size_t chunk, struct buf *out);
+
+/* imapd_store_cmd.c */
+void imapd_store_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_expunge_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_copy_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_move_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_uid_cmd(struct imapd_session *s, struct imap_cursor *c);
+
+/* imapd_append.c */
+void imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c);
+/* imapd_append_limit - APPENDLIMIT: the largest message APPEND takes */
+unsigned long long imapd_append_limit(void);
+/* imapd_append_date - an RFC 9051 date-time into unix seconds; -1 */
+int imapd_append_date(const char *p, size_t n, int64_t *t_r);
+
+#endif

@@ -1,0 +1,1177 @@
+/*
+ * imapd_select - the selected state: SELECT and EXAMINE (RFC 9051
+ * 6.3.2-6.3.3, with CONDSTORE and QRESYNC of RFC 7162), CLOSE, UNSELECT,
+ * CHECK and NOOP, and the session's view of its folder.
+ *
+ * The view is the folder as the client knows it: sequence number i is
+ * v.uid[i - 1]. It changes only when the client is told: before a tagged
+ * answer, imapd_sel_update syncs the folder (new files get UIDs), lists
+ * it, and compares: UIDs gone are sent as EXPUNGE (VANISHED with
+ * QRESYNC), then new messages as EXISTS, then changed flags as FETCH
+ * (with MODSEQ once CONDSTORE is on). RFC 9051 7.5.1 forbids EXPUNGE
+ * during FETCH, STORE and SEARCH: then the update waits for the next
+ * command.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/stream.h"
+#include "mail/mindex.h"
+#include "mail/mutf7.h"
+#include "imapd.h"
+#include "imapd_sel.h"
+#include "imapd_store.h"
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} imapd_sel_sysflags[] = {
+	{MINDEX_F_ANSWERED, "\\Answered"},
+	{MINDEX_F_FLAGGED, "\\Flagged"},
+	{MINDEX_F_DELETED, "\\Deleted"},
+	{MINDEX_F_SEEN, "\\Seen"},
+	{MINDEX_F_DRAFT, "\\Draft"},
+};
+#define NSYSFLAGS (sizeof(imapd_sel_sysflags) / sizeof(imapd_sel_sysflags[0]))
+
+/* imapd_sel_get - the record, made at the first need */
+struct imapd_sel *
+imapd_sel_get(struct imapd_session *s)
+{
+	if (s->sel == NULL) {
+		s->sel = xcalloc(1, sizeof(*s->sel));
+		buf_init(&s->sel->idle_tag);
+		s->sel->watch = -1;
+		s->sel->owner = s;
+	}
+	return s->sel;
+}
+
+/* imapd_sel_view_free - forget a view */
+static void
+imapd_sel_view_free(struct imapd_view *v)
+{
+	free(v->uid);
+	free(v->flags);
+	free(v->kw);
+	free(v->modseq);
+	memset(v, 0, sizeof(*v));
+}
+
+/* imapd_sel_view_add - append one message */
+static void
+imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->uid = xreallocarray(v->uid, v->cap, sizeof(*v->uid));
+		v->flags = xreallocarray(v->flags, v->cap, sizeof(*v->flags));
+		v->kw = xreallocarray(v->kw, v->cap, sizeof(*v->kw));
+		v->modseq = xreallocarray(v->modseq, v->cap,
+		    sizeof(*v->modseq));
+	}
+	v->uid[v->n] = m->uid;
+	v->flags[v->n] = m->flags;
+	v->kw[v->n] = m->keywords;
+	v->modseq[v->n] = m->modseq;
+	v->n++;
+}
+
+/* imapd_sel_kw_free - forget the keyword names */
+static void
+imapd_sel_kw_free(struct imapd_sel *sel)
+{
+	for (int i = 0; i < sel->nkw; i++)
+		free(sel->kwname[i]);
+	sel->nkw = 0;
+}
+
+/* imapd_sel_unselect_now - back to the authenticated state */
+static void
+imapd_sel_unselect_now(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (sel == NULL)
+		return;
+	imapd_idle_stop(s);
+	imapd_sel_view_free(&sel->v);
+	imapd_sel_kw_free(sel);
+	free(sel->folder);
+	sel->folder = NULL;
+	sel->readonly = false;
+	if (s->state == IMAPD_S_SELECTED)
+		s->state = IMAPD_S_AUTH;
+}
+
+/* imapd_sel_free - the session ends */
+void
+imapd_sel_free(struct imapd_session *s)
+{
+	if (s->sel == NULL)
+		return;
+	imapd_fetch_free(s);
+	imapd_sel_unselect_now(s);
+	buf_free(&s->sel->idle_tag);
+	x_free(&s->sel);
+}
+
+/* imapd_sel_write - one response line of any length */
+void
+imapd_sel_write(struct imapd_session *s, const char *p, size_t n)
+{
+	if (s->state == IMAPD_S_LOGOUT || s->base.closed)
+		return;
+	stream_write(s->base.stream, p, n);
+	stream_write(s->base.stream, "\r\n", 2);
+}
+
+/* imapd_sel_flags - the flag list of a message */
+void
+imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags, uint32_t kw,
+    struct buf *out)
+{
+	bool first = true;
+
+	buf_putc(out, '(');
+	for (size_t i = 0; i < NSYSFLAGS; i++) {
+		if (flags & imapd_sel_sysflags[i].bit) {
+			if (!first)
+				buf_putc(out, ' ');
+			buf_puts(out, imapd_sel_sysflags[i].name);
+			first = false;
+		}
+	}
+	for (int i = 0; i < sel->nkw; i++) {
+		if (kw & (1U << i)) {
+			if (!first)
+				buf_putc(out, ' ');
+			buf_puts(out, sel->kwname[i]);
+			first = false;
+		}
+	}
+	buf_putc(out, ')');
+}
+
+/* imapd_sel_keyword_ok - may p[0..n) be a keyword (an atom without
+ * '\', '[' or ']')? */
+static bool
+imapd_sel_keyword_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > MINDEX_KEYWORD_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\]", ch))
+			return false;
+	}
+	return true;
+}
+
+/* imapd_sel_parse_flags - a flag list after its "(" up to ")" (paren
+ * false: flags up to the end of the command) */
+int
+imapd_sel_parse_flags(struct imap_cursor *c, bool paren, uint32_t *flags,
+    char **kw, size_t *nkw, const char **why)
+{
+	struct imap_token t;
+	size_t i;
+
+	*flags = 0;
+	*nkw = 0;
+	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+		if (t.len > 0 && t.p[0] == '\\') {
+			for (i = 0; i < NSYSFLAGS; i++)
+				if (imap_tok_is(&t, imapd_sel_sysflags[i].name))
+					break;
+			if (i < NSYSFLAGS)
+				*flags |= imapd_sel_sysflags[i].bit;
+			else if (!imap_tok_is(&t, "\\Recent")) {
+				*why = "Unknown system flag";
+				goto fail;
+			}
+			continue;
+		}
+		if (!imapd_sel_keyword_ok(t.p, t.len)) {
+			*why = "Invalid keyword";
+			goto fail;
+		}
+		for (i = 0; i < *nkw; i++)
+			if (strlen(kw[i]) == t.len &&
+			    str_ncasecmp(kw[i], t.p, t.len) == 0)
+				break;
+		if (i < *nkw)
+			continue;
+		if (*nkw >= MINDEX_KEYWORDS_MAX) {
+			*why = "Too many keywords";
+			goto fail;
+		}
+		kw[(*nkw)++] = xstrndup(t.p, t.len);
+	}
+	if (t.type != (paren ? IMAP_TOK_CLOSE : IMAP_TOK_END)) {
+		*why = "Flags must be a list of flag atoms";
+		goto fail;
+	}
+	return 0;
+fail:
+	for (i = 0; i < *nkw; i++)
+		free(kw[i]);
+	*nkw = 0;
+	return -1;
+}
+
+/* imapd_sel_bsearch - the first index whose UID is >= uid */
+static uint32_t
+imapd_sel_bsearch(const struct imapd_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (v->uid[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* imapd_sel_mark - set bits lo..hi (inclusive) of map, whole bytes at
+ * once: a set of 10,000 ranges "1:*" costs 10,000 memsets, not 10,000
+ * walks over the folder */
+static void
+imapd_sel_mark(unsigned char *map, uint32_t lo, uint32_t hi)
+{
+	while (lo <= hi && lo % 8 != 0) {
+		map[lo / 8] |= (unsigned char)(1U << (lo % 8));
+		if (lo++ == hi)
+			return;
+	}
+	if (hi - lo + 1 >= 8) {
+		uint32_t bytes = (hi - lo + 1) / 8;
+
+		memset(map + lo / 8, 0xff, bytes);
+		lo += bytes * 8;
+	}
+	for (; lo <= hi; lo++)
+		map[lo / 8] |= (unsigned char)(1U << (lo % 8));
+}
+
+/* imapd_sel_set - a sequence set as a bitmap of view indices */
+int
+imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
+    bool uid, unsigned char **map_r)
+{
+	const struct imapd_view *v = &sel->v;
+	struct imap_seqset set;
+	unsigned char *map;
+	uint32_t max, lo, hi;
+
+	*map_r = NULL;
+	if (imap_seqset_parse(p, n, &set) < 0)
+		return -1;
+	if (set.saved) {
+		/* SEARCHRES: the saved result is the SEARCH code's; none
+		 * saved is the empty set (RFC 5182 2.1) */
+		imap_seqset_free(&set);
+		*map_r = xcalloc(v->n / 8 + 1, 1);
+		return 0;
+	}
+	map = xcalloc(v->n / 8 + 1, 1);
+	max = uid ? (v->n ? v->uid[v->n - 1] : 0) : v->n;
+	for (size_t i = 0; i < set.n; i++) {
+		lo = set.r[i].lo ? set.r[i].lo : max;
+		hi = set.r[i].hi ? set.r[i].hi : max;
+		if (lo > hi) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (!uid) {
+			/* RFC 9051 9 (seq-number): out of range is BAD */
+			if (lo == 0 || hi > v->n)
+				goto bad;
+			imapd_sel_mark(map, lo - 1, hi - 1);
+			continue;
+		}
+		/* UIDs out of range are just not there */
+		{
+			uint32_t a = imapd_sel_bsearch(v, lo);
+			uint32_t b = hi == UINT32_MAX ? v->n :
+			    imapd_sel_bsearch(v, hi + 1);
+
+			if (a < b)
+				imapd_sel_mark(map, a, b - 1);
+		}
+	}
+	imap_seqset_free(&set);
+	*map_r = map;
+	return 0;
+bad:
+	imap_seqset_free(&set);
+	free(map);
+	return -1;
+}
+
+/* imapd_sel_load_fn - one message of a listing into the view */
+static int
+imapd_sel_load_fn(const struct mindex_msg *m, void *ctx)
+{
+	imapd_sel_view_add(ctx, m);
+	return 0;
+}
+
+/* imapd_sel_load - sync (if asked) and list the folder */
+static int
+imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
+    struct imapd_view *v, struct mindex_status *st, struct buf *kw,
+    struct buf *why)
+{
+	struct mindex_sync_result r;
+
+	memset(v, 0, sizeof(*v));
+	if (sync && mindex_sync(ix, folder, &r, why) < 0)
+		return -1;
+	if (mindex_status(ix, folder, st, why) < 0 ||
+	    mindex_keywords(ix, folder, kw, why) < 0 ||
+	    mindex_list(ix, folder, 1, UINT32_MAX, imapd_sel_load_fn, v,
+	    why) < 0) {
+		imapd_sel_view_free(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* imapd_sel_set_keywords - the keyword names from their '\n' list;
+ * true if they changed */
+static bool
+imapd_sel_set_keywords(struct imapd_sel *sel, const struct buf *kw)
+{
+	const char *p = buf_cstr(kw), *e;
+	char *names[MINDEX_KEYWORDS_MAX];
+	int n = 0;
+	bool changed;
+
+	while (*p && n < MINDEX_KEYWORDS_MAX && (e = strchr(p, '\n'))) {
+		names[n++] = xstrndup(p, (size_t)(e - p));
+		p = e + 1;
+	}
+	changed = n != sel->nkw;
+	for (int i = 0; !changed && i < n; i++)
+		changed = strcmp(names[i], sel->kwname[i]) != 0;
+	imapd_sel_kw_free(sel);
+	memcpy(sel->kwname, names, sizeof(names[0]) * (size_t)n);
+	sel->nkw = n;
+	return changed;
+}
+
+/* imapd_sel_flag_lines - the FLAGS and PERMANENTFLAGS responses */
+static void
+imapd_sel_flag_lines(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "* FLAGS ");
+	imapd_sel_flags(sel, MINDEX_F_ALL, sel->nkw >= 32 ? ~0U :
+	    (1U << sel->nkw) - 1, &b);
+	imapd_sel_write(s, b.data, b.len);
+	buf_reset(&b);
+	if (sel->readonly) {
+		buf_puts(&b, "* OK [PERMANENTFLAGS ()] Read-only mailbox");
+	} else {
+		buf_puts(&b, "* OK [PERMANENTFLAGS ");
+		imapd_sel_flags(sel, MINDEX_F_ALL, sel->nkw >= 32 ? ~0U :
+		    (1U << sel->nkw) - 1, &b);
+		buf_truncate(&b, b.len - 1);
+		buf_puts(&b, sel->nkw < MINDEX_KEYWORDS_MAX ? " \\*)] Flags "
+		    "permitted" : ")] Flags permitted");
+		/* "( \*)" when no flag precedes */
+		if (strncmp(b.data, "* OK [PERMANENTFLAGS ( ", 23) == 0)
+			memmove(b.data + 22, b.data + 23, b.len - 22);
+	}
+	imapd_sel_write(s, b.data, strlen(b.data));
+	buf_free(&b);
+}
+
+/* imapd_sel_fetch_line - "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])" */
+static void
+imapd_sel_fetch_line(struct imapd_session *s, uint32_t i)
+{
+	struct imapd_sel *sel = s->sel;
+	struct buf b = BUF_INIT;
+
+	buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, sel->v.uid[i]);
+	imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &b);
+	if (sel->condstore)
+		buf_printf(&b, " MODSEQ (%llu)",
+		    (unsigned long long)sel->v.modseq[i]);
+	buf_putc(&b, ')');
+	imapd_sel_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+/* imapd_sel_uidset - append UIDs (sorted) as a compact set */
+static void
+imapd_sel_uidset(struct buf *out, const uint32_t *u, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && u[j + 1] == u[j] + 1)
+			j++;
+		if (out->len > 0 && out->data[out->len - 1] != ' ')
+			buf_putc(out, ',');
+		if (j > i)
+			buf_printf(out, "%u:%u", u[i], u[j]);
+		else
+			buf_printf(out, "%u", u[i]);
+		i = j + 1;
+	}
+}
+
+/*
+ * imapd_sel_apply - tell the client how nv differs from its view, and
+ * make nv the view.
+ */
+static void
+imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
+    const struct mindex_status *st, bool kw_changed)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view *ov = &sel->v;
+	uint32_t i = 0, j = 0, removed = 0, *gone = NULL, ngone = 0;
+	uint32_t *changed = NULL, nchanged = 0;
+	struct buf b = BUF_INIT;
+
+	if (ov->n > 0) {
+		gone = xcalloc(ov->n, sizeof(*gone));
+		changed = xcalloc(ov->n, sizeof(*changed));
+	}
+	for (i = 0; i < ov->n; i++) {
+		while (j < nv->n && nv->uid[j] < ov->uid[i])
+			j++;
+		if (j >= nv->n || nv->uid[j] != ov->uid[i]) {
+			gone[ngone++] = ov->uid[i];
+			if (!sel->qresync) {
+				buf_reset(&b);
+				buf_printf(&b, "* %u EXPUNGE", i + 1 - removed);
+				imapd_sel_write(s, b.data, b.len);
+			}
+			removed++;
+			continue;
+		}
+		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
+		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
+			changed[nchanged++] = j;
+	}
+	if (sel->qresync && ngone > 0) {
+		buf_reset(&b);
+		buf_puts(&b, "* VANISHED ");
+		imapd_sel_uidset(&b, gone, ngone);
+		imapd_sel_write(s, b.data, b.len);
+	}
+	if (nv->n != ov->n - removed) {
+		buf_reset(&b);
+		buf_printf(&b, "* %u EXISTS", nv->n);
+		imapd_sel_write(s, b.data, b.len);
+	}
+	imapd_sel_view_free(ov);
+	*ov = *nv;
+	memset(nv, 0, sizeof(*nv));
+	sel->uidnext = st->uidnext;
+	sel->highestmodseq = st->highestmodseq;
+	if (kw_changed)
+		imapd_sel_flag_lines(s);
+	for (i = 0; i < nchanged; i++)
+		imapd_sel_fetch_line(s, changed[i]);
+	free(gone);
+	free(changed);
+	buf_free(&b);
+}
+
+/* imapd_sel_absorb - a fresh listing: tell what changed and keep it
+ * (allow_expunge false and something was expunged: drop it and wait) */
+static void
+imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
+    const struct mindex_status *st, const struct buf *kw,
+    bool allow_expunge)
+{
+	struct imapd_sel *sel = s->sel;
+	uint32_t j = 0;
+	bool kwc;
+
+	/* keywords only grow: new names are told at once (a STORE's own
+	 * answer may carry them) */
+	kwc = imapd_sel_set_keywords(sel, kw);
+	if (!allow_expunge) {
+		/* any UID of the view gone? then wait */
+		for (uint32_t i = 0; i < sel->v.n; i++) {
+			while (j < nv->n && nv->uid[j] < sel->v.uid[i])
+				j++;
+			if (j >= nv->n || nv->uid[j] != sel->v.uid[i]) {
+				imapd_sel_view_free(nv);
+				if (kwc)
+					imapd_sel_flag_lines(s);
+				return;
+			}
+		}
+	}
+	imapd_sel_apply(s, nv, st, kwc);
+}
+
+/* imapd_sel_update - sync and tell what changed (on the loop: after a
+ * command that changed the folder itself) */
+void
+imapd_sel_update(struct imapd_session *s, bool allow_expunge)
+{
+	struct imapd_sel *sel = s->sel;
+	struct mindex *ix = imapd_store_index(s);
+	struct imapd_view nv;
+	struct mindex_status st;
+	struct buf kw = BUF_INIT, why = BUF_INIT;
+
+	if (sel == NULL || sel->folder == NULL || ix == NULL ||
+	    s->state != IMAPD_S_SELECTED)
+		return;
+	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, &why) < 0)
+		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
+		    sel->folder, buf_cstr(&why));
+	else
+		imapd_sel_absorb(s, &nv, &st, &kw, allow_expunge);
+	buf_free(&kw);
+	buf_free(&why);
+}
+
+/* imapd_sel_folder_dir - the folder's directory */
+int
+imapd_sel_folder_dir(struct imapd_session *s, const char *folder,
+    struct buf *out)
+{
+	struct buf why = BUF_INIT, disk = BUF_INIT;
+	int rc;
+
+	buf_reset(out);
+	rc = mutf7_folder_disk(folder, &disk, &why);
+	buf_puts(out, imapd_store_path(s));
+	if (disk.len > 0)
+		buf_putc(out, '/');
+	buf_append(out, disk.data, disk.len);
+	buf_free(&why);
+	buf_free(&disk);
+	return rc;
+}
+
+/* imapd_sel_resolve - a mailbox argument to its UTF-8 name */
+int
+imapd_sel_resolve(struct imapd_session *s, struct imap_cursor *c,
+    struct buf *name)
+{
+	struct imap_token t;
+	struct buf raw = BUF_INIT, why = BUF_INIT;
+	int rc = 0;
+
+	if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM &&
+	    t.type != IMAP_TOK_STRING) {
+		imapd_session_bad(s, "BAD Syntax: mailbox name expected");
+		return -1;
+	}
+	imap_tok_string(&t, &raw);
+	buf_reset(name);
+	if (mutf7_folder_name(buf_cstr(&raw), imapd_store_utf8(s), name,
+	    &why) < 0) {
+		imapd_session_tagged(s, "NO [CANNOT] Invalid mailbox name: "
+		    "%s", buf_cstr(&why));
+		rc = -1;
+	}
+	buf_free(&raw);
+	buf_free(&why);
+	return rc;
+}
+
+/* imapd_sel_enable - ENABLE CONDSTORE / QRESYNC (RFC 7162 3.1.1, 3.2.3) */
+bool
+imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
+    struct buf *out)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+
+	if (n == 9 && str_ncasecmp(name, "CONDSTORE", 9) == 0) {
+		if (!sel->condstore)
+			buf_puts(out, " CONDSTORE");
+		sel->condstore = true;
+		return true;
+	}
+	if (n == 7 && str_ncasecmp(name, "QRESYNC", 7) == 0) {
+		if (!sel->qresync)
+			buf_puts(out, " QRESYNC");
+		sel->qresync = true;
+		sel->condstore = true;
+		return true;
+	}
+	return false;
+}
+
+/* imapd_sel_condstore - a CONDSTORE-enabling command was used */
+void
+imapd_sel_condstore(struct imapd_session *s)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+
+	if (!sel->condstore && sel->folder != NULL) {
+		char line[80];
+		int len = snprintf(line, sizeof(line),
+		    "* OK [HIGHESTMODSEQ %llu] CONDSTORE enabled",
+		    (unsigned long long)sel->highestmodseq);
+
+		imapd_sel_write(s, line, (size_t)len);
+	}
+	sel->condstore = true;
+}
+
+/* imapd_sel_capability - what the selected state adds */
+void
+imapd_sel_capability(struct buf *out)
+{
+	buf_printf(out, " IDLE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC "
+	    "MULTIAPPEND BINARY APPENDLIMIT=%llu", imapd_append_limit());
+}
+
+/* the QRESYNC parameters of SELECT (RFC 7162 3.2.5) */
+struct imapd_qresync {
+	bool on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct buf known;	/* known-uids, "" for none */
+};
+
+/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT */
+static int
+imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
+    struct imapd_qresync *q, bool *condstore)
+{
+	struct imap_token t;
+	unsigned long long num;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
+		return 0;
+	if (t.type != IMAP_TOK_OPEN)
+		return -1;
+	while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+		if (imap_tok_is(&t, "CONDSTORE")) {
+			*condstore = true;
+			continue;
+		}
+		if (!imap_tok_is(&t, "QRESYNC") || !s->sel->qresync)
+			return -1;
+		q->on = true;
+		if (imap_cursor_next(c, &t) != IMAP_TOK_OPEN ||
+		    imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+		    imap_number(t.p, t.len, false, &num) < 0 || num == 0)
+			return -1;
+		q->uidvalidity = (uint32_t)num;
+		if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+		    imap_number(t.p, t.len, true, &num) < 0 || num == 0)
+			return -1;
+		q->modseq = num;
+		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+			buf_append(&q->known, t.p, t.len);
+			/* seq-match data: accepted, not needed (we keep
+			 * every expunged range) */
+			if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN) {
+				while (imap_cursor_next(c, &t) ==
+				    IMAP_TOK_ATOM)
+					;
+				if (t.type != IMAP_TOK_CLOSE)
+					return -1;
+				imap_cursor_next(c, &t);
+			}
+		}
+		if (t.type != IMAP_TOK_CLOSE)
+			return -1;
+	}
+	if (t.type != IMAP_TOK_CLOSE || imap_cursor_next(c, &t) !=
+	    IMAP_TOK_END)
+		return -1;
+	return 0;
+}
+
+/* the vanished ranges, for QRESYNC */
+struct imapd_vanish {
+	struct buf out;
+	unsigned char *known;	/* bitmap over the known-uids, or NULL */
+	struct imap_seqset set;
+};
+
+/* imapd_sel_in_known - is uid in the client's known-uids? */
+static bool
+imapd_sel_in_known(const struct imap_seqset *set, uint32_t uid)
+{
+	if (set->n == 0)
+		return true;
+	for (size_t i = 0; i < set->n; i++) {
+		uint32_t lo = set->r[i].lo, hi = set->r[i].hi;
+
+		if (lo > hi && hi != 0) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (uid >= lo && (hi == 0 || uid <= hi))
+			return true;
+	}
+	return false;
+}
+
+/* imapd_sel_vanished_fn - one expunged range */
+static void
+imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
+{
+	struct imapd_vanish *vn = ctx;
+
+	(void)modseq;
+	for (uint64_t u = lo; u <= hi; u++) {
+		uint32_t a = (uint32_t)u, b = a;
+
+		if (!imapd_sel_in_known(&vn->set, a))
+			continue;
+		while (b < hi && imapd_sel_in_known(&vn->set, b + 1))
+			b++;
+		if (vn->out.len > 0)
+			buf_putc(&vn->out, ',');
+		if (b > a)
+			buf_printf(&vn->out, "%u:%u", a, b);
+		else
+			buf_printf(&vn->out, "%u", a);
+		u = b;
+		if (vn->out.len > 64 * 1024)
+			break;
+	}
+}
+
+/* imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed
+ * since the client's modseq (RFC 7162 3.2.5.1) */
+static void
+imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_vanish vn;
+	struct buf why = BUF_INIT, line = BUF_INIT;
+
+	if (q->uidvalidity != sel->uidvalidity)
+		return;
+	memset(&vn, 0, sizeof(vn));
+	buf_init(&vn.out);
+	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
+	    q->known.len, &vn.set) < 0)
+		memset(&vn.set, 0, sizeof(vn.set));
+	if (mindex_vanished(imapd_store_index(s), sel->folder, q->modseq,
+	    imapd_sel_vanished_fn, &vn, &why) == 0 && vn.out.len > 0) {
+		buf_puts(&line, "* VANISHED (EARLIER) ");
+		buf_append(&line, vn.out.data, vn.out.len);
+		imapd_sel_write(s, line.data, line.len);
+	}
+	for (uint32_t i = 0; i < sel->v.n; i++)
+		if (sel->v.modseq[i] > q->modseq)
+			imapd_sel_fetch_line(s, i);
+	imap_seqset_free(&vn.set);
+	buf_free(&vn.out);
+	buf_free(&why);
+	buf_free(&line);
+}
+
+/*
+ * Jobs: the sync and listing of a folder grow with it, so SELECT,
+ * EXAMINE, NOOP, CHECK and IDLE's pushes do them on a job thread
+ * (imapd_store.h); the session's input waits meanwhile.
+ */
+enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP };
+
+struct sel_job {
+	enum sel_job_kind kind;
+	struct imapd_sel_op *op;	/* SJ_OP */
+	char *folder;
+	struct imapd_view nv;
+	struct mindex_status st;
+	struct buf kw;
+	bool ro, condstore;	/* SELECT */
+	struct imapd_qresync q;
+	const char *tagged;	/* UPDATE: the tagged answer (static) */
+	bool no_expunge;	/* UPDATE: after FETCH, STORE, SEARCH */
+};
+
+/* sel_job_run - on a job thread: sync and list */
+static void
+sel_job_run(struct imapd_job *job, struct mindex *ix)
+{
+	struct sel_job *sj = job->ctx;
+
+	if (sj->op != NULL) {
+		sj->op->result = ix == NULL ? -1 : 0;
+		if (ix != NULL)
+			sj->op->run(sj->op, ix);
+	}
+	if (sj->folder == NULL) {
+		job->result = -1;
+		return;
+	}
+	job->result = ix == NULL ? -1 : imapd_sel_load(ix, sj->folder, true,
+	    &sj->nv, &sj->st, &sj->kw, &job->why);
+}
+
+static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
+    struct imapd_job *);
+
+/* sel_job_done - in the loop: answer */
+static void
+sel_job_done(struct imapd_job *job, struct imapd_session *s)
+{
+	struct sel_job *sj = job->ctx;
+	bool live = !s->base.closed && s->state != IMAPD_S_LOGOUT;
+
+	if (live && sj->op != NULL && sj->op->before != NULL)
+		sj->op->before(sj->op, s);
+	if (live && sj->kind == SJ_SELECT) {
+		imapd_sel_opened(s, sj, job);
+	} else if (live && sj->folder != NULL && s->state ==
+	    IMAPD_S_SELECTED && s->sel->folder &&
+	    strcmp(s->sel->folder, sj->folder) == 0) {
+		if (job->result < 0)
+			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
+			    sj->folder, buf_cstr(&job->why));
+		else
+			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
+			    sj->op != NULL ? sj->op->allow_expunge :
+			    !sj->no_expunge);
+	}
+	if (live && sj->kind == SJ_UPDATE)
+		imapd_session_tagged(s, "%s", sj->tagged);
+	if (sj->op != NULL)
+		sj->op->answer(sj->op, live ? s : NULL);
+	imapd_sel_view_free(&sj->nv);
+	buf_free(&sj->kw);
+	buf_free(&sj->q.known);
+	free(sj->folder);
+	free(sj);
+	imapd_job_free(&job);
+}
+
+/* sel_job_start - a job of kind for the folder */
+static struct sel_job *
+sel_job_new(enum sel_job_kind kind, const char *folder)
+{
+	struct sel_job *sj = xcalloc(1, sizeof(*sj));
+
+	sj->kind = kind;
+	sj->folder = folder ? xstrdup(folder) : NULL;
+	buf_init(&sj->kw);
+	buf_init(&sj->q.known);
+	return sj;
+}
+
+/* sel_job_submit - hand sj to a job thread for s */
+static void
+sel_job_submit(struct imapd_session *s, struct sel_job *sj)
+{
+	struct imapd_job *job = imapd_job_new();
+
+	job->run = sel_job_run;
+	job->done = sel_job_done;
+	job->ctx = sj;
+	imapd_store_submit(s, job);
+}
+
+/* imapd_sel_run_op - op->run on a job thread, then the selected
+ * folder's changes, then op->answer (see imapd_sel.h) */
+void
+imapd_sel_run_op(struct imapd_session *s, struct imapd_sel_op *op)
+{
+	struct imapd_sel *sel = s->sel;
+	struct sel_job *sj = sel_job_new(SJ_OP, sel != NULL &&
+	    s->state == IMAPD_S_SELECTED && !op->no_sync ? sel->folder :
+	    NULL);
+
+	sj->op = op;
+	sel_job_submit(s, sj);
+}
+
+/* imapd_sel_finish - the changes (synced on a job thread), then the
+ * tagged answer text (a static string) */
+void
+imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
+    const char *tagged)
+{
+	struct imapd_sel *sel = s->sel;
+	struct sel_job *sj;
+
+	if (sel == NULL || sel->folder == NULL || s->state !=
+	    IMAPD_S_SELECTED || imapd_store_index(s) == NULL ||
+	    imapd_store_busy(s)) {
+		imapd_sel_update(s, allow_expunge);
+		imapd_session_tagged(s, "%s", tagged);
+		return;
+	}
+	sj = sel_job_new(SJ_UPDATE, sel->folder);
+	sj->tagged = tagged;
+	sj->no_expunge = !allow_expunge;
+	sel_job_submit(s, sj);
+}
+
+/* imapd_sel_push - IDLE: the folder changed; false if s is busy (try
+ * again later) */
+bool
+imapd_sel_push(struct imapd_session *s)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (sel == NULL || sel->folder == NULL || s->state !=
+	    IMAPD_S_SELECTED || s->base.closed)
+		return true;
+	if (imapd_store_busy(s))
+		return false;
+	sel_job_submit(s, sel_job_new(SJ_PUSH, sel->folder));
+	return true;
+}
+
+/* imapd_sel_open - SELECT or EXAMINE: checked here, the folder read on
+ * a job thread, answered by imapd_sel_opened */
+static void
+imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+	struct buf name = BUF_INIT;
+	struct sel_job *sj = NULL;
+	bool condstore = false, was = s->state == IMAPD_S_SELECTED;
+
+	if (imapd_sel_resolve(s, c, &name) < 0)
+		goto out;
+	sj = sel_job_new(SJ_SELECT, buf_cstr(&name));
+	if (imapd_sel_params(s, c, &sj->q, &condstore) < 0) {
+		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
+		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
+		    s->last_cmd);
+		goto out;
+	}
+	/* RFC 9051 6.3.2: a SELECT (even a failing one) closes the
+	 * current mailbox first; CLOSED says so (RFC 7162 3.2.11) */
+	imapd_sel_unselect_now(s);
+	if (was && (s->rev2 || sel->qresync))
+		imapd_session_reply(s, "* OK [CLOSED] Previous mailbox "
+		    "closed");
+	if (imapd_store_index(s) == NULL) {
+		imapd_session_tagged(s, "NO [UNAVAILABLE] Mail store not "
+		    "available");
+		goto out;
+	}
+	/* a folder whose directories are links is no folder: it would
+	 * lead to another user's mail */
+	if (!imapd_store_folder_exists(imapd_store_path(s),
+	    buf_cstr(&name))) {
+		imapd_session_tagged(s, "NO [NONEXISTENT] Mailbox does not "
+		    "exist");
+		goto out;
+	}
+	sj->ro = ro;
+	sj->condstore = condstore;
+	sel_job_submit(s, sj);
+	sj = NULL;
+out:
+	if (sj != NULL) {
+		buf_free(&sj->kw);
+		buf_free(&sj->q.known);
+		free(sj->folder);
+		free(sj);
+	}
+	buf_free(&name);
+}
+
+/* imapd_sel_opened - the folder was read: the SELECT answer */
+static void
+imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
+    struct imapd_job *job)
+{
+	struct imapd_sel *sel = imapd_sel_get(s);
+	struct buf line = BUF_INIT, enc = BUF_INIT, why = BUF_INIT;
+	struct stat st;
+	uint32_t unseen = 0;
+	bool ro = sj->ro;
+
+	if (job->result < 0) {
+		if (imapd_sel_folder_dir(s, sj->folder, &line) < 0 ||
+		    (buf_puts(&line, "/cur"), stat(buf_cstr(&line), &st) < 0))
+			imapd_session_tagged(s, "NO [NONEXISTENT] Mailbox "
+			    "does not exist");
+		else {
+			msg_warn("%s: SELECT %s: %s", buf_cstr(&s->login),
+			    sj->folder, buf_cstr(&job->why));
+			imapd_session_tagged(s, "NO [SERVERBUG] Cannot open "
+			    "the mailbox");
+		}
+		goto out;
+	}
+	if (sj->condstore)
+		sel->condstore = true;
+	sel->folder = xstrdup(sj->folder);
+	sel->readonly = ro;
+	sel->v = sj->nv;
+	memset(&sj->nv, 0, sizeof(sj->nv));
+	sel->uidvalidity = sj->st.uidvalidity;
+	sel->uidnext = sj->st.uidnext;
+	sel->highestmodseq = sj->st.highestmodseq;
+	(void)imapd_sel_set_keywords(sel, &sj->kw);
+	s->state = IMAPD_S_SELECTED;
+
+	imapd_sel_flag_lines(s);
+	buf_printf(&line, "* %u EXISTS", sel->v.n);
+	imapd_sel_write(s, line.data, line.len);
+	if (!s->rev2) {
+		imapd_session_reply(s, "* 0 RECENT");
+		for (uint32_t i = 0; i < sel->v.n && unseen == 0; i++)
+			if (!(sel->v.flags[i] & MINDEX_F_SEEN))
+				unseen = i + 1;
+		if (unseen)
+			imapd_session_reply(s, "* OK [UNSEEN %u] First unseen",
+			    unseen);
+	}
+	imapd_session_reply(s, "* OK [UIDVALIDITY %u] UIDs valid",
+	    sel->uidvalidity);
+	imapd_session_reply(s, "* OK [UIDNEXT %u] Predicted next UID",
+	    sel->uidnext);
+	imapd_session_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest",
+	    (unsigned long long)sel->highestmodseq);
+	if (s->rev2) {
+		buf_reset(&line);
+		buf_puts(&line, "* LIST () \".\" ");
+		if (imapd_store_utf8(s) || mutf7_encode(sel->folder,
+		    strlen(sel->folder), &enc, &why) < 0)
+			buf_set(&enc, sel->folder);
+		imap_write_astring(&line, enc.data, enc.len);
+		imapd_sel_write(s, line.data, line.len);
+	}
+	if (sj->q.on)
+		imapd_sel_qresync(s, &sj->q);
+	imapd_session_tagged(s, "OK [%s] %s completed", ro ? "READ-ONLY" :
+	    "READ-WRITE", ro ? "EXAMINE" : "SELECT");
+out:
+	buf_free(&line);
+	buf_free(&enc);
+	buf_free(&why);
+}
+
+/* imapd_sel_select - SELECT mailbox [params] */
+void
+imapd_sel_select(struct imapd_session *s, struct imap_cursor *c)
+{
+	imapd_sel_open(s, c, false);
+}
+
+/* imapd_sel_examine - EXAMINE mailbox [params]: read-only */
+void
+imapd_sel_examine(struct imapd_session *s, struct imap_cursor *c)
+{
+	imapd_sel_open(s, c, true);
+}
+
+/* imapd_sel_no_args - true if the command has no arguments, else BAD */
+static bool
+imapd_sel_no_args(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imap_token t;
+
+	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
+		return true;
+	imapd_session_bad(s, "BAD Syntax: %s takes no arguments",
+	    s->last_cmd);
+	return false;
+}
+
+/* close_job - CLOSE's expunge, on a job thread */
+static void
+close_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct sel_job *sj = op->ctx;	/* only its folder and kw */
+
+	op->result = mindex_expunge(ix, sj->folder, NULL, 0, NULL, &sj->kw);
+}
+
+/* close_answer - back to the authenticated state */
+static void
+close_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct sel_job *sj = op->ctx;
+
+	if (s != NULL) {
+		if (op->result < 0)
+			msg_warn("%s: CLOSE %s: %s", buf_cstr(&s->login),
+			    sj->folder, buf_cstr(&sj->kw));
+		imapd_sel_unselect_now(s);
+		imapd_session_tagged(s, "OK CLOSE completed");
+	}
+	buf_free(&sj->kw);
+	free(sj->folder);
+	free(sj);
+	free(op);
+}
+
+/* imapd_sel_close - CLOSE: expunge \Deleted silently (read-write), then
+ * back to the authenticated state */
+void
+imapd_sel_close(struct imapd_session *s, struct imap_cursor *c)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_sel_op *op;
+	struct sel_job *ctx;
+
+	if (!imapd_sel_no_args(s, c))
+		return;
+	if (sel->readonly || imapd_store_index(s) == NULL) {
+		imapd_sel_unselect_now(s);
+		imapd_session_tagged(s, "OK CLOSE completed");
+		return;
+	}
+	op = xcalloc(1, sizeof(*op));
+	ctx = sel_job_new(SJ_OP, sel->folder);
+	op->ctx = ctx;
+	op->run = close_job;
+	op->answer = close_answer;
+	op->no_sync = true;
+	imapd_sel_run_op(s, op);
+}
+
+/* imapd_sel_unselect - UNSELECT (RFC 3691): no expunge */
+void
+imapd_sel_unselect(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_unselect_now(s);
+	imapd_session_tagged(s, "OK UNSELECT completed");
+}
+
+/* imapd_sel_check - CHECK (RFC 3501): a NOOP here */
+void
+imapd_sel_check(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_finish(s, true, "OK CHECK completed");
+}
+
+/* imapd_sel_noop - NOOP: in the selected state, the changes */
+void
+imapd_sel_noop(struct imapd_session *s, struct imap_cursor *c)
+{
+	if (!imapd_sel_no_args(s, c))
+		return;
+	imapd_sel_finish(s, true, "OK NOOP completed");
+}
