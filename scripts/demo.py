@@ -3,8 +3,9 @@
 demo - run a throw-away herald in ./demo-run/ (used by `make demo`).
 
 Creates ./demo-run/ afresh: herald.conf (SMTP on 127.0.0.1:2525, POP3 on
-2110 with STLS and 2995 with implicit TLS, myhostname mx.example.test, a
-self-signed certificate for STARTTLS/STLS/pop3s), the
+2110 with STLS and 2995 with implicit TLS, IMAP on 2143 with STARTTLS and
+2993 with implicit TLS, myhostname mx.example.test, a self-signed
+certificate for STARTTLS/STLS/pop3s/imaps), the
 domain example.test with users alice and bob (random passwords, printed)
 and the alias postmaster -> alice. Then it prints how to send a test mail
 and where it will land, and becomes `heraldctl start --foreground`, so
@@ -42,6 +43,8 @@ RUN = os.path.abspath("demo-run")
 PORT = int(os.environ.get("HERALD_DEMO_PORT", "2525"))
 POP3_PORT = int(os.environ.get("HERALD_DEMO_POP3_PORT", "2110"))
 POP3S_PORT = int(os.environ.get("HERALD_DEMO_POP3S_PORT", "2995"))
+IMAP_PORT = int(os.environ.get("HERALD_DEMO_IMAP_PORT", "2143"))
+IMAPS_PORT = int(os.environ.get("HERALD_DEMO_IMAPS_PORT", "2993"))
 
 # setting -> account: the package's (etc/debian/postinst), else the demo's
 PACKAGE_ACCOUNTS = {"herald_user": "herald", "vmail_user": "vmail",
@@ -159,11 +162,12 @@ def reachable(path):
 
 
 def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
-            pop3s_port=POP3S_PORT):
+            pop3s_port=POP3S_PORT, imap_port=IMAP_PORT,
+            imaps_port=IMAPS_PORT):
     """Make run_dir afresh with a configuration, a certificate and the
     directory. Returns a dict: conf, ctl (heraldctl argv prefix),
     passwords {name: password}, accounts (the settings), notes (lines
-    to print)."""
+    to print), ports {port, pop3, pop3s, imap, imaps}."""
     heraldctl = os.path.join(bin_dir, "heraldctl")
     notes = []
     acct = accounts(notes)
@@ -197,6 +201,9 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "pop3d_listen = 127.0.0.1:%d\n"
                 "pop3s_listen = 127.0.0.1:%d\n"
                 "pop3d_workers = 1\n"
+                "imap_listen = 127.0.0.1:%d\n"
+                "imaps_listen = 127.0.0.1:%d\n"
+                "imapd_workers = 1\n"
                 "tls_cert_file = tls.crt\n"
                 "tls_key_file = tls.key\n"
                 "smtpd_workers = 2\n"
@@ -209,7 +216,8 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "vmail_user = %s\n"
                 "auth_user = %s\n"
                 "directory_group = %s\n"
-                % (bin_dir, port, pop3_port, pop3s_port,
+                % (bin_dir, port, pop3_port, pop3s_port, imap_port,
+                   imaps_port,
                    acct["herald_user"], acct["vmail_user"],
                    acct["auth_user"], acct["directory_group"]))
     # sendmail, run by any local user, reads it to find the socket
@@ -225,7 +233,9 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
     run(ctl + ["alias", "add", "postmaster@example.test",
                "alice@example.test"])
     return {"conf": conf, "ctl": ctl, "passwords": passwords,
-            "accounts": acct, "notes": notes}
+            "accounts": acct, "notes": notes,
+            "ports": {"port": port, "pop3": pop3_port, "pop3s": pop3s_port,
+                      "imap": imap_port, "imaps": imaps_port}}
 
 
 def identity_text(acct):
@@ -233,38 +243,18 @@ def identity_text(acct):
     if os.geteuid() != 0:
         return "everything as %s (start as root for the real users)" \
             % acct["herald_user"]
-    return ("master as root; smtpd, qmgr as %s; local, pop3d as %s; "
-            "authd as %s\n            (directory group %s)"
+    return ("master as root; smtpd, qmgr as %s; local, pop3d, imapd as "
+            "%s;\n            authd as %s (directory group %s)"
             % (acct["herald_user"], acct["vmail_user"], acct["auth_user"],
                acct["directory_group"]))
 
 
-def main():
-    heraldctl = os.path.join(BIN, "heraldctl")
-    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local", "authd",
-                 "pop3d"):
-        if not os.access(os.path.join(BIN, prog), os.X_OK):
-            die("%s/%s not found: build first (make) or set HERALD_BIN"
-                % (BIN, prog))
-    if shutil.which("openssl") is None:
-        die("the openssl command is needed for the demo certificate")
-    run_dir = RUN
-    moved = None
-    if os.geteuid() == 0 and not reachable(run_dir):
-        # the services' users could not get into ./demo-run
-        run_dir = tempfile.mkdtemp(prefix="herald-demo-", dir="/tmp")
-        moved = "a folder above %s is closed to other users, so the " \
-                "demo runs in %s" % (os.getcwd(), run_dir)
-    pid = still_running(run_dir)
-    if pid:
-        die("a demo is still running (master pid %d); stop it with "
-            "%s -c %s/herald.conf stop" % (pid, heraldctl, run_dir))
-    made = prepare(run_dir)
-    passwords = made["passwords"]
-    notes = made["notes"] + ([moved] if moved else [])
-
+def banner(run_dir, made, notes, heraldctl):
+    """What the demo prints before herald's logs: the users, the ports,
+    and commands to try."""
     rel = shorter(run_dir)
-    print("""
+    passwords = made["passwords"]
+    return """
 herald demo in %(run)s
 
   users:    alice@example.test  password %(pa)s
@@ -272,6 +262,7 @@ herald demo in %(run)s
   alias:    postmaster@example.test -> alice@example.test
   SMTP:     127.0.0.1:%(port)d (STARTTLS with a self-signed certificate)
   POP3:     127.0.0.1:%(pop3)d (STLS), 127.0.0.1:%(pop3s)d (implicit TLS)
+  IMAP:     127.0.0.1:%(imap)d (STARTTLS), 127.0.0.1:%(imaps)d (implicit TLS)
   runs:     %(who)s
 %(notes)s
 Send alice a mail (in another terminal):
@@ -293,6 +284,13 @@ Read it over POP3 (the certificate is self-signed, hence -k):
   curl -k -u alice@example.test:%(pa)s pop3s://127.0.0.1:%(pop3s)d/1
   openssl s_client -quiet -connect 127.0.0.1:%(pop3)d -starttls pop3
 
+or over IMAP: list alice's INBOX (flags and envelope of each message),
+then read the first message:
+
+  curl -k -u alice@example.test:%(pa)s imaps://127.0.0.1:%(imaps)d/INBOX -X 'FETCH 1:* (FLAGS ENVELOPE)'
+  curl -k -u alice@example.test:%(pa)s 'imaps://127.0.0.1:%(imaps)d/INBOX/;MAILINDEX=1'
+  openssl s_client -quiet -connect 127.0.0.1:%(imap)d -starttls imap
+
 Look around:
 
   %(ctl)s -c %(rel)s/herald.conf status
@@ -300,13 +298,38 @@ Look around:
   %(ctl)s -c %(rel)s/herald.conf user list
 
 Logs follow below. Ctrl-C stops herald.
-""" % {"run": run_dir, "rel": rel, "pa": passwords["alice"],
-       "pb": passwords["bob"], "port": PORT, "pop3": POP3_PORT,
-       "pop3s": POP3S_PORT, "who": identity_text(made["accounts"]),
-       "notes": "".join("  note:     %s\n" % n for n in notes),
-       "ctl": shorter(heraldctl),
-       "sendmail": shorter(os.path.join(os.path.dirname(heraldctl),
-                                        "sendmail"))})
+""" % dict(made["ports"], run=run_dir, rel=rel, pa=passwords["alice"],
+       pb=passwords["bob"], who=identity_text(made["accounts"]),
+       notes="".join("  note:     %s\n" % n for n in notes),
+       ctl=shorter(heraldctl),
+       sendmail=shorter(os.path.join(os.path.dirname(heraldctl),
+                                     "sendmail")))
+
+
+def main():
+    heraldctl = os.path.join(BIN, "heraldctl")
+    for prog in ("heraldctl", "master", "smtpd", "qmgr", "local", "authd",
+                 "pop3d", "imapd"):
+        if not os.access(os.path.join(BIN, prog), os.X_OK):
+            die("%s/%s not found: build first (make) or set HERALD_BIN"
+                % (BIN, prog))
+    if shutil.which("openssl") is None:
+        die("the openssl command is needed for the demo certificate")
+    run_dir = RUN
+    moved = None
+    if os.geteuid() == 0 and not reachable(run_dir):
+        # the services' users could not get into ./demo-run
+        run_dir = tempfile.mkdtemp(prefix="herald-demo-", dir="/tmp")
+        moved = "a folder above %s is closed to other users, so the " \
+                "demo runs in %s" % (os.getcwd(), run_dir)
+    pid = still_running(run_dir)
+    if pid:
+        die("a demo is still running (master pid %d); stop it with "
+            "%s -c %s/herald.conf stop" % (pid, heraldctl, run_dir))
+    made = prepare(run_dir)
+    notes = made["notes"] + ([moved] if moved else [])
+
+    print(banner(run_dir, made, notes, heraldctl))
     sys.stdout.flush()
     # master turns SIGINT into a clean stop; make sure it is not ignored
     signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -392,11 +392,10 @@ struct cfg_entry params_table[] = {
 	SIZE(pop3d_preauth_input_limit, "64k", 4096, 1073741824LL,
 	    "bytes a POP3 client may send before its login succeeds; more "
 	    "ends the session"),
-	LISTEN(imap_listen, "",
+	LISTEN(imap_listen, "*:143",
 	    "addresses of the IMAP service (STARTTLS offered), host:port, "
-	    "comma separated; empty disables it (the default while imapd "
-	    "cannot open mailboxes yet)"),
-	LISTEN(imaps_listen, "",
+	    "comma separated; empty disables it"),
+	LISTEN(imaps_listen, "*:993",
 	    "addresses of IMAP over implicit TLS (needs tls_cert_file); "
 	    "empty disables it"),
 	INT(imapd_workers, "0", 0, 256,

@@ -482,8 +482,9 @@ class HeraldInstance:
         self.port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
-        # imapd is off by default until it serves mailboxes; imap=True
-        # turns its listeners on (127.0.0.1:imap_port, imaps_port)
+        # imapd listens on *:143 and *:993 by default; a test instance
+        # turns it off unless imap=True, which puts its listeners on
+        # 127.0.0.1:imap_port, imaps_port
         self.imap_port = free_port()
         self.imaps_port = free_port()
         imap = overrides.pop("imap", False)
@@ -526,6 +527,8 @@ class HeraldInstance:
                 "imaps_listen": "127.0.0.1:%d" % self.imaps_port,
                 "imapd_workers": "2",
             })
+        else:
+            self.config.update({"imap_listen": "", "imaps_listen": ""})
         for key, value in overrides.items():
             if value is None:
                 self.config.pop(key, None)

@@ -6,14 +6,21 @@ it (heraldctl start --foreground) and every service must run under a uid
 other than 0 (master stays root), as the accounts the demo chose: the
 package's users if they exist, else the demo's own, made with useradd.
 A mail to alice lands in her Maildir and is read back over POP3 with the
-password the demo made, so the folders it made suit those users.
+password the demo made, so the folders it made suit those users; imapd
+runs too, alice logs in over imaps, and the banner's curl command that
+lists her INBOX over imaps is run as printed (its listing is checked once
+imapd answers SELECT).
 Accounts the demo made during this test are removed again.
 
 Not as root, prepare() picks the invoking user for every setting and
 makes no account (checked without root too).
 """
 import importlib.util
+import imaplib
 import os
+import re
+import shlex
+import ssl
 import poplib
 import pwd
 import shutil
@@ -68,6 +75,47 @@ def test_not_root_keeps_the_caller(monkeypatch):
     assert notes == []
 
 
+def check_imap(demo, made, folder, ports, token):
+    """alice logs in over imaps with the demo's password; the banner
+    shows the IMAP ports and a curl command listing her INBOX over
+    imaps, which works as printed."""
+    pw = made["passwords"]["alice"]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    m = imaplib.IMAP4_SSL("127.0.0.1", ports["imaps_port"], ssl_context=ctx,
+                          timeout=30)
+    try:
+        assert m.login("alice@example.test", pw)[0] == "OK"
+    finally:
+        m.logout()
+    text = demo.banner(str(folder / "demo-run"), made, [],
+                       made["ctl"][0])
+    assert "IMAP:     127.0.0.1:%d (STARTTLS), 127.0.0.1:%d (implicit TLS)" \
+        % (ports["imap_port"], ports["imaps_port"]) in text, text
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip().startswith("curl ") and "imaps://" in ln]
+    assert len(lines) == 2, text
+    listing = lines[0]
+    assert "-u alice@example.test:%s imaps://127.0.0.1:%d/INBOX " % \
+        (pw, ports["imaps_port"]) in listing, listing
+    if shutil.which("curl") is None:
+        print("curl is not installed: the banner's command is not run")
+        return
+    r = subprocess.run(shlex.split(listing) + ["-v", "--max-time", "30"],
+                       capture_output=True, text=True, timeout=60)
+    # curl -v shows the server's answers on stderr: the login passed
+    assert re.search(r"^< A\d+ OK \[CAPABILITY [^]]*\] Logged in", r.stderr,
+                     re.M), r.stderr
+    if re.search(r"< A\d+ NO \[UNAVAILABLE\]", r.stderr):
+        # imapd before SELECT: nothing to list yet
+        print("imapd does not answer SELECT yet: listing not checked")
+        return
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^\* 1 FETCH \(", r.stdout, re.M), r.stdout
+    assert token in r.stdout, r.stdout
+
+
 @pytest.mark.skipif(os.geteuid() != 0,
                     reason="the demo's real users need root")
 def test_demo_as_root_runs_services_as_users(token):
@@ -80,7 +128,8 @@ def test_demo_as_root_runs_services_as_users(token):
     proc = None
     try:
         ports = dict(port=H.free_port(), pop3_port=H.free_port(),
-                     pop3s_port=H.free_port())
+                     pop3s_port=H.free_port(), imap_port=H.free_port(),
+                     imaps_port=H.free_port())
         made = demo.prepare(str(folder / "demo-run"), str(H.HERALD_BIN),
                             **ports)
         acct = made["accounts"]
@@ -102,7 +151,7 @@ def test_demo_as_root_runs_services_as_users(token):
         H.wait_for(banner, 40, what="demo smtpd")
         want = {"smtpd": acct["herald_user"], "qmgr": acct["herald_user"],
                 "local": acct["vmail_user"], "pop3d": acct["vmail_user"],
-                "authd": acct["auth_user"]}
+                "imapd": acct["vmail_user"], "authd": acct["auth_user"]}
         H.wait_for(lambda: set(want) <= set(children_of(proc.pid).values()),
                    20, what="every service running")
         assert uid_of(proc.pid) == [0] * 4
@@ -140,6 +189,7 @@ def test_demo_as_root_runs_services_as_users(token):
             p.quit()
         finally:
             p.close()
+        check_imap(demo, made, folder, ports, token)
 
         r = subprocess.run(made["ctl"] + ["stop"], capture_output=True,
                            text=True, timeout=60)

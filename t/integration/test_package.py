@@ -4,7 +4,9 @@ that lintian passes and whose man pages mandoc passes; dpkg installs it
 on this machine; `heraldctl start` (no systemd) runs it with the
 configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
-POP3 on port 110, as is one given to /usr/sbin/sendmail; with no syslog
+POP3 on port 110, as is one given to /usr/sbin/sendmail; imapd answers
+on port 143 (CAPABILITY with STARTTLS, then LOGIN over TLS) and 993
+(implicit TLS) with the same user and password; with no syslog
 at /dev/log the lines about them are in /var/log/herald/herald.log, and
 after `logrotate -f` (if installed) in a new file at that path; with a typo
 in herald.conf heraldctl status, list, config --running and stop still
@@ -15,8 +17,8 @@ mailboxes, says nothing about crontab, and with HERALD_PURGE_MAIL=yes
 leaves no mailboxes either.
 
 Runs as root only, and only where no other mail server package is
-installed (the package conflicts with them) and ports 25, 110 and 995 are
-free; otherwise it is skipped with the reason printed. The sanitizer
+installed (the package conflicts with them) and ports 25, 110, 995, 143
+and 993 are free; otherwise it is skipped with the reason printed. The sanitizer
 pass of `make test` skips it (it tests the packaging, built once).
 HERALD_DEB=path uses an already built package.
 
@@ -26,6 +28,7 @@ any user, against a test instance (prerm with its run folder in place of
 heraldctl, and one that ignores SIGTERM is killed with its group.
 """
 import glob
+import imaplib
 import os
 import poplib
 import pwd
@@ -33,6 +36,7 @@ import grp
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import time
 
@@ -170,6 +174,28 @@ def cleanup():
     shutil.rmtree("/var/mail/herald", ignore_errors=True)
 
 
+def check_imap(user, password):
+    """The installed imapd on 143 (STARTTLS offered, LOGIN over it) and
+    on 993 (implicit TLS). The package's certificate is self-signed."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    m = imaplib.IMAP4("127.0.0.1", 143, timeout=30)
+    try:
+        assert "IMAP4REV2" in m.capabilities and \
+            "STARTTLS" in m.capabilities, m.capabilities
+        assert m.starttls(ssl_context=ctx)[0] == "OK"
+        assert "STARTTLS" not in m.capabilities, m.capabilities
+        assert m.login(user, password)[0] == "OK"
+    finally:
+        m.logout()
+    m = imaplib.IMAP4_SSL("127.0.0.1", 993, ssl_context=ctx, timeout=30)
+    try:
+        assert m.login(user, password)[0] == "OK"
+    finally:
+        m.logout()
+
+
 def test_install_run_remove_purge(tmp_path, token):
     if os.geteuid() != 0:
         skip("installing a package needs root (uid %d)" % os.geteuid())
@@ -185,7 +211,7 @@ def test_install_run_remove_purge(tmp_path, token):
         skip("%s is installed: herald's package conflicts with it" % mta)
     if mta == "herald" or os.path.exists("/usr/lib/herald"):
         skip("herald is installed on this machine already: not touching it")
-    busy = [p for p in (25, 110, 995) if port_busy(p)]
+    busy = [p for p in (25, 110, 995, 143, 993) if port_busy(p)]
     if busy:
         skip("ports %s are in use" % busy)
 
@@ -315,6 +341,7 @@ def test_install_run_remove_purge(tmp_path, token):
         lines = p.retr(1)[1]
         assert any(token.encode() in ln for ln in lines)
         p.quit()
+        check_imap("alice@example.test", "package-pw-1")
 
         # a typo in herald.conf locks nobody out: heraldctl warns and
         # works from the settings herald runs with; stop works too
