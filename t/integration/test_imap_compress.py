@@ -5,8 +5,9 @@ after login only, COMPRESS then commands over the compressed stream, a
 command pipelined in the same packet as COMPRESS, a second COMPRESS
 (NO [COMPRESSIONACTIVE]), unknown mechanisms and COMPRESS before login
 (BAD), STARTTLS after COMPRESS (BAD), COMPRESS inside TLS (imaps),
-corrupt compressed input (BYE with the reason; the worker serves on), a
-decompression bomb (ends by the line bound with BYE, worker memory stays
+corrupt compressed input (BYE with the reason, also behind lines still
+to serve and behind a STATUS that waits for a job thread; the worker
+serves on), a decompression bomb (ends by the line bound with BYE, worker memory stays
 bounded) and imapd_compress = no.
 """
 import os
@@ -279,3 +280,18 @@ def test_compress_disabled(imap):
     finally:
         imap.set_config(imapd_compress=None)
         imap.ctl_ok("reload")
+
+
+def test_corrupt_behind_job(imap):
+    """Corrupt input behind a command that waits for a job thread
+    (STATUS syncs the folder): the BYE still comes after its answer."""
+    with RawIMAP(imap.imap_port) as c:
+        login(c)
+        z = compress(c)
+        c.sock.sendall(z.packet(b"s STATUS INBOX (MESSAGES)\r\n") +
+                       b"\xff\xff\xff\xff")
+        r = z.until_tagged("s")
+        assert r[-1] == b"s OK STATUS completed", r
+        ln = z.line()
+        assert ln.startswith(b"* BYE Corrupt compressed input: "), ln
+        assert z.line() == b""
