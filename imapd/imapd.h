@@ -165,6 +165,13 @@ void imapd_auth_sasl_line(struct imapd_session *s, const char *line,
 /* imapd_auth_abort - forget the login in progress (session closing) */
 void imapd_auth_abort(struct imapd_session *s);
 
+/* imapd_compress.c */
+/* imapd_compress_cmd - COMPRESS DEFLATE (RFC 4978) */
+void imapd_compress_cmd(struct imapd_session *s, struct imap_cursor *c);
+/* imapd_compress_input_failed - corrupt compressed input: "* BYE" with
+ * the reason and close; true if that happened */
+bool imapd_compress_input_failed(struct imapd_session *s);
+
 /* imap_write.c */
 /* imap_write_string - p[0..n) as a quoted string, or as a literal when
  * it cannot be quoted (CR, LF, NUL, 8-bit, long) */

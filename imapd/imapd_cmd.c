@@ -53,6 +53,10 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 	/* the selected state (imapd_select.c and its siblings) */
 	if (s->state & IMAPD_S_LOGGED)
 		imapd_sel_capability(out);
+	/* RFC 4978: COMPRESS is valid after login only; once active, it
+	 * stays listed (a second COMPRESS gets NO [COMPRESSIONACTIVE]) */
+	if ((s->state & IMAPD_S_LOGGED) && var_imapd_compress)
+		buf_puts(out, " COMPRESS=DEFLATE");
 }
 
 /* imapd_cmd_no_args - the command takes no arguments: true if it has
@@ -237,6 +241,8 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	{"GETQUOTA", S_LOGGED, imapd_mailbox_getquota},
 	{"GETQUOTAROOT", S_LOGGED, imapd_mailbox_getquotaroot},
 	{"SETQUOTA", S_LOGGED, imapd_mailbox_setquota},
+	/* COMPRESS=DEFLATE (RFC 4978 section 3), imapd_compress.c */
+	{"COMPRESS", S_LOGGED, imapd_compress_cmd},
 	/* selected (6.4) */
 	{"CLOSE", S_SEL, imapd_sel_close},
 	{"UNSELECT", S_SEL, imapd_sel_unselect},

@@ -326,8 +326,11 @@ imapd_session_input(struct session *base)
 		if (imapd_session_flood(s))
 			break;
 		stream_peek(s->base.stream, &p, &n);
-		if (n == 0)
+		if (n == 0) {
+			/* every line before it was served (RFC 4978) */
+			(void)imapd_compress_input_failed(s);
 			break;
+		}
 		/* bounds may change with the state (login) */
 		imapd_session_bounds(s);
 		s->parser.lines_only = s->state == IMAPD_S_SASL;

@@ -106,6 +106,7 @@ extern long long var_imapd_error_limit;	/* errors before BYE */
 extern long long var_imapd_preauth_input_limit;	/* bytes before login */
 extern long long var_imapd_literal_limit;	/* one literal after login */
 extern long long var_imapd_job_threads;	/* store threads per worker */
+extern bool var_imapd_compress;		/* COMPRESS=DEFLATE offered */
 /* authd and logins */
 extern long long var_auth_processes;	/* authd pool size */
 extern long long var_auth_timeout;	/* seconds a server waits for authd */
