@@ -40,6 +40,21 @@ struct ctl {
  * the sendmail command (mailq, sendmail -q) runs the queue commands */
 extern const char *ctl_progname;
 
+/*
+ * ctl_conf - how a command uses herald.conf (heraldctl.c's table). When
+ * the file has an error, CTL_CONF_WRITES and CTL_CONF_READS commands
+ * warn once on stderr and go on with the settings master runs with;
+ * when herald is not running either, CTL_CONF_READS go on with the
+ * built-in defaults plus the lines that parsed, and CTL_CONF_WRITES
+ * refuse: a broken line may name the folder they would write to.
+ */
+enum ctl_conf {
+	CTL_CONF_WRITES = 0,	/* changes state (the default) */
+	CTL_CONF_SELF = 1,	/* loads and reports it itself: check */
+	CTL_CONF_STRICT,	/* needs a valid file: start, reload */
+	CTL_CONF_READS,		/* only reads, or talks to master */
+};
+
 /* ctl_error - "heraldctl: text" on stderr */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -166,6 +181,22 @@ void ctl_fmt_size(struct buf *out, long long bytes);
 /* ctl_config.c */
 /* ctl_config_load - read the configuration; -1 with why */
 int ctl_config_load(struct ctl *ctl, struct buf *why);
+/* ctl_config_load_as - read it as a command of that mode may (enum
+ * ctl_conf): maybe with a warning, or master's running settings; -1
+ * with why */
+int ctl_config_load_as(struct ctl *ctl, enum ctl_conf mode,
+    struct buf *why);
+/* ctl_config_running - load the settings master runs with; 0, -1 with
+ * why, or CTL_CALL_NOT_RUNNING */
+int ctl_config_running(struct ctl *ctl, struct buf *why);
+/* ctl_config_salvage - of a broken file's text, the entries (a key line
+ * with its continuation lines) that are good on their own, the first of
+ * each key, appended to out; path names it in cfg_parse's messages */
+void ctl_config_salvage(const char *path, const char *text, size_t len,
+    struct buf *out);
+/* ctl_run_directory_default - the built-in run_directory: where master
+ * is looked for too when the file's own run_directory is in doubt */
+const char *ctl_run_directory_default(void);
 int ctl_config(struct ctl *ctl, const struct ctl_args *a);
 
 /* ctl_service.c */
@@ -222,15 +253,15 @@ int ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a);
 
+/* ctl_auth.c */
+int ctl_auth_lockouts(struct ctl *ctl, const struct ctl_args *a);
+int ctl_auth_unlock(struct ctl *ctl, const struct ctl_args *a);
 /* ctl_mailbox.c */
 int ctl_mailbox_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_mailbox_status(struct ctl *ctl, const struct ctl_args *a);
 int ctl_mailbox_reindex(struct ctl *ctl, const struct ctl_args *a);
 int ctl_mailbox_create(struct ctl *ctl, const struct ctl_args *a);
 int ctl_mailbox_delete(struct ctl *ctl, const struct ctl_args *a);
-/* ctl_auth.c */
-int ctl_auth_lockouts(struct ctl *ctl, const struct ctl_args *a);
-int ctl_auth_unlock(struct ctl *ctl, const struct ctl_args *a);
 
 /* ctl_domain.c: shared by the directory commands */
 struct dir;

@@ -9,7 +9,9 @@
  *   {request=reload} -> {status=ok} or {status=fail, reason}
  *   {request=stop}   -> {status=ok}
  * Nobody listening at the socket (no file, connection refused) means
- * herald is not running: exit code 3.
+ * herald is not running: exit code 3. stop then still looks at
+ * master.pid: a master that holds it locked but has lost its socket, or
+ * does not answer there, is stopped with SIGTERM.
  *
  * status lists every service with its state (running, reloading,
  * restarting, failing, off) and exits 0 only when all run; 1 (degraded) when one is restarting or failing, with a line
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -425,6 +428,84 @@ ctl_start(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_start_wait(pid);
 }
 
+/* ctl_stop_wait - wait until master (pid) is gone; exit code */
+static int
+ctl_stop_wait(long long pid)
+{
+	long long deadline;
+
+	deadline = ctl_now_ms() + (var_stop_timeout + CTL_STOP_GRACE_S) *
+	    1000;
+	while (ctl_pid_alive(pid)) {
+		if (ctl_now_ms() >= deadline) {
+			ctl_error("herald (pid %lld) did not stop within %lld "
+			    "seconds", pid, var_stop_timeout +
+			    CTL_STOP_GRACE_S);
+			return CTL_EXIT_FAIL;
+		}
+		ctl_sleep_ms(CTL_POLL_MS);
+	}
+	printf("herald stopped\n");
+	return CTL_EXIT_OK;
+}
+
+/* ctl_pidfile_master - the pid in <run_dir>/master.pid while a master
+ * holds it locked (master.c: master_lock), else 0 */
+static long long
+ctl_pidfile_master(const char *run_dir)
+{
+	struct buf path = BUF_INIT;
+	long long pid = 0;
+	char text[32];
+	ssize_t n;
+	int fd;
+
+	buf_printf(&path, "%s/master.pid", run_dir);
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	buf_free(&path);
+	if (fd < 0)
+		return 0;
+	/* a lock we can take means no master holds it: a stale file */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK &&
+	    (n = pread(fd, text, sizeof(text) - 1, 0)) > 0) {
+		text[n] = '\0';
+		if (str_to_ll(str_trim(text), 1, INT_MAX, &pid) < 0)
+			pid = 0;
+	}
+	(void)close(fd);
+	return pid;
+}
+
+/*
+ * ctl_stop_pidfile - stop herald without its control socket: the socket
+ * is gone, or master does not answer on it. The master that holds
+ * master.pid locked (in run_directory, else the built-in one) gets
+ * SIGTERM, which is the same graceful stop. Exit code; socket_why says
+ * why the socket did not do, or is NULL when nobody listens there.
+ */
+static int
+ctl_stop_pidfile(const char *socket_why)
+{
+	long long pid = ctl_pidfile_master(var_run_directory);
+
+	if (pid == 0 && strcmp(var_run_directory,
+	    ctl_run_directory_default()) != 0)
+		pid = ctl_pidfile_master(ctl_run_directory_default());
+	if (pid == 0 && socket_why == NULL) {
+		ctl_error("herald is not running");
+		return CTL_EXIT_NOT_RUNNING;
+	}
+	if (pid == 0) {
+		ctl_error("status: %s", socket_why);
+		return CTL_EXIT_FAIL;
+	}
+	if (kill((pid_t)pid, SIGTERM) < 0) {
+		ctl_error("stop: kill %lld: %s", pid, strerror(errno));
+		return CTL_EXIT_FAIL;
+	}
+	return ctl_stop_wait(pid);
+}
+
 /* ctl_stop - stop master and wait until it is gone */
 int
 ctl_stop(struct ctl *ctl, const struct ctl_args *a)
@@ -432,17 +513,16 @@ ctl_stop(struct ctl *ctl, const struct ctl_args *a)
 	struct buf why = BUF_INIT;
 	struct ipc_msg reply;
 	struct ctl_status st;
-	long long deadline, pid;
+	long long pid;
 	int r, rc = CTL_EXIT_FAIL;
 
 	ipc_msg_init(&reply);
 	r = ctl_master_call("status", &reply, CTL_STATUS_TIMEOUT_MS, &why);
-	if (r == CTL_CALL_NOT_RUNNING) {
-		ctl_error("herald is not running");
-		rc = CTL_EXIT_NOT_RUNNING;
+	if (r == CTL_CALL_NOT_RUNNING || r == -1) {
+		rc = ctl_stop_pidfile(r == -1 ? buf_cstr(&why) : NULL);
 		goto out;
 	}
-	if (r < 0 || ctl_status_parse(&reply, &st, &why) < 0) {
+	if (ctl_status_parse(&reply, &st, &why) < 0) {
 		ctl_error("status: %s", buf_cstr(&why));
 		goto out;
 	}
@@ -459,19 +539,7 @@ ctl_stop(struct ctl *ctl, const struct ctl_args *a)
 		ctl_error("stop: %s", buf_cstr(&why));
 		goto out;
 	}
-	deadline = ctl_now_ms() + (var_stop_timeout + CTL_STOP_GRACE_S) *
-	    1000;
-	while (ctl_pid_alive(pid)) {
-		if (ctl_now_ms() >= deadline) {
-			ctl_error("herald (pid %lld) did not stop within %lld "
-			    "seconds", pid, var_stop_timeout +
-			    CTL_STOP_GRACE_S);
-			goto out;
-		}
-		ctl_sleep_ms(CTL_POLL_MS);
-	}
-	printf("herald stopped\n");
-	rc = CTL_EXIT_OK;
+	rc = ctl_stop_wait(pid);
 out:
 	ipc_msg_free(&reply);
 	buf_free(&why);

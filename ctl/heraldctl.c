@@ -6,7 +6,7 @@
  *
  * DESCRIPTION
  *	Service: start [--foreground], stop, reload, status, check,
- *	config [--changed] [KEY]. Directory: domain, user and alias
+ *	config [--changed] [--running] [KEY]. Directory: domain, user and alias
  *	commands edit the LMDB directory directly (heraldctl is its only
  *	writer; services see changes at their next lookup). Queue: list
  *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
@@ -17,6 +17,10 @@
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
  *	running.
+ *
+ *	A herald.conf with an error stops only check, start and reload;
+ *	the other commands warn and use the settings master runs with
+ *	(ctl_config.c says how, and what happens when it does not run).
  *
  * SECURITY
  *	heraldctl runs as whoever calls it; it needs write access to the
@@ -55,13 +59,13 @@ struct ctl_cmd {
 	int min, max;		/* operands */
 	const struct ctl_opt *opts;
 	ctl_run_fn *run;
-	bool no_config;		/* loads (and reports) the config itself */
+	enum ctl_conf conf;	/* how it uses herald.conf (ctl.h) */
 };
 
 static const struct ctl_opt ctl_opts_start[] = {{"foreground", false},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_config[] = {{"changed", false},
-    {NULL, false}};
+    {"running", false}, {NULL, false}};
 static const struct ctl_opt ctl_opts_force[] = {{"force", false},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_quota[] = {{"quota", true},
@@ -72,85 +76,88 @@ static const struct ctl_opt ctl_opts_import[] = {{"domain", true},
 static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "start", "[--foreground]", "start herald and wait until it "
 	    "answers (--foreground: run master in this terminal)", 0, 0,
-	    ctl_opts_start, ctl_start, false},
+	    ctl_opts_start, ctl_start, CTL_CONF_STRICT},
 	{NULL, "stop", "", "stop herald; sessions get stop_timeout to "
-	    "finish", 0, 0, NULL, ctl_stop, false},
+	    "finish", 0, 0, NULL, ctl_stop, CTL_CONF_READS},
 	{NULL, "reload", "", "re-read the configuration and replace the "
 	    "services (a bad file, or TLS files a service cannot load, keeps "
-	    "the old one)", 0, 0, NULL, ctl_reload, false},
+	    "the old one)", 0, 0, NULL, ctl_reload,
+	    CTL_CONF_STRICT},
 	{NULL, "status", "", "every service's state and queue counts (exit "
 	    "1 if one is restarting or failing)", 0, 0, NULL, ctl_status,
-	    false},
+	    CTL_CONF_READS},
 	{NULL, "check", "", "check the configuration and the installation",
-	    0, 0, NULL, ctl_check, true},
-	{NULL, "config", "[--changed] [KEY]", "print the effective settings "
-	    "(--changed: only those the file sets)", 0, 1, ctl_opts_config,
-	    ctl_config, false},
+	    0, 0, NULL, ctl_check, CTL_CONF_SELF},
+	{NULL, "config", "[--changed] [--running] [KEY]", "print the "
+	    "effective settings (--changed: only those the file sets; "
+	    "--running: those herald runs with)", 0, 1, ctl_opts_config,
+	    ctl_config, CTL_CONF_READS},
 	{"domain", "add", "DOMAIN", "host a domain", 1, 1, NULL,
-	    ctl_domain_add, false},
+	    ctl_domain_add, CTL_CONF_WRITES},
 	{"domain", "del", "DOMAIN [--force]", "stop hosting a domain "
 	    "(--force: also its users and aliases)", 1, 1, ctl_opts_force,
-	    ctl_domain_del, false},
+	    ctl_domain_del, CTL_CONF_WRITES},
 	{"domain", "list", "", "hosted domains", 0, 0, NULL, ctl_domain_list,
-	    false},
+	    CTL_CONF_READS},
 	{"user", "add", "ADDR [--quota SIZE]", "add a user; the password is "
 	    "asked on a terminal, else read from the first line of stdin", 1,
-	    1, ctl_opts_quota, ctl_user_add, false},
+	    1, ctl_opts_quota, ctl_user_add, CTL_CONF_WRITES},
 	{"user", "del", "ADDR", "delete a user and its password (mail stays)",
-	    1, 1, NULL, ctl_user_del, false},
+	    1, 1, NULL, ctl_user_del, CTL_CONF_WRITES},
 	{"user", "list", "[DOMAIN]", "users, of one domain or all", 0, 1,
-	    NULL, ctl_user_list, false},
+	    NULL, ctl_user_list, CTL_CONF_READS},
 	{"user", "passwd", "ADDR", "set a new password (terminal or stdin)",
-	    1, 1, NULL, ctl_user_passwd, false},
+	    1, 1, NULL, ctl_user_passwd, CTL_CONF_WRITES},
 	{"user", "quota", "ADDR SIZE", "set the quota: 500M, 2G, 0 (none) or "
-	    "default", 2, 2, NULL, ctl_user_quota, false},
+	    "default", 2, 2, NULL, ctl_user_quota, CTL_CONF_WRITES},
 	{"user", "enable", "ADDR", "let a disabled user receive mail and log "
-	    "in again", 1, 1, NULL, ctl_user_enable, false},
+	    "in again", 1, 1, NULL, ctl_user_enable, CTL_CONF_WRITES},
 	{"user", "disable", "ADDR", "refuse mail and logins for a user", 1, 1,
-	    NULL, ctl_user_disable, false},
+	    NULL, ctl_user_disable, CTL_CONF_WRITES},
 	{"user", "import", "FILE [--domain D] [--update]", "add the users of a "
 	    "Dovecot passwd-file (\"-\": stdin) with their SHA512-CRYPT, "
 	    "bcrypt or yescrypt hashes; --update: also replace passwords of "
-	    "existing users", 1, 1, ctl_opts_import, ctl_user_import, false},
+	    "existing users", 1, 1, ctl_opts_import, ctl_user_import, CTL_CONF_WRITES},
 	{"alias", "add", "ADDR TARGET...", "forward ADDR (\"@domain\": "
 	    "catch-all) to one or more addresses", 2, CTL_ARGS_MAX, NULL,
-	    ctl_alias_add, false},
+	    ctl_alias_add, CTL_CONF_WRITES},
 	{"alias", "del", "ADDR [TARGET]", "remove one target, or the whole "
-	    "alias", 1, 2, NULL, ctl_alias_del, false},
+	    "alias", 1, 2, NULL, ctl_alias_del, CTL_CONF_WRITES},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
-	    NULL, ctl_alias_list, false},
+	    NULL, ctl_alias_list, CTL_CONF_READS},
 	{"queue", "list", "", "messages in the queue; deferred recipients "
 	    "with their last error and next attempt", 0, 0, NULL,
-	    ctl_queue_list, false},
+	    ctl_queue_list, CTL_CONF_READS},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
-	    "message", 1, 1, NULL, ctl_queue_show, false},
+	    "message", 1, 1, NULL, ctl_queue_show, CTL_CONF_READS},
 	{"queue", "delete", "QID", "remove a message from the queue", 1, 1,
-	    NULL, ctl_queue_delete, false},
+	    NULL, ctl_queue_delete, CTL_CONF_WRITES},
 	{"queue", "hold", "QID", "keep a message from delivery until released",
-	    1, 1, NULL, ctl_queue_hold, false},
+	    1, 1, NULL, ctl_queue_hold, CTL_CONF_WRITES},
 	{"queue", "release", "QID", "deliver a held message now", 1, 1, NULL,
-	    ctl_queue_release, false},
+	    ctl_queue_release, CTL_CONF_WRITES},
 	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
-	    ctl_queue_flush, false},
-	{"mailbox", "list", "ADDR", "a user's folders: messages, unseen, size, "
-	    "special-use", 1, 1, NULL, ctl_mailbox_list, false},
-	{"mailbox", "status", "ADDR [FOLDER]", "UIDVALIDITY, UIDNEXT, "
-	    "HIGHESTMODSEQ and counts of a folder (default INBOX)", 1, 2,
-	    NULL, ctl_mailbox_status, false},
-	{"mailbox", "reindex", "ADDR", "rebuild the mail index from the "
-	    "Maildir, keeping UIDs", 1, 1, NULL, ctl_mailbox_reindex, false},
-	{"mailbox", "create", "ADDR FOLDER", "create a folder", 2, 2, NULL,
-	    ctl_mailbox_create, false},
-	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
-	    "(--force: also when it holds messages; never INBOX)", 2, 2,
-	    ctl_opts_force, ctl_mailbox_delete, false},
+	    ctl_queue_flush, CTL_CONF_WRITES},
 	{"auth", "lockouts", "", "client addresses and accounts locked out "
 	    "after failed logins, with when each lockout ends", 0, 0, NULL,
-	    ctl_auth_lockouts, false},
+	    ctl_auth_lockouts, CTL_CONF_READS},
 	{"auth", "unlock", "ADDR|IP|PREFIX", "forget the failed logins and "
 	    "lift the lockouts of an account, a client address or a prefix "
-	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, false},
-	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, false},
+	    "(192.0.2.0/24)", 1, 1, NULL, ctl_auth_unlock, CTL_CONF_WRITES},
+	{"mailbox", "list", "ADDR", "a user's folders: messages, unseen, size, "
+	    "special-use", 1, 1, NULL, ctl_mailbox_list, CTL_CONF_WRITES},
+	{"mailbox", "status", "ADDR [FOLDER]", "UIDVALIDITY, UIDNEXT, "
+	    "HIGHESTMODSEQ and counts of a folder (default INBOX)", 1, 2,
+	    NULL, ctl_mailbox_status, CTL_CONF_WRITES},
+	{"mailbox", "reindex", "ADDR", "rebuild the mail index from the "
+	    "Maildir, keeping UIDs", 1, 1, NULL, ctl_mailbox_reindex,
+	    CTL_CONF_WRITES},
+	{"mailbox", "create", "ADDR FOLDER", "create a folder", 2, 2, NULL,
+	    ctl_mailbox_create, CTL_CONF_WRITES},
+	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
+	    "(--force: also when it holds messages; never INBOX)", 2, 2,
+	    ctl_opts_force, ctl_mailbox_delete, CTL_CONF_WRITES},
+	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
@@ -248,6 +255,11 @@ ctl_usage(FILE *fp, const char *group)
 	    "\nAn address is local@domain; \"@domain\" is a domain's "
 	    "catch-all alias.\n"
 	    "Sizes take K, M, G suffixes (powers of 1024).\n"
+	    "\nWhen the file has an error, only check, start and reload "
+	    "stop at it; the\nother commands warn and use the settings herald "
+	    "is running with, else the\nbuilt-in defaults and the good lines "
+	    "(then commands that change things\nrefuse). stop also works from "
+	    "master.pid when the control socket does not.\n"
 	    "\nExit status: 0 ok, 1 failed, 2 usage error, 3 herald is not "
 	    "running.\n", HERALD_CONFIG_FILE);
 }
@@ -410,7 +422,8 @@ main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	ctl.json |= a.json;
-	if (!c->no_config && ctl_config_load(&ctl, &why) < 0) {
+	if (c->conf != CTL_CONF_SELF && ctl_config_load_as(&ctl, c->conf,
+	    &why) < 0) {
 		/* master was not asked, so its configuration stays */
 		ctl_error("%s%s%s", c->run == ctl_reload ? "reload failed: " :
 		    "", buf_cstr(&why), c->run == ctl_reload ?

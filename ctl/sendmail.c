@@ -346,6 +346,7 @@ sendmail_verify(const struct sendmail_opts *o)
 int
 main(int argc, char **argv)
 {
+	struct ctl ctl = {NULL, NULL, false};
 	struct buf why = BUF_INIT;
 	struct sendmail_opts o;
 	const char *base;
@@ -373,7 +374,10 @@ main(int argc, char **argv)
 	if (strrchr(base, '/') != NULL)
 		base = strrchr(base, '/') + 1;
 	ctl_progname = strcmp(base, "mailq") == 0 ? "mailq" : "sendmail";
-	if (params_load(params_config_path(o.config), &why) < 0) {
+	/* a typo in herald.conf must not stop cron's mail: as heraldctl's
+	 * reading commands, go on with the running or the good settings */
+	ctl.config_arg = o.config;
+	if (ctl_config_load_as(&ctl, CTL_CONF_READS, &why) < 0) {
 		code = sendmail_fail(EX_CONFIG, buf_cstr(&why));
 		buf_free(&why);
 		return code;

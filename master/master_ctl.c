@@ -18,6 +18,10 @@
  *   {request=reload} -> {status=ok} or {status=fail, reason=TEXT}; a bad
  *       configuration keeps the old one in force
  *   {request=stop} -> {status=ok}, then the graceful stop begins
+ *   {request=config} -> {status=ok, name=CONFIGPATH, value=TEXT}: the
+ *       configuration text master checked and runs with (the one its
+ *       services get), so that heraldctl can work from the running
+ *       settings when the file on disk has an error
  *   anything else -> {status=fail, reason=TEXT}
  */
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/config.h"
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -110,6 +115,30 @@ master_ctl_status(struct ipc_msg *reply)
 	}
 }
 
+/* master_ctl_config - the running configuration text and its path */
+static void
+master_ctl_config(struct ipc_msg *reply)
+{
+	struct buf text = BUF_INIT, why = BUF_INIT;
+
+	if (master_config_fd < 0 ||
+	    cfg_read(master_config_fd, "configuration copy", &text, &why) < 0 ||
+	    memchr(text.data, '\0', text.len) != NULL) {
+		/* cannot happen: master checked this very text */
+		if (why.len == 0)
+			buf_puts(&why, "no configuration copy");
+		msg_warn("control socket: config: %s", buf_cstr(&why));
+		ipc_put_str(reply, IPC_STATUS, "fail");
+		ipc_put_str(reply, IPC_REASON, buf_cstr(&why));
+	} else {
+		ipc_put_str(reply, IPC_STATUS, "ok");
+		ipc_put_str(reply, IPC_NAME, master_config_path);
+		ipc_put_mem(reply, IPC_VALUE, text.data, text.len);
+	}
+	buf_free(&text);
+	buf_free(&why);
+}
+
 /* master_ctl_request - answer one request; true if master should stop */
 static bool
 master_ctl_request(const struct ipc_msg *req, struct ipc_msg *reply)
@@ -135,6 +164,8 @@ master_ctl_request(const struct ipc_msg *req, struct ipc_msg *reply)
 		} else {
 			ipc_put_str(reply, IPC_STATUS, "ok");
 		}
+	} else if (strcmp(what, "config") == 0) {
+		master_ctl_config(reply);
 	} else if (strcmp(what, "stop") == 0) {
 		msg_info("stop requested by heraldctl");
 		ipc_put_str(reply, IPC_STATUS, "ok");

@@ -12,6 +12,13 @@
  *
  * TLS goes through a tiny BIO of our own so that writes use
  * send(MSG_NOSIGNAL): a peer that resets never raises SIGPIPE.
+ *
+ * Compression (stream_compress_start) sits between the transport (the
+ * socket or TLS) and the buffers: raw bytes read go to the codec
+ * (stream_deflate.c), which inflates only as much as the input buffer has
+ * room for and is fed again only once it has nothing left; output is
+ * deflated in batches into zout when zout has drained, so each of in,
+ * out and zout stays bounded as without compression.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,6 +36,7 @@
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/stream.h"
+#include "base/stream_deflate.h"
 #include "base/tls.h"
 
 #define STREAM_CHUNK 16384		/* one read */
@@ -78,6 +86,13 @@ struct stream {
 	int tls_wlen;		/* length of an SSL_write to retry, or 0 */
 	bool bio_eof;		/* our BIO read EOF */
 	int bio_errno;		/* errno of the BIO's last failure */
+
+	struct stream_deflate *z;	/* compression, or NULL */
+	size_t z_plain_left;	/* output queued before compression */
+	struct buf zout;	/* compressed output; before zout_off sent */
+	size_t zout_off;
+	char *in_error;		/* why the (compressed) input failed */
+	bool in_error_told;	/* the owner had its STREAM_INPUT for it */
 
 	bool finishing;		/* stream_finish: flush, then close */
 	bool broken;		/* close with reason at the next chance */
@@ -197,11 +212,29 @@ stream_in_avail(const struct stream *s)
 	return s->in.len - s->in_off;
 }
 
-/* stream_out_avail - unsent output bytes */
+/* stream_plain_avail - output bytes not yet sent or compressed */
+static size_t
+stream_plain_avail(const struct stream *s)
+{
+	return s->out.len - s->out_off;
+}
+
+/* stream_out_avail - unsent output bytes, compressed ones included */
 static size_t
 stream_out_avail(const struct stream *s)
 {
-	return s->out.len - s->out_off;
+	return s->out.len - s->out_off + s->zout.len - s->zout_off;
+}
+
+/* stream_z_more - compressed input may inflate into the input buffer
+ * now, without reading the transport */
+static bool
+stream_z_more(const struct stream *s)
+{
+	return s->z != NULL && stream_deflate_pending(s->z) &&
+	    stream_in_avail(s) < s->lim.max_input && !s->finishing &&
+	    !s->read_wants_write &&
+	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS);
 }
 
 /* stream_kick_cb - the 0 ms timer: do pending work from the loop */
@@ -213,7 +246,8 @@ stream_kick_cb(struct evloop *loop, void *ctx)
 
 	s->kick_timer = NULL;	/* the loop frees it: we return -1 */
 	s->depth++;
-	rd = s->phase == STREAM_TLS && SSL_pending(s->ssl) > 0;
+	rd = (s->phase == STREAM_TLS && SSL_pending(s->ssl) > 0) ||
+	    stream_z_more(s);
 	stream_process(s, rd || s->phase == STREAM_HANDSHAKE, true);
 	s->depth--;
 	if (s->freed && s->depth == 0)
@@ -336,6 +370,7 @@ stream_new(struct evloop *loop, int fd, const struct stream_limits *lim,
 		s->lim.max_input = s->lim.max_line;
 	buf_init(&s->in);
 	buf_init(&s->out);
+	buf_init(&s->zout);
 	buf_init(&s->reason);
 	s->phase = STREAM_PLAIN;
 	s->started_ms = evloop_now_ms(loop);
@@ -374,7 +409,10 @@ stream_free(struct stream **sp)
 	s->fd = -1;
 	buf_free(&s->in);
 	buf_free(&s->out);
+	buf_free(&s->zout);
 	buf_free(&s->reason);
+	stream_deflate_free(&s->z);
+	x_free(&s->in_error);
 	s->freed = true;
 	if (s->depth == 0)
 		free(s);
@@ -397,6 +435,9 @@ stream_want_read(const struct stream *s)
 	if (s->write_wants_read && stream_out_avail(s) > 0 && !s->eof)
 		return true;
 	if (s->eof || s->finishing || s->read_wants_write)
+		return false;
+	/* The codec is fed again only once it has inflated everything. */
+	if (s->z != NULL && stream_deflate_pending(s->z))
 		return false;
 	return stream_in_avail(s) < s->lim.max_input;
 }
@@ -469,83 +510,138 @@ stream_update(struct stream *s)
 	if (s->phase == STREAM_TLS && (ev & EV_READ) && !s->write_wants_read &&
 	    SSL_pending(s->ssl) > 0)
 		stream_kick(s);
+	/* Nor do compressed bytes the codec holds. */
+	if (stream_z_more(s))
+		stream_kick(s);
+}
+
+/* stream_send - hand n bytes to the transport: the count taken, 0 if
+ * it would block (write_blocked or write_wants_read say which), or -1
+ * after closing */
+static ssize_t
+stream_send(struct stream *s, const char *p, size_t n)
+{
+	ssize_t r;
+
+	if (s->phase == STREAM_TLS) {
+		int len, e;
+
+		/* A retried SSL_write must repeat its length. */
+		len = s->tls_wlen ? s->tls_wlen :
+		    (int)(n > STREAM_CHUNK ? STREAM_CHUNK : n);
+		ERR_clear_error();
+		s->bio_errno = 0;
+		r = SSL_write(s->ssl, p, len);
+		if (r <= 0) {
+			e = SSL_get_error(s->ssl, (int)r);
+			s->tls_wlen = len;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				s->write_blocked = true;
+				return 0;
+			}
+			if (e == SSL_ERROR_WANT_READ) {
+				s->write_wants_read = true;
+				return 0;
+			}
+			if (e == SSL_ERROR_SYSCALL && s->bio_errno != 0) {
+				ERR_clear_error();
+				stream_close(s, "write: %s",
+				    strerror(s->bio_errno));
+			} else {
+				stream_close_tls(s, "TLS write", e);
+			}
+			return -1;
+		}
+		s->tls_wlen = 0;
+		return r;
+	}
+	if (n > STREAM_WRITE_MAX)
+		n = STREAM_WRITE_MAX;
+	for (;;) {
+		r = send(s->fd, p, n, MSG_NOSIGNAL);
+		if (r < 0 && errno == ENOTSOCK)
+			r = write(s->fd, p, n);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			s->write_blocked = true;
+			return 0;
+		}
+		stream_close(s, "write: %m");
+		return -1;
+	}
+}
+
+/* stream_deflate_batch - compress the next batch of queued output into
+ * the (drained) zout */
+static void
+stream_deflate_batch(struct stream *s)
+{
+	size_t n = stream_plain_avail(s);
+
+	if (n > STREAM_WRITE_MAX)
+		n = STREAM_WRITE_MAX;
+	if (s->zout.cap > STREAM_KEEP_OUT)
+		buf_free(&s->zout);
+	else
+		buf_reset(&s->zout);
+	s->zout_off = 0;
+	stream_deflate_deflate(s->z, s->out.data + s->out_off, n, &s->zout);
+	s->out_off += n;
 }
 
 /* stream_flush - write queued output; 0, or -1 after closing */
 static int
 stream_flush(struct stream *s)
 {
-	size_t n;
+	bool had = stream_out_avail(s) > 0;
 	ssize_t r;
 
 	s->write_wants_read = false;
-	while ((n = stream_out_avail(s)) > 0) {
-		const char *p = s->out.data + s->out_off;
+	while (s->phase != STREAM_HANDSHAKE) {
+		const char *p;
+		size_t n;
+		bool zsrc = s->z != NULL && s->z_plain_left == 0;
 
-		if (s->phase == STREAM_HANDSHAKE)
-			break;
-		if (s->phase == STREAM_TLS_FLUSH) {
-			if (s->plain_left == 0)
-				break;
-			if (n > s->plain_left)
-				n = s->plain_left;
-		}
-		if (s->phase == STREAM_TLS) {
-			int len, e;
-
-			/* A retried SSL_write must repeat its length. */
-			len = s->tls_wlen ? s->tls_wlen :
-			    (int)(n > STREAM_CHUNK ? STREAM_CHUNK : n);
-			ERR_clear_error();
-			s->bio_errno = 0;
-			r = SSL_write(s->ssl, p, len);
-			if (r <= 0) {
-				e = SSL_get_error(s->ssl, (int)r);
-				s->tls_wlen = len;
-				if (e == SSL_ERROR_WANT_WRITE) {
-					s->write_blocked = true;
-					break;
-				}
-				if (e == SSL_ERROR_WANT_READ) {
-					s->write_wants_read = true;
-					break;
-				}
-				if (e == SSL_ERROR_SYSCALL &&
-				    s->bio_errno != 0) {
-					ERR_clear_error();
-					stream_close(s, "write: %s",
-					    strerror(s->bio_errno));
-				} else {
-					stream_close_tls(s, "TLS write", e);
-				}
-				return -1;
-			}
-			s->tls_wlen = 0;
+		if (zsrc) {
+			/* Compressed: what the peer inflates, a batch at a
+			 * time, each ending in a sync flush. */
+			if (s->zout_off == s->zout.len &&
+			    stream_plain_avail(s) > 0)
+				stream_deflate_batch(s);
+			p = s->zout.data + s->zout_off;
+			n = s->zout.len - s->zout_off;
 		} else {
-			if (n > STREAM_WRITE_MAX)
-				n = STREAM_WRITE_MAX;
-			r = send(s->fd, p, n, MSG_NOSIGNAL);
-			if (r < 0 && errno == ENOTSOCK)
-				r = write(s->fd, p, n);
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK) {
-					s->write_blocked = true;
-					break;
-				}
-				stream_close(s, "write: %m");
-				return -1;
-			}
-			if (s->phase == STREAM_TLS_FLUSH)
-				s->plain_left -= (size_t)r;
+			p = s->out.data + s->out_off;
+			n = stream_plain_avail(s);
+			if (s->phase == STREAM_TLS_FLUSH && n > s->plain_left)
+				n = s->plain_left;
+			/* the reply that started compression goes as is */
+			if (s->z != NULL && n > s->z_plain_left)
+				n = s->z_plain_left;
 		}
+		if (n == 0)
+			break;
+		if ((r = stream_send(s, p, n)) < 0)
+			return -1;
+		if (r == 0)
+			break;
+		if (zsrc) {
+			s->zout_off += (size_t)r;
+			continue;
+		}
+		if (s->phase == STREAM_TLS_FLUSH)
+			s->plain_left -= (size_t)r;
+		if (s->z != NULL)
+			s->z_plain_left -= (size_t)r;
 		s->out_off += (size_t)r;
 	}
+	/* Drained: an owner that stopped taking input may go on. */
+	if (had && stream_out_avail(s) == 0 && stream_in_avail(s) > 0)
+		s->in_dirty = true;
 	if (s->out_off == s->out.len) {
-		/* Drained: an owner that stopped taking input may go on. */
-		if (s->out.len > 0 && stream_in_avail(s) > 0)
-			s->in_dirty = true;
 		if (s->out.cap > STREAM_KEEP_OUT)
 			buf_free(&s->out);
 		else
@@ -556,6 +652,43 @@ stream_flush(struct stream *s)
 		buf_consume(&s->out, s->out_off);
 		s->out_off = 0;
 	}
+	if (s->zout_off == s->zout.len) {
+		/* idle compressed sessions are many: keep little */
+		if (s->zout.cap > STREAM_KEEP_IN)
+			buf_free(&s->zout);
+		else
+			buf_reset(&s->zout);
+		s->zout_off = 0;
+	}
+	return 0;
+}
+
+/* stream_inflate - inflate what the codec holds into the input, at most
+ * room bytes; 0, or -1 when the compressed input is corrupt (the input
+ * then ends: see stream_input_error) */
+static int
+stream_inflate(struct stream *s, size_t room, bool *got)
+{
+	struct buf why = BUF_INIT;
+	ssize_t r;
+
+	if (room > sizeof(stream_chunk))
+		room = sizeof(stream_chunk);
+	if ((r = stream_deflate_inflate(s->z, stream_chunk, room, &why)) < 0) {
+		s->in_error = xstrdup(buf_cstr(&why));
+		s->eof = true;
+		buf_free(&why);
+		return -1;
+	}
+	buf_free(&why);
+	if (r > 0) {
+		if (s->in_off > 0) {
+			buf_consume(&s->in, s->in_off);
+			s->in_off = 0;
+		}
+		buf_append(&s->in, stream_chunk, (size_t)r);
+		*got = true;
+	}
 	return 0;
 }
 
@@ -564,24 +697,36 @@ stream_flush(struct stream *s)
 static int
 stream_read(struct stream *s)
 {
-	bool got = false;
+	bool got = false, raw = false;
 	ssize_t r;
 
 	s->read_wants_write = false;
-	for (int round = 0; round < STREAM_READ_ROUNDS && !s->eof; round++) {
-		size_t avail = stream_in_avail(s), room;
+	for (int round = 0; round < STREAM_READ_ROUNDS; round++) {
+		size_t avail = stream_in_avail(s), room, want;
+		bool drained;
 
 		if (avail >= s->lim.max_input)
 			break;
 		room = s->lim.max_input - avail;
 		if (room > sizeof(stream_chunk))
 			room = sizeof(stream_chunk);
+		/* Compressed input the codec holds comes first. */
+		if (s->z != NULL && stream_deflate_pending(s->z)) {
+			if (stream_inflate(s, room, &got) < 0)
+				break;
+			continue;
+		}
+		if (s->eof)
+			break;
+		/* Compressed, the codec takes what comes: it is bounded
+		 * by one chunk, as it is fed only when empty. */
+		want = s->z != NULL ? sizeof(stream_chunk) : room;
 		if (s->phase == STREAM_TLS) {
 			int e;
 
 			ERR_clear_error();
 			s->bio_errno = 0;
-			r = SSL_read(s->ssl, stream_chunk, (int)room);
+			r = SSL_read(s->ssl, stream_chunk, (int)want);
 			if (r <= 0) {
 				e = SSL_get_error(s->ssl, (int)r);
 				if (e == SSL_ERROR_WANT_READ)
@@ -607,7 +752,7 @@ stream_read(struct stream *s)
 				return -1;
 			}
 		} else {
-			r = read(s->fd, stream_chunk, room);
+			r = read(s->fd, stream_chunk, want);
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
@@ -621,24 +766,33 @@ stream_read(struct stream *s)
 				break;
 			}
 		}
-		if (s->in_off > 0) {
-			buf_consume(&s->in, s->in_off);
-			s->in_off = 0;
-		}
-		buf_append(&s->in, stream_chunk, (size_t)r);
-		got = true;
+		raw = true;
 		/* A short plain read drained the socket. */
-		if (s->phase != STREAM_TLS && (size_t)r < room)
+		drained = s->phase != STREAM_TLS && (size_t)r < want;
+		if (s->z != NULL) {
+			stream_deflate_feed(s->z, stream_chunk, (size_t)r);
+			if (stream_inflate(s, room, &got) < 0)
+				break;
+		} else {
+			if (s->in_off > 0) {
+				buf_consume(&s->in, s->in_off);
+				s->in_off = 0;
+			}
+			buf_append(&s->in, stream_chunk, (size_t)r);
+			got = true;
+		}
+		if (drained)
 			break;
 	}
-	if (got) {
+	if (got)
 		s->in_dirty = true;
-		if (s->idle_timer != NULL)
-			evloop_timer_reset(s->loop, s->idle_timer,
-			    s->lim.idle_ms);
-	}
+	/* inflated bytes are input too: a bomb is not idle */
+	if ((raw || got) && s->idle_timer != NULL)
+		evloop_timer_reset(s->loop, s->idle_timer, s->lim.idle_ms);
 	if (s->eof && stream_in_avail(s) > 0)
 		s->in_dirty = true;	/* a last look at the leftovers */
+	if (s->in_error != NULL && !s->in_error_told)
+		s->in_dirty = true;	/* the owner may say why it ends */
 	return 0;
 }
 
@@ -679,8 +833,13 @@ stream_deliver(struct stream *s)
 		unsigned long long before = s->consumed;
 
 		s->in_dirty = false;
-		if (stream_in_avail(s) == 0)
-			break;
+		if (stream_in_avail(s) == 0) {
+			/* once, with nothing buffered: the input failed */
+			if (s->in_error == NULL || s->in_error_told)
+				break;
+		}
+		if (s->in_error != NULL)
+			s->in_error_told = true;
 		if (!stream_emit(s, STREAM_INPUT))
 			return;
 		/* The owner took something: it may take more. */
@@ -763,8 +922,11 @@ stream_process(struct stream *s, bool rd, bool wr)
 		return;
 	}
 	if (s->eof && !s->paused && !s->finishing && !s->in_dirty &&
-	    stream_out_avail(s) == 0) {
-		stream_close(s, "eof");
+	    stream_out_avail(s) == 0 && !stream_z_more(s)) {
+		if (s->in_error != NULL)
+			stream_close(s, "inflate: %s", s->in_error);
+		else
+			stream_close(s, "eof");
 		return;
 	}
 	/* The output drained after the owner held input back: go on. */
@@ -1119,6 +1281,8 @@ stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
 		return;
 	if (s->phase != STREAM_PLAIN)
 		msg_panic("stream_starttls: TLS already started");
+	if (s->z != NULL)
+		msg_panic("stream_starttls: the stream is compressed");
 	/* Plaintext that came behind STARTTLS must never count as input. */
 	s->consumed += stream_in_avail(s);
 	s->line_end = s->consumed;
@@ -1201,4 +1365,52 @@ int
 stream_fd(const struct stream *s)
 {
 	return s->fd;
+}
+
+/* stream_compress_start - compress both directions from here on */
+void
+stream_compress_start(struct stream *s)
+{
+	if (s->closed || s->freed)
+		return;
+	if (s->z != NULL)
+		msg_panic("stream_compress_start: already compressed");
+	if (s->phase != STREAM_PLAIN && s->phase != STREAM_TLS)
+		msg_panic("stream_compress_start: in a TLS handshake");
+	s->z = stream_deflate_new();
+	/* The reply that accepted compression still goes uncompressed. */
+	s->z_plain_left = stream_plain_avail(s);
+	/* What the peer sent behind the command is compressed already. */
+	stream_deflate_feed(s->z, s->in.data + s->in_off, stream_in_avail(s));
+	if (s->in.cap > STREAM_KEEP_IN)
+		buf_free(&s->in);
+	else
+		buf_reset(&s->in);
+	s->in_off = 0;
+	s->in_dirty = false;
+	s->skipping = false;
+	stream_kick(s);
+}
+
+/* stream_is_compressed - true after stream_compress_start */
+bool
+stream_is_compressed(const struct stream *s)
+{
+	return s->z != NULL;
+}
+
+/* stream_input_error - why the compressed input failed, or NULL */
+const char *
+stream_input_error(const struct stream *s)
+{
+	return s->in_error;
+}
+
+/* stream_compress_memory - bytes the compression state holds */
+size_t
+stream_compress_memory(const struct stream *s)
+{
+	if (s->z == NULL)
+		return 0;
+	return stream_deflate_memory(s->z) + s->zout.cap;
 }

@@ -27,6 +27,37 @@
  * (CVE-2011-0411 class). Implicit TLS is stream_starttls() right after
  * stream_new().
  *
+ * COMPRESS (RFC 4978 COMPRESS=DEFLATE; protocol-neutral): after queueing
+ * the reply that accepts compression, the owner calls
+ * stream_compress_start(). From then on raw DEFLATE runs between the
+ * transport and the buffers, inside TLS when there is TLS: the reply
+ * already queued goes out uncompressed, everything written later is
+ * compressed, and every input byte still buffered behind the command
+ * line counts as compressed (the client may pipeline right after its
+ * CRLF). Output is sync-flushed each time it is handed to the transport,
+ * so every reply reaches the peer without waiting for more. Inflated
+ * input is bounded like any other: the codec inflates only into free
+ * room of the max_input buffer and the socket is not read while it holds
+ * compressed bytes, so a decompression bomb costs CPU, never memory.
+ * Corrupt compressed input ends the input: the owner gets one more
+ * STREAM_INPUT (with or without buffered lines) in which
+ * stream_input_error() says why and stream_eof() is true; it may write a
+ * last reply (IMAP: "* BYE") and stream_finish(); otherwise the stream
+ * closes with reason "inflate: ...". A compressed stream cannot be
+ * compressed again, nor start TLS (both panic): the protocol refuses
+ * them first, which in IMAP is
+ *
+ *	if (stream_is_compressed(st))
+ *		"tag NO [COMPRESSIONACTIVE] ..."	(RFC 4978 section 4)
+ *	else {
+ *		"tag OK DEFLATE active"; stream_compress_start(st);
+ *	}
+ * and STARTTLS after COMPRESS gets "tag BAD" (RFC 4978 section 4: TLS
+ * must come first). pop3d and smtpd have no standard compression.
+ * Memory: see stream_deflate.h: zlib holds about 45 KiB for a compressed
+ * session, 77 KiB once the peer's data needed inflate's 32 KiB window;
+ * stream_compress_memory() says how much now.
+ *
  * Lines: a line ends at LF. stream_get_line() strips "\r\n" or "\n" and
  * reports which through *crlf_r. A line longer than max_line gets -1 once;
  * its remainder is then skipped up to the next LF.
@@ -80,7 +111,8 @@ void stream_consume(struct stream *s, size_t n);
 /* stream_eof - true once the peer has closed its side */
 bool stream_eof(const struct stream *s);
 /* stream_input_bytes - input bytes received so far, buffered ones
- * included (after TLS: decrypted bytes; STARTTLS's discard counts) */
+ * included (after TLS: decrypted bytes; STARTTLS's discard counts;
+ * compressed: inflated bytes) */
 unsigned long long stream_input_bytes(const struct stream *s);
 /* stream_partial_bytes - input bytes since the owner last took some (a
  * whole line from stream_get_line, or bytes with stream_consume),
@@ -134,6 +166,19 @@ bool stream_is_tls(const struct stream *s);
 void stream_tls_info(const struct stream *s, struct buf *out);
 /* stream_ssl - the SSL object (peer certificate checks), or NULL */
 SSL *stream_ssl(const struct stream *s);
+
+/* stream_compress_start - from now on deflate output (after what is
+ * queued) and inflate input (including what is buffered); panics if
+ * compressed already or in the middle of STARTTLS */
+void stream_compress_start(struct stream *s);
+/* stream_is_compressed - true after stream_compress_start */
+bool stream_is_compressed(const struct stream *s);
+/* stream_input_error - why the compressed input failed (corrupt data),
+ * or NULL; once set, stream_eof() is true */
+const char *stream_input_error(const struct stream *s);
+/* stream_compress_memory - bytes the compression state holds now
+ * (zlib's state, the buffers of compressed output and input), 0 if none */
+size_t stream_compress_memory(const struct stream *s);
 
 /* stream_close_reason - why STREAM_CLOSED: "eof", "finished", "timeout",
  * or an error text such as "read: Connection reset by peer" or

@@ -228,7 +228,7 @@ st_writer_cb(struct evloop *loop, void *ctx)
 	if (n > w->chunk)
 		n = w->chunk;
 	if (n > 0) {
-		r = write(w->fd, w->data + w->off, n);
+		r = send(w->fd, w->data + w->off, n, MSG_NOSIGNAL);
 		if (r > 0)
 			w->off += (size_t)r;
 	}
@@ -389,7 +389,7 @@ st_bulk_writer_cb(struct evloop *loop, void *ctx)
 			n = sizeof(tmp);
 		for (size_t i = 0; i < n; i++)
 			tmp[i] = (char)((b->sent + i) % 251);
-		r = write(b->fd, tmp, n);
+		r = send(b->fd, tmp, n, MSG_NOSIGNAL);
 		if (r <= 0)
 			return 1;	/* full: try again in 1 ms */
 		b->sent += (size_t)r;
@@ -548,7 +548,7 @@ st_ticker_cb(struct evloop *loop, void *ctx)
 {
 	struct st_ticker *k = ctx;
 
-	if (write(k->fd, "x\r\n", 3) != 3)
+	if (send(k->fd, "x\r\n", 3, MSG_NOSIGNAL) != 3)
 		return -1;
 	k->last = evloop_now_ms(loop);
 	if (--k->left == 0) {

@@ -763,6 +763,37 @@ mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
 	return 0;
 }
 
+/*
+ * mindex_opendir - dir/sub for reading, following no link at sub nor, for
+ * a folder other than INBOX (folder true), at dir: a folder or its cur/
+ * or new/ planted as a link must not lead the index into another
+ * mailbox. The Maildir itself may be reached through links the admin
+ * made. NULL with errno.
+ */
+DIR *
+mindex_opendir(const char *dir, bool folder, const char *sub)
+{
+	int dfd, fd, saved;
+	DIR *d;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    (folder ? O_NOFOLLOW : 0))) < 0)
+		return NULL;
+	fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	saved = errno;
+	(void)close(dfd);
+	if (fd < 0) {
+		errno = saved;
+		return NULL;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		(void)close(fd);
+		errno = saved;
+	}
+	return d;
+}
+
 /* mindex_fsync_dir - fsync the folder at path; -1 with why */
 int
 mindex_fsync_dir(const char *path, struct buf *why)

@@ -593,23 +593,19 @@ static size_t
 mindex_count_files(const char *dir)
 {
 	static const char *const subs[] = {"new", "cur"};
-	struct buf path = BUF_INIT;
 	size_t n = 0;
 
 	for (int i = 0; i < 2; i++) {
 		struct dirent *de;
 		DIR *d;
 
-		buf_reset(&path);
-		buf_printf(&path, "%s/%s", dir, subs[i]);
-		if ((d = opendir(buf_cstr(&path))) == NULL)
+		if ((d = mindex_opendir(dir, true, subs[i])) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL)
 			if (de->d_name[0] != '.')
 				n++;
 		closedir(d);
 	}
-	buf_free(&path);
 	return n;
 }
 
@@ -769,9 +765,7 @@ mindex_rename_inbox(struct mindex *ix, const struct mindex_fk *in,
 		struct dirent *de;
 		DIR *d;
 
-		buf_reset(&from);
-		buf_printf(&from, "%s/%s", in->dir, subs[i]);
-		if ((d = opendir(buf_cstr(&from))) == NULL)
+		if ((d = mindex_opendir(in->dir, false, subs[i])) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL) {
 			if (de->d_name[0] == '.')

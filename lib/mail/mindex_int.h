@@ -5,11 +5,13 @@
 #ifndef MAIL_MINDEX_INT_H
 #define MAIL_MINDEX_INT_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mail/mindex.h"
 #include "mail/mutf7.h"
@@ -34,6 +36,9 @@ struct mindex_fk {
 	char dir[PATH_MAX];
 	char name[MUTF7_INPUT_MAX + 1];
 };
+
+/* MINDEX_FK_INBOX - the folder is INBOX, the Maildir itself */
+#define MINDEX_FK_INBOX(fk) (strcmp((fk)->key, ".") == 0)
 
 /* UIDs that a rebuild keeps: base name -> uid, sorted by base */
 struct mindex_seed_ent {
@@ -98,6 +103,8 @@ int mindex_del_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
 int mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
     uint32_t *uv_r, struct buf *why);
 int mindex_fsync_dir(const char *path, struct buf *why);
+/* mindex_opendir - dir/sub, no links followed (dir too when folder) */
+DIR *mindex_opendir(const char *dir, bool folder, const char *sub);
 int mindex_folder_ready(const struct mindex_fk *fk, struct buf *why);
 int mindex_sync_txn(struct mindex *ix, MDB_txn *txn,
     const struct mindex_fk *fk, const struct mindex_seed *seed,

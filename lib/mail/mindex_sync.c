@@ -40,7 +40,7 @@ struct mindex_scan {
 
 /* mindex_scan_dir - add the files of dir/sub to s; -1 with why */
 static int
-mindex_scan_dir(const char *dir, const char *sub, bool in_new,
+mindex_scan_dir(const char *dir, bool folder, const char *sub, bool in_new,
     struct mindex_scan *s, struct buf *why)
 {
 	struct buf path = BUF_INIT;
@@ -48,7 +48,7 @@ mindex_scan_dir(const char *dir, const char *sub, bool in_new,
 	DIR *d;
 
 	buf_printf(&path, "%s/%s", dir, sub);
-	if ((d = opendir(buf_cstr(&path))) == NULL) {
+	if ((d = mindex_opendir(dir, folder, sub)) == NULL) {
 		buf_printf(why, "open %s: %s", buf_cstr(&path),
 		    strerror(errno));
 		buf_free(&path);
@@ -418,8 +418,9 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 
 	/* new/ before cur/: a file moving between them is seen at least
 	 * once (if twice, the cur/ one wins) */
-	if (mindex_scan_dir(fk->dir, "new", true, &s, why) < 0 ||
-	    mindex_scan_dir(fk->dir, "cur", false, &s, why) < 0)
+	if (mindex_scan_dir(fk->dir, !MINDEX_FK_INBOX(fk), "new", true, &s,
+	    why) < 0 || mindex_scan_dir(fk->dir, !MINDEX_FK_INBOX(fk), "cur",
+	    false, &s, why) < 0)
 		goto out;
 	if (s.n > 0)
 		qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);

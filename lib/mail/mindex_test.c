@@ -1112,6 +1112,23 @@ test_sigkill_concurrent(void)
 	buf_free(&told);
 }
 
+/* count_entries - names in a folder, but . and .. */
+static int
+count_entries(const char *path)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 /* test_links_not_followed - links planted in the Maildir are not followed */
 static void
 test_links_not_followed(void)
@@ -1120,7 +1137,7 @@ test_links_not_followed(void)
 	struct buf why = BUF_INIT, kw = BUF_INIT;
 	const char *words[] = {"Planted"};
 	struct mindex *ix;
-	char victim[700], path[700], data[64] = "";
+	char victim[600], path[700], data[64] = "";
 	int fd;
 
 	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
@@ -1153,6 +1170,24 @@ test_links_not_followed(void)
 	buf_reset(&kw);
 	T_ASSERT(mindex_subscriptions(ix, &kw, &why) < 0);
 	mindex_close(&ix);
+	/* a folder, or its cur/, as a link into another mailbox: not read */
+	snprintf(victim, sizeof(victim), "%s/other", tmpdir);
+	T_EQ_INT(maildir_create(victim, &why), 0);
+	T_EQ_INT(deliver(victim, "Subject: theirs\n\nx\n", NULL), 0);
+	snprintf(path, sizeof(path), "%s/.Sneaky", dir);
+	T_EQ_INT(maildir_create(path, &why), 0);
+	snprintf(path, sizeof(path), "%s/.Sneaky/cur", dir);
+	T_EQ_INT(rmdir(path), 0);
+	snprintf(data, sizeof(data), "../../other/new");
+	T_EQ_INT(symlink(data, path), 0);
+	snprintf(path, sizeof(path), "%s/.Evil2", dir);
+	T_EQ_INT(symlink(victim, path), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_ASSERT(mindex_sync(ix, "Sneaky", NULL, &why) < 0);
+	T_ASSERT(mindex_sync(ix, "Evil2", NULL, &why) < 0);
+	mindex_close(&ix);
+	snprintf(path, sizeof(path), "%s/new", victim);
+	T_EQ_INT(count_entries(path), 1);	/* theirs is still theirs */
 	/* the index folder itself as a link is refused */
 	fresh();
 	snprintf(path, sizeof(path), "%s/herald-index", md);

@@ -563,11 +563,13 @@ def fail2ban_setup(tmp_path):
 
 
 def syslog_lines(inst, since):
-    """authd's lines of the instance log, shaped as syslog writes them."""
+    """authd's lines of the instance log, shaped as syslog writes them
+    (in the foreground each line starts with its RFC 3339 time: dropped)."""
     out = []
     for line in inst.log_text(since).splitlines():
-        if re.match(r"herald/authd\[\d+\]: ", line):
-            out.append("Nov 23 22:44:12 mx " + line)
+        m = re.match(r"(?:\S+ )?(herald/authd\[\d+\]: .*)", line)
+        if m:
+            out.append("Nov 23 22:44:12 mx " + m.group(1))
     return out
 
 

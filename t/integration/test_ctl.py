@@ -3,6 +3,7 @@ heraldctl: directory changes take effect in smtpd at once (no reload),
 config/status/check output, queue commands, exit codes.
 """
 import json
+import os
 import re
 import subprocess
 import time
@@ -425,3 +426,118 @@ def test_queue_hold_while_stopped(make_herald, token):
     assert [p.name for p in inst.queue_files(("incoming",))] == [qid]
     inst.start()
     inst.wait_messages(token, local)
+
+
+# ------------------------------------------------ a herald.conf with a typo
+
+
+def break_config(inst, extra="smtpd_tyop = 1\n"):
+    """Append a bad line to inst's herald.conf; its number."""
+    inst.write_config(extra)
+    return len(inst.conf.read_text().splitlines())
+
+
+def warned(r, where, what):
+    """One warning line on stderr naming where (file:line) and what."""
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "warning" in lines[0], r
+    assert where in lines[0] and what in lines[0], r
+
+
+def test_config_running(herald):
+    """config --running prints what master runs with, not the file."""
+    herald.set_config(smtpd_banner="edited-not-reloaded")
+    try:
+        r = herald.ctl("config", "smtpd_banner")
+        assert r.stdout.strip() == "edited-not-reloaded", r
+        r = herald.ctl("config", "--running", "smtpd_banner")
+        assert r.returncode == 0 and r.stdout.strip() == "ESMTP herald", r
+        r = herald.ctl("config", "--running", "--changed", json_out=True)
+        assert r.returncode == 0, r
+        want = {k: v for k, v in herald.config.items()
+                if k != "smtpd_banner"}
+        assert json.loads(r.stdout) == want, r.stdout
+    finally:
+        herald.set_config(smtpd_banner=None)
+
+
+def test_broken_config_running(make_herald):
+    """One typo in herald.conf locks nobody out: every command but check,
+    start and reload warns and works from the settings master runs with;
+    stop stops it. Without master, status and stop say it is not running,
+    reading commands use the good lines and writing ones refuse."""
+    inst = make_herald()
+    pid = inst.master_pid
+    n = break_config(inst)
+    where = "%s:%d" % (inst.conf, n)
+    running = "using the settings herald is running with"
+
+    r = inst.ctl("status")
+    assert r.returncode == 0 and "herald is running" in r.stdout, r
+    warned(r, where, running)
+    r = inst.ctl("queue", "list")
+    assert r.returncode == 0, r
+    warned(r, where, running)
+    r = inst.ctl("user", "list")
+    assert r.returncode == 0 and "alice@example.test" in r.stdout, r
+    warned(r, where, running)
+    r = inst.ctl("user", "add", "zoe@example.test", input="pw-zoe\n")
+    assert r.returncode == 0, r
+    warned(r, where, running)
+    for args in (("config", "--running", "--changed"),
+                 ("config", "--changed")):
+        r = inst.ctl(*args)
+        assert r.returncode == 0, r
+        keys = set(re.findall(r"^([a-z_][a-z0-9_]*) =", r.stdout, re.M))
+        assert keys == set(inst.config), (args, r.stdout)
+    r = inst.ctl("config", "--running", "smtpd_listen")
+    assert r.returncode == 0 and \
+        r.stdout.strip() == inst.config["smtpd_listen"], r
+
+    # these need a good file, and say where it is bad
+    for args in (("check",), ("reload",), ("start",)):
+        r = inst.ctl(*args)
+        assert r.returncode == 1, (args, r)
+        assert where in r.stdout + r.stderr, (args, r)
+        assert 'unknown key "smtpd_tyop"' in r.stdout + r.stderr, (args, r)
+    with inst.smtp() as s:
+        assert s.ehlo()[0] == 250
+
+    r = inst.ctl("stop", timeout=60)
+    assert r.returncode == 0 and "herald stopped" in r.stdout, r
+    warned(r, where, running)
+    assert not H.proc_alive(pid)
+    inst.proc.wait(timeout=10)
+
+    # herald is not running either
+    r = inst.ctl("status")
+    assert r.returncode == 3 and "herald is not running" in r.stdout, r
+    warned(r, where, "herald is not running: using the built-in defaults")
+    r = inst.ctl("stop")
+    assert r.returncode == 3 and "herald is not running" in r.stderr, r
+    r = inst.ctl("config", "--running")
+    assert r.returncode == 3 and "not running" in r.stderr, r
+    r = inst.ctl("user", "list")
+    assert r.returncode == 0 and "zoe@example.test" in r.stdout, r
+    r = inst.ctl("user", "add", "yan@example.test", input="pw-yan\n")
+    assert r.returncode == 1 and where in r.stderr and \
+        "fix the file first" in r.stderr, r
+    inst.write_config()
+    r = inst.ctl("user", "list")
+    assert r.returncode == 0 and "yan@" not in r.stdout and not r.stderr, r
+
+
+def test_stop_by_pid_file(make_herald):
+    """stop works from master.pid (locked: master holds it) when the
+    control socket is gone; a stale pid file is not running."""
+    inst = make_herald()
+    pid = inst.master_pid
+    (inst.run_dir / "master.sock").unlink()
+    r = inst.ctl("stop", timeout=60)
+    assert r.returncode == 0 and "herald stopped" in r.stdout, r
+    assert not H.proc_alive(pid)
+    inst.proc.wait(timeout=10)
+    (inst.run_dir / "master.pid").write_text("%d\n" % os.getpid())
+    r = inst.ctl("stop")
+    assert r.returncode == 3 and "herald is not running" in r.stderr, r
+    assert H.proc_alive(os.getpid())

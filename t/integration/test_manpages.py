@@ -111,3 +111,18 @@ def test_no_page_mentions_maildrop_folder():
                if re.search(r"maildrop(?:/|,|\))", line) or
                re.search(r"\(maildrop\b", line)]
         assert bad == [], "%s mentions maildrop/: %r" % (name, bad)
+
+
+def test_imapd_page_names_its_settings():
+    # imapd(8) names every imapd setting herald.conf(5) describes, the
+    # index folder and the fail2ban line; herald(8) points to it
+    text = page("imapd.8")
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", "/dev/null",
+                        "config"], capture_output=True, text=True)
+    keys = re.findall(r"^(imaps?_listen|imapd_\w+) =", r.stdout, re.M)
+    assert len(keys) >= 10, r.stdout
+    named = set(re.findall(r"\bCm (\w+)", text))
+    assert set(keys) <= named, set(keys) - named
+    assert "herald-index/" in text and "service=imap" in text
+    assert "auth_plaintext" in named and "LOGINDISABLED" in text
+    assert ".Xr imapd 8" in page("herald.8")

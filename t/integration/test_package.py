@@ -6,16 +6,24 @@ configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
 POP3 on port 110, as is one given to /usr/sbin/sendmail; with no syslog
 at /dev/log the lines about them are in /var/log/herald/herald.log, and
-after `logrotate -f` (if installed) in a new file at that path; `dpkg -r` keeps
-configuration and mail; `dpkg --purge` leaves no process, user, group or
-file of herald but the mailboxes, and with HERALD_PURGE_MAIL=yes not
-those either.
+after `logrotate -f` (if installed) in a new file at that path; with a typo
+in herald.conf heraldctl status, list, config --running and stop still
+answer (with a warning); `dpkg -r` of a running herald with that typo
+stops it (by its pid file) and keeps configuration and mail; `dpkg
+--purge` leaves no process, user, group or file of herald but the
+mailboxes, says nothing about crontab, and with HERALD_PURGE_MAIL=yes
+leaves no mailboxes either.
 
 Runs as root only, and only where no other mail server package is
 installed (the package conflicts with them) and ports 25, 110 and 995 are
 free; otherwise it is skipped with the reason printed. The sanitizer
 pass of `make test` skips it (it tests the packaging, built once).
 HERALD_DEB=path uses an already built package.
+
+The maintainer scripts' stop by pid file is also tested on its own, as
+any user, against a test instance (prerm with its run folder in place of
+/run/herald): a master with a broken herald.conf is stopped without
+heraldctl, and one that ignores SIGTERM is killed with its group.
 """
 import glob
 import os
@@ -183,7 +191,7 @@ def test_install_run_remove_purge(tmp_path, token):
 
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
-    assert {"heraldctl.8", "herald.8", "herald.conf.5",
+    assert {"heraldctl.8", "herald.8", "herald.conf.5", "imapd.8",
             "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -202,9 +210,13 @@ def test_install_run_remove_purge(tmp_path, token):
         for path in ("/usr/sbin/heraldctl", "/usr/sbin/sendmail",
                      "/usr/lib/sendmail", "/usr/lib/herald/master",
                      "/usr/lib/herald/smtpd", "/usr/lib/herald/pop3d",
+                     "/usr/lib/herald/imapd",
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
         assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
+        # the fail2ban jail closes the POP3 and the IMAP ports
+        jail = open("/etc/fail2ban/jail.d/herald.conf").read()
+        assert "\nport     = pop3,pop3s,imap,imaps\n" in jail, jail
         # the sendmail program under the names Debian's MTAs give it
         for path in SENDMAIL_LINKS:
             assert os.path.islink(path) and os.path.realpath(path) == \
@@ -304,13 +316,43 @@ def test_install_run_remove_purge(tmp_path, token):
         assert any(token.encode() in ln for ln in lines)
         p.quit()
 
+        # a typo in herald.conf locks nobody out: heraldctl warns and
+        # works from the settings herald runs with; stop works too
+        with open("/etc/herald/herald.conf", "a") as f:
+            f.write("smtpd_tyop = 1\n")
+        where = "/etc/herald/herald.conf:%d" % len(
+            open("/etc/herald/herald.conf").read().splitlines())
+        for args in (["status"], ["user", "list"], ["queue", "list"],
+                     ["config", "--running", "myhostname"]):
+            r = run(ctl + args)
+            assert r.returncode == 0 and where in r.stderr and \
+                "settings herald is running with" in r.stderr, \
+                (args, r.stdout + r.stderr)
+        assert "alice@example.test" in run(ctl + ["user", "list"]).stdout
+        r = run(ctl + ["check"])
+        assert r.returncode == 1 and where in r.stdout + r.stderr, \
+            r.stdout + r.stderr
         r = run(ctl + ["stop"], timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         H.wait_for(lambda: not herald_pids(), 30, what="herald stopped")
+        r = run(ctl + ["status"])
+        assert r.returncode == 3 and "not running" in r.stdout, \
+            r.stdout + r.stderr
 
-        # remove: programs go, configuration and mail stay
+        # remove: programs go, configuration and mail stay; a herald that
+        # runs is stopped by its pid file, whatever herald.conf says
+        with open("/etc/herald/herald.conf") as f:
+            good = f.read().replace("smtpd_tyop = 1\n", "")
+        with open("/etc/herald/herald.conf", "w") as f:
+            f.write(good)
+        r = run(ctl + ["start"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        with open("/etc/herald/herald.conf", "a") as f:
+            f.write("smtpd_tyop = 1\n")
+        assert herald_pids()
         r = run(["dpkg", "-r", "herald"], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert not herald_pids(), "dpkg -r left herald running"
         assert not os.path.exists("/usr/sbin/heraldctl")
         assert not os.path.exists("/usr/sbin/sendmail")
         for path in SENDMAIL_LINKS:
@@ -318,9 +360,12 @@ def test_install_run_remove_purge(tmp_path, token):
         assert os.path.exists("/etc/herald/herald.conf")
         assert delivered()
 
-        # purge: configuration, queue, state and users go; mail stays
+        # purge: configuration, queue, state and users go; mail stays;
+        # no noise (deluser warns about crontab when cron is missing)
         r = run(["dpkg", "--purge", "herald"], env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "crontab" not in r.stdout + r.stderr and \
+            "deluser" not in r.stdout + r.stderr, r.stdout + r.stderr
         assert not herald_pids()
         for path in GONE_AFTER_PURGE:
             assert not os.path.exists(path), path
@@ -351,6 +396,7 @@ def test_install_run_remove_purge(tmp_path, token):
         r = run(["dpkg", "--purge", "herald"],
                 env=dict(env, HERALD_PURGE_MAIL="yes"))
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "crontab" not in r.stdout + r.stderr, r.stdout + r.stderr
         assert not herald_pids()
         assert not os.path.exists("/var/mail/herald")
         for path in GONE_AFTER_PURGE:
@@ -361,3 +407,75 @@ def test_install_run_remove_purge(tmp_path, token):
             os.unlink("/etc/mailname")
     assert not herald_pids()
     assert not os.path.exists("/var/mail/herald")
+
+
+def maintainer_script(name, run_dir, folder, wait_tenths=None):
+    """etc/debian/NAME with /run/herald replaced by run_dir (and its
+    wait shortened to wait_tenths), written into folder; its path."""
+    text = open(os.path.join(REPO, "etc", "debian", name)).read()
+    text = text.replace("/run/herald", str(run_dir))
+    if wait_tenths is not None:
+        text = text.replace('-lt 600', '-lt %d' % wait_tenths)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_prerm_stops_by_pid_file(make_herald, tmp_path):
+    """prerm stops a herald whose herald.conf has an error by its pid
+    file, without heraldctl; a stale pid file is left alone."""
+    inst = make_herald()
+    pid = inst.master_pid
+    inst.write_config("smtpd_tyop = 1\n")
+    children = inst.children()
+    assert children
+    prerm = maintainer_script("prerm", inst.run_dir, tmp_path)
+    r = run(["sh", "-e", str(prerm), "remove"], timeout=90,
+            env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and not r.stderr, r
+    assert not H.proc_alive(pid), "prerm left master running"
+    inst.proc.wait(timeout=10)
+    assert H.wait_dead(children, 10), "services outlived master"
+    # a pid file nobody holds locked names nobody
+    (inst.run_dir / "master.pid").write_text("%d\n" % os.getpid())
+    r = run(["sh", "-e", str(prerm), "remove"], timeout=30)
+    assert r.returncode == 0 and not r.stderr, r
+
+
+def test_prerm_kills_what_ignores_sigterm(tmp_path):
+    """A master that does not stop on SIGTERM is killed, with the
+    processes of its group, once the wait is over."""
+    holder = tmp_path / "holder.py"
+    holder.write_text(
+        "import fcntl, os, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "f = open(sys.argv[1], 'w')\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "f.write('%d\\n' % os.getpid())\n"
+        "f.flush()\n"
+        "time.sleep(60)\n")
+    pidfile = tmp_path / "master.pid"
+    proc = subprocess.Popen(["/usr/bin/python3", str(holder), str(pidfile)],
+                            start_new_session=True)
+    try:
+        H.wait_for(lambda: pidfile.exists() and pidfile.read_text()
+                   .endswith("\n"), 10, what="the pid file")
+        group = [p for p in H.all_pids() if (H.proc_stat(p) or
+                 (0, 0, 0))[2] == proc.pid]
+        assert len(group) == 2, group
+        prerm = maintainer_script("prerm", tmp_path, tmp_path,
+                                  wait_tenths=10)
+        r = run(["sh", "-e", str(prerm), "remove"], timeout=30)
+        assert r.returncode == 0, r
+        assert "did not stop" in r.stderr, r
+        proc.wait(timeout=10)
+        assert H.wait_dead(group, 10), "the group outlived the KILL"
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
+        proc.wait(timeout=10)

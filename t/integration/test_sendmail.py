@@ -478,3 +478,23 @@ def test_modes_as_an_ordinary_user(pki, token):
         inst.wait_log(r"client=local, uid=%d" % nobody.pw_uid, since=since)
     finally:
         finish(inst, folder)
+
+
+def test_typo_in_config_does_not_stop_mail(make_herald, tmp_path, token):
+    """A typo in herald.conf must not lose cron's mail: sendmail and mailq
+    warn once and go on with the settings herald runs with."""
+    inst = make_herald()
+    good = inst.conf.read_text()
+    try:
+        inst.conf.write_text(good + "smtpd_bannner = typo\n")
+        r = sendmail(inst, ["alice@example.test"],
+                     "Subject: typo %s\n\nstill delivered\n" % token)
+        assert r.returncode == 0, r
+        err = r.stderr.decode()
+        assert err.count("warning") == 1 and "smtpd_bannner" in err, err
+        inst.wait_messages(token, "alice")
+        q = run_as(tmp_path, "mailq", inst)
+        assert q.returncode == 0 and q.stdout.startswith(b"QUEUE_ID"), q
+        assert b"smtpd_bannner" in q.stderr, q
+    finally:
+        inst.conf.write_text(good)
