@@ -101,6 +101,7 @@ struct imapd_fetch {
 	/* cache blobs to write: (uid32, kind8, len32, bytes)... */
 	struct buf puts;
 	unsigned nputs;
+	uint32_t *seen, nseen;	/* UIDs to get \Seen */
 };
 
 /* fetch_free - forget a FETCH */
@@ -121,6 +122,7 @@ fetch_free(struct imapd_fetch **fp)
 	buf_free(&f->text);
 	buf_free(&f->chunk);
 	buf_free(&f->puts);
+	free(f->seen);
 	x_free(fp);
 }
 
@@ -753,15 +755,14 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 	}
 	if (f->set_seen && !sel->readonly &&
 	    !(sel->v.flags[i] & MINDEX_F_SEEN)) {
-		struct mindex_msg nm;
-
-		if (mindex_store(ix, sel->folder, uid, MINDEX_ADD,
-		    MINDEX_F_SEEN, NULL, 0, 0, &nm, &why) == 1) {
-			sel->v.flags[i] = nm.flags;
-			sel->v.kw[i] = nm.keywords;
-			sel->v.modseq[i] = nm.modseq;
-			flags = true;
-		}
+		/* told now, stored on a job thread before the tagged
+		 * answer (fetch_finish); its new MODSEQ comes with the
+		 * sync after it */
+		sel->v.flags[i] |= MINDEX_F_SEEN;
+		f->seen = xreallocarray(f->seen, f->nseen + 1,
+		    sizeof(*f->seen));
+		f->seen[f->nseen++] = uid;
+		flags = true;
 	}
 	buf_printf(&f->text, "* %u FETCH (", i + 1);
 	if (f->uid_cmd) {
@@ -879,6 +880,7 @@ struct fetch_puts {
 	struct imapd_sel_op op;	/* first */
 	char *folder;
 	struct buf puts;
+	uint32_t *seen, nseen;
 	const char *tagged;
 };
 
@@ -890,6 +892,11 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 	struct buf why = BUF_INIT;
 	size_t pos = 0;
 
+	for (uint32_t i = 0; i < o->nseen; i++)
+		if (mindex_store(ix, o->folder, o->seen[i], MINDEX_ADD,
+		    MINDEX_F_SEEN, NULL, 0, 0, NULL, &why) < 0)
+			msg_warn("\\Seen of %s uid %u: %s", o->folder,
+			    o->seen[i], buf_cstr(&why));
 	while (pos + 9 <= o->puts.len) {
 		uint32_t uid, n;
 		uint8_t kind;
@@ -921,6 +928,7 @@ fetch_puts_answer(struct imapd_sel_op *op, struct imapd_session *s)
 		imapd_session_tagged(s, "%s", o->tagged);
 	free(o->folder);
 	buf_free(&o->puts);
+	free(o->seen);
 	free(o);
 }
 
@@ -932,7 +940,15 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 {
 	struct fetch_puts *o;
 
-	if (f->nputs == 0 || imapd_store_busy(s)) {
+	if ((f->nputs == 0 && f->nseen == 0) || imapd_store_busy(s)) {
+		struct buf why = BUF_INIT;
+
+		/* (busy cannot happen: input waits during a FETCH) */
+		for (uint32_t i = 0; i < f->nseen; i++)
+			(void)mindex_store(imapd_store_index(s), s->sel->folder,
+			    f->seen[i], MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0,
+			    NULL, &why);
+		buf_free(&why);
 		imapd_sel_finish(s, uid, tagged);
 		return;
 	}
@@ -941,6 +957,10 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->puts = f->puts;
 	buf_init(&f->puts);
 	f->nputs = 0;
+	o->seen = f->seen;
+	o->nseen = f->nseen;
+	f->seen = NULL;
+	f->nseen = 0;
 	o->tagged = tagged;
 	o->op.ctx = o;
 	o->op.run = fetch_puts_job;

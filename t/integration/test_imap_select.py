@@ -185,6 +185,9 @@ def test_append_fetch_store_expunge(imap):
         x for x in data if isinstance(x, bytes))
     typ, data = m.fetch("2", "FLAGS")
     assert b"\\Seen" in data[0]
+    # and on disk, in the file's ":2," suffix
+    assert any("S" in p.name.split(":2,")[-1] for p in
+               (imap.maildir("carol") / "cur").iterdir())
     typ, data = m.fetch("2", "(RFC822.HEADER)")
     assert data[0][1].startswith(b"From: <sender@example.org>")
     # STORE
