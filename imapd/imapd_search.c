@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +29,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "imap_parse.h"
 #include "imap_search_eval.h"
 #include "imap_sort.h"
@@ -484,11 +484,11 @@ bool
 imapd_search_uid(struct imapd_session *s, const char *t, size_t n,
     struct imap_cursor *c)
 {
-	if (n == 6 && strncasecmp(t, "SEARCH", 6) == 0)
+	if (n == 6 && str_ncasecmp(t, "SEARCH", 6) == 0)
 		search_cmd(s, c, true);
-	else if (n == 4 && strncasecmp(t, "SORT", 4) == 0)
+	else if (n == 4 && str_ncasecmp(t, "SORT", 4) == 0)
 		sort_cmd(s, c, true);
-	else if (n == 6 && strncasecmp(t, "THREAD", 6) == 0)
+	else if (n == 6 && str_ncasecmp(t, "THREAD", 6) == 0)
 		thread_cmd(s, c, true);
 	else
 		return false;

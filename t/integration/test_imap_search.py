@@ -370,12 +370,20 @@ def test_big_folder_does_not_starve(imap):
             assert r == ['* ESEARCH (TAG "big%d") COUNT 0' % i], r
         r = search(c, 'SEARCH RETURN (COUNT) TEXT "big 4999"', "big2")
         assert r == ['* ESEARCH (TAG "big2") COUNT 1'], r
+        t0 = time.monotonic()
+        r = search(c, "SORT RETURN (MIN MAX) (SUBJECT) UTF-8 ALL", "bs")
+        took.append(time.monotonic() - t0)
+        assert r == ['* ESEARCH (TAG "bs") MIN 1 MAX %d' % n], r
+        t0 = time.monotonic()
+        r = search(c, "THREAD REFERENCES UTF-8 ALL", "bt")
+        took.append(time.monotonic() - t0)
+        assert len(r) == 1 and r[0].count("(") == n, r[0][:200]
     finally:
         stop.set()
         th.join(60)
     assert not errors, errors
     assert lat, "no NOOP answered"
-    print("BODY search of %d messages: %s s; NOOP max %.3f s over %d" %
+    print("BODY search x5, SORT, THREAD of %d messages: %s s; NOOP max %.3f s over %d" %
           (n, " ".join("%.2f" % t for t in took), max(lat), len(lat)))
     assert max(lat) < (3.0 if SANITIZED else 1.0), lat
     c.close()
