@@ -37,7 +37,8 @@ struct imapd_session;
 struct imapd_job {
 	/* run - on a job thread; ix is the session's index */
 	void (*run)(struct imapd_job *job, struct mindex *ix);
-	/* done - in the loop thread; must free the job (and its ctx) */
+	/* done - in the loop thread; must free the job (and its ctx);
+	 * may submit the session's next job (input then stays paused) */
 	void (*done)(struct imapd_job *job, struct imapd_session *s);
 	void *ctx;		/* the command's own state */
 	int result;		/* for run to fill in */
