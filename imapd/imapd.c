@@ -10,13 +10,12 @@
  *	master opened, "imap" (imap_listen: plaintext with STARTTLS) and
  *	"imaps" (imaps_listen: TLS from the first byte). One imapd process
  *	serves many sessions from one event loop; master runs
- *	imapd_workers of them. Both listeners are empty by default while
- *	imapd is being built: this version speaks CAPABILITY, NOOP,
- *	LOGOUT, STARTTLS, AUTHENTICATE, LOGIN, ENABLE, ID, NAMESPACE and
- *	the selected state: SELECT, EXAMINE, FETCH, STORE, EXPUNGE, COPY,
- *	MOVE, APPEND, IDLE, CLOSE, UNSELECT, CHECK and their UID forms;
- *	the other mailbox commands (LIST, CREATE, ...) answer NO
- *	[UNAVAILABLE] until they are wired in.
+ *	imapd_workers of them (143 and 993 by default). Commands come
+ *	from the table in imapd_cmd.c; mailbox management is
+ *	imapd_list.c and imapd_mailbox.c, the selected state
+ *	imapd_select.c and its siblings (imapd_sel.h), SEARCH, SORT and
+ *	THREAD imapd_search.c; work that grows with a mailbox runs on the
+ *	job threads of imapd_job.c (imapd_store.h).
  *
  *	Supported: RFC 9051 and RFC 3501 command syntax (literals,
  *	quoted strings, lists, sequence sets, SEARCH programs), RFC 7888
