@@ -50,7 +50,11 @@
  *	without one. While an address has recent failures every answer to
  *	it, success included, carries a delay of auth_failure_delay doubling
  *	per failure up to auth_failure_delay_max, which the server waits out
- *	before it answers its client. auth_client_lockout failures lock the
+ *	before it answers its client. An attempt counts as a failure from
+ *	its start until it is settled (so that guesses in flight at once
+ *	cannot overshoot a lockout), but only settled failures make the
+ *	delay: logins in flight at once from one address (a webmail server)
+ *	do not delay each other. auth_client_lockout failures lock the
  *	address for auth_lockout_time: authd then answers "locked" without
  *	checking the password. Account failures count per (account, client
  *	address prefix: auth_prefix_v4, auth_prefix_v6):
@@ -307,8 +311,17 @@ authd_decide(const char *login, const char *password, const char *client,
 		    buf_cstr(&why));
 		buf_reset(&why);
 	}
-	/* st counts this attempt (begun 1) as a failure until it is settled */
+	/*
+	 * st counts this attempt (begun 1) as a failure until it is settled,
+	 * and so it does the attempts other authd processes have begun for
+	 * this address and not settled yet: they lock the address at its
+	 * threshold, but the delay counts only the failures that are known
+	 * (so that a webmail server's burst of good logins from one address
+	 * is not delayed as if each one had failed) and this attempt.
+	 */
 	failures = st.client_failures;
+	if (begun > 0)
+		failures = st.client_failures - st.client_pending + 1;
 
 	if (begun == 0) {
 		/* locked: no password check at all */

@@ -9,7 +9,10 @@
  * prefix, 192.0.2.0/24 or 2001:db8::/64 by default) and "g:<account>
  * <prefix>" (a prefix the account logged in from: known-good). Value
  * (text, so that mdb_dump shows something an admin can read):
- *	"v1 <failures> <first> <last> <locked_until>"	(unix seconds)
+ *	"v1 <failures> <first> <last> <locked_until> [<pending>]"
+ * (times in unix seconds; pending, only on "c:" entries and only when
+ * not 0: how many of the failures are attempts begun and not settled
+ * yet, which count for the lockout but not for the delay).
  * For "g:" entries failures is 0, first and last are the first and the
  * latest successful login, and locked_until is when the entry expires.
  * Failures whose last one is older than the window (auth_account_window
@@ -32,7 +35,8 @@
  *	auth_throttle_begin	the lockout check and, unless locked, the
  *				attempt counted as a failure of both, in
  *				the same transaction;
- *	auth_throttle_end	a failure stays counted; a success takes it
+ *	auth_throttle_end	a failure stays counted (no longer pending:
+ *				one more write transaction); a success takes it
  *				back for the address (its earlier failures
  *				stay until their window passes, so one good
  *				account of an attacker's own does not reset
@@ -80,6 +84,9 @@ struct auth_throttle_rec {
 	long long first;
 	long long last;
 	long long until;
+	long long pending;	/* of failures: attempts not settled yet
+				 * (client entries only; "v1" text's
+				 * optional fifth number) */
 };
 
 /* auth_throttle_conf_params - the configured settings */
@@ -200,7 +207,7 @@ static void
 auth_throttle_parse(const MDB_val *v, struct auth_throttle_rec *r)
 {
 	char text[128];
-	int used = 0;
+	int used = 0, n = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (v->mv_size == 0 || v->mv_size >= sizeof(text))
@@ -208,8 +215,13 @@ auth_throttle_parse(const MDB_val *v, struct auth_throttle_rec *r)
 	memcpy(text, v->mv_data, v->mv_size);
 	text[v->mv_size] = '\0';
 	if (sscanf(text, "v1 %lld %lld %lld %lld%n", &r->failures, &r->first,
-	    &r->last, &r->until, &used) != 4 || (size_t)used != v->mv_size ||
-	    r->failures < 0)
+	    &r->last, &r->until, &used) != 4)
+		used = -1;
+	else if ((size_t)used < v->mv_size && sscanf(text + used,
+	    " %lld%n", &r->pending, &n) == 1)
+		used += n;
+	if (used < 0 || (size_t)used != v->mv_size || r->failures < 0 ||
+	    r->pending < 0 || r->pending > r->failures)
 		memset(r, 0, sizeof(*r));
 }
 
@@ -274,8 +286,12 @@ auth_throttle_put(struct auth_throttle *t, MDB_txn *txn, char kind,
 	if (name == NULL || auth_throttle_key(kind, name, key,
 	    sizeof(key)) < 0)
 		return 0;
-	n = snprintf(text, sizeof(text), "v1 %lld %lld %lld %lld",
-	    r->failures, r->first, r->last, r->until);
+	if (r->pending > 0)
+		n = snprintf(text, sizeof(text), "v1 %lld %lld %lld %lld %lld",
+		    r->failures, r->first, r->last, r->until, r->pending);
+	else
+		n = snprintf(text, sizeof(text), "v1 %lld %lld %lld %lld",
+		    r->failures, r->first, r->last, r->until);
 	k.mv_data = key;
 	k.mv_size = strlen(key);
 	v.mv_data = text;
@@ -328,6 +344,7 @@ auth_throttle_check(struct auth_throttle *t, const char *client,
 	auth_throttle_current(t, 'a', &a, now);
 	auth_throttle_current(t, 'p', &p, now);
 	st->client_failures = c.failures;
+	st->client_pending = c.pending;
 	st->client_locked_until = c.until > now ? c.until : 0;
 	st->account_failures = a.failures;
 	st->account_locked_until = a.until > now ? a.until : 0;
@@ -430,6 +447,7 @@ auth_throttle_state_of(const struct auth_throttle_rec *c,
     bool have_account, long long now, struct auth_throttle_state *st)
 {
 	st->client_failures = c->failures;
+	st->client_pending = c->pending;
 	st->client_locked_until = c->until > now ? c->until : 0;
 	st->account_failures = have_account ? a->failures : 0;
 	st->account_locked_until = have_account && a->until > now ?
@@ -487,6 +505,7 @@ auth_throttle_begin_txn(struct auth_throttle *t, const char *client,
 		return 0;
 	}
 	auth_throttle_count_one(t, 'c', &c, t->conf.client_lockout, now);
+	c.pending++;		/* until auth_throttle_end settles it */
 	if (!st->known) {
 		auth_throttle_count_one(t, 'a', &a, t->conf.account_lockout,
 		    now);
@@ -563,6 +582,10 @@ auth_throttle_unreserve(struct auth_throttle *t, MDB_txn *txn, char kind,
 	auth_throttle_current(t, kind, &r, now);
 	if (r.failures > 0)
 		r.failures--;
+	if (r.pending > 0)
+		r.pending--;
+	if (r.pending > r.failures)
+		r.pending = r.failures;
 	if (r.failures < threshold)
 		r.until = 0;
 	if (r.last == now && last_before > 0)
@@ -598,6 +621,26 @@ auth_throttle_del(struct auth_throttle *t, MDB_txn *txn, char kind,
 	rc = mdb_del(txn, t->dbi, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return auth_throttle_mdb(why, rc, "clear failures");
+	return 0;
+}
+
+/* auth_throttle_settle - a failure client reserved is settled: one
+ * attempt fewer in flight (its failure stays) */
+static int
+auth_throttle_settle(struct auth_throttle *t, MDB_txn *txn,
+    const char *client, long long now, struct buf *why)
+{
+	struct auth_throttle_rec r;
+	int rc;
+
+	if (auth_throttle_get(t, txn, 'c', client, &r, why) < 0)
+		return -1;
+	auth_throttle_current(t, 'c', &r, now);
+	if (r.pending == 0)
+		return 0;
+	r.pending--;
+	if ((rc = auth_throttle_put(t, txn, 'c', client, &r)) != 0)
+		return auth_throttle_mdb(why, rc, "settle attempt");
 	return 0;
 }
 
@@ -683,10 +726,16 @@ auth_throttle_end(struct auth_throttle *t, const char *client,
 	MDB_txn *txn;
 	int rc;
 
-	if (result == AUTH_FAIL || result == AUTH_LOCKED)
-		return 0;	/* the failure stays as it was recorded */
+	if (result == AUTH_LOCKED)
+		return 0;	/* nothing was reserved */
 	if ((rc = mdb_txn_begin(t->env, NULL, 0, &txn)) != 0)
 		return auth_throttle_mdb(why, rc, "begin write");
+	if (result == AUTH_FAIL) {
+		/* the failure stays as recorded; it is settled now */
+		if (auth_throttle_settle(t, txn, client, now, why) < 0)
+			goto fail;
+		goto commit;
+	}
 	if (auth_throttle_unreserve(t, txn, 'c', client,
 	    t->conf.client_lockout, now, begun->client_last_before, why) < 0)
 		goto fail;
@@ -705,6 +754,7 @@ auth_throttle_end(struct auth_throttle *t, const char *client,
 	    now, begun->pair_last_before, why) < 0)) {
 		goto fail;
 	}
+commit:
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return auth_throttle_mdb(why, rc, "settle attempt");
 	return 0;

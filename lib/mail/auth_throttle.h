@@ -21,6 +21,8 @@ struct auth_throttle;
 /* what is known about a client address and an account right now */
 struct auth_throttle_state {
 	long long client_failures;	/* recent (inside the window) */
+	long long client_pending;	/* of them: attempts begun and not
+					 * settled yet (this one included) */
 	long long client_locked_until;	/* unix time, 0: not locked */
 	long long account_failures;	/* the account as a whole */
 	long long account_locked_until;
@@ -82,12 +84,12 @@ int auth_throttle_begin(struct auth_throttle *t, const char *client,
     struct buf *why);
 /* auth_throttle_end - settle an attempt begun with 1 (at now, with the
  * state begun that auth_throttle_begin gave): AUTH_FAIL keeps the
- * failure; AUTH_OK takes it back for client only (its other failures
- * stay until their window passes, counted from the last of them),
- * forgets the account's failures (as a whole and from the prefix) and
- * remembers the prefix as known-good for the account (known_time, at
- * most known_max prefixes per account, the oldest go); AUTH_TEMPFAIL
- * takes it back for all */
+ * failure (no longer pending); AUTH_OK takes it back for client only
+ * (its other failures stay until their window passes, counted from the
+ * last of them), forgets the account's failures (as a whole and from
+ * the prefix) and remembers the prefix as known-good for the account
+ * (known_time, at most known_max prefixes per account, the oldest go);
+ * AUTH_TEMPFAIL takes it back for all */
 int auth_throttle_end(struct auth_throttle *t, const char *client,
     const char *account, enum auth_result result, long long now,
     const struct auth_throttle_state *begun, struct buf *why);

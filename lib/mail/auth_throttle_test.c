@@ -307,6 +307,56 @@ test_reserved_then_success(void)
 	auth_throttle_close(&t);
 }
 
+/*
+ * Attempts in flight from one address at once (a webmail server's
+ * logins, or several authd processes busy for it): each counts as a
+ * failure for the lockout until settled, but is marked pending, so that
+ * the delay of the others counts only failures that are known.
+ */
+static void
+test_pending_not_a_known_failure(void)
+{
+	char path[256];
+	struct auth_throttle *t = fresh(path, sizeof(path), 0);
+	struct auth_throttle_state a, b, c, d;
+	struct buf why = BUF_INIT;
+
+	T_EQ_INT(auth_throttle_begin(t, "192.0.2.9", "a@x", 1000, &a, &why),
+	    1);
+	T_EQ_INT(a.client_failures, 1);
+	T_EQ_INT(a.client_pending, 1);
+	T_EQ_INT(auth_throttle_begin(t, "192.0.2.9", "b@x", 1000, &b, &why),
+	    1);
+	/* a is in flight: counted, but not a known failure */
+	T_EQ_INT(b.client_failures, 2);
+	T_EQ_INT(b.client_pending, 2);
+	/* a fails: known now, no longer pending */
+	T_EQ_INT(auth_throttle_end(t, "192.0.2.9", "a@x", AUTH_FAIL, 1000,
+	    &a, &why), 0);
+	T_EQ_INT(auth_throttle_begin(t, "192.0.2.9", "c@x", 1001, &c, &why),
+	    1);
+	T_EQ_INT(c.client_failures, 3);
+	T_EQ_INT(c.client_pending, 2);	/* b and c */
+	/* b and c log in; a's failure stays, nothing pending */
+	T_EQ_INT(auth_throttle_end(t, "192.0.2.9", "b@x", AUTH_OK, 1001,
+	    &b, &why), 0);
+	T_EQ_INT(auth_throttle_end(t, "192.0.2.9", "c@x", AUTH_TEMPFAIL, 1001,
+	    &c, &why), 0);
+	check_at(t, "192.0.2.9", NULL, 1001, &d);
+	T_EQ_INT(d.client_failures, 1);
+	T_EQ_INT(d.client_pending, 0);
+	/* the record survives a reopen with its pending count */
+	T_EQ_INT(auth_throttle_begin(t, "192.0.2.9", "e@x", 1002, &d, &why),
+	    1);
+	auth_throttle_close(&t);
+	T_EQ_INT(auth_throttle_open(path, &conf, 0, &t, &why), 0);
+	check_at(t, "192.0.2.9", NULL, 1002, &d);
+	T_EQ_INT(d.client_failures, 2);
+	T_EQ_INT(d.client_pending, 1);
+	buf_free(&why);
+	auth_throttle_close(&t);
+}
+
 static void
 test_persistence(void)
 {
@@ -746,6 +796,8 @@ static const struct test_case cases[] = {
 	{"own account does not reset the address", test_own_account_no_reset},
 	{"a lockout in flight ends with its success",
 	    test_reserved_then_success},
+	{"pending attempts are not known failures",
+	    test_pending_not_a_known_failure},
 	{"state survives reopening", test_persistence},
 	{"pruning expired entries", test_prune},
 	{"full map: prune, else fail open", test_map_full},

@@ -707,6 +707,51 @@ def test_flood_does_not_starve_real_logins(make_herald):
                          r"up before authd was asked")
 
 
+def test_concurrent_good_logins_are_not_delayed(make_herald):
+    """Logins in flight at once from one address (a webmail server, the
+    POP3 bench's 10 clients on 127.0.0.1) each count as a failure until
+    authd settles them, for the lockout; they must not count as known
+    failures for the delay of the others. Before the fix each good login
+    that overlapped another authd process's got auth_failure_delay (the
+    POP3 bench waited ~1 s per login: 12 sessions/s). Rounds of 6 at once
+    on authd's 2 processes: no answer carries a delay; after one real
+    failure every answer does, and the lockout still comes at its
+    threshold."""
+    inst = make_herald(auth_processes="2", **THROTTLE)
+    users = [("alice@example.test", "pw-alice"),
+             ("bob@example.test", "pw-bob")]
+
+    def burst(client, n=6, password=None):
+        replies = [None] * n
+
+        def one(i):
+            u, pw = users[i % 2]
+            replies[i] = verify(inst, u, password or pw, client)
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        return replies
+
+    for _ in range(3):
+        got = burst("192.0.2.77")
+        assert all(r and r["status"] == "ok" and "delay" not in r
+                   for r in got), got
+    # a known failure delays every answer to the address, good ones too
+    r = verify(inst, "alice@example.test", "wrong", "192.0.2.77")
+    assert r["status"] == "fail" and r.get("delay") == "1000", r
+    got = burst("192.0.2.77")
+    assert all(r and r["status"] == "ok" and r.get("delay") == "1000"
+               for r in got), got
+    # guesses in flight at once still lock the address at its threshold
+    # (auth_client_lockout 5: 6 wrong at once from a fresh address)
+    got = burst("192.0.2.78", n=6, password="wrong")
+    assert all(r and r["status"] in ("fail", "locked") for r in got), got
+    r = verify(inst, "alice@example.test", "pw-alice", "192.0.2.78")
+    assert r["status"] == "locked", r
+
+
 def test_strangers_cannot_lock_out_a_user(make_herald):
     """Issue 12: 30 wrong passwords for bob from 30 addresses in three
     /24s of 127.3.0.0/16 lock bob out for those /24s only: from where he
