@@ -51,8 +51,10 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 		    "SPECIAL-USE CREATE-SPECIAL-USE CHILDREN STATUS=SIZE "
 		    "QUOTA QUOTA=RES-STORAGE");
 	/* the selected state (imapd_select.c and its siblings) */
-	if (s->state & IMAPD_S_LOGGED)
+	if (s->state & IMAPD_S_LOGGED) {
 		imapd_sel_capability(out);
+		imapd_search_capability(out);
+	}
 	/* RFC 4978: COMPRESS is valid after login only; once active, it
 	 * stays listed (a second COMPRESS gets NO [COMPRESSIONACTIVE]) */
 	if ((s->state & IMAPD_S_LOGGED) && var_imapd_compress)
@@ -247,7 +249,9 @@ const struct imapd_cmd imapd_cmd_table[] = {
 	{"CLOSE", S_SEL, imapd_sel_close},
 	{"UNSELECT", S_SEL, imapd_sel_unselect},
 	{"EXPUNGE", S_SEL, imapd_expunge_cmd},
-	{"SEARCH", S_SEL, NULL},
+	{"SEARCH", S_SEL, imapd_search_cmd},
+	{"SORT", S_SEL, imapd_sort_cmd},
+	{"THREAD", S_SEL, imapd_thread_cmd},
 	{"FETCH", S_SEL, imapd_fetch_cmd},
 	{"STORE", S_SEL, imapd_store_cmd},
 	{"COPY", S_SEL, imapd_copy_cmd},

@@ -57,6 +57,10 @@ struct imapd_sel {
 	struct imapd_session *owner;
 
 	struct imapd_fetch *fetch;	/* a FETCH being streamed */
+
+	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
+	uint32_t *saved;
+	size_t nsaved;
 };
 
 /* imapd_select.c */
@@ -166,6 +170,19 @@ void imapd_expunge_cmd(struct imapd_session *s, struct imap_cursor *c);
 void imapd_copy_cmd(struct imapd_session *s, struct imap_cursor *c);
 void imapd_move_cmd(struct imapd_session *s, struct imap_cursor *c);
 void imapd_uid_cmd(struct imapd_session *s, struct imap_cursor *c);
+
+/* imapd_search.c */
+void imapd_search_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_sort_cmd(struct imapd_session *s, struct imap_cursor *c);
+void imapd_thread_cmd(struct imapd_session *s, struct imap_cursor *c);
+/* imapd_search_uid - UID SEARCH / SORT / THREAD (t: the word): true if
+ * it was one of them */
+bool imapd_search_uid(struct imapd_session *s, const char *t, size_t n,
+    struct imap_cursor *c);
+/* imapd_search_reset - forget the saved result (SELECT, CLOSE, ...) */
+void imapd_search_reset(struct imapd_sel *sel);
+/* imapd_search_capability - ESEARCH, SEARCHRES, SORT, THREAD, ... */
+void imapd_search_capability(struct buf *out);
 
 /* imapd_append.c */
 void imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c);

@@ -103,6 +103,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	imapd_idle_stop(s);
 	imapd_sel_view_free(&sel->v);
 	imapd_sel_kw_free(sel);
+	imapd_search_reset(sel);
 	free(sel->folder);
 	sel->folder = NULL;
 	sel->readonly = false;
@@ -279,10 +280,17 @@ imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
 	if (imap_seqset_parse(p, n, &set) < 0)
 		return -1;
 	if (set.saved) {
-		/* SEARCHRES: the saved result is the SEARCH code's; none
-		 * saved is the empty set (RFC 5182 2.1) */
+		/* SEARCHRES: the saved UIDs (imapd_search.c) still there;
+		 * none saved is the empty set (RFC 5182 2.1) */
 		imap_seqset_free(&set);
-		*map_r = xcalloc(v->n / 8 + 1, 1);
+		map = xcalloc(v->n / 8 + 1, 1);
+		for (size_t i = 0; i < sel->nsaved; i++) {
+			uint32_t a = imapd_sel_bsearch(v, sel->saved[i]);
+
+			if (a < v->n && v->uid[a] == sel->saved[i])
+				imapd_sel_mark(map, a, a);
+		}
+		*map_r = map;
 		return 0;
 	}
 	map = xcalloc(v->n / 8 + 1, 1);

@@ -236,7 +236,8 @@ imapd_store_job_done(struct imapd_job *job)
 	s->base.depth++;
 	s->store->job = NULL;
 	job->done(job, s);
-	if (!s->base.closed)
+	/* done may have handed out the command's next job */
+	if (!s->base.closed && s->store->job == NULL)
 		session_set_pause(&s->base, IMAPD_PAUSE_JOB, false);
 	session_leave(&s->base);
 }

@@ -578,10 +578,8 @@ imapd_uid_cmd(struct imapd_session *s, struct imap_cursor *c)
 		copy_run(s, c, true, true);
 	else if (imap_tok_is(&t, "EXPUNGE"))
 		expunge_run(s, c, true);
-	else if (imap_tok_is(&t, "SEARCH") || imap_tok_is(&t, "SORT") ||
-	    imap_tok_is(&t, "THREAD"))
-		imapd_session_tagged(s, "NO [UNAVAILABLE] UID %.*s is not "
-		    "available in this version of herald", (int)t.len, t.p);
+	else if (imapd_search_uid(s, t.p, t.len, c))
+		;
 	else
 		imapd_session_bad(s, "BAD Unknown UID command");
 }
