@@ -174,7 +174,10 @@ def sync_round_trip(imap, user, pw, sync, inbox, work):
     sides, a second sync that carries them over, a third that changes
     nothing. sync() runs the tool and returns its output; inbox() and
     work() are the local folders."""
+    t0 = time.monotonic()
     populate(imap, user, pw)
+    print("APPEND of %d + %d messages: %.1f s"
+          % (NMSG, NWORK, time.monotonic() - t0))
     t0 = time.monotonic()
     sync()
     first = time.monotonic() - t0
@@ -194,7 +197,9 @@ def sync_round_trip(imap, user, pw, sync, inbox, work):
     server_change(imap, user, pw, "INBOX", "in-0021", "\\Flagged")
     server_change(imap, user, pw, "INBOX", "in-0022", "expunge")
     server_change(imap, user, pw, "Work", "wk-0004", "expunge")
+    t0 = time.monotonic()
     sync()
+    print("second sync: %.1f s" % (time.monotonic() - t0))
 
     srv = state(imap, user, pw)
     sin, swk = srv["INBOX"][1], srv["Work"][1]
@@ -213,7 +218,9 @@ def sync_round_trip(imap, user, pw, sync, inbox, work):
     # a further run changes nothing on either side
     root = inbox().parent
     before = snapshot(root)
+    t0 = time.monotonic()
     out = sync()
+    print("third sync: %.1f s" % (time.monotonic() - t0))
     after_srv = state(imap, user, pw)
     assert after_srv == srv
     assert snapshot(root) == before
@@ -259,6 +266,10 @@ def test_mbsync(imap, pki, tmp_path):
     changes = [x for x in sent if re.match(
         r"(UID )?(STORE|EXPUNGE|APPEND|COPY|MOVE|CREATE|DELETE)", x)]
     assert not changes, changes
+    # and no run got a BAD or NO answer
+    for text in outs:
+        assert not re.search(r"^<<< \S+ (BAD|NO)\b", text, re.M), \
+            re.findall(r"^<<< .*(?:BAD|NO) .*$", text, re.M)[:5]
 
 
 OFFLINEIMAPRC = """\
