@@ -26,9 +26,13 @@
  * and the limits at accept (checked before a TLS handshake starts) are
  * the shared session base (lib/mail/session.c).
  */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/buf.h"
 #include "base/evloop.h"
@@ -471,6 +475,26 @@ imapd_session_admit(int fd, bool implicit_tls, struct peer *peer)
 	    peer);
 }
 
+/*
+ * imapd_session_nodelay - no Nagle on the connection. An answer can
+ * leave in more than one write (a FETCH's data, then the tagged line once
+ * its cache writes are done on a job thread); with Nagle the last small
+ * segment waits for the ACK of the one before, which a client reading a
+ * literal delays by 40 ms: 40 ms per UID FETCH, a 1,000-message
+ * offlineimap sync 45 s longer. Output is buffered per loop pass, so
+ * segments stay full-sized. A failure (not TCP: a test's socketpair)
+ * only costs latency.
+ */
+static void
+imapd_session_nodelay(int fd)
+{
+	int on = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOPROTOOPT && errno != ENOTSOCK)
+		msg_warn("setsockopt TCP_NODELAY: %m");
+}
+
 /* imapd_session_accept - a new connection: limits, TLS, greeting */
 void
 imapd_session_accept(struct service *svc, int fd, bool implicit_tls)
@@ -482,6 +506,7 @@ imapd_session_accept(struct service *svc, int fd, bool implicit_tls)
 	(void)svc;
 	if (!imapd_session_admit(fd, implicit_tls, &peer))
 		return;
+	imapd_session_nodelay(fd);
 	memset(&lim, 0, sizeof(lim));
 	/* lines are the parser's business; the stream only buffers */
 	lim.max_line = IMAPD_MAX_INPUT;

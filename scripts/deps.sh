@@ -6,7 +6,7 @@ set -eu
 
 pkgs="build-essential cmake pkg-config libssl-dev liblmdb-dev libpcre2-dev
 zlib1g-dev libcrypt-dev python3 python3-pytest openssl swaks curl fetchmail fail2ban
-mandoc debhelper lintian logrotate"
+mandoc debhelper lintian logrotate isync offlineimap3 neomutt"
 # more for one target, e.g. "scripts/deps.sh clang libclang-rt-14-dev"
 pkgs="$pkgs $*"
 
