@@ -100,6 +100,8 @@ struct imapd_session {
 	struct buf mail_path;	/* its Maildir */
 	struct imapd_store *store;	/* its mail store (imapd_store.h) */
 	struct imapd_sel *sel;	/* the selected state (imapd_sel.h) */
+	struct imapd_spool *spool;	/* APPEND literals in files
+					 * (imapd_append.c) */
 
 	struct buf scratch;	/* reply and log text */
 };
