@@ -187,6 +187,10 @@ def test_appendlimit_toobig_before_continuation(imap):
     bad = bad[:1000] + b"\x00" + bad[1001:]
     r = append_sync(c, b"z", b"INBOX", bad)
     assert r[-1].startswith(b"z BAD"), r
+    # a big literal where the mailbox name goes is no mailbox
+    c.send(b"x APPEND {70000+}\r\n" + b"a" * 70000 + b" {5+}\r\nhello\r\n")
+    r = c.until_tagged(b"x")
+    assert r[-1].startswith((b"x NO", b"x BAD")), r
     r = c.cmd("s", "STATUS INBOX (MESSAGES)")
     assert b"MESSAGES 0" in r[0], r
     c.close()
