@@ -54,6 +54,7 @@ imap_parser_line_start(struct imap_parser *p)
 	p->lit_over = false;
 	p->lit_n = 0;
 	p->skipped = 0;
+	p->spooling = false;
 }
 
 /* imap_parser_reset - start a new command */
@@ -142,6 +143,15 @@ imap_parser_fail(struct imap_parser *p, enum imap_err err)
 		p->err = err;
 }
 
+/* imap_parser_toobig - a literal over limit (its bound, for the answer) */
+static void
+imap_parser_toobig(struct imap_parser *p, unsigned long long limit)
+{
+	if (p->err == IMAP_ERR_NONE)
+		p->toobig_limit = limit;
+	imap_parser_fail(p, IMAP_ERR_TOOBIG);
+}
+
 /*
  * imap_parser_eol - the LF of a line: the end of the command, or a
  * literal to read (or to skip) before the command goes on.
@@ -153,6 +163,7 @@ imap_parser_eol(struct imap_parser *p)
 	bool sync = !p->lit_plus;
 	unsigned long long n = p->lit_n;
 	struct imap_literal *l;
+	int spool = 0;
 
 	/* the CR of CRLF is not part of the line */
 	if (!skipping && p->cmd.len > p->line_start &&
@@ -168,8 +179,13 @@ imap_parser_eol(struct imap_parser *p)
 		imap_parser_fail(p, IMAP_ERR_NUMBER);
 	else if (p->nlit == IMAP_LITERALS_MAX)
 		imap_parser_fail(p, IMAP_ERR_LITERALS);
-	else if (n > p->literal_max || n > p->cmd_max - p->cmd.len)
-		imap_parser_fail(p, IMAP_ERR_TOOBIG);
+	else if (n > p->literal_max)
+		imap_parser_toobig(p, p->literal_max);
+	else if (p->spool != NULL && p->err == IMAP_ERR_NONE &&
+	    (spool = p->spool(p->spool_ctx, p, n, p->lit8)) < 0)
+		imap_parser_fail(p, IMAP_ERR_SPOOL);
+	else if (spool == 0 && n > p->cmd_max - p->cmd.len)
+		imap_parser_toobig(p, p->cmd_max);
 	if (p->err == IMAP_ERR_NONE) {
 		l = &p->lit[p->nlit++];
 		l->hdr = p->lit_hdr;
@@ -177,6 +193,8 @@ imap_parser_eol(struct imap_parser *p)
 		l->len = (size_t)n;
 		l->literal8 = p->lit8;
 		l->sync = sync;
+		l->spooled = spool > 0;
+		p->spooling = spool > 0;
 		p->lit_left = n;
 		p->state = IMAP_P_LITERAL;
 		if (n == 0) {
@@ -228,8 +246,14 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t n,
 			take = n - i;
 			if (take > p->lit_left)
 				take = (size_t)p->lit_left;
-			if (p->state == IMAP_P_LITERAL)
+			if (p->state == IMAP_P_LITERAL && !p->spooling)
 				buf_append(&p->cmd, data + i, take);
+			else if (p->state == IMAP_P_LITERAL &&
+			    p->spool_write(p->spool_ctx, data + i, take) < 0) {
+				/* the rest is skipped; the command fails */
+				imap_parser_fail(p, IMAP_ERR_SPOOL);
+				p->state = IMAP_P_SKIP_LITERAL;
+			}
 			i += take;
 			p->lit_left -= take;
 			if (p->lit_left == 0) {
@@ -384,6 +408,19 @@ imap_cursor_literal(struct imap_cursor *c, struct imap_token *t)
 	    c->parser->lit[c->next_lit].hdr != c->pos)
 		return imap_cursor_error(c, t, "Unexpected '{'");
 	l = &c->parser->lit[c->next_lit++];
+	t->spooled = l->spooled;
+	t->spool_len = l->len;
+	t->lit_index = c->next_lit - 1;
+	if (l->spooled) {
+		/* the bytes are the owner's; nothing of them is here */
+		t->type = IMAP_TOK_STRING;
+		t->literal = true;
+		t->literal8 = l->literal8;
+		t->p = c->base + l->data;
+		t->len = 0;
+		c->pos = l->data;
+		return t->type;
+	}
 	if (!l->literal8 && memchr(c->base + l->data, '\0', l->len) != NULL)
 		return imap_cursor_error(c, t, "NUL in a literal");
 	t->type = IMAP_TOK_STRING;

@@ -77,6 +77,7 @@ enum imap_err {
 	IMAP_ERR_LITERALS,	/* more than IMAP_LITERALS_MAX literals */
 	IMAP_ERR_NUMBER,	/* a literal size that is not a number */
 	IMAP_ERR_RUNAWAY,	/* IMAP_SKIP_MAX bytes without a LF */
+	IMAP_ERR_SPOOL,		/* the owner's spool failed (see spool) */
 };
 
 /* one literal of an assembled command: offsets into p->cmd */
@@ -86,6 +87,7 @@ struct imap_literal {
 	size_t len;
 	bool literal8;		/* "~{n}" */
 	bool sync;		/* "{n}": the client waited for "+" */
+	bool spooled;		/* its bytes went to spool_write, not cmd */
 };
 
 enum imap_pstate {
@@ -109,6 +111,20 @@ struct imap_parser {
 	unsigned long long literal_max;	/* one literal */
 	unsigned long long discard_max;	/* over-limit LITERAL+ thrown away */
 	bool lines_only;	/* no literals: SASL responses are lines */
+	/*
+	 * Spooling (optional, set by the owner): at a literal's header
+	 * (within literal_max) spool(ctx, p, n, literal8) says whether
+	 * the owner takes the literal's bytes (1: they go to
+	 * spool_write, not into cmd, and do not count toward cmd_max;
+	 * 0: they go into cmd as usual; -1: refuse the command with
+	 * IMAP_ERR_SPOOL). spool_write(ctx, data, n) gets them in pieces
+	 * (-1: the rest is skipped, the command ends IMAP_ERR_SPOOL).
+	 */
+	int (*spool)(void *ctx, const struct imap_parser *p,
+	    unsigned long long n, bool literal8);
+	int (*spool_write)(void *ctx, const char *data, size_t n);
+	void *spool_ctx;
+	bool spooling;		/* the literal being read is spooled */
 
 	/* the command being assembled */
 	struct buf cmd;
@@ -116,6 +132,10 @@ struct imap_parser {
 	size_t nlit;
 	enum imap_err err;	/* why it is being skipped / was refused */
 	bool discarded;		/* a LITERAL+ over the bound was thrown away */
+	unsigned long long toobig_limit;	/* IMAP_ERR_TOOBIG: the bound
+						 * (literal_max, or cmd_max
+						 * for a literal held in
+						 * cmd) */
 	unsigned long long skipped;	/* bytes skipped since the last LF */
 
 	/* the scanner */
@@ -163,6 +183,11 @@ struct imap_token {
 	const char *p;		/* atom; quoted (escaped); literal bytes */
 	size_t len;
 	bool quoted, literal, literal8;
+	/* a spooled literal: p and len are empty, its size is spool_len
+	 * and its index in parser->lit is lit_index */
+	bool spooled;
+	unsigned long long spool_len;
+	size_t lit_index;
 };
 
 struct imap_cursor {

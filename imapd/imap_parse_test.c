@@ -503,6 +503,122 @@ test_search_bounds(void)
 	buf_free(&out);
 }
 
+/* a spool for test_spool: takes literals of 5 bytes or more */
+struct test_spool {
+	struct buf got;		/* "<n>:" then the bytes, per literal */
+	int fail_after;		/* spool_write fails after this many bytes
+				 * (-1 never) */
+	int written;
+};
+
+static int
+test_spool_ask(void *ctx, const struct imap_parser *p,
+    unsigned long long n, bool literal8)
+{
+	struct test_spool *ts = ctx;
+
+	(void)p;
+	if (n < 5)
+		return 0;
+	if (n == 999)
+		return -1;
+	buf_printf(&ts->got, "%s%llu:", literal8 ? "~" : "", n);
+	return 1;
+}
+
+static int
+test_spool_write(void *ctx, const char *data, size_t n)
+{
+	struct test_spool *ts = ctx;
+
+	if (ts->fail_after >= 0 && ts->written + (int)n > ts->fail_after)
+		return -1;
+	ts->written += (int)n;
+	buf_append(&ts->got, data, n);
+	return 0;
+}
+
+/* test_spool_run - in at chunk size chunk: the events, the spooled
+ * bytes, and the tokens of the first command */
+static void
+test_spool_run(const char *in, size_t chunk, int fail_after,
+    struct buf *out)
+{
+	struct imap_parser p;
+	struct test_spool ts = {BUF_INIT, fail_after, 0};
+	size_t off = 0, len = strlen(in), used;
+	bool first = true;
+
+	buf_init(&ts.got);
+	/* cmd_max 64: the spooled bytes do not count */
+	imap_parser_init(&p, 64, 64, 1000, 0);
+	p.spool = test_spool_ask;
+	p.spool_write = test_spool_write;
+	p.spool_ctx = &ts;
+	while (off < len) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		enum imap_feed ev = imap_parser_feed(&p, in + off, n, &used);
+
+		off += used;
+		if (ev == IMAP_FEED_COMMAND && first) {
+			struct imap_cursor c;
+			struct imap_token t;
+
+			imap_cursor_init(&c, &p, 0);
+			while (imap_cursor_next(&c, &t) != IMAP_TOK_END &&
+			    t.type != IMAP_TOK_ERROR)
+				if (t.spooled)
+					buf_printf(out, "S%llu@%zu ",
+					    t.spool_len, t.lit_index);
+				else
+					buf_printf(out, "%.*s ", (int)t.len,
+					    t.p);
+			if (c.error != NULL)
+				buf_printf(out, "ERROR(%s) ", c.error);
+			first = false;
+		} else if (ev == IMAP_FEED_ERROR) {
+			buf_printf(out, "E%d ", (int)p.err);
+		} else if (ev == IMAP_FEED_CONTINUE) {
+			buf_puts(out, "+ ");
+		}
+	}
+	buf_printf(out, "| %s", buf_cstr(&ts.got));
+	imap_parser_free(&p);
+	buf_free(&ts.got);
+}
+
+static void
+test_spool(void)
+{
+	static const char *in = "a APPEND x {3}\r\nabc {10}\r\n0123456789 "
+	    "~{6+}\r\nABCDEF\r\nb NOOP\r\n";
+	struct buf out = BUF_INIT, first = BUF_INIT;
+
+	for (size_t chunk = 1; chunk <= strlen(in); chunk++) {
+		buf_reset(&out);
+		test_spool_run(in, chunk, -1, &out);
+		if (chunk == 1)
+			buf_puts(&first, buf_cstr(&out));
+		T_EQ_STR(buf_cstr(&out), buf_cstr(&first));
+	}
+	/* the small literal stays in the command; the big ones are the
+	 * spool's, outside cmd_max (64), with their sizes and indexes */
+	T_EQ_STR(buf_cstr(&first), "+ + a APPEND x abc S10@1 S6@2 | "
+	    "10:0123456789~6:ABCDEF");
+	/* a spool that fails: the rest is skipped, the command refused,
+	 * the next one runs */
+	buf_reset(&out);
+	test_spool_run("a APPEND {10}\r\n0123456789\r\nb NOOP\r\n", 4, 4,
+	    &out);
+	T_EQ_STR(buf_cstr(&out), "+ E6 b NOOP | 10:0123");
+	/* a spool that refuses at the header: no "+" */
+	buf_reset(&out);
+	test_spool_run("a APPEND {999}\r\nb NOOP\r\n", 3, -1, &out);
+	T_EQ_STR(buf_cstr(&out), "E6 b NOOP | ");
+	buf_free(&out);
+	buf_free(&first);
+}
+
 static const struct test_case cases[] = {
 	{"atoms, lists, sections", test_atoms},
 	{"quoted strings", test_quoted},
@@ -510,6 +626,7 @@ static const struct test_case cases[] = {
 	{"literals", test_literals},
 	{"NUL in a literal", test_literal_nul},
 	{"line and literal bounds", test_bounds},
+	{"spooled literals", test_spool},
 	{"runaway line", test_runaway},
 	{"nesting", test_nesting},
 	{"SASL lines", test_lines_only},

@@ -41,7 +41,8 @@
  *	8 KB (a LITERAL+ over it ends the session), bytes in total
  *	(imapd_preauth_input_limit), commands (imapd_command_limit);
  *	after login lines of 64 KB and literals of imapd_literal_limit
- *	(held in memory up to 1 MB per command); everywhere 64 KB without
+ *	(held in memory up to 1 MB per command; APPEND's messages are
+ *	spooled to a file, see imapd_append.c); everywhere 64 KB without
  *	a line feed, list nesting (16), errors (imapd_error_limit),
  *	sessions per client address (imapd_client_limit, counted over all
  *	imapd workers) and per worker (imapd_max_sessions), both checked

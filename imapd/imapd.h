@@ -31,6 +31,7 @@ struct service;
 struct auth_call;
 struct imapd_sel;
 struct imapd_store;
+struct imapd_spool;
 
 /*
  * Session states, one bit each so that a command's allowed states are a
@@ -62,7 +63,8 @@ struct imapd_store;
  * 16 KB, literals of 8 KB, and a LITERAL+ over that ends the session
  * (nothing before login is worth reading megabytes for). After login:
  * lines of 64 KB (long UID sets), a command's literals held in memory
- * up to IMAPD_CMD_MAX and imapd_literal_limit each, and a LITERAL+ over
+ * up to IMAPD_CMD_MAX and imapd_literal_limit each (APPEND's messages
+ * go to a file instead: imapd_append.c), and a LITERAL+ over
  * the bound up to IMAPD_DISCARD_MAX read and thrown away.
  */
 #define IMAPD_PRE_LINE_MAX (8 * 1024)
@@ -100,6 +102,8 @@ struct imapd_session {
 	struct buf mail_path;	/* its Maildir */
 	struct imapd_store *store;	/* its mail store (imapd_store.h) */
 	struct imapd_sel *sel;	/* the selected state (imapd_sel.h) */
+	struct imapd_spool *spool;	/* APPEND literals in files
+					 * (imapd_append.c) */
 
 	struct buf scratch;	/* reply and log text */
 };

@@ -3,15 +3,31 @@
  * MULTIAPPEND (RFC 3502), literal8 of BINARY (RFC 3516), APPENDUID of
  * UIDPLUS (RFC 4315) and APPENDLIMIT (RFC 7889).
  *
- * The whole command is read first (its literals are held by the command
- * parser, bounded by imapd_literal_limit and the command bound), checked,
- * then each message is copied to a memory file and handed to mindex_append
- * on a job thread (the file is written and synced there, never on the
- * event loop).
+ * Message literals are not held in memory. At the "{n}" header of a
+ * literal of APPEND_SPOOL_MIN bytes or more in an APPEND command (the
+ * parser asks imapd_append_spool) a spool file is opened in the
+ * Maildir's tmp/ with O_TMPFILE (it has no name, so a client that
+ * disconnects mid-literal leaves nothing behind; where O_TMPFILE is not
+ * supported, a mkstemp file unlinked at once) and the literal's bytes
+ * are written to it as they arrive, a stream buffer (16 KB) at a time,
+ * so an APPEND costs a chunk of memory whatever its size. These writes
+ * run on the event loop: each is bounded by the stream buffer and goes
+ * to the page cache of a local file, the same order of work as reading
+ * the socket; nothing that grows with the mailbox or the message
+ * (fsync, copy into the Maildir, the index) runs there. Smaller
+ * literals stay in the command and are copied to a memory file.
+ * Bounds: each literal imapd_literal_limit (APPENDLIMIT), the spooled
+ * bytes of one command APPEND_SPOOL_TOTAL.
+ * The whole command is then checked, and the messages go to
+ * mindex_append on a job thread, with the user's quota (the directory's
+ * or default_quota) checked there first: NO [OVERQUOTA] if the messages
+ * would not fit.
  * MULTIAPPEND is all or nothing: when a message fails, the ones already
  * appended by the command are expunged again.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,6 +38,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "mail/maildir.h"
 #include "mail/mindex.h"
 #include "mail/params.h"
 #include "imapd.h"
@@ -29,6 +46,18 @@
 #include "imapd_store.h"
 
 #define APPEND_MAX 100		/* messages of one MULTIAPPEND */
+#define APPEND_SPOOL_MIN (64 * 1024)	/* literals this big go to a file */
+#define APPEND_SPOOL_TOTAL (4ULL * 1024 * 1024 * 1024)	/* per command */
+
+/* the spooled literals of the command being read (imapd.h) */
+struct imapd_spool {
+	int fd[IMAP_LITERALS_MAX];	/* by literal index; -1 none */
+	bool nul[IMAP_LITERALS_MAX];	/* a NUL came in a non-literal8 */
+	bool lit8;		/* the one being written is literal8 */
+	size_t cur;		/* its index */
+	unsigned long long total;	/* bytes spooled by the command */
+	int err_no;		/* why the spool failed */
+};
 
 /* one message of an APPEND */
 struct append_msg {
@@ -36,8 +65,9 @@ struct append_msg {
 	char *kw[MINDEX_KEYWORDS_MAX];
 	size_t nkw;
 	int64_t date;		/* 0: now */
-	const char *p;		/* the literal */
+	const char *p;		/* the literal (NULL: spooled) */
 	size_t len;
+	size_t lit_index;	/* spooled: its literal */
 };
 
 /* imapd_append_limit - the largest message APPEND takes */
@@ -46,7 +76,145 @@ imapd_append_limit(void)
 {
 	unsigned long long lim = (unsigned long long)var_imapd_literal_limit;
 
-	return lim < IMAPD_CMD_MAX ? lim : IMAPD_CMD_MAX;
+	return lim;
+}
+
+/* append_is_append - is the command in p an APPEND (tag SP "APPEND"
+ * SP)? */
+static bool
+append_is_append(const struct imap_parser *p)
+{
+	const char *d = p->cmd.data, *sp;
+	size_t n = p->cmd.len;
+
+	if (n == 0 || (sp = memchr(d, ' ', n)) == NULL)
+		return false;
+	n -= (size_t)(sp + 1 - d);
+	return n > 7 && strncasecmp(sp + 1, "APPEND ", 7) == 0;
+}
+
+/* append_spool_open - an unnamed file in the Maildir's tmp/; -1 */
+static int
+append_spool_open(const char *maildir)
+{
+	char path[4096];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/tmp", maildir) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
+	    errno != EINVAL))
+		return fd;
+	/* no O_TMPFILE here: a named file, unlinked at once */
+	if (snprintf(path, sizeof(path), "%s/tmp/imapd-append.XXXXXX",
+	    maildir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+		return -1;
+	if (unlink(path) < 0) {
+		int e = errno;
+
+		(void)close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* imapd_append_spool - the parser's question at a literal's header:
+ * does a file take it? (imap_parse.h: 1 yes, 0 no, -1 refuse) */
+int
+imapd_append_spool(void *ctx, const struct imap_parser *p,
+    unsigned long long n, bool literal8)
+{
+	struct imapd_session *s = ctx;
+	struct imapd_spool *sp;
+	int fd;
+
+	if (!(s->state & IMAPD_S_LOGGED) || n < APPEND_SPOOL_MIN ||
+	    *imapd_store_path(s) == '\0' || !append_is_append(p))
+		return 0;
+	if (s->spool == NULL) {
+		sp = s->spool = xcalloc(1, sizeof(*sp));
+		for (size_t i = 0; i < IMAP_LITERALS_MAX; i++)
+			sp->fd[i] = -1;
+	}
+	sp = s->spool;
+	sp->err_no = 0;
+	if (n > APPEND_SPOOL_TOTAL - sp->total) {
+		sp->err_no = EFBIG;
+		return -1;
+	}
+	if ((fd = append_spool_open(imapd_store_path(s))) < 0) {
+		sp->err_no = errno;
+		msg_warn("%s: APPEND: cannot open a spool file in %s/tmp: %s",
+		    buf_cstr(&s->login), imapd_store_path(s),
+		    strerror(errno));
+		return -1;
+	}
+	sp->cur = p->nlit;
+	sp->fd[sp->cur] = fd;
+	sp->lit8 = literal8;
+	sp->total += n;
+	return 1;
+}
+
+/* imapd_append_spool_write - bytes of the spooled literal */
+int
+imapd_append_spool_write(void *ctx, const char *data, size_t n)
+{
+	struct imapd_session *s = ctx;
+	struct imapd_spool *sp = s->spool;
+	size_t done = 0;
+
+	if (!sp->lit8 && memchr(data, '\0', n) != NULL)
+		sp->nul[sp->cur] = true;
+	while (done < n) {
+		ssize_t w = write(sp->fd[sp->cur], data + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			sp->err_no = errno;
+			msg_warn("%s: APPEND: spool write: %s",
+			    buf_cstr(&s->login), strerror(errno));
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* imapd_append_spool_error - why the spool failed: the tagged text */
+const char *
+imapd_append_spool_error(const struct imapd_session *s)
+{
+	int e = s->spool != NULL ? s->spool->err_no : 0;
+
+	if (e == ENOSPC || e == EDQUOT)
+		return "NO [OVERQUOTA] Not enough space for the message";
+	if (e == EFBIG)
+		return "NO [TOOBIG] Messages of this command too big";
+	return "NO [SERVERBUG] Cannot store the message";
+}
+
+/* imapd_append_spool_release - the command is over: files it did not
+ * take go (they have no name: closing frees them) */
+void
+imapd_append_spool_release(struct imapd_session *s)
+{
+	if (s->spool == NULL)
+		return;
+	for (size_t i = 0; i < IMAP_LITERALS_MAX; i++)
+		if (s->spool->fd[i] >= 0)
+			(void)close(s->spool->fd[i]);
+	x_free(&s->spool);
 }
 
 /* imapd_append_date - "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051
@@ -121,8 +289,9 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 		}
 		if (t.type != IMAP_TOK_STRING || !t.literal)
 			return -1;
-		a->p = t.p;
-		a->len = t.len;
+		a->p = t.spooled ? NULL : t.p;
+		a->len = t.spooled ? (size_t)t.spool_len : t.len;
+		a->lit_index = t.lit_index;
 	}
 	*n_r = n;
 	return 0;
@@ -137,6 +306,8 @@ struct append_op {
 	int fd[APPEND_MAX];	/* each message in a memory file */
 	uint32_t uids[APPEND_MAX], uidv;
 	int err_no;
+	long long quota;	/* bytes; 0: none */
+	char *maildir;		/* for the quota's usage */
 	struct buf why;
 };
 
@@ -152,6 +323,7 @@ append_op_free(struct append_op *o)
 	}
 	free(o->msgs);
 	free(o->folder);
+	free(o->maildir);
 	buf_free(&o->why);
 	free(o);
 }
@@ -189,7 +361,24 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct append_op *o = op->ctx;
 	struct buf undo = BUF_INIT;
+	long long used = 0, add = 0;
 
+	if (o->quota > 0) {
+		for (int i = 0; i < o->n; i++)
+			add += (long long)o->msgs[i].len;
+		if (maildir_usage(o->maildir, &used, &o->why) < 0) {
+			o->err_no = errno;
+			op->result = -1;
+			return;
+		}
+		if (used + add > o->quota) {
+			buf_printf(&o->why, "over quota (%lld + %lld > %lld)",
+			    used, add, o->quota);
+			o->err_no = EDQUOT;
+			op->result = -1;
+			return;
+		}
+	}
 	for (int i = 0; i < o->n; i++) {
 		const struct append_msg *a = &o->msgs[i];
 
@@ -218,9 +407,11 @@ append_answer(struct imapd_sel_op *op, struct imapd_session *s)
 	if (s != NULL && op->result < 0) {
 		msg_warn("%s: APPEND %s: %s", buf_cstr(&s->login), o->folder,
 		    buf_cstr(&o->why));
-		imapd_session_tagged(s, "NO [%s] APPEND failed",
-		    o->err_no == ENOSPC || o->err_no == EDQUOT ?
-		    "OVERQUOTA" : "SERVERBUG");
+		if (o->err_no == ENOSPC || o->err_no == EDQUOT)
+			imapd_session_tagged(s, "NO [OVERQUOTA] APPEND failed: "
+			    "quota exceeded");
+		else
+			imapd_session_tagged(s, "NO [SERVERBUG] APPEND failed");
 	} else if (s != NULL) {
 		for (int i = 0; i < o->n; i++) {
 			int j = i;
@@ -280,7 +471,25 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		    "exist");
 		goto fail;
 	}
+	/* a directory that cannot say (warned) does not stop APPEND */
+	if ((o->quota = imapd_mailbox_quota_of(imapd_store_user(s))) < 0)
+		o->quota = 0;
 	for (i = 0; i < o->n; i++) {
+		if (o->msgs[i].p == NULL) {
+			/* spooled: the file is ours now */
+			size_t k = o->msgs[i].lit_index;
+
+			if (s->spool == NULL || s->spool->fd[k] < 0)
+				msg_panic("APPEND: spooled literal %zu "
+				    "without a file", k);
+			if (s->spool->nul[k]) {
+				imapd_session_bad(s, "BAD NUL in a literal");
+				goto fail;
+			}
+			o->fd[i] = s->spool->fd[k];
+			s->spool->fd[k] = -1;
+			continue;
+		}
 		if (append_copy(&o->msgs[i], &o->fd[i], &o->why) < 0) {
 			msg_warn("%s: APPEND: %s", buf_cstr(&s->login),
 			    buf_cstr(&o->why));
@@ -290,6 +499,7 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		o->msgs[i].p = NULL;	/* the command text goes */
 	}
 	o->folder = xstrdup(buf_cstr(&name));
+	o->maildir = xstrdup(imapd_store_path(s));
 	o->op.ctx = o;
 	o->op.run = append_job;
 	o->op.answer = append_answer;

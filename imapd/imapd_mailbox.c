@@ -663,7 +663,7 @@ out:
 
 /* imapd_mailbox_quota_of - the user's quota in bytes (0: none), or -1
  * when the directory cannot say (a single LMDB read: loop thread) */
-static long long
+long long
 imapd_mailbox_quota_of(const char *user)
 {
 	struct buf why = BUF_INIT;

@@ -188,6 +188,18 @@ void imapd_search_capability(struct buf *out);
 void imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c);
 /* imapd_append_limit - APPENDLIMIT: the largest message APPEND takes */
 unsigned long long imapd_append_limit(void);
+/* imapd_append_spool, _spool_write - the parser's spool hooks for
+ * APPEND's message literals (imap_parse.h; ctx is the session) */
+int imapd_append_spool(void *ctx, const struct imap_parser *p,
+    unsigned long long n, bool literal8);
+int imapd_append_spool_write(void *ctx, const char *data, size_t n);
+/* imapd_append_spool_error - the tagged answer when the spool failed */
+const char *imapd_append_spool_error(const struct imapd_session *s);
+/* imapd_append_spool_release - close the command's unused spool files */
+void imapd_append_spool_release(struct imapd_session *s);
+/* imapd_mailbox_quota_of - the user's quota in bytes (0: none), -1 when
+ * the directory cannot say (imapd_mailbox.c; loop thread) */
+long long imapd_mailbox_quota_of(const char *user);
 /* imapd_append_date - an RFC 9051 date-time into unix seconds; -1 */
 int imapd_append_date(const char *p, size_t n, int64_t *t_r);
 

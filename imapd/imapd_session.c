@@ -245,17 +245,18 @@ imapd_session_refused(struct imapd_session *s)
 	}
 	switch (s->parser.err) {
 	case IMAP_ERR_TOOBIG:
-		/* the bound is the smaller of the literal's and the
-		 * command's (literals are held in memory) */
-		limit = s->parser.literal_max;
-		if (limit > s->parser.cmd_max)
-			limit = s->parser.cmd_max;
+		/* the literal's bound, or the command's when the literal
+		 * would be held in memory (APPEND's messages go to files) */
+		limit = s->parser.toobig_limit;
 		if (s->parser.discarded)
 			imapd_session_bad(s, "BAD [TOOBIG] Literal too big "
 			    "(limit %llu octets)", limit);
 		else
 			imapd_session_bad(s, "NO [TOOBIG] Literal too big "
 			    "(limit %llu octets)", limit);
+		break;
+	case IMAP_ERR_SPOOL:
+		imapd_session_tagged(s, "%s", imapd_append_spool_error(s));
 		break;
 	case IMAP_ERR_LITERALS:
 		imapd_session_bad(s, "BAD Too many literals in one command");
@@ -304,14 +305,17 @@ imapd_session_event(struct imapd_session *s, enum imap_feed ev)
 			imapd_cmd_dispatch(s);
 		/* it may have held a password */
 		imap_parser_wipe(&s->parser);
+		imapd_append_spool_release(s);
 		return true;
 	case IMAP_FEED_ERROR:
 		imapd_session_refused(s);
 		imap_parser_wipe(&s->parser);
+		imapd_append_spool_release(s);
 		return true;
 	case IMAP_FEED_FATAL:
 	default:
 		imapd_session_fatal(s);
+		imapd_append_spool_release(s);
 		return false;
 	}
 }
@@ -425,6 +429,7 @@ imapd_session_end(struct session *base)
 	imapd_sel_free(s);
 	imapd_store_close(s);
 	imap_parser_free(&s->parser);
+	imapd_append_spool_release(s);
 	buf_free(&s->tag);
 	buf_free(&s->user);
 	buf_free(&s->login);
@@ -518,6 +523,9 @@ imapd_session_accept(struct service *svc, int fd, bool implicit_tls)
 	s->implicit_tls = implicit_tls;
 	imap_parser_init(&s->parser, IMAPD_PRE_LINE_MAX, IMAPD_PRE_CMD_MAX,
 	    IMAPD_PRE_LITERAL_MAX, 0);
+	s->parser.spool = imapd_append_spool;
+	s->parser.spool_write = imapd_append_spool_write;
+	s->parser.spool_ctx = s;
 	buf_init(&s->tag);
 	buf_init(&s->user);
 	buf_init(&s->login);

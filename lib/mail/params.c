@@ -421,8 +421,10 @@ struct cfg_entry params_table[] = {
 	    "bytes an IMAP client may send before its login succeeds; more "
 	    "ends the session"),
 	SIZE(imapd_literal_limit, "50M", 1024, 2147483647LL,
-	    "largest literal an IMAP client may send after login (before "
-	    "login the bound is 8 KB); a bigger one gets NO [TOOBIG]"),
+	    "largest literal an IMAP client may send after login, and "
+	    "APPENDLIMIT (the default is message_size_limit's): APPEND's "
+	    "messages go to a file, not memory (before login the bound is "
+	    "8 KB); a bigger one gets NO [TOOBIG]"),
 	INT(imapd_job_threads, "2", 1, 16,
 	    "threads per imapd worker that open mail indexes at login and do "
 	    "the work that grows with a mailbox, off the event loop"),
