@@ -115,7 +115,8 @@ def fetch_groups(lines):
         if uid is None:
             continue
         out.append((int(uid.group(1)),
-                    set(flags.group(1).decode().split()) if flags else None,
+                    frozenset(flags.group(1).decode().split())
+                    if flags else None,
                     tok.group(1).decode() if tok else None))
     return out
 
@@ -362,6 +363,30 @@ def final_state(inst, user):
     return out
 
 
+def expunge_top(inst, user, final):
+    """Expunge the highest UID of each folder in final; the folders'
+    state afterwards, which must keep UIDNEXT."""
+    s = Session(inst.imap_port, user)
+    try:
+        for folder, (info, rows) in final.items():
+            if not rows:
+                continue
+            top = max(uid for uid, _f, _t in rows)
+            for text in ("SELECT %s" % folder,
+                         "UID STORE %d +FLAGS.SILENT (\\Deleted)" % top,
+                         "UID EXPUNGE %d" % top):
+                ok, out = s.ok(text)
+                assert ok, (user, text, out[-3:])
+    finally:
+        s.close()
+    after = final_state(inst, user)
+    for folder, (info, rows) in final.items():
+        assert after[folder][0]["uidnext"] == info["uidnext"], \
+            (user, folder, info, after[folder][0])
+        assert len(after[folder][1]) == len(rows) - (1 if rows else 0)
+    return after
+
+
 def folder_dir(inst, user, folder):
     md = inst.maildir(user)
     return md if folder == "INBOX" else md / ("." + folder)
@@ -471,6 +496,9 @@ def test_no_loss_no_uid_reuse_when_imapd_and_local_die(make_herald):
         for folder, (info, _rows) in final.items():
             assert maildir_count(inst, user, folder) == info["exists"], \
                 (user, folder, maildir_count(inst, user, folder), info)
+        # the highest UID of each folder goes first: a reindex must not
+        # hand it out again
+        final = expunge_top(inst, user, final)
         inst.ctl_ok("mailbox", "reindex", "%s@example.test" % user)
         again = final_state(inst, user)
         for folder, (info, _rows) in final.items():
@@ -481,4 +509,19 @@ def test_no_loss_no_uid_reuse_when_imapd_and_local_die(make_herald):
                 (user, folder, st, fresh)
             assert fresh == info, (user, folder, "reindex changed", info,
                                    fresh)
+            # the same UIDs, messages and flags: the Maildir is the truth
+            assert sorted(again[folder][1]) == sorted(final[folder][1]), \
+                (user, folder, "reindex changed the messages",
+                 set(again[folder][1]) ^ set(final[folder][1]))
             assert maildir_count(inst, user, folder) == fresh["exists"]
+        s = Session(inst.imap_port, user)
+        try:
+            ok, out = s.ok("APPEND INBOX", H.make_message(
+                "ap-%s-%s-last" % (run, user)))
+            assert ok, out
+            m = re.search(rb"\[APPENDUID (\d+) (\d+)\]", out[-1])
+            info = final["INBOX"][0]
+            assert (int(m.group(1)), int(m.group(2))) == \
+                (info["uidvalidity"], info["uidnext"]), (user, out, info)
+        finally:
+            s.close()
