@@ -77,7 +77,9 @@ def test_no_loss_when_master_and_every_service_are_killed(make_herald):
             master_kills += 1
             inst.proc.wait(10)
             wait_gone(children, 5 + 25)
-            inst.start()
+            # the killer goes on: a service may be restarting, and
+            # status then says "degraded" (exit 1) with master up
+            inst.start(degraded_ok=True)
         sender.join(120)
         assert not sender.is_alive(), "the load did not finish"
     finally:
