@@ -114,6 +114,9 @@ struct mindex_sync_result {
  * that changes the disk (see mindex.c); NULL outside tests */
 typedef void mindex_fault_fn(const char *point);
 extern mindex_fault_fn *mindex_fault;
+/* mindex_write_commits - write transactions committed by this process
+ * (for tests that bound them) */
+extern unsigned long mindex_write_commits;
 
 /* mindex_open - open (create if missing) the index of the Maildir at
  * path; a damaged one is moved aside and rebuilt. -1 with why */
@@ -152,6 +155,21 @@ enum mindex_store_mode { MINDEX_SET, MINDEX_ADD, MINDEX_REMOVE };
 int mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
     enum mindex_store_mode mode, uint32_t flags, const char *const *kw,
     size_t nkw, uint64_t unchangedsince, struct mindex_msg *m_r,
+    struct buf *why);
+
+/*
+ * mindex_store_uids - mindex_store on each of uids[0..n) in ONE index
+ * transaction (one commit, one fsync): each file is renamed, then its
+ * record written, and the commit comes after the last rename, so a crash
+ * in between leaves renames that the next sync takes as flag changes.
+ * rc_r[i] gets what mindex_store would return for uids[i] (1, 0, 2) and
+ * m_r[i] (if m_r) its new state when 1. -1 with why: nothing of the
+ * batch is committed.
+ */
+int mindex_store_uids(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, enum mindex_store_mode mode,
+    uint32_t flags, const char *const *kw, size_t nkw,
+    uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
     struct buf *why);
 
 /* mindex_keywords - the folder's keyword names, in letter order, each
@@ -211,6 +229,17 @@ int mindex_copy(struct mindex *ix, const char *src, const char *dst,
  * blob of kind for message uid; -1 with why */
 int mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
     uint8_t kind, const void *data, size_t len, struct buf *why);
+/* one blob for mindex_cache_put_many */
+struct mindex_cache_ent {
+	uint32_t uid;
+	uint8_t kind;
+	const void *data;
+	size_t len;
+};
+/* mindex_cache_put_many - mindex_cache_put of ents[0..n) in one
+ * transaction; -1 with why (then none is kept) */
+int mindex_cache_put_many(struct mindex *ix, const char *folder,
+    const struct mindex_cache_ent *ents, size_t n, struct buf *why);
 /* mindex_cache_get - the blob into out: 1, 0 none, -1 with why */
 int mindex_cache_get(struct mindex *ix, const char *folder, uint32_t uid,
     uint8_t kind, struct buf *out, struct buf *why);
