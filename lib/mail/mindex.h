@@ -53,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct buf;
 struct mindex;
@@ -128,6 +129,36 @@ void mindex_close(struct mindex **ix);
  * the folder must exist. -1 with why */
 int mindex_sync(struct mindex *ix, const char *folder,
     struct mindex_sync_result *r, struct buf *why);
+/*
+ * A folder's stamp: what tells cheaply (two lstat()s and one record)
+ * that a folder has not changed since it was last synced and listed, so
+ * that a NOOP or IDLE wakeup need not sync and list it again. Take it
+ * with mindex_stamp BEFORE the sync (a change after it moves an mtime),
+ * then put the listing's status in with mindex_stamp_status. Directory
+ * mtimes have a coarse tick (and a change within the tick of the last
+ * one leaves them as they were), so a stamp whose mtimes were less than
+ * MINDEX_STAMP_DOUBT old when taken is not trusted: the next check
+ * syncs in full.
+ */
+#define MINDEX_STAMP_DOUBT 2	/* seconds */
+struct mindex_stamp {
+	struct timespec newt, curt;	/* mtimes of new/ and cur/ */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	bool trusted;
+};
+/* mindex_stamp - the folder's stamp now into *s; -1 with why */
+int mindex_stamp(struct mindex *ix, const char *folder,
+    struct mindex_stamp *s, struct buf *why);
+/* mindex_stamp_status - the status of the listing made after s was
+ * taken into s */
+void mindex_stamp_status(struct mindex_stamp *s,
+    const struct mindex_status *st);
+/* mindex_unchanged - true when s is trusted and the folder's stamp now
+ * is the same (nothing to sync or list); false when in doubt */
+bool mindex_unchanged(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *s);
+
 /* mindex_status - the folder's state as last synced; -1 with why */
 int mindex_status(struct mindex *ix, const char *folder,
     struct mindex_status *st, struct buf *why);

@@ -431,6 +431,50 @@ test_store_uids_batch(void)
 	buf_free(&out);
 }
 
+/* test_stamp - a folder's stamp: untrusted while its mtimes are young,
+ * then unchanged until a delivery, a rename or an index change */
+static void
+test_stamp(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct timespec old[2] = {{1600000000, 5}, {1600000000, 5}};
+	struct mindex_stamp s;
+	struct mindex_status st;
+	struct mindex *ix;
+	char path[800];
+
+	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(!s.trusted);	/* the sync just moved mail */
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(s.trusted);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	mindex_stamp_status(&s, &st);
+	T_ASSERT(mindex_unchanged(ix, "INBOX", &s));
+	/* an index change (another process's STORE) */
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_SEEN, NULL,
+	    0, 0, NULL, &why), 1);
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	/* a nanosecond's difference in new/ */
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(mindex_unchanged(ix, "INBOX", &s));
+	old[1].tv_nsec++;
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* vanished_cb - collect ranges */
 static void
 vanished_cb(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
@@ -1362,6 +1406,7 @@ static const struct test_case cases[] = {
 	    test_store_and_other_tools},
 	{"a store over many messages is one commit (and cache blobs)",
 	    test_store_uids_batch},
+	{"a folder's stamp tells when nothing changed", test_stamp},
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},

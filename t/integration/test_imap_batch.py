@@ -7,6 +7,7 @@ from LMDB's own transaction id in the meta pages of herald-index/data.mdb
 """
 import os
 import struct
+import time
 
 import pytest
 
@@ -88,6 +89,57 @@ def test_store_and_cold_fetch_commit_a_bounded_number_of_times(imap):
               (store_commits, fetch_commits))
         assert store_commits <= MAX_COMMITS
         assert fetch_commits <= MAX_COMMITS
+        c.cmd("o", "LOGOUT")
+    finally:
+        c.close()
+
+
+def noop(c, tag):
+    c.send("%s NOOP\r\n" % tag)
+    r = until_tagged(c, tag, limit=100)
+    assert r[-1].startswith(tag.encode() + b" OK"), r[-3:]
+    return r
+
+
+def test_noop_with_nothing_new_does_not_resync(imap):
+    """A NOOP after nothing changed trusts the folder's stamp (new/ and
+    cur/ mtimes to the nanosecond, UIDNEXT, HIGHESTMODSEQ) and lists
+    nothing: shown by a change hidden from the stamp (a rename in cur/
+    with cur/'s mtime put back), which a full sync would report. Any
+    real change (a delivery) is seen at the next NOOP."""
+    user, pw = "dave@example.test", "pw-dave"
+    c = RawIMAP(imap.imap_port, timeout=30.0)
+    try:
+        assert c.cmd("l", "LOGIN %s %s" % (user, pw))[-1].startswith(
+            b"l OK")
+        home = imap.maildir("dave")
+        owner = home.stat()
+        for i in range(3):
+            p = home / "new" / ("1700000000.M%dP2Q%d.host,S=30" % (i, i))
+            p.write_bytes(b"Subject: s%d\n\nbody\n" % i)
+            os.chown(p, owner.st_uid, owner.st_gid)
+        c.send("s SELECT INBOX\r\n")
+        r = until_tagged(c, "s", limit=100)
+        assert b"* 3 EXISTS" in r, r
+        # mtimes younger than MINDEX_STAMP_DOUBT are not trusted: wait
+        # them out, then a full NOOP takes a trusted stamp
+        time.sleep(4.2)
+        noop(c, "n1")
+
+        cur = home / "cur"
+        st = os.stat(cur)
+        name = sorted(os.listdir(cur))[0]
+        os.rename(cur / name, cur / (name.split(":")[0] + ":2,S"))
+        os.utime(cur, ns=(st.st_atime_ns, st.st_mtime_ns))
+        r = noop(c, "n2")
+        assert not any(b"FETCH" in ln for ln in r), r
+
+        p = home / "new" / "1700000100.M9P2Q9.host,S=30"
+        p.write_bytes(b"Subject: s9\n\nbody\n")
+        os.chown(p, owner.st_uid, owner.st_gid)
+        r = noop(c, "n3")
+        assert b"* 4 EXISTS" in r, r
+        assert any(b"FETCH" in ln and b"\\Seen" in ln for ln in r), r
         c.cmd("o", "LOGOUT")
     finally:
         c.close()
