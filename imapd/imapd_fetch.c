@@ -15,11 +15,13 @@
  * slow reader holds a chunk of memory and stops only its own session.
  *
  * ENVELOPE, BODY and BODYSTRUCTURE are kept in the index's cache
- * (mindex_cache_put) the first time a message is parsed, so a message is
- * parsed once whatever the number of FETCHes. Each put is a committed
- * index write, so they are gathered (at most FETCH_CACHE_PUTS per FETCH;
- * the rest are cached by a later one) and written on a job thread before
- * the tagged answer, never on the event loop.
+ * the first time a message is parsed, so a message is parsed once
+ * whatever the number of FETCHes. They are gathered (at most
+ * FETCH_CACHE_PUTS and FETCH_CACHE_BYTES per FETCH; the rest are cached
+ * by a later one) and written in one index transaction
+ * (mindex_cache_put_many) on a job thread before the tagged answer,
+ * never on the event loop; the implicit \Seen of BODY[] likewise in one
+ * (mindex_store_uids).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +48,8 @@
 #define FETCH_FIELDS_MAX 128		/* header fields of one section */
 #define FETCH_INLINE_MAX (64 * 1024)	/* larger literals are streamed */
 #define FETCH_CHUNK (64 * 1024)		/* one step of a streamed literal */
-#define FETCH_CACHE_PUTS 2000		/* cache blobs written per FETCH */
-#define FETCH_CACHE_BYTES (4 * 1024 * 1024)	/* and their bytes */
+#define FETCH_CACHE_PUTS 20000		/* cache blobs written per FETCH */
+#define FETCH_CACHE_BYTES (16 * 1024 * 1024)	/* and their bytes */
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -884,19 +886,27 @@ struct fetch_puts {
 	const char *tagged;
 };
 
-/* fetch_puts_job - write them (a failure only costs a later parse) */
+/* fetch_puts_job - write them, the \Seen flags in one index
+ * transaction and the blobs in another (a failure only costs a later
+ * parse) */
 static void
 fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct fetch_puts *o = op->ctx;
+	struct mindex_cache_ent *ents = NULL;
 	struct buf why = BUF_INIT;
-	size_t pos = 0;
+	size_t pos = 0, nents = 0, cap = 0;
+	int *rc;
 
-	for (uint32_t i = 0; i < o->nseen; i++)
-		if (mindex_store(ix, o->folder, o->seen[i], MINDEX_ADD,
-		    MINDEX_F_SEEN, NULL, 0, 0, NULL, &why) < 0)
-			msg_warn("\\Seen of %s uid %u: %s", o->folder,
-			    o->seen[i], buf_cstr(&why));
+	if (o->nseen > 0) {
+		rc = xcalloc(o->nseen, sizeof(*rc));
+		if (mindex_store_uids(ix, o->folder, o->seen, o->nseen,
+		    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, rc, NULL,
+		    &why) < 0)
+			msg_warn("\\Seen of %s: %s", o->folder,
+			    buf_cstr(&why));
+		free(rc);
+	}
 	while (pos + 9 <= o->puts.len) {
 		uint32_t uid, n;
 		uint8_t kind;
@@ -907,14 +917,18 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 		pos += 9;
 		if (n > o->puts.len - pos)
 			break;
-		if (mindex_cache_put(ix, o->folder, uid, kind,
-		    o->puts.data + pos, n, &why) < 0) {
-			msg_warn("cache of %s uid %u: %s", o->folder, uid,
-			    buf_cstr(&why));
-			break;
+		if (nents == cap) {
+			cap = cap ? 2 * cap : 64;
+			ents = xreallocarray(ents, cap, sizeof(*ents));
 		}
+		ents[nents++] = (struct mindex_cache_ent){uid, kind,
+		    o->puts.data + pos, n};
 		pos += n;
 	}
+	buf_reset(&why);
+	if (mindex_cache_put_many(ix, o->folder, ents, nents, &why) < 0)
+		msg_warn("cache of %s: %s", o->folder, buf_cstr(&why));
+	free(ents);
 	buf_free(&why);
 }
 

@@ -46,6 +46,7 @@ struct imapd_sel {
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	struct imapd_view v;
+	struct mindex_stamp stamp;	/* of the view: see mindex_unchanged */
 	char *kwname[MINDEX_KEYWORDS_MAX];	/* the folder's keywords */
 	int nkw;
 

@@ -107,6 +107,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	free(sel->folder);
 	sel->folder = NULL;
 	sel->readonly = false;
+	sel->stamp.trusted = false;
 	if (s->state == IMAPD_S_SELECTED)
 		s->state = IMAPD_S_AUTH;
 }
@@ -338,15 +339,22 @@ imapd_sel_load_fn(const struct mindex_msg *m, void *ctx)
 	return 0;
 }
 
-/* imapd_sel_load - sync (if asked) and list the folder */
+/* imapd_sel_load - sync (if asked) and list the folder; its stamp
+ * into *stamp if not NULL */
 static int
 imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
     struct imapd_view *v, struct mindex_status *st, struct buf *kw,
-    struct buf *why)
+    struct mindex_stamp *stamp, struct buf *why)
 {
 	struct mindex_sync_result r;
+	struct mindex_stamp pre;
 
 	memset(v, 0, sizeof(*v));
+	/* before the sync: a change after it moves an mtime */
+	if (mindex_stamp(ix, folder, &pre, why) < 0) {
+		pre.trusted = false;
+		buf_reset(why);
+	}
 	if (sync && mindex_sync(ix, folder, &r, why) < 0)
 		return -1;
 	if (mindex_status(ix, folder, st, why) < 0 ||
@@ -356,6 +364,9 @@ imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
 		imapd_sel_view_free(v);
 		return -1;
 	}
+	mindex_stamp_status(&pre, st);
+	if (stamp != NULL)
+		*stamp = pre;
 	return 0;
 }
 
@@ -508,8 +519,9 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 }
 
 /* imapd_sel_absorb - a fresh listing: tell what changed and keep it
- * (allow_expunge false and something was expunged: drop it and wait) */
-static void
+ * (allow_expunge false and something was expunged: drop it and wait,
+ * false) */
+static bool
 imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
     const struct mindex_status *st, const struct buf *kw,
     bool allow_expunge)
@@ -530,11 +542,12 @@ imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
 				imapd_sel_view_free(nv);
 				if (kwc)
 					imapd_sel_flag_lines(s);
-				return;
+				return false;
 			}
 		}
 	}
 	imapd_sel_apply(s, nv, st, kwc);
+	return true;
 }
 
 /* imapd_sel_update - sync and tell what changed (on the loop: after a
@@ -551,7 +564,9 @@ imapd_sel_update(struct imapd_session *s, bool allow_expunge)
 	if (sel == NULL || sel->folder == NULL || ix == NULL ||
 	    s->state != IMAPD_S_SELECTED)
 		return;
-	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, &why) < 0)
+	sel->stamp.trusted = false;
+	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, NULL,
+	    &why) < 0)
 		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 		    sel->folder, buf_cstr(&why));
 	else
@@ -816,6 +831,8 @@ struct sel_job {
 	struct imapd_qresync q;
 	const char *tagged;	/* UPDATE: the tagged answer (static) */
 	bool no_expunge;	/* UPDATE: after FETCH, STORE, SEARCH */
+	struct mindex_stamp stamp;	/* in: the view's; out: the new */
+	bool unchanged;		/* nothing changed since stamp: no listing */
 };
 
 /* sel_job_run - on a job thread: sync and list */
@@ -833,8 +850,16 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = -1;
 		return;
 	}
+	/* a NOOP, IDLE wakeup or command that changed nothing: two
+	 * lstat()s and a record instead of a sync and a listing */
+	if (ix != NULL && sj->kind != SJ_SELECT &&
+	    mindex_unchanged(ix, sj->folder, &sj->stamp)) {
+		sj->unchanged = true;
+		job->result = 0;
+		return;
+	}
 	job->result = ix == NULL ? -1 : imapd_sel_load(ix, sj->folder, true,
-	    &sj->nv, &sj->st, &sj->kw, &job->why);
+	    &sj->nv, &sj->st, &sj->kw, &sj->stamp, &job->why);
 }
 
 static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
@@ -857,10 +882,13 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		if (job->result < 0)
 			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 			    sj->folder, buf_cstr(&job->why));
-		else
-			imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
-			    sj->op != NULL ? sj->op->allow_expunge :
-			    !sj->no_expunge);
+		else if (!sj->unchanged)
+			s->sel->stamp = sj->stamp;
+		if (job->result >= 0 && !sj->unchanged &&
+		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
+		    sj->op != NULL ? sj->op->allow_expunge :
+		    !sj->no_expunge))
+			s->sel->stamp.trusted = false;	/* told later */
 	}
 	if (live && sj->kind == SJ_UPDATE)
 		imapd_session_tagged(s, "%s", sj->tagged);
@@ -882,6 +910,7 @@ sel_job_new(enum sel_job_kind kind, const char *folder)
 
 	sj->kind = kind;
 	sj->folder = folder ? xstrdup(folder) : NULL;
+	sj->stamp.trusted = false;
 	buf_init(&sj->kw);
 	buf_init(&sj->q.known);
 	return sj;
@@ -892,7 +921,13 @@ static void
 sel_job_submit(struct imapd_session *s, struct sel_job *sj)
 {
 	struct imapd_job *job = imapd_job_new();
+	struct imapd_sel *sel = s->sel;
 
+	/* the view's stamp: the job may find nothing changed since */
+	if (sj->kind != SJ_SELECT && sel != NULL && sel->folder != NULL &&
+	    sj->folder != NULL && strcmp(sel->folder, sj->folder) == 0 &&
+	    s->state == IMAPD_S_SELECTED)
+		sj->stamp = sel->stamp;
 	job->run = sel_job_run;
 	job->done = sel_job_done;
 	job->ctx = sj;
@@ -1036,6 +1071,7 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 	sel->uidvalidity = sj->st.uidvalidity;
 	sel->uidnext = sj->st.uidnext;
 	sel->highestmodseq = sj->st.highestmodseq;
+	sel->stamp = sj->stamp;
 	(void)imapd_sel_set_keywords(sel, &sj->kw);
 	s->state = IMAPD_S_SELECTED;
 

@@ -64,7 +64,7 @@ store_fetch_line(struct imapd_session *s, uint32_t i, bool uid, bool flags)
 struct flag_op {
 	struct imapd_sel_op op;	/* first */
 	char *folder;
-	bool uid, silent, has_unchanged;
+	bool uid, silent, has_unchanged, failed;
 	unsigned long long unchanged;
 	enum mindex_store_mode mode;
 	uint32_t flags;
@@ -90,23 +90,25 @@ flag_op_free(struct flag_op *o)
 	free(o);
 }
 
-/* flag_job - on a job thread: each message's flags */
+/* flag_job - on a job thread: the messages' flags, in one index
+ * transaction (one commit however many messages) */
 static void
 flag_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct flag_op *o = op->ctx;
 
-	for (uint32_t j = 0; j < o->n; j++) {
-		if (o->has_unchanged && o->unchanged == 0) {
+	if (o->has_unchanged && o->unchanged == 0) {
+		for (uint32_t j = 0; j < o->n; j++)
 			o->rc[j] = 2;	/* RFC 7162 3.1.3: 0 fails always */
-			continue;
-		}
-		o->rc[j] = mindex_store(ix, o->folder, o->uids[j], o->mode,
-		    o->flags, (const char *const *)o->kw, o->nkw,
-		    o->has_unchanged ? o->unchanged : 0, &o->m[j], &o->err);
-		if (o->rc[j] < 0)
-			msg_warn("STORE %s uid %u: %s", o->folder, o->uids[j],
-			    buf_cstr(&o->err));
+		return;
+	}
+	if (mindex_store_uids(ix, o->folder, o->uids, o->n, o->mode,
+	    o->flags, (const char *const *)o->kw, o->nkw,
+	    o->has_unchanged ? o->unchanged : 0, o->rc, o->m, &o->err) < 0) {
+		msg_warn("STORE %s: %s", o->folder, buf_cstr(&o->err));
+		o->failed = true;
+		for (uint32_t j = 0; j < o->n; j++)
+			o->rc[j] = -1;
 	}
 }
 
@@ -178,7 +180,9 @@ flag_answer(struct imapd_sel_op *op, struct imapd_session *s)
 		else if (s->sel->condstore)
 			store_fetch_line(s, (uint32_t)i, o->uid, false);
 	}
-	if (nmod > 0) {
+	if (o->failed) {
+		imapd_session_tagged(s, "NO [SERVERBUG] STORE failed");
+	} else if (nmod > 0) {
 		buf_puts(&b, "OK [MODIFIED ");
 		store_set_append(&b, mod, nmod);
 		buf_puts(&b, "] Conditional STORE failed");

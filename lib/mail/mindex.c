@@ -34,6 +34,7 @@
 #include "mail/mutf7.h"
 
 mindex_fault_fn *mindex_fault;
+unsigned long mindex_write_commits;
 
 #define MINDEX_MSG_HEAD 47	/* record bytes before the name */
 #define MINDEX_FOLDER_LEN_V1 17
@@ -411,6 +412,7 @@ mindex_begin(struct mindex *ix, bool write, MDB_txn **txn_r, struct buf *why)
 		pthread_mutex_unlock(&ix->lock);
 		return mindex_mdb_error(why, rc, "index transaction");
 	}
+	ix->writing = write;
 	return 0;
 }
 
@@ -424,6 +426,9 @@ mindex_end(struct mindex *ix, MDB_txn *txn, bool ok, struct buf *why)
 	if (ok) {
 		if ((rc = mdb_txn_commit(txn)) != 0)
 			mindex_mdb_error(why, rc, "index commit");
+		else if (ix->writing)
+			__atomic_add_fetch(&mindex_write_commits, 1,
+			    __ATOMIC_RELAXED);
 	} else {
 		mdb_txn_abort(txn);
 	}
@@ -1020,10 +1025,13 @@ out:
 	return rc;
 }
 
-/* mindex_cache_put_once - mindex_cache_put, one try */
+/* mindex_cache_put_once - put ents[0..n) in one transaction, one try
+ * (strict: a message the index does not hold is an error, else its
+ * blob is skipped) */
 static int
-mindex_cache_put_once(struct mindex *ix, const char *folder, uint32_t uid,
-    uint8_t kind, const void *data, size_t len, struct buf *why)
+mindex_cache_put_once(struct mindex *ix, const char *folder,
+    const struct mindex_cache_ent *ents, size_t n, bool strict,
+    struct buf *why)
 {
 	struct mindex_fk fk;
 	struct mindex_msg m;
@@ -1033,28 +1041,37 @@ mindex_cache_put_once(struct mindex *ix, const char *folder, uint32_t uid,
 	MDB_val k, v;
 	int rc = -1, got, mrc;
 
-	if (len > MINDEX_CACHE_MAX) {
-		buf_set(why, "cache blob too large");
-		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ents[i].len > MINDEX_CACHE_MAX) {
+			buf_set(why, "cache blob too large");
+			return -1;
+		}
 	}
 	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
 	    mindex_begin(ix, true, &txn, why) < 0)
 		return -1;
-	/* only for a message the index holds: an expunged one's blob
-	 * would stay forever */
-	if ((got = mindex_msg_get(ix, txn, &fk, uid, &m, why)) <= 0) {
-		if (got == 0)
-			buf_printf(why, "no message %u", uid);
-		goto out;
-	}
-	mindex_put32(t, uid);
-	t[4] = kind;
-	mindex_key(&fk, t, sizeof(t), &key);
-	k = mindex_val(&key);
-	v = (MDB_val){len, (void *)data};
-	if ((mrc = mdb_put(txn, ix->cache, &k, &v, 0)) != 0) {
-		mindex_mdb_error(why, mrc, "cache");
-		goto out;
+	for (size_t i = 0; i < n; i++) {
+		/* only for a message the index holds: an expunged one's
+		 * blob would stay forever */
+		if ((got = mindex_msg_get(ix, txn, &fk, ents[i].uid, &m,
+		    why)) < 0)
+			goto out;
+		if (got == 0) {
+			if (!strict)
+				continue;
+			buf_printf(why, "no message %u", ents[i].uid);
+			goto out;
+		}
+		mindex_put32(t, ents[i].uid);
+		t[4] = ents[i].kind;
+		buf_reset(&key);
+		mindex_key(&fk, t, sizeof(t), &key);
+		k = mindex_val(&key);
+		v = (MDB_val){ents[i].len, (void *)ents[i].data};
+		if ((mrc = mdb_put(txn, ix->cache, &k, &v, 0)) != 0) {
+			mindex_mdb_error(why, mrc, "cache");
+			goto out;
+		}
 	}
 	rc = 0;
 out:
@@ -1064,21 +1081,43 @@ out:
 	return rc;
 }
 
-/* mindex_cache_put - see mindex.h */
-int
-mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
-    uint8_t kind, const void *data, size_t len, struct buf *why)
+/* mindex_cache_put_try - mindex_cache_put_once, tried again while the
+ * map grows */
+static int
+mindex_cache_put_try(struct mindex *ix, const char *folder,
+    const struct mindex_cache_ent *ents, size_t n, bool strict,
+    struct buf *why)
 {
 	int rc;
 
 	for (int tries = 0;; tries++) {
-		rc = mindex_cache_put_once(ix, folder, uid, kind, data, len,
-		    why);
+		rc = mindex_cache_put_once(ix, folder, ents, n, strict, why);
 		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
 		    !mindex_map_full(why))
 			return rc;
 		buf_reset(why);
 	}
+}
+
+/* mindex_cache_put - see mindex.h */
+int
+mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
+    uint8_t kind, const void *data, size_t len, struct buf *why)
+{
+	struct mindex_cache_ent e = {uid, kind, data, len};
+
+	return mindex_cache_put_try(ix, folder, &e, 1, true, why);
+}
+
+/* mindex_cache_put_many - see mindex.h (blobs of messages expunged
+ * meanwhile are skipped) */
+int
+mindex_cache_put_many(struct mindex *ix, const char *folder,
+    const struct mindex_cache_ent *ents, size_t n, struct buf *why)
+{
+	if (n == 0)
+		return 0;
+	return mindex_cache_put_try(ix, folder, ents, n, false, why);
 }
 
 /* mindex_cache_get - see mindex.h */

@@ -53,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct buf;
 struct mindex;
@@ -114,6 +115,9 @@ struct mindex_sync_result {
  * that changes the disk (see mindex.c); NULL outside tests */
 typedef void mindex_fault_fn(const char *point);
 extern mindex_fault_fn *mindex_fault;
+/* mindex_write_commits - write transactions committed by this process
+ * (for tests that bound them) */
+extern unsigned long mindex_write_commits;
 
 /* mindex_open - open (create if missing) the index of the Maildir at
  * path; a damaged one is moved aside and rebuilt. -1 with why */
@@ -125,6 +129,36 @@ void mindex_close(struct mindex **ix);
  * the folder must exist. -1 with why */
 int mindex_sync(struct mindex *ix, const char *folder,
     struct mindex_sync_result *r, struct buf *why);
+/*
+ * A folder's stamp: what tells cheaply (two lstat()s and one record)
+ * that a folder has not changed since it was last synced and listed, so
+ * that a NOOP or IDLE wakeup need not sync and list it again. Take it
+ * with mindex_stamp BEFORE the sync (a change after it moves an mtime),
+ * then put the listing's status in with mindex_stamp_status. Directory
+ * mtimes have a coarse tick (and a change within the tick of the last
+ * one leaves them as they were), so a stamp whose mtimes were less than
+ * MINDEX_STAMP_DOUBT old when taken is not trusted: the next check
+ * syncs in full.
+ */
+#define MINDEX_STAMP_DOUBT 2	/* seconds */
+struct mindex_stamp {
+	struct timespec newt, curt;	/* mtimes of new/ and cur/ */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	bool trusted;
+};
+/* mindex_stamp - the folder's stamp now into *s; -1 with why */
+int mindex_stamp(struct mindex *ix, const char *folder,
+    struct mindex_stamp *s, struct buf *why);
+/* mindex_stamp_status - the status of the listing made after s was
+ * taken into s */
+void mindex_stamp_status(struct mindex_stamp *s,
+    const struct mindex_status *st);
+/* mindex_unchanged - true when s is trusted and the folder's stamp now
+ * is the same (nothing to sync or list); false when in doubt */
+bool mindex_unchanged(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *s);
+
 /* mindex_status - the folder's state as last synced; -1 with why */
 int mindex_status(struct mindex *ix, const char *folder,
     struct mindex_status *st, struct buf *why);
@@ -152,6 +186,21 @@ enum mindex_store_mode { MINDEX_SET, MINDEX_ADD, MINDEX_REMOVE };
 int mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
     enum mindex_store_mode mode, uint32_t flags, const char *const *kw,
     size_t nkw, uint64_t unchangedsince, struct mindex_msg *m_r,
+    struct buf *why);
+
+/*
+ * mindex_store_uids - mindex_store on each of uids[0..n) in ONE index
+ * transaction (one commit, one fsync): each file is renamed, then its
+ * record written, and the commit comes after the last rename, so a crash
+ * in between leaves renames that the next sync takes as flag changes.
+ * rc_r[i] gets what mindex_store would return for uids[i] (1, 0, 2) and
+ * m_r[i] (if m_r) its new state when 1. -1 with why: nothing of the
+ * batch is committed.
+ */
+int mindex_store_uids(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, enum mindex_store_mode mode,
+    uint32_t flags, const char *const *kw, size_t nkw,
+    uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
     struct buf *why);
 
 /* mindex_keywords - the folder's keyword names, in letter order, each
@@ -211,6 +260,17 @@ int mindex_copy(struct mindex *ix, const char *src, const char *dst,
  * blob of kind for message uid; -1 with why */
 int mindex_cache_put(struct mindex *ix, const char *folder, uint32_t uid,
     uint8_t kind, const void *data, size_t len, struct buf *why);
+/* one blob for mindex_cache_put_many */
+struct mindex_cache_ent {
+	uint32_t uid;
+	uint8_t kind;
+	const void *data;
+	size_t len;
+};
+/* mindex_cache_put_many - mindex_cache_put of ents[0..n) in one
+ * transaction; -1 with why (then none is kept) */
+int mindex_cache_put_many(struct mindex *ix, const char *folder,
+    const struct mindex_cache_ent *ents, size_t n, struct buf *why);
 /* mindex_cache_get - the blob into out: 1, 0 none, -1 with why */
 int mindex_cache_get(struct mindex *ix, const char *folder, uint32_t uid,
     uint8_t kind, struct buf *out, struct buf *why);

@@ -27,6 +27,7 @@ struct mindex {
 	MDB_env *env;
 	MDB_dbi folders, msgs, names, expunged, cache, meta;
 	pthread_mutex_t lock;	/* one operation at a time */
+	bool writing;		/* the open transaction is a write one */
 };
 
 /* a checked folder: its key, Maildir path and name */

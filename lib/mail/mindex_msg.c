@@ -135,6 +135,139 @@ mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
 	}
 }
 
+/*
+ * mindex_store_uids_once - mindex_store_uids, one try. Per message the
+ * file is renamed first and the record written after; a try that fails
+ * (a full map) has renamed some files without committing: the next try
+ * finds them renamed (ENOENT with the new name there) and goes on, and
+ * should every try fail, the next sync takes them as flag changes.
+ */
+static int
+mindex_store_uids_once(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, enum mindex_store_mode mode,
+    uint32_t flags, const char *const *kw, size_t nkw,
+    uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
+    struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	struct mindex_msg m;
+	struct buf from = BUF_INIT, to = BUF_INIT;
+	char name[MINDEX_NAME_MAX + 1];
+	uint32_t kbits = 0, nf, nk;
+	bool changed = false;
+	MDB_txn *txn;
+	int rc = -1, got;
+
+	for (size_t i = 0; i < n; i++)
+		rc_r[i] = 0;
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_begin(ix, true, &txn, why) < 0)
+		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) <= 0) {
+		rc = got;	/* not indexed: nothing to change */
+		goto out;
+	}
+	if (nkw > 0 && mindex_keyword_bits(&fk, kw, nkw, mode != MINDEX_REMOVE,
+	    &kbits, why) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((got = mindex_msg_get(ix, txn, &fk, uids[i], &m,
+		    why)) < 0)
+			goto out;
+		if (got == 0)
+			continue;
+		if (unchangedsince != 0 && m.modseq > unchangedsince) {
+			rc_r[i] = 2;
+			continue;
+		}
+		switch (mode) {
+		case MINDEX_SET:
+			nf = flags;
+			nk = kbits;
+			break;
+		case MINDEX_ADD:
+			nf = m.flags | flags;
+			nk = m.keywords | kbits;
+			break;
+		default:
+			nf = m.flags & ~flags;
+			nk = m.keywords & ~kbits;
+			break;
+		}
+		if (nf == m.flags && nk == m.keywords)
+			continue;
+		if (mindex_name_with_flags(m.name, mindex_base_len(m.name), nf,
+		    nk, name, sizeof(name)) < 0) {
+			buf_set(why, "file name too long for these flags");
+			goto out;
+		}
+		buf_reset(&from);
+		buf_reset(&to);
+		buf_printf(&from, "%s/cur/%s", fk.dir, m.name);
+		buf_printf(&to, "%s/cur/%s", fk.dir, name);
+		/* ENOENT with the new name there: an earlier try renamed
+		 * it; without: another tool's rename, which sync sees */
+		if (rename(buf_cstr(&from), buf_cstr(&to)) < 0 &&
+		    (errno != ENOENT || access(buf_cstr(&to), F_OK) < 0)) {
+			if (errno == ENOENT)
+				continue;
+			buf_printf(why, "rename %s: %s", buf_cstr(&from),
+			    strerror(errno));
+			goto out;
+		}
+		mindex_point("storeuids:renamed");
+		snprintf(m.name, sizeof(m.name), "%s", name);
+		m.flags = nf;
+		m.keywords = nk;
+		m.modseq = ++f.highestmodseq;
+		if (mindex_msg_put(ix, txn, &fk, &m, why) < 0)
+			goto out;
+		if (m_r != NULL)
+			m_r[i] = m;
+		rc_r[i] = 1;
+		changed = true;
+	}
+	if (changed && mindex_folder_put(ix, txn, &fk, &f, why) < 0)
+		goto out;
+	mindex_point("storeuids:before-commit");
+	rc = 0;
+out:
+	buf_free(&from);
+	buf_free(&to);
+	if (mindex_end(ix, txn, rc == 0 && changed, why) < 0 && changed &&
+	    rc == 0)
+		rc = -1;
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++)
+			rc_r[i] = 0;
+	return rc < 0 ? -1 : 0;
+}
+
+/* mindex_store_uids - see mindex.h */
+int
+mindex_store_uids(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, enum mindex_store_mode mode,
+    uint32_t flags, const char *const *kw, size_t nkw,
+    uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
+    struct buf *why)
+{
+	int rc;
+
+	if (flags & ~MINDEX_F_ALL) {
+		buf_set(why, "unknown flag bits");
+		return -1;
+	}
+	for (int tries = 0;; tries++) {
+		rc = mindex_store_uids_once(ix, folder, uids, n, mode, flags,
+		    kw, nkw, unchangedsince, rc_r, m_r, why);
+		if (rc >= 0 || tries + 1 >= MINDEX_TRIES ||
+		    !mindex_map_full(why))
+			return rc;
+		buf_reset(why);
+	}
+}
+
 /* mindex_expunge_txn - expunge inside txn: uids[0..n) or, uids NULL,
  * every \Deleted message; -1 with why */
 static int

@@ -821,3 +821,79 @@ out:
 	buf_free(&key);
 	return rc;
 }
+
+/* mindex_stamp - see mindex.h */
+int
+mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
+    struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	struct buf path = BUF_INIT;
+	struct timespec now;
+	struct stat sn, sc;
+	MDB_txn *txn;
+	int got;
+
+	memset(s, 0, sizeof(*s));
+	if (mindex_fkey(ix, folder, &fk, why) < 0)
+		return -1;
+	buf_printf(&path, "%s/new", fk.dir);
+	got = lstat(buf_cstr(&path), &sn);
+	buf_reset(&path);
+	buf_printf(&path, "%s/cur", fk.dir);
+	if (got < 0 || lstat(buf_cstr(&path), &sc) < 0) {
+		buf_printf(why, "%s: %s", buf_cstr(&path), strerror(errno));
+		buf_free(&path);
+		return -1;
+	}
+	buf_free(&path);
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->newt = sn.st_mtim;
+	s->curt = sc.st_mtim;
+	s->trusted = S_ISDIR(sn.st_mode) && S_ISDIR(sc.st_mode) &&
+	    sn.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec &&
+	    sc.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec;
+	if (mindex_begin(ix, false, &txn, why) < 0)
+		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) > 0) {
+		s->uidvalidity = f.uidvalidity;
+		s->uidnext = f.uidnext;
+		s->highestmodseq = f.highestmodseq;
+	} else {
+		s->trusted = false;	/* not indexed yet */
+	}
+	mindex_end(ix, txn, true, why);
+	return got < 0 ? -1 : 0;
+}
+
+/* mindex_stamp_status - see mindex.h */
+void
+mindex_stamp_status(struct mindex_stamp *s, const struct mindex_status *st)
+{
+	s->uidvalidity = st->uidvalidity;
+	s->uidnext = st->uidnext;
+	s->highestmodseq = st->highestmodseq;
+}
+
+/* mindex_unchanged - see mindex.h */
+bool
+mindex_unchanged(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *s)
+{
+	struct mindex_stamp now;
+	struct buf why = BUF_INIT;
+	int rc;
+
+	if (!s->trusted)
+		return false;
+	rc = mindex_stamp(ix, folder, &now, &why);
+	buf_free(&why);
+	return rc == 0 && now.newt.tv_sec == s->newt.tv_sec &&
+	    now.newt.tv_nsec == s->newt.tv_nsec &&
+	    now.curt.tv_sec == s->curt.tv_sec &&
+	    now.curt.tv_nsec == s->curt.tv_nsec &&
+	    now.uidvalidity == s->uidvalidity &&
+	    now.uidnext == s->uidnext &&
+	    now.highestmodseq == s->highestmodseq;
+}

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/test.h"
 #include "mail/maildir.h"
 #include "mail/mindex.h"
@@ -331,6 +332,147 @@ test_store_and_other_tools(void)
 	mindex_close(&ix);
 	buf_free(&why);
 	buf_free(&kw);
+}
+
+/* test_store_uids_batch - a store over many messages is one commit;
+ * results as mindex_store's, cache blobs put many at once */
+static void
+test_store_uids_batch(void)
+{
+	const char *dir = fresh();
+	const char *env = getenv("HERALD_MINDEX_BATCH");
+	long n = env ? strtol(env, NULL, 10) : 4000; /* snap holds 4096 */
+	const char *words[] = {"Work"};
+	struct buf why = BUF_INIT, out = BUF_INIT;
+	struct mindex_cache_ent *ents;
+	struct mindex_status st;
+	struct mindex_msg *m, one;
+	struct mindex *ix;
+	uint32_t *uids;
+	unsigned long c0;
+	uint64_t ms;
+	int *rc;
+	char path[800];
+
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/new/%ld.M%ldP1Q%ld.host,"
+		    "S=20,W=21", dir, 1700000000 + i / 100, i % 100, i);
+		T_EQ_INT(write_file(path, "Subject: big\n\nbody\n"), 0);
+	}
+	uids = xcalloc((size_t)n + 1, sizeof(*uids));
+	rc = xcalloc((size_t)n + 1, sizeof(*rc));
+	m = xcalloc((size_t)n + 1, sizeof(*m));
+	ents = xcalloc((size_t)n + 1, sizeof(*ents));
+	for (long i = 0; i < n; i++)
+		uids[i] = (uint32_t)i + 1;
+	uids[n] = 999999;	/* no such message */
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	ms = st.highestmodseq;
+
+	c0 = mindex_write_commits;
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, (size_t)n + 1,
+	    MINDEX_ADD, MINDEX_F_SEEN, words, 1, 0, rc, m, &why), 0);
+	T_EQ_INT(mindex_write_commits - c0, 1);
+	for (long i = 0; i < n; i++) {
+		T_EQ_INT(rc[i], 1);
+		T_ASSERT(strstr(m[i].name, ":2,Sa") != NULL);
+		T_ASSERT(m[i].modseq > ms);
+	}
+	T_EQ_INT(rc[n], 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.unseen, 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+
+	/* nothing to change: no commit at all; stale UNCHANGEDSINCE */
+	c0 = mindex_write_commits;
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, (size_t)n,
+	    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &why), 0);
+	T_EQ_INT(mindex_write_commits - c0, 0);
+	T_EQ_INT(rc[0], 0);
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_REMOVE,
+	    MINDEX_F_SEEN, NULL, 0, ms, rc, NULL, &why), 0);
+	T_EQ_INT(rc[0], 2);
+	T_EQ_INT(rc[1], 2);
+	/* a file another tool renamed away meanwhile: left to sync */
+	snprintf(path, sizeof(path), "%s/cur/%s", dir, m[0].name);
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_SET,
+	    MINDEX_F_FLAGGED, NULL, 0, 0, rc, m, &why), 0);
+	T_EQ_INT(rc[0], 0);
+	T_EQ_INT(rc[1], 1);
+	T_EQ_INT(m[1].flags, MINDEX_F_FLAGGED);
+	T_EQ_INT(mindex_get(ix, "INBOX", 2, &one, &why), 1);
+	T_EQ_INT(one.flags, MINDEX_F_FLAGGED);
+	T_EQ_INT(one.keywords, 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+
+	/* cache blobs: many in one commit; an expunged one skipped */
+	for (long i = 0; i < n; i++)
+		ents[i] = (struct mindex_cache_ent){(uint32_t)i + 1,
+		    MINDEX_CACHE_ENVELOPE, "(NIL)", 5};
+	c0 = mindex_write_commits;
+	T_EQ_INT(mindex_cache_put_many(ix, "INBOX", ents, (size_t)n, &why),
+	    0);
+	T_EQ_INT(mindex_write_commits - c0, 1);
+	T_EQ_INT(mindex_cache_get(ix, "INBOX", 2, MINDEX_CACHE_ENVELOPE, &out,
+	    &why), 1);
+	T_EQ_STR(buf_cstr(&out), "(NIL)");
+	T_EQ_INT(mindex_cache_get(ix, "INBOX", 1, MINDEX_CACHE_ENVELOPE, &out,
+	    &why), 0);
+	mindex_close(&ix);
+	free(uids);
+	free(rc);
+	free(m);
+	free(ents);
+	buf_free(&why);
+	buf_free(&out);
+}
+
+/* test_stamp - a folder's stamp: untrusted while its mtimes are young,
+ * then unchanged until a delivery, a rename or an index change */
+static void
+test_stamp(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct timespec old[2] = {{1600000000, 5}, {1600000000, 5}};
+	struct mindex_stamp s;
+	struct mindex_status st;
+	struct mindex *ix;
+	char path[800];
+
+	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(!s.trusted);	/* the sync just moved mail */
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(s.trusted);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	mindex_stamp_status(&s, &st);
+	T_ASSERT(mindex_unchanged(ix, "INBOX", &s));
+	/* an index change (another process's STORE) */
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_SEEN, NULL,
+	    0, 0, NULL, &why), 1);
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	/* a nanosecond's difference in new/ */
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_ASSERT(mindex_unchanged(ix, "INBOX", &s));
+	old[1].tv_nsec++;
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	mindex_close(&ix);
+	buf_free(&why);
 }
 
 /* vanished_cb - collect ranges */
@@ -725,6 +867,7 @@ workload(const char *dir)
 	struct buf why = BUF_INIT;
 	struct mindex *ix;
 	uint32_t uid, uv, dst[1];
+	int rc[3];
 	int fd = source("Subject: a\n\nappended\n");
 
 	if (mindex_open(dir, &ix, &why) < 0)
@@ -735,6 +878,9 @@ workload(const char *dir)
 	    &uid, &uv, &why);
 	(void)mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_DELETED, NULL,
 	    0, 0, NULL, &why);
+	(void)mindex_store_uids(ix, "INBOX", (uint32_t[]){1, 2, 3}, 3,
+	    MINDEX_ADD, MINDEX_F_SEEN | MINDEX_F_FLAGGED, NULL, 0, 0, rc,
+	    NULL, &why);
 	(void)mindex_copy(ix, "INBOX", "Trash", (uint32_t[]){2}, 1, true, dst,
 	    &uv, &why);
 	(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
@@ -749,7 +895,8 @@ test_crash_at_every_step(void)
 	static const char *const points[] = {"sync:moved",
 	    "sync:before-commit", "sync:committed", "append:delivered",
 	    "append:moved", "append:committed", "store:renamed",
-	    "copy:linked", "copy:synced", "expunge:unlinked", NULL};
+	    "copy:linked", "copy:synced", "expunge:unlinked",
+	    "storeuids:renamed", "storeuids:before-commit", NULL};
 	struct buf why = BUF_INIT;
 
 	for (int p = 0; points[p] != NULL; p++) {
@@ -1257,6 +1404,9 @@ static const struct test_case cases[] = {
 	{"sync gives new mail UIDs and moves it to cur/", test_sync_new_mail},
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
+	{"a store over many messages is one commit (and cache blobs)",
+	    test_store_uids_batch},
+	{"a folder's stamp tells when nothing changed", test_stamp},
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},
