@@ -196,7 +196,7 @@ static void
 test_codec(void)
 {
 	struct mindex_msg m = {0}, back;
-	struct mindex_folder_rec f = {7, 8, 9, 3, 5}, fb;
+	struct mindex_folder_rec f = {7, 8, 9, 3, 5, {0}}, fb;
 	struct buf b = BUF_INIT, why = BUF_INIT;
 
 	m.uid = 42;
@@ -230,6 +230,41 @@ test_codec(void)
 	T_EQ_INT(fb.uidnext, 8);
 	T_EQ_INT(fb.vanished_floor, 5);
 	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
+	/* the MAILBOXID: from the id, or the uidvalidity of an old record */
+	{
+		char id[MINDEX_OBJID_LEN + 1];
+
+		memset(f.id, 0xab, sizeof(f.id));
+		buf_reset(&b);
+		mindex_folder_encode(&f, &b);
+		T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
+		mindex_mailboxid(&fb, id);
+		T_EQ_STR(id, "Fabababababababababababababababab");
+		b.data[0] = 2;	/* a version 2 record: no id */
+		T_EQ_INT(mindex_folder_decode(b.data, b.len - MINDEX_FOLDER_ID,
+		    &fb, &why), 0);
+		mindex_mailboxid(&fb, id);
+		T_EQ_STR(id, "F00000007000000000000000000000000");
+		/* EMAILID: by the base name, or the copy's E= field */
+		mindex_emailid("1.M2P3.host,S=1,W=1:2,S", id);
+		T_EQ_INT(strlen(id), MINDEX_OBJID_LEN);
+		T_EQ_INT(id[0], 'M');
+		{
+			char id2[MINDEX_OBJID_LEN + 1], nm[200];
+
+			mindex_emailid("1.M2P3.host,S=1,W=1:2,FS", id2);
+			T_EQ_STR(id, id2);
+			mindex_emailid("1.M2P4.host,S=1,W=1", id2);
+			T_ASSERT(strcmp(id, id2) != 0);
+			snprintf(nm, sizeof(nm), "9.M9P9.h,S=1,W=1,E=%s:2,", id);
+			mindex_emailid(nm, id2);
+			T_EQ_STR(id, id2);
+			/* a damaged E= is not taken */
+			snprintf(nm, sizeof(nm), "9.M9P9.h,E=%.20s:2,", id);
+			mindex_emailid(nm, id2);
+			T_ASSERT(strcmp(id, id2) != 0);
+		}
+	}
 	buf_free(&b);
 	buf_free(&why);
 }
