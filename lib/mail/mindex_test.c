@@ -704,8 +704,14 @@ test_folders(void)
 	T_EQ_INT(mindex_folder_rename(ix, "Work", "Job", &why), 0);
 	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
 	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
+	/* and the MAILBOXID: random (not the uidvalidity fallback) */
+	T_EQ_STR(st2.mailboxid, st.mailboxid);
+	T_EQ_INT(strlen(st.mailboxid), MINDEX_OBJID_LEN);
+	T_ASSERT(strcmp(st.mailboxid + 9, "000000000000000000000000") != 0);
 	T_ASSERT(mindex_status(ix, "Work", &st2, &why) < 0);
 	T_EQ_INT(mindex_sync(ix, "Job.Old", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "Job.Old", &st2, &why), 0);
+	T_ASSERT(strcmp(st2.mailboxid, st.mailboxid) != 0);
 	T_ASSERT(mindex_folder_rename(ix, "Job", "Sent", &why) < 0);
 
 	/* delete: refuses INBOX and a full folder without force; a new
@@ -720,6 +726,7 @@ test_folders(void)
 	T_EQ_INT(mindex_folder_create(ix, "Job", &why), 0);
 	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
 	T_ASSERT(st2.uidvalidity != st.uidvalidity);
+	T_ASSERT(strcmp(st2.mailboxid, st.mailboxid) != 0);
 
 	/* renaming INBOX moves its mail and leaves INBOX empty */
 	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
@@ -773,6 +780,7 @@ test_rebuild_keeps_uids(void)
 	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
 	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
 	T_EQ_INT(st2.uidnext, st.uidnext);
+	T_EQ_STR(st2.mailboxid, st.mailboxid);	/* RFC 8474: kept */
 	T_ASSERT(st2.highestmodseq > st.highestmodseq);
 	T_EQ_INT(take(ix, "INBOX", &s2), 0);
 	T_EQ_INT(s2.n, 4);
