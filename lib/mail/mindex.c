@@ -212,7 +212,7 @@ mindex_mailboxid(const struct mindex_folder_rec *f, char *out)
 	if (memcmp(f->id, zero, sizeof(zero)) != 0)
 		memcpy(id, f->id, sizeof(id));
 	else
-		mindex_put32(id, f->uidvalidity);	/* a version 2 record */
+		mindex_put32(id, f->uidvalidity);	/* a version 2 one */
 	mindex_hex('F', id, sizeof(id), out);
 }
 

@@ -64,7 +64,7 @@ struct mindex;
 #define MINDEX_KEYWORDS_MAX 26		/* a-z, as Dovecot's Maildir */
 #define MINDEX_KEYWORD_LEN 64		/* longest keyword name */
 #define MINDEX_VANISHED_MAX 10000	/* expunged-range records a folder */
-#define MINDEX_OBJID_LEN 33		/* MAILBOXID/EMAILID: letter, 32 hex */
+#define MINDEX_OBJID_LEN 33		/* RFC 8474 ids: letter, 32 hex */
 #define MINDEX_FOLDER_ID 16		/* random bytes of a MAILBOXID */
 
 /* message flags (the Maildir letter each is stored as) */

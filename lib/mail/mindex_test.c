@@ -256,7 +256,8 @@ test_codec(void)
 			T_EQ_STR(id, id2);
 			mindex_emailid("1.M2P4.host,S=1,W=1", id2);
 			T_ASSERT(strcmp(id, id2) != 0);
-			snprintf(nm, sizeof(nm), "9.M9P9.h,S=1,W=1,E=%s:2,", id);
+			snprintf(nm, sizeof(nm), "9.M9P9.h,S=1,W=1,E=%s:2,",
+			    id);
 			mindex_emailid(nm, id2);
 			T_EQ_STR(id, id2);
 			/* a damaged E= is not taken */
