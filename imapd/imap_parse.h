@@ -259,6 +259,7 @@ enum imap_sk {
 	IMAP_SK_SENTBEFORE, IMAP_SK_SENTON, IMAP_SK_SENTSINCE, /* Date: */
 	IMAP_SK_LARGER, IMAP_SK_SMALLER,	/* num: octets */
 	IMAP_SK_MODSEQ,		/* num; str1/str2: entry name and type */
+	IMAP_SK_EMAILID, IMAP_SK_THREADID,	/* str1: RFC 8474 objectid */
 };
 
 struct imap_search {

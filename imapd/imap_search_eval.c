@@ -560,6 +560,10 @@ imap_search_match(struct imap_search_eval *ev, struct imap_search_msg *m,
 	case IMAP_SK_LARGER: return v->size > n->src->num;
 	case IMAP_SK_SMALLER: return v->size < n->src->num;
 	case IMAP_SK_MODSEQ: return v->modseq >= n->src->num;
+	case IMAP_SK_EMAILID:	/* RFC 8474 6: ids compare exactly */
+		return v->emailid != NULL &&
+		    strcmp(v->emailid, n->src->str1) == 0;
+	case IMAP_SK_THREADID: return false;	/* every THREADID is NIL */
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:

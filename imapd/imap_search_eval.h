@@ -82,6 +82,7 @@ struct imap_msg_view {
 	time_t internaldate;		/* INTERNALDATE: the moment */
 	int internal_zone;		/* and its zone, minutes east */
 	unsigned long long size;	/* RFC822.SIZE */
+	const char *emailid;		/* RFC 8474 (NULL: none) */
 };
 
 /* a mailbox's messages, as callbacks (ctx is the caller's) */

@@ -49,7 +49,7 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 	if (s->state & IMAPD_S_LOGGED)
 		buf_puts(out, " UTF8=ACCEPT LIST-EXTENDED LIST-STATUS "
 		    "SPECIAL-USE CREATE-SPECIAL-USE CHILDREN STATUS=SIZE "
-		    "QUOTA QUOTA=RES-STORAGE");
+		    "QUOTA QUOTA=RES-STORAGE OBJECTID");
 	/* the selected state (imapd_select.c and its siblings) */
 	if (s->state & IMAPD_S_LOGGED) {
 		imapd_sel_capability(out);

@@ -1,7 +1,7 @@
 /*
  * imapd_fetch - FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; BINARY of
  * RFC 3516; MODSEQ and CHANGEDSINCE of RFC 7162, VANISHED of its
- * QRESYNC).
+ * QRESYNC; EMAILID and THREADID (always NIL) of RFC 8474).
  *
  * The answer is made one message at a time, and only while the client
  * reads it: before each message, and between the chunks of a large
@@ -59,6 +59,7 @@
 enum fetch_kind {
 	FA_FLAGS, FA_UID, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_MODSEQ, FA_SECTION, FA_BINARY_SIZE,
+	FA_EMAILID, FA_THREADID,
 };
 
 struct fetch_att {
@@ -151,7 +152,8 @@ fetch_add(struct imapd_fetch *f, enum fetch_kind kind)
 	a = &f->att[f->natt++];
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
-	if (kind != FA_FLAGS && kind != FA_UID && kind != FA_MODSEQ)
+	if (kind != FA_FLAGS && kind != FA_UID && kind != FA_MODSEQ &&
+	    kind != FA_THREADID)
 		f->need_msg = true;
 	if (kind == FA_FLAGS)
 		f->want_flags = true;
@@ -323,6 +325,7 @@ fetch_item(struct imapd_fetch *f, struct imap_cursor *c,
 		{"INTERNALDATE", FA_INTERNALDATE}, {"RFC822.SIZE", FA_SIZE},
 		{"ENVELOPE", FA_ENVELOPE}, {"BODY", FA_BODY},
 		{"BODYSTRUCTURE", FA_BODYSTRUCTURE}, {"MODSEQ", FA_MODSEQ},
+		{"EMAILID", FA_EMAILID}, {"THREADID", FA_THREADID},
 	};
 	static const struct {
 		const char *name, *spec;
@@ -799,6 +802,16 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 		case FA_SIZE:
 			buf_printf(&f->text, "RFC822.SIZE %llu",
 			    (unsigned long long)m.wsize);
+			break;
+		case FA_EMAILID: {	/* RFC 8474 5.1 */
+			char id[MINDEX_OBJID_LEN + 1];
+
+			mindex_emailid(m.name, id);
+			buf_printf(&f->text, "EMAILID (%s)", id);
+			break;
+		}
+		case FA_THREADID:	/* RFC 8474 5.2: no thread ids kept */
+			buf_puts(&f->text, "THREADID NIL");
 			break;
 		case FA_ENVELOPE:
 		case FA_BODY:

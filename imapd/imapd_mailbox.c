@@ -110,6 +110,8 @@ static void
 imapd_mbop_create(struct imapd_mbop *op, struct mindex *ix,
     struct buf *why)
 {
+	struct mindex_sync_result sr;
+	struct mindex_status st;
 	size_t n = 0;
 
 	if (strcmp(op->a, "INBOX") == 0 ||
@@ -154,7 +156,15 @@ imapd_mbop_create(struct imapd_mbop *op, struct mindex *ix,
 			imapd_mbop_fail(op, "create", why);
 		return;
 	}
-	buf_puts(&op->tagged, "OK CREATE completed");
+	/* RFC 8474 4.1: the new folder's MAILBOXID in the tagged OK (the
+	 * folder is made; if it cannot be indexed now, the OK goes without) */
+	if (mindex_sync(ix, op->a, &sr, why) == 0 &&
+	    mindex_status(ix, op->a, &st, why) == 0)
+		buf_printf(&op->tagged, "OK [MAILBOXID (%s)] CREATE completed",
+		    st.mailboxid);
+	else
+		buf_puts(&op->tagged, "OK CREATE completed");
+	buf_reset(why);
 }
 
 /* imapd_mbop_delete - DELETE (job thread) */
@@ -251,6 +261,7 @@ out:
 static const char *const imapd_status_names[IMAPD_ST_COUNT] = {
 	"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
 	"HIGHESTMODSEQ", "RECENT", "APPENDLIMIT", "DELETED-STORAGE",
+	"MAILBOXID",
 };
 
 /* imapd_status_parse - "(" item... ")" */
@@ -329,6 +340,10 @@ imapd_status_line(struct mindex *ix, const char *folder, bool utf8,
 			break;
 		case IMAPD_ST_DELETED_STORAGE: v = (dsize + 1023) / 1024;
 			break;
+		case IMAPD_ST_MAILBOXID:	/* RFC 8474 4.2 */
+			buf_printf(out, "%sMAILBOXID (%s)", i ? " " : "",
+			    st.mailboxid);
+			continue;
 		case IMAPD_ST_COUNT: break;
 		}
 		buf_printf(out, "%s%s %llu", i ? " " : "",

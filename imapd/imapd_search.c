@@ -65,6 +65,7 @@ struct search {
 	/* on the job thread */
 	struct mindex *ix;
 	struct mindex_msg cur;	/* the message last read of the index */
+	char emailid[MINDEX_OBJID_LEN + 1];	/* cur's (RFC 8474) */
 	uint32_t cur_i;
 	bool have_cur;
 	const char *kwp[MINDEX_KEYWORDS_MAX];
@@ -131,6 +132,8 @@ search_view(void *ctx, uint32_t i, struct imap_msg_view *v)
 	v->internaldate = (time_t)se->cur.internaldate;
 	v->internal_zone = 0;
 	v->size = se->cur.wsize;
+	mindex_emailid(se->cur.name, se->emailid);
+	v->emailid = se->emailid;
 	return 0;
 }
 

@@ -1093,6 +1093,7 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 	    sel->uidnext);
 	imapd_session_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest",
 	    (unsigned long long)sel->highestmodseq);
+	imapd_session_reply(s, "* OK [MAILBOXID (%s)] Ok", sj->st.mailboxid);
 	if (s->rev2) {
 		buf_reset(&line);
 		buf_puts(&line, "* LIST () \".\" ");

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -38,7 +40,8 @@ unsigned long mindex_write_commits;
 
 #define MINDEX_MSG_HEAD 47	/* record bytes before the name */
 #define MINDEX_FOLDER_LEN_V1 17
-#define MINDEX_FOLDER_LEN 29
+#define MINDEX_FOLDER_LEN_V2 29
+#define MINDEX_FOLDER_LEN (MINDEX_FOLDER_LEN_V2 + MINDEX_FOLDER_ID)
 
 /* mindex_put32 - v big-endian into p[0..4) */
 void
@@ -142,12 +145,13 @@ mindex_folder_encode(const struct mindex_folder_rec *f, struct buf *out)
 {
 	unsigned char h[MINDEX_FOLDER_LEN];
 
-	h[0] = 2;
+	h[0] = 3;
 	mindex_put32(h + 1, f->uidvalidity);
 	mindex_put32(h + 5, f->uidnext);
 	mindex_put64(h + 9, f->highestmodseq);
 	mindex_put32(h + 17, f->vanished);
 	mindex_put64(h + 21, f->vanished_floor);
+	memcpy(h + MINDEX_FOLDER_LEN_V2, f->id, MINDEX_FOLDER_ID);
 	buf_append(out, h, sizeof(h));
 }
 
@@ -158,17 +162,21 @@ mindex_folder_decode(const void *data, size_t n, struct mindex_folder_rec *f,
 {
 	const unsigned char *p = data;
 
-	/* version 1 had no vanished count and floor */
+	/* version 1 had no vanished count and floor, 2 no id */
 	if (!(n == MINDEX_FOLDER_LEN_V1 && p[0] == 1) &&
-	    !(n == MINDEX_FOLDER_LEN && p[0] == 2)) {
+	    !(n == MINDEX_FOLDER_LEN_V2 && p[0] == 2) &&
+	    !(n == MINDEX_FOLDER_LEN && p[0] == 3)) {
 		buf_set(why, "folder record of unknown version or length");
 		return -1;
 	}
 	f->uidvalidity = mindex_get32(p + 1);
 	f->uidnext = mindex_get32(p + 5);
 	f->highestmodseq = mindex_get64(p + 9);
-	f->vanished = p[0] == 2 ? mindex_get32(p + 17) : 0;
-	f->vanished_floor = p[0] == 2 ? mindex_get64(p + 21) : 0;
+	f->vanished = p[0] >= 2 ? mindex_get32(p + 17) : 0;
+	f->vanished_floor = p[0] >= 2 ? mindex_get64(p + 21) : 0;
+	memset(f->id, 0, sizeof(f->id));
+	if (p[0] == 3)
+		memcpy(f->id, p + MINDEX_FOLDER_LEN_V2, sizeof(f->id));
 	if (f->vanished_floor > f->highestmodseq) {
 		buf_set(why, "folder record with a floor above its modseq");
 		return -1;
@@ -178,6 +186,61 @@ mindex_folder_decode(const void *data, size_t n, struct mindex_folder_rec *f,
 		return -1;
 	}
 	return 0;
+}
+
+/* mindex_hex - n bytes of p as lower-case hex after the letter c */
+static void
+mindex_hex(char c, const unsigned char *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*out++ = c;
+	for (size_t i = 0; i < n; i++) {
+		*out++ = hex[p[i] >> 4];
+		*out++ = hex[p[i] & 15];
+	}
+	*out = '\0';
+}
+
+/* mindex_mailboxid - see mindex.h */
+void
+mindex_mailboxid(const struct mindex_folder_rec *f, char *out)
+{
+	unsigned char id[MINDEX_FOLDER_ID] = {0};
+	static const unsigned char zero[MINDEX_FOLDER_ID];
+
+	if (memcmp(f->id, zero, sizeof(zero)) != 0)
+		memcpy(id, f->id, sizeof(id));
+	else
+		mindex_put32(id, f->uidvalidity);	/* a version 2 one */
+	mindex_hex('F', id, sizeof(id), out);
+}
+
+/* mindex_emailid - see mindex.h */
+void
+mindex_emailid(const char *name, char *out)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t blen = mindex_base_len(name), n;
+	const char *e;
+
+	/* ",E=" then the id as mindex_copy writes it: 'M', 32 hex */
+	for (e = name; (size_t)(e - name) + 3 + MINDEX_OBJID_LEN <= blen &&
+	    (e = memmem(e, blen - (size_t)(e - name), ",E=", 3)) != NULL;
+	    e += 3) {
+		if ((size_t)(e - name) + 3 + MINDEX_OBJID_LEN > blen)
+			break;
+		n = strspn(e + 4, "0123456789abcdef");
+		if (e[3] == 'M' && n == MINDEX_OBJID_LEN - 1 &&
+		    (e[3 + MINDEX_OBJID_LEN] == ',' ||
+		    (size_t)(e - name) + 3 + MINDEX_OBJID_LEN == blen)) {
+			memcpy(out, e + 3, MINDEX_OBJID_LEN);
+			out[MINDEX_OBJID_LEN] = '\0';
+			return;
+		}
+	}
+	SHA256((const unsigned char *)name, blen, md);
+	mindex_hex('M', md, (MINDEX_OBJID_LEN - 1) / 2, out);
 }
 
 /* mindex_base_len - see mindex.h */
@@ -877,6 +940,7 @@ mindex_status(struct mindex *ix, const char *folder, struct mindex_status *st,
 	st->uidvalidity = f.uidvalidity;
 	st->uidnext = f.uidnext;
 	st->highestmodseq = f.highestmodseq;
+	mindex_mailboxid(&f, st->mailboxid);
 	if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
 		mindex_mdb_error(why, mrc, "cursor");
 		goto out;

@@ -64,6 +64,8 @@ struct mindex;
 #define MINDEX_KEYWORDS_MAX 26		/* a-z, as Dovecot's Maildir */
 #define MINDEX_KEYWORD_LEN 64		/* longest keyword name */
 #define MINDEX_VANISHED_MAX 10000	/* expunged-range records a folder */
+#define MINDEX_OBJID_LEN 33		/* RFC 8474 ids: letter, 32 hex */
+#define MINDEX_FOLDER_ID 16		/* random bytes of a MAILBOXID */
 
 /* message flags (the Maildir letter each is stored as) */
 #define MINDEX_F_DRAFT 0x01	/* D \Draft */
@@ -102,6 +104,7 @@ struct mindex_status {
 	uint32_t unseen;	/* without \Seen */
 	uint32_t deleted;	/* with \Deleted */
 	uint64_t size;		/* sum of wsize */
+	char mailboxid[MINDEX_OBJID_LEN + 1];	/* RFC 8474 MAILBOXID */
 };
 
 /* what a sync found */
@@ -327,7 +330,22 @@ struct mindex_folder_rec {
 	uint64_t highestmodseq;
 	uint32_t vanished;	/* expunged-range records kept */
 	uint64_t vanished_floor; /* ranges up to this modseq were pruned */
+	/* random at the record's creation; all zero in a record from before
+	 * version 3 (the MAILBOXID is then derived from uidvalidity) */
+	unsigned char id[MINDEX_FOLDER_ID];
 };
+
+/* mindex_mailboxid - the RFC 8474 MAILBOXID of a folder record into
+ * out[MINDEX_OBJID_LEN + 1]: "F" and the id in hex. It moves with the
+ * record (RENAME), survives a reindex that finds the record, and a
+ * folder created anew gets a new one. */
+void mindex_mailboxid(const struct mindex_folder_rec *f, char *out);
+/* mindex_emailid - the RFC 8474 EMAILID of a message by its file name
+ * into out[MINDEX_OBJID_LEN + 1]: the ",E=" field of the base name when
+ * the file is a COPY/MOVE made by the index (which writes the source's
+ * id there), else "M" and the first 128 bits of the SHA-256 of the base
+ * name in hex. So it survives flag changes, reindexing and COPY. */
+void mindex_emailid(const char *name, char *out);
 
 void mindex_folder_encode(const struct mindex_folder_rec *f,
     struct buf *out);

@@ -657,6 +657,7 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 	for (size_t i = 0; i < n; i++) {
 		struct mindex_msg m;
 		char base[MINDEX_NAME_MAX + 1];
+		char eid[MINDEX_OBJID_LEN + 1];
 		uint32_t kbits = 0;
 
 		dst_uids[i] = 0;
@@ -667,11 +668,13 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 		if (m.keywords != 0 && mindex_keyword_map(sk, &snames, dk,
 		    m.keywords, &kbits, why) < 0)
 			goto out;
+		/* the copy keeps the source's EMAILID (RFC 8474 5.1) */
+		mindex_emailid(m.name, eid);
 		snprintf(base, sizeof(base), "%lld.M%ldP%ldC%u.%s,S=%llu,"
-		    "W=%llu", (long long)now.tv_sec, now.tv_nsec / 1000,
+		    "W=%llu,E=%s", (long long)now.tv_sec, now.tv_nsec / 1000,
 		    (long)getpid(), __atomic_fetch_add(&counter, 1,
 		    __ATOMIC_RELAXED), host, (unsigned long long)m.size,
-		    (unsigned long long)m.wsize);
+		    (unsigned long long)m.wsize, eid);
 		buf_reset(&from);
 		buf_printf(&from, "%s/cur/%s", sk->dir, m.name);
 		m.keywords = kbits;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -408,6 +409,11 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			f.uidvalidity = seed->uidvalidity;
 		} else if (mindex_new_uidvalidity(ix, txn, 0, &f.uidvalidity,
 		    why) < 0) {
+			goto out;
+		}
+		/* the MAILBOXID: a new record is a new folder */
+		if (getrandom(f.id, sizeof(f.id), 0) != (ssize_t)sizeof(f.id)) {
+			buf_printf(why, "getrandom: %s", strerror(errno));
 			goto out;
 		}
 		dirty = true;

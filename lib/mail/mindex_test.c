@@ -196,7 +196,7 @@ static void
 test_codec(void)
 {
 	struct mindex_msg m = {0}, back;
-	struct mindex_folder_rec f = {7, 8, 9, 3, 5}, fb;
+	struct mindex_folder_rec f = {7, 8, 9, 3, 5, {0}}, fb;
 	struct buf b = BUF_INIT, why = BUF_INIT;
 
 	m.uid = 42;
@@ -230,6 +230,42 @@ test_codec(void)
 	T_EQ_INT(fb.uidnext, 8);
 	T_EQ_INT(fb.vanished_floor, 5);
 	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
+	/* the MAILBOXID: from the id, or the uidvalidity of an old record */
+	{
+		char id[MINDEX_OBJID_LEN + 1];
+
+		memset(f.id, 0xab, sizeof(f.id));
+		buf_reset(&b);
+		mindex_folder_encode(&f, &b);
+		T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
+		mindex_mailboxid(&fb, id);
+		T_EQ_STR(id, "Fabababababababababababababababab");
+		b.data[0] = 2;	/* a version 2 record: no id */
+		T_EQ_INT(mindex_folder_decode(b.data, b.len - MINDEX_FOLDER_ID,
+		    &fb, &why), 0);
+		mindex_mailboxid(&fb, id);
+		T_EQ_STR(id, "F00000007000000000000000000000000");
+		/* EMAILID: by the base name, or the copy's E= field */
+		mindex_emailid("1.M2P3.host,S=1,W=1:2,S", id);
+		T_EQ_INT(strlen(id), MINDEX_OBJID_LEN);
+		T_EQ_INT(id[0], 'M');
+		{
+			char id2[MINDEX_OBJID_LEN + 1], nm[200];
+
+			mindex_emailid("1.M2P3.host,S=1,W=1:2,FS", id2);
+			T_EQ_STR(id, id2);
+			mindex_emailid("1.M2P4.host,S=1,W=1", id2);
+			T_ASSERT(strcmp(id, id2) != 0);
+			snprintf(nm, sizeof(nm), "9.M9P9.h,S=1,W=1,E=%s:2,",
+			    id);
+			mindex_emailid(nm, id2);
+			T_EQ_STR(id, id2);
+			/* a damaged E= is not taken */
+			snprintf(nm, sizeof(nm), "9.M9P9.h,E=%.20s:2,", id);
+			mindex_emailid(nm, id2);
+			T_ASSERT(strcmp(id, id2) != 0);
+		}
+	}
 	buf_free(&b);
 	buf_free(&why);
 }
@@ -669,8 +705,14 @@ test_folders(void)
 	T_EQ_INT(mindex_folder_rename(ix, "Work", "Job", &why), 0);
 	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
 	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
+	/* and the MAILBOXID: random (not the uidvalidity fallback) */
+	T_EQ_STR(st2.mailboxid, st.mailboxid);
+	T_EQ_INT(strlen(st.mailboxid), MINDEX_OBJID_LEN);
+	T_ASSERT(strcmp(st.mailboxid + 9, "000000000000000000000000") != 0);
 	T_ASSERT(mindex_status(ix, "Work", &st2, &why) < 0);
 	T_EQ_INT(mindex_sync(ix, "Job.Old", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "Job.Old", &st2, &why), 0);
+	T_ASSERT(strcmp(st2.mailboxid, st.mailboxid) != 0);
 	T_ASSERT(mindex_folder_rename(ix, "Job", "Sent", &why) < 0);
 
 	/* delete: refuses INBOX and a full folder without force; a new
@@ -685,6 +727,7 @@ test_folders(void)
 	T_EQ_INT(mindex_folder_create(ix, "Job", &why), 0);
 	T_EQ_INT(mindex_status(ix, "Job", &st2, &why), 0);
 	T_ASSERT(st2.uidvalidity != st.uidvalidity);
+	T_ASSERT(strcmp(st2.mailboxid, st.mailboxid) != 0);
 
 	/* renaming INBOX moves its mail and leaves INBOX empty */
 	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
@@ -738,6 +781,7 @@ test_rebuild_keeps_uids(void)
 	T_EQ_INT(mindex_status(ix, "INBOX", &st2, &why), 0);
 	T_EQ_INT(st2.uidvalidity, st.uidvalidity);
 	T_EQ_INT(st2.uidnext, st.uidnext);
+	T_EQ_STR(st2.mailboxid, st.mailboxid);	/* RFC 8474: kept */
 	T_ASSERT(st2.highestmodseq > st.highestmodseq);
 	T_EQ_INT(take(ix, "INBOX", &s2), 0);
 	T_EQ_INT(s2.n, 4);
