@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -368,6 +369,14 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 	struct dirent *de, *fe;
 	long long n = 0;
 	DIR *d, *s;
+	/*
+	 * Due "now" by the clock the scans compare with (time()), not the
+	 * kernel's file time: with fine-grained file stamps a file touched
+	 * with UTIME_NOW can carry a second that time() has not reached
+	 * yet, and the scan right after would find it not due.
+	 */
+	const time_t t = time(NULL);
+	const struct timespec due[2] = {{t, 0}, {t, 0}};
 
 	*n_r = 0;
 	buf_printf(&top, "%s/%s", q->spool, SPOOL_DEFERRED);
@@ -386,8 +395,7 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 		while ((fe = readdir(s)) != NULL) {
 			if (!qid_valid(fe->d_name))
 				continue;
-			/* NULL times: now, for both atime and mtime */
-			if (utimensat(dirfd(s), fe->d_name, NULL,
+			if (utimensat(dirfd(s), fe->d_name, due,
 			    AT_SYMLINK_NOFOLLOW) < 0) {
 				if (errno != ENOENT)
 					msg_warn("flush %s/%s: %m",
