@@ -134,9 +134,6 @@ void imapd_session_bad(struct imapd_session *s, const char *fmt, ...)
 void imapd_session_finish(struct imapd_session *s, const char *reason);
 /* imapd_session_starttls - STARTTLS accepted: start the handshake */
 void imapd_session_starttls(struct imapd_session *s);
-/* imapd_session_plaintext_ok - may a password be sent on this
- * connection (sasl_plaintext_rule)? */
-bool imapd_session_plaintext_ok(const struct imapd_session *s);
 /* imapd_session_logged_in - switch to the authenticated state: bounds
  * and idle timeout of a logged-in session */
 void imapd_session_logged_in(struct imapd_session *s);

@@ -180,7 +180,7 @@ imapd_auth_login(struct imapd_session *s, struct imap_cursor *c)
 		imapd_session_bad(s, "BAD Syntax: LOGIN userid password");
 		return;
 	}
-	if (!imapd_session_plaintext_ok(s)) {
+	if (!session_plaintext_ok(&s->base)) {
 		imapd_session_bad(s, "%s", IMAPD_PLAINTEXT_REFUSED);
 		return;
 	}
@@ -256,7 +256,7 @@ imapd_auth_authenticate(struct imapd_session *s, struct imap_cursor *c)
 	} else if (t.type != IMAP_TOK_END) {
 		goto syntax;
 	}
-	if (!imapd_session_plaintext_ok(s)) {
+	if (!session_plaintext_ok(&s->base)) {
 		imapd_session_bad(s, "%s", IMAPD_PLAINTEXT_REFUSED);
 		goto out;
 	}

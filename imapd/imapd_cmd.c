@@ -39,7 +39,7 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 		if (imapd_tls_ctx != NULL && !stream_is_tls(s->base.stream))
 			buf_puts(out, " STARTTLS");
 		/* RFC 9051 6.2.3: no plaintext mechanisms while refused */
-		if (imapd_session_plaintext_ok(s))
+		if (session_plaintext_ok(&s->base))
 			buf_puts(out, " AUTH=PLAIN AUTH=LOGIN");
 		else
 			buf_puts(out, " LOGINDISABLED");

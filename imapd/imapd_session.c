@@ -146,14 +146,6 @@ imapd_session_finish(struct imapd_session *s, const char *reason)
 	stream_finish(s->base.stream);
 }
 
-/* imapd_session_plaintext_ok - may a password cross this connection? */
-bool
-imapd_session_plaintext_ok(const struct imapd_session *s)
-{
-	return sasl_plaintext_rule(var_auth_plaintext,
-	    stream_is_tls(s->base.stream), s->base.peer.loopback);
-}
-
 /* imapd_session_bounds - the parser's bounds for the session's state */
 static void
 imapd_session_bounds(struct imapd_session *s)

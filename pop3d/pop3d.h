@@ -214,9 +214,6 @@ void pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
 void pop3d_session_finish(struct pop3d_session *s, const char *reason);
 /* pop3d_session_starttls - STLS accepted: start the handshake */
 void pop3d_session_starttls(struct pop3d_session *s);
-/* pop3d_session_plaintext_ok - may a password be sent on this
- * connection (TLS, or auth_plaintext allows it: sasl_plaintext_rule)? */
-bool pop3d_session_plaintext_ok(const struct pop3d_session *s);
 /* pop3d_session_backlog - too much output queued: stop producing more
  * until it drained (STREAM_DRAINED: then input or the send goes on) */
 bool pop3d_session_backlog(struct pop3d_session *s);

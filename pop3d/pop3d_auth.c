@@ -200,7 +200,7 @@ void
 pop3d_auth_user(struct pop3d_session *s, char *args, size_t len)
 {
 	buf_reset(&s->user);
-	if (!pop3d_session_plaintext_ok(s)) {
+	if (!session_plaintext_ok(&s->base)) {
 		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
 		return;
 	}
@@ -220,7 +220,7 @@ pop3d_auth_user(struct pop3d_session *s, char *args, size_t len)
 void
 pop3d_auth_pass(struct pop3d_session *s, char *args, size_t len)
 {
-	if (!pop3d_session_plaintext_ok(s)) {
+	if (!session_plaintext_ok(&s->base)) {
 		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
 		return;
 	}
@@ -285,7 +285,7 @@ pop3d_auth_auth(struct pop3d_session *s, char *args, size_t len)
 	if (len == 0) {
 		/* the mechanism list (common practice; RFC 5034 uses CAPA) */
 		pop3d_session_reply(s, "+OK");
-		if (pop3d_session_plaintext_ok(s)) {
+		if (session_plaintext_ok(&s->base)) {
 			const char *m = sasl_mech_list(), *e;
 
 			while (*m) {
@@ -311,7 +311,7 @@ pop3d_auth_auth(struct pop3d_session *s, char *args, size_t len)
 			return;
 		}
 	}
-	if (!pop3d_session_plaintext_ok(s)) {
+	if (!session_plaintext_ok(&s->base)) {
 		pop3d_session_error(s, "%s", POP3D_PLAINTEXT_REFUSED);
 		return;
 	}

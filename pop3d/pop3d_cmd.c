@@ -119,7 +119,7 @@ pop3d_cmd_capa_text(const struct pop3d_session *s, struct buf *out)
 
 	buf_puts(out, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
 	    "PIPELINING\r\n");
-	if (auth && pop3d_session_plaintext_ok(s)) {
+	if (auth && session_plaintext_ok(&s->base)) {
 		buf_puts(out, "USER\r\n");
 		buf_printf(out, "SASL %s\r\n", sasl_mech_list());
 	}

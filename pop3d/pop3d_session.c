@@ -111,14 +111,6 @@ pop3d_session_finish(struct pop3d_session *s, const char *reason)
 	stream_finish(s->base.stream);
 }
 
-/* pop3d_session_plaintext_ok - may a password cross this connection? */
-bool
-pop3d_session_plaintext_ok(const struct pop3d_session *s)
-{
-	return sasl_plaintext_rule(var_auth_plaintext,
-	    stream_is_tls(s->base.stream), s->base.peer.loopback);
-}
-
 /* pop3d_session_starttls - STLS: forget the USER name, start TLS */
 void
 pop3d_session_starttls(struct pop3d_session *s)

@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "base/stream.h"
 #include "mail/params.h"
+#include "mail/sasl.h"
 #include "mail/service.h"
 #include "mail/session.h"
 
@@ -255,4 +256,12 @@ session_log_tls(struct session *s)
 	msg_info("TLS connection established from [%s]: %s", s->peer.addr,
 	    buf_cstr(&info));
 	buf_free(&info);
+}
+
+/* session_plaintext_ok - may a password cross this connection? */
+bool
+session_plaintext_ok(const struct session *s)
+{
+	return sasl_plaintext_rule(var_auth_plaintext,
+	    stream_is_tls(s->stream), s->peer.loopback);
 }

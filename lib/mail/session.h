@@ -119,6 +119,10 @@ bool session_check(const struct session_pool *p, int fd,
 /* session_refuse - end a connection session_admit refused: one line
  * (fmt; CRLF added; NULL: none, for implicit TLS) sent without waiting,
  * the peer's count ended, fd closed */
+/* session_plaintext_ok - may a password cross this session's connection
+ * (TLS, or auth_plaintext allows it for the client: sasl_plaintext_rule)?
+ * The one rule of every protocol server. */
+bool session_plaintext_ok(const struct session *s);
 void session_refuse(int fd, struct peer *peer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* session_open - start s (zeroed, base first) on connection fd: peer,
