@@ -39,6 +39,8 @@ def _sigterm(signum, frame):
 
 def pytest_configure(config):
     signal.signal(signal.SIGTERM, _sigterm)
+    config.addinivalue_line(
+        "markers", "time_limit(seconds): a longer per-test time limit")
 
 
 def pytest_unconfigure(config):
@@ -63,17 +65,29 @@ def pytest_collection_modifyitems(config, items):
 
 
 class _Timeout:
-    def __init__(self, phase):
+    def __init__(self, phase, seconds):
         self.phase = phase
+        self.seconds = seconds
 
     def __call__(self, signum, frame):
         pytest.fail("test %s exceeded %ds (HERALD_TEST_TIMEOUT)"
-                    % (self.phase, TEST_TIMEOUT), pytrace=True)
+                    % (self.phase, self.seconds), pytrace=True)
 
 
-def _with_alarm(phase):
-    old = signal.signal(signal.SIGALRM, _Timeout(phase))
-    signal.alarm(TEST_TIMEOUT)
+def _limit(item):
+    """HERALD_TEST_TIMEOUT, or a longer bound a test asks for with
+    @pytest.mark.time_limit(seconds) (building and installing the .deb
+    twice takes most of 300 s on 2 busy cores)"""
+    mark = item.get_closest_marker("time_limit")
+    if mark is not None and mark.args:
+        return max(TEST_TIMEOUT, int(mark.args[0]))
+    return TEST_TIMEOUT
+
+
+def _with_alarm(phase, item):
+    seconds = _limit(item)
+    old = signal.signal(signal.SIGALRM, _Timeout(phase, seconds))
+    signal.alarm(seconds)
     return old
 
 
@@ -87,7 +101,7 @@ def pytest_runtest_setup(item):
     item._herald_log_start = {id(i): i.log_size() for i in H.INSTANCES
                               if not i.stopped}
     item._herald_known = set(id(i) for i in H.INSTANCES)
-    old = _with_alarm("setup")
+    old = _with_alarm("setup", item)
     try:
         yield
     finally:
@@ -96,7 +110,7 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    old = _with_alarm("call")
+    old = _with_alarm("call", item)
     try:
         yield
     finally:
@@ -105,7 +119,7 @@ def pytest_runtest_call(item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    old = _with_alarm("teardown")
+    old = _with_alarm("teardown", item)
     try:
         yield
     finally:

@@ -196,6 +196,7 @@ def check_imap(user, password):
         m.logout()
 
 
+@pytest.mark.time_limit(900)
 def test_install_run_remove_purge(tmp_path, token):
     if os.geteuid() != 0:
         skip("installing a package needs root (uid %d)" % os.geteuid())
