@@ -9,6 +9,8 @@ zones signed with ldns-signzone:
   insecure.herald.test  unsigned, delegated without DS: insecure
   bogus.herald.test     signed, DS in the parent, but the signature over
                         its MX records is broken: bogus
+  2.0.192.in-addr.arpa  unsigned reverse zone (RFC 6303 would have
+                        unbound answer it itself): 192.0.2.10 PTR
 
 knotd serves all three from one address, so it answers the DS questions
 of the children from the parent (RFC 4035 3.1.4.1). The trust anchor
@@ -30,11 +32,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import herald as H
 
 ZONE = "herald.test"
+REVERSE = "2.0.192.in-addr.arpa"
 TLSA_DATA = "a" * 64
 TXT_LONG = ["x" * 255, "y" * 255]
 
@@ -69,8 +73,16 @@ class KnotZones:
     START_TIMEOUT = 15.0
 
     def __init__(self, folder):
-        self.dir = Path(folder) / "knot"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # as root, knotd runs as nobody, who cannot traverse pytest's
+        # private temporary folders: its own folder then lives in /tmp
+        # (removed by stop(), its log copied into folder first)
+        self.folder = Path(folder)
+        self.own_tmp = os.geteuid() == 0
+        if self.own_tmp:
+            self.dir = Path(tempfile.mkdtemp(prefix="herald-knot-"))
+        else:
+            self.dir = self.folder / "knot"
+            self.dir.mkdir(parents=True, exist_ok=True)
         self.port = H.free_port()
         self.proc = None
         self.anchor_file = self.dir / "anchor.ds"
@@ -86,6 +98,9 @@ class KnotZones:
         (self.dir / "insecure.zone").write_text(
             _soa("insecure." + ZONE) +
             "@ MX 10 mx\nmx A 192.0.2.30\n")
+
+        (self.dir / "reverse.zone").write_text(
+            _soa(REVERSE) + "10 PTR mx1.herald.test.\n")
 
         (self.dir / "bogus.zone").write_text(
             _soa("bogus." + ZONE) + "@ MX 10 mx\nmx A 192.0.2.40\n")
@@ -160,9 +175,10 @@ class KnotZones:
             "zone:\n"
             "  - domain: %s\n    file: parent.zone.signed\n"
             "  - domain: insecure.%s\n    file: insecure.zone\n"
-            "  - domain: bogus.%s\n    file: bogus.zone.signed\n" % (
+            "  - domain: bogus.%s\n    file: bogus.zone.signed\n"
+            "  - domain: %s\n    file: reverse.zone\n" % (
                 self.port, self.dir / "run", user, self.dir / "db",
-                self.dir, ZONE, ZONE, ZONE))
+                self.dir, ZONE, ZONE, ZONE, REVERSE))
         self.log = open(self.dir / "knotd.log", "wb")
         self.proc = subprocess.Popen(["knotd", "-c", str(conf)],
                                      stdout=self.log, stderr=self.log,
@@ -190,6 +206,8 @@ class KnotZones:
 
     def stop(self):
         if self.proc is None:
+            if self.own_tmp:
+                shutil.rmtree(self.dir, ignore_errors=True)
             return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -200,6 +218,12 @@ class KnotZones:
                 self.proc.wait(timeout=5)
         self.proc = None
         self.log.close()
+        if self.own_tmp:
+            try:
+                shutil.copy(self.dir / "knotd.log",
+                            self.folder / "knotd.log")
+            finally:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class FaultServer:
