@@ -275,11 +275,18 @@ test_bad_names(void)
 	T_EQ_INT(dns_parse_answer(p.b, p.n, NULL, DNS_T_A, &res), -1);
 	dns_result_free(&res);
 
-	/* a pointer forwards (could loop with one back) */
-	start(&p, "example.org", DNS_T_A, 1);
-	put16(&p, 0xC000 | (unsigned)(p.n + 2));
-	putname(&p, "x", 12);
-	T_EQ_INT(dns_parse_answer(p.b, p.n, NULL, DNS_T_A, &res), -1);
+	/* a pointer forwards (could loop with one back): the owner points
+	 * into the record's own data, which would parse otherwise */
+	start(&p, "example.org", DNS_T_MX, 1);
+	at = p.n;
+	put16(&p, 0xC000 | (unsigned)(at + 2 + 10 + 2));
+	put16(&p, DNS_T_MX);
+	put16(&p, 1);
+	put32(&p, 1);
+	put16(&p, 2 + 13);
+	put16(&p, 10);
+	putname(&p, "example.org", -1);
+	T_EQ_INT(dns_parse_answer(p.b, p.n, NULL, DNS_T_MX, &res), -1);
 	dns_result_free(&res);
 
 	/* an MX name running past its record */
