@@ -36,7 +36,8 @@
  * SETTINGS
  *	run_directory, spool_directory, data_directory, daemon_directory,
  *	stop_timeout, tls_cert_file, tls_key_file, mail_location,
- *	herald_user, vmail_user; "config" prints them all.
+ *	herald_user, vmail_user, dns_forwarders, dns_stub_zones,
+ *	dns_trust_anchor_file, dns_timeout; "config" prints them all.
  */
 #include <stdio.h>
 #include <stdlib.h>

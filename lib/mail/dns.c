@@ -357,6 +357,9 @@ dns_free(struct dns **dnsp)
 	*dnsp = NULL;
 }
 
+static void dns_set_why(struct dns_result *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* dns_set_why - res->why = text */
 static void
 dns_set_why(struct dns_result *res, const char *fmt, ...)

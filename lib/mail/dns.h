@@ -111,9 +111,9 @@ int dns_check_stub_zones(const char *value, struct buf *why);
 int dns_lookup(struct dns *dns, const char *name, uint16_t type,
     struct dns_result *res);
 
-/* called once per async query with its result, which the callee may
- * take over (then dns_result_free it); the result is freed after the
- * callback returns */
+/* called once per async query with its result, which is freed when
+ * the callback returns; to keep it, copy *res and set *res to
+ * DNS_RESULT_INIT */
 typedef void dns_done_fn(struct dns_result *res, void *ctx);
 struct dns_query;
 
