@@ -65,20 +65,6 @@ struct dns_query {
 	struct dns_query *prev, *next;
 };
 
-/* dns_result_free - see dns.h */
-void
-dns_result_free(struct dns_result *res)
-{
-	for (size_t i = 0; i < res->nrr; i++) {
-		free(res->rr[i].host);
-		free(res->rr[i].data);
-	}
-	free(res->rr);
-	free(res->canon);
-	free(res->why);
-	*res = (struct dns_result)DNS_RESULT_INIT;
-}
-
 /* dns_check_addr - "addr[@port]" with a numeric address; -1 with why */
 static int
 dns_check_addr(const char *item, struct buf *why)

@@ -34,6 +34,20 @@ struct dns_raw {
 	size_t rdlen;
 };
 
+/* dns_result_free - see dns.h */
+void
+dns_result_free(struct dns_result *res)
+{
+	for (size_t i = 0; i < res->nrr; i++) {
+		free(res->rr[i].host);
+		free(res->rr[i].data);
+	}
+	free(res->rr);
+	free(res->canon);
+	free(res->why);
+	*res = (struct dns_result)DNS_RESULT_INIT;
+}
+
 /* dns_get16 - big-endian 16 bits at p */
 static uint16_t
 dns_get16(const uint8_t *p)
