@@ -503,6 +503,8 @@ dns_lookup(struct dns *dns, const char *name, uint16_t type,
 	long long deadline = evloop_clock() + dns->timeout_ms;
 	bool answered;
 
+	if (dns->loop != NULL)
+		msg_panic("dns_lookup: the context is attached to a loop");
 	dns_result_free(res);
 	if ((q = dns_start(dns, name, type, NULL, NULL, &why)) == NULL) {
 		res->status = DNS_TEMPFAIL;

@@ -18,6 +18,10 @@
  * is parsed by dns_parse.c, which bounds every length and pointer; a
  * malformed answer is a tempfail, never a crash.
  *
+ * A context is used by one thread, either plainly or attached to a
+ * loop, not both (dns_lookup panics on an attached context), and never
+ * carried across fork(): libunbound's thread does not follow.
+ *
  * The caller owns a struct dns_result: zeroed (DNS_RESULT_INIT) before
  * use, dns_result_free after; a lookup fills it completely.
  */

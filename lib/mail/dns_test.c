@@ -498,6 +498,12 @@ test_async(void)
 	T_ASSERT(evloop_add_fd(st.loop, st.srv, EV_READ, srv_read, &st) == 0);
 	T_EQ_INT(dns_new(&conf, &st.dns, &why), 0);
 	T_EQ_INT(dns_attach(st.dns, st.loop, &why), 0);
+	{
+		struct dns_result r0 = DNS_RESULT_INIT;
+
+		/* plain and async calls do not mix on one context */
+		T_EXPECT_DEATH(dns_lookup(st.dns, "x.example", DNS_T_A, &r0));
+	}
 
 	T_EQ_INT(dns_lookup_async(st.dns, "a.example.org", DNS_T_A,
 	    async_done, &st, &q1, &why), 0);
