@@ -20,7 +20,8 @@ import dnsserver as D
 import herald as H
 
 pytestmark = pytest.mark.skipif(not D.have_tools(),
-                                reason="knotd / ldnsutils not installed")
+                                reason="knot, ldnsutils or python3-dnslib not "
+                                "installed (scripts/deps.sh)")
 
 
 @pytest.fixture(scope="module")
