@@ -212,6 +212,9 @@ int ctl_stop(struct ctl *ctl, const struct ctl_args *a);
 int ctl_reload(struct ctl *ctl, const struct ctl_args *a);
 int ctl_status(struct ctl *ctl, const struct ctl_args *a);
 
+/* ctl_dns.c */
+int ctl_dns_lookup(struct ctl *ctl, const struct ctl_args *a);
+
 /* ctl_check.c */
 int ctl_check(struct ctl *ctl, const struct ctl_args *a);
 

@@ -12,7 +12,8 @@
  *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
  *	status, reindex, create and delete work on a user's mail store as
  *	vmail_user (ctl_mailbox.c). Auth: lockouts and unlock read and
- *	change authd's failure throttling state (ctl_auth.c).
+ *	change authd's failure throttling state (ctl_auth.c). DNS:
+ *	lookup asks herald's resolver with the dns_* settings (ctl_dns.c).
  *	"heraldctl help" and "--help" at any level print the usage.
  *
  *	Exit status: 0 ok, 1 failed, 2 usage error, 3 herald is not
@@ -35,7 +36,8 @@
  * SETTINGS
  *	run_directory, spool_directory, data_directory, daemon_directory,
  *	stop_timeout, tls_cert_file, tls_key_file, mail_location,
- *	herald_user, vmail_user; "config" prints them all.
+ *	herald_user, vmail_user, dns_forwarders, dns_stub_zones,
+ *	dns_trust_anchor_file, dns_timeout; "config" prints them all.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,11 +159,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"mailbox", "delete", "ADDR FOLDER [--force]", "delete a folder "
 	    "(--force: also when it holds messages; never INBOX)", 2, 2,
 	    ctl_opts_force, ctl_mailbox_delete, CTL_CONF_WRITES},
+	{"dns", "lookup", "TYPE NAME", "what herald's resolver answers "
+	    "(A, AAAA, MX, TXT, TLSA, PTR; PTR takes an address) and "
+	    "whether DNSSEC made it secure, insecure or bogus", 2, 2, NULL,
+	    ctl_dns_lookup, CTL_CONF_READS},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    "mailbox", "auth", NULL};
+    "mailbox", "auth", "dns", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool

@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/str.h"
+#include "mail/dns.h"
 #include "mail/params.h"
 
 char *var_myhostname;
@@ -113,6 +114,10 @@ long long var_alias_expansion_limit;
 char *var_postmaster_address;
 long long var_local_copy_limit;
 long long var_stop_timeout;
+char *var_dns_forwarders;
+char *var_dns_stub_zones;
+char *var_dns_trust_anchor_file;
+long long var_dns_timeout;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -495,6 +500,21 @@ struct cfg_entry params_table[] = {
 	    "server waits, not authd); 0: off"),
 	TIME(stop_timeout, "30s", 1, 3600,
 	    "time sessions get to finish on stop or reload"),
+	{"dns_forwarders", CFG_LIST, "", &var_dns_forwarders, 0, 0,
+	    dns_check_forwarders, "DNS servers asked for everything, as "
+	    "address or address@port, comma separated; herald validates "
+	    "their answers itself and never falls back to other servers "
+	    "(empty: the nameservers of /etc/resolv.conf)", false, NULL},
+	{"dns_stub_zones", CFG_LIST, "", &var_dns_stub_zones, 0, 0,
+	    dns_check_stub_zones, "zones asked directly of their own "
+	    "servers, as zone=address[@port], comma separated (split DNS, "
+	    "test servers)", false, NULL},
+	STR(dns_trust_anchor_file, "/usr/share/dns/root.key",
+	    "DS or DNSKEY records that DNSSEC validation starts from, in "
+	    "zone file form (default: the root key of dns-root-data); "
+	    "empty: no validation, every answer counts as insecure"),
+	TIME(dns_timeout, "10s", 1, 300,
+	    "longest wait for one DNS lookup; then it fails temporarily"),
 	{0},
 };
 
@@ -543,6 +563,7 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_log_file);
 	params_absolute(&var_tls_cert_file);
 	params_absolute(&var_tls_key_file);
+	params_absolute(&var_dns_trust_anchor_file);
 
 	if (*var_myhostname == '\0') {
 		char host[256];

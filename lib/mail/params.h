@@ -128,6 +128,11 @@ extern long long var_auth_prefix_v6;
 extern long long var_auth_prefix_inflight;	/* per prefix per process */
 extern long long var_auth_process_inflight;	/* sent to authd at once */
 extern long long var_auth_queue_limit;	/* queued per server process */
+/* DNS (lib/mail/dns.c) */
+extern char *var_dns_forwarders;	/* addr[@port] list; "" resolv.conf */
+extern char *var_dns_stub_zones;	/* zone=addr[@port] list */
+extern char *var_dns_trust_anchor_file;	/* DNSSEC anchors; "" none */
+extern long long var_dns_timeout;	/* seconds for one lookup */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 
