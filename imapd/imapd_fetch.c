@@ -1,7 +1,8 @@
 /*
  * imapd_fetch - FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; BINARY of
  * RFC 3516; MODSEQ and CHANGEDSINCE of RFC 7162, VANISHED of its
- * QRESYNC; EMAILID and THREADID (always NIL) of RFC 8474).
+ * QRESYNC; EMAILID and THREADID (always NIL) of RFC 8474; PREVIEW and
+ * PREVIEW (LAZY) of RFC 8970).
  *
  * The answer is made one message at a time, and only while the client
  * reads it: before each message, and between the chunks of a large
@@ -22,6 +23,13 @@
  * (mindex_cache_put_many) on a job thread before the tagged answer,
  * never on the event loop; the implicit \Seen of BODY[] likewise in one
  * (mindex_store_uids).
+ *
+ * PREVIEW (lib/mail/preview.c) is cached the same way. PREVIEW (LAZY)
+ * answers NIL for a message whose preview is not cached (unless its
+ * file is mapped for another item anyway) and never maps a file for
+ * it: the job thread that writes the cache makes the previews of those
+ * messages (at most FETCH_LAZY_MAX per FETCH), so a later FETCH finds
+ * them (RFC 8970 3.2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +48,7 @@
 #include "mail/mime.h"
 #include "mail/mime_imap.h"
 #include "mail/mindex.h"
+#include "mail/preview.h"
 #include "imapd.h"
 #include "imapd_sel.h"
 #include "imapd_store.h"
@@ -55,17 +64,20 @@
 #define FETCH_CACHE_ENVELOPE 'E'
 #define FETCH_CACHE_BODY 'B'
 #define FETCH_CACHE_BODYSTRUCTURE 'S'
+#define FETCH_CACHE_PREVIEW 'P'	/* the PREVIEW nstring as sent */
+#define FETCH_LAZY_MAX 1000	/* previews made after a LAZY FETCH */
 
 enum fetch_kind {
 	FA_FLAGS, FA_UID, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_MODSEQ, FA_SECTION, FA_BINARY_SIZE,
-	FA_EMAILID, FA_THREADID,
+	FA_EMAILID, FA_THREADID, FA_PREVIEW,
 };
 
 struct fetch_att {
 	enum fetch_kind kind;
 	bool peek;		/* does not set \Seen */
 	bool binary;		/* BINARY[]: decoded */
+	bool lazy;		/* PREVIEW (LAZY): NIL unless at hand */
 	char *spec;		/* the section for mime_section_find */
 	char *name;		/* the item's name in the answer */
 	bool partial;
@@ -105,6 +117,9 @@ struct imapd_fetch {
 	struct buf puts;
 	unsigned nputs;
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
+	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
+	struct buf lazy;
+	unsigned nlazy;
 };
 
 /* fetch_free - forget a FETCH */
@@ -125,6 +140,7 @@ fetch_free(struct imapd_fetch **fp)
 	buf_free(&f->text);
 	buf_free(&f->chunk);
 	buf_free(&f->puts);
+	buf_free(&f->lazy);
 	free(f->seen);
 	x_free(fp);
 }
@@ -312,6 +328,41 @@ bad:
 	return -1;
 }
 
+/* fetch_preview_item - PREVIEW [SP "(" preview-mod *(SP preview-mod)
+ * ")"], preview-mod = "LAZY" (RFC 8970 6). Alone (not in a list), a
+ * "(" not followed by a preview-mod is left for the FETCH modifiers. */
+static int
+fetch_preview_item(struct imapd_fetch *f, struct imap_cursor *c,
+    bool alone, const char **why)
+{
+	struct imap_cursor look = *c;
+	struct imap_token t;
+	struct fetch_att *a;
+	bool lazy = false;
+	int natt = f->natt;
+
+	if (imap_cursor_next(&look, &t) == IMAP_TOK_OPEN && (!alone ||
+	    (imap_cursor_next(&look, &t) == IMAP_TOK_ATOM &&
+	    imap_tok_is(&t, "LAZY")))) {
+		int nmod = 0;
+
+		*why = "Syntax: PREVIEW (LAZY)";
+		(void)imap_cursor_next(c, &t);
+		while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM &&
+		    imap_tok_is(&t, "LAZY"))
+			nmod++;
+		if (t.type != IMAP_TOK_CLOSE || nmod == 0)
+			return -1;
+		lazy = true;
+	}
+	*why = "Too many FETCH items";
+	if ((a = fetch_add(f, FA_PREVIEW)) == NULL)
+		return -1;
+	/* asked for twice: without LAZY wins */
+	a->lazy = f->natt > natt ? lazy : a->lazy && lazy;
+	return 0;
+}
+
 /* fetch_item - one FETCH item (or macro) */
 static int
 fetch_item(struct imapd_fetch *f, struct imap_cursor *c,
@@ -368,6 +419,8 @@ fetch_item(struct imapd_fetch *f, struct imap_cursor *c,
 		f->need_file = true;
 		return 0;
 	}
+	if (imap_tok_is(t, "PREVIEW"))
+		return fetch_preview_item(f, c, alone, why);
 	if (memchr(t->p, '[', t->len) != NULL)
 		return fetch_section(f, c, t, why);
 	*why = "Unknown FETCH item";
@@ -687,6 +740,63 @@ out:
 	return rc;
 }
 
+/* fetch_preview - PREVIEW from the cache, made now, or (LAZY) NIL and
+ * made later; -1 if the file is gone */
+static int
+fetch_preview(struct imapd_session *s, struct imapd_fetch *f,
+    const struct fetch_att *a, const struct mindex_msg *m,
+    struct mime_message **mp, bool *mapped)
+{
+	struct mindex *ix = imapd_store_index(s);
+	struct buf blob = BUF_INIT, why = BUF_INIT, text = BUF_INIT;
+	int rc = 0;
+
+	if (mindex_cache_get(ix, s->sel->folder, m->uid, FETCH_CACHE_PREVIEW,
+	    &blob, &why) == 1) {
+		buf_append(&f->text, blob.data, blob.len);
+		goto out;
+	}
+	if (a->lazy && !*mapped) {
+		/* RFC 8970 3.2: not at hand, so NIL; made for later */
+		buf_puts(&f->text, "NIL");
+		if (f->nlazy < FETCH_LAZY_MAX) {
+			uint32_t u = m->uid;
+
+			buf_append(&f->lazy, &u, sizeof(u));
+			buf_append(&f->lazy, m->name, strlen(m->name) + 1);
+			f->nlazy++;
+		}
+		goto out;
+	}
+	if (!*mapped) {
+		if (fetch_map(s, f, m) < 0) {
+			rc = -1;
+			goto out;
+		}
+		*mapped = true;
+	}
+	if (*mp == NULL)
+		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
+	preview_make(*mp, &text);
+	imap_write_string(&blob, text.data, text.len);
+	buf_append(&f->text, blob.data, blob.len);
+	if (f->nputs < FETCH_CACHE_PUTS &&
+	    f->puts.len + blob.len < FETCH_CACHE_BYTES) {
+		uint32_t u = m->uid, n = (uint32_t)blob.len;
+
+		buf_append(&f->puts, &u, sizeof(u));
+		buf_putc(&f->puts, FETCH_CACHE_PREVIEW);
+		buf_append(&f->puts, &n, sizeof(n));
+		buf_append(&f->puts, blob.data, blob.len);
+		f->nputs++;
+	}
+out:
+	buf_free(&blob);
+	buf_free(&why);
+	buf_free(&text);
+	return rc;
+}
+
 /* fetch_section_item - BODY[...] / BINARY[...] / BINARY.SIZE[...] */
 static void
 fetch_section_item(struct imapd_fetch *f, const struct fetch_att *a,
@@ -822,6 +932,11 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 			if (fetch_structure(s, f, a, &m, &mime, &mapped) < 0)
 				goto gone;
 			break;
+		case FA_PREVIEW:
+			buf_puts(&f->text, "PREVIEW ");
+			if (fetch_preview(s, f, a, &m, &mime, &mapped) < 0)
+				goto gone;
+			break;
 		case FA_SECTION:
 		case FA_BINARY_SIZE:
 			fetch_section_item(f, a, &mime);
@@ -896,8 +1011,69 @@ struct fetch_puts {
 	char *folder;
 	struct buf puts;
 	uint32_t *seen, nseen;
+	char *dir;		/* the folder's directory, for lazy */
+	struct buf lazy;	/* as in struct imapd_fetch */
 	const char *tagged;
 };
+
+/* fetch_lazy_one - the PREVIEW blob of file dir/cur/name into blob; -1
+ * if it is gone */
+static int
+fetch_lazy_one(const char *dir, const char *name, struct buf *blob)
+{
+	struct buf path = BUF_INIT, text = BUF_INIT;
+	struct mime_message *mp;
+	struct stat st;
+	void *mm = NULL;
+	int fd, rc = -1;
+
+	buf_printf(&path, "%s/cur/%s", dir, name);
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	buf_free(&path);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && (st.st_size == 0 || (mm = mmap(NULL,
+	    (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) !=
+	    MAP_FAILED)) {
+		mp = mime_parse(mm ? mm : "", (size_t)st.st_size);
+		preview_make(mp, &text);
+		mime_free(&mp);
+		imap_write_string(blob, text.data, text.len);
+		if (mm != NULL)
+			(void)munmap(mm, (size_t)st.st_size);
+		rc = 0;
+	}
+	(void)close(fd);
+	buf_free(&text);
+	return rc;
+}
+
+/* fetch_lazy_job - make the previews a LAZY FETCH answered NIL for, as
+ * more cache blobs (a file gone meanwhile is skipped) */
+static void
+fetch_lazy_job(struct fetch_puts *o)
+{
+	struct buf blob = BUF_INIT;
+	size_t pos = 0;
+
+	while (pos + 5 <= o->lazy.len) {
+		uint32_t uid, n;
+		const char *name = o->lazy.data + pos + 4;
+		size_t nlen = strnlen(name, o->lazy.len - pos - 4);
+
+		memcpy(&uid, o->lazy.data + pos, 4);
+		pos += 4 + nlen + 1;
+		buf_reset(&blob);
+		if (fetch_lazy_one(o->dir, name, &blob) < 0)
+			continue;
+		n = (uint32_t)blob.len;
+		buf_append(&o->puts, &uid, sizeof(uid));
+		buf_putc(&o->puts, FETCH_CACHE_PREVIEW);
+		buf_append(&o->puts, &n, sizeof(n));
+		buf_append(&o->puts, blob.data, blob.len);
+	}
+	buf_free(&blob);
+}
 
 /* fetch_puts_job - write them, the \Seen flags in one index
  * transaction and the blobs in another (a failure only costs a later
@@ -920,6 +1096,8 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 			    buf_cstr(&why));
 		free(rc);
 	}
+	if (o->lazy.len > 0)
+		fetch_lazy_job(o);
 	while (pos + 9 <= o->puts.len) {
 		uint32_t uid, n;
 		uint8_t kind;
@@ -954,7 +1132,9 @@ fetch_puts_answer(struct imapd_sel_op *op, struct imapd_session *s)
 	if (s != NULL)
 		imapd_session_tagged(s, "%s", o->tagged);
 	free(o->folder);
+	free(o->dir);
 	buf_free(&o->puts);
+	buf_free(&o->lazy);
 	free(o->seen);
 	free(o);
 }
@@ -966,8 +1146,13 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
     const char *tagged)
 {
 	struct fetch_puts *o;
+	struct buf dir = BUF_INIT;
 
-	if ((f->nputs == 0 && f->nseen == 0) || imapd_store_busy(s)) {
+	if (f->nlazy > 0 && imapd_sel_folder_dir(s, s->sel->folder,
+	    &dir) < 0)
+		f->nlazy = 0;	/* (then a later FETCH makes them) */
+	if ((f->nputs == 0 && f->nseen == 0 && f->nlazy == 0) ||
+	    imapd_store_busy(s)) {
 		struct buf why = BUF_INIT;
 
 		/* (busy cannot happen: input waits during a FETCH) */
@@ -976,6 +1161,7 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 			    f->seen[i], MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0,
 			    NULL, &why);
 		buf_free(&why);
+		buf_free(&dir);
 		imapd_sel_finish(s, uid, tagged);
 		return;
 	}
@@ -984,6 +1170,12 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->puts = f->puts;
 	buf_init(&f->puts);
 	f->nputs = 0;
+	o->dir = buf_steal(&dir);
+	o->lazy = f->lazy;
+	buf_init(&f->lazy);
+	if (f->nlazy == 0)
+		buf_reset(&o->lazy);
+	f->nlazy = 0;
 	o->seen = f->seen;
 	o->nseen = f->nseen;
 	f->seen = NULL;
@@ -1106,6 +1298,7 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	buf_init(&f->text);
 	buf_init(&f->chunk);
 	buf_init(&f->puts);
+	buf_init(&f->lazy);
 	f->uid_cmd = uid;
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM)
 		goto bad;
