@@ -24,12 +24,16 @@
  * never on the event loop; the implicit \Seen of BODY[] likewise in one
  * (mindex_store_uids).
  *
- * PREVIEW (lib/mail/preview.c) is cached the same way. PREVIEW (LAZY)
- * answers NIL for a message whose preview is not cached (unless its
- * file is mapped for another item anyway) and never maps a file for
- * it: the job thread that writes the cache makes the previews of those
- * messages (at most FETCH_LAZY_MAX per FETCH), so a later FETCH finds
- * them (RFC 8970 3.2).
+ * PREVIEW (lib/mail/preview.c) is cached the same way, and the file is
+ * never read for it on the event loop: before a FETCH with PREVIEW
+ * answers, job threads make the previews the cache lacks
+ * (FETCH_PREFILL_SLICE messages or FETCH_PREFILL_BYTES of files per job,
+ * queued again until the set is done, so other sessions get their turn)
+ * and the answer takes them from the cache. PREVIEW (LAZY) answers NIL
+ * for a message whose preview is not cached (unless its file is mapped
+ * for another item anyway) and waits for no job: the job thread that
+ * writes the cache after the answer makes those previews (at most
+ * FETCH_LAZY_MAX per FETCH), so a later FETCH finds them (RFC 8970 3.2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +70,8 @@
 #define FETCH_CACHE_BODYSTRUCTURE 'S'
 #define FETCH_CACHE_PREVIEW 'P'	/* the PREVIEW nstring as sent */
 #define FETCH_LAZY_MAX 1000	/* previews made after a LAZY FETCH */
+#define FETCH_PREFILL_SLICE 256	/* previews made by one job */
+#define FETCH_PREFILL_BYTES (16 * 1024 * 1024)	/* or files read by one */
 
 enum fetch_kind {
 	FA_FLAGS, FA_UID, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
@@ -98,6 +104,7 @@ struct imapd_fetch {
 	struct fetch_att att[FETCH_ATTS_MAX];
 	int natt;
 	bool uid_cmd, need_msg, need_file, set_seen, want_flags;
+	bool prefill;		/* PREVIEW without LAZY: made first */
 	uint64_t changedsince;
 	unsigned char *map;	/* the view indices asked for */
 	uint32_t n;		/* bits in map */
@@ -1016,10 +1023,11 @@ struct fetch_puts {
 	const char *tagged;
 };
 
-/* fetch_lazy_one - the PREVIEW blob of file dir/cur/name into blob; -1
- * if it is gone */
+/* fetch_lazy_one - the PREVIEW blob of file dir/cur/name into blob and
+ * the file's size into *size_r; -1 if it is gone */
 static int
-fetch_lazy_one(const char *dir, const char *name, struct buf *blob)
+fetch_lazy_one(const char *dir, const char *name, struct buf *blob,
+    size_t *size_r)
 {
 	struct buf path = BUF_INIT, text = BUF_INIT;
 	struct mime_message *mp;
@@ -1041,6 +1049,7 @@ fetch_lazy_one(const char *dir, const char *name, struct buf *blob)
 		imap_write_string(blob, text.data, text.len);
 		if (mm != NULL)
 			(void)munmap(mm, (size_t)st.st_size);
+		*size_r = (size_t)st.st_size;
 		rc = 0;
 	}
 	(void)close(fd);
@@ -1054,7 +1063,7 @@ static void
 fetch_lazy_job(struct fetch_puts *o)
 {
 	struct buf blob = BUF_INIT;
-	size_t pos = 0;
+	size_t pos = 0, size;
 
 	while (pos + 5 <= o->lazy.len) {
 		uint32_t uid, n;
@@ -1064,7 +1073,7 @@ fetch_lazy_job(struct fetch_puts *o)
 		memcpy(&uid, o->lazy.data + pos, 4);
 		pos += 4 + nlen + 1;
 		buf_reset(&blob);
-		if (fetch_lazy_one(o->dir, name, &blob) < 0)
+		if (fetch_lazy_one(o->dir, name, &blob, &size) < 0)
 			continue;
 		n = (uint32_t)blob.len;
 		buf_append(&o->puts, &uid, sizeof(uid));
@@ -1185,6 +1194,115 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->op.run = fetch_puts_job;
 	o->op.answer = fetch_puts_answer;
 	o->op.allow_expunge = uid;
+	imapd_sel_run_op(s, &o->op);
+}
+
+/* the previews a FETCH makes before it answers, on job threads */
+struct fetch_prefill {
+	struct imapd_sel_op op;	/* first */
+	char *folder, *dir;
+	uint32_t *uids;		/* the set's messages */
+	size_t n, done;
+};
+
+/* fetch_prefill_job - the next slice: previews the cache lacks */
+static void
+fetch_prefill_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct fetch_prefill *o = op->ctx;
+	struct buf blob = BUF_INIT, why = BUF_INIT, all = BUF_INIT;
+	struct mindex_cache_ent *ents;
+	struct mindex_msg m;
+	size_t nents = 0, bytes = 0, made = 0, looked = 0, size, pos = 0;
+
+	ents = xcalloc(FETCH_PREFILL_SLICE, sizeof(*ents));
+	/* cache lookups are cheap, files are not: both are bounded */
+	while (o->done < o->n && made < FETCH_PREFILL_SLICE &&
+	    bytes < FETCH_PREFILL_BYTES &&
+	    looked++ < 16 * FETCH_PREFILL_SLICE) {
+		uint32_t uid = o->uids[o->done++], n;
+
+		buf_reset(&blob);
+		if (mindex_cache_get(ix, o->folder, uid, FETCH_CACHE_PREVIEW,
+		    &blob, &why) == 1 || mindex_get(ix, o->folder, uid, &m,
+		    &why) != 1)
+			continue;
+		made++;
+		buf_reset(&blob);
+		if (fetch_lazy_one(o->dir, m.name, &blob, &size) < 0)
+			continue;	/* gone: the answer says so */
+		bytes += size;
+		n = (uint32_t)blob.len;
+		buf_append(&all, &n, sizeof(n));
+		buf_append(&all, &uid, sizeof(uid));
+		buf_append(&all, blob.data, blob.len);
+	}
+	while (pos + 8 <= all.len) {
+		uint32_t n, uid;
+
+		memcpy(&n, all.data + pos, 4);
+		memcpy(&uid, all.data + pos + 4, 4);
+		ents[nents++] = (struct mindex_cache_ent){uid,
+		    FETCH_CACHE_PREVIEW, all.data + pos + 8, n};
+		pos += 8 + n;
+	}
+	buf_reset(&why);
+	if (nents > 0 && mindex_cache_put_many(ix, o->folder, ents, nents,
+	    &why) < 0)
+		msg_warn("cache of %s: %s", o->folder, buf_cstr(&why));
+	free(ents);
+	buf_free(&blob);
+	buf_free(&why);
+	buf_free(&all);
+}
+
+static void fetch_run(struct imapd_session *);
+
+/* fetch_prefill_answer - on with the next slice, or answer */
+static void
+fetch_prefill_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct fetch_prefill *o = op->ctx;
+
+	if (s != NULL && s->sel != NULL && s->sel->fetch != NULL &&
+	    o->done < o->n && op->result == 0) {
+		imapd_sel_run_op(s, op);
+		return;
+	}
+	free(o->folder);
+	free(o->dir);
+	free(o->uids);
+	free(o);
+	if (s != NULL && s->sel != NULL && s->sel->fetch != NULL)
+		fetch_run(s);
+}
+
+/* fetch_prefill - make the previews of the set first, then answer */
+static void
+fetch_prefill(struct imapd_session *s, struct imapd_fetch *f)
+{
+	struct imapd_sel *sel = s->sel;
+	struct fetch_prefill *o;
+	struct buf dir = BUF_INIT;
+
+	if (imapd_store_index(s) == NULL || imapd_store_busy(s) ||
+	    imapd_sel_folder_dir(s, sel->folder, &dir) < 0) {
+		buf_free(&dir);
+		fetch_run(s);	/* (then the answer makes them) */
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->folder = xstrdup(sel->folder);
+	o->dir = buf_steal(&dir);
+	o->uids = xreallocarray(NULL, f->n ? f->n : 1, sizeof(*o->uids));
+	for (uint32_t i = 0; i < f->n && i < sel->v.n; i++)
+		if ((f->map[i / 8] & (1U << (i % 8))) &&
+		    sel->v.modseq[i] > f->changedsince)
+			o->uids[o->n++] = sel->v.uid[i];
+	o->op.ctx = o;
+	o->op.run = fetch_prefill_job;
+	o->op.answer = fetch_prefill_answer;
+	o->op.no_sync = true;	/* the FETCH's view must not move */
 	imapd_sel_run_op(s, &o->op);
 }
 
@@ -1353,7 +1471,13 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	}
 	sel->fetch = f;
 	session_set_pause(&s->base, IMAPD_PAUSE_FETCH, true);
-	fetch_run(s);
+	for (int k = 0; k < f->natt; k++)
+		if (f->att[k].kind == FA_PREVIEW && !f->att[k].lazy)
+			f->prefill = true;
+	if (f->prefill)
+		fetch_prefill(s, f);
+	else
+		fetch_run(s);
 	return;
 bad:
 	fetch_free(&f);

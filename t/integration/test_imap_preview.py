@@ -205,3 +205,23 @@ def test_bad_syntax(imap):
         assert b"MODSEQ" in r[-2] and b"PREVIEW" in r[-2], r
         ok(c, "n", "FETCH 1 (PREVIEW (lazy LAZY) preview)")
         ok(c, "z", "NOOP")
+
+
+def test_many_in_slices(imap):
+    """More messages than one job makes: every preview right, in order"""
+    c, local = session(imap, "pvmany")
+    with c:
+        ok(c, "s", "SELECT INBOX")
+        new = imap.maildir(local) / "new"
+        new.mkdir(parents=True, exist_ok=True)
+        for i in range(600):
+            (new / ("1765000000.M%dP1.pvtest" % i)).write_bytes(
+                b"Subject: m%d\r\n\r\nmessage   number %d\r\n" % (i, i))
+        ok(c, "n", "NOOP")
+        got = previews(c, "f", "FETCH 1:* (PREVIEW)")
+        assert len(got) == 600, len(got)
+        want = {b"message number %d" % i for i in range(600)}
+        assert set(got.values()) == want
+        # and all cached now: LAZY has every one
+        got = previews(c, "g", "FETCH 1:* (PREVIEW (LAZY))")
+        assert set(got.values()) == want
