@@ -55,6 +55,9 @@ imapd_cmd_capability(const struct imapd_session *s, struct buf *out)
 		imapd_sel_capability(out);
 		imapd_search_capability(out);
 	}
+	/* RFC 8970 FETCH PREVIEW (imapd_fetch.c) */
+	if (s->state & IMAPD_S_LOGGED)
+		buf_puts(out, " PREVIEW");
 	/* RFC 4978: COMPRESS is valid after login only; once active, it
 	 * stays listed (a second COMPRESS gets NO [COMPRESSIONACTIVE]) */
 	if ((s->state & IMAPD_S_LOGGED) && var_imapd_compress)

@@ -1,7 +1,8 @@
 /*
  * imapd_fetch - FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; BINARY of
  * RFC 3516; MODSEQ and CHANGEDSINCE of RFC 7162, VANISHED of its
- * QRESYNC; EMAILID and THREADID (always NIL) of RFC 8474).
+ * QRESYNC; EMAILID and THREADID (always NIL) of RFC 8474; PREVIEW and
+ * PREVIEW (LAZY) of RFC 8970).
  *
  * The answer is made one message at a time, and only while the client
  * reads it: before each message, and between the chunks of a large
@@ -22,6 +23,17 @@
  * (mindex_cache_put_many) on a job thread before the tagged answer,
  * never on the event loop; the implicit \Seen of BODY[] likewise in one
  * (mindex_store_uids).
+ *
+ * PREVIEW (lib/mail/preview.c) is cached the same way, and the file is
+ * never read for it on the event loop: before a FETCH with PREVIEW
+ * answers, job threads make the previews the cache lacks
+ * (FETCH_PREFILL_SLICE messages or FETCH_PREFILL_BYTES of files per job,
+ * queued again until the set is done, so other sessions get their turn)
+ * and the answer takes them from the cache. PREVIEW (LAZY) answers NIL
+ * for a message whose preview is not cached (unless its file is mapped
+ * for another item anyway) and waits for no job: the job thread that
+ * writes the cache after the answer makes those previews (at most
+ * FETCH_LAZY_MAX per FETCH), so a later FETCH finds them (RFC 8970 3.2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +52,7 @@
 #include "mail/mime.h"
 #include "mail/mime_imap.h"
 #include "mail/mindex.h"
+#include "mail/preview.h"
 #include "imapd.h"
 #include "imapd_sel.h"
 #include "imapd_store.h"
@@ -55,17 +68,22 @@
 #define FETCH_CACHE_ENVELOPE 'E'
 #define FETCH_CACHE_BODY 'B'
 #define FETCH_CACHE_BODYSTRUCTURE 'S'
+#define FETCH_CACHE_PREVIEW 'P'	/* the PREVIEW nstring as sent */
+#define FETCH_LAZY_MAX 1000	/* previews made after a LAZY FETCH */
+#define FETCH_PREFILL_SLICE 256	/* previews made by one job */
+#define FETCH_PREFILL_BYTES (16 * 1024 * 1024)	/* or files read by one */
 
 enum fetch_kind {
 	FA_FLAGS, FA_UID, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_MODSEQ, FA_SECTION, FA_BINARY_SIZE,
-	FA_EMAILID, FA_THREADID,
+	FA_EMAILID, FA_THREADID, FA_PREVIEW,
 };
 
 struct fetch_att {
 	enum fetch_kind kind;
 	bool peek;		/* does not set \Seen */
 	bool binary;		/* BINARY[]: decoded */
+	bool lazy;		/* PREVIEW (LAZY): NIL unless at hand */
 	char *spec;		/* the section for mime_section_find */
 	char *name;		/* the item's name in the answer */
 	bool partial;
@@ -86,6 +104,7 @@ struct imapd_fetch {
 	struct fetch_att att[FETCH_ATTS_MAX];
 	int natt;
 	bool uid_cmd, need_msg, need_file, set_seen, want_flags;
+	bool prefill;		/* PREVIEW without LAZY: made first */
 	uint64_t changedsince;
 	unsigned char *map;	/* the view indices asked for */
 	uint32_t n;		/* bits in map */
@@ -105,6 +124,9 @@ struct imapd_fetch {
 	struct buf puts;
 	unsigned nputs;
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
+	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
+	struct buf lazy;
+	unsigned nlazy;
 };
 
 /* fetch_free - forget a FETCH */
@@ -125,6 +147,7 @@ fetch_free(struct imapd_fetch **fp)
 	buf_free(&f->text);
 	buf_free(&f->chunk);
 	buf_free(&f->puts);
+	buf_free(&f->lazy);
 	free(f->seen);
 	x_free(fp);
 }
@@ -312,6 +335,41 @@ bad:
 	return -1;
 }
 
+/* fetch_preview_item - PREVIEW [SP "(" preview-mod *(SP preview-mod)
+ * ")"], preview-mod = "LAZY" (RFC 8970 6). Alone (not in a list), a
+ * "(" not followed by a preview-mod is left for the FETCH modifiers. */
+static int
+fetch_preview_item(struct imapd_fetch *f, struct imap_cursor *c,
+    bool alone, const char **why)
+{
+	struct imap_cursor look = *c;
+	struct imap_token t;
+	struct fetch_att *a;
+	bool lazy = false;
+	int natt = f->natt;
+
+	if (imap_cursor_next(&look, &t) == IMAP_TOK_OPEN && (!alone ||
+	    (imap_cursor_next(&look, &t) == IMAP_TOK_ATOM &&
+	    imap_tok_is(&t, "LAZY")))) {
+		int nmod = 0;
+
+		*why = "Syntax: PREVIEW (LAZY)";
+		(void)imap_cursor_next(c, &t);
+		while (imap_cursor_next(c, &t) == IMAP_TOK_ATOM &&
+		    imap_tok_is(&t, "LAZY"))
+			nmod++;
+		if (t.type != IMAP_TOK_CLOSE || nmod == 0)
+			return -1;
+		lazy = true;
+	}
+	*why = "Too many FETCH items";
+	if ((a = fetch_add(f, FA_PREVIEW)) == NULL)
+		return -1;
+	/* asked for twice: without LAZY wins */
+	a->lazy = f->natt > natt ? lazy : a->lazy && lazy;
+	return 0;
+}
+
 /* fetch_item - one FETCH item (or macro) */
 static int
 fetch_item(struct imapd_fetch *f, struct imap_cursor *c,
@@ -368,6 +426,8 @@ fetch_item(struct imapd_fetch *f, struct imap_cursor *c,
 		f->need_file = true;
 		return 0;
 	}
+	if (imap_tok_is(t, "PREVIEW"))
+		return fetch_preview_item(f, c, alone, why);
 	if (memchr(t->p, '[', t->len) != NULL)
 		return fetch_section(f, c, t, why);
 	*why = "Unknown FETCH item";
@@ -687,6 +747,63 @@ out:
 	return rc;
 }
 
+/* fetch_preview - PREVIEW from the cache, made now, or (LAZY) NIL and
+ * made later; -1 if the file is gone */
+static int
+fetch_preview(struct imapd_session *s, struct imapd_fetch *f,
+    const struct fetch_att *a, const struct mindex_msg *m,
+    struct mime_message **mp, bool *mapped)
+{
+	struct mindex *ix = imapd_store_index(s);
+	struct buf blob = BUF_INIT, why = BUF_INIT, text = BUF_INIT;
+	int rc = 0;
+
+	if (mindex_cache_get(ix, s->sel->folder, m->uid, FETCH_CACHE_PREVIEW,
+	    &blob, &why) == 1) {
+		buf_append(&f->text, blob.data, blob.len);
+		goto out;
+	}
+	if (a->lazy && !*mapped) {
+		/* RFC 8970 3.2: not at hand, so NIL; made for later */
+		buf_puts(&f->text, "NIL");
+		if (f->nlazy < FETCH_LAZY_MAX) {
+			uint32_t u = m->uid;
+
+			buf_append(&f->lazy, &u, sizeof(u));
+			buf_append(&f->lazy, m->name, strlen(m->name) + 1);
+			f->nlazy++;
+		}
+		goto out;
+	}
+	if (!*mapped) {
+		if (fetch_map(s, f, m) < 0) {
+			rc = -1;
+			goto out;
+		}
+		*mapped = true;
+	}
+	if (*mp == NULL)
+		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
+	preview_make(*mp, &text);
+	imap_write_string(&blob, text.data, text.len);
+	buf_append(&f->text, blob.data, blob.len);
+	if (f->nputs < FETCH_CACHE_PUTS &&
+	    f->puts.len + blob.len < FETCH_CACHE_BYTES) {
+		uint32_t u = m->uid, n = (uint32_t)blob.len;
+
+		buf_append(&f->puts, &u, sizeof(u));
+		buf_putc(&f->puts, FETCH_CACHE_PREVIEW);
+		buf_append(&f->puts, &n, sizeof(n));
+		buf_append(&f->puts, blob.data, blob.len);
+		f->nputs++;
+	}
+out:
+	buf_free(&blob);
+	buf_free(&why);
+	buf_free(&text);
+	return rc;
+}
+
 /* fetch_section_item - BODY[...] / BINARY[...] / BINARY.SIZE[...] */
 static void
 fetch_section_item(struct imapd_fetch *f, const struct fetch_att *a,
@@ -822,6 +939,11 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 			if (fetch_structure(s, f, a, &m, &mime, &mapped) < 0)
 				goto gone;
 			break;
+		case FA_PREVIEW:
+			buf_puts(&f->text, "PREVIEW ");
+			if (fetch_preview(s, f, a, &m, &mime, &mapped) < 0)
+				goto gone;
+			break;
 		case FA_SECTION:
 		case FA_BINARY_SIZE:
 			fetch_section_item(f, a, &mime);
@@ -896,8 +1018,71 @@ struct fetch_puts {
 	char *folder;
 	struct buf puts;
 	uint32_t *seen, nseen;
+	char *dir;		/* the folder's directory, for lazy */
+	struct buf lazy;	/* as in struct imapd_fetch */
 	const char *tagged;
 };
+
+/* fetch_lazy_one - the PREVIEW blob of file dir/cur/name into blob and
+ * the file's size into *size_r; -1 if it is gone */
+static int
+fetch_lazy_one(const char *dir, const char *name, struct buf *blob,
+    size_t *size_r)
+{
+	struct buf path = BUF_INIT, text = BUF_INIT;
+	struct mime_message *mp;
+	struct stat st;
+	void *mm = NULL;
+	int fd, rc = -1;
+
+	buf_printf(&path, "%s/cur/%s", dir, name);
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	buf_free(&path);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && (st.st_size == 0 || (mm = mmap(NULL,
+	    (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) !=
+	    MAP_FAILED)) {
+		mp = mime_parse(mm ? mm : "", (size_t)st.st_size);
+		preview_make(mp, &text);
+		mime_free(&mp);
+		imap_write_string(blob, text.data, text.len);
+		if (mm != NULL)
+			(void)munmap(mm, (size_t)st.st_size);
+		*size_r = (size_t)st.st_size;
+		rc = 0;
+	}
+	(void)close(fd);
+	buf_free(&text);
+	return rc;
+}
+
+/* fetch_lazy_job - make the previews a LAZY FETCH answered NIL for, as
+ * more cache blobs (a file gone meanwhile is skipped) */
+static void
+fetch_lazy_job(struct fetch_puts *o)
+{
+	struct buf blob = BUF_INIT;
+	size_t pos = 0, size;
+
+	while (pos + 5 <= o->lazy.len) {
+		uint32_t uid, n;
+		const char *name = o->lazy.data + pos + 4;
+		size_t nlen = strnlen(name, o->lazy.len - pos - 4);
+
+		memcpy(&uid, o->lazy.data + pos, 4);
+		pos += 4 + nlen + 1;
+		buf_reset(&blob);
+		if (fetch_lazy_one(o->dir, name, &blob, &size) < 0)
+			continue;
+		n = (uint32_t)blob.len;
+		buf_append(&o->puts, &uid, sizeof(uid));
+		buf_putc(&o->puts, FETCH_CACHE_PREVIEW);
+		buf_append(&o->puts, &n, sizeof(n));
+		buf_append(&o->puts, blob.data, blob.len);
+	}
+	buf_free(&blob);
+}
 
 /* fetch_puts_job - write them, the \Seen flags in one index
  * transaction and the blobs in another (a failure only costs a later
@@ -920,6 +1105,8 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 			    buf_cstr(&why));
 		free(rc);
 	}
+	if (o->lazy.len > 0)
+		fetch_lazy_job(o);
 	while (pos + 9 <= o->puts.len) {
 		uint32_t uid, n;
 		uint8_t kind;
@@ -954,7 +1141,9 @@ fetch_puts_answer(struct imapd_sel_op *op, struct imapd_session *s)
 	if (s != NULL)
 		imapd_session_tagged(s, "%s", o->tagged);
 	free(o->folder);
+	free(o->dir);
 	buf_free(&o->puts);
+	buf_free(&o->lazy);
 	free(o->seen);
 	free(o);
 }
@@ -966,8 +1155,13 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
     const char *tagged)
 {
 	struct fetch_puts *o;
+	struct buf dir = BUF_INIT;
 
-	if ((f->nputs == 0 && f->nseen == 0) || imapd_store_busy(s)) {
+	if (f->nlazy > 0 && imapd_sel_folder_dir(s, s->sel->folder,
+	    &dir) < 0)
+		f->nlazy = 0;	/* (then a later FETCH makes them) */
+	if ((f->nputs == 0 && f->nseen == 0 && f->nlazy == 0) ||
+	    imapd_store_busy(s)) {
 		struct buf why = BUF_INIT;
 
 		/* (busy cannot happen: input waits during a FETCH) */
@@ -976,6 +1170,7 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 			    f->seen[i], MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0,
 			    NULL, &why);
 		buf_free(&why);
+		buf_free(&dir);
 		imapd_sel_finish(s, uid, tagged);
 		return;
 	}
@@ -984,6 +1179,12 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->puts = f->puts;
 	buf_init(&f->puts);
 	f->nputs = 0;
+	o->dir = buf_steal(&dir);
+	o->lazy = f->lazy;
+	buf_init(&f->lazy);
+	if (f->nlazy == 0)
+		buf_reset(&o->lazy);
+	f->nlazy = 0;
 	o->seen = f->seen;
 	o->nseen = f->nseen;
 	f->seen = NULL;
@@ -993,6 +1194,115 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->op.run = fetch_puts_job;
 	o->op.answer = fetch_puts_answer;
 	o->op.allow_expunge = uid;
+	imapd_sel_run_op(s, &o->op);
+}
+
+/* the previews a FETCH makes before it answers, on job threads */
+struct fetch_prefill {
+	struct imapd_sel_op op;	/* first */
+	char *folder, *dir;
+	uint32_t *uids;		/* the set's messages */
+	size_t n, done;
+};
+
+/* fetch_prefill_job - the next slice: previews the cache lacks */
+static void
+fetch_prefill_job(struct imapd_sel_op *op, struct mindex *ix)
+{
+	struct fetch_prefill *o = op->ctx;
+	struct buf blob = BUF_INIT, why = BUF_INIT, all = BUF_INIT;
+	struct mindex_cache_ent *ents;
+	struct mindex_msg m;
+	size_t nents = 0, bytes = 0, made = 0, looked = 0, size, pos = 0;
+
+	ents = xcalloc(FETCH_PREFILL_SLICE, sizeof(*ents));
+	/* cache lookups are cheap, files are not: both are bounded */
+	while (o->done < o->n && made < FETCH_PREFILL_SLICE &&
+	    bytes < FETCH_PREFILL_BYTES &&
+	    looked++ < 16 * FETCH_PREFILL_SLICE) {
+		uint32_t uid = o->uids[o->done++], n;
+
+		buf_reset(&blob);
+		if (mindex_cache_get(ix, o->folder, uid, FETCH_CACHE_PREVIEW,
+		    &blob, &why) == 1 || mindex_get(ix, o->folder, uid, &m,
+		    &why) != 1)
+			continue;
+		made++;
+		buf_reset(&blob);
+		if (fetch_lazy_one(o->dir, m.name, &blob, &size) < 0)
+			continue;	/* gone: the answer says so */
+		bytes += size;
+		n = (uint32_t)blob.len;
+		buf_append(&all, &n, sizeof(n));
+		buf_append(&all, &uid, sizeof(uid));
+		buf_append(&all, blob.data, blob.len);
+	}
+	while (pos + 8 <= all.len) {
+		uint32_t n, uid;
+
+		memcpy(&n, all.data + pos, 4);
+		memcpy(&uid, all.data + pos + 4, 4);
+		ents[nents++] = (struct mindex_cache_ent){uid,
+		    FETCH_CACHE_PREVIEW, all.data + pos + 8, n};
+		pos += 8 + n;
+	}
+	buf_reset(&why);
+	if (nents > 0 && mindex_cache_put_many(ix, o->folder, ents, nents,
+	    &why) < 0)
+		msg_warn("cache of %s: %s", o->folder, buf_cstr(&why));
+	free(ents);
+	buf_free(&blob);
+	buf_free(&why);
+	buf_free(&all);
+}
+
+static void fetch_run(struct imapd_session *);
+
+/* fetch_prefill_answer - on with the next slice, or answer */
+static void
+fetch_prefill_answer(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct fetch_prefill *o = op->ctx;
+
+	if (s != NULL && s->sel != NULL && s->sel->fetch != NULL &&
+	    o->done < o->n && op->result == 0) {
+		imapd_sel_run_op(s, op);
+		return;
+	}
+	free(o->folder);
+	free(o->dir);
+	free(o->uids);
+	free(o);
+	if (s != NULL && s->sel != NULL && s->sel->fetch != NULL)
+		fetch_run(s);
+}
+
+/* fetch_prefill - make the previews of the set first, then answer */
+static void
+fetch_prefill(struct imapd_session *s, struct imapd_fetch *f)
+{
+	struct imapd_sel *sel = s->sel;
+	struct fetch_prefill *o;
+	struct buf dir = BUF_INIT;
+
+	if (imapd_store_index(s) == NULL || imapd_store_busy(s) ||
+	    imapd_sel_folder_dir(s, sel->folder, &dir) < 0) {
+		buf_free(&dir);
+		fetch_run(s);	/* (then the answer makes them) */
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->folder = xstrdup(sel->folder);
+	o->dir = buf_steal(&dir);
+	o->uids = xreallocarray(NULL, f->n ? f->n : 1, sizeof(*o->uids));
+	for (uint32_t i = 0; i < f->n && i < sel->v.n; i++)
+		if ((f->map[i / 8] & (1U << (i % 8))) &&
+		    sel->v.modseq[i] > f->changedsince)
+			o->uids[o->n++] = sel->v.uid[i];
+	o->op.ctx = o;
+	o->op.run = fetch_prefill_job;
+	o->op.answer = fetch_prefill_answer;
+	o->op.no_sync = true;	/* the FETCH's view must not move */
 	imapd_sel_run_op(s, &o->op);
 }
 
@@ -1106,6 +1416,7 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	buf_init(&f->text);
 	buf_init(&f->chunk);
 	buf_init(&f->puts);
+	buf_init(&f->lazy);
 	f->uid_cmd = uid;
 	if (imap_cursor_next(c, &set) != IMAP_TOK_ATOM)
 		goto bad;
@@ -1160,7 +1471,13 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	}
 	sel->fetch = f;
 	session_set_pause(&s->base, IMAPD_PAUSE_FETCH, true);
-	fetch_run(s);
+	for (int k = 0; k < f->natt; k++)
+		if (f->att[k].kind == FA_PREVIEW && !f->att[k].lazy)
+			f->prefill = true;
+	if (f->prefill)
+		fetch_prefill(s, f);
+	else
+		fetch_run(s);
 	return;
 bad:
 	fetch_free(&f);
