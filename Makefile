@@ -63,9 +63,16 @@ package:
 fuzz: build-fuzz
 	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --time $(FUZZ_TIME)
 
+# bench: herald side by side with Postfix and Dovecot: bench/run with its
+# default workloads (SMTP, POP3 and the IMAP ones of bench/mailbench.py),
+# driven by bench/mailload, which is built first. As root bench/run
+# installs the peers it needs (see there). Options go in BENCH_ARGS, e.g.
+# BENCH_ARGS="--herald-only --quick" or "--keep-packages". Long and noisy:
+# never a dependency of test.
+BENCH_ARGS ?=
 bench: build
-	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/smtp-throughput
-	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/pop3-retrieve
+	$(MAKE) -C bench mailload
+	HERALD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTHON) bench/run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

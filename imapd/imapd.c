@@ -15,7 +15,7 @@
  *	imapd_list.c and imapd_mailbox.c, the selected state
  *	imapd_select.c and its siblings (imapd_sel.h), SEARCH, SORT and
  *	THREAD imapd_search.c; work that grows with a mailbox runs on the
- *	job threads of imapd_job.c (imapd_store.h).
+ *	job threads of lib/mail/job.c (imapd_store.h).
  *
  *	Supported: RFC 9051 and RFC 3501 command syntax (literals,
  *	quoted strings, lists, sequence sets, SEARCH programs), RFC 7888
@@ -110,7 +110,7 @@ imapd_init(struct service *svc)
 	int n;
 
 	imapd_session_init(svc);
-	imapd_job_init(service_loop(svc));
+	imapd_store_init(service_loop(svc));
 	imapd_idle_init(service_loop(svc));
 	if (imapd_tls_ctx != NULL)
 		return;

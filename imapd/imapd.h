@@ -82,15 +82,13 @@ struct imapd_spool;
 
 /* one IMAP session */
 struct imapd_session {
-	struct session base;	/* stream, peer, pauses, depth, closed */
+	struct session base;	/* stream, peer, pauses, errors, last
+				 * command, end reason */
 	bool implicit_tls;	/* came in on an imaps listener */
 	unsigned state;		/* IMAPD_S_* */
 	struct imap_parser parser;	/* the command being assembled */
 	int commands;		/* commands before login */
-	int errors;		/* client errors so far */
 	bool rev2;		/* ENABLE IMAP4rev2 was given */
-	const char *last_cmd;	/* name of the last command, for logs */
-	const char *end_reason;	/* why we closed, for the disconnect log */
 	struct buf tag;		/* tag of the command being run */
 
 	/* login */

@@ -291,7 +291,7 @@ imapd_auth_sasl_line(struct imapd_session *s, const char *line, size_t len)
 	struct buf challenge = BUF_INIT, why = BUF_INIT;
 
 	(void)len;
-	s->last_cmd = "AUTHENTICATE";
+	s->base.last_cmd = "AUTHENTICATE";
 	imapd_auth_step(s, sasl_step(&s->sasl, line, &challenge, &why),
 	    &challenge);
 	buf_free(&challenge);

@@ -74,7 +74,7 @@ imapd_cmd_no_args(struct imapd_session *s, struct imap_cursor *c)
 	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
 		return true;
 	imapd_session_bad(s, "BAD Syntax: %s takes no arguments",
-	    s->last_cmd);
+	    s->base.last_cmd);
 	return false;
 }
 
@@ -332,7 +332,7 @@ imapd_cmd_dispatch(struct imapd_session *s)
 	if (imapd_idle_line(s))		/* DONE of IDLE (imapd_idle.c) */
 		return;
 	buf_reset(&s->tag);
-	s->last_cmd = "UNKNOWN";
+	s->base.last_cmd = "UNKNOWN";
 	imap_cursor_init(&c, &s->parser, 0);
 	if (s->state == IMAPD_S_NOAUTH &&
 	    ++s->commands > var_imapd_command_limit) {
@@ -362,7 +362,7 @@ imapd_cmd_dispatch(struct imapd_session *s)
 		imapd_session_bad(s, "BAD Unknown command");
 		return;
 	}
-	s->last_cmd = cmd->name;
+	s->base.last_cmd = cmd->name;
 	check = c;
 	if (imap_syntax_check(&check) < 0) {
 		imapd_session_bad(s, "BAD %s: %s", cmd->name, check.error);

@@ -241,7 +241,7 @@ imapd_idle_line(struct imapd_session *s)
 	imapd_idle_stop(s);
 	buf_reset(&s->tag);
 	buf_append(&s->tag, sel->idle_tag.data, sel->idle_tag.len);
-	s->last_cmd = "IDLE";
+	s->base.last_cmd = "IDLE";
 	if (s->parser.cmd.len == 4 && str_ncasecmp(p, "DONE", 4) == 0) {
 		imapd_sel_finish(s, true, "OK IDLE terminated");
 	} else {

@@ -461,7 +461,7 @@ imapd_mbop_new(struct imapd_session *s, enum imapd_mbop_kind kind)
 
 	op->kind = kind;
 	op->maildir = xstrdup(imapd_store_path(s));
-	op->cmd = xstrdup(s->last_cmd);
+	op->cmd = xstrdup(s->base.last_cmd);
 	op->utf8 = imapd_store_utf8(s);
 	buf_init(&op->out);
 	buf_init(&op->tagged);
@@ -522,7 +522,8 @@ imapd_mailbox_one(struct imapd_session *s, struct imap_cursor *c,
 
 	if (imap_cursor_next(c, &t) == IMAP_TOK_ERROR ||
 	    imap_cursor_next(c, &end) != IMAP_TOK_END) {
-		imapd_session_bad(s, "BAD Syntax: %s mailbox", s->last_cmd);
+		imapd_session_bad(s, "BAD Syntax: %s mailbox",
+		    s->base.last_cmd);
 		goto out;
 	}
 	if (imapd_mailbox_arg(s, &t, false, &name) < 0)
@@ -717,7 +718,7 @@ imapd_mailbox_quota_cmd(struct imapd_session *s, struct imap_cursor *c,
 	if (imap_cursor_next(c, &t) == IMAP_TOK_ERROR ||
 	    !imap_tok_astring(&t) ||
 	    imap_cursor_next(c, &end) != IMAP_TOK_END) {
-		imapd_session_bad(s, "BAD Syntax: %s %s", s->last_cmd,
+		imapd_session_bad(s, "BAD Syntax: %s %s", s->base.last_cmd,
 		    kind == MBOP_QUOTA ? "quota-root" : "mailbox");
 		goto out;
 	}

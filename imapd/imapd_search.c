@@ -325,6 +325,7 @@ search_submit(struct imapd_session *s, struct search *se)
 	job->run = search_run;
 	job->done = search_done;
 	job->ctx = se;
+	job->skippable = true;	/* search_done frees it when s closed */
 	imapd_store_submit(s, job);
 }
 

@@ -1002,7 +1002,7 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	if (imapd_sel_params(s, c, &sj->q, &condstore) < 0) {
 		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
 		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
-		    s->last_cmd);
+		    s->base.last_cmd);
 		goto out;
 	}
 	/* RFC 9051 6.3.2: a SELECT (even a failing one) closes the
@@ -1136,7 +1136,7 @@ imapd_sel_no_args(struct imapd_session *s, struct imap_cursor *c)
 	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
 		return true;
 	imapd_session_bad(s, "BAD Syntax: %s takes no arguments",
-	    s->last_cmd);
+	    s->base.last_cmd);
 	return false;
 }
 

@@ -63,25 +63,15 @@ imapd_session_init(struct service *svc)
 	session_pool_init(&imapd_sessions, svc, service_loop(svc));
 }
 
-/* imapd_session_vreply - format and queue one response line */
-static void imapd_session_vreply(struct imapd_session *, const char *,
-    va_list) __attribute__((format(printf, 2, 0)));
-
-static void
-imapd_session_vreply(struct imapd_session *s, const char *fmt, va_list ap)
-{
-	if (s->state != IMAPD_S_LOGOUT)
-		session_vreply(&s->base, fmt, ap);
-}
-
-/* imapd_session_reply - queue one response line (CRLF is added) */
+/* imapd_session_reply - queue one response line (CRLF is added; none
+ * once the session is finishing) */
 void
 imapd_session_reply(struct imapd_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	imapd_session_vreply(s, fmt, ap);
+	session_vreply(&s->base, fmt, ap);
 	va_end(ap);
 }
 
@@ -124,10 +114,7 @@ imapd_session_bad(struct imapd_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	imapd_session_vtagged(s, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= var_imapd_error_limit &&
-	    s->state != IMAPD_S_LOGOUT && !s->base.closed) {
-		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+	if (session_count_error(&s->base, var_imapd_error_limit)) {
 		imapd_session_reply(s, "* BYE Too many errors");
 		imapd_session_finish(s, "too many errors");
 	}
@@ -139,11 +126,9 @@ imapd_session_finish(struct imapd_session *s, const char *reason)
 {
 	if (s->state == IMAPD_S_LOGOUT || s->base.closed)
 		return;
-	if (s->end_reason == NULL)
-		s->end_reason = reason;
 	imapd_auth_abort(s);
 	s->state = IMAPD_S_LOGOUT;
-	stream_finish(s->base.stream);
+	(void)session_finish(&s->base, reason);
 }
 
 /* imapd_session_bounds - the parser's bounds for the session's state */
@@ -170,7 +155,7 @@ void
 imapd_session_logged_in(struct imapd_session *s)
 {
 	s->state = IMAPD_S_AUTH;
-	s->errors = 0;
+	s->base.errors = 0;
 	imapd_session_bounds(s);
 	stream_set_idle_timeout(s->base.stream, var_imapd_idle_timeout * 1000);
 }
@@ -228,7 +213,7 @@ imapd_session_refused(struct imapd_session *s)
 		return;
 	}
 	imap_parser_tag(&s->parser, &s->tag);
-	s->last_cmd = "UNKNOWN";
+	s->base.last_cmd = "UNKNOWN";
 	if (s->state == IMAPD_S_NOAUTH &&
 	    ++s->commands > var_imapd_command_limit) {
 		imapd_session_reply(s, "* BYE Too many commands before login");
@@ -384,8 +369,8 @@ imapd_session_timeout(struct session *base)
 
 	if (s->base.closed || s->state == IMAPD_S_LOGOUT)
 		return;
-	msg_info("idle timeout after %s from [%s]",
-	    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+	msg_info("idle timeout after %s from [%s]", session_cmd(&s->base),
+	    s->base.peer.addr);
 	if (s->state != IMAPD_S_TLS)
 		imapd_session_reply(s, "* BYE Disconnected for inactivity.");
 	imapd_session_finish(s, "idle timeout");
@@ -396,18 +381,10 @@ imapd_session_timeout(struct session *base)
 static void
 imapd_session_log_end(struct imapd_session *s)
 {
-	const char *reason = s->end_reason;
-
 	if (s->login.len > 0)
 		msg_info("logout: user=<%s> client=[%s]", buf_cstr(&s->login),
 		    s->base.peer.addr);
-	if (reason == NULL) {
-		reason = stream_close_reason(s->base.stream);
-		if (reason == NULL || *reason == '\0' ||
-		    strcmp(reason, "eof") == 0)
-			reason = "connection closed by client";
-	}
-	msg_info("disconnect from [%s] (%s)", s->base.peer.addr, reason);
+	session_log_end(&s->base);
 }
 
 /* imapd_session_end - the end of a session: its log lines, its memory */
@@ -437,10 +414,13 @@ imapd_session_drained(struct session *base)
 	imapd_fetch_drained((struct imapd_session *)base);
 }
 
-/* imapd_session_held - a job thread still has work of ours */
+/* imapd_session_held - a job thread still has work of ours (the
+ * session has closed: a skippable job no thread has started is dropped,
+ * its done comes soon) */
 static bool
 imapd_session_held(const struct session *base)
 {
+	imapd_store_cancel((const struct imapd_session *)base);
 	return imapd_store_busy((const struct imapd_session *)base);
 }
 

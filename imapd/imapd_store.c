@@ -1,7 +1,8 @@
 /*
  * imapd_store - the session's mail store: the Maildir resolved at login,
  * the per-user index opened on a job thread and shared by the sessions
- * of one user in this worker, and the job hand-off (see imapd_store.h).
+ * of one user in this worker, and the job hand-off to the worker's job
+ * threads (lib/mail/job.c; see imapd_store.h).
  *
  * Shared handles: LMDB allows one environment per path per process, so
  * the worker keeps a list of open indexes with a count of the sessions
@@ -24,6 +25,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "mail/job.h"
 #include "mail/mailbase.h"
 #include "mail/maildir.h"
 #include "mail/mindex.h"
@@ -55,6 +57,36 @@ struct imapd_store {
 
 static pthread_mutex_t imapd_ixref_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct imapd_ixref *imapd_ixrefs;
+static struct job_pool *imapd_store_jobs;	/* imapd_job_threads */
+
+/* imapd_store_init - start the job threads */
+void
+imapd_store_init(struct evloop *loop)
+{
+	if (imapd_store_jobs == NULL)
+		imapd_store_jobs = job_pool_new(loop,
+		    (int)var_imapd_job_threads, "imapd job");
+}
+
+/* imapd_job_new - a zeroed job */
+struct imapd_job *
+imapd_job_new(void)
+{
+	struct imapd_job *job = xcalloc(1, sizeof(*job));
+
+	buf_init(&job->why);
+	return job;
+}
+
+/* imapd_job_free - free a job (not its ctx) */
+void
+imapd_job_free(struct imapd_job **jobp)
+{
+	if (*jobp == NULL)
+		return;
+	buf_free(&(*jobp)->why);
+	x_free(jobp);
+}
 
 /* imapd_store_first_login - create the special-use folders once and
  * subscribe them with INBOX (clients that show subscribed folders only
@@ -192,6 +224,7 @@ imapd_store_open(struct imapd_session *s, const char *user,
 	job->run = imapd_store_run_open;
 	job->done = imapd_store_opened;
 	job->ctx = st;
+	job->skippable = true;	/* nobody to log in any more */
 	imapd_store_submit(s, job);
 	return true;
 }
@@ -212,6 +245,17 @@ imapd_store_close(struct imapd_session *s)
 	x_free(&s->store);
 }
 
+static void imapd_store_job_done(struct job *);
+
+/* imapd_store_job_run - a job on its thread, with the session's index */
+static void
+imapd_store_job_run(struct job *base)
+{
+	struct imapd_job *job = (struct imapd_job *)base;
+
+	job->run(job, job->ix);
+}
+
 /* imapd_store_submit - run job for s on a job thread */
 void
 imapd_store_submit(struct imapd_session *s, struct imapd_job *job)
@@ -222,15 +266,20 @@ imapd_store_submit(struct imapd_session *s, struct imapd_job *job)
 		msg_panic("imapd_store_submit: no store or a job is out");
 	job->s = s;
 	job->ix = st->ref != NULL ? st->ref->ix : NULL;
+	job->base.run = imapd_store_job_run;
+	job->base.done = imapd_store_job_done;
+	job->base.owner = s;
+	job->base.keep = !job->skippable;
 	st->job = job;
 	session_set_pause(&s->base, IMAPD_PAUSE_JOB, true);
-	imapd_job_queue(job);
+	job_submit(imapd_store_jobs, &job->base);
 }
 
 /* imapd_store_job_done - a job is back (loop thread) */
-void
-imapd_store_job_done(struct imapd_job *job)
+static void
+imapd_store_job_done(struct job *base)
 {
+	struct imapd_job *job = (struct imapd_job *)base;
 	struct imapd_session *s = job->s;
 
 	s->base.depth++;
@@ -240,6 +289,14 @@ imapd_store_job_done(struct imapd_job *job)
 	if (!s->base.closed && s->store->job == NULL)
 		session_set_pause(&s->base, IMAPD_PAUSE_JOB, false);
 	session_leave(&s->base);
+}
+
+/* imapd_store_cancel - s has closed: skip its queued skippable jobs */
+void
+imapd_store_cancel(const struct imapd_session *s)
+{
+	if (imapd_store_busy(s))
+		(void)job_cancel(imapd_store_jobs, s);
 }
 
 /* imapd_store_busy - is a job of s out? */

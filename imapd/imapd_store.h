@@ -25,6 +25,7 @@
 #include <stdbool.h>
 
 #include "base/buf.h"
+#include "mail/job.h"
 
 struct evloop;
 struct mindex;
@@ -33,8 +34,9 @@ struct imapd_session;
 /* the session's input is paused while a job is out (session.pause) */
 #define IMAPD_PAUSE_JOB 0x4
 
-/* one piece of work for a job thread */
+/* one piece of work for a job thread (a lib/mail/job.h job) */
 struct imapd_job {
+	struct job base;	/* owner: the session */
 	/* run - on a job thread; ix is the session's index */
 	void (*run)(struct imapd_job *job, struct mindex *ix);
 	/* done - in the loop thread; must free the job (and its ctx);
@@ -43,14 +45,18 @@ struct imapd_job {
 	void *ctx;		/* the command's own state */
 	int result;		/* for run to fill in */
 	struct buf why;		/* for run to fill in (initialised) */
+	/* skippable - when the session ends before a thread took the job,
+	 * run is skipped (job_cancel) and done sees s->base.closed; only
+	 * for jobs that change nothing a client could be told about (the
+	 * rest run: an EXPUNGE the client sent is done) */
+	bool skippable;
 	/* private */
 	struct imapd_session *s;
 	struct mindex *ix;
-	struct imapd_job *next;
 };
 
-/* imapd_job_init - start the job threads (worker, after the drop) */
-void imapd_job_init(struct evloop *loop);
+/* imapd_store_init - start the job threads (worker, after the drop) */
+void imapd_store_init(struct evloop *loop);
 
 /* imapd_job_new - a zeroed job with why initialised */
 struct imapd_job *imapd_job_new(void);
@@ -61,6 +67,9 @@ void imapd_job_free(struct imapd_job **job);
 void imapd_store_submit(struct imapd_session *s, struct imapd_job *job);
 /* imapd_store_busy - has s a job out (the session is held)? */
 bool imapd_store_busy(const struct imapd_session *s);
+/* imapd_store_cancel - s has closed: drop its skippable jobs that no
+ * thread has started (their done still comes) */
+void imapd_store_cancel(const struct imapd_session *s);
 
 /* imapd_store_open - authd said yes to user: resolve the Maildir, open
  * the store on a job thread, then call done(s, ok) in the loop thread
@@ -104,11 +113,5 @@ void imapd_store_write_name(bool utf8, const char *name, struct buf *out);
  * directory and not a link, and so are its cur/ and new/ (job thread:
  * it stats). INBOX exists once the Maildir has cur/ and new/ */
 bool imapd_store_folder_exists(const char *maildir, const char *name);
-
-/* between imapd_job.c and imapd_store.c */
-/* imapd_job_queue - queue job for a job thread */
-void imapd_job_queue(struct imapd_job *job);
-/* imapd_store_job_done - a finished job back to its session (loop) */
-void imapd_store_job_done(struct imapd_job *job);
 
 #endif

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "base/buf.h"
+#include "mail/job.h"
 #include "mail/sasl.h"
 #include "mail/peer.h"
 #include "mail/session.h"
@@ -161,16 +162,14 @@ struct pop3d_send {
 
 /* one POP3 session */
 struct pop3d_session {
-	struct session base;	/* stream, peer, pauses, depth, closed */
+	struct session base;	/* stream, peer, pauses, errors, last
+				 * command, end reason */
 	bool implicit_tls;	/* came in on a pop3s listener */
 	unsigned state;		/* POP3D_S_* */
 	bool stop_after_send;	/* SIGTERM came during a RETR */
 	long long start_ms;	/* connect time (session timeout) */
 	int commands;		/* commands before login */
 	long long junk;		/* NOOPs &c since login or a RETR/TOP/DELE */
-	int errors;		/* client errors so far */
-	const char *last_cmd;	/* verb of the last command, for logs */
-	const char *end_reason;	/* why we closed, for the disconnect log */
 
 	/* login */
 	struct buf user;	/* USER argument, "" if none */
@@ -309,30 +308,36 @@ int pop3d_sizes_load(const char *dir, struct pop3d_sizes *c);
 int pop3d_sizes_save(const char *dir, const struct pop3d_sizes *c,
     struct buf *why);
 
-/* pop3d_job.c: the maildrop thread(s) */
+/* pop3d_maildrop.c: the maildrop threads (lib/mail/job.h) */
 enum pop3d_job_kind {
 	POP3D_JOB_OPEN,		/* pop3d_maildrop_open(path) */
 	POP3D_JOB_UPDATE,	/* pop3d_maildrop_update(md) */
 };
 struct pop3d_job {
+	struct job base;		/* owner: the session */
 	enum pop3d_job_kind kind;
 	char *path;			/* OPEN: the Maildir */
 	struct pop3d_maildrop *md;	/* OPEN: result; UPDATE: input */
 	enum pop3d_md_result result;	/* OPEN */
 	size_t failed, removed;		/* UPDATE */
 	struct buf why;			/* OPEN: the error */
-	/* done - in the loop thread when the job is finished */
+	/* done - in the loop thread when the job is finished (or was
+	 * skipped: base.cancelled); frees the job */
 	void (*done)(struct pop3d_job *job, void *ctx);
 	void *ctx;
-	struct pop3d_job *next;
 };
-/* pop3d_job_init - start the maildrop threads (after the privilege drop) */
-void pop3d_job_init(struct evloop *loop);
-/* pop3d_job_submit - run job on a maildrop thread; job->done follows in
- * the loop thread */
-void pop3d_job_submit(struct pop3d_job *job);
-/* pop3d_job_free - free a job and what it still holds (md: closed) */
-void pop3d_job_free(struct pop3d_job **job);
+/* pop3d_maildrop_init - start the maildrop threads (after the privilege
+ * drop) */
+void pop3d_maildrop_init(struct evloop *loop);
+/* pop3d_maildrop_submit - run job on a maildrop thread, after owner's
+ * earlier jobs; job->done follows in the loop thread */
+void pop3d_maildrop_submit(struct pop3d_job *job, const void *owner);
+/* pop3d_maildrop_cancel - owner has ended: an OPEN job of it that no
+ * thread has started is skipped (UPDATE always runs) */
+void pop3d_maildrop_cancel(const void *owner);
+/* pop3d_maildrop_job_free - free a job and what it still holds (md:
+ * closed) */
+void pop3d_maildrop_job_free(struct pop3d_job **job);
 
 /* pop3d_send.c */
 /* pop3d_enc_init - an encoder at the start of a message; body_lines < 0

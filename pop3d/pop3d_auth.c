@@ -11,7 +11,7 @@
  *
  * Answers (RFC 2449 / RFC 3206 response codes):
  *   ok        lock and open the maildrop (on a maildrop thread,
- *             pop3d_job.c; input stays paused): "+OK Logged in.";
+ *             pop3d_maildrop.c; input stays paused): "+OK Logged in.";
  *             another session holds it: "-ERR [IN-USE] ..."
  *   fail      "-ERR [AUTH] Authentication failed." (counts as an error)
  *   locked    "-ERR [AUTH] Too many failed logins, try again later." The
@@ -89,7 +89,7 @@ pop3d_auth_opened(struct pop3d_job *job, void *ctx)
 out:
 	if (s->state != POP3D_S_TRANS)
 		buf_reset(&s->login);
-	pop3d_job_free(&job);	/* closes a maildrop nobody took */
+	pop3d_maildrop_job_free(&job);	/* closes a maildrop nobody took */
 	session_leave(&s->base);
 }
 
@@ -118,7 +118,7 @@ pop3d_auth_login(struct pop3d_session *s, const char *user)
 	job->ctx = s;
 	s->job = job;
 	s->state = POP3D_S_WAIT;
-	pop3d_job_submit(job);
+	pop3d_maildrop_submit(job, s);
 	buf_free(&why);
 	return true;
 }
@@ -333,7 +333,7 @@ pop3d_auth_sasl_line(struct pop3d_session *s, char *line, size_t len)
 {
 	struct buf challenge = BUF_INIT, why = BUF_INIT;
 
-	s->last_cmd = "AUTH";
+	s->base.last_cmd = "AUTH";
 	pop3d_auth_step(s, sasl_step(&s->sasl, line, &challenge, &why),
 	    &challenge);
 	buf_free(&challenge);

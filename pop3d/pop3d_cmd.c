@@ -202,7 +202,7 @@ pop3d_cmd_updated(struct pop3d_job *job, void *ctx)
 		    "deleted", job->removed);
 	}
 	pop3d_session_finish(s, "quit");
-	pop3d_job_free(&job);
+	pop3d_maildrop_job_free(&job);
 	session_leave(&s->base);
 }
 
@@ -232,7 +232,7 @@ pop3d_cmd_quit(struct pop3d_session *s, char *args, size_t len)
 	s->job = job;
 	s->state = POP3D_S_WAIT;
 	session_set_pause(&s->base, POP3D_PAUSE_JOB, true);
-	pop3d_job_submit(job);
+	pop3d_maildrop_submit(job, s);
 }
 
 /* pop3d_cmd_stat - STAT: count and size of the live messages */
@@ -520,7 +520,7 @@ pop3d_cmd_dispatch(struct pop3d_session *s, char *line, size_t len)
 
 	pop3d_cmd_split(line, len, &vlen, &args);
 	c = pop3d_cmd_find(line, vlen);
-	s->last_cmd = c != NULL ? c->name : "UNKNOWN";
+	s->base.last_cmd = c != NULL ? c->name : "UNKNOWN";
 	if (s->state == POP3D_S_AUTH &&
 	    ++s->commands > var_pop3d_command_limit) {
 		msg_info("too many commands before login from [%s]",

@@ -25,9 +25,13 @@
  * mtime), else counted from the file at login and remembered there.
  *
  * Opening and UPDATE grow with the maildrop (readdir, a rename per new
- * message, an unlink per deleted one): they run on a maildrop thread
- * (pop3d_job.c), never on the event loop; logging from there is fine
- * (msg_* formats on the stack and writes one line at a time).
+ * message, an unlink per deleted one): they run as jobs on the worker's
+ * maildrop threads (lib/mail/job.c, pop3d_maildrop_threads of them),
+ * never on the event loop; logging from there is fine (msg_* formats on
+ * the stack and writes one line at a time). The session is held while
+ * its job is out. A login's OPEN job that no thread has started when the
+ * client goes away is dropped (pop3d_maildrop_cancel); UPDATE always
+ * runs: the client said QUIT.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -45,7 +49,9 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "mail/job.h"
 #include "mail/maildir.h"
+#include "mail/params.h"
 #include "pop3d.h"
 
 #define POP3D_LOCK_NAME "herald-pop3.lock"
@@ -585,4 +591,75 @@ pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r)
 	(void)close(curfd);
 	*removed_r = removed;
 	return failed;
+}
+
+static struct job_pool *pop3d_maildrop_jobs;	/* the maildrop threads */
+
+/* pop3d_maildrop_init - start the maildrop threads */
+void
+pop3d_maildrop_init(struct evloop *loop)
+{
+	if (pop3d_maildrop_jobs == NULL)
+		pop3d_maildrop_jobs = job_pool_new(loop,
+		    (int)var_pop3d_maildrop_threads, "pop3d maildrop");
+}
+
+/* pop3d_maildrop_job_run - do one job (maildrop thread) */
+static void
+pop3d_maildrop_job_run(struct job *base)
+{
+	struct pop3d_job *job = (struct pop3d_job *)base;
+
+	switch (job->kind) {
+	case POP3D_JOB_OPEN:
+		job->result = pop3d_maildrop_open(job->path, &job->md,
+		    &job->why);
+		break;
+	case POP3D_JOB_UPDATE:
+		job->failed = pop3d_maildrop_update(job->md, &job->removed);
+		break;
+	}
+}
+
+/* pop3d_maildrop_job_done - the job is back (loop thread) */
+static void
+pop3d_maildrop_job_done(struct job *base)
+{
+	struct pop3d_job *job = (struct pop3d_job *)base;
+
+	job->done(job, job->ctx);	/* frees the job */
+}
+
+/* pop3d_maildrop_submit - run job on a maildrop thread for owner */
+void
+pop3d_maildrop_submit(struct pop3d_job *job, const void *owner)
+{
+	job->base.run = pop3d_maildrop_job_run;
+	job->base.done = pop3d_maildrop_job_done;
+	job->base.owner = owner;
+	job->base.keep = job->kind == POP3D_JOB_UPDATE;
+	job_submit(pop3d_maildrop_jobs, &job->base);
+}
+
+/* pop3d_maildrop_cancel - owner is gone: drop its OPEN job if no thread
+ * has started it (its done still comes, with base.cancelled) */
+void
+pop3d_maildrop_cancel(const void *owner)
+{
+	(void)job_cancel(pop3d_maildrop_jobs, owner);
+}
+
+/* pop3d_maildrop_job_free - free a job and close the maildrop it still
+ * holds */
+void
+pop3d_maildrop_job_free(struct pop3d_job **jobp)
+{
+	struct pop3d_job *job = *jobp;
+
+	if (job == NULL)
+		return;
+	pop3d_maildrop_close(&job->md);
+	x_free(&job->path);
+	buf_free(&job->why);
+	x_free(jobp);
 }

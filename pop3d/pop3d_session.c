@@ -7,7 +7,7 @@
  * (stream_get_line, bounded by POP3D_LINE_MAX; ordinary commands are held
  * to POP3D_CMD_MAX by the dispatcher). Input is paused while a login is
  * with authd (pipelined commands wait for its answer), while a maildrop
- * thread opens or updates the maildrop (pop3d_job.c), while a multi-line
+ * thread opens or updates the maildrop (pop3d_maildrop.c), while a multi-line
  * reply is being produced, and while more than POP3D_OUTPUT_HIGH bytes of
  * replies are unsent, so a client that pipelines without reading cannot
  * grow our memory.
@@ -51,28 +51,18 @@ void
 pop3d_session_init(struct service *svc)
 {
 	session_pool_init(&pop3d_sessions, svc, service_loop(svc));
-	pop3d_job_init(service_loop(svc));
+	pop3d_maildrop_init(service_loop(svc));
 }
 
-/* pop3d_session_vreply - format and queue one reply line */
-static void pop3d_session_vreply(struct pop3d_session *, const char *,
-    va_list) __attribute__((format(printf, 2, 0)));
-
-static void
-pop3d_session_vreply(struct pop3d_session *s, const char *fmt, va_list ap)
-{
-	if (s->state != POP3D_S_QUIT)
-		session_vreply(&s->base, fmt, ap);
-}
-
-/* pop3d_session_reply - queue one reply line (CRLF is added) */
+/* pop3d_session_reply - queue one reply line (CRLF is added; none once
+ * the session is finishing) */
 void
 pop3d_session_reply(struct pop3d_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	pop3d_session_vreply(s, fmt, ap);
+	session_vreply(&s->base, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,14 +77,10 @@ pop3d_session_error(struct pop3d_session *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	pop3d_session_vreply(s, fmt, ap);
+	session_vreply(&s->base, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= var_pop3d_error_limit &&
-	    s->state != POP3D_S_QUIT && !s->base.closed) {
-		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+	if (session_count_error(&s->base, var_pop3d_error_limit))
 		pop3d_session_finish(s, "too many errors");
-	}
 }
 
 /* pop3d_session_finish - flush the replies, then close */
@@ -103,12 +89,10 @@ pop3d_session_finish(struct pop3d_session *s, const char *reason)
 {
 	if (s->state == POP3D_S_QUIT || s->base.closed)
 		return;
-	if (s->end_reason == NULL)
-		s->end_reason = reason;
 	pop3d_auth_abort(s);
 	pop3d_send_abort(s);
 	s->state = POP3D_S_QUIT;
-	stream_finish(s->base.stream);
+	(void)session_finish(&s->base, reason);
 }
 
 /* pop3d_session_starttls - STLS: forget the USER name, start TLS */
@@ -158,7 +142,7 @@ pop3d_session_flood(struct pop3d_session *s)
 	    s->base.peer.addr, stream_input_bytes(s->base.stream));
 	if (s->state == POP3D_S_SASL)
 		sasl_wipe(&s->sasl);
-	s->last_cmd = s->last_cmd ? s->last_cmd : "CONNECT";
+	s->base.last_cmd = session_cmd(&s->base);
 	pop3d_session_reply(s, "-ERR Too much input");
 	pop3d_session_finish(s, what);
 	return true;
@@ -189,7 +173,7 @@ pop3d_session_input(struct session *base)
 				sasl_wipe(&s->sasl);
 				s->state = POP3D_S_AUTH;
 			}
-			s->last_cmd = "UNKNOWN";
+			s->base.last_cmd = "UNKNOWN";
 			pop3d_session_error(s, "-ERR Line too long");
 		} else {
 			/* The line is valid only until the next stream
@@ -257,7 +241,7 @@ pop3d_session_timeout(struct session *base)
 	    evloop_now_ms(pop3d_sessions.loop) - s->start_ms;
 	msg_info("%s after %s from [%s]",
 	    total ? "session time limit" : "idle timeout",
-	    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+	    session_cmd(&s->base), s->base.peer.addr);
 	if (s->state != POP3D_S_TLS && s->state != POP3D_S_SEND)
 		pop3d_session_reply(s, total ?
 		    "-ERR Session time limit reached." :
@@ -269,8 +253,6 @@ pop3d_session_timeout(struct session *base)
 static void
 pop3d_session_log_end(struct pop3d_session *s)
 {
-	const char *reason = s->end_reason;
-
 	if (s->md != NULL) {
 		/* no QUIT: the connection went away, UPDATE did not run */
 		msg_info("logout: user=<%s> top=%u retr=%u del=0/%zu "
@@ -278,13 +260,7 @@ pop3d_session_log_end(struct pop3d_session *s)
 		    buf_cstr(&s->login), s->n_top, s->n_retr, s->md->n,
 		    s->md->total);
 	}
-	if (reason == NULL) {
-		reason = stream_close_reason(s->base.stream);
-		if (reason == NULL || *reason == '\0' ||
-		    strcmp(reason, "eof") == 0)
-			reason = "connection closed by client";
-	}
-	msg_info("disconnect from [%s] (%s)", s->base.peer.addr, reason);
+	session_log_end(&s->base);
 }
 
 /* pop3d_session_end - the end of a session: its log lines, its memory */
@@ -303,12 +279,16 @@ pop3d_session_end(struct session *base)
 	buf_free(&s->line);
 }
 
-/* pop3d_session_held - a maildrop thread still has work of ours */
+/* pop3d_session_held - a maildrop thread still has work of ours (the
+ * session has closed: a login's job no thread has started is dropped,
+ * its done comes soon) */
 static bool
 pop3d_session_held(const struct session *base)
 {
 	const struct pop3d_session *s = (const struct pop3d_session *)base;
 
+	if (s->job != NULL)
+		pop3d_maildrop_cancel(s);
 	return s->job != NULL;
 }
 

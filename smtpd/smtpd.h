@@ -182,7 +182,8 @@ struct smtpd_commit_job {
 
 /* one SMTP session */
 struct smtpd_session {
-	struct session base;	/* stream, peer, pauses, depth, closed */
+	struct session base;	/* stream, peer, pauses, errors, last
+				 * command */
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
 	bool local;		/* local submission (sendmail), see below */
 	long long local_uid;	/* its sender's uid, from the kernel */
@@ -190,7 +191,6 @@ struct smtpd_session {
 	bool esmtp;		/* EHLO (not HELO) was used */
 	struct buf helo;	/* HELO/EHLO argument */
 	struct smtpd_tx tx;
-	int errors;		/* client errors so far */
 	long long junk;		/* NOOPs &c since the last message */
 	bool commit_pending;	/* the job is with the commit thread */
 	struct smtpd_commit_job job;
@@ -198,7 +198,6 @@ struct smtpd_session {
 	unsigned *cmd_total;	/* per command table entry: seen */
 	struct buf scratch;	/* header and log text */
 	struct buf line;	/* copy of the command line being run */
-	const char *last_cmd;	/* verb of the last command, for logs */
 };
 
 /* the server TLS context, loaded by smtpd.c before the privilege drop

@@ -955,7 +955,7 @@ smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len)
 	c = smtpd_cmd_find(line, vlen);
 	idx = c != NULL ? (size_t)(c - smtpd_cmd_table) : smtpd_cmd_count() - 1;
 	s->cmd_total[idx]++;
-	s->last_cmd = c != NULL ? c->name : "UNKNOWN";
+	s->base.last_cmd = c != NULL ? c->name : "UNKNOWN";
 	if (c == NULL) {
 		if (vlen > 0 && smtpd_cmd_forbidden(line, vlen)) {
 			buf_reset(&s->scratch);

@@ -98,10 +98,8 @@ smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	smtpd_session_vreply(s, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= var_smtpd_error_limit &&
-	    s->state != SMTPD_S_QUIT && !s->base.closed) {
-		msg_info("too many errors after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+	if (s->state != SMTPD_S_QUIT &&
+	    session_count_error(&s->base, var_smtpd_error_limit)) {
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
 		    var_myhostname);
 		smtpd_session_finish(s);
@@ -224,7 +222,7 @@ static void
 smtpd_session_runaway(struct smtpd_session *s)
 {
 	msg_warn("too much input without a line end after %s from [%s]: "
-	    "disconnecting", s->last_cmd ? s->last_cmd : "CONNECT",
+	    "disconnecting", session_cmd(&s->base),
 	    s->base.peer.addr);
 	smtpd_session_reply(s, "421 4.7.0 %s Error: line too long",
 	    var_myhostname);
@@ -302,7 +300,7 @@ smtpd_session_timeout(struct session *base)
 		return;
 	if (!smtpd_session_stopping())
 		msg_info("timeout after %s from [%s]",
-		    s->last_cmd ? s->last_cmd : "CONNECT", s->base.peer.addr);
+		    session_cmd(&s->base), s->base.peer.addr);
 	if (s->state == SMTPD_S_TLS) {
 		/* No reply in plaintext in the middle of a handshake. */
 		s->state = SMTPD_S_QUIT;
@@ -331,11 +329,11 @@ smtpd_session_log_end(struct smtpd_session *s)
 		if (reason != NULL && strcmp(reason, "eof") != 0 &&
 		    strcmp(reason, "finished") != 0)
 			msg_info("lost connection after %s from [%s]: %s",
-			    s->last_cmd ? s->last_cmd : "CONNECT",
+			    session_cmd(&s->base),
 			    s->base.peer.addr, reason);
 		else
 			msg_info("lost connection after %s from [%s]",
-			    s->last_cmd ? s->last_cmd : "CONNECT",
+			    session_cmd(&s->base),
 			    s->base.peer.addr);
 	}
 	buf_printf(&line, "disconnect from [%s]", s->base.peer.addr);

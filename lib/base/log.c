@@ -4,6 +4,34 @@
  * or to a log file, and the relay that copies services' stderr lines into
  * that file. Lines are bounded, leave in one write() and never contain CR
  * or LF, so a peer's text cannot forge or split a log line.
+ *
+ * Why a service's fatal line goes to master twice, once in the log (for
+ * whatever the log goes to) and once on the report pipe
+ * ($HERALD_REPORT_FD, msg_report_attach, read by master_service.c when
+ * it reaps the child, shown by "heraldctl status" as "last error"): the
+ * stderr relay cannot carry the report, for four reasons.
+ *  1. The relay exists only when master logs to a file (log_destination
+ *     = file, or auto without a syslog socket: master_log.c). With
+ *     syslog (auto picks it whenever /dev/log answers, the usual case on
+ *     a Debian host) a service writes its lines to /dev/log and master
+ *     never sees them; under -f (tests,
+ *     make demo, a systemd unit with journald) stderr is the terminal or
+ *     the journal, not master. Making the relay carry every line in those
+ *     modes too would route all logging of all services through master.
+ *  2. It is one pipe shared by every service, read as a byte stream:
+ *     nothing in it says which child wrote a line except the text, which
+ *     a service writes itself. A pipe per child is what lets master know,
+ *     without trusting the text, that the line is that child's.
+ *  3. It is lossy by design: non-blocking, and a service whose write
+ *     finds it full drops the line (so a slow disk never stalls the
+ *     mail). The fatal line of a dying service is exactly the one that
+ *     must not be dropped when another service floods the log.
+ *  4. Timing: master reads the relay whenever its loop gets to it, and
+ *     the child's death may be reaped first; the report pipe is read to
+ *     its end at the reaping, when the dead child can write no more.
+ * The report pipe costs one descriptor per child and one write at exit;
+ * what master keeps of it is bounded and cleaned of control characters
+ * (test_reload.py: test_hostile_report_is_bounded).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -57,8 +57,9 @@ void msg_init(const char *ident, enum log_dest dest);
  * msg_report_attach - take the descriptor named by $HERALD_REPORT_FD, if
  * set (a supervisor's pipe): from then on msg_fatal and msg_panic also
  * write their text there, one line, so master can show a service's last
- * fatal error in "heraldctl status" whatever the log goes to. The
- * variable is removed and the descriptor made close-on-exec.
+ * fatal error in "heraldctl status" whatever the log goes to (log.c says
+ * why the stderr relay to master cannot carry it). The variable is
+ * removed and the descriptor made close-on-exec.
  */
 #define LOG_REPORT_FD_ENV "HERALD_REPORT_FD"
 void msg_report_attach(void);

@@ -1,7 +1,8 @@
 /*
  * session - the life of a line-protocol session, shared by the protocol
  * servers (see session.h): open, the stream's events, input pauses,
- * output backlog, and the one place that frees a session.
+ * output backlog, error count, finish and its log line, and the one place
+ * that frees a session.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -212,11 +213,11 @@ session_runaway(const struct session *s)
 	    stream_partial_bytes(s->stream) > SESSION_RUNAWAY_MAX;
 }
 
-/* session_vreply - queue one reply line unless the stream has closed */
+/* session_vreply - queue one reply line unless closed or finishing */
 void
 session_vreply(struct session *s, const char *fmt, va_list ap)
 {
-	if (!s->closed)
+	if (!s->closed && !s->finishing)
 		stream_vreply(s->stream, s->peer.addr, fmt, ap);
 }
 
@@ -264,4 +265,50 @@ session_plaintext_ok(const struct session *s)
 {
 	return sasl_plaintext_rule(var_auth_plaintext,
 	    stream_is_tls(s->stream), s->peer.loopback);
+}
+
+/* session_cmd - the last command's name, "CONNECT" before one */
+const char *
+session_cmd(const struct session *s)
+{
+	return s->last_cmd != NULL ? s->last_cmd : "CONNECT";
+}
+
+/* session_count_error - count a client error; true at the limit */
+bool
+session_count_error(struct session *s, long long limit)
+{
+	if (++s->errors < limit || s->finishing || s->closed)
+		return false;
+	msg_info("too many errors after %s from [%s]", session_cmd(s),
+	    s->peer.addr);
+	return true;
+}
+
+/* session_finish - flush, then close; the first reason is logged */
+bool
+session_finish(struct session *s, const char *reason)
+{
+	if (s->finishing || s->closed)
+		return false;
+	if (s->end_reason == NULL)
+		s->end_reason = reason;
+	s->finishing = true;
+	stream_finish(s->stream);
+	return true;
+}
+
+/* session_log_end - "disconnect from [ip] (reason)" */
+void
+session_log_end(const struct session *s)
+{
+	const char *reason = s->end_reason;
+
+	if (reason == NULL) {
+		reason = stream_close_reason(s->stream);
+		if (reason == NULL || *reason == '\0' ||
+		    strcmp(reason, "eof") == 0)
+			reason = "connection closed by client";
+	}
+	msg_info("disconnect from [%s] (%s)", s->peer.addr, reason);
 }

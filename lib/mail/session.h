@@ -26,6 +26,14 @@
  * Freeing runs ops->end first (the protocol logs the end while the stream
  * and peer still exist, and frees its own part), then closes the peer and
  * the stream, ends the service's session count and frees the object.
+ *
+ * The end of a session, shared by pop3d and imapd (the wording of each
+ * protocol's goodbye stays with the protocol): the name of the last
+ * command for log lines (session_cmd), the count of client errors with
+ * its "too many errors" log line (session_count_error), the flush and
+ * close with the reason for the log (session_finish; no reply is queued
+ * after it), and the "disconnect from [ip] (reason)" line
+ * (session_log_end).
  */
 #ifndef MAIL_SESSION_H
 #define MAIL_SESSION_H
@@ -70,6 +78,10 @@ struct session {
 	unsigned drain_bit;	/* the pause STREAM_DRAINED lifts */
 	int depth;		/* nesting of callbacks */
 	bool closed;		/* STREAM_CLOSED seen */
+	bool finishing;		/* session_finish ran: flush, then close */
+	int errors;		/* client errors so far (session_count_error) */
+	const char *last_cmd;	/* name of the last command, for logs */
+	const char *end_reason;	/* why we closed, for the disconnect log */
 };
 
 /* what a protocol allows at accept (session_admit) */
@@ -142,7 +154,8 @@ void session_open_peer(struct session_pool *p, struct session *s,
 bool session_runaway(const struct session *s);
 /* session_leave - end of one level of callbacks; may free s */
 void session_leave(struct session *s);
-/* session_vreply - queue one reply line unless the stream has closed */
+/* session_vreply - queue one reply line unless the stream has closed or
+ * the session is finishing */
 void session_vreply(struct session *s, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* session_set_pause - set or clear one reason to stop reading */
@@ -153,5 +166,20 @@ bool session_backlog(struct session *s, size_t high, size_t low,
     unsigned bit);
 /* session_log_tls - "TLS connection established from [ip]: ..." */
 void session_log_tls(struct session *s);
+/* session_cmd - the last command's name for a log line (s->last_cmd, a
+ * static string the protocol sets), "CONNECT" before the first */
+const char *session_cmd(const struct session *s);
+/* session_count_error - one more client error. True when that makes
+ * limit and the session is not ending already: then logged ("too many
+ * errors after CMD from [ip]"), and the protocol says its goodbye and
+ * finishes the session */
+bool session_count_error(struct session *s, long long limit);
+/* session_finish - flush the output, then close; reason (a static
+ * string) is for the disconnect line, the first one given wins. False,
+ * doing nothing, when the session is finishing or closed already */
+bool session_finish(struct session *s, const char *reason);
+/* session_log_end - "disconnect from [ip] (reason)": the finish reason,
+ * else how the stream closed ("connection closed by client" for EOF) */
+void session_log_end(const struct session *s);
 
 #endif

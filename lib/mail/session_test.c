@@ -2,7 +2,10 @@
  * session_test - unit tests for the shared session base: input reaches
  * the protocol, a closed session is freed at the outermost leave (its end
  * callback first), a held one only once it is no longer held, and output
- * backlog pauses input until the client has read.
+ * backlog pauses input until the client has read, and the end shared by
+ * pop3d and imapd: the error count, the last command for the log, and
+ * finish (the last reply flushed, nothing after it, the first reason
+ * kept).
  *
  * Each test runs a session on one end of a socketpair in its own loop,
  * bounded by a deadline timer; the test plays the client on the other.
@@ -342,12 +345,48 @@ test_runaway(void)
 	evloop_free(&p.loop);
 }
 
+static void
+test_errors_and_finish(void)
+{
+	struct session_pool p;
+	struct buf got = BUF_INIT;
+	struct t_session *s;
+	int sp[2];
+
+	t_start(&p, sp, 1024, &s);
+	T_EQ_STR(session_cmd(&s->base), "CONNECT");
+	s->base.last_cmd = "NOOP";
+	T_EQ_STR(session_cmd(&s->base), "NOOP");
+	/* the limit is reached at the third error, once */
+	T_ASSERT(!session_count_error(&s->base, 3));
+	T_ASSERT(!session_count_error(&s->base, 3));
+	T_ASSERT(session_count_error(&s->base, 3));
+	t_reply(&s->base, "bye");
+	T_ASSERT(session_finish(&s->base, "too many errors"));
+	T_ASSERT(s->base.finishing);
+	/* finishing: no second finish, no more errors, no more replies */
+	T_ASSERT(!session_finish(&s->base, "later reason"));
+	T_EQ_STR(s->base.end_reason, "too many errors");
+	T_ASSERT(!session_count_error(&s->base, 3));
+	t_reply(&s->base, "lost");
+	/* the reply before the finish goes out, then the close */
+	T_ASSERT(t_run(p.loop));
+	T_EQ_INT(t_ended, 1);
+	T_EQ_INT(p.n, 0);
+	t_read(sp[1], &got);
+	T_EQ_STR(buf_cstr(&got), "bye\r\n");
+	(void)close(sp[1]);
+	buf_free(&got);
+	evloop_free(&p.loop);
+}
+
 static const struct test_case cases[] = {
 	{"limits at accept: refused before a session", test_admit},
 	{"input without a line feed is bounded", test_runaway},
 	{"input reaches the protocol; a close frees", test_input_and_close},
 	{"a held session is freed when let go", test_held},
 	{"output backlog pauses input until drained", test_backlog},
+	{"errors, finish, nothing after it", test_errors_and_finish},
 	{0},
 };
 
