@@ -6,39 +6,100 @@
 
 #include "base/buf.h"
 #include "imap_text.h"
+#include "imap_text_fold.h"
 
-/* imap_text_fold_cp - the simple lower-case folding of code point c */
+/* imap_text_fold_cp - the simple case folding of code point c */
 static unsigned
 imap_text_fold_cp(unsigned c)
 {
+	size_t lo = 0, hi = sizeof(imap_text_fold_runs) /
+	    sizeof(imap_text_fold_runs[0]);
+	const struct imap_text_fold_run *r;
+
 	if (c < 0x80)
 		return c >= 'A' && c <= 'Z' ? c + 32 : c;
-	if (c == 0xb5)
-		return 0x3bc;		/* micro sign: Greek mu */
-	if (c >= 0xc0 && c <= 0xde && c != 0xd7)
-		return c + 32;
-	if (c >= 0x100 && c <= 0x17f) {
-		if (c == 0x130)
-			return 'i';
-		if (c == 0x178)
-			return 0xff;
-		if (c == 0x17f)
-			return 's';
-		if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
-			return c % 2 ? c + 1 : c;
-		if (c == 0x131 || c == 0x138 || c == 0x149)
-			return c;
-		return c % 2 ? c : c + 1;
+	/* the last run that starts at or below c is the only candidate */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (imap_text_fold_runs[mid].lo <= c)
+			lo = mid;
+		else
+			hi = mid;
 	}
-	if (c >= 0x391 && c <= 0x3ab && c != 0x3a2)
-		return c + 32;
-	if (c == 0x3c2)
-		return 0x3c3;		/* final sigma */
-	if (c >= 0x410 && c <= 0x42f)
-		return c + 32;
-	if (c >= 0x400 && c <= 0x40f)
-		return c + 80;
-	return c;
+	r = &imap_text_fold_runs[lo];
+	if (c < r->lo || (c - r->lo) % r->stride != 0 ||
+	    (c - r->lo) / r->stride >= r->count)
+		return c;
+	return (unsigned)((int32_t)c + r->delta);
+}
+
+/* imap_text_utf8 - the code point of the well-formed UTF-8 sequence at
+ * p[0..n) and its length in *len, or -1 (then *len is the bytes to copy
+ * as they are: the lead byte and its continuation bytes) */
+static long
+imap_text_utf8(const unsigned char *p, size_t n, size_t *len)
+{
+	unsigned c = p[0], min;
+	size_t need, k;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		need = 0;
+		min = 0;
+	}
+	for (k = 1; k < need && k < n && (p[k] & 0xc0) == 0x80; k++)
+		c = (c << 6) | (p[k] & 0x3f);
+	if (need == 0 || k < need || c < min || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff)) {
+		k = 1;
+		while (k < n && (p[k] & 0xc0) == 0x80)
+			k++;
+		*len = k;
+		return -1;
+	}
+	*len = need;
+	return (long)c;
+}
+
+/* imap_text_putcp - append code point c as UTF-8 */
+static void
+imap_text_putcp(struct buf *out, unsigned c)
+{
+	unsigned char u[4];
+	size_t n;
+
+	if (c < 0x80) {
+		u[0] = (unsigned char)c;
+		n = 1;
+	} else if (c < 0x800) {
+		u[0] = (unsigned char)(0xc0 | (c >> 6));
+		u[1] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 2;
+	} else if (c < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | (c >> 12));
+		u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xf0 | (c >> 18));
+		u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+		u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		u[3] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 4;
+	}
+	buf_append(out, u, n);
 }
 
 /* imap_text_fold - append s[0..n) case-folded */
@@ -48,16 +109,22 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	buf_reserve(out, n);
 	while (i < n) {
-		unsigned c = p[i], f;
+		unsigned c = p[i];
 		size_t len;
+		long cp;
 
 		if (c < 0x80 && out->limit == 0) {
-			/* an ASCII run goes straight into the room reserved
-			 * (folding never makes text longer) */
-			size_t k = out->len;
+			/*
+			 * An ASCII run goes straight into room reserved for
+			 * the rest of the input (ASCII folds to ASCII; other
+			 * code points may fold to longer UTF-8, U+023A to
+			 * U+2C65, so the room is made here, not once).
+			 */
+			size_t k;
 
+			buf_reserve(out, n - i);
+			k = out->len;
 			while (i < n && p[i] < 0x80) {
 				c = p[i++];
 				out->data[k++] = (char)(c >= 'A' && c <= 'Z' ?
@@ -73,25 +140,12 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		/* only two-byte sequences (U+0080..U+07FF) fold here */
-		if ((c & 0xe0) != 0xc0 || i + 1 >= n ||
-		    (p[i + 1] & 0xc0) != 0x80 || c < 0xc2) {
-			len = 1;
-			while (i + len < n && (p[i + len] & 0xc0) == 0x80)
-				len++;
+		cp = imap_text_utf8(p + i, n - i, &len);
+		if (cp < 0)
 			buf_append(out, p + i, len);
-			i += len;
-			continue;
-		}
-		c = ((c & 0x1f) << 6) | (p[i + 1] & 0x3f);
-		f = imap_text_fold_cp(c);
-		if (f < 0x80) {
-			buf_putc(out, (int)f);
-		} else {
-			buf_putc(out, (int)(0xc0 | (f >> 6)));
-			buf_putc(out, (int)(0x80 | (f & 0x3f)));
-		}
-		i += 2;
+		else
+			imap_text_putcp(out, imap_text_fold_cp((unsigned)cp));
+		i += len;
 	}
 }
 
