@@ -675,15 +675,51 @@ struct imapd_qresync {
 	uint32_t uidvalidity;
 	uint64_t modseq;
 	struct buf known;	/* known-uids, "" for none */
+	/* seq-match-data (RFC 7162 3.2.5.2): message numbers and the UIDs
+	 * the client had for them, ascending, the same count; n = 0: none */
+	struct imap_seqset mseq, muid;
 };
 
-/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT */
+/* imapd_sel_matchset - a known-sequence-set or known-uid-set: no "$", no
+ * "*", ranges ascending and apart (RFC 7162 9: "in ascending order",
+ * "* is not allowed"); its ranges made lo <= hi, its count in *count;
+ * 0, or -1 */
+static int
+imapd_sel_matchset(const char *p, size_t n, struct imap_seqset *set,
+    uint64_t *count)
+{
+	*count = 0;
+	if (imap_seqset_parse(p, n, set) < 0)
+		return -1;
+	if (set->saved)
+		return -1;
+	for (size_t i = 0; i < set->n; i++) {
+		struct imap_range *r = &set->r[i];
+
+		if (r->lo == 0 || r->hi == 0)
+			return -1;
+		if (r->lo > r->hi) {
+			uint32_t t = r->lo;
+
+			r->lo = r->hi;
+			r->hi = t;
+		}
+		if (i > 0 && r->lo <= set->r[i - 1].hi)
+			return -1;
+		*count += (uint64_t)r->hi - r->lo + 1;
+	}
+	return 0;
+}
+
+/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT;
+ * 0, -1 (syntax) or -2 (seq-match-data sets of different sizes) */
 static int
 imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
     struct imapd_qresync *q, bool *condstore)
 {
 	struct imap_token t;
 	unsigned long long num;
+	uint64_t nseq, nuid;
 
 	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
 		return 0;
@@ -708,16 +744,21 @@ imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
 		q->modseq = num;
 		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
 			buf_append(&q->known, t.p, t.len);
-			/* seq-match data: accepted, not needed (we keep
-			 * every expunged range) */
-			if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN) {
-				while (imap_cursor_next(c, &t) ==
-				    IMAP_TOK_ATOM)
-					;
-				if (t.type != IMAP_TOK_CLOSE)
-					return -1;
-				imap_cursor_next(c, &t);
-			}
+			imap_cursor_next(c, &t);
+		}
+		/* seq-match-data, with or without known-uids before it */
+		if (t.type == IMAP_TOK_OPEN && q->mseq.n == 0) {
+			if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+			    imapd_sel_matchset(t.p, t.len, &q->mseq,
+			    &nseq) < 0 ||
+			    imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+			    imapd_sel_matchset(t.p, t.len, &q->muid,
+			    &nuid) < 0 ||
+			    imap_cursor_next(c, &t) != IMAP_TOK_CLOSE)
+				return -1;
+			if (nseq != nuid)
+				return -2;
+			imap_cursor_next(c, &t);
 		}
 		if (t.type != IMAP_TOK_CLOSE)
 			return -1;
@@ -733,6 +774,7 @@ struct imapd_vanish {
 	struct buf out;
 	unsigned char *known;	/* bitmap over the known-uids, or NULL */
 	struct imap_seqset set;
+	uint32_t above;		/* seq-match-data: none of UID <= above left */
 };
 
 /* imapd_sel_in_known - is uid in the client's known-uids? */
@@ -763,6 +805,10 @@ imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 	struct imapd_vanish *vn = ctx;
 
 	(void)modseq;
+	if (hi <= vn->above)
+		return;
+	if (lo <= vn->above)
+		lo = vn->above + 1;
 	for (uint64_t u = lo; u <= hi; u++) {
 		uint32_t a = (uint32_t)u, b = a;
 
@@ -782,6 +828,52 @@ imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 	}
 }
 
+/*
+ * imapd_sel_matched - the highest UID of the client's seq-match-data that
+ * still has its message number (RFC 7162 3.2.5.2), or 0. Message numbers
+ * and UIDs both ascend, and new messages only get higher UIDs, so when
+ * message n still has UID u, the n - 1 messages below u are the ones the
+ * client knew: none of UID u or lower was expunged, and VANISHED (EARLIER)
+ * can leave them out. The pairs are walked from the top, numbers past
+ * the view skipped range by range: at most view.n comparisons.
+ */
+static uint32_t
+imapd_sel_matched(const struct imapd_view *v, const struct imapd_qresync *q)
+{
+	size_t i = q->mseq.n, j = q->muid.n;
+	uint32_t sh = 0, uh = 0;	/* the next pair from the top */
+
+	if (i == 0 || j == 0)
+		return 0;
+	sh = q->mseq.r[--i].hi;
+	uh = q->muid.r[--j].hi;
+	for (;;) {
+		/* pairs left in the current range of each set */
+		uint64_t ks = (uint64_t)sh - q->mseq.r[i].lo + 1;
+		uint64_t ku = (uint64_t)uh - q->muid.r[j].lo + 1;
+		uint64_t k = ks < ku ? ks : ku, step = 1;
+
+		if (sh > v->n)
+			step = (uint64_t)sh - v->n < k ? sh - v->n : k;
+		else if (v->uid[sh - 1] == uh)
+			return uh;
+		if (step < ks) {
+			sh -= (uint32_t)step;
+		} else if (i > 0) {
+			sh = q->mseq.r[--i].hi;
+		} else {
+			return 0;
+		}
+		if (step < ku) {
+			uh -= (uint32_t)step;
+		} else if (j > 0) {
+			uh = q->muid.r[--j].hi;
+		} else {
+			return 0;
+		}
+	}
+}
+
 /* imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed
  * since the client's modseq (RFC 7162 3.2.5.1) */
 static void
@@ -795,6 +887,7 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 		return;
 	memset(&vn, 0, sizeof(vn));
 	buf_init(&vn.out);
+	vn.above = imapd_sel_matched(&sel->v, q);
 	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
 	    q->known.len, &vn.set) < 0)
 		memset(&vn.set, 0, sizeof(vn.set));
@@ -897,6 +990,8 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 	imapd_sel_view_free(&sj->nv);
 	buf_free(&sj->kw);
 	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.mseq);
+	imap_seqset_free(&sj->q.muid);
 	free(sj->folder);
 	free(sj);
 	imapd_job_free(&job);
@@ -999,10 +1094,17 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	if (imapd_sel_resolve(s, c, &name) < 0)
 		goto out;
 	sj = sel_job_new(SJ_SELECT, buf_cstr(&name));
-	if (imapd_sel_params(s, c, &sj->q, &condstore) < 0) {
+	switch (imapd_sel_params(s, c, &sj->q, &condstore)) {
+	case 0:
+		break;
+	case -2:
+		imapd_session_bad(s, "BAD QRESYNC: the known-sequence-set and "
+		    "the known-uid-set differ in size");
+		goto out;
+	default:
 		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
-		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
-		    s->last_cmd);
+		    "or [(QRESYNC (uidvalidity modseq [known-uids] "
+		    "[(seqs uids)]))]", s->last_cmd);
 		goto out;
 	}
 	/* RFC 9051 6.3.2: a SELECT (even a failing one) closes the
@@ -1032,6 +1134,8 @@ out:
 	if (sj != NULL) {
 		buf_free(&sj->kw);
 		buf_free(&sj->q.known);
+		imap_seqset_free(&sj->q.mseq);
+		imap_seqset_free(&sj->q.muid);
 		free(sj->folder);
 		free(sj);
 	}

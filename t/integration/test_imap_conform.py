@@ -1,0 +1,207 @@
+"""
+imapd against the letter of the RFCs where conformance suites probe: the
+QRESYNC seq-match-data of SELECT (RFC 7162 3.2.5.2) narrowing VANISHED
+(EARLIER) and refused when its two sets differ in size, SEARCH MODSEQ with
+an entry name and type (RFC 7162 3.1.5), SEARCH over scripts beyond
+U+07FF folded by Unicode's simple case folding (i;unicode-casemap), and
+stale tmp/ files of a Maildir removed when a folder is synced.
+"""
+import base64
+import os
+import re
+import time
+
+import pytest
+
+from test_imap_core import RawIMAP
+
+USER, PW = "carol@example.test", "pw-carol"
+
+
+@pytest.fixture(scope="module")
+def imap(tmp_path_factory, pki):
+    from conftest import standard_instance
+    with standard_instance(tmp_path_factory, pki, "imapconform",
+                           imap=True) as inst:
+        yield inst
+
+
+def raw(inst, user=USER, pw=PW):
+    c = RawIMAP(inst.imap_port)
+    c.login(user, pw)
+    return c
+
+
+def ok(c, tag, text, timeout=30):
+    r = c.cmd(tag, text, timeout)
+    assert r[-1].startswith(tag.encode() + b" OK"), r
+    return r
+
+
+def append(c, folder, subject, body=b"body\r\n", tag="a"):
+    m = (b"From: x@example.org\r\nTo: " + USER.encode() +
+         b"\r\nSubject: " + subject + b"\r\nDate: Mon, 01 Jan 2024 "
+         b"10:00:00 +0000\r\n\r\n" + body)
+    return ok(c, tag, b"APPEND " + folder.encode() + b" {%d+}\r\n" %
+              len(m) + m)
+
+
+def uids_of(c):
+    r = ok(c, "u", "UID FETCH 1:* (UID)")
+    return [int(x) for x in re.findall(rb"UID (\d+)", b"\n".join(r[:-1]))]
+
+
+def expunge_uids(inst, folder, uids):
+    o = raw(inst)
+    ok(o, "s", "SELECT " + folder)
+    ok(o, "d", "UID STORE %s +FLAGS.SILENT (\\Deleted)" %
+       ",".join(str(u) for u in uids))
+    ok(o, "x", "UID EXPUNGE %s" % ",".join(str(u) for u in uids))
+    o.close()
+
+
+def vanished(r):
+    """The UIDs of VANISHED (EARLIER) lines in r."""
+    out = []
+    for ln in r:
+        m = re.match(rb"\* VANISHED \(EARLIER\) (\S+)$", ln)
+        if not m:
+            continue
+        for part in m.group(1).split(b","):
+            lo, _, hi = part.partition(b":")
+            out += range(int(lo), int(hi or lo) + 1)
+    return sorted(out)
+
+
+def test_qresync_seq_match_narrows_vanished(imap):
+    c = raw(imap)
+    ok(c, "c", "CREATE qr")
+    for i in range(6):
+        append(c, "qr", b"qr %d" % i, tag="a%d" % i)
+    ok(c, "e", "ENABLE QRESYNC")
+    r = ok(c, "s", "SELECT qr")
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(r)).group(1))
+    ms0 = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(r)).group(1))
+    u = uids_of(c)
+    assert len(u) == 6
+    c.close()
+    # u[1] goes; a client syncs the mapping after that (numbers 1..5 are
+    # u0 u2 u3 u4 u5) but keeps its old modseq; then u[4] goes too
+    expunge_uids(imap, "qr", [u[1]])
+    expunge_uids(imap, "qr", [u[4]])
+    known = "%d,%d:%d" % (u[0], u[2], u[5])
+    c = raw(imap)
+    ok(c, "e", "ENABLE QRESYNC")
+    # without seq-match-data: everything expunged since ms0
+    r = ok(c, "s", "EXAMINE qr (QRESYNC (%d %d))" % (uv, ms0))
+    assert vanished(r) == [u[1], u[4]], r
+    # message 3 still has u[3]: nothing at or below u[3] went since the
+    # client knew the mapping, so only u[4] is reported (RFC 7162 3.2.5.2)
+    r = ok(c, "s2", "EXAMINE qr (QRESYNC (%d %d (1:5 %s)))" % (
+        uv, ms0, known))
+    assert vanished(r) == [u[4]], r
+    # the same with known-uids before it
+    r = ok(c, "s3", "EXAMINE qr (QRESYNC (%d %d %d:%d (1:5 %s)))" % (
+        uv, ms0, u[0], u[5], known))
+    assert vanished(r) == [u[4]], r
+    # pairs that no longer match (message 5 is gone, 4 has u[5] now, 1
+    # still u[0]): only what is above u[0]
+    r = ok(c, "s4", "EXAMINE qr (QRESYNC (%d %d (1,4:5 %d,%d:%d)))" % (
+        uv, ms0, u[0], u[3], u[4]))
+    assert vanished(r) == [u[1], u[4]], r
+    # numbers far past the mailbox are skipped without a walk of each
+    t0 = time.monotonic()
+    r = ok(c, "s5", "EXAMINE qr (QRESYNC (%d %d (3,1000000:4000000000 "
+           "%d,1000001:4000000001)))" % (uv, ms0, u[3]))
+    assert time.monotonic() - t0 < 5
+    assert vanished(r) == [u[4]], r
+    c.close()
+
+
+def test_qresync_seq_match_refused(imap):
+    c = raw(imap)
+    ok(c, "e", "ENABLE QRESYNC")
+    r = ok(c, "s", "SELECT INBOX")
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(r)).group(1))
+    bad = [
+        "(1:3 1:2)",		# three numbers, two UIDs
+        "(1 1:2)",
+        "(1:* 1:3)",		# "*" is not allowed in either set
+        "(1:3 1:*)",
+        "(3,1 5,9)",		# not ascending
+        "($ 1)",
+        "(1:3)",		# one set
+        "(1:3 1:3 5)",
+    ]
+    for i, sm in enumerate(bad):
+        tag = "b%d" % i
+        r = c.cmd(tag, "SELECT INBOX (QRESYNC (%d 1 1:5 %s))" % (uv, sm))
+        assert r[-1].startswith(tag.encode() + b" BAD"), (sm, r)
+    r = c.cmd("b", "SELECT INBOX (QRESYNC (%d 1 (1:3 1:2)))" % uv)
+    assert r[-1].startswith(b"b BAD") and b"differ in size" in r[-1], r
+    # the session goes on
+    ok(c, "ok", "SELECT INBOX (QRESYNC (%d 1 (1:2 4:5)))" % uv)
+    c.close()
+
+
+def test_search_modseq_entry(imap):
+    c = raw(imap)
+    ok(c, "c", "CREATE ms")
+    append(c, "ms", b"one", tag="a1")
+    append(c, "ms", b"two", tag="a2")
+    ok(c, "s", "SELECT ms")
+    ok(c, "f", "STORE 2 +FLAGS (\\Seen)")
+    r = ok(c, "m", "FETCH 2 (MODSEQ)")
+    ms2 = int(re.search(rb"MODSEQ \((\d+)\)", b"\n".join(r)).group(1))
+    # one modseq per message: the entry names a flag, the message's
+    # modseq answers (RFC 7162 3.1.5)
+    for tag, text in (("q1", 'SEARCH MODSEQ "/flags/\\\\Seen" all %d'),
+                      ("q2", 'SEARCH MODSEQ "/flags/\\\\Seen" priv %d'),
+                      ("q3", 'SEARCH MODSEQ "/flags/$Junk" shared %d')):
+        r = ok(c, tag, text % ms2)
+        assert r[0] == b"* SEARCH 2 (MODSEQ %d)" % ms2, r
+    r = ok(c, "q4", 'UID SEARCH RETURN (ALL) MODSEQ "/flags/\\\\Draft" '
+           'all 1')
+    assert re.fullmatch(rb'\* ESEARCH \(TAG "q4"\) UID ALL \d+:\d+ '
+                        rb'MODSEQ %d' % ms2, r[0]), r
+    # no match: no (MODSEQ) item
+    r = ok(c, "q5", 'SEARCH MODSEQ "/flags/\\\\Seen" all %d' % (ms2 + 1))
+    assert r[0] == b"* SEARCH", r
+    for i, text in enumerate(('MODSEQ "/flags/\\\\Seen" every 1',
+                              'MODSEQ "Seen" all 1',
+                              'MODSEQ "/flags/" all 1',
+                              'MODSEQ "/flags/\\\\Seen" 1')):
+        tag = "b%d" % i
+        r = c.cmd(tag, "SEARCH " + text)
+        assert r[-1].startswith(tag.encode() + b" BAD"), (text, r)
+    c.close()
+
+
+# (script, subject as sent, what a client searches for)
+SCRIPTS = [
+    ("Greek", "ΣΟΦΊΑ ΚΑΙ ΓΝΏΣΗ", "σοφία"),
+    ("Cyrillic", "ЖЁЛТЫЙ ДОМ", "жёлтый"),
+    ("Armenian", "ԲԱՐԵՎ ՁԵԶ", "բարեվ ձեզ"),
+    ("Georgian", "ᲒᲐᲛᲐᲠᲯᲝᲑᲐ", "გამარჯობა"),
+    ("Cherokee", "ꮳꮃꭹ ᏣᎳᎩ", "ᏣᎳᎩ ᏣᎳᎩ"),
+    ("Deseret", "𐐔𐐯𐑅𐐨𐑉𐐯𐐻", "𐐼𐐯𐑅𐐨𐑉𐐯𐐻"),
+    ("Sharp s", "GROẞE STRAẞE", "große straße"),
+]
+
+
+def test_search_unicode_casefold(imap):
+    c = raw(imap)
+    ok(c, "c", "CREATE uni")
+    for i, (_, subj, _) in enumerate(SCRIPTS):
+        enc = b"=?UTF-8?B?" + base64.b64encode(subj.encode()) + b"?="
+        append(c, "uni", enc, body=subj.encode() + b"\r\n", tag="a%d" % i)
+    ok(c, "s", "SELECT uni")
+    for i, (name, _, needle) in enumerate(SCRIPTS):
+        n = needle.encode()
+        for key in (b"SUBJECT", b"BODY"):
+            r = ok(c, "q", b"SEARCH CHARSET UTF-8 " + key + b" {%d+}\r\n"
+                   % len(n) + n)
+            assert r[0] == b"* SEARCH %d" % (i + 1), (name, key, r)
+    # SORT compares folded subjects too: the sharp s one and its lower
+    # case twin sort together
+    c.close()
