@@ -205,3 +205,49 @@ def test_search_unicode_casefold(imap):
     # SORT compares folded subjects too: the sharp s one and its lower
     # case twin sort together
     c.close()
+
+
+def test_stale_tmp_files_removed_on_sync(imap):
+    # the first login makes the Maildir; the folder is made on disk
+    # after it, with files a killed writer left in its tmp/
+    c = raw(imap, "dave@example.test", "pw-dave")
+    ok(c, "l", "LOGOUT")
+    c.close()
+    md = imap.maildir("dave")
+    owner = md.stat()
+    folder = md / ".stale"
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    old = time.time() - 40 * 3600
+    made = {}
+    for name, age in (("1.M1P1.old", old), ("2.M2P2.day", time.time() -
+                                             24 * 3600),
+                      ("3.M3P3.new", None)):
+        p = folder / "tmp" / name
+        p.write_bytes(b"half a message\r\n")
+        if age is not None:
+            os.utime(p, (age, age))
+        made[name] = p
+    # a stale directory and a link are not files: both stay
+    (folder / "tmp" / "4.dir").mkdir()
+    os.utime(folder / "tmp" / "4.dir", (old, old))
+    os.symlink("/etc/hostname", folder / "tmp" / "5.link")
+    os.utime(folder / "tmp" / "5.link", (old, old), follow_symlinks=False)
+    for p in [folder] + list(folder.rglob("*")):
+        os.chown(p, owner.st_uid, owner.st_gid, follow_symlinks=False)
+    c = raw(imap, "dave@example.test", "pw-dave")
+    ok(c, "s", "SELECT stale")
+    left = sorted(p.name for p in (folder / "tmp").iterdir())
+    assert left == ["2.M2P2.day", "3.M3P3.new", "4.dir", "5.link"], left
+    # once an hour per folder: a stale file put there now stays for the
+    # next sync
+    p = folder / "tmp" / "6.M6P6.later"
+    p.write_bytes(b"x")
+    os.utime(p, (old, old))
+    os.chown(p, owner.st_uid, owner.st_gid)
+    ok(c, "s2", "SELECT stale")
+    ok(c, "n", "NOOP")
+    assert p.exists()
+    assert (folder / "tmp" / "3.M3P3.new").exists()
+    c.close()
+    imap.wait_log(r"removed 1 tmp/ file older than 36 hours")
