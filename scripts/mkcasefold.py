@@ -37,6 +37,8 @@ def main():
             if status not in ('C', 'S'):
                 continue
             fold[int(code, 16)] = int(mapping, 16)
+    # idempotent, as Unicode promises: imap_text.c folds once
+    assert all(t not in fold for t in fold.values())
     codes = sorted(fold)
     runs = []
     i = 0
