@@ -251,3 +251,32 @@ def test_stale_tmp_files_removed_on_sync(imap):
     assert (folder / "tmp" / "3.M3P3.new").exists()
     c.close()
     imap.wait_log(r"removed 1 tmp/ file older than 36 hours")
+
+
+def test_copy_of_expunged_messages(imap):
+    c = raw(imap)
+    ok(c, "c", "CREATE cx")
+    ok(c, "c2", "CREATE cxdst")
+    for i in range(3):
+        append(c, "cx", b"cx %d" % i, tag="a%d" % i)
+    ok(c, "s", "SELECT cx")
+    u = uids_of(c)
+    # another session expunges message 2; this one has not been told
+    # (COPY does not send EXPUNGE, so it stays so until the MOVE)
+    expunge_uids(imap, "cx", [u[1]])
+    r = c.cmd("m1", "COPY 2 cxdst")
+    assert r[-1].startswith(b"m1 NO [EXPUNGEISSUED]"), r
+    r = ok(c, "st", "STATUS cxdst (MESSAGES)")
+    assert b"MESSAGES 0" in r[0], r
+    # some of them still there: OK, and COPYUID names only those
+    r = ok(c, "m2", "COPY 1:3 cxdst")
+    m = re.search(rb"\[COPYUID \d+ (\S+) (\S+)\]", r[-1])
+    assert m and m.group(1) == b"%d,%d" % (u[0], u[2]), r
+    r = ok(c, "st2", "STATUS cxdst (MESSAGES)")
+    assert b"MESSAGES 2" in r[0], r
+    r = c.cmd("m3", "MOVE 2 cxdst")
+    assert r[-1].startswith(b"m3 NO [EXPUNGEISSUED]"), r
+    assert b"COPYUID" not in b"\n".join(r), r
+    r = ok(c, "st3", "STATUS cxdst (MESSAGES)")
+    assert b"MESSAGES 2" in r[0], r
+    c.close()
