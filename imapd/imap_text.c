@@ -2,22 +2,37 @@
  * imap_text - case folding and the RFC 5322 date parser that SEARCH,
  * SORT and THREAD share.
  */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "imap_text.h"
 #include "imap_text_fold.h"
 
-/* imap_text_fold_cp - the simple case folding of code point c */
+/*
+ * The runs are compact but a binary search per code point is slow for
+ * text that is mostly non-ASCII (Cyrillic, Greek): the Basic Multilingual
+ * Plane is expanded once per process into deltas by 256-code-point block,
+ * only for the blocks that have any mapping (18 in Unicode 15), and the
+ * rare code points above it keep the search.
+ */
+#define IMAP_TEXT_BLOCKS 32	/* room for BMP blocks with mappings */
+
+static pthread_once_t imap_text_once = PTHREAD_ONCE_INIT;
+static uint8_t imap_text_block[256];	/* high byte -> block, 0: none */
+static int32_t imap_text_delta[IMAP_TEXT_BLOCKS][256];	/* [0]: zeros */
+static bool imap_text_bmp_all;	/* every BMP mapping found a block */
+
+/* imap_text_fold_search - the folding of c from the runs */
 static unsigned
-imap_text_fold_cp(unsigned c)
+imap_text_fold_search(unsigned c)
 {
 	size_t lo = 0, hi = sizeof(imap_text_fold_runs) /
 	    sizeof(imap_text_fold_runs[0]);
 	const struct imap_text_fold_run *r;
 
-	if (c < 0x80)
-		return c >= 'A' && c <= 'Z' ? c + 32 : c;
 	/* the last run that starts at or below c is the only candidate */
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -32,6 +47,48 @@ imap_text_fold_cp(unsigned c)
 	    (c - r->lo) / r->stride >= r->count)
 		return c;
 	return (unsigned)((int32_t)c + r->delta);
+}
+
+/* imap_text_fold_init - expand the runs of the BMP into blocks (once) */
+static void
+imap_text_fold_init(void)
+{
+	size_t nruns = sizeof(imap_text_fold_runs) /
+	    sizeof(imap_text_fold_runs[0]);
+	int used = 1;
+
+	imap_text_bmp_all = true;
+	for (size_t i = 0; i < nruns; i++) {
+		const struct imap_text_fold_run *r = &imap_text_fold_runs[i];
+
+		for (uint32_t k = 0; k < r->count; k++) {
+			uint32_t c = r->lo + k * r->stride;
+
+			if (c > 0xffff)
+				break;
+			if (imap_text_block[c >> 8] == 0) {
+				if (used == IMAP_TEXT_BLOCKS) {
+					imap_text_bmp_all = false;
+					continue;
+				}
+				imap_text_block[c >> 8] = (uint8_t)used++;
+			}
+			imap_text_delta[imap_text_block[c >> 8]][c & 0xff] =
+			    r->delta;
+		}
+	}
+}
+
+/* imap_text_fold_cp - the simple case folding of code point c */
+static unsigned
+imap_text_fold_cp(unsigned c)
+{
+	if (c < 0x80)
+		return c >= 'A' && c <= 'Z' ? c + 32 : c;
+	if (c <= 0xffff && imap_text_bmp_all)
+		return (unsigned)((int32_t)c +
+		    imap_text_delta[imap_text_block[c >> 8]][c & 0xff]);
+	return imap_text_fold_search(c);
 }
 
 /* imap_text_utf8 - the code point of the well-formed UTF-8 sequence at
@@ -99,7 +156,15 @@ imap_text_putcp(struct buf *out, unsigned c)
 		u[3] = (unsigned char)(0x80 | (c & 0x3f));
 		n = 4;
 	}
-	buf_append(out, u, n);
+	if (out->limit != 0) {
+		buf_append(out, u, n);
+		return;
+	}
+	/* no limit: straight into the room (the caller's hot loop) */
+	buf_reserve(out, n);
+	memcpy(out->data + out->len, u, n);
+	out->len += n;
+	out->data[out->len] = '\0';
 }
 
 /* imap_text_fold - append s[0..n) case-folded */
@@ -109,6 +174,7 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
+	pthread_once(&imap_text_once, imap_text_fold_init);
 	while (i < n) {
 		unsigned c = p[i];
 		size_t len;
