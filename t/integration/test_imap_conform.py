@@ -202,8 +202,24 @@ def test_search_unicode_casefold(imap):
             r = ok(c, "q", b"SEARCH CHARSET UTF-8 " + key + b" {%d+}\r\n"
                    % len(n) + n)
             assert r[0] == b"* SEARCH %d" % (i + 1), (name, key, r)
-    # SORT compares folded subjects too: the sharp s one and its lower
-    # case twin sort together
+    c.close()
+
+
+def test_sort_unicode_casefold(imap):
+    """SORT (SUBJECT) orders by folded subjects: lower-case Deseret "a"
+    before capital Deseret "b" and Armenian likewise, although the capitals
+    come first in UTF-8 byte order."""
+    c = raw(imap)
+    ok(c, "c", "CREATE srt")
+    subjects = ["\U00010400b", "\U00010428a", "\u0532y", "\u0561x"]
+    for i, subj in enumerate(subjects):
+        enc = b"=?UTF-8?B?" + base64.b64encode(subj.encode()) + b"?="
+        append(c, "srt", enc, tag="a%d" % i)
+    ok(c, "s", "SELECT srt")
+    r = ok(c, "q", "SORT (SUBJECT) UTF-8 ALL")
+    # folded: U+0561 x, U+0562 y (Armenian, 2 bytes) sort before
+    # U+10428 a, U+10428 b (Deseret, 4 bytes)
+    assert r[0] == b"* SORT 4 3 2 1", r
     c.close()
 
 
