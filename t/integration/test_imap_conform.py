@@ -142,6 +142,14 @@ def test_qresync_seq_match_refused(imap):
     # the session goes on
     ok(c, "ok", "SELECT INBOX (QRESYNC (%d 1 (1:2 4:5)))" % uv)
     c.close()
+    # known-uids must be a UID set (a new session: imapd_error_limit)
+    c = raw(imap)
+    ok(c, "e", "ENABLE QRESYNC")
+    for i, known in enumerate(("0:5", "$", "1,,2", "x")):
+        tag = "k%d" % i
+        r = c.cmd(tag, "SELECT INBOX (QRESYNC (%d 1 %s))" % (uv, known))
+        assert r[-1].startswith(tag.encode() + b" BAD"), (known, r)
+    c.close()
 
 
 def test_search_modseq_entry(imap):
@@ -295,4 +303,55 @@ def test_copy_of_expunged_messages(imap):
     assert b"COPYUID" not in b"\n".join(r), r
     r = ok(c, "st3", "STATUS cxdst (MESSAGES)")
     assert b"MESSAGES 2" in r[0], r
+    c.close()
+
+
+def search_uids(c, tag):
+    r = ok(c, tag, "UID SEARCH ALL", 60)
+    out = set()
+    for ln in r:
+        if ln.startswith(b"* SEARCH"):
+            out.update(int(x) for x in ln.split()[2:])
+    return out
+
+
+def test_qresync_past_the_expunge_history(imap):
+    """More expunged ranges than the index keeps (MINDEX_VANISHED_MAX,
+    10,000): QRESYNC from before them must still report every UID gone,
+    in several VANISHED (EARLIER) lines, none over ~8 KB."""
+    c = raw(imap, "bob@example.test", "pw-bob")
+    ok(c, "l", "LOGOUT")
+    c.close()
+    md = imap.maildir("bob")
+    owner = md.stat()
+    folder = md / ".big"
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    n = 20002
+    names = ["%d.M%dP1.test:2," % (1000000 + i, i) for i in range(n)]
+    for name in names:
+        (folder / "cur" / name).write_bytes(b"Subject: x\r\n\r\nx\r\n")
+    for p in [folder] + list(folder.rglob("*")):
+        os.chown(p, owner.st_uid, owner.st_gid)
+    c = raw(imap, "bob@example.test", "pw-bob")
+    ok(c, "e", "ENABLE QRESYNC")
+    r = ok(c, "s", "SELECT big", 120)
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(r)).group(1))
+    ms0 = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(r)).group(1))
+    before = search_uids(c, "u")
+    assert len(before) == n
+    c.close()
+    # every other message goes, one range each: 10,001 ranges
+    for name in names[::2]:
+        (folder / "cur" / name).unlink()
+    c = raw(imap, "bob@example.test", "pw-bob")
+    ok(c, "e", "ENABLE QRESYNC")
+    ok(c, "x", "EXAMINE big", 120)		# the sync records the expunges
+    r = ok(c, "s", "EXAMINE big (QRESYNC (%d %d))" % (uv, ms0), 120)
+    lines = [ln for ln in r if ln.startswith(b"* VANISHED (EARLIER) ")]
+    assert len(lines) > 1 and all(len(ln) < 9000 for ln in lines), \
+        [len(ln) for ln in lines]
+    after = search_uids(c, "u2")
+    assert len(after) == n // 2
+    assert set(vanished(lines)) == before - after
     c.close()
