@@ -862,6 +862,29 @@ imap_search_operands(struct imap_sctx *x, struct imap_search *parent,
 	return 0;
 }
 
+/* imap_search_entry_ok - is p[0..n) a MODSEQ entry-flag-name: "/flags/"
+ * then a system flag or a keyword (attr-flag, RFC 7162 7)? */
+static bool
+imap_search_entry_ok(const char *p, size_t n)
+{
+	size_t i = 7;
+
+	if (n <= 7 || str_ncasecmp(p, "/flags/", 7) != 0)
+		return false;
+	if (p[i] == '\\')
+		i++;
+	if (i == n)
+		return false;
+	/* atom chars: no specials, controls, blanks or 8-bit */
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c <= ' ' || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
 /* imap_search_key - one search-key starting with token t */
 static struct imap_search *
 imap_search_key(struct imap_sctx *x, const struct imap_token *t, int depth)
@@ -959,6 +982,12 @@ imap_search_key(struct imap_sctx *x, const struct imap_token *t, int depth)
 		if (imap_cursor_peek(x->c, &a) == IMAP_TOK_STRING) {
 			(void)imap_cursor_next(x->c, &a);
 			imap_tok_string(&a, &x->tmp);
+			/* entry-flag-name: "/flags/" attr-flag (RFC 7162 7),
+			 * the only entry names there are */
+			if (!imap_search_entry_ok(x->tmp.data, x->tmp.len)) {
+				x->why = "Invalid MODSEQ entry name";
+				goto bad;
+			}
 			n->str1 = xmemdup(x->tmp.data, x->tmp.len);
 			if (imap_cursor_next(x->c, &a) != IMAP_TOK_ATOM ||
 			    !(imap_tok_is(&a, "priv") ||

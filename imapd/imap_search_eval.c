@@ -559,7 +559,16 @@ imap_search_match(struct imap_search_eval *ev, struct imap_search_msg *m,
 		return n->key == IMAP_SK_UNKEYWORD;
 	case IMAP_SK_LARGER: return v->size > n->src->num;
 	case IMAP_SK_SMALLER: return v->size < n->src->num;
-	case IMAP_SK_MODSEQ: return v->modseq >= n->src->num;
+	case IMAP_SK_MODSEQ:
+		/*
+		 * herald keeps one mod-sequence per message, not one per
+		 * flag: the entry name and type ("/flags/\\Seen" all) are
+		 * checked by the parser and then compare against that one
+		 * value, which RFC 7162 3.1.5 lets a server without
+		 * per-metadata mod-sequences do (the message's modseq is
+		 * the highest of its items', so nothing changed is missed).
+		 */
+		return v->modseq >= n->src->num;
 	case IMAP_SK_EMAILID:	/* RFC 8474 6: ids compare exactly */
 		return v->emailid != NULL &&
 		    strcmp(v->emailid, n->src->str1) == 0;

@@ -2,43 +2,169 @@
  * imap_text - case folding and the RFC 5322 date parser that SEARCH,
  * SORT and THREAD share.
  */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "imap_text.h"
+#include "imap_text_fold.h"
 
-/* imap_text_fold_cp - the simple lower-case folding of code point c */
+/*
+ * The runs are compact but a binary search per code point is slow for
+ * text that is mostly non-ASCII (Cyrillic, Greek): the Basic Multilingual
+ * Plane is expanded once per process into deltas by 256-code-point block,
+ * only for the blocks that have any mapping (18 in Unicode 15), and the
+ * rare code points above it keep the search.
+ */
+#define IMAP_TEXT_BLOCKS 32	/* room for BMP blocks with mappings */
+
+static pthread_once_t imap_text_once = PTHREAD_ONCE_INIT;
+static uint8_t imap_text_block[256];	/* high byte -> block, 0: none */
+static int32_t imap_text_delta[IMAP_TEXT_BLOCKS][256];	/* [0]: zeros */
+static bool imap_text_bmp_all;	/* every BMP mapping found a block */
+
+/* imap_text_fold_search - the folding of c from the runs */
+static unsigned
+imap_text_fold_search(unsigned c)
+{
+	size_t lo = 0, hi = sizeof(imap_text_fold_runs) /
+	    sizeof(imap_text_fold_runs[0]);
+	const struct imap_text_fold_run *r;
+
+	/* the last run that starts at or below c is the only candidate */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (imap_text_fold_runs[mid].lo <= c)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	r = &imap_text_fold_runs[lo];
+	if (c < r->lo || (c - r->lo) % r->stride != 0 ||
+	    (c - r->lo) / r->stride >= r->count)
+		return c;
+	return (unsigned)((int32_t)c + r->delta);
+}
+
+/* imap_text_fold_init - expand the runs of the BMP into blocks (once) */
+static void
+imap_text_fold_init(void)
+{
+	size_t nruns = sizeof(imap_text_fold_runs) /
+	    sizeof(imap_text_fold_runs[0]);
+	int used = 1;
+
+	imap_text_bmp_all = true;
+	for (size_t i = 0; i < nruns; i++) {
+		const struct imap_text_fold_run *r = &imap_text_fold_runs[i];
+
+		for (uint32_t k = 0; k < r->count; k++) {
+			uint32_t c = r->lo + k * r->stride;
+
+			if (c > 0xffff)
+				break;
+			if (imap_text_block[c >> 8] == 0) {
+				if (used == IMAP_TEXT_BLOCKS) {
+					imap_text_bmp_all = false;
+					continue;
+				}
+				imap_text_block[c >> 8] = (uint8_t)used++;
+			}
+			imap_text_delta[imap_text_block[c >> 8]][c & 0xff] =
+			    r->delta;
+		}
+	}
+}
+
+/* imap_text_fold_cp - the simple case folding of code point c */
 static unsigned
 imap_text_fold_cp(unsigned c)
 {
 	if (c < 0x80)
 		return c >= 'A' && c <= 'Z' ? c + 32 : c;
-	if (c == 0xb5)
-		return 0x3bc;		/* micro sign: Greek mu */
-	if (c >= 0xc0 && c <= 0xde && c != 0xd7)
-		return c + 32;
-	if (c >= 0x100 && c <= 0x17f) {
-		if (c == 0x130)
-			return 'i';
-		if (c == 0x178)
-			return 0xff;
-		if (c == 0x17f)
-			return 's';
-		if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
-			return c % 2 ? c + 1 : c;
-		if (c == 0x131 || c == 0x138 || c == 0x149)
-			return c;
-		return c % 2 ? c : c + 1;
+	if (c <= 0xffff && imap_text_bmp_all)
+		return (unsigned)((int32_t)c +
+		    imap_text_delta[imap_text_block[c >> 8]][c & 0xff]);
+	return imap_text_fold_search(c);
+}
+
+/* imap_text_utf8 - the code point of the well-formed UTF-8 sequence at
+ * p[0..n) and its length in *len, or -1 (then *len is the bytes to copy
+ * as they are: the lead byte and its continuation bytes) */
+static long
+imap_text_utf8(const unsigned char *p, size_t n, size_t *len)
+{
+	unsigned c = p[0], min;
+	size_t need, k;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		need = 0;
+		min = 0;
 	}
-	if (c >= 0x391 && c <= 0x3ab && c != 0x3a2)
-		return c + 32;
-	if (c == 0x3c2)
-		return 0x3c3;		/* final sigma */
-	if (c >= 0x410 && c <= 0x42f)
-		return c + 32;
-	if (c >= 0x400 && c <= 0x40f)
-		return c + 80;
-	return c;
+	for (k = 1; k < need && k < n && (p[k] & 0xc0) == 0x80; k++)
+		c = (c << 6) | (p[k] & 0x3f);
+	if (need == 0 || k < need || c < min || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff)) {
+		k = 1;
+		while (k < n && (p[k] & 0xc0) == 0x80)
+			k++;
+		*len = k;
+		return -1;
+	}
+	*len = need;
+	return (long)c;
+}
+
+/* imap_text_putcp - append code point c as UTF-8 */
+static void
+imap_text_putcp(struct buf *out, unsigned c)
+{
+	unsigned char u[4];
+	size_t n;
+
+	if (c < 0x80) {
+		u[0] = (unsigned char)c;
+		n = 1;
+	} else if (c < 0x800) {
+		u[0] = (unsigned char)(0xc0 | (c >> 6));
+		u[1] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 2;
+	} else if (c < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | (c >> 12));
+		u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xf0 | (c >> 18));
+		u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+		u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		u[3] = (unsigned char)(0x80 | (c & 0x3f));
+		n = 4;
+	}
+	if (out->limit != 0) {
+		buf_append(out, u, n);
+		return;
+	}
+	/* no limit: straight into the room (the caller's hot loop) */
+	buf_reserve(out, n);
+	memcpy(out->data + out->len, u, n);
+	out->len += n;
+	out->data[out->len] = '\0';
 }
 
 /* imap_text_fold - append s[0..n) case-folded */
@@ -48,16 +174,23 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	buf_reserve(out, n);
+	pthread_once(&imap_text_once, imap_text_fold_init);
 	while (i < n) {
-		unsigned c = p[i], f;
+		unsigned c = p[i];
 		size_t len;
+		long cp;
 
 		if (c < 0x80 && out->limit == 0) {
-			/* an ASCII run goes straight into the room reserved
-			 * (folding never makes text longer) */
-			size_t k = out->len;
+			/*
+			 * An ASCII run goes straight into room reserved for
+			 * the rest of the input (ASCII folds to ASCII; other
+			 * code points may fold to longer UTF-8, U+023A to
+			 * U+2C65, so the room is made here, not once).
+			 */
+			size_t k;
 
+			buf_reserve(out, n - i);
+			k = out->len;
 			while (i < n && p[i] < 0x80) {
 				c = p[i++];
 				out->data[k++] = (char)(c >= 'A' && c <= 'Z' ?
@@ -73,25 +206,12 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		/* only two-byte sequences (U+0080..U+07FF) fold here */
-		if ((c & 0xe0) != 0xc0 || i + 1 >= n ||
-		    (p[i + 1] & 0xc0) != 0x80 || c < 0xc2) {
-			len = 1;
-			while (i + len < n && (p[i + len] & 0xc0) == 0x80)
-				len++;
+		cp = imap_text_utf8(p + i, n - i, &len);
+		if (cp < 0)
 			buf_append(out, p + i, len);
-			i += len;
-			continue;
-		}
-		c = ((c & 0x1f) << 6) | (p[i + 1] & 0x3f);
-		f = imap_text_fold_cp(c);
-		if (f < 0x80) {
-			buf_putc(out, (int)f);
-		} else {
-			buf_putc(out, (int)(0xc0 | (f >> 6)));
-			buf_putc(out, (int)(0x80 | (f & 0x3f)));
-		}
-		i += 2;
+		else
+			imap_text_putcp(out, imap_text_fold_cp((unsigned)cp));
+		i += len;
 	}
 }
 

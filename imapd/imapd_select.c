@@ -675,15 +675,51 @@ struct imapd_qresync {
 	uint32_t uidvalidity;
 	uint64_t modseq;
 	struct buf known;	/* known-uids, "" for none */
+	/* seq-match-data (RFC 7162 3.2.5.2): message numbers and the UIDs
+	 * the client had for them, ascending, the same count; n = 0: none */
+	struct imap_seqset mseq, muid;
 };
 
-/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT */
+/* imapd_sel_matchset - a known-sequence-set or known-uid-set: no "$", no
+ * "*", ranges ascending and apart (RFC 7162 9: "in ascending order",
+ * "* is not allowed"); its ranges made lo <= hi, its count in *count;
+ * 0, or -1 */
+static int
+imapd_sel_matchset(const char *p, size_t n, struct imap_seqset *set,
+    uint64_t *count)
+{
+	*count = 0;
+	if (imap_seqset_parse(p, n, set) < 0)
+		return -1;
+	if (set->saved)
+		return -1;
+	for (size_t i = 0; i < set->n; i++) {
+		struct imap_range *r = &set->r[i];
+
+		if (r->lo == 0 || r->hi == 0)
+			return -1;
+		if (r->lo > r->hi) {
+			uint32_t t = r->lo;
+
+			r->lo = r->hi;
+			r->hi = t;
+		}
+		if (i > 0 && r->lo <= set->r[i - 1].hi)
+			return -1;
+		*count += (uint64_t)r->hi - r->lo + 1;
+	}
+	return 0;
+}
+
+/* imapd_sel_params - "(CONDSTORE)" or "(QRESYNC (...))" after SELECT;
+ * 0, -1 (syntax) or -2 (seq-match-data sets of different sizes) */
 static int
 imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
     struct imapd_qresync *q, bool *condstore)
 {
 	struct imap_token t;
 	unsigned long long num;
+	uint64_t nseq, nuid;
 
 	if (imap_cursor_next(c, &t) == IMAP_TOK_END)
 		return 0;
@@ -707,17 +743,29 @@ imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
 			return -1;
 		q->modseq = num;
 		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
+			struct imap_seqset ks;
+			bool bad = imap_seqset_parse(t.p, t.len, &ks) < 0 ||
+			    ks.saved;
+
+			imap_seqset_free(&ks);
+			if (bad)
+				return -1;	/* known-uids: a UID set */
 			buf_append(&q->known, t.p, t.len);
-			/* seq-match data: accepted, not needed (we keep
-			 * every expunged range) */
-			if (imap_cursor_next(c, &t) == IMAP_TOK_OPEN) {
-				while (imap_cursor_next(c, &t) ==
-				    IMAP_TOK_ATOM)
-					;
-				if (t.type != IMAP_TOK_CLOSE)
-					return -1;
-				imap_cursor_next(c, &t);
-			}
+			imap_cursor_next(c, &t);
+		}
+		/* seq-match-data, with or without known-uids before it */
+		if (t.type == IMAP_TOK_OPEN && q->mseq.n == 0) {
+			if (imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+			    imapd_sel_matchset(t.p, t.len, &q->mseq,
+			    &nseq) < 0 ||
+			    imap_cursor_next(c, &t) != IMAP_TOK_ATOM ||
+			    imapd_sel_matchset(t.p, t.len, &q->muid,
+			    &nuid) < 0 ||
+			    imap_cursor_next(c, &t) != IMAP_TOK_CLOSE)
+				return -1;
+			if (nseq != nuid)
+				return -2;
+			imap_cursor_next(c, &t);
 		}
 		if (t.type != IMAP_TOK_CLOSE)
 			return -1;
@@ -730,85 +778,220 @@ imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
 
 /* the vanished ranges, for QRESYNC */
 struct imapd_vanish {
-	struct buf out;
-	unsigned char *known;	/* bitmap over the known-uids, or NULL */
-	struct imap_seqset set;
+	struct imap_range *r;	/* expunged UIDs, lo <= hi */
+	size_t n, cap;
 };
 
-/* imapd_sel_in_known - is uid in the client's known-uids? */
-static bool
-imapd_sel_in_known(const struct imap_seqset *set, uint32_t uid)
+/* imapd_sel_vanish_add - remember the range lo..hi */
+static void
+imapd_sel_vanish_add(struct imapd_vanish *vn, uint32_t lo, uint32_t hi)
 {
-	if (set->n == 0)
-		return true;
-	for (size_t i = 0; i < set->n; i++) {
-		uint32_t lo = set->r[i].lo, hi = set->r[i].hi;
-
-		if (lo > hi && hi != 0) {
-			uint32_t t = lo;
-
-			lo = hi;
-			hi = t;
-		}
-		if (uid >= lo && (hi == 0 || uid <= hi))
-			return true;
+	if (vn->n == vn->cap) {
+		vn->cap = vn->cap ? 2 * vn->cap : 64;
+		vn->r = xreallocarray(vn->r, vn->cap, sizeof(*vn->r));
 	}
-	return false;
+	vn->r[vn->n].lo = lo;
+	vn->r[vn->n++].hi = hi;
 }
 
 /* imapd_sel_vanished_fn - one expunged range */
 static void
 imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 {
-	struct imapd_vanish *vn = ctx;
-
 	(void)modseq;
-	for (uint64_t u = lo; u <= hi; u++) {
-		uint32_t a = (uint32_t)u, b = a;
+	if (lo <= hi)
+		imapd_sel_vanish_add(ctx, lo, hi);
+}
 
-		if (!imapd_sel_in_known(&vn->set, a))
-			continue;
-		while (b < hi && imapd_sel_in_known(&vn->set, b + 1))
-			b++;
-		if (vn->out.len > 0)
-			buf_putc(&vn->out, ',');
-		if (b > a)
-			buf_printf(&vn->out, "%u:%u", a, b);
-		else
-			buf_printf(&vn->out, "%u", a);
-		u = b;
-		if (vn->out.len > 64 * 1024)
-			break;
+/* imapd_sel_range_cmp - ranges by lo */
+static int
+imapd_sel_range_cmp(const void *a, const void *b)
+{
+	const struct imap_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* imapd_sel_ranges_norm - r[0..*n) made lo <= hi ("*" is top), sorted
+ * and merged */
+static void
+imapd_sel_ranges_norm(struct imap_range *r, size_t *n, uint32_t top)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (r[i].lo == 0)
+			r[i].lo = top;
+		if (r[i].hi == 0)
+			r[i].hi = top;
+		if (r[i].lo > r[i].hi) {
+			uint32_t t = r[i].lo;
+
+			r[i].lo = r[i].hi;
+			r[i].hi = t;
+		}
+	}
+	if (*n > 1)
+		qsort(r, *n, sizeof(*r), imapd_sel_range_cmp);
+	for (size_t i = 0; i < *n; i++) {
+		if (m > 0 && (uint64_t)r[i].lo <= (uint64_t)r[m - 1].hi + 1) {
+			if (r[i].hi > r[m - 1].hi)
+				r[m - 1].hi = r[i].hi;
+		} else {
+			r[m++] = r[i];
+		}
+	}
+	*n = m;
+}
+
+/* imapd_sel_vanish_put - lo..hi into line; a full line is sent and a new
+ * one begun, so no UID is dropped and no line grows without bound */
+static void
+imapd_sel_vanish_put(struct imapd_session *s, struct buf *line,
+    uint32_t lo, uint32_t hi)
+{
+	static const char head[] = "* VANISHED (EARLIER) ";
+
+	if (line->len > 8192) {
+		imapd_sel_write(s, line->data, line->len);
+		buf_reset(line);
+	}
+	if (line->len == 0)
+		buf_puts(line, head);
+	else
+		buf_putc(line, ',');
+	if (hi > lo)
+		buf_printf(line, "%u:%u", lo, hi);
+	else
+		buf_printf(line, "%u", lo);
+}
+
+/*
+ * imapd_sel_matched - the highest UID of the client's seq-match-data that
+ * still has its message number (RFC 7162 3.2.5.2), or 0. Message numbers
+ * and UIDs both ascend, and new messages only get higher UIDs, so when
+ * message n still has UID u, the n - 1 messages below u are the ones the
+ * client knew: none of UID u or lower was expunged, and VANISHED (EARLIER)
+ * can leave them out. The pairs are walked from the top, numbers past
+ * the view skipped range by range: at most view.n comparisons.
+ */
+static uint32_t
+imapd_sel_matched(const struct imapd_view *v, const struct imapd_qresync *q)
+{
+	size_t i = q->mseq.n, j = q->muid.n;
+	uint32_t sh = 0, uh = 0;	/* the next pair from the top */
+
+	if (i == 0 || j == 0)
+		return 0;
+	sh = q->mseq.r[--i].hi;
+	uh = q->muid.r[--j].hi;
+	for (;;) {
+		/* pairs left in the current range of each set */
+		uint64_t ks = (uint64_t)sh - q->mseq.r[i].lo + 1;
+		uint64_t ku = (uint64_t)uh - q->muid.r[j].lo + 1;
+		uint64_t k = ks < ku ? ks : ku, step = 1;
+
+		if (sh > v->n)
+			step = (uint64_t)sh - v->n < k ? sh - v->n : k;
+		else if (v->uid[sh - 1] == uh)
+			return uh;
+		if (step < ks) {
+			sh -= (uint32_t)step;
+		} else if (i > 0) {
+			sh = q->mseq.r[--i].hi;
+		} else {
+			return 0;
+		}
+		if (step < ku) {
+			uh -= (uint32_t)step;
+		} else if (j > 0) {
+			uh = q->muid.r[--j].hi;
+		} else {
+			return 0;
+		}
 	}
 }
 
-/* imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed
- * since the client's modseq (RFC 7162 3.2.5.1) */
+/*
+ * imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed since
+ * the client's modseq (RFC 7162 3.2.5.1). The UIDs reported are the
+ * expunged ones, within known-uids (all UIDs without it), above what the
+ * seq-match-data proves the client knows. When the index's history does
+ * not reach back to modseq, every UID below UIDNEXT that is not in the
+ * folder counts as expunged (RFC 7162 3.2.5.1 allows UIDs that never
+ * existed). Ranges and known-uids are sorted and merged once, then walked
+ * side by side: the work grows with their number, never with UID values.
+ */
 static void
 imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 {
 	struct imapd_sel *sel = s->sel;
-	struct imapd_vanish vn;
+	struct imapd_vanish vn, kn;
+	struct imap_seqset set;
 	struct buf why = BUF_INIT, line = BUF_INIT;
+	uint32_t above;
+	size_t j = 0;
+	int rc;
 
 	if (q->uidvalidity != sel->uidvalidity)
 		return;
 	memset(&vn, 0, sizeof(vn));
-	buf_init(&vn.out);
+	memset(&kn, 0, sizeof(kn));
+	memset(&set, 0, sizeof(set));
+	above = imapd_sel_matched(&sel->v, q);
+	/* known-uids (checked when SELECT was parsed), or every UID */
 	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
-	    q->known.len, &vn.set) < 0)
-		memset(&vn.set, 0, sizeof(vn.set));
-	if (mindex_vanished(imapd_store_index(s), sel->folder, q->modseq,
-	    imapd_sel_vanished_fn, &vn, &why) == 0 && vn.out.len > 0) {
-		buf_puts(&line, "* VANISHED (EARLIER) ");
-		buf_append(&line, vn.out.data, vn.out.len);
-		imapd_sel_write(s, line.data, line.len);
+	    q->known.len, &set) == 0 && !set.saved && set.n > 0) {
+		kn.r = set.r;
+		kn.n = kn.cap = set.n;
+		set.r = NULL;
+		imapd_sel_ranges_norm(kn.r, &kn.n, UINT32_MAX);
+	} else {
+		imapd_sel_vanish_add(&kn, 1, UINT32_MAX);
 	}
+	rc = mindex_vanished(imapd_store_index(s), sel->folder, q->modseq,
+	    imapd_sel_vanished_fn, &vn, &why);
+	if (rc == 1) {
+		/* history too short: the gaps below UIDNEXT */
+		uint32_t next = 1;
+
+		vn.n = 0;
+		for (uint32_t i = 0; i < sel->v.n; i++) {
+			if (sel->v.uid[i] > next)
+				imapd_sel_vanish_add(&vn, next,
+				    sel->v.uid[i] - 1);
+			next = sel->v.uid[i] + 1;
+		}
+		if (sel->uidnext > next)
+			imapd_sel_vanish_add(&vn, next, sel->uidnext - 1);
+	} else if (rc < 0) {
+		msg_warn("%s: QRESYNC of %s: %s", buf_cstr(&s->login),
+		    sel->folder, buf_cstr(&why));
+		vn.n = 0;
+	}
+	imapd_sel_ranges_norm(vn.r, &vn.n, UINT32_MAX);
+	for (size_t i = 0; i < vn.n; i++) {
+		uint32_t lo = vn.r[i].lo, hi = vn.r[i].hi;
+
+		if (hi <= above)
+			continue;
+		if (lo <= above)
+			lo = above + 1;
+		/* the known ranges that meet lo..hi; both lists ascend */
+		while (j < kn.n && kn.r[j].hi < lo)
+			j++;
+		for (size_t k = j; k < kn.n && kn.r[k].lo <= hi; k++)
+			imapd_sel_vanish_put(s, &line, lo > kn.r[k].lo ? lo :
+			    kn.r[k].lo, hi < kn.r[k].hi ? hi : kn.r[k].hi);
+	}
+	if (line.len > 0)
+		imapd_sel_write(s, line.data, line.len);
 	for (uint32_t i = 0; i < sel->v.n; i++)
 		if (sel->v.modseq[i] > q->modseq)
 			imapd_sel_fetch_line(s, i);
-	imap_seqset_free(&vn.set);
-	buf_free(&vn.out);
+	imap_seqset_free(&set);
+	free(vn.r);
+	free(kn.r);
 	buf_free(&why);
 	buf_free(&line);
 }
@@ -897,6 +1080,8 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 	imapd_sel_view_free(&sj->nv);
 	buf_free(&sj->kw);
 	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.mseq);
+	imap_seqset_free(&sj->q.muid);
 	free(sj->folder);
 	free(sj);
 	imapd_job_free(&job);
@@ -999,10 +1184,17 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	if (imapd_sel_resolve(s, c, &name) < 0)
 		goto out;
 	sj = sel_job_new(SJ_SELECT, buf_cstr(&name));
-	if (imapd_sel_params(s, c, &sj->q, &condstore) < 0) {
+	switch (imapd_sel_params(s, c, &sj->q, &condstore)) {
+	case 0:
+		break;
+	case -2:
+		imapd_session_bad(s, "BAD QRESYNC: the known-sequence-set and "
+		    "the known-uid-set differ in size");
+		goto out;
+	default:
 		imapd_session_bad(s, "BAD Syntax: %s mailbox [(CONDSTORE)] "
-		    "or [(QRESYNC (uidvalidity modseq [known-uids]))]",
-		    s->base.last_cmd);
+		    "or [(QRESYNC (uidvalidity modseq [known-uids] "
+		    "[(seqs uids)]))]", s->base.last_cmd);
 		goto out;
 	}
 	/* RFC 9051 6.3.2: a SELECT (even a failing one) closes the
@@ -1032,6 +1224,8 @@ out:
 	if (sj != NULL) {
 		buf_free(&sj->kw);
 		buf_free(&sj->q.known);
+		imap_seqset_free(&sj->q.mseq);
+		imap_seqset_free(&sj->q.muid);
 		free(sj->folder);
 		free(sj);
 	}

@@ -175,7 +175,13 @@ imapd_store_release(struct imapd_ixref **refp)
 			}
 		mindex_close(&r->ix);
 		x_free(&r->path);
-		x_free(&r);
+		/*
+		 * free(), not x_free(&r): r dies here anyway, and passing
+		 * the address of this local to an outside function let
+		 * GCC 12 at -O3 assume it escaped and warn
+		 * (-Wdangling-pointer) on every later use once inlined.
+		 */
+		free(r);
 	}
 	pthread_mutex_unlock(&imapd_ixref_lock);
 }

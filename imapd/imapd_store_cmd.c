@@ -471,11 +471,21 @@ copy_answer(struct imapd_sel_op *op, struct imapd_session *s)
 {
 	struct store_op *o = op->ctx;
 	const char *verb = o->move ? "MOVE" : "COPY";
+	uint32_t copied = 0;
 
+	for (uint32_t i = 0; op->result >= 0 && i < o->n; i++)
+		copied += o->dst_uids[i] != 0;
 	if (s != NULL && op->result < 0) {
 		msg_warn("%s: %s %s to %s: %s", buf_cstr(&s->login), verb,
 		    o->src, o->dst, buf_cstr(&o->why));
 		imapd_session_tagged(s, "NO [SERVERBUG] %s failed", verb);
+	} else if (s != NULL && copied == 0) {
+		/* every message was expunged by another session first:
+		 * nothing was copied, so no OK (RFC 2180 4.4.1, RFC 5530);
+		 * some copied gets OK with the COPYUID of those */
+		imapd_session_tagged(s, "NO [EXPUNGEISSUED] Some messages "
+		    "were expunged meanwhile: nothing %s", o->move ? "moved" :
+		    "copied");
 	} else if (s != NULL && o->move) {
 		imapd_session_tagged(s, "OK %sMOVE completed", o->uid ?
 		    "UID " : "");

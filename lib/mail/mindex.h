@@ -129,7 +129,8 @@ int mindex_open(const char *path, struct mindex **ix_r, struct buf *why);
 void mindex_close(struct mindex **ix);
 
 /* mindex_sync - bring folder's index in line with its files (see above);
- * the folder must exist. -1 with why */
+ * the folder must exist. Also removes its tmp/ files older than 36 hours
+ * (at most once an hour per folder and process). -1 with why */
 int mindex_sync(struct mindex *ix, const char *folder,
     struct mindex_sync_result *r, struct buf *why);
 /*

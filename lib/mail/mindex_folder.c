@@ -143,17 +143,28 @@ mindex_keyword_load(const struct mindex_fk *fk,
     char names[MINDEX_KEYWORDS_MAX][MINDEX_KEYWORD_LEN + 1], struct buf *why)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
-	char *line, *save = NULL;
 	int rc;
 
 	memset(names, 0, MINDEX_KEYWORDS_MAX * (MINDEX_KEYWORD_LEN + 1));
 	buf_printf(&path, "%s/dovecot-keywords", fk->dir);
 	rc = mindex_read_small(buf_cstr(&path), &data, why);
 	buf_free(&path);
-	if (rc <= 0) {
-		buf_free(&data);
-		return rc;
-	}
+	if (rc > 0)
+		mindex_keyword_parse(data.data, data.len, names);
+	buf_free(&data);
+	return rc < 0 ? -1 : 0;
+}
+
+/* mindex_keyword_parse - see mindex_int.h */
+void
+mindex_keyword_parse(const char *text, size_t n,
+    char names[MINDEX_KEYWORDS_MAX][MINDEX_KEYWORD_LEN + 1])
+{
+	struct buf data = BUF_INIT;
+	char *line, *save = NULL;
+
+	memset(names, 0, MINDEX_KEYWORDS_MAX * (MINDEX_KEYWORD_LEN + 1));
+	buf_append(&data, text, n);
 	for (line = strtok_r(data.data, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		char *end;
@@ -165,7 +176,6 @@ mindex_keyword_load(const struct mindex_fk *fk,
 		snprintf(names[i], MINDEX_KEYWORD_LEN + 1, "%s", end + 1);
 	}
 	buf_free(&data);
-	return 0;
 }
 
 /* mindex_keyword_save - write names[] as dovecot-keywords */
@@ -868,19 +878,32 @@ out:
 static int
 mindex_subs_load(struct mindex *ix, struct buf *out, struct buf *why)
 {
-	struct buf path = BUF_INIT, data = BUF_INIT, name = BUF_INIT;
-	struct buf err = BUF_INIT, raw = BUF_INIT;
-	char *line, *save = NULL;
-	bool v2 = false;
+	struct buf path = BUF_INIT, data = BUF_INIT;
 	int rc;
 
 	buf_printf(&path, "%s/subscriptions", ix->path);
 	rc = mindex_read_small(buf_cstr(&path), &data, why);
 	buf_free(&path);
-	if (rc > 0 && data.len >= 3 && memcmp(data.data, "V\t", 2) == 0)
+	if (rc > 0)
+		mindex_subs_parse(data.data, data.len, out);
+	buf_free(&data);
+	return rc < 0 ? -1 : 0;
+}
+
+/* mindex_subs_parse - see mindex_int.h */
+void
+mindex_subs_parse(const char *text, size_t n, struct buf *out)
+{
+	struct buf data = BUF_INIT, name = BUF_INIT;
+	struct buf err = BUF_INIT, raw = BUF_INIT;
+	char *line, *save = NULL;
+	bool v2 = false;
+
+	buf_append(&data, text, n);
+	if (data.len >= 3 && memcmp(data.data, "V\t", 2) == 0)
 		v2 = true;	/* Dovecot 2.x: "V\t2", '\t' between levels */
-	for (line = rc > 0 ? strtok_r(data.data, "\n", &save) : NULL;
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(data.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
 		if (v2 && line == data.data)
 			continue;
 		buf_reset(&raw);
@@ -898,7 +921,6 @@ mindex_subs_load(struct mindex *ix, struct buf *out, struct buf *why)
 	buf_free(&name);
 	buf_free(&err);
 	buf_free(&raw);
-	return rc < 0 ? -1 : 0;
 }
 
 /* mindex_subscribe - see mindex.h */

@@ -115,6 +115,16 @@ int mindex_rebuild_folder(struct mindex *ix, MDB_txn *txn, const char *folder,
 int mindex_uidlist(const char *dir, struct mindex_seed *seed);
 #define MINDEX_UIDLIST_MAX (256 << 20)	/* bytes of a dovecot-uidlist */
 #define MINDEX_UIDLIST_LINE 4096	/* longer lines are skipped */
+/* mindex_keyword_parse - a dovecot-keywords file's text ("<index> <name>"
+ * lines; others, bad indexes and names that are no IMAP keyword skipped)
+ * into names[], which it clears first */
+void mindex_keyword_parse(const char *text, size_t n,
+    char names[MINDEX_KEYWORDS_MAX][MINDEX_KEYWORD_LEN + 1]);
+/* mindex_subs_parse - a subscriptions file's text (one name a line,
+ * modified UTF-7 or UTF-8; Dovecot 2's "V\t2" header and '\t' between
+ * levels) appended to out as UTF-8 names each ended by '\n'; names that
+ * are no folder name skipped */
+void mindex_subs_parse(const char *text, size_t n, struct buf *out);
 /* mindex_uidlist_parse - a dovecot-uidlist's text into seed: header "3
  * V<uidvalidity> N<uidnext> ..." (or version 1: "1 <uidvalidity>
  * <uidnext>"), then "<uid> [<ext>...] :<file name>" lines (version 1:

@@ -2,12 +2,14 @@
  * mindex_sync - bringing a folder's index in line with its Maildir: the
  * scan of new/ and cur/, UIDs for new files in arrival order, flag
  * changes and expunges made by other tools, and rebuilds that keep UIDs
- * from the old index or Dovecot's dovecot-uidlist. See mindex.h for the
- * crash-safety argument.
+ * from the old index or Dovecot's dovecot-uidlist, and the removal of
+ * stale tmp/ files. See mindex.h for the crash-safety argument.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +663,95 @@ mindex_folder_ready(const struct mindex_fk *fk, struct buf *why)
 	return rc;
 }
 
+/*
+ * Stale tmp/ files. A writer killed between creating its file in tmp/ and
+ * linking it into new/ leaves the file behind; Dovecot and Postfix's
+ * local remove such files once they are 36 hours old, and so does a sync
+ * here. Each worker does it at most once an hour per folder (a small
+ * table of folder hashes, shared by the worker's threads: a collision only
+ * means a folder is looked at again sooner) and looks at a bounded number
+ * of entries per pass, so a huge tmp/ never stalls a sync.
+ */
+#define MINDEX_TMP_AGE		(36 * 3600)	/* older than this goes */
+#define MINDEX_TMP_EVERY	3600		/* a folder at most this often */
+#define MINDEX_TMP_SCAN		5000		/* entries read per pass */
+#define MINDEX_TMP_SLOTS	1024		/* folders remembered */
+
+static pthread_mutex_t mindex_tmp_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t hash;
+	time_t when;
+} mindex_tmp_seen[MINDEX_TMP_SLOTS];
+
+/* mindex_tmp_due - is the folder at dir due for a tmp/ clean-up (and
+ * marked done if so)? */
+static bool
+mindex_tmp_due(const char *dir, time_t now)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+	size_t slot;
+	bool due;
+
+	for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	slot = (size_t)(h % MINDEX_TMP_SLOTS);
+	pthread_mutex_lock(&mindex_tmp_lock);
+	due = mindex_tmp_seen[slot].hash != h ||
+	    now - mindex_tmp_seen[slot].when >= MINDEX_TMP_EVERY ||
+	    now < mindex_tmp_seen[slot].when;
+	if (due) {
+		mindex_tmp_seen[slot].hash = h;
+		mindex_tmp_seen[slot].when = now;
+	}
+	pthread_mutex_unlock(&mindex_tmp_lock);
+	return due;
+}
+
+/* mindex_tmp_clean - remove the regular files of the folder's tmp/ last
+ * changed over MINDEX_TMP_AGE ago; failures are logged, never fatal (the
+ * sync itself is done) */
+static void
+mindex_tmp_clean(const struct mindex_fk *fk)
+{
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat st;
+	unsigned seen = 0, gone = 0;
+	DIR *d;
+
+	if (!mindex_tmp_due(fk->dir, now))
+		return;
+	/* no link followed: a planted tmp/ link must not aim the unlinks
+	 * at another directory */
+	if ((d = mindex_opendir(fk->dir, !MINDEX_FK_INBOX(fk), "tmp")) ==
+	    NULL) {
+		if (errno != ENOENT)
+			msg_warn("open %s/tmp: %m", fk->dir);
+		return;
+	}
+	while (seen < MINDEX_TMP_SCAN && (de = readdir(d)) != NULL) {
+		seen++;
+		if (de->d_name[0] == '.' ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_mtime > now - MINDEX_TMP_AGE)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			if (errno != ENOENT)
+				msg_warn("remove %s/tmp/%s: %m", fk->dir,
+				    de->d_name);
+			continue;
+		}
+		gone++;
+	}
+	closedir(d);
+	if (gone > 0)
+		msg_info("%s: removed %u tmp/ file%s older than 36 hours",
+		    fk->dir, gone, gone == 1 ? "" : "s");
+}
+
 /* mindex_sync - see mindex.h */
 int
 mindex_sync(struct mindex *ix, const char *folder,
@@ -684,6 +775,7 @@ mindex_sync(struct mindex *ix, const char *folder,
 		ok = mindex_sync_txn(ix, txn, &fk, NULL, r, why) == 0;
 		if (mindex_end(ix, txn, ok, why) == 0) {
 			mindex_point("sync:committed");
+			mindex_tmp_clean(&fk);
 			return 0;
 		}
 		if (mindex_is_damaged(why) && !rebuilt) {

@@ -83,8 +83,9 @@ count_dir(const char *dir, const char *sub)
 	int n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, sub);
-	if ((d = opendir(path)) == NULL)
+	/* a cut path would count another directory */
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, sub) >=
+	    sizeof(path) || (d = opendir(path)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
