@@ -420,8 +420,9 @@ struct cfg_entry params_table[] = {
 	INT(imapd_command_limit, "20", 1, 1000,
 	    "IMAP commands allowed before a successful login"),
 	INT(imapd_error_limit, "10", 1, 1000,
-	    "IMAP errors (BAD and failed logins) in one session before it "
-	    "gets BYE"),
+	    "IMAP errors (BAD and failed logins) before a session gets BYE: "
+	    "all of them before login, those in a row after it (an OK "
+	    "answer starts the count again)"),
 	SIZE(imapd_preauth_input_limit, "64k", 4096, 1073741824LL,
 	    "bytes an IMAP client may send before its login succeeds; more "
 	    "ends the session"),

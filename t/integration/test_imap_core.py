@@ -503,6 +503,24 @@ def test_command_and_error_limits(make_herald):
         assert c.line() == b"c BAD Unknown command"
         assert c.line() == b"* BYE Too many errors"
         assert c.read_all(5) == b""
+    # after login the errors that count are those in a row
+    with RawIMAP(inst.imap_port) as c:
+        assert c.cmd("l", "LOGIN alice@example.test pw-alice")[-1] \
+            .startswith(b"l OK")
+        for round_ in range(3):
+            for i in range(2):
+                t = "e%d%d" % (round_, i)
+                assert c.cmd(t, "FOO")[-1] == t.encode() + b" BAD " \
+                    b"Unknown command"
+            assert c.cmd("n%d" % round_, "NOOP")[-1].endswith(b"OK NOOP "
+                                                              b"completed")
+        for i in range(2):
+            assert c.cmd("x%d" % i, "FOO")[-1].endswith(b"BAD Unknown "
+                                                         b"command")
+        c.send(b"y FOO\r\n")
+        assert c.line() == b"y BAD Unknown command"
+        assert c.line() == b"* BYE Too many errors"
+        assert c.read_all(5) == b""
     # bytes before login: a few long lines, each under the line bound
     with RawIMAP(inst.imap_port) as c:
         c.send(b"a ID (\"x\" \"" + b"y" * 1000 + b"\")\r\n")
