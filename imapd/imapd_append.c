@@ -1,7 +1,9 @@
 /*
  * imapd_append - APPEND (RFC 9051 6.3.12) with flags, date-time and
  * MULTIAPPEND (RFC 3502), literal8 of BINARY (RFC 3516), APPENDUID of
- * UIDPLUS (RFC 4315) and APPENDLIMIT (RFC 7889).
+ * UIDPLUS (RFC 4315), APPENDLIMIT (RFC 7889) and the UTF8 data item of
+ * UTF8=ACCEPT (RFC 6855 section 4: "UTF8 (~{n}...)", a literal8; BAD
+ * unless the client enabled UTF8=ACCEPT or IMAP4rev2).
  *
  * Message literals are not held in memory. At the "{n}" header of a
  * literal of APPEND_SPOOL_MIN bytes or more in an APPEND command (the
@@ -255,10 +257,32 @@ imapd_append_date(const char *p, size_t n, int64_t *t_r)
 	return 0;
 }
 
-/* append_parse - the messages after the mailbox name */
+/* append_utf8 - the "UTF8 (" literal8 ")" of RFC 6855 section 4 whose
+ * UTF8 atom is t: the literal8 into t; -1 with why */
 static int
-append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
+append_utf8(struct imap_cursor *c, struct imap_token *t, bool utf8,
     const char **why)
+{
+	struct imap_token cl;
+
+	if (!utf8) {
+		*why = "APPEND UTF8 needs ENABLE UTF8=ACCEPT (RFC 6855)";
+		return -1;
+	}
+	*why = "Syntax: UTF8 (~{n}literal8)";
+	if (imap_cursor_next(c, t) != IMAP_TOK_OPEN)
+		return -1;
+	if (imap_cursor_next(c, t) != IMAP_TOK_STRING || !t->literal ||
+	    !t->literal8)
+		return -1;
+	return imap_cursor_next(c, &cl) == IMAP_TOK_CLOSE ? 0 : -1;
+}
+
+/* append_parse - the messages after the mailbox name (utf8: the client
+ * enabled UTF8=ACCEPT, so the UTF8 form of the message is allowed) */
+static int
+append_parse(struct imap_cursor *c, bool utf8, struct append_msg *msgs,
+    int *n_r, const char **why)
 {
 	struct imap_token t;
 	int n = 0;
@@ -287,6 +311,9 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 			}
 			imap_cursor_next(c, &t);
 		}
+		if (imap_tok_is(&t, "UTF8") && append_utf8(c, &t, utf8,
+		    why) < 0)
+			return -1;
 		if (t.type != IMAP_TOK_STRING || !t.literal)
 			return -1;
 		a->p = t.spooled ? NULL : t.p;
@@ -450,7 +477,7 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		o->fd[i] = -1;
 	if (imapd_sel_resolve(s, c, &name) < 0)
 		goto fail;
-	if (append_parse(c, o->msgs, &o->n, &err) < 0) {
+	if (append_parse(c, imapd_store_utf8(s), o->msgs, &o->n, &err) < 0) {
 		imapd_session_bad(s, "BAD %s", err);
 		goto fail;
 	}

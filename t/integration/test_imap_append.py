@@ -234,3 +234,61 @@ def test_over_quota(imap):
     finally:
         imap.ctl_ok("user", "quota", user, "0")
     assert os.listdir(imap.maildir("dave") / "tmp") == []
+
+
+# ------------------------------------------------- UTF8=ACCEPT (RFC 6855)
+
+UTF8_MSG = ("Subject: Grüße aus Köln\r\nFrom: Jürgen <jürgen@bücher.example>"
+            "\r\n\r\nHallo\r\n").encode()
+
+
+def test_append_utf8_needs_enable(imap):
+    """RFC 6855 4: the UTF8 data item only after ENABLE UTF8=ACCEPT."""
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    c.send(b"a APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b")\r\n")
+    r = c.until_tagged(b"a")
+    assert r[-1].startswith(b"a BAD") and b"UTF8=ACCEPT" in r[-1], r
+    assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    r = c.cmd("s", "STATUS INBOX (MESSAGES)")
+    assert b"MESSAGES 0" in r[0], r
+    c.close()
+
+
+def test_append_utf8_literal8(imap):
+    """After ENABLE UTF8=ACCEPT: UTF8 (~{n}...) by synchronizing literal
+    and by LITERAL+, small and spooled; the message comes back intact.
+    A plain literal inside UTF8 ( ) and a missing ")" are BAD."""
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    r = c.cmd("e", "ENABLE UTF8=ACCEPT")
+    assert r[0] == b"* ENABLED UTF8=ACCEPT", r
+    # synchronizing literal8: "+" first
+    c.send(b"a APPEND INBOX (\\Seen) UTF8 (~{%d}\r\n" % len(UTF8_MSG))
+    assert c.line().startswith(b"+")
+    c.send(UTF8_MSG + b")\r\n")
+    r = c.until_tagged(b"a")
+    uid1 = uid_of(r, b"a")
+    # LITERAL+ and a spooled (>= 64 KB) one, in one MULTIAPPEND
+    big = UTF8_MSG + b"x" * 100000 + b"\r\n"
+    c.send(b"b APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b") UTF8 (~{%d+}\r\n" % len(big) + big + b")\r\n")
+    r = c.until_tagged(b"b")
+    m = re.match(rb"b OK \[APPENDUID \d+ (\d+):(\d+)\]", r[-1])
+    assert m, r
+    # a plain literal where literal8 goes, and no ")": BAD, nothing added
+    c.send(b"c APPEND INBOX UTF8 ({%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b")\r\n")
+    r = c.until_tagged(b"c")
+    assert r[-1].startswith(b"c BAD"), r
+    c.send(b"d APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b"\r\n")
+    r = c.until_tagged(b"d")
+    assert r[-1].startswith(b"d BAD"), r
+    r = c.cmd("s", "STATUS INBOX (MESSAGES)")
+    assert b"MESSAGES 3" in r[0], r
+    c.close()
+    assert fetch_whole(imap, user, pw, uid1) == (len(UTF8_MSG), UTF8_MSG)
+    assert fetch_whole(imap, user, pw, int(m.group(2))) == (len(big), big)
+    assert os.listdir(imap.maildir("carol") / "tmp") == []
