@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,34 @@
 #include "base/mem.h"
 #include "mail/maildir.h"
 
-/* maildir_create - make path and its cur/ new/ tmp/ (mode 0700) */
+/* maildir_exists - are path's cur/ new/ tmp/ there, as folders? */
+static bool
+maildir_exists(const char *path, const char *const *subs, size_t n)
+{
+	struct stat st;
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char *sub = xasprintf("%s/%s", path, subs[i]);
+
+		ok = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
+		x_free(&sub);
+	}
+	return ok;
+}
+
+/* maildir_create - make path and its cur/ new/ tmp/ (mode 0700); every
+ * IMAP login asks, so a Maildir that is there costs three stat()s, not a
+ * mkdir() and a stat() per level of each path */
 int
 maildir_create(const char *path, struct buf *why)
 {
 	static const char *const subs[] = {"cur", "new", "tmp"};
-	int ret = file_mkdirs(path, 0700, why);
+	int ret;
+
+	if (maildir_exists(path, subs, sizeof(subs) / sizeof(*subs)))
+		return 0;
+	ret = file_mkdirs(path, 0700, why);
 
 	for (size_t i = 0; ret == 0 && i < sizeof(subs) / sizeof(*subs); i++) {
 		char *sub = xasprintf("%s/%s", path, subs[i]);
