@@ -18,7 +18,8 @@
  * the first time a message is parsed, so a message is parsed once
  * whatever the number of FETCHes. They are gathered (at most
  * FETCH_CACHE_PUTS and FETCH_CACHE_BYTES per FETCH; the rest are cached
- * by a later one) and written in one index transaction
+ * by a later one; a FETCH that parsed a few small messages writes none,
+ * see FETCH_CACHE_MIN_PUTS) and written in one index transaction
  * (mindex_cache_put_many) on a job thread before the tagged answer,
  * never on the event loop; the implicit \Seen of BODY[] likewise in one
  * (mindex_store_uids).
@@ -50,6 +51,10 @@
 #define FETCH_CHUNK (64 * 1024)		/* one step of a streamed literal */
 #define FETCH_CACHE_PUTS 20000		/* cache blobs written per FETCH */
 #define FETCH_CACHE_BYTES (16 * 1024 * 1024)	/* and their bytes */
+/* a FETCH with fewer blobs to cache, parsed from fewer file bytes,
+ * writes none: parsing them again costs less than a synced commit */
+#define FETCH_CACHE_MIN_PUTS 16
+#define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -104,6 +109,7 @@ struct imapd_fetch {
 	/* cache blobs to write: (uid32, kind8, len32, bytes)... */
 	struct buf puts;
 	unsigned nputs;
+	uint64_t parsed;	/* file bytes parsed for them */
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
 };
 
@@ -663,8 +669,10 @@ fetch_structure(struct imapd_session *s, struct imapd_fetch *f,
 		}
 		*mapped = true;
 	}
-	if (*mp == NULL)
+	if (*mp == NULL) {
 		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
+		f->parsed += f->mmlen;
+	}
 	if (a->kind == FA_ENVELOPE)
 		mime_imap_envelope(&blob, *mp, (*mp)->root, 0);
 	else
@@ -967,6 +975,13 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 {
 	struct fetch_puts *o;
 
+	if (f->nputs < FETCH_CACHE_MIN_PUTS &&
+	    f->parsed < FETCH_CACHE_MIN_PARSED) {
+		/* a client reading a message or two (the mixed load's
+		 * FETCH n (FLAGS ENVELOPE BODY.PEEK[])) waits for no commit */
+		buf_reset(&f->puts);
+		f->nputs = 0;
+	}
 	if ((f->nputs == 0 && f->nseen == 0) || imapd_store_busy(s)) {
 		struct buf why = BUF_INIT;
 
