@@ -58,6 +58,7 @@ struct imapd_spool {
 	bool lit8;		/* the one being written is literal8 */
 	size_t cur;		/* its index */
 	unsigned long long total;	/* bytes spooled by the command */
+	unsigned long long asked;	/* bytes of all its literals */
 	int err_no;		/* why the spool failed */
 };
 
@@ -129,6 +130,27 @@ append_spool_open(const char *maildir)
 	return fd;
 }
 
+/*
+ * append_over_quota - would bytes more put the user over quota? Asked
+ * at each literal's header of an APPEND (RFC 9051 7.1: NO [OVERQUOTA],
+ * for a synchronizing literal before the "+"), from the Maildir's usage
+ * file only (maildir_usage_cached: one small read, fit for the loop).
+ * When that file must be counted again, or the directory cannot say,
+ * the literal is taken, and the job's check before the store decides.
+ */
+static bool
+append_over_quota(struct imapd_session *s, unsigned long long bytes)
+{
+	long long quota = imapd_mailbox_quota_of(imapd_store_user(s));
+	long long used;
+
+	if (quota <= 0 ||
+	    maildir_usage_cached(imapd_store_path(s), &used) != 1)
+		return false;
+	return bytes > (unsigned long long)quota ||
+	    used > quota - (long long)bytes;
+}
+
 /* imapd_append_spool - the parser's question at a literal's header:
  * does a file take it? (imap_parse.h: 1 yes, 0 no, -1 refuse) */
 int
@@ -139,8 +161,8 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	struct imapd_spool *sp;
 	int fd;
 
-	if (!(s->state & IMAPD_S_LOGGED) || n < APPEND_SPOOL_MIN ||
-	    *imapd_store_path(s) == '\0' || !append_is_append(p))
+	if (!(s->state & IMAPD_S_LOGGED) || *imapd_store_path(s) == '\0' ||
+	    !append_is_append(p))
 		return 0;
 	if (s->spool == NULL) {
 		sp = s->spool = xcalloc(1, sizeof(*sp));
@@ -149,6 +171,14 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	}
 	sp = s->spool;
 	sp->err_no = 0;
+	sp->asked += n;
+	if (append_over_quota(s, sp->asked)) {
+		/* before the "+": the client never sends the bytes */
+		sp->err_no = EDQUOT;
+		return -1;
+	}
+	if (n < APPEND_SPOOL_MIN)
+		return 0;
 	if (n > APPEND_SPOOL_TOTAL - sp->total) {
 		sp->err_no = EFBIG;
 		return -1;
