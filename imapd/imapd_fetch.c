@@ -13,6 +13,8 @@
  * from the mapping in FETCH_CHUNK steps, with bare LFs sent as CRLF and
  * <partial> ranges counted in those CRLF bytes. So a 50 MB BODY[] to a
  * slow reader holds a chunk of memory and stops only its own session.
+ * BINARY[] decodes its part in memory, so a part body over
+ * FETCH_BINARY_MAX gets NIL and the FETCH NO [LIMIT].
  *
  * ENVELOPE, BODY and BODYSTRUCTURE are kept in the index's cache
  * the first time a message is parsed, so a message is parsed once
@@ -53,6 +55,9 @@
 #define FETCH_CACHE_BYTES (16 * 1024 * 1024)	/* and their bytes */
 /* a FETCH with fewer blobs to cache, parsed from fewer file bytes,
  * writes none: parsing them again costs less than a synced commit */
+/* BINARY decodes a part in memory: a part body over this gets NO
+ * [LIMIT] (BODY[] streams it whatever its size) */
+#define FETCH_BINARY_MAX (16 * 1024 * 1024)
 #define FETCH_CACHE_MIN_PUTS 16
 #define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 
@@ -97,6 +102,7 @@ struct imapd_fetch {
 	uint32_t next;		/* next index to look at */
 	int missing;		/* messages gone meanwhile */
 	bool unknown_cte;
+	bool binary_limit;	/* a part over FETCH_BINARY_MAX was asked */
 	/* the message being written */
 	bool busy;
 	struct buf text;
@@ -717,7 +723,12 @@ fetch_section_item(struct imapd_fetch *f, const struct fetch_att *a,
 		sec.len = f->mmlen;
 	}
 	buf_printf(&f->text, "%s ", a->name);
-	if (a->kind == FA_BINARY_SIZE || a->binary) {
+	if ((a->kind == FA_BINARY_SIZE || a->binary) &&
+	    !sec.part->is_multipart && !sec.part->is_message &&
+	    sec.part->body_len > FETCH_BINARY_MAX) {
+		f->binary_limit = true;
+		buf_puts(&f->text, a->kind == FA_BINARY_SIZE ? "0" : "NIL");
+	} else if (a->kind == FA_BINARY_SIZE || a->binary) {
 		if (sec.part->is_multipart || sec.part->is_message ||
 		    fetch_decode(*mp, sec.part, &tmp) < 0) {
 			if (sec.part->enc == MIME_ENC_UNKNOWN)
@@ -1043,7 +1054,9 @@ fetch_run(struct imapd_session *s)
 	{
 		bool uid = f->uid_cmd;
 		const char *tagged = f->unknown_cte ? "NO [UNKNOWN-CTE] "
-		    "Unknown Content-Transfer-Encoding" : f->missing ?
+		    "Unknown Content-Transfer-Encoding" : f->binary_limit ?
+		    "NO [LIMIT] BINARY of a part over 16 MB: fetch it with "
+		    "BODY[]" : f->missing ?
 		    "NO [EXPUNGEISSUED] Some messages were expunged "
 		    "meanwhile" : uid ? "OK UID FETCH completed" :
 		    "OK FETCH completed";
