@@ -354,6 +354,22 @@ append_parse(struct imap_cursor *c, bool utf8, struct append_msg *msgs,
 	return 0;
 }
 
+/* imapd_append_parse_args - see imapd_sel.h */
+int
+imapd_append_parse_args(struct imap_cursor *c, bool utf8, const char **why)
+{
+	struct append_msg *msgs = xcalloc(APPEND_MAX, sizeof(*msgs));
+	int n = 0;
+
+	if (append_parse(c, utf8, msgs, &n, why) < 0)
+		n = -1;
+	for (int i = 0; i < APPEND_MAX; i++)
+		for (size_t k = 0; k < msgs[i].nkw; k++)
+			free(msgs[i].kw[k]);
+	free(msgs);
+	return n;
+}
+
 /* the messages of an APPEND, on a job thread */
 struct append_op {
 	struct imapd_sel_op op;	/* first */
