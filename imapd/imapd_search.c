@@ -68,7 +68,7 @@ struct search {
 	char emailid[MINDEX_OBJID_LEN + 1];	/* cur's (RFC 8474) */
 	uint32_t cur_i;
 	bool have_cur;
-	bool need_rec;		/* a key needs the index record (search_needs) */
+	bool need_rec;		/* a key reads the index record */
 	bool need_emailid;	/* an EMAILID key: hash the base name */
 	const char *kwp[MINDEX_KEYWORDS_MAX];
 	char *mm;
