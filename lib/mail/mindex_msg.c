@@ -556,6 +556,7 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		buf_reset(&path);
 		buf_printf(&path, "%s/new/%s", fk.dir, buf_cstr(&name));
 		(void)unlink(buf_cstr(&path));
+		maildir_usage_forget(ix->path);	/* it was counted */
 	}
 	buf_free(&name);
 	buf_free(&path);
