@@ -311,7 +311,7 @@ maildir_usage(const char *path, long long *bytes_r, struct buf *why)
 	if (maildir_usage_read(file, bytes_r) == 1)
 		goto out;
 	if ((ret = maildir_usage_walk(path, bytes_r, why)) == 0 &&
-	    lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	    stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		maildir_usage_write(path, file, *bytes_r);
 out:
 	x_free(&file);
