@@ -180,6 +180,13 @@ test_literals(void)
 	/* empty literal, literal8 */
 	CHECK("a X {0}\r\n ~{2}\r\nab\r\n", "+ + [a:a a:X l: l8:ab ]");
 	CHECK("a X ~{2+}\r\nab\r\n", "[a:a a:X l8:ab ]");
+	/* RFC 6855 4: APPEND's UTF8 data item, a literal8 in a list
+	 * (synchronizing, LITERAL+, then another message after it) */
+	CHECK("a APPEND INBOX UTF8 (~{2}\r\n\xc3\xa4)\r\n",
+	    "+ [a:a a:APPEND a:INBOX a:UTF8 ( l8:\xc3\xa4 ) ]");
+	CHECK("a APPEND INBOX (\\Seen) UTF8 (~{1+}\r\nx) UTF8 "
+	    "(~{1+}\r\ny)\r\n", "[a:a a:APPEND a:INBOX ( a:\\Seen ) "
+	    "a:UTF8 ( l8:x ) a:UTF8 ( l8:y ) ]");
 	/* a NUL only in literal8 */
 	T_EQ_INT(test_check_b("a X {1+}\r\n\0\r\n", "", 200, 100, 50), 0);
 	/* "{" where no literal is */

@@ -1,7 +1,9 @@
 /*
  * imapd_append - APPEND (RFC 9051 6.3.12) with flags, date-time and
  * MULTIAPPEND (RFC 3502), literal8 of BINARY (RFC 3516), APPENDUID of
- * UIDPLUS (RFC 4315) and APPENDLIMIT (RFC 7889).
+ * UIDPLUS (RFC 4315), APPENDLIMIT (RFC 7889) and the UTF8 data item of
+ * UTF8=ACCEPT (RFC 6855 section 4: "UTF8 (~{n}...)", a literal8; BAD
+ * unless the client enabled UTF8=ACCEPT or IMAP4rev2).
  *
  * Message literals are not held in memory. At the "{n}" header of a
  * literal of APPEND_SPOOL_MIN bytes or more in an APPEND command (the
@@ -56,6 +58,7 @@ struct imapd_spool {
 	bool lit8;		/* the one being written is literal8 */
 	size_t cur;		/* its index */
 	unsigned long long total;	/* bytes spooled by the command */
+	unsigned long long asked;	/* bytes of all its literals */
 	int err_no;		/* why the spool failed */
 };
 
@@ -127,6 +130,27 @@ append_spool_open(const char *maildir)
 	return fd;
 }
 
+/*
+ * append_over_quota - would bytes more put the user over quota? Asked
+ * at each literal's header of an APPEND (RFC 9051 7.1: NO [OVERQUOTA],
+ * for a synchronizing literal before the "+"), from the Maildir's usage
+ * file only (maildir_usage_cached: one small read, fit for the loop).
+ * When that file must be counted again, or the directory cannot say,
+ * the literal is taken, and the job's check before the store decides.
+ */
+static bool
+append_over_quota(struct imapd_session *s, unsigned long long bytes)
+{
+	long long quota = imapd_mailbox_quota_of(imapd_store_user(s));
+	long long used;
+
+	if (quota <= 0 ||
+	    maildir_usage_cached(imapd_store_path(s), &used) != 1)
+		return false;
+	return bytes > (unsigned long long)quota ||
+	    used > quota - (long long)bytes;
+}
+
 /* imapd_append_spool - the parser's question at a literal's header:
  * does a file take it? (imap_parse.h: 1 yes, 0 no, -1 refuse) */
 int
@@ -137,8 +161,8 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	struct imapd_spool *sp;
 	int fd;
 
-	if (!(s->state & IMAPD_S_LOGGED) || n < APPEND_SPOOL_MIN ||
-	    *imapd_store_path(s) == '\0' || !append_is_append(p))
+	if (!(s->state & IMAPD_S_LOGGED) || *imapd_store_path(s) == '\0' ||
+	    !append_is_append(p))
 		return 0;
 	if (s->spool == NULL) {
 		sp = s->spool = xcalloc(1, sizeof(*sp));
@@ -147,6 +171,14 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	}
 	sp = s->spool;
 	sp->err_no = 0;
+	sp->asked += n;
+	if (append_over_quota(s, sp->asked)) {
+		/* before the "+": the client never sends the bytes */
+		sp->err_no = EDQUOT;
+		return -1;
+	}
+	if (n < APPEND_SPOOL_MIN)
+		return 0;
 	if (n > APPEND_SPOOL_TOTAL - sp->total) {
 		sp->err_no = EFBIG;
 		return -1;
@@ -255,10 +287,32 @@ imapd_append_date(const char *p, size_t n, int64_t *t_r)
 	return 0;
 }
 
-/* append_parse - the messages after the mailbox name */
+/* append_utf8 - the "UTF8 (" literal8 ")" of RFC 6855 section 4 whose
+ * UTF8 atom is t: the literal8 into t; -1 with why */
 static int
-append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
+append_utf8(struct imap_cursor *c, struct imap_token *t, bool utf8,
     const char **why)
+{
+	struct imap_token cl;
+
+	if (!utf8) {
+		*why = "APPEND UTF8 needs ENABLE UTF8=ACCEPT (RFC 6855)";
+		return -1;
+	}
+	*why = "Syntax: UTF8 (~{n}literal8)";
+	if (imap_cursor_next(c, t) != IMAP_TOK_OPEN)
+		return -1;
+	if (imap_cursor_next(c, t) != IMAP_TOK_STRING || !t->literal ||
+	    !t->literal8)
+		return -1;
+	return imap_cursor_next(c, &cl) == IMAP_TOK_CLOSE ? 0 : -1;
+}
+
+/* append_parse - the messages after the mailbox name (utf8: the client
+ * enabled UTF8=ACCEPT, so the UTF8 form of the message is allowed) */
+static int
+append_parse(struct imap_cursor *c, bool utf8, struct append_msg *msgs,
+    int *n_r, const char **why)
 {
 	struct imap_token t;
 	int n = 0;
@@ -287,6 +341,9 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 			}
 			imap_cursor_next(c, &t);
 		}
+		if (imap_tok_is(&t, "UTF8") && append_utf8(c, &t, utf8,
+		    why) < 0)
+			return -1;
 		if (t.type != IMAP_TOK_STRING || !t.literal)
 			return -1;
 		a->p = t.spooled ? NULL : t.p;
@@ -295,6 +352,22 @@ append_parse(struct imap_cursor *c, struct append_msg *msgs, int *n_r,
 	}
 	*n_r = n;
 	return 0;
+}
+
+/* imapd_append_parse_args - see imapd_sel.h */
+int
+imapd_append_parse_args(struct imap_cursor *c, bool utf8, const char **why)
+{
+	struct append_msg *msgs = xcalloc(APPEND_MAX, sizeof(*msgs));
+	int n = 0;
+
+	if (append_parse(c, utf8, msgs, &n, why) < 0)
+		n = -1;
+	for (int i = 0; i < APPEND_MAX; i++)
+		for (size_t k = 0; k < msgs[i].nkw; k++)
+			free(msgs[i].kw[k]);
+	free(msgs);
+	return n;
 }
 
 /* the messages of an APPEND, on a job thread */
@@ -450,7 +523,7 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		o->fd[i] = -1;
 	if (imapd_sel_resolve(s, c, &name) < 0)
 		goto fail;
-	if (append_parse(c, o->msgs, &o->n, &err) < 0) {
+	if (append_parse(c, imapd_store_utf8(s), o->msgs, &o->n, &err) < 0) {
 		imapd_session_bad(s, "BAD %s", err);
 		goto fail;
 	}

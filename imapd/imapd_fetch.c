@@ -14,12 +14,15 @@
  * from the mapping in FETCH_CHUNK steps, with bare LFs sent as CRLF and
  * <partial> ranges counted in those CRLF bytes. So a 50 MB BODY[] to a
  * slow reader holds a chunk of memory and stops only its own session.
+ * BINARY[] decodes its part in memory, so a part body over
+ * FETCH_BINARY_MAX gets NIL and the FETCH NO [LIMIT].
  *
  * ENVELOPE, BODY and BODYSTRUCTURE are kept in the index's cache
  * the first time a message is parsed, so a message is parsed once
  * whatever the number of FETCHes. They are gathered (at most
  * FETCH_CACHE_PUTS and FETCH_CACHE_BYTES per FETCH; the rest are cached
- * by a later one) and written in one index transaction
+ * by a later one; a FETCH that parsed a few small messages writes none,
+ * see FETCH_CACHE_MIN_PUTS) and written in one index transaction
  * (mindex_cache_put_many) on a job thread before the tagged answer,
  * never on the event loop; the implicit \Seen of BODY[] likewise in one
  * (mindex_store_uids).
@@ -63,6 +66,13 @@
 #define FETCH_CHUNK (64 * 1024)		/* one step of a streamed literal */
 #define FETCH_CACHE_PUTS 20000		/* cache blobs written per FETCH */
 #define FETCH_CACHE_BYTES (16 * 1024 * 1024)	/* and their bytes */
+/* a FETCH with fewer blobs to cache, parsed from fewer file bytes,
+ * writes none: parsing them again costs less than a synced commit */
+/* BINARY decodes a part in memory: a part body over this gets NO
+ * [LIMIT] (BODY[] streams it whatever its size) */
+#define FETCH_BINARY_MAX (16 * 1024 * 1024)
+#define FETCH_CACHE_MIN_PUTS 16
+#define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -111,6 +121,7 @@ struct imapd_fetch {
 	uint32_t next;		/* next index to look at */
 	int missing;		/* messages gone meanwhile */
 	bool unknown_cte;
+	bool binary_limit;	/* a part over FETCH_BINARY_MAX was asked */
 	/* the message being written */
 	bool busy;
 	struct buf text;
@@ -123,6 +134,8 @@ struct imapd_fetch {
 	/* cache blobs to write: (uid32, kind8, len32, bytes)... */
 	struct buf puts;
 	unsigned nputs;
+	uint64_t parsed;	/* file bytes parsed for them */
+	bool keep_puts;		/* a PREVIEW among them: write them all */
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
 	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
 	struct buf lazy;
@@ -723,8 +736,10 @@ fetch_structure(struct imapd_session *s, struct imapd_fetch *f,
 		}
 		*mapped = true;
 	}
-	if (*mp == NULL)
+	if (*mp == NULL) {
 		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
+		f->parsed += f->mmlen;
+	}
 	if (a->kind == FA_ENVELOPE)
 		mime_imap_envelope(&blob, *mp, (*mp)->root, 0);
 	else
@@ -796,6 +811,7 @@ fetch_preview(struct imapd_session *s, struct imapd_fetch *f,
 		buf_append(&f->puts, &n, sizeof(n));
 		buf_append(&f->puts, blob.data, blob.len);
 		f->nputs++;
+		f->keep_puts = true;
 	}
 out:
 	buf_free(&blob);
@@ -826,7 +842,12 @@ fetch_section_item(struct imapd_fetch *f, const struct fetch_att *a,
 		sec.len = f->mmlen;
 	}
 	buf_printf(&f->text, "%s ", a->name);
-	if (a->kind == FA_BINARY_SIZE || a->binary) {
+	if ((a->kind == FA_BINARY_SIZE || a->binary) &&
+	    !sec.part->is_multipart && !sec.part->is_message &&
+	    sec.part->body_len > FETCH_BINARY_MAX) {
+		f->binary_limit = true;
+		buf_puts(&f->text, a->kind == FA_BINARY_SIZE ? "0" : "NIL");
+	} else if (a->kind == FA_BINARY_SIZE || a->binary) {
 		if (sec.part->is_multipart || sec.part->is_message ||
 		    fetch_decode(*mp, sec.part, &tmp) < 0) {
 			if (sec.part->enc == MIME_ENC_UNKNOWN)
@@ -1157,6 +1178,14 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	struct fetch_puts *o;
 	struct buf dir = BUF_INIT;
 
+	if (f->nputs < FETCH_CACHE_MIN_PUTS &&
+	    f->parsed < FETCH_CACHE_MIN_PARSED && !f->keep_puts) {
+		/* a client reading a message or two (the mixed load's
+		 * FETCH n (FLAGS ENVELOPE BODY.PEEK[])) waits for no commit;
+		 * previews are always kept (LAZY relies on them) */
+		buf_reset(&f->puts);
+		f->nputs = 0;
+	}
 	if (f->nlazy > 0 && imapd_sel_folder_dir(s, s->sel->folder,
 	    &dir) < 0)
 		f->nlazy = 0;	/* (then a later FETCH makes them) */
@@ -1338,7 +1367,9 @@ fetch_run(struct imapd_session *s)
 	{
 		bool uid = f->uid_cmd;
 		const char *tagged = f->unknown_cte ? "NO [UNKNOWN-CTE] "
-		    "Unknown Content-Transfer-Encoding" : f->missing ?
+		    "Unknown Content-Transfer-Encoding" : f->binary_limit ?
+		    "NO [LIMIT] BINARY of a part over 16 MB: fetch it with "
+		    "BODY[]" : f->missing ?
 		    "NO [EXPUNGEISSUED] Some messages were expunged "
 		    "meanwhile" : uid ? "OK UID FETCH completed" :
 		    "OK FETCH completed";

@@ -68,6 +68,8 @@ struct search {
 	char emailid[MINDEX_OBJID_LEN + 1];	/* cur's (RFC 8474) */
 	uint32_t cur_i;
 	bool have_cur;
+	bool need_rec;		/* a key reads the index record */
+	bool need_emailid;	/* an EMAILID key: hash the base name */
 	const char *kwp[MINDEX_KEYWORDS_MAX];
 	char *mm;
 	size_t mmlen;
@@ -111,9 +113,9 @@ search_view(void *ctx, uint32_t i, struct imap_msg_view *v)
 	uint32_t f, k;
 	size_t nk = 0;
 
-	if (search_msg(se, i) < 0)
-		return -1;
 	memset(v, 0, sizeof(*v));
+	if (se->need_rec && search_msg(se, i) < 0)
+		return -1;
 	v->uid = se->uids[i];
 	/* the session's view (what the client was told), not the index */
 	f = se->flags[i];
@@ -129,12 +131,56 @@ search_view(void *ctx, uint32_t i, struct imap_msg_view *v)
 	v->keywords = se->kwp;
 	v->nkeywords = nk;
 	v->modseq = se->modseq[i];
+	if (!se->need_rec)
+		return 0;
 	v->internaldate = (time_t)se->cur.internaldate;
 	v->internal_zone = 0;
 	v->size = se->cur.wsize;
-	mindex_emailid(se->cur.name, se->emailid);
-	v->emailid = se->emailid;
+	if (se->need_emailid) {
+		mindex_emailid(se->cur.name, se->emailid);
+		v->emailid = se->emailid;
+	}
 	return 0;
+}
+
+/*
+ * search_needs - what of the index record the keys under n look at:
+ * INTERNALDATE, RFC822.SIZE and EMAILID come from it (flags, keywords,
+ * MODSEQ and UIDs from the session's view, the content keys map the file
+ * and read the record themselves); a key not listed here is taken to
+ * need it. A program of flag keys, the common
+ * SEARCH UNSEEN, so reads no record at all, and EMAILID's hash of the
+ * base name is made only for an EMAILID key.
+ */
+static void
+search_needs(const struct imap_search *n, bool *rec, bool *emailid)
+{
+	for (; n != NULL; n = n->next) {
+		switch (n->key) {
+		case IMAP_SK_AND: case IMAP_SK_OR: case IMAP_SK_NOT:
+		case IMAP_SK_SEQSET: case IMAP_SK_UID: case IMAP_SK_ALL:
+		case IMAP_SK_ANSWERED: case IMAP_SK_DELETED: case IMAP_SK_DRAFT:
+		case IMAP_SK_FLAGGED: case IMAP_SK_SEEN:
+		case IMAP_SK_UNANSWERED: case IMAP_SK_UNDELETED:
+		case IMAP_SK_UNDRAFT: case IMAP_SK_UNFLAGGED:
+		case IMAP_SK_UNSEEN: case IMAP_SK_NEW: case IMAP_SK_OLD:
+		case IMAP_SK_RECENT: case IMAP_SK_KEYWORD:
+		case IMAP_SK_UNKEYWORD: case IMAP_SK_BCC: case IMAP_SK_BODY:
+		case IMAP_SK_CC: case IMAP_SK_FROM: case IMAP_SK_SUBJECT:
+		case IMAP_SK_TEXT: case IMAP_SK_TO: case IMAP_SK_HEADER:
+		case IMAP_SK_SENTBEFORE: case IMAP_SK_SENTON:
+		case IMAP_SK_SENTSINCE: case IMAP_SK_MODSEQ:
+		case IMAP_SK_THREADID:
+			break;
+		case IMAP_SK_EMAILID:
+			*rec = *emailid = true;
+			break;
+		default:	/* dates, sizes, and keys added later */
+			*rec = true;
+			break;
+		}
+		search_needs(n->child, rec, emailid);
+	}
 }
 
 /* search_map - the imap_mailbox_src file of message i */
@@ -372,6 +418,9 @@ search_start(struct imapd_session *s, struct search *se)
 		search_free(se);
 		return;
 	}
+	/* SORT and THREAD order by dates and sizes of the record */
+	se->need_rec = se->kind != K_SEARCH;
+	search_needs(prog->root, &se->need_rec, &se->need_emailid);
 	se->src.ctx = se;
 	se->src.count = se->n;
 	se->src.view = search_view;

@@ -203,5 +203,10 @@ void imapd_append_spool_release(struct imapd_session *s);
 long long imapd_mailbox_quota_of(const char *user);
 /* imapd_append_date - an RFC 9051 date-time into unix seconds; -1 */
 int imapd_append_date(const char *p, size_t n, int64_t *t_r);
+/* imapd_append_parse_args - the messages of an APPEND after its mailbox
+ * name at c (utf8: UTF8=ACCEPT enabled) (fuzz target): how many, or -1
+ * with why */
+int imapd_append_parse_args(struct imap_cursor *c, bool utf8,
+    const char **why);
 
 #endif

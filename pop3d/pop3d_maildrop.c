@@ -588,6 +588,8 @@ pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r)
 	}
 	if (removed > 0 && fsync(curfd) < 0)
 		msg_warn("fsync %s/cur: %m", md->path);
+	if (removed > 0)	/* the quota usage is counted again */
+		maildir_usage_forget(md->path);
 	(void)close(curfd);
 	*removed_r = removed;
 	return failed;

@@ -61,8 +61,24 @@ int maildir_batch_result(const struct maildir_batch *b, size_t i,
 void maildir_batch_free(struct maildir_batch **b);
 
 /* maildir_usage - bytes used by messages in new/ and cur/ of the inbox
- * and of its Maildir++ .folders (from S= where present, else stat); a
- * missing Maildir uses 0 bytes */
+ * and of its Maildir++ .folders (from S= where present, else stat): from
+ * the usage file when it is fresh (maildir.c), else counted and the file
+ * written anew; a missing Maildir uses 0 bytes */
 int maildir_usage(const char *path, long long *bytes_r, struct buf *why);
+/* the usage file of a Maildir (maildir.c), and when it is counted anew */
+#define MAILDIR_USAGE_FILE "herald-usage"
+#define MAILDIR_USAGE_MAX 5120		/* bytes */
+#define MAILDIR_USAGE_AGE (15 * 60)	/* seconds since its count */
+/* maildir_usage_cached - the usage from the usage file alone (one small
+ * read, never a walk: fit for an event loop): 1, or 0 when it must be
+ * counted (maildir_usage does) */
+int maildir_usage_cached(const char *path, long long *bytes_r);
+/* maildir_usage_add - bytes and count messages (negative: removed) were
+ * added to the folder at path (a Maildir or its .folder); nothing to do
+ * when no usage file is kept yet */
+void maildir_usage_add(const char *path, long long bytes, int count);
+/* maildir_usage_forget - the usage of the Maildir that path is or holds
+ * changed in a way not added: the next maildir_usage counts again */
+void maildir_usage_forget(const char *path);
 
 #endif

@@ -484,6 +484,10 @@ maildir_batch_commit(struct maildir_batch *b)
 			maildir_entry_drop(e);
 	}
 	maildir_batch_sync_folders(b);
+	/* each durable copy counts toward its Maildir's quota usage */
+	for (e = b->e; e < b->e + b->n; e++)
+		if (e->err == 0 && e->linked)
+			maildir_usage_add(e->path, e->size, 1);
 }
 
 /* maildir_batch_result - how copy i went; -1 with errno and why */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -370,9 +371,101 @@ test_usage(void)
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	T_ASSERT(fd >= 0);
 	close(fd);
+	/* files written behind the usage file's back: counted again */
+	maildir_usage_forget(md);
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 8 + 6 + 1000 + 11 + 500);
 	unlink(path);
+	buf_free(&why);
+	buf_free(&name);
+}
+
+/* usage_append - raw text onto md's usage file; 0 or -1 */
+static int
+usage_append(const char *text)
+{
+	int fd = open(sub(MAILDIR_USAGE_FILE), O_WRONLY | O_APPEND);
+	ssize_t n = (ssize_t)strlen(text);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, text, (size_t)n) == n;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* usage_plant - a file of size bytes (by its S=) in md's cur/ */
+static void
+usage_plant(const char *base, long long size)
+{
+	char path[600];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cur/%s,S=%lld:2,", md, base, size);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	T_ASSERT(fd >= 0);
+	close(fd);
+}
+
+static void
+test_usage_file(void)
+{
+	struct buf why = BUF_INIT, name = BUF_INIT;
+	long long bytes = -1;
+	char line[128], path[600];
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 0);
+	T_EQ_INT(access(sub(MAILDIR_USAGE_FILE), F_OK), 0);
+	/* deliveries add their lines: no walk needed, so a file planted
+	 * behind the file's back is not seen */
+	fd = source("", "12345\r\n", 7);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(maildir_deliver(md, "H\n", 2, fd, 0, 7, &name, &why), 0);
+	T_EQ_INT(maildir_deliver(md, "", 0, fd, 0, 7, &name, &why), 0);
+	close(fd);
+	usage_plant("9.M9P9.h", 100000);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6);
+	/* removals, and a .folder counting in its parent */
+	maildir_usage_add(md, -6, -1);
+	snprintf(path, sizeof(path), "%s/.Sent/", md);
+	maildir_usage_add(path, 500, 1);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 500);
+	/* a torn line (a crash mid-append) is never believed: counted */
+	T_EQ_INT(usage_append("12"), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 100000);
+	/* an old count is made again */
+	usage_plant("10.M10P10.h", 1);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 100000);
+	fd = open(sub(MAILDIR_USAGE_FILE), O_WRONLY | O_TRUNC);
+	T_ASSERT(fd >= 0);
+	snprintf(line, sizeof(line), "5 0 %lld\n",
+	    (long long)time(NULL) - MAILDIR_USAGE_AGE - 5);
+	T_EQ_INT(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	close(fd);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 100000 + 1);
+	/* a file grown past its bound is counted again */
+	usage_plant("11.M11P11.h", 2);
+	for (int i = 0; i < MAILDIR_USAGE_MAX / 4; i++)
+		maildir_usage_add(md, 0, 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 100000 + 1 + 2);
+	/* forget: gone, counted at the next read */
+	maildir_usage_forget(md);
+	T_ASSERT(access(sub(MAILDIR_USAGE_FILE), F_OK) < 0);
+	maildir_usage_add(md, 1, 1);	/* no file: nothing to add to */
+	T_ASSERT(access(sub(MAILDIR_USAGE_FILE), F_OK) < 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 8 + 6 + 100000 + 1 + 2);
 	buf_free(&why);
 	buf_free(&name);
 }
@@ -604,6 +697,7 @@ static const struct test_case cases[] = {
 	{"deliver: offset and size; short source", test_deliver_partial_range},
 	{"1,000 unique names", test_unique_names},
 	{"usage sums S= and stat", test_usage},
+	{"usage file: added, torn, old, big, forgotten", test_usage_file},
 	{"failures leave tmp/ empty", test_failures},
 	{"batch: copies into two Maildirs", test_batch},
 	{"batch: named tmp/ files without O_TMPFILE", test_batch_named},

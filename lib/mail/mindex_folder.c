@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "mail/maildir.h"
 #include "mail/mindex.h"
 #include "mail/mindex_int.h"
 #include "mail/mutf7.h"
@@ -633,6 +634,8 @@ mindex_folder_delete(struct mindex *ix, const char *folder, bool force,
 
 	if (mindex_fkey(ix, folder, &fk, why) < 0)
 		return -1;
+	/* its messages leave the quota usage: counted again */
+	maildir_usage_forget(ix->path);
 	if (strcmp(fk.key, ".") == 0) {
 		buf_set(why, "INBOX cannot be deleted");
 		errno = EPERM;

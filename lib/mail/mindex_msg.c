@@ -338,7 +338,10 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			continue;
 		buf_reset(&path);
 		buf_printf(&path, "%s/cur/%s", fk->dir, m.name);
-		if (unlink(buf_cstr(&path)) < 0 && errno != ENOENT) {
+		/* (ENOENT: a try before unlinked it, and counted it) */
+		if (unlink(buf_cstr(&path)) == 0) {
+			maildir_usage_add(fk->dir, -(long long)m.size, -1);
+		} else if (errno != ENOENT) {
 			buf_printf(why, "unlink %s: %s", buf_cstr(&path),
 			    strerror(errno));
 			goto out;
@@ -553,6 +556,7 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 		buf_reset(&path);
 		buf_printf(&path, "%s/new/%s", fk.dir, buf_cstr(&name));
 		(void)unlink(buf_cstr(&path));
+		maildir_usage_forget(ix->path);	/* it was counted */
 	}
 	buf_free(&name);
 	buf_free(&path);
@@ -760,6 +764,9 @@ mindex_copy(struct mindex *ix, const char *src, const char *dst,
 		buf_set(why, "cannot move a folder's messages into itself");
 		return -1;
 	}
+	/* copies add to the quota usage: counted again at its next read */
+	if (!move)
+		maildir_usage_forget(ix->path);
 	for (int tries = 0;; tries++) {
 		rc = mindex_copy_once(ix, &sk, &dk, uids, n, move, dst_uids,
 		    uidvalidity_r, &retry, why);

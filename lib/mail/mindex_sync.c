@@ -810,6 +810,7 @@ mindex_reindex(const char *path, struct buf *why)
 
 	if (mindex_open(path, &ix, why) < 0)
 		return -1;
+	maildir_usage_forget(path);	/* the usage is counted anew too */
 	mindex_clean_leftovers(ix);
 	if (mindex_folder_names(ix, &names, why) < 0)
 		goto out;

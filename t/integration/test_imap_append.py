@@ -234,3 +234,132 @@ def test_over_quota(imap):
     finally:
         imap.ctl_ok("user", "quota", user, "0")
     assert os.listdir(imap.maildir("dave") / "tmp") == []
+
+
+# ------------------------------------------------- UTF8=ACCEPT (RFC 6855)
+
+UTF8_MSG = ("Subject: Grüße aus Köln\r\nFrom: Jürgen <jürgen@bücher.example>"
+            "\r\n\r\nHallo\r\n").encode()
+
+
+def messages(c):
+    r = c.cmd("m", "STATUS INBOX (MESSAGES)")
+    return int(re.search(rb"MESSAGES (\d+)", r[0]).group(1))
+
+
+def test_append_utf8_needs_enable(imap):
+    """RFC 6855 4: the UTF8 data item only after ENABLE UTF8=ACCEPT."""
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    before = messages(c)
+    c.send(b"a APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b")\r\n")
+    r = c.until_tagged(b"a")
+    assert r[-1].startswith(b"a BAD") and b"UTF8=ACCEPT" in r[-1], r
+    assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    r = c.cmd("s", "STATUS INBOX (MESSAGES)")
+    assert b"MESSAGES %d" % before in r[0], r
+    c.close()
+
+
+def test_append_utf8_literal8(imap):
+    """After ENABLE UTF8=ACCEPT: UTF8 (~{n}...) by synchronizing literal
+    and by LITERAL+, small and spooled; the message comes back intact.
+    A plain literal inside UTF8 ( ) and a missing ")" are BAD."""
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    before = messages(c)
+    r = c.cmd("e", "ENABLE UTF8=ACCEPT")
+    assert r[0] == b"* ENABLED UTF8=ACCEPT", r
+    # synchronizing literal8: "+" first
+    c.send(b"a APPEND INBOX (\\Seen) UTF8 (~{%d}\r\n" % len(UTF8_MSG))
+    assert c.line().startswith(b"+")
+    c.send(UTF8_MSG + b")\r\n")
+    r = c.until_tagged(b"a")
+    uid1 = uid_of(r, b"a")
+    # LITERAL+ and a spooled (>= 64 KB) one, in one MULTIAPPEND
+    big = UTF8_MSG + b"x" * 100000 + b"\r\n"
+    c.send(b"b APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b") UTF8 (~{%d+}\r\n" % len(big) + big + b")\r\n")
+    r = c.until_tagged(b"b")
+    m = re.match(rb"b OK \[APPENDUID \d+ (\d+):(\d+)\]", r[-1])
+    assert m, r
+    # a plain literal where literal8 goes, and no ")": BAD, nothing added
+    c.send(b"c APPEND INBOX UTF8 ({%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b")\r\n")
+    r = c.until_tagged(b"c")
+    assert r[-1].startswith(b"c BAD"), r
+    c.send(b"d APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) + UTF8_MSG +
+           b"\r\n")
+    r = c.until_tagged(b"d")
+    assert r[-1].startswith(b"d BAD"), r
+    assert messages(c) == before + 3
+    c.close()
+    assert fetch_whole(imap, user, pw, uid1) == (len(UTF8_MSG), UTF8_MSG)
+    assert fetch_whole(imap, user, pw, int(m.group(2))) == (len(big), big)
+    assert os.listdir(imap.maildir("carol") / "tmp") == []
+
+
+def usage_file_sum(home):
+    """The byte sum of the Maildir's usage file (herald-usage)."""
+    with open(home / "herald-usage", "rb") as f:
+        return sum(int(ln.split()[0]) for ln in f.read().splitlines())
+
+
+def stored_bytes(home):
+    """What the usage file must say: S= of every message file."""
+    total = 0
+    for d in ("new", "cur", ".Sent/new", ".Sent/cur"):
+        p = home / d
+        if p.is_dir():
+            for n in os.listdir(p):
+                total += int(re.search(r",S=(\d+)", n).group(1))
+    return total
+
+
+def test_over_quota_before_continuation(imap):
+    """With the usage known (the Maildir's usage file, kept by every
+    APPEND, delivery and EXPUNGE), a literal that would not fit gets NO
+    [OVERQUOTA] before the "+" (RFC 9051 7.1); a LITERAL+ one is read and
+    refused; after an EXPUNGE the space is there again at once."""
+    user, pw = "alice@example.test", "pw-alice"
+    home = imap.maildir("alice")
+    c = raw(imap, user, pw)
+    # what earlier tests left, plus 100 KiB
+    imap.ctl_ok("user", "quota", user, str(stored_bytes(home) + 102400))
+    try:
+        r = append_sync(c, b"a", b"INBOX", message(60000, b"q1"))
+        uid = uid_of(r, b"a")
+        r = append_sync(c, b"b", b"Sent", message(1000, b"q2"))
+        assert r[-1].startswith(b"b OK"), r
+        assert usage_file_sum(home) == stored_bytes(home) > 60000
+        # synchronizing: refused at the header, no "+"
+        c.send(b"c APPEND INBOX {50000}\r\n")
+        ln = c.line()
+        assert ln.startswith(b"c NO [OVERQUOTA]"), ln
+        # MULTIAPPEND: the second literal's header pushes it over
+        c.send(b"d APPEND INBOX {30000}\r\n")
+        assert c.line().startswith(b"+")
+        c.send(message(30000, b"q3") + b" {30000}\r\n")
+        ln = c.line()
+        assert ln.startswith(b"d NO [OVERQUOTA]"), ln
+        # LITERAL+: read, thrown away, refused
+        c.send(b"e APPEND INBOX {50000+}\r\n" + message(50000, b"q4") +
+               b"\r\n")
+        r = c.until_tagged(b"e")
+        assert r[-1].startswith(b"e NO [OVERQUOTA]"), r
+        assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+        # EXPUNGE gives the space back in the usage file
+        big = stored_bytes(home)
+        assert c.cmd("x", "SELECT INBOX")[-1].startswith(b"x OK")
+        r = c.cmd("f", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
+        assert r[-1].startswith(b"f OK"), r
+        assert c.cmd("g", "UID EXPUNGE %d" % uid)[-1].startswith(b"g OK")
+        assert usage_file_sum(home) == stored_bytes(home) < big - 50000
+        r = append_sync(c, b"h", b"INBOX", message(90000, b"q5"))
+        assert r[-1].startswith(b"h OK"), r
+        assert usage_file_sum(home) == stored_bytes(home)
+        c.close()
+    finally:
+        imap.ctl_ok("user", "quota", user, "0")
+    assert os.listdir(home / "tmp") == []
