@@ -1389,46 +1389,6 @@ imapd_fetch_drained(struct imapd_session *s)
 	fetch_run(s);
 }
 
-/* fetch_vanished_fn - VANISHED (EARLIER) ranges within the UID set */
-struct fetch_vanished {
-	struct imap_seqset set;
-	struct buf out;
-};
-
-static void
-fetch_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
-{
-	struct fetch_vanished *fv = ctx;
-
-	(void)modseq;
-	for (size_t i = 0; i < fv->set.n && fv->out.len < 64 * 1024; i++) {
-		uint32_t a = fv->set.r[i].lo, b = fv->set.r[i].hi;
-
-		if (a == 0)
-			a = UINT32_MAX;
-		if (b == 0)
-			b = UINT32_MAX;
-		if (a > b) {
-			uint32_t t = a;
-
-			a = b;
-			b = t;
-		}
-		if (a < lo)
-			a = lo;
-		if (b > hi)
-			b = hi;
-		if (a > b)
-			continue;
-		if (fv->out.len > 0)
-			buf_putc(&fv->out, ',');
-		if (a == b)
-			buf_printf(&fv->out, "%u", a);
-		else
-			buf_printf(&fv->out, "%u:%u", a, b);
-	}
-}
-
 /* fetch_start - FETCH set items [modifiers] */
 static void
 fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
@@ -1482,23 +1442,13 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	}
 	f->n = sel->v.n;
 	if (vanished) {
-		struct fetch_vanished fv;
-		struct buf w = BUF_INIT;
+		struct imap_seqset vs;
 
-		memset(&fv, 0, sizeof(fv));
-		buf_init(&fv.out);
-		if (imap_seqset_parse(set.p, set.len, &fv.set) == 0 &&
-		    mindex_vanished(imapd_store_index(s), sel->folder,
-		    f->changedsince, fetch_vanished_fn, &fv, &w) == 0 &&
-		    fv.out.len > 0) {
-			buf_reset(&w);
-			buf_puts(&w, "* VANISHED (EARLIER) ");
-			buf_append(&w, fv.out.data, fv.out.len);
-			imapd_sel_write(s, w.data, w.len);
-		}
-		imap_seqset_free(&fv.set);
-		buf_free(&fv.out);
-		buf_free(&w);
+		/* RFC 7162 3.2.6: the set's expunged UIDs, as QRESYNC's */
+		memset(&vs, 0, sizeof(vs));
+		if (imap_seqset_parse(set.p, set.len, &vs) == 0 && vs.n > 0)
+			imapd_sel_vanished(s, f->changedsince, vs.r, vs.n, 0);
+		imap_seqset_free(&vs);
 	}
 	sel->fetch = f;
 	session_set_pause(&s->base, IMAPD_PAUSE_FETCH, true);

@@ -71,6 +71,11 @@ struct imapd_sel *imapd_sel_get(struct imapd_session *s);
 void imapd_sel_free(struct imapd_session *s);
 /* imapd_sel_write - one response line (CRLF added), any length */
 void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
+
+/* imapd_sel_vanished - VANISHED (EARLIER) lines of UIDs expunged after
+ * modseq within known[0..nknown) (none: all), above UID above */
+void imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
+    struct imap_range *known, size_t nknown, uint32_t above);
 /* imapd_sel_flags - "(\Seen kw ...)" of flags and keyword bits */
 void imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags,
     uint32_t kw, struct buf *out);

@@ -913,43 +913,36 @@ imapd_sel_matched(const struct imapd_view *v, const struct imapd_qresync *q)
 }
 
 /*
- * imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed since
- * the client's modseq (RFC 7162 3.2.5.1). The UIDs reported are the
- * expunged ones, within known-uids (all UIDs without it), above what the
- * seq-match-data proves the client knows. When the index's history does
- * not reach back to modseq, every UID below UIDNEXT that is not in the
- * folder counts as expunged (RFC 7162 3.2.5.1 allows UIDs that never
- * existed). Ranges and known-uids are sorted and merged once, then walked
+ * imapd_sel_vanished - "* VANISHED (EARLIER)" lines for the UIDs expunged
+ * after modseq, within the ranges known[0..nknown) ("*" is the top; none
+ * at all: every UID) and above the UID above. When the index's history
+ * does not reach back to modseq, every UID below UIDNEXT that is not in
+ * the folder counts as expunged (RFC 7162 3.2.5.1 allows UIDs that never
+ * existed). Ranges and known UIDs are sorted and merged once, then walked
  * side by side: the work grows with their number, never with UID values.
+ * QRESYNC's SELECT and UID FETCH (VANISHED) both use it. The ranges in
+ * known are normalised in place.
  */
-static void
-imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
+void
+imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
+    struct imap_range *known, size_t nknown, uint32_t above)
 {
 	struct imapd_sel *sel = s->sel;
 	struct imapd_vanish vn, kn;
-	struct imap_seqset set;
 	struct buf why = BUF_INIT, line = BUF_INIT;
-	uint32_t above;
 	size_t j = 0;
 	int rc;
 
-	if (q->uidvalidity != sel->uidvalidity)
-		return;
 	memset(&vn, 0, sizeof(vn));
 	memset(&kn, 0, sizeof(kn));
-	memset(&set, 0, sizeof(set));
-	above = imapd_sel_matched(&sel->v, q);
-	/* known-uids (checked when SELECT was parsed), or every UID */
-	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
-	    q->known.len, &set) == 0 && !set.saved && set.n > 0) {
-		kn.r = set.r;
-		kn.n = kn.cap = set.n;
-		set.r = NULL;
-		imapd_sel_ranges_norm(kn.r, &kn.n, UINT32_MAX);
+	if (nknown > 0) {
+		imapd_sel_ranges_norm(known, &nknown, UINT32_MAX);
 	} else {
 		imapd_sel_vanish_add(&kn, 1, UINT32_MAX);
+		known = kn.r;
+		nknown = kn.n;
 	}
-	rc = mindex_vanished(imapd_store_index(s), sel->folder, q->modseq,
+	rc = mindex_vanished(imapd_store_index(s), sel->folder, modseq,
 	    imapd_sel_vanished_fn, &vn, &why);
 	if (rc == 1) {
 		/* history too short: the gaps below UIDNEXT */
@@ -965,7 +958,7 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 		if (sel->uidnext > next)
 			imapd_sel_vanish_add(&vn, next, sel->uidnext - 1);
 	} else if (rc < 0) {
-		msg_warn("%s: QRESYNC of %s: %s", buf_cstr(&s->login),
+		msg_warn("%s: VANISHED of %s: %s", buf_cstr(&s->login),
 		    sel->folder, buf_cstr(&why));
 		vn.n = 0;
 	}
@@ -978,22 +971,47 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 		if (lo <= above)
 			lo = above + 1;
 		/* the known ranges that meet lo..hi; both lists ascend */
-		while (j < kn.n && kn.r[j].hi < lo)
+		while (j < nknown && known[j].hi < lo)
 			j++;
-		for (size_t k = j; k < kn.n && kn.r[k].lo <= hi; k++)
-			imapd_sel_vanish_put(s, &line, lo > kn.r[k].lo ? lo :
-			    kn.r[k].lo, hi < kn.r[k].hi ? hi : kn.r[k].hi);
+		for (size_t k = j; k < nknown && known[k].lo <= hi; k++)
+			imapd_sel_vanish_put(s, &line, lo > known[k].lo ? lo :
+			    known[k].lo, hi < known[k].hi ? hi : known[k].hi);
 	}
 	if (line.len > 0)
 		imapd_sel_write(s, line.data, line.len);
-	for (uint32_t i = 0; i < sel->v.n; i++)
-		if (sel->v.modseq[i] > q->modseq)
-			imapd_sel_fetch_line(s, i);
-	imap_seqset_free(&set);
 	free(vn.r);
 	free(kn.r);
 	buf_free(&why);
 	buf_free(&line);
+}
+
+/*
+ * imapd_sel_qresync - VANISHED (EARLIER) and FETCH of what changed since
+ * the client's modseq (RFC 7162 3.2.5.1). The UIDs reported are the
+ * expunged ones, within known-uids (all UIDs without it), above what the
+ * seq-match-data proves the client knows.
+ */
+static void
+imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imap_seqset set;
+
+	if (q->uidvalidity != sel->uidvalidity)
+		return;
+	memset(&set, 0, sizeof(set));
+	/* known-uids (checked when SELECT was parsed), or every UID */
+	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
+	    q->known.len, &set) == 0 && !set.saved && set.n > 0)
+		imapd_sel_vanished(s, q->modseq, set.r, set.n,
+		    imapd_sel_matched(&sel->v, q));
+	else
+		imapd_sel_vanished(s, q->modseq, NULL, 0,
+		    imapd_sel_matched(&sel->v, q));
+	for (uint32_t i = 0; i < sel->v.n; i++)
+		if (sel->v.modseq[i] > q->modseq)
+			imapd_sel_fetch_line(s, i);
+	imap_seqset_free(&set);
 }
 
 /*

@@ -354,4 +354,12 @@ def test_qresync_past_the_expunge_history(imap):
     after = search_uids(c, "u2")
     assert len(after) == n // 2
     assert set(vanished(lines)) == before - after
+    # UID FETCH (CHANGEDSINCE VANISHED) past the history too (RFC 7162
+    # 3.2.6), within its UID set
+    lo, hi = min(before), min(before) + 999
+    r = ok(c, "f", "UID FETCH %d:%d (FLAGS) (CHANGEDSINCE %d VANISHED)"
+           % (lo, hi, ms0), 120)
+    lines = [ln for ln in r if ln.startswith(b"* VANISHED (EARLIER) ")]
+    assert set(vanished(lines)) == set(u for u in before - after
+                                       if lo <= u <= hi), lines[:2]
     c.close()
