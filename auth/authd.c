@@ -140,6 +140,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "base/buf.h"
@@ -227,8 +228,13 @@ authd_init(struct service *svc)
 		msg_warn("%s", buf_cstr(&why));
 	/* learn the default yescrypt setting now, not in the first answer */
 	auth_verify_dummy("warm up");
-	/* recent successful logins, in this process's memory only */
+	/* recent successful logins, in this process's memory only: no
+	 * core dump, and no other process of auth_user (heraldctl's child
+	 * for lockouts) may read or trace it (the kernel did so already
+	 * if the drop changed the uid) */
 	authd_cache = auth_cache_new(var_auth_cache_size, var_auth_cache_ttl);
+	if (authd_cache != NULL && prctl(PR_SET_DUMPABLE, 0) < 0)
+		msg_fatal("prctl(PR_SET_DUMPABLE): %m");
 	if (atexit(authd_exit) != 0)
 		msg_fatal("atexit: cannot register the cache wipe");
 	buf_free(&why);
