@@ -478,9 +478,11 @@ struct cfg_entry params_table[] = {
 	    "IPv6 prefix length that counts as one client for account "
 	    "lockout and for authd requests in flight"),
 	INT(auth_prefix_inflight, "2", 1, 1000,
-	    "authd requests one server process has queued or in flight for "
-	    "one client address prefix with recent failed logins; more get "
-	    "a temporary failure"),
+	    "share of one server process's authd requests for one client "
+	    "address prefix with recent failed logins, enforced only while "
+	    "others wait: beyond it, its requests go after theirs, and when "
+	    "the queue is full they give their places up (a temporary "
+	    "failure)"),
 	INT(auth_process_inflight, "4", 1, 1000,
 	    "authd requests one server process has in flight at once; more "
 	    "wait in its queue"),
