@@ -66,7 +66,7 @@ struct auth_cache_entry {
 
 struct auth_cache {
 	unsigned char key[AUTH_CACHE_KEY];	/* random, this process */
-	uint64_t seed;				/* bucket hash, from key */
+	uint64_t seed;			/* bucket hash, from key */
 	EVP_MAC *mac;				/* HMAC */
 	struct auth_cache_entry **bucket;
 	size_t nbucket;				/* power of two */
