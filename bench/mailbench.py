@@ -52,9 +52,11 @@ REPO = os.path.dirname(BENCH)
 MAILLOAD = os.path.join(BENCH, "mailload")
 PASSWORD = "bench-password"
 DOMAIN = "example.test"
-DC_POP3_PORT = 2111
-DC_IMAP_PORT = 2143
-DC_IMAPS_PORT = 2993
+# Dovecot's listeners; HERALD_BENCH_DOVECOT_PORTS=pop3,imap,imaps moves
+# them, so that two bench runs on one machine do not take each other's
+DC_POP3_PORT, DC_IMAP_PORT, DC_IMAPS_PORT = (
+    int(p) for p in os.environ.get("HERALD_BENCH_DOVECOT_PORTS",
+                                   "2111,2143,2993").split(","))
 IMAP_WORKLOADS = ["imap-mixed10", "imap-mixed50", "imap-bigfolder",
                   "imap-idle", "imap-idle-tls"]
 MODES = ("default", "high-performance")
