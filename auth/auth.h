@@ -1,5 +1,6 @@
 /*
  * auth - the parts of authd: password verification (auth_verify.c),
+ * the memory of recent successful logins (auth_cache.c),
  * failure throttling (lib/mail/auth_throttle.c, shared with heraldctl
  * auth lockouts/unlock) and the log lines
  * (auth_log.c). authd.c ties them to the service skeleton.
@@ -16,9 +17,40 @@
 #include "mail/auth_client.h"
 #include "mail/auth_throttle.h"
 
+struct auth_cache;
 struct buf;
 struct dir;
 struct dir_passwd;
+
+/* ------------------------------------------------------------ cache */
+
+struct auth_cache_stats {
+	long long hits;		/* logins taken as checked */
+	long long misses;	/* lookups of usable accounts that did not */
+	long long stored;	/* successful full checks remembered */
+	long long dropped;	/* entries expired or outdated at lookup */
+	long long evicted;	/* least recently used, to make room */
+	long long entries;	/* held now */
+};
+
+/* auth_cache_new - keyed memory of up to size successful logins, each
+ * for ttl seconds, under a fresh random key; NULL (off) when either is 0 */
+struct auth_cache *auth_cache_new(long long size, long long ttl);
+/* auth_cache_free - wipe entries and key; NULL is fine */
+void auth_cache_free(struct auth_cache **cp);
+/* auth_cache_flush - wipe every entry */
+void auth_cache_flush(struct auth_cache *c);
+/* auth_cache_hit - an unexpired entry for account whose hash is still
+ * hash and whose password is password (constant-time compare)? An
+ * expired or outdated entry is dropped. NULL c: false */
+bool auth_cache_hit(struct auth_cache *c, const char *account,
+    const char *hash, const char *password, long long now);
+/* auth_cache_store - remember a successful full check */
+void auth_cache_store(struct auth_cache *c, const char *account,
+    const char *hash, const char *password, long long now);
+/* auth_cache_stats - counts so far */
+void auth_cache_stats(const struct auth_cache *c,
+    struct auth_cache_stats *st);
 
 /* ------------------------------------------------------------ verify */
 
@@ -53,12 +85,15 @@ const char *auth_verify_scheme(const char *hash);
  * user must exist in d and be enabled and have a hash in pw (NULL: no
  * password database yet) that password matches. Equal work: exactly one
  * default-cost yescrypt computation is made whatever the outcome (unless
- * a database fails), plus the real check of an enabled user whose hash
- * is another scheme or cost. reason gets what happened, for the log; on
- * success with such a hash, stale gets it (for auth_verify_upgrade). */
+ * a database fails, or cache, which may be NULL, knows this account's
+ * current hash with this password: auth_cache.c), plus the real check
+ * of an enabled user whose hash is another scheme or cost. A successful
+ * full check against a current hash is stored in cache. reason gets
+ * what happened, for the log; on success with another hash, stale gets
+ * it (for auth_verify_upgrade). */
 enum auth_verdict auth_verify_account(struct dir *d, struct dir_passwd *pw,
-    const char *account, const char *password, struct buf *stale,
-    struct buf *reason);
+    struct auth_cache *cache, const char *account, const char *password,
+    struct buf *stale, struct buf *reason);
 
 /* auth_verify_upgrade - after a successful login with hash old, store a
  * fresh default yescrypt hash of password for account, unless the hash

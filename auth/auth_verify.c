@@ -15,11 +15,18 @@
  * SHA512-CRYPT, more for costly bcrypt) is hidden by authd's answer floor,
  * and goes away when the hash is replaced at the next login
  * (auth_verify_upgrade).
+ *
+ * The one exception is a hit in authd's cache of recent successful
+ * logins (auth_cache.c): the right password of an account whose current
+ * hash has not changed since it last checked out costs no yescrypt. It
+ * tells nothing a success would not: only the right password hits, and
+ * every wrong one still pays the full check.
  */
 #include <crypt.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -181,14 +188,16 @@ auth_verify_scheme(const char *hash)
 
 /* auth_verify_account - user exists, is enabled, and password matches */
 enum auth_verdict
-auth_verify_account(struct dir *d, struct dir_passwd *pw, const char *account,
-    const char *password, struct buf *stale, struct buf *reason)
+auth_verify_account(struct dir *d, struct dir_passwd *pw,
+    struct auth_cache *cache, const char *account, const char *password,
+    struct buf *stale, struct buf *reason)
 {
 	struct dir_user u;
 	struct buf hash = BUF_INIT, why = BUF_INIT;
 	enum auth_verdict v;
 	int found, have = 0, r = 0;
-	bool usable;
+	long long now = (long long)time(NULL);
+	bool usable, cached = false;
 
 	if ((found = dir_user_get(d, account, &u, &why)) < 0) {
 		buf_printf(reason, "directory lookup: %s", buf_cstr(&why));
@@ -203,8 +212,13 @@ auth_verify_account(struct dir *d, struct dir_passwd *pw, const char *account,
 		goto out;
 	}
 	usable = found > 0 && u.enabled && have > 0;
-	/* exactly one default-cost yescrypt, real or dummy */
-	if (usable && auth_verify_current(buf_cstr(&hash))) {
+	/* exactly one default-cost yescrypt, real or dummy, unless this
+	 * password of this hash checked out lately (auth_cache.c) */
+	if (usable && auth_cache_hit(cache, account, buf_cstr(&hash),
+	    password, now)) {
+		r = 1;
+		cached = true;
+	} else if (usable && auth_verify_current(buf_cstr(&hash))) {
 		r = auth_verify_hash(password, buf_cstr(&hash));
 	} else {
 		auth_verify_dummy(password);
@@ -226,6 +240,9 @@ auth_verify_account(struct dir *d, struct dir_passwd *pw, const char *account,
 		v = AUTH_VERDICT_OK;
 		if (!auth_verify_current(buf_cstr(&hash)))
 			buf_puts(stale, buf_cstr(&hash));
+		else if (!cached)
+			auth_cache_store(cache, account, buf_cstr(&hash),
+			    password, now);
 	}
 out:
 	if (hash.cap > 0)

@@ -170,7 +170,7 @@ verdict(struct dir *d, struct dir_passwd *pw, const char *acct,
 	buf_reset(why);
 	if (stale != NULL)
 		buf_reset(stale);
-	v = auth_verify_account(d, pw, acct, password,
+	v = auth_verify_account(d, pw, NULL, acct, password,
 	    stale ? stale : &ignored, why);
 	buf_free(&ignored);
 	return v;

@@ -83,7 +83,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "finish", 0, 0, NULL, ctl_stop, CTL_CONF_READS},
 	{NULL, "reload", "", "re-read the configuration and replace the "
 	    "services (a bad file, or TLS files a service cannot load, keeps "
-	    "the old one)", 0, 0, NULL, ctl_reload,
+	    "the old one); empties authd's cache of recent logins", 0, 0,
+	    NULL, ctl_reload,
 	    CTL_CONF_STRICT},
 	{NULL, "status", "", "every service's state and queue counts (exit "
 	    "1 if one is restarting or failing)", 0, 0, NULL, ctl_status,

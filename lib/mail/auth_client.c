@@ -30,16 +30,25 @@
  *	bounds what it asks of it (DESIGN.md 9). At most
  *	auth_process_inflight calls are at authd at once; more wait in a
  *	queue of at most auth_queue_limit, and a call over that gets
- *	AUTH_TEMPFAIL at once, without authd. At most auth_prefix_inflight
- *	calls (queued or at authd) come from one client address prefix
+ *	AUTH_TEMPFAIL at once, without authd. A client address prefix
  *	(auth_prefix_v4, auth_prefix_v6: a /24, a /64) that had a recent
- *	failure; more get AUTH_TEMPFAIL at once. A prefix without one is
- *	bounded by the queue only, so that a mail client opening several
- *	connections at once, or an office behind one /24, is not refused
- *	while nothing suggests guessing; a flood from one prefix turns it
- *	hot with its first failure. When a slot at authd frees, the first
- *	queued call from a prefix without recent failures goes, and only
- *	when there is none the oldest call from a "hot" one: this process
+ *	failure is "hot"; its share is auth_prefix_inflight calls. The
+ *	share limits it only when others wait, so that a webmail server or
+ *	an office NAT with one typo behind it is not throttled for everybody
+ *	while authd has room:
+ *	  - when a slot at authd frees, the first queued call from a prefix
+ *	    that is not hot goes; if there is none, the first from a hot
+ *	    prefix with fewer than its share at authd; if there is none
+ *	    either, the oldest;
+ *	  - when the queue is full, a call from a prefix within its share
+ *	    (not hot, or hot with fewer than its share queued or at authd)
+ *	    takes the place of the newest queued call of a hot prefix over
+ *	    its share, which gets AUTH_TEMPFAIL at once; a call of a hot
+ *	    prefix over its share gets AUTH_TEMPFAIL itself, and any other
+ *	    "authd queue full".
+ *	So a flood from one prefix, hot after its first failure, can fill
+ *	what others leave idle but never keeps them out: they pass it in
+ *	the queue and take its places. This process
  *	remembers, per prefix, when authd last answered fail or locked
  *	for it (for auth_failure_window; a bounded table, idle prefixes
  *	with the oldest failures make room). The memory is local rather
@@ -83,6 +92,7 @@
 struct auth_prefix {
 	char name[AUTH_CLIENT_PREFIX_MAX];	/* "" unused */
 	int active;			/* queued or at authd */
+	int sent;			/* at authd */
 	long long failed_at;		/* monotonic ms, 0 none */
 };
 
@@ -128,6 +138,14 @@ auth_client_hot(const struct auth_prefix *p, long long now)
 {
 	return p->failed_at > 0 &&
 	    now - p->failed_at < var_auth_failure_window * 1000;
+}
+
+/* auth_client_over - would one more call of hot prefix p (count calls
+ * queued or at authd, or at authd only) be over its share? */
+static bool
+auth_client_over(const struct auth_prefix *p, int count, long long now)
+{
+	return count >= var_auth_prefix_inflight && auth_client_hot(p, now);
 }
 
 /*
@@ -393,6 +411,8 @@ auth_client_release(struct auth_call *c)
 		auth_client_unqueue(c);
 	} else if (c->state == AUTH_CALL_SENT) {
 		auth_q.sent--;
+		if (c->prefix != NULL)
+			c->prefix->sent--;
 	}
 	if (c->prefix != NULL) {
 		c->prefix->active--;
@@ -556,6 +576,29 @@ auth_client_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 	auth_client_result(c);
 }
 
+/* auth_client_evict - the queue is full: the newest queued call of a
+ * hot prefix over its share (counting itself) gets AUTH_TEMPFAIL, to
+ * make room for a call within its share. 0, or -1 when there is none */
+static int
+auth_client_evict(void)
+{
+	struct auth_call *c;
+	struct buf why = BUF_INIT;
+	long long now = evloop_clock();
+
+	for (c = auth_q.tail; c != NULL; c = c->qprev)
+		if (c->prefix != NULL &&
+		    auth_client_over(c->prefix, c->prefix->active - 1, now))
+			break;
+	if (c == NULL)
+		return -1;
+	buf_printf(&why, "too many authentication requests from %s at authd",
+	    c->prefix->name);
+	auth_client_tempfail(c, buf_cstr(&why));
+	buf_free(&why);
+	return 0;
+}
+
 /* auth_client_start - send req to authd, report through done */
 struct auth_call *
 auth_client_start(struct evloop *loop, const struct auth_request *req,
@@ -565,6 +608,7 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 	struct buf why = BUF_INIT;
 	char prefix[AUTH_CLIENT_PREFIX_MAX];
 	struct ipc_msg m;
+	bool over;
 
 	if (loop == NULL || req == NULL || done == NULL)
 		msg_panic("auth_client_start: NULL argument");
@@ -588,20 +632,24 @@ auth_client_start(struct evloop *loop, const struct auth_request *req,
 		    "waiting for authd");
 		return c;
 	}
-	if (c->prefix->active >= var_auth_prefix_inflight &&
-	    auth_client_hot(c->prefix, evloop_clock())) {
-		c->prefix = NULL;
-		buf_printf(&why, "too many authentication requests from %s "
-		    "at authd", prefix);
-		auth_client_tempfail(c, buf_cstr(&why));
-		buf_free(&why);
-		return c;
-	}
 	if (auth_q.sent >= var_auth_process_inflight &&
 	    auth_q.queued >= var_auth_queue_limit) {
-		c->prefix = NULL;
-		auth_client_tempfail(c, "authd queue full");
-		return c;
+		/* full: a call within its share takes the place of one
+		 * over it, or is refused */
+		over = auth_client_over(c->prefix, c->prefix->active,
+		    evloop_clock());
+		if (over || auth_client_evict() < 0) {
+			c->prefix = NULL;
+			if (over) {
+				buf_printf(&why, "too many authentication "
+				    "requests from %s at authd", prefix);
+				auth_client_tempfail(c, buf_cstr(&why));
+				buf_free(&why);
+			} else {
+				auth_client_tempfail(c, "authd queue full");
+			}
+			return c;
+		}
 	}
 	c->prefix->active++;
 	ipc_msg_init(&m);
@@ -657,6 +705,8 @@ auth_client_send(struct auth_call *c)
 	}
 	c->state = AUTH_CALL_SENT;
 	auth_q.sent++;
+	if (c->prefix != NULL)
+		c->prefix->sent++;
 	auth_client_socket_path(&path);
 	c->fd = sock_connect_unix(buf_cstr(&path), true, &why);
 	buf_free(&path);
@@ -674,9 +724,10 @@ auth_client_send(struct auth_call *c)
 
 /*
  * auth_client_pump - send queued calls while authd has room here: the
- * first from a prefix without recent failures, else the oldest. Calls
- * that finish at once release their slot inside; the guard keeps that
- * from nesting.
+ * first from a prefix without recent failures, else the first from a hot
+ * prefix with fewer than its share at authd, else the oldest. Calls that
+ * finish at once release their slot inside; the guard keeps that from
+ * nesting.
  */
 static void
 auth_client_pump(void)
@@ -694,6 +745,12 @@ auth_client_pump(void)
 			if (c->prefix == NULL || !auth_client_hot(c->prefix,
 			    now))
 				break;
+		if (c == NULL)
+			for (c = auth_q.head; c != NULL; c = c->qnext)
+				if (c->prefix == NULL ||
+				    !auth_client_over(c->prefix,
+				    c->prefix->sent, now))
+					break;
 		if (c == NULL)
 			c = auth_q.head;
 		/* off the queue, still counted for its prefix */

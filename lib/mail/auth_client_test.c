@@ -583,36 +583,29 @@ fail_from(const char *client)
 		msg_fatal("fail_from %s: result %d", client, g.reply.result);
 }
 
-/* at most auth_prefix_inflight calls per /24 (/64) with recent
- * failures, queued or sent; a prefix without is bounded by the queue */
+/* a prefix with recent failures (a webmail server, an office NAT with
+ * one typo behind it) is not limited while nothing else waits: all its
+ * calls go through, as many at authd as there is room for */
 static void
-test_prefix_bound(void)
+test_prefix_alone(void)
 {
 	fake_sync();
 	test_limits(4, 10, 2);
 	fail_from("192.0.2.99");
 	fail_from("2001:db8:0:1::99");
 	multi_init();
-	multi_start(0, "silent", "192.0.2.1");
-	multi_start(1, "silent", "192.0.2.2");
-	multi_start(2, "ok@x.test", "192.0.2.3");	/* third of the /24 */
-	multi_start(3, "silent", "2001:db8:0:1::1");
-	multi_start(4, "silent", "2001:db8:0:1::2");
-	multi_start(5, "ok@x.test", "2001:db8:0:1:ffff::3");
-	multi_start(6, "ok@x.test", "192.0.3.1");	/* another /24 */
-	multi_run(2, 2000);
-	T_EQ_INT(multi.ndone, 2);
-	T_EQ_INT(multi.reply[2].result, AUTH_TEMPFAIL);
-	T_EQ_STR(multi.reply[2].reason, "too many authentication requests "
-	    "from 192.0.2.0/24 at authd");
-	T_EQ_INT(multi.reply[5].result, AUTH_TEMPFAIL);
-	T_EQ_STR(multi.reply[5].reason, "too many authentication requests "
-	    "from 2001:db8:0:1::/64 at authd");
-	T_EQ_INT(multi.called[6], 0);		/* waits for the fake */
-	for (int i = 0; i < 5; i++)
-		auth_client_cancel(&multi.call[i]);
-	multi_run(3, 3000);
-	T_EQ_INT(multi.reply[6].result, AUTH_OK);
+	multi_start(0, "ok1@x.test", "192.0.2.1");
+	multi_start(1, "ok2@x.test", "192.0.2.2");
+	multi_start(2, "ok3@x.test", "192.0.2.3");	/* third of the /24 */
+	multi_start(3, "ok4@x.test", "192.0.2.4");
+	multi_start(4, "ok5@x.test", "192.0.2.5");	/* queued */
+	multi_start(5, "ok6@x.test", "2001:db8:0:1::1");
+	multi_start(6, "ok7@x.test", "2001:db8:0:1:ffff::3");
+	multi_start(7, "ok8@x.test", "2001:db8:0:1::2");
+	multi_run(8, 3000);
+	T_EQ_INT(multi.ndone, 8);
+	for (int i = 0; i < 8; i++)
+		T_EQ_INT(multi.reply[i].result, AUTH_OK);
 	multi_end();
 
 	/* three at once from a prefix without failures: all go */
@@ -626,6 +619,64 @@ test_prefix_bound(void)
 	T_EQ_INT(multi.ndone, 3);
 	for (int i = 0; i < 3; i++)
 		T_EQ_INT(multi.reply[i].result, AUTH_OK);
+	multi_end();
+}
+
+/* when others wait, a hot prefix gets its share (auth_prefix_inflight)
+ * at authd and no more; when the queue is full, others take the places
+ * of its calls over the share, and its own calls over it are refused */
+static void
+test_prefix_share(void)
+{
+	int q, sent;
+
+	fake_sync();
+	test_limits(2, 3, 1);
+	fail_from("192.0.2.99");			/* hot */
+	multi_init();
+	multi_start(0, "silent", "192.0.2.1");	/* authd: its share */
+	multi_start(1, "silent", "192.0.2.2");	/* authd: nobody waits */
+	multi_start(2, "ok2@x.test", "192.0.2.3");	/* queued */
+	multi_start(3, "ok3@x.test", "192.0.2.4");
+	multi_start(4, "ok4@x.test", "192.0.2.5");	/* the queue full */
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 3);
+	T_EQ_INT(sent, 2);
+	/* another prefix: takes the place of the newest hot call */
+	multi_start(5, "ok5@x.test", "198.51.100.5");
+	/* the hot prefix again, over its share: refused */
+	multi_start(6, "ok6@x.test", "192.0.2.6");
+	multi_run(2, 2000);
+	T_EQ_INT(multi.ndone, 2);
+	T_EQ_INT(multi.reply[4].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[4].reason, "too many authentication requests "
+	    "from 192.0.2.0/24 at authd");
+	T_EQ_INT(multi.reply[6].result, AUTH_TEMPFAIL);
+	T_EQ_STR(multi.reply[6].reason, "too many authentication requests "
+	    "from 192.0.2.0/24 at authd");
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 3);
+	/* another call of another prefix: the next hot one makes room */
+	multi_start(7, "ok7@x.test", "198.51.100.7");
+	multi_run(3, 2000);
+	T_EQ_INT(multi.ndone, 3);
+	T_EQ_INT(multi.order[2], 3);
+	T_EQ_INT(multi.reply[3].result, AUTH_TEMPFAIL);
+	/* authd frees its slots: the other prefix goes first, though its
+	 * calls came later; then the hot prefix's last one */
+	auth_client_cancel(&multi.call[0]);
+	auth_client_cancel(&multi.call[1]);
+	multi_run(6, 3000);
+	T_EQ_INT(multi.ndone, 6);
+	T_EQ_INT(multi.order[3], 5);
+	T_EQ_INT(multi.order[4], 7);
+	T_EQ_INT(multi.order[5], 2);
+	T_EQ_INT(multi.reply[2].result, AUTH_OK);
+	T_EQ_INT(multi.reply[5].result, AUTH_OK);
+	T_EQ_INT(multi.reply[7].result, AUTH_OK);
+	auth_client_counts(&q, &sent);
+	T_EQ_INT(q, 0);
+	T_EQ_INT(sent, 0);
 	multi_end();
 }
 
@@ -773,7 +824,8 @@ static const struct test_case cases[] = {
 	{"async cancel at every stage", test_async_cancel},
 	{"blocking verify", test_blocking},
 	{"queue bound", test_queue_bound},
-	{"requests per address prefix bound", test_prefix_bound},
+	{"a hot prefix alone is not limited", test_prefix_alone},
+	{"a hot prefix's share when others wait", test_prefix_share},
 	{"cold prefixes first", test_priority},
 	{"cancel and hang-up while queued", test_cancel_queued},
 	{0},

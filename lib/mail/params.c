@@ -78,6 +78,8 @@ long long var_auth_prefix_v6;
 long long var_auth_prefix_inflight;
 long long var_auth_process_inflight;
 long long var_auth_queue_limit;
+long long var_auth_cache_ttl;
+long long var_auth_cache_size;
 char *var_smtpd_banner;
 long long var_smtpd_workers;
 long long var_smtpd_commit_delay;
@@ -482,9 +484,11 @@ struct cfg_entry params_table[] = {
 	    "IPv6 prefix length that counts as one client for account "
 	    "lockout and for authd requests in flight"),
 	INT(auth_prefix_inflight, "2", 1, 1000,
-	    "authd requests one server process has queued or in flight for "
-	    "one client address prefix with recent failed logins; more get "
-	    "a temporary failure"),
+	    "share of one server process's authd requests for one client "
+	    "address prefix with recent failed logins, enforced only while "
+	    "others wait: beyond it, its requests go after theirs, and when "
+	    "the queue is full they give their places up (a temporary "
+	    "failure)"),
 	INT(auth_process_inflight, "4", 1, 1000,
 	    "authd requests one server process has in flight at once; more "
 	    "wait in its queue"),
@@ -494,6 +498,14 @@ struct cfg_entry params_table[] = {
 	    "temporary failure"),
 	TIME(auth_lockout_time, "15m", 1, 604800,
 	    "how long a lockout lasts"),
+	TIME(auth_cache_ttl, "1h", 0, 604800,
+	    "how long authd takes a successful login's password as checked "
+	    "for the next login of that account, while its hash is unchanged "
+	    "(keyed digests in authd's memory only, emptied by reload; a "
+	    "wrong password always gets the full check); 0: off"),
+	INT(auth_cache_size, "10000", 0, 10000000,
+	    "successful logins each authd process remembers for "
+	    "auth_cache_ttl (the least recently used goes); 0: off"),
 	INT(auth_answer_floor, "250", 0, 10000,
 	    "milliseconds a failed or refused login takes at least, from "
 	    "authd taking the request to the server's answer, so that its "

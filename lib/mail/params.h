@@ -128,6 +128,8 @@ extern long long var_auth_prefix_v6;
 extern long long var_auth_prefix_inflight;	/* per prefix per process */
 extern long long var_auth_process_inflight;	/* sent to authd at once */
 extern long long var_auth_queue_limit;	/* queued per server process */
+extern long long var_auth_cache_ttl;	/* s a good login stays known */
+extern long long var_auth_cache_size;	/* logins known per authd */
 /* DNS (lib/mail/dns.c) */
 extern char *var_dns_forwarders;	/* addr[@port] list; "" resolv.conf */
 extern char *var_dns_stub_zones;	/* zone=addr[@port] list */
