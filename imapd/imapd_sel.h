@@ -29,11 +29,16 @@ struct evloop;
 /* input is paused while a FETCH streams its answer (session.pause) */
 #define IMAPD_PAUSE_FETCH 0x8
 
+/* a view flag beside the MINDEX_F_* ones, never stored: \Recent (RFC
+ * 3501 2.3.2) for this session; only IMAP4rev1 sessions that SELECT
+ * claim messages as recent (mindex_claim_recent) */
+#define IMAPD_VF_RECENT 0x100
+
 /* the messages of the selected folder, in sequence order */
 struct imapd_view {
 	uint32_t n, cap;
 	uint32_t *uid;
-	uint32_t *flags;	/* MINDEX_F_* */
+	uint32_t *flags;	/* MINDEX_F_*, IMAPD_VF_RECENT */
 	uint32_t *kw;		/* keyword bits */
 	uint64_t *modseq;
 };
@@ -47,6 +52,8 @@ struct imapd_sel {
 	uint64_t highestmodseq;
 	struct imapd_view v;
 	struct mindex_stamp stamp;	/* of the view: see mindex_unchanged */
+	/* \Recent UIDs claimed but not yet in the view */
+	uint32_t recent_lo, recent_hi;
 	char *kwname[MINDEX_KEYWORDS_MAX];	/* the folder's keywords */
 	int nkw;
 
@@ -71,7 +78,8 @@ struct imapd_sel *imapd_sel_get(struct imapd_session *s);
 void imapd_sel_free(struct imapd_session *s);
 /* imapd_sel_write - one response line (CRLF added), any length */
 void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
-/* imapd_sel_flags - "(\Seen kw ...)" of flags and keyword bits */
+/* imapd_sel_flags - "(\Seen kw ...)" of flags (with \Recent for
+ * IMAPD_VF_RECENT) and keyword bits */
 void imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags,
     uint32_t kw, struct buf *out);
 /* imapd_sel_parse_flags - a flag list (cursor after its "(", or paren

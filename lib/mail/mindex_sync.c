@@ -405,6 +405,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		memset(&f, 0, sizeof(f));
 		f.uidnext = 1;
 		f.highestmodseq = 1;
+		f.recent = 1;	/* all it finds is new: \Recent */
 		if (seed != NULL && seed->uidvalidity != 0) {
 			f.uidvalidity = seed->uidvalidity;
 		} else if (mindex_new_uidvalidity(ix, txn, 0, &f.uidvalidity,
@@ -828,6 +829,24 @@ out:
 	return rc;
 }
 
+/* mindex_stamp_old - are both mtimes older than the doubt (see
+ * mindex.h) at now? */
+static bool
+mindex_stamp_old(const struct timespec *a, const struct timespec *b,
+    const struct timespec *now)
+{
+	long long na = (long long)a->tv_sec * 1000000000LL + a->tv_nsec;
+	long long nb = (long long)b->tv_sec * 1000000000LL + b->tv_nsec;
+	long long nn = (long long)now->tv_sec * 1000000000LL + now->tv_nsec;
+
+	/* whole seconds on both: a coarse file system (or a chance) */
+	if (a->tv_nsec == 0 && b->tv_nsec == 0)
+		return a->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec &&
+		    b->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec;
+	return na + MINDEX_STAMP_DOUBT_FINE < nn &&
+	    nb + MINDEX_STAMP_DOUBT_FINE < nn;
+}
+
 /* mindex_stamp - see mindex.h */
 int
 mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
@@ -858,8 +877,7 @@ mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
 	s->newt = sn.st_mtim;
 	s->curt = sc.st_mtim;
 	s->trusted = S_ISDIR(sn.st_mode) && S_ISDIR(sc.st_mode) &&
-	    sn.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec &&
-	    sc.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec;
+	    mindex_stamp_old(&sn.st_mtim, &sc.st_mtim, &now);
 	if (mindex_begin(ix, false, &txn, why) < 0)
 		return -1;
 	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) > 0) {
