@@ -217,6 +217,63 @@ imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags, uint32_t kw,
 	buf_putc(out, ')');
 }
 
+/* imapd_sel_fetch_lines - view-only FETCH answers in bulk (see
+ * imapd_sel.h) */
+void
+imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
+    uint32_t n, uint32_t *next, uint64_t changedsince, const char *items,
+    struct buf *out, size_t max)
+{
+	const struct imapd_view *v = &sel->v;
+	struct buf fl = BUF_INIT;
+	uint32_t i, lastf = 0, lastk = 0;
+	bool have = false;
+
+	if (n > v->n)
+		n = v->n;
+	for (i = *next; i < n && out->len < max; i++) {
+		if (!(map[i / 8] & (1U << (i % 8))) ||
+		    v->modseq[i] <= changedsince)
+			continue;
+		buf_puts(out, "* ");
+		imap_write_number(out, i + 1);
+		buf_puts(out, " FETCH (");
+		for (const char *it = items; *it; it++) {
+			if (it != items)
+				buf_putc(out, ' ');
+			switch (*it) {
+			case 'U':
+				buf_puts(out, "UID ");
+				imap_write_number(out, v->uid[i]);
+				break;
+			case 'F':
+				/* most messages share their flags: the list
+				 * is made again only when they differ */
+				if (!have || v->flags[i] != lastf ||
+				    v->kw[i] != lastk) {
+					buf_reset(&fl);
+					imapd_sel_flags(sel, v->flags[i],
+					    v->kw[i], &fl);
+					lastf = v->flags[i];
+					lastk = v->kw[i];
+					have = true;
+				}
+				buf_puts(out, "FLAGS ");
+				buf_append(out, fl.data, fl.len);
+				break;
+			case 'M':
+				buf_puts(out, "MODSEQ (");
+				imap_write_number(out, v->modseq[i]);
+				buf_putc(out, ')');
+				break;
+			}
+		}
+		buf_puts(out, ")\r\n");
+	}
+	*next = i;
+	buf_free(&fl);
+}
+
 /* imapd_sel_keyword_ok - may p[0..n) be a keyword (an atom without
  * '\', '[' or ']')? */
 static bool
