@@ -843,24 +843,32 @@ mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
  * a folder other than INBOX (folder true), at dir: a folder or its cur/
  * or new/ planted as a link must not lead the index into another
  * mailbox. The Maildir itself may be reached through links the admin
- * made. NULL with errno.
+ * made. -1 with errno.
  */
-DIR *
-mindex_opendir(const char *dir, bool folder, const char *sub)
+int
+mindex_opendir_fd(const char *dir, bool folder, const char *sub)
 {
 	int dfd, fd, saved;
-	DIR *d;
 
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    (folder ? O_NOFOLLOW : 0))) < 0)
-		return NULL;
+		return -1;
 	fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	saved = errno;
 	(void)close(dfd);
-	if (fd < 0) {
-		errno = saved;
+	errno = saved;
+	return fd;
+}
+
+/* mindex_opendir - the same as a DIR stream */
+DIR *
+mindex_opendir(const char *dir, bool folder, const char *sub)
+{
+	int fd, saved;
+	DIR *d;
+
+	if ((fd = mindex_opendir_fd(dir, folder, sub)) < 0)
 		return NULL;
-	}
 	if ((d = fdopendir(fd)) == NULL) {
 		saved = errno;
 		(void)close(fd);

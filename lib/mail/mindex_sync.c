@@ -394,7 +394,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	MDB_val k, v;
 	uint64_t modseq;
 	bool dirty = false;
-	int rc = -1, got, mrc;
+	int rc = -1, got, mrc, fd_new = -1, fd_cur = -1;
 
 	memset(r, 0, sizeof(*r));
 	if ((got = mindex_folder_get(ix, txn, fk, &f, why)) < 0)
@@ -547,8 +547,18 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			fresh = xcalloc(s.n, sizeof(*fresh));
 		fresh[nfresh++] = &s.v[i];
 	}
-	if (nfresh > 0)
+	if (nfresh > 0) {
 		qsort(fresh, nfresh, sizeof(*fresh), mindex_cmp_arrival);
+		/* the moves and stats by name in the directories scanned: a
+		 * path walk less per file (a cold INBOX of 100,000) */
+		if ((fd_new = mindex_opendir_fd(fk->dir, !MINDEX_FK_INBOX(fk),
+		    "new")) < 0 || (fd_cur = mindex_opendir_fd(fk->dir,
+		    !MINDEX_FK_INBOX(fk), "cur")) < 0) {
+			buf_printf(why, "open %s: %s", fk->dir,
+			    strerror(errno));
+			goto out;
+		}
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < nfresh; i++) {
 			struct mindex_ent *e = fresh[i];
@@ -588,10 +598,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			buf_printf(&path, "%s/cur/%s", fk->dir, e->in_new ?
 			    m.name : e->name);
 			if (e->in_new) {
-				buf_reset(&to);
-				buf_printf(&to, "%s/new/%s", fk->dir, e->name);
-				if (rename(buf_cstr(&to), buf_cstr(&path)) <
-				    0) {
+				if (renameat(fd_new, e->name, fd_cur,
+				    m.name) < 0) {
 					e->matched = true; /* moved meanwhile */
 					continue;
 				}
@@ -599,7 +607,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			} else {
 				snprintf(m.name, sizeof(m.name), "%s", e->name);
 			}
-			if (lstat(buf_cstr(&path), &st) < 0 ||
+			if (fstatat(fd_cur, m.name, &st,
+			    AT_SYMLINK_NOFOLLOW) < 0 ||
 			    !S_ISREG(st.st_mode) ||
 			    mindex_file_sizes(buf_cstr(&path), m.name, &st,
 			    &m.size, &m.wsize) < 0) {
@@ -626,6 +635,10 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	mindex_point("sync:before-commit");
 	rc = 0;
 out:
+	if (fd_new >= 0)
+		(void)close(fd_new);
+	if (fd_cur >= 0)
+		(void)close(fd_cur);
 	if (c != NULL)
 		mdb_cursor_close(c);
 	mindex_scan_free(&s);
