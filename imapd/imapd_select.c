@@ -1058,6 +1058,8 @@ sel_cache_put(const struct sel_job *sj)
 			if (sel_cache[i].path == NULL ||
 			    sel_cache[i].used < c->used)
 				c = &sel_cache[i];
+		if (c->path != NULL)	/* the least recently used goes */
+			buf_free(&c->kw);
 		free(c->path);
 		free(c->folder);
 		c->path = xstrdup(sj->path);
