@@ -751,3 +751,30 @@ def test_recent_first_select_claims(imap):
     finally:
         for c in (ex, a, b, v2):
             c.close()
+
+
+def test_listing_cache_is_per_maildir(imap):
+    """The worker's folder listings are keyed by Maildir and folder: a
+    user's SELECT never gets another user's INBOX from them, however the
+    sessions fall on the workers."""
+    users = {"carol@example.test": "pw-carol", "dave@example.test": "pw-dave"}
+    # a message only carol has, so the two INBOXes differ
+    deliver(imap, "cache-only-carol", to="carol@example.test")
+    wait_delivered(imap, "carol@example.test", "cache-only-carol")
+    want = {}
+    for rnd in range(3):
+        for user, pw in users.items():
+            c = raw(imap, user, pw)
+            try:
+                r = c.cmd("s", "SELECT INBOX")
+                n = int([x for x in r if x.endswith(b" EXISTS")][0]
+                        .split()[1])
+                f = cmd(c, "f", "UID FETCH 1:* (UID)")
+                uids = [x for x in f if x.startswith(b"* ")]
+                assert len(uids) == n, (user, n, f[-3:])
+                got = (n, tuple(uids))
+                # the same answer every round: from the disk or the cache
+                assert want.setdefault(user, got) == got, (user, rnd)
+            finally:
+                c.close()
+    assert want["carol@example.test"] != want["dave@example.test"]
