@@ -960,6 +960,7 @@ struct sel_job {
 	bool unchanged;		/* nothing changed since stamp: no listing */
 	char *path;		/* the Maildir (the listing cache's key) */
 	bool claim;		/* claim \Recent (rev1 read-write session) */
+	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
 };
 
@@ -1110,6 +1111,11 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		if (job->result == 0)
 			sel_cache_put(sj);
 	}
+	/* EXAMINE: what nobody claimed yet, now (a cached listing's
+	 * status may be older than the last claim) */
+	if (job->result == 0 && sj->peek && mindex_recent_from(ix,
+	    sj->folder, &sj->st.recent_from, &job->why) < 0)
+		buf_reset(&job->why);
 	/* \Recent: what nobody claimed yet up to this listing is ours */
 	if (job->result == 0 && sj->claim) {
 		struct buf why = BUF_INIT;
@@ -1204,6 +1210,7 @@ sel_job_submit(struct imapd_session *s, struct sel_job *sj)
 	    !sel->readonly && s->state == IMAPD_S_SELECTED &&
 	    strcmp(sel->folder, sj->folder) == 0))
 		sj->claim = true;
+	sj->peek = sj->kind == SJ_SELECT && sj->ro && !s->rev2;
 	job->run = sel_job_run;
 	job->done = sel_job_done;
 	job->ctx = sj;

@@ -1002,6 +1002,27 @@ out:
 	return rc;
 }
 
+/* mindex_recent_from - see mindex.h */
+int
+mindex_recent_from(struct mindex *ix, const char *folder, uint32_t *from_r,
+    struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	MDB_txn *txn;
+	int got;
+
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_begin(ix, false, &txn, why) < 0)
+		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) == 0)
+		buf_printf(why, "folder \"%s\" is not indexed", folder);
+	if (got > 0)
+		*from_r = f.recent;
+	(void)mindex_end(ix, txn, false, why);
+	return got > 0 ? 0 : -1;
+}
+
 /* mindex_claim_recent - see mindex.h */
 int
 mindex_claim_recent(struct mindex *ix, const char *folder, uint32_t upto,

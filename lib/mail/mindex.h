@@ -193,6 +193,10 @@ int mindex_snapshot(struct mindex *ix, const char *folder,
  */
 int mindex_claim_recent(struct mindex *ix, const char *folder, uint32_t upto,
     uint32_t *lo_r, uint32_t *hi_r, struct buf *why);
+/* mindex_recent_from - the first UID no SELECT has claimed yet (what
+ * EXAMINE shows as \Recent), from the folder record alone; -1 with why */
+int mindex_recent_from(struct mindex *ix, const char *folder,
+    uint32_t *from_r, struct buf *why);
 /* mindex_get - one message: 1 found, 0 not, -1 with why */
 int mindex_get(struct mindex *ix, const char *folder, uint32_t uid,
     struct mindex_msg *m, struct buf *why);

@@ -700,6 +700,13 @@ def test_recent_first_select_claims(imap):
         assert recent_of(r) == 2, r
         r = ex.cmd("f", "FETCH 1:* (FLAGS)")
         assert all(b"\\Recent" in x for x in r[:-1]), r
+        # directories older than the stamp's doubt: the next reads of
+        # the folder may come from the worker's cached listing
+        d = imap.maildir("dave") / ".Rec"
+        past = time.time_ns() - 10 * 10**9 + 12345
+        for sub in ("new", "cur"):
+            os.utime(d / sub, ns=(past, past))
+        assert recent_of(ex.cmd("e1", "EXAMINE Rec")) == 2
         # the first SELECT takes them
         r = a.cmd("s", "SELECT Rec")
         assert r[-1].startswith(b"s OK [READ-WRITE]"), r
@@ -708,6 +715,10 @@ def test_recent_first_select_claims(imap):
         assert r[:-1] == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))",
                           b"* 2 FETCH (UID 2 FLAGS (\\Recent))"], r
         assert a.cmd("r", "SEARCH RECENT")[0] == b"* SEARCH 1 2"
+        # EXAMINE now shows none: taken is taken, even when the listing
+        # comes from the worker's cache, read before a took them
+        r = ex.cmd("e2", "EXAMINE Rec")
+        assert recent_of(r) == 0, r
         a.cmd("st", "STORE 1 +FLAGS.SILENT (\\Seen)")
         assert a.cmd("n", "SEARCH NEW")[0] == b"* SEARCH 2"
         assert a.cmd("o", "SEARCH OLD")[0] == b"* SEARCH"
