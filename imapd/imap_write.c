@@ -71,3 +71,17 @@ imap_write_nstring(struct buf *out, const char *p, size_t n)
 	else
 		imap_write_string(out, p, n);
 }
+
+/* imap_write_number - v in decimal */
+void
+imap_write_number(struct buf *out, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_append(out, d + i, sizeof(d) - i);
+}

@@ -55,8 +55,23 @@ test_astrings(void)
 	buf_free(&o);
 }
 
+static void
+test_numbers(void)
+{
+	struct buf o = BUF_INIT;
+
+	imap_write_number(&o, 0);
+	buf_putc(&o, ' ');
+	imap_write_number(&o, 4294967295U);
+	buf_putc(&o, ' ');
+	imap_write_number(&o, UINT64_MAX);
+	T_EQ_STR(buf_cstr(&o), "0 4294967295 18446744073709551615");
+	buf_free(&o);
+}
+
 static const struct test_case cases[] = {
 	{"strings", test_strings},
+	{"numbers", test_numbers},
 	{"astrings and nstrings", test_astrings},
 	{NULL, NULL},
 };

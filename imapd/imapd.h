@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -180,5 +181,7 @@ void imap_write_string(struct buf *out, const char *p, size_t n);
 void imap_write_astring(struct buf *out, const char *p, size_t n);
 /* imap_write_nstring - NIL for p == NULL, else imap_write_string */
 void imap_write_nstring(struct buf *out, const char *p, size_t n);
+/* imap_write_number - v in decimal (no printf: per-line FETCH answers) */
+void imap_write_number(struct buf *out, uint64_t v);
 
 #endif

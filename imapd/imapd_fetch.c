@@ -140,6 +140,9 @@ struct imapd_fetch {
 	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
 	struct buf lazy;
 	unsigned nlazy;
+	/* answers that need only the view: imapd_sel_fetch_lines */
+	bool fast_ok;
+	char fast[FETCH_ATTS_MAX + 3];
 };
 
 /* fetch_free - forget a FETCH */
@@ -1335,6 +1338,33 @@ fetch_prefill(struct imapd_session *s, struct imapd_fetch *f)
 	imapd_sel_run_op(s, &o->op);
 }
 
+/* fetch_fast - may the answers come from the view alone (UID, FLAGS,
+ * MODSEQ)? Then f->fast names them as fetch_build would order them */
+static void
+fetch_fast(struct imapd_fetch *f)
+{
+	size_t n = 0;
+
+	f->fast_ok = false;
+	if (f->need_msg || f->need_file || f->set_seen)
+		return;
+	if (f->uid_cmd)
+		f->fast[n++] = 'U';
+	if (f->want_flags)
+		f->fast[n++] = 'F';
+	for (int k = 0; k < f->natt; k++) {
+		enum fetch_kind kind = f->att[k].kind;
+
+		if (kind == FA_FLAGS || (kind == FA_UID && f->uid_cmd))
+			continue;
+		if (kind != FA_UID && kind != FA_MODSEQ)
+			return;
+		f->fast[n++] = kind == FA_UID ? 'U' : 'M';
+	}
+	f->fast[n] = '\0';
+	f->fast_ok = true;
+}
+
 /* fetch_run - answer on until done or paused by the output */
 static void
 fetch_run(struct imapd_session *s)
@@ -1352,6 +1382,17 @@ fetch_run(struct imapd_session *s)
 			return;
 		if (fetch_over(s))
 			return;
+		if (f->fast_ok) {
+			/* many lines at once (imapd_sel_fetch_lines) */
+			buf_reset(&f->text);
+			imapd_sel_fetch_lines(sel, f->map, f->n, &f->next,
+			    f->changedsince, f->fast, &f->text, FETCH_CHUNK);
+			if (f->text.len == 0)
+				break;
+			stream_write(s->base.stream, f->text.data,
+			    f->text.len);
+			continue;
+		}
 		for (i = f->next; i < f->n && i < sel->v.n; i++)
 			if ((f->map[i / 8] & (1U << (i % 8))) &&
 			    sel->v.modseq[i] > f->changedsince)
@@ -1451,6 +1492,7 @@ fetch_start(struct imapd_session *s, struct imap_cursor *c, bool uid)
 		imap_seqset_free(&vs);
 	}
 	sel->fetch = f;
+	fetch_fast(f);
 	session_set_pause(&s->base, IMAPD_PAUSE_FETCH, true);
 	for (int k = 0; k < f->natt; k++)
 		if (f->att[k].kind == FA_PREVIEW && !f->att[k].lazy)

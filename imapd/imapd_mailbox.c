@@ -334,7 +334,7 @@ imapd_status_line(struct mindex *ix, const char *folder, bool utf8,
 		case IMAPD_ST_DELETED: v = st.deleted; break;
 		case IMAPD_ST_SIZE: v = st.size; break;
 		case IMAPD_ST_HIGHESTMODSEQ: v = st.highestmodseq; break;
-		case IMAPD_ST_RECENT: v = 0; break;	/* not kept */
+		case IMAPD_ST_RECENT: v = st.recent; break;
 		case IMAPD_ST_APPENDLIMIT:
 			v = (unsigned long long)var_imapd_literal_limit;
 			break;

@@ -123,7 +123,8 @@ search_view(void *ctx, uint32_t i, struct imap_msg_view *v)
 	    (f & MINDEX_F_ANSWERED ? IMAP_MF_ANSWERED : 0) |
 	    (f & MINDEX_F_FLAGGED ? IMAP_MF_FLAGGED : 0) |
 	    (f & MINDEX_F_DELETED ? IMAP_MF_DELETED : 0) |
-	    (f & MINDEX_F_DRAFT ? IMAP_MF_DRAFT : 0);
+	    (f & MINDEX_F_DRAFT ? IMAP_MF_DRAFT : 0) |
+	    (f & IMAPD_VF_RECENT ? IMAP_MF_RECENT : 0);
 	k = se->kw[i];
 	for (int b = 0; b < se->nkw && b < 32; b++)
 		if (k & (1U << b) && se->kwname[b] != NULL)

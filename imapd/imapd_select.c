@@ -13,6 +13,7 @@
  * command.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -83,6 +84,56 @@ imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 	v->n++;
 }
 
+static uint32_t imapd_sel_bsearch(const struct imapd_view *, uint32_t);
+
+/* imapd_sel_view_copy - dst (empty) becomes a copy of src */
+static void
+imapd_sel_view_copy(struct imapd_view *dst, const struct imapd_view *src)
+{
+	size_t n = src->n ? src->n : 1;
+
+	dst->n = src->n;
+	dst->cap = (uint32_t)n;
+	dst->uid = xreallocarray(NULL, n, sizeof(*dst->uid));
+	dst->flags = xreallocarray(NULL, n, sizeof(*dst->flags));
+	dst->kw = xreallocarray(NULL, n, sizeof(*dst->kw));
+	dst->modseq = xreallocarray(NULL, n, sizeof(*dst->modseq));
+	if (src->n > 0) {
+		memcpy(dst->uid, src->uid, src->n * sizeof(*dst->uid));
+		memcpy(dst->flags, src->flags, src->n * sizeof(*dst->flags));
+		memcpy(dst->kw, src->kw, src->n * sizeof(*dst->kw));
+		memcpy(dst->modseq, src->modseq, src->n *
+		    sizeof(*dst->modseq));
+	}
+}
+
+/* imapd_sel_recent_mark - the view's UIDs in [lo, hi) are \Recent for
+ * this session; how many were marked */
+static uint32_t
+imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
+{
+	uint32_t n = 0;
+
+	if (lo >= hi)
+		return 0;
+	for (uint32_t i = imapd_sel_bsearch(v, lo); i < v->n &&
+	    v->uid[i] < hi; i++, n++)
+		v->flags[i] |= IMAPD_VF_RECENT;
+	return n;
+}
+
+/* imapd_sel_recent_count - the \Recent messages of the view */
+static uint32_t
+imapd_sel_recent_count(const struct imapd_view *v)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < v->n; i++)
+		if (v->flags[i] & IMAPD_VF_RECENT)
+			n++;
+	return n;
+}
+
 /* imapd_sel_kw_free - forget the keyword names */
 static void
 imapd_sel_kw_free(struct imapd_sel *sel)
@@ -108,6 +159,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	sel->folder = NULL;
 	sel->readonly = false;
 	sel->stamp.trusted = false;
+	sel->recent_lo = sel->recent_hi = 0;
 	if (s->state == IMAPD_S_SELECTED)
 		s->state = IMAPD_S_AUTH;
 }
@@ -150,6 +202,10 @@ imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags, uint32_t kw,
 			first = false;
 		}
 	}
+	if (flags & IMAPD_VF_RECENT) {
+		buf_puts(out, first ? "\\Recent" : " \\Recent");
+		first = false;
+	}
 	for (int i = 0; i < sel->nkw; i++) {
 		if (kw & (1U << i)) {
 			if (!first)
@@ -159,6 +215,63 @@ imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags, uint32_t kw,
 		}
 	}
 	buf_putc(out, ')');
+}
+
+/* imapd_sel_fetch_lines - view-only FETCH answers in bulk (see
+ * imapd_sel.h) */
+void
+imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
+    uint32_t n, uint32_t *next, uint64_t changedsince, const char *items,
+    struct buf *out, size_t max)
+{
+	const struct imapd_view *v = &sel->v;
+	struct buf fl = BUF_INIT;
+	uint32_t i, lastf = 0, lastk = 0;
+	bool have = false;
+
+	if (n > v->n)
+		n = v->n;
+	for (i = *next; i < n && out->len < max; i++) {
+		if (!(map[i / 8] & (1U << (i % 8))) ||
+		    v->modseq[i] <= changedsince)
+			continue;
+		buf_puts(out, "* ");
+		imap_write_number(out, i + 1);
+		buf_puts(out, " FETCH (");
+		for (const char *it = items; *it; it++) {
+			if (it != items)
+				buf_putc(out, ' ');
+			switch (*it) {
+			case 'U':
+				buf_puts(out, "UID ");
+				imap_write_number(out, v->uid[i]);
+				break;
+			case 'F':
+				/* most messages share their flags: the list
+				 * is made again only when they differ */
+				if (!have || v->flags[i] != lastf ||
+				    v->kw[i] != lastk) {
+					buf_reset(&fl);
+					imapd_sel_flags(sel, v->flags[i],
+					    v->kw[i], &fl);
+					lastf = v->flags[i];
+					lastk = v->kw[i];
+					have = true;
+				}
+				buf_puts(out, "FLAGS ");
+				buf_append(out, fl.data, fl.len);
+				break;
+			case 'M':
+				buf_puts(out, "MODSEQ (");
+				imap_write_number(out, v->modseq[i]);
+				buf_putc(out, ')');
+				break;
+			}
+		}
+		buf_puts(out, ")\r\n");
+	}
+	*next = i;
+	buf_free(&fl);
 }
 
 /* imapd_sel_keyword_ok - may p[0..n) be a keyword (an atom without
@@ -357,10 +470,9 @@ imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
 	}
 	if (sync && mindex_sync(ix, folder, &r, why) < 0)
 		return -1;
-	if (mindex_status(ix, folder, st, why) < 0 ||
-	    mindex_keywords(ix, folder, kw, why) < 0 ||
-	    mindex_list(ix, folder, 1, UINT32_MAX, imapd_sel_load_fn, v,
-	    why) < 0) {
+	/* the status and the listing in one walk */
+	if (mindex_keywords(ix, folder, kw, why) < 0 ||
+	    mindex_snapshot(ix, folder, st, imapd_sel_load_fn, v, why) < 0) {
 		imapd_sel_view_free(v);
 		return -1;
 	}
@@ -489,9 +601,16 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 			removed++;
 			continue;
 		}
+		/* this session's \Recent stays with the message */
+		nv->flags[j] |= ov->flags[i] & IMAPD_VF_RECENT;
 		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
 		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
 			changed[nchanged++] = j;
+	}
+	if (sel->recent_hi > sel->recent_lo) {
+		(void)imapd_sel_recent_mark(nv, sel->recent_lo,
+		    sel->recent_hi);
+		sel->recent_lo = sel->recent_hi = 0;
 	}
 	if (sel->qresync && ngone > 0) {
 		buf_reset(&b);
@@ -503,6 +622,12 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 		buf_reset(&b);
 		buf_printf(&b, "* %u EXISTS", nv->n);
 		imapd_sel_write(s, b.data, b.len);
+		if (!s->rev2) {
+			buf_reset(&b);
+			buf_printf(&b, "* %u RECENT",
+			    imapd_sel_recent_count(nv));
+			imapd_sel_write(s, b.data, b.len);
+		}
 	}
 	imapd_sel_view_free(ov);
 	*ov = *nv;
@@ -1034,7 +1159,123 @@ struct sel_job {
 	bool no_expunge;	/* UPDATE: after FETCH, STORE, SEARCH */
 	struct mindex_stamp stamp;	/* in: the view's; out: the new */
 	bool unchanged;		/* nothing changed since stamp: no listing */
+	char *path;		/* the Maildir (the listing cache's key) */
+	bool claim;		/* claim \Recent (rev1 read-write session) */
+	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
+	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
 };
+
+/*
+ * The worker's listings: the last SEL_CACHE_MAX folders a job of this
+ * worker listed, each with the stamp it was listed under, shared by all
+ * its sessions. A SELECT of a folder whose stamp still holds (nothing
+ * changed in new/, cur/ or the folder record since) copies the listing
+ * (a 100,000-message INBOX: 2 MB of memcpy) instead of syncing (readdir
+ * of cur/) and walking the index. Job threads only, under the lock; the
+ * stamp is checked outside it (it reads the disk).
+ */
+#define SEL_CACHE_MAX 4
+
+struct sel_cache {
+	char *path, *folder;	/* NULL: a free slot */
+	struct imapd_view v;
+	struct mindex_status st;
+	struct buf kw;
+	struct mindex_stamp stamp;
+	unsigned long used;
+};
+
+static struct sel_cache sel_cache[SEL_CACHE_MAX];
+static unsigned long sel_cache_clock;
+static pthread_mutex_t sel_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* sel_cache_find - the slot of path and folder, or NULL (locked) */
+static struct sel_cache *
+sel_cache_find(const char *path, const char *folder)
+{
+	for (int i = 0; i < SEL_CACHE_MAX; i++)
+		if (sel_cache[i].path != NULL &&
+		    strcmp(sel_cache[i].path, path) == 0 &&
+		    strcmp(sel_cache[i].folder, folder) == 0)
+			return &sel_cache[i];
+	return NULL;
+}
+
+/* sel_cache_same - are two stamps the same? */
+static bool
+sel_cache_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
+{
+	return a->trusted == b->trusted && a->newt.tv_sec == b->newt.tv_sec &&
+	    a->newt.tv_nsec == b->newt.tv_nsec &&
+	    a->curt.tv_sec == b->curt.tv_sec &&
+	    a->curt.tv_nsec == b->curt.tv_nsec &&
+	    a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
+	    a->highestmodseq == b->highestmodseq;
+}
+
+/* sel_cache_get - the listing of sj's folder into sj, if the cache has
+ * it and its stamp still holds */
+static bool
+sel_cache_get(struct mindex *ix, struct sel_job *sj)
+{
+	struct sel_cache *c;
+	struct mindex_stamp stamp;
+	bool hit = false;
+
+	if (sj->path == NULL)
+		return false;
+	pthread_mutex_lock(&sel_cache_lock);
+	c = sel_cache_find(sj->path, sj->folder);
+	if (c != NULL)
+		stamp = c->stamp;
+	pthread_mutex_unlock(&sel_cache_lock);
+	if (c == NULL || !mindex_unchanged(ix, sj->folder, &stamp))
+		return false;
+	pthread_mutex_lock(&sel_cache_lock);
+	c = sel_cache_find(sj->path, sj->folder);
+	if (c != NULL && sel_cache_same(&c->stamp, &stamp)) {
+		imapd_sel_view_copy(&sj->nv, &c->v);
+		sj->st = c->st;
+		buf_set(&sj->kw, buf_cstr(&c->kw));
+		sj->stamp = c->stamp;
+		c->used = ++sel_cache_clock;
+		hit = true;
+	}
+	pthread_mutex_unlock(&sel_cache_lock);
+	return hit;
+}
+
+/* sel_cache_put - keep sj's fresh listing (a trusted stamp only) */
+static void
+sel_cache_put(const struct sel_job *sj)
+{
+	struct sel_cache *c;
+
+	if (sj->path == NULL || !sj->stamp.trusted)
+		return;
+	pthread_mutex_lock(&sel_cache_lock);
+	if ((c = sel_cache_find(sj->path, sj->folder)) == NULL) {
+		c = &sel_cache[0];
+		for (int i = 1; i < SEL_CACHE_MAX && c->path != NULL; i++)
+			if (sel_cache[i].path == NULL ||
+			    sel_cache[i].used < c->used)
+				c = &sel_cache[i];
+		if (c->path != NULL)	/* the least recently used goes */
+			buf_free(&c->kw);
+		free(c->path);
+		free(c->folder);
+		c->path = xstrdup(sj->path);
+		c->folder = xstrdup(sj->folder);
+		buf_init(&c->kw);
+	}
+	imapd_sel_view_free(&c->v);
+	imapd_sel_view_copy(&c->v, &sj->nv);
+	c->st = sj->st;
+	buf_set(&c->kw, buf_cstr(&sj->kw));
+	c->stamp = sj->stamp;
+	c->used = ++sel_cache_clock;
+	pthread_mutex_unlock(&sel_cache_lock);
+}
 
 /* sel_job_run - on a job thread: sync and list */
 static void
@@ -1059,8 +1300,33 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = 0;
 		return;
 	}
-	job->result = ix == NULL ? -1 : imapd_sel_load(ix, sj->folder, true,
-	    &sj->nv, &sj->st, &sj->kw, &sj->stamp, &job->why);
+	if (ix == NULL) {
+		job->result = -1;
+		return;
+	}
+	if (sj->kind == SJ_SELECT && sel_cache_get(ix, sj)) {
+		job->result = 0;
+	} else {
+		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
+		    &sj->st, &sj->kw, &sj->stamp, &job->why);
+		if (job->result == 0)
+			sel_cache_put(sj);
+	}
+	/* EXAMINE: what nobody claimed yet, now (a cached listing's
+	 * status may be older than the last claim) */
+	if (job->result == 0 && sj->peek && mindex_recent_from(ix,
+	    sj->folder, &sj->st.recent_from, &job->why) < 0)
+		buf_reset(&job->why);
+	/* \Recent: what nobody claimed yet up to this listing is ours */
+	if (job->result == 0 && sj->claim) {
+		struct buf why = BUF_INIT;
+
+		if (mindex_claim_recent(ix, sj->folder, sj->st.uidnext,
+		    &sj->rlo, &sj->rhi, &why) < 0)
+			msg_warn("\\Recent of %s: %s", sj->folder,
+			    buf_cstr(&why));
+		buf_free(&why);
+	}
 }
 
 static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
@@ -1085,6 +1351,12 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 			    sj->folder, buf_cstr(&job->why));
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
+		if (job->result >= 0 && sj->rhi > sj->rlo) {
+			/* claims of one session only grow */
+			if (s->sel->recent_hi <= s->sel->recent_lo)
+				s->sel->recent_lo = sj->rlo;
+			s->sel->recent_hi = sj->rhi;
+		}
 		if (job->result >= 0 && !sj->unchanged &&
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
@@ -1101,6 +1373,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 	imap_seqset_free(&sj->q.mseq);
 	imap_seqset_free(&sj->q.muid);
 	free(sj->folder);
+	free(sj->path);
 	free(sj);
 	imapd_job_free(&job);
 }
@@ -1131,6 +1404,16 @@ sel_job_submit(struct imapd_session *s, struct sel_job *sj)
 	    sj->folder != NULL && strcmp(sel->folder, sj->folder) == 0 &&
 	    s->state == IMAPD_S_SELECTED)
 		sj->stamp = sel->stamp;
+	if (sj->path == NULL && imapd_store_path(s)[0] != '\0')
+		sj->path = xstrdup(imapd_store_path(s));
+	/* \Recent is IMAP4rev1's (RFC 9051 dropped it); EXAMINE does not
+	 * claim (RFC 3501 6.3.2) */
+	if (!s->rev2 && sj->folder != NULL && (sj->kind == SJ_SELECT ?
+	    !sj->ro : sel != NULL && sel->folder != NULL &&
+	    !sel->readonly && s->state == IMAPD_S_SELECTED &&
+	    strcmp(sel->folder, sj->folder) == 0))
+		sj->claim = true;
+	sj->peek = sj->kind == SJ_SELECT && sj->ro && !s->rev2;
 	job->run = sel_job_run;
 	job->done = sel_job_done;
 	job->ctx = sj;
@@ -1258,7 +1541,7 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 	struct imapd_sel *sel = imapd_sel_get(s);
 	struct buf line = BUF_INIT, enc = BUF_INIT, why = BUF_INIT;
 	struct stat st;
-	uint32_t unseen = 0;
+	uint32_t unseen = 0, recent;
 	bool ro = sj->ro;
 
 	if (job->result < 0) {
@@ -1286,12 +1569,19 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 	sel->stamp = sj->stamp;
 	(void)imapd_sel_set_keywords(sel, &sj->kw);
 	s->state = IMAPD_S_SELECTED;
+	/* \Recent: what this SELECT claimed; EXAMINE shows what nobody
+	 * has claimed without taking it (RFC 3501 6.3.2) */
+	if (ro && !s->rev2) {
+		sj->rlo = sj->st.recent_from;
+		sj->rhi = sj->st.uidnext;
+	}
+	recent = imapd_sel_recent_mark(&sel->v, sj->rlo, sj->rhi);
 
 	imapd_sel_flag_lines(s);
 	buf_printf(&line, "* %u EXISTS", sel->v.n);
 	imapd_sel_write(s, line.data, line.len);
 	if (!s->rev2) {
-		imapd_session_reply(s, "* 0 RECENT");
+		imapd_session_reply(s, "* %u RECENT", recent);
 		for (uint32_t i = 0; i < sel->v.n && unseen == 0; i++)
 			if (!(sel->v.flags[i] & MINDEX_F_SEEN))
 				unseen = i + 1;

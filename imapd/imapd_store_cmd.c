@@ -144,7 +144,8 @@ flag_before(struct imapd_sel_op *op, struct imapd_session *s)
 
 		if (o->rc[j] != 1 || i < 0)
 			continue;
-		sel->v.flags[i] = o->m[j].flags;
+		sel->v.flags[i] = o->m[j].flags |
+		    (sel->v.flags[i] & IMAPD_VF_RECENT);
 		sel->v.kw[i] = o->m[j].keywords;
 		sel->v.modseq[i] = o->m[j].modseq;
 	}

@@ -41,7 +41,8 @@ unsigned long mindex_write_commits;
 #define MINDEX_MSG_HEAD 47	/* record bytes before the name */
 #define MINDEX_FOLDER_LEN_V1 17
 #define MINDEX_FOLDER_LEN_V2 29
-#define MINDEX_FOLDER_LEN (MINDEX_FOLDER_LEN_V2 + MINDEX_FOLDER_ID)
+#define MINDEX_FOLDER_LEN_V3 (MINDEX_FOLDER_LEN_V2 + MINDEX_FOLDER_ID)
+#define MINDEX_FOLDER_LEN (MINDEX_FOLDER_LEN_V3 + 4)	/* + recent */
 
 /* mindex_put32 - v big-endian into p[0..4) */
 void
@@ -145,13 +146,14 @@ mindex_folder_encode(const struct mindex_folder_rec *f, struct buf *out)
 {
 	unsigned char h[MINDEX_FOLDER_LEN];
 
-	h[0] = 3;
+	h[0] = 4;
 	mindex_put32(h + 1, f->uidvalidity);
 	mindex_put32(h + 5, f->uidnext);
 	mindex_put64(h + 9, f->highestmodseq);
 	mindex_put32(h + 17, f->vanished);
 	mindex_put64(h + 21, f->vanished_floor);
 	memcpy(h + MINDEX_FOLDER_LEN_V2, f->id, MINDEX_FOLDER_ID);
+	mindex_put32(h + MINDEX_FOLDER_LEN_V3, f->recent);
 	buf_append(out, h, sizeof(h));
 }
 
@@ -162,10 +164,12 @@ mindex_folder_decode(const void *data, size_t n, struct mindex_folder_rec *f,
 {
 	const unsigned char *p = data;
 
-	/* version 1 had no vanished count and floor, 2 no id */
+	/* version 1 had no vanished count and floor, 2 no id, 3 no
+	 * recent */
 	if (!(n == MINDEX_FOLDER_LEN_V1 && p[0] == 1) &&
 	    !(n == MINDEX_FOLDER_LEN_V2 && p[0] == 2) &&
-	    !(n == MINDEX_FOLDER_LEN && p[0] == 3)) {
+	    !(n == MINDEX_FOLDER_LEN_V3 && p[0] == 3) &&
+	    !(n == MINDEX_FOLDER_LEN && p[0] == 4)) {
 		buf_set(why, "folder record of unknown version or length");
 		return -1;
 	}
@@ -175,8 +179,11 @@ mindex_folder_decode(const void *data, size_t n, struct mindex_folder_rec *f,
 	f->vanished = p[0] >= 2 ? mindex_get32(p + 17) : 0;
 	f->vanished_floor = p[0] >= 2 ? mindex_get64(p + 21) : 0;
 	memset(f->id, 0, sizeof(f->id));
-	if (p[0] == 3)
+	if (p[0] >= 3)
 		memcpy(f->id, p + MINDEX_FOLDER_LEN_V2, sizeof(f->id));
+	/* an older record: what is there was seen before the upgrade */
+	f->recent = p[0] >= 4 ? mindex_get32(p + MINDEX_FOLDER_LEN_V3) :
+	    f->uidnext;
 	if (f->vanished_floor > f->highestmodseq) {
 		buf_set(why, "folder record with a floor above its modseq");
 		return -1;
@@ -836,24 +843,32 @@ mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
  * a folder other than INBOX (folder true), at dir: a folder or its cur/
  * or new/ planted as a link must not lead the index into another
  * mailbox. The Maildir itself may be reached through links the admin
- * made. NULL with errno.
+ * made. -1 with errno.
  */
-DIR *
-mindex_opendir(const char *dir, bool folder, const char *sub)
+int
+mindex_opendir_fd(const char *dir, bool folder, const char *sub)
 {
 	int dfd, fd, saved;
-	DIR *d;
 
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    (folder ? O_NOFOLLOW : 0))) < 0)
-		return NULL;
+		return -1;
 	fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	saved = errno;
 	(void)close(dfd);
-	if (fd < 0) {
-		errno = saved;
+	errno = saved;
+	return fd;
+}
+
+/* mindex_opendir - the same as a DIR stream */
+DIR *
+mindex_opendir(const char *dir, bool folder, const char *sub)
+{
+	int fd, saved;
+	DIR *d;
+
+	if ((fd = mindex_opendir_fd(dir, folder, sub)) < 0)
 		return NULL;
-	}
 	if ((d = fdopendir(fd)) == NULL) {
 		saved = errno;
 		(void)close(fd);
@@ -919,6 +934,14 @@ int
 mindex_status(struct mindex *ix, const char *folder, struct mindex_status *st,
     struct buf *why)
 {
+	return mindex_snapshot(ix, folder, st, NULL, NULL, why);
+}
+
+/* mindex_snapshot - see mindex.h */
+int
+mindex_snapshot(struct mindex *ix, const char *folder,
+    struct mindex_status *st, mindex_msg_fn *fn, void *ctx, struct buf *why)
+{
 	struct mindex_fk fk;
 	struct mindex_folder_rec f;
 	struct buf key = BUF_INIT;
@@ -940,6 +963,7 @@ mindex_status(struct mindex *ix, const char *folder, struct mindex_status *st,
 	st->uidvalidity = f.uidvalidity;
 	st->uidnext = f.uidnext;
 	st->highestmodseq = f.highestmodseq;
+	st->recent_from = f.recent;
 	mindex_mailboxid(&f, st->mailboxid);
 	if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
 		mindex_mdb_error(why, mrc, "cursor");
@@ -963,7 +987,11 @@ mindex_status(struct mindex *ix, const char *folder, struct mindex_status *st,
 			st->unseen++;
 		if (m.flags & MINDEX_F_DELETED)
 			st->deleted++;
+		if (m.uid >= f.recent)
+			st->recent++;
 		st->size += m.wsize;
+		if (fn != NULL && fn(&m, ctx) != 0)
+			break;
 	}
 	rc = 0;
 out:
@@ -972,6 +1000,79 @@ out:
 	buf_free(&key);
 	(void)mindex_end(ix, txn, false, why);
 	return rc;
+}
+
+/* mindex_recent_from - see mindex.h */
+int
+mindex_recent_from(struct mindex *ix, const char *folder, uint32_t *from_r,
+    struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	MDB_txn *txn;
+	int got;
+
+	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
+	    mindex_begin(ix, false, &txn, why) < 0)
+		return -1;
+	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) == 0)
+		buf_printf(why, "folder \"%s\" is not indexed", folder);
+	if (got > 0)
+		*from_r = f.recent;
+	(void)mindex_end(ix, txn, false, why);
+	return got > 0 ? 0 : -1;
+}
+
+/* mindex_claim_recent - see mindex.h */
+int
+mindex_claim_recent(struct mindex *ix, const char *folder, uint32_t upto,
+    uint32_t *lo_r, uint32_t *hi_r, struct buf *why)
+{
+	struct mindex_fk fk;
+	struct mindex_folder_rec f;
+	MDB_txn *txn;
+	int got;
+
+	*lo_r = *hi_r = 0;
+	if (mindex_fkey(ix, folder, &fk, why) < 0)
+		return -1;
+	/* a read first: most SELECTs find nothing to claim, and need no
+	 * write transaction (and no fsync) */
+	for (int write = 0; write < 2; write++) {
+		if (mindex_begin(ix, write, &txn, why) < 0)
+			return -1;
+		if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) <= 0) {
+			if (got == 0)
+				buf_printf(why, "folder \"%s\" is not indexed",
+				    folder);
+			(void)mindex_end(ix, txn, false, why);
+			return -1;
+		}
+		if (upto > f.uidnext)
+			upto = f.uidnext;
+		if (f.recent >= upto) {
+			(void)mindex_end(ix, txn, false, why);
+			return 0;
+		}
+		if (!write) {
+			(void)mindex_end(ix, txn, false, why);
+			continue;
+		}
+		*lo_r = f.recent;
+		*hi_r = upto;
+		f.recent = upto;
+		if (mindex_folder_put(ix, txn, &fk, &f, why) < 0) {
+			(void)mindex_end(ix, txn, false, why);
+			*lo_r = *hi_r = 0;
+			return -1;
+		}
+		if (mindex_end(ix, txn, true, why) < 0) {
+			*lo_r = *hi_r = 0;
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
 }
 
 /* mindex_list - see mindex.h */

@@ -104,6 +104,8 @@ struct mindex_status {
 	uint32_t unseen;	/* without \Seen */
 	uint32_t deleted;	/* with \Deleted */
 	uint64_t size;		/* sum of wsize */
+	uint32_t recent;	/* not yet claimed by a SELECT (\Recent) */
+	uint32_t recent_from;	/* the first UID not yet claimed */
 	char mailboxid[MINDEX_OBJID_LEN + 1];	/* RFC 8474 MAILBOXID */
 };
 
@@ -142,9 +144,12 @@ int mindex_sync(struct mindex *ix, const char *folder,
  * mtimes have a coarse tick (and a change within the tick of the last
  * one leaves them as they were), so a stamp whose mtimes were less than
  * MINDEX_STAMP_DOUBT old when taken is not trusted: the next check
- * syncs in full.
+ * syncs in full. A file system that keeps sub-second mtimes (ext4, xfs,
+ * btrfs, tmpfs: stamped from the kernel's clock tick, 1-10 ms) shows it
+ * in their nanoseconds; then MINDEX_STAMP_DOUBT_FINE is doubt enough.
  */
 #define MINDEX_STAMP_DOUBT 2	/* seconds */
+#define MINDEX_STAMP_DOUBT_FINE 100000000LL	/* nanoseconds */
 struct mindex_stamp {
 	struct timespec newt, curt;	/* mtimes of new/ and cur/ */
 	uint32_t uidvalidity, uidnext;
@@ -173,6 +178,26 @@ typedef int mindex_msg_fn(const struct mindex_msg *m, void *ctx);
  * (also for a damaged record: "reindex") */
 int mindex_list(struct mindex *ix, const char *folder, uint32_t lo,
     uint32_t hi, mindex_msg_fn *fn, void *ctx, struct buf *why);
+/*
+ * mindex_snapshot - mindex_status and mindex_list of the whole folder in
+ * one read transaction and one walk (what SELECT needs); -1 with why
+ */
+int mindex_snapshot(struct mindex *ix, const char *folder,
+    struct mindex_status *st, mindex_msg_fn *fn, void *ctx, struct buf *why);
+/*
+ * mindex_claim_recent - \Recent (RFC 3501 2.3.2): a SELECT that listed
+ * the folder up to (not including) UID upto claims the messages nobody
+ * has claimed yet: [*lo_r, *hi_r) are this session's \Recent ones (an
+ * empty range when another session was first), and no later claim gets
+ * them. Atomic between processes (one write transaction, only when
+ * there is something to claim). -1 with why.
+ */
+int mindex_claim_recent(struct mindex *ix, const char *folder, uint32_t upto,
+    uint32_t *lo_r, uint32_t *hi_r, struct buf *why);
+/* mindex_recent_from - the first UID no SELECT has claimed yet (what
+ * EXAMINE shows as \Recent), from the folder record alone; -1 with why */
+int mindex_recent_from(struct mindex *ix, const char *folder,
+    uint32_t *from_r, struct buf *why);
 /* mindex_get - one message: 1 found, 0 not, -1 with why */
 int mindex_get(struct mindex *ix, const char *folder, uint32_t uid,
     struct mindex_msg *m, struct buf *why);
@@ -334,6 +359,9 @@ struct mindex_folder_rec {
 	/* random at the record's creation; all zero in a record from before
 	 * version 3 (the MAILBOXID is then derived from uidvalidity) */
 	unsigned char id[MINDEX_FOLDER_ID];
+	/* \Recent (RFC 3501 2.3.2): UIDs from here on are not yet claimed
+	 * by a SELECT (version 4; older records: uidnext, nothing recent) */
+	uint32_t recent;
 };
 
 /* mindex_mailboxid - the RFC 8474 MAILBOXID of a folder record into

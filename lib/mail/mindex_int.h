@@ -106,6 +106,8 @@ int mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
 int mindex_fsync_dir(const char *path, struct buf *why);
 /* mindex_opendir - dir/sub, no links followed (dir too when folder) */
 DIR *mindex_opendir(const char *dir, bool folder, const char *sub);
+/* mindex_opendir_fd - the same as a descriptor; -1 with errno */
+int mindex_opendir_fd(const char *dir, bool folder, const char *sub);
 int mindex_folder_ready(const struct mindex_fk *fk, struct buf *why);
 int mindex_sync_txn(struct mindex *ix, MDB_txn *txn,
     const struct mindex_fk *fk, const struct mindex_seed *seed,

@@ -396,7 +396,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	MDB_val k, v;
 	uint64_t modseq;
 	bool dirty = false;
-	int rc = -1, got, mrc;
+	int rc = -1, got, mrc, fd_new = -1, fd_cur = -1;
 
 	memset(r, 0, sizeof(*r));
 	if ((got = mindex_folder_get(ix, txn, fk, &f, why)) < 0)
@@ -407,6 +407,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		memset(&f, 0, sizeof(f));
 		f.uidnext = 1;
 		f.highestmodseq = 1;
+		f.recent = 1;	/* all it finds is new: \Recent */
 		if (seed != NULL && seed->uidvalidity != 0) {
 			f.uidvalidity = seed->uidvalidity;
 		} else if (mindex_new_uidvalidity(ix, txn, 0, &f.uidvalidity,
@@ -548,8 +549,18 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			fresh = xcalloc(s.n, sizeof(*fresh));
 		fresh[nfresh++] = &s.v[i];
 	}
-	if (nfresh > 0)
+	if (nfresh > 0) {
 		qsort(fresh, nfresh, sizeof(*fresh), mindex_cmp_arrival);
+		/* the moves and stats by name in the directories scanned: a
+		 * path walk less per file (a cold INBOX of 100,000) */
+		if ((fd_new = mindex_opendir_fd(fk->dir, !MINDEX_FK_INBOX(fk),
+		    "new")) < 0 || (fd_cur = mindex_opendir_fd(fk->dir,
+		    !MINDEX_FK_INBOX(fk), "cur")) < 0) {
+			buf_printf(why, "open %s: %s", fk->dir,
+			    strerror(errno));
+			goto out;
+		}
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < nfresh; i++) {
 			struct mindex_ent *e = fresh[i];
@@ -589,10 +600,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			buf_printf(&path, "%s/cur/%s", fk->dir, e->in_new ?
 			    m.name : e->name);
 			if (e->in_new) {
-				buf_reset(&to);
-				buf_printf(&to, "%s/new/%s", fk->dir, e->name);
-				if (rename(buf_cstr(&to), buf_cstr(&path)) <
-				    0) {
+				if (renameat(fd_new, e->name, fd_cur,
+				    m.name) < 0) {
 					e->matched = true; /* moved meanwhile */
 					continue;
 				}
@@ -600,7 +609,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			} else {
 				snprintf(m.name, sizeof(m.name), "%s", e->name);
 			}
-			if (lstat(buf_cstr(&path), &st) < 0 ||
+			if (fstatat(fd_cur, m.name, &st,
+			    AT_SYMLINK_NOFOLLOW) < 0 ||
 			    !S_ISREG(st.st_mode) ||
 			    mindex_file_sizes(buf_cstr(&path), m.name, &st,
 			    &m.size, &m.wsize) < 0) {
@@ -627,6 +637,10 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	mindex_point("sync:before-commit");
 	rc = 0;
 out:
+	if (fd_new >= 0)
+		(void)close(fd_new);
+	if (fd_cur >= 0)
+		(void)close(fd_cur);
 	if (c != NULL)
 		mdb_cursor_close(c);
 	mindex_scan_free(&s);
@@ -921,6 +935,24 @@ out:
 	return rc;
 }
 
+/* mindex_stamp_old - are both mtimes older than the doubt (see
+ * mindex.h) at now? */
+static bool
+mindex_stamp_old(const struct timespec *a, const struct timespec *b,
+    const struct timespec *now)
+{
+	long long na = (long long)a->tv_sec * 1000000000LL + a->tv_nsec;
+	long long nb = (long long)b->tv_sec * 1000000000LL + b->tv_nsec;
+	long long nn = (long long)now->tv_sec * 1000000000LL + now->tv_nsec;
+
+	/* whole seconds on both: a coarse file system (or a chance) */
+	if (a->tv_nsec == 0 && b->tv_nsec == 0)
+		return a->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec &&
+		    b->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec;
+	return na + MINDEX_STAMP_DOUBT_FINE < nn &&
+	    nb + MINDEX_STAMP_DOUBT_FINE < nn;
+}
+
 /* mindex_stamp - see mindex.h */
 int
 mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
@@ -951,8 +983,7 @@ mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
 	s->newt = sn.st_mtim;
 	s->curt = sc.st_mtim;
 	s->trusted = S_ISDIR(sn.st_mode) && S_ISDIR(sc.st_mode) &&
-	    sn.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec &&
-	    sc.st_mtim.tv_sec + MINDEX_STAMP_DOUBT < now.tv_sec;
+	    mindex_stamp_old(&sn.st_mtim, &sc.st_mtim, &now);
 	if (mindex_begin(ix, false, &txn, why) < 0)
 		return -1;
 	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) > 0) {

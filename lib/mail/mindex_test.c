@@ -197,7 +197,7 @@ static void
 test_codec(void)
 {
 	struct mindex_msg m = {0}, back;
-	struct mindex_folder_rec f = {7, 8, 9, 3, 5, {0}}, fb;
+	struct mindex_folder_rec f = {7, 8, 9, 3, 5, {0}, 6}, fb;
 	struct buf b = BUF_INIT, why = BUF_INIT;
 
 	m.uid = 42;
@@ -230,7 +230,13 @@ test_codec(void)
 	T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
 	T_EQ_INT(fb.uidnext, 8);
 	T_EQ_INT(fb.vanished_floor, 5);
+	T_EQ_INT(fb.recent, 6);
 	T_ASSERT(mindex_folder_decode(b.data, b.len - 1, &fb, &why) < 0);
+	/* a version 3 record (no recent): nothing in it is \Recent */
+	b.data[0] = 3;
+	T_EQ_INT(mindex_folder_decode(b.data, b.len - 4, &fb, &why), 0);
+	T_EQ_INT(fb.recent, 8);
+	b.data[0] = 4;
 	/* the MAILBOXID: from the id, or the uidvalidity of an old record */
 	{
 		char id[MINDEX_OBJID_LEN + 1];
@@ -242,8 +248,8 @@ test_codec(void)
 		mindex_mailboxid(&fb, id);
 		T_EQ_STR(id, "Fabababababababababababababababab");
 		b.data[0] = 2;	/* a version 2 record: no id */
-		T_EQ_INT(mindex_folder_decode(b.data, b.len - MINDEX_FOLDER_ID,
-		    &fb, &why), 0);
+		T_EQ_INT(mindex_folder_decode(b.data, b.len - MINDEX_FOLDER_ID -
+		    4, &fb, &why), 0);
 		mindex_mailboxid(&fb, id);
 		T_EQ_STR(id, "F00000007000000000000000000000000");
 		/* EMAILID: by the base name, or the copy's E= field */
@@ -484,9 +490,35 @@ test_stamp(void)
 	T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
-	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
-	T_ASSERT(!s.trusted);	/* the sync just moved mail */
-	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	/* mtimes within the doubt are not trusted: a change in the same
+	 * clock tick would leave them as they are */
+	{
+		struct timespec now, t[2];
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		t[0] = t[1] = now;
+		t[1].tv_nsec = 1;	/* sub-second: a fine file system */
+		snprintf(path, sizeof(path), "%s/cur", dir);
+		T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+		T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+		T_ASSERT(!s.trusted);
+		T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+		/* older than MINDEX_STAMP_DOUBT_FINE, in sub-seconds:
+		 * trusted (new/ too) */
+		t[1].tv_sec = now.tv_sec - 1;
+		T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+		snprintf(path, sizeof(path), "%s/new", dir);
+		T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+		T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+		T_ASSERT(s.trusted);
+		/* whole seconds (a coarse file system): the second rule */
+		t[1].tv_nsec = 0;
+		T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+		snprintf(path, sizeof(path), "%s/cur", dir);
+		T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+		T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+		T_ASSERT(!s.trusted);
+	}
 	snprintf(path, sizeof(path), "%s/new", dir);
 	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 	snprintf(path, sizeof(path), "%s/cur", dir);
@@ -508,6 +540,49 @@ test_stamp(void)
 	snprintf(path, sizeof(path), "%s/new", dir);
 	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s));
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
+/* test_recent - \Recent: the first claim takes what nobody claimed,
+ * later ones nothing, new mail goes to the next claim; STATUS counts
+ * what is unclaimed */
+static void
+test_recent(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_status st;
+	struct mindex *ix;
+	uint32_t lo, hi;
+
+	T_EQ_INT(deliver(dir, "Subject: 1\n\none\n", NULL), 0);
+	T_EQ_INT(deliver(dir, "Subject: 2\n\ntwo\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.recent, 2);
+	T_EQ_INT(st.recent_from, 1);
+	T_EQ_INT(mindex_claim_recent(ix, "INBOX", st.uidnext, &lo, &hi, &why),
+	    0);
+	T_EQ_INT(lo, 1);
+	T_EQ_INT(hi, 3);
+	T_EQ_INT(mindex_claim_recent(ix, "INBOX", st.uidnext, &lo, &hi, &why),
+	    0);
+	T_EQ_INT(hi - lo, 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	T_EQ_INT(st.recent, 0);
+	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", NULL), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	/* a claim never goes past the folder's UIDNEXT */
+	T_EQ_INT(mindex_claim_recent(ix, "INBOX", 100, &lo, &hi, &why), 0);
+	T_EQ_INT(lo, 3);
+	T_EQ_INT(hi, 4);
+	/* it survives a reopen (it is in the folder record) */
+	mindex_close(&ix);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_claim_recent(ix, "INBOX", 100, &lo, &hi, &why), 0);
+	T_EQ_INT(hi - lo, 0);
 	mindex_close(&ix);
 	buf_free(&why);
 }
@@ -1452,6 +1527,7 @@ static const struct test_case cases[] = {
 	{"a store over many messages is one commit (and cache blobs)",
 	    test_store_uids_batch},
 	{"a folder's stamp tells when nothing changed", test_stamp},
+	{"\\Recent: the first claim takes what is unclaimed", test_recent},
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},

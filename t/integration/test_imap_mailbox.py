@@ -326,12 +326,13 @@ def test_status_after_delivery(imap, token):
         assert lines == [b'* STATUS "INBOX" (MESSAGES 0 UIDNEXT 1 '
                          b'UNSEEN 0)'], lines
         deliver(imap, addr, token, count=2)
+        # RECENT: no SELECT has seen the two yet (RFC 3501 2.3.2)
         lines = c.ok("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN "
                      "DELETED SIZE HIGHESTMODSEQ RECENT APPENDLIMIT "
                      "DELETED-STORAGE)")
         m = re.match(rb'\* STATUS "INBOX" \(MESSAGES 2 UIDNEXT 3 '
                      rb'UIDVALIDITY (\d+) UNSEEN 2 DELETED 0 SIZE (\d+) '
-                     rb'HIGHESTMODSEQ (\d+) RECENT 0 APPENDLIMIT (\d+) '
+                     rb'HIGHESTMODSEQ (\d+) RECENT 2 APPENDLIMIT (\d+) '
                      rb'DELETED-STORAGE 0\)$', lines[0])
         assert m, lines
         assert int(m.group(1)) > 0 and int(m.group(2)) > 200

@@ -139,7 +139,8 @@ def test_append_fetch_store_expunge(imap):
     assert typ == "OK" and data == [b"2"]
     typ, data = m.fetch("1", "(FLAGS INTERNALDATE RFC822.SIZE UID)")
     line = data[0].decode()
-    assert "FLAGS (\\Flagged $Work)" in line
+    # appended before this SELECT, the first: \Recent (RFC 3501 2.3.2)
+    assert "FLAGS (\\Flagged \\Recent $Work)" in line
     assert 'INTERNALDATE "05-Mar-2024 09:11:12 +0000"' in line
     assert "RFC822.SIZE %d" % len(MIME_MSG) in line
     assert "UID 1" in line
@@ -197,9 +198,10 @@ def test_append_fetch_store_expunge(imap):
     typ, data = m.store("1", "-FLAGS.SILENT", r"(\Flagged)")
     assert typ == "OK" and data == [None]
     typ, data = m.fetch("1", "FLAGS")
-    assert data[0] == b"1 (FLAGS (\\Deleted $Work Custom1))"
+    # \Recent stays: a client can neither set nor clear it
+    assert data[0] == b"1 (FLAGS (\\Deleted \\Recent $Work Custom1))"
     typ, data = m.store("2", "FLAGS", r"(\Answered)")
-    assert data[0] == b"2 (FLAGS (\\Answered))"
+    assert data[0] == b"2 (FLAGS (\\Answered \\Recent))"
     # the Maildir holds the flags in its standard suffix
     cur = imap.maildir("carol") / "cur"
     names = sorted(p.name for p in cur.iterdir())
@@ -258,7 +260,8 @@ def test_examine_is_read_only(imap):
     r = cmd(c, "f", "FETCH 1 BODY[]")
     assert b"\\Seen" not in b"".join(r)
     r = c.cmd("g", "FETCH 1 FLAGS")
-    assert r[0] == b"* 1 FETCH (FLAGS ())", r
+    # no SELECT took it yet: EXAMINE shows it \Recent, and leaves it so
+    assert r[0] == b"* 1 FETCH (FLAGS (\\Recent))", r
     c.cmd("c", "CLOSE")
     c.close()
 
@@ -278,8 +281,8 @@ def test_two_sessions_see_each_other(imap):
     r = b.cmd("f", "STORE 1 +FLAGS (\\Flagged)")
     assert r[-1].startswith(b"f OK")
     r = a.cmd("n", "NOOP")
-    assert re.match(rb"\* 1 FETCH \(UID \d+ FLAGS \(\\Flagged\) "
-                    rb"MODSEQ \(\d+\)\)", r[0]), r
+    assert re.match(rb"\* 1 FETCH \(UID \d+ FLAGS \(\\Flagged"
+                    rb"( \\Recent)?\) MODSEQ \(\d+\)\)", r[0]), r
     # b expunges message 2: a is told EXPUNGE, not during its FETCH
     b.cmd("d", "STORE 2 +FLAGS.SILENT (\\Deleted)")
     r = b.cmd("x", "EXPUNGE")
@@ -316,6 +319,9 @@ def test_idle_push_on_delivery(imap):
         t2 = time.monotonic()
         assert ln == b"* %d EXISTS" % (n + k + 1), ln
         assert t2 - t1 < 1.0, (t1 - t0, t2 - t1)
+        # IMAP4rev1: the RECENT count comes with EXISTS
+        ln = c.line(timeout=5)
+        assert re.match(rb"\* \d+ RECENT$", ln), ln
     # a flag change by another session is pushed too
     other.cmd("f", "STORE 1 +FLAGS (\\Answered)")
     ln = c.line(timeout=3)
@@ -651,3 +657,135 @@ def test_linked_folder_is_no_folder(imap):
     c.close()
     assert sorted(os.listdir(imap.maildir("bob") / "cur")) == bob_before
     assert not os.listdir(imap.maildir("bob") / "new")
+
+
+def put_in_folder(inst, user, folder, name, data):
+    """A message file in folder's new/, as local writes it."""
+    home = inst.maildir(user.split("@")[0])
+    d = home / ("." + folder)
+    owner = home.stat()
+    tmp = d / "tmp" / name
+    tmp.write_bytes(data)
+    os.chown(tmp, owner.st_uid, owner.st_gid)
+    os.rename(tmp, d / "new" / name)
+
+
+def recent_of(lines):
+    """The count of the untagged RECENT response, or None."""
+    for ln in lines:
+        m = re.match(rb"\* (\d+) RECENT$", ln)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def test_recent_first_select_claims(imap):
+    """\\Recent (RFC 3501 2.3.2) as Dovecot keeps it: the first session
+    to SELECT a folder after mail arrives gets it as recent (RECENT,
+    FLAGS, SEARCH RECENT / NEW), no other does; EXAMINE shows it without
+    taking it; an IMAP4rev2 session neither sees nor takes it."""
+    user, pw = "dave@example.test", "pw-dave"
+    folder_create(imap, user, "Rec")
+    for i in range(2):
+        put_in_folder(imap, user, "Rec", "100%d.M1P1.host" % i,
+                      H.make_message("rec-%d" % i, to=user))
+    ex = raw(imap, user, pw)
+    a = raw(imap, user, pw)
+    b = raw(imap, user, pw)
+    v2 = raw(imap, user, pw)
+    try:
+        # EXAMINE: both are recent, and stay so
+        r = ex.cmd("e", "EXAMINE Rec")
+        assert r[-1].startswith(b"e OK [READ-ONLY]"), r
+        assert recent_of(r) == 2, r
+        r = ex.cmd("f", "FETCH 1:* (FLAGS)")
+        assert all(b"\\Recent" in x for x in r[:-1]), r
+        # directories older than the stamp's doubt: the next reads of
+        # the folder may come from the worker's cached listing
+        d = imap.maildir("dave") / ".Rec"
+        past = time.time_ns() - 10 * 10**9 + 12345
+        for sub in ("new", "cur"):
+            os.utime(d / sub, ns=(past, past))
+        assert recent_of(ex.cmd("e1", "EXAMINE Rec")) == 2
+        # the first SELECT takes them
+        r = a.cmd("s", "SELECT Rec")
+        assert r[-1].startswith(b"s OK [READ-WRITE]"), r
+        assert recent_of(r) == 2, r
+        r = a.cmd("f", "UID FETCH 1:* (FLAGS)")
+        assert r[:-1] == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))",
+                          b"* 2 FETCH (UID 2 FLAGS (\\Recent))"], r
+        assert a.cmd("r", "SEARCH RECENT")[0] == b"* SEARCH 1 2"
+        # EXAMINE now shows none: taken is taken, even when the listing
+        # comes from the worker's cache, read before a took them
+        r = ex.cmd("e2", "EXAMINE Rec")
+        assert recent_of(r) == 0, r
+        a.cmd("st", "STORE 1 +FLAGS.SILENT (\\Seen)")
+        assert a.cmd("n", "SEARCH NEW")[0] == b"* SEARCH 2"
+        assert a.cmd("o", "SEARCH OLD")[0] == b"* SEARCH"
+        # the second sees none of them as recent
+        r = b.cmd("s", "SELECT Rec")
+        assert recent_of(r) == 0, r
+        r = b.cmd("f", "FETCH 1:* (FLAGS)")
+        assert not any(b"\\Recent" in x for x in r), r
+        assert b.cmd("r", "SEARCH RECENT")[0] == b"* SEARCH"
+        # a new one goes to whichever selected session hears of it
+        # first: b here; a gets it without \Recent and keeps its own
+        put_in_folder(imap, user, "Rec", "1002.M1P1.host",
+                      H.make_message("rec-2", to=user))
+        r = b.cmd("n", "NOOP")
+        assert b"* 3 EXISTS" in r and recent_of(r) == 1, r
+        assert b.cmd("f", "FETCH 3 (FLAGS)")[0] == \
+            b"* 3 FETCH (FLAGS (\\Recent))"
+        r = a.cmd("n", "NOOP")
+        assert b"* 3 EXISTS" in r and recent_of(r) == 2, r
+        assert a.cmd("f", "FETCH 3 (FLAGS)")[0] == b"* 3 FETCH (FLAGS ())"
+        assert a.cmd("r", "SEARCH RECENT")[0] == b"* SEARCH 1 2"
+        # STATUS RECENT: what no SELECT has taken yet
+        r = ex.cmd("t", "STATUS Rec (RECENT)")
+        assert r[0] == b'* STATUS "Rec" (RECENT 0)', r
+        # IMAP4rev2: no RECENT, no \Recent, and nothing taken
+        assert v2.cmd("e", "ENABLE IMAP4rev2")[-1].startswith(b"e OK")
+        put_in_folder(imap, user, "Rec", "1003.M1P1.host",
+                      H.make_message("rec-3", to=user))
+        r = v2.cmd("s", "SELECT Rec")
+        assert r[-1].startswith(b"s OK") and recent_of(r) is None, r
+        r = v2.cmd("f", "FETCH 4 (FLAGS)")
+        assert r[0] == b"* 4 FETCH (FLAGS ())", r
+        r = ex.cmd("t", "STATUS Rec (RECENT)")
+        assert r[0] == b'* STATUS "Rec" (RECENT 1)', r
+        r = a.cmd("n", "NOOP")
+        assert b"* 4 EXISTS" in r and recent_of(r) == 3, r
+        # a session that comes back later finds nothing recent
+        a.cmd("c", "CLOSE")
+        r = a.cmd("s", "SELECT Rec")
+        assert recent_of(r) == 0, r
+    finally:
+        for c in (ex, a, b, v2):
+            c.close()
+
+
+def test_listing_cache_is_per_maildir(imap):
+    """The worker's folder listings are keyed by Maildir and folder: a
+    user's SELECT never gets another user's INBOX from them, however the
+    sessions fall on the workers."""
+    users = {"carol@example.test": "pw-carol", "dave@example.test": "pw-dave"}
+    # a message only carol has, so the two INBOXes differ
+    deliver(imap, "cache-only-carol", to="carol@example.test")
+    wait_delivered(imap, "carol@example.test", "cache-only-carol")
+    want = {}
+    for rnd in range(3):
+        for user, pw in users.items():
+            c = raw(imap, user, pw)
+            try:
+                r = c.cmd("s", "SELECT INBOX")
+                n = int([x for x in r if x.endswith(b" EXISTS")][0]
+                        .split()[1])
+                f = cmd(c, "f", "UID FETCH 1:* (UID)")
+                uids = [x for x in f if x.startswith(b"* ")]
+                assert len(uids) == n, (user, n, f[-3:])
+                got = (n, tuple(uids))
+                # the same answer every round: from the disk or the cache
+                assert want.setdefault(user, got) == got, (user, rnd)
+            finally:
+                c.close()
+    assert want["carol@example.test"] != want["dave@example.test"]
