@@ -42,8 +42,7 @@
 #define STREAM_CHUNK 16384		/* one read */
 #define STREAM_READ_ROUNDS 4		/* reads per event, for fairness */
 #define STREAM_WRITE_MAX (256 * 1024)	/* one plain send */
-#define STREAM_KEEP_IN 8192		/* largest empty input buf kept */
-#define STREAM_KEEP_OUT 65536		/* largest empty output buf kept */
+#define STREAM_KEEP_OUT 65536		/* output sent before compacting */
 #define STREAM_GRACE_MS 30000		/* longest flush after a timeout */
 
 enum stream_phase {
@@ -642,10 +641,8 @@ stream_flush(struct stream *s)
 	if (had && stream_out_avail(s) == 0 && stream_in_avail(s) > 0)
 		s->in_dirty = true;
 	if (s->out_off == s->out.len) {
-		if (s->out.cap > STREAM_KEEP_OUT)
-			buf_free(&s->out);
-		else
-			buf_reset(&s->out);
+		/* idle sessions are many: an empty buffer is not kept */
+		buf_free(&s->out);
 		s->out_off = 0;
 	} else if (s->out_off > STREAM_KEEP_OUT &&
 	    s->out_off > s->out.len / 2) {
@@ -653,11 +650,7 @@ stream_flush(struct stream *s)
 		s->out_off = 0;
 	}
 	if (s->zout_off == s->zout.len) {
-		/* idle compressed sessions are many: keep little */
-		if (s->zout.cap > STREAM_KEEP_IN)
-			buf_free(&s->zout);
-		else
-			buf_reset(&s->zout);
+		buf_free(&s->zout);
 		s->zout_off = 0;
 	}
 	return 0;
@@ -937,11 +930,10 @@ stream_process(struct stream *s, bool rd, bool wr)
 	if (s->drain_wanted && stream_out_avail(s) <= s->drain_low &&
 	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS))
 		stream_kick(s);
+	/* Idle sessions are many: one with nothing buffered holds no
+	 * buffer (a read allocates one again, the size of what came). */
 	if (stream_in_avail(s) == 0) {
-		if (s->in.cap > STREAM_KEEP_IN)
-			buf_free(&s->in);
-		else
-			buf_reset(&s->in);
+		buf_free(&s->in);
 		s->in_off = 0;
 	}
 	stream_update(s);
@@ -1303,7 +1295,7 @@ stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
 	}
 	SSL_set_bio(s->ssl, s->bio, s->bio);
 	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* A peer that closes without close_notify is just EOF for us. */
 	SSL_set_options(s->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (server) {
@@ -1353,6 +1345,13 @@ stream_ssl(const struct stream *s)
 	return s->ssl;
 }
 
+/* stream_buffer_memory - capacity of the input and output buffers */
+size_t
+stream_buffer_memory(const struct stream *s)
+{
+	return s->in.cap + s->out.cap + s->zout.cap;
+}
+
 /* stream_close_reason - why STREAM_CLOSED ("" while open) */
 const char *
 stream_close_reason(const struct stream *s)
@@ -1382,10 +1381,7 @@ stream_compress_start(struct stream *s)
 	s->z_plain_left = stream_plain_avail(s);
 	/* What the peer sent behind the command is compressed already. */
 	stream_deflate_feed(s->z, s->in.data + s->in_off, stream_in_avail(s));
-	if (s->in.cap > STREAM_KEEP_IN)
-		buf_free(&s->in);
-	else
-		buf_reset(&s->in);
+	buf_free(&s->in);
 	s->in_off = 0;
 	s->in_dirty = false;
 	s->skipping = false;
