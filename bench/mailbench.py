@@ -185,6 +185,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = maildir:%(base)s/%%d/%%n
 mail_max_userip_connections = %(limit)d
+# imap and pop3 have their own process_limit (1024), set below: with
+# only this one Dovecot dropped every session past the 1,024th
 default_process_limit = %(limit)d
 default_client_limit = %(climit)d
 passdb {
@@ -213,8 +215,10 @@ service imap-login {
   }
 %(login_hp)s}
 service imap {
+  process_limit = %(limit)d
 %(mail_hp)s}
 service pop3 {
+  process_limit = %(limit)d
 %(mail_hp)s}
 """
         cores = os.cpu_count() or 1
