@@ -99,6 +99,7 @@ static double opt_hold = 3;
 static const char *opt_smtp = NULL;
 static const char *opt_maildir = NULL;
 static int opt_msg_size = 4096;
+static int opt_sources;			/* spread over 127.0.0.1..N */
 
 static SSL_CTX *ssl_ctx;
 static int epfd;
@@ -1150,6 +1151,20 @@ conn_start(struct conn *c)
 		die("socket: %s", strerror(errno));
 	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		die("setsockopt: %s", strerror(errno));
+	if (opt_sources > 0) {
+		/* one of N loopback source addresses, so that a server's
+		 * per-address session limit sees N clients, not one */
+		struct sockaddr_in src = {.sin_family = AF_INET};
+
+		src.sin_addr.s_addr = htonl(0x7f000001u +
+		    (uint32_t)(c->id % opt_sources));
+		/* the port is picked at connect, per 4-tuple */
+		(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT,
+		    &one, sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+			die("bind to 127.0.0.%d: %s", 1 + c->id % opt_sources,
+			    strerror(errno));
+	}
 	c->step = S_CONNECTING;
 	c->kind = K_CONNECT;
 	c->sent = now();
@@ -1537,6 +1552,7 @@ usage(void)
 "  --smtp H:P    idle: deliver by SMTP; else --maildir DIR: write into\n"
 "                DIR/<domain>/<local>/new/\n"
 "  --size BYTES  APPEND message size (4096)\n"
+"  --sources N   connect from N loopback addresses 127.0.0.1.. (1..250)\n"
 "Prints kind=NAME count= rate= p50_ms= p99_ms= errors= per command kind,\n"
 "then a total line; exit 1 when there was any error.\n");
 	exit(2);
@@ -1677,6 +1693,7 @@ main(int argc, char **argv)
 		{"smtp", required_argument, NULL, 7},
 		{"maildir", required_argument, NULL, 8},
 		{"size", required_argument, NULL, 9},
+		{"sources", required_argument, NULL, 10},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, i;
@@ -1704,6 +1721,7 @@ main(int argc, char **argv)
 		case 7: opt_smtp = optarg; break;
 		case 8: opt_maildir = optarg; break;
 		case 9: opt_msg_size = atoi(optarg); break;
+		case 10: opt_sources = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -1711,7 +1729,8 @@ main(int argc, char **argv)
 	    opt_users < 1 || opt_users > 10000000 || opt_port < 1 ||
 	    opt_port > 65535 || opt_time <= 0 || opt_timeout <= 0 ||
 	    opt_ramp < 1 || opt_width < 0 || opt_width > 9 ||
-	    opt_msg_size < 64 || opt_msg_size > 64 * 1024 * 1024)
+	    opt_msg_size < 64 || opt_msg_size > 64 * 1024 * 1024 ||
+	    opt_sources < 0 || opt_sources > 250)
 		usage();
 	is_pop3 = strcmp(opt_workload, "pop3") == 0;
 	if (!is_pop3 && strcmp(opt_workload, "mixed") != 0 &&

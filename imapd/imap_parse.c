@@ -30,6 +30,8 @@ imap_parser_free(struct imap_parser *p)
 {
 	imap_parser_wipe(p);
 	buf_free(&p->cmd);
+	x_free(&p->lit);
+	p->lit_cap = 0;
 }
 
 /* imap_parser_wipe - overwrite the command text */
@@ -62,7 +64,8 @@ void
 imap_parser_reset(struct imap_parser *p)
 {
 	imap_parser_wipe(p);
-	p->nlit = 0;
+	x_free(&p->lit);
+	p->nlit = p->lit_cap = 0;
 	p->err = IMAP_ERR_NONE;
 	p->discarded = false;
 	p->state = IMAP_P_LINE;
@@ -187,6 +190,13 @@ imap_parser_eol(struct imap_parser *p)
 	else if (spool == 0 && n > p->cmd_max - p->cmd.len)
 		imap_parser_toobig(p, p->cmd_max);
 	if (p->err == IMAP_ERR_NONE) {
+		if (p->nlit == p->lit_cap) {
+			p->lit_cap = p->lit_cap ? p->lit_cap * 2 : 4;
+			if (p->lit_cap > IMAP_LITERALS_MAX)
+				p->lit_cap = IMAP_LITERALS_MAX;
+			p->lit = xreallocarray(p->lit, p->lit_cap,
+			    sizeof(*p->lit));
+		}
 		l = &p->lit[p->nlit++];
 		l->hdr = p->lit_hdr;
 		l->data = p->cmd.len;

@@ -128,8 +128,11 @@ struct imap_parser {
 
 	/* the command being assembled */
 	struct buf cmd;
-	struct imap_literal lit[IMAP_LITERALS_MAX];
-	size_t nlit;
+	struct imap_literal *lit;	/* nlit of lit_cap (grown on demand
+					 * up to IMAP_LITERALS_MAX, freed at
+					 * the next command: an idle session
+					 * holds none) */
+	size_t nlit, lit_cap;
 	enum imap_err err;	/* why it is being skipped / was refused */
 	bool discarded;		/* a LITERAL+ over the bound was thrown away */
 	unsigned long long toobig_limit;	/* IMAP_ERR_TOOBIG: the bound

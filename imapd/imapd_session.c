@@ -61,6 +61,10 @@ void
 imapd_session_init(struct service *svc)
 {
 	session_pool_init(&imapd_sessions, svc, service_loop(svc));
+	/* imapd_max_sessions (10,000 by default) sessions of one worker
+	 * need that many descriptors: warn at start if they cannot */
+	(void)service_nofile(var_imapd_max_sessions * IMAPD_SESSION_FDS,
+	    "imapd_max_sessions");
 }
 
 /* imapd_session_reply - queue one response line (CRLF is added; none

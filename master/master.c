@@ -138,6 +138,7 @@
 #include "mail/dir.h"
 #include "mail/mailbase.h"
 #include "mail/params.h"
+#include "mail/service.h"
 #include "mail/spool.h"
 #include "master.h"
 
@@ -712,6 +713,9 @@ main(int argc, char **argv)
 	master_pid = getpid();
 	master_started = time(NULL);
 	umask(022);
+	/* the soft descriptor limit up to the hard one, for master and,
+	 * inherited, for every service (each says if it needs more) */
+	(void)service_nofile(0, NULL);
 
 	/* configuration; the services get its absolute path */
 	conf = params_config_path(conf);

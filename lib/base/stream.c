@@ -42,7 +42,7 @@
 #define STREAM_CHUNK 16384		/* one read */
 #define STREAM_READ_ROUNDS 4		/* reads per event, for fairness */
 #define STREAM_WRITE_MAX (256 * 1024)	/* one plain send */
-#define STREAM_KEEP_IN 8192		/* largest empty input buf kept */
+#define STREAM_KEEP_IN 16384		/* largest empty input buf kept */
 #define STREAM_KEEP_OUT 65536		/* largest empty output buf kept */
 #define STREAM_GRACE_MS 30000		/* longest flush after a timeout */
 
@@ -69,6 +69,8 @@ struct stream {
 	bool skipping;		/* dropping the rest of a long line */
 	bool paused;
 	bool eof;		/* the peer closed its side */
+	bool waiting;		/* the last read found nothing more: the
+				 * stream waits for its peer */
 
 	struct buf out;		/* output; bytes before out_off sent */
 	size_t out_off;
@@ -642,6 +644,8 @@ stream_flush(struct stream *s)
 	if (had && stream_out_avail(s) == 0 && stream_in_avail(s) > 0)
 		s->in_dirty = true;
 	if (s->out_off == s->out.len) {
+		/* a busy stream reuses it; stream_process frees it once
+		 * the stream waits for its peer */
 		if (s->out.cap > STREAM_KEEP_OUT)
 			buf_free(&s->out);
 		else
@@ -653,7 +657,6 @@ stream_flush(struct stream *s)
 		s->out_off = 0;
 	}
 	if (s->zout_off == s->zout.len) {
-		/* idle compressed sessions are many: keep little */
 		if (s->zout.cap > STREAM_KEEP_IN)
 			buf_free(&s->zout);
 		else
@@ -701,6 +704,7 @@ stream_read(struct stream *s)
 	ssize_t r;
 
 	s->read_wants_write = false;
+	s->waiting = false;
 	for (int round = 0; round < STREAM_READ_ROUNDS; round++) {
 		size_t avail = stream_in_avail(s), room, want;
 		bool drained;
@@ -729,8 +733,10 @@ stream_read(struct stream *s)
 			r = SSL_read(s->ssl, stream_chunk, (int)want);
 			if (r <= 0) {
 				e = SSL_get_error(s->ssl, (int)r);
-				if (e == SSL_ERROR_WANT_READ)
+				if (e == SSL_ERROR_WANT_READ) {
+					s->waiting = true;
 					break;
+				}
 				if (e == SSL_ERROR_WANT_WRITE) {
 					s->read_wants_write = true;
 					break;
@@ -756,8 +762,10 @@ stream_read(struct stream *s)
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					s->waiting = true;
 					break;
+				}
 				stream_close(s, "read: %m");
 				return -1;
 			}
@@ -781,8 +789,11 @@ stream_read(struct stream *s)
 			buf_append(&s->in, stream_chunk, (size_t)r);
 			got = true;
 		}
-		if (drained)
+		if (drained) {
+			s->waiting = s->z == NULL ||
+			    !stream_deflate_pending(s->z);
 			break;
+		}
 	}
 	if (got)
 		s->in_dirty = true;
@@ -845,6 +856,36 @@ stream_deliver(struct stream *s)
 		/* The owner took something: it may take more. */
 		if (s->consumed != before && stream_in_avail(s) > 0)
 			s->in_dirty = true;
+	}
+}
+
+/*
+ * stream_release_idle - give back empty buffers. Idle sessions are many
+ * (IMAP IDLE: thousands per worker), so a stream that waits for its peer
+ * with nothing buffered holds no buffer at all; the next read or write
+ * allocates one the size of what comes. A busy stream (its last read
+ * did not drain the socket or the codec) keeps small ones between
+ * passes rather than allocate per read.
+ */
+static void
+stream_release_idle(struct stream *s)
+{
+	if (stream_in_avail(s) == 0) {
+		if (s->waiting || s->in.cap > STREAM_KEEP_IN)
+			buf_free(&s->in);
+		else
+			buf_reset(&s->in);
+		s->in_off = 0;
+	}
+	if (!s->waiting)
+		return;
+	if (s->out_off == s->out.len) {
+		buf_free(&s->out);
+		s->out_off = 0;
+	}
+	if (s->zout_off == s->zout.len) {
+		buf_free(&s->zout);
+		s->zout_off = 0;
 	}
 }
 
@@ -937,13 +978,7 @@ stream_process(struct stream *s, bool rd, bool wr)
 	if (s->drain_wanted && stream_out_avail(s) <= s->drain_low &&
 	    (s->phase == STREAM_PLAIN || s->phase == STREAM_TLS))
 		stream_kick(s);
-	if (stream_in_avail(s) == 0) {
-		if (s->in.cap > STREAM_KEEP_IN)
-			buf_free(&s->in);
-		else
-			buf_reset(&s->in);
-		s->in_off = 0;
-	}
+	stream_release_idle(s);
 	stream_update(s);
 }
 
@@ -1303,7 +1338,7 @@ stream_starttls(struct stream *s, SSL_CTX *ctx, bool server,
 	}
 	SSL_set_bio(s->ssl, s->bio, s->bio);
 	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* A peer that closes without close_notify is just EOF for us. */
 	SSL_set_options(s->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (server) {
@@ -1353,6 +1388,13 @@ stream_ssl(const struct stream *s)
 	return s->ssl;
 }
 
+/* stream_buffer_memory - capacity of the input and output buffers */
+size_t
+stream_buffer_memory(const struct stream *s)
+{
+	return s->in.cap + s->out.cap + s->zout.cap;
+}
+
 /* stream_close_reason - why STREAM_CLOSED ("" while open) */
 const char *
 stream_close_reason(const struct stream *s)
@@ -1382,10 +1424,7 @@ stream_compress_start(struct stream *s)
 	s->z_plain_left = stream_plain_avail(s);
 	/* What the peer sent behind the command is compressed already. */
 	stream_deflate_feed(s->z, s->in.data + s->in_off, stream_in_avail(s));
-	if (s->in.cap > STREAM_KEEP_IN)
-		buf_free(&s->in);
-	else
-		buf_reset(&s->in);
+	buf_free(&s->in);
 	s->in_off = 0;
 	s->in_dirty = false;
 	s->skipping = false;

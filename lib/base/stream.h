@@ -180,6 +180,12 @@ const char *stream_input_error(const struct stream *s);
  * (zlib's state, the buffers of compressed output and input), 0 if none */
 size_t stream_compress_memory(const struct stream *s);
 
+/* stream_buffer_memory - bytes the input and output buffers hold now
+ * (their capacity; TLS and compression state not counted). 0 once a
+ * stream with nothing buffered waits for its peer: an idle session
+ * keeps no buffer (a busy one keeps small ones between reads). */
+size_t stream_buffer_memory(const struct stream *s);
+
 /* stream_close_reason - why STREAM_CLOSED: "eof", "finished", "timeout",
  * or an error text such as "read: Connection reset by peer" or
  * "TLS handshake: ..." ("" while the stream is open) */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1433,6 +1434,159 @@ test_tls_pending(void)
 	st_tls_teardown(&k.t);
 }
 
+/* ---- an idle session holds no buffers ---- */
+
+/*
+ * OpenSSL's allocations are counted (st_ossl_*, installed first thing in
+ * main), so a test can see what the SSL objects of a connection hold.
+ */
+static long long st_ossl_bytes;
+
+static void *
+st_ossl_malloc(size_t n, const char *file, int line)
+{
+	void *p = malloc(n);
+
+	(void)file;
+	(void)line;
+	if (p != NULL)
+		st_ossl_bytes += (long long)malloc_usable_size(p);
+	return p;
+}
+
+static void *
+st_ossl_realloc(void *old, size_t n, const char *file, int line)
+{
+	long long was = old != NULL ? (long long)malloc_usable_size(old) : 0;
+	void *p = realloc(old, n);
+
+	(void)file;
+	(void)line;
+	if (p != NULL)
+		st_ossl_bytes += (long long)malloc_usable_size(p) - was;
+	else if (n == 0)
+		st_ossl_bytes -= was;
+	return p;
+}
+
+static void
+st_ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL)
+		st_ossl_bytes -= (long long)malloc_usable_size(p);
+	free(p);
+}
+
+struct st_idle {
+	struct st_tls t;
+	int replies;		/* lines the client got */
+	int want;		/* then stop */
+};
+
+/* st_idle_srv_fn - answer each line with a 20 KB reply (a FETCH) */
+static void
+st_idle_srv_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_idle *k = ctx;
+	const char *line;
+	size_t len;
+	static char big[20000];
+
+	if (ev == STREAM_INPUT) {
+		while (stream_get_line(s, &line, &len, NULL) > 0) {
+			memset(big, 'x', sizeof(big));
+			stream_write(s, big, sizeof(big));
+			stream_puts(s, "\r\nok\r\n");
+		}
+	} else if (ev == STREAM_CLOSED) {
+		stream_free(&k->t.srv);
+	}
+}
+
+/* st_idle_cli_fn - send a command, count the answers */
+static void
+st_idle_cli_fn(struct stream *s, enum stream_event ev, void *ctx)
+{
+	struct st_idle *k = ctx;
+	const char *line;
+	size_t len;
+	int got;
+
+	if (ev == STREAM_TLS_READY) {
+		stream_puts(s, "a FETCH 1:* (BODY[])\r\n");
+	} else if (ev == STREAM_INPUT) {
+		while ((got = stream_get_line(s, &line, &len, NULL)) != 0) {
+			if (got <= 0 || strcmp(line, "ok") != 0)
+				continue;
+			if (++k->replies == k->want)
+				evloop_stop(k->t.loop);
+			else
+				stream_puts(s, "b FETCH 1:* (BODY[])\r\n");
+		}
+	} else if (ev == STREAM_CLOSED) {
+		stream_free(&k->t.cli);
+	}
+}
+
+/*
+ * A session that has been served and waits (IMAP IDLE) holds no input or
+ * output buffer, and over TLS no record buffers either: with thousands
+ * of such sessions per worker these are most of the memory.
+ */
+static void
+st_idle_run(bool tls)
+{
+	const struct stream_limits lim = {2048, 16384, 0, 0};
+	struct st_idle k;
+	long long base = 0, held;
+
+	memset(&k, 0, sizeof(k));
+	k.want = 2;
+	T_ASSERT(st_tls_setup(&k.t, st_idle_srv_fn, st_idle_cli_fn, &lim,
+	    &lim) == 0);
+	base = st_ossl_bytes;
+	if (tls) {
+		stream_starttls(k.t.srv, k.t.sctx, true, NULL);
+		stream_starttls(k.t.cli, k.t.cctx, false, NULL);
+	} else {
+		stream_puts(k.t.cli, "a FETCH 1:* (BODY[])\r\n");
+	}
+	/* a second command once the first is answered */
+	T_ASSERT(st_run(k.t.loop, 5000));
+	T_EQ_INT(k.replies, 0 + k.want);
+	/* a few idle turns of the loop: nothing is left to do */
+	(void)st_run(k.t.loop, 30);
+	T_ASSERT(k.t.srv != NULL && k.t.cli != NULL);
+	if (k.t.srv == NULL || k.t.cli == NULL)
+		return;
+	T_EQ_INT((long long)stream_buffer_memory(k.t.srv), 0);
+	T_EQ_INT((long long)stream_buffer_memory(k.t.cli), 0);
+	if (tls) {
+		/* both ends' SSL objects together, after the handshake;
+		 * without SSL_MODE_RELEASE_BUFFERS each end keeps a read
+		 * and a write buffer of 16 KB and more */
+		held = st_ossl_bytes - base;
+		fprintf(stderr, "  OpenSSL holds %lld bytes for the two "
+		    "idle ends\n", held);
+		T_ASSERT(held < 2 * 16384);
+	}
+	st_tls_teardown(&k.t);
+}
+
+static void
+test_idle_no_buffers_plain(void)
+{
+	st_idle_run(false);
+}
+
+static void
+test_idle_no_buffers_tls(void)
+{
+	st_idle_run(true);
+}
+
 /* ---- bulk echo, plain and TLS ---- */
 
 #define ST_ECHO_BYTES (1024 * 1024)
@@ -1635,6 +1789,9 @@ static const struct test_case cases[] = {
 	{"STARTTLS handshake failure", test_starttls_handshake_failure},
 	{"stream_free on TLS ready", test_free_on_tls_ready},
 	{"TLS data held by OpenSSL", test_tls_pending},
+	{"an idle plain session holds no buffers",
+	    test_idle_no_buffers_plain},
+	{"an idle TLS session holds no buffers", test_idle_no_buffers_tls},
 	{"1 MB echo, plain", test_echo_plain},
 	{"1 MB echo, TLS", test_echo_tls},
 	{0},
@@ -1645,6 +1802,12 @@ main(void)
 {
 	int rc;
 
+	/* before OpenSSL allocates anything */
+	if (CRYPTO_set_mem_functions(st_ossl_malloc, st_ossl_realloc,
+	    st_ossl_free) != 1) {
+		fprintf(stderr, "CRYPTO_set_mem_functions failed\n");
+		return 1;
+	}
 	if (mkdtemp(st_dir) == NULL) {
 		perror("mkdtemp");
 		return 1;

@@ -141,6 +141,44 @@ service_fd_room(long long sessions, int per_session)
 	    (long long)rl.rlim_cur;
 }
 
+/*
+ * service_nofile - raise the soft RLIMIT_NOFILE to the hard limit (the
+ * soft one is often 1,024 while a worker's sessions want thousands) and
+ * say so in the log when even the hard limit is below need descriptors,
+ * which setting asks for; need <= 0: just raise. The soft limit after.
+ */
+long long
+service_nofile(long long need, const char *setting)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		msg_warn("getrlimit RLIMIT_NOFILE: %m");
+		return -1;
+	}
+	if (rl.rlim_cur != rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			msg_warn("setrlimit RLIMIT_NOFILE %llu: %m",
+			    (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = old;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return LLONG_MAX;
+	if (need > 0 && (long long)rl.rlim_cur < need + SERVICE_FD_RESERVE)
+		msg_warn("open file limit (RLIMIT_NOFILE) is %llu, below the "
+		    "%lld descriptors %s needs: sessions past %lld are "
+		    "refused as busy; raise LimitNOFILE (systemd) or "
+		    "ulimit -Hn", (unsigned long long)rl.rlim_cur,
+		    need + SERVICE_FD_RESERVE, setting,
+		    (long long)rl.rlim_cur > SERVICE_FD_RESERVE ?
+		    (long long)rl.rlim_cur - SERVICE_FD_RESERVE : 0);
+	return (long long)rl.rlim_cur;
+}
+
 /* service_tls_server_ctx - load tls_cert_file and tls_key_file, if set */
 SSL_CTX *
 service_tls_server_ctx(void)
@@ -725,6 +763,7 @@ service_main(int argc, char **argv, const struct service_def *def)
 	service_signals();
 
 	service_malloc_tune();
+	(void)service_nofile(0, NULL);	/* a daemon says what it needs */
 
 	svc = xcalloc(1, sizeof(*svc));
 	svc->def = def;

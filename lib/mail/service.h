@@ -99,6 +99,10 @@ const struct service_listener *service_listeners(const struct service *svc,
  * kept for files, listeners and logging? Checked against RLIMIT_NOFILE
  * at each call, so a session never meets EMFILE halfway through. */
 bool service_fd_room(long long sessions, int per_session);
+/* service_nofile - raise the soft RLIMIT_NOFILE to the hard one (done
+ * for every service at start); warn when it stays below need plus the
+ * reserve, naming setting. Returns the soft limit (-1 unknown) */
+long long service_nofile(long long need, const char *setting);
 
 /* service_tls_server_ctx - the server TLS context of tls_cert_file and
  * tls_key_file, loaded in pre_drop while the key is still readable; NULL

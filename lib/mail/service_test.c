@@ -701,6 +701,67 @@ test_fd_room(void)
 	T_ASSERT(service_fd_room(67, 2));
 }
 
+/* nofile_run - service_nofile(need) with stderr (the log) in out */
+static long long
+nofile_run(long long need, struct buf *out)
+{
+	char path[] = "/tmp/herald-nofile-test.XXXXXX";
+	char tmp[512];
+	int fd, saved;
+	long long r;
+	ssize_t n;
+
+	buf_reset(out);
+	if ((fd = mkstemp(path)) < 0)
+		return -2;
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	if (saved < 0 || dup2(fd, 2) < 0) {
+		close(fd);
+		return -2;
+	}
+	r = service_nofile(need, "imapd_max_sessions");
+	fflush(stderr);
+	if (dup2(saved, 2) < 0)
+		r = -2;
+	close(saved);
+	if (lseek(fd, 0, SEEK_SET) == 0)
+		while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+			buf_append(out, tmp, (size_t)n);
+	close(fd);
+	return r;
+}
+
+/*
+ * service_nofile: the soft limit goes up to the hard one, and a need
+ * beyond the hard one is logged (with the setting's name), a need
+ * within it is not.
+ */
+static void
+test_nofile(void)
+{
+	struct rlimit old, low, now;
+	struct buf out = BUF_INIT;
+
+	T_ASSERT(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	if (old.rlim_max == RLIM_INFINITY || old.rlim_max < 300)
+		return;		/* nothing to show here */
+	low = old;
+	low.rlim_cur = 200;
+	T_ASSERT(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	T_EQ_INT(nofile_run(100, &out), (long long)old.rlim_max);
+	T_ASSERT(getrlimit(RLIMIT_NOFILE, &now) == 0);
+	T_EQ_INT((long long)now.rlim_cur, (long long)old.rlim_max);
+	T_EQ_STR(buf_cstr(&out), "");
+	T_EQ_INT(nofile_run((long long)old.rlim_max, &out),
+	    (long long)old.rlim_max);
+	T_ASSERT(strstr(buf_cstr(&out), "below the") != NULL);
+	T_ASSERT(strstr(buf_cstr(&out), "imapd_max_sessions") != NULL);
+	T_ASSERT(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	buf_free(&out);
+}
+
 /* rss_kb - this process's resident size */
 static long long
 rss_kb(void)
@@ -810,6 +871,7 @@ test_heap_trim(void)
 static const struct test_case cases[] = {
 	{"heap trimmed after a surge of sessions", test_heap_trim},
 	{"descriptor room for sessions", test_fd_room},
+	{"open file limit raised, shortfall logged", test_nofile},
 	{"event: echo, graceful stop with a session", test_event_echo_and_stop},
 	{"event: stop without sessions is immediate", test_event_idle_stop},
 	{"event: stop_timeout ends open sessions", test_event_stop_timeout},
