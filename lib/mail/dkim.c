@@ -9,11 +9,20 @@
  *
  * Who signs: the private keys live under dkim_directory, mode 0640,
  * owner root, group dkim_group. The plan (DESIGN.md section 3) is a
- * small "signer" service running as a user in that group and no other:
- * smtpd, which faces the internet, sends it the domain and the message's
- * header fields and body hash (never sees a key) and gets the
- * DKIM-Signature fields back. Until the signer runs, `heraldctl dkim
- * sign` (root) signs a message given on stdin.
+ * small "signer" service (SERVICE_SINGLE, a pool like authd) running as
+ * dkim_user, the one member of dkim_group: smtpd, which faces the
+ * internet, never holds a key. For a message from a hosted domain that
+ * came by submission, sendmail or mynetworks, smtpd hashes the body as
+ * it arrives (dkim_hasher, streaming, so the body never crosses IPC),
+ * and before the commit sends the signer one frame: the From domain,
+ * the header block (bounded by smtpd's header limit) and the body hash;
+ * the signer answers with the DKIM-Signature fields (dkim_sign_header
+ * with the domain's current selector and keys), which smtpd writes
+ * above the header in the queue file before its fsync, so local and
+ * remote recipients get the same signed message (one path). A signer
+ * that does not answer in time means 451 (never unsigned mail). Until
+ * the signer runs, `heraldctl dkim sign` (root) signs a message given
+ * on stdin.
  */
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +149,16 @@ static void
 dkim_buf_out(void *ctx, const void *data, size_t len)
 {
 	buf_append(ctx, data, len);
+}
+
+/* dkim_hasher_out - the body canonicaliser's output into a hasher */
+static void
+dkim_hasher_out(void *ctx, const void *data, size_t len)
+{
+	struct dkim_hasher *h = ctx;
+
+	if (EVP_DigestUpdate(h->md, data, len) != 1)
+		h->failed = true;
 }
 
 /* dkim_sha256 - one-shot SHA-256; -1 if OpenSSL fails */
@@ -408,19 +427,21 @@ out:
 	return rc;
 }
 
-/* dkim_sign - DKIM-Signature fields for a message, one per signer */
-int
-dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
-    size_t ns, time_t now, struct buf *out, struct buf *why)
+/* dkim_sign_parsed - the fields for a parsed message and its body hash
+ * (hash NULL: computed from the message) */
+static int
+dkim_sign_parsed(struct dkim_msg *mp, const unsigned char *hash_in,
+    const struct dkim_signer *s, size_t ns, time_t now, struct buf *out,
+    struct buf *why)
 {
-	struct dkim_msg m;
+	struct dkim_msg m = *mp;
 	unsigned char hash[32];
 	struct buf bh = BUF_INIT;
 	int rc = -1;
 
-	if (dkim_parse(msg, len, &m, why) < 0)
-		return -1;
-	if (dkim_body_hash(&m, -1, hash, why) < 0)
+	if (hash_in != NULL)
+		memcpy(hash, hash_in, sizeof(hash));
+	else if (dkim_body_hash(&m, -1, hash, why) < 0)
 		goto out;
 	dkim_b64(hash, sizeof(hash), &bh);
 	for (size_t i = 0; i < ns; i++)
@@ -430,7 +451,75 @@ dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
 	rc = 0;
 out:
 	buf_free(&bh);
+	return rc;
+}
+
+/* dkim_sign - DKIM-Signature fields for a message, one per signer */
+int
+dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
+    size_t ns, time_t now, struct buf *out, struct buf *why)
+{
+	struct dkim_msg m;
+	int rc;
+
+	if (dkim_parse(msg, len, &m, why) < 0)
+		return -1;
+	rc = dkim_sign_parsed(&m, NULL, s, ns, now, out, why);
 	x_free(&m.f);
+	return rc;
+}
+
+/* dkim_sign_header - dkim_sign from the header and the body's hash */
+int
+dkim_sign_header(const char *header, size_t len,
+    const unsigned char bh[32], const struct dkim_signer *s, size_t ns,
+    time_t now, struct buf *out, struct buf *why)
+{
+	struct dkim_msg m;
+	int rc;
+
+	if (dkim_parse(header, len, &m, why) < 0)
+		return -1;
+	rc = dkim_sign_parsed(&m, bh, s, ns, now, out, why);
+	x_free(&m.f);
+	return rc;
+}
+
+/* dkim_hasher_init - start a body hash; -1 if OpenSSL fails */
+int
+dkim_hasher_init(struct dkim_hasher *h)
+{
+	h->md = EVP_MD_CTX_new();
+	if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(),
+	    NULL) != 1) {
+		EVP_MD_CTX_free(h->md);
+		h->md = NULL;
+		return -1;
+	}
+	h->failed = false;
+	dkim_body_init(&h->body, dkim_hasher_out, h);
+	return 0;
+}
+
+/* dkim_hasher_update - the next bytes of the body */
+void
+dkim_hasher_update(struct dkim_hasher *h, const void *data, size_t len)
+{
+	dkim_body_update(&h->body, data, len);
+}
+
+/* dkim_hasher_final - the hash; -1 if OpenSSL failed on the way */
+int
+dkim_hasher_final(struct dkim_hasher *h, unsigned char bh[32])
+{
+	unsigned n = 0;
+	int rc;
+
+	dkim_body_final(&h->body);
+	rc = !h->failed && EVP_DigestFinal_ex(h->md, bh, &n) == 1 &&
+	    n == 32 ? 0 : -1;
+	EVP_MD_CTX_free(h->md);
+	h->md = NULL;
 	return rc;
 }
 

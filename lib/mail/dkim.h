@@ -89,6 +89,30 @@ struct dkim_signer {
 int dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
     size_t ns, time_t now, struct buf *out, struct buf *why);
 
+/* dkim_sign_header - as dkim_sign, from the header only (header[0..len),
+ * the fields, an empty line after them allowed) and the SHA-256 of the
+ * relaxed body (dkim_hasher): what a signer process needs, so that the
+ * body stays with whoever received it */
+int dkim_sign_header(const char *header, size_t len,
+    const unsigned char bh[32], const struct dkim_signer *s, size_t ns,
+    time_t now, struct buf *out, struct buf *why);
+
+/* a body hash computed as the body arrives, in chunks of any size */
+struct dkim_hasher {
+	struct dkim_body body;
+	void *md;		/* EVP_MD_CTX */
+	bool failed;
+};
+
+/* dkim_hasher_init - start; -1 if OpenSSL fails */
+int dkim_hasher_init(struct dkim_hasher *h);
+/* dkim_hasher_update - the next len bytes of the body */
+void dkim_hasher_update(struct dkim_hasher *h, const void *data,
+    size_t len);
+/* dkim_hasher_final - the SHA-256 of the relaxed body into bh, and the
+ * hasher freed; -1 if OpenSSL failed */
+int dkim_hasher_final(struct dkim_hasher *h, unsigned char bh[32]);
+
 /* dkim_key_fn - the TXT record text for selector._domainkey.domain
  * into txt: 0, or -1 with why (no record, DNS failure) */
 typedef int dkim_key_fn(const char *domain, const char *selector,

@@ -362,6 +362,36 @@ test_key_pem(void)
 	buf_free(&t2);
 }
 
+static void
+test_sign_header(void)
+{
+	const char *body = strstr(plain, "\n\n") + 2;
+	size_t hlen = (size_t)(body - plain);
+	struct buf whole = BUF_INIT, split = BUF_INIT, why = BUF_INIT;
+	struct dkim_hasher h;
+	unsigned char bh[32];
+	EVP_PKEY *k = NULL;
+	struct dkim_signer s;
+
+	T_EQ_INT(dkim_key_generate(DKIM_ED25519_SHA256, &k, &why), 0);
+	s = (struct dkim_signer){"example.test", "sel-ed25519", k};
+	T_EQ_INT(dkim_sign(plain, strlen(plain), &s, 1, 1765000000, &whole,
+	    &why), 0);
+	/* the body hashed one byte at a time, then the header signed:
+	 * Ed25519 is deterministic, so the field is the very same */
+	T_EQ_INT(dkim_hasher_init(&h), 0);
+	for (const char *p = body; *p; p++)
+		dkim_hasher_update(&h, p, 1);
+	T_EQ_INT(dkim_hasher_final(&h, bh), 0);
+	T_EQ_INT(dkim_sign_header(plain, hlen, bh, &s, 1, 1765000000, &split,
+	    &why), 0);
+	T_EQ_STR(buf_cstr(&split), buf_cstr(&whole));
+	EVP_PKEY_free(k);
+	buf_free(&whole);
+	buf_free(&split);
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
 	{"RFC 6376 3.4.5 relaxed header", test_canon_header},
 	{"relaxed body at every chunk size", test_canon_body},
@@ -370,6 +400,7 @@ static const struct test_case cases[] = {
 	{"sign and verify, tampering breaks", test_sign_verify},
 	{"messages without body", test_no_header_end},
 	{"key to PEM and back", test_key_pem},
+	{"header and streamed body hash sign the same", test_sign_header},
 	{0},
 };
 
