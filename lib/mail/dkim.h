@@ -81,7 +81,7 @@ enum dkim_alg {
 struct dkim_signer {
 	const char *domain;	/* d= */
 	const char *selector;	/* s= */
-	EVP_PKEY *key;		/* RSA or Ed25519; the algorithm follows */
+	EVP_PKEY *key;		/* RSA or Ed25519: gives the algorithm */
 };
 
 /* dkim_sign - DKIM-Signature fields for msg[0..len), one per signer,
