@@ -220,6 +220,54 @@ def test_opendkim_verifies_each_signature(setup):
         assert r.returncode != 0, (s, r.stdout)
 
 
+# folded fields, tabs and runs of spaces, trailing whitespace and empty
+# lines at the end, CRLF line ends: canonicalisation must agree with
+# opendkim's to the byte (which refuses a second Cc, as RFC 5322 does)
+HARD = ("Received: from a by b; Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+        "Received: from c by d; Sun, 6 Dec 2026 09:59:00 +0000\r\n"
+        "From:   \"Ann  Example\" \t<ann@herald.test>  \r\n"
+        "To: bob@example.org,\r\n"
+        "\tcarol@example.org ,\r\n"
+        "    dave@example.org\r\n"
+        "Cc: eve@example.org\r\n"
+        "subject:   Folded\r\n  subject   line \r\n"
+        "Date: Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain;\r\n charset=\"utf-8\"\r\n"
+        "X-Unsigned: yes\r\n"
+        "\r\n"
+        "  leading spaces\tand\t\ttabs   \r\n"
+        "\r\n"
+        "line after an empty one\r\n"
+        "\t \r\n"
+        "\r\n\r\n")
+
+
+@pytest.mark.skipif(not ROOT or not shutil.which("opendkim-testmsg") or
+                    not shutil.which("unshare"),
+                    reason="needs root, unshare and opendkim-testmsg "
+                    "(opendkim-tools, scripts/deps.sh)")
+def test_opendkim_agrees_on_canonicalisation(setup):
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c",
+                        str(setup["conf"]), "dkim", "sign", DOMAIN],
+                       input=HARD.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert out.endswith(HARD) and "\r\n" in out.split("\r\nFrom:")[0]
+    sigs, rest = fields_and_rest(out)
+    assert len(sigs) == 2
+    assert "h=from:from:subject:date:to:cc:mime-version:content-type;" \
+        in sigs[0].replace("\r\n ", ""), sigs[0]
+    for s in sigs:
+        # opendkim-testmsg reads LF lines (CRLF is a syntax error to it)
+        r = opendkim_verify(setup["folder"], setup["knot"],
+                            (s + rest).replace("\r\n", "\n"))
+        assert r.returncode == 0 and r.stdout == "", (s, r.stdout)
+    r = ctl(setup["conf"], "dkim", "verify", input=out)
+    assert r.returncode == 0 and r.stdout.count(": pass") == 2, r.stdout
+
+
 def test_domain_dns_check(setup):
     r = ctl_ok(setup["conf"], "domain", "dns", DOMAIN)
     text = r.stdout
