@@ -784,6 +784,32 @@ dkim_verify_one(struct dkim_msg *m, const struct dkim_field *sf,
 		buf_puts(&why, "bad d= or s=");
 		goto out;
 	}
+	if ((q = dkim_tag(&t, "i")) != NULL) {
+		/* the identity's domain is d= or below it (RFC 6376 3.5) */
+		const char *at = strrchr(q, '@');
+		size_t il, dl = strlen(d);
+
+		at = at != NULL ? at + 1 : "";
+		il = strlen(at);
+		if (!(strcasecmp(at, d) == 0 || (il > dl && at[il - dl - 1] ==
+		    '.' && strcasecmp(at + il - dl, d) == 0))) {
+			buf_puts(&why, "i= is not in d=");
+			goto out;
+		}
+	}
+	if ((q = dkim_tag(&t, "x")) != NULL) {
+		char *end;
+		long long x = strtoll(q, &end, 10);
+
+		if (*q < '0' || *q > '9' || *end != '\0') {
+			buf_puts(&why, "bad x=");
+			goto out;
+		}
+		if (x < (long long)time(NULL)) {
+			buf_puts(&why, "signature expired (x=)");
+			goto out;
+		}
+	}
 	if (l != NULL) {
 		char *end;
 

@@ -145,6 +145,17 @@ test_rfc8463(void)
 	    v, 4, &nv), 0);
 	T_ASSERT(strstr(v[0].why, "signature does not verify") != NULL);
 	free(bad);
+	/* an identity outside d=, and an expired signature */
+	bad = strdup(rfc8463_msg);
+	memcpy(strstr(bad, "i=@football"), "i=@footbalx", 11);
+	T_EQ_INT(dkim_verify(bad, strlen(bad), key_txt, RFC8463_KEY, v, 4,
+	    &nv), 0);
+	T_EQ_STR(v[0].why, "i= is not in d=");
+	memcpy(strstr(bad, "i=@footbalx.example.com"),
+	    "x=152863790            ", 23);
+	T_EQ_INT(dkim_verify(bad, strlen(bad), key_txt, RFC8463_KEY, v, 4,
+	    &nv), 0);
+	T_EQ_STR(v[0].why, "signature expired (x=)");
 }
 
 /* the RFC 8463 private key (its seed) */
