@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1071,5 +1072,126 @@ out:
 	buf_free(&got);
 	buf_free(&s1);
 	buf_free(&s2);
+	return rc;
+}
+
+/* ctl_dkim_user_in - true if user name is in group gr (primary or
+ * member); unknown users are not */
+static bool
+ctl_dkim_user_in(const char *name, const struct group *gr)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL)
+		return false;
+	if (pw->pw_gid == gr->gr_gid)
+		return true;
+	for (char **m = gr->gr_mem; *m != NULL; m++)
+		if (strcmp(*m, name) == 0)
+			return true;
+	return false;
+}
+
+/* ctl_dkim_check_mode - one folder or key file: nothing for others,
+ * no group write, root's when run as root; -1 with why */
+static int
+ctl_dkim_check_mode(const char *path, bool dir, bool root, struct buf *why)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		buf_printf(why, "%s: %m", path);
+		return -1;
+	}
+	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+		buf_printf(why, "%s: not a %s", path, dir ? "folder" : "file");
+		return -1;
+	}
+	if ((st.st_mode & 0027) != 0) {
+		buf_printf(why, "%s has mode %04o: others or the group could "
+		    "change or read keys (want %s)", path,
+		    (unsigned)(st.st_mode & 07777), dir ? "0750" : "0640");
+		return -1;
+	}
+	if (root && st.st_uid != 0) {
+		buf_printf(why, "%s belongs to uid %ld, not root", path,
+		    (long)st.st_uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* ctl_dkim_check - for heraldctl check: the key folders and files are
+ * closed to others, and no service user but the signer's is in
+ * dkim_group. 1 ok (what says what), 0 no keys, -1 with why */
+int
+ctl_dkim_check(struct buf *what, struct buf *why)
+{
+	static const char *const *users[] = {(const char *const *)
+	    &var_herald_user, (const char *const *)&var_vmail_user,
+	    (const char *const *)&var_auth_user};
+	struct buf path = BUF_INIT;
+	bool root = geteuid() == 0;
+	struct dirent *de, *ke;
+	struct group *gr;
+	struct stat st;
+	DIR *dp, *kp;
+	int ndom = 0, nkey = 0, rc = -1;
+
+	if (lstat(var_dkim_directory, &st) < 0 && errno == ENOENT)
+		return 0;
+	if (ctl_dkim_check_mode(var_dkim_directory, true, root, why) < 0)
+		return -1;
+	if (root && (gr = getgrnam(var_dkim_group)) != NULL) {
+		for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
+			if (ctl_dkim_user_in(*users[i], gr)) {
+				buf_printf(why, "%s is in dkim_group %s: it "
+				    "could read the keys", *users[i],
+				    var_dkim_group);
+				return -1;
+			}
+		if (strcmp(var_directory_group, var_dkim_group) == 0) {
+			buf_printf(why, "directory_group is dkim_group (%s): "
+			    "every service could read the keys",
+			    var_dkim_group);
+			return -1;
+		}
+	}
+	if ((dp = opendir(var_dkim_directory)) == NULL) {
+		buf_printf(why, "%s: %m", var_dkim_directory);
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		ctl_dkim_path(&path, de->d_name, NULL);
+		if (ctl_dkim_check_mode(buf_cstr(&path), true, root, why) < 0)
+			goto out;
+		ndom++;
+		if ((kp = opendir(buf_cstr(&path))) == NULL) {
+			buf_printf(why, "%s: %m", buf_cstr(&path));
+			goto out;
+		}
+		while ((ke = readdir(kp)) != NULL) {
+			size_t n = strlen(ke->d_name);
+
+			if (n < 4 || strcmp(ke->d_name + n - 4, ".key") != 0)
+				continue;
+			ctl_dkim_path(&path, de->d_name, ke->d_name);
+			if (ctl_dkim_check_mode(buf_cstr(&path), false, root,
+			    why) < 0) {
+				(void)closedir(kp);
+				goto out;
+			}
+			nkey++;
+		}
+		(void)closedir(kp);
+	}
+	buf_printf(what, "%s: %d domain%s, %d key%s", var_dkim_directory,
+	    ndom, ndom == 1 ? "" : "s", nkey, nkey == 1 ? "" : "s");
+	rc = 1;
+out:
+	(void)closedir(dp);
+	buf_free(&path);
 	return rc;
 }

@@ -21,6 +21,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,32 @@ def test_keygen_files_and_modes(setup):
     r = ctl(setup["conf"], "dkim", "keygen", "example.test", "--selector",
             "Bad_Sel")
     assert r.returncode == 1 and "bad selector" in r.stderr
+
+
+def test_check_reports_keys(setup):
+    def dkim_line(conf):
+        r = ctl(conf, "check")
+        lines = [x for x in r.stdout.splitlines() if " dkim: " in x]
+        assert len(lines) == 1, r.stdout
+        return lines[0]
+    conf = setup["conf"]
+    assert re.match(r"ok dkim: \S+/dkim: \d+ domains?, \d+ keys$",
+                    dkim_line(conf)), dkim_line(conf)
+    key = setup["folder"] / "dkim" / DOMAIN / ("%s.rsa.key" % SELECTOR)
+    os.chmod(key, 0o644)
+    try:
+        line = dkim_line(conf)
+        assert line.startswith("FAIL dkim: ") and "mode 0644" in line, line
+    finally:
+        os.chmod(key, 0o640)
+    if ROOT:
+        # a service user in dkim_group could read every key
+        other = setup["folder"] / "check.conf"
+        other.write_text(conf.read_text() +
+                         "herald_user = daemon\ndkim_group = daemon\n")
+        line = dkim_line(other)
+        assert line == "FAIL dkim: daemon is in dkim_group daemon: it " \
+            "could read the keys", line
 
 
 def test_show_records(setup):
