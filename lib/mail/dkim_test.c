@@ -156,6 +156,7 @@ test_rfc8463(void)
 	T_EQ_INT(dkim_verify(bad, strlen(bad), key_txt, RFC8463_KEY, v, 4,
 	    &nv), 0);
 	T_EQ_STR(v[0].why, "signature expired (x=)");
+	free(bad);
 }
 
 /* the RFC 8463 private key (its seed) */
