@@ -215,6 +215,18 @@ int ctl_status(struct ctl *ctl, const struct ctl_args *a);
 /* ctl_dns.c */
 int ctl_dns_lookup(struct ctl *ctl, const struct ctl_args *a);
 
+/* ctl_dkim.c */
+int ctl_dkim_keygen(struct ctl *ctl, const struct ctl_args *a);
+int ctl_dkim_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_dkim_rotate(struct ctl *ctl, const struct ctl_args *a);
+int ctl_dkim_remove(struct ctl *ctl, const struct ctl_args *a);
+int ctl_dkim_sign(struct ctl *ctl, const struct ctl_args *a);
+int ctl_dkim_verify(struct ctl *ctl, const struct ctl_args *a);
+int ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_dkim_check - for check: key modes, and no service user but the
+ * signer's in dkim_group; 1 ok (what), 0 no keys, -1 with why */
+int ctl_dkim_check(struct buf *what, struct buf *why);
+
 /* ctl_check.c */
 int ctl_check(struct ctl *ctl, const struct ctl_args *a);
 

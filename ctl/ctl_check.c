@@ -11,8 +11,9 @@
  * write): right after installation they are not there. The TLS
  * certificate and key load and belong together; the service programs are
  * there and executable; the fixed part of mail_location exists or can be
- * created (as root: vmail_user can reach it and create mailboxes in it).
- * Nothing is changed.
+ * created (as root: vmail_user can reach it and create mailboxes in it);
+ * the DKIM keys, if any, are closed to others and no service user but
+ * the signer's is in dkim_group. Nothing is changed.
  */
 #include <errno.h>
 #include <grp.h>
@@ -372,6 +373,20 @@ ctl_check_mail_location(int *failed, bool root)
 }
 
 /* ctl_check - run every check */
+/* ctl_check_dkim - the DKIM keys, when there are any (ctl_dkim.c) */
+static void
+ctl_check_dkim(int *failed)
+{
+	struct buf what = BUF_INIT, why = BUF_INIT;
+	int r = ctl_dkim_check(&what, &why);
+
+	if (r != 0)
+		ctl_check_line(failed, r > 0, "dkim: %s", r > 0 ?
+		    buf_cstr(&what) : buf_cstr(&why));
+	buf_free(&what);
+	buf_free(&why);
+}
+
 int
 ctl_check(struct ctl *ctl, const struct ctl_args *a)
 {
@@ -394,6 +409,7 @@ ctl_check(struct ctl *ctl, const struct ctl_args *a)
 	ctl_check_tls(&failed);
 	ctl_check_programs_run(&failed);
 	ctl_check_mail_location(&failed, root);
+	ctl_check_dkim(&failed);
 	buf_free(&why);
 	return failed ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 }

@@ -74,6 +74,10 @@ static const struct ctl_opt ctl_opts_quota[] = {{"quota", true},
     {NULL, false}};
 static const struct ctl_opt ctl_opts_import[] = {{"domain", true},
     {"update", false}, {NULL, false}};
+static const struct ctl_opt ctl_opts_selector[] = {{"selector", true},
+    {NULL, false}};
+static const struct ctl_opt ctl_opts_check[] = {{"check", false},
+    {NULL, false}};
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, "start", "[--foreground]", "start herald and wait until it "
@@ -102,6 +106,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    ctl_domain_del, CTL_CONF_WRITES},
 	{"domain", "list", "", "hosted domains", 0, 0, NULL, ctl_domain_list,
 	    CTL_CONF_READS},
+	{"domain", "dns", "DOMAIN [--check]", "every DNS record the domain "
+	    "needs (MX, SPF, DKIM, DMARC) in zone-file form; --check: compare "
+	    "with what DNS answers (exit 1 if one differs)", 1, 1,
+	    ctl_opts_check, ctl_domain_dns, CTL_CONF_READS},
 	{"user", "add", "ADDR [--quota SIZE]", "add a user; the password is "
 	    "asked on a terminal, else read from the first line of stdin", 1,
 	    1, ctl_opts_quota, ctl_user_add, CTL_CONF_WRITES},
@@ -164,11 +172,30 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "(A, AAAA, MX, TXT, TLSA, PTR; PTR takes an address) and "
 	    "whether DNSSEC made it secure, insecure or bogus", 2, 2, NULL,
 	    ctl_dns_lookup, CTL_CONF_READS},
+	{"dkim", "keygen", "DOMAIN [--selector S]", "make a domain's DKIM "
+	    "keys (Ed25519 and RSA-2048; selector default heraldYYYYMM) and "
+	    "print the TXT records to publish", 1, 1, ctl_opts_selector,
+	    ctl_dkim_keygen, CTL_CONF_WRITES},
+	{"dkim", "show", "DOMAIN", "the DKIM TXT records of every selector "
+	    "of a domain", 1, 1, NULL, ctl_dkim_show, CTL_CONF_READS},
+	{"dkim", "rotate", "DOMAIN [--selector S]", "new keys under a new "
+	    "selector that signs from now on; the old selector stays until "
+	    "removed", 1, 1, ctl_opts_selector, ctl_dkim_rotate,
+	    CTL_CONF_WRITES},
+	{"dkim", "remove", "DOMAIN SELECTOR", "delete an old selector's "
+	    "keys (never the one that signs)", 2, 2, NULL, ctl_dkim_remove,
+	    CTL_CONF_WRITES},
+	{"dkim", "sign", "DOMAIN", "sign the message on stdin with the "
+	    "domain's keys; the signed message to stdout", 1, 1, NULL,
+	    ctl_dkim_sign, CTL_CONF_READS},
+	{"dkim", "verify", "", "check the DKIM signatures of the message on "
+	    "stdin with the keys DNS gives (exit 0 if one passes)", 0, 0,
+	    NULL, ctl_dkim_verify, CTL_CONF_READS},
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    "mailbox", "auth", "dns", NULL};
+    "mailbox", "auth", "dns", "dkim", NULL};
 
 /* ctl_is_group - true if word names a command group */
 static bool

@@ -216,6 +216,7 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "vmail_user = %s\n"
                 "auth_user = %s\n"
                 "directory_group = %s\n"
+                "dkim_directory = dkim\n"
                 % (bin_dir, port, pop3_port, pop3s_port, imap_port,
                    imaps_port,
                    acct["herald_user"], acct["vmail_user"],
@@ -232,6 +233,9 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
             input=passwords[name] + "\n")
     run(ctl + ["alias", "add", "postmaster@example.test",
                "alice@example.test"])
+    # example.test's DKIM keys (Ed25519 and RSA): "heraldctl dkim show
+    # example.test" prints its records, "dkim sign" signs with them
+    run(ctl + ["dkim", "keygen", "example.test", "--selector", "demo"])
     return {"conf": conf, "ctl": ctl, "passwords": passwords,
             "accounts": acct, "notes": notes,
             "ports": {"port": port, "pop3": pop3_port, "pop3s": pop3s_port,

@@ -7,9 +7,10 @@ set -eu
 pkgs="build-essential cmake pkg-config libssl-dev liblmdb-dev libpcre2-dev
 zlib1g-dev libcrypt-dev python3 python3-pytest openssl swaks curl fetchmail fail2ban
 mandoc debhelper lintian logrotate isync offlineimap3 neomutt
-libunbound-dev dns-root-data knot ldnsutils python3-dnslib"
+libunbound-dev dns-root-data knot ldnsutils python3-dnslib opendkim-tools"
 # (libunbound-dev and dns-root-data build and run lib/mail/dns.c; knot,
-# ldnsutils and python3-dnslib are the DNS servers of t/integration)
+# ldnsutils and python3-dnslib are the DNS servers of t/integration;
+# opendkim-tools checks herald's DKIM signatures in test_dkim.py)
 # more for one target, e.g. "scripts/deps.sh clang libclang-rt-14-dev"
 pkgs="$pkgs $*"
 

@@ -120,6 +120,8 @@ char *var_dns_forwarders;
 char *var_dns_stub_zones;
 char *var_dns_trust_anchor_file;
 long long var_dns_timeout;
+char *var_dkim_directory;
+char *var_dkim_group;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -528,6 +530,13 @@ struct cfg_entry params_table[] = {
 	    "empty: no validation, every answer counts as insecure"),
 	TIME(dns_timeout, "10s", 1, 300,
 	    "longest wait for one DNS lookup; then it fails temporarily"),
+	STR(dkim_directory, "/etc/herald/dkim",
+	    "DKIM keys: DOMAIN/SELECTOR.ed25519.key and "
+	    "DOMAIN/SELECTOR.rsa.key (mode 0640, root:dkim_group) and "
+	    "DOMAIN/current, the selector that signs (heraldctl dkim)"),
+	STR(dkim_group, "herald-dkim",
+	    "group that may read the DKIM private keys: the signer's only, "
+	    "never a service that faces the network"),
 	{0},
 };
 
@@ -577,6 +586,7 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_tls_cert_file);
 	params_absolute(&var_tls_key_file);
 	params_absolute(&var_dns_trust_anchor_file);
+	params_absolute(&var_dkim_directory);
 
 	if (*var_myhostname == '\0') {
 		char host[256];

@@ -135,6 +135,9 @@ extern char *var_dns_forwarders;	/* addr[@port] list; "" resolv.conf */
 extern char *var_dns_stub_zones;	/* zone=addr[@port] list */
 extern char *var_dns_trust_anchor_file;	/* DNSSEC anchors; "" none */
 extern long long var_dns_timeout;	/* seconds for one lookup */
+/* DKIM (lib/mail/dkim.c, heraldctl dkim) */
+extern char *var_dkim_directory;	/* DOMAIN/SELECTOR.{ed25519,rsa}.key */
+extern char *var_dkim_group;	/* may read the private keys */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

@@ -77,7 +77,10 @@ def _soa(zone):
 class KnotZones:
     START_TIMEOUT = 15.0
 
-    def __init__(self, folder):
+    def __init__(self, folder, extra="", address="127.0.0.1", port=None):
+        # extra: zone-file lines added to herald.test before signing;
+        # address, port: where knotd listens (default a free port on
+        # 127.0.0.1)
         # as root, knotd runs as nobody, who cannot traverse pytest's
         # private temporary folders: its own folder then lives in /tmp
         # (removed by stop(), its log copied into folder first)
@@ -88,7 +91,9 @@ class KnotZones:
         else:
             self.dir = self.folder / "knot"
             self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = H.free_port()
+        self.address = address
+        self.port = port if port is not None else H.free_port()
+        self.extra = extra
         self.proc = None
         self.anchor_file = self.dir / "anchor.ds"
 
@@ -123,9 +128,9 @@ class KnotZones:
             "alias CNAME mx1\n"
             "ptr PTR mx1.herald.test.\n"
             "insecure NS ns.insecure\nns.insecure A 127.0.0.1\n"
-            "bogus NS ns.bogus\nns.bogus A 127.0.0.1\n%s\n" % (
+            "bogus NS ns.bogus\nns.bogus A 127.0.0.1\n%s\n%s" % (
                 TLSA_DATA, " ".join('"%s"' % s for s in TXT_LONG),
-                child_ds))
+                child_ds, self.extra))
         _run(d, "ldns-signzone", "parent.zone", parent)
         shutil.copy(self.dir / (parent + ".ds"), self.anchor_file)
 
@@ -163,7 +168,7 @@ class KnotZones:
         conf = self.dir / "knot.conf"
         conf.write_text(
             "server:\n"
-            "    listen: 127.0.0.1@%d\n"
+            "    listen: %s@%d\n"
             "    rundir: %s\n%s"
             "database:\n"
             "    storage: %s\n"
@@ -182,7 +187,7 @@ class KnotZones:
             "  - domain: insecure.%s\n    file: insecure.zone\n"
             "  - domain: bogus.%s\n    file: bogus.zone.signed\n"
             "  - domain: %s\n    file: reverse.zone\n" % (
-                self.port, self.dir / "run", user, self.dir / "db",
+                self.address, self.port, self.dir / "run", user, self.dir / "db",
                 self.dir, ZONE, ZONE, ZONE, REVERSE))
         self.log = open(self.dir / "knotd.log", "wb")
         self.proc = subprocess.Popen(["knotd", "-c", str(conf)],
@@ -203,7 +208,7 @@ class KnotZones:
                 self.dir / "knotd.log").read_text())
         q = dnslib.DNSRecord.question("bogus." + ZONE, "SOA")
         try:
-            a = dnslib.DNSRecord.parse(q.send("127.0.0.1", self.port,
+            a = dnslib.DNSRecord.parse(q.send(self.address, self.port,
                                               timeout=0.5))
         except (socket.timeout, OSError):
             return False

@@ -134,6 +134,11 @@ def test_demo_as_root_runs_services_as_users(token):
                             **ports)
         acct = made["accounts"]
         print("demo notes:", made["notes"])
+        # example.test's DKIM keys, readable by root (and dkim_group) only
+        keys = folder / "demo-run" / "dkim" / "example.test"
+        for k in ("demo.ed25519.key", "demo.rsa.key"):
+            st = (keys / k).stat()
+            assert (st.st_mode & 0o777, st.st_uid) == (0o640, 0), k
         log = open(folder / "demo.log", "ab")
         try:
             proc = subprocess.Popen(made["ctl"] + ["start", "--foreground"],
