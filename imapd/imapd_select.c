@@ -1144,7 +1144,7 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
  * EXAMINE, NOOP, CHECK and IDLE's pushes do them on a job thread
  * (imapd_store.h); the session's input waits meanwhile.
  */
-enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP };
+enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP, SJ_FOLDER };
 
 struct sel_job {
 	enum sel_job_kind kind;
@@ -1163,6 +1163,8 @@ struct sel_job {
 	bool claim;		/* claim \Recent (rev1 read-write session) */
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
+	char *dir;		/* FOLDER: the watch's directory */
+	const struct imapd_sel *claimer;	/* FOLDER: gets rlo..rhi */
 };
 
 /*
@@ -1294,7 +1296,7 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	}
 	/* a NOOP, IDLE wakeup or command that changed nothing: two
 	 * lstat()s and a record instead of a sync and a listing */
-	if (ix != NULL && sj->kind != SJ_SELECT &&
+	if (ix != NULL && sj->kind != SJ_SELECT && sj->kind != SJ_FOLDER &&
 	    mindex_unchanged(ix, sj->folder, &sj->stamp)) {
 		sj->unchanged = true;
 		job->result = 0;
@@ -1304,7 +1306,8 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = -1;
 		return;
 	}
-	if (sj->kind == SJ_SELECT && sel_cache_get(ix, sj)) {
+	if ((sj->kind == SJ_SELECT || sj->kind == SJ_FOLDER) &&
+	    sel_cache_get(ix, sj)) {
 		job->result = 0;
 	} else {
 		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
@@ -1331,6 +1334,112 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 
 static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
     struct imapd_job *);
+
+static struct sel_job *sel_job_new(enum sel_job_kind, const char *);
+
+/* sel_job_free - a job's state */
+static void
+sel_job_free(struct sel_job *sj)
+{
+	imapd_sel_view_free(&sj->nv);
+	buf_free(&sj->kw);
+	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.mseq);
+	imap_seqset_free(&sj->q.muid);
+	free(sj->folder);
+	free(sj->path);
+	free(sj->dir);
+	free(sj);
+}
+
+/*
+ * sel_folder_take - IDLE: s takes the folder job's listing (a copy) and
+ * is told what changed; false if s has a job of its own out (it is
+ * pushed again later). A listing older than the view (a session that
+ * synced meanwhile) is passed by: UIDNEXT and HIGHESTMODSEQ only grow.
+ */
+static bool
+sel_folder_take(struct imapd_session *s, struct sel_job *sj)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view nv;
+
+	if (sel == sj->claimer && sj->rhi > sj->rlo) {
+		if (sel->recent_hi <= sel->recent_lo)
+			sel->recent_lo = sj->rlo;
+		sel->recent_hi = sj->rhi;
+	}
+	if (imapd_store_busy(s))
+		return false;
+	if (sj->st.uidvalidity != sel->uidvalidity ||
+	    sj->st.uidnext < sel->uidnext ||
+	    sj->st.highestmodseq < sel->highestmodseq)
+		return true;
+	if (sel->stamp.trusted && sel_cache_same(&sel->stamp, &sj->stamp) &&
+	    sel->recent_hi <= sel->recent_lo)
+		return true;	/* it has this listing already */
+	imapd_sel_view_copy(&nv, &sj->nv);
+	if (imapd_sel_absorb(s, &nv, &sj->st, &sj->kw, true))
+		sel->stamp = sj->stamp;
+	else
+		sel->stamp.trusted = false;
+	return true;
+}
+
+/* sel_folder_done - in the loop: every session idling on the folder
+ * takes the listing */
+static void
+sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
+{
+	struct sel_job *sj = job->ctx;
+	struct imapd_sel *sel, *next;
+	bool retry = false;
+
+	(void)unused;
+	if (job->result < 0)
+		msg_warn("folder %s of %s: %s", sj->folder, sj->path,
+		    buf_cstr(&job->why));
+	for (sel = imapd_idle_sessions(sj->dir); sel != NULL; sel = next) {
+		struct imapd_session *s = sel->owner;
+
+		next = sel->watch_next;
+		if (job->result < 0 || s->base.closed || s->state !=
+		    IMAPD_S_SELECTED || sel->folder == NULL ||
+		    strcmp(sel->folder, sj->folder) != 0)
+			continue;
+		if (!sel_folder_take(s, sj))
+			retry = true;
+	}
+	imapd_idle_folder_done(sj->dir, retry);
+	sel_job_free(sj);
+	imapd_job_free(&job);
+}
+
+/* imapd_sel_push_folder - IDLE: one job for the folder of the watch dir
+ * whose listing every session idling on it takes (see imapd_sel.h) */
+void
+imapd_sel_push_folder(struct imapd_session *s, const char *dir)
+{
+	struct sel_job *sj = sel_job_new(SJ_FOLDER, s->sel->folder);
+	struct imapd_job *job = imapd_job_new();
+
+	sj->dir = xstrdup(dir);
+	sj->path = xstrdup(imapd_store_path(s));
+	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
+	 * on the folder is the one told first (RFC 3501 2.3.2) */
+	for (struct imapd_sel *o = imapd_idle_sessions(dir); o != NULL;
+	    o = o->watch_next)
+		if (!o->owner->rev2 && !o->readonly && o->folder != NULL &&
+		    strcmp(o->folder, sj->folder) == 0) {
+			sj->claim = true;
+			sj->claimer = o;
+			break;
+		}
+	job->run = sel_job_run;
+	job->done = sel_folder_done;
+	job->ctx = sj;
+	imapd_store_submit_folder(s, job);
+}
 
 /* sel_job_done - in the loop: answer */
 static void
@@ -1367,14 +1476,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		imapd_session_tagged(s, "%s", sj->tagged);
 	if (sj->op != NULL)
 		sj->op->answer(sj->op, live ? s : NULL);
-	imapd_sel_view_free(&sj->nv);
-	buf_free(&sj->kw);
-	buf_free(&sj->q.known);
-	imap_seqset_free(&sj->q.mseq);
-	imap_seqset_free(&sj->q.muid);
-	free(sj->folder);
-	free(sj->path);
-	free(sj);
+	sel_job_free(sj);
 	imapd_job_free(&job);
 }
 

@@ -1,0 +1,131 @@
+"""
+IDLE push on a big folder: many sessions of one user idle on one
+10,000-message INBOX of one imapd worker. New mail must reach every one
+of them as an untagged EXISTS within a second: the worker syncs and lists
+the folder once for all of them (one folder job per watch), not once per
+session (200 syncs of 10,000 messages took seconds on two cores).
+"""
+import os
+import socket
+import time
+
+import herald as H
+
+SANITIZED = bool(os.environ.get("HERALD_SANITIZED"))
+USER = "push@example.test"
+PW = "pw-idle-push"
+MESSAGES = 10000
+SESSIONS = 200
+PER_SOURCE = 40		# under the shipped imapd_client_limit (50)
+
+
+def fill(home, n):
+    """n small messages into new/, owned as the Maildir is (written in
+    tmp/ first: a session may be looking)."""
+    owner = home.stat()
+    for i in range(n):
+        name = "1700000000.M%dP2Q%d.host,S=60,W=63" % (i, i)
+        p = home / "tmp" / name
+        p.write_bytes(b"From: a@example.org\nSubject: m%d\n\nbody\n" % i)
+        os.chown(p, owner.st_uid, owner.st_gid)
+        os.rename(p, home / "new" / name)
+
+
+def drop(home, name):
+    """One message into new/ as a delivery agent puts it (tmp, rename)."""
+    owner = home.stat()
+    tmp = home / "tmp" / name
+    tmp.write_bytes(b"From: a@example.org\nSubject: %s\n\nnew\n"
+                    % name.encode())
+    os.chown(tmp, owner.st_uid, owner.st_gid)
+    os.rename(tmp, home / "new" / name)
+
+
+class Client:
+    """One plain session: LOGIN, SELECT INBOX and IDLE sent at once."""
+
+    def __init__(self, port, k):
+        src = "127.0.0.%d" % (2 + k // PER_SOURCE)
+        self.sock = socket.create_connection(("127.0.0.1", port), 15,
+                                             source_address=(src, 0))
+        self.buf = b""
+        self.sock.sendall(b'L LOGIN "%s" "%s"\r\nS SELECT INBOX\r\n'
+                          b"I IDLE\r\n" % (USER.encode(), PW.encode()))
+
+    def line(self, deadline):
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            assert left > 0, "no line in time; have %r" % self.buf[-200:]
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            assert data, "closed; have %r" % self.buf[-200:]
+            self.buf += data
+        ln, self.buf = self.buf.split(b"\n", 1)
+        return ln.rstrip(b"\r")
+
+    def wait_idling(self, deadline):
+        for _ in range(100):
+            ln = self.line(deadline)
+            assert not ln.startswith((b"L NO", b"L BAD", b"S NO", b"S BAD",
+                                      b"* BYE")), ln
+            if ln.startswith(b"+ "):
+                return
+        raise AssertionError("no IDLE continuation")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def test_idle_push_one_sync_per_folder(make_herald):
+    inst = make_herald(imap=True, imapd_workers=1)
+    inst.add_user(USER, PW)
+    clients = []
+    try:
+        t_end = time.monotonic() + 90
+        # the first login makes the Maildir; its SELECT then gives the
+        # 10,000 messages their UIDs (moves them to cur/)
+        first = Client(inst.imap_port, 0)
+        clients.append(first)
+        first.wait_idling(t_end)
+        home = inst.maildir("push")
+        first.sock.sendall(b"DONE\r\n")
+        assert first.line(t_end) == b"I OK IDLE terminated"
+        fill(home, MESSAGES)
+        first.sock.sendall(b"S2 SELECT INBOX\r\nI2 IDLE\r\n")
+        for _ in range(100):
+            if first.line(t_end).startswith(b"+ "):
+                break
+        for b in range(1, SESSIONS, 25):
+            fresh = [Client(inst.imap_port, k)
+                     for k in range(b, min(b + 25, SESSIONS))]
+            clients += fresh
+            for c in fresh:
+                c.wait_idling(t_end)
+        time.sleep(0.5)
+        for k in range(2):
+            drop(home, "1700000001.M%dP3Q1.host,S=40,W=42" % k)
+            t0 = time.monotonic()
+            for c in clients:
+                for _ in range(10):
+                    ln = c.line(t0 + 20)
+                    if ln.endswith(b" EXISTS"):
+                        break
+                assert ln == b"* %d EXISTS" % (MESSAGES + k + 1), ln
+            took = time.monotonic() - t0
+            print("EXISTS %d reached %d IDLE sessions in %.3f s"
+                  % (k + 1, len(clients), took))
+            assert took < (10 if SANITIZED else 1.0), took
+        # still in IDLE, and each ends it cleanly
+        for c in clients[:5]:
+            c.sock.sendall(b"DONE\r\n")
+            for _ in range(10):
+                ln = c.line(time.monotonic() + 10)
+                if ln.startswith(b"I"):
+                    break
+            assert ln.endswith(b"OK IDLE terminated"), ln
+    finally:
+        for c in clients:
+            c.close()
