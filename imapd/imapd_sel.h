@@ -34,13 +34,23 @@ struct evloop;
  * claim messages as recent (mindex_claim_recent) */
 #define IMAPD_VF_RECENT 0x100
 
-/* the messages of the selected folder, in sequence order */
+struct imapd_listing;
+
+/*
+ * The messages of the selected folder, in sequence order. The arrays are
+ * either the view's own or, when share is set, those of a listing shared
+ * (refcounted) by the sessions of the folder in this worker and by the
+ * worker's listing cache: read-only then. Whatever changes them calls
+ * imapd_sel_view_own first (copy on write): a session's view diverges
+ * only when it must (its own STORE, FETCH setting \Seen, \Recent).
+ */
 struct imapd_view {
 	uint32_t n, cap;
 	uint32_t *uid;
 	uint32_t *flags;	/* MINDEX_F_*, IMAPD_VF_RECENT */
 	uint32_t *kw;		/* keyword bits */
 	uint64_t *modseq;
+	struct imapd_listing *share;	/* NULL: the arrays are the view's */
 };
 
 struct imapd_sel {
@@ -76,6 +86,9 @@ struct imapd_sel {
 struct imapd_sel *imapd_sel_get(struct imapd_session *s);
 /* imapd_sel_free - the session ends */
 void imapd_sel_free(struct imapd_session *s);
+/* imapd_sel_view_own - make the view's arrays its own (copied if they
+ * are shared) before changing them */
+void imapd_sel_view_own(struct imapd_view *v);
 /* imapd_sel_write - one response line (CRLF added), any length */
 void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
 
