@@ -172,3 +172,60 @@ def test_idle_push_one_sync_per_folder(make_herald):
     finally:
         for c in clients:
             c.close()
+
+
+def tagged(c, tag, text, deadline):
+    """Send a command; its lines up to the tagged one, bounded."""
+    c.sock.sendall(b"%s %s\r\n" % (tag.encode(), text.encode()))
+    out = []
+    for _ in range(1000):
+        out.append(c.line(deadline))
+        if out[-1].startswith(tag.encode() + b" "):
+            return out
+    raise AssertionError("no tagged answer: %r" % out[-5:])
+
+
+def test_shared_listing_copy_on_write(make_herald):
+    """Two sessions share the worker's listing of a settled folder; what
+    one changes in its view (its STORE, a FETCH that sets \\Seen) is
+    copied first, so the other still hears of it as a change."""
+    inst = make_herald(imap=True, imapd_workers=1)
+    inst.add_user(USER, PW)
+    t_end = time.monotonic() + 60
+    a = b = None
+    try:
+        a = Client(inst.imap_port, 0)
+        a.wait_idling(t_end)
+        a.sock.sendall(b"DONE\r\n")
+        assert a.line(t_end) == b"I OK IDLE terminated"
+        home = inst.maildir("push")
+        fill(home, 20)
+        r = tagged(a, "s", "SELECT INBOX", t_end)
+        assert b"* 20 EXISTS" in r, r
+        # settled (stamp trusted): the next SELECTs share one listing
+        time.sleep(0.5)
+        tagged(a, "u", "UNSELECT", t_end)
+        b = Client(inst.imap_port, 1)
+        b.wait_idling(t_end)
+        b.sock.sendall(b"DONE\r\n")
+        assert b.line(t_end) == b"I OK IDLE terminated"
+        r = tagged(a, "e", "ENABLE IMAP4rev2", t_end)
+        r = tagged(a, "s", "SELECT INBOX", t_end)
+        assert r[-1].startswith(b"s OK"), r
+        r = tagged(b, "f", "STORE 3 +FLAGS (\\Flagged)", t_end)
+        assert r[-1].startswith(b"f OK"), r
+        r = tagged(a, "n", "NOOP", t_end)
+        assert any(x.startswith(b"* 3 FETCH") and b"\\Flagged" in x
+                   for x in r), r
+        r = tagged(b, "g", "FETCH 5 BODY[]", t_end)
+        assert r[-1].startswith(b"g OK"), r
+        r = tagged(a, "n", "NOOP", t_end)
+        assert any(x.startswith(b"* 5 FETCH") and b"\\Seen" in x
+                   for x in r), r
+        # and b's own view has both
+        r = tagged(b, "h", "FETCH 3,5 FLAGS", t_end)
+        assert b"\\Flagged" in r[0] and b"\\Seen" in r[1], r
+    finally:
+        for c in (a, b):
+            if c is not None:
+                c.close()
