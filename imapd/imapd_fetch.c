@@ -904,6 +904,7 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 		/* told now, stored on a job thread before the tagged
 		 * answer (fetch_finish); its new MODSEQ comes with the
 		 * sync after it */
+		imapd_sel_view_own(&sel->v);
 		sel->v.flags[i] |= MINDEX_F_SEEN;
 		f->seen = xreallocarray(f->seen, f->nseen + 1,
 		    sizeof(*f->seen));

@@ -8,9 +8,13 @@
  * the registry maps the folder's directory to its watch and the list of
  * those sessions. An event on a watch marks it; a short timer (so that a
  * burst of renames makes one update) then updates every session of every
- * marked watch, which sends what changed at once. Nothing polls: a
- * session that is idle costs its registry link and nothing else. The
- * watch goes when its last session stops idling.
+ * marked watch, which sends what changed at once. The update is one job
+ * per watch (imapd_sel_push_folder): it syncs and lists the folder once
+ * and every session idling on it takes that listing, so 100 sessions on
+ * one INBOX cost one sync, not 100; while it is out, further events on
+ * the watch wait for it. Nothing polls: a session that is idle costs its
+ * registry link and nothing else. The watch goes when its last session
+ * stops idling.
  *
  * IDLE lasts until the client sends DONE (any other line ends it too,
  * answered BAD) or the session's idle timeout (imapd_idle_timeout, 30
@@ -28,6 +32,7 @@
 #include "base/str.h"
 #include "imapd.h"
 #include "imapd_sel.h"
+#include "imapd_store.h"
 
 #define IMAPD_IDLE_DELAY_MS 20	/* events gathered before an update */
 
@@ -36,6 +41,7 @@ struct imapd_watch {
 	char *dir;		/* NULL: slot free */
 	int wd_new, wd_cur;
 	bool fired;
+	bool job;		/* its folder job is out */
 	struct imapd_sel *sessions;	/* via watch_next */
 };
 
@@ -45,36 +51,78 @@ static struct imapd_watch *imapd_watches;
 static int imapd_nwatches;
 static struct ev_timer *imapd_idle_timer;
 
-/* imapd_idle_fire - the timer: update the sessions of fired watches (a
- * session with a job out is tried again at the next tick) */
+/* imapd_idle_fire - the timer: one folder job for each fired watch
+ * that has none out */
 static long long
 imapd_idle_fire(struct evloop *loop, void *ctx)
 {
-	bool again = false;
-
 	(void)loop;
 	(void)ctx;
 	for (int w = 0; w < imapd_nwatches; w++) {
-		struct imapd_sel *sel, *next;
-		bool busy = false;
+		struct imapd_watch *wa = &imapd_watches[w];
+		struct imapd_sel *sel;
 
-		if (!imapd_watches[w].fired)
+		if (!wa->fired || wa->job || wa->dir == NULL)
 			continue;
-		imapd_watches[w].fired = false;
-		for (sel = imapd_watches[w].sessions; sel; sel = next) {
-			next = sel->watch_next;
-			if (!imapd_sel_push(sel->owner))
-				busy = true;
-		}
-		if (busy) {
-			imapd_watches[w].fired = true;
-			again = true;
-		}
+		/* the job runs on the index of one of them */
+		for (sel = wa->sessions; sel != NULL; sel = sel->watch_next)
+			if (!sel->owner->base.closed && sel->owner->state ==
+			    IMAPD_S_SELECTED && sel->folder != NULL &&
+			    imapd_store_index(sel->owner) != NULL)
+				break;
+		wa->fired = false;
+		if (sel == NULL)
+			continue;
+		wa->job = true;
+		imapd_sel_push_folder(sel->owner, wa->dir);
 	}
-	if (again)
-		return IMAPD_IDLE_DELAY_MS;
 	imapd_idle_timer = NULL;
 	return -1;		/* done */
+}
+
+/* imapd_idle_arm - the timer, unless it is set */
+static void
+imapd_idle_arm(void)
+{
+	if (imapd_idle_timer == NULL && imapd_idle_loop != NULL)
+		imapd_idle_timer = evloop_add_timer(imapd_idle_loop,
+		    IMAPD_IDLE_DELAY_MS, imapd_idle_fire, NULL);
+}
+
+/* imapd_idle_find - the watch of dir, or NULL */
+static struct imapd_watch *
+imapd_idle_find(const char *dir)
+{
+	for (int w = 0; w < imapd_nwatches; w++)
+		if (imapd_watches[w].dir != NULL &&
+		    strcmp(imapd_watches[w].dir, dir) == 0)
+			return &imapd_watches[w];
+	return NULL;
+}
+
+/* imapd_idle_sessions - the sessions idling on the watch of dir */
+struct imapd_sel *
+imapd_idle_sessions(const char *dir)
+{
+	struct imapd_watch *wa = imapd_idle_find(dir);
+
+	return wa != NULL ? wa->sessions : NULL;
+}
+
+/* imapd_idle_folder_done - the folder job of dir is back: events that
+ * came meanwhile (or busy sessions) make the next one */
+void
+imapd_idle_folder_done(const char *dir, bool retry)
+{
+	struct imapd_watch *wa = imapd_idle_find(dir);
+
+	if (wa == NULL)
+		return;
+	wa->job = false;
+	if (retry)
+		wa->fired = true;
+	if (wa->fired)
+		imapd_idle_arm();
 }
 
 /* imapd_idle_event - the inotify descriptor is readable */
@@ -105,9 +153,9 @@ imapd_idle_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 			p += sizeof(*ie) + ie->len;
 		}
 	}
-	if (any && imapd_idle_timer == NULL)
-		imapd_idle_timer = evloop_add_timer(loop, IMAPD_IDLE_DELAY_MS,
-		    imapd_idle_fire, NULL);
+	(void)loop;
+	if (any)
+		imapd_idle_arm();
 }
 
 /* imapd_idle_init - the worker's inotify descriptor */

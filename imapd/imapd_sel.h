@@ -34,13 +34,23 @@ struct evloop;
  * claim messages as recent (mindex_claim_recent) */
 #define IMAPD_VF_RECENT 0x100
 
-/* the messages of the selected folder, in sequence order */
+struct imapd_listing;
+
+/*
+ * The messages of the selected folder, in sequence order. The arrays are
+ * either the view's own or, when share is set, those of a listing shared
+ * (refcounted) by the sessions of the folder in this worker and by the
+ * worker's listing cache: read-only then. Whatever changes them calls
+ * imapd_sel_view_own first (copy on write): a session's view diverges
+ * only when it must (its own STORE, FETCH setting \Seen, \Recent).
+ */
 struct imapd_view {
 	uint32_t n, cap;
 	uint32_t *uid;
 	uint32_t *flags;	/* MINDEX_F_*, IMAPD_VF_RECENT */
 	uint32_t *kw;		/* keyword bits */
 	uint64_t *modseq;
+	struct imapd_listing *share;	/* NULL: the arrays are the view's */
 };
 
 struct imapd_sel {
@@ -76,6 +86,9 @@ struct imapd_sel {
 struct imapd_sel *imapd_sel_get(struct imapd_session *s);
 /* imapd_sel_free - the session ends */
 void imapd_sel_free(struct imapd_session *s);
+/* imapd_sel_view_own - make the view's arrays its own (copied if they
+ * are shared) before changing them */
+void imapd_sel_view_own(struct imapd_view *v);
 /* imapd_sel_write - one response line (CRLF added), any length */
 void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
 
@@ -140,6 +153,12 @@ void imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
 /* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
  * tell; false if s has a job out (try again later) */
 bool imapd_sel_push(struct imapd_session *s);
+/* imapd_sel_push_folder - IDLE: the folder of s (watched as dir)
+ * changed: one job on a job thread syncs and lists it (or takes the
+ * worker's cached listing), then every session idling on dir takes that
+ * listing and is told what changed (imapd_idle_sessions); the job ends
+ * with imapd_idle_folder_done. s is one of them, logged in, selected */
+void imapd_sel_push_folder(struct imapd_session *s, const char *dir);
 /* imapd_sel_enable - ENABLE of CONDSTORE / QRESYNC: true if name is
  * one of them (newly enabled ones are appended to out) */
 bool imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
@@ -173,6 +192,12 @@ void imapd_idle_cmd(struct imapd_session *s, struct imap_cursor *c);
 bool imapd_idle_line(struct imapd_session *s);
 /* imapd_idle_stop - forget the session's watch */
 void imapd_idle_stop(struct imapd_session *s);
+/* imapd_idle_sessions - the sessions idling on the watch of dir (via
+ * watch_next), NULL if none */
+struct imapd_sel *imapd_idle_sessions(const char *dir);
+/* imapd_idle_folder_done - the folder job of dir is back; retry: some
+ * sessions were busy and must be pushed again */
+void imapd_idle_folder_done(const char *dir, bool retry);
 
 /* imapd_fetch.c */
 void imapd_fetch_cmd(struct imapd_session *s, struct imap_cursor *c);

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,9 +55,19 @@ imapd_sel_get(struct imapd_session *s)
 	return s->sel;
 }
 
-/* imapd_sel_view_free - forget a view */
+/*
+ * A listing shared by views (struct imapd_view.share): its arrays are
+ * read-only while shared; the count is atomic because the worker's
+ * listing cache takes and drops references on job threads.
+ */
+struct imapd_listing {
+	atomic_uint refs;
+	struct imapd_view v;	/* the arrays (v.share NULL) */
+};
+
+/* imapd_sel_arrays_free - free a view's own arrays */
 static void
-imapd_sel_view_free(struct imapd_view *v)
+imapd_sel_arrays_free(struct imapd_view *v)
 {
 	free(v->uid);
 	free(v->flags);
@@ -65,10 +76,29 @@ imapd_sel_view_free(struct imapd_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* imapd_sel_view_add - append one message */
+/* imapd_sel_view_free - forget a view (drop its shared listing) */
+static void
+imapd_sel_view_free(struct imapd_view *v)
+{
+	struct imapd_listing *l = v->share;
+
+	if (l == NULL) {
+		imapd_sel_arrays_free(v);
+		return;
+	}
+	memset(v, 0, sizeof(*v));
+	if (atomic_fetch_sub(&l->refs, 1) == 1) {
+		imapd_sel_arrays_free(&l->v);
+		free(l);
+	}
+}
+
+/* imapd_sel_view_add - append one message (a view being built: own) */
 static void
 imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 {
+	if (v->share != NULL)
+		msg_panic("imapd_sel_view_add: shared view");
 	if (v->n == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 64;
 		v->uid = xreallocarray(v->uid, v->cap, sizeof(*v->uid));
@@ -86,12 +116,13 @@ imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 
 static uint32_t imapd_sel_bsearch(const struct imapd_view *, uint32_t);
 
-/* imapd_sel_view_copy - dst (empty) becomes a copy of src */
+/* imapd_sel_view_copy - dst (empty) gets its own copy of src */
 static void
 imapd_sel_view_copy(struct imapd_view *dst, const struct imapd_view *src)
 {
 	size_t n = src->n ? src->n : 1;
 
+	memset(dst, 0, sizeof(*dst));
 	dst->n = src->n;
 	dst->cap = (uint32_t)n;
 	dst->uid = xreallocarray(NULL, n, sizeof(*dst->uid));
@@ -107,6 +138,35 @@ imapd_sel_view_copy(struct imapd_view *dst, const struct imapd_view *src)
 	}
 }
 
+/* imapd_sel_view_ref - dst (empty) shares src's listing (src is made
+ * shared first if it owns its arrays): no copy */
+static void
+imapd_sel_view_ref(struct imapd_view *dst, struct imapd_view *src)
+{
+	if (src->share == NULL) {
+		struct imapd_listing *l = xcalloc(1, sizeof(*l));
+
+		l->v = *src;
+		atomic_init(&l->refs, 1);
+		src->share = l;
+	}
+	atomic_fetch_add(&src->share->refs, 1);
+	*dst = *src;
+}
+
+/* imapd_sel_view_own - copy on write (see imapd_sel.h) */
+void
+imapd_sel_view_own(struct imapd_view *v)
+{
+	struct imapd_view mine;
+
+	if (v->share == NULL)
+		return;
+	imapd_sel_view_copy(&mine, v);
+	imapd_sel_view_free(v);
+	*v = mine;
+}
+
 /* imapd_sel_recent_mark - the view's UIDs in [lo, hi) are \Recent for
  * this session; how many were marked */
 static uint32_t
@@ -114,10 +174,14 @@ imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
 {
 	uint32_t n = 0;
 
+	uint32_t i;
+
 	if (lo >= hi)
 		return 0;
-	for (uint32_t i = imapd_sel_bsearch(v, lo); i < v->n &&
-	    v->uid[i] < hi; i++, n++)
+	i = imapd_sel_bsearch(v, lo);
+	if (i < v->n && v->uid[i] < hi)
+		imapd_sel_view_own(v);	/* \Recent is this session's */
+	for (; i < v->n && v->uid[i] < hi; i++, n++)
 		v->flags[i] |= IMAPD_VF_RECENT;
 	return n;
 }
@@ -602,7 +666,10 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 			continue;
 		}
 		/* this session's \Recent stays with the message */
-		nv->flags[j] |= ov->flags[i] & IMAPD_VF_RECENT;
+		if (ov->flags[i] & IMAPD_VF_RECENT) {
+			imapd_sel_view_own(nv);
+			nv->flags[j] |= IMAPD_VF_RECENT;
+		}
 		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
 		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
 			changed[nchanged++] = j;
@@ -1144,7 +1211,7 @@ imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
  * EXAMINE, NOOP, CHECK and IDLE's pushes do them on a job thread
  * (imapd_store.h); the session's input waits meanwhile.
  */
-enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP };
+enum sel_job_kind { SJ_SELECT, SJ_UPDATE, SJ_PUSH, SJ_OP, SJ_FOLDER };
 
 struct sel_job {
 	enum sel_job_kind kind;
@@ -1163,16 +1230,20 @@ struct sel_job {
 	bool claim;		/* claim \Recent (rev1 read-write session) */
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
+	char *dir;		/* FOLDER: the watch's directory */
+	const struct imapd_sel *claimer;	/* FOLDER: gets rlo..rhi */
 };
 
 /*
  * The worker's listings: the last SEL_CACHE_MAX folders a job of this
  * worker listed, each with the stamp it was listed under, shared by all
  * its sessions. A SELECT of a folder whose stamp still holds (nothing
- * changed in new/, cur/ or the folder record since) copies the listing
- * (a 100,000-message INBOX: 2 MB of memcpy) instead of syncing (readdir
- * of cur/) and walking the index. Job threads only, under the lock; the
- * stamp is checked outside it (it reads the disk).
+ * changed in new/, cur/ or the folder record since) takes a reference to
+ * the listing (struct imapd_listing: no copy; a private copy was 2 MB of
+ * memcpy for a 100,000-message INBOX) instead of syncing (readdir of
+ * cur/) and walking the index; IDLE's folder job does the same, and all
+ * sessions of the folder share its listing. Job threads only, under the
+ * lock; the stamp is checked outside it (it reads the disk).
  */
 #define SEL_CACHE_MAX 4
 
@@ -1234,7 +1305,7 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 	pthread_mutex_lock(&sel_cache_lock);
 	c = sel_cache_find(sj->path, sj->folder);
 	if (c != NULL && sel_cache_same(&c->stamp, &stamp)) {
-		imapd_sel_view_copy(&sj->nv, &c->v);
+		imapd_sel_view_ref(&sj->nv, &c->v);
 		sj->st = c->st;
 		buf_set(&sj->kw, buf_cstr(&c->kw));
 		sj->stamp = c->stamp;
@@ -1247,7 +1318,7 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 
 /* sel_cache_put - keep sj's fresh listing (a trusted stamp only) */
 static void
-sel_cache_put(const struct sel_job *sj)
+sel_cache_put(struct sel_job *sj)
 {
 	struct sel_cache *c;
 
@@ -1269,7 +1340,7 @@ sel_cache_put(const struct sel_job *sj)
 		buf_init(&c->kw);
 	}
 	imapd_sel_view_free(&c->v);
-	imapd_sel_view_copy(&c->v, &sj->nv);
+	imapd_sel_view_ref(&c->v, &sj->nv);
 	c->st = sj->st;
 	buf_set(&c->kw, buf_cstr(&sj->kw));
 	c->stamp = sj->stamp;
@@ -1294,7 +1365,7 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	}
 	/* a NOOP, IDLE wakeup or command that changed nothing: two
 	 * lstat()s and a record instead of a sync and a listing */
-	if (ix != NULL && sj->kind != SJ_SELECT &&
+	if (ix != NULL && sj->kind != SJ_SELECT && sj->kind != SJ_FOLDER &&
 	    mindex_unchanged(ix, sj->folder, &sj->stamp)) {
 		sj->unchanged = true;
 		job->result = 0;
@@ -1304,7 +1375,8 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = -1;
 		return;
 	}
-	if (sj->kind == SJ_SELECT && sel_cache_get(ix, sj)) {
+	if ((sj->kind == SJ_SELECT || sj->kind == SJ_FOLDER) &&
+	    sel_cache_get(ix, sj)) {
 		job->result = 0;
 	} else {
 		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
@@ -1331,6 +1403,112 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 
 static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
     struct imapd_job *);
+
+static struct sel_job *sel_job_new(enum sel_job_kind, const char *);
+
+/* sel_job_free - a job's state */
+static void
+sel_job_free(struct sel_job *sj)
+{
+	imapd_sel_view_free(&sj->nv);
+	buf_free(&sj->kw);
+	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.mseq);
+	imap_seqset_free(&sj->q.muid);
+	free(sj->folder);
+	free(sj->path);
+	free(sj->dir);
+	free(sj);
+}
+
+/*
+ * sel_folder_take - IDLE: s takes the folder job's listing (a copy) and
+ * is told what changed; false if s has a job of its own out (it is
+ * pushed again later). A listing older than the view (a session that
+ * synced meanwhile) is passed by: UIDNEXT and HIGHESTMODSEQ only grow.
+ */
+static bool
+sel_folder_take(struct imapd_session *s, struct sel_job *sj)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view nv;
+
+	if (sel == sj->claimer && sj->rhi > sj->rlo) {
+		if (sel->recent_hi <= sel->recent_lo)
+			sel->recent_lo = sj->rlo;
+		sel->recent_hi = sj->rhi;
+	}
+	if (imapd_store_busy(s))
+		return false;
+	if (sj->st.uidvalidity != sel->uidvalidity ||
+	    sj->st.uidnext < sel->uidnext ||
+	    sj->st.highestmodseq < sel->highestmodseq)
+		return true;
+	if (sel->stamp.trusted && sel_cache_same(&sel->stamp, &sj->stamp) &&
+	    sel->recent_hi <= sel->recent_lo)
+		return true;	/* it has this listing already */
+	imapd_sel_view_ref(&nv, &sj->nv);
+	if (imapd_sel_absorb(s, &nv, &sj->st, &sj->kw, true))
+		sel->stamp = sj->stamp;
+	else
+		sel->stamp.trusted = false;
+	return true;
+}
+
+/* sel_folder_done - in the loop: every session idling on the folder
+ * takes the listing */
+static void
+sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
+{
+	struct sel_job *sj = job->ctx;
+	struct imapd_sel *sel, *next;
+	bool retry = false;
+
+	(void)unused;
+	if (job->result < 0)
+		msg_warn("folder %s of %s: %s", sj->folder, sj->path,
+		    buf_cstr(&job->why));
+	for (sel = imapd_idle_sessions(sj->dir); sel != NULL; sel = next) {
+		struct imapd_session *s = sel->owner;
+
+		next = sel->watch_next;
+		if (job->result < 0 || s->base.closed || s->state !=
+		    IMAPD_S_SELECTED || sel->folder == NULL ||
+		    strcmp(sel->folder, sj->folder) != 0)
+			continue;
+		if (!sel_folder_take(s, sj))
+			retry = true;
+	}
+	imapd_idle_folder_done(sj->dir, retry);
+	sel_job_free(sj);
+	imapd_job_free(&job);
+}
+
+/* imapd_sel_push_folder - IDLE: one job for the folder of the watch dir
+ * whose listing every session idling on it takes (see imapd_sel.h) */
+void
+imapd_sel_push_folder(struct imapd_session *s, const char *dir)
+{
+	struct sel_job *sj = sel_job_new(SJ_FOLDER, s->sel->folder);
+	struct imapd_job *job = imapd_job_new();
+
+	sj->dir = xstrdup(dir);
+	sj->path = xstrdup(imapd_store_path(s));
+	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
+	 * on the folder is the one told first (RFC 3501 2.3.2) */
+	for (struct imapd_sel *o = imapd_idle_sessions(dir); o != NULL;
+	    o = o->watch_next)
+		if (!o->owner->rev2 && !o->readonly && o->folder != NULL &&
+		    strcmp(o->folder, sj->folder) == 0) {
+			sj->claim = true;
+			sj->claimer = o;
+			break;
+		}
+	job->run = sel_job_run;
+	job->done = sel_folder_done;
+	job->ctx = sj;
+	imapd_store_submit_folder(s, job);
+}
 
 /* sel_job_done - in the loop: answer */
 static void
@@ -1367,14 +1545,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		imapd_session_tagged(s, "%s", sj->tagged);
 	if (sj->op != NULL)
 		sj->op->answer(sj->op, live ? s : NULL);
-	imapd_sel_view_free(&sj->nv);
-	buf_free(&sj->kw);
-	buf_free(&sj->q.known);
-	imap_seqset_free(&sj->q.mseq);
-	imap_seqset_free(&sj->q.muid);
-	free(sj->folder);
-	free(sj->path);
-	free(sj);
+	sel_job_free(sj);
 	imapd_job_free(&job);
 }
 

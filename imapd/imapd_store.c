@@ -281,6 +281,28 @@ imapd_store_submit(struct imapd_session *s, struct imapd_job *job)
 	job_submit(imapd_store_jobs, &job->base);
 }
 
+/* imapd_store_submit_folder - run job on the index of s for no one
+ * session; the index is held until done */
+void
+imapd_store_submit_folder(struct imapd_session *s, struct imapd_job *job)
+{
+	struct imapd_store *st = s->store;
+
+	if (st == NULL || st->ref == NULL)
+		msg_panic("imapd_store_submit_folder: no index");
+	pthread_mutex_lock(&imapd_ixref_lock);
+	st->ref->refs++;
+	pthread_mutex_unlock(&imapd_ixref_lock);
+	job->held = st->ref;
+	job->s = NULL;
+	job->ix = st->ref->ix;
+	job->base.run = imapd_store_job_run;
+	job->base.done = imapd_store_job_done;
+	job->base.owner = NULL;
+	job->base.keep = true;
+	job_submit(imapd_store_jobs, &job->base);
+}
+
 /* imapd_store_job_done - a job is back (loop thread) */
 static void
 imapd_store_job_done(struct job *base)
@@ -288,6 +310,13 @@ imapd_store_job_done(struct job *base)
 	struct imapd_job *job = (struct imapd_job *)base;
 	struct imapd_session *s = job->s;
 
+	if (s == NULL) {	/* a folder job: done frees the job */
+		struct imapd_ixref *held = job->held;
+
+		job->done(job, NULL);
+		imapd_store_release(&held);
+		return;
+	}
 	s->base.depth++;
 	s->store->job = NULL;
 	job->done(job, s);

@@ -30,6 +30,7 @@
 struct evloop;
 struct mindex;
 struct imapd_session;
+struct imapd_ixref;
 
 /* the session's input is paused while a job is out (session.pause) */
 #define IMAPD_PAUSE_JOB 0x4
@@ -51,8 +52,9 @@ struct imapd_job {
 	 * rest run: an EXPUNGE the client sent is done) */
 	bool skippable;
 	/* private */
-	struct imapd_session *s;
+	struct imapd_session *s;	/* NULL: a folder job */
 	struct mindex *ix;
+	struct imapd_ixref *held;	/* a folder job's index reference */
 };
 
 /* imapd_store_init - start the job threads (worker, after the drop) */
@@ -65,6 +67,12 @@ void imapd_job_free(struct imapd_job **job);
 
 /* imapd_store_submit - run job for logged-in s (see above) */
 void imapd_store_submit(struct imapd_session *s, struct imapd_job *job);
+/* imapd_store_submit_folder - run job on the index of s, for no one
+ * session: s's input is not paused and s may end meanwhile (the job
+ * holds a reference to the index); done is called with s NULL. For work
+ * whose result several sessions of one folder take (IDLE's push) */
+void imapd_store_submit_folder(struct imapd_session *s,
+    struct imapd_job *job);
 /* imapd_store_busy - has s a job out (the session is held)? */
 bool imapd_store_busy(const struct imapd_session *s);
 /* imapd_store_cancel - s has closed: drop its skippable jobs that no

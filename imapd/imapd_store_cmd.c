@@ -144,6 +144,7 @@ flag_before(struct imapd_sel_op *op, struct imapd_session *s)
 
 		if (o->rc[j] != 1 || i < 0)
 			continue;
+		imapd_sel_view_own(&sel->v);	/* copy on write */
 		sel->v.flags[i] = o->m[j].flags |
 		    (sel->v.flags[i] & IMAPD_VF_RECENT);
 		sel->v.kw[i] = o->m[j].keywords;
