@@ -135,6 +135,18 @@ extern char *var_dns_forwarders;	/* addr[@port] list; "" resolv.conf */
 extern char *var_dns_stub_zones;	/* zone=addr[@port] list */
 extern char *var_dns_trust_anchor_file;	/* DNSSEC anchors; "" none */
 extern long long var_dns_timeout;	/* seconds for one lookup */
+/* remote delivery */
+extern long long var_remote_processes;	/* remote delivery agents */
+extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
+extern char *var_smtp_tls_security_level;	/* none, may, encrypt */
+extern long long var_smtp_port;		/* port of remote MX hosts */
+extern long long var_smtp_connect_timeout;	/* seconds, per address */
+extern long long var_smtp_helo_timeout;	/* seconds: greeting, EHLO */
+extern long long var_smtp_mail_timeout;	/* seconds: MAIL reply */
+extern long long var_smtp_rcpt_timeout;	/* seconds: each RCPT reply */
+extern long long var_smtp_data_init_timeout;	/* seconds: DATA reply */
+extern long long var_smtp_data_xfer_timeout;	/* seconds: content block */
+extern long long var_smtp_data_done_timeout;	/* seconds: final dot */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 
