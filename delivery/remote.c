@@ -28,9 +28,11 @@
  *	server offers it (smtp_tls_security_level = may) and logs the
  *	protocol, cipher and whether the certificate verified; it sends
  *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
- *	on to servers with DSN, and bounces at once a message over the
- *	server's SIZE (5.3.4), with 8-bit content for a server without
- *	8BITMIME (5.6.3) or needing SMTPUTF8 that the server lacks (5.6.7).
+ *	on to servers with DSN, sends 8-bit content to a server without
+ *	8BITMIME as quoted-printable (lib/mail/mime_8to7.c), and bounces at
+ *	once a message over the server's SIZE (5.3.4), 8-bit content it
+ *	cannot convert (5.6.3) or one needing SMTPUTF8 that the server
+ *	lacks (5.6.7).
  *
  * PROTOCOL
  *	qmgr -> remote, on a persistent connection, one request at a time:

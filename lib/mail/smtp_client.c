@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "base/str.h"
 #include "base/tls.h"
 #include "mail/addr.h"
+#include "mail/mime_8to7.h"
 #include "mail/smtp_client.h"
 #include "mail/smtp_reply.h"
 
@@ -383,15 +385,15 @@ smtp_conn_size(const struct smtp_reply *ehlo)
 
 /* smtp_conn_mail - the MAIL command line */
 static void
-smtp_conn_mail(const struct smtp_envelope *env, bool size, bool dsn,
-    bool eightbit, bool utf8, struct buf *line)
+smtp_conn_mail(const struct smtp_envelope *env, off_t msize, bool size,
+    bool dsn, bool eightbit, bool utf8, struct buf *line)
 {
 	buf_puts(line, "MAIL FROM:<");
 	if (*env->sender)
 		addr_externalize(line, env->sender);
 	buf_putc(line, '>');
 	if (size)
-		buf_printf(line, " SIZE=%lld", (long long)env->size);
+		buf_printf(line, " SIZE=%lld", (long long)msize);
 	if (eightbit)
 		buf_puts(line, " BODY=8BITMIME");
 	if (utf8)
@@ -430,11 +432,12 @@ smtp_conn_rcpt(const struct smtp_envelope *env, size_t i, bool dsn,
 /* smtp_conn_content - send the content dot-stuffed, then "." */
 static int
 smtp_conn_content(struct smtp_conn *c, const struct smtp_envelope *env,
-    struct buf *why)
+    const struct buf *mem, struct buf *why)
 {
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *chunk = xmalloc(SMTP_CLIENT_CHUNK);
-	off_t off = env->off, end = env->off + env->size;
+	off_t off = env->off, end = env->off + (mem != NULL ?
+	    (off_t)mem->len : env->size);
 	bool bol = true;
 	char last = '\n';
 	int rc = -1;
@@ -442,8 +445,15 @@ smtp_conn_content(struct smtp_conn *c, const struct smtp_envelope *env,
 	while (off < end) {
 		size_t want = end - off > SMTP_CLIENT_CHUNK ?
 		    SMTP_CLIENT_CHUNK : (size_t)(end - off);
-		ssize_t n = pread(env->fd, chunk, want, off);
+		ssize_t n;
 
+		if (mem != NULL) {
+			/* converted content: offsets count from env->off */
+			n = (ssize_t)want;
+			memcpy(chunk, mem->data + (off - env->off), want);
+		} else {
+			n = pread(env->fd, chunk, want, off);
+		}
 		if (n <= 0) {
 			buf_printf(why, "cannot read the queue file: %s",
 			    n < 0 ? strerror(errno) : "short file");
@@ -485,6 +495,30 @@ out:
 	return rc;
 }
 
+/* smtp_conn_convert - the content as quoted-printable for a server
+ * without 8BITMIME (RFC 6152 3), into out; -1 with why */
+static int
+smtp_conn_convert(const struct smtp_envelope *env, struct buf *out,
+    struct buf *why)
+{
+	size_t len = (size_t)(env->off + env->size);
+	void *map;
+	int rc;
+
+	if (env->size == 0)
+		return 0;
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, env->fd, 0);
+	if (map == MAP_FAILED) {
+		buf_printf(why, "cannot map the queue file: %m");
+		return -1;
+	}
+	rc = mime_8to7((const char *)map + env->off, (size_t)env->size, out,
+	    why);
+	if (munmap(map, len) < 0)
+		msg_warn("munmap: %m");
+	return rc;
+}
+
 /* smtp_conn_all - the same outcome for every recipient still open */
 static void
 smtp_conn_all(struct outcome *out, const bool *open, size_t n,
@@ -508,11 +542,26 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 	long long limit = smtp_conn_size(ehlo);
 	bool *open = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*open));
 	struct buf line = BUF_INIT, why = BUF_INIT, text = BUF_INIT;
+	struct buf conv = BUF_INIT, *mem = NULL;
+	off_t msize = env->size;
 	size_t accepted = 0, sent;
 
-	if (limit > 0 && env->size > limit) {
+	if (env->eightbit && !has_8bit) {
+		/* RFC 6152 3: convert to 7 bits, or bounce if we cannot */
+		if (smtp_conn_convert(env, &conv, &why) < 0) {
+			buf_printf(&text, "%s does not support 8BITMIME, and "
+			    "the message cannot be converted to 7 bits: %s",
+			    c->host, buf_cstr(&why));
+			smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
+			    "5.6.3", buf_cstr(&text));
+			goto out;
+		}
+		mem = &conv;
+		msize = (off_t)conv.len;
+	}
+	if (limit > 0 && msize > limit) {
 		buf_printf(&text, "message size %lld exceeds the limit of "
-		    "%lld bytes of %s", (long long)env->size, limit, c->host);
+		    "%lld bytes of %s", (long long)msize, limit, c->host);
 		smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
 		    "5.3.4", buf_cstr(&text));
 		goto out;
@@ -524,16 +573,9 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 		    "5.6.7", buf_cstr(&text));
 		goto out;
 	}
-	if (env->eightbit && !has_8bit) {
-		buf_printf(&text, "%s does not support 8BITMIME, which the "
-		    "message's 8-bit content needs", c->host);
-		smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
-		    "5.6.3", buf_cstr(&text));
-		goto out;
-	}
 
 	/* MAIL and the RCPTs: one write with PIPELINING (RFC 2920) */
-	smtp_conn_mail(env, has_size, dsn, env->eightbit && has_8bit,
+	smtp_conn_mail(env, msize, has_size, dsn, env->eightbit && has_8bit,
 	    env->smtputf8, &line);
 	buf_puts(&line, "\r\n");
 	for (size_t i = 0; pipelining && i < env->nrcpt; i++) {
@@ -595,7 +637,7 @@ broken_rcpt:
 				smtp_conn_outcome(c, "DATA", &out[i]);
 		goto out;
 	}
-	if (smtp_conn_content(c, env, &why) < 0 ||
+	if (smtp_conn_content(c, env, mem, &why) < 0 ||
 	    smtp_conn_reply(c, c->conf->data_done_ms, "receiving the reply "
 	    "to the end of data", &why) < 0)
 		goto broken;
@@ -611,6 +653,7 @@ broken:
 			    buf_cstr(&why));
 out:
 	x_free(&open);
+	buf_free(&conv);
 	buf_free(&line);
 	buf_free(&why);
 	buf_free(&text);

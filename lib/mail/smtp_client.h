@@ -8,8 +8,10 @@
  * started and failed is a host failure: the caller tries the next host,
  * never the same one in plaintext), PIPELINING (MAIL and every RCPT in
  * one write), SIZE (a message over the server's limit bounces with 5.3.4
- * before MAIL), 8BITMIME (8-bit content to a server without it bounces
- * with 5.6.3), SMTPUTF8 (needed and missing: bounce with 5.6.7) and DSN
+ * before MAIL), 8BITMIME (8-bit content to a server without it is sent
+ * as quoted-printable, mime_8to7.c; what cannot be converted, such as an
+ * 8-bit header, bounces with 5.6.3), SMTPUTF8 (needed and missing: bounce
+ * with 5.6.7) and DSN
  * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
  *
  * Results: smtp_client_deliver returns -1 when the host failed before the

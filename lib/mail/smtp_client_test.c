@@ -25,8 +25,8 @@ struct step {
 	const char *reply;
 };
 
-static const char body_in[] = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
-static const char body_out[] = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
+static const char *body_in = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
+static const char *body_out = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
     ".\r\n";
 
 /* server - play the script on fd; exit 0 if the client followed it */
@@ -264,24 +264,48 @@ test_size_fails_fast(void)
 static void
 test_eightbit_and_utf8(void)
 {
-	static const struct step script[] = {
+	static const struct step convert[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 PIPELINING\r\n"},
+		/* no BODY=8BITMIME to a server without it */
+		{"MAIL FROM:<a@a.test>\r\n", NULL},
+		{"RCPT TO:<bob@b.test>\r\n", "250 ok\r\n250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	static const struct step refuse[] = {
 		{NULL, "220 x\r\n"},
 		{"EHLO", "250-x\r\n250 PIPELINING\r\n"},
 		{"QUIT", "221 bye\r\n"},
 		{NULL, NULL},
 	};
+	const char *in = body_in, *want = body_out;
 	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
 	    .nrcpt = 1, .eightbit = true};
 	struct outcome out[1];
 	struct buf why = BUF_INIT;
 	int st;
 
-	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	/* 8-bit body: sent as quoted-printable */
+	body_in = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n.\r\n";
+	body_out = "Subject: x\r\nMIME-Version: 1.0\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf=C3=A9\r\n..\r\n.\r\n";
+	T_EQ_INT(run(convert, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_OK);
+	/* an 8-bit header cannot be converted: bounce before MAIL */
+	body_in = "Subject: caf\xc3\xa9\r\n\r\nx\r\n";
+	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
 	T_CHILD_OK(st);
 	T_EQ_STR(out[0].dsn, "5.6.3");
+	body_in = in;
+	body_out = want;
 	env.eightbit = false;
 	env.smtputf8 = true;
-	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
 	T_CHILD_OK(st);
 	T_EQ_STR(out[0].dsn, "5.6.7");
 	outcome_free(&out[0]);
@@ -359,7 +383,8 @@ static const struct test_case cases[] = {
 	    test_helo_fallback_and_dsn_off},
 	{"DSN parameters passed on", test_dsn_params},
 	{"SIZE over the limit bounces before MAIL", test_size_fails_fast},
-	{"8-bit and SMTPUTF8 needs", test_eightbit_and_utf8},
+	{"8-bit to a 7-bit server: converted or bounced; SMTPUTF8",
+	    test_eightbit_and_utf8},
 	{"4xx greeting: next host", test_greeting_4xx_next_host},
 	{"greeting timeout", test_greeting_timeout},
 	{"connection lost after RCPT", test_lost_after_rcpt},
