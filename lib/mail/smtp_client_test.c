@@ -296,6 +296,7 @@ test_eightbit_and_utf8(void)
 	T_EQ_INT(run(convert, &env, 2000, out, &why, &st), 0);
 	T_CHILD_OK(st);
 	T_EQ_INT(out[0].status, OUTCOME_OK);
+	outcome_free(&out[0]);
 	/* an 8-bit header cannot be converted: bounce before MAIL */
 	body_in = "Subject: caf\xc3\xa9\r\n\r\nx\r\n";
 	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
@@ -303,6 +304,7 @@ test_eightbit_and_utf8(void)
 	T_EQ_STR(out[0].dsn, "5.6.3");
 	body_in = in;
 	body_out = want;
+	outcome_free(&out[0]);
 	env.eightbit = false;
 	env.smtputf8 = true;
 	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
