@@ -95,11 +95,11 @@ remote_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
 	return 0;
 }
 
-/* remote_connect - a TCP connection to a within the connect timeout;
- * -1 with why */
+/* remote_connect - a TCP connection to a within the connect timeout,
+ * and before deadline (0: none); -1 with why */
 static int
-remote_connect(const struct remote_addr *a, char *text, size_t size,
-    struct buf *why)
+remote_connect(const struct remote_addr *a, long long deadline, char *text,
+    size_t size, struct buf *why)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -108,6 +108,9 @@ remote_connect(const struct remote_addr *a, char *text, size_t size,
 	socklen_t elen = sizeof(err);
 	long long until = smtp_client_now_ms() + var_smtp_connect_timeout *
 	    1000;
+
+	if (deadline > 0 && deadline < until)
+		until = deadline;
 
 	memset(&ss, 0, sizeof(ss));
 	if (a->family == AF_INET) {
@@ -221,7 +224,8 @@ remote_deliver(const char *qid, const struct remote_route *rt,
 			break;
 		}
 		buf_reset(&why);
-		if ((fd = remote_connect(a, text, sizeof(text), &why)) < 0) {
+		if ((fd = remote_connect(a, conf->deadline, text, sizeof(text),
+		    &why)) < 0) {
 			msg_info("%s: %s", qid, buf_cstr(&why));
 			continue;
 		}
