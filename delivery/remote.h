@@ -36,7 +36,7 @@ struct remote_addr {
 struct remote_route {
 	struct remote_addr *addr;	/* in the order to try */
 	size_t naddr;
-	struct outcome fail;		/* when naddr == 0: defer or bounce */
+	struct outcome fail;		/* naddr == 0: defer or bounce */
 };
 
 /* remote_mx_order - sort MX records by preference and shuffle the hosts

@@ -182,7 +182,7 @@ remote_eightbit(const struct qfile *qf, int fd)
 		ssize_t n = pread(fd, chunk, want, off);
 
 		if (n <= 0)
-			return true;	/* read again while sending: fails */
+			return true;	/* sending reads it again, fails */
 		for (ssize_t i = 0; i < n; i++)
 			if ((unsigned char)chunk[i] >= 0x80)
 				return true;

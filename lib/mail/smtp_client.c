@@ -268,7 +268,7 @@ smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
 	if (c->reply.dsn[0] != '\0' && class != 3)
 		str_lcpy(dsn, c->reply.dsn, sizeof(dsn));
 	else if (class == 3)
-		str_lcpy(dsn, "5.5.0", sizeof(dsn));	/* out of sequence */
+		str_lcpy(dsn, "5.5.0", sizeof(dsn));	/* out of order */
 	else
 		snprintf(dsn, sizeof(dsn), "%d.0.0", class);
 	smtp_conn_said(c, stage, &text);

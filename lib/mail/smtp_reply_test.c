@@ -81,7 +81,8 @@ test_bare_code_and_lf(void)
 	buf_puts(&in, "354\n250 next");
 	T_EQ_INT(smtp_reply_take(&r, &in, &why), 1);
 	T_EQ_INT(r.code, 354);
-	T_EQ_STR(buf_cstr(&in), "250 next");	/* left for the next reply */
+	/* left for the next reply */
+	T_EQ_STR(buf_cstr(&in), "250 next");
 	smtp_reply_reset(&r);
 	T_EQ_INT(smtp_reply_take(&r, &in, &why), 0);
 	smtp_reply_free(&r);
