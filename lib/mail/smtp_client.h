@@ -65,15 +65,15 @@ struct smtp_envelope {
 	const char *ret;		/* "FULL", "HDRS" or NULL */
 	bool smtputf8;			/* needs SMTPUTF8 */
 	bool eightbit;			/* content has 8-bit bytes */
-	int fd;				/* content: CRLF lines, unstuffed */
+	int fd;			/* content: CRLF lines, unstuffed */
 	off_t off;
 	off_t size;
 };
 
 /* what the session learnt, for the log */
 struct smtp_client_info {
-	struct buf tls;			/* "TLSv1.3 with cipher .." or "" */
-	bool verified;			/* certificate verified for host */
+	struct buf tls;		/* "TLSv1.3 with cipher .." or "" */
+	bool verified;		/* certificate verified for host */
 	bool esmtp;			/* EHLO was accepted */
 };
 
