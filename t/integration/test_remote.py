@@ -8,6 +8,8 @@ through dns_stub_zones:
   B  b.test, bob; the MX of b.test (mx.b.test A 127.0.0.3), STARTTLS
   S  a scripted SMTP server (threads in this process), the MX of c.test
      (127.0.0.5): 550 for "reject-*", SIZE 20000, records what it got
+  T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
+     tlsfail.test, whose second MX is B
   nullmx.test has a null MX (RFC 7505)
 
 Every MX listens on the same port (A's smtp_port). Both instances, knotd
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 B_ADDR = "127.0.0.3"
 S_ADDR = "127.0.0.5"
+T_ADDR = "127.0.0.6"
 S_SIZE = 20000
 
 
@@ -40,10 +43,10 @@ class Scripted(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, addr):
+    def __init__(self, addr, handler=None):
         self.sessions = []
         self.lock = threading.Lock()
-        super().__init__(addr, ScriptedHandler)
+        super().__init__(addr, handler or ScriptedHandler)
 
 
 class ScriptedHandler(socketserver.StreamRequestHandler):
@@ -93,6 +96,37 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
                 self.reply("502 5.5.1 not here")
 
 
+class BadTLSHandler(socketserver.StreamRequestHandler):
+    """Offers STARTTLS, accepts it, then answers the handshake with
+    plaintext garbage."""
+    timeout = 20
+
+    def handle(self):
+        seen = []
+        with self.server.lock:
+            self.server.sessions.append(seen)
+        self.wfile.write(b"220 bad.tlsfail.test ESMTP\r\n")
+        for _ in range(100):
+            line = self.rfile.readline(1000)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode(errors="replace")
+            seen.append(cmd)
+            if cmd.upper().startswith("EHLO"):
+                self.wfile.write(b"250-bad.tlsfail.test\r\n"
+                                 b"250 STARTTLS\r\n")
+            elif cmd.upper() == "STARTTLS":
+                self.wfile.write(b"220 go ahead\r\n")
+                self.wfile.flush()
+                self.request.recv(4096)	# the ClientHello
+                self.wfile.write(b"this is not TLS\r\n" * 4)
+                self.wfile.flush()
+                return
+            else:
+                self.wfile.write(b"503 5.5.1 STARTTLS first\r\n")
+            self.wfile.flush()
+
+
 def sendmail(inst, sender, rcpts, data):
     r = subprocess.run([str(H.binpath("sendmail")), "-C", str(inst.conf),
                         "-f", sender] + list(rcpts), input=data.encode(),
@@ -114,21 +148,28 @@ def net(tmp_path_factory):
         "b.test": "@ MX 10 mx\nmx A %s\n" % B_ADDR,
         "c.test": "@ MX 10 mx\nmx A %s\n" % S_ADDR,
         "nullmx.test": "@ MX 0 .\n",
+        "tlsfail.test": "@ MX 10 bad\n@ MX 20 good\nbad A %s\n"
+                        "good A %s\n" % (T_ADDR, B_ADDR),
     })
-    script = None
+    script = bad = None
     a = b = None
     try:
         knot.start()
         script = Scripted((S_ADDR, mx_port))
         threading.Thread(target=script.serve_forever, daemon=True).start()
+        bad = Scripted((T_ADDR, mx_port), BadTLSHandler)
+        threading.Thread(target=bad.serve_forever, daemon=True).start()
         b = H.HeraldInstance(folder / "b", myhostname="mx.b.test")
         b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
                      % (b.port, B_ADDR, mx_port))
         b.start()
         b.add_domain("b.test")
         b.add_user("bob@b.test")
+        b.add_domain("tlsfail.test")
+        b.add_user("bob@tlsfail.test")
         zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
-                         for z in ("b.test", "c.test", "nullmx.test"))
+                         for z in ("b.test", "c.test", "nullmx.test",
+                                   "tlsfail.test"))
         a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
                              smtp_port=mx_port, dns_stub_zones=zones,
                              dns_trust_anchor_file="", dns_timeout="3s",
@@ -140,14 +181,15 @@ def net(tmp_path_factory):
         a.start()
         a.add_domain("a.test")
         a.add_user("alice@a.test")
-        yield {"a": a, "b": b, "script": script}
+        yield {"a": a, "b": b, "script": script, "bad": bad}
     finally:
         for inst in (a, b):
             if inst is not None:
                 inst.stop()
-        if script is not None:
-            script.shutdown()
-            script.server_close()
+        for srv in (script, bad):
+            if srv is not None:
+                srv.shutdown()
+                srv.server_close()
         knot.stop()
 
 
@@ -254,3 +296,22 @@ def test_one_550_one_250(net, token):
     verbs = [c.split()[0].split(":")[0].upper() for c in s[0]]
     assert verbs[:5] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], s[0]
     a.wait_queue_empty(timeout=20)
+
+
+def test_failed_handshake_tries_next_mx(net, token):
+    """The best MX offers STARTTLS and fails the handshake: the message
+    goes to the next MX, never in plaintext to the first."""
+    a, b, bad = net["a"], net["b"], net["bad"]
+    before = len(bad.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@tlsfail.test"],
+             message(token, "bob@tlsfail.test"))
+    b.wait_messages(token, "bob", domain="tlsfail.test")
+    a.wait_log(r"bad\.tlsfail\.test\[%s\]:\d+: TLS handshake with "
+               r"bad\.tlsfail\.test failed" % re.escape(T_ADDR), since=since)
+    a.wait_log(r"good\.tlsfail\.test\[%s\]:\d+: TLS TLSv1"
+               % re.escape(B_ADDR), since=since)
+    sessions = bad.sessions[before:]
+    assert sessions, "the best MX was never tried"
+    for s in sessions:
+        assert [c.split()[0].upper() for c in s] == ["EHLO", "STARTTLS"], s
