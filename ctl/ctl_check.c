@@ -38,7 +38,8 @@
 
 /* the programs master runs, and master itself */
 static const char *const ctl_check_programs[] = {
-	"master", "authd", "smtpd", "qmgr", "local", "pop3d", "imapd", NULL,
+	"master", "authd", "smtpd", "qmgr", "local", "remote",
+	"pop3d", "imapd", NULL,
 };
 
 /* ctl_check_line - print one result; counts failures in *failed */

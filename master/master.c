@@ -18,6 +18,8 @@
  *	  qmgr	 one process, UNIX socket <spool>/private/qmgr, "qmgr"
  *	  local	 local_processes processes sharing <spool>/private/local,
  *		 named "local"
+ *	  remote remote_processes processes sharing <spool>/private/remote,
+ *		 named "remote"
  *
  *	At start master also creates run_directory, the spool folders, the
  *	directory database and the fixed folder of mail_location (owned by

@@ -51,6 +51,7 @@ static const struct master_preflight_row master_preflight_table[] = {
 	{"smtpd", &var_herald_user, TLS_BEFORE_DROP},
 	{"qmgr", &var_herald_user, TLS_NONE},
 	{"local", &var_vmail_user, TLS_NONE},
+	{"remote", &var_herald_user, TLS_NONE},
 	{"pop3d", &var_vmail_user, TLS_BEFORE_DROP},
 	{"imapd", &var_vmail_user, TLS_BEFORE_DROP},
 	{NULL, NULL, TLS_NONE},

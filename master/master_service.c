@@ -173,6 +173,13 @@ master_service_local_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return master_service_private(addrs_r, n_r, "local");
 }
 
+/* master_service_remote_listen - <spool>/private/remote */
+static int
+master_service_remote_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_private(addrs_r, n_r, "remote");
+}
+
 /* master_service_auth_listen - <run_directory>/auth, outside the spool
  * because pop3d and imapd (vmail_user) must reach it too */
 static int
@@ -213,6 +220,13 @@ master_service_local_count(void)
 	return (int)var_local_processes;
 }
 
+/* master_service_remote_count - remote_processes */
+static int
+master_service_remote_count(void)
+{
+	return (int)var_remote_processes;
+}
+
 /* master_service_auth_count - auth_processes, or one per core but at
  * least 2 (one slow check must not hold up every login) */
 static int
@@ -240,6 +254,10 @@ static const struct master_service_def master_service_table[] = {
 	    {{"local", master_service_local_listen, true,
 	    MASTER_SOCKET_HERALD}},
 	    master_service_local_count, NULL},
+	{"remote", "remote", false,
+	    {{"remote", master_service_remote_listen, true,
+	    MASTER_SOCKET_HERALD}},
+	    master_service_remote_count, NULL},
 	{"pop3d", "pop3d", false,
 	    {{"pop3", master_service_pop3_listen, false, MASTER_SOCKET_HERALD},
 	    {"pop3s", master_service_pop3s_listen, false,

@@ -14,7 +14,9 @@
  *   - the job queue: delivery requests (one message, up to QMGR_JOB_RCPT
  *     recipients) waiting for a free local agent connection;
  *   - the agent pool: up to var_local_processes persistent connections to
- *     <spool>/private/local, each carrying one request at a time;
+ *     <spool>/private/local, each carrying up to var_local_batch_size
+ *     requests, and up to var_remote_processes to <spool>/private/remote,
+ *     each carrying one request at a time;
  *   - client connections on the "qmgr" listener (triggers, delete, flush).
  *
  * Files: qmgr.c (main, service callbacks), qmgr_scan.c (queue scans,
@@ -55,8 +57,9 @@ struct ipc_msg;
 /* transports a recipient can be routed to */
 enum qmgr_transport {
 	QMGR_TR_LOCAL,		/* hosted domain: private/local */
-	QMGR_TR_REMOTE,		/* the rest: private/remote (absent) */
+	QMGR_TR_REMOTE,		/* the rest: private/remote */
 };
+#define QMGR_NTR 2		/* transports */
 
 /* what happened to one recipient in this delivery attempt */
 struct qmgr_result {
@@ -89,6 +92,7 @@ struct qmgr_job {
 	struct qmgr_msg *msg;
 	size_t *idx;		/* recipient indexes, in request order */
 	size_t nidx;
+	enum qmgr_transport tr;	/* which agents take it */
 	struct qmgr_job *next;	/* job queue */
 };
 
@@ -96,6 +100,7 @@ struct qmgr_job {
  * var_local_batch_size requests at once (answered in order) */
 struct qmgr_agent {
 	int fd;
+	enum qmgr_transport tr;	/* local or remote */
 	struct qmgr_job *jobs;	/* requests in flight, oldest first */
 	struct qmgr_job *last;	/* the newest: its frame is in out */
 	size_t njobs;
@@ -135,7 +140,8 @@ struct qmgr {
 	struct qmgr_job *job_head;
 	struct qmgr_job *job_tail;
 	struct qmgr_agent *agents;
-	int nagents;
+	int nagents;		/* of every transport */
+	int ntr_agents[QMGR_NTR];	/* per transport */
 	/* clients */
 	struct qmgr_client *clients;
 	int nclients;
@@ -211,9 +217,10 @@ int qmgr_hold(struct qmgr *q, const char *qid, struct buf *why);
 int qmgr_release(struct qmgr *q, const char *qid, struct buf *why);
 
 /* qmgr_deliver.c */
-/* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
+/* qmgr_deliver_submit - queue a request for msg's recipients idx[] to
+ * the agents of transport tr (remote: all of one domain) */
 void qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg,
-    const size_t *idx, size_t n);
+    const size_t *idx, size_t n, enum qmgr_transport tr);
 /* qmgr_deliver_dispatch - hand queued jobs to free agents */
 void qmgr_deliver_dispatch(struct qmgr *q);
 /* qmgr_deliver_cancel - drop msg's requests that were not sent yet; the

@@ -1,5 +1,5 @@
 /*
- * qmgr_deliver - the pool of connections to local delivery agents and the
+ * qmgr_deliver - the pool of connections to delivery agents and the
  * delivery protocol (DESIGN.md §5, herald brief protocol 3).
  *
  * qmgr connects to <spool>/private/local (master's listener, shared by
@@ -26,6 +26,13 @@
  * from the previous reply) defers every recipient of every request on the
  * connection ("local delivery agent died or timed out") and closes it; such deferrals retry within seconds (master
  * restarts the agent). A crash can duplicate a delivery, never lose one.
+ *
+ * Remote delivery (<spool>/private/remote, delivery/remote.c) speaks the
+ * same protocol; a request holds recipients of one domain, and a remote
+ * agent gets one request at a time (it may spend minutes on it), up to
+ * var_remote_processes connections. Jobs wait in one queue; a job whose
+ * transport has no free agent is passed over, so a slow remote domain
+ * never holds up local delivery.
  */
 #include <errno.h>
 #include <string.h>
@@ -45,9 +52,29 @@
 #include "mail/spool.h"
 #include "qmgr.h"
 
-#define QMGR_AGENT_SERVICE "local"
 #define QMGR_AGENT_INPUT (IPC_MAX_FRAME + 64)	/* one reply, partly read */
-#define QMGR_AGENT_DIED "local delivery agent died or timed out"
+
+/* per transport: service socket, reason when its agent fails */
+static const char *const qmgr_tr_service[QMGR_NTR] = {"local", "remote"};
+static const char *const qmgr_tr_died[QMGR_NTR] = {
+	"local delivery agent died or timed out",
+	"remote delivery agent died or timed out",
+};
+
+/* qmgr_tr_batch - requests one agent of tr may have outstanding */
+static size_t
+qmgr_tr_batch(enum qmgr_transport tr)
+{
+	return tr == QMGR_TR_REMOTE ? 1 : (size_t)var_local_batch_size;
+}
+
+/* qmgr_tr_processes - connections to the agents of tr */
+static int
+qmgr_tr_processes(enum qmgr_transport tr)
+{
+	return (int)(tr == QMGR_TR_REMOTE ? var_remote_processes :
+	    var_local_processes);
+}
 
 static void qmgr_deliver_event(struct evloop *, int, unsigned, void *);
 
@@ -82,11 +109,12 @@ qmgr_jobs_pop(struct qmgr_job **head, struct qmgr_job **tail)
 /* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
 void
 qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
-    size_t n)
+    size_t n, enum qmgr_transport tr)
 {
 	struct qmgr_job *job = xcalloc(1, sizeof(*job));
 
 	job->msg = msg;
+	job->tr = tr;
 	job->idx = xcalloc(n ? n : 1, sizeof(*job->idx));
 	memcpy(job->idx, idx, n * sizeof(*idx));
 	job->nidx = n;
@@ -111,7 +139,7 @@ qmgr_deliver_job_fail(struct qmgr *q, struct qmgr_job *job,
 
 	for (size_t i = 0; i < job->nidx; i++)
 		qmgr_message_result(msg, job->idx[i], QFILE_QUEUED, true,
-		    "local", "4.3.0", reason);
+		    qmgr_tr_service[job->tr], "4.3.0", reason);
 	qmgr_deliver_job_free(&job);
 	qmgr_message_job_done(q, msg);
 }
@@ -145,10 +173,11 @@ qmgr_deliver_dsn_ok(const char *dsn, char class)
 	return digits >= 1 && digits <= 3 && *p == '\0';
 }
 
-/* qmgr_deliver_parse_reply - check a reply against the request strictly */
-int
-qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
-    const size_t *idx, size_t n, struct buf *why)
+/* qmgr_deliver_parse_relay - check a reply against the request strictly;
+ * the results are recorded with relay (the transport's name) */
+static int
+qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, const char *relay, struct buf *why)
 {
 	struct got {
 		char status;
@@ -261,12 +290,20 @@ qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
 	}
 	for (size_t i = 0; i < n; i++)
 		qmgr_message_result(msg, idx[i], got[i].status, false,
-		    "local", got[i].dsn,
+		    relay, got[i].dsn,
 		    got[i].reason ? got[i].reason : "");
 	ret = 0;
 out:
 	x_free(&got);
 	return ret;
+}
+
+/* qmgr_deliver_parse_reply - a local agent's reply, checked strictly */
+int
+qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, struct buf *why)
+{
+	return qmgr_deliver_parse_relay(m, msg, idx, n, "local", why);
 }
 
 /* qmgr_deliver_agent_close - close and free one connection; its requests
@@ -285,20 +322,23 @@ qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
 		}
 	}
 	q->nagents--;
+	q->ntr_agents[a->tr]--;
 	if (q->loop != NULL) {
 		evloop_cancel_timer(q->loop, &a->timer);
 		evloop_del_fd(q->loop, a->fd);
 	}
 	if (close(a->fd) < 0)
-		msg_warn("close local agent connection: %m");
+		msg_warn("close %s agent connection: %m",
+		    qmgr_tr_service[a->tr]);
 	buf_free(&a->out);
 	buf_free(&a->in);
-	x_free(&a);
 	for (; job != NULL; job = next) {
 		next = job->next;
-		msg_warn("%s: %s (%s)", job->msg->qid, QMGR_AGENT_DIED, reason);
-		qmgr_deliver_job_fail(q, job, QMGR_AGENT_DIED);
+		msg_warn("%s: %s (%s)", job->msg->qid, qmgr_tr_died[a->tr],
+		    reason);
+		qmgr_deliver_job_fail(q, job, qmgr_tr_died[a->tr]);
 	}
+	x_free(&a);
 }
 
 /* qmgr_deliver_timeout - no reply within var_delivery_timeout */
@@ -355,15 +395,15 @@ qmgr_deliver_write(struct qmgr *q, struct qmgr_agent *a, struct buf *why)
 	return 0;
 }
 
-/* qmgr_deliver_connect - a new connection to the local agents */
+/* qmgr_deliver_connect - a new connection to the agents of tr */
 static struct qmgr_agent *
-qmgr_deliver_connect(struct qmgr *q, struct buf *why)
+qmgr_deliver_connect(struct qmgr *q, enum qmgr_transport tr, struct buf *why)
 {
 	struct buf path = BUF_INIT;
 	struct qmgr_agent *a;
 	int fd;
 
-	spool_socket_path(&path, q->spool, QMGR_AGENT_SERVICE);
+	spool_socket_path(&path, q->spool, qmgr_tr_service[tr]);
 	fd = sock_connect_unix(buf_cstr(&path), true, why);
 	buf_free(&path);
 	if (fd < 0)
@@ -376,6 +416,8 @@ qmgr_deliver_connect(struct qmgr *q, struct buf *why)
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->fd = fd;
+	a->tr = tr;
+	q->ntr_agents[tr]++;
 	buf_init(&a->out);
 	buf_init(&a->in);
 	a->next = q->agents;
@@ -418,15 +460,16 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
  * *connect_r) only when every open one is full; NULL when none can be.
  */
 static struct qmgr_agent *
-qmgr_deliver_pick(struct qmgr *q, bool *connect_r)
+qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr, bool *connect_r)
 {
 	struct qmgr_agent *a;
 
 	*connect_r = false;
 	for (a = q->agents; a != NULL; a = a->next)
-		if (a->out.len == 0 && a->njobs < (size_t)var_local_batch_size)
+		if (a->tr == tr && a->out.len == 0 &&
+		    a->njobs < qmgr_tr_batch(tr))
 			return a;
-	*connect_r = q->nagents < var_local_processes;
+	*connect_r = q->ntr_agents[tr] < qmgr_tr_processes(tr);
 	return NULL;
 }
 
@@ -435,27 +478,44 @@ void
 qmgr_deliver_dispatch(struct qmgr *q)
 {
 	struct buf why = BUF_INIT;
+	bool full[QMGR_NTR] = {false, false};
+	struct qmgr_job *prev = NULL, *job = q->job_head;
 
-	while (q->job_head != NULL) {
-		struct qmgr_agent *a;
-		struct qmgr_job *job;
-		bool connect;
+	/* in order, passing over jobs whose transport is busy */
+	while (job != NULL && !(full[QMGR_TR_LOCAL] && full[QMGR_TR_REMOTE])) {
+		struct qmgr_agent *a = NULL;
+		bool connect = false;
 
-		a = qmgr_deliver_pick(q, &connect);
-		if (a == NULL && !connect)
-			break;
-		job = qmgr_jobs_pop(&q->job_head, &q->job_tail);
-		if (a == NULL) {
-			buf_reset(&why);
-			if ((a = qmgr_deliver_connect(q, &why)) == NULL) {
-				msg_warn("%s: local delivery agent "
-				    "unavailable: %s", job->msg->qid,
-				    buf_cstr(&why));
-				qmgr_deliver_job_fail(q, job, QMGR_AGENT_DIED);
-				continue;
-			}
+		if (!full[job->tr]) {
+			a = qmgr_deliver_pick(q, job->tr, &connect);
+			if (a == NULL && !connect)
+				full[job->tr] = true;
 		}
-		qmgr_deliver_start(q, a, job);
+		if (a == NULL && !connect) {
+			prev = job;
+			job = job->next;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = job->next;
+		else
+			q->job_head = job->next;
+		if (q->job_tail == job)
+			q->job_tail = prev;
+		job->next = NULL;
+		if (a == NULL && (a = qmgr_deliver_connect(q, job->tr,
+		    &why)) == NULL) {
+			msg_warn("%s: %s delivery agent unavailable: %s",
+			    job->msg->qid, qmgr_tr_service[job->tr],
+			    buf_cstr(&why));
+			buf_reset(&why);
+			qmgr_deliver_job_fail(q, job, qmgr_tr_died[job->tr]);
+		} else {
+			qmgr_deliver_start(q, a, job);
+		}
+		/* that may have finished messages: start over */
+		prev = NULL;
+		job = q->job_head;
 	}
 	buf_free(&why);
 }
@@ -470,9 +530,10 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 	struct qmgr_msg *msg = job->msg;
 	struct buf why = BUF_INIT;
 
-	if (qmgr_deliver_parse_reply(m, msg, job->idx, job->nidx, &why) < 0) {
-		msg_warn("%s: bad reply from local delivery agent: %s",
-		    msg->qid, buf_cstr(&why));
+	if (qmgr_deliver_parse_relay(m, msg, job->idx, job->nidx,
+	    qmgr_tr_service[a->tr], &why) < 0) {
+		msg_warn("%s: bad reply from %s delivery agent: %s",
+		    msg->qid, qmgr_tr_service[a->tr], buf_cstr(&why));
 		qmgr_deliver_agent_close(q, a, "protocol error");
 		buf_free(&why);
 		return false;
@@ -540,8 +601,9 @@ qmgr_deliver_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	/* every complete reply, each for the oldest request left */
 	for (;;) {
 		if (a->njobs == 0 || (a->njobs == 1 && a->out.len > 0)) {
-			msg_warn("local delivery agent sent %zu byte(s) "
-			    "without a request", a->in.len);
+			msg_warn("%s delivery agent sent %zu byte(s) "
+			    "without a request", qmgr_tr_service[a->tr],
+			    a->in.len);
 			qmgr_deliver_agent_close(q, a, "unexpected data");
 			break;
 		}
@@ -557,12 +619,14 @@ qmgr_deliver_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 		}
 		ipc_msg_free(&m);
 		if (r < 0) {
-			msg_warn("%s: bad reply from local delivery agent: %s",
-			    a->jobs->msg->qid, buf_cstr(&why));
+			msg_warn("%s: bad reply from %s delivery agent: %s",
+			    a->jobs->msg->qid, qmgr_tr_service[a->tr],
+			    buf_cstr(&why));
 			qmgr_deliver_agent_close(q, a, "protocol error");
 		} else if (a->in.len > QMGR_AGENT_INPUT) {
-			msg_warn("%s: reply from local delivery agent is over "
-			    "%d bytes", a->jobs->msg->qid, QMGR_AGENT_INPUT);
+			msg_warn("%s: reply from %s delivery agent is over "
+			    "%d bytes", a->jobs->msg->qid,
+			    qmgr_tr_service[a->tr], QMGR_AGENT_INPUT);
 			qmgr_deliver_agent_close(q, a, "reply too large");
 		}
 		break;

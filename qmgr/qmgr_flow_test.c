@@ -40,12 +40,15 @@ enum agent_mode {
 	AGENT_HANG,		/* never reply */
 	AGENT_WRONG,		/* reply for other recipient indexes */
 	AGENT_TRICKLE,		/* deliver, reply one byte at a time */
+	AGENT_REMOTE_DEFER,	/* defer each: "N recipient(s) for DOMAIN" */
 };
 
 static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
 static char spool[300];
 static pid_t agent_pid = -1;
 static char agent_sock[400];	/* the socket agent_pid listens on */
+static pid_t remote_pid = -1;	/* a second one on private/remote */
+static char remote_sock[400];
 static int case_no;
 
 /* agent_serve - the fake agent's side of one connection */
@@ -60,11 +63,19 @@ agent_serve(int conn, enum agent_mode mode)
 	ipc_msg_init(&req);
 	ipc_msg_init(&reply);
 	while (ipc_recv(conn, &req, &fd, -1, &why) == 1) {
-		size_t pos = 0;
+		size_t pos = 0, nrcpt = 0;
+		char text[200];
+		struct qfile *qf = NULL;
 
 		if (fd < 0)
 			_exit(3);	/* qmgr must attach the queue file */
+		if (mode == AGENT_REMOTE_DEFER && qfile_read(fd, &qf, &why) < 0)
+			_exit(4);
 		close(fd);
+		while (ipc_next(&req, &pos, &name, &value))
+			if (strcmp(name, IPC_RCPT_INDEX) == 0)
+				nrcpt++;
+		pos = 0;
 		if (mode == AGENT_DIE)
 			break;
 		if (mode == AGENT_HANG) {
@@ -80,7 +91,14 @@ agent_serve(int conn, enum agent_mode mode)
 				ipc_put_str(&reply, IPC_RCPT_INDEX, "7");
 			else
 				ipc_put_str(&reply, IPC_RCPT_INDEX, value);
-			if (mode == AGENT_BOUNCE) {
+			if (mode == AGENT_REMOTE_DEFER) {
+				snprintf(text, sizeof(text), "%zu recipient(s) "
+				    "for %s", nrcpt, strchr(qf->rcpt[
+				    atoi(value)].addr, '@') + 1);
+				ipc_put_str(&reply, IPC_RESULT, "deferred");
+				ipc_put_str(&reply, IPC_DSN_CODE, "4.4.1");
+				ipc_put_str(&reply, IPC_REASON, text);
+			} else if (mode == AGENT_BOUNCE) {
 				ipc_put_str(&reply, IPC_RESULT, "bounced");
 				ipc_put_str(&reply, IPC_DSN_CODE, "5.1.1");
 				ipc_put_str(&reply, IPC_REASON, "unknown user");
@@ -104,6 +122,8 @@ agent_serve(int conn, enum agent_mode mode)
 			buf_free(&frame);
 			continue;
 		}
+		if (qf != NULL)
+			qfile_free(&qf);
 		if (ipc_send(conn, &reply, -1, 5000, &why) < 0)
 			break;
 	}
@@ -115,25 +135,26 @@ static void agent_stop(void);
 /* agent_start - a fake agent process on private/local (an agent left by
  * a failed case is stopped first) */
 static void
-agent_start(enum agent_mode mode)
+agent_start_on(const char *service, enum agent_mode mode, pid_t *pid_r,
+    char *sock, size_t size)
 {
 	struct buf path = BUF_INIT, why = BUF_INIT;
 	int lfd;
+	pid_t child;
 
-	agent_stop();
-	spool_socket_path(&path, spool, "local");
-	snprintf(agent_sock, sizeof(agent_sock), "%s", path.data);
+	spool_socket_path(&path, spool, service);
+	snprintf(sock, size, "%s", path.data);
 	lfd = sock_listen_unix(path.data, 0600, 16, &why);
 	if (lfd < 0) {
 		fprintf(stderr, "listen: %s\n", why.data);
 		exit(1);
 	}
-	agent_pid = fork();
-	if (agent_pid < 0) {
+	child = fork();
+	if (child < 0) {
 		perror("fork");
 		exit(1);
 	}
-	if (agent_pid == 0) {
+	if (child == 0) {
 		/* one process per connection, like master's local agents;
 		 * one process group, so agent_stop() ends them all */
 		(void)setpgid(0, 0);
@@ -155,10 +176,29 @@ agent_start(enum agent_mode mode)
 			close(conn);
 		}
 	}
-	(void)setpgid(agent_pid, agent_pid);
+	(void)setpgid(child, child);
+	*pid_r = child;
 	close(lfd);
 	buf_free(&path);
 	buf_free(&why);
+}
+
+/* agent_start - the fake local agent (every fake agent left by a failed
+ * case is stopped first) */
+static void
+agent_start(enum agent_mode mode)
+{
+	agent_stop();
+	agent_start_on("local", mode, &agent_pid, agent_sock,
+	    sizeof(agent_sock));
+}
+
+/* remote_start - a fake remote agent beside the local one */
+static void
+remote_start(enum agent_mode mode)
+{
+	agent_start_on("remote", mode, &remote_pid, remote_sock,
+	    sizeof(remote_sock));
 }
 
 /* agent_stop - kill the fake agent (its whole process group) and
@@ -174,6 +214,14 @@ agent_stop(void)
 	if (agent_sock[0] != '\0')
 		(void)unlink(agent_sock);
 	agent_sock[0] = '\0';
+	if (remote_pid > 0) {
+		kill(-remote_pid, SIGKILL);
+		(void)waitpid(remote_pid, NULL, 0);
+		remote_pid = -1;
+	}
+	if (remote_sock[0] != '\0')
+		(void)unlink(remote_sock);
+	remote_sock[0] = '\0';
 }
 
 /* fresh - a new spool and qmgr state on a new loop */
@@ -405,6 +453,42 @@ test_trickle(void)
 	done(q);
 }
 
+/* remote recipients: one request per domain, whatever the case */
+static void
+test_remote_per_domain(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"x@remote.test", "y@other.test",
+	    "z@REMOTE.test", "alice@example.org", NULL};
+	char qid[QID_SIZE];
+	struct qfile *qf;
+	struct qfile_note *notes;
+	struct buf why = BUF_INIT, path = BUF_INIT;
+	size_t n;
+
+	agent_start(AGENT_DELIVER);
+	remote_start(AGENT_REMOTE_DEFER);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	T_ASSERT(qf != NULL);
+	T_EQ_INT(qf->rcpt[3].status, QFILE_DELIVERED);
+	spool_path(&path, spool, SPOOL_DEFERRED, qid);
+	qf->fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	T_ASSERT(qf->fd >= 0);
+	T_EQ_INT(qfile_notes_read(qf, &notes, &n, &why), 0);
+	close(qf->fd);
+	T_EQ_INT(n, 3);
+	T_EQ_STR(notes[0].text, "2 recipient(s) for remote.test");
+	T_EQ_STR(notes[1].text, "1 recipient(s) for other.test");
+	T_EQ_STR(notes[2].text, "2 recipient(s) for REMOTE.test");
+	qfile_notes_free(&notes, n);
+	qfile_free(&qf);
+	buf_free(&why);
+	done(q);
+}
+
 static void
 test_partly_deferred(void)
 {
@@ -417,6 +501,7 @@ test_partly_deferred(void)
 	time_t now = time(NULL);
 
 	agent_start(AGENT_DELIVER);
+	remote_start(AGENT_REMOTE_DEFER);
 	enqueue(q, now, "s@remote.test", rcpts, qid);
 	T_ASSERT(run(q, 5000));
 	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
@@ -443,8 +528,8 @@ test_partly_deferred(void)
 		close(qf->fd);
 		T_EQ_INT(n, 1);
 		T_EQ_INT(notes[0].idx, 1);
-		T_EQ_STR(notes[0].dsn, "4.3.5");
-		T_EQ_STR(notes[0].text, "remote delivery is not available");
+		T_EQ_STR(notes[0].dsn, "4.4.1");
+		T_EQ_STR(notes[0].text, "1 recipient(s) for remote.test");
 		T_ASSERT(notes[0].when >= now && notes[0].when <= time(NULL));
 		qfile_notes_free(&notes, n);
 		buf_free(&why);
@@ -753,6 +838,7 @@ static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
 	{"partly delivered: statuses and retry time", test_partly_deferred},
+	{"remote recipients: one request per domain", test_remote_per_domain},
 	{"bounce: notification to the sender", test_bounce_notifies},
 	{"bounce of a null-sender message", test_bounce_null_sender},
 	{"agent dies: fast retry", test_agent_dies},

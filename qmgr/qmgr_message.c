@@ -6,7 +6,7 @@
  * when there is room (qmgr_open_limit), so descriptors stay bounded. Its
  * queued recipients are routed: a hosted domain goes to the local agent
  * in requests of up to QMGR_JOB_RCPT recipients, anything else to the
- * remote transport, which does not exist yet (deferred). QMGR_JOB_RCPT
+ * remote agent in one request per recipient domain. QMGR_JOB_RCPT
  * is as large as a request may be (local's LOCAL_RCPT_MAX, and the
  * most smtpd_recipient_limit allows), so a message's local recipients
  * form one request, in which local delivers each mailbox once and counts the
@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,7 +43,6 @@
 #include "mail/spool.h"
 #include "qmgr.h"
 
-#define QMGR_REMOTE_REASON "remote delivery is not available"
 #define QMGR_EXPIRED_REASON "message expired"
 
 /* qmgr_open_limit - how many messages may be open at once */
@@ -185,12 +185,48 @@ qmgr_message_corrupt(struct qmgr *q, struct qmgr_msg *msg, const char *why)
 	qmgr_msg_forget(q, msg);
 }
 
+/* qmgr_message_remote - one remote request per recipient domain (up to
+ * QMGR_JOB_RCPT recipients each) for msg's recipients idx[0..n); idx is
+ * used up */
+static void
+qmgr_message_remote(struct qmgr *q, struct qmgr_msg *msg, size_t *idx,
+    size_t n)
+{
+	const struct qfile *qf = msg->qf;
+	size_t *group = xcalloc(n ? n : 1, sizeof(*group));
+
+	/* take the first left, then every other of its domain */
+	for (size_t i = 0; i < n; i++) {
+		const char *dom;
+		size_t ng = 0;
+
+		if (idx[i] == SIZE_MAX)
+			continue;
+		dom = addr_domain(qf->rcpt[idx[i]].addr);
+		for (size_t k = i; k < n; k++) {
+			if (idx[k] == SIZE_MAX || str_casecmp(dom,
+			    addr_domain(qf->rcpt[idx[k]].addr)) != 0)
+				continue;
+			group[ng++] = idx[k];
+			idx[k] = SIZE_MAX;
+			if (ng == QMGR_JOB_RCPT) {
+				qmgr_deliver_submit(q, msg, group, ng,
+				    QMGR_TR_REMOTE);
+				ng = 0;
+			}
+		}
+		if (ng > 0)
+			qmgr_deliver_submit(q, msg, group, ng, QMGR_TR_REMOTE);
+	}
+	x_free(&group);
+}
+
 /* qmgr_message_open - open, parse and route one message */
 static void
 qmgr_message_open(struct qmgr *q, struct qmgr_msg *msg)
 {
 	struct buf path = BUF_INIT, why = BUF_INIT;
-	size_t *local, nlocal = 0;
+	size_t *local, nlocal = 0, *remote, nremote = 0;
 	struct qfile *qf;
 	int fd;
 
@@ -219,6 +255,7 @@ qmgr_message_open(struct qmgr *q, struct qmgr_msg *msg)
 		service_session_begin(q->svc);
 
 	local = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*local));
+	remote = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*remote));
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		int tr;
 
@@ -235,8 +272,7 @@ qmgr_message_open(struct qmgr *q, struct qmgr_msg *msg)
 			    "4.3.0", buf_cstr(&r));
 			buf_free(&r);
 		} else if (tr == QMGR_TR_REMOTE) {
-			qmgr_message_result(msg, i, QFILE_QUEUED, false,
-			    "none", "4.3.5", QMGR_REMOTE_REASON);
+			remote[nremote++] = i;
 		} else {
 			local[nlocal++] = i;
 		}
@@ -245,8 +281,10 @@ qmgr_message_open(struct qmgr *q, struct qmgr_msg *msg)
 	for (size_t off = 0; off < nlocal; off += QMGR_JOB_RCPT)
 		qmgr_deliver_submit(q, msg, local + off,
 		    nlocal - off > QMGR_JOB_RCPT ? QMGR_JOB_RCPT :
-		    nlocal - off);
+		    nlocal - off, QMGR_TR_LOCAL);
+	qmgr_message_remote(q, msg, remote, nremote);
 	x_free(&local);
+	x_free(&remote);
 	if (msg->jobs == 0)
 		qmgr_message_finish(q, msg);
 }

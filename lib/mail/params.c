@@ -122,6 +122,17 @@ char *var_dns_trust_anchor_file;
 long long var_dns_timeout;
 char *var_dkim_directory;
 char *var_dkim_group;
+long long var_remote_processes;
+char *var_inet_protocols;
+char *var_smtp_tls_security_level;
+long long var_smtp_port;
+long long var_smtp_connect_timeout;
+long long var_smtp_helo_timeout;
+long long var_smtp_mail_timeout;
+long long var_smtp_rcpt_timeout;
+long long var_smtp_data_init_timeout;
+long long var_smtp_data_xfer_timeout;
+long long var_smtp_data_done_timeout;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -212,6 +223,28 @@ params_check_listen(const char *value, struct buf *why)
 		if (sock_listen_check(item, why) < 0)
 			return -1;
 	return 0;
+}
+
+/* params_check_inet_protocols - all, ipv4 or ipv6 */
+static int
+params_check_inet_protocols(const char *value, struct buf *why)
+{
+	if (strcmp(value, "all") == 0 || strcmp(value, "ipv4") == 0 ||
+	    strcmp(value, "ipv6") == 0)
+		return 0;
+	buf_puts(why, "must be all, ipv4 or ipv6");
+	return -1;
+}
+
+/* params_check_tls_level - a remote TLS policy level built so far */
+static int
+params_check_tls_level(const char *value, struct buf *why)
+{
+	if (strcmp(value, "none") == 0 || strcmp(value, "may") == 0 ||
+	    strcmp(value, "encrypt") == 0)
+		return 0;
+	buf_puts(why, "must be none, may or encrypt");
+	return -1;
 }
 
 #define STR(n, d, doc) {#n, CFG_STR, d, &var_##n, 0, 0, NULL, doc, false, NULL}
@@ -537,6 +570,35 @@ struct cfg_entry params_table[] = {
 	STR(dkim_group, "herald-dkim",
 	    "group that may read the DKIM private keys: the signer's only, "
 	    "never a service that faces the network"),
+	INT(remote_processes, "10", 1, 1000,
+	    "remote delivery agents (SMTP clients) running at once; each "
+	    "delivers one message to one domain at a time"),
+	STRC(inet_protocols, "all", params_check_inet_protocols,
+	    "address families remote delivery connects over: all, ipv4 or "
+	    "ipv6 (A and AAAA records of the other family are not used)"),
+	STRC(smtp_tls_security_level, "may", params_check_tls_level,
+	    "TLS for remote delivery: may (STARTTLS whenever the server "
+	    "offers it, plaintext only when it does not; a failed handshake "
+	    "tries the next host), encrypt (no STARTTLS: defer), none "
+	    "(never STARTTLS)"),
+	INT(smtp_port, "25", 1, 65535,
+	    "TCP port of the mail exchangers remote delivery connects to "
+	    "(other than 25 only for tests)"),
+	TIME(smtp_connect_timeout, "30s", 1, 3600,
+	    "time remote delivery waits for a TCP connection to one address"),
+	TIME(smtp_helo_timeout, "300s", 1, 3600,
+	    "time remote delivery waits for the greeting, and the EHLO, "
+	    "STARTTLS and QUIT replies (RFC 5321 4.5.3.2: 5 minutes)"),
+	TIME(smtp_mail_timeout, "300s", 1, 3600,
+	    "time remote delivery waits for the MAIL FROM reply"),
+	TIME(smtp_rcpt_timeout, "300s", 1, 3600,
+	    "time remote delivery waits for each RCPT TO reply"),
+	TIME(smtp_data_init_timeout, "120s", 1, 3600,
+	    "time remote delivery waits for the DATA reply"),
+	TIME(smtp_data_xfer_timeout, "180s", 1, 3600,
+	    "time remote delivery waits to send each block of the message"),
+	TIME(smtp_data_done_timeout, "600s", 1, 3600,
+	    "time remote delivery waits for the reply to the final dot"),
 	{0},
 };
 

@@ -138,6 +138,18 @@ extern long long var_dns_timeout;	/* seconds for one lookup */
 /* DKIM (lib/mail/dkim.c, heraldctl dkim) */
 extern char *var_dkim_directory;	/* DOMAIN/SELECTOR.{ed25519,rsa}.key */
 extern char *var_dkim_group;	/* may read the private keys */
+/* remote delivery */
+extern long long var_remote_processes;	/* remote delivery agents */
+extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
+extern char *var_smtp_tls_security_level;	/* none, may, encrypt */
+extern long long var_smtp_port;		/* port of remote MX hosts */
+extern long long var_smtp_connect_timeout;	/* seconds, per address */
+extern long long var_smtp_helo_timeout;	/* seconds: greeting, EHLO */
+extern long long var_smtp_mail_timeout;	/* seconds: MAIL reply */
+extern long long var_smtp_rcpt_timeout;	/* seconds: each RCPT reply */
+extern long long var_smtp_data_init_timeout;	/* seconds: DATA reply */
+extern long long var_smtp_data_xfer_timeout;	/* seconds: content block */
+extern long long var_smtp_data_done_timeout;	/* seconds: final dot */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

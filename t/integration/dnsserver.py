@@ -11,6 +11,8 @@ zones signed with ldns-signzone:
                         its MX records is broken: bogus
   2.0.192.in-addr.arpa  unsigned reverse zone (RFC 6303 would have
                         unbound answer it itself): 192.0.2.10 PTR
+  extra zones           unsigned zones a test passes as {name: records}
+                        (test_remote.py: b.test's MX and A)
 
 knotd serves all three from one address, so it answers the DS questions
 of the children from the parent (RFC 4035 3.1.4.1). The trust anchor
@@ -77,10 +79,11 @@ def _soa(zone):
 class KnotZones:
     START_TIMEOUT = 15.0
 
-    def __init__(self, folder, extra="", address="127.0.0.1", port=None):
+    def __init__(self, folder, extra="", address="127.0.0.1", port=None,
+                 extra_zones=None):
         # extra: zone-file lines added to herald.test before signing;
         # address, port: where knotd listens (default a free port on
-        # 127.0.0.1)
+        # 127.0.0.1); extra_zones: {name: records} served unsigned
         # as root, knotd runs as nobody, who cannot traverse pytest's
         # private temporary folders: its own folder then lives in /tmp
         # (removed by stop(), its log copied into folder first)
@@ -96,6 +99,7 @@ class KnotZones:
         self.extra = extra
         self.proc = None
         self.anchor_file = self.dir / "anchor.ds"
+        self.extra_zones = dict(extra_zones or {})
 
     # -- zones
 
@@ -132,6 +136,9 @@ class KnotZones:
                 TLSA_DATA, " ".join('"%s"' % s for s in TXT_LONG),
                 child_ds, self.extra))
         _run(d, "ldns-signzone", "parent.zone", parent)
+        for name, records in self.extra_zones.items():
+            (self.dir / ("extra-%s.zone" % name)).write_text(
+                _soa(name) + records)
         shutil.copy(self.dir / (parent + ".ds"), self.anchor_file)
 
     @staticmethod
@@ -188,7 +195,9 @@ class KnotZones:
             "  - domain: bogus.%s\n    file: bogus.zone.signed\n"
             "  - domain: %s\n    file: reverse.zone\n" % (
                 self.address, self.port, self.dir / "run", user, self.dir / "db",
-                self.dir, ZONE, ZONE, ZONE, REVERSE))
+                self.dir, ZONE, ZONE, ZONE, REVERSE) +
+            "".join("  - domain: %s\n    file: extra-%s.zone\n" % (n, n)
+                    for n in self.extra_zones))
         self.log = open(self.dir / "knotd.log", "wb")
         self.proc = subprocess.Popen(["knotd", "-c", str(conf)],
                                      stdout=self.log, stderr=self.log,

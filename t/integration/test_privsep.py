@@ -157,7 +157,8 @@ def assert_runs_as(pid, user, group):
     got = proc_ids(pid)
     assert got is not None, "process %d went away" % pid
     uids, gids, groups = got
-    want_groups = sorted({user.pw_gid, group.gr_gid})
+    want_groups = sorted({user.pw_gid} |
+                         ({group.gr_gid} if group is not None else set()))
     assert uids == (user.pw_uid,) * 4, \
         "pid %d: Uid %s, want %s everywhere" % (pid, uids, user.pw_uid)
     assert gids == (user.pw_gid,) * 4, \
@@ -245,6 +246,13 @@ def test_services_run_as_their_users(inst, ids, token):
         seen[name] = pids
         for pid in pids:
             assert_runs_as(pid, user, ids.group)
+    if H.have_binaries("remote"):
+        # remote talks to the internet: herald_user, and not in the
+        # directory group (it has no business with the directory)
+        seen["remote"] = H.wait_for(lambda: inst.children("remote"), 15,
+                                    what="remote running")
+        for pid in seen["remote"]:
+            assert_runs_as(pid, ids.herald, None)
     assert len(seen["smtpd"]) == 2 and len(seen["qmgr"]) == 1, seen
     # every child of master is one of the above
     assert sorted(inst.children()) == sorted(sum(seen.values(), [])), \

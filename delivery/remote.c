@@ -1,0 +1,164 @@
+/*
+ * remote - the herald remote delivery agent (SMTP client)
+ *
+ * SYNOPSIS
+ *	remote [-c config] [-f] [-v]		(started by master)
+ *
+ * DESCRIPTION
+ *	remote delivers messages to other domains' mail exchangers over
+ *	SMTP (RFC 5321). It is a single-model service: master runs
+ *	remote_processes of them on the shared listener
+ *	<spool>/private/remote; each process accepts one connection from
+ *	qmgr and serves its requests one at a time until qmgr closes it.
+ *
+ *	A request names a queue file and recipients of one domain. remote
+ *	looks up the domain's MX records with lib/mail/dns.c (preference
+ *	order, random among equals; no MX: the domain's own A/AAAA; a null
+ *	MX bounces at once with 5.1.10), the hosts' addresses as
+ *	inet_protocols allows, and tries them in order: an address that
+ *	does not answer, or whose server greets or answers EHLO with an
+ *	error, or whose TLS handshake fails, hands the attempt to the next
+ *	one. The first server that takes the transaction decides every
+ *	recipient: 2xx delivered, 4xx deferred, 5xx bounced, with its reply
+ *	as the reason that `heraldctl queue show` and the DSN show. When no
+ *	address took it, every recipient is deferred with the last error,
+ *	and qmgr retries with its backoff.
+ *
+ *	The client (lib/mail/smtp_client.c) uses STARTTLS whenever the
+ *	server offers it (smtp_tls_security_level = may) and logs the
+ *	protocol, cipher and whether the certificate verified; it sends
+ *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
+ *	on to servers with DSN, sends 8-bit content to a server without
+ *	8BITMIME as quoted-printable (lib/mail/mime_8to7.c), and bounces at
+ *	once a message over the server's SIZE (5.3.4), 8-bit content it
+ *	cannot convert (5.6.3) or one needing SMTPUTF8 that the server
+ *	lacks (5.6.7).
+ *
+ * PROTOCOL
+ *	qmgr -> remote, on a persistent connection, one request at a time:
+ *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
+ *	  with the queue file attached (SCM_RIGHTS, opened read-only); the
+ *	  recipients are of one domain
+ *	remote -> qmgr:
+ *	  {status=ok} then per requested recipient, in request order,
+ *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
+ *	   reason=TEXT}
+ *	A malformed request is logged and the connection dropped. A
+ *	request is answered within delivery_timeout: remote stops trying
+ *	further addresses a few seconds before it.
+ *
+ * SECURITY
+ *	remote runs as herald_user, dropped by the service skeleton before
+ *	the first accept; it reads only the queue file qmgr hands it
+ *	(read-only descriptor), and talks to the network. Everything a
+ *	remote server sends is bounded (smtp_reply.c: 512-byte lines, 100
+ *	lines a reply; per-stage deadlines) and reaches qmgr only as reason
+ *	text, which qmgr escapes.
+ *
+ * SETTINGS (herald.conf)
+ *	myhostname, herald_user, remote_processes, delivery_timeout,
+ *	inet_protocols, smtp_tls_security_level, smtp_port,
+ *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
+ *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
+ *	smtp_data_done_timeout, dns_forwarders, dns_stub_zones,
+ *	dns_trust_anchor_file, dns_timeout.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/tls.h"
+#include "mail/dns.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/service.h"
+#include "remote.h"
+
+#define REMOTE_IDLE_POLL_MS 1000	/* stop check while idle */
+
+static struct dns *remote_dns;		/* made after the drop */
+static SSL_CTX *remote_tls;		/* client context, NULL: no TLS */
+
+/* remote_init - resolver and TLS context, after the privilege drop */
+static void
+remote_init(struct service *svc)
+{
+	struct buf why = BUF_INIT;
+
+	(void)svc;
+	if (dns_new_params(&remote_dns, &why) < 0)
+		msg_fatal("dns: %s", buf_cstr(&why));
+	buf_reset(&why);
+	if ((remote_tls = tls_client_ctx_new(NULL, &why)) == NULL)
+		msg_warn("no TLS for remote delivery: %s", buf_cstr(&why));
+	buf_free(&why);
+}
+
+/* remote_wait - wait for the next request; false when stopping or the
+ * connection is gone */
+static bool
+remote_wait(struct service *svc, int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+
+	for (;;) {
+		bool stopping = service_stopping(svc);
+		int n = poll(&pfd, 1, stopping ? 0 : REMOTE_IDLE_POLL_MS);
+
+		if (n > 0)
+			return true;	/* data, EOF or error: recv says */
+		if (n < 0 && errno != EINTR) {
+			msg_warn("poll: %m");
+			return false;
+		}
+		if (stopping && n == 0)
+			return false;
+	}
+}
+
+/* remote_serve - serve one qmgr connection until it closes */
+static void
+remote_serve(struct service *svc, int sock, const struct service_listener *l)
+{
+	struct ipc_msg req;
+	struct buf why = BUF_INIT;
+
+	(void)l;
+	ipc_msg_init(&req);
+	while (!service_stopping(svc) && remote_wait(svc, sock)) {
+		int qfd = -1, r;
+
+		buf_reset(&why);
+		r = ipc_recv(sock, &req, &qfd, (int)var_delivery_timeout * 1000,
+		    &why);
+		if (r <= 0) {
+			if (r < 0)
+				msg_warn("receive from qmgr: %s",
+				    buf_cstr(&why));
+			break;
+		}
+		r = remote_request(remote_dns, remote_tls, sock, &req, qfd);
+		if (qfd >= 0 && close(qfd) < 0)
+			msg_warn("close queue file: %m");
+		if (r < 0)
+			break;
+	}
+	ipc_msg_free(&req);
+	buf_free(&why);
+}
+
+int
+main(int argc, char **argv)
+{
+	return service_main(argc, argv, &(const struct service_def){
+		.name = "remote",
+		.model = SERVICE_SINGLE,	/* one request at a time */
+		.user = &var_herald_user,
+		.init = remote_init,
+		.serve = remote_serve,
+	});
+}

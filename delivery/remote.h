@@ -1,0 +1,58 @@
+/*
+ * remote - the remote delivery agent's structures and the functions its
+ * files share.
+ *
+ * remote_mx.c turns a domain into the ordered list of addresses to try
+ * (RFC 5321 5.1, RFC 7505) with lib/mail/dns.c; remote_request.c takes a
+ * request from qmgr, tries those addresses with lib/mail/smtp_client.c
+ * and answers per recipient; remote.c speaks the protocol with qmgr.
+ */
+#ifndef DELIVERY_REMOTE_H
+#define DELIVERY_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "mail/dns.h"
+#include "mail/outcome.h"
+
+struct ipc_msg;
+struct ssl_ctx_st;
+
+#define REMOTE_RCPT_MAX 1000	/* recipients in one request (qmgr's) */
+#define REMOTE_HOSTS_MAX 10	/* MX hosts looked at in one attempt */
+#define REMOTE_ADDRS_MAX 20	/* addresses tried in one attempt */
+
+/* one address to try */
+struct remote_addr {
+	char host[DNS_NAME_MAX + 1];	/* MX host name, or the domain */
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+/* where a domain's mail goes, or why it cannot go anywhere */
+struct remote_route {
+	struct remote_addr *addr;	/* in the order to try */
+	size_t naddr;
+	struct outcome fail;		/* naddr == 0: defer or bounce */
+};
+
+/* remote_mx_order - sort MX records by preference and shuffle the hosts
+ * of equal preference (RFC 5321 5.1), with rnd(n) in [0, n) */
+void remote_mx_order(struct dns_rr *rr, size_t n, size_t (*rnd)(size_t));
+/* remote_route - the addresses of domain's mail exchangers, families as
+ * inet_protocols says (want4, want6); rt->fail set when there are none */
+void remote_route(struct dns *dns, const char *domain, bool want4,
+    bool want6, struct remote_route *rt);
+/* remote_route_free - release rt */
+void remote_route_free(struct remote_route *rt);
+
+/* remote_request - serve one request (req with the queue file qfd) and
+ * send the reply on sock; -1 if it was malformed or the reply could not
+ * be sent (drop the connection) */
+int remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
+    const struct ipc_msg *req, int qfd);
+
+#endif

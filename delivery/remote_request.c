@@ -1,0 +1,413 @@
+/*
+ * remote_request - one delivery request from qmgr: check it, read the
+ * queue file, find the domain's mail exchangers, try their addresses in
+ * order until one takes the transaction, and answer per recipient
+ * (protocol: see remote.c).
+ *
+ * qmgr puts only recipients of one domain into a request. Within one
+ * attempt an address that cannot be reached, or whose server fails
+ * before the transaction (greeting or EHLO not 2xx, a TLS handshake that
+ * failed, TLS required and not offered) passes the request to the next
+ * address; when none is left every recipient is deferred with the last
+ * reason. Once a server took MAIL FROM, its replies decide: 2xx
+ * delivered, 4xx and network errors deferred, 5xx bounced.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/str.h"
+#include "mail/addr.h"
+#include "mail/ipc.h"
+#include "mail/params.h"
+#include "mail/qfile.h"
+#include "mail/qid.h"
+#include "mail/smtp_client.h"
+#include "remote.h"
+
+#define REMOTE_DEADLINE_MARGIN 5000	/* ms kept to answer qmgr */
+
+/* remote_result_name - the protocol word for an outcome */
+static const char *
+remote_result_name(enum outcome_status st)
+{
+	switch (st) {
+	case OUTCOME_OK:
+		return "delivered";
+	case OUTCOME_BOUNCED:
+		return "bounced";
+	default:
+		return "deferred";
+	}
+}
+
+/* remote_check_request - the request's shape; -1 with why */
+static int
+remote_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
+    struct buf *why)
+{
+	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
+	    IPC_RCPT_INDEX, NULL};
+	const char *what = ipc_get_str(req, IPC_REQUEST);
+	const char *qid = ipc_get_str(req, IPC_QUEUE_ID);
+	const char *name, *value;
+	size_t pos = 0, n = 0;
+
+	if (ipc_expect_only(req, allowed, why) < 0)
+		return -1;
+	if (what == NULL || strcmp(what, "deliver") != 0) {
+		buf_printf(why, "unknown request \"%.40s\"", what ? what : "");
+		return -1;
+	}
+	if (qid == NULL || !qid_valid(qid)) {
+		buf_puts(why, "missing or malformed queue_id");
+		return -1;
+	}
+	if (qfd < 0) {
+		buf_puts(why, "no queue file descriptor attached");
+		return -1;
+	}
+	while (ipc_next(req, &pos, &name, &value)) {
+		long long v;
+
+		if (strcmp(name, IPC_RCPT_INDEX) != 0)
+			continue;
+		if (str_to_ll(value, 0, INT_MAX, &v) < 0) {
+			buf_printf(why, "bad rcpt_index \"%.20s\"", value);
+			return -1;
+		}
+		n++;
+	}
+	if (n == 0 || n > REMOTE_RCPT_MAX) {
+		buf_printf(why, "%zu recipients in one request", n);
+		return -1;
+	}
+	*n_r = n;
+	return 0;
+}
+
+/* remote_connect - a TCP connection to a within the connect timeout,
+ * and before deadline (0: none); -1 with why */
+static int
+remote_connect(const struct remote_addr *a, long long deadline, char *text,
+    size_t size, struct buf *why)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct pollfd pfd;
+	int fd, err = 0, n;
+	socklen_t elen = sizeof(err);
+	long long until = smtp_client_now_ms() + var_smtp_connect_timeout *
+	    1000;
+
+	if (deadline > 0 && deadline < until)
+		until = deadline;
+
+	memset(&ss, 0, sizeof(ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)var_smtp_port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)var_smtp_port);
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+		len = sizeof(*sin6);
+	}
+	sock_addr_text((struct sockaddr *)&ss, len, text, size);
+	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		buf_printf(why, "socket: %m");
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+		return fd;
+	if (errno != EINPROGRESS)
+		goto fail;
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	do {
+		long long left = until - smtp_client_now_ms();
+
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		goto fail;
+	if (n == 0) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		goto fail;
+	if (err != 0) {
+		errno = err;
+		goto fail;
+	}
+	return fd;
+fail:
+	buf_printf(why, "connect to %s[%s]:%lld: %m", a->host, text,
+	    var_smtp_port);
+	(void)close(fd);
+	return -1;
+}
+
+/* remote_eightbit - does the content hold a byte over 127? */
+static bool
+remote_eightbit(const struct qfile *qf, int fd)
+{
+	char chunk[65536];
+	off_t off = qf->body_off, end = qf->body_off + qf->body_size;
+
+	while (off < end) {
+		size_t want = end - off > (off_t)sizeof(chunk) ?
+		    sizeof(chunk) : (size_t)(end - off);
+		ssize_t n = pread(fd, chunk, want, off);
+
+		if (n <= 0)
+			return true;	/* sending reads it again, fails */
+		for (ssize_t i = 0; i < n; i++)
+			if ((unsigned char)chunk[i] >= 0x80)
+				return true;
+		off += n;
+	}
+	return false;
+}
+
+/* remote_tls_level - smtp_tls_security_level as the client's enum */
+static enum smtp_tls_level
+remote_tls_level(void)
+{
+	if (strcmp(var_smtp_tls_security_level, "none") == 0)
+		return SMTP_TLS_NONE;
+	if (strcmp(var_smtp_tls_security_level, "encrypt") == 0)
+		return SMTP_TLS_ENCRYPT;
+	return SMTP_TLS_MAY;
+}
+
+/* remote_deliver - try the route's addresses for the envelope; sets out */
+static void
+remote_deliver(const char *qid, const struct remote_route *rt,
+    const struct smtp_client_conf *conf, const struct smtp_envelope *env,
+    struct outcome *out)
+{
+	struct buf why = BUF_INIT;
+
+	for (size_t i = 0; i < rt->naddr; i++) {
+		const struct remote_addr *a = &rt->addr[i];
+		struct smtp_client_info info = {.tls = BUF_INIT};
+		char text[64], relay[DNS_NAME_MAX + 80];
+		int fd, rc;
+
+		if (conf->deadline > 0 &&
+		    smtp_client_now_ms() >= conf->deadline) {
+			buf_reset(&why);
+			buf_puts(&why, "no time left for another mail "
+			    "exchanger (delivery_timeout)");
+			break;
+		}
+		buf_reset(&why);
+		if ((fd = remote_connect(a, conf->deadline, text, sizeof(text),
+		    &why)) < 0) {
+			msg_info("%s: %s", qid, buf_cstr(&why));
+			continue;
+		}
+		snprintf(relay, sizeof(relay), "%s[%s]:%lld", a->host, text,
+		    var_smtp_port);
+		rc = smtp_client_deliver(fd, a->host, conf, env, out, &info,
+		    &why);
+		if (close(fd) < 0)
+			msg_warn("%s: close: %m", qid);
+		if (info.tls.len > 0)
+			msg_info("%s: %s: TLS %s, certificate %s", qid, relay,
+			    buf_cstr(&info.tls), info.verified ? "verified" :
+			    "not verified");
+		else if (rc == 0)
+			msg_info("%s: %s: no TLS (plaintext)", qid, relay);
+		buf_free(&info.tls);
+		if (rc == 0) {
+			for (size_t k = 0; k < env->nrcpt; k++)
+				msg_info("%s: to=<%s>, relay=%s, dsn=%s, "
+				    "status=%s (%s)", qid, env->rcpt[k], relay,
+				    out[k].dsn, remote_result_name(
+				    out[k].status), buf_cstr(&out[k].reason));
+			buf_free(&why);
+			return;
+		}
+		msg_info("%s: %s: %s", qid, relay, buf_cstr(&why));
+	}
+	for (size_t k = 0; k < env->nrcpt; k++)
+		outcome_set(&out[k], OUTCOME_DEFERRED, "4.4.1", "%s",
+		    why.len ? buf_cstr(&why) : "no mail exchanger to try");
+	buf_free(&why);
+}
+
+/* remote_run - route and deliver the recipients idx[0..n) of qf */
+static void
+remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
+    const struct qfile *qf, int qfd, const long long *idx, size_t n,
+    struct outcome *out)
+{
+	const char **rcpt = xcalloc(n, sizeof(*rcpt));
+	const char **orcpt = xcalloc(n, sizeof(*orcpt));
+	const char **notify = xcalloc(n, sizeof(*notify));
+	const char *body = qfile_attr(qf, QFILE_A_BODY);
+	const char *utf8 = qfile_attr(qf, QFILE_A_SMTPUTF8);
+	struct smtp_client_conf conf = {
+		.helo_name = var_myhostname,
+		.tls = remote_tls_level(),
+		.tls_ctx = tls,
+		.helo_ms = var_smtp_helo_timeout * 1000,
+		.mail_ms = var_smtp_mail_timeout * 1000,
+		.rcpt_ms = var_smtp_rcpt_timeout * 1000,
+		.data_init_ms = var_smtp_data_init_timeout * 1000,
+		.data_xfer_ms = var_smtp_data_xfer_timeout * 1000,
+		.data_done_ms = var_smtp_data_done_timeout * 1000,
+	};
+	struct smtp_envelope env = {
+		.sender = qf->sender,
+		.rcpt = rcpt,
+		.orcpt = orcpt,
+		.notify = notify,
+		.nrcpt = n,
+		.envid = qfile_attr(qf, QFILE_A_ENVID),
+		.ret = qfile_attr(qf, QFILE_A_RET),
+		.fd = qfd,
+		.off = qf->body_off,
+		.size = qf->body_size,
+	};
+	struct remote_route rt;
+	const char *domain;
+	bool want4 = strcmp(var_inet_protocols, "ipv6") != 0;
+	bool want6 = strcmp(var_inet_protocols, "ipv4") != 0;
+	bool utf8_addr = addr_is_utf8(qf->sender);
+
+	/* what qmgr hands over is one domain's recipients */
+	for (size_t i = 0; i < n; i++) {
+		rcpt[i] = qf->rcpt[idx[i]].addr;
+		orcpt[i] = qf->rcpt[idx[i]].orcpt;
+		notify[i] = qf->rcpt[idx[i]].notify;
+		if (addr_is_utf8(rcpt[i]))
+			utf8_addr = true;
+	}
+	env.eightbit = body != NULL && str_casecmp(body, "7BIT") != 0 &&
+	    remote_eightbit(qf, qfd);
+	/* SMTPUTF8 is needed when an address or the content is not ASCII */
+	env.smtputf8 = utf8 != NULL && strcmp(utf8, "1") == 0 &&
+	    (utf8_addr || env.eightbit);
+	conf.deadline = smtp_client_now_ms() + var_delivery_timeout * 1000 -
+	    REMOTE_DEADLINE_MARGIN;
+	domain = addr_domain(rcpt[0]);
+	remote_route(dns, domain, want4, want6, &rt);
+	if (rt.naddr == 0) {
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], rt.fail.status, rt.fail.dsn, "%s",
+			    buf_cstr(&rt.fail.reason));
+		msg_info("%s: %s: %s", qid, domain,
+		    buf_cstr(&rt.fail.reason));
+	} else {
+		remote_deliver(qid, &rt, &conf, &env, out);
+	}
+	remote_route_free(&rt);
+	x_free(&rcpt);
+	x_free(&orcpt);
+	x_free(&notify);
+}
+
+/* remote_request - serve one request */
+int
+remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
+    const struct ipc_msg *req, int qfd)
+{
+	struct buf why = BUF_INIT;
+	struct ipc_msg reply;
+	struct qfile *qf = NULL;
+	struct outcome *out = NULL;
+	long long *idx = NULL;
+	const char *name, *value, *qid, *dom = NULL;
+	size_t pos = 0, n, k = 0;
+	bool bad = false;
+	int ret = -1;
+
+	if (remote_check_request(req, qfd, &n, &why) < 0) {
+		msg_warn("bad request from qmgr: %s: dropping the connection",
+		    buf_cstr(&why));
+		buf_free(&why);
+		return -1;
+	}
+	qid = ipc_get_str(req, IPC_QUEUE_ID);
+	idx = xcalloc(n, sizeof(*idx));
+	out = xcalloc(n, sizeof(*out));
+	while (ipc_next(req, &pos, &name, &value))
+		if (strcmp(name, IPC_RCPT_INDEX) == 0)
+			(void)str_to_ll(value, 0, INT_MAX, &idx[k++]);
+	for (size_t i = 0; i < n; i++)
+		outcome_init(&out[i]);
+	if (qfile_read(qfd, &qf, &why) < 0) {
+		msg_warn("%s: cannot read queue file: %s", qid,
+		    buf_cstr(&why));
+		bad = true;
+	}
+	for (size_t i = 0; !bad && i < n; i++) {
+		if ((size_t)idx[i] >= qf->nrcpt) {
+			buf_printf(&why, "no recipient %lld in the queue "
+			    "file", idx[i]);
+			bad = true;
+		} else if (dom == NULL) {
+			dom = addr_domain(qf->rcpt[idx[i]].addr);
+		} else if (str_casecmp(dom,
+		    addr_domain(qf->rcpt[idx[i]].addr)) != 0) {
+			buf_puts(&why, "recipients of more than one domain "
+			    "in one request");
+			bad = true;
+		}
+	}
+	if (bad) {
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
+			    "remote delivery: %s", buf_cstr(&why));
+	} else {
+		remote_run(dns, tls, qid, qf, qfd, idx, n, out);
+	}
+	ipc_msg_init(&reply);
+	ipc_put_str(&reply, IPC_STATUS, "ok");
+	for (size_t i = 0; i < n; i++) {
+		ipc_put_int(&reply, IPC_RCPT_INDEX, idx[i]);
+		ipc_put_str(&reply, IPC_RESULT,
+		    remote_result_name(out[i].status));
+		ipc_put_str(&reply, IPC_DSN_CODE, out[i].dsn);
+		ipc_put_str(&reply, IPC_REASON, buf_cstr(&out[i].reason));
+	}
+	buf_reset(&why);
+	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,
+	    &why) < 0)
+		msg_warn("%s: reply to qmgr: %s", qid, buf_cstr(&why));
+	else
+		ret = 0;
+	ipc_msg_free(&reply);
+	for (size_t i = 0; i < n; i++)
+		outcome_free(&out[i]);
+	x_free(&out);
+	x_free(&idx);
+	if (qf != NULL)
+		qfile_free(&qf);
+	buf_free(&why);
+	return ret;
+}

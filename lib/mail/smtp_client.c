@@ -1,0 +1,742 @@
+/*
+ * smtp_client - one SMTP transaction on a connected socket, blocking with
+ * poll deadlines (see smtp_client.h). The reply parser is smtp_reply.c.
+ *
+ * The socket is made non-blocking and every read and write waits with
+ * poll() for at most the stage's time, cut to the total deadline, so a
+ * server that stalls anywhere (in a reply, in the TLS handshake, while
+ * taking the content) costs at most that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "base/str.h"
+#include "base/tls.h"
+#include "mail/addr.h"
+#include "mail/mime_8to7.h"
+#include "mail/smtp_client.h"
+#include "mail/smtp_reply.h"
+
+#define SMTP_CLIENT_CHUNK 65536		/* content bytes per write */
+#define SMTP_CLIENT_REASON_MAX 400	/* bytes of a reply we quote */
+
+/* one connection */
+struct smtp_conn {
+	int fd;
+	SSL *ssl;			/* after STARTTLS */
+	const char *host;
+	const struct smtp_client_conf *conf;
+	struct buf in;			/* unparsed reply bytes */
+	struct smtp_reply reply;	/* the last reply */
+	bool broken;			/* network or protocol error */
+};
+
+/* smtp_client_now_ms - monotonic milliseconds */
+long long
+smtp_client_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		msg_panic("clock_gettime: %m");
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* smtp_conn_until - the absolute deadline of a stage of ms */
+static long long
+smtp_conn_until(const struct smtp_conn *c, long long ms)
+{
+	long long t = smtp_client_now_ms() + ms;
+
+	if (c->conf->deadline > 0 && c->conf->deadline < t)
+		t = c->conf->deadline;
+	return t;
+}
+
+/* smtp_conn_wait - poll for events until the deadline; -1 on timeout */
+static int
+smtp_conn_wait(struct smtp_conn *c, short events, long long until,
+    struct buf *why)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = c->fd, .events = events};
+		long long left = until - smtp_client_now_ms();
+		int n;
+
+		if (left <= 0) {
+			buf_puts(why, "timed out");
+			return -1;
+		}
+		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			buf_printf(why, "poll: %m");
+			return -1;
+		}
+	}
+}
+
+/* smtp_conn_ssl_wait - wait as SSL_get_error says; -1 if fatal */
+static int
+smtp_conn_ssl_wait(struct smtp_conn *c, int rc, long long until,
+    const char *what, struct buf *why)
+{
+	int err = SSL_get_error(c->ssl, rc);
+
+	if (err == SSL_ERROR_WANT_READ)
+		return smtp_conn_wait(c, POLLIN, until, why);
+	if (err == SSL_ERROR_WANT_WRITE)
+		return smtp_conn_wait(c, POLLOUT, until, why);
+	if (err == SSL_ERROR_ZERO_RETURN ||
+	    (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0))
+		buf_printf(why, "%s: connection closed", what);
+	else if (err == SSL_ERROR_SYSCALL)
+		buf_printf(why, "%s: %m", what);
+	else {
+		buf_printf(why, "%s: ", what);
+		tls_error_text(why);
+	}
+	return -1;
+}
+
+/* smtp_conn_write - write all of p[0..n) before until */
+static int
+smtp_conn_write(struct smtp_conn *c, const char *p, size_t n,
+    long long until, struct buf *why)
+{
+	while (n > 0) {
+		ssize_t w;
+
+		if (c->ssl != NULL) {
+			int chunk = n > INT_MAX ? INT_MAX : (int)n;
+			int rc;
+
+			ERR_clear_error();
+			errno = 0;
+			rc = SSL_write(c->ssl, p, chunk);
+			if (rc <= 0) {
+				if (smtp_conn_ssl_wait(c, rc, until, "write",
+				    why) < 0)
+					goto broken;
+				continue;
+			}
+			w = rc;
+		} else {
+			w = send(c->fd, p, n, MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					buf_printf(why, "write: %m");
+					goto broken;
+				}
+				if (smtp_conn_wait(c, POLLOUT, until, why) < 0)
+					goto broken;
+				continue;
+			}
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+broken:
+	c->broken = true;
+	return -1;
+}
+
+/* smtp_conn_fill - read more reply bytes before until */
+static int
+smtp_conn_fill(struct smtp_conn *c, long long until, struct buf *why)
+{
+	char chunk[4096];
+
+	for (;;) {
+		ssize_t n;
+
+		if (c->ssl != NULL) {
+			int rc;
+
+			ERR_clear_error();
+			errno = 0;
+			rc = SSL_read(c->ssl, chunk, sizeof(chunk));
+			if (rc <= 0) {
+				if (smtp_conn_ssl_wait(c, rc, until, "read",
+				    why) < 0)
+					return -1;
+				continue;
+			}
+			n = rc;
+		} else {
+			n = recv(c->fd, chunk, sizeof(chunk), 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					buf_printf(why, "read: %m");
+					return -1;
+				}
+				if (smtp_conn_wait(c, POLLIN, until, why) < 0)
+					return -1;
+				continue;
+			}
+			if (n == 0) {
+				buf_puts(why, "connection closed");
+				return -1;
+			}
+		}
+		buf_append(&c->in, chunk, (size_t)n);
+		return 0;
+	}
+}
+
+/* smtp_conn_reply - read one whole reply into c->reply within ms */
+static int
+smtp_conn_reply(struct smtp_conn *c, long long ms, const char *stage,
+    struct buf *why)
+{
+	long long until = smtp_conn_until(c, ms);
+	struct buf err = BUF_INIT;
+	int rc;
+
+	smtp_reply_reset(&c->reply);
+	while ((rc = smtp_reply_take(&c->reply, &c->in, &err)) == 0)
+		if (smtp_conn_fill(c, until, &err) < 0)
+			break;
+	if (rc != 1) {
+		buf_printf(why, "lost connection with %s while %s: %s",
+		    c->host, stage, buf_cstr(&err));
+		c->broken = true;
+	}
+	buf_free(&err);
+	return rc == 1 ? 0 : -1;
+}
+
+/* smtp_conn_command - send one command line (CRLF added) */
+static int
+smtp_conn_command(struct smtp_conn *c, long long ms, const char *stage,
+    struct buf *line, struct buf *why)
+{
+	struct buf err = BUF_INIT;
+	int rc;
+
+	buf_puts(line, "\r\n");
+	msg_debug("%s > %.*s", c->host, (int)line->len - 2, line->data);
+	rc = smtp_conn_write(c, line->data, line->len,
+	    smtp_conn_until(c, ms), &err);
+	if (rc < 0)
+		buf_printf(why, "lost connection with %s while %s: %s",
+		    c->host, stage, buf_cstr(&err));
+	buf_free(&err);
+	return rc;
+}
+
+/* smtp_conn_said - "host said: 550 5.1.1 ... (in reply to X)" */
+static void
+smtp_conn_said(const struct smtp_conn *c, const char *stage, struct buf *out)
+{
+	buf_printf(out, "%s said: ", c->host);
+	smtp_reply_format(&c->reply, out, SMTP_CLIENT_REASON_MAX);
+	buf_printf(out, " (in reply to %s)", stage);
+}
+
+/* smtp_conn_outcome - the outcome a reply gives one recipient */
+static void
+smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
+    struct outcome *o)
+{
+	int class = smtp_reply_class(&c->reply);
+	struct buf text = BUF_INIT;
+	char dsn[16];
+
+	if (c->reply.dsn[0] != '\0' && class != 3)
+		str_lcpy(dsn, c->reply.dsn, sizeof(dsn));
+	else if (class == 3)
+		str_lcpy(dsn, "5.5.0", sizeof(dsn));	/* out of order */
+	else
+		snprintf(dsn, sizeof(dsn), "%d.0.0", class);
+	smtp_conn_said(c, stage, &text);
+	if (class == 2)
+		outcome_set(o, OUTCOME_OK, dsn, "%s", buf_cstr(&text));
+	else if (class == 5 || class == 3)
+		outcome_set(o, OUTCOME_BOUNCED, dsn, "%s", buf_cstr(&text));
+	else
+		outcome_set(o, OUTCOME_DEFERRED, dsn, "%s", buf_cstr(&text));
+	buf_free(&text);
+}
+
+/* smtp_conn_starttls - the handshake after "220" to STARTTLS */
+static int
+smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
+    struct buf *why)
+{
+	long long until = smtp_conn_until(c, c->conf->helo_ms);
+	struct buf err = BUF_INIT;
+	const SSL_CIPHER *cipher;
+	int rc, bits = 0, alg = 0;
+
+	/* a server's bytes sent before the handshake are not trusted */
+	buf_reset(&c->in);
+	if ((c->ssl = SSL_new(c->conf->tls_ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1) {
+		buf_puts(&err, "SSL_new: ");
+		tls_error_text(&err);
+		goto fail;
+	}
+	(void)SSL_set_tlsext_host_name(c->ssl, c->host);
+	(void)SSL_set1_host(c->ssl, c->host);
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		if ((rc = SSL_connect(c->ssl)) == 1)
+			break;
+		if (smtp_conn_ssl_wait(c, rc, until, "handshake", &err) < 0)
+			goto fail;
+	}
+	cipher = SSL_get_current_cipher(c->ssl);
+	bits = SSL_CIPHER_get_bits(cipher, &alg);
+	buf_reset(&info->tls);
+	buf_printf(&info->tls, "%s with cipher %s (%d/%d bits)",
+	    SSL_get_version(c->ssl), SSL_CIPHER_get_name(cipher), bits, alg);
+	info->verified = SSL_get0_peer_certificate(c->ssl) != NULL &&
+	    SSL_get_verify_result(c->ssl) == X509_V_OK;
+	buf_free(&err);
+	return 0;
+fail:
+	buf_printf(why, "TLS handshake with %s failed: %s", c->host,
+	    buf_cstr(&err));
+	buf_free(&err);
+	c->broken = true;
+	return -1;
+}
+
+/* smtp_conn_ehlo - EHLO, or HELO when EHLO is refused; -1 with why */
+static int
+smtp_conn_ehlo(struct smtp_conn *c, struct smtp_client_info *info,
+    struct buf *why)
+{
+	struct buf line = BUF_INIT;
+	int rc = -1;
+
+	buf_printf(&line, "EHLO %s", c->conf->helo_name);
+	if (smtp_conn_command(c, c->conf->helo_ms, "EHLO", &line, why) < 0 ||
+	    smtp_conn_reply(c, c->conf->helo_ms, "receiving the EHLO reply",
+	    why) < 0)
+		goto out;
+	info->esmtp = smtp_reply_class(&c->reply) == 2;
+	if (!info->esmtp) {
+		if (smtp_reply_class(&c->reply) == 4)
+			goto refused;
+		buf_reset(&line);
+		buf_printf(&line, "HELO %s", c->conf->helo_name);
+		if (smtp_conn_command(c, c->conf->helo_ms, "HELO", &line,
+		    why) < 0 || smtp_conn_reply(c, c->conf->helo_ms,
+		    "receiving the HELO reply", why) < 0)
+			goto out;
+		if (smtp_reply_class(&c->reply) != 2)
+			goto refused;
+		/* no extensions: forget the HELO reply's lines */
+		smtp_reply_reset(&c->reply);
+		c->reply.code = 250;
+		c->reply.done = true;
+	}
+	rc = 0;
+	goto out;
+refused:
+	buf_puts(why, "host ");
+	smtp_conn_said(c, info->esmtp ? "HELO" : "EHLO/HELO", why);
+out:
+	buf_free(&line);
+	return rc;
+}
+
+/* smtp_conn_size - the SIZE limit an EHLO reply gives; 0: none */
+static long long
+smtp_conn_size(const struct smtp_reply *ehlo)
+{
+	const char *p;
+	char *end;
+	long long v;
+
+	if (!smtp_reply_ehlo(ehlo, "SIZE", &p) || p == NULL)
+		return 0;
+	errno = 0;
+	v = strtoll(p, &end, 10);
+	if (errno != 0 || v < 0 || end == p)
+		return 0;
+	return v;
+}
+
+/* smtp_conn_mail - the MAIL command line */
+static void
+smtp_conn_mail(const struct smtp_envelope *env, off_t msize, bool size,
+    bool dsn, bool eightbit, bool utf8, struct buf *line)
+{
+	buf_puts(line, "MAIL FROM:<");
+	if (*env->sender)
+		addr_externalize(line, env->sender);
+	buf_putc(line, '>');
+	if (size)
+		buf_printf(line, " SIZE=%lld", (long long)msize);
+	if (eightbit)
+		buf_puts(line, " BODY=8BITMIME");
+	if (utf8)
+		buf_puts(line, " SMTPUTF8");
+	if (dsn && env->ret != NULL && *env->ret)
+		buf_printf(line, " RET=%s", env->ret);
+	if (dsn && env->envid != NULL && *env->envid) {
+		buf_puts(line, " ENVID=");
+		xtext_encode(env->envid, line);
+	}
+}
+
+/* smtp_conn_rcpt - the RCPT command line of recipient i */
+static void
+smtp_conn_rcpt(const struct smtp_envelope *env, size_t i, bool dsn,
+    struct buf *line)
+{
+	buf_puts(line, "RCPT TO:<");
+	addr_externalize(line, env->rcpt[i]);
+	buf_putc(line, '>');
+	if (!dsn)
+		return;
+	if (env->notify != NULL && env->notify[i] != NULL &&
+	    *env->notify[i])
+		buf_printf(line, " NOTIFY=%s", env->notify[i]);
+	if (env->orcpt != NULL && env->orcpt[i] != NULL &&
+	    strchr(env->orcpt[i], ';') != NULL) {
+		const char *semi = strchr(env->orcpt[i], ';');
+
+		buf_printf(line, " ORCPT=%.*s;", (int)(semi - env->orcpt[i]),
+		    env->orcpt[i]);
+		xtext_encode(semi + 1, line);
+	}
+}
+
+/* smtp_conn_content - send the content dot-stuffed, then "." */
+static int
+smtp_conn_content(struct smtp_conn *c, const struct smtp_envelope *env,
+    const struct buf *mem, struct buf *why)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *chunk = xmalloc(SMTP_CLIENT_CHUNK);
+	off_t off = env->off, end = env->off + (mem != NULL ?
+	    (off_t)mem->len : env->size);
+	bool bol = true;
+	char last = '\n';
+	int rc = -1;
+
+	while (off < end) {
+		size_t want = end - off > SMTP_CLIENT_CHUNK ?
+		    SMTP_CLIENT_CHUNK : (size_t)(end - off);
+		ssize_t n;
+
+		if (mem != NULL) {
+			/* converted content: offsets count from env->off */
+			n = (ssize_t)want;
+			memcpy(chunk, mem->data + (off - env->off), want);
+		} else {
+			n = pread(env->fd, chunk, want, off);
+		}
+		if (n <= 0) {
+			buf_printf(why, "cannot read the queue file: %s",
+			    n < 0 ? strerror(errno) : "short file");
+			goto out;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (bol && chunk[i] == '.')
+				buf_putc(&out, '.');
+			buf_putc(&out, chunk[i]);
+			bol = chunk[i] == '\n';
+		}
+		last = chunk[n - 1];
+		off += n;
+		if (smtp_conn_write(c, out.data, out.len,
+		    smtp_conn_until(c, c->conf->data_xfer_ms), &err) < 0) {
+			buf_printf(why, "lost connection with %s while "
+			    "sending the message: %s", c->host,
+			    buf_cstr(&err));
+			goto out;
+		}
+		buf_reset(&out);
+	}
+	if (last != '\n')
+		buf_puts(&out, "\r\n");
+	buf_puts(&out, ".\r\n");
+	if (smtp_conn_write(c, out.data, out.len,
+	    smtp_conn_until(c, c->conf->data_xfer_ms), &err) < 0) {
+		buf_printf(why, "lost connection with %s while sending the "
+		    "end of data: %s", c->host, buf_cstr(&err));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		c->broken = true;
+	x_free(&chunk);
+	buf_free(&out);
+	buf_free(&err);
+	return rc;
+}
+
+/* smtp_conn_convert - the content as quoted-printable for a server
+ * without 8BITMIME (RFC 6152 3), into out; -1 with why */
+static int
+smtp_conn_convert(const struct smtp_envelope *env, struct buf *out,
+    struct buf *why)
+{
+	size_t len = (size_t)(env->off + env->size);
+	void *map;
+	int rc;
+
+	if (env->size == 0)
+		return 0;
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, env->fd, 0);
+	if (map == MAP_FAILED) {
+		buf_printf(why, "cannot map the queue file: %m");
+		return -1;
+	}
+	rc = mime_8to7((const char *)map + env->off, (size_t)env->size, out,
+	    why);
+	if (munmap(map, len) < 0)
+		msg_warn("munmap: %m");
+	return rc;
+}
+
+/* smtp_conn_all - the same outcome for every recipient still open */
+static void
+smtp_conn_all(struct outcome *out, const bool *open, size_t n,
+    enum outcome_status st, const char *dsn, const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		if (open == NULL || open[i])
+			outcome_set(&out[i], st, dsn, "%s", text);
+}
+
+/* smtp_conn_transaction - MAIL, RCPT, DATA after the EHLO; sets out */
+static void
+smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
+    const struct smtp_envelope *env, struct outcome *out)
+{
+	bool pipelining = smtp_reply_ehlo(ehlo, "PIPELINING", NULL);
+	bool dsn = smtp_reply_ehlo(ehlo, "DSN", NULL);
+	bool has_size = smtp_reply_ehlo(ehlo, "SIZE", NULL);
+	bool has_8bit = smtp_reply_ehlo(ehlo, "8BITMIME", NULL);
+	bool has_utf8 = smtp_reply_ehlo(ehlo, "SMTPUTF8", NULL);
+	long long limit = smtp_conn_size(ehlo);
+	bool *open = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*open));
+	struct buf line = BUF_INIT, why = BUF_INIT, text = BUF_INIT;
+	struct buf conv = BUF_INIT, *mem = NULL;
+	off_t msize = env->size;
+	size_t accepted = 0, sent;
+
+	if (env->eightbit && !has_8bit) {
+		/* RFC 6152 3: convert to 7 bits, or bounce if we cannot */
+		if (smtp_conn_convert(env, &conv, &why) < 0) {
+			buf_printf(&text, "%s does not support 8BITMIME, and "
+			    "the message cannot be converted to 7 bits: %s",
+			    c->host, buf_cstr(&why));
+			smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
+			    "5.6.3", buf_cstr(&text));
+			goto out;
+		}
+		mem = &conv;
+		msize = (off_t)conv.len;
+	}
+	if (limit > 0 && msize > limit) {
+		buf_printf(&text, "message size %lld exceeds the limit of "
+		    "%lld bytes of %s", (long long)msize, limit, c->host);
+		smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
+		    "5.3.4", buf_cstr(&text));
+		goto out;
+	}
+	if (env->smtputf8 && !has_utf8) {
+		buf_printf(&text, "%s does not support SMTPUTF8, which the "
+		    "message needs", c->host);
+		smtp_conn_all(out, NULL, env->nrcpt, OUTCOME_BOUNCED,
+		    "5.6.7", buf_cstr(&text));
+		goto out;
+	}
+
+	/* MAIL and the RCPTs: one write with PIPELINING (RFC 2920) */
+	smtp_conn_mail(env, msize, has_size, dsn, env->eightbit && has_8bit,
+	    env->smtputf8, &line);
+	buf_puts(&line, "\r\n");
+	for (size_t i = 0; pipelining && i < env->nrcpt; i++) {
+		smtp_conn_rcpt(env, i, dsn, &line);
+		buf_puts(&line, "\r\n");
+	}
+	buf_truncate(&line, line.len - 2);
+	if (smtp_conn_command(c, c->conf->mail_ms, "MAIL FROM", &line,
+	    &why) < 0)
+		goto broken;
+	sent = pipelining ? env->nrcpt : 0;
+	if (smtp_conn_reply(c, c->conf->mail_ms, "receiving the MAIL FROM "
+	    "reply", &why) < 0)
+		goto broken;
+	if (smtp_reply_class(&c->reply) != 2) {
+		for (size_t i = 0; i < env->nrcpt; i++)
+			smtp_conn_outcome(c, "MAIL FROM", &out[i]);
+		/* the pipelined RCPT replies are read and ignored */
+		for (size_t i = 0; i < sent; i++)
+			if (smtp_conn_reply(c, c->conf->rcpt_ms, "receiving "
+			    "an RCPT TO reply", &why) < 0)
+				break;
+		goto out;
+	}
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		if (!pipelining) {
+			buf_reset(&line);
+			smtp_conn_rcpt(env, i, dsn, &line);
+			if (smtp_conn_command(c, c->conf->rcpt_ms, "RCPT TO",
+			    &line, &why) < 0)
+				goto broken_rcpt;
+		}
+		if (smtp_conn_reply(c, c->conf->rcpt_ms, "receiving the "
+		    "RCPT TO reply", &why) < 0)
+			goto broken_rcpt;
+		if (smtp_reply_class(&c->reply) == 2) {
+			open[i] = true;
+			accepted++;
+		} else {
+			smtp_conn_outcome(c, "RCPT TO", &out[i]);
+		}
+		continue;
+broken_rcpt:
+		for (size_t k = i; k < env->nrcpt; k++)
+			open[k] = true;
+		goto broken;
+	}
+	if (accepted == 0)
+		goto out;
+
+	buf_set(&line, "DATA");
+	if (smtp_conn_command(c, c->conf->data_init_ms, "DATA", &line,
+	    &why) < 0 || smtp_conn_reply(c, c->conf->data_init_ms,
+	    "receiving the DATA reply", &why) < 0)
+		goto broken;
+	if (smtp_reply_class(&c->reply) != 3) {
+		for (size_t i = 0; i < env->nrcpt; i++)
+			if (open[i])
+				smtp_conn_outcome(c, "DATA", &out[i]);
+		goto out;
+	}
+	if (smtp_conn_content(c, env, mem, &why) < 0 ||
+	    smtp_conn_reply(c, c->conf->data_done_ms, "receiving the reply "
+	    "to the end of data", &why) < 0)
+		goto broken;
+	for (size_t i = 0; i < env->nrcpt; i++)
+		if (open[i])
+			smtp_conn_outcome(c, "end of DATA", &out[i]);
+	goto out;
+broken:
+	/* a network error: whatever is not decided waits for a retry */
+	for (size_t i = 0; i < env->nrcpt; i++)
+		if (open[i] || out[i].dsn[0] == '\0')
+			outcome_set(&out[i], OUTCOME_DEFERRED, "4.4.2", "%s",
+			    buf_cstr(&why));
+out:
+	x_free(&open);
+	buf_free(&conv);
+	buf_free(&line);
+	buf_free(&why);
+	buf_free(&text);
+}
+
+/* smtp_client_deliver - one transaction on fd */
+int
+smtp_client_deliver(int fd, const char *host,
+    const struct smtp_client_conf *conf, const struct smtp_envelope *env,
+    struct outcome *out, struct smtp_client_info *info, struct buf *why)
+{
+	struct smtp_conn c = {.fd = fd, .host = host, .conf = conf};
+	struct smtp_reply ehlo;
+	struct buf line = BUF_INIT;
+	int rc = -1;
+
+	buf_init(&c.in);
+	smtp_reply_init(&c.reply);
+	smtp_reply_init(&ehlo);
+	if (sock_set_nonblock(fd, true) < 0) {
+		buf_printf(why, "fcntl: %m");
+		goto out;
+	}
+	for (size_t i = 0; i < env->nrcpt; i++)
+		outcome_free(&out[i]);	/* dsn "" marks "not decided" */
+	if (smtp_conn_reply(&c, conf->helo_ms, "receiving the initial "
+	    "greeting", why) < 0)
+		goto out;
+	if (smtp_reply_class(&c.reply) != 2) {
+		buf_puts(why, "host ");
+		smtp_conn_said(&c, "the initial greeting", why);
+		goto out;
+	}
+	if (smtp_conn_ehlo(&c, info, why) < 0)
+		goto out;
+	if (info->esmtp && conf->tls != SMTP_TLS_NONE &&
+	    conf->tls_ctx != NULL && smtp_reply_ehlo(&c.reply, "STARTTLS",
+	    NULL)) {
+		buf_set(&line, "STARTTLS");
+		if (smtp_conn_command(&c, conf->helo_ms, "STARTTLS", &line,
+		    why) < 0 || smtp_conn_reply(&c, conf->helo_ms,
+		    "receiving the STARTTLS reply", why) < 0)
+			goto out;
+		if (smtp_reply_class(&c.reply) == 2) {
+			if (smtp_conn_starttls(&c, info, why) < 0 ||
+			    smtp_conn_ehlo(&c, info, why) < 0)
+				goto out;
+		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+			buf_puts(why, "TLS is required but host ");
+			smtp_conn_said(&c, "STARTTLS", why);
+			goto out;
+		}
+	} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+		buf_printf(why, "TLS is required but %s does not offer "
+		    "STARTTLS", host);
+		goto out;
+	}
+	/* the EHLO reply is kept: the next reply overwrites c.reply */
+	buf_set(&ehlo.text, buf_cstr(&c.reply.text));
+	ehlo.code = c.reply.code;
+	ehlo.nlines = c.reply.nlines;
+	ehlo.done = true;
+	smtp_conn_transaction(&c, &ehlo, env, out);
+	rc = 0;
+	/* QUIT, politely and briefly, unless the connection broke */
+	if (!c.broken) {
+		struct buf ignored = BUF_INIT;
+
+		buf_set(&line, "QUIT");
+		if (smtp_conn_command(&c, conf->helo_ms < 5000 ?
+		    conf->helo_ms : 5000, "QUIT", &line, &ignored) == 0)
+			(void)smtp_conn_reply(&c, 5000, "QUIT", &ignored);
+		buf_free(&ignored);
+	}
+out:
+	if (c.ssl != NULL) {
+		if (!c.broken)
+			(void)SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+	buf_free(&line);
+	buf_free(&c.in);
+	smtp_reply_free(&c.reply);
+	smtp_reply_free(&ehlo);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * smtp_client - the SMTP client of the remote delivery agent: one mail
+ * transaction on one connected socket (RFC 5321), blocking, with a
+ * deadline per stage (RFC 5321 4.5.3.2) and a total deadline.
+ *
+ * It speaks EHLO (HELO when EHLO is refused), STARTTLS whenever the
+ * server offers it and the policy is not "none" (a handshake that
+ * started and failed is a host failure: the caller tries the next host,
+ * never the same one in plaintext), PIPELINING (MAIL and every RCPT in
+ * one write), SIZE (a message over the server's limit bounces with 5.3.4
+ * before MAIL), 8BITMIME (8-bit content to a server without it is sent
+ * as quoted-printable, mime_8to7.c; what cannot be converted, such as an
+ * 8-bit header, bounces with 5.6.3), SMTPUTF8 (needed and missing: bounce
+ * with 5.6.7) and DSN
+ * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
+ *
+ * Results: smtp_client_deliver returns -1 when the host failed before the
+ * transaction started (connection lost, greeting or EHLO not 2xx, TLS
+ * failure, TLS required and not offered): nothing was decided and the
+ * caller tries the next host. Otherwise it returns 0 and every
+ * recipient's outcome is set: 2xx delivered, 4xx and network errors
+ * deferred, 5xx bounced, with the server's reply as the reason.
+ */
+#ifndef MAIL_SMTP_CLIENT_H
+#define MAIL_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "mail/outcome.h"
+
+struct ssl_ctx_st;
+
+/* TLS policy levels (smtp_tls_security_level); verify and dane later */
+enum smtp_tls_level {
+	SMTP_TLS_NONE,		/* never STARTTLS */
+	SMTP_TLS_MAY,		/* STARTTLS when offered (opportunistic) */
+	SMTP_TLS_ENCRYPT,	/* STARTTLS required, certificate unchecked */
+};
+
+/* deadlines per stage in milliseconds (RFC 5321 4.5.3.2) */
+struct smtp_client_conf {
+	const char *helo_name;		/* our name in EHLO/HELO */
+	enum smtp_tls_level tls;
+	struct ssl_ctx_st *tls_ctx;	/* client context (NULL: no TLS) */
+	long long helo_ms;		/* greeting, EHLO, STARTTLS, QUIT */
+	long long mail_ms;		/* MAIL */
+	long long rcpt_ms;		/* each RCPT */
+	long long data_init_ms;		/* DATA to 354 */
+	long long data_xfer_ms;		/* each block of content */
+	long long data_done_ms;		/* final dot to the reply */
+	long long deadline;		/* absolute monotonic ms; 0: none */
+};
+
+/* the message to send */
+struct smtp_envelope {
+	const char *sender;		/* internal form, "" for <> */
+	const char *const *rcpt;	/* internal form */
+	const char *const *orcpt;	/* "rfc822;a@b" or "" (may be NULL) */
+	const char *const *notify;	/* "SUCCESS,FAILURE" or "" (NULL) */
+	size_t nrcpt;
+	const char *envid;		/* decoded, or NULL */
+	const char *ret;		/* "FULL", "HDRS" or NULL */
+	bool smtputf8;			/* needs SMTPUTF8 */
+	bool eightbit;			/* content has 8-bit bytes */
+	int fd;			/* content: CRLF lines, unstuffed */
+	off_t off;
+	off_t size;
+};
+
+/* what the session learnt, for the log */
+struct smtp_client_info {
+	struct buf tls;		/* "TLSv1.3 with cipher .." or "" */
+	bool verified;		/* certificate verified for host */
+	bool esmtp;			/* EHLO was accepted */
+};
+
+/* smtp_client_deliver - one transaction on the connected socket fd (the
+ * caller closes it) to host (for SNI and the log); out[0..env->nrcpt)
+ * set when 0 is returned; -1 with why: try the next host */
+int smtp_client_deliver(int fd, const char *host,
+    const struct smtp_client_conf *conf, const struct smtp_envelope *env,
+    struct outcome *out, struct smtp_client_info *info, struct buf *why);
+
+/* smtp_client_now_ms - the monotonic clock, for deadlines */
+long long smtp_client_now_ms(void);
+
+#endif

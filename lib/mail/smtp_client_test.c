@@ -1,0 +1,401 @@
+/*
+ * smtp_client_test - the SMTP client's state machine against a scripted
+ * server (a child process on a socketpair): pipelining, HELO fallback,
+ * SIZE, DSN parameters, dot-stuffing, per-recipient results, greeting
+ * failures, timeouts and a connection lost in the middle.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/test.h"
+#include "mail/smtp_client.h"
+
+/* one step of a script: read a line starting with expect (NULL: read
+ * nothing; "DATA-BODY": read up to the dot and compare with body), then
+ * write reply (NULL: nothing; "HANG": sleep; "CLOSE": exit) */
+struct step {
+	const char *expect;
+	const char *reply;
+};
+
+static const char *body_in = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
+static const char *body_out = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
+    ".\r\n";
+
+/* server - play the script on fd; exit 0 if the client followed it */
+static void
+server(int fd, const struct step *s)
+{
+	FILE *in = fdopen(dup(fd), "r");
+	char line[2048];
+
+	if (in == NULL)
+		_exit(10);
+	for (; s->expect != NULL || s->reply != NULL; s++) {
+		if (s->expect != NULL && strcmp(s->expect, "DATA-BODY") == 0) {
+			struct buf got = BUF_INIT;
+
+			while (fgets(line, sizeof(line), in) != NULL) {
+				buf_puts(&got, line);
+				if (strcmp(line, ".\r\n") == 0)
+					break;
+			}
+			if (strcmp(buf_cstr(&got), body_out) != 0) {
+				fprintf(stderr, "body: got [%s]\n",
+				    buf_cstr(&got));
+				_exit(11);
+			}
+		} else if (s->expect != NULL) {
+			if (fgets(line, sizeof(line), in) == NULL)
+				_exit(12);
+			if (strncmp(line, s->expect, strlen(s->expect)) != 0) {
+				fprintf(stderr, "expected [%s], got [%s]\n",
+				    s->expect, line);
+				_exit(13);
+			}
+		}
+		if (s->reply == NULL)
+			continue;
+		if (strcmp(s->reply, "HANG") == 0) {
+			/* say nothing until the client gives up */
+			while (read(fd, line, sizeof(line)) > 0)
+				continue;
+			_exit(0);
+		}
+		if (strcmp(s->reply, "CLOSE") == 0)
+			_exit(0);
+		if (write(fd, s->reply, strlen(s->reply)) !=
+		    (ssize_t)strlen(s->reply))
+			_exit(14);
+	}
+	_exit(0);
+}
+
+/* run - the client against script; its return, outcomes in out */
+static int
+run(const struct step *script, const struct smtp_envelope *env0,
+    long long helo_ms, struct outcome *out, struct buf *why, int *status_r)
+{
+	int sv[2], rc;
+	bool reaped = false;
+	pid_t pid;
+	char path[] = "/tmp/herald-smtp-client-XXXXXX";
+	int bfd = mkstemp(path);
+	struct smtp_envelope env = *env0;
+	struct smtp_client_info info = {.tls = BUF_INIT};
+	struct smtp_client_conf conf = {
+		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY,
+		.helo_ms = helo_ms, .mail_ms = 2000, .rcpt_ms = 2000,
+		.data_init_ms = 2000, .data_xfer_ms = 2000,
+		.data_done_ms = 2000,
+	};
+
+	if (bfd < 0 || unlink(path) < 0 ||
+	    write(bfd, body_in, strlen(body_in)) != (ssize_t)strlen(body_in))
+		abort();
+	env.fd = bfd;
+	env.off = 0;
+	env.size = (off_t)strlen(body_in);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		abort();
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		server(sv[1], script);
+	}
+	close(sv[1]);
+	for (size_t i = 0; i < env.nrcpt; i++)
+		outcome_init(&out[i]);
+	rc = smtp_client_deliver(sv[0], "mx.b.test", &conf, &env, out, &info,
+	    why);
+	close(sv[0]);
+	close(bfd);
+	/* the server ends its script by itself; killed after 3 s */
+	for (int i = 0; i < 300 && !reaped; i++) {
+		reaped = waitpid(pid, status_r, WNOHANG) == pid;
+		if (!reaped)
+			usleep(10000);
+	}
+	if (!reaped) {
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, status_r, 0);
+	}
+	buf_free(&info.tls);
+	return rc;
+}
+
+static const char *const two[] = {"bob@b.test", "reject@b.test"};
+
+/* ok - the child exited 0 (followed the script) */
+#define T_CHILD_OK(st) T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+
+static void
+test_pipelined(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 mx.b.test ESMTP\r\n"},
+		{"EHLO mx.a.test", "250-mx.b.test\r\n250-PIPELINING\r\n"
+		    "250 SIZE 100000\r\n"},
+		{"MAIL FROM:<alice@a.test> SIZE=", NULL},
+		{"RCPT TO:<bob@b.test>", NULL},
+		{"RCPT TO:<reject@b.test>", "250 2.1.0 ok\r\n250 2.1.5 ok\r\n"
+		    "550 5.1.1 no such user\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 2.0.0 queued as X\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "alice@a.test", .rcpt = two,
+	    .nrcpt = 2};
+	struct outcome out[2];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_OK);
+	T_EQ_STR(out[0].dsn, "2.0.0");
+	T_EQ_STR(buf_cstr(&out[0].reason), "mx.b.test said: 250 2.0.0 "
+	    "queued as X (in reply to end of DATA)");
+	T_EQ_INT(out[1].status, OUTCOME_BOUNCED);
+	T_EQ_STR(out[1].dsn, "5.1.1");
+	T_EQ_STR(buf_cstr(&out[1].reason), "mx.b.test said: 550 5.1.1 "
+	    "no such user (in reply to RCPT TO)");
+	outcome_free(&out[0]);
+	outcome_free(&out[1]);
+	buf_free(&why);
+}
+
+static void
+test_helo_fallback_and_dsn_off(void)
+{
+	static const char *const notify[] = {"SUCCESS", ""};
+	static const char *const orcpt[] = {"rfc822;bob@b.test", ""};
+	static const struct step script[] = {
+		{NULL, "220 old\r\n"},
+		{"EHLO", "502 what\r\n"},
+		{"HELO mx.a.test", "250 hi\r\n"},
+		/* no SIZE, no DSN parameters without the extensions */
+		{"MAIL FROM:<alice@a.test>\r\n", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>\r\n", "451 4.3.0 later\r\n"},
+		{"RCPT TO:<reject@b.test>\r\n", "452 full\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "alice@a.test", .rcpt = two,
+	    .nrcpt = 2, .notify = notify, .orcpt = orcpt, .ret = "HDRS",
+	    .envid = "e1"};
+	struct outcome out[2];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_DEFERRED);
+	T_EQ_STR(out[0].dsn, "4.3.0");
+	T_EQ_INT(out[1].status, OUTCOME_DEFERRED);
+	T_EQ_STR(out[1].dsn, "4.0.0");
+	outcome_free(&out[0]);
+	outcome_free(&out[1]);
+	buf_free(&why);
+}
+
+static void
+test_dsn_params(void)
+{
+	static const char *const notify[] = {"SUCCESS,FAILURE"};
+	static const char *const orcpt[] = {"rfc822;b+x@b.test"};
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 DSN\r\n"},
+		{"MAIL FROM:<> RET=HDRS ENVID=e+2B1\r\n", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test> NOTIFY=SUCCESS,FAILURE "
+		    "ORCPT=rfc822;b+2Bx@b.test\r\n", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "", .rcpt = two, .nrcpt = 1,
+	    .notify = notify, .orcpt = orcpt, .ret = "HDRS", .envid = "e+1"};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_OK);
+	T_EQ_STR(out[0].dsn, "2.0.0");
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
+test_size_fails_fast(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 SIZE 10\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 2};
+	struct outcome out[2];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_BOUNCED);
+	T_EQ_STR(out[0].dsn, "5.3.4");
+	T_EQ_INT(out[1].status, OUTCOME_BOUNCED);
+	outcome_free(&out[0]);
+	outcome_free(&out[1]);
+	buf_free(&why);
+}
+
+static void
+test_eightbit_and_utf8(void)
+{
+	static const struct step convert[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 PIPELINING\r\n"},
+		/* no BODY=8BITMIME to a server without it */
+		{"MAIL FROM:<a@a.test>\r\n", NULL},
+		{"RCPT TO:<bob@b.test>\r\n", "250 ok\r\n250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	static const struct step refuse[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 PIPELINING\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	const char *in = body_in, *want = body_out;
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1, .eightbit = true};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	/* 8-bit body: sent as quoted-printable */
+	body_in = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n.\r\n";
+	body_out = "Subject: x\r\nMIME-Version: 1.0\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf=C3=A9\r\n..\r\n.\r\n";
+	T_EQ_INT(run(convert, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_OK);
+	outcome_free(&out[0]);
+	/* an 8-bit header cannot be converted: bounce before MAIL */
+	body_in = "Subject: caf\xc3\xa9\r\n\r\nx\r\n";
+	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_STR(out[0].dsn, "5.6.3");
+	body_in = in;
+	body_out = want;
+	outcome_free(&out[0]);
+	env.eightbit = false;
+	env.smtputf8 = true;
+	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_STR(out[0].dsn, "5.6.7");
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
+test_greeting_4xx_next_host(void)
+{
+	static const struct step script[] = {
+		{NULL, "421 4.3.2 busy\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "421 4.3.2 busy") != NULL);
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
+test_greeting_timeout(void)
+{
+	static const struct step script[] = {
+		{NULL, "HANG"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 300, out, &why, &st), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "timed out") != NULL);
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
+test_lost_after_rcpt(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL", "250 ok\r\n"},
+		{"RCPT TO:<bob@", "550 5.1.1 no\r\n"},
+		{"RCPT TO:<reject@", "CLOSE"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 2};
+	struct outcome out[2];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_EQ_INT(out[0].status, OUTCOME_BOUNCED);
+	T_EQ_INT(out[1].status, OUTCOME_DEFERRED);
+	T_EQ_STR(out[1].dsn, "4.4.2");
+	T_ASSERT(strstr(buf_cstr(&out[1].reason), "lost connection") != NULL);
+	outcome_free(&out[0]);
+	outcome_free(&out[1]);
+	buf_free(&why);
+}
+
+static const struct test_case cases[] = {
+	{"pipelined MAIL/RCPT, dot-stuffing, 250 and 550", test_pipelined},
+	{"HELO fallback, no extensions, 4xx defers",
+	    test_helo_fallback_and_dsn_off},
+	{"DSN parameters passed on", test_dsn_params},
+	{"SIZE over the limit bounces before MAIL", test_size_fails_fast},
+	{"8-bit to a 7-bit server: converted or bounced; SMTPUTF8",
+	    test_eightbit_and_utf8},
+	{"4xx greeting: next host", test_greeting_4xx_next_host},
+	{"greeting timeout", test_greeting_timeout},
+	{"connection lost after RCPT", test_lost_after_rcpt},
+	{0},
+};
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return test_run(cases);
+}

@@ -1,0 +1,317 @@
+"""
+test_remote - remote delivery (delivery/remote.c, lib/mail/smtp_client.c)
+between two herald instances on their own loopback addresses, with DNS
+from a real authoritative server (knotd, dnsserver.py) that only A asks,
+through dns_stub_zones:
+
+  A  a.test, alice; sends.        smtpd on 127.0.0.1 and 127.0.0.2
+  B  b.test, bob; the MX of b.test (mx.b.test A 127.0.0.3), STARTTLS
+  S  a scripted SMTP server (threads in this process), the MX of c.test
+     (127.0.0.5): 550 for "reject-*", SIZE 20000, records what it got
+  T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
+     tlsfail.test, whose second MX is B
+  nullmx.test has a null MX (RFC 7505)
+
+Every MX listens on the same port (A's smtp_port). Both instances, knotd
+and S are stopped by the module fixture, also when a test fails.
+"""
+import re
+import socket
+import socketserver
+import subprocess
+import threading
+import time
+
+import pytest
+
+import dnsserver as D
+import herald as H
+
+pytestmark = pytest.mark.skipif(
+    not D.have_tools() or not H.have_binaries("remote"),
+    reason="knot/ldnsutils/python3-dnslib or the remote binary missing")
+
+B_ADDR = "127.0.0.3"
+S_ADDR = "127.0.0.5"
+T_ADDR = "127.0.0.6"
+S_SIZE = 20000
+
+
+class Scripted(socketserver.ThreadingTCPServer):
+    """A scripted SMTP server: what each session sent is kept in
+    self.sessions (a list of lists of command lines)."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, addr, handler=None):
+        self.sessions = []
+        self.lock = threading.Lock()
+        super().__init__(addr, handler or ScriptedHandler)
+
+
+class ScriptedHandler(socketserver.StreamRequestHandler):
+    timeout = 20
+
+    def reply(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self):
+        seen = []
+        with self.server.lock:
+            self.server.sessions.append(seen)
+        self.reply("220 mx.c.test ESMTP scripted")
+        for _ in range(1000):
+            line = self.rfile.readline(1000)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode(errors="replace")
+            seen.append(cmd)
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                self.reply("250-mx.c.test\r\n250-PIPELINING\r\n"
+                           "250-SIZE %d\r\n250 8BITMIME" % S_SIZE)
+            elif verb == "MAIL":
+                self.reply("250 2.1.0 ok")
+            elif verb == "RCPT":
+                if "<reject-" in cmd:
+                    self.reply("550 5.1.1 <%s>: no such user here"
+                               % cmd.split("<")[1].split(">")[0])
+                else:
+                    self.reply("250 2.1.5 ok")
+            elif verb == "DATA":
+                self.reply("354 go ahead")
+                body = []
+                for _ in range(100000):
+                    b = self.rfile.readline(10000)
+                    if not b or b == b".\r\n":
+                        break
+                    body.append(b)
+                seen.append("BODY %d" % sum(len(b) for b in body))
+                self.reply("250 2.0.0 queued as S1")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 5.5.1 not here")
+
+
+class BadTLSHandler(socketserver.StreamRequestHandler):
+    """Offers STARTTLS, accepts it, then answers the handshake with
+    plaintext garbage."""
+    timeout = 20
+
+    def handle(self):
+        seen = []
+        with self.server.lock:
+            self.server.sessions.append(seen)
+        self.wfile.write(b"220 bad.tlsfail.test ESMTP\r\n")
+        for _ in range(100):
+            line = self.rfile.readline(1000)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode(errors="replace")
+            seen.append(cmd)
+            if cmd.upper().startswith("EHLO"):
+                self.wfile.write(b"250-bad.tlsfail.test\r\n"
+                                 b"250 STARTTLS\r\n")
+            elif cmd.upper() == "STARTTLS":
+                self.wfile.write(b"220 go ahead\r\n")
+                self.wfile.flush()
+                self.request.recv(4096)	# the ClientHello
+                self.wfile.write(b"this is not TLS\r\n" * 4)
+                self.wfile.flush()
+                return
+            else:
+                self.wfile.write(b"503 5.5.1 STARTTLS first\r\n")
+            self.wfile.flush()
+
+
+def sendmail(inst, sender, rcpts, data):
+    r = subprocess.run([str(H.binpath("sendmail")), "-C", str(inst.conf),
+                        "-f", sender] + list(rcpts), input=data.encode(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r
+    return r
+
+
+def message(token, to, extra=""):
+    return ("From: alice@a.test\nTo: %s\nSubject: remote %s\n\n"
+            "hello %s\n%s" % (to, token, token, extra))
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("remote")
+    mx_port = H.free_port(B_ADDR)
+    knot = D.KnotZones(folder, extra_zones={
+        "b.test": "@ MX 10 mx\nmx A %s\n" % B_ADDR,
+        "c.test": "@ MX 10 mx\nmx A %s\n" % S_ADDR,
+        "nullmx.test": "@ MX 0 .\n",
+        "tlsfail.test": "@ MX 10 bad\n@ MX 20 good\nbad A %s\n"
+                        "good A %s\n" % (T_ADDR, B_ADDR),
+    })
+    script = bad = None
+    a = b = None
+    try:
+        knot.start()
+        script = Scripted((S_ADDR, mx_port))
+        threading.Thread(target=script.serve_forever, daemon=True).start()
+        bad = Scripted((T_ADDR, mx_port), BadTLSHandler)
+        threading.Thread(target=bad.serve_forever, daemon=True).start()
+        b = H.HeraldInstance(folder / "b", myhostname="mx.b.test")
+        b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
+                     % (b.port, B_ADDR, mx_port))
+        b.start()
+        b.add_domain("b.test")
+        b.add_user("bob@b.test")
+        b.add_domain("tlsfail.test")
+        b.add_user("bob@tlsfail.test")
+        zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
+                         for z in ("b.test", "c.test", "nullmx.test",
+                                   "tlsfail.test"))
+        a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
+                             smtp_port=mx_port, dns_stub_zones=zones,
+                             dns_trust_anchor_file="", dns_timeout="3s",
+                             # retries come from queue flush, not the clock
+                             minimal_backoff_time="3600s",
+                             maximal_backoff_time="3600s")
+        a.set_config(smtpd_listen="127.0.0.1:%d, 127.0.0.2:%d"
+                     % (a.port, a.port))
+        a.start()
+        a.add_domain("a.test")
+        a.add_user("alice@a.test")
+        yield {"a": a, "b": b, "script": script, "bad": bad}
+    finally:
+        for inst in (a, b):
+            if inst is not None:
+                inst.stop()
+        for srv in (script, bad):
+            if srv is not None:
+                srv.shutdown()
+                srv.server_close()
+        knot.stop()
+
+
+def qid_for(inst, rcpt, since, status):
+    m = inst.wait_log(r"(%s): to=<%s>, relay=\S+, .*status=%s"
+                      % (H.QID_RE, re.escape(rcpt), status),
+                      timeout=30, since=since)
+    return m.group(1)
+
+
+def test_delivered_over_tls(net, token):
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@b.test"], message(token, "bob@b.test"))
+    got = b.wait_messages(token, "bob", domain="b.test")
+    assert b"Return-Path: <alice@a.test>" in got[0]
+    # A logged the TLS protocol and cipher of the session with B
+    line = a.wait_log(r"mx\.b\.test\[%s\]:\d+: TLS (TLSv1\.[23]) with "
+                      r"cipher \S+ .*certificate (not )?verified"
+                      % re.escape(B_ADDR), since=since)
+    assert line
+    qid_for(a, "bob@b.test", since, "sent")
+    a.wait_queue_empty(timeout=20)
+
+
+def test_down_defers_then_flush_delivers(net, token):
+    a, b = net["a"], net["b"]
+    b.stop()
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token, "bob@b.test"))
+        qid = qid_for(a, "bob@b.test", since, "deferred")
+        H.wait_for(lambda: any(p.name == qid for p in
+                               a.queue_files(("deferred",))),
+                   15, what="%s in deferred/" % qid)
+        r = a.ctl("queue", "show", qid)
+        assert r.returncode == 0, r
+        assert re.search(r"4\.4\.1 connect to mx\.b\.test\[127\.0\.0\.3\]"
+                         r":\d+: Connection refused", r.stdout), r.stdout
+    finally:
+        b.start()
+    assert a.ctl("queue", "flush").returncode == 0
+    b.wait_messages(token, "bob", domain="b.test")
+    a.wait_queue_empty(timeout=20)
+
+
+def test_550_bounces_to_sender(net, token):
+    a = net["a"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["reject-x@c.test"],
+             message(token, "reject-x@c.test"))
+    qid_for(a, "reject-x@c.test", since, "bounced")
+    dsn = a.wait_messages(token, "alice", domain="a.test")[0]
+    assert b"multipart/report" in dsn
+    assert b"550 5.1.1 <reject-x@c.test>: no such user here" in dsn
+    assert b"Final-Recipient: rfc822; reject-x@c.test" in dsn or \
+        b"Final-Recipient: rfc822;reject-x@c.test" in dsn
+
+
+def test_null_mx_bounces_at_once(net, token):
+    a = net["a"]
+    since = a.log_size()
+    t0 = time.monotonic()
+    sendmail(a, "alice@a.test", ["x@nullmx.test"],
+             message(token, "x@nullmx.test"))
+    qid_for(a, "x@nullmx.test", since, "bounced")
+    assert time.monotonic() - t0 < 20
+    dsn = a.wait_messages(token, "alice", domain="a.test")[0]
+    assert b"5.1.10" in dsn and b"null MX" in dsn
+
+
+def test_over_size_bounces_without_data(net, token):
+    a, script = net["a"], net["script"]
+    before = len(script.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["big@c.test"],
+             message(token, "big@c.test", "x" * 70 + "\n") +
+             ("y" * 70 + "\n") * 400)
+    qid_for(a, "big@c.test", since, "bounced")
+    dsn = a.wait_messages(token, "alice", domain="a.test")[0]
+    assert b"5.3.4" in dsn
+    sessions = script.sessions[before:]
+    assert sessions, "A never connected"
+    for s in sessions:
+        assert not any(c.upper().startswith(("MAIL", "DATA")) for c in s), s
+
+
+def test_one_550_one_250(net, token):
+    a, script = net["a"], net["script"]
+    before = len(script.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["ok@c.test", "reject-y@c.test"],
+             message(token, "ok@c.test, reject-y@c.test"))
+    qid_for(a, "ok@c.test", since, "sent")
+    qid_for(a, "reject-y@c.test", since, "bounced")
+    dsn = a.wait_messages(token, "alice", domain="a.test")[0]
+    assert b"reject-y@c.test" in dsn
+    assert b"Final-Recipient: rfc822; ok@c.test" not in dsn
+    # one transaction: MAIL and both RCPTs pipelined, then DATA
+    s = [x for x in script.sessions[before:] if any(
+        c.startswith("RCPT") for c in x)]
+    assert len(s) == 1, script.sessions[before:]
+    verbs = [c.split()[0].split(":")[0].upper() for c in s[0]]
+    assert verbs[:5] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], s[0]
+    a.wait_queue_empty(timeout=20)
+
+
+def test_failed_handshake_tries_next_mx(net, token):
+    """The best MX offers STARTTLS and fails the handshake: the message
+    goes to the next MX, never in plaintext to the first."""
+    a, b, bad = net["a"], net["b"], net["bad"]
+    before = len(bad.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@tlsfail.test"],
+             message(token, "bob@tlsfail.test"))
+    b.wait_messages(token, "bob", domain="tlsfail.test")
+    a.wait_log(r"bad\.tlsfail\.test\[%s\]:\d+: TLS handshake with "
+               r"bad\.tlsfail\.test failed" % re.escape(T_ADDR), since=since)
+    a.wait_log(r"good\.tlsfail\.test\[%s\]:\d+: TLS TLSv1"
+               % re.escape(B_ADDR), since=since)
+    sessions = bad.sessions[before:]
+    assert sessions, "the best MX was never tried"
+    for s in sessions:
+        assert [c.split()[0].upper() for c in s] == ["EHLO", "STARTTLS"], s
