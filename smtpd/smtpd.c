@@ -126,17 +126,40 @@ smtpd_pre_drop(struct service *svc)
 static void
 smtpd_init(struct service *svc)
 {
+	const struct service_listener *l;
+	int n;
+
 	smtpd_session_init(svc, service_loop(svc));
 	smtpd_check_init();
 	smtpd_trigger_init(service_loop(svc));
 	smtpd_commit_init(service_loop(svc));
+	if (smtpd_tls_ctx != NULL)
+		return;
+	l = service_listeners(svc, &n);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(l[i].name, "submissions") == 0) {
+			msg_warn("tls_cert_file is empty: connections to the "
+			    "submissions listeners will be closed, and "
+			    "submission cannot offer AUTH");
+			break;
+		}
+	}
 }
 
-/* smtpd_accept - one new client connection */
+/* smtpd_accept - one new client connection; its listener decides
+ * its role */
 static void
 smtpd_accept(struct service *svc, int fd, const struct service_listener *l)
 {
-	smtpd_session_accept(svc, fd, strcmp(l->name, "submit") == 0);
+	enum smtpd_role role = SMTPD_ROLE_MX;
+
+	if (strcmp(l->name, "submit") == 0)
+		role = SMTPD_ROLE_LOCAL;
+	else if (strcmp(l->name, "submission") == 0)
+		role = SMTPD_ROLE_SUBMISSION;
+	else if (strcmp(l->name, "submissions") == 0)
+		role = SMTPD_ROLE_SUBMISSIONS;
+	smtpd_session_accept(svc, fd, role);
 }
 
 /* smtpd_stop - SIGTERM: close idle sessions, let others finish */

@@ -34,6 +34,8 @@ struct stream;
 struct ev_timer;
 struct qfile_writer;
 struct dir;
+struct auth_call;
+struct sasl_state;
 
 /*
  * Session states, one bit each so that a command's allowed states are a
@@ -50,6 +52,8 @@ struct dir;
 #define SMTPD_S_COMMIT	0x080	/* queue file is with the commit thread */
 #define SMTPD_S_TLS	0x100	/* TLS handshake after STARTTLS */
 #define SMTPD_S_QUIT	0x200	/* closing: input is ignored */
+#define SMTPD_S_SASL	0x400	/* AUTH: reading SASL responses, or
+				 * waiting for authd (input paused) */
 
 #define SMTPD_S_CMD (SMTPD_S_INIT | SMTPD_S_READY | SMTPD_S_MAIL | \
 	SMTPD_S_RCPT | SMTPD_S_CHUNKS)
@@ -58,6 +62,22 @@ struct dir;
 /* reasons why a session's input is paused (bits of smtpd_session.pause) */
 #define SMTPD_PAUSE_COMMIT	0x1	/* waiting for the commit thread */
 #define SMTPD_PAUSE_OUTPUT	0x2	/* too many replies not yet sent */
+#define SMTPD_PAUSE_AUTH	0x4	/* waiting for authd */
+
+/*
+ * The role of a session: the listener it came in on decides it.
+ * mx: port 25, mail for the hosted domains from anybody, no AUTH.
+ * submission: port 587 (RFC 6409), AUTH after STARTTLS. submissions:
+ * port 465 (RFC 8314), TLS from the first byte, then AUTH. A session
+ * of a submission role may send mail only after AUTH (or from
+ * mynetworks); local: the "submit" socket of sendmail.
+ */
+enum smtpd_role {
+	SMTPD_ROLE_MX,
+	SMTPD_ROLE_SUBMISSION,
+	SMTPD_ROLE_SUBMISSIONS,
+	SMTPD_ROLE_LOCAL,
+};
 
 /* output above this pauses reading; below SMTPD_OUTPUT_LOW resumes */
 #define SMTPD_OUTPUT_HIGH (64 * 1024)
@@ -187,6 +207,13 @@ struct smtpd_session {
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
 	bool local;		/* local submission (sendmail), see below */
 	long long local_uid;	/* its sender's uid, from the kernel */
+	enum smtpd_role role;	/* the listener it came in on */
+	bool trusted;		/* client in mynetworks: may relay */
+	bool greeted;		/* the 220 greeting was sent */
+	struct buf login;	/* AUTH: canonical user, "" before */
+	const char *auth_method;	/* "PLAIN"/"LOGIN" of the login */
+	struct sasl_state *sasl;	/* AUTH exchange in progress, or NULL */
+	struct auth_call *auth;	/* authd request in flight, or NULL */
 	unsigned state;		/* SMTPD_S_* */
 	bool esmtp;		/* EHLO (not HELO) was used */
 	struct buf helo;	/* HELO/EHLO argument */
@@ -208,9 +235,15 @@ extern SSL_CTX *smtpd_tls_ctx;
 /* smtpd_session_init - remember the service (after the privilege drop;
  * NULL: none, in unit tests) and the loop of the sessions */
 void smtpd_session_init(struct service *svc, struct evloop *loop);
-/* smtpd_session_accept - a new client: limits, greeting; local: on the
+/* smtpd_session_accept - a new client: limits, greeting (on
+ * submissions after the TLS handshake); role by listener: local is the
  * "submit" socket, where any local user hands over mail with sendmail */
-void smtpd_session_accept(struct service *svc, int fd, bool local);
+void smtpd_session_accept(struct service *svc, int fd, enum smtpd_role role);
+/* smtpd_session_submission - a session of the 587 or 465 role */
+bool smtpd_session_submission(const struct smtpd_session *s);
+/* smtpd_session_may_relay - may send to any domain: local, logged in,
+ * or from mynetworks */
+bool smtpd_session_may_relay(const struct smtpd_session *s);
 /* smtpd_session_stop - graceful stop: idle sessions close soon */
 void smtpd_session_stop(struct service *svc);
 /* smtpd_session_reply - queue one reply line (CRLF added) */
@@ -232,6 +265,16 @@ const char *smtpd_session_proto(const struct smtpd_session *s);
 /* smtpd_session_log_reject - "NOQUEUE: reject: CMD from [ip]: ..." */
 void smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
     const char *to, const char *reply);
+
+/* smtpd_auth.c */
+/* smtpd_auth_cmd - AUTH mechanism [initial-response] (RFC 4954) */
+int smtpd_auth_cmd(struct smtpd_session *s, const char *args, size_t len);
+/* smtpd_auth_line - a client's SASL response line during AUTH */
+void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
+/* smtpd_auth_offered - may EHLO list AUTH (and AUTH run) now? */
+bool smtpd_auth_offered(const struct smtpd_session *s);
+/* smtpd_auth_abort - forget an exchange or authd call in progress */
+void smtpd_auth_abort(struct smtpd_session *s);
 
 /* smtpd_cmd.c */
 struct smtpd_cmd {
@@ -333,6 +376,11 @@ int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
 /* smtpd_check_postmaster_domain - the domain a bare <postmaster> gets
  * (resolve_postmaster_domain) */
 void smtpd_check_postmaster_domain(struct smtpd_session *s, struct buf *out);
+/* smtpd_check_sender - may the logged-in user send as addr (internal
+ * form)? 1 yes (also for "" and when nobody is logged in), 0 no (addr
+ * does not lead to the user), -1 directory error (why) */
+int smtpd_check_sender(struct smtpd_session *s, const char *addr,
+    struct buf *why);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
 int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
     const char *orcpt, const char *notify);

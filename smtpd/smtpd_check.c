@@ -4,8 +4,15 @@
  * smtpd_space.c), and the per-transaction recipient set.
  *
  * Recipients are checked against the directory (dir_rcpt_check). herald
- * is never an open relay: without SMTP AUTH (not offered yet) a recipient
- * in a domain we do not host is refused with 554 5.7.1. The directory is
+ * is never an open relay: a recipient in a domain we do not host is
+ * refused with 554 5.7.1 unless the session may relay (a logged-in
+ * user, a client in mynetworks, or sendmail on the submit socket:
+ * smtpd_session_may_relay).
+ *
+ * A logged-in user may send only as an address that leads to them
+ * (smtpd_sender_login): the address is resolved as a recipient would be
+ * (resolve.c: user, +extension, aliases recursively, catch-all), and
+ * one of the mailboxes found must be the login. The directory is
  * opened read-only once per worker, after the privilege drop; if it cannot
  * be opened, RCPT gets 451 4.3.0 and the open is retried (at most once a
  * second), so a missing directory delays mail and never loses it.
@@ -400,8 +407,8 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 		    "disabled");
 		break;
 	case DIR_RCPT_REMOTE:
-		if (s->local) {
-			/* local users may send anywhere (like pickup) */
+		if (smtpd_session_may_relay(s)) {
+			/* local and logged-in users, mynetworks */
 			buf_free(&why);
 			return 0;
 		}
@@ -420,6 +427,35 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	}
 	buf_free(&why);
 	return -1;
+}
+
+/* smtpd_check_sender - does addr lead to the logged-in user? */
+int
+smtpd_check_sender(struct smtpd_session *s, const char *addr,
+    struct buf *why)
+{
+	struct resolved r;
+	int ok = 0;
+
+	if (s->login.len == 0 || *addr == '\0')
+		return 1;
+	if (str_casecmp(addr, buf_cstr(&s->login)) == 0)
+		return 1;
+	if (smtpd_check_open(evloop_now_ms(s->base.pool->loop)) < 0) {
+		buf_puts(why, "cannot open the directory");
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	resolve_addr(smtpd_check_dir, addr, *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, &r);
+	for (size_t i = 0; i < r.nbox && !ok; i++)
+		ok = str_casecmp(r.box[i].addr, buf_cstr(&s->login)) == 0;
+	if (!ok && r.fail.status == OUTCOME_DEFERRED) {
+		buf_puts(why, "directory lookup failed");
+		ok = -1;
+	}
+	resolve_free(&r);
+	return ok;
 }
 
 /* smtpd_check_hash - FNV-1a of the lowercased address */

@@ -219,7 +219,9 @@ smtpd_data_date(struct buf *out)
  * smtpd_data_received - our Received: header (RFC 5321 4.4), with the
  * protocol names of RFC 3848 and RFC 6531, the TLS details when TLS is on,
  * and "for" only when there is exactly one recipient (more would disclose
- * the other recipients).
+ * the other recipients). On the submission roles the client's address is
+ * left out unless submission_received_client = yes: it is a user's home
+ * or mobile address, which the recipients have no business knowing.
  */
 static void
 smtpd_data_received(struct smtpd_session *s, struct buf *out)
@@ -229,6 +231,9 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 	if (s->local)
 		buf_printf(out, "Received: from local (uid %lld)\r\n",
 		    s->local_uid);
+	else if (smtpd_session_submission(s) &&
+	    !var_submission_received_client)
+		buf_printf(out, "Received: from %s\r\n", buf_cstr(&s->helo));
 	else
 		buf_printf(out, "Received: from %s ([%s%s])\r\n",
 		    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "",
@@ -319,6 +324,8 @@ smtpd_data_open(struct smtpd_session *s)
 	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->base.peer.addr);
 	qfile_writer_attr(tx->w, QFILE_A_HELO, buf_cstr(&s->helo));
 	qfile_writer_attr(tx->w, QFILE_A_PROTOCOL, smtpd_session_proto(s));
+	if (s->login.len > 0)
+		qfile_writer_attr(tx->w, QFILE_A_AUTH, buf_cstr(&s->login));
 	if (tx->smtputf8)
 		qfile_writer_attr(tx->w, QFILE_A_SMTPUTF8, "1");
 	if (tx->body != SMTPD_BODY_NONE)
