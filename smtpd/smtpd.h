@@ -110,6 +110,28 @@ struct smtpd_bdat_scan {
 	char last;		/* the last byte (to end the last line) */
 };
 
+/* the header scan of submitted mail (smtpd_hdr.c) */
+#define SMTPD_HDR_NAME_MAX 80	/* longest field name held back */
+#define SMTPD_HDR_FROM_MAX 4096	/* From: text kept */
+struct smtpd_hdr;
+/* smtpd_hdr_end_fn - the header section ends here: write what it lacks */
+typedef void smtpd_hdr_end_fn(struct smtpd_hdr *h, void *ctx);
+struct smtpd_hdr {
+	int state;		/* SMTPD_HDR_* in smtpd_hdr.c */
+	char name[SMTPD_HDR_NAME_MAX + 1];	/* held start of a line */
+	size_t nlen;
+	int field;		/* the field whose value is being read */
+	bool seen;		/* a field was seen (folding is allowed) */
+	bool has_msgid;		/* Message-ID: seen */
+	bool has_date;		/* Date: seen */
+	int nfrom;		/* From: fields seen */
+	struct buf from;	/* their values, joined by "," */
+	bool from_long;		/* ... past SMTPD_HDR_FROM_MAX */
+	bool done;		/* the section has ended */
+	bool lost;		/* ... inside an over-long line: no at_end */
+	smtpd_hdr_end_fn *at_end;	/* called once where it ends */
+};
+
 /* a parsed MAIL FROM command (smtpd_cmd_parse_mail) */
 struct smtpd_mail_req {
 	struct buf addr;	/* internal form, "" for <> */
@@ -174,6 +196,8 @@ struct smtpd_tx {
 	bool failed;		/* writer could not be started */
 	struct smtpd_data_parser dp;
 	struct smtpd_bdat_scan bs;
+	bool hdr_on;		/* submission: header scan (smtpd_hdr.c) */
+	struct smtpd_hdr hdr;
 	bool bdat;		/* content comes by BDAT */
 	long long chunk_left;	/* BDAT bytes still to read */
 	long long chunk_size;	/* size of the current chunk */
@@ -327,6 +351,18 @@ void smtpd_data_bdat_cmd(struct smtpd_session *s, long long size,
 void smtpd_data_input(struct smtpd_session *s);
 /* smtpd_data_abort - drop the queue file being written */
 void smtpd_data_abort(struct smtpd_session *s);
+
+/* smtpd_hdr.c */
+/* smtpd_hdr_init - a scan at the start of the content (h zeroed or
+ * used before) */
+void smtpd_hdr_init(struct smtpd_hdr *h, smtpd_hdr_end_fn *at_end);
+/* smtpd_hdr_free - release what the scan holds */
+void smtpd_hdr_free(struct smtpd_hdr *h);
+/* smtpd_hdr_feed - pass p[0..n) on to out, scanning the header section */
+void smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
+    smtpd_data_out_fn *out, void *ctx);
+/* smtpd_hdr_end - the content is complete: end the section if open */
+void smtpd_hdr_end(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx);
 
 /* smtpd_commit.c */
 /* smtpd_commit_init - start the group-commit thread of this worker */

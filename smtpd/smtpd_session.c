@@ -159,6 +159,7 @@ smtpd_session_reset_tx(struct smtpd_session *s)
 	tx->too_big = false;
 	tx->failed = false;
 	tx->bdat = false;
+	tx->hdr_on = false;
 	tx->chunk_left = 0;
 	tx->chunk_size = 0;
 	tx->chunk_last = false;
@@ -423,6 +424,7 @@ smtpd_session_end(struct session *base)
 	smtpd_session_reset_tx(s);
 	x_free(&s->tx.rcpt);
 	x_free(&s->tx.rcpt_set);
+	smtpd_hdr_free(&s->tx.hdr);
 	buf_free(&s->tx.sender);
 	buf_free(&s->helo);
 	buf_free(&s->login);

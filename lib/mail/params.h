@@ -63,7 +63,7 @@ extern long long var_smtpd_junk_command_limit;	/* NOOPs &c per message */
 /* smtpd submission roles */
 extern char *var_submission_listen;	/* port 587 role, STARTTLS + AUTH */
 extern char *var_submissions_listen;	/* port 465 role, implicit TLS */
-extern char *var_mynetworks;		/* networks that may relay, no AUTH */
+extern char *var_mynetworks;		/* may relay without AUTH */
 extern char *var_smtpd_sender_login;	/* strict | envelope | any */
 extern bool var_submission_received_client;	/* client IP in Received: */
 extern long long var_tls_handshake_timeout;	/* seconds */

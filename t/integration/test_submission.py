@@ -332,3 +332,60 @@ def test_swaks_with_auth(sub, token):
     assert r.returncode == 0, r.stdout
     assert "235 2.7.0" in r.stdout, r.stdout
     assert sub.wait_messages(token, "bob")
+
+
+def bare_message(token, sender, to, extra=""):
+    """A message without Message-ID: and Date:."""
+    return ("From: <%s>\r\nTo: <%s>\r\nSubject: bare %s\r\n%s\r\n"
+            "Body of %s.\r\n" % (sender, to, token, extra, token)).encode()
+
+
+def test_message_id_and_date_added_on_submission_only(sub, token):
+    sender = "alice@example.test"
+    msg = bare_message(token + "-sub", sender, "bob@example.test")
+    with implicit(sub) as s:
+        s.login(sender, PASSWORD)
+        assert s.sendmail(sender, ["bob@example.test"], msg) == {}
+    got = sub.wait_messages(token + "-sub", "bob")[0]
+    head = got.split(b"\r\n\r\n" if b"\r\n\r\n" in got else b"\n\n")[0]
+    assert b"\nMessage-ID: <" in head and b"@mx.example.test>" in head, head
+    assert b"\nDate: " in head, head
+    # one of each, and the body untouched
+    assert head.count(b"Message-ID:") == 1 and head.count(b"\nDate:") == 1
+    assert got.rstrip().endswith(("Body of %s-sub." % token).encode())
+    # a message that has them keeps its own
+    msg = H.make_message(token + "-own", sender=sender, to="bob@example.test")
+    with implicit(sub) as s:
+        s.login(sender, PASSWORD)
+        assert s.sendmail(sender, ["bob@example.test"], msg) == {}
+    got = sub.wait_messages(token + "-own", "bob")[0]
+    assert got.count(b"Message-ID:") == 1 and got.count(b"Date:") == 1
+    assert ("<%s-own@example.org>" % token).encode() in got
+    # port 25 adds nothing
+    msg = bare_message(token + "-mx", "someone@example.org",
+                       "bob@example.test")
+    with sub.smtp() as s:
+        assert s.sendmail("someone@example.org", ["bob@example.test"],
+                          msg) == {}
+    got = sub.wait_messages(token + "-mx", "bob")[0]
+    assert b"Message-ID:" not in got and b"\nDate:" not in got, got
+
+
+@pytest.mark.parametrize("from_field, code", [
+    ("Alice <alice@example.test>", 250),
+    ("The Team <team@example.test>", 250),
+    ("Bob <bob@example.test>", 553),
+    ("alice@example.test, bob@example.test", 553),
+    ("Mallory <mallory@example.org>", 553),
+])
+def test_from_header_strict(sub, token, from_field, code):
+    msg = ("From: %s\r\nTo: <bob@example.test>\r\nSubject: from %s\r\n"
+           "\r\nbody\r\n" % (from_field, token)).encode()
+    with implicit(sub) as s:
+        s.login("alice@example.test", PASSWORD)
+        s.mail("alice@example.test")
+        s.rcpt("bob@example.test")
+        got, resp = s.data(msg)
+        assert got == code, resp
+        if code == 553:
+            assert resp.startswith(b"5.7.1"), resp
