@@ -417,6 +417,12 @@ void smtpd_check_postmaster_domain(struct smtpd_session *s, struct buf *out);
  * does not lead to the user), -1 directory error (why) */
 int smtpd_check_sender(struct smtpd_session *s, const char *addr,
     struct buf *why);
+/* smtpd_check_rate - is the logged-in user within the hourly sending
+ * limits with more recipients (0 at MAIL)? 0, or -1 with the 451 reply */
+int smtpd_check_rate(struct smtpd_session *s, long long more,
+    struct buf *reply);
+/* smtpd_check_rate_add - count a queued message of the logged-in user */
+void smtpd_check_rate_add(struct smtpd_session *s, long long nrcpt);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
 int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
     const char *orcpt, const char *notify);

@@ -654,6 +654,12 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 		}
 		buf_free(&why);
 	}
+	if (smtpd_check_rate(s, 0, &s->scratch) < 0) {
+		smtpd_session_log_reject(s, "MAIL", NULL,
+		    buf_cstr(&s->scratch));
+		smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
+		goto out;
+	}
 	if (r.size > var_message_size_limit) {
 		smtpd_session_log_reject(s, "MAIL", NULL, "552 5.3.4 Message "
 		    "size exceeds fixed limit");
@@ -725,6 +731,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 		smtpd_check_postmaster_domain(s, &dom);
 		buf_printf(&r.addr, "@%s", buf_cstr(&dom));
 		buf_free(&dom);
+	}
+	if (smtpd_check_rate(s, (long long)tx->nrcpt + 1, &s->scratch) < 0) {
+		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
+		    buf_cstr(&s->scratch));
+		smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
+		goto out;
 	}
 	if ((ret = smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch)) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),

@@ -518,6 +518,7 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 		    buf_cstr(&tx->sender),
 		    (long long)qfile_writer_body_size(job->w), tx->nrcpt);
 		smtpd_trigger(job->qid);
+		smtpd_check_rate_add(s, (long long)tx->nrcpt);
 		s->junk = 0;	/* smtpd_junk_command_limit: per message */
 		if (!tx->bdat)	/* DATA counts as accepted only now */
 			s->cmd_ok[smtpd_cmd_find("DATA", 4) -

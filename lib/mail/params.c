@@ -103,6 +103,8 @@ char *var_submissions_listen;
 char *var_mynetworks;
 char *var_smtpd_sender_login;
 bool var_submission_received_client;
+long long var_submission_message_rate_limit;
+long long var_submission_recipient_rate_limit;
 long long var_tls_handshake_timeout;
 char *var_tls_cert_file;
 char *var_tls_key_file;
@@ -360,6 +362,14 @@ struct cfg_entry params_table[] = {
 	BOOL(submission_received_client, "no",
 	    "name the client's address in the Received: header of "
 	    "submitted mail (no: a user's home address stays private)"),
+	INT(submission_message_rate_limit, "200", 0, 1000000,
+	    "messages one logged-in user may send in an hour, counted over "
+	    "all smtpd workers; past it MAIL gets 451 4.7.1 and heraldctl "
+	    "status names the user (0: no limit)"),
+	INT(submission_recipient_rate_limit, "1000", 0, 100000000,
+	    "recipients one logged-in user may send to in an hour, counted "
+	    "over all smtpd workers; past it RCPT gets 451 4.7.1 and "
+	    "heraldctl status names the user (0: no limit)"),
 	TIME(tls_handshake_timeout, "10s", 1, 600,
 	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
 	    "pop3s, imaps) before it is disconnected"),

@@ -389,3 +389,67 @@ def test_from_header_strict(sub, token, from_field, code):
         assert got == code, resp
         if code == 553:
             assert resp.startswith(b"5.7.1"), resp
+
+
+def send_as_alice(inst, rcpts, from_field="alice@example.test",
+                  mail_from="alice@example.test"):
+    """One message over 465 after login: the (code, text) of the first
+    refusal, or (250, b"") when it was queued."""
+    msg = ("From: %s\r\nSubject: s\r\n\r\nb\r\n" % from_field).encode()
+    with implicit(inst) as s:
+        s.login("alice@example.test", PASSWORD)
+        code, resp = s.mail(mail_from)
+        if code != 250:
+            return code, resp
+        for r in rcpts:
+            code, resp = s.rcpt(r)
+            if code != 250:
+                return code, resp
+        code, resp = s.data(msg)
+        return (code, resp) if code != 250 else (250, b"")
+
+
+def test_sending_limits_and_sender_modes(tmp_path_factory, pki):
+    """Hourly limits over all workers (451 4.7.1, heraldctl status names
+    the user); smtpd_sender_login = envelope, then any after a reload."""
+    with standard_instance(tmp_path_factory, pki, "limits", submission=True,
+                           smtpd_sender_login="envelope",
+                           submission_message_rate_limit=3,
+                           submission_recipient_rate_limit=5) as inst:
+        # envelope: MAIL FROM is checked, From: is not
+        code, resp = send_as_alice(inst, ["bob@example.test"],
+                                   mail_from="bob@example.test")
+        assert code == 553 and resp.startswith(b"5.7.1"), resp
+        assert send_as_alice(inst, ["bob@example.test"],
+                             from_field="bob@example.test")[0] == 250
+        # the recipient limit: 1 sent, 4 more fit, the 5th does not
+        code, resp = send_as_alice(inst, ["bob@example.test",
+                                          "carol@example.test",
+                                          "dave@example.test",
+                                          "team@example.test",
+                                          "far@example.org"])
+        assert code == 451 and resp.startswith(b"4.7.1"), resp
+        assert b"recipients" in resp
+        assert send_as_alice(inst, ["bob@example.test"])[0] == 250
+        assert send_as_alice(inst, ["carol@example.test"])[0] == 250
+        # three messages sent (on whichever workers): the fourth waits
+        code, resp = send_as_alice(inst, ["bob@example.test"])
+        assert code == 451 and resp.startswith(b"4.7.1"), resp
+        assert b"messages" in resp
+        st = inst.ctl_ok("status").stdout
+        assert "OVER SENDING LIMIT" in st and "alice@example.test" in st, st
+        js = inst.status_json()
+        over = [u["user"] for u in js["over_sending_limit"]]
+        assert over == ["alice@example.test"], js
+        # another user is not affected
+        with implicit(inst) as s:
+            s.login("bob@example.test", "pw-bob")
+            assert s.mail("bob@example.test")[0] == 250
+        # any: a logged-in user may use any sender (limits still hold,
+        # so bob sends)
+        inst.set_config(smtpd_sender_login="any")
+        inst.ctl_ok("reload")
+        with implicit(inst) as s:
+            s.login("bob@example.test", "pw-bob")
+            code, resp = s.mail("someone@example.org")
+            assert code == 250, resp
