@@ -453,3 +453,19 @@ def test_sending_limits_and_sender_modes(tmp_path_factory, pki):
             s.login("bob@example.test", "pw-bob")
             code, resp = s.mail("someone@example.org")
             assert code == 250, resp
+
+
+def test_auth_errors_count_toward_the_error_limit(sub):
+    """Failed AUTH attempts are client errors: at smtpd_error_limit (20)
+    the session ends with 421."""
+    with tls_raw(sub, sub.submission_port) as c:
+        c.expect(250, "EHLO client.example.test")
+        codes = []
+        for _ in range(25):
+            code, lines = c.cmd("AUTH PLAIN %s" % b64("\0x\0"))
+            codes.append(code)
+            if code != 501 and code != 535:
+                break
+        assert codes[-1] == 421, codes
+        assert len(codes) <= 21, codes
+        assert c.reply(timeout=5)[0] is None	# closed
