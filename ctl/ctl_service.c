@@ -43,6 +43,7 @@
 #include "base/str.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
+#include "mail/sendrate.h"
 #include "ctl.h"
 
 #define CTL_START_WAIT_MS 15000
@@ -601,6 +602,82 @@ ctl_status_queue_json(struct ctl_json *j, const long long *counts)
 	ctl_json_close(j, '}');
 }
 
+/* the users over a sending limit in the last hour (ctl_status_limits) */
+struct ctl_limited {
+	struct ctl_table *t;	/* text: rows added here */
+	struct ctl_json *j;	/* json: objects added here */
+	long long now;
+	size_t n;
+};
+
+/* ctl_status_limited - one user of the count file: listed if refused
+ * within the last hour */
+static void
+ctl_status_limited(const char *user, const struct sendrate_count *c,
+    void *ctx)
+{
+	struct ctl_limited *l = ctx;
+	char msgs[32], rcpts[32], ago[32];
+
+	if (c->refused_at == 0 || c->refused_at <= l->now - 3600)
+		return;
+	l->n++;
+	if (l->j != NULL) {
+		ctl_json_open(l->j, '{');
+		ctl_json_kstr(l->j, "user", user);
+		ctl_json_kint(l->j, "messages", c->messages);
+		ctl_json_kint(l->j, "recipients", c->recipients);
+		ctl_json_kint(l->j, "refused_at", c->refused_at);
+		ctl_json_close(l->j, '}');
+		return;
+	}
+	snprintf(msgs, sizeof(msgs), "%lld/%lld", c->messages,
+	    var_submission_message_rate_limit);
+	snprintf(rcpts, sizeof(rcpts), "%lld/%lld", c->recipients,
+	    var_submission_recipient_rate_limit);
+	snprintf(ago, sizeof(ago), "%llds ago", l->now - c->refused_at);
+	ctl_table_add(l->t, (const char *const[]){user, msgs, rcpts, ago});
+}
+
+/*
+ * ctl_status_limits - the users whose mail smtpd refused in the last
+ * hour for being over a sending limit (lib/mail/sendrate.h), as a table
+ * (nothing when there are none) or a JSON array "over_sending_limit"
+ */
+static void
+ctl_status_limits(struct ctl_json *j)
+{
+	struct sendrate *r = NULL;
+	struct buf why = BUF_INIT;
+	struct ctl_table t;
+	struct ctl_limited l = {.t = &t, .j = j, .now = time(NULL)};
+
+	if (j != NULL) {
+		ctl_json_key(j, "over_sending_limit");
+		ctl_json_open(j, '[');
+	} else {
+		ctl_table_init(&t, 4, (const char *const[]){
+		    "OVER SENDING LIMIT", "MESSAGES/H", "RECIPIENTS/H",
+		    "LAST REFUSED"});
+	}
+	/* no file: nobody has sent since the spool was made */
+	if (sendrate_open(var_spool_directory, false, &r, &why) == 0) {
+		if (sendrate_each(r, l.now, ctl_status_limited, &l, &why) < 0)
+			ctl_error("sending limits: %s", buf_cstr(&why));
+		sendrate_close(&r);
+	}
+	if (j != NULL) {
+		ctl_json_close(j, ']');
+	} else {
+		if (l.n > 0) {
+			printf("\n");
+			ctl_table_print(&t, stdout);
+		}
+		ctl_table_free(&t);
+	}
+	buf_free(&why);
+}
+
 /* ctl_status_unit_bad - restarting or failing: status exits 1 */
 static bool
 ctl_status_unit_bad(const struct ctl_unit *u)
@@ -707,6 +784,7 @@ ctl_status_text(const struct ctl_status *st, const long long *counts)
 	}
 	printf("\n");
 	ctl_status_queue_text(counts);
+	ctl_status_limits(NULL);
 	buf_free(&up);
 }
 
@@ -767,6 +845,7 @@ ctl_status_json(const struct ctl_status *st, const long long *counts)
 	}
 	ctl_json_close(&j, ']');
 	ctl_status_queue_json(&j, counts);
+	ctl_status_limits(&j);
 	ctl_json_close(&j, '}');
 	ctl_json_print(&out);
 	buf_free(&out);

@@ -13,8 +13,9 @@
  *	LISTEN_PID the systemd way:
  *
  *	  smtpd	 smtpd_workers processes (0: one per core), listeners from
- *		 smtpd_listen, named "smtp", and <run_directory>/submit (mode
- *		 0666, for sendmail), named "submit"
+ *		 smtpd_listen, named "smtp", <run_directory>/submit (mode
+ *		 0666, for sendmail), named "submit", submission_listen
+ *		 ("submission") and submissions_listen ("submissions")
  *	  qmgr	 one process, UNIX socket <spool>/private/qmgr, "qmgr"
  *	  local	 local_processes processes sharing <spool>/private/local,
  *		 named "local"

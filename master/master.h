@@ -76,7 +76,7 @@ enum master_socket_access {
 	MASTER_SOCKET_PUBLIC,	/* 0666: every local user (sendmail) */
 };
 
-#define MASTER_LISTEN_SETS 2
+#define MASTER_LISTEN_SETS 4	/* smtpd: smtp, submit, submission(s) */
 
 /*
  * master_listen_set - one kind of listener of a service: listen() appends

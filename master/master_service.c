@@ -85,6 +85,21 @@ master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return master_service_list(addrs_r, n_r, var_smtpd_listen);
 }
 
+/* master_service_submission_listen - every entry of submission_listen */
+static int
+master_service_submission_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_submission_listen);
+}
+
+/* master_service_submissions_listen - every entry of submissions_listen */
+static int
+master_service_submissions_listen(char ***addrs_r, int *n_r,
+    struct buf *why)
+{
+	return master_service_list(addrs_r, n_r, var_submissions_listen);
+}
+
 /* master_service_pop3_listen - every entry of pop3d_listen */
 static int
 master_service_pop3_listen(char ***addrs_r, int *n_r, struct buf *why)
@@ -245,7 +260,11 @@ static const struct master_service_def master_service_table[] = {
 	{"smtpd", "smtpd", false,
 	    {{"smtp", master_service_smtpd_listen, false, MASTER_SOCKET_HERALD},
 	    {"submit", master_service_submit_listen, true,
-	    MASTER_SOCKET_PUBLIC}},
+	    MASTER_SOCKET_PUBLIC},
+	    {"submission", master_service_submission_listen, false,
+	    MASTER_SOCKET_HERALD},
+	    {"submissions", master_service_submissions_listen, false,
+	    MASTER_SOCKET_HERALD}},
 	    master_service_smtpd_count, &var_smtpd_max_sessions},
 	{"qmgr", "qmgr", true,
 	    {{"qmgr", master_service_qmgr_listen, true, MASTER_SOCKET_HERALD}},

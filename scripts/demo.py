@@ -4,8 +4,9 @@ demo - run a throw-away herald in ./demo-run/ (used by `make demo`).
 
 Creates ./demo-run/ afresh: herald.conf (SMTP on 127.0.0.1:2525, POP3 on
 2110 with STLS and 2995 with implicit TLS, IMAP on 2143 with STARTTLS and
-2993 with implicit TLS, myhostname mx.example.test, a self-signed
-certificate for STARTTLS/STLS/pop3s/imaps), the
+2993 with implicit TLS, mail submission with SMTP AUTH on 2587 with
+STARTTLS and 2465 with implicit TLS, myhostname mx.example.test, a
+self-signed certificate for STARTTLS/STLS/pop3s/imaps/submissions), the
 domain example.test with users alice and bob (random passwords, printed)
 and the alias postmaster -> alice. Then it prints how to send a test mail
 and where it will land, and becomes `heraldctl start --foreground`, so
@@ -45,6 +46,9 @@ POP3_PORT = int(os.environ.get("HERALD_DEMO_POP3_PORT", "2110"))
 POP3S_PORT = int(os.environ.get("HERALD_DEMO_POP3S_PORT", "2995"))
 IMAP_PORT = int(os.environ.get("HERALD_DEMO_IMAP_PORT", "2143"))
 IMAPS_PORT = int(os.environ.get("HERALD_DEMO_IMAPS_PORT", "2993"))
+SUBMISSION_PORT = int(os.environ.get("HERALD_DEMO_SUBMISSION_PORT", "2587"))
+SUBMISSIONS_PORT = int(os.environ.get("HERALD_DEMO_SUBMISSIONS_PORT",
+                                      "2465"))
 
 # setting -> account: the package's (etc/debian/postinst), else the demo's
 PACKAGE_ACCOUNTS = {"herald_user": "herald", "vmail_user": "vmail",
@@ -163,11 +167,13 @@ def reachable(path):
 
 def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
             pop3s_port=POP3S_PORT, imap_port=IMAP_PORT,
-            imaps_port=IMAPS_PORT):
+            imaps_port=IMAPS_PORT, submission_port=SUBMISSION_PORT,
+            submissions_port=SUBMISSIONS_PORT):
     """Make run_dir afresh with a configuration, a certificate and the
     directory. Returns a dict: conf, ctl (heraldctl argv prefix),
     passwords {name: password}, accounts (the settings), notes (lines
-    to print), ports {port, pop3, pop3s, imap, imaps}."""
+    to print), ports {port, pop3, pop3s, imap, imaps, submission,
+    submissions}."""
     heraldctl = os.path.join(bin_dir, "heraldctl")
     notes = []
     acct = accounts(notes)
@@ -198,6 +204,8 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "mail_location = mail/%%d/%%n\n"
                 "daemon_directory = %s\n"
                 "smtpd_listen = 127.0.0.1:%d\n"
+                "submission_listen = 127.0.0.1:%d\n"
+                "submissions_listen = 127.0.0.1:%d\n"
                 "pop3d_listen = 127.0.0.1:%d\n"
                 "pop3s_listen = 127.0.0.1:%d\n"
                 "pop3d_workers = 1\n"
@@ -217,7 +225,8 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "auth_user = %s\n"
                 "directory_group = %s\n"
                 "dkim_directory = dkim\n"
-                % (bin_dir, port, pop3_port, pop3s_port, imap_port,
+                % (bin_dir, port, submission_port, submissions_port,
+                   pop3_port, pop3s_port, imap_port,
                    imaps_port,
                    acct["herald_user"], acct["vmail_user"],
                    acct["auth_user"], acct["directory_group"]))
@@ -239,7 +248,9 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
     return {"conf": conf, "ctl": ctl, "passwords": passwords,
             "accounts": acct, "notes": notes,
             "ports": {"port": port, "pop3": pop3_port, "pop3s": pop3s_port,
-                      "imap": imap_port, "imaps": imaps_port}}
+                      "imap": imap_port, "imaps": imaps_port,
+                      "submission": submission_port,
+                      "submissions": submissions_port}}
 
 
 def identity_text(acct):
@@ -265,6 +276,7 @@ herald demo in %(run)s
             bob@example.test    password %(pb)s
   alias:    postmaster@example.test -> alice@example.test
   SMTP:     127.0.0.1:%(port)d (STARTTLS with a self-signed certificate)
+  submit:   127.0.0.1:%(submission)d (STARTTLS, then AUTH), 127.0.0.1:%(submissions)d (implicit TLS)
   POP3:     127.0.0.1:%(pop3)d (STLS), 127.0.0.1:%(pop3s)d (implicit TLS)
   IMAP:     127.0.0.1:%(imap)d (STARTTLS), 127.0.0.1:%(imaps)d (implicit TLS)
   runs:     %(who)s
@@ -273,6 +285,11 @@ Send alice a mail (in another terminal):
 
   swaks --server 127.0.0.1:%(port)d --to alice@example.test --from someone@example.org
   swaks --server 127.0.0.1:%(port)d --to postmaster@example.test --from someone@example.org -tls
+
+As alice, from a mail client: log in on the submission port, then send
+anywhere (mail to other domains waits in the queue):
+
+  swaks --server 127.0.0.1:%(submission)d -tls --auth PLAIN --auth-user alice@example.test --auth-password %(pa)s --from alice@example.test --to bob@example.test
 
 or from a local program, through sendmail:
 

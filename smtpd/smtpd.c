@@ -1,14 +1,18 @@
 /*
- * smtpd - herald's SMTP server: receives mail for the hosted domains.
+ * smtpd - herald's SMTP server: receives mail for the hosted domains, and
+ * mail from the organisation's users (submission, SMTP AUTH).
  *
  * SYNOPSIS
  *	smtpd [-c config] [-f] [-v]
  *
  * DESCRIPTION
  *	smtpd is started by master, never by hand: it serves the listeners
- *	master opened (LISTEN_FDS, named "smtp", and "submit": the UNIX
- *	socket <run_directory>/submit of local submission, which sendmail
- *	uses; see below). One smtpd process
+ *	master opened (LISTEN_FDS, named "smtp", "submission",
+ *	"submissions", and "submit": the UNIX socket <run_directory>/submit
+ *	of local submission, which sendmail uses; see below). The listener
+ *	decides a session's role: mx (smtpd_listen, port 25), submission
+ *	(submission_listen, 587: AUTH only after STARTTLS), submissions
+ *	(submissions_listen, 465: implicit TLS), local. One smtpd process
  *	serves many sessions at once from one event loop; master runs
  *	smtpd_workers of them (one per core by default).
  *
@@ -34,8 +38,15 @@
  *	to <spool>/incoming/ and reads the directory, never passwords.
  *
  *	herald is never an open relay: a recipient in a domain that is not
- *	hosted here is refused with 554 5.7.1 (there is no SMTP AUTH yet).
- *	The one exception is local submission: a session on the "submit"
+ *	hosted here is refused with 554 5.7.1 unless the session logged in
+ *	with SMTP AUTH (only on the submission roles; smtpd_auth.c), the
+ *	client is in mynetworks, or it is local submission. On the
+ *	submission roles MAIL needs a login (530 5.7.0); a logged-in user
+ *	may only use senders that lead to the login (smtpd_sender_login,
+ *	553 5.7.1) and is bounded per hour over all workers
+ *	(submission_message_rate_limit, submission_recipient_rate_limit,
+ *	451 4.7.1). Passwords go to authd (auth_client) and are never
+ *	logged. Local submission: a session on the "submit"
  *	socket comes from a user of this machine (sendmail), whose uid the
  *	kernel tells (SO_PEERCRED); it may send anywhere, is logged as
  *	"client=local, uid=N" and gets "Received: from local (uid N)".
@@ -87,6 +98,10 @@
  *	smtpd_idle_timeout, smtpd_session_timeout, queue_minfree,
  *	smtpd_client_transaction_limit, smtpd_min_data_rate,
  *	smtpd_data_rate_window, smtpd_junk_command_limit,
+ *	submission_listen, submissions_listen, mynetworks,
+ *	smtpd_sender_login, submission_received_client,
+ *	submission_message_rate_limit, submission_recipient_rate_limit,
+ *	auth_plaintext (always: AUTH on 587 before STARTTLS too),
  *	tls_handshake_timeout, tls_cert_file,
  *	tls_key_file (both set: STARTTLS offered), spool_directory,
  *	data_directory,
@@ -126,17 +141,40 @@ smtpd_pre_drop(struct service *svc)
 static void
 smtpd_init(struct service *svc)
 {
+	const struct service_listener *l;
+	int n;
+
 	smtpd_session_init(svc, service_loop(svc));
 	smtpd_check_init();
 	smtpd_trigger_init(service_loop(svc));
 	smtpd_commit_init(service_loop(svc));
+	if (smtpd_tls_ctx != NULL)
+		return;
+	l = service_listeners(svc, &n);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(l[i].name, "submissions") == 0) {
+			msg_warn("tls_cert_file is empty: connections to the "
+			    "submissions listeners will be closed, and "
+			    "submission cannot offer AUTH");
+			break;
+		}
+	}
 }
 
-/* smtpd_accept - one new client connection */
+/* smtpd_accept - one new client connection; its listener decides
+ * its role */
 static void
 smtpd_accept(struct service *svc, int fd, const struct service_listener *l)
 {
-	smtpd_session_accept(svc, fd, strcmp(l->name, "submit") == 0);
+	enum smtpd_role role = SMTPD_ROLE_MX;
+
+	if (strcmp(l->name, "submit") == 0)
+		role = SMTPD_ROLE_LOCAL;
+	else if (strcmp(l->name, "submission") == 0)
+		role = SMTPD_ROLE_SUBMISSION;
+	else if (strcmp(l->name, "submissions") == 0)
+		role = SMTPD_ROLE_SUBMISSIONS;
+	smtpd_session_accept(svc, fd, role);
 }
 
 /* smtpd_stop - SIGTERM: close idle sessions, let others finish */

@@ -34,6 +34,8 @@ struct stream;
 struct ev_timer;
 struct qfile_writer;
 struct dir;
+struct auth_call;
+struct sasl_state;
 
 /*
  * Session states, one bit each so that a command's allowed states are a
@@ -50,6 +52,8 @@ struct dir;
 #define SMTPD_S_COMMIT	0x080	/* queue file is with the commit thread */
 #define SMTPD_S_TLS	0x100	/* TLS handshake after STARTTLS */
 #define SMTPD_S_QUIT	0x200	/* closing: input is ignored */
+#define SMTPD_S_SASL	0x400	/* AUTH: reading SASL responses, or
+				 * waiting for authd (input paused) */
 
 #define SMTPD_S_CMD (SMTPD_S_INIT | SMTPD_S_READY | SMTPD_S_MAIL | \
 	SMTPD_S_RCPT | SMTPD_S_CHUNKS)
@@ -58,6 +62,22 @@ struct dir;
 /* reasons why a session's input is paused (bits of smtpd_session.pause) */
 #define SMTPD_PAUSE_COMMIT	0x1	/* waiting for the commit thread */
 #define SMTPD_PAUSE_OUTPUT	0x2	/* too many replies not yet sent */
+#define SMTPD_PAUSE_AUTH	0x4	/* waiting for authd */
+
+/*
+ * The role of a session: the listener it came in on decides it.
+ * mx: port 25, mail for the hosted domains from anybody, no AUTH.
+ * submission: port 587 (RFC 6409), AUTH after STARTTLS. submissions:
+ * port 465 (RFC 8314), TLS from the first byte, then AUTH. A session
+ * of a submission role may send mail only after AUTH (or from
+ * mynetworks); local: the "submit" socket of sendmail.
+ */
+enum smtpd_role {
+	SMTPD_ROLE_MX,
+	SMTPD_ROLE_SUBMISSION,
+	SMTPD_ROLE_SUBMISSIONS,
+	SMTPD_ROLE_LOCAL,
+};
 
 /* output above this pauses reading; below SMTPD_OUTPUT_LOW resumes */
 #define SMTPD_OUTPUT_HIGH (64 * 1024)
@@ -88,6 +108,28 @@ struct smtpd_bdat_scan {
 	bool bare;		/* a bare CR or bare LF was seen */
 	bool any;		/* any byte seen */
 	char last;		/* the last byte (to end the last line) */
+};
+
+/* the header scan of submitted mail (smtpd_hdr.c) */
+#define SMTPD_HDR_NAME_MAX 80	/* longest field name held back */
+#define SMTPD_HDR_FROM_MAX 4096	/* From: text kept */
+struct smtpd_hdr;
+/* smtpd_hdr_end_fn - the header section ends here: write what it lacks */
+typedef void smtpd_hdr_end_fn(struct smtpd_hdr *h, void *ctx);
+struct smtpd_hdr {
+	int state;		/* SMTPD_HDR_* in smtpd_hdr.c */
+	char name[SMTPD_HDR_NAME_MAX + 1];	/* held start of a line */
+	size_t nlen;
+	int field;		/* the field whose value is being read */
+	bool seen;		/* a field was seen (folding is allowed) */
+	bool has_msgid;		/* Message-ID: seen */
+	bool has_date;		/* Date: seen */
+	int nfrom;		/* From: fields seen */
+	struct buf from;	/* their values, joined by "," */
+	bool from_long;		/* ... past SMTPD_HDR_FROM_MAX */
+	bool done;		/* the section has ended */
+	bool lost;		/* ... inside an over-long line: no at_end */
+	smtpd_hdr_end_fn *at_end;	/* called once where it ends */
 };
 
 /* a parsed MAIL FROM command (smtpd_cmd_parse_mail) */
@@ -154,6 +196,8 @@ struct smtpd_tx {
 	bool failed;		/* writer could not be started */
 	struct smtpd_data_parser dp;
 	struct smtpd_bdat_scan bs;
+	bool hdr_on;		/* submission: header scan (smtpd_hdr.c) */
+	struct smtpd_hdr hdr;
 	bool bdat;		/* content comes by BDAT */
 	long long chunk_left;	/* BDAT bytes still to read */
 	long long chunk_size;	/* size of the current chunk */
@@ -187,6 +231,13 @@ struct smtpd_session {
 	bool ipv6;		/* addr is IPv6 (Received: "IPv6:" literal) */
 	bool local;		/* local submission (sendmail), see below */
 	long long local_uid;	/* its sender's uid, from the kernel */
+	enum smtpd_role role;	/* the listener it came in on */
+	bool trusted;		/* client in mynetworks: may relay */
+	bool greeted;		/* the 220 greeting was sent */
+	struct buf login;	/* AUTH: canonical user, "" before */
+	const char *auth_method;	/* "PLAIN"/"LOGIN" of the login */
+	struct sasl_state *sasl;	/* AUTH exchange in progress, or NULL */
+	struct auth_call *auth;	/* authd request in flight, or NULL */
 	unsigned state;		/* SMTPD_S_* */
 	bool esmtp;		/* EHLO (not HELO) was used */
 	struct buf helo;	/* HELO/EHLO argument */
@@ -208,9 +259,15 @@ extern SSL_CTX *smtpd_tls_ctx;
 /* smtpd_session_init - remember the service (after the privilege drop;
  * NULL: none, in unit tests) and the loop of the sessions */
 void smtpd_session_init(struct service *svc, struct evloop *loop);
-/* smtpd_session_accept - a new client: limits, greeting; local: on the
+/* smtpd_session_accept - a new client: limits, greeting (on
+ * submissions after the TLS handshake); role by listener: local is the
  * "submit" socket, where any local user hands over mail with sendmail */
-void smtpd_session_accept(struct service *svc, int fd, bool local);
+void smtpd_session_accept(struct service *svc, int fd, enum smtpd_role role);
+/* smtpd_session_submission - a session of the 587 or 465 role */
+bool smtpd_session_submission(const struct smtpd_session *s);
+/* smtpd_session_may_relay - may send to any domain: local, logged in,
+ * or from mynetworks */
+bool smtpd_session_may_relay(const struct smtpd_session *s);
 /* smtpd_session_stop - graceful stop: idle sessions close soon */
 void smtpd_session_stop(struct service *svc);
 /* smtpd_session_reply - queue one reply line (CRLF added) */
@@ -232,6 +289,16 @@ const char *smtpd_session_proto(const struct smtpd_session *s);
 /* smtpd_session_log_reject - "NOQUEUE: reject: CMD from [ip]: ..." */
 void smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
     const char *to, const char *reply);
+
+/* smtpd_auth.c */
+/* smtpd_auth_cmd - AUTH mechanism [initial-response] (RFC 4954) */
+int smtpd_auth_cmd(struct smtpd_session *s, const char *args, size_t len);
+/* smtpd_auth_line - a client's SASL response line during AUTH */
+void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
+/* smtpd_auth_offered - may EHLO list AUTH (and AUTH run) now? */
+bool smtpd_auth_offered(const struct smtpd_session *s);
+/* smtpd_auth_abort - forget an exchange or authd call in progress */
+void smtpd_auth_abort(struct smtpd_session *s);
 
 /* smtpd_cmd.c */
 struct smtpd_cmd {
@@ -285,6 +352,18 @@ void smtpd_data_input(struct smtpd_session *s);
 /* smtpd_data_abort - drop the queue file being written */
 void smtpd_data_abort(struct smtpd_session *s);
 
+/* smtpd_hdr.c */
+/* smtpd_hdr_init - a scan at the start of the content (h zeroed or
+ * used before) */
+void smtpd_hdr_init(struct smtpd_hdr *h, smtpd_hdr_end_fn *at_end);
+/* smtpd_hdr_free - release what the scan holds */
+void smtpd_hdr_free(struct smtpd_hdr *h);
+/* smtpd_hdr_feed - pass p[0..n) on to out, scanning the header section */
+void smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
+    smtpd_data_out_fn *out, void *ctx);
+/* smtpd_hdr_end - the content is complete: end the section if open */
+void smtpd_hdr_end(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx);
+
 /* smtpd_commit.c */
 /* smtpd_commit_init - start the group-commit thread of this worker */
 void smtpd_commit_init(struct evloop *loop);
@@ -333,6 +412,17 @@ int smtpd_check_rcpt(struct smtpd_session *s, const char *addr,
 /* smtpd_check_postmaster_domain - the domain a bare <postmaster> gets
  * (resolve_postmaster_domain) */
 void smtpd_check_postmaster_domain(struct smtpd_session *s, struct buf *out);
+/* smtpd_check_sender - may the logged-in user send as addr (internal
+ * form)? 1 yes (also for "" and when nobody is logged in), 0 no (addr
+ * does not lead to the user), -1 directory error (why) */
+int smtpd_check_sender(struct smtpd_session *s, const char *addr,
+    struct buf *why);
+/* smtpd_check_rate - is the logged-in user within the hourly sending
+ * limits with more recipients (0 at MAIL)? 0, or -1 with the 451 reply */
+int smtpd_check_rate(struct smtpd_session *s, long long more,
+    struct buf *reply);
+/* smtpd_check_rate_add - count a queued message of the logged-in user */
+void smtpd_check_rate_add(struct smtpd_session *s, long long nrcpt);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
 int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
     const char *orcpt, const char *notify);

@@ -4,8 +4,22 @@
  * smtpd_space.c), and the per-transaction recipient set.
  *
  * Recipients are checked against the directory (dir_rcpt_check). herald
- * is never an open relay: without SMTP AUTH (not offered yet) a recipient
- * in a domain we do not host is refused with 554 5.7.1. The directory is
+ * is never an open relay: a recipient in a domain we do not host is
+ * refused with 554 5.7.1 unless the session may relay (a logged-in
+ * user, a client in mynetworks, or sendmail on the submit socket:
+ * smtpd_session_may_relay).
+ *
+ * A logged-in user may send only as an address that leads to them
+ * (smtpd_sender_login): the address is resolved as a recipient would be
+ * (resolve.c: user, +extension, aliases recursively, catch-all), and
+ * one of the mailboxes found must be the login.
+ *
+ * A logged-in user's messages and recipients per hour are bounded
+ * (submission_message_rate_limit, submission_recipient_rate_limit) by
+ * counts every worker shares (lib/mail/sendrate.h): over one, MAIL or
+ * RCPT gets 451 4.7.1, the refusal is noted for heraldctl status, and a
+ * queued message adds to the counts. If the count file cannot be used,
+ * mail is not refused for it (a warning, and a retry a minute later). The directory is
  * opened read-only once per worker, after the privilege drop; if it cannot
  * be opened, RCPT gets 451 4.3.0 and the open is retried (at most once a
  * second), so a missing directory delays mail and never loses it.
@@ -32,6 +46,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/buf.h"
 #include "base/evloop.h"
@@ -43,6 +58,7 @@
 #include "mail/outcome.h"
 #include "mail/params.h"
 #include "mail/resolve.h"
+#include "mail/sendrate.h"
 #include "mail/spool.h"
 #include "smtpd.h"
 
@@ -51,7 +67,11 @@
 #define SMTPD_CHECK_KNOWN 64		/* aliases known within the limit */
 #define SMTPD_CHECK_KNOWN_MS 10000	/* ... remembered this long */
 
+#define SMTPD_CHECK_RATE_RETRY_MS 60000	/* count file re-open interval */
+
 static struct dir *smtpd_check_dir;
+static struct sendrate *smtpd_check_counts;
+static long long smtpd_check_rate_tried = -SMTPD_CHECK_RATE_RETRY_MS;
 static long long smtpd_check_dir_tried = -SMTPD_CHECK_RETRY_MS;
 static long long smtpd_check_space_at = -SMTPD_CHECK_SPACE_MS;
 static long long smtpd_check_space;
@@ -400,8 +420,8 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 		    "disabled");
 		break;
 	case DIR_RCPT_REMOTE:
-		if (s->local) {
-			/* local users may send anywhere (like pickup) */
+		if (smtpd_session_may_relay(s)) {
+			/* local and logged-in users, mynetworks */
 			buf_free(&why);
 			return 0;
 		}
@@ -420,6 +440,123 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	}
 	buf_free(&why);
 	return -1;
+}
+
+/* smtpd_check_sender - does addr lead to the logged-in user? */
+int
+smtpd_check_sender(struct smtpd_session *s, const char *addr,
+    struct buf *why)
+{
+	struct resolved r;
+	int ok = 0;
+
+	if (s->login.len == 0 || *addr == '\0')
+		return 1;
+	if (str_casecmp(addr, buf_cstr(&s->login)) == 0)
+		return 1;
+	if (smtpd_check_open(evloop_now_ms(s->base.pool->loop)) < 0) {
+		buf_puts(why, "cannot open the directory");
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	resolve_addr(smtpd_check_dir, addr, *var_recipient_delimiter,
+	    (int)var_alias_depth_limit, &r);
+	for (size_t i = 0; i < r.nbox && !ok; i++)
+		ok = str_casecmp(r.box[i].addr, buf_cstr(&s->login)) == 0;
+	if (!ok && r.fail.status == OUTCOME_DEFERRED) {
+		buf_puts(why, "directory lookup failed");
+		ok = -1;
+	}
+	resolve_free(&r);
+	return ok;
+}
+
+/* smtpd_check_rate_open - the shared count file, opened lazily */
+static struct sendrate *
+smtpd_check_rate_open(struct smtpd_session *s)
+{
+	long long now = evloop_now_ms(s->base.pool->loop);
+	struct buf why = BUF_INIT;
+
+	if (smtpd_check_counts != NULL)
+		return smtpd_check_counts;
+	if (now - smtpd_check_rate_tried < SMTPD_CHECK_RATE_RETRY_MS)
+		return NULL;
+	smtpd_check_rate_tried = now;
+	if (sendrate_open(var_spool_directory, true, &smtpd_check_counts,
+	    &why) < 0)
+		msg_warn("sending limits are not enforced: %s",
+		    buf_cstr(&why));
+	buf_free(&why);
+	return smtpd_check_counts;
+}
+
+/*
+ * smtpd_check_rate - is the logged-in user within the hourly limits,
+ * with more recipients on top (0 at MAIL, the transaction's at RCPT)?
+ * 0, or -1 with the 451 reply (the refusal is noted for heraldctl).
+ */
+int
+smtpd_check_rate(struct smtpd_session *s, long long more,
+    struct buf *reply)
+{
+	struct sendrate *r;
+	struct sendrate_count c;
+	struct buf why = BUF_INIT;
+	const char *user = buf_cstr(&s->login);
+	long long now = time(NULL);
+	const char *what = NULL;
+
+	buf_reset(reply);
+	if (s->login.len == 0 || (var_submission_message_rate_limit == 0 &&
+	    var_submission_recipient_rate_limit == 0) ||
+	    (r = smtpd_check_rate_open(s)) == NULL)
+		return 0;
+	if (sendrate_get(r, user, now, &c, &why) < 0) {
+		msg_warn("sending limit of %s not checked: %s", user,
+		    buf_cstr(&why));
+		buf_free(&why);
+		return 0;
+	}
+	if (more == 0 && var_submission_message_rate_limit > 0 &&
+	    c.messages >= var_submission_message_rate_limit)
+		what = "messages";
+	else if (var_submission_recipient_rate_limit > 0 &&
+	    c.recipients + more > var_submission_recipient_rate_limit)
+		what = "recipients";
+	if (what == NULL) {
+		buf_free(&why);
+		return 0;
+	}
+	msg_warn("%s: user %s is over the hourly sending limit: %lld "
+	    "messages, %lld recipients (limits %lld, %lld)",
+	    s->tx.qid[0] ? s->tx.qid : "NOQUEUE", user, c.messages,
+	    c.recipients + more, var_submission_message_rate_limit,
+	    var_submission_recipient_rate_limit);
+	if (sendrate_add(r, user, now, 0, 0, true, &why) < 0)
+		msg_warn("%s", buf_cstr(&why));
+	buf_printf(reply, "451 4.7.1 Error: too many %s sent in the last "
+	    "hour, try again later", what);
+	buf_free(&why);
+	return -1;
+}
+
+/* smtpd_check_rate_add - a message of the logged-in user was queued */
+void
+smtpd_check_rate_add(struct smtpd_session *s, long long nrcpt)
+{
+	struct sendrate *r;
+	struct buf why = BUF_INIT;
+
+	if (s->login.len == 0 || (var_submission_message_rate_limit == 0 &&
+	    var_submission_recipient_rate_limit == 0) ||
+	    (r = smtpd_check_rate_open(s)) == NULL)
+		return;
+	if (sendrate_add(r, buf_cstr(&s->login), time(NULL), 1, nrcpt, false,
+	    &why) < 0)
+		msg_warn("sending count of %s not kept: %s",
+		    buf_cstr(&s->login), buf_cstr(&why));
+	buf_free(&why);
 }
 
 /* smtpd_check_hash - FNV-1a of the lowercased address */

@@ -24,6 +24,7 @@
 #include "mail/foreign.h"
 #include "mail/params.h"
 #include "mail/qid.h"
+#include "mail/sasl.h"
 #include "smtpd.h"
 
 #define SMTPD_HELO_MAX 255	/* RFC 1035 domain length */
@@ -575,6 +576,8 @@ smtpd_cmd_ehlo(struct smtpd_session *s, const char *args, size_t len)
 	if (smtpd_tls_ctx != NULL && !stream_is_tls(s->base.stream) &&
 	    !s->local)
 		smtpd_session_reply(s, "250-STARTTLS");
+	if (smtpd_auth_offered(s) && s->login.len == 0)
+		smtpd_session_reply(s, "250-AUTH %s", sasl_mech_list());
 	smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_session_reply(s, "250-8BITMIME");
 	smtpd_session_reply(s, "250-DSN");
@@ -610,6 +613,53 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 	/* the sender is needed in the reject log lines below */
 	buf_reset(&tx->sender);
 	buf_append(&tx->sender, r.addr.data, r.addr.len);
+	/* RFC 6409 / 4954: submission is for users who logged in */
+	if (smtpd_session_submission(s) && !smtpd_session_may_relay(s)) {
+		const char *text = smtpd_auth_offered(s) ?
+		    "530 5.7.0 Authentication required" :
+		    "530 5.7.0 Must issue a STARTTLS command first";
+
+		smtpd_session_log_reject(s, "MAIL", NULL, text);
+		smtpd_session_error(s, "%s", text);
+		goto out;
+	}
+	if (s->login.len > 0 &&
+	    strcmp(var_smtpd_sender_login, "any") != 0) {
+		struct buf why = BUF_INIT;
+		int ok = smtpd_check_sender(s, buf_cstr(&r.addr), &why);
+
+		if (ok <= 0) {
+			buf_reset(&s->scratch);
+			if (ok < 0) {
+				msg_warn("sender check of %s failed: %s",
+				    buf_cstr(&r.addr), buf_cstr(&why));
+				buf_puts(&s->scratch, "451 4.3.0 <");
+			} else {
+				buf_puts(&s->scratch, "553 5.7.1 <");
+			}
+			addr_externalize(&s->scratch, buf_cstr(&r.addr));
+			buf_printf(&s->scratch, ">: Sender address rejected: "
+			    "%s", ok < 0 ? "Temporary lookup failure" :
+			    "not owned by the user you logged in as");
+			buf_free(&why);
+			smtpd_session_log_reject(s, "MAIL", NULL,
+			    buf_cstr(&s->scratch));
+			if (ok < 0)
+				smtpd_session_reply(s, "%s",
+				    buf_cstr(&s->scratch));
+			else
+				smtpd_session_error(s, "%s",
+				    buf_cstr(&s->scratch));
+			goto out;
+		}
+		buf_free(&why);
+	}
+	if (smtpd_check_rate(s, 0, &s->scratch) < 0) {
+		smtpd_session_log_reject(s, "MAIL", NULL,
+		    buf_cstr(&s->scratch));
+		smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
+		goto out;
+	}
 	if (r.size > var_message_size_limit) {
 		smtpd_session_log_reject(s, "MAIL", NULL, "552 5.3.4 Message "
 		    "size exceeds fixed limit");
@@ -682,6 +732,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 		buf_printf(&r.addr, "@%s", buf_cstr(&dom));
 		buf_free(&dom);
 	}
+	if (smtpd_check_rate(s, (long long)tx->nrcpt + 1, &s->scratch) < 0) {
+		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
+		    buf_cstr(&s->scratch));
+		smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
+		goto out;
+	}
 	if ((ret = smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch)) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
 		    buf_cstr(&s->scratch));
@@ -699,6 +755,11 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 		if (s->local)
 			msg_info("%s: client=local, uid=%lld", tx->qid,
 			    s->local_uid);
+		else if (s->login.len > 0)
+			msg_info("%s: client=[%s], helo=<%s>, sasl_method=%s, "
+			    "sasl_username=%s", tx->qid, s->base.peer.addr,
+			    buf_cstr(&s->helo), s->auth_method,
+			    buf_cstr(&s->login));
 		else
 			msg_info("%s: client=[%s], helo=<%s>", tx->qid,
 			    s->base.peer.addr, buf_cstr(&s->helo));
@@ -810,8 +871,8 @@ smtpd_cmd_help(struct smtpd_session *s, const char *args, size_t len)
 {
 	smtpd_session_reply(s,
 	    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT "
-	    "RSET NOOP QUIT VRFY HELP%s", smtpd_tls_ctx != NULL ?
-	    " STARTTLS" : "");
+	    "RSET NOOP QUIT VRFY HELP%s%s", smtpd_tls_ctx != NULL ?
+	    " STARTTLS" : "", smtpd_auth_offered(s) ? " AUTH" : "");
 	return 0;
 }
 
@@ -851,6 +912,8 @@ const struct smtpd_cmd smtpd_cmd_table[] = {
 	{"EXPN", SMTPD_S_CMD, smtpd_cmd_expn, NULL},
 	{"HELP", SMTPD_S_CMD, smtpd_cmd_help, NULL},
 	{"STARTTLS", SMTPD_S_INIT | SMTPD_S_READY, smtpd_cmd_starttls,
+	    "MAIL transaction in progress"},
+	{"AUTH", SMTPD_S_READY, smtpd_auth_cmd,
 	    "MAIL transaction in progress"},
 	{NULL, 0, NULL, NULL},
 };

@@ -29,7 +29,8 @@ test_find(void)
 	T_ASSERT(smtpd_cmd_find("MAILX", 5) == NULL);
 	T_ASSERT(smtpd_cmd_find("MAI", 3) == NULL);
 	T_ASSERT(smtpd_cmd_find("", 0) == NULL);
-	T_EQ_INT(smtpd_cmd_count(), 14);	/* 13 commands + unknown */
+	T_EQ_STR(smtpd_cmd_find("auth", 4)->name, "AUTH");
+	T_EQ_INT(smtpd_cmd_count(), 15);	/* 14 commands + unknown */
 }
 
 static void

@@ -30,8 +30,10 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "base/stream.h"
 #include "mail/addr.h"
+#include "mail/mime.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "smtpd.h"
@@ -178,6 +180,133 @@ smtpd_data_bdat_end(struct smtpd_bdat_scan *bs)
 	bs->cr = false;
 }
 
+static void smtpd_data_reject(struct smtpd_session *s, const char *reply);
+
+/* smtpd_data_write - content bytes into the queue file */
+static void
+smtpd_data_write(void *ctx, const char *p, size_t n)
+{
+	struct smtpd_session *s = ctx;
+
+	qfile_writer_body(s->tx.w, p, n);
+}
+
+/* smtpd_data_scan - content bytes through the header scan of submitted
+ * mail (smtpd_hdr.c), else straight into the file */
+static void
+smtpd_data_scan(struct smtpd_session *s, const char *p, size_t n)
+{
+	if (s->tx.hdr_on)
+		smtpd_hdr_feed(&s->tx.hdr, p, n, smtpd_data_write, s);
+	else
+		qfile_writer_body(s->tx.w, p, n);
+}
+
+/* smtpd_data_date - RFC 5322 date-time of now */
+static void smtpd_data_date(struct buf *out);
+
+/*
+ * smtpd_data_hdr_end - the end of a submitted message's header section:
+ * add the Message-ID: and Date: the client left out (RFC 6409 8.2, 8.3).
+ * Only here, in the queued copy, never for mail that came in on port 25.
+ */
+static void
+smtpd_data_hdr_end(struct smtpd_hdr *h, void *ctx)
+{
+	struct smtpd_session *s = ctx;
+	struct buf add = BUF_INIT;
+
+	if (!h->has_msgid)
+		buf_printf(&add, "Message-ID: <%s@%s>\r\n", s->tx.qid,
+		    var_myhostname);
+	if (!h->has_date) {
+		buf_puts(&add, "Date: ");
+		smtpd_data_date(&add);
+		buf_puts(&add, "\r\n");
+	}
+	if (add.len > 0)
+		qfile_writer_body(s->tx.w, add.data, add.len);
+	buf_free(&add);
+}
+
+/*
+ * smtpd_data_from_check - smtpd_sender_login = strict: every From:
+ * address of a logged-in user's message must lead to the user. 0, or -1
+ * with the reply in reply.
+ */
+static int
+smtpd_data_from_check(struct smtpd_session *s, struct buf *reply)
+{
+	struct smtpd_hdr *h = &s->tx.hdr;
+	struct mime_addr *list, *a;
+	struct buf addr = BUF_INIT, why = BUF_INIT;
+	int rc = 0, ok;
+
+	if (s->login.len == 0 || h->nfrom == 0 ||
+	    strcmp(var_smtpd_sender_login, "strict") != 0)
+		return 0;
+	buf_reset(reply);
+	if (h->from_long) {
+		buf_puts(reply, "553 5.7.1 From: header too long");
+		return -1;
+	}
+	list = mime_addr_parse(h->from.data, h->from.len);
+	if (list == NULL) {
+		buf_puts(reply, "553 5.7.1 From: header without an address");
+		return -1;
+	}
+	for (a = list; a != NULL && rc == 0; a = a->next) {
+		if (a->host == NULL)
+			continue;	/* group start or end */
+		buf_reset(&addr);
+		buf_printf(&addr, "%s@%s", a->mailbox != NULL ? a->mailbox :
+		    "", a->host);
+		buf_reset(&why);
+		ok = 0;	/* what the directory cannot hold is nobody's */
+		if (!addr_is_utf8(buf_cstr(&addr)) &&
+		    !str_has_crlfnul(addr.data, addr.len))
+			ok = smtpd_check_sender(s, buf_cstr(&addr), &why);
+		if (ok < 0) {
+			msg_warn("%s: From: check of %s failed: %s", s->tx.qid,
+			    buf_cstr(&addr), buf_cstr(&why));
+			buf_puts(reply, "451 4.3.0 Temporary lookup failure");
+			rc = -1;
+		} else if (ok == 0) {
+			buf_puts(reply, "553 5.7.1 <");
+			str_printable(reply, addr.data, addr.len, 200);
+			buf_puts(reply, ">: From: address not owned by the "
+			    "user you logged in as");
+			rc = -1;
+		}
+	}
+	mime_addr_free(&list);
+	buf_free(&addr);
+	buf_free(&why);
+	return rc;
+}
+
+/*
+ * smtpd_data_submitted - the content is complete: end the header scan
+ * (its fields land at the end of a headers-only message) and check
+ * From:. 0: commit; -1: rejected (replied).
+ */
+static int
+smtpd_data_submitted(struct smtpd_session *s)
+{
+	struct buf reply = BUF_INIT;
+
+	if (!s->tx.hdr_on)
+		return 0;
+	smtpd_hdr_end(&s->tx.hdr, smtpd_data_write, s);
+	if (smtpd_data_from_check(s, &reply) < 0) {
+		smtpd_data_reject(s, buf_cstr(&reply));
+		buf_free(&reply);
+		return -1;
+	}
+	buf_free(&reply);
+	return 0;
+}
+
 /* smtpd_data_out - parser callback: count content, write it while good */
 static void
 smtpd_data_out(void *ctx, const char *p, size_t n)
@@ -198,7 +327,7 @@ smtpd_data_out(void *ctx, const char *p, size_t n)
 	/* Once bad, the message is rejected: stop writing it. */
 	if (tx->bdat ? tx->bs.bare : tx->dp.bare)
 		return;
-	qfile_writer_body(tx->w, p, n);
+	smtpd_data_scan(s, p, n);
 }
 
 /* smtpd_data_date - RFC 5322 date-time of now */
@@ -219,7 +348,9 @@ smtpd_data_date(struct buf *out)
  * smtpd_data_received - our Received: header (RFC 5321 4.4), with the
  * protocol names of RFC 3848 and RFC 6531, the TLS details when TLS is on,
  * and "for" only when there is exactly one recipient (more would disclose
- * the other recipients).
+ * the other recipients). On the submission roles the client's address is
+ * left out unless submission_received_client = yes: it is a user's home
+ * or mobile address, which the recipients have no business knowing.
  */
 static void
 smtpd_data_received(struct smtpd_session *s, struct buf *out)
@@ -229,6 +360,9 @@ smtpd_data_received(struct smtpd_session *s, struct buf *out)
 	if (s->local)
 		buf_printf(out, "Received: from local (uid %lld)\r\n",
 		    s->local_uid);
+	else if (smtpd_session_submission(s) &&
+	    !var_submission_received_client)
+		buf_printf(out, "Received: from %s\r\n", buf_cstr(&s->helo));
 	else
 		buf_printf(out, "Received: from %s ([%s%s])\r\n",
 		    buf_cstr(&s->helo), s->ipv6 ? "IPv6:" : "",
@@ -319,6 +453,8 @@ smtpd_data_open(struct smtpd_session *s)
 	qfile_writer_attr(tx->w, QFILE_A_CLIENT_ADDR, s->base.peer.addr);
 	qfile_writer_attr(tx->w, QFILE_A_HELO, buf_cstr(&s->helo));
 	qfile_writer_attr(tx->w, QFILE_A_PROTOCOL, smtpd_session_proto(s));
+	if (s->login.len > 0)
+		qfile_writer_attr(tx->w, QFILE_A_AUTH, buf_cstr(&s->login));
 	if (tx->smtputf8)
 		qfile_writer_attr(tx->w, QFILE_A_SMTPUTF8, "1");
 	if (tx->body != SMTPD_BODY_NONE)
@@ -334,6 +470,10 @@ smtpd_data_open(struct smtpd_session *s)
 		    tx->rcpt[i].notify);
 	qfile_writer_begin_body(tx->w);
 
+	if (smtpd_session_submission(s)) {
+		tx->hdr_on = true;
+		smtpd_hdr_init(&tx->hdr, smtpd_data_hdr_end);
+	}
 	buf_reset(hdr);
 	smtpd_data_received(s, hdr);
 	qfile_writer_body(tx->w, hdr->data, hdr->len);
@@ -378,6 +518,7 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 		    buf_cstr(&tx->sender),
 		    (long long)qfile_writer_body_size(job->w), tx->nrcpt);
 		smtpd_trigger(job->qid);
+		smtpd_check_rate_add(s, (long long)tx->nrcpt);
 		s->junk = 0;	/* smtpd_junk_command_limit: per message */
 		if (!tx->bdat)	/* DATA counts as accepted only now */
 			s->cmd_ok[smtpd_cmd_find("DATA", 4) -
@@ -467,7 +608,7 @@ smtpd_data_end(struct smtpd_session *s)
 	else if (tx->too_big)
 		smtpd_data_reject(s, "552 5.3.4 Message size exceeds fixed "
 		    "limit");
-	else
+	else if (smtpd_data_submitted(s) == 0)
 		smtpd_data_commit(s);
 }
 
@@ -545,8 +686,9 @@ smtpd_data_chunk_end(struct smtpd_session *s)
 	} else {
 		/* Queue files hold CRLF lines: end the last one. */
 		if (tx->bs.any && tx->bs.last != '\n')
-			qfile_writer_body(tx->w, "\r\n", 2);
-		smtpd_data_commit(s);
+			smtpd_data_scan(s, "\r\n", 2);
+		if (smtpd_data_submitted(s) == 0)
+			smtpd_data_commit(s);
 	}
 }
 

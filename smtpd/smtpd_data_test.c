@@ -407,7 +407,7 @@ run_session(const char *script, struct buf *got)
 	T_ASSERT(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
 	c.fd = sv[1];
 	buf_init(&c.got);
-	smtpd_session_accept(NULL, sv[0], false);
+	smtpd_session_accept(NULL, sv[0], SMTPD_ROLE_MX);
 	T_ASSERT(write(sv[1], script, strlen(script)) ==
 	    (ssize_t)strlen(script));
 	poll = evloop_add_timer(t_loop, 10, t_client_poll, &c);

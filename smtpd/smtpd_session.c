@@ -32,6 +32,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/stream.h"
+#include "mail/netlist.h"
 #include "mail/params.h"
 #include "mail/service.h"
 #include "smtpd.h"
@@ -158,6 +159,7 @@ smtpd_session_reset_tx(struct smtpd_session *s)
 	tx->too_big = false;
 	tx->failed = false;
 	tx->bdat = false;
+	tx->hdr_on = false;
 	tx->chunk_left = 0;
 	tx->chunk_size = 0;
 	tx->chunk_last = false;
@@ -172,12 +174,16 @@ const char *
 smtpd_session_proto(const struct smtpd_session *s)
 {
 	bool tls = s->base.stream != NULL && stream_is_tls(s->base.stream);
+	bool a = s->login.len > 0;	/* RFC 3848: "A" for AUTH */
 
 	if (!s->esmtp)
 		return "SMTP";
 	if (s->tx.smtputf8)
-		return tls ? "UTF8SMTPS" : "UTF8SMTP";
-	return tls ? "ESMTPS" : "ESMTP";
+		return tls ? (a ? "UTF8SMTPSA" : "UTF8SMTPS") :
+		    (a ? "UTF8SMTPA" : "UTF8SMTP");
+	if (tls)
+		return a ? "ESMTPSA" : "ESMTPS";
+	return a ? "ESMTPA" : "ESMTP";
 }
 
 /*
@@ -205,12 +211,29 @@ smtpd_session_log_reject(struct smtpd_session *s, const char *cmd,
 	buf_free(&line);
 }
 
+/* smtpd_session_submission - a session of the 587 or 465 role */
+bool
+smtpd_session_submission(const struct smtpd_session *s)
+{
+	return s->role == SMTPD_ROLE_SUBMISSION ||
+	    s->role == SMTPD_ROLE_SUBMISSIONS;
+}
+
+/* smtpd_session_may_relay - may send to any domain: a local user
+ * (sendmail), a logged-in user, or a client in mynetworks */
+bool
+smtpd_session_may_relay(const struct smtpd_session *s)
+{
+	return s->local || s->login.len > 0 || s->trusted;
+}
+
 /* smtpd_session_starttls - forget everything and start the handshake */
 void
 smtpd_session_starttls(struct smtpd_session *s)
 {
 	smtpd_session_reset_tx(s);
 	buf_reset(&s->helo);
+	buf_reset(&s->login);
 	s->esmtp = false;
 	smtpd_session_set_state(s, SMTPD_S_TLS);
 	/* Plaintext pipelined behind STARTTLS is thrown away here. */
@@ -240,7 +263,23 @@ smtpd_session_input(struct session *base)
 	int r;
 
 	while (!s->base.closed && s->base.pause == 0) {
-		if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT)) {
+		if (s->state == SMTPD_S_SASL) {
+			r = stream_get_line(s->base.stream, &line, &len, &crlf);
+			if (r == 0) {
+				if (session_runaway(&s->base))
+					smtpd_session_runaway(s);
+				break;
+			}
+			/* a response never reaches the log, not even -v */
+			buf_reset(&s->line);
+			if (r > 0)
+				buf_append(&s->line, line, len);
+			else
+				buf_puts(&s->line, "-");	/* too long */
+			smtpd_auth_line(s, s->line.data, s->line.len);
+			explicit_bzero(s->line.data, s->line.len);
+			buf_reset(&s->line);
+		} else if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT)) {
 			smtpd_data_input(s);
 			if (s->state & (SMTPD_S_DATA | SMTPD_S_BDAT))
 				break;	/* need more bytes */
@@ -262,9 +301,14 @@ smtpd_session_input(struct session *base)
 				buf_append(&s->line, line, len);
 				if (msg_verbose)
 					msg_debug("[%s] < %.*s",
-					    s->base.peer.addr, (int)len, line);
+					    s->base.peer.addr,
+					    len >= 5 && str_ncasecmp(line,
+					    "AUTH ", 5) == 0 ? 4 : (int)len,
+					    line);
 				smtpd_cmd_dispatch(s, s->line.data,
 				    s->line.len);
+				/* AUTH PLAIN's initial response */
+				explicit_bzero(s->line.data, s->line.len);
 			}
 		} else {
 			break;	/* COMMIT, TLS, QUIT: nothing to read */
@@ -285,8 +329,15 @@ smtpd_session_tls_ready(struct session *base)
 	session_log_tls(base);
 	smtpd_session_reset_tx(s);
 	buf_reset(&s->helo);
+	buf_reset(&s->login);
 	s->esmtp = false;
 	smtpd_session_set_state(s, SMTPD_S_INIT);
+	if (s->role == SMTPD_ROLE_SUBMISSIONS && !s->greeted) {
+		/* implicit TLS: the greeting is the first thing in TLS */
+		s->greeted = true;
+		smtpd_session_reply(s, "220 %s %s", var_myhostname,
+		    var_smtpd_banner);
+	}
 	smtpd_session_input(base);
 }
 
@@ -369,11 +420,14 @@ smtpd_session_end(struct session *base)
 	struct smtpd_session *s = (struct smtpd_session *)base;
 
 	smtpd_session_log_end(s);
+	smtpd_auth_abort(s);
 	smtpd_session_reset_tx(s);
 	x_free(&s->tx.rcpt);
 	x_free(&s->tx.rcpt_set);
+	smtpd_hdr_free(&s->tx.hdr);
 	buf_free(&s->tx.sender);
 	buf_free(&s->helo);
+	buf_free(&s->login);
 	buf_free(&s->scratch);
 	buf_free(&s->line);
 	buf_free(&s->job.why);
@@ -399,8 +453,11 @@ static const struct session_ops smtpd_session_ops = {
 /* smtpd_session_admit - the limits, before anything is made for fd: over
  * one, the connection gets its 421 and is closed. True: serve it. */
 static bool
-smtpd_session_admit(int fd, bool local, struct peer *peer)
+smtpd_session_admit(int fd, enum smtpd_role role, struct peer *peer)
 {
+	bool local = role == SMTPD_ROLE_LOCAL;
+	bool tls = role == SMTPD_ROLE_SUBMISSIONS;	/* nothing to say */
+
 	struct session_admit a;
 	long long uid;
 
@@ -416,8 +473,11 @@ smtpd_session_admit(int fd, bool local, struct peer *peer)
 		msg_warn("too many sessions in this worker (limit %lld, or "
 		    "the open-file limit): rejecting [%s]",
 		    var_smtpd_max_sessions, local ? "local" : peer->addr);
-		session_refuse(fd, peer, "421 4.3.2 %s Service not "
-		    "available: too many sessions", var_myhostname);
+		if (tls)
+			session_refuse(fd, peer, NULL);
+		else
+			session_refuse(fd, peer, "421 4.3.2 %s Service not "
+			    "available: too many sessions", var_myhostname);
 		return false;
 	case SESSION_CLIENT:
 		break;
@@ -435,22 +495,27 @@ smtpd_session_admit(int fd, bool local, struct peer *peer)
 	} else {
 		msg_warn("too many sessions from [%s] (limit %lld): "
 		    "rejecting", peer->addr, var_smtpd_client_limit);
-		session_refuse(fd, peer, "421 4.7.0 %s Error: too many "
-		    "connections from %s", var_myhostname, peer->addr);
+		if (tls)
+			session_refuse(fd, peer, NULL);
+		else
+			session_refuse(fd, peer, "421 4.7.0 %s Error: too "
+			    "many connections from %s", var_myhostname,
+			    peer->addr);
 	}
 	return false;
 }
 
 /* smtpd_session_accept - a new connection: limits, then the greeting */
 void
-smtpd_session_accept(struct service *svc, int fd, bool local)
+smtpd_session_accept(struct service *svc, int fd, enum smtpd_role role)
 {
 	struct smtpd_session *s;
 	struct stream_limits lim;
 	struct peer peer;
+	bool local = role == SMTPD_ROLE_LOCAL;
 
 	(void)svc;
-	if (!smtpd_session_admit(fd, local, &peer))
+	if (!smtpd_session_admit(fd, role, &peer))
 		return;
 	memset(&lim, 0, sizeof(lim));
 	lim.max_line = (size_t)var_smtpd_line_limit;
@@ -469,7 +534,10 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 		/* what logs show; the count keeps its key, "uid:N" */
 		str_lcpy(s->base.peer.addr, "local", sizeof(s->base.peer.addr));
 	}
+	s->role = role;
+	s->trusted = !local && netlist_match(var_mynetworks, s->base.peer.addr);
 	buf_init(&s->helo);
+	buf_init(&s->login);
 	buf_init(&s->scratch);
 	buf_init(&s->line);
 	buf_init(&s->tx.sender);
@@ -481,9 +549,22 @@ smtpd_session_accept(struct service *svc, int fd, bool local)
 	if (s->local)
 		msg_info("connect from local (uid %lld)", s->local_uid);
 	else
-		msg_info("connect from [%s]", s->base.peer.addr);
+		msg_info("connect from [%s]%s", s->base.peer.addr,
+		    role == SMTPD_ROLE_SUBMISSION ? " (submission)" :
+		    role == SMTPD_ROLE_SUBMISSIONS ? " (submissions)" : "");
 
-	smtpd_session_reply(s, "220 %s %s", var_myhostname, var_smtpd_banner);
+	if (role == SMTPD_ROLE_SUBMISSIONS && smtpd_tls_ctx == NULL) {
+		/* warned at start; nothing can be said on a TLS port */
+		s->state = SMTPD_S_QUIT;
+		stream_finish(s->base.stream);
+	} else if (role == SMTPD_ROLE_SUBMISSIONS) {
+		s->state = SMTPD_S_TLS;
+		stream_starttls(s->base.stream, smtpd_tls_ctx, true, NULL);
+	} else {
+		s->greeted = true;
+		smtpd_session_reply(s, "220 %s %s", var_myhostname,
+		    var_smtpd_banner);
+	}
 	session_leave(&s->base);
 }
 

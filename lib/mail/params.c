@@ -17,6 +17,7 @@
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/dns.h"
+#include "mail/netlist.h"
 #include "mail/params.h"
 
 char *var_myhostname;
@@ -97,6 +98,13 @@ long long var_smtpd_client_transaction_limit;
 long long var_smtpd_min_data_rate;
 long long var_smtpd_data_rate_window;
 long long var_smtpd_junk_command_limit;
+char *var_submission_listen;
+char *var_submissions_listen;
+char *var_mynetworks;
+char *var_smtpd_sender_login;
+bool var_submission_received_client;
+long long var_submission_message_rate_limit;
+long long var_submission_recipient_rate_limit;
 long long var_tls_handshake_timeout;
 char *var_tls_cert_file;
 char *var_tls_key_file;
@@ -247,6 +255,25 @@ params_check_tls_level(const char *value, struct buf *why)
 	return -1;
 }
 
+/* params_check_mynetworks - addresses and networks (netlist.h) */
+static int
+params_check_mynetworks(const char *value, struct buf *why)
+{
+	return netlist_check(value, why);
+}
+
+/* params_check_sender_login - strict, envelope or any */
+static int
+params_check_sender_login(const char *value, struct buf *why)
+{
+	if (strcmp(value, "strict") == 0 || strcmp(value, "envelope") == 0 ||
+	    strcmp(value, "any") == 0)
+		return 0;
+	buf_printf(why, "must be strict, envelope or any, not \"%s\"",
+	    value);
+	return -1;
+}
+
 #define STR(n, d, doc) {#n, CFG_STR, d, &var_##n, 0, 0, NULL, doc, false, NULL}
 #define STRC(n, d, c, doc) {#n, CFG_STR, d, &var_##n, 0, 0, c, doc, false, NULL}
 #define LIST(n, d, doc) {#n, CFG_LIST, d, &var_##n, 0, 0, NULL, doc, false, NULL}
@@ -349,6 +376,35 @@ struct cfg_entry params_table[] = {
 	    "EXPN, HELP, RCPT past smtpd_recipient_limit) one SMTP session "
 	    "may send between two accepted messages; the next one gets 421 "
 	    "and the session ends"),
+	LISTEN(submission_listen, "*:587",
+	    "addresses of the mail submission service (RFC 6409): mail "
+	    "from the organisation's users, who must log in (SMTP AUTH, "
+	    "offered only after STARTTLS); host:port, comma separated; "
+	    "empty disables it"),
+	LISTEN(submissions_listen, "*:465",
+	    "addresses of mail submission over implicit TLS (RFC 8314; "
+	    "needs tls_cert_file); empty disables it"),
+	{"mynetworks", CFG_LIST, "", &var_mynetworks, 0, 0,
+	    params_check_mynetworks, "client networks (address/length, "
+	    "comma separated) that may send mail to any domain without "
+	    "SMTP AUTH on the submission ports, and on smtpd_listen: "
+	    "printers, application servers; empty: none", false, NULL},
+	STRC(smtpd_sender_login, "strict", params_check_sender_login,
+	    "which senders a logged-in user may use: strict (the envelope "
+	    "sender and every From: address must be the user's own "
+	    "address or an alias that leads to the user), envelope (only "
+	    "the envelope sender is checked) or any; otherwise 553 5.7.1"),
+	BOOL(submission_received_client, "no",
+	    "name the client's address in the Received: header of "
+	    "submitted mail (no: a user's home address stays private)"),
+	INT(submission_message_rate_limit, "200", 0, 1000000,
+	    "messages one logged-in user may send in an hour, counted over "
+	    "all smtpd workers; past it MAIL gets 451 4.7.1 and heraldctl "
+	    "status names the user (0: no limit)"),
+	INT(submission_recipient_rate_limit, "1000", 0, 100000000,
+	    "recipients one logged-in user may send to in an hour, counted "
+	    "over all smtpd workers; past it RCPT gets 451 4.7.1 and "
+	    "heraldctl status names the user (0: no limit)"),
 	TIME(tls_handshake_timeout, "10s", 1, 600,
 	    "time a client has to complete a TLS handshake (STARTTLS, STLS, "
 	    "pop3s, imaps) before it is disconnected"),

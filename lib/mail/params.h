@@ -60,6 +60,14 @@ extern long long var_smtpd_client_transaction_limit; /* open tx/client */
 extern long long var_smtpd_min_data_rate;	/* bytes/s, 0 = none */
 extern long long var_smtpd_data_rate_window;	/* seconds */
 extern long long var_smtpd_junk_command_limit;	/* NOOPs &c per message */
+/* smtpd submission roles */
+extern char *var_submission_listen;	/* port 587 role, STARTTLS + AUTH */
+extern char *var_submissions_listen;	/* port 465 role, implicit TLS */
+extern char *var_mynetworks;		/* may relay without AUTH */
+extern char *var_smtpd_sender_login;	/* strict | envelope | any */
+extern bool var_submission_received_client;	/* client IP in Received: */
+extern long long var_submission_message_rate_limit;	/* per user, hour */
+extern long long var_submission_recipient_rate_limit;	/* per user, hour */
 extern long long var_tls_handshake_timeout;	/* seconds */
 extern char *var_tls_cert_file;
 extern char *var_tls_key_file;

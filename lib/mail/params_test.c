@@ -148,7 +148,8 @@ test_listen_values(void)
 			T_EQ_INT(rc, 0);
 		}
 	}
-	T_EQ_INT(keys, 5);	/* smtpd, pop3d, pop3s, imap, imaps */
+	/* smtpd, submission, submissions, pop3d, pop3s, imap, imaps */
+	T_EQ_INT(keys, 7);
 	load_fails("smtpd_listen = 127.0.0.1:99999\n",
 	    "smtpd_listen: bad address \"127.0.0.1:99999\": bad port "
 	    "\"99999\" (use 1..65535)");

@@ -488,6 +488,12 @@ class HeraldInstance:
         self.imap_port = free_port()
         self.imaps_port = free_port()
         imap = overrides.pop("imap", False)
+        # smtpd's submission roles listen on *:587 and *:465 by default;
+        # a test instance turns them off unless submission=True, which
+        # puts them on 127.0.0.1:submission_port, submissions_port
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
+        submission = overrides.pop("submission", False)
         self.pki = pki if pki is not None else make_test_pki(self.dir / "pki")
         self.proc = None
         self.master_pid = None
@@ -535,6 +541,14 @@ class HeraldInstance:
             })
         else:
             self.config.update({"imap_listen": "", "imaps_listen": ""})
+        if submission:
+            self.config.update({
+                "submission_listen": "127.0.0.1:%d" % self.submission_port,
+                "submissions_listen": "127.0.0.1:%d" % self.submissions_port,
+            })
+        else:
+            self.config.update({"submission_listen": "",
+                                "submissions_listen": ""})
         for key, value in overrides.items():
             if value is None:
                 self.config.pop(key, None)

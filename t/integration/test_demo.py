@@ -75,6 +75,28 @@ def test_not_root_keeps_the_caller(monkeypatch):
     assert notes == []
 
 
+def check_submission(demo, made, folder, ports, token):
+    """The banner's swaks command logs alice in on the submission port
+    (STARTTLS, AUTH PLAIN) and sends bob a mail, as printed."""
+    text = demo.banner(str(folder / "demo-run"), made, [],
+                       made["ctl"][0])
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip().startswith("swaks ") and "--auth" in ln]
+    assert len(lines) == 1, text
+    assert "127.0.0.1:%d" % ports["submission_port"] in lines[0]
+    if shutil.which("swaks") is None:
+        print("swaks is not installed: the banner's command is not run")
+        return
+    r = subprocess.run(shlex.split(lines[0]) +
+                       ["--header", "Subject: %s-sub" % token],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout
+    new = folder / "demo-run" / "mail" / "example.test" / "bob" / "new"
+    H.wait_for(lambda: new.is_dir() and any(
+        (token + "-sub").encode() in f.read_bytes()
+        for f in new.iterdir()), 30, what="submitted mail for bob")
+
+
 def check_imap(demo, made, folder, ports, token):
     """alice logs in over imaps with the demo's password; the banner
     shows the IMAP ports and a curl command listing her INBOX over
@@ -129,7 +151,9 @@ def test_demo_as_root_runs_services_as_users(token):
     try:
         ports = dict(port=H.free_port(), pop3_port=H.free_port(),
                      pop3s_port=H.free_port(), imap_port=H.free_port(),
-                     imaps_port=H.free_port())
+                     imaps_port=H.free_port(),
+                     submission_port=H.free_port(),
+                     submissions_port=H.free_port())
         made = demo.prepare(str(folder / "demo-run"), str(H.HERALD_BIN),
                             **ports)
         acct = made["accounts"]
@@ -195,6 +219,7 @@ def test_demo_as_root_runs_services_as_users(token):
         finally:
             p.close()
         check_imap(demo, made, folder, ports, token)
+        check_submission(demo, made, folder, ports, token)
 
         r = subprocess.run(made["ctl"] + ["stop"], capture_output=True,
                            text=True, timeout=60)

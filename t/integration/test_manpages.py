@@ -126,3 +126,18 @@ def test_imapd_page_names_its_settings():
     assert "herald-index/" in text and "service=imap" in text
     assert "auth_plaintext" in named and "LOGINDISABLED" in text
     assert ".Xr imapd 8" in page("herald.8")
+
+
+def test_smtpd_page_names_its_settings():
+    # smtpd(8) names every smtpd and submission setting herald.conf(5)
+    # describes and the fail2ban line; herald(8) points to it
+    text = page("smtpd.8")
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", "/dev/null",
+                        "config"], capture_output=True, text=True)
+    keys = re.findall(r"^(submissions?_\w+|smtpd_(?:listen|sender_login|"
+                      r"\w+_limit|\w+_timeout)|mynetworks) =", r.stdout, re.M)
+    assert len(keys) >= 15, r.stdout
+    named = set(re.findall(r"\bCm (\w+)", text))
+    assert set(keys) <= named, set(keys) - named
+    assert "service=smtp" in text and "530 5.7.0" in text
+    assert ".Xr smtpd 8" in page("herald.8")

@@ -6,7 +6,9 @@ configuration the package wrote; a domain and a user are added, a mail
 sent to port 25 on loopback lands in the Maildir and is read back over
 POP3 on port 110, as is one given to /usr/sbin/sendmail; imapd answers
 on port 143 (CAPABILITY with STARTTLS, then LOGIN over TLS) and 993
-(implicit TLS) with the same user and password; with no syslog
+(implicit TLS) with the same user and password, and smtpd's submission
+roles on 587 (AUTH only after STARTTLS) and 465 (implicit TLS, AUTH, a
+mail sent as the user); with no syslog
 at /dev/log the lines about them are in /var/log/herald/herald.log, and
 after `logrotate -f` (if installed) in a new file at that path; with a typo
 in herald.conf heraldctl status, list, config --running and stop still
@@ -17,8 +19,8 @@ mailboxes, says nothing about crontab, and with HERALD_PURGE_MAIL=yes
 leaves no mailboxes either.
 
 Runs as root only, and only where no other mail server package is
-installed (the package conflicts with them) and ports 25, 110, 995, 143
-and 993 are free; otherwise it is skipped with the reason printed. The sanitizer
+installed (the package conflicts with them) and ports 25, 110, 995, 143,
+993, 587 and 465 are free; otherwise it is skipped with the reason printed. The sanitizer
 pass of `make test` skips it (it tests the packaging, built once).
 HERALD_DEB=path uses an already built package.
 
@@ -196,6 +198,26 @@ def check_imap(user, password):
         m.logout()
 
 
+def check_submission(user, password, token):
+    """The installed smtpd's submission roles: 587 offers AUTH only after
+    STARTTLS; 465 is TLS from the first byte, and a logged-in user's mail
+    is delivered. The package's certificate is self-signed."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", 587, timeout=30) as s:
+        s.ehlo()
+        assert s.has_extn("starttls") and not s.has_extn("auth")
+        s.starttls(context=ctx)
+        s.ehlo()
+        assert "PLAIN" in s.esmtp_features.get("auth", "").upper()
+        s.login(user, password)
+    msg = H.make_message(token + "-465", sender=user, to=user)
+    with smtplib.SMTP_SSL("127.0.0.1", 465, context=ctx, timeout=30) as s:
+        s.login(user, password)
+        assert s.sendmail(user, [user], msg) == {}
+
+
 @pytest.mark.time_limit(900)
 def test_install_run_remove_purge(tmp_path, token):
     if os.geteuid() != 0:
@@ -212,13 +234,14 @@ def test_install_run_remove_purge(tmp_path, token):
         skip("%s is installed: herald's package conflicts with it" % mta)
     if mta == "herald" or os.path.exists("/usr/lib/herald"):
         skip("herald is installed on this machine already: not touching it")
-    busy = [p for p in (25, 110, 995, 143, 993) if port_busy(p)]
+    busy = [p for p in (25, 110, 995, 143, 993, 587, 465) if port_busy(p)]
     if busy:
         skip("ports %s are in use" % busy)
 
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
     assert {"heraldctl.8", "herald.8", "herald.conf.5", "imapd.8",
+            "smtpd.8",
             "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -241,9 +264,10 @@ def test_install_run_remove_purge(tmp_path, token):
                      "/etc/herald/herald.conf", "/etc/herald/tls/cert.pem"):
             assert os.path.exists(path), path
         assert os.stat("/etc/herald/tls/key.pem").st_mode & 0o077 == 0
-        # the fail2ban jail closes the POP3 and the IMAP ports
+        # the fail2ban jail closes the POP3, IMAP and submission ports
         jail = open("/etc/fail2ban/jail.d/herald.conf").read()
-        assert "\nport     = pop3,pop3s,imap,imaps\n" in jail, jail
+        assert "\nport     = pop3,pop3s,imap,imaps,submission,submissions\n" \
+            in jail, jail
         # the sendmail program under the names Debian's MTAs give it
         for path in SENDMAIL_LINKS:
             assert os.path.islink(path) and os.path.realpath(path) == \
@@ -343,6 +367,11 @@ def test_install_run_remove_purge(tmp_path, token):
         assert any(token.encode() in ln for ln in lines)
         p.quit()
         check_imap("alice@example.test", "package-pw-1")
+        check_submission("alice@example.test", "package-pw-1", token)
+        H.wait_for(lambda: any((token + "-465").encode() in
+                               open(f, "rb").read() for f in
+                               glob.glob(MAILBOX + "/new/*")), 60,
+                   what="the submitted message in alice's Maildir")
 
         # a typo in herald.conf locks nobody out: heraldctl warns and
         # works from the settings herald runs with; stop works too
