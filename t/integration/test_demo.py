@@ -180,7 +180,8 @@ def test_demo_as_root_runs_services_as_users(token):
         H.wait_for(banner, 40, what="demo smtpd")
         want = {"smtpd": acct["herald_user"], "qmgr": acct["herald_user"],
                 "local": acct["vmail_user"], "pop3d": acct["vmail_user"],
-                "imapd": acct["vmail_user"], "authd": acct["auth_user"]}
+                "imapd": acct["vmail_user"], "authd": acct["auth_user"],
+                "remote": acct["herald_user"]}
         H.wait_for(lambda: set(want) <= set(children_of(proc.pid).values()),
                    20, what="every service running")
         assert uid_of(proc.pid) == [0] * 4
