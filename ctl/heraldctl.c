@@ -197,6 +197,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
     "mailbox", "auth", "dns", "dkim", NULL};
+/* their headings in the usage, in the same order */
+static const char *const ctl_group_titles[] = {"Domain", "User", "Alias",
+    "Queue", "Mailbox", "Auth", "DNS", "DKIM", NULL};
+_Static_assert(sizeof(ctl_groups) == sizeof(ctl_group_titles),
+    "a heading for every command group");
 
 /* ctl_is_group - true if word names a command group */
 static bool
@@ -268,8 +273,7 @@ ctl_usage(FILE *fp, const char *group)
 		if (group != NULL && strcmp(group, ctl_groups[g]) != 0)
 			continue;
 		if (group == NULL)
-			fprintf(fp, "\n%c%s:\n", ctl_groups[g][0] - 'a' + 'A',
-			    ctl_groups[g] + 1);
+			fprintf(fp, "\n%s:\n", ctl_group_titles[g]);
 		else
 			fprintf(fp, "usage: heraldctl [-c FILE] [--json] %s "
 			    "COMMAND [ARGS]\n\n", group);
