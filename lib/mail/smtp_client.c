@@ -326,10 +326,11 @@ fail:
 	return -1;
 }
 
-/* smtp_conn_ehlo - EHLO, or HELO when EHLO is refused; -1 with why */
+/* smtp_conn_ehlo - EHLO, or HELO when EHLO is refused; the reply kept in
+ * ehlo (no extensions after HELO); -1 with why */
 static int
 smtp_conn_ehlo(struct smtp_conn *c, struct smtp_client_info *info,
-    struct buf *why)
+    struct smtp_reply *ehlo, struct buf *why)
 {
 	struct buf line = BUF_INIT;
 	int rc = -1;
@@ -351,10 +352,14 @@ smtp_conn_ehlo(struct smtp_conn *c, struct smtp_client_info *info,
 			goto out;
 		if (smtp_reply_class(&c->reply) != 2)
 			goto refused;
-		/* no extensions: forget the HELO reply's lines */
-		smtp_reply_reset(&c->reply);
-		c->reply.code = 250;
-		c->reply.done = true;
+	}
+	/* kept: the next reply overwrites c->reply */
+	smtp_reply_reset(ehlo);
+	ehlo->code = c->reply.code;
+	ehlo->done = true;
+	if (info->esmtp) {
+		buf_set(&ehlo->text, buf_cstr(&c->reply.text));
+		ehlo->nlines = c->reply.nlines;
 	}
 	rc = 0;
 	goto out;
@@ -687,10 +692,10 @@ smtp_client_deliver(int fd, const char *host,
 		smtp_conn_said(&c, "the initial greeting", why);
 		goto out;
 	}
-	if (smtp_conn_ehlo(&c, info, why) < 0)
+	if (smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
 		goto out;
 	if (info->esmtp && conf->tls != SMTP_TLS_NONE &&
-	    conf->tls_ctx != NULL && smtp_reply_ehlo(&c.reply, "STARTTLS",
+	    conf->tls_ctx != NULL && smtp_reply_ehlo(&ehlo, "STARTTLS",
 	    NULL)) {
 		buf_set(&line, "STARTTLS");
 		if (smtp_conn_command(&c, conf->helo_ms, "STARTTLS", &line,
@@ -699,7 +704,7 @@ smtp_client_deliver(int fd, const char *host,
 			goto out;
 		if (smtp_reply_class(&c.reply) == 2) {
 			if (smtp_conn_starttls(&c, info, why) < 0 ||
-			    smtp_conn_ehlo(&c, info, why) < 0)
+			    smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
 				goto out;
 		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
 			buf_puts(why, "TLS is required but host ");
@@ -711,11 +716,6 @@ smtp_client_deliver(int fd, const char *host,
 		    "STARTTLS", host);
 		goto out;
 	}
-	/* the EHLO reply is kept: the next reply overwrites c.reply */
-	buf_set(&ehlo.text, buf_cstr(&c.reply.text));
-	ehlo.code = c.reply.code;
-	ehlo.nlines = c.reply.nlines;
-	ehlo.done = true;
 	smtp_conn_transaction(&c, &ehlo, env, out);
 	rc = 0;
 	/* QUIT, politely and briefly, unless the connection broke */

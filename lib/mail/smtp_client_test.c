@@ -15,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/test.h"
+#include "base/tls.h"
 #include "mail/smtp_client.h"
 
 /* one step of a script: read a line starting with expect (NULL: read
@@ -24,6 +25,9 @@ struct step {
 	const char *expect;
 	const char *reply;
 };
+
+/* the client's TLS context in run(); NULL: no STARTTLS */
+static struct ssl_ctx_st *tls_ctx;
 
 static const char *body_in = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
 static const char *body_out = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
@@ -91,7 +95,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 	struct smtp_envelope env = *env0;
 	struct smtp_client_info info = {.tls = BUF_INIT};
 	struct smtp_client_conf conf = {
-		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY,
+		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY, .tls_ctx = tls_ctx,
 		.helo_ms = helo_ms, .mail_ms = 2000, .rcpt_ms = 2000,
 		.data_init_ms = 2000, .data_xfer_ms = 2000,
 		.data_done_ms = 2000,
@@ -315,6 +319,40 @@ test_eightbit_and_utf8(void)
 }
 
 static void
+test_starttls_refused_keeps_ehlo(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250-STARTTLS\r\n250-8BITMIME\r\n"
+		    "250 SMTPUTF8\r\n"},
+		{"STARTTLS", "454 4.7.0 TLS not available\r\n"},
+		/* the EHLO reply's extensions, not the STARTTLS reply's */
+		{"MAIL FROM:<a@a.test> BODY=8BITMIME SMTPUTF8\r\n",
+		    "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>\r\n", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1, .eightbit = true, .smtputf8 = true};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	if ((tls_ctx = tls_client_ctx_new(NULL, &why)) == NULL)
+		abort();
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_OK);
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
 test_greeting_4xx_next_host(void)
 {
 	static const struct step script[] = {
@@ -387,6 +425,8 @@ static const struct test_case cases[] = {
 	{"SIZE over the limit bounces before MAIL", test_size_fails_fast},
 	{"8-bit to a 7-bit server: converted or bounced; SMTPUTF8",
 	    test_eightbit_and_utf8},
+	{"STARTTLS refused: the EHLO extensions still count",
+	    test_starttls_refused_keeps_ehlo},
 	{"4xx greeting: next host", test_greeting_4xx_next_host},
 	{"greeting timeout", test_greeting_timeout},
 	{"connection lost after RCPT", test_lost_after_rcpt},
