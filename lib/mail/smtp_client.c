@@ -7,6 +7,7 @@
  * server that stalls anywhere (in a reply, in the TLS handshake, while
  * taking the content) costs at most that.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -379,7 +380,8 @@ smtp_conn_size(const struct smtp_reply *ehlo)
 	char *end;
 	long long v;
 
-	if (!smtp_reply_ehlo(ehlo, "SIZE", &p) || p == NULL)
+	if (!smtp_reply_ehlo(ehlo, "SIZE", &p) || p == NULL ||
+	    !isdigit((unsigned char)*p))
 		return 0;
 	errno = 0;
 	v = strtoll(p, &end, 10);
