@@ -638,6 +638,13 @@ broken_rcpt:
 	    &why) < 0 || smtp_conn_reply(c, c->conf->data_init_ms,
 	    "receiving the DATA reply", &why) < 0)
 		goto broken;
+	if (smtp_reply_class(&c->reply) == 2) {
+		/* out of order: the content was not sent, nothing decided */
+		smtp_conn_said(c, "DATA", &text);
+		smtp_conn_all(out, open, env->nrcpt, OUTCOME_DEFERRED, "4.5.0",
+		    buf_cstr(&text));
+		goto out;
+	}
 	if (smtp_reply_class(&c->reply) != 3) {
 		for (size_t i = 0; i < env->nrcpt; i++)
 			if (open[i])

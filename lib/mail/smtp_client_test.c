@@ -380,6 +380,33 @@ test_size_without_value(void)
 }
 
 static void
+test_data_2xx_defers(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL FROM:<a@a.test>", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n"},
+		/* 250 to DATA: the content was never sent */
+		{"DATA", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st;
+
+	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
+	T_CHILD_OK(st);
+	T_EQ_INT(out[0].status, OUTCOME_DEFERRED);
+	T_EQ_STR(out[0].dsn, "4.5.0");
+	outcome_free(&out[0]);
+	buf_free(&why);
+}
+
+static void
 test_greeting_4xx_next_host(void)
 {
 	static const struct step script[] = {
@@ -455,6 +482,7 @@ static const struct test_case cases[] = {
 	{"STARTTLS refused: the EHLO extensions still count",
 	    test_starttls_refused_keeps_ehlo},
 	{"SIZE without a value is no limit", test_size_without_value},
+	{"2xx to DATA defers", test_data_2xx_defers},
 	{"4xx greeting: next host", test_greeting_4xx_next_host},
 	{"greeting timeout", test_greeting_timeout},
 	{"connection lost after RCPT", test_lost_after_rcpt},
