@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
@@ -106,7 +107,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	struct pollfd pfd;
 	int fd, err = 0, n;
 	socklen_t elen = sizeof(err);
-	long long until = smtp_client_now_ms() + var_smtp_connect_timeout *
+	long long until = evloop_clock() + var_smtp_connect_timeout *
 	    1000;
 
 	if (deadline > 0 && deadline < until)
@@ -141,7 +142,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
 	do {
-		long long left = until - smtp_client_now_ms();
+		long long left = until - evloop_clock();
 
 		if (left <= 0) {
 			errno = ETIMEDOUT;
@@ -217,7 +218,7 @@ remote_deliver(const char *qid, const struct remote_route *rt,
 		int fd, rc;
 
 		if (conf->deadline > 0 &&
-		    smtp_client_now_ms() >= conf->deadline) {
+		    evloop_clock() >= conf->deadline) {
 			buf_reset(&why);
 			buf_puts(&why, "no time left for another mail "
 			    "exchanger (delivery_timeout)");
@@ -312,7 +313,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	/* SMTPUTF8 is needed when an address or the content is not ASCII */
 	env.smtputf8 = utf8 != NULL && strcmp(utf8, "1") == 0 &&
 	    (utf8_addr || env.eightbit);
-	conf.deadline = smtp_client_now_ms() + var_delivery_timeout * 1000 -
+	conf.deadline = evloop_clock() + var_delivery_timeout * 1000 -
 	    REMOTE_DEADLINE_MARGIN;
 	domain = addr_domain(rcpt[0]);
 	remote_route(dns, domain, want4, want6, &rt);

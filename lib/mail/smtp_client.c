@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -24,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
@@ -48,22 +48,11 @@ struct smtp_conn {
 	bool broken;			/* network or protocol error */
 };
 
-/* smtp_client_now_ms - monotonic milliseconds */
-long long
-smtp_client_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		msg_panic("clock_gettime: %m");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* smtp_conn_until - the absolute deadline of a stage of ms */
 static long long
 smtp_conn_until(const struct smtp_conn *c, long long ms)
 {
-	long long t = smtp_client_now_ms() + ms;
+	long long t = evloop_clock() + ms;
 
 	if (c->conf->deadline > 0 && c->conf->deadline < t)
 		t = c->conf->deadline;
@@ -77,7 +66,7 @@ smtp_conn_wait(struct smtp_conn *c, short events, long long until,
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = c->fd, .events = events};
-		long long left = until - smtp_client_now_ms();
+		long long left = until - evloop_clock();
 		int n;
 
 		if (left <= 0) {
