@@ -31,7 +31,6 @@
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
-#include "mail/qid.h"
 #include "mail/smtp_client.h"
 #include "remote.h"
 
@@ -49,51 +48,6 @@ remote_result_name(enum outcome_status st)
 	default:
 		return "deferred";
 	}
-}
-
-/* remote_check_request - the request's shape; -1 with why */
-static int
-remote_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
-    struct buf *why)
-{
-	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
-	    IPC_RCPT_INDEX, NULL};
-	const char *what = ipc_get_str(req, IPC_REQUEST);
-	const char *qid = ipc_get_str(req, IPC_QUEUE_ID);
-	const char *name, *value;
-	size_t pos = 0, n = 0;
-
-	if (ipc_expect_only(req, allowed, why) < 0)
-		return -1;
-	if (what == NULL || strcmp(what, "deliver") != 0) {
-		buf_printf(why, "unknown request \"%.40s\"", what ? what : "");
-		return -1;
-	}
-	if (qid == NULL || !qid_valid(qid)) {
-		buf_puts(why, "missing or malformed queue_id");
-		return -1;
-	}
-	if (qfd < 0) {
-		buf_puts(why, "no queue file descriptor attached");
-		return -1;
-	}
-	while (ipc_next(req, &pos, &name, &value)) {
-		long long v;
-
-		if (strcmp(name, IPC_RCPT_INDEX) != 0)
-			continue;
-		if (str_to_ll(value, 0, INT_MAX, &v) < 0) {
-			buf_printf(why, "bad rcpt_index \"%.20s\"", value);
-			return -1;
-		}
-		n++;
-	}
-	if (n == 0 || n > REMOTE_RCPT_MAX) {
-		buf_printf(why, "%zu recipients in one request", n);
-		return -1;
-	}
-	*n_r = n;
-	return 0;
 }
 
 /* remote_connect - a TCP connection to a within the connect timeout,
@@ -342,23 +296,20 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 	struct qfile *qf = NULL;
 	struct outcome *out = NULL;
 	long long *idx = NULL;
-	const char *name, *value, *qid, *dom = NULL;
-	size_t pos = 0, n, k = 0;
+	const char *qid, *dom = NULL;
+	size_t n;
 	bool bad = false;
 	int ret = -1;
 
-	if (remote_check_request(req, qfd, &n, &why) < 0) {
+	if (ipc_delivery_request(req, qfd, REMOTE_RCPT_MAX, &idx, &n,
+	    &why) < 0) {
 		msg_warn("bad request from qmgr: %s: dropping the connection",
 		    buf_cstr(&why));
 		buf_free(&why);
 		return -1;
 	}
 	qid = ipc_get_str(req, IPC_QUEUE_ID);
-	idx = xcalloc(n, sizeof(*idx));
 	out = xcalloc(n, sizeof(*out));
-	while (ipc_next(req, &pos, &name, &value))
-		if (strcmp(name, IPC_RCPT_INDEX) == 0)
-			(void)str_to_ll(value, 0, INT_MAX, &idx[k++]);
 	for (size_t i = 0; i < n; i++)
 		outcome_init(&out[i]);
 	if (qfile_read(qfd, &qf, &why) < 0) {
