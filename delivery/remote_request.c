@@ -29,6 +29,7 @@
 #include "base/str.h"
 #include "mail/addr.h"
 #include "mail/ipc.h"
+#include "mail/mime_8to7.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/smtp_client.h"
@@ -138,9 +139,8 @@ remote_eightbit(const struct qfile *qf, int fd)
 
 		if (n <= 0)
 			return true;	/* sending reads it again, fails */
-		for (ssize_t i = 0; i < n; i++)
-			if ((unsigned char)chunk[i] >= 0x80)
-				return true;
+		if (mime_has_8bit(chunk, (size_t)n))
+			return true;
 		off += n;
 	}
 	return false;
