@@ -834,6 +834,35 @@ test_jobs_packed(void)
 	done(q);
 }
 
+/* a hung remote agent, busy with one domain, holds up neither local
+ * delivery nor the other message's local recipient */
+static void
+test_remote_busy_local_flows(void)
+{
+	struct qmgr *q = fresh();
+	const char *const far[] = {"x@remote.test", "y@other.test", NULL};
+	const char *const near[] = {"alice@example.org", NULL};
+	char qid_far[QID_SIZE], qid_near[QID_SIZE];
+	long long procs = var_remote_processes;
+
+	var_remote_processes = 1;
+	var_delivery_timeout = 1;
+	agent_start(AGENT_DELIVER);
+	remote_start(AGENT_HANG);
+	/* two remote jobs first: the second waits for the only agent */
+	enqueue(q, time(NULL), "s@remote.test", far, qid_far);
+	enqueue(q, time(NULL), "s@remote.test", near, qid_near);
+	T_ASSERT(!run(q, 500));
+	T_ASSERT(open_in(SPOOL_ACTIVE, qid_far, NULL) != NULL);
+	/* delivered and removed while the remote agent hangs */
+	T_ASSERT(open_in(SPOOL_ACTIVE, qid_near, NULL) == NULL);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_ASSERT(run(q, 5000));
+	var_delivery_timeout = 600;
+	var_remote_processes = procs;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -851,6 +880,8 @@ static const struct test_case cases[] = {
 	{"delete during delivery", test_delete_in_flight},
 	{"hold during delivery", test_hold_in_flight},
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
+	{"a busy remote agent does not hold up local delivery",
+	    test_remote_busy_local_flows},
 	{0},
 };
 
