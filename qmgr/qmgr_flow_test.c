@@ -201,27 +201,27 @@ remote_start(enum agent_mode mode)
 	    sizeof(remote_sock));
 }
 
-/* agent_stop - kill the fake agent (its whole process group) and
+/* agent_kill - kill one fake agent (its whole process group) and
  * remove its socket */
+static void
+agent_kill(pid_t *pid, char *sock)
+{
+	if (*pid > 0) {
+		kill(-*pid, SIGKILL);
+		(void)waitpid(*pid, NULL, 0);
+		*pid = -1;
+	}
+	if (sock[0] != '\0')
+		(void)unlink(sock);
+	sock[0] = '\0';
+}
+
+/* agent_stop - kill the fake local and remote agents */
 static void
 agent_stop(void)
 {
-	if (agent_pid > 0) {
-		kill(-agent_pid, SIGKILL);
-		(void)waitpid(agent_pid, NULL, 0);
-		agent_pid = -1;
-	}
-	if (agent_sock[0] != '\0')
-		(void)unlink(agent_sock);
-	agent_sock[0] = '\0';
-	if (remote_pid > 0) {
-		kill(-remote_pid, SIGKILL);
-		(void)waitpid(remote_pid, NULL, 0);
-		remote_pid = -1;
-	}
-	if (remote_sock[0] != '\0')
-		(void)unlink(remote_sock);
-	remote_sock[0] = '\0';
+	agent_kill(&agent_pid, agent_sock);
+	agent_kill(&remote_pid, remote_sock);
 }
 
 /* fresh - a new spool and qmgr state on a new loop */
