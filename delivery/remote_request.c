@@ -125,25 +125,46 @@ fail:
 	return -1;
 }
 
-/* remote_eightbit - does the content hold a byte over 127? */
-static bool
-remote_eightbit(const struct qfile *qf, int fd)
+/* remote_eightbit - 8-bit bytes in the content: *header when in its
+ * header section (that needs SMTPUTF8, RFC 6531 3.2), *any anywhere (a
+ * read error counts as 8-bit content: sending reads again and fails) */
+static void
+remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 {
 	char chunk[65536];
 	off_t off = qf->body_off, end = qf->body_off + qf->body_size;
+	size_t col = 0;		/* bytes of the header line so far, no CR */
+	bool in_header = true;
 
+	*header = *any = false;
 	while (off < end) {
 		size_t want = end - off > (off_t)sizeof(chunk) ?
 		    sizeof(chunk) : (size_t)(end - off);
 		ssize_t n = pread(fd, chunk, want, off);
+		size_t i;
 
-		if (n <= 0)
-			return true;	/* sending reads it again, fails */
-		if (mime_has_8bit(chunk, (size_t)n))
-			return true;
+		if (n <= 0) {
+			*any = true;
+			return;
+		}
+		for (i = 0; in_header && i < (size_t)n; i++) {
+			if ((unsigned char)chunk[i] >= 0x80) {
+				*header = *any = true;
+				return;
+			}
+			if (chunk[i] == '\n') {
+				in_header = col > 0;
+				col = 0;
+			} else if (chunk[i] != '\r') {
+				col++;
+			}
+		}
+		if (mime_has_8bit(chunk + i, (size_t)n - i)) {
+			*any = true;
+			return;
+		}
 		off += n;
 	}
-	return false;
 }
 
 /* remote_tls_level - smtp_tls_security_level as the client's enum */
@@ -253,6 +274,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	bool want4 = strcmp(var_inet_protocols, "ipv6") != 0;
 	bool want6 = strcmp(var_inet_protocols, "ipv4") != 0;
 	bool utf8_addr = addr_is_utf8(qf->sender);
+	bool smtputf8 = false, header8 = false;
 
 	/* what qmgr hands over is one domain's recipients */
 	for (size_t i = 0; i < n; i++) {
@@ -262,11 +284,13 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		if (addr_is_utf8(rcpt[i]))
 			utf8_addr = true;
 	}
-	env.eightbit = body != NULL && str_casecmp(body, "7BIT") != 0 &&
-	    remote_eightbit(qf, qfd);
-	/* SMTPUTF8 is needed when an address or the content is not ASCII */
-	env.smtputf8 = utf8 != NULL && strcmp(utf8, "1") == 0 &&
-	    (utf8_addr || env.eightbit);
+	if (utf8 != NULL && strcmp(utf8, "1") == 0)
+		smtputf8 = true;
+	if (smtputf8 || (body != NULL && str_casecmp(body, "7BIT") != 0))
+		remote_eightbit(qf, qfd, &header8, &env.eightbit);
+	/* SMTPUTF8 is needed when an address or the header is not ASCII;
+	 * an 8-bit body needs only 8BITMIME (or the conversion) */
+	env.smtputf8 = smtputf8 && (utf8_addr || header8);
 	conf.deadline = evloop_clock() + var_delivery_timeout * 1000 -
 	    REMOTE_DEADLINE_MARGIN;
 	domain = addr_domain(rcpt[0]);
