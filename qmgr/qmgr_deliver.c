@@ -24,8 +24,9 @@
  * each with one result and a dsn of the matching class. Anything else, a
  * broken connection, or no reply within var_delivery_timeout (counted
  * from the previous reply) defers every recipient of every request on the
- * connection ("local delivery agent died or timed out") and closes it; such deferrals retry within seconds (master
- * restarts the agent). A crash can duplicate a delivery, never lose one.
+ * connection ("local delivery agent died or timed out", or "remote ...")
+ * and closes it; such deferrals retry within seconds (master restarts the
+ * agent). A crash can duplicate a delivery, never lose one.
  *
  * Remote delivery (<spool>/private/remote, delivery/remote.c) speaks the
  * same protocol; a request holds recipients of one domain, and a remote
