@@ -844,6 +844,7 @@ test_remote_busy_local_flows(void)
 	const char *const near[] = {"alice@example.org", NULL};
 	char qid_far[QID_SIZE], qid_near[QID_SIZE];
 	long long procs = var_remote_processes;
+	struct qfile *qf;
 
 	var_remote_processes = 1;
 	var_delivery_timeout = 1;
@@ -853,9 +854,10 @@ test_remote_busy_local_flows(void)
 	enqueue(q, time(NULL), "s@remote.test", far, qid_far);
 	enqueue(q, time(NULL), "s@remote.test", near, qid_near);
 	T_ASSERT(!run(q, 500));
-	T_ASSERT(open_in(SPOOL_ACTIVE, qid_far, NULL) != NULL);
+	T_ASSERT((qf = open_in(SPOOL_ACTIVE, qid_far, NULL)) != NULL);
+	qfile_free(&qf);
 	/* delivered and removed while the remote agent hangs */
-	T_ASSERT(open_in(SPOOL_ACTIVE, qid_near, NULL) == NULL);
+	T_ASSERT((qf = open_in(SPOOL_ACTIVE, qid_near, NULL)) == NULL);
 	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
 	T_ASSERT(run(q, 5000));
 	var_delivery_timeout = 600;
