@@ -90,8 +90,6 @@
 #include "mail/service.h"
 #include "local.h"
 
-#define LOCAL_IDLE_POLL_MS 1000		/* stop check while idle */
-
 static struct dir *local_dir;	/* read-only, opened after the drop */
 
 /* local_init - open the directory after the privilege drop */
@@ -103,30 +101,6 @@ local_init(struct service *svc)
 	if (dir_open(var_data_directory, DIR_READ, &local_dir, &why) < 0)
 		msg_fatal("directory: %s", buf_cstr(&why));
 	buf_free(&why);
-}
-
-/* local_wait - wait for the next request; false when stopping or the
- * connection is gone */
-static bool
-local_wait(struct service *svc, int sock)
-{
-	struct pollfd pfd = {.fd = sock, .events = POLLIN};
-
-	for (;;) {
-		/* stopping: still take a request that is already on its way,
-		 * so a reload does not turn it into a deferral */
-		bool stopping = service_stopping(svc);
-		int n = poll(&pfd, 1, stopping ? 0 : LOCAL_IDLE_POLL_MS);
-
-		if (n > 0)
-			return true;	/* data, EOF or error: recv says */
-		if (n < 0 && errno != EINTR) {
-			msg_warn("poll: %m");
-			return false;
-		}
-		if (stopping && n == 0)
-			return false;
-	}
 }
 
 /* local_waiting - true if more input is there now (a frame or EOF) */
@@ -149,7 +123,7 @@ local_serve(struct service *svc, int sock, const struct service_listener *l)
 	bool more = true;
 
 	ipc_msg_init(&req);
-	while (more && local_wait(svc, sock)) {
+	while (more && service_wait_request(svc, sock)) {
 		struct maildir_batch *mb = maildir_batch_new();
 		size_t n = 0;
 

@@ -22,7 +22,6 @@
  * whose alias expansion is over alias_expansion_limit gets no copy either
  * and bounces whole (smtpd refuses it at RCPT unless the alias grew since).
  */
-#include <limits.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -35,7 +34,6 @@
 #include "mail/maildir.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
-#include "mail/qid.h"
 #include "local.h"
 
 /* one mailbox this request writes a copy to, and how it went */
@@ -179,51 +177,6 @@ local_rcpt_outcome(struct local_req *rq, struct local_rcpt_state *st,
 	}
 }
 
-/* local_check_request - the request's shape; -1 with why */
-static int
-local_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
-    struct buf *why)
-{
-	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
-	    IPC_RCPT_INDEX, NULL};
-	const char *what = ipc_get_str(req, IPC_REQUEST);
-	const char *qid = ipc_get_str(req, IPC_QUEUE_ID);
-	const char *name, *value;
-	size_t pos = 0, n = 0;
-
-	if (ipc_expect_only(req, allowed, why) < 0)
-		return -1;
-	if (what == NULL || strcmp(what, "deliver") != 0) {
-		buf_printf(why, "unknown request \"%.40s\"", what ? what : "");
-		return -1;
-	}
-	if (qid == NULL || !qid_valid(qid)) {
-		buf_puts(why, "missing or malformed queue_id");
-		return -1;
-	}
-	if (qfd < 0) {
-		buf_puts(why, "no queue file descriptor attached");
-		return -1;
-	}
-	while (ipc_next(req, &pos, &name, &value)) {
-		long long v;
-
-		if (strcmp(name, IPC_RCPT_INDEX) != 0)
-			continue;
-		if (str_to_ll(value, 0, INT_MAX, &v) < 0) {
-			buf_printf(why, "bad rcpt_index \"%.20s\"", value);
-			return -1;
-		}
-		n++;
-	}
-	if (n == 0 || n > LOCAL_RCPT_MAX) {
-		buf_printf(why, "%zu recipients in one request", n);
-		return -1;
-	}
-	*n_r = n;
-	return 0;
-}
-
 /* local_req_free - release a request's state */
 static void
 local_req_free(struct local_req **rqp)
@@ -255,11 +208,12 @@ local_request_start(struct dir *d, const struct ipc_msg *req, int qfd,
 {
 	struct local_req *rq;
 	struct buf why = BUF_INIT, fail = BUF_INIT;
-	const char *name, *value;
 	char delim = var_recipient_delimiter[0];
-	size_t pos = 0, n;
+	long long *idxs;
+	size_t n;
 
-	if (local_check_request(req, qfd, &n, &why) < 0) {
+	if (ipc_delivery_request(req, qfd, LOCAL_RCPT_MAX, &idxs, &n,
+	    &why) < 0) {
 		msg_warn("bad request from qmgr: %s: dropping the connection",
 		    buf_cstr(&why));
 		buf_free(&why);
@@ -282,13 +236,10 @@ local_request_start(struct dir *d, const struct ipc_msg *req, int qfd,
 	if (fail.len > 0)
 		msg_warn("%s: %s", rq->qid, buf_cstr(&fail));
 
-	while (ipc_next(req, &pos, &name, &value)) {
+	for (size_t i = 0; i < n; i++) {
 		struct local_rcpt_state *st;
-		long long idx;
+		long long idx = idxs[i];
 
-		if (strcmp(name, IPC_RCPT_INDEX) != 0)
-			continue;
-		(void)str_to_ll(value, 0, INT_MAX, &idx);
 		st = &rq->rcpt[rq->nrcpt++];
 		st->idx = idx;
 		outcome_init(&st->out);
@@ -305,6 +256,7 @@ local_request_start(struct dir *d, const struct ipc_msg *req, int qfd,
 			    qfd, mb);
 		}
 	}
+	x_free(&idxs);
 	buf_free(&why);
 	buf_free(&fail);
 	return rq;

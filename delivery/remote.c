@@ -63,8 +63,6 @@
  *	smtp_data_done_timeout, dns_forwarders, dns_stub_zones,
  *	dns_trust_anchor_file, dns_timeout.
  */
-#include <errno.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -77,8 +75,6 @@
 #include "mail/params.h"
 #include "mail/service.h"
 #include "remote.h"
-
-#define REMOTE_IDLE_POLL_MS 1000	/* stop check while idle */
 
 static struct dns *remote_dns;		/* made after the drop */
 static SSL_CTX *remote_tls;		/* client context, NULL: no TLS */
@@ -98,28 +94,6 @@ remote_init(struct service *svc)
 	buf_free(&why);
 }
 
-/* remote_wait - wait for the next request; false when stopping or the
- * connection is gone */
-static bool
-remote_wait(struct service *svc, int sock)
-{
-	struct pollfd pfd = {.fd = sock, .events = POLLIN};
-
-	for (;;) {
-		bool stopping = service_stopping(svc);
-		int n = poll(&pfd, 1, stopping ? 0 : REMOTE_IDLE_POLL_MS);
-
-		if (n > 0)
-			return true;	/* data, EOF or error: recv says */
-		if (n < 0 && errno != EINTR) {
-			msg_warn("poll: %m");
-			return false;
-		}
-		if (stopping && n == 0)
-			return false;
-	}
-}
-
 /* remote_serve - serve one qmgr connection until it closes */
 static void
 remote_serve(struct service *svc, int sock, const struct service_listener *l)
@@ -129,7 +103,7 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 
 	(void)l;
 	ipc_msg_init(&req);
-	while (!service_stopping(svc) && remote_wait(svc, sock)) {
+	while (!service_stopping(svc) && service_wait_request(svc, sock)) {
 		int qfd = -1, r;
 
 		buf_reset(&why);

@@ -22,15 +22,16 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/addr.h"
 #include "mail/ipc.h"
+#include "mail/mime_8to7.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
-#include "mail/qid.h"
 #include "mail/smtp_client.h"
 #include "remote.h"
 
@@ -50,51 +51,6 @@ remote_result_name(enum outcome_status st)
 	}
 }
 
-/* remote_check_request - the request's shape; -1 with why */
-static int
-remote_check_request(const struct ipc_msg *req, int qfd, size_t *n_r,
-    struct buf *why)
-{
-	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
-	    IPC_RCPT_INDEX, NULL};
-	const char *what = ipc_get_str(req, IPC_REQUEST);
-	const char *qid = ipc_get_str(req, IPC_QUEUE_ID);
-	const char *name, *value;
-	size_t pos = 0, n = 0;
-
-	if (ipc_expect_only(req, allowed, why) < 0)
-		return -1;
-	if (what == NULL || strcmp(what, "deliver") != 0) {
-		buf_printf(why, "unknown request \"%.40s\"", what ? what : "");
-		return -1;
-	}
-	if (qid == NULL || !qid_valid(qid)) {
-		buf_puts(why, "missing or malformed queue_id");
-		return -1;
-	}
-	if (qfd < 0) {
-		buf_puts(why, "no queue file descriptor attached");
-		return -1;
-	}
-	while (ipc_next(req, &pos, &name, &value)) {
-		long long v;
-
-		if (strcmp(name, IPC_RCPT_INDEX) != 0)
-			continue;
-		if (str_to_ll(value, 0, INT_MAX, &v) < 0) {
-			buf_printf(why, "bad rcpt_index \"%.20s\"", value);
-			return -1;
-		}
-		n++;
-	}
-	if (n == 0 || n > REMOTE_RCPT_MAX) {
-		buf_printf(why, "%zu recipients in one request", n);
-		return -1;
-	}
-	*n_r = n;
-	return 0;
-}
-
 /* remote_connect - a TCP connection to a within the connect timeout,
  * and before deadline (0: none); -1 with why */
 static int
@@ -106,7 +62,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	struct pollfd pfd;
 	int fd, err = 0, n;
 	socklen_t elen = sizeof(err);
-	long long until = smtp_client_now_ms() + var_smtp_connect_timeout *
+	long long until = evloop_clock() + var_smtp_connect_timeout *
 	    1000;
 
 	if (deadline > 0 && deadline < until)
@@ -141,7 +97,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
 	do {
-		long long left = until - smtp_client_now_ms();
+		long long left = until - evloop_clock();
 
 		if (left <= 0) {
 			errno = ETIMEDOUT;
@@ -169,26 +125,46 @@ fail:
 	return -1;
 }
 
-/* remote_eightbit - does the content hold a byte over 127? */
-static bool
-remote_eightbit(const struct qfile *qf, int fd)
+/* remote_eightbit - 8-bit bytes in the content: *header when in its
+ * header section (that needs SMTPUTF8, RFC 6531 3.2), *any anywhere (a
+ * read error counts as 8-bit content: sending reads again and fails) */
+static void
+remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 {
 	char chunk[65536];
 	off_t off = qf->body_off, end = qf->body_off + qf->body_size;
+	size_t col = 0;		/* bytes of the header line so far, no CR */
+	bool in_header = true;
 
+	*header = *any = false;
 	while (off < end) {
 		size_t want = end - off > (off_t)sizeof(chunk) ?
 		    sizeof(chunk) : (size_t)(end - off);
 		ssize_t n = pread(fd, chunk, want, off);
+		size_t i;
 
-		if (n <= 0)
-			return true;	/* sending reads it again, fails */
-		for (ssize_t i = 0; i < n; i++)
-			if ((unsigned char)chunk[i] >= 0x80)
-				return true;
+		if (n <= 0) {
+			*any = true;
+			return;
+		}
+		for (i = 0; in_header && i < (size_t)n; i++) {
+			if ((unsigned char)chunk[i] >= 0x80) {
+				*header = *any = true;
+				return;
+			}
+			if (chunk[i] == '\n') {
+				in_header = col > 0;
+				col = 0;
+			} else if (chunk[i] != '\r') {
+				col++;
+			}
+		}
+		if (mime_has_8bit(chunk + i, (size_t)n - i)) {
+			*any = true;
+			return;
+		}
 		off += n;
 	}
-	return false;
 }
 
 /* remote_tls_level - smtp_tls_security_level as the client's enum */
@@ -217,7 +193,7 @@ remote_deliver(const char *qid, const struct remote_route *rt,
 		int fd, rc;
 
 		if (conf->deadline > 0 &&
-		    smtp_client_now_ms() >= conf->deadline) {
+		    evloop_clock() >= conf->deadline) {
 			buf_reset(&why);
 			buf_puts(&why, "no time left for another mail "
 			    "exchanger (delivery_timeout)");
@@ -298,6 +274,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	bool want4 = strcmp(var_inet_protocols, "ipv6") != 0;
 	bool want6 = strcmp(var_inet_protocols, "ipv4") != 0;
 	bool utf8_addr = addr_is_utf8(qf->sender);
+	bool smtputf8 = false, header8 = false;
 
 	/* what qmgr hands over is one domain's recipients */
 	for (size_t i = 0; i < n; i++) {
@@ -307,12 +284,14 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		if (addr_is_utf8(rcpt[i]))
 			utf8_addr = true;
 	}
-	env.eightbit = body != NULL && str_casecmp(body, "7BIT") != 0 &&
-	    remote_eightbit(qf, qfd);
-	/* SMTPUTF8 is needed when an address or the content is not ASCII */
-	env.smtputf8 = utf8 != NULL && strcmp(utf8, "1") == 0 &&
-	    (utf8_addr || env.eightbit);
-	conf.deadline = smtp_client_now_ms() + var_delivery_timeout * 1000 -
+	if (utf8 != NULL && strcmp(utf8, "1") == 0)
+		smtputf8 = true;
+	if (smtputf8 || (body != NULL && str_casecmp(body, "7BIT") != 0))
+		remote_eightbit(qf, qfd, &header8, &env.eightbit);
+	/* SMTPUTF8 is needed when an address or the header is not ASCII;
+	 * an 8-bit body needs only 8BITMIME (or the conversion) */
+	env.smtputf8 = smtputf8 && (utf8_addr || header8);
+	conf.deadline = evloop_clock() + var_delivery_timeout * 1000 -
 	    REMOTE_DEADLINE_MARGIN;
 	domain = addr_domain(rcpt[0]);
 	remote_route(dns, domain, want4, want6, &rt);
@@ -341,23 +320,20 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 	struct qfile *qf = NULL;
 	struct outcome *out = NULL;
 	long long *idx = NULL;
-	const char *name, *value, *qid, *dom = NULL;
-	size_t pos = 0, n, k = 0;
+	const char *qid, *dom = NULL;
+	size_t n;
 	bool bad = false;
 	int ret = -1;
 
-	if (remote_check_request(req, qfd, &n, &why) < 0) {
+	if (ipc_delivery_request(req, qfd, REMOTE_RCPT_MAX, &idx, &n,
+	    &why) < 0) {
 		msg_warn("bad request from qmgr: %s: dropping the connection",
 		    buf_cstr(&why));
 		buf_free(&why);
 		return -1;
 	}
 	qid = ipc_get_str(req, IPC_QUEUE_ID);
-	idx = xcalloc(n, sizeof(*idx));
 	out = xcalloc(n, sizeof(*out));
-	while (ipc_next(req, &pos, &name, &value))
-		if (strcmp(name, IPC_RCPT_INDEX) == 0)
-			(void)str_to_ll(value, 0, INT_MAX, &idx[k++]);
 	for (size_t i = 0; i < n; i++)
 		outcome_init(&out[i]);
 	if (qfile_read(qfd, &qf, &why) < 0) {

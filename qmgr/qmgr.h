@@ -137,8 +137,8 @@ struct qmgr {
 	struct qmgr_msg *run_tail;
 	size_t nopen;		/* open messages */
 	/* job queue and agent pool */
-	struct qmgr_job *job_head;
-	struct qmgr_job *job_tail;
+	struct qmgr_job *job_head[QMGR_NTR];	/* a queue per transport */
+	struct qmgr_job *job_tail[QMGR_NTR];
 	struct qmgr_agent *agents;
 	int nagents;		/* of every transport */
 	int ntr_agents[QMGR_NTR];	/* per transport */

@@ -24,15 +24,16 @@
  * each with one result and a dsn of the matching class. Anything else, a
  * broken connection, or no reply within var_delivery_timeout (counted
  * from the previous reply) defers every recipient of every request on the
- * connection ("local delivery agent died or timed out") and closes it; such deferrals retry within seconds (master
- * restarts the agent). A crash can duplicate a delivery, never lose one.
+ * connection ("local delivery agent died or timed out", or "remote ...")
+ * and closes it; such deferrals retry within seconds (master restarts the
+ * agent). A crash can duplicate a delivery, never lose one.
  *
  * Remote delivery (<spool>/private/remote, delivery/remote.c) speaks the
  * same protocol; a request holds recipients of one domain, and a remote
  * agent gets one request at a time (it may spend minutes on it), up to
- * var_remote_processes connections. Jobs wait in one queue; a job whose
- * transport has no free agent is passed over, so a slow remote domain
- * never holds up local delivery.
+ * var_remote_processes connections. Jobs wait in a queue per transport,
+ * each served in order while its agents take more, so a slow remote
+ * domain never holds up local delivery.
  */
 #include <errno.h>
 #include <string.h>
@@ -118,7 +119,7 @@ qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
 	job->idx = xcalloc(n ? n : 1, sizeof(*job->idx));
 	memcpy(job->idx, idx, n * sizeof(*idx));
 	job->nidx = n;
-	qmgr_jobs_push(&q->job_head, &q->job_tail, job);
+	qmgr_jobs_push(&q->job_head[tr], &q->job_tail[tr], job);
 	msg->jobs++;
 }
 
@@ -473,49 +474,36 @@ qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr, bool *connect_r)
 	return NULL;
 }
 
-/* qmgr_deliver_dispatch - hand queued jobs to agents */
+/* qmgr_deliver_dispatch - hand queued jobs to agents: each transport's
+ * queue in order while its agents take more, so a slow remote domain
+ * never holds up local delivery */
 void
 qmgr_deliver_dispatch(struct qmgr *q)
 {
 	struct buf why = BUF_INIT;
-	bool full[QMGR_NTR] = {false, false};
-	struct qmgr_job *prev = NULL, *job = q->job_head;
 
-	/* in order, passing over jobs whose transport is busy */
-	while (job != NULL && !(full[QMGR_TR_LOCAL] && full[QMGR_TR_REMOTE])) {
-		struct qmgr_agent *a = NULL;
-		bool connect = false;
+	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
+		while (q->job_head[tr] != NULL) {
+			struct qmgr_agent *a;
+			struct qmgr_job *job;
+			bool connect;
 
-		if (!full[job->tr]) {
-			a = qmgr_deliver_pick(q, job->tr, &connect);
+			a = qmgr_deliver_pick(q, tr, &connect);
 			if (a == NULL && !connect)
-				full[job->tr] = true;
+				break;
+			job = qmgr_jobs_pop(&q->job_head[tr], &q->job_tail[tr]);
+			if (a == NULL && (a = qmgr_deliver_connect(q, tr,
+			    &why)) == NULL) {
+				msg_warn("%s: %s delivery agent unavailable: "
+				    "%s", job->msg->qid, qmgr_tr_service[tr],
+				    buf_cstr(&why));
+				buf_reset(&why);
+				qmgr_deliver_job_fail(q, job,
+				    qmgr_tr_died[tr]);
+			} else {
+				qmgr_deliver_start(q, a, job);
+			}
 		}
-		if (a == NULL && !connect) {
-			prev = job;
-			job = job->next;
-			continue;
-		}
-		if (prev != NULL)
-			prev->next = job->next;
-		else
-			q->job_head = job->next;
-		if (q->job_tail == job)
-			q->job_tail = prev;
-		job->next = NULL;
-		if (a == NULL && (a = qmgr_deliver_connect(q, job->tr,
-		    &why)) == NULL) {
-			msg_warn("%s: %s delivery agent unavailable: %s",
-			    job->msg->qid, qmgr_tr_service[job->tr],
-			    buf_cstr(&why));
-			buf_reset(&why);
-			qmgr_deliver_job_fail(q, job, qmgr_tr_died[job->tr]);
-		} else {
-			qmgr_deliver_start(q, a, job);
-		}
-		/* that may have finished messages: start over */
-		prev = NULL;
-		job = q->job_head;
 	}
 	buf_free(&why);
 }
@@ -640,19 +628,22 @@ out:
 void
 qmgr_deliver_cancel(struct qmgr *q, struct qmgr_msg *msg)
 {
-	struct qmgr_job **pp = &q->job_head, *job;
 	int dropped = 0;
 
-	q->job_tail = NULL;
-	while ((job = *pp) != NULL) {
-		if (job->msg == msg) {
-			*pp = job->next;
-			qmgr_deliver_job_free(&job);
-			dropped++;
-			continue;
+	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
+		struct qmgr_job **pp = &q->job_head[tr], *job;
+
+		q->job_tail[tr] = NULL;
+		while ((job = *pp) != NULL) {
+			if (job->msg == msg) {
+				*pp = job->next;
+				qmgr_deliver_job_free(&job);
+				dropped++;
+				continue;
+			}
+			q->job_tail[tr] = job;
+			pp = &job->next;
 		}
-		q->job_tail = job;
-		pp = &job->next;
 	}
 	if (dropped == 0)
 		return;
@@ -669,11 +660,14 @@ qmgr_deliver_stop(struct qmgr *q)
 	struct qmgr_job *job;
 
 	/* unsent requests: their recipients stay queued, not attempted */
-	while ((job = qmgr_jobs_pop(&q->job_head, &q->job_tail)) != NULL) {
-		struct qmgr_msg *msg = job->msg;
+	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
+		while ((job = qmgr_jobs_pop(&q->job_head[tr],
+		    &q->job_tail[tr])) != NULL) {
+			struct qmgr_msg *msg = job->msg;
 
-		qmgr_deliver_job_free(&job);
-		qmgr_message_job_done(q, msg);
+			qmgr_deliver_job_free(&job);
+			qmgr_message_job_done(q, msg);
+		}
 	}
 	for (a = q->agents; a != NULL; a = next) {
 		next = a->next;

@@ -201,27 +201,27 @@ remote_start(enum agent_mode mode)
 	    sizeof(remote_sock));
 }
 
-/* agent_stop - kill the fake agent (its whole process group) and
+/* agent_kill - kill one fake agent (its whole process group) and
  * remove its socket */
+static void
+agent_kill(pid_t *pid, char *sock)
+{
+	if (*pid > 0) {
+		kill(-*pid, SIGKILL);
+		(void)waitpid(*pid, NULL, 0);
+		*pid = -1;
+	}
+	if (sock[0] != '\0')
+		(void)unlink(sock);
+	sock[0] = '\0';
+}
+
+/* agent_stop - kill the fake local and remote agents */
 static void
 agent_stop(void)
 {
-	if (agent_pid > 0) {
-		kill(-agent_pid, SIGKILL);
-		(void)waitpid(agent_pid, NULL, 0);
-		agent_pid = -1;
-	}
-	if (agent_sock[0] != '\0')
-		(void)unlink(agent_sock);
-	agent_sock[0] = '\0';
-	if (remote_pid > 0) {
-		kill(-remote_pid, SIGKILL);
-		(void)waitpid(remote_pid, NULL, 0);
-		remote_pid = -1;
-	}
-	if (remote_sock[0] != '\0')
-		(void)unlink(remote_sock);
-	remote_sock[0] = '\0';
+	agent_kill(&agent_pid, agent_sock);
+	agent_kill(&remote_pid, remote_sock);
 }
 
 /* fresh - a new spool and qmgr state on a new loop */
@@ -834,6 +834,37 @@ test_jobs_packed(void)
 	done(q);
 }
 
+/* a hung remote agent, busy with one domain, holds up neither local
+ * delivery nor the other message's local recipient */
+static void
+test_remote_busy_local_flows(void)
+{
+	struct qmgr *q = fresh();
+	const char *const far[] = {"x@remote.test", "y@other.test", NULL};
+	const char *const near[] = {"alice@example.org", NULL};
+	char qid_far[QID_SIZE], qid_near[QID_SIZE];
+	long long procs = var_remote_processes;
+	struct qfile *qf;
+
+	var_remote_processes = 1;
+	var_delivery_timeout = 1;
+	agent_start(AGENT_DELIVER);
+	remote_start(AGENT_HANG);
+	/* two remote jobs first: the second waits for the only agent */
+	enqueue(q, time(NULL), "s@remote.test", far, qid_far);
+	enqueue(q, time(NULL), "s@remote.test", near, qid_near);
+	T_ASSERT(!run(q, 500));
+	T_ASSERT((qf = open_in(SPOOL_ACTIVE, qid_far, NULL)) != NULL);
+	qfile_free(&qf);
+	/* delivered and removed while the remote agent hangs */
+	T_ASSERT((qf = open_in(SPOOL_ACTIVE, qid_near, NULL)) == NULL);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_ASSERT(run(q, 5000));
+	var_delivery_timeout = 600;
+	var_remote_processes = procs;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -851,6 +882,8 @@ static const struct test_case cases[] = {
 	{"delete during delivery", test_delete_in_flight},
 	{"hold during delivery", test_hold_in_flight},
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
+	{"a busy remote agent does not hold up local delivery",
+	    test_remote_busy_local_flows},
 	{0},
 };
 

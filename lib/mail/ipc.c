@@ -25,6 +25,7 @@
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/ipc.h"
+#include "mail/qid.h"
 
 /* ipc_name_valid - true if name[0..len) is [a-z0-9_]{1,IPC_MAX_NAME} */
 static bool
@@ -218,6 +219,56 @@ ipc_expect_only(const struct ipc_msg *m, const char *const *allowed,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* ipc_delivery_request - check and decode a "deliver" request */
+int
+ipc_delivery_request(const struct ipc_msg *m, int qfd, size_t max,
+    long long **idx_r, size_t *n_r, struct buf *why)
+{
+	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
+	    IPC_RCPT_INDEX, NULL};
+	const char *what = ipc_get_str(m, IPC_REQUEST);
+	const char *qid = ipc_get_str(m, IPC_QUEUE_ID);
+	const char *name, *value;
+	long long *idx = NULL;
+	size_t pos = 0, n = 0;
+
+	if (ipc_expect_only(m, allowed, why) < 0)
+		return -1;
+	if (what == NULL || strcmp(what, "deliver") != 0) {
+		buf_printf(why, "unknown request \"%.40s\"", what ? what : "");
+		return -1;
+	}
+	if (qid == NULL || !qid_valid(qid)) {
+		buf_puts(why, "missing or malformed queue_id");
+		return -1;
+	}
+	if (qfd < 0) {
+		buf_puts(why, "no queue file descriptor attached");
+		return -1;
+	}
+	while (ipc_next(m, &pos, &name, &value))
+		if (strcmp(name, IPC_RCPT_INDEX) == 0)
+			n++;
+	if (n == 0 || n > max) {
+		buf_printf(why, "%zu recipients in one request", n);
+		return -1;
+	}
+	idx = xcalloc(n, sizeof(*idx));
+	for (pos = 0, n = 0; ipc_next(m, &pos, &name, &value);) {
+		if (strcmp(name, IPC_RCPT_INDEX) != 0)
+			continue;
+		if (str_to_ll(value, 0, INT_MAX, &idx[n]) < 0) {
+			buf_printf(why, "bad rcpt_index \"%.20s\"", value);
+			x_free(&idx);
+			return -1;
+		}
+		n++;
+	}
+	*idx_r = idx;
+	*n_r = n;
 	return 0;
 }
 

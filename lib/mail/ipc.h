@@ -87,6 +87,12 @@ int ipc_next(const struct ipc_msg *m, size_t *pos, const char **name,
  * NULL-terminated list allowed */
 int ipc_expect_only(const struct ipc_msg *m, const char *const *allowed,
     struct buf *why);
+/* ipc_delivery_request - a qmgr request to a delivery agent: only
+ * request=deliver, a valid queue_id and 1..max rcpt_index values, with the
+ * queue file attached (qfd); the indexes in a new array *idx_r (the
+ * caller frees it), their count in *n_r; -1 with why */
+int ipc_delivery_request(const struct ipc_msg *m, int qfd, size_t max,
+    long long **idx_r, size_t *n_r, struct buf *why);
 
 /* ipc_frame_encode - append the framed form of m to out; panics if m is
  * empty or over IPC_MAX_FRAME */

@@ -51,6 +51,7 @@
 #define SERVICE_FD_RESERVE 64		/* kept free of sessions */
 #define SERVICE_TRIM_PEAK 32		/* sessions that make a surge */
 #define SERVICE_TRIM_QUIET_MS 5000	/* after a surge, then trim */
+#define SERVICE_IDLE_POLL_MS 1000	/* SINGLE: stop check while idle */
 
 struct service {
 	const struct service_def *def;
@@ -378,6 +379,29 @@ bool
 service_stopping(const struct service *svc)
 {
 	return svc->stopping || service_sigterm != 0;
+}
+
+/* service_wait_request - wait for the next request of a SINGLE service */
+bool
+service_wait_request(const struct service *svc, int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+
+	for (;;) {
+		/* stopping: still take a request that is already on its way,
+		 * so a reload does not turn it into a deferral */
+		bool stopping = service_stopping(svc);
+		int n = poll(&pfd, 1, stopping ? 0 : SERVICE_IDLE_POLL_MS);
+
+		if (n > 0)
+			return true;	/* data, EOF or error: recv says */
+		if (n < 0 && errno != EINTR) {
+			msg_warn("poll: %m");
+			return false;
+		}
+		if (stopping && n == 0)
+			return false;
+	}
 }
 
 /* service_listeners - the inherited listeners and their count */

@@ -90,6 +90,11 @@ struct service *service_new_detached(const struct service_def *def,
 void service_free_detached(struct service **svcp);
 /* service_stopping - true after SIGTERM (SINGLE: or SIGUSR1) */
 bool service_stopping(const struct service *svc);
+/* service_wait_request - SINGLE: wait for the next request on sock,
+ * checking service_stopping every second; true when input (or EOF or an
+ * error, which the read then reports) is there, false when stopping with
+ * nothing on its way or poll failed */
+bool service_wait_request(const struct service *svc, int sock);
 /* service_listeners - the inherited listeners and their count */
 const struct service_listener *service_listeners(const struct service *svc,
     int *n_r);

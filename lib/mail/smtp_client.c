@@ -7,6 +7,7 @@
  * server that stalls anywhere (in a reply, in the TLS handshake, while
  * taking the content) costs at most that.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/sock.h"
@@ -47,22 +48,11 @@ struct smtp_conn {
 	bool broken;			/* network or protocol error */
 };
 
-/* smtp_client_now_ms - monotonic milliseconds */
-long long
-smtp_client_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		msg_panic("clock_gettime: %m");
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* smtp_conn_until - the absolute deadline of a stage of ms */
 static long long
 smtp_conn_until(const struct smtp_conn *c, long long ms)
 {
-	long long t = smtp_client_now_ms() + ms;
+	long long t = evloop_clock() + ms;
 
 	if (c->conf->deadline > 0 && c->conf->deadline < t)
 		t = c->conf->deadline;
@@ -76,7 +66,7 @@ smtp_conn_wait(struct smtp_conn *c, short events, long long until,
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = c->fd, .events = events};
-		long long left = until - smtp_client_now_ms();
+		long long left = until - evloop_clock();
 		int n;
 
 		if (left <= 0) {
@@ -326,10 +316,11 @@ fail:
 	return -1;
 }
 
-/* smtp_conn_ehlo - EHLO, or HELO when EHLO is refused; -1 with why */
+/* smtp_conn_ehlo - EHLO, or HELO when EHLO is refused; the reply kept in
+ * ehlo (no extensions after HELO); -1 with why */
 static int
 smtp_conn_ehlo(struct smtp_conn *c, struct smtp_client_info *info,
-    struct buf *why)
+    struct smtp_reply *ehlo, struct buf *why)
 {
 	struct buf line = BUF_INIT;
 	int rc = -1;
@@ -351,10 +342,14 @@ smtp_conn_ehlo(struct smtp_conn *c, struct smtp_client_info *info,
 			goto out;
 		if (smtp_reply_class(&c->reply) != 2)
 			goto refused;
-		/* no extensions: forget the HELO reply's lines */
-		smtp_reply_reset(&c->reply);
-		c->reply.code = 250;
-		c->reply.done = true;
+	}
+	/* kept: the next reply overwrites c->reply */
+	smtp_reply_reset(ehlo);
+	ehlo->code = c->reply.code;
+	ehlo->done = true;
+	if (info->esmtp) {
+		buf_set(&ehlo->text, buf_cstr(&c->reply.text));
+		ehlo->nlines = c->reply.nlines;
 	}
 	rc = 0;
 	goto out;
@@ -374,7 +369,8 @@ smtp_conn_size(const struct smtp_reply *ehlo)
 	char *end;
 	long long v;
 
-	if (!smtp_reply_ehlo(ehlo, "SIZE", &p) || p == NULL)
+	if (!smtp_reply_ehlo(ehlo, "SIZE", &p) || p == NULL ||
+	    !isdigit((unsigned char)*p))
 		return 0;
 	errno = 0;
 	v = strtoll(p, &end, 10);
@@ -631,6 +627,13 @@ broken_rcpt:
 	    &why) < 0 || smtp_conn_reply(c, c->conf->data_init_ms,
 	    "receiving the DATA reply", &why) < 0)
 		goto broken;
+	if (smtp_reply_class(&c->reply) == 2) {
+		/* out of order: the content was not sent, nothing decided */
+		smtp_conn_said(c, "DATA", &text);
+		smtp_conn_all(out, open, env->nrcpt, OUTCOME_DEFERRED, "4.5.0",
+		    buf_cstr(&text));
+		goto out;
+	}
 	if (smtp_reply_class(&c->reply) != 3) {
 		for (size_t i = 0; i < env->nrcpt; i++)
 			if (open[i])
@@ -687,10 +690,10 @@ smtp_client_deliver(int fd, const char *host,
 		smtp_conn_said(&c, "the initial greeting", why);
 		goto out;
 	}
-	if (smtp_conn_ehlo(&c, info, why) < 0)
+	if (smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
 		goto out;
 	if (info->esmtp && conf->tls != SMTP_TLS_NONE &&
-	    conf->tls_ctx != NULL && smtp_reply_ehlo(&c.reply, "STARTTLS",
+	    conf->tls_ctx != NULL && smtp_reply_ehlo(&ehlo, "STARTTLS",
 	    NULL)) {
 		buf_set(&line, "STARTTLS");
 		if (smtp_conn_command(&c, conf->helo_ms, "STARTTLS", &line,
@@ -699,7 +702,7 @@ smtp_client_deliver(int fd, const char *host,
 			goto out;
 		if (smtp_reply_class(&c.reply) == 2) {
 			if (smtp_conn_starttls(&c, info, why) < 0 ||
-			    smtp_conn_ehlo(&c, info, why) < 0)
+			    smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
 				goto out;
 		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
 			buf_puts(why, "TLS is required but host ");
@@ -711,11 +714,6 @@ smtp_client_deliver(int fd, const char *host,
 		    "STARTTLS", host);
 		goto out;
 	}
-	/* the EHLO reply is kept: the next reply overwrites c.reply */
-	buf_set(&ehlo.text, buf_cstr(&c.reply.text));
-	ehlo.code = c.reply.code;
-	ehlo.nlines = c.reply.nlines;
-	ehlo.done = true;
 	smtp_conn_transaction(&c, &ehlo, env, out);
 	rc = 0;
 	/* QUIT, politely and briefly, unless the connection broke */

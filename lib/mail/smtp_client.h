@@ -51,7 +51,7 @@ struct smtp_client_conf {
 	long long data_init_ms;		/* DATA to 354 */
 	long long data_xfer_ms;		/* each block of content */
 	long long data_done_ms;		/* final dot to the reply */
-	long long deadline;		/* absolute monotonic ms; 0: none */
+	long long deadline;		/* evloop_clock() ms; 0: none */
 };
 
 /* the message to send */
@@ -83,8 +83,5 @@ struct smtp_client_info {
 int smtp_client_deliver(int fd, const char *host,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
     struct outcome *out, struct smtp_client_info *info, struct buf *why);
-
-/* smtp_client_now_ms - the monotonic clock, for deadlines */
-long long smtp_client_now_ms(void);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/test.h"
+#include "base/tls.h"
 #include "mail/smtp_client.h"
 
 /* one step of a script: read a line starting with expect (NULL: read
@@ -24,6 +25,9 @@ struct step {
 	const char *expect;
 	const char *reply;
 };
+
+/* the client's TLS context in run(); NULL: no STARTTLS */
+static struct ssl_ctx_st *tls_ctx;
 
 static const char *body_in = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
 static const char *body_out = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
@@ -91,7 +95,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 	struct smtp_envelope env = *env0;
 	struct smtp_client_info info = {.tls = BUF_INIT};
 	struct smtp_client_conf conf = {
-		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY,
+		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY, .tls_ctx = tls_ctx,
 		.helo_ms = helo_ms, .mail_ms = 2000, .rcpt_ms = 2000,
 		.data_init_ms = 2000, .data_xfer_ms = 2000,
 		.data_done_ms = 2000,
@@ -134,6 +138,29 @@ static const char *const two[] = {"bob@b.test", "reject@b.test"};
 
 /* ok - the child exited 0 (followed the script) */
 #define T_CHILD_OK(st) T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+
+/* run1 - env (one recipient) against script, the client deciding: true
+ * when the server saw the script through and the recipient's outcome has
+ * status and dsn (NULL: any); what differed goes to stderr */
+static bool
+run1(const struct step *script, const struct smtp_envelope *env,
+    enum outcome_status status, const char *dsn)
+{
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st, rc = run(script, env, 2000, out, &why, &st);
+	bool ok = rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    out[0].status == status &&
+	    (dsn == NULL || strcmp(out[0].dsn, dsn) == 0);
+
+	if (!ok)
+		fprintf(stderr, "  run1: returned %d (%s), server status %d, "
+		    "outcome %d %s (%s)\n", rc, buf_cstr(&why), st,
+		    out[0].status, out[0].dsn, buf_cstr(&out[0].reason));
+	outcome_free(&out[0]);
+	buf_free(&why);
+	return ok;
+}
 
 static void
 test_pipelined(void)
@@ -224,16 +251,8 @@ test_dsn_params(void)
 	};
 	struct smtp_envelope env = {.sender = "", .rcpt = two, .nrcpt = 1,
 	    .notify = notify, .orcpt = orcpt, .ret = "HDRS", .envid = "e+1"};
-	struct outcome out[1];
-	struct buf why = BUF_INIT;
-	int st;
 
-	T_EQ_INT(run(script, &env, 2000, out, &why, &st), 0);
-	T_CHILD_OK(st);
-	T_EQ_INT(out[0].status, OUTCOME_OK);
-	T_EQ_STR(out[0].dsn, "2.0.0");
-	outcome_free(&out[0]);
-	buf_free(&why);
+	T_ASSERT(run1(script, &env, OUTCOME_OK, "2.0.0"));
 }
 
 static void
@@ -284,34 +303,91 @@ test_eightbit_and_utf8(void)
 	const char *in = body_in, *want = body_out;
 	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
 	    .nrcpt = 1, .eightbit = true};
-	struct outcome out[1];
-	struct buf why = BUF_INIT;
-	int st;
 
 	/* 8-bit body: sent as quoted-printable */
 	body_in = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n.\r\n";
 	body_out = "Subject: x\r\nMIME-Version: 1.0\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "caf=C3=A9\r\n..\r\n.\r\n";
-	T_EQ_INT(run(convert, &env, 2000, out, &why, &st), 0);
-	T_CHILD_OK(st);
-	T_EQ_INT(out[0].status, OUTCOME_OK);
-	outcome_free(&out[0]);
+	T_ASSERT(run1(convert, &env, OUTCOME_OK, NULL));
 	/* an 8-bit header cannot be converted: bounce before MAIL */
 	body_in = "Subject: caf\xc3\xa9\r\n\r\nx\r\n";
-	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
-	T_CHILD_OK(st);
-	T_EQ_STR(out[0].dsn, "5.6.3");
+	T_ASSERT(run1(refuse, &env, OUTCOME_BOUNCED, "5.6.3"));
 	body_in = in;
 	body_out = want;
-	outcome_free(&out[0]);
 	env.eightbit = false;
 	env.smtputf8 = true;
-	T_EQ_INT(run(refuse, &env, 2000, out, &why, &st), 0);
-	T_CHILD_OK(st);
-	T_EQ_STR(out[0].dsn, "5.6.7");
-	outcome_free(&out[0]);
+	T_ASSERT(run1(refuse, &env, OUTCOME_BOUNCED, "5.6.7"));
+}
+
+static void
+test_starttls_refused_keeps_ehlo(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250-STARTTLS\r\n250-8BITMIME\r\n"
+		    "250 SMTPUTF8\r\n"},
+		{"STARTTLS", "454 4.7.0 TLS not available\r\n"},
+		/* the EHLO reply's extensions, not the STARTTLS reply's */
+		{"MAIL FROM:<a@a.test> BODY=8BITMIME SMTPUTF8\r\n",
+		    "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>\r\n", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1, .eightbit = true, .smtputf8 = true};
+	struct buf why = BUF_INIT;
+	bool ok;
+
+	if ((tls_ctx = tls_client_ctx_new(NULL, &why)) == NULL)
+		abort();
+	ok = run1(script, &env, OUTCOME_OK, NULL);
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
 	buf_free(&why);
+	T_ASSERT(ok);
+}
+
+static void
+test_size_without_value(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		/* SIZE without a value: no limit, not the next line's 8 */
+		{"EHLO", "250-x\r\n250-SIZE \r\n250 8BITMIME\r\n"},
+		{"MAIL FROM:<a@a.test>", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+
+	T_ASSERT(run1(script, &env, OUTCOME_OK, NULL));
+}
+
+static void
+test_data_2xx_defers(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL FROM:<a@a.test>", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n"},
+		/* 250 to DATA: the content was never sent */
+		{"DATA", "250 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+
+	T_ASSERT(run1(script, &env, OUTCOME_DEFERRED, "4.5.0"));
 }
 
 static void
@@ -387,6 +463,10 @@ static const struct test_case cases[] = {
 	{"SIZE over the limit bounces before MAIL", test_size_fails_fast},
 	{"8-bit to a 7-bit server: converted or bounced; SMTPUTF8",
 	    test_eightbit_and_utf8},
+	{"STARTTLS refused: the EHLO extensions still count",
+	    test_starttls_refused_keeps_ehlo},
+	{"SIZE without a value is no limit", test_size_without_value},
+	{"2xx to DATA defers", test_data_2xx_defers},
 	{"4xx greeting: next host", test_greeting_4xx_next_host},
 	{"greeting timeout", test_greeting_timeout},
 	{"connection lost after RCPT", test_lost_after_rcpt},

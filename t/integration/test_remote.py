@@ -4,7 +4,8 @@ between two herald instances on their own loopback addresses, with DNS
 from a real authoritative server (knotd, dnsserver.py) that only A asks,
 through dns_stub_zones:
 
-  A  a.test, alice; sends.        smtpd on 127.0.0.1 and 127.0.0.2
+  A  a.test, alice; sends.        smtpd on 127.0.0.1 and 127.0.0.2, which
+     is in its mynetworks (relay without AUTH, for SMTPUTF8 tests)
   B  b.test, bob; the MX of b.test (mx.b.test A 127.0.0.3), STARTTLS
   S  a scripted SMTP server (threads in this process), the MX of c.test
      (127.0.0.5): 550 for "reject-*", SIZE 20000, records what it got
@@ -16,6 +17,7 @@ Every MX listens on the same port (A's smtp_port). Both instances, knotd
 and S are stopped by the module fixture, also when a test fails.
 """
 import re
+import smtplib
 import socket
 import socketserver
 import subprocess
@@ -173,6 +175,7 @@ def net(tmp_path_factory):
         a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
                              smtp_port=mx_port, dns_stub_zones=zones,
                              dns_trust_anchor_file="", dns_timeout="3s",
+                             mynetworks="127.0.0.2/32",
                              # retries come from queue flush, not the clock
                              minimal_backoff_time="3600s",
                              maximal_backoff_time="3600s")
@@ -315,3 +318,25 @@ def test_failed_handshake_tries_next_mx(net, token):
     assert sessions, "the best MX was never tried"
     for s in sessions:
         assert [c.split()[0].upper() for c in s] == ["EHLO", "STARTTLS"], s
+
+
+def test_smtputf8_body_only_needs_8bitmime(net, token):
+    """SMTPUTF8 asked, but the addresses and the header are ASCII and
+    only the body is UTF-8: S (8BITMIME, no SMTPUTF8) gets the message
+    with BODY=8BITMIME (RFC 6531 3.2), it does not bounce with 5.6.7."""
+    a, script = net["a"], net["script"]
+    before = len(script.sessions)
+    since = a.log_size()
+    msg = message(token, "utf8body@c.test", "caf\u00e9\n")
+    with smtplib.SMTP("127.0.0.2", a.port, timeout=30,
+                      source_address=("127.0.0.2", 0)) as s:
+        s.ehlo("client.a.test")
+        s.sendmail("alice@a.test", ["utf8body@c.test"],
+                   msg.replace("\n", "\r\n").encode(),
+                   mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    qid_for(a, "utf8body@c.test", since, "sent")
+    mails = [c for x in script.sessions[before:] for c in x
+             if c.upper().startswith("MAIL")]
+    assert mails and "BODY=8BITMIME" in mails[-1], mails
+    assert "SMTPUTF8" not in mails[-1], mails
+    a.wait_queue_empty(timeout=20)
