@@ -291,8 +291,11 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	/* SMTPUTF8 is needed when an address or the header is not ASCII;
 	 * an 8-bit body needs only 8BITMIME (or the conversion) */
 	env.smtputf8 = smtputf8 && (utf8_addr || header8);
+	/* the margin to answer qmgr is at most half of delivery_timeout,
+	 * so a short setting (it may be 1 s) still leaves time to try */
 	conf.deadline = evloop_clock() + var_delivery_timeout * 1000 -
-	    REMOTE_DEADLINE_MARGIN;
+	    (var_delivery_timeout * 1000 / 2 < REMOTE_DEADLINE_MARGIN ?
+	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
 	remote_route(dns, domain, want4, want6, &rt);
 	if (rt.naddr == 0) {

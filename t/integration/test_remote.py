@@ -340,3 +340,22 @@ def test_smtputf8_body_only_needs_8bitmime(net, token):
     assert mails and "BODY=8BITMIME" in mails[-1], mails
     assert "SMTPUTF8" not in mails[-1], mails
     a.wait_queue_empty(timeout=20)
+
+
+def test_short_delivery_timeout_still_delivers(net, token):
+    """delivery_timeout may be as short as 1 s: the time remote keeps
+    to answer qmgr is at most half of it, so a 4 s setting still leaves
+    the agent time to reach the MX (with a fixed 5 s margin its deadline
+    lay in the past and nothing was tried)."""
+    a, b = net["a"], net["b"]
+    a.set_config(delivery_timeout="4s")
+    a.ctl_ok("reload")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token, "bob@b.test"))
+        b.wait_messages(token, "bob", domain="b.test")
+        qid_for(a, "bob@b.test", since, "sent")
+    finally:
+        a.set_config(delivery_timeout=None)
+        a.ctl_ok("reload")
