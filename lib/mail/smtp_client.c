@@ -289,8 +289,14 @@ smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
 		tls_error_text(&err);
 		goto fail;
 	}
+	/* SNI is a courtesy; the host name check is what "verified"
+	 * rests on, so without it the handshake does not start */
 	(void)SSL_set_tlsext_host_name(c->ssl, c->host);
-	(void)SSL_set1_host(c->ssl, c->host);
+	if (SSL_set1_host(c->ssl, c->host) != 1) {
+		buf_puts(&err, "SSL_set1_host: ");
+		tls_error_text(&err);
+		goto fail;
+	}
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
