@@ -13,29 +13,20 @@ import time
 
 import pytest
 
-from test_imap_core import RawIMAP
+from test_imap_core import RawIMAP, imap_instance, ok
 
 USER, PW = "carol@example.test", "pw-carol"
 
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory, pki):
-    from conftest import standard_instance
-    with standard_instance(tmp_path_factory, pki, "imapconform",
-                           imap=True) as inst:
-        yield inst
+    yield from imap_instance(tmp_path_factory, pki, "imapconform")
 
 
 def raw(inst, user=USER, pw=PW):
     c = RawIMAP(inst.imap_port)
     c.login(user, pw)
     return c
-
-
-def ok(c, tag, text, timeout=30):
-    r = c.cmd(tag, text, timeout)
-    assert r[-1].startswith(tag.encode() + b" OK"), r
-    return r
 
 
 def append(c, folder, subject, body=b"body\r\n", tag="a"):
