@@ -73,8 +73,8 @@ maildir_create(const char *path, struct buf *why)
 	return ret;
 }
 
-/* maildir_name_size - the S= value in a Maildir++ file name, or -1 */
-static long long
+/* maildir_name_size - see maildir.h */
+long long
 maildir_name_size(const char *name)
 {
 	const char *p = strstr(name, ",S=");

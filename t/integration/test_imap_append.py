@@ -368,9 +368,9 @@ def test_over_quota_before_continuation(imap):
 
 def test_pop3_delete_gives_quota_back(imap):
     """A POP3 client that deletes what it downloaded gives the space back
-    to IMAP's quota at once: pop3d's UPDATE drops the Maildir's usage file
-    (maildir_usage_forget), so the next check counts the Maildir again
-    instead of refusing by the old sum."""
+    to IMAP's quota at once: pop3d's UPDATE takes the S= bytes of what it
+    unlinked off the Maildir's usage file, so the next check needs no
+    count of the Maildir and refuses nothing by the old sum."""
     user, pw = "pop@example.test", "pw-pop"
     imap.add_user(user, pw)
     imap.ctl_ok("user", "quota", user, "100000")
@@ -390,7 +390,8 @@ def test_pop3_delete_gives_quota_back(imap):
         assert p.stat()[0] == 1
         p.dele(1)
         p.quit()
-        assert stored_bytes(home) == 0
+        # taken off the usage file by its S=, not counted again
+        assert usage_file_sum(home) == stored_bytes(home) == 0
         c = raw(imap, user, pw)
         r = append_sync(c, b"c", b"INBOX", message(50000, b"p2"))
         assert r[-1].startswith(b"c OK"), r
