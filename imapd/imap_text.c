@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "mail/charset.h"
 #include "imap_text.h"
 #include "imap_text_fold.h"
 
@@ -134,28 +135,9 @@ imap_text_utf8(const unsigned char *p, size_t n, size_t *len)
 static void
 imap_text_putcp(struct buf *out, unsigned c)
 {
-	unsigned char u[4];
-	size_t n;
+	char u[4];
+	size_t n = charset_utf8_encode(c, u);
 
-	if (c < 0x80) {
-		u[0] = (unsigned char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		u[0] = (unsigned char)(0xc0 | (c >> 6));
-		u[1] = (unsigned char)(0x80 | (c & 0x3f));
-		n = 2;
-	} else if (c < 0x10000) {
-		u[0] = (unsigned char)(0xe0 | (c >> 12));
-		u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-		u[2] = (unsigned char)(0x80 | (c & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (unsigned char)(0xf0 | (c >> 18));
-		u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
-		u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-		u[3] = (unsigned char)(0x80 | (c & 0x3f));
-		n = 4;
-	}
 	if (out->limit != 0) {
 		buf_append(out, u, n);
 		return;

@@ -68,11 +68,11 @@
 #define FETCH_CACHE_BYTES (16 * 1024 * 1024)	/* and their bytes */
 /* a FETCH with fewer blobs to cache, parsed from fewer file bytes,
  * writes none: parsing them again costs less than a synced commit */
+#define FETCH_CACHE_MIN_PUTS 16
+#define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 /* BINARY decodes a part in memory: a part body over this gets NO
  * [LIMIT] (BODY[] streams it whatever its size) */
 #define FETCH_BINARY_MAX (16 * 1024 * 1024)
-#define FETCH_CACHE_MIN_PUTS 16
-#define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -679,39 +679,87 @@ fetch_date(int64_t t, struct buf *out)
 	    tm.tm_sec);
 }
 
+/* fetch_file_map - map the message file dir/cur/name: *mm_r (NULL
+ * for an empty file) and *len_r; -1 if it is gone (the FETCH answer
+ * and the job threads' previews alike) */
+static int
+fetch_file_map(const char *dir, const char *name, char **mm_r,
+    size_t *len_r)
+{
+	struct buf path = BUF_INIT;
+	struct stat st;
+	void *mm;
+	int fd, rc = -1;
+
+	buf_printf(&path, "%s/cur/%s", dir, name);
+	/* a message file is never a link (it could lead anywhere) */
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	buf_free(&path);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0) {
+		*len_r = (size_t)st.st_size;
+		*mm_r = NULL;
+		if (st.st_size == 0) {
+			rc = 0;
+		} else if ((mm = mmap(NULL, *len_r, PROT_READ, MAP_PRIVATE,
+		    fd, 0)) != MAP_FAILED) {
+			(void)madvise(mm, *len_r, MADV_SEQUENTIAL);
+			*mm_r = mm;
+			rc = 0;
+		}
+	}
+	(void)close(fd);
+	return rc;
+}
+
 /* fetch_map - map message m's file; -1 if it is gone */
 static int
 fetch_map(struct imapd_session *s, struct imapd_fetch *f,
     const struct mindex_msg *m)
 {
-	struct buf path = BUF_INIT;
-	struct stat st;
-	int fd, rc = -1;
+	struct buf dir = BUF_INIT;
+	int rc = -1;
 
-	if (imapd_sel_folder_dir(s, s->sel->folder, &path) < 0)
-		goto out;
-	buf_printf(&path, "/cur/%s", m->name);
-	/* a message file is never a link (it could lead anywhere) */
-	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW)) < 0)
-		goto out;
-	if (fstat(fd, &st) == 0) {
-		f->mmlen = (size_t)st.st_size;
-		if (f->mmlen == 0) {
-			f->mm = NULL;
-			rc = 0;
-		} else if ((f->mm = mmap(NULL, f->mmlen, PROT_READ,
-		    MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-			f->mm = NULL;
-		} else {
-			(void)madvise(f->mm, f->mmlen, MADV_SEQUENTIAL);
-			rc = 0;
-		}
-	}
-	(void)close(fd);
-out:
-	buf_free(&path);
+	f->mm = NULL;
+	f->mmlen = 0;
+	if (imapd_sel_folder_dir(s, s->sel->folder, &dir) == 0)
+		rc = fetch_file_map(buf_cstr(&dir), m->name, &f->mm,
+		    &f->mmlen);
+	buf_free(&dir);
 	return rc;
+}
+
+/* fetch_parse - message m parsed into *mp, its file mapped first
+ * unless *mapped; -1 if the file is gone */
+static int
+fetch_parse(struct imapd_session *s, struct imapd_fetch *f,
+    const struct mindex_msg *m, struct mime_message **mp, bool *mapped)
+{
+	if (!*mapped) {
+		if (fetch_map(s, f, m) < 0)
+			return -1;
+		*mapped = true;
+	}
+	if (*mp == NULL) {
+		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
+		f->parsed += f->mmlen;
+	}
+	return 0;
+}
+
+/* fetch_put - add blob as the cache entry kind of uid to puts, in the
+ * (uid32, kind8, len32, bytes) form fetch_cache_write reads */
+static void
+fetch_put(struct buf *puts, uint32_t uid, uint8_t kind,
+    const struct buf *blob)
+{
+	uint32_t n = (uint32_t)blob->len;
+
+	buf_append(puts, &uid, sizeof(uid));
+	buf_putc(puts, kind);
+	buf_append(puts, &n, sizeof(n));
+	buf_append(puts, blob->data, blob->len);
 }
 
 /* fetch_structure - ENVELOPE / BODY / BODYSTRUCTURE from the cache, or
@@ -732,16 +780,9 @@ fetch_structure(struct imapd_session *s, struct imapd_fetch *f,
 		buf_append(&f->text, blob.data, blob.len);
 		goto out;
 	}
-	if (!*mapped) {
-		if (fetch_map(s, f, m) < 0) {
-			rc = -1;
-			goto out;
-		}
-		*mapped = true;
-	}
-	if (*mp == NULL) {
-		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
-		f->parsed += f->mmlen;
+	if (fetch_parse(s, f, m, mp, mapped) < 0) {
+		rc = -1;
+		goto out;
 	}
 	if (a->kind == FA_ENVELOPE)
 		mime_imap_envelope(&blob, *mp, (*mp)->root, 0);
@@ -751,12 +792,7 @@ fetch_structure(struct imapd_session *s, struct imapd_fetch *f,
 	buf_append(&f->text, blob.data, blob.len);
 	if (blob.len <= MINDEX_CACHE_MAX && f->nputs < FETCH_CACHE_PUTS &&
 	    f->puts.len + blob.len < FETCH_CACHE_BYTES) {
-		uint32_t u = m->uid, n = (uint32_t)blob.len;
-
-		buf_append(&f->puts, &u, sizeof(u));
-		buf_putc(&f->puts, kind);
-		buf_append(&f->puts, &n, sizeof(n));
-		buf_append(&f->puts, blob.data, blob.len);
+		fetch_put(&f->puts, m->uid, kind, &blob);
 		f->nputs++;
 	}
 out:
@@ -793,26 +829,16 @@ fetch_preview(struct imapd_session *s, struct imapd_fetch *f,
 		}
 		goto out;
 	}
-	if (!*mapped) {
-		if (fetch_map(s, f, m) < 0) {
-			rc = -1;
-			goto out;
-		}
-		*mapped = true;
+	if (fetch_parse(s, f, m, mp, mapped) < 0) {
+		rc = -1;
+		goto out;
 	}
-	if (*mp == NULL)
-		*mp = mime_parse(f->mm ? f->mm : "", f->mmlen);
 	preview_make(*mp, &text);
 	imap_write_string(&blob, text.data, text.len);
 	buf_append(&f->text, blob.data, blob.len);
 	if (f->nputs < FETCH_CACHE_PUTS &&
 	    f->puts.len + blob.len < FETCH_CACHE_BYTES) {
-		uint32_t u = m->uid, n = (uint32_t)blob.len;
-
-		buf_append(&f->puts, &u, sizeof(u));
-		buf_putc(&f->puts, FETCH_CACHE_PREVIEW);
-		buf_append(&f->puts, &n, sizeof(n));
-		buf_append(&f->puts, blob.data, blob.len);
+		fetch_put(&f->puts, m->uid, FETCH_CACHE_PREVIEW, &blob);
 		f->nputs++;
 		f->keep_puts = true;
 	}
@@ -1048,38 +1074,29 @@ struct fetch_puts {
 	const char *tagged;
 };
 
-/* fetch_lazy_one - the PREVIEW blob of file dir/cur/name into blob and
- * the file's size into *size_r; -1 if it is gone */
-static int
-fetch_lazy_one(const char *dir, const char *name, struct buf *blob,
-    size_t *size_r)
+/* fetch_lazy_one - add the PREVIEW cache entry of uid, file
+ * dir/cur/name, to puts; the file's size, or -1 if it is gone */
+static long long
+fetch_lazy_one(const char *dir, const char *name, uint32_t uid,
+    struct buf *puts)
 {
-	struct buf path = BUF_INIT, text = BUF_INIT;
+	struct buf text = BUF_INIT, blob = BUF_INIT;
 	struct mime_message *mp;
-	struct stat st;
-	void *mm = NULL;
-	int fd, rc = -1;
+	char *mm;
+	size_t len;
 
-	buf_printf(&path, "%s/cur/%s", dir, name);
-	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	buf_free(&path);
-	if (fd < 0)
+	if (fetch_file_map(dir, name, &mm, &len) < 0)
 		return -1;
-	if (fstat(fd, &st) == 0 && (st.st_size == 0 || (mm = mmap(NULL,
-	    (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) !=
-	    MAP_FAILED)) {
-		mp = mime_parse(mm ? mm : "", (size_t)st.st_size);
-		preview_make(mp, &text);
-		mime_free(&mp);
-		imap_write_string(blob, text.data, text.len);
-		if (mm != NULL)
-			(void)munmap(mm, (size_t)st.st_size);
-		*size_r = (size_t)st.st_size;
-		rc = 0;
-	}
-	(void)close(fd);
+	mp = mime_parse(mm ? mm : "", len);
+	preview_make(mp, &text);
+	mime_free(&mp);
+	if (mm != NULL)
+		(void)munmap(mm, len);
+	imap_write_string(&blob, text.data, text.len);
+	fetch_put(puts, uid, FETCH_CACHE_PREVIEW, &blob);
 	buf_free(&text);
-	return rc;
+	buf_free(&blob);
+	return (long long)len;
 }
 
 /* fetch_lazy_job - make the previews a LAZY FETCH answered NIL for, as
@@ -1087,26 +1104,51 @@ fetch_lazy_one(const char *dir, const char *name, struct buf *blob,
 static void
 fetch_lazy_job(struct fetch_puts *o)
 {
-	struct buf blob = BUF_INIT;
-	size_t pos = 0, size;
+	size_t pos = 0;
 
 	while (pos + 5 <= o->lazy.len) {
-		uint32_t uid, n;
+		uint32_t uid;
 		const char *name = o->lazy.data + pos + 4;
 		size_t nlen = strnlen(name, o->lazy.len - pos - 4);
 
 		memcpy(&uid, o->lazy.data + pos, 4);
 		pos += 4 + nlen + 1;
-		buf_reset(&blob);
-		if (fetch_lazy_one(o->dir, name, &blob, &size) < 0)
-			continue;
-		n = (uint32_t)blob.len;
-		buf_append(&o->puts, &uid, sizeof(uid));
-		buf_putc(&o->puts, FETCH_CACHE_PREVIEW);
-		buf_append(&o->puts, &n, sizeof(n));
-		buf_append(&o->puts, blob.data, blob.len);
+		(void)fetch_lazy_one(o->dir, name, uid, &o->puts);
 	}
-	buf_free(&blob);
+}
+
+/* fetch_cache_write - write the cache entries of puts (fetch_put) in
+ * one index transaction (a failure only costs a later parse) */
+static void
+fetch_cache_write(struct mindex *ix, const char *folder,
+    const struct buf *puts)
+{
+	struct mindex_cache_ent *ents = NULL;
+	struct buf why = BUF_INIT;
+	size_t pos = 0, nents = 0, cap = 0;
+
+	while (pos + 9 <= puts->len) {
+		uint32_t uid, n;
+		uint8_t kind;
+
+		memcpy(&uid, puts->data + pos, 4);
+		kind = (uint8_t)puts->data[pos + 4];
+		memcpy(&n, puts->data + pos + 5, 4);
+		pos += 9;
+		if (n > puts->len - pos)
+			break;
+		if (nents == cap) {
+			cap = cap ? 2 * cap : 64;
+			ents = xreallocarray(ents, cap, sizeof(*ents));
+		}
+		ents[nents++] = (struct mindex_cache_ent){uid, kind,
+		    puts->data + pos, n};
+		pos += n;
+	}
+	if (mindex_cache_put_many(ix, folder, ents, nents, &why) < 0)
+		msg_warn("cache of %s: %s", folder, buf_cstr(&why));
+	free(ents);
+	buf_free(&why);
 }
 
 /* fetch_puts_job - write them, the \Seen flags in one index
@@ -1116,9 +1158,7 @@ static void
 fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct fetch_puts *o = op->ctx;
-	struct mindex_cache_ent *ents = NULL;
 	struct buf why = BUF_INIT;
-	size_t pos = 0, nents = 0, cap = 0;
 	int *rc;
 
 	if (o->nseen > 0) {
@@ -1130,31 +1170,10 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 			    buf_cstr(&why));
 		free(rc);
 	}
+	buf_free(&why);
 	if (o->lazy.len > 0)
 		fetch_lazy_job(o);
-	while (pos + 9 <= o->puts.len) {
-		uint32_t uid, n;
-		uint8_t kind;
-
-		memcpy(&uid, o->puts.data + pos, 4);
-		kind = (uint8_t)o->puts.data[pos + 4];
-		memcpy(&n, o->puts.data + pos + 5, 4);
-		pos += 9;
-		if (n > o->puts.len - pos)
-			break;
-		if (nents == cap) {
-			cap = cap ? 2 * cap : 64;
-			ents = xreallocarray(ents, cap, sizeof(*ents));
-		}
-		ents[nents++] = (struct mindex_cache_ent){uid, kind,
-		    o->puts.data + pos, n};
-		pos += n;
-	}
-	buf_reset(&why);
-	if (mindex_cache_put_many(ix, o->folder, ents, nents, &why) < 0)
-		msg_warn("cache of %s: %s", o->folder, buf_cstr(&why));
-	free(ents);
-	buf_free(&why);
+	fetch_cache_write(ix, o->folder, &o->puts);
 }
 
 /* fetch_puts_answer - the tagged answer after the puts and the sync */
@@ -1243,17 +1262,16 @@ static void
 fetch_prefill_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct fetch_prefill *o = op->ctx;
-	struct buf blob = BUF_INIT, why = BUF_INIT, all = BUF_INIT;
-	struct mindex_cache_ent *ents;
+	struct buf blob = BUF_INIT, why = BUF_INIT, puts = BUF_INIT;
 	struct mindex_msg m;
-	size_t nents = 0, bytes = 0, made = 0, looked = 0, size, pos = 0;
+	size_t made = 0, looked = 0;
+	long long bytes = 0, size;
 
-	ents = xcalloc(FETCH_PREFILL_SLICE, sizeof(*ents));
 	/* cache lookups are cheap, files are not: both are bounded */
 	while (o->done < o->n && made < FETCH_PREFILL_SLICE &&
 	    bytes < FETCH_PREFILL_BYTES &&
 	    looked++ < 16 * FETCH_PREFILL_SLICE) {
-		uint32_t uid = o->uids[o->done++], n;
+		uint32_t uid = o->uids[o->done++];
 
 		buf_reset(&blob);
 		if (mindex_cache_get(ix, o->folder, uid, FETCH_CACHE_PREVIEW,
@@ -1261,32 +1279,14 @@ fetch_prefill_job(struct imapd_sel_op *op, struct mindex *ix)
 		    &why) != 1)
 			continue;
 		made++;
-		buf_reset(&blob);
-		if (fetch_lazy_one(o->dir, m.name, &blob, &size) < 0)
-			continue;	/* gone: the answer says so */
-		bytes += size;
-		n = (uint32_t)blob.len;
-		buf_append(&all, &n, sizeof(n));
-		buf_append(&all, &uid, sizeof(uid));
-		buf_append(&all, blob.data, blob.len);
+		/* a file gone: the answer says so */
+		if ((size = fetch_lazy_one(o->dir, m.name, uid, &puts)) > 0)
+			bytes += size;
 	}
-	while (pos + 8 <= all.len) {
-		uint32_t n, uid;
-
-		memcpy(&n, all.data + pos, 4);
-		memcpy(&uid, all.data + pos + 4, 4);
-		ents[nents++] = (struct mindex_cache_ent){uid,
-		    FETCH_CACHE_PREVIEW, all.data + pos + 8, n};
-		pos += 8 + n;
-	}
-	buf_reset(&why);
-	if (nents > 0 && mindex_cache_put_many(ix, o->folder, ents, nents,
-	    &why) < 0)
-		msg_warn("cache of %s: %s", o->folder, buf_cstr(&why));
-	free(ents);
+	fetch_cache_write(ix, o->folder, &puts);
 	buf_free(&blob);
 	buf_free(&why);
-	buf_free(&all);
+	buf_free(&puts);
 }
 
 static void fetch_run(struct imapd_session *);

@@ -37,6 +37,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,11 +559,14 @@ pop3d_maildrop_open_msg(struct pop3d_maildrop *md, size_t i)
 	return pop3d_maildrop_open_file(md, md->msgs[i].name);
 }
 
-/* pop3d_maildrop_update - unlink what was deleted, fsync cur/ once */
+/* pop3d_maildrop_update - unlink what was deleted, fsync cur/ once,
+ * and take their S= bytes off the Maildir's quota usage */
 size_t
 pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r)
 {
 	size_t failed = 0, removed = 0;
+	long long bytes = 0;
+	bool sized = true;	/* every removed name carried S= */
 	int curfd = pop3d_maildrop_open_dir(md->path, "cur");
 
 	*removed_r = 0;
@@ -580,7 +584,13 @@ pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r)
 		if (r < 0 && errno == ENOENT && pop3d_maildrop_find(md, i) == 0)
 			r = unlinkat(curfd, m->name, 0);
 		if (r == 0) {
+			long long size = maildir_name_size(m->name);
+
 			removed++;
+			if (size >= 0 && size <= LLONG_MAX - bytes)
+				bytes += size;
+			else
+				sized = false;	/* none, or absurd */
 		} else if (errno != ENOENT) {
 			msg_warn("unlink %s/cur/%s: %m", md->path, m->name);
 			failed++;
@@ -588,7 +598,11 @@ pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r)
 	}
 	if (removed > 0 && fsync(curfd) < 0)
 		msg_warn("fsync %s/cur: %m", md->path);
-	if (removed > 0)	/* the quota usage is counted again */
+	/* (md->msgs[].size counts CRLF line ends: S= is what the usage
+	 * file sums; a name without it makes the next check count) */
+	if (removed > 0 && sized)
+		maildir_usage_add(md->path, -bytes, -(int)removed);
+	else if (removed > 0)
 		maildir_usage_forget(md->path);
 	(void)close(curfd);
 	*removed_r = removed;

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 
@@ -28,5 +29,9 @@ bool charset_utf8_valid(const char *p, size_t n);
 /* charset_utf8_clean - append p[0..n) with every ill-formed UTF-8
  * sequence replaced by U+FFFD; returns how many were replaced */
 size_t charset_utf8_clean(struct buf *out, const char *p, size_t n);
+/* charset_utf8_encode - code point cp (at most U+10FFFF) as UTF-8 into
+ * b; its length, 1 to 4 (the caller replaces surrogates and others it
+ * does not want) */
+size_t charset_utf8_encode(uint32_t cp, char b[4]);
 
 #endif

@@ -9,8 +9,8 @@
  * are counted, then one line "<bytes> <messages>" (signed) appended by
  * every writer that adds or removes a message (maildir_usage_add:
  * delivery and IMAP APPEND through maildir_batch.c, EXPUNGE through the
- * index), with O_APPEND, so that any number of processes can add to it
- * without a lock. A quota check reads the file instead of walking every
+ * index, POP3's deletions at UPDATE), with O_APPEND, so that any
+ * number of processes can add to it without a lock. A quota check reads the file instead of walking every
  * folder. It is a cache and never the truth: whatever changes the
  * Maildir without adding a line (a crash between the link and the line,
  * another Maildir tool, COPY) is corrected by the next count, which
@@ -73,8 +73,8 @@ maildir_create(const char *path, struct buf *why)
 	return ret;
 }
 
-/* maildir_name_size - the S= value in a Maildir++ file name, or -1 */
-static long long
+/* maildir_name_size - see maildir.h */
+long long
 maildir_name_size(const char *name)
 {
 	const char *p = strstr(name, ",S=");

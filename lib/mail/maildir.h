@@ -77,6 +77,9 @@ int maildir_usage_cached(const char *path, long long *bytes_r);
  * added to the folder at path (a Maildir or its .folder); nothing to do
  * when no usage file is kept yet */
 void maildir_usage_add(const char *path, long long bytes, int count);
+/* maildir_name_size - the S= value (the file's size) in a Maildir++ file
+ * name, or -1 when it has none */
+long long maildir_name_size(const char *name);
 /* maildir_usage_forget - the usage of the Maildir that path is or holds
  * changed in a way not added: the next maildir_usage counts again */
 void maildir_usage_forget(const char *path);

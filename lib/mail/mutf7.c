@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/str.h"
+#include "mail/charset.h"
 #include "mail/mutf7.h"
 
 static const char mutf7_b64[] =
@@ -43,25 +44,7 @@ mutf7_put_utf8(struct buf *out, uint32_t cp)
 {
 	char b[4];
 
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		buf_append(out, b, 1);
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 2);
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 3);
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 4);
-	}
+	buf_append(out, b, charset_utf8_encode(cp, b));
 }
 
 /* mutf7_utf8_next - the code point at p[0..n) into *cp: its length, or 0

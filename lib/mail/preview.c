@@ -77,23 +77,11 @@ preview_find(const struct mime_part *p)
 static void
 preview_put_cp(struct buf *out, uint32_t cp)
 {
+	char b[4];
+
 	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		cp = 0xfffd;
-	if (cp < 0x80) {
-		buf_putc(out, (int)cp);
-	} else if (cp < 0x800) {
-		buf_putc(out, (int)(0xc0 | cp >> 6));
-		buf_putc(out, (int)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		buf_putc(out, (int)(0xe0 | cp >> 12));
-		buf_putc(out, (int)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_putc(out, (int)(0x80 | (cp & 0x3f)));
-	} else {
-		buf_putc(out, (int)(0xf0 | cp >> 18));
-		buf_putc(out, (int)(0x80 | ((cp >> 12) & 0x3f)));
-		buf_putc(out, (int)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_putc(out, (int)(0x80 | (cp & 0x3f)));
-	}
+	buf_append(out, b, charset_utf8_encode(cp, b));
 }
 
 /* preview_entity - decode the character reference at p[0..n) (p[0] is

@@ -11,6 +11,7 @@ imapd and no message; a user over quota gets NO [OVERQUOTA].
 import hashlib
 import imaplib
 import os
+import poplib
 import re
 import time
 
@@ -363,3 +364,38 @@ def test_over_quota_before_continuation(imap):
     finally:
         imap.ctl_ok("user", "quota", user, "0")
     assert os.listdir(home / "tmp") == []
+
+
+def test_pop3_delete_gives_quota_back(imap):
+    """A POP3 client that deletes what it downloaded gives the space back
+    to IMAP's quota at once: pop3d's UPDATE takes the S= bytes of what it
+    unlinked off the Maildir's usage file, so the next check needs no
+    count of the Maildir and refuses nothing by the old sum."""
+    user, pw = "pop@example.test", "pw-pop"
+    imap.add_user(user, pw)
+    imap.ctl_ok("user", "quota", user, "100000")
+    try:
+        c = raw(imap, user, pw)
+        home = imap.maildir("pop")
+        r = append_sync(c, b"a", b"INBOX", message(60000, b"p1"))
+        assert r[-1].startswith(b"a OK"), r
+        assert usage_file_sum(home) == stored_bytes(home) > 55000
+        c.send(b"b APPEND INBOX {50000}\r\n")
+        ln = c.line()
+        assert ln.startswith(b"b NO [OVERQUOTA]"), ln
+        c.close()
+        p = poplib.POP3("127.0.0.1", imap.pop3_port, timeout=30)
+        p.user(user)
+        p.pass_(pw)
+        assert p.stat()[0] == 1
+        p.dele(1)
+        p.quit()
+        # taken off the usage file by its S=, not counted again
+        assert usage_file_sum(home) == stored_bytes(home) == 0
+        c = raw(imap, user, pw)
+        r = append_sync(c, b"c", b"INBOX", message(50000, b"p2"))
+        assert r[-1].startswith(b"c OK"), r
+        assert usage_file_sum(home) == stored_bytes(home) > 45000
+        c.close()
+    finally:
+        imap.ctl_ok("user", "quota", user, "0")

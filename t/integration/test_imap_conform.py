@@ -13,29 +13,20 @@ import time
 
 import pytest
 
-from test_imap_core import RawIMAP
+from test_imap_core import RawIMAP, imap_instance, ok
 
 USER, PW = "carol@example.test", "pw-carol"
 
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory, pki):
-    from conftest import standard_instance
-    with standard_instance(tmp_path_factory, pki, "imapconform",
-                           imap=True) as inst:
-        yield inst
+    yield from imap_instance(tmp_path_factory, pki, "imapconform")
 
 
 def raw(inst, user=USER, pw=PW):
     c = RawIMAP(inst.imap_port)
     c.login(user, pw)
     return c
-
-
-def ok(c, tag, text, timeout=30):
-    r = c.cmd(tag, text, timeout)
-    assert r[-1].startswith(tag.encode() + b" OK"), r
-    return r
 
 
 def append(c, folder, subject, body=b"body\r\n", tag="a"):
@@ -231,17 +222,24 @@ def test_sort_unicode_casefold(imap):
     c.close()
 
 
+def disk_folder(inst, local, name):
+    """The folder name of local's Maildir made on disk, as another Maildir
+    tool would, after a login made the Maildir: its path, and the
+    Maildir's stat() for chown."""
+    c = raw(inst, "%s@example.test" % local, "pw-" + local)
+    ok(c, "l", "LOGOUT")
+    c.close()
+    md = inst.maildir(local)
+    folder = md / ("." + name)
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return folder, md.stat()
+
+
 def test_stale_tmp_files_removed_on_sync(imap):
     # the first login makes the Maildir; the folder is made on disk
     # after it, with files a killed writer left in its tmp/
-    c = raw(imap, "dave@example.test", "pw-dave")
-    ok(c, "l", "LOGOUT")
-    c.close()
-    md = imap.maildir("dave")
-    owner = md.stat()
-    folder = md / ".stale"
-    for sub in ("cur", "new", "tmp"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+    folder, owner = disk_folder(imap, "dave", "stale")
     old = time.time() - 40 * 3600
     made = {}
     for name, age in (("1.M1P1.old", old), ("2.M2P2.day", time.time() -
@@ -319,14 +317,7 @@ def test_qresync_past_the_expunge_history(imap):
     """More expunged ranges than the index keeps (MINDEX_VANISHED_MAX,
     10,000): QRESYNC from before them must still report every UID gone,
     in several VANISHED (EARLIER) lines, none over ~8 KB."""
-    c = raw(imap, "bob@example.test", "pw-bob")
-    ok(c, "l", "LOGOUT")
-    c.close()
-    md = imap.maildir("bob")
-    owner = md.stat()
-    folder = md / ".big"
-    for sub in ("cur", "new", "tmp"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+    folder, owner = disk_folder(imap, "bob", "big")
     n = 20002
     names = ["%d.M%dP1.test:2," % (1000000 + i, i) for i in range(n)]
     for name in names:

@@ -86,6 +86,100 @@ class RawIMAP(H.RawLines):
         return r
 
 
+def ok(c, tag, text, timeout=30):
+    """A command that must answer OK: its lines."""
+    r = c.cmd(tag, text, timeout)
+    assert r[-1].startswith(tag.encode() + b" OK"), (text, r)
+    return r
+
+
+def imap_instance(tmp_path_factory, pki, name, **kw):
+    """A test module's own instance with imapd on: the body of its
+    module-scoped fixture (yield from it)."""
+    from conftest import standard_instance
+    with standard_instance(tmp_path_factory, pki, name, imap=True,
+                           **kw) as inst:
+        yield inst
+
+
+def fill(home, n):
+    """n small messages into new/, owned as the Maildir is (written in
+    tmp/ first: a session may be looking)."""
+    owner = home.stat()
+    for i in range(n):
+        name = "1700000000.M%dP2Q%d.host,S=60,W=63" % (i, i)
+        p = home / "tmp" / name
+        p.write_bytes(b"From: a@example.org\nSubject: m%d\n\nbody\n" % i)
+        os.chown(p, owner.st_uid, owner.st_gid)
+        os.rename(p, home / "new" / name)
+
+
+def imapd_pss_kib(inst):
+    """The summed PSS of the instance's imapd processes, in KiB."""
+    total = 0
+    for pid in inst.our_pids():
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() != "imapd":
+                    continue
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class IdleSession:
+    """A connected socket (plain or TLS) that sends LOGIN, SELECT INBOX
+    and IDLE at once (imapd holds the pipelined commands while authd
+    answers), then reads lines by deadline."""
+
+    def __init__(self, sock, user, pw):
+        self.sock = sock
+        self.user = user
+        self.buf = b""
+        self.sock.sendall(b'L LOGIN "%s" "%s"\r\nS SELECT INBOX\r\n'
+                          b"I IDLE\r\n" % (user.encode(), pw.encode()))
+
+    def line(self, deadline):
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            assert left > 0, "no line in time; have %r" % self.buf[-200:]
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            assert data, "closed; have %r" % self.buf[-200:]
+            self.buf += data
+        ln, self.buf = self.buf.split(b"\n", 1)
+        return ln.rstrip(b"\r")
+
+    def wait_idling(self, deadline):
+        for _ in range(100):
+            ln = self.line(deadline)
+            assert not ln.startswith((b"L NO", b"L BAD", b"S NO", b"S BAD",
+                                      b"* BYE")), ln
+            if ln.startswith(b"+ "):
+                return
+        raise AssertionError("no IDLE continuation")
+
+    def tagged(self, tag, text, deadline):
+        """Send a command; its lines up to the tagged one, bounded."""
+        self.sock.sendall(b"%s %s\r\n" % (tag.encode(), text.encode()))
+        out = []
+        for _ in range(1000):
+            out.append(self.line(deadline))
+            if out[-1].startswith(tag.encode() + b" "):
+                return out
+        raise AssertionError("no tagged answer: %r" % out[-5:])
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 def plain(user=USER, pw=PW):
     return base64.b64encode(b"\0" + user.encode() + b"\0" +
                             pw.encode()).decode()

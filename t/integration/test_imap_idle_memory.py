@@ -16,6 +16,7 @@ import ssl
 import time
 
 import herald as H
+from test_imap_core import IdleSession, imapd_pss_kib
 
 SANITIZED = bool(os.environ.get("HERALD_SANITIZED"))
 SESSIONS = 300
@@ -29,61 +30,13 @@ PW = "pw-idle-memory"
 IDLE_KIB_BOUND = 28
 
 
-def imapd_pss_kib(inst):
-    total = 0
-    for pid in inst.our_pids():
-        try:
-            with open("/proc/%d/comm" % pid) as f:
-                if f.read().strip() != "imapd":
-                    continue
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-class IdleClient:
-    """One TLS session: connect from source, LOGIN, SELECT and IDLE sent
-    at once (imapd holds the pipelined commands while authd answers)."""
-
-    def __init__(self, inst, ctx, k):
-        self.user = "idle%d@example.test" % (k % USERS)
-        src = "127.0.0.%d" % (2 + k % SOURCES)
-        raw = socket.create_connection(("127.0.0.1", inst.imaps_port), 15,
-                                       source_address=(src, 0))
-        self.sock = ctx.wrap_socket(raw, server_hostname="mx.example.test")
-        self.buf = b""
-        self.sock.sendall(b'L LOGIN "%s" "%s"\r\nS SELECT INBOX\r\n'
-                          b"I IDLE\r\n" % (self.user.encode(), PW.encode()))
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            assert left > 0, "no line in time; have %r" % self.buf[-200:]
-            self.sock.settimeout(left)
-            data = self.sock.recv(4096)
-            assert data, "closed; have %r" % self.buf[-200:]
-            self.buf += data
-        ln, self.buf = self.buf.split(b"\n", 1)
-        return ln.rstrip(b"\r")
-
-    def wait_idling(self, deadline):
-        for _ in range(100):
-            ln = self.line(deadline)
-            assert not ln.startswith((b"L NO", b"L BAD", b"S NO", b"S BAD",
-                                      b"* BYE")), ln
-            if ln.startswith(b"+ "):
-                return
-        raise AssertionError("no IDLE continuation")
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+def idle_client(inst, ctx, k):
+    """Session k over TLS, from its source address, as user k % USERS."""
+    src = "127.0.0.%d" % (2 + k % SOURCES)
+    raw = socket.create_connection(("127.0.0.1", inst.imaps_port), 15,
+                                   source_address=(src, 0))
+    tls = ctx.wrap_socket(raw, server_hostname="mx.example.test")
+    return IdleSession(tls, "idle%d@example.test" % (k % USERS), PW)
 
 
 def open_idle(inst, ctx, first, count, deadline, batch=30):
@@ -92,7 +45,7 @@ def open_idle(inst, ctx, first, count, deadline, batch=30):
     made = []
     try:
         for b in range(first, first + count, batch):
-            fresh = [IdleClient(inst, ctx, k)
+            fresh = [idle_client(inst, ctx, k)
                      for k in range(b, min(b + batch, first + count))]
             made += fresh
             for c in fresh:

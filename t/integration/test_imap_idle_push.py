@@ -18,7 +18,7 @@ import os
 import socket
 import time
 
-import herald as H
+from test_imap_core import IdleSession, fill, imapd_pss_kib
 
 SANITIZED = bool(os.environ.get("HERALD_SANITIZED"))
 USER = "push@example.test"
@@ -31,34 +31,6 @@ PER_SOURCE = 40		# under the shipped imapd_client_limit (50)
 SESSION_KIB_BOUND = 48
 
 
-def imapd_pss_kib(inst):
-    total = 0
-    for pid in inst.our_pids():
-        try:
-            with open("/proc/%d/comm" % pid) as f:
-                if f.read().strip() != "imapd":
-                    continue
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def fill(home, n):
-    """n small messages into new/, owned as the Maildir is (written in
-    tmp/ first: a session may be looking)."""
-    owner = home.stat()
-    for i in range(n):
-        name = "1700000000.M%dP2Q%d.host,S=60,W=63" % (i, i)
-        p = home / "tmp" / name
-        p.write_bytes(b"From: a@example.org\nSubject: m%d\n\nbody\n" % i)
-        os.chown(p, owner.st_uid, owner.st_gid)
-        os.rename(p, home / "new" / name)
-
-
 def drop(home, name):
     """One message into new/ as a delivery agent puts it (tmp, rename)."""
     owner = home.stat()
@@ -69,42 +41,12 @@ def drop(home, name):
     os.rename(tmp, home / "new" / name)
 
 
-class Client:
-    """One plain session: LOGIN, SELECT INBOX and IDLE sent at once."""
-
-    def __init__(self, port, k):
-        src = "127.0.0.%d" % (2 + k // PER_SOURCE)
-        self.sock = socket.create_connection(("127.0.0.1", port), 15,
-                                             source_address=(src, 0))
-        self.buf = b""
-        self.sock.sendall(b'L LOGIN "%s" "%s"\r\nS SELECT INBOX\r\n'
-                          b"I IDLE\r\n" % (USER.encode(), PW.encode()))
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            assert left > 0, "no line in time; have %r" % self.buf[-200:]
-            self.sock.settimeout(left)
-            data = self.sock.recv(65536)
-            assert data, "closed; have %r" % self.buf[-200:]
-            self.buf += data
-        ln, self.buf = self.buf.split(b"\n", 1)
-        return ln.rstrip(b"\r")
-
-    def wait_idling(self, deadline):
-        for _ in range(100):
-            ln = self.line(deadline)
-            assert not ln.startswith((b"L NO", b"L BAD", b"S NO", b"S BAD",
-                                      b"* BYE")), ln
-            if ln.startswith(b"+ "):
-                return
-        raise AssertionError("no IDLE continuation")
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+def client(port, k):
+    """Plain session k of USER, from its source address."""
+    src = "127.0.0.%d" % (2 + k // PER_SOURCE)
+    return IdleSession(socket.create_connection(("127.0.0.1", port), 15,
+                                                source_address=(src, 0)),
+                       USER, PW)
 
 
 def test_idle_push_one_sync_per_folder(make_herald):
@@ -115,7 +57,7 @@ def test_idle_push_one_sync_per_folder(make_herald):
         t_end = time.monotonic() + 90
         # the first login makes the Maildir; its SELECT then gives the
         # 10,000 messages their UIDs (moves them to cur/)
-        first = Client(inst.imap_port, 0)
+        first = client(inst.imap_port, 0)
         clients.append(first)
         first.wait_idling(t_end)
         home = inst.maildir("push")
@@ -131,7 +73,7 @@ def test_idle_push_one_sync_per_folder(make_herald):
         time.sleep(0.5)
         base = None
         for b in range(1, SESSIONS, 25):
-            fresh = [Client(inst.imap_port, k)
+            fresh = [client(inst.imap_port, k)
                      for k in range(b, min(b + 25, SESSIONS))]
             clients += fresh
             for c in fresh:
@@ -174,17 +116,6 @@ def test_idle_push_one_sync_per_folder(make_herald):
             c.close()
 
 
-def tagged(c, tag, text, deadline):
-    """Send a command; its lines up to the tagged one, bounded."""
-    c.sock.sendall(b"%s %s\r\n" % (tag.encode(), text.encode()))
-    out = []
-    for _ in range(1000):
-        out.append(c.line(deadline))
-        if out[-1].startswith(tag.encode() + b" "):
-            return out
-    raise AssertionError("no tagged answer: %r" % out[-5:])
-
-
 def test_shared_listing_copy_on_write(make_herald):
     """Two sessions share the worker's listing of a settled folder; what
     one changes in its view (its STORE, a FETCH that sets \\Seen) is
@@ -194,36 +125,36 @@ def test_shared_listing_copy_on_write(make_herald):
     t_end = time.monotonic() + 60
     a = b = None
     try:
-        a = Client(inst.imap_port, 0)
+        a = client(inst.imap_port, 0)
         a.wait_idling(t_end)
         a.sock.sendall(b"DONE\r\n")
         assert a.line(t_end) == b"I OK IDLE terminated"
         home = inst.maildir("push")
         fill(home, 20)
-        r = tagged(a, "s", "SELECT INBOX", t_end)
+        r = a.tagged("s", "SELECT INBOX", t_end)
         assert b"* 20 EXISTS" in r, r
         # settled (stamp trusted): the next SELECTs share one listing
         time.sleep(0.5)
-        tagged(a, "u", "UNSELECT", t_end)
-        b = Client(inst.imap_port, 1)
+        a.tagged("u", "UNSELECT", t_end)
+        b = client(inst.imap_port, 1)
         b.wait_idling(t_end)
         b.sock.sendall(b"DONE\r\n")
         assert b.line(t_end) == b"I OK IDLE terminated"
-        r = tagged(a, "e", "ENABLE IMAP4rev2", t_end)
-        r = tagged(a, "s", "SELECT INBOX", t_end)
+        r = a.tagged("e", "ENABLE IMAP4rev2", t_end)
+        r = a.tagged("s", "SELECT INBOX", t_end)
         assert r[-1].startswith(b"s OK"), r
-        r = tagged(b, "f", "STORE 3 +FLAGS (\\Flagged)", t_end)
+        r = b.tagged("f", "STORE 3 +FLAGS (\\Flagged)", t_end)
         assert r[-1].startswith(b"f OK"), r
-        r = tagged(a, "n", "NOOP", t_end)
+        r = a.tagged("n", "NOOP", t_end)
         assert any(x.startswith(b"* 3 FETCH") and b"\\Flagged" in x
                    for x in r), r
-        r = tagged(b, "g", "FETCH 5 BODY[]", t_end)
+        r = b.tagged("g", "FETCH 5 BODY[]", t_end)
         assert r[-1].startswith(b"g OK"), r
-        r = tagged(a, "n", "NOOP", t_end)
+        r = a.tagged("n", "NOOP", t_end)
         assert any(x.startswith(b"* 5 FETCH") and b"\\Seen" in x
                    for x in r), r
         # and b's own view has both
-        r = tagged(b, "h", "FETCH 3,5 FLAGS", t_end)
+        r = b.tagged("h", "FETCH 3,5 FLAGS", t_end)
         assert b"\\Flagged" in r[0] and b"\\Seen" in r[1], r
     finally:
         for c in (a, b):

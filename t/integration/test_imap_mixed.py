@@ -13,26 +13,14 @@ import os
 import pytest
 
 from test_imap_batch import lmdb_txnid
-from test_imap_core import RawIMAP
+from test_imap_core import RawIMAP, fill, imap_instance
 
 USER, PW = "bob@example.test", "pw-bob"
 
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory, pki):
-    from conftest import standard_instance
-    with standard_instance(tmp_path_factory, pki, "imapmixed",
-                           imap=True) as inst:
-        yield inst
-
-
-def fill(home, n):
-    """n small messages into new/, owned as the Maildir is."""
-    owner = home.stat()
-    for i in range(n):
-        p = home / "new" / ("1700000000.M%dP2Q%d.host,S=60,W=63" % (i, i))
-        p.write_bytes(b"From: a@example.org\nSubject: m%d\n\nbody\n" % i)
-        os.chown(p, owner.st_uid, owner.st_gid)
+    yield from imap_instance(tmp_path_factory, pki, "imapmixed")
 
 
 def tagged(c, tag, text):

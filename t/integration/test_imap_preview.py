@@ -11,15 +11,12 @@ import re
 
 import pytest
 
-from test_imap_core import RawIMAP
+from test_imap_core import RawIMAP, imap_instance, ok
 
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory, pki):
-    from conftest import standard_instance
-    with standard_instance(tmp_path_factory, pki, "imappreview",
-                           imap=True) as inst:
-        yield inst
+    yield from imap_instance(tmp_path_factory, pki, "imappreview")
 
 
 def session(inst, local):
@@ -28,12 +25,6 @@ def session(inst, local):
     c = RawIMAP(inst.imap_port)
     c.login(addr, "pw-" + local)
     return c, local
-
-
-def ok(c, tag, text):
-    r = c.cmd(tag, text)
-    assert r[-1].startswith(tag.encode() + b" OK"), (text, r)
-    return r
 
 
 def append(c, tag, msg):
