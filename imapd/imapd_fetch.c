@@ -72,7 +72,10 @@
 #define FETCH_CACHE_MIN_PARSED (1024 * 1024)
 /* BINARY decodes a part in memory: a part body over this gets NO
  * [LIMIT] (BODY[] streams it whatever its size) */
-#define FETCH_BINARY_MAX (16 * 1024 * 1024)
+#define FETCH_BINARY_MB 16
+#define FETCH_BINARY_MAX (FETCH_BINARY_MB * 1024 * 1024)
+#define FETCH_STR_(x) #x
+#define FETCH_STR(x) FETCH_STR_(x)	/* the number as a string literal */
 
 /* cache kinds in the index */
 #define FETCH_CACHE_ENVELOPE 'E'
@@ -1410,8 +1413,8 @@ fetch_run(struct imapd_session *s)
 		bool uid = f->uid_cmd;
 		const char *tagged = f->unknown_cte ? "NO [UNKNOWN-CTE] "
 		    "Unknown Content-Transfer-Encoding" : f->binary_limit ?
-		    "NO [LIMIT] BINARY of a part over 16 MB: fetch it with "
-		    "BODY[]" : f->missing ?
+		    "NO [LIMIT] BINARY of a part over " FETCH_STR(FETCH_BINARY_MB)
+		    " MB: fetch it with BODY[]" : f->missing ?
 		    "NO [EXPUNGEISSUED] Some messages were expunged "
 		    "meanwhile" : uid ? "OK UID FETCH completed" :
 		    "OK FETCH completed";
