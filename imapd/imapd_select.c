@@ -1693,14 +1693,8 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	sel_job_submit(s, sj);
 	sj = NULL;
 out:
-	if (sj != NULL) {
-		buf_free(&sj->kw);
-		buf_free(&sj->q.known);
-		imap_seqset_free(&sj->q.mseq);
-		imap_seqset_free(&sj->q.muid);
-		free(sj->folder);
-		free(sj);
-	}
+	if (sj != NULL)
+		sel_job_free(sj);
 	buf_free(&name);
 }
 
