@@ -1272,18 +1272,6 @@ sel_cache_find(const char *path, const char *folder)
 	return NULL;
 }
 
-/* sel_cache_same - are two stamps the same? */
-static bool
-sel_cache_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
-{
-	return a->trusted == b->trusted && a->newt.tv_sec == b->newt.tv_sec &&
-	    a->newt.tv_nsec == b->newt.tv_nsec &&
-	    a->curt.tv_sec == b->curt.tv_sec &&
-	    a->curt.tv_nsec == b->curt.tv_nsec &&
-	    a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
-	    a->highestmodseq == b->highestmodseq;
-}
-
 /* sel_cache_get - the listing of sj's folder into sj, if the cache has
  * it and its stamp still holds */
 static bool
@@ -1304,7 +1292,7 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 		return false;
 	pthread_mutex_lock(&sel_cache_lock);
 	c = sel_cache_find(sj->path, sj->folder);
-	if (c != NULL && sel_cache_same(&c->stamp, &stamp)) {
+	if (c != NULL && mindex_stamp_same(&c->stamp, &stamp)) {
 		imapd_sel_view_ref(&sj->nv, &c->v);
 		sj->st = c->st;
 		buf_set(&sj->kw, buf_cstr(&c->kw));
@@ -1444,7 +1432,8 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	    sj->st.uidnext < sel->uidnext ||
 	    sj->st.highestmodseq < sel->highestmodseq)
 		return true;
-	if (sel->stamp.trusted && sel_cache_same(&sel->stamp, &sj->stamp) &&
+	if (sel->stamp.trusted && sj->stamp.trusted &&
+	    mindex_stamp_same(&sel->stamp, &sj->stamp) &&
 	    sel->recent_hi <= sel->recent_lo)
 		return true;	/* it has this listing already */
 	imapd_sel_view_ref(&nv, &sj->nv);
