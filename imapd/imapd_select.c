@@ -866,7 +866,7 @@ struct imapd_qresync {
 	bool on;
 	uint32_t uidvalidity;
 	uint64_t modseq;
-	struct buf known;	/* known-uids, "" for none */
+	struct imap_seqset known;	/* known-uids; n = 0: none */
 	/* seq-match-data (RFC 7162 3.2.5.2): message numbers and the UIDs
 	 * the client had for them, ascending, the same count; n = 0: none */
 	struct imap_seqset mseq, muid;
@@ -935,14 +935,11 @@ imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
 			return -1;
 		q->modseq = num;
 		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
-			struct imap_seqset ks;
-			bool bad = imap_seqset_parse(t.p, t.len, &ks) < 0 ||
-			    ks.saved;
-
-			imap_seqset_free(&ks);
-			if (bad)
-				return -1;	/* known-uids: a UID set */
-			buf_append(&q->known, t.p, t.len);
+			/* known-uids: a UID set, parsed once here */
+			imap_seqset_free(&q->known);
+			if (imap_seqset_parse(t.p, t.len, &q->known) < 0 ||
+			    q->known.saved)
+				return -1;
 			imap_cursor_next(c, &t);
 		}
 		/* seq-match-data, with or without known-uids before it */
@@ -1187,23 +1184,15 @@ static void
 imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 {
 	struct imapd_sel *sel = s->sel;
-	struct imap_seqset set;
 
 	if (q->uidvalidity != sel->uidvalidity)
 		return;
-	memset(&set, 0, sizeof(set));
-	/* known-uids (checked when SELECT was parsed), or every UID */
-	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
-	    q->known.len, &set) == 0 && !set.saved && set.n > 0)
-		imapd_sel_vanished(s, q->modseq, set.r, set.n,
-		    imapd_sel_matched(&sel->v, q));
-	else
-		imapd_sel_vanished(s, q->modseq, NULL, 0,
-		    imapd_sel_matched(&sel->v, q));
+	/* within known-uids (none: every UID) */
+	imapd_sel_vanished(s, q->modseq, q->known.r, q->known.n,
+	    imapd_sel_matched(&sel->v, q));
 	for (uint32_t i = 0; i < sel->v.n; i++)
 		if (sel->v.modseq[i] > q->modseq)
 			imapd_sel_fetch_line(s, i);
-	imap_seqset_free(&set);
 }
 
 /*
@@ -1400,7 +1389,7 @@ sel_job_free(struct sel_job *sj)
 {
 	imapd_sel_view_free(&sj->nv);
 	buf_free(&sj->kw);
-	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.known);
 	imap_seqset_free(&sj->q.mseq);
 	imap_seqset_free(&sj->q.muid);
 	free(sj->folder);
@@ -1548,7 +1537,6 @@ sel_job_new(enum sel_job_kind kind, const char *folder)
 	sj->folder = folder ? xstrdup(folder) : NULL;
 	sj->stamp.trusted = false;
 	buf_init(&sj->kw);
-	buf_init(&sj->q.known);
 	return sj;
 }
 
