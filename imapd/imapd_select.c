@@ -1330,6 +1330,7 @@ static void
 sel_job_run(struct imapd_job *job, struct mindex *ix)
 {
 	struct sel_job *sj = job->ctx;
+	bool cached = false;
 
 	if (sj->op != NULL) {
 		sj->op->result = ix == NULL ? -1 : 0;
@@ -1355,15 +1356,17 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	if ((sj->kind == SJ_SELECT || sj->kind == SJ_FOLDER) &&
 	    sel_cache_get(ix, sj)) {
 		job->result = 0;
+		cached = true;
 	} else {
 		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
 		    &sj->st, &sj->kw, &sj->stamp, &job->why);
 		if (job->result == 0)
 			sel_cache_put(sj);
 	}
-	/* EXAMINE: what nobody claimed yet, now (a cached listing's
-	 * status may be older than the last claim) */
-	if (job->result == 0 && sj->peek && mindex_recent_from(ix,
+	/* EXAMINE: what nobody claimed yet, now: a cached listing's
+	 * status may be older than the last claim (a fresh one read it
+	 * in the listing's own transaction) */
+	if (job->result == 0 && cached && sj->peek && mindex_recent_from(ix,
 	    sj->folder, &sj->st.recent_from, &job->why) < 0)
 		buf_reset(&job->why);
 	/* \Recent: what nobody claimed yet up to this listing is ours */
