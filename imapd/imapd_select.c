@@ -186,6 +186,28 @@ imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
 	return n;
 }
 
+/*
+ * imapd_sel_recent_add - UIDs [lo, hi) were claimed as \Recent for sel:
+ * marked in the view at its next apply. Claims can come back out of
+ * order (IDLE's folder job and the session's own job run side by side),
+ * so the pending range grows to cover both rather than be replaced.
+ */
+static void
+imapd_sel_recent_add(struct imapd_sel *sel, uint32_t lo, uint32_t hi)
+{
+	if (hi <= lo)
+		return;
+	if (sel->recent_hi <= sel->recent_lo) {
+		sel->recent_lo = lo;
+		sel->recent_hi = hi;
+		return;
+	}
+	if (lo < sel->recent_lo)
+		sel->recent_lo = lo;
+	if (hi > sel->recent_hi)
+		sel->recent_hi = hi;
+}
+
 /* imapd_sel_recent_count - the \Recent messages of the view */
 static uint32_t
 imapd_sel_recent_count(const struct imapd_view *v)
@@ -1413,11 +1435,8 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	struct imapd_sel *sel = s->sel;
 	struct imapd_view nv;
 
-	if (sel == sj->claimer && sj->rhi > sj->rlo) {
-		if (sel->recent_hi <= sel->recent_lo)
-			sel->recent_lo = sj->rlo;
-		sel->recent_hi = sj->rhi;
-	}
+	if (sel == sj->claimer)
+		imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
 	if (imapd_store_busy(s))
 		return false;
 	if (sj->st.uidvalidity != sel->uidvalidity ||
@@ -1510,12 +1529,8 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 			    sj->folder, buf_cstr(&job->why));
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
-		if (job->result >= 0 && sj->rhi > sj->rlo) {
-			/* claims of one session only grow */
-			if (s->sel->recent_hi <= s->sel->recent_lo)
-				s->sel->recent_lo = sj->rlo;
-			s->sel->recent_hi = sj->rhi;
-		}
+		if (job->result >= 0)
+			imapd_sel_recent_add(s->sel, sj->rlo, sj->rhi);
 		if (job->result >= 0 && !sj->unchanged &&
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
