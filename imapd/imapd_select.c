@@ -1014,47 +1014,6 @@ imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 		imapd_sel_vanish_add(ctx, lo, hi);
 }
 
-/* imapd_sel_range_cmp - ranges by lo */
-static int
-imapd_sel_range_cmp(const void *a, const void *b)
-{
-	const struct imap_range *x = a, *y = b;
-
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-/* imapd_sel_ranges_norm - r[0..*n) made lo <= hi ("*" is top), sorted
- * and merged */
-static void
-imapd_sel_ranges_norm(struct imap_range *r, size_t *n, uint32_t top)
-{
-	size_t m = 0;
-
-	for (size_t i = 0; i < *n; i++) {
-		if (r[i].lo == 0)
-			r[i].lo = top;
-		if (r[i].hi == 0)
-			r[i].hi = top;
-		if (r[i].lo > r[i].hi) {
-			uint32_t t = r[i].lo;
-
-			r[i].lo = r[i].hi;
-			r[i].hi = t;
-		}
-	}
-	if (*n > 1)
-		qsort(r, *n, sizeof(*r), imapd_sel_range_cmp);
-	for (size_t i = 0; i < *n; i++) {
-		if (m > 0 && (uint64_t)r[i].lo <= (uint64_t)r[m - 1].hi + 1) {
-			if (r[i].hi > r[m - 1].hi)
-				r[m - 1].hi = r[i].hi;
-		} else {
-			r[m++] = r[i];
-		}
-	}
-	*n = m;
-}
-
 /* imapd_sel_vanish_put - lo..hi into line; a full line is sent and a new
  * one begun, so no UID is dropped and no line grows without bound */
 static void
@@ -1147,7 +1106,7 @@ imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
 	memset(&vn, 0, sizeof(vn));
 	memset(&kn, 0, sizeof(kn));
 	if (nknown > 0) {
-		imapd_sel_ranges_norm(known, &nknown, UINT32_MAX);
+		imap_ranges_norm(known, &nknown, UINT32_MAX);
 	} else {
 		imapd_sel_vanish_add(&kn, 1, UINT32_MAX);
 		known = kn.r;
@@ -1173,7 +1132,7 @@ imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
 		    sel->folder, buf_cstr(&why));
 		vn.n = 0;
 	}
-	imapd_sel_ranges_norm(vn.r, &vn.n, UINT32_MAX);
+	imap_ranges_norm(vn.r, &vn.n, UINT32_MAX);
 	for (size_t i = 0; i < vn.n; i++) {
 		uint32_t lo = vn.r[i].lo, hi = vn.r[i].hi;
 
