@@ -1414,6 +1414,17 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	return true;
 }
 
+/* sel_folder_member - is sel's session alive and selected on folder (one
+ * a folder job is for)? */
+static bool
+sel_folder_member(const struct imapd_sel *sel, const char *folder)
+{
+	const struct imapd_session *s = sel->owner;
+
+	return !s->base.closed && s->state == IMAPD_S_SELECTED &&
+	    sel->folder != NULL && strcmp(sel->folder, folder) == 0;
+}
+
 /* sel_folder_done - in the loop: every session idling on the folder
  * takes the listing */
 static void
@@ -1428,14 +1439,10 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 		msg_warn("folder %s of %s: %s", sj->folder, sj->path,
 		    buf_cstr(&job->why));
 	for (sel = imapd_idle_sessions(sj->dir); sel != NULL; sel = next) {
-		struct imapd_session *s = sel->owner;
-
 		next = sel->watch_next;
-		if (job->result < 0 || s->base.closed || s->state !=
-		    IMAPD_S_SELECTED || sel->folder == NULL ||
-		    strcmp(sel->folder, sj->folder) != 0)
+		if (job->result < 0 || !sel_folder_member(sel, sj->folder))
 			continue;
-		if (!sel_folder_take(s, sj))
+		if (!sel_folder_take(sel->owner, sj))
 			retry = true;
 	}
 	imapd_idle_folder_done(sj->dir, retry);
@@ -1454,11 +1461,13 @@ imapd_sel_push_folder(struct imapd_session *s, const char *dir)
 	sj->dir = xstrdup(dir);
 	sj->path = xstrdup(imapd_store_path(s));
 	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
-	 * on the folder is the one told first (RFC 3501 2.3.2) */
+	 * on the folder is the one told first (RFC 3501 2.3.2); a session
+	 * that has closed (its jobs still out) takes no listing, so it
+	 * must not take the claim either */
 	for (struct imapd_sel *o = imapd_idle_sessions(dir); o != NULL;
 	    o = o->watch_next)
-		if (!o->owner->rev2 && !o->readonly && o->folder != NULL &&
-		    strcmp(o->folder, sj->folder) == 0) {
+		if (!o->owner->rev2 && !o->readonly &&
+		    sel_folder_member(o, sj->folder)) {
 			sj->claim = true;
 			sj->claimer = o;
 			break;
