@@ -2,6 +2,7 @@
  * imap_parse - IMAP command assembly, tokens, sequence sets and SEARCH
  * programs (see imap_parse.h for the contract and the bounds).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -639,6 +640,46 @@ imap_seqset_free(struct imap_seqset *set)
 	x_free(&set->r);
 	set->n = 0;
 	set->saved = false;
+}
+
+/* imap_range_cmp - qsort's order of ranges: by lo */
+static int
+imap_range_cmp(const void *a, const void *b)
+{
+	const struct imap_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* imap_ranges_norm - see imap_parse.h */
+void
+imap_ranges_norm(struct imap_range *r, size_t *n, uint32_t top)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (r[i].lo == 0)
+			r[i].lo = top;
+		if (r[i].hi == 0)
+			r[i].hi = top;
+		if (r[i].lo > r[i].hi) {
+			uint32_t t = r[i].lo;
+
+			r[i].lo = r[i].hi;
+			r[i].hi = t;
+		}
+	}
+	if (*n > 1)
+		qsort(r, *n, sizeof(*r), imap_range_cmp);
+	for (size_t i = 0; i < *n; i++) {
+		if (m > 0 && (uint64_t)r[i].lo <= (uint64_t)r[m - 1].hi + 1) {
+			if (r[i].hi > r[m - 1].hi)
+				r[m - 1].hi = r[i].hi;
+		} else {
+			r[m++] = r[i];
+		}
+	}
+	*n = m;
 }
 
 /* imap_seqset_parse - a sequence-set or "$" */

@@ -242,6 +242,9 @@ struct imap_seqset {
 int imap_seqset_parse(const char *p, size_t n, struct imap_seqset *set);
 /* imap_seqset_free - forget the ranges */
 void imap_seqset_free(struct imap_seqset *set);
+/* imap_ranges_norm - r[0..*n) made lo <= hi with 0 ("*") as top, sorted
+ * by lo and merged where they overlap or touch; *n is their new count */
+void imap_ranges_norm(struct imap_range *r, size_t *n, uint32_t top);
 
 /* SEARCH keys */
 enum imap_sk {

@@ -359,6 +359,34 @@ test_seqset(void)
 	buf_free(&out);
 }
 
+/* test_ranges_norm - "*" made top, ranges turned, sorted and merged
+ * (touching ones too), no overflow at the top */
+static void
+test_ranges_norm(void)
+{
+	struct imap_range r[] = {
+		{9, 0}, {5, 3}, {7, 7}, {1, 1}, {2, 2}, {8, 8}, {20, 30},
+	};
+	struct imap_range t[] = { {UINT32_MAX, 1}, {0, 0} };
+	size_t n = sizeof(r) / sizeof(r[0]), nt = 2;
+
+	imap_ranges_norm(r, &n, 12);
+	T_EQ_INT(n, 3);
+	T_EQ_INT(r[0].lo, 1);
+	T_EQ_INT(r[0].hi, 5);
+	T_EQ_INT(r[1].lo, 7);
+	T_EQ_INT(r[1].hi, 12);
+	T_EQ_INT(r[2].lo, 20);
+	T_EQ_INT(r[2].hi, 30);
+	imap_ranges_norm(t, &nt, UINT32_MAX);
+	T_EQ_INT(nt, 1);
+	T_EQ_INT(t[0].lo, 1);
+	T_EQ_INT(t[0].hi, UINT32_MAX);
+	nt = 0;
+	imap_ranges_norm(t, &nt, 1);
+	T_EQ_INT(nt, 0);
+}
+
 static void
 test_dates(void)
 {
@@ -653,6 +681,7 @@ static const struct test_case cases[] = {
 	{"SASL lines", test_lines_only},
 	{"tags", test_tag},
 	{"sequence sets", test_seqset},
+	{"sequence ranges normalised", test_ranges_norm},
 	{"dates", test_dates},
 	{"SEARCH programs", test_search},
 	{"SEARCH bounds", test_search_bounds},

@@ -72,44 +72,18 @@ imap_search_node_free(struct imap_search_node *n)
 	}
 }
 
-/* imap_search_range_cmp - qsort's order of ranges */
-static int
-imap_search_range_cmp(const void *pa, const void *pb)
-{
-	const struct imap_range *a = pa, *b = pb;
-
-	return (a->lo > b->lo) - (a->lo < b->lo);
-}
-
 /* imap_search_set_compile - s's ranges with "*" as max, each lo <= hi,
  * sorted and merged, so that a number is looked up in log time */
 static void
 imap_search_set_compile(struct imap_search_node *n,
     const struct imap_seqset *s, uint32_t max)
 {
-	size_t k = 0;
-
 	if (s->saved || s->n == 0)
 		return;
 	n->set = xreallocarray(NULL, s->n, sizeof(*n->set));
-	for (size_t i = 0; i < s->n; i++) {
-		uint32_t a = s->r[i].lo ? s->r[i].lo : max;
-		uint32_t b = s->r[i].hi ? s->r[i].hi : max;
-
-		n->set[i].lo = a < b ? a : b;
-		n->set[i].hi = a < b ? b : a;
-	}
-	qsort(n->set, s->n, sizeof(*n->set), imap_search_range_cmp);
-	for (size_t i = 1; i < s->n; i++) {
-		if (n->set[i].lo <= n->set[k].hi ||
-		    n->set[i].lo - n->set[k].hi == 1) {
-			if (n->set[i].hi > n->set[k].hi)
-				n->set[k].hi = n->set[i].hi;
-		} else {
-			n->set[++k] = n->set[i];
-		}
-	}
-	n->nset = k + 1;
+	memcpy(n->set, s->r, s->n * sizeof(*n->set));
+	n->nset = s->n;
+	imap_ranges_norm(n->set, &n->nset, max);
 }
 
 /* imap_search_compile - the compiled form of s; -1 if a needle is not

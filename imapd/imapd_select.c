@@ -186,6 +186,28 @@ imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
 	return n;
 }
 
+/*
+ * imapd_sel_recent_add - UIDs [lo, hi) were claimed as \Recent for sel:
+ * marked in the view at its next apply. Claims can come back out of
+ * order (IDLE's folder job and the session's own job run side by side),
+ * so the pending range grows to cover both rather than be replaced.
+ */
+static void
+imapd_sel_recent_add(struct imapd_sel *sel, uint32_t lo, uint32_t hi)
+{
+	if (hi <= lo)
+		return;
+	if (sel->recent_hi <= sel->recent_lo) {
+		sel->recent_lo = lo;
+		sel->recent_hi = hi;
+		return;
+	}
+	if (lo < sel->recent_lo)
+		sel->recent_lo = lo;
+	if (hi > sel->recent_hi)
+		sel->recent_hi = hi;
+}
+
 /* imapd_sel_recent_count - the \Recent messages of the view */
 static uint32_t
 imapd_sel_recent_count(const struct imapd_view *v)
@@ -866,7 +888,7 @@ struct imapd_qresync {
 	bool on;
 	uint32_t uidvalidity;
 	uint64_t modseq;
-	struct buf known;	/* known-uids, "" for none */
+	struct imap_seqset known;	/* known-uids; n = 0: none */
 	/* seq-match-data (RFC 7162 3.2.5.2): message numbers and the UIDs
 	 * the client had for them, ascending, the same count; n = 0: none */
 	struct imap_seqset mseq, muid;
@@ -935,14 +957,11 @@ imapd_sel_params(struct imapd_session *s, struct imap_cursor *c,
 			return -1;
 		q->modseq = num;
 		if (imap_cursor_next(c, &t) == IMAP_TOK_ATOM) {
-			struct imap_seqset ks;
-			bool bad = imap_seqset_parse(t.p, t.len, &ks) < 0 ||
-			    ks.saved;
-
-			imap_seqset_free(&ks);
-			if (bad)
-				return -1;	/* known-uids: a UID set */
-			buf_append(&q->known, t.p, t.len);
+			/* known-uids: a UID set, parsed once here */
+			imap_seqset_free(&q->known);
+			if (imap_seqset_parse(t.p, t.len, &q->known) < 0 ||
+			    q->known.saved)
+				return -1;
 			imap_cursor_next(c, &t);
 		}
 		/* seq-match-data, with or without known-uids before it */
@@ -993,47 +1012,6 @@ imapd_sel_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq, void *ctx)
 	(void)modseq;
 	if (lo <= hi)
 		imapd_sel_vanish_add(ctx, lo, hi);
-}
-
-/* imapd_sel_range_cmp - ranges by lo */
-static int
-imapd_sel_range_cmp(const void *a, const void *b)
-{
-	const struct imap_range *x = a, *y = b;
-
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-/* imapd_sel_ranges_norm - r[0..*n) made lo <= hi ("*" is top), sorted
- * and merged */
-static void
-imapd_sel_ranges_norm(struct imap_range *r, size_t *n, uint32_t top)
-{
-	size_t m = 0;
-
-	for (size_t i = 0; i < *n; i++) {
-		if (r[i].lo == 0)
-			r[i].lo = top;
-		if (r[i].hi == 0)
-			r[i].hi = top;
-		if (r[i].lo > r[i].hi) {
-			uint32_t t = r[i].lo;
-
-			r[i].lo = r[i].hi;
-			r[i].hi = t;
-		}
-	}
-	if (*n > 1)
-		qsort(r, *n, sizeof(*r), imapd_sel_range_cmp);
-	for (size_t i = 0; i < *n; i++) {
-		if (m > 0 && (uint64_t)r[i].lo <= (uint64_t)r[m - 1].hi + 1) {
-			if (r[i].hi > r[m - 1].hi)
-				r[m - 1].hi = r[i].hi;
-		} else {
-			r[m++] = r[i];
-		}
-	}
-	*n = m;
 }
 
 /* imapd_sel_vanish_put - lo..hi into line; a full line is sent and a new
@@ -1128,7 +1106,7 @@ imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
 	memset(&vn, 0, sizeof(vn));
 	memset(&kn, 0, sizeof(kn));
 	if (nknown > 0) {
-		imapd_sel_ranges_norm(known, &nknown, UINT32_MAX);
+		imap_ranges_norm(known, &nknown, UINT32_MAX);
 	} else {
 		imapd_sel_vanish_add(&kn, 1, UINT32_MAX);
 		known = kn.r;
@@ -1154,7 +1132,7 @@ imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
 		    sel->folder, buf_cstr(&why));
 		vn.n = 0;
 	}
-	imapd_sel_ranges_norm(vn.r, &vn.n, UINT32_MAX);
+	imap_ranges_norm(vn.r, &vn.n, UINT32_MAX);
 	for (size_t i = 0; i < vn.n; i++) {
 		uint32_t lo = vn.r[i].lo, hi = vn.r[i].hi;
 
@@ -1187,23 +1165,15 @@ static void
 imapd_sel_qresync(struct imapd_session *s, struct imapd_qresync *q)
 {
 	struct imapd_sel *sel = s->sel;
-	struct imap_seqset set;
 
 	if (q->uidvalidity != sel->uidvalidity)
 		return;
-	memset(&set, 0, sizeof(set));
-	/* known-uids (checked when SELECT was parsed), or every UID */
-	if (q->known.len > 0 && imap_seqset_parse(q->known.data,
-	    q->known.len, &set) == 0 && !set.saved && set.n > 0)
-		imapd_sel_vanished(s, q->modseq, set.r, set.n,
-		    imapd_sel_matched(&sel->v, q));
-	else
-		imapd_sel_vanished(s, q->modseq, NULL, 0,
-		    imapd_sel_matched(&sel->v, q));
+	/* within known-uids (none: every UID) */
+	imapd_sel_vanished(s, q->modseq, q->known.r, q->known.n,
+	    imapd_sel_matched(&sel->v, q));
 	for (uint32_t i = 0; i < sel->v.n; i++)
 		if (sel->v.modseq[i] > q->modseq)
 			imapd_sel_fetch_line(s, i);
-	imap_seqset_free(&set);
 }
 
 /*
@@ -1272,18 +1242,6 @@ sel_cache_find(const char *path, const char *folder)
 	return NULL;
 }
 
-/* sel_cache_same - are two stamps the same? */
-static bool
-sel_cache_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
-{
-	return a->trusted == b->trusted && a->newt.tv_sec == b->newt.tv_sec &&
-	    a->newt.tv_nsec == b->newt.tv_nsec &&
-	    a->curt.tv_sec == b->curt.tv_sec &&
-	    a->curt.tv_nsec == b->curt.tv_nsec &&
-	    a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
-	    a->highestmodseq == b->highestmodseq;
-}
-
 /* sel_cache_get - the listing of sj's folder into sj, if the cache has
  * it and its stamp still holds */
 static bool
@@ -1304,7 +1262,7 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 		return false;
 	pthread_mutex_lock(&sel_cache_lock);
 	c = sel_cache_find(sj->path, sj->folder);
-	if (c != NULL && sel_cache_same(&c->stamp, &stamp)) {
+	if (c != NULL && mindex_stamp_same(&c->stamp, &stamp)) {
 		imapd_sel_view_ref(&sj->nv, &c->v);
 		sj->st = c->st;
 		buf_set(&sj->kw, buf_cstr(&c->kw));
@@ -1353,6 +1311,7 @@ static void
 sel_job_run(struct imapd_job *job, struct mindex *ix)
 {
 	struct sel_job *sj = job->ctx;
+	bool cached = false;
 
 	if (sj->op != NULL) {
 		sj->op->result = ix == NULL ? -1 : 0;
@@ -1378,15 +1337,17 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	if ((sj->kind == SJ_SELECT || sj->kind == SJ_FOLDER) &&
 	    sel_cache_get(ix, sj)) {
 		job->result = 0;
+		cached = true;
 	} else {
 		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
 		    &sj->st, &sj->kw, &sj->stamp, &job->why);
 		if (job->result == 0)
 			sel_cache_put(sj);
 	}
-	/* EXAMINE: what nobody claimed yet, now (a cached listing's
-	 * status may be older than the last claim) */
-	if (job->result == 0 && sj->peek && mindex_recent_from(ix,
+	/* EXAMINE: what nobody claimed yet, now: a cached listing's
+	 * status may be older than the last claim (a fresh one read it
+	 * in the listing's own transaction) */
+	if (job->result == 0 && cached && sj->peek && mindex_recent_from(ix,
 	    sj->folder, &sj->st.recent_from, &job->why) < 0)
 		buf_reset(&job->why);
 	/* \Recent: what nobody claimed yet up to this listing is ours */
@@ -1412,7 +1373,7 @@ sel_job_free(struct sel_job *sj)
 {
 	imapd_sel_view_free(&sj->nv);
 	buf_free(&sj->kw);
-	buf_free(&sj->q.known);
+	imap_seqset_free(&sj->q.known);
 	imap_seqset_free(&sj->q.mseq);
 	imap_seqset_free(&sj->q.muid);
 	free(sj->folder);
@@ -1433,18 +1394,16 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	struct imapd_sel *sel = s->sel;
 	struct imapd_view nv;
 
-	if (sel == sj->claimer && sj->rhi > sj->rlo) {
-		if (sel->recent_hi <= sel->recent_lo)
-			sel->recent_lo = sj->rlo;
-		sel->recent_hi = sj->rhi;
-	}
+	if (sel == sj->claimer)
+		imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
 	if (imapd_store_busy(s))
 		return false;
 	if (sj->st.uidvalidity != sel->uidvalidity ||
 	    sj->st.uidnext < sel->uidnext ||
 	    sj->st.highestmodseq < sel->highestmodseq)
 		return true;
-	if (sel->stamp.trusted && sel_cache_same(&sel->stamp, &sj->stamp) &&
+	if (sel->stamp.trusted && sj->stamp.trusted &&
+	    mindex_stamp_same(&sel->stamp, &sj->stamp) &&
 	    sel->recent_hi <= sel->recent_lo)
 		return true;	/* it has this listing already */
 	imapd_sel_view_ref(&nv, &sj->nv);
@@ -1453,6 +1412,17 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	else
 		sel->stamp.trusted = false;
 	return true;
+}
+
+/* sel_folder_member - is sel's session alive and selected on folder (one
+ * a folder job is for)? */
+static bool
+sel_folder_member(const struct imapd_sel *sel, const char *folder)
+{
+	const struct imapd_session *s = sel->owner;
+
+	return !s->base.closed && s->state == IMAPD_S_SELECTED &&
+	    sel->folder != NULL && strcmp(sel->folder, folder) == 0;
 }
 
 /* sel_folder_done - in the loop: every session idling on the folder
@@ -1469,14 +1439,10 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 		msg_warn("folder %s of %s: %s", sj->folder, sj->path,
 		    buf_cstr(&job->why));
 	for (sel = imapd_idle_sessions(sj->dir); sel != NULL; sel = next) {
-		struct imapd_session *s = sel->owner;
-
 		next = sel->watch_next;
-		if (job->result < 0 || s->base.closed || s->state !=
-		    IMAPD_S_SELECTED || sel->folder == NULL ||
-		    strcmp(sel->folder, sj->folder) != 0)
+		if (job->result < 0 || !sel_folder_member(sel, sj->folder))
 			continue;
-		if (!sel_folder_take(s, sj))
+		if (!sel_folder_take(sel->owner, sj))
 			retry = true;
 	}
 	imapd_idle_folder_done(sj->dir, retry);
@@ -1495,11 +1461,13 @@ imapd_sel_push_folder(struct imapd_session *s, const char *dir)
 	sj->dir = xstrdup(dir);
 	sj->path = xstrdup(imapd_store_path(s));
 	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
-	 * on the folder is the one told first (RFC 3501 2.3.2) */
+	 * on the folder is the one told first (RFC 3501 2.3.2); a session
+	 * that has closed (its jobs still out) takes no listing, so it
+	 * must not take the claim either */
 	for (struct imapd_sel *o = imapd_idle_sessions(dir); o != NULL;
 	    o = o->watch_next)
-		if (!o->owner->rev2 && !o->readonly && o->folder != NULL &&
-		    strcmp(o->folder, sj->folder) == 0) {
+		if (!o->owner->rev2 && !o->readonly &&
+		    sel_folder_member(o, sj->folder)) {
 			sj->claim = true;
 			sj->claimer = o;
 			break;
@@ -1529,12 +1497,8 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 			    sj->folder, buf_cstr(&job->why));
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
-		if (job->result >= 0 && sj->rhi > sj->rlo) {
-			/* claims of one session only grow */
-			if (s->sel->recent_hi <= s->sel->recent_lo)
-				s->sel->recent_lo = sj->rlo;
-			s->sel->recent_hi = sj->rhi;
-		}
+		if (job->result >= 0)
+			imapd_sel_recent_add(s->sel, sj->rlo, sj->rhi);
 		if (job->result >= 0 && !sj->unchanged &&
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
@@ -1559,7 +1523,6 @@ sel_job_new(enum sel_job_kind kind, const char *folder)
 	sj->folder = folder ? xstrdup(folder) : NULL;
 	sj->stamp.trusted = false;
 	buf_init(&sj->kw);
-	buf_init(&sj->q.known);
 	return sj;
 }
 
@@ -1693,14 +1656,8 @@ imapd_sel_open(struct imapd_session *s, struct imap_cursor *c, bool ro)
 	sel_job_submit(s, sj);
 	sj = NULL;
 out:
-	if (sj != NULL) {
-		buf_free(&sj->kw);
-		buf_free(&sj->q.known);
-		imap_seqset_free(&sj->q.mseq);
-		imap_seqset_free(&sj->q.muid);
-		free(sj->folder);
-		free(sj);
-	}
+	if (sj != NULL)
+		sel_job_free(sj);
 	buf_free(&name);
 }
 

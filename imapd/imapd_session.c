@@ -87,17 +87,21 @@ static void
 imapd_session_vtagged(struct imapd_session *s, const char *fmt, va_list ap)
 {
 	struct buf line = BUF_INIT;
+	size_t text;
 
 	buf_printf(&line, "%s ", s->tag.len ? buf_cstr(&s->tag) : "*");
+	text = line.len;
 	buf_vprintf(&line, fmt, ap);
 	imapd_session_reply(s, "%s", buf_cstr(&line));
 	/*
 	 * After login the limit is on errors in a row, as Dovecot's: a
 	 * client (or a conformance suite) that mixes failing and good
 	 * commands keeps its session, one that only fails does not. Before
-	 * login every error counts.
+	 * login every error counts. The answer as sent decides, not fmt:
+	 * answers made by a job come as "%s".
 	 */
-	if ((s->state & IMAPD_S_LOGGED) != 0 && strncmp(fmt, "OK", 2) == 0)
+	if ((s->state & IMAPD_S_LOGGED) != 0 &&
+	    strncmp(line.data + text, "OK", 2) == 0)
 		s->base.errors = 0;
 	buf_free(&line);
 }

@@ -163,6 +163,10 @@ int mindex_stamp(struct mindex *ix, const char *folder,
  * taken into s */
 void mindex_stamp_status(struct mindex_stamp *s,
     const struct mindex_status *st);
+/* mindex_stamp_same - do a and b record the same folder state (mtimes,
+ * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; their trust is not compared)? */
+bool mindex_stamp_same(const struct mindex_stamp *a,
+    const struct mindex_stamp *b);
 /* mindex_unchanged - true when s is trusted and the folder's stamp now
  * is the same (nothing to sync or list); false when in doubt */
 bool mindex_unchanged(struct mindex *ix, const char *folder,

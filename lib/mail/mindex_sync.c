@@ -1006,6 +1006,18 @@ mindex_stamp_status(struct mindex_stamp *s, const struct mindex_status *st)
 	s->highestmodseq = st->highestmodseq;
 }
 
+/* mindex_stamp_same - see mindex.h */
+bool
+mindex_stamp_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
+{
+	return a->newt.tv_sec == b->newt.tv_sec &&
+	    a->newt.tv_nsec == b->newt.tv_nsec &&
+	    a->curt.tv_sec == b->curt.tv_sec &&
+	    a->curt.tv_nsec == b->curt.tv_nsec &&
+	    a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
+	    a->highestmodseq == b->highestmodseq;
+}
+
 /* mindex_unchanged - see mindex.h */
 bool
 mindex_unchanged(struct mindex *ix, const char *folder,
@@ -1019,11 +1031,5 @@ mindex_unchanged(struct mindex *ix, const char *folder,
 		return false;
 	rc = mindex_stamp(ix, folder, &now, &why);
 	buf_free(&why);
-	return rc == 0 && now.newt.tv_sec == s->newt.tv_sec &&
-	    now.newt.tv_nsec == s->newt.tv_nsec &&
-	    now.curt.tv_sec == s->curt.tv_sec &&
-	    now.curt.tv_nsec == s->curt.tv_nsec &&
-	    now.uidvalidity == s->uidvalidity &&
-	    now.uidnext == s->uidnext &&
-	    now.highestmodseq == s->highestmodseq;
+	return rc == 0 && mindex_stamp_same(&now, s);
 }

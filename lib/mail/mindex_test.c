@@ -3,9 +3,9 @@
  * record codec, sync (new mail, flags and expunges made by other tools),
  * store, expunge, append, copy/move, folders, subscriptions, rebuilds
  * that keep UIDs (old index, dovecot-uidlist, damaged environment),
- * processes killed at every step, concurrent writers from forked
- * processes, links planted in the Maildir, and a big folder's timing
- * (HERALD_MINDEX_BIG=N messages; default a small N).
+ * stale tmp/ files, processes killed at every step, concurrent writers
+ * from forked processes, links planted in the Maildir, and a big
+ * folder's timing (HERALD_MINDEX_BIG=N messages; default a small N).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -472,6 +472,62 @@ test_store_uids_batch(void)
 	free(ents);
 	buf_free(&why);
 	buf_free(&out);
+}
+
+/* tmp_file - a file in dir/tmp/ last changed age seconds ago */
+static void
+tmp_file(const char *dir, const char *name, time_t age)
+{
+	char path[4096];
+	struct timespec t[2];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0 || write(fd, "half\n", 5) != 5)
+		abort();
+	(void)close(fd);
+	t[0].tv_sec = t[1].tv_sec = time(NULL) - age;
+	t[0].tv_nsec = t[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, path, t, 0) < 0)
+		abort();
+}
+
+/* tmp_has - is dir/tmp/name there? */
+static bool
+tmp_has(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* test_tmp_clean - a sync removes tmp/ files older than 36 hours (and no
+ * younger one), at most once an hour per folder */
+static void
+test_tmp_clean(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_sync_result r;
+	struct mindex *ix;
+
+	tmp_file(dir, "1.old", 40 * 3600);
+	tmp_file(dir, "2.day", 24 * 3600);
+	tmp_file(dir, "3.new", 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_ASSERT(!tmp_has(dir, "1.old"));
+	T_ASSERT(tmp_has(dir, "2.day"));
+	T_ASSERT(tmp_has(dir, "3.new"));
+	/* within the hour the folder's tmp/ is not read again */
+	tmp_file(dir, "4.old", 40 * 3600);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_ASSERT(tmp_has(dir, "4.old"));
+	mindex_close(&ix);
+	buf_free(&why);
 }
 
 /* test_stamp - a folder's stamp: untrusted while its mtimes are young,
@@ -1527,6 +1583,7 @@ static const struct test_case cases[] = {
 	{"a store over many messages is one commit (and cache blobs)",
 	    test_store_uids_batch},
 	{"a folder's stamp tells when nothing changed", test_stamp},
+	{"a sync removes stale tmp/ files, once an hour", test_tmp_clean},
 	{"\\Recent: the first claim takes what is unclaimed", test_recent},
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},

@@ -615,6 +615,22 @@ def test_command_and_error_limits(make_herald):
         assert c.line() == b"y BAD Unknown command"
         assert c.line() == b"* BYE Too many errors"
         assert c.read_all(5) == b""
+    # the same when the good answer is made elsewhere and passed on
+    # (NOOP and CHECK in the selected state): what counts is the answer
+    with RawIMAP(inst.imap_port) as c:
+        assert c.cmd("l", "LOGIN alice@example.test pw-alice")[-1] \
+            .startswith(b"l OK")
+        assert c.cmd("s", "SELECT INBOX")[-1].startswith(b"s OK")
+        for round_ in range(3):
+            for i in range(2):
+                t = "e%d%d" % (round_, i)
+                assert c.cmd(t, "FOO")[-1] == t.encode() + b" BAD " \
+                    b"Unknown command"
+            r = c.cmd("n%d" % round_, "NOOP" if round_ % 2 else "CHECK")
+            assert r[-1].startswith(b"n%d OK" % round_), r
+        c.send(b"y FOO\r\n")
+        assert c.line() == b"y BAD Unknown command"
+        assert c.cmd("z", "NOOP")[-1].startswith(b"z OK")
     # bytes before login: a few long lines, each under the line bound
     with RawIMAP(inst.imap_port) as c:
         c.send(b"a ID (\"x\" \"" + b"y" * 1000 + b"\")\r\n")
