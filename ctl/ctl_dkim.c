@@ -409,7 +409,9 @@ ctl_dkim_record(const char *dom, const char *sel, enum dkim_alg alg,
 }
 
 /* ctl_dkim_selectors - the selectors of dom (sorted, current first),
- * one a line into out; -1 with why */
+ * one a line into out; -1 with why, also when there are more than
+ * CTL_DKIM_SELECTORS_MAX (their records would not fit the tables of
+ * the callers, and leaving some out would hide keys from the admin) */
 static int
 ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
     struct buf *why)
@@ -417,6 +419,7 @@ ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
 	struct buf path = BUF_INIT;
 	char *names[CTL_DKIM_SELECTORS_MAX];
 	size_t n = 0;
+	bool full = false;
 	struct dirent *de;
 	DIR *dp;
 
@@ -426,22 +429,38 @@ ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
 		buf_free(&path);
 		return -1;
 	}
-	while ((de = readdir(dp)) != NULL && n < CTL_DKIM_SELECTORS_MAX) {
+	while (!full && (de = readdir(dp)) != NULL) {
 		size_t len = strlen(de->d_name);
 		const char *suf = ".ed25519.key";
+		char *name;
 
 		if (len <= strlen(suf) || strcmp(de->d_name + len -
 		    strlen(suf), suf) != 0)
 			continue;
-		names[n] = xstrndup(de->d_name, len - strlen(suf));
-		if (!ctl_dkim_selector_ok(names[n]) || strcmp(names[n],
+		name = xstrndup(de->d_name, len - strlen(suf));
+		if (!ctl_dkim_selector_ok(name) || strcmp(name,
 		    current) == 0) {
-			x_free(&names[n]);
+			x_free(&name);
 			continue;
 		}
-		n++;
+		if (n == CTL_DKIM_SELECTORS_MAX - 1) {
+			/* the current one makes it one more */
+			x_free(&name);
+			buf_printf(why, "%s has more than %d selectors: "
+			    "remove old ones with \"heraldctl dkim remove\"",
+			    dom, CTL_DKIM_SELECTORS_MAX);
+			full = true;
+			continue;
+		}
+		names[n++] = name;
 	}
 	(void)closedir(dp);
+	if (full) {
+		for (size_t i = 0; i < n; i++)
+			x_free(&names[i]);
+		buf_free(&path);
+		return -1;
+	}
 	buf_printf(out, "%s\n", current);
 	/* a few names: insertion sort */
 	for (size_t i = 1; i < n; i++)

@@ -347,6 +347,38 @@ def test_rotate_and_remove(setup):
         cur.endswith("b"), (cur, r1, r2)
 
 
+def test_selector_limit(tmp_path):
+    """More selectors than heraldctl lists (64) are refused with a reason,
+    not listed in part, and domain dns still prints the other records
+    (65 used to write past the end of its table of records)."""
+    conf = tmp_path / "herald.conf"
+    conf.write_text("data_directory = data\nrun_directory = run\n"
+                    "spool_directory = spool\ndkim_directory = dkim\n"
+                    "myhostname = mx1.many.test\n")
+    ctl_ok(conf, "domain", "add", "many.test")
+    ctl_ok(conf, "dkim", "keygen", "many.test", "--selector", "s0")
+    dom = tmp_path / "dkim" / "many.test"
+    for i in range(1, 64):
+        for alg in ("ed25519", "rsa"):
+            shutil.copy(dom / ("s0.%s.key" % alg),
+                        dom / ("s%d.%s.key" % (i, alg)))
+    recs = json.loads(ctl_ok(conf, "dkim", "show", "many.test",
+                             json_out=True).stdout)
+    assert len(recs) == 128, len(recs)
+    assert len(json.loads(ctl_ok(conf, "domain", "dns", "many.test",
+                                 json_out=True).stdout)) == 131
+    for alg in ("ed25519", "rsa"):
+        shutil.copy(dom / ("s0.%s.key" % alg), dom / ("s64.%s.key" % alg))
+    r = ctl(conf, "dkim", "show", "many.test")
+    assert r.returncode == 1 and "more than 64 selectors" in r.stderr, \
+        (r.returncode, r.stderr)
+    r = ctl(conf, "domain", "dns", "many.test", json_out=True)
+    assert r.returncode == 0 and "more than 64 selectors" in r.stderr, \
+        (r.returncode, r.stderr)
+    assert [x["record"] for x in json.loads(r.stdout)] == \
+        ["MX", "SPF", "DMARC"], r.stdout
+
+
 # -- the boundary: internet-facing services cannot read the keys
 
 def proc_creds(pid):
