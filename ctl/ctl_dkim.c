@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/mem.h"
 #include "mail/dir.h"
 #include "mail/dkim.h"
@@ -109,15 +110,8 @@ ctl_dkim_own(int fd, const char *path, mode_t mode, struct buf *why)
 {
 	gid_t gid = ctl_dkim_gid();
 
-	if (gid != (gid_t)-1 && fchown(fd, 0, gid) < 0) {
-		buf_printf(why, "%s: chown: %m", path);
-		return -1;
-	}
-	if (fchmod(fd, mode) < 0) {
-		buf_printf(why, "%s: chmod: %m", path);
-		return -1;
-	}
-	return 0;
+	return file_fix_fd(fd, path, &(const struct file_owner){
+	    gid == (gid_t)-1 ? (uid_t)-1 : 0, gid, 07777, mode}, why);
 }
 
 /* ctl_dkim_mkdir - path as a folder of mode 0750 (made if missing, its
