@@ -846,6 +846,21 @@ out:
 	return rc;
 }
 
+/* ctl_dkim_lookup - dns_lookup that has an answer (records, nxdomain
+ * or nodata) in res; -1 with why when it has none (res still to free) */
+static int
+ctl_dkim_lookup(struct dns *dns, const char *name, uint16_t type,
+    struct dns_result *res, struct buf *why)
+{
+	if (dns_lookup(dns, name, type, res) == 0 &&
+	    res->status != DNS_TEMPFAIL && res->status != DNS_BOGUS)
+		return 0;
+	buf_printf(why, "%s %s: %s%s%s", name, dns_type_name(type),
+	    dns_status_name(res->status), res->why ? ": " : "",
+	    res->why ? res->why : "");
+	return -1;
+}
+
 /* ctl_dkim_txt - the first TXT record of name starting with prefix
  * (all strings joined) into out: 1 found, 0 not, -1 lookup failed
  * (why); secure_r says whether DNSSEC validated it */
@@ -856,11 +871,7 @@ ctl_dkim_txt(struct dns *dns, const char *name, const char *prefix,
 	struct dns_result res = DNS_RESULT_INIT;
 	int r = 0;
 
-	if (dns_lookup(dns, name, DNS_T_TXT, &res) < 0 ||
-	    res.status == DNS_TEMPFAIL || res.status == DNS_BOGUS) {
-		buf_printf(why, "%s TXT: %s%s%s", name,
-		    dns_status_name(res.status), res.why ? ": " : "",
-		    res.why ? res.why : "");
+	if (ctl_dkim_lookup(dns, name, DNS_T_TXT, &res, why) < 0) {
 		dns_result_free(&res);
 		return -1;
 	}
@@ -968,10 +979,7 @@ ctl_dkim_check_mx(struct dns *dns, const struct ctl_dkim_rec *r,
 	struct dns_result res = DNS_RESULT_INIT;
 	const char *st = "missing";
 
-	if (dns_lookup(dns, r->name, DNS_T_MX, &res) < 0 ||
-	    res.status == DNS_TEMPFAIL || res.status == DNS_BOGUS) {
-		buf_printf(detail, "lookup failed: %s",
-		    dns_status_name(res.status));
+	if (ctl_dkim_lookup(dns, r->name, DNS_T_MX, &res, detail) < 0) {
 		st = "tempfail";
 	} else {
 		for (size_t i = 0; i < res.nrr; i++) {
