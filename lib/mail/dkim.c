@@ -427,18 +427,20 @@ out:
 	return rc;
 }
 
-/* dkim_sign_parsed - the fields for a parsed message and its body hash
- * (hash NULL: computed from the message) */
+/* dkim_sign_text - the fields for the message or header in text and
+ * its body hash (hash_in NULL: computed from the text's body) */
 static int
-dkim_sign_parsed(struct dkim_msg *mp, const unsigned char *hash_in,
+dkim_sign_text(const char *text, size_t len, const unsigned char *hash_in,
     const struct dkim_signer *s, size_t ns, time_t now, struct buf *out,
     struct buf *why)
 {
-	struct dkim_msg m = *mp;
+	struct dkim_msg m;
 	unsigned char hash[32];
 	struct buf bh = BUF_INIT;
 	int rc = -1;
 
+	if (dkim_parse(text, len, &m, why) < 0)
+		return -1;
 	if (hash_in != NULL)
 		memcpy(hash, hash_in, sizeof(hash));
 	else if (dkim_body_hash(&m, -1, hash, why) < 0)
@@ -451,6 +453,7 @@ dkim_sign_parsed(struct dkim_msg *mp, const unsigned char *hash_in,
 	rc = 0;
 out:
 	buf_free(&bh);
+	x_free(&m.f);
 	return rc;
 }
 
@@ -459,14 +462,7 @@ int
 dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
     size_t ns, time_t now, struct buf *out, struct buf *why)
 {
-	struct dkim_msg m;
-	int rc;
-
-	if (dkim_parse(msg, len, &m, why) < 0)
-		return -1;
-	rc = dkim_sign_parsed(&m, NULL, s, ns, now, out, why);
-	x_free(&m.f);
-	return rc;
+	return dkim_sign_text(msg, len, NULL, s, ns, now, out, why);
 }
 
 /* dkim_sign_header - dkim_sign from the header and the body's hash */
@@ -475,14 +471,7 @@ dkim_sign_header(const char *header, size_t len,
     const unsigned char bh[32], const struct dkim_signer *s, size_t ns,
     time_t now, struct buf *out, struct buf *why)
 {
-	struct dkim_msg m;
-	int rc;
-
-	if (dkim_parse(header, len, &m, why) < 0)
-		return -1;
-	rc = dkim_sign_parsed(&m, bh, s, ns, now, out, why);
-	x_free(&m.f);
-	return rc;
+	return dkim_sign_text(header, len, bh, s, ns, now, out, why);
 }
 
 /* dkim_hasher_init - start a body hash; -1 if OpenSSL fails */
