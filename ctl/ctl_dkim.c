@@ -1002,19 +1002,14 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct buf dom = BUF_INIT, why = BUF_INIT, name = BUF_INIT;
 	struct buf val = BUF_INIT, got = BUF_INIT, s1 = BUF_INIT,
-	    s2 = BUF_INIT, detail[CTL_DKIM_RECS_MAX];
+	    s2 = BUF_INIT, detail = BUF_INIT;
 	struct ctl_dkim_rec r[CTL_DKIM_RECS_MAX];
-	const char *status[CTL_DKIM_RECS_MAX];
-	char *stat_text[CTL_DKIM_RECS_MAX];
+	char *status[CTL_DKIM_RECS_MAX] = {NULL};
 	bool check = ctl_args_has(a, "check");
 	struct dns *dns = NULL;
 	size_t n = 0;
 	int rc = CTL_EXIT_FAIL;
 
-	for (size_t i = 0; i < CTL_DKIM_RECS_MAX; i++) {
-		buf_init(&detail[i]);
-		stat_text[i] = NULL;
-	}
 	if (ctl_dkim_domain(a->pos[0], &dom) < 0)
 		goto out;
 	ctl_dkim_rec_add(r, &n, "MX", buf_cstr(&dom), DNS_T_MX,
@@ -1050,8 +1045,9 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 		bool secure = false;
 		int f;
 
+		buf_reset(&detail);
 		if (r[i].type == DNS_T_MX) {
-			st = ctl_dkim_check_mx(dns, &r[i], &detail[i]);
+			st = ctl_dkim_check_mx(dns, &r[i], &detail);
 		} else {
 			buf_reset(&got);
 			buf_reset(&why);
@@ -1061,29 +1057,27 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 			ctl_dkim_squeeze(buf_cstr(&got), &s2);
 			if (f < 0) {
 				st = "tempfail";
-				buf_puts(&detail[i], buf_cstr(&why));
+				buf_puts(&detail, buf_cstr(&why));
 			} else if (f == 0)
 				st = "missing";
 			else if (strcmp(buf_cstr(&s1), buf_cstr(&s2)) == 0)
 				st = secure ? "ok, DNSSEC" : "ok";
 			else {
 				st = "differs";
-				buf_printf(&detail[i], "found \"%.200s\"",
+				buf_printf(&detail, "found \"%.200s\"",
 				    buf_cstr(&got));
 			}
 		}
 		if (strncmp(st, "ok", 2) != 0)
 			rc = CTL_EXIT_FAIL;
-		stat_text[i] = detail[i].len ? xasprintf("%s (%s)", st,
-		    buf_cstr(&detail[i])) : xstrdup(st);
-		status[i] = stat_text[i];
+		status[i] = detail.len ? xasprintf("%s (%s)", st,
+		    buf_cstr(&detail)) : xstrdup(st);
 	}
-	ctl_dkim_print_recs(ctl, r, n, status);
+	ctl_dkim_print_recs(ctl, r, n, (const char *const *)status);
 out:
-	for (size_t i = 0; i < CTL_DKIM_RECS_MAX; i++) {
-		buf_free(&detail[i]);
-		x_free(&stat_text[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		x_free(&status[i]);
+	buf_free(&detail);
 	dns_free(&dns);
 	ctl_dkim_rec_free(r, n);
 	buf_free(&dom);
