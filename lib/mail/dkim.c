@@ -144,20 +144,19 @@ dkim_pick(struct dkim_msg *m, const char *name, size_t nlen)
 	return NULL;
 }
 
-/* dkim_buf_out - the body canonicaliser's output into a struct buf */
-static void
-dkim_buf_out(void *ctx, const void *data, size_t len)
-{
-	buf_append(ctx, data, len);
-}
-
-/* dkim_hasher_out - the body canonicaliser's output into a hasher */
+/* dkim_hasher_out - the body canonicaliser's output into a hasher, up
+ * to its limit */
 static void
 dkim_hasher_out(void *ctx, const void *data, size_t len)
 {
 	struct dkim_hasher *h = ctx;
 
-	if (EVP_DigestUpdate(h->md, data, len) != 1)
+	if (h->left >= 0) {
+		if ((unsigned long long)h->left < len)
+			len = (size_t)h->left;
+		h->left -= (long long)len;
+	}
+	if (len > 0 && EVP_DigestUpdate(h->md, data, len) != 1)
 		h->failed = true;
 }
 
@@ -174,27 +173,25 @@ dkim_sha256(const void *data, size_t len, unsigned char hash[32])
 }
 
 /* dkim_body_hash - sha256 of the relaxed body, of at most limit bytes
- * of it when limit >= 0 (l=); -1 if OpenSSL fails */
+ * of it when limit >= 0 (l=), hashed as it is canonicalised (no copy
+ * of the body); -1 if OpenSSL fails */
 static int
 dkim_body_hash(const struct dkim_msg *m, long long limit,
     unsigned char hash[32], struct buf *why)
 {
-	struct dkim_body b;
-	struct buf canon = BUF_INIT;
-	size_t n;
-	int rc;
+	struct dkim_hasher h;
 
-	dkim_body_init(&b, dkim_buf_out, &canon);
-	dkim_body_update(&b, m->body, m->blen);
-	dkim_body_final(&b);
-	n = canon.len;
-	if (limit >= 0 && (unsigned long long)limit < n)
-		n = (size_t)limit;
-	rc = dkim_sha256(canon.data, n, hash);
-	if (rc < 0)
+	if (dkim_hasher_init(&h) < 0) {
 		buf_puts(why, "sha256 failed");
-	buf_free(&canon);
-	return rc;
+		return -1;
+	}
+	h.left = limit;
+	dkim_hasher_update(&h, m->body, m->blen);
+	if (dkim_hasher_final(&h, hash) < 0) {
+		buf_puts(why, "sha256 failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* dkim_b64 - base64 of data[0..len) appended to out */
@@ -485,6 +482,7 @@ dkim_hasher_init(struct dkim_hasher *h)
 		h->md = NULL;
 		return -1;
 	}
+	h->left = -1;
 	h->failed = false;
 	dkim_body_init(&h->body, dkim_hasher_out, h);
 	return 0;
