@@ -636,20 +636,41 @@ out:
 	return rc;
 }
 
+/* ctl_dkim_count_lines - how many lines b holds */
+static int
+ctl_dkim_count_lines(const struct buf *b)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->data[i] == '\n';
+	return n;
+}
+
 /* ctl_dkim_rotate - a new selector that signs from now on */
 int
 ctl_dkim_rotate(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct buf dom = BUF_INIT, sel = BUF_INIT, old = BUF_INIT;
-	struct buf why = BUF_INIT;
+	struct buf why = BUF_INIT, sels = BUF_INIT;
 	struct ctl_dkim_rec r[CTL_DKIM_RECS_MAX];
 	size_t n = 0;
 	int rc = CTL_EXIT_FAIL;
 
 	if (ctl_dkim_domain(a->pos[0], &dom) < 0)
 		goto out;
-	if (ctl_dkim_current(buf_cstr(&dom), &old, &why) < 0) {
+	if (ctl_dkim_current(buf_cstr(&dom), &old, &why) < 0 ||
+	    ctl_dkim_selectors(buf_cstr(&dom), buf_cstr(&old), &sels,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
+		goto out;
+	}
+	/* one a line: a new one must still fit, or rotate would make it
+	 * and switch to it, then fail to list the records */
+	if (ctl_dkim_count_lines(&sels) >= CTL_DKIM_SELECTORS_MAX) {
+		ctl_error("%s has %d selectors, the most it may have: remove "
+		    "old ones with \"heraldctl dkim remove\" first",
+		    buf_cstr(&dom), CTL_DKIM_SELECTORS_MAX);
 		goto out;
 	}
 	if (ctl_dkim_new_selector(a, buf_cstr(&dom), &sel) < 0)
@@ -673,6 +694,7 @@ out:
 	buf_free(&dom);
 	buf_free(&sel);
 	buf_free(&old);
+	buf_free(&sels);
 	buf_free(&why);
 	return rc;
 }

@@ -367,6 +367,12 @@ def test_selector_limit(tmp_path):
     assert len(recs) == 128, len(recs)
     assert len(json.loads(ctl_ok(conf, "domain", "dns", "many.test",
                                  json_out=True).stdout)) == 131
+    # at the limit rotate refuses before it makes or switches anything
+    before = sorted(p.name for p in dom.iterdir())
+    r = ctl(conf, "dkim", "rotate", "many.test", "--selector", "s99")
+    assert r.returncode == 1 and "64 selectors" in r.stderr, r.stderr
+    assert sorted(p.name for p in dom.iterdir()) == before
+    assert (dom / "current").read_text() == "s0\n"
     for alg in ("ed25519", "rsa"):
         shutil.copy(dom / ("s0.%s.key" % alg), dom / ("s64.%s.key" % alg))
     r = ctl(conf, "dkim", "show", "many.test")
