@@ -469,6 +469,10 @@ def test_network_services_cannot_read_keys(pki):
         for name in ("smtpd", "imapd", "pop3d"):
             pids = H.wait_for(lambda: inst.children(name), 15,
                               what="%s running" % name)
+            # master forks as root and the child drops root as it
+            # starts (slowly under ASan): look once it has
+            H.wait_for(lambda: all(proc_creds(p)[0] != 0 for p in pids),
+                       15, what="%s without root" % name)
             for pid in pids:
                 uid, gid, groups = proc_creds(pid)
                 assert uid != 0, (name, uid)
