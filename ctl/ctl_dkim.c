@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 
 #include "base/buf.h"
+#include "base/file.h"
 #include "base/mem.h"
 #include "mail/dir.h"
 #include "mail/dkim.h"
@@ -109,15 +110,8 @@ ctl_dkim_own(int fd, const char *path, mode_t mode, struct buf *why)
 {
 	gid_t gid = ctl_dkim_gid();
 
-	if (gid != (gid_t)-1 && fchown(fd, 0, gid) < 0) {
-		buf_printf(why, "%s: chown: %m", path);
-		return -1;
-	}
-	if (fchmod(fd, mode) < 0) {
-		buf_printf(why, "%s: chmod: %m", path);
-		return -1;
-	}
-	return 0;
+	return file_fix_fd(fd, path, &(const struct file_owner){
+	    gid == (gid_t)-1 ? (uid_t)-1 : 0, gid, 07777, mode}, why);
 }
 
 /* ctl_dkim_mkdir - path as a folder of mode 0750 (made if missing, its
@@ -409,7 +403,9 @@ ctl_dkim_record(const char *dom, const char *sel, enum dkim_alg alg,
 }
 
 /* ctl_dkim_selectors - the selectors of dom (sorted, current first),
- * one a line into out; -1 with why */
+ * one a line into out; -1 with why, also when there are more than
+ * CTL_DKIM_SELECTORS_MAX (their records would not fit the tables of
+ * the callers, and leaving some out would hide keys from the admin) */
 static int
 ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
     struct buf *why)
@@ -417,6 +413,7 @@ ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
 	struct buf path = BUF_INIT;
 	char *names[CTL_DKIM_SELECTORS_MAX];
 	size_t n = 0;
+	bool full = false;
 	struct dirent *de;
 	DIR *dp;
 
@@ -426,22 +423,38 @@ ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
 		buf_free(&path);
 		return -1;
 	}
-	while ((de = readdir(dp)) != NULL && n < CTL_DKIM_SELECTORS_MAX) {
+	while (!full && (de = readdir(dp)) != NULL) {
 		size_t len = strlen(de->d_name);
 		const char *suf = ".ed25519.key";
+		char *name;
 
 		if (len <= strlen(suf) || strcmp(de->d_name + len -
 		    strlen(suf), suf) != 0)
 			continue;
-		names[n] = xstrndup(de->d_name, len - strlen(suf));
-		if (!ctl_dkim_selector_ok(names[n]) || strcmp(names[n],
+		name = xstrndup(de->d_name, len - strlen(suf));
+		if (!ctl_dkim_selector_ok(name) || strcmp(name,
 		    current) == 0) {
-			x_free(&names[n]);
+			x_free(&name);
 			continue;
 		}
-		n++;
+		if (n == CTL_DKIM_SELECTORS_MAX - 1) {
+			/* the current one makes it one more */
+			x_free(&name);
+			buf_printf(why, "%s has more than %d selectors: "
+			    "remove old ones with \"heraldctl dkim remove\"",
+			    dom, CTL_DKIM_SELECTORS_MAX);
+			full = true;
+			continue;
+		}
+		names[n++] = name;
 	}
 	(void)closedir(dp);
+	if (full) {
+		for (size_t i = 0; i < n; i++)
+			x_free(&names[i]);
+		buf_free(&path);
+		return -1;
+	}
 	buf_printf(out, "%s\n", current);
 	/* a few names: insertion sort */
 	for (size_t i = 1; i < n; i++)
@@ -623,20 +636,41 @@ out:
 	return rc;
 }
 
+/* ctl_dkim_count_lines - how many lines b holds */
+static int
+ctl_dkim_count_lines(const struct buf *b)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->data[i] == '\n';
+	return n;
+}
+
 /* ctl_dkim_rotate - a new selector that signs from now on */
 int
 ctl_dkim_rotate(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct buf dom = BUF_INIT, sel = BUF_INIT, old = BUF_INIT;
-	struct buf why = BUF_INIT;
+	struct buf why = BUF_INIT, sels = BUF_INIT;
 	struct ctl_dkim_rec r[CTL_DKIM_RECS_MAX];
 	size_t n = 0;
 	int rc = CTL_EXIT_FAIL;
 
 	if (ctl_dkim_domain(a->pos[0], &dom) < 0)
 		goto out;
-	if (ctl_dkim_current(buf_cstr(&dom), &old, &why) < 0) {
+	if (ctl_dkim_current(buf_cstr(&dom), &old, &why) < 0 ||
+	    ctl_dkim_selectors(buf_cstr(&dom), buf_cstr(&old), &sels,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
+		goto out;
+	}
+	/* one a line: a new one must still fit, or rotate would make it
+	 * and switch to it, then fail to list the records */
+	if (ctl_dkim_count_lines(&sels) >= CTL_DKIM_SELECTORS_MAX) {
+		ctl_error("%s has %d selectors, the most it may have: remove "
+		    "old ones with \"heraldctl dkim remove\" first",
+		    buf_cstr(&dom), CTL_DKIM_SELECTORS_MAX);
 		goto out;
 	}
 	if (ctl_dkim_new_selector(a, buf_cstr(&dom), &sel) < 0)
@@ -660,6 +694,7 @@ out:
 	buf_free(&dom);
 	buf_free(&sel);
 	buf_free(&old);
+	buf_free(&sels);
 	buf_free(&why);
 	return rc;
 }
@@ -833,6 +868,21 @@ out:
 	return rc;
 }
 
+/* ctl_dkim_lookup - dns_lookup that has an answer (records, nxdomain
+ * or nodata) in res; -1 with why when it has none (res still to free) */
+static int
+ctl_dkim_lookup(struct dns *dns, const char *name, uint16_t type,
+    struct dns_result *res, struct buf *why)
+{
+	if (dns_lookup(dns, name, type, res) == 0 &&
+	    res->status != DNS_TEMPFAIL && res->status != DNS_BOGUS)
+		return 0;
+	buf_printf(why, "%s %s: %s%s%s", name, dns_type_name(type),
+	    dns_status_name(res->status), res->why ? ": " : "",
+	    res->why ? res->why : "");
+	return -1;
+}
+
 /* ctl_dkim_txt - the first TXT record of name starting with prefix
  * (all strings joined) into out: 1 found, 0 not, -1 lookup failed
  * (why); secure_r says whether DNSSEC validated it */
@@ -843,11 +893,7 @@ ctl_dkim_txt(struct dns *dns, const char *name, const char *prefix,
 	struct dns_result res = DNS_RESULT_INIT;
 	int r = 0;
 
-	if (dns_lookup(dns, name, DNS_T_TXT, &res) < 0 ||
-	    res.status == DNS_TEMPFAIL || res.status == DNS_BOGUS) {
-		buf_printf(why, "%s TXT: %s%s%s", name,
-		    dns_status_name(res.status), res.why ? ": " : "",
-		    res.why ? res.why : "");
+	if (ctl_dkim_lookup(dns, name, DNS_T_TXT, &res, why) < 0) {
 		dns_result_free(&res);
 		return -1;
 	}
@@ -955,10 +1001,7 @@ ctl_dkim_check_mx(struct dns *dns, const struct ctl_dkim_rec *r,
 	struct dns_result res = DNS_RESULT_INIT;
 	const char *st = "missing";
 
-	if (dns_lookup(dns, r->name, DNS_T_MX, &res) < 0 ||
-	    res.status == DNS_TEMPFAIL || res.status == DNS_BOGUS) {
-		buf_printf(detail, "lookup failed: %s",
-		    dns_status_name(res.status));
+	if (ctl_dkim_lookup(dns, r->name, DNS_T_MX, &res, detail) < 0) {
 		st = "tempfail";
 	} else {
 		for (size_t i = 0; i < res.nrr; i++) {
@@ -981,19 +1024,14 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct buf dom = BUF_INIT, why = BUF_INIT, name = BUF_INIT;
 	struct buf val = BUF_INIT, got = BUF_INIT, s1 = BUF_INIT,
-	    s2 = BUF_INIT, detail[CTL_DKIM_RECS_MAX];
+	    s2 = BUF_INIT, detail = BUF_INIT;
 	struct ctl_dkim_rec r[CTL_DKIM_RECS_MAX];
-	const char *status[CTL_DKIM_RECS_MAX];
-	char *stat_text[CTL_DKIM_RECS_MAX];
+	char *status[CTL_DKIM_RECS_MAX] = {NULL};
 	bool check = ctl_args_has(a, "check");
 	struct dns *dns = NULL;
 	size_t n = 0;
 	int rc = CTL_EXIT_FAIL;
 
-	for (size_t i = 0; i < CTL_DKIM_RECS_MAX; i++) {
-		buf_init(&detail[i]);
-		stat_text[i] = NULL;
-	}
 	if (ctl_dkim_domain(a->pos[0], &dom) < 0)
 		goto out;
 	ctl_dkim_rec_add(r, &n, "MX", buf_cstr(&dom), DNS_T_MX,
@@ -1029,8 +1067,9 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 		bool secure = false;
 		int f;
 
+		buf_reset(&detail);
 		if (r[i].type == DNS_T_MX) {
-			st = ctl_dkim_check_mx(dns, &r[i], &detail[i]);
+			st = ctl_dkim_check_mx(dns, &r[i], &detail);
 		} else {
 			buf_reset(&got);
 			buf_reset(&why);
@@ -1040,29 +1079,27 @@ ctl_domain_dns(struct ctl *ctl, const struct ctl_args *a)
 			ctl_dkim_squeeze(buf_cstr(&got), &s2);
 			if (f < 0) {
 				st = "tempfail";
-				buf_puts(&detail[i], buf_cstr(&why));
+				buf_puts(&detail, buf_cstr(&why));
 			} else if (f == 0)
 				st = "missing";
 			else if (strcmp(buf_cstr(&s1), buf_cstr(&s2)) == 0)
 				st = secure ? "ok, DNSSEC" : "ok";
 			else {
 				st = "differs";
-				buf_printf(&detail[i], "found \"%.200s\"",
+				buf_printf(&detail, "found \"%.200s\"",
 				    buf_cstr(&got));
 			}
 		}
 		if (strncmp(st, "ok", 2) != 0)
 			rc = CTL_EXIT_FAIL;
-		stat_text[i] = detail[i].len ? xasprintf("%s (%s)", st,
-		    buf_cstr(&detail[i])) : xstrdup(st);
-		status[i] = stat_text[i];
+		status[i] = detail.len ? xasprintf("%s (%s)", st,
+		    buf_cstr(&detail)) : xstrdup(st);
 	}
-	ctl_dkim_print_recs(ctl, r, n, status);
+	ctl_dkim_print_recs(ctl, r, n, (const char *const *)status);
 out:
-	for (size_t i = 0; i < CTL_DKIM_RECS_MAX; i++) {
-		buf_free(&detail[i]);
-		x_free(&stat_text[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		x_free(&status[i]);
+	buf_free(&detail);
 	dns_free(&dns);
 	ctl_dkim_rec_free(r, n);
 	buf_free(&dom);

@@ -144,20 +144,19 @@ dkim_pick(struct dkim_msg *m, const char *name, size_t nlen)
 	return NULL;
 }
 
-/* dkim_buf_out - the body canonicaliser's output into a struct buf */
-static void
-dkim_buf_out(void *ctx, const void *data, size_t len)
-{
-	buf_append(ctx, data, len);
-}
-
-/* dkim_hasher_out - the body canonicaliser's output into a hasher */
+/* dkim_hasher_out - the body canonicaliser's output into a hasher, up
+ * to its limit */
 static void
 dkim_hasher_out(void *ctx, const void *data, size_t len)
 {
 	struct dkim_hasher *h = ctx;
 
-	if (EVP_DigestUpdate(h->md, data, len) != 1)
+	if (h->left >= 0) {
+		if ((unsigned long long)h->left < len)
+			len = (size_t)h->left;
+		h->left -= (long long)len;
+	}
+	if (len > 0 && EVP_DigestUpdate(h->md, data, len) != 1)
 		h->failed = true;
 }
 
@@ -174,27 +173,25 @@ dkim_sha256(const void *data, size_t len, unsigned char hash[32])
 }
 
 /* dkim_body_hash - sha256 of the relaxed body, of at most limit bytes
- * of it when limit >= 0 (l=); -1 if OpenSSL fails */
+ * of it when limit >= 0 (l=), hashed as it is canonicalised (no copy
+ * of the body); -1 if OpenSSL fails */
 static int
 dkim_body_hash(const struct dkim_msg *m, long long limit,
     unsigned char hash[32], struct buf *why)
 {
-	struct dkim_body b;
-	struct buf canon = BUF_INIT;
-	size_t n;
-	int rc;
+	struct dkim_hasher h;
 
-	dkim_body_init(&b, dkim_buf_out, &canon);
-	dkim_body_update(&b, m->body, m->blen);
-	dkim_body_final(&b);
-	n = canon.len;
-	if (limit >= 0 && (unsigned long long)limit < n)
-		n = (size_t)limit;
-	rc = dkim_sha256(canon.data, n, hash);
-	if (rc < 0)
+	if (dkim_hasher_init(&h) < 0) {
 		buf_puts(why, "sha256 failed");
-	buf_free(&canon);
-	return rc;
+		return -1;
+	}
+	h.left = limit;
+	dkim_hasher_update(&h, m->body, m->blen);
+	if (dkim_hasher_final(&h, hash) < 0) {
+		buf_puts(why, "sha256 failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* dkim_b64 - base64 of data[0..len) appended to out */
@@ -427,18 +424,20 @@ out:
 	return rc;
 }
 
-/* dkim_sign_parsed - the fields for a parsed message and its body hash
- * (hash NULL: computed from the message) */
+/* dkim_sign_text - the fields for the message or header in text and
+ * its body hash (hash_in NULL: computed from the text's body) */
 static int
-dkim_sign_parsed(struct dkim_msg *mp, const unsigned char *hash_in,
+dkim_sign_text(const char *text, size_t len, const unsigned char *hash_in,
     const struct dkim_signer *s, size_t ns, time_t now, struct buf *out,
     struct buf *why)
 {
-	struct dkim_msg m = *mp;
+	struct dkim_msg m;
 	unsigned char hash[32];
 	struct buf bh = BUF_INIT;
 	int rc = -1;
 
+	if (dkim_parse(text, len, &m, why) < 0)
+		return -1;
 	if (hash_in != NULL)
 		memcpy(hash, hash_in, sizeof(hash));
 	else if (dkim_body_hash(&m, -1, hash, why) < 0)
@@ -451,6 +450,7 @@ dkim_sign_parsed(struct dkim_msg *mp, const unsigned char *hash_in,
 	rc = 0;
 out:
 	buf_free(&bh);
+	x_free(&m.f);
 	return rc;
 }
 
@@ -459,14 +459,7 @@ int
 dkim_sign(const char *msg, size_t len, const struct dkim_signer *s,
     size_t ns, time_t now, struct buf *out, struct buf *why)
 {
-	struct dkim_msg m;
-	int rc;
-
-	if (dkim_parse(msg, len, &m, why) < 0)
-		return -1;
-	rc = dkim_sign_parsed(&m, NULL, s, ns, now, out, why);
-	x_free(&m.f);
-	return rc;
+	return dkim_sign_text(msg, len, NULL, s, ns, now, out, why);
 }
 
 /* dkim_sign_header - dkim_sign from the header and the body's hash */
@@ -475,14 +468,7 @@ dkim_sign_header(const char *header, size_t len,
     const unsigned char bh[32], const struct dkim_signer *s, size_t ns,
     time_t now, struct buf *out, struct buf *why)
 {
-	struct dkim_msg m;
-	int rc;
-
-	if (dkim_parse(header, len, &m, why) < 0)
-		return -1;
-	rc = dkim_sign_parsed(&m, bh, s, ns, now, out, why);
-	x_free(&m.f);
-	return rc;
+	return dkim_sign_text(header, len, bh, s, ns, now, out, why);
 }
 
 /* dkim_hasher_init - start a body hash; -1 if OpenSSL fails */
@@ -496,6 +482,7 @@ dkim_hasher_init(struct dkim_hasher *h)
 		h->md = NULL;
 		return -1;
 	}
+	h->left = -1;
 	h->failed = false;
 	dkim_body_init(&h->body, dkim_hasher_out, h);
 	return 0;

@@ -101,6 +101,7 @@ int dkim_sign_header(const char *header, size_t len,
 struct dkim_hasher {
 	struct dkim_body body;
 	void *md;		/* EVP_MD_CTX */
+	long long left;		/* bytes still hashed (l=); < 0: all */
 	bool failed;
 };
 

@@ -407,6 +407,59 @@ test_sign_header(void)
 	buf_free(&why);
 }
 
+/* test_body_length - l= covers the first bytes of the body only: text
+ * added after them keeps the signature, a change inside breaks it (the
+ * field is made here, since herald's signer never writes l=) */
+static void
+test_body_length(void)
+{
+	static const char body[] = "Hello\r\nworld\r\n";
+	struct buf field = BUF_INIT, data = BUF_INIT, txt = BUF_INIT;
+	struct buf msg = BUF_INIT, why = BUF_INIT;
+	unsigned char bh[32], hash[32], sig[64];
+	char bh64[48], sig64[96];
+	size_t siglen = sizeof(sig), nv = 0;
+	struct dkim_verdict v[2];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY *k = NULL;
+
+	T_EQ_INT(dkim_key_generate(DKIM_ED25519_SHA256, &k, &why), 0);
+	T_EQ_INT(dkim_txt_record(k, &txt, &why), 0);
+	/* the body is in relaxed form already: bh= of its 14 bytes */
+	T_EQ_INT(EVP_Digest(body, strlen(body), bh, NULL, EVP_sha256(),
+	    NULL), 1);
+	EVP_EncodeBlock((unsigned char *)bh64, bh, sizeof(bh));
+	buf_printf(&field, "DKIM-Signature: v=1; a=ed25519-sha256; "
+	    "c=relaxed/relaxed; d=example.test; s=s; h=from; l=%zu; "
+	    "bh=%s; b=", strlen(body), bh64);
+	/* RFC 8463: Ed25519 over the SHA-256 of the header data */
+	T_EQ_INT(dkim_canon_header("From: a@example.test", 20, &data), 0);
+	T_EQ_INT(dkim_canon_header(field.data, field.len, &data), 0);
+	buf_truncate(&data, data.len - 2);
+	T_EQ_INT(EVP_Digest(data.data, data.len, hash, NULL, EVP_sha256(),
+	    NULL), 1);
+	T_ASSERT(md != NULL);
+	T_EQ_INT(EVP_DigestSignInit(md, NULL, NULL, NULL, k), 1);
+	T_EQ_INT(EVP_DigestSign(md, sig, &siglen, hash, sizeof(hash)), 1);
+	EVP_EncodeBlock((unsigned char *)sig64, sig, (int)siglen);
+	buf_printf(&msg, "%s%s\r\nFrom: a@example.test\r\n\r\n%s"
+	    "P.S. added on the way\r\n", buf_cstr(&field), sig64, body);
+	T_EQ_INT(dkim_verify(msg.data, msg.len, key_txt, txt.data, v, 2,
+	    &nv), 1);
+	T_EQ_INT((int)nv, 1);
+	/* a change inside the signed length */
+	*strstr(msg.data, "Hello") = 'J';
+	T_EQ_INT(dkim_verify(msg.data, msg.len, key_txt, txt.data, v, 2,
+	    &nv), 0);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+	buf_free(&field);
+	buf_free(&data);
+	buf_free(&txt);
+	buf_free(&msg);
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
 	{"RFC 6376 3.4.5 relaxed header", test_canon_header},
 	{"relaxed body at every chunk size", test_canon_body},
@@ -416,6 +469,7 @@ static const struct test_case cases[] = {
 	{"messages without body", test_no_header_end},
 	{"key to PEM and back", test_key_pem},
 	{"header and streamed body hash sign the same", test_sign_header},
+	{"l= signs the first bytes of the body only", test_body_length},
 	{0},
 };
 

@@ -416,6 +416,20 @@ dns_convert(struct dns_query *q, int err, struct ub_result *ur)
 		res->secure = false;
 }
 
+/* dns_query_finish - an async query has its result: off the list, the
+ * caller's handle cleared (the callback may not cancel it), the
+ * callback run, the query freed */
+static void
+dns_query_finish(struct dns_query *q)
+{
+	dns_query_unlink(q);
+	if (q->handle != NULL)
+		*q->handle = NULL;
+	q->handle = NULL;
+	q->fn(&q->res, q->ctx);
+	dns_query_free(q);
+}
+
 /* dns_ub_done - libunbound's callback, from ub_process() */
 static void
 dns_ub_done(void *arg, int err, struct ub_result *ur)
@@ -428,12 +442,7 @@ dns_ub_done(void *arg, int err, struct ub_result *ur)
 	q->done = true;
 	if (q->fn == NULL)
 		return;		/* a plain lookup: dns_lookup takes over */
-	dns_query_unlink(q);
-	if (q->handle != NULL)
-		*q->handle = NULL;
-	q->handle = NULL;
-	q->fn(&q->res, q->ctx);
-	dns_query_free(q);
+	dns_query_finish(q);
 }
 
 /* dns_name_check - a name worth asking: 1..253 printable bytes */
@@ -581,12 +590,7 @@ dns_expired(struct evloop *loop, void *ctx)
 	dns_result_free(&q->res);
 	q->res.status = DNS_TEMPFAIL;
 	dns_set_why(&q->res, "no answer within %lld ms", q->dns->timeout_ms);
-	dns_query_unlink(q);
-	if (q->handle != NULL)
-		*q->handle = NULL;
-	q->handle = NULL;
-	q->fn(&q->res, q->ctx);
-	dns_query_free(q);
+	dns_query_finish(q);
 	return -1;
 }
 

@@ -347,6 +347,44 @@ def test_rotate_and_remove(setup):
         cur.endswith("b"), (cur, r1, r2)
 
 
+def test_selector_limit(tmp_path):
+    """More selectors than heraldctl lists (64) are refused with a reason,
+    not listed in part, and domain dns still prints the other records
+    (65 used to write past the end of its table of records)."""
+    conf = tmp_path / "herald.conf"
+    conf.write_text("data_directory = data\nrun_directory = run\n"
+                    "spool_directory = spool\ndkim_directory = dkim\n"
+                    "myhostname = mx1.many.test\n")
+    ctl_ok(conf, "domain", "add", "many.test")
+    ctl_ok(conf, "dkim", "keygen", "many.test", "--selector", "s0")
+    dom = tmp_path / "dkim" / "many.test"
+    for i in range(1, 64):
+        for alg in ("ed25519", "rsa"):
+            shutil.copy(dom / ("s0.%s.key" % alg),
+                        dom / ("s%d.%s.key" % (i, alg)))
+    recs = json.loads(ctl_ok(conf, "dkim", "show", "many.test",
+                             json_out=True).stdout)
+    assert len(recs) == 128, len(recs)
+    assert len(json.loads(ctl_ok(conf, "domain", "dns", "many.test",
+                                 json_out=True).stdout)) == 131
+    # at the limit rotate refuses before it makes or switches anything
+    before = sorted(p.name for p in dom.iterdir())
+    r = ctl(conf, "dkim", "rotate", "many.test", "--selector", "s99")
+    assert r.returncode == 1 and "64 selectors" in r.stderr, r.stderr
+    assert sorted(p.name for p in dom.iterdir()) == before
+    assert (dom / "current").read_text() == "s0\n"
+    for alg in ("ed25519", "rsa"):
+        shutil.copy(dom / ("s0.%s.key" % alg), dom / ("s64.%s.key" % alg))
+    r = ctl(conf, "dkim", "show", "many.test")
+    assert r.returncode == 1 and "more than 64 selectors" in r.stderr, \
+        (r.returncode, r.stderr)
+    r = ctl(conf, "domain", "dns", "many.test", json_out=True)
+    assert r.returncode == 0 and "more than 64 selectors" in r.stderr, \
+        (r.returncode, r.stderr)
+    assert [x["record"] for x in json.loads(r.stdout)] == \
+        ["MX", "SPF", "DMARC"], r.stdout
+
+
 # -- the boundary: internet-facing services cannot read the keys
 
 def proc_creds(pid):
@@ -431,6 +469,10 @@ def test_network_services_cannot_read_keys(pki):
         for name in ("smtpd", "imapd", "pop3d"):
             pids = H.wait_for(lambda: inst.children(name), 15,
                               what="%s running" % name)
+            # master forks as root and the child drops root as it
+            # starts (slowly under ASan): look once it has
+            H.wait_for(lambda: all(proc_creds(p)[0] != 0 for p in pids),
+                       15, what="%s without root" % name)
             for pid in pids:
                 uid, gid, groups = proc_creds(pid)
                 assert uid != 0, (name, uid)
