@@ -299,6 +299,25 @@ def test_received_leaves_out_client_address(sub, token):
     assert b"client.example.test" in rcvd, rcvd
 
 
+def test_received_names_client_when_configured(sub, token):
+    """submission_received_client = yes puts the address back."""
+    sender = "alice@example.test"
+    msg = H.make_message(token, sender=sender, to="bob@example.test")
+    sub.set_config(submission_received_client="yes")
+    sub.ctl_ok("reload")
+    try:
+        with implicit(sub) as s:
+            s.login("alice@example.test", PASSWORD)
+            assert s.sendmail(sender, ["bob@example.test"], msg) == {}
+        got = sub.wait_messages(token, "bob")
+    finally:
+        sub.set_config(submission_received_client=None)
+        sub.ctl_ok("reload")
+    fields = H.split_delivered(got[0], msg)
+    rcvd = b" ".join(H.header_values(fields, "Received"))
+    assert b"client.example.test ([127.0.0.1])" in rcvd, rcvd
+
+
 def test_credentials_never_logged(sub):
     secret = "Sekr1t-%s" % H.time.time_ns()
     since = sub.log_size()
