@@ -45,8 +45,10 @@ smtpd_auth_offered(const struct smtpd_session *s)
 	case SMTPD_ROLE_SUBMISSIONS:
 		return true;
 	case SMTPD_ROLE_SUBMISSION:
-		return stream_is_tls(s->base.stream) ||
-		    strcmp(var_auth_plaintext, "always") == 0;
+		/* pop3d's and imapd's rule, but never for loopback alone:
+		 * RFC 6409 wants STARTTLS before AUTH */
+		return sasl_plaintext_rule(var_auth_plaintext,
+		    stream_is_tls(s->base.stream), false);
 	default:
 		return false;
 	}
