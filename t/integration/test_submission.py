@@ -410,6 +410,20 @@ def test_from_header_strict(sub, token, from_field, code):
             assert resp.startswith(b"5.7.1"), resp
 
 
+@pytest.mark.parametrize("first", ["X-Mailer : x", "From :"])
+def test_from_header_strict_after_obsolete_blank(sub, token, first):
+    """A blank before a colon (RFC 5322 obsolete syntax, which readers
+    accept) does not end the header section before the From: check."""
+    msg = ("%s\r\nFrom: Bob <bob@example.test>\r\nSubject: %s\r\n"
+           "\r\nbody\r\n" % (first, token)).encode()
+    with implicit(sub) as s:
+        s.login("alice@example.test", PASSWORD)
+        s.mail("alice@example.test")
+        s.rcpt("bob@example.test")
+        got, resp = s.data(msg)
+        assert got == 553 and resp.startswith(b"5.7.1"), resp
+
+
 def send_as_alice(inst, rcpts, from_field="alice@example.test",
                   mail_from="alice@example.test"):
     """One message over 465 after login: the (code, text) of the first
