@@ -104,30 +104,21 @@ imapd_auth_done(const struct auth_reply *reply, void *ctx)
 	 * timeout of a logged-in session) */
 	stream_set_idle_timeout(s->base.stream,
 	    var_imapd_preauth_timeout * 1000);
+	session_auth_log(&s->base, reply, buf_cstr(&s->user), s->method);
 	switch (reply->result) {
 	case AUTH_OK:
 		imapd_auth_ok(s, reply->user);
 		break;
 	case AUTH_FAIL:
-		msg_info("authentication failed: user=<%s> client=[%s] "
-		    "method=%s", imapd_auth_log_name(s), s->base.peer.addr,
-		    s->method);
 		imapd_session_bad(s, "NO [AUTHENTICATIONFAILED] "
 		    "Authentication failed.");
 		break;
 	case AUTH_LOCKED:
-		msg_info("authentication refused: user=<%s> client=[%s] "
-		    "method=%s: locked out", imapd_auth_log_name(s),
-		    s->base.peer.addr, s->method);
 		imapd_session_bad(s, "NO [AUTHENTICATIONFAILED] Too many "
 		    "failed logins, try again later.");
 		break;
 	case AUTH_TEMPFAIL:
 	default:
-		msg_warn("authentication temporarily failed: user=<%s> "
-		    "client=[%s]: %s", imapd_auth_log_name(s),
-		    s->base.peer.addr, reply->reason[0] ? reply->reason :
-		    "authd did not answer");
 		imapd_session_tagged(s, "NO [UNAVAILABLE] Temporary "
 		    "authentication failure.");
 		break;
@@ -144,25 +135,14 @@ static void
 imapd_auth_start(struct imapd_session *s, const char *user,
     const char *password)
 {
-	struct auth_request req = {
-		.user = user,
-		.password = password,
-		.client = s->base.peer.addr,
-		.service = "imap",
-	};
-
 	if (user != buf_cstr(&s->user))
 		buf_set(&s->user, user);
 	s->state = IMAPD_S_WAIT;
-	session_set_pause(&s->base, IMAPD_PAUSE_AUTH, true);
 	/* authd's answer may take its failure delay: that is not the
 	 * client's silence (auth_client answers within auth_timeout) */
 	stream_set_idle_timeout(s->base.stream, 0);
-	s->auth =
-	    auth_client_start(s->base.pool->loop, &req, imapd_auth_done, s);
-	/* a client that hangs up while its request is queued costs authd
-	 * nothing (its input is paused, so only auth_client can tell) */
-	auth_client_watch(s->auth, stream_fd(s->base.stream));
+	s->auth = session_auth_start(&s->base, IMAPD_PAUSE_AUTH, "imap",
+	    user, password, imapd_auth_done, s);
 	sasl_wipe(&s->sasl);
 }
 

@@ -79,16 +79,19 @@ enum master_socket_access {
 #define MASTER_LISTEN_SETS 4	/* smtpd: smtp, submit, submission(s) */
 
 /*
- * master_listen_set - one kind of listener of a service: listen() appends
- * its addresses for the current configuration (0, or -1 with why), and
- * each gets fdname in LISTEN_FDNAMES ("pop3" and "pop3s" for pop3d;
- * "smtp", and the UNIX socket "submit" for sendmail, for smtpd).
+ * master_listen_set - one kind of listener of a service: its addresses
+ * for the current configuration are the entries of the host:port list
+ * setting *list, or what listen() appends (0, or -1 with why) when list
+ * is NULL, and each gets fdname in LISTEN_FDNAMES ("pop3" and "pop3s"
+ * for pop3d; "smtp", "submission", "submissions", and the UNIX socket
+ * "submit" for sendmail, for smtpd).
  */
 struct master_listen_set {
 	const char *fdname;
 	int (*listen)(char ***addrs_r, int *n_r, struct buf *why);
 	bool is_unix;		/* listen() gives socket paths */
 	enum master_socket_access access;	/* of those sockets */
+	char *const *list;	/* a *_listen setting, instead of listen() */
 };
 
 /*

@@ -67,7 +67,7 @@ master_service_addrs_add(char ***addrs, int *n, const char *addr)
 }
 
 /* master_service_list - every entry of a host:port list setting */
-static int
+static void
 master_service_list(char ***addrs_r, int *n_r, const char *list)
 {
 	const char *cursor = list;
@@ -75,57 +75,6 @@ master_service_list(char ***addrs_r, int *n_r, const char *list)
 
 	while (cfg_list_next(&cursor, item, sizeof(item)))
 		master_service_addrs_add(addrs_r, n_r, item);
-	return 0;
-}
-
-/* master_service_smtpd_listen - every entry of smtpd_listen */
-static int
-master_service_smtpd_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_smtpd_listen);
-}
-
-/* master_service_submission_listen - every entry of submission_listen */
-static int
-master_service_submission_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_submission_listen);
-}
-
-/* master_service_submissions_listen - every entry of submissions_listen */
-static int
-master_service_submissions_listen(char ***addrs_r, int *n_r,
-    struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_submissions_listen);
-}
-
-/* master_service_pop3_listen - every entry of pop3d_listen */
-static int
-master_service_pop3_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_pop3d_listen);
-}
-
-/* master_service_pop3s_listen - every entry of pop3s_listen */
-static int
-master_service_pop3s_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_pop3s_listen);
-}
-
-/* master_service_imap_listen - every entry of imap_listen */
-static int
-master_service_imap_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_imap_listen);
-}
-
-/* master_service_imaps_listen - every entry of imaps_listen */
-static int
-master_service_imaps_listen(char ***addrs_r, int *n_r, struct buf *why)
-{
-	return master_service_list(addrs_r, n_r, var_imaps_listen);
 }
 
 /* master_service_per_core - configured, or one per core when 0 */
@@ -255,37 +204,36 @@ master_service_auth_count(void)
 static const struct master_service_def master_service_table[] = {
 	{"authd", "authd", false,
 	    {{"auth", master_service_auth_listen, true,
-	    MASTER_SOCKET_SERVICES}},
+	    MASTER_SOCKET_SERVICES, NULL}},
 	    master_service_auth_count, NULL},
 	{"smtpd", "smtpd", false,
-	    {{"smtp", master_service_smtpd_listen, false, MASTER_SOCKET_HERALD},
+	    {{"smtp", NULL, false, MASTER_SOCKET_HERALD, &var_smtpd_listen},
 	    {"submit", master_service_submit_listen, true,
-	    MASTER_SOCKET_PUBLIC},
-	    {"submission", master_service_submission_listen, false,
-	    MASTER_SOCKET_HERALD},
-	    {"submissions", master_service_submissions_listen, false,
-	    MASTER_SOCKET_HERALD}},
+	    MASTER_SOCKET_PUBLIC, NULL},
+	    {"submission", NULL, false, MASTER_SOCKET_HERALD,
+	    &var_submission_listen},
+	    {"submissions", NULL, false, MASTER_SOCKET_HERALD,
+	    &var_submissions_listen}},
 	    master_service_smtpd_count, &var_smtpd_max_sessions},
 	{"qmgr", "qmgr", true,
-	    {{"qmgr", master_service_qmgr_listen, true, MASTER_SOCKET_HERALD}},
+	    {{"qmgr", master_service_qmgr_listen, true, MASTER_SOCKET_HERALD,
+	    NULL}},
 	    master_service_one, NULL},
 	{"local", "local", false,
 	    {{"local", master_service_local_listen, true,
-	    MASTER_SOCKET_HERALD}},
+	    MASTER_SOCKET_HERALD, NULL}},
 	    master_service_local_count, NULL},
 	{"remote", "remote", false,
 	    {{"remote", master_service_remote_listen, true,
-	    MASTER_SOCKET_HERALD}},
+	    MASTER_SOCKET_HERALD, NULL}},
 	    master_service_remote_count, NULL},
 	{"pop3d", "pop3d", false,
-	    {{"pop3", master_service_pop3_listen, false, MASTER_SOCKET_HERALD},
-	    {"pop3s", master_service_pop3s_listen, false,
-	    MASTER_SOCKET_HERALD}},
+	    {{"pop3", NULL, false, MASTER_SOCKET_HERALD, &var_pop3d_listen},
+	    {"pop3s", NULL, false, MASTER_SOCKET_HERALD, &var_pop3s_listen}},
 	    master_service_pop3d_count, &var_pop3d_max_sessions},
 	{"imapd", "imapd", false,
-	    {{"imap", master_service_imap_listen, false, MASTER_SOCKET_HERALD},
-	    {"imaps", master_service_imaps_listen, false,
-	    MASTER_SOCKET_HERALD}},
+	    {{"imap", NULL, false, MASTER_SOCKET_HERALD, &var_imap_listen},
+	    {"imaps", NULL, false, MASTER_SOCKET_HERALD, &var_imaps_listen}},
 	    master_service_imapd_count, &var_imapd_max_sessions},
 };
 
@@ -324,7 +272,9 @@ master_service_plan_set(const struct master_service_def *def,
 	char **addrs = NULL;
 	int naddrs = 0, rc = 0;
 
-	if (set->listen(&addrs, &naddrs, why) < 0)
+	if (set->list != NULL)
+		master_service_list(&addrs, &naddrs, *set->list);
+	else if (set->listen(&addrs, &naddrs, why) < 0)
 		rc = -1;
 	for (int i = 0; rc == 0 && i < naddrs; i++) {
 		struct master_listener *l;

@@ -36,15 +36,6 @@
 #define POP3D_PLAINTEXT_REFUSED "-ERR [AUTH] Plaintext authentication " \
 	"disallowed on non-secure (SSL/TLS) connections."
 
-/* pop3d_auth_log_name - a client-given login name, safe for the log */
-static const char *
-pop3d_auth_log_name(struct pop3d_session *s, const char *name)
-{
-	buf_reset(&s->scratch);
-	str_printable(&s->scratch, name, strlen(name), 100);
-	return buf_cstr(&s->scratch);
-}
-
 /* pop3d_auth_opened - the maildrop thread opened (or could not open)
  * the maildrop of s->login (loop thread) */
 static void
@@ -134,6 +125,7 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 	if (s->base.closed || s->state != POP3D_S_WAIT)
 		goto out;
 	s->state = POP3D_S_AUTH;
+	session_auth_log(&s->base, reply, buf_cstr(&s->user), s->method);
 	switch (reply->result) {
 	case AUTH_OK:
 		buf_reset(&s->user);
@@ -141,25 +133,14 @@ pop3d_auth_done(const struct auth_reply *reply, void *ctx)
 			goto out;	/* input stays paused until opened */
 		break;
 	case AUTH_FAIL:
-		msg_info("authentication failed: user=<%s> client=[%s] "
-		    "method=%s", pop3d_auth_log_name(s, buf_cstr(&s->user)),
-		    s->base.peer.addr, s->method);
 		pop3d_session_error(s, "-ERR [AUTH] Authentication failed.");
 		break;
 	case AUTH_LOCKED:
-		msg_info("authentication refused: user=<%s> client=[%s] "
-		         "method=%s: locked out",
-		    pop3d_auth_log_name(s, buf_cstr(&s->user)),
-		    s->base.peer.addr, s->method);
 		pop3d_session_error(s, "-ERR [AUTH] Too many failed logins, "
 		    "try again later.");
 		break;
 	case AUTH_TEMPFAIL:
 	default:
-		msg_warn("authentication temporarily failed: user=<%s> "
-		    "client=[%s]: %s", pop3d_auth_log_name(s,
-		    buf_cstr(&s->user)), s->base.peer.addr, reply->reason[0] ?
-		    reply->reason : "authd did not answer");
 		pop3d_session_reply(s, "-ERR [SYS/TEMP] Temporary "
 		    "authentication failure.");
 		break;
@@ -176,22 +157,11 @@ static void
 pop3d_auth_start(struct pop3d_session *s, const char *user,
     const char *password)
 {
-	struct auth_request req = {
-		.user = user,
-		.password = password,
-		.client = s->base.peer.addr,
-		.service = "pop3",
-	};
-
 	if (user != buf_cstr(&s->user))
 		buf_set(&s->user, user);
 	s->state = POP3D_S_WAIT;
-	session_set_pause(&s->base, POP3D_PAUSE_AUTH, true);
-	s->auth =
-	    auth_client_start(s->base.pool->loop, &req, pop3d_auth_done, s);
-	/* a client that hangs up while its request is queued costs authd
-	 * nothing (its input is paused, so only auth_client can tell) */
-	auth_client_watch(s->auth, stream_fd(s->base.stream));
+	s->auth = session_auth_start(&s->base, POP3D_PAUSE_AUTH, "pop3",
+	    user, password, pop3d_auth_done, s);
 	sasl_wipe(&s->sasl);
 }
 

@@ -120,6 +120,7 @@ struct smtpd_hdr {
 	int state;		/* SMTPD_HDR_* in smtpd_hdr.c */
 	char name[SMTPD_HDR_NAME_MAX + 1];	/* held start of a line */
 	size_t nlen;
+	size_t wlen;		/* ... of which the name, before blanks */
 	int field;		/* the field whose value is being read */
 	bool seen;		/* a field was seen (folding is allowed) */
 	bool has_msgid;		/* Message-ID: seen */

@@ -45,20 +45,13 @@ smtpd_auth_offered(const struct smtpd_session *s)
 	case SMTPD_ROLE_SUBMISSIONS:
 		return true;
 	case SMTPD_ROLE_SUBMISSION:
-		return stream_is_tls(s->base.stream) ||
-		    strcmp(var_auth_plaintext, "always") == 0;
+		/* pop3d's and imapd's rule, but never for loopback alone:
+		 * RFC 6409 wants STARTTLS before AUTH */
+		return sasl_plaintext_rule(var_auth_plaintext,
+		    stream_is_tls(s->base.stream), false);
 	default:
 		return false;
 	}
-}
-
-/* smtpd_auth_log_name - a client-given login name, safe for the log */
-static const char *
-smtpd_auth_log_name(struct smtpd_session *s, const char *name)
-{
-	buf_reset(&s->scratch);
-	str_printable(&s->scratch, name, strlen(name), 100);
-	return buf_cstr(&s->scratch);
 }
 
 /* smtpd_auth_end - the exchange is over: wipe it, commands again */
@@ -85,6 +78,7 @@ smtpd_auth_done(const struct auth_reply *reply, void *ctx)
 		goto out;
 	str_lcpy(user, s->sasl != NULL ? s->sasl->authcid : "", sizeof(user));
 	smtpd_auth_end(s);
+	session_auth_log(&s->base, reply, user, s->auth_method);
 	switch (reply->result) {
 	case AUTH_OK:
 		buf_set(&s->login, reply->user);
@@ -94,25 +88,15 @@ smtpd_auth_done(const struct auth_reply *reply, void *ctx)
 		smtpd_session_reply(s, "235 2.7.0 Authentication successful");
 		break;
 	case AUTH_FAIL:
-		msg_info("authentication failed: user=<%s> client=[%s] "
-		    "method=%s", smtpd_auth_log_name(s, user),
-		    s->base.peer.addr, s->auth_method);
 		smtpd_session_error(s, "535 5.7.8 Error: authentication "
 		    "credentials invalid");
 		break;
 	case AUTH_LOCKED:
-		msg_info("authentication refused: user=<%s> client=[%s] "
-		    "method=%s: locked out", smtpd_auth_log_name(s, user),
-		    s->base.peer.addr, s->auth_method);
 		smtpd_session_error(s, "535 5.7.8 Error: too many failed "
 		    "logins, try again later");
 		break;
 	case AUTH_TEMPFAIL:
 	default:
-		msg_warn("authentication temporarily failed: user=<%s> "
-		    "client=[%s]: %s", smtpd_auth_log_name(s, user),
-		    s->base.peer.addr, reply->reason[0] ? reply->reason :
-		    "authd did not answer");
 		smtpd_session_reply(s, "454 4.7.0 Temporary authentication "
 		    "failure");
 		break;
@@ -128,19 +112,8 @@ out:
 static void
 smtpd_auth_verify(struct smtpd_session *s)
 {
-	struct auth_request req = {
-		.user = s->sasl->authcid,
-		.password = s->sasl->password,
-		.client = s->base.peer.addr,
-		.service = "smtp",
-	};
-
-	session_set_pause(&s->base, SMTPD_PAUSE_AUTH, true);
-	s->auth = auth_client_start(s->base.pool->loop, &req, smtpd_auth_done,
-	    s);
-	/* a client that hangs up while its request is queued costs authd
-	 * nothing */
-	auth_client_watch(s->auth, stream_fd(s->base.stream));
+	s->auth = session_auth_start(&s->base, SMTPD_PAUSE_AUTH, "smtp",
+	    s->sasl->authcid, s->sasl->password, smtpd_auth_done, s);
 	/* the password is copied by auth_client: wipe ours now; the
 	 * name stays for the log line of the answer */
 	explicit_bzero(s->sasl->password, sizeof(s->sasl->password));

@@ -242,10 +242,19 @@ smtpd_data_from_check(struct smtpd_session *s, struct buf *reply)
 	struct buf addr = BUF_INIT, why = BUF_INIT;
 	int rc = 0, ok;
 
-	if (s->login.len == 0 || h->nfrom == 0 ||
+	if (s->login.len == 0 ||
 	    strcmp(var_smtpd_sender_login, "strict") != 0)
 		return 0;
 	buf_reset(reply);
+	if (h->lost) {
+		/* the scan stopped at a field name longer than it holds:
+		 * a From: after it would go unchecked */
+		buf_printf(reply, "553 5.7.1 Header field name longer than %d "
+		    "bytes", SMTPD_HDR_NAME_MAX);
+		return -1;
+	}
+	if (h->nfrom == 0)
+		return 0;
 	if (h->from_long) {
 		buf_puts(reply, "553 5.7.1 From: header too long");
 		return -1;

@@ -13,9 +13,9 @@
  * writes land inside the header section.
  *
  * Bounds: the start of a line is held back until it is known to be a
- * field name (SMTPD_HDR_NAME_MAX bytes); a longer name is passed on and
- * the section is taken as ended without at_end (nothing can be inserted
- * in the middle of a line). From: values are kept up to
+ * field name, blanks before its colon included (SMTPD_HDR_NAME_MAX
+ * bytes); a longer name is passed on and the section is taken as ended
+ * without at_end (nothing can be inserted in the middle of a line). From: values are kept up to
  * SMTPD_HDR_FROM_MAX bytes (from_long past that). After the section,
  * bytes pass straight through.
  */
@@ -28,6 +28,7 @@
 enum {
 	SMTPD_HDR_START,	/* at a line start, nothing held */
 	SMTPD_HDR_NAME,		/* holding a field name */
+	SMTPD_HDR_NAME_WSP,	/* ... and blanks after it */
 	SMTPD_HDR_VALUE,	/* in a field's value */
 	SMTPD_HDR_VALUE_CR,	/* after CR in a value */
 	SMTPD_HDR_EMPTY_CR,	/* holding the CR of an empty line */
@@ -70,15 +71,16 @@ smtpd_hdr_from_add(struct smtpd_hdr *h, char c)
 static void
 smtpd_hdr_field(struct smtpd_hdr *h)
 {
+	size_t n = h->state == SMTPD_HDR_NAME_WSP ? h->wlen : h->nlen;
+
 	h->field = SMTPD_HDR_F_OTHER;
-	if (h->nlen == 4 && str_ncasecmp(h->name, "from", 4) == 0) {
+	if (n == 4 && str_ncasecmp(h->name, "from", 4) == 0) {
 		h->field = SMTPD_HDR_F_FROM;
 		if (h->nfrom++ > 0 && h->from.len < SMTPD_HDR_FROM_MAX)
 			buf_puts(&h->from, ",");
-	} else if (h->nlen == 10 &&
-	    str_ncasecmp(h->name, "message-id", 10) == 0) {
+	} else if (n == 10 && str_ncasecmp(h->name, "message-id", 10) == 0) {
 		h->has_msgid = true;
-	} else if (h->nlen == 4 && str_ncasecmp(h->name, "date", 4) == 0) {
+	} else if (n == 4 && str_ncasecmp(h->name, "date", 4) == 0) {
 		h->has_date = true;
 	}
 }
@@ -142,6 +144,7 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 			}
 			break;
 		case SMTPD_HDR_NAME:
+		case SMTPD_HDR_NAME_WSP:
 			if (c == ':') {
 				smtpd_hdr_field(h);
 				h->seen = true;
@@ -149,11 +152,21 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 				h->nlen = 0;
 				run = i;
 				h->state = SMTPD_HDR_VALUE;
-			} else if (!smtpd_hdr_name_ok((unsigned char)c)) {
+			} else if (c != ' ' && c != '\t' &&
+			    (h->state == SMTPD_HDR_NAME_WSP ||
+			    !smtpd_hdr_name_ok((unsigned char)c))) {
 				/* no header field: the body starts */
 				smtpd_hdr_finish(h, out, ctx);
 				run = i;
 			} else if (h->nlen < SMTPD_HDR_NAME_MAX) {
+				/* blanks before the colon are still a field
+				 * (RFC 5322 4.5.8 obs-optional), as readers
+				 * take it: "From :" must not end the scan */
+				if (h->state == SMTPD_HDR_NAME &&
+				    (c == ' ' || c == '\t')) {
+					h->wlen = h->nlen;
+					h->state = SMTPD_HDR_NAME_WSP;
+				}
 				h->name[h->nlen++] = c;
 				run = i + 1;
 			} else {

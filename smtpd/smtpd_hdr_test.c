@@ -74,6 +74,11 @@ static const struct t_case t_cases[] = {
 	/* field names are case-insensitive, whole */
 	{"message-id: <x>\r\nDated: 1\r\nfrom:a@b\r\n\r\n",
 	    "message-id: <x>\r\nDated: 1\r\nfrom:a@b\r\n[D]\r\n", "a@b", false},
+	/* blanks before the colon (obsolete syntax): still fields, so a
+	 * From: written so is checked too */
+	{"Subject : x\r\nFrom \t:b@y\r\nDate :\r\n\r\n",
+	    "Subject : x\r\nFrom \t:b@y\r\nDate :\r\n[M]\r\n", "b@y", false},
+	{"Subject x\r\n", "[MD]Subject x\r\n", "", false},
 	/* fields in the body are not fields */
 	{"\r\nMessage-ID: <x>\r\n", "[MD]\r\nMessage-ID: <x>\r\n", "", false},
 	/* an over-long name is passed on, nothing inserted */

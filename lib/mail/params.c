@@ -183,16 +183,35 @@ params_check_postmaster(const char *value, struct buf *why)
 	return 0;
 }
 
+/*
+ * params_one_of - value is one of the NULL-terminated names: 0, or -1
+ * with why saying "must be a, b or c, not "value"" (the checker of every
+ * setting that names one of a few choices)
+ */
+static int
+params_one_of(const char *value, const char *const *names, struct buf *why)
+{
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(value, names[i]) == 0)
+			return 0;
+	buf_puts(why, "must be ");
+	for (i = 0; names[i] != NULL; i++)
+		buf_printf(why, "%s%s", i == 0 ? "" : names[i + 1] == NULL ?
+		    " or " : ", ", names[i]);
+	buf_printf(why, ", not \"%s\"", value);
+	return -1;
+}
+
 /* params_check_plaintext - never, loopback or always */
 static int
 params_check_plaintext(const char *value, struct buf *why)
 {
-	if (strcmp(value, "never") == 0 || strcmp(value, "loopback") == 0 ||
-	    strcmp(value, "always") == 0)
-		return 0;
-	buf_printf(why, "must be never, loopback or always, not \"%s\"",
-	    value);
-	return -1;
+	static const char *const names[] = {"never", "loopback", "always",
+	    NULL};
+
+	return params_one_of(value, names, why);
 }
 
 /* params_check_delimiter - at most one character, not '@' */
@@ -212,11 +231,9 @@ params_check_delimiter(const char *value, struct buf *why)
 static int
 params_check_log_destination(const char *value, struct buf *why)
 {
-	if (strcmp(value, "auto") == 0 || strcmp(value, "syslog") == 0 ||
-	    strcmp(value, "file") == 0)
-		return 0;
-	buf_printf(why, "must be auto, syslog or file, not \"%s\"", value);
-	return -1;
+	static const char *const names[] = {"auto", "syslog", "file", NULL};
+
+	return params_one_of(value, names, why);
 }
 
 /* params_check_listen - a host:port list, each address as master opens
@@ -237,22 +254,18 @@ params_check_listen(const char *value, struct buf *why)
 static int
 params_check_inet_protocols(const char *value, struct buf *why)
 {
-	if (strcmp(value, "all") == 0 || strcmp(value, "ipv4") == 0 ||
-	    strcmp(value, "ipv6") == 0)
-		return 0;
-	buf_puts(why, "must be all, ipv4 or ipv6");
-	return -1;
+	static const char *const names[] = {"all", "ipv4", "ipv6", NULL};
+
+	return params_one_of(value, names, why);
 }
 
 /* params_check_tls_level - a remote TLS policy level built so far */
 static int
 params_check_tls_level(const char *value, struct buf *why)
 {
-	if (strcmp(value, "none") == 0 || strcmp(value, "may") == 0 ||
-	    strcmp(value, "encrypt") == 0)
-		return 0;
-	buf_puts(why, "must be none, may or encrypt");
-	return -1;
+	static const char *const names[] = {"none", "may", "encrypt", NULL};
+
+	return params_one_of(value, names, why);
 }
 
 /* params_check_mynetworks - addresses and networks (netlist.h) */
@@ -266,12 +279,10 @@ params_check_mynetworks(const char *value, struct buf *why)
 static int
 params_check_sender_login(const char *value, struct buf *why)
 {
-	if (strcmp(value, "strict") == 0 || strcmp(value, "envelope") == 0 ||
-	    strcmp(value, "any") == 0)
-		return 0;
-	buf_printf(why, "must be strict, envelope or any, not \"%s\"",
-	    value);
-	return -1;
+	static const char *const names[] = {"strict", "envelope", "any",
+	    NULL};
+
+	return params_one_of(value, names, why);
 }
 
 #define STR(n, d, doc) {#n, CFG_STR, d, &var_##n, 0, 0, NULL, doc, false, NULL}

@@ -159,6 +159,23 @@ test_listen_values(void)
 	buf_free(&why);
 }
 
+/* test_one_of - a setting of a few named choices lists them all */
+static void
+test_one_of(void)
+{
+	struct buf why = BUF_INIT;
+
+	load_fails("smtpd_sender_login = loose\n", "smtpd_sender_login: "
+	    "must be strict, envelope or any, not \"loose\"");
+	load_fails("inet_protocols = ipv5\n", "inet_protocols: must be all, "
+	    "ipv4 or ipv6, not \"ipv5\"");
+	load_fails("auth_plaintext = sometimes\n", "auth_plaintext: must be "
+	    "never, loopback or always, not \"sometimes\"");
+	write_conf("smtp_tls_security_level = encrypt\n");
+	T_EQ_INT(params_load(conf, &why), 0);
+	buf_free(&why);
+}
+
 /* test_messages - a duplicate names both lines; a bad size its forms */
 static void
 test_messages(void)
@@ -181,6 +198,7 @@ static const struct test_case cases[] = {
 	{"cross-key and value checks", test_cross_checks},
 	{"every *_listen key is checked at load", test_listen_values},
 	{"duplicate keys and bad sizes say enough", test_messages},
+	{"a choice setting names its choices", test_one_of},
 	{0},
 };
 

@@ -23,6 +23,10 @@
 #define SENDRATE_HEADER 64	/* bytes before the first slot */
 #define SENDRATE_USER_MAX (AUTH_USER_MAX + 1)
 
+/* sendrate_each reads the table SENDRATE_PROBES slots at a time */
+_Static_assert(SENDRATE_SLOTS % SENDRATE_PROBES == 0,
+    "SENDRATE_SLOTS must be a multiple of SENDRATE_PROBES");
+
 /* one record, as it is in the file */
 struct sendrate_slot {
 	char user[SENDRATE_USER_MAX + 7];	/* NUL-terminated, lowercase */
@@ -119,7 +123,7 @@ sendrate_close(struct sendrate **r)
 static bool
 sendrate_key(const char *user, char *key, size_t size)
 {
-	if (strlen(user) >= size || strlen(user) > AUTH_USER_MAX)
+	if (strlen(user) >= size)
 		return false;
 	str_lcpy(key, user, size);
 	str_lower(key);
@@ -146,21 +150,24 @@ sendrate_off(uint32_t i)
 	return SENDRATE_HEADER + (off_t)i * (off_t)sizeof(struct sendrate_slot);
 }
 
-/* sendrate_read - slot i; 0 or -1 */
+/* sendrate_read - the n slots from slot i on (i + n <= SENDRATE_SLOTS)
+ * in one read; 0 or -1 */
 static int
-sendrate_read(struct sendrate *r, uint32_t i, struct sendrate_slot *s,
-    struct buf *why)
+sendrate_read(struct sendrate *r, uint32_t i, uint32_t n,
+    struct sendrate_slot *s, struct buf *why)
 {
-	ssize_t n = pread(r->fd, s, sizeof(*s), sendrate_off(i));
+	size_t size = (size_t)n * sizeof(*s);
+	ssize_t got = pread(r->fd, s, size, sendrate_off(i));
 
-	if (n != (ssize_t)sizeof(*s)) {
-		if (n < 0)
+	if (got != (ssize_t)size) {
+		if (got < 0)
 			buf_printf(why, "read %s: %m", r->path);
 		else
 			buf_printf(why, "read %s: short file", r->path);
 		return -1;
 	}
-	s->user[sizeof(s->user) - 1] = '\0';
+	for (uint32_t k = 0; k < n; k++)
+		s[k].user[sizeof(s[k].user) - 1] = '\0';
 	return 0;
 }
 
@@ -208,22 +215,29 @@ static int
 sendrate_find(struct sendrate *r, const char *key, long long now,
     uint32_t *i_r, struct sendrate_slot *s, bool *fresh, struct buf *why)
 {
-	uint32_t h = sendrate_hash(key), free_i = UINT32_MAX;
-	struct sendrate_slot t;
+	struct sendrate_slot t[SENDRATE_PROBES];
+	uint32_t first = sendrate_hash(key) % SENDRATE_SLOTS,
+	    run = SENDRATE_SLOTS - first, free_i = UINT32_MAX;
 
+	/* the probes in one read, two when they wrap past the last slot */
+	if (run > SENDRATE_PROBES)
+		run = SENDRATE_PROBES;
 	*i_r = UINT32_MAX;
+	if (sendrate_read(r, first, run, t, why) < 0 ||
+	    (run < SENDRATE_PROBES &&
+	    sendrate_read(r, 0, SENDRATE_PROBES - run, t + run, why) < 0))
+		return -1;
 	for (uint32_t k = 0; k < SENDRATE_PROBES; k++) {
-		uint32_t i = (h + k) % SENDRATE_SLOTS;
+		uint32_t i = (first + k) % SENDRATE_SLOTS;
 
-		if (sendrate_read(r, i, &t, why) < 0)
-			return -1;
-		if (strcmp(t.user, key) == 0) {
+		if (strcmp(t[k].user, key) == 0) {
 			*i_r = i;
-			*s = t;
+			*s = t[k];
 			*fresh = false;
 			return 0;
 		}
-		if (free_i == UINT32_MAX && !sendrate_live(&t, now / 3600, now))
+		if (free_i == UINT32_MAX &&
+		    !sendrate_live(&t[k], now / 3600, now))
 			free_i = i;
 	}
 	if (free_i != UINT32_MAX) {
@@ -307,7 +321,7 @@ int
 sendrate_each(struct sendrate *r, long long now, sendrate_each_fn *fn,
     void *ctx, struct buf *why)
 {
-	struct sendrate_slot s;
+	struct sendrate_slot s[SENDRATE_PROBES];
 	struct sendrate_count c;
 	int rc = 0;
 
@@ -315,13 +329,16 @@ sendrate_each(struct sendrate *r, long long now, sendrate_each_fn *fn,
 		buf_printf(why, "lock %s: %m", r->path);
 		return -1;
 	}
-	for (uint32_t i = 0; i < SENDRATE_SLOTS; i++) {
-		if ((rc = sendrate_read(r, i, &s, why)) < 0)
+	/* SENDRATE_PROBES slots a read */
+	for (uint32_t i = 0; i < SENDRATE_SLOTS; i += SENDRATE_PROBES) {
+		if ((rc = sendrate_read(r, i, SENDRATE_PROBES, s, why)) < 0)
 			break;
-		if (!sendrate_live(&s, now / 3600, now))
-			continue;
-		sendrate_count(&s, now, &c);
-		fn(s.user, &c, ctx);
+		for (uint32_t k = 0; k < SENDRATE_PROBES; k++) {
+			if (!sendrate_live(&s[k], now / 3600, now))
+				continue;
+			sendrate_count(&s[k], now, &c);
+			fn(s[k].user, &c, ctx);
+		}
 	}
 	(void)flock(r->fd, LOCK_UN);
 	return rc;

@@ -15,6 +15,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "base/stream.h"
 #include "mail/params.h"
 #include "mail/sasl.h"
@@ -265,6 +266,57 @@ session_plaintext_ok(const struct session *s)
 {
 	return sasl_plaintext_rule(var_auth_plaintext,
 	    stream_is_tls(s->stream), s->peer.loopback);
+}
+
+/* session_auth_start - ask authd about user and password; input paused */
+struct auth_call *
+session_auth_start(struct session *s, unsigned bit, const char *service,
+    const char *user, const char *password, auth_done_fn *done, void *ctx)
+{
+	struct auth_request req = {
+		.user = user,
+		.password = password,
+		.client = s->peer.addr,
+		.service = service,
+	};
+	struct auth_call *c;
+
+	session_set_pause(s, bit, true);
+	c = auth_client_start(s->pool->loop, &req, done, ctx);
+	/* its input is paused, so only auth_client can tell a hang-up */
+	auth_client_watch(c, stream_fd(s->stream));
+	return c;
+}
+
+/* session_auth_log - the log line of a login authd did not accept */
+void
+session_auth_log(const struct session *s, const struct auth_reply *reply,
+    const char *user, const char *method)
+{
+	struct buf name = BUF_INIT;
+
+	if (reply->result == AUTH_OK)
+		return;
+	str_printable(&name, user, strlen(user), 100);
+	switch (reply->result) {
+	case AUTH_FAIL:
+		msg_info("authentication failed: user=<%s> client=[%s] "
+		    "method=%s", buf_cstr(&name), s->peer.addr, method);
+		break;
+	case AUTH_LOCKED:
+		msg_info("authentication refused: user=<%s> client=[%s] "
+		    "method=%s: locked out", buf_cstr(&name), s->peer.addr,
+		    method);
+		break;
+	case AUTH_TEMPFAIL:
+	default:
+		msg_warn("authentication temporarily failed: user=<%s> "
+		    "client=[%s]: %s", buf_cstr(&name), s->peer.addr,
+		    reply->reason[0] ? reply->reason :
+		    "authd did not answer");
+		break;
+	}
+	buf_free(&name);
 }
 
 /* session_cmd - the last command's name, "CONNECT" before one */

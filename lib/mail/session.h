@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mail/auth_client.h"
 #include "mail/peer.h"
 
 struct evloop;
@@ -164,6 +165,19 @@ void session_set_pause(struct session *s, unsigned bit, bool on);
  * input for bit until it is down to low (ops->drained follows) */
 bool session_backlog(struct session *s, size_t high, size_t low,
     unsigned bit);
+/* session_auth_start - ask authd (auth_client_start; service "smtp",
+ * "pop3", "imap") whether password is user's, for this session's client.
+ * Input is paused for bit; done clears it. A client that hangs up while
+ * the request waits in the queue costs authd nothing. */
+struct auth_call *session_auth_start(struct session *s, unsigned bit,
+    const char *service, const char *user, const char *password,
+    auth_done_fn *done, void *ctx);
+/* session_auth_log - the log line of a login authd did not accept
+ * (fail, locked, tempfail; nothing for ok), the same for every protocol
+ * as fail2ban's filter reads it: user as the client gave it (made
+ * printable here), method the SASL mechanism or command */
+void session_auth_log(const struct session *s,
+    const struct auth_reply *reply, const char *user, const char *method);
 /* session_log_tls - "TLS connection established from [ip]: ..." */
 void session_log_tls(struct session *s);
 /* session_cmd - the last command's name for a log line (s->last_cmd, a

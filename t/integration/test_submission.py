@@ -299,6 +299,25 @@ def test_received_leaves_out_client_address(sub, token):
     assert b"client.example.test" in rcvd, rcvd
 
 
+def test_received_names_client_when_configured(sub, token):
+    """submission_received_client = yes puts the address back."""
+    sender = "alice@example.test"
+    msg = H.make_message(token, sender=sender, to="bob@example.test")
+    sub.set_config(submission_received_client="yes")
+    sub.ctl_ok("reload")
+    try:
+        with implicit(sub) as s:
+            s.login("alice@example.test", PASSWORD)
+            assert s.sendmail(sender, ["bob@example.test"], msg) == {}
+        got = sub.wait_messages(token, "bob")
+    finally:
+        sub.set_config(submission_received_client=None)
+        sub.ctl_ok("reload")
+    fields = H.split_delivered(got[0], msg)
+    rcvd = b" ".join(H.header_values(fields, "Received"))
+    assert b"client.example.test ([127.0.0.1])" in rcvd, rcvd
+
+
 def test_credentials_never_logged(sub):
     secret = "Sekr1t-%s" % H.time.time_ns()
     since = sub.log_size()
@@ -389,6 +408,22 @@ def test_from_header_strict(sub, token, from_field, code):
         assert got == code, resp
         if code == 553:
             assert resp.startswith(b"5.7.1"), resp
+
+
+@pytest.mark.parametrize("first", ["X-Mailer : x", "From :",
+                                   "X-%s: y" % ("x" * 100)])
+def test_from_header_strict_after_obsolete_blank(sub, token, first):
+    """A blank before a colon (RFC 5322 obsolete syntax, which readers
+    accept) does not end the header section before the From: check; a
+    field name too long for the scan to hold is refused under strict."""
+    msg = ("%s\r\nFrom: Bob <bob@example.test>\r\nSubject: %s\r\n"
+           "\r\nbody\r\n" % (first, token)).encode()
+    with implicit(sub) as s:
+        s.login("alice@example.test", PASSWORD)
+        s.mail("alice@example.test")
+        s.rcpt("bob@example.test")
+        got, resp = s.data(msg)
+        assert got == 553 and resp.startswith(b"5.7.1"), resp
 
 
 def send_as_alice(inst, rcpts, from_field="alice@example.test",
