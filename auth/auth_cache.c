@@ -9,7 +9,10 @@
  * checked against, both under a random 256-bit key made when the
  * process starts (getrandom; never written anywhere, never logged,
  * wiped at exit), and an expiry auth_cache_ttl ahead. At most
- * auth_cache_size entries; the least recently used one makes room.
+ * auth_cache_size entries; the least recently used one makes room. An
+ * expired entry is wiped at the next lookup or store of any account
+ * (entries are also kept in the order they expire), so none outlives its
+ * TTL by more than the time to the next login.
  *
  * A later check hits only when all of these hold, in this order:
  *   - the throttle checks passed as always (authd_decide: a locked
@@ -58,6 +61,7 @@
 struct auth_cache_entry {
 	struct auth_cache_entry *next;		/* in its bucket */
 	struct auth_cache_entry *newer, *older;	/* the LRU list */
+	struct auth_cache_entry *later, *sooner;	/* by expiry */
 	long long expires;			/* time() it goes stale */
 	unsigned char pw_mac[AUTH_CACHE_MAC];	/* of the password */
 	unsigned char hash_mac[AUTH_CACHE_MAC];	/* of the stored hash */
@@ -71,6 +75,7 @@ struct auth_cache {
 	struct auth_cache_entry **bucket;
 	size_t nbucket;				/* power of two */
 	struct auth_cache_entry *newest, *oldest;
+	struct auth_cache_entry *first_due, *last_due;	/* by expiry */
 	size_t count, max;
 	long long ttl;				/* seconds */
 	struct auth_cache_stats stats;
@@ -130,6 +135,7 @@ auth_cache_flush(struct auth_cache *c)
 	}
 	memset(c->bucket, 0, c->nbucket * sizeof(*c->bucket));
 	c->newest = c->oldest = NULL;
+	c->first_due = c->last_due = NULL;
 	c->count = 0;
 }
 
@@ -256,8 +262,30 @@ auth_cache_remove(struct auth_cache *c, struct auth_cache_entry **link)
 
 	*link = e->next;
 	auth_cache_unlink(c, e);
+	if (e->sooner != NULL)
+		e->sooner->later = e->later;
+	else
+		c->first_due = e->later;
+	if (e->later != NULL)
+		e->later->sooner = e->sooner;
+	else
+		c->last_due = e->sooner;
 	auth_cache_wipe_entry(e);
 	c->count--;
+}
+
+/* auth_cache_expire - wipe the entries that expired by now (stored in
+ * time order with one ttl, they expire in store order) */
+static void
+auth_cache_expire(struct auth_cache *c, long long now)
+{
+	struct auth_cache_entry **link;
+
+	while (c->first_due != NULL && now >= c->first_due->expires) {
+		(void)auth_cache_find(c, c->first_due->account, &link);
+		auth_cache_remove(c, link);
+		c->stats.dropped++;
+	}
 }
 
 /* auth_cache_hit - may the login of account with password, whose stored
@@ -273,6 +301,7 @@ auth_cache_hit(struct auth_cache *c, const char *account, const char *hash,
 
 	if (c == NULL)
 		return false;
+	auth_cache_expire(c, now);
 	if ((e = auth_cache_find(c, account, &link)) == NULL) {
 		c->stats.misses++;
 		return false;
@@ -312,6 +341,7 @@ auth_cache_store(struct auth_cache *c, const char *account,
 
 	if (c == NULL)
 		return;
+	auth_cache_expire(c, now);
 	if ((e = auth_cache_find(c, account, &link)) != NULL)
 		auth_cache_remove(c, link);
 	while (c->count >= c->max && c->oldest != NULL) {
@@ -332,6 +362,14 @@ auth_cache_store(struct auth_cache *c, const char *account,
 	e->next = *link;
 	*link = e;
 	auth_cache_front(c, e);
+	/* the latest expiry, unless the clock went back: then this entry
+	 * waits behind the ones before it (their TTL at most) */
+	e->sooner = c->last_due;
+	if (c->last_due != NULL)
+		c->last_due->later = e;
+	else
+		c->first_due = e;
+	c->last_due = e;
 	c->count++;
 	c->stats.stored++;
 }
