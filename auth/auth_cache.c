@@ -327,6 +327,8 @@ auth_cache_hit(struct auth_cache *c, const char *account, const char *hash,
 	auth_cache_unlink(c, e);
 	auth_cache_front(c, e);
 	c->stats.hits++;
+	msg_debug("auth cache hit: %lld hits, %lld misses", c->stats.hits,
+	    c->stats.misses);
 	return true;
 }
 
