@@ -70,7 +70,7 @@ struct auth_cache_entry {
 
 struct auth_cache {
 	unsigned char key[AUTH_CACHE_KEY];	/* random, this process */
-	uint64_t seed;			/* bucket hash, from key */
+	uint64_t seed;			/* bucket hash, random too */
 	EVP_MAC *mac;				/* HMAC */
 	struct auth_cache_entry **bucket;
 	size_t nbucket;				/* power of two */
@@ -81,27 +81,36 @@ struct auth_cache {
 	struct auth_cache_stats stats;
 };
 
-/* auth_cache_new - a cache of size entries living ttl seconds; NULL when
- * either is 0 (off) */
-struct auth_cache *
-auth_cache_new(long long size, long long ttl)
+/* auth_cache_random - fill p with len random bytes; fatal on failure */
+static void
+auth_cache_random(void *p, size_t len)
 {
-	struct auth_cache *c;
 	size_t got = 0;
 	ssize_t n;
 
-	if (size <= 0 || ttl <= 0)
-		return NULL;
-	c = xcalloc(1, sizeof(*c));
-	while (got < sizeof(c->key)) {
-		n = getrandom(c->key + got, sizeof(c->key) - got, 0);
+	while (got < len) {
+		n = getrandom((char *)p + got, len - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			msg_fatal("auth cache: getrandom: %m");
 		got += (size_t)n;
 	}
-	memcpy(&c->seed, c->key, sizeof(c->seed));
+}
+
+/* auth_cache_new - a cache of size entries living ttl seconds; NULL when
+ * either is 0 (off) */
+struct auth_cache *
+auth_cache_new(long long size, long long ttl)
+{
+	struct auth_cache *c;
+
+	if (size <= 0 || ttl <= 0)
+		return NULL;
+	c = xcalloc(1, sizeof(*c));
+	auth_cache_random(c->key, sizeof(c->key));
+	/* not from the key: bucket timing must tell nothing of it */
+	auth_cache_random(&c->seed, sizeof(c->seed));
 	if ((c->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
 		msg_fatal("auth cache: OpenSSL has no HMAC");
 	c->max = (size_t)size;
