@@ -62,7 +62,7 @@ struct auth_cache_entry {
 	struct auth_cache_entry *next;		/* in its bucket */
 	struct auth_cache_entry *newer, *older;	/* the LRU list */
 	struct auth_cache_entry *later, *sooner;	/* by expiry */
-	long long expires;			/* time() it goes stale */
+	long long expires;			/* monotonic s it goes stale */
 	unsigned char pw_mac[AUTH_CACHE_MAC];	/* of the password */
 	unsigned char hash_mac[AUTH_CACHE_MAC];	/* of the stored hash */
 	char account[];				/* canonical address */

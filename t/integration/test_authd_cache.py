@@ -184,9 +184,10 @@ def memory_of(pid):
 
 def cache_entries(mem, account, now):
     """The (password MAC, hash MAC) pairs of account's entries in authd's
-    memory: struct auth_cache_entry is five pointers, the expiry (time_t
+    memory: struct auth_cache_entry is five pointers, the expiry (seconds
     as long long), 32 + 32 bytes of MACs, then the account with its NUL.
-    A hit is an expiry TTL ahead of the logins (within a minute)."""
+    A hit is an expiry TTL ahead of the logins (within a minute), on
+    the monotonic clock."""
     key = account.encode() + b"\0"
     found = []
     pos = mem.find(key)
@@ -222,7 +223,7 @@ def test_cache_lives_in_authd_memory_only(pki):
         inst.add_domain("example.test")
         inst.add_user("alice@example.test", "pw-alice")
         inst.start()
-        now = int(time.time())
+        now = int(time.monotonic())	# authd's clock for the cache
         for _ in range(3):
             r = verify(inst, "alice@example.test", "pw-alice")
             assert r["status"] == "ok", r
