@@ -28,7 +28,7 @@ struct auth_cache_stats {
 	long long hits;		/* logins taken as checked */
 	long long misses;	/* lookups of usable accounts that did not */
 	long long stored;	/* successful full checks remembered */
-	long long dropped;	/* entries expired or outdated at lookup */
+	long long dropped;	/* entries expired or outdated */
 	long long evicted;	/* least recently used, to make room */
 	long long entries;	/* held now */
 };

@@ -9,7 +9,10 @@
  * checked against, both under a random 256-bit key made when the
  * process starts (getrandom; never written anywhere, never logged,
  * wiped at exit), and an expiry auth_cache_ttl ahead. At most
- * auth_cache_size entries; the least recently used one makes room.
+ * auth_cache_size entries; the least recently used one makes room. An
+ * expired entry is wiped at the next lookup or store of any account
+ * (entries are also kept in the order they expire), so none outlives its
+ * TTL by more than the time to the next login.
  *
  * A later check hits only when all of these hold, in this order:
  *   - the throttle checks passed as always (authd_decide: a locked
@@ -58,7 +61,8 @@
 struct auth_cache_entry {
 	struct auth_cache_entry *next;		/* in its bucket */
 	struct auth_cache_entry *newer, *older;	/* the LRU list */
-	long long expires;			/* time() it goes stale */
+	struct auth_cache_entry *later, *sooner;	/* by expiry */
+	long long expires;			/* monotonic s it goes stale */
 	unsigned char pw_mac[AUTH_CACHE_MAC];	/* of the password */
 	unsigned char hash_mac[AUTH_CACHE_MAC];	/* of the stored hash */
 	char account[];				/* canonical address */
@@ -66,15 +70,33 @@ struct auth_cache_entry {
 
 struct auth_cache {
 	unsigned char key[AUTH_CACHE_KEY];	/* random, this process */
-	uint64_t seed;			/* bucket hash, from key */
+	uint64_t seed;			/* bucket hash, random too */
 	EVP_MAC *mac;				/* HMAC */
 	struct auth_cache_entry **bucket;
 	size_t nbucket;				/* power of two */
 	struct auth_cache_entry *newest, *oldest;
+	struct auth_cache_entry *first_due, *last_due;	/* by expiry */
 	size_t count, max;
 	long long ttl;				/* seconds */
 	struct auth_cache_stats stats;
 };
+
+/* auth_cache_random - fill p with len random bytes; fatal on failure */
+static void
+auth_cache_random(void *p, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = getrandom((char *)p + got, len - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			msg_fatal("auth cache: getrandom: %m");
+		got += (size_t)n;
+	}
+}
 
 /* auth_cache_new - a cache of size entries living ttl seconds; NULL when
  * either is 0 (off) */
@@ -82,21 +104,13 @@ struct auth_cache *
 auth_cache_new(long long size, long long ttl)
 {
 	struct auth_cache *c;
-	size_t got = 0;
-	ssize_t n;
 
 	if (size <= 0 || ttl <= 0)
 		return NULL;
 	c = xcalloc(1, sizeof(*c));
-	while (got < sizeof(c->key)) {
-		n = getrandom(c->key + got, sizeof(c->key) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			msg_fatal("auth cache: getrandom: %m");
-		got += (size_t)n;
-	}
-	memcpy(&c->seed, c->key, sizeof(c->seed));
+	auth_cache_random(c->key, sizeof(c->key));
+	/* not from the key: bucket timing must tell nothing of it */
+	auth_cache_random(&c->seed, sizeof(c->seed));
 	if ((c->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
 		msg_fatal("auth cache: OpenSSL has no HMAC");
 	c->max = (size_t)size;
@@ -130,6 +144,7 @@ auth_cache_flush(struct auth_cache *c)
 	}
 	memset(c->bucket, 0, c->nbucket * sizeof(*c->bucket));
 	c->newest = c->oldest = NULL;
+	c->first_due = c->last_due = NULL;
 	c->count = 0;
 }
 
@@ -256,8 +271,30 @@ auth_cache_remove(struct auth_cache *c, struct auth_cache_entry **link)
 
 	*link = e->next;
 	auth_cache_unlink(c, e);
+	if (e->sooner != NULL)
+		e->sooner->later = e->later;
+	else
+		c->first_due = e->later;
+	if (e->later != NULL)
+		e->later->sooner = e->sooner;
+	else
+		c->last_due = e->sooner;
 	auth_cache_wipe_entry(e);
 	c->count--;
+}
+
+/* auth_cache_expire - wipe the entries that expired by now (stored in
+ * time order with one ttl, they expire in store order) */
+static void
+auth_cache_expire(struct auth_cache *c, long long now)
+{
+	struct auth_cache_entry **link;
+
+	while (c->first_due != NULL && now >= c->first_due->expires) {
+		(void)auth_cache_find(c, c->first_due->account, &link);
+		auth_cache_remove(c, link);
+		c->stats.dropped++;
+	}
 }
 
 /* auth_cache_hit - may the login of account with password, whose stored
@@ -273,6 +310,7 @@ auth_cache_hit(struct auth_cache *c, const char *account, const char *hash,
 
 	if (c == NULL)
 		return false;
+	auth_cache_expire(c, now);
 	if ((e = auth_cache_find(c, account, &link)) == NULL) {
 		c->stats.misses++;
 		return false;
@@ -298,6 +336,8 @@ auth_cache_hit(struct auth_cache *c, const char *account, const char *hash,
 	auth_cache_unlink(c, e);
 	auth_cache_front(c, e);
 	c->stats.hits++;
+	msg_debug("auth cache hit: %lld hits, %lld misses", c->stats.hits,
+	    c->stats.misses);
 	return true;
 }
 
@@ -312,6 +352,7 @@ auth_cache_store(struct auth_cache *c, const char *account,
 
 	if (c == NULL)
 		return;
+	auth_cache_expire(c, now);
 	if ((e = auth_cache_find(c, account, &link)) != NULL)
 		auth_cache_remove(c, link);
 	while (c->count >= c->max && c->oldest != NULL) {
@@ -332,6 +373,14 @@ auth_cache_store(struct auth_cache *c, const char *account,
 	e->next = *link;
 	*link = e;
 	auth_cache_front(c, e);
+	/* the latest expiry, unless the clock went back: then this entry
+	 * waits behind the ones before it (their TTL at most) */
+	e->sooner = c->last_due;
+	if (c->last_due != NULL)
+		c->last_due->later = e;
+	else
+		c->first_due = e;
+	c->last_due = e;
 	c->count++;
 	c->stats.stored++;
 }

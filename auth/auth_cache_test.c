@@ -65,6 +65,18 @@ test_expiry(void)
 	T_ASSERT(auth_cache_hit(c, "a@x.test", HASH_A, "pw", 1100));
 	auth_cache_flush(c);
 	T_ASSERT(!auth_cache_hit(c, "a@x.test", HASH_A, "pw", 1100));
+	/* an entry nobody asks for again is wiped once expired, at the
+	 * next lookup or store of any account, whatever the LRU order */
+	auth_cache_store(c, "a@x.test", HASH_A, "pw", 2000);
+	auth_cache_store(c, "b@x.test", HASH_A, "pw", 2030);
+	T_ASSERT(auth_cache_hit(c, "a@x.test", HASH_A, "pw", 2031));
+	T_ASSERT(!auth_cache_hit(c, "c@x.test", HASH_A, "pw", 2060));
+	auth_cache_stats(c, &st);
+	T_EQ_INT(st.entries, 1);
+	auth_cache_store(c, "c@x.test", HASH_A, "pw", 2090);
+	auth_cache_stats(c, &st);
+	T_EQ_INT(st.entries, 1);
+	T_ASSERT(auth_cache_hit(c, "c@x.test", HASH_A, "pw", 2091));
 	auth_cache_free(&c);
 }
 

@@ -26,11 +26,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "base/buf.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "mail/dir.h"
@@ -196,7 +196,9 @@ auth_verify_account(struct dir *d, struct dir_passwd *pw,
 	struct buf hash = BUF_INIT, why = BUF_INIT;
 	enum auth_verdict v;
 	int found, have = 0, r = 0;
-	long long now = (long long)time(NULL);
+	/* monotonic seconds: setting the clock back keeps no entry of
+	 * the cache longer than auth_cache_ttl */
+	long long now = evloop_clock() / 1000;
 	bool usable, cached = false;
 
 	if ((found = dir_user_get(d, account, &u, &why)) < 0) {

@@ -394,15 +394,8 @@ authd_decide(const char *login, const char *password, const char *client,
 			    buf_cstr(&why));
 			v = AUTH_VERDICT_TEMPFAIL;
 		} else {
-			struct auth_cache_stats before, after;
-
-			auth_cache_stats(authd_cache, &before);
 			v = auth_verify_account(d, pw, authd_cache, acct,
 			    password, &up->old, &reason);
-			auth_cache_stats(authd_cache, &after);
-			if (after.hits > before.hits)
-				msg_debug("auth cache hit: %lld hits, %lld "
-				    "misses", after.hits, after.misses);
 			if (v == AUTH_VERDICT_OK && up->old.len > 0)
 				snprintf(up->account, sizeof(up->account),
 				    "%s", acct);

@@ -106,22 +106,12 @@ imapd_pre_drop(struct service *svc)
 static void
 imapd_init(struct service *svc)
 {
-	const struct service_listener *l;
-	int n;
-
 	imapd_session_init(svc);
 	imapd_store_init(service_loop(svc));
 	imapd_idle_init(service_loop(svc));
-	if (imapd_tls_ctx != NULL)
-		return;
-	l = service_listeners(svc, &n);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(l[i].name, "imaps") == 0) {
-			msg_warn("tls_cert_file is empty: connections to the "
-			    "imaps listeners will be closed");
-			break;
-		}
-	}
+	if (imapd_tls_ctx == NULL && service_has_listener(svc, "imaps"))
+		msg_warn("tls_cert_file is empty: connections to the imaps "
+		    "listeners will be closed");
 }
 
 /* imapd_accept - one new client connection */

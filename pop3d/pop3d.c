@@ -109,20 +109,10 @@ pop3d_pre_drop(struct service *svc)
 static void
 pop3d_init(struct service *svc)
 {
-	const struct service_listener *l;
-	int n;
-
 	pop3d_session_init(svc);
-	if (pop3d_tls_ctx != NULL)
-		return;
-	l = service_listeners(svc, &n);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(l[i].name, "pop3s") == 0) {
-			msg_warn("tls_cert_file is empty: connections to the "
-			    "pop3s listeners will be closed");
-			break;
-		}
-	}
+	if (pop3d_tls_ctx == NULL && service_has_listener(svc, "pop3s"))
+		msg_warn("tls_cert_file is empty: connections to the pop3s "
+		    "listeners will be closed");
 }
 
 /* pop3d_accept - one new client connection */

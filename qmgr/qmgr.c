@@ -94,15 +94,9 @@ static void
 qmgr_init(struct service *svc)
 {
 	struct buf why = BUF_INIT;
-	const struct service_listener *l;
-	int n, found = 0;
 
 	qmgr_state_init(&qmgr, svc, service_loop(svc), var_spool_directory);
-	l = service_listeners(svc, &n);
-	for (int i = 0; i < n; i++)
-		if (strcmp(l[i].name, "qmgr") == 0)
-			found = 1;
-	if (!found)
+	if (!service_has_listener(svc, "qmgr"))
 		msg_warn("no \"qmgr\" listener: working from scans only");
 	/* routing needs the directory; without it, recipients wait */
 	if (dir_open(var_data_directory, DIR_READ, &qmgr.dir, &why) < 0) {

@@ -141,24 +141,14 @@ smtpd_pre_drop(struct service *svc)
 static void
 smtpd_init(struct service *svc)
 {
-	const struct service_listener *l;
-	int n;
-
 	smtpd_session_init(svc, service_loop(svc));
 	smtpd_check_init();
 	smtpd_trigger_init(service_loop(svc));
 	smtpd_commit_init(service_loop(svc));
-	if (smtpd_tls_ctx != NULL)
-		return;
-	l = service_listeners(svc, &n);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(l[i].name, "submissions") == 0) {
-			msg_warn("tls_cert_file is empty: connections to the "
-			    "submissions listeners will be closed, and "
-			    "submission cannot offer AUTH");
-			break;
-		}
-	}
+	if (smtpd_tls_ctx == NULL && service_has_listener(svc, "submissions"))
+		msg_warn("tls_cert_file is empty: connections to the "
+		    "submissions listeners will be closed, and submission "
+		    "cannot offer AUTH");
 }
 
 /* smtpd_accept - one new client connection; its listener decides

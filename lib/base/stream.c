@@ -45,6 +45,7 @@
 #define STREAM_KEEP_IN 16384		/* largest empty input buf kept */
 #define STREAM_KEEP_OUT 65536		/* largest empty output buf kept */
 #define STREAM_GRACE_MS 30000		/* longest flush after a timeout */
+#define STREAM_RELEASE_MS 1000		/* quiet time before idle buffers go */
 
 enum stream_phase {
 	STREAM_PLAIN,		/* no TLS */
@@ -105,6 +106,9 @@ struct stream {
 	struct ev_timer *total_timer;
 	struct ev_timer *kick_timer;
 	struct ev_timer *hs_timer;	/* TLS handshake deadline */
+	struct ev_timer *release_timer;	/* frees the buffers of a quiet
+					 * stream (stream_release_idle) */
+	long long busy_ms;		/* evloop_now_ms of the last pass */
 	long long hs_ms;		/* its length, 0: none */
 	long long started_ms;
 	bool timeout_fired;
@@ -288,6 +292,7 @@ stream_release(struct stream *s)
 	evloop_cancel_timer(s->loop, &s->total_timer);
 	evloop_cancel_timer(s->loop, &s->kick_timer);
 	evloop_cancel_timer(s->loop, &s->hs_timer);
+	evloop_cancel_timer(s->loop, &s->release_timer);
 }
 
 /* stream_close - stop all I/O and emit STREAM_CLOSED with reason */
@@ -644,8 +649,8 @@ stream_flush(struct stream *s)
 	if (had && stream_out_avail(s) == 0 && stream_in_avail(s) > 0)
 		s->in_dirty = true;
 	if (s->out_off == s->out.len) {
-		/* a busy stream reuses it; stream_process frees it once
-		 * the stream waits for its peer */
+		/* a busy stream reuses it; stream_release_cb frees it
+		 * once the stream has waited for its peer a while */
 		if (s->out.cap > STREAM_KEEP_OUT)
 			buf_free(&s->out);
 		else
@@ -859,26 +864,25 @@ stream_deliver(struct stream *s)
 	}
 }
 
-/*
- * stream_release_idle - give back empty buffers. Idle sessions are many
- * (IMAP IDLE: thousands per worker), so a stream that waits for its peer
- * with nothing buffered holds no buffer at all; the next read or write
- * allocates one the size of what comes. A busy stream (its last read
- * did not drain the socket or the codec) keeps small ones between
- * passes rather than allocate per read.
- */
-static void
-stream_release_idle(struct stream *s)
+/* stream_release_cb - the stream has been quiet for STREAM_RELEASE_MS:
+ * if it still waits for its peer, give back every empty buffer; the next
+ * read or write allocates again (OpenSSL's record buffers go at once:
+ * SSL_MODE_RELEASE_BUFFERS) */
+static long long
+stream_release_cb(struct evloop *loop, void *ctx)
 {
+	struct stream *s = ctx;
+	long long quiet = evloop_now_ms(loop) - s->busy_ms;
+
+	if (quiet < STREAM_RELEASE_MS)
+		return STREAM_RELEASE_MS - quiet;
+	s->release_timer = NULL;	/* the loop frees it: we return -1 */
+	if (!s->waiting)
+		return -1;
 	if (stream_in_avail(s) == 0) {
-		if (s->waiting || s->in.cap > STREAM_KEEP_IN)
-			buf_free(&s->in);
-		else
-			buf_reset(&s->in);
+		buf_free(&s->in);
 		s->in_off = 0;
 	}
-	if (!s->waiting)
-		return;
 	if (s->out_off == s->out.len) {
 		buf_free(&s->out);
 		s->out_off = 0;
@@ -887,6 +891,33 @@ stream_release_idle(struct stream *s)
 		buf_free(&s->zout);
 		s->zout_off = 0;
 	}
+	return -1;
+}
+
+/*
+ * stream_release_idle - at the end of a pass. Idle sessions are many
+ * (IMAP IDLE: thousands per worker), so a stream that has waited for its
+ * peer for STREAM_RELEASE_MS holds no buffer at all (stream_release_cb).
+ * A busy one, whose next command comes sooner, keeps buffers of up to
+ * STREAM_KEEP_IN / STREAM_KEEP_OUT between passes rather than allocate
+ * per read; the timer is armed once and only moves on (busy_ms), so a
+ * pass costs no timer update.
+ */
+static void
+stream_release_idle(struct stream *s)
+{
+	if (stream_in_avail(s) == 0) {
+		if (s->in.cap > STREAM_KEEP_IN)
+			buf_free(&s->in);
+		else
+			buf_reset(&s->in);
+		s->in_off = 0;
+	}
+	s->busy_ms = evloop_now_ms(s->loop);
+	if (s->waiting && s->release_timer == NULL && !s->closed &&
+	    !s->freed)
+		s->release_timer = evloop_add_timer(s->loop,
+		    STREAM_RELEASE_MS, stream_release_cb, s);
 }
 
 /* stream_process - do whatever the stream can do now; rd/wr: the fd is

@@ -182,8 +182,9 @@ size_t stream_compress_memory(const struct stream *s);
 
 /* stream_buffer_memory - bytes the input and output buffers hold now
  * (their capacity; TLS and compression state not counted). 0 once a
- * stream with nothing buffered waits for its peer: an idle session
- * keeps no buffer (a busy one keeps small ones between reads). */
+ * stream with nothing buffered has waited for its peer for a second:
+ * an idle session keeps no buffer (a busy one keeps small ones between
+ * reads). */
 size_t stream_buffer_memory(const struct stream *s);
 
 /* stream_close_reason - why STREAM_CLOSED: "eof", "finished", "timeout",

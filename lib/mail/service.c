@@ -412,6 +412,16 @@ service_listeners(const struct service *svc, int *n_r)
 	return svc->listeners;
 }
 
+/* service_has_listener - was a listener called name inherited? */
+bool
+service_has_listener(const struct service *svc, const char *name)
+{
+	for (int i = 0; i < svc->n_listeners; i++)
+		if (strcmp(svc->listeners[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /* service_close_listeners - stop accepting for good */
 static void
 service_close_listeners(struct service *svc)

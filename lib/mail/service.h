@@ -98,6 +98,8 @@ bool service_wait_request(const struct service *svc, int sock);
 /* service_listeners - the inherited listeners and their count */
 const struct service_listener *service_listeners(const struct service *svc,
     int *n_r);
+/* service_has_listener - was a listener called name inherited? */
+bool service_has_listener(const struct service *svc, const char *name);
 
 /* service_fd_room - may one more session start, when each of sessions
  * (the live ones) holds up to per_session descriptors and a reserve is

@@ -595,6 +595,21 @@ def test_no_cert_closes_pop3s(make_herald):
         assert c.eof(10)
 
 
+def test_no_cert_warns_for_each_implicit_tls_listener(make_herald):
+    """Without a certificate every service with an implicit-TLS listener
+    says so at start (service_has_listener): pop3d for pop3s, imapd for
+    imaps, smtpd for submissions."""
+    inst = make_herald(tls_cert_file=None, tls_key_file=None, imap=True,
+                       submission=True)
+    for pat in (r"pop3d\[\d+\]: warning: tls_cert_file is empty: "
+                r"connections to the pop3s listeners",
+                r"imapd\[\d+\]: warning: tls_cert_file is empty: "
+                r"connections to the imaps listeners",
+                r"smtpd\[\d+\]: warning: tls_cert_file is empty: "
+                r"connections to the submissions listeners"):
+        assert inst.wait_log(pat), pat
+
+
 # ---------------------------------------------------------------- protocol
 
 
