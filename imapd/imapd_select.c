@@ -244,7 +244,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	free(sel->folder);
 	sel->folder = NULL;
 	sel->readonly = false;
-	sel->stamp.trusted = false;
+	mindex_stamp_spoil(&sel->stamp);
 	sel->recent_lo = sel->recent_hi = 0;
 	if (s->state == IMAPD_S_SELECTED)
 		s->state = IMAPD_S_AUTH;
@@ -546,16 +546,25 @@ imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
     struct mindex_stamp *stamp, struct buf *why)
 {
 	struct mindex_sync_result r;
-	struct mindex_stamp pre;
+	struct mindex_stamp pre, post;
 
 	memset(v, 0, sizeof(*v));
 	/* before the sync: a change after it moves an mtime */
 	if (mindex_stamp(ix, folder, &pre, why) < 0) {
-		pre.trusted = false;
+		mindex_stamp_spoil(&pre);
 		buf_reset(why);
 	}
 	if (sync && mindex_sync(ix, folder, &r, why) < 0)
 		return -1;
+	/* its own moves moved the mtimes: re-read them (untrusted), or
+	 * the next command would read cur/ again for nothing */
+	if (sync && r.moved > 0) {
+		if (mindex_stamp_after(ix, folder, &pre, &post, why) == 0)
+			pre = post;
+		else
+			mindex_stamp_spoil(&pre);
+		buf_reset(why);
+	}
 	/* the status and the listing in one walk */
 	if (mindex_keywords(ix, folder, kw, why) < 0 ||
 	    mindex_snapshot(ix, folder, st, imapd_sel_load_fn, v, why) < 0) {
@@ -778,7 +787,7 @@ imapd_sel_update(struct imapd_session *s, bool allow_expunge)
 	if (sel == NULL || sel->folder == NULL || ix == NULL ||
 	    s->state != IMAPD_S_SELECTED)
 		return;
-	sel->stamp.trusted = false;
+	mindex_stamp_spoil(&sel->stamp);
 	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, NULL,
 	    &why) < 0)
 		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
@@ -1258,7 +1267,9 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 	if (c != NULL)
 		stamp = c->stamp;
 	pthread_mutex_unlock(&sel_cache_lock);
-	if (c == NULL || !mindex_unchanged(ix, sj->folder, &stamp))
+	/* IDLE's folder job is strict: it must find every delivery */
+	if (c == NULL || !mindex_unchanged(ix, sj->folder, &stamp,
+	    sj->kind == SJ_SELECT))
 		return false;
 	pthread_mutex_lock(&sel_cache_lock);
 	c = sel_cache_find(sj->path, sj->folder);
@@ -1274,13 +1285,14 @@ sel_cache_get(struct mindex *ix, struct sel_job *sj)
 	return hit;
 }
 
-/* sel_cache_put - keep sj's fresh listing (a trusted stamp only) */
+/* sel_cache_put - keep sj's fresh listing (an untrusted stamp serves
+ * SELECTs for the doubt: see mindex_unchanged) */
 static void
 sel_cache_put(struct sel_job *sj)
 {
 	struct sel_cache *c;
 
-	if (sj->path == NULL || !sj->stamp.trusted)
+	if (sj->path == NULL)
 		return;
 	pthread_mutex_lock(&sel_cache_lock);
 	if ((c = sel_cache_find(sj->path, sj->folder)) == NULL) {
@@ -1325,7 +1337,8 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	/* a NOOP, IDLE wakeup or command that changed nothing: two
 	 * lstat()s and a record instead of a sync and a listing */
 	if (ix != NULL && sj->kind != SJ_SELECT && sj->kind != SJ_FOLDER &&
-	    mindex_unchanged(ix, sj->folder, &sj->stamp)) {
+	    mindex_unchanged(ix, sj->folder, &sj->stamp,
+	    sj->kind == SJ_UPDATE)) {
 		sj->unchanged = true;
 		job->result = 0;
 		return;
@@ -1410,7 +1423,7 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	if (imapd_sel_absorb(s, &nv, &sj->st, &sj->kw, true))
 		sel->stamp = sj->stamp;
 	else
-		sel->stamp.trusted = false;
+		mindex_stamp_spoil(&sel->stamp);
 	return true;
 }
 
@@ -1503,7 +1516,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
 		    !sj->no_expunge))
-			s->sel->stamp.trusted = false;	/* told later */
+			mindex_stamp_spoil(&s->sel->stamp);	/* told later */
 	}
 	if (live && sj->kind == SJ_UPDATE)
 		imapd_session_tagged(s, "%s", sj->tagged);
@@ -1521,7 +1534,7 @@ sel_job_new(enum sel_job_kind kind, const char *folder)
 
 	sj->kind = kind;
 	sj->folder = folder ? xstrdup(folder) : NULL;
-	sj->stamp.trusted = false;
+	mindex_stamp_spoil(&sj->stamp);
 	buf_init(&sj->kw);
 	return sj;
 }

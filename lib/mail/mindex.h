@@ -114,6 +114,7 @@ struct mindex_sync_result {
 	uint32_t added;		/* new messages given UIDs */
 	uint32_t expunged;	/* files gone */
 	uint32_t changed;	/* flags changed by another tool */
+	uint32_t moved;		/* files it moved from new/ to cur/ */
 };
 
 /* mindex_fault_fn - test hook called at named points of every operation
@@ -147,11 +148,23 @@ int mindex_sync(struct mindex *ix, const char *folder,
  * syncs in full. A file system that keeps sub-second mtimes (ext4, xfs,
  * btrfs, tmpfs: stamped from the kernel's clock tick, 1-10 ms) shows it
  * in their nanoseconds; then MINDEX_STAMP_DOUBT_FINE is doubt enough.
+ *
+ * A sync that moved files itself (new/ to cur/) moved the mtimes of the
+ * stamp taken before it: mindex_stamp_after re-reads them, untrusted
+ * (another writer's change during the sync is in them too). What is
+ * hidden in an untrusted stamp is a change made during the sync or in
+ * the clock tick of its mtimes; Dovecot's rule ("delayed refresh") is
+ * that such a stamp may still stand for the doubt after it was taken,
+ * and the first check after that syncs in full and finds any such
+ * change. mindex_unchanged's lenient checks follow it: a client's next
+ * command right after a SELECT that moved 100,000 files does not read
+ * cur/ again; IDLE's wakeups are strict (a delivery is never hidden).
  */
 #define MINDEX_STAMP_DOUBT 2	/* seconds */
 #define MINDEX_STAMP_DOUBT_FINE 100000000LL	/* nanoseconds */
 struct mindex_stamp {
 	struct timespec newt, curt;	/* mtimes of new/ and cur/ */
+	struct timespec at;		/* when they were read (real time) */
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	bool trusted;
@@ -159,6 +172,15 @@ struct mindex_stamp {
 /* mindex_stamp - the folder's stamp now into *s; -1 with why */
 int mindex_stamp(struct mindex *ix, const char *folder,
     struct mindex_stamp *s, struct buf *why);
+/* mindex_stamp_after - after a sync that began with the stamp pre and
+ * moved files: the mtimes now into *s (trusted only if pre was and they
+ * did not move); -1 with why */
+int mindex_stamp_after(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *pre, struct mindex_stamp *s,
+    struct buf *why);
+/* mindex_stamp_spoil - make s hold for no check, lenient or not (the
+ * holder has changes still to tell) */
+void mindex_stamp_spoil(struct mindex_stamp *s);
 /* mindex_stamp_status - the status of the listing made after s was
  * taken into s */
 void mindex_stamp_status(struct mindex_stamp *s,
@@ -167,10 +189,11 @@ void mindex_stamp_status(struct mindex_stamp *s,
  * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; their trust is not compared)? */
 bool mindex_stamp_same(const struct mindex_stamp *a,
     const struct mindex_stamp *b);
-/* mindex_unchanged - true when s is trusted and the folder's stamp now
- * is the same (nothing to sync or list); false when in doubt */
+/* mindex_unchanged - true when the folder's stamp now is the same as s
+ * and s is trusted, or (lenient) was taken less than the doubt ago;
+ * false when in doubt: sync and list */
 bool mindex_unchanged(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s);
+    const struct mindex_stamp *s, bool lenient);
 
 /* mindex_status - the folder's state as last synced; -1 with why */
 int mindex_status(struct mindex *ix, const char *folder,

@@ -29,48 +29,149 @@
 
 /* one file found by a scan */
 struct mindex_ent {
-	char *name;
+	const char *name;	/* in the scan's name blocks */
 	size_t blen;
 	bool in_new;
 	bool matched;
 	long long sec;		/* the name's leading number: arrival */
 };
 
+/* names of a scan, in blocks that never move */
+#define MINDEX_NAME_BLOCK 65536
+struct mindex_names {
+	struct mindex_names *next;
+	size_t used;
+	char data[MINDEX_NAME_BLOCK];
+};
+
+/*
+ * A scan of new/ and cur/: every file once by base name (a file in both,
+ * moved meanwhile, counts as the cur/ one), found by a hash of its base
+ * name. An unchanged INBOX of 100,000 is read again after every doubt
+ * (see mindex_unchanged): a hash lookup per index record instead of a
+ * sort and a binary search of names that share their first dozen bytes.
+ */
 struct mindex_scan {
 	struct mindex_ent *v;
 	size_t n, cap;
+	uint32_t *slot;		/* entry index + 1; 0 free */
+	size_t nslot;		/* a power of two, at least 2n */
+	struct mindex_names *names;
 };
+
+/* mindex_scan_hash - FNV-1a of a base name, its bits mixed down (a
+ * multiplication moves them only up, and the table uses the low ones) */
+static uint32_t
+mindex_scan_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*p++) * 16777619u;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/* mindex_scan_name - a copy of name (len bytes, NUL added) in s's blocks */
+static const char *
+mindex_scan_name(struct mindex_scan *s, const char *name, size_t len)
+{
+	struct mindex_names *b = s->names;
+	char *p;
+
+	if (b == NULL || MINDEX_NAME_BLOCK - b->used < len + 1) {
+		b = xmalloc(sizeof(*b));
+		b->next = s->names;
+		b->used = 0;
+		s->names = b;
+	}
+	p = b->data + b->used;
+	memcpy(p, name, len);
+	p[len] = '\0';
+	b->used += len + 1;
+	return p;
+}
+
+/* mindex_scan_slot - the slot of base[0..blen) in s's table: its entry's
+ * or the free one where it would go */
+static uint32_t *
+mindex_scan_slot(const struct mindex_scan *s, const char *base, size_t blen)
+{
+	size_t mask = s->nslot - 1;
+	size_t i = mindex_scan_hash(base, blen) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct mindex_ent *e;
+
+		if (s->slot[i] == 0)
+			return &s->slot[i];
+		e = &s->v[s->slot[i] - 1];
+		if (e->blen == blen && memcmp(e->name, base, blen) == 0)
+			return &s->slot[i];
+	}
+}
+
+/* mindex_scan_index - the hash table of s's entries; one entry per base
+ * name stays (the cur/ one: cur/ was read last), the rest go */
+static void
+mindex_scan_index(struct mindex_scan *s)
+{
+	size_t out = 0;
+
+	for (s->nslot = 64; s->nslot < 2 * s->n + 1; s->nslot *= 2)
+		;
+	s->slot = xcalloc(s->nslot, sizeof(*s->slot));
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t *slot = mindex_scan_slot(s, s->v[i].name,
+		    s->v[i].blen);
+
+		if (*slot != 0) {
+			/* a later entry of the same base: it replaces */
+			s->v[*slot - 1] = s->v[i];
+			continue;
+		}
+		s->v[out] = s->v[i];
+		*slot = (uint32_t)++out;
+	}
+	s->n = out;
+}
 
 /* mindex_scan_dir - add the files of dir/sub to s; -1 with why */
 static int
 mindex_scan_dir(const char *dir, bool folder, const char *sub, bool in_new,
     struct mindex_scan *s, struct buf *why)
 {
-	struct buf path = BUF_INIT;
 	struct dirent *de;
 	DIR *d;
 
-	buf_printf(&path, "%s/%s", dir, sub);
 	if ((d = mindex_opendir(dir, folder, sub)) == NULL) {
-		buf_printf(why, "open %s: %s", buf_cstr(&path),
-		    strerror(errno));
-		buf_free(&path);
+		buf_printf(why, "open %s/%s: %s", dir, sub, strerror(errno));
 		return -1;
 	}
-	buf_free(&path);
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		struct mindex_ent *e;
+		size_t len = strlen(de->d_name);
 
-		if (de->d_name[0] == '.' || strlen(de->d_name) >
+		if (de->d_name[0] == '.' || len >
 		    MINDEX_NAME_MAX - 3 - 6 - MINDEX_KEYWORDS_MAX ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		if (s->n == s->cap) {
+			if (s->cap >= UINT32_MAX / 4) {
+				buf_printf(why, "%s/%s: too many files", dir,
+				    sub);
+				closedir(d);
+				return -1;
+			}
 			s->cap = s->cap ? 2 * s->cap : 256;
 			s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
 		}
 		e = &s->v[s->n++];
-		e->name = xstrdup(de->d_name);
+		e->name = mindex_scan_name(s, de->d_name, len);
 		e->blen = mindex_base_len(e->name);
 		e->in_new = in_new;
 		e->matched = false;
@@ -83,21 +184,6 @@ mindex_scan_dir(const char *dir, bool folder, const char *sub, bool in_new,
 	}
 	closedir(d);
 	return 0;
-}
-
-/* mindex_cmp_base - scan order: by base name, cur/ before new/ */
-static int
-mindex_cmp_base(const void *a, const void *b)
-{
-	const struct mindex_ent *x = a, *y = b;
-	size_t n = x->blen < y->blen ? x->blen : y->blen;
-	int c = memcmp(x->name, y->name, n);
-
-	if (c != 0)
-		return c;
-	if (x->blen != y->blen)
-		return x->blen < y->blen ? -1 : 1;
-	return (int)x->in_new - (int)y->in_new;
 }
 
 /* mindex_cmp_arrival - arrival order: leading seconds, then name */
@@ -116,53 +202,27 @@ mindex_cmp_arrival(const void *a, const void *b)
 static struct mindex_ent *
 mindex_scan_find(struct mindex_scan *s, const char *base, size_t blen)
 {
-	size_t lo = 0, hi = s->n;
+	uint32_t *slot;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		struct mindex_ent *e = &s->v[mid];
-		size_t n = e->blen < blen ? e->blen : blen;
-		int c = memcmp(e->name, base, n);
-
-		if (c == 0 && e->blen != blen)
-			c = e->blen < blen ? -1 : 1;
-		if (c == 0)
-			return e;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	if (s->n == 0)
+		return NULL;
+	slot = mindex_scan_slot(s, base, blen);
+	return *slot != 0 ? &s->v[*slot - 1] : NULL;
 }
 
 /* mindex_scan_free - release a scan */
 static void
 mindex_scan_free(struct mindex_scan *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i].name);
-	x_free(&s->v);
-	s->n = s->cap = 0;
-}
+	while (s->names != NULL) {
+		struct mindex_names *b = s->names;
 
-/* mindex_scan_dedup - keep one entry per base name (sorted: the cur/
- * one comes first and stays), so a lookup by base finds the only one */
-static void
-mindex_scan_dedup(struct mindex_scan *s)
-{
-	size_t out = 0;
-
-	for (size_t i = 0; i < s->n; i++) {
-		if (out > 0 && s->v[i].blen == s->v[out - 1].blen &&
-		    memcmp(s->v[i].name, s->v[out - 1].name,
-		    s->v[i].blen) == 0) {
-			free(s->v[i].name);
-			continue;
-		}
-		s->v[out++] = s->v[i];
+		s->names = b->next;
+		free(b);
 	}
-	s->n = out;
+	x_free(&s->v);
+	x_free(&s->slot);
+	s->n = s->cap = s->nslot = 0;
 }
 
 /* mindex_seed_find - the seeded UID of base[0..blen), or 0 */
@@ -431,9 +491,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	    why) < 0 || mindex_scan_dir(fk->dir, !MINDEX_FK_INBOX(fk), "cur",
 	    false, &s, why) < 0)
 		goto out;
-	if (s.n > 0)
-		qsort(s.v, s.n, sizeof(*s.v), mindex_cmp_base);
-	mindex_scan_dedup(&s);
+	mindex_scan_index(&s);
 
 	/* the index against the files */
 	if ((mrc = mdb_cursor_open(txn, ix->msgs, &c)) != 0) {
@@ -534,6 +592,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			buf_printf(&to, "%s/cur/%s", fk->dir, name);
 			if (rename(buf_cstr(&path), buf_cstr(&to)) < 0)
 				continue;	/* moved meanwhile */
+			r->moved++;
 			snprintf(m->name, sizeof(m->name), "%s", name);
 		}
 		if (mindex_msg_put(ix, txn, fk, m, why) < 0)
@@ -606,6 +665,7 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 					continue;
 				}
 				mindex_point("sync:moved");
+				r->moved++;
 			} else {
 				snprintf(m.name, sizeof(m.name), "%s", e->name);
 			}
@@ -935,22 +995,37 @@ out:
 	return rc;
 }
 
+/* mindex_ns - a time in nanoseconds */
+static long long
+mindex_ns(const struct timespec *t)
+{
+	return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+/* mindex_stamp_doubt - the doubt of mtimes a and b in nanoseconds: whole
+ * seconds on both means a coarse file system (or a chance) */
+static long long
+mindex_stamp_doubt(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_nsec == 0 && b->tv_nsec == 0)
+		return (MINDEX_STAMP_DOUBT + 1) * 1000000000LL;
+	return MINDEX_STAMP_DOUBT_FINE;
+}
+
 /* mindex_stamp_old - are both mtimes older than the doubt (see
  * mindex.h) at now? */
 static bool
 mindex_stamp_old(const struct timespec *a, const struct timespec *b,
     const struct timespec *now)
 {
-	long long na = (long long)a->tv_sec * 1000000000LL + a->tv_nsec;
-	long long nb = (long long)b->tv_sec * 1000000000LL + b->tv_nsec;
-	long long nn = (long long)now->tv_sec * 1000000000LL + now->tv_nsec;
+	long long nn = mindex_ns(now);
 
-	/* whole seconds on both: a coarse file system (or a chance) */
+	/* whole seconds: compared in whole seconds */
 	if (a->tv_nsec == 0 && b->tv_nsec == 0)
 		return a->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec &&
 		    b->tv_sec + MINDEX_STAMP_DOUBT < now->tv_sec;
-	return na + MINDEX_STAMP_DOUBT_FINE < nn &&
-	    nb + MINDEX_STAMP_DOUBT_FINE < nn;
+	return mindex_ns(a) + MINDEX_STAMP_DOUBT_FINE < nn &&
+	    mindex_ns(b) + MINDEX_STAMP_DOUBT_FINE < nn;
 }
 
 /* mindex_stamp - see mindex.h */
@@ -982,6 +1057,7 @@ mindex_stamp(struct mindex *ix, const char *folder, struct mindex_stamp *s,
 	clock_gettime(CLOCK_REALTIME, &now);
 	s->newt = sn.st_mtim;
 	s->curt = sc.st_mtim;
+	s->at = now;
 	s->trusted = S_ISDIR(sn.st_mode) && S_ISDIR(sc.st_mode) &&
 	    mindex_stamp_old(&sn.st_mtim, &sc.st_mtim, &now);
 	if (mindex_begin(ix, false, &txn, why) < 0)
@@ -1006,6 +1082,28 @@ mindex_stamp_status(struct mindex_stamp *s, const struct mindex_status *st)
 	s->highestmodseq = st->highestmodseq;
 }
 
+/* mindex_stamp_spoil - see mindex.h */
+void
+mindex_stamp_spoil(struct mindex_stamp *s)
+{
+	s->trusted = false;
+	s->at.tv_sec = 0;
+	s->at.tv_nsec = 0;
+}
+
+/* mindex_stamp_after - see mindex.h */
+int
+mindex_stamp_after(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *pre, struct mindex_stamp *s, struct buf *why)
+{
+	if (mindex_stamp(ix, folder, s, why) < 0)
+		return -1;
+	s->trusted = pre->trusted && mindex_ns(&s->newt) ==
+	    mindex_ns(&pre->newt) && mindex_ns(&s->curt) ==
+	    mindex_ns(&pre->curt);
+	return 0;
+}
+
 /* mindex_stamp_same - see mindex.h */
 bool
 mindex_stamp_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
@@ -1021,15 +1119,20 @@ mindex_stamp_same(const struct mindex_stamp *a, const struct mindex_stamp *b)
 /* mindex_unchanged - see mindex.h */
 bool
 mindex_unchanged(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s)
+    const struct mindex_stamp *s, bool lenient)
 {
 	struct mindex_stamp now;
 	struct buf why = BUF_INIT;
 	int rc;
 
-	if (!s->trusted)
+	if (!s->trusted && !lenient)
 		return false;
 	rc = mindex_stamp(ix, folder, &now, &why);
 	buf_free(&why);
-	return rc == 0 && mindex_stamp_same(&now, s);
+	if (rc < 0 || !mindex_stamp_same(&now, s))
+		return false;
+	/* untrusted: stands until the doubt has passed since it was
+	 * taken; the next check after that syncs */
+	return s->trusted || mindex_ns(&now.at) - mindex_ns(&s->at) <
+	    mindex_stamp_doubt(&s->newt, &s->curt);
 }
