@@ -103,7 +103,9 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 
 	(void)l;
 	ipc_msg_init(&req);
-	while (!service_stopping(svc) && service_wait_request(svc, sock)) {
+	/* stopping (a reload): a request already on its way is still
+	 * served (service_wait_request), as local does, not deferred */
+	while (service_wait_request(svc, sock)) {
 		int qfd = -1, r;
 
 		buf_reset(&why);

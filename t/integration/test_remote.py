@@ -8,7 +8,8 @@ through dns_stub_zones:
      is in its mynetworks (relay without AUTH, for SMTPUTF8 tests)
   B  b.test, bob; the MX of b.test (mx.b.test A 127.0.0.3), STARTTLS
   S  a scripted SMTP server (threads in this process), the MX of c.test
-     (127.0.0.5): 550 for "reject-*", SIZE 20000, records what it got
+     (127.0.0.5): 550 for "reject-*", 1 s before its answer to
+     "slow-*", SIZE 20000, records what it got
   T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
      tlsfail.test, whose second MX is B
   nullmx.test has a null MX (RFC 7505)
@@ -76,6 +77,8 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 self.reply("250 2.1.0 ok")
             elif verb == "RCPT":
+                if "<slow-" in cmd:
+                    time.sleep(1.0)	# a slow server: reload meanwhile
                 if "<reject-" in cmd:
                     self.reply("550 5.1.1 <%s>: no such user here"
                                % cmd.split("<")[1].split(">")[0])
@@ -359,3 +362,25 @@ def test_short_delivery_timeout_still_delivers(net, token):
     finally:
         a.set_config(delivery_timeout=None)
         a.ctl_ok("reload")
+
+
+def test_reload_keeps_requests_on_their_way(net, token):
+    """A reload while the remote agent talks to a slow server: the agent
+    finishes, and the requests qmgr already sent it on the same
+    connection are served too, not turned into deferrals (remote once
+    left at once when stopping, unlike local)."""
+    a, script = net["a"], net["script"]
+    since = a.log_size()
+    rcpts = ["slow-%d-%s@c.test" % (i, token) for i in range(4)]
+    for r in rcpts:
+        sendmail(a, "alice@a.test", [r], message(token, r))
+    deadline = time.monotonic() + 20
+    while not any("<slow-" in c for x in list(script.sessions) for c in x):
+        assert time.monotonic() < deadline, "no RCPT reached the server"
+        time.sleep(0.05)
+    a.ctl_ok("reload")
+    for r in rcpts:
+        qid_for(a, r, since, "sent")
+    log = a.log_text(since)
+    assert "delivery agent died" not in log, log
+    assert "status=deferred" not in log, log
