@@ -1,6 +1,9 @@
 /*
  * ctl_queue - the queue commands: list, show, delete, hold, release,
- * flush, and the counts "heraldctl status" prints.
+ * flush, and the counts "heraldctl status" prints. list, delete, hold,
+ * release and flush take queue ids or a selection (--all, --sender,
+ * --domain: see struct ctl_queue_sel), which is made here from the
+ * files and then asked of qmgr one message at a time.
  *
  * list, show and the counts read the spool directly (qfile_read), so
  * they work while herald is stopped. delete and flush go through qmgr,
@@ -12,6 +15,8 @@
  *     {request=hold, queue_id=QID} / {request=release, queue_id=QID}
  *         -> {status=ok} or {status=fail, reason=TEXT}
  *     {request=flush} -> {status=ok, count=N}
+ *     {request=flush, queue_id=QID} -> {status=ok} or
+ *         {status=fail, reason=TEXT}
  *
  * When nobody listens at private/qmgr, delete, hold and release work on
  * the files themselves (nothing else can be working on them); flush
@@ -23,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -155,6 +162,7 @@ struct ctl_queue_entry {
 struct ctl_queue_listing {
 	struct ctl_queue_entry *e;
 	size_t n;
+	const struct ctl_queue_sel *sel;	/* which ones */
 };
 
 /* ctl_queue_open - open and parse one queue file; -1 with why, or -2 if
@@ -224,6 +232,72 @@ ctl_queue_next(struct buf *out, const char *folder, time_t next)
 		buf_puts(out, "now");
 }
 
+/* ctl_queue_sender - "<>" for the null sender, else the address */
+static const char *
+ctl_queue_sender(const char *sender)
+{
+	return *sender ? sender : "<>";
+}
+
+/*
+ * What a queue command acts on when no queue ids are named: every message
+ * (--all), or those whose sender is --sender ("<>": the null sender) and
+ * that have a pending recipient in --domain, both compared without case.
+ */
+struct ctl_queue_sel {
+	bool all;
+	const char *sender;
+	const char *domain;
+};
+
+/* ctl_queue_sel_get - the selection of a's options; -1 (reported) when
+ * they make none or do not go together */
+static int
+ctl_queue_sel_get(const struct ctl_args *a, struct ctl_queue_sel *sel)
+{
+	sel->all = ctl_args_has(a, "all");
+	sel->sender = ctl_args_value(a, "sender");
+	sel->domain = ctl_args_value(a, "domain");
+	if (sel->all && (sel->sender != NULL || sel->domain != NULL)) {
+		ctl_error("--all selects every message: not with --sender "
+		    "or --domain");
+		return -1;
+	}
+	if (sel->domain != NULL && (*sel->domain == '\0' ||
+	    strchr(sel->domain, '@') != NULL)) {
+		ctl_error("--domain %s: a domain name, without '@'",
+		    sel->domain);
+		return -1;
+	}
+	return 0;
+}
+
+/* ctl_queue_sel_any - does sel select anything by itself? */
+static bool
+ctl_queue_sel_any(const struct ctl_queue_sel *sel)
+{
+	return sel->all || sel->sender != NULL || sel->domain != NULL;
+}
+
+/* ctl_queue_sel_match - does the message qf belong to sel? */
+static bool
+ctl_queue_sel_match(const struct ctl_queue_sel *sel, const struct qfile *qf)
+{
+	if (sel->sender != NULL && strcasecmp(sel->sender,
+	    ctl_queue_sender(qf->sender)) != 0)
+		return false;
+	if (sel->domain == NULL)
+		return true;
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const char *at = strrchr(qf->rcpt[i].addr, '@');
+
+		if (qf->rcpt[i].status == QFILE_QUEUED && at != NULL &&
+		    strcasecmp(at + 1, sel->domain) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* ctl_queue_list_one - read a file for queue list */
 static void
 ctl_queue_list_one(const char *folder, const char *path, const char *qid,
@@ -241,6 +315,12 @@ ctl_queue_list_one(const char *folder, const char *path, const char *qid,
 	if ((r = ctl_queue_open(path, &fd, &qf, &why)) < 0) {
 		if (r == -1)
 			ctl_error("%s: %s", qid, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	if (!ctl_queue_sel_match(l->sel, qf)) {
+		qfile_free(&qf);
+		(void)close(fd);
 		buf_free(&why);
 		return;
 	}
@@ -284,13 +364,6 @@ ctl_queue_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct ctl_queue_entry *)a)->qid,
 	    ((const struct ctl_queue_entry *)b)->qid);
-}
-
-/* ctl_queue_sender - "<>" for the null sender, else the address */
-static const char *
-ctl_queue_sender(const char *sender)
-{
-	return *sender ? sender : "<>";
 }
 
 /* ctl_queue_rcpt_json - one pending recipient */
@@ -393,14 +466,17 @@ ctl_queue_list_json(const struct ctl_queue_listing *l)
 	buf_free(&when);
 }
 
-/* ctl_queue_list - every message in the queue */
+/* ctl_queue_list - every message in the queue, or those selected */
 int
 ctl_queue_list(struct ctl *ctl, const struct ctl_args *a)
 {
 	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
 	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
-	struct ctl_queue_listing l = {NULL, 0};
+	struct ctl_queue_sel sel;
+	struct ctl_queue_listing l = {NULL, 0, &sel};
 
+	if (ctl_queue_sel_get(a, &sel) < 0)
+		return CTL_EXIT_FAIL;
 	for (int i = 0; folders[i] != NULL; i++)
 		ctl_queue_scan(var_spool_directory, folders[i],
 		    ctl_queue_list_one, &l);
@@ -735,12 +811,34 @@ ctl_queue_release_file(const char *qid)
 	return ctl_queue_rename(qid, from, SPOOL_INCOMING);
 }
 
+/* ctl_queue_flush_file - flush without qmgr: the deferred file due now
+ * (qmgr takes it when it starts) */
+static int
+ctl_queue_flush_file(const char *qid)
+{
+	const time_t t = time(NULL);
+	const struct timespec due[2] = {{t, 0}, {t, 0}};
+	struct buf path = BUF_INIT;
+	int ret = 1;
+
+	spool_path(&path, var_spool_directory, SPOOL_DEFERRED, qid);
+	if (utimensat(AT_FDCWD, buf_cstr(&path), due,
+	    AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = errno == ENOENT ? 0 : -1;
+		if (ret < 0)
+			ctl_error("%s: %s", buf_cstr(&path), strerror(errno));
+	}
+	buf_free(&path);
+	return ret;
+}
+
 /* one request about one message */
 struct ctl_queue_op {
 	const char *request;		/* to qmgr */
 	int (*offline)(const char *);	/* on the files: 1, 0 none, -1 */
 	const char *done;		/* printed after "QID: " */
 	const char *missing;		/* "no such message ..." */
+	const char *const *folders;	/* where a selection looks */
 };
 
 /*
@@ -787,39 +885,120 @@ ctl_queue_one(const struct ctl_queue_op *op, const char *qid)
 	return rc;
 }
 
-/* ctl_queue_delete - remove a message */
+/* the queue ids a selection found */
+struct ctl_queue_ids {
+	const struct ctl_queue_sel *sel;
+	char (*qid)[QID_SIZE];
+	size_t n;
+};
+
+/* ctl_queue_pick_one - keep qid if its message is selected */
+static void
+ctl_queue_pick_one(const char *folder, const char *path, const char *qid,
+    void *ctx)
+{
+	struct ctl_queue_ids *ids = ctx;
+	struct buf why = BUF_INIT;
+	struct qfile *qf;
+	int fd, r;
+
+	(void)folder;
+	if ((r = ctl_queue_open(path, &fd, &qf, &why)) < 0) {
+		if (r == -1)
+			ctl_error("%s: %s", qid, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	if (ctl_queue_sel_match(ids->sel, qf)) {
+		ids->qid = xreallocarray(ids->qid, ids->n + 1,
+		    sizeof(*ids->qid));
+		snprintf(ids->qid[ids->n++], QID_SIZE, "%s", qid);
+	}
+	qfile_free(&qf);
+	(void)close(fd);
+	buf_free(&why);
+}
+
+/* ctl_queue_run - op on the messages a names: its queue ids, or what its
+ * --all, --sender and --domain select in op's folders */
+static int
+ctl_queue_run(const struct ctl_queue_op *op, const struct ctl_args *a)
+{
+	struct ctl_queue_sel sel;
+	struct ctl_queue_ids ids = {&sel, NULL, 0};
+	size_t done = 0;
+	int rc = CTL_EXIT_OK;
+
+	if (ctl_queue_sel_get(a, &sel) < 0)
+		return CTL_EXIT_FAIL;
+	if (a->npos > 0 && ctl_queue_sel_any(&sel)) {
+		ctl_error("name queue ids or select with --all, --sender, "
+		    "--domain: not both");
+		return CTL_EXIT_FAIL;
+	}
+	if (a->npos == 0 && !ctl_queue_sel_any(&sel)) {
+		ctl_error("which messages? QID..., --all, --sender ADDR or "
+		    "--domain DOMAIN");
+		return CTL_EXIT_FAIL;
+	}
+	for (int i = 0; i < a->npos; i++)
+		if (ctl_queue_one(op, a->pos[i]) != CTL_EXIT_OK)
+			rc = CTL_EXIT_FAIL;
+	if (a->npos > 0)
+		return rc;
+	for (int i = 0; op->folders[i] != NULL; i++)
+		ctl_queue_scan(var_spool_directory, op->folders[i],
+		    ctl_queue_pick_one, &ids);
+	for (size_t i = 0; i < ids.n; i++) {
+		if (ctl_queue_one(op, ids.qid[i]) == CTL_EXIT_OK)
+			done++;
+		else
+			rc = CTL_EXIT_FAIL;
+	}
+	printf("%zu message%s %s\n", done, done == 1 ? "" : "s", op->done);
+	x_free(&ids.qid);
+	return rc;
+}
+
+/* ctl_queue_delete - remove messages */
 int
 ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
 {
+	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
 	static const struct ctl_queue_op op = {"delete", ctl_queue_unlink,
-	    "deleted", "in the queue"};
+	    "deleted", "in the queue", folders};
 
-	return ctl_queue_one(&op, a->pos[0]);
+	return ctl_queue_run(&op, a);
 }
 
-/* ctl_queue_hold - keep a message from delivery until released */
+/* ctl_queue_hold - keep messages from delivery until released */
 int
 ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a)
 {
+	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, NULL};
 	static const struct ctl_queue_op op = {"hold", ctl_queue_hold_file,
-	    "held", "in the queue"};
+	    "held", "in the queue", folders};
 
-	return ctl_queue_one(&op, a->pos[0]);
+	return ctl_queue_run(&op, a);
 }
 
-/* ctl_queue_release - deliver a held message now */
+/* ctl_queue_release - deliver held messages now */
 int
 ctl_queue_release(struct ctl *ctl, const struct ctl_args *a)
 {
+	static const char *const folders[] = {SPOOL_HOLD, NULL};
 	static const struct ctl_queue_op op = {"release",
-	    ctl_queue_release_file, "released", "on hold"};
+	    ctl_queue_release_file, "released", "on hold", folders};
 
-	return ctl_queue_one(&op, a->pos[0]);
+	return ctl_queue_run(&op, a);
 }
 
-/* ctl_queue_flush - retry every deferred message now */
-int
-ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a)
+/* ctl_queue_flush_all - retry every deferred message now (qmgr's one
+ * request) */
+static int
+ctl_queue_flush_all(void)
 {
 	struct buf why = BUF_INIT;
 	struct ipc_msg req, reply;
@@ -853,4 +1032,20 @@ ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a)
 	ipc_msg_free(&reply);
 	buf_free(&why);
 	return rc;
+}
+
+/* ctl_queue_flush - retry deferred messages now: every one, or those
+ * named or selected */
+int
+ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const folders[] = {SPOOL_DEFERRED, NULL};
+	static const struct ctl_queue_op op = {"flush", ctl_queue_flush_file,
+	    "scheduled for delivery", "deferred", folders};
+
+	/* every one (also --all): qmgr's one request */
+	if (a->npos == 0 && !ctl_args_has(a, "sender") &&
+	    !ctl_args_has(a, "domain"))
+		return ctl_queue_flush_all();
+	return ctl_queue_run(&op, a);
 }

@@ -76,6 +76,10 @@ static const struct ctl_opt ctl_opts_import[] = {{"domain", true},
     {"update", false}, {NULL, false}};
 static const struct ctl_opt ctl_opts_selector[] = {{"selector", true},
     {NULL, false}};
+static const struct ctl_opt ctl_opts_qfilter[] = {{"sender", true},
+    {"domain", true}, {NULL, false}};
+static const struct ctl_opt ctl_opts_qsel[] = {{"all", false},
+    {"sender", true}, {"domain", true}, {NULL, false}};
 static const struct ctl_opt ctl_opts_check[] = {{"check", false},
     {NULL, false}};
 
@@ -137,19 +141,26 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "alias", 1, 2, NULL, ctl_alias_del, CTL_CONF_WRITES},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
 	    NULL, ctl_alias_list, CTL_CONF_READS},
-	{"queue", "list", "", "messages in the queue; deferred recipients "
-	    "with their last error and next attempt", 0, 0, NULL,
-	    ctl_queue_list, CTL_CONF_READS},
+	{"queue", "list", "[--sender ADDR] [--domain DOMAIN]", "messages in "
+	    "the queue (or those from ADDR, \"<>\" for bounces, and with a "
+	    "recipient in DOMAIN); deferred recipients with their last error "
+	    "and next attempt", 0, 0, ctl_opts_qfilter, ctl_queue_list,
+	    CTL_CONF_READS},
 	{"queue", "show", "QID", "envelope, recipients and header of a "
 	    "message", 1, 1, NULL, ctl_queue_show, CTL_CONF_READS},
-	{"queue", "delete", "QID", "remove a message from the queue", 1, 1,
-	    NULL, ctl_queue_delete, CTL_CONF_WRITES},
-	{"queue", "hold", "QID", "keep a message from delivery until released",
-	    1, 1, NULL, ctl_queue_hold, CTL_CONF_WRITES},
-	{"queue", "release", "QID", "deliver a held message now", 1, 1, NULL,
-	    ctl_queue_release, CTL_CONF_WRITES},
-	{"queue", "flush", "", "retry every deferred message now", 0, 0, NULL,
-	    ctl_queue_flush, CTL_CONF_WRITES},
+	{"queue", "delete", "QID... | SELECTION", "remove messages from the "
+	    "queue; SELECTION is --all, or --sender ADDR and/or --domain "
+	    "DOMAIN as for queue list", 0, CTL_ARGS_MAX, ctl_opts_qsel,
+	    ctl_queue_delete, CTL_CONF_WRITES},
+	{"queue", "hold", "QID... | SELECTION", "keep messages from delivery "
+	    "until released", 0, CTL_ARGS_MAX, ctl_opts_qsel, ctl_queue_hold,
+	    CTL_CONF_WRITES},
+	{"queue", "release", "QID... | SELECTION", "deliver held messages now",
+	    0, CTL_ARGS_MAX, ctl_opts_qsel, ctl_queue_release,
+	    CTL_CONF_WRITES},
+	{"queue", "flush", "[QID... | SELECTION]", "retry deferred messages "
+	    "now: every one, or those named or selected", 0, CTL_ARGS_MAX,
+	    ctl_opts_qsel, ctl_queue_flush, CTL_CONF_WRITES},
 	{"auth", "lockouts", "", "client addresses and accounts locked out "
 	    "after failed logins, with when each lockout ends", 0, 0, NULL,
 	    ctl_auth_lockouts, CTL_CONF_READS},

@@ -180,6 +180,9 @@ size_t qmgr_scan_folder(struct qmgr *q, const char *folder, time_t now);
 void qmgr_scan_all(struct qmgr *q, time_t now);
 /* qmgr_flush - make every deferred message due now; count to *n_r */
 int qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why);
+/* qmgr_flush_one - the deferred message qid due now; 1, 0 if it is not
+ * deferred, -1 with why */
+int qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why);
 /* qmgr_scan_start - periodic scans on the loop */
 void qmgr_scan_start(struct qmgr *q);
 /* qmgr_scan_due - a deferred file becomes due at t: scan deferred/ then */

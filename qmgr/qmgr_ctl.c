@@ -152,6 +152,20 @@ qmgr_ctl_request(struct qmgr *q, const struct ipc_msg *req,
 		buf_free(&err);
 		return 0;
 	}
+	if (strcmp(what, "flush") == 0 && ipc_get_str(req, IPC_QUEUE_ID)) {
+		struct buf err = BUF_INIT;
+		int r;
+
+		if ((qid = qmgr_ctl_queue_id(req, why)) == NULL)
+			return -1;
+		r = qmgr_flush_one(q, qid, &err);
+		ipc_put_str(reply, IPC_STATUS, r > 0 ? "ok" : "fail");
+		if (r <= 0)
+			ipc_put_str(reply, IPC_REASON, r == 0 ?
+			    "not deferred" : buf_cstr(&err));
+		buf_free(&err);
+		return 0;
+	}
 	if (strcmp(what, "flush") == 0) {
 		struct buf err = BUF_INIT;
 		long long n;

@@ -417,6 +417,34 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 	return 0;
 }
 
+/* qmgr_flush_one - the deferred message qid due now; 0 if it is not
+ * deferred, 1 if it is, -1 with why */
+int
+qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
+{
+	const time_t t = time(NULL);
+	const struct timespec due[2] = {{t, 0}, {t, 0}};
+	struct buf path = BUF_INIT;
+	int rc = 1;
+
+	spool_path(&path, q->spool, SPOOL_DEFERRED, qid);
+	if (utimensat(AT_FDCWD, buf_cstr(&path), due,
+	    AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			rc = 0;
+		else {
+			buf_printf(why, "flush %s: %m", buf_cstr(&path));
+			rc = -1;
+		}
+	}
+	buf_free(&path);
+	if (rc == 1) {
+		msg_info("%s: flush: due now", qid);
+		qmgr_scan_due(q, 1);
+	}
+	return rc;
+}
+
 /* qmgr_scan_timer - the periodic scan */
 static long long
 qmgr_scan_timer(struct evloop *loop, void *ctx)

@@ -407,6 +407,86 @@ def test_queue_hold(herald, token):
     assert r.returncode == 1 and "no such message" in r.stderr, r
 
 
+def test_queue_select_by_sender_domain_all(herald, token):
+    """list, hold, release, flush and delete take several queue ids or a
+    selection: --sender (any case; "<>" the null sender), --domain (of a
+    pending recipient), --all; the selection is refused with queue ids
+    and a command that changes the queue must be told which messages."""
+    la = "jo-%s" % short(token).lower()
+    lb = "kai-%s" % short(token).lower()
+    qa, addr_a, sender_a, block_a = deferred_message(herald, token, la)
+    qb, addr_b, sender_b, block_b = deferred_message(herald, token + "b",
+                                                     lb)
+    r = herald.ctl("queue", "list", "--sender", sender_a.upper())
+    assert r.returncode == 0, r
+    assert qa in r.stdout and qb not in r.stdout, r.stdout
+    r = herald.ctl("queue", "list", "--domain", "EXAMPLE.test")
+    assert qa in r.stdout and qb in r.stdout, r.stdout
+    r = herald.ctl("queue", "list", "--domain", "nowhere.test")
+    assert qa not in r.stdout and "queue is empty" in r.stdout, r.stdout
+    r = herald.ctl("--json", "queue", "list", "--sender", "<>")
+    assert r.returncode == 0 and qa not in r.stdout, r
+    # changing the queue needs to be told which messages
+    for cmd in ("delete", "hold", "release"):
+        r = herald.ctl("queue", cmd)
+        assert r.returncode == 1 and "which messages" in r.stderr, r
+    r = herald.ctl("queue", "delete", qa, "--all")
+    assert r.returncode == 1 and "not both" in r.stderr, r
+    r = herald.ctl("queue", "hold", "--all", "--sender", sender_a)
+    assert r.returncode == 1 and "--all" in r.stderr, r
+    r = herald.ctl("queue", "list", "--domain", "a@b.test")
+    assert r.returncode == 1, r
+    assert {p.name for p in herald.queue_files(("deferred",))} >= {qa, qb}
+    # hold by sender: only a's message
+    r = herald.ctl("queue", "hold", "--sender", sender_a)
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == ["%s: held" % qa, "1 message held"], r
+    assert any(p.name == qa for p in herald.queue_files(("hold",)))
+    assert any(p.name == qb for p in herald.queue_files(("deferred",)))
+    # flush by queue id: b's mailbox works again, b's message arrives
+    block_a.unlink()
+    block_b.unlink()
+    r = herald.ctl("queue", "flush", qb)
+    assert r.returncode == 0, r
+    assert r.stdout.strip() == "%s: scheduled for delivery" % qb, r
+    herald.wait_messages(token + "b", lb, timeout=20)
+    held_stays(herald, qa, token, la, seconds=1)
+    r = herald.ctl("queue", "flush", qa)
+    assert r.returncode == 1 and "not deferred" in r.stderr, r
+    # a selection that matches nothing changes nothing
+    r = herald.ctl("queue", "delete", "--sender", "<>")
+    assert r.returncode == 0 and r.stdout.strip() == "0 messages deleted", r
+    # release everything held
+    r = herald.ctl("queue", "release", "--all")
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == ["%s: released" % qa,
+                                     "1 message released"], r
+    herald.wait_messages(token, la, timeout=20)
+    herald.wait_queue_empty()
+
+
+def test_queue_delete_several_by_domain(herald, token):
+    """delete --domain removes every message with a pending recipient
+    there; several queue ids in one command each get their line."""
+    la = "lea-%s" % short(token).lower()
+    lb = "max-%s" % short(token).lower()
+    qa, addr_a, sender_a, block_a = deferred_message(herald, token, la)
+    qb, addr_b, sender_b, block_b = deferred_message(herald, token + "b",
+                                                     lb)
+    r = herald.ctl("queue", "hold", qa, qb)
+    assert r.returncode == 0, r
+    assert r.stdout.splitlines() == ["%s: held" % qa, "%s: held" % qb], r
+    r = herald.ctl("queue", "delete", "--domain", "example.test")
+    assert r.returncode == 0, r
+    lines = r.stdout.splitlines()
+    assert sorted(lines[:2]) == sorted(["%s: deleted" % qa,
+                                        "%s: deleted" % qb]), r
+    assert lines[2] == "2 messages deleted", r
+    assert not any(p.name in (qa, qb) for p in herald.queue_files())
+    block_a.unlink()
+    block_b.unlink()
+
+
 def test_queue_hold_while_stopped(make_herald, token):
     """Without qmgr, hold and release move the files themselves; a held
     message survives a restart undelivered."""
