@@ -10,7 +10,10 @@
  * the From: values, and at the end of the header section (the empty
  * line, a line that is no header field, or the end of the content) calls
  * at_end once, before the bytes that end the section, so the fields it
- * writes land inside the header section.
+ * writes land inside the header section. A line that is no field (no
+ * colon) gets the empty line that RFC 5322 wants before it: readers that
+ * would take the lines after it for fields (Dovecot's parser does) must
+ * not see a From: there that the strict check never saw.
  *
  * Bounds: the start of a line is held back until it is known to be a
  * field name, blanks before its colon included (SMTPD_HDR_NAME_MAX
@@ -85,14 +88,18 @@ smtpd_hdr_field(struct smtpd_hdr *h)
 	}
 }
 
-/* smtpd_hdr_finish - the section ends here: at_end, then what was held */
+/* smtpd_hdr_finish - the section ends here: at_end, the empty line
+ * when a line that is no field ended it (separate), then what was held */
 static void
-smtpd_hdr_finish(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx)
+smtpd_hdr_finish(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx,
+    bool separate)
 {
 	h->state = SMTPD_HDR_BODY;
 	h->done = true;
 	if (h->at_end != NULL)
 		h->at_end(h, ctx);
+	if (separate)
+		out(ctx, "\r\n", 2);
 	if (h->nlen > 0)
 		out(ctx, h->name, h->nlen);
 	h->nlen = 0;
@@ -128,7 +135,7 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 				if (!h->seen) {
 					run = i + 1;
 					h->name[h->nlen++] = c;
-					smtpd_hdr_finish(h, out, ctx);
+					smtpd_hdr_finish(h, out, ctx, true);
 				} else {
 					smtpd_hdr_from_add(h, c);
 				}
@@ -139,8 +146,9 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 				h->name[h->nlen++] = c;
 				h->state = SMTPD_HDR_NAME;
 			} else {
+				/* a bare LF is an empty line; else no field */
 				h->name[h->nlen++] = c;
-				smtpd_hdr_finish(h, out, ctx);
+				smtpd_hdr_finish(h, out, ctx, c != '\n');
 			}
 			break;
 		case SMTPD_HDR_NAME:
@@ -156,7 +164,7 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 			    (h->state == SMTPD_HDR_NAME_WSP ||
 			    !smtpd_hdr_name_ok((unsigned char)c))) {
 				/* no header field: the body starts */
-				smtpd_hdr_finish(h, out, ctx);
+				smtpd_hdr_finish(h, out, ctx, true);
 				run = i;
 			} else if (h->nlen < SMTPD_HDR_NAME_MAX) {
 				/* blanks before the colon are still a field
@@ -198,7 +206,7 @@ smtpd_hdr_feed(struct smtpd_hdr *h, const char *p, size_t n,
 		case SMTPD_HDR_EMPTY_CR:
 		default:
 			/* CRLF (or CR and anything): the section's end */
-			smtpd_hdr_finish(h, out, ctx);
+			smtpd_hdr_finish(h, out, ctx, false);
 			run = i;
 			break;
 		}
@@ -212,5 +220,5 @@ void
 smtpd_hdr_end(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx)
 {
 	if (h->state != SMTPD_HDR_BODY)
-		smtpd_hdr_finish(h, out, ctx);
+		smtpd_hdr_finish(h, out, ctx, false);
 }

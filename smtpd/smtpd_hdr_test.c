@@ -65,11 +65,18 @@ static const struct t_case t_cases[] = {
 	{"", "[MD]", "", false},
 	/* no empty line: a line that is no field ends the section */
 	{"Subject: x\r\nthis is body\r\n",
-	    "Subject: x\r\n[MD]this is body\r\n", "", false},
+	    "Subject: x\r\n[MD]\r\nthis is body\r\n", "", false},
+	/* ... and gets an empty line before it: a From: after it is body
+	 * for every reader, not an unchecked field */
+	{"Subject: x\r\nX-Junk\r\nFrom: ceo@x\r\n\r\nb",
+	    "Subject: x\r\n[MD]\r\nX-Junk\r\nFrom: ceo@x\r\n\r\nb", "",
+	    false},
+	/* a bare LF line is an empty line */
+	{"Subject: x\n\nb", "Subject: x\n[MD]\nb", "", false},
 	{"Subject: x\r\n\tfolded\r\nDate: d\r\n\r\nb",
 	    "Subject: x\r\n\tfolded\r\nDate: d\r\n[M]\r\nb", "", false},
 	/* a leading blank: the body begins at once */
-	{" x: y\r\n", "[MD] x: y\r\n", "", false},
+	{" x: y\r\n", "[MD]\r\n x: y\r\n", "", false},
 	{"\r\n", "[MD]\r\n", "", false},
 	/* field names are case-insensitive, whole */
 	{"message-id: <x>\r\nDated: 1\r\nfrom:a@b\r\n\r\n",
@@ -78,7 +85,7 @@ static const struct t_case t_cases[] = {
 	 * From: written so is checked too */
 	{"Subject : x\r\nFrom \t:b@y\r\nDate :\r\n\r\n",
 	    "Subject : x\r\nFrom \t:b@y\r\nDate :\r\n[M]\r\n", "b@y", false},
-	{"Subject x\r\n", "[MD]Subject x\r\n", "", false},
+	{"Subject x\r\n", "[MD]\r\nSubject x\r\n", "", false},
 	/* fields in the body are not fields */
 	{"\r\nMessage-ID: <x>\r\n", "[MD]\r\nMessage-ID: <x>\r\n", "", false},
 	/* an over-long name is passed on, nothing inserted */

@@ -426,6 +426,25 @@ def test_from_header_strict_after_obsolete_blank(sub, token, first):
         assert got == 553 and resp.startswith(b"5.7.1"), resp
 
 
+def test_from_after_a_line_without_colon_is_body(sub, token):
+    """A header line without a colon ends the section for the strict
+    check, so smtpd puts the empty line RFC 5322 wants before it: the
+    From: after it is body for every reader (Dovecot's parser would take
+    it for a field), never an unchecked sender."""
+    msg = ("From: Alice <alice@example.test>\r\nSubject: %s\r\n"
+           "X-Junk-Without-Colon\r\nFrom: Bob <bob@example.test>\r\n"
+           "\r\nbody\r\n" % token).encode()
+    with implicit(sub) as s:
+        s.login("alice@example.test", PASSWORD)
+        assert s.sendmail("alice@example.test", ["bob@example.test"],
+                          msg) == {}
+    got = sub.wait_messages(token, "bob")[0].replace(b"\r\n", b"\n")
+    head, _, body = got.partition(b"\n\n")
+    assert b"Bob <bob@example.test>" not in head, got
+    assert body.startswith(b"X-Junk-Without-Colon\nFrom: Bob"), got
+    assert b"Message-ID:" in head and b"\nDate:" in head, got
+
+
 def send_as_alice(inst, rcpts, from_field="alice@example.test",
                   mail_from="alice@example.test"):
     """One message over 465 after login: the (code, text) of the first
