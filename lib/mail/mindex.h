@@ -182,7 +182,7 @@ int mindex_stamp_after(struct mindex *ix, const char *folder,
  * holder has changes still to tell) */
 void mindex_stamp_spoil(struct mindex_stamp *s);
 /* mindex_stamp_status - the status of the listing made after s was
- * taken into s */
+ * taken into s; a lenient check's doubt runs from now */
 void mindex_stamp_status(struct mindex_stamp *s,
     const struct mindex_status *st);
 /* mindex_stamp_same - do a and b record the same folder state (mtimes,

@@ -1080,6 +1080,11 @@ mindex_stamp_status(struct mindex_stamp *s, const struct mindex_status *st)
 	s->uidvalidity = st->uidvalidity;
 	s->uidnext = st->uidnext;
 	s->highestmodseq = st->highestmodseq;
+	/* the doubt of a lenient check runs from the listing, not from
+	 * the lstat()s before the sync: a sync of 100,000 files would
+	 * spend it all (a spoiled stamp stays spoiled) */
+	if (s->at.tv_sec != 0)
+		clock_gettime(CLOCK_REALTIME, &s->at);
 }
 
 /* mindex_stamp_spoil - see mindex.h */
