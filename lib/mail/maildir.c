@@ -73,26 +73,42 @@ maildir_create(const char *path, struct buf *why)
 	return ret;
 }
 
-/* maildir_name_size - see maildir.h */
-long long
-maildir_name_size(const char *name)
+/* maildir_name_num - the number after the first tag (",S=", ",W=") in a
+ * Maildir++ file name, or -1 when there is none, it is empty, does not
+ * end at ',', ':' or the name's end, or overflows */
+static long long
+maildir_name_num(const char *name, const char *tag)
 {
-	const char *p = strstr(name, ",S=");
+	const char *p = strstr(name, tag);
 	long long n = 0;
 
 	if (p == NULL)
 		return -1;
-	p += 3;
+	p += strlen(tag);
 	if (*p < '0' || *p > '9')
 		return -1;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (n > (0x7fffffffffffffffLL - 9) / 10)
+		if (n > (0x7fffffffffffffffLL - (*p - '0')) / 10)
 			return -1;
 		n = n * 10 + (*p - '0');
 	}
 	if (*p != '\0' && *p != ',' && *p != ':')
 		return -1;
 	return n;
+}
+
+/* maildir_name_size - see maildir.h */
+long long
+maildir_name_size(const char *name)
+{
+	return maildir_name_num(name, ",S=");
+}
+
+/* maildir_name_wsize - see maildir.h */
+long long
+maildir_name_wsize(const char *name)
+{
+	return maildir_name_num(name, ",W=");
 }
 
 /* maildir_sum - add up one new/ or cur/ folder; a missing one is empty */

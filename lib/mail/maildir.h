@@ -80,6 +80,9 @@ void maildir_usage_add(const char *path, long long bytes, int count);
 /* maildir_name_size - the S= value (the file's size) in a Maildir++ file
  * name, or -1 when it has none */
 long long maildir_name_size(const char *name);
+/* maildir_name_wsize - the W= value (the size with CRLF line ends) in a
+ * Maildir++ file name, or -1 when it has none (the same rules) */
+long long maildir_name_wsize(const char *name);
 /* maildir_usage_forget - the usage of the Maildir that path is or holds
  * changed in a way not added: the next maildir_usage counts again */
 void maildir_usage_forget(const char *path);

@@ -328,6 +328,33 @@ test_unique_names(void)
 	buf_free(&names);
 }
 
+/* test_name_size - the S= and W= parser (maildir_name_size/wsize) */
+static void
+test_name_size(void)
+{
+	static const struct {
+		const char *name;
+		long long s, w;
+	} cases[] = {
+		{"1.M1P1.h,S=10,W=12:2,S", 10, 12},
+		{"1.M1P1.h,W=12,S=10", 10, 12},
+		{"1.M1P1.h,S=0,W=0", 0, 0},
+		{"1.M1P1.h:2,S", -1, -1},
+		{"1.M1P1.h,S=12abc,W=1a", -1, -1},
+		{"1.M1P1.h,S=,W=:2,", -1, -1},
+		{"1.M1P1.h,S=-1,W=+1", -1, -1},
+		{"1.M1P1.h,S= 1,W=\t1", -1, -1},
+		{"1.M1P1.h,S=9223372036854775807,W=9223372036854775808",
+		    9223372036854775807LL, -1},
+		{"1.M1P1.h,S=99999999999999999999999", -1, -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		T_EQ_INT(maildir_name_size(cases[i].name), cases[i].s);
+		T_EQ_INT(maildir_name_wsize(cases[i].name), cases[i].w);
+	}
+}
+
 static void
 test_usage(void)
 {
@@ -696,6 +723,7 @@ static const struct test_case cases[] = {
 	{"deliver: W= is the CRLF size", test_deliver_wire_size},
 	{"deliver: offset and size; short source", test_deliver_partial_range},
 	{"1,000 unique names", test_unique_names},
+	{"S= and W= in names", test_name_size},
 	{"usage sums S= and stat", test_usage},
 	{"usage file: added, torn, old, big, forgotten", test_usage_file},
 	{"failures leave tmp/ empty", test_failures},
