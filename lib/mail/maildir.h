@@ -69,6 +69,9 @@ int maildir_usage(const char *path, long long *bytes_r, struct buf *why);
 #define MAILDIR_USAGE_FILE "herald-usage"
 #define MAILDIR_USAGE_MAX 5120		/* bytes */
 #define MAILDIR_USAGE_AGE (15 * 60)	/* seconds since its count */
+#define MAILDIR_USAGE_TRIES 3		/* walks while lines come */
+/* the line a count appends to the usage file it replaced (maildir.c) */
+#define MAILDIR_USAGE_MOVED "0 0 moved\n"
 /* maildir_usage_cached - the usage from the usage file alone (one small
  * read, never a walk: fit for an event loop): 1, or 0 when it must be
  * counted (maildir_usage does) */

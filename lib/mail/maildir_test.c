@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -497,6 +498,148 @@ test_usage_file(void)
 	buf_free(&name);
 }
 
+extern void (*maildir_usage_test_hook)(const char *step);
+
+static const char *hook_step;	/* the step of a count to act at, once */
+static void (*hook_act)(void);
+
+/* usage_hook - maildir.c's steps: hook_act at hook_step */
+static void
+usage_hook(const char *step)
+{
+	if (hook_step != NULL && strcmp(step, hook_step) == 0) {
+		hook_step = NULL;
+		hook_act();
+	}
+}
+
+/* usage_stale - md's usage file grown past its bound, its sum kept: the
+ * next maildir_usage counts */
+static void
+usage_stale(void)
+{
+	static char pad[MAILDIR_USAGE_MAX + 4];
+
+	for (size_t i = 0; i + 4 < sizeof(pad); i += 4)
+		memcpy(pad + i, "0 0\n", 4);
+	pad[sizeof(pad) - 4] = '\0';
+	T_EQ_INT(usage_append(pad), 0);
+}
+
+/* act_deliver_100 - a delivery: its file, then its line */
+static void
+act_deliver_100(void)
+{
+	usage_plant("2.M2P2.h", 100);
+	maildir_usage_add(md, 100, 1);
+}
+
+/* act_deliver_50 - another */
+static void
+act_deliver_50(void)
+{
+	usage_plant("3.M3P3.h", 50);
+	maildir_usage_add(md, 50, 1);
+}
+
+/* act_count - a count, in the middle of someone's add */
+static void
+act_count(void)
+{
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+
+	usage_stale();
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 160);
+	buf_free(&why);
+}
+
+/* act_forget - a message planted and the usage forgotten */
+static void
+act_forget(void)
+{
+	static int n;
+	char base[32];
+
+	n++;
+	snprintf(base, sizeof(base), "%d.M4P4.h", n);
+	usage_plant(base, 5);
+	maildir_usage_forget(md);
+}
+
+/* test_usage_count_race - lines appended while a count walks or swaps
+ * its file in are not lost; a forget meanwhile is not undone; a count
+ * that does not get the lock writes nothing */
+static void
+test_usage_count_race(void)
+{
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	usage_plant("1.M1P1.h", 10);
+	maildir_usage_add(md, 10, 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(bytes, 10);
+	maildir_usage_test_hook = usage_hook;
+	/* a delivery while the count walks: walked again */
+	usage_stale();
+	hook_step = "walked";
+	hook_act = act_deliver_100;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 110);
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(bytes, 110);
+	/* one after the walk, before the new file is in place: carried */
+	usage_stale();
+	hook_step = "written";
+	hook_act = act_deliver_50;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 110);		/* the walk did not see it */
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(bytes, 160);
+	T_ASSERT(hook_step == NULL);
+	/* a line written to the old file after the count's mark: the
+	 * writer adds it to the new one */
+	hook_step = "opened";
+	hook_act = act_count;
+	maildir_usage_add(md, 7, 1);
+	T_ASSERT(hook_step == NULL);
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(bytes, 167);
+	/* another count holds the lock: this one counts, writes nothing */
+	usage_stale();
+	fd = open(md, O_RDONLY | O_DIRECTORY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(flock(fd, LOCK_EX), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 160);
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 0);
+	close(fd);
+	/* forgotten while the count walks: walked again */
+	hook_step = "walked";
+	hook_act = act_forget;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 165);
+	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(bytes, 165);
+	/* forgotten after the walk: the count is not put in its place */
+	usage_stale();
+	hook_step = "written";
+	hook_act = act_forget;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 165);
+	T_ASSERT(access(sub(MAILDIR_USAGE_FILE), F_OK) < 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 170);
+	maildir_usage_test_hook = NULL;
+	buf_free(&why);
+}
+
 /* readonly_checks - deliveries into read-only tmp/ and new/ fail
  * cleanly; 0 or the number of the failed check */
 static int
@@ -726,6 +869,7 @@ static const struct test_case cases[] = {
 	{"S= and W= in names", test_name_size},
 	{"usage sums S= and stat", test_usage},
 	{"usage file: added, torn, old, big, forgotten", test_usage_file},
+	{"usage count: no line lost to a count", test_usage_count_race},
 	{"failures leave tmp/ empty", test_failures},
 	{"batch: copies into two Maildirs", test_batch},
 	{"batch: named tmp/ files without O_TMPFILE", test_batch_named},
