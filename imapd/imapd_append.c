@@ -60,6 +60,9 @@ struct imapd_spool {
 	unsigned long long total;	/* bytes spooled by the command */
 	unsigned long long asked;	/* bytes of all its literals */
 	int err_no;		/* why the spool failed */
+	bool quota_read;	/* quota is the user's (first literal) */
+	long long quota;	/* bytes, 0 none, -1 the directory failed */
+	struct maildir_usage_snap usage;	/* the last usage read */
 };
 
 /* one message of an APPEND */
@@ -137,18 +140,24 @@ append_spool_open(const char *maildir)
  * file only (maildir_usage_cached: one small read, fit for the loop).
  * When that file must be counted again, or the directory cannot say,
  * the literal is taken, and the job's check before the store decides.
+ * The quota is looked up once a command, and what the usage read saw is
+ * kept in sp for the job's check (imapd_append_cmd).
  */
 static bool
-append_over_quota(struct imapd_session *s, unsigned long long bytes)
+append_over_quota(struct imapd_session *s, struct imapd_spool *sp,
+    unsigned long long bytes)
 {
-	long long quota = imapd_mailbox_quota_of(imapd_store_user(s));
 	long long used;
 
-	if (quota <= 0 ||
-	    maildir_usage_cached(imapd_store_path(s), &used) != 1)
+	if (!sp->quota_read) {
+		sp->quota = imapd_mailbox_quota_of(imapd_store_user(s));
+		sp->quota_read = true;
+	}
+	if (sp->quota <= 0 || maildir_usage_cached(imapd_store_path(s),
+	    &used, &sp->usage) != 1)
 		return false;
-	return bytes > (unsigned long long)quota ||
-	    used > quota - (long long)bytes;
+	return bytes > (unsigned long long)sp->quota ||
+	    used > sp->quota - (long long)bytes;
 }
 
 /* imapd_append_spool - the parser's question at a literal's header:
@@ -172,7 +181,7 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	sp = s->spool;
 	sp->err_no = 0;
 	sp->asked += n;
-	if (append_over_quota(s, sp->asked)) {
+	if (append_over_quota(s, sp, sp->asked)) {
 		/* before the "+": the client never sends the bytes */
 		sp->err_no = EDQUOT;
 		return -1;
@@ -381,6 +390,7 @@ struct append_op {
 	int err_no;
 	long long quota;	/* bytes; 0: none */
 	char *maildir;		/* for the quota's usage */
+	struct maildir_usage_snap usage;	/* the literals' usage read */
 	struct buf why;
 };
 
@@ -439,7 +449,10 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 	if (o->quota > 0) {
 		for (int i = 0; i < o->n; i++)
 			add += (long long)o->msgs[i].len;
-		if (maildir_usage(o->maildir, &used, &o->why) < 0) {
+		/* the literals' read and the lines since: what
+		 * maildir_usage would say, deliveries meanwhile included */
+		if (maildir_usage_since(o->maildir, &o->usage, &used,
+		    &o->why) < 0) {
 			o->err_no = errno;
 			op->result = -1;
 			return;
@@ -544,9 +557,16 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		    "exist");
 		goto fail;
 	}
-	/* a directory that cannot say (warned) does not stop APPEND */
-	if ((o->quota = imapd_mailbox_quota_of(imapd_store_user(s))) < 0)
+	/* the quota the literals were checked against (looked up once);
+	 * a directory that cannot say (warned) does not stop APPEND */
+	if (s->spool != NULL && s->spool->quota_read &&
+	    s->spool->quota >= 0) {
+		o->quota = s->spool->quota;
+		o->usage = s->spool->usage;
+	} else if ((o->quota = imapd_mailbox_quota_of(
+	    imapd_store_user(s))) < 0) {
 		o->quota = 0;
+	}
 	for (i = 0; i < o->n; i++) {
 		if (o->msgs[i].p == NULL) {
 			/* spooled: the file is ours now */

@@ -306,23 +306,38 @@ maildir_usage_pread(int fd, char *buf, size_t n, off_t off)
 	return 0;
 }
 
+/* maildir_usage_fresh - is a count made at when still believed? */
+static bool
+maildir_usage_fresh(long long when)
+{
+	long long now = (long long)time(NULL);
+
+	return when <= now && now - when <= MAILDIR_USAGE_AGE;
+}
+
 /*
  * maildir_usage_read - the usage file's sum into *bytes_r: 1; 0 when
  * there is none or it must be counted again (older than
  * MAILDIR_USAGE_AGE since its count, over MAILDIR_USAGE_MAX bytes, or
- * not well formed)
+ * not well formed). What was read goes to snap, if not NULL.
  */
 static int
-maildir_usage_read(const char *file, long long *bytes_r)
+maildir_usage_read(const char *file, long long *bytes_r,
+    struct maildir_usage_snap *snap)
 {
-	char data[MAILDIR_USAGE_MAX + 1];
+	char data[MAILDIR_USAGE_MAX + 1], *nl;
 	long long sum = 0, msgs = 0, when = 0;
+	struct stat st;
 	ssize_t n;
 	size_t got = 0;
 	int fd;
 
 	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return 0;
+	if (fstat(fd, &st) < 0) {
+		(void)close(fd);
+		return 0;
+	}
 	while (got < sizeof(data) && (n = read(fd, data + got,
 	    sizeof(data) - got)) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -334,14 +349,66 @@ maildir_usage_read(const char *file, long long *bytes_r)
 		got += (size_t)n;
 	}
 	(void)close(fd);
-	if (got > MAILDIR_USAGE_MAX ||
-	    maildir_usage_parse(data, got, &sum, &msgs, &when) < 0)
+	if (got > MAILDIR_USAGE_MAX || got == 0 ||
+	    (nl = memchr(data, '\n', got)) == NULL)
 		return 0;
-	if (sum < 0 || when > (long long)time(NULL) ||
-	    (long long)time(NULL) - when > MAILDIR_USAGE_AGE)
+	if (snap != NULL && (size_t)(nl + 1 - data) < sizeof(snap->head)) {
+		memcpy(snap->head, data, (size_t)(nl + 1 - data));
+		snap->head_len = (size_t)(nl + 1 - data);
+	}
+	if (maildir_usage_parse(data, got, &sum, &msgs, &when) < 0 ||
+	    sum < 0 || !maildir_usage_fresh(when))
 		return 0;
 	*bytes_r = sum;
+	if (snap != NULL && snap->head_len > 0) {
+		snap->dev = st.st_dev;
+		snap->ino = st.st_ino;
+		snap->size = (off_t)got;
+		snap->bytes = sum;
+		snap->when = when;
+		snap->ok = true;
+	}
 	return 1;
+}
+
+/*
+ * maildir_usage_tail - the usage at snap brought up to date with the
+ * lines appended since: 1; 0 when that cannot be (the file is not the
+ * one snap read: a count replaced it, or it was forgotten; it grew past
+ * its bound, or its count is no longer fresh)
+ */
+static int
+maildir_usage_tail(const char *file, const struct maildir_usage_snap *snap,
+    long long *bytes_r)
+{
+	char head[sizeof(snap->head)], data[MAILDIR_USAGE_MAX];
+	long long sum = snap->bytes, msgs = 0;
+	struct stat st;
+	size_t n;
+	int fd, ret = 0;
+
+	if (!snap->ok || !maildir_usage_fresh(snap->when) ||
+	    (fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	/* the same file: its inode, and its first line (an inode number
+	 * may be used again by a new file) */
+	if (fstat(fd, &st) < 0 || st.st_dev != snap->dev ||
+	    st.st_ino != snap->ino || st.st_size < snap->size ||
+	    st.st_size > MAILDIR_USAGE_MAX ||
+	    maildir_usage_pread(fd, head, snap->head_len, 0) < 0 ||
+	    memcmp(head, snap->head, snap->head_len) != 0)
+		goto out;
+	n = (size_t)(st.st_size - snap->size);
+	if (n > 0 && (maildir_usage_pread(fd, data, n, snap->size) < 0 ||
+	    maildir_usage_parse(data, n, &sum, &msgs, NULL) < 0))
+		goto out;
+	if (sum >= 0) {
+		*bytes_r = sum;
+		ret = 1;
+	}
+out:
+	(void)close(fd);
+	return ret;
 }
 
 /* Tests set this to act at the steps of a count and of an add
@@ -561,7 +628,7 @@ maildir_usage(const char *path, long long *bytes_r, struct buf *why)
 	char *file = maildir_usage_root(path);
 	int ret = 0;
 
-	if (maildir_usage_read(file, bytes_r) != 1)
+	if (maildir_usage_read(file, bytes_r, NULL) != 1)
 		ret = maildir_usage_count(path, file, bytes_r, why);
 	x_free(&file);
 	return ret;
@@ -569,11 +636,30 @@ maildir_usage(const char *path, long long *bytes_r, struct buf *why)
 
 /* maildir_usage_cached - see maildir.h */
 int
-maildir_usage_cached(const char *path, long long *bytes_r)
+maildir_usage_cached(const char *path, long long *bytes_r,
+    struct maildir_usage_snap *snap)
 {
 	char *file = maildir_usage_root(path);
-	int ret = maildir_usage_read(file, bytes_r);
+	int ret;
 
+	if (snap != NULL)
+		memset(snap, 0, sizeof(*snap));
+	ret = maildir_usage_read(file, bytes_r, snap);
+	x_free(&file);
+	return ret;
+}
+
+/* maildir_usage_since - see maildir.h */
+int
+maildir_usage_since(const char *path, const struct maildir_usage_snap *snap,
+    long long *bytes_r, struct buf *why)
+{
+	char *file = maildir_usage_root(path);
+	int ret = 0;
+
+	if (maildir_usage_tail(file, snap, bytes_r) != 1 &&
+	    maildir_usage_read(file, bytes_r, NULL) != 1)
+		ret = maildir_usage_count(path, file, bytes_r, why);
 	x_free(&file);
 	return ret;
 }

@@ -583,7 +583,7 @@ test_usage_count_race(void)
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	usage_plant("1.M1P1.h", 10);
 	maildir_usage_add(md, 10, 1);
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
 	T_EQ_INT(bytes, 10);
 	maildir_usage_test_hook = usage_hook;
 	/* a delivery while the count walks: walked again */
@@ -592,7 +592,7 @@ test_usage_count_race(void)
 	hook_act = act_deliver_100;
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 110);
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
 	T_EQ_INT(bytes, 110);
 	/* one after the walk, before the new file is in place: carried */
 	usage_stale();
@@ -600,7 +600,7 @@ test_usage_count_race(void)
 	hook_act = act_deliver_50;
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 110);		/* the walk did not see it */
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
 	T_EQ_INT(bytes, 160);
 	T_ASSERT(hook_step == NULL);
 	/* a line written to the old file after the count's mark: the
@@ -609,7 +609,7 @@ test_usage_count_race(void)
 	hook_act = act_count;
 	maildir_usage_add(md, 7, 1);
 	T_ASSERT(hook_step == NULL);
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
 	T_EQ_INT(bytes, 167);
 	/* another count holds the lock: this one counts, writes nothing */
 	usage_stale();
@@ -618,14 +618,14 @@ test_usage_count_race(void)
 	T_EQ_INT(flock(fd, LOCK_EX), 0);
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 160);
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 0);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 0);
 	close(fd);
 	/* forgotten while the count walks: walked again */
 	hook_step = "walked";
 	hook_act = act_forget;
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 165);
-	T_EQ_INT(maildir_usage_cached(md, &bytes), 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
 	T_EQ_INT(bytes, 165);
 	/* forgotten after the walk: the count is not put in its place */
 	usage_stale();
@@ -637,6 +637,57 @@ test_usage_count_race(void)
 	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
 	T_EQ_INT(bytes, 170);
 	maildir_usage_test_hook = NULL;
+	buf_free(&why);
+}
+
+/* test_usage_since - a read after maildir_usage_cached takes only the
+ * lines appended since; a file replaced or forgotten is read anew */
+static void
+test_usage_since(void)
+{
+	struct maildir_usage_snap snap;
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	usage_plant("1.M1P1.h", 10);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	maildir_usage_add(md, 20, 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, &snap), 1);
+	T_EQ_INT(bytes, 30);
+	T_ASSERT(snap.ok);
+	/* a delivery meanwhile is seen */
+	maildir_usage_add(md, 300, 1);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 330);
+	/* what snap read is not read again: a line before its end changed
+	 * in place does not show (a full read would see 90) */
+	fd = open(sub(MAILDIR_USAGE_FILE), O_WRONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(pwrite(fd, "80", 2, (off_t)snap.head_len), 2);
+	close(fd);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 330);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 390);
+	/* a count replaced the file: read anew */
+	usage_stale();
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 10);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 10);
+	/* forgotten: counted */
+	T_EQ_INT(maildir_usage_cached(md, &bytes, &snap), 1);
+	maildir_usage_forget(md);
+	usage_plant("2.M2P2.h", 5);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 15);
+	/* no snapshot (the file had to be counted): a plain usage */
+	memset(&snap, 0, sizeof(snap));
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 15);
 	buf_free(&why);
 }
 
@@ -870,6 +921,7 @@ static const struct test_case cases[] = {
 	{"usage sums S= and stat", test_usage},
 	{"usage file: added, torn, old, big, forgotten", test_usage_file},
 	{"usage count: no line lost to a count", test_usage_count_race},
+	{"usage since a read: only the new lines", test_usage_since},
 	{"failures leave tmp/ empty", test_failures},
 	{"batch: copies into two Maildirs", test_batch},
 	{"batch: named tmp/ files without O_TMPFILE", test_batch_named},

@@ -366,6 +366,37 @@ def test_over_quota_before_continuation(imap):
     assert os.listdir(home / "tmp") == []
 
 
+def test_over_quota_at_commit_after_concurrent_append(imap):
+    """The literal's header passed the quota check and got its "+"; the
+    usage grows (another session's APPEND) before the literal is sent:
+    the check when the message is stored sees the growth (it reads only
+    the usage file's lines since the header's read) and says NO
+    [OVERQUOTA]; nothing is stored."""
+    user, pw = "erin@example.test", "pw-erin"
+    imap.add_user(user, pw)
+    home = imap.maildir("erin")
+    imap.ctl_ok("user", "quota", user, "100000")
+    try:
+        c = raw(imap, user, pw)
+        r = append_sync(c, b"a", b"INBOX", message(1000, b"c1"))
+        assert r[-1].startswith(b"a OK"), r
+        c.send(b"b APPEND INBOX {50000}\r\n")
+        assert c.line().startswith(b"+")
+        d = raw(imap, user, pw)
+        r = append_sync(d, b"x", b"INBOX", message(60000, b"c2"))
+        assert r[-1].startswith(b"x OK"), r
+        d.close()
+        c.send(message(50000, b"c3") + b"\r\n")
+        r = c.until_tagged(b"b")
+        assert r[-1].startswith(b"b NO [OVERQUOTA]"), r
+        assert messages(c) == 2
+        assert usage_file_sum(home) == stored_bytes(home)
+        c.close()
+    finally:
+        imap.ctl_ok("user", "quota", user, "0")
+    assert os.listdir(home / "tmp") == []
+
+
 def test_pop3_delete_gives_quota_back(imap):
     """A POP3 client that deletes what it downloaded gives the space back
     to IMAP's quota at once: pop3d's UPDATE takes the S= bytes of what it
