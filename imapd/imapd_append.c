@@ -17,7 +17,10 @@
  * to the page cache of a local file, the same order of work as reading
  * the socket; nothing that grows with the mailbox or the message
  * (fsync, copy into the Maildir, the index) runs there. Smaller
- * literals stay in the command and are copied to a memory file.
+ * literals stay in the command and are copied out of it into memory
+ * (the command's text is wiped when its handler returns); the job
+ * writes them once, straight into the Maildir's tmp/
+ * (mindex_append_mem), with no file in between.
  * Bounds: each literal imapd_literal_limit (APPENDLIMIT), the spooled
  * bytes of one command APPEND_SPOOL_TOTAL.
  * The whole command is then checked, and the messages go to
@@ -32,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,7 +73,8 @@ struct append_msg {
 	char *kw[MINDEX_KEYWORDS_MAX];
 	size_t nkw;
 	int64_t date;		/* 0: now */
-	const char *p;		/* the literal (NULL: spooled) */
+	const char *p;		/* the literal in the command, while parsed */
+	char *mem;		/* not spooled: its bytes, copied */
 	size_t len;
 	size_t lit_index;	/* spooled: its literal */
 };
@@ -385,7 +388,7 @@ struct append_op {
 	struct append_msg *msgs;
 	int n;
 	char *folder;
-	int fd[APPEND_MAX];	/* each message in a memory file */
+	int fd[APPEND_MAX];	/* each spooled message's file */
 	uint32_t uids[APPEND_MAX], uidv;
 	int err_no;
 	long long quota;	/* bytes; 0: none */
@@ -401,6 +404,7 @@ append_op_free(struct append_op *o)
 	for (int i = 0; i < APPEND_MAX; i++) {
 		for (size_t k = 0; k < o->msgs[i].nkw; k++)
 			free(o->msgs[i].kw[k]);
+		free(o->msgs[i].mem);
 		if (o->fd[i] >= 0)
 			(void)close(o->fd[i]);
 	}
@@ -409,33 +413,6 @@ append_op_free(struct append_op *o)
 	free(o->maildir);
 	buf_free(&o->why);
 	free(o);
-}
-
-/* append_copy - message a into a memory file (the command's text is
- * wiped when the handler returns); -1 with why */
-static int
-append_copy(const struct append_msg *a, int *fd_r, struct buf *why)
-{
-	int fd = memfd_create("imapd-append", MFD_CLOEXEC);
-	size_t done = 0;
-
-	*fd_r = -1;
-	if (fd < 0) {
-		buf_printf(why, "memfd_create: %s", strerror(errno));
-		return -1;
-	}
-	while (done < a->len) {
-		ssize_t w = write(fd, a->p + done, a->len - done);
-
-		if (w < 0) {
-			buf_printf(why, "write: %s", strerror(errno));
-			(void)close(fd);
-			return -1;
-		}
-		done += (size_t)w;
-	}
-	*fd_r = fd;
-	return 0;
 }
 
 /* append_job - on a job thread: all of them, or none */
@@ -468,9 +445,18 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 	for (int i = 0; i < o->n; i++) {
 		const struct append_msg *a = &o->msgs[i];
 
-		if (mindex_append(ix, o->folder, o->fd[i], (off_t)a->len,
-		    a->flags, (const char *const *)a->kw, a->nkw, a->date,
-		    &o->uids[i], &o->uidv, &o->why) < 0) {
+		int rc;
+
+		if (a->mem != NULL)
+			rc = mindex_append_mem(ix, o->folder, a->mem, a->len,
+			    a->flags, (const char *const *)a->kw, a->nkw,
+			    a->date, &o->uids[i], &o->uidv, &o->why);
+		else
+			rc = mindex_append(ix, o->folder, o->fd[i],
+			    (off_t)a->len, a->flags,
+			    (const char *const *)a->kw, a->nkw, a->date,
+			    &o->uids[i], &o->uidv, &o->why);
+		if (rc < 0) {
 			o->err_no = errno;
 			op->result = -1;
 			if (i > 0 && mindex_expunge(ix, o->folder, o->uids,
@@ -583,13 +569,10 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 			s->spool->fd[k] = -1;
 			continue;
 		}
-		if (append_copy(&o->msgs[i], &o->fd[i], &o->why) < 0) {
-			msg_warn("%s: APPEND: %s", buf_cstr(&s->login),
-			    buf_cstr(&o->why));
-			imapd_session_tagged(s, "NO [SERVERBUG] APPEND failed");
-			goto fail;
-		}
-		o->msgs[i].p = NULL;	/* the command text goes */
+		/* the command text goes: a copy (under APPEND_SPOOL_MIN) */
+		o->msgs[i].mem = xmalloc(o->msgs[i].len + 1);
+		memcpy(o->msgs[i].mem, o->msgs[i].p, o->msgs[i].len);
+		o->msgs[i].p = NULL;
 	}
 	o->folder = xstrdup(buf_cstr(&name));
 	o->maildir = xstrdup(imapd_store_path(s));

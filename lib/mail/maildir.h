@@ -31,6 +31,10 @@ int maildir_create(const char *path, struct buf *why);
  * caller can tell ENOSPC/EDQUOT (defer) from others. */
 int maildir_deliver(const char *path, const char *header, size_t hlen,
     int fd, off_t off, off_t size, struct buf *name_r, struct buf *why);
+/* maildir_deliver_mem - maildir_deliver of the n bytes at p (a message
+ * in memory is written once, into tmp/, with no copy in between) */
+int maildir_deliver_mem(const char *path, const char *header, size_t hlen,
+    const char *p, size_t n, struct buf *name_r, struct buf *why);
 
 /*
  * A batch of copies, committed together: add each copy (it is written at

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/test.h"
 #include "mail/maildir.h"
 
@@ -327,6 +328,53 @@ test_unique_names(void)
 	buf_free(&why);
 	buf_free(&name);
 	buf_free(&names);
+}
+
+/* test_deliver_mem - a message in memory is stored as the same message
+ * from a file is (CRLF at chunk edges, a lone CR, a CR at the end) */
+static void
+test_deliver_mem(void)
+{
+	static const size_t sizes[] = {0, 1, 2, 65535, 65536, 65537, 200001};
+	struct buf why = BUF_INIT, n1 = BUF_INIT, n2 = BUF_INIT;
+	struct buf f1 = BUF_INIT, f2 = BUF_INIT;
+	char *text = xmalloc(200001);
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	for (size_t i = 0; i < 200001; i++)
+		text[i] = i % 7 == 5 ? '\r' : i % 7 == 6 ? '\n' :
+		    i % 131 == 0 ? '\r' : 'a';
+	text[65535] = '\r';	/* CRLF split across the first chunk */
+	text[65536] = '\n';
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+		size_t n = sizes[k];
+		int fd = source("", text, n);
+		const char *b1, *b2;
+
+		T_ASSERT(fd >= 0);
+		buf_reset(&f1);
+		buf_reset(&f2);
+		T_EQ_INT(maildir_deliver(md, "H\n", 2, fd, 0, (off_t)n, &n1,
+		    &why), 0);
+		close(fd);
+		T_EQ_INT(maildir_deliver_mem(md, "H\n", 2, text, n, &n2, &why),
+		    0);
+		T_EQ_INT(slurp(sub("new"), buf_cstr(&n1), &f1), 0);
+		T_EQ_INT(slurp(sub("new"), buf_cstr(&n2), &f2), 0);
+		T_EQ_MEM(f2.data, f2.len, f1.data, f1.len);
+		b1 = strstr(buf_cstr(&n1), ",S=");
+		b2 = strstr(buf_cstr(&n2), ",S=");
+		T_ASSERT(b1 != NULL && b2 != NULL);
+		T_EQ_STR(b2, b1);
+	}
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	free(text);
+	buf_free(&why);
+	buf_free(&n1);
+	buf_free(&n2);
+	buf_free(&f1);
+	buf_free(&f2);
 }
 
 /* test_name_size - the S= and W= parser (maildir_name_size/wsize) */
@@ -918,6 +966,7 @@ static const struct test_case cases[] = {
 	{"deliver: offset and size; short source", test_deliver_partial_range},
 	{"1,000 unique names", test_unique_names},
 	{"S= and W= in names", test_name_size},
+	{"a message from memory is stored as from a file", test_deliver_mem},
 	{"usage sums S= and stat", test_usage},
 	{"usage file: added, torn, old, big, forgotten", test_usage_file},
 	{"usage count: no line lost to a count", test_usage_count_race},

@@ -193,6 +193,38 @@ agrees(struct mindex *ix, const char *folder, const char *dir)
 	return 1;
 }
 
+/* test_append_mem - APPEND of a message in memory: the same record and
+ * file as from a file descriptor, nothing left in tmp/ */
+static void
+test_append_mem(void)
+{
+	const char *dir = fresh();
+	const char *text = "Subject: hi\r\n\r\nbody\r\n";
+	struct buf why = BUF_INIT;
+	struct mindex_msg m;
+	struct mindex *ix;
+	uint32_t uid = 0, uv = 0;
+	char path[700];
+	struct stat st;
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_append_mem(ix, "INBOX", text, strlen(text),
+	    MINDEX_F_SEEN, NULL, 0, 1600000000, &uid, &uv, &why), 0);
+	T_EQ_INT(uid, 1);
+	T_ASSERT(uv != 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
+	T_EQ_INT(m.size, 18);	/* CRLF stored as LF */
+	T_EQ_INT(m.wsize, 21);
+	T_EQ_INT(m.internaldate, 1600000000);
+	snprintf(path, sizeof(path), "%s/cur/%s", dir, m.name);
+	T_EQ_INT(stat(path, &st), 0);
+	T_EQ_INT(st.st_size, 18);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	T_EQ_INT(rmdir(path), 0);	/* empty */
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* test_file_sizes - S= and W= of a name are believed only when well
  * formed (maildir_name_size); else the file is stat'ed and read */
 static void
@@ -1636,6 +1668,7 @@ static const struct test_case cases[] = {
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},
+	{"append from memory", test_append_mem},
 	{"folders, special-use, rename, delete, subscriptions", test_folders},
 	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
 	    test_rebuild_keeps_uids},
