@@ -13,6 +13,8 @@ import imaplib
 import os
 import poplib
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -195,6 +197,43 @@ def test_appendlimit_toobig_before_continuation(imap):
     r = c.cmd("s", "STATUS INBOX (MESSAGES)")
     assert b"MESSAGES 0" in r[0], r
     c.close()
+
+
+def test_small_literal_written_once(imap, tmp_path):
+    """A literal under the spool bound (64 KiB) is kept in memory and
+    written once, into the Maildir's tmp/: no memory file
+    (memfd_create) and no second copy of the message. Seen with strace
+    on imapd; skipped where it cannot attach."""
+    if shutil.which("strace") is None:
+        pytest.skip("no strace")
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    out = tmp_path / "strace.out"
+    args = ["strace", "-f", "-qq", "-o", str(out), "-e",
+            "trace=memfd_create,write,pwrite64,read,recvfrom,epoll_wait,"
+            "epoll_pwait"]
+    for pid in imap.children("imapd"):
+        args += ["-p", str(pid)]
+    st = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (out.exists() and out.stat().st_size > 0):
+            if st.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("strace cannot attach to imapd")
+            c.cmd("n", "NOOP")
+            time.sleep(0.1)
+        data = message(2000, b"once")
+        for i in range(5):
+            r = append_sync(c, b"a%d" % i, b"INBOX", data)
+            assert r[-1].startswith(b"a%d OK" % i), r
+    finally:
+        st.terminate()
+        st.wait()
+        c.close()
+    text = out.read_text(errors="replace")
+    assert "memfd_create(" not in text
+    assert len(re.findall(r'write\(\d+, "Subject: big once', text)) == 5
 
 
 def test_disconnect_mid_literal_leaves_nothing(imap):
