@@ -17,7 +17,10 @@
  * to the page cache of a local file, the same order of work as reading
  * the socket; nothing that grows with the mailbox or the message
  * (fsync, copy into the Maildir, the index) runs there. Smaller
- * literals stay in the command and are copied to a memory file.
+ * literals stay in the command and are copied out of it into memory
+ * (the command's text is wiped when its handler returns); the job
+ * writes them once, straight into the Maildir's tmp/
+ * (mindex_append_mem), with no file in between.
  * Bounds: each literal imapd_literal_limit (APPENDLIMIT), the spooled
  * bytes of one command APPEND_SPOOL_TOTAL.
  * The whole command is then checked, and the messages go to
@@ -32,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +62,9 @@ struct imapd_spool {
 	unsigned long long total;	/* bytes spooled by the command */
 	unsigned long long asked;	/* bytes of all its literals */
 	int err_no;		/* why the spool failed */
+	bool quota_read;	/* quota is the user's (first literal) */
+	long long quota;	/* bytes, 0 none, -1 the directory failed */
+	struct maildir_usage_snap usage;	/* the last usage read */
 };
 
 /* one message of an APPEND */
@@ -68,7 +73,8 @@ struct append_msg {
 	char *kw[MINDEX_KEYWORDS_MAX];
 	size_t nkw;
 	int64_t date;		/* 0: now */
-	const char *p;		/* the literal (NULL: spooled) */
+	const char *p;		/* the literal in the command, while parsed */
+	char *mem;		/* not spooled: its bytes, copied */
 	size_t len;
 	size_t lit_index;	/* spooled: its literal */
 };
@@ -137,18 +143,24 @@ append_spool_open(const char *maildir)
  * file only (maildir_usage_cached: one small read, fit for the loop).
  * When that file must be counted again, or the directory cannot say,
  * the literal is taken, and the job's check before the store decides.
+ * The quota is looked up once a command, and what the usage read saw is
+ * kept in sp for the job's check (imapd_append_cmd).
  */
 static bool
-append_over_quota(struct imapd_session *s, unsigned long long bytes)
+append_over_quota(struct imapd_session *s, struct imapd_spool *sp,
+    unsigned long long bytes)
 {
-	long long quota = imapd_mailbox_quota_of(imapd_store_user(s));
 	long long used;
 
-	if (quota <= 0 ||
-	    maildir_usage_cached(imapd_store_path(s), &used) != 1)
+	if (!sp->quota_read) {
+		sp->quota = imapd_mailbox_quota_of(imapd_store_user(s));
+		sp->quota_read = true;
+	}
+	if (sp->quota <= 0 || maildir_usage_cached(imapd_store_path(s),
+	    &used, &sp->usage) != 1)
 		return false;
-	return bytes > (unsigned long long)quota ||
-	    used > quota - (long long)bytes;
+	return bytes > (unsigned long long)sp->quota ||
+	    used > sp->quota - (long long)bytes;
 }
 
 /* imapd_append_spool - the parser's question at a literal's header:
@@ -172,7 +184,7 @@ imapd_append_spool(void *ctx, const struct imap_parser *p,
 	sp = s->spool;
 	sp->err_no = 0;
 	sp->asked += n;
-	if (append_over_quota(s, sp->asked)) {
+	if (append_over_quota(s, sp, sp->asked)) {
 		/* before the "+": the client never sends the bytes */
 		sp->err_no = EDQUOT;
 		return -1;
@@ -376,11 +388,12 @@ struct append_op {
 	struct append_msg *msgs;
 	int n;
 	char *folder;
-	int fd[APPEND_MAX];	/* each message in a memory file */
+	int fd[APPEND_MAX];	/* each spooled message's file */
 	uint32_t uids[APPEND_MAX], uidv;
 	int err_no;
 	long long quota;	/* bytes; 0: none */
 	char *maildir;		/* for the quota's usage */
+	struct maildir_usage_snap usage;	/* the literals' usage read */
 	struct buf why;
 };
 
@@ -391,6 +404,7 @@ append_op_free(struct append_op *o)
 	for (int i = 0; i < APPEND_MAX; i++) {
 		for (size_t k = 0; k < o->msgs[i].nkw; k++)
 			free(o->msgs[i].kw[k]);
+		free(o->msgs[i].mem);
 		if (o->fd[i] >= 0)
 			(void)close(o->fd[i]);
 	}
@@ -399,33 +413,6 @@ append_op_free(struct append_op *o)
 	free(o->maildir);
 	buf_free(&o->why);
 	free(o);
-}
-
-/* append_copy - message a into a memory file (the command's text is
- * wiped when the handler returns); -1 with why */
-static int
-append_copy(const struct append_msg *a, int *fd_r, struct buf *why)
-{
-	int fd = memfd_create("imapd-append", MFD_CLOEXEC);
-	size_t done = 0;
-
-	*fd_r = -1;
-	if (fd < 0) {
-		buf_printf(why, "memfd_create: %s", strerror(errno));
-		return -1;
-	}
-	while (done < a->len) {
-		ssize_t w = write(fd, a->p + done, a->len - done);
-
-		if (w < 0) {
-			buf_printf(why, "write: %s", strerror(errno));
-			(void)close(fd);
-			return -1;
-		}
-		done += (size_t)w;
-	}
-	*fd_r = fd;
-	return 0;
 }
 
 /* append_job - on a job thread: all of them, or none */
@@ -439,7 +426,10 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 	if (o->quota > 0) {
 		for (int i = 0; i < o->n; i++)
 			add += (long long)o->msgs[i].len;
-		if (maildir_usage(o->maildir, &used, &o->why) < 0) {
+		/* the literals' read and the lines since: what
+		 * maildir_usage would say, deliveries meanwhile included */
+		if (maildir_usage_since(o->maildir, &o->usage, &used,
+		    &o->why) < 0) {
 			o->err_no = errno;
 			op->result = -1;
 			return;
@@ -455,9 +445,18 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 	for (int i = 0; i < o->n; i++) {
 		const struct append_msg *a = &o->msgs[i];
 
-		if (mindex_append(ix, o->folder, o->fd[i], (off_t)a->len,
-		    a->flags, (const char *const *)a->kw, a->nkw, a->date,
-		    &o->uids[i], &o->uidv, &o->why) < 0) {
+		int rc;
+
+		if (a->mem != NULL)
+			rc = mindex_append_mem(ix, o->folder, a->mem, a->len,
+			    a->flags, (const char *const *)a->kw, a->nkw,
+			    a->date, &o->uids[i], &o->uidv, &o->why);
+		else
+			rc = mindex_append(ix, o->folder, o->fd[i],
+			    (off_t)a->len, a->flags,
+			    (const char *const *)a->kw, a->nkw, a->date,
+			    &o->uids[i], &o->uidv, &o->why);
+		if (rc < 0) {
 			o->err_no = errno;
 			op->result = -1;
 			if (i > 0 && mindex_expunge(ix, o->folder, o->uids,
@@ -544,9 +543,16 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 		    "exist");
 		goto fail;
 	}
-	/* a directory that cannot say (warned) does not stop APPEND */
-	if ((o->quota = imapd_mailbox_quota_of(imapd_store_user(s))) < 0)
+	/* the quota the literals were checked against (looked up once);
+	 * a directory that cannot say (warned) does not stop APPEND */
+	if (s->spool != NULL && s->spool->quota_read &&
+	    s->spool->quota >= 0) {
+		o->quota = s->spool->quota;
+		o->usage = s->spool->usage;
+	} else if ((o->quota = imapd_mailbox_quota_of(
+	    imapd_store_user(s))) < 0) {
 		o->quota = 0;
+	}
 	for (i = 0; i < o->n; i++) {
 		if (o->msgs[i].p == NULL) {
 			/* spooled: the file is ours now */
@@ -563,13 +569,10 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 			s->spool->fd[k] = -1;
 			continue;
 		}
-		if (append_copy(&o->msgs[i], &o->fd[i], &o->why) < 0) {
-			msg_warn("%s: APPEND: %s", buf_cstr(&s->login),
-			    buf_cstr(&o->why));
-			imapd_session_tagged(s, "NO [SERVERBUG] APPEND failed");
-			goto fail;
-		}
-		o->msgs[i].p = NULL;	/* the command text goes */
+		/* the command text goes: a copy (under APPEND_SPOOL_MIN) */
+		o->msgs[i].mem = xmalloc(o->msgs[i].len + 1);
+		memcpy(o->msgs[i].mem, o->msgs[i].p, o->msgs[i].len);
+		o->msgs[i].p = NULL;
 	}
 	o->folder = xstrdup(buf_cstr(&name));
 	o->maildir = xstrdup(imapd_store_path(s));

@@ -31,6 +31,10 @@ int maildir_create(const char *path, struct buf *why);
  * caller can tell ENOSPC/EDQUOT (defer) from others. */
 int maildir_deliver(const char *path, const char *header, size_t hlen,
     int fd, off_t off, off_t size, struct buf *name_r, struct buf *why);
+/* maildir_deliver_mem - maildir_deliver of the n bytes at p (a message
+ * in memory is written once, into tmp/, with no copy in between) */
+int maildir_deliver_mem(const char *path, const char *header, size_t hlen,
+    const char *p, size_t n, struct buf *name_r, struct buf *why);
 
 /*
  * A batch of copies, committed together: add each copy (it is written at
@@ -69,10 +73,32 @@ int maildir_usage(const char *path, long long *bytes_r, struct buf *why);
 #define MAILDIR_USAGE_FILE "herald-usage"
 #define MAILDIR_USAGE_MAX 5120		/* bytes */
 #define MAILDIR_USAGE_AGE (15 * 60)	/* seconds since its count */
+#define MAILDIR_USAGE_TRIES 3		/* walks while lines come */
+/* the line a count appends to the usage file it replaced (maildir.c) */
+#define MAILDIR_USAGE_MOVED "0 0 moved\n"
+/* what a read of the usage file saw (maildir_usage_cached), so that a
+ * later read takes only the lines appended since (maildir_usage_since) */
+struct maildir_usage_snap {
+	bool ok;		/* the rest is set */
+	dev_t dev;		/* the file read */
+	ino_t ino;
+	char head[64];		/* its first line */
+	size_t head_len;
+	off_t size;		/* its bytes read */
+	long long bytes;	/* their sum */
+	long long when;		/* the time of its count */
+};
 /* maildir_usage_cached - the usage from the usage file alone (one small
  * read, never a walk: fit for an event loop): 1, or 0 when it must be
- * counted (maildir_usage does) */
-int maildir_usage_cached(const char *path, long long *bytes_r);
+ * counted (maildir_usage does); what was read to snap if not NULL */
+int maildir_usage_cached(const char *path, long long *bytes_r,
+    struct maildir_usage_snap *snap);
+/* maildir_usage_since - maildir_usage, cheaply after a
+ * maildir_usage_cached that returned 1 and filled snap: when the usage
+ * file is still that one, only the lines appended since are read */
+int maildir_usage_since(const char *path,
+    const struct maildir_usage_snap *snap, long long *bytes_r,
+    struct buf *why);
 /* maildir_usage_add - bytes and count messages (negative: removed) were
  * added to the folder at path (a Maildir or its .folder); nothing to do
  * when no usage file is kept yet */
@@ -80,6 +106,9 @@ void maildir_usage_add(const char *path, long long bytes, int count);
 /* maildir_name_size - the S= value (the file's size) in a Maildir++ file
  * name, or -1 when it has none */
 long long maildir_name_size(const char *name);
+/* maildir_name_wsize - the W= value (the size with CRLF line ends) in a
+ * Maildir++ file name, or -1 when it has none (the same rules) */
+long long maildir_name_wsize(const char *name);
 /* maildir_usage_forget - the usage of the Maildir that path is or holds
  * changed in a way not added: the next maildir_usage counts again */
 void maildir_usage_forget(const char *path);

@@ -158,16 +158,18 @@ maildir_unfold_crlf(const char *in, size_t n, char *out, bool *cr)
 }
 
 /*
- * maildir_copy - append size bytes at off of fd to out, CRLF -> LF. A CR
- * at the end of a chunk waits for the next chunk's first byte. Returns the
- * bytes written, or -1 with errno; *extra_r grows by what LF -> CRLF of
- * the written bytes adds (maildir_wire_extra, state in *wcr).
+ * maildir_copy - append size bytes at off of fd (of mem, when not NULL:
+ * no read) to out, CRLF -> LF. A CR at the end of a chunk waits for the
+ * next chunk's first byte. Returns the bytes written, or -1 with errno;
+ * *extra_r grows by what LF -> CRLF of the written bytes adds
+ * (maildir_wire_extra, state in *wcr).
  */
 static long long
-maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
-    bool *wcr)
+maildir_copy(int out, int fd, const char *mem, off_t off, off_t size,
+    long long *extra_r, bool *wcr)
 {
-	char *in = xmalloc(MAILDIR_CHUNK), *conv = xmalloc(MAILDIR_CHUNK + 1);
+	char *buf = mem == NULL ? xmalloc(MAILDIR_CHUNK) : NULL;
+	char *conv = xmalloc(MAILDIR_CHUNK + 1);
 	long long written = 0;
 	bool cr = false;	/* a CR is pending from the last chunk */
 	off_t done = 0;
@@ -176,7 +178,9 @@ maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
 	while (done < size) {
 		size_t want = size - done > MAILDIR_CHUNK ? MAILDIR_CHUNK :
 		    (size_t)(size - done);
-		ssize_t r = pread(fd, in, want, off + done);
+		const char *in = mem != NULL ? mem + off + done : buf;
+		ssize_t r = mem != NULL ? (ssize_t)want :
+		    pread(fd, buf, want, off + done);
 		size_t n;
 
 		if (r < 0) {
@@ -206,7 +210,7 @@ maildir_copy(int out, int fd, off_t off, off_t size, long long *extra_r,
 			written++;
 		*wcr = true;
 	}
-	x_free(&in);
+	x_free(&buf);
 	x_free(&conv);
 	return ret < 0 ? -1 : written;
 }
@@ -312,10 +316,11 @@ maildir_batch_new(void)
 	return xcalloc(1, sizeof(struct maildir_batch));
 }
 
-/* maildir_batch_add - write one copy into path/tmp */
-size_t
-maildir_batch_add(struct maildir_batch *b, const char *path,
-    const char *header, size_t hlen, int fd, off_t off, off_t size)
+/* maildir_batch_add_src - write one copy, from fd or mem, into path/tmp */
+static size_t
+maildir_batch_add_src(struct maildir_batch *b, const char *path,
+    const char *header, size_t hlen, int fd, const char *mem, off_t off,
+    off_t size)
 {
 	struct maildir_entry *e;
 	long long body, extra = 0;
@@ -343,7 +348,7 @@ maildir_batch_add(struct maildir_batch *b, const char *path,
 		maildir_entry_fail(e, "write");
 	} else {
 		extra = maildir_wire_extra(header, hlen, &wcr);
-		if ((body = maildir_copy(e->fd, fd, off, size, &extra,
+		if ((body = maildir_copy(e->fd, fd, mem, off, size, &extra,
 		    &wcr)) < 0) {
 			maildir_entry_fail(e, "write");
 		} else {
@@ -354,6 +359,15 @@ maildir_batch_add(struct maildir_batch *b, const char *path,
 	if (e->err != 0)
 		maildir_entry_drop(e);
 	return b->n++;
+}
+
+/* maildir_batch_add - write one copy into path/tmp */
+size_t
+maildir_batch_add(struct maildir_batch *b, const char *path,
+    const char *header, size_t hlen, int fd, off_t off, off_t size)
+{
+	return maildir_batch_add_src(b, path, header, hlen, fd, NULL, off,
+	    size);
 }
 
 /* maildir_batch_pending - bytes of the good copies for path so far */
@@ -532,19 +546,39 @@ maildir_batch_free(struct maildir_batch **bp)
 	x_free(bp);
 }
 
-/* maildir_deliver - one copy: a batch of one */
-int
-maildir_deliver(const char *path, const char *header, size_t hlen, int fd,
-    off_t off, off_t size, struct buf *name_r, struct buf *why)
+/* maildir_deliver_src - one copy, from fd or mem: a batch of one */
+static int
+maildir_deliver_src(const char *path, const char *header, size_t hlen,
+    int fd, const char *mem, off_t off, off_t size, struct buf *name_r,
+    struct buf *why)
 {
 	struct maildir_batch *b = maildir_batch_new();
 	int ret, saved;
 
-	(void)maildir_batch_add(b, path, header, hlen, fd, off, size);
+	(void)maildir_batch_add_src(b, path, header, hlen, fd, mem, off,
+	    size);
 	maildir_batch_commit(b);
 	ret = maildir_batch_result(b, 0, name_r, why);
 	saved = errno;
 	maildir_batch_free(&b);
 	errno = saved;
 	return ret;
+}
+
+/* maildir_deliver - one copy from fd */
+int
+maildir_deliver(const char *path, const char *header, size_t hlen, int fd,
+    off_t off, off_t size, struct buf *name_r, struct buf *why)
+{
+	return maildir_deliver_src(path, header, hlen, fd, NULL, off, size,
+	    name_r, why);
+}
+
+/* maildir_deliver_mem - one copy from memory */
+int
+maildir_deliver_mem(const char *path, const char *header, size_t hlen,
+    const char *p, size_t n, struct buf *name_r, struct buf *why)
+{
+	return maildir_deliver_src(path, header, hlen, -1, p, 0, (off_t)n,
+	    name_r, why);
 }

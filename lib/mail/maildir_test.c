@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/test.h"
 #include "mail/maildir.h"
 
@@ -328,6 +330,80 @@ test_unique_names(void)
 	buf_free(&names);
 }
 
+/* test_deliver_mem - a message in memory is stored as the same message
+ * from a file is (CRLF at chunk edges, a lone CR, a CR at the end) */
+static void
+test_deliver_mem(void)
+{
+	static const size_t sizes[] = {0, 1, 2, 65535, 65536, 65537, 200001};
+	struct buf why = BUF_INIT, n1 = BUF_INIT, n2 = BUF_INIT;
+	struct buf f1 = BUF_INIT, f2 = BUF_INIT;
+	char *text = xmalloc(200001);
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	for (size_t i = 0; i < 200001; i++)
+		text[i] = i % 7 == 5 ? '\r' : i % 7 == 6 ? '\n' :
+		    i % 131 == 0 ? '\r' : 'a';
+	text[65535] = '\r';	/* CRLF split across the first chunk */
+	text[65536] = '\n';
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+		size_t n = sizes[k];
+		int fd = source("", text, n);
+		const char *b1, *b2;
+
+		T_ASSERT(fd >= 0);
+		buf_reset(&f1);
+		buf_reset(&f2);
+		T_EQ_INT(maildir_deliver(md, "H\n", 2, fd, 0, (off_t)n, &n1,
+		    &why), 0);
+		close(fd);
+		T_EQ_INT(maildir_deliver_mem(md, "H\n", 2, text, n, &n2, &why),
+		    0);
+		T_EQ_INT(slurp(sub("new"), buf_cstr(&n1), &f1), 0);
+		T_EQ_INT(slurp(sub("new"), buf_cstr(&n2), &f2), 0);
+		T_EQ_MEM(f2.data, f2.len, f1.data, f1.len);
+		b1 = strstr(buf_cstr(&n1), ",S=");
+		b2 = strstr(buf_cstr(&n2), ",S=");
+		T_ASSERT(b1 != NULL && b2 != NULL);
+		T_EQ_STR(b2, b1);
+	}
+	T_EQ_INT(count_entries(sub("tmp")), 0);
+	free(text);
+	buf_free(&why);
+	buf_free(&n1);
+	buf_free(&n2);
+	buf_free(&f1);
+	buf_free(&f2);
+}
+
+/* test_name_size - the S= and W= parser (maildir_name_size/wsize) */
+static void
+test_name_size(void)
+{
+	static const struct {
+		const char *name;
+		long long s, w;
+	} cases[] = {
+		{"1.M1P1.h,S=10,W=12:2,S", 10, 12},
+		{"1.M1P1.h,W=12,S=10", 10, 12},
+		{"1.M1P1.h,S=0,W=0", 0, 0},
+		{"1.M1P1.h:2,S", -1, -1},
+		{"1.M1P1.h,S=12abc,W=1a", -1, -1},
+		{"1.M1P1.h,S=,W=:2,", -1, -1},
+		{"1.M1P1.h,S=-1,W=+1", -1, -1},
+		{"1.M1P1.h,S= 1,W=\t1", -1, -1},
+		{"1.M1P1.h,S=9223372036854775807,W=9223372036854775808",
+		    9223372036854775807LL, -1},
+		{"1.M1P1.h,S=99999999999999999999999", -1, -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		T_EQ_INT(maildir_name_size(cases[i].name), cases[i].s);
+		T_EQ_INT(maildir_name_wsize(cases[i].name), cases[i].w);
+	}
+}
+
 static void
 test_usage(void)
 {
@@ -468,6 +544,199 @@ test_usage_file(void)
 	T_EQ_INT(bytes, 8 + 6 + 100000 + 1 + 2);
 	buf_free(&why);
 	buf_free(&name);
+}
+
+extern void (*maildir_usage_test_hook)(const char *step);
+
+static const char *hook_step;	/* the step of a count to act at, once */
+static void (*hook_act)(void);
+
+/* usage_hook - maildir.c's steps: hook_act at hook_step */
+static void
+usage_hook(const char *step)
+{
+	if (hook_step != NULL && strcmp(step, hook_step) == 0) {
+		hook_step = NULL;
+		hook_act();
+	}
+}
+
+/* usage_stale - md's usage file grown past its bound, its sum kept: the
+ * next maildir_usage counts */
+static void
+usage_stale(void)
+{
+	static char pad[MAILDIR_USAGE_MAX + 4];
+
+	for (size_t i = 0; i + 4 < sizeof(pad); i += 4)
+		memcpy(pad + i, "0 0\n", 4);
+	pad[sizeof(pad) - 4] = '\0';
+	T_EQ_INT(usage_append(pad), 0);
+}
+
+/* act_deliver_100 - a delivery: its file, then its line */
+static void
+act_deliver_100(void)
+{
+	usage_plant("2.M2P2.h", 100);
+	maildir_usage_add(md, 100, 1);
+}
+
+/* act_deliver_50 - another */
+static void
+act_deliver_50(void)
+{
+	usage_plant("3.M3P3.h", 50);
+	maildir_usage_add(md, 50, 1);
+}
+
+/* act_count - a count, in the middle of someone's add */
+static void
+act_count(void)
+{
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+
+	usage_stale();
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 160);
+	buf_free(&why);
+}
+
+/* act_forget - a message planted and the usage forgotten */
+static void
+act_forget(void)
+{
+	static int n;
+	char base[32];
+
+	n++;
+	snprintf(base, sizeof(base), "%d.M4P4.h", n);
+	usage_plant(base, 5);
+	maildir_usage_forget(md);
+}
+
+/* test_usage_count_race - lines appended while a count walks or swaps
+ * its file in are not lost; a forget meanwhile is not undone; a count
+ * that does not get the lock writes nothing */
+static void
+test_usage_count_race(void)
+{
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	usage_plant("1.M1P1.h", 10);
+	maildir_usage_add(md, 10, 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 10);
+	maildir_usage_test_hook = usage_hook;
+	/* a delivery while the count walks: walked again */
+	usage_stale();
+	hook_step = "walked";
+	hook_act = act_deliver_100;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 110);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 110);
+	/* one after the walk, before the new file is in place: carried */
+	usage_stale();
+	hook_step = "written";
+	hook_act = act_deliver_50;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 110);		/* the walk did not see it */
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 160);
+	T_ASSERT(hook_step == NULL);
+	/* a line written to the old file after the count's mark: the
+	 * writer adds it to the new one */
+	hook_step = "opened";
+	hook_act = act_count;
+	maildir_usage_add(md, 7, 1);
+	T_ASSERT(hook_step == NULL);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 167);
+	/* another count holds the lock: this one counts, writes nothing */
+	usage_stale();
+	fd = open(md, O_RDONLY | O_DIRECTORY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(flock(fd, LOCK_EX), 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 160);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 0);
+	close(fd);
+	/* forgotten while the count walks: walked again */
+	hook_step = "walked";
+	hook_act = act_forget;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 165);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 165);
+	/* forgotten after the walk: the count is not put in its place */
+	usage_stale();
+	hook_step = "written";
+	hook_act = act_forget;
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 165);
+	T_ASSERT(access(sub(MAILDIR_USAGE_FILE), F_OK) < 0);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 170);
+	maildir_usage_test_hook = NULL;
+	buf_free(&why);
+}
+
+/* test_usage_since - a read after maildir_usage_cached takes only the
+ * lines appended since; a file replaced or forgotten is read anew */
+static void
+test_usage_since(void)
+{
+	struct maildir_usage_snap snap;
+	struct buf why = BUF_INIT;
+	long long bytes = -1;
+	int fd;
+
+	fresh_maildir();
+	T_EQ_INT(maildir_create(md, &why), 0);
+	usage_plant("1.M1P1.h", 10);
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	maildir_usage_add(md, 20, 1);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, &snap), 1);
+	T_EQ_INT(bytes, 30);
+	T_ASSERT(snap.ok);
+	/* a delivery meanwhile is seen */
+	maildir_usage_add(md, 300, 1);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 330);
+	/* what snap read is not read again: a line before its end changed
+	 * in place does not show (a full read would see 90) */
+	fd = open(sub(MAILDIR_USAGE_FILE), O_WRONLY);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(pwrite(fd, "80", 2, (off_t)snap.head_len), 2);
+	close(fd);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 330);
+	T_EQ_INT(maildir_usage_cached(md, &bytes, NULL), 1);
+	T_EQ_INT(bytes, 390);
+	/* a count replaced the file: read anew */
+	usage_stale();
+	T_EQ_INT(maildir_usage(md, &bytes, &why), 0);
+	T_EQ_INT(bytes, 10);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 10);
+	/* forgotten: counted */
+	T_EQ_INT(maildir_usage_cached(md, &bytes, &snap), 1);
+	maildir_usage_forget(md);
+	usage_plant("2.M2P2.h", 5);
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 15);
+	/* no snapshot (the file had to be counted): a plain usage */
+	memset(&snap, 0, sizeof(snap));
+	T_EQ_INT(maildir_usage_since(md, &snap, &bytes, &why), 0);
+	T_EQ_INT(bytes, 15);
+	buf_free(&why);
 }
 
 /* readonly_checks - deliveries into read-only tmp/ and new/ fail
@@ -696,8 +965,12 @@ static const struct test_case cases[] = {
 	{"deliver: W= is the CRLF size", test_deliver_wire_size},
 	{"deliver: offset and size; short source", test_deliver_partial_range},
 	{"1,000 unique names", test_unique_names},
+	{"S= and W= in names", test_name_size},
+	{"a message from memory is stored as from a file", test_deliver_mem},
 	{"usage sums S= and stat", test_usage},
 	{"usage file: added, torn, old, big, forgotten", test_usage_file},
+	{"usage count: no line lost to a count", test_usage_count_race},
+	{"usage since a read: only the new lines", test_usage_since},
 	{"failures leave tmp/ empty", test_failures},
 	{"batch: copies into two Maildirs", test_batch},
 	{"batch: named tmp/ files without O_TMPFILE", test_batch_named},

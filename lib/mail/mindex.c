@@ -894,21 +894,23 @@ mindex_fsync_dir(const char *path, struct buf *why)
 }
 
 /* mindex_file_sizes - size and CRLF size of the file at path (S= and W=
- * of its name where present, else read) */
+ * of its name where present and well formed: maildir_name_size, else the
+ * stat size and the file read) */
 int
 mindex_file_sizes(const char *path, const char *name, const struct stat *st,
     uint64_t *size, uint64_t *wsize)
 {
-	const char *s = strstr(name, ",S="), *w = strstr(name, ",W=");
+	long long s = maildir_name_size(name), w = maildir_name_wsize(name);
 	char data[65536];
 	uint64_t lf = 0;
 	char prev = 0;
 	ssize_t n;
 	int fd;
 
-	*size = s ? strtoull(s + 3, NULL, 10) : (uint64_t)st->st_size;
-	if (w != NULL) {
-		*wsize = strtoull(w + 3, NULL, 10);
+	*size = s >= 0 ? (uint64_t)s : (uint64_t)st->st_size;
+	/* a W= below the size is not one: every byte counts in it */
+	if (w >= 0 && (uint64_t)w >= *size) {
+		*wsize = (uint64_t)w;
 		return 0;
 	}
 	/* O_NONBLOCK: a FIFO swapped in must not hang the sync */

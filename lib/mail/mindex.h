@@ -294,6 +294,12 @@ int mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
 int mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
     uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
     uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why);
+/* mindex_append_mem - mindex_append of the n bytes at p: written once,
+ * straight into tmp/ */
+int mindex_append_mem(struct mindex *ix, const char *folder, const char *p,
+    size_t n, uint32_t flags, const char *const *kw, size_t nkw,
+    int64_t internaldate, uint32_t *uid_r, uint32_t *uidvalidity_r,
+    struct buf *why);
 
 /*
  * mindex_copy - copy (move: then expunge from src) the messages

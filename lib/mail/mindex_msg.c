@@ -513,11 +513,12 @@ out_nolock:
 	return rc;
 }
 
-/* mindex_append - see mindex.h */
-int
-mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
-    uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
-    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+/* mindex_append_src - mindex_append from fd, or from mem when not NULL */
+static int
+mindex_append_src(struct mindex *ix, const char *folder, int fd,
+    const char *mem, off_t size, uint32_t flags, const char *const *kw,
+    size_t nkw, int64_t internaldate, uint32_t *uid_r,
+    uint32_t *uidvalidity_r, struct buf *why)
 {
 	struct mindex_fk fk;
 	struct buf name = BUF_INIT, path = BUF_INIT;
@@ -530,7 +531,9 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
 	    mindex_folder_ready(&fk, why) < 0)
 		return -1;
-	if (maildir_deliver(fk.dir, "", 0, fd, 0, size, &name, why) < 0)
+	if ((mem != NULL ? maildir_deliver_mem(fk.dir, "", 0, mem,
+	    (size_t)size, &name, why) : maildir_deliver(fk.dir, "", 0, fd, 0,
+	    size, &name, why)) < 0)
 		return -1;
 	if (internaldate > 0) {
 		struct timespec ts[2] = {{internaldate, 0}, {internaldate, 0}};
@@ -561,6 +564,31 @@ mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
 	buf_free(&name);
 	buf_free(&path);
 	return rc;
+}
+
+/* mindex_append - see mindex.h */
+int
+mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
+    uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
+    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+{
+	return mindex_append_src(ix, folder, fd, NULL, size, flags, kw, nkw,
+	    internaldate, uid_r, uidvalidity_r, why);
+}
+
+/* mindex_append_mem - see mindex.h */
+int
+mindex_append_mem(struct mindex *ix, const char *folder, const char *p,
+    size_t n, uint32_t flags, const char *const *kw, size_t nkw,
+    int64_t internaldate, uint32_t *uid_r, uint32_t *uidvalidity_r,
+    struct buf *why)
+{
+	if (n > (size_t)0x7fffffffffffffffLL) {
+		buf_set(why, "message too big");
+		return -1;
+	}
+	return mindex_append_src(ix, folder, -1, p, (off_t)n, flags, kw, nkw,
+	    internaldate, uid_r, uidvalidity_r, why);
 }
 
 /* mindex_copy_file - copy the file at from to the new file to (written,

@@ -29,6 +29,7 @@
 #include "base/test.h"
 #include "mail/maildir.h"
 #include "mail/mindex.h"
+#include "mail/mindex_int.h"
 
 static char tmpdir[] = "/tmp/herald-mindex-test-XXXXXX";
 static char md[512];
@@ -190,6 +191,84 @@ agrees(struct mindex *ix, const char *folder, const char *dir)
 		return 0;
 	}
 	return 1;
+}
+
+/* test_append_mem - APPEND of a message in memory: the same record and
+ * file as from a file descriptor, nothing left in tmp/ */
+static void
+test_append_mem(void)
+{
+	const char *dir = fresh();
+	const char *text = "Subject: hi\r\n\r\nbody\r\n";
+	struct buf why = BUF_INIT;
+	struct mindex_msg m;
+	struct mindex *ix;
+	uint32_t uid = 0, uv = 0;
+	char path[700];
+	struct stat st;
+
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_append_mem(ix, "INBOX", text, strlen(text),
+	    MINDEX_F_SEEN, NULL, 0, 1600000000, &uid, &uv, &why), 0);
+	T_EQ_INT(uid, 1);
+	T_ASSERT(uv != 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
+	T_EQ_INT(m.size, 18);	/* CRLF stored as LF */
+	T_EQ_INT(m.wsize, 21);
+	T_EQ_INT(m.internaldate, 1600000000);
+	snprintf(path, sizeof(path), "%s/cur/%s", dir, m.name);
+	T_EQ_INT(stat(path, &st), 0);
+	T_EQ_INT(st.st_size, 18);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	T_EQ_INT(rmdir(path), 0);	/* empty */
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
+/* test_file_sizes - S= and W= of a name are believed only when well
+ * formed (maildir_name_size); else the file is stat'ed and read */
+static void
+test_file_sizes(void)
+{
+	static const struct {
+		const char *name;
+		uint64_t size, wsize;
+	} cases[] = {
+		{"1.M1P1.h,S=10,W=12:2,S", 10, 12},	/* believed */
+		{"1.M1P1.h,S=10,W=12", 10, 12},
+		{"1.M1P1.h:2,", 4, 6},			/* none: read */
+		{"1.M1P1.h,S=12abc,W=99x:2,", 4, 6},	/* junk after */
+		{"1.M1P1.h,S=,W=:2,", 4, 6},		/* empty */
+		{"1.M1P1.h,S=-3,W=-1", 4, 6},		/* signed */
+		{"1.M1P1.h,S=99999999999999999999999,"
+		    "W=99999999999999999999999", 4, 6},	/* overflow */
+		{"1.M1P1.h,S=10,W=9", 4, 6},		/* W= < S=: read */
+		{"1.M1P1.h,S=10", 4, 6},		/* no W=: read */
+		{"1.M1P1.h,W=12abc", 4, 6},
+	};
+	char path[700];
+	struct stat st;
+	int fd;
+
+	fresh();
+	snprintf(path, sizeof(path), "%s/cur/f", md);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(write(fd, "a\nb\n", 4), 4);
+	close(fd);
+	T_EQ_INT(stat(path, &st), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		uint64_t size = 0, wsize = 0;
+
+		T_EQ_INT(mindex_file_sizes(path, cases[i].name, &st, &size,
+		    &wsize), 0);
+		if (size != cases[i].size || wsize != cases[i].wsize)
+			T_FAIL_("%s: sizes %llu/%llu, want %llu/%llu",
+			    cases[i].name, (unsigned long long)size,
+			    (unsigned long long)wsize,
+			    (unsigned long long)cases[i].size,
+			    (unsigned long long)cases[i].wsize);
+	}
 }
 
 /* test_codec - record codec round-trips and refuses damage */
@@ -1636,6 +1715,7 @@ test_big_folder(void)
 
 static const struct test_case cases[] = {
 	{"record codec round-trips and refuses damage", test_codec},
+	{"file sizes from S=/W= only when well formed", test_file_sizes},
 	{"sync gives new mail UIDs and moves it to cur/", test_sync_new_mail},
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
@@ -1648,6 +1728,7 @@ static const struct test_case cases[] = {
 	{"expunge and VANISHED ranges", test_expunge},
 	{"the expunge history is bounded", test_vanished_bounded},
 	{"append, cache, copy and move", test_append_copy_move},
+	{"append from memory", test_append_mem},
 	{"folders, special-use, rename, delete, subscriptions", test_folders},
 	{"rebuild keeps UIDs (old index, dovecot-uidlist, damage)",
 	    test_rebuild_keeps_uids},

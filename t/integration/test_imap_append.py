@@ -13,6 +13,8 @@ import imaplib
 import os
 import poplib
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -197,6 +199,43 @@ def test_appendlimit_toobig_before_continuation(imap):
     c.close()
 
 
+def test_small_literal_written_once(imap, tmp_path):
+    """A literal under the spool bound (64 KiB) is kept in memory and
+    written once, into the Maildir's tmp/: no memory file
+    (memfd_create) and no second copy of the message. Seen with strace
+    on imapd; skipped where it cannot attach."""
+    if shutil.which("strace") is None:
+        pytest.skip("no strace")
+    user, pw = "carol@example.test", "pw-carol"
+    c = raw(imap, user, pw)
+    assert c.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    out = tmp_path / "strace.out"
+    args = ["strace", "-f", "-qq", "-o", str(out), "-e",
+            "trace=memfd_create,write,pwrite64,read,recvfrom,epoll_wait,"
+            "epoll_pwait"]
+    for pid in imap.children("imapd"):
+        args += ["-p", str(pid)]
+    st = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (out.exists() and out.stat().st_size > 0):
+            if st.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("strace cannot attach to imapd")
+            c.cmd("n", "NOOP")
+            time.sleep(0.1)
+        data = message(2000, b"once")
+        for i in range(5):
+            r = append_sync(c, b"a%d" % i, b"INBOX", data)
+            assert r[-1].startswith(b"a%d OK" % i), r
+    finally:
+        st.terminate()
+        st.wait()
+        c.close()
+    text = out.read_text(errors="replace")
+    assert "memfd_create(" not in text
+    assert len(re.findall(r'write\(\d+, "Subject: big once', text)) == 5
+
+
 def test_disconnect_mid_literal_leaves_nothing(imap):
     user, pw = "dave@example.test", "pw-dave"
     c = raw(imap, user, pw)
@@ -359,6 +398,37 @@ def test_over_quota_before_continuation(imap):
         assert usage_file_sum(home) == stored_bytes(home) < big - 50000
         r = append_sync(c, b"h", b"INBOX", message(90000, b"q5"))
         assert r[-1].startswith(b"h OK"), r
+        assert usage_file_sum(home) == stored_bytes(home)
+        c.close()
+    finally:
+        imap.ctl_ok("user", "quota", user, "0")
+    assert os.listdir(home / "tmp") == []
+
+
+def test_over_quota_at_commit_after_concurrent_append(imap):
+    """The literal's header passed the quota check and got its "+"; the
+    usage grows (another session's APPEND) before the literal is sent:
+    the check when the message is stored sees the growth (it reads only
+    the usage file's lines since the header's read) and says NO
+    [OVERQUOTA]; nothing is stored."""
+    user, pw = "erin@example.test", "pw-erin"
+    imap.add_user(user, pw)
+    home = imap.maildir("erin")
+    imap.ctl_ok("user", "quota", user, "100000")
+    try:
+        c = raw(imap, user, pw)
+        r = append_sync(c, b"a", b"INBOX", message(1000, b"c1"))
+        assert r[-1].startswith(b"a OK"), r
+        c.send(b"b APPEND INBOX {50000}\r\n")
+        assert c.line().startswith(b"+")
+        d = raw(imap, user, pw)
+        r = append_sync(d, b"x", b"INBOX", message(60000, b"c2"))
+        assert r[-1].startswith(b"x OK"), r
+        d.close()
+        c.send(message(50000, b"c3") + b"\r\n")
+        r = c.until_tagged(b"b")
+        assert r[-1].startswith(b"b NO [OVERQUOTA]"), r
+        assert messages(c) == 2
         assert usage_file_sum(home) == stored_bytes(home)
         c.close()
     finally:
