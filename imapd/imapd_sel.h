@@ -73,6 +73,9 @@ struct imapd_sel {
 	int watch;		/* the worker's watch of the folder, or -1 */
 	struct imapd_sel *watch_next;	/* sessions on the same watch */
 	struct imapd_session *owner;
+	/* the session's number in this worker, never reused (an address
+	 * can be: a folder job names its \Recent claimer by this) */
+	uint64_t id;
 
 	struct imapd_fetch *fetch;	/* a FETCH being streamed */
 

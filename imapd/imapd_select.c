@@ -42,6 +42,9 @@ static const struct {
 };
 #define NSYSFLAGS (sizeof(imapd_sel_sysflags) / sizeof(imapd_sel_sysflags[0]))
 
+/* the last session number given (imapd_sel.id) */
+static uint64_t imapd_sel_ids;
+
 /* imapd_sel_get - the record, made at the first need */
 struct imapd_sel *
 imapd_sel_get(struct imapd_session *s)
@@ -51,6 +54,7 @@ imapd_sel_get(struct imapd_session *s)
 		buf_init(&s->sel->idle_tag);
 		s->sel->watch = -1;
 		s->sel->owner = s;
+		s->sel->id = ++imapd_sel_ids;
 	}
 	return s->sel;
 }
@@ -1201,7 +1205,8 @@ struct sel_job {
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
 	char *dir;		/* FOLDER: the watch's directory */
-	const struct imapd_sel *claimer;	/* FOLDER: gets rlo..rhi */
+	uint64_t claimer;	/* FOLDER: the session (imapd_sel.id) that
+				 * gets rlo..rhi; 0: none */
 };
 
 /*
@@ -1394,7 +1399,7 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	struct imapd_sel *sel = s->sel;
 	struct imapd_view nv;
 
-	if (sel == sj->claimer)
+	if (sj->claimer != 0 && sel->id == sj->claimer)
 		imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
 	if (imapd_store_busy(s))
 		return false;
@@ -1469,7 +1474,7 @@ imapd_sel_push_folder(struct imapd_session *s, const char *dir)
 		if (!o->owner->rev2 && !o->readonly &&
 		    sel_folder_member(o, sj->folder)) {
 			sj->claim = true;
-			sj->claimer = o;
+			sj->claimer = o->id;
 			break;
 		}
 	job->run = sel_job_run;
