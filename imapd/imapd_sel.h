@@ -156,12 +156,14 @@ void imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
 /* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
  * tell; false if s has a job out (try again later) */
 bool imapd_sel_push(struct imapd_session *s);
-/* imapd_sel_push_folder - IDLE: the folder of s (watched as dir)
- * changed: one job on a job thread syncs and lists it (or takes the
- * worker's cached listing), then every session idling on dir takes that
- * listing and is told what changed (imapd_idle_sessions); the job ends
- * with imapd_idle_folder_done. s is one of them, logged in, selected */
-void imapd_sel_push_folder(struct imapd_session *s, const char *dir);
+/* imapd_sel_push_folder - IDLE: the folder of s (watched as dir, watch
+ * number gen) changed: one job on a job thread syncs and lists it (or
+ * takes the worker's cached listing), then every session idling on dir
+ * takes that listing and is told what changed (imapd_idle_sessions); the
+ * job ends with imapd_idle_folder_done(dir, gen). s is one of them,
+ * logged in, selected */
+void imapd_sel_push_folder(struct imapd_session *s, const char *dir,
+    uint64_t gen);
 /* imapd_sel_enable - ENABLE of CONDSTORE / QRESYNC: true if name is
  * one of them (newly enabled ones are appended to out) */
 bool imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
@@ -198,9 +200,11 @@ void imapd_idle_stop(struct imapd_session *s);
 /* imapd_idle_sessions - the sessions idling on the watch of dir (via
  * watch_next), NULL if none */
 struct imapd_sel *imapd_idle_sessions(const char *dir);
-/* imapd_idle_folder_done - the folder job of dir is back; retry: some
- * sessions were busy and must be pushed again */
-void imapd_idle_folder_done(const char *dir, bool retry);
+/* imapd_idle_folder_done - the folder job of dir for the watch
+ * numbered gen is back (only that watch's job flag is cleared: the watch
+ * may have been removed and made again meanwhile); retry: some sessions
+ * were busy and must be pushed again */
+void imapd_idle_folder_done(const char *dir, uint64_t gen, bool retry);
 
 /* imapd_fetch.c */
 void imapd_fetch_cmd(struct imapd_session *s, struct imap_cursor *c);

@@ -1205,6 +1205,7 @@ struct sel_job {
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
 	char *dir;		/* FOLDER: the watch's directory */
+	uint64_t gen;		/* FOLDER: the watch's number */
 	uint64_t claimer;	/* FOLDER: the session (imapd_sel.id) that
 				 * gets rlo..rhi; 0: none */
 };
@@ -1450,7 +1451,7 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 		if (!sel_folder_take(sel->owner, sj))
 			retry = true;
 	}
-	imapd_idle_folder_done(sj->dir, retry);
+	imapd_idle_folder_done(sj->dir, sj->gen, retry);
 	sel_job_free(sj);
 	imapd_job_free(&job);
 }
@@ -1458,12 +1459,14 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 /* imapd_sel_push_folder - IDLE: one job for the folder of the watch dir
  * whose listing every session idling on it takes (see imapd_sel.h) */
 void
-imapd_sel_push_folder(struct imapd_session *s, const char *dir)
+imapd_sel_push_folder(struct imapd_session *s, const char *dir,
+    uint64_t gen)
 {
 	struct sel_job *sj = sel_job_new(SJ_FOLDER, s->sel->folder);
 	struct imapd_job *job = imapd_job_new();
 
 	sj->dir = xstrdup(dir);
+	sj->gen = gen;
 	sj->path = xstrdup(imapd_store_path(s));
 	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
 	 * on the folder is the one told first (RFC 3501 2.3.2); a session

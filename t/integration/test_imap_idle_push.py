@@ -160,3 +160,73 @@ def test_shared_listing_copy_on_write(make_herald):
         for c in (a, b):
             if c is not None:
                 c.close()
+
+
+def test_idle_rewatch_pushes_every_delivery(make_herald):
+    """Sessions leave IDLE (the worker removes the folder's watch when
+    the last one goes) and come back (a new watch of the same folder)
+    while mail comes in: a folder job of the old watch that is still
+    out must not clear or set the new watch's "job out" mark, so every
+    delivery after the sessions are idling again reaches each of them
+    within a second (round bounded, 25 rounds)."""
+    inst = make_herald(imap=True, imapd_workers=1)
+    inst.add_user(USER, PW)
+    t_end = time.monotonic() + 120
+    clients = []
+    try:
+        first = client(inst.imap_port, 0)
+        clients.append(first)
+        first.wait_idling(t_end)
+        home = inst.maildir("push")
+        first.sock.sendall(b"DONE\r\n")
+        assert first.line(t_end) == b"I OK IDLE terminated"
+        # a folder whose job takes a little while (the window for an
+        # old job to come back after the watch was made again)
+        fill(home, 2000)
+        r = first.tagged("S2", "SELECT INBOX", t_end)
+        assert b"* 2000 EXISTS" in r, r
+        first.sock.sendall(b"I IDLE\r\n")
+        assert first.line(t_end) == b"+ idling"
+        for k in range(1, 4):
+            c = client(inst.imap_port, k)
+            c.wait_idling(t_end)
+            clients.append(c)
+        total = 2000
+        seen = {id(c): total for c in clients}
+
+        def read_until(c, pred, deadline):
+            for _ in range(200):
+                ln = c.line(deadline)
+                if ln.endswith(b" EXISTS"):
+                    seen[id(c)] = max(seen[id(c)], int(ln.split()[1]))
+                if pred(ln):
+                    return ln
+            raise AssertionError("no end line")
+
+        slow = []
+        for rnd in range(25):
+            # mail while they idle (the old watch's job goes out), then
+            # all leave and come back at once: a new watch
+            drop(home, "1700000100.M%dP5Q1.host,S=40,W=42" % rnd)
+            total += 1
+            for c in clients:
+                c.sock.sendall(b"DONE\r\nI IDLE\r\n")
+            for c in clients:
+                read_until(c, lambda ln: ln.startswith(b"+ "), t_end)
+            # the one pushed on the new watch: within a second
+            drop(home, "1700000200.M%dP6Q1.host,S=40,W=42" % rnd)
+            total += 1
+            t0 = time.monotonic()
+            for c in clients:
+                if seen[id(c)] < total:
+                    read_until(c, lambda ln: seen[id(c)] >= total,
+                               t0 + (10 if SANITIZED else 5))
+            took = time.monotonic() - t0
+            if took >= 1.0:
+                slow.append((rnd, round(took, 3)))
+        print("rounds pushed in 1 s or more: %r" % slow)
+        if not SANITIZED:
+            assert not slow, slow
+    finally:
+        for c in clients:
+            c.close()
