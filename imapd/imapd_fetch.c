@@ -951,7 +951,8 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 	}
 	if (flags) {
 		buf_puts(&f->text, first ? "FLAGS " : " FLAGS ");
-		imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &f->text);
+		imapd_sel_flags(sel, imapd_sel_vflags(sel, i), sel->v.kw[i],
+		    &f->text);
 		first = false;
 	}
 	for (int k = 0; k < f->natt; k++) {

@@ -29,10 +29,16 @@ struct evloop;
 /* input is paused while a FETCH streams its answer (session.pause) */
 #define IMAPD_PAUSE_FETCH 0x8
 
-/* a view flag beside the MINDEX_F_* ones, never stored: \Recent (RFC
- * 3501 2.3.2) for this session; only IMAP4rev1 sessions that SELECT
- * claim messages as recent (mindex_claim_recent) */
+/* a flag beside the MINDEX_F_* ones, in no view and never stored:
+ * \Recent (RFC 3501 2.3.2) for this session, from its claimed UID ranges
+ * (imapd_sel.recent, imapd_sel_vflags); only IMAP4rev1 sessions that
+ * SELECT claim messages as recent (mindex_claim_recent) */
 #define IMAPD_VF_RECENT 0x100
+
+/* UIDs lo..hi-1 */
+struct imapd_urange {
+	uint32_t lo, hi;
+};
 
 struct imapd_listing;
 
@@ -42,12 +48,13 @@ struct imapd_listing;
  * (refcounted) by the sessions of the folder in this worker and by the
  * worker's listing cache: read-only then. Whatever changes them calls
  * imapd_sel_view_own first (copy on write): a session's view diverges
- * only when it must (its own STORE, FETCH setting \Seen, \Recent).
+ * only when it must (its own STORE, FETCH setting \Seen); \Recent is
+ * kept beside it (imapd_sel.recent) so that it stays shared.
  */
 struct imapd_view {
 	uint32_t n, cap;
 	uint32_t *uid;
-	uint32_t *flags;	/* MINDEX_F_*, IMAPD_VF_RECENT */
+	uint32_t *flags;	/* MINDEX_F_* */
 	uint32_t *kw;		/* keyword bits */
 	uint64_t *modseq;
 	struct imapd_listing *share;	/* NULL: the arrays are the view's */
@@ -62,8 +69,13 @@ struct imapd_sel {
 	uint64_t highestmodseq;
 	struct imapd_view v;
 	struct mindex_stamp stamp;	/* of the view: see mindex_unchanged */
-	/* \Recent UIDs claimed but not yet in the view */
-	uint32_t recent_lo, recent_hi;
+	/* \Recent: the UIDs this session claimed (or, rev1 EXAMINE, saw
+	 * unclaimed), ascending, apart, whether in the view yet or not: a
+	 * SELECT's claim and those of later syncs and pushes, usually one
+	 * range; kept here, not in the view's flags, so that the view
+	 * stays shared with the folder's other sessions */
+	struct imapd_urange *recent;
+	uint32_t nrecent, recentcap;
 	char *kwname[MINDEX_KEYWORDS_MAX];	/* the folder's keywords */
 	int nkw;
 
@@ -99,6 +111,9 @@ void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
  * modseq within known[0..nknown) (none: all), above UID above */
 void imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
     struct imap_range *known, size_t nknown, uint32_t above);
+/* imapd_sel_vflags - the flags of view index i as the session sees
+ * them: the view's, with IMAPD_VF_RECENT if it claimed the UID */
+uint32_t imapd_sel_vflags(const struct imapd_sel *sel, uint32_t i);
 /* imapd_sel_flags - "(\Seen kw ...)" of flags (with \Recent for
  * IMAPD_VF_RECENT) and keyword bits */
 void imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags,

@@ -119,6 +119,7 @@ imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 }
 
 static uint32_t imapd_sel_bsearch(const struct imapd_view *, uint32_t);
+static void imapd_sel_fetch_line(struct imapd_session *, uint32_t);
 
 /* imapd_sel_view_copy - dst (empty) gets its own copy of src */
 static void
@@ -171,57 +172,113 @@ imapd_sel_view_own(struct imapd_view *v)
 	*v = mine;
 }
 
-/* imapd_sel_recent_mark - the view's UIDs in [lo, hi) are \Recent for
- * this session; how many were marked */
-static uint32_t
-imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
-{
-	uint32_t n = 0;
-
-	uint32_t i;
-
-	if (lo >= hi)
-		return 0;
-	i = imapd_sel_bsearch(v, lo);
-	if (i < v->n && v->uid[i] < hi)
-		imapd_sel_view_own(v);	/* \Recent is this session's */
-	for (; i < v->n && v->uid[i] < hi; i++, n++)
-		v->flags[i] |= IMAPD_VF_RECENT;
-	return n;
-}
-
 /*
- * imapd_sel_recent_add - UIDs [lo, hi) were claimed as \Recent for sel:
- * marked in the view at its next apply. Claims can come back out of
- * order (IDLE's folder job and the session's own job run side by side),
- * so the pending range grows to cover both rather than be replaced.
+ * imapd_sel_recent_add - UIDs [lo, hi) are \Recent for sel (claimed by
+ * it, or seen unclaimed by a rev1 EXAMINE), merged into its ranges. Claims
+ * can come back out of order (IDLE's folder job and the session's own job
+ * run side by side) and another session may claim between two of ours,
+ * so there may be more than one range; they stay sorted and apart.
  */
 static void
 imapd_sel_recent_add(struct imapd_sel *sel, uint32_t lo, uint32_t hi)
 {
+	uint32_t i, j;
+
 	if (hi <= lo)
 		return;
-	if (sel->recent_hi <= sel->recent_lo) {
-		sel->recent_lo = lo;
-		sel->recent_hi = hi;
-		return;
+	/* i: the first range that ends at lo or later */
+	for (i = sel->nrecent; i > 0 && sel->recent[i - 1].hi >= lo; i--)
+		;
+	/* [i, j): the ranges that touch [lo, hi), merged into it */
+	for (j = i; j < sel->nrecent && sel->recent[j].lo <= hi; j++) {
+		if (sel->recent[j].lo < lo)
+			lo = sel->recent[j].lo;
+		if (sel->recent[j].hi > hi)
+			hi = sel->recent[j].hi;
 	}
-	if (lo < sel->recent_lo)
-		sel->recent_lo = lo;
-	if (hi > sel->recent_hi)
-		sel->recent_hi = hi;
+	if (j == i) {
+		if (sel->nrecent == sel->recentcap) {
+			sel->recentcap = sel->recentcap ? sel->recentcap * 2 :
+			    4;
+			sel->recent = xreallocarray(sel->recent,
+			    sel->recentcap, sizeof(*sel->recent));
+		}
+		memmove(&sel->recent[i + 1], &sel->recent[i],
+		    (sel->nrecent - i) * sizeof(*sel->recent));
+		sel->nrecent++;
+	} else if (j > i + 1) {
+		memmove(&sel->recent[i + 1], &sel->recent[j],
+		    (sel->nrecent - j) * sizeof(*sel->recent));
+		sel->nrecent -= j - i - 1;
+	}
+	sel->recent[i].lo = lo;
+	sel->recent[i].hi = hi;
 }
 
-/* imapd_sel_recent_count - the \Recent messages of the view */
-static uint32_t
-imapd_sel_recent_count(const struct imapd_view *v)
+/* imapd_sel_recent_has - is uid \Recent for sel? */
+static bool
+imapd_sel_recent_has(const struct imapd_sel *sel, uint32_t uid)
 {
-	uint32_t n = 0;
+	uint32_t a = 0, b = sel->nrecent;
 
-	for (uint32_t i = 0; i < v->n; i++)
-		if (v->flags[i] & IMAPD_VF_RECENT)
-			n++;
+	/* a: past the last range that starts at uid or below */
+	while (a < b) {
+		uint32_t m = a + (b - a) / 2;
+
+		if (sel->recent[m].lo <= uid)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a > 0 && uid < sel->recent[a - 1].hi;
+}
+
+/* imapd_sel_vflags - a view message's flags with \Recent */
+uint32_t
+imapd_sel_vflags(const struct imapd_sel *sel, uint32_t i)
+{
+	uint32_t f = sel->v.flags[i];
+
+	if (sel->nrecent > 0 && imapd_sel_recent_has(sel, sel->v.uid[i]))
+		f |= IMAPD_VF_RECENT;
+	return f;
+}
+
+/* imapd_sel_recent_count - the messages of v that are \Recent for sel;
+ * prune: forget the ranges below UIDNEXT with none of them (expunged) */
+static uint32_t
+imapd_sel_recent_count(struct imapd_sel *sel, const struct imapd_view *v,
+    bool prune)
+{
+	uint32_t n = 0, k = 0;
+
+	for (uint32_t r = 0; r < sel->nrecent; r++) {
+		uint32_t a = imapd_sel_bsearch(v, sel->recent[r].lo);
+		uint32_t b = imapd_sel_bsearch(v, sel->recent[r].hi);
+
+		n += b - a;
+		if (prune && a == b && sel->recent[r].hi <= sel->uidnext)
+			continue;
+		sel->recent[k++] = sel->recent[r];
+	}
+	sel->nrecent = k;
 	return n;
+}
+
+/* imapd_sel_recent_claimed - s claimed UIDs [lo, hi) after its SELECT:
+ * those already in its view are told as FETCH (their flags changed) */
+static void
+imapd_sel_recent_claimed(struct imapd_session *s, uint32_t lo,
+    uint32_t hi)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (hi <= lo)
+		return;
+	imapd_sel_recent_add(sel, lo, hi);
+	for (uint32_t i = imapd_sel_bsearch(&sel->v, lo); i < sel->v.n &&
+	    sel->v.uid[i] < hi; i++)
+		imapd_sel_fetch_line(s, i);
 }
 
 /* imapd_sel_kw_free - forget the keyword names */
@@ -249,7 +306,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	sel->folder = NULL;
 	sel->readonly = false;
 	sel->stamp.trusted = false;
-	sel->recent_lo = sel->recent_hi = 0;
+	sel->nrecent = 0;
 	if (s->state == IMAPD_S_SELECTED)
 		s->state = IMAPD_S_AUTH;
 }
@@ -262,6 +319,7 @@ imapd_sel_free(struct imapd_session *s)
 		return;
 	imapd_fetch_free(s);
 	imapd_sel_unselect_now(s);
+	free(s->sel->recent);
 	buf_free(&s->sel->idle_tag);
 	x_free(&s->sel);
 }
@@ -316,7 +374,7 @@ imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
 {
 	const struct imapd_view *v = &sel->v;
 	struct buf fl = BUF_INIT;
-	uint32_t i, lastf = 0, lastk = 0;
+	uint32_t i, f, lastf = 0, lastk = 0;
 	bool have = false;
 
 	if (n > v->n)
@@ -339,12 +397,11 @@ imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
 			case 'F':
 				/* most messages share their flags: the list
 				 * is made again only when they differ */
-				if (!have || v->flags[i] != lastf ||
-				    v->kw[i] != lastk) {
+				f = imapd_sel_vflags(sel, i);
+				if (!have || f != lastf || v->kw[i] != lastk) {
 					buf_reset(&fl);
-					imapd_sel_flags(sel, v->flags[i],
-					    v->kw[i], &fl);
-					lastf = v->flags[i];
+					imapd_sel_flags(sel, f, v->kw[i], &fl);
+					lastf = f;
 					lastk = v->kw[i];
 					have = true;
 				}
@@ -632,7 +689,7 @@ imapd_sel_fetch_line(struct imapd_session *s, uint32_t i)
 	struct buf b = BUF_INIT;
 
 	buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, sel->v.uid[i]);
-	imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &b);
+	imapd_sel_flags(sel, imapd_sel_vflags(sel, i), sel->v.kw[i], &b);
 	if (sel->condstore)
 		buf_printf(&b, " MODSEQ (%llu)",
 		    (unsigned long long)sel->v.modseq[i]);
@@ -691,19 +748,9 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 			removed++;
 			continue;
 		}
-		/* this session's \Recent stays with the message */
-		if (ov->flags[i] & IMAPD_VF_RECENT) {
-			imapd_sel_view_own(nv);
-			nv->flags[j] |= IMAPD_VF_RECENT;
-		}
 		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
 		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
 			changed[nchanged++] = j;
-	}
-	if (sel->recent_hi > sel->recent_lo) {
-		(void)imapd_sel_recent_mark(nv, sel->recent_lo,
-		    sel->recent_hi);
-		sel->recent_lo = sel->recent_hi = 0;
 	}
 	if (sel->qresync && ngone > 0) {
 		buf_reset(&b);
@@ -718,7 +765,7 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 		if (!s->rev2) {
 			buf_reset(&b);
 			buf_printf(&b, "* %u RECENT",
-			    imapd_sel_recent_count(nv));
+			    imapd_sel_recent_count(sel, nv, false));
 			imapd_sel_write(s, b.data, b.len);
 		}
 	}
@@ -727,6 +774,8 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 	memset(nv, 0, sizeof(*nv));
 	sel->uidnext = st->uidnext;
 	sel->highestmodseq = st->highestmodseq;
+	if (sel->nrecent > 1)
+		(void)imapd_sel_recent_count(sel, ov, true);
 	if (kw_changed)
 		imapd_sel_flag_lines(s);
 	for (i = 0; i < nchanged; i++)
@@ -1401,7 +1450,7 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	struct imapd_view nv;
 
 	if (sj->claimer != 0 && sel->id == sj->claimer)
-		imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
+		imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 	if (imapd_store_busy(s))
 		return false;
 	if (sj->st.uidvalidity != sel->uidvalidity ||
@@ -1409,8 +1458,7 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	    sj->st.highestmodseq < sel->highestmodseq)
 		return true;
 	if (sel->stamp.trusted && sj->stamp.trusted &&
-	    mindex_stamp_same(&sel->stamp, &sj->stamp) &&
-	    sel->recent_hi <= sel->recent_lo)
+	    mindex_stamp_same(&sel->stamp, &sj->stamp))
 		return true;	/* it has this listing already */
 	imapd_sel_view_ref(&nv, &sj->nv);
 	if (imapd_sel_absorb(s, &nv, &sj->st, &sj->kw, true))
@@ -1506,7 +1554,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
 		if (job->result >= 0)
-			imapd_sel_recent_add(s->sel, sj->rlo, sj->rhi);
+			imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 		if (job->result >= 0 && !sj->unchanged &&
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
@@ -1711,7 +1759,8 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 		sj->rlo = sj->st.recent_from;
 		sj->rhi = sj->st.uidnext;
 	}
-	recent = imapd_sel_recent_mark(&sel->v, sj->rlo, sj->rhi);
+	imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
+	recent = imapd_sel_recent_count(sel, &sel->v, false);
 
 	imapd_sel_flag_lines(s);
 	buf_printf(&line, "* %u EXISTS", sel->v.n);
