@@ -12,7 +12,7 @@ IDLE push on a big folder: many sessions of one user idle on one
   messages took seconds on two cores).
 - Sessions leaving IDLE and coming back (the folder's watch removed and
   made again) while mail comes in are still pushed every delivery.
-- \Recent claims are kept beside the views, which stay shared.
+- \\Recent claims are kept beside the views, which stay shared.
 
 Under a sanitizer (HERALD_SANITIZED) the memory and time bounds are not
 checked (ASan's redzones and quarantine; its slowness).
