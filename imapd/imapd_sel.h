@@ -88,6 +88,8 @@ struct imapd_sel {
 	/* the session's number in this worker, never reused (an address
 	 * can be: a folder job names its \Recent claimer by this) */
 	uint64_t id;
+	/* every session's record in this worker (imapd_sel_find) */
+	struct imapd_sel *all_next, *all_prev;
 
 	struct imapd_fetch *fetch;	/* a FETCH being streamed */
 

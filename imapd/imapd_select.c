@@ -44,6 +44,8 @@ static const struct {
 
 /* the last session number given (imapd_sel.id) */
 static uint64_t imapd_sel_ids;
+/* the worker's records, via all_next */
+static struct imapd_sel *imapd_sel_all;
 
 /* imapd_sel_get - the record, made at the first need */
 struct imapd_sel *
@@ -55,8 +57,24 @@ imapd_sel_get(struct imapd_session *s)
 		s->sel->watch = -1;
 		s->sel->owner = s;
 		s->sel->id = ++imapd_sel_ids;
+		s->sel->all_next = imapd_sel_all;
+		if (imapd_sel_all != NULL)
+			imapd_sel_all->all_prev = s->sel;
+		imapd_sel_all = s->sel;
 	}
 	return s->sel;
+}
+
+/* imapd_sel_find - the record numbered id, or NULL (its session ended);
+ * a walk over the worker's sessions: for the rare case only */
+static struct imapd_sel *
+imapd_sel_find(uint64_t id)
+{
+	for (struct imapd_sel *sel = imapd_sel_all; sel != NULL;
+	    sel = sel->all_next)
+		if (sel->id == id)
+			return sel;
+	return NULL;
 }
 
 /*
@@ -319,6 +337,12 @@ imapd_sel_free(struct imapd_session *s)
 		return;
 	imapd_fetch_free(s);
 	imapd_sel_unselect_now(s);
+	if (s->sel->all_prev != NULL)
+		s->sel->all_prev->all_next = s->sel->all_next;
+	else
+		imapd_sel_all = s->sel->all_next;
+	if (s->sel->all_next != NULL)
+		s->sel->all_next->all_prev = s->sel->all_prev;
 	free(s->sel->recent);
 	buf_free(&s->sel->idle_tag);
 	x_free(&s->sel);
@@ -1486,7 +1510,7 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 {
 	struct sel_job *sj = job->ctx;
 	struct imapd_sel *sel, *next;
-	bool retry = false;
+	bool retry = false, told = false;
 
 	(void)unused;
 	if (job->result < 0)
@@ -1496,9 +1520,19 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 		next = sel->watch_next;
 		if (job->result < 0 || !sel_folder_member(sel, sj->folder))
 			continue;
+		if (sel->id == sj->claimer)
+			told = true;
 		if (!sel_folder_take(sel->owner, sj))
 			retry = true;
 	}
+	/* the claimer ended IDLE meanwhile: the UIDs claimed for it are
+	 * still its \Recent (nobody else can claim them now), if it is on
+	 * the same folder still */
+	if (job->result == 0 && sj->claimer != 0 && !told &&
+	    sj->rhi > sj->rlo && (sel = imapd_sel_find(sj->claimer)) != NULL &&
+	    sel_folder_member(sel, sj->folder) &&
+	    sel->uidvalidity == sj->st.uidvalidity)
+		imapd_sel_recent_claimed(sel->owner, sj->rlo, sj->rhi);
 	imapd_idle_folder_done(sj->dir, sj->gen, retry);
 	sel_job_free(sj);
 	imapd_job_free(&job);

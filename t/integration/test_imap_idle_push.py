@@ -299,3 +299,44 @@ def test_recent_claims_keep_the_listing_shared(make_herald):
     finally:
         for c in clients:
             c.close()
+
+
+def test_recent_claim_reaches_a_claimer_that_left_idle(make_herald):
+    """The folder job of IDLE claims new mail as \\Recent for the first
+    IMAP4rev1 read-write session idling on the folder; when that session
+    ends IDLE while the job is out, the claim is still its own: the one
+    such session of the folder sees every new message as \\Recent
+    (nobody else could have taken it). 30 rounds, DONE sent at varied
+    delays after each delivery."""
+    inst = make_herald(imap=True, imapd_workers=1)
+    inst.add_user(USER, PW)
+    t_end = time.monotonic() + 120
+    c = None
+    try:
+        c = client(inst.imap_port, 0)
+        c.wait_idling(t_end)
+        home = inst.maildir("push")
+        c.sock.sendall(b"DONE\r\n")
+        assert c.line(t_end) == b"I OK IDLE terminated"
+        fill(home, 3000)
+        r = c.tagged("S2", "SELECT INBOX", t_end)
+        assert b"* 3000 EXISTS" in r, r
+        missed = []
+        for rnd in range(30):
+            c.sock.sendall(b"I IDLE\r\n")
+            assert c.line(t_end) == b"+ idling"
+            drop(home, "1700000500.M%dP9Q1.host,S=40,W=42" % rnd)
+            time.sleep(0.002 * (rnd % 15) + 0.015)
+            c.sock.sendall(b"DONE\r\n")
+            for _ in range(20):
+                if c.line(t_end) == b"I OK IDLE terminated":
+                    break
+            n = 3000 + rnd + 1
+            r = c.tagged("n", "NOOP", t_end)
+            r = c.tagged("f", "FETCH %d (FLAGS)" % n, t_end)
+            if r[0] != b"* %d FETCH (FLAGS (\\Recent))" % n:
+                missed.append((rnd, r[0]))
+        assert not missed, missed
+    finally:
+        if c is not None:
+            c.close()
