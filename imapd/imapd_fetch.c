@@ -140,6 +140,7 @@ struct imapd_fetch {
 	uint64_t parsed;	/* file bytes parsed for them */
 	bool keep_puts;		/* a PREVIEW among them: write them all */
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
+	uint32_t seencap;	/* seen's room (doubled: FETCH 1:* BODY[]) */
 	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
 	struct buf lazy;
 	unsigned nlazy;
@@ -935,8 +936,11 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 		 * sync after it */
 		imapd_sel_view_own(&sel->v);
 		sel->v.flags[i] |= MINDEX_F_SEEN;
-		f->seen = xreallocarray(f->seen, f->nseen + 1,
-		    sizeof(*f->seen));
+		if (f->nseen == f->seencap) {
+			f->seencap = f->seencap ? f->seencap * 2 : 64;
+			f->seen = xreallocarray(f->seen, f->seencap,
+			    sizeof(*f->seen));
+		}
 		f->seen[f->nseen++] = uid;
 		flags = true;
 	}
@@ -947,7 +951,8 @@ fetch_build(struct imapd_session *s, struct imapd_fetch *f, uint32_t i)
 	}
 	if (flags) {
 		buf_puts(&f->text, first ? "FLAGS " : " FLAGS ");
-		imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &f->text);
+		imapd_sel_flags(sel, imapd_sel_vflags(sel, i), sel->v.kw[i],
+		    &f->text);
 		first = false;
 	}
 	for (int k = 0; k < f->natt; k++) {
@@ -1243,7 +1248,7 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->seen = f->seen;
 	o->nseen = f->nseen;
 	f->seen = NULL;
-	f->nseen = 0;
+	f->nseen = f->seencap = 0;
 	o->tagged = tagged;
 	o->op.ctx = o;
 	o->op.run = fetch_puts_job;

@@ -42,6 +42,10 @@ struct imapd_watch {
 	int wd_new, wd_cur;
 	bool fired;
 	bool job;		/* its folder job is out */
+	/* this watch's number: a watch removed and made again for the
+	 * same dir gets a new one, and only a folder job of the same
+	 * number clears job (an older job may still be out) */
+	uint64_t gen;
 	struct imapd_sel *sessions;	/* via watch_next */
 };
 
@@ -50,6 +54,7 @@ static int imapd_idle_fd = -1;
 static struct imapd_watch *imapd_watches;
 static int imapd_nwatches;
 static struct ev_timer *imapd_idle_timer;
+static uint64_t imapd_idle_gens;	/* the last imapd_watch.gen given */
 
 /* imapd_idle_fire - the timer: one folder job for each fired watch
  * that has none out */
@@ -74,7 +79,7 @@ imapd_idle_fire(struct evloop *loop, void *ctx)
 		if (sel == NULL)
 			continue;
 		wa->job = true;
-		imapd_sel_push_folder(sel->owner, wa->dir);
+		imapd_sel_push_folder(sel->owner, wa->dir, wa->gen);
 	}
 	imapd_idle_timer = NULL;
 	return -1;		/* done */
@@ -109,16 +114,18 @@ imapd_idle_sessions(const char *dir)
 	return wa != NULL ? wa->sessions : NULL;
 }
 
-/* imapd_idle_folder_done - the folder job of dir is back: events that
- * came meanwhile (or busy sessions) make the next one */
+/* imapd_idle_folder_done - the folder job of dir (made for watch gen)
+ * is back: events that came meanwhile (or busy sessions) make the next
+ * one; a job of a watch since removed leaves the new watch's job be */
 void
-imapd_idle_folder_done(const char *dir, bool retry)
+imapd_idle_folder_done(const char *dir, uint64_t gen, bool retry)
 {
 	struct imapd_watch *wa = imapd_idle_find(dir);
 
 	if (wa == NULL)
 		return;
-	wa->job = false;
+	if (wa->gen == gen)
+		wa->job = false;
 	if (retry)
 		wa->fired = true;
 	if (wa->fired)
@@ -206,6 +213,7 @@ imapd_idle_watch(struct imapd_session *s)
 		}
 		w = free_slot;
 		memset(&imapd_watches[w], 0, sizeof(imapd_watches[w]));
+		imapd_watches[w].gen = ++imapd_idle_gens;
 		buf_printf(&sub, "%s/new", buf_cstr(&dir));
 		imapd_watches[w].wd_new = inotify_add_watch(imapd_idle_fd,
 		    buf_cstr(&sub), mask);

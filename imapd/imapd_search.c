@@ -400,6 +400,9 @@ search_start(struct imapd_session *s, struct search *se)
 	if (v->n > 0) {
 		memcpy(se->uids, v->uid, v->n * sizeof(*se->uids));
 		memcpy(se->flags, v->flags, v->n * sizeof(*se->flags));
+		/* with this session's \Recent */
+		for (uint32_t i = 0; sel->nrecent > 0 && i < v->n; i++)
+			se->flags[i] = imapd_sel_vflags(sel, i);
 		memcpy(se->kw, v->kw, v->n * sizeof(*se->kw));
 		memcpy(se->modseq, v->modseq, v->n * sizeof(*se->modseq));
 	}

@@ -29,10 +29,16 @@ struct evloop;
 /* input is paused while a FETCH streams its answer (session.pause) */
 #define IMAPD_PAUSE_FETCH 0x8
 
-/* a view flag beside the MINDEX_F_* ones, never stored: \Recent (RFC
- * 3501 2.3.2) for this session; only IMAP4rev1 sessions that SELECT
- * claim messages as recent (mindex_claim_recent) */
+/* a flag beside the MINDEX_F_* ones, in no view and never stored:
+ * \Recent (RFC 3501 2.3.2) for this session, from its claimed UID ranges
+ * (imapd_sel.recent, imapd_sel_vflags); only IMAP4rev1 sessions that
+ * SELECT claim messages as recent (mindex_claim_recent) */
 #define IMAPD_VF_RECENT 0x100
+
+/* UIDs lo..hi-1 */
+struct imapd_urange {
+	uint32_t lo, hi;
+};
 
 struct imapd_listing;
 
@@ -42,12 +48,13 @@ struct imapd_listing;
  * (refcounted) by the sessions of the folder in this worker and by the
  * worker's listing cache: read-only then. Whatever changes them calls
  * imapd_sel_view_own first (copy on write): a session's view diverges
- * only when it must (its own STORE, FETCH setting \Seen, \Recent).
+ * only when it must (its own STORE, FETCH setting \Seen); \Recent is
+ * kept beside it (imapd_sel.recent) so that it stays shared.
  */
 struct imapd_view {
 	uint32_t n, cap;
 	uint32_t *uid;
-	uint32_t *flags;	/* MINDEX_F_*, IMAPD_VF_RECENT */
+	uint32_t *flags;	/* MINDEX_F_* */
 	uint32_t *kw;		/* keyword bits */
 	uint64_t *modseq;
 	struct imapd_listing *share;	/* NULL: the arrays are the view's */
@@ -62,8 +69,13 @@ struct imapd_sel {
 	uint64_t highestmodseq;
 	struct imapd_view v;
 	struct mindex_stamp stamp;	/* of the view: see mindex_unchanged */
-	/* \Recent UIDs claimed but not yet in the view */
-	uint32_t recent_lo, recent_hi;
+	/* \Recent: the UIDs this session claimed (or, rev1 EXAMINE, saw
+	 * unclaimed), ascending, apart, whether in the view yet or not: a
+	 * SELECT's claim and those of later syncs and pushes, usually one
+	 * range; kept here, not in the view's flags, so that the view
+	 * stays shared with the folder's other sessions */
+	struct imapd_urange *recent;
+	uint32_t nrecent, recentcap;
 	char *kwname[MINDEX_KEYWORDS_MAX];	/* the folder's keywords */
 	int nkw;
 
@@ -73,6 +85,11 @@ struct imapd_sel {
 	int watch;		/* the worker's watch of the folder, or -1 */
 	struct imapd_sel *watch_next;	/* sessions on the same watch */
 	struct imapd_session *owner;
+	/* the session's number in this worker, never reused (an address
+	 * can be: a folder job names its \Recent claimer by this) */
+	uint64_t id;
+	/* every session's record in this worker (imapd_sel_find) */
+	struct imapd_sel *all_next, *all_prev;
 
 	struct imapd_fetch *fetch;	/* a FETCH being streamed */
 
@@ -96,6 +113,9 @@ void imapd_sel_write(struct imapd_session *s, const char *p, size_t n);
  * modseq within known[0..nknown) (none: all), above UID above */
 void imapd_sel_vanished(struct imapd_session *s, uint64_t modseq,
     struct imap_range *known, size_t nknown, uint32_t above);
+/* imapd_sel_vflags - the flags of view index i as the session sees
+ * them: the view's, with IMAPD_VF_RECENT if it claimed the UID */
+uint32_t imapd_sel_vflags(const struct imapd_sel *sel, uint32_t i);
 /* imapd_sel_flags - "(\Seen kw ...)" of flags (with \Recent for
  * IMAPD_VF_RECENT) and keyword bits */
 void imapd_sel_flags(const struct imapd_sel *sel, uint32_t flags,
@@ -153,12 +173,14 @@ void imapd_sel_finish(struct imapd_session *s, bool allow_expunge,
 /* imapd_sel_push - IDLE: the folder changed: sync on a job thread and
  * tell; false if s has a job out (try again later) */
 bool imapd_sel_push(struct imapd_session *s);
-/* imapd_sel_push_folder - IDLE: the folder of s (watched as dir)
- * changed: one job on a job thread syncs and lists it (or takes the
- * worker's cached listing), then every session idling on dir takes that
- * listing and is told what changed (imapd_idle_sessions); the job ends
- * with imapd_idle_folder_done. s is one of them, logged in, selected */
-void imapd_sel_push_folder(struct imapd_session *s, const char *dir);
+/* imapd_sel_push_folder - IDLE: the folder of s (watched as dir, watch
+ * number gen) changed: one job on a job thread syncs and lists it (or
+ * takes the worker's cached listing), then every session idling on dir
+ * takes that listing and is told what changed (imapd_idle_sessions); the
+ * job ends with imapd_idle_folder_done(dir, gen). s is one of them,
+ * logged in, selected */
+void imapd_sel_push_folder(struct imapd_session *s, const char *dir,
+    uint64_t gen);
 /* imapd_sel_enable - ENABLE of CONDSTORE / QRESYNC: true if name is
  * one of them (newly enabled ones are appended to out) */
 bool imapd_sel_enable(struct imapd_session *s, const char *name, size_t n,
@@ -195,9 +217,11 @@ void imapd_idle_stop(struct imapd_session *s);
 /* imapd_idle_sessions - the sessions idling on the watch of dir (via
  * watch_next), NULL if none */
 struct imapd_sel *imapd_idle_sessions(const char *dir);
-/* imapd_idle_folder_done - the folder job of dir is back; retry: some
- * sessions were busy and must be pushed again */
-void imapd_idle_folder_done(const char *dir, bool retry);
+/* imapd_idle_folder_done - the folder job of dir for the watch
+ * numbered gen is back (only that watch's job flag is cleared: the watch
+ * may have been removed and made again meanwhile); retry: some sessions
+ * were busy and must be pushed again */
+void imapd_idle_folder_done(const char *dir, uint64_t gen, bool retry);
 
 /* imapd_fetch.c */
 void imapd_fetch_cmd(struct imapd_session *s, struct imap_cursor *c);

@@ -42,6 +42,11 @@ static const struct {
 };
 #define NSYSFLAGS (sizeof(imapd_sel_sysflags) / sizeof(imapd_sel_sysflags[0]))
 
+/* the last session number given (imapd_sel.id) */
+static uint64_t imapd_sel_ids;
+/* the worker's records, via all_next */
+static struct imapd_sel *imapd_sel_all;
+
 /* imapd_sel_get - the record, made at the first need */
 struct imapd_sel *
 imapd_sel_get(struct imapd_session *s)
@@ -51,8 +56,25 @@ imapd_sel_get(struct imapd_session *s)
 		buf_init(&s->sel->idle_tag);
 		s->sel->watch = -1;
 		s->sel->owner = s;
+		s->sel->id = ++imapd_sel_ids;
+		s->sel->all_next = imapd_sel_all;
+		if (imapd_sel_all != NULL)
+			imapd_sel_all->all_prev = s->sel;
+		imapd_sel_all = s->sel;
 	}
 	return s->sel;
+}
+
+/* imapd_sel_find - the record numbered id, or NULL (its session ended);
+ * a walk over the worker's sessions: for the rare case only */
+static struct imapd_sel *
+imapd_sel_find(uint64_t id)
+{
+	for (struct imapd_sel *sel = imapd_sel_all; sel != NULL;
+	    sel = sel->all_next)
+		if (sel->id == id)
+			return sel;
+	return NULL;
 }
 
 /*
@@ -115,6 +137,7 @@ imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 }
 
 static uint32_t imapd_sel_bsearch(const struct imapd_view *, uint32_t);
+static void imapd_sel_fetch_line(struct imapd_session *, uint32_t);
 
 /* imapd_sel_view_copy - dst (empty) gets its own copy of src */
 static void
@@ -167,57 +190,113 @@ imapd_sel_view_own(struct imapd_view *v)
 	*v = mine;
 }
 
-/* imapd_sel_recent_mark - the view's UIDs in [lo, hi) are \Recent for
- * this session; how many were marked */
-static uint32_t
-imapd_sel_recent_mark(struct imapd_view *v, uint32_t lo, uint32_t hi)
-{
-	uint32_t n = 0;
-
-	uint32_t i;
-
-	if (lo >= hi)
-		return 0;
-	i = imapd_sel_bsearch(v, lo);
-	if (i < v->n && v->uid[i] < hi)
-		imapd_sel_view_own(v);	/* \Recent is this session's */
-	for (; i < v->n && v->uid[i] < hi; i++, n++)
-		v->flags[i] |= IMAPD_VF_RECENT;
-	return n;
-}
-
 /*
- * imapd_sel_recent_add - UIDs [lo, hi) were claimed as \Recent for sel:
- * marked in the view at its next apply. Claims can come back out of
- * order (IDLE's folder job and the session's own job run side by side),
- * so the pending range grows to cover both rather than be replaced.
+ * imapd_sel_recent_add - UIDs [lo, hi) are \Recent for sel (claimed by
+ * it, or seen unclaimed by a rev1 EXAMINE), merged into its ranges. Claims
+ * can come back out of order (IDLE's folder job and the session's own job
+ * run side by side) and another session may claim between two of ours,
+ * so there may be more than one range; they stay sorted and apart.
  */
 static void
 imapd_sel_recent_add(struct imapd_sel *sel, uint32_t lo, uint32_t hi)
 {
+	uint32_t i, j;
+
 	if (hi <= lo)
 		return;
-	if (sel->recent_hi <= sel->recent_lo) {
-		sel->recent_lo = lo;
-		sel->recent_hi = hi;
-		return;
+	/* i: the first range that ends at lo or later */
+	for (i = sel->nrecent; i > 0 && sel->recent[i - 1].hi >= lo; i--)
+		;
+	/* [i, j): the ranges that touch [lo, hi), merged into it */
+	for (j = i; j < sel->nrecent && sel->recent[j].lo <= hi; j++) {
+		if (sel->recent[j].lo < lo)
+			lo = sel->recent[j].lo;
+		if (sel->recent[j].hi > hi)
+			hi = sel->recent[j].hi;
 	}
-	if (lo < sel->recent_lo)
-		sel->recent_lo = lo;
-	if (hi > sel->recent_hi)
-		sel->recent_hi = hi;
+	if (j == i) {
+		if (sel->nrecent == sel->recentcap) {
+			sel->recentcap = sel->recentcap ? sel->recentcap * 2 :
+			    4;
+			sel->recent = xreallocarray(sel->recent,
+			    sel->recentcap, sizeof(*sel->recent));
+		}
+		memmove(&sel->recent[i + 1], &sel->recent[i],
+		    (sel->nrecent - i) * sizeof(*sel->recent));
+		sel->nrecent++;
+	} else if (j > i + 1) {
+		memmove(&sel->recent[i + 1], &sel->recent[j],
+		    (sel->nrecent - j) * sizeof(*sel->recent));
+		sel->nrecent -= j - i - 1;
+	}
+	sel->recent[i].lo = lo;
+	sel->recent[i].hi = hi;
 }
 
-/* imapd_sel_recent_count - the \Recent messages of the view */
-static uint32_t
-imapd_sel_recent_count(const struct imapd_view *v)
+/* imapd_sel_recent_has - is uid \Recent for sel? */
+static bool
+imapd_sel_recent_has(const struct imapd_sel *sel, uint32_t uid)
 {
-	uint32_t n = 0;
+	uint32_t a = 0, b = sel->nrecent;
 
-	for (uint32_t i = 0; i < v->n; i++)
-		if (v->flags[i] & IMAPD_VF_RECENT)
-			n++;
+	/* a: past the last range that starts at uid or below */
+	while (a < b) {
+		uint32_t m = a + (b - a) / 2;
+
+		if (sel->recent[m].lo <= uid)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a > 0 && uid < sel->recent[a - 1].hi;
+}
+
+/* imapd_sel_vflags - a view message's flags with \Recent */
+uint32_t
+imapd_sel_vflags(const struct imapd_sel *sel, uint32_t i)
+{
+	uint32_t f = sel->v.flags[i];
+
+	if (sel->nrecent > 0 && imapd_sel_recent_has(sel, sel->v.uid[i]))
+		f |= IMAPD_VF_RECENT;
+	return f;
+}
+
+/* imapd_sel_recent_count - the messages of v that are \Recent for sel;
+ * prune: forget the ranges below UIDNEXT with none of them (expunged) */
+static uint32_t
+imapd_sel_recent_count(struct imapd_sel *sel, const struct imapd_view *v,
+    bool prune)
+{
+	uint32_t n = 0, k = 0;
+
+	for (uint32_t r = 0; r < sel->nrecent; r++) {
+		uint32_t a = imapd_sel_bsearch(v, sel->recent[r].lo);
+		uint32_t b = imapd_sel_bsearch(v, sel->recent[r].hi);
+
+		n += b - a;
+		if (prune && a == b && sel->recent[r].hi <= sel->uidnext)
+			continue;
+		sel->recent[k++] = sel->recent[r];
+	}
+	sel->nrecent = k;
 	return n;
+}
+
+/* imapd_sel_recent_claimed - s claimed UIDs [lo, hi) after its SELECT:
+ * those already in its view are told as FETCH (their flags changed) */
+static void
+imapd_sel_recent_claimed(struct imapd_session *s, uint32_t lo,
+    uint32_t hi)
+{
+	struct imapd_sel *sel = s->sel;
+
+	if (hi <= lo)
+		return;
+	imapd_sel_recent_add(sel, lo, hi);
+	for (uint32_t i = imapd_sel_bsearch(&sel->v, lo); i < sel->v.n &&
+	    sel->v.uid[i] < hi; i++)
+		imapd_sel_fetch_line(s, i);
 }
 
 /* imapd_sel_kw_free - forget the keyword names */
@@ -245,7 +324,7 @@ imapd_sel_unselect_now(struct imapd_session *s)
 	sel->folder = NULL;
 	sel->readonly = false;
 	mindex_stamp_spoil(&sel->stamp);
-	sel->recent_lo = sel->recent_hi = 0;
+	sel->nrecent = 0;
 	if (s->state == IMAPD_S_SELECTED)
 		s->state = IMAPD_S_AUTH;
 }
@@ -258,6 +337,13 @@ imapd_sel_free(struct imapd_session *s)
 		return;
 	imapd_fetch_free(s);
 	imapd_sel_unselect_now(s);
+	if (s->sel->all_prev != NULL)
+		s->sel->all_prev->all_next = s->sel->all_next;
+	else
+		imapd_sel_all = s->sel->all_next;
+	if (s->sel->all_next != NULL)
+		s->sel->all_next->all_prev = s->sel->all_prev;
+	free(s->sel->recent);
 	buf_free(&s->sel->idle_tag);
 	x_free(&s->sel);
 }
@@ -312,7 +398,7 @@ imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
 {
 	const struct imapd_view *v = &sel->v;
 	struct buf fl = BUF_INIT;
-	uint32_t i, lastf = 0, lastk = 0;
+	uint32_t i, f, lastf = 0, lastk = 0;
 	bool have = false;
 
 	if (n > v->n)
@@ -335,12 +421,11 @@ imapd_sel_fetch_lines(const struct imapd_sel *sel, const unsigned char *map,
 			case 'F':
 				/* most messages share their flags: the list
 				 * is made again only when they differ */
-				if (!have || v->flags[i] != lastf ||
-				    v->kw[i] != lastk) {
+				f = imapd_sel_vflags(sel, i);
+				if (!have || f != lastf || v->kw[i] != lastk) {
 					buf_reset(&fl);
-					imapd_sel_flags(sel, v->flags[i],
-					    v->kw[i], &fl);
-					lastf = v->flags[i];
+					imapd_sel_flags(sel, f, v->kw[i], &fl);
+					lastf = f;
 					lastk = v->kw[i];
 					have = true;
 				}
@@ -637,7 +722,7 @@ imapd_sel_fetch_line(struct imapd_session *s, uint32_t i)
 	struct buf b = BUF_INIT;
 
 	buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, sel->v.uid[i]);
-	imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &b);
+	imapd_sel_flags(sel, imapd_sel_vflags(sel, i), sel->v.kw[i], &b);
 	if (sel->condstore)
 		buf_printf(&b, " MODSEQ (%llu)",
 		    (unsigned long long)sel->v.modseq[i]);
@@ -696,19 +781,9 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 			removed++;
 			continue;
 		}
-		/* this session's \Recent stays with the message */
-		if (ov->flags[i] & IMAPD_VF_RECENT) {
-			imapd_sel_view_own(nv);
-			nv->flags[j] |= IMAPD_VF_RECENT;
-		}
 		if (ov->flags[i] != nv->flags[j] || ov->kw[i] != nv->kw[j] ||
 		    (sel->condstore && ov->modseq[i] != nv->modseq[j]))
 			changed[nchanged++] = j;
-	}
-	if (sel->recent_hi > sel->recent_lo) {
-		(void)imapd_sel_recent_mark(nv, sel->recent_lo,
-		    sel->recent_hi);
-		sel->recent_lo = sel->recent_hi = 0;
 	}
 	if (sel->qresync && ngone > 0) {
 		buf_reset(&b);
@@ -723,7 +798,7 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 		if (!s->rev2) {
 			buf_reset(&b);
 			buf_printf(&b, "* %u RECENT",
-			    imapd_sel_recent_count(nv));
+			    imapd_sel_recent_count(sel, nv, false));
 			imapd_sel_write(s, b.data, b.len);
 		}
 	}
@@ -732,6 +807,8 @@ imapd_sel_apply(struct imapd_session *s, struct imapd_view *nv,
 	memset(nv, 0, sizeof(*nv));
 	sel->uidnext = st->uidnext;
 	sel->highestmodseq = st->highestmodseq;
+	if (sel->nrecent > 1)
+		(void)imapd_sel_recent_count(sel, ov, true);
 	if (kw_changed)
 		imapd_sel_flag_lines(s);
 	for (i = 0; i < nchanged; i++)
@@ -1210,7 +1287,9 @@ struct sel_job {
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
 	uint32_t rlo, rhi;	/* out: the UIDs claimed as \Recent */
 	char *dir;		/* FOLDER: the watch's directory */
-	const struct imapd_sel *claimer;	/* FOLDER: gets rlo..rhi */
+	uint64_t gen;		/* FOLDER: the watch's number */
+	uint64_t claimer;	/* FOLDER: the session (imapd_sel.id) that
+				 * gets rlo..rhi; 0: none */
 };
 
 /*
@@ -1407,8 +1486,8 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	struct imapd_sel *sel = s->sel;
 	struct imapd_view nv;
 
-	if (sel == sj->claimer)
-		imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
+	if (sj->claimer != 0 && sel->id == sj->claimer)
+		imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 	if (imapd_store_busy(s))
 		return false;
 	if (sj->st.uidvalidity != sel->uidvalidity ||
@@ -1416,8 +1495,7 @@ sel_folder_take(struct imapd_session *s, struct sel_job *sj)
 	    sj->st.highestmodseq < sel->highestmodseq)
 		return true;
 	if (sel->stamp.trusted && sj->stamp.trusted &&
-	    mindex_stamp_same(&sel->stamp, &sj->stamp) &&
-	    sel->recent_hi <= sel->recent_lo)
+	    mindex_stamp_same(&sel->stamp, &sj->stamp))
 		return true;	/* it has this listing already */
 	imapd_sel_view_ref(&nv, &sj->nv);
 	if (imapd_sel_absorb(s, &nv, &sj->st, &sj->kw, true))
@@ -1445,7 +1523,7 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 {
 	struct sel_job *sj = job->ctx;
 	struct imapd_sel *sel, *next;
-	bool retry = false;
+	bool retry = false, told = false;
 
 	(void)unused;
 	if (job->result < 0)
@@ -1455,10 +1533,20 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 		next = sel->watch_next;
 		if (job->result < 0 || !sel_folder_member(sel, sj->folder))
 			continue;
+		if (sel->id == sj->claimer)
+			told = true;
 		if (!sel_folder_take(sel->owner, sj))
 			retry = true;
 	}
-	imapd_idle_folder_done(sj->dir, retry);
+	/* the claimer ended IDLE meanwhile: the UIDs claimed for it are
+	 * still its \Recent (nobody else can claim them now), if it is on
+	 * the same folder still */
+	if (job->result == 0 && sj->claimer != 0 && !told &&
+	    sj->rhi > sj->rlo && (sel = imapd_sel_find(sj->claimer)) != NULL &&
+	    sel_folder_member(sel, sj->folder) &&
+	    sel->uidvalidity == sj->st.uidvalidity)
+		imapd_sel_recent_claimed(sel->owner, sj->rlo, sj->rhi);
+	imapd_idle_folder_done(sj->dir, sj->gen, retry);
 	sel_job_free(sj);
 	imapd_job_free(&job);
 }
@@ -1466,12 +1554,14 @@ sel_folder_done(struct imapd_job *job, struct imapd_session *unused)
 /* imapd_sel_push_folder - IDLE: one job for the folder of the watch dir
  * whose listing every session idling on it takes (see imapd_sel.h) */
 void
-imapd_sel_push_folder(struct imapd_session *s, const char *dir)
+imapd_sel_push_folder(struct imapd_session *s, const char *dir,
+    uint64_t gen)
 {
 	struct sel_job *sj = sel_job_new(SJ_FOLDER, s->sel->folder);
 	struct imapd_job *job = imapd_job_new();
 
 	sj->dir = xstrdup(dir);
+	sj->gen = gen;
 	sj->path = xstrdup(imapd_store_path(s));
 	/* \Recent (IMAP4rev1): the first read-write rev1 session idling
 	 * on the folder is the one told first (RFC 3501 2.3.2); a session
@@ -1482,7 +1572,7 @@ imapd_sel_push_folder(struct imapd_session *s, const char *dir)
 		if (!o->owner->rev2 && !o->readonly &&
 		    sel_folder_member(o, sj->folder)) {
 			sj->claim = true;
-			sj->claimer = o;
+			sj->claimer = o->id;
 			break;
 		}
 	job->run = sel_job_run;
@@ -1511,7 +1601,7 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
 		if (job->result >= 0)
-			imapd_sel_recent_add(s->sel, sj->rlo, sj->rhi);
+			imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 		if (job->result >= 0 && !sj->unchanged &&
 		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
@@ -1716,7 +1806,8 @@ imapd_sel_opened(struct imapd_session *s, struct sel_job *sj,
 		sj->rlo = sj->st.recent_from;
 		sj->rhi = sj->st.uidnext;
 	}
-	recent = imapd_sel_recent_mark(&sel->v, sj->rlo, sj->rhi);
+	imapd_sel_recent_add(sel, sj->rlo, sj->rhi);
+	recent = imapd_sel_recent_count(sel, &sel->v, false);
 
 	imapd_sel_flag_lines(s);
 	buf_printf(&line, "* %u EXISTS", sel->v.n);

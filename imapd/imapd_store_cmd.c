@@ -50,7 +50,8 @@ store_fetch_line(struct imapd_session *s, uint32_t i, bool uid, bool flags)
 		buf_printf(&b, "UID %u", sel->v.uid[i]);
 	if (flags) {
 		buf_puts(&b, uid ? " FLAGS " : "FLAGS ");
-		imapd_sel_flags(sel, sel->v.flags[i], sel->v.kw[i], &b);
+		imapd_sel_flags(sel, imapd_sel_vflags(sel, i), sel->v.kw[i],
+		    &b);
 	}
 	if (sel->condstore)
 		buf_printf(&b, "%sMODSEQ (%llu)", uid || flags ? " " : "",
@@ -145,8 +146,7 @@ flag_before(struct imapd_sel_op *op, struct imapd_session *s)
 		if (o->rc[j] != 1 || i < 0)
 			continue;
 		imapd_sel_view_own(&sel->v);	/* copy on write */
-		sel->v.flags[i] = o->m[j].flags |
-		    (sel->v.flags[i] & IMAPD_VF_RECENT);
+		sel->v.flags[i] = o->m[j].flags;
 		sel->v.kw[i] = o->m[j].keywords;
 		sel->v.modseq[i] = o->m[j].modseq;
 	}

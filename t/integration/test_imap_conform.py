@@ -262,13 +262,18 @@ def test_stale_tmp_files_removed_on_sync(imap):
     left = sorted(p.name for p in (folder / "tmp").iterdir())
     assert left == ["2.M2P2.day", "3.M3P3.new", "4.dir", "5.link"], left
     # once an hour per folder: a stale file put there now stays for the
-    # next sync
+    # next sync of the folder in this worker (the same session's): a
+    # new message makes the NOOP sync (its EXISTS says it did)
     p = folder / "tmp" / "6.M6P6.later"
     p.write_bytes(b"x")
     os.utime(p, (old, old))
     os.chown(p, owner.st_uid, owner.st_gid)
     ok(c, "s2", "SELECT stale")
-    ok(c, "n", "NOOP")
+    m = folder / "new" / "7.M7P7.host"
+    m.write_bytes(b"Subject: seven\r\n\r\nseven\r\n")
+    os.chown(m, owner.st_uid, owner.st_gid)
+    r = ok(c, "n", "NOOP")
+    assert b"* 1 EXISTS" in r, r
     assert p.exists()
     assert (folder / "tmp" / "3.M3P3.new").exists()
     c.close()
