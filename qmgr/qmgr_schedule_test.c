@@ -300,7 +300,7 @@ test_ctl(void)
 {
 	struct qmgr *q = fresh();
 	struct buf out = BUF_INIT;
-	char a[QID_SIZE], b[QID_SIZE], d[QID_SIZE];
+	char a[QID_SIZE], b[QID_SIZE], d[QID_SIZE], e[QID_SIZE];
 
 	qid_new(a);
 	qid_new(b);
@@ -318,7 +318,8 @@ test_ctl(void)
 	T_EQ_INT(ctl(q, &out, "trigger", NULL, NULL), -1);
 	T_EQ_INT(ctl(q, &out, "trigger", a, "extra"), -1);
 	T_EQ_INT(ctl(q, &out, NULL, a, NULL), -1);
-	T_EQ_INT(ctl(q, &out, "flush", a, NULL), -1);
+	T_EQ_INT(ctl(q, &out, "flush", "bad/qid", NULL), -1);
+	T_EQ_INT(ctl(q, &out, "flush", a, "extra"), -1);
 	/* delete: waiting in memory, in hold/, unknown */
 	T_EQ_INT(ctl(q, &out, "delete", a, NULL), 0);
 	T_EQ_STR(out.data, "status=ok;");
@@ -332,6 +333,22 @@ test_ctl(void)
 	/* flush counts the deferred ones */
 	T_EQ_INT(ctl(q, &out, "flush", NULL, NULL), 0);
 	T_EQ_STR(out.data, "status=ok;count=1;");
+	/* flush of one message: only a deferred one */
+	T_EQ_INT(ctl(q, &out, "flush", b, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=not deferred;");
+	qid_new(e);
+	put(deferred_folder(e), e, time(NULL) + 999);
+	T_EQ_INT(ctl(q, &out, "flush", e, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	{
+		struct buf path = BUF_INIT;
+		struct stat st;
+
+		buf_printf(&path, "%s/%s/%s", spool, deferred_folder(e), e);
+		T_EQ_INT(stat(buf_cstr(&path), &st), 0);
+		T_ASSERT(st.st_mtime <= time(NULL));	/* due now */
+		buf_free(&path);
+	}
 	/* a request this qmgr does not know */
 	T_EQ_INT(ctl(q, &out, "requeue", a, NULL), 0);
 	T_EQ_STR(out.data, "status=fail;reason=unknown request;");

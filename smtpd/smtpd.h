@@ -130,6 +130,7 @@ struct smtpd_hdr {
 	bool from_long;		/* ... past SMTPD_HDR_FROM_MAX */
 	bool done;		/* the section has ended */
 	bool lost;		/* ... inside an over-long line: no at_end */
+	bool separated;		/* ... at a line that is no field: CRLF added */
 	smtpd_hdr_end_fn *at_end;	/* called once where it ends */
 };
 

@@ -98,8 +98,10 @@ smtpd_hdr_finish(struct smtpd_hdr *h, smtpd_data_out_fn *out, void *ctx,
 	h->done = true;
 	if (h->at_end != NULL)
 		h->at_end(h, ctx);
-	if (separate)
+	if (separate) {
 		out(ctx, "\r\n", 2);
+		h->separated = true;
+	}
 	if (h->nlen > 0)
 		out(ctx, h->name, h->nlen);
 	h->nlen = 0;

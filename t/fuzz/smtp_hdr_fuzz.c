@@ -80,7 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(whole.data, cut.data, whole.len) == 0);
 	FUZZ_CHECK(a.from.len == b.from.len && a.nfrom == b.nfrom &&
 	    a.has_msgid == b.has_msgid && a.has_date == b.has_date);
-	FUZZ_CHECK(whole.len == n + (a.lost ? 0 : 1));
+	FUZZ_CHECK(a.separated == b.separated && !(a.lost && a.separated));
+	FUZZ_CHECK(whole.len == n + (a.lost ? 0 : 1) + (a.separated ? 2 : 0));
 	/* the input, with the one marker taken out */
 	if (!a.lost) {
 		char *m = memchr(whole.data, '\xff', whole.len);
@@ -91,8 +92,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m = memchr(m + 1, '\xff', whole.len - at - 1);
 		FUZZ_CHECK(m != NULL);
 		at = (size_t)(m - whole.data);
-		FUZZ_CHECK(memcmp(whole.data, p, at) == 0 &&
-		    memcmp(whole.data + at + 1, p + at, n - at) == 0);
+		FUZZ_CHECK(memcmp(whole.data, p, at) == 0);
+		/* after it the empty line added before a line that is no
+		 * field, then the rest of the input */
+		if (a.separated)
+			FUZZ_CHECK(whole.data[at + 1] == '\r' &&
+			    whole.data[at + 2] == '\n');
+		FUZZ_CHECK(memcmp(whole.data + at + 1 + (a.separated ? 2 : 0),
+		    p + at, n - at) == 0);
 	} else {
 		FUZZ_CHECK(memcmp(whole.data, p, n) == 0);
 	}
