@@ -48,8 +48,8 @@ import herald as H
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-USERS = ("herald", "vmail", "herald-auth")
-GROUPS = ("herald", "vmail", "herald-auth", "herald-dir")
+USERS = ("herald", "vmail", "herald-auth", "herald-dkim")
+GROUPS = ("herald", "vmail", "herald-auth", "herald-dkim", "herald-dir")
 GONE_AFTER_PURGE = ("/etc/herald", "/var/spool/herald", "/var/lib/herald",
                     "/usr/lib/herald", "/usr/sbin/heraldctl",
                     "/lib/systemd/system/herald.service", "/var/log/herald",
