@@ -116,6 +116,13 @@ def assert_signed(inst, data, selector=r"s\d"):
     assert code == 1 and [l.split()[0] for l in lines] == ["fail"] * 2, lines
 
 
+def test_status_lists_the_signer(sig):
+    services = H.json_services(sig.status_json())
+    pids = [pid for name, pid in services if name == "signer"]
+    assert len(pids) == 1 and H.proc_alive(pids[0]), services
+    assert "signer" in sig.ctl_ok("status").stdout
+
+
 def test_submission_is_signed(sig, token):
     assert submit(sig, token)[0] == 250
     data = sig.wait_messages(token, "bob")[0]
