@@ -147,6 +147,33 @@ smtpd_sign_done(struct smtpd_sign_call *c, int result, const char *text)
 	smtpd_data_signed(s, result, text);
 }
 
+/* smtpd_sign_fields_ok - is sig nothing but DKIM-Signature fields: CRLF
+ * lines of printable ASCII and tabs, each a field start or a folded
+ * continuation, no empty line? What goes above the header must not end
+ * it or smuggle other fields in, whatever the signer says. */
+bool
+smtpd_sign_fields_ok(const char *sig)
+{
+	const char *p = sig;
+
+	if (strncasecmp(p, "DKIM-Signature:", 15) != 0)
+		return false;
+	while (*p != '\0') {
+		const char *eol = strstr(p, "\r\n");
+
+		if (eol == NULL || eol == p)
+			return false;
+		if (p != sig && *p != ' ' && *p != '\t' &&
+		    strncasecmp(p, "DKIM-Signature:", 15) != 0)
+			return false;
+		for (const char *c = p; c < eol; c++)
+			if ((*c < ' ' || *c > '~') && *c != '\t')
+				return false;
+		p = eol + 2;
+	}
+	return true;
+}
+
 /* smtpd_sign_reply - a whole reply frame: what does it say? */
 static void
 smtpd_sign_reply(struct smtpd_sign_call *c, const struct ipc_msg *m)
@@ -163,11 +190,13 @@ smtpd_sign_reply(struct smtpd_sign_call *c, const struct ipc_msg *m)
 		    why.len > 0 ? ": " : "");
 		smtpd_sign_done(c, -1, buf_cstr(&why));
 	} else if (strcmp(st, "ok") == 0 && sig != NULL &&
-	    strncasecmp(sig, "DKIM-Signature:", 15) == 0 &&
-	    strlen(sig) > 2 && strcmp(sig + strlen(sig) - 2, "\r\n") == 0) {
+	    smtpd_sign_fields_ok(sig)) {
 		smtpd_sign_done(c, 1, sig);
 	} else if (strcmp(st, "none") == 0) {
 		smtpd_sign_done(c, 0, "");
+	} else if (strcmp(st, "ok") == 0) {
+		smtpd_sign_done(c, -1, "the signer's signature is missing or "
+		    "malformed");
 	} else {
 		buf_reset(&why);
 		buf_printf(&why, "the signer says %s", st);
