@@ -215,6 +215,21 @@ def test_rotate_signs_with_the_new_selector(sig, token):
         sig.ctl_ok("dkim", "rotate", "example.test", "--selector", "s3")
 
 
+def test_reload_reads_the_keys_again(sig, token):
+    # a reload replaces the signer, which loads the keys at the next
+    # message (the first after the new process starts logs its selector)
+    old = sig.children("signer")
+    since = sig.log_size()
+    sig.ctl_ok("reload")
+    H.wait_for(lambda: sig.children("signer") and
+               not set(old) & set(sig.children("signer")), 20,
+               what="a new signer after reload")
+    assert submit(sig, token)[0] == 250
+    assert_signed(sig, sig.wait_messages(token, "bob")[0])
+    sig.wait_log(r"signer\[\d+\]: domain example.test: signing with "
+                 r"selector s\d$", since=since)
+
+
 def nothing_queued_for(inst, token, since):
     time.sleep(1.5)
     assert not inst.messages_with(token, "bob")
