@@ -274,6 +274,30 @@ def test_signer_silent_is_451(sig, token):
     nothing_queued_for(sig, token, since)
 
 
+def test_signer_killed_never_unsigned(sig, token):
+    # kill -9 the signer while mail goes on: each message is refused
+    # (451) or delivered signed, never delivered unsigned; master brings
+    # the signer back
+    accepted = []
+    deadline = time.monotonic() + 30
+    for i in range(12):
+        if i % 4 == 0:
+            for p in sig.children("signer"):
+                os.kill(p, signal.SIGKILL)
+        t = "%s-k%02d-" % (token, i)
+        code, _text = submit(sig, t)
+        assert code in (250, 451), code
+        if code == 250:
+            accepted.append(t)
+    while time.monotonic() < deadline and submit(sig, token + "-end")[0] \
+            != 250:
+        time.sleep(0.5)
+    accepted.append(token + "-end")
+    for t in accepted:
+        data = sig.wait_messages(t, "bob")[0]
+        assert len(signatures(data)) == 2, (t, data[:1500])
+
+
 def frame(pairs):
     body = b"".join(k + b"\0" + v + b"\0" for k, v in pairs)
     return struct.pack(">I", len(body)) + body
