@@ -2,7 +2,7 @@
 # puts herald: daemons in <prefix>/lib/herald (HERALD_DAEMON_DIR must say
 # the same), heraldctl and sendmail in <prefix>/sbin, the fail2ban filter
 # and jail in /etc/fail2ban. man/CMakeLists.txt installs the man pages.
-foreach(daemon master smtpd qmgr local remote authd pop3d imapd)
+foreach(daemon master smtpd qmgr local remote authd signer pop3d imapd)
 	if(TARGET ${daemon})
 		install(TARGETS ${daemon} DESTINATION lib/herald)
 	endif()

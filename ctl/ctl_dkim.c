@@ -1159,8 +1159,9 @@ ctl_dkim_check_mode(const char *path, bool dir, bool root, struct buf *why)
 }
 
 /* ctl_dkim_check - for heraldctl check: the key folders and files are
- * closed to others, and no service user but the signer's is in
- * dkim_group. 1 ok (what says what), 0 no keys, -1 with why */
+ * closed to others, no service user but the signer's is in dkim_group,
+ * and the signer's user is none of theirs. 1 ok (what says what), 0 no
+ * keys, -1 with why */
 int
 ctl_dkim_check(struct buf *what, struct buf *why)
 {
@@ -1179,6 +1180,15 @@ ctl_dkim_check(struct buf *what, struct buf *why)
 		return 0;
 	if (ctl_dkim_check_mode(var_dkim_directory, true, root, why) < 0)
 		return -1;
+	/* the signer joins dkim_group: a service sharing its user would
+	 * share its files and processes */
+	for (size_t i = 0; root && i < sizeof(users) / sizeof(users[0]); i++)
+		if (strcmp(var_dkim_user, *users[i]) == 0) {
+			buf_printf(why, "dkim_user %s is also a network "
+			    "service's user: give the signer a user of its "
+			    "own", var_dkim_user);
+			return -1;
+		}
 	if (root && (gr = getgrnam(var_dkim_group)) != NULL) {
 		for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
 			if (ctl_dkim_user_in(*users[i], gr)) {

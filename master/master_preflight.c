@@ -6,7 +6,7 @@
  * crash-looping:
  *
  *   - (as root) the service's user exists, and directory_group, which
- *     every service joins;
+ *     every service joins (and dkim_group, which the signer joins);
  *   - the TLS certificate chain and key of a service that serves TLS
  *     (smtpd, pop3d, imapd) load and match, read with the identity the
  *     service reads them with, in a child (mail/preflight.h): smtpd and
@@ -48,6 +48,7 @@ struct master_preflight_row {
 
 static const struct master_preflight_row master_preflight_table[] = {
 	{"authd", &var_auth_user, TLS_NONE},
+	{"signer", &var_dkim_user, TLS_NONE},
 	{"smtpd", &var_herald_user, TLS_BEFORE_DROP},
 	{"qmgr", &var_herald_user, TLS_NONE},
 	{"local", &var_vmail_user, TLS_NONE},
@@ -76,6 +77,10 @@ master_preflight_service(const char *name, struct buf *why)
 	if (root && (preflight_user("user", *row->user, NULL, NULL,
 	    &reason) < 0 || preflight_group("directory_group",
 	    var_directory_group, NULL, &reason) < 0))
+		rc = -1;
+	/* the signer joins dkim_group, which alone reads the keys */
+	if (root && rc == 0 && row->user == &var_dkim_user &&
+	    preflight_group("dkim_group", var_dkim_group, NULL, &reason) < 0)
 		rc = -1;
 	if (root && row->tls == TLS_AS_USER)
 		as = *row->user;

@@ -4,8 +4,8 @@
  * Each row of master_service_table names a program, the listeners it gets
  * and how many processes of it to run, both computed from the current
  * configuration. New services (imapd, remote) are new rows: listen
- * functions, a count function and a line here. authd comes first so that
- * it is up when the first login arrives.
+ * functions, a count function and a line here. authd and signer come
+ * first so that they are up when the first login or message arrives.
  *
  * Children belong to a generation. A reload starts a new generation of
  * every service and retires the older ones (SIGUSR1; SIGTERM for an
@@ -170,6 +170,20 @@ master_service_submit_listen(char ***addrs_r, int *n_r, struct buf *why)
 	return 0;
 }
 
+/* master_service_signer_listen - <spool>/private/signer (smtpd asks) */
+static int
+master_service_signer_listen(char ***addrs_r, int *n_r, struct buf *why)
+{
+	return master_service_private(addrs_r, n_r, "signer");
+}
+
+/* master_service_signer_count - signer_processes */
+static int
+master_service_signer_count(void)
+{
+	return (int)var_signer_processes;
+}
+
 /* master_service_one - exactly one process */
 static int
 master_service_one(void)
@@ -206,6 +220,10 @@ static const struct master_service_def master_service_table[] = {
 	    {{"auth", master_service_auth_listen, true,
 	    MASTER_SOCKET_SERVICES, NULL}},
 	    master_service_auth_count, NULL},
+	{"signer", "signer", false,
+	    {{"signer", master_service_signer_listen, true,
+	    MASTER_SOCKET_HERALD, NULL}},
+	    master_service_signer_count, NULL},
 	{"smtpd", "smtpd", false,
 	    {{"smtp", NULL, false, MASTER_SOCKET_HERALD, &var_smtpd_listen},
 	    {"submit", master_service_submit_listen, true,

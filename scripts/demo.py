@@ -14,9 +14,10 @@ Ctrl-C stops everything.
 
 Started as root it shows the real privilege separation (DESIGN.md
 section 3): master stays root and every service runs as its own user.
-The package's users (herald, vmail, herald-auth, group herald-dir) are
-used when they exist; else system users herald-demo, herald-demo-mail,
-herald-demo-auth and the group herald-demo-dir are made for the demo
+The package's users (herald, vmail, herald-auth, herald-dkim, group
+herald-dir) are used when they exist; else system users herald-demo,
+herald-demo-mail, herald-demo-auth, herald-demo-dkim and the group
+herald-demo-dir are made for the demo
 (useradd --system: no shell, no home) and the output says so and how to
 remove them. The demo folder must then be reachable by those users: if
 a folder above ./ is closed to others, the demo runs in a new folder
@@ -52,11 +53,12 @@ SUBMISSIONS_PORT = int(os.environ.get("HERALD_DEMO_SUBMISSIONS_PORT",
 
 # setting -> account: the package's (etc/debian/postinst), else the demo's
 PACKAGE_ACCOUNTS = {"herald_user": "herald", "vmail_user": "vmail",
-                    "auth_user": "herald-auth"}
+                    "auth_user": "herald-auth", "dkim_user": "herald-dkim"}
 PACKAGE_GROUP = "herald-dir"
 DEMO_ACCOUNTS = {"herald_user": "herald-demo",
                  "vmail_user": "herald-demo-mail",
-                 "auth_user": "herald-demo-auth"}
+                 "auth_user": "herald-demo-auth",
+                 "dkim_user": "herald-demo-dkim"}
 DEMO_GROUP = "herald-demo-dir"
 NOLOGIN = "/usr/sbin/nologin"
 
@@ -109,14 +111,16 @@ def group_exists(name):
 
 
 def root_accounts(notes):
-    """As root: the settings herald_user, vmail_user, auth_user and
-    directory_group. The package's accounts if they all exist, else the
-    demo's, made here if missing (as postinst makes the package's: system
-    users with a group of their own, no shell, no home)."""
+    """As root: the settings herald_user, vmail_user, auth_user,
+    dkim_user, directory_group and dkim_group (dkim_user's own group).
+    The package's accounts if they all exist, else the demo's, made here
+    if missing (as postinst makes the package's: system users with a
+    group of their own, no shell, no home)."""
     if all(user_exists(u) for u in PACKAGE_ACCOUNTS.values()) and \
             group_exists(PACKAGE_GROUP):
         notes.append("the services run as the package's users")
-        return dict(PACKAGE_ACCOUNTS, directory_group=PACKAGE_GROUP)
+        return dict(PACKAGE_ACCOUNTS, directory_group=PACKAGE_GROUP,
+                    dkim_group=PACKAGE_ACCOUNTS["dkim_user"])
     made = []
     for name in DEMO_ACCOUNTS.values():
         if not user_exists(name):
@@ -138,17 +142,19 @@ def root_accounts(notes):
     else:
         notes.append("the services run as the demo's users, made by an "
                      "earlier demo")
-    return dict(DEMO_ACCOUNTS, directory_group=DEMO_GROUP)
+    return dict(DEMO_ACCOUNTS, directory_group=DEMO_GROUP,
+                dkim_group=DEMO_ACCOUNTS["dkim_user"])
 
 
 def accounts(notes):
-    """The four account settings: real users as root, else the caller."""
+    """The account settings: real users as root, else the caller."""
     if os.geteuid() == 0:
         return root_accounts(notes)
     user = pwd.getpwuid(os.geteuid()).pw_name
     group = grp.getgrgid(os.getegid()).gr_name
     return {"herald_user": user, "vmail_user": user, "auth_user": user,
-            "directory_group": group}
+            "dkim_user": user, "directory_group": group,
+            "dkim_group": group}
 
 
 def reachable(path):
@@ -224,12 +230,15 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
                 "vmail_user = %s\n"
                 "auth_user = %s\n"
                 "directory_group = %s\n"
+                "dkim_user = %s\n"
+                "dkim_group = %s\n"
                 "dkim_directory = dkim\n"
                 % (bin_dir, port, submission_port, submissions_port,
                    pop3_port, pop3s_port, imap_port,
                    imaps_port,
                    acct["herald_user"], acct["vmail_user"],
-                   acct["auth_user"], acct["directory_group"]))
+                   acct["auth_user"], acct["directory_group"],
+                   acct["dkim_user"], acct["dkim_group"]))
     # sendmail, run by any local user, reads it to find the socket
     os.chmod(conf, 0o644)
 
@@ -242,8 +251,9 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
             input=passwords[name] + "\n")
     run(ctl + ["alias", "add", "postmaster@example.test",
                "alice@example.test"])
-    # example.test's DKIM keys (Ed25519 and RSA): "heraldctl dkim show
-    # example.test" prints its records, "dkim sign" signs with them
+    # example.test's DKIM keys (Ed25519 and RSA): the signer signs the
+    # mail alice and bob send with them; "heraldctl dkim show
+    # example.test" prints their records
     run(ctl + ["dkim", "keygen", "example.test", "--selector", "demo"])
     return {"conf": conf, "ctl": ctl, "passwords": passwords,
             "accounts": acct, "notes": notes,
@@ -259,9 +269,10 @@ def identity_text(acct):
         return "everything as %s (start as root for the real users)" \
             % acct["herald_user"]
     return ("master as root; smtpd, qmgr as %s; local, pop3d, imapd as "
-            "%s;\n            authd as %s (directory group %s)"
+            "%s;\n            authd as %s (directory group %s); signer "
+            "as %s"
             % (acct["herald_user"], acct["vmail_user"], acct["auth_user"],
-               acct["directory_group"]))
+               acct["directory_group"], acct["dkim_user"]))
 
 
 def banner(run_dir, made, notes, heraldctl):

@@ -77,14 +77,26 @@
  *	Verbs of other protocols (GET, POST, CONNECT, "Host:") end the
  *	session at once.
  *
+ *	DKIM: smtpd never holds a private key. Mail of a session that may
+ *	relay (logged in, sendmail, mynetworks) whose first From: address
+ *	is in a hosted domain is signed by the signer service before it is
+ *	committed (smtpd_sign.c): the body is hashed as it arrives, the
+ *	signer gets the header block and the hash and answers the
+ *	DKIM-Signature fields, which go above the header in the queue file.
+ *	No key for the domain: unsigned. Signer unreachable or silent for
+ *	signer_timeout: 451 4.3.0, nothing queued. Mail from anybody else
+ *	(port 25 from the internet) is never signed.
+ *
  * PROTOCOLS
  *	SMTP on the listeners. To qmgr: fire-and-forget trigger frames
  *	{request=trigger, queue_id=QID} on <spool>/private/qmgr (see
- *	smtpd_trigger.c).
+ *	smtpd_trigger.c). To the signer: one request per message to sign on
+ *	<spool>/private/signer (see signer/signer.c).
  *
  * LOGGING
  *	connect from [ip]
  *	QID: client=[ip], helo=<name>
+ *	QID: DKIM signed
  *	QID: from=<sender>, size=N, nrcpt=N
  *	NOQUEUE: reject: RCPT from [ip]: 550 5.1.1 ...; from=<a> to=<b>
  *	    proto=ESMTP helo=<h>
@@ -109,7 +121,7 @@
  *	<postmaster>: mydomain, else myhostname if hosted, else the first
  *	hosted domain), postmaster_address (who gets postmaster@ a domain
  *	without a user or alias of that name; else the domain's first user),
- *	herald_user, directory_group.
+ *	herald_user, directory_group, signer_timeout.
  *
  * SIGNALS
  *	SIGTERM (master sends it on stop): stop accepting. Sessions are not

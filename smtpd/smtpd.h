@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "base/buf.h"
+#include "mail/dkim.h"
 #include "mail/qid.h"
 #include "mail/peer.h"
 #include "mail/session.h"
@@ -173,6 +174,26 @@ struct smtpd_space {
 	long long open;		/* transactions with a reservation */
 };
 
+/*
+ * The DKIM signing of one message (smtpd_sign.c): the header block as
+ * queued is kept (bounded), the body is hashed as it is written, and at
+ * the end the signer is asked for the DKIM-Signature fields.
+ */
+#define SMTPD_SIGN_HEADER_MAX (256 * 1024)	/* as signer's bound */
+struct smtpd_sign_call;
+struct smtpd_sign {
+	bool on;		/* signable: local, logged in, mynetworks */
+	bool body;		/* past the header: bytes go to the hasher */
+	int eoh;		/* bytes of CR LF CR LF matched */
+	struct buf header;	/* the header block as queued */
+	bool too_long;		/* ... past SMTPD_SIGN_HEADER_MAX */
+	bool nul;		/* ... holds a NUL (cannot cross IPC) */
+	bool hashing;		/* hasher started */
+	bool broken;		/* hashing failed (OpenSSL) */
+	struct dkim_hasher hasher;
+	struct smtpd_sign_call *call;	/* the signer's answer pending */
+};
+
 /* one mail transaction: MAIL .. end of data (or RSET) */
 struct smtpd_tx {
 	char qid[QID_SIZE];	/* "" until the first accepted recipient */
@@ -212,6 +233,7 @@ struct smtpd_tx {
 	struct ev_timer *rate_timer;	/* content open: data-rate check */
 	long long rate_start;	/* ms when the content was opened */
 	long long rate_deadline;	/* ms when the credit runs out */
+	struct smtpd_sign sign;	/* DKIM signing (smtpd_sign.c) */
 };
 
 /* the group-commit job of one message (smtpd_commit.c) */
@@ -354,6 +376,34 @@ void smtpd_data_input(struct smtpd_session *s);
 /* smtpd_data_abort - drop the queue file being written */
 void smtpd_data_abort(struct smtpd_session *s);
 
+/* smtpd_data_commit - finish the file and give it to the commit
+ * thread */
+void smtpd_data_commit(struct smtpd_session *s);
+/* smtpd_data_signed - the signer's answer to smtpd_sign_end: 1 with
+ * the DKIM-Signature fields in text, 0 no key (unsigned), -1 failed
+ * (text: why, for the log) */
+void smtpd_data_signed(struct smtpd_session *s, int result,
+    const char *text);
+
+/* smtpd_sign.c */
+/* smtpd_sign_begin - a message's content starts (before our Received:) */
+void smtpd_sign_begin(struct smtpd_session *s);
+/* smtpd_sign_feed - content bytes as they go into the queue file */
+void smtpd_sign_feed(struct smtpd_session *s, const char *p, size_t n);
+/* smtpd_sign_end - the content is complete: 0 nothing to sign (commit
+ * now); 1 the signer was asked, smtpd_data_signed follows from the
+ * loop; -1 refused, the reply in reply */
+int smtpd_sign_end(struct smtpd_session *s, struct buf *reply);
+/* smtpd_sign_abort - forget the signing (cancels a pending call) */
+void smtpd_sign_abort(struct smtpd_session *s);
+/* smtpd_sign_fields_ok - sig is only DKIM-Signature fields, CRLF lines
+ * of printable ASCII, no empty line (what may go above the header) */
+bool smtpd_sign_fields_ok(const char *sig);
+/* smtpd_sign_from_domain - the domain of the first address of the first
+ * From: field of header[0..len), lowercase, into out; false if none */
+bool smtpd_sign_from_domain(const char *header, size_t len,
+    struct buf *out);
+
 /* smtpd_hdr.c */
 /* smtpd_hdr_init - a scan at the start of the content (h zeroed or
  * used before) */
@@ -425,6 +475,9 @@ int smtpd_check_rate(struct smtpd_session *s, long long more,
     struct buf *reply);
 /* smtpd_check_rate_add - count a queued message of the logged-in user */
 void smtpd_check_rate_add(struct smtpd_session *s, long long nrcpt);
+/* smtpd_check_hosted - is domain hosted here? 1 yes, 0 no, -1 the
+ * directory cannot say (why) */
+int smtpd_check_hosted(const char *domain, struct buf *why);
 /* smtpd_check_add_rcpt - add a recipient once; 1 added, 0 duplicate */
 int smtpd_check_add_rcpt(struct smtpd_tx *tx, const char *addr,
     const char *orcpt, const char *notify);

@@ -605,6 +605,17 @@ smtpd_check_set_insert(struct smtpd_tx *tx, size_t idx)
 	tx->rcpt_set[i] = (uint32_t)(idx + 1);
 }
 
+/* smtpd_check_hosted - is domain one of ours? */
+int
+smtpd_check_hosted(const char *domain, struct buf *why)
+{
+	if (smtpd_check_open(evloop_clock()) < 0) {
+		buf_puts(why, "the directory cannot be opened");
+		return -1;
+	}
+	return dir_domain_exists(smtpd_check_dir, domain, why);
+}
+
 /*
  * smtpd_check_add_rcpt - add a recipient unless the transaction has it
  * already (the same address in any case is delivered once); 1 if added.

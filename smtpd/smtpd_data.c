@@ -182,13 +182,20 @@ smtpd_data_bdat_end(struct smtpd_bdat_scan *bs)
 
 static void smtpd_data_reject(struct smtpd_session *s, const char *reply);
 
+/* smtpd_data_put - content bytes into the queue file, and to the DKIM
+ * signing (smtpd_sign.c) */
+static void
+smtpd_data_put(struct smtpd_session *s, const char *p, size_t n)
+{
+	qfile_writer_body(s->tx.w, p, n);
+	smtpd_sign_feed(s, p, n);
+}
+
 /* smtpd_data_write - content bytes into the queue file */
 static void
 smtpd_data_write(void *ctx, const char *p, size_t n)
 {
-	struct smtpd_session *s = ctx;
-
-	qfile_writer_body(s->tx.w, p, n);
+	smtpd_data_put(ctx, p, n);
 }
 
 /* smtpd_data_scan - content bytes through the header scan of submitted
@@ -199,7 +206,7 @@ smtpd_data_scan(struct smtpd_session *s, const char *p, size_t n)
 	if (s->tx.hdr_on)
 		smtpd_hdr_feed(&s->tx.hdr, p, n, smtpd_data_write, s);
 	else
-		qfile_writer_body(s->tx.w, p, n);
+		smtpd_data_put(s, p, n);
 }
 
 /* smtpd_data_date - RFC 5322 date-time of now */
@@ -225,7 +232,7 @@ smtpd_data_hdr_end(struct smtpd_hdr *h, void *ctx)
 		buf_puts(&add, "\r\n");
 	}
 	if (add.len > 0)
-		qfile_writer_body(s->tx.w, add.data, add.len);
+		smtpd_data_put(s, add.data, add.len);
 	buf_free(&add);
 }
 
@@ -483,9 +490,10 @@ smtpd_data_open(struct smtpd_session *s)
 		tx->hdr_on = true;
 		smtpd_hdr_init(&tx->hdr, smtpd_data_hdr_end);
 	}
+	smtpd_sign_begin(s);
 	buf_reset(hdr);
 	smtpd_data_received(s, hdr);
-	qfile_writer_body(tx->w, hdr->data, hdr->len);
+	smtpd_data_put(s, hdr->data, hdr->len);
 	tx->header_len = (long long)hdr->len;
 	buf_reset(hdr);
 	if (var_smtpd_min_data_rate > 0 && tx->rate_timer == NULL) {
@@ -552,7 +560,7 @@ smtpd_data_committed(struct smtpd_commit_job *job, void *ctx)
 }
 
 /* smtpd_data_commit - finish the file and give it to the commit thread */
-static void
+void
 smtpd_data_commit(struct smtpd_session *s)
 {
 	struct smtpd_tx *tx = &s->tx;
@@ -583,6 +591,67 @@ smtpd_data_commit(struct smtpd_session *s)
 	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, true);
 	smtpd_commit_submit(&s->job, tx->expected);
 	tx->expected = false;
+}
+
+/* smtpd_data_refuse - a complete message we do not take, for a reason
+ * that is no client error (a 4xx): log, reply, reset */
+static void
+smtpd_data_refuse(struct smtpd_session *s, const char *reply)
+{
+	smtpd_session_log_reject(s, "END-OF-MESSAGE", NULL, reply);
+	smtpd_session_reply(s, "%s", reply);
+	smtpd_session_reset_tx(s);
+	smtpd_session_set_state(s, SMTPD_S_READY);
+}
+
+/*
+ * smtpd_data_finish - the content is complete and good: sign it when it
+ * is to be signed (smtpd_sign.c; the session waits for the signer with
+ * its input paused), else commit it now.
+ */
+static void
+smtpd_data_finish(struct smtpd_session *s)
+{
+	struct buf reply = BUF_INIT;
+	int r;
+
+	smtpd_data_rate_stop(s);
+	r = smtpd_sign_end(s, &reply);
+	if (r == 0) {
+		smtpd_data_commit(s);
+	} else if (r < 0) {
+		if (reply.data[0] == '5')
+			smtpd_data_reject(s, buf_cstr(&reply));
+		else
+			smtpd_data_refuse(s, buf_cstr(&reply));
+	} else {
+		smtpd_session_set_state(s, SMTPD_S_COMMIT);
+		session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, true);
+	}
+	buf_free(&reply);
+}
+
+/* smtpd_data_signed - the signer's answer (loop) */
+void
+smtpd_data_signed(struct smtpd_session *s, int result, const char *text)
+{
+	struct smtpd_tx *tx = &s->tx;
+
+	s->base.depth++;
+	session_set_pause(&s->base, SMTPD_PAUSE_COMMIT, false);
+	smtpd_session_set_state(s, SMTPD_S_READY);
+	if (result < 0) {
+		msg_warn("%s: DKIM signing failed: %s", tx->qid, text);
+		smtpd_data_refuse(s, "451 4.3.0 Error: the message could not "
+		    "be signed (DKIM); try again later");
+	} else {
+		if (result > 0) {
+			qfile_writer_insert(tx->w, text, strlen(text));
+			msg_info("%s: DKIM signed", tx->qid);
+		}
+		smtpd_data_commit(s);
+	}
+	session_leave(&s->base);
 }
 
 /* smtpd_data_cmd - DATA was accepted: open the file and say 354 */
@@ -618,7 +687,7 @@ smtpd_data_end(struct smtpd_session *s)
 		smtpd_data_reject(s, "552 5.3.4 Message size exceeds fixed "
 		    "limit");
 	else if (smtpd_data_submitted(s) == 0)
-		smtpd_data_commit(s);
+		smtpd_data_finish(s);
 }
 
 /*
@@ -697,7 +766,7 @@ smtpd_data_chunk_end(struct smtpd_session *s)
 		if (tx->bs.any && tx->bs.last != '\n')
 			smtpd_data_scan(s, "\r\n", 2);
 		if (smtpd_data_submitted(s) == 0)
-			smtpd_data_commit(s);
+			smtpd_data_finish(s);
 	}
 }
 
@@ -742,6 +811,7 @@ void
 smtpd_data_abort(struct smtpd_session *s)
 {
 	smtpd_data_rate_stop(s);
+	smtpd_sign_abort(s);
 	if (s->tx.w != NULL)
 		qfile_writer_free(&s->tx.w);
 }

@@ -541,6 +541,7 @@ smtpd_session_accept(struct service *svc, int fd, enum smtpd_role role)
 	buf_init(&s->scratch);
 	buf_init(&s->line);
 	buf_init(&s->tx.sender);
+	buf_init(&s->tx.sign.header);
 	buf_init(&s->job.why);
 	s->tx.size_decl = -1;
 	s->cmd_ok = xcalloc(smtpd_cmd_count(), sizeof(*s->cmd_ok));

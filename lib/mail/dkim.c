@@ -8,21 +8,20 @@
  * the header data with EVP's sha256 (which hashes it once itself).
  *
  * Who signs: the private keys live under dkim_directory, mode 0640,
- * owner root, group dkim_group. The plan (DESIGN.md section 3) is a
- * small "signer" service (SERVICE_SINGLE, a pool like authd) running as
- * dkim_user, the one member of dkim_group: smtpd, which faces the
- * internet, never holds a key. For a message from a hosted domain that
- * came by submission, sendmail or mynetworks, smtpd hashes the body as
- * it arrives (dkim_hasher, streaming, so the body never crosses IPC),
- * and before the commit sends the signer one frame: the From domain,
- * the header block (bounded by smtpd's header limit) and the body hash;
- * the signer answers with the DKIM-Signature fields (dkim_sign_header
- * with the domain's current selector and keys), which smtpd writes
- * above the header in the queue file before its fsync, so local and
+ * owner root, group dkim_group. The signer service (signer/signer.c,
+ * DESIGN.md section 3: SERVICE_SINGLE, a pool like authd) runs as
+ * dkim_user and joins dkim_group: smtpd, which faces the internet,
+ * never holds a key. For a message from a hosted domain that came by
+ * submission, sendmail or mynetworks, smtpd hashes the body as it
+ * arrives (dkim_hasher, streaming, so the body never crosses IPC), and
+ * before the commit sends the signer one frame: the From domain, the
+ * header block (at most 256 KB) and the body hash; the signer answers
+ * with the DKIM-Signature fields (dkim_sign_header with the domain's
+ * current selector and keys), which smtpd writes above the header in
+ * the queue file before its fsync (smtpd/smtpd_sign.c), so local and
  * remote recipients get the same signed message (one path). A signer
- * that does not answer in time means 451 (never unsigned mail). Until
- * the signer runs, `heraldctl dkim sign` (root) signs a message given
- * on stdin.
+ * that does not answer in time means 451 (never unsigned mail).
+ * `heraldctl dkim sign` (root) signs a message given on stdin by hand.
  */
 #include <stdio.h>
 #include <string.h>

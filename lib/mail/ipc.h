@@ -53,6 +53,10 @@
 #define IPC_PASSWORD "password"
 #define IPC_CLIENT "client"		/* client IP address text */
 #define IPC_DELAY "delay"		/* milliseconds to wait before answering */
+#define IPC_DOMAIN "domain"		/* signer: the From: domain */
+#define IPC_HEADER "header"		/* signer: the header block to sign */
+#define IPC_BODY_HASH "body_hash"	/* signer: SHA-256 of the body, hex */
+#define IPC_SIGNATURE "signature"	/* signer reply: DKIM-Signature fields */
 
 struct ipc_msg {
 	struct buf body;	/* name\0value\0 pairs */

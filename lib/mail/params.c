@@ -130,6 +130,9 @@ char *var_dns_trust_anchor_file;
 long long var_dns_timeout;
 char *var_dkim_directory;
 char *var_dkim_group;
+char *var_dkim_user;
+long long var_signer_processes;
+long long var_signer_timeout;
 long long var_remote_processes;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
@@ -637,6 +640,16 @@ struct cfg_entry params_table[] = {
 	STR(dkim_group, "herald-dkim",
 	    "group that may read the DKIM private keys: the signer's only, "
 	    "never a service that faces the network"),
+	STR(dkim_user, "herald-dkim",
+	    "user of the signer, the service that holds the DKIM private "
+	    "keys (it joins dkim_group) when master is started as root"),
+	INT(signer_processes, "2", 1, 100,
+	    "signer processes signing at once (DKIM signatures of submitted "
+	    "mail)"),
+	TIME(signer_timeout, "10s", 1, 600,
+	    "time smtpd waits for the signer's DKIM signature before it "
+	    "answers 451 (mail of a domain with a key is never sent "
+	    "unsigned)"),
 	INT(remote_processes, "10", 1, 1000,
 	    "remote delivery agents (SMTP clients) running at once; each "
 	    "delivers one message to one domain at a time"),

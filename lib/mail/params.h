@@ -146,6 +146,9 @@ extern long long var_dns_timeout;	/* seconds for one lookup */
 /* DKIM (lib/mail/dkim.c, heraldctl dkim) */
 extern char *var_dkim_directory;	/* DOMAIN/SELECTOR.{ed25519,rsa}.key */
 extern char *var_dkim_group;	/* may read the private keys */
+extern char *var_dkim_user;		/* the signer */
+extern long long var_signer_processes;	/* signer pool size */
+extern long long var_signer_timeout;	/* seconds smtpd waits for it */
 /* remote delivery */
 extern long long var_remote_processes;	/* remote delivery agents */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */

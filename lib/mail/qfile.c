@@ -148,6 +148,37 @@ qfile_w_record(struct qfile_writer *w, char type, const char *const *parts,
 	qfile_w_put(w, "\n", 1);
 }
 
+/* qfile_w_open - a new unnamed file in dir into *fd_r (*path_r NULL),
+ * or a named dot-file (*path_r its path); -1 with errno */
+static int
+qfile_w_open(const char *dir, int *fd_r, char **path_r)
+{
+	int fd = -1;
+
+	*path_r = NULL;
+	if (!qfile_test_no_tmpfile)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (qfile_test_no_tmpfile || errno == EOPNOTSUPP ||
+	    errno == EISDIR || errno == EINVAL)) {
+		char tmp[QID_SIZE];
+
+		/*
+		 * No O_TMPFILE on this file system: a named dot-file that
+		 * qfile_writer_free() removes unless it was linked. A crash
+		 * may leave one behind; qmgr removes dot-files in incoming/
+		 * older than a day.
+		 */
+		qid_new(tmp);
+		*path_r = xasprintf("%s/.tmp.%s", dir, tmp);
+		fd = open(*path_r, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+		if (fd < 0)
+			x_free(path_r);
+	}
+	*fd_r = fd;
+	return fd < 0 ? -1 : 0;
+}
+
 /* qfile_writer_new - start an unnamed queue file in <spool>/incoming */
 int
 qfile_writer_new(const char *spool_dir, struct qfile_writer **w_r,
@@ -160,25 +191,7 @@ qfile_writer_new(const char *spool_dir, struct qfile_writer **w_r,
 	w = xmalloc(sizeof(*w));
 	memset(w, 0, offsetof(struct qfile_writer, buf));
 	w->dir = xasprintf("%s/incoming", spool_dir);
-	w->fd = -1;
-	if (!qfile_test_no_tmpfile)
-		w->fd = open(w->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (w->fd < 0 && (qfile_test_no_tmpfile || errno == EOPNOTSUPP ||
-	    errno == EISDIR || errno == EINVAL)) {
-		char tmp[QID_SIZE];
-
-		/*
-		 * No O_TMPFILE on this file system: a named dot-file that
-		 * qfile_writer_free() removes unless it was linked. A crash
-		 * may leave one behind; qmgr removes dot-files in incoming/
-		 * older than a day.
-		 */
-		qid_new(tmp);
-		w->tmp_path = xasprintf("%s/.tmp.%s", w->dir, tmp);
-		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
-	}
-	if (w->fd < 0) {
+	if (qfile_w_open(w->dir, &w->fd, &w->tmp_path) < 0) {
 		buf_set(why, "");
 		buf_printf(why, "create queue file in %s: %m", w->dir);
 		x_free(&w->tmp_path);
@@ -293,6 +306,106 @@ qfile_writer_body(struct qfile_writer *w, const void *p, size_t n)
 	if (w->state != QW_BODY)
 		msg_panic("qfile_writer_body: called out of order");
 	qfile_w_put(w, p, n);
+}
+
+/* qfile_w_write - write all of p[0..n) to fd; -1 with errno */
+static int
+qfile_w_write(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t k = write(fd, c, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* qfile_w_copy - copy n bytes at offset from of w->fd to the end of
+ * fd; -1 with errno */
+static int
+qfile_w_copy(struct qfile_writer *w, int fd, off_t from, off_t n)
+{
+	char chunk[16 * 1024];
+
+	while (n > 0) {
+		size_t want = n < (off_t)sizeof(chunk) ? (size_t)n :
+		    sizeof(chunk);
+		ssize_t got = pread(w->fd, chunk, want, from);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (qfile_w_write(fd, chunk, (size_t)got) < 0)
+			return -1;
+		from += got;
+		n -= got;
+	}
+	return 0;
+}
+
+/*
+ * qfile_writer_insert - put p[0..n) at the start of the message (a
+ * DKIM-Signature known only at the end of the body). While the file is
+ * all in the buffer (most submitted mail) the bytes are moved there;
+ * otherwise the file is copied once into a new unnamed file with p in
+ * its place, which replaces it. Errors are sticky, as for writes.
+ */
+void
+qfile_writer_insert(struct qfile_writer *w, const void *p, size_t n)
+{
+	size_t at;
+	char *tmp_path = NULL;
+	int fd = -1;
+
+	if (w->state != QW_BODY)
+		msg_panic("qfile_writer_insert: called out of order");
+	if (w->err != 0 || n == 0)
+		return;
+	if (w->off == (off_t)w->blen && w->blen + n <= sizeof(w->buf)) {
+		at = (size_t)w->body_start;
+		memmove(w->buf + at + n, w->buf + at, w->blen - at);
+		memcpy(w->buf + at, p, n);
+		w->blen += n;
+		w->off += (off_t)n;
+		return;
+	}
+	qfile_w_flush(w);
+	if (w->err != 0)
+		return;
+	if (qfile_w_open(w->dir, &fd, &tmp_path) < 0 ||
+	    qfile_w_copy(w, fd, 0, w->body_start) < 0 ||
+	    qfile_w_write(fd, p, n) < 0 ||
+	    qfile_w_copy(w, fd, w->body_start, w->off - w->body_start) < 0) {
+		w->err = errno != 0 ? errno : EIO;
+		w->err_what = "insert";
+		if (fd >= 0)
+			(void)close(fd);
+		if (tmp_path != NULL)
+			(void)unlink(tmp_path);
+		x_free(&tmp_path);
+		return;
+	}
+	(void)close(w->fd);
+	if (w->tmp_path != NULL)
+		(void)unlink(w->tmp_path);
+	x_free(&w->tmp_path);
+	w->fd = fd;
+	w->tmp_path = tmp_path;
+	w->off += (off_t)n;
 }
 
 /* qfile_writer_body_size - message bytes so far */

@@ -162,6 +162,10 @@ void qfile_writer_begin_body(struct qfile_writer *w);
 /* qfile_writer_body - append message bytes (buffered; errors are sticky
  * and reported by qfile_writer_finish) */
 void qfile_writer_body(struct qfile_writer *w, const void *p, size_t n);
+/* qfile_writer_insert - put p[0..n) at the start of the message,
+ * before the bytes written so far (smtpd: the DKIM-Signature, known at
+ * the end of the body); errors are sticky */
+void qfile_writer_insert(struct qfile_writer *w, const void *p, size_t n);
 /* qfile_writer_body_size - message bytes written so far */
 off_t qfile_writer_body_size(const struct qfile_writer *w);
 /* qfile_writer_finish - flush, write the end record and the size; -1 with

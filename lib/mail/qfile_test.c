@@ -280,6 +280,80 @@ test_unlinked_disappears(void)
 	buf_free(&why);
 }
 
+/* check_insert - a body of blen bytes written in chunks, then a prefix
+ * inserted before it: the file holds prefix + body, nothing else moves,
+ * and no file is left behind but the linked one */
+static void
+check_insert(size_t blen, size_t chunk, bool named)
+{
+	static const char prefix[] = "DKIM-Signature: v=1; a=x;\r\n\tb=yz\r\n";
+	size_t plen = sizeof(prefix) - 1;
+	struct qfile_writer *w;
+	struct buf why = BUF_INIT;
+	struct qfile *qf = NULL;
+	char qid[QID_SIZE], *body, *back;
+	int before, fd;
+
+	setup();
+	qfile_test_no_tmpfile = named;
+	before = count_entries();
+	body = malloc(blen + 1);
+	back = malloc(blen + plen + 1);
+	T_ASSERT(body != NULL && back != NULL);
+	for (size_t i = 0; i < blen; i++)
+		body[i] = (char)('a' + i % 26);
+	T_EQ_INT(qfile_writer_new(spool, &w, &why), 0);
+	qfile_writer_start(w, 1700000000, "s@example.org");
+	qfile_writer_attr(w, QFILE_A_AUTH, "alice@example.test");
+	qfile_writer_rcpt(w, "bob@example.test", "", "");
+	qfile_writer_begin_body(w);
+	for (size_t off = 0; off < blen; off += chunk)
+		qfile_writer_body(w, body + off,
+		    blen - off < chunk ? blen - off : chunk);
+	qfile_writer_insert(w, prefix, plen);
+	T_EQ_INT(qfile_writer_body_size(w), blen + plen);
+	T_EQ_INT(qfile_writer_finish(w, &why), 0);
+	T_EQ_INT(qfile_writer_sync(w, &why), 0);
+	qid_new(qid);
+	T_EQ_INT(qfile_writer_link(w, qid, &why), 0);
+	qfile_writer_free(&w);
+	qfile_test_no_tmpfile = false;
+	T_EQ_INT(count_entries(), before + 1);
+	fd = open_qid(qid);
+	T_ASSERT(fd >= 0);
+	if (qfile_read(fd, &qf, &why) < 0)
+		fprintf(stderr, "  %s\n", why.data);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "s@example.org");
+	T_EQ_STR(qfile_attr(qf, QFILE_A_AUTH), "alice@example.test");
+	T_EQ_INT(qf->nrcpt, 1);
+	T_EQ_STR(qf->rcpt[0].addr, "bob@example.test");
+	T_EQ_INT(qf->body_size, blen + plen);
+	T_ASSERT(pread(fd, back, blen + plen, qf->body_off) ==
+	    (ssize_t)(blen + plen));
+	T_ASSERT(memcmp(back, prefix, plen) == 0);
+	T_ASSERT(memcmp(back + plen, body, blen) == 0);
+	qfile_free(&qf);
+	close(fd);
+	free(body);
+	free(back);
+	buf_free(&why);
+}
+
+/* the DKIM-Signature goes in front of a message already written: in the
+ * buffer, and by a copy once the file is past it (O_TMPFILE and named) */
+static void
+test_insert(void)
+{
+	check_insert(0, 1, false);
+	check_insert(300, 7, false);
+	check_insert(65536 - 400, 1000, false);	/* fills the buffer */
+	check_insert(65536, 65536, false);
+	check_insert(300000, 4096, false);
+	check_insert(300, 7, true);
+	check_insert(300000, 4096, true);
+}
+
 static void
 test_named_fallback(void)
 {
@@ -1008,6 +1082,7 @@ static const struct test_case cases[] = {
 	{"read ignores the file offset", test_read_ignores_offset},
 	{"unlinked file disappears", test_unlinked_disappears},
 	{"named fallback", test_named_fallback},
+	{"insert before the message", test_insert},
 	{"arrival with microseconds", test_arrival_usec},
 	{"writer_new fails", test_new_fails},
 	{"link target exists", test_link_exists},

@@ -807,8 +807,9 @@ service_main(int argc, char **argv, const struct service_def *def)
 	if (def->pre_drop != NULL)
 		def->pre_drop(svc);
 	if (geteuid() == 0 && def->user != NULL && *def->user != NULL)
-		service_drop_privileges(*def->user,
-		    def->reads_directory ? var_directory_group : NULL);
+		service_drop_privileges(*def->user, def->group != NULL ?
+		    *def->group : def->reads_directory ?
+		    var_directory_group : NULL);
 	service_parent_watch(parent);
 
 	/* SIGTERM is handled from here on, also while init runs; both

@@ -52,6 +52,8 @@ struct service_def {
 	enum service_model model;
 	char **user;			/* &var_herald_user etc. (root only) */
 	bool reads_directory;		/* join var_directory_group */
+	char **group;			/* join this group instead (signer:
+					 * &var_dkim_group) */
 	void (*pre_drop)(struct service *svc);	/* optional, may be root */
 	void (*init)(struct service *svc);	/* optional, after the drop */
 	/* EVENT: one accepted connection (non-blocking); accept owns fd

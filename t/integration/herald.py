@@ -532,6 +532,9 @@ class HeraldInstance:
             "vmail_user": user,
             "auth_user": user,
             "directory_group": group,
+            "dkim_user": user,
+            "dkim_group": group,
+            "signer_processes": "1",
         }
         if imap:
             self.config.update({

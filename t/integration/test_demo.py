@@ -71,7 +71,7 @@ def test_not_root_keeps_the_caller(monkeypatch):
     notes = []
     acct = demo.accounts(notes)
     assert acct["herald_user"] == acct["vmail_user"] == \
-        acct["auth_user"] == me.pw_name, acct
+        acct["auth_user"] == acct["dkim_user"] == me.pw_name, acct
     assert notes == []
 
 
@@ -92,9 +92,14 @@ def check_submission(demo, made, folder, ports, token):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout
     new = folder / "demo-run" / "mail" / "example.test" / "bob" / "new"
-    H.wait_for(lambda: new.is_dir() and any(
-        (token + "-sub").encode() in f.read_bytes()
-        for f in new.iterdir()), 30, what="submitted mail for bob")
+    got = H.wait_for(lambda: new.is_dir() and [
+        f.read_bytes() for f in new.iterdir()
+        if (token + "-sub").encode() in f.read_bytes()], 30,
+        what="submitted mail for bob")
+    # example.test has the demo's keys: the signer signed it
+    head = got[0].split(b"\n\n", 1)[0]
+    assert head.count(b"DKIM-Signature: v=1; a=") == 2, head
+    assert b"d=example.test; s=demo-ed25519;" in head.replace(b"\n ", b" ")
 
 
 def check_imap(demo, made, folder, ports, token):
@@ -181,6 +186,7 @@ def test_demo_as_root_runs_services_as_users(token):
         want = {"smtpd": acct["herald_user"], "qmgr": acct["herald_user"],
                 "local": acct["vmail_user"], "pop3d": acct["vmail_user"],
                 "imapd": acct["vmail_user"], "authd": acct["auth_user"],
+                "signer": acct["dkim_user"],
                 "remote": acct["herald_user"]}
         H.wait_for(lambda: set(want) <= set(children_of(proc.pid).values()),
                    20, what="every service running")

@@ -171,6 +171,12 @@ def test_check_reports_keys(setup):
         line = dkim_line(other)
         assert line == "FAIL dkim: daemon is in dkim_group daemon: it " \
             "could read the keys", line
+        # the signer sharing smtpd's user would share its processes
+        other.write_text(conf.read_text() +
+                         "herald_user = daemon\ndkim_user = daemon\n")
+        line = dkim_line(other)
+        assert line == "FAIL dkim: dkim_user daemon is also a network " \
+            "service's user: give the signer a user of its own", line
 
 
 def test_show_records(setup):

@@ -141,3 +141,19 @@ def test_smtpd_page_names_its_settings():
     assert set(keys) <= named, set(keys) - named
     assert "service=smtp" in text and "530 5.7.0" in text
     assert ".Xr smtpd 8" in page("herald.8")
+
+
+def test_signer_page_names_its_settings():
+    # signer(8) names every DKIM and signer setting herald.conf(5)
+    # describes and what smtpd answers without it; herald(8) and smtpd(8)
+    # point to it
+    text = page("signer.8")
+    r = subprocess.run([str(H.binpath("heraldctl")), "-c", "/dev/null",
+                        "config"], capture_output=True, text=True)
+    keys = re.findall(r"^(dkim_\w+|signer_\w+) =", r.stdout, re.M)
+    assert len(keys) >= 5, r.stdout
+    named = set(re.findall(r"\bCm (\w+)", text))
+    assert set(keys) <= named, set(keys) - named
+    assert "451 4.3.0" in text and "herald-dkim" in text
+    assert ".Xr signer 8" in page("herald.8")
+    assert ".Xr signer 8" in page("smtpd.8")

@@ -48,8 +48,8 @@ import herald as H
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-USERS = ("herald", "vmail", "herald-auth")
-GROUPS = ("herald", "vmail", "herald-auth", "herald-dir")
+USERS = ("herald", "vmail", "herald-auth", "herald-dkim")
+GROUPS = ("herald", "vmail", "herald-auth", "herald-dkim", "herald-dir")
 GONE_AFTER_PURGE = ("/etc/herald", "/var/spool/herald", "/var/lib/herald",
                     "/usr/lib/herald", "/usr/sbin/heraldctl",
                     "/lib/systemd/system/herald.service", "/var/log/herald",
@@ -300,6 +300,15 @@ def test_install_run_remove_purge(tmp_path, token):
                 r.stderr, r.stderr
         assert run(ctl + ["check"]).returncode == 0
         assert run(ctl + ["domain", "add", "example.test"]).returncode == 0
+        # DKIM keys as root: group herald-dkim, which postinst made and
+        # the signer runs in (and only it)
+        r = run(ctl + ["dkim", "keygen", "example.test", "--selector",
+                       "pkg"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        key = "/etc/herald/dkim/example.test/pkg.rsa.key"
+        st = os.stat(key)
+        assert (st.st_uid, grp.getgrgid(st.st_gid).gr_name,
+                st.st_mode & 0o777) == (0, "herald-dkim", 0o640), st
         r = run(ctl + ["user", "add", "alice@example.test"],
                 input="package-pw-1\n")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -368,10 +377,16 @@ def test_install_run_remove_purge(tmp_path, token):
         p.quit()
         check_imap("alice@example.test", "package-pw-1")
         check_submission("alice@example.test", "package-pw-1", token)
-        H.wait_for(lambda: any((token + "-465").encode() in
-                               open(f, "rb").read() for f in
-                               glob.glob(MAILBOX + "/new/*")), 60,
-                   what="the submitted message in alice's Maildir")
+        got = H.wait_for(lambda: [open(f, "rb").read() for f in
+                                  glob.glob(MAILBOX + "/new/*")
+                                  if (token + "-465").encode() in
+                                  open(f, "rb").read()], 60,
+                         what="the submitted message in alice's Maildir")
+        # signed by the installed signer, as herald-dkim
+        head = got[0].split(b"\n\n", 1)[0].replace(b"\n ", b" ")
+        assert head.count(b"DKIM-Signature: v=1;") == 2, head
+        assert b"d=example.test; s=pkg-ed25519;" in head, head
+        assert b"d=example.test; s=pkg-rsa;" in head, head
 
         # a typo in herald.conf locks nobody out: heraldctl warns and
         # works from the settings herald runs with; stop works too

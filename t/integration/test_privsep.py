@@ -41,6 +41,7 @@ import herald as H
 HERALD_USER = "daemon"
 VMAIL_USER = "nobody"
 AUTH_USER = "bin"
+DKIM_USER = "sys"	# dkim_group: its own group, as the package makes it
 GROUP_CANDIDATES = ("mail", "adm", "staff", "users", "src")
 
 pytestmark = pytest.mark.skipif(
@@ -77,6 +78,7 @@ class Ids:
         self.herald = account(HERALD_USER)
         self.vmail = account(VMAIL_USER)
         self.auth = account(AUTH_USER)
+        self.dkim = account(DKIM_USER)
         self.group = pick_directory_group([self.herald, self.vmail])
 
 
@@ -88,6 +90,8 @@ def privsep_instance(pki, ids, **overrides):
     settings = dict(herald_user=ids.herald.pw_name,
                     vmail_user=ids.vmail.pw_name,
                     auth_user=ids.auth.pw_name,
+                    dkim_user=ids.dkim.pw_name,
+                    dkim_group=grp.getgrgid(ids.dkim.pw_gid).gr_name,
                     directory_group=ids.group.gr_name,
                     quota_exceeded_bounce="no")
     settings.update(overrides)
@@ -253,6 +257,13 @@ def test_services_run_as_their_users(inst, ids, token):
                                     what="remote running")
         for pid in seen["remote"]:
             assert_runs_as(pid, ids.herald, None)
+    if H.have_binaries("signer"):
+        # the signer holds the DKIM keys: dkim_user in its own group
+        # (dkim_group), not in the directory group
+        seen["signer"] = H.wait_for(lambda: inst.children("signer"), 15,
+                                    what="signer running")
+        for pid in seen["signer"]:
+            assert_runs_as(pid, ids.dkim, None)
     assert len(seen["smtpd"]) == 2 and len(seen["qmgr"]) == 1, seen
     # every child of master is one of the above
     assert sorted(inst.children()) == sorted(sum(seen.values(), [])), \

@@ -1,0 +1,447 @@
+/*
+ * smtpd_sign - DKIM signatures for the mail herald's users send.
+ *
+ * A message is signable when its session may relay: a local user
+ * (sendmail), a logged-in user, or a client in mynetworks. Mail from
+ * anybody else (the internet on port 25) is never signed. While a
+ * signable message is written to its queue file, the header block (our
+ * Received: included, the Message-ID: and Date: we add included) is kept
+ * here, at most SMTPD_SIGN_HEADER_MAX bytes, and the body goes through
+ * dkim_hasher as it arrives, so the body is neither held nor sent.
+ *
+ * A signable message whose header is longer than that, has more than
+ * DKIM_FIELDS_MAX fields, or holds a NUL (which IPC cannot carry), is
+ * refused with 552 5.6.0 whatever its From: says, since the From: may
+ * lie past what was kept. At the end, when the first From: address is
+ * in a hosted domain, the signer (signer/signer.c; the protocol is
+ * documented there) gets one frame on <spool>/private/signer: domain,
+ * header block, body hash. Its
+ * answer comes back through the event loop within signer_timeout:
+ * "ok" with the DKIM-Signature fields, which smtpd_data_signed puts above
+ * the header in the queue file before the commit; "none" when the domain
+ * has no key, and the message is committed unsigned; anything else, and a
+ * signer that cannot be reached or does not answer in time, is 451 4.3.0
+ * and nothing is queued: mail of a domain with a key never leaves
+ * unsigned. The session reads no input meanwhile.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/sock.h"
+#include "mail/dkim.h"
+#include "mail/ipc.h"
+#include "mail/mime.h"
+#include "mail/params.h"
+#include "mail/spool.h"
+#include "smtpd.h"
+
+/* one request to the signer in flight */
+struct smtpd_sign_call {
+	struct smtpd_session *s;
+	struct evloop *loop;
+	int fd;
+	struct buf out;		/* the framed request not yet written */
+	struct buf in;		/* reply bytes */
+	struct ev_timer *deadline;
+};
+
+/* smtpd_sign_begin - a message's content starts */
+void
+smtpd_sign_begin(struct smtpd_session *s)
+{
+	struct smtpd_sign *g = &s->tx.sign;
+
+	smtpd_sign_abort(s);
+	g->on = smtpd_session_may_relay(s);
+}
+
+/* smtpd_sign_feed - bytes of content in queue-file order: the header
+ * block until CR LF CR LF, the body after it */
+void
+smtpd_sign_feed(struct smtpd_session *s, const char *p, size_t n)
+{
+	static const char eoh[] = "\r\n\r\n";
+	struct smtpd_sign *g = &s->tx.sign;
+	size_t i = 0, take;
+
+	if (!g->on)
+		return;
+	for (; i < n && !g->body; i++) {
+		if (p[i] == eoh[g->eoh])
+			g->eoh++;
+		else
+			g->eoh = p[i] == '\r' ? 1 : 0;
+		if (p[i] == '\0')
+			g->nul = true;
+		if (g->eoh == 4)
+			g->body = true;
+	}
+	/* p[0..i) is header, up to and with the empty line */
+	take = i;
+	if (g->header.len + take > SMTPD_SIGN_HEADER_MAX) {
+		g->too_long = true;
+		take = SMTPD_SIGN_HEADER_MAX - g->header.len;
+	}
+	buf_append(&g->header, p, take);
+	if (i == n)
+		return;
+	if (!g->hashing && !g->broken) {
+		if (dkim_hasher_init(&g->hasher) < 0)
+			g->broken = true;
+		else
+			g->hashing = true;
+	}
+	if (g->hashing)
+		dkim_hasher_update(&g->hasher, p + i, n - i);
+}
+
+/* smtpd_sign_call_free - close and free a call */
+static void
+smtpd_sign_call_free(struct smtpd_sign_call **cp)
+{
+	struct smtpd_sign_call *c = *cp;
+
+	if (c == NULL)
+		return;
+	if (c->deadline != NULL)
+		evloop_cancel_timer(c->loop, &c->deadline);
+	if (c->fd >= 0) {
+		evloop_del_fd(c->loop, c->fd);
+		(void)close(c->fd);
+	}
+	buf_free(&c->out);
+	buf_free(&c->in);
+	x_free(cp);
+}
+
+/* smtpd_sign_abort - forget the signing of the current message */
+void
+smtpd_sign_abort(struct smtpd_session *s)
+{
+	struct smtpd_sign *g = &s->tx.sign;
+	unsigned char bh[32];
+
+	smtpd_sign_call_free(&g->call);
+	if (g->hashing)
+		(void)dkim_hasher_final(&g->hasher, bh);
+	buf_free(&g->header);
+	g->on = g->body = g->too_long = g->nul = false;
+	g->hashing = g->broken = false;
+	g->eoh = 0;
+}
+
+/* smtpd_sign_done - the call ended: hand the result to the session */
+static void
+smtpd_sign_done(struct smtpd_sign_call *c, int result, const char *text)
+{
+	struct smtpd_session *s = c->s;
+
+	s->tx.sign.call = NULL;
+	smtpd_sign_call_free(&c);
+	smtpd_data_signed(s, result, text);
+}
+
+/* smtpd_sign_fields_ok - is sig nothing but DKIM-Signature fields: CRLF
+ * lines of printable ASCII and tabs, each a field start or a folded
+ * continuation, no empty line? What goes above the header must not end
+ * it or smuggle other fields in, whatever the signer says. */
+bool
+smtpd_sign_fields_ok(const char *sig)
+{
+	const char *p = sig;
+
+	if (strncasecmp(p, "DKIM-Signature:", 15) != 0)
+		return false;
+	while (*p != '\0') {
+		const char *eol = strstr(p, "\r\n");
+
+		if (eol == NULL || eol == p)
+			return false;
+		if (p != sig && *p != ' ' && *p != '\t' &&
+		    strncasecmp(p, "DKIM-Signature:", 15) != 0)
+			return false;
+		for (const char *c = p; c < eol; c++)
+			if ((*c < ' ' || *c > '~') && *c != '\t')
+				return false;
+		p = eol + 2;
+	}
+	return true;
+}
+
+/* smtpd_sign_reply - a whole reply frame: what does it say? */
+static void
+smtpd_sign_reply(struct smtpd_sign_call *c, const struct ipc_msg *m)
+{
+	static const char *const allowed[] = {IPC_STATUS, IPC_SIGNATURE,
+	    IPC_REASON, NULL};
+	struct buf why = BUF_INIT;
+	const char *st = ipc_get_str(m, IPC_STATUS);
+	const char *sig = ipc_get_str(m, IPC_SIGNATURE);
+	const char *reason = ipc_get_str(m, IPC_REASON);
+
+	if (ipc_expect_only(m, allowed, &why) < 0 || st == NULL) {
+		buf_printf(&why, "%smalformed reply from the signer",
+		    why.len > 0 ? ": " : "");
+		smtpd_sign_done(c, -1, buf_cstr(&why));
+	} else if (strcmp(st, "ok") == 0 && sig != NULL &&
+	    smtpd_sign_fields_ok(sig)) {
+		smtpd_sign_done(c, 1, sig);
+	} else if (strcmp(st, "none") == 0) {
+		smtpd_sign_done(c, 0, "");
+	} else if (strcmp(st, "ok") == 0) {
+		smtpd_sign_done(c, -1, "the signer's signature is missing or "
+		    "malformed");
+	} else {
+		buf_reset(&why);
+		buf_printf(&why, "the signer says %s", st);
+		if (reason != NULL)
+			buf_printf(&why, ": %s", reason);
+		smtpd_sign_done(c, -1, buf_cstr(&why));
+	}
+	buf_free(&why);
+}
+
+/* smtpd_sign_io - write the request, then read the reply */
+static void
+smtpd_sign_io(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct smtpd_sign_call *c = ctx;
+	struct ipc_msg m;
+	struct buf why = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	int r;
+
+	if (c->out.len > 0) {
+		n = write(fd, c->out.data, c->out.len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			buf_printf(&why, "write to the signer: %m");
+			smtpd_sign_done(c, -1, buf_cstr(&why));
+			buf_free(&why);
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+		if (c->out.len == 0 && evloop_mod_fd(loop, fd, EV_READ) < 0)
+			smtpd_sign_done(c, -1, "cannot watch the signer");
+		return;
+	}
+	n = read(fd, chunk, sizeof(chunk));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			buf_printf(&why, "read from the signer: %m");
+		else
+			buf_puts(&why, "the signer closed the connection "
+			    "without a reply");
+		smtpd_sign_done(c, -1, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	buf_append(&c->in, chunk, (size_t)n);
+	ipc_msg_init(&m);
+	r = ipc_frame_take(&c->in, &m, &why);
+	if (r < 0) {
+		struct buf text = BUF_INIT;
+
+		buf_printf(&text, "bad reply from the signer: %s",
+		    buf_cstr(&why));
+		smtpd_sign_done(c, -1, buf_cstr(&text));
+		buf_free(&text);
+	} else if (r == 1)
+		smtpd_sign_reply(c, &m);
+	ipc_msg_free(&m);
+	buf_free(&why);
+}
+
+/* smtpd_sign_timeout - no answer within signer_timeout */
+static long long
+smtpd_sign_timeout(struct evloop *loop, void *ctx)
+{
+	struct smtpd_sign_call *c = ctx;
+
+	(void)loop;
+	c->deadline = NULL;	/* freed by the loop when we return */
+	smtpd_sign_done(c, -1, "the signer did not answer in time");
+	return -1;
+}
+
+/* smtpd_sign_hex - 32 bytes as 64 lowercase hex digits */
+static void
+smtpd_sign_hex(const unsigned char *p, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* smtpd_sign_from_domain - the first From: address's domain */
+bool
+smtpd_sign_from_domain(const char *header, size_t len, struct buf *out)
+{
+	const char *p = header, *end = header + len;
+	struct mime_addr *list = NULL, *a;
+	bool found = false;
+
+	buf_reset(out);
+	while (p < end) {
+		const char *line = p, *v, *f;
+
+		/* one field: this line and the ones that start with WSP */
+		for (;;) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			p = nl == NULL ? end : nl + 1;
+			if (p >= end || (*p != ' ' && *p != '\t'))
+				break;
+		}
+		if (p - line < 5 || strncasecmp(line, "From", 4) != 0)
+			continue;
+		for (v = line + 4; v < p && (*v == ' ' || *v == '\t'); v++)
+			;
+		if (v == p || *v != ':')
+			continue;
+		list = mime_addr_parse(v + 1, (size_t)(p - v - 1));
+		for (a = list; a != NULL && !found; a = a->next)
+			if (a->host != NULL && *a->host != '\0') {
+				for (f = a->host; *f; f++)
+					buf_putc(out, (char)(*f >= 'A' &&
+					    *f <= 'Z' ? *f - 'A' + 'a' : *f));
+				found = true;
+			}
+		mime_addr_free(&list);
+		break;
+	}
+	return found;
+}
+
+/* smtpd_sign_fields - header fields in header[0..len): lines that do
+ * not start with WSP (the empty line at the end counts once) */
+static size_t
+smtpd_sign_fields(const char *header, size_t len)
+{
+	const char *p = header, *end = header + len, *nl;
+	size_t n = 0;
+
+	while (p < end) {
+		if (*p != ' ' && *p != '\t')
+			n++;
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		p = nl + 1;
+	}
+	return n > 0 ? n - 1 : 0;
+}
+
+/* smtpd_sign_domain_ok - a plain DNS name (what the signer takes) */
+static bool
+smtpd_sign_domain_ok(const char *d, size_t n)
+{
+	if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-')
+		return false;
+	return strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n &&
+	    strstr(d, "..") == NULL;
+}
+
+/* smtpd_sign_end - the content is complete: ask the signer? */
+int
+smtpd_sign_end(struct smtpd_session *s, struct buf *reply)
+{
+	struct smtpd_sign *g = &s->tx.sign;
+	struct buf dom = BUF_INIT, why = BUF_INIT, path = BUF_INIT;
+	struct ipc_msg m;
+	struct smtpd_sign_call *c;
+	unsigned char bh[32];
+	char hex[65];
+	int hosted, rc = 0;
+
+	if (!g->on)
+		goto out;
+	/* a From: past what is kept could be ours: never guess unsigned */
+	if (g->too_long || g->nul ||
+	    smtpd_sign_fields(g->header.data, g->header.len) >
+	    DKIM_FIELDS_MAX) {
+		buf_printf(reply, "552 5.6.0 Message header too long or with "
+		    "NUL bytes: it cannot be signed (at most %d bytes, %d "
+		    "fields)", SMTPD_SIGN_HEADER_MAX, DKIM_FIELDS_MAX);
+		rc = -1;
+		goto out;
+	}
+	if (!smtpd_sign_from_domain(g->header.data, g->header.len, &dom) ||
+	    !smtpd_sign_domain_ok(dom.data, dom.len))
+		goto out;
+	if ((hosted = smtpd_check_hosted(buf_cstr(&dom), &why)) == 0)
+		goto out;
+	rc = -1;
+	if (hosted < 0) {
+		msg_warn("%s: DKIM: is %s hosted? %s", s->tx.qid,
+		    buf_cstr(&dom), buf_cstr(&why));
+		buf_puts(reply, "451 4.3.0 Error: temporary lookup failure");
+		goto out;
+	}
+	/* a message without a body hashes the empty body */
+	if (!g->hashing && !g->broken) {
+		if (dkim_hasher_init(&g->hasher) < 0)
+			g->broken = true;
+		else
+			g->hashing = true;
+	}
+	if (g->hashing) {
+		g->hashing = false;
+		if (dkim_hasher_final(&g->hasher, bh) < 0)
+			g->broken = true;
+	}
+	if (g->broken) {
+		msg_warn("%s: DKIM: body hash failed", s->tx.qid);
+		buf_puts(reply, "451 4.3.0 Error: cannot sign the message");
+		goto out;
+	}
+	spool_socket_path(&path, var_spool_directory, "signer");
+	c = xcalloc(1, sizeof(*c));
+	buf_init(&c->out);
+	buf_init(&c->in);
+	c->s = s;
+	c->loop = s->base.pool->loop;
+	c->fd = sock_connect_unix(buf_cstr(&path), true, &why);
+	if (c->fd < 0 || evloop_add_fd(c->loop, c->fd, EV_WRITE,
+	    smtpd_sign_io, c) < 0) {
+		msg_warn("%s: DKIM: signer: %s", s->tx.qid, c->fd < 0 ?
+		    buf_cstr(&why) : "cannot watch the connection");
+		if (c->fd >= 0)
+			(void)close(c->fd);
+		c->fd = -1;
+		smtpd_sign_call_free(&c);
+		buf_puts(reply, "451 4.3.0 Error: the DKIM signer is not "
+		    "available");
+		goto out;
+	}
+	smtpd_sign_hex(bh, hex);
+	ipc_msg_init(&m);
+	ipc_put_str(&m, IPC_REQUEST, "sign");
+	ipc_put_str(&m, IPC_DOMAIN, buf_cstr(&dom));
+	ipc_put_mem(&m, IPC_HEADER, g->header.data, g->header.len);
+	ipc_put_str(&m, IPC_BODY_HASH, hex);
+	ipc_frame_encode(&m, &c->out);
+	ipc_msg_free(&m);
+	c->deadline = evloop_add_timer(c->loop, var_signer_timeout * 1000,
+	    smtpd_sign_timeout, c);
+	g->call = c;
+	rc = 1;
+out:
+	buf_free(&dom);
+	buf_free(&why);
+	buf_free(&path);
+	return rc;
+}
