@@ -52,16 +52,17 @@ class RawPOP(H.RawLines):
 
     def multi_raw(self, timeout=None):
         """The body of a multi-line reply as sent (through the ".CRLF"
-        terminator, which is not included)."""
-        out = b""
+        terminator, which is not included). The lines are joined once at
+        the end: adding each to a bytes copied a 3 MB body 40,000 times."""
+        out = []
         while True:
             ln = self.readline(timeout)
             if ln == b"":
                 raise AssertionError("EOF inside a multi-line reply: %r"
-                                     % out[-200:])
+                                     % b"".join(out)[-200:])
             if ln == b".\r\n":
-                return out
-            out += ln
+                return b"".join(out)
+            out.append(ln)
 
     def eof(self, timeout=10.0):
         """True if the server closes within timeout (data is dropped)."""
