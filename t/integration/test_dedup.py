@@ -18,6 +18,12 @@ import herald as H
 MEMBERS = 150		# > the old 100 recipients per request
 RCPTS = 250		# < smtpd_recipient_limit (1000)
 HUGE = 1001		# > alias_expansion_limit (1000)
+# nobody here logs in: the mailboxes' password is one SHA512-CRYPT hash
+# (of "pw-dedup"), kept as it is, so the import does not spend yescrypt
+# on each of 360 users (8 to 16 s a fixture); test_user_import
+# covers hashing {PLAIN}
+HASH = ("$6$heralddedup$UUhiD/6Mp3WsanhAjMskvMPPtmoEw.fHKGmdUpPKiJsSY6BMm"
+        "MUrBm9nhINhS.VE4thwJvR3PgWmDEOKuQMLz.")
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +31,8 @@ def inst(tmp_path_factory, pki):
     with conftest.standard_instance(tmp_path_factory, pki,
                                     "dedup") as i:
         i.add_domain("dedup.test")
-        lines = "".join("m%d@dedup.test:{PLAIN}pw-m%d::::::\n" % (n, n)
-                        for n in range(MEMBERS))
+        lines = "".join("m%d@dedup.test:{SHA512-CRYPT}%s::::::\n"
+                        % (n, HASH) for n in range(MEMBERS))
         i.ctl_ok("user", "import", "-", input=lines)
         members = ["m%d@dedup.test" % n for n in range(MEMBERS)]
         for n in range(0, MEMBERS, 50):
@@ -123,8 +129,8 @@ def capped(tmp_path_factory, pki):
     with conftest.standard_instance(tmp_path_factory, pki, "capped",
                                     local_copy_limit=200) as i:
         i.add_domain("cap.test")
-        lines = "".join("u%d@cap.test:{PLAIN}pw-u%d::::::\n" % (n, n)
-                        for n in range(210))
+        lines = "".join("u%d@cap.test:{SHA512-CRYPT}%s::::::\n"
+                        % (n, HASH) for n in range(210))
         i.ctl_ok("user", "import", "-", input=lines)
         users = ["u%d@cap.test" % n for n in range(210)]
         for n in range(0, 150, 50):

@@ -8,6 +8,7 @@ credentials kept out of the log. The instance listens on free loopback
 ports for every role; mynetworks names 127.0.0.2 only.
 """
 import base64
+import re
 import shutil
 import smtplib
 import ssl
@@ -19,6 +20,12 @@ import herald as H
 from conftest import standard_instance
 
 TRUSTED = "127.0.0.2"		# in mynetworks
+# wrong passwords come from these, one a test: authd delays every later
+# answer to an address with recent failures, success included
+# (auth_failure_delay, doubling), so failing from 127.0.0.1 would make
+# each login of the tests after it wait seconds
+FAILING_MECH = "127.0.0.3"
+FAILING_LOG = "127.0.0.4"
 PASSWORD = "pw-alice"		# setup_standard_directory's
 
 
@@ -146,7 +153,7 @@ def test_plaintext_465_gets_nothing(sub):
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
 def test_auth_mechanisms(sub, mech):
-    with tls_raw(sub, sub.submission_port) as c:
+    with tls_raw(sub, sub.submission_port, FAILING_MECH) as c:
         c.expect(250, "EHLO client.example.test")
         if mech == "PLAIN":
             code, lines = c.cmd("AUTH PLAIN")
@@ -321,14 +328,15 @@ def test_received_names_client_when_configured(sub, token):
 def test_credentials_never_logged(sub):
     secret = "Sekr1t-%s" % H.time.time_ns()
     since = sub.log_size()
-    with tls_raw(sub, sub.submission_port) as c:
+    with tls_raw(sub, sub.submission_port, FAILING_LOG) as c:
         c.expect(250, "EHLO client.example.test")
         c.expect(535, "AUTH PLAIN " + plain("alice@example.test", secret))
         c.expect(334, "AUTH LOGIN")
         c.expect(334, b64("alice@example.test"))
         c.expect(535, b64(secret))
     sub.wait_log(r"authentication failed: user=<alice@example\.test> "
-                 r"client=\[127\.0\.0\.1\] method=LOGIN", since=since)
+                 r"client=\[%s\] method=LOGIN" % re.escape(FAILING_LOG),
+                 since=since)
     text = sub.log_text(since=since)
     for needle in (secret, b64(secret), plain("alice@example.test",
                                               secret)):
