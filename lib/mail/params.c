@@ -141,6 +141,8 @@ long long var_smtp_rcpt_timeout;
 long long var_smtp_data_init_timeout;
 long long var_smtp_data_xfer_timeout;
 long long var_smtp_data_done_timeout;
+long long var_smtp_connection_cache_time_limit;
+long long var_smtp_connection_reuse_count_limit;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -666,6 +668,13 @@ struct cfg_entry params_table[] = {
 	    "time remote delivery waits to send each block of the message"),
 	TIME(smtp_data_done_timeout, "600s", 1, 3600,
 	    "time remote delivery waits for the reply to the final dot"),
+	TIME(smtp_connection_cache_time_limit, "2s", 0, 300,
+	    "time remote delivery keeps an idle connection open for the "
+	    "next message to the same domain (then RSET and reuse); 0 "
+	    "turns connection caching off"),
+	INT(smtp_connection_reuse_count_limit, "100", 1, 100000,
+	    "transactions remote delivery sends over one cached "
+	    "connection before it closes it"),
 	{0},
 };
 

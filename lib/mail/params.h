@@ -158,6 +158,8 @@ extern long long var_smtp_rcpt_timeout;	/* seconds: each RCPT reply */
 extern long long var_smtp_data_init_timeout;	/* seconds: DATA reply */
 extern long long var_smtp_data_xfer_timeout;	/* seconds: content block */
 extern long long var_smtp_data_done_timeout;	/* seconds: final dot */
+extern long long var_smtp_connection_cache_time_limit; /* s idle, 0: off */
+extern long long var_smtp_connection_reuse_count_limit; /* per session */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 
