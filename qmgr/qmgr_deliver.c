@@ -47,6 +47,7 @@
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/str.h"
+#include "mail/addr.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
@@ -427,6 +428,16 @@ qmgr_deliver_connect(struct qmgr *q, enum qmgr_transport tr, struct buf *why)
 	return a;
 }
 
+/* qmgr_deliver_job_domain - the recipient domain of a job */
+static const char *
+qmgr_deliver_job_domain(const struct qmgr_job *job)
+{
+	if (job->nidx == 0 || job->msg->qf == NULL ||
+	    job->idx[0] >= job->msg->qf->nrcpt)
+		return "";
+	return addr_domain(job->msg->qf->rcpt[job->idx[0]].addr);
+}
+
 /* qmgr_deliver_start - send job on a connection whose last request went
  * out whole */
 static void
@@ -440,6 +451,9 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	buf_reset(&a->out);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);
+	if (a->tr == QMGR_TR_REMOTE)
+		str_lcpy(a->domain, qmgr_deliver_job_domain(job),
+		    sizeof(a->domain));
 	qmgr_jobs_push(&a->jobs, &a->last, job);
 	a->fd_passed = false;
 	if (a->njobs++ == 0 && q->loop != NULL)
@@ -453,23 +467,36 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 }
 
 /*
- * qmgr_deliver_pick - the connection for the next job. Jobs are packed: the
- * first open agent with fewer than local_batch_size requests outstanding
- * (and nothing unsent) takes it, because an agent commits every request
+ * qmgr_deliver_pick - the connection for job. Jobs are packed: the first
+ * open agent with fewer than local_batch_size requests outstanding (and
+ * nothing unsent) takes it, because an agent commits every request
  * waiting on it with one set of syncs; spreading a light load over idle
- * agents would make batches of one. A new agent is opened (NULL with
- * *connect_r) only when every open one is full; NULL when none can be.
+ * agents would make batches of one. A remote job goes preferably to an
+ * idle agent whose latest request was for the same domain: that agent
+ * may hold the domain's connection open (delivery/remote_cache.c). A new
+ * agent is opened (NULL with *connect_r) only when every open one is
+ * full; NULL when none can be.
  */
 static struct qmgr_agent *
-qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr, bool *connect_r)
+qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr,
+    const struct qmgr_job *job, bool *connect_r)
 {
-	struct qmgr_agent *a;
+	struct qmgr_agent *a, *first = NULL;
+	const char *domain = tr == QMGR_TR_REMOTE ?
+	    qmgr_deliver_job_domain(job) : "";
 
 	*connect_r = false;
-	for (a = q->agents; a != NULL; a = a->next)
-		if (a->tr == tr && a->out.len == 0 &&
-		    a->njobs < qmgr_tr_batch(tr))
+	for (a = q->agents; a != NULL; a = a->next) {
+		if (a->tr != tr || a->out.len != 0 ||
+		    a->njobs >= qmgr_tr_batch(tr))
+			continue;
+		if (*domain == '\0' || str_casecmp(a->domain, domain) == 0)
 			return a;
+		if (first == NULL)
+			first = a;
+	}
+	if (first != NULL)
+		return first;
 	*connect_r = q->ntr_agents[tr] < qmgr_tr_processes(tr);
 	return NULL;
 }
@@ -488,7 +515,8 @@ qmgr_deliver_dispatch(struct qmgr *q)
 			struct qmgr_job *job;
 			bool connect;
 
-			a = qmgr_deliver_pick(q, tr, &connect);
+			a = qmgr_deliver_pick(q, tr, q->job_head[tr],
+			    &connect);
 			if (a == NULL && !connect)
 				break;
 			job = qmgr_jobs_pop(&q->job_head[tr], &q->job_tail[tr]);

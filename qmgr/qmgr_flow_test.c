@@ -865,6 +865,45 @@ test_remote_busy_local_flows(void)
 	done(q);
 }
 
+/* domains_of - the latest domain of each agent, as "a,b,..." */
+static const char *
+domains_of(struct qmgr *q)
+{
+	static char out[600];
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (struct qmgr_agent *a = q->agents; a != NULL; a = a->next)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s",
+		    len ? "," : "", a->domain);
+	return out;
+}
+
+/* a remote job goes to the idle agent that served its domain last (it
+ * may hold the connection open), not to the first idle one */
+static void
+test_remote_same_domain_agent(void)
+{
+	struct qmgr *q = fresh();
+	const char *const both[] = {"x@one.test", "y@two.test", NULL};
+	const char *const one[] = {"z@ONE.test", NULL};
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+
+	var_remote_processes = 2;
+	remote_start(AGENT_REMOTE_DEFER);
+	/* two requests at once: one agent each, the newest listed first */
+	enqueue(q, time(NULL), "s@remote.test", both, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_STR(domains_of(q), "two.test,one.test");
+	/* both idle: the one that served one.test takes it */
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_STR(domains_of(q), "two.test,ONE.test");
+	var_remote_processes = procs;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -884,6 +923,8 @@ static const struct test_case cases[] = {
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
 	{"a busy remote agent does not hold up local delivery",
 	    test_remote_busy_local_flows},
+	{"a remote job goes to the agent that served its domain last",
+	    test_remote_same_domain_agent},
 	{0},
 };
 
