@@ -69,7 +69,8 @@
  *	text, which qmgr escapes.
  *
  * SETTINGS (herald.conf)
- *	myhostname, herald_user, remote_processes, delivery_timeout,
+ *	myhostname, herald_user, remote_processes,
+ *	remote_destination_concurrency_limit (read by qmgr), delivery_timeout,
  *	inet_protocols, smtp_tls_security_level, smtp_port,
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,

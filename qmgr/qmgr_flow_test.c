@@ -904,6 +904,40 @@ test_remote_same_domain_agent(void)
 	done(q);
 }
 
+/* remote_destination_concurrency_limit: a domain's jobs beyond it wait,
+ * and another domain's job behind them goes */
+static void
+test_remote_destination_limit(void)
+{
+	struct qmgr *q = fresh();
+	const char *const one[] = {"x@one.test", NULL};
+	const char *const two[] = {"y@two.test", NULL};
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+	long long limit = var_remote_destination_concurrency_limit;
+
+	var_remote_processes = 3;
+	var_remote_destination_concurrency_limit = 1;
+	var_delivery_timeout = 1;
+	remote_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	enqueue(q, time(NULL), "s@remote.test", two, qid);
+	T_ASSERT(!run(q, 300));
+	/* one for one.test, one for two.test; the second one.test waits */
+	T_EQ_STR(jobs_on(q), "1,1");
+	T_EQ_STR(domains_of(q), "two.test,one.test");
+	T_ASSERT(q->job_head[QMGR_TR_REMOTE] != NULL &&
+	    q->job_head[QMGR_TR_REMOTE]->next == NULL);
+	/* the timeouts defer them all, the waiting one after its turn */
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 3);
+	var_delivery_timeout = 600;
+	var_remote_processes = procs;
+	var_remote_destination_concurrency_limit = limit;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -925,6 +959,8 @@ static const struct test_case cases[] = {
 	    test_remote_busy_local_flows},
 	{"a remote job goes to the agent that served its domain last",
 	    test_remote_same_domain_agent},
+	{"remote_destination_concurrency_limit: a domain waits, others go",
+	    test_remote_destination_limit},
 	{0},
 };
 

@@ -131,6 +131,7 @@ long long var_dns_timeout;
 char *var_dkim_directory;
 char *var_dkim_group;
 long long var_remote_processes;
+long long var_remote_destination_concurrency_limit;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
 long long var_smtp_port;
@@ -642,6 +643,9 @@ struct cfg_entry params_table[] = {
 	INT(remote_processes, "10", 1, 1000,
 	    "remote delivery agents (SMTP clients) running at once; each "
 	    "delivers one message to one domain at a time"),
+	INT(remote_destination_concurrency_limit, "20", 1, 1000,
+	    "remote deliveries to one domain at once (requests out at the "
+	    "remote agents); other domains' mail passes what waits"),
 	STRC(inet_protocols, "all", params_check_inet_protocols,
 	    "address families remote delivery connects over: all, ipv4 or "
 	    "ipv6 (A and AAAA records of the other family are not used)"),

@@ -148,6 +148,7 @@ extern char *var_dkim_directory;	/* DOMAIN/SELECTOR.{ed25519,rsa}.key */
 extern char *var_dkim_group;	/* may read the private keys */
 /* remote delivery */
 extern long long var_remote_processes;	/* remote delivery agents */
+extern long long var_remote_destination_concurrency_limit; /* per domain */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
 extern char *var_smtp_tls_security_level;	/* none, may, encrypt */
 extern long long var_smtp_port;		/* port of remote MX hosts */
