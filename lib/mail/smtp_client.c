@@ -36,6 +36,7 @@
 
 #define SMTP_CLIENT_CHUNK 65536		/* content bytes per write */
 #define SMTP_CLIENT_REASON_MAX 400	/* bytes of a reply we quote */
+#define SMTP_CLIENT_RSET_MS 20000	/* RSET: a cached session is idle */
 
 /* one connection */
 struct smtp_conn {
@@ -826,15 +827,16 @@ int
 smtp_session_reset(struct smtp_session *s, const struct smtp_client_conf *conf)
 {
 	struct buf line = BUF_INIT, why = BUF_INIT;
+	long long ms = conf->helo_ms < SMTP_CLIENT_RSET_MS ? conf->helo_ms :
+	    SMTP_CLIENT_RSET_MS;
 	int rc = -1;
 
 	smtp_session_conf(s, conf);
 	if (!smtp_session_usable(s))
 		goto out;
 	buf_set(&line, "RSET");
-	if (smtp_conn_command(&s->c, conf->helo_ms, "RSET", &line,
-	    &why) < 0 || smtp_conn_reply(&s->c, conf->helo_ms,
-	    "receiving the RSET reply", &why) < 0)
+	if (smtp_conn_command(&s->c, ms, "RSET", &line, &why) < 0 ||
+	    smtp_conn_reply(&s->c, ms, "receiving the RSET reply", &why) < 0)
 		goto out;
 	if (s->c.reply.code == 421)
 		s->c.closing = true;

@@ -510,3 +510,25 @@ def test_cached_connection_dropped_connects_anew(net, token):
         assert len(s) == 1 and s[0][0].startswith("EHLO"), s
     finally:
         set_cache(a, None)
+
+
+def test_connection_reused_over_tls(net, token):
+    """A cached connection keeps its TLS session: the second message to
+    B goes over the same TLS connection (no new handshake logged)."""
+    a, b = net["a"], net["b"]
+    set_cache(a, "10s")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token + "-1", "bob@b.test"))
+        qid_for(a, "bob@b.test", since, "sent")
+        mid = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token + "-2", "bob@b.test"))
+        qid_for(a, "bob@b.test", mid, "sent")
+        b.wait_messages(token + "-2", "bob", domain="b.test")
+        assert a.wait_log(r"reusing connection to mx\.b\.test\[%s\]:\d+, "
+                          r"transaction 2" % re.escape(B_ADDR), since=mid)
+        assert " TLS TLSv1" not in a.log_text(mid), a.log_text(mid)
+    finally:
+        set_cache(a, None)
