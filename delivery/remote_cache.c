@@ -43,7 +43,7 @@ static void
 remote_cache_drop(struct remote_cached *e, const char *why)
 {
 	msg_debug("%s: closing cached connection (%s)", e->relay, why);
-	smtp_session_close(&e->s);
+	smtp_client_close(&e->s);
 	if (close(e->fd) < 0)
 		msg_warn("%s: close: %m", e->relay);
 	e->fd = -1;
@@ -68,7 +68,7 @@ remote_cache_take(const char *domain, const struct smtp_client_conf *conf,
 			continue;
 		}
 		/* RSET: the server is still there and starts afresh */
-		if (smtp_session_reset(e->s, conf) < 0) {
+		if (smtp_client_reset(e->s, conf) < 0) {
 			msg_info("%s: cached connection is gone or refused "
 			    "RSET; connecting anew", e->relay);
 			remote_cache_drop(e, "RSET failed");
@@ -93,8 +93,8 @@ remote_cache_put(const char *domain, const char *relay, struct smtp_session *s,
 
 	if (var_smtp_connection_cache_time_limit <= 0 ||
 	    ntx >= var_smtp_connection_reuse_count_limit ||
-	    !smtp_session_usable(s)) {
-		smtp_session_close(&s);
+	    !smtp_client_usable(s)) {
+		smtp_client_close(&s);
 		if (close(fd) < 0)
 			msg_warn("%s: close: %m", relay);
 		return;

@@ -219,7 +219,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 		msg_info("%s: reusing connection to %s, transaction %lld",
 		    qid, relay, ntx);
 		buf_reset(&why);
-		if (smtp_session_send(s, conf, env, out, &why) == 0) {
+		if (smtp_client_send(s, conf, env, out, &why) == 0) {
 			remote_log_outcomes(qid, relay, env, out);
 			remote_cache_put(domain, relay, s, fd, ntx);
 			buf_free(&why);
@@ -227,7 +227,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 		}
 		msg_info("%s: %s: cached connection failed (%s); connecting "
 		    "anew", qid, relay, buf_cstr(&why));
-		smtp_session_close(&s);
+		smtp_client_close(&s);
 		if (close(fd) < 0)
 			msg_warn("%s: close: %m", qid);
 	}
@@ -266,7 +266,7 @@ remote_deliver(const char *qid, const char *domain,
 		}
 		snprintf(relay, sizeof(relay), "%s[%s]:%lld", a->host, text,
 		    var_smtp_port);
-		s = smtp_session_open(fd, a->host, conf, &info, &why);
+		s = smtp_client_open(fd, a->host, conf, &info, &why);
 		if (info.tls.len > 0)
 			msg_info("%s: %s: TLS %s, certificate %s", qid, relay,
 			    buf_cstr(&info.tls), info.verified ? "verified" :
@@ -278,7 +278,7 @@ remote_deliver(const char *qid, const char *domain,
 			/* on a fresh session "nothing decided" (-1) still
 			 * set out: the deferral is the answer */
 			buf_reset(&why);
-			(void)smtp_session_send(s, conf, env, out, &why);
+			(void)smtp_client_send(s, conf, env, out, &why);
 			remote_log_outcomes(qid, relay, env, out);
 			remote_cache_put(domain, relay, s, fd, 1);
 			buf_free(&why);

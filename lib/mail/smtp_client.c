@@ -696,17 +696,18 @@ out:
 	return rc;
 }
 
-/* smtp_session_conf - take conf for the next steps of s */
+/* smtp_client_use_conf - take conf for the next steps of s */
 static void
-smtp_session_conf(struct smtp_session *s, const struct smtp_client_conf *conf)
+smtp_client_use_conf(struct smtp_session *s,
+    const struct smtp_client_conf *conf)
 {
 	s->conf = *conf;
 	s->c.conf = &s->conf;
 }
 
-/* smtp_session_free - free s, its TLS state and buffers, not the fd */
+/* smtp_client_free - free s, its TLS state and buffers, not the fd */
 static void
-smtp_session_free(struct smtp_session **sp)
+smtp_client_free(struct smtp_session **sp)
 {
 	struct smtp_session *s = *sp;
 
@@ -725,9 +726,9 @@ smtp_session_free(struct smtp_session **sp)
 	x_free(sp);
 }
 
-/* smtp_session_open - greeting, EHLO, STARTTLS, EHLO on fd */
+/* smtp_client_open - greeting, EHLO, STARTTLS, EHLO on fd */
 struct smtp_session *
-smtp_session_open(int fd, const char *host,
+smtp_client_open(int fd, const char *host,
     const struct smtp_client_conf *conf, struct smtp_client_info *info,
     struct buf *why)
 {
@@ -742,7 +743,7 @@ smtp_session_open(int fd, const char *host,
 	buf_init(&c->why);
 	smtp_reply_init(&c->reply);
 	smtp_reply_init(&s->ehlo);
-	smtp_session_conf(s, conf);
+	smtp_client_use_conf(s, conf);
 	if (sock_set_nonblock(fd, true) < 0) {
 		buf_printf(why, "fcntl: %m");
 		goto fail;
@@ -783,18 +784,18 @@ smtp_session_open(int fd, const char *host,
 	return s;
 fail:
 	buf_free(&line);
-	smtp_session_free(&s);
+	smtp_client_free(&s);
 	return NULL;
 }
 
-/* smtp_session_send - one transaction on s */
+/* smtp_client_send - one transaction on s */
 int
-smtp_session_send(struct smtp_session *s, const struct smtp_client_conf *conf,
+smtp_client_send(struct smtp_session *s, const struct smtp_client_conf *conf,
     const struct smtp_envelope *env, struct outcome *out, struct buf *why)
 {
 	int rc;
 
-	smtp_session_conf(s, conf);
+	smtp_client_use_conf(s, conf);
 	for (size_t i = 0; i < env->nrcpt; i++)
 		outcome_free(&out[i]);	/* dsn "" marks "not decided" */
 	buf_reset(&s->c.why);
@@ -804,9 +805,9 @@ smtp_session_send(struct smtp_session *s, const struct smtp_client_conf *conf,
 	return rc;
 }
 
-/* smtp_session_usable - not broken, no 421, nothing unasked waiting */
+/* smtp_client_usable - not broken, no 421, nothing unasked waiting */
 bool
-smtp_session_usable(struct smtp_session *s)
+smtp_client_usable(struct smtp_session *s)
 {
 	struct pollfd pfd = {.fd = s->c.fd, .events = POLLIN};
 	int n;
@@ -822,17 +823,17 @@ smtp_session_usable(struct smtp_session *s)
 	return n == 0;
 }
 
-/* smtp_session_reset - RSET, for the next transaction */
+/* smtp_client_reset - RSET, for the next transaction */
 int
-smtp_session_reset(struct smtp_session *s, const struct smtp_client_conf *conf)
+smtp_client_reset(struct smtp_session *s, const struct smtp_client_conf *conf)
 {
 	struct buf line = BUF_INIT, why = BUF_INIT;
 	long long ms = conf->helo_ms < SMTP_CLIENT_RSET_MS ? conf->helo_ms :
 	    SMTP_CLIENT_RSET_MS;
 	int rc = -1;
 
-	smtp_session_conf(s, conf);
-	if (!smtp_session_usable(s))
+	smtp_client_use_conf(s, conf);
+	if (!smtp_client_usable(s))
 		goto out;
 	buf_set(&line, "RSET");
 	if (smtp_conn_command(&s->c, ms, "RSET", &line, &why) < 0 ||
@@ -850,16 +851,16 @@ out:
 	return rc;
 }
 
-/* smtp_session_fd - the socket of s */
+/* smtp_client_fd - the socket of s */
 int
-smtp_session_fd(const struct smtp_session *s)
+smtp_client_fd(const struct smtp_session *s)
 {
 	return s->c.fd;
 }
 
-/* smtp_session_close - QUIT unless broken, and free */
+/* smtp_client_close - QUIT unless broken, and free */
 void
-smtp_session_close(struct smtp_session **sp)
+smtp_client_close(struct smtp_session **sp)
 {
 	struct smtp_session *s = *sp;
 
@@ -881,7 +882,7 @@ smtp_session_close(struct smtp_session **sp)
 		buf_free(&line);
 		buf_free(&ignored);
 	}
-	smtp_session_free(sp);
+	smtp_client_free(sp);
 }
 
 /* smtp_client_deliver - one transaction on fd: open, send, close */
@@ -893,12 +894,12 @@ smtp_client_deliver(int fd, const char *host,
 	struct smtp_session *s;
 	struct buf ignored = BUF_INIT;
 
-	if ((s = smtp_session_open(fd, host, conf, info, why)) == NULL)
+	if ((s = smtp_client_open(fd, host, conf, info, why)) == NULL)
 		return -1;
 	/* on a fresh session -1 (nothing decided) still set out: the
 	 * deferral, or the 421, is the answer */
-	(void)smtp_session_send(s, conf, env, out, &ignored);
+	(void)smtp_client_send(s, conf, env, out, &ignored);
 	buf_free(&ignored);
-	smtp_session_close(&s);
+	smtp_client_close(&s);
 	return 0;
 }

@@ -490,7 +490,7 @@ session(const struct step *script, struct smtp_client_conf *conf,
 	}
 	close(sv[1]);
 	*fd_r = sv[0];
-	s = smtp_session_open(sv[0], "mx.b.test", conf, &info, &why);
+	s = smtp_client_open(sv[0], "mx.b.test", conf, &info, &why);
 	if (s == NULL)
 		fprintf(stderr, "  session: %s\n", buf_cstr(&why));
 	buf_free(&info.tls);
@@ -505,7 +505,7 @@ session_end(struct smtp_session **s, struct smtp_envelope *env, pid_t pid,
 {
 	int st = -1;
 
-	smtp_session_close(s);
+	smtp_client_close(s);
 	close(fd);
 	close(env->fd);
 	if (waitpid(pid, &st, 0) != pid)
@@ -514,7 +514,7 @@ session_end(struct smtp_session **s, struct smtp_envelope *env, pid_t pid,
 }
 
 /* send1 - one transaction for the one recipient of env: its status, or
- * -1 when smtp_session_send said nothing was decided */
+ * -1 when smtp_client_send said nothing was decided */
 static int
 send1(struct smtp_session *s, const struct smtp_client_conf *conf,
     const struct smtp_envelope *env)
@@ -524,7 +524,7 @@ send1(struct smtp_session *s, const struct smtp_client_conf *conf,
 	int rc;
 
 	outcome_init(&out[0]);
-	rc = smtp_session_send(s, conf, env, out, &why) < 0 ? -1 :
+	rc = smtp_client_send(s, conf, env, out, &why) < 0 ? -1 :
 	    (int)out[0].status;
 	outcome_free(&out[0]);
 	buf_free(&why);
@@ -562,11 +562,11 @@ test_session_two_transactions(void)
 	s = session(script, &conf, &env, &pid, &fd);
 	T_ASSERT(s != NULL);
 	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
-	T_ASSERT(smtp_session_usable(s));
-	T_EQ_INT(smtp_session_reset(s, &conf), 0);
+	T_ASSERT(smtp_client_usable(s));
+	T_EQ_INT(smtp_client_reset(s, &conf), 0);
 	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
-	T_EQ_INT(smtp_session_reset(s, &conf), 0);
-	T_ASSERT(smtp_session_usable(s));
+	T_EQ_INT(smtp_client_reset(s, &conf), 0);
+	T_ASSERT(smtp_client_usable(s));
 	st = session_end(&s, &env, pid, fd);
 	T_CHILD_OK(st);
 }
@@ -595,7 +595,7 @@ test_session_rset_refused(void)
 	s = session(script, &conf, &env, &pid, &fd);
 	T_ASSERT(s != NULL);
 	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
-	T_EQ_INT(smtp_session_reset(s, &conf), -1);
+	T_EQ_INT(smtp_client_reset(s, &conf), -1);
 	st = session_end(&s, &env, pid, fd);
 	T_CHILD_OK(st);
 }
@@ -630,15 +630,15 @@ test_session_421(void)
 	s = session(script, &conf, &env, &pid, &fd);
 	T_ASSERT(s != NULL);
 	T_EQ_INT(send1(s, &conf, &env), OUTCOME_DEFERRED);
-	T_ASSERT(!smtp_session_usable(s));
-	T_EQ_INT(smtp_session_reset(s, &conf), -1);
+	T_ASSERT(!smtp_client_usable(s));
+	T_EQ_INT(smtp_client_reset(s, &conf), -1);
 	st = session_end(&s, &env, pid, fd);
 	T_CHILD_OK(st);
 
 	s = session(script2, &conf, &env, &pid, &fd);
 	T_ASSERT(s != NULL);
 	T_EQ_INT(send1(s, &conf, &env), -1);
-	T_ASSERT(!smtp_session_usable(s));
+	T_ASSERT(!smtp_client_usable(s));
 	st = session_end(&s, &env, pid, fd);
 	T_CHILD_OK(st);
 }
@@ -665,9 +665,9 @@ test_session_closed_while_idle(void)
 	if (waitpid(pid, &st, 0) != pid)
 		abort();
 	T_CHILD_OK(st);
-	T_ASSERT(!smtp_session_usable(s));
+	T_ASSERT(!smtp_client_usable(s));
 	T_EQ_INT(send1(s, &conf, &env), -1);
-	smtp_session_close(&s);
+	smtp_client_close(&s);
 	close(fd);
 	close(env.fd);
 }
