@@ -34,6 +34,19 @@
  *	cannot convert (5.6.3) or one needing SMTPUTF8 that the server
  *	lacks (5.6.7).
  *
+ *	Connections are cached (remote_cache.c): after a transaction the
+ *	session stays open, keyed by the recipients' domain, for
+ *	smtp_connection_cache_time_limit idle and at most
+ *	smtp_connection_reuse_count_limit transactions; the next request
+ *	for that domain sends RSET and its transaction over it ("QID:
+ *	reusing connection to host[addr]:port, transaction N"), with no
+ *	DNS lookup and no handshake. A cached session that is gone, or
+ *	fails before MAIL FROM was accepted, is closed and the request
+ *	goes to a fresh connection, with no failure counted. While it
+ *	waits for qmgr, remote closes idle sessions on time, and all of
+ *	them when it stops. qmgr gives a domain's request to the idle
+ *	agent that served the domain last.
+ *
  * PROTOCOL
  *	qmgr -> remote, on a persistent connection, one request at a time:
  *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
@@ -56,13 +69,17 @@
  *	text, which qmgr escapes.
  *
  * SETTINGS (herald.conf)
- *	myhostname, herald_user, remote_processes, delivery_timeout,
+ *	myhostname, herald_user, remote_processes,
+ *	remote_destination_concurrency_limit (read by qmgr), delivery_timeout,
  *	inet_protocols, smtp_tls_security_level, smtp_port,
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
- *	smtp_data_done_timeout, dns_forwarders, dns_stub_zones,
+ *	smtp_data_done_timeout, smtp_connection_cache_time_limit,
+ *	smtp_connection_reuse_count_limit, dns_forwarders, dns_stub_zones,
  *	dns_trust_anchor_file, dns_timeout.
  */
+#include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -94,6 +111,26 @@ remote_init(struct service *svc)
 	buf_free(&why);
 }
 
+/* remote_wait_cached - while connections are cached: wait for input on
+ * sock until the next one expires (at most a second, to see a stop);
+ * false when it is time to expire again, true to go on waiting as usual */
+static bool
+remote_wait_cached(struct service *svc, int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+	long long ms = remote_cache_expire();
+	int n;
+
+	if (ms < 0 || service_stopping(svc))
+		return true;
+	n = poll(&pfd, 1, ms > 1000 ? 1000 : (int)ms + 1);
+	if (n < 0 && errno != EINTR) {
+		msg_warn("poll: %m");
+		return true;
+	}
+	return n > 0;
+}
+
 /* remote_serve - serve one qmgr connection until it closes */
 static void
 remote_serve(struct service *svc, int sock, const struct service_listener *l)
@@ -105,8 +142,15 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 	ipc_msg_init(&req);
 	/* stopping (a reload): a request already on its way is still
 	 * served (service_wait_request), as local does, not deferred */
-	while (service_wait_request(svc, sock)) {
+	for (;;) {
 		int qfd = -1, r;
+
+		/* cached connections idle too long close on time, while
+		 * the next request is awaited */
+		if (!remote_wait_cached(svc, sock))
+			continue;
+		if (!service_wait_request(svc, sock))
+			break;
 
 		buf_reset(&why);
 		r = ipc_recv(sock, &req, &qfd, (int)var_delivery_timeout * 1000,
@@ -123,6 +167,7 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 		if (r < 0)
 			break;
 	}
+	remote_cache_close();
 	ipc_msg_free(&req);
 	buf_free(&why);
 }

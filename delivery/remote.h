@@ -5,7 +5,8 @@
  * remote_mx.c turns a domain into the ordered list of addresses to try
  * (RFC 5321 5.1, RFC 7505) with lib/mail/dns.c; remote_request.c takes a
  * request from qmgr, tries those addresses with lib/mail/smtp_client.c
- * and answers per recipient; remote.c speaks the protocol with qmgr.
+ * and answers per recipient; remote_cache.c keeps sessions open for the
+ * next request to the same domain; remote.c speaks the protocol with qmgr.
  */
 #ifndef DELIVERY_REMOTE_H
 #define DELIVERY_REMOTE_H
@@ -19,11 +20,14 @@
 #include "mail/outcome.h"
 
 struct ipc_msg;
+struct smtp_client_conf;
+struct smtp_session;
 struct ssl_ctx_st;
 
 #define REMOTE_RCPT_MAX 1000	/* recipients in one request (qmgr's) */
 #define REMOTE_HOSTS_MAX 10	/* MX hosts looked at in one attempt */
 #define REMOTE_ADDRS_MAX 20	/* addresses tried in one attempt */
+#define REMOTE_RELAY_MAX (DNS_NAME_MAX + 80)	/* "host[addr]:port" */
 
 /* one address to try */
 struct remote_addr {
@@ -54,5 +58,23 @@ void remote_route_free(struct remote_route *rt);
  * be sent (drop the connection) */
 int remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
     const struct ipc_msg *req, int qfd);
+
+/* remote_cache_take - the session cached for domain, taken out of the
+ * cache after a good RSET (conf: its deadlines), with its socket, relay
+ * text (REMOTE_RELAY_MAX) and transactions so far; NULL: none (a cached
+ * one that is gone or refused RSET is closed) */
+struct smtp_session *remote_cache_take(const char *domain,
+    const struct smtp_client_conf *conf, int *fd, char *relay,
+    long long *ntx);
+/* remote_cache_put - keep s (on fd, to relay) for domain after its ntx-th
+ * transaction, or close both: the cache is off, the reuse count is
+ * reached, or s is not usable */
+void remote_cache_put(const char *domain, const char *relay,
+    struct smtp_session *s, int fd, long long ntx);
+/* remote_cache_expire - close sessions idle past the time limit; the ms
+ * until the next one expires, -1: none cached */
+long long remote_cache_expire(void);
+/* remote_cache_close - QUIT and close every cached session */
+void remote_cache_close(void);
 
 #endif

@@ -108,6 +108,7 @@ struct qmgr_agent {
 	bool fd_passed;		/* its queue file descriptor went out */
 	struct buf in;		/* reply bytes (bounded) */
 	struct ev_timer *timer;	/* deadline of the oldest request */
+	char domain[256];	/* remote: the latest request's domain */
 	struct qmgr_agent *next;
 };
 

@@ -33,7 +33,12 @@
  * agent gets one request at a time (it may spend minutes on it), up to
  * var_remote_processes connections. Jobs wait in a queue per transport,
  * each served in order while its agents take more, so a slow remote
- * domain never holds up local delivery.
+ * domain never holds up local delivery. At most
+ * var_remote_destination_concurrency_limit requests for one domain are
+ * out at once (Postfix's default_destination_concurrency_limit); the
+ * jobs of other domains pass those that wait. A remote job goes
+ * preferably to the idle agent that served its domain last, which may
+ * hold a connection to it open (delivery/remote_cache.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -47,6 +52,7 @@
 #include "base/mem.h"
 #include "base/sock.h"
 #include "base/str.h"
+#include "mail/addr.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
@@ -427,6 +433,16 @@ qmgr_deliver_connect(struct qmgr *q, enum qmgr_transport tr, struct buf *why)
 	return a;
 }
 
+/* qmgr_deliver_job_domain - the recipient domain of a job */
+static const char *
+qmgr_deliver_job_domain(const struct qmgr_job *job)
+{
+	if (job->nidx == 0 || job->msg->qf == NULL ||
+	    job->idx[0] >= job->msg->qf->nrcpt)
+		return "";
+	return addr_domain(job->msg->qf->rcpt[job->idx[0]].addr);
+}
+
 /* qmgr_deliver_start - send job on a connection whose last request went
  * out whole */
 static void
@@ -440,6 +456,9 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	buf_reset(&a->out);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);
+	if (a->tr == QMGR_TR_REMOTE)
+		str_lcpy(a->domain, qmgr_deliver_job_domain(job),
+		    sizeof(a->domain));
 	qmgr_jobs_push(&a->jobs, &a->last, job);
 	a->fd_passed = false;
 	if (a->njobs++ == 0 && q->loop != NULL)
@@ -453,45 +472,111 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 }
 
 /*
- * qmgr_deliver_pick - the connection for the next job. Jobs are packed: the
- * first open agent with fewer than local_batch_size requests outstanding
- * (and nothing unsent) takes it, because an agent commits every request
+ * qmgr_deliver_pick - the connection for job. Jobs are packed: the first
+ * open agent with fewer than local_batch_size requests outstanding (and
+ * nothing unsent) takes it, because an agent commits every request
  * waiting on it with one set of syncs; spreading a light load over idle
- * agents would make batches of one. A new agent is opened (NULL with
- * *connect_r) only when every open one is full; NULL when none can be.
+ * agents would make batches of one. A remote job goes preferably to an
+ * idle agent whose latest request was for the same domain: that agent
+ * may hold the domain's connection open (delivery/remote_cache.c). A new
+ * agent is opened (NULL with *connect_r) only when every open one is
+ * full; NULL when none can be.
  */
 static struct qmgr_agent *
-qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr, bool *connect_r)
+qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr,
+    const struct qmgr_job *job, bool *connect_r)
 {
-	struct qmgr_agent *a;
+	struct qmgr_agent *a, *first = NULL;
+	const char *domain = tr == QMGR_TR_REMOTE ?
+	    qmgr_deliver_job_domain(job) : "";
 
 	*connect_r = false;
-	for (a = q->agents; a != NULL; a = a->next)
-		if (a->tr == tr && a->out.len == 0 &&
-		    a->njobs < qmgr_tr_batch(tr))
+	for (a = q->agents; a != NULL; a = a->next) {
+		if (a->tr != tr || a->out.len != 0 ||
+		    a->njobs >= qmgr_tr_batch(tr))
+			continue;
+		if (*domain == '\0' || str_casecmp(a->domain, domain) == 0)
 			return a;
+		if (first == NULL)
+			first = a;
+	}
+	if (first != NULL)
+		return first;
 	*connect_r = q->ntr_agents[tr] < qmgr_tr_processes(tr);
 	return NULL;
 }
 
+/* qmgr_deliver_inflight - remote requests for domain out at agents */
+static long long
+qmgr_deliver_inflight(const struct qmgr *q, const char *domain)
+{
+	long long n = 0;
+
+	for (const struct qmgr_agent *a = q->agents; a != NULL; a = a->next)
+		if (a->tr == QMGR_TR_REMOTE && a->njobs > 0 &&
+		    str_casecmp(a->domain, domain) == 0)
+			n += (long long)a->njobs;
+	return n;
+}
+
+/* qmgr_deliver_next - the first job of tr's queue that may go now: a
+ * remote job waits while its domain has
+ * remote_destination_concurrency_limit requests out, and the jobs of
+ * other domains behind it go first; NULL: none */
+static struct qmgr_job *
+qmgr_deliver_next(const struct qmgr *q, enum qmgr_transport tr)
+{
+	struct qmgr_job *job;
+
+	if (tr != QMGR_TR_REMOTE)
+		return q->job_head[tr];
+	for (job = q->job_head[tr]; job != NULL; job = job->next)
+		if (qmgr_deliver_inflight(q, qmgr_deliver_job_domain(job)) <
+		    var_remote_destination_concurrency_limit)
+			return job;
+	return NULL;
+}
+
+/* qmgr_jobs_remove - take job out of the list head..tail */
+static void
+qmgr_jobs_remove(struct qmgr_job **head, struct qmgr_job **tail,
+    struct qmgr_job *job)
+{
+	struct qmgr_job **pp, *prev = NULL;
+
+	for (pp = head; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+		if (*pp == job) {
+			*pp = job->next;
+			if (*tail == job)
+				*tail = prev;
+			job->next = NULL;
+			return;
+		}
+	}
+	msg_panic("qmgr_jobs_remove: job not queued");
+}
+
 /* qmgr_deliver_dispatch - hand queued jobs to agents: each transport's
  * queue in order while its agents take more, so a slow remote domain
- * never holds up local delivery */
+ * never holds up local delivery (nor, at its concurrency limit, the
+ * other remote domains) */
 void
 qmgr_deliver_dispatch(struct qmgr *q)
 {
 	struct buf why = BUF_INIT;
 
 	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
-		while (q->job_head[tr] != NULL) {
+		struct qmgr_job *job;
+
+		while ((job = qmgr_deliver_next(q, tr)) != NULL) {
 			struct qmgr_agent *a;
-			struct qmgr_job *job;
 			bool connect;
 
-			a = qmgr_deliver_pick(q, tr, &connect);
+			a = qmgr_deliver_pick(q, tr, job, &connect);
 			if (a == NULL && !connect)
 				break;
-			job = qmgr_jobs_pop(&q->job_head[tr], &q->job_tail[tr]);
+			qmgr_jobs_remove(&q->job_head[tr], &q->job_tail[tr],
+			    job);
 			if (a == NULL && (a = qmgr_deliver_connect(q, tr,
 			    &why)) == NULL) {
 				msg_warn("%s: %s delivery agent unavailable: "

@@ -865,6 +865,79 @@ test_remote_busy_local_flows(void)
 	done(q);
 }
 
+/* domains_of - the latest domain of each agent, as "a,b,..." */
+static const char *
+domains_of(struct qmgr *q)
+{
+	static char out[600];
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (struct qmgr_agent *a = q->agents; a != NULL; a = a->next)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s",
+		    len ? "," : "", a->domain);
+	return out;
+}
+
+/* a remote job goes to the idle agent that served its domain last (it
+ * may hold the connection open), not to the first idle one */
+static void
+test_remote_same_domain_agent(void)
+{
+	struct qmgr *q = fresh();
+	const char *const both[] = {"x@one.test", "y@two.test", NULL};
+	const char *const one[] = {"z@ONE.test", NULL};
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+
+	var_remote_processes = 2;
+	remote_start(AGENT_REMOTE_DEFER);
+	/* two requests at once: one agent each, the newest listed first */
+	enqueue(q, time(NULL), "s@remote.test", both, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_STR(domains_of(q), "two.test,one.test");
+	/* both idle: the one that served one.test takes it */
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_STR(domains_of(q), "two.test,ONE.test");
+	var_remote_processes = procs;
+	done(q);
+}
+
+/* remote_destination_concurrency_limit: a domain's jobs beyond it wait,
+ * and another domain's job behind them goes */
+static void
+test_remote_destination_limit(void)
+{
+	struct qmgr *q = fresh();
+	const char *const one[] = {"x@one.test", NULL};
+	const char *const two[] = {"y@two.test", NULL};
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+	long long limit = var_remote_destination_concurrency_limit;
+
+	var_remote_processes = 3;
+	var_remote_destination_concurrency_limit = 1;
+	var_delivery_timeout = 1;
+	remote_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	enqueue(q, time(NULL), "s@remote.test", two, qid);
+	T_ASSERT(!run(q, 300));
+	/* one for one.test, one for two.test; the second one.test waits */
+	T_EQ_STR(jobs_on(q), "1,1");
+	T_EQ_STR(domains_of(q), "two.test,one.test");
+	T_ASSERT(q->job_head[QMGR_TR_REMOTE] != NULL &&
+	    q->job_head[QMGR_TR_REMOTE]->next == NULL);
+	/* the timeouts defer them all, the waiting one after its turn */
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 3);
+	var_delivery_timeout = 600;
+	var_remote_processes = procs;
+	var_remote_destination_concurrency_limit = limit;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -884,6 +957,10 @@ static const struct test_case cases[] = {
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
 	{"a busy remote agent does not hold up local delivery",
 	    test_remote_busy_local_flows},
+	{"a remote job goes to the agent that served its domain last",
+	    test_remote_same_domain_agent},
+	{"remote_destination_concurrency_limit: a domain waits, others go",
+	    test_remote_destination_limit},
 	{0},
 };
 

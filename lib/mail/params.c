@@ -134,6 +134,7 @@ char *var_dkim_user;
 long long var_signer_processes;
 long long var_signer_timeout;
 long long var_remote_processes;
+long long var_remote_destination_concurrency_limit;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
 long long var_smtp_port;
@@ -144,6 +145,8 @@ long long var_smtp_rcpt_timeout;
 long long var_smtp_data_init_timeout;
 long long var_smtp_data_xfer_timeout;
 long long var_smtp_data_done_timeout;
+long long var_smtp_connection_cache_time_limit;
+long long var_smtp_connection_reuse_count_limit;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -653,6 +656,9 @@ struct cfg_entry params_table[] = {
 	INT(remote_processes, "10", 1, 1000,
 	    "remote delivery agents (SMTP clients) running at once; each "
 	    "delivers one message to one domain at a time"),
+	INT(remote_destination_concurrency_limit, "20", 1, 1000,
+	    "remote deliveries to one domain at once (requests out at the "
+	    "remote agents); other domains' mail passes what waits"),
 	STRC(inet_protocols, "all", params_check_inet_protocols,
 	    "address families remote delivery connects over: all, ipv4 or "
 	    "ipv6 (A and AAAA records of the other family are not used)"),
@@ -679,6 +685,13 @@ struct cfg_entry params_table[] = {
 	    "time remote delivery waits to send each block of the message"),
 	TIME(smtp_data_done_timeout, "600s", 1, 3600,
 	    "time remote delivery waits for the reply to the final dot"),
+	TIME(smtp_connection_cache_time_limit, "2s", 0, 300,
+	    "time remote delivery keeps an idle connection open for the "
+	    "next message to the same domain (then RSET and reuse); 0 "
+	    "turns connection caching off"),
+	INT(smtp_connection_reuse_count_limit, "100", 1, 100000,
+	    "transactions remote delivery sends over one cached "
+	    "connection before it closes it"),
 	{0},
 };
 

@@ -151,6 +151,7 @@ extern long long var_signer_processes;	/* signer pool size */
 extern long long var_signer_timeout;	/* seconds smtpd waits for it */
 /* remote delivery */
 extern long long var_remote_processes;	/* remote delivery agents */
+extern long long var_remote_destination_concurrency_limit; /* per domain */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
 extern char *var_smtp_tls_security_level;	/* none, may, encrypt */
 extern long long var_smtp_port;		/* port of remote MX hosts */
@@ -161,6 +162,8 @@ extern long long var_smtp_rcpt_timeout;	/* seconds: each RCPT reply */
 extern long long var_smtp_data_init_timeout;	/* seconds: DATA reply */
 extern long long var_smtp_data_xfer_timeout;	/* seconds: content block */
 extern long long var_smtp_data_done_timeout;	/* seconds: final dot */
+extern long long var_smtp_connection_cache_time_limit; /* s idle, 0: off */
+extern long long var_smtp_connection_reuse_count_limit; /* per session */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

@@ -36,6 +36,7 @@
 
 #define SMTP_CLIENT_CHUNK 65536		/* content bytes per write */
 #define SMTP_CLIENT_REASON_MAX 400	/* bytes of a reply we quote */
+#define SMTP_CLIENT_RSET_MS 20000	/* RSET: a cached session is idle */
 
 /* one connection */
 struct smtp_conn {
@@ -46,6 +47,16 @@ struct smtp_conn {
 	struct buf in;			/* unparsed reply bytes */
 	struct smtp_reply reply;	/* the last reply */
 	bool broken;			/* network or protocol error */
+	bool closing;			/* the server said 421 */
+	struct buf why;			/* a transaction's -1: why */
+};
+
+/* an open session: a connection after the greeting, EHLO and STARTTLS */
+struct smtp_session {
+	struct smtp_conn c;
+	struct smtp_client_conf conf;	/* of the latest call */
+	struct smtp_reply ehlo;		/* the server's EHLO reply */
+	char *host;
 };
 
 /* smtp_conn_until - the absolute deadline of a stage of ms */
@@ -531,8 +542,10 @@ smtp_conn_all(struct outcome *out, const bool *open, size_t n,
 			outcome_set(&out[i], st, dsn, "%s", text);
 }
 
-/* smtp_conn_transaction - MAIL, RCPT, DATA after the EHLO; sets out */
-static void
+/* smtp_conn_transaction - MAIL, RCPT, DATA after the EHLO; sets out;
+ * -1 when the connection was lost, or the server closing (421), before
+ * MAIL FROM was accepted: nothing decided (out holds the deferral) */
+static int
 smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
     const struct smtp_envelope *env, struct outcome *out)
 {
@@ -547,6 +560,7 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 	struct buf conv = BUF_INIT, *mem = NULL;
 	off_t msize = env->size;
 	size_t accepted = 0, sent;
+	int rc = 0;
 
 	if (env->eightbit && !has_8bit) {
 		/* RFC 6152 3: convert to 7 bits, or bounce if we cannot */
@@ -587,12 +601,16 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 	buf_truncate(&line, line.len - 2);
 	if (smtp_conn_command(c, c->conf->mail_ms, "MAIL FROM", &line,
 	    &why) < 0)
-		goto broken;
+		goto broken_mail;
 	sent = pipelining ? env->nrcpt : 0;
 	if (smtp_conn_reply(c, c->conf->mail_ms, "receiving the MAIL FROM "
 	    "reply", &why) < 0)
-		goto broken;
+		goto broken_mail;
 	if (smtp_reply_class(&c->reply) != 2) {
+		if (c->reply.code == 421) {
+			c->closing = true;
+			rc = -1;
+		}
 		for (size_t i = 0; i < env->nrcpt; i++)
 			smtp_conn_outcome(c, "MAIL FROM", &out[i]);
 		/* the pipelined RCPT replies are read and ignored */
@@ -654,6 +672,8 @@ broken_rcpt:
 		if (open[i])
 			smtp_conn_outcome(c, "end of DATA", &out[i]);
 	goto out;
+broken_mail:
+	rc = -1;
 broken:
 	/* a network error: whatever is not decided waits for a retry */
 	for (size_t i = 0; i < env->nrcpt; i++)
@@ -661,86 +681,225 @@ broken:
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.4.2", "%s",
 			    buf_cstr(&why));
 out:
+	/* the server is going away (RFC 5321 3.8): not to be reused */
+	if (c->reply.code == 421)
+		c->closing = true;
+	if (rc < 0 && why.len > 0)
+		buf_set(&c->why, buf_cstr(&why));
+	else if (rc < 0)
+		smtp_conn_said(c, "MAIL FROM", &c->why);
 	x_free(&open);
 	buf_free(&conv);
 	buf_free(&line);
 	buf_free(&why);
 	buf_free(&text);
+	return rc;
 }
 
-/* smtp_client_deliver - one transaction on fd */
+/* smtp_client_use_conf - take conf for the next steps of s */
+static void
+smtp_client_use_conf(struct smtp_session *s,
+    const struct smtp_client_conf *conf)
+{
+	s->conf = *conf;
+	s->c.conf = &s->conf;
+}
+
+/* smtp_client_free - free s, its TLS state and buffers, not the fd */
+static void
+smtp_client_free(struct smtp_session **sp)
+{
+	struct smtp_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->c.ssl != NULL) {
+		if (!s->c.broken)
+			(void)SSL_shutdown(s->c.ssl);
+		SSL_free(s->c.ssl);
+	}
+	buf_free(&s->c.in);
+	buf_free(&s->c.why);
+	smtp_reply_free(&s->c.reply);
+	smtp_reply_free(&s->ehlo);
+	x_free(&s->host);
+	x_free(sp);
+}
+
+/* smtp_client_open - greeting, EHLO, STARTTLS, EHLO on fd */
+struct smtp_session *
+smtp_client_open(int fd, const char *host,
+    const struct smtp_client_conf *conf, struct smtp_client_info *info,
+    struct buf *why)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	struct smtp_conn *c = &s->c;
+	struct buf line = BUF_INIT;
+
+	s->host = xstrdup(host);
+	c->fd = fd;
+	c->host = s->host;
+	buf_init(&c->in);
+	buf_init(&c->why);
+	smtp_reply_init(&c->reply);
+	smtp_reply_init(&s->ehlo);
+	smtp_client_use_conf(s, conf);
+	if (sock_set_nonblock(fd, true) < 0) {
+		buf_printf(why, "fcntl: %m");
+		goto fail;
+	}
+	if (smtp_conn_reply(c, conf->helo_ms, "receiving the initial "
+	    "greeting", why) < 0)
+		goto fail;
+	if (smtp_reply_class(&c->reply) != 2) {
+		buf_puts(why, "host ");
+		smtp_conn_said(c, "the initial greeting", why);
+		goto fail;
+	}
+	if (smtp_conn_ehlo(c, info, &s->ehlo, why) < 0)
+		goto fail;
+	if (info->esmtp && conf->tls != SMTP_TLS_NONE &&
+	    conf->tls_ctx != NULL && smtp_reply_ehlo(&s->ehlo, "STARTTLS",
+	    NULL)) {
+		buf_set(&line, "STARTTLS");
+		if (smtp_conn_command(c, conf->helo_ms, "STARTTLS", &line,
+		    why) < 0 || smtp_conn_reply(c, conf->helo_ms,
+		    "receiving the STARTTLS reply", why) < 0)
+			goto fail;
+		if (smtp_reply_class(&c->reply) == 2) {
+			if (smtp_conn_starttls(c, info, why) < 0 ||
+			    smtp_conn_ehlo(c, info, &s->ehlo, why) < 0)
+				goto fail;
+		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+			buf_puts(why, "TLS is required but host ");
+			smtp_conn_said(c, "STARTTLS", why);
+			goto fail;
+		}
+	} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+		buf_printf(why, "TLS is required but %s does not offer "
+		    "STARTTLS", host);
+		goto fail;
+	}
+	buf_free(&line);
+	return s;
+fail:
+	buf_free(&line);
+	smtp_client_free(&s);
+	return NULL;
+}
+
+/* smtp_client_send - one transaction on s */
+int
+smtp_client_send(struct smtp_session *s, const struct smtp_client_conf *conf,
+    const struct smtp_envelope *env, struct outcome *out, struct buf *why)
+{
+	int rc;
+
+	smtp_client_use_conf(s, conf);
+	for (size_t i = 0; i < env->nrcpt; i++)
+		outcome_free(&out[i]);	/* dsn "" marks "not decided" */
+	buf_reset(&s->c.why);
+	rc = smtp_conn_transaction(&s->c, &s->ehlo, env, out);
+	if (rc < 0)
+		buf_puts(why, buf_cstr(&s->c.why));
+	return rc;
+}
+
+/* smtp_client_usable - not broken, no 421, nothing unasked waiting */
+bool
+smtp_client_usable(struct smtp_session *s)
+{
+	struct pollfd pfd = {.fd = s->c.fd, .events = POLLIN};
+	int n;
+
+	if (s->c.broken || s->c.closing || s->c.in.len > 0)
+		return false;
+	if (s->c.ssl != NULL && SSL_pending(s->c.ssl) > 0)
+		return false;
+	/* readable while idle: EOF, a reset, or an unasked 421 */
+	do {
+		n = poll(&pfd, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	return n == 0;
+}
+
+/* smtp_client_reset - RSET, for the next transaction */
+int
+smtp_client_reset(struct smtp_session *s, const struct smtp_client_conf *conf)
+{
+	struct buf line = BUF_INIT, why = BUF_INIT;
+	long long ms = conf->helo_ms < SMTP_CLIENT_RSET_MS ? conf->helo_ms :
+	    SMTP_CLIENT_RSET_MS;
+	int rc = -1;
+
+	smtp_client_use_conf(s, conf);
+	if (!smtp_client_usable(s))
+		goto out;
+	buf_set(&line, "RSET");
+	if (smtp_conn_command(&s->c, ms, "RSET", &line, &why) < 0 ||
+	    smtp_conn_reply(&s->c, ms, "receiving the RSET reply", &why) < 0)
+		goto out;
+	if (s->c.reply.code == 421)
+		s->c.closing = true;
+	if (smtp_reply_class(&s->c.reply) == 2)
+		rc = 0;
+	else
+		msg_debug("%s: RSET refused: %d", s->host, s->c.reply.code);
+out:
+	buf_free(&line);
+	buf_free(&why);
+	return rc;
+}
+
+/* smtp_client_fd - the socket of s */
+int
+smtp_client_fd(const struct smtp_session *s)
+{
+	return s->c.fd;
+}
+
+/* smtp_client_close - QUIT unless broken, and free */
+void
+smtp_client_close(struct smtp_session **sp)
+{
+	struct smtp_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	/* QUIT, politely and briefly, unless the connection broke; the
+	 * request's deadline may be past when an idle session closes */
+	s->conf.deadline = 0;
+	if (s->conf.helo_ms > 5000 || s->conf.helo_ms <= 0)
+		s->conf.helo_ms = 5000;
+	if (!s->c.broken && !s->c.closing) {
+		struct buf line = BUF_INIT, ignored = BUF_INIT;
+
+		buf_set(&line, "QUIT");
+		if (smtp_conn_command(&s->c, s->conf.helo_ms, "QUIT", &line,
+		    &ignored) == 0)
+			(void)smtp_conn_reply(&s->c, s->conf.helo_ms, "QUIT",
+			    &ignored);
+		buf_free(&line);
+		buf_free(&ignored);
+	}
+	smtp_client_free(sp);
+}
+
+/* smtp_client_deliver - one transaction on fd: open, send, close */
 int
 smtp_client_deliver(int fd, const char *host,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
     struct outcome *out, struct smtp_client_info *info, struct buf *why)
 {
-	struct smtp_conn c = {.fd = fd, .host = host, .conf = conf};
-	struct smtp_reply ehlo;
-	struct buf line = BUF_INIT;
-	int rc = -1;
+	struct smtp_session *s;
+	struct buf ignored = BUF_INIT;
 
-	buf_init(&c.in);
-	smtp_reply_init(&c.reply);
-	smtp_reply_init(&ehlo);
-	if (sock_set_nonblock(fd, true) < 0) {
-		buf_printf(why, "fcntl: %m");
-		goto out;
-	}
-	for (size_t i = 0; i < env->nrcpt; i++)
-		outcome_free(&out[i]);	/* dsn "" marks "not decided" */
-	if (smtp_conn_reply(&c, conf->helo_ms, "receiving the initial "
-	    "greeting", why) < 0)
-		goto out;
-	if (smtp_reply_class(&c.reply) != 2) {
-		buf_puts(why, "host ");
-		smtp_conn_said(&c, "the initial greeting", why);
-		goto out;
-	}
-	if (smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
-		goto out;
-	if (info->esmtp && conf->tls != SMTP_TLS_NONE &&
-	    conf->tls_ctx != NULL && smtp_reply_ehlo(&ehlo, "STARTTLS",
-	    NULL)) {
-		buf_set(&line, "STARTTLS");
-		if (smtp_conn_command(&c, conf->helo_ms, "STARTTLS", &line,
-		    why) < 0 || smtp_conn_reply(&c, conf->helo_ms,
-		    "receiving the STARTTLS reply", why) < 0)
-			goto out;
-		if (smtp_reply_class(&c.reply) == 2) {
-			if (smtp_conn_starttls(&c, info, why) < 0 ||
-			    smtp_conn_ehlo(&c, info, &ehlo, why) < 0)
-				goto out;
-		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
-			buf_puts(why, "TLS is required but host ");
-			smtp_conn_said(&c, "STARTTLS", why);
-			goto out;
-		}
-	} else if (conf->tls == SMTP_TLS_ENCRYPT) {
-		buf_printf(why, "TLS is required but %s does not offer "
-		    "STARTTLS", host);
-		goto out;
-	}
-	smtp_conn_transaction(&c, &ehlo, env, out);
-	rc = 0;
-	/* QUIT, politely and briefly, unless the connection broke */
-	if (!c.broken) {
-		struct buf ignored = BUF_INIT;
-
-		buf_set(&line, "QUIT");
-		if (smtp_conn_command(&c, conf->helo_ms < 5000 ?
-		    conf->helo_ms : 5000, "QUIT", &line, &ignored) == 0)
-			(void)smtp_conn_reply(&c, 5000, "QUIT", &ignored);
-		buf_free(&ignored);
-	}
-out:
-	if (c.ssl != NULL) {
-		if (!c.broken)
-			(void)SSL_shutdown(c.ssl);
-		SSL_free(c.ssl);
-	}
-	buf_free(&line);
-	buf_free(&c.in);
-	smtp_reply_free(&c.reply);
-	smtp_reply_free(&ehlo);
-	return rc;
+	if ((s = smtp_client_open(fd, host, conf, info, why)) == NULL)
+		return -1;
+	/* on a fresh session -1 (nothing decided) still set out: the
+	 * deferral, or the 421, is the answer */
+	(void)smtp_client_send(s, conf, env, out, &ignored);
+	buf_free(&ignored);
+	smtp_client_close(&s);
+	return 0;
 }

@@ -14,6 +14,13 @@
  * with 5.6.7) and DSN
  * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
  *
+ * Sessions (for connection caching, delivery/remote_cache.c):
+ * smtp_client_open does the greeting, EHLO and STARTTLS and keeps the
+ * TLS state and the server's EHLO reply; smtp_client_send runs one
+ * transaction on it; smtp_client_reset sends RSET (2xx required) so the
+ * session can take another; smtp_client_close says QUIT and frees it.
+ * smtp_client_deliver is all of that for one transaction.
+ *
  * Results: smtp_client_deliver returns -1 when the host failed before the
  * transaction started (connection lost, greeting or EHLO not 2xx, TLS
  * failure, TLS required and not offered): nothing was decided and the
@@ -76,6 +83,35 @@ struct smtp_client_info {
 	bool verified;		/* certificate verified for host */
 	bool esmtp;			/* EHLO was accepted */
 };
+
+struct smtp_session;
+
+/* smtp_client_open - greeting, EHLO (HELO), STARTTLS and EHLO again on
+ * the connected socket fd (made non-blocking; the caller closes it after
+ * smtp_client_close) to host; NULL with why: try the next host */
+struct smtp_session *smtp_client_open(int fd, const char *host,
+    const struct smtp_client_conf *conf, struct smtp_client_info *info,
+    struct buf *why);
+/* smtp_client_send - one transaction (MAIL, RCPT, DATA) on s with conf
+ * (its deadline); out[0..env->nrcpt) always set. 0: decided. -1 with
+ * why: the session failed before MAIL FROM was accepted (connection
+ * lost, or 421): nothing was decided, so a reused session may try again
+ * on a fresh one; on a fresh session out (deferred) is the answer */
+int smtp_client_send(struct smtp_session *s,
+    const struct smtp_client_conf *conf, const struct smtp_envelope *env,
+    struct outcome *out, struct buf *why);
+/* smtp_client_usable - s may take another transaction: no network
+ * error, no 421, and nothing arrived unasked (EOF, an idle 421) */
+bool smtp_client_usable(struct smtp_session *s);
+/* smtp_client_reset - RSET after a transaction; 0 when the server
+ * answered 2xx, -1: do not reuse s (close it) */
+int smtp_client_reset(struct smtp_session *s,
+    const struct smtp_client_conf *conf);
+/* smtp_client_fd - the socket s runs on */
+int smtp_client_fd(const struct smtp_session *s);
+/* smtp_client_close - QUIT (unless the connection broke or the server
+ * said 421), then free *s and set it NULL; the socket stays open */
+void smtp_client_close(struct smtp_session **s);
 
 /* smtp_client_deliver - one transaction on the connected socket fd (the
  * caller closes it) to host (for SNI and the log); out[0..env->nrcpt)

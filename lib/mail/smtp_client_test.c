@@ -2,7 +2,9 @@
  * smtp_client_test - the SMTP client's state machine against a scripted
  * server (a child process on a socketpair): pipelining, HELO fallback,
  * SIZE, DSN parameters, dot-stuffing, per-recipient results, greeting
- * failures, timeouts and a connection lost in the middle.
+ * failures, timeouts and a connection lost in the middle; sessions that
+ * take two transactions with RSET between, and the ones that must not be
+ * reused (RSET refused, 421, closed by the server while idle).
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -455,7 +457,228 @@ test_lost_after_rcpt(void)
 	buf_free(&why);
 }
 
+/* session - a session against script (the server forked on a
+ * socketpair); *pid_r and *fd_r to reap and close with session_end */
+static struct smtp_session *
+session(const struct step *script, struct smtp_client_conf *conf,
+    struct smtp_envelope *env, pid_t *pid_r, int *fd_r)
+{
+	char path[] = "/tmp/herald-smtp-client-XXXXXX";
+	struct smtp_client_info info = {.tls = BUF_INIT};
+	struct buf why = BUF_INIT;
+	struct smtp_session *s;
+	int sv[2], bfd = mkstemp(path);
+
+	if (bfd < 0 || unlink(path) < 0 ||
+	    write(bfd, body_in, strlen(body_in)) != (ssize_t)strlen(body_in))
+		abort();
+	env->fd = bfd;
+	env->off = 0;
+	env->size = (off_t)strlen(body_in);
+	*conf = (struct smtp_client_conf){
+		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY,
+		.helo_ms = 2000, .mail_ms = 2000, .rcpt_ms = 2000,
+		.data_init_ms = 2000, .data_xfer_ms = 2000,
+		.data_done_ms = 2000,
+	};
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		abort();
+	if ((*pid_r = fork()) == 0) {
+		close(sv[0]);
+		close(bfd);
+		server(sv[1], script);
+	}
+	close(sv[1]);
+	*fd_r = sv[0];
+	s = smtp_client_open(sv[0], "mx.b.test", conf, &info, &why);
+	if (s == NULL)
+		fprintf(stderr, "  session: %s\n", buf_cstr(&why));
+	buf_free(&info.tls);
+	buf_free(&why);
+	return s;
+}
+
+/* session_end - close s and the socket; the server's exit status */
+static int
+session_end(struct smtp_session **s, struct smtp_envelope *env, pid_t pid,
+    int fd)
+{
+	int st = -1;
+
+	smtp_client_close(s);
+	close(fd);
+	close(env->fd);
+	if (waitpid(pid, &st, 0) != pid)
+		abort();
+	return st;
+}
+
+/* send1 - one transaction for the one recipient of env: its status, or
+ * -1 when smtp_client_send said nothing was decided */
+static int
+send1(struct smtp_session *s, const struct smtp_client_conf *conf,
+    const struct smtp_envelope *env)
+{
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int rc;
+
+	outcome_init(&out[0]);
+	rc = smtp_client_send(s, conf, env, out, &why) < 0 ? -1 :
+	    (int)out[0].status;
+	outcome_free(&out[0]);
+	buf_free(&why);
+	return rc;
+}
+
+static const char *const bob[] = {"bob@b.test"};
+
+static void
+test_session_two_transactions(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 PIPELINING\r\n"},
+		{"MAIL FROM:<a@a.test>", NULL},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 2.0.0 first\r\n"},
+		{"RSET", "250 2.0.0 ok\r\n"},
+		{"MAIL FROM:<a@a.test>", NULL},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 2.0.0 second\r\n"},
+		{"RSET", "250 2.0.0 ok\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = bob,
+	    .nrcpt = 1};
+	struct smtp_client_conf conf;
+	struct smtp_session *s;
+	pid_t pid;
+	int fd, st;
+
+	s = session(script, &conf, &env, &pid, &fd);
+	T_ASSERT(s != NULL);
+	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
+	T_ASSERT(smtp_client_usable(s));
+	T_EQ_INT(smtp_client_reset(s, &conf), 0);
+	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
+	T_EQ_INT(smtp_client_reset(s, &conf), 0);
+	T_ASSERT(smtp_client_usable(s));
+	st = session_end(&s, &env, pid, fd);
+	T_CHILD_OK(st);
+}
+
+static void
+test_session_rset_refused(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL FROM:<a@a.test>", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "250 2.0.0 first\r\n"},
+		{"RSET", "502 5.5.1 no RSET here\r\n"},
+		{"QUIT", "221 bye\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = bob,
+	    .nrcpt = 1};
+	struct smtp_client_conf conf;
+	struct smtp_session *s;
+	pid_t pid;
+	int fd, st;
+
+	s = session(script, &conf, &env, &pid, &fd);
+	T_ASSERT(s != NULL);
+	T_EQ_INT(send1(s, &conf, &env), OUTCOME_OK);
+	T_EQ_INT(smtp_client_reset(s, &conf), -1);
+	st = session_end(&s, &env, pid, fd);
+	T_CHILD_OK(st);
+}
+
+static void
+test_session_421(void)
+{
+	/* 421 to the end of data: decided (deferred), never reused */
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL FROM:<a@a.test>", "250 ok\r\n"},
+		{"RCPT TO:<bob@b.test>", "250 ok\r\n"},
+		{"DATA", "354 go\r\n"},
+		{"DATA-BODY", "421 4.3.2 shutting down\r\n"},
+		{NULL, NULL},
+	};
+	/* 421 to MAIL on a session: nothing decided, -1 */
+	static const struct step script2[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{"MAIL FROM:<a@a.test>", "421 4.4.2 idle too long\r\n"},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = bob,
+	    .nrcpt = 1};
+	struct smtp_client_conf conf;
+	struct smtp_session *s;
+	pid_t pid;
+	int fd, st;
+
+	s = session(script, &conf, &env, &pid, &fd);
+	T_ASSERT(s != NULL);
+	T_EQ_INT(send1(s, &conf, &env), OUTCOME_DEFERRED);
+	T_ASSERT(!smtp_client_usable(s));
+	T_EQ_INT(smtp_client_reset(s, &conf), -1);
+	st = session_end(&s, &env, pid, fd);
+	T_CHILD_OK(st);
+
+	s = session(script2, &conf, &env, &pid, &fd);
+	T_ASSERT(s != NULL);
+	T_EQ_INT(send1(s, &conf, &env), -1);
+	T_ASSERT(!smtp_client_usable(s));
+	st = session_end(&s, &env, pid, fd);
+	T_CHILD_OK(st);
+}
+
+static void
+test_session_closed_while_idle(void)
+{
+	/* the server closes an idle session: not usable; and MAIL on it
+	 * anyway is "nothing decided" (-1), not a deferral */
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250 x\r\n"},
+		{NULL, "CLOSE"},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = bob,
+	    .nrcpt = 1};
+	struct smtp_client_conf conf;
+	struct smtp_session *s;
+	pid_t pid;
+	int fd, st;
+
+	s = session(script, &conf, &env, &pid, &fd);
+	T_ASSERT(s != NULL);
+	if (waitpid(pid, &st, 0) != pid)
+		abort();
+	T_CHILD_OK(st);
+	T_ASSERT(!smtp_client_usable(s));
+	T_EQ_INT(send1(s, &conf, &env), -1);
+	smtp_client_close(&s);
+	close(fd);
+	close(env.fd);
+}
+
 static const struct test_case cases[] = {
+	{"session: two transactions with RSET between",
+	    test_session_two_transactions},
+	{"session: RSET refused, not reused", test_session_rset_refused},
+	{"session: 421 is never reused; 421 to MAIL decides nothing",
+	    test_session_421},
+	{"session: closed while idle", test_session_closed_while_idle},
 	{"pipelined MAIL/RCPT, dot-stuffing, 250 and 550", test_pipelined},
 	{"HELO fallback, no extensions, 4xx defers",
 	    test_helo_fallback_and_dsn_off},

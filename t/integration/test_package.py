@@ -241,7 +241,7 @@ def test_install_run_remove_purge(tmp_path, token):
     deb = build_deb(tmp_path)
     pages = lint(deb, tmp_path)
     assert {"heraldctl.8", "herald.8", "herald.conf.5", "imapd.8",
-            "smtpd.8",
+            "smtpd.8", "remote.8",
             "sendmail.1", "mailq.1", "newaliases.1"} <= set(pages), pages
 
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")

@@ -9,7 +9,9 @@ through dns_stub_zones:
   B  b.test, bob; the MX of b.test (mx.b.test A 127.0.0.3), STARTTLS
   S  a scripted SMTP server (threads in this process), the MX of c.test
      (127.0.0.5): 550 for "reject-*", 1 s before its answer to
-     "slow-*", SIZE 20000, records what it got
+     "slow-*", SIZE 20000, records what it got; after a transaction
+     for "drop-*" it closes the connection at the next command (as a
+     server that dropped an idle connection)
   T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
      tlsfail.test, whose second MX is B
   nullmx.test has a null MX (RFC 7505)
@@ -64,6 +66,7 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
         with self.server.lock:
             self.server.sessions.append(seen)
         self.reply("220 mx.c.test ESMTP scripted")
+        drop = drop_next = False
         for _ in range(1000):
             line = self.rfile.readline(1000)
             if not line:
@@ -71,6 +74,10 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
             cmd = line.rstrip(b"\r\n").decode(errors="replace")
             seen.append(cmd)
             verb = cmd[:4].upper()
+            if drop:
+                return
+            if verb == "RCPT" and "<drop-" in cmd:
+                drop_next = True
             if verb == "EHLO":
                 self.reply("250-mx.c.test\r\n250-PIPELINING\r\n"
                            "250-SIZE %d\r\n250 8BITMIME" % S_SIZE)
@@ -94,6 +101,9 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
                     body.append(b)
                 seen.append("BODY %d" % sum(len(b) for b in body))
                 self.reply("250 2.0.0 queued as S1")
+                drop = drop_next
+            elif verb == "RSET":
+                self.reply("250 2.0.0 ok")
             elif verb == "QUIT":
                 self.reply("221 bye")
                 return
@@ -130,6 +140,22 @@ class BadTLSHandler(socketserver.StreamRequestHandler):
             else:
                 self.wfile.write(b"503 5.5.1 STARTTLS first\r\n")
             self.wfile.flush()
+
+
+def mark(script):
+    """Where each session of script is now, for commands_since()."""
+    with script.lock:
+        return [len(x) for x in script.sessions]
+
+
+def commands_since(script, m):
+    """The commands each session sent after mark m (a connection reused
+    from before it, and the new ones); sessions that sent none left
+    out."""
+    with script.lock:
+        got = [list(x[m[i]:]) if i < len(m) else list(x)
+               for i, x in enumerate(script.sessions)]
+    return [x for x in got if x]
 
 
 def sendmail(inst, sender, rcpts, data):
@@ -270,7 +296,7 @@ def test_null_mx_bounces_at_once(net, token):
 
 def test_over_size_bounces_without_data(net, token):
     a, script = net["a"], net["script"]
-    before = len(script.sessions)
+    before = mark(script)
     since = a.log_size()
     sendmail(a, "alice@a.test", ["big@c.test"],
              message(token, "big@c.test", "x" * 70 + "\n") +
@@ -278,15 +304,16 @@ def test_over_size_bounces_without_data(net, token):
     qid_for(a, "big@c.test", since, "bounced")
     dsn = a.wait_messages(token, "alice", domain="a.test")[0]
     assert b"5.3.4" in dsn
-    sessions = script.sessions[before:]
-    assert sessions, "A never connected"
+    # a new connection, or one cached from an earlier test (RSET)
+    sessions = commands_since(script, before)
+    assert sessions, "A never talked to S"
     for s in sessions:
         assert not any(c.upper().startswith(("MAIL", "DATA")) for c in s), s
 
 
 def test_one_550_one_250(net, token):
     a, script = net["a"], net["script"]
-    before = len(script.sessions)
+    before = mark(script)
     since = a.log_size()
     sendmail(a, "alice@a.test", ["ok@c.test", "reject-y@c.test"],
              message(token, "ok@c.test, reject-y@c.test"))
@@ -296,11 +323,13 @@ def test_one_550_one_250(net, token):
     assert b"reject-y@c.test" in dsn
     assert b"Final-Recipient: rfc822; ok@c.test" not in dsn
     # one transaction: MAIL and both RCPTs pipelined, then DATA
-    s = [x for x in script.sessions[before:] if any(
+    # (on a new connection after EHLO, or on a cached one after RSET)
+    s = [x for x in commands_since(script, before) if any(
         c.startswith("RCPT") for c in x)]
-    assert len(s) == 1, script.sessions[before:]
+    assert len(s) == 1, commands_since(script, before)
     verbs = [c.split()[0].split(":")[0].upper() for c in s[0]]
-    assert verbs[:5] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], s[0]
+    assert verbs[0] in ("EHLO", "RSET"), s[0]
+    assert verbs[1:5] == ["MAIL", "RCPT", "RCPT", "DATA"], s[0]
     a.wait_queue_empty(timeout=20)
 
 
@@ -328,7 +357,7 @@ def test_smtputf8_body_only_needs_8bitmime(net, token):
     only the body is UTF-8: S (8BITMIME, no SMTPUTF8) gets the message
     with BODY=8BITMIME (RFC 6531 3.2), it does not bounce with 5.6.7."""
     a, script = net["a"], net["script"]
-    before = len(script.sessions)
+    before = mark(script)
     since = a.log_size()
     msg = message(token, "utf8body@c.test", "caf\u00e9\n")
     with smtplib.SMTP("127.0.0.2", a.port, timeout=30,
@@ -338,7 +367,7 @@ def test_smtputf8_body_only_needs_8bitmime(net, token):
                    msg.replace("\n", "\r\n").encode(),
                    mail_options=["SMTPUTF8", "BODY=8BITMIME"])
     qid_for(a, "utf8body@c.test", since, "sent")
-    mails = [c for x in script.sessions[before:] for c in x
+    mails = [c for x in commands_since(script, before) for c in x
              if c.upper().startswith("MAIL")]
     assert mails and "BODY=8BITMIME" in mails[-1], mails
     assert "SMTPUTF8" not in mails[-1], mails
@@ -384,3 +413,122 @@ def test_reload_keeps_requests_on_their_way(net, token):
     log = a.log_text(since)
     assert "delivery agent died" not in log, log
     assert "status=deferred" not in log, log
+
+
+def rcpt_sessions(script, token):
+    """The sessions of script with a RCPT for a recipient with token."""
+    with script.lock:
+        return [list(x) for x in script.sessions
+                if any(c.startswith("RCPT") and token in c for c in x)]
+
+
+def set_cache(a, limit):
+    """Set smtp_connection_cache_time_limit and reload; back when the
+    new qmgr runs (the old one, and the remote agents it used with the
+    old setting, are gone then)."""
+    since = a.log_size()
+    a.set_config(smtp_connection_cache_time_limit=limit)
+    a.ctl_ok("reload")
+    a.wait_log(r"herald/qmgr\[\d+\]: started", since=since)
+
+
+def test_connection_reused_for_the_same_domain(net, token):
+    """Five messages to c.test back to back: the remote agent keeps the
+    connection to S open after each and sends the next message over it
+    after RSET, so S sees fewer connections than messages (qmgr gives a
+    domain's next request to the agent that served the domain last)."""
+    a, script = net["a"], net["script"]
+    set_cache(a, "10s")	# the default 2 s, with room on a slow machine
+    try:
+        since = a.log_size()
+        rcpts = ["reuse-%d-%s@c.test" % (i, token) for i in range(5)]
+        for r in rcpts:
+            sendmail(a, "alice@a.test", [r], message(token, r))
+        for r in rcpts:
+            qid_for(a, r, since, "sent")
+        sessions = rcpt_sessions(script, token)
+        assert 1 <= len(sessions) < 5, sessions
+        reused = max(sessions, key=lambda x: sum(
+            c.startswith("MAIL") for c in x))
+        verbs = [c.split()[0].split(":")[0].upper() for c in reused]
+        assert verbs.count("MAIL") >= 2, reused
+        # RSET before every transaction after the first on a connection
+        first = verbs.index("MAIL")
+        for i, v in enumerate(verbs):
+            if v == "MAIL" and i > first:
+                assert verbs[i - 1] == "RSET", reused
+        assert a.wait_log(r"reusing connection to mx\.c\.test\[%s\]:\d+, "
+                          r"transaction 2" % re.escape(S_ADDR), since=since)
+        assert "status=deferred" not in a.log_text(since)
+    finally:
+        set_cache(a, None)
+
+
+def test_connection_cache_off(net, token):
+    """smtp_connection_cache_time_limit = 0: one connection a message,
+    each ended with QUIT."""
+    a, script = net["a"], net["script"]
+    set_cache(a, "0")
+    try:
+        since = a.log_size()
+        rcpts = ["off-%d-%s@c.test" % (i, token) for i in range(5)]
+        for r in rcpts:
+            sendmail(a, "alice@a.test", [r], message(token, r))
+        for r in rcpts:
+            qid_for(a, r, since, "sent")
+        H.wait_for(lambda: all(x and x[-1] == "QUIT" for x in
+                               rcpt_sessions(script, token)),
+                   10, what="QUIT on every connection")
+        sessions = rcpt_sessions(script, token)
+        assert len(sessions) == 5, sessions
+        assert not any("RSET" in x for x in sessions), sessions
+        assert "reusing connection" not in a.log_text(since)
+    finally:
+        set_cache(a, None)
+
+
+def test_cached_connection_dropped_connects_anew(net, token):
+    """S drops the connection cached after a "drop-*" transaction: the
+    next message to c.test goes over a fresh connection at once, not
+    deferred."""
+    a, script = net["a"], net["script"]
+    set_cache(a, "10s")
+    try:
+        since = a.log_size()
+        first = "drop-%s@c.test" % token
+        second = "after-%s@c.test" % token
+        sendmail(a, "alice@a.test", [first], message(token, first))
+        qid_for(a, first, since, "sent")
+        sendmail(a, "alice@a.test", [second], message(token, second))
+        qid_for(a, second, since, "sent")
+        a.wait_log(r"mx\.c\.test\[%s\]:\d+: cached connection is gone "
+                   r"or refused RSET; connecting anew" % re.escape(S_ADDR),
+                   since=since)
+        log = a.log_text(since)
+        assert "status=deferred" not in log, log
+        s = rcpt_sessions(script, "after-" + token)
+        assert len(s) == 1 and s[0][0].startswith("EHLO"), s
+    finally:
+        set_cache(a, None)
+
+
+def test_connection_reused_over_tls(net, token):
+    """A cached connection keeps its TLS session: the second message to
+    B goes over the same TLS connection (no new handshake logged)."""
+    a, b = net["a"], net["b"]
+    set_cache(a, "10s")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token + "-1", "bob@b.test"))
+        qid_for(a, "bob@b.test", since, "sent")
+        mid = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token + "-2", "bob@b.test"))
+        qid_for(a, "bob@b.test", mid, "sent")
+        b.wait_messages(token + "-2", "bob", domain="b.test")
+        assert a.wait_log(r"reusing connection to mx\.b\.test\[%s\]:\d+, "
+                          r"transaction 2" % re.escape(B_ADDR), since=mid)
+        assert " TLS TLSv1" not in a.log_text(mid), a.log_text(mid)
+    finally:
+        set_cache(a, None)
