@@ -182,7 +182,7 @@ remote_tls_level(void)
 static void
 remote_deliver(const char *qid, const struct remote_route *rt,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
-    struct outcome *out)
+    struct outcome *out, bool *nodsn_r)
 {
 	struct buf why = BUF_INIT;
 
@@ -219,6 +219,7 @@ remote_deliver(const char *qid, const struct remote_route *rt,
 			msg_info("%s: %s: no TLS (plaintext)", qid, relay);
 		buf_free(&info.tls);
 		if (rc == 0) {
+			*nodsn_r = !info.dsn;
 			for (size_t k = 0; k < env->nrcpt; k++)
 				msg_info("%s: to=<%s>, relay=%s, dsn=%s, "
 				    "status=%s (%s)", qid, env->rcpt[k], relay,
@@ -239,7 +240,7 @@ remote_deliver(const char *qid, const struct remote_route *rt,
 static void
 remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
-    struct outcome *out)
+    struct outcome *out, bool *nodsn_r)
 {
 	const char **rcpt = xcalloc(n, sizeof(*rcpt));
 	const char **orcpt = xcalloc(n, sizeof(*orcpt));
@@ -305,7 +306,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		msg_info("%s: %s: %s", qid, domain,
 		    buf_cstr(&rt.fail.reason));
 	} else {
-		remote_deliver(qid, &rt, &conf, &env, out);
+		remote_deliver(qid, &rt, &conf, &env, out, nodsn_r);
 	}
 	remote_route_free(&rt);
 	x_free(&rcpt);
@@ -325,7 +326,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 	long long *idx = NULL;
 	const char *qid, *dom = NULL;
 	size_t n;
-	bool bad = false;
+	bool bad = false, nodsn = false;
 	int ret = -1;
 
 	if (ipc_delivery_request(req, qfd, REMOTE_RCPT_MAX, &idx, &n,
@@ -363,7 +364,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, tls, qid, qf, qfd, idx, n, out);
+		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");
@@ -373,6 +374,9 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 		    remote_result_name(out[i].status));
 		ipc_put_str(&reply, IPC_DSN_CODE, out[i].dsn);
 		ipc_put_str(&reply, IPC_REASON, buf_cstr(&out[i].reason));
+		/* RFC 3461 5.2: NOTIFY could not go on; qmgr reports it */
+		if (nodsn && out[i].status == OUTCOME_OK)
+			ipc_put_str(&reply, IPC_RELAYED, "1");
 	}
 	buf_reset(&why);
 	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,

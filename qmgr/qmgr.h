@@ -66,6 +66,7 @@ struct qmgr_result {
 	char status;		/* 0 not attempted, QFILE_QUEUED (deferred),
 				   QFILE_DELIVERED, QFILE_BOUNCED */
 	bool infra;		/* deferred because the agent failed */
+	bool relayed;		/* delivered to a server without DSN */
 	const char *relay;	/* "local" or "none", for the log line */
 	char dsn[16];		/* enhanced status code "4.3.0" */
 	char *reason;		/* text for logs and DSNs (owned) */

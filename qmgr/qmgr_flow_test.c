@@ -41,6 +41,7 @@ enum agent_mode {
 	AGENT_WRONG,		/* reply for other recipient indexes */
 	AGENT_TRICKLE,		/* deliver, reply one byte at a time */
 	AGENT_REMOTE_DEFER,	/* defer each: "N recipient(s) for DOMAIN" */
+	AGENT_RELAYED,		/* deliver each to a server without DSN */
 };
 
 static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
@@ -107,6 +108,8 @@ agent_serve(int conn, enum agent_mode mode)
 				ipc_put_str(&reply, IPC_DSN_CODE, "2.0.0");
 				ipc_put_str(&reply, IPC_REASON,
 				    "delivered to maildir");
+				if (mode == AGENT_RELAYED)
+					ipc_put_str(&reply, IPC_RELAYED, "1");
 			}
 		}
 		if (mode == AGENT_TRICKLE) {
@@ -758,6 +761,36 @@ test_success_notify(void)
 	done(q);
 }
 
+/* NOTIFY=SUCCESS relayed to a server without DSN: Action: relayed */
+static void
+test_success_relayed(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"x@far.test", "y@far.test", NULL};
+	const char *const notify[] = {"SUCCESS", "FAILURE", NULL};
+	char qid[QID_SIZE], sqid[QID_SIZE] = "";
+	struct buf body = BUF_INIT;
+	struct qfile *qf;
+
+	/* the sender is local: the report goes to the local agent */
+	agent_start(AGENT_REMOTE_DEFER);
+	remote_start(AGENT_RELAYED);
+	enqueue_dsn(q, time(NULL), "s@example.org", rcpts, notify, NULL,
+	    qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	qf = other_deferred(qid, sqid, &body);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->rcpt[0].addr, "s@example.org");
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; x@far.test\r\n"
+	    "Action: relayed\r\nStatus: 2.0.0\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "y@far.test") == NULL);
+	qfile_free(&qf);
+	buf_free(&body);
+	done(q);
+}
+
 /* our own notification bounces: once to the postmaster (bounce=2), whose
  * notice in turn is only dropped */
 static void
@@ -1093,6 +1126,7 @@ static const struct test_case cases[] = {
 	{"no delay warning too soon or when off",
 	    test_delay_warning_not_yet},
 	{"success report for NOTIFY=SUCCESS", test_success_notify},
+	{"relayed report for a server without DSN", test_success_relayed},
 	{"a bounced notification goes once to postmaster",
 	    test_double_bounce},
 	{"agent dies: fast retry", test_agent_dies},

@@ -474,20 +474,23 @@ qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		const struct qmgr_result *r = &msg->res[i];
 
+		bool local = r->relay != NULL &&
+		    strcmp(r->relay, "local") == 0;
+
 		/*
-		 * Local delivery only: remote passes NOTIFY on to a server
-		 * that speaks DSN, and does not yet tell qmgr whether the
-		 * server did (see the report of issue 15).
+		 * A server that speaks DSN got the NOTIFY from remote and
+		 * reports itself; herald reports local deliveries, and
+		 * relays to a server without DSN (RFC 3461 5.2.2).
 		 */
-		if (r->status != QFILE_DELIVERED || r->relay == NULL ||
-		    strcmp(r->relay, "local") != 0 ||
+		if (r->status != QFILE_DELIVERED || (!local && !r->relayed) ||
 		    !qmgr_bounce_notify_success(qf->rcpt[i].notify))
 			continue;
 		br[n].addr = qf->rcpt[i].addr;
 		br[n].orcpt = qf->rcpt[i].orcpt;
 		br[n].dsn = "2.0.0";
-		br[n].reason = "delivered to mailbox";
-		br[n].action = "delivered";
+		br[n].reason = local ? "delivered to mailbox" :
+		    r->reason ? r->reason : "";
+		br[n].action = local ? "delivered" : "relayed";
 		n++;
 	}
 	if (n > 0) {

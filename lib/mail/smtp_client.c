@@ -720,6 +720,7 @@ smtp_client_deliver(int fd, const char *host,
 		    "STARTTLS", host);
 		goto out;
 	}
+	info->dsn = smtp_reply_ehlo(&ehlo, "DSN", NULL);
 	smtp_conn_transaction(&c, &ehlo, env, out);
 	rc = 0;
 	/* QUIT, politely and briefly, unless the connection broke */

@@ -75,6 +75,7 @@ struct smtp_client_info {
 	struct buf tls;		/* "TLSv1.3 with cipher .." or "" */
 	bool verified;		/* certificate verified for host */
 	bool esmtp;			/* EHLO was accepted */
+	bool dsn;			/* the server announced DSN */
 };
 
 /* smtp_client_deliver - one transaction on the connected socket fd (the
