@@ -55,7 +55,10 @@
  *	remote -> qmgr:
  *	  {status=ok} then per requested recipient, in request order,
  *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
- *	   reason=TEXT}
+ *	   reason=TEXT[, relayed=1]}
+ *	relayed=1: delivered to a server that did not announce DSN, so the
+ *	NOTIFY could not be passed on; qmgr sends the sender an
+ *	"Action: relayed" report when NOTIFY asked for SUCCESS (RFC 3461).
  *	A malformed request is logged and the connection dropped. A
  *	request is answered within delivery_timeout: remote stops trying
  *	further addresses a few seconds before it.

@@ -205,7 +205,7 @@ remote_log_outcomes(const char *qid, const char *relay,
 static bool
 remote_deliver_cached(const char *qid, const char *domain,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
-    struct outcome *out)
+    struct outcome *out, bool *nodsn_r)
 {
 	struct smtp_session *s;
 	struct buf why = BUF_INIT;
@@ -220,6 +220,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 		    qid, relay, ntx);
 		buf_reset(&why);
 		if (smtp_client_send(s, conf, env, out, &why) == 0) {
+			*nodsn_r = !smtp_client_dsn(s);
 			remote_log_outcomes(qid, relay, env, out);
 			remote_cache_put(domain, relay, s, fd, ntx);
 			buf_free(&why);
@@ -240,7 +241,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 static void
 remote_deliver(const char *qid, const char *domain,
     const struct remote_route *rt, const struct smtp_client_conf *conf,
-    const struct smtp_envelope *env, struct outcome *out)
+    const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r)
 {
 	struct buf why = BUF_INIT;
 
@@ -279,6 +280,7 @@ remote_deliver(const char *qid, const char *domain,
 			 * set out: the deferral is the answer */
 			buf_reset(&why);
 			(void)smtp_client_send(s, conf, env, out, &why);
+			*nodsn_r = !info.dsn;
 			remote_log_outcomes(qid, relay, env, out);
 			remote_cache_put(domain, relay, s, fd, 1);
 			buf_free(&why);
@@ -298,7 +300,7 @@ remote_deliver(const char *qid, const char *domain,
 static void
 remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
-    struct outcome *out)
+    struct outcome *out, bool *nodsn_r)
 {
 	const char **rcpt = xcalloc(n, sizeof(*rcpt));
 	const char **orcpt = xcalloc(n, sizeof(*orcpt));
@@ -357,7 +359,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
 	/* a session cached for the domain first: no DNS, no handshake */
-	if (remote_deliver_cached(qid, domain, &conf, &env, out))
+	if (remote_deliver_cached(qid, domain, &conf, &env, out, nodsn_r))
 		goto out;
 	remote_route(dns, domain, want4, want6, &rt);
 	if (rt.naddr == 0) {
@@ -367,7 +369,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		msg_info("%s: %s: %s", qid, domain,
 		    buf_cstr(&rt.fail.reason));
 	} else {
-		remote_deliver(qid, domain, &rt, &conf, &env, out);
+		remote_deliver(qid, domain, &rt, &conf, &env, out, nodsn_r);
 	}
 	remote_route_free(&rt);
 out:
@@ -388,7 +390,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 	long long *idx = NULL;
 	const char *qid, *dom = NULL;
 	size_t n;
-	bool bad = false;
+	bool bad = false, nodsn = false;
 	int ret = -1;
 
 	if (ipc_delivery_request(req, qfd, REMOTE_RCPT_MAX, &idx, &n,
@@ -426,7 +428,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, tls, qid, qf, qfd, idx, n, out);
+		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");
@@ -436,6 +438,9 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 		    remote_result_name(out[i].status));
 		ipc_put_str(&reply, IPC_DSN_CODE, out[i].dsn);
 		ipc_put_str(&reply, IPC_REASON, buf_cstr(&out[i].reason));
+		/* RFC 3461 5.2: NOTIFY could not go on; qmgr reports it */
+		if (nodsn && out[i].status == OUTCOME_OK)
+			ipc_put_str(&reply, IPC_RELAYED, "1");
 	}
 	buf_reset(&why);
 	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,

@@ -66,6 +66,7 @@ struct qmgr_result {
 	char status;		/* 0 not attempted, QFILE_QUEUED (deferred),
 				   QFILE_DELIVERED, QFILE_BOUNCED */
 	bool infra;		/* deferred because the agent failed */
+	bool relayed;		/* delivered to a server without DSN */
 	const char *relay;	/* "local" or "none", for the log line */
 	char dsn[16];		/* enhanced status code "4.3.0" */
 	char *reason;		/* text for logs and DSNs (owned) */
@@ -242,23 +243,42 @@ void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
     const size_t *idx, size_t n);
 
 /* qmgr_bounce.c */
-/* one failed recipient in a delivery status notification */
+/* what a notification reports */
+enum qmgr_dsn_kind {
+	QMGR_DSN_FAILED,	/* bounced recipients, to the sender */
+	QMGR_DSN_DELAYED,	/* a delay warning, to the sender */
+	QMGR_DSN_SUCCESS,	/* NOTIFY=SUCCESS deliveries, to the sender */
+	QMGR_DSN_POSTMASTER,	/* a failed notification, to postmaster */
+};
+/* one recipient in a delivery status notification */
 struct qmgr_bounce_rcpt {
 	const char *addr;
 	const char *orcpt;	/* "rfc822;a@b" or "" */
 	const char *dsn;	/* "5.1.1" */
 	const char *reason;
+	const char *action;	/* RFC 3464 Action; NULL: the kind's own */
 };
 /* qmgr_bounce_wanted - does the sender get a DSN for this message? */
 bool qmgr_bounce_wanted(const struct qfile *qf);
+/* qmgr_bounce_double - is qf our own notification (null sender, bounce=1),
+ * whose failure goes once to the postmaster? */
+bool qmgr_bounce_double(const struct qfile *qf);
 /* qmgr_bounce_notify - does recipient r's NOTIFY ask for failures? */
 bool qmgr_bounce_notify(const char *notify);
-/* qmgr_bounce_create - write a DSN for qf (the original, open on qf->fd)
- * to rcpt[0..n) as a new file incoming/<qid>, synced and linked, with
- * incoming/ synced; its queue id goes to qid_r. -1 with why. */
+/* qmgr_bounce_notify_delay - ... for delay warnings (absent: yes)? */
+bool qmgr_bounce_notify_delay(const char *notify);
+/* qmgr_bounce_notify_success - ... for success reports? */
+bool qmgr_bounce_notify_success(const char *notify);
+/* qmgr_bounce_postmaster - the address postmaster notices go to */
+void qmgr_bounce_postmaster(struct buf *out);
+/* qmgr_bounce_create - write a DSN of kind for qf (the original, open on
+ * qf->fd) about rcpt[0..n) as a new file incoming/<qid>, synced and
+ * linked, with incoming/ synced; its queue id goes to qid_r. -1 with
+ * why. */
 int qmgr_bounce_create(const char *spool, const struct qfile *qf,
-    const char *orig_qid, const struct qmgr_bounce_rcpt *rcpt, size_t n,
-    time_t now, char qid_r[QID_SIZE], struct buf *why);
+    const char *orig_qid, enum qmgr_dsn_kind kind,
+    const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
+    char qid_r[QID_SIZE], struct buf *why);
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */
 void qmgr_bounce_date(struct buf *out, time_t t);
 

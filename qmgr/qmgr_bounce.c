@@ -1,15 +1,23 @@
 /*
- * qmgr_bounce - delivery status notifications (RFC 3464) for bounced
- * recipients.
+ * qmgr_bounce - delivery status notifications (RFC 3464, RFC 3461).
+ *
+ * Kinds (enum qmgr_dsn_kind): failed (bounced recipients), delayed (a
+ * delay warning once a recipient has been deferred delay_warning_time),
+ * success (recipients delivered with NOTIFY=SUCCESS) and the postmaster
+ * notice about a notification that itself could not be delivered.
  *
  * A notification is an ordinary queue file: null sender, attribute
- * bounce=1 (so it never bounces again), one recipient, the original
- * sender. Its body is a multipart/report (RFC 6522) with three parts: a
- * human-readable explanation, the message/delivery-status report, and the
- * original message's header section as text/rfc822-headers. It is
- * written unnamed in incoming/, synced, linked under a fresh queue id and
- * incoming/ is synced before qmgr writes any B status (DESIGN.md §4): a
- * crash in between can only send a second notification.
+ * bounce=1 (a failure of it goes once to the postmaster) or bounce=2 (the
+ * postmaster notice: its failure is only logged), one recipient, the
+ * original sender (or the postmaster). Its body is a multipart/report
+ * (RFC 6522) with three parts: a human-readable explanation, the
+ * message/delivery-status report, and the original message: whole as
+ * message/rfc822 when the sender asked for RET=FULL and it is at most
+ * bounce_size_limit bytes, otherwise its header section as
+ * text/rfc822-headers. It is written unnamed in incoming/, synced, linked
+ * under a fresh queue id and incoming/ is synced before qmgr writes any B
+ * status (DESIGN.md §4): a crash in between can only send a second
+ * notification.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,30 +43,74 @@
 bool
 qmgr_bounce_wanted(const struct qfile *qf)
 {
-	const char *b = qfile_attr(qf, QFILE_A_BOUNCE);
-
-	return qf->sender[0] != '\0' && (b == NULL || strcmp(b, "1") != 0);
+	return qf->sender[0] != '\0' && qfile_attr(qf, QFILE_A_BOUNCE) ==
+	    NULL;
 }
 
-/* qmgr_bounce_notify - does a NOTIFY list ask for failure reports? */
+/* qmgr_bounce_double - is this one of our notifications (bounce=1), whose
+ * failure the postmaster hears of once? */
 bool
-qmgr_bounce_notify(const char *notify)
+qmgr_bounce_double(const struct qfile *qf)
+{
+	const char *b = qfile_attr(qf, QFILE_A_BOUNCE);
+
+	return qf->sender[0] == '\0' && b != NULL && strcmp(b, "1") == 0;
+}
+
+/* qmgr_bounce_notify_has - does a NOTIFY list hold word (absent: dflt)? */
+static bool
+qmgr_bounce_notify_has(const char *notify, const char *word, bool dflt)
 {
 	const char *p = notify;
+	size_t len = strlen(word);
 
-	/* no NOTIFY parameter: the default is FAILURE (RFC 3461 4.1) */
 	if (notify == NULL || *notify == '\0')
-		return true;
+		return dflt;
 	while (*p) {
 		size_t n = strcspn(p, ",");
 
-		if (n == 7 && str_ncasecmp(p, "FAILURE", 7) == 0)
+		if (n == len && str_ncasecmp(p, word, len) == 0)
 			return true;
 		p += n;
 		if (*p == ',')
 			p++;
 	}
 	return false;
+}
+
+/* qmgr_bounce_notify - does a NOTIFY list ask for failure reports? */
+bool
+qmgr_bounce_notify(const char *notify)
+{
+	/* no NOTIFY parameter: the default is FAILURE (RFC 3461 4.1) */
+	return qmgr_bounce_notify_has(notify, "FAILURE", true);
+}
+
+/* qmgr_bounce_notify_delay - does a NOTIFY list ask for delay warnings?
+ * Without NOTIFY the MTA may send them (RFC 3461 4.1), as Postfix does */
+bool
+qmgr_bounce_notify_delay(const char *notify)
+{
+	return qmgr_bounce_notify_has(notify, "DELAY", true);
+}
+
+/* qmgr_bounce_notify_success - does a NOTIFY list ask for success? */
+bool
+qmgr_bounce_notify_success(const char *notify)
+{
+	return qmgr_bounce_notify_has(notify, "SUCCESS", false);
+}
+
+/* qmgr_bounce_postmaster - who hears of undeliverable notifications:
+ * postmaster_address, else postmaster@ of mydomain or myhostname */
+void
+qmgr_bounce_postmaster(struct buf *out)
+{
+	if (var_postmaster_address != NULL && *var_postmaster_address)
+		buf_puts(out, var_postmaster_address);
+	else
+		buf_printf(out, "postmaster@%s", var_mydomain != NULL &&
+		    *var_mydomain ? var_mydomain : var_myhostname);
 }
 
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */
@@ -151,30 +203,114 @@ qmgr_bounce_addr_type(const char *addr)
 	return addr_is_utf8(addr) ? "utf-8" : "rfc822";
 }
 
+/* what each kind of notification says */
+static const struct qmgr_dsn_text {
+	const char *subject;
+	const char *intro;	/* part 1, before the recipient list */
+	const char *action;	/* default per-recipient Action */
+	const char *what;	/* "Undelivered", for part 3's description */
+} qmgr_dsn_texts[] = {
+	[QMGR_DSN_FAILED] = {"Undelivered Mail Returned to Sender",
+	    "Your message could not be delivered to one or more "
+	    "recipients.\r\nThe reasons are given below.\r\n",
+	    "failed", "Undelivered"},
+	[QMGR_DSN_DELAYED] = {"Delayed Mail (still being retried)",
+	    "This is a warning only; you do not need to send your message "
+	    "again.\r\nIt could not be delivered to the recipients below "
+	    "yet, for the reasons\r\ngiven; delivery will be retried.\r\n",
+	    "delayed", "Delayed"},
+	[QMGR_DSN_SUCCESS] = {"Successful Mail Delivery Report",
+	    "Your message was delivered to the recipients below, as you "
+	    "asked\r\n(\"relayed\": passed on to a system that does not "
+	    "report deliveries).\r\n",
+	    "delivered", "Delivered"},
+	[QMGR_DSN_POSTMASTER] = {"Undeliverable Delivery Status "
+	    "Notification",
+	    "A delivery status notification from this system could not be "
+	    "delivered;\r\nit has been dropped. Its recipient and the reason "
+	    "are given below.\r\n",
+	    "failed", "Undeliverable Notification"},
+};
+
+/* qmgr_bounce_full - the whole original message, CRLF-terminated, into
+ * out when RET=FULL asks for it and it fits: 1 taken, 0 not (*big set
+ * when it was too large), -1 read error with why */
+static int
+qmgr_bounce_full(const struct qfile *qf, enum qmgr_dsn_kind kind,
+    struct buf *out, bool *big, struct buf *why)
+{
+	const char *ret = qfile_attr(qf, QFILE_A_RET);
+	const char *body = qfile_attr(qf, QFILE_A_BODY);
+	off_t left = qf->body_size, off = qf->body_off;
+
+	*big = false;
+	if (kind == QMGR_DSN_POSTMASTER || ret == NULL ||
+	    str_casecmp(ret, "FULL") != 0)
+		return 0;
+	/* binary content cannot go into a message/rfc822 part */
+	if (body != NULL && str_casecmp(body, "BINARYMIME") == 0)
+		return 0;
+	if (qf->body_size > var_bounce_size_limit) {
+		*big = true;
+		return 0;
+	}
+	buf_reserve(out, (size_t)qf->body_size + 2);
+	while (left > 0) {
+		ssize_t n = pread(qf->fd, out->data + out->len, (size_t)left,
+		    off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			buf_printf(why, "read original message: %s",
+			    n < 0 ? strerror(errno) : "unexpected end of file");
+			return -1;
+		}
+		out->len += (size_t)n;
+		off += n;
+		left -= n;
+	}
+	out->data[out->len] = '\0';
+	if (out->len > 0 && out->data[out->len - 1] != '\n')
+		buf_puts(out, "\r\n");
+	return 1;
+}
+
 /* qmgr_bounce_text - the multipart/report body */
 static int
 qmgr_bounce_text(struct buf *body, const struct qfile *qf,
-    const char *orig_qid, const char *new_qid,
-    const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
-    struct buf *why)
+    const char *orig_qid, const char *new_qid, enum qmgr_dsn_kind kind,
+    const char *to, const struct qmgr_bounce_rcpt *rcpt, size_t n,
+    time_t now, bool *eight_r, struct buf *why)
 {
-	struct buf boundary = BUF_INIT, hdrs = BUF_INIT;
+	const struct qmgr_dsn_text *txt = &qmgr_dsn_texts[kind];
+	struct buf boundary = BUF_INIT, orig = BUF_INIT, until = BUF_INIT;
 	const char *envid = qfile_attr(qf, QFILE_A_ENVID);
+	const char *bodytype = qfile_attr(qf, QFILE_A_BODY);
 	const char *host = var_myhostname;
+	bool big = false;
+	int full;
 
-	if (qmgr_bounce_headers(qf, &hdrs, why) < 0) {
-		buf_free(&hdrs);
+	*eight_r = false;
+	full = qmgr_bounce_full(qf, kind, &orig, &big, why);
+	if (full < 0 || (full == 0 && qmgr_bounce_headers(qf, &orig,
+	    why) < 0)) {
+		buf_free(&orig);
 		return -1;
 	}
+	if (full && bodytype != NULL && str_casecmp(bodytype, "8BITMIME") == 0)
+		*eight_r = true;
+	qmgr_bounce_date(&until, qf->arrival +
+	    (time_t)var_maximal_queue_lifetime);
 	buf_printf(&boundary, "%s.%lld/%s", new_qid, (long long)now, host);
 
 	/* the header section */
 	buf_printf(body, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n",
 	    host);
 	buf_puts(body, "To: <");
-	addr_externalize(body, qf->sender);
+	addr_externalize(body, to);
 	buf_puts(body, ">\r\n");
-	buf_puts(body, "Subject: Undelivered Mail Returned to Sender\r\n");
+	buf_printf(body, "Subject: %s\r\n", txt->subject);
 	buf_puts(body, "Date: ");
 	qmgr_bounce_date(body, now);
 	buf_puts(body, "\r\n");
@@ -192,9 +328,19 @@ qmgr_bounce_text(struct buf *body, const struct qfile *qf,
 	buf_puts(body, "Content-Description: Notification\r\n");
 	buf_puts(body, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
 	buf_printf(body, "This is the mail system at host %s.\r\n\r\n", host);
-	buf_puts(body, "Your message could not be delivered to one or more "
-	    "recipients.\r\nThe reasons are given below; the header of your "
-	    "message is attached.\r\n\r\n");
+	buf_puts(body, txt->intro);
+	if (kind == QMGR_DSN_DELAYED)
+		buf_printf(body, "It will be retried until %s.\r\n",
+		    buf_cstr(&until));
+	if (full)
+		buf_puts(body, "Your message is attached.\r\n");
+	else if (big)
+		buf_printf(body, "Your message was larger than %lld bytes "
+		    "(bounce_size_limit);\r\nonly its header is attached.\r\n",
+		    var_bounce_size_limit);
+	else
+		buf_puts(body, "The header of the message is attached.\r\n");
+	buf_puts(body, "\r\n");
 	for (size_t i = 0; i < n; i++)
 		buf_printf(body, "<%s>: %s\r\n", rcpt[i].addr,
 		    rcpt[i].reason);
@@ -218,50 +364,79 @@ qmgr_bounce_text(struct buf *body, const struct qfile *qf,
 		if (rcpt[i].orcpt != NULL && *rcpt[i].orcpt != '\0')
 			buf_printf(body, "Original-Recipient: %s\r\n",
 			    rcpt[i].orcpt);
-		buf_puts(body, "Action: failed\r\n");
+		buf_printf(body, "Action: %s\r\n", rcpt[i].action != NULL ?
+		    rcpt[i].action : txt->action);
 		buf_printf(body, "Status: %s\r\n", rcpt[i].dsn);
-		buf_printf(body, "Diagnostic-Code: X-Herald; %s\r\n",
-		    rcpt[i].reason);
+		if (rcpt[i].reason != NULL && *rcpt[i].reason != '\0')
+			buf_printf(body, "Diagnostic-Code: X-Herald; %s\r\n",
+			    rcpt[i].reason);
+		if (kind == QMGR_DSN_DELAYED)
+			buf_printf(body, "Will-Retry-Until: %s\r\n",
+			    buf_cstr(&until));
 	}
 	buf_puts(body, "\r\n");
 
-	/* part 3: the original header section */
+	/* part 3: the original message, or its header section */
 	buf_printf(body, "--%s\r\n", buf_cstr(&boundary));
-	buf_puts(body, "Content-Description: Undelivered Message Headers\r\n");
-	buf_puts(body, "Content-Type: text/rfc822-headers\r\n\r\n");
-	buf_append(body, hdrs.data, hdrs.len);
-	buf_printf(body, "\r\n--%s--\r\n", buf_cstr(&boundary));
+	if (full) {
+		buf_printf(body, "Content-Description: %s Message\r\n",
+		    txt->what);
+		buf_puts(body, "Content-Type: message/rfc822\r\n");
+		if (*eight_r)
+			buf_puts(body, "Content-Transfer-Encoding: 8bit\r\n");
+		buf_puts(body, "\r\n");
+		buf_append(body, orig.data, orig.len);
+		buf_printf(body, "\r\n--%s--\r\n", buf_cstr(&boundary));
+	} else {
+		buf_printf(body, "Content-Description: %s Message "
+		    "Headers\r\n", txt->what);
+		buf_puts(body, "Content-Type: text/rfc822-headers\r\n\r\n");
+		buf_append(body, orig.data, orig.len);
+		buf_printf(body, "\r\n--%s--\r\n", buf_cstr(&boundary));
+	}
 	buf_free(&boundary);
-	buf_free(&hdrs);
+	buf_free(&orig);
+	buf_free(&until);
 	return 0;
 }
 
 /* qmgr_bounce_create - write a DSN for qf as incoming/<new qid> */
 int
 qmgr_bounce_create(const char *spool, const struct qfile *qf,
-    const char *orig_qid, const struct qmgr_bounce_rcpt *rcpt, size_t n,
-    time_t now, char qid_r[QID_SIZE], struct buf *why)
+    const char *orig_qid, enum qmgr_dsn_kind kind,
+    const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
+    char qid_r[QID_SIZE], struct buf *why)
 {
 	struct qfile_writer *w = NULL;
-	struct buf body = BUF_INIT;
+	struct buf body = BUF_INIT, pm = BUF_INIT;
+	const char *to = qf->sender;
 	char qid[QID_SIZE];
+	bool eight = false;
 	int ret = -1;
 
 	if (n == 0)
 		msg_panic("qmgr_bounce_create: %s: no recipients", orig_qid);
+	if (kind == QMGR_DSN_POSTMASTER) {
+		qmgr_bounce_postmaster(&pm);
+		to = buf_cstr(&pm);
+	}
 	qid_new(qid);
-	if (qmgr_bounce_text(&body, qf, orig_qid, qid, rcpt, n, now,
-	    why) < 0)
+	if (qmgr_bounce_text(&body, qf, orig_qid, qid, kind, to, rcpt, n,
+	    now, &eight, why) < 0)
 		goto out;
 	if (qfile_writer_new(spool, &w, why) < 0) {
 		w = NULL;
 		goto out;
 	}
 	qfile_writer_start(w, now, "");
-	qfile_writer_attr(w, QFILE_A_BOUNCE, "1");
-	if (addr_is_utf8(qf->sender))
+	qfile_writer_attr(w, QFILE_A_BOUNCE, kind == QMGR_DSN_POSTMASTER ?
+	    "2" : "1");
+	if (addr_is_utf8(to) || (eight && qfile_attr(qf,
+	    QFILE_A_SMTPUTF8) != NULL))
 		qfile_writer_attr(w, QFILE_A_SMTPUTF8, "1");
-	qfile_writer_rcpt(w, qf->sender, "", "");
+	if (eight)
+		qfile_writer_attr(w, QFILE_A_BODY, "8BITMIME");
+	qfile_writer_rcpt(w, to, "", "");
 	qfile_writer_begin_body(w);
 	qfile_writer_body(w, body.data, body.len);
 	if (qfile_writer_finish(w, why) < 0 || qfile_writer_sync(w, why) < 0 ||
@@ -274,5 +449,6 @@ out:
 	if (w != NULL)
 		qfile_writer_free(&w);
 	buf_free(&body);
+	buf_free(&pm);
 	return ret;
 }

@@ -24,10 +24,11 @@
 static char tmpdir[] = "/tmp/herald-qmgr-bounce-XXXXXX";
 static char spool[300];
 
-/* original - write a queue file and open it for reading */
+/* original_ret - write a queue file with a RET (NULL: none) and open it
+ * for reading */
 static int
-original(const char *sender, const char *msg, const char *envid,
-    char qid[QID_SIZE])
+original_ret(const char *sender, const char *msg, const char *envid,
+    const char *ret, char qid[QID_SIZE])
 {
 	struct qfile_writer *w;
 	struct buf why = BUF_INIT, path = BUF_INIT;
@@ -40,6 +41,8 @@ original(const char *sender, const char *msg, const char *envid,
 	qfile_writer_start(w, 1700000000, sender);
 	if (envid != NULL)
 		qfile_writer_attr(w, QFILE_A_ENVID, envid);
+	if (ret != NULL)
+		qfile_writer_attr(w, QFILE_A_RET, ret);
 	qfile_writer_rcpt(w, "alice@example.org", "rfc822;Alice@example.org",
 	    "");
 	qfile_writer_rcpt(w, "bob@example.org", "", "SUCCESS,FAILURE");
@@ -57,6 +60,14 @@ original(const char *sender, const char *msg, const char *envid,
 	buf_free(&path);
 	buf_free(&why);
 	return fd;
+}
+
+/* original - write a queue file and open it for reading */
+static int
+original(const char *sender, const char *msg, const char *envid,
+    char qid[QID_SIZE])
+{
+	return original_ret(sender, msg, envid, NULL, qid);
 }
 
 /* read_back - the DSN file: envelope and body text */
@@ -147,6 +158,16 @@ test_wanted(void)
 	T_ASSERT(!qmgr_bounce_notify("NEVER"));
 	T_ASSERT(!qmgr_bounce_notify("SUCCESS,DELAY"));
 	T_ASSERT(!qmgr_bounce_notify("FAILURES"));
+
+	/* delay warnings: asked for, or NOTIFY absent (as Postfix) */
+	T_ASSERT(qmgr_bounce_notify_delay(""));
+	T_ASSERT(qmgr_bounce_notify_delay("SUCCESS,DELAY"));
+	T_ASSERT(!qmgr_bounce_notify_delay("FAILURE"));
+	T_ASSERT(!qmgr_bounce_notify_delay("NEVER"));
+	/* success: only when asked for */
+	T_ASSERT(!qmgr_bounce_notify_success(""));
+	T_ASSERT(qmgr_bounce_notify_success("success"));
+	T_ASSERT(!qmgr_bounce_notify_success("FAILURE,DELAY"));
 }
 
 static void
@@ -185,8 +206,8 @@ test_create(void)
 	    "SECRET BODY TEXT\r\n";
 	struct qmgr_bounce_rcpt br[2] = {
 		{"alice@example.org", "rfc822;Alice@example.org", "5.1.1",
-		    "unknown user"},
-		{"bob@example.org", "", "5.2.2", "mailbox full"},
+		    "unknown user", NULL},
+		{"bob@example.org", "", "5.2.2", "mailbox full", NULL},
 	};
 	char oqid[QID_SIZE], nqid[QID_SIZE];
 	struct buf why = BUF_INIT, body = BUF_INIT, p = BUF_INIT;
@@ -199,8 +220,8 @@ test_create(void)
 	fd = original("sender@x.test", msg, "ENV-123", oqid);
 	T_ASSERT(fd >= 0);
 	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
-	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, br, 2, 1700000100,
-	    nqid, &why), 0);
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, QMGR_DSN_FAILED, br, 2,
+	    1700000100, nqid, &why), 0);
 	T_ASSERT(qid_valid(nqid));
 	T_ASSERT(strcmp(nqid, oqid) != 0);
 	dsn = read_back(nqid, &body);
@@ -289,14 +310,16 @@ test_lf_headers(void)
 {
 	/* bare LF lines are returned with CRLF; no header-only crash */
 	const char *msg = "Subject: lf only\nX-A: b\n";
-	struct qmgr_bounce_rcpt br = {"alice@example.org", "", "5.1.1", "x"};
+	struct qmgr_bounce_rcpt br = {"alice@example.org", "", "5.1.1", "x",
+	    NULL};
 	char oqid[QID_SIZE], nqid[QID_SIZE];
 	struct buf why = BUF_INIT, body = BUF_INIT;
 	struct qfile *oqf = NULL, *dsn;
 	int fd = original("s@x.test", msg, NULL, oqid);
 
 	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
-	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, &br, 1, time(NULL),
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, QMGR_DSN_FAILED, &br, 1,
+	    time(NULL),
 	    nqid, &why), 0);
 	dsn = read_back(nqid, &body);
 	T_ASSERT(dsn != NULL);
@@ -311,11 +334,261 @@ test_lf_headers(void)
 	buf_free(&body);
 }
 
+/* make - write a DSN of kind about br[0..n) for a message with RET ret;
+ * its envelope, with the body in body and its boundary in boundary */
+static struct qfile *
+make(const char *msg, const char *ret, enum qmgr_dsn_kind kind,
+    const struct qmgr_bounce_rcpt *br, size_t n, struct buf *body,
+    char boundary[200])
+{
+	char oqid[QID_SIZE], nqid[QID_SIZE];
+	struct buf why = BUF_INIT;
+	struct qfile *oqf = NULL, *dsn = NULL;
+	const char *b, *e;
+	int fd = original_ret("sender@x.test", msg, "E-9", ret, oqid);
+
+	if (fd < 0 || qfile_read(fd, &oqf, &why) < 0 ||
+	    qmgr_bounce_create(spool, oqf, oqid, kind, br, n, 1700000100,
+	    nqid, &why) < 0) {
+		fprintf(stderr, "  make: %s\n", why.data ? why.data : "");
+		goto out;
+	}
+	dsn = read_back(nqid, body);
+	if (dsn == NULL || (b = strstr(body->data, "boundary=\"")) == NULL ||
+	    (e = strchr(b + 10, '"')) == NULL || e - b - 10 >= 200) {
+		fprintf(stderr, "  make: no boundary\n");
+		abort();
+	}
+	memcpy(boundary, b + 10, (size_t)(e - b - 10));
+	boundary[e - b - 10] = '\0';
+out:
+	qfile_free(&oqf);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&why);
+	return dsn;
+}
+
+/* drop - close and free a DSN from make */
+static void
+drop(struct qfile **dsn)
+{
+	if (*dsn != NULL) {
+		close((*dsn)->fd);
+		qfile_free(dsn);
+	}
+}
+
+static void
+test_delayed(void)
+{
+	const char *msg = "Subject: slow\r\n\r\nBODY TEXT\r\n";
+	struct qmgr_bounce_rcpt br[1] = {
+		{"alice@example.org", "rfc822;Alice@example.org", "4.4.1",
+		    "connection refused", NULL},
+	};
+	struct buf body = BUF_INIT, p = BUF_INIT, until = BUF_INIT;
+	struct buf want = BUF_INIT;
+	struct qfile *dsn;
+	char boundary[200];
+
+	dsn = make(msg, NULL, QMGR_DSN_DELAYED, br, 1, &body, boundary);
+	T_ASSERT(dsn != NULL);
+	T_EQ_STR(dsn->sender, "");
+	T_EQ_STR(qfile_attr(dsn, QFILE_A_BOUNCE), "1");
+	T_EQ_STR(dsn->rcpt[0].addr, "sender@x.test");
+	T_ASSERT(strstr(body.data, "\r\nSubject: Delayed Mail (still being "
+	    "retried)\r\n") != NULL);
+	/* retried until arrival + maximal_queue_lifetime */
+	qmgr_bounce_date(&until, 1700000000 +
+	    (time_t)var_maximal_queue_lifetime);
+	part(body.data, boundary, 1, &p);
+	T_ASSERT(strstr(p.data, "warning only") != NULL);
+	T_ASSERT(strstr(p.data, until.data) != NULL);
+	part(body.data, boundary, 2, &p);
+	T_ASSERT(strstr(p.data, "\r\n\r\nReporting-MTA: dns; "
+	    "mx.example.org\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "Original-Envelope-Id: E-9\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "Arrival-Date: ") != NULL);
+	buf_printf(&want, "\r\n\r\nFinal-Recipient: rfc822; "
+	    "alice@example.org\r\n"
+	    "Original-Recipient: rfc822;Alice@example.org\r\n"
+	    "Action: delayed\r\n"
+	    "Status: 4.4.1\r\n"
+	    "Diagnostic-Code: X-Herald; connection refused\r\n"
+	    "Will-Retry-Until: %s\r\n", until.data);
+	T_ASSERT(strstr(p.data, want.data) != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(starts(p.data, "Content-Description: Delayed Message "
+	    "Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+	    "Subject: slow\r\n"));
+	T_ASSERT(strstr(body.data, "BODY TEXT") == NULL);
+	drop(&dsn);
+	buf_free(&body);
+	buf_free(&p);
+	buf_free(&until);
+	buf_free(&want);
+}
+
+static void
+test_ret_full(void)
+{
+	const char *msg = "Subject: whole\r\nX-A: b\r\n\r\nBODY TEXT\r\n"
+	    "line two\r\n";
+	struct qmgr_bounce_rcpt br = {"alice@example.org", "", "5.1.1",
+	    "unknown user", NULL};
+	struct buf body = BUF_INIT, p = BUF_INIT, big = BUF_INIT;
+	struct qfile *dsn;
+	char boundary[200];
+	long long saved = var_bounce_size_limit;
+
+	/* RET=FULL: the whole message as message/rfc822 */
+	dsn = make(msg, "FULL", QMGR_DSN_FAILED, &br, 1, &body, boundary);
+	T_ASSERT(dsn != NULL);
+	part(body.data, boundary, 1, &p);
+	T_ASSERT(strstr(p.data, "Your message is attached.") != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(starts(p.data, "Content-Description: Undelivered Message\r\n"
+	    "Content-Type: message/rfc822\r\n\r\n"));
+	T_ASSERT(strstr(p.data, "\r\n\r\nSubject: whole\r\nX-A: b\r\n\r\n"
+	    "BODY TEXT\r\nline two\r\n") != NULL);
+	drop(&dsn);
+
+	/* RET=HDRS: the header section only */
+	dsn = make(msg, "HDRS", QMGR_DSN_FAILED, &br, 1, &body, boundary);
+	T_ASSERT(dsn != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(strstr(p.data, "Content-Type: text/rfc822-headers\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "BODY TEXT") == NULL);
+	drop(&dsn);
+
+	/* RET=FULL over bounce_size_limit: headers, and a note saying so */
+	var_bounce_size_limit = 20;
+	dsn = make(msg, "FULL", QMGR_DSN_FAILED, &br, 1, &body, boundary);
+	T_ASSERT(dsn != NULL);
+	part(body.data, boundary, 1, &p);
+	T_ASSERT(strstr(p.data, "larger than 20 bytes (bounce_size_limit)")
+	    != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(strstr(p.data, "Content-Type: text/rfc822-headers\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "BODY TEXT") == NULL);
+	drop(&dsn);
+	var_bounce_size_limit = saved;
+
+	/* a message without a final line end still ends the part cleanly */
+	buf_puts(&big, "Subject: t\r\n\r\nno newline");
+	dsn = make(big.data, "FULL", QMGR_DSN_FAILED, &br, 1, &body,
+	    boundary);
+	T_ASSERT(dsn != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(strstr(p.data, "\r\n\r\nno newline\r\n") != NULL);
+	drop(&dsn);
+	buf_free(&body);
+	buf_free(&p);
+	buf_free(&big);
+}
+
+static void
+test_success(void)
+{
+	const char *msg = "Subject: fine\r\n\r\nBODY TEXT\r\n";
+	struct qmgr_bounce_rcpt br[2] = {
+		{"alice@example.org", "rfc822;alice@example.org", "2.0.0",
+		    "delivered to mailbox", "delivered"},
+		{"bob@far.test", "", "2.0.0", "sent", "relayed"},
+	};
+	struct buf body = BUF_INIT, p = BUF_INIT;
+	struct qfile *dsn;
+	char boundary[200];
+
+	dsn = make(msg, NULL, QMGR_DSN_SUCCESS, br, 2, &body, boundary);
+	T_ASSERT(dsn != NULL);
+	T_EQ_STR(qfile_attr(dsn, QFILE_A_BOUNCE), "1");
+	T_ASSERT(strstr(body.data, "\r\nSubject: Successful Mail Delivery "
+	    "Report\r\n") != NULL);
+	part(body.data, boundary, 2, &p);
+	T_ASSERT(strstr(p.data, "\r\n\r\nFinal-Recipient: rfc822; "
+	    "alice@example.org\r\n"
+	    "Original-Recipient: rfc822;alice@example.org\r\n"
+	    "Action: delivered\r\nStatus: 2.0.0\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "\r\n\r\nFinal-Recipient: rfc822; "
+	    "bob@far.test\r\nAction: relayed\r\nStatus: 2.0.0\r\n") != NULL);
+	T_ASSERT(strstr(p.data, "Will-Retry-Until") == NULL);
+	drop(&dsn);
+	buf_free(&body);
+	buf_free(&p);
+}
+
+static void
+test_postmaster(void)
+{
+	const char *msg = "From: MAILER-DAEMON@mx.example.org\r\n"
+	    "Subject: Undelivered Mail Returned to Sender\r\n\r\nBODY\r\n";
+	struct qmgr_bounce_rcpt br = {"sender@x.test", "", "5.1.1",
+	    "unknown user", NULL};
+	struct buf body = BUF_INIT, p = BUF_INIT, pm = BUF_INIT;
+	struct qfile *dsn;
+	char boundary[200];
+	char *saved = var_postmaster_address;
+
+	/* who: postmaster_address, else postmaster@mydomain/myhostname */
+	var_postmaster_address = "";
+	qmgr_bounce_postmaster(&pm);
+	T_EQ_STR(pm.data, "postmaster@mx.example.org");
+	var_postmaster_address = "boss@example.org";
+	buf_reset(&pm);
+	qmgr_bounce_postmaster(&pm);
+	T_EQ_STR(pm.data, "boss@example.org");
+
+	/* RET=FULL is not honoured for the notice: headers only */
+	dsn = make(msg, "FULL", QMGR_DSN_POSTMASTER, &br, 1, &body,
+	    boundary);
+	T_ASSERT(dsn != NULL);
+	T_EQ_STR(dsn->sender, "");
+	T_EQ_STR(qfile_attr(dsn, QFILE_A_BOUNCE), "2");
+	T_EQ_STR(dsn->rcpt[0].addr, "boss@example.org");
+	T_ASSERT(strstr(body.data, "\r\nTo: <boss@example.org>\r\n") !=
+	    NULL);
+	part(body.data, boundary, 2, &p);
+	T_ASSERT(strstr(p.data, "Final-Recipient: rfc822; sender@x.test\r\n"
+	    "Action: failed\r\nStatus: 5.1.1\r\n") != NULL);
+	part(body.data, boundary, 3, &p);
+	T_ASSERT(strstr(p.data, "text/rfc822-headers") != NULL);
+	T_ASSERT(strstr(body.data, "BODY\r\n") == NULL);
+	drop(&dsn);
+	var_postmaster_address = saved;
+
+	/* which messages' failures reach the postmaster */
+	{
+		struct qfile qf;
+		struct qfile_attr a = {(char *)QFILE_A_BOUNCE, (char *)"1"};
+
+		memset(&qf, 0, sizeof(qf));
+		qf.sender = (char *)"";
+		T_ASSERT(!qmgr_bounce_double(&qf));
+		qf.attrs = &a;
+		qf.nattr = 1;
+		T_ASSERT(qmgr_bounce_double(&qf));
+		a.value = (char *)"2";
+		T_ASSERT(!qmgr_bounce_double(&qf));
+		T_ASSERT(!qmgr_bounce_wanted(&qf));
+	}
+	buf_free(&body);
+	buf_free(&p);
+	buf_free(&pm);
+}
+
 static const struct test_case cases[] = {
 	{"who gets a notification", test_wanted},
 	{"RFC 5322 dates", test_date},
 	{"DSN queue file and its parts", test_create},
 	{"LF-only original header", test_lf_headers},
+	{"delay warning (Action: delayed)", test_delayed},
+	{"RET=FULL returns the message, bounded", test_ret_full},
+	{"success report (delivered, relayed)", test_success},
+	{"postmaster notice of a failed notification", test_postmaster},
 	{0},
 };
 

@@ -18,7 +18,10 @@
  *            first byte of the frame
  *   reply:   {status=ok} then, per requested recipient in request order,
  *            {rcpt_index=I, result=delivered|deferred|bounced,
- *             dsn=X.Y.Z, reason=TEXT}
+ *             dsn=X.Y.Z, reason=TEXT[, relayed=1]}
+ *            (relayed=1, remote only: delivered to a server without
+ *            DSN, which qmgr reports as Action: relayed for
+ *            NOTIFY=SUCCESS)
  *
  * The reply is checked strictly: exactly the requested indexes in order,
  * each with one result and a dsn of the matching class. Anything else, a
@@ -190,6 +193,7 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 		char status;
 		const char *dsn;
 		const char *reason;
+		bool relayed;
 	} *got;
 	const char *name, *value;
 	size_t pos = 0, k = 0;
@@ -263,6 +267,13 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 				goto out;
 			}
 			got[k - 1].dsn = value;
+		} else if (strcmp(name, IPC_RELAYED) == 0) {
+			if (got[k - 1].relayed || strcmp(value, "1") != 0) {
+				buf_printf(why, "recipient %zu: bad relayed",
+				    idx[k - 1]);
+				goto out;
+			}
+			got[k - 1].relayed = true;
 		} else if (strcmp(name, IPC_REASON) == 0) {
 			if (got[k - 1].reason != NULL) {
 				buf_printf(why, "recipient %zu: two reasons",
@@ -295,10 +306,19 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (got[i].relayed && got[i].status != QFILE_DELIVERED) {
+			buf_printf(why, "recipient %zu: relayed but not "
+			    "delivered", idx[i]);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
 		qmgr_message_result(msg, idx[i], got[i].status, false,
 		    relay, got[i].dsn,
 		    got[i].reason ? got[i].reason : "");
+		msg->res[idx[i]].relayed = got[i].relayed;
+	}
 	ret = 0;
 out:
 	x_free(&got);

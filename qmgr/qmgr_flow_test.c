@@ -41,6 +41,7 @@ enum agent_mode {
 	AGENT_WRONG,		/* reply for other recipient indexes */
 	AGENT_TRICKLE,		/* deliver, reply one byte at a time */
 	AGENT_REMOTE_DEFER,	/* defer each: "N recipient(s) for DOMAIN" */
+	AGENT_RELAYED,		/* deliver each to a server without DSN */
 };
 
 static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
@@ -107,6 +108,8 @@ agent_serve(int conn, enum agent_mode mode)
 				ipc_put_str(&reply, IPC_DSN_CODE, "2.0.0");
 				ipc_put_str(&reply, IPC_REASON,
 				    "delivered to maildir");
+				if (mode == AGENT_RELAYED)
+					ipc_put_str(&reply, IPC_RELAYED, "1");
 			}
 		}
 		if (mode == AGENT_TRICKLE) {
@@ -310,10 +313,12 @@ run(struct qmgr *q, long long ms)
 	return !run_timed_out;
 }
 
-/* enqueue - a queue file in incoming/, activated like a trigger does */
+/* enqueue_dsn - a queue file in incoming/ with NOTIFY lists (NULL: none)
+ * and a bounce attribute (NULL: none), activated like a trigger does */
 static void
-enqueue(struct qmgr *q, time_t arrival, const char *sender,
-    const char *const *rcpts, char qid[QID_SIZE])
+enqueue_dsn(struct qmgr *q, time_t arrival, const char *sender,
+    const char *const *rcpts, const char *const *notify, const char *bounce,
+    char qid[QID_SIZE])
 {
 	struct qfile_writer *w;
 	struct buf why = BUF_INIT;
@@ -325,8 +330,10 @@ enqueue(struct qmgr *q, time_t arrival, const char *sender,
 		exit(1);
 	}
 	qfile_writer_start(w, arrival, sender);
-	for (const char *const *r = rcpts; *r != NULL; r++)
-		qfile_writer_rcpt(w, *r, "", "");
+	if (bounce != NULL)
+		qfile_writer_attr(w, QFILE_A_BOUNCE, bounce);
+	for (size_t i = 0; rcpts[i] != NULL; i++)
+		qfile_writer_rcpt(w, rcpts[i], "", notify ? notify[i] : "");
 	qfile_writer_begin_body(w);
 	qfile_writer_body(w, msg, strlen(msg));
 	qid_new(qid);
@@ -339,6 +346,14 @@ enqueue(struct qmgr *q, time_t arrival, const char *sender,
 	qfile_writer_free(&w);
 	buf_free(&why);
 	(void)qmgr_activate(q, SPOOL_INCOMING, qid);
+}
+
+/* enqueue - a queue file in incoming/, activated like a trigger does */
+static void
+enqueue(struct qmgr *q, time_t arrival, const char *sender,
+    const char *const *rcpts, char qid[QID_SIZE])
+{
+	enqueue_dsn(q, arrival, sender, rcpts, NULL, NULL, qid);
 }
 
 /* open_in - read folder/qid back; NULL if it is not there */
@@ -584,6 +599,241 @@ test_bounce_null_sender(void)
 	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
 	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
 	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	done(q);
+}
+
+/* other_deferred - the one deferred file that is not qid, read with its
+ * body into *body; NULL if there is none */
+static struct qfile *
+other_deferred(const char *qid, char other[QID_SIZE], struct buf *body)
+{
+	struct qfile *qf = NULL;
+	struct buf path = BUF_INIT;
+	int fd;
+
+	for (const char *h = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; *h; h++) {
+		char sub[700];
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(sub, sizeof(sub), "%s/%s/%c", spool, SPOOL_DEFERRED,
+		    *h);
+		if ((d = opendir(sub)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (qid_valid(de->d_name) &&
+			    strcmp(de->d_name, qid) != 0)
+				memcpy(other, de->d_name, QID_SIZE);
+		closedir(d);
+	}
+	if (!qid_valid(other))
+		return NULL;
+	spool_path(&path, spool, SPOOL_DEFERRED, other);
+	fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	if (fd < 0 || qfile_read(fd, &qf, body) < 0)
+		return NULL;
+	buf_reset(body);
+	buf_reserve(body, (size_t)qf->body_size);
+	if (pread(fd, body->data, (size_t)qf->body_size, qf->body_off) !=
+	    qf->body_size)
+		abort();
+	body->len = (size_t)qf->body_size;
+	body->data[body->len] = '\0';
+	close(fd);
+	return qf;
+}
+
+/* a message deferred past delay_warning_time: one warning, once, for the
+ * recipients whose NOTIFY asks for DELAY or is absent */
+static void
+test_delay_warning(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", "x@remote.test",
+	    "y@remote.test", "z@remote.test", NULL};
+	const char *const notify[] = {"", "", "FAILURE", "DELAY,FAILURE",
+	    NULL};
+	char qid[QID_SIZE], wqid[QID_SIZE] = "";
+	struct buf body = BUF_INIT;
+	struct qfile *qf;
+
+	agent_start(AGENT_DELIVER);
+	remote_start(AGENT_REMOTE_DEFER);
+	enqueue_dsn(q, time(NULL) - 5 * 3600, "s@remote.test", rcpts, notify,
+	    NULL, qid);
+	T_ASSERT(run(q, 5000));
+	qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	T_ASSERT(qf != NULL);
+	T_EQ_INT(qf->rcpt[0].status, QFILE_DELIVERED);
+	T_EQ_INT(qf->rcpt[1].status, QFILE_QUEUED);
+	T_ASSERT(qf->rcpt[1].warned);
+	T_ASSERT(!qf->rcpt[2].warned);
+	T_ASSERT(qf->rcpt[3].warned);
+	qfile_free(&qf);
+	/* the warning: to the sender, waiting for "remote" too */
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 2);
+	qf = other_deferred(qid, wqid, &body);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "");
+	T_EQ_STR(qfile_attr(qf, QFILE_A_BOUNCE), "1");
+	T_EQ_STR(qf->rcpt[0].addr, "s@remote.test");
+	T_ASSERT(strstr(body.data, "Subject: Delayed Mail (still being "
+	    "retried)\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; x@remote.test\r\n"
+	    "Action: delayed\r\nStatus: 4.4.1\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; z@remote.test\r\n"
+	    "Action: delayed\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "y@remote.test") == NULL);
+	T_ASSERT(strstr(body.data, "alice@") == NULL);
+	T_ASSERT(strstr(body.data, "Will-Retry-Until: ") != NULL);
+	qfile_free(&qf);
+	/* the retry defers again: no second warning */
+	(void)qmgr_activate(q, SPOOL_DEFERRED, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 2);
+	qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	T_ASSERT(qf != NULL && qf->rcpt[1].warned);
+	qfile_free(&qf);
+	buf_free(&body);
+	done(q);
+}
+
+/* too young for a warning, or warnings off: none */
+static void
+test_delay_warning_not_yet(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"x@remote.test", NULL};
+	char qid[QID_SIZE];
+	struct qfile *qf;
+
+	remote_start(AGENT_REMOTE_DEFER);
+	enqueue(q, time(NULL) - 3 * 3600, "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	done(q);
+	/* old enough, but warnings are off */
+	var_delay_warning_time = 0;
+	q = fresh();
+	remote_start(AGENT_REMOTE_DEFER);
+	enqueue(q, time(NULL) - 5 * 3600, "s@remote.test", rcpts, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	T_ASSERT(qf != NULL && !qf->rcpt[0].warned);
+	qfile_free(&qf);
+	var_delay_warning_time = 4 * 3600;
+	done(q);
+}
+
+/* NOTIFY=SUCCESS on a local delivery: one report for all such */
+static void
+test_success_notify(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", "bob@example.org",
+	    "carol@example.org", NULL};
+	const char *const notify[] = {"SUCCESS", "", "SUCCESS,FAILURE", NULL};
+	char qid[QID_SIZE], sqid[QID_SIZE] = "";
+	struct buf body = BUF_INIT;
+	struct qfile *qf;
+
+	agent_start(AGENT_DELIVER);
+	enqueue_dsn(q, time(NULL), "s@remote.test", rcpts, notify, NULL, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	/* the original is gone; the report waits for "remote" */
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	qf = other_deferred(qid, sqid, &body);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "");
+	T_EQ_STR(qfile_attr(qf, QFILE_A_BOUNCE), "1");
+	T_EQ_STR(qf->rcpt[0].addr, "s@remote.test");
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; "
+	    "alice@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; "
+	    "carol@example.org\r\nAction: delivered\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "bob@") == NULL);
+	qfile_free(&qf);
+	buf_free(&body);
+	done(q);
+}
+
+/* NOTIFY=SUCCESS relayed to a server without DSN: Action: relayed */
+static void
+test_success_relayed(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"x@far.test", "y@far.test", NULL};
+	const char *const notify[] = {"SUCCESS", "FAILURE", NULL};
+	char qid[QID_SIZE], sqid[QID_SIZE] = "";
+	struct buf body = BUF_INIT;
+	struct qfile *qf;
+
+	/* the sender is local: the report goes to the local agent */
+	agent_start(AGENT_REMOTE_DEFER);
+	remote_start(AGENT_RELAYED);
+	enqueue_dsn(q, time(NULL), "s@example.org", rcpts, notify, NULL,
+	    qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	qf = other_deferred(qid, sqid, &body);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->rcpt[0].addr, "s@example.org");
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; x@far.test\r\n"
+	    "Action: relayed\r\nStatus: 2.0.0\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "y@far.test") == NULL);
+	qfile_free(&qf);
+	buf_free(&body);
+	done(q);
+}
+
+/* our own notification bounces: once to the postmaster (bounce=2), whose
+ * notice in turn is only dropped */
+static void
+test_double_bounce(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE], pqid[QID_SIZE] = "";
+	struct buf body = BUF_INIT;
+	struct qfile *qf;
+	char *saved = var_postmaster_address;
+
+	var_postmaster_address = "pm@remote.test";
+	agent_start(AGENT_BOUNCE);
+	enqueue_dsn(q, time(NULL), "", rcpts, NULL, "1", qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	qf = other_deferred(qid, pqid, &body);
+	T_ASSERT(qf != NULL);
+	T_EQ_STR(qf->sender, "");
+	T_EQ_STR(qfile_attr(qf, QFILE_A_BOUNCE), "2");
+	T_EQ_STR(qf->rcpt[0].addr, "pm@remote.test");
+	T_ASSERT(strstr(body.data, "To: <pm@remote.test>\r\n") != NULL);
+	T_ASSERT(strstr(body.data, "Final-Recipient: rfc822; "
+	    "alice@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n")
+	    != NULL);
+	T_ASSERT(strstr(body.data, "Content-Type: text/rfc822-headers")
+	    != NULL);
+	qfile_free(&qf);
+	done(q);
+
+	/* a postmaster notice that bounces: dropped, nothing new */
+	q = fresh();
+	agent_start(AGENT_BOUNCE);
+	enqueue_dsn(q, time(NULL), "", rcpts, NULL, "2", qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	var_postmaster_address = saved;
+	buf_free(&body);
 	done(q);
 }
 
@@ -945,6 +1195,13 @@ static const struct test_case cases[] = {
 	{"remote recipients: one request per domain", test_remote_per_domain},
 	{"bounce: notification to the sender", test_bounce_notifies},
 	{"bounce of a null-sender message", test_bounce_null_sender},
+	{"delay warning: once, as NOTIFY asks", test_delay_warning},
+	{"no delay warning too soon or when off",
+	    test_delay_warning_not_yet},
+	{"success report for NOTIFY=SUCCESS", test_success_notify},
+	{"relayed report for a server without DSN", test_success_relayed},
+	{"a bounced notification goes once to postmaster",
+	    test_double_bounce},
 	{"agent dies: fast retry", test_agent_dies},
 	{"agent hangs: timeout, fast retry", test_agent_hangs},
 	{"agent answers for other recipients", test_agent_wrong_reply},

@@ -380,23 +380,38 @@ qmgr_message_log(const struct qmgr_msg *msg, size_t i, double now)
 	    r->reason ? r->reason : "");
 }
 
-/* qmgr_message_bounce - notify the sender of this attempt's bounces;
- * on failure the bounced recipients stay queued (retried later) */
+/* qmgr_message_bounce - notify the sender of this attempt's bounces (the
+ * postmaster when msg is our own notification); on failure the bounced
+ * recipients stay queued (retried later) */
 static void
 qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 {
 	struct qfile *qf = msg->qf;
 	struct qmgr_bounce_rcpt *br;
 	struct buf why = BUF_INIT;
+	enum qmgr_dsn_kind kind = QMGR_DSN_FAILED;
 	char newqid[QID_SIZE];
 	size_t n = 0;
 
-	if (!qmgr_bounce_wanted(qf))
-		return;
+	if (!qmgr_bounce_wanted(qf)) {
+		if (!qmgr_bounce_double(qf)) {
+			for (size_t i = 0; i < qf->nrcpt; i++)
+				if (msg->res[i].status == QFILE_BOUNCED)
+					msg_info("%s: to=<%s>: undeliverable "
+					    "%s dropped, nobody is notified",
+					    msg->qid, qf->rcpt[i].addr,
+					    qfile_attr(qf, QFILE_A_BOUNCE) ?
+					    "postmaster notice" :
+					    "null-sender message");
+			return;
+		}
+		kind = QMGR_DSN_POSTMASTER;
+	}
 	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		if (msg->res[i].status != QFILE_BOUNCED ||
-		    !qmgr_bounce_notify(qf->rcpt[i].notify))
+		    (kind == QMGR_DSN_FAILED &&
+		    !qmgr_bounce_notify(qf->rcpt[i].notify)))
 			continue;
 		br[n].addr = qf->rcpt[i].addr;
 		br[n].orcpt = qf->rcpt[i].orcpt;
@@ -405,21 +420,28 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		n++;
 	}
 	if (n > 0) {
-		if (qmgr_bounce_create(q->spool, qf, msg->qid, br, n, now,
-		    newqid, &why) == 0) {
-			msg_info("%s: sender non-delivery notification: %s",
-			    msg->qid, newqid);
+		if (qmgr_bounce_create(q->spool, qf, msg->qid, kind, br, n,
+		    now, newqid, &why) == 0) {
+			if (kind == QMGR_DSN_POSTMASTER)
+				msg_info("%s: undeliverable notification; "
+				    "postmaster notice: %s (the notification "
+				    "is dropped)", msg->qid, newqid);
+			else
+				msg_info("%s: sender non-delivery "
+				    "notification: %s", msg->qid, newqid);
 			(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
 		} else {
-			msg_warn("%s: cannot create the non-delivery "
-			    "notification: %s", msg->qid, buf_cstr(&why));
+			msg_warn("%s: cannot create the %s: %s", msg->qid,
+			    kind == QMGR_DSN_POSTMASTER ? "postmaster notice" :
+			    "non-delivery notification", buf_cstr(&why));
 			/* no B status without a notification: retry later */
 			for (size_t i = 0; i < qf->nrcpt; i++) {
 				struct qmgr_result *r = &msg->res[i];
 				struct buf t = BUF_INIT;
 
 				if (r->status != QFILE_BOUNCED ||
-				    !qmgr_bounce_notify(qf->rcpt[i].notify))
+				    (kind == QMGR_DSN_FAILED &&
+				    !qmgr_bounce_notify(qf->rcpt[i].notify)))
 					continue;
 				buf_printf(&t, "%s; the non-delivery "
 				    "notification failed: %s", r->reason,
@@ -431,6 +453,127 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		}
 	}
 	x_free(&br);
+	buf_free(&why);
+}
+
+/* qmgr_message_success - tell the sender of this attempt's deliveries to
+ * recipients with NOTIFY=SUCCESS (one report for all of them). The
+ * deliveries are done: a report that cannot be written is only logged */
+static void
+qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
+{
+	struct qfile *qf = msg->qf;
+	struct qmgr_bounce_rcpt *br;
+	struct buf why = BUF_INIT;
+	char newqid[QID_SIZE];
+	size_t n = 0;
+
+	if (!qmgr_bounce_wanted(qf))
+		return;
+	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const struct qmgr_result *r = &msg->res[i];
+
+		bool local = r->relay != NULL &&
+		    strcmp(r->relay, "local") == 0;
+
+		/*
+		 * A server that speaks DSN got the NOTIFY from remote and
+		 * reports itself; herald reports local deliveries, and
+		 * relays to a server without DSN (RFC 3461 5.2.2).
+		 */
+		if (r->status != QFILE_DELIVERED || (!local && !r->relayed) ||
+		    !qmgr_bounce_notify_success(qf->rcpt[i].notify))
+			continue;
+		br[n].addr = qf->rcpt[i].addr;
+		br[n].orcpt = qf->rcpt[i].orcpt;
+		br[n].dsn = "2.0.0";
+		br[n].reason = local ? "delivered to mailbox" :
+		    r->reason ? r->reason : "";
+		br[n].action = local ? "delivered" : "relayed";
+		n++;
+	}
+	if (n > 0) {
+		if (qmgr_bounce_create(q->spool, qf, msg->qid,
+		    QMGR_DSN_SUCCESS, br, n, now, newqid, &why) == 0) {
+			msg_info("%s: sender delivery status notification: "
+			    "%s", msg->qid, newqid);
+			(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+		} else {
+			msg_warn("%s: cannot create the success "
+			    "notification: %s", msg->qid, buf_cstr(&why));
+		}
+	}
+	x_free(&br);
+	buf_free(&why);
+}
+
+/* qmgr_message_warn - once a message has been deferred delay_warning_time,
+ * warn its sender about the recipients deferred now that want to hear of
+ * delays and were not warned yet (qf->fd is writable). The recipients are
+ * marked warned and synced first, so a crash never sends two warnings; a
+ * warning that cannot be written is unmarked and tried after the next
+ * attempt */
+static void
+qmgr_message_warn(struct qmgr *q, struct qmgr_msg *msg, time_t now)
+{
+	struct qfile *qf = msg->qf;
+	struct qmgr_bounce_rcpt *br;
+	struct buf why = BUF_INIT;
+	char newqid[QID_SIZE];
+	size_t *idx, n = 0, marked = 0;
+
+	if (var_delay_warning_time <= 0 || now - qf->arrival <
+	    var_delay_warning_time || !qmgr_bounce_wanted(qf))
+		return;
+	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
+	idx = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*idx));
+	for (size_t i = 0; i < qf->nrcpt; i++) {
+		const struct qmgr_result *r = &msg->res[i];
+
+		if (r->status != QFILE_QUEUED || qf->rcpt[i].status !=
+		    QFILE_QUEUED || qf->rcpt[i].warned ||
+		    !qmgr_bounce_notify_delay(qf->rcpt[i].notify))
+			continue;
+		br[n].addr = qf->rcpt[i].addr;
+		br[n].orcpt = qf->rcpt[i].orcpt;
+		br[n].dsn = r->dsn;
+		br[n].reason = r->reason ? r->reason : "";
+		idx[n++] = i;
+	}
+	for (marked = 0; marked < n; marked++)
+		if (qfile_set_warned(qf, idx[marked], true, &why) < 0)
+			break;
+	if (n == 0)
+		goto out;
+	if (marked < n || qfile_sync(qf, &why) < 0) {
+		msg_warn("%s: cannot mark the delay warning: %s", msg->qid,
+		    buf_cstr(&why));
+		goto unmark;
+	}
+	if (qmgr_bounce_create(q->spool, qf, msg->qid, QMGR_DSN_DELAYED, br,
+	    n, now, newqid, &why) == 0) {
+		msg_info("%s: sender delay notification: %s", msg->qid,
+		    newqid);
+		(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+		goto out;
+	}
+	msg_warn("%s: cannot create the delay notification: %s", msg->qid,
+	    buf_cstr(&why));
+unmark:
+	for (size_t k = 0; k < marked; k++) {
+		buf_reset(&why);
+		if (qfile_set_warned(qf, idx[k], false, &why) < 0)
+			msg_warn("%s: unmark the delay warning: %s",
+			    msg->qid, buf_cstr(&why));
+	}
+	buf_reset(&why);
+	if (marked > 0 && qfile_sync(qf, &why) < 0)
+		msg_warn("%s: unmark the delay warning: %s", msg->qid,
+		    buf_cstr(&why));
+out:
+	x_free(&br);
+	x_free(&idx);
 	buf_free(&why);
 }
 
@@ -509,6 +652,7 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 	buf_reset(&why);
 	if (dirty && qfile_sync(qf, &why) < 0)
 		msg_warn("%s: status update: %s", msg->qid, buf_cstr(&why));
+	qmgr_message_warn(q, msg, now);
 	qmgr_message_notes(msg, now);
 	ts[0].tv_sec = now;
 	ts[0].tv_nsec = 0;
@@ -581,6 +725,7 @@ qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 			    r->relay, "4.4.7", QMGR_EXPIRED_REASON);
 	}
 	qmgr_message_bounce(q, msg, now);
+	qmgr_message_success(q, msg, now);
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		struct qmgr_result *r = &msg->res[i];
 

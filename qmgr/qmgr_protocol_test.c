@@ -96,6 +96,17 @@ test_reply_good(void)
 	T_EQ_INT(fake_msg.res[2].status, QFILE_QUEUED);
 	T_EQ_STR(fake_msg.res[2].reason, "");
 	T_ASSERT(!fake_msg.res[2].infra);
+	T_ASSERT(!fake_msg.res[0].relayed);
+	/* delivered to a server without DSN: remote says relayed=1 */
+	{
+		const char *const relayed[] = {"status=ok", "rcpt_index=2",
+		    "result=delivered", "dsn=2.0.0", "relayed=1",
+		    "rcpt_index=0", "result=delivered", "dsn=2.0.0", NULL};
+
+		T_EQ_INT(reply(idx, 2, relayed), 0);
+		T_ASSERT(fake_msg.res[2].relayed);
+		T_ASSERT(!fake_msg.res[0].relayed);
+	}
 }
 
 static void
@@ -155,6 +166,17 @@ test_reply_bad(void)
 		(const char *const[]){"status=ok", "rcpt_index=1",
 		    "result=deferred", "dsn=4.1.1 ", "rcpt_index=2",
 		    "result=delivered", "dsn=2.0.0", NULL},
+		/* relayed: only "1", once, and only when delivered */
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=delivered", "dsn=2.0.0", "relayed=yes",
+		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=delivered", "dsn=2.0.0", "relayed=1",
+		    "relayed=1", "rcpt_index=2", "result=delivered",
+		    "dsn=2.0.0", NULL},
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=bounced", "dsn=5.0.0", "relayed=1",
+		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
 		/* unknown attribute */
 		(const char *const[]){"status=ok", "rcpt_index=1",
 		    "result=delivered", "dsn=2.0.0", "rcpt_index=2",

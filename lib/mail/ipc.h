@@ -38,6 +38,8 @@
 #define IPC_RCPT_INDEX "rcpt_index"	/* recipient's index in the queue file */
 #define IPC_ORCPT "orcpt"		/* original recipient (DSN ORCPT) */
 #define IPC_DSN_CODE "dsn"		/* enhanced status code, "5.1.1" */
+/* per recipient "1": delivered to a server without DSN (RFC 3461) */
+#define IPC_RELAYED "relayed"
 #define IPC_RESULT "result"		/* per recipient: delivered|deferred|bounced */
 #define IPC_SERVICE "service"
 #define IPC_PID "pid"

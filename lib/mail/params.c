@@ -112,6 +112,8 @@ long long var_queue_scan_interval;
 long long var_minimal_backoff_time;
 long long var_maximal_backoff_time;
 long long var_maximal_queue_lifetime;
+long long var_delay_warning_time;
+long long var_bounce_size_limit;
 long long var_local_processes;
 long long var_local_batch_size;
 long long var_delivery_timeout;
@@ -438,6 +440,15 @@ struct cfg_entry params_table[] = {
 	    "minimal_backoff_time up to this"),
 	TIME(maximal_queue_lifetime, "5d", 1, 31536000,
 	    "time a message may stay deferred before it is returned"),
+	TIME(delay_warning_time, "4h", 0, 31536000,
+	    "time after which the sender of a message that is still "
+	    "deferred gets one delay warning (RFC 3464 Action: delayed) "
+	    "for the recipients whose DSN NOTIFY asks for DELAY or was not "
+	    "given (0: no warnings)"),
+	SIZE(bounce_size_limit, "50000", 0, 104857600LL,
+	    "largest original message a delivery status notification "
+	    "returns whole when the sender asked for RET=FULL, in bytes; a "
+	    "larger one is returned as its header section only"),
 	INT(local_processes, "4", 1, 1000,
 	    "local delivery agents running at once"),
 	INT(local_batch_size, "16", 1, 256,

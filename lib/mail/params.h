@@ -76,6 +76,8 @@ extern long long var_queue_scan_interval;	/* seconds between full scans */
 extern long long var_minimal_backoff_time;	/* seconds */
 extern long long var_maximal_backoff_time;	/* seconds */
 extern long long var_maximal_queue_lifetime;	/* seconds */
+extern long long var_delay_warning_time;	/* seconds, 0: no warnings */
+extern long long var_bounce_size_limit;	/* bytes of a RET=FULL return */
 extern long long var_local_processes;	/* local delivery agents */
 extern long long var_local_batch_size;	/* requests per agent at once */
 extern long long var_delivery_timeout;	/* seconds for one delivery request */

@@ -676,7 +676,7 @@ qfile_read_rcpt(struct qfile *qf, size_t recno, const char *p, size_t len,
 		return -1;
 	}
 	if (p[0] != QFILE_QUEUED && p[0] != QFILE_DELIVERED &&
-	    p[0] != QFILE_BOUNCED)
+	    p[0] != QFILE_BOUNCED && p[0] != QFILE_WARNED)
 		return qfile_bad(why, recno, "bad recipient status", p[0]);
 	for (size_t i = 1; i < len; i++)
 		if (p[i] == '\t')
@@ -709,7 +709,8 @@ qfile_read_rcpt(struct qfile *qf, size_t recno, const char *p, size_t len,
 		qf->rcpt = xreallocarray(qf->rcpt,
 		    qf->nrcpt ? qf->nrcpt * 2 : 1, sizeof(*qf->rcpt));
 	r = &qf->rcpt[qf->nrcpt++];
-	r->status = p[0];
+	r->status = p[0] == QFILE_WARNED ? QFILE_QUEUED : p[0];
+	r->warned = p[0] == QFILE_WARNED;
 	r->status_off = off + 1;
 	r->addr = xmemdup(p + 1, (size_t)(t1 - p - 1));
 	r->orcpt = xmemdup(t1 + 1, (size_t)(t2 - t1 - 1));
@@ -997,20 +998,15 @@ qfile_status_ok(int c)
 	    c == QFILE_BOUNCED;
 }
 
-/* qfile_set_status - rewrite one recipient's status byte in place */
-int
-qfile_set_status(struct qfile *qf, size_t idx, char status, struct buf *why)
+/* qfile_put_status - rewrite the status byte of r with c, after checking
+ * that a status byte is there */
+static int
+qfile_put_status(struct qfile *qf, struct qfile_rcpt *r, size_t idx, char c,
+    struct buf *why)
 {
-	struct qfile_rcpt *r;
 	char cur;
 	ssize_t n;
 
-	if (idx >= qf->nrcpt)
-		msg_panic("qfile_set_status: recipient %zu of %zu", idx,
-		    qf->nrcpt);
-	if (!qfile_status_ok(status))
-		msg_panic("qfile_set_status: bad status '%c'", status);
-	r = &qf->rcpt[idx];
 	do {
 		n = pread(qf->fd, &cur, 1, r->status_off);
 	} while (n < 0 && errno == EINTR);
@@ -1022,14 +1018,14 @@ qfile_set_status(struct qfile *qf, size_t idx, char status, struct buf *why)
 			buf_puts(why, "read: file shrank");
 		return -1;
 	}
-	if (!qfile_status_ok(cur)) {
+	if (!qfile_status_ok(cur) && cur != QFILE_WARNED) {
 		buf_set(why, "");
 		buf_printf(why, "recipient %zu: byte at offset %lld is not a "
 		    "status (file changed?)", idx, (long long)r->status_off);
 		return -1;
 	}
 	do {
-		n = pwrite(qf->fd, &status, 1, r->status_off);
+		n = pwrite(qf->fd, &c, 1, r->status_off);
 	} while (n < 0 && errno == EINTR);
 	if (n != 1) {
 		buf_set(why, "");
@@ -1039,7 +1035,45 @@ qfile_set_status(struct qfile *qf, size_t idx, char status, struct buf *why)
 			buf_puts(why, "write: wrote nothing");
 		return -1;
 	}
+	return 0;
+}
+
+/* qfile_set_status - rewrite one recipient's status byte in place */
+int
+qfile_set_status(struct qfile *qf, size_t idx, char status, struct buf *why)
+{
+	struct qfile_rcpt *r;
+
+	if (idx >= qf->nrcpt)
+		msg_panic("qfile_set_status: recipient %zu of %zu", idx,
+		    qf->nrcpt);
+	if (!qfile_status_ok(status))
+		msg_panic("qfile_set_status: bad status '%c'", status);
+	r = &qf->rcpt[idx];
+	if (qfile_put_status(qf, r, idx, status, why) < 0)
+		return -1;
 	r->status = status;
+	r->warned = false;	/* the byte is a plain status again */
+	return 0;
+}
+
+/* qfile_set_warned - mark a queued recipient as warned, or unmark it */
+int
+qfile_set_warned(struct qfile *qf, size_t idx, bool warned, struct buf *why)
+{
+	struct qfile_rcpt *r;
+
+	if (idx >= qf->nrcpt)
+		msg_panic("qfile_set_warned: recipient %zu of %zu", idx,
+		    qf->nrcpt);
+	r = &qf->rcpt[idx];
+	if (r->status != QFILE_QUEUED)
+		msg_panic("qfile_set_warned: recipient %zu is not queued",
+		    idx);
+	if (qfile_put_status(qf, r, idx, warned ? QFILE_WARNED :
+	    QFILE_QUEUED, why) < 0)
+		return -1;
+	r->warned = warned;
 	return 0;
 }
 

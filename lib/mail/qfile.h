@@ -32,7 +32,9 @@
  *
  * Envelope values never hold CR, LF, NUL or TAB (qfile_writer panics:
  * callers reject such input first). Addresses are in internal (unquoted)
- * form. Status bytes: QFILE_QUEUED, QFILE_DELIVERED, QFILE_BOUNCED; a
+ * form. Status bytes: QFILE_QUEUED, QFILE_DELIVERED, QFILE_BOUNCED, and
+ * QFILE_WARNED on disk only: still queued, but the sender has had a delay
+ * warning for it (qfile_read gives QFILE_QUEUED with warned set); a
  * status update is one pwrite of one byte, made durable by qfile_sync, so
  * a crash can never half-update it (DESIGN.md §4).
  *
@@ -60,6 +62,7 @@ struct buf;
 #define QFILE_QUEUED 'Q'
 #define QFILE_DELIVERED 'D'
 #define QFILE_BOUNCED 'B'
+#define QFILE_WARNED 'W'	/* on disk: queued, delay warning sent */
 
 /* envelope attribute names */
 #define QFILE_A_CLIENT_ADDR "client_addr"
@@ -78,6 +81,7 @@ struct qfile_rcpt {
 	char *orcpt;		/* DSN ORCPT ("rfc822;a@b") or "" */
 	char *notify;		/* DSN NOTIFY list or "" */
 	char status;		/* QFILE_QUEUED / _DELIVERED / _BOUNCED */
+	bool warned;		/* queued, and a delay warning was sent */
 	off_t status_off;	/* file offset of the status byte */
 };
 
@@ -121,6 +125,10 @@ void qfile_free(struct qfile **qf);
 const char *qfile_attr(const struct qfile *qf, const char *name);
 /* qfile_set_status - rewrite recipient idx's status byte (no fsync) */
 int qfile_set_status(struct qfile *qf, size_t idx, char status,
+    struct buf *why);
+/* qfile_set_warned - mark queued recipient idx as warned about its
+ * delay (QFILE_WARNED on disk), or unmark it (no fsync) */
+int qfile_set_warned(struct qfile *qf, size_t idx, bool warned,
     struct buf *why);
 /* qfile_sync - make status changes durable (fdatasync) */
 int qfile_sync(struct qfile *qf, struct buf *why);

@@ -753,6 +753,47 @@ test_set_status(void)
 	buf_free(&why);
 }
 
+static void
+test_set_warned(void)
+{
+	char qid[QID_SIZE], c = 0;
+	struct buf why = BUF_INIT;
+	struct qfile *qf = NULL;
+	int fd;
+
+	setup();
+	T_EQ_INT(write_sample("hello\r\n", 7, 3, qid, &why), 0);
+	fd = open_qid(qid);
+	T_ASSERT(fd >= 0);
+	T_EQ_INT(qfile_read(fd, &qf, &why), 0);
+	T_ASSERT(!qf->rcpt[1].warned);
+	T_EQ_INT(qfile_set_warned(qf, 1, true, &why), 0);
+	T_EQ_INT(qfile_set_warned(qf, 2, true, &why), 0);
+	T_ASSERT(pread(fd, &c, 1, qf->rcpt[1].status_off) == 1);
+	T_EQ_INT(c, QFILE_WARNED);
+	qfile_free(&qf);
+	/* read back: still queued, and warned */
+	T_EQ_INT(qfile_read(fd, &qf, &why), 0);
+	T_EQ_INT(qf->rcpt[1].status, QFILE_QUEUED);
+	T_ASSERT(qf->rcpt[1].warned);
+	T_ASSERT(!qf->rcpt[0].warned);
+	T_EQ_INT(qfile_pending(qf), 3);
+	/* a final status replaces the mark; unmarking works */
+	T_EQ_INT(qfile_set_status(qf, 1, QFILE_DELIVERED, &why), 0);
+	T_ASSERT(!qf->rcpt[1].warned);
+	T_EQ_INT(qfile_set_warned(qf, 2, false, &why), 0);
+	qfile_free(&qf);
+	T_EQ_INT(qfile_read(fd, &qf, &why), 0);
+	T_EQ_INT(qf->rcpt[1].status, QFILE_DELIVERED);
+	T_ASSERT(!qf->rcpt[2].warned);
+	T_EQ_INT(qfile_pending(qf), 2);
+	/* only a queued recipient can be warned */
+	T_EXPECT_DEATH(qfile_set_warned(qf, 1, true, &why));
+	qfile_free(&qf);
+	close(fd);
+	buf_free(&why);
+}
+
 /* writer_at - a writer advanced to a state for the panic tests */
 static struct qfile_writer *
 writer_at(int stage)
@@ -1092,6 +1133,7 @@ static const struct test_case cases[] = {
 	{"truncated at every offset", test_truncated_everywhere},
 	{"flipped bytes", test_flipped_bytes},
 	{"set status", test_set_status},
+	{"delay warning mark", test_set_warned},
 	{"writer panics", test_writer_panics},
 	{"not a regular file", test_not_regular},
 	{"notes round trip", test_notes_round_trip},

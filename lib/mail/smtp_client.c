@@ -780,12 +780,20 @@ smtp_client_open(int fd, const char *host,
 		    "STARTTLS", host);
 		goto fail;
 	}
+	info->dsn = smtp_reply_ehlo(&s->ehlo, "DSN", NULL);
 	buf_free(&line);
 	return s;
 fail:
 	buf_free(&line);
 	smtp_client_free(&s);
 	return NULL;
+}
+
+/* smtp_client_dsn - did the server of s announce DSN (RFC 3461)? */
+bool
+smtp_client_dsn(const struct smtp_session *s)
+{
+	return smtp_reply_ehlo(&s->ehlo, "DSN", NULL);
 }
 
 /* smtp_client_send - one transaction on s */

@@ -82,6 +82,7 @@ struct smtp_client_info {
 	struct buf tls;		/* "TLSv1.3 with cipher .." or "" */
 	bool verified;		/* certificate verified for host */
 	bool esmtp;			/* EHLO was accepted */
+	bool dsn;			/* the server announced DSN */
 };
 
 struct smtp_session;
@@ -89,6 +90,8 @@ struct smtp_session;
 /* smtp_client_open - greeting, EHLO (HELO), STARTTLS and EHLO again on
  * the connected socket fd (made non-blocking; the caller closes it after
  * smtp_client_close) to host; NULL with why: try the next host */
+/* smtp_client_dsn - did the server of the session announce DSN? */
+bool smtp_client_dsn(const struct smtp_session *s);
 struct smtp_session *smtp_client_open(int fd, const char *host,
     const struct smtp_client_conf *conf, struct smtp_client_info *info,
     struct buf *why);

@@ -85,6 +85,8 @@ server(int fd, const struct step *s)
 }
 
 /* run - the client against script; its return, outcomes in out */
+static bool last_dsn;	/* info.dsn of the last run */
+
 static int
 run(const struct step *script, const struct smtp_envelope *env0,
     long long helo_ms, struct outcome *out, struct buf *why, int *status_r)
@@ -120,6 +122,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 		outcome_init(&out[i]);
 	rc = smtp_client_deliver(sv[0], "mx.b.test", &conf, &env, out, &info,
 	    why);
+	last_dsn = info.dsn;
 	close(sv[0]);
 	close(bfd);
 	/* the server ends its script by itself; killed after 3 s */
@@ -230,6 +233,7 @@ test_helo_fallback_and_dsn_off(void)
 	T_EQ_STR(out[0].dsn, "4.3.0");
 	T_EQ_INT(out[1].status, OUTCOME_DEFERRED);
 	T_EQ_STR(out[1].dsn, "4.0.0");
+	T_ASSERT(!last_dsn);	/* qmgr reports NOTIFY=SUCCESS: relayed */
 	outcome_free(&out[0]);
 	outcome_free(&out[1]);
 	buf_free(&why);
@@ -255,6 +259,7 @@ test_dsn_params(void)
 	    .notify = notify, .orcpt = orcpt, .ret = "HDRS", .envid = "e+1"};
 
 	T_ASSERT(run1(script, &env, OUTCOME_OK, "2.0.0"));
+	T_ASSERT(last_dsn);	/* the server reports itself */
 }
 
 static void
