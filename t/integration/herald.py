@@ -1196,3 +1196,45 @@ def qfile_build(sender, rcpts, message, arrival=None, attrs=(),
     out.append(message)
     out.append(b"E\n")
     return b"".join(out)
+
+
+# -- privilege boundaries: who may read a file
+
+
+def proc_creds(pid):
+    """(effective uid, effective gid, supplementary groups) of pid."""
+    uid = gid = None
+    groups = []
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k == "Uid":
+                uid = int(v.split()[1])		# effective
+            elif k == "Gid":
+                gid = int(v.split()[1])
+            elif k == "Groups":
+                groups = [int(x) for x in v.split()]
+    return uid, gid, groups
+
+
+def can_read_as(path, uid, gid, groups):
+    """Whether a process with these ids can open path for reading."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+                code = 0
+            except PermissionError:
+                code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code in (0, 1), "child failed (%d)" % code
+    return code == 0

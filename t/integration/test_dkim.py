@@ -393,43 +393,6 @@ def test_selector_limit(tmp_path):
 
 # -- the boundary: internet-facing services cannot read the keys
 
-def proc_creds(pid):
-    uid = gid = None
-    groups = []
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k == "Uid":
-                uid = int(v.split()[1])		# effective
-            elif k == "Gid":
-                gid = int(v.split()[1])
-            elif k == "Groups":
-                groups = [int(x) for x in v.split()]
-    return uid, gid, groups
-
-
-def can_read_as(path, uid, gid, groups):
-    """Whether a process with these ids can open path for reading."""
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
-            try:
-                with open(path, "rb") as f:
-                    f.read(1)
-                code = 0
-            except PermissionError:
-                code = 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    assert code in (0, 1), "child failed (%d)" % code
-    return code == 0
-
 
 def pick_group(exclude_gids, exclude_names):
     for name in ("src", "staff", "users", "adm", "mail", "games"):
@@ -477,18 +440,18 @@ def test_network_services_cannot_read_keys(pki):
                               what="%s running" % name)
             # master forks as root and the child drops root as it
             # starts (slowly under ASan): look once it has
-            H.wait_for(lambda: all(proc_creds(p)[0] != 0 for p in pids),
+            H.wait_for(lambda: all(H.proc_creds(p)[0] != 0 for p in pids),
                        15, what="%s without root" % name)
             for pid in pids:
-                uid, gid, groups = proc_creds(pid)
+                uid, gid, groups = H.proc_creds(pid)
                 assert uid != 0, (name, uid)
                 for k in ("s1.ed25519.key", "s1.rsa.key"):
                     p = key.parent / k
-                    assert not can_read_as(p, uid, gid, groups), \
+                    assert not H.can_read_as(p, uid, gid, groups), \
                         "%s (pid %d) can read %s" % (name, pid, p)
                 checked += 1
                 # the same uid in dkim_group can: only the mode stops it
-                assert can_read_as(key, uid, gid, groups +
+                assert H.can_read_as(key, uid, gid, groups +
                                    [dkimgroup.gr_gid])
         assert checked >= 3
     finally:

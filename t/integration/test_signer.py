@@ -357,42 +357,6 @@ def test_malformed_requests_get_an_error(sig):
 
 # -- the boundary: smtpd cannot read the keys, the signer can
 
-def proc_creds(pid):
-    uid = gid = None
-    groups = []
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k == "Uid":
-                uid = int(v.split()[1])
-            elif k == "Gid":
-                gid = int(v.split()[1])
-            elif k == "Groups":
-                groups = [int(x) for x in v.split()]
-    return uid, gid, groups
-
-
-def can_read_as(path, uid, gid, groups):
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
-            try:
-                with open(path, "rb") as f:
-                    f.read(1)
-                code = 0
-            except PermissionError:
-                code = 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    assert code in (0, 1), "child failed (%d)" % code
-    return code == 0
-
 
 @pytest.mark.skipif(not ROOT, reason="privilege separation needs root")
 def test_only_the_signer_reads_the_keys(pki, token):
@@ -431,13 +395,13 @@ def test_only_the_signer_reads_the_keys(pki, token):
             pids = H.wait_for(lambda: inst.children(name), 15,
                               what="%s running" % name)
             # the child drops root as it starts (slowly under ASan)
-            H.wait_for(lambda: all(proc_creds(p)[0] != 0 for p in pids),
+            H.wait_for(lambda: all(H.proc_creds(p)[0] != 0 for p in pids),
                        15, what="%s without root" % name)
             for pid in pids:
-                uid, gid, groups = proc_creds(pid)
+                uid, gid, groups = H.proc_creds(pid)
                 assert uid == users["dkim" if can else "herald"].pw_uid
                 for k in ("s1.ed25519.key", "s1.rsa.key"):
-                    assert can_read_as(key.parent / k, uid, gid,
+                    assert H.can_read_as(key.parent / k, uid, gid,
                                        groups) == can, (name, pid, k)
         # and it signs, as its user
         plain_smtp(inst, token, source=TRUSTED)
