@@ -608,7 +608,8 @@ ctl_queue_show_text(const char *qid, const char *folder,
 		}
 		buf_reset(&when);
 		ctl_fmt_time(&when, nt->when);
-		printf("deferred at %s\n", buf_cstr(&when));
+		printf("deferred at %s%s\n", buf_cstr(&when),
+		    qf->rcpt[i].warned ? ", sender warned of the delay" : "");
 		printf("    (%s %s)\n", nt->dsn, ctl_queue_safe(&safe,
 		    nt->text));
 	}
@@ -665,6 +666,9 @@ ctl_queue_show_json(const char *qid, const char *folder,
 			ctl_json_kstr(&j, "dsn", nt->dsn);
 			ctl_json_kstr(&j, "last_error", nt->text);
 		}
+		if (qf->rcpt[i].status == QFILE_QUEUED)
+			ctl_json_kbool(&j, "delay_warned",
+			    qf->rcpt[i].warned);
 		ctl_json_close(&j, '}');
 	}
 	ctl_json_close(&j, ']');

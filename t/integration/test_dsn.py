@@ -7,6 +7,7 @@ reports for NOTIFY=SUCCESS, and a failed DSN goes once to the postmaster.
 """
 import email
 import email.policy
+import json
 import re
 import time
 
@@ -97,6 +98,12 @@ def test_delay_warning_ret_full_and_success(make_herald, token):
     assert "Will-Retry-Until" in g
     assert third.get_content_type() == "message/rfc822"
     inst.wait_log(r"%s: sender delay notification: " % qid, since=since)
+    # queue show says the sender was warned (text and JSON)
+    H.wait_for(lambda: "sender warned of the delay" in inst.ctl(
+        "queue", "show", qid).stdout, 30, what="warned mark in queue show")
+    r = inst.ctl("--json", "queue", "show", qid)
+    got = {x["address"]: x for x in json.loads(r.stdout)["recipients"]}
+    assert got[addr]["delay_warned"] is True, got
 
     # more retries, still deferred: never a second warning
     retries = len(re.findall(r"%s: to=<%s>.*status=deferred"
