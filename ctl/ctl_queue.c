@@ -893,7 +893,7 @@ ctl_queue_one(const struct ctl_queue_op *op, const char *qid)
 struct ctl_queue_ids {
 	const struct ctl_queue_sel *sel;
 	char (*qid)[QID_SIZE];
-	size_t n;
+	size_t n, cap;
 };
 
 /* ctl_queue_pick_one - keep qid if its message is selected */
@@ -914,8 +914,12 @@ ctl_queue_pick_one(const char *folder, const char *path, const char *qid,
 		return;
 	}
 	if (ctl_queue_sel_match(ids->sel, qf)) {
-		ids->qid = xreallocarray(ids->qid, ids->n + 1,
-		    sizeof(*ids->qid));
+		if (ids->n == ids->cap) {
+			/* a queue of 100,000: doubling, not a copy each */
+			ids->cap = ids->cap ? 2 * ids->cap : 64;
+			ids->qid = xreallocarray(ids->qid, ids->cap,
+			    sizeof(*ids->qid));
+		}
 		snprintf(ids->qid[ids->n++], QID_SIZE, "%s", qid);
 	}
 	qfile_free(&qf);
@@ -929,7 +933,7 @@ static int
 ctl_queue_run(const struct ctl_queue_op *op, const struct ctl_args *a)
 {
 	struct ctl_queue_sel sel;
-	struct ctl_queue_ids ids = {&sel, NULL, 0};
+	struct ctl_queue_ids ids = {&sel, NULL, 0, 0};
 	size_t done = 0;
 	int rc = CTL_EXIT_OK;
 
