@@ -380,6 +380,17 @@ qmgr_message_log(const struct qmgr_msg *msg, size_t i, double now)
 	    r->reason ? r->reason : "");
 }
 
+/* qmgr_message_bounced - does recipient i's bounce go into the report
+ * of kind (a failure report only where NOTIFY asks for it)? */
+static bool
+qmgr_message_bounced(const struct qmgr_msg *msg, size_t i,
+    enum qmgr_dsn_kind kind)
+{
+	return msg->res[i].status == QFILE_BOUNCED &&
+	    (kind != QMGR_DSN_FAILED ||
+	    qmgr_bounce_notify(msg->qf->rcpt[i].notify));
+}
+
 /* qmgr_message_bounce - notify the sender of this attempt's bounces (the
  * postmaster when msg is our own notification); on failure the bounced
  * recipients stay queued (retried later) */
@@ -409,9 +420,7 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 	}
 	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
 	for (size_t i = 0; i < qf->nrcpt; i++) {
-		if (msg->res[i].status != QFILE_BOUNCED ||
-		    (kind == QMGR_DSN_FAILED &&
-		    !qmgr_bounce_notify(qf->rcpt[i].notify)))
+		if (!qmgr_message_bounced(msg, i, kind))
 			continue;
 		br[n].addr = qf->rcpt[i].addr;
 		br[n].orcpt = qf->rcpt[i].orcpt;
@@ -439,9 +448,7 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 				struct qmgr_result *r = &msg->res[i];
 				struct buf t = BUF_INIT;
 
-				if (r->status != QFILE_BOUNCED ||
-				    (kind == QMGR_DSN_FAILED &&
-				    !qmgr_bounce_notify(qf->rcpt[i].notify)))
+				if (!qmgr_message_bounced(msg, i, kind))
 					continue;
 				buf_printf(&t, "%s; the non-delivery "
 				    "notification failed: %s", r->reason,
