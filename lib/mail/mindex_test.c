@@ -643,6 +643,18 @@ test_stamp(void)
 		T_ASSERT(mindex_unchanged(ix, "INBOX", &s, true));
 		s.at.tv_sec--;
 		T_ASSERT(!mindex_unchanged(ix, "INBOX", &s, true));
+		/* the doubt runs from the listing the stamp was given */
+		{
+			struct mindex_status lst;
+
+			T_EQ_INT(mindex_status(ix, "INBOX", &lst, &why), 0);
+			mindex_stamp_status(&s, &lst);
+			T_ASSERT(mindex_unchanged(ix, "INBOX", &s, true));
+			/* a spoiled stamp stays spoiled */
+			mindex_stamp_spoil(&s);
+			mindex_stamp_status(&s, &lst);
+			T_ASSERT(!mindex_unchanged(ix, "INBOX", &s, true));
+		}
 		/* older than MINDEX_STAMP_DOUBT_FINE, in sub-seconds:
 		 * trusted (new/ too) */
 		t[1].tv_sec = now.tv_sec - 1;
