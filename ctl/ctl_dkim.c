@@ -46,24 +46,7 @@
 #include "mail/params.h"
 #include "ctl.h"
 
-#define CTL_DKIM_SELECTOR_MAX 40	/* before "-ed25519" */
 #define CTL_DKIM_SELECTORS_MAX 64	/* per domain, listed */
-
-/* ctl_dkim_selector_ok - letters, digits and '-', not at the ends */
-static bool
-ctl_dkim_selector_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CTL_DKIM_SELECTOR_MAX || s[0] == '-' ||
-	    s[n - 1] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-'))
-			return false;
-	return true;
-}
 
 /* ctl_dkim_domain - the DOMAIN operand, checked and hosted; -1 after
  * an error (printed) */
@@ -195,7 +178,7 @@ static int
 ctl_dkim_current(const char *dom, struct buf *sel, struct buf *why)
 {
 	struct buf path = BUF_INIT;
-	char line[CTL_DKIM_SELECTOR_MAX + 2];
+	char line[DKIM_SELECTOR_MAX + 2];
 	FILE *fp;
 	int rc = -1;
 
@@ -210,7 +193,7 @@ ctl_dkim_current(const char *dom, struct buf *sel, struct buf *why)
 	} else {
 		if (fgets(line, sizeof(line), fp) != NULL) {
 			line[strcspn(line, "\n")] = '\0';
-			if (ctl_dkim_selector_ok(line)) {
+			if (dkim_selector_ok(line)) {
 				buf_puts(sel, line);
 				rc = 0;
 			}
@@ -340,10 +323,10 @@ ctl_dkim_new_selector(const struct ctl_args *a, const char *dom,
 
 	buf_reset(sel);
 	if (s != NULL) {
-		if (!ctl_dkim_selector_ok(s)) {
+		if (!dkim_selector_ok(s)) {
 			ctl_error("bad selector \"%s\": lowercase letters, "
 			    "digits and '-', at most %d", s,
-			    CTL_DKIM_SELECTOR_MAX);
+			    DKIM_SELECTOR_MAX);
 			return -1;
 		}
 		buf_puts(sel, s);
@@ -432,7 +415,7 @@ ctl_dkim_selectors(const char *dom, const char *current, struct buf *out,
 		    strlen(suf), suf) != 0)
 			continue;
 		name = xstrndup(de->d_name, len - strlen(suf));
-		if (!ctl_dkim_selector_ok(name) || strcmp(name,
+		if (!dkim_selector_ok(name) || strcmp(name,
 		    current) == 0) {
 			x_free(&name);
 			continue;
@@ -735,7 +718,7 @@ ctl_dkim_remove(struct ctl *ctl, const struct ctl_args *a)
 	(void)ctl;
 	if (ctl_dkim_domain(a->pos[0], &dom) < 0)
 		goto out;
-	if (!ctl_dkim_selector_ok(sel) || !ctl_dkim_exists(buf_cstr(&dom),
+	if (!dkim_selector_ok(sel) || !ctl_dkim_exists(buf_cstr(&dom),
 	    sel)) {
 		ctl_error("%s has no selector \"%s\"", buf_cstr(&dom), sel);
 		goto out;

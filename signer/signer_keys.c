@@ -30,15 +30,14 @@
 #include "signer.h"
 
 #define SIGNER_KEYS_MAX 1024		/* domains cached */
-#define SIGNER_SELECTOR_MAX 40		/* as heraldctl allows */
 
 /* the keys of one domain's current selector */
 struct signer_keyset {
 	char *domain;
-	char selector[SIGNER_SELECTOR_MAX + 1];
+	char selector[DKIM_SELECTOR_MAX + 1];
 	struct stat id;			/* of DOMAIN/current */
 	EVP_PKEY *key[2];		/* ed25519, rsa; NULL: none */
-	char sel[2][SIGNER_SELECTOR_MAX + 16];	/* s= of each */
+	char sel[2][DKIM_SELECTOR_MAX + 16];	/* s= of each */
 };
 
 static struct signer_keyset *signer_keys;
@@ -77,18 +76,6 @@ signer_keys_same(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* signer_keys_selector - a selector as heraldctl makes them */
-static bool
-signer_keys_selector(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > SIGNER_SELECTOR_MAX || s[0] == '-' ||
-	    s[n - 1] == '-')
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 /*
  * signer_keys_load - read DOMAIN/current (open on fd, identity st) and
  * its selector's keys into k; -1 with why. A selector needs at least
@@ -100,7 +87,7 @@ signer_keys_load(const char *domain, int fd, const struct stat *st,
     struct signer_keyset *k, struct buf *why)
 {
 	static const char *const ext[2] = {"ed25519", "rsa"};
-	char line[SIGNER_SELECTOR_MAX + 2];
+	char line[DKIM_SELECTOR_MAX + 2];
 	struct buf path = BUF_INIT;
 	ssize_t n;
 	int rc = -1, loaded = 0;
@@ -116,7 +103,7 @@ signer_keys_load(const char *domain, int fd, const struct stat *st,
 	}
 	line[n] = '\0';
 	line[strcspn(line, "\n")] = '\0';
-	if (!signer_keys_selector(line)) {
+	if (!dkim_selector_ok(line)) {
 		buf_printf(why, "%s/%s/current: not a selector",
 		    var_dkim_directory, domain);
 		return -1;

@@ -1006,3 +1006,14 @@ dkim_txt_record(EVP_PKEY *key, struct buf *out, struct buf *why)
 	OPENSSL_free(der);
 	return 0;
 }
+
+/* dkim_selector_ok - see dkim.h */
+bool
+dkim_selector_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > DKIM_SELECTOR_MAX || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}

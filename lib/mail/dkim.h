@@ -42,6 +42,7 @@ typedef struct evp_pkey_st EVP_PKEY;
 #define DKIM_FIELDS_MAX 1000	/* header fields of a message looked at */
 #define DKIM_TXT_MAX 4096	/* key record text */
 #define DKIM_WIDTH 78		/* folding column of DKIM-Signature */
+#define DKIM_SELECTOR_MAX 40	/* selectors herald makes (before "-ed25519") */
 
 /* dkim_canon.c */
 
@@ -145,5 +146,10 @@ int dkim_key_alg(EVP_PKEY *key);
 int dkim_txt_record(EVP_PKEY *key, struct buf *out, struct buf *why);
 /* dkim_alg_name - "rsa-sha256", "ed25519-sha256" */
 const char *dkim_alg_name(enum dkim_alg alg);
+
+/* dkim_selector_ok - a selector as heraldctl makes them and the signer
+ * reads them: letters a-z, digits and '-', not at either end, at most
+ * DKIM_SELECTOR_MAX bytes */
+bool dkim_selector_ok(const char *s);
 
 #endif

@@ -460,7 +460,30 @@ test_body_length(void)
 	buf_free(&why);
 }
 
+/* test_selector - what heraldctl makes and the signer reads */
+static void
+test_selector(void)
+{
+	char long_sel[DKIM_SELECTOR_MAX + 2];
+
+	T_ASSERT(dkim_selector_ok("herald-202612"));
+	T_ASSERT(dkim_selector_ok("a"));
+	T_ASSERT(!dkim_selector_ok(""));
+	T_ASSERT(!dkim_selector_ok("-a"));
+	T_ASSERT(!dkim_selector_ok("a-"));
+	T_ASSERT(!dkim_selector_ok("A"));
+	T_ASSERT(!dkim_selector_ok("a.b"));
+	T_ASSERT(!dkim_selector_ok("../x"));
+	memset(long_sel, 'a', sizeof(long_sel) - 1);
+	long_sel[DKIM_SELECTOR_MAX] = '\0';
+	T_ASSERT(dkim_selector_ok(long_sel));
+	long_sel[DKIM_SELECTOR_MAX] = 'a';
+	long_sel[DKIM_SELECTOR_MAX + 1] = '\0';
+	T_ASSERT(!dkim_selector_ok(long_sel));
+}
+
 static const struct test_case cases[] = {
+	{"selectors as heraldctl makes them", test_selector},
 	{"RFC 6376 3.4.5 relaxed header", test_canon_header},
 	{"relaxed body at every chunk size", test_canon_body},
 	{"RFC 8463 example verifies", test_rfc8463},
