@@ -246,18 +246,24 @@ def test_reload_bad_config_keeps_old(make_herald, token):
                what="old banner from a restarted smtpd")
     mail_flows(inst, token)
     assert "unknown key" not in inst.log_text()
-    # the copy it came on is closed once read
-    for pid in inst.children():
-        try:
-            fds = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
+    # the copy it came on is closed once read; a child master has just
+    # forked may not have read it yet, so look until none holds it
+    def holders():
+        found = []
+        for pid in inst.children():
             try:
-                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                fds = os.listdir("/proc/%d/fd" % pid)
             except OSError:
                 continue
-            assert "herald.conf" not in target, (pid, fd, target)
+            for fd in fds:
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if "herald.conf" in target:
+                    found.append((pid, fd, target))
+        return found
+    H.wait_for(lambda: not holders(), 10, what="config copies closed")
     # a fixed file reloads fine
     inst.set_config(smtpd_banner="ESMTP fixed")
     assert inst.ctl("reload").returncode == 0
