@@ -16,6 +16,8 @@ herald.test (dnsserver.py) that A validates from its trust anchor:
 
   ee.herald.test        MX mx.ee -> B, TLSA 3 1 1 of B's key
   ta.herald.test        MX mx.ta -> B, TLSA 2 0 1 of the test CA
+  cnmx.herald.test      MX alias.cnmx, a CNAME of mx.ta: the TLSA records
+                        are mx.ta's (RFC 7672 2.2.2), and so the name
   tawrong.herald.test   MX mx.tawrong -> B (not a name in B's cert),
                         TLSA 2 0 1 of the test CA
   unusable.herald.test  MX mx.unusable -> B, only TLSA 0 0 1 (PKIX-TA)
@@ -209,6 +211,7 @@ def net(tmp_path_factory):
     knot = Zones(folder, extra=(
         "ee MX 10 mx.ee\nmx.ee A {b}\n_25._tcp.mx.ee TLSA 3 1 1 {ee}\n"
         "ta MX 10 mx.ta\nmx.ta A {b}\n_25._tcp.mx.ta TLSA 2 0 1 {ta}\n"
+        "cnmx MX 10 alias.cnmx\nalias.cnmx CNAME mx.ta\n"
         "tawrong MX 10 mx.tawrong\nmx.tawrong A {b}\n"
         "_25._tcp.mx.tawrong TLSA 2 0 1 {ta}\n"
         "unusable MX 10 mx.unusable\nmx.unusable A {b}\n"
@@ -237,7 +240,8 @@ def net(tmp_path_factory):
         b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
                      % (b.port, B_ADDR, mx_port))
         b.start()
-        for d in ("ee.herald.test", "ta.herald.test", "tawrong.herald.test",
+        for d in ("ee.herald.test", "ta.herald.test", "cnmx.herald.test",
+                  "tawrong.herald.test",
                   "unusable.herald.test", "plain.test"):
             b.add_domain(d)
             b.add_user("bob@" + d)
@@ -317,6 +321,20 @@ def test_dane_ta_verified(net, token):
              message(token, "bob@ta.herald.test"))
     b.wait_messages(token, "bob", domain="ta.herald.test")
     a.wait_log(r"mx\.ta\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
+               r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
+               since=since)
+
+
+def test_dane_through_a_cname(net, token):
+    """The MX host is a secure CNAME of mx.ta: the TLSA records are looked
+    up at the target, whose name the certificate has (RFC 7672 2.2.2,
+    3.2.2); without the expansion there would be no TLSA at all."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@cnmx.herald.test"],
+             message(token, "bob@cnmx.herald.test"))
+    b.wait_messages(token, "bob", domain="cnmx.herald.test")
+    a.wait_log(r"alias\.cnmx\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
                r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
                since=since)
 
