@@ -321,8 +321,8 @@ remote_deliver(const char *qid, const char *domain,
 			msg_warn("%s: close: %m", qid);
 		msg_info("%s: %s: %s", qid, relay, buf_cstr(&why));
 		/* the last host's failure speaks: a TLS policy one as such */
-		str_lcpy(dsn, info.fail_dsn[0] != '\0' ? info.fail_dsn : "4.4.1",
-		    sizeof(dsn));
+		str_lcpy(dsn, info.fail_dsn[0] != '\0' ? info.fail_dsn :
+		    "4.4.1", sizeof(dsn));
 	}
 	for (size_t k = 0; k < env->nrcpt; k++)
 		outcome_set(&out[k], OUTCOME_DEFERRED, dsn, "%s",

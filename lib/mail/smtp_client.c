@@ -859,7 +859,8 @@ smtp_client_open(int fd, const char *host,
 		} else if (conf->tls >= SMTP_TLS_ENCRYPT) {
 			buf_puts(why, "TLS is required but host ");
 			smtp_conn_said(c, "STARTTLS", why);
-			str_lcpy(info->fail_dsn, "4.7.4", sizeof(info->fail_dsn));
+			str_lcpy(info->fail_dsn, "4.7.4",
+			    sizeof(info->fail_dsn));
 			goto fail;
 		}
 	} else if (conf->tls >= SMTP_TLS_ENCRYPT) {

@@ -395,12 +395,14 @@ test_required_levels(void)
 		buf_reset(&why);
 		rc[i][0] = run(refuse, &env, 2000, out, &why, &st);
 		rc[i][0] = rc[i][0] == -1 && WIFEXITED(st) &&
-		    WEXITSTATUS(st) == 0 && strcmp(last_fail_dsn, "4.7.4") == 0 &&
+		    WEXITSTATUS(st) == 0 &&
+		    strcmp(last_fail_dsn, "4.7.4") == 0 &&
 		    strstr(buf_cstr(&why), "TLS is required") != NULL;
 		buf_reset(&why);
 		rc[i][1] = run(absent, &env, 2000, out, &why, &st);
 		rc[i][1] = rc[i][1] == -1 && WIFEXITED(st) &&
-		    WEXITSTATUS(st) == 0 && strcmp(last_fail_dsn, "4.7.4") == 0 &&
+		    WEXITSTATUS(st) == 0 &&
+		    strcmp(last_fail_dsn, "4.7.4") == 0 &&
 		    strstr(buf_cstr(&why), "does not offer STARTTLS") != NULL;
 	}
 	SSL_CTX_free(tls_ctx);
