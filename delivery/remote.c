@@ -25,8 +25,14 @@
  *	and qmgr retries with its backoff.
  *
  *	The client (lib/mail/smtp_client.c) uses STARTTLS whenever the
- *	server offers it (smtp_tls_security_level = may) and logs the
- *	protocol, cipher and whether the certificate verified; it sends
+ *	server offers it (smtp_tls_security_level = may; encrypt requires
+ *	it, verify also a certificate from the CA store naming the MX
+ *	host) and logs the protocol, cipher and how far the certificate
+ *	was trusted. With dane, a host whose MX and address records are
+ *	DNSSEC-secure and that has usable TLSA records (remote_mx.c,
+ *	lib/mail/dane.c) gets DANE (RFC 7672): STARTTLS and a certificate
+ *	matching them, else the host fails with 4.7.5, never plaintext;
+ *	the level is chosen in remote_tls_level(). It sends
  *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
  *	on to servers with DSN, sends 8-bit content to a server without
  *	8BITMIME as quoted-printable (lib/mail/mime_8to7.c), and bounces at

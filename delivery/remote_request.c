@@ -176,15 +176,32 @@ remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 	}
 }
 
-/* remote_tls_level - smtp_tls_security_level as the client's enum */
-static enum smtp_tls_level
-remote_tls_level(void)
+/* remote_tls_level - the TLS level for mail to domain: the one place
+ * that chooses it; today smtp_tls_security_level for every domain */
+enum smtp_tls_level
+remote_tls_level(const char *domain)
 {
+	(void)domain;
 	if (strcmp(var_smtp_tls_security_level, "none") == 0)
 		return SMTP_TLS_NONE;
 	if (strcmp(var_smtp_tls_security_level, "encrypt") == 0)
 		return SMTP_TLS_ENCRYPT;
+	if (strcmp(var_smtp_tls_security_level, "verify") == 0)
+		return SMTP_TLS_VERIFY;
+	if (strcmp(var_smtp_tls_security_level, "dane") == 0)
+		return SMTP_TLS_DANE;
 	return SMTP_TLS_MAY;
+}
+
+/* remote_tls_text - how a host's TLS was, for its log line */
+static void
+remote_tls_text(const struct smtp_client_info *info, struct buf *out)
+{
+	buf_printf(out, "TLS %s, certificate %s, %s TLS connection",
+	    buf_cstr(&info->tls), info->verified ? "verified" :
+	    "not verified", info->trust);
+	if (info->dane[0] != '\0')
+		buf_printf(out, " (DANE) by %s", info->dane);
 }
 
 /* remote_log_outcomes - one log line per recipient */
@@ -244,13 +261,24 @@ remote_deliver(const char *qid, const char *domain,
     const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r)
 {
 	struct buf why = BUF_INIT;
+	char dsn[8] = "4.4.1";
 
 	for (size_t i = 0; i < rt->naddr; i++) {
 		const struct remote_addr *a = &rt->addr[i];
+		const struct remote_tls *t = &rt->tls[a->tls];
 		struct smtp_client_info info = {.tls = BUF_INIT};
+		struct smtp_client_conf hc = *conf;
 		struct smtp_session *s;
 		char text[64], relay[REMOTE_RELAY_MAX];
 		int fd;
+
+		/* the host's own level: with dane, what its TLSA say */
+		hc.tls = t->level;
+		if (t->level == SMTP_TLS_DANE) {
+			hc.tlsa = t->tlsa.rr;
+			hc.ntlsa = t->tlsa.nrr;
+			hc.tlsa_base = t->base;
+		}
 
 		if (conf->deadline > 0 &&
 		    evloop_clock() >= conf->deadline) {
@@ -267,13 +295,16 @@ remote_deliver(const char *qid, const char *domain,
 		}
 		snprintf(relay, sizeof(relay), "%s[%s]:%lld", a->host, text,
 		    var_smtp_port);
-		s = smtp_client_open(fd, a->host, conf, &info, &why);
-		if (info.tls.len > 0)
-			msg_info("%s: %s: TLS %s, certificate %s", qid, relay,
-			    buf_cstr(&info.tls), info.verified ? "verified" :
-			    "not verified");
-		else if (s != NULL)
+		s = smtp_client_open(fd, a->host, &hc, &info, &why);
+		if (info.tls.len > 0) {
+			struct buf line = BUF_INIT;
+
+			remote_tls_text(&info, &line);
+			msg_info("%s: %s: %s", qid, relay, buf_cstr(&line));
+			buf_free(&line);
+		} else if (s != NULL) {
 			msg_info("%s: %s: no TLS (plaintext)", qid, relay);
+		}
 		buf_free(&info.tls);
 		if (s != NULL) {
 			/* on a fresh session "nothing decided" (-1) still
@@ -289,9 +320,12 @@ remote_deliver(const char *qid, const char *domain,
 		if (close(fd) < 0)
 			msg_warn("%s: close: %m", qid);
 		msg_info("%s: %s: %s", qid, relay, buf_cstr(&why));
+		/* the last host's failure speaks: a TLS policy one as such */
+		str_lcpy(dsn, info.fail_dsn[0] != '\0' ? info.fail_dsn :
+		    "4.4.1", sizeof(dsn));
 	}
 	for (size_t k = 0; k < env->nrcpt; k++)
-		outcome_set(&out[k], OUTCOME_DEFERRED, "4.4.1", "%s",
+		outcome_set(&out[k], OUTCOME_DEFERRED, dsn, "%s",
 		    why.len ? buf_cstr(&why) : "no mail exchanger to try");
 	buf_free(&why);
 }
@@ -309,7 +343,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	const char *utf8 = qfile_attr(qf, QFILE_A_SMTPUTF8);
 	struct smtp_client_conf conf = {
 		.helo_name = var_myhostname,
-		.tls = remote_tls_level(),
+		.tls = SMTP_TLS_MAY,	/* per domain, below */
 		.tls_ctx = tls,
 		.helo_ms = var_smtp_helo_timeout * 1000,
 		.mail_ms = var_smtp_mail_timeout * 1000,
@@ -358,10 +392,11 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	    (var_delivery_timeout * 1000 / 2 < REMOTE_DEADLINE_MARGIN ?
 	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
+	conf.tls = remote_tls_level(domain);
 	/* a session cached for the domain first: no DNS, no handshake */
 	if (remote_deliver_cached(qid, domain, &conf, &env, out, nodsn_r))
 		goto out;
-	remote_route(dns, domain, want4, want6, &rt);
+	remote_route(dns, domain, want4, want6, conf.tls, &rt);
 	if (rt.naddr == 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], rt.fail.status, rt.fail.dsn, "%s",

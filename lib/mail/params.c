@@ -271,7 +271,8 @@ params_check_inet_protocols(const char *value, struct buf *why)
 static int
 params_check_tls_level(const char *value, struct buf *why)
 {
-	static const char *const names[] = {"none", "may", "encrypt", NULL};
+	static const char *const names[] = {"none", "may", "encrypt",
+	    "verify", "dane", NULL};
 
 	return params_one_of(value, names, why);
 }
@@ -676,8 +677,12 @@ struct cfg_entry params_table[] = {
 	STRC(smtp_tls_security_level, "may", params_check_tls_level,
 	    "TLS for remote delivery: may (STARTTLS whenever the server "
 	    "offers it, plaintext only when it does not; a failed handshake "
-	    "tries the next host), encrypt (no STARTTLS: defer), none "
-	    "(never STARTTLS)"),
+	    "tries the next host), encrypt (no STARTTLS: defer), verify "
+	    "(STARTTLS, and the certificate must chain to the system CA "
+	    "store and name the MX host), dane (DANE, RFC 7672, for an MX "
+	    "host with DNSSEC-secure TLSA records: STARTTLS and a "
+	    "certificate matching them, else defer; may for the others), "
+	    "none (never STARTTLS)"),
 	INT(smtp_port, "25", 1, 65535,
 	    "TCP port of the mail exchangers remote delivery connects to "
 	    "(other than 25 only for tests)"),
