@@ -521,7 +521,11 @@ def test_connection_reused_over_tls(net, token):
         since = a.log_size()
         sendmail(a, "alice@a.test", ["bob@b.test"],
                  message(token + "-1", "bob@b.test"))
-        qid_for(a, "bob@b.test", since, "sent")
+        qid = qid_for(a, "bob@b.test", since, "sent")
+        # remote logs "sent" before it answers qmgr: until qmgr has the
+        # answer (and removed the file) the agent is busy, and a second
+        # message would go to another agent with no connection cached
+        a.wait_log(r"%s: removed" % qid, since=since)
         mid = a.log_size()
         sendmail(a, "alice@a.test", ["bob@b.test"],
                  message(token + "-2", "bob@b.test"))
