@@ -427,9 +427,13 @@ def set_cache(a, limit):
     new qmgr runs (the old one, and the remote agents it used with the
     old setting, are gone then)."""
     since = a.log_size()
+    old = a.children("remote")
     a.set_config(smtp_connection_cache_time_limit=limit)
     a.ctl_ok("reload")
     a.wait_log(r"herald/qmgr\[\d+\]: started", since=since)
+    # an old agent still finishing (or not yet told) could take the new
+    # qmgr's first request with the old setting
+    assert H.wait_dead(old, 15), "old remote agents still running"
 
 
 def test_connection_reused_for_the_same_domain(net, token):
