@@ -6,9 +6,11 @@ addresses, with DNS from a real authoritative server (knotd,
 dnsserver.py) that each asks through dns_stub_zones:
 
   A  a.test: alice; carol -> dave@b.test; team -> alice, dave@b.test;
-     gone -> nobody@b.test. srs_domain left to its default (a.test,
-     the first hosted domain: myhostname mx.a.test is not hosted)
-  B  b.test: dave (the MX of b.test)
+     gone -> nobody@b.test; tofull -> full@b.test. srs_domain left to
+     its default (a.test, the first hosted domain: myhostname mx.a.test
+     is not hosted)
+  B  b.test: dave; full, whose 1k quota bounces (quota_exceeded_bounce)
+     a larger message with a DSN from B's own qmgr (the MX of b.test)
   C  c.test: x, the original sender (the MX of c.test)
 
 Mail "from c.test" is handed to A's MX by this test, as c.test's server
@@ -53,7 +55,8 @@ def net(tmp_path_factory):
                                     myhostname="mx.%s.test" % name,
                                     smtp_port=mx_port, dns_stub_zones=zones,
                                     dns_trust_anchor_file="",
-                                    dns_timeout="3s")
+                                    dns_timeout="3s",
+                                    quota_exceeded_bounce="yes")
             inst.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
                             % (inst.port, addr, mx_port))
             insts.append(inst)
@@ -61,8 +64,14 @@ def net(tmp_path_factory):
         a, b, c = insts
         a.add_domain("a.test")
         a.add_user("alice@a.test")
+        a.add_alias("carol@a.test", "dave@b.test")
+        a.add_alias("team@a.test", "alice@a.test", "dave@b.test")
+        a.add_alias("gone@a.test", "nobody@b.test")
+        a.add_alias("tofull@a.test", "full@b.test")
         b.add_domain("b.test")
         b.add_user("dave@b.test")
+        b.ctl_ok("user", "add", "full@b.test", "--quota", "1k",
+                 input="pw-full\n")
         c.add_domain("c.test")
         c.add_user("x@c.test")
         yield {"a": a, "b": b, "c": c, "mx_port": mx_port}
@@ -93,13 +102,15 @@ def return_path(msg):
 
 def test_alias_add_to_another_domain(net):
     a = net["a"]
-    r = a.ctl("alias", "add", "carol@a.test", "dave@b.test")
+    r = a.ctl("alias", "add", "ext@a.test", "Someone@Elsewhere.test",
+              "alice@a.test")
     assert r.returncode == 0, r
-    assert "added 1 target" in r.stdout
-    a.add_alias("team@a.test", "alice@a.test", "dave@b.test")
-    a.add_alias("gone@a.test", "nobody@b.test")
+    assert "added 2 targets" in r.stdout
     listing = a.ctl("alias", "list", "a.test")
-    assert "dave@b.test" in listing.stdout, listing
+    assert "someone@elsewhere.test" in listing.stdout.lower(), listing
+    # still refused: a bad address
+    r = a.ctl("alias", "add", "ext@a.test", "not an address")
+    assert r.returncode != 0, r
 
 
 def test_forwarded_with_srs_sender(net, token):
@@ -207,3 +218,19 @@ def test_remote_refusal_bounces_to_original_sender(net, token):
     # the DSN names the address the sender used (ORCPT)
     assert b"Original-Recipient: rfc822;gone@a.test" in dsn, dsn[:3000]
     a.wait_queue_empty(timeout=30)
+
+
+def test_bounce_from_the_far_end_comes_back(net, token):
+    # B accepts full@b.test, local there bounces it (quota), and B's
+    # qmgr sends its DSN to the SRS sender: A takes it back to x@c.test
+    a, b, c = net["a"], net["b"], net["c"]
+    since = b.log_size()
+    data = message(token, "x@c.test", "tofull@a.test") + "z" * 4000 + "\r\n"
+    inject(net, "x@c.test", ["tofull@a.test"], data)
+    b.wait_log(r"to=<full@b\.test>.*status=bounced", since=since)
+    dsn = c.wait_messages(token, "x", domain="c.test")[0]
+    assert b"multipart/report" in dsn
+    assert b"full@b.test" in dsn
+    assert b"SRS0=" in dsn	# B addressed it to the SRS sender
+    for inst in (a, b):
+        inst.wait_queue_empty(timeout=30)
