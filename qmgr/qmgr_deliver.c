@@ -322,6 +322,11 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 			    "delivered", idx[i]);
 			goto out;
 		}
+		if (got[i].forward && got[i].status == QFILE_QUEUED) {
+			buf_printf(why, "recipient %zu: forward but deferred",
+			    idx[i]);
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		qmgr_message_result(msg, idx[i], got[i].status, false,
