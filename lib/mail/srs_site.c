@@ -46,10 +46,6 @@ srs_site_create(const char *path, uid_t uid, gid_t gid, struct buf *why)
 		snprintf(text + 2 * i, 3, "%02x", rnd[i]);
 	len = strlen(text);
 	text[len++] = '\n';
-	if (unlink(tmp) < 0 && errno != ENOENT) {
-		buf_printf(why, "unlink %s: %s", tmp, strerror(errno));
-		goto out;
-	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd < 0) {
@@ -87,8 +83,14 @@ int
 srs_site_setup(const char *path, uid_t uid, gid_t gid, struct buf *why)
 {
 	struct file_owner want = {uid, gid, 07777, 0600};
+	char *tmp = xasprintf("%s.new", path);
 	int fd, r;
 
+	/* left by a crash between link and unlink: a second link that
+	 * file_fix_at would refuse */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		msg_warn("unlink %s: %m", tmp);
+	x_free(&tmp);
 	if (access(path, F_OK) < 0 && errno == ENOENT &&
 	    srs_site_create(path, uid, gid, why) < 0)
 		return -1;
