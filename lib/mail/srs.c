@@ -153,8 +153,10 @@ srs_forward(const struct srs_key *key, time_t now, const char *sender,
 			const char *fwd = p + hl + 1;
 			size_t fwdmax = plen - (size_t)hl - 1;
 
+			/* as srs_reverse1 reads it: a rest of '=' and
+			 * at least one more byte */
 			fl = srs_field(fwd, fwdmax);
-			if (fl > 0 && (size_t)fl + 1 < fwdmax &&
+			if (fl > 0 && (size_t)fl + 2 < fwdmax &&
 			    fwd[fl + 1] == '=') {
 				const char *rest = fwd + fl + 1;
 				size_t rlen = fwdmax - (size_t)fl - 1;

@@ -192,6 +192,17 @@ test_srs1(void)
 		T_ASSERT(strstr(s1b, "=b.test==") != NULL);
 		T_EQ_STR(rev(&key, NOW, s1b), s0);
 	}
+	/* fuzz finding: an SRS1 sender whose rest is a lone '=' was made
+	 * into an SRS1 that srs_reverse refuses; it is an SRS0 now */
+	{
+		struct buf o = BUF_INIT;
+		const char *odd = "SRS1=abcd=b.t\004SRS0==@x";
+
+		T_EQ_INT(srs_forward(&key, NOW, odd, "a.test", &o), 1);
+		T_ASSERT(strncmp(buf_cstr(&o), "SRS0=", 5) == 0);
+		T_EQ_STR(rev(&key, NOW, buf_cstr(&o)), "SRS1=abcd=b.t\004SRS0==@x");
+		buf_free(&o);
+	}
 	/* SRS1 has no stamp: still reverses much later */
 	T_EQ_STR(rev(&key, NOW + 400 * DAY, s1), s0);
 }
