@@ -3,8 +3,10 @@
  *
  * An alias maps an address of a hosted domain, or "@domain" (catch-all:
  * every address of the domain that no user or alias takes), to one or
- * more target addresses. Targets must be in hosted domains for now:
- * forwarding to other domains needs the remote delivery agent.
+ * more target addresses. A target in a hosted domain is resolved again
+ * (user, alias, ...); a target in another domain gets a copy forwarded
+ * through remote, with the envelope sender rewritten by SRS (issue 15,
+ * qmgr/qmgr_forward.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,26 +30,17 @@ ctl_alias_key(const char *s, struct buf *out)
 	return r;
 }
 
-/* ctl_alias_target - check one TARGET: an address in a hosted domain */
+/* ctl_alias_target - check one TARGET: an address, in any domain */
 static int
-ctl_alias_target(struct dir *d, const char *s, struct buf *out)
+ctl_alias_target(const char *s, struct buf *out)
 {
 	struct buf why = BUF_INIT;
-	int r;
+	int r = ctl_input_address(s, out, &why);
 
-	if (ctl_input_address(s, out, &why) < 0) {
-		ctl_error("%s", buf_cstr(&why));
-		buf_free(&why);
-		return -1;
-	}
-	r = dir_domain_exists(d, addr_domain(buf_cstr(out)), &why);
 	if (r < 0)
-		ctl_error("%s: %s", s, buf_cstr(&why));
-	else if (r == 0)
-		ctl_error("%s: forwarding to other domains is not supported "
-		    "yet", s);
+		ctl_error("%s", buf_cstr(&why));
 	buf_free(&why);
-	return r == 1 ? 0 : -1;
+	return r < 0 ? -1 : 0;
 }
 
 /* ctl_alias_add - add targets to an alias (creating it) */
@@ -71,7 +64,7 @@ ctl_alias_add(struct ctl *ctl, const struct ctl_args *a)
 	targets = xcalloc((size_t)ntargets, sizeof(*targets));
 	for (int i = 0; i < ntargets; i++) {
 		buf_init(&targets[i]);
-		if (ctl_alias_target(d, a->pos[i + 1], &targets[i]) < 0)
+		if (ctl_alias_target(a->pos[i + 1], &targets[i]) < 0)
 			goto out;
 		if (strcmp(buf_cstr(&targets[i]), buf_cstr(&key)) == 0) {
 			ctl_error("%s: an alias cannot point to itself",

@@ -209,7 +209,9 @@ ctl_domain_postmaster(struct dir *d, const char *domain, struct buf *out)
 	buf_reset(out);
 	for (size_t i = 0; i < r.nbox; i++)
 		buf_printf(out, "%s%s", i ? "," : "", r.box[i].addr);
-	if (r.nbox == 0)
+	for (size_t i = 0; i < r.nremote; i++)
+		buf_printf(out, "%s%s", i || r.nbox ? "," : "", r.remote[i]);
+	if (r.nbox == 0 && r.nremote == 0)
 		buf_printf(out, "none (%s %s)", r.fail.dsn,
 		    buf_cstr(&r.fail.reason));
 	resolve_free(&r);

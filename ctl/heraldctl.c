@@ -135,7 +135,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "bcrypt or yescrypt hashes; --update: also replace passwords of "
 	    "existing users", 1, 1, ctl_opts_import, ctl_user_import, CTL_CONF_WRITES},
 	{"alias", "add", "ADDR TARGET...", "forward ADDR (\"@domain\": "
-	    "catch-all) to one or more addresses", 2, CTL_ARGS_MAX, NULL,
+	    "catch-all) to one or more addresses; a target in another domain "
+	    "gets a copy sent from an SRS address of srs_domain", 2,
+	    CTL_ARGS_MAX, NULL,
 	    ctl_alias_add, CTL_CONF_WRITES},
 	{"alias", "del", "ADDR [TARGET]", "remove one target, or the whole "
 	    "alias", 1, 2, NULL, ctl_alias_del, CTL_CONF_WRITES},

@@ -740,6 +740,11 @@ test_verify(void)
 		    "to mailboxes ann@v.test, ben@v.test (alias list@v.test)"},
 		{"x@w.test", SENDMAIL_VERIFY_OK, "x@w.test: deliverable to "
 		    "mailbox ben@v.test (alias @w.test)"},
+		{"fwd@v.test", SENDMAIL_VERIFY_OK, "fwd@v.test: deliverable "
+		    "to mailbox ann@v.test, forwarded to z@far.test (alias "
+		    "fwd@v.test)"},
+		{"away@v.test", SENDMAIL_VERIFY_OK, "away@v.test: deliverable: "
+		    "forwarded to z@far.test (alias away@v.test)"},
 		{"off@v.test", SENDMAIL_VERIFY_UNDELIVERABLE, NULL},
 		{"none@v.test", SENDMAIL_VERIFY_UNDELIVERABLE,
 		    "none@v.test: undeliverable: 5.1.1 "},
@@ -763,6 +768,9 @@ test_verify(void)
 	T_EQ_INT(dir_alias_add(d, "list@v.test", "ann@v.test", &why), 0);
 	T_EQ_INT(dir_alias_add(d, "list@v.test", "ben@v.test", &why), 0);
 	T_EQ_INT(dir_alias_add(d, "@w.test", "ben@v.test", &why), 0);
+	T_EQ_INT(dir_alias_add(d, "fwd@v.test", "ann@v.test", &why), 0);
+	T_EQ_INT(dir_alias_add(d, "fwd@v.test", "z@far.test", &why), 0);
+	T_EQ_INT(dir_alias_add(d, "away@v.test", "z@far.test", &why), 0);
 	dir_close(&d);
 	T_EQ_INT(dir_open(tmp, DIR_READ, &d, &why), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -48,18 +48,26 @@ sendmail_verify_addr(struct dir *d, const char *addr, struct buf *line)
 			buf_printf(line, "deferred: %s %s", r.fail.dsn,
 			    buf_cstr(&r.fail.reason));
 			v = SENDMAIL_VERIFY_DEFERRED;
-		} else if (r.fail.status == OUTCOME_BOUNCED || r.nbox == 0) {
+		} else if (r.fail.status == OUTCOME_BOUNCED || (r.nbox == 0 &&
+		    r.nremote == 0)) {
 			buf_printf(line, "undeliverable: %s %s",
 			    r.fail.status == OUTCOME_BOUNCED ? r.fail.dsn :
 			    "5.1.1", r.fail.status == OUTCOME_BOUNCED ?
 			    buf_cstr(&r.fail.reason) : "no such mailbox");
 			v = SENDMAIL_VERIFY_UNDELIVERABLE;
 		} else {
-			buf_printf(line, "deliverable to mailbox%s ",
-			    r.nbox > 1 ? "es" : "");
+			if (r.nbox > 0)
+				buf_printf(line, "deliverable to mailbox%s ",
+				    r.nbox > 1 ? "es" : "");
 			for (size_t i = 0; i < r.nbox; i++)
 				buf_printf(line, "%s%s", i > 0 ? ", " : "",
 				    r.box[i].addr);
+			if (r.nremote > 0)
+				buf_printf(line, "%sforwarded to ",
+				    r.nbox > 0 ? ", " : "deliverable: ");
+			for (size_t i = 0; i < r.nremote; i++)
+				buf_printf(line, "%s%s", i > 0 ? ", " : "",
+				    r.remote[i]);
 			if (r.top_alias != NULL)
 				buf_printf(line, " (alias %s)", r.top_alias);
 			v = SENDMAIL_VERIFY_OK;

@@ -35,8 +35,13 @@
  *	<mailbox>" prepended, staged in the request's maildir batch, which
  *	syncs each file before it is linked into new/.
  *
- *	Refusals: unknown user or alias target 5.1.1; a target outside the
- *	hosted domains 5.1.2 (forwarding is not supported yet); a mailbox
+ *	An alias target outside the hosted domains is no mailbox here: the
+ *	reply marks its recipient forward=1, and qmgr sends one copy of the
+ *	message to all such targets, with the sender rewritten by SRS
+ *	(qmgr/qmgr_forward.c). A recipient with only such targets is
+ *	"delivered" (forwarded to other domains).
+ *
+ *	Refusals: unknown user or alias target 5.1.1; a mailbox
  *	name unsafe as a folder 5.1.3; disabled user 5.2.1; over quota 4.2.2,
  *	a deferral (5.2.2 with quota_exceeded_bounce = yes); hop count at or
  *	over hopcount_limit, or a Delivered-To: naming the mailbox already,
@@ -52,7 +57,9 @@
  *	local -> qmgr:
  *	  {status=ok} then per requested recipient, in request order,
  *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
- *	   reason=TEXT}
+ *	   reason=TEXT[, forward=1]}
+ *	  forward=1 (with delivered or bounced): the recipient's alias also
+ *	  has targets in other domains, for qmgr to forward to.
  *	A malformed request (unknown attributes, bad queue id, no
  *	descriptor) is logged and the connection dropped; qmgr then defers
  *	the request. Between requests local waits without a deadline, but

@@ -171,6 +171,10 @@ local_rcpt_outcome(struct local_req *rq, struct local_rcpt_state *st,
 	} else if (r->fail.status != OUTCOME_OK) {
 		outcome_set(&st->out, r->fail.status, r->fail.dsn, "%s",
 		    buf_cstr(&r->fail.reason));
+	} else if (r->nbox == 0) {
+		/* qmgr sends the copies to the other domains */
+		outcome_set(&st->out, OUTCOME_OK, "2.0.0",
+		    "forwarded to other domains");
 	} else {
 		outcome_set(&st->out, OUTCOME_OK, "2.0.0",
 		    "delivered to maildir");
@@ -294,6 +298,10 @@ local_request_finish(struct local_req *rq, const struct maildir_batch *mb,
 		    local_result_name(st->out.status));
 		ipc_put_str(&reply, IPC_DSN_CODE, st->out.dsn);
 		ipc_put_str(&reply, IPC_REASON, buf_cstr(&st->out.reason));
+		/* qmgr sends the copies to the targets elsewhere */
+		if (st->r.nremote > 0 && !st->r.too_large &&
+		    st->out.status != OUTCOME_DEFERRED)
+			ipc_put_str(&reply, IPC_FORWARD, "1");
 	}
 	if (ipc_send(sock, &reply, -1, (int)var_delivery_timeout * 1000,
 	    &why) < 0)

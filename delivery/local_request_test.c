@@ -70,6 +70,13 @@ setup(void)
 	    &why, "mixed");
 	must(dir_alias_add(w, "mixed@example.org", "small@example.org", &why),
 	    &why, "mixed");
+	/* targets in another domain: qmgr forwards, local says so */
+	must(dir_alias_add(w, "away@example.org", "dave@elsewhere.test",
+	    &why), &why, "away");
+	must(dir_alias_add(w, "both@example.org", "alice@example.org", &why),
+	    &why, "both");
+	must(dir_alias_add(w, "both@example.org", "dave@elsewhere.test",
+	    &why), &why, "both");
 	dir_close(&w);
 	must(dir_open(tmpdir, DIR_READ, &dir, &why), &why, "dir_open read");
 	buf_free(&why);
@@ -153,6 +160,8 @@ read_reply(int sock, struct buf *out)
 			buf_printf(out, "%s|", value);
 		else if (strcmp(name, IPC_REASON) == 0)
 			buf_printf(out, "%s|", value);
+		else if (strcmp(name, IPC_FORWARD) == 0)
+			buf_printf(out, "forward=%s|", value);
 		else
 			buf_printf(out, "%s ", value);
 	}
@@ -302,6 +311,28 @@ test_once_per_request(void)
 	/* a second request delivers again */
 	T_EQ_INT(deliver(fd, idx, &out, NULL), 0);
 	T_EQ_INT(maildir_files("alice", NULL), a + 2);
+	close(fd);
+	buf_free(&out);
+}
+
+/* test_forward_marked - an alias with targets in other domains: its
+ * mailboxes here get their copy, and the reply says forward=1 */
+static void
+test_forward_marked(void)
+{
+	const char *const rcpts[] = {"away@example.org", "both@example.org",
+	    "alice@example.org", NULL};
+	const int idx[] = {0, 1, 2, -1};
+	struct buf out = BUF_INIT;
+	int fd = queue_file("x@c.test", rcpts, msg_plain);
+	int a = maildir_files("alice", NULL);
+
+	T_EQ_INT(deliver(fd, idx, &out, NULL), 0);
+	T_EQ_STR(out.data, "ok|"
+	    "0 delivered 2.0.0 forwarded to other domains|forward=1|"
+	    "1 delivered 2.0.0 delivered to maildir|forward=1|"
+	    "2 delivered 2.0.0 delivered to maildir|");
+	T_EQ_INT(maildir_files("alice", NULL), a + 1);
 	close(fd);
 	buf_free(&out);
 }
@@ -537,6 +568,7 @@ test_malformed(void)
 static const struct test_case cases[] = {
 	{"deliver one copy with Return-Path and Delivered-To", test_deliver},
 	{"one copy per mailbox per request", test_once_per_request},
+	{"targets in other domains are marked forward", test_forward_marked},
 	{"local_copy_limit per request", test_copy_limit},
 	{"over-large expansion bounces whole", test_expansion_whole},
 	{"Delivered-To loop", test_delivered_to_loop},

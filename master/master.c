@@ -143,6 +143,7 @@
 #include "mail/params.h"
 #include "mail/service.h"
 #include "mail/spool.h"
+#include "mail/srs_site.h"
 #include "master.h"
 
 struct evloop *master_loop;
@@ -374,6 +375,23 @@ master_mail_base(uid_t vuid, gid_t vgid)
 }
 
 /*
+ * master_srs_secret - the SRS secret for smtpd and qmgr (herald_user,
+ * mode 0600; made when missing): a problem is only a warning, since
+ * forwarding to other domains defers and SRS bounces get 451 until it is
+ * fixed.
+ */
+static void
+master_srs_secret(uid_t uid, gid_t gid)
+{
+	struct buf why = BUF_INIT;
+
+	if (srs_site_setup(var_srs_secret_file, uid, gid, &why) < 0)
+		msg_warn("srs_secret_file: %s; forwarding to other domains "
+		    "will defer", buf_cstr(&why));
+	buf_free(&why);
+}
+
+/*
  * master_prepare - check users and create what the services need; at
  * start and at every reload. -1 with why.
  */
@@ -397,6 +415,7 @@ master_prepare(bool at_start, struct buf *why)
 	if (dir_open(var_data_directory, DIR_WRITE, &d, why) < 0)
 		return -1;
 	dir_close(&d);
+	master_srs_secret(uid, gid);
 	if (geteuid() == 0) {
 		master_directory_group();
 		master_auth_files();

@@ -43,6 +43,14 @@
  *	message older than maximal_queue_lifetime has its remaining
  *	recipients bounced (4.4.7 "message expired").
  *
+ *	Forwarding: when local says a recipient's alias also has targets
+ *	in other domains (forward=1), qmgr writes one new queue file for
+ *	them once the recipient is final, with the sender rewritten by SRS
+ *	(srs_domain, srs_secret_file; never the null sender or a hosted
+ *	domain), before any status of the original is written
+ *	(qmgr_forward.c). A notification to one of our SRS addresses goes
+ *	to the address it stands for.
+ *
  *	Bounces: the sender of a message with bounced recipients gets one
  *	RFC 3464 notification per attempt (a new queue file with the null
  *	sender), unless the message has the null sender itself or is a
@@ -57,10 +65,11 @@
  * SECURITY
  *	qmgr runs as herald_user (dropped by the service skeleton when
  *	started as root), in the directory group, with the whole spool and
- *	read access to the directory. It trusts queue files only after
- *	qfile_read() validated them, and replies from agents only after a
- *	strict check against the request. It never reads a message body
- *	except to quote headers in a bounce. Agents get the queue file
+ *	read access to the directory and the SRS secret. It trusts queue
+ *	files only after qfile_read() validated them, and replies from
+ *	agents only after a strict check against the request. It never
+ *	reads a message body except to quote headers in a bounce and to
+ *	copy it whole for forwarding. Agents get the queue file
  *	read-only and never see the spool folders.
  *
  * LOGGING
@@ -75,7 +84,8 @@
  *	spool_directory, data_directory, myhostname, herald_user,
  *	directory_group, queue_scan_interval, minimal_backoff_time,
  *	maximal_backoff_time, maximal_queue_lifetime, local_processes,
- *	delivery_timeout, stop_timeout.
+ *	delivery_timeout, stop_timeout, srs_domain, srs_secret_file,
+ *	recipient_delimiter, alias_depth_limit, alias_expansion_limit.
  */
 #include <string.h>
 #include <time.h>

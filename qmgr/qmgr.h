@@ -67,6 +67,7 @@ struct qmgr_result {
 				   QFILE_DELIVERED, QFILE_BOUNCED */
 	bool infra;		/* deferred because the agent failed */
 	bool relayed;		/* delivered to a server without DSN */
+	bool forward;		/* local: also has alias targets elsewhere */
 	const char *relay;	/* "local" or "none", for the log line */
 	char dsn[16];		/* enhanced status code "4.3.0" */
 	char *reason;		/* text for logs and DSNs (owned) */
@@ -242,6 +243,17 @@ int qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
 void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
     const size_t *idx, size_t n);
 
+/* qmgr_forward.c */
+/* qmgr_forward - after an attempt: one new queue file, sender rewritten
+ * by SRS, for the alias targets in other domains of msg's recipients that
+ * local marked forward=1 and that have a final status; recipients whose
+ * copy cannot be made are deferred */
+void qmgr_forward(struct qmgr *q, struct qmgr_msg *msg, time_t now);
+/* qmgr_forward_return - the address a notification to sender goes to:
+ * sender reversed when it is one of our SRS addresses, else sender */
+void qmgr_forward_return(struct qmgr *q, const char *sender,
+    struct buf *out);
+
 /* qmgr_bounce.c */
 /* what a notification reports */
 enum qmgr_dsn_kind {
@@ -272,11 +284,12 @@ bool qmgr_bounce_notify_success(const char *notify);
 /* qmgr_bounce_postmaster - the address postmaster notices go to */
 void qmgr_bounce_postmaster(struct buf *out);
 /* qmgr_bounce_create - write a DSN of kind for qf (the original, open on
- * qf->fd) about rcpt[0..n) as a new file incoming/<qid>, synced and
+ * qf->fd) about rcpt[0..n), to the address to (NULL: qf->sender), as a
+ * new file incoming/<qid>, synced and
  * linked, with incoming/ synced; its queue id goes to qid_r. -1 with
  * why. */
 int qmgr_bounce_create(const char *spool, const struct qfile *qf,
-    const char *orig_qid, enum qmgr_dsn_kind kind,
+    const char *to, const char *orig_qid, enum qmgr_dsn_kind kind,
     const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
     char qid_r[QID_SIZE], struct buf *why);
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */

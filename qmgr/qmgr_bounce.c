@@ -403,13 +403,13 @@ qmgr_bounce_text(struct buf *body, const struct qfile *qf,
 /* qmgr_bounce_create - write a DSN for qf as incoming/<new qid> */
 int
 qmgr_bounce_create(const char *spool, const struct qfile *qf,
-    const char *orig_qid, enum qmgr_dsn_kind kind,
+    const char *to_addr, const char *orig_qid, enum qmgr_dsn_kind kind,
     const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
     char qid_r[QID_SIZE], struct buf *why)
 {
 	struct qfile_writer *w = NULL;
 	struct buf body = BUF_INIT, pm = BUF_INIT;
-	const char *to = qf->sender;
+	const char *to = to_addr != NULL ? to_addr : qf->sender;
 	char qid[QID_SIZE];
 	bool eight = false;
 	int ret = -1;

@@ -220,7 +220,7 @@ test_create(void)
 	fd = original("sender@x.test", msg, "ENV-123", oqid);
 	T_ASSERT(fd >= 0);
 	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
-	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, QMGR_DSN_FAILED, br, 2,
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, NULL, oqid, QMGR_DSN_FAILED, br, 2,
 	    1700000100, nqid, &why), 0);
 	T_ASSERT(qid_valid(nqid));
 	T_ASSERT(strcmp(nqid, oqid) != 0);
@@ -318,7 +318,7 @@ test_lf_headers(void)
 	int fd = original("s@x.test", msg, NULL, oqid);
 
 	T_ASSERT(qfile_read(fd, &oqf, &why) == 0);
-	T_EQ_INT(qmgr_bounce_create(spool, oqf, oqid, QMGR_DSN_FAILED, &br, 1,
+	T_EQ_INT(qmgr_bounce_create(spool, oqf, NULL, oqid, QMGR_DSN_FAILED, &br, 1,
 	    time(NULL),
 	    nqid, &why), 0);
 	dsn = read_back(nqid, &body);
@@ -348,7 +348,7 @@ make(const char *msg, const char *ret, enum qmgr_dsn_kind kind,
 	int fd = original_ret("sender@x.test", msg, "E-9", ret, oqid);
 
 	if (fd < 0 || qfile_read(fd, &oqf, &why) < 0 ||
-	    qmgr_bounce_create(spool, oqf, oqid, kind, br, n, 1700000100,
+	    qmgr_bounce_create(spool, oqf, NULL, oqid, kind, br, n, 1700000100,
 	    nqid, &why) < 0) {
 		fprintf(stderr, "  make: %s\n", why.data ? why.data : "");
 		goto out;

@@ -18,10 +18,12 @@
  *            first byte of the frame
  *   reply:   {status=ok} then, per requested recipient in request order,
  *            {rcpt_index=I, result=delivered|deferred|bounced,
- *             dsn=X.Y.Z, reason=TEXT[, relayed=1]}
+ *             dsn=X.Y.Z, reason=TEXT[, relayed=1][, forward=1]}
  *            (relayed=1, remote only: delivered to a server without
  *            DSN, which qmgr reports as Action: relayed for
- *            NOTIFY=SUCCESS)
+ *            NOTIFY=SUCCESS; forward=1, local only: the recipient is
+ *            an alias with targets in other domains too, which qmgr
+ *            forwards a copy to, qmgr_forward.c)
  *
  * The reply is checked strictly: exactly the requested indexes in order,
  * each with one result and a dsn of the matching class. Anything else, a
@@ -194,6 +196,7 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 		const char *dsn;
 		const char *reason;
 		bool relayed;
+		bool forward;
 	} *got;
 	const char *name, *value;
 	size_t pos = 0, k = 0;
@@ -274,6 +277,13 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 				goto out;
 			}
 			got[k - 1].relayed = true;
+		} else if (strcmp(name, IPC_FORWARD) == 0) {
+			if (got[k - 1].forward || strcmp(value, "1") != 0) {
+				buf_printf(why, "recipient %zu: bad forward",
+				    idx[k - 1]);
+				goto out;
+			}
+			got[k - 1].forward = true;
 		} else if (strcmp(name, IPC_REASON) == 0) {
 			if (got[k - 1].reason != NULL) {
 				buf_printf(why, "recipient %zu: two reasons",
@@ -312,12 +322,18 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 			    "delivered", idx[i]);
 			goto out;
 		}
+		if (got[i].forward && got[i].status == QFILE_QUEUED) {
+			buf_printf(why, "recipient %zu: forward but deferred",
+			    idx[i]);
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		qmgr_message_result(msg, idx[i], got[i].status, false,
 		    relay, got[i].dsn,
 		    got[i].reason ? got[i].reason : "");
 		msg->res[idx[i]].relayed = got[i].relayed;
+		msg->res[idx[i]].forward = got[i].forward;
 	}
 	ret = 0;
 out:

@@ -391,6 +391,24 @@ qmgr_message_bounced(const struct qmgr_msg *msg, size_t i,
 	    qmgr_bounce_notify(msg->qf->rcpt[i].notify));
 }
 
+/* qmgr_message_dsn - write a notification of kind about br[0..n) to
+ * the sender (the original address when the sender is one of our SRS
+ * addresses: a copy qmgr_forward sent came back) */
+static int
+qmgr_message_dsn(struct qmgr *q, struct qmgr_msg *msg,
+    enum qmgr_dsn_kind kind, const struct qmgr_bounce_rcpt *br, size_t n,
+    time_t now, char newqid[QID_SIZE], struct buf *why)
+{
+	struct buf to = BUF_INIT;
+	int r;
+
+	qmgr_forward_return(q, msg->qf->sender, &to);
+	r = qmgr_bounce_create(q->spool, msg->qf, buf_cstr(&to), msg->qid,
+	    kind, br, n, now, newqid, why);
+	buf_free(&to);
+	return r;
+}
+
 /* qmgr_message_bounce - notify the sender of this attempt's bounces (the
  * postmaster when msg is our own notification); on failure the bounced
  * recipients stay queued (retried later) */
@@ -429,7 +447,7 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		n++;
 	}
 	if (n > 0) {
-		if (qmgr_bounce_create(q->spool, qf, msg->qid, kind, br, n,
+		if (qmgr_message_dsn(q, msg, kind, br, n,
 		    now, newqid, &why) == 0) {
 			if (kind == QMGR_DSN_POSTMASTER)
 				msg_info("%s: undeliverable notification; "
@@ -501,7 +519,7 @@ qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		n++;
 	}
 	if (n > 0) {
-		if (qmgr_bounce_create(q->spool, qf, msg->qid,
+		if (qmgr_message_dsn(q, msg,
 		    QMGR_DSN_SUCCESS, br, n, now, newqid, &why) == 0) {
 			msg_info("%s: sender delivery status notification: "
 			    "%s", msg->qid, newqid);
@@ -558,7 +576,7 @@ qmgr_message_warn(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		    buf_cstr(&why));
 		goto unmark;
 	}
-	if (qmgr_bounce_create(q->spool, qf, msg->qid, QMGR_DSN_DELAYED, br,
+	if (qmgr_message_dsn(q, msg, QMGR_DSN_DELAYED, br,
 	    n, now, newqid, &why) == 0) {
 		msg_info("%s: sender delay notification: %s", msg->qid,
 		    newqid);
@@ -731,6 +749,7 @@ qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 			qmgr_message_result(msg, i, QFILE_BOUNCED, false,
 			    r->relay, "4.4.7", QMGR_EXPIRED_REASON);
 	}
+	qmgr_forward(q, msg, now);
 	qmgr_message_bounce(q, msg, now);
 	qmgr_message_success(q, msg, now);
 	for (size_t i = 0; i < qf->nrcpt; i++) {

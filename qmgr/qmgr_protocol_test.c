@@ -107,6 +107,22 @@ test_reply_good(void)
 		T_ASSERT(fake_msg.res[2].relayed);
 		T_ASSERT(!fake_msg.res[0].relayed);
 	}
+	/* an alias with targets elsewhere too: local says forward=1 */
+	{
+		const char *const fwd[] = {"status=ok", "rcpt_index=2",
+		    "result=delivered", "dsn=2.0.0", "forward=1",
+		    "rcpt_index=0", "result=bounced", "dsn=5.1.1",
+		    "forward=1", NULL};
+		const char *const nofwd[] = {"status=ok", "rcpt_index=2",
+		    "result=delivered", "dsn=2.0.0", "rcpt_index=0",
+		    "result=delivered", "dsn=2.0.0", NULL};
+
+		T_EQ_INT(reply(idx, 2, fwd), 0);
+		T_ASSERT(fake_msg.res[2].forward);
+		T_ASSERT(fake_msg.res[0].forward);
+		T_EQ_INT(reply(idx, 2, nofwd), 0);
+		T_ASSERT(!fake_msg.res[2].forward);
+	}
 }
 
 static void
@@ -176,6 +192,17 @@ test_reply_bad(void)
 		    "dsn=2.0.0", NULL},
 		(const char *const[]){"status=ok", "rcpt_index=1",
 		    "result=bounced", "dsn=5.0.0", "relayed=1",
+		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
+		/* forward: only "1", once, never with deferred */
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=delivered", "dsn=2.0.0", "forward=yes",
+		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=delivered", "dsn=2.0.0", "forward=1",
+		    "forward=1", "rcpt_index=2", "result=delivered",
+		    "dsn=2.0.0", NULL},
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "result=deferred", "dsn=4.3.0", "forward=1",
 		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
 		/* unknown attribute */
 		(const char *const[]){"status=ok", "rcpt_index=1",

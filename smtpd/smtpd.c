@@ -40,7 +40,12 @@
  *	herald is never an open relay: a recipient in a domain that is not
  *	hosted here is refused with 554 5.7.1 unless the session logged in
  *	with SMTP AUTH (only on the submission roles; smtpd_auth.c), the
- *	client is in mynetworks, or it is local submission. On the
+ *	client is in mynetworks, or it is local submission. The one
+ *	exception: RCPT TO an SRS address of srs_domain whose hash (keyed
+ *	with srs_secret_file, which only herald_user reads) and age are
+ *	good is a bounce to mail we forwarded, and is relayed to the
+ *	address it stands for (smtpd_check_srs; 550 5.1.1 when forged or
+ *	expired). On the
  *	submission roles MAIL needs a login (530 5.7.0); a logged-in user
  *	may only use senders that lead to the login (smtpd_sender_login,
  *	553 5.7.1) and is bounded per hour over all workers

@@ -475,6 +475,15 @@ int smtpd_check_rate(struct smtpd_session *s, long long more,
     struct buf *reply);
 /* smtpd_check_rate_add - count a queued message of the logged-in user */
 void smtpd_check_rate_add(struct smtpd_session *s, long long nrcpt);
+/* smtpd_check_srs - RCPT TO an SRS address of our srs_domain (a bounce
+ * to mail we forwarded, lib/mail/srs_site.h): 0 not one (addr as it
+ * was); 1 valid, addr replaced by the original address, which is in
+ * another domain and accepted from anyone; 2 the same, the original is
+ * hosted: check it as any recipient; -1 forged, expired, malformed
+ * (550 5.1.1) or the secret unreadable (451 4.3.0), the reply line in
+ * reply. orcpt gets "rfc822;<SRS address>" when it was empty */
+int smtpd_check_srs(struct smtpd_session *s, struct buf *addr,
+    struct buf *orcpt, struct buf *reply);
 /* smtpd_check_hosted - is domain hosted here? 1 yes, 0 no, -1 the
  * directory cannot say (why) */
 int smtpd_check_hosted(const char *domain, struct buf *why);

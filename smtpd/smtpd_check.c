@@ -34,6 +34,13 @@
  * an alias that grew meanwhile is still caught by local, which bounces
  * it whole.
  *
+ * RCPT TO an SRS address of srs_domain (SRS0=...@, SRS1=...@: a bounce to
+ * mail qmgr forwarded with a rewritten sender) is taken back to the
+ * address it stands for when its hash and age are good
+ * (smtpd_check_srs), from any client, as postsrsd does: the original
+ * sender's domain may be anywhere. A forged or expired one gets 550
+ * 5.1.1.
+ *
  * The copies a transaction's recipients make are counted while it is
  * open: each mailbox a recipient names directly, and each alias's (or
  * catch-all's) mailboxes, once per transaction (tx->copy_set). Past
@@ -60,6 +67,8 @@
 #include "mail/resolve.h"
 #include "mail/sendrate.h"
 #include "mail/spool.h"
+#include "mail/srs.h"
+#include "mail/srs_site.h"
 #include "smtpd.h"
 
 #define SMTPD_CHECK_RETRY_MS 1000	/* directory re-open interval */
@@ -440,6 +449,56 @@ smtpd_check_rcpt(struct smtpd_session *s, const char *addr, struct buf *reply)
 	}
 	buf_free(&why);
 	return -1;
+}
+
+/* smtpd_check_srs - an SRS address of ours, reversed */
+int
+smtpd_check_srs(struct smtpd_session *s, struct buf *addr,
+    struct buf *orcpt, struct buf *reply)
+{
+	struct buf orig = BUF_INIT, why = BUF_INIT;
+	int r, temp = 0, ret = -1;
+
+	if (!srs_is_srs(buf_cstr(addr)))
+		return 0;
+	buf_reset(reply);
+	if (smtpd_check_open(evloop_now_ms(s->base.pool->loop)) < 0) {
+		buf_puts(reply, "451 4.3.0 <");
+		addr_externalize(reply, buf_cstr(addr));
+		buf_puts(reply, ">: Temporary lookup failure");
+		return -1;
+	}
+	r = srs_site_reverse(smtpd_check_dir, time(NULL), buf_cstr(addr),
+	    &orig, &temp, &why);
+	if (r == 0) {
+		ret = 0;
+	} else if (r < 0 && temp) {
+		msg_warn("%s", buf_cstr(&why));
+		buf_puts(reply, "451 4.3.0 <");
+		addr_externalize(reply, buf_cstr(addr));
+		buf_puts(reply, ">: Temporary lookup failure");
+	} else if (r < 0) {
+		buf_puts(reply, "550 5.1.1 <");
+		addr_externalize(reply, buf_cstr(addr));
+		buf_printf(reply, ">: Recipient address rejected: %s",
+		    buf_cstr(&why));
+	} else {
+		buf_reset(&why);
+		r = smtpd_check_hosted(addr_domain(buf_cstr(&orig)), &why);
+		if (r < 0) {
+			buf_puts(reply, "451 4.3.0 <");
+			addr_externalize(reply, buf_cstr(addr));
+			buf_puts(reply, ">: Temporary lookup failure");
+		} else {
+			if (orcpt->len == 0)
+				buf_printf(orcpt, "rfc822;%s", buf_cstr(addr));
+			buf_set(addr, buf_cstr(&orig));
+			ret = r > 0 ? 2 : 1;
+		}
+	}
+	buf_free(&orig);
+	buf_free(&why);
+	return ret;
 }
 
 /* smtpd_check_sender - does addr lead to the logged-in user? */

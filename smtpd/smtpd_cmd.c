@@ -713,7 +713,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 {
 	struct smtpd_rcpt_req r;
 	struct smtpd_tx *tx = &s->tx;
-	int ret = -1;
+	int ret = -1, srs;
 
 	if (tx->nrcpt >= (size_t)var_smtpd_recipient_limit) {
 		smtpd_session_reply(s, "452 4.5.3 Error: too many recipients");
@@ -732,13 +732,22 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *args, size_t len)
 		buf_printf(&r.addr, "@%s", buf_cstr(&dom));
 		buf_free(&dom);
 	}
+	srs = smtpd_check_srs(s, &r.addr, &r.orcpt, &s->scratch);
+	if (srs < 0) {
+		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
+		    buf_cstr(&s->scratch));
+		smtpd_session_error(s, "%s", buf_cstr(&s->scratch));
+		goto out;
+	}
 	if (smtpd_check_rate(s, (long long)tx->nrcpt + 1, &s->scratch) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
 		    buf_cstr(&s->scratch));
 		smtpd_session_reply(s, "%s", buf_cstr(&s->scratch));
 		goto out;
 	}
-	if ((ret = smtpd_check_rcpt(s, buf_cstr(&r.addr), &s->scratch)) < 0) {
+	/* a valid SRS address of another domain is not relaying */
+	if (srs != 1 && (ret = smtpd_check_rcpt(s, buf_cstr(&r.addr),
+	    &s->scratch)) < 0) {
 		smtpd_session_log_reject(s, "RCPT", buf_cstr(&r.addr),
 		    buf_cstr(&s->scratch));
 		if (ret == -2)	/* over a per-message bound, like 452 above */

@@ -40,6 +40,7 @@
 #define IPC_DSN_CODE "dsn"		/* enhanced status code, "5.1.1" */
 /* per recipient "1": delivered to a server without DSN (RFC 3461) */
 #define IPC_RELAYED "relayed"
+#define IPC_FORWARD "forward"		/* "1": alias targets elsewhere */
 #define IPC_RESULT "result"		/* per recipient: delivered|deferred|bounced */
 #define IPC_SERVICE "service"
 #define IPC_PID "pid"

@@ -124,6 +124,8 @@ char *var_recipient_delimiter;
 long long var_alias_depth_limit;
 long long var_alias_expansion_limit;
 char *var_postmaster_address;
+char *var_srs_domain;
+char *var_srs_secret_file;
 long long var_local_copy_limit;
 long long var_stop_timeout;
 char *var_dns_forwarders;
@@ -483,6 +485,15 @@ struct cfg_entry params_table[] = {
 	    "postmaster@ of every hosted domain that has no user or alias "
 	    "of that name (RFC 5321 4.5.1); empty: each domain's first "
 	    "user"),
+	STRC(srs_domain, "", params_check_hostname,
+	    "domain of the SRS addresses (SRS0=...@srs_domain) that mail an "
+	    "alias forwards to another domain is sent from, and whose "
+	    "bounces are taken back; empty: mydomain if set, else "
+	    "myhostname if hosted, else the first hosted domain"),
+	STR(srs_secret_file, "",
+	    "the secret SRS addresses are signed with, made by master at "
+	    "start when missing (32 random bytes, owner herald_user, mode "
+	    "0600); empty: data_directory/srs.secret"),
 	INT(local_copy_limit, "1000", 1, 100000,
 	    "mailbox copies one message may produce in one delivery "
 	    "attempt, after duplicates are removed; further mailboxes "
@@ -758,6 +769,12 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_tls_key_file);
 	params_absolute(&var_dns_trust_anchor_file);
 	params_absolute(&var_dkim_directory);
+	params_absolute(&var_srs_secret_file);
+	if (*var_srs_secret_file == '\0') {
+		x_free(&var_srs_secret_file);
+		var_srs_secret_file = xasprintf("%s/srs.secret",
+		    var_data_directory);
+	}
 
 	if (*var_myhostname == '\0') {
 		char host[256];

@@ -89,6 +89,8 @@ extern char *var_recipient_delimiter;	/* "+" for user+tag@ */
 extern long long var_alias_depth_limit;
 extern long long var_alias_expansion_limit;
 extern char *var_postmaster_address;	/* "" or who gets postmaster@ */
+extern char *var_srs_domain;		/* "": resolve_srs_domain decides */
+extern char *var_srs_secret_file;	/* SRS key (derived when empty) */
 extern long long var_local_copy_limit;
 /* pop3d */
 extern char *var_pop3d_listen;		/* POP3 with STLS, host:port list */

@@ -23,9 +23,13 @@
  * neither it defers 4.3.0 (resolve_postmaster). A user, alias or
  * catch-all of the domain wins over this default.
  *
+ * A target outside the hosted domains is kept in r->remote (as written,
+ * once): qmgr forwards the message there (issue 15). The recipient
+ * itself outside them fails 5.1.2 (qmgr sends such recipients to remote,
+ * never here).
+ *
  * Failures are per part: a target that resolves to nothing bounces 5.1.1,
- * a target outside the hosted domains bounces 5.1.2 (forwarding is not
- * supported yet), a disabled user bounces 5.2.1, a directory error defers
+ * a disabled user bounces 5.2.1, a directory error defers
  * 4.3.0. The worst part wins (deferred over bounced), and its reason
  * names the part when it is not the recipient itself.
  */
@@ -301,10 +305,15 @@ resolve_one(struct dir *d, struct resolved *r, const char *addr,
 		buf_free(&t);
 		goto out;
 	}
+	if (found == 0 && depth > 0) {
+		r->remote = xreallocarray(r->remote, r->nremote + 1,
+		    sizeof(*r->remote));
+		r->remote[r->nremote++] = xstrdup(addr);
+		goto out;
+	}
 	if (found == 0) {
 		resolve_fail(r, addr, top, OUTCOME_BOUNCED, "5.1.2",
-		    depth == 0 ? "domain is not hosted here" :
-		    "forwarding to other domains is not supported yet");
+		    "domain is not hosted here");
 		goto out;
 	}
 	has_base = addr_strip_extension(buf_cstr(&key), delim, &base) == 1;
@@ -353,7 +362,8 @@ resolve_check(struct dir *d, const char *addr, char delim,
 	r->known = NULL;
 	r->nknown = 0;
 	/* only skipped parts: the aliases lead back to themselves */
-	if (r->nbox == 0 && r->fail.status == OUTCOME_OK && !r->top_known)
+	if (r->nbox == 0 && r->nremote == 0 && r->fail.status == OUTCOME_OK &&
+	    !r->top_known)
 		outcome_set(&r->fail, OUTCOME_BOUNCED, "5.4.6",
 		    "mail forwarding loop: aliases lead to no mailbox");
 }
@@ -374,6 +384,9 @@ resolve_free(struct resolved *r)
 	for (size_t i = 0; i < r->nbox; i++)
 		x_free(&r->box[i].addr);
 	x_free(&r->box);
+	for (size_t i = 0; i < r->nremote; i++)
+		x_free(&r->remote[i]);
+	x_free(&r->remote);
 	for (size_t i = 0; i < r->nseen; i++)
 		x_free(&r->seen[i]);
 	x_free(&r->seen);

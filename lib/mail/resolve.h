@@ -9,6 +9,10 @@
  * an address expands to. resolve.c documents the lookup order, the
  * limits and the status codes.
  *
+ * An alias target in a domain that is not hosted is no mailbox: it is
+ * kept in r->remote, and qmgr forwards a copy of the message there
+ * (qmgr_forward.c) once local has delivered the rest.
+ *
  * A struct resolved is owned by the caller: zeroed or freed before a
  * resolution, which always fills it, and resolve_free after. Failures are
  * not returned but kept in r->fail; the mailboxes found are kept even
@@ -35,6 +39,8 @@ struct resolved {
 	struct resolve_box *box;	/* mailboxes, no duplicates */
 	size_t nbox;
 	size_t cap;
+	char **remote;		/* alias targets in other domains, once each */
+	size_t nremote;
 	struct outcome fail;	/* worst failing part, or OUTCOME_OK */
 	char **seen;		/* lookup keys met in this expansion */
 	size_t nseen;

@@ -74,7 +74,16 @@ setup(void)
 	    &why, "ring2");
 	must(dir_alias_add(w, "ring2@example.org", "alice@example.org", &why),
 	    &why, "ring2");
-	/* failing parts */
+	/* only other domains, once each, one of them through fwd */
+	must(dir_alias_add(w, "away@example.org", "someone@elsewhere.test",
+	    &why), &why, "away");
+	must(dir_alias_add(w, "away@example.org", "Someone@Elsewhere.test",
+	    &why), &why, "away");
+	must(dir_alias_add(w, "away@example.org", "other@far.test", &why),
+	    &why, "away");
+	must(dir_alias_add(w, "away2@example.org", "away@example.org", &why),
+	    &why, "away2");
+	/* a target in another domain, and failing parts */
 	must(dir_alias_add(w, "fwd@example.org", "someone@elsewhere.test",
 	    &why), &why, "fwd");
 	must(dir_alias_add(w, "fwd@example.org", "alice@example.org", &why),
@@ -333,13 +342,47 @@ test_depth(void)
 static void
 test_parts(void)
 {
-	T_ASSERT(!check("fwd@example.org", 10, "alice@example.org,",
-	    OUTCOME_BOUNCED, "5.1.2", "<someone@elsewhere.test>: forwarding "
-	    "to other domains is not supported yet"));
 	T_ASSERT(!check("typo@example.org", 10, "carol@example.org,",
 	    OUTCOME_BOUNCED, "5.1.1", "<nobody@example.org>: unknown user"));
 	T_ASSERT(!check("off@example.org", 10, "", OUTCOME_BOUNCED, "5.2.1",
 	    "<bob@example.org>: mailbox disabled"));
+}
+
+/* remote_list - r's remote targets, "," after each */
+static void
+remote_list(const struct resolved *r, struct buf *out)
+{
+	buf_reset(out);
+	for (size_t i = 0; i < r->nremote; i++)
+		buf_printf(out, "%s,", r->remote[i]);
+}
+
+static void
+test_remote_targets(void)
+{
+	struct resolved r;
+	struct buf got = BUF_INIT;
+
+	/* a mailbox here and a target elsewhere: both, no failure */
+	T_ASSERT(!check("fwd@example.org", 10, "alice@example.org,",
+	    OUTCOME_OK, NULL, NULL));
+	resolve_addr(dir, "fwd@example.org", '+', 10, &r);
+	remote_list(&r, &got);
+	T_EQ_STR(got.data, "someone@elsewhere.test,");
+	resolve_free(&r);
+	/* only elsewhere: no mailbox, no "forwarding loop" either; each
+	 * address once, whatever its case */
+	T_ASSERT(!check("away2@example.org", 10, "", OUTCOME_OK, NULL, NULL));
+	resolve_addr(dir, "away2@example.org", '+', 10, &r);
+	remote_list(&r, &got);
+	T_EQ_STR(got.data, "someone@elsewhere.test,other@far.test,");
+	resolve_free(&r);
+	T_EQ_INT((int)r.nremote, 0);
+	/* the targets count against alias_expansion_limit as members */
+	resolve_check(dir, "away@example.org", '+', 10, 1, NULL, 0, &r);
+	T_ASSERT(r.too_large);
+	resolve_free(&r);
+	buf_free(&got);
 }
 
 static void
@@ -435,6 +478,7 @@ static const struct test_case cases[] = {
 	{"postmaster of every domain", test_postmaster},
 	{"depth limit", test_depth},
 	{"failing parts are named", test_parts},
+	{"targets in other domains", test_remote_targets},
 	{"disabled, foreign, bad syntax", test_refused},
 	{"expansion limit counts members only", test_expansion_count},
 	{"known aliases are not expanded again", test_expansion_known},

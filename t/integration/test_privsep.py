@@ -17,7 +17,8 @@ each service process has the expected uid, gid and supplementary groups
 while master stays root; the directory can be read with the services'
 credentials and the password database cannot; authd, as auth_user,
 reads the password database (master gives it to auth_user, and so does
-heraldctl when it adds a password) and writes its throttle state; a
+heraldctl when it adds a password) and writes its throttle state; the
+SRS secret is herald_user's alone, and smtpd reads it after the drop; a
 reload and a stop keep to the same rules and leave no process behind.
 
 Runs only as root (skipped otherwise).
@@ -337,6 +338,26 @@ def test_directory_readable_passwords_not(inst, ids):
             assert not can_open_as(user, ids.group, passwd / name,
                                    os.O_RDONLY), \
                 "%s can read %s" % (user.pw_name, passwd / name)
+
+
+def test_srs_secret_only_for_herald_user(inst, ids):
+    # master made it at start for smtpd and qmgr (herald_user), 0600
+    secret = inst.dir / "data" / "srs.secret"
+    uid, _gid, mode = owner(secret)
+    assert uid == ids.herald.pw_uid, "%s belongs to uid %d" % (secret, uid)
+    assert mode == 0o600, "%s has mode %04o" % (secret, mode)
+    assert can_open_as(ids.herald, ids.group, secret, os.O_RDONLY)
+    for user in (ids.vmail, ids.auth, ids.dkim):
+        assert not can_open_as(user, ids.group, secret, os.O_RDONLY), \
+            "%s can read %s" % (user.pw_name, secret)
+    # smtpd, after its privilege drop, reads it: a forged SRS address of
+    # example.test (srs_domain: the only hosted domain) gets 550 for its
+    # hash, not 451 for an unreadable secret
+    with inst.smtp() as s:
+        s.ehlo()
+        s.mail("<>")
+        code, text = s.rcpt("SRS0=abcd=AA=c.test=x@example.test")
+        assert code == 550 and b"bad hash" in text, (code, text)
 
 
 def test_authd_reads_passwords_as_auth_user(inst, ids):
