@@ -478,15 +478,18 @@ maildir_batch_sync_folders(struct maildir_batch *b)
 void
 maildir_batch_commit(struct maildir_batch *b)
 {
-	struct maildir_entry *e;
+	struct maildir_entry *e, *end;
 
 	if (b->committed)
 		msg_panic("maildir_batch_commit: committed twice");
 	b->committed = true;
-	for (e = b->e; e < b->e + b->n; e++)
+	if (b->n == 0)
+		return;		/* b->e may be NULL: no pointer sums on it */
+	end = b->e + b->n;
+	for (e = b->e; e < end; e++)
 		if (e->err == 0)
 			file_start_writeback(e->fd);
-	for (e = b->e; e < b->e + b->n; e++) {
+	for (e = b->e; e < end; e++) {
 		if (e->err == 0 && fdatasync(e->fd) < 0)
 			maildir_entry_fail(e, "fsync");
 		if (e->err == 0)
@@ -499,7 +502,7 @@ maildir_batch_commit(struct maildir_batch *b)
 	}
 	maildir_batch_sync_folders(b);
 	/* each durable copy counts toward its Maildir's quota usage */
-	for (e = b->e; e < b->e + b->n; e++)
+	for (e = b->e; e < end; e++)
 		if (e->err == 0 && e->linked)
 			maildir_usage_add(e->path, e->size, 1);
 }
