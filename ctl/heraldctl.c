@@ -159,7 +159,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    0, CTL_ARGS_MAX, ctl_opts_qsel, ctl_queue_release,
 	    CTL_CONF_WRITES},
 	{"queue", "flush", "[QID... | SELECTION]", "retry deferred messages "
-	    "now: every one, or those named or selected", 0, CTL_ARGS_MAX,
+	    "now: every one (and every dead remote domain), or those named "
+	    "or selected", 0, CTL_ARGS_MAX,
 	    ctl_opts_qsel, ctl_queue_flush, CTL_CONF_WRITES},
 	{"auth", "lockouts", "", "client addresses and accounts locked out "
 	    "after failed logins, with when each lockout ends", 0, 0, NULL,

@@ -11,7 +11,8 @@
  *                                     reason="no such message"}; a message
  *                                     in delivery goes when it returns
  *   {request=flush}                   {status=ok, count=N}: every deferred
- *                                     message is due now
+ *                                     message is due now, every dead
+ *                                     destination is tried again
  *   {request=hold, queue_id=QID}      {status=ok} or {status=fail,
  *   {request=release, queue_id=QID}    reason=TEXT}: qmgr_hold.c
  * Input is read into a buffer of at most QMGR_CLIENT_INPUT bytes; a frame

@@ -37,6 +37,9 @@
 #define IPC_RCPT "rcpt"			/* recipient address */
 #define IPC_RCPT_INDEX "rcpt_index"	/* recipient's index in the queue file */
 #define IPC_ORCPT "orcpt"		/* original recipient (DSN ORCPT) */
+/* per reply "1" (remote): no server took the transaction (connect,
+ * greeting, EHLO, TLS or DNS failed), qmgr's negative feedback */
+#define IPC_CONN_FAILED "conn_failed"
 #define IPC_DSN_CODE "dsn"		/* enhanced status code, "5.1.1" */
 /* per recipient "1": delivered to a server without DSN (RFC 3461) */
 #define IPC_RELAYED "relayed"
