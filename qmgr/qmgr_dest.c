@@ -41,7 +41,7 @@
 #include "mail/params.h"
 #include "qmgr.h"
 
-#define QMGR_DEST_HASH 256		/* buckets at first */
+#define QMGR_DEST_HASH 256 /* buckets at first */
 
 /* qmgr_dest_key - the lowercase table key of domain (at most 255 bytes) */
 static void
@@ -69,9 +69,9 @@ static int
 qmgr_dest_initial(void)
 {
 	return (int)(var_initial_destination_concurrency <
-	    var_remote_destination_concurrency_limit ?
-	    var_initial_destination_concurrency :
-	    var_remote_destination_concurrency_limit);
+	                     var_remote_destination_concurrency_limit
+	                 ? var_initial_destination_concurrency
+	                 : var_remote_destination_concurrency_limit);
 }
 
 /* qmgr_dest_find - the state of domain, or NULL */
@@ -85,7 +85,7 @@ qmgr_dest_find(struct qmgr *q, const char *domain)
 		return NULL;
 	qmgr_dest_key(domain, key);
 	for (d = q->dest_hash[qmgr_dest_hash(key) & (q->dest_size - 1)];
-	    d != NULL; d = d->next)
+	     d != NULL; d = d->next)
 		if (strcmp(d->domain, key) == 0)
 			return d;
 	return NULL;
@@ -167,8 +167,8 @@ qmgr_dest_get(struct qmgr *q, const char *domain, time_t now)
 /* qmgr_dest_revive - d is alive again (its time is up, a request out
  * succeeded, or an operator flush) */
 static void
-qmgr_dest_revive(struct qmgr *q, struct qmgr_dest *d, long long busy,
-    const char *why)
+qmgr_dest_revive(
+    struct qmgr *q, struct qmgr_dest *d, long long busy, const char *why)
 {
 	if (d->dead_until == 0)
 		return;
@@ -208,15 +208,16 @@ qmgr_dest_limit(struct qmgr *q, const char *domain)
 	const struct qmgr_dest *d = qmgr_dest_find(q, domain);
 	long long w = d != NULL ? d->window : qmgr_dest_initial();
 
-	return w < var_remote_destination_concurrency_limit ? w :
-	    var_remote_destination_concurrency_limit;
+	return w < var_remote_destination_concurrency_limit
+	           ? w
+	           : var_remote_destination_concurrency_limit;
 }
 
 /* qmgr_dest_success - a request reached a server; busy: requests for the
  * domain out, this one included */
 void
-qmgr_dest_success(struct qmgr *q, const char *domain, long long busy,
-    time_t now)
+qmgr_dest_success(
+    struct qmgr *q, const char *domain, long long busy, time_t now)
 {
 	struct qmgr_dest *d = qmgr_dest_get(q, domain, now);
 
@@ -247,19 +248,19 @@ qmgr_dest_failure(struct qmgr *q, const char *domain, const char *dsn,
 	struct qmgr_dest *d = qmgr_dest_get(q, domain, now);
 
 	if (d == NULL || d->dead_until != 0)
-		return false;	/* a request out when it died: nothing new */
+		return false; /* a request out when it died: nothing new */
 	d->fail_cohorts += 1.0 / d->window;
 	/* 3 x 1/3 may add up to a hair below 1 */
 	if (var_destination_concurrency_failed_cohort_limit > 0 &&
 	    d->fail_cohorts + 1e-9 >=
-	    (double)var_destination_concurrency_failed_cohort_limit) {
+	        (double)var_destination_concurrency_failed_cohort_limit) {
 		d->dead_until = now + (time_t)var_minimal_backoff_time;
 		q->ndead++;
 		str_lcpy(d->dsn, dsn, sizeof(d->dsn));
 		d->reason = xstrndup(reason, QMGR_REASON_MAX);
 		msg_warn("destination %s: delivery temporarily suspended for "
-		    "%llds: %s", d->domain, var_minimal_backoff_time,
-		    d->reason);
+		         "%llds: %s",
+		    d->domain, var_minimal_backoff_time, d->reason);
 		return true;
 	}
 	/* negative feedback 1: one less at once, down to 1 */
@@ -278,7 +279,7 @@ qmgr_dest_revive_all(struct qmgr *q)
 
 	for (size_t i = 0; q->ndead > 0 && i < q->dest_size; i++)
 		for (struct qmgr_dest *d = q->dest_hash[i]; d != NULL;
-		    d = d->next)
+		     d = d->next)
 			if (d->dead_until != 0) {
 				qmgr_dest_revive(q, d,
 				    qmgr_deliver_busy(q, d->domain),

@@ -396,9 +396,6 @@ void smtpd_sign_feed(struct smtpd_session *s, const char *p, size_t n);
 int smtpd_sign_end(struct smtpd_session *s, struct buf *reply);
 /* smtpd_sign_abort - forget the signing (cancels a pending call) */
 void smtpd_sign_abort(struct smtpd_session *s);
-/* smtpd_sign_fields_ok - sig is only DKIM-Signature fields, CRLF lines
- * of printable ASCII, no empty line (what may go above the header) */
-bool smtpd_sign_fields_ok(const char *sig);
 /* smtpd_sign_from_domain - the domain of the first address of the first
  * From: field of header[0..len), lowercase, into out; false if none */
 bool smtpd_sign_from_domain(const char *header, size_t len,

@@ -18,7 +18,9 @@
  * header block, body hash. Its
  * answer comes back through the event loop within signer_timeout:
  * "ok" with the DKIM-Signature fields, which smtpd_data_signed puts above
- * the header in the queue file before the commit; "none" when the domain
+ * the header in the queue file before the commit (the request and the
+ * checks on the reply are lib/mail/sign_client.c's, which qmgr's
+ * notifications use too); "none" when the domain
  * has no key, and the message is committed unsigned; anything else, and a
  * signer that cannot be reached or does not answer in time, is 451 4.3.0
  * and nothing is queued: mail of a domain with a key never leaves
@@ -38,6 +40,7 @@
 #include "mail/ipc.h"
 #include "mail/mime.h"
 #include "mail/params.h"
+#include "mail/sign_client.h"
 #include "mail/spool.h"
 #include "smtpd.h"
 
@@ -147,63 +150,15 @@ smtpd_sign_done(struct smtpd_sign_call *c, int result, const char *text)
 	smtpd_data_signed(s, result, text);
 }
 
-/* smtpd_sign_fields_ok - is sig nothing but DKIM-Signature fields: CRLF
- * lines of printable ASCII and tabs, each a field start or a folded
- * continuation, no empty line? What goes above the header must not end
- * it or smuggle other fields in, whatever the signer says. */
-bool
-smtpd_sign_fields_ok(const char *sig)
-{
-	const char *p = sig;
-
-	if (strncasecmp(p, "DKIM-Signature:", 15) != 0)
-		return false;
-	while (*p != '\0') {
-		const char *eol = strstr(p, "\r\n");
-
-		if (eol == NULL || eol == p)
-			return false;
-		if (p != sig && *p != ' ' && *p != '\t' &&
-		    strncasecmp(p, "DKIM-Signature:", 15) != 0)
-			return false;
-		for (const char *c = p; c < eol; c++)
-			if ((*c < ' ' || *c > '~') && *c != '\t')
-				return false;
-		p = eol + 2;
-	}
-	return true;
-}
-
 /* smtpd_sign_reply - a whole reply frame: what does it say? */
 static void
 smtpd_sign_reply(struct smtpd_sign_call *c, const struct ipc_msg *m)
 {
-	static const char *const allowed[] = {IPC_STATUS, IPC_SIGNATURE,
-	    IPC_REASON, NULL};
 	struct buf why = BUF_INIT;
-	const char *st = ipc_get_str(m, IPC_STATUS);
-	const char *sig = ipc_get_str(m, IPC_SIGNATURE);
-	const char *reason = ipc_get_str(m, IPC_REASON);
+	const char *sig;
+	int r = sign_client_reply(m, &sig, &why);
 
-	if (ipc_expect_only(m, allowed, &why) < 0 || st == NULL) {
-		buf_printf(&why, "%smalformed reply from the signer",
-		    why.len > 0 ? ": " : "");
-		smtpd_sign_done(c, -1, buf_cstr(&why));
-	} else if (strcmp(st, "ok") == 0 && sig != NULL &&
-	    smtpd_sign_fields_ok(sig)) {
-		smtpd_sign_done(c, 1, sig);
-	} else if (strcmp(st, "none") == 0) {
-		smtpd_sign_done(c, 0, "");
-	} else if (strcmp(st, "ok") == 0) {
-		smtpd_sign_done(c, -1, "the signer's signature is missing or "
-		    "malformed");
-	} else {
-		buf_reset(&why);
-		buf_printf(&why, "the signer says %s", st);
-		if (reason != NULL)
-			buf_printf(&why, ": %s", reason);
-		smtpd_sign_done(c, -1, buf_cstr(&why));
-	}
+	smtpd_sign_done(c, r, r == 1 ? sig : r == 0 ? "" : buf_cstr(&why));
 	buf_free(&why);
 }
 
@@ -272,19 +227,6 @@ smtpd_sign_timeout(struct evloop *loop, void *ctx)
 	c->deadline = NULL;	/* freed by the loop when we return */
 	smtpd_sign_done(c, -1, "the signer did not answer in time");
 	return -1;
-}
-
-/* smtpd_sign_hex - 32 bytes as 64 lowercase hex digits */
-static void
-smtpd_sign_hex(const unsigned char *p, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[64] = '\0';
 }
 
 /* smtpd_sign_from_domain - the first From: address's domain */
@@ -364,7 +306,6 @@ smtpd_sign_end(struct smtpd_session *s, struct buf *reply)
 	struct ipc_msg m;
 	struct smtpd_sign_call *c;
 	unsigned char bh[32];
-	char hex[65];
 	int hosted, rc = 0;
 
 	if (!g->on)
@@ -427,12 +368,9 @@ smtpd_sign_end(struct smtpd_session *s, struct buf *reply)
 		    "available");
 		goto out;
 	}
-	smtpd_sign_hex(bh, hex);
 	ipc_msg_init(&m);
-	ipc_put_str(&m, IPC_REQUEST, "sign");
-	ipc_put_str(&m, IPC_DOMAIN, buf_cstr(&dom));
-	ipc_put_mem(&m, IPC_HEADER, g->header.data, g->header.len);
-	ipc_put_str(&m, IPC_BODY_HASH, hex);
+	sign_client_request(&m, buf_cstr(&dom), g->header.data,
+	    g->header.len, bh);
 	ipc_frame_encode(&m, &c->out);
 	ipc_msg_free(&m);
 	c->deadline = evloop_add_timer(c->loop, var_signer_timeout * 1000,
