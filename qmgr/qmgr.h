@@ -55,6 +55,7 @@ struct ipc_msg;
 #define QMGR_INFRA_MIN_DELAY 2		/* retry after an agent crash */
 #define QMGR_DOTFILE_AGE 86400		/* stale incoming/.* files */
 #define QMGR_DEST_LIMIT 50000		/* remote domains with state */
+#define QMGR_DEST_LIST 100		/* of them in heraldctl status */
 
 /* transports a recipient can be routed to */
 enum qmgr_transport {
@@ -330,6 +331,10 @@ bool qmgr_dest_failure(struct qmgr *q, const char *domain, const char *dsn,
 size_t qmgr_dest_revive_all(struct qmgr *q);
 /* qmgr_dest_prune - forget the alive domains with nothing out */
 void qmgr_dest_prune(struct qmgr *q, time_t now);
+/* qmgr_dest_list - up to max domains that are dead, busy or off their
+ * initial window, appended to reply (heraldctl status); how many */
+size_t qmgr_dest_list(struct qmgr *q, struct ipc_msg *reply, size_t max,
+    time_t now);
 /* qmgr_dest_free_all - forget every domain */
 void qmgr_dest_free_all(struct qmgr *q);
 

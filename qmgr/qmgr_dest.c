@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "mail/ipc.h"
 #include "mail/params.h"
 #include "qmgr.h"
 
@@ -315,4 +316,36 @@ qmgr_dest_free_all(struct qmgr *q)
 			qmgr_dest_unlink(q, q->dest_hash[i]);
 	x_free(&q->dest_hash);
 	q->dest_size = 0;
+}
+
+/* qmgr_dest_list - the domains whose state is not a fresh one's (dead,
+ * requests out, or a window other than the initial), at most max, for
+ * heraldctl status: domain=, concurrency=, busy=, dead_until= (0: alive)
+ * and, when dead, reason= each */
+size_t
+qmgr_dest_list(struct qmgr *q, struct ipc_msg *reply, size_t max,
+    time_t now)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < q->dest_size && n < max; i++) {
+		for (struct qmgr_dest *d = q->dest_hash[i];
+		     d != NULL && n < max; d = d->next) {
+			long long busy = qmgr_deliver_busy(q, d->domain);
+			bool dead = d->dead_until != 0 && now < d->dead_until;
+
+			if (!dead && busy == 0 &&
+			    d->window == qmgr_dest_initial())
+				continue;
+			ipc_put_str(reply, IPC_DOMAIN, d->domain);
+			ipc_put_int(reply, IPC_CONCURRENCY, d->window);
+			ipc_put_int(reply, IPC_BUSY, busy);
+			ipc_put_int(reply, IPC_DEAD_UNTIL,
+			    dead ? (long long)d->dead_until : 0);
+			if (dead)
+				ipc_put_str(reply, IPC_REASON, d->reason);
+			n++;
+		}
+	}
+	return n;
 }

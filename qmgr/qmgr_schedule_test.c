@@ -588,6 +588,30 @@ test_hold_release(void)
 	buf_free(&out);
 }
 
+/* the "destinations" control request lists the domains that are dead
+ * or off their initial window, not the fresh ones */
+static void
+test_dest_list(void)
+{
+	struct qmgr *q = fresh();
+	time_t now = time(NULL);
+	struct buf out = BUF_INIT, want = BUF_INIT;
+
+	cfg_defaults(params_table);
+	var_initial_destination_concurrency = 1;
+	qmgr_dest_success(q, "fine.test", 0, now);	/* initial: not listed */
+	T_ASSERT(qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_EQ_INT(ctl(q, &out, "destinations", NULL, NULL), 0);
+	buf_printf(&want, "status=ok;domain=down.test;concurrency=1;busy=0;"
+	    "dead_until=%lld;reason=refused;", (long long)now + 300);
+	T_EQ_STR(out.data, want.data);
+	T_EQ_INT(ctl(q, &out, "destinations", "x", NULL), -1);
+	buf_free(&out);
+	buf_free(&want);
+	cfg_defaults(params_table);
+	qmgr_dest_free_all(q);
+}
+
 static const struct test_case cases[] = {
 	{"backoff", test_backoff},
 	{"backoff: the gap doubles from 5m to 4h", test_backoff_doubles},
@@ -596,6 +620,7 @@ static const struct test_case cases[] = {
 	    test_dest_negative},
 	{"dead destination: suspended, back after backoff or flush",
 	    test_dest_dead_and_back},
+	{"destinations: what heraldctl status shows", test_dest_list},
 	{"hold and release", test_hold_release},
 	{"scan incoming: qids, junk, stale dot-files", test_scan_incoming},
 	{"triggers", test_trigger},

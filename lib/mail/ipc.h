@@ -59,6 +59,10 @@
 #define IPC_CLIENT "client"		/* client IP address text */
 #define IPC_DELAY "delay"		/* milliseconds to wait before answering */
 #define IPC_DOMAIN "domain"		/* signer: the From: domain */
+/* qmgr "destinations" reply, per domain after its domain= */
+#define IPC_CONCURRENCY "concurrency"	/* requests allowed at once */
+#define IPC_BUSY "busy"			/* requests out now */
+#define IPC_DEAD_UNTIL "dead_until"	/* time(); 0: alive */
 #define IPC_HEADER "header"		/* signer: the header block to sign */
 #define IPC_BODY_HASH "body_hash"	/* signer: SHA-256 of the body, hex */
 #define IPC_SIGNATURE "signature"	/* signer reply: DKIM-Signature fields */

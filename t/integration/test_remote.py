@@ -21,6 +21,7 @@ through dns_stub_zones:
 Every MX listens on the same port (A's smtp_port). Both instances, knotd
 and S are stopped by the module fixture, also when a test fails.
 """
+import json
 import re
 import smtplib
 import socket
@@ -564,6 +565,15 @@ def test_dead_destination_deferred_without_connecting(net, token):
     # at most the initial concurrency's worth were out when it died
     assert 4 <= len(tries) <= 5, log
     assert len(suspended) == len(rcpts) - len(tries), log
+    # heraldctl status shows the dead domain and why
+    out = a.ctl_ok("status").stdout
+    assert re.search(r"dead\.test +\d+ +0 +dead for \d+s: connect to "
+                     r"mx\.dead\.test\[%s\]" % re.escape(D_ADDR), out), out
+    doc = json.loads(a.ctl_ok("--json", "status").stdout)
+    dead = [d for d in doc["remote_destinations"]
+            if d["domain"] == "dead.test"]
+    assert len(dead) == 1 and dead[0]["dead"], doc
+    assert "Connection refused" in dead[0]["reason"], doc
     # the server comes back; the flush tries the domain again
     srv = Scripted((D_ADDR, net["mx_port"]))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
