@@ -1,10 +1,10 @@
 /*
  * qmgr_schedule_test - retry backoff, per-destination concurrency (its
  * feedback arithmetic, dead domains and their return), and the scans
- * that fill the active set: what is taken from incoming/, active/ and deferred/ (due files
- * only), what is ignored or cleaned, the memory bound, triggers that
- * would schedule twice, flush, hold and release, and the control
- * requests.
+ * that fill the active set: what is taken from incoming/, active/ and
+ * deferred/ (due files only), what is ignored or cleaned, the memory
+ * bound, triggers that would schedule twice, flush, hold and release,
+ * and the control requests.
  */
 #include <fcntl.h>
 #include <stdio.h>

@@ -562,9 +562,11 @@ def test_dead_destination_deferred_without_connecting(net, token):
                        % (H.QID_RE, re.escape(D_ADDR)), log)
     suspended = re.findall(r"status=deferred \(delivery temporarily "
                            r"suspended: connect to mx\.dead\.test", log)
-    # at most the initial concurrency's worth were out when it died
-    assert 4 <= len(tries) <= 5, log
-    assert len(suspended) == len(rcpts) - len(tries), log
+    # four refusals in a row make it dead (at most the initial
+    # concurrency's worth were out by then); the rest never connect
+    assert 1 <= len(tries) <= 5, log
+    assert len(suspended) >= len(rcpts) - 5, log
+    assert len(tries) + len(suspended) == len(rcpts), log
     # heraldctl status shows the dead domain and why
     out = a.ctl_ok("status").stdout
     assert re.search(r"dead\.test +\d+ +0 +dead for \d+s: connect to "
