@@ -180,7 +180,7 @@ struct smtpd_space {
  * the end the signer is asked for the DKIM-Signature fields.
  */
 #define SMTPD_SIGN_HEADER_MAX (256 * 1024)	/* as signer's bound */
-struct smtpd_sign_call;
+struct ipc_async;
 struct smtpd_sign {
 	bool on;		/* signable: local, logged in, mynetworks */
 	bool body;		/* past the header: bytes go to the hasher */
@@ -191,7 +191,7 @@ struct smtpd_sign {
 	bool hashing;		/* hasher started */
 	bool broken;		/* hashing failed (OpenSSL) */
 	struct dkim_hasher hasher;
-	struct smtpd_sign_call *call;	/* the signer's answer pending */
+	struct ipc_async *call;	/* the signer's answer pending */
 };
 
 /* one mail transaction: MAIL .. end of data (or RSET) */
