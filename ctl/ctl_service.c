@@ -44,6 +44,7 @@
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/sendrate.h"
+#include "mail/spool.h"
 #include "ctl.h"
 
 #define CTL_START_WAIT_MS 15000
@@ -678,6 +679,101 @@ ctl_status_limits(struct ctl_json *j)
 	buf_free(&why);
 }
 
+/*
+ * ctl_status_dests - the remote domains qmgr reports as dead, busy or
+ * off their initial concurrency (qmgr/qmgr_dest.c), as a table (nothing
+ * when there are none, or qmgr does not answer) or a JSON array
+ * "remote_destinations"
+ */
+static void
+ctl_status_dests(struct ctl_json *j)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT, state = BUF_INIT;
+	struct ipc_msg req, reply;
+	struct ctl_table t;
+	const char *name, *value, *st;
+	const char *dom = NULL, *reason = "";
+	long long conc = 0, busy = 0, until = 0, now = (long long)time(NULL);
+	size_t pos = 0, n = 0;
+	bool ok;
+
+	ipc_msg_init(&req);
+	ipc_msg_init(&reply);
+	ipc_put_str(&req, IPC_REQUEST, "destinations");
+	spool_socket_path(&path, var_spool_directory, "qmgr");
+	ok = ctl_call(buf_cstr(&path), &req, &reply, CTL_STATUS_TIMEOUT_MS,
+	    &why) == 0 && (st = ipc_get_str(&reply, IPC_STATUS)) != NULL &&
+	    strcmp(st, "ok") == 0;
+	if (j != NULL) {
+		ctl_json_key(j, "remote_destinations");
+		ctl_json_open(j, '[');
+	} else {
+		ctl_table_init(&t, 4, (const char *const[]){
+		    "REMOTE DESTINATION", "CONCURRENCY", "OUT", "STATE"});
+	}
+	/* each domain= starts an entry; the one before is complete then */
+	while (ok) {
+		bool more = ipc_next(&reply, &pos, &name, &value);
+
+		if (dom != NULL && (!more || strcmp(name, IPC_DOMAIN) == 0)) {
+			char c[24], b[24];
+
+			if (j != NULL) {
+				ctl_json_open(j, '{');
+				ctl_json_kstr(j, "domain", dom);
+				ctl_json_kint(j, "concurrency", conc);
+				ctl_json_kint(j, "busy", busy);
+				ctl_json_kbool(j, "dead", until != 0);
+				ctl_json_kint(j, "dead_until", until);
+				ctl_json_kstr(j, "reason", reason);
+				ctl_json_close(j, '}');
+			} else {
+				buf_reset(&state);
+				if (until != 0)
+					buf_printf(&state, "dead for %llds: %s",
+					    until > now ? until - now : 0,
+					    reason);
+				else
+					buf_puts(&state, "alive");
+				snprintf(c, sizeof(c), "%lld", conc);
+				snprintf(b, sizeof(b), "%lld", busy);
+				ctl_table_add(&t, (const char *const[]){dom, c,
+				    b, buf_cstr(&state)});
+			}
+			n++;
+			dom = NULL;
+			reason = "";
+			conc = busy = until = 0;
+		}
+		if (!more)
+			break;
+		if (strcmp(name, IPC_DOMAIN) == 0)
+			dom = value;
+		else if (strcmp(name, IPC_CONCURRENCY) == 0)
+			(void)str_to_ll(value, 0, LLONG_MAX, &conc);
+		else if (strcmp(name, IPC_BUSY) == 0)
+			(void)str_to_ll(value, 0, LLONG_MAX, &busy);
+		else if (strcmp(name, IPC_DEAD_UNTIL) == 0)
+			(void)str_to_ll(value, 0, LLONG_MAX, &until);
+		else if (strcmp(name, IPC_REASON) == 0)
+			reason = value;
+	}
+	if (j != NULL) {
+		ctl_json_close(j, ']');
+	} else {
+		if (n > 0) {
+			printf("\n");
+			ctl_table_print(&t, stdout);
+		}
+		ctl_table_free(&t);
+	}
+	ipc_msg_free(&req);
+	ipc_msg_free(&reply);
+	buf_free(&path);
+	buf_free(&why);
+	buf_free(&state);
+}
+
 /* ctl_status_unit_bad - restarting or failing: status exits 1 */
 static bool
 ctl_status_unit_bad(const struct ctl_unit *u)
@@ -785,6 +881,7 @@ ctl_status_text(const struct ctl_status *st, const long long *counts)
 	printf("\n");
 	ctl_status_queue_text(counts);
 	ctl_status_limits(NULL);
+	ctl_status_dests(NULL);
 	buf_free(&up);
 }
 
@@ -846,6 +943,7 @@ ctl_status_json(const struct ctl_status *st, const long long *counts)
 	ctl_json_close(&j, ']');
 	ctl_status_queue_json(&j, counts);
 	ctl_status_limits(&j);
+	ctl_status_dests(&j);
 	ctl_json_close(&j, '}');
 	ctl_json_print(&out);
 	buf_free(&out);

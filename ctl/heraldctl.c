@@ -94,9 +94,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "the old one); empties authd's cache of recent logins", 0, 0,
 	    NULL, ctl_reload,
 	    CTL_CONF_STRICT},
-	{NULL, "status", "", "every service's state, queue counts and users "
-	    "over a sending limit (exit 1 if a service is restarting or "
-	    "failing)", 0, 0, NULL, ctl_status,
+	{NULL, "status", "", "every service's state, queue counts, users "
+	    "over a sending limit and dead or busy remote domains (exit 1 "
+	    "if a service is restarting or failing)", 0, 0, NULL, ctl_status,
 	    CTL_CONF_READS},
 	{NULL, "check", "", "check the configuration and the installation",
 	    0, 0, NULL, ctl_check, CTL_CONF_SELF},
@@ -161,7 +161,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    0, CTL_ARGS_MAX, ctl_opts_qsel, ctl_queue_release,
 	    CTL_CONF_WRITES},
 	{"queue", "flush", "[QID... | SELECTION]", "retry deferred messages "
-	    "now: every one, or those named or selected", 0, CTL_ARGS_MAX,
+	    "now: every one (and every dead remote domain), or those named "
+	    "or selected", 0, CTL_ARGS_MAX,
 	    ctl_opts_qsel, ctl_queue_flush, CTL_CONF_WRITES},
 	{"auth", "lockouts", "", "client addresses and accounts locked out "
 	    "after failed logins, with when each lockout ends", 0, 0, NULL,

@@ -59,9 +59,14 @@
  *	  with the queue file attached (SCM_RIGHTS, opened read-only); the
  *	  recipients are of one domain
  *	remote -> qmgr:
- *	  {status=ok} then per requested recipient, in request order,
- *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
- *	   reason=TEXT[, relayed=1]}
+ *	  {status=ok[, conn_failed=1]} then per requested recipient, in
+ *	  request order, {rcpt_index=I, result=delivered|deferred|bounced,
+ *	   dsn=X.Y.Z, reason=TEXT[, relayed=1]}
+ *	conn_failed=1: no server took the transaction (every address
+ *	refused or timed out, or failed at the greeting, EHLO or TLS, or
+ *	the MX lookup failed for now); every recipient is deferred. qmgr
+ *	lowers the domain's concurrency on it (qmgr/qmgr_dest.c); a 4xx
+ *	or 5xx to MAIL, RCPT or DATA is no connection failure.
  *	relayed=1: delivered to a server that did not announce DSN, so the
  *	NOTIFY could not be passed on; qmgr sends the sender an
  *	"Action: relayed" report when NOTIFY asked for SUCCESS (RFC 3461).

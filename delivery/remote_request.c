@@ -9,7 +9,9 @@
  * before the transaction (greeting or EHLO not 2xx, a TLS handshake that
  * failed, TLS required and not offered) passes the request to the next
  * address; when none is left every recipient is deferred with the last
- * reason. Once a server took MAIL FROM, its replies decide: 2xx
+ * reason, and the reply says conn_failed=1 (qmgr's negative feedback
+ * for the domain, as is a temporary MX lookup failure). Once a server
+ * took MAIL FROM, its replies decide: 2xx
  * delivered, 4xx and network errors deferred, 5xx bounced. A session
  * cached for the domain (remote_cache.c) is tried first; the session
  * that took the transaction is offered to the cache afterwards.
@@ -254,11 +256,13 @@ remote_deliver_cached(const char *qid, const char *domain,
 }
 
 /* remote_deliver - try the route's addresses for the envelope; sets out;
- * the session that took it is kept for domain (remote_cache.c) */
+ * the session that took it is kept for domain (remote_cache.c);
+ * *conn_failed_r when no address took the transaction */
 static void
 remote_deliver(const char *qid, const char *domain,
     const struct remote_route *rt, const struct smtp_client_conf *conf,
-    const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r)
+    const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r,
+    bool *conn_failed_r)
 {
 	struct buf why = BUF_INIT;
 	char dsn[8] = "4.4.1";
@@ -327,14 +331,16 @@ remote_deliver(const char *qid, const char *domain,
 	for (size_t k = 0; k < env->nrcpt; k++)
 		outcome_set(&out[k], OUTCOME_DEFERRED, dsn, "%s",
 		    why.len ? buf_cstr(&why) : "no mail exchanger to try");
+	*conn_failed_r = true;
 	buf_free(&why);
 }
 
-/* remote_run - route and deliver the recipients idx[0..n) of qf */
+/* remote_run - route and deliver the recipients idx[0..n) of qf;
+ * *conn_failed_r when no server took the transaction */
 static void
 remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
-    struct outcome *out, bool *nodsn_r)
+    struct outcome *out, bool *nodsn_r, bool *conn_failed_r)
 {
 	const char **rcpt = xcalloc(n, sizeof(*rcpt));
 	const char **orcpt = xcalloc(n, sizeof(*orcpt));
@@ -403,8 +409,11 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 			    buf_cstr(&rt.fail.reason));
 		msg_info("%s: %s: %s", qid, domain,
 		    buf_cstr(&rt.fail.reason));
+		/* a lookup that failed for now: no server reachable */
+		*conn_failed_r = rt.fail.status == OUTCOME_DEFERRED;
 	} else {
-		remote_deliver(qid, domain, &rt, &conf, &env, out, nodsn_r);
+		remote_deliver(qid, domain, &rt, &conf, &env, out, nodsn_r,
+		    conn_failed_r);
 	}
 	remote_route_free(&rt);
 out:
@@ -425,7 +434,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 	long long *idx = NULL;
 	const char *qid, *dom = NULL;
 	size_t n;
-	bool bad = false, nodsn = false;
+	bool bad = false, nodsn = false, conn_failed = false;
 	int ret = -1;
 
 	if (ipc_delivery_request(req, qfd, REMOTE_RCPT_MAX, &idx, &n,
@@ -463,10 +472,13 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn);
+		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn,
+		    &conn_failed);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");
+	if (conn_failed)
+		ipc_put_str(&reply, IPC_CONN_FAILED, "1");
 	for (size_t i = 0; i < n; i++) {
 		ipc_put_int(&reply, IPC_RCPT_INDEX, idx[i]);
 		ipc_put_str(&reply, IPC_RESULT,

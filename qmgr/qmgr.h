@@ -23,7 +23,8 @@
  * active set, run queue), qmgr_message.c (open, route, finish a message,
  * backoff), qmgr_deliver.c (agent pool and the delivery protocol),
  * qmgr_bounce.c (RFC 3464 delivery status notifications), qmgr_ctl.c
- * (the "qmgr" listener's protocol).
+ * (the "qmgr" listener's protocol), qmgr_dest.c (per-destination
+ * concurrency of remote delivery, dead destinations).
  */
 #ifndef QMGR_QMGR_H
 #define QMGR_QMGR_H
@@ -53,6 +54,8 @@ struct ipc_msg;
 #define QMGR_CLIENT_INPUT 65536		/* input bound per client */
 #define QMGR_INFRA_MIN_DELAY 2		/* retry after an agent crash */
 #define QMGR_DOTFILE_AGE 86400		/* stale incoming/.* files */
+#define QMGR_DEST_LIMIT 50000		/* remote domains with state */
+#define QMGR_DEST_LIST 100		/* of them in heraldctl status */
 
 /* transports a recipient can be routed to */
 enum qmgr_transport {
@@ -114,6 +117,18 @@ struct qmgr_agent {
 	struct qmgr_agent *next;
 };
 
+/* the concurrency state of one remote destination (qmgr_dest.c) */
+struct qmgr_dest {
+	char domain[256];	/* lowercase */
+	int window;		/* requests that may be out at once, >= 1 */
+	int success;		/* successes since the window last changed */
+	double fail_cohorts;	/* failed cohorts since the last success */
+	time_t dead_until;	/* dead: not tried before this; 0: alive */
+	char dsn[16];		/* dead: the code of the failure */
+	char *reason;		/* dead: the failure's text (owned) */
+	struct qmgr_dest *next;	/* hash chain */
+};
+
 /* one connection on the "qmgr" listener */
 struct qmgr_client {
 	int fd;
@@ -145,6 +160,11 @@ struct qmgr {
 	struct qmgr_agent *agents;
 	int nagents;		/* of every transport */
 	int ntr_agents[QMGR_NTR];	/* per transport */
+	/* remote destinations' concurrency (qmgr_dest.c) */
+	struct qmgr_dest **dest_hash;
+	size_t dest_size;	/* power of two, 0 until the first */
+	size_t ndest;
+	size_t ndead;		/* of them dead now */
 	/* clients */
 	struct qmgr_client *clients;
 	int nclients;
@@ -181,7 +201,8 @@ void qmgr_run_remove(struct qmgr *q, struct qmgr_msg *msg);
 size_t qmgr_scan_folder(struct qmgr *q, const char *folder, time_t now);
 /* qmgr_scan_all - active/ (when not full), incoming/, due deferred/ */
 void qmgr_scan_all(struct qmgr *q, time_t now);
-/* qmgr_flush - make every deferred message due now; count to *n_r */
+/* qmgr_flush - make every deferred message due now and every dead
+ * destination alive; count to *n_r */
 int qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why);
 /* qmgr_flush_one - the deferred message qid due now; 1, 0 if it is not
  * deferred, -1 with why */
@@ -234,11 +255,18 @@ void qmgr_deliver_dispatch(struct qmgr *q);
 void qmgr_deliver_cancel(struct qmgr *q, struct qmgr_msg *msg);
 /* qmgr_deliver_stop - graceful stop: drop idle agents and unsent jobs */
 void qmgr_deliver_stop(struct qmgr *q);
+/* qmgr_deliver_busy - remote requests for domain out at the agents */
+long long qmgr_deliver_busy(const struct qmgr *q, const char *domain);
 /* qmgr_deliver_parse_reply - check a reply frame against the request
  * (idx[0..n)) strictly and record every recipient's result in msg;
  * -1 with why on any protocol violation (nothing recorded) */
 int qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
     const size_t *idx, size_t n, struct buf *why);
+/* qmgr_deliver_parse_remote - the same for a remote agent's reply, which
+ * may say conn_failed=1 (to *conn_failed_r) before the first recipient,
+ * when every recipient is deferred */
+int qmgr_deliver_parse_remote(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, bool *conn_failed_r, struct buf *why);
 /* qmgr_deliver_request - the request frame body for a job */
 void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
     const size_t *idx, size_t n);
@@ -294,6 +322,34 @@ int qmgr_bounce_create(const char *spool, const struct qfile *qf,
     char qid_r[QID_SIZE], struct buf *why);
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */
 void qmgr_bounce_date(struct buf *out, time_t t);
+
+/* qmgr_dest.c */
+/* qmgr_dest_find - the state of domain (any case), or NULL */
+struct qmgr_dest *qmgr_dest_find(struct qmgr *q, const char *domain);
+/* qmgr_dest_limit - remote requests for domain that may be out at once */
+long long qmgr_dest_limit(struct qmgr *q, const char *domain);
+/* qmgr_dest_dead - domain's state if it is dead at now, else NULL (one
+ * whose time is up comes back) */
+const struct qmgr_dest *qmgr_dest_dead(struct qmgr *q, const char *domain,
+    time_t now);
+/* qmgr_dest_success - positive feedback: a request reached a server;
+ * busy: requests for domain out, that one included */
+void qmgr_dest_success(struct qmgr *q, const char *domain, long long busy,
+    time_t now);
+/* qmgr_dest_failure - negative feedback: no server took a request; true
+ * when that made domain dead */
+bool qmgr_dest_failure(struct qmgr *q, const char *domain, const char *dsn,
+    const char *reason, time_t now);
+/* qmgr_dest_revive_all - every dead domain alive again; how many */
+size_t qmgr_dest_revive_all(struct qmgr *q);
+/* qmgr_dest_prune - forget the alive domains with nothing out */
+void qmgr_dest_prune(struct qmgr *q, time_t now);
+/* qmgr_dest_list - up to max domains that are dead, busy or off their
+ * initial window, appended to reply (heraldctl status); how many */
+size_t qmgr_dest_list(struct qmgr *q, struct ipc_msg *reply, size_t max,
+    time_t now);
+/* qmgr_dest_free_all - forget every domain */
+void qmgr_dest_free_all(struct qmgr *q);
 
 /* qmgr_ctl.c */
 /* qmgr_ctl_accept - a new connection on the "qmgr" listener */

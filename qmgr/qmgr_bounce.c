@@ -17,7 +17,10 @@
  * text/rfc822-headers. It is written unnamed in incoming/, synced, linked
  * under a fresh queue id and incoming/ is synced before qmgr writes any B
  * status (DESIGN.md §4): a crash in between can only send a second
- * notification.
+ * notification. Its From: is MAILER-DAEMON@myhostname; it is DKIM-signed
+ * by the signer service for myhostname, or else for myhostname's parent
+ * domain, when that has a key (qmgr_bounce_sign), and sent unsigned,
+ * logged, when the signer fails.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -27,17 +30,21 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/evloop.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/addr.h"
+#include "mail/dkim.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
+#include "mail/sign_client.h"
 #include "mail/spool.h"
 #include "qmgr.h"
 
 #define QMGR_BOUNCE_HEADER_MAX (256 * 1024)	/* headers returned */
+#define QMGR_SIGN_TIMEOUT 2000	/* ms qmgr waits for the DKIM signer */
 
 /* qmgr_bounce_wanted - does the sender get a DSN for this message? */
 bool
@@ -400,6 +407,85 @@ qmgr_bounce_text(struct buf *body, const struct qfile *qf,
 	return 0;
 }
 
+/*
+ * qmgr_bounce_sign - put DKIM-Signature fields above the notification's
+ * header when its From: domain, myhostname, or else myhostname's parent
+ * domain (mx.example.org -> example.org: aligned for DMARC's relaxed
+ * mode) has a key at the signer. The signer is asked as smtpd asks it,
+ * with one deadline for both questions of at most QMGR_SIGN_TIMEOUT, as
+ * qmgr's loop waits meanwhile. A signer that fails or cannot be reached
+ * leaves the notification unsigned, logged (Postfix with a DKIM milter
+ * and milter_default_action = accept): a notification delayed or lost
+ * for want of a signature helps nobody.
+ */
+static void
+qmgr_bounce_sign(const char *spool, const char *qid, struct buf *body)
+{
+	struct buf sig = BUF_INIT, why = BUF_INIT, dom = BUF_INIT;
+	struct dkim_hasher h;
+	unsigned char bh[32];
+	const char *eoh = NULL, *cand[2], *dot;
+	long long until, left;
+	size_t hlen;
+
+	for (size_t i = 0; i + 4 <= body->len; i++)
+		if (memcmp(body->data + i, "\r\n\r\n", 4) == 0) {
+			eoh = body->data + i + 4;
+			break;
+		}
+	if (eoh == NULL)
+		msg_panic("qmgr_bounce_sign: %s: no end of header", qid);
+	hlen = (size_t)(eoh - body->data);
+	if (dkim_hasher_init(&h) < 0) {
+		msg_warn("%s: DKIM: body hash failed: the notification goes "
+		    "unsigned", qid);
+		return;
+	}
+	dkim_hasher_update(&h, eoh, body->len - hlen);
+	if (dkim_hasher_final(&h, bh) < 0) {
+		msg_warn("%s: DKIM: body hash failed: the notification goes "
+		    "unsigned", qid);
+		return;
+	}
+	buf_set(&dom, var_myhostname);
+	str_lower(dom.data);
+	cand[0] = buf_cstr(&dom);
+	dot = strchr(cand[0], '.');
+	cand[1] = dot != NULL && strchr(dot + 1, '.') != NULL ? dot + 1 :
+	    NULL;
+	until = evloop_clock() + (var_signer_timeout * 1000 <
+	    QMGR_SIGN_TIMEOUT ? var_signer_timeout * 1000 : QMGR_SIGN_TIMEOUT);
+	for (int i = 0; i < 2 && cand[i] != NULL; i++) {
+		int r;
+
+		if ((left = until - evloop_clock()) <= 0) {
+			msg_warn("%s: DKIM: the signer did not answer in time: "
+			    "the notification goes unsigned", qid);
+			break;
+		}
+		r = sign_client_call(spool, cand[i], body->data, hlen, bh,
+		    (int)left, &sig, &why);
+		if (r < 0) {
+			msg_warn("%s: DKIM: %s: the notification goes "
+			    "unsigned", qid, buf_cstr(&why));
+			break;
+		}
+		if (r == 1) {
+			struct buf t;
+
+			buf_append(&sig, body->data, body->len);
+			t = *body;
+			*body = sig;
+			sig = t;
+			msg_info("%s: DKIM signed (d=%s)", qid, cand[i]);
+			break;
+		}
+	}
+	buf_free(&sig);
+	buf_free(&why);
+	buf_free(&dom);
+}
+
 /* qmgr_bounce_create - write a DSN for qf as incoming/<new qid> */
 int
 qmgr_bounce_create(const char *spool, const struct qfile *qf,
@@ -424,6 +510,7 @@ qmgr_bounce_create(const char *spool, const struct qfile *qf,
 	if (qmgr_bounce_text(&body, qf, orig_qid, qid, kind, to, rcpt, n,
 	    now, &eight, why) < 0)
 		goto out;
+	qmgr_bounce_sign(spool, qid, &body);
 	if (qfile_writer_new(spool, &w, why) < 0) {
 		w = NULL;
 		goto out;

@@ -2,19 +2,26 @@
  * qmgr_bounce_test - delivery status notifications: who gets one, and
  * the queue file qmgr_bounce_create() writes, read back with qfile_read()
  * and taken apart: envelope, header, the three MIME parts, the per
- * recipient report fields and the returned original header section.
+ * recipient report fields and the returned original header section;
+ * and the DKIM signature a fake signer gives, or the unsigned notice
+ * when it fails.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/mem.h"
+#include "base/sock.h"
 #include "base/test.h"
+#include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -580,7 +587,143 @@ test_postmaster(void)
 	buf_free(&pm);
 }
 
+enum fake_signer {
+	SIGNER_PARENT,	/* none for mx.example.org, ok for example.org */
+	SIGNER_FAIL,	/* status=fail */
+	SIGNER_EVIL,	/* ok with a field that is no DKIM-Signature */
+};
+
+/* signer_start - a fake signer on <spool>/private/signer, answering
+ * every connection's request as mode says; its pid */
+static pid_t
+signer_start(enum fake_signer mode)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	int lfd;
+	pid_t pid;
+
+	spool_socket_path(&path, spool, "signer");
+	(void)unlink(path.data);
+	if ((lfd = sock_listen_unix(path.data, 0600, 4, &why)) < 0) {
+		fprintf(stderr, "listen: %s\n", why.data);
+		exit(1);
+	}
+	if ((pid = fork()) < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		(void)sock_set_nonblock(lfd, false);
+		for (;;) {
+			struct ipc_msg req, reply;
+			const char *dom, *hdr;
+			int conn = accept(lfd, NULL, NULL);
+
+			if (conn < 0)
+				_exit(2);
+			ipc_msg_init(&req);
+			ipc_msg_init(&reply);
+			if (ipc_recv(conn, &req, NULL, 5000, &why) != 1)
+				_exit(3);
+			dom = ipc_get_str(&req, IPC_DOMAIN);
+			hdr = ipc_get_str(&req, IPC_HEADER);
+			/* the header block, with its empty line, only */
+			if (dom == NULL || hdr == NULL || strncmp(hdr,
+			    "From: MAILER-DAEMON@mx.example.org", 34) != 0 ||
+			    strstr(hdr, "\r\n\r\n") != hdr + strlen(hdr) - 4 ||
+			    ipc_get_str(&req, IPC_BODY_HASH) == NULL)
+				_exit(4);
+			if (mode == SIGNER_FAIL) {
+				ipc_put_str(&reply, IPC_STATUS, "fail");
+				ipc_put_str(&reply, IPC_REASON, "no key file");
+			} else if (mode == SIGNER_EVIL) {
+				ipc_put_str(&reply, IPC_STATUS, "ok");
+				ipc_put_str(&reply, IPC_SIGNATURE,
+				    "DKIM-Signature: a\r\nX-Evil: 1\r\n");
+			} else if (strcmp(dom, "example.org") == 0) {
+				ipc_put_str(&reply, IPC_STATUS, "ok");
+				ipc_put_str(&reply, IPC_SIGNATURE,
+				    "DKIM-Signature: v=1; d=example.org;\r\n"
+				    "\tb=fake\r\n");
+			} else {
+				ipc_put_str(&reply, IPC_STATUS, "none");
+			}
+			(void)ipc_send(conn, &reply, -1, 5000, &why);
+			close(conn);
+			ipc_msg_free(&req);
+			ipc_msg_free(&reply);
+		}
+	}
+	close(lfd);
+	buf_free(&path);
+	buf_free(&why);
+	return pid;
+}
+
+/* signer_stop - end the fake signer and remove its socket */
+static void
+signer_stop(pid_t pid)
+{
+	struct buf path = BUF_INIT;
+
+	kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	spool_socket_path(&path, spool, "signer");
+	(void)unlink(path.data);
+	buf_free(&path);
+}
+
+/* signed_body - a failure notice made with the fake signer in mode; its
+ * body in out */
+static int
+signed_body(enum fake_signer mode, struct buf *out)
+{
+	const char *msg = "Subject: sign me\r\n\r\nBODY\r\n";
+	struct qmgr_bounce_rcpt br = {"alice@example.org", "", "5.1.1", "x",
+	    NULL};
+	char oqid[QID_SIZE], nqid[QID_SIZE];
+	struct buf why = BUF_INIT;
+	struct qfile *oqf = NULL, *dsn;
+	int fd = original("s@x.test", msg, NULL, oqid), r = -1;
+	pid_t pid = signer_start(mode);
+
+	if (qfile_read(fd, &oqf, &why) == 0 &&
+	    qmgr_bounce_create(spool, oqf, NULL, oqid, QMGR_DSN_FAILED, &br, 1,
+	    time(NULL), nqid, &why) == 0 &&
+	    (dsn = read_back(nqid, out)) != NULL) {
+		close(dsn->fd);
+		qfile_free(&dsn);
+		r = 0;
+	}
+	signer_stop(pid);
+	if (oqf != NULL)
+		qfile_free(&oqf);
+	close(fd);
+	buf_free(&why);
+	return r;
+}
+
+/* the signature of myhostname's parent domain goes above the header; a
+ * signer that fails, or answers with more than DKIM-Signature fields,
+ * leaves the notice unsigned, and it is made all the same */
+static void
+test_signed(void)
+{
+	struct buf body = BUF_INIT;
+
+	T_EQ_INT(signed_body(SIGNER_PARENT, &body), 0);
+	T_ASSERT(starts(body.data, "DKIM-Signature: v=1; d=example.org;\r\n"
+	    "\tb=fake\r\nFrom: MAILER-DAEMON@mx.example.org "));
+	T_EQ_INT(signed_body(SIGNER_FAIL, &body), 0);
+	T_ASSERT(starts(body.data, "From: MAILER-DAEMON@mx.example.org "));
+	T_EQ_INT(signed_body(SIGNER_EVIL, &body), 0);
+	T_ASSERT(starts(body.data, "From: MAILER-DAEMON@mx.example.org "));
+	T_ASSERT(strstr(body.data, "X-Evil") == NULL);
+	buf_free(&body);
+}
+
 static const struct test_case cases[] = {
+	{"DKIM: signed by the signer, or unsigned", test_signed},
 	{"who gets a notification", test_wanted},
 	{"RFC 5322 dates", test_date},
 	{"DSN queue file and its parts", test_create},

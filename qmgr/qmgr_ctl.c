@@ -11,7 +11,15 @@
  *                                     reason="no such message"}; a message
  *                                     in delivery goes when it returns
  *   {request=flush}                   {status=ok, count=N}: every deferred
- *                                     message is due now
+ *                                     message is due now, every dead
+ *                                     destination is tried again
+ *   {request=destinations}            {status=ok} then per remote domain
+ *                                     that is dead, busy or off its
+ *                                     initial concurrency (at most
+ *                                     QMGR_DEST_LIST): {domain=D,
+ *                                     concurrency=N, busy=N,
+ *                                     dead_until=T (0: alive)[,
+ *                                     reason=TEXT]}
  *   {request=hold, queue_id=QID}      {status=ok} or {status=fail,
  *   {request=release, queue_id=QID}    reason=TEXT}: qmgr_hold.c
  * Input is read into a buffer of at most QMGR_CLIENT_INPUT bytes; a frame
@@ -22,6 +30,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -180,6 +189,13 @@ qmgr_ctl_request(struct qmgr *q, const struct ipc_msg *req,
 			ipc_put_str(reply, IPC_REASON, buf_cstr(&err));
 		}
 		buf_free(&err);
+		return 0;
+	}
+	if (strcmp(what, "destinations") == 0) {
+		if (ipc_expect_only(req, only_request, why) < 0)
+			return -1;
+		ipc_put_str(reply, IPC_STATUS, "ok");
+		(void)qmgr_dest_list(q, reply, QMGR_DEST_LIST, time(NULL));
 		return 0;
 	}
 	/* a newer heraldctl may know requests this qmgr does not */

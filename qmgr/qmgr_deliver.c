@@ -16,14 +16,17 @@
  *   request: {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J..}
  *            with active/QID (O_RDONLY) attached by SCM_RIGHTS to the
  *            first byte of the frame
- *   reply:   {status=ok} then, per requested recipient in request order,
- *            {rcpt_index=I, result=delivered|deferred|bounced,
- *             dsn=X.Y.Z, reason=TEXT[, relayed=1][, forward=1]}
+ *   reply:   {status=ok[, conn_failed=1]} then, per requested recipient
+ *            in request order, {rcpt_index=I,
+ *             result=delivered|deferred|bounced, dsn=X.Y.Z,
+ *             reason=TEXT[, relayed=1][, forward=1]}
  *            (relayed=1, remote only: delivered to a server without
  *            DSN, which qmgr reports as Action: relayed for
  *            NOTIFY=SUCCESS; forward=1, local only: the recipient is
  *            an alias with targets in other domains too, which qmgr
- *            forwards a copy to, qmgr_forward.c)
+ *            forwards a copy to, qmgr_forward.c; conn_failed=1, remote
+ *            only: no server took the transaction, every recipient
+ *            deferred)
  *
  * The reply is checked strictly: exactly the requested indexes in order,
  * each with one result and a dsn of the matching class. Anything else, a
@@ -38,16 +41,20 @@
  * agent gets one request at a time (it may spend minutes on it), up to
  * var_remote_processes connections. Jobs wait in a queue per transport,
  * each served in order while its agents take more, so a slow remote
- * domain never holds up local delivery. At most
- * var_remote_destination_concurrency_limit requests for one domain are
- * out at once (Postfix's default_destination_concurrency_limit); the
- * jobs of other domains pass those that wait. A remote job goes
+ * domain never holds up local delivery. At most the domain's
+ * concurrency window (qmgr_dest.c: from initial_destination_concurrency,
+ * up with success, down with connection failures, never past
+ * var_remote_destination_concurrency_limit) requests for one domain are
+ * out at once; the jobs of other domains pass those that wait. Each
+ * remote reply is feedback for its domain; the jobs of a dead domain
+ * are deferred without being sent. A remote job goes
  * preferably to the idle agent that served its domain last, which may
  * hold a connection to it open (delivery/remote_cache.c).
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -186,11 +193,14 @@ qmgr_deliver_dsn_ok(const char *dsn, char class)
 }
 
 /* qmgr_deliver_parse_relay - check a reply against the request strictly;
- * the results are recorded with relay (the transport's name) */
+ * the results are recorded with relay (the transport's name);
+ * conn_failed=1 is allowed where conn_failed_r is not NULL (remote) */
 static int
 qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
-    const size_t *idx, size_t n, const char *relay, struct buf *why)
+    const size_t *idx, size_t n, const char *relay, bool *conn_failed_r,
+    struct buf *why)
 {
+	bool conn_failed = false;
 	struct got {
 		char status;
 		const char *dsn;
@@ -216,6 +226,15 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 		goto out;
 	}
 	while (ipc_next(m, &pos, &name, &value)) {
+		if (strcmp(name, IPC_CONN_FAILED) == 0 && k == 0 &&
+		    conn_failed_r != NULL) {
+			if (conn_failed || strcmp(value, "1") != 0) {
+				buf_puts(why, "bad conn_failed");
+				goto out;
+			}
+			conn_failed = true;
+			continue;
+		}
 		if (strcmp(name, IPC_RCPT_INDEX) == 0) {
 			long long v;
 
@@ -327,6 +346,11 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 			    idx[i]);
 			goto out;
 		}
+		if (conn_failed && got[i].status != QFILE_QUEUED) {
+			buf_printf(why, "recipient %zu: conn_failed but not "
+			    "deferred", idx[i]);
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		qmgr_message_result(msg, idx[i], got[i].status, false,
@@ -335,6 +359,8 @@ qmgr_deliver_parse_relay(const struct ipc_msg *m, struct qmgr_msg *msg,
 		msg->res[idx[i]].relayed = got[i].relayed;
 		msg->res[idx[i]].forward = got[i].forward;
 	}
+	if (conn_failed_r != NULL)
+		*conn_failed_r = conn_failed;
 	ret = 0;
 out:
 	x_free(&got);
@@ -346,7 +372,17 @@ int
 qmgr_deliver_parse_reply(const struct ipc_msg *m, struct qmgr_msg *msg,
     const size_t *idx, size_t n, struct buf *why)
 {
-	return qmgr_deliver_parse_relay(m, msg, idx, n, "local", why);
+	return qmgr_deliver_parse_relay(m, msg, idx, n, "local", NULL, why);
+}
+
+/* qmgr_deliver_parse_remote - a remote agent's reply, checked strictly;
+ * *conn_failed_r: it said conn_failed=1 */
+int
+qmgr_deliver_parse_remote(const struct ipc_msg *m, struct qmgr_msg *msg,
+    const size_t *idx, size_t n, bool *conn_failed_r, struct buf *why)
+{
+	return qmgr_deliver_parse_relay(m, msg, idx, n, "remote",
+	    conn_failed_r, why);
 }
 
 /* qmgr_deliver_agent_close - close and free one connection; its requests
@@ -542,9 +578,9 @@ qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr,
 	return NULL;
 }
 
-/* qmgr_deliver_inflight - remote requests for domain out at agents */
-static long long
-qmgr_deliver_inflight(const struct qmgr *q, const char *domain)
+/* qmgr_deliver_busy - remote requests for domain out at agents */
+long long
+qmgr_deliver_busy(const struct qmgr *q, const char *domain)
 {
 	long long n = 0;
 
@@ -556,20 +592,22 @@ qmgr_deliver_inflight(const struct qmgr *q, const char *domain)
 }
 
 /* qmgr_deliver_next - the first job of tr's queue that may go now: a
- * remote job waits while its domain has
- * remote_destination_concurrency_limit requests out, and the jobs of
- * other domains behind it go first; NULL: none */
+ * remote job waits while its domain has its concurrency window's worth
+ * of requests out (qmgr_dest_limit), and the jobs of other domains
+ * behind it go first; NULL: none */
 static struct qmgr_job *
-qmgr_deliver_next(const struct qmgr *q, enum qmgr_transport tr)
+qmgr_deliver_next(struct qmgr *q, enum qmgr_transport tr)
 {
 	struct qmgr_job *job;
 
 	if (tr != QMGR_TR_REMOTE)
 		return q->job_head[tr];
-	for (job = q->job_head[tr]; job != NULL; job = job->next)
-		if (qmgr_deliver_inflight(q, qmgr_deliver_job_domain(job)) <
-		    var_remote_destination_concurrency_limit)
+	for (job = q->job_head[tr]; job != NULL; job = job->next) {
+		const char *domain = qmgr_deliver_job_domain(job);
+
+		if (qmgr_deliver_busy(q, domain) < qmgr_dest_limit(q, domain))
 			return job;
+	}
 	return NULL;
 }
 
@@ -592,6 +630,41 @@ qmgr_jobs_remove(struct qmgr_job **head, struct qmgr_job **tail,
 	msg_panic("qmgr_jobs_remove: job not queued");
 }
 
+/* qmgr_deliver_suspended - defer the queued remote jobs of dead
+ * domains, without a connection (Postfix: "delivery temporarily
+ * suspended") */
+static void
+qmgr_deliver_suspended(struct qmgr *q)
+{
+	struct qmgr_job *job, *next;
+	time_t now;
+
+	if (q->ndead == 0)
+		return;
+	now = time(NULL);
+	for (job = q->job_head[QMGR_TR_REMOTE]; job != NULL; job = next) {
+		const struct qmgr_dest *d;
+		struct qmgr_msg *msg = job->msg;
+		struct buf r = BUF_INIT;
+
+		next = job->next;
+		d = qmgr_dest_dead(q, qmgr_deliver_job_domain(job), now);
+		if (d == NULL)
+			continue;
+		qmgr_jobs_remove(&q->job_head[QMGR_TR_REMOTE],
+		    &q->job_tail[QMGR_TR_REMOTE], job);
+		buf_printf(&r, "delivery temporarily suspended: %s",
+		    d->reason);
+		for (size_t i = 0; i < job->nidx; i++)
+			qmgr_message_result(msg, job->idx[i], QFILE_QUEUED,
+			    false, "none", d->dsn, buf_cstr(&r));
+		buf_free(&r);
+		qmgr_deliver_job_free(&job);
+		/* finishing msg frees no other queued job: it had none */
+		qmgr_message_job_done(q, msg);
+	}
+}
+
 /* qmgr_deliver_dispatch - hand queued jobs to agents: each transport's
  * queue in order while its agents take more, so a slow remote domain
  * never holds up local delivery (nor, at its concurrency limit, the
@@ -600,6 +673,8 @@ void
 qmgr_deliver_dispatch(struct qmgr *q)
 {
 	struct buf why = BUF_INIT;
+
+	qmgr_deliver_suspended(q);
 
 	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
 		struct qmgr_job *job;
@@ -638,9 +713,11 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 	struct qmgr_job *job = a->jobs;
 	struct qmgr_msg *msg = job->msg;
 	struct buf why = BUF_INIT;
+	bool conn_failed = false;
 
 	if (qmgr_deliver_parse_relay(m, msg, job->idx, job->nidx,
-	    qmgr_tr_service[a->tr], &why) < 0) {
+	    qmgr_tr_service[a->tr], a->tr == QMGR_TR_REMOTE ? &conn_failed :
+	    NULL, &why) < 0) {
 		msg_warn("%s: bad reply from %s delivery agent: %s",
 		    msg->qid, qmgr_tr_service[a->tr], buf_cstr(&why));
 		qmgr_deliver_agent_close(q, a, "protocol error");
@@ -648,6 +725,18 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 		return false;
 	}
 	buf_free(&why);
+	if (a->tr == QMGR_TR_REMOTE && job->nidx > 0) {
+		/* feedback for the domain, while this request counts as out */
+		const char *domain = qmgr_deliver_job_domain(job);
+		const struct qmgr_result *r = &msg->res[job->idx[0]];
+
+		if (conn_failed)
+			(void)qmgr_dest_failure(q, domain, r->dsn,
+			    r->reason ? r->reason : "", time(NULL));
+		else
+			qmgr_dest_success(q, domain,
+			    qmgr_deliver_busy(q, domain), time(NULL));
+	}
 	(void)qmgr_jobs_pop(&a->jobs, &a->last);
 	a->njobs--;
 	if (q->loop != NULL) {

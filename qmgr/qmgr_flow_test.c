@@ -42,6 +42,7 @@ enum agent_mode {
 	AGENT_TRICKLE,		/* deliver, reply one byte at a time */
 	AGENT_REMOTE_DEFER,	/* defer each: "N recipient(s) for DOMAIN" */
 	AGENT_RELAYED,		/* deliver each to a server without DSN */
+	AGENT_CONN_FAIL,	/* conn_failed=1, each deferred; counted */
 };
 
 static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
@@ -51,6 +52,7 @@ static char agent_sock[400];	/* the socket agent_pid listens on */
 static pid_t remote_pid = -1;	/* a second one on private/remote */
 static char remote_sock[400];
 static int case_no;
+static char count_path[400];	/* AGENT_CONN_FAIL adds a byte a request */
 
 /* agent_serve - the fake agent's side of one connection */
 static void
@@ -79,12 +81,22 @@ agent_serve(int conn, enum agent_mode mode)
 		pos = 0;
 		if (mode == AGENT_DIE)
 			break;
+		if (mode == AGENT_CONN_FAIL) {
+			int cfd = open(count_path, O_WRONLY | O_APPEND |
+			    O_CREAT, 0600);
+
+			if (cfd < 0 || write(cfd, "r", 1) != 1)
+				_exit(5);
+			close(cfd);
+		}
 		if (mode == AGENT_HANG) {
 			pause();
 			_exit(0);
 		}
 		ipc_msg_reset(&reply);
 		ipc_put_str(&reply, IPC_STATUS, "ok");
+		if (mode == AGENT_CONN_FAIL)
+			ipc_put_str(&reply, IPC_CONN_FAILED, "1");
 		while (ipc_next(&req, &pos, &name, &value)) {
 			if (strcmp(name, IPC_RCPT_INDEX) != 0)
 				continue;
@@ -99,6 +111,12 @@ agent_serve(int conn, enum agent_mode mode)
 				ipc_put_str(&reply, IPC_RESULT, "deferred");
 				ipc_put_str(&reply, IPC_DSN_CODE, "4.4.1");
 				ipc_put_str(&reply, IPC_REASON, text);
+			} else if (mode == AGENT_CONN_FAIL) {
+				ipc_put_str(&reply, IPC_RESULT, "deferred");
+				ipc_put_str(&reply, IPC_DSN_CODE, "4.4.1");
+				ipc_put_str(&reply, IPC_REASON, "connect to "
+				    "mx.down.test[192.0.2.1]:25: Connection "
+				    "refused");
 			} else if (mode == AGENT_BOUNCE) {
 				ipc_put_str(&reply, IPC_RESULT, "bounced");
 				ipc_put_str(&reply, IPC_DSN_CODE, "5.1.1");
@@ -134,6 +152,7 @@ agent_serve(int conn, enum agent_mode mode)
 }
 
 static void agent_stop(void);
+static void agent_kill(pid_t *pid, char *sock);
 
 /* agent_start - a fake agent process on private/local (an agent left by
  * a failed case is stopped first) */
@@ -196,10 +215,12 @@ agent_start(enum agent_mode mode)
 	    sizeof(agent_sock));
 }
 
-/* remote_start - a fake remote agent beside the local one */
+/* remote_start - a fake remote agent beside the local one (one left by
+ * a failed case is stopped first) */
 static void
 remote_start(enum agent_mode mode)
 {
+	agent_kill(&remote_pid, remote_sock);
 	agent_start_on("remote", mode, &remote_pid, remote_sock,
 	    sizeof(remote_sock));
 }
@@ -274,6 +295,7 @@ done(struct qmgr *q)
 	evloop_cancel_timer(q->loop, &q->scan_timer);
 	evloop_free(&q->loop);
 	x_free(&q->hash);
+	qmgr_dest_free_all(q);
 	agent_stop();
 }
 
@@ -1188,6 +1210,122 @@ test_remote_destination_limit(void)
 	done(q);
 }
 
+/* the notes text of recipient 0 of deferred/qid ("" if none) */
+static void
+note_of(const char *qid, char *out, size_t size)
+{
+	struct qfile *qf = open_in(SPOOL_DEFERRED, qid, NULL);
+	struct qfile_note *notes;
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	size_t n;
+
+	out[0] = '\0';
+	if (qf == NULL)
+		return;
+	spool_path(&path, spool, SPOOL_DEFERRED, qid);
+	qf->fd = open(path.data, O_RDONLY);
+	buf_free(&path);
+	if (qf->fd >= 0 && qfile_notes_read(qf, &notes, &n, &why) == 0) {
+		if (n > 0)
+			snprintf(out, size, "%s %s", notes[0].dsn,
+			    notes[0].text);
+		qfile_notes_free(&notes, n);
+	}
+	if (qf->fd >= 0)
+		close(qf->fd);
+	qfile_free(&qf);
+	buf_free(&why);
+}
+
+/* requests_counted - requests the AGENT_CONN_FAIL agent got */
+static long long
+requests_counted(void)
+{
+	struct stat st;
+
+	return stat(count_path, &st) < 0 ? 0 : (long long)st.st_size;
+}
+
+/* a domain whose servers cannot be reached: the window shrinks with
+ * each conn_failed=1 reply, the fourth from 5 makes it dead, and the
+ * rest of its mail is deferred without a request ("delivery temporarily
+ * suspended: <the failure>"); a flush brings it back */
+static void
+test_remote_dead_destination(void)
+{
+	struct qmgr *q = fresh();
+	const char *const down[] = {"x@down.test", NULL};
+	char qid[8][QID_SIZE], note[600];
+	long long procs = var_remote_processes, n;
+	struct buf why = BUF_INIT;
+	int suspended = 0, refused = 0;
+
+	snprintf(count_path, sizeof(count_path), "%s/requests%d", tmpdir,
+	    case_no);
+	var_remote_processes = 1;	/* each reply before the next request */
+	remote_start(AGENT_CONN_FAIL);
+	for (int i = 0; i < 8; i++)
+		enqueue(q, time(NULL), "s@remote.test", down, qid[i]);
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 8);
+	T_EQ_INT(requests_counted(), 4);
+	T_ASSERT(qmgr_dest_dead(q, "down.test", time(NULL)) != NULL);
+	for (int i = 0; i < 8; i++) {
+		note_of(qid[i], note, sizeof(note));
+		if (strcmp(note, "4.4.1 delivery temporarily suspended: "
+		    "connect to mx.down.test[192.0.2.1]:25: Connection "
+		    "refused") == 0)
+			suspended++;
+		else if (strcmp(note, "4.4.1 connect to mx.down.test"
+		    "[192.0.2.1]:25: Connection refused") == 0)
+			refused++;
+		else
+			fprintf(stderr, "  unexpected note: \"%s\"\n", note);
+	}
+	T_EQ_INT(refused, 4);
+	T_EQ_INT(suspended, 4);
+	/* back up: the flush tries the domain again, and it delivers */
+	agent_kill(&remote_pid, remote_sock);
+	remote_start(AGENT_DELIVER);
+	T_EQ_INT(qmgr_flush(q, &n, &why), 0);
+	T_EQ_INT(n, 8);
+	T_ASSERT(qmgr_dest_dead(q, "down.test", time(NULL)) == NULL);
+	qmgr_scan_all(q, time(NULL));
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_EQ_INT(requests_counted(), 4);
+	var_remote_processes = procs;
+	buf_free(&why);
+	done(q);
+}
+
+/* a domain starts at initial_destination_concurrency requests at once,
+ * though more agents are free */
+static void
+test_remote_initial_concurrency(void)
+{
+	struct qmgr *q = fresh();
+	const char *const one[] = {"x@one.test", NULL};
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+
+	var_remote_processes = 5;
+	var_initial_destination_concurrency = 2;
+	var_delivery_timeout = 1;
+	remote_start(AGENT_HANG);
+	for (int i = 0; i < 4; i++)
+		enqueue(q, time(NULL), "s@remote.test", one, qid);
+	T_ASSERT(!run(q, 300));
+	T_EQ_STR(jobs_on(q), "1,1");
+	T_EQ_INT(qmgr_dest_limit(q, "one.test"), 2);
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 4);
+	var_delivery_timeout = 600;
+	var_initial_destination_concurrency = 5;
+	var_remote_processes = procs;
+	done(q);
+}
+
 static const struct test_case cases[] = {
 	{"all delivered: removed", test_all_delivered},
 	{"reply arriving byte by byte", test_trickle},
@@ -1218,6 +1356,10 @@ static const struct test_case cases[] = {
 	    test_remote_same_domain_agent},
 	{"remote_destination_concurrency_limit: a domain waits, others go",
 	    test_remote_destination_limit},
+	{"initial_destination_concurrency: a domain starts low",
+	    test_remote_initial_concurrency},
+	{"dead destination: its mail deferred without a request",
+	    test_remote_dead_destination},
 	{0},
 };
 

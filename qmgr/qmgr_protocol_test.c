@@ -47,6 +47,9 @@ fake_reset(void)
 	strcpy(fake_msg.qid, "0123456789ABCDEFG");
 }
 
+static bool remote_reply;	/* parse as remote's (conn_failed allowed) */
+static bool conn_failed;	/* what the last remote reply said */
+
 /* reply - parse a reply given as "name=value" strings (NULL ends) for
  * the request idx[0..n) */
 static int
@@ -65,7 +68,12 @@ reply(const size_t *idx, size_t n, const char *const *pairs)
 		ipc_put_str(&m, name, eq + 1);
 		x_free(&name);
 	}
-	r = qmgr_deliver_parse_reply(&m, &fake_msg, idx, n, &why);
+	conn_failed = false;
+	if (remote_reply)
+		r = qmgr_deliver_parse_remote(&m, &fake_msg, idx, n,
+		    &conn_failed, &why);
+	else
+		r = qmgr_deliver_parse_reply(&m, &fake_msg, idx, n, &why);
 	ipc_msg_free(&m);
 	buf_free(&why);
 	return r;
@@ -225,6 +233,59 @@ test_reply_bad(void)
 	}
 }
 
+/* conn_failed=1: remote's word that no server took the request; right
+ * after the status, once, "1" only, every recipient deferred; never from
+ * local */
+static void
+test_reply_conn_failed(void)
+{
+	const size_t idx[] = {1, 2};
+	const char *const good[] = {"status=ok", "conn_failed=1",
+	    "rcpt_index=1", "result=deferred", "dsn=4.4.1",
+	    "reason=connect to mx[192.0.2.1]:25: Connection refused",
+	    "rcpt_index=2", "result=deferred", "dsn=4.4.1", NULL};
+	const char *const plain[] = {"status=ok", "rcpt_index=1",
+	    "result=deferred", "dsn=4.4.1", "rcpt_index=2",
+	    "result=delivered", "dsn=2.0.0", NULL};
+	const char *const *bad[] = {
+		(const char *const[]){"status=ok", "conn_failed=yes",
+		    "rcpt_index=1", "result=deferred", "dsn=4.4.1",
+		    "rcpt_index=2", "result=deferred", "dsn=4.4.1", NULL},
+		(const char *const[]){"status=ok", "conn_failed=1",
+		    "conn_failed=1", "rcpt_index=1", "result=deferred",
+		    "dsn=4.4.1", "rcpt_index=2", "result=deferred",
+		    "dsn=4.4.1", NULL},
+		(const char *const[]){"status=ok", "rcpt_index=1",
+		    "conn_failed=1", "result=deferred", "dsn=4.4.1",
+		    "rcpt_index=2", "result=deferred", "dsn=4.4.1", NULL},
+		(const char *const[]){"status=ok", "conn_failed=1",
+		    "rcpt_index=1", "result=deferred", "dsn=4.4.1",
+		    "rcpt_index=2", "result=delivered", "dsn=2.0.0", NULL},
+		(const char *const[]){"conn_failed=1", "status=ok",
+		    "rcpt_index=1", "result=deferred", "dsn=4.4.1",
+		    "rcpt_index=2", "result=deferred", "dsn=4.4.1", NULL},
+	};
+
+	remote_reply = true;
+	T_EQ_INT(reply(idx, 2, good), 0);
+	T_ASSERT(conn_failed);
+	T_EQ_INT(fake_msg.res[1].status, QFILE_QUEUED);
+	T_EQ_STR(fake_msg.res[1].relay, "remote");
+	T_EQ_INT(reply(idx, 2, plain), 0);
+	T_ASSERT(!conn_failed);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		int r = reply(idx, 2, bad[i]);
+
+		if (r != -1)
+			fprintf(stderr, "  bad reply %zu accepted\n", i);
+		T_EQ_INT(r, -1);
+		T_EQ_INT(fake_msg.res[1].status, 0);
+	}
+	/* local has no business saying it */
+	remote_reply = false;
+	T_EQ_INT(reply(idx, 2, good), -1);
+}
+
 static void
 test_request(void)
 {
@@ -293,6 +354,7 @@ ctl_teardown(struct qmgr *q, int client)
 	evloop_cancel_timer(q->loop, &q->due_timer);
 	evloop_free(&q->loop);
 	x_free(&q->hash);
+	qmgr_dest_free_all(q);
 	x_free(&q->spool);
 }
 
@@ -455,6 +517,7 @@ test_ctl_malformed(void)
 static const struct test_case cases[] = {
 	{"good replies are recorded", test_reply_good},
 	{"malformed replies are refused whole", test_reply_bad},
+	{"remote: conn_failed=1, strictly", test_reply_conn_failed},
 	{"request frame", test_request},
 	{"control frames at every chunk size", test_ctl_chunks},
 	{"malformed control frames drop the connection", test_ctl_malformed},

@@ -359,9 +359,11 @@ qmgr_scan_all(struct qmgr *q, time_t now)
 		    "taken; %zu in memory", a, i, d, q->nactive);
 	if (q->next_due != 0)
 		qmgr_scan_due(q, q->next_due);
+	qmgr_dest_prune(q, now);
 }
 
-/* qmgr_flush - make every deferred message due now */
+/* qmgr_flush - make every deferred message due now, and every dead
+ * destination alive */
 int
 qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 {
@@ -379,6 +381,8 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 	const struct timespec due[2] = {{t, 0}, {t, 0}};
 
 	*n_r = 0;
+	/* the operator says the far end is back: dead domains are tried */
+	(void)qmgr_dest_revive_all(q);
 	buf_printf(&top, "%s/%s", q->spool, SPOOL_DEFERRED);
 	if ((d = opendir(buf_cstr(&top))) == NULL) {
 		buf_printf(why, "open %s: %m", buf_cstr(&top));

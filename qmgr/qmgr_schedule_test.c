@@ -1,9 +1,10 @@
 /*
- * qmgr_schedule_test - retry backoff, and the scans that fill the active
- * set: what is taken from incoming/, active/ and deferred/ (due files
- * only), what is ignored or cleaned, the memory bound, triggers that
- * would schedule twice, flush, hold and release, and the control
- * requests.
+ * qmgr_schedule_test - retry backoff, per-destination concurrency (its
+ * feedback arithmetic, dead domains and their return), and the scans
+ * that fill the active set: what is taken from incoming/, active/ and
+ * deferred/ (due files only), what is ignored or cleaned, the memory
+ * bound, triggers that would schedule twice, flush, hold and release,
+ * and the control requests.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ fresh(void)
 	}
 	buf_free(&why);
 	x_free(&qmgr.hash);
+	qmgr_dest_free_all(&qmgr);
 	qmgr_state_init(&qmgr, NULL, NULL, spool);
 	return &qmgr;
 }
@@ -123,6 +125,193 @@ test_backoff(void)
 	var_maximal_queue_lifetime = 60;
 	T_EQ_INT(qmgr_backoff(now, now - 30, false), 31);
 	var_maximal_queue_lifetime = 5 * 86400;
+}
+
+/* the defaults: attempts at 0, 5m, 10m, 20m, .. the gap doubling up to
+ * maximal_backoff_time (4h), as Postfix's qmgr spaces them */
+static void
+test_backoff_doubles(void)
+{
+	time_t arrival = 1700000000, t = arrival;
+	long long gaps[12];
+
+	cfg_defaults(params_table);
+	T_EQ_INT(var_minimal_backoff_time, 300);
+	T_EQ_INT(var_maximal_backoff_time, 4 * 3600);
+	for (int i = 0; i < 12; i++) {
+		gaps[i] = qmgr_backoff(t, arrival, false);
+		t += gaps[i];
+	}
+	T_EQ_INT(gaps[0], 300);
+	T_EQ_INT(gaps[1], 300);
+	T_EQ_INT(gaps[2], 600);
+	T_EQ_INT(gaps[3], 1200);
+	T_EQ_INT(gaps[4], 2400);
+	T_EQ_INT(gaps[5], 4800);
+	T_EQ_INT(gaps[6], 9600);
+	T_EQ_INT(gaps[7], 4 * 3600);	/* would be 19200: capped */
+	T_EQ_INT(gaps[11], 4 * 3600);
+}
+
+/* dest_window - the window of domain (0: no state) */
+static long long
+dest_window(struct qmgr *q, const char *domain)
+{
+	const struct qmgr_dest *d = qmgr_dest_find(q, domain);
+
+	return d != NULL ? d->window : 0;
+}
+
+/* positive feedback 1/concurrency: a window's worth of successes adds
+ * one, only while the window is not far ahead of what is used, never
+ * past remote_destination_concurrency_limit */
+static void
+test_dest_positive(void)
+{
+	struct qmgr *q = fresh();
+	time_t now = 1700000000;
+
+	cfg_defaults(params_table);
+	var_remote_destination_concurrency_limit = 7;
+	/* no state: the initial concurrency */
+	T_EQ_INT(qmgr_dest_limit(q, "far.test"), 5);
+	for (int i = 0; i < 4; i++)
+		qmgr_dest_success(q, "far.test", 5, now);
+	T_EQ_INT(dest_window(q, "far.test"), 5);
+	qmgr_dest_success(q, "FAR.test", 5, now);	/* 5 x 1/5 */
+	T_EQ_INT(dest_window(q, "far.test"), 6);
+	for (int i = 0; i < 5; i++)
+		qmgr_dest_success(q, "far.test", 6, now);
+	T_EQ_INT(dest_window(q, "far.test"), 6);	/* 5 x 1/6 */
+	qmgr_dest_success(q, "far.test", 6, now);
+	T_EQ_INT(dest_window(q, "far.test"), 7);
+	/* the limit */
+	for (int i = 0; i < 50; i++)
+		qmgr_dest_success(q, "far.test", 7, now);
+	T_EQ_INT(dest_window(q, "far.test"), 7);
+	T_EQ_INT(qmgr_dest_limit(q, "far.test"), 7);
+	/* one request out at a time: the window stays near the use */
+	var_remote_destination_concurrency_limit = 20;
+	for (int i = 0; i < 100; i++)
+		qmgr_dest_success(q, "slow.test", 1, now);
+	T_EQ_INT(dest_window(q, "slow.test"), 6);	/* < 1 + 5 */
+	/* the limit below the initial concurrency */
+	var_remote_destination_concurrency_limit = 2;
+	T_EQ_INT(qmgr_dest_limit(q, "new.test"), 2);
+	T_EQ_INT(qmgr_dest_limit(q, "slow.test"), 2);
+	cfg_defaults(params_table);
+	qmgr_dest_free_all(q);
+}
+
+/* negative feedback: -1 a connection failure, down to 1; from 5 the
+ * fourth failure in a row completes a cohort (1/5 + 1/4 + 1/3 + 1/2) and
+ * the domain is dead; a success between starts the count again */
+static void
+test_dest_negative(void)
+{
+	struct qmgr *q = fresh();
+	time_t now = 1700000000;
+
+	cfg_defaults(params_table);
+	T_ASSERT(!qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_EQ_INT(dest_window(q, "down.test"), 4);
+	T_ASSERT(!qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_ASSERT(!qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_EQ_INT(dest_window(q, "down.test"), 2);
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now) == NULL);
+	T_ASSERT(qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now) != NULL);
+	T_EQ_INT(q->ndead, 1);
+	/* replies of requests that were out meanwhile change nothing */
+	T_ASSERT(!qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_EQ_INT(q->ndead, 1);
+
+	/* fail, fail, succeed: the cohort count starts over */
+	T_ASSERT(!qmgr_dest_failure(q, "flaky.test", "4.4.1", "x", now));
+	T_ASSERT(!qmgr_dest_failure(q, "flaky.test", "4.4.1", "x", now));
+	T_ASSERT(!qmgr_dest_failure(q, "flaky.test", "4.4.1", "x", now));
+	T_EQ_INT(dest_window(q, "flaky.test"), 2);
+	qmgr_dest_success(q, "flaky.test", 1, now);	/* +1/2 */
+	T_EQ_INT(dest_window(q, "flaky.test"), 2);
+	qmgr_dest_success(q, "flaky.test", 1, now);
+	T_EQ_INT(dest_window(q, "flaky.test"), 3);
+	for (int i = 0; i < 2; i++)
+		T_ASSERT(!qmgr_dest_failure(q, "flaky.test", "4.4.1", "x",
+		    now));
+	T_EQ_INT(dest_window(q, "flaky.test"), 1);
+	/* 1/3 + 1/2 so far: one at concurrency 1 more is a cohort */
+	T_ASSERT(qmgr_dest_failure(q, "flaky.test", "4.4.1", "x", now));
+
+	/* destination_concurrency_failed_cohort_limit = 0: never dead */
+	var_destination_concurrency_failed_cohort_limit = 0;
+	for (int i = 0; i < 20; i++)
+		T_ASSERT(!qmgr_dest_failure(q, "never.test", "4.4.1", "x",
+		    now));
+	T_EQ_INT(dest_window(q, "never.test"), 1);
+	T_ASSERT(qmgr_dest_dead(q, "never.test", now) == NULL);
+	/* a limit of 2: twice the failures at concurrency 1 */
+	var_destination_concurrency_failed_cohort_limit = 2;
+	var_initial_destination_concurrency = 1;
+	T_ASSERT(!qmgr_dest_failure(q, "two.test", "4.4.1", "x", now));
+	T_ASSERT(qmgr_dest_failure(q, "two.test", "4.4.1", "x", now));
+	cfg_defaults(params_table);
+	qmgr_dest_free_all(q);
+}
+
+/* a dead domain: its reason kept, back after minimal_backoff_time or a
+ * flush, at the initial concurrency; its failed cohort is kept, so one
+ * more connection failure makes it dead again, and a success keeps it */
+static void
+test_dest_dead_and_back(void)
+{
+	struct qmgr *q = fresh();
+	time_t now = 1700000000;
+	const struct qmgr_dest *d;
+	long long n;
+	struct buf why = BUF_INIT;
+
+	cfg_defaults(params_table);
+	var_initial_destination_concurrency = 1;
+	T_ASSERT(qmgr_dest_failure(q, "down.test", "4.4.1",
+	    "connect to mx.down.test[192.0.2.1]:25: Connection refused", now));
+	T_ASSERT((d = qmgr_dest_dead(q, "Down.Test", now + 299)) != NULL);
+	T_EQ_STR(d->dsn, "4.4.1");
+	T_EQ_STR(d->reason,
+	    "connect to mx.down.test[192.0.2.1]:25: Connection refused");
+	T_EQ_INT(d->dead_until, now + 300);
+	/* the time is up: tried again */
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now + 300) == NULL);
+	T_EQ_INT(q->ndead, 0);
+	T_EQ_INT(qmgr_dest_limit(q, "down.test"), 1);
+	/* still down: dead again at once */
+	T_ASSERT(qmgr_dest_failure(q, "down.test", "4.4.1", "again",
+	    now + 301));
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now + 302) != NULL);
+	/* a flush brings every dead one back */
+	T_ASSERT(qmgr_dest_failure(q, "gone.test", "4.4.3", "no DNS", now));
+	T_EQ_INT(q->ndead, 2);
+	T_EQ_INT(qmgr_flush(q, &n, &why), 0);
+	T_EQ_INT(q->ndead, 0);
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now + 302) == NULL);
+	T_ASSERT(qmgr_dest_dead(q, "gone.test", now + 302) == NULL);
+	/* up again: a success clears the failures */
+	qmgr_dest_success(q, "down.test", 1, now + 303);
+	var_initial_destination_concurrency = 5;
+	T_ASSERT(!qmgr_dest_failure(q, "down.test", "4.4.1", "blip",
+	    now + 304));
+	/* the periodic scan forgets domains that are alive and idle, not
+	 * the dead ones */
+	T_ASSERT(qmgr_dest_failure(q, "gone.test", "4.4.3", "no DNS", now));
+	qmgr_dest_prune(q, now + 10);
+	T_ASSERT(qmgr_dest_find(q, "down.test") == NULL);
+	T_ASSERT(qmgr_dest_find(q, "gone.test") != NULL);
+	T_EQ_INT(q->ndest, 1);
+	qmgr_dest_prune(q, now + 300);
+	T_EQ_INT(q->ndest, 0);
+	T_EQ_INT(q->ndead, 0);
+	buf_free(&why);
+	cfg_defaults(params_table);
+	qmgr_dest_free_all(q);
 }
 
 static void
@@ -399,8 +588,39 @@ test_hold_release(void)
 	buf_free(&out);
 }
 
+/* the "destinations" control request lists the domains that are dead
+ * or off their initial window, not the fresh ones */
+static void
+test_dest_list(void)
+{
+	struct qmgr *q = fresh();
+	time_t now = time(NULL);
+	struct buf out = BUF_INIT, want = BUF_INIT;
+
+	cfg_defaults(params_table);
+	var_initial_destination_concurrency = 1;
+	qmgr_dest_success(q, "fine.test", 0, now);	/* initial: not listed */
+	T_ASSERT(qmgr_dest_failure(q, "down.test", "4.4.1", "refused", now));
+	T_EQ_INT(ctl(q, &out, "destinations", NULL, NULL), 0);
+	buf_printf(&want, "status=ok;domain=down.test;concurrency=1;busy=0;"
+	    "dead_until=%lld;reason=refused;", (long long)now + 300);
+	T_EQ_STR(out.data, want.data);
+	T_EQ_INT(ctl(q, &out, "destinations", "x", NULL), -1);
+	buf_free(&out);
+	buf_free(&want);
+	cfg_defaults(params_table);
+	qmgr_dest_free_all(q);
+}
+
 static const struct test_case cases[] = {
 	{"backoff", test_backoff},
+	{"backoff: the gap doubles from 5m to 4h", test_backoff_doubles},
+	{"destination concurrency: positive feedback", test_dest_positive},
+	{"destination concurrency: negative feedback, dead",
+	    test_dest_negative},
+	{"dead destination: suspended, back after backoff or flush",
+	    test_dest_dead_and_back},
+	{"destinations: what heraldctl status shows", test_dest_list},
 	{"hold and release", test_hold_release},
 	{"scan incoming: qids, junk, stale dot-files", test_scan_incoming},
 	{"triggers", test_trigger},
@@ -424,6 +644,7 @@ main(void)
 	cfg_defaults(params_table);
 	r = test_run(cases);
 	x_free(&qmgr.hash);
+	qmgr_dest_free_all(&qmgr);
 	test_rm_tree(tmpdir);
 	return r;
 }

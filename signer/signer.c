@@ -29,8 +29,9 @@
  *	millisecond for Ed25519 and about one for RSA-2048).
  *
  * PROTOCOL
- *	smtpd connects to <spool>/private/signer (mode 0600, herald_user)
- *	and sends one frame (lib/mail/ipc.h):
+ *	smtpd, and qmgr for its delivery status notifications, connect to
+ *	<spool>/private/signer (mode 0600, herald_user) and send one frame
+ *	(lib/mail/ipc.h; the client side is lib/mail/sign_client.c):
  *	  {request=sign, domain=DOMAIN, header=FIELDS, body_hash=HEX}
  *	DOMAIN is the From: domain in lower case, FIELDS the header block
  *	as queued (CRLF lines, at most 256 KB), HEX the 64 hex digits of
@@ -46,7 +47,9 @@
  *	process goes on with the next connection. smtpd answers its client
  *	451 4.3.0 for anything but ok and none, and when the signer cannot
  *	be reached or does not answer within signer_timeout: mail of a
- *	domain with a key is never queued unsigned.
+ *	domain with a key is never queued unsigned. qmgr asks for
+ *	myhostname, then its parent domain, and queues the notification
+ *	unsigned (logged) on anything but ok and none.
  *
  * LOGGING
  *	domain example.org: signing with selector herald202612

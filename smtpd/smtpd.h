@@ -180,7 +180,7 @@ struct smtpd_space {
  * the end the signer is asked for the DKIM-Signature fields.
  */
 #define SMTPD_SIGN_HEADER_MAX (256 * 1024)	/* as signer's bound */
-struct smtpd_sign_call;
+struct ipc_async;
 struct smtpd_sign {
 	bool on;		/* signable: local, logged in, mynetworks */
 	bool body;		/* past the header: bytes go to the hasher */
@@ -191,7 +191,7 @@ struct smtpd_sign {
 	bool hashing;		/* hasher started */
 	bool broken;		/* hashing failed (OpenSSL) */
 	struct dkim_hasher hasher;
-	struct smtpd_sign_call *call;	/* the signer's answer pending */
+	struct ipc_async *call;	/* the signer's answer pending */
 };
 
 /* one mail transaction: MAIL .. end of data (or RSET) */
@@ -396,9 +396,6 @@ void smtpd_sign_feed(struct smtpd_session *s, const char *p, size_t n);
 int smtpd_sign_end(struct smtpd_session *s, struct buf *reply);
 /* smtpd_sign_abort - forget the signing (cancels a pending call) */
 void smtpd_sign_abort(struct smtpd_session *s);
-/* smtpd_sign_fields_ok - sig is only DKIM-Signature fields, CRLF lines
- * of printable ASCII, no empty line (what may go above the header) */
-bool smtpd_sign_fields_ok(const char *sig);
 /* smtpd_sign_from_domain - the domain of the first address of the first
  * From: field of header[0..len), lowercase, into out; false if none */
 bool smtpd_sign_from_domain(const char *header, size_t len,

@@ -18,38 +18,27 @@
  * header block, body hash. Its
  * answer comes back through the event loop within signer_timeout:
  * "ok" with the DKIM-Signature fields, which smtpd_data_signed puts above
- * the header in the queue file before the commit; "none" when the domain
- * has no key, and the message is committed unsigned; anything else, and a
+ * the header in the queue file before the commit (the request and the
+ * checks on the reply are lib/mail/sign_client.c's, which qmgr's
+ * notifications use too; the exchange is lib/mail/ipc_async.c's);
+ * "none" when the domain has no key, and the message is committed unsigned; anything else, and a
  * signer that cannot be reached or does not answer in time, is 451 4.3.0
  * and nothing is queued: mail of a domain with a key never leaves
  * unsigned. The session reads no input meanwhile.
  */
-#include <errno.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "base/buf.h"
-#include "base/evloop.h"
 #include "base/log.h"
-#include "base/mem.h"
-#include "base/sock.h"
 #include "mail/dkim.h"
 #include "mail/ipc.h"
+#include "mail/ipc_async.h"
 #include "mail/mime.h"
 #include "mail/params.h"
+#include "mail/sign_client.h"
 #include "mail/spool.h"
 #include "smtpd.h"
-
-/* one request to the signer in flight */
-struct smtpd_sign_call {
-	struct smtpd_session *s;
-	struct evloop *loop;
-	int fd;
-	struct buf out;		/* the framed request not yet written */
-	struct buf in;		/* reply bytes */
-	struct ev_timer *deadline;
-};
 
 /* smtpd_sign_begin - a message's content starts */
 void
@@ -101,25 +90,6 @@ smtpd_sign_feed(struct smtpd_session *s, const char *p, size_t n)
 		dkim_hasher_update(&g->hasher, p + i, n - i);
 }
 
-/* smtpd_sign_call_free - close and free a call */
-static void
-smtpd_sign_call_free(struct smtpd_sign_call **cp)
-{
-	struct smtpd_sign_call *c = *cp;
-
-	if (c == NULL)
-		return;
-	if (c->deadline != NULL)
-		evloop_cancel_timer(c->loop, &c->deadline);
-	if (c->fd >= 0) {
-		evloop_del_fd(c->loop, c->fd);
-		(void)close(c->fd);
-	}
-	buf_free(&c->out);
-	buf_free(&c->in);
-	x_free(cp);
-}
-
 /* smtpd_sign_abort - forget the signing of the current message */
 void
 smtpd_sign_abort(struct smtpd_session *s)
@@ -127,7 +97,7 @@ smtpd_sign_abort(struct smtpd_session *s)
 	struct smtpd_sign *g = &s->tx.sign;
 	unsigned char bh[32];
 
-	smtpd_sign_call_free(&g->call);
+	ipc_async_cancel(&g->call);
 	if (g->hashing)
 		(void)dkim_hasher_final(&g->hasher, bh);
 	buf_free(&g->header);
@@ -136,155 +106,22 @@ smtpd_sign_abort(struct smtpd_session *s)
 	g->eoh = 0;
 }
 
-/* smtpd_sign_done - the call ended: hand the result to the session */
+/* smtpd_sign_done - the call ended: hand what the signer said to the
+ * session */
 static void
-smtpd_sign_done(struct smtpd_sign_call *c, int result, const char *text)
+smtpd_sign_done(void *ctx, int r, const struct ipc_msg *m, const char *text)
 {
-	struct smtpd_session *s = c->s;
+	struct smtpd_session *s = ctx;
+	struct buf why = BUF_INIT;
+	const char *sig = NULL;
 
 	s->tx.sign.call = NULL;
-	smtpd_sign_call_free(&c);
-	smtpd_data_signed(s, result, text);
-}
-
-/* smtpd_sign_fields_ok - is sig nothing but DKIM-Signature fields: CRLF
- * lines of printable ASCII and tabs, each a field start or a folded
- * continuation, no empty line? What goes above the header must not end
- * it or smuggle other fields in, whatever the signer says. */
-bool
-smtpd_sign_fields_ok(const char *sig)
-{
-	const char *p = sig;
-
-	if (strncasecmp(p, "DKIM-Signature:", 15) != 0)
-		return false;
-	while (*p != '\0') {
-		const char *eol = strstr(p, "\r\n");
-
-		if (eol == NULL || eol == p)
-			return false;
-		if (p != sig && *p != ' ' && *p != '\t' &&
-		    strncasecmp(p, "DKIM-Signature:", 15) != 0)
-			return false;
-		for (const char *c = p; c < eol; c++)
-			if ((*c < ' ' || *c > '~') && *c != '\t')
-				return false;
-		p = eol + 2;
-	}
-	return true;
-}
-
-/* smtpd_sign_reply - a whole reply frame: what does it say? */
-static void
-smtpd_sign_reply(struct smtpd_sign_call *c, const struct ipc_msg *m)
-{
-	static const char *const allowed[] = {IPC_STATUS, IPC_SIGNATURE,
-	    IPC_REASON, NULL};
-	struct buf why = BUF_INIT;
-	const char *st = ipc_get_str(m, IPC_STATUS);
-	const char *sig = ipc_get_str(m, IPC_SIGNATURE);
-	const char *reason = ipc_get_str(m, IPC_REASON);
-
-	if (ipc_expect_only(m, allowed, &why) < 0 || st == NULL) {
-		buf_printf(&why, "%smalformed reply from the signer",
-		    why.len > 0 ? ": " : "");
-		smtpd_sign_done(c, -1, buf_cstr(&why));
-	} else if (strcmp(st, "ok") == 0 && sig != NULL &&
-	    smtpd_sign_fields_ok(sig)) {
-		smtpd_sign_done(c, 1, sig);
-	} else if (strcmp(st, "none") == 0) {
-		smtpd_sign_done(c, 0, "");
-	} else if (strcmp(st, "ok") == 0) {
-		smtpd_sign_done(c, -1, "the signer's signature is missing or "
-		    "malformed");
-	} else {
-		buf_reset(&why);
-		buf_printf(&why, "the signer says %s", st);
-		if (reason != NULL)
-			buf_printf(&why, ": %s", reason);
-		smtpd_sign_done(c, -1, buf_cstr(&why));
-	}
+	if (r == 1)
+		r = sign_client_reply(m, &sig, &why);
+	else
+		buf_puts(&why, text);
+	smtpd_data_signed(s, r, r == 1 ? sig : r == 0 ? "" : buf_cstr(&why));
 	buf_free(&why);
-}
-
-/* smtpd_sign_io - write the request, then read the reply */
-static void
-smtpd_sign_io(struct evloop *loop, int fd, unsigned events, void *ctx)
-{
-	struct smtpd_sign_call *c = ctx;
-	struct ipc_msg m;
-	struct buf why = BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	int r;
-
-	if (c->out.len > 0) {
-		n = write(fd, c->out.data, c->out.len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n < 0) {
-			buf_printf(&why, "write to the signer: %m");
-			smtpd_sign_done(c, -1, buf_cstr(&why));
-			buf_free(&why);
-			return;
-		}
-		buf_consume(&c->out, (size_t)n);
-		if (c->out.len == 0 && evloop_mod_fd(loop, fd, EV_READ) < 0)
-			smtpd_sign_done(c, -1, "cannot watch the signer");
-		return;
-	}
-	n = read(fd, chunk, sizeof(chunk));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (n < 0)
-			buf_printf(&why, "read from the signer: %m");
-		else
-			buf_puts(&why, "the signer closed the connection "
-			    "without a reply");
-		smtpd_sign_done(c, -1, buf_cstr(&why));
-		buf_free(&why);
-		return;
-	}
-	buf_append(&c->in, chunk, (size_t)n);
-	ipc_msg_init(&m);
-	r = ipc_frame_take(&c->in, &m, &why);
-	if (r < 0) {
-		struct buf text = BUF_INIT;
-
-		buf_printf(&text, "bad reply from the signer: %s",
-		    buf_cstr(&why));
-		smtpd_sign_done(c, -1, buf_cstr(&text));
-		buf_free(&text);
-	} else if (r == 1)
-		smtpd_sign_reply(c, &m);
-	ipc_msg_free(&m);
-	buf_free(&why);
-}
-
-/* smtpd_sign_timeout - no answer within signer_timeout */
-static long long
-smtpd_sign_timeout(struct evloop *loop, void *ctx)
-{
-	struct smtpd_sign_call *c = ctx;
-
-	(void)loop;
-	c->deadline = NULL;	/* freed by the loop when we return */
-	smtpd_sign_done(c, -1, "the signer did not answer in time");
-	return -1;
-}
-
-/* smtpd_sign_hex - 32 bytes as 64 lowercase hex digits */
-static void
-smtpd_sign_hex(const unsigned char *p, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[64] = '\0';
 }
 
 /* smtpd_sign_from_domain - the first From: address's domain */
@@ -362,9 +199,7 @@ smtpd_sign_end(struct smtpd_session *s, struct buf *reply)
 	struct smtpd_sign *g = &s->tx.sign;
 	struct buf dom = BUF_INIT, why = BUF_INIT, path = BUF_INIT;
 	struct ipc_msg m;
-	struct smtpd_sign_call *c;
 	unsigned char bh[32];
-	char hex[65];
 	int hosted, rc = 0;
 
 	if (!g->on)
@@ -409,35 +244,19 @@ smtpd_sign_end(struct smtpd_session *s, struct buf *reply)
 		goto out;
 	}
 	spool_socket_path(&path, var_spool_directory, "signer");
-	c = xcalloc(1, sizeof(*c));
-	buf_init(&c->out);
-	buf_init(&c->in);
-	c->s = s;
-	c->loop = s->base.pool->loop;
-	c->fd = sock_connect_unix(buf_cstr(&path), true, &why);
-	if (c->fd < 0 || evloop_add_fd(c->loop, c->fd, EV_WRITE,
-	    smtpd_sign_io, c) < 0) {
-		msg_warn("%s: DKIM: signer: %s", s->tx.qid, c->fd < 0 ?
-		    buf_cstr(&why) : "cannot watch the connection");
-		if (c->fd >= 0)
-			(void)close(c->fd);
-		c->fd = -1;
-		smtpd_sign_call_free(&c);
+	ipc_msg_init(&m);
+	sign_client_request(&m, buf_cstr(&dom), g->header.data,
+	    g->header.len, bh);
+	g->call = ipc_async_start(s->base.pool->loop, buf_cstr(&path), &m,
+	    (int)var_signer_timeout * 1000, "the signer", smtpd_sign_done, s,
+	    &why);
+	ipc_msg_free(&m);
+	if (g->call == NULL) {
+		msg_warn("%s: DKIM: signer: %s", s->tx.qid, buf_cstr(&why));
 		buf_puts(reply, "451 4.3.0 Error: the DKIM signer is not "
 		    "available");
 		goto out;
 	}
-	smtpd_sign_hex(bh, hex);
-	ipc_msg_init(&m);
-	ipc_put_str(&m, IPC_REQUEST, "sign");
-	ipc_put_str(&m, IPC_DOMAIN, buf_cstr(&dom));
-	ipc_put_mem(&m, IPC_HEADER, g->header.data, g->header.len);
-	ipc_put_str(&m, IPC_BODY_HASH, hex);
-	ipc_frame_encode(&m, &c->out);
-	ipc_msg_free(&m);
-	c->deadline = evloop_add_timer(c->loop, var_signer_timeout * 1000,
-	    smtpd_sign_timeout, c);
-	g->call = c;
 	rc = 1;
 out:
 	buf_free(&dom);

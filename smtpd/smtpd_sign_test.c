@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/test.h"
+#include "mail/sign_client.h"
 #include "smtpd.h"
 
 static const struct {
@@ -70,7 +71,7 @@ static void
 test_fields_ok(void)
 {
 	for (size_t i = 0; i < sizeof(sig_cases) / sizeof(sig_cases[0]); i++)
-		if (smtpd_sign_fields_ok(sig_cases[i].sig) != sig_cases[i].ok)
+		if (sign_client_fields_ok(sig_cases[i].sig) != sig_cases[i].ok)
 			T_FAIL_("case %zu: want %s", i,
 			    sig_cases[i].ok ? "ok" : "refused");
 }

@@ -37,6 +37,9 @@
 #define IPC_RCPT "rcpt"			/* recipient address */
 #define IPC_RCPT_INDEX "rcpt_index"	/* recipient's index in the queue file */
 #define IPC_ORCPT "orcpt"		/* original recipient (DSN ORCPT) */
+/* per reply "1" (remote): no server took the transaction (connect,
+ * greeting, EHLO, TLS or DNS failed), qmgr's negative feedback */
+#define IPC_CONN_FAILED "conn_failed"
 #define IPC_DSN_CODE "dsn"		/* enhanced status code, "5.1.1" */
 /* per recipient "1": delivered to a server without DSN (RFC 3461) */
 #define IPC_RELAYED "relayed"
@@ -57,6 +60,10 @@
 #define IPC_CLIENT "client"		/* client IP address text */
 #define IPC_DELAY "delay"		/* milliseconds to wait before answering */
 #define IPC_DOMAIN "domain"		/* signer: the From: domain */
+/* qmgr "destinations" reply, per domain after its domain= */
+#define IPC_CONCURRENCY "concurrency"	/* requests allowed at once */
+#define IPC_BUSY "busy"			/* requests out now */
+#define IPC_DEAD_UNTIL "dead_until"	/* time(); 0: alive */
 #define IPC_HEADER "header"		/* signer: the header block to sign */
 #define IPC_BODY_HASH "body_hash"	/* signer: SHA-256 of the body, hex */
 #define IPC_SIGNATURE "signature"	/* signer reply: DKIM-Signature fields */

@@ -139,6 +139,8 @@ long long var_signer_processes;
 long long var_signer_timeout;
 long long var_remote_processes;
 long long var_remote_destination_concurrency_limit;
+long long var_initial_destination_concurrency;
+long long var_destination_concurrency_failed_cohort_limit;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
 long long var_smtp_port;
@@ -438,7 +440,7 @@ struct cfg_entry params_table[] = {
 	    "how often qmgr scans the whole queue"),
 	TIME(minimal_backoff_time, "300s", 1, 604800,
 	    "first retry delay of a deferred message"),
-	TIME(maximal_backoff_time, "4000s", 1, 604800,
+	TIME(maximal_backoff_time, "4h", 1, 604800,
 	    "longest delay between two attempts; the delay doubles from "
 	    "minimal_backoff_time up to this"),
 	TIME(maximal_queue_lifetime, "5d", 1, 31536000,
@@ -680,8 +682,19 @@ struct cfg_entry params_table[] = {
 	    "remote delivery agents (SMTP clients) running at once; each "
 	    "delivers one message to one domain at a time"),
 	INT(remote_destination_concurrency_limit, "20", 1, 1000,
-	    "remote deliveries to one domain at once (requests out at the "
-	    "remote agents); other domains' mail passes what waits"),
+	    "most remote deliveries to one domain at once (requests out at "
+	    "the remote agents); other domains' mail passes what waits"),
+	INT(initial_destination_concurrency, "5", 1, 1000,
+	    "remote deliveries to one domain at once to begin with; each "
+	    "delivery that reached a server adds 1/concurrency, each "
+	    "connection-level failure takes 1, between 1 and "
+	    "remote_destination_concurrency_limit"),
+	INT(destination_concurrency_failed_cohort_limit, "1", 0, 1000,
+	    "failed cohorts (a concurrency's worth of connection-level "
+	    "failures with no success between) after which a domain is "
+	    "dead: its mail is deferred without an attempt for "
+	    "minimal_backoff_time or until heraldctl queue flush (0: never "
+	    "dead)"),
 	STRC(inet_protocols, "all", params_check_inet_protocols,
 	    "address families remote delivery connects over: all, ipv4 or "
 	    "ipv6 (A and AAAA records of the other family are not used)"),

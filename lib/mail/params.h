@@ -156,6 +156,8 @@ extern long long var_signer_timeout;	/* seconds smtpd waits for it */
 /* remote delivery */
 extern long long var_remote_processes;	/* remote delivery agents */
 extern long long var_remote_destination_concurrency_limit; /* per domain */
+extern long long var_initial_destination_concurrency;	/* to begin with */
+extern long long var_destination_concurrency_failed_cohort_limit; /* dead */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
 extern char *var_smtp_tls_security_level;	/* none ... dane */
 extern long long var_smtp_port;		/* port of remote MX hosts */

@@ -15,10 +15,13 @@ through dns_stub_zones:
   T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
      tlsfail.test, whose second MX is B
   nullmx.test has a null MX (RFC 7505)
+  dead.test's MX (127.0.0.7) refuses connections until a test starts S
+     there
 
 Every MX listens on the same port (A's smtp_port). Both instances, knotd
 and S are stopped by the module fixture, also when a test fails.
 """
+import json
 import re
 import smtplib
 import socket
@@ -39,6 +42,7 @@ pytestmark = pytest.mark.skipif(
 B_ADDR = "127.0.0.3"
 S_ADDR = "127.0.0.5"
 T_ADDR = "127.0.0.6"
+D_ADDR = "127.0.0.7"
 S_SIZE = 20000
 
 
@@ -179,6 +183,7 @@ def net(tmp_path_factory):
         "b.test": "@ MX 10 mx\nmx A %s\n" % B_ADDR,
         "c.test": "@ MX 10 mx\nmx A %s\n" % S_ADDR,
         "nullmx.test": "@ MX 0 .\n",
+        "dead.test": "@ MX 10 mx\nmx A %s\n" % D_ADDR,
         "tlsfail.test": "@ MX 10 bad\n@ MX 20 good\nbad A %s\n"
                         "good A %s\n" % (T_ADDR, B_ADDR),
     })
@@ -200,7 +205,7 @@ def net(tmp_path_factory):
         b.add_user("bob@tlsfail.test")
         zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
                          for z in ("b.test", "c.test", "nullmx.test",
-                                   "tlsfail.test"))
+                                   "tlsfail.test", "dead.test"))
         a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
                              smtp_port=mx_port, dns_stub_zones=zones,
                              dns_trust_anchor_file="", dns_timeout="3s",
@@ -213,7 +218,8 @@ def net(tmp_path_factory):
         a.start()
         a.add_domain("a.test")
         a.add_user("alice@a.test")
-        yield {"a": a, "b": b, "script": script, "bad": bad}
+        yield {"a": a, "b": b, "script": script, "bad": bad,
+               "mx_port": mx_port}
     finally:
         for inst in (a, b):
             if inst is not None:
@@ -540,3 +546,60 @@ def test_connection_reused_over_tls(net, token):
         assert " TLS TLSv1" not in a.log_text(mid), a.log_text(mid)
     finally:
         set_cache(a, None)
+
+
+def test_dead_destination_deferred_without_connecting(net, token):
+    """Eight messages to dead.test, whose MX refuses connections: each
+    refusal lowers the domain's concurrency (5, 4, 3, 2), the fourth
+    makes it dead, and the other messages are deferred without a
+    connection ("delivery temporarily suspended"); once its server is up,
+    heraldctl queue flush delivers them all."""
+    a = net["a"]
+    since = a.log_size()
+    rcpts = ["dead-%d-%s@dead.test" % (i, token) for i in range(8)]
+    for r in rcpts:
+        sendmail(a, "alice@a.test", [r], message(token, r))
+    for r in rcpts:
+        qid_for(a, r, since, "deferred")
+    a.wait_log(r"destination dead\.test: delivery temporarily suspended "
+               r"for 3600s: connect to mx\.dead\.test\[%s\]:\d+: "
+               r"Connection refused" % re.escape(D_ADDR), since=since)
+    log = a.log_text(since)
+    tries = re.findall(r"herald/remote\[\d+\]: %s: connect to "
+                       r"mx\.dead\.test\[%s\]:\d+: Connection refused"
+                       % (H.QID_RE, re.escape(D_ADDR)), log)
+    suspended = re.findall(r"status=deferred \(delivery temporarily "
+                           r"suspended: connect to mx\.dead\.test", log)
+    # four refusals in a row make it dead (at most the initial
+    # concurrency's worth were out by then); the rest never connect
+    assert 1 <= len(tries) <= 5, log
+    assert len(suspended) >= len(rcpts) - 5, log
+    assert len(tries) + len(suspended) == len(rcpts), log
+    # heraldctl status shows the dead domain and why
+    out = a.ctl_ok("status").stdout
+    assert re.search(r"dead\.test +\d+ +0 +dead for \d+s: connect to "
+                     r"mx\.dead\.test\[%s\]" % re.escape(D_ADDR), out), out
+    doc = json.loads(a.ctl_ok("--json", "status").stdout)
+    dead = [d for d in doc["remote_destinations"]
+            if d["domain"] == "dead.test"]
+    assert len(dead) == 1 and dead[0]["dead"], doc
+    assert "Connection refused" in dead[0]["reason"], doc
+    # the server comes back; the flush tries the domain again
+    srv = Scripted((D_ADDR, net["mx_port"]))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        mid = a.log_size()
+        assert a.ctl("queue", "flush").returncode == 0
+        a.wait_log(r"destination dead\.test: delivery resumed \(queue "
+                   r"flush\)", since=mid)
+        for r in rcpts:
+            qid_for(a, r, mid, "sent")
+        a.wait_queue_empty(timeout=20)
+        assert len(rcpt_sessions(srv, token)) >= 1
+        with srv.lock:
+            got = sum(1 for x in srv.sessions for c in x
+                      if c.startswith("RCPT") and token in c)
+        assert got == len(rcpts)
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -414,3 +414,52 @@ def test_only_the_signer_reads_the_keys(pki, token):
             inst.stop()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def expired_bounce(inst, token):
+    """A message to a remote address, arrived six days ago, dropped in
+    deferred/ and flushed: its attempt fails (the test instance's DNS
+    never answers), it has expired, and qmgr writes alice a failure
+    notification. Returns that notification as delivered."""
+    qid = H.qid_make()
+    rcpt = "x-%s@remote.example" % token[-8:].lower()
+    msg = H.make_message(token, sender="alice@example.test", to=rcpt)
+    data = H.qfile_build("alice@example.test", [rcpt], msg,
+                         arrival=int(time.time()) - 6 * 86400)
+    dest = inst.spool / "deferred" / qid[-1] / qid
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = inst.spool / (".t-" + qid)
+    tmp.write_bytes(data)
+    os.utime(tmp, (time.time() - 60, time.time() - 60))
+    os.rename(tmp, dest)
+    assert inst.ctl("queue", "flush").returncode == 0
+    got = H.wait_for(lambda: [m for m in inst.maildir_messages("alice")
+                              if rcpt.encode() in m and
+                              b"multipart/report" in m], 40,
+                     what="the notification about %s" % rcpt)
+    return got[0], rcpt
+
+
+def test_bounce_is_signed(sig, token):
+    """A notification qmgr writes (From: MAILER-DAEMON@mx.example.test)
+    is signed for myhostname's parent domain, example.test, whose key it
+    has; both signatures verify, and fail when its text is changed."""
+    since = sig.log_size()
+    data, rcpt = expired_bounce(sig, token)
+    assert b"From: MAILER-DAEMON@mx.example.test" in data, data[:2000]
+    sigs = signatures(data)
+    assert len(sigs) == 2, data[:2000]
+    assert "a=ed25519-sha256" in sigs[0] and "a=rsa-sha256" in sigs[1]
+    for s in sigs:
+        assert "d=example.test" in s, s
+    code, lines = dkim_check(sig, data)
+    assert code == 0, lines
+    assert [l.split()[0] for l in lines] == ["pass", "pass"], lines
+    bad = data.replace(b"<%s>: message expired" % rcpt.encode(),
+                       b"<%s>: message expirad" % rcpt.encode())
+    assert bad != data
+    code, lines = dkim_check(sig, bad)
+    assert code == 1 and [l.split()[0] for l in lines] == ["fail"] * 2, \
+        lines
+    sig.wait_log(r"herald/qmgr\[\d+\]: %s: DKIM signed \(d=example\.test\)"
+                 % H.QID_RE, since=since)
