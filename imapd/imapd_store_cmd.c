@@ -456,6 +456,31 @@ copy_job(struct imapd_sel_op *op, struct mindex *ix)
 
 	op->result = mindex_copy(ix, o->src, o->dst, o->uids, o->n, o->move,
 	    o->dst_uids, &o->uidvalidity, &o->why);
+	if (op->result < 0) {
+		op->own = false;
+		return;
+	}
+	/* MOVE: the sources went at one modseq (move_patch tells them);
+	 * COPY leaves the selected folder as it was (into itself: the
+	 * folder's UIDNEXT moved, and it is synced and listed) */
+	for (uint32_t i = 0; o->move && i < o->n; i++)
+		if (o->dst_uids[i] != 0)
+			op->writes = 1;
+}
+
+/* move_patch - the messages we moved leave the view (after the COPYUID
+ * of copy_before, RFC 6851 4.3) */
+static void
+move_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+	uint32_t *gone = xcalloc(o->n + 1, sizeof(*gone)), n = 0;
+
+	for (uint32_t i = 0; i < o->n; i++)
+		if (o->dst_uids[i] != 0)
+			gone[n++] = o->uids[i];
+	imapd_sel_drop(s, gone, n);
+	free(gone);
 }
 
 /* copy_code - "[COPYUID v src dst]" of what was copied */
@@ -585,8 +610,10 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 	o->dst_uids = xcalloc(o->n, sizeof(*o->dst_uids));
 	o->op.run = copy_job;
 	o->op.before = copy_before;
+	o->op.patch = move ? move_patch : NULL;
 	o->op.answer = copy_answer;
 	o->op.allow_expunge = move || uid;
+	o->op.own = true;
 	imapd_sel_run_op(s, &o->op);
 out:
 	free(map);

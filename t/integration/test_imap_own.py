@@ -1,6 +1,6 @@
 """
 An IMAP op on the selected folder accounts for its own changes (issue
-14): STORE, UID STORE, EXPUNGE and UID EXPUNGE check the view's stamp
+14): STORE, EXPUNGE, MOVE and COPY (UID too) check the view's stamp
 before they run and, when nothing but the op changed the folder, put
 their changes into the session's view instead of syncing (readdir of
 new/ and cur/) and listing the whole folder. What every test here holds
@@ -150,8 +150,8 @@ def file_of(home, i):
 
 
 def test_own_store_and_expunge_read_no_directory(imap):
-    """STORE, UID STORE, EXPUNGE and UID EXPUNGE on 20,000 messages and
-    the NOOP after each: no sync (new/ is not opened); the first NOOP
+    """STORE, UID STORE, EXPUNGE, UID EXPUNGE, MOVE and COPY on 20,000
+    messages and the NOOP after each: no sync (new/ is not opened); the first NOOP
     after the doubt syncs once and tells nothing; a second session sees
     the same folder."""
     home = home_of(imap, CAROL)
@@ -214,11 +214,25 @@ def test_own_store_and_expunge_read_no_directory(imap):
             b"* 17 FETCH (FLAGS (\\Deleted) UID 20)",
             b"* 18 FETCH (FLAGS () UID 23)"], r
 
+        # MOVE: the COPYUID, then its expunges; COPY changes nothing here
+        r = ok(c, "t", "MOVE 1:2 Trash")
+        assert untagged(r)[0].startswith(b"* OK [COPYUID "), r
+        assert untagged(r)[1:] == [b"* 1 EXPUNGE", b"* 1 EXPUNGE"], r
+        r = ok(c, "u", "NOOP")
+        assert untagged(r) == [], r
+        assert opens.take() == 0, "MOVE or the NOOP after it synced"
+        refresh("v")
+        r = ok(c, "w", "COPY 1:3 Trash")
+        assert untagged(r) == [], r
+        r = ok(c, "y", "NOOP")
+        assert untagged(r) == [], r
+        assert opens.take() == 0, "COPY or the NOOP after it synced"
+
         # what another session reads from the index is the view
         d = session(imap, CAROL, CAROLPW)
         try:
             r = ok(d, "s", "SELECT INBOX", timeout=300)
-            assert b"* %d EXISTS" % (BIG - 5) in r
+            assert b"* %d EXISTS" % (BIG - 7) in r
             mine = untagged(ok(c, "x", "FETCH 1:30 (UID FLAGS)"))
             theirs = untagged(ok(d, "x", "FETCH 1:30 (UID FLAGS)"))
             assert mine == theirs
