@@ -158,14 +158,14 @@ void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
  * (s is NULL when the session is gone: only free).
  *
  * An op that knows its own changes to the selected folder (own: STORE,
- * EXPUNGE, COPY, MOVE) saves the sync and the listing: the view's stamp is checked
- * before run (mindex_unchanged, lenient), run sets writes (the modseqs
- * it used in the folder; 0: it changed nothing there) or clears own when
- * it cannot tell its changes, and when nothing else changed the folder
- * meanwhile (mindex_stamp_own) before puts them into the view (STORE's
- * flags) and patch (if set) tells the rest (the expunges of EXPUNGE and
- * MOVE) instead;
- * otherwise the folder is synced and listed as for any op.
+ * EXPUNGE, COPY, MOVE) saves the sync and the listing: the view's stamp
+ * is checked before run (mindex_unchanged, lenient), run sets writes
+ * (the modseqs it used in the folder; 0: it changed nothing there) or
+ * clears own when it cannot tell its changes, and when nothing else
+ * changed the folder meanwhile (mindex_stamp_own) before puts them into
+ * the view (STORE's flags) and patch (if set) tells the rest (the
+ * expunges of EXPUNGE and MOVE) instead; otherwise the folder is synced
+ * and listed as for any op.
  */
 struct imapd_sel_op {
 	void (*run)(struct imapd_sel_op *op, struct mindex *ix);
