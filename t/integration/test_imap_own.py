@@ -151,9 +151,11 @@ def file_of(home, i):
 
 def test_own_store_and_expunge_read_no_directory(imap):
     """STORE, UID STORE, EXPUNGE, UID EXPUNGE, MOVE and COPY on 20,000
-    messages and the NOOP after each: no sync (new/ is not opened); the first NOOP
-    after the doubt syncs once and tells nothing; a second session sees
-    the same folder."""
+    messages and the NOOP after each: no sync (new/ is not opened; for
+    the NOOP only when it came within the doubt of the op, as it does
+    unless the machine is very busy); the first NOOP after the doubt
+    syncs once and tells nothing; a second session sees the same
+    folder."""
     home = home_of(imap, CAROL)
     fill_cur(home, BIG)
     opens = DirOpens(home / "new")
@@ -163,6 +165,22 @@ def test_own_store_and_expunge_read_no_directory(imap):
         assert b"* %d EXISTS" % BIG in r
         assert opens.take() >= 1	# the SELECT synced
         wait = doubt(home)
+        quick = 0.1 if wait < 1 else 3.0	# the doubt itself
+        noops = []
+
+        def op(tag, text):
+            # the op reads no directory; nor does the NOOP right after
+            # it if it came within the doubt of the op's stamp
+            t0 = time.monotonic()
+            r = ok(c, tag, text)
+            assert opens.take() == 0, "%s synced" % text
+            n = ok(c, tag + "n", "NOOP")
+            assert untagged(n) == [], n
+            if time.monotonic() - t0 < quick:
+                assert opens.take() == 0, "the NOOP after %s synced" % text
+                noops.append(text)
+            opens.take()
+            return r
 
         def refresh(tag):
             # the delayed refresh: after the doubt the first check syncs
@@ -175,39 +193,28 @@ def test_own_store_and_expunge_read_no_directory(imap):
             assert untagged(r) == [], r
             assert opens.take() == 0, "a trusted stamp synced again"
 
-        r = ok(c, "a", "STORE 5 +FLAGS (\\Seen)")
+        refresh("s")	# the SELECT indexed the folder: untrusted stamp
+        r = op("a", "STORE 5 +FLAGS (\\Seen)")
         assert untagged(r) == [b"* 5 FETCH (FLAGS (\\Seen))"], r
-        r = ok(c, "b", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "STORE or the NOOP after it synced"
         refresh("c")
 
-        r = ok(c, "d", "UID STORE 9 +FLAGS (\\Flagged $Work)")
+        r = op("d", "UID STORE 9 +FLAGS (\\Flagged $Work)")
         assert untagged(r)[0] == b"* FLAGS (\\Answered \\Flagged " \
             b"\\Deleted \\Seen \\Draft $Work)", r
         assert b"* 9 FETCH (UID 9 FLAGS (\\Flagged $Work))" in r, r
-        r = ok(c, "e", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "UID STORE or the NOOP after it synced"
         refresh("f")
 
         ok(c, "g", "STORE 7,11,12 +FLAGS.SILENT (\\Deleted)")
         refresh("h")
-        r = ok(c, "i", "EXPUNGE")
+        r = op("i", "EXPUNGE")
         assert untagged(r) == [b"* 7 EXPUNGE", b"* 10 EXPUNGE",
                                b"* 10 EXPUNGE"], r
-        r = ok(c, "j", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "EXPUNGE or the NOOP after it synced"
         refresh("k")
 
         ok(c, "l", "UID STORE 20,21,22 +FLAGS.SILENT (\\Deleted)")
         refresh("m")
-        r = ok(c, "n", "UID EXPUNGE 21:30")
+        r = op("n", "UID EXPUNGE 21:30")
         assert untagged(r) == [b"* 18 EXPUNGE", b"* 18 EXPUNGE"], r
-        r = ok(c, "o", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "UID EXPUNGE or the NOOP after it synced"
         refresh("p")
         r = ok(c, "q", "FETCH 17:18 (UID FLAGS)")
         assert untagged(r) == [
@@ -215,18 +222,13 @@ def test_own_store_and_expunge_read_no_directory(imap):
             b"* 18 FETCH (FLAGS () UID 23)"], r
 
         # MOVE: the COPYUID, then its expunges; COPY changes nothing here
-        r = ok(c, "t", "MOVE 1:2 Trash")
+        r = op("t", "MOVE 1:2 Trash")
         assert untagged(r)[0].startswith(b"* OK [COPYUID "), r
         assert untagged(r)[1:] == [b"* 1 EXPUNGE", b"* 1 EXPUNGE"], r
-        r = ok(c, "u", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "MOVE or the NOOP after it synced"
         refresh("v")
-        r = ok(c, "w", "COPY 1:3 Trash")
+        r = op("w", "COPY 1:3 Trash")
         assert untagged(r) == [], r
-        r = ok(c, "y", "NOOP")
-        assert untagged(r) == [], r
-        assert opens.take() == 0, "COPY or the NOOP after it synced"
+        print("NOOPs within the doubt of their op: %s" % noops)
 
         # what another session reads from the index is the view
         d = session(imap, CAROL, CAROLPW)
