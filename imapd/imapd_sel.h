@@ -142,6 +142,9 @@ void imapd_sel_fetch_lines(const struct imapd_sel *sel,
  * range */
 int imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
     bool uid, unsigned char **map_r);
+/* imapd_sel_drop - an own EXPUNGE: the UIDs uids[0..n) (ascending) leave
+ * the view and the client is told (EXPUNGE or VANISHED) */
+void imapd_sel_drop(struct imapd_session *s, const uint32_t *uids, size_t n);
 /* imapd_sel_update - sync the folder and tell the client what changed
  * (allow_expunge false: FETCH, STORE, SEARCH, where EXPUNGE must not be
  * sent: then nothing is told if something was expunged) */
@@ -153,13 +156,26 @@ void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
  * things, then the changes are told (allow_expunge as for
  * imapd_sel_update), then answer gives the tagged answer and frees op
  * (s is NULL when the session is gone: only free).
+ *
+ * An op that knows its own changes to the selected folder (own: STORE,
+ * EXPUNGE, COPY, MOVE) saves the sync and the listing: the view's stamp
+ * is checked before run (mindex_unchanged, lenient), run sets writes
+ * (the modseqs it used in the folder; 0: it changed nothing there) or
+ * clears own when it cannot tell its changes, and when nothing else
+ * changed the folder meanwhile (mindex_stamp_own) before puts them into
+ * the view (STORE's flags) and patch (if set) tells the rest (the
+ * expunges of EXPUNGE and MOVE) instead; otherwise the folder is synced
+ * and listed as for any op.
  */
 struct imapd_sel_op {
 	void (*run)(struct imapd_sel_op *op, struct mindex *ix);
 	void (*before)(struct imapd_sel_op *op, struct imapd_session *s);
+	void (*patch)(struct imapd_sel_op *op, struct imapd_session *s);
 	void (*answer)(struct imapd_sel_op *op, struct imapd_session *s);
 	bool allow_expunge;
 	bool no_sync;		/* nothing to tell (CLOSE is silent) */
+	bool own;		/* run tells its changes (above) */
+	uint64_t writes;	/* run: modseqs it used in the folder */
 	int result;		/* for run */
 	void *ctx;
 };

@@ -623,15 +623,23 @@ imapd_sel_load_fn(const struct mindex_msg *m, void *ctx)
 	return 0;
 }
 
-/* imapd_sel_load - sync (if asked) and list the folder; its stamp
- * into *stamp if not NULL */
+/*
+ * imapd_sel_load - sync (if asked) and list the folder; its stamp into
+ * *stamp if not NULL: 0. keep (if not NULL): the UIDVALIDITY, UIDNEXT
+ * and HIGHESTMODSEQ of a view of the folder; when the sync changed
+ * nothing and the folder's record still says the same, that view is
+ * the folder as it is: nothing is listed, *st gets only those three,
+ * and 1 says so (a NOOP after the doubt of its stamp reads cur/, but
+ * not 100,000 records again). -1 with why.
+ */
 static int
 imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
-    struct imapd_view *v, struct mindex_status *st, struct buf *kw,
-    struct mindex_stamp *stamp, struct buf *why)
+    const struct mindex_status *keep, struct imapd_view *v,
+    struct mindex_status *st, struct buf *kw, struct mindex_stamp *stamp,
+    struct buf *why)
 {
 	struct mindex_sync_result r;
-	struct mindex_stamp pre, post;
+	struct mindex_stamp pre, post, now;
 
 	memset(v, 0, sizeof(*v));
 	/* before the sync: a change after it moves an mtime */
@@ -650,6 +658,24 @@ imapd_sel_load(struct mindex *ix, const char *folder, bool sync,
 			mindex_stamp_spoil(&pre);
 		buf_reset(why);
 	}
+	/* nothing changed, and every modseq and UID is the view's */
+	if (keep != NULL && sync && r.added == 0 && r.expunged == 0 &&
+	    r.changed == 0 && r.moved == 0 && mindex_stamp(ix, folder, &now,
+	    why) == 0 && now.uidvalidity == keep->uidvalidity &&
+	    now.uidnext == keep->uidnext &&
+	    now.highestmodseq == keep->highestmodseq) {
+		if (mindex_keywords(ix, folder, kw, why) < 0)
+			return -1;
+		memset(st, 0, sizeof(*st));
+		st->uidvalidity = now.uidvalidity;
+		st->uidnext = now.uidnext;
+		st->highestmodseq = now.highestmodseq;
+		mindex_stamp_status(&pre, st);
+		if (stamp != NULL)
+			*stamp = pre;
+		return 1;
+	}
+	buf_reset(why);
 	/* the status and the listing in one walk */
 	if (mindex_keywords(ix, folder, kw, why) < 0 ||
 	    mindex_snapshot(ix, folder, st, imapd_sel_load_fn, v, why) < 0) {
@@ -850,6 +876,39 @@ imapd_sel_absorb(struct imapd_session *s, struct imapd_view *nv,
 	return true;
 }
 
+/* imapd_sel_drop - an own EXPUNGE's UIDs leave the view (see
+ * imapd_sel.h) */
+void
+imapd_sel_drop(struct imapd_session *s, const uint32_t *uids, size_t n)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view nv;
+	struct mindex_status st;
+	size_t j = 0;
+
+	if (n == 0)
+		return;
+	memset(&nv, 0, sizeof(nv));
+	for (uint32_t i = 0; i < sel->v.n; i++) {
+		struct mindex_msg m;
+
+		while (j < n && uids[j] < sel->v.uid[i])
+			j++;
+		if (j < n && uids[j] == sel->v.uid[i])
+			continue;
+		m.uid = sel->v.uid[i];
+		m.flags = sel->v.flags[i];
+		m.keywords = sel->v.kw[i];
+		m.modseq = sel->v.modseq[i];
+		imapd_sel_view_add(&nv, &m);
+	}
+	memset(&st, 0, sizeof(st));
+	st.uidvalidity = sel->uidvalidity;
+	st.uidnext = sel->uidnext;
+	st.highestmodseq = sel->highestmodseq;
+	imapd_sel_apply(s, &nv, &st, false);
+}
+
 /* imapd_sel_update - sync and tell what changed (on the loop: after a
  * command that changed the folder itself) */
 void
@@ -865,7 +924,7 @@ imapd_sel_update(struct imapd_session *s, bool allow_expunge)
 	    s->state != IMAPD_S_SELECTED)
 		return;
 	mindex_stamp_spoil(&sel->stamp);
-	if (imapd_sel_load(ix, sel->folder, true, &nv, &st, &kw, NULL,
+	if (imapd_sel_load(ix, sel->folder, true, NULL, &nv, &st, &kw, NULL,
 	    &why) < 0)
 		msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 		    sel->folder, buf_cstr(&why));
@@ -1282,6 +1341,10 @@ struct sel_job {
 	bool no_expunge;	/* UPDATE: after FETCH, STORE, SEARCH */
 	struct mindex_stamp stamp;	/* in: the view's; out: the new */
 	bool unchanged;		/* nothing changed since stamp: no listing */
+	bool has_view;		/* vst: the view's UIDs and modseq */
+	struct mindex_status vst;
+	bool kept;		/* synced: nothing changed since vst */
+	bool own;		/* only the op changed the folder: patch */
 	char *path;		/* the Maildir (the listing cache's key) */
 	bool claim;		/* claim \Recent (rev1 read-write session) */
 	bool peek;		/* show \Recent unclaimed (rev1 EXAMINE) */
@@ -1402,10 +1465,14 @@ static void
 sel_job_run(struct imapd_job *job, struct mindex *ix)
 {
 	struct sel_job *sj = job->ctx;
-	bool cached = false;
+	bool cached = false, held = false;
 
 	if (sj->op != NULL) {
 		sj->op->result = ix == NULL ? -1 : 0;
+		/* an op that tells its own changes: is the folder as the
+		 * view last saw it, before the op changes it? */
+		held = ix != NULL && sj->op->own && sj->folder != NULL &&
+		    mindex_unchanged(ix, sj->folder, &sj->stamp, true);
 		if (ix != NULL)
 			sj->op->run(sj->op, ix);
 	}
@@ -1413,11 +1480,29 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = -1;
 		return;
 	}
+	/* and nothing but the op changed it since: its changes go into
+	 * the view, no sync, no listing (the stamp after it is untrusted:
+	 * the first check after its doubt syncs) */
+	if (held && sj->op->own && sj->op->result >= 0 &&
+	    sj->op->writes > 0) {
+		struct mindex_stamp post;
+
+		if (mindex_stamp_own(ix, sj->folder, &sj->stamp,
+		    sj->op->writes, &post, &job->why) == 1 &&
+		    mindex_keywords(ix, sj->folder, &sj->kw, &job->why) == 0) {
+			sj->own = true;
+			sj->stamp = post;
+			job->result = 0;
+			return;
+		}
+		buf_reset(&job->why);
+		buf_reset(&sj->kw);
+	}
 	/* a NOOP, IDLE wakeup or command that changed nothing: two
 	 * lstat()s and a record instead of a sync and a listing */
 	if (ix != NULL && sj->kind != SJ_SELECT && sj->kind != SJ_FOLDER &&
 	    mindex_unchanged(ix, sj->folder, &sj->stamp,
-	    sj->kind == SJ_UPDATE)) {
+	    sj->kind == SJ_UPDATE || held)) {
 		sj->unchanged = true;
 		job->result = 0;
 		return;
@@ -1431,10 +1516,15 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		job->result = 0;
 		cached = true;
 	} else {
-		job->result = imapd_sel_load(ix, sj->folder, true, &sj->nv,
-		    &sj->st, &sj->kw, &sj->stamp, &job->why);
-		if (job->result == 0)
+		job->result = imapd_sel_load(ix, sj->folder, true,
+		    sj->has_view ? &sj->vst : NULL, &sj->nv, &sj->st, &sj->kw,
+		    &sj->stamp, &job->why);
+		if (job->result == 1) {
+			sj->kept = true;
+			job->result = 0;
+		} else if (job->result == 0) {
 			sel_cache_put(sj);
+		}
 	}
 	/* EXAMINE: what nobody claimed yet, now: a cached listing's
 	 * status may be older than the last claim (a fresh one read it
@@ -1581,6 +1671,21 @@ imapd_sel_push_folder(struct imapd_session *s, const char *dir,
 	imapd_store_submit_folder(s, job);
 }
 
+/* sel_job_keep - in the loop: the view stands (kept), or takes the op's
+ * own changes (own: before put STORE's flags in, patch tells the rest) */
+static void
+sel_job_keep(struct imapd_session *s, struct sel_job *sj)
+{
+	struct imapd_sel *sel = s->sel;
+
+	sel->stamp = sj->stamp;
+	sel->highestmodseq = sj->stamp.highestmodseq;
+	if (imapd_sel_set_keywords(sel, &sj->kw))
+		imapd_sel_flag_lines(s);
+	if (sj->own && sj->op->patch != NULL)
+		sj->op->patch(sj->op, s);
+}
+
 /* sel_job_done - in the loop: answer */
 static void
 sel_job_done(struct imapd_job *job, struct imapd_session *s)
@@ -1598,12 +1703,14 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 		if (job->result < 0)
 			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 			    sj->folder, buf_cstr(&job->why));
+		else if (sj->own || sj->kept)
+			sel_job_keep(s, sj);
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
 		if (job->result >= 0)
 			imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
-		if (job->result >= 0 && !sj->unchanged &&
-		    !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
+		if (job->result >= 0 && !sj->unchanged && !sj->own &&
+		    !sj->kept && !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
 		    !sj->no_expunge))
 			mindex_stamp_spoil(&s->sel->stamp);	/* told later */
@@ -1639,8 +1746,13 @@ sel_job_submit(struct imapd_session *s, struct sel_job *sj)
 	/* the view's stamp: the job may find nothing changed since */
 	if (sj->kind != SJ_SELECT && sel != NULL && sel->folder != NULL &&
 	    sj->folder != NULL && strcmp(sel->folder, sj->folder) == 0 &&
-	    s->state == IMAPD_S_SELECTED)
+	    s->state == IMAPD_S_SELECTED) {
 		sj->stamp = sel->stamp;
+		sj->has_view = true;
+		sj->vst.uidvalidity = sel->uidvalidity;
+		sj->vst.uidnext = sel->uidnext;
+		sj->vst.highestmodseq = sel->highestmodseq;
+	}
 	if (sj->path == NULL && imapd_store_path(s)[0] != '\0')
 		sj->path = xstrdup(imapd_store_path(s));
 	/* \Recent is IMAP4rev1's (RFC 9051 dropped it); EXAMINE does not

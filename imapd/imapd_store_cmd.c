@@ -108,9 +108,16 @@ flag_job(struct imapd_sel_op *op, struct mindex *ix)
 	    o->has_unchanged ? o->unchanged : 0, o->rc, o->m, &o->err) < 0) {
 		msg_warn("STORE %s: %s", o->folder, buf_cstr(&o->err));
 		o->failed = true;
+		op->own = false;
 		for (uint32_t j = 0; j < o->n; j++)
 			o->rc[j] = -1;
+		return;
 	}
+	/* one modseq for each message changed (flag_before puts them
+	 * into the view) */
+	for (uint32_t j = 0; j < o->n; j++)
+		if (o->rc[j] == 1)
+			op->writes++;
 }
 
 /* flag_view - index of uid in the view, or -1 */
@@ -285,6 +292,7 @@ store_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 	o->op.before = flag_before;
 	o->op.answer = flag_answer;
 	o->op.allow_expunge = uid;
+	o->op.own = true;
 	imapd_sel_run_op(s, &o->op);
 	goto out;
 bad:
@@ -308,6 +316,7 @@ struct store_op {
 	bool uid, move, copy;
 	char *src, *dst;
 	uint32_t *uids, n;	/* NULL for EXPUNGE: every \Deleted */
+	uint32_t *drop, ndrop;	/* EXPUNGE: the view's \Deleted ones */
 	uint32_t *dst_uids, uidvalidity;
 	struct buf why, code;	/* COPYUID */
 };
@@ -319,6 +328,7 @@ store_op_free(struct store_op *o)
 	free(o->src);
 	free(o->dst);
 	free(o->uids);
+	free(o->drop);
 	free(o->dst_uids);
 	buf_free(&o->why);
 	buf_free(&o->code);
@@ -344,11 +354,29 @@ static void
 expunge_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct store_op *o = op->ctx;
+	uint32_t count = 0;
 
 	if (o->uids != NULL && o->n == 0)
 		return;
-	op->result = mindex_expunge(ix, o->src, o->uids, o->n, NULL,
+	op->result = mindex_expunge(ix, o->src, o->uids, o->n, &count,
 	    &o->why);
+	/* one modseq for them all; when the folder was as the view saw
+	 * it, what went is the view's \Deleted messages: a count that
+	 * differs says otherwise, and the folder is listed */
+	if (op->result < 0 || count != o->ndrop)
+		op->own = false;
+	else if (count > 0)
+		op->writes = 1;
+}
+
+/* expunge_patch - our own expunges leave the view (a sync would have
+ * found them) */
+static void
+expunge_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+
+	imapd_sel_drop(s, o->drop, o->ndrop);
 }
 
 /* expunge_answer - the tagged answer */
@@ -393,16 +421,21 @@ expunge_run(struct imapd_session *s, struct imap_cursor *c, bool uid)
 		goto out;
 	}
 	o = store_op_new(s, uid);
+	o->drop = xcalloc(sel->v.n + 1, sizeof(*o->drop));
+	for (uint32_t i = 0; i < sel->v.n; i++)
+		if ((!uid || MAP_HAS(map, i)) &&
+		    (sel->v.flags[i] & MINDEX_F_DELETED))
+			o->drop[o->ndrop++] = sel->v.uid[i];
 	if (uid) {
-		o->uids = xcalloc(sel->v.n + 1, sizeof(*o->uids));
-		for (uint32_t i = 0; i < sel->v.n; i++)
-			if (MAP_HAS(map, i) &&
-			    (sel->v.flags[i] & MINDEX_F_DELETED))
-				o->uids[o->n++] = sel->v.uid[i];
+		o->uids = xcalloc(o->ndrop + 1, sizeof(*o->uids));
+		memcpy(o->uids, o->drop, o->ndrop * sizeof(*o->uids));
+		o->n = o->ndrop;
 	}
 	o->op.run = expunge_job;
+	o->op.patch = expunge_patch;
 	o->op.answer = expunge_answer;
 	o->op.allow_expunge = true;
+	o->op.own = true;
 	imapd_sel_run_op(s, &o->op);
 out:
 	free(map);
@@ -423,6 +456,31 @@ copy_job(struct imapd_sel_op *op, struct mindex *ix)
 
 	op->result = mindex_copy(ix, o->src, o->dst, o->uids, o->n, o->move,
 	    o->dst_uids, &o->uidvalidity, &o->why);
+	if (op->result < 0) {
+		op->own = false;
+		return;
+	}
+	/* MOVE: the sources went at one modseq (move_patch tells them);
+	 * COPY leaves the selected folder as it was (into itself: the
+	 * folder's UIDNEXT moved, and it is synced and listed) */
+	for (uint32_t i = 0; o->move && i < o->n; i++)
+		if (o->dst_uids[i] != 0)
+			op->writes = 1;
+}
+
+/* move_patch - the messages we moved leave the view (after the COPYUID
+ * of copy_before, RFC 6851 4.3) */
+static void
+move_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+	uint32_t *gone = xcalloc(o->n + 1, sizeof(*gone)), n = 0;
+
+	for (uint32_t i = 0; i < o->n; i++)
+		if (o->dst_uids[i] != 0)
+			gone[n++] = o->uids[i];
+	imapd_sel_drop(s, gone, n);
+	free(gone);
 }
 
 /* copy_code - "[COPYUID v src dst]" of what was copied */
@@ -552,8 +610,10 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 	o->dst_uids = xcalloc(o->n, sizeof(*o->dst_uids));
 	o->op.run = copy_job;
 	o->op.before = copy_before;
+	o->op.patch = move ? move_patch : NULL;
 	o->op.answer = copy_answer;
 	o->op.allow_expunge = move || uid;
+	o->op.own = true;
 	imapd_sel_run_op(s, &o->op);
 out:
 	free(map);

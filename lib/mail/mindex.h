@@ -185,6 +185,23 @@ void mindex_stamp_spoil(struct mindex_stamp *s);
  * taken into s; a lenient check's doubt runs from now */
 void mindex_stamp_status(struct mindex_stamp *s,
     const struct mindex_status *st);
+/*
+ * mindex_stamp_own - an operation that changed the folder through the
+ * index (renames and unlinks in cur/: STORE, EXPUNGE) for the holder of
+ * the stamp s, which held when it began (mindex_unchanged), and used
+ * writes modseqs there: 1 when nothing else changed the folder meanwhile
+ * that the stamp can show (new/'s mtime, UIDVALIDITY, UIDNEXT, and
+ * HIGHESTMODSEQ is s's plus writes; another herald process's change
+ * always moves it), with the stamp now in *post: the holder may put its
+ * own changes into its view instead of a sync and a listing. *post is
+ * untrusted (a change by another tool in cur/ during the operation or
+ * in the tick of its mtime is hidden) and stands for a lenient check
+ * for the doubt from when it was read, or from s's if s was untrusted
+ * already; the first check after that syncs. 0: sync; -1 with why.
+ */
+int mindex_stamp_own(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *s, uint64_t writes, struct mindex_stamp *post,
+    struct buf *why);
 /* mindex_stamp_same - do a and b record the same folder state (mtimes,
  * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; their trust is not compared)? */
 bool mindex_stamp_same(const struct mindex_stamp *a,

@@ -1109,6 +1109,35 @@ mindex_stamp_after(struct mindex *ix, const char *folder,
 	return 0;
 }
 
+/* mindex_stamp_own - see mindex.h */
+int
+mindex_stamp_own(struct mindex *ix, const char *folder,
+    const struct mindex_stamp *s, uint64_t writes, struct mindex_stamp *post,
+    struct buf *why)
+{
+	struct timespec at;
+
+	if (s->at.tv_sec == 0 || writes == 0)
+		return 0;	/* spoiled, or nothing of its own to tell */
+	if (mindex_stamp(ix, folder, post, why) < 0)
+		return -1;
+	/* new/ as it was (the operation moves nothing there), the same
+	 * UIDs, and every modseq since the holder's is the operation's */
+	if (mindex_ns(&post->newt) != mindex_ns(&s->newt) ||
+	    post->uidvalidity != s->uidvalidity ||
+	    post->uidnext != s->uidnext ||
+	    post->highestmodseq != s->highestmodseq + writes)
+		return 0;
+	/* cur/'s mtime now is the operation's, but another tool's change
+	 * in its clock tick, or between the check before it and now,
+	 * hides behind it: the doubt of a delayed refresh, from the
+	 * earlier of s's doubt and now */
+	at = post->at;
+	post->trusted = false;
+	post->at = s->trusted ? at : s->at;
+	return 1;
+}
+
 /* mindex_stamp_same - see mindex.h */
 bool
 mindex_stamp_same(const struct mindex_stamp *a, const struct mindex_stamp *b)

@@ -750,6 +750,90 @@ test_stamp_after(void)
 	buf_free(&why);
 }
 
+/* stamp_old - new/ and cur/ of dir with mtimes long past */
+static void
+stamp_old(const char *dir)
+{
+	struct timespec old[2] = {{1600000000, 5}, {1600000000, 5}};
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+}
+
+/* test_stamp_own - an operation's own changes: the stamp after it when
+ * its modseqs are all that moved, untrusted, its doubt from the earlier
+ * of now and the holder's; anything else (another writer's modseq, a
+ * delivery, a spoiled stamp, nothing written) says sync */
+static void
+test_stamp_own(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT;
+	struct mindex_stamp s, post, held;
+	struct mindex_status st;
+	struct mindex *ix;
+	uint32_t uids[2] = {1, 2};
+	int rc[2];
+
+	T_EQ_INT(deliver(dir, "Subject: 1\n\none\n", NULL), 0);
+	T_EQ_INT(deliver(dir, "Subject: 2\n\ntwo\n", NULL), 0);
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	stamp_old(dir);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
+	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
+	mindex_stamp_status(&s, &st);
+	T_ASSERT(s.trusted);
+	/* two messages changed: two modseqs, both ours */
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_ADD,
+	    MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 1, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 0, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, &post, &why), 1);
+	T_ASSERT(!post.trusted);
+	T_EQ_INT((int)(post.highestmodseq - s.highestmodseq), 2);
+	T_ASSERT(post.at.tv_sec > s.at.tv_sec || (post.at.tv_sec ==
+	    s.at.tv_sec && post.at.tv_nsec >= s.at.tv_nsec));
+	/* it stands for a lenient check, not a strict one */
+	T_ASSERT(mindex_unchanged(ix, "INBOX", &post, true));
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, false));
+	/* an untrusted holder: the doubt runs from its stamp still */
+	held = post;
+	held.at.tv_sec -= 5;	/* past the doubt, coarse or fine */
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_FLAGGED,
+	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 1);
+	T_EQ_INT((int)post.at.tv_sec, (int)held.at.tv_sec);
+	T_EQ_INT((int)post.at.tv_nsec, (int)held.at.tv_nsec);
+	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, true));
+	/* another writer's STORE between: one modseq more than ours */
+	held = post;
+	clock_gettime(CLOCK_REALTIME, &held.at);
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_FLAGGED,
+	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_REMOVE, MINDEX_F_SEEN,
+	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	/* a delivery into new/ meanwhile */
+	stamp_old(dir);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_ANSWERED,
+	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", NULL), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	/* a spoiled stamp holds for nothing */
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
+	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_DRAFT,
+	    NULL, 0, 0, NULL, &why), 1);
+	mindex_stamp_spoil(&held);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	mindex_close(&ix);
+	buf_free(&why);
+}
+
 /* test_recent - \Recent: the first claim takes what nobody claimed,
  * later ones nothing, new mail goes to the next claim; STATUS counts
  * what is unclaimed */
@@ -1735,6 +1819,7 @@ static const struct test_case cases[] = {
 	    test_store_uids_batch},
 	{"a folder's stamp tells when nothing changed", test_stamp},
 	{"a sync that moved files re-reads its stamp", test_stamp_after},
+	{"an operation's own changes keep its stamp", test_stamp_own},
 	{"a sync removes stale tmp/ files, once an hour", test_tmp_clean},
 	{"\\Recent: the first claim takes what is unclaimed", test_recent},
 	{"expunge and VANISHED ranges", test_expunge},
