@@ -473,10 +473,10 @@ test_big_set(void)
 	    IMAP_FEED_COMMAND);
 	imap_cursor_init(&c, &p, 0);
 	T_ASSERT(imap_search_parse(&c, &prog, &why) == 0);
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a) == 0);
 	T_ASSERT(imap_search_begin(&ev, &prog, &src, NULL, &why) == 0);
 	T_ASSERT(imap_search_step(&ev, 0) == IMAP_SEARCH_DONE);
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b) == 0);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	fprintf(stderr, "  9999 ranges x 100000 messages: %.0f ms\n", ms);

@@ -328,9 +328,9 @@ test_long_chain(void)
 		if (i > 0)
 			m[i].refs = xasprintf("<%d@x>", i - 1);
 	}
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a) == 0);
 	imap_thread_build(m, N, IMAP_THREAD_REFERENCES, false, &out);
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b) == 0);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	fprintf(stderr, "  100000-message chain: %.0f ms\n", ms);
@@ -367,9 +367,9 @@ test_wide(void)
 			m[i].msgid = xasprintf("<%d@x>", i - H);
 		}
 	}
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a) == 0);
 	imap_thread_build(m, N, IMAP_THREAD_REFERENCES, false, &out);
-	T_ASSERT(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+	T_ASSERT(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b) == 0);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	fprintf(stderr, "  50000 siblings: %.0f ms\n", ms);
