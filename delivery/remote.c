@@ -90,6 +90,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/tls.h"
+#include "mail/dir.h"
 #include "mail/dns.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
@@ -98,8 +99,9 @@
 
 static struct dns *remote_dns;		/* made after the drop */
 static SSL_CTX *remote_tls;		/* client context, NULL: no TLS */
+static struct dir *remote_dir;		/* transports, TLS policies */
 
-/* remote_init - resolver and TLS context, after the privilege drop */
+/* remote_init - resolver, TLS context and directory, after the drop */
 static void
 remote_init(struct service *svc)
 {
@@ -109,8 +111,12 @@ remote_init(struct service *svc)
 	if (dns_new_params(&remote_dns, &why) < 0)
 		msg_fatal("dns: %s", buf_cstr(&why));
 	buf_reset(&why);
-	if ((remote_tls = tls_client_ctx_new(NULL, &why)) == NULL)
+	if ((remote_tls = tls_client_ctx_new(var_smtp_tls_ca_file,
+	    &why)) == NULL)
 		msg_warn("no TLS for remote delivery: %s", buf_cstr(&why));
+	buf_reset(&why);
+	if (dir_open(var_data_directory, DIR_READ, &remote_dir, &why) < 0)
+		msg_fatal("directory: %s", buf_cstr(&why));
 	buf_free(&why);
 }
 
@@ -164,7 +170,8 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 				    buf_cstr(&why));
 			break;
 		}
-		r = remote_request(remote_dns, remote_tls, sock, &req, qfd);
+		r = remote_request(remote_dns, remote_dir, remote_tls, sock,
+		    &req, qfd);
 		if (qfd >= 0 && close(qfd) < 0)
 			msg_warn("close queue file: %m");
 		if (r < 0)

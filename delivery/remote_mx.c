@@ -5,6 +5,11 @@
  * as inet_protocols allows); no MX record: the domain's own addresses;
  * a null MX (RFC 7505): a permanent failure at once. A host that is this
  * host (myhostname) is skipped, so mail cannot loop back to us.
+ *
+ * A next hop in brackets (a transport or relayhost "[host]:port") is that
+ * host alone: its address, or its AAAA and A records, no MX lookup; that
+ * it has none defers (the admin named it: a typo or an outage, not the
+ * recipient's fault).
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -150,17 +155,47 @@ remote_route_literal(const char *domain, bool want4, bool want6,
 	return true;
 }
 
+/* remote_route_direct - the host of a bracketed next hop itself */
+static void
+remote_route_direct(struct dns *dns, const char *host, bool want4,
+    bool want6, struct remote_route *rt)
+{
+	struct buf why = BUF_INIT;
+	uint8_t addr[16];
+
+	if (inet_pton(AF_INET, host, addr) == 1) {
+		if (want4)
+			remote_route_add(rt, host, AF_INET, addr);
+	} else if (inet_pton(AF_INET6, host, addr) == 1) {
+		if (want6)
+			remote_route_add(rt, host, AF_INET6, addr);
+	} else {
+		(void)remote_route_host(dns, host, want4, want6, rt, &why);
+	}
+	if (rt->naddr == 0)
+		outcome_set(&rt->fail, OUTCOME_DEFERRED, "4.4.3",
+		    "next hop %s: %s", host, why.len > 0 ? buf_cstr(&why) :
+		    "no address (of the families in inet_protocols)");
+	buf_free(&why);
+}
+
 /* remote_route - MX, then addresses */
 void
-remote_route(struct dns *dns, const char *domain, bool want4, bool want6,
-    struct remote_route *rt)
+remote_route(struct dns *dns, const struct nexthop *nh, bool want4,
+    bool want6, struct remote_route *rt)
 {
 	struct dns_result mx = DNS_RESULT_INIT;
 	struct buf why = BUF_INIT;
 	bool tempfail = false, self = false;
+	const char *domain = nh->host;
 
 	memset(rt, 0, sizeof(*rt));
 	outcome_init(&rt->fail);
+	rt->port = nh->port > 0 ? nh->port : (int)var_smtp_port;
+	if (!nh->mx) {
+		remote_route_direct(dns, nh->host, want4, want6, rt);
+		return;
+	}
 	if (remote_route_literal(domain, want4, want6, rt))
 		return;
 	if (dns_lookup(dns, domain, DNS_T_MX, &mx) < 0 ||

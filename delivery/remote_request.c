@@ -10,9 +10,13 @@
  * failed, TLS required and not offered) passes the request to the next
  * address; when none is left every recipient is deferred with the last
  * reason. Once a server took MAIL FROM, its replies decide: 2xx
- * delivered, 4xx and network errors deferred, 5xx bounced. A session
- * cached for the domain (remote_cache.c) is tried first; the session
- * that took the transaction is offered to the cache afterwards.
+ * delivered, 4xx and network errors deferred, 5xx bounced. The next hop
+ * is the domain's transport, else relayhost, else its MX (remote_hop.c);
+ * the TLS level is the domain's policy, else smtp_tls_security_level,
+ * and at least verify where credentials are sent (remote_tls_level). A
+ * session cached for the same next hop, level and login (remote_cache.c)
+ * is tried first; the session that took the transaction is offered to
+ * the cache afterwards.
  */
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +35,7 @@
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/addr.h"
+#include "mail/dir.h"
 #include "mail/ipc.h"
 #include "mail/mime_8to7.h"
 #include "mail/params.h"
@@ -57,8 +62,8 @@ remote_result_name(enum outcome_status st)
 /* remote_connect - a TCP connection to a within the connect timeout,
  * and before deadline (0: none); -1 with why */
 static int
-remote_connect(const struct remote_addr *a, long long deadline, char *text,
-    size_t size, struct buf *why)
+remote_connect(const struct remote_addr *a, int port, long long deadline,
+    char *text, size_t size, struct buf *why)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -76,14 +81,14 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)var_smtp_port);
+		sin->sin_port = htons((uint16_t)port);
 		memcpy(&sin->sin_addr, a->addr, 4);
 		len = sizeof(*sin);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)var_smtp_port);
+		sin6->sin6_port = htons((uint16_t)port);
 		memcpy(&sin6->sin6_addr, a->addr, 16);
 		len = sizeof(*sin6);
 	}
@@ -128,8 +133,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	}
 	return fd;
 fail:
-	buf_printf(why, "connect to %s[%s]:%lld: %m", a->host, text,
-	    var_smtp_port);
+	buf_printf(why, "connect to %s[%s]:%d: %m", a->host, text, port);
 	(void)close(fd);
 	return -1;
 }
@@ -176,15 +180,68 @@ remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 	}
 }
 
-/* remote_tls_level - smtp_tls_security_level as the client's enum */
-static enum smtp_tls_level
-remote_tls_level(void)
+/* remote_tls_word - a level's name (herald.conf, heraldctl tls-policy)
+ * as the client's enum; -1: not a level */
+static int
+remote_tls_word(const char *w, enum smtp_tls_level *level_r)
 {
-	if (strcmp(var_smtp_tls_security_level, "none") == 0)
-		return SMTP_TLS_NONE;
-	if (strcmp(var_smtp_tls_security_level, "encrypt") == 0)
-		return SMTP_TLS_ENCRYPT;
-	return SMTP_TLS_MAY;
+	if (strcmp(w, "none") == 0)
+		*level_r = SMTP_TLS_NONE;
+	else if (strcmp(w, "may") == 0)
+		*level_r = SMTP_TLS_MAY;
+	else if (strcmp(w, "encrypt") == 0)
+		*level_r = SMTP_TLS_ENCRYPT;
+	else if (strcmp(w, "verify") == 0)
+		*level_r = SMTP_TLS_VERIFY;
+	else if (strcmp(w, "dane") == 0)
+		/* the TLSA check is not there yet (s10-dane): until it
+		 * is, a dane policy at least never falls back to
+		 * plaintext */
+		*level_r = SMTP_TLS_ENCRYPT;
+	else
+		return -1;
+	return 0;
+}
+
+/* remote_tls_level - the TLS level for domain's mail over hop: the
+ * domain's policy in the directory, else smtp_tls_security_level; raised
+ * to verify when credentials go to hop (AUTH never goes to a server that
+ * is not proven). -1 with why: defer */
+static int
+remote_tls_level(struct dir *dir, const char *domain,
+    const struct remote_hop *hop, enum smtp_tls_level *level_r,
+    struct buf *why)
+{
+	struct buf word = BUF_INIT, err = BUF_INIT;
+	int r = 0;
+
+	if (dir != NULL)
+		r = dir_tls_policy_get(dir, domain, &word, &err);
+	if (r < 0) {
+		buf_printf(why, "cannot look up the TLS policy of %s: %s",
+		    domain, buf_cstr(&err));
+	} else if (r == 1 && remote_tls_word(buf_cstr(&word), level_r) < 0) {
+		buf_printf(why, "TLS policy of %s: unknown level \"%.40s\"",
+		    domain, buf_cstr(&word));
+		r = -1;
+	} else if (r == 0 && remote_tls_word(var_smtp_tls_security_level,
+	    level_r) < 0) {
+		*level_r = SMTP_TLS_MAY;	/* checked at load: not seen */
+	}
+	if (r >= 0 && hop->user != NULL && *level_r < SMTP_TLS_VERIFY)
+		*level_r = SMTP_TLS_VERIFY;
+	buf_free(&word);
+	buf_free(&err);
+	return r < 0 ? -1 : 0;
+}
+
+/* remote_cache_key - what a cached session is good for */
+static void
+remote_cache_key(const struct remote_hop *hop, enum smtp_tls_level level,
+    char *key, size_t size)
+{
+	snprintf(key, size, "%s tls=%d user=%s", hop->name, (int)level,
+	    hop->user != NULL ? hop->user : "");
 }
 
 /* remote_log_outcomes - one log line per recipient */
@@ -199,11 +256,11 @@ remote_log_outcomes(const char *qid, const char *relay,
 		    buf_cstr(&out[k].reason));
 }
 
-/* remote_deliver_cached - the envelope over a session cached for domain;
+/* remote_deliver_cached - the envelope over a session cached for key;
  * false when there was none or it failed before MAIL FROM was accepted
  * (nothing decided: the caller connects anew, no failure counted) */
 static bool
-remote_deliver_cached(const char *qid, const char *domain,
+remote_deliver_cached(const char *qid, const char *key,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
     struct outcome *out, bool *nodsn_r)
 {
@@ -213,7 +270,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 	long long ntx;
 	int fd;
 
-	while ((s = remote_cache_take(domain, conf, &fd, relay, &ntx)) !=
+	while ((s = remote_cache_take(key, conf, &fd, relay, &ntx)) !=
 	    NULL) {
 		ntx++;
 		msg_info("%s: reusing connection to %s, transaction %lld",
@@ -222,7 +279,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 		if (smtp_client_send(s, conf, env, out, &why) == 0) {
 			*nodsn_r = !smtp_client_dsn(s);
 			remote_log_outcomes(qid, relay, env, out);
-			remote_cache_put(domain, relay, s, fd, ntx);
+			remote_cache_put(key, relay, s, fd, ntx);
 			buf_free(&why);
 			return true;
 		}
@@ -237,9 +294,9 @@ remote_deliver_cached(const char *qid, const char *domain,
 }
 
 /* remote_deliver - try the route's addresses for the envelope; sets out;
- * the session that took it is kept for domain (remote_cache.c) */
+ * the session that took it is kept for key (remote_cache.c) */
 static void
-remote_deliver(const char *qid, const char *domain,
+remote_deliver(const char *qid, const char *key,
     const struct remote_route *rt, const struct smtp_client_conf *conf,
     const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r)
 {
@@ -260,13 +317,13 @@ remote_deliver(const char *qid, const char *domain,
 			break;
 		}
 		buf_reset(&why);
-		if ((fd = remote_connect(a, conf->deadline, text, sizeof(text),
-		    &why)) < 0) {
+		if ((fd = remote_connect(a, rt->port, conf->deadline, text,
+		    sizeof(text), &why)) < 0) {
 			msg_info("%s: %s", qid, buf_cstr(&why));
 			continue;
 		}
-		snprintf(relay, sizeof(relay), "%s[%s]:%lld", a->host, text,
-		    var_smtp_port);
+		snprintf(relay, sizeof(relay), "%s[%s]:%d", a->host, text,
+		    rt->port);
 		s = smtp_client_open(fd, a->host, conf, &info, &why);
 		if (info.tls.len > 0)
 			msg_info("%s: %s: TLS %s, certificate %s", qid, relay,
@@ -282,7 +339,7 @@ remote_deliver(const char *qid, const char *domain,
 			(void)smtp_client_send(s, conf, env, out, &why);
 			*nodsn_r = !info.dsn;
 			remote_log_outcomes(qid, relay, env, out);
-			remote_cache_put(domain, relay, s, fd, 1);
+			remote_cache_put(key, relay, s, fd, 1);
 			buf_free(&why);
 			return;
 		}
@@ -298,7 +355,8 @@ remote_deliver(const char *qid, const char *domain,
 
 /* remote_run - route and deliver the recipients idx[0..n) of qf */
 static void
-remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
+remote_run(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
+    const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
     struct outcome *out, bool *nodsn_r)
 {
@@ -309,7 +367,6 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	const char *utf8 = qfile_attr(qf, QFILE_A_SMTPUTF8);
 	struct smtp_client_conf conf = {
 		.helo_name = var_myhostname,
-		.tls = remote_tls_level(),
 		.tls_ctx = tls,
 		.helo_ms = var_smtp_helo_timeout * 1000,
 		.mail_ms = var_smtp_mail_timeout * 1000,
@@ -331,6 +388,9 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		.size = qf->body_size,
 	};
 	struct remote_route rt;
+	struct remote_hop hop;
+	struct buf why = BUF_INIT;
+	char key[REMOTE_KEY_MAX];
 	const char *domain;
 	bool want4 = strcmp(var_inet_protocols, "ipv6") != 0;
 	bool want6 = strcmp(var_inet_protocols, "ipv4") != 0;
@@ -358,10 +418,24 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	    (var_delivery_timeout * 1000 / 2 < REMOTE_DEADLINE_MARGIN ?
 	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
-	/* a session cached for the domain first: no DNS, no handshake */
-	if (remote_deliver_cached(qid, domain, &conf, &env, out, nodsn_r))
+	if (remote_hop_find(dir, domain, &hop, &why) < 0 ||
+	    remote_tls_level(dir, domain, &hop, &conf.tls, &why) < 0) {
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.5", "%s",
+			    buf_cstr(&why));
+		msg_warn("%s: %s: %s", qid, domain, buf_cstr(&why));
 		goto out;
-	remote_route(dns, domain, want4, want6, &rt);
+	}
+	if (hop.via != NULL)
+		msg_debug("%s: %s: next hop %s (%s)", qid, domain, hop.name,
+		    hop.via);
+	conf.auth_user = hop.user;
+	conf.auth_pass = hop.pass;
+	remote_cache_key(&hop, conf.tls, key, sizeof(key));
+	/* a session cached for the next hop first: no DNS, no handshake */
+	if (remote_deliver_cached(qid, key, &conf, &env, out, nodsn_r))
+		goto out;
+	remote_route(dns, &hop.nh, want4, want6, &rt);
 	if (rt.naddr == 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], rt.fail.status, rt.fail.dsn, "%s",
@@ -369,10 +443,12 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		msg_info("%s: %s: %s", qid, domain,
 		    buf_cstr(&rt.fail.reason));
 	} else {
-		remote_deliver(qid, domain, &rt, &conf, &env, out, nodsn_r);
+		remote_deliver(qid, key, &rt, &conf, &env, out, nodsn_r);
 	}
 	remote_route_free(&rt);
 out:
+	remote_hop_free(&hop);
+	buf_free(&why);
 	x_free(&rcpt);
 	x_free(&orcpt);
 	x_free(&notify);
@@ -380,8 +456,8 @@ out:
 
 /* remote_request - serve one request */
 int
-remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
-    const struct ipc_msg *req, int qfd)
+remote_request(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
+    int sock, const struct ipc_msg *req, int qfd)
 {
 	struct buf why = BUF_INIT;
 	struct ipc_msg reply;
@@ -428,7 +504,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn);
+		remote_run(dns, dir, tls, qid, qf, qfd, idx, n, out, &nodsn);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");

@@ -18,6 +18,7 @@
 #include "base/str.h"
 #include "mail/dns.h"
 #include "mail/netlist.h"
+#include "mail/nexthop.h"
 #include "mail/params.h"
 
 char *var_myhostname;
@@ -139,6 +140,9 @@ long long var_remote_processes;
 long long var_remote_destination_concurrency_limit;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
+char *var_relayhost;
+char *var_smtp_sasl_password_file;
+char *var_smtp_tls_ca_file;
 long long var_smtp_port;
 long long var_smtp_connect_timeout;
 long long var_smtp_helo_timeout;
@@ -271,9 +275,21 @@ params_check_inet_protocols(const char *value, struct buf *why)
 static int
 params_check_tls_level(const char *value, struct buf *why)
 {
-	static const char *const names[] = {"none", "may", "encrypt", NULL};
+	static const char *const names[] = {"none", "may", "encrypt",
+	    "verify", NULL};
 
 	return params_one_of(value, names, why);
+}
+
+/* params_check_relayhost - empty, or a next hop (nexthop.h) */
+static int
+params_check_relayhost(const char *value, struct buf *why)
+{
+	struct nexthop nh;
+
+	if (*value == '\0')
+		return 0;
+	return nexthop_parse(value, &nh, why);
 }
 
 /* params_check_mynetworks - addresses and networks (netlist.h) */
@@ -676,8 +692,24 @@ struct cfg_entry params_table[] = {
 	STRC(smtp_tls_security_level, "may", params_check_tls_level,
 	    "TLS for remote delivery: may (STARTTLS whenever the server "
 	    "offers it, plaintext only when it does not; a failed handshake "
-	    "tries the next host), encrypt (no STARTTLS: defer), none "
-	    "(never STARTTLS)"),
+	    "tries the next host), encrypt (no STARTTLS: defer), verify "
+	    "(encrypt, and the certificate must chain to smtp_tls_ca_file "
+	    "or the system CAs and name the host), none (never STARTTLS); "
+	    "heraldctl tls-policy sets it per domain"),
+	STRC(relayhost, "", params_check_relayhost,
+	    "where mail to other domains goes instead of their MX hosts: "
+	    "[host]:port or [host] (that host, no MX lookup), host:port or "
+	    "host (the MX hosts of host); empty: by MX; heraldctl transport "
+	    "overrides it per domain"),
+	STR(smtp_sasl_password_file, "",
+	    "file of \"nexthop user:password\" lines (nexthop as in "
+	    "relayhost or a transport); remote logs in with AUTH PLAIN or "
+	    "LOGIN to a next hop named there, only over verified TLS; the "
+	    "file must belong to herald_user or root and be closed to "
+	    "everybody else (mode 0600 or 0640 root:herald_user)"),
+	STR(smtp_tls_ca_file, "",
+	    "PEM CA certificates remote delivery verifies servers against "
+	    "(empty: the system's CA store)"),
 	INT(smtp_port, "25", 1, 65535,
 	    "TCP port of the mail exchangers remote delivery connects to "
 	    "(other than 25 only for tests)"),
@@ -753,6 +785,8 @@ params_finish(const char *path, struct buf *why)
 	params_absolute(&var_tls_key_file);
 	params_absolute(&var_dns_trust_anchor_file);
 	params_absolute(&var_dkim_directory);
+	params_absolute(&var_smtp_sasl_password_file);
+	params_absolute(&var_smtp_tls_ca_file);
 
 	if (*var_myhostname == '\0') {
 		char host[256];

@@ -155,7 +155,10 @@ extern long long var_signer_timeout;	/* seconds smtpd waits for it */
 extern long long var_remote_processes;	/* remote delivery agents */
 extern long long var_remote_destination_concurrency_limit; /* per domain */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
-extern char *var_smtp_tls_security_level;	/* none, may, encrypt */
+extern char *var_smtp_tls_security_level;	/* none .. verify */
+extern char *var_relayhost;		/* next hop of other domains, "" */
+extern char *var_smtp_sasl_password_file; /* "nexthop user:pass" lines */
+extern char *var_smtp_tls_ca_file;	/* CAs to verify servers, "" */
 extern long long var_smtp_port;		/* port of remote MX hosts */
 extern long long var_smtp_connect_timeout;	/* seconds, per address */
 extern long long var_smtp_helo_timeout;	/* seconds: greeting, EHLO */

@@ -15,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -248,6 +251,29 @@ smtp_conn_command(struct smtp_conn *c, long long ms, const char *stage,
 	return rc;
 }
 
+/* smtp_conn_secret - send a line that carries credentials: as
+ * smtp_conn_command, but the debug log shows only what (the line is
+ * wiped after) */
+static int
+smtp_conn_secret(struct smtp_conn *c, const char *what, struct buf *line,
+    struct buf *why)
+{
+	struct buf err = BUF_INIT;
+	int rc;
+
+	buf_puts(line, "\r\n");
+	msg_debug("%s > %s (credentials not shown)", c->host, what);
+	rc = smtp_conn_write(c, line->data, line->len,
+	    smtp_conn_until(c, c->conf->helo_ms), &err);
+	OPENSSL_cleanse(line->data, line->len);
+	buf_reset(line);
+	if (rc < 0)
+		buf_printf(why, "lost connection with %s while sending %s: %s",
+		    c->host, what, buf_cstr(&err));
+	buf_free(&err);
+	return rc;
+}
+
 /* smtp_conn_said - "host said: 550 5.1.1 ... (in reply to X)" */
 static void
 smtp_conn_said(const struct smtp_conn *c, const char *stage, struct buf *out)
@@ -290,6 +316,7 @@ smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
 	long long until = smtp_conn_until(c, c->conf->helo_ms);
 	struct buf err = BUF_INIT;
 	const SSL_CIPHER *cipher;
+	unsigned char ip[16];
 	int rc, bits = 0, alg = 0;
 
 	/* a server's bytes sent before the handshake are not trusted */
@@ -300,13 +327,24 @@ smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
 		tls_error_text(&err);
 		goto fail;
 	}
-	/* SNI is a courtesy; the host name check is what "verified"
-	 * rests on, so without it the handshake does not start */
-	(void)SSL_set_tlsext_host_name(c->ssl, c->host);
-	if (SSL_set1_host(c->ssl, c->host) != 1) {
-		buf_puts(&err, "SSL_set1_host: ");
-		tls_error_text(&err);
-		goto fail;
+	/* SNI is a courtesy (never an address, RFC 6066 3); the host
+	 * name (or address) check is what "verified" rests on, so without
+	 * it the handshake does not start */
+	if (inet_pton(AF_INET, c->host, ip) == 1 ||
+	    inet_pton(AF_INET6, c->host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    c->host) != 1) {
+			buf_puts(&err, "X509_VERIFY_PARAM_set1_ip_asc: ");
+			tls_error_text(&err);
+			goto fail;
+		}
+	} else {
+		(void)SSL_set_tlsext_host_name(c->ssl, c->host);
+		if (SSL_set1_host(c->ssl, c->host) != 1) {
+			buf_puts(&err, "SSL_set1_host: ");
+			tls_error_text(&err);
+			goto fail;
+		}
 	}
 	for (;;) {
 		ERR_clear_error();
@@ -323,6 +361,19 @@ smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
 	    SSL_get_version(c->ssl), SSL_CIPHER_get_name(cipher), bits, alg);
 	info->verified = SSL_get0_peer_certificate(c->ssl) != NULL &&
 	    SSL_get_verify_result(c->ssl) == X509_V_OK;
+	if (c->conf->tls >= SMTP_TLS_VERIFY && !info->verified) {
+		long v = SSL_get_verify_result(c->ssl);
+
+		buf_printf(why, "TLS is required with a verified certificate "
+		    "but that of %s %s", c->host,
+		    SSL_get0_peer_certificate(c->ssl) == NULL ?
+		    "was not sent" : "did not verify: ");
+		if (SSL_get0_peer_certificate(c->ssl) != NULL)
+			buf_puts(why, X509_verify_cert_error_string(v));
+		buf_free(&err);
+		c->broken = true;
+		return -1;
+	}
 	buf_free(&err);
 	return 0;
 fail:
@@ -726,6 +777,103 @@ smtp_client_free(struct smtp_session **sp)
 	x_free(sp);
 }
 
+/* smtp_conn_mech - does the EHLO AUTH parameter list mechanism name? */
+static bool
+smtp_conn_mech(const char *param, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (param != NULL && *param != '\0' && *param != '\n') {
+		size_t w = strcspn(param, " \n");
+
+		if (w == n && str_ncasecmp(param, name, n) == 0)
+			return true;
+		param += w;
+		while (*param == ' ')
+			param++;
+	}
+	return false;
+}
+
+/* smtp_conn_b64 - base64 of p[0..n) appended to out */
+static void
+smtp_conn_b64(const char *p, size_t n, struct buf *out)
+{
+	size_t old = out->len, need = 4 * ((n + 2) / 3);
+
+	buf_reserve(out, need + 1);
+	EVP_EncodeBlock((unsigned char *)out->data + old,
+	    (const unsigned char *)p, (int)n);
+	out->len = old + need;
+	out->data[out->len] = '\0';
+}
+
+/* smtp_conn_auth - AUTH PLAIN (or LOGIN) with conf's credentials, only
+ * on verified TLS; -1 with why (the host failed: try the next) */
+static int
+smtp_conn_auth(struct smtp_conn *c, const struct smtp_reply *ehlo,
+    const struct smtp_client_info *info, struct buf *why)
+{
+	const char *user = c->conf->auth_user, *pass = c->conf->auth_pass;
+	const char *mechs = NULL;
+	struct buf line = BUF_INIT, raw = BUF_INIT;
+	int rc = -1;
+
+	if (c->ssl == NULL || !info->verified) {
+		buf_printf(why, "not logging in to %s without TLS and a "
+		    "verified certificate", c->host);
+		return -1;
+	}
+	if (!smtp_reply_ehlo(ehlo, "AUTH", &mechs)) {
+		buf_printf(why, "%s offers no AUTH, but credentials are set "
+		    "for it (smtp_sasl_password_file)", c->host);
+		return -1;
+	}
+	if (smtp_conn_mech(mechs, "PLAIN")) {
+		/* RFC 4616: authzid NUL authcid NUL passwd */
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, user);
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, pass);
+		buf_puts(&line, "AUTH PLAIN ");
+		smtp_conn_b64(raw.data, raw.len, &line);
+		if (smtp_conn_secret(c, "AUTH PLAIN", &line, why) < 0 ||
+		    smtp_conn_reply(c, c->conf->helo_ms, "receiving the AUTH "
+		    "reply", why) < 0)
+			goto out;
+	} else if (smtp_conn_mech(mechs, "LOGIN")) {
+		buf_puts(&line, "AUTH LOGIN ");
+		smtp_conn_b64(user, strlen(user), &line);
+		if (smtp_conn_secret(c, "AUTH LOGIN", &line, why) < 0 ||
+		    smtp_conn_reply(c, c->conf->helo_ms, "receiving the AUTH "
+		    "reply", why) < 0)
+			goto out;
+		if (c->reply.code == 334) {
+			smtp_conn_b64(pass, strlen(pass), &line);
+			if (smtp_conn_secret(c, "the password", &line,
+			    why) < 0 || smtp_conn_reply(c, c->conf->helo_ms,
+			    "receiving the AUTH reply", why) < 0)
+				goto out;
+		}
+	} else {
+		buf_printf(why, "%s offers neither AUTH PLAIN nor LOGIN",
+		    c->host);
+		goto out;
+	}
+	if (smtp_reply_class(&c->reply) != 2) {
+		buf_puts(why, "authentication failed: ");
+		smtp_conn_said(c, "AUTH", why);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(raw.data, raw.len);
+	OPENSSL_cleanse(line.data, line.len);
+	buf_free(&raw);
+	buf_free(&line);
+	return rc;
+}
+
 /* smtp_client_open - greeting, EHLO, STARTTLS, EHLO on fd */
 struct smtp_session *
 smtp_client_open(int fd, const char *host,
@@ -770,16 +918,19 @@ smtp_client_open(int fd, const char *host,
 			if (smtp_conn_starttls(c, info, why) < 0 ||
 			    smtp_conn_ehlo(c, info, &s->ehlo, why) < 0)
 				goto fail;
-		} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+		} else if (conf->tls >= SMTP_TLS_ENCRYPT) {
 			buf_puts(why, "TLS is required but host ");
 			smtp_conn_said(c, "STARTTLS", why);
 			goto fail;
 		}
-	} else if (conf->tls == SMTP_TLS_ENCRYPT) {
+	} else if (conf->tls >= SMTP_TLS_ENCRYPT) {
 		buf_printf(why, "TLS is required but %s does not offer "
 		    "STARTTLS", host);
 		goto fail;
 	}
+	if (conf->auth_user != NULL && smtp_conn_auth(c, &s->ehlo, info,
+	    why) < 0)
+		goto fail;
 	info->dsn = smtp_reply_ehlo(&s->ehlo, "DSN", NULL);
 	buf_free(&line);
 	return s;

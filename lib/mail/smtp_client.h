@@ -14,6 +14,14 @@
  * with 5.6.7) and DSN
  * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
  *
+ * TLS level verify: a certificate that does not chain to the context's
+ * CAs or does not name the host (DNS name, or the address when the host
+ * is one) fails the handshake like any TLS failure. AUTH (conf->auth_user
+ * set): after STARTTLS only, and only with a verified certificate, PLAIN
+ * or else LOGIN as the server offers; a server without AUTH, or one that
+ * refuses the credentials, is a host failure (the reply is the reason).
+ * The password is never logged, not even in debug output.
+ *
  * Sessions (for connection caching, delivery/remote_cache.c):
  * smtp_client_open does the greeting, EHLO and STARTTLS and keeps the
  * TLS state and the server's EHLO reply; smtp_client_send runs one
@@ -40,11 +48,14 @@
 
 struct ssl_ctx_st;
 
-/* TLS policy levels (smtp_tls_security_level); verify and dane later */
+/* TLS policy levels (smtp_tls_security_level, heraldctl tls-policy),
+ * weakest first; dane later */
 enum smtp_tls_level {
 	SMTP_TLS_NONE,		/* never STARTTLS */
 	SMTP_TLS_MAY,		/* STARTTLS when offered (opportunistic) */
 	SMTP_TLS_ENCRYPT,	/* STARTTLS required, certificate unchecked */
+	SMTP_TLS_VERIFY,	/* STARTTLS required, the certificate chains
+				 * to a trusted CA and names the host */
 };
 
 /* deadlines per stage in milliseconds (RFC 5321 4.5.3.2) */
@@ -59,6 +70,8 @@ struct smtp_client_conf {
 	long long data_xfer_ms;		/* each block of content */
 	long long data_done_ms;		/* final dot to the reply */
 	long long deadline;		/* evloop_clock() ms; 0: none */
+	const char *auth_user;		/* AUTH as this user; NULL: no AUTH */
+	const char *auth_pass;		/* its password (never logged) */
 };
 
 /* the message to send */
