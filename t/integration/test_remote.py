@@ -15,6 +15,8 @@ through dns_stub_zones:
   T  a server (127.0.0.6) whose STARTTLS handshake fails: the best MX of
      tlsfail.test, whose second MX is B
   nullmx.test has a null MX (RFC 7505)
+  c.test is also hosted by B, for a transport (heraldctl transport add
+  c.test [127.0.0.3]:port) that overrides its MX
 
 Every MX listens on the same port (A's smtp_port). Both instances, knotd
 and S are stopped by the module fixture, also when a test fails.
@@ -213,7 +215,8 @@ def net(tmp_path_factory):
         a.start()
         a.add_domain("a.test")
         a.add_user("alice@a.test")
-        yield {"a": a, "b": b, "script": script, "bad": bad}
+        yield {"a": a, "b": b, "script": script, "bad": bad,
+               "mx_port": mx_port}
     finally:
         for inst in (a, b):
             if inst is not None:
@@ -532,3 +535,32 @@ def test_connection_reused_over_tls(net, token):
         assert " TLS TLSv1" not in a.log_text(mid), a.log_text(mid)
     finally:
         set_cache(a, None)
+
+
+def test_transport_overrides_mx(net, token):
+    """heraldctl transport add sends c.test's mail to B ([addr]:port, no
+    MX lookup) instead of its MX S, and a session cached for S is not
+    reused for it; transport del gives c.test its MX back, at once."""
+    a, b, script = net["a"], net["b"], net["script"]
+    b.add_domain("c.test")
+    b.add_user("carol@c.test")
+    a.ctl_ok("transport", "add", "c.test", "[%s]:%d"
+             % (B_ADDR, net["mx_port"]))
+    try:
+        before = mark(script)
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["carol@c.test"],
+                 message(token, "carol@c.test"))
+        b.wait_messages(token, "carol", domain="c.test")
+        a.wait_log(r"to=<carol@c\.test>, relay=127\.0\.0\.3\[127\.0\.0\.3\]"
+                   r":%d, .*status=delivered" % net["mx_port"], since=since)
+        assert not any(any("carol@c.test" in c for c in s)
+                       for s in commands_since(script, before))
+    finally:
+        a.ctl_ok("transport", "del", "c.test")
+    before = mark(script)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["back@c.test"], message(token, "back@c.test"))
+    qid_for(a, "back@c.test", since, "sent")
+    assert any(any("<back@c.test>" in c for c in s)
+               for s in commands_since(script, before))
