@@ -11,7 +11,10 @@
  *	<spool>/private/remote; each process accepts one connection from
  *	qmgr and serves its requests one at a time until qmgr closes it.
  *
- *	A request names a queue file and recipients of one domain. remote
+ *	A request names a queue file and recipients of one domain. Its next
+ *	hop is the domain's transport (directory, heraldctl transport add),
+ *	else relayhost, else the domain's own MX (remote_hop.c); a next hop
+ *	"[host]:port" is that host, no MX lookup. For the MX, remote
  *	looks up the domain's MX records with lib/mail/dns.c (preference
  *	order, random among equals; no MX: the domain's own A/AAAA; a null
  *	MX bounces at once with 5.1.10), the hosts' addresses as
@@ -24,8 +27,11 @@
  *	address took it, every recipient is deferred with the last error,
  *	and qmgr retries with its backoff.
  *
- *	The client (lib/mail/smtp_client.c) uses STARTTLS whenever the
- *	server offers it (smtp_tls_security_level = may) and logs the
+ *	The TLS level is the domain's policy (heraldctl tls-policy), else
+ *	smtp_tls_security_level; at least verify for a next hop with
+ *	credentials in smtp_sasl_password_file, which get AUTH PLAIN or
+ *	LOGIN only over verified TLS. The client (lib/mail/smtp_client.c)
+ *	uses STARTTLS whenever the server offers it (may) and logs the
  *	protocol, cipher and whether the certificate verified; it sends
  *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
  *	on to servers with DSN, sends 8-bit content to a server without
@@ -35,10 +41,10 @@
  *	lacks (5.6.7).
  *
  *	Connections are cached (remote_cache.c): after a transaction the
- *	session stays open, keyed by the recipients' domain, for
+ *	session stays open, keyed by next hop, TLS level and login, for
  *	smtp_connection_cache_time_limit idle and at most
  *	smtp_connection_reuse_count_limit transactions; the next request
- *	for that domain sends RSET and its transaction over it ("QID:
+ *	for that next hop sends RSET and its transaction over it ("QID:
  *	reusing connection to host[addr]:port, transaction N"), with no
  *	DNS lookup and no handshake. A cached session that is gone, or
  *	fails before MAIL FROM was accepted, is closed and the request
@@ -65,8 +71,11 @@
  *
  * SECURITY
  *	remote runs as herald_user, dropped by the service skeleton before
- *	the first accept; it reads only the queue file qmgr hands it
- *	(read-only descriptor), and talks to the network. Everything a
+ *	the first accept; it reads the queue file qmgr hands it (read-only
+ *	descriptor), the directory (transports, TLS policies; read-only)
+ *	and smtp_sasl_password_file, which it refuses to use when anybody
+ *	but herald_user and root could read it; it never logs a password.
+ *	It talks to the network. Everything a
  *	remote server sends is bounded (smtp_reply.c: 512-byte lines, 100
  *	lines a reply; per-stage deadlines) and reaches qmgr only as reason
  *	text, which qmgr escapes.
@@ -74,7 +83,8 @@
  * SETTINGS (herald.conf)
  *	myhostname, herald_user, remote_processes,
  *	remote_destination_concurrency_limit (read by qmgr), delivery_timeout,
- *	inet_protocols, smtp_tls_security_level, smtp_port,
+ *	inet_protocols, smtp_tls_security_level, relayhost,
+ *	smtp_sasl_password_file, smtp_tls_ca_file, data_directory, smtp_port,
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
  *	smtp_data_done_timeout, smtp_connection_cache_time_limit,
