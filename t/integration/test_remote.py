@@ -564,3 +564,27 @@ def test_transport_overrides_mx(net, token):
     qid_for(a, "back@c.test", since, "sent")
     assert any(any("<back@c.test>" in c for c in s)
                for s in commands_since(script, before))
+
+
+def test_tls_policy_verify_defers_unverified(net, token):
+    """tls-policy verify for b.test: B's certificate (test CA, not
+    trusted by A, for another name) does not verify, so the mail waits
+    with the reason; without the policy it goes (may)."""
+    a, b = net["a"], net["b"]
+    a.ctl_ok("tls-policy", "set", "b.test", "verify")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token, "bob@b.test"))
+        qid = qid_for(a, "bob@b.test", since, "deferred")
+        H.wait_for(lambda: any(p.name == qid for p in
+                               a.queue_files(("deferred",))),
+                   15, what="%s in deferred/" % qid)
+        r = a.ctl("queue", "show", qid)
+        assert "TLS is required with a verified certificate but that " \
+            "of mx.b.test did not verify" in r.stdout, r.stdout
+        assert not b.messages_with(token, "bob", "b.test")
+    finally:
+        a.ctl_ok("tls-policy", "del", "b.test")
+    assert a.ctl("queue", "flush").returncode == 0
+    b.wait_messages(token, "bob", domain="b.test")
