@@ -352,8 +352,17 @@ def test_password_file_others_can_read(net, token):
         assert "others could read the passwords" in reason, reason
         assert R_PASS not in reason
         assert not relay.got(token)
+        # heraldctl check says so too
+        r = a.ctl("check")
+        assert re.search(r"^FAIL smtp_sasl_password_file \S+: owner .*"
+                         r"others could read", r.stdout, re.M), r.stdout
     finally:
         os.chmod(pwfile, 0o600)
+    r = a.ctl("check")
+    assert re.search(r"^ok smtp_sasl_password_file: \S+: 1 login$",
+                     r.stdout, re.M), r.stdout
+    assert re.search(r"^ok relayhost: \[127\.0\.0\.1\]:%d$" % net["rport"],
+                     r.stdout, re.M), r.stdout
     since = a.log_size()
     assert a.ctl("queue", "flush").returncode == 0
     outcome(a, "x@perm.test", since, "sent")
