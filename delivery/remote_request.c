@@ -436,7 +436,16 @@ remote_run(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
 	if (remote_deliver_cached(qid, key, &conf, &env, out, nodsn_r))
 		goto out;
 	remote_route(dns, &hop.nh, want4, want6, &rt);
-	if (rt.naddr == 0) {
+	if (rt.naddr == 0 && hop.via != NULL) {
+		/* a next hop the admin named that does not resolve is a
+		 * setting to fix, not the recipient's fault: defer */
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], OUTCOME_DEFERRED, "4.4.4",
+			    "%s %s: %s", hop.via, hop.name,
+			    buf_cstr(&rt.fail.reason));
+		msg_info("%s: %s: %s %s: %s", qid, domain, hop.via, hop.name,
+		    buf_cstr(&rt.fail.reason));
+	} else if (rt.naddr == 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], rt.fail.status, rt.fail.dsn, "%s",
 			    buf_cstr(&rt.fail.reason));

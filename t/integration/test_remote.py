@@ -588,3 +588,24 @@ def test_tls_policy_verify_defers_unverified(net, token):
         a.ctl_ok("tls-policy", "del", "b.test")
     assert a.ctl("queue", "flush").returncode == 0
     b.wait_messages(token, "bob", domain="b.test")
+
+
+def test_transport_that_does_not_resolve_defers(net, token):
+    """A transport whose host does not exist (NXDOMAIN) is the admin's
+    typo: the mail waits with the reason instead of bouncing."""
+    a = net["a"]
+    a.ctl_ok("transport", "add", "typo.test", "nosuch.b.test")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["x@typo.test"],
+                 message(token, "x@typo.test"))
+        qid = qid_for(a, "x@typo.test", since, "deferred")
+        H.wait_for(lambda: any(p.name == qid for p in
+                               a.queue_files(("deferred",))),
+                   15, what="%s in deferred/" % qid)
+        r = a.ctl("queue", "show", qid)
+        assert "4.4.4 transport nosuch.b.test: domain nosuch.b.test does " \
+            "not exist" in r.stdout, r.stdout
+    finally:
+        a.ctl_ok("transport", "del", "typo.test")
+    a.ctl_ok("queue", "delete", qid)
