@@ -539,8 +539,9 @@ def test_connection_reused_over_tls(net, token):
 
 def test_transport_overrides_mx(net, token):
     """heraldctl transport add sends c.test's mail to B ([addr]:port, no
-    MX lookup) instead of its MX S, and a session cached for S is not
-    reused for it; transport del gives c.test its MX back, at once."""
+    MX lookup; then b.test:port, by b.test's MX) instead of its MX S, and
+    a session cached for S is not reused for it; transport del gives
+    c.test its MX back, at once."""
     a, b, script = net["a"], net["b"], net["script"]
     b.add_domain("c.test")
     b.add_user("carol@c.test")
@@ -553,6 +554,18 @@ def test_transport_overrides_mx(net, token):
                  message(token, "carol@c.test"))
         b.wait_messages(token, "carol", domain="c.test")
         a.wait_log(r"to=<carol@c\.test>, relay=127\.0\.0\.3\[127\.0\.0\.3\]"
+                   r":%d, .*status=delivered" % net["mx_port"], since=since)
+        assert not any(any("carol@c.test" in c for c in s)
+                       for s in commands_since(script, before))
+        # "host:port" without brackets: the MX hosts of host (b.test's
+        # is mx.b.test, B)
+        a.ctl_ok("transport", "add", "c.test", "b.test:%d"
+                 % net["mx_port"])
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["carol@c.test"],
+                 message(token + "-mx", "carol@c.test"))
+        b.wait_messages(token + "-mx", "carol", domain="c.test")
+        a.wait_log(r"to=<carol@c\.test>, relay=mx\.b\.test\[127\.0\.0\.3\]"
                    r":%d, .*status=delivered" % net["mx_port"], since=since)
         assert not any(any("carol@c.test" in c for c in s)
                        for s in commands_since(script, before))
