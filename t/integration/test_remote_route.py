@@ -12,6 +12,7 @@ the heraldctl commands that edit them.
      certificate of the test CA for 127.0.0.1, AUTH PLAIN LOGIN, takes
      mail only after a good AUTH; records each session's commands with
      whether TLS was on
+  L  as R, but offering only AUTH LOGIN (reached through a transport)
   P  a plain stub on 127.0.0.1: no STARTTLS; offers AUTH in plaintext
      (and would take any login), takes any mail
 
@@ -47,8 +48,10 @@ class Stub(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, addr, tls_ctx=None, auth=False, offer_auth=False):
+    def __init__(self, addr, tls_ctx=None, auth=False, offer_auth=False,
+                 mechs="PLAIN LOGIN"):
         self.tls_ctx = tls_ctx
+        self.mechs = mechs		# offered after STARTTLS
         self.auth = auth		# AUTH after STARTTLS, required for MAIL
         self.offer_auth = offer_auth	# AUTH without TLS, any login
         self.sessions = []
@@ -108,7 +111,7 @@ class StubHandler(socketserver.StreamRequestHandler):
                 if srv.tls_ctx is not None and not tls:
                     ext.append("250-STARTTLS")
                 if (srv.auth and tls) or srv.offer_auth:
-                    ext.append("250-AUTH PLAIN LOGIN")
+                    ext.append("250-AUTH " + srv.mechs)
                 ext.append("250 DSN")
                 self.reply("\r\n".join(ext))
             elif verb == "STARTTLS" and srv.tls_ctx is not None and not tls:
@@ -121,9 +124,12 @@ class StubHandler(socketserver.StreamRequestHandler):
             elif verb == "AUTH" and srv.auth and tls:
                 words = cmd.split(" ")
                 user = None
-                if words[1].upper() == "PLAIN" and len(words) == 3:
+                mech = words[1].upper()
+                if mech not in srv.mechs.split():
+                    pass
+                elif mech == "PLAIN" and len(words) == 3:
                     user = self.check_plain(words[2])
-                elif words[1].upper() == "LOGIN" and len(words) == 3:
+                elif mech == "LOGIN" and len(words) == 3:
                     self.reply("334 UGFzc3dvcmQ6")
                     pw = self.readline() or ""
                     if base64.b64decode(pw) == R_PASS.encode():
@@ -208,14 +214,17 @@ def net(tmp_path_factory):
     pki = H.make_test_pki(folder / "pki")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
-    relay = plain = a = None
+    relay = plain = login = a = None
     try:
         relay = serve(Stub(("127.0.0.1", 0), ctx, auth=True))
+        login = serve(Stub(("127.0.0.1", 0), ctx, auth=True, mechs="LOGIN"))
         plain = serve(Stub(("127.0.0.1", 0), offer_auth=True))
         rport, pport = relay.server_address[1], plain.server_address[1]
+        lport = login.server_address[1]
         pwfile = folder / "sasl_passwd"
         pwfile.write_text("# nexthop user:password\n"
-                          "[127.0.0.1]:%d %s:%s\n" % (rport, R_USER, R_PASS))
+                          "[127.0.0.1]:%d %s:%s\n" % (rport, R_USER, R_PASS)
+                          + "[127.0.0.1]:%d %s:%s\n" % (lport, R_USER, R_PASS))
         os.chmod(pwfile, 0o600)
         a = H.HeraldInstance(folder / "a", pki=pki, myhostname="mx.a.test",
                              relayhost="[127.0.0.1]:%d" % rport,
@@ -229,12 +238,13 @@ def net(tmp_path_factory):
         a.start()
         a.add_domain("a.test")
         a.add_user("alice@a.test")
-        yield {"a": a, "relay": relay, "plain": plain, "rport": rport,
-               "pport": pport, "pwfile": pwfile}
+        yield {"a": a, "relay": relay, "plain": plain, "login": login,
+               "rport": rport, "pport": pport, "lport": lport,
+               "pwfile": pwfile}
     finally:
         if a is not None:
             a.stop()
-        for srv in (relay, plain):
+        for srv in (relay, plain, login):
             if srv is not None:
                 srv.shutdown()
                 srv.server_close()
@@ -270,6 +280,27 @@ def test_relayhost_auth_after_starttls(net, token):
     assert R_PASS not in log
     assert base64.b64encode(("\0%s\0%s" % (R_USER, R_PASS)).encode()
                             ).decode() not in log
+
+
+def test_auth_login_when_plain_is_not_offered(net, token):
+    """A relay that offers only AUTH LOGIN (reached by a transport with
+    its own login) gets LOGIN, after STARTTLS, and takes the mail."""
+    a, login = net["a"], net["login"]
+    a.ctl_ok("transport", "add", "login.test", "[127.0.0.1]:%d"
+             % net["lport"])
+    try:
+        since = a.log_size()
+        sendmail(a, "x@login.test", token)
+        outcome(a, "x@login.test", since, "sent")
+        assert login.got(token)
+        s = [x for x in login.seen() if any(c.startswith("MAIL")
+                                             for _t, c in x)][0]
+        cmds = [c for _t, c in s]
+        assert cmds.index("STARTTLS") < cmds.index("AUTH LOGIN") < \
+            cmds.index("AUTHED %s" % R_USER), cmds
+        assert R_PASS not in a.log_text()
+    finally:
+        a.ctl_ok("transport", "del", "login.test")
 
 
 def test_transport_overrides_relayhost(net, token):
@@ -359,7 +390,7 @@ def test_password_file_others_can_read(net, token):
     finally:
         os.chmod(pwfile, 0o600)
     r = a.ctl("check")
-    assert re.search(r"^ok smtp_sasl_password_file: \S+: 1 login$",
+    assert re.search(r"^ok smtp_sasl_password_file: \S+: 2 logins$",
                      r.stdout, re.M), r.stdout
     assert re.search(r"^ok relayhost: \[127\.0\.0\.1\]:%d$" % net["rport"],
                      r.stdout, re.M), r.stdout
