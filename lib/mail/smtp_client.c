@@ -7,6 +7,7 @@
  * server that stalls anywhere (in a reply, in the TLS handshake, while
  * taking the content) costs at most that.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -816,6 +816,7 @@ smtp_conn_auth(struct smtp_conn *c, const struct smtp_reply *ehlo,
 {
 	const char *user = c->conf->auth_user, *pass = c->conf->auth_pass;
 	const char *mechs = NULL;
+	size_t rawlen = strlen(user) + strlen(pass) + 2;
 	struct buf line = BUF_INIT, raw = BUF_INIT;
 	int rc = -1;
 
@@ -829,6 +830,10 @@ smtp_conn_auth(struct smtp_conn *c, const struct smtp_reply *ehlo,
 		    "for it (smtp_sasl_password_file)", c->host);
 		return -1;
 	}
+	/* room for everything at once: a buffer that grew would leave a
+	 * copy of the password behind in freed memory */
+	buf_reserve(&raw, rawlen + 1);
+	buf_reserve(&line, 16 + 4 * ((rawlen + 2) / 3) + 3);
 	if (smtp_conn_mech(mechs, "PLAIN")) {
 		/* RFC 4616: authzid NUL authcid NUL passwd */
 		buf_putc(&raw, '\0');
