@@ -7,7 +7,7 @@
  * required: else defer, never plaintext), verify (encrypt, and the
  * certificate chains to a trusted CA and names the host), dane (for now
  * enforced as encrypt; the TLSA check comes with DANE support). Keyed by
- * the recipient domain, whatever its next hop. Read by remote at every
+ * the recipient domain, whatever its next hop. Read by qmgr for every
  * request: no reload.
  */
 #include <stdio.h>

@@ -6,7 +6,8 @@
  * smtp:[host]:port"): "[host]:port" or "[host]" is that host itself, no
  * MX lookup; "host:port" or "host" the MX hosts of host. It overrides
  * relayhost for that domain. A hosted domain's mail is delivered here,
- * so it gets no transport. remote reads the table at every request: a
+ * so it gets no transport. qmgr reads the table for every remote
+ * request (and sends the entry along to the agent): a
  * change needs no reload.
  */
 #include <stdio.h>

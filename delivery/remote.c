@@ -11,9 +11,10 @@
  *	<spool>/private/remote; each process accepts one connection from
  *	qmgr and serves its requests one at a time until qmgr closes it.
  *
- *	A request names a queue file and recipients of one domain. Its next
- *	hop is the domain's transport (directory, heraldctl transport add),
- *	else relayhost, else the domain's own MX (remote_hop.c); a next hop
+ *	A request names a queue file and recipients of one domain, with the
+ *	domain's transport and TLS policy that qmgr found in the directory
+ *	(heraldctl transport add, tls-policy set). Its next hop is that
+ *	transport, else relayhost, else the domain's own MX (remote_hop.c); a next hop
  *	"[host]:port" is that host, no MX lookup. For the MX, remote
  *	looks up the domain's MX records with lib/mail/dns.c (preference
  *	order, random among equals; no MX: the domain's own A/AAAA; a null
@@ -55,9 +56,12 @@
  *
  * PROTOCOL
  *	qmgr -> remote, on a persistent connection, one request at a time:
- *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
+ *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...
+ *	   [, nexthop=[host]:port][, tls_policy=LEVEL][, route_error=TEXT]}
  *	  with the queue file attached (SCM_RIGHTS, opened read-only); the
- *	  recipients are of one domain
+ *	  recipients are of one domain; nexthop and tls_policy are the
+ *	  domain's entries in the directory, route_error says qmgr could not
+ *	  look them up (every recipient is deferred with it)
  *	remote -> qmgr:
  *	  {status=ok} then per requested recipient, in request order,
  *	  {rcpt_index=I, result=delivered|deferred|bounced, dsn=X.Y.Z,
@@ -72,9 +76,10 @@
  * SECURITY
  *	remote runs as herald_user, dropped by the service skeleton before
  *	the first accept; it reads the queue file qmgr hands it (read-only
- *	descriptor), the directory (transports, TLS policies; read-only)
- *	and smtp_sasl_password_file, which it refuses to use when anybody
- *	but herald_user and root could read it; it never logs a password.
+ *	descriptor) and smtp_sasl_password_file, which it refuses to use
+ *	when anybody but herald_user and root could read it; it never logs
+ *	a password. It has no access to the directory: qmgr sends it the
+ *	domain's transport and TLS policy, which it checks again.
  *	It talks to the network. Everything a
  *	remote server sends is bounded (smtp_reply.c: 512-byte lines, 100
  *	lines a reply; per-stage deadlines) and reaches qmgr only as reason
@@ -84,7 +89,7 @@
  *	myhostname, herald_user, remote_processes,
  *	remote_destination_concurrency_limit (read by qmgr), delivery_timeout,
  *	inet_protocols, smtp_tls_security_level, relayhost,
- *	smtp_sasl_password_file, smtp_tls_ca_file, data_directory, smtp_port,
+ *	smtp_sasl_password_file, smtp_tls_ca_file, smtp_port,
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
  *	smtp_data_done_timeout, smtp_connection_cache_time_limit,
@@ -100,7 +105,6 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/tls.h"
-#include "mail/dir.h"
 #include "mail/dns.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
@@ -109,9 +113,8 @@
 
 static struct dns *remote_dns;		/* made after the drop */
 static SSL_CTX *remote_tls;		/* client context, NULL: no TLS */
-static struct dir *remote_dir;		/* transports, TLS policies */
 
-/* remote_init - resolver, TLS context and directory, after the drop */
+/* remote_init - resolver and TLS context, after the privilege drop */
 static void
 remote_init(struct service *svc)
 {
@@ -124,9 +127,6 @@ remote_init(struct service *svc)
 	if ((remote_tls = tls_client_ctx_new(var_smtp_tls_ca_file,
 	    &why)) == NULL)
 		msg_warn("no TLS for remote delivery: %s", buf_cstr(&why));
-	buf_reset(&why);
-	if (dir_open(var_data_directory, DIR_READ, &remote_dir, &why) < 0)
-		msg_fatal("directory: %s", buf_cstr(&why));
 	buf_free(&why);
 }
 
@@ -180,8 +180,7 @@ remote_serve(struct service *svc, int sock, const struct service_listener *l)
 				    buf_cstr(&why));
 			break;
 		}
-		r = remote_request(remote_dns, remote_dir, remote_tls, sock,
-		    &req, qfd);
+		r = remote_request(remote_dns, remote_tls, sock, &req, qfd);
 		if (qfd >= 0 && close(qfd) < 0)
 			msg_warn("close queue file: %m");
 		if (r < 0)

@@ -22,7 +22,6 @@
 #include "mail/nexthop.h"
 #include "mail/outcome.h"
 
-struct dir;
 struct ipc_msg;
 struct smtp_client_conf;
 struct smtp_session;
@@ -69,10 +68,10 @@ void remote_route(struct dns *dns, const struct nexthop *nh, bool want4,
 /* remote_route_free - release rt */
 void remote_route_free(struct remote_route *rt);
 
-/* remote_hop_find - the next hop of domain (transport in dir, which may
- * be NULL, else relayhost, else by MX) with its credentials; -1 with
- * why: defer (a bad transport, an unusable password file) */
-int remote_hop_find(struct dir *dir, const char *domain,
+/* remote_hop_find - the next hop of domain (transport, the text qmgr
+ * sent or NULL; else relayhost, else by MX) with its credentials; -1
+ * with why: defer (a bad transport, an unusable password file) */
+int remote_hop_find(const char *transport, const char *domain,
     struct remote_hop *hop, struct buf *why);
 /* remote_hop_free - wipe and free hop's credentials */
 void remote_hop_free(struct remote_hop *hop);
@@ -80,8 +79,8 @@ void remote_hop_free(struct remote_hop *hop);
 /* remote_request - serve one request (req with the queue file qfd) and
  * send the reply on sock; -1 if it was malformed or the reply could not
  * be sent (drop the connection) */
-int remote_request(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
-    int sock, const struct ipc_msg *req, int qfd);
+int remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
+    const struct ipc_msg *req, int qfd);
 
 /* The cache key says what a session is good for: the next hop, the TLS
  * level and the login (remote_request.c makes it), so mail for several

@@ -1,6 +1,6 @@
 /*
  * remote_hop - where one request's mail goes: the recipient domain's
- * transport (heraldctl transport add, in the directory), else relayhost,
+ * transport (heraldctl transport add; qmgr sends it), else relayhost,
  * else the domain's own MX hosts; and the credentials for that next hop
  * from smtp_sasl_password_file.
  *
@@ -15,7 +15,6 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
-#include "mail/dir.h"
 #include "mail/params.h"
 #include "mail/saslpass.h"
 #include "remote.h"
@@ -35,22 +34,14 @@ remote_hop_creds(struct remote_hop *hop, struct buf *why)
 
 /* remote_hop_find - the next hop of domain; -1 with why (defer) */
 int
-remote_hop_find(struct dir *dir, const char *domain, struct remote_hop *hop,
-    struct buf *why)
+remote_hop_find(const char *transport, const char *domain,
+    struct remote_hop *hop, struct buf *why)
 {
-	struct buf value = BUF_INIT, err = BUF_INIT;
-	int r = 0;
+	struct buf err = BUF_INIT;
 
 	memset(hop, 0, sizeof(*hop));
-	if (dir != NULL)
-		r = dir_transport_get(dir, domain, &value, &err);
-	if (r < 0) {
-		buf_printf(why, "cannot look up the transport of %s: %s",
-		    domain, buf_cstr(&err));
-		goto fail;
-	}
-	if (r == 1) {
-		if (nexthop_parse(buf_cstr(&value), &hop->nh, &err) < 0) {
+	if (transport != NULL) {
+		if (nexthop_parse(transport, &hop->nh, &err) < 0) {
 			buf_printf(why, "transport of %s: %s", domain,
 			    buf_cstr(&err));
 			goto fail;
@@ -71,11 +62,9 @@ remote_hop_find(struct dir *dir, const char *domain, struct remote_hop *hop,
 	nexthop_text(&hop->nh, hop->name, sizeof(hop->name));
 	if (remote_hop_creds(hop, why) < 0)
 		goto fail;
-	buf_free(&value);
 	buf_free(&err);
 	return 0;
 fail:
-	buf_free(&value);
 	buf_free(&err);
 	remote_hop_free(hop);
 	return -1;

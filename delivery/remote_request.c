@@ -12,7 +12,8 @@
  * reason. Once a server took MAIL FROM, its replies decide: 2xx
  * delivered, 4xx and network errors deferred, 5xx bounced. The next hop
  * is the domain's transport, else relayhost, else its MX (remote_hop.c);
- * the TLS level is the domain's policy, else smtp_tls_security_level,
+ * the TLS level is the domain's policy, else smtp_tls_security_level
+ * (transport and policy come from qmgr, in the request),
  * and at least verify where credentials are sent (remote_tls_level). A
  * session cached for the same next hop, level and login (remote_cache.c)
  * is tried first; the session that took the transaction is offered to
@@ -35,7 +36,6 @@
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/addr.h"
-#include "mail/dir.h"
 #include "mail/ipc.h"
 #include "mail/mime_8to7.h"
 #include "mail/params.h"
@@ -204,35 +204,25 @@ remote_tls_word(const char *w, enum smtp_tls_level *level_r)
 }
 
 /* remote_tls_level - the TLS level for domain's mail over hop: the
- * domain's policy in the directory, else smtp_tls_security_level; raised
- * to verify when credentials go to hop (AUTH never goes to a server that
- * is not proven). -1 with why: defer */
+ * domain's policy (the word qmgr sent from the directory, or NULL), else
+ * smtp_tls_security_level; raised to verify when credentials go to hop
+ * (AUTH never goes to a server that is not proven). -1 with why: defer */
 static int
-remote_tls_level(struct dir *dir, const char *domain,
+remote_tls_level(const char *policy, const char *domain,
     const struct remote_hop *hop, enum smtp_tls_level *level_r,
     struct buf *why)
 {
-	struct buf word = BUF_INIT, err = BUF_INIT;
-	int r = 0;
-
-	if (dir != NULL)
-		r = dir_tls_policy_get(dir, domain, &word, &err);
-	if (r < 0) {
-		buf_printf(why, "cannot look up the TLS policy of %s: %s",
-		    domain, buf_cstr(&err));
-	} else if (r == 1 && remote_tls_word(buf_cstr(&word), level_r) < 0) {
+	if (policy != NULL && remote_tls_word(policy, level_r) < 0) {
 		buf_printf(why, "TLS policy of %s: unknown level \"%.40s\"",
-		    domain, buf_cstr(&word));
-		r = -1;
-	} else if (r == 0 && remote_tls_word(var_smtp_tls_security_level,
-	    level_r) < 0) {
-		*level_r = SMTP_TLS_MAY;	/* checked at load: not seen */
+		    domain, policy);
+		return -1;
 	}
-	if (r >= 0 && hop->user != NULL && *level_r < SMTP_TLS_VERIFY)
+	if (policy == NULL && remote_tls_word(var_smtp_tls_security_level,
+	    level_r) < 0)
+		*level_r = SMTP_TLS_MAY;	/* checked at load: not seen */
+	if (hop->user != NULL && *level_r < SMTP_TLS_VERIFY)
 		*level_r = SMTP_TLS_VERIFY;
-	buf_free(&word);
-	buf_free(&err);
-	return r < 0 ? -1 : 0;
+	return 0;
 }
 
 /* remote_cache_key - what a cached session is good for */
@@ -355,7 +345,7 @@ remote_deliver(const char *qid, const char *key,
 
 /* remote_run - route and deliver the recipients idx[0..n) of qf */
 static void
-remote_run(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
+remote_run(struct dns *dns, struct ssl_ctx_st *tls, const struct ipc_msg *req,
     const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
     struct outcome *out, bool *nodsn_r)
@@ -418,8 +408,13 @@ remote_run(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
 	    (var_delivery_timeout * 1000 / 2 < REMOTE_DEADLINE_MARGIN ?
 	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
-	if (remote_hop_find(dir, domain, &hop, &why) < 0 ||
-	    remote_tls_level(dir, domain, &hop, &conf.tls, &why) < 0) {
+	memset(&hop, 0, sizeof(hop));
+	if (ipc_get_str(req, IPC_ROUTE_ERROR) != NULL)
+		buf_puts(&why, ipc_get_str(req, IPC_ROUTE_ERROR));
+	if (why.len > 0 || remote_hop_find(ipc_get_str(req, IPC_NEXTHOP),
+	    domain, &hop, &why) < 0 ||
+	    remote_tls_level(ipc_get_str(req, IPC_TLS_POLICY), domain, &hop,
+	    &conf.tls, &why) < 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.5", "%s",
 			    buf_cstr(&why));
@@ -465,8 +460,8 @@ out:
 
 /* remote_request - serve one request */
 int
-remote_request(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
-    int sock, const struct ipc_msg *req, int qfd)
+remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
+    const struct ipc_msg *req, int qfd)
 {
 	struct buf why = BUF_INIT;
 	struct ipc_msg reply;
@@ -513,7 +508,7 @@ remote_request(struct dns *dns, struct dir *dir, struct ssl_ctx_st *tls,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, dir, tls, qid, qf, qfd, idx, n, out, &nodsn);
+		remote_run(dns, tls, req, qid, qf, qfd, idx, n, out, &nodsn);
 	}
 	ipc_msg_init(&reply);
 	ipc_put_str(&reply, IPC_STATUS, "ok");

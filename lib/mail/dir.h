@@ -107,7 +107,8 @@ int dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
     void *ctx, struct buf *why);
 
 /*
- * Routing tables of other domains (heraldctl writes, remote reads):
+ * Routing tables of other domains (heraldctl writes; qmgr reads them
+ * for each remote request and sends them along):
  * transports (a domain's next hop, "[host]:port" or "host[:port]",
  * instead of its MX) and TLS policies (none|may|encrypt|verify|dane,
  * over smtp_tls_security_level). The values are stored as given; the

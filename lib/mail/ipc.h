@@ -36,6 +36,9 @@
 #define IPC_SENDER "sender"
 #define IPC_RCPT "rcpt"			/* recipient address */
 #define IPC_RCPT_INDEX "rcpt_index"	/* recipient's index in the queue file */
+#define IPC_NEXTHOP "nexthop"		/* remote: the domain's transport */
+#define IPC_TLS_POLICY "tls_policy"	/* remote: the domain's TLS level */
+#define IPC_ROUTE_ERROR "route_error"	/* remote: defer, qmgr could not look */
 #define IPC_ORCPT "orcpt"		/* original recipient (DSN ORCPT) */
 #define IPC_DSN_CODE "dsn"		/* enhanced status code, "5.1.1" */
 /* per recipient "1": delivered to a server without DSN (RFC 3461) */
