@@ -29,11 +29,18 @@
  *	and qmgr retries with its backoff.
  *
  *	The TLS level is the domain's policy (heraldctl tls-policy), else
- *	smtp_tls_security_level; at least verify for a next hop with
- *	credentials in smtp_sasl_password_file, which get AUTH PLAIN or
- *	LOGIN only over verified TLS. The client (lib/mail/smtp_client.c)
- *	uses STARTTLS whenever the server offers it (may) and logs the
- *	protocol, cipher and whether the certificate verified; it sends
+ *	smtp_tls_security_level, chosen in remote_tls_level(); at least
+ *	verify for a next hop with credentials in smtp_sasl_password_file,
+ *	which get AUTH PLAIN or LOGIN only over verified TLS. The client
+ *	(lib/mail/smtp_client.c) uses STARTTLS whenever the server offers
+ *	it (may; encrypt requires it, verify also a certificate from
+ *	smtp_tls_ca_file or the system CA store naming the host) and logs
+ *	the protocol, cipher and how far the certificate was trusted. With
+ *	dane, a host whose MX and address records are DNSSEC-secure (or the
+ *	host of a "[host]" next hop whose address records are) and that
+ *	has usable TLSA records (remote_mx.c, lib/mail/dane.c) gets DANE
+ *	(RFC 7672): STARTTLS and a certificate matching them, else the host
+ *	fails with 4.7.5, never plaintext. It sends
  *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
  *	on to servers with DSN, sends 8-bit content to a server without
  *	8BITMIME as quoted-printable (lib/mail/mime_8to7.c), and bounces at

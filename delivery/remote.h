@@ -21,9 +21,9 @@
 #include "mail/dns.h"
 #include "mail/nexthop.h"
 #include "mail/outcome.h"
+#include "mail/smtp_client.h"
 
 struct ipc_msg;
-struct smtp_client_conf;
 struct smtp_session;
 struct ssl_ctx_st;
 
@@ -47,6 +47,15 @@ struct remote_addr {
 	char host[DNS_NAME_MAX + 1];	/* MX host name, or the domain */
 	int family;			/* AF_INET or AF_INET6 */
 	uint8_t addr[16];
+	size_t tls;			/* its host's TLS: route->tls[tls] */
+};
+
+/* the TLS one host gets: the destination's level, or with dane what
+ * its TLSA records say (RFC 7672 2.2) */
+struct remote_tls {
+	enum smtp_tls_level level;
+	char base[DNS_NAME_MAX + 1];	/* SMTP_TLS_DANE: TLSA base domain */
+	struct dns_result tlsa;		/* SMTP_TLS_DANE: the records */
 };
 
 /* where a domain's mail goes, or why it cannot go anywhere */
@@ -54,6 +63,8 @@ struct remote_route {
 	struct remote_addr *addr;	/* in the order to try */
 	size_t naddr;
 	int port;			/* of every address */
+	struct remote_tls *tls;		/* per host with addresses */
+	size_t ntls;
 	struct outcome fail;		/* naddr == 0: defer or bounce */
 };
 
@@ -62,9 +73,13 @@ struct remote_route {
 void remote_mx_order(struct dns_rr *rr, size_t n, size_t (*rnd)(size_t));
 /* remote_route - the addresses of the next hop: of nh->host's mail
  * exchangers (nh->mx), else of nh->host itself; families as
- * inet_protocols says (want4, want6); rt->fail set when there are none */
+ * inet_protocols says (want4, want6); with the TLS each host gets at the
+ * destination's level (dane: the hosts' TLSA records are looked up, for
+ * MX hosts and for the host of a bracketed next hop; a host whose TLSA
+ * lookup fails or is bogus is left out); rt->fail set when there are
+ * none */
 void remote_route(struct dns *dns, const struct nexthop *nh, bool want4,
-    bool want6, struct remote_route *rt);
+    bool want6, enum smtp_tls_level level, struct remote_route *rt);
 /* remote_route_free - release rt */
 void remote_route_free(struct remote_route *rt);
 
@@ -75,6 +90,14 @@ int remote_hop_find(const char *transport, const char *domain,
     struct remote_hop *hop, struct buf *why);
 /* remote_hop_free - wipe and free hop's credentials */
 void remote_hop_free(struct remote_hop *hop);
+
+/* remote_tls_level - the TLS level for mail to domain: its policy
+ * (heraldctl tls-policy: the word qmgr sent, NULL: none), else
+ * smtp_tls_security_level; the one place that chooses it. A policy
+ * word this agent does not know sets why (the caller defers) and gives
+ * verify, so that even a caller that did not look would not downgrade */
+enum smtp_tls_level remote_tls_level(const char *domain, const char *policy,
+    struct buf *why);
 
 /* remote_request - serve one request (req with the queue file qfd) and
  * send the reply on sock; -1 if it was malformed or the reply could not

@@ -13,8 +13,10 @@
  * delivered, 4xx and network errors deferred, 5xx bounced. The next hop
  * is the domain's transport, else relayhost, else its MX (remote_hop.c);
  * the TLS level is the domain's policy, else smtp_tls_security_level
- * (transport and policy come from qmgr, in the request),
- * and at least verify where credentials are sent (remote_tls_level). A
+ * (transport and policy come from qmgr, in the request; remote_tls_level
+ * is the one place that picks it), at least verify where credentials
+ * are sent, and with dane per host what its TLSA records say
+ * (remote_mx.c). A
  * session cached for the same next hop, level and login (remote_cache.c)
  * is tried first; the session that took the transaction is offered to
  * the cache afterwards.
@@ -180,49 +182,28 @@ remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 	}
 }
 
-/* remote_tls_word - a level's name (herald.conf, heraldctl tls-policy)
- * as the client's enum; -1: not a level */
-static int
-remote_tls_word(const char *w, enum smtp_tls_level *level_r)
+/* remote_tls_level - the TLS level for mail to domain: the one place
+ * that chooses it */
+enum smtp_tls_level
+remote_tls_level(const char *domain, const char *policy, struct buf *why)
 {
-	if (strcmp(w, "none") == 0)
-		*level_r = SMTP_TLS_NONE;
-	else if (strcmp(w, "may") == 0)
-		*level_r = SMTP_TLS_MAY;
-	else if (strcmp(w, "encrypt") == 0)
-		*level_r = SMTP_TLS_ENCRYPT;
-	else if (strcmp(w, "verify") == 0)
-		*level_r = SMTP_TLS_VERIFY;
-	else if (strcmp(w, "dane") == 0)
-		/* the TLSA check is not there yet (s10-dane): until it
-		 * is, a dane policy at least never falls back to
-		 * plaintext */
-		*level_r = SMTP_TLS_ENCRYPT;
-	else
-		return -1;
-	return 0;
-}
+	static const char *const names[] = {
+		[SMTP_TLS_NONE] = "none",
+		[SMTP_TLS_MAY] = "may",
+		[SMTP_TLS_ENCRYPT] = "encrypt",
+		[SMTP_TLS_VERIFY] = "verify",
+		[SMTP_TLS_DANE] = "dane",
+	};
+	const char *w = policy != NULL ? policy : var_smtp_tls_security_level;
 
-/* remote_tls_level - the TLS level for domain's mail over hop: the
- * domain's policy (the word qmgr sent from the directory, or NULL), else
- * smtp_tls_security_level; raised to verify when credentials go to hop
- * (AUTH never goes to a server that is not proven). -1 with why: defer */
-static int
-remote_tls_level(const char *policy, const char *domain,
-    const struct remote_hop *hop, enum smtp_tls_level *level_r,
-    struct buf *why)
-{
-	if (policy != NULL && remote_tls_word(policy, level_r) < 0) {
-		buf_printf(why, "TLS policy of %s: unknown level \"%.40s\"",
-		    domain, policy);
-		return -1;
-	}
-	if (policy == NULL && remote_tls_word(var_smtp_tls_security_level,
-	    level_r) < 0)
-		*level_r = SMTP_TLS_MAY;	/* checked at load: not seen */
-	if (hop->user != NULL && *level_r < SMTP_TLS_VERIFY)
-		*level_r = SMTP_TLS_VERIFY;
-	return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(w, names[i]) == 0)
+			return (enum smtp_tls_level)i;
+	if (policy == NULL)
+		return SMTP_TLS_MAY;	/* checked at load: not seen */
+	buf_printf(why, "TLS policy of %s: unknown level \"%.40s\"", domain,
+	    policy);
+	return SMTP_TLS_VERIFY;
 }
 
 /* remote_cache_key - what a cached session is good for */
@@ -232,6 +213,17 @@ remote_cache_key(const struct remote_hop *hop, enum smtp_tls_level level,
 {
 	snprintf(key, size, "%s tls=%d user=%s", hop->name, (int)level,
 	    hop->user != NULL ? hop->user : "");
+}
+
+/* remote_tls_text - how a host's TLS was, for its log line */
+static void
+remote_tls_text(const struct smtp_client_info *info, struct buf *out)
+{
+	buf_printf(out, "TLS %s, certificate %s, %s TLS connection",
+	    buf_cstr(&info->tls), info->verified ? "verified" :
+	    "not verified", info->trust);
+	if (info->dane[0] != '\0')
+		buf_printf(out, " (DANE) by %s", info->dane);
 }
 
 /* remote_log_outcomes - one log line per recipient */
@@ -291,13 +283,28 @@ remote_deliver(const char *qid, const char *key,
     const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r)
 {
 	struct buf why = BUF_INIT;
+	char dsn[8] = "4.4.1";
 
 	for (size_t i = 0; i < rt->naddr; i++) {
 		const struct remote_addr *a = &rt->addr[i];
+		const struct remote_tls *t = &rt->tls[a->tls];
 		struct smtp_client_info info = {.tls = BUF_INIT};
+		struct smtp_client_conf hc = *conf;
 		struct smtp_session *s;
 		char text[64], relay[REMOTE_RELAY_MAX];
 		int fd;
+
+		/* the host's own level: with dane, what its TLSA say; never
+		 * below verify where credentials go (remote_run) */
+		hc.tls = t->level;
+		if (t->level == SMTP_TLS_DANE) {
+			hc.tlsa = t->tlsa.rr;
+			hc.ntlsa = t->tlsa.nrr;
+			hc.tlsa_base = t->base;
+		} else if (conf->auth_user != NULL &&
+		    hc.tls < SMTP_TLS_VERIFY) {
+			hc.tls = SMTP_TLS_VERIFY;
+		}
 
 		if (conf->deadline > 0 &&
 		    evloop_clock() >= conf->deadline) {
@@ -314,13 +321,16 @@ remote_deliver(const char *qid, const char *key,
 		}
 		snprintf(relay, sizeof(relay), "%s[%s]:%d", a->host, text,
 		    rt->port);
-		s = smtp_client_open(fd, a->host, conf, &info, &why);
-		if (info.tls.len > 0)
-			msg_info("%s: %s: TLS %s, certificate %s", qid, relay,
-			    buf_cstr(&info.tls), info.verified ? "verified" :
-			    "not verified");
-		else if (s != NULL)
+		s = smtp_client_open(fd, a->host, &hc, &info, &why);
+		if (info.tls.len > 0) {
+			struct buf line = BUF_INIT;
+
+			remote_tls_text(&info, &line);
+			msg_info("%s: %s: %s", qid, relay, buf_cstr(&line));
+			buf_free(&line);
+		} else if (s != NULL) {
 			msg_info("%s: %s: no TLS (plaintext)", qid, relay);
+		}
 		buf_free(&info.tls);
 		if (s != NULL) {
 			/* on a fresh session "nothing decided" (-1) still
@@ -336,9 +346,12 @@ remote_deliver(const char *qid, const char *key,
 		if (close(fd) < 0)
 			msg_warn("%s: close: %m", qid);
 		msg_info("%s: %s: %s", qid, relay, buf_cstr(&why));
+		/* the last host's failure speaks: a TLS policy one as such */
+		str_lcpy(dsn, info.fail_dsn[0] != '\0' ? info.fail_dsn :
+		    "4.4.1", sizeof(dsn));
 	}
 	for (size_t k = 0; k < env->nrcpt; k++)
-		outcome_set(&out[k], OUTCOME_DEFERRED, "4.4.1", "%s",
+		outcome_set(&out[k], OUTCOME_DEFERRED, dsn, "%s",
 		    why.len ? buf_cstr(&why) : "no mail exchanger to try");
 	buf_free(&why);
 }
@@ -411,16 +424,20 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const struct ipc_msg *req,
 	memset(&hop, 0, sizeof(hop));
 	if (ipc_get_str(req, IPC_ROUTE_ERROR) != NULL)
 		buf_puts(&why, ipc_get_str(req, IPC_ROUTE_ERROR));
-	if (why.len > 0 || remote_hop_find(ipc_get_str(req, IPC_NEXTHOP),
-	    domain, &hop, &why) < 0 ||
-	    remote_tls_level(ipc_get_str(req, IPC_TLS_POLICY), domain, &hop,
-	    &conf.tls, &why) < 0) {
+	if (why.len == 0 && remote_hop_find(ipc_get_str(req, IPC_NEXTHOP),
+	    domain, &hop, &why) == 0)
+		conf.tls = remote_tls_level(domain, ipc_get_str(req,
+		    IPC_TLS_POLICY), &why);
+	if (why.len > 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.5", "%s",
 			    buf_cstr(&why));
 		msg_warn("%s: %s: %s", qid, domain, buf_cstr(&why));
 		goto out;
 	}
+	/* AUTH never goes to a server that is not proven */
+	if (hop.user != NULL && conf.tls < SMTP_TLS_VERIFY)
+		conf.tls = SMTP_TLS_VERIFY;
 	if (hop.via != NULL)
 		msg_debug("%s: %s: next hop %s (%s)", qid, domain, hop.name,
 		    hop.via);
@@ -430,14 +447,16 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const struct ipc_msg *req,
 	/* a session cached for the next hop first: no DNS, no handshake */
 	if (remote_deliver_cached(qid, key, &conf, &env, out, nodsn_r))
 		goto out;
-	remote_route(dns, &hop.nh, want4, want6, &rt);
+	remote_route(dns, &hop.nh, want4, want6, conf.tls, &rt);
 	if (rt.naddr == 0 && hop.via != NULL) {
 		/* a next hop the admin named that does not resolve is a
-		 * setting to fix, not the recipient's fault: defer */
+		 * setting to fix, not the recipient's fault: defer (a TLS
+		 * policy failure, DANE's 4.7.5, says so) */
 		for (size_t i = 0; i < n; i++)
-			outcome_set(&out[i], OUTCOME_DEFERRED, "4.4.4",
-			    "%s %s: %s", hop.via, hop.name,
-			    buf_cstr(&rt.fail.reason));
+			outcome_set(&out[i], OUTCOME_DEFERRED,
+			    strncmp(rt.fail.dsn, "4.7.", 4) == 0 ?
+			    rt.fail.dsn : "4.4.4", "%s %s: %s", hop.via,
+			    hop.name, buf_cstr(&rt.fail.reason));
 		msg_info("%s: %s: %s %s: %s", qid, domain, hop.via, hop.name,
 		    buf_cstr(&rt.fail.reason));
 	} else if (rt.naddr == 0) {

@@ -92,45 +92,6 @@ imap_text_fold_cp(unsigned c)
 	return imap_text_fold_search(c);
 }
 
-/* imap_text_utf8 - the code point of the well-formed UTF-8 sequence at
- * p[0..n) and its length in *len, or -1 (then *len is the bytes to copy
- * as they are: the lead byte and its continuation bytes) */
-static long
-imap_text_utf8(const unsigned char *p, size_t n, size_t *len)
-{
-	unsigned c = p[0], min;
-	size_t need, k;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		need = 0;
-		min = 0;
-	}
-	for (k = 1; k < need && k < n && (p[k] & 0xc0) == 0x80; k++)
-		c = (c << 6) | (p[k] & 0x3f);
-	if (need == 0 || k < need || c < min || c > 0x10ffff ||
-	    (c >= 0xd800 && c <= 0xdfff)) {
-		k = 1;
-		while (k < n && (p[k] & 0xc0) == 0x80)
-			k++;
-		*len = k;
-		return -1;
-	}
-	*len = need;
-	return (long)c;
-}
-
 /* imap_text_putcp - append code point c as UTF-8 */
 static void
 imap_text_putcp(struct buf *out, unsigned c)
@@ -160,7 +121,7 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 	while (i < n) {
 		unsigned c = p[i];
 		size_t len;
-		long cp;
+		uint32_t cp;
 
 		if (c < 0x80 && out->limit == 0) {
 			/*
@@ -188,11 +149,16 @@ imap_text_fold(struct buf *out, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		cp = imap_text_utf8(p + i, n - i, &len);
-		if (cp < 0)
+		if ((len = charset_utf8_decode(p + i, n - i, &cp)) > 0) {
+			imap_text_putcp(out, imap_text_fold_cp(cp));
+		} else {
+			/* ill-formed: the lead byte and its continuation
+			 * bytes as they are */
+			len = 1;
+			while (i + len < n && (p[i + len] & 0xc0) == 0x80)
+				len++;
 			buf_append(out, p + i, len);
-		else
-			imap_text_putcp(out, imap_text_fold_cp((unsigned)cp));
+		}
 		i += len;
 	}
 }

@@ -184,6 +184,36 @@ search_needs(const struct imap_search *n, bool *rec, bool *emailid)
 	}
 }
 
+/*
+ * search_in_view - true when every key of the program is answered by the
+ * session's view alone (flags, keywords, sequence and UID sets, MODSEQ):
+ * such a SEARCH (the common UNSEEN, DELETED, UID n:*) runs on the loop,
+ * without waiting behind other sessions' index work in the job pool.
+ */
+static bool
+search_in_view(const struct imap_search *n)
+{
+	for (; n != NULL; n = n->next) {
+		switch (n->key) {
+		case IMAP_SK_AND: case IMAP_SK_OR: case IMAP_SK_NOT:
+		case IMAP_SK_SEQSET: case IMAP_SK_UID: case IMAP_SK_ALL:
+		case IMAP_SK_ANSWERED: case IMAP_SK_DELETED: case IMAP_SK_DRAFT:
+		case IMAP_SK_FLAGGED: case IMAP_SK_SEEN:
+		case IMAP_SK_UNANSWERED: case IMAP_SK_UNDELETED:
+		case IMAP_SK_UNDRAFT: case IMAP_SK_UNFLAGGED:
+		case IMAP_SK_UNSEEN: case IMAP_SK_NEW: case IMAP_SK_OLD:
+		case IMAP_SK_RECENT: case IMAP_SK_KEYWORD:
+		case IMAP_SK_UNKEYWORD: case IMAP_SK_MODSEQ:
+			break;
+		default:
+			return false;
+		}
+		if (!search_in_view(n->child))
+			return false;
+	}
+	return true;
+}
+
 /* search_map - the imap_mailbox_src file of message i */
 static int
 search_map(void *ctx, uint32_t i, const char **p, size_t *n)
@@ -280,13 +310,12 @@ search_program(struct search *se)
 	    &se->sp.search : &se->tp.search;
 }
 
-/* search_run - a slice of the evaluation on a job thread; when all is
- * looked at, the order, the answer and what SAVE keeps */
+/* search_step - a slice of the evaluation (on a job thread, or on the
+ * loop for a program search_in_view answers); when all is looked at, the
+ * order, the answer and what SAVE keeps */
 static void
-search_run(struct imapd_job *job, struct mindex *ix)
+search_step(struct search *se, struct mindex *ix)
 {
-	struct search *se = job->ctx;
-
 	se->ix = ix;
 	se->have_cur = false;
 	if (imap_search_step(&se->ev, SEARCH_STEP_BYTES) == IMAP_SEARCH_MORE)
@@ -311,23 +340,21 @@ out:
 	se->ix = NULL;
 }
 
+/* search_run - the job: a slice of se */
+static void
+search_run(struct imapd_job *job, struct mindex *ix)
+{
+	search_step(job->ctx, ix);
+}
+
 static void search_submit(struct imapd_session *s, struct search *se);
+static void search_answer(struct imapd_session *s, struct search *se);
 
 /* search_done - in the loop: the next slice, or the answer */
 static void
 search_done(struct imapd_job *job, struct imapd_session *s)
 {
-	static const char *const tagged[3][2] = {
-		{"OK SEARCH completed",
-		    "OK [EXPUNGEISSUED] SEARCH completed"},
-		{"OK SORT completed", "OK [EXPUNGEISSUED] SORT completed"},
-		{"OK THREAD completed",
-		    "OK [EXPUNGEISSUED] THREAD completed"},
-	};
 	struct search *se = job->ctx;
-	struct imapd_sel *sel;
-	const char *p, *e;
-	bool uid = se->uid;
 
 	imapd_job_free(&job);
 	if (s->base.closed || s->sel == NULL || s->sel->folder == NULL) {
@@ -338,7 +365,25 @@ search_done(struct imapd_job *job, struct imapd_session *s)
 		search_submit(s, se);
 		return;
 	}
-	sel = s->sel;
+	search_answer(s, se);
+}
+
+/* search_answer - in the loop: se is done; write its answer, keep what
+ * SAVE keeps, and finish the command */
+static void
+search_answer(struct imapd_session *s, struct search *se)
+{
+	static const char *const tagged[3][2] = {
+		{"OK SEARCH completed",
+		    "OK [EXPUNGEISSUED] SEARCH completed"},
+		{"OK SORT completed", "OK [EXPUNGEISSUED] SORT completed"},
+		{"OK THREAD completed",
+		    "OK [EXPUNGEISSUED] THREAD completed"},
+	};
+	struct imapd_sel *sel = s->sel;
+	const char *p, *e;
+	bool uid = se->uid;
+
 	/* the answer, a line at a time (it ends in CRLF) */
 	p = se->out.data;
 	e = p + se->out.len;
@@ -448,6 +493,13 @@ search_start(struct imapd_session *s, struct search *se)
 	if (se->ev.uses_modseq) {
 		imapd_sel_condstore(s);
 		se->condstore = true;
+	}
+	if (se->kind == K_SEARCH && !se->need_rec &&
+	    search_in_view(prog->root)) {
+		while (!se->done)
+			search_step(se, NULL);
+		search_answer(s, se);
+		return;
 	}
 	search_submit(s, se);
 }

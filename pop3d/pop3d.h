@@ -273,8 +273,6 @@ size_t pop3d_maildrop_update(struct pop3d_maildrop *md, size_t *removed_r);
  * ':'), or when that is not 1..70 chars of 0x21..0x7E a deterministic
  * "~" + hex digest of it */
 void pop3d_maildrop_uidl(const char *name, char out[POP3D_UIDL_MAX + 1]);
-/* pop3d_maildrop_name_wsize - the W= value in a file name, or -1 */
-long long pop3d_maildrop_name_wsize(const char *name);
 /* pop3d_maildrop_count_wsize - the CRLF size of an open file (every LF
  * without a CR before it counts 2); -1 with errno on a read error */
 long long pop3d_maildrop_count_wsize(int fd);

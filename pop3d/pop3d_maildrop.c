@@ -33,7 +33,6 @@
  * client goes away is dropped (pop3d_maildrop_cancel); UPDATE always
  * runs: the client said QUIT.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,35 +89,6 @@ pop3d_maildrop_uidl(const char *name, char out[POP3D_UIDL_MAX + 1])
 	out[0] = '~';
 	for (unsigned int i = 0; i < mdlen && 2 * i + 2 < POP3D_UIDL_MAX; i++)
 		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
-}
-
-/* pop3d_maildrop_name_wsize - the W= value of a name's base part, or -1 */
-long long
-pop3d_maildrop_name_wsize(const char *name)
-{
-	size_t len = pop3d_maildrop_base_len(name);
-	const char *p = name, *end = name + len;
-	long long n = 0;
-
-	for (;;) {
-		p = memchr(p, ',', (size_t)(end - p));
-		if (p == NULL)
-			return -1;
-		if (end - p > 3 && p[1] == 'W' && p[2] == '=')
-			break;
-		p++;
-	}
-	p += 3;
-	if (p == end || !isdigit((unsigned char)*p))
-		return -1;
-	for (; p < end && isdigit((unsigned char)*p); p++) {
-		if (n > (0x7fffffffffffffffLL - 9) / 10)
-			return -1;
-		n = n * 10 + (*p - '0');
-	}
-	if (p != end && *p != ',')
-		return -1;
-	return n;
 }
 
 /* pop3d_maildrop_count_wsize - the CRLF size of an open file */
@@ -318,7 +288,7 @@ pop3d_maildrop_add(struct pop3d_maildrop *md, size_t *cap,
 	char *end;
 
 	memset(&m, 0, sizeof(m));
-	m.size = pop3d_maildrop_name_wsize(name);
+	m.size = maildir_name_wsize(name);
 	if (m.size < 0 &&
 	    (m.size = pop3d_maildrop_wsize(md, sc, curfd, name)) < 0)
 		return -1;

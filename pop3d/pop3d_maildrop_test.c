@@ -219,21 +219,6 @@ test_uidl_map(void)
 }
 
 static void
-test_wsize_name(void)
-{
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,S=10,W=12"), 12);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,S=10,W=12:2,S"), 12);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,W=7,S=5"), 7);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,S=10"), -1);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,W="), -1);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h,W=1x"), -1);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.h:2,W=5"), -1);
-	T_EQ_INT(pop3d_maildrop_name_wsize("1.M1.hW=5"), -1);
-	T_EQ_INT(pop3d_maildrop_name_wsize(
-	    "1.M1.h,W=99999999999999999999"), -1);
-}
-
-static void
 test_renamed_and_update(void)
 {
 	struct pop3d_maildrop *md;
@@ -604,7 +589,6 @@ static const struct test_case cases[] = {
 	{"exclusive lock", test_lock},
 	{"snapshot: new to cur, order, sizes, folders", test_snapshot},
 	{"UIDL from names, mapped when unusable", test_uidl_map},
-	{"W= in names", test_wsize_name},
 	{"renamed and expunged messages, UPDATE", test_renamed_and_update},
 	{"duplicate base names", test_duplicate_uidl},
 	{"maildrop that cannot be opened", test_open_error},

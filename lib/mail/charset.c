@@ -28,17 +28,18 @@ charset_is_utf8(const char *charset)
 	return false;
 }
 
-/* charset_utf8_seq - length of the well-formed UTF-8 sequence at p (of
- * at most n bytes), or 0 if there is none */
-static size_t
-charset_utf8_seq(const unsigned char *p, size_t n)
+/* charset_utf8_decode - see charset.h */
+size_t
+charset_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp_r)
 {
 	unsigned c = p[0];
 	size_t len;
 	unsigned min, cp;
 
-	if (c < 0x80)
+	if (c < 0x80) {
+		*cp_r = c;
 		return 1;
+	}
 	if (c >= 0xc2 && c <= 0xdf) {
 		len = 2;
 		min = 0x80;
@@ -63,6 +64,7 @@ charset_utf8_seq(const unsigned char *p, size_t n)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cp_r = cp;
 	return len;
 }
 
@@ -73,7 +75,8 @@ charset_utf8_valid(const char *p, size_t n)
 	const unsigned char *u = (const unsigned char *)p;
 
 	for (size_t i = 0; i < n;) {
-		size_t k = charset_utf8_seq(u + i, n - i);
+		uint32_t cp;
+		size_t k = charset_utf8_decode(u + i, n - i, &cp);
 
 		if (k == 0)
 			return false;
@@ -90,7 +93,8 @@ charset_utf8_clean(struct buf *out, const char *p, size_t n)
 	size_t bad = 0, start = 0, i = 0;
 
 	while (i < n) {
-		size_t k = charset_utf8_seq(u + i, n - i);
+		uint32_t cp;
+		size_t k = charset_utf8_decode(u + i, n - i, &cp);
 
 		if (k > 0) {
 			i += k;

@@ -24,6 +24,11 @@ int charset_to_utf8(const char *charset, const char *in, size_t n,
     struct buf *out);
 /* charset_is_utf8 - true for the names of UTF-8 and its subset US-ASCII */
 bool charset_is_utf8(const char *charset);
+/* charset_utf8_decode - the length of the well-formed UTF-8 sequence at
+ * p (of at most n > 0 bytes) with its code point in *cp_r, or 0 if there
+ * is none (overlong, surrogate, above U+10FFFF, cut short) */
+size_t charset_utf8_decode(const unsigned char *p, size_t n,
+    uint32_t *cp_r);
 /* charset_utf8_valid - true if p[0..n) is well-formed UTF-8 */
 bool charset_utf8_valid(const char *p, size_t n);
 /* charset_utf8_clean - append p[0..n) with every ill-formed UTF-8

@@ -88,26 +88,32 @@ maildir_create(const char *path, struct buf *why)
 	return ret;
 }
 
-/* maildir_name_num - the number after the first tag (",S=", ",W=") in a
- * Maildir++ file name, or -1 when there is none, it is empty, does not
- * end at ',', ':' or the name's end, or overflows */
+/* maildir_name_num - the number after the first tag (",S=", ",W=") in
+ * the base part of a Maildir++ file name (before ':'; the info part holds
+ * flags), or -1 when there is none, it is empty, does not end at ',',
+ * ':' or the name's end, or overflows */
 static long long
 maildir_name_num(const char *name, const char *tag)
 {
-	const char *p = strstr(name, tag);
+	size_t tlen = strlen(tag), blen = strcspn(name, ":");
+	const char *p = name, *end = name + blen;
 	long long n = 0;
 
-	if (p == NULL)
+	for (;; p++) {
+		if ((size_t)(end - p) < tlen)
+			return -1;
+		if (memcmp(p, tag, tlen) == 0)
+			break;
+	}
+	p += tlen;
+	if (p == end || *p < '0' || *p > '9')
 		return -1;
-	p += strlen(tag);
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
 		if (n > (0x7fffffffffffffffLL - (*p - '0')) / 10)
 			return -1;
 		n = n * 10 + (*p - '0');
 	}
-	if (*p != '\0' && *p != ',' && *p != ':')
+	if (p != end && *p != ',')
 		return -1;
 	return n;
 }

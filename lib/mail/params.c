@@ -276,7 +276,7 @@ static int
 params_check_tls_level(const char *value, struct buf *why)
 {
 	static const char *const names[] = {"none", "may", "encrypt",
-	    "verify", NULL};
+	    "verify", "dane", NULL};
 
 	return params_one_of(value, names, why);
 }
@@ -693,9 +693,11 @@ struct cfg_entry params_table[] = {
 	    "TLS for remote delivery: may (STARTTLS whenever the server "
 	    "offers it, plaintext only when it does not; a failed handshake "
 	    "tries the next host), encrypt (no STARTTLS: defer), verify "
-	    "(encrypt, and the certificate must chain to smtp_tls_ca_file "
-	    "or the system CAs and name the host), none (never STARTTLS); "
-	    "heraldctl tls-policy sets it per domain"),
+	    "(STARTTLS, and the certificate must chain to smtp_tls_ca_file "
+	    "or the system CAs and name the host), dane (DANE, RFC 7672, "
+	    "for a host with DNSSEC-secure TLSA records: STARTTLS and a "
+	    "certificate matching them, else defer; may for the others), "
+	    "none (never STARTTLS); heraldctl tls-policy sets it per domain"),
 	STRC(relayhost, "", params_check_relayhost,
 	    "where mail to other domains goes instead of their MX hosts: "
 	    "[host]:port or [host] (that host, no MX lookup), host:port or "

@@ -155,7 +155,7 @@ extern long long var_signer_timeout;	/* seconds smtpd waits for it */
 extern long long var_remote_processes;	/* remote delivery agents */
 extern long long var_remote_destination_concurrency_limit; /* per domain */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
-extern char *var_smtp_tls_security_level;	/* none .. verify */
+extern char *var_smtp_tls_security_level;	/* none ... dane */
 extern char *var_relayhost;		/* next hop of other domains, "" */
 extern char *var_smtp_sasl_password_file; /* "nexthop user:pass" lines */
 extern char *var_smtp_tls_ca_file;	/* CAs to verify servers, "" */

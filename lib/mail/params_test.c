@@ -173,6 +173,14 @@ test_one_of(void)
 	    "never, loopback or always, not \"sometimes\"");
 	write_conf("smtp_tls_security_level = encrypt\n");
 	T_EQ_INT(params_load(conf, &why), 0);
+	write_conf("smtp_tls_security_level = verify\n");
+	T_EQ_INT(params_load(conf, &why), 0);
+	write_conf("smtp_tls_security_level = dane\n");
+	T_EQ_INT(params_load(conf, &why), 0);
+	T_EQ_STR(var_smtp_tls_security_level, "dane");
+	load_fails("smtp_tls_security_level = secure\n",
+	    "smtp_tls_security_level: must be none, may, encrypt, verify or "
+	    "dane, not \"secure\"");
 	buf_free(&why);
 }
 

@@ -33,6 +33,7 @@
 #include "base/str.h"
 #include "base/tls.h"
 #include "mail/addr.h"
+#include "mail/dane.h"
 #include "mail/mime_8to7.h"
 #include "mail/smtp_client.h"
 #include "mail/smtp_reply.h"
@@ -308,15 +309,87 @@ smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
 	buf_free(&text);
 }
 
-/* smtp_conn_starttls - the handshake after "220" to STARTTLS */
+/* smtp_conn_tls_names - SNI and reference names before the handshake:
+ * the TLSA base domain and the MX host with DANE, the host (a name, or
+ * an address for a next hop "[192.0.2.1]") otherwise */
+static int
+smtp_conn_tls_names(struct smtp_conn *c, struct buf *err)
+{
+	const struct smtp_client_conf *conf = c->conf;
+	unsigned char ip[16];
+
+	if (conf->tls == SMTP_TLS_DANE) {
+		const char *base = conf->tlsa_base != NULL &&
+		    *conf->tlsa_base != '\0' ? conf->tlsa_base : c->host;
+
+		/* RFC 7672 8.1: SNI is the TLSA base domain */
+		(void)SSL_set_tlsext_host_name(c->ssl, base);
+		return dane_arm(c->ssl, base, str_casecmp(base, c->host) != 0 ?
+		    c->host : NULL, conf->tlsa, conf->ntlsa, err);
+	}
+	/* SNI is a courtesy (never an address, RFC 6066 3); the host
+	 * name (or address) check is what "verified" rests on, so without
+	 * it the handshake does not start */
+	if (inet_pton(AF_INET, c->host, ip) == 1 ||
+	    inet_pton(AF_INET6, c->host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    c->host) != 1) {
+			buf_puts(err, "X509_VERIFY_PARAM_set1_ip_asc: ");
+			tls_error_text(err);
+			return -1;
+		}
+		return 0;
+	}
+	(void)SSL_set_tlsext_host_name(c->ssl, c->host);
+	if (SSL_set1_host(c->ssl, c->host) != 1) {
+		buf_puts(err, "SSL_set1_host: ");
+		tls_error_text(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* smtp_conn_trust - how far the peer's certificate was checked */
+static void
+smtp_conn_trust(struct smtp_conn *c, struct smtp_client_info *info)
+{
+	long vr = SSL_get_verify_result(c->ssl);
+	bool cert = SSL_get0_peer_certificate(c->ssl) != NULL;
+
+	info->verified = cert && vr == X509_V_OK;
+	info->dane[0] = '\0';
+	if (c->conf->tls == SMTP_TLS_DANE && info->verified) {
+		struct buf m = BUF_INIT;
+
+		if (dane_matched(c->ssl, &m)) {
+			str_lcpy(info->dane, buf_cstr(&m), sizeof(info->dane));
+			info->trust = "Verified";
+		} else {
+			info->verified = false;
+			info->trust = "Untrusted";
+		}
+		buf_free(&m);
+	} else if (info->verified && c->conf->tls == SMTP_TLS_VERIFY) {
+		info->trust = "Verified";
+	} else if (cert && (vr == X509_V_OK ||
+	    vr == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    vr == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
+		info->trust = "Trusted";
+	} else {
+		info->trust = "Untrusted";
+	}
+}
+
+/* smtp_conn_starttls - the handshake after "220" to STARTTLS; at verify
+ * and dane a certificate that does not authenticate the host fails it */
 static int
 smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
     struct buf *why)
 {
 	long long until = smtp_conn_until(c, c->conf->helo_ms);
+	bool authenticate = c->conf->tls >= SMTP_TLS_VERIFY;
 	struct buf err = BUF_INIT;
 	const SSL_CIPHER *cipher;
-	unsigned char ip[16];
 	int rc, bits = 0, alg = 0;
 
 	/* a server's bytes sent before the handshake are not trusted */
@@ -327,52 +400,45 @@ smtp_conn_starttls(struct smtp_conn *c, struct smtp_client_info *info,
 		tls_error_text(&err);
 		goto fail;
 	}
-	/* SNI is a courtesy (never an address, RFC 6066 3); the host
-	 * name (or address) check is what "verified" rests on, so without
-	 * it the handshake does not start */
-	if (inet_pton(AF_INET, c->host, ip) == 1 ||
-	    inet_pton(AF_INET6, c->host, ip) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
-		    c->host) != 1) {
-			buf_puts(&err, "X509_VERIFY_PARAM_set1_ip_asc: ");
-			tls_error_text(&err);
-			goto fail;
-		}
-	} else {
-		(void)SSL_set_tlsext_host_name(c->ssl, c->host);
-		if (SSL_set1_host(c->ssl, c->host) != 1) {
-			buf_puts(&err, "SSL_set1_host: ");
-			tls_error_text(&err);
-			goto fail;
-		}
+	if (smtp_conn_tls_names(c, &err) < 0) {
+		str_lcpy(info->fail_dsn, "4.7.5", sizeof(info->fail_dsn));
+		goto fail;
 	}
+	/* the handshake itself stops at a certificate that does not
+	 * authenticate the host: not a byte of the session goes out */
+	if (authenticate)
+		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
 		if ((rc = SSL_connect(c->ssl)) == 1)
 			break;
-		if (smtp_conn_ssl_wait(c, rc, until, "handshake", &err) < 0)
+		if (smtp_conn_ssl_wait(c, rc, until, "handshake", &err) < 0) {
+			long vr = SSL_get_verify_result(c->ssl);
+
+			if (authenticate && vr != X509_V_OK) {
+				buf_printf(&err, " (%s%s)", c->conf->tls ==
+				    SMTP_TLS_DANE ? "DANE: " : "",
+				    X509_verify_cert_error_string(vr));
+				str_lcpy(info->fail_dsn, "4.7.5",
+				    sizeof(info->fail_dsn));
+			}
 			goto fail;
+		}
 	}
 	cipher = SSL_get_current_cipher(c->ssl);
 	bits = SSL_CIPHER_get_bits(cipher, &alg);
 	buf_reset(&info->tls);
 	buf_printf(&info->tls, "%s with cipher %s (%d/%d bits)",
 	    SSL_get_version(c->ssl), SSL_CIPHER_get_name(cipher), bits, alg);
-	info->verified = SSL_get0_peer_certificate(c->ssl) != NULL &&
-	    SSL_get_verify_result(c->ssl) == X509_V_OK;
-	if (c->conf->tls >= SMTP_TLS_VERIFY && !info->verified) {
-		long v = SSL_get_verify_result(c->ssl);
-
-		buf_printf(why, "TLS is required with a verified certificate "
-		    "but that of %s %s", c->host,
-		    SSL_get0_peer_certificate(c->ssl) == NULL ?
-		    "was not sent" : "did not verify: ");
-		if (SSL_get0_peer_certificate(c->ssl) != NULL)
-			buf_puts(why, X509_verify_cert_error_string(v));
-		buf_free(&err);
-		c->broken = true;
-		return -1;
+	smtp_conn_trust(c, info);
+	if (authenticate && strcmp(info->trust, "Verified") != 0) {
+		/* SSL_VERIFY_PEER makes this unreachable; kept as the rule */
+		buf_printf(&err, "server certificate not verified (%s)",
+		    X509_verify_cert_error_string(SSL_get_verify_result(
+		    c->ssl)));
+		str_lcpy(info->fail_dsn, "4.7.5", sizeof(info->fail_dsn));
+		goto fail;
 	}
 	buf_free(&err);
 	return 0;
@@ -897,6 +963,15 @@ smtp_client_open(int fd, const char *host,
 	smtp_reply_init(&c->reply);
 	smtp_reply_init(&s->ehlo);
 	smtp_client_use_conf(s, conf);
+	info->fail_dsn[0] = '\0';
+	info->trust = "";
+	if (conf->tls >= SMTP_TLS_ENCRYPT && conf->tls_ctx == NULL) {
+		/* never downgrade: no context, no session at this level */
+		buf_printf(why, "TLS is required for %s but this host has no "
+		    "TLS client context", host);
+		str_lcpy(info->fail_dsn, "4.7.4", sizeof(info->fail_dsn));
+		goto fail;
+	}
 	if (sock_set_nonblock(fd, true) < 0) {
 		buf_printf(why, "fcntl: %m");
 		goto fail;
@@ -926,11 +1001,14 @@ smtp_client_open(int fd, const char *host,
 		} else if (conf->tls >= SMTP_TLS_ENCRYPT) {
 			buf_puts(why, "TLS is required but host ");
 			smtp_conn_said(c, "STARTTLS", why);
+			str_lcpy(info->fail_dsn, "4.7.4",
+			    sizeof(info->fail_dsn));
 			goto fail;
 		}
 	} else if (conf->tls >= SMTP_TLS_ENCRYPT) {
 		buf_printf(why, "TLS is required but %s does not offer "
 		    "STARTTLS", host);
+		str_lcpy(info->fail_dsn, "4.7.4", sizeof(info->fail_dsn));
 		goto fail;
 	}
 	if (conf->auth_user != NULL && smtp_conn_auth(c, &s->ehlo, info,

@@ -6,7 +6,10 @@
  * It speaks EHLO (HELO when EHLO is refused), STARTTLS whenever the
  * server offers it and the policy is not "none" (a handshake that
  * started and failed is a host failure: the caller tries the next host,
- * never the same one in plaintext), PIPELINING (MAIL and every RCPT in
+ * never the same one in plaintext; so is a server without STARTTLS when
+ * the level is encrypt or above, and a certificate that does not
+ * authenticate the host at verify or dane: nothing is sent in the
+ * session then), PIPELINING (MAIL and every RCPT in
  * one write), SIZE (a message over the server's limit bounces with 5.3.4
  * before MAIL), 8BITMIME (8-bit content to a server without it is sent
  * as quoted-printable, mime_8to7.c; what cannot be converted, such as an
@@ -15,8 +18,10 @@
  * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
  *
  * TLS level verify: a certificate that does not chain to the context's
- * CAs or does not name the host (DNS name, or the address when the host
- * is one) fails the handshake like any TLS failure. AUTH (conf->auth_user
+ * CAs (smtp_tls_ca_file or the system store) or does not name the host
+ * (DNS name, or the address when the host is one) fails the handshake
+ * (SSL_VERIFY_PEER), as at dane one that matches none of conf->tlsa.
+ * AUTH (conf->auth_user
  * set): after STARTTLS only, and only with a verified certificate, PLAIN
  * or else LOGIN as the server offers; a server without AUTH, or one that
  * refuses the credentials, is a host failure (the reply is the reason).
@@ -48,21 +53,32 @@
 
 struct ssl_ctx_st;
 
-/* TLS policy levels (smtp_tls_security_level, heraldctl tls-policy),
- * weakest first; dane later */
+/* TLS policy levels (smtp_tls_security_level, heraldctl tls-policy;
+ * Postfix's semantics), weakest first: from encrypt on, STARTTLS is
+ * required; each level is stricter than the one before */
 enum smtp_tls_level {
 	SMTP_TLS_NONE,		/* never STARTTLS */
 	SMTP_TLS_MAY,		/* STARTTLS when offered (opportunistic) */
 	SMTP_TLS_ENCRYPT,	/* STARTTLS required, certificate unchecked */
-	SMTP_TLS_VERIFY,	/* STARTTLS required, the certificate chains
-				 * to a trusted CA and names the host */
+	SMTP_TLS_VERIFY,	/* STARTTLS required, certificate chains to
+				 * the CA store and names the host */
+	SMTP_TLS_DANE,		/* STARTTLS required, certificate matches
+				 * the host's TLSA records (RFC 7672) */
 };
+
+struct dns_rr;
 
 /* deadlines per stage in milliseconds (RFC 5321 4.5.3.2) */
 struct smtp_client_conf {
 	const char *helo_name;		/* our name in EHLO/HELO */
 	enum smtp_tls_level tls;
 	struct ssl_ctx_st *tls_ctx;	/* client context (NULL: no TLS) */
+	/* SMTP_TLS_DANE: the host's TLSA records (DNSSEC-secure, at least
+	 * one usable, dane.h) and their base domain (the MX host name, or
+	 * its secure CNAME target; NULL: host) */
+	const struct dns_rr *tlsa;
+	size_t ntlsa;
+	const char *tlsa_base;
 	long long helo_ms;		/* greeting, EHLO, STARTTLS, QUIT */
 	long long mail_ms;		/* MAIL */
 	long long rcpt_ms;		/* each RCPT */
@@ -94,6 +110,16 @@ struct smtp_envelope {
 struct smtp_client_info {
 	struct buf tls;		/* "TLSv1.3 with cipher .." or "" */
 	bool verified;		/* certificate verified for host */
+	/* as Postfix logs it: "Verified" (authenticated as the level
+	 * asked: verify, or dane with the TLSA record that matched),
+	 * "Trusted" (the chain is good, the level did not ask),
+	 * "Untrusted" (the chain is not) */
+	const char *trust;
+	char dane[16];		/* "TLSA 3 1 1" that matched, or "" */
+	/* smtp_client_open failed over TLS policy: "4.7.4" (STARTTLS
+	 * required, not offered) or "4.7.5" (certificate or TLSA did not
+	 * authenticate the host); "" otherwise */
+	char fail_dsn[8];
 	bool esmtp;			/* EHLO was accepted */
 	bool dsn;			/* the server announced DSN */
 };

@@ -32,6 +32,9 @@ struct step {
 static struct ssl_ctx_st *tls_ctx;
 /* the credentials run() gives the client; NULL: none */
 static const char *auth_user, *auth_pass;
+/* the TLS level in run(), and the fail_dsn its open left */
+static enum smtp_tls_level tls_level = SMTP_TLS_MAY;
+static char last_fail_dsn[8];
 
 static const char *body_in = "Subject: x\r\n\r\nline1\r\n.dot\r\nlast";
 static const char *body_out = "Subject: x\r\n\r\nline1\r\n..dot\r\nlast\r\n"
@@ -110,7 +113,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 	struct smtp_envelope env = *env0;
 	struct smtp_client_info info = {.tls = BUF_INIT};
 	struct smtp_client_conf conf = {
-		.helo_name = "mx.a.test", .tls = SMTP_TLS_MAY, .tls_ctx = tls_ctx,
+		.helo_name = "mx.a.test", .tls = tls_level, .tls_ctx = tls_ctx,
 		.helo_ms = helo_ms, .mail_ms = 2000, .rcpt_ms = 2000,
 		.data_init_ms = 2000, .data_xfer_ms = 2000,
 		.data_done_ms = 2000,
@@ -135,6 +138,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 	rc = smtp_client_deliver(sv[0], "mx.b.test", &conf, &env, out, &info,
 	    why);
 	last_dsn = info.dsn;
+	memcpy(last_fail_dsn, info.fail_dsn, sizeof(last_fail_dsn));
 	close(sv[0]);
 	close(bfd);
 	/* the server ends its script by itself; killed after 3 s */
@@ -398,6 +402,67 @@ test_no_auth_in_plaintext(void)
 	T_ASSERT(strstr(buf_cstr(&why), "secret") == NULL);
 	outcome_free(&out[0]);
 	buf_free(&why);
+}
+
+/* test_required_levels - encrypt, verify and dane: a server that
+ * refuses STARTTLS, or does not offer it, fails the host with 4.7.4
+ * before MAIL (the scripts end there: a MAIL would break them); no TLS
+ * context at all fails it before the greeting */
+static void
+test_required_levels(void)
+{
+	static const struct step refuse[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 STARTTLS\r\n"},
+		{"STARTTLS", "454 4.7.0 TLS not available\r\n"},
+		{NULL, NULL},
+	};
+	static const struct step absent[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 8BITMIME\r\n"},
+		{NULL, NULL},
+	};
+	static const enum smtp_tls_level levels[] = {SMTP_TLS_ENCRYPT,
+	    SMTP_TLS_VERIFY, SMTP_TLS_DANE};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st, rc[3][3];
+
+	if ((tls_ctx = tls_client_ctx_new(NULL, &why)) == NULL)
+		abort();
+	for (size_t i = 0; i < 3; i++) {
+		tls_level = levels[i];
+		buf_reset(&why);
+		rc[i][0] = run(refuse, &env, 2000, out, &why, &st);
+		rc[i][0] = rc[i][0] == -1 && WIFEXITED(st) &&
+		    WEXITSTATUS(st) == 0 &&
+		    strcmp(last_fail_dsn, "4.7.4") == 0 &&
+		    strstr(buf_cstr(&why), "TLS is required") != NULL;
+		buf_reset(&why);
+		rc[i][1] = run(absent, &env, 2000, out, &why, &st);
+		rc[i][1] = rc[i][1] == -1 && WIFEXITED(st) &&
+		    WEXITSTATUS(st) == 0 &&
+		    strcmp(last_fail_dsn, "4.7.4") == 0 &&
+		    strstr(buf_cstr(&why), "does not offer STARTTLS") != NULL;
+	}
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		tls_level = levels[i];
+		buf_reset(&why);
+		rc[i][2] = run(absent, &env, 2000, out, &why, &st) == -1 &&
+		    strcmp(last_fail_dsn, "4.7.4") == 0 &&
+		    strstr(buf_cstr(&why), "no TLS client context") != NULL;
+	}
+	tls_level = SMTP_TLS_MAY;
+	buf_free(&why);
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = 0; k < 3; k++)
+			if (!rc[i][k])
+				T_FAIL_("level %d, case %zu: not refused with "
+				    "4.7.4", (int)levels[i], k);
 }
 
 static void
@@ -736,6 +801,8 @@ static const struct test_case cases[] = {
 	{"STARTTLS refused: the EHLO extensions still count",
 	    test_starttls_refused_keeps_ehlo},
 	{"no AUTH in plaintext", test_no_auth_in_plaintext},
+	{"encrypt, verify, dane: no STARTTLS, no session",
+	    test_required_levels},
 	{"SIZE without a value is no limit", test_size_without_value},
 	{"2xx to DATA defers", test_data_2xx_defers},
 	{"4xx greeting: next host", test_greeting_4xx_next_host},

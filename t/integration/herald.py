@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import re
 import signal
 import smtplib
@@ -120,9 +121,41 @@ def service_identity():
             grp.getgrgid(os.getegid()).gr_name)
 
 
+_ports_given = set()
+_port_rng = random.SystemRandom()
+
+
+def _port_range():
+    """Ports below the kernel's ephemeral range: a port given out here is
+    never taken meanwhile as the local port of some outgoing connection
+    (herald's own deliveries, the tests' clients), which a port from
+    bind(0) can be before the server under test binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low - 1) if low > 12000 else None
+
+
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago on host."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port that was free a moment ago on host, never the same twice in
+    one test run, picked at random so that suites running side by side
+    rarely meet."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    span = _port_range()
+    for _ in range(200 if span else 0):
+        port = _port_rng.randint(span[0], span[1])
+        if port in _ports_given:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 

@@ -1,0 +1,473 @@
+"""
+test_dane - DANE (RFC 7672) and the TLS levels verify and dane of remote
+delivery (delivery/remote_mx.c, lib/mail/dane.c, lib/mail/smtp_client.c)
+between two herald instances, with DNS from knotd serving the signed zone
+herald.test (dnsserver.py) that A validates from its trust anchor:
+
+  A  a.test, alice; sends with smtp_tls_security_level = dane, the test
+     CA in its CA store (SSL_CERT_FILE) for the verify level
+  B  the receiving MX (127.0.0.13), a certificate signed by the test CA
+     for mx.ee, mx.ta, mx.unusable (herald.test) and mx.plain.test, sent
+     with the CA in its chain
+  S  a scripted server (127.0.0.15) with B's certificate and key that
+     records every command, also the ones inside TLS: the MX of the
+     domains whose delivery must fail, so a test sees what was sent
+  P  a scripted server (127.0.0.16) without STARTTLS
+
+  ee.herald.test        MX mx.ee -> B, TLSA 3 1 1 of B's key
+  ta.herald.test        MX mx.ta -> B, TLSA 2 0 1 of the test CA
+  cnmx.herald.test      MX alias.cnmx, a CNAME of mx.ta: the TLSA records
+                        are mx.ta's (RFC 7672 2.2.2), and so the name
+  tawrong.herald.test   MX mx.tawrong -> B (not a name in B's cert),
+                        TLSA 2 0 1 of the test CA
+  unusable.herald.test  MX mx.unusable -> B, only TLSA 0 0 1 (PKIX-TA)
+  bad.herald.test       MX mx.bad -> S, TLSA 3 1 1 of another key
+  bogustlsa.herald.test MX mx.bogustlsa -> S, TLSA whose signature is
+                        broken (bogus)
+  notls.herald.test     MX mx.notls -> P, TLSA 3 1 1 of B's key
+  plain.test            unsigned: MX mx -> B with a wrong TLSA record,
+                        which an insecure zone cannot make count
+
+Every MX listens on the same port (A's smtp_port). Both instances, knotd,
+S and P are stopped by the module fixture, also when a test fails.
+"""
+import hashlib
+import re
+import socketserver
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import dnsserver as D
+import herald as H
+
+pytestmark = pytest.mark.skipif(
+    not D.have_tools() or not H.have_binaries("remote"),
+    reason="knot/ldnsutils/python3-dnslib or the remote binary missing")
+
+B_ADDR = "127.0.0.13"
+S_ADDR = "127.0.0.15"
+P_ADDR = "127.0.0.16"
+B_NAMES = ("mx.ee.herald.test", "mx.ta.herald.test",
+           "mx.unusable.herald.test", "mx.plain.test")
+
+
+def openssl(*args, input=None):
+    r = subprocess.run(["openssl", *map(str, args)], input=input,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (args[0], r.stderr.decode()))
+    return r.stdout
+
+
+def make_pki(folder):
+    """A test CA and B's certificate for B_NAMES signed by it; chain is
+    the certificate followed by the CA's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = {k: folder / v for k, v in (
+        ("ca_key", "ca.key"), ("ca_cert", "ca.crt"), ("key", "mx.key"),
+        ("csr", "mx.csr"), ("leaf", "mx.crt"), ("cert", "chain.crt"),
+        ("ext", "mx.ext"))}
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-sha256",
+            "-keyout", p["ca_key"], "-out", p["ca_cert"], "-days", "30",
+            "-subj", "/CN=herald DANE test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-sha256",
+            "-keyout", p["key"], "-out", p["csr"], "-subj", "/CN=" + B_NAMES[0])
+    p["ext"].write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=%s\n" % ",".join("DNS:" + n for n in B_NAMES))
+    openssl("x509", "-req", "-in", p["csr"], "-CA", p["ca_cert"],
+            "-CAkey", p["ca_key"], "-CAcreateserial", "-out", p["leaf"],
+            "-days", "30", "-sha256", "-extfile", p["ext"])
+    p["cert"].write_text(p["leaf"].read_text() + p["ca_cert"].read_text())
+    p["key"].chmod(0o600)
+    return p
+
+
+def spki_sha256(cert):
+    pub = openssl("x509", "-in", cert, "-noout", "-pubkey")
+    der = openssl("pkey", "-pubin", "-outform", "DER", input=pub)
+    return hashlib.sha256(der).hexdigest()
+
+
+def cert_sha256(cert):
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(
+        cert.read_text())).hexdigest()
+
+
+class Zones(D.KnotZones):
+    """KnotZones whose TLSA records of mx.bogustlsa have a broken
+    signature: bogus."""
+
+    def _write_zones(self):
+        super()._write_zones()
+        path = self.dir / "parent.zone.signed"
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            f = line.split()
+            if (len(f) > 5 and f[0].startswith("_25._tcp.mx.bogustlsa.")
+                    and f[3] == "RRSIG" and f[4] == "TLSA"):
+                sig = f[-1]
+                f[-1] = ("B" if sig[0] != "B" else "C") + sig[1:]
+                lines[i] = "\t".join(f)
+                break
+        else:
+            raise RuntimeError("no RRSIG TLSA of mx.bogustlsa")
+        path.write_text("\n".join(lines) + "\n")
+
+
+class Recorder(socketserver.ThreadingTCPServer):
+    """A scripted SMTP server; what each session sent, also inside TLS,
+    is kept in self.sessions."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, addr, tls_ctx):
+        self.sessions = []
+        self.lock = threading.Lock()
+        self.tls_ctx = tls_ctx	# None: no STARTTLS
+        super().__init__(addr, RecorderHandler)
+
+
+class RecorderHandler(socketserver.StreamRequestHandler):
+    timeout = 20
+
+    def reply(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self):
+        seen = []
+        with self.server.lock:
+            self.server.sessions.append(seen)
+        self.reply("220 recorder ESMTP")
+        for _ in range(200):
+            line = self.rfile.readline(1000)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode(errors="replace")
+            seen.append(cmd)
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                self.reply("250-recorder\r\n250-PIPELINING\r\n%s250 8BITMIME"
+                           % ("250-STARTTLS\r\n" if self.server.tls_ctx
+                              else ""))
+            elif cmd.upper() == "STARTTLS" and self.server.tls_ctx:
+                self.reply("220 2.0.0 go ahead")
+                try:
+                    tls = self.server.tls_ctx.wrap_socket(
+                        self.request, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    seen.append("!handshake failed: %s" % e)
+                    return
+                seen.append("!tls")
+                self.request = tls
+                self.rfile = tls.makefile("rb")
+                self.wfile = tls.makefile("wb")
+            elif verb == "DATA":
+                self.reply("354 go on")
+                while True:
+                    body = self.rfile.readline(100000)
+                    if not body or body == b".\r\n":
+                        break
+                self.reply("250 2.0.0 taken")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("250 ok")
+
+
+def sendmail(inst, sender, rcpts, data):
+    r = subprocess.run([str(H.binpath("sendmail")), "-C", str(inst.conf),
+                        "-f", sender] + list(rcpts), input=data.encode(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r
+    return r
+
+
+def message(token, to):
+    return ("From: alice@a.test\nTo: %s\nSubject: dane %s\n\n"
+            "hello %s\n" % (to, token, token))
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dane")
+    pki = make_pki(folder / "pki")
+    ee = spki_sha256(pki["leaf"])
+    ta = cert_sha256(pki["ca_cert"])
+    wrong = "b" * 64
+    mx_port = H.free_port(B_ADDR)
+    knot = Zones(folder, extra=(
+        "ee MX 10 mx.ee\nmx.ee A {b}\n_25._tcp.mx.ee TLSA 3 1 1 {ee}\n"
+        "ta MX 10 mx.ta\nmx.ta A {b}\n_25._tcp.mx.ta TLSA 2 0 1 {ta}\n"
+        "cnmx MX 10 alias.cnmx\nalias.cnmx CNAME mx.ta\n"
+        "tawrong MX 10 mx.tawrong\nmx.tawrong A {b}\n"
+        "_25._tcp.mx.tawrong TLSA 2 0 1 {ta}\n"
+        "unusable MX 10 mx.unusable\nmx.unusable A {b}\n"
+        "_25._tcp.mx.unusable TLSA 0 0 1 {ta}\n"
+        "bad MX 10 mx.bad\nmx.bad A {s}\n"
+        "_25._tcp.mx.bad TLSA 3 1 1 {wrong}\n"
+        "bogustlsa MX 10 mx.bogustlsa\nmx.bogustlsa A {s}\n"
+        "_25._tcp.mx.bogustlsa TLSA 3 1 1 {ee}\n"
+        "notls MX 10 mx.notls\nmx.notls A {p}\n"
+        "_25._tcp.mx.notls TLSA 3 1 1 {ee}\n").format(
+            b=B_ADDR, s=S_ADDR, p=P_ADDR, ee=ee, ta=ta, wrong=wrong),
+        extra_zones={"plain.test": "@ MX 10 mx\nmx A %s\n"
+                     "_25._tcp.mx TLSA 3 1 1 %s\n" % (B_ADDR, wrong)})
+    srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv_ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
+    s = p = a = b = None
+    try:
+        knot.start()
+        s = Recorder((S_ADDR, mx_port), srv_ctx)
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+        p = Recorder((P_ADDR, mx_port), None)
+        threading.Thread(target=p.serve_forever, daemon=True).start()
+        b = H.HeraldInstance(folder / "b", myhostname="mx.b.test",
+                             pki={"cert": pki["cert"], "key": pki["key"],
+                                  "ca_cert": pki["ca_cert"]})
+        b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
+                     % (b.port, B_ADDR, mx_port))
+        b.start()
+        for d in ("ee.herald.test", "ta.herald.test", "cnmx.herald.test",
+                  "tawrong.herald.test",
+                  "unusable.herald.test", "plain.test"):
+            b.add_domain(d)
+            b.add_user("bob@" + d)
+        zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
+                         for z in ("herald.test", "plain.test"))
+        a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
+                             smtp_port=mx_port, dns_stub_zones=zones,
+                             dns_trust_anchor_file=str(knot.anchor_file),
+                             dns_timeout="3s",
+                             smtp_tls_security_level="dane",
+                             smtp_connection_cache_time_limit="0",
+                             # retries come from queue flush, not the clock
+                             minimal_backoff_time="3600s",
+                             maximal_backoff_time="3600s")
+        # the test CA as A's CA store (OpenSSL's default paths), for
+        # the verify level
+        a.start(env={"SSL_CERT_FILE": str(pki["ca_cert"])})
+        a.add_domain("a.test")
+        a.add_user("alice@a.test")
+        yield {"a": a, "b": b, "s": s, "p": p}
+    finally:
+        for inst in (a, b):
+            if inst is not None:
+                inst.stop()
+        for srv in (s, p):
+            if srv is not None:
+                srv.shutdown()
+                srv.server_close()
+        knot.stop()
+
+
+def qid_for(inst, rcpt, since, status):
+    m = inst.wait_log(r"(%s): to=<%s>, relay=\S+, .*status=%s"
+                      % (H.QID_RE, re.escape(rcpt), status),
+                      timeout=30, since=since)
+    return m.group(1)
+
+
+def sessions_since(srv, n):
+    with srv.lock:
+        return [list(x) for x in srv.sessions[n:]]
+
+
+def queue_show(a, qid):
+    r = a.ctl("queue", "show", qid)
+    assert r.returncode == 0, r
+    return r.stdout
+
+
+def set_level(a, level):
+    """smtp_tls_security_level = level, reloaded; back when the new qmgr
+    runs (the remote agents of the old setting are gone then)."""
+    since = a.log_size()
+    a.set_config(smtp_tls_security_level=level)
+    a.ctl_ok("reload")
+    a.wait_log(r"herald/qmgr\[\d+\]: started", since=since)
+
+
+def test_dane_ee_verified(net, token):
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@ee.herald.test"],
+             message(token, "bob@ee.herald.test"))
+    b.wait_messages(token, "bob", domain="ee.herald.test")
+    a.wait_log(r"mx\.ee\.herald\.test\[%s\]:\d+: TLS TLSv1\.[23] with "
+               r"cipher .*Verified TLS connection \(DANE\) by TLSA 3 1 1"
+               % re.escape(B_ADDR), since=since)
+    qid_for(a, "bob@ee.herald.test", since, "sent")
+
+
+def test_dane_ta_verified(net, token):
+    """TLSA 2 0 1 of the CA that signed B's certificate, which names
+    mx.ta.herald.test."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@ta.herald.test"],
+             message(token, "bob@ta.herald.test"))
+    b.wait_messages(token, "bob", domain="ta.herald.test")
+    a.wait_log(r"mx\.ta\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
+               r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
+               since=since)
+
+
+def test_dane_through_a_cname(net, token):
+    """The MX host is a secure CNAME of mx.ta: the TLSA records are looked
+    up at the target, whose name the certificate has (RFC 7672 2.2.2,
+    3.2.2); without the expansion there would be no TLSA at all."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@cnmx.herald.test"],
+             message(token, "bob@cnmx.herald.test"))
+    b.wait_messages(token, "bob", domain="cnmx.herald.test")
+    a.wait_log(r"alias\.cnmx\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
+               r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
+               since=since)
+
+
+def test_dane_ta_checks_the_name(net, token):
+    """The same trust anchor, but the certificate does not name the MX
+    host: DANE-TA checks names (DANE-EE does not), deferred 4.7.5."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@tawrong.herald.test"],
+             message(token, "bob@tawrong.herald.test"))
+    qid = qid_for(a, "bob@tawrong.herald.test", since, "deferred")
+    out = queue_show(a, qid)
+    assert "4.7.5" in out and "DANE: hostname mismatch" in out, out
+    assert not b.messages_with(token, "bob", domain="tawrong.herald.test")
+
+
+def test_dane_mismatch_defers_and_sends_nothing(net, token):
+    """TLSA 3 1 1 of another key: the handshake stops, not one command
+    is sent inside TLS nor in plaintext, the message is deferred with
+    4.7.5 and queue show gives the reason."""
+    a, s = net["a"], net["s"]
+    n = len(s.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
+             message(token, "bob@bad.herald.test"))
+    qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
+    got = sessions_since(s, n)
+    assert got, "the MX was never tried"
+    for x in got:
+        assert [c.split()[0].upper() for c in x[:2]] == ["EHLO",
+                                                         "STARTTLS"], x
+        assert x[2].startswith("!handshake failed"), x
+        assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                       for c in x), x
+    out = queue_show(a, qid)
+    assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\.test "
+                     r"failed: .*(?i:no matching DANE TLSA records)", out), out
+    # a flush tries again, and again sends nothing
+    n = len(s.sessions)
+    since = a.log_size()
+    a.ctl_ok("queue", "flush")
+    qid_for(a, "bob@bad.herald.test", since, "deferred")
+    for x in sessions_since(s, n):
+        assert not any(c.upper().startswith("MAIL") for c in x), x
+
+
+def test_dane_without_starttls_defers(net, token):
+    """A host with usable TLSA records that does not offer STARTTLS:
+    deferred with 4.7.4, never sent in plaintext."""
+    a, p = net["a"], net["p"]
+    n = len(p.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@notls.herald.test"],
+             message(token, "bob@notls.herald.test"))
+    qid = qid_for(a, "bob@notls.herald.test", since, "deferred")
+    got = sessions_since(p, n)
+    assert got, "the MX was never tried"
+    for x in got:
+        assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                       for c in x), x
+    out = queue_show(a, qid)
+    assert "4.7.4 TLS is required but mx.notls.herald.test does not " \
+        "offer STARTTLS" in out, out
+
+
+def test_bogus_tlsa_skips_the_host(net, token):
+    """The TLSA records of the only MX do not validate: the host is left
+    out (not even connected to), deferred with 4.7.5."""
+    a, s = net["a"], net["s"]
+    n = len(s.sessions)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@bogustlsa.herald.test"],
+             message(token, "bob@bogustlsa.herald.test"))
+    qid = qid_for(a, "bob@bogustlsa.herald.test", since, "deferred")
+    out = queue_show(a, qid)
+    assert re.search(r"4\.7\.5 DANE: cannot look up _25\._tcp\.mx\."
+                     r"bogustlsa\.herald\.test TLSA: DNSSEC validation "
+                     r"failed", out), out
+    assert sessions_since(s, n) == []
+
+
+def test_unusable_tlsa_is_encrypt(net, token):
+    """Only a PKIX-TA record (unusable for SMTP, RFC 7672 3.1.3): TLS
+    is required but not authenticated by DANE; delivered."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@unusable.herald.test"],
+             message(token, "bob@unusable.herald.test"))
+    b.wait_messages(token, "bob", domain="unusable.herald.test")
+    line = a.wait_log(r"mx\.unusable\.herald\.test\[%s\]:\d+: TLS .*"
+                      % re.escape(B_ADDR), since=since).group(0)
+    assert "(DANE)" not in line and "Verified" not in line, line
+
+
+def test_insecure_zone_is_opportunistic(net, token):
+    """plain.test is not signed: its (wrong) TLSA record does not count,
+    the message goes over opportunistic TLS as with may."""
+    a, b = net["a"], net["b"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["bob@plain.test"],
+             message(token, "bob@plain.test"))
+    b.wait_messages(token, "bob", domain="plain.test")
+    line = a.wait_log(r"mx\.plain\.test\[%s\]:\d+: TLS TLSv1\.[23] .*"
+                      % re.escape(B_ADDR), since=since).group(0)
+    assert "Trusted TLS connection" in line, line
+    assert "(DANE)" not in line, line
+    qid_for(a, "bob@plain.test", since, "sent")
+
+
+def test_verify_level(net, token):
+    """smtp_tls_security_level = verify: B's certificate chains to A's
+    CA store and names mx.plain.test: delivered, "Verified"; an MX host
+    the certificate does not name: deferred with 4.7.5, nothing sent."""
+    a, b = net["a"], net["b"]
+    set_level(a, "verify")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@plain.test"],
+                 message(token, "bob@plain.test"))
+        b.wait_messages(token, "bob", domain="plain.test")
+        line = a.wait_log(r"mx\.plain\.test\[%s\]:\d+: TLS .*"
+                          % re.escape(B_ADDR), since=since).group(0)
+        assert "Verified TLS connection" in line, line
+        assert "(DANE)" not in line, line
+        since = a.log_size()
+        tok2 = token + "-wrong"
+        sendmail(a, "alice@a.test", ["bob@tawrong.herald.test"],
+                 message(tok2, "bob@tawrong.herald.test"))
+        qid = qid_for(a, "bob@tawrong.herald.test", since, "deferred")
+        out = queue_show(a, qid)
+        assert "4.7.5" in out and "hostname mismatch" in out, out
+        assert not b.messages_with(tok2, "bob",
+                                   domain="tawrong.herald.test")
+    finally:
+        set_level(a, "dane")
