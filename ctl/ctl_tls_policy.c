@@ -5,8 +5,9 @@
  * A domain's policy replaces smtp_tls_security_level for mail to it:
  * none (never STARTTLS), may (STARTTLS when offered), encrypt (STARTTLS
  * required: else defer, never plaintext), verify (encrypt, and the
- * certificate chains to a trusted CA and names the host), dane (for now
- * enforced as encrypt; the TLSA check comes with DANE support). Keyed by
+ * certificate chains to a trusted CA and names the host), dane (DANE,
+ * RFC 7672: the certificate matches the host's DNSSEC-secure TLSA
+ * records; delivery/remote_mx.c). Keyed by
  * the recipient domain, whatever its next hop. Read by qmgr for every
  * request: no reload.
  */

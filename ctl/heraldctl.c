@@ -154,7 +154,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"tls-policy", "set", "DOMAIN LEVEL", "TLS for mail to DOMAIN, over "
 	    "smtp_tls_security_level: none, may, encrypt (TLS or defer), "
 	    "verify (and a certificate that chains to a trusted CA and names "
-	    "the host), dane (enforced as encrypt until DANE support)", 2, 2,
+	    "the host), dane (DANE, RFC 7672: a certificate matching the "
+	    "host's DNSSEC-secure TLSA records)", 2, 2,
 	    NULL, ctl_tls_policy_set, CTL_CONF_WRITES},
 	{"tls-policy", "del", "DOMAIN", "DOMAIN follows "
 	    "smtp_tls_security_level again", 1, 1, NULL, ctl_tls_policy_del,
