@@ -14,8 +14,9 @@
  *	A request names a queue file and recipients of one domain, with the
  *	domain's transport and TLS policy that qmgr found in the directory
  *	(heraldctl transport add, tls-policy set). Its next hop is that
- *	transport, else relayhost, else the domain's own MX (remote_hop.c); a next hop
- *	"[host]:port" is that host, no MX lookup. For the MX, remote
+ *	transport, else relayhost, else the domain's own MX
+ *	(remote_hop.c); a next hop "[host]:port" is that host, no MX
+ *	lookup. For the MX, remote
  *	looks up the domain's MX records with lib/mail/dns.c (preference
  *	order, random among equals; no MX: the domain's own A/AAAA; a null
  *	MX bounces at once with 5.1.10), the hosts' addresses as
