@@ -254,6 +254,19 @@ int ctl_alias_add(struct ctl *ctl, const struct ctl_args *a);
 int ctl_alias_del(struct ctl *ctl, const struct ctl_args *a);
 int ctl_alias_list(struct ctl *ctl, const struct ctl_args *a);
 
+/* ctl_transport.c */
+/* ctl_transport_domain - check a DOMAIN operand (of elsewhere) into out;
+ * -1 after the message */
+int ctl_transport_domain(const char *s, struct buf *out);
+int ctl_transport_add(struct ctl *ctl, const struct ctl_args *a);
+int ctl_transport_del(struct ctl *ctl, const struct ctl_args *a);
+int ctl_transport_list(struct ctl *ctl, const struct ctl_args *a);
+
+/* ctl_tls_policy.c */
+int ctl_tls_policy_set(struct ctl *ctl, const struct ctl_args *a);
+int ctl_tls_policy_del(struct ctl *ctl, const struct ctl_args *a);
+int ctl_tls_policy_list(struct ctl *ctl, const struct ctl_args *a);
+
 /* ctl_queue.c */
 /* the folders status counts, in order */
 #define CTL_QUEUE_NCOUNT 5

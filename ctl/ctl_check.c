@@ -13,7 +13,9 @@
  * there and executable; the fixed part of mail_location exists or can be
  * created (as root: vmail_user can reach it and create mailboxes in it);
  * the DKIM keys, if any, are closed to others and no service user but
- * the signer's is in dkim_group. Nothing is changed.
+ * the signer's is in dkim_group; the smtp_sasl_password_file, if set, is
+ * one remote (herald_user) may use: closed to everybody else, and every
+ * line "nexthop user:password". Nothing is changed.
  */
 #include <errno.h>
 #include <grp.h>
@@ -33,6 +35,7 @@
 #include "mail/dir.h"
 #include "mail/mailbase.h"
 #include "mail/params.h"
+#include "mail/saslpass.h"
 #include "mail/spool.h"
 #include "ctl.h"
 
@@ -388,6 +391,40 @@ ctl_check_dkim(int *failed)
 	buf_free(&why);
 }
 
+/* ctl_check_relay - relayhost, and a password file remote can use
+ * (as herald_user, when root) and nobody else can read */
+static void
+ctl_check_relay(int *failed, bool root)
+{
+	struct buf why = BUF_INIT;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	int n, bad = 0;
+
+	if (*var_relayhost != '\0')
+		ctl_check_line(failed, true, "relayhost: %s", var_relayhost);
+	if (*var_smtp_sasl_password_file == '\0')
+		return;
+	if (root) {
+		struct passwd *pw = getpwnam(var_herald_user);
+
+		if (pw == NULL)
+			return;		/* ctl_check_users said so */
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	n = saslpass_count(var_smtp_sasl_password_file, uid, gid, &bad,
+	    &why);
+	if (n < 0)
+		ctl_check_line(failed, false, "%s", buf_cstr(&why));
+	else
+		ctl_check_line(failed, bad == 0, "smtp_sasl_password_file: "
+		    "%s: %d login%s%s", var_smtp_sasl_password_file, n,
+		    n == 1 ? "" : "s", bad ? ", and lines that are not "
+		    "\"nexthop user:password\"" : "");
+	buf_free(&why);
+}
+
 int
 ctl_check(struct ctl *ctl, const struct ctl_args *a)
 {
@@ -408,6 +445,7 @@ ctl_check(struct ctl *ctl, const struct ctl_args *a)
 	ctl_check_spool(&failed, root, uid);
 	ctl_check_directory(&failed);
 	ctl_check_tls(&failed);
+	ctl_check_relay(&failed, root);
 	ctl_check_programs_run(&failed);
 	ctl_check_mail_location(&failed, root);
 	ctl_check_dkim(&failed);

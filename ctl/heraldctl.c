@@ -6,9 +6,10 @@
  *
  * DESCRIPTION
  *	Service: start [--foreground], stop, reload, status, check,
- *	config [--changed] [--running] [KEY]. Directory: domain, user and alias
- *	commands edit the LMDB directory directly (heraldctl is its only
- *	writer; services see changes at their next lookup). Queue: list
+ *	config [--changed] [--running] [KEY]. Directory: domain, user,
+ *	alias, transport and tls-policy commands edit the LMDB directory
+ *	directly (heraldctl is its only writer; services see changes at
+ *	their next lookup). Queue: list
  *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
  *	status, reindex, create and delete work on a user's mail store as
  *	vmail_user (ctl_mailbox.c). Auth: lockouts and unlock read and
@@ -143,6 +144,26 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "alias", 1, 2, NULL, ctl_alias_del, CTL_CONF_WRITES},
 	{"alias", "list", "[DOMAIN]", "aliases, of one domain or all", 0, 1,
 	    NULL, ctl_alias_list, CTL_CONF_READS},
+	{"transport", "add", "DOMAIN NEXTHOP", "send DOMAIN's mail to NEXTHOP "
+	    "instead of its MX hosts: [HOST]:PORT or [HOST] (that host, no MX "
+	    "lookup), HOST:PORT or HOST (HOST's MX hosts); overrides "
+	    "relayhost; not for hosted domains", 2, 2, NULL,
+	    ctl_transport_add, CTL_CONF_WRITES},
+	{"transport", "del", "DOMAIN", "DOMAIN's mail goes by relayhost or "
+	    "MX again", 1, 1, NULL, ctl_transport_del, CTL_CONF_WRITES},
+	{"transport", "list", "", "every transport", 0, 0, NULL,
+	    ctl_transport_list, CTL_CONF_READS},
+	{"tls-policy", "set", "DOMAIN LEVEL", "TLS for mail to DOMAIN, over "
+	    "smtp_tls_security_level: none, may, encrypt (TLS or defer), "
+	    "verify (and a certificate that chains to a trusted CA and names "
+	    "the host), dane (DANE, RFC 7672: a certificate matching the "
+	    "host's DNSSEC-secure TLSA records)", 2, 2,
+	    NULL, ctl_tls_policy_set, CTL_CONF_WRITES},
+	{"tls-policy", "del", "DOMAIN", "DOMAIN follows "
+	    "smtp_tls_security_level again", 1, 1, NULL, ctl_tls_policy_del,
+	    CTL_CONF_WRITES},
+	{"tls-policy", "list", "", "every TLS policy", 0, 0, NULL,
+	    ctl_tls_policy_list, CTL_CONF_READS},
 	{"queue", "list", "[--sender ADDR] [--domain DOMAIN]", "messages in "
 	    "the queue (or those from ADDR, \"<>\" for bounces, and with a "
 	    "recipient in DOMAIN); deferred recipients with their last error "
@@ -209,10 +230,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, CTL_CONF_WRITES},
 };
 
-static const char *const ctl_groups[] = {"domain", "user", "alias", "queue",
-    "mailbox", "auth", "dns", "dkim", NULL};
+static const char *const ctl_groups[] = {"domain", "user", "alias",
+    "transport", "tls-policy", "queue", "mailbox", "auth", "dns", "dkim",
+    NULL};
 /* their headings in the usage, in the same order */
 static const char *const ctl_group_titles[] = {"Domain", "User", "Alias",
+    "Transport (other domains' next hop)", "TLS policy (per destination)",
     "Queue", "Mailbox", "Auth", "DNS", "DKIM", NULL};
 _Static_assert(sizeof(ctl_groups) == sizeof(ctl_group_titles),
     "a heading for every command group");

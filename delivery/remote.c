@@ -11,7 +11,12 @@
  *	<spool>/private/remote; each process accepts one connection from
  *	qmgr and serves its requests one at a time until qmgr closes it.
  *
- *	A request names a queue file and recipients of one domain. remote
+ *	A request names a queue file and recipients of one domain, with the
+ *	domain's transport and TLS policy that qmgr found in the directory
+ *	(heraldctl transport add, tls-policy set). Its next hop is that
+ *	transport, else relayhost, else the domain's own MX
+ *	(remote_hop.c); a next hop "[host]:port" is that host, no MX
+ *	lookup. For the MX, remote
  *	looks up the domain's MX records with lib/mail/dns.c (preference
  *	order, random among equals; no MX: the domain's own A/AAAA; a null
  *	MX bounces at once with 5.1.10), the hosts' addresses as
@@ -24,15 +29,19 @@
  *	address took it, every recipient is deferred with the last error,
  *	and qmgr retries with its backoff.
  *
- *	The client (lib/mail/smtp_client.c) uses STARTTLS whenever the
- *	server offers it (smtp_tls_security_level = may; encrypt requires
- *	it, verify also a certificate from the CA store naming the MX
- *	host) and logs the protocol, cipher and how far the certificate
- *	was trusted. With dane, a host whose MX and address records are
- *	DNSSEC-secure and that has usable TLSA records (remote_mx.c,
- *	lib/mail/dane.c) gets DANE (RFC 7672): STARTTLS and a certificate
- *	matching them, else the host fails with 4.7.5, never plaintext;
- *	the level is chosen in remote_tls_level(). It sends
+ *	The TLS level is the domain's policy (heraldctl tls-policy), else
+ *	smtp_tls_security_level, chosen in remote_tls_level(); at least
+ *	verify for a next hop with credentials in smtp_sasl_password_file,
+ *	which get AUTH PLAIN or LOGIN only over verified TLS. The client
+ *	(lib/mail/smtp_client.c) uses STARTTLS whenever the server offers
+ *	it (may; encrypt requires it, verify also a certificate from
+ *	smtp_tls_ca_file or the system CA store naming the host) and logs
+ *	the protocol, cipher and how far the certificate was trusted. With
+ *	dane, a host whose MX and address records are DNSSEC-secure (or the
+ *	host of a "[host]" next hop whose address records are) and that
+ *	has usable TLSA records (remote_mx.c, lib/mail/dane.c) gets DANE
+ *	(RFC 7672): STARTTLS and a certificate matching them, else the host
+ *	fails with 4.7.5, never plaintext. It sends
  *	MAIL and RCPTs in one write with PIPELINING, passes DSN parameters
  *	on to servers with DSN, sends 8-bit content to a server without
  *	8BITMIME as quoted-printable (lib/mail/mime_8to7.c), and bounces at
@@ -41,10 +50,10 @@
  *	lacks (5.6.7).
  *
  *	Connections are cached (remote_cache.c): after a transaction the
- *	session stays open, keyed by the recipients' domain, for
+ *	session stays open, keyed by next hop, TLS level and login, for
  *	smtp_connection_cache_time_limit idle and at most
  *	smtp_connection_reuse_count_limit transactions; the next request
- *	for that domain sends RSET and its transaction over it ("QID:
+ *	for that next hop sends RSET and its transaction over it ("QID:
  *	reusing connection to host[addr]:port, transaction N"), with no
  *	DNS lookup and no handshake. A cached session that is gone, or
  *	fails before MAIL FROM was accepted, is closed and the request
@@ -55,9 +64,12 @@
  *
  * PROTOCOL
  *	qmgr -> remote, on a persistent connection, one request at a time:
- *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...}
+ *	  {request=deliver, queue_id=QID, rcpt_index=I, rcpt_index=J, ...
+ *	   [, nexthop=[host]:port][, tls_policy=LEVEL][, route_error=TEXT]}
  *	  with the queue file attached (SCM_RIGHTS, opened read-only); the
- *	  recipients are of one domain
+ *	  recipients are of one domain; nexthop and tls_policy are the
+ *	  domain's entries in the directory, route_error says qmgr could not
+ *	  look them up (every recipient is deferred with it)
  *	remote -> qmgr:
  *	  {status=ok[, conn_failed=1]} then per requested recipient, in
  *	  request order, {rcpt_index=I, result=delivered|deferred|bounced,
@@ -76,8 +88,12 @@
  *
  * SECURITY
  *	remote runs as herald_user, dropped by the service skeleton before
- *	the first accept; it reads only the queue file qmgr hands it
- *	(read-only descriptor), and talks to the network. Everything a
+ *	the first accept; it reads the queue file qmgr hands it (read-only
+ *	descriptor) and smtp_sasl_password_file, which it refuses to use
+ *	when anybody but herald_user and root could read it; it never logs
+ *	a password. It has no access to the directory: qmgr sends it the
+ *	domain's transport and TLS policy, which it checks again.
+ *	It talks to the network. Everything a
  *	remote server sends is bounded (smtp_reply.c: 512-byte lines, 100
  *	lines a reply; per-stage deadlines) and reaches qmgr only as reason
  *	text, which qmgr escapes.
@@ -85,7 +101,8 @@
  * SETTINGS (herald.conf)
  *	myhostname, herald_user, remote_processes,
  *	remote_destination_concurrency_limit (read by qmgr), delivery_timeout,
- *	inet_protocols, smtp_tls_security_level, smtp_port,
+ *	inet_protocols, smtp_tls_security_level, relayhost,
+ *	smtp_sasl_password_file, smtp_tls_ca_file, smtp_port,
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
  *	smtp_data_done_timeout, smtp_connection_cache_time_limit,
@@ -120,7 +137,8 @@ remote_init(struct service *svc)
 	if (dns_new_params(&remote_dns, &why) < 0)
 		msg_fatal("dns: %s", buf_cstr(&why));
 	buf_reset(&why);
-	if ((remote_tls = tls_client_ctx_new(NULL, &why)) == NULL)
+	if ((remote_tls = tls_client_ctx_new(var_smtp_tls_ca_file,
+	    &why)) == NULL)
 		msg_warn("no TLS for remote delivery: %s", buf_cstr(&why));
 	buf_free(&why);
 }

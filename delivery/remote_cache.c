@@ -4,10 +4,10 @@
  * (as Postfix's smtp_connection_cache_on_demand).
  *
  * A session whose transaction ended well (no network error, no 421) is
- * kept, keyed by the next-hop domain, for at most
+ * kept, keyed by next hop, TLS level and login (remote.h), for at most
  * smtp_connection_cache_time_limit idle and at most
  * smtp_connection_reuse_count_limit transactions. The next request for
- * that domain takes it and sends RSET first: a session the server closed
+ * that key takes it and sends RSET first: a session the server closed
  * meanwhile, or whose RSET is not answered 2xx, is closed and the request
  * goes to a fresh connection, with no failure counted. remote.c closes
  * idle sessions on time while it waits for qmgr, and all of them when it
@@ -30,7 +30,7 @@
 struct remote_cached {
 	struct smtp_session *s;		/* NULL: the slot is free */
 	int fd;
-	char domain[DNS_NAME_MAX + 1];	/* the next hop it serves */
+	char key[REMOTE_KEY_MAX];	/* the next hop it serves */
 	char relay[REMOTE_RELAY_MAX];	/* host[addr]:port */
 	long long ntx;			/* transactions done on it */
 	long long since;		/* evloop_clock() when it went idle */
@@ -49,9 +49,9 @@ remote_cache_drop(struct remote_cached *e, const char *why)
 	e->fd = -1;
 }
 
-/* remote_cache_take - the cached session for domain, taken out */
+/* remote_cache_take - the cached session for key, taken out */
 struct smtp_session *
-remote_cache_take(const char *domain, const struct smtp_client_conf *conf,
+remote_cache_take(const char *key, const struct smtp_client_conf *conf,
     int *fd, char *relay, long long *ntx)
 {
 	long long now = evloop_clock();
@@ -60,7 +60,7 @@ remote_cache_take(const char *domain, const struct smtp_client_conf *conf,
 		struct remote_cached *e = &remote_cache[i];
 		struct smtp_session *s;
 
-		if (e->s == NULL || str_casecmp(e->domain, domain) != 0)
+		if (e->s == NULL || strcmp(e->key, key) != 0)
 			continue;
 		if (now - e->since > var_smtp_connection_cache_time_limit *
 		    1000) {
@@ -84,9 +84,9 @@ remote_cache_take(const char *domain, const struct smtp_client_conf *conf,
 	return NULL;
 }
 
-/* remote_cache_put - keep s (on fd) for domain, or close it */
+/* remote_cache_put - keep s (on fd) for key, or close it */
 void
-remote_cache_put(const char *domain, const char *relay, struct smtp_session *s,
+remote_cache_put(const char *key, const char *relay, struct smtp_session *s,
     int fd, long long ntx)
 {
 	struct remote_cached *e = NULL;
@@ -113,7 +113,7 @@ remote_cache_put(const char *domain, const char *relay, struct smtp_session *s,
 	e->fd = fd;
 	e->ntx = ntx;
 	e->since = evloop_clock();
-	str_lcpy(e->domain, domain, sizeof(e->domain));
+	str_lcpy(e->key, key, sizeof(e->key));
 	str_lcpy(e->relay, relay, sizeof(e->relay));
 }
 

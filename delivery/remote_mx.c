@@ -6,6 +6,12 @@
  * a null MX (RFC 7505): a permanent failure at once. A host that is this
  * host (myhostname) is skipped, so mail cannot loop back to us.
  *
+ * A next hop in brackets (a transport or relayhost "[host]:port") is that
+ * host alone: its address, or its AAAA and A records, no MX lookup; that
+ * it has none defers (the admin named it: a typo or an outage, not the
+ * recipient's fault). A next hop "host" or "host:port" goes by host's MX
+ * records as a recipient domain does.
+ *
  * DANE (RFC 7672 2.2), when the destination's level is dane: for a host
  * whose MX records (or their secure absence) and address records are
  * DNSSEC-secure, _25._tcp.<host> TLSA is looked up, at the secure CNAME
@@ -14,7 +20,11 @@
  * usable make TLS mandatory but unauthenticated (encrypt); a TLSA lookup
  * that fails or is bogus leaves the host out (its addresses are not
  * tried: a downgrade could hide there); no TLSA, or anything insecure
- * on the way: opportunistic TLS (may).
+ * on the way: opportunistic TLS (may). The host of a bracketed next hop
+ * was named by the admin, not found by an MX lookup, so it stands where
+ * a secure MX record would (as Postfix does): its TLSA records count
+ * when its address records are secure. A next hop or a recipient domain
+ * that is an address has no name to look up TLSA for: may.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -273,17 +283,57 @@ remote_route_literal(const char *domain, bool want4, bool want6,
 	return true;
 }
 
+/* remote_route_direct - the host of a bracketed next hop itself, at
+ * level (dane: by its TLSA records when its addresses are secure) */
+static void
+remote_route_direct(struct dns *dns, const char *host, bool want4,
+    bool want6, enum smtp_tls_level level, struct remote_route *rt)
+{
+	struct buf why = BUF_INIT;
+	uint8_t addr[16];
+	bool dane = false;
+
+	/* an address: no name, no TLSA; dane means may (as a literal) */
+	if (inet_pton(AF_INET, host, addr) == 1) {
+		if (want4)
+			remote_route_add(rt, host, AF_INET, addr,
+			    remote_route_tls(rt, level == SMTP_TLS_DANE ?
+			    SMTP_TLS_MAY : level));
+	} else if (inet_pton(AF_INET6, host, addr) == 1) {
+		if (want6)
+			remote_route_add(rt, host, AF_INET6, addr,
+			    remote_route_tls(rt, level == SMTP_TLS_DANE ?
+			    SMTP_TLS_MAY : level));
+	} else {
+		/* the admin named the host: it stands for a secure MX */
+		(void)remote_route_one(dns, host, want4, want6, level, true,
+		    rt, &dane, &why);
+	}
+	if (rt->naddr == 0)
+		outcome_set(&rt->fail, OUTCOME_DEFERRED, dane ? "4.7.5" :
+		    "4.4.3", "next hop %s: %s", host, why.len > 0 ?
+		    buf_cstr(&why) :
+		    "no address (of the families in inet_protocols)");
+	buf_free(&why);
+}
+
 /* remote_route - MX, then addresses */
 void
-remote_route(struct dns *dns, const char *domain, bool want4, bool want6,
-    enum smtp_tls_level level, struct remote_route *rt)
+remote_route(struct dns *dns, const struct nexthop *nh, bool want4,
+    bool want6, enum smtp_tls_level level, struct remote_route *rt)
 {
 	struct dns_result mx = DNS_RESULT_INIT;
 	struct buf why = BUF_INIT;
 	bool tempfail = false, self = false, dane = false;
+	const char *domain = nh->host;
 
 	memset(rt, 0, sizeof(*rt));
 	outcome_init(&rt->fail);
+	rt->port = nh->port > 0 ? nh->port : (int)var_smtp_port;
+	if (!nh->mx) {
+		remote_route_direct(dns, nh->host, want4, want6, level, rt);
+		return;
+	}
 	if (remote_route_literal(domain, want4, want6, level, rt))
 		return;
 	if (dns_lookup(dns, domain, DNS_T_MX, &mx) < 0 ||

@@ -11,10 +11,15 @@
  * address; when none is left every recipient is deferred with the last
  * reason, and the reply says conn_failed=1 (qmgr's negative feedback
  * for the domain, as is a temporary MX lookup failure). Once a server
- * took MAIL FROM, its replies decide: 2xx
- * delivered, 4xx and network errors deferred, 5xx bounced. A session
- * cached for the domain (remote_cache.c) is tried first; the session
- * that took the transaction is offered to the cache afterwards.
+ * took MAIL FROM, its replies decide: 2xx delivered, 4xx and network
+ * errors deferred, 5xx bounced. The next hop is the domain's transport,
+ * else relayhost, else its MX (remote_hop.c); the TLS level is the
+ * domain's policy, else smtp_tls_security_level (transport and policy
+ * come from qmgr, in the request; remote_tls_level is the one place that
+ * picks it), at least verify where credentials are sent, and with dane
+ * per host what its TLSA records say (remote_mx.c). A session cached for
+ * the same next hop, level and login (remote_cache.c) is tried first; the
+ * session that took the transaction is offered to the cache afterwards.
  */
 #include <errno.h>
 #include <limits.h>
@@ -59,8 +64,8 @@ remote_result_name(enum outcome_status st)
 /* remote_connect - a TCP connection to a within the connect timeout,
  * and before deadline (0: none); -1 with why */
 static int
-remote_connect(const struct remote_addr *a, long long deadline, char *text,
-    size_t size, struct buf *why)
+remote_connect(const struct remote_addr *a, int port, long long deadline,
+    char *text, size_t size, struct buf *why)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -78,14 +83,14 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)var_smtp_port);
+		sin->sin_port = htons((uint16_t)port);
 		memcpy(&sin->sin_addr, a->addr, 4);
 		len = sizeof(*sin);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)var_smtp_port);
+		sin6->sin6_port = htons((uint16_t)port);
 		memcpy(&sin6->sin6_addr, a->addr, 16);
 		len = sizeof(*sin6);
 	}
@@ -130,8 +135,7 @@ remote_connect(const struct remote_addr *a, long long deadline, char *text,
 	}
 	return fd;
 fail:
-	buf_printf(why, "connect to %s[%s]:%lld: %m", a->host, text,
-	    var_smtp_port);
+	buf_printf(why, "connect to %s[%s]:%d: %m", a->host, text, port);
 	(void)close(fd);
 	return -1;
 }
@@ -179,20 +183,36 @@ remote_eightbit(const struct qfile *qf, int fd, bool *header, bool *any)
 }
 
 /* remote_tls_level - the TLS level for mail to domain: the one place
- * that chooses it; today smtp_tls_security_level for every domain */
+ * that chooses it */
 enum smtp_tls_level
-remote_tls_level(const char *domain)
+remote_tls_level(const char *domain, const char *policy, struct buf *why)
 {
-	(void)domain;
-	if (strcmp(var_smtp_tls_security_level, "none") == 0)
-		return SMTP_TLS_NONE;
-	if (strcmp(var_smtp_tls_security_level, "encrypt") == 0)
-		return SMTP_TLS_ENCRYPT;
-	if (strcmp(var_smtp_tls_security_level, "verify") == 0)
-		return SMTP_TLS_VERIFY;
-	if (strcmp(var_smtp_tls_security_level, "dane") == 0)
-		return SMTP_TLS_DANE;
-	return SMTP_TLS_MAY;
+	static const char *const names[] = {
+		[SMTP_TLS_NONE] = "none",
+		[SMTP_TLS_MAY] = "may",
+		[SMTP_TLS_ENCRYPT] = "encrypt",
+		[SMTP_TLS_VERIFY] = "verify",
+		[SMTP_TLS_DANE] = "dane",
+	};
+	const char *w = policy != NULL ? policy : var_smtp_tls_security_level;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(w, names[i]) == 0)
+			return (enum smtp_tls_level)i;
+	if (policy == NULL)
+		return SMTP_TLS_MAY;	/* checked at load: not seen */
+	buf_printf(why, "TLS policy of %s: unknown level \"%.40s\"", domain,
+	    policy);
+	return SMTP_TLS_VERIFY;
+}
+
+/* remote_cache_key - what a cached session is good for */
+static void
+remote_cache_key(const struct remote_hop *hop, enum smtp_tls_level level,
+    char *key, size_t size)
+{
+	snprintf(key, size, "%s tls=%d user=%s", hop->name, (int)level,
+	    hop->user != NULL ? hop->user : "");
 }
 
 /* remote_tls_text - how a host's TLS was, for its log line */
@@ -218,11 +238,11 @@ remote_log_outcomes(const char *qid, const char *relay,
 		    buf_cstr(&out[k].reason));
 }
 
-/* remote_deliver_cached - the envelope over a session cached for domain;
+/* remote_deliver_cached - the envelope over a session cached for key;
  * false when there was none or it failed before MAIL FROM was accepted
  * (nothing decided: the caller connects anew, no failure counted) */
 static bool
-remote_deliver_cached(const char *qid, const char *domain,
+remote_deliver_cached(const char *qid, const char *key,
     const struct smtp_client_conf *conf, const struct smtp_envelope *env,
     struct outcome *out, bool *nodsn_r)
 {
@@ -232,7 +252,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 	long long ntx;
 	int fd;
 
-	while ((s = remote_cache_take(domain, conf, &fd, relay, &ntx)) !=
+	while ((s = remote_cache_take(key, conf, &fd, relay, &ntx)) !=
 	    NULL) {
 		ntx++;
 		msg_info("%s: reusing connection to %s, transaction %lld",
@@ -241,7 +261,7 @@ remote_deliver_cached(const char *qid, const char *domain,
 		if (smtp_client_send(s, conf, env, out, &why) == 0) {
 			*nodsn_r = !smtp_client_dsn(s);
 			remote_log_outcomes(qid, relay, env, out);
-			remote_cache_put(domain, relay, s, fd, ntx);
+			remote_cache_put(key, relay, s, fd, ntx);
 			buf_free(&why);
 			return true;
 		}
@@ -256,10 +276,10 @@ remote_deliver_cached(const char *qid, const char *domain,
 }
 
 /* remote_deliver - try the route's addresses for the envelope; sets out;
- * the session that took it is kept for domain (remote_cache.c);
+ * the session that took it is kept for key (remote_cache.c);
  * *conn_failed_r when no address took the transaction */
 static void
-remote_deliver(const char *qid, const char *domain,
+remote_deliver(const char *qid, const char *key,
     const struct remote_route *rt, const struct smtp_client_conf *conf,
     const struct smtp_envelope *env, struct outcome *out, bool *nodsn_r,
     bool *conn_failed_r)
@@ -276,12 +296,16 @@ remote_deliver(const char *qid, const char *domain,
 		char text[64], relay[REMOTE_RELAY_MAX];
 		int fd;
 
-		/* the host's own level: with dane, what its TLSA say */
+		/* the host's own level: with dane, what its TLSA say; never
+		 * below verify where credentials go (remote_run) */
 		hc.tls = t->level;
 		if (t->level == SMTP_TLS_DANE) {
 			hc.tlsa = t->tlsa.rr;
 			hc.ntlsa = t->tlsa.nrr;
 			hc.tlsa_base = t->base;
+		} else if (conf->auth_user != NULL &&
+		    hc.tls < SMTP_TLS_VERIFY) {
+			hc.tls = SMTP_TLS_VERIFY;
 		}
 
 		if (conf->deadline > 0 &&
@@ -292,13 +316,13 @@ remote_deliver(const char *qid, const char *domain,
 			break;
 		}
 		buf_reset(&why);
-		if ((fd = remote_connect(a, conf->deadline, text, sizeof(text),
-		    &why)) < 0) {
+		if ((fd = remote_connect(a, rt->port, conf->deadline, text,
+		    sizeof(text), &why)) < 0) {
 			msg_info("%s: %s", qid, buf_cstr(&why));
 			continue;
 		}
-		snprintf(relay, sizeof(relay), "%s[%s]:%lld", a->host, text,
-		    var_smtp_port);
+		snprintf(relay, sizeof(relay), "%s[%s]:%d", a->host, text,
+		    rt->port);
 		s = smtp_client_open(fd, a->host, &hc, &info, &why);
 		if (info.tls.len > 0) {
 			struct buf line = BUF_INIT;
@@ -317,7 +341,7 @@ remote_deliver(const char *qid, const char *domain,
 			(void)smtp_client_send(s, conf, env, out, &why);
 			*nodsn_r = !info.dsn;
 			remote_log_outcomes(qid, relay, env, out);
-			remote_cache_put(domain, relay, s, fd, 1);
+			remote_cache_put(key, relay, s, fd, 1);
 			buf_free(&why);
 			return;
 		}
@@ -338,7 +362,8 @@ remote_deliver(const char *qid, const char *domain,
 /* remote_run - route and deliver the recipients idx[0..n) of qf;
  * *conn_failed_r when no server took the transaction */
 static void
-remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
+remote_run(struct dns *dns, struct ssl_ctx_st *tls, const struct ipc_msg *req,
+    const char *qid,
     const struct qfile *qf, int qfd, const long long *idx, size_t n,
     struct outcome *out, bool *nodsn_r, bool *conn_failed_r)
 {
@@ -349,7 +374,6 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	const char *utf8 = qfile_attr(qf, QFILE_A_SMTPUTF8);
 	struct smtp_client_conf conf = {
 		.helo_name = var_myhostname,
-		.tls = SMTP_TLS_MAY,	/* per domain, below */
 		.tls_ctx = tls,
 		.helo_ms = var_smtp_helo_timeout * 1000,
 		.mail_ms = var_smtp_mail_timeout * 1000,
@@ -371,6 +395,9 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		.size = qf->body_size,
 	};
 	struct remote_route rt;
+	struct remote_hop hop;
+	struct buf why = BUF_INIT;
+	char key[REMOTE_KEY_MAX];
 	const char *domain;
 	bool want4 = strcmp(var_inet_protocols, "ipv6") != 0;
 	bool want6 = strcmp(var_inet_protocols, "ipv4") != 0;
@@ -398,12 +425,45 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 	    (var_delivery_timeout * 1000 / 2 < REMOTE_DEADLINE_MARGIN ?
 	    var_delivery_timeout * 1000 / 2 : REMOTE_DEADLINE_MARGIN);
 	domain = addr_domain(rcpt[0]);
-	conf.tls = remote_tls_level(domain);
-	/* a session cached for the domain first: no DNS, no handshake */
-	if (remote_deliver_cached(qid, domain, &conf, &env, out, nodsn_r))
+	memset(&hop, 0, sizeof(hop));
+	if (ipc_get_str(req, IPC_ROUTE_ERROR) != NULL)
+		buf_puts(&why, ipc_get_str(req, IPC_ROUTE_ERROR));
+	if (why.len == 0 && remote_hop_find(ipc_get_str(req, IPC_NEXTHOP),
+	    domain, &hop, &why) == 0)
+		conf.tls = remote_tls_level(domain, ipc_get_str(req,
+		    IPC_TLS_POLICY), &why);
+	if (why.len > 0) {
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.5", "%s",
+			    buf_cstr(&why));
+		msg_warn("%s: %s: %s", qid, domain, buf_cstr(&why));
 		goto out;
-	remote_route(dns, domain, want4, want6, conf.tls, &rt);
-	if (rt.naddr == 0) {
+	}
+	/* AUTH never goes to a server that is not proven */
+	if (hop.user != NULL && conf.tls < SMTP_TLS_VERIFY)
+		conf.tls = SMTP_TLS_VERIFY;
+	if (hop.via != NULL)
+		msg_debug("%s: %s: next hop %s (%s)", qid, domain, hop.name,
+		    hop.via);
+	conf.auth_user = hop.user;
+	conf.auth_pass = hop.pass;
+	remote_cache_key(&hop, conf.tls, key, sizeof(key));
+	/* a session cached for the next hop first: no DNS, no handshake */
+	if (remote_deliver_cached(qid, key, &conf, &env, out, nodsn_r))
+		goto out;
+	remote_route(dns, &hop.nh, want4, want6, conf.tls, &rt);
+	if (rt.naddr == 0 && hop.via != NULL) {
+		/* a next hop the admin named that does not resolve is a
+		 * setting to fix, not the recipient's fault: defer (a TLS
+		 * policy failure, DANE's 4.7.5, says so) */
+		for (size_t i = 0; i < n; i++)
+			outcome_set(&out[i], OUTCOME_DEFERRED,
+			    strncmp(rt.fail.dsn, "4.7.", 4) == 0 ?
+			    rt.fail.dsn : "4.4.4", "%s %s: %s", hop.via,
+			    hop.name, buf_cstr(&rt.fail.reason));
+		msg_info("%s: %s: %s %s: %s", qid, domain, hop.via, hop.name,
+		    buf_cstr(&rt.fail.reason));
+	} else if (rt.naddr == 0) {
 		for (size_t i = 0; i < n; i++)
 			outcome_set(&out[i], rt.fail.status, rt.fail.dsn, "%s",
 			    buf_cstr(&rt.fail.reason));
@@ -412,11 +472,13 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const char *qid,
 		/* a lookup that failed for now: no server reachable */
 		*conn_failed_r = rt.fail.status == OUTCOME_DEFERRED;
 	} else {
-		remote_deliver(qid, domain, &rt, &conf, &env, out, nodsn_r,
+		remote_deliver(qid, key, &rt, &conf, &env, out, nodsn_r,
 		    conn_failed_r);
 	}
 	remote_route_free(&rt);
 out:
+	remote_hop_free(&hop);
+	buf_free(&why);
 	x_free(&rcpt);
 	x_free(&orcpt);
 	x_free(&notify);
@@ -472,7 +534,7 @@ remote_request(struct dns *dns, struct ssl_ctx_st *tls, int sock,
 			outcome_set(&out[i], OUTCOME_DEFERRED, "4.3.0",
 			    "remote delivery: %s", buf_cstr(&why));
 	} else {
-		remote_run(dns, tls, qid, qf, qfd, idx, n, out, &nodsn,
+		remote_run(dns, tls, req, qid, qf, qfd, idx, n, out, &nodsn,
 		    &conn_failed);
 	}
 	ipc_msg_init(&reply);

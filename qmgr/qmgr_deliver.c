@@ -49,7 +49,11 @@
  * remote reply is feedback for its domain; the jobs of a dead domain
  * are deferred without being sent. A remote job goes
  * preferably to the idle agent that served its domain last, which may
- * hold a connection to it open (delivery/remote_cache.c).
+ * hold a connection to it open (delivery/remote_cache.c). qmgr adds the
+ * domain's transport (nexthop=) and TLS policy (tls_policy=) from the
+ * directory to a remote request, so that the agent, which talks to the
+ * internet, needs no access to the directory; a failed lookup goes as
+ * route_error=TEXT and the agent defers every recipient with it.
  */
 #include <errno.h>
 #include <string.h>
@@ -65,6 +69,7 @@
 #include "base/sock.h"
 #include "base/str.h"
 #include "mail/addr.h"
+#include "mail/dir.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
@@ -515,6 +520,38 @@ qmgr_deliver_job_domain(const struct qmgr_job *job)
 	return addr_domain(job->msg->qf->rcpt[job->idx[0]].addr);
 }
 
+/* qmgr_deliver_nexthop - a remote job's transport and TLS policy from
+ * the directory into req (the remote agent has no access to it); a
+ * failed lookup goes as route_error, and the agent defers with it */
+static void
+qmgr_deliver_nexthop(struct qmgr *q, const char *domain, struct ipc_msg *req)
+{
+	struct buf val = BUF_INIT, why = BUF_INIT;
+	int r;
+
+	if (q->dir == NULL && dir_open(var_data_directory, DIR_READ, &q->dir,
+	    &why) < 0) {
+		q->dir = NULL;
+		r = -1;
+	} else if ((r = dir_transport_get(q->dir, domain, &val, &why)) == 1) {
+		ipc_put_str(req, IPC_NEXTHOP, buf_cstr(&val));
+	}
+	if (r >= 0 && (r = dir_tls_policy_get(q->dir, domain, &val,
+	    &why)) == 1)
+		ipc_put_str(req, IPC_TLS_POLICY, buf_cstr(&val));
+	if (r < 0) {
+		struct buf text = BUF_INIT;
+
+		buf_printf(&text, "cannot look up the transport and TLS "
+		    "policy of %s: %s", domain, buf_cstr(&why));
+		ipc_put_str(req, IPC_ROUTE_ERROR, buf_cstr(&text));
+		msg_warn("%s", buf_cstr(&text));
+		buf_free(&text);
+	}
+	buf_free(&val);
+	buf_free(&why);
+}
+
 /* qmgr_deliver_start - send job on a connection whose last request went
  * out whole */
 static void
@@ -525,6 +562,8 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 
 	ipc_msg_init(&req);
 	qmgr_deliver_request(&req, job->msg->qid, job->idx, job->nidx);
+	if (a->tr == QMGR_TR_REMOTE)
+		qmgr_deliver_nexthop(q, qmgr_deliver_job_domain(job), &req);
 	buf_reset(&a->out);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);

@@ -6,7 +6,10 @@
  * Layout: <data_dir>/directory/ is one environment with the named
  * databases "domain" (key: domain, value: "v1"), "user" (key: local@domain,
  * value: "v1 quota=N enabled=0|1 created=T") and "alias" (key: local@domain
- * or @domain, value: targets joined by "\n"). <data_dir>/passwd/ holds one
+ * or @domain, value: targets joined by "\n"), "transport" (key: a domain
+ * of elsewhere, value: its next hop, "[host]:port" or "host[:port]") and
+ * "tls_policy" (key: domain, value: none|may|encrypt|verify|dane); the
+ * writer checks what it stores, a reader checks it again. <data_dir>/passwd/ holds one
  * unnamed database addr -> crypt(3) string, files mode 0600.
  *
  * Every call is one short transaction, so a reader sees each commit of
@@ -34,10 +37,13 @@
 #define DIR_TARGET_MAX 998
 #define DIR_VALUE_MAX 65536		/* alias targets of one key */
 
-enum { DIR_DB_DOMAIN, DIR_DB_USER, DIR_DB_ALIAS, DIR_DB_COUNT };
+enum {
+	DIR_DB_DOMAIN, DIR_DB_USER, DIR_DB_ALIAS, DIR_DB_TRANSPORT,
+	DIR_DB_TLS_POLICY, DIR_DB_COUNT
+};
 
 static const char *const dir_db_names[DIR_DB_COUNT] = {
-	"domain", "user", "alias",
+	"domain", "user", "alias", "transport", "tls_policy",
 };
 
 struct dir {
@@ -1101,6 +1107,7 @@ struct dir_list_ctx {
 	dir_domain_fn *domain_fn;
 	dir_user_fn *user_fn;
 	dir_alias_fn *alias_fn;
+	dir_map_fn *map_fn;
 	void *ctx;
 };
 
@@ -1165,4 +1172,156 @@ dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
 	struct dir_list_ctx lc = {.alias_fn = fn, .ctx = ctx};
 
 	return dir_list(d, DIR_DB_ALIAS, domain, dir_list_alias, &lc, why);
+}
+
+/* dir_map_get - the value of key in db into out: 1, 0 none, -1 (why) */
+static int
+dir_map_get(struct dir *d, int db, const char *domain, struct buf *out,
+    struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val v;
+	int found;
+
+	if (dir_key(domain, 'd', key, sizeof(key), why) == NULL)
+		return -1;
+	if (dir_read_begin(d, &txn, why) < 0)
+		return -1;
+	if (txn == NULL)
+		return 0;
+	if ((found = dir_get(txn, d->dbi[db], key, &v, why)) == 1) {
+		buf_reset(out);
+		buf_append(out, v.mv_data, v.mv_size);
+	}
+	mdb_txn_abort(txn);
+	return found;
+}
+
+/* dir_map_set - store value for domain in db; a hosted domain refused */
+static int
+dir_map_set(struct dir *d, int db, const char *domain, const char *value,
+    struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val k, v = dir_val(value), dv;
+	int found;
+
+	if (dir_key(domain, 'd', key, sizeof(key), why) == NULL)
+		return -1;
+	if (*value == '\0' || strlen(value) > DIR_KEY_MAX) {
+		buf_printf(why, "%s: bad value", key);
+		return -1;
+	}
+	if (dir_write_begin(d, &txn, why) < 0)
+		return -1;
+	found = dir_get(txn, d->dbi[DIR_DB_DOMAIN], key, &dv, why);
+	if (found != 0) {
+		mdb_txn_abort(txn);
+		if (found > 0)
+			buf_printf(why, "%s is a hosted domain: its mail is "
+			    "delivered here, not sent on", key);
+		return -1;
+	}
+	k = dir_val(key);
+	return dir_commit(txn, mdb_put(txn, d->dbi[db], &k, &v, 0), why);
+}
+
+/* dir_map_del - remove domain's entry from db; none there is an error */
+static int
+dir_map_del(struct dir *d, int db, const char *domain, const char *what,
+    struct buf *why)
+{
+	char key[DIR_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val k;
+	int rc;
+
+	if (dir_key(domain, 'd', key, sizeof(key), why) == NULL)
+		return -1;
+	if (dir_write_begin(d, &txn, why) < 0)
+		return -1;
+	k = dir_val(key);
+	rc = mdb_del(txn, d->dbi[db], &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		buf_printf(why, "no %s for %s", what, key);
+		return -1;
+	}
+	return dir_commit(txn, rc, why);
+}
+
+/* dir_list_map - one transport or TLS policy entry */
+static int
+dir_list_map(const char *key, const char *value, void *ctx)
+{
+	struct dir_list_ctx *lc = ctx;
+
+	lc->map_fn(key, value, lc->ctx);
+	return 0;
+}
+
+/* dir_transport_get - the next hop of domain */
+int
+dir_transport_get(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why)
+{
+	return dir_map_get(d, DIR_DB_TRANSPORT, domain, out, why);
+}
+
+/* dir_transport_set - set the next hop of domain */
+int
+dir_transport_set(struct dir *d, const char *domain, const char *nexthop,
+    struct buf *why)
+{
+	return dir_map_set(d, DIR_DB_TRANSPORT, domain, nexthop, why);
+}
+
+/* dir_transport_del - remove the next hop of domain */
+int
+dir_transport_del(struct dir *d, const char *domain, struct buf *why)
+{
+	return dir_map_del(d, DIR_DB_TRANSPORT, domain, "transport", why);
+}
+
+/* dir_transport_list - every transport in domain order */
+int
+dir_transport_list(struct dir *d, dir_map_fn *fn, void *ctx, struct buf *why)
+{
+	struct dir_list_ctx lc = {.map_fn = fn, .ctx = ctx};
+
+	return dir_list(d, DIR_DB_TRANSPORT, NULL, dir_list_map, &lc, why);
+}
+
+/* dir_tls_policy_get - the TLS level for domain */
+int
+dir_tls_policy_get(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why)
+{
+	return dir_map_get(d, DIR_DB_TLS_POLICY, domain, out, why);
+}
+
+/* dir_tls_policy_set - set the TLS level for domain */
+int
+dir_tls_policy_set(struct dir *d, const char *domain, const char *level,
+    struct buf *why)
+{
+	return dir_map_set(d, DIR_DB_TLS_POLICY, domain, level, why);
+}
+
+/* dir_tls_policy_del - remove the TLS level for domain */
+int
+dir_tls_policy_del(struct dir *d, const char *domain, struct buf *why)
+{
+	return dir_map_del(d, DIR_DB_TLS_POLICY, domain, "TLS policy", why);
+}
+
+/* dir_tls_policy_list - every TLS policy in domain order */
+int
+dir_tls_policy_list(struct dir *d, dir_map_fn *fn, void *ctx, struct buf *why)
+{
+	struct dir_list_ctx lc = {.map_fn = fn, .ctx = ctx};
+
+	return dir_list(d, DIR_DB_TLS_POLICY, NULL, dir_list_map, &lc, why);
 }

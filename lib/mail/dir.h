@@ -2,7 +2,8 @@
  * dir - the directory: domains, users, aliases (DESIGN.md §6), in LMDB.
  *
  * <data_directory>/directory/ holds one LMDB environment with the named
- * databases "domain", "user" and "alias"; <data_directory>/passwd/ holds
+ * databases "domain", "user", "alias", "transport" and "tls_policy";
+ * <data_directory>/passwd/ holds
  * password hashes in a second environment that only heraldctl and authd
  * open. heraldctl is the only writer of the directory; authd also writes
  * the password database when it replaces a weaker hash at login. Readers
@@ -104,6 +105,32 @@ int dir_user_list(struct dir *d, const char *domain, dir_user_fn *fn,
     void *ctx, struct buf *why);
 int dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
     void *ctx, struct buf *why);
+
+/*
+ * Routing tables of other domains (heraldctl writes; qmgr reads them
+ * for each remote request and sends them along):
+ * transports (a domain's next hop, "[host]:port" or "host[:port]",
+ * instead of its MX) and TLS policies (none|may|encrypt|verify|dane,
+ * over smtp_tls_security_level). The values are stored as given; the
+ * caller checks them. A hosted domain gets neither: set refuses it.
+ * get: 1 with the value in out, 0 none, -1 (why); del of a domain that
+ * has none is an error ("no transport for example.org").
+ */
+typedef void dir_map_fn(const char *domain, const char *value, void *ctx);
+int dir_transport_get(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why);
+int dir_transport_set(struct dir *d, const char *domain, const char *nexthop,
+    struct buf *why);
+int dir_transport_del(struct dir *d, const char *domain, struct buf *why);
+int dir_transport_list(struct dir *d, dir_map_fn *fn, void *ctx,
+    struct buf *why);
+int dir_tls_policy_get(struct dir *d, const char *domain, struct buf *out,
+    struct buf *why);
+int dir_tls_policy_set(struct dir *d, const char *domain, const char *level,
+    struct buf *why);
+int dir_tls_policy_del(struct dir *d, const char *domain, struct buf *why);
+int dir_tls_policy_list(struct dir *d, dir_map_fn *fn, void *ctx,
+    struct buf *why);
 
 /* passwords: <data_dir>/passwd, crypt(3) strings. As root, with an
  * auth_user other than root, the folder is made and given to auth_user

@@ -597,7 +597,58 @@ test_domain_admin(void)
 	buf_free(&out);
 }
 
+/* list_map - a transport or TLS policy entry as "domain=value;" */
+static void
+list_map(const char *domain, const char *value, void *ctx)
+{
+	buf_printf(ctx, "%s=%s;", domain, value);
+}
+
+/* test_routes - transports and TLS policies: set, get, list, del, and
+ * refused for a hosted domain */
+static void
+test_routes(void)
+{
+	struct buf why = BUF_INIT, out = BUF_INIT;
+	struct dir *d;
+
+	fresh();
+	d = open_w();
+	T_EQ_INT(dir_domain_add(d, "hosted.test", &why), 0);
+	T_EQ_INT(dir_transport_set(d, "hosted.test", "[relay]:25", &why), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "hosted domain") != NULL);
+	buf_reset(&why);
+	T_EQ_INT(dir_tls_policy_set(d, "Hosted.Test", "verify", &why), -1);
+	buf_reset(&why);
+	T_EQ_INT(dir_transport_set(d, "Far.Test", "[relay]:25", &why), 0);
+	T_EQ_INT(dir_transport_set(d, "b.test", "mx.b", &why), 0);
+	T_EQ_INT(dir_transport_set(d, "b.test", "[mx.b]:26", &why), 0);
+	T_EQ_INT(dir_tls_policy_set(d, "far.test", "encrypt", &why), 0);
+	T_EQ_INT(dir_transport_get(d, "FAR.test", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "[relay]:25");
+	T_EQ_INT(dir_tls_policy_get(d, "far.test", &out, &why), 1);
+	T_EQ_STR(buf_cstr(&out), "encrypt");
+	T_EQ_INT(dir_tls_policy_get(d, "b.test", &out, &why), 0);
+	T_EQ_INT(dir_transport_get(d, "hosted.test", &out, &why), 0);
+	buf_reset(&out);
+	T_EQ_INT(dir_transport_list(d, list_map, &out, &why), 0);
+	T_EQ_STR(buf_cstr(&out), "b.test=[mx.b]:26;far.test=[relay]:25;");
+	T_EQ_INT(dir_transport_del(d, "far.test", &why), 0);
+	T_EQ_INT(dir_transport_get(d, "far.test", &out, &why), 0);
+	T_EQ_INT(dir_transport_del(d, "far.test", &why), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "no transport for far.test") != NULL);
+	buf_reset(&why);
+	T_EQ_INT(dir_tls_policy_del(d, "far.test", &why), 0);
+	buf_reset(&out);
+	T_EQ_INT(dir_tls_policy_list(d, list_map, &out, &why), 0);
+	T_EQ_STR(buf_cstr(&out), "");
+	dir_close(&d);
+	buf_free(&why);
+	buf_free(&out);
+}
+
 static const struct test_case cases[] = {
+	{"transports and TLS policies", test_routes},
 	{"domains: add, exists, list, del", test_domains},
 	{"users: add, get, quota, enable, list, del", test_users},
 	{"aliases: add, dedupe, get, list, del", test_aliases},

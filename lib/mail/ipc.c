@@ -228,7 +228,8 @@ ipc_delivery_request(const struct ipc_msg *m, int qfd, size_t max,
     long long **idx_r, size_t *n_r, struct buf *why)
 {
 	static const char *const allowed[] = {IPC_REQUEST, IPC_QUEUE_ID,
-	    IPC_RCPT_INDEX, NULL};
+	    IPC_RCPT_INDEX, IPC_NEXTHOP, IPC_TLS_POLICY, IPC_ROUTE_ERROR,
+	    NULL};
 	const char *what = ipc_get_str(m, IPC_REQUEST);
 	const char *qid = ipc_get_str(m, IPC_QUEUE_ID);
 	const char *name, *value;

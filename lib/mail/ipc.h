@@ -36,6 +36,9 @@
 #define IPC_SENDER "sender"
 #define IPC_RCPT "rcpt"			/* recipient address */
 #define IPC_RCPT_INDEX "rcpt_index"	/* recipient's index in the queue file */
+#define IPC_NEXTHOP "nexthop"		/* remote: the domain's transport */
+#define IPC_TLS_POLICY "tls_policy"	/* remote: the domain's TLS level */
+#define IPC_ROUTE_ERROR "route_error"	/* remote: defer, qmgr could not look */
 #define IPC_ORCPT "orcpt"		/* original recipient (DSN ORCPT) */
 /* per reply "1" (remote): no server took the transaction (connect,
  * greeting, EHLO, TLS or DNS failed), qmgr's negative feedback */

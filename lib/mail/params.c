@@ -18,6 +18,7 @@
 #include "base/str.h"
 #include "mail/dns.h"
 #include "mail/netlist.h"
+#include "mail/nexthop.h"
 #include "mail/params.h"
 
 char *var_myhostname;
@@ -143,6 +144,9 @@ long long var_initial_destination_concurrency;
 long long var_destination_concurrency_failed_cohort_limit;
 char *var_inet_protocols;
 char *var_smtp_tls_security_level;
+char *var_relayhost;
+char *var_smtp_sasl_password_file;
+char *var_smtp_tls_ca_file;
 long long var_smtp_port;
 long long var_smtp_connect_timeout;
 long long var_smtp_helo_timeout;
@@ -279,6 +283,17 @@ params_check_tls_level(const char *value, struct buf *why)
 	    "verify", "dane", NULL};
 
 	return params_one_of(value, names, why);
+}
+
+/* params_check_relayhost - empty, or a next hop (nexthop.h) */
+static int
+params_check_relayhost(const char *value, struct buf *why)
+{
+	struct nexthop nh;
+
+	if (*value == '\0')
+		return 0;
+	return nexthop_parse(value, &nh, why);
 }
 
 /* params_check_mynetworks - addresses and networks (netlist.h) */
@@ -702,11 +717,25 @@ struct cfg_entry params_table[] = {
 	    "TLS for remote delivery: may (STARTTLS whenever the server "
 	    "offers it, plaintext only when it does not; a failed handshake "
 	    "tries the next host), encrypt (no STARTTLS: defer), verify "
-	    "(STARTTLS, and the certificate must chain to the system CA "
-	    "store and name the MX host), dane (DANE, RFC 7672, for an MX "
-	    "host with DNSSEC-secure TLSA records: STARTTLS and a "
+	    "(STARTTLS, and the certificate must chain to smtp_tls_ca_file "
+	    "or the system CAs and name the host), dane (DANE, RFC 7672, "
+	    "for a host with DNSSEC-secure TLSA records: STARTTLS and a "
 	    "certificate matching them, else defer; may for the others), "
-	    "none (never STARTTLS)"),
+	    "none (never STARTTLS); heraldctl tls-policy sets it per domain"),
+	STRC(relayhost, "", params_check_relayhost,
+	    "where mail to other domains goes instead of their MX hosts: "
+	    "[host]:port or [host] (that host, no MX lookup), host:port or "
+	    "host (the MX hosts of host); empty: by MX; heraldctl transport "
+	    "overrides it per domain"),
+	STR(smtp_sasl_password_file, "",
+	    "file of \"nexthop user:password\" lines (nexthop as in "
+	    "relayhost or a transport); remote logs in with AUTH PLAIN or "
+	    "LOGIN to a next hop named there, only over verified TLS; the "
+	    "file must belong to herald_user or root and be closed to "
+	    "everybody else (mode 0600 or 0640 root:herald_user)"),
+	STR(smtp_tls_ca_file, "",
+	    "PEM CA certificates remote delivery verifies servers against "
+	    "(empty: the system's CA store)"),
 	INT(smtp_port, "25", 1, 65535,
 	    "TCP port of the mail exchangers remote delivery connects to "
 	    "(other than 25 only for tests)"),
@@ -788,6 +817,8 @@ params_finish(const char *path, struct buf *why)
 		var_srs_secret_file = xasprintf("%s/srs.secret",
 		    var_data_directory);
 	}
+	params_absolute(&var_smtp_sasl_password_file);
+	params_absolute(&var_smtp_tls_ca_file);
 
 	if (*var_myhostname == '\0') {
 		char host[256];

@@ -160,6 +160,9 @@ extern long long var_initial_destination_concurrency;	/* to begin with */
 extern long long var_destination_concurrency_failed_cohort_limit; /* dead */
 extern char *var_inet_protocols;	/* all, ipv4, ipv6 */
 extern char *var_smtp_tls_security_level;	/* none ... dane */
+extern char *var_relayhost;		/* next hop of other domains, "" */
+extern char *var_smtp_sasl_password_file; /* "nexthop user:pass" lines */
+extern char *var_smtp_tls_ca_file;	/* CAs to verify servers, "" */
 extern long long var_smtp_port;		/* port of remote MX hosts */
 extern long long var_smtp_connect_timeout;	/* seconds, per address */
 extern long long var_smtp_helo_timeout;	/* seconds: greeting, EHLO */

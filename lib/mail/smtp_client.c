@@ -7,6 +7,7 @@
  * server that stalls anywhere (in a reply, in the TLS handshake, while
  * taking the content) costs at most that.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -249,6 +252,29 @@ smtp_conn_command(struct smtp_conn *c, long long ms, const char *stage,
 	return rc;
 }
 
+/* smtp_conn_secret - send a line that carries credentials: as
+ * smtp_conn_command, but the debug log shows only what (the line is
+ * wiped after) */
+static int
+smtp_conn_secret(struct smtp_conn *c, const char *what, struct buf *line,
+    struct buf *why)
+{
+	struct buf err = BUF_INIT;
+	int rc;
+
+	buf_puts(line, "\r\n");
+	msg_debug("%s > %s (credentials not shown)", c->host, what);
+	rc = smtp_conn_write(c, line->data, line->len,
+	    smtp_conn_until(c, c->conf->helo_ms), &err);
+	OPENSSL_cleanse(line->data, line->len);
+	buf_reset(line);
+	if (rc < 0)
+		buf_printf(why, "lost connection with %s while sending %s: %s",
+		    c->host, what, buf_cstr(&err));
+	buf_free(&err);
+	return rc;
+}
+
 /* smtp_conn_said - "host said: 550 5.1.1 ... (in reply to X)" */
 static void
 smtp_conn_said(const struct smtp_conn *c, const char *stage, struct buf *out)
@@ -284,11 +310,13 @@ smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
 }
 
 /* smtp_conn_tls_names - SNI and reference names before the handshake:
- * the TLSA base domain and the MX host with DANE, the host otherwise */
+ * the TLSA base domain and the MX host with DANE, the host (a name, or
+ * an address for a next hop "[192.0.2.1]") otherwise */
 static int
 smtp_conn_tls_names(struct smtp_conn *c, struct buf *err)
 {
 	const struct smtp_client_conf *conf = c->conf;
+	unsigned char ip[16];
 
 	if (conf->tls == SMTP_TLS_DANE) {
 		const char *base = conf->tlsa_base != NULL &&
@@ -299,8 +327,19 @@ smtp_conn_tls_names(struct smtp_conn *c, struct buf *err)
 		return dane_arm(c->ssl, base, str_casecmp(base, c->host) != 0 ?
 		    c->host : NULL, conf->tlsa, conf->ntlsa, err);
 	}
-	/* SNI is a courtesy; the host name check is what "verified"
-	 * rests on, so without it the handshake does not start */
+	/* SNI is a courtesy (never an address, RFC 6066 3); the host
+	 * name (or address) check is what "verified" rests on, so without
+	 * it the handshake does not start */
+	if (inet_pton(AF_INET, c->host, ip) == 1 ||
+	    inet_pton(AF_INET6, c->host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    c->host) != 1) {
+			buf_puts(err, "X509_VERIFY_PARAM_set1_ip_asc: ");
+			tls_error_text(err);
+			return -1;
+		}
+		return 0;
+	}
 	(void)SSL_set_tlsext_host_name(c->ssl, c->host);
 	if (SSL_set1_host(c->ssl, c->host) != 1) {
 		buf_puts(err, "SSL_set1_host: ");
@@ -333,7 +372,8 @@ smtp_conn_trust(struct smtp_conn *c, struct smtp_client_info *info)
 	} else if (info->verified && c->conf->tls == SMTP_TLS_VERIFY) {
 		info->trust = "Verified";
 	} else if (cert && (vr == X509_V_OK ||
-	    vr == X509_V_ERR_HOSTNAME_MISMATCH)) {
+	    vr == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    vr == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
 		info->trust = "Trusted";
 	} else {
 		info->trust = "Untrusted";
@@ -803,6 +843,108 @@ smtp_client_free(struct smtp_session **sp)
 	x_free(sp);
 }
 
+/* smtp_conn_mech - does the EHLO AUTH parameter list mechanism name? */
+static bool
+smtp_conn_mech(const char *param, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (param != NULL && *param != '\0' && *param != '\n') {
+		size_t w = strcspn(param, " \n");
+
+		if (w == n && str_ncasecmp(param, name, n) == 0)
+			return true;
+		param += w;
+		while (*param == ' ')
+			param++;
+	}
+	return false;
+}
+
+/* smtp_conn_b64 - base64 of p[0..n) appended to out */
+static void
+smtp_conn_b64(const char *p, size_t n, struct buf *out)
+{
+	size_t old = out->len, need = 4 * ((n + 2) / 3);
+
+	buf_reserve(out, need + 1);
+	EVP_EncodeBlock((unsigned char *)out->data + old,
+	    (const unsigned char *)p, (int)n);
+	out->len = old + need;
+	out->data[out->len] = '\0';
+}
+
+/* smtp_conn_auth - AUTH PLAIN (or LOGIN) with conf's credentials, only
+ * on verified TLS; -1 with why (the host failed: try the next) */
+static int
+smtp_conn_auth(struct smtp_conn *c, const struct smtp_reply *ehlo,
+    const struct smtp_client_info *info, struct buf *why)
+{
+	const char *user = c->conf->auth_user, *pass = c->conf->auth_pass;
+	const char *mechs = NULL;
+	size_t rawlen = strlen(user) + strlen(pass) + 2;
+	struct buf line = BUF_INIT, raw = BUF_INIT;
+	int rc = -1;
+
+	if (c->ssl == NULL || !info->verified) {
+		buf_printf(why, "not logging in to %s without TLS and a "
+		    "verified certificate", c->host);
+		return -1;
+	}
+	if (!smtp_reply_ehlo(ehlo, "AUTH", &mechs)) {
+		buf_printf(why, "%s offers no AUTH, but credentials are set "
+		    "for it (smtp_sasl_password_file)", c->host);
+		return -1;
+	}
+	/* room for everything at once: a buffer that grew would leave a
+	 * copy of the password behind in freed memory */
+	buf_reserve(&raw, rawlen + 1);
+	buf_reserve(&line, 16 + 4 * ((rawlen + 2) / 3) + 3);
+	if (smtp_conn_mech(mechs, "PLAIN")) {
+		/* RFC 4616: authzid NUL authcid NUL passwd */
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, user);
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, pass);
+		buf_puts(&line, "AUTH PLAIN ");
+		smtp_conn_b64(raw.data, raw.len, &line);
+		if (smtp_conn_secret(c, "AUTH PLAIN", &line, why) < 0 ||
+		    smtp_conn_reply(c, c->conf->helo_ms, "receiving the AUTH "
+		    "reply", why) < 0)
+			goto out;
+	} else if (smtp_conn_mech(mechs, "LOGIN")) {
+		buf_puts(&line, "AUTH LOGIN ");
+		smtp_conn_b64(user, strlen(user), &line);
+		if (smtp_conn_secret(c, "AUTH LOGIN", &line, why) < 0 ||
+		    smtp_conn_reply(c, c->conf->helo_ms, "receiving the AUTH "
+		    "reply", why) < 0)
+			goto out;
+		if (c->reply.code == 334) {
+			smtp_conn_b64(pass, strlen(pass), &line);
+			if (smtp_conn_secret(c, "the password", &line,
+			    why) < 0 || smtp_conn_reply(c, c->conf->helo_ms,
+			    "receiving the AUTH reply", why) < 0)
+				goto out;
+		}
+	} else {
+		buf_printf(why, "%s offers neither AUTH PLAIN nor LOGIN",
+		    c->host);
+		goto out;
+	}
+	if (smtp_reply_class(&c->reply) != 2) {
+		buf_puts(why, "authentication failed: ");
+		smtp_conn_said(c, "AUTH", why);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(raw.data, raw.len);
+	OPENSSL_cleanse(line.data, line.len);
+	buf_free(&raw);
+	buf_free(&line);
+	return rc;
+}
+
 /* smtp_client_open - greeting, EHLO, STARTTLS, EHLO on fd */
 struct smtp_session *
 smtp_client_open(int fd, const char *host,
@@ -869,6 +1011,9 @@ smtp_client_open(int fd, const char *host,
 		str_lcpy(info->fail_dsn, "4.7.4", sizeof(info->fail_dsn));
 		goto fail;
 	}
+	if (conf->auth_user != NULL && smtp_conn_auth(c, &s->ehlo, info,
+	    why) < 0)
+		goto fail;
 	info->dsn = smtp_reply_ehlo(&s->ehlo, "DSN", NULL);
 	buf_free(&line);
 	return s;

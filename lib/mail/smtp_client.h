@@ -17,6 +17,16 @@
  * with 5.6.7) and DSN
  * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
  *
+ * TLS level verify: a certificate that does not chain to the context's
+ * CAs (smtp_tls_ca_file or the system store) or does not name the host
+ * (DNS name, or the address when the host is one) fails the handshake
+ * (SSL_VERIFY_PEER), as at dane one that matches none of conf->tlsa.
+ * AUTH (conf->auth_user
+ * set): after STARTTLS only, and only with a verified certificate, PLAIN
+ * or else LOGIN as the server offers; a server without AUTH, or one that
+ * refuses the credentials, is a host failure (the reply is the reason).
+ * The password is never logged, not even in debug output.
+ *
  * Sessions (for connection caching, delivery/remote_cache.c):
  * smtp_client_open does the greeting, EHLO and STARTTLS and keeps the
  * TLS state and the server's EHLO reply; smtp_client_send runs one
@@ -43,9 +53,9 @@
 
 struct ssl_ctx_st;
 
-/* TLS policy levels (smtp_tls_security_level, Postfix's semantics);
- * from encrypt on, STARTTLS is required; each level is stricter than
- * the one before */
+/* TLS policy levels (smtp_tls_security_level, heraldctl tls-policy;
+ * Postfix's semantics), weakest first: from encrypt on, STARTTLS is
+ * required; each level is stricter than the one before */
 enum smtp_tls_level {
 	SMTP_TLS_NONE,		/* never STARTTLS */
 	SMTP_TLS_MAY,		/* STARTTLS when offered (opportunistic) */
@@ -76,6 +86,8 @@ struct smtp_client_conf {
 	long long data_xfer_ms;		/* each block of content */
 	long long data_done_ms;		/* final dot to the reply */
 	long long deadline;		/* evloop_clock() ms; 0: none */
+	const char *auth_user;		/* AUTH as this user; NULL: no AUTH */
+	const char *auth_pass;		/* its password (never logged) */
 };
 
 /* the message to send */

@@ -30,6 +30,8 @@ struct step {
 
 /* the client's TLS context in run(); NULL: no STARTTLS */
 static struct ssl_ctx_st *tls_ctx;
+/* the credentials run() gives the client; NULL: none */
+static const char *auth_user, *auth_pass;
 /* the TLS level in run(), and the fail_dsn its open left */
 static enum smtp_tls_level tls_level = SMTP_TLS_MAY;
 static char last_fail_dsn[8];
@@ -48,6 +50,15 @@ server(int fd, const struct step *s)
 	if (in == NULL)
 		_exit(10);
 	for (; s->expect != NULL || s->reply != NULL; s++) {
+		if (s->expect != NULL && strcmp(s->expect, "EOF") == 0) {
+			/* the client must close without another byte */
+			if (fgets(line, sizeof(line), in) != NULL) {
+				fprintf(stderr, "expected EOF, got [%s]\n",
+				    line);
+				_exit(14);
+			}
+			continue;
+		}
 		if (s->expect != NULL && strcmp(s->expect, "DATA-BODY") == 0) {
 			struct buf got = BUF_INIT;
 
@@ -106,6 +117,7 @@ run(const struct step *script, const struct smtp_envelope *env0,
 		.helo_ms = helo_ms, .mail_ms = 2000, .rcpt_ms = 2000,
 		.data_init_ms = 2000, .data_xfer_ms = 2000,
 		.data_done_ms = 2000,
+		.auth_user = auth_user, .auth_pass = auth_pass,
 	};
 
 	if (bfd < 0 || unlink(path) < 0 ||
@@ -360,6 +372,36 @@ test_starttls_refused_keeps_ehlo(void)
 	tls_ctx = NULL;
 	buf_free(&why);
 	T_ASSERT(ok);
+}
+
+/* test_no_auth_in_plaintext - credentials set, a server that offers AUTH
+ * but no STARTTLS: the client gives up on the host and never sends AUTH
+ * (nor the password), whatever the TLS level says */
+static void
+test_no_auth_in_plaintext(void)
+{
+	static const struct step script[] = {
+		{NULL, "220 x\r\n"},
+		{"EHLO", "250-x\r\n250 AUTH PLAIN LOGIN\r\n"},
+		{"EOF", NULL},
+		{NULL, NULL},
+	};
+	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = two,
+	    .nrcpt = 1};
+	struct outcome out[1];
+	struct buf why = BUF_INIT;
+	int st, rc;
+
+	auth_user = "user";
+	auth_pass = "secret";
+	rc = run(script, &env, 2000, out, &why, &st);
+	auth_user = auth_pass = NULL;
+	T_EQ_INT(rc, -1);
+	T_CHILD_OK(st);
+	T_ASSERT(strstr(buf_cstr(&why), "without TLS") != NULL);
+	T_ASSERT(strstr(buf_cstr(&why), "secret") == NULL);
+	outcome_free(&out[0]);
+	buf_free(&why);
 }
 
 /* test_required_levels - encrypt, verify and dane: a server that
@@ -758,6 +800,7 @@ static const struct test_case cases[] = {
 	    test_eightbit_and_utf8},
 	{"STARTTLS refused: the EHLO extensions still count",
 	    test_starttls_refused_keeps_ehlo},
+	{"no AUTH in plaintext", test_no_auth_in_plaintext},
 	{"encrypt, verify, dane: no STARTTLS, no session",
 	    test_required_levels},
 	{"SIZE without a value is no limit", test_size_without_value},

@@ -471,3 +471,82 @@ def test_verify_level(net, token):
                                    domain="tawrong.herald.test")
     finally:
         set_level(a, "dane")
+
+
+def test_tls_policy_dane_is_dane(net, token):
+    """smtp_tls_security_level = may, and heraldctl tls-policy set
+    bad.herald.test dane: the policy is DANE, not encrypt; S's
+    certificate does not match the TLSA record of mx.bad, so the handshake
+    stops, nothing is sent and the mail is deferred with 4.7.5. Without
+    the policy the same host takes it over opportunistic TLS (S's
+    STARTTLS works), which is what the policy alone changed."""
+    a, s = net["a"], net["s"]
+    set_level(a, "may")
+    try:
+        a.ctl_ok("tls-policy", "set", "bad.herald.test", "dane")
+        n = len(s.sessions)
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
+                 message(token, "bob@bad.herald.test"))
+        qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
+        got = sessions_since(s, n)
+        assert got, "the MX was never tried"
+        for x in got:
+            assert x[2].startswith("!handshake failed"), x
+            assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                           for c in x), x
+        out = queue_show(a, qid)
+        assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\."
+                         r"test failed: .*(?i:no matching DANE TLSA "
+                         r"records)", out), out
+        a.ctl_ok("tls-policy", "del", "bad.herald.test")
+        since = a.log_size()
+        a.ctl_ok("queue", "flush")
+        # (earlier tests' mail for bad.herald.test goes too)
+        a.wait_log(r"%s: to=<bob@bad\.herald\.test>, relay=\S+, .*"
+                   r"status=sent" % qid, timeout=30, since=since)
+    finally:
+        a.ctl("tls-policy", "del", "bad.herald.test")
+        set_level(a, "dane")
+
+
+def test_dane_for_a_bracketed_next_hop(net, token):
+    """A transport "[host]" has no MX lookup; with tls-policy dane the
+    host stands for a secure MX (its address records are secure): its
+    TLSA records count. [mx.ee] matches (DANE-EE, delivered "Verified
+    ... (DANE)"), [mx.bad] does not (deferred with 4.7.5, nothing sent).
+    The global level is may, so only the policy asks for DANE."""
+    a, b, s = net["a"], net["b"], net["s"]
+    set_level(a, "may")
+    try:
+        for d, hop in (("ee.herald.test", "[mx.ee.herald.test]"),
+                       ("bad.herald.test", "[mx.bad.herald.test]")):
+            a.ctl_ok("transport", "add", d, hop)
+            a.ctl_ok("tls-policy", "set", d, "dane")
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@ee.herald.test"],
+                 message(token, "bob@ee.herald.test"))
+        b.wait_messages(token, "bob", domain="ee.herald.test")
+        a.wait_log(r"mx\.ee\.herald\.test\[%s\]:\d+: TLS TLSv1\.[23] with "
+                   r"cipher .*Verified TLS connection \(DANE\) by TLSA "
+                   r"3 1 1" % re.escape(B_ADDR), since=since)
+        n = len(s.sessions)
+        since = a.log_size()
+        tok2 = token + "-bad"
+        sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
+                 message(tok2, "bob@bad.herald.test"))
+        qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
+        got = sessions_since(s, n)
+        assert got, "the next hop was never tried"
+        for x in got:
+            assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                           for c in x), x
+        out = queue_show(a, qid)
+        assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\."
+                         r"test failed: .*(?i:no matching DANE TLSA "
+                         r"records)", out), out
+    finally:
+        for d in ("ee.herald.test", "bad.herald.test"):
+            a.ctl("transport", "del", d)
+            a.ctl("tls-policy", "del", d)
+        set_level(a, "dane")

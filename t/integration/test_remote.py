@@ -17,6 +17,8 @@ through dns_stub_zones:
   nullmx.test has a null MX (RFC 7505)
   dead.test's MX (127.0.0.7) refuses connections until a test starts S
      there
+  c.test is also hosted by B, for a transport (heraldctl transport add
+  c.test [127.0.0.3]:port) that overrides its MX
 
 Every MX listens on the same port (A's smtp_port). Both instances, knotd
 and S are stopped by the module fixture, also when a test fails.
@@ -603,3 +605,92 @@ def test_dead_destination_deferred_without_connecting(net, token):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_transport_overrides_mx(net, token):
+    """heraldctl transport add sends c.test's mail to B ([addr]:port, no
+    MX lookup; then b.test:port, by b.test's MX) instead of its MX S, and
+    a session cached for S is not reused for it; transport del gives
+    c.test its MX back, at once."""
+    a, b, script = net["a"], net["b"], net["script"]
+    b.add_domain("c.test")
+    b.add_user("carol@c.test")
+    a.ctl_ok("transport", "add", "c.test", "[%s]:%d"
+             % (B_ADDR, net["mx_port"]))
+    try:
+        before = mark(script)
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["carol@c.test"],
+                 message(token, "carol@c.test"))
+        b.wait_messages(token, "carol", domain="c.test")
+        a.wait_log(r"to=<carol@c\.test>, relay=127\.0\.0\.3\[127\.0\.0\.3\]"
+                   r":%d, .*status=delivered" % net["mx_port"], since=since)
+        assert not any(any("carol@c.test" in c for c in s)
+                       for s in commands_since(script, before))
+        # "host:port" without brackets: the MX hosts of host (b.test's
+        # is mx.b.test, B)
+        a.ctl_ok("transport", "add", "c.test", "b.test:%d"
+                 % net["mx_port"])
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["carol@c.test"],
+                 message(token + "-mx", "carol@c.test"))
+        b.wait_messages(token + "-mx", "carol", domain="c.test")
+        a.wait_log(r"to=<carol@c\.test>, relay=mx\.b\.test\[127\.0\.0\.3\]"
+                   r":%d, .*status=delivered" % net["mx_port"], since=since)
+        assert not any(any("carol@c.test" in c for c in s)
+                       for s in commands_since(script, before))
+    finally:
+        a.ctl_ok("transport", "del", "c.test")
+    before = mark(script)
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["back@c.test"], message(token, "back@c.test"))
+    qid_for(a, "back@c.test", since, "sent")
+    assert any(any("<back@c.test>" in c for c in s)
+               for s in commands_since(script, before))
+
+
+def test_tls_policy_verify_defers_unverified(net, token):
+    """tls-policy verify for b.test: B's certificate (test CA, not
+    trusted by A, for another name) does not verify, so the mail waits
+    with the reason; without the policy it goes (may)."""
+    a, b = net["a"], net["b"]
+    a.ctl_ok("tls-policy", "set", "b.test", "verify")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["bob@b.test"],
+                 message(token, "bob@b.test"))
+        qid = qid_for(a, "bob@b.test", since, "deferred")
+        H.wait_for(lambda: any(p.name == qid for p in
+                               a.queue_files(("deferred",))),
+                   15, what="%s in deferred/" % qid)
+        r = a.ctl("queue", "show", qid)
+        # the handshake itself fails (SSL_VERIFY_PEER), with 4.7.5
+        assert "4.7.5" in r.stdout, r.stdout
+        assert "TLS handshake with mx.b.test failed" in r.stdout, r.stdout
+        assert "certificate verify failed" in r.stdout, r.stdout
+        assert not b.messages_with(token, "bob", "b.test")
+    finally:
+        a.ctl_ok("tls-policy", "del", "b.test")
+    assert a.ctl("queue", "flush").returncode == 0
+    b.wait_messages(token, "bob", domain="b.test")
+
+
+def test_transport_that_does_not_resolve_defers(net, token):
+    """A transport whose host does not exist (NXDOMAIN) is the admin's
+    typo: the mail waits with the reason instead of bouncing."""
+    a = net["a"]
+    a.ctl_ok("transport", "add", "typo.test", "nosuch.b.test")
+    try:
+        since = a.log_size()
+        sendmail(a, "alice@a.test", ["x@typo.test"],
+                 message(token, "x@typo.test"))
+        qid = qid_for(a, "x@typo.test", since, "deferred")
+        H.wait_for(lambda: any(p.name == qid for p in
+                               a.queue_files(("deferred",))),
+                   15, what="%s in deferred/" % qid)
+        r = a.ctl("queue", "show", qid)
+        assert "4.4.4 transport nosuch.b.test: domain nosuch.b.test does " \
+            "not exist" in r.stdout, r.stdout
+    finally:
+        a.ctl_ok("transport", "del", "typo.test")
+    a.ctl_ok("queue", "delete", qid)
