@@ -89,8 +89,11 @@
  * SECURITY
  *	remote runs as herald_user, dropped by the service skeleton before
  *	the first accept; it reads the queue file qmgr hands it (read-only
- *	descriptor) and smtp_sasl_password_file, which it refuses to use
- *	when anybody but herald_user and root could read it; it never logs
+ *	descriptor) and smtp_sasl_password_file, which it opens before
+ *	the drop (so it may be mode 0600 root, closed to smtpd, which shares
+ *	herald_user) and refuses to use when anybody but herald_user and
+ *	root could read it (a file replaced later is opened again as
+ *	herald_user, so keep it in place or heraldctl reload); it never logs
  *	a password. It has no access to the directory: qmgr sends it the
  *	domain's transport and TLS policy, which it checks again.
  *	It talks to the network. Everything a
@@ -121,11 +124,30 @@
 #include "mail/dns.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
+#include "mail/saslpass.h"
 #include "mail/service.h"
 #include "remote.h"
 
 static struct dns *remote_dns;		/* made after the drop */
 static SSL_CTX *remote_tls;		/* client context, NULL: no TLS */
+
+/* remote_pre_drop - the password file, opened while still root (if
+ * started as root): it can then be root's alone, closed to the smtpd
+ * processes that share herald_user; the kernel makes a process that
+ * changed its user undumpable, so they cannot reach the descriptor
+ * either */
+static void
+remote_pre_drop(struct service *svc)
+{
+	struct buf why = BUF_INIT;
+
+	(void)svc;
+	if (*var_smtp_sasl_password_file != '\0' &&
+	    (remote_pass_fd = saslpass_open(var_smtp_sasl_password_file,
+	    &why)) < 0 && errno != ENOENT)
+		msg_warn("%s", buf_cstr(&why));
+	buf_free(&why);
+}
 
 /* remote_init - resolver and TLS context, after the privilege drop */
 static void
@@ -211,6 +233,7 @@ main(int argc, char **argv)
 		.name = "remote",
 		.model = SERVICE_SINGLE,	/* one request at a time */
 		.user = &var_herald_user,
+		.pre_drop = remote_pre_drop,
 		.init = remote_init,
 		.serve = remote_serve,
 	});

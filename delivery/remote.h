@@ -83,6 +83,9 @@ void remote_route(struct dns *dns, const struct nexthop *nh, bool want4,
 /* remote_route_free - release rt */
 void remote_route_free(struct remote_route *rt);
 
+/* remote_pass_fd - smtp_sasl_password_file opened before the privilege
+ * drop, or -1 (remote_hop.c) */
+extern int remote_pass_fd;
 /* remote_hop_find - the next hop of domain (transport, the text qmgr
  * sent or NULL; else relayhost, else by MX) with its credentials; -1
  * with why: defer (a bad transport, an unusable password file) */

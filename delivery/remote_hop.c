@@ -5,7 +5,10 @@
  * from smtp_sasl_password_file.
  *
  * The password file (lib/mail/saslpass.c) is read anew for each
- * request, so an edit takes effect at once. A file that others could
+ * request, so an edit takes effect at once: through remote_pass_fd,
+ * opened before the privilege drop (remote.c), so the file may be
+ * root's alone and the smtpd processes, which share herald_user, cannot
+ * read it; a file replaced since is opened by path. A file that others could
  * read defers the mail with the reason, rather than send it on without
  * the login the admin meant. Passwords are wiped from memory when the
  * request is done and appear in no log line.
@@ -19,6 +22,8 @@
 #include "mail/saslpass.h"
 #include "remote.h"
 
+int remote_pass_fd = -1;
+
 /* remote_hop_creds - user and password for hop->name from the password
  * file, if any; -1 with why (the file is unusable) */
 static int
@@ -26,8 +31,8 @@ remote_hop_creds(struct remote_hop *hop, struct buf *why)
 {
 	if (*var_smtp_sasl_password_file == '\0')
 		return 0;
-	if (saslpass_lookup(var_smtp_sasl_password_file, hop->name,
-	    &hop->user, &hop->pass, why) < 0)
+	if (saslpass_lookup(var_smtp_sasl_password_file, remote_pass_fd,
+	    hop->name, &hop->user, &hop->pass, why) < 0)
 		return -1;
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * saslpass - read and check the smtp_sasl_password_file (saslpass.h).
  * The file is read whole (bounded) on every lookup, so an edit takes
- * effect at the next delivery; lines that are not "nexthop user:password"
+ * effect at the next delivery (remote holds it open from before its
+ * privilege drop, so it may be root's alone; a file replaced since is
+ * opened by path again); lines that are not "nexthop user:password"
  * are skipped with a warning that names the line number, never its text.
  */
 #include <errno.h>
@@ -41,21 +43,35 @@ saslpass_mode_ok(const struct stat *st, uid_t uid, gid_t gid,
 	return 0;
 }
 
-/* saslpass_read - the file's text into text, checked for uid:gid */
+/* saslpass_open - see saslpass.h */
+int
+saslpass_open(const char *path, struct buf *why)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		buf_printf(why, "smtp_sasl_password_file %s: %m", path);
+	return fd;
+}
+
+/* saslpass_read - the file's text into text, checked for uid:gid: from
+ * held (a descriptor opened earlier, read from its start) while its file
+ * is still linked, else opened by path now */
 static int
-saslpass_read(const char *path, uid_t uid, gid_t gid, struct buf *text,
-    struct buf *why)
+saslpass_read(const char *path, int held, uid_t uid, gid_t gid,
+    struct buf *text, struct buf *why)
 {
 	struct buf err = BUF_INIT;
 	struct stat st;
 	char chunk[4096];
 	ssize_t n;
-	int fd;
+	off_t off = 0;
+	int fd = -1;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		buf_printf(why, "smtp_sasl_password_file %s: %m", path);
+	if (held >= 0 && fstat(held, &st) == 0 && st.st_nlink > 0)
+		fd = held;
+	else if ((fd = saslpass_open(path, why)) < 0)
 		return -1;
-	}
 	if (fstat(fd, &st) < 0) {
 		buf_printf(why, "smtp_sasl_password_file %s: %m", path);
 		goto fail;
@@ -66,20 +82,24 @@ saslpass_read(const char *path, uid_t uid, gid_t gid, struct buf *text,
 		    err.len ? buf_cstr(&err) : "larger than 64 KiB");
 		goto fail;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 &&
-	    text->len + (size_t)n <= SASLPASS_FILE_MAX)
+	while ((n = pread(fd, chunk, sizeof(chunk), off)) > 0 &&
+	    text->len + (size_t)n <= SASLPASS_FILE_MAX) {
 		buf_append(text, chunk, (size_t)n);
+		off += n;
+	}
 	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (n != 0) {
 		buf_printf(why, "smtp_sasl_password_file %s: %s", path,
 		    n < 0 ? strerror(errno) : "grew too large");
 		goto fail;
 	}
-	(void)close(fd);
+	if (fd != held)
+		(void)close(fd);
 	buf_free(&err);
 	return 0;
 fail:
-	(void)close(fd);
+	if (fd != held)
+		(void)close(fd);
 	buf_free(&err);
 	return -1;
 }
@@ -142,15 +162,16 @@ saslpass_find_one(const char *nexthop, char *user, char *pass, void *ctx)
 
 /* saslpass_lookup - the login for nexthop */
 int
-saslpass_lookup(const char *path, const char *nexthop, char **user_r,
-    char **pass_r, struct buf *why)
+saslpass_lookup(const char *path, int held, const char *nexthop,
+    char **user_r, char **pass_r, struct buf *why)
 {
 	struct saslpass_find f = {.nexthop = nexthop};
 	struct buf text = BUF_INIT;
 	int r = -1;
 
 	*user_r = *pass_r = NULL;
-	if (saslpass_read(path, geteuid(), getegid(), &text, why) == 0) {
+	if (saslpass_read(path, held, geteuid(), getegid(), &text,
+	    why) == 0) {
 		(void)saslpass_walk(path, text.data, saslpass_find_one, &f);
 		*user_r = f.user;
 		*pass_r = f.pass;
@@ -179,7 +200,7 @@ saslpass_count(const char *path, uid_t uid, gid_t gid, int *bad,
 	struct buf text = BUF_INIT;
 	int good = 0, r = -1;
 
-	if (saslpass_read(path, uid, gid, &text, why) == 0) {
+	if (saslpass_read(path, -1, uid, gid, &text, why) == 0) {
 		*bad = saslpass_walk(path, text.data, saslpass_count_one,
 		    &good);
 		r = good;

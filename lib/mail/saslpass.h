@@ -26,12 +26,17 @@ struct buf;
  * read the passwords ...") */
 int saslpass_mode_ok(const struct stat *st, uid_t uid, gid_t gid,
     struct buf *why);
+/* saslpass_open - the file at path opened for saslpass_lookup's held
+ * (remote opens it as root, before its privilege drop, so the file may
+ * be root's alone); -1 with why */
+int saslpass_open(const char *path, struct buf *why);
 /* saslpass_lookup - the login for nexthop (canonical text) in the file
- * at path, checked for this process's euid and egid: 1 with *user_r and
- * *pass_r (free the password with saslpass_free), 0 none, -1 with why
- * (the file is unusable) */
-int saslpass_lookup(const char *path, const char *nexthop, char **user_r,
-    char **pass_r, struct buf *why);
+ * at path (read through held, a saslpass_open descriptor or -1, while
+ * that file is still linked), checked for this process's euid and egid:
+ * 1 with *user_r and *pass_r (free the password with saslpass_free), 0
+ * none, -1 with why (the file is unusable) */
+int saslpass_lookup(const char *path, int held, const char *nexthop,
+    char **user_r, char **pass_r, struct buf *why);
 /* saslpass_count - the number of good lines, for heraldctl check; bad
  * lines counted in *bad; -1 with why */
 int saslpass_count(const char *path, uid_t uid, gid_t gid, int *bad,

@@ -36,21 +36,21 @@ test_lookup(void)
 
 	put("# logins\n\n[Relay.Example]:587 me@x:pa:ss\r\n"
 	    "mx.other   other:pw\nbroken-line\n[a]:1 :nouser\n", 0600);
-	T_EQ_INT(saslpass_lookup(path, "[relay.example]:587", &user, &pass,
+	T_EQ_INT(saslpass_lookup(path, -1, "[relay.example]:587", &user, &pass,
 	    &why), 1);
 	T_EQ_STR(user, "me@x");
 	T_EQ_STR(pass, "pa:ss");
 	x_free(&user);
 	saslpass_free(&pass);
 	T_ASSERT(pass == NULL);
-	T_EQ_INT(saslpass_lookup(path, "mx.other", &user, &pass, &why), 1);
+	T_EQ_INT(saslpass_lookup(path, -1, "mx.other", &user, &pass, &why), 1);
 	T_EQ_STR(pass, "pw");
 	x_free(&user);
 	saslpass_free(&pass);
-	T_EQ_INT(saslpass_lookup(path, "[relay.example]", &user, &pass,
+	T_EQ_INT(saslpass_lookup(path, -1, "[relay.example]", &user, &pass,
 	    &why), 0);
 	T_ASSERT(user == NULL && pass == NULL);
-	T_EQ_INT(saslpass_lookup(path, "[a]:1", &user, &pass, &why), 0);
+	T_EQ_INT(saslpass_lookup(path, -1, "[a]:1", &user, &pass, &why), 0);
 	buf_free(&why);
 }
 
@@ -77,7 +77,7 @@ test_modes(void)
 		 * file is ours (or, as root, root's in root's group) */
 		if (geteuid() == 0 && modes[i].mode == 0640)
 			continue;
-		T_EQ_INT(saslpass_lookup(path, "[r]:25", &user, &pass, &why),
+		T_EQ_INT(saslpass_lookup(path, -1, "[r]:25", &user, &pass, &why),
 		    modes[i].ok ? 1 : -1);
 		if (modes[i].ok) {
 			x_free(&user);

@@ -630,3 +630,50 @@ def test_imap_login_as_vmail_through_authd(inst, ids):
             pass
     for pid in inst.children("imapd"):
         assert_runs_as(pid, ids.vmail, ids.group)
+
+
+def test_relay_password_root_only_used_by_remote(pki, ids, token):
+    """smtp_sasl_password_file mode 0600 root: smtpd's user (herald_user,
+    which remote shares) cannot open it, yet remote, which opened it
+    before its drop, logs in to the relayhost with it after STARTTLS."""
+    from test_remote_route import R_PASS, R_USER, Stub, serve
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
+    relay = serve(Stub(("127.0.0.1", 0), ctx, auth=True))
+    port = relay.server_address[1]
+    inst, folder = privsep_instance(
+        pki, ids, relayhost="[127.0.0.1]:%d" % port, remote_processes="1",
+        mynetworks="127.0.0.0/8")
+    try:
+        # the CA where herald_user can read it (pytest's folders are 0700)
+        ca = folder / "ca.crt"
+        shutil.copyfile(pki["ca_cert"], ca)
+        os.chmod(ca, 0o644)
+        inst.set_config(smtp_tls_ca_file=str(ca))
+        pwfile = folder / "sasl_passwd"
+        pwfile.write_text("[127.0.0.1]:%d %s:%s\n" % (port, R_USER, R_PASS))
+        os.chown(pwfile, 0, 0)
+        os.chmod(pwfile, 0o600)
+        inst.set_config(smtp_sasl_password_file=str(pwfile))
+        inst.add_domain("example.test")
+        inst.start()
+        assert not can_open_as(ids.herald, ids.group, pwfile, os.O_RDONLY)
+        send(inst, token, "someone@far.test")
+        try:
+            H.wait_for(lambda: relay.got(token), 30,
+                       what="mail at the relay")
+        except AssertionError:
+            raise AssertionError(inst.log_tail(60))
+        # remote is herald_user (outside the directory group) like smtpd
+        remote = inst.children("remote")
+        assert remote
+        for pid in remote:
+            assert_runs_as(pid, ids.herald, None)
+        sessions = [[c for _t, c in s] for s in relay.seen()]
+        assert any("AUTH PLAIN" in s for s in sessions), sessions
+        assert R_PASS not in inst.log_text()
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        finish(inst, folder)
