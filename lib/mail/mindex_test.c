@@ -1163,6 +1163,98 @@ test_folders(void)
 	buf_free(&l);
 }
 
+/*
+ * test_version1_index - an index written by herald before records had a
+ * place (version 1: every file in cur/) keeps working: its records read
+ * as cur/, a sync changes nothing for files where they say, and takes
+ * the crash state of that version (UID committed, file still in new/)
+ * as a file in new/ without renaming it; STORE and open follow.
+ */
+static void
+test_version1_index(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, n[3] = {BUF_INIT, BUF_INIT, BUF_INIT};
+	struct buf key = BUF_INIT, val = BUF_INIT;
+	static const char *const info[] = {":2,", ":2,S", ":2,"};
+	struct mindex_sync_result r;
+	struct mindex_fk fk;
+	struct mindex_msg m;
+	struct mindex *ix;
+	MDB_txn *txn;
+	char from[800], to[820];
+	int fd;
+
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(deliver(dir, "Subject: v1\n\nold\n", &n[i]), 0);
+	/* the old version moved 1 and 2 to cur/; 3 it gave a UID, then
+	 * crashed before its move */
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/new/%s", dir,
+		    buf_cstr(&n[i]));
+		snprintf(to, sizeof(to), "%s/cur/%s%s", dir, buf_cstr(&n[i]),
+		    info[i]);
+		T_EQ_INT(rename(from, to), 0);
+	}
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT((int)r.added, 3);
+	/* its records, as version 1 wrote them: all of cur/ */
+	T_EQ_INT(mindex_fkey(ix, "INBOX", &fk, &why), 0);
+	T_EQ_INT(mindex_begin(ix, true, &txn, &why), 0);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		MDB_val k, v;
+
+		T_EQ_INT(mindex_msg_get(ix, txn, &fk, uid, &m, &why), 1);
+		m.in_new = false;
+		snprintf(m.name, sizeof(m.name), "%s%s", buf_cstr(&n[uid - 1]),
+		    info[uid - 1]);
+		buf_reset(&val);
+		mindex_msg_encode(&m, &val);
+		T_EQ_INT((unsigned char)val.data[47], 0);
+		memmove(val.data + 47, val.data + 48, val.len - 48);
+		val.len--;
+		val.data[0] = 1;
+		mindex_uid_key(&fk, uid, &key);
+		k = mindex_val(&key);
+		v = mindex_val(&val);
+		T_EQ_INT(mdb_put(txn, ix->msgs, &k, &v, 0), 0);
+	}
+	T_EQ_INT(mindex_end(ix, txn, true, &why), 0);
+	mindex_close(&ix);
+
+	/* the new version opens it */
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 2, &m, &why), 1);
+	T_ASSERT(!m.in_new);
+	T_EQ_INT(m.flags, MINDEX_F_SEEN);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT((int)(r.added + r.expunged + r.changed + r.moved), 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 3, &m, &why), 1);
+	T_ASSERT(m.in_new);
+	T_EQ_STR(m.name, buf_cstr(&n[2]));
+	T_EQ_INT(count_dir(dir, "new"), 1);
+	T_ASSERT((fd = mindex_msg_open(dir, &m)) >= 0);
+	if (fd >= 0)
+		close(fd);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	/* STORE on a record of version 1 and on the one in new/ */
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_FLAGGED,
+	    NULL, 0, 0, &m, &why), 1);
+	T_ASSERT(strstr(m.name, ":2,F") != NULL && !m.in_new);
+	T_EQ_INT(mindex_store(ix, "INBOX", 3, MINDEX_ADD, MINDEX_F_SEEN,
+	    NULL, 0, 0, &m, &why), 1);
+	T_ASSERT(strstr(m.name, ":2,S") != NULL && !m.in_new);
+	T_EQ_INT(count_dir(dir, "new"), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	for (int i = 0; i < 3; i++)
+		buf_free(&n[i]);
+	buf_free(&key);
+	buf_free(&val);
+	buf_free(&why);
+}
+
 /* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
  * dovecot-uidlist, damaged environment) */
 static void
@@ -1859,6 +1951,7 @@ static const struct test_case cases[] = {
 	{"record codec round-trips and refuses damage", test_codec},
 	{"file sizes from S=/W= only when well formed", test_file_sizes},
 	{"sync gives new mail UIDs and leaves it in new/", test_sync_new_mail},
+	{"an index of version 1 records keeps working", test_version1_index},
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
 	{"a store over many messages is one commit (and cache blobs)",
