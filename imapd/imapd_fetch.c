@@ -141,7 +141,8 @@ struct imapd_fetch {
 	bool keep_puts;		/* a PREVIEW among them: write them all */
 	uint32_t *seen, nseen;	/* UIDs to get \Seen */
 	uint32_t seencap;	/* seen's room (doubled: FETCH 1:* BODY[]) */
-	/* PREVIEW (LAZY) to make later: (uid32, file name, NUL)... */
+	/* PREVIEW (LAZY) to make later: (uid32, n or c for new/ or cur/,
+	 * file name, NUL)... */
 	struct buf lazy;
 	unsigned nlazy;
 	/* answers that need only the view: imapd_sel_fetch_lines */
@@ -683,22 +684,19 @@ fetch_date(int64_t t, struct buf *out)
 	    tm.tm_sec);
 }
 
-/* fetch_file_map - map the message file dir/cur/name: *mm_r (NULL
- * for an empty file) and *len_r; -1 if it is gone (the FETCH answer
- * and the job threads' previews alike) */
+/* fetch_file_map - map message m's file in the folder at dir (new/ or
+ * cur/, mindex_msg_open): *mm_r (NULL for an empty file) and *len_r; -1
+ * if it is gone (the FETCH answer and the job threads' previews alike) */
 static int
-fetch_file_map(const char *dir, const char *name, char **mm_r,
+fetch_file_map(const char *dir, const struct mindex_msg *m, char **mm_r,
     size_t *len_r)
 {
-	struct buf path = BUF_INIT;
 	struct stat st;
 	void *mm;
 	int fd, rc = -1;
 
-	buf_printf(&path, "%s/cur/%s", dir, name);
 	/* a message file is never a link (it could lead anywhere) */
-	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	buf_free(&path);
+	fd = mindex_msg_open(dir, m);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) == 0) {
@@ -728,8 +726,7 @@ fetch_map(struct imapd_session *s, struct imapd_fetch *f,
 	f->mm = NULL;
 	f->mmlen = 0;
 	if (imapd_sel_folder_dir(s, s->sel->folder, &dir) == 0)
-		rc = fetch_file_map(buf_cstr(&dir), m->name, &f->mm,
-		    &f->mmlen);
+		rc = fetch_file_map(buf_cstr(&dir), m, &f->mm, &f->mmlen);
 	buf_free(&dir);
 	return rc;
 }
@@ -826,8 +823,10 @@ fetch_preview(struct imapd_session *s, struct imapd_fetch *f,
 		buf_puts(&f->text, "NIL");
 		if (f->nlazy < FETCH_LAZY_MAX) {
 			uint32_t u = m->uid;
+			char where = m->in_new ? 'n' : 'c';
 
 			buf_append(&f->lazy, &u, sizeof(u));
+			buf_append(&f->lazy, &where, 1);
 			buf_append(&f->lazy, m->name, strlen(m->name) + 1);
 			f->nlazy++;
 		}
@@ -1082,18 +1081,18 @@ struct fetch_puts {
 	const char *tagged;
 };
 
-/* fetch_lazy_one - add the PREVIEW cache entry of uid, file
- * dir/cur/name, to puts; the file's size, or -1 if it is gone */
+/* fetch_lazy_one - add the PREVIEW cache entry of message m, file in
+ * the folder at dir, to puts; the file's size, or -1 if it is gone */
 static long long
-fetch_lazy_one(const char *dir, const char *name, uint32_t uid,
-    struct buf *puts)
+fetch_lazy_one(const char *dir, const struct mindex_msg *m, struct buf *puts)
 {
 	struct buf text = BUF_INIT, blob = BUF_INIT;
 	struct mime_message *mp;
+	uint32_t uid = m->uid;
 	char *mm;
 	size_t len;
 
-	if (fetch_file_map(dir, name, &mm, &len) < 0)
+	if (fetch_file_map(dir, m, &mm, &len) < 0)
 		return -1;
 	mp = mime_parse(mm ? mm : "", len);
 	preview_make(mp, &text);
@@ -1114,14 +1113,19 @@ fetch_lazy_job(struct fetch_puts *o)
 {
 	size_t pos = 0;
 
-	while (pos + 5 <= o->lazy.len) {
-		uint32_t uid;
-		const char *name = o->lazy.data + pos + 4;
-		size_t nlen = strnlen(name, o->lazy.len - pos - 4);
+	while (pos + 6 <= o->lazy.len) {
+		struct mindex_msg m;
+		const char *name = o->lazy.data + pos + 5;
+		size_t nlen = strnlen(name, o->lazy.len - pos - 5);
 
-		memcpy(&uid, o->lazy.data + pos, 4);
-		pos += 4 + nlen + 1;
-		(void)fetch_lazy_one(o->dir, name, uid, &o->puts);
+		memset(&m, 0, sizeof(m));
+		memcpy(&m.uid, o->lazy.data + pos, 4);
+		m.in_new = o->lazy.data[pos + 4] == 'n';
+		pos += 5 + nlen + 1;
+		if (nlen > MINDEX_NAME_MAX)
+			continue;
+		memcpy(m.name, name, nlen);
+		(void)fetch_lazy_one(o->dir, &m, &o->puts);
 	}
 }
 
@@ -1288,7 +1292,7 @@ fetch_prefill_job(struct imapd_sel_op *op, struct mindex *ix)
 			continue;
 		made++;
 		/* a file gone: the answer says so */
-		if ((size = fetch_lazy_one(o->dir, m.name, uid, &puts)) > 0)
+		if ((size = fetch_lazy_one(o->dir, &m, &puts)) > 0)
 			bytes += size;
 	}
 	fetch_cache_write(ix, o->folder, &puts);

@@ -219,17 +219,14 @@ static int
 search_map(void *ctx, uint32_t i, const char **p, size_t *n)
 {
 	struct search *se = ctx;
-	struct buf path = BUF_INIT;
 	struct stat st;
 	int fd, rc = -1;
 
 	if (se->mapped || search_msg(se, i) < 0)
 		return -1;
-	buf_append(&path, se->dir.data, se->dir.len);
-	buf_printf(&path, "/cur/%s", se->cur.name);
-	/* a message file is never a link (it could lead anywhere) */
-	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	buf_free(&path);
+	/* new/ or cur/; a message file is never a link (it could lead
+	 * anywhere) */
+	fd = mindex_msg_open(buf_cstr(&se->dir), &se->cur);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {

@@ -38,7 +38,9 @@
 mindex_fault_fn *mindex_fault;
 unsigned long mindex_write_commits;
 
-#define MINDEX_MSG_HEAD 47	/* record bytes before the name */
+#define MINDEX_MSG_HEAD_V1 47	/* record bytes before the name */
+#define MINDEX_MSG_HEAD (MINDEX_MSG_HEAD_V1 + 1)	/* + the place */
+#define MINDEX_MSG_IN_NEW 0x01	/* place: the file is in new/ */
 #define MINDEX_FOLDER_LEN_V1 17
 #define MINDEX_FOLDER_LEN_V2 29
 #define MINDEX_FOLDER_LEN_V3 (MINDEX_FOLDER_LEN_V2 + MINDEX_FOLDER_ID)
@@ -83,6 +85,13 @@ mindex_point(const char *point)
 		mindex_fault(point);
 }
 
+/*
+ * Message records: version 1 is a head of 47 bytes (version, uid, flags,
+ * keywords, modseq, size, wsize, internal date, name length) and the
+ * name; its file is in cur/. Version 2 adds one byte to the head, the
+ * place (MINDEX_MSG_IN_NEW: the file is in new/), before the name.
+ */
+
 /* mindex_msg_encode - see mindex.h */
 void
 mindex_msg_encode(const struct mindex_msg *m, struct buf *out)
@@ -90,7 +99,7 @@ mindex_msg_encode(const struct mindex_msg *m, struct buf *out)
 	unsigned char h[MINDEX_MSG_HEAD];
 	size_t nl = strlen(m->name);
 
-	h[0] = 1;
+	h[0] = 2;
 	mindex_put32(h + 1, m->uid);
 	mindex_put32(h + 5, m->flags);
 	mindex_put32(h + 9, m->keywords);
@@ -100,6 +109,7 @@ mindex_msg_encode(const struct mindex_msg *m, struct buf *out)
 	mindex_put64(h + 37, (uint64_t)m->internaldate);
 	h[45] = (unsigned char)(nl >> 8);
 	h[46] = (unsigned char)nl;
+	h[47] = m->in_new ? MINDEX_MSG_IN_NEW : 0;
 	buf_append(out, h, sizeof(h));
 	buf_append(out, m->name, nl);
 }
@@ -110,14 +120,15 @@ mindex_msg_decode(const void *data, size_t n, struct mindex_msg *m,
     struct buf *why)
 {
 	const unsigned char *p = data;
-	size_t nl;
+	size_t nl, head;
 
-	if (n < MINDEX_MSG_HEAD || p[0] != 1) {
+	if (n < 1 || (p[0] != 1 && p[0] != 2) || n < (head = p[0] == 1 ?
+	    MINDEX_MSG_HEAD_V1 : MINDEX_MSG_HEAD)) {
 		buf_set(why, "index record of unknown version or cut short");
 		return -1;
 	}
 	nl = (size_t)p[45] << 8 | p[46];
-	if (nl != n - MINDEX_MSG_HEAD || nl == 0 || nl > MINDEX_NAME_MAX) {
+	if (nl != n - head || nl == 0 || nl > MINDEX_NAME_MAX) {
 		buf_set(why, "index record with a bad name length");
 		return -1;
 	}
@@ -128,16 +139,58 @@ mindex_msg_decode(const void *data, size_t n, struct mindex_msg *m,
 	m->size = mindex_get64(p + 21);
 	m->wsize = mindex_get64(p + 29);
 	m->internaldate = (int64_t)mindex_get64(p + 37);
-	memcpy(m->name, p + MINDEX_MSG_HEAD, nl);
+	m->in_new = head == MINDEX_MSG_HEAD && (p[47] & MINDEX_MSG_IN_NEW);
+	memcpy(m->name, p + head, nl);
 	m->name[nl] = '\0';
 	if (m->uid == 0 || m->modseq == 0 || (m->flags & ~MINDEX_F_ALL) ||
 	    (m->keywords >> MINDEX_KEYWORDS_MAX) != 0 ||
 	    memchr(m->name, '\0', nl) != NULL || strchr(m->name, '/') ||
-	    m->name[0] == '.') {
+	    m->name[0] == '.' || (head == MINDEX_MSG_HEAD &&
+	    (p[47] & ~MINDEX_MSG_IN_NEW) != 0)) {
 		buf_set(why, "index record with a bad field");
 		return -1;
 	}
 	return 0;
+}
+
+/* mindex_msg_path - see mindex.h */
+void
+mindex_msg_path(const char *dir, const struct mindex_msg *m, struct buf *out)
+{
+	buf_reset(out);
+	buf_printf(out, "%s/%s/%s", dir, m->in_new ? "new" : "cur", m->name);
+}
+
+/* mindex_msg_moved - see mindex.h */
+int
+mindex_msg_moved(const struct mindex_msg *m, struct mindex_msg *out)
+{
+	if (!m->in_new)
+		return -1;
+	*out = *m;
+	out->in_new = false;
+	return mindex_name_with_flags(m->name, mindex_base_len(m->name), 0, 0,
+	    out->name, sizeof(out->name));
+}
+
+/* mindex_msg_open - see mindex.h */
+int
+mindex_msg_open(const char *dir, const struct mindex_msg *m)
+{
+	struct buf path = BUF_INIT;
+	struct mindex_msg moved;
+	int fd, saved;
+
+	mindex_msg_path(dir, m, &path);
+	fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && mindex_msg_moved(m, &moved) == 0) {
+		mindex_msg_path(dir, &moved, &path);
+		fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	saved = errno;
+	buf_free(&path);
+	errno = saved;
+	return fd;
 }
 
 /* mindex_folder_encode - see mindex.h */

@@ -11,20 +11,36 @@
  * kind tag that lib/mail/mime_imap.c produces).
  *
  * Files: new mail (local writes new/ without a lock) gets its UID at the
- * next sync, in arrival order, and moves to cur/ as "base:2," keeping its
- * base name, so POP3 UIDLs stay the same. Flags are the standard ":2,"
- * suffix: D F P R S T, then keywords as letters a-z through the folder's
- * dovecot-keywords file, as Dovecot does, so any Maildir tool still works.
+ * next sync, in arrival order, and STAYS in new/: the record says so
+ * (in_new), and mindex_msg_path is the one place that turns a record
+ * into new/name or cur/name. A file in new/ has no flags (the Maildir
+ * rule); it moves to cur/ as "base:2,<flags>", keeping its base name (so
+ * POP3 UIDLs stay the same), when its flags or keywords change (STORE),
+ * when APPEND gives it flags, and COPY/MOVE write their copies into cur/.
+ * Not renaming 100,000 files is what makes the first SELECT of a big
+ * folder cheap. Another Maildir tool (pop3d, mutt) may move a file from
+ * new/ to cur/ under us: the base name is the key, so the next sync finds
+ * it there with its UID, and mindex_msg_open and the changes below try
+ * cur/"name:2," (what such a tool makes of it) when new/name is gone.
+ * Flags are the standard ":2," suffix: D F P R S T, then keywords as
+ * letters a-z through the folder's dovecot-keywords file, as Dovecot
+ * does, so any Maildir tool still works.
+ *
+ * Records: version 1 (herald before this change) always meant cur/ and
+ * is still read; version 2 adds the place byte and is what is written.
  *
  * UIDs are never reused within a UIDVALIDITY, also after a crash between
  * any two steps: a UID exists only once the LMDB transaction that raised
  * UIDNEXT past it has committed (synchronously), and no UID is given to a
  * caller before that. A file left in new/ or cur/ without a UID by a
- * crash gets a new one at the next sync; a rename or unlink done before a
- * crash but not committed is seen by the next sync as a flag change or an
- * expunge. Every rename inside cur/ is done while holding the LMDB write
- * transaction, and a sync reads new/ before cur/ inside it too, so a
- * concurrent herald process can never make a message look expunged.
+ * crash gets a new one at the next sync; a UID committed for a file in
+ * new/ is the normal state, not a repair. A rename or unlink done before
+ * a crash but not committed is seen by the next sync as a flag change
+ * (also a move from new/ to cur/) or an expunge. Every rename into or
+ * inside cur/ is done while holding the LMDB write transaction, and a
+ * sync reads new/ before cur/ inside it too, so a concurrent herald
+ * process (or a tool moving new/ to cur/) can never make a message look
+ * expunged.
  *
  * A missing index is built from the Maildir, keeping UIDVALIDITY and UIDs
  * that Dovecot's dovecot-uidlist of the folder gives. An index that LMDB
@@ -59,7 +75,7 @@ struct buf;
 struct mindex;
 
 #define MINDEX_DIR "herald-index"	/* beside cur/ new/ tmp/ */
-#define MINDEX_NAME_MAX 255		/* file name in cur/ */
+#define MINDEX_NAME_MAX 255		/* file name in new/ or cur/ */
 #define MINDEX_CACHE_MAX (256 * 1024)	/* largest cache blob */
 #define MINDEX_KEYWORDS_MAX 26		/* a-z, as Dovecot's Maildir */
 #define MINDEX_KEYWORD_LEN 64		/* longest keyword name */
@@ -92,7 +108,8 @@ struct mindex_msg {
 	uint64_t size;		/* bytes of the file (LF line ends) */
 	uint64_t wsize;		/* with CRLF line ends (RFC822.SIZE) */
 	int64_t internaldate;	/* unix seconds */
-	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ */
+	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ or new/ */
+	bool in_new;		/* the file is in new/ (no flags, no ":2,") */
 };
 
 /* a folder's state */
@@ -114,7 +131,8 @@ struct mindex_sync_result {
 	uint32_t added;		/* new messages given UIDs */
 	uint32_t expunged;	/* files gone */
 	uint32_t changed;	/* flags changed by another tool */
-	uint32_t moved;		/* files it moved from new/ to cur/ */
+	uint32_t moved;		/* files it moved from new/ to cur/ (only
+				 * those whose names carry flags) */
 };
 
 /* mindex_fault_fn - test hook called at named points of every operation
@@ -392,10 +410,25 @@ int mindex_subscriptions(struct mindex *ix, struct buf *out, struct buf *why);
  * files still there; -1 with why */
 int mindex_reindex(const char *path, struct buf *why);
 
+/* mindex_msg_path - the path of m's file in the folder at dir into out
+ * (replacing what it held): dir/new/name when m->in_new, else
+ * dir/cur/name. Every path of a message's file is made here. */
+void mindex_msg_path(const char *dir, const struct mindex_msg *m,
+    struct buf *out);
+/* mindex_msg_moved - m as another Maildir tool leaves it when it moves
+ * m's file from new/ to cur/ without flags (cur/"name:2,"), into *out;
+ * -1 when m is not in new/ or the name would be too long */
+int mindex_msg_moved(const struct mindex_msg *m, struct mindex_msg *out);
+/* mindex_msg_open - open m's file in the folder at dir read-only (never
+ * through a link); a file in new/ that is gone is looked for where
+ * mindex_msg_moved says (the next sync records that). -1 with errno */
+int mindex_msg_open(const char *dir, const struct mindex_msg *m);
+
 /* the record codec (exposed for the fuzz target and tests) */
-/* mindex_msg_encode - the versioned record of m into out */
+/* mindex_msg_encode - the versioned record of m into out (version 2) */
 void mindex_msg_encode(const struct mindex_msg *m, struct buf *out);
-/* mindex_msg_decode - a record into m; -1 with why for anything damaged */
+/* mindex_msg_decode - a record into m (version 1: in cur/; version 2:
+ * with the place byte); -1 with why for anything damaged */
 int mindex_msg_decode(const void *p, size_t n, struct mindex_msg *m,
     struct buf *why);
 

@@ -23,6 +23,42 @@
 #include "mail/mindex_int.h"
 #include "mail/mutf7.h"
 
+/*
+ * mindex_store_rename - rename a message's file from (a file in new/:
+ * else from alt, if not NULL, where another tool moving it to cur/ leaves
+ * it) to its new name to. ENOENT with to there: a try whose commit failed
+ * renamed it already (0). -1 with errno (ENOENT: another tool renamed it,
+ * which the next sync sees).
+ */
+static int
+mindex_store_rename(const char *dir, const struct buf *from,
+    const struct mindex_msg *alt, const struct buf *to)
+{
+	struct buf other = BUF_INIT;
+	int rc;
+
+	if (rename(buf_cstr(from), buf_cstr(to)) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	if (access(buf_cstr(to), F_OK) == 0)
+		return 0;
+	if (alt == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	mindex_msg_path(dir, alt, &other);
+	rc = rename(buf_cstr(&other), buf_cstr(to)) == 0 ||
+	    (errno == ENOENT && access(buf_cstr(to), F_OK) == 0) ? 0 : -1;
+	if (rc < 0)
+		rc = errno;
+	buf_free(&other);
+	if (rc == 0)
+		return 0;
+	errno = rc;
+	return -1;
+}
+
 /* mindex_store_once - mindex_store, one try */
 static int
 mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
@@ -32,11 +68,12 @@ mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
 {
 	struct mindex_fk fk;
 	struct mindex_folder_rec f;
-	struct mindex_msg m;
+	struct mindex_msg m, alt;
 	struct buf from = BUF_INIT, to = BUF_INIT;
 	char name[MINDEX_NAME_MAX + 1];
 	uint32_t kbits = 0, nf, nk;
 	MDB_txn *txn;
+	bool alt_ok;
 	int rc = -1, got;
 
 	if (flags & ~MINDEX_F_ALL) {
@@ -81,21 +118,22 @@ mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
 		buf_set(why, "file name too long for these flags");
 		goto out;
 	}
-	buf_printf(&from, "%s/cur/%s", fk.dir, m.name);
-	buf_printf(&to, "%s/cur/%s", fk.dir, name);
+	/* a file in new/ moves to cur/ with its first flag */
+	mindex_msg_path(fk.dir, &m, &from);
+	alt_ok = mindex_msg_moved(&m, &alt) == 0;
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	m.in_new = false;
+	mindex_msg_path(fk.dir, &m, &to);
 	/* the records first: a full map fails here, before the file
 	 * changes, and the whole store can be tried again */
-	snprintf(m.name, sizeof(m.name), "%s", name);
 	m.flags = nf;
 	m.keywords = nk;
 	m.modseq = ++f.highestmodseq;
 	if (mindex_msg_put(ix, txn, &fk, &m, why) < 0 ||
 	    mindex_folder_put(ix, txn, &fk, &f, why) < 0)
 		goto out;
-	/* ENOENT with the new name there: a try whose commit failed has
-	 * renamed it already */
-	if (rename(buf_cstr(&from), buf_cstr(&to)) < 0 && (errno != ENOENT ||
-	    access(buf_cstr(&to), F_OK) < 0)) {
+	if (mindex_store_rename(fk.dir, &from, alt_ok ? &alt : NULL,
+	    &to) < 0) {
 		if (errno == ENOENT) {
 			rc = 0;	/* another tool's rename: sync sees it */
 			goto out;
@@ -151,11 +189,11 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 {
 	struct mindex_fk fk;
 	struct mindex_folder_rec f;
-	struct mindex_msg m;
+	struct mindex_msg m, alt;
 	struct buf from = BUF_INIT, to = BUF_INIT;
 	char name[MINDEX_NAME_MAX + 1];
 	uint32_t kbits = 0, nf, nk;
-	bool changed = false;
+	bool changed = false, alt_ok;
 	MDB_txn *txn;
 	int rc = -1, got;
 
@@ -202,14 +240,15 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 			buf_set(why, "file name too long for these flags");
 			goto out;
 		}
-		buf_reset(&from);
-		buf_reset(&to);
-		buf_printf(&from, "%s/cur/%s", fk.dir, m.name);
-		buf_printf(&to, "%s/cur/%s", fk.dir, name);
-		/* ENOENT with the new name there: an earlier try renamed
-		 * it; without: another tool's rename, which sync sees */
-		if (rename(buf_cstr(&from), buf_cstr(&to)) < 0 &&
-		    (errno != ENOENT || access(buf_cstr(&to), F_OK) < 0)) {
+		/* a file in new/ moves to cur/ with its first flag */
+		mindex_msg_path(fk.dir, &m, &from);
+		alt_ok = mindex_msg_moved(&m, &alt) == 0;
+		snprintf(m.name, sizeof(m.name), "%s", name);
+		m.in_new = false;
+		mindex_msg_path(fk.dir, &m, &to);
+		/* ENOENT: another tool's rename, which sync sees */
+		if (mindex_store_rename(fk.dir, &from, alt_ok ? &alt : NULL,
+		    &to) < 0) {
 			if (errno == ENOENT)
 				continue;
 			buf_printf(why, "rename %s: %s", buf_cstr(&from),
@@ -217,7 +256,6 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 			goto out;
 		}
 		mindex_point("storeuids:renamed");
-		snprintf(m.name, sizeof(m.name), "%s", name);
 		m.flags = nf;
 		m.keywords = nk;
 		m.modseq = ++f.highestmodseq;
@@ -280,6 +318,7 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 	size_t ngone = 0, cap = 0;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
+	bool in_new = false, in_cur = false, ok;
 	int rc = -1, got, mrc;
 
 	if (count_r != NULL)
@@ -328,7 +367,7 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		qsort(gone, ngone, sizeof(*gone), mindex_cmp_uid);
 	n = 0;
 	for (size_t i = 0; i < ngone; i++) {
-		struct mindex_msg m;
+		struct mindex_msg m, moved;
 
 		if (i > 0 && gone[i] == gone[i - 1])
 			continue;
@@ -336,10 +375,20 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			goto out;
 		if (got == 0)
 			continue;
-		buf_reset(&path);
-		buf_printf(&path, "%s/cur/%s", fk->dir, m.name);
-		/* (ENOENT: a try before unlinked it, and counted it) */
-		if (unlink(buf_cstr(&path)) == 0) {
+		mindex_msg_path(fk->dir, &m, &path);
+		/* (ENOENT: a try before unlinked it, and counted it; or,
+		 * from new/, another tool moved it to cur/) */
+		ok = unlink(buf_cstr(&path)) == 0;
+		if (!ok && errno == ENOENT &&
+		    mindex_msg_moved(&m, &moved) == 0) {
+			mindex_msg_path(fk->dir, &moved, &path);
+			ok = unlink(buf_cstr(&path)) == 0;
+			in_cur = true;
+		} else {
+			in_new |= m.in_new;
+			in_cur |= !m.in_new;
+		}
+		if (ok) {
 			maildir_usage_add(fk->dir, -(long long)m.size, -1);
 		} else if (errno != ENOENT) {
 			buf_printf(why, "unlink %s: %s", buf_cstr(&path),
@@ -352,10 +401,15 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		gone[n++] = m.uid;
 	}
 	if (n > 0) {
-		buf_reset(&path);
-		buf_printf(&path, "%s/cur", fk->dir);
-		if (mindex_fsync_dir(buf_cstr(&path), why) < 0)
-			goto out;
+		for (int i = 0; i < 2; i++) {
+			if (!(i == 0 ? in_new : in_cur))
+				continue;
+			buf_reset(&path);
+			buf_printf(&path, "%s/%s", fk->dir, i == 0 ? "new" :
+			    "cur");
+			if (mindex_fsync_dir(buf_cstr(&path), why) < 0)
+				goto out;
+		}
 		f.highestmodseq++;
 		if (mindex_vanish(ix, txn, fk, gone, n, f.highestmodseq, &f,
 		    why) < 0 || mindex_folder_put(ix, txn, fk, &f, why) < 0)
@@ -451,8 +505,7 @@ mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
 				buf_set(why, "appended message vanished");
 			goto out;
 		}
-		buf_reset(&from);
-		buf_printf(&from, "%s/cur/%s", fk.dir, m.name);
+		mindex_msg_path(fk.dir, &m, &from);
 	} else if (mrc != 0 && mrc != MDB_NOTFOUND) {
 		mindex_mdb_error(why, mrc, "names");
 		goto out;
@@ -466,7 +519,8 @@ mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
 		buf_set(why, "file name too long");
 		goto out;
 	}
-	buf_printf(&to, "%s/cur/%s", fk.dir, m.name);
+	m.in_new = false;	/* APPEND's message goes to cur/ */
+	mindex_msg_path(fk.dir, &m, &to);
 	if (lstat(buf_cstr(&from), &st) < 0 && errno == ENOENT &&
 	    lstat(buf_cstr(&to), &st) == 0) {
 		/* moved by a try whose commit failed */
@@ -687,7 +741,9 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 	moved = xcalloc(n ? n : 1, sizeof(*moved));
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < n; i++) {
-		struct mindex_msg m;
+		struct mindex_msg m, alt;
+		bool alt_ok;
+		int lrc;
 		char base[MINDEX_NAME_MAX + 1];
 		char eid[MINDEX_OBJID_LEN + 1];
 		uint32_t kbits = 0;
@@ -707,9 +763,10 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 		    (long)getpid(), __atomic_fetch_add(&counter, 1,
 		    __ATOMIC_RELAXED), host, (unsigned long long)m.size,
 		    (unsigned long long)m.wsize, eid);
-		buf_reset(&from);
-		buf_printf(&from, "%s/cur/%s", sk->dir, m.name);
+		mindex_msg_path(sk->dir, &m, &from);
+		alt_ok = mindex_msg_moved(&m, &alt) == 0;
 		m.keywords = kbits;
+		m.in_new = false;	/* the copy goes to cur/ */
 		if (mindex_name_with_flags(base, strlen(base), m.flags,
 		    m.keywords, m.name, sizeof(m.name)) < 0) {
 			buf_set(why, "file name too long");
@@ -719,10 +776,14 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 		m.modseq = f.highestmodseq + 1;
 		if (mindex_msg_put(ix, txn, dk, &m, why) < 0)
 			goto out;
-		buf_reset(&to);
-		buf_printf(&to, "%s/cur/%s", dk->dir, m.name);
-		if (link(buf_cstr(&from), buf_cstr(&to)) < 0 &&
-		    mindex_copy_file(buf_cstr(&from), dk->dir,
+		mindex_msg_path(dk->dir, &m, &to);
+		lrc = link(buf_cstr(&from), buf_cstr(&to));
+		if (lrc < 0 && errno == ENOENT && alt_ok) {
+			/* from new/: another tool moved it to cur/ */
+			mindex_msg_path(sk->dir, &alt, &from);
+			lrc = link(buf_cstr(&from), buf_cstr(&to));
+		}
+		if (lrc < 0 && mindex_copy_file(buf_cstr(&from), dk->dir,
 		    buf_cstr(&to)) < 0) {
 			if (errno == ENOENT) {
 				/* gone meanwhile: no copy, no record */

@@ -429,7 +429,7 @@ mindex_uidlist(const char *dir, struct mindex_seed *seed)
 /* a message whose record a sync rewrites */
 struct mindex_change {
 	struct mindex_msg m;
-	bool to_cur;		/* the file is still in new/: move it */
+	bool to_cur;		/* in new/ with flags to show: move it */
 };
 
 /*
@@ -524,25 +524,31 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			continue;
 		}
 		e->matched = true;
-		if (!e->in_new && strcmp(e->name, m.name) == 0)
+		if (e->in_new == m.in_new && strcmp(e->name, m.name) == 0)
 			continue;
 		if (nch == cap_ch) {
 			cap_ch = cap_ch ? 2 * cap_ch : 64;
 			ch = xreallocarray(ch, cap_ch, sizeof(*ch));
 		}
-		if (e->in_new) {
-			/* given its UID, crashed before the move: the
-			 * record's flags stand */
-			ch[nch].m = m;
-			ch[nch].to_cur = true;
-			snprintf(ch[nch].m.name, sizeof(m.name), "%s", e->name);
-			nch++;
-			continue;
-		}
-		mindex_flags_from_name(e->name, &fl, &kw);
 		ch[nch].m = m;
 		ch[nch].to_cur = false;
 		snprintf(ch[nch].m.name, sizeof(m.name), "%s", e->name);
+		if (e->in_new) {
+			/* in new/ under another name, or a record of cur/
+			 * whose file is in new/ (an index of the version
+			 * before, crashed before its move; a tool moving
+			 * it back): the record's flags stand, so a file
+			 * with flags goes to cur/, one without stays */
+			ch[nch].m.in_new = true;
+			ch[nch].to_cur = m.flags != 0 || m.keywords != 0 ||
+			    strchr(e->name, ':') != NULL;
+			nch++;
+			continue;
+		}
+		/* in cur/: renamed by another tool (also moved there from
+		 * new/ by one, pop3d or mutt): its name has the flags */
+		mindex_flags_from_name(e->name, &fl, &kw);
+		ch[nch].m.in_new = false;
 		if (fl != m.flags || kw != m.keywords) {
 			ch[nch].m.flags = fl;
 			ch[nch].m.keywords = kw;
@@ -575,25 +581,24 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		r->expunged = (uint32_t)ngone;
 	}
 
-	/* renamed by someone else, or left in new/ */
+	/* renamed by someone else, or in new/ with flags to show */
 	for (size_t i = 0; i < nch; i++) {
 		struct mindex_msg *m = &ch[i].m;
 
 		if (ch[i].to_cur) {
-			char name[MINDEX_NAME_MAX + 1];
+			struct mindex_msg dst = *m;
 
 			if (mindex_name_with_flags(m->name,
 			    mindex_base_len(m->name), m->flags, m->keywords,
-			    name, sizeof(name)) < 0)
+			    dst.name, sizeof(dst.name)) < 0)
 				continue;
-			buf_reset(&path);
-			buf_reset(&to);
-			buf_printf(&path, "%s/new/%s", fk->dir, m->name);
-			buf_printf(&to, "%s/cur/%s", fk->dir, name);
+			dst.in_new = false;
+			mindex_msg_path(fk->dir, m, &path);
+			mindex_msg_path(fk->dir, &dst, &to);
 			if (rename(buf_cstr(&path), buf_cstr(&to)) < 0)
 				continue;	/* moved meanwhile */
 			r->moved++;
-			snprintf(m->name, sizeof(m->name), "%s", name);
+			*m = dst;
 		}
 		if (mindex_msg_put(ix, txn, fk, m, why) < 0)
 			goto out;
@@ -650,15 +655,19 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			m.uid = uid;
 			mindex_flags_from_name(e->name, &m.flags,
 			    &m.keywords);
+			/* (the name it would have in cur/ must fit) */
 			if (mindex_name_with_flags(e->name, e->blen, m.flags,
 			    m.keywords, m.name, sizeof(m.name)) < 0) {
 				e->matched = true;
 				continue;
 			}
-			buf_reset(&path);
-			buf_printf(&path, "%s/cur/%s", fk->dir, e->in_new ?
-			    m.name : e->name);
-			if (e->in_new) {
+			if (e->in_new && strchr(e->name, ':') == NULL) {
+				/* the usual: it stays in new/, no rename */
+				m.in_new = true;
+				snprintf(m.name, sizeof(m.name), "%s",
+				    e->name);
+			} else if (e->in_new) {
+				/* a name with flags in new/: to cur/ */
 				if (renameat(fd_new, e->name, fd_cur,
 				    m.name) < 0) {
 					e->matched = true; /* moved meanwhile */
@@ -669,7 +678,8 @@ mindex_sync_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			} else {
 				snprintf(m.name, sizeof(m.name), "%s", e->name);
 			}
-			if (fstatat(fd_cur, m.name, &st,
+			mindex_msg_path(fk->dir, &m, &path);
+			if (fstatat(m.in_new ? fd_new : fd_cur, m.name, &st,
 			    AT_SYMLINK_NOFOLLOW) < 0 ||
 			    !S_ISREG(st.st_mode) ||
 			    mindex_file_sizes(buf_cstr(&path), m.name, &st,

@@ -75,6 +75,24 @@ deliver(const char *dir, const char *text, struct buf *name)
 	return rc;
 }
 
+/* deliver_flagged - deliver, then give the file in new/ a name with
+ * ":2,S" (as a tool that files mail already read there would) */
+static int
+deliver_flagged(const char *dir, const char *text)
+{
+	struct buf name = BUF_INIT;
+	char from[800], to[820];
+	int rc = -1;
+
+	if (deliver(dir, text, &name) == 0) {
+		snprintf(from, sizeof(from), "%s/new/%s", dir, buf_cstr(&name));
+		snprintf(to, sizeof(to), "%s:2,S", from);
+		rc = rename(from, to);
+	}
+	buf_free(&name);
+	return rc;
+}
+
 /* count_dir - plain files in dir/sub */
 static int
 count_dir(const char *dir, const char *sub)
@@ -116,6 +134,7 @@ struct snap {
 	uint32_t uid[4096];
 	char name[4096][MINDEX_NAME_MAX + 1];
 	uint32_t flags[4096];
+	bool in_new[4096];
 };
 
 /* snap_one - mindex_list callback */
@@ -128,6 +147,7 @@ snap_one(const struct mindex_msg *m, void *ctx)
 		return 1;
 	s->uid[s->n] = m->uid;
 	s->flags[s->n] = m->flags;
+	s->in_new[s->n] = m->in_new;
 	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", m->name);
 	s->n++;
 	return 0;
@@ -157,19 +177,45 @@ base_of(const char *name)
 	return c ? (size_t)(c - name) : strlen(name);
 }
 
+/* snap_path - the path of message i of s in the folder at dir, made by
+ * mindex_msg_path, into path */
+static void
+snap_path(const struct snap *s, int i, const char *dir, char *path,
+    size_t size)
+{
+	struct mindex_msg m;
+	struct buf b = BUF_INIT;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", s->name[i]);
+	m.in_new = s->in_new[i];
+	mindex_msg_path(dir, &m, &b);
+	snprintf(path, size, "%s", buf_cstr(&b));
+	buf_free(&b);
+}
+
 /* agrees - the index of folder (dir) agrees with its files: every
- * record's file is in cur/, every file has one record, UIDs rise */
+ * record's file is where it says (new/ without flags, or cur/), every
+ * file has one record, UIDs rise */
 static int
 agrees(struct mindex *ix, const char *folder, const char *dir)
 {
 	static struct snap s;
 	char path[1200];
 	struct stat st;
+	int in_new = 0;
 
 	if (take(ix, folder, &s) < 0)
 		return 0;
 	for (int i = 0; i < s.n; i++) {
-		snprintf(path, sizeof(path), "%s/cur/%s", dir, s.name[i]);
+		snap_path(&s, i, dir, path, sizeof(path));
+		if (s.in_new[i] && (s.flags[i] != 0 ||
+		    strchr(s.name[i], ':') != NULL)) {
+			fprintf(stderr, "  uid %u: in new/ with flags\n",
+			    s.uid[i]);
+			return 0;
+		}
+		in_new += s.in_new[i];
 		if (stat(path, &st) < 0) {
 			fprintf(stderr, "  uid %u: %s missing\n", s.uid[i],
 			    path);
@@ -185,9 +231,10 @@ agrees(struct mindex *ix, const char *folder, const char *dir)
 				return 0;
 			}
 	}
-	if (count_dir(dir, "new") != 0 || count_dir(dir, "cur") != s.n) {
-		fprintf(stderr, "  %d records, new/ %d, cur/ %d\n", s.n,
-		    count_dir(dir, "new"), count_dir(dir, "cur"));
+	if (count_dir(dir, "new") != in_new || count_dir(dir, "cur") !=
+	    s.n - in_new) {
+		fprintf(stderr, "  %d records (%d in new/), new/ %d, cur/ %d\n",
+		    s.n, in_new, count_dir(dir, "new"), count_dir(dir, "cur"));
 		return 0;
 	}
 	return 1;
@@ -271,6 +318,69 @@ test_file_sizes(void)
 	}
 }
 
+/*
+ * test_codec_new_place - the place of a message's file: a record of a
+ * file in new/ round-trips with its bit; a version 1 record (written
+ * before there was a place) decodes as cur/ and is written again as
+ * version 2; mindex_msg_path and mindex_msg_moved follow the place
+ */
+static void
+test_codec_new_place(void)
+{
+	struct mindex_msg m = {0}, back, moved;
+	struct buf b = BUF_INIT, v1 = BUF_INIT, why = BUF_INIT, path = BUF_INIT;
+
+	m.uid = 7;
+	m.modseq = 3;
+	m.size = 10;
+	m.wsize = 12;
+	m.internaldate = 1700000000;
+	m.in_new = true;
+	snprintf(m.name, sizeof(m.name), "1.M2P3.host,S=10,W=12");
+	mindex_msg_encode(&m, &b);
+	T_EQ_INT(b.len, 48 + strlen(m.name));
+	T_EQ_INT((unsigned char)b.data[0], 2);
+	T_EQ_INT((unsigned char)b.data[47], 1);
+	T_EQ_INT(mindex_msg_decode(b.data, b.len, &back, &why), 0);
+	T_ASSERT(back.in_new);
+	T_EQ_STR(back.name, m.name);
+	T_EQ_INT(back.uid, 7);
+	/* version 1, as the index of the version before wrote it: the
+	 * same head without the place byte; its file is in cur/ */
+	buf_append(&v1, b.data, 47);
+	buf_append(&v1, "x:2,S", 5);
+	v1.data[0] = 1;
+	v1.data[45] = 0;
+	v1.data[46] = 5;
+	T_EQ_INT(mindex_msg_decode(v1.data, v1.len, &back, &why), 0);
+	T_ASSERT(!back.in_new);
+	T_EQ_STR(back.name, "x:2,S");
+	T_EQ_INT(back.uid, 7);
+	T_EQ_INT(back.wsize, 12);
+	/* (a version 1 record of version 2's length is cut wrong) */
+	v1.data[0] = 2;
+	T_ASSERT(mindex_msg_decode(v1.data, v1.len, &back, &why) < 0);
+	buf_reset(&v1);
+	mindex_msg_encode(&back, &v1);
+	T_EQ_INT((unsigned char)v1.data[0], 2);
+	T_EQ_INT((unsigned char)v1.data[47], 0);
+	/* the one place paths are made */
+	mindex_msg_path("/m/.Work", &m, &path);
+	T_EQ_STR(buf_cstr(&path), "/m/.Work/new/1.M2P3.host,S=10,W=12");
+	mindex_msg_path("/m", &back, &path);
+	T_EQ_STR(buf_cstr(&path), "/m/cur/x:2,S");
+	/* where pop3d or mutt leave a file of new/ they move to cur/ */
+	T_EQ_INT(mindex_msg_moved(&m, &moved), 0);
+	T_ASSERT(!moved.in_new);
+	T_EQ_STR(moved.name, "1.M2P3.host,S=10,W=12:2,");
+	T_EQ_INT(moved.uid, 7);
+	T_ASSERT(mindex_msg_moved(&back, &moved) < 0);	/* not in new/ */
+	buf_free(&b);
+	buf_free(&v1);
+	buf_free(&why);
+	buf_free(&path);
+}
+
 /* test_codec - record codec round-trips and refuses damage */
 static void
 test_codec(void)
@@ -293,17 +403,23 @@ test_codec(void)
 	T_EQ_INT(back.modseq, 1000);
 	T_EQ_INT(back.wsize, 130);
 	T_EQ_STR(back.name, m.name);
+	T_ASSERT(!back.in_new);
 	/* damage of every kind is refused */
 	for (size_t cut = 0; cut < b.len; cut++)
 		T_ASSERT(mindex_msg_decode(b.data, cut, &back, &why) < 0);
-	b.data[0] = 2;
+	b.data[0] = 3;
 	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
-	b.data[0] = 1;
+	b.data[0] = 2;
 	b.data[5] = 0x40;	/* unknown flag bit */
 	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
 	b.data[5] = 0;
+	b.data[47] = 0x02;	/* unknown place bit */
+	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
+	b.data[47] = 0;
 	b.data[b.len - 1] = '/';
 	T_ASSERT(mindex_msg_decode(b.data, b.len, &back, &why) < 0);
+	buf_reset(&b);
+	test_codec_new_place();
 	buf_reset(&b);
 	mindex_folder_encode(&f, &b);
 	T_EQ_INT(mindex_folder_decode(b.data, b.len, &fb, &why), 0);
@@ -356,7 +472,7 @@ test_codec(void)
 	buf_free(&why);
 }
 
-/* test_sync_new_mail - sync gives new mail UIDs and moves it to cur/ */
+/* test_sync_new_mail - sync gives new mail UIDs and leaves it in new/ */
 static void
 test_sync_new_mail(void)
 {
@@ -381,9 +497,13 @@ test_sync_new_mail(void)
 	T_EQ_INT(take(ix, "INBOX", &s), 0);
 	T_EQ_INT(s.n, 3);
 	T_EQ_INT(s.uid[2], 3);
-	/* the base name (the POP3 UIDL) stays; the file is in cur/ */
-	T_EQ_INT(strncmp(s.name[2], buf_cstr(&n3), n3.len), 0);
-	T_EQ_STR(s.name[2] + n3.len, ":2,");
+	/* the name (the POP3 UIDL) stays; the file stays in new/, no
+	 * file was renamed */
+	T_EQ_STR(s.name[2], buf_cstr(&n3));
+	T_ASSERT(s.in_new[0] && s.in_new[1] && s.in_new[2]);
+	T_EQ_INT((int)r.moved, 0);
+	T_EQ_INT(count_dir(dir, "new"), 3);
+	T_EQ_INT(count_dir(dir, "cur"), 0);
 	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
 	T_EQ_INT(st.messages, 3);
 	T_EQ_INT(st.unseen, 3);
@@ -436,19 +556,22 @@ test_store_and_other_tools(void)
 	T_EQ_INT(mindex_store(ix, "INBOX", 99, MINDEX_ADD, MINDEX_F_SEEN, NULL,
 	    0, 0, NULL, &why), 0);
 
-	/* another Maildir tool marks message 1 read and deletes 3 */
+	/* the stored one moved from new/ to cur/; the others stay */
 	T_EQ_INT(take(ix, "INBOX", &s), 0);
-	snprintf(from, sizeof(from), "%s/cur/%s", dir, s.name[0]);
-	snprintf(to, sizeof(to), "%s/cur/%.*sS", dir, (int)strlen(s.name[0]),
-	    s.name[0]);
+	T_ASSERT(s.in_new[0] && !s.in_new[1] && s.in_new[2]);
+	/* another Maildir tool marks message 1 read (moving it from new/
+	 * to cur/) and deletes 3 */
+	snap_path(&s, 0, dir, from, sizeof(from));
+	snprintf(to, sizeof(to), "%s/cur/%s:2,S", dir, s.name[0]);
 	T_EQ_INT(rename(from, to), 0);
-	snprintf(from, sizeof(from), "%s/cur/%s", dir, s.name[2]);
+	snap_path(&s, 2, dir, from, sizeof(from));
 	T_EQ_INT(unlink(from), 0);
 	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
 	T_EQ_INT(r.changed, 1);
 	T_EQ_INT(r.expunged, 1);
 	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
 	T_EQ_INT(m.flags, MINDEX_F_SEEN);
+	T_ASSERT(!m.in_new);
 	T_EQ_INT(mindex_get(ix, "INBOX", 3, &m, &why), 0);
 	T_ASSERT(agrees(ix, "INBOX", dir));
 	mindex_close(&ix);
@@ -684,7 +807,10 @@ test_stamp(void)
 	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_SEEN, NULL,
 	    0, 0, NULL, &why), 1);
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &s, false));
-	/* a nanosecond's difference in new/ */
+	/* a nanosecond's difference in new/ (the STORE moved its file
+	 * from new/ to cur/: both mtimes back first) */
+	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof(path), "%s/new", dir);
 	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
 	T_ASSERT(mindex_unchanged(ix, "INBOX", &s, false));
@@ -712,8 +838,10 @@ test_stamp_after(void)
 
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
-	T_EQ_INT(deliver(dir, "Subject: 1\n\none\n", NULL), 0);
-	T_EQ_INT(deliver(dir, "Subject: 2\n\ntwo\n", NULL), 0);
+	/* mail put into new/ with flags in its names (only such files
+	 * does a sync move) */
+	T_EQ_INT(deliver_flagged(dir, "Subject: 1\n\none\n"), 0);
+	T_EQ_INT(deliver_flagged(dir, "Subject: 2\n\ntwo\n"), 0);
 	snprintf(path, sizeof(path), "%s/new", dir);
 	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 	snprintf(path, sizeof(path), "%s/cur", dir);
@@ -730,7 +858,7 @@ test_stamp_after(void)
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, false));
 	T_ASSERT(mindex_unchanged(ix, "INBOX", &post, true));
 	/* a delivery after it is seen, lenient or not */
-	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", NULL), 0);
+	T_EQ_INT(deliver_flagged(dir, "Subject: 3\n\nthree\n"), 0);
 	snprintf(path, sizeof(path), "%s/new", dir);
 	{
 		struct timespec t[2];
@@ -956,7 +1084,7 @@ test_vanished_bounded(void)
 	T_EQ_INT(ranges, 0);
 	/* every other message goes: one range each, more than are kept */
 	for (int i = 0; i < 2 * n; i += 2) {
-		snprintf(path, sizeof(path), "%s/cur/%d.M%dP1.h:2,", dir,
+		snprintf(path, sizeof(path), "%s/new/%d.M%dP1.h", dir,
 		    1700000000 + i, i);
 		T_EQ_INT(unlink(path), 0);
 	}
@@ -1117,6 +1245,98 @@ test_folders(void)
 	mindex_close(&ix);
 	buf_free(&why);
 	buf_free(&l);
+}
+
+/*
+ * test_version1_index - an index written by herald before records had a
+ * place (version 1: every file in cur/) keeps working: its records read
+ * as cur/, a sync changes nothing for files where they say, and takes
+ * the crash state of that version (UID committed, file still in new/)
+ * as a file in new/ without renaming it; STORE and open follow.
+ */
+static void
+test_version1_index(void)
+{
+	const char *dir = fresh();
+	struct buf why = BUF_INIT, n[3] = {BUF_INIT, BUF_INIT, BUF_INIT};
+	struct buf key = BUF_INIT, val = BUF_INIT;
+	static const char *const info[] = {":2,", ":2,S", ":2,"};
+	struct mindex_sync_result r;
+	struct mindex_fk fk;
+	struct mindex_msg m;
+	struct mindex *ix;
+	MDB_txn *txn;
+	char from[800], to[820];
+	int fd;
+
+	for (int i = 0; i < 3; i++)
+		T_EQ_INT(deliver(dir, "Subject: v1\n\nold\n", &n[i]), 0);
+	/* the old version moved 1 and 2 to cur/; 3 it gave a UID, then
+	 * crashed before its move */
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/new/%s", dir,
+		    buf_cstr(&n[i]));
+		snprintf(to, sizeof(to), "%s/cur/%s%s", dir, buf_cstr(&n[i]),
+		    info[i]);
+		T_EQ_INT(rename(from, to), 0);
+	}
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT((int)r.added, 3);
+	/* its records, as version 1 wrote them: all of cur/ */
+	T_EQ_INT(mindex_fkey(ix, "INBOX", &fk, &why), 0);
+	T_EQ_INT(mindex_begin(ix, true, &txn, &why), 0);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		MDB_val k, v;
+
+		T_EQ_INT(mindex_msg_get(ix, txn, &fk, uid, &m, &why), 1);
+		m.in_new = false;
+		snprintf(m.name, sizeof(m.name), "%s%s", buf_cstr(&n[uid - 1]),
+		    info[uid - 1]);
+		buf_reset(&val);
+		mindex_msg_encode(&m, &val);
+		T_EQ_INT((unsigned char)val.data[47], 0);
+		memmove(val.data + 47, val.data + 48, val.len - 48);
+		val.len--;
+		val.data[0] = 1;
+		mindex_uid_key(&fk, uid, &key);
+		k = mindex_val(&key);
+		v = mindex_val(&val);
+		T_EQ_INT(mdb_put(txn, ix->msgs, &k, &v, 0), 0);
+	}
+	T_EQ_INT(mindex_end(ix, txn, true, &why), 0);
+	mindex_close(&ix);
+
+	/* the new version opens it */
+	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 2, &m, &why), 1);
+	T_ASSERT(!m.in_new);
+	T_EQ_INT(m.flags, MINDEX_F_SEEN);
+	T_EQ_INT(mindex_sync(ix, "INBOX", &r, &why), 0);
+	T_EQ_INT((int)(r.added + r.expunged + r.changed + r.moved), 0);
+	T_EQ_INT(mindex_get(ix, "INBOX", 3, &m, &why), 1);
+	T_ASSERT(m.in_new);
+	T_EQ_STR(m.name, buf_cstr(&n[2]));
+	T_EQ_INT(count_dir(dir, "new"), 1);
+	T_ASSERT((fd = mindex_msg_open(dir, &m)) >= 0);
+	if (fd >= 0)
+		close(fd);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	/* STORE on a record of version 1 and on the one in new/ */
+	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_FLAGGED,
+	    NULL, 0, 0, &m, &why), 1);
+	T_ASSERT(strstr(m.name, ":2,F") != NULL && !m.in_new);
+	T_EQ_INT(mindex_store(ix, "INBOX", 3, MINDEX_ADD, MINDEX_F_SEEN,
+	    NULL, 0, 0, &m, &why), 1);
+	T_ASSERT(strstr(m.name, ":2,S") != NULL && !m.in_new);
+	T_EQ_INT(count_dir(dir, "new"), 0);
+	T_ASSERT(agrees(ix, "INBOX", dir));
+	mindex_close(&ix);
+	for (int i = 0; i < 3; i++)
+		buf_free(&n[i]);
+	buf_free(&key);
+	buf_free(&val);
+	buf_free(&why);
 }
 
 /* test_rebuild_keeps_uids - rebuild keeps UIDs (old index,
@@ -1283,6 +1503,7 @@ workload(const char *dir)
 	if (mindex_open(dir, &ix, &why) < 0)
 		_exit(3);
 	(void)deliver(dir, "Subject: d\n\ndelivered\n", NULL);
+	(void)deliver_flagged(dir, "Subject: f\n\nflagged in new/\n");
 	(void)mindex_sync(ix, "INBOX", NULL, &why);
 	(void)mindex_append(ix, "INBOX", fd, 21, MINDEX_F_SEEN, NULL, 0, 0,
 	    &uid, &uv, &why);
@@ -1364,9 +1585,10 @@ test_crash_at_every_step(void)
 		T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
 		T_ASSERT(st.uidnext > maxuid);
 		/* every message written is somewhere: 2 old + delivered +
-		 * appended (the copy's source may be gone: moved) */
-		files = count_dir(dir, "cur") + count_dir(trash, "cur");
-		T_ASSERT(files >= (p >= 3 ? 3 : 2));
+		 * flagged + appended (the copy's source may be gone: moved) */
+		files = count_dir(dir, "cur") + count_dir(trash, "cur") +
+		    count_dir(dir, "new") + count_dir(trash, "new");
+		T_ASSERT(files >= (p >= 3 ? 4 : 2));
 		mindex_close(&ix);
 	}
 	buf_free(&why);
@@ -1812,7 +2034,8 @@ test_big_folder(void)
 static const struct test_case cases[] = {
 	{"record codec round-trips and refuses damage", test_codec},
 	{"file sizes from S=/W= only when well formed", test_file_sizes},
-	{"sync gives new mail UIDs and moves it to cur/", test_sync_new_mail},
+	{"sync gives new mail UIDs and leaves it in new/", test_sync_new_mail},
+	{"an index of version 1 records keeps working", test_version1_index},
 	{"store renames the flags; other tools' changes seen",
 	    test_store_and_other_tools},
 	{"a store over many messages is one commit (and cache blobs)",

@@ -7,8 +7,10 @@
  * then the record.
  * Properties checked:
  *  - an accepted message record has a name without '/' or NUL that does
- *    not start with '.', a nonzero UID and modseq, only known flag bits,
- *    and encodes back to the very same bytes;
+ *    not start with '.', a nonzero UID and modseq, only known flag bits;
+ *    a version 2 record (with the place of its file, new/ or cur/)
+ *    encodes back to the very same bytes, a version 1 record (always
+ *    cur/) is written as version 2 with the same fields;
  *  - an accepted folder record (version 2) encodes back to the same
  *    bytes; a version 1 record is written as version 2 with the same
  *    fields;
@@ -36,9 +38,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(m.name[0] != '\0' && m.name[0] != '.');
 			FUZZ_CHECK(strchr(m.name, '/') == NULL);
 			FUZZ_CHECK(strlen(m.name) <= MINDEX_NAME_MAX);
+			struct mindex_msg g;
+
 			mindex_msg_encode(&m, &again);
-			FUZZ_CHECK(again.len == size - 1 &&
-			    memcmp(again.data, data + 1, size - 1) == 0);
+			if (data[1] == 2) {
+				FUZZ_CHECK(again.len == size - 1 &&
+				    memcmp(again.data, data + 1,
+				    size - 1) == 0);
+			} else {
+				FUZZ_CHECK(!m.in_new);
+				FUZZ_CHECK(again.len == size &&
+				    memcmp(again.data + 1, data + 2, 44) ==
+				    0);
+			}
+			FUZZ_CHECK(mindex_msg_decode(again.data, again.len,
+			    &g, &why) == 0);
+			FUZZ_CHECK(g.uid == m.uid && g.flags == m.flags &&
+			    g.keywords == m.keywords &&
+			    g.modseq == m.modseq && g.size == m.size &&
+			    g.wsize == m.wsize &&
+			    g.internaldate == m.internaldate &&
+			    g.in_new == m.in_new &&
+			    strcmp(g.name, m.name) == 0);
 		} else {
 			FUZZ_CHECK(why.len > 0);
 		}

@@ -104,9 +104,10 @@ def noop(c, tag):
 def test_noop_with_nothing_new_does_not_resync(imap):
     """A NOOP after nothing changed trusts the folder's stamp (new/ and
     cur/ mtimes to the nanosecond, UIDNEXT, HIGHESTMODSEQ) and lists
-    nothing: shown by a change hidden from the stamp (a rename in cur/
-    with cur/'s mtime put back), which a full sync would report. Any
-    real change (a delivery) is seen at the next NOOP."""
+    nothing: shown by a change hidden from the stamp (a tool marking a
+    message read, moving it from new/ to cur/, with both mtimes put
+    back), which a full sync would report. Any real change (a delivery)
+    is seen at the next NOOP."""
     user, pw = "dave@example.test", "pw-dave"
     c = RawIMAP(imap.imap_port, timeout=30.0)
     try:
@@ -126,11 +127,13 @@ def test_noop_with_nothing_new_does_not_resync(imap):
         time.sleep(4.2)
         noop(c, "n1")
 
-        cur = home / "cur"
-        st = os.stat(cur)
-        name = sorted(os.listdir(cur))[0]
-        os.rename(cur / name, cur / (name.split(":")[0] + ":2,S"))
+        # (the SELECT gave the mail UIDs in new/, where it stays)
+        cur, new = home / "cur", home / "new"
+        st, sn = os.stat(cur), os.stat(new)
+        name = sorted(os.listdir(new))[0]
+        os.rename(new / name, cur / (name.split(":")[0] + ":2,S"))
         os.utime(cur, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.utime(new, ns=(sn.st_atime_ns, sn.st_mtime_ns))
         r = noop(c, "n2")
         assert not any(b"FETCH" in ln for ln in r), r
 

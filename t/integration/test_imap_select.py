@@ -646,6 +646,8 @@ def test_linked_folder_is_no_folder(imap):
     deliver(imap, "link-1", to=user)
     wait_delivered(imap, user, "link-1")
     bob_before = sorted(os.listdir(imap.maildir("bob") / "cur"))
+    # (bob's mail stays in new/ once it has UIDs: compare, not empty)
+    bob_new = sorted(os.listdir(imap.maildir("bob") / "new"))
     c = raw(imap, user, pw)
     assert c.cmd("s", "SELECT Evil")[-1].startswith(b"s NO [NONEXISTENT]")
     assert c.cmd("e", "EXAMINE Evil")[-1].startswith(b"e NO [NONEXISTENT]")
@@ -656,7 +658,7 @@ def test_linked_folder_is_no_folder(imap):
     assert c.cmd("m", "MOVE 1 Evil")[-1].startswith(b"m NO [TRYCREATE]")
     c.close()
     assert sorted(os.listdir(imap.maildir("bob") / "cur")) == bob_before
-    assert not os.listdir(imap.maildir("bob") / "new")
+    assert sorted(os.listdir(imap.maildir("bob") / "new")) == bob_new
 
 
 def put_in_folder(inst, user, folder, name, data):
@@ -789,3 +791,65 @@ def test_listing_cache_is_per_maildir(imap):
             finally:
                 c.close()
     assert want["carol@example.test"] != want["dave@example.test"]
+
+
+def test_select_leaves_new_mail_in_new(imap):
+    """A SELECT gives mail in new/ its UIDs without moving it (the cold
+    SELECT of a big folder renamed every file before); a STORE moves
+    only the message it flags to cur/ with its flags; FETCH reads both.
+    A message another tool moves from new/ to cur/ (pop3d: "name:2,",
+    mutt: "name:2,S") still FETCHes under its UID, the mutt one after the
+    sync of the next NOOP shows its flag too."""
+    user, pw = "dave@example.test", "pw-dave"
+    folder_create(imap, user, "Fresh")
+    names = ["170000%04d.M1P%dQ%d.host" % (i, i, i) for i in range(4)]
+    for i, n in enumerate(names):
+        put_in_folder(imap, user, "Fresh", n,
+                      H.make_message("fresh-%d" % i, to=user))
+    d = imap.maildir("dave") / ".Fresh"
+    c = raw(imap, user, pw)
+    try:
+        r = cmd(c, "s", "SELECT Fresh")
+        assert b"* 4 EXISTS" in r, r
+        # UIDs given, nothing renamed
+        assert sorted(os.listdir(d / "new")) == names
+        assert os.listdir(d / "cur") == []
+        # no flags in new/; \Recent is the session's, as before
+        r = cmd(c, "f", "UID FETCH 1:4 (FLAGS)")
+        assert sum(1 for ln in r if b"FETCH (UID" in ln and
+                   b"FLAGS (\\Recent)" in ln) == 4, r
+        # STORE moves the one it flags, with its flag, keeping the name
+        r = cmd(c, "t", "UID STORE 2 +FLAGS.SILENT (\\Flagged)")
+        assert r[-1].startswith(b"t OK"), r
+        assert os.listdir(d / "cur") == [names[1] + ":2,F"]
+        assert sorted(os.listdir(d / "new")) == [names[0]] + names[2:]
+        # FETCH reads the file in new/ and the one in cur/
+        for uid in (1, 2):
+            r = cmd(c, "b%d" % uid, "UID FETCH %d (BODY.PEEK[])" % uid)
+            assert r[-1].startswith(b"b%d OK" % uid), r
+            assert b"fresh-%d" % (uid - 1) in b"\n".join(r), r
+        # another tool moves two files from new/ to cur/ under us
+        os.rename(d / "new" / names[2], d / "cur" / (names[2] + ":2,"))
+        os.rename(d / "new" / names[3], d / "cur" / (names[3] + ":2,S"))
+        r = cmd(c, "p", "UID FETCH 3 (BODY.PEEK[])")
+        assert r[-1].startswith(b"p OK"), r
+        assert b"fresh-2" in b"\n".join(r), r
+        r = cmd(c, "n", "NOOP")
+        assert not any(b"EXPUNGE" in ln or b"VANISHED" in ln
+                       for ln in r), r
+        r = cmd(c, "m", "UID FETCH 4 (FLAGS BODY.PEEK[])")
+        assert r[-1].startswith(b"m OK"), r
+        assert any(b"UID 4" in ln and b"\\Seen" in ln for ln in r), r
+        assert b"fresh-3" in b"\n".join(r), r
+        r = cmd(c, "a", "UID FETCH 1:4 (UID)")
+        assert sum(1 for ln in r if b"FETCH (UID" in ln) == 4, r
+        # a message moved by hand can be flagged and expunged as well
+        r = cmd(c, "x", "UID STORE 3 +FLAGS.SILENT (\\Deleted)")
+        assert r[-1].startswith(b"x OK"), r
+        r = cmd(c, "e", "EXPUNGE")
+        assert r[-1].startswith(b"e OK"), r
+        assert not any(n.startswith(names[2]) for n in
+                       os.listdir(d / "cur") + os.listdir(d / "new"))
+        cmd(c, "o", "LOGOUT")
+    finally:
+        c.close()
