@@ -176,6 +176,7 @@ struct imapd_sel_op {
 	bool no_sync;		/* nothing to tell (CLOSE is silent) */
 	bool own;		/* run tells its changes (above) */
 	uint64_t writes;	/* run: modseqs it used in the folder */
+	bool left_new;		/* run: it moved a file out of new/ */
 	int result;		/* for run */
 	void *ctx;
 };

@@ -1488,7 +1488,8 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		struct mindex_stamp post;
 
 		if (mindex_stamp_own(ix, sj->folder, &sj->stamp,
-		    sj->op->writes, &post, &job->why) == 1 &&
+		    sj->op->writes, sj->op->left_new, &post,
+		    &job->why) == 1 &&
 		    mindex_keywords(ix, sj->folder, &sj->kw, &job->why) == 0) {
 			sj->own = true;
 			sj->stamp = post;

@@ -116,8 +116,11 @@ flag_job(struct imapd_sel_op *op, struct mindex *ix)
 	/* one modseq for each message changed (flag_before puts them
 	 * into the view) */
 	for (uint32_t j = 0; j < o->n; j++)
-		if (o->rc[j] == 1)
+		if (o->rc[j] == 1) {
 			op->writes++;
+			if (o->m[j].left_new)	/* its first flag */
+				op->left_new = true;
+		}
 }
 
 /* flag_view - index of uid in the view, or -1 */

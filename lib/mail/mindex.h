@@ -110,6 +110,8 @@ struct mindex_msg {
 	int64_t internaldate;	/* unix seconds */
 	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ or new/ */
 	bool in_new;		/* the file is in new/ (no flags, no ":2,") */
+	bool left_new;		/* not stored: in mindex_store's result, the
+				 * change moved the file out of new/ */
 };
 
 /* a folder's state */
@@ -207,8 +209,10 @@ void mindex_stamp_status(struct mindex_stamp *s,
  * mindex_stamp_own - an operation that changed the folder through the
  * index (renames and unlinks in cur/: STORE, EXPUNGE) for the holder of
  * the stamp s, which held when it began (mindex_unchanged), and used
- * writes modseqs there: 1 when nothing else changed the folder meanwhile
- * that the stamp can show (new/'s mtime, UIDVALIDITY, UIDNEXT, and
+ * writes modseqs there (left_new: it moved a file out of new/, whose
+ * mtime it then moved itself): 1 when nothing else changed the folder
+ * meanwhile that the stamp can show (new/'s mtime unless left_new,
+ * UIDVALIDITY, UIDNEXT, and
  * HIGHESTMODSEQ is s's plus writes; another herald process's change
  * always moves it), with the stamp now in *post: the holder may put its
  * own changes into its view instead of a sync and a listing. *post is
@@ -218,8 +222,8 @@ void mindex_stamp_status(struct mindex_stamp *s,
  * already; the first check after that syncs. 0: sync; -1 with why.
  */
 int mindex_stamp_own(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s, uint64_t writes, struct mindex_stamp *post,
-    struct buf *why);
+    const struct mindex_stamp *s, uint64_t writes, bool left_new,
+    struct mindex_stamp *post, struct buf *why);
 /* mindex_stamp_same - do a and b record the same folder state (mtimes,
  * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; their trust is not compared)? */
 bool mindex_stamp_same(const struct mindex_stamp *a,

@@ -122,6 +122,7 @@ mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
 	mindex_msg_path(fk.dir, &m, &from);
 	alt_ok = mindex_msg_moved(&m, &alt) == 0;
 	snprintf(m.name, sizeof(m.name), "%s", name);
+	m.left_new = m.in_new;
 	m.in_new = false;
 	mindex_msg_path(fk.dir, &m, &to);
 	/* the records first: a full map fails here, before the file
@@ -244,6 +245,7 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 		mindex_msg_path(fk.dir, &m, &from);
 		alt_ok = mindex_msg_moved(&m, &alt) == 0;
 		snprintf(m.name, sizeof(m.name), "%s", name);
+		m.left_new = m.in_new;
 		m.in_new = false;
 		mindex_msg_path(fk.dir, &m, &to);
 		/* ENOENT: another tool's rename, which sync sees */

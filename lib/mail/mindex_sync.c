@@ -1122,8 +1122,8 @@ mindex_stamp_after(struct mindex *ix, const char *folder,
 /* mindex_stamp_own - see mindex.h */
 int
 mindex_stamp_own(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s, uint64_t writes, struct mindex_stamp *post,
-    struct buf *why)
+    const struct mindex_stamp *s, uint64_t writes, bool left_new,
+    struct mindex_stamp *post, struct buf *why)
 {
 	struct timespec at;
 
@@ -1131,9 +1131,11 @@ mindex_stamp_own(struct mindex *ix, const char *folder,
 		return 0;	/* spoiled, or nothing of its own to tell */
 	if (mindex_stamp(ix, folder, post, why) < 0)
 		return -1;
-	/* new/ as it was (the operation moves nothing there), the same
-	 * UIDs, and every modseq since the holder's is the operation's */
-	if (mindex_ns(&post->newt) != mindex_ns(&s->newt) ||
+	/* new/ as it was (unless the operation moved a file out of it: a
+	 * delivery meanwhile then hides behind that, for the doubt below,
+	 * as another tool's change in cur/ does), the same UIDs, and every
+	 * modseq since the holder's is the operation's */
+	if ((!left_new && mindex_ns(&post->newt) != mindex_ns(&s->newt)) ||
 	    post->uidvalidity != s->uidvalidity ||
 	    post->uidnext != s->uidnext ||
 	    post->highestmodseq != s->highestmodseq + writes)

@@ -918,9 +918,12 @@ test_stamp_own(void)
 	/* two messages changed: two modseqs, both ours */
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_ADD,
 	    MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 1, &post, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 0, &post, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, &post, &why), 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 1, true, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 0, true, &post, &why), 0);
+	/* both left new/ with their first flag: new/'s mtime is theirs,
+	 * which an op that says it moved nothing there is not told */
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, false, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, true, &post, &why), 1);
 	T_ASSERT(!post.trusted);
 	T_EQ_INT((int)(post.highestmodseq - s.highestmodseq), 2);
 	T_ASSERT(post.at.tv_sec > s.at.tv_sec || (post.at.tv_sec ==
@@ -933,7 +936,7 @@ test_stamp_own(void)
 	held.at.tv_sec -= 5;	/* past the doubt, coarse or fine */
 	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_FLAGGED,
 	    NULL, 0, 0, NULL, &why), 1);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 1);
 	T_EQ_INT((int)post.at.tv_sec, (int)held.at.tv_sec);
 	T_EQ_INT((int)post.at.tv_nsec, (int)held.at.tv_nsec);
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, true));
@@ -944,20 +947,20 @@ test_stamp_own(void)
 	    NULL, 0, 0, NULL, &why), 1);
 	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_REMOVE, MINDEX_F_SEEN,
 	    NULL, 0, 0, NULL, &why), 1);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
 	/* a delivery into new/ meanwhile */
 	stamp_old(dir);
 	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
 	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_ANSWERED,
 	    NULL, 0, 0, NULL, &why), 1);
 	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", NULL), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
 	/* a spoiled stamp holds for nothing */
 	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
 	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_DRAFT,
 	    NULL, 0, 0, NULL, &why), 1);
 	mindex_stamp_spoil(&held);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
 	mindex_close(&ix);
 	buf_free(&why);
 }

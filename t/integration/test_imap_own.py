@@ -364,3 +364,51 @@ def test_same_tick_change_by_another_tool_is_not_missed(imap):
                          b"\n".join(seen), re.M), seen
     finally:
         c.close()
+
+
+def test_first_flag_moves_out_of_new_without_a_sync(imap):
+    """Indexed mail stays in new/ (s10-newdir) until its first flag,
+    whose STORE moves it to cur/ and so moves new/'s mtime itself: the
+    op says so, and still patches the view with no sync; a message
+    delivered into new/ meanwhile shows at the first check after the
+    doubt."""
+    imap.add_user("erin@example.test", "pw-erin")
+    home = home_of(imap, "erin@example.test")
+    owner = home.stat()
+    for i in range(2000):
+        name = "%d.M%dP2Q%d.host,S=40,W=43" % (1600000000 + i, i, i)
+        path = home / "new" / name
+        path.write_bytes(b"From: a@example.org\nSubject: n%d\n\nbody\n" % i)
+        os.chown(path, owner.st_uid, owner.st_gid)
+    old = time.time() - 60
+    for sub in ("cur", "new"):
+        os.utime(home / sub, (old, old))
+    opens = DirOpens(home / "new")
+    c = session(imap, "erin@example.test", "pw-erin")
+    try:
+        r = ok(c, "s", "SELECT INBOX", timeout=300)
+        assert b"* 2000 EXISTS" in r
+        wait = doubt(home)
+        time.sleep(wait)
+        ok(c, "r", "NOOP")		# the delayed refresh after SELECT
+        assert opens.take() >= 1, "no sync after the doubt"
+        ok(c, "r2", "NOOP")
+        assert opens.take() == 0, "a trusted stamp synced again"
+        assert len(os.listdir(home / "new")) == 2000
+        opens.take()		# the listdir's own open
+        r = ok(c, "a", "STORE 7 +FLAGS (\\Seen)")
+        assert untagged(r) == [b"* 7 FETCH (FLAGS (\\Seen))"], r
+        assert opens.take() == 0, "the first flag's STORE synced"
+        assert len(os.listdir(home / "new")) == 1999
+        assert any(n.endswith(":2,S") for n in os.listdir(home / "cur"))
+        # a delivery during such an op hides behind new/'s mtime only
+        # for the doubt: emulated by one landing right after it
+        path = home / "new" / "1700000000.M1P3Q1.host,S=40,W=43"
+        path.write_bytes(b"From: a@example.org\nSubject: late\n\nbody\n")
+        os.chown(path, owner.st_uid, owner.st_gid)
+        time.sleep(wait)
+        r = ok(c, "b", "NOOP")
+        assert b"* 2001 EXISTS" in r, r
+    finally:
+        c.close()
+        opens.close()
