@@ -19,6 +19,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -140,7 +141,8 @@ class PrivatePostfix:
     for smtpd in master.cf; main: extra main.cf settings {name: value}.
     """
 
-    def __init__(self, folder, listen, main, smtpd_args=()):
+    def __init__(self, folder, listen, main, smtpd_args=(),
+                 resolv_conf=None):
         self.dir = Path(folder)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -151,6 +153,11 @@ class PrivatePostfix:
         self.listen = list(listen)
         self.smtpd_args = list(smtpd_args)
         self.main = dict(main)
+        # resolv_conf: a file Postfix's resolver reads instead of
+        # /etc/resolv.conf (its MX lookups go to a test DNS server on
+        # port 53 of a loopback address): Postfix then starts in a
+        # private mount namespace with that file bound over it
+        self.resolv_conf = resolv_conf
         self.running = False
 
     def write_config(self):
@@ -192,7 +199,16 @@ class PrivatePostfix:
 
     def start(self):
         self.write_config()
-        r = self.postfix("start")
+        if self.resolv_conf is None:
+            r = self.postfix("start")
+        else:
+            code = ("import os, subprocess, sys\n"
+                    "subprocess.run(['mount', '--bind', sys.argv[1], "
+                    "'/etc/resolv.conf'], check=True)\n"
+                    "os.execv(sys.argv[2], sys.argv[2:])\n")
+            r = _run(["unshare", "--mount", "--propagation", "private",
+                      sys.executable, "-c", code, str(self.resolv_conf),
+                      POSTFIX, "-c", str(self.etc), "start"], timeout=120)
         if r.returncode != 0:
             self.stop()
             raise RuntimeError("postfix start: exit %d: %s%s" % (
