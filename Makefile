@@ -76,7 +76,8 @@ fuzz: build-fuzz
 	$(PYTHON) t/fuzz/run $(FUZZ_BUILD) --time $(FUZZ_TIME)
 
 # bench: herald side by side with Postfix and Dovecot: bench/run with its
-# default workloads (SMTP, POP3 and the IMAP ones of bench/mailbench.py),
+# default workloads (SMTP, POP3, the IMAP ones of bench/mailbench.py and
+# the relay ones of bench/relay.py),
 # driven by bench/mailload, which is built first. As root bench/run
 # installs the peers it needs (see there). Options go in BENCH_ARGS, e.g.
 # BENCH_ARGS="--herald-only --quick" or "--keep-packages". Long and noisy:

@@ -36,7 +36,8 @@ herald's smtpd group-commits), and both keep the message until the MX
 said 250.
 
 Figures per run: msgs/s end to end (from the first injection until the
-sink counted the last message), CPU ms per message (user + system time of
+sink counted the last message), injected msgs/s (until the last
+smtp-source had its last 250; submit: the same as end to end), CPU ms per message (user + system time of
 all the server's processes, children included, from /proc:
 benchlib.tree_cpu_seconds), the sessions (TCP connections) the sink saw.
 Results go to bench/results/relay-<date>-<time>.md.
@@ -160,8 +161,8 @@ class HeraldRelay:
         d = tempfile.mkdtemp(prefix="herald-relay-", dir=self.root)
         # herald's own defaults for pools and concurrency (the test
         # harness's small pools taken out, as bench/run does)
-        self.inst = H.HeraldInstance(
-            d, submission=True, smtpd_workers=None, local_processes=None,
+        conf = dict(
+            submission=True, smtpd_workers=None, local_processes=None,
             remote_processes=None, smtpd_client_limit=1000,
             smtpd_client_transaction_limit=1000,
             mynetworks="127.0.0.0/8", smtp_port=self.sink_port,
@@ -174,6 +175,10 @@ class HeraldRelay:
             # messages, 1,000 recipients)
             submission_message_rate_limit=0,
             submission_recipient_rate_limit=0)
+        # HERALD_BENCH_SET="name=value,...": experiments, as in bench/run
+        conf.update(kv.split("=", 1) for kv in filter(
+            None, os.environ.get("HERALD_BENCH_SET", "").split(",")))
+        self.inst = H.HeraldInstance(d, **conf)
         self.inst.add_domain("example.test")
         self.inst.add_user("submit@example.test", SUBMIT_PASSWORD)
         self.inst.start()
@@ -331,10 +336,13 @@ def measure(server, sink, source, workload):
                                      env=source[1])
                     for c in smtp_source_cmds(source[0], server.inject(),
                                               ndom)]
-        done = None
+        done = injected = None
         last, last_change = -1, t0
         while time.monotonic() - last_change < NO_PROGRESS:
             n = sink.counters()[1] - seen0
+            if injected is None and srcs and all(
+                    s.poll() is not None for s in srcs):
+                injected = time.monotonic()
             if n >= MESSAGES:
                 done = time.monotonic()
                 break
@@ -364,8 +372,10 @@ def measure(server, sink, source, workload):
     finally:
         server.stop()
     time.sleep(0.5)	# the sink counts a session when it ends
+    # injection done: the last 250 to DATA (the sink had it all by then
+    # if it came first)
     return (MESSAGES / (done - t0), (cpu1 - cpu0) * 1000 / MESSAGES,
-            sink.counters()[0])
+            sink.counters()[0], MESSAGES / ((injected or done) - t0))
 
 
 # ---------------------------------------------------------------- driver
@@ -381,6 +391,7 @@ def run_workloads(only, root, reps, source, cmd, herald_only,
     if os.geteuid() != 0 and not herald_only:
         raise RuntimeError("relay workloads against Postfix need root "
                            "(its resolver reads knotd on port 53)")
+    load0 = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="relay-", dir=root))
     os.chmod(folder, 0o755)
     zones = domains(20)
@@ -410,28 +421,29 @@ def run_workloads(only, root, reps, source, cmd, herald_only,
                     finally:
                         sink.stop()
                     log("%s %s run %d: %.0f msgs/s, %.3f ms CPU/msg, "
-                        "%d sink sessions" % (w, srv.name, rep + 1, *r))
+                        "%d sink sessions, injected at %.0f msgs/s"
+                        % (w, srv.name, rep + 1, *r))
                     runs.append(r)
                 rows.append((w, srv.name) + tuple(
                     statistics.median(x[i] for x in runs)
-                    for i in range(3)))
+                    for i in range(4)))
     finally:
         dns.stop()
         shutil.rmtree(folder, ignore_errors=True)
-    report(rows, reps, cmd)
+    report(rows, reps, cmd, (load0, os.getloadavg()[0]))
     return rows
 
 
-def report(rows, reps, cmd):
-    base = {(w, "postfix"): (r, c) for w, n, r, c, _ in rows
+def report(rows, reps, cmd, load):
+    base = {(w, "postfix"): (r, c) for w, n, r, c, _, _ in rows
             if n == "postfix"}
     lines = ["| workload | server | msgs/s | CPU ms/msg | sink sessions | "
-             "throughput vs Postfix | CPU vs Postfix |",
-             "|" + " --- |" * 7]
-    for w, n, rate, cpu, sess in rows:
+             "injected msgs/s | throughput vs Postfix | CPU vs Postfix |",
+             "|" + " --- |" * 8]
+    for w, n, rate, cpu, sess, inj in rows:
         b = base.get((w, "postfix"))
-        lines.append("| %s | %s | %.0f | %.3f | %d | %s | %s |" % (
-            w, n, rate, cpu, sess,
+        lines.append("| %s | %s | %.0f | %.3f | %d | %.0f | %s | %s |" % (
+            w, n, rate, cpu, sess, inj,
             "%.2fx" % (rate / b[0]) if b else "-",
             "%.2fx" % (cpu / b[1]) if b and b[1] else "-"))
     herald_version = subprocess.run(
@@ -447,6 +459,8 @@ def report(rows, reps, cmd):
         "Versions: %s, postfix %s" % (herald_version, P.version()),
         "Command: `%s` (medians of %d repetition%s)" % (
             cmd, reps, "" if reps == 1 else "s"),
+        "Load average (1 min) at start and end: %.1f, %.1f (other work "
+        "on the machine shares its cores and disk)" % load,
         "",
         "%d messages of %d bytes; relay1/relay20: from mynetworks over "
         "%d smtp-source sessions to 1 or 20 domains; submit: herald "
