@@ -40,8 +40,10 @@
  * var_remote_destination_concurrency_limit requests for one domain are
  * out at once (Postfix's default_destination_concurrency_limit); the
  * jobs of other domains pass those that wait. A remote job goes
- * preferably to the idle agent that served its domain last, which may
- * hold a connection to it open (delivery/remote_cache.c).
+ * preferably to the idle agent that served its domain last, else to one
+ * that served it among its recent requests, which may hold a connection
+ * to it open (delivery/remote_cache.c); such a job may pass others when
+ * that agent is the one free.
  */
 #include <errno.h>
 #include <string.h>
