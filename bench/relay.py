@@ -109,7 +109,7 @@ class Sink:
             [self.exe, "-c", "-m", "1000", "-u", "nobody",
              "%s:%d" % (SINK_ADDR, self.port), "1000"],
             stdout=self.fh, stderr=subprocess.STDOUT, env=self.env)
-        H.wait_for(lambda: not B_port_free(SINK_ADDR, self.port), 10,
+        H.wait_for(lambda: not nothing_listens(SINK_ADDR, self.port), 10,
                    what="smtp-sink listening")
         return self
 
@@ -135,7 +135,7 @@ class Sink:
             self.fh.close()
 
 
-def B_port_free(addr, port):
+def nothing_listens(addr, port):
     import socket
     with socket.socket() as s:
         s.settimeout(1)
@@ -226,7 +226,7 @@ class PostfixRelay:
         self.pf = P.PrivatePostfix(d, ["127.0.0.1:%d" % self.port], main,
                                    resolv_conf=d / "resolv.conf")
         self.pf.start()
-        H.wait_for(lambda: not B_port_free("127.0.0.1", self.port), 20,
+        H.wait_for(lambda: not nothing_listens("127.0.0.1", self.port), 20,
                    what="postfix listening")
         return self
 

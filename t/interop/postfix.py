@@ -116,7 +116,7 @@ def remove():
     _run(["apt-get", "autoremove", "-y", "-qq"], env=env)
 
 
-def _pids_with(needle):
+def pids_with(needle):
     """Processes whose command line contains needle (our folder)."""
     out = []
     for name in os.listdir("/proc"):
@@ -230,9 +230,9 @@ class PrivatePostfix:
         if self.etc.exists():
             self.postfix("stop", timeout=60)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _pids_with(str(self.etc)):
+        while time.monotonic() < deadline and pids_with(str(self.etc)):
             time.sleep(0.1)
-        for pid in _pids_with(str(self.etc)):
+        for pid in pids_with(str(self.etc)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -105,7 +105,7 @@ def net(postfix_package, tmp_path_factory, pki):
     finally:
         if pf is not None:
             pf.stop()
-            left = P._pids_with(str(pf.etc))
+            left = P.pids_with(str(pf.etc))
             log = pf.log_tail(100)
         else:
             left, log = [], ""
