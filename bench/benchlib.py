@@ -258,6 +258,25 @@ def process_tree(root):
     return out
 
 
+def tree_cpu_seconds(root):
+    """CPU time (user + system) of root and its descendants from /proc:
+    utime + stime of every live process in the tree, plus cutime +
+    cstime, the time of the children each has reaped (master processes
+    reap their services, so a service that came and went is counted
+    once, by its parent)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is field 3 (state): utime..cstime are fields 14-17
+        total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
 def pss_kb(pid):
     """Proportional set size: shared pages split among their users, so
     servers of one process or of forty compare fairly; RSS if the kernel

@@ -101,6 +101,10 @@ struct qmgr_job {
 	struct qmgr_job *next;	/* job queue */
 };
 
+/* domains a remote agent may still hold a connection to: the sessions
+ * one remote process caches (REMOTE_CACHE_MAX in remote_cache.c) */
+#define QMGR_AGENT_RECENT 8
+
 /* one persistent connection to a local delivery agent, carrying up to
  * var_local_batch_size requests at once (answered in order) */
 struct qmgr_agent {
@@ -114,6 +118,9 @@ struct qmgr_agent {
 	struct buf in;		/* reply bytes (bounded) */
 	struct ev_timer *timer;	/* deadline of the oldest request */
 	char domain[256];	/* remote: the latest request's domain */
+	/* remote: the domains of its latest requests, newest first, as many
+	 * as the agent caches connections for (remote_cache.c) */
+	char recent[QMGR_AGENT_RECENT][256];
 	struct qmgr_agent *next;
 };
 

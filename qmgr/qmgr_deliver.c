@@ -48,8 +48,10 @@
  * out at once; the jobs of other domains pass those that wait. Each
  * remote reply is feedback for its domain; the jobs of a dead domain
  * are deferred without being sent. A remote job goes
- * preferably to the idle agent that served its domain last, which may
- * hold a connection to it open (delivery/remote_cache.c). qmgr adds the
+ * preferably to the idle agent that served its domain last, else to one
+ * that served it among its recent requests, which may hold a connection
+ * to it open (delivery/remote_cache.c); such a job may pass others when
+ * that agent is the one free. qmgr adds the
  * domain's transport (nexthop=) and TLS policy (tls_policy=) from the
  * directory to a remote request, so that the agent, which talks to the
  * internet, needs no access to the directory; a failed lookup goes as
@@ -552,6 +554,31 @@ qmgr_deliver_nexthop(struct qmgr *q, const char *domain, struct ipc_msg *req)
 	buf_free(&why);
 }
 
+/* qmgr_deliver_remember - domain goes first in a's recent list (moved up
+ * when it is there, else the oldest drops out) */
+static void
+qmgr_deliver_remember(struct qmgr_agent *a, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < QMGR_AGENT_RECENT - 1; i++)
+		if (str_casecmp(a->recent[i], domain) == 0)
+			break;
+	memmove(a->recent[1], a->recent[0], i * sizeof(a->recent[0]));
+	str_lcpy(a->recent[0], domain, sizeof(a->recent[0]));
+}
+
+/* qmgr_deliver_served - a served domain recently (it may hold a cached
+ * connection to it) */
+static bool
+qmgr_deliver_served(const struct qmgr_agent *a, const char *domain)
+{
+	for (size_t i = 0; i < QMGR_AGENT_RECENT; i++)
+		if (str_casecmp(a->recent[i], domain) == 0)
+			return true;
+	return false;
+}
+
 /* qmgr_deliver_start - send job on a connection whose last request went
  * out whole */
 static void
@@ -567,9 +594,11 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
 	buf_reset(&a->out);
 	ipc_frame_encode(&req, &a->out);
 	ipc_msg_free(&req);
-	if (a->tr == QMGR_TR_REMOTE)
+	if (a->tr == QMGR_TR_REMOTE) {
 		str_lcpy(a->domain, qmgr_deliver_job_domain(job),
 		    sizeof(a->domain));
+		qmgr_deliver_remember(a, a->domain);
+	}
 	qmgr_jobs_push(&a->jobs, &a->last, job);
 	a->fd_passed = false;
 	if (a->njobs++ == 0 && q->loop != NULL)
@@ -588,16 +617,20 @@ qmgr_deliver_start(struct qmgr *q, struct qmgr_agent *a, struct qmgr_job *job)
  * nothing unsent) takes it, because an agent commits every request
  * waiting on it with one set of syncs; spreading a light load over idle
  * agents would make batches of one. A remote job goes preferably to an
- * idle agent whose latest request was for the same domain: that agent
- * may hold the domain's connection open (delivery/remote_cache.c). A new
- * agent is opened (NULL with *connect_r) only when every open one is
- * full; NULL when none can be.
+ * idle agent whose latest request was for the same domain, else to one
+ * that served the domain among its last QMGR_AGENT_RECENT requests: that
+ * agent may hold the domain's connection open (delivery/remote_cache.c
+ * keeps one per domain, several domains per process). Without the
+ * second choice, mail to 20 domains over 10 agents opened a connection
+ * for every other message (bench/relay.py, relay20). A new agent is
+ * opened (NULL with *connect_r) only when every open one is full; NULL
+ * when none can be.
  */
 static struct qmgr_agent *
 qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr,
     const struct qmgr_job *job, bool *connect_r)
 {
-	struct qmgr_agent *a, *first = NULL;
+	struct qmgr_agent *a, *first = NULL, *served = NULL;
 	const char *domain = tr == QMGR_TR_REMOTE ?
 	    qmgr_deliver_job_domain(job) : "";
 
@@ -608,9 +641,13 @@ qmgr_deliver_pick(struct qmgr *q, enum qmgr_transport tr,
 			continue;
 		if (*domain == '\0' || str_casecmp(a->domain, domain) == 0)
 			return a;
+		if (served == NULL && qmgr_deliver_served(a, domain))
+			served = a;
 		if (first == NULL)
 			first = a;
 	}
+	if (served != NULL)
+		return served;
 	if (first != NULL)
 		return first;
 	*connect_r = q->ntr_agents[tr] < qmgr_tr_processes(tr);
@@ -630,24 +667,54 @@ qmgr_deliver_busy(const struct qmgr *q, const char *domain)
 	return n;
 }
 
-/* qmgr_deliver_next - the first job of tr's queue that may go now: a
+/* qmgr_deliver_idle_served - an idle remote agent served domain
+ * recently */
+static bool
+qmgr_deliver_idle_served(const struct qmgr *q, const char *domain)
+{
+	for (const struct qmgr_agent *a = q->agents; a != NULL; a = a->next)
+		if (a->tr == QMGR_TR_REMOTE && a->njobs == 0 &&
+		    a->out.len == 0 && qmgr_deliver_served(a, domain))
+			return true;
+	return false;
+}
+
+/* jobs qmgr_deliver_next looks at for one an idle agent has a connection
+ * for: a bound on the work per dispatch and on how far a job is passed */
+#define QMGR_AFFINITY_SCAN 32
+
+/*
+ * qmgr_deliver_next - the first job of tr's queue that may go now: a
  * remote job waits while its domain has its concurrency window's worth
  * of requests out (qmgr_dest_limit), and the jobs of other domains
- * behind it go first; NULL: none */
+ * behind it go first. Among the first QMGR_AFFINITY_SCAN remote jobs
+ * that may go, one whose domain an idle agent served recently goes
+ * first, over that agent's cached connection: when every agent is busy,
+ * the one that frees up would otherwise take the head job, whatever its
+ * domain, and open a new connection (bench/relay.py, relay20). NULL:
+ * none.
+ */
 static struct qmgr_job *
 qmgr_deliver_next(struct qmgr *q, enum qmgr_transport tr)
 {
-	struct qmgr_job *job;
+	struct qmgr_job *job, *first = NULL;
+	int n = 0;
 
 	if (tr != QMGR_TR_REMOTE)
 		return q->job_head[tr];
 	for (job = q->job_head[tr]; job != NULL; job = job->next) {
 		const char *domain = qmgr_deliver_job_domain(job);
 
-		if (qmgr_deliver_busy(q, domain) < qmgr_dest_limit(q, domain))
+		if (qmgr_deliver_busy(q, domain) >= qmgr_dest_limit(q, domain))
+			continue;
+		if (first == NULL)
+			first = job;
+		if (qmgr_deliver_idle_served(q, domain))
 			return job;
+		if (++n >= QMGR_AFFINITY_SCAN)
+			break;
 	}
-	return NULL;
+	return first;
 }
 
 /* qmgr_jobs_remove - take job out of the list head..tail */

@@ -1176,6 +1176,41 @@ test_remote_same_domain_agent(void)
 	done(q);
 }
 
+/* a remote job goes to an idle agent that served its domain among its
+ * recent requests (it may still cache that connection), before the
+ * first idle one */
+static void
+test_remote_recent_domain_agent(void)
+{
+	struct qmgr *q = fresh();
+	const char *const first[] = {"x@one.test", "y@two.test", NULL};
+	const char *const then[] = {"z@three.test", "w@four.test", NULL};
+	const char *const one[] = {"v@one.test", NULL};
+	const char *p;
+	char qid[QID_SIZE];
+	long long procs = var_remote_processes;
+
+	var_remote_processes = 2;
+	remote_start(AGENT_REMOTE_DEFER);
+	enqueue(q, time(NULL), "s@remote.test", first, qid);
+	T_ASSERT(run(q, 5000));
+	T_EQ_STR(domains_of(q), "two.test,one.test");
+	/* both move on to other domains */
+	enqueue(q, time(NULL), "s@remote.test", then, qid);
+	T_ASSERT(run(q, 5000));
+	p = domains_of(q);
+	T_ASSERT(strstr(p, "one.test") == NULL && strstr(p, "two.test") ==
+	    NULL);
+	/* the second agent (not the first idle one) served one.test */
+	enqueue(q, time(NULL), "s@remote.test", one, qid);
+	T_ASSERT(run(q, 5000));
+	p = domains_of(q);
+	T_ASSERT(strchr(p, ',') != NULL);
+	T_EQ_STR(strchr(p, ',') + 1, "one.test");
+	var_remote_processes = procs;
+	done(q);
+}
+
 /* remote_destination_concurrency_limit: a domain's jobs beyond it wait,
  * and another domain's job behind them goes */
 static void
@@ -1354,6 +1389,8 @@ static const struct test_case cases[] = {
 	    test_remote_busy_local_flows},
 	{"a remote job goes to the agent that served its domain last",
 	    test_remote_same_domain_agent},
+	{"a remote job goes to an agent that served its domain recently",
+	    test_remote_recent_domain_agent},
 	{"remote_destination_concurrency_limit: a domain waits, others go",
 	    test_remote_destination_limit},
 	{"initial_destination_concurrency: a domain starts low",
