@@ -246,7 +246,12 @@ def prepare(run_dir, bin_dir=BIN, port=PORT, pop3_port=POP3_PORT,
     run(ctl + ["domain", "add", "example.test"])
     passwords = {}
     for name in ("alice", "bob"):
-        passwords[name] = secrets.token_urlsafe(12)
+        # the banner's commands take it as an argument: one that began
+        # with '-' would be read as an option (swaks: "Unknown option")
+        pw = secrets.token_urlsafe(12)
+        while pw.startswith("-"):
+            pw = secrets.token_urlsafe(12)
+        passwords[name] = pw
         run(ctl + ["user", "add", name + "@example.test"],
             input=passwords[name] + "\n")
     run(ctl + ["alias", "add", "postmaster@example.test",
