@@ -9,6 +9,7 @@ scratch, so they measure herald, Postfix and Dovecot alike.
 """
 import multiprocessing as mp
 import os
+import random
 import socket
 import threading
 import time
@@ -39,15 +40,28 @@ def message_lf(size, user, n):
 def fill_maildir(path, user, count, size, uid=-1, gid=-1):
     """count messages into path/new/ with names like Maildir deliverers
     make them (",S=" size, ",W=" size with CRLF, which Dovecot and herald
-    both read); owned by uid/gid when given."""
+    both read); owned by uid/gid when given.
+
+    The names look like a mailbox's history: one message about every
+    37 s up to now, each with its own microseconds and delivering pid
+    (drawn from a fixed seed, so every server gets the same names).
+    Names that differ only in a counter and share time, pid and sizes
+    are no mailbox's: they collapse Dovecot's filename hash (an ELF
+    hash over the base name) into a few buckets when the pid has five
+    digits, and its first scan of 100,000 of them then took minutes
+    instead of seconds (bench/results/imap-bigfolder-20261207-0226.md).
+    """
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(path, sub), exist_ok=True)
     now = int(time.time())
+    rnd = random.Random("%s/%d" % (user, count))
     for n in range(count):
         data = message_lf(size, user, n)
         vsize = len(data) + data.count(b"\n")
-        name = "%d.M%06dP%dQ%d.bench,S=%d,W=%d" % (
-            now, n, os.getpid(), n, len(data), vsize)
+        when = now - (count - n) * 37 + rnd.randrange(37)
+        name = "%d.M%dP%d.mail.example.test,S=%d,W=%d" % (
+            when, rnd.randrange(1000000), rnd.randrange(1000, 4194304),
+            len(data), vsize)
         with open(os.path.join(path, "new", name), "wb") as f:
             f.write(data)
     if uid >= 0:
