@@ -41,8 +41,8 @@
 #define SMTP_CLIENT_CHUNK 65536		/* content bytes per write */
 #define SMTP_CLIENT_BDAT_CHUNK 262144	/* content bytes per BDAT */
 #define SMTP_CLIENT_BDAT_HDR 40		/* room for "BDAT n LAST\r\n" */
-#define SMTP_CLIENT_BDAT_WINDOW 8	/* BDATs sent before their replies
-					 * are read, with PIPELINING */
+#define SMTP_CLIENT_BDAT_WINDOW 8	/* PIPELINING: BDATs left unanswered
+					 * before a reply is read */
 #define SMTP_CLIENT_REASON_MAX 400	/* bytes of a reply we quote */
 #define SMTP_CLIENT_RSET_MS 20000	/* RSET: a cached session is idle */
 
@@ -684,8 +684,8 @@ out:
  * (RFC 3030 4.2: the window keeps the server's replies from filling our
  * socket while we write); without it each reply is read before the next
  * chunk. Every reply is read. The first one that is not 2xx decides the
- * open recipients and no chunk follows it (RFC 3030 2: the server
- * discards what is still on its way; a reused session gets RSET first,
+ * open recipients and no chunk follows it (RFC 3030: the server discards
+ * what is still on its way; a reused session gets RSET first,
  * smtp_client_reset); a 2xx to the LAST chunk decides them too. 0:
  * decided; -1 with why: the connection broke before a decision.
  */

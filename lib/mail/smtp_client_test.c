@@ -4,7 +4,10 @@
  * SIZE, DSN parameters, dot-stuffing, per-recipient results, greeting
  * failures, timeouts and a connection lost in the middle; sessions that
  * take two transactions with RSET between, and the ones that must not be
- * reused (RSET refused, 421, closed by the server while idle).
+ * reused (RSET refused, 421, closed by the server while idle). A sink
+ * server that records what came checks CHUNKING: BDAT framing, content
+ * byte for byte, 8-bit conversion, failed chunks, DATA where BDAT must
+ * not be used, 3xx replies; and times 10 MB over DATA and BDAT.
  */
 #include <signal.h>
 #include <stdbool.h>
