@@ -802,6 +802,7 @@ struct sink {
 	const char *const *bdat;	/* replies to the BDATs, in order */
 	size_t nbdat;
 	const char *mail;		/* reply to MAIL; NULL: 250 */
+	const char *rcpt;		/* reply to RCPT; NULL: 250 */
 	const char *dot;		/* to the end of DATA; NULL: 250 */
 	bool count_only;
 };
@@ -846,6 +847,8 @@ sink_serve(int fd, const struct sink *sk, FILE *cmds, FILE *body)
 		} else if (strncmp(line, "MAIL", 4) == 0) {
 			sink_say(fd, sk->mail != NULL ? sk->mail :
 			    "250 2.1.0 ok\r\n");
+		} else if (strncmp(line, "RCPT", 4) == 0 && sk->rcpt != NULL) {
+			sink_say(fd, sk->rcpt);
 		} else if (strncmp(line, "RCPT", 4) == 0 ||
 		    strncmp(line, "RSET", 4) == 0) {
 			sink_say(fd, "250 2.0.0 ok\r\n");
@@ -1305,9 +1308,9 @@ test_bdat_4xx_last_defers(void)
 static void
 test_unexpected_3xx(void)
 {
-	/* a 3xx to MAIL, BDAT or the end of DATA: bounced with 5.5.0 as
-	 * Postfix does, and the session is not reused (no RSET, no QUIT:
-	 * the server may be waiting for content) */
+	/* a 3xx to MAIL, BDAT, the end of DATA or RCPT: bounced with
+	 * 5.5.0 as Postfix does, and the session is not reused (no RSET,
+	 * no QUIT: the server may be waiting for content) */
 	static const char *const b354[] = {"354 what\r\n"};
 	static const struct sink mail = {.ehlo = ehlo_chunking,
 	    .mail = "354 go on\r\n"};
@@ -1315,12 +1318,14 @@ test_unexpected_3xx(void)
 	    .nbdat = 1};
 	static const struct sink dot = {.ehlo = "250 sink\r\n",
 	    .dot = "354 more?\r\n"};
-	const struct sink *sinks[] = {&mail, &bdat, &dot};
+	static const struct sink rcpt = {.ehlo = ehlo_chunking,
+	    .rcpt = "354 what now\r\n"};
+	const struct sink *sinks[] = {&mail, &bdat, &dot, &rcpt};
 	struct smtp_client_conf conf = sink_conf(true);
 	struct smtp_envelope env = {.sender = "a@a.test", .rcpt = bob,
 	    .nrcpt = 1};
 
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < 4; k++) {
 		struct sink_rec rec = {BUF_INIT, BUF_INIT, 0};
 		struct smtp_session *s;
 		struct outcome o;
@@ -1446,7 +1451,7 @@ static const struct test_case cases[] = {
 	{"BDAT: 5xx mid-way ends the transaction, RSET, reused",
 	    test_bdat_5xx_then_reuse},
 	{"BDAT: 4xx to BDAT LAST defers", test_bdat_4xx_last_defers},
-	{"3xx to MAIL, BDAT, end of DATA: 5.5.0, session not reused",
+	{"3xx to MAIL, BDAT, end of DATA, RCPT: 5.5.0, not reused",
 	    test_unexpected_3xx},
 	{"bench: 10 MB over DATA and BDAT", test_bench_10mb},
 	{0},
