@@ -109,8 +109,8 @@
  *	smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
  *	smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
  *	smtp_data_done_timeout, smtp_connection_cache_time_limit,
- *	smtp_connection_reuse_count_limit, dns_forwarders, dns_stub_zones,
- *	dns_trust_anchor_file, dns_timeout.
+ *	smtp_connection_reuse_count_limit, smtp_use_chunking, dns_forwarders,
+ *	dns_stub_zones, dns_trust_anchor_file, dns_timeout.
  */
 #include <errno.h>
 #include <poll.h>

@@ -381,6 +381,7 @@ remote_run(struct dns *dns, struct ssl_ctx_st *tls, const struct ipc_msg *req,
 		.data_init_ms = var_smtp_data_init_timeout * 1000,
 		.data_xfer_ms = var_smtp_data_xfer_timeout * 1000,
 		.data_done_ms = var_smtp_data_done_timeout * 1000,
+		.chunking = var_smtp_use_chunking,
 	};
 	struct smtp_envelope env = {
 		.sender = qf->sender,

@@ -157,6 +157,7 @@ long long var_smtp_data_xfer_timeout;
 long long var_smtp_data_done_timeout;
 long long var_smtp_connection_cache_time_limit;
 long long var_smtp_connection_reuse_count_limit;
+bool var_smtp_use_chunking;
 
 static char config_dir[PATH_MAX] = ".";
 
@@ -761,6 +762,10 @@ struct cfg_entry params_table[] = {
 	INT(smtp_connection_reuse_count_limit, "100", 1, 100000,
 	    "transactions remote delivery sends over one cached "
 	    "connection before it closes it"),
+	BOOL(smtp_use_chunking, "yes",
+	    "send the message with BDAT (RFC 3030) to a server that offers "
+	    "CHUNKING: exact byte counts, no dot-stuffing; no: always DATA "
+	    "(herald's own knob, Postfix has none)"),
 	{0},
 };
 

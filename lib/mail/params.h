@@ -173,6 +173,7 @@ extern long long var_smtp_data_xfer_timeout;	/* seconds: content block */
 extern long long var_smtp_data_done_timeout;	/* seconds: final dot */
 extern long long var_smtp_connection_cache_time_limit; /* s idle, 0: off */
 extern long long var_smtp_connection_reuse_count_limit; /* per session */
+extern bool var_smtp_use_chunking;	/* BDAT to servers with CHUNKING */
 /* master */
 extern long long var_stop_timeout;	/* seconds sessions get on stop/reload */
 

@@ -39,6 +39,10 @@
 #include "mail/smtp_reply.h"
 
 #define SMTP_CLIENT_CHUNK 65536		/* content bytes per write */
+#define SMTP_CLIENT_BDAT_CHUNK 262144	/* content bytes per BDAT */
+#define SMTP_CLIENT_BDAT_HDR 40		/* room for "BDAT n LAST\r\n" */
+#define SMTP_CLIENT_BDAT_WINDOW 8	/* PIPELINING: BDATs left unanswered
+					 * before a reply is read */
 #define SMTP_CLIENT_REASON_MAX 400	/* bytes of a reply we quote */
 #define SMTP_CLIENT_RSET_MS 20000	/* RSET: a cached session is idle */
 
@@ -284,9 +288,16 @@ smtp_conn_said(const struct smtp_conn *c, const char *stage, struct buf *out)
 	buf_printf(out, " (in reply to %s)", stage);
 }
 
-/* smtp_conn_outcome - the outcome a reply gives one recipient */
+/*
+ * smtp_conn_outcome - the outcome a reply gives one recipient. A 3xx
+ * where none belongs (to MAIL, RCPT, BDAT, the end of data) is the
+ * server's protocol error; Postfix bounces it with 5.5.0 (smtp_chat.c
+ * gives such a reply that status, smtp_trouble.c defers only 4.x.x),
+ * and so do we. The server's state is unknown after it: the session
+ * is not reused (nor sent QUIT, which it might take as content).
+ */
 static void
-smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
+smtp_conn_outcome(struct smtp_conn *c, const char *stage,
     struct outcome *o)
 {
 	int class = smtp_reply_class(&c->reply);
@@ -299,6 +310,8 @@ smtp_conn_outcome(const struct smtp_conn *c, const char *stage,
 		str_lcpy(dsn, "5.5.0", sizeof(dsn));	/* out of order */
 	else
 		snprintf(dsn, sizeof(dsn), "%d.0.0", class);
+	if (class == 3)
+		c->broken = true;
 	smtp_conn_said(c, stage, &text);
 	if (class == 2)
 		outcome_set(o, OUTCOME_OK, dsn, "%s", buf_cstr(&text));
@@ -559,56 +572,93 @@ smtp_conn_rcpt(const struct smtp_envelope *env, size_t i, bool dsn,
 	}
 }
 
-/* smtp_conn_content - send the content dot-stuffed, then "." */
+/* smtp_conn_read - up to want content bytes from position pos (0: the
+ * first byte of the message): read from the queue file into dst, or
+ * with converted content (mem) a pointer into it, copied to dst only
+ * when copy; the bytes at *p_r; their count, -1 with why */
+static ssize_t
+smtp_conn_read(const struct smtp_envelope *env, const struct buf *mem,
+    off_t pos, size_t want, char *dst, bool copy, const char **p_r,
+    struct buf *why)
+{
+	ssize_t n;
+
+	if (mem != NULL) {
+		*p_r = mem->data + pos;
+		if (copy) {
+			memcpy(dst, *p_r, want);
+			*p_r = dst;
+		}
+		return (ssize_t)want;
+	}
+	do {
+		n = pread(env->fd, dst, want, env->off + pos);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		buf_printf(why, "cannot read the queue file: %s",
+		    n < 0 ? strerror(errno) : "short file");
+		return -1;
+	}
+	*p_r = dst;
+	return n;
+}
+
+/* smtp_conn_stuff - p[0..n) dot-stuffed (RFC 5321 4.5.2) into out, when
+ * a line in it starts with a dot (bol: p starts a line); out stays empty
+ * when none does, and p[0..n) goes out as it is. The spans between the
+ * dots are copied whole: memmem finds each "\n." */
+static void
+smtp_conn_stuff(const char *p, size_t n, bool bol, struct buf *out)
+{
+	const char *end = p + n, *start = p, *q = p, *d;
+
+	buf_reset(out);
+	if (bol && n > 0 && *p == '.')
+		buf_putc(out, '.');
+	while (q < end && (d = memmem(q, (size_t)(end - q), "\n.", 2)) !=
+	    NULL) {
+		buf_append(out, start, (size_t)(d + 1 - start));
+		buf_putc(out, '.');
+		start = d + 1;		/* the dot goes with the next span */
+		q = d + 2;
+	}
+	if (out->len > 0)
+		buf_append(out, start, (size_t)(end - start));
+}
+
+/* smtp_conn_content - DATA's content: dot-stuffed, then "." */
 static int
 smtp_conn_content(struct smtp_conn *c, const struct smtp_envelope *env,
     const struct buf *mem, struct buf *why)
 {
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *chunk = xmalloc(SMTP_CLIENT_CHUNK);
-	off_t off = env->off, end = env->off + (mem != NULL ?
-	    (off_t)mem->len : env->size);
-	bool bol = true;
+	off_t pos = 0, total = mem != NULL ? (off_t)mem->len : env->size;
 	char last = '\n';
 	int rc = -1;
 
-	while (off < end) {
-		size_t want = end - off > SMTP_CLIENT_CHUNK ?
-		    SMTP_CLIENT_CHUNK : (size_t)(end - off);
-		ssize_t n;
+	while (pos < total) {
+		size_t want = total - pos > SMTP_CLIENT_CHUNK ?
+		    SMTP_CLIENT_CHUNK : (size_t)(total - pos);
+		const char *p;
+		ssize_t n = smtp_conn_read(env, mem, pos, want, chunk, false,
+		    &p, why);
 
-		if (mem != NULL) {
-			/* converted content: offsets count from env->off */
-			n = (ssize_t)want;
-			memcpy(chunk, mem->data + (off - env->off), want);
-		} else {
-			n = pread(env->fd, chunk, want, off);
-		}
-		if (n <= 0) {
-			buf_printf(why, "cannot read the queue file: %s",
-			    n < 0 ? strerror(errno) : "short file");
+		if (n < 0)
 			goto out;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (bol && chunk[i] == '.')
-				buf_putc(&out, '.');
-			buf_putc(&out, chunk[i]);
-			bol = chunk[i] == '\n';
-		}
-		last = chunk[n - 1];
-		off += n;
-		if (smtp_conn_write(c, out.data, out.len,
+		smtp_conn_stuff(p, (size_t)n, last == '\n', &out);
+		last = p[n - 1];
+		pos += n;
+		if (smtp_conn_write(c, out.len > 0 ? out.data : p,
+		    out.len > 0 ? out.len : (size_t)n,
 		    smtp_conn_until(c, c->conf->data_xfer_ms), &err) < 0) {
 			buf_printf(why, "lost connection with %s while "
 			    "sending the message: %s", c->host,
 			    buf_cstr(&err));
 			goto out;
 		}
-		buf_reset(&out);
 	}
-	if (last != '\n')
-		buf_puts(&out, "\r\n");
-	buf_puts(&out, ".\r\n");
+	buf_set(&out, last != '\n' ? "\r\n.\r\n" : ".\r\n");
 	if (smtp_conn_write(c, out.data, out.len,
 	    smtp_conn_until(c, c->conf->data_xfer_ms), &err) < 0) {
 		buf_printf(why, "lost connection with %s while sending the "
@@ -621,6 +671,106 @@ out:
 		c->broken = true;
 	x_free(&chunk);
 	buf_free(&out);
+	buf_free(&err);
+	return rc;
+}
+
+/*
+ * smtp_conn_bdat - the content in BDAT chunks (RFC 3030): exact byte
+ * counts, no dot-stuffing, the last one "BDAT n LAST". Each chunk is
+ * read from the queue file right behind room for its command, so one
+ * write sends both and the content is copied once. With PIPELINING up to
+ * SMTP_CLIENT_BDAT_WINDOW chunks go out before their replies are read
+ * (RFC 3030 4.2: the window keeps the server's replies from filling our
+ * socket while we write); without it each reply is read before the next
+ * chunk. Every reply is read. The first one that is not 2xx decides the
+ * open recipients and no chunk follows it (RFC 3030: the server discards
+ * what is still on its way; a reused session gets RSET first,
+ * smtp_client_reset); a 2xx to the LAST chunk decides them too. 0:
+ * decided; -1 with why: the connection broke before a decision.
+ */
+static int
+smtp_conn_bdat(struct smtp_conn *c, const struct smtp_envelope *env,
+    const struct buf *mem, bool pipelining, const bool *open,
+    struct outcome *out, struct buf *why)
+{
+	char *chunk = xmalloc(SMTP_CLIENT_BDAT_HDR + SMTP_CLIENT_BDAT_CHUNK +
+	    2);
+	char *data = chunk + SMTP_CLIENT_BDAT_HDR;
+	off_t pos = 0, total = mem != NULL ? (off_t)mem->len : env->size;
+	size_t window = pipelining ? SMTP_CLIENT_BDAT_WINDOW : 0;
+	size_t sent = 0, got = 0;
+	bool last = false, decided = false;
+	struct buf err = BUF_INIT;
+	int rc = -1;
+
+	while (!last && !decided) {
+		size_t want = total - pos > SMTP_CLIENT_BDAT_CHUNK ?
+		    SMTP_CLIENT_BDAT_CHUNK : (size_t)(total - pos), n = 0;
+		char cmd[SMTP_CLIENT_BDAT_HDR];
+		const char *p;
+		int hlen;
+
+		if (want > 0) {
+			ssize_t r = smtp_conn_read(env, mem, pos, want, data,
+			    true, &p, why);
+
+			if (r < 0) {
+				c->broken = true;
+				goto out;
+			}
+			n = (size_t)r;
+			pos += r;
+		}
+		last = pos >= total;
+		/* queue files hold CRLF lines: a last line without its end
+		 * gets one, as over DATA */
+		if (last && n > 0 && data[n - 1] != '\n') {
+			memcpy(data + n, "\r\n", 2);
+			n += 2;
+		}
+		hlen = snprintf(cmd, sizeof(cmd), "BDAT %zu%s\r\n", n,
+		    last ? " LAST" : "");
+		memcpy(data - hlen, cmd, (size_t)hlen);
+		msg_debug("%s > %.*s", c->host, hlen - 2, cmd);
+		if (smtp_conn_write(c, data - hlen, (size_t)hlen + n,
+		    smtp_conn_until(c, c->conf->data_xfer_ms), &err) < 0) {
+			buf_printf(why, "lost connection with %s while sending "
+			    "the message: %s", c->host, buf_cstr(&err));
+			goto out;
+		}
+		sent++;
+		while (!decided && sent - got > (last ? 0 : window)) {
+			bool final = last && got + 1 == sent;
+
+			if (smtp_conn_reply(c, final ? c->conf->data_done_ms :
+			    c->conf->data_xfer_ms, final ? "receiving the "
+			    "reply to BDAT LAST" : "receiving a BDAT reply",
+			    why) < 0)
+				goto out;
+			got++;
+			if (smtp_reply_class(&c->reply) != 2 || final) {
+				for (size_t i = 0; i < env->nrcpt; i++)
+					if (open[i])
+						smtp_conn_outcome(c, final ?
+						    "BDAT LAST" : "BDAT",
+						    &out[i]);
+				decided = true;
+			}
+		}
+	}
+	/* after a failure: the replies to the chunks already sent, so
+	 * that none is taken for the answer to a later command */
+	while (got < sent && !c->broken && c->reply.code != 421) {
+		buf_reset(&err);
+		if (smtp_conn_reply(c, c->conf->data_xfer_ms, "receiving a "
+		    "BDAT reply", &err) < 0)
+			break;
+		got++;
+	}
+	rc = 0;
+out:
+	x_free(&chunk);
 	buf_free(&err);
 	return rc;
 }
@@ -659,9 +809,10 @@ smtp_conn_all(struct outcome *out, const bool *open, size_t n,
 			outcome_set(&out[i], st, dsn, "%s", text);
 }
 
-/* smtp_conn_transaction - MAIL, RCPT, DATA after the EHLO; sets out;
- * -1 when the connection was lost, or the server closing (421), before
- * MAIL FROM was accepted: nothing decided (out holds the deferral) */
+/* smtp_conn_transaction - MAIL, RCPT, DATA or BDAT after the EHLO; sets
+ * out; -1 when the connection was lost, or the server closing (421),
+ * before MAIL FROM was accepted: nothing decided (out holds the
+ * deferral) */
 static int
 smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
     const struct smtp_envelope *env, struct outcome *out)
@@ -671,6 +822,8 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 	bool has_size = smtp_reply_ehlo(ehlo, "SIZE", NULL);
 	bool has_8bit = smtp_reply_ehlo(ehlo, "8BITMIME", NULL);
 	bool has_utf8 = smtp_reply_ehlo(ehlo, "SMTPUTF8", NULL);
+	bool chunking = c->conf->chunking &&
+	    smtp_reply_ehlo(ehlo, "CHUNKING", NULL);
 	long long limit = smtp_conn_size(ehlo);
 	bool *open = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*open));
 	struct buf line = BUF_INIT, why = BUF_INIT, text = BUF_INIT;
@@ -730,8 +883,9 @@ smtp_conn_transaction(struct smtp_conn *c, const struct smtp_reply *ehlo,
 		}
 		for (size_t i = 0; i < env->nrcpt; i++)
 			smtp_conn_outcome(c, "MAIL FROM", &out[i]);
-		/* the pipelined RCPT replies are read and ignored */
-		for (size_t i = 0; i < sent; i++)
+		/* the pipelined RCPT replies are read and ignored (not
+		 * after a protocol error: the session is given up) */
+		for (size_t i = 0; i < sent && !c->broken; i++)
 			if (smtp_conn_reply(c, c->conf->rcpt_ms, "receiving "
 			    "an RCPT TO reply", &why) < 0)
 				break;
@@ -763,6 +917,12 @@ broken_rcpt:
 	if (accepted == 0)
 		goto out;
 
+	if (chunking) {
+		if (smtp_conn_bdat(c, env, mem, pipelining, open, out,
+		    &why) < 0)
+			goto broken;
+		goto out;
+	}
 	buf_set(&line, "DATA");
 	if (smtp_conn_command(c, c->conf->data_init_ms, "DATA", &line,
 	    &why) < 0 || smtp_conn_reply(c, c->conf->data_init_ms,

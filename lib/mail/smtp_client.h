@@ -14,8 +14,12 @@
  * before MAIL), 8BITMIME (8-bit content to a server without it is sent
  * as quoted-printable, mime_8to7.c; what cannot be converted, such as an
  * 8-bit header, bounces with 5.6.3), SMTPUTF8 (needed and missing: bounce
- * with 5.6.7) and DSN
- * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it).
+ * with 5.6.7), DSN
+ * (NOTIFY, ORCPT, ENVID, RET passed on when the server has it) and
+ * CHUNKING (conf->chunking: the content in BDAT chunks of exact byte
+ * counts, no dot-stuffing, "BDAT n LAST" at the end, pipelined with
+ * PIPELINING; the reason of the outcome says "in reply to BDAT LAST"
+ * or "BDAT", where DATA's says "end of DATA").
  *
  * TLS level verify: a certificate that does not chain to the context's
  * CAs (smtp_tls_ca_file or the system store) or does not name the host
@@ -39,7 +43,9 @@
  * failure, TLS required and not offered): nothing was decided and the
  * caller tries the next host. Otherwise it returns 0 and every
  * recipient's outcome is set: 2xx delivered, 4xx and network errors
- * deferred, 5xx bounced, with the server's reply as the reason.
+ * deferred, 5xx bounced, with the server's reply as the reason; a 3xx
+ * where none belongs (to MAIL, RCPT, BDAT, the end of data) bounces with
+ * 5.5.0, as Postfix does, and the session is not reused after it.
  */
 #ifndef MAIL_SMTP_CLIENT_H
 #define MAIL_SMTP_CLIENT_H
@@ -88,6 +94,8 @@ struct smtp_client_conf {
 	long long deadline;		/* evloop_clock() ms; 0: none */
 	const char *auth_user;		/* AUTH as this user; NULL: no AUTH */
 	const char *auth_pass;		/* its password (never logged) */
+	bool chunking;			/* BDAT when the server offers
+					 * CHUNKING (smtp_use_chunking) */
 };
 
 /* the message to send */

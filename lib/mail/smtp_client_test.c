@@ -5,6 +5,7 @@
  * failures, timeouts and a connection lost in the middle; sessions that
  * take two transactions with RSET between, and the ones that must not be
  * reused (RSET refused, 421, closed by the server while idle).
+ * CHUNKING, the content path and 3xx replies: smtp_client_bdat_test.c.
  */
 #include <signal.h>
 #include <stdbool.h>

@@ -255,6 +255,64 @@ def test_delivered_over_tls(net, token):
     a.wait_queue_empty(timeout=20)
 
 
+def reload_remote(inst):
+    """Reload, and wait until the remote agents of the old configuration
+    are gone: a retired agent idle in its poll may still take one more
+    request before it sees it was retired."""
+    old = set(inst.children("remote"))
+    inst.ctl_ok("reload")
+    H.wait_for(lambda: not set(inst.children("remote")) & old, 30,
+               what="the old remote agents to exit")
+
+
+def dotted_message(token):
+    """A message with lines that start with dots, a long line and a
+    large body (two BDAT chunks), with its own Message-ID and Date so
+    that A adds only its Received: line on top."""
+    lines = ["From: alice@a.test", "To: bob@b.test",
+             "Subject: chunks %s" % token,
+             "Message-ID: <%s@a.test>" % token,
+             "Date: Mon, 7 Dec 2026 03:00:00 +0000", "",
+             ".leading dot", "..two dots", "x" * 900, ". a dot and space"]
+    lines += ["%06d .%s" % (i, "abcdefghij" * 7) for i in range(4000)]
+    lines += [".last line", ""]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("chunking", ["yes", "no"])
+def test_bdat_to_herald_byte_identical(net, token, chunking):
+    """A sends to B (whose smtpd has CHUNKING) with BDAT, or with DATA
+    when smtp_use_chunking = no: A's to= line says which, so does B's
+    disconnect line (bdat=N or data=1), and B stores the message
+    byte for byte as it was submitted, leading dots included, below
+    the Received: lines of A and B."""
+    a, b = net["a"], net["b"]
+    a.set_config(smtp_use_chunking=chunking)
+    reload_remote(a)
+    try:
+        since, bsince = a.log_size(), b.log_size()
+        msg = dotted_message(token)
+        sendmail(a, "alice@a.test", ["bob@b.test"], msg)
+        got = b.wait_messages(token, "bob", domain="b.test")[0]
+        # the Maildir holds LF lines; what A sent B, CRLF lines
+        sent = msg.encode()
+        assert len(sent) > 262144
+        assert got.endswith(sent), (len(got), len(sent))
+        assert got[:-len(sent)].count(b"\nReceived: ") == 2, got[:400]
+        how = "BDAT LAST" if chunking == "yes" else "end of DATA"
+        a.wait_log(r"to=<bob@b\.test>, relay=mx\.b\.test\[%s\]:\d+, "
+                   r"dsn=2\.0\.0, status=delivered \(.*\(in reply to %s\)"
+                   r"\)$" % (re.escape(B_ADDR), how), since=since)
+        # B says how the client sent it when the cached connection ends
+        used = r"bdat=2" if chunking == "yes" else r"data=1"
+        b.wait_log(r"disconnect from \[[\d.]+\](?=.* rcpt=1 )(?=.* %s )"
+                   % used, timeout=30, since=bsince)
+    finally:
+        a.set_config(smtp_use_chunking=None)
+        reload_remote(a)
+    a.wait_queue_empty(timeout=20)
+
+
 def test_down_defers_then_flush_delivers(net, token):
     a, b = net["a"], net["b"]
     b.stop()
