@@ -43,7 +43,8 @@ ctl_tls_policy_set(struct ctl *ctl, const struct ctl_args *a)
 	}
 	if ((d = ctl_dir_open()) == NULL)
 		goto out;
-	if (dir_tls_policy_set(d, buf_cstr(&dom), level, &why) < 0) {
+	if (dir_map_set(d, DIR_MAP_TLS_POLICY, buf_cstr(&dom), level,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 		goto out;
 	}
@@ -68,7 +69,7 @@ ctl_tls_policy_del(struct ctl *ctl, const struct ctl_args *a)
 	if (ctl_transport_domain(a->pos[0], &dom) < 0 ||
 	    (d = ctl_dir_open()) == NULL)
 		goto out;
-	if (dir_tls_policy_del(d, buf_cstr(&dom), &why) < 0) {
+	if (dir_map_del(d, DIR_MAP_TLS_POLICY, buf_cstr(&dom), &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 		goto out;
 	}
@@ -107,7 +108,8 @@ ctl_tls_policy_list(struct ctl *ctl, const struct ctl_args *a)
 	if ((d = ctl_dir_open()) == NULL)
 		return CTL_EXIT_FAIL;
 	ctl_listing_init(&l, 2, (const char *const[]){"DOMAIN", "LEVEL"});
-	if (dir_tls_policy_list(d, ctl_tls_policy_row, &l, &why) < 0) {
+	if (dir_map_list(d, DIR_MAP_TLS_POLICY, ctl_tls_policy_row, &l,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 	} else {
 		ctl_listing_print(ctl, &l);

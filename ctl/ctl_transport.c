@@ -51,7 +51,7 @@ ctl_transport_add(struct ctl *ctl, const struct ctl_args *a)
 	nexthop_text(&nh, text, sizeof(text));
 	if ((d = ctl_dir_open()) == NULL)
 		goto out;
-	if (dir_transport_set(d, buf_cstr(&dom), text, &why) < 0) {
+	if (dir_map_set(d, DIR_MAP_TRANSPORT, buf_cstr(&dom), text, &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 		goto out;
 	}
@@ -77,7 +77,7 @@ ctl_transport_del(struct ctl *ctl, const struct ctl_args *a)
 	if (ctl_transport_domain(a->pos[0], &dom) < 0 ||
 	    (d = ctl_dir_open()) == NULL)
 		goto out;
-	if (dir_transport_del(d, buf_cstr(&dom), &why) < 0) {
+	if (dir_map_del(d, DIR_MAP_TRANSPORT, buf_cstr(&dom), &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 		goto out;
 	}
@@ -116,7 +116,8 @@ ctl_transport_list(struct ctl *ctl, const struct ctl_args *a)
 	if ((d = ctl_dir_open()) == NULL)
 		return CTL_EXIT_FAIL;
 	ctl_listing_init(&l, 2, (const char *const[]){"DOMAIN", "NEXTHOP"});
-	if (dir_transport_list(d, ctl_transport_row, &l, &why) < 0) {
+	if (dir_map_list(d, DIR_MAP_TRANSPORT, ctl_transport_row, &l,
+	    &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
 	} else {
 		ctl_listing_print(ctl, &l);
