@@ -5,7 +5,8 @@
  * and calls the command's function with the parsed arguments. Commands
  * live in one file per group (ctl_service.c: start/stop/reload/status,
  * ctl_domain.c, ctl_user.c, ctl_alias.c, ctl_queue.c, ctl_check.c,
- * ctl_config.c, ctl_auth.c). ctl_args.c parses a command's options, ctl_input.c
+ * ctl_config.c, ctl_auth.c, ctl_transport.c and ctl_tls_policy.c over
+ * ctl_map.c). ctl_args.c parses a command's options, ctl_input.c
  * checks what the admin typed (domains, addresses, quotas, passwords),
  * ctl_output.c prints aligned tables and JSON.
  *
@@ -19,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <time.h>
+
+#include "mail/dir.h"
 
 struct buf;
 struct ipc_msg;
@@ -97,6 +100,12 @@ const char *ctl_args_value(const struct ctl_args *a, const char *name);
 
 /* ctl_input.c: checks of what the admin typed; -1 with why */
 #define CTL_PASSWORD_MAX 1024
+
+/* a check of one operand: s normalised into out, or -1 with why */
+typedef int ctl_input_fn(const char *s, struct buf *out, struct buf *why);
+/* ctl_input_arg - operand s through check into out; -1 after the
+ * message (printed with ctl_error) */
+int ctl_input_arg(ctl_input_fn *check, const char *s, struct buf *out);
 
 /* ctl_input_domain - a hosted domain name: lowercased into out */
 int ctl_input_domain(const char *s, struct buf *out, struct buf *why);
@@ -254,10 +263,28 @@ int ctl_alias_add(struct ctl *ctl, const struct ctl_args *a);
 int ctl_alias_del(struct ctl *ctl, const struct ctl_args *a);
 int ctl_alias_list(struct ctl *ctl, const struct ctl_args *a);
 
+/*
+ * ctl_map.c: a directory routing table managed from heraldctl (the
+ * transport and tls-policy commands): "set DOMAIN VALUE", "del DOMAIN",
+ * "list", printed as "<noun> DOMAIN: VALUE<note>", "<noun> DOMAIN
+ * deleted" and a DOMAIN / <column> table or JSON objects {"domain",
+ * <json_key>}.
+ */
+struct ctl_map {
+	enum dir_map table;	/* the directory table */
+	const char *noun;	/* the command, in messages: "transport" */
+	const char *json_key;	/* the value's key in --json: "nexthop" */
+	const char *column;	/* the value's column head: "NEXTHOP" */
+	/* check - the VALUE operand s into value, and a note to print
+	 * after it (may stay empty); -1 with the whole message in why */
+	int (*check)(const char *s, struct buf *value, struct buf *note,
+	    struct buf *why);
+};
+int ctl_map_set(const struct ctl_map *map, const struct ctl_args *a);
+int ctl_map_del(const struct ctl_map *map, const struct ctl_args *a);
+int ctl_map_list(const struct ctl_map *map, struct ctl *ctl);
+
 /* ctl_transport.c */
-/* ctl_transport_domain - check a DOMAIN operand (of elsewhere) into out;
- * -1 after the message */
-int ctl_transport_domain(const char *s, struct buf *out);
 int ctl_transport_add(struct ctl *ctl, const struct ctl_args *a);
 int ctl_transport_del(struct ctl *ctl, const struct ctl_args *a);
 int ctl_transport_list(struct ctl *ctl, const struct ctl_args *a);

@@ -17,32 +17,6 @@
 #include "mail/dir.h"
 #include "ctl.h"
 
-/* ctl_alias_key - check the ADDR operand (address or @domain) */
-static int
-ctl_alias_key(const char *s, struct buf *out)
-{
-	struct buf why = BUF_INIT;
-	int r = ctl_input_alias_key(s, out, &why);
-
-	if (r < 0)
-		ctl_error("%s", buf_cstr(&why));
-	buf_free(&why);
-	return r;
-}
-
-/* ctl_alias_target - check one TARGET: an address, in any domain */
-static int
-ctl_alias_target(const char *s, struct buf *out)
-{
-	struct buf why = BUF_INIT;
-	int r = ctl_input_address(s, out, &why);
-
-	if (r < 0)
-		ctl_error("%s", buf_cstr(&why));
-	buf_free(&why);
-	return r < 0 ? -1 : 0;
-}
-
 /* ctl_alias_add - add targets to an alias (creating it) */
 int
 ctl_alias_add(struct ctl *ctl, const struct ctl_args *a)
@@ -53,7 +27,7 @@ ctl_alias_add(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	const char *dom;
 
-	if (ctl_alias_key(a->pos[0], &key) < 0 ||
+	if (ctl_input_arg(ctl_input_alias_key, a->pos[0], &key) < 0 ||
 	    (d = ctl_dir_open()) == NULL)
 		goto out;
 	dom = buf_cstr(&key)[0] == '@' ? buf_cstr(&key) + 1 :
@@ -64,7 +38,8 @@ ctl_alias_add(struct ctl *ctl, const struct ctl_args *a)
 	targets = xcalloc((size_t)ntargets, sizeof(*targets));
 	for (int i = 0; i < ntargets; i++) {
 		buf_init(&targets[i]);
-		if (ctl_alias_target(a->pos[i + 1], &targets[i]) < 0)
+		if (ctl_input_arg(ctl_input_address, a->pos[i + 1],
+		    &targets[i]) < 0)
 			goto out;
 		if (strcmp(buf_cstr(&targets[i]), buf_cstr(&key)) == 0) {
 			ctl_error("%s: an alias cannot point to itself",
@@ -100,7 +75,7 @@ ctl_alias_del(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_alias_key(a->pos[0], &key) < 0)
+	if (ctl_input_arg(ctl_input_alias_key, a->pos[0], &key) < 0)
 		goto out;
 	if (a->npos == 2 && ctl_input_address(a->pos[1], &target, &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));

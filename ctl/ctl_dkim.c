@@ -53,18 +53,15 @@
 static int
 ctl_dkim_domain(const char *s, struct buf *dom)
 {
-	struct buf why = BUF_INIT;
 	struct dir *d;
 	int r = -1;
 
-	if (ctl_input_domain(s, dom, &why) < 0)
-		ctl_error("%s", buf_cstr(&why));
-	else if ((d = ctl_dir_open()) != NULL) {
+	if (ctl_input_arg(ctl_input_domain, s, dom) == 0 &&
+	    (d = ctl_dir_open()) != NULL) {
 		if (ctl_dir_hosted(d, buf_cstr(dom)) == 1)
 			r = 0;
 		dir_close(&d);
 	}
-	buf_free(&why);
 	return r;
 }
 

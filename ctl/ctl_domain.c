@@ -53,29 +53,15 @@ ctl_dir_hosted(struct dir *d, const char *domain)
 struct dir *
 ctl_dir_open_filter(const struct ctl_args *a, struct buf *dom)
 {
-	struct buf why = BUF_INIT;
 	struct dir *d = NULL;
 
-	if (a->npos == 1 && ctl_input_domain(a->pos[0], dom, &why) < 0)
-		ctl_error("%s", buf_cstr(&why));
-	else if ((d = ctl_dir_open()) != NULL && a->npos == 1 &&
+	if (a->npos == 1 && ctl_input_arg(ctl_input_domain, a->pos[0],
+	    dom) < 0)
+		return NULL;
+	if ((d = ctl_dir_open()) != NULL && a->npos == 1 &&
 	    ctl_dir_hosted(d, buf_cstr(dom)) != 1)
 		dir_close(&d);
-	buf_free(&why);
 	return d;
-}
-
-/* ctl_domain_arg - check the DOMAIN operand */
-static int
-ctl_domain_arg(const char *s, struct buf *out)
-{
-	struct buf why = BUF_INIT;
-	int r = ctl_input_domain(s, out, &why);
-
-	if (r < 0)
-		ctl_error("%s", buf_cstr(&why));
-	buf_free(&why);
-	return r;
 }
 
 /* ctl_domain_add - host a new domain */
@@ -86,7 +72,7 @@ ctl_domain_add(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_domain_arg(a->pos[0], &dom) < 0)
+	if (ctl_input_arg(ctl_input_domain, a->pos[0], &dom) < 0)
 		goto out;
 	if ((d = ctl_dir_open()) == NULL)
 		goto out;
@@ -124,7 +110,7 @@ ctl_domain_del(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_domain_arg(a->pos[0], &dom) < 0)
+	if (ctl_input_arg(ctl_input_domain, a->pos[0], &dom) < 0)
 		goto out;
 	if ((d = ctl_dir_open()) == NULL)
 		goto out;

@@ -1,6 +1,8 @@
 /*
  * ctl_input - checks of what an admin types: domain names, addresses,
- * alias keys, quotas, and a password read from a file descriptor.
+ * alias keys, quotas, and a password read from a file descriptor; and
+ * ctl_input_arg, which runs one of them on an operand and prints why it
+ * was refused, for every command.
  *
  * Everything is normalised the way the directory keys it (lowercase), so
  * "Alice@Example.ORG" and "alice@example.org" are the same user. Local
@@ -81,6 +83,20 @@ ctl_input_domain(const char *s, struct buf *out, struct buf *why)
 fail:
 	buf_free(&d);
 	return -1;
+}
+
+/* ctl_input_arg - operand s through check into out; -1 after the
+ * message */
+int
+ctl_input_arg(ctl_input_fn *check, const char *s, struct buf *out)
+{
+	struct buf why = BUF_INIT;
+	int r = check(s, out, &why);
+
+	if (r < 0)
+		ctl_error("%s", buf_cstr(&why));
+	buf_free(&why);
+	return r;
 }
 
 /* ctl_input_local_safe - the local part can go into a path */

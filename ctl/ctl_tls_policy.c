@@ -9,9 +9,8 @@
  * RFC 7672: the certificate matches the host's DNSSEC-secure TLSA
  * records; delivery/remote_mx.c). Keyed by
  * the recipient domain, whatever its next hop. Read by qmgr for every
- * request: no reload.
+ * request: no reload. The commands are ctl_map.c's over this table.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -21,100 +20,50 @@
 static const char *const ctl_tls_policy_levels[] = {"none", "may",
     "encrypt", "verify", "dane", NULL};
 
+/* ctl_tls_policy_check - a LEVEL operand: one of the levels */
+static int
+ctl_tls_policy_check(const char *s, struct buf *value, struct buf *note,
+    struct buf *why)
+{
+	(void)note;
+	for (int i = 0; ctl_tls_policy_levels[i] != NULL; i++)
+		if (strcmp(s, ctl_tls_policy_levels[i]) == 0) {
+			buf_set(value, s);
+			return 0;
+		}
+	buf_printf(why, "%s: not a TLS level (none, may, encrypt, verify or "
+	    "dane)", s);
+	return -1;
+}
+
+static const struct ctl_map ctl_tls_policy_map = {
+	.table = DIR_MAP_TLS_POLICY,
+	.noun = "tls-policy",
+	.json_key = "level",
+	.column = "LEVEL",
+	.check = ctl_tls_policy_check,
+};
+
 /* ctl_tls_policy_set - set a domain's TLS level */
 int
 ctl_tls_policy_set(struct ctl *ctl, const struct ctl_args *a)
 {
-	struct buf dom = BUF_INIT, why = BUF_INIT;
-	struct dir *d = NULL;
-	const char *level = NULL;
-	int rc = CTL_EXIT_FAIL;
-
 	(void)ctl;
-	if (ctl_transport_domain(a->pos[0], &dom) < 0)
-		goto out;
-	for (int i = 0; ctl_tls_policy_levels[i] != NULL; i++)
-		if (strcmp(a->pos[1], ctl_tls_policy_levels[i]) == 0)
-			level = ctl_tls_policy_levels[i];
-	if (level == NULL) {
-		ctl_error("%s: not a TLS level (none, may, encrypt, verify or "
-		    "dane)", a->pos[1]);
-		goto out;
-	}
-	if ((d = ctl_dir_open()) == NULL)
-		goto out;
-	if (dir_tls_policy_set(d, buf_cstr(&dom), level, &why) < 0) {
-		ctl_error("%s", buf_cstr(&why));
-		goto out;
-	}
-	printf("tls-policy %s: %s\n", buf_cstr(&dom), level);
-	rc = CTL_EXIT_OK;
-out:
-	dir_close(&d);
-	buf_free(&dom);
-	buf_free(&why);
-	return rc;
+	return ctl_map_set(&ctl_tls_policy_map, a);
 }
 
 /* ctl_tls_policy_del - remove a domain's TLS level */
 int
 ctl_tls_policy_del(struct ctl *ctl, const struct ctl_args *a)
 {
-	struct buf dom = BUF_INIT, why = BUF_INIT;
-	struct dir *d = NULL;
-	int rc = CTL_EXIT_FAIL;
-
 	(void)ctl;
-	if (ctl_transport_domain(a->pos[0], &dom) < 0 ||
-	    (d = ctl_dir_open()) == NULL)
-		goto out;
-	if (dir_tls_policy_del(d, buf_cstr(&dom), &why) < 0) {
-		ctl_error("%s", buf_cstr(&why));
-		goto out;
-	}
-	printf("tls-policy %s deleted\n", buf_cstr(&dom));
-	rc = CTL_EXIT_OK;
-out:
-	dir_close(&d);
-	buf_free(&dom);
-	buf_free(&why);
-	return rc;
-}
-
-/* ctl_tls_policy_row - one entry into the table and the JSON array */
-static void
-ctl_tls_policy_row(const char *domain, const char *value, void *ctx)
-{
-	struct ctl_listing *l = ctx;
-
-	ctl_json_open(&l->j, '{');
-	ctl_json_kstr(&l->j, "domain", domain);
-	ctl_json_kstr(&l->j, "level", value);
-	ctl_json_close(&l->j, '}');
-	ctl_table_add(&l->t, (const char *const[]){domain, value});
+	return ctl_map_del(&ctl_tls_policy_map, a);
 }
 
 /* ctl_tls_policy_list - every TLS policy */
 int
 ctl_tls_policy_list(struct ctl *ctl, const struct ctl_args *a)
 {
-	struct buf why = BUF_INIT;
-	struct ctl_listing l;
-	struct dir *d;
-	int rc = CTL_EXIT_FAIL;
-
 	(void)a;
-	if ((d = ctl_dir_open()) == NULL)
-		return CTL_EXIT_FAIL;
-	ctl_listing_init(&l, 2, (const char *const[]){"DOMAIN", "LEVEL"});
-	if (dir_tls_policy_list(d, ctl_tls_policy_row, &l, &why) < 0) {
-		ctl_error("%s", buf_cstr(&why));
-	} else {
-		ctl_listing_print(ctl, &l);
-		rc = CTL_EXIT_OK;
-	}
-	ctl_listing_free(&l);
-	dir_close(&d);
-	buf_free(&why);
-	return rc;
+	return ctl_map_list(&ctl_tls_policy_map, ctl);
 }

@@ -121,19 +121,6 @@ out:
 	return rc;
 }
 
-/* ctl_user_arg - check the ADDR operand */
-static int
-ctl_user_arg(const char *s, struct buf *out)
-{
-	struct buf why = BUF_INIT;
-	int r = ctl_input_address(s, out, &why);
-
-	if (r < 0)
-		ctl_error("%s", buf_cstr(&why));
-	buf_free(&why);
-	return r;
-}
-
 /* ctl_user_exists - 1 exists, 0 not (message printed if must), -1 error */
 static int
 ctl_user_exists(struct dir *d, const char *addr, bool must)
@@ -162,7 +149,7 @@ ctl_user_add(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_user_arg(a->pos[0], &addr) < 0)
+	if (ctl_input_arg(ctl_input_address, a->pos[0], &addr) < 0)
 		goto out;
 	if (qtext != NULL && ctl_input_quota(qtext, &quota, &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
@@ -206,7 +193,7 @@ ctl_user_del(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_user_arg(a->pos[0], &addr) < 0 ||
+	if (ctl_input_arg(ctl_input_address, a->pos[0], &addr) < 0 ||
 	    (d = ctl_dir_open()) == NULL)
 		goto out;
 	if (dir_user_del(d, buf_cstr(&addr), &why) < 0) {
@@ -296,7 +283,7 @@ ctl_user_passwd(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_user_arg(a->pos[0], &addr) < 0 ||
+	if (ctl_input_arg(ctl_input_address, a->pos[0], &addr) < 0 ||
 	    (d = ctl_dir_open()) == NULL ||
 	    ctl_user_exists(d, buf_cstr(&addr), true) != 1 ||
 	    ctl_user_password(&hash) < 0)
@@ -325,7 +312,7 @@ ctl_user_quota(struct ctl *ctl, const struct ctl_args *a)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_user_arg(a->pos[0], &addr) < 0)
+	if (ctl_input_arg(ctl_input_address, a->pos[0], &addr) < 0)
 		goto out;
 	if (ctl_input_quota(a->pos[1], &quota, &why) < 0) {
 		ctl_error("%s", buf_cstr(&why));
@@ -356,7 +343,7 @@ ctl_user_enabled(const struct ctl_args *a, bool enabled)
 	struct dir *d = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	if (ctl_user_arg(a->pos[0], &addr) < 0 ||
+	if (ctl_input_arg(ctl_input_address, a->pos[0], &addr) < 0 ||
 	    (d = ctl_dir_open()) == NULL)
 		goto out;
 	if (dir_user_set_enabled(d, buf_cstr(&addr), enabled, &why) < 0) {

@@ -535,11 +535,12 @@ qmgr_deliver_nexthop(struct qmgr *q, const char *domain, struct ipc_msg *req)
 	    &why) < 0) {
 		q->dir = NULL;
 		r = -1;
-	} else if ((r = dir_transport_get(q->dir, domain, &val, &why)) == 1) {
+	} else if ((r = dir_map_get(q->dir, DIR_MAP_TRANSPORT, domain, &val,
+	    &why)) == 1) {
 		ipc_put_str(req, IPC_NEXTHOP, buf_cstr(&val));
 	}
-	if (r >= 0 && (r = dir_tls_policy_get(q->dir, domain, &val,
-	    &why)) == 1)
+	if (r >= 0 && (r = dir_map_get(q->dir, DIR_MAP_TLS_POLICY, domain,
+	    &val, &why)) == 1)
 		ipc_put_str(req, IPC_TLS_POLICY, buf_cstr(&val));
 	if (r < 0) {
 		struct buf text = BUF_INIT;

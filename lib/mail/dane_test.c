@@ -75,14 +75,12 @@ cert_new(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
 	return x;
 }
 
-/* setup - the PKI and both contexts, once */
+/* setup - the PKI and both contexts, once, before the cases run */
 static void
 setup(void)
 {
 	struct buf why = BUF_INIT;
 
-	if (server_ctx != NULL)
-		return;
 	ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (ca_key == NULL || leaf_key == NULL)
@@ -144,6 +142,19 @@ tlsa(uint8_t usage, uint8_t selector, uint8_t mtype, uint8_t *data, size_t len)
 	return rr;
 }
 
+/* tlsa_of - TLSA usage selector mtype of certificate x, the digest in
+ * h (selector 0: the whole certificate, 1: its key; mtype 1: SHA2-256,
+ * 2: SHA2-512) */
+static struct dns_rr
+tlsa_of(uint8_t usage, uint8_t selector, uint8_t mtype, X509 *x, uint8_t *h)
+{
+	const EVP_MD *md = mtype == 2 ? EVP_sha512() : EVP_sha256();
+	size_t n = selector == 0 ? cert_hash(x, md, h) :
+	    spki_hash(X509_get0_pubkey(x), md, h);
+
+	return tlsa(usage, selector, mtype, h, n);
+}
+
 /* handshake - the client armed with rr (base, host) against the test
  * server; 1 verified (matched in *m), 0 handshake failed (the verify
  * result in *vr), -1 dane_arm refused */
@@ -157,7 +168,6 @@ handshake(const char *base, const char *host, const struct dns_rr *rr, size_t n,
 	int rc = 0;
 	bool cdone = false, sdone = false;
 
-	setup();
 	c = SSL_new(client_ctx);
 	s = SSL_new(server_ctx);
 	if (c == NULL || s == NULL || BIO_new_bio_pair(&bc, 0, &bs, 0) != 1)
@@ -193,6 +203,31 @@ out:
 	SSL_free(s);
 	buf_free(&why);
 	return rc;
+}
+
+/* expect - a handshake armed with rr[0..n) for (base, host) ends as
+ * want says (1 verified by the record named match, 0 failed, -1 refused
+ * by dane_arm), with verify result vr unless refused */
+static void
+expect(const char *base, const char *host, const struct dns_rr *rr, size_t n,
+    int want, const char *match, long vr)
+{
+	struct buf m = BUF_INIT;
+	char matched[32];
+	long got_vr = -1;
+	int got = handshake(base, host, rr, n, &m, &got_vr);
+
+	snprintf(matched, sizeof(matched), "%s", buf_cstr(&m));
+	buf_free(&m);
+	if (got != want || (want == 1 && strcmp(matched, match) != 0) ||
+	    (want >= 0 && got_vr != vr))
+		fprintf(stderr, "  handshake for %s%s%s\n", base,
+		    host != NULL ? " via " : "", host != NULL ? host : "");
+	T_EQ_INT(got, want);
+	if (want == 1)
+		T_EQ_STR(matched, match);
+	if (want >= 0)
+		T_EQ_INT(got_vr, vr);
 }
 
 static void
@@ -240,18 +275,11 @@ static void
 test_ee_match_no_name_check(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];
-	struct dns_rr rr;
-	struct buf m = BUF_INIT;
-	long vr = -1;
+	struct dns_rr rr = tlsa_of(3, 1, 1, leaf_cert, h);
 
-	setup();
-	rr = tlsa(3, 1, 1, h, spki_hash(leaf_key, EVP_sha256(), h));
 	/* the certificate names mx.example.test, not this host: DANE-EE
 	 * authenticates the key, not the name (RFC 7672 3.1.1) */
-	T_EQ_INT(handshake("mx.other.test", NULL, &rr, 1, &m, &vr), 1);
-	T_EQ_STR(buf_cstr(&m), "TLSA 3 1 1");
-	T_EQ_INT(vr, X509_V_OK);
-	buf_free(&m);
+	expect("mx.other.test", NULL, &rr, 1, 1, "TLSA 3 1 1", X509_V_OK);
 }
 
 static void
@@ -259,75 +287,47 @@ test_ee_full_cert_sha512(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE], bad[32];
 	struct dns_rr rr[2];
-	struct buf m = BUF_INIT;
-	long vr = -1;
 
-	setup();
 	memset(bad, 0xaa, sizeof(bad));
 	rr[0] = tlsa(3, 1, 1, bad, sizeof(bad)); /* a stale key */
-	rr[1] = tlsa(3, 0, 2, h, cert_hash(leaf_cert, EVP_sha512(), h));
-	T_EQ_INT(handshake("mx.example.test", NULL, rr, 2, &m, &vr), 1);
-	T_EQ_STR(buf_cstr(&m), "TLSA 3 0 2");
-	buf_free(&m);
+	rr[1] = tlsa_of(3, 0, 2, leaf_cert, h);
+	expect("mx.example.test", NULL, rr, 2, 1, "TLSA 3 0 2", X509_V_OK);
 }
 
 static void
 test_ee_mismatch_fails(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];
-	struct dns_rr rr;
-	struct buf m = BUF_INIT;
-	long vr = -1;
-	size_t n;
+	struct dns_rr rr = tlsa_of(3, 1, 1, leaf_cert, h);
 
-	setup();
-	n = spki_hash(leaf_key, EVP_sha256(), h);
 	h[0] ^= 1;
-	rr = tlsa(3, 1, 1, h, n);
-	T_EQ_INT(handshake("mx.example.test", NULL, &rr, 1, &m, &vr), 0);
-	T_EQ_INT(vr, X509_V_ERR_DANE_NO_MATCH);
-	buf_free(&m);
+	expect("mx.example.test", NULL, &rr, 1, 0, NULL,
+	    X509_V_ERR_DANE_NO_MATCH);
 }
 
 static void
 test_ta_match_checks_name(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];
-	struct dns_rr rr;
-	struct buf m = BUF_INIT;
-	long vr = -1;
+	struct dns_rr rr = tlsa_of(2, 0, 1, ca_cert, h);
 
-	setup();
-	rr = tlsa(2, 0, 1, h, cert_hash(ca_cert, EVP_sha256(), h));
-	T_EQ_INT(handshake("mx.example.test", NULL, &rr, 1, &m, &vr), 1);
-	T_EQ_STR(buf_cstr(&m), "TLSA 2 0 1");
+	expect("mx.example.test", NULL, &rr, 1, 1, "TLSA 2 0 1", X509_V_OK);
 	/* the trust anchor signed it, but not for this name */
-	buf_reset(&m);
-	T_EQ_INT(handshake("mx.other.test", NULL, &rr, 1, &m, &vr), 0);
-	T_EQ_INT(vr, X509_V_ERR_HOSTNAME_MISMATCH);
+	expect("mx.other.test", NULL, &rr, 1, 0, NULL,
+	    X509_V_ERR_HOSTNAME_MISMATCH);
 	/* the MX host name before CNAME expansion is a reference name
 	 * too (RFC 7672 3.2.2): base is the target, host the MX name */
-	buf_reset(&m);
-	T_EQ_INT(
-	    handshake("target.other.test", "mx.example.test", &rr, 1, &m, &vr),
-	    1);
-	T_EQ_STR(buf_cstr(&m), "TLSA 2 0 1");
-	buf_free(&m);
+	expect("target.other.test", "mx.example.test", &rr, 1, 1,
+	    "TLSA 2 0 1", X509_V_OK);
 }
 
 static void
 test_ta_spki(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];
-	struct dns_rr rr;
-	struct buf m = BUF_INIT;
-	long vr = -1;
+	struct dns_rr rr = tlsa_of(2, 1, 1, ca_cert, h);
 
-	setup();
-	rr = tlsa(2, 1, 1, h, spki_hash(ca_key, EVP_sha256(), h));
-	T_EQ_INT(handshake("mx.example.test", NULL, &rr, 1, &m, &vr), 1);
-	T_EQ_STR(buf_cstr(&m), "TLSA 2 1 1");
-	buf_free(&m);
+	expect("mx.example.test", NULL, &rr, 1, 1, "TLSA 2 1 1", X509_V_OK);
 }
 
 static void
@@ -335,17 +335,11 @@ test_pkix_usages_refused(void)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];
 	struct dns_rr rr[2];
-	struct buf m = BUF_INIT;
-	long vr = -1;
-	size_t n;
 
-	setup();
 	/* records that would match, but with usages SMTP may not use */
-	n = cert_hash(ca_cert, EVP_sha256(), h);
-	rr[0] = tlsa(0, 0, 1, h, n);
-	rr[1] = tlsa(1, 1, 1, h, n);
-	T_EQ_INT(handshake("mx.example.test", NULL, rr, 2, &m, &vr), -1);
-	buf_free(&m);
+	rr[0] = tlsa_of(0, 0, 1, ca_cert, h);
+	rr[1] = tlsa(1, 1, 1, h, rr[0].len);
+	expect("mx.example.test", NULL, rr, 2, -1, NULL, 0);
 }
 
 static const struct test_case cases[] = {
@@ -362,8 +356,10 @@ static const struct test_case cases[] = {
 int
 main(void)
 {
-	int rc = test_run(cases);
+	int rc;
 
+	setup();
+	rc = test_run(cases);
 	SSL_CTX_free(server_ctx);
 	SSL_CTX_free(client_ctx);
 	X509_free(ca_cert);

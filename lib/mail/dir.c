@@ -1174,12 +1174,34 @@ dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
 	return dir_list(d, DIR_DB_ALIAS, domain, dir_list_alias, &lc, why);
 }
 
-/* dir_map_get - the value of key in db into out: 1, 0 none, -1 (why) */
+/*
+ * The routing tables: the LMDB database of each enum dir_map, and what
+ * its entry is called in messages ("no transport for example.org").
+ */
+static const struct {
+	int db;
+	const char *what;
+} dir_maps[] = {
+	[DIR_MAP_TRANSPORT] = {DIR_DB_TRANSPORT, "transport"},
+	[DIR_MAP_TLS_POLICY] = {DIR_DB_TLS_POLICY, "TLS policy"},
+};
+
+/* dir_map_db - the database of routing table m; a bad m is a bug */
 static int
-dir_map_get(struct dir *d, int db, const char *domain, struct buf *out,
-    struct buf *why)
+dir_map_db(enum dir_map m)
+{
+	if ((unsigned)m >= sizeof(dir_maps) / sizeof(dir_maps[0]))
+		msg_panic("dir_map_db: bad table %d", (int)m);
+	return dir_maps[m].db;
+}
+
+/* dir_map_get - the value of domain in table m into out: 1, 0 none, -1 */
+int
+dir_map_get(struct dir *d, enum dir_map m, const char *domain,
+    struct buf *out, struct buf *why)
 {
 	char key[DIR_KEY_MAX + 1];
+	int db = dir_map_db(m);
 	MDB_txn *txn;
 	MDB_val v;
 	int found;
@@ -1198,12 +1220,14 @@ dir_map_get(struct dir *d, int db, const char *domain, struct buf *out,
 	return found;
 }
 
-/* dir_map_set - store value for domain in db; a hosted domain refused */
-static int
-dir_map_set(struct dir *d, int db, const char *domain, const char *value,
-    struct buf *why)
+/* dir_map_set - store value for domain in table m; a hosted domain
+ * refused */
+int
+dir_map_set(struct dir *d, enum dir_map m, const char *domain,
+    const char *value, struct buf *why)
 {
 	char key[DIR_KEY_MAX + 1];
+	int db = dir_map_db(m);
 	MDB_txn *txn;
 	MDB_val k, v = dir_val(value), dv;
 	int found;
@@ -1228,12 +1252,14 @@ dir_map_set(struct dir *d, int db, const char *domain, const char *value,
 	return dir_commit(txn, mdb_put(txn, d->dbi[db], &k, &v, 0), why);
 }
 
-/* dir_map_del - remove domain's entry from db; none there is an error */
-static int
-dir_map_del(struct dir *d, int db, const char *domain, const char *what,
+/* dir_map_del - remove domain's entry from table m; none there is an
+ * error */
+int
+dir_map_del(struct dir *d, enum dir_map m, const char *domain,
     struct buf *why)
 {
 	char key[DIR_KEY_MAX + 1];
+	int db = dir_map_db(m);
 	MDB_txn *txn;
 	MDB_val k;
 	int rc;
@@ -1246,13 +1272,13 @@ dir_map_del(struct dir *d, int db, const char *domain, const char *what,
 	rc = mdb_del(txn, d->dbi[db], &k, NULL);
 	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
-		buf_printf(why, "no %s for %s", what, key);
+		buf_printf(why, "no %s for %s", dir_maps[m].what, key);
 		return -1;
 	}
 	return dir_commit(txn, rc, why);
 }
 
-/* dir_list_map - one transport or TLS policy entry */
+/* dir_list_map - one entry of a routing table */
 static int
 dir_list_map(const char *key, const char *value, void *ctx)
 {
@@ -1262,66 +1288,12 @@ dir_list_map(const char *key, const char *value, void *ctx)
 	return 0;
 }
 
-/* dir_transport_get - the next hop of domain */
+/* dir_map_list - every entry of table m in domain order */
 int
-dir_transport_get(struct dir *d, const char *domain, struct buf *out,
+dir_map_list(struct dir *d, enum dir_map m, dir_map_fn *fn, void *ctx,
     struct buf *why)
-{
-	return dir_map_get(d, DIR_DB_TRANSPORT, domain, out, why);
-}
-
-/* dir_transport_set - set the next hop of domain */
-int
-dir_transport_set(struct dir *d, const char *domain, const char *nexthop,
-    struct buf *why)
-{
-	return dir_map_set(d, DIR_DB_TRANSPORT, domain, nexthop, why);
-}
-
-/* dir_transport_del - remove the next hop of domain */
-int
-dir_transport_del(struct dir *d, const char *domain, struct buf *why)
-{
-	return dir_map_del(d, DIR_DB_TRANSPORT, domain, "transport", why);
-}
-
-/* dir_transport_list - every transport in domain order */
-int
-dir_transport_list(struct dir *d, dir_map_fn *fn, void *ctx, struct buf *why)
 {
 	struct dir_list_ctx lc = {.map_fn = fn, .ctx = ctx};
 
-	return dir_list(d, DIR_DB_TRANSPORT, NULL, dir_list_map, &lc, why);
-}
-
-/* dir_tls_policy_get - the TLS level for domain */
-int
-dir_tls_policy_get(struct dir *d, const char *domain, struct buf *out,
-    struct buf *why)
-{
-	return dir_map_get(d, DIR_DB_TLS_POLICY, domain, out, why);
-}
-
-/* dir_tls_policy_set - set the TLS level for domain */
-int
-dir_tls_policy_set(struct dir *d, const char *domain, const char *level,
-    struct buf *why)
-{
-	return dir_map_set(d, DIR_DB_TLS_POLICY, domain, level, why);
-}
-
-/* dir_tls_policy_del - remove the TLS level for domain */
-int
-dir_tls_policy_del(struct dir *d, const char *domain, struct buf *why)
-{
-	return dir_map_del(d, DIR_DB_TLS_POLICY, domain, "TLS policy", why);
-}
-
-/* dir_tls_policy_list - every TLS policy in domain order */
-int
-dir_tls_policy_list(struct dir *d, dir_map_fn *fn, void *ctx, struct buf *why)
-{
-	struct dir_list_ctx lc = {.map_fn = fn, .ctx = ctx};
-
-	return dir_list(d, DIR_DB_TLS_POLICY, NULL, dir_list_map, &lc, why);
+	return dir_list(d, dir_map_db(m), NULL, dir_list_map, &lc, why);
 }

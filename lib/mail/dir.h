@@ -116,20 +116,18 @@ int dir_alias_list(struct dir *d, const char *domain, dir_alias_fn *fn,
  * get: 1 with the value in out, 0 none, -1 (why); del of a domain that
  * has none is an error ("no transport for example.org").
  */
+enum dir_map {
+	DIR_MAP_TRANSPORT,	/* a domain's next hop */
+	DIR_MAP_TLS_POLICY,	/* a domain's TLS level */
+};
 typedef void dir_map_fn(const char *domain, const char *value, void *ctx);
-int dir_transport_get(struct dir *d, const char *domain, struct buf *out,
+int dir_map_get(struct dir *d, enum dir_map m, const char *domain,
+    struct buf *out, struct buf *why);
+int dir_map_set(struct dir *d, enum dir_map m, const char *domain,
+    const char *value, struct buf *why);
+int dir_map_del(struct dir *d, enum dir_map m, const char *domain,
     struct buf *why);
-int dir_transport_set(struct dir *d, const char *domain, const char *nexthop,
-    struct buf *why);
-int dir_transport_del(struct dir *d, const char *domain, struct buf *why);
-int dir_transport_list(struct dir *d, dir_map_fn *fn, void *ctx,
-    struct buf *why);
-int dir_tls_policy_get(struct dir *d, const char *domain, struct buf *out,
-    struct buf *why);
-int dir_tls_policy_set(struct dir *d, const char *domain, const char *level,
-    struct buf *why);
-int dir_tls_policy_del(struct dir *d, const char *domain, struct buf *why);
-int dir_tls_policy_list(struct dir *d, dir_map_fn *fn, void *ctx,
+int dir_map_list(struct dir *d, enum dir_map m, dir_map_fn *fn, void *ctx,
     struct buf *why);
 
 /* passwords: <data_dir>/passwd, crypt(3) strings. As root, with an

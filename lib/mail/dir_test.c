@@ -609,38 +609,43 @@ list_map(const char *domain, const char *value, void *ctx)
 static void
 test_routes(void)
 {
+	const enum dir_map tr = DIR_MAP_TRANSPORT, tls = DIR_MAP_TLS_POLICY;
 	struct buf why = BUF_INIT, out = BUF_INIT;
 	struct dir *d;
 
 	fresh();
 	d = open_w();
 	T_EQ_INT(dir_domain_add(d, "hosted.test", &why), 0);
-	T_EQ_INT(dir_transport_set(d, "hosted.test", "[relay]:25", &why), -1);
+	T_EQ_INT(dir_map_set(d, tr, "hosted.test", "[relay]:25", &why), -1);
 	T_ASSERT(strstr(buf_cstr(&why), "hosted domain") != NULL);
 	buf_reset(&why);
-	T_EQ_INT(dir_tls_policy_set(d, "Hosted.Test", "verify", &why), -1);
+	T_EQ_INT(dir_map_set(d, tls, "Hosted.Test", "verify", &why), -1);
 	buf_reset(&why);
-	T_EQ_INT(dir_transport_set(d, "Far.Test", "[relay]:25", &why), 0);
-	T_EQ_INT(dir_transport_set(d, "b.test", "mx.b", &why), 0);
-	T_EQ_INT(dir_transport_set(d, "b.test", "[mx.b]:26", &why), 0);
-	T_EQ_INT(dir_tls_policy_set(d, "far.test", "encrypt", &why), 0);
-	T_EQ_INT(dir_transport_get(d, "FAR.test", &out, &why), 1);
+	T_EQ_INT(dir_map_set(d, tr, "Far.Test", "[relay]:25", &why), 0);
+	T_EQ_INT(dir_map_set(d, tr, "b.test", "mx.b", &why), 0);
+	T_EQ_INT(dir_map_set(d, tr, "b.test", "[mx.b]:26", &why), 0);
+	T_EQ_INT(dir_map_set(d, tls, "far.test", "encrypt", &why), 0);
+	T_EQ_INT(dir_map_get(d, tr, "FAR.test", &out, &why), 1);
 	T_EQ_STR(buf_cstr(&out), "[relay]:25");
-	T_EQ_INT(dir_tls_policy_get(d, "far.test", &out, &why), 1);
+	T_EQ_INT(dir_map_get(d, tls, "far.test", &out, &why), 1);
 	T_EQ_STR(buf_cstr(&out), "encrypt");
-	T_EQ_INT(dir_tls_policy_get(d, "b.test", &out, &why), 0);
-	T_EQ_INT(dir_transport_get(d, "hosted.test", &out, &why), 0);
+	T_EQ_INT(dir_map_get(d, tls, "b.test", &out, &why), 0);
+	T_EQ_INT(dir_map_get(d, tr, "hosted.test", &out, &why), 0);
 	buf_reset(&out);
-	T_EQ_INT(dir_transport_list(d, list_map, &out, &why), 0);
+	T_EQ_INT(dir_map_list(d, tr, list_map, &out, &why), 0);
 	T_EQ_STR(buf_cstr(&out), "b.test=[mx.b]:26;far.test=[relay]:25;");
-	T_EQ_INT(dir_transport_del(d, "far.test", &why), 0);
-	T_EQ_INT(dir_transport_get(d, "far.test", &out, &why), 0);
-	T_EQ_INT(dir_transport_del(d, "far.test", &why), -1);
+	T_EQ_INT(dir_map_del(d, tr, "far.test", &why), 0);
+	T_EQ_INT(dir_map_get(d, tr, "far.test", &out, &why), 0);
+	T_EQ_INT(dir_map_del(d, tr, "far.test", &why), -1);
 	T_ASSERT(strstr(buf_cstr(&why), "no transport for far.test") != NULL);
 	buf_reset(&why);
-	T_EQ_INT(dir_tls_policy_del(d, "far.test", &why), 0);
+	T_EQ_INT(dir_map_del(d, tls, "far.test", &why), 0);
+	T_EQ_INT(dir_map_del(d, tls, "far.test", &why), -1);
+	T_ASSERT(strstr(buf_cstr(&why), "no TLS policy for far.test") !=
+	    NULL);
+	buf_reset(&why);
 	buf_reset(&out);
-	T_EQ_INT(dir_tls_policy_list(d, list_map, &out, &why), 0);
+	T_EQ_INT(dir_map_list(d, tls, list_map, &out, &why), 0);
 	T_EQ_STR(buf_cstr(&out), "");
 	dir_close(&d);
 	buf_free(&why);

@@ -29,19 +29,21 @@ herald.test (dnsserver.py) that A validates from its trust anchor:
                         which an insecure zone cannot make count
 
 Every MX listens on the same port (A's smtp_port). Both instances, knotd,
-S and P are stopped by the module fixture, also when a test fails.
+S and P are started and stopped by remotenet.two_instances (shared with
+test_remote.py), also when a test fails. test_delivered and test_deferred
+run one case each of the tables DELIVERED and DEFERRED; the tests after
+them change a setting or a table and check with the same helpers.
 """
 import hashlib
 import re
-import socketserver
 import ssl
 import subprocess
-import threading
 
 import pytest
 
 import dnsserver as D
 import herald as H
+import remotenet as R
 
 pytestmark = pytest.mark.skipif(
     not D.have_tools() or not H.have_binaries("remote"),
@@ -125,30 +127,15 @@ class Zones(D.KnotZones):
         path.write_text("\n".join(lines) + "\n")
 
 
-class Recorder(socketserver.ThreadingTCPServer):
+def recorder(addr, tls_ctx):
     """A scripted SMTP server; what each session sent, also inside TLS,
-    is kept in self.sessions."""
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, addr, tls_ctx):
-        self.sessions = []
-        self.lock = threading.Lock()
-        self.tls_ctx = tls_ctx	# None: no STARTTLS
-        super().__init__(addr, RecorderHandler)
+    is kept in its sessions. tls_ctx None: no STARTTLS."""
+    return R.ScriptedServer(addr, RecorderHandler, tls_ctx=tls_ctx)
 
 
-class RecorderHandler(socketserver.StreamRequestHandler):
-    timeout = 20
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
+class RecorderHandler(R.SMTPHandler):
     def handle(self):
-        seen = []
-        with self.server.lock:
-            self.server.sessions.append(seen)
+        seen = self.session()
         self.reply("220 recorder ESMTP")
         for _ in range(200):
             line = self.rfile.readline(1000)
@@ -187,17 +174,12 @@ class RecorderHandler(socketserver.StreamRequestHandler):
                 self.reply("250 ok")
 
 
-def sendmail(inst, sender, rcpts, data):
-    r = subprocess.run([str(H.binpath("sendmail")), "-C", str(inst.conf),
-                        "-f", sender] + list(rcpts), input=data.encode(),
-                       capture_output=True, timeout=60)
-    assert r.returncode == 0, r
-    return r
+qid_for = R.qid_for
 
 
-def message(token, to):
-    return ("From: alice@a.test\nTo: %s\nSubject: dane %s\n\n"
-            "hello %s\n" % (to, token, token))
+def send(a, token, rcpt):
+    """alice@a.test sends a message with token to rcpt."""
+    R.sendmail(a, "alice@a.test", [rcpt], R.message(token, rcpt, "dane"))
 
 
 @pytest.fixture(scope="module")
@@ -227,62 +209,21 @@ def net(tmp_path_factory):
                      "_25._tcp.mx TLSA 3 1 1 %s\n" % (B_ADDR, wrong)})
     srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     srv_ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
-    s = p = a = b = None
-    try:
-        knot.start()
-        s = Recorder((S_ADDR, mx_port), srv_ctx)
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-        p = Recorder((P_ADDR, mx_port), None)
-        threading.Thread(target=p.serve_forever, daemon=True).start()
-        b = H.HeraldInstance(folder / "b", myhostname="mx.b.test",
-                             pki={"cert": pki["cert"], "key": pki["key"],
-                                  "ca_cert": pki["ca_cert"]})
-        b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
-                     % (b.port, B_ADDR, mx_port))
-        b.start()
-        for d in ("ee.herald.test", "ta.herald.test", "cnmx.herald.test",
-                  "tawrong.herald.test",
-                  "unusable.herald.test", "plain.test"):
-            b.add_domain(d)
-            b.add_user("bob@" + d)
-        zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
-                         for z in ("herald.test", "plain.test"))
-        a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
-                             smtp_port=mx_port, dns_stub_zones=zones,
-                             dns_trust_anchor_file=str(knot.anchor_file),
-                             dns_timeout="3s",
-                             smtp_tls_security_level="dane",
-                             smtp_connection_cache_time_limit="0",
-                             # retries come from queue flush, not the clock
-                             minimal_backoff_time="3600s",
-                             maximal_backoff_time="3600s")
-        # the test CA as A's CA store (OpenSSL's default paths), for
-        # the verify level
-        a.start(env={"SSL_CERT_FILE": str(pki["ca_cert"])})
-        a.add_domain("a.test")
-        a.add_user("alice@a.test")
-        yield {"a": a, "b": b, "s": s, "p": p}
-    finally:
-        for inst in (a, b):
-            if inst is not None:
-                inst.stop()
-        for srv in (s, p):
-            if srv is not None:
-                srv.shutdown()
-                srv.server_close()
-        knot.stop()
-
-
-def qid_for(inst, rcpt, since, status):
-    m = inst.wait_log(r"(%s): to=<%s>, relay=\S+, .*status=%s"
-                      % (H.QID_RE, re.escape(rcpt), status),
-                      timeout=30, since=since)
-    return m.group(1)
-
-
-def sessions_since(srv, n):
-    with srv.lock:
-        return [list(x) for x in srv.sessions[n:]]
+    with R.two_instances(
+            folder, knot, ("herald.test", "plain.test"), mx_port, B_ADDR,
+            ("ee.herald.test", "ta.herald.test", "cnmx.herald.test",
+             "tawrong.herald.test", "unusable.herald.test", "plain.test"),
+            servers={"s": lambda: recorder((S_ADDR, mx_port), srv_ctx),
+                     "p": lambda: recorder((P_ADDR, mx_port), None)},
+            b_pki={"cert": pki["cert"], "key": pki["key"],
+                   "ca_cert": pki["ca_cert"]},
+            # the test CA as A's CA store (OpenSSL's default paths),
+            # for the verify level
+            a_env={"SSL_CERT_FILE": str(pki["ca_cert"])},
+            dns_trust_anchor_file=str(knot.anchor_file),
+            smtp_tls_security_level="dane",
+            smtp_connection_cache_time_limit="0") as net:
+        yield net
 
 
 def queue_show(a, qid):
@@ -300,175 +241,156 @@ def set_level(a, level):
     a.wait_log(r"herald/qmgr\[\d+\]: started", since=since)
 
 
-def test_dane_ee_verified(net, token):
+# A's log line of the TLS session with host at B_ADDR, for a (regex)
+def tls_line(host, tls):
+    return r"%s\[%s\]:\d+: TLS %s" % (re.escape(host), re.escape(B_ADDR), tls)
+
+
+DANE_EE = (r"TLSv1\.[23] with cipher .*Verified TLS connection \(DANE\) "
+           r"by TLSA 3 1 1")
+DANE_TA = r".*Verified TLS connection \(DANE\) by TLSA 2 0 1"
+MISMATCH = (r"4\.7\.5 TLS handshake with mx\.bad\.herald\.test failed: "
+            r".*(?i:no matching DANE TLSA records)")
+
+
+def delivered(net, token, rcpt, host, tls, present=(), absent=()):
+    """rcpt gets the message with token from B, over a TLS session with
+    host that A logged as tls (a regex), the line holding every string of
+    present and none of absent; A logs it sent."""
     a, b = net["a"], net["b"]
+    local, domain = rcpt.split("@")
     since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@ee.herald.test"],
-             message(token, "bob@ee.herald.test"))
-    b.wait_messages(token, "bob", domain="ee.herald.test")
-    a.wait_log(r"mx\.ee\.herald\.test\[%s\]:\d+: TLS TLSv1\.[23] with "
-               r"cipher .*Verified TLS connection \(DANE\) by TLSA 3 1 1"
-               % re.escape(B_ADDR), since=since)
-    qid_for(a, "bob@ee.herald.test", since, "sent")
+    send(a, token, rcpt)
+    b.wait_messages(token, local, domain=domain)
+    line = a.wait_log(tls_line(host, tls), since=since).group(0)
+    for x in present:
+        assert x in line, line
+    for x in absent:
+        assert x not in line, line
+    qid_for(a, rcpt, since, "sent")
 
 
-def test_dane_ta_verified(net, token):
-    """TLSA 2 0 1 of the CA that signed B's certificate, which names
-    mx.ta.herald.test."""
+def deferred(net, token, rcpt, reasons, server=None, tried=True,
+             handshake=False, flush=False):
+    """The message with token to rcpt is deferred, B never got it, and
+    queue show says every regex of reasons. server: the scripted MX
+    ("s", "p") whose new sessions are checked: tried, at least one and
+    none that sent MAIL, RCPT or DATA, each stopped in the TLS handshake
+    after EHLO and STARTTLS if handshake; not tried, no session at all.
+    flush: then a queue flush tries again, and again sends no MAIL.
+    Returns the queue id."""
     a, b = net["a"], net["b"]
+    local, domain = rcpt.split("@")
+    srv = net[server] if server else None
+    n = len(srv.sessions) if srv else 0
     since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@ta.herald.test"],
-             message(token, "bob@ta.herald.test"))
-    b.wait_messages(token, "bob", domain="ta.herald.test")
-    a.wait_log(r"mx\.ta\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
-               r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
-               since=since)
-
-
-def test_dane_through_a_cname(net, token):
-    """The MX host is a secure CNAME of mx.ta: the TLSA records are looked
-    up at the target, whose name the certificate has (RFC 7672 2.2.2,
-    3.2.2); without the expansion there would be no TLSA at all."""
-    a, b = net["a"], net["b"]
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@cnmx.herald.test"],
-             message(token, "bob@cnmx.herald.test"))
-    b.wait_messages(token, "bob", domain="cnmx.herald.test")
-    a.wait_log(r"alias\.cnmx\.herald\.test\[%s\]:\d+: TLS .*Verified TLS "
-               r"connection \(DANE\) by TLSA 2 0 1" % re.escape(B_ADDR),
-               since=since)
-
-
-def test_dane_ta_checks_the_name(net, token):
-    """The same trust anchor, but the certificate does not name the MX
-    host: DANE-TA checks names (DANE-EE does not), deferred 4.7.5."""
-    a, b = net["a"], net["b"]
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@tawrong.herald.test"],
-             message(token, "bob@tawrong.herald.test"))
-    qid = qid_for(a, "bob@tawrong.herald.test", since, "deferred")
+    send(a, token, rcpt)
+    qid = qid_for(a, rcpt, since, "deferred")
+    if srv and not tried:
+        assert srv.sessions_since(n) == []
+    elif srv:
+        got = srv.sessions_since(n)
+        assert got, "the MX was never tried"
+        for x in got:
+            if handshake:
+                assert [c.split()[0].upper() for c in x[:2]] == [
+                    "EHLO", "STARTTLS"], x
+                assert x[2].startswith("!handshake failed"), x
+            assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                           for c in x), x
     out = queue_show(a, qid)
-    assert "4.7.5" in out and "DANE: hostname mismatch" in out, out
-    assert not b.messages_with(token, "bob", domain="tawrong.herald.test")
+    for reason in reasons:
+        assert re.search(reason, out), (reason, out)
+    assert not b.messages_with(token, local, domain=domain)
+    if flush:
+        n = len(srv.sessions)
+        since = a.log_size()
+        a.ctl_ok("queue", "flush")
+        qid_for(a, rcpt, since, "deferred")
+        for x in srv.sessions_since(n):
+            assert not any(c.upper().startswith("MAIL") for c in x), x
+    return qid
 
 
-def test_dane_mismatch_defers_and_sends_nothing(net, token):
-    """TLSA 3 1 1 of another key: the handshake stops, not one command
-    is sent inside TLS nor in plaintext, the message is deferred with
-    4.7.5 and queue show gives the reason."""
-    a, s = net["a"], net["s"]
-    n = len(s.sessions)
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
-             message(token, "bob@bad.herald.test"))
-    qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
-    got = sessions_since(s, n)
-    assert got, "the MX was never tried"
-    for x in got:
-        assert [c.split()[0].upper() for c in x[:2]] == ["EHLO",
-                                                         "STARTTLS"], x
-        assert x[2].startswith("!handshake failed"), x
-        assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
-                       for c in x), x
-    out = queue_show(a, qid)
-    assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\.test "
-                     r"failed: .*(?i:no matching DANE TLSA records)", out), out
-    # a flush tries again, and again sends nothing
-    n = len(s.sessions)
-    since = a.log_size()
-    a.ctl_ok("queue", "flush")
-    qid_for(a, "bob@bad.herald.test", since, "deferred")
-    for x in sessions_since(s, n):
-        assert not any(c.upper().startswith("MAIL") for c in x), x
+# id: recipient, MX host, its TLS log line, strings in it, not in it
+DELIVERED = {
+    # TLSA 3 1 1 of B's key
+    "dane_ee_verified": ("bob@ee.herald.test", "mx.ee.herald.test",
+                         DANE_EE, (), ()),
+    # TLSA 2 0 1 of the CA that signed B's certificate, which names
+    # mx.ta.herald.test
+    "dane_ta_verified": ("bob@ta.herald.test", "mx.ta.herald.test",
+                         DANE_TA, (), ()),
+    # the MX host is a secure CNAME of mx.ta: the TLSA records are
+    # looked up at the target, whose name the certificate has (RFC 7672
+    # 2.2.2, 3.2.2); without the expansion there would be no TLSA at all
+    "dane_through_a_cname": ("bob@cnmx.herald.test",
+                             "alias.cnmx.herald.test", DANE_TA, (), ()),
+    # only a PKIX-TA record (unusable for SMTP, RFC 7672 3.1.3): TLS is
+    # required but not authenticated by DANE
+    "unusable_tlsa_is_encrypt": ("bob@unusable.herald.test",
+                                 "mx.unusable.herald.test", ".*", (),
+                                 ("(DANE)", "Verified")),
+    # plain.test is not signed: its (wrong) TLSA record does not count,
+    # the message goes over opportunistic TLS as with may
+    "insecure_zone_is_opportunistic": ("bob@plain.test", "mx.plain.test",
+                                       r"TLSv1\.[23] .*",
+                                       ("Trusted TLS connection",),
+                                       ("(DANE)",)),
+}
 
 
-def test_dane_without_starttls_defers(net, token):
-    """A host with usable TLSA records that does not offer STARTTLS:
-    deferred with 4.7.4, never sent in plaintext."""
-    a, p = net["a"], net["p"]
-    n = len(p.sessions)
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@notls.herald.test"],
-             message(token, "bob@notls.herald.test"))
-    qid = qid_for(a, "bob@notls.herald.test", since, "deferred")
-    got = sessions_since(p, n)
-    assert got, "the MX was never tried"
-    for x in got:
-        assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
-                       for c in x), x
-    out = queue_show(a, qid)
-    assert "4.7.4 TLS is required but mx.notls.herald.test does not " \
-        "offer STARTTLS" in out, out
+@pytest.mark.parametrize("case", list(DELIVERED))
+def test_delivered(net, token, case):
+    rcpt, host, tls, present, absent = DELIVERED[case]
+    delivered(net, token, rcpt, host, tls, present, absent)
 
 
-def test_bogus_tlsa_skips_the_host(net, token):
-    """The TLSA records of the only MX do not validate: the host is left
-    out (not even connected to), deferred with 4.7.5."""
-    a, s = net["a"], net["s"]
-    n = len(s.sessions)
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@bogustlsa.herald.test"],
-             message(token, "bob@bogustlsa.herald.test"))
-    qid = qid_for(a, "bob@bogustlsa.herald.test", since, "deferred")
-    out = queue_show(a, qid)
-    assert re.search(r"4\.7\.5 DANE: cannot look up _25\._tcp\.mx\."
-                     r"bogustlsa\.herald\.test TLSA: DNSSEC validation "
-                     r"failed", out), out
-    assert sessions_since(s, n) == []
+# id: recipient, regexes of queue show, keyword arguments of deferred()
+DEFERRED = {
+    # the same trust anchor as ta, but the certificate does not name the
+    # MX host: DANE-TA checks names (DANE-EE does not)
+    "dane_ta_checks_the_name": ("bob@tawrong.herald.test",
+                                (r"4\.7\.5", "DANE: hostname mismatch"),
+                                {}),
+    # TLSA 3 1 1 of another key: the handshake stops, not one command
+    # is sent inside TLS nor in plaintext, also when a flush tries again
+    "dane_mismatch_defers_and_sends_nothing": (
+        "bob@bad.herald.test", (MISMATCH,),
+        {"server": "s", "handshake": True, "flush": True}),
+    # a host with usable TLSA records that does not offer STARTTLS:
+    # never sent in plaintext
+    "dane_without_starttls_defers": (
+        "bob@notls.herald.test",
+        (re.escape("4.7.4 TLS is required but mx.notls.herald.test does "
+                   "not offer STARTTLS"),), {"server": "p"}),
+    # the TLSA records of the only MX do not validate: the host is left
+    # out, not even connected to
+    "bogus_tlsa_skips_the_host": (
+        "bob@bogustlsa.herald.test",
+        (r"4\.7\.5 DANE: cannot look up _25\._tcp\.mx\.bogustlsa\."
+         r"herald\.test TLSA: DNSSEC validation failed",),
+        {"server": "s", "tried": False}),
+}
 
 
-def test_unusable_tlsa_is_encrypt(net, token):
-    """Only a PKIX-TA record (unusable for SMTP, RFC 7672 3.1.3): TLS
-    is required but not authenticated by DANE; delivered."""
-    a, b = net["a"], net["b"]
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@unusable.herald.test"],
-             message(token, "bob@unusable.herald.test"))
-    b.wait_messages(token, "bob", domain="unusable.herald.test")
-    line = a.wait_log(r"mx\.unusable\.herald\.test\[%s\]:\d+: TLS .*"
-                      % re.escape(B_ADDR), since=since).group(0)
-    assert "(DANE)" not in line and "Verified" not in line, line
-
-
-def test_insecure_zone_is_opportunistic(net, token):
-    """plain.test is not signed: its (wrong) TLSA record does not count,
-    the message goes over opportunistic TLS as with may."""
-    a, b = net["a"], net["b"]
-    since = a.log_size()
-    sendmail(a, "alice@a.test", ["bob@plain.test"],
-             message(token, "bob@plain.test"))
-    b.wait_messages(token, "bob", domain="plain.test")
-    line = a.wait_log(r"mx\.plain\.test\[%s\]:\d+: TLS TLSv1\.[23] .*"
-                      % re.escape(B_ADDR), since=since).group(0)
-    assert "Trusted TLS connection" in line, line
-    assert "(DANE)" not in line, line
-    qid_for(a, "bob@plain.test", since, "sent")
+@pytest.mark.parametrize("case", list(DEFERRED))
+def test_deferred(net, token, case):
+    rcpt, reasons, kw = DEFERRED[case]
+    deferred(net, token, rcpt, reasons, **kw)
 
 
 def test_verify_level(net, token):
     """smtp_tls_security_level = verify: B's certificate chains to A's
     CA store and names mx.plain.test: delivered, "Verified"; an MX host
     the certificate does not name: deferred with 4.7.5, nothing sent."""
-    a, b = net["a"], net["b"]
+    a = net["a"]
     set_level(a, "verify")
     try:
-        since = a.log_size()
-        sendmail(a, "alice@a.test", ["bob@plain.test"],
-                 message(token, "bob@plain.test"))
-        b.wait_messages(token, "bob", domain="plain.test")
-        line = a.wait_log(r"mx\.plain\.test\[%s\]:\d+: TLS .*"
-                          % re.escape(B_ADDR), since=since).group(0)
-        assert "Verified TLS connection" in line, line
-        assert "(DANE)" not in line, line
-        since = a.log_size()
-        tok2 = token + "-wrong"
-        sendmail(a, "alice@a.test", ["bob@tawrong.herald.test"],
-                 message(tok2, "bob@tawrong.herald.test"))
-        qid = qid_for(a, "bob@tawrong.herald.test", since, "deferred")
-        out = queue_show(a, qid)
-        assert "4.7.5" in out and "hostname mismatch" in out, out
-        assert not b.messages_with(tok2, "bob",
-                                   domain="tawrong.herald.test")
+        delivered(net, token, "bob@plain.test", "mx.plain.test", ".*",
+                  ("Verified TLS connection",), ("(DANE)",))
+        deferred(net, token + "-wrong", "bob@tawrong.herald.test",
+                 (r"4\.7\.5", "hostname mismatch"))
     finally:
         set_level(a, "dane")
 
@@ -480,25 +402,12 @@ def test_tls_policy_dane_is_dane(net, token):
     stops, nothing is sent and the mail is deferred with 4.7.5. Without
     the policy the same host takes it over opportunistic TLS (S's
     STARTTLS works), which is what the policy alone changed."""
-    a, s = net["a"], net["s"]
+    a = net["a"]
     set_level(a, "may")
     try:
         a.ctl_ok("tls-policy", "set", "bad.herald.test", "dane")
-        n = len(s.sessions)
-        since = a.log_size()
-        sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
-                 message(token, "bob@bad.herald.test"))
-        qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
-        got = sessions_since(s, n)
-        assert got, "the MX was never tried"
-        for x in got:
-            assert x[2].startswith("!handshake failed"), x
-            assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
-                           for c in x), x
-        out = queue_show(a, qid)
-        assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\."
-                         r"test failed: .*(?i:no matching DANE TLSA "
-                         r"records)", out), out
+        qid = deferred(net, token, "bob@bad.herald.test", (MISMATCH,),
+                       server="s", handshake=True)
         a.ctl_ok("tls-policy", "del", "bad.herald.test")
         since = a.log_size()
         a.ctl_ok("queue", "flush")
@@ -516,35 +425,17 @@ def test_dane_for_a_bracketed_next_hop(net, token):
     TLSA records count. [mx.ee] matches (DANE-EE, delivered "Verified
     ... (DANE)"), [mx.bad] does not (deferred with 4.7.5, nothing sent).
     The global level is may, so only the policy asks for DANE."""
-    a, b, s = net["a"], net["b"], net["s"]
+    a = net["a"]
     set_level(a, "may")
     try:
         for d, hop in (("ee.herald.test", "[mx.ee.herald.test]"),
                        ("bad.herald.test", "[mx.bad.herald.test]")):
             a.ctl_ok("transport", "add", d, hop)
             a.ctl_ok("tls-policy", "set", d, "dane")
-        since = a.log_size()
-        sendmail(a, "alice@a.test", ["bob@ee.herald.test"],
-                 message(token, "bob@ee.herald.test"))
-        b.wait_messages(token, "bob", domain="ee.herald.test")
-        a.wait_log(r"mx\.ee\.herald\.test\[%s\]:\d+: TLS TLSv1\.[23] with "
-                   r"cipher .*Verified TLS connection \(DANE\) by TLSA "
-                   r"3 1 1" % re.escape(B_ADDR), since=since)
-        n = len(s.sessions)
-        since = a.log_size()
-        tok2 = token + "-bad"
-        sendmail(a, "alice@a.test", ["bob@bad.herald.test"],
-                 message(tok2, "bob@bad.herald.test"))
-        qid = qid_for(a, "bob@bad.herald.test", since, "deferred")
-        got = sessions_since(s, n)
-        assert got, "the next hop was never tried"
-        for x in got:
-            assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
-                           for c in x), x
-        out = queue_show(a, qid)
-        assert re.search(r"4\.7\.5 TLS handshake with mx\.bad\.herald\."
-                         r"test failed: .*(?i:no matching DANE TLSA "
-                         r"records)", out), out
+        delivered(net, token, "bob@ee.herald.test", "mx.ee.herald.test",
+                  DANE_EE)
+        deferred(net, token + "-bad", "bob@bad.herald.test", (MISMATCH,),
+                 server="s")
     finally:
         for d in ("ee.herald.test", "bad.herald.test"):
             a.ctl("transport", "del", d)

@@ -636,11 +636,11 @@ def test_relay_password_root_only_used_by_remote(pki, ids, token):
     """smtp_sasl_password_file mode 0600 root: smtpd's user (herald_user,
     which remote shares) cannot open it, yet remote, which opened it
     before its drop, logs in to the relayhost with it after STARTTLS."""
-    from test_remote_route import R_PASS, R_USER, Stub, serve
+    from test_remote_route import R_PASS, R_USER, Stub
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
-    relay = serve(Stub(("127.0.0.1", 0), ctx, auth=True))
+    relay = Stub(("127.0.0.1", 0), ctx, auth=True).serve_in_thread()
     port = relay.server_address[1]
     inst, folder = privsep_instance(
         pki, ids, relayhost="[127.0.0.1]:%d" % port, remote_processes="1",
@@ -674,6 +674,5 @@ def test_relay_password_root_only_used_by_remote(pki, ids, token):
         assert any("AUTH PLAIN" in s for s in sessions), sessions
         assert R_PASS not in inst.log_text()
     finally:
-        relay.shutdown()
-        relay.server_close()
+        relay.stop()
         finish(inst, folder)

@@ -20,22 +20,20 @@ through dns_stub_zones:
   c.test is also hosted by B, for a transport (heraldctl transport add
   c.test [127.0.0.3]:port) that overrides its MX
 
-Every MX listens on the same port (A's smtp_port). Both instances, knotd
-and S are stopped by the module fixture, also when a test fails.
+Every MX listens on the same port (A's smtp_port). Both instances, knotd,
+S and T are started and stopped by remotenet.two_instances (shared with
+test_dane.py), also when a test fails.
 """
 import json
 import re
 import smtplib
-import socket
-import socketserver
-import subprocess
-import threading
 import time
 
 import pytest
 
 import dnsserver as D
 import herald as H
+import remotenet as R
 
 pytestmark = pytest.mark.skipif(
     not D.have_tools() or not H.have_binaries("remote"),
@@ -48,29 +46,14 @@ D_ADDR = "127.0.0.7"
 S_SIZE = 20000
 
 
-class Scripted(socketserver.ThreadingTCPServer):
-    """A scripted SMTP server: what each session sent is kept in
-    self.sessions (a list of lists of command lines)."""
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, addr, handler=None):
-        self.sessions = []
-        self.lock = threading.Lock()
-        super().__init__(addr, handler or ScriptedHandler)
+def scripted(addr, handler=None):
+    """S, or a server of another handler on addr (R.ScriptedServer)."""
+    return R.ScriptedServer(addr, handler or ScriptedHandler)
 
 
-class ScriptedHandler(socketserver.StreamRequestHandler):
-    timeout = 20
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
+class ScriptedHandler(R.SMTPHandler):
     def handle(self):
-        seen = []
-        with self.server.lock:
-            self.server.sessions.append(seen)
+        seen = self.session()
         self.reply("220 mx.c.test ESMTP scripted")
         drop = drop_next = False
         for _ in range(1000):
@@ -117,15 +100,12 @@ class ScriptedHandler(socketserver.StreamRequestHandler):
                 self.reply("502 5.5.1 not here")
 
 
-class BadTLSHandler(socketserver.StreamRequestHandler):
+class BadTLSHandler(R.SMTPHandler):
     """Offers STARTTLS, accepts it, then answers the handshake with
     plaintext garbage."""
-    timeout = 20
 
     def handle(self):
-        seen = []
-        with self.server.lock:
-            self.server.sessions.append(seen)
+        seen = self.session()
         self.wfile.write(b"220 bad.tlsfail.test ESMTP\r\n")
         for _ in range(100):
             line = self.rfile.readline(1000)
@@ -164,17 +144,12 @@ def commands_since(script, m):
     return [x for x in got if x]
 
 
-def sendmail(inst, sender, rcpts, data):
-    r = subprocess.run([str(H.binpath("sendmail")), "-C", str(inst.conf),
-                        "-f", sender] + list(rcpts), input=data.encode(),
-                       capture_output=True, timeout=60)
-    assert r.returncode == 0, r
-    return r
+sendmail = R.sendmail
+qid_for = R.qid_for
 
 
 def message(token, to, extra=""):
-    return ("From: alice@a.test\nTo: %s\nSubject: remote %s\n\n"
-            "hello %s\n%s" % (to, token, token, extra))
+    return R.message(token, to, "remote", extra)
 
 
 @pytest.fixture(scope="module")
@@ -189,55 +164,17 @@ def net(tmp_path_factory):
         "tlsfail.test": "@ MX 10 bad\n@ MX 20 good\nbad A %s\n"
                         "good A %s\n" % (T_ADDR, B_ADDR),
     })
-    script = bad = None
-    a = b = None
-    try:
-        knot.start()
-        script = Scripted((S_ADDR, mx_port))
-        threading.Thread(target=script.serve_forever, daemon=True).start()
-        bad = Scripted((T_ADDR, mx_port), BadTLSHandler)
-        threading.Thread(target=bad.serve_forever, daemon=True).start()
-        b = H.HeraldInstance(folder / "b", myhostname="mx.b.test")
-        b.set_config(smtpd_listen="127.0.0.1:%d, %s:%d"
-                     % (b.port, B_ADDR, mx_port))
-        b.start()
-        b.add_domain("b.test")
-        b.add_user("bob@b.test")
-        b.add_domain("tlsfail.test")
-        b.add_user("bob@tlsfail.test")
-        zones = ",".join("%s=127.0.0.1@%d" % (z, knot.port)
-                         for z in ("b.test", "c.test", "nullmx.test",
-                                   "tlsfail.test", "dead.test"))
-        a = H.HeraldInstance(folder / "a", myhostname="mx.a.test",
-                             smtp_port=mx_port, dns_stub_zones=zones,
-                             dns_trust_anchor_file="", dns_timeout="3s",
-                             mynetworks="127.0.0.2/32",
-                             # retries come from queue flush, not the clock
-                             minimal_backoff_time="3600s",
-                             maximal_backoff_time="3600s")
-        a.set_config(smtpd_listen="127.0.0.1:%d, 127.0.0.2:%d"
-                     % (a.port, a.port))
-        a.start()
-        a.add_domain("a.test")
-        a.add_user("alice@a.test")
-        yield {"a": a, "b": b, "script": script, "bad": bad,
-               "mx_port": mx_port}
-    finally:
-        for inst in (a, b):
-            if inst is not None:
-                inst.stop()
-        for srv in (script, bad):
-            if srv is not None:
-                srv.shutdown()
-                srv.server_close()
-        knot.stop()
-
-
-def qid_for(inst, rcpt, since, status):
-    m = inst.wait_log(r"(%s): to=<%s>, relay=\S+, .*status=%s"
-                      % (H.QID_RE, re.escape(rcpt), status),
-                      timeout=30, since=since)
-    return m.group(1)
+    with R.two_instances(
+            folder, knot, ("b.test", "c.test", "nullmx.test",
+                           "tlsfail.test", "dead.test"),
+            mx_port, B_ADDR, ("b.test", "tlsfail.test"),
+            servers={"script": lambda: scripted((S_ADDR, mx_port)),
+                     "bad": lambda: scripted((T_ADDR, mx_port),
+                                             BadTLSHandler)},
+            a_listen=lambda a: "127.0.0.1:%d, 127.0.0.2:%d"
+            % (a.port, a.port),
+            dns_trust_anchor_file="", mynetworks="127.0.0.2/32") as net:
+        yield net
 
 
 def test_delivered_over_tls(net, token):
@@ -645,8 +582,7 @@ def test_dead_destination_deferred_without_connecting(net, token):
     assert len(dead) == 1 and dead[0]["dead"], doc
     assert "Connection refused" in dead[0]["reason"], doc
     # the server comes back; the flush tries the domain again
-    srv = Scripted((D_ADDR, net["mx_port"]))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = scripted((D_ADDR, net["mx_port"])).serve_in_thread()
     try:
         mid = a.log_size()
         assert a.ctl("queue", "flush").returncode == 0
@@ -661,8 +597,7 @@ def test_dead_destination_deferred_without_connecting(net, token):
                       if c.startswith("RCPT") and token in c)
         assert got == len(rcpts)
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.stop()
 
 
 def test_transport_overrides_mx(net, token):

@@ -25,14 +25,13 @@ import json
 import os
 import re
 import socket
-import socketserver
 import ssl
 import subprocess
-import threading
 
 import pytest
 
 import herald as H
+import remotenet as R
 
 pytestmark = pytest.mark.skipif(not H.have_binaries("remote"),
                                 reason="the remote binary is missing")
@@ -41,40 +40,29 @@ R_USER = "relay-user"
 R_PASS = "Relay-Pa55word-not-for-logs"
 
 
-class Stub(socketserver.ThreadingTCPServer):
+class Stub(R.ScriptedServer):
     """An SMTP stub; sessions: per connection a list of (tls, command)
     with an AUTH line recorded as "AUTH <mech> <user>"; messages: the
     DATA of accepted transactions."""
-    allow_reuse_address = True
-    daemon_threads = True
 
     def __init__(self, addr, tls_ctx=None, auth=False, offer_auth=False,
                  mechs="PLAIN LOGIN"):
-        self.tls_ctx = tls_ctx
-        self.mechs = mechs		# offered after STARTTLS
-        self.auth = auth		# AUTH after STARTTLS, required for MAIL
-        self.offer_auth = offer_auth	# AUTH without TLS, any login
-        self.sessions = []
         self.messages = []
-        self.lock = threading.Lock()
-        super().__init__(addr, StubHandler)
+        super().__init__(
+            addr, StubHandler, tls_ctx=tls_ctx,
+            mechs=mechs,		# offered after STARTTLS
+            auth=auth,			# AUTH after STARTTLS, required for MAIL
+            offer_auth=offer_auth)	# AUTH without TLS, any login
 
     def seen(self):
-        with self.lock:
-            return [list(s) for s in self.sessions]
+        return self.sessions_since(0)
 
     def got(self, token):
         with self.lock:
             return [m for m in self.messages if token.encode() in m]
 
 
-class StubHandler(socketserver.StreamRequestHandler):
-    timeout = 20
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
+class StubHandler(R.SMTPHandler):
     def readline(self):
         line = self.rfile.readline(2000)
         return line.rstrip(b"\r\n").decode(errors="replace") if line \
@@ -91,9 +79,7 @@ class StubHandler(socketserver.StreamRequestHandler):
 
     def handle(self):
         srv = self.server
-        seen = []
-        with srv.lock:
-            srv.sessions.append(seen)
+        seen = self.session()
         tls = authed = False
         self.reply("220 stub ESMTP")
         for _ in range(200):
@@ -169,11 +155,6 @@ class StubHandler(socketserver.StreamRequestHandler):
                 self.reply("502 5.5.1 not here")
 
 
-def serve(srv):
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 def sendmail(inst, rcpt, token):
     data = ("From: alice@a.test\nTo: %s\nSubject: route %s\n\nhello %s\n"
             % (rcpt, token, token))
@@ -216,9 +197,10 @@ def net(tmp_path_factory):
     ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
     relay = plain = login = a = None
     try:
-        relay = serve(Stub(("127.0.0.1", 0), ctx, auth=True))
-        login = serve(Stub(("127.0.0.1", 0), ctx, auth=True, mechs="LOGIN"))
-        plain = serve(Stub(("127.0.0.1", 0), offer_auth=True))
+        relay = Stub(("127.0.0.1", 0), ctx, auth=True).serve_in_thread()
+        login = Stub(("127.0.0.1", 0), ctx, auth=True,
+                     mechs="LOGIN").serve_in_thread()
+        plain = Stub(("127.0.0.1", 0), offer_auth=True).serve_in_thread()
         rport, pport = relay.server_address[1], plain.server_address[1]
         lport = login.server_address[1]
         pwfile = folder / "sasl_passwd"
@@ -246,8 +228,7 @@ def net(tmp_path_factory):
             a.stop()
         for srv in (relay, plain, login):
             if srv is not None:
-                srv.shutdown()
-                srv.server_close()
+                srv.stop()
 
 
 def test_relayhost_auth_after_starttls(net, token):
