@@ -1094,16 +1094,21 @@ test_requeue_in_flight(void)
 	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
 	(void)evloop_add_timer(q->loop, 200, requeue_now, qid);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	T_ASSERT(run(q, 5000));
-	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/*
+	 * run() stops when the active set is empty, which it is for a
+	 * moment between the deferral and the due scan: run again until
+	 * the queue is empty, or as long as the agent failure alone would
+	 * make it wait (QMGR_INFRA_MIN_DELAY, 2 s) was nearly over
+	 */
+	do {
+		(void)run(q, 500);
+		(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (count_files(SPOOL_ACTIVE) + count_files(SPOOL_DEFERRED) > 0 &&
+	    secs < QMGR_INFRA_MIN_DELAY - 0.3);
 	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
 	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
-	/* the agent failure alone would wait QMGR_INFRA_MIN_DELAY (2 s) */
-	if (secs >= QMGR_INFRA_MIN_DELAY - 0.3)
-		fprintf(stderr, "  delivered after %.2fs\n", secs);
-	T_ASSERT(secs < QMGR_INFRA_MIN_DELAY - 0.3);
 	done(q);
 }
 
