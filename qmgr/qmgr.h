@@ -17,7 +17,8 @@
  *     <spool>/private/local, each carrying up to var_local_batch_size
  *     requests, and up to var_remote_processes to <spool>/private/remote,
  *     each carrying one request at a time;
- *   - client connections on the "qmgr" listener (triggers, delete, flush).
+ *   - client connections on the "qmgr" listener (triggers, operator
+ *     requests: delete, hold, flush, requeue ...).
  *
  * Files: qmgr.c (main, service callbacks), qmgr_scan.c (queue scans,
  * active set, run queue), qmgr_message.c (open, route, finish a message,
