@@ -307,6 +307,7 @@ int ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a);
+int ctl_queue_requeue(struct ctl *ctl, const struct ctl_args *a);
 
 /* ctl_auth.c */
 int ctl_auth_lockouts(struct ctl *ctl, const struct ctl_args *a);

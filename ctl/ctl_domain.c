@@ -64,6 +64,35 @@ ctl_dir_open_filter(const struct ctl_args *a, struct buf *dom)
 	return d;
 }
 
+/*
+ * ctl_domain_add_warn - a transport or TLS policy left for a domain that
+ * is hosted now: qmgr routes a hosted domain's recipients to the local
+ * agent (qmgr_route) and looks up the transport and TLS policy only for
+ * remote requests, so such an entry is never used while the domain is
+ * hosted. (transport add and tls-policy set refuse a hosted domain.)
+ */
+static void
+ctl_domain_add_warn(struct dir *d, const char *domain)
+{
+	struct buf val = BUF_INIT, why = BUF_INIT;
+
+	if (dir_map_get(d, DIR_MAP_TRANSPORT, domain, &val, &why) == 1)
+		ctl_error("warning: %s has a transport (%s), which is ignored "
+		    "from now on: mail to %s is delivered to mailboxes here, "
+		    "never sent to %s; \"heraldctl transport del %s\" removes "
+		    "it", domain, buf_cstr(&val), domain, buf_cstr(&val),
+		    domain);
+	buf_reset(&val);
+	buf_reset(&why);
+	if (dir_map_get(d, DIR_MAP_TLS_POLICY, domain, &val, &why) == 1)
+		ctl_error("warning: %s has a TLS policy (%s), which is "
+		    "ignored from now on: mail to %s is delivered to "
+		    "mailboxes here; \"heraldctl tls-policy del %s\" removes "
+		    "it", domain, buf_cstr(&val), domain, domain);
+	buf_free(&val);
+	buf_free(&why);
+}
+
 /* ctl_domain_add - host a new domain */
 int
 ctl_domain_add(struct ctl *ctl, const struct ctl_args *a)
@@ -80,6 +109,7 @@ ctl_domain_add(struct ctl *ctl, const struct ctl_args *a)
 		ctl_error("%s", buf_cstr(&why));
 	} else {
 		printf("domain %s added\n", buf_cstr(&dom));
+		ctl_domain_add_warn(d, buf_cstr(&dom));
 		rc = CTL_EXIT_OK;
 	}
 	dir_close(&d);

@@ -1,25 +1,34 @@
 /*
  * ctl_queue - the queue commands: list, show, delete, hold, release,
- * flush, and the counts "heraldctl status" prints. list, delete, hold,
- * release and flush take queue ids or a selection (--all, --sender,
- * --domain: see struct ctl_queue_sel), which is made here from the
- * files and then asked of qmgr one message at a time.
+ * flush, requeue, and the counts "heraldctl status" prints. list,
+ * delete, hold, release, flush and requeue take queue ids or a selection
+ * (--all, --sender, --domain: see struct ctl_queue_sel), which is made
+ * here from the files and then asked of qmgr one message at a time.
  *
  * list, show and the counts read the spool directly (qfile_read), so
- * they work while herald is stopped. delete and flush go through qmgr,
- * which owns the queue while it runs:
+ * they work while herald is stopped. delete, hold, release, flush and
+ * requeue go through qmgr, which owns the queue while it runs:
  *
- *   heraldctl -> qmgr (<spool>/private/qmgr), one request per connection:
+ *   heraldctl -> qmgr (<spool>/private/qmgr), one request per connection,
+ *   CTL_QUEUE_TIMEOUT_MS for the reply:
  *     {request=delete, queue_id=QID} -> {status=ok} or
  *         {status=fail, reason=TEXT}
  *     {request=hold, queue_id=QID} / {request=release, queue_id=QID}
  *         -> {status=ok} or {status=fail, reason=TEXT}
  *     {request=flush} -> {status=ok, count=N}
  *     {request=flush, queue_id=QID} -> {status=ok} or
- *         {status=fail, reason=TEXT}
+ *         {status=fail, reason=TEXT}; the message's dead destinations
+ *         are tried again too
+ *     {request=requeue, queue_id=QID} -> {status=ok, state=now|after|
+ *         held} or {status=fail, reason=TEXT}: routed anew from the
+ *         directory and configuration and tried at once ("after": when
+ *         the delivery under way returns; "held": on hold, stays so);
+ *         qmgr/qmgr_requeue.c says what that undoes
  *
- * When nobody listens at private/qmgr, delete, hold and release work on
- * the files themselves (nothing else can be working on them); flush
+ * When nobody listens at private/qmgr, delete, hold, release, the flush
+ * of named or selected messages and requeue work on the files themselves
+ * (nothing else can be working on them, and qmgr keeps no routing or
+ * dead destination across a restart); the flush of the whole queue
  * needs a running qmgr.
  */
 #include <dirent.h>
@@ -836,13 +845,44 @@ ctl_queue_flush_file(const char *qid)
 	return ret;
 }
 
+/* ctl_queue_requeue_file - requeue without qmgr: a deferred file due
+ * now, one in incoming/ or active/ is taken first when qmgr starts and
+ * routed then; 2 when it is on hold (it stays) */
+static int
+ctl_queue_requeue_file(const char *qid)
+{
+	static const char *const waiting[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    NULL};
+	struct buf path = BUF_INIT;
+	struct stat st;
+	int r;
+
+	if ((r = ctl_queue_flush_file(qid)) != 0)
+		return r;
+	for (int i = 0; waiting[i] != NULL && r == 0; i++) {
+		spool_path(&path, var_spool_directory, waiting[i], qid);
+		if (lstat(buf_cstr(&path), &st) == 0 && S_ISREG(st.st_mode))
+			r = 1;
+	}
+	spool_path(&path, var_spool_directory, SPOOL_HOLD, qid);
+	if (r == 0 && lstat(buf_cstr(&path), &st) == 0 &&
+	    S_ISREG(st.st_mode))
+		r = 2;
+	buf_free(&path);
+	return r;
+}
+
 /* one request about one message */
 struct ctl_queue_op {
 	const char *request;		/* to qmgr */
-	int (*offline)(const char *);	/* on the files: 1, 0 none, -1 */
+	int (*offline)(const char *);	/* on the files: 1, 0 none, -1;
+					   2: held, and it stays so */
 	const char *done;		/* printed after "QID: " */
 	const char *missing;		/* "no such message ..." */
 	const char *const *folders;	/* where a selection looks */
+	const char *held;		/* instead of done: qmgr said
+					   state=held (or offline 2) */
+	const char *after;		/* ... state=after */
 };
 
 /*
@@ -852,6 +892,7 @@ struct ctl_queue_op {
 static int
 ctl_queue_one(const struct ctl_queue_op *op, const char *qid)
 {
+	const char *done = op->done;
 	struct buf why = BUF_INIT;
 	struct ipc_msg req, reply;
 	int r, rc = CTL_EXIT_FAIL;
@@ -869,20 +910,29 @@ ctl_queue_one(const struct ctl_queue_op *op, const char *qid)
 			ctl_error("%s: no such message %s", qid, op->missing);
 		else if (r > 0)
 			rc = CTL_EXIT_OK;
+		if (r == 2 && op->held != NULL)
+			done = op->held;
 	} else if (r < 0) {
 		ctl_error("%s: qmgr: %s", qid, buf_cstr(&why));
 	} else {
 		const char *st = ipc_get_str(&reply, IPC_STATUS);
 		const char *reason = ipc_get_str(&reply, IPC_REASON);
+		const char *state = ipc_get_str(&reply, IPC_STATE);
 
 		if (st != NULL && strcmp(st, "ok") == 0)
 			rc = CTL_EXIT_OK;
 		else
 			ctl_error("%s: %s", qid, reason ? reason :
 			    "qmgr refused");
+		if (state != NULL && strcmp(state, "held") == 0 &&
+		    op->held != NULL)
+			done = op->held;
+		else if (state != NULL && strcmp(state, "after") == 0 &&
+		    op->after != NULL)
+			done = op->after;
 	}
 	if (rc == CTL_EXIT_OK)
-		printf("%s: %s\n", qid, op->done);
+		printf("%s: %s\n", qid, done);
 	ipc_msg_free(&req);
 	ipc_msg_free(&reply);
 	buf_free(&why);
@@ -975,7 +1025,7 @@ ctl_queue_delete(struct ctl *ctl, const struct ctl_args *a)
 	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
 	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
 	static const struct ctl_queue_op op = {"delete", ctl_queue_unlink,
-	    "deleted", "in the queue", folders};
+	    "deleted", "in the queue", folders, NULL, NULL};
 
 	return ctl_queue_run(&op, a);
 }
@@ -987,7 +1037,7 @@ ctl_queue_hold(struct ctl *ctl, const struct ctl_args *a)
 	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
 	    SPOOL_DEFERRED, NULL};
 	static const struct ctl_queue_op op = {"hold", ctl_queue_hold_file,
-	    "held", "in the queue", folders};
+	    "held", "in the queue", folders, NULL, NULL};
 
 	return ctl_queue_run(&op, a);
 }
@@ -998,7 +1048,22 @@ ctl_queue_release(struct ctl *ctl, const struct ctl_args *a)
 {
 	static const char *const folders[] = {SPOOL_HOLD, NULL};
 	static const struct ctl_queue_op op = {"release",
-	    ctl_queue_release_file, "released", "on hold", folders};
+	    ctl_queue_release_file, "released", "on hold", folders, NULL,
+	    NULL};
+
+	return ctl_queue_run(&op, a);
+}
+
+/* ctl_queue_requeue - route messages anew and try them now */
+int
+ctl_queue_requeue(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const folders[] = {SPOOL_INCOMING, SPOOL_ACTIVE,
+	    SPOOL_DEFERRED, SPOOL_HOLD, NULL};
+	static const struct ctl_queue_op op = {"requeue",
+	    ctl_queue_requeue_file, "requeued", "in the queue", folders,
+	    "on hold, stays held (routed anew when released)",
+	    "requeued; tried again when the delivery under way returns"};
 
 	return ctl_queue_run(&op, a);
 }
@@ -1049,7 +1114,7 @@ ctl_queue_flush(struct ctl *ctl, const struct ctl_args *a)
 {
 	static const char *const folders[] = {SPOOL_DEFERRED, NULL};
 	static const struct ctl_queue_op op = {"flush", ctl_queue_flush_file,
-	    "scheduled for delivery", "deferred", folders};
+	    "scheduled for delivery", "deferred", folders, NULL, NULL};
 
 	/* every one (also --all): qmgr's one request */
 	if (a->npos == 0 && !ctl_args_has(a, "sender") &&

@@ -10,7 +10,8 @@
  *	alias, transport and tls-policy commands edit the LMDB directory
  *	directly (heraldctl is its only writer; services see changes at
  *	their next lookup). Queue: list
- *	and show read the spool; delete and flush ask qmgr. Mailbox: list,
+ *	and show read the spool; delete, hold, release, flush and requeue
+ *	ask qmgr, or change the files when it does not run. Mailbox: list,
  *	status, reindex, create and delete work on a user's mail store as
  *	vmail_user (ctl_mailbox.c). Auth: lockouts and unlock read and
  *	change authd's failure throttling state (ctl_auth.c). DNS:
@@ -183,8 +184,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    CTL_CONF_WRITES},
 	{"queue", "flush", "[QID... | SELECTION]", "retry deferred messages "
 	    "now: every one (and every dead remote domain), or those named "
-	    "or selected", 0, CTL_ARGS_MAX,
+	    "or selected (and their dead remote domains)", 0, CTL_ARGS_MAX,
 	    ctl_opts_qsel, ctl_queue_flush, CTL_CONF_WRITES},
+	{"queue", "requeue", "QID... | SELECTION", "route messages anew from "
+	    "the current domains, transports, TLS policies and relayhost "
+	    "and try their pending recipients now, their dead remote "
+	    "domains too (as postsuper -r); delivered and bounced "
+	    "recipients, arrival time and delay warnings stay; held "
+	    "messages stay held", 0, CTL_ARGS_MAX, ctl_opts_qsel,
+	    ctl_queue_requeue, CTL_CONF_WRITES},
 	{"auth", "lockouts", "", "client addresses and accounts locked out "
 	    "after failed logins, with when each lockout ends", 0, 0, NULL,
 	    ctl_auth_lockouts, CTL_CONF_READS},

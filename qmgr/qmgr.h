@@ -17,14 +17,16 @@
  *     <spool>/private/local, each carrying up to var_local_batch_size
  *     requests, and up to var_remote_processes to <spool>/private/remote,
  *     each carrying one request at a time;
- *   - client connections on the "qmgr" listener (triggers, delete, flush).
+ *   - client connections on the "qmgr" listener (triggers, operator
+ *     requests: delete, hold, flush, requeue ...).
  *
  * Files: qmgr.c (main, service callbacks), qmgr_scan.c (queue scans,
  * active set, run queue), qmgr_message.c (open, route, finish a message,
  * backoff), qmgr_deliver.c (agent pool and the delivery protocol),
  * qmgr_bounce.c (RFC 3464 delivery status notifications), qmgr_ctl.c
  * (the "qmgr" listener's protocol), qmgr_dest.c (per-destination
- * concurrency of remote delivery, dead destinations).
+ * concurrency of remote delivery, dead destinations), qmgr_hold.c and
+ * qmgr_requeue.c (operator hold, release and requeue).
  */
 #ifndef QMGR_QMGR_H
 #define QMGR_QMGR_H
@@ -86,6 +88,8 @@ struct qmgr_msg {
 	bool open;		/* fd and qf valid, counted in nopen */
 	bool deleted;		/* deleted while a request is out */
 	bool held;		/* put on hold while a request is out */
+	bool requeue;		/* requeued while a request was out: due
+				   again at once when it finishes */
 	int fd;			/* active/QID, O_RDONLY, or -1 */
 	struct qfile *qf;	/* parsed envelope while open */
 	struct qmgr_result *res;	/* one per qf->rcpt while open */
@@ -211,7 +215,8 @@ void qmgr_scan_all(struct qmgr *q, time_t now);
 /* qmgr_flush - make every deferred message due now and every dead
  * destination alive; count to *n_r */
 int qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why);
-/* qmgr_flush_one - the deferred message qid due now; 1, 0 if it is not
+/* qmgr_flush_one - the deferred message qid due now and the dead
+ * destinations of its pending recipients alive; 1, 0 if it is not
  * deferred, -1 with why */
 int qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why);
 /* qmgr_scan_start - periodic scans on the loop */
@@ -249,6 +254,27 @@ int qmgr_hold(struct qmgr *q, const char *qid, struct buf *why);
 /* qmgr_release - move hold/qid to incoming/ and activate it; 0, or -1
  * with why */
 int qmgr_release(struct qmgr *q, const char *qid, struct buf *why);
+
+/* qmgr_requeue.c */
+/* what a requeue did with a message */
+enum qmgr_requeue_state {
+	QMGR_REQUEUE_NOW,	/* tried at once, routed from scratch */
+	QMGR_REQUEUE_AFTER,	/* a delivery is out: when it returns */
+	QMGR_REQUEUE_HELD,	/* on hold: stays there */
+};
+/* qmgr_requeue_revive - every dead destination of qf's pending
+ * recipients alive again; how many were dead */
+size_t qmgr_requeue_revive(struct qmgr *q, const struct qfile *qf,
+    const char *why);
+/* qmgr_requeue_revive_file - the same for the file folder/qid (one that
+ * cannot be read revives nothing) */
+size_t qmgr_requeue_revive_file(struct qmgr *q, const char *folder,
+    const char *qid, const char *why);
+/* qmgr_requeue - operator requeue of qid (heraldctl queue requeue): its
+ * destinations alive, its pending recipients tried at once and routed
+ * anew, what it did to *state_r; -1 with why ("no such message") */
+int qmgr_requeue(struct qmgr *q, const char *qid,
+    enum qmgr_requeue_state *state_r, struct buf *why);
 
 /* qmgr_deliver.c */
 /* qmgr_deliver_submit - queue a request for msg's recipients idx[] to
@@ -349,6 +375,10 @@ bool qmgr_dest_failure(struct qmgr *q, const char *domain, const char *dsn,
     const char *reason, time_t now);
 /* qmgr_dest_revive_all - every dead domain alive again; how many */
 size_t qmgr_dest_revive_all(struct qmgr *q);
+/* qmgr_dest_revive_one - domain alive again if it is dead (an operator
+ * flush or requeue of a message to it, why in the log); true if it was */
+bool qmgr_dest_revive_one(struct qmgr *q, const char *domain,
+    const char *why);
 /* qmgr_dest_prune - forget the alive domains with nothing out */
 void qmgr_dest_prune(struct qmgr *q, time_t now);
 /* qmgr_dest_list - up to max domains that are dead, busy or off their

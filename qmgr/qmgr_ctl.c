@@ -13,6 +13,11 @@
  *   {request=flush}                   {status=ok, count=N}: every deferred
  *                                     message is due now, every dead
  *                                     destination is tried again
+ *   {request=flush, queue_id=QID}     {status=ok} or {status=fail,
+ *                                     reason=TEXT}: the deferred message
+ *                                     is due now, and the dead
+ *                                     destinations of its pending
+ *                                     recipients are tried again
  *   {request=destinations}            {status=ok} then per remote domain
  *                                     that is dead, busy or off its
  *                                     initial concurrency (at most
@@ -22,6 +27,14 @@
  *                                     reason=TEXT]}
  *   {request=hold, queue_id=QID}      {status=ok} or {status=fail,
  *   {request=release, queue_id=QID}    reason=TEXT}: qmgr_hold.c
+ *   {request=requeue, queue_id=QID}   {status=ok, state=now|after|held}
+ *                                     or {status=fail, reason=TEXT}: its
+ *                                     dead destinations alive, its
+ *                                     pending recipients routed anew
+ *                                     and tried at once ("after": when
+ *                                     the delivery out returns; "held":
+ *                                     on hold, it stays so), see
+ *                                     qmgr_requeue.c
  * Input is read into a buffer of at most QMGR_CLIENT_INPUT bytes; a frame
  * that does not fit, a malformed frame, or attributes that do not belong
  * to the request are a protocol error: warn and drop the connection.
@@ -158,6 +171,23 @@ qmgr_ctl_request(struct qmgr *q, const struct ipc_msg *req,
 		ipc_put_str(reply, IPC_STATUS, r == 0 ? "ok" : "fail");
 		if (r < 0)
 			ipc_put_str(reply, IPC_REASON, buf_cstr(&err));
+		buf_free(&err);
+		return 0;
+	}
+	if (strcmp(what, "requeue") == 0) {
+		static const char *const state[] = {"now", "after", "held"};
+		enum qmgr_requeue_state st;
+		struct buf err = BUF_INIT;
+
+		if ((qid = qmgr_ctl_queue_id(req, why)) == NULL)
+			return -1;
+		if (qmgr_requeue(q, qid, &st, &err) == 0) {
+			ipc_put_str(reply, IPC_STATUS, "ok");
+			ipc_put_str(reply, IPC_STATE, state[st]);
+		} else {
+			ipc_put_str(reply, IPC_STATUS, "fail");
+			ipc_put_str(reply, IPC_REASON, buf_cstr(&err));
+		}
 		buf_free(&err);
 		return 0;
 	}

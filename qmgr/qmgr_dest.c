@@ -19,7 +19,8 @@
  *     failed with no success between, the domain is dead: its queued
  *     requests, and new ones, are deferred without a connection
  *     ("delivery temporarily suspended: <the last failure>") for
- *     minimal_backoff_time, or until heraldctl queue flush. A success
+ *     minimal_backoff_time, or until heraldctl queue flush (of the whole
+ *     queue, or of a message to the domain) or queue requeue. A success
  *     clears the count. A domain that comes back from dead starts at the
  *     requests still out, or at the initial concurrency, and keeps its
  *     failed cohorts: one more connection failure makes it dead again.
@@ -288,6 +289,20 @@ qmgr_dest_revive_all(struct qmgr *q)
 				n++;
 			}
 	return n;
+}
+
+/* qmgr_dest_revive_one - an operator flush or requeue of a message to
+ * domain: alive again if it was dead (true then) */
+bool
+qmgr_dest_revive_one(struct qmgr *q, const char *domain, const char *why)
+{
+	struct qmgr_dest *d;
+
+	if (q->ndead == 0 || (d = qmgr_dest_find(q, domain)) == NULL ||
+	    d->dead_until == 0)
+		return false;
+	qmgr_dest_revive(q, d, qmgr_deliver_busy(q, d->domain), why);
+	return true;
 }
 
 /* qmgr_dest_prune - drop the domains with nothing out that are alive

@@ -1063,6 +1063,55 @@ test_hold_in_flight(void)
 	done(q);
 }
 
+static long long
+requeue_now(struct evloop *loop, void *ctx)
+{
+	enum qmgr_requeue_state st;
+	struct buf why = BUF_INIT;
+
+	if (qmgr_requeue(&qmgr, ctx, &st, &why) != 0 ||
+	    st != QMGR_REQUEUE_AFTER)
+		fprintf(stderr, "  requeue failed: %s\n", buf_cstr(&why));
+	/* the server comes back: the hung agent's connection breaks */
+	agent_kill(&agent_pid, agent_sock);
+	agent_start(AGENT_DELIVER);
+	buf_free(&why);
+	return -1;
+}
+
+/* a requeue while a delivery is out: when it returns (deferred), the
+ * message is due at once, not after the backoff, and delivered */
+static void
+test_requeue_in_flight(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+	struct timespec t0, t1;
+	double secs;
+
+	agent_start(AGENT_HANG);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	(void)evloop_add_timer(q->loop, 200, requeue_now, qid);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	/*
+	 * run() stops when the active set is empty, which it is for a
+	 * moment between the deferral and the due scan: run again until
+	 * the queue is empty, or as long as the agent failure alone would
+	 * make it wait (QMGR_INFRA_MIN_DELAY, 2 s) was nearly over
+	 */
+	do {
+		(void)run(q, 500);
+		(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (count_files(SPOOL_ACTIVE) + count_files(SPOOL_DEFERRED) > 0 &&
+	    secs < QMGR_INFRA_MIN_DELAY - 0.3);
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	done(q);
+}
+
 /* jobs_on - the requests outstanding on each agent, as "n,m,..." */
 static const char *
 jobs_on(struct qmgr *q)
@@ -1384,6 +1433,7 @@ static const struct test_case cases[] = {
 	{"250 recipients in several requests", test_many_recipients},
 	{"delete during delivery", test_delete_in_flight},
 	{"hold during delivery", test_hold_in_flight},
+	{"requeue during delivery: due at once", test_requeue_in_flight},
 	{"jobs packed onto one agent until it is full", test_jobs_packed},
 	{"a busy remote agent does not hold up local delivery",
 	    test_remote_busy_local_flows},

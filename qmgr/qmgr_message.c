@@ -769,8 +769,9 @@ qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 		qmgr_message_close(q, msg);
 		qmgr_message_remove(q, msg->qid, "");
 	} else {
-		/* not attempted at all (stopping): due again right away */
-		long long delay = attempted ?
+		/* not attempted at all (stopping), or requeued meanwhile:
+		 * due again right away */
+		long long delay = attempted && !msg->requeue ?
 		    qmgr_backoff(now, qf->arrival, infra_only) : 0;
 
 		qmgr_message_defer(q, msg, now, delay);

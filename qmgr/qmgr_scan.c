@@ -421,8 +421,8 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 	return 0;
 }
 
-/* qmgr_flush_one - the deferred message qid due now; 0 if it is not
- * deferred, 1 if it is, -1 with why */
+/* qmgr_flush_one - the deferred message qid due now, and its dead
+ * destinations alive; 0 if it is not deferred, 1 if it is, -1 with why */
 int
 qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
 {
@@ -443,6 +443,17 @@ qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
 	}
 	buf_free(&path);
 	if (rc == 1) {
+		struct buf how = BUF_INIT;
+
+		/*
+		 * The operator says: try this one now. A dead destination of
+		 * its would defer it again without a connection, so it is
+		 * alive again, as a flush of the whole queue makes them all.
+		 */
+		buf_printf(&how, "queue flush of %s", qid);
+		(void)qmgr_requeue_revive_file(q, SPOOL_DEFERRED, qid,
+		    buf_cstr(&how));
+		buf_free(&how);
 		msg_info("%s: flush: due now", qid);
 		qmgr_scan_due(q, 1);
 	}

@@ -20,6 +20,7 @@
 #include "base/test.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
+#include "mail/qfile.h"
 #include "mail/qid.h"
 #include "mail/spool.h"
 #include "qmgr.h"
@@ -539,8 +540,140 @@ test_ctl(void)
 		buf_free(&path);
 	}
 	/* a request this qmgr does not know */
-	T_EQ_INT(ctl(q, &out, "requeue", a, NULL), 0);
+	T_EQ_INT(ctl(q, &out, "frobnicate", a, NULL), 0);
 	T_EQ_STR(out.data, "status=fail;reason=unknown request;");
+	buf_free(&out);
+}
+
+/* put_msg - a queue file folder/qid to rcpt (pending) and to
+ * done@done.test (delivered), with mtime (0: now) */
+static void
+put_msg(const char *folder, const char *qid, const char *rcpt, time_t mtime)
+{
+	static const char body[] = "Subject: x\r\n\r\nbody\r\n";
+	struct buf why = BUF_INIT, src = BUF_INIT, dst = BUF_INIT;
+	struct qfile_writer *w;
+	struct qfile *qf;
+	struct timespec ts[2];
+	int fd;
+
+	if (qfile_writer_new(spool, &w, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_start(w, time(NULL) - 7200, "s@remote.test");
+	qfile_writer_rcpt(w, rcpt, "", "");
+	qfile_writer_rcpt(w, "done@done.test", "", "");
+	qfile_writer_begin_body(w);
+	qfile_writer_body(w, body, strlen(body));
+	if (qfile_writer_finish(w, &why) < 0 ||
+	    qfile_writer_sync(w, &why) < 0 ||
+	    qfile_writer_link(w, qid, &why) < 0) {
+		fprintf(stderr, "writer: %s\n", why.data);
+		exit(1);
+	}
+	qfile_writer_free(&w);
+	spool_path(&src, spool, SPOOL_INCOMING, qid);
+	if ((fd = open(src.data, O_RDWR)) < 0 || qfile_read(fd, &qf,
+	    &why) < 0 || qfile_set_status(qf, 1, QFILE_DELIVERED, &why) < 0) {
+		fprintf(stderr, "status: %s\n", why.data);
+		exit(1);
+	}
+	qfile_free(&qf);
+	if (mtime != 0) {
+		ts[0].tv_sec = ts[1].tv_sec = mtime;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		(void)futimens(fd, ts);
+	}
+	close(fd);
+	spool_path(&dst, spool, folder, qid);
+	if (strcmp(folder, SPOOL_INCOMING) != 0 &&
+	    rename(src.data, dst.data) < 0) {
+		perror(dst.data);
+		exit(1);
+	}
+	buf_free(&why);
+	buf_free(&src);
+	buf_free(&dst);
+}
+
+/* mtime_of - the mtime of folder/qid, or 0 */
+static time_t
+mtime_of(const char *folder, const char *qid)
+{
+	struct buf path = BUF_INIT;
+	struct stat st;
+	time_t t = 0;
+
+	spool_path(&path, spool, folder, qid);
+	if (stat(path.data, &st) == 0)
+		t = st.st_mtime;
+	buf_free(&path);
+	return t;
+}
+
+/* requeue: a deferred message due now, its pending recipients' dead
+ * domains alive (not those of recipients done, nor others); a held one
+ * stays held; one in incoming/ taken at once; the flush of one message
+ * revives its domains as well */
+static void
+test_requeue(void)
+{
+	static const char *const dead[] = {"down.test", "done.test",
+	    "held.test", "new.test", "flushed.test", "other.test", NULL};
+	struct qmgr *q = fresh();
+	struct buf out = BUF_INIT;
+	char a[QID_SIZE], b[QID_SIZE], c[QID_SIZE], e[QID_SIZE], f[QID_SIZE];
+	time_t now = time(NULL);
+
+	cfg_defaults(params_table);
+	var_initial_destination_concurrency = 1;
+	for (int i = 0; dead[i] != NULL; i++)
+		T_ASSERT(qmgr_dest_failure(q, dead[i], "4.4.1", "refused",
+		    now));
+	qid_new(a);
+	qid_new(b);
+	qid_new(c);
+	qid_new(e);
+	qid_new(f);
+	put_msg(SPOOL_DEFERRED, a, "x@Down.Test", now + 999);
+	put_msg(SPOOL_HOLD, b, "y@held.test", 0);
+	put_msg(SPOOL_INCOMING, c, "z@new.test", 0);
+	put_msg(SPOOL_DEFERRED, f, "w@flushed.test", now + 999);
+	/* deferred: due now, its domain alive; the delivered recipient's
+	 * domain and others stay dead, the file is not rewritten */
+	T_EQ_INT(ctl(q, &out, "requeue", a, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;state=now;");
+	T_ASSERT(mtime_of(SPOOL_DEFERRED, a) <= time(NULL));
+	T_ASSERT(qmgr_dest_dead(q, "down.test", now) == NULL);
+	T_ASSERT(qmgr_dest_dead(q, "done.test", now) != NULL);
+	T_ASSERT(qmgr_dest_dead(q, "other.test", now) != NULL);
+	/* on hold: stays there, and its domain stays dead */
+	T_EQ_INT(ctl(q, &out, "requeue", b, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;state=held;");
+	T_ASSERT(there(SPOOL_HOLD, b));
+	T_ASSERT(qmgr_dest_dead(q, "held.test", now) != NULL);
+	/* incoming: taken at once; then waiting in the active set */
+	T_EQ_INT(ctl(q, &out, "requeue", c, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;state=now;");
+	T_ASSERT(qmgr_msg_find(q, c) != NULL && there(SPOOL_ACTIVE, c));
+	T_ASSERT(qmgr_dest_dead(q, "new.test", now) == NULL);
+	T_EQ_INT(ctl(q, &out, "requeue", c, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;state=now;");
+	/* unknown; malformed */
+	T_EQ_INT(ctl(q, &out, "requeue", e, NULL), 0);
+	T_EQ_STR(out.data, "status=fail;reason=no such message;");
+	T_EQ_INT(ctl(q, &out, "requeue", "bad/qid", NULL), -1);
+	T_EQ_INT(ctl(q, &out, "requeue", NULL, NULL), -1);
+	T_EQ_INT(ctl(q, &out, "requeue", a, "extra"), -1);
+	/* the flush of one message brings its dead domain back too */
+	T_EQ_INT(ctl(q, &out, "flush", f, NULL), 0);
+	T_EQ_STR(out.data, "status=ok;");
+	T_ASSERT(qmgr_dest_dead(q, "flushed.test", now) == NULL);
+	T_ASSERT(qmgr_dest_dead(q, "other.test", now) != NULL);
+	forget_all(q);
+	qmgr_dest_free_all(q);
+	cfg_defaults(params_table);
 	buf_free(&out);
 }
 
@@ -622,6 +755,7 @@ static const struct test_case cases[] = {
 	    test_dest_dead_and_back},
 	{"destinations: what heraldctl status shows", test_dest_list},
 	{"hold and release", test_hold_release},
+	{"requeue, and the flush of one message", test_requeue},
 	{"scan incoming: qids, junk, stale dot-files", test_scan_incoming},
 	{"triggers", test_trigger},
 	{"scan deferred: due files only", test_scan_deferred},
