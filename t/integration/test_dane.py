@@ -35,7 +35,10 @@ run one case each of the tables DELIVERED and DEFERRED; the tests after
 them change a setting or a table and check with the same helpers.
 """
 import hashlib
+import json
+import os
 import re
+import smtplib
 import ssl
 import subprocess
 
@@ -183,8 +186,9 @@ def send(a, token, rcpt):
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
+def net(tmp_path_factory, pki):
     folder = tmp_path_factory.mktemp("dane")
+    a_pki = pki	# conftest's: A's submission certificate
     pki = make_pki(folder / "pki")
     ee = spki_sha256(pki["leaf"])
     ta = cert_sha256(pki["ca_cert"])
@@ -222,7 +226,9 @@ def net(tmp_path_factory):
             a_env={"SSL_CERT_FILE": str(pki["ca_cert"])},
             dns_trust_anchor_file=str(knot.anchor_file),
             smtp_tls_security_level="dane",
-            smtp_connection_cache_time_limit="0") as net:
+            smtp_connection_cache_time_limit="0",
+            # alice submits on 587 and a.test's mail is DKIM-signed
+            pki=a_pki, submission=True, dkim_directory="dkim") as net:
         yield net
 
 
@@ -446,3 +452,48 @@ def test_dane_for_a_bracketed_next_hop(net, token):
             a.ctl("transport", "del", d)
             a.ctl("tls-policy", "del", d)
         set_level(a, "dane")
+
+
+DKIM_CHECK = H.HERALD_BIN.parent / "t" / "dkim_check"
+
+
+def test_alice_submits_to_another_company(net, token):
+    """The whole path of issue 15's first check: alice@a.test logs in on
+    A's submission port (587: STARTTLS, then AUTH PLAIN), A signs the
+    message with a.test's Ed25519 and RSA keys, finds the MX of
+    ee.herald.test in DNSSEC-signed DNS, verifies B's certificate by its
+    TLSA record (DANE-EE) and relays; bob's copy at B arrived over TLS
+    (B's Received: says ESMTPS) and both signatures verify against the
+    records "heraldctl dkim show a.test" publishes (herald's verifier,
+    t/dkim_check), and fail when the body changes."""
+    if not os.access(DKIM_CHECK, os.X_OK):
+        pytest.skip("%s not built" % DKIM_CHECK)
+    a, b = net["a"], net["b"]
+    a.ctl_ok("dkim", "keygen", "a.test", "--selector", "s1")
+    since = a.log_size()
+    rcpt = "bob@ee.herald.test"
+    msg = ("From: Alice <alice@a.test>\r\nTo: <%s>\r\nSubject: from a.test "
+           "%s\r\n\r\nHello from a.test, %s.\r\n" % (rcpt, token, token))
+    with smtplib.SMTP("127.0.0.1", a.submission_port,
+                      local_hostname="client.a.test", timeout=30) as s:
+        s.starttls(context=a.tls_context())
+        s.login("alice@a.test", "secret-password")
+        s.sendmail("alice@a.test", [rcpt], msg)
+    data = b.wait_messages(token, "bob", domain="ee.herald.test")[0]
+    a.wait_log(tls_line("mx.ee.herald.test", DANE_EE), since=since)
+    qid_for(a, rcpt, since, "sent")
+    head = data.split(b"\n\n", 1)[0]
+    assert re.search(rb"Received: from mx\.a\.test [^\n]*(\n\s[^\n]*)*"
+                     rb"with ESMTPS", head), head
+    r = a.ctl("dkim", "show", "a.test", json_out=True)
+    assert r.returncode == 0, r.stderr
+    records = ["%s=%s" % (x["name"], x["value"]) for x in json.loads(r.stdout)]
+
+    def check(blob):
+        p = subprocess.run([str(DKIM_CHECK)] + records, input=blob,
+                           capture_output=True, timeout=30)
+        return p.returncode, [x.split()[0] for x in
+                              p.stdout.decode().splitlines()]
+    assert check(data) == (0, ["pass", "pass"]), check(data)
+    assert check(data.replace(b"Hello from", b"Hello frum"))[1] == \
+        ["fail", "fail"]
