@@ -516,9 +516,18 @@ maildir_usage_write(const char *path, const char *file, long long bytes,
 
 	len = snprintf(line, sizeof(line), "%lld 0 %lld\n", bytes,
 	    (long long)time(NULL));
-	tmp = xasprintf("%s.XXXXXX", file);
+	/* one fixed name: only the holder of maildir_usage_lock writes, and
+	 * what a writer killed before its rename left is removed here, not
+	 * left behind under a new random name each time */
+	tmp = xasprintf("%s" MAILDIR_USAGE_NEW, file);
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		msg_warn("%s: cannot remove %s: %m", path, tmp);
+		x_free(&tmp);
+		return;
+	}
 	/* O_APPEND: writers add to it once it has the name */
-	if ((fd = mkostemp(tmp, O_CLOEXEC | O_APPEND)) < 0) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_APPEND | O_CLOEXEC, 0600)) < 0) {
 		if (errno != ENOENT)
 			msg_warn("%s: cannot write its usage file: %m", path);
 		x_free(&tmp);

@@ -71,6 +71,8 @@ void maildir_batch_free(struct maildir_batch **b);
 int maildir_usage(const char *path, long long *bytes_r, struct buf *why);
 /* the usage file of a Maildir (maildir.c), and when it is counted anew */
 #define MAILDIR_USAGE_FILE "herald-usage"
+/* the next usage file, written beside it and renamed into place */
+#define MAILDIR_USAGE_NEW ".new"
 #define MAILDIR_USAGE_MAX 5120		/* bytes */
 #define MAILDIR_USAGE_AGE (15 * 60)	/* seconds since its count */
 #define MAILDIR_USAGE_TRIES 3		/* walks while lines come */
