@@ -1,10 +1,12 @@
 """
 An IMAP op on the selected folder accounts for its own changes (issue
-14): STORE, EXPUNGE, MOVE and COPY (UID too) check the view's stamp
-before they run and, when nothing but the op changed the folder, put
-their changes into the session's view instead of syncing (readdir of
-new/ and cur/) and listing the whole folder. What every test here holds
-to:
+14): STORE, EXPUNGE, MOVE and COPY (UID too), FETCH's implicit \\Seen and
+APPEND into the selected folder check the view's stamp before they run
+and, when nothing but the op changed the folder (one rule, also for ops
+that move files out of new/ or add UIDs), put their changes into the
+session's view instead of syncing (readdir of new/ and cur/) and listing
+the whole folder. STORE and APPEND with \\Recent get BAD. What every
+test here holds to:
 
 - after such an op on a 20,000-message INBOX neither it nor the NOOP
   right after it reads the folder's directories (inotify IN_OPEN on
@@ -519,7 +521,9 @@ def test_fetch_seen_append_copy_move_patch_the_view(imap):
 def test_append_to_selected_is_recent_without_a_sync(imap):
     """An IMAP4rev1 session that APPENDs into its selected folder is told
     EXISTS and RECENT, and the message is \\Recent for it, with no sync
-    (the own op claims \\Recent as the sync after it would)."""
+    (the own op claims \\Recent as the sync after it would); when
+    another session appended meanwhile, the folder is synced and both
+    messages are told."""
     imap.add_user("gina@example.test", "pw-gina")
     home = home_of(imap, "gina@example.test")
     fill_new(home, 20, "5")
@@ -537,6 +541,20 @@ def test_append_to_selected_is_recent_without_a_sync(imap):
         assert reads.take() == 0, "APPEND into the selected folder synced"
         r = ok(c, "f", "FETCH 21 (FLAGS)")
         assert untagged(r) == [b"* 21 FETCH (FLAGS (\\Recent))"], r
+        # another session's APPEND before this one's: not its own
+        # change, so the folder is synced and both are told
+        d = session(imap, "gina@example.test", "pw-gina")
+        try:
+            d.send(b"b APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+            assert d.until_tagged("b", 60)[-1].startswith(b"b OK ")
+        finally:
+            d.close()
+        reads.take()
+        c.send(b"g APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+        r = c.until_tagged("g", 60)
+        assert r[-1].startswith(b"g OK [APPENDUID "), r
+        assert untagged(r) == [b"* 23 EXISTS", b"* 23 RECENT"], r
+        assert reads.take() >= 1, "another's APPEND was not synced"
     finally:
         c.close()
         reads.close()
