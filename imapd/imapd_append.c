@@ -390,6 +390,8 @@ struct append_op {
 	char *folder;
 	int fd[APPEND_MAX];	/* each spooled message's file */
 	uint32_t uids[APPEND_MAX], uidv;
+	struct mindex_msg *added;	/* into the selected folder */
+	size_t nadded;
 	int err_no;
 	long long quota;	/* bytes; 0: none */
 	char *maildir;		/* for the quota's usage */
@@ -409,6 +411,7 @@ append_op_free(struct append_op *o)
 			(void)close(o->fd[i]);
 	}
 	free(o->msgs);
+	free(o->added);
 	free(o->folder);
 	free(o->maildir);
 	buf_free(&o->why);
@@ -450,23 +453,40 @@ append_job(struct imapd_sel_op *op, struct mindex *ix)
 		if (a->mem != NULL)
 			rc = mindex_append_mem(ix, o->folder, a->mem, a->len,
 			    a->flags, (const char *const *)a->kw, a->nkw,
-			    a->date, &o->uids[i], &o->uidv, &o->why);
+			    a->date, &o->uids[i], &o->uidv, &op->done,
+			    &o->why);
 		else
 			rc = mindex_append(ix, o->folder, o->fd[i],
 			    (off_t)a->len, a->flags,
 			    (const char *const *)a->kw, a->nkw, a->date,
-			    &o->uids[i], &o->uidv, &o->why);
+			    &o->uids[i], &o->uidv, &op->done, &o->why);
 		if (rc < 0) {
 			o->err_no = errno;
 			op->result = -1;
 			if (i > 0 && mindex_expunge(ix, o->folder, o->uids,
-			    (size_t)i, NULL, &undo) < 0)
+			    (size_t)i, NULL, NULL, &undo) < 0)
 				msg_warn("APPEND undo in %s: %s", o->folder,
 				    buf_cstr(&undo));
 			break;
 		}
 	}
 	buf_free(&undo);
+	/* into the selected folder: the messages join the view
+	 * (append_patch), their records read here */
+	if (op->result >= 0 && op->done.added > 0 && imapd_sel_added(ix,
+	    op->done.folder, o->uids, (size_t)o->n, &o->added,
+	    &o->nadded) < 0)
+		op->own = false;
+}
+
+/* append_patch - APPEND into the selected folder: the messages join the
+ * view (EXISTS, RECENT) */
+static void
+append_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct append_op *o = op->ctx;
+
+	imapd_sel_add(s, o->added, o->nadded);
 }
 
 /* append_answer - APPENDUID, or why not */
@@ -579,7 +599,9 @@ imapd_append_cmd(struct imapd_session *s, struct imap_cursor *c)
 	o->op.ctx = o;
 	o->op.run = append_job;
 	o->op.answer = append_answer;
+	o->op.patch = append_patch;
 	o->op.allow_expunge = true;
+	o->op.own = true;
 	buf_free(&name);
 	imapd_sel_run_op(s, &o->op);
 	return;

@@ -1076,6 +1076,8 @@ struct fetch_puts {
 	char *folder;
 	struct buf puts;
 	uint32_t *seen, nseen;
+	int *rc;		/* each \Seen's mindex_store result */
+	struct mindex_msg *m;	/* and its new state (rc 1) */
 	char *dir;		/* the folder's directory, for lazy */
 	struct buf lazy;	/* as in struct imapd_fetch */
 	const char *tagged;
@@ -1171,21 +1173,45 @@ fetch_puts_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct fetch_puts *o = op->ctx;
 	struct buf why = BUF_INIT;
-	int *rc;
 
 	if (o->nseen > 0) {
-		rc = xcalloc(o->nseen, sizeof(*rc));
+		o->rc = xcalloc(o->nseen, sizeof(*o->rc));
+		o->m = xcalloc(o->nseen, sizeof(*o->m));
 		if (mindex_store_uids(ix, o->folder, o->seen, o->nseen,
-		    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, rc, NULL,
-		    &why) < 0)
+		    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, o->rc, o->m,
+		    &op->done, &why) < 0) {
 			msg_warn("\\Seen of %s: %s", o->folder,
 			    buf_cstr(&why));
-		free(rc);
+			op->own = false;
+		}
 	}
 	buf_free(&why);
 	if (o->lazy.len > 0)
 		fetch_lazy_job(o);
 	fetch_cache_write(ix, o->folder, &o->puts);
+}
+
+/* fetch_seen_patch - the \Seen it stored, with their new MODSEQs, into
+ * the view (the flags are there already: fetch_build told them), and a
+ * CONDSTORE client is told the MODSEQs, as the sync would */
+static void
+fetch_seen_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct fetch_puts *o = op->ctx;
+	struct imapd_sel *sel = s->sel;
+
+	for (uint32_t j = 0; j < o->nseen; j++) {
+		long i = imapd_sel_index(sel, o->seen[j]);
+
+		if (o->rc[j] != 1 || i < 0)
+			continue;
+		imapd_sel_view_own(&sel->v);	/* copy on write */
+		sel->v.flags[i] = o->m[j].flags;
+		sel->v.kw[i] = o->m[j].keywords;
+		sel->v.modseq[i] = o->m[j].modseq;
+		if (sel->condstore)
+			imapd_sel_fetch_line(s, (uint32_t)i);
+	}
 }
 
 /* fetch_puts_answer - the tagged answer after the puts and the sync */
@@ -1201,6 +1227,8 @@ fetch_puts_answer(struct imapd_sel_op *op, struct imapd_session *s)
 	buf_free(&o->puts);
 	buf_free(&o->lazy);
 	free(o->seen);
+	free(o->rc);
+	free(o->m);
 	free(o);
 }
 
@@ -1256,8 +1284,12 @@ fetch_finish(struct imapd_session *s, struct imapd_fetch *f, bool uid,
 	o->tagged = tagged;
 	o->op.ctx = o;
 	o->op.run = fetch_puts_job;
+	o->op.patch = fetch_seen_patch;
 	o->op.answer = fetch_puts_answer;
 	o->op.allow_expunge = uid;
+	/* its \Seen are all it changes in the folder (the cache blobs are
+	 * the index's own): they go into the view without a sync */
+	o->op.own = true;
 	imapd_sel_run_op(s, &o->op);
 }
 

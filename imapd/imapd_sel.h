@@ -137,6 +137,11 @@ int imapd_sel_parse_flags(struct imap_cursor *c, bool paren,
 void imapd_sel_fetch_lines(const struct imapd_sel *sel,
     const unsigned char *map, uint32_t n, uint32_t *next,
     uint64_t changedsince, const char *items, struct buf *out, size_t max);
+/* imapd_sel_index - the view index of uid, or -1 */
+long imapd_sel_index(const struct imapd_sel *sel, uint32_t uid);
+/* imapd_sel_fetch_line - "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])"
+ * of view index i: a change told unasked */
+void imapd_sel_fetch_line(struct imapd_session *s, uint32_t i);
 /* imapd_sel_set - the view indices a sequence set (uid: a UID set)
  * names, as a bitmap of v.n bits; -1 (BAD) for a sequence number out of
  * range */
@@ -145,6 +150,17 @@ int imapd_sel_set(const struct imapd_sel *sel, const char *p, size_t n,
 /* imapd_sel_drop - an own EXPUNGE: the UIDs uids[0..n) (ascending) leave
  * the view and the client is told (EXPUNGE or VANISHED) */
 void imapd_sel_drop(struct imapd_session *s, const uint32_t *uids, size_t n);
+/* imapd_sel_add - an own APPEND or COPY: the messages m[0..n) (UIDs
+ * ascending, above the view's) join the view and the client is told
+ * (EXISTS, RECENT); UIDNEXT from the view's stamp */
+void imapd_sel_add(struct imapd_session *s, const struct mindex_msg *m,
+    size_t n);
+/* imapd_sel_added - on a job thread, for imapd_sel_add: the records of
+ * the UIDs uids[0..n) (0s skipped) of folder, which the op added, into
+ * *m_r (allocated), *n_r of them; -1 if one is missing (another change
+ * came: sync) */
+int imapd_sel_added(struct mindex *ix, const char *folder,
+    const uint32_t *uids, size_t n, struct mindex_msg **m_r, size_t *n_r);
 /* imapd_sel_update - sync the folder and tell the client what changed
  * (allow_expunge false: FETCH, STORE, SEARCH, where EXPUNGE must not be
  * sent: then nothing is told if something was expunged) */
@@ -158,14 +174,16 @@ void imapd_sel_update(struct imapd_session *s, bool allow_expunge);
  * (s is NULL when the session is gone: only free).
  *
  * An op that knows its own changes to the selected folder (own: STORE,
- * EXPUNGE, COPY, MOVE) saves the sync and the listing: the view's stamp
- * is checked before run (mindex_unchanged, lenient), run sets writes
- * (the modseqs it used in the folder; 0: it changed nothing there) or
- * clears own when it cannot tell its changes, and when nothing else
- * changed the folder meanwhile (mindex_stamp_own) before puts them into
- * the view (STORE's flags) and patch (if set) tells the rest (the
- * expunges of EXPUNGE and MOVE) instead; otherwise the folder is synced
- * and listed as for any op.
+ * EXPUNGE, COPY, MOVE, APPEND, FETCH's implicit \Seen) saves the sync
+ * and the listing: the view's stamp is checked before run
+ * (mindex_unchanged, lenient), run passes done (made for the selected
+ * folder) to the index operations, which add what they committed there
+ * (nothing: it changed nothing there), or clears own when it cannot
+ * tell its changes, and when nothing else changed the folder meanwhile
+ * (mindex_stamp_own) before puts them into the view (STORE's flags) and
+ * patch (if set) tells the rest (the expunges of EXPUNGE and MOVE, the
+ * messages APPEND and COPY added) instead; otherwise the folder is
+ * synced and listed as for any op.
  */
 struct imapd_sel_op {
 	void (*run)(struct imapd_sel_op *op, struct mindex *ix);
@@ -175,8 +193,7 @@ struct imapd_sel_op {
 	bool allow_expunge;
 	bool no_sync;		/* nothing to tell (CLOSE is silent) */
 	bool own;		/* run tells its changes (above) */
-	uint64_t writes;	/* run: modseqs it used in the folder */
-	bool left_new;		/* run: it moved a file out of new/ */
+	struct mindex_own done;	/* run: what it committed in the folder */
 	int result;		/* for run */
 	void *ctx;
 };

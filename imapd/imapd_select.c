@@ -137,7 +137,6 @@ imapd_sel_view_add(struct imapd_view *v, const struct mindex_msg *m)
 }
 
 static uint32_t imapd_sel_bsearch(const struct imapd_view *, uint32_t);
-static void imapd_sel_fetch_line(struct imapd_session *, uint32_t);
 
 /* imapd_sel_view_copy - dst (empty) gets its own copy of src */
 static void
@@ -462,7 +461,8 @@ imapd_sel_keyword_ok(const char *p, size_t n)
 }
 
 /* imapd_sel_parse_flags - a flag list after its "(" up to ")" (paren
- * false: flags up to the end of the command) */
+ * false: flags up to the end of the command); \Recent is none (STORE,
+ * APPEND: BAD, as Dovecot answers) */
 int
 imapd_sel_parse_flags(struct imap_cursor *c, bool paren, uint32_t *flags,
     char **kw, size_t *nkw, const char **why)
@@ -477,9 +477,15 @@ imapd_sel_parse_flags(struct imap_cursor *c, bool paren, uint32_t *flags,
 			for (i = 0; i < NSYSFLAGS; i++)
 				if (imap_tok_is(&t, imapd_sel_sysflags[i].name))
 					break;
-			if (i < NSYSFLAGS)
+			if (i < NSYSFLAGS) {
 				*flags |= imapd_sel_sysflags[i].bit;
-			else if (!imap_tok_is(&t, "\\Recent")) {
+			} else if (imap_tok_is(&t, "\\Recent")) {
+				/* RFC 3501's flag excludes it (the server
+				 * alone sets it, 2.3.2); RFC 9051 has none */
+				*why = "Invalid system flag \\Recent: only "
+				    "the server sets it";
+				goto fail;
+			} else {
 				*why = "Unknown system flag";
 				goto fail;
 			}
@@ -528,6 +534,15 @@ imapd_sel_bsearch(const struct imapd_view *v, uint32_t uid)
 			hi = mid;
 	}
 	return lo;
+}
+
+/* imapd_sel_index - see imapd_sel.h */
+long
+imapd_sel_index(const struct imapd_sel *sel, uint32_t uid)
+{
+	uint32_t i = imapd_sel_bsearch(&sel->v, uid);
+
+	return i < sel->v.n && sel->v.uid[i] == uid ? (long)i : -1;
 }
 
 /* imapd_sel_mark - set bits lo..hi (inclusive) of map, whole bytes at
@@ -740,8 +755,8 @@ imapd_sel_flag_lines(struct imapd_session *s)
 	buf_free(&b);
 }
 
-/* imapd_sel_fetch_line - "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])" */
-static void
+/* imapd_sel_fetch_line - see imapd_sel.h */
+void
 imapd_sel_fetch_line(struct imapd_session *s, uint32_t i)
 {
 	struct imapd_sel *sel = s->sel;
@@ -907,6 +922,55 @@ imapd_sel_drop(struct imapd_session *s, const uint32_t *uids, size_t n)
 	st.uidnext = sel->uidnext;
 	st.highestmodseq = sel->highestmodseq;
 	imapd_sel_apply(s, &nv, &st, false);
+}
+
+/* imapd_sel_add - an own APPEND's or COPY's messages join the view (see
+ * imapd_sel.h) */
+void
+imapd_sel_add(struct imapd_session *s, const struct mindex_msg *m, size_t n)
+{
+	struct imapd_sel *sel = s->sel;
+	struct imapd_view nv;
+	struct mindex_status st;
+
+	if (n == 0)
+		return;
+	imapd_sel_view_copy(&nv, &sel->v);
+	for (size_t i = 0; i < n; i++)
+		imapd_sel_view_add(&nv, &m[i]);
+	memset(&st, 0, sizeof(st));
+	st.uidvalidity = sel->uidvalidity;
+	st.uidnext = sel->stamp.uidnext;
+	st.highestmodseq = sel->highestmodseq;
+	imapd_sel_apply(s, &nv, &st, false);
+}
+
+/* imapd_sel_added - see imapd_sel.h */
+int
+imapd_sel_added(struct mindex *ix, const char *folder, const uint32_t *uids,
+    size_t n, struct mindex_msg **m_r, size_t *n_r)
+{
+	struct mindex_msg *m = xcalloc(n ? n : 1, sizeof(*m));
+	struct buf why = BUF_INIT;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (uids[i] == 0)
+			continue;
+		if (mindex_get(ix, folder, uids[i], &m[k], &why) != 1)
+			break;
+		if (k > 0 && m[k].uid <= m[k - 1].uid)
+			break;	/* (never: UIDs are given in order) */
+		k++;
+	}
+	buf_free(&why);
+	free(*m_r);
+	*m_r = m;
+	*n_r = k;
+	for (size_t i = 0; i < n; i++)
+		if (uids[i] != 0 && k-- == 0)
+			return -1;
+	return 0;
 }
 
 /* imapd_sel_update - sync and tell what changed (on the loop: after a
@@ -1460,6 +1524,19 @@ sel_cache_put(struct sel_job *sj)
 	pthread_mutex_unlock(&sel_cache_lock);
 }
 
+/* sel_job_claim - \Recent: what nobody claimed yet below UID upto is
+ * the job's session's (rlo..rhi) */
+static void
+sel_job_claim(struct mindex *ix, struct sel_job *sj, uint32_t upto)
+{
+	struct buf why = BUF_INIT;
+
+	if (mindex_claim_recent(ix, sj->folder, upto, &sj->rlo, &sj->rhi,
+	    &why) < 0)
+		msg_warn("\\Recent of %s: %s", sj->folder, buf_cstr(&why));
+	buf_free(&why);
+}
+
 /* sel_job_run - on a job thread: sync and list */
 static void
 sel_job_run(struct imapd_job *job, struct mindex *ix)
@@ -1473,6 +1550,7 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 		 * view last saw it, before the op changes it? */
 		held = ix != NULL && sj->op->own && sj->folder != NULL &&
 		    mindex_unchanged(ix, sj->folder, &sj->stamp, true);
+		mindex_own_init(&sj->op->done, sj->folder);
 		if (ix != NULL)
 			sj->op->run(sj->op, ix);
 	}
@@ -1484,16 +1562,19 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	 * the view, no sync, no listing (the stamp after it is untrusted:
 	 * the first check after its doubt syncs) */
 	if (held && sj->op->own && sj->op->result >= 0 &&
-	    sj->op->writes > 0) {
+	    (sj->op->done.writes > 0 || sj->op->done.added > 0)) {
 		struct mindex_stamp post;
 
 		if (mindex_stamp_own(ix, sj->folder, &sj->stamp,
-		    sj->op->writes, sj->op->left_new, &post,
-		    &job->why) == 1 &&
+		    &sj->op->done, &post, &job->why) == 1 &&
 		    mindex_keywords(ix, sj->folder, &sj->kw, &job->why) == 0) {
 			sj->own = true;
 			sj->stamp = post;
 			job->result = 0;
+			/* \Recent: the UIDs it added are the first
+			 * SELECT's to claim, as a sync's would be */
+			if (sj->claim && sj->op->done.added > 0)
+				sel_job_claim(ix, sj, post.uidnext);
 			return;
 		}
 		buf_reset(&job->why);
@@ -1534,15 +1615,8 @@ sel_job_run(struct imapd_job *job, struct mindex *ix)
 	    sj->folder, &sj->st.recent_from, &job->why) < 0)
 		buf_reset(&job->why);
 	/* \Recent: what nobody claimed yet up to this listing is ours */
-	if (job->result == 0 && sj->claim) {
-		struct buf why = BUF_INIT;
-
-		if (mindex_claim_recent(ix, sj->folder, sj->st.uidnext,
-		    &sj->rlo, &sj->rhi, &why) < 0)
-			msg_warn("\\Recent of %s: %s", sj->folder,
-			    buf_cstr(&why));
-		buf_free(&why);
-	}
+	if (job->result == 0 && sj->claim)
+		sel_job_claim(ix, sj, sj->st.uidnext);
 }
 
 static void imapd_sel_opened(struct imapd_session *, struct sel_job *,
@@ -1701,6 +1775,9 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 	} else if (live && sj->folder != NULL && s->state ==
 	    IMAPD_S_SELECTED && s->sel->folder &&
 	    strcmp(s->sel->folder, sj->folder) == 0) {
+		/* \Recent first: an own APPEND's patch counts it */
+		if (job->result >= 0)
+			imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 		if (job->result < 0)
 			msg_warn("%s: folder %s: %s", buf_cstr(&s->login),
 			    sj->folder, buf_cstr(&job->why));
@@ -1708,8 +1785,6 @@ sel_job_done(struct imapd_job *job, struct imapd_session *s)
 			sel_job_keep(s, sj);
 		else if (!sj->unchanged)
 			s->sel->stamp = sj->stamp;
-		if (job->result >= 0)
-			imapd_sel_recent_claimed(s, sj->rlo, sj->rhi);
 		if (job->result >= 0 && !sj->unchanged && !sj->own &&
 		    !sj->kept && !imapd_sel_absorb(s, &sj->nv, &sj->st, &sj->kw,
 		    sj->op != NULL ? sj->op->allow_expunge :
@@ -1993,7 +2068,8 @@ close_job(struct imapd_sel_op *op, struct mindex *ix)
 {
 	struct sel_job *sj = op->ctx;	/* only its folder and kw */
 
-	op->result = mindex_expunge(ix, sj->folder, NULL, 0, NULL, &sj->kw);
+	op->result = mindex_expunge(ix, sj->folder, NULL, 0, NULL, NULL,
+	    &sj->kw);
 }
 
 /* close_answer - back to the authenticated state */

@@ -105,7 +105,8 @@ flag_job(struct imapd_sel_op *op, struct mindex *ix)
 	}
 	if (mindex_store_uids(ix, o->folder, o->uids, o->n, o->mode,
 	    o->flags, (const char *const *)o->kw, o->nkw,
-	    o->has_unchanged ? o->unchanged : 0, o->rc, o->m, &o->err) < 0) {
+	    o->has_unchanged ? o->unchanged : 0, o->rc, o->m, &op->done,
+	    &o->err) < 0) {
 		msg_warn("STORE %s: %s", o->folder, buf_cstr(&o->err));
 		o->failed = true;
 		op->own = false;
@@ -113,31 +114,8 @@ flag_job(struct imapd_sel_op *op, struct mindex *ix)
 			o->rc[j] = -1;
 		return;
 	}
-	/* one modseq for each message changed (flag_before puts them
-	 * into the view) */
-	for (uint32_t j = 0; j < o->n; j++)
-		if (o->rc[j] == 1) {
-			op->writes++;
-			if (o->m[j].left_new)	/* its first flag */
-				op->left_new = true;
-		}
-}
-
-/* flag_view - index of uid in the view, or -1 */
-static long
-flag_view(const struct imapd_sel *sel, uint32_t uid)
-{
-	uint32_t lo = 0, hi = sel->v.n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (sel->v.uid[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < sel->v.n && sel->v.uid[lo] == uid ? (long)lo : -1;
+	/* (op->done has a modseq for each message changed: flag_before
+	 * puts them into the view) */
 }
 
 /* flag_before - our own changes into the view (before the sync's
@@ -151,7 +129,7 @@ flag_before(struct imapd_sel_op *op, struct imapd_session *s)
 	if (s->state != IMAPD_S_SELECTED || strcmp(sel->folder, o->folder))
 		return;
 	for (uint32_t j = 0; j < o->n; j++) {
-		long i = flag_view(sel, o->uids[j]);
+		long i = imapd_sel_index(sel, o->uids[j]);
 
 		if (o->rc[j] != 1 || i < 0)
 			continue;
@@ -176,7 +154,7 @@ flag_answer(struct imapd_sel_op *op, struct imapd_session *s)
 	}
 	mod = xcalloc(o->n + 1, sizeof(*mod));
 	for (uint32_t j = 0; j < o->n; j++) {
-		long i = flag_view(s->sel, o->uids[j]);
+		long i = imapd_sel_index(s->sel, o->uids[j]);
 
 		if (o->rc[j] == 2) {
 			if (o->uid)
@@ -321,6 +299,8 @@ struct store_op {
 	uint32_t *uids, n;	/* NULL for EXPUNGE: every \Deleted */
 	uint32_t *drop, ndrop;	/* EXPUNGE: the view's \Deleted ones */
 	uint32_t *dst_uids, uidvalidity;
+	struct mindex_msg *added;	/* COPY into itself: the copies */
+	size_t nadded;
 	struct buf why, code;	/* COPYUID */
 };
 
@@ -333,6 +313,7 @@ store_op_free(struct store_op *o)
 	free(o->uids);
 	free(o->drop);
 	free(o->dst_uids);
+	free(o->added);
 	buf_free(&o->why);
 	buf_free(&o->code);
 	free(o);
@@ -362,14 +343,12 @@ expunge_job(struct imapd_sel_op *op, struct mindex *ix)
 	if (o->uids != NULL && o->n == 0)
 		return;
 	op->result = mindex_expunge(ix, o->src, o->uids, o->n, &count,
-	    &o->why);
-	/* one modseq for them all; when the folder was as the view saw
-	 * it, what went is the view's \Deleted messages: a count that
-	 * differs says otherwise, and the folder is listed */
+	    &op->done, &o->why);
+	/* when the folder was as the view saw it, what went is the view's
+	 * \Deleted messages: a count that differs says otherwise, and the
+	 * folder is listed */
 	if (op->result < 0 || count != o->ndrop)
 		op->own = false;
-	else if (count > 0)
-		op->writes = 1;
 }
 
 /* expunge_patch - our own expunges leave the view (a sync would have
@@ -458,17 +437,28 @@ copy_job(struct imapd_sel_op *op, struct mindex *ix)
 	struct store_op *o = op->ctx;
 
 	op->result = mindex_copy(ix, o->src, o->dst, o->uids, o->n, o->move,
-	    o->dst_uids, &o->uidvalidity, &o->why);
+	    o->dst_uids, &o->uidvalidity, &op->done, &o->why);
 	if (op->result < 0) {
 		op->own = false;
 		return;
 	}
 	/* MOVE: the sources went at one modseq (move_patch tells them);
-	 * COPY leaves the selected folder as it was (into itself: the
-	 * folder's UIDNEXT moved, and it is synced and listed) */
-	for (uint32_t i = 0; o->move && i < o->n; i++)
-		if (o->dst_uids[i] != 0)
-			op->writes = 1;
+	 * COPY into the selected folder itself: its copies join the view
+	 * (copy_patch), their records read here; COPY elsewhere leaves
+	 * the selected folder as it was */
+	if (op->done.added > 0 && imapd_sel_added(ix, op->done.folder,
+	    o->dst_uids, o->n, &o->added, &o->nadded) < 0)
+		op->own = false;
+}
+
+/* copy_patch - COPY into the selected folder: the copies join the view
+ * (EXISTS) */
+static void
+copy_patch(struct imapd_sel_op *op, struct imapd_session *s)
+{
+	struct store_op *o = op->ctx;
+
+	imapd_sel_add(s, o->added, o->nadded);
 }
 
 /* move_patch - the messages we moved leave the view (after the COPYUID
@@ -613,7 +603,7 @@ copy_run(struct imapd_session *s, struct imap_cursor *c, bool uid,
 	o->dst_uids = xcalloc(o->n, sizeof(*o->dst_uids));
 	o->op.run = copy_job;
 	o->op.before = copy_before;
-	o->op.patch = move ? move_patch : NULL;
+	o->op.patch = move ? move_patch : copy_patch;
 	o->op.answer = copy_answer;
 	o->op.allow_expunge = move || uid;
 	o->op.own = true;

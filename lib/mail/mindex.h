@@ -110,8 +110,6 @@ struct mindex_msg {
 	int64_t internaldate;	/* unix seconds */
 	char name[MINDEX_NAME_MAX + 1];	/* file name in cur/ or new/ */
 	bool in_new;		/* the file is in new/ (no flags, no ":2,") */
-	bool left_new;		/* not stored: in mindex_store's result, the
-				 * change moved the file out of new/ */
 };
 
 /* a folder's state */
@@ -206,23 +204,47 @@ void mindex_stamp_spoil(struct mindex_stamp *s);
 void mindex_stamp_status(struct mindex_stamp *s,
     const struct mindex_status *st);
 /*
- * mindex_stamp_own - an operation that changed the folder through the
- * index (renames and unlinks in cur/: STORE, EXPUNGE) for the holder of
- * the stamp s, which held when it began (mindex_unchanged), and used
- * writes modseqs there (left_new: it moved a file out of new/, whose
- * mtime it then moved itself): 1 when nothing else changed the folder
- * meanwhile that the stamp can show (new/'s mtime unless left_new,
- * UIDVALIDITY, UIDNEXT, and
- * HIGHESTMODSEQ is s's plus writes; another herald process's change
- * always moves it), with the stamp now in *post: the holder may put its
- * own changes into its view instead of a sync and a listing. *post is
- * untrusted (a change by another tool in cur/ during the operation or
- * in the tick of its mtime is hidden) and stands for a lenient check
- * for the doubt from when it was read, or from s's if s was untrusted
- * already; the first check after that syncs. 0: sync; -1 with why.
+ * What operations through the index did to one folder, for
+ * mindex_stamp_own: mindex_own_init names the folder, and each operation
+ * given the record adds what it committed there (nothing for another
+ * folder). new/ is where others write without the index (local's
+ * deliveries, other Maildir tools): an operation that changes it (a
+ * file in through APPEND, out by a first flag, an EXPUNGE or a MOVE)
+ * reads new/'s mtime right before its first change there and right
+ * after its last, so that mindex_stamp_own tells another's change
+ * before or after them from the operation's own; one in between hides
+ * behind them (for the doubt only: see there).
+ */
+struct mindex_own {
+	const char *folder;	/* the folder (the caller's string) */
+	uint64_t writes;	/* modseqs committed there */
+	uint32_t added;		/* UIDs committed there (UIDNEXT moved) */
+	uint32_t newdir;	/* files put into or taken out of new/ */
+	bool lost;		/* new/'s mtime could not be read */
+	struct timespec new_before;	/* new/'s mtime before the first */
+	struct timespec new_after;	/* and after the last */
+};
+/* mindex_own_init - an empty record about folder */
+void mindex_own_init(struct mindex_own *own, const char *folder);
+/*
+ * mindex_stamp_own - operations that changed the folder through the
+ * index (own: what they did) for the holder of the stamp s, which held
+ * when they began (mindex_unchanged): 1 when nothing else changed the
+ * folder meanwhile that the stamp can show: UIDVALIDITY the same,
+ * UIDNEXT s's plus own's added, HIGHESTMODSEQ s's plus own's writes
+ * (another herald process's change always moves one of them), and new/
+ * as s saw it when the operations began and as they left it (or as s
+ * saw it, when they did not change it); the stamp now is in *post, and
+ * the holder may put the changes into its view instead of a sync and a
+ * listing. *post is untrusted (another tool's change in cur/ during the
+ * operations or in the tick of its mtime, or in new/ between their
+ * first and last change there, is hidden) and stands for a lenient
+ * check for the doubt from when it was read, or from s's if s was
+ * untrusted already; the first check after that syncs. 0: sync (also
+ * when own holds no change); -1 with why.
  */
 int mindex_stamp_own(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s, uint64_t writes, bool left_new,
+    const struct mindex_stamp *s, const struct mindex_own *own,
     struct mindex_stamp *post, struct buf *why);
 /* mindex_stamp_same - do a and b record the same folder state (mtimes,
  * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; their trust is not compared)? */
@@ -289,14 +311,15 @@ int mindex_store(struct mindex *ix, const char *folder, uint32_t uid,
  * record written, and the commit comes after the last rename, so a crash
  * in between leaves renames that the next sync takes as flag changes.
  * rc_r[i] gets what mindex_store would return for uids[i] (1, 0, 2) and
- * m_r[i] (if m_r) its new state when 1. -1 with why: nothing of the
- * batch is committed.
+ * m_r[i] (if m_r) its new state when 1; own (if not NULL) gets what
+ * was committed (mindex_own). -1 with why: nothing of the batch is
+ * committed.
  */
 int mindex_store_uids(struct mindex *ix, const char *folder,
     const uint32_t *uids, size_t n, enum mindex_store_mode mode,
     uint32_t flags, const char *const *kw, size_t nkw,
     uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
-    struct buf *why);
+    struct mindex_own *own, struct buf *why);
 
 /* mindex_keywords - the folder's keyword names, in letter order, each
  * followed by '\n', into out (from dovecot-keywords); -1 with why */
@@ -304,10 +327,11 @@ int mindex_keywords(struct mindex *ix, const char *folder, struct buf *out,
     struct buf *why);
 
 /* mindex_expunge - remove the messages uids[0..n) (uids NULL: every one
- * with \Deleted), files first; *count_r expunged if not NULL. -1 with
- * why */
+ * with \Deleted), files first; *count_r expunged if not NULL, own as
+ * for mindex_store_uids. -1 with why */
 int mindex_expunge(struct mindex *ix, const char *folder,
-    const uint32_t *uids, size_t n, uint32_t *count_r, struct buf *why);
+    const uint32_t *uids, size_t n, uint32_t *count_r,
+    struct mindex_own *own, struct buf *why);
 
 /* mindex_vanished_fn - UIDs lo..hi expunged at modseq */
 typedef void mindex_vanished_fn(uint32_t lo, uint32_t hi, uint64_t modseq,
@@ -328,28 +352,31 @@ int mindex_vanished(struct mindex *ix, const char *folder, uint64_t since,
  * as local does) in folder with flags and keywords and internal date
  * (0: now): written to tmp/ and synced, linked into new/, then moved to
  * cur/ with its flags when its UID is committed. *uid_r and
- * *uidvalidity_r for APPENDUID. -1 with why (errno kept: ENOSPC, EDQUOT).
+ * *uidvalidity_r for APPENDUID; own as for mindex_store_uids. -1 with
+ * why (errno kept: ENOSPC, EDQUOT).
  */
 int mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
     uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
-    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why);
+    uint32_t *uid_r, uint32_t *uidvalidity_r, struct mindex_own *own,
+    struct buf *why);
 /* mindex_append_mem - mindex_append of the n bytes at p: written once,
  * straight into tmp/ */
 int mindex_append_mem(struct mindex *ix, const char *folder, const char *p,
     size_t n, uint32_t flags, const char *const *kw, size_t nkw,
     int64_t internaldate, uint32_t *uid_r, uint32_t *uidvalidity_r,
-    struct buf *why);
+    struct mindex_own *own, struct buf *why);
 
 /*
  * mindex_copy - copy (move: then expunge from src) the messages
  * uids[0..n) of src into dst, hard-linked under new base names (copied
  * where links fail), with their flags and keywords. dst_uids[i] gets the
  * new UID of uids[i] (0: that message was gone); *uidvalidity_r dst's
- * UIDVALIDITY (COPYUID). -1 with why.
+ * UIDVALIDITY (COPYUID); own as for mindex_store_uids (dst's UIDs, or
+ * src's expunges). -1 with why.
  */
 int mindex_copy(struct mindex *ix, const char *src, const char *dst,
     const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
-    uint32_t *uidvalidity_r, struct buf *why);
+    uint32_t *uidvalidity_r, struct mindex_own *own, struct buf *why);
 
 /* cache kinds (the blobs' producers are in lib/mail/mime_imap.c; other
  * kinds may be added, 0 is never used) */

@@ -104,6 +104,14 @@ int mindex_del_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
 int mindex_new_uidvalidity(struct mindex *ix, MDB_txn *txn, uint32_t floor,
     uint32_t *uv_r, struct buf *why);
 int mindex_fsync_dir(const char *path, struct buf *why);
+/* mindex_own_of - own when it is about fk's folder, else NULL */
+struct mindex_own *mindex_own_of(struct mindex *ix, struct mindex_own *own,
+    const struct mindex_fk *fk);
+/* mindex_own_new - fk's new/ is about to change (before: its mtime is
+ * kept if this is the first change) or has changed (its mtime now is
+ * the last); own may be NULL */
+void mindex_own_new(struct mindex_own *own, const struct mindex_fk *fk,
+    bool before);
 /* mindex_opendir - dir/sub, no links followed (dir too when folder) */
 DIR *mindex_opendir(const char *dir, bool folder, const char *sub);
 /* mindex_opendir_fd - the same as a descriptor; -1 with errno */

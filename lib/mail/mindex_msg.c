@@ -122,7 +122,6 @@ mindex_store_once(struct mindex *ix, const char *folder, uint32_t uid,
 	mindex_msg_path(fk.dir, &m, &from);
 	alt_ok = mindex_msg_moved(&m, &alt) == 0;
 	snprintf(m.name, sizeof(m.name), "%s", name);
-	m.left_new = m.in_new;
 	m.in_new = false;
 	mindex_msg_path(fk.dir, &m, &to);
 	/* the records first: a full map fails here, before the file
@@ -186,22 +185,24 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
     const uint32_t *uids, size_t n, enum mindex_store_mode mode,
     uint32_t flags, const char *const *kw, size_t nkw,
     uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
-    struct buf *why)
+    struct mindex_own *own, struct buf *why)
 {
 	struct mindex_fk fk;
 	struct mindex_folder_rec f;
 	struct mindex_msg m, alt;
 	struct buf from = BUF_INIT, to = BUF_INIT;
 	char name[MINDEX_NAME_MAX + 1];
-	uint32_t kbits = 0, nf, nk;
-	bool changed = false, alt_ok;
+	uint32_t kbits = 0, nf, nk, nchanged = 0;
+	bool changed = false, alt_ok, left_new = false;
 	MDB_txn *txn;
 	int rc = -1, got;
 
 	for (size_t i = 0; i < n; i++)
 		rc_r[i] = 0;
-	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
-	    mindex_begin(ix, true, &txn, why) < 0)
+	if (mindex_fkey(ix, folder, &fk, why) < 0)
+		return -1;
+	own = mindex_own_of(ix, own, &fk);
+	if (mindex_begin(ix, true, &txn, why) < 0)
 		return -1;
 	if ((got = mindex_folder_get(ix, txn, &fk, &f, why)) <= 0) {
 		rc = got;	/* not indexed: nothing to change */
@@ -245,7 +246,10 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 		mindex_msg_path(fk.dir, &m, &from);
 		alt_ok = mindex_msg_moved(&m, &alt) == 0;
 		snprintf(m.name, sizeof(m.name), "%s", name);
-		m.left_new = m.in_new;
+		if (m.in_new) {
+			mindex_own_new(own, &fk, true);
+			left_new = true;
+		}
 		m.in_new = false;
 		mindex_msg_path(fk.dir, &m, &to);
 		/* ENOENT: another tool's rename, which sync sees */
@@ -267,7 +271,10 @@ mindex_store_uids_once(struct mindex *ix, const char *folder,
 			m_r[i] = m;
 		rc_r[i] = 1;
 		changed = true;
+		nchanged++;
 	}
+	if (left_new)
+		mindex_own_new(own, &fk, false);
 	if (changed && mindex_folder_put(ix, txn, &fk, &f, why) < 0)
 		goto out;
 	mindex_point("storeuids:before-commit");
@@ -281,6 +288,8 @@ out:
 	if (rc < 0)
 		for (size_t i = 0; i < n; i++)
 			rc_r[i] = 0;
+	else if (own != NULL)
+		own->writes += nchanged;	/* one modseq each */
 	return rc < 0 ? -1 : 0;
 }
 
@@ -290,7 +299,7 @@ mindex_store_uids(struct mindex *ix, const char *folder,
     const uint32_t *uids, size_t n, enum mindex_store_mode mode,
     uint32_t flags, const char *const *kw, size_t nkw,
     uint64_t unchangedsince, int *rc_r, struct mindex_msg *m_r,
-    struct buf *why)
+    struct mindex_own *own, struct buf *why)
 {
 	int rc;
 
@@ -300,7 +309,7 @@ mindex_store_uids(struct mindex *ix, const char *folder,
 	}
 	for (int tries = 0;; tries++) {
 		rc = mindex_store_uids_once(ix, folder, uids, n, mode, flags,
-		    kw, nkw, unchangedsince, rc_r, m_r, why);
+		    kw, nkw, unchangedsince, rc_r, m_r, own, why);
 		if (rc >= 0 || tries + 1 >= MINDEX_TRIES ||
 		    !mindex_map_full(why))
 			return rc;
@@ -309,10 +318,13 @@ mindex_store_uids(struct mindex *ix, const char *folder,
 }
 
 /* mindex_expunge_txn - expunge inside txn: uids[0..n) or, uids NULL,
- * every \Deleted message; -1 with why */
+ * every \Deleted message; the changes of new/ into own (if not NULL:
+ * about fk's folder), the rest is for the caller to add once txn is
+ * committed; -1 with why */
 static int
 mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
-    const uint32_t *uids, size_t n, uint32_t *count_r, struct buf *why)
+    const uint32_t *uids, size_t n, uint32_t *count_r, struct mindex_own *own,
+    struct buf *why)
 {
 	struct mindex_folder_rec f;
 	struct buf key = BUF_INIT, path = BUF_INIT;
@@ -378,6 +390,8 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 		if (got == 0)
 			continue;
 		mindex_msg_path(fk->dir, &m, &path);
+		if (m.in_new)
+			mindex_own_new(own, fk, true);
 		/* (ENOENT: a try before unlinked it, and counted it; or,
 		 * from new/, another tool moved it to cur/) */
 		ok = unlink(buf_cstr(&path)) == 0;
@@ -402,6 +416,8 @@ mindex_expunge_txn(struct mindex *ix, MDB_txn *txn, const struct mindex_fk *fk,
 			goto out;
 		gone[n++] = m.uid;
 	}
+	if (in_new)
+		mindex_own_new(own, fk, false);
 	if (n > 0) {
 		for (int i = 0; i < 2; i++) {
 			if (!(i == 0 ? in_new : in_cur))
@@ -432,29 +448,41 @@ out:
 /* mindex_expunge_once - mindex_expunge, one try */
 static int
 mindex_expunge_once(struct mindex *ix, const char *folder,
-    const uint32_t *uids, size_t n, uint32_t *count_r, struct buf *why)
+    const uint32_t *uids, size_t n, uint32_t *count_r,
+    struct mindex_own *own, struct buf *why)
 {
 	struct mindex_fk fk;
 	MDB_txn *txn;
+	uint32_t count = 0;
 	bool ok;
 
-	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
-	    mindex_begin(ix, true, &txn, why) < 0)
+	if (mindex_fkey(ix, folder, &fk, why) < 0)
 		return -1;
-	ok = mindex_expunge_txn(ix, txn, &fk, uids, n, count_r, why) == 0;
-	return mindex_end(ix, txn, ok, why);
+	own = mindex_own_of(ix, own, &fk);
+	if (mindex_begin(ix, true, &txn, why) < 0)
+		return -1;
+	ok = mindex_expunge_txn(ix, txn, &fk, uids, n, &count, own,
+	    why) == 0;
+	if (count_r != NULL)
+		*count_r = count;
+	if (mindex_end(ix, txn, ok, why) < 0)
+		return -1;
+	if (own != NULL && count > 0)
+		own->writes++;	/* one modseq for them all */
+	return 0;
 }
 
 /* mindex_expunge - see mindex.h (files already unlinked by a try that
  * failed are simply gone the next time) */
 int
 mindex_expunge(struct mindex *ix, const char *folder, const uint32_t *uids,
-    size_t n, uint32_t *count_r, struct buf *why)
+    size_t n, uint32_t *count_r, struct mindex_own *own, struct buf *why)
 {
 	int rc;
 
 	for (int tries = 0;; tries++) {
-		rc = mindex_expunge_once(ix, folder, uids, n, count_r, why);
+		rc = mindex_expunge_once(ix, folder, uids, n, count_r, own,
+		    why);
 		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
 		    !mindex_map_full(why))
 			return rc;
@@ -463,11 +491,13 @@ mindex_expunge(struct mindex *ix, const char *folder, const uint32_t *uids,
 }
 
 /* mindex_append_index - give the file name, delivered into fk's new/,
- * its UID and flags; one try */
+ * its UID and flags; what it committed into own (if not NULL: about
+ * fk's folder); one try */
 static int
 mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
     const struct buf *name, uint32_t flags, const char *const *kw,
-    size_t nkw, uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+    size_t nkw, uint32_t *uid_r, uint32_t *uidvalidity_r,
+    struct mindex_own *own, struct buf *why)
 {
 	struct mindex_fk fk = *fkp;
 	struct mindex_folder_rec f;
@@ -479,6 +509,7 @@ mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
 	uint32_t kbits = 0;
 	MDB_txn *txn;
 	MDB_val k, v;
+	bool added = false;
 	int rc = -1, got, mrc;
 
 	buf_printf(&from, "%s/new/%s", fk.dir, buf_cstr(name));
@@ -514,6 +545,7 @@ mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
 	} else {
 		memset(&m, 0, sizeof(m));
 		m.uid = f.uidnext++;
+		added = true;
 		snprintf(m.name, sizeof(m.name), "%s", buf_cstr(name));
 	}
 	if (mindex_name_with_flags(m.name, mindex_base_len(m.name), flags,
@@ -550,11 +582,16 @@ mindex_append_index(struct mindex *ix, const struct mindex_fk *fkp,
 		    strerror(errno));
 		goto out;
 	}
+	mindex_own_new(own, &fk, false);
 	mindex_point("append:moved");
 	rc = 0;
 out:
 	if (mindex_end(ix, txn, rc == 0, why) < 0)
 		rc = -1;
+	if (rc == 0 && own != NULL) {
+		own->writes++;
+		own->added += added;
+	}
 	if (rc == 0) {
 		mindex_point("append:committed");
 		if (uid_r != NULL)
@@ -574,7 +611,7 @@ static int
 mindex_append_src(struct mindex *ix, const char *folder, int fd,
     const char *mem, off_t size, uint32_t flags, const char *const *kw,
     size_t nkw, int64_t internaldate, uint32_t *uid_r,
-    uint32_t *uidvalidity_r, struct buf *why)
+    uint32_t *uidvalidity_r, struct mindex_own *own, struct buf *why)
 {
 	struct mindex_fk fk;
 	struct buf name = BUF_INIT, path = BUF_INIT;
@@ -587,6 +624,9 @@ mindex_append_src(struct mindex *ix, const char *folder, int fd,
 	if (mindex_fkey(ix, folder, &fk, why) < 0 ||
 	    mindex_folder_ready(&fk, why) < 0)
 		return -1;
+	/* the file goes into new/ first */
+	own = mindex_own_of(ix, own, &fk);
+	mindex_own_new(own, &fk, true);
 	if ((mem != NULL ? maildir_deliver_mem(fk.dir, "", 0, mem,
 	    (size_t)size, &name, why) : maildir_deliver(fk.dir, "", 0, fd, 0,
 	    size, &name, why)) < 0)
@@ -601,7 +641,7 @@ mindex_append_src(struct mindex *ix, const char *folder, int fd,
 	mindex_point("append:delivered");
 	for (int tries = 0;; tries++) {
 		rc = mindex_append_index(ix, &fk, &name, flags, kw, nkw, uid_r,
-		    uidvalidity_r, why);
+		    uidvalidity_r, own, why);
 		if (rc == 0 || tries + 1 >= MINDEX_TRIES ||
 		    !mindex_map_full(why))
 			break;
@@ -626,10 +666,11 @@ mindex_append_src(struct mindex *ix, const char *folder, int fd,
 int
 mindex_append(struct mindex *ix, const char *folder, int fd, off_t size,
     uint32_t flags, const char *const *kw, size_t nkw, int64_t internaldate,
-    uint32_t *uid_r, uint32_t *uidvalidity_r, struct buf *why)
+    uint32_t *uid_r, uint32_t *uidvalidity_r, struct mindex_own *own,
+    struct buf *why)
 {
 	return mindex_append_src(ix, folder, fd, NULL, size, flags, kw, nkw,
-	    internaldate, uid_r, uidvalidity_r, why);
+	    internaldate, uid_r, uidvalidity_r, own, why);
 }
 
 /* mindex_append_mem - see mindex.h */
@@ -637,14 +678,14 @@ int
 mindex_append_mem(struct mindex *ix, const char *folder, const char *p,
     size_t n, uint32_t flags, const char *const *kw, size_t nkw,
     int64_t internaldate, uint32_t *uid_r, uint32_t *uidvalidity_r,
-    struct buf *why)
+    struct mindex_own *own, struct buf *why)
 {
 	if (n > (size_t)0x7fffffffffffffffLL) {
 		buf_set(why, "message too big");
 		return -1;
 	}
 	return mindex_append_src(ix, folder, -1, p, (off_t)n, flags, kw, nkw,
-	    internaldate, uid_r, uidvalidity_r, why);
+	    internaldate, uid_r, uidvalidity_r, own, why);
 }
 
 /* mindex_copy_file - copy the file at from to the new file to (written,
@@ -710,7 +751,7 @@ static int
 mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
     const struct mindex_fk *dk, const uint32_t *uids, size_t n, bool move,
     uint32_t *dst_uids, uint32_t *uidvalidity_r, bool *retry_r,
-    struct buf *why)
+    struct mindex_own *own, struct buf *why)
 {
 	static unsigned counter;
 	struct mindex_folder_rec f;
@@ -718,10 +759,12 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 	struct buf from = BUF_INIT, to = BUF_INIT, dir = BUF_INIT;
 	struct buf snames = BUF_INIT, linked = BUF_INIT;
 	char host[64];
-	uint32_t *moved = NULL;
+	uint32_t *moved = NULL, uid0 = 0, expunged = 0;
 	size_t nmoved = 0;
 	MDB_txn *txn;
 	struct timespec now;
+	struct mindex_own *so = mindex_own_of(ix, own, sk);
+	struct mindex_own *dso = mindex_own_of(ix, own, dk);
 	int rc = -1, got;
 
 	*retry_r = true;
@@ -740,6 +783,7 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 		goto out;
 	if (mindex_keyword_names(sk, &snames, why) < 0)
 		goto out;
+	uid0 = f.uidnext;
 	moved = xcalloc(n ? n : 1, sizeof(*moved));
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < n; i++) {
@@ -813,7 +857,7 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 			/* the copies are durable: the sources may go */
 			*retry_r = false;
 			if (mindex_expunge_txn(ix, txn, sk, moved, nmoved,
-			    NULL, why) < 0)
+			    &expunged, so, why) < 0)
 				goto out;
 		}
 	}
@@ -823,6 +867,12 @@ mindex_copy_once(struct mindex *ix, const struct mindex_fk *sk,
 out:
 	if (mindex_end(ix, txn, rc == 0, why) < 0)
 		rc = -1;
+	if (rc == 0 && dso != NULL && nmoved > 0) {
+		dso->writes++;	/* one modseq for the copies */
+		dso->added += f.uidnext - uid0;
+	}
+	if (rc == 0 && so != NULL && expunged > 0)
+		so->writes++;	/* and one for the sources' expunge */
 	if (rc < 0 && *retry_r) {
 		for (const char *p = linked.data; p < linked.data +
 		    linked.len; p += strlen(p) + 1)
@@ -841,7 +891,7 @@ out:
 int
 mindex_copy(struct mindex *ix, const char *src, const char *dst,
     const uint32_t *uids, size_t n, bool move, uint32_t *dst_uids,
-    uint32_t *uidvalidity_r, struct buf *why)
+    uint32_t *uidvalidity_r, struct mindex_own *own, struct buf *why)
 {
 	struct mindex_fk sk, dk;
 	bool retry;
@@ -860,7 +910,7 @@ mindex_copy(struct mindex *ix, const char *src, const char *dst,
 		maildir_usage_forget(ix->path);
 	for (int tries = 0;; tries++) {
 		rc = mindex_copy_once(ix, &sk, &dk, uids, n, move, dst_uids,
-		    uidvalidity_r, &retry, why);
+		    uidvalidity_r, &retry, own, why);
 		if (rc == 0 || !retry || tries + 1 >= MINDEX_TRIES ||
 		    !mindex_map_full(why))
 			return rc;

@@ -1119,29 +1119,82 @@ mindex_stamp_after(struct mindex *ix, const char *folder,
 	return 0;
 }
 
+/* mindex_own_init - see mindex.h */
+void
+mindex_own_init(struct mindex_own *own, const char *folder)
+{
+	memset(own, 0, sizeof(*own));
+	own->folder = folder;
+}
+
+/* mindex_own_of - see mindex_int.h */
+struct mindex_own *
+mindex_own_of(struct mindex *ix, struct mindex_own *own,
+    const struct mindex_fk *fk)
+{
+	struct mindex_fk ok;
+	struct buf why = BUF_INIT;
+	bool same;
+
+	if (own == NULL || own->folder == NULL)
+		return NULL;
+	same = mindex_fkey(ix, own->folder, &ok, &why) == 0 &&
+	    strcmp(ok.key, fk->key) == 0;
+	buf_free(&why);
+	return same ? own : NULL;
+}
+
+/* mindex_own_new - see mindex_int.h */
+void
+mindex_own_new(struct mindex_own *own, const struct mindex_fk *fk,
+    bool before)
+{
+	struct buf path = BUF_INIT;
+	struct stat st;
+
+	if (own == NULL || (before && own->newdir++ > 0))
+		return;
+	buf_printf(&path, "%s/new", fk->dir);
+	if (lstat(buf_cstr(&path), &st) < 0)
+		own->lost = true;
+	else if (before)
+		own->new_before = st.st_mtim;
+	else
+		own->new_after = st.st_mtim;
+	buf_free(&path);
+}
+
 /* mindex_stamp_own - see mindex.h */
 int
 mindex_stamp_own(struct mindex *ix, const char *folder,
-    const struct mindex_stamp *s, uint64_t writes, bool left_new,
+    const struct mindex_stamp *s, const struct mindex_own *own,
     struct mindex_stamp *post, struct buf *why)
 {
 	struct timespec at;
+	bool new_ok;
 
-	if (s->at.tv_sec == 0 || writes == 0)
+	if (s->at.tv_sec == 0 || (own->writes == 0 && own->added == 0) ||
+	    own->lost)
 		return 0;	/* spoiled, or nothing of its own to tell */
 	if (mindex_stamp(ix, folder, post, why) < 0)
 		return -1;
-	/* new/ as it was (unless the operation moved a file out of it: a
-	 * delivery meanwhile then hides behind that, for the doubt below,
-	 * as another tool's change in cur/ does), the same UIDs, and every
-	 * modseq since the holder's is the operation's */
-	if ((!left_new && mindex_ns(&post->newt) != mindex_ns(&s->newt)) ||
-	    post->uidvalidity != s->uidvalidity ||
-	    post->uidnext != s->uidnext ||
-	    post->highestmodseq != s->highestmodseq + writes)
+	/* new/: untouched by the operations and as it was; or as it was
+	 * right before their first change there and as their last left
+	 * it (a delivery in between hides behind them, for the doubt
+	 * below, as another tool's change in cur/ does) */
+	if (own->newdir == 0)
+		new_ok = mindex_ns(&post->newt) == mindex_ns(&s->newt);
+	else
+		new_ok = mindex_ns(&own->new_before) == mindex_ns(&s->newt) &&
+		    mindex_ns(&post->newt) == mindex_ns(&own->new_after);
+	/* the same UIDs but theirs, and every modseq since the holder's
+	 * is theirs */
+	if (!new_ok || post->uidvalidity != s->uidvalidity ||
+	    post->uidnext != s->uidnext + own->added ||
+	    post->highestmodseq != s->highestmodseq + own->writes)
 		return 0;
-	/* cur/'s mtime now is the operation's, but another tool's change
-	 * in its clock tick, or between the check before it and now,
+	/* cur/'s mtime now is the operations', but another tool's change
+	 * in its clock tick, or between the check before them and now,
 	 * hides behind it: the doubt of a delayed refresh, from the
 	 * earlier of s's doubt and now */
 	at = post->at;

@@ -256,7 +256,7 @@ test_append_mem(void)
 
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_append_mem(ix, "INBOX", text, strlen(text),
-	    MINDEX_F_SEEN, NULL, 0, 1600000000, &uid, &uv, &why), 0);
+	    MINDEX_F_SEEN, NULL, 0, 1600000000, &uid, &uv, NULL, &why), 0);
 	T_EQ_INT(uid, 1);
 	T_ASSERT(uv != 0);
 	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
@@ -618,7 +618,7 @@ test_store_uids_batch(void)
 
 	c0 = mindex_write_commits;
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, (size_t)n + 1,
-	    MINDEX_ADD, MINDEX_F_SEEN, words, 1, 0, rc, m, &why), 0);
+	    MINDEX_ADD, MINDEX_F_SEEN, words, 1, 0, rc, m, NULL, &why), 0);
 	T_EQ_INT(mindex_write_commits - c0, 1);
 	for (long i = 0; i < n; i++) {
 		T_EQ_INT(rc[i], 1);
@@ -633,18 +633,18 @@ test_store_uids_batch(void)
 	/* nothing to change: no commit at all; stale UNCHANGEDSINCE */
 	c0 = mindex_write_commits;
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, (size_t)n,
-	    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &why), 0);
+	    MINDEX_ADD, MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, NULL, &why), 0);
 	T_EQ_INT(mindex_write_commits - c0, 0);
 	T_EQ_INT(rc[0], 0);
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_REMOVE,
-	    MINDEX_F_SEEN, NULL, 0, ms, rc, NULL, &why), 0);
+	    MINDEX_F_SEEN, NULL, 0, ms, rc, NULL, NULL, &why), 0);
 	T_EQ_INT(rc[0], 2);
 	T_EQ_INT(rc[1], 2);
 	/* a file another tool renamed away meanwhile: left to sync */
 	snprintf(path, sizeof(path), "%s/cur/%s", dir, m[0].name);
 	T_EQ_INT(unlink(path), 0);
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_SET,
-	    MINDEX_F_FLAGGED, NULL, 0, 0, rc, m, &why), 0);
+	    MINDEX_F_FLAGGED, NULL, 0, 0, rc, m, NULL, &why), 0);
 	T_EQ_INT(rc[0], 0);
 	T_EQ_INT(rc[1], 1);
 	T_EQ_INT(m[1].flags, MINDEX_F_FLAGGED);
@@ -891,10 +891,36 @@ stamp_old(const char *dir)
 	T_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 }
 
-/* test_stamp_own - an operation's own changes: the stamp after it when
- * its modseqs are all that moved, untrusted, its doubt from the earlier
- * of now and the holder's; anything else (another writer's modseq, a
- * delivery, a spoiled stamp, nothing written) says sync */
+/* stamp_at - s taken now over dir's folder, its mtimes old first */
+static void
+stamp_at(struct mindex *ix, const char *dir, struct mindex_stamp *s)
+{
+	struct buf why = BUF_INIT;
+
+	stamp_old(dir);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", s, &why), 0);
+	buf_free(&why);
+}
+
+/* new_touch - new/'s mtime moved as another's change there would */
+static void
+new_touch(const char *dir, long sec)
+{
+	struct timespec t[2] = {{1700000000 + sec, 7}, {1700000000 + sec, 7}};
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/new", dir);
+	T_EQ_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* test_stamp_own - an operation's own changes (struct mindex_own): the
+ * stamp after it when its modseqs and UIDs are all that moved and new/
+ * is as it was before its first change there and as its last left it,
+ * untrusted, its doubt from the earlier of now and the holder's;
+ * anything else (another writer's modseq, a delivery before or after
+ * the op's changes in new/, a spoiled stamp, nothing written) says sync.
+ * STORE's first flag, EXPUNGE and MOVE out of new/, APPEND and COPY
+ * into the folder go by the one rule. */
 static void
 test_stamp_own(void)
 {
@@ -902,65 +928,148 @@ test_stamp_own(void)
 	struct buf why = BUF_INIT;
 	struct mindex_stamp s, post, held;
 	struct mindex_status st;
+	struct mindex_own own, other;
 	struct mindex *ix;
-	uint32_t uids[2] = {1, 2};
+	uint32_t uids[2] = {1, 2}, dst[2], uid, uv, n;
 	int rc[2];
 
 	T_EQ_INT(deliver(dir, "Subject: 1\n\none\n", NULL), 0);
 	T_EQ_INT(deliver(dir, "Subject: 2\n\ntwo\n", NULL), 0);
+	for (int i = 0; i < 6; i++)
+		T_EQ_INT(deliver(dir, "Subject: n\n\nmore\n", NULL), 0);
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
+	T_EQ_INT(mindex_folder_create(ix, "Work", &why), 0);
 	stamp_old(dir);
 	T_EQ_INT(mindex_stamp(ix, "INBOX", &s, &why), 0);
 	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
 	mindex_stamp_status(&s, &st);
 	T_ASSERT(s.trusted);
-	/* two messages changed: two modseqs, both ours */
+	/* two messages changed, both out of new/ with their first flag:
+	 * two modseqs, and new/'s mtime, all theirs */
+	mindex_own_init(&own, "INBOX");
+	mindex_own_init(&other, "Work");
 	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_ADD,
-	    MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 1, true, &post, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 0, true, &post, &why), 0);
-	/* both left new/ with their first flag: new/'s mtime is theirs,
-	 * which an op that says it moved nothing there is not told */
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, false, &post, &why), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, 2, true, &post, &why), 1);
+	    MINDEX_F_SEEN, NULL, 0, 0, rc, NULL, &own, &why), 0);
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 2, MINDEX_ADD,
+	    MINDEX_F_DELETED, NULL, 0, 0, rc, NULL, &other, &why), 0);
+	T_EQ_INT((int)own.writes, 2);
+	T_EQ_INT((int)own.newdir, 2);
+	T_EQ_INT((int)other.writes, 0);	/* another folder's record */
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, &own, &post, &why), 0);
+	held = post;
+	own.writes += 2;	/* the second STORE, as if it were told */
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, &own, &post, &why), 1);
 	T_ASSERT(!post.trusted);
-	T_EQ_INT((int)(post.highestmodseq - s.highestmodseq), 2);
+	T_EQ_INT((int)(post.highestmodseq - s.highestmodseq), 4);
 	T_ASSERT(post.at.tv_sec > s.at.tv_sec || (post.at.tv_sec ==
 	    s.at.tv_sec && post.at.tv_nsec >= s.at.tv_nsec));
 	/* it stands for a lenient check, not a strict one */
 	T_ASSERT(mindex_unchanged(ix, "INBOX", &post, true));
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, false));
+	/* an op told of less than it did, or of nothing: sync */
+	own.writes = 1;
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, &own, &post, &why), 0);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &s, &own, &post, &why), 0);
+
 	/* an untrusted holder: the doubt runs from its stamp still */
-	held = post;
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
+	held.trusted = false;
 	held.at.tv_sec -= 5;	/* past the doubt, coarse or fine */
-	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_FLAGGED,
-	    NULL, 0, 0, NULL, &why), 1);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 1);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 1, MINDEX_ADD,
+	    MINDEX_F_FLAGGED, NULL, 0, 0, rc, NULL, &own, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 1);
 	T_EQ_INT((int)post.at.tv_sec, (int)held.at.tv_sec);
 	T_EQ_INT((int)post.at.tv_nsec, (int)held.at.tv_nsec);
 	T_ASSERT(!mindex_unchanged(ix, "INBOX", &post, true));
 	/* another writer's STORE between: one modseq more than ours */
-	held = post;
-	clock_gettime(CLOCK_REALTIME, &held.at);
-	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_FLAGGED,
-	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", &uids[1], 1, MINDEX_ADD,
+	    MINDEX_F_FLAGGED, NULL, 0, 0, rc, NULL, &own, &why), 0);
 	T_EQ_INT(mindex_store(ix, "INBOX", 1, MINDEX_REMOVE, MINDEX_F_SEEN,
 	    NULL, 0, 0, NULL, &why), 1);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
-	/* a delivery into new/ meanwhile */
-	stamp_old(dir);
-	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
-	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_ANSWERED,
-	    NULL, 0, 0, NULL, &why), 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
+	/* a delivery into new/ while a STORE in cur/ runs */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 1, MINDEX_ADD,
+	    MINDEX_F_ANSWERED, NULL, 0, 0, rc, NULL, &own, &why), 0);
 	T_EQ_INT(deliver(dir, "Subject: 3\n\nthree\n", NULL), 0);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
+	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);	/* UID 9 */
+
+	/* EXPUNGE of a message still in new/ (UID 3) moves new/'s mtime
+	 * itself */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){3}, 1, &n, &own,
+	    &why), 0);
+	T_EQ_INT((int)n, 1);
+	T_EQ_INT((int)own.writes, 1);
+	T_EQ_INT((int)own.newdir, 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 1);
+	/* ... but not a delivery before its first change there */
+	stamp_at(ix, dir, &held);
+	new_touch(dir, 1);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){4}, 1, &n, &own,
+	    &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
+	/* ... nor one after its last */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){5}, 1, &n, &own,
+	    &why), 0);
+	new_touch(dir, 2);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
+
+	/* MOVE out of new/ (UID 6): the source's expunge is its change */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_copy(ix, "INBOX", "Work", (uint32_t[]){6}, 1, true,
+	    dst, &uv, &own, &why), 0);
+	T_EQ_INT((int)own.writes, 1);
+	T_EQ_INT((int)own.added, 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 1);
+
+	/* APPEND into the folder: a UID and a modseq, in and out of new/ */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_append_mem(ix, "INBOX", "Subject: a\n\na\n", 14, 0,
+	    NULL, 0, 0, &uid, &uv, &own, &why), 0);
+	T_EQ_INT((int)own.added, 1);
+	T_EQ_INT((int)own.writes, 1);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 1);
+	T_EQ_INT((int)post.uidnext, (int)held.uidnext + 1);
+	/* ... but not with another's message indexed meanwhile */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_append_mem(ix, "INBOX", "Subject: b\n\nb\n", 14, 0,
+	    NULL, 0, 0, &uid, &uv, &own, &why), 0);
+	T_EQ_INT(mindex_append_mem(ix, "INBOX", "Subject: c\n\nc\n", 14, 0,
+	    NULL, 0, 0, &uid, &uv, NULL, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
+
+	/* COPY into the folder itself: two UIDs, one modseq */
+	stamp_at(ix, dir, &held);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_copy(ix, "INBOX", "INBOX", uids, 2, false, dst, &uv,
+	    &own, &why), 0);
+	T_EQ_INT((int)own.added, 2);
+	T_EQ_INT((int)own.writes, 1);
+	T_EQ_INT((int)own.newdir, 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 1);
+
 	/* a spoiled stamp holds for nothing */
 	T_EQ_INT(mindex_stamp(ix, "INBOX", &held, &why), 0);
-	T_EQ_INT(mindex_store(ix, "INBOX", 2, MINDEX_ADD, MINDEX_F_DRAFT,
-	    NULL, 0, 0, NULL, &why), 1);
+	mindex_own_init(&own, "INBOX");
+	T_EQ_INT(mindex_store_uids(ix, "INBOX", uids, 1, MINDEX_ADD,
+	    MINDEX_F_DRAFT, NULL, 0, 0, rc, NULL, &own, &why), 0);
 	mindex_stamp_spoil(&held);
-	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, 1, false, &post, &why), 0);
+	T_EQ_INT(mindex_stamp_own(ix, "INBOX", &held, &own, &post, &why), 0);
 	mindex_close(&ix);
 	buf_free(&why);
 }
@@ -1038,9 +1147,9 @@ test_expunge(void)
 	for (uint32_t u = 3; u <= 5; u++)
 		T_EQ_INT(mindex_store(ix, "INBOX", u, MINDEX_ADD,
 		    MINDEX_F_DELETED, NULL, 0, 0, NULL, &why), 1);
-	T_EQ_INT(mindex_expunge(ix, "INBOX", NULL, 0, &n, &why), 0);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", NULL, 0, &n, NULL, &why), 0);
 	T_EQ_INT(n, 3);
-	T_EQ_INT(mindex_expunge(ix, "INBOX", &two, 1, &n, &why), 0);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", &two, 1, &n, NULL, &why), 0);
 	T_EQ_INT(n, 1);
 	T_EQ_INT(mindex_vanished(ix, "INBOX", ms, vanished_cb, &v, &why), 0);
 	T_EQ_STR(buf_cstr(&v), "3:5 2:2 ");
@@ -1120,7 +1229,7 @@ test_append_copy_move(void)
 
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_append(ix, "INBOX", fd, 21, MINDEX_F_SEEN, words, 1,
-	    1600000000, &uid, &uv, &why), 0);
+	    1600000000, &uid, &uv, NULL, &why), 0);
 	T_EQ_INT(uid, 1);
 	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 1);
 	T_EQ_INT(m.size, 18);	/* CRLF stored as LF */
@@ -1128,7 +1237,7 @@ test_append_copy_move(void)
 	T_EQ_INT(m.internaldate, 1600000000);
 	T_ASSERT(strstr(m.name, ":2,Sa") != NULL);
 	T_EQ_INT(mindex_append(ix, "INBOX", fd, 21, 0, NULL, 0, 0, &uid, &uv,
-	    &why), 0);
+	    NULL, &why), 0);
 	T_EQ_INT(uid, 2);
 	close(fd);
 
@@ -1143,7 +1252,7 @@ test_append_copy_move(void)
 	uids[0] = 1;
 	uids[1] = 2;
 	T_EQ_INT(mindex_copy(ix, "INBOX", "Work", uids, 2, false, dst, &uv2,
-	    &why), 0);
+	    NULL, &why), 0);
 	T_EQ_INT(dst[0], 1);
 	T_EQ_INT(dst[1], 2);
 	T_ASSERT(uv2 != 0);
@@ -1152,7 +1261,7 @@ test_append_copy_move(void)
 	T_EQ_INT(mindex_keywords(ix, "Work", &kw, &why), 0);
 	T_EQ_STR(buf_cstr(&kw), "Work\n");
 	T_EQ_INT(mindex_copy(ix, "INBOX", "Work", uids, 2, true, dst, &uv2,
-	    &why), 0);
+	    NULL, &why), 0);
 	T_EQ_INT(dst[0], 3);
 	T_EQ_INT(mindex_get(ix, "INBOX", 1, &m, &why), 0);
 	snprintf(sub, sizeof(sub), "%s/.Work", dir);
@@ -1358,8 +1467,8 @@ test_rebuild_keeps_uids(void)
 		T_EQ_INT(deliver(dir, "Subject: x\n\nx\n", NULL), 0);
 	T_EQ_INT(mindex_open(dir, &ix, &why), 0);
 	T_EQ_INT(mindex_sync(ix, "INBOX", NULL, &why), 0);
-	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){2}, 1, NULL, &why),
-	    0);
+	T_EQ_INT(mindex_expunge(ix, "INBOX", (uint32_t[]){2}, 1, NULL,
+	    NULL, &why), 0);
 	T_EQ_INT(mindex_status(ix, "INBOX", &st, &why), 0);
 	T_EQ_INT(take(ix, "INBOX", &s), 0);
 	mindex_close(&ix);
@@ -1509,15 +1618,15 @@ workload(const char *dir)
 	(void)deliver_flagged(dir, "Subject: f\n\nflagged in new/\n");
 	(void)mindex_sync(ix, "INBOX", NULL, &why);
 	(void)mindex_append(ix, "INBOX", fd, 21, MINDEX_F_SEEN, NULL, 0, 0,
-	    &uid, &uv, &why);
+	    &uid, &uv, NULL, &why);
 	(void)mindex_store(ix, "INBOX", 1, MINDEX_ADD, MINDEX_F_DELETED, NULL,
 	    0, 0, NULL, &why);
 	(void)mindex_store_uids(ix, "INBOX", (uint32_t[]){1, 2, 3}, 3,
 	    MINDEX_ADD, MINDEX_F_SEEN | MINDEX_F_FLAGGED, NULL, 0, 0, rc,
-	    NULL, &why);
+	    NULL, NULL, &why);
 	(void)mindex_copy(ix, "INBOX", "Trash", (uint32_t[]){2}, 1, true, dst,
-	    &uv, &why);
-	(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
+	    &uv, NULL, &why);
+	(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, NULL, &why);
 	_exit(0);
 }
 
@@ -1631,7 +1740,7 @@ test_failed_append_leaves_nothing(void)
 	snprintf(away, sizeof(away), "%s.away", hide_cur);
 	mindex_fault = hide_cur_hook;
 	T_ASSERT(mindex_append(ix, "INBOX", fd, 21, 0, NULL, 0, 0, &uid, &uv,
-	    &why) < 0);
+	    NULL, &why) < 0);
 	mindex_fault = NULL;
 	T_EQ_INT(rename(away, hide_cur), 0);
 	T_EQ_INT(count_dir(dir, "new"), 0);
@@ -1733,7 +1842,7 @@ test_concurrent_writers(void)
 				_exit(1);
 			for (int i = 0; i < 30; i++) {
 				if (mindex_append(cx, "INBOX", fd, 23, 0,
-				    NULL, 0, 0, &uid, &uv, &why) < 0 ||
+				    NULL, 0, 0, &uid, &uv, NULL, &why) < 0 ||
 				    mindex_sync(cx, "INBOX", NULL, &why) < 0 ||
 				    mindex_store(cx, "INBOX", uid, MINDEX_ADD,
 				    MINDEX_F_SEEN, NULL, 0, 0, NULL,
@@ -1743,7 +1852,7 @@ test_concurrent_writers(void)
 					_exit(2);
 				}
 				if (i % 10 == 9 && mindex_expunge(cx, "INBOX",
-				    &uid, 1, NULL, &why) < 0)
+				    &uid, 1, NULL, NULL, &why) < 0)
 					_exit(3);
 			}
 			mindex_close(&cx);
@@ -1788,7 +1897,7 @@ killer_child(const char *dir, int fd, int seed)
 		uint32_t uid, uv;
 
 		if (mindex_append(ix, "INBOX", src, 19, 0, NULL, 0, 0, &uid,
-		    &uv, &why) < 0)
+		    &uv, NULL, &why) < 0)
 			_exit(2);
 		if (mindex_get(ix, "INBOX", uid, &m, &why) == 1) {
 			buf_reset(&line);
@@ -1802,7 +1911,8 @@ killer_child(const char *dir, int fd, int seed)
 		    (i + seed) % 3 ? MINDEX_F_SEEN : MINDEX_F_DELETED, NULL,
 		    0, 0, NULL, &why);
 		if (i % 4 == 3)
-			(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL, &why);
+			(void)mindex_expunge(ix, "INBOX", NULL, 0, NULL,
+			    NULL, &why);
 	}
 	_exit(0);
 }

@@ -1,10 +1,12 @@
 """
 An IMAP op on the selected folder accounts for its own changes (issue
-14): STORE, EXPUNGE, MOVE and COPY (UID too) check the view's stamp
-before they run and, when nothing but the op changed the folder, put
-their changes into the session's view instead of syncing (readdir of
-new/ and cur/) and listing the whole folder. What every test here holds
-to:
+14): STORE, EXPUNGE, MOVE and COPY (UID too), FETCH's implicit \\Seen and
+APPEND into the selected folder check the view's stamp before they run
+and, when nothing but the op changed the folder (one rule, also for ops
+that move files out of new/ or add UIDs), put their changes into the
+session's view instead of syncing (readdir of new/ and cur/) and listing
+the whole folder. STORE and APPEND with \\Recent get BAD. What every
+test here holds to:
 
 - after such an op on a 20,000-message INBOX neither it nor the NOOP
   right after it reads the folder's directories (inotify IN_OPEN on
@@ -45,16 +47,19 @@ def imap(tmp_path_factory, pki):
 
 
 class DirOpens:
-    """Counts the opens of one directory itself (inotify IN_OPEN): a
-    sync opens new/ to read it; an op that patches the view does not."""
+    """Counts the opens of one directory itself (inotify IN_OPEN; or,
+    mask IN_ACCESS, its reads, which readdir makes and an fsync of it
+    does not): a sync opens and reads new/; an op that patches the view
+    does neither (APPEND and EXPUNGE fsync it)."""
 
-    def __init__(self, path):
+    def __init__(self, path, mask=IN_OPEN):
+        self.mask = mask
         libc = ctypes.CDLL(None, use_errno=True)
         self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         if libc.inotify_add_watch(self.fd, str(path).encode(),
-                                  IN_OPEN) < 0:
+                                  mask) < 0:
             err = ctypes.get_errno()
             os.close(self.fd)
             raise OSError(err, "inotify_add_watch %s" % path)
@@ -70,7 +75,7 @@ class DirOpens:
             off = 0
             while off + 16 <= len(data):
                 _, mask, _, ln = struct.unpack_from("iIII", data, off)
-                if mask & IN_OPEN and ln == 0:
+                if mask & self.mask and ln == 0:
                     n += 1
                 off += 16 + ln
 
@@ -412,3 +417,176 @@ def test_first_flag_moves_out_of_new_without_a_sync(imap):
     finally:
         c.close()
         opens.close()
+
+
+IN_ACCESS = 0x01
+
+
+def fill_new(home, n, tag):
+    """n small messages straight into new/, then old mtimes on new/ and
+    cur/ (indexed mail stays in new/ until its first flag)."""
+    owner = home.stat()
+    for i in range(n):
+        name = "%d.M%dP%sQ%d.host,S=40,W=43" % (1600000000 + i, i, tag, i)
+        path = home / "new" / name
+        path.write_bytes(b"From: a@example.org\nSubject: n%d\n\nbody\n" % i)
+        os.chown(path, owner.st_uid, owner.st_gid)
+    old = time.time() - 60
+    for sub in ("cur", "new"):
+        os.utime(home / sub, (old, old))
+
+
+def settled(c, home, reads):
+    """After SELECT: the delayed refresh (one read of new/), then a
+    trusted stamp that reads nothing."""
+    time.sleep(doubt(home))
+    ok(c, "r1", "NOOP")
+    assert reads.take() >= 1, "no sync after the doubt"
+    ok(c, "r2", "NOOP")
+    assert reads.take() == 0, "a trusted stamp synced again"
+
+
+MSG = b"From: b@example.org\r\nSubject: appended\r\n\r\nhello\r\n"
+
+
+def test_fetch_seen_append_copy_move_patch_the_view(imap):
+    """With indexed mail in new/: FETCH BODY[] (its implicit \\Seen moves
+    the file out of new/), APPEND and COPY into the selected folder (a
+    UID the op committed itself) and MOVE of a message still in new/
+    put their own changes into the view: none reads new/ (a sync does:
+    inotify IN_ACCESS, which readdir makes and an fsync does not), the
+    client is told FLAGS, EXISTS and EXPUNGE as a sync would, another
+    session sees the same folder, and a delivery landing right after
+    shows at the first check after the doubt."""
+    imap.add_user("frank@example.test", "pw-frank")
+    home = home_of(imap, "frank@example.test")
+    fill_new(home, 300, "4")
+    reads = DirOpens(home / "new", IN_ACCESS)
+    c = session(imap, "frank@example.test", "pw-frank")
+    try:
+        assert b"* 300 EXISTS" in ok(c, "s", "SELECT INBOX", timeout=120)
+        settled(c, home, reads)
+
+        r = ok(c, "a", "FETCH 7 (BODY[TEXT])")
+        assert b"FLAGS (\\Seen)" in b"".join(r), r
+        assert reads.take() == 0, "FETCH's implicit \\Seen synced"
+        assert len(os.listdir(home / "new")) == 299
+        reads.take()		# the listdir's own read
+        r = ok(c, "a2", "FETCH 7 (FLAGS)")
+        assert untagged(r) == [b"* 7 FETCH (FLAGS (\\Seen))"], r
+
+        c.send(b"b APPEND INBOX (\\Flagged) {%d+}\r\n" % len(MSG) + MSG +
+               b"\r\n")
+        r = c.until_tagged("b", 60)
+        assert r[-1].startswith(b"b OK [APPENDUID "), r
+        assert untagged(r) == [b"* 301 EXISTS"], r
+        assert reads.take() == 0, "APPEND into the selected folder synced"
+        uid = int(re.search(rb"APPENDUID \d+ (\d+)", r[-1]).group(1))
+        r = ok(c, "b2", "UID FETCH %d (FLAGS)" % uid)
+        assert untagged(r) == [
+            b"* 301 FETCH (UID %d FLAGS (\\Flagged))" % uid], r
+
+        r = ok(c, "c", "COPY 1:2 INBOX")
+        assert untagged(r) == [b"* 303 EXISTS"], r
+        assert b"[COPYUID " in r[-1], r
+        assert reads.take() == 0, "COPY into the selected folder synced"
+
+        r = ok(c, "d", "MOVE 10 Trash")
+        assert untagged(r)[1:] == [b"* 10 EXPUNGE"], r
+        assert reads.take() == 0, "MOVE out of new/ synced"
+        assert reads.take() == 0
+
+        # a delivery right after an op hides for the doubt at most
+        path = home / "new" / "1700000000.M1P4Q1.host,S=40,W=43"
+        path.write_bytes(b"From: a@example.org\nSubject: late\n\nbody\n")
+        owner = home.stat()
+        os.chown(path, owner.st_uid, owner.st_gid)
+        time.sleep(doubt(home))
+        r = ok(c, "e", "NOOP")
+        assert untagged(r) == [b"* 303 EXISTS"], r
+
+        d = session(imap, "frank@example.test", "pw-frank")
+        try:
+            assert b"* 303 EXISTS" in ok(d, "s", "SELECT INBOX")
+            mine = untagged(ok(c, "x", "FETCH 1:* (UID FLAGS)"))
+            theirs = untagged(ok(d, "x", "FETCH 1:* (UID FLAGS)"))
+            assert mine == theirs
+        finally:
+            d.close()
+    finally:
+        c.close()
+        reads.close()
+
+
+def test_append_to_selected_is_recent_without_a_sync(imap):
+    """An IMAP4rev1 session that APPENDs into its selected folder is told
+    EXISTS and RECENT, and the message is \\Recent for it, with no sync
+    (the own op claims \\Recent as the sync after it would); when
+    another session appended meanwhile, the folder is synced and both
+    messages are told."""
+    imap.add_user("gina@example.test", "pw-gina")
+    home = home_of(imap, "gina@example.test")
+    fill_new(home, 20, "5")
+    reads = DirOpens(home / "new", IN_ACCESS)
+    c = RawIMAP(imap.imap_port, timeout=60)
+    try:
+        c.login("gina@example.test", "pw-gina")
+        r = ok(c, "s", "SELECT INBOX")
+        assert b"* 20 EXISTS" in r and b"* 20 RECENT" in r, r
+        settled(c, home, reads)
+        c.send(b"b APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+        r = c.until_tagged("b", 60)
+        assert r[-1].startswith(b"b OK [APPENDUID "), r
+        assert untagged(r) == [b"* 21 EXISTS", b"* 21 RECENT"], r
+        assert reads.take() == 0, "APPEND into the selected folder synced"
+        r = ok(c, "f", "FETCH 21 (FLAGS)")
+        assert untagged(r) == [b"* 21 FETCH (FLAGS (\\Recent))"], r
+        # another session's APPEND before this one's: not its own
+        # change, so the folder is synced and both are told
+        d = session(imap, "gina@example.test", "pw-gina")
+        try:
+            d.send(b"b APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+            assert d.until_tagged("b", 60)[-1].startswith(b"b OK ")
+        finally:
+            d.close()
+        reads.take()
+        c.send(b"g APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+        r = c.until_tagged("g", 60)
+        assert r[-1].startswith(b"g OK [APPENDUID "), r
+        assert untagged(r) == [b"* 23 EXISTS", b"* 23 RECENT"], r
+        assert reads.take() >= 1, "another's APPEND was not synced"
+    finally:
+        c.close()
+        reads.close()
+
+
+def test_recent_cannot_be_stored_or_appended(imap):
+    """\\Recent is no flag of RFC 3501's grammar (the server alone sets
+    it) and RFC 9051 has none: STORE and UID STORE with it, +FLAGS,
+    -FLAGS or FLAGS, and APPEND with it get BAD (as from Dovecot), and
+    nothing is changed or appended."""
+    imap.add_user("hana@example.test", "pw-hana")
+    fill_cur(home_of(imap, "hana@example.test"), 3)
+    c = RawIMAP(imap.imap_port, timeout=60)
+    try:
+        c.login("hana@example.test", "pw-hana")
+        assert b"* 3 EXISTS" in ok(c, "s", "SELECT INBOX")
+        for i, cmd in enumerate([
+                "STORE 1 +FLAGS (\\Recent)",
+                "STORE 1 -FLAGS (\\Recent)",
+                "STORE 1 FLAGS (\\Seen \\Recent)",
+                "STORE 1 +FLAGS.SILENT \\Recent",
+                "UID STORE 1:* FLAGS (\\Recent)",
+                "UID STORE 1:* -FLAGS.SILENT (\\recent)"]):
+            r = c.cmd("t%d" % i, cmd)
+            assert r[-1].startswith(b"t%d BAD " % i), (cmd, r)
+        c.send(b"a APPEND INBOX (\\Seen \\Recent) {%d+}\r\n" % len(MSG) +
+               MSG + b"\r\n")
+        r = c.until_tagged("a", 60)
+        assert r[-1].startswith(b"a BAD "), r
+        r = ok(c, "n", "NOOP")
+        assert not any(b"EXISTS" in ln or b"FETCH" in ln for ln in r), r
+        r = ok(c, "f", "FETCH 1 (FLAGS)")
+        assert b"\\Seen" not in r[0], r
+    finally:
+        c.close()
