@@ -42,6 +42,7 @@ struct service;
 struct dir;
 struct qfile;
 struct ipc_msg;
+struct job_pool;
 
 #define QMGR_ACTIVE_LIMIT 20000		/* messages in memory at once */
 #define QMGR_JOB_RCPT 1000	/* recipients per delivery request: local's
@@ -56,6 +57,7 @@ struct ipc_msg;
 #define QMGR_DOTFILE_AGE 86400		/* stale incoming/.* files */
 #define QMGR_DEST_LIMIT 50000		/* remote domains with state */
 #define QMGR_DEST_LIST 100		/* of them in heraldctl status */
+#define QMGR_JOB_THREADS 2		/* threads writing forward copies */
 
 /* transports a recipient can be routed to */
 enum qmgr_transport {
@@ -90,6 +92,14 @@ struct qmgr_msg {
 	struct qfile *qf;	/* parsed envelope while open */
 	struct qmgr_result *res;	/* one per qf->rcpt while open */
 	int jobs;		/* delivery requests not yet answered */
+	/* after the last answer (qmgr_message_finish): its forward copy and
+	 * notifications are written off the loop's critical path, one
+	 * step at a time, before any status is */
+	int fin_step;		/* enum qmgr_fin_step; 0: not finishing */
+	time_t fin_now;		/* when finishing started */
+	int fin_rw;		/* writable fd while deferring, or -1 */
+	size_t *fin_idx;	/* delay warning: recipients marked warned */
+	size_t fin_nidx;
 };
 
 /* one delivery request: a message and some of its recipients */
@@ -181,6 +191,7 @@ struct qmgr {
 	struct ev_timer *due_timer;	/* the earliest deferred retry */
 	time_t next_due;	/* earliest deferred mtime known, 0: none */
 	time_t last_due_scan;	/* when deferred/ was last scanned */
+	struct job_pool *jobs;	/* forward copies; NULL: on the loop */
 	bool stopping;
 };
 
@@ -231,8 +242,12 @@ void qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
     bool infra, const char *relay, const char *dsn, const char *reason);
 /* qmgr_message_job_done - a request finished; the last one finishes msg */
 void qmgr_message_job_done(struct qmgr *q, struct qmgr_msg *msg);
-/* qmgr_message_finish - write results, bounce, unlink or defer msg */
+/* qmgr_message_finish - write results, bounce, unlink or defer msg (in
+ * steps: it may be in the active set, open, a while longer) */
 void qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_message_step - the finishing step of msg that was out is done:
+ * take the next */
+void qmgr_message_step(struct qmgr *q, struct qmgr_msg *msg);
 /* qmgr_backoff - seconds until the next attempt of a message that
  * arrived at arrival; infra: only agent failures deferred it */
 long long qmgr_backoff(time_t now, time_t arrival, bool infra);
@@ -282,7 +297,9 @@ void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
 /* qmgr_forward - after an attempt: one new queue file, sender rewritten
  * by SRS, for the alias targets in other domains of msg's recipients that
  * local marked forward=1 and that have a final status; recipients whose
- * copy cannot be made are deferred */
+ * copy cannot be made are deferred. The copy is written on a job thread
+ * (the loop's meanwhile); qmgr_message_step(q, msg) follows, maybe before
+ * this returns */
 void qmgr_forward(struct qmgr *q, struct qmgr_msg *msg, time_t now);
 /* qmgr_forward_return - the address a notification to sender goes to:
  * sender reversed when it is one of our SRS addresses, else sender */
@@ -327,6 +344,18 @@ int qmgr_bounce_create(const char *spool, const struct qfile *qf,
     const char *to, const char *orig_qid, enum qmgr_dsn_kind kind,
     const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
     char qid_r[QID_SIZE], struct buf *why);
+/* qmgr_bounce_fn - a notification from qmgr_bounce_start ended: r 0 with
+ * its queue id (incoming/qid, synced and linked, incoming/ synced), -1
+ * with why (nothing was queued) */
+typedef void qmgr_bounce_fn(void *ctx, int r, const char *qid,
+    const char *why);
+/* qmgr_bounce_start - qmgr_bounce_create without waiting on loop for the
+ * signer (NULL loop: it waits); done is called exactly once, maybe
+ * before this returns; qf and rcpt are read only before it returns */
+void qmgr_bounce_start(struct evloop *loop, const char *spool,
+    const struct qfile *qf, const char *to, const char *orig_qid,
+    enum qmgr_dsn_kind kind, const struct qmgr_bounce_rcpt *rcpt, size_t n,
+    time_t now, qmgr_bounce_fn *done, void *ctx);
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */
 void qmgr_bounce_date(struct buf *out, time_t t);
 
