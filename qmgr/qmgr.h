@@ -108,7 +108,8 @@ struct qmgr_job {
 	size_t *idx;		/* recipient indexes, in request order */
 	size_t nidx;
 	enum qmgr_transport tr;	/* which agents take it */
-	struct qmgr_job *next;	/* job queue */
+	unsigned long long seq;	/* submission order */
+	struct qmgr_job *next;	/* job queue, or its domain's parked list */
 };
 
 /* domains a remote agent may still hold a connection to: the sessions
@@ -143,6 +144,11 @@ struct qmgr_dest {
 	time_t dead_until;	/* dead: not tried before this; 0: alive */
 	char dsn[16];		/* dead: the code of the failure */
 	char *reason;		/* dead: the failure's text (owned) */
+	/* remote jobs that waited while the domain had its window's worth
+	 * of requests out, in submission order (qmgr_deliver.c) */
+	struct qmgr_job *park_head;
+	struct qmgr_job *park_tail;
+	size_t nparked;
 	struct qmgr_dest *next;	/* hash chain */
 };
 
@@ -174,6 +180,10 @@ struct qmgr {
 	/* job queue and agent pool */
 	struct qmgr_job *job_head[QMGR_NTR];	/* a queue per transport */
 	struct qmgr_job *job_tail[QMGR_NTR];
+	unsigned long long job_seq;	/* the last job's seq */
+	size_t nparked;		/* jobs parked with their domains */
+	bool suspend_dirty;	/* a queued remote job may be of a dead
+				 * domain: qmgr_deliver_suspended must look */
 	struct qmgr_agent *agents;
 	int nagents;		/* of every transport */
 	int ntr_agents[QMGR_NTR];	/* per transport */
@@ -362,6 +372,10 @@ void qmgr_bounce_date(struct buf *out, time_t t);
 /* qmgr_dest.c */
 /* qmgr_dest_find - the state of domain (any case), or NULL */
 struct qmgr_dest *qmgr_dest_find(struct qmgr *q, const char *domain);
+/* qmgr_dest_get - the state of domain, made when missing; NULL when the
+ * table is full of domains with requests out */
+struct qmgr_dest *qmgr_dest_get(struct qmgr *q, const char *domain,
+    time_t now);
 /* qmgr_dest_limit - remote requests for domain that may be out at once */
 long long qmgr_dest_limit(struct qmgr *q, const char *domain);
 /* qmgr_dest_dead - domain's state if it is dead at now, else NULL (one
