@@ -608,6 +608,114 @@ test_bounce_notifies(void)
 	done(q);
 }
 
+/* signer_silent - a signer socket that takes connections and never
+ * answers; its descriptor (close it to end) */
+static int
+signer_silent(void)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	int fd;
+
+	spool_socket_path(&path, spool, "signer");
+	fd = sock_listen_unix(path.data, 0600, 16, &why);
+	if (fd < 0) {
+		fprintf(stderr, "listen: %s\n", why.data);
+		exit(1);
+	}
+	buf_free(&path);
+	buf_free(&why);
+	return fd;
+}
+
+/* deferred_has - does the one file in deferred/ hold text? */
+static bool
+deferred_has(const char *text)
+{
+	char qid[QID_SIZE], path[700], chunk[4096];
+	struct buf data = BUF_INIT;
+	ssize_t n;
+	bool r;
+	int fd;
+
+	if (!only_deferred(qid))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s/%c/%s", spool, SPOOL_DEFERRED,
+	    qid[QID_LEN - 1], qid);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return false;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&data, chunk, (size_t)n);
+	close(fd);
+	r = data.len > 0 && memmem(data.data, data.len, text,
+	    strlen(text)) != NULL;
+	buf_free(&data);
+	return r;
+}
+
+/* a signer that never answers holds up only the notification: a message
+ * finished after it goes first, the bounced one stays in active/ until
+ * its notification, unsigned after the deadline, is in the queue */
+static void
+test_silent_signer(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE], other[QID_SIZE];
+	struct qmgr_msg *msg;
+	long long timeout = var_signer_timeout;
+	int sfd = signer_silent();
+
+	var_signer_timeout = 1;
+	agent_start(AGENT_BOUNCE);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(!run(q, 300));
+	/* waiting for the signer: open, no notification yet */
+	msg = qmgr_msg_find(q, qid);
+	T_ASSERT(msg != NULL && msg->open && msg->jobs == 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	/* meanwhile another message goes all the way */
+	enqueue(q, time(NULL), "", rcpts, other);
+	T_ASSERT(!run(q, 200));
+	T_ASSERT(qmgr_msg_find(q, other) == NULL);
+	T_ASSERT(qmgr_msg_find(q, qid) != NULL);
+	/* the deadline passes: unsigned, queued, the original gone */
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	T_ASSERT(deferred_has("multipart/report"));
+	T_ASSERT(!deferred_has("DKIM-Signature"));
+	var_signer_timeout = timeout;
+	close(sfd);
+	done(q);
+}
+
+/* an operator delete while the notification waits for the signer: the
+ * notification is queued, then the original removed */
+static void
+test_delete_while_signing(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[QID_SIZE];
+	long long timeout = var_signer_timeout;
+	int sfd = signer_silent();
+
+	var_signer_timeout = 1;
+	agent_start(AGENT_BOUNCE);
+	enqueue(q, time(NULL), "s@remote.test", rcpts, qid);
+	T_ASSERT(!run(q, 300));
+	T_ASSERT(qmgr_msg_find(q, qid) != NULL);
+	T_EQ_INT(qmgr_delete(q, qid), 0);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	T_ASSERT(deferred_has("multipart/report"));
+	var_signer_timeout = timeout;
+	close(sfd);
+	done(q);
+}
+
 static void
 test_bounce_null_sender(void)
 {
@@ -1446,6 +1554,9 @@ static const struct test_case cases[] = {
 	    test_remote_destination_limit},
 	{"initial_destination_concurrency: a domain starts low",
 	    test_remote_initial_concurrency},
+	{"a silent signer holds up only its notification", test_silent_signer},
+	{"delete while the notification waits for the signer",
+	    test_delete_while_signing},
 	{"a domain's waiting jobs are parked, not walked by each dispatch",
 	    test_dispatch_passes_parked},
 	{"dead destination: its mail deferred without a request",

@@ -925,6 +925,19 @@ qmgr_message_step(struct qmgr *q, struct qmgr_msg *msg)
 		qmgr_message_settle(q, msg);
 		break;
 	case QMGR_FIN_WARN:
+		if (msg->deleted) {
+			/* deleted while its delay warning was written */
+			msg->qf->fd = msg->fd;
+			if (close(msg->fin_rw) < 0)
+				msg_warn("%s: close: %m", msg->qid);
+			msg->fin_rw = -1;
+			qmgr_message_close(q, msg);
+			qmgr_message_remove(q, msg->qid,
+			    " by operator request");
+			msg->fin_step = QMGR_FIN_NONE;
+			qmgr_msg_forget(q, msg);
+			break;
+		}
 		qmgr_message_defer_end(q, msg, msg->fin_now,
 		    qmgr_message_delay(msg));
 		qmgr_message_end(q, msg);
