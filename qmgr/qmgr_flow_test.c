@@ -27,6 +27,7 @@
 #include "base/test.h"
 #include "mail/dir.h"
 #include "mail/ipc.h"
+#include "mail/job.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -43,6 +44,7 @@ enum agent_mode {
 	AGENT_REMOTE_DEFER,	/* defer each: "N recipient(s) for DOMAIN" */
 	AGENT_RELAYED,		/* deliver each to a server without DSN */
 	AGENT_CONN_FAIL,	/* conn_failed=1, each deferred; counted */
+	AGENT_FORWARD,		/* deliver each; fwd@ ones forward=1 too */
 };
 
 static char tmpdir[] = "/tmp/herald-qmgr-flow-XXXXXX";
@@ -72,7 +74,8 @@ agent_serve(int conn, enum agent_mode mode)
 
 		if (fd < 0)
 			_exit(3);	/* qmgr must attach the queue file */
-		if (mode == AGENT_REMOTE_DEFER && qfile_read(fd, &qf, &why) < 0)
+		if ((mode == AGENT_REMOTE_DEFER || mode == AGENT_FORWARD) &&
+		    qfile_read(fd, &qf, &why) < 0)
 			_exit(4);
 		close(fd);
 		while (ipc_next(&req, &pos, &name, &value))
@@ -128,6 +131,9 @@ agent_serve(int conn, enum agent_mode mode)
 				    "delivered to maildir");
 				if (mode == AGENT_RELAYED)
 					ipc_put_str(&reply, IPC_RELAYED, "1");
+				if (mode == AGENT_FORWARD && strncmp(qf->rcpt[
+				    atoi(value)].addr, "fwd@", 4) == 0)
+					ipc_put_str(&reply, IPC_FORWARD, "1");
 			}
 		}
 		if (mode == AGENT_TRICKLE) {
@@ -1319,6 +1325,68 @@ test_remote_recent_domain_agent(void)
 	done(q);
 }
 
+/* a job that holds a pool thread until a byte comes on its pipe */
+struct blocker {
+	struct job job;
+	int fd;
+};
+
+static void
+blocker_run(struct job *job)
+{
+	struct blocker *b = (struct blocker *)job;
+	char c;
+
+	(void)read(b->fd, &c, 1);
+}
+
+static void
+blocker_done(struct job *job)
+{
+	(void)job;
+}
+
+/* the forward copy is written on a job thread: while that thread is
+ * busy the message waits, open, and other mail goes all the way; then
+ * the copy is queued for the target in another domain */
+static void
+test_forward_off_loop(void)
+{
+	struct qmgr *q = fresh();
+	const char *const fwd[] = {"fwd@example.org", NULL};
+	const char *const near[] = {"alice@example.org", NULL};
+	struct blocker b = {.job = {.run = blocker_run, .done = blocker_done}};
+	char qid[QID_SIZE], other[QID_SIZE];
+	struct qmgr_msg *msg;
+	int p[2];
+
+	T_ASSERT(pipe(p) == 0);
+	b.fd = p[0];
+	q->jobs = job_pool_new(q->loop, 1, "test job");
+	job_submit(q->jobs, &b.job);
+	agent_start(AGENT_FORWARD);
+	enqueue(q, time(NULL), "", fwd, qid);
+	T_ASSERT(!run(q, 300));
+	msg = qmgr_msg_find(q, qid);
+	T_ASSERT(msg != NULL && msg->open && msg->jobs == 0);
+	T_EQ_INT(count_files(SPOOL_INCOMING), 0);
+	enqueue(q, time(NULL), "", near, other);
+	T_ASSERT(!run(q, 300));
+	T_ASSERT(qmgr_msg_find(q, other) == NULL);
+	T_ASSERT(qmgr_msg_find(q, qid) != NULL);
+	/* the thread is free: the copy goes to x@far.test (no remote agent
+	 * here: it waits in deferred/) and the original is done */
+	T_ASSERT(write(p[1], "x", 1) == 1);
+	T_ASSERT(run(q, 5000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 1);
+	T_ASSERT(deferred_has("x@far.test"));
+	job_pool_free(&q->jobs);
+	close(p[0]);
+	close(p[1]);
+	done(q);
+}
+
 /* a domain at its window with 20,000 jobs waiting: they are parked with
  * it once, and later dispatches do not walk them (3,000 dispatches took
  * 2.5 s when each looked at every waiting job, 0.8 ms per dispatch) */
@@ -1557,6 +1625,7 @@ static const struct test_case cases[] = {
 	{"a silent signer holds up only its notification", test_silent_signer},
 	{"delete while the notification waits for the signer",
 	    test_delete_while_signing},
+	{"a forward copy is written off the loop", test_forward_off_loop},
 	{"a domain's waiting jobs are parked, not walked by each dispatch",
 	    test_dispatch_passes_parked},
 	{"dead destination: its mail deferred without a request",
@@ -1581,7 +1650,8 @@ main(void)
 	var_data_directory = xstrdup(tmpdir);
 	var_local_processes = 2;
 	if (dir_open(tmpdir, DIR_WRITE, &d, &why) < 0 ||
-	    dir_domain_add(d, "example.org", &why) < 0) {
+	    dir_domain_add(d, "example.org", &why) < 0 ||
+	    dir_alias_add(d, "fwd@example.org", "x@far.test", &why) < 0) {
 		fprintf(stderr, "directory: %s\n", why.data);
 		test_rm_tree(tmpdir);
 		return 1;
