@@ -9,10 +9,14 @@
  *     is held while a message waits, so 20,000 waiting messages cost a
  *     few MB and no file descriptors);
  *   - open messages: a parsed queue file and one result slot per
- *     recipient, while delivery requests for it are in flight (bounded by
- *     qmgr_open_limit());
+ *     recipient, while delivery requests for it are in flight and then
+ *     while it finishes: its forward copy is written on a job thread and
+ *     its notifications wait for the DKIM signer, off the loop (bounded
+ *     by qmgr_open_limit());
  *   - the job queue: delivery requests (one message, up to QMGR_JOB_RCPT
- *     recipients) waiting for a free local agent connection;
+ *     recipients) waiting for a free local agent connection; remote
+ *     requests of a domain at its concurrency window wait parked with
+ *     the domain (struct qmgr_dest) instead;
  *   - the agent pool: up to var_local_processes persistent connections to
  *     <spool>/private/local, each carrying up to var_local_batch_size
  *     requests, and up to var_remote_processes to <spool>/private/remote,
