@@ -794,10 +794,19 @@ static struct qmgr_job *
 qmgr_deliver_next(struct qmgr *q, enum qmgr_transport tr)
 {
 	struct qmgr_job *job, *next, *prev = NULL, *first = NULL;
+	const struct qmgr_agent *a;
 	int n = 0;
 
 	if (tr != QMGR_TR_REMOTE)
 		return q->job_head[tr];
+	/* no idle agent: no job can pass for its connection (the usual case
+	 * under load, when every agent is busy); the first that may go */
+	for (a = q->agents; a != NULL; a = a->next)
+		if (a->tr == QMGR_TR_REMOTE && a->njobs == 0 &&
+		    a->out.len == 0)
+			break;
+	if (a == NULL)
+		n = QMGR_AFFINITY_SCAN - 1;
 	for (job = q->job_head[tr]; job != NULL; job = next) {
 		const char *domain = qmgr_deliver_job_domain(job);
 
