@@ -62,6 +62,8 @@ struct job_pool;
 #define QMGR_DEST_LIMIT 50000		/* remote domains with state */
 #define QMGR_DEST_LIST 100		/* of them in heraldctl status */
 #define QMGR_JOB_THREADS 2		/* threads writing forward copies */
+#define QMGR_FINISH_MAX 128		/* finishing messages not counted in
+					 * nopen (each holds up to 3 fds) */
 
 /* transports a recipient can be routed to */
 enum qmgr_transport {
@@ -102,6 +104,7 @@ struct qmgr_msg {
 	int fin_step;		/* enum qmgr_fin_step; 0: not finishing */
 	time_t fin_now;		/* when finishing started */
 	int fin_rw;		/* writable fd while deferring, or -1 */
+	bool fin_counted;	/* counted in nfinishing, not in nopen */
 	size_t *fin_idx;	/* delay warning: recipients marked warned */
 	size_t fin_nidx;
 };
@@ -181,6 +184,8 @@ struct qmgr {
 	struct qmgr_msg *run_head;
 	struct qmgr_msg *run_tail;
 	size_t nopen;		/* open messages */
+	size_t nfinishing;	/* of the open ones, finishing and not
+				 * counted in nopen (QMGR_FINISH_MAX) */
 	/* job queue and agent pool */
 	struct qmgr_job *job_head[QMGR_NTR];	/* a queue per transport */
 	struct qmgr_job *job_tail[QMGR_NTR];

@@ -725,6 +725,39 @@ test_silent_signer(void)
 	done(q);
 }
 
+/* a storm of bounces with a silent signer: their finishing messages do
+ * not hold the open slots (qmgr_open_limit: 8 here), so a message behind
+ * twelve of them is opened and delivered while they wait */
+static void
+test_bounce_storm_frees_slots(void)
+{
+	struct qmgr *q = fresh();
+	const char *const rcpts[] = {"alice@example.org", NULL};
+	char qid[12][QID_SIZE], other[QID_SIZE];
+	long long timeout = var_signer_timeout;
+	int sfd = signer_silent(), waiting = 0;
+
+	var_signer_timeout = 2;
+	agent_start(AGENT_BOUNCE);
+	for (int i = 0; i < 12; i++)
+		enqueue(q, time(NULL), "s@remote.test", rcpts, qid[i]);
+	enqueue(q, time(NULL), "", rcpts, other);
+	T_ASSERT(run_gone(q, other, 1500));
+	for (int i = 0; i < 12; i++)
+		if (qmgr_msg_find(q, qid[i]) != NULL)
+			waiting++;
+	T_ASSERT(waiting > 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 0);
+	T_ASSERT(run(q, 8000));
+	T_EQ_INT(count_files(SPOOL_ACTIVE), 0);
+	T_EQ_INT(count_files(SPOOL_DEFERRED), 12);
+	T_EQ_INT(q->nopen, 0);
+	T_EQ_INT(q->nfinishing, 0);
+	var_signer_timeout = timeout;
+	close(sfd);
+	done(q);
+}
+
 /* an operator delete while the notification waits for the signer: the
  * notification is queued, then the original removed */
 static void
@@ -1651,6 +1684,8 @@ static const struct test_case cases[] = {
 	{"initial_destination_concurrency: a domain starts low",
 	    test_remote_initial_concurrency},
 	{"a silent signer holds up only its notification", test_silent_signer},
+	{"a bounce storm with a silent signer leaves the open slots free",
+	    test_bounce_storm_frees_slots},
 	{"delete while the notification waits for the signer",
 	    test_delete_while_signing},
 	{"a forward copy is written off the loop", test_forward_off_loop},

@@ -160,7 +160,12 @@ qmgr_message_close(struct qmgr *q, struct qmgr_msg *msg)
 		msg_warn("%s: close: %m", msg->qid);
 	msg->fd = -1;
 	msg->open = false;
-	q->nopen--;
+	if (msg->fin_counted) {
+		msg->fin_counted = false;
+		q->nfinishing--;
+	} else {
+		q->nopen--;
+	}
 	if (q->svc != NULL)
 		service_session_end(q->svc);
 	qmgr_pump_request(q);
@@ -974,6 +979,18 @@ qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 	}
 	msg->fin_now = now;
 	msg->fin_step = QMGR_FIN_FORWARD;
+	/*
+	 * A finishing message may wait (a silent signer: 2 s); its slot
+	 * goes to the next message, so that a storm of bounces does not
+	 * hold every slot qmgr_open_limit gives and with them new mail. A
+	 * bound of its own keeps the descriptors they hold in check.
+	 */
+	if (q->nfinishing < QMGR_FINISH_MAX) {
+		msg->fin_counted = true;
+		q->nfinishing++;
+		q->nopen--;
+		qmgr_pump_request(q);
+	}
 	qmgr_forward(q, msg, now);
 }
 
