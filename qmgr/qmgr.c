@@ -56,6 +56,11 @@
  *	sender), unless the message has the null sender itself or is a
  *	notification, or the recipient's DSN NOTIFY excludes FAILURE. The
  *	notification is synced and linked before any B status is written.
+ *	Nothing of this waits on the event loop: the DKIM signer is asked
+ *	for a notification's signature through the loop (qmgr_bounce.c),
+ *	and a forward copy is written on one of QMGR_JOB_THREADS job
+ *	threads; the message stays open, unfinished, until they are in
+ *	the queue, while other mail is dispatched.
  *	A file that cannot be parsed is moved to corrupt/ for a human.
  *
  * PROTOCOLS
@@ -95,6 +100,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "mail/dir.h"
+#include "mail/job.h"
 #include "mail/params.h"
 #include "mail/service.h"
 #include "qmgr.h"
@@ -106,6 +112,8 @@ qmgr_init(struct service *svc)
 	struct buf why = BUF_INIT;
 
 	qmgr_state_init(&qmgr, svc, service_loop(svc), var_spool_directory);
+	/* forward copies are written off the loop (qmgr_forward.c) */
+	qmgr.jobs = job_pool_new(qmgr.loop, QMGR_JOB_THREADS, "qmgr job");
 	if (!service_has_listener(svc, "qmgr"))
 		msg_warn("no \"qmgr\" listener: working from scans only");
 	/* routing needs the directory; without it, recipients wait */

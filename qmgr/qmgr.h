@@ -9,10 +9,14 @@
  *     is held while a message waits, so 20,000 waiting messages cost a
  *     few MB and no file descriptors);
  *   - open messages: a parsed queue file and one result slot per
- *     recipient, while delivery requests for it are in flight (bounded by
- *     qmgr_open_limit());
+ *     recipient, while delivery requests for it are in flight and then
+ *     while it finishes: its forward copy is written on a job thread and
+ *     its notifications wait for the DKIM signer, off the loop (bounded
+ *     by qmgr_open_limit());
  *   - the job queue: delivery requests (one message, up to QMGR_JOB_RCPT
- *     recipients) waiting for a free local agent connection;
+ *     recipients) waiting for a free local agent connection; remote
+ *     requests of a domain at its concurrency window wait parked with
+ *     the domain (struct qmgr_dest) instead;
  *   - the agent pool: up to var_local_processes persistent connections to
  *     <spool>/private/local, each carrying up to var_local_batch_size
  *     requests, and up to var_remote_processes to <spool>/private/remote,
@@ -44,6 +48,7 @@ struct service;
 struct dir;
 struct qfile;
 struct ipc_msg;
+struct job_pool;
 
 #define QMGR_ACTIVE_LIMIT 20000		/* messages in memory at once */
 #define QMGR_JOB_RCPT 1000	/* recipients per delivery request: local's
@@ -58,6 +63,9 @@ struct ipc_msg;
 #define QMGR_DOTFILE_AGE 86400		/* stale incoming/.* files */
 #define QMGR_DEST_LIMIT 50000		/* remote domains with state */
 #define QMGR_DEST_LIST 100		/* of them in heraldctl status */
+#define QMGR_JOB_THREADS 2		/* threads writing forward copies */
+#define QMGR_FINISH_MAX 128		/* finishing messages not counted in
+					 * nopen (each holds up to 3 fds) */
 
 /* transports a recipient can be routed to */
 enum qmgr_transport {
@@ -94,6 +102,15 @@ struct qmgr_msg {
 	struct qfile *qf;	/* parsed envelope while open */
 	struct qmgr_result *res;	/* one per qf->rcpt while open */
 	int jobs;		/* delivery requests not yet answered */
+	/* after the last answer (qmgr_message_finish): its forward copy and
+	 * notifications are written off the loop's critical path, one
+	 * step at a time, before any status is */
+	int fin_step;		/* enum qmgr_fin_step; 0: not finishing */
+	time_t fin_now;		/* when finishing started */
+	int fin_rw;		/* writable fd while deferring, or -1 */
+	bool fin_counted;	/* counted in nfinishing, not in nopen */
+	size_t *fin_idx;	/* delay warning: recipients marked warned */
+	size_t fin_nidx;
 };
 
 /* one delivery request: a message and some of its recipients */
@@ -102,7 +119,8 @@ struct qmgr_job {
 	size_t *idx;		/* recipient indexes, in request order */
 	size_t nidx;
 	enum qmgr_transport tr;	/* which agents take it */
-	struct qmgr_job *next;	/* job queue */
+	unsigned long long seq;	/* submission order */
+	struct qmgr_job *next;	/* job queue, or its domain's parked list */
 };
 
 /* domains a remote agent may still hold a connection to: the sessions
@@ -137,6 +155,11 @@ struct qmgr_dest {
 	time_t dead_until;	/* dead: not tried before this; 0: alive */
 	char dsn[16];		/* dead: the code of the failure */
 	char *reason;		/* dead: the failure's text (owned) */
+	/* remote jobs that waited while the domain had its window's worth
+	 * of requests out, in submission order (qmgr_deliver.c) */
+	struct qmgr_job *park_head;
+	struct qmgr_job *park_tail;
+	size_t nparked;
 	struct qmgr_dest *next;	/* hash chain */
 };
 
@@ -165,9 +188,15 @@ struct qmgr {
 	struct qmgr_msg *run_head;
 	struct qmgr_msg *run_tail;
 	size_t nopen;		/* open messages */
+	size_t nfinishing;	/* of the open ones, finishing and not
+				 * counted in nopen (QMGR_FINISH_MAX) */
 	/* job queue and agent pool */
 	struct qmgr_job *job_head[QMGR_NTR];	/* a queue per transport */
 	struct qmgr_job *job_tail[QMGR_NTR];
+	unsigned long long job_seq;	/* the last job's seq */
+	size_t nparked;		/* jobs parked with their domains */
+	bool suspend_dirty;	/* a queued remote job may be of a dead
+				 * domain: qmgr_deliver_suspended must look */
 	struct qmgr_agent *agents;
 	int nagents;		/* of every transport */
 	int ntr_agents[QMGR_NTR];	/* per transport */
@@ -185,6 +214,7 @@ struct qmgr {
 	struct ev_timer *due_timer;	/* the earliest deferred retry */
 	time_t next_due;	/* earliest deferred mtime known, 0: none */
 	time_t last_due_scan;	/* when deferred/ was last scanned */
+	struct job_pool *jobs;	/* forward copies; NULL: on the loop */
 	bool stopping;
 };
 
@@ -236,8 +266,12 @@ void qmgr_message_result(struct qmgr_msg *msg, size_t idx, char status,
     bool infra, const char *relay, const char *dsn, const char *reason);
 /* qmgr_message_job_done - a request finished; the last one finishes msg */
 void qmgr_message_job_done(struct qmgr *q, struct qmgr_msg *msg);
-/* qmgr_message_finish - write results, bounce, unlink or defer msg */
+/* qmgr_message_finish - write results, bounce, unlink or defer msg (in
+ * steps: it may be in the active set, open, a while longer) */
 void qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg);
+/* qmgr_message_step - the finishing step of msg that was out is done:
+ * take the next */
+void qmgr_message_step(struct qmgr *q, struct qmgr_msg *msg);
 /* qmgr_backoff - seconds until the next attempt of a message that
  * arrived at arrival; infra: only agent failures deferred it */
 long long qmgr_backoff(time_t now, time_t arrival, bool infra);
@@ -308,7 +342,9 @@ void qmgr_deliver_request(struct ipc_msg *m, const char *qid,
 /* qmgr_forward - after an attempt: one new queue file, sender rewritten
  * by SRS, for the alias targets in other domains of msg's recipients that
  * local marked forward=1 and that have a final status; recipients whose
- * copy cannot be made are deferred */
+ * copy cannot be made are deferred. The copy is written on a job thread
+ * (the loop's meanwhile); qmgr_message_step(q, msg) follows, maybe before
+ * this returns */
 void qmgr_forward(struct qmgr *q, struct qmgr_msg *msg, time_t now);
 /* qmgr_forward_return - the address a notification to sender goes to:
  * sender reversed when it is one of our SRS addresses, else sender */
@@ -353,12 +389,28 @@ int qmgr_bounce_create(const char *spool, const struct qfile *qf,
     const char *to, const char *orig_qid, enum qmgr_dsn_kind kind,
     const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
     char qid_r[QID_SIZE], struct buf *why);
+/* qmgr_bounce_fn - a notification from qmgr_bounce_start ended: r 0 with
+ * its queue id (incoming/qid, synced and linked, incoming/ synced), -1
+ * with why (nothing was queued) */
+typedef void qmgr_bounce_fn(void *ctx, int r, const char *qid,
+    const char *why);
+/* qmgr_bounce_start - qmgr_bounce_create without waiting on loop for the
+ * signer (NULL loop: it waits); done is called exactly once, maybe
+ * before this returns; qf and rcpt are read only before it returns */
+void qmgr_bounce_start(struct evloop *loop, const char *spool,
+    const struct qfile *qf, const char *to, const char *orig_qid,
+    enum qmgr_dsn_kind kind, const struct qmgr_bounce_rcpt *rcpt, size_t n,
+    time_t now, qmgr_bounce_fn *done, void *ctx);
 /* qmgr_bounce_date - RFC 5322 date-time of t in local time */
 void qmgr_bounce_date(struct buf *out, time_t t);
 
 /* qmgr_dest.c */
 /* qmgr_dest_find - the state of domain (any case), or NULL */
 struct qmgr_dest *qmgr_dest_find(struct qmgr *q, const char *domain);
+/* qmgr_dest_get - the state of domain, made when missing; NULL when the
+ * table is full of domains with requests out */
+struct qmgr_dest *qmgr_dest_get(struct qmgr *q, const char *domain,
+    time_t now);
 /* qmgr_dest_limit - remote requests for domain that may be out at once */
 long long qmgr_dest_limit(struct qmgr *q, const char *domain);
 /* qmgr_dest_dead - domain's state if it is dead at now, else NULL (one

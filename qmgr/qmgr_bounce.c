@@ -19,8 +19,10 @@
  * status (DESIGN.md §4): a crash in between can only send a second
  * notification. Its From: is MAILER-DAEMON@myhostname; it is DKIM-signed
  * by the signer service for myhostname, or else for myhostname's parent
- * domain, when that has a key (qmgr_bounce_sign), and sent unsigned,
- * logged, when the signer fails.
+ * domain, when that has a key, and sent unsigned, logged, when the
+ * signer fails (qmgr_bounce_start). The signer is asked from the event
+ * loop (ipc_async), so a stuck signer never stalls dispatch: the
+ * original message waits, open, until its notification is in the queue.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -36,6 +38,8 @@
 #include "base/str.h"
 #include "mail/addr.h"
 #include "mail/dkim.h"
+#include "mail/ipc.h"
+#include "mail/ipc_async.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -44,7 +48,7 @@
 #include "qmgr.h"
 
 #define QMGR_BOUNCE_HEADER_MAX (256 * 1024)	/* headers returned */
-#define QMGR_SIGN_TIMEOUT 2000	/* ms qmgr waits for the DKIM signer */
+#define QMGR_SIGN_TIMEOUT 2000	/* ms a notification waits for the signer */
 
 /* qmgr_bounce_wanted - does the sender get a DSN for this message? */
 bool
@@ -407,135 +411,344 @@ qmgr_bounce_text(struct buf *body, const struct qfile *qf,
 	return 0;
 }
 
-/*
- * qmgr_bounce_sign - put DKIM-Signature fields above the notification's
- * header when its From: domain, myhostname, or else myhostname's parent
- * domain (mx.example.org -> example.org: aligned for DMARC's relaxed
- * mode) has a key at the signer. The signer is asked as smtpd asks it,
- * with one deadline for both questions of at most QMGR_SIGN_TIMEOUT, as
- * qmgr's loop waits meanwhile. A signer that fails or cannot be reached
- * leaves the notification unsigned, logged (Postfix with a DKIM milter
- * and milter_default_action = accept): a notification delayed or lost
- * for want of a signature helps nobody.
- */
-static void
-qmgr_bounce_sign(const char *spool, const char *qid, struct buf *body)
-{
-	struct buf sig = BUF_INIT, why = BUF_INIT, dom = BUF_INIT;
-	struct dkim_hasher h;
-	unsigned char bh[32];
-	const char *eoh = NULL, *cand[2], *dot;
-	long long until, left;
-	size_t hlen;
+/* a notification between its text and its queue file: the text waits
+ * for the signer here */
+struct qmgr_notice {
+	struct evloop *loop;	/* NULL: ask the signer blocking */
+	const char *spool;
+	char qid[QID_SIZE];	/* the notification's own */
+	struct buf body;	/* header and body, CRLF */
+	struct buf to;		/* its one recipient */
+	bool kind_pm;		/* the postmaster notice: bounce=2 */
+	bool utf8;		/* SMTPUTF8 */
+	bool eight;		/* 8BITMIME */
+	time_t now;
+	size_t hlen;		/* header block, its empty line included */
+	unsigned char bh[32];	/* relaxed body hash */
+	struct buf dom;		/* myhostname, lowercase */
+	const char *cand[2];	/* signing domains to ask, in order */
+	int ci;			/* the one asked now */
+	long long until;	/* one deadline for every question (ms) */
+	struct ipc_async *call;	/* the question out */
+	qmgr_bounce_fn *done;
+	void *ctx;
+};
 
-	for (size_t i = 0; i + 4 <= body->len; i++)
-		if (memcmp(body->data + i, "\r\n\r\n", 4) == 0) {
-			eoh = body->data + i + 4;
+/* qmgr_bounce_notice_free - forget a notice */
+static void
+qmgr_bounce_notice_free(struct qmgr_notice **ntp)
+{
+	struct qmgr_notice *nt = *ntp;
+
+	ipc_async_cancel(&nt->call);
+	buf_free(&nt->body);
+	buf_free(&nt->to);
+	buf_free(&nt->dom);
+	x_free(ntp);
+}
+
+/* qmgr_bounce_prepare - the notification's text and its signing
+ * questions; -1 with why */
+static int
+qmgr_bounce_prepare(struct qmgr_notice *nt, const struct qfile *qf,
+    const char *to_addr, const char *orig_qid, enum qmgr_dsn_kind kind,
+    const struct qmgr_bounce_rcpt *rcpt, size_t n, struct buf *why)
+{
+	const char *eoh = NULL, *dot;
+	struct dkim_hasher h;
+
+	if (n == 0)
+		msg_panic("qmgr_bounce_create: %s: no recipients", orig_qid);
+	if (kind == QMGR_DSN_POSTMASTER)
+		qmgr_bounce_postmaster(&nt->to);
+	else
+		buf_set(&nt->to, to_addr != NULL ? to_addr : qf->sender);
+	nt->kind_pm = kind == QMGR_DSN_POSTMASTER;
+	qid_new(nt->qid);
+	if (qmgr_bounce_text(&nt->body, qf, orig_qid, nt->qid, kind,
+	    buf_cstr(&nt->to), rcpt, n, nt->now, &nt->eight, why) < 0)
+		return -1;
+	nt->utf8 = addr_is_utf8(buf_cstr(&nt->to)) || (nt->eight &&
+	    qfile_attr(qf, QFILE_A_SMTPUTF8) != NULL);
+	for (size_t i = 0; i + 4 <= nt->body.len; i++)
+		if (memcmp(nt->body.data + i, "\r\n\r\n", 4) == 0) {
+			eoh = nt->body.data + i + 4;
 			break;
 		}
 	if (eoh == NULL)
-		msg_panic("qmgr_bounce_sign: %s: no end of header", qid);
-	hlen = (size_t)(eoh - body->data);
-	if (dkim_hasher_init(&h) < 0) {
-		msg_warn("%s: DKIM: body hash failed: the notification goes "
-		    "unsigned", qid);
-		return;
-	}
-	dkim_hasher_update(&h, eoh, body->len - hlen);
-	if (dkim_hasher_final(&h, bh) < 0) {
-		msg_warn("%s: DKIM: body hash failed: the notification goes "
-		    "unsigned", qid);
-		return;
-	}
-	buf_set(&dom, var_myhostname);
-	str_lower(dom.data);
-	cand[0] = buf_cstr(&dom);
-	dot = strchr(cand[0], '.');
-	cand[1] = dot != NULL && strchr(dot + 1, '.') != NULL ? dot + 1 :
+		msg_panic("qmgr_bounce_prepare: %s: no end of header",
+		    nt->qid);
+	nt->hlen = (size_t)(eoh - nt->body.data);
+	/* no body hash: nobody is asked, the notification goes unsigned */
+	if (dkim_hasher_init(&h) < 0)
+		goto unsigned_;
+	dkim_hasher_update(&h, eoh, nt->body.len - nt->hlen);
+	if (dkim_hasher_final(&h, nt->bh) < 0)
+		goto unsigned_;
+	buf_set(&nt->dom, var_myhostname);
+	str_lower(nt->dom.data);
+	nt->cand[0] = buf_cstr(&nt->dom);
+	dot = strchr(nt->cand[0], '.');
+	nt->cand[1] = dot != NULL && strchr(dot + 1, '.') != NULL ? dot + 1 :
 	    NULL;
-	until = evloop_clock() + (var_signer_timeout * 1000 <
+	nt->until = evloop_clock() + (var_signer_timeout * 1000 <
 	    QMGR_SIGN_TIMEOUT ? var_signer_timeout * 1000 : QMGR_SIGN_TIMEOUT);
-	for (int i = 0; i < 2 && cand[i] != NULL; i++) {
+	return 0;
+unsigned_:
+	msg_warn("%s: DKIM: body hash failed: the notification goes "
+	    "unsigned", nt->qid);
+	nt->cand[0] = nt->cand[1] = NULL;
+	return 0;
+}
+
+/* qmgr_bounce_signed - what the signer said about cand[ci]: 1 signed
+ * (the fields go above the header), 0 no key (ask the next), -1 give up
+ * (unsigned, logged) */
+static int
+qmgr_bounce_signed(struct qmgr_notice *nt, int r, const char *fields,
+    const char *why)
+{
+	struct buf sig = BUF_INIT;
+
+	if (r < 0) {
+		msg_warn("%s: DKIM: %s: the notification goes unsigned",
+		    nt->qid, why);
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	buf_puts(&sig, fields);
+	buf_append(&sig, nt->body.data, nt->body.len);
+	buf_free(&nt->body);
+	nt->body = sig;
+	msg_info("%s: DKIM signed (d=%s)", nt->qid, nt->cand[nt->ci]);
+	return 1;
+}
+
+/* qmgr_bounce_left - ms left for the signer; 0 (logged) when none */
+static long long
+qmgr_bounce_left(struct qmgr_notice *nt)
+{
+	long long left = nt->until - evloop_clock();
+
+	if (left <= 0) {
+		msg_warn("%s: DKIM: the signer did not answer in time: "
+		    "the notification goes unsigned", nt->qid);
+		return 0;
+	}
+	return left;
+}
+
+/* qmgr_bounce_sign_sync - ask the signer and wait (no loop: tests, and
+ * qmgr_bounce_create) */
+static void
+qmgr_bounce_sign_sync(struct qmgr_notice *nt)
+{
+	struct buf sig = BUF_INIT, why = BUF_INIT;
+
+	for (nt->ci = 0; nt->ci < 2 && nt->cand[nt->ci] != NULL; nt->ci++) {
+		long long left = qmgr_bounce_left(nt);
 		int r;
 
-		if ((left = until - evloop_clock()) <= 0) {
-			msg_warn("%s: DKIM: the signer did not answer in time: "
-			    "the notification goes unsigned", qid);
+		if (left == 0)
 			break;
-		}
-		r = sign_client_call(spool, cand[i], body->data, hlen, bh,
-		    (int)left, &sig, &why);
-		if (r < 0) {
-			msg_warn("%s: DKIM: %s: the notification goes "
-			    "unsigned", qid, buf_cstr(&why));
+		buf_reset(&sig);
+		buf_reset(&why);
+		r = sign_client_call(nt->spool, nt->cand[nt->ci], nt->body.data,
+		    nt->hlen, nt->bh, (int)left, &sig, &why);
+		if (qmgr_bounce_signed(nt, r, buf_cstr(&sig),
+		    buf_cstr(&why)) != 0)
 			break;
-		}
-		if (r == 1) {
-			struct buf t;
-
-			buf_append(&sig, body->data, body->len);
-			t = *body;
-			*body = sig;
-			sig = t;
-			msg_info("%s: DKIM signed (d=%s)", qid, cand[i]);
-			break;
-		}
 	}
 	buf_free(&sig);
 	buf_free(&why);
-	buf_free(&dom);
 }
 
-/* qmgr_bounce_create - write a DSN for qf as incoming/<new qid> */
+/* qmgr_bounce_write - the notification as incoming/<qid>, synced and
+ * linked, with incoming/ synced; -1 with why */
+static int
+qmgr_bounce_write(struct qmgr_notice *nt, struct buf *why)
+{
+	struct qfile_writer *w = NULL;
+	int ret = -1;
+
+	if (qfile_writer_new(nt->spool, &w, why) < 0)
+		return -1;
+	qfile_writer_start(w, nt->now, "");
+	qfile_writer_attr(w, QFILE_A_BOUNCE, nt->kind_pm ? "2" : "1");
+	if (nt->utf8)
+		qfile_writer_attr(w, QFILE_A_SMTPUTF8, "1");
+	if (nt->eight)
+		qfile_writer_attr(w, QFILE_A_BODY, "8BITMIME");
+	qfile_writer_rcpt(w, buf_cstr(&nt->to), "", "");
+	qfile_writer_begin_body(w);
+	qfile_writer_body(w, nt->body.data, nt->body.len);
+	if (qfile_writer_finish(w, why) == 0 && qfile_writer_sync(w, why) ==
+	    0 && qfile_writer_link(w, nt->qid, why) == 0 &&
+	    spool_sync_dir(nt->spool, SPOOL_INCOMING, why) == 0)
+		ret = 0;
+	qfile_writer_free(&w);
+	return ret;
+}
+
+/* qmgr_bounce_end - write the notification (signed or not), tell the
+ * owner, forget it */
+static void
+qmgr_bounce_end(struct qmgr_notice *nt)
+{
+	struct buf why = BUF_INIT;
+	qmgr_bounce_fn *done = nt->done;
+	void *ctx = nt->ctx;
+	char qid[QID_SIZE];
+	int r;
+
+	r = qmgr_bounce_write(nt, &why);
+	memcpy(qid, nt->qid, QID_SIZE);
+	qmgr_bounce_notice_free(&nt);
+	done(ctx, r, r == 0 ? qid : NULL, buf_cstr(&why));
+	buf_free(&why);
+}
+
+static void qmgr_bounce_ask(struct qmgr_notice *nt);
+
+/* qmgr_bounce_answer - the signer answered (or the call failed) */
+static void
+qmgr_bounce_answer(void *ctx, int r, const struct ipc_msg *m,
+    const char *text)
+{
+	struct qmgr_notice *nt = ctx;
+	struct buf why = BUF_INIT;
+	const char *fields = NULL;
+
+	nt->call = NULL;	/* ipc_async freed it */
+	if (r == 1)
+		r = sign_client_reply(m, &fields, &why);
+	else
+		buf_printf(&why, "signer: %s", text);
+	r = qmgr_bounce_signed(nt, r, fields, buf_cstr(&why));
+	buf_free(&why);
+	if (r == 0 && ++nt->ci < 2 && nt->cand[nt->ci] != NULL) {
+		qmgr_bounce_ask(nt);
+		return;
+	}
+	qmgr_bounce_end(nt);
+}
+
+/* qmgr_bounce_ask - put the question about cand[ci] to the signer from
+ * the loop; the answer comes to qmgr_bounce_answer */
+static void
+qmgr_bounce_ask(struct qmgr_notice *nt)
+{
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	struct ipc_msg m;
+	long long left = qmgr_bounce_left(nt);
+
+	if (left == 0) {
+		qmgr_bounce_end(nt);
+		return;
+	}
+	spool_socket_path(&path, nt->spool, "signer");
+	ipc_msg_init(&m);
+	sign_client_request(&m, nt->cand[nt->ci], nt->body.data, nt->hlen,
+	    nt->bh);
+	nt->call = ipc_async_start(nt->loop, buf_cstr(&path), &m, (int)left,
+	    "the signer", qmgr_bounce_answer, nt, &why);
+	ipc_msg_free(&m);
+	buf_free(&path);
+	if (nt->call == NULL) {
+		msg_warn("%s: DKIM: signer: %s: the notification goes "
+		    "unsigned", nt->qid, buf_cstr(&why));
+		buf_free(&why);
+		qmgr_bounce_end(nt);
+		return;
+	}
+	buf_free(&why);
+}
+
+/*
+ * qmgr_bounce_start - write a notification as qmgr_bounce_create does,
+ * without waiting on the loop. Its DKIM-Signature fields come from the
+ * signer for myhostname, or else for myhostname's parent domain
+ * (mx.example.org -> example.org: aligned for DMARC's relaxed mode), when
+ * one has a key, asked as smtpd asks it with one deadline for both
+ * questions of at most QMGR_SIGN_TIMEOUT. With a loop the questions go
+ * out through ipc_async and the loop serves other work meanwhile: a
+ * stuck signer or a storm of bounces holds up only the notifications
+ * (and their original messages, which stay open and unfinished until
+ * their notification is in the queue), never dispatch. A signer that
+ * fails, cannot be reached or does not answer in time leaves the
+ * notification unsigned, logged (Postfix with a DKIM milter and
+ * milter_default_action = accept): a notification delayed or lost for
+ * want of a signature helps nobody. done is called exactly once, maybe
+ * before this returns.
+ */
+void
+qmgr_bounce_start(struct evloop *loop, const char *spool,
+    const struct qfile *qf, const char *to, const char *orig_qid,
+    enum qmgr_dsn_kind kind, const struct qmgr_bounce_rcpt *rcpt, size_t n,
+    time_t now, qmgr_bounce_fn *done, void *ctx)
+{
+	struct qmgr_notice *nt = xcalloc(1, sizeof(*nt));
+	struct buf why = BUF_INIT;
+
+	nt->loop = loop;
+	nt->spool = spool;
+	nt->now = now;
+	nt->done = done;
+	nt->ctx = ctx;
+	buf_init(&nt->body);
+	buf_init(&nt->to);
+	buf_init(&nt->dom);
+	if (qmgr_bounce_prepare(nt, qf, to, orig_qid, kind, rcpt, n,
+	    &why) < 0) {
+		qmgr_bounce_notice_free(&nt);
+		done(ctx, -1, NULL, buf_cstr(&why));
+		buf_free(&why);
+		return;
+	}
+	buf_free(&why);
+	if (nt->cand[0] == NULL) {
+		qmgr_bounce_end(nt);
+	} else if (loop == NULL) {
+		qmgr_bounce_sign_sync(nt);
+		qmgr_bounce_end(nt);
+	} else {
+		nt->ci = 0;
+		qmgr_bounce_ask(nt);
+	}
+}
+
+/* the outcome of a blocking qmgr_bounce_create */
+struct qmgr_bounce_sync {
+	int r;
+	char *qid;
+	struct buf *why;
+};
+
+/* qmgr_bounce_sync_done - keep qmgr_bounce_start's outcome */
+static void
+qmgr_bounce_sync_done(void *ctx, int r, const char *qid, const char *why)
+{
+	struct qmgr_bounce_sync *s = ctx;
+
+	s->r = r;
+	if (r == 0)
+		memcpy(s->qid, qid, QID_SIZE);
+	else
+		buf_puts(s->why, why);
+}
+
+/* qmgr_bounce_create - write a DSN for qf as incoming/<new qid>, asking
+ * the signer blocking */
 int
 qmgr_bounce_create(const char *spool, const struct qfile *qf,
     const char *to_addr, const char *orig_qid, enum qmgr_dsn_kind kind,
     const struct qmgr_bounce_rcpt *rcpt, size_t n, time_t now,
     char qid_r[QID_SIZE], struct buf *why)
 {
-	struct qfile_writer *w = NULL;
-	struct buf body = BUF_INIT, pm = BUF_INIT;
-	const char *to = to_addr != NULL ? to_addr : qf->sender;
-	char qid[QID_SIZE];
-	bool eight = false;
-	int ret = -1;
+	struct qmgr_bounce_sync s = {.r = -1, .qid = qid_r, .why = why};
 
-	if (n == 0)
-		msg_panic("qmgr_bounce_create: %s: no recipients", orig_qid);
-	if (kind == QMGR_DSN_POSTMASTER) {
-		qmgr_bounce_postmaster(&pm);
-		to = buf_cstr(&pm);
-	}
-	qid_new(qid);
-	if (qmgr_bounce_text(&body, qf, orig_qid, qid, kind, to, rcpt, n,
-	    now, &eight, why) < 0)
-		goto out;
-	qmgr_bounce_sign(spool, qid, &body);
-	if (qfile_writer_new(spool, &w, why) < 0) {
-		w = NULL;
-		goto out;
-	}
-	qfile_writer_start(w, now, "");
-	qfile_writer_attr(w, QFILE_A_BOUNCE, kind == QMGR_DSN_POSTMASTER ?
-	    "2" : "1");
-	if (addr_is_utf8(to) || (eight && qfile_attr(qf,
-	    QFILE_A_SMTPUTF8) != NULL))
-		qfile_writer_attr(w, QFILE_A_SMTPUTF8, "1");
-	if (eight)
-		qfile_writer_attr(w, QFILE_A_BODY, "8BITMIME");
-	qfile_writer_rcpt(w, to, "", "");
-	qfile_writer_begin_body(w);
-	qfile_writer_body(w, body.data, body.len);
-	if (qfile_writer_finish(w, why) < 0 || qfile_writer_sync(w, why) < 0 ||
-	    qfile_writer_link(w, qid, why) < 0 ||
-	    spool_sync_dir(spool, SPOOL_INCOMING, why) < 0)
-		goto out;
-	memcpy(qid_r, qid, QID_SIZE);
-	ret = 0;
-out:
-	if (w != NULL)
-		qfile_writer_free(&w);
-	buf_free(&body);
-	buf_free(&pm);
-	return ret;
+	qmgr_bounce_start(NULL, spool, qf, to_addr, orig_qid, kind, rcpt, n,
+	    now, qmgr_bounce_sync_done, &s);
+	return s.r;
 }

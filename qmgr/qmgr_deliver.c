@@ -103,6 +103,7 @@ qmgr_tr_processes(enum qmgr_transport tr)
 }
 
 static void qmgr_deliver_event(struct evloop *, int, unsigned, void *);
+static void qmgr_deliver_unpark(struct qmgr *, const char *, bool);
 
 /* qmgr_jobs_push - append job to the list head..tail */
 static void
@@ -132,6 +133,47 @@ qmgr_jobs_pop(struct qmgr_job **head, struct qmgr_job **tail)
 	return job;
 }
 
+/* qmgr_deliver_job_domain - the recipient domain of a job */
+static const char *
+qmgr_deliver_job_domain(const struct qmgr_job *job)
+{
+	if (job->nidx == 0 || job->msg->qf == NULL ||
+	    job->idx[0] >= job->msg->qf->nrcpt)
+		return "";
+	return addr_domain(job->msg->qf->rcpt[job->idx[0]].addr);
+}
+
+/* qmgr_jobs_insert - put job into head..tail at its place in submission
+ * order (a parked job going back: its place is near the head) */
+static void
+qmgr_jobs_insert(struct qmgr_job **head, struct qmgr_job **tail,
+    struct qmgr_job *job)
+{
+	struct qmgr_job **pp = head;
+
+	while (*pp != NULL && (*pp)->seq < job->seq)
+		pp = &(*pp)->next;
+	job->next = *pp;
+	*pp = job;
+	if (job->next == NULL)
+		*tail = job;
+}
+
+/* qmgr_jobs_unlink - take job, which follows prev (NULL: the first), out
+ * of head..tail */
+static void
+qmgr_jobs_unlink(struct qmgr_job **head, struct qmgr_job **tail,
+    struct qmgr_job *prev, struct qmgr_job *job)
+{
+	if (prev == NULL)
+		*head = job->next;
+	else
+		prev->next = job->next;
+	if (*tail == job)
+		*tail = prev;
+	job->next = NULL;
+}
+
 /* qmgr_deliver_submit - queue a request for msg's recipients idx[] */
 void
 qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
@@ -144,8 +186,13 @@ qmgr_deliver_submit(struct qmgr *q, struct qmgr_msg *msg, const size_t *idx,
 	job->idx = xcalloc(n ? n : 1, sizeof(*job->idx));
 	memcpy(job->idx, idx, n * sizeof(*idx));
 	job->nidx = n;
+	job->seq = ++q->job_seq;
 	qmgr_jobs_push(&q->job_head[tr], &q->job_tail[tr], job);
 	msg->jobs++;
+	/* a job of a dead domain: the next dispatch defers it */
+	if (tr == QMGR_TR_REMOTE && q->ndead > 0 && qmgr_dest_dead(q,
+	    qmgr_deliver_job_domain(job), time(NULL)) != NULL)
+		q->suspend_dirty = true;
 }
 
 /* qmgr_deliver_job_free - free a finished or cancelled job */
@@ -400,6 +447,7 @@ qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
 {
 	struct qmgr_agent **pp;
 	struct qmgr_job *job = a->jobs, *next;
+	bool remote_busy = a->tr == QMGR_TR_REMOTE && a->jobs != NULL;
 
 	for (pp = &q->agents; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == a) {
@@ -424,6 +472,9 @@ qmgr_deliver_agent_close(struct qmgr *q, struct qmgr_agent *a,
 		    reason);
 		qmgr_deliver_job_fail(q, job, qmgr_tr_died[a->tr]);
 	}
+	/* its request's slot is free */
+	if (remote_busy)
+		qmgr_deliver_unpark(q, a->domain, false);
 	x_free(&a);
 }
 
@@ -510,16 +561,6 @@ qmgr_deliver_connect(struct qmgr *q, enum qmgr_transport tr, struct buf *why)
 	q->agents = a;
 	q->nagents++;
 	return a;
-}
-
-/* qmgr_deliver_job_domain - the recipient domain of a job */
-static const char *
-qmgr_deliver_job_domain(const struct qmgr_job *job)
-{
-	if (job->nidx == 0 || job->msg->qf == NULL ||
-	    job->idx[0] >= job->msg->qf->nrcpt)
-		return "";
-	return addr_domain(job->msg->qf->rcpt[job->idx[0]].addr);
 }
 
 /* qmgr_deliver_nexthop - a remote job's transport and TLS policy from
@@ -685,35 +726,105 @@ qmgr_deliver_idle_served(const struct qmgr *q, const char *domain)
 #define QMGR_AFFINITY_SCAN 32
 
 /*
+ * qmgr_deliver_park - job's domain has its window's worth of requests
+ * out: keep job with the domain (qmgr_dest's parked list) until one of
+ * them returns, so that dispatches pass the domain's waiting jobs without
+ * looking at each again; a slow domain with 10,000 queued messages would
+ * otherwise cost every dispatch a walk over all of them. false (job
+ * stays queued) when there is no room for the domain's state.
+ */
+static bool
+qmgr_deliver_park(struct qmgr *q, struct qmgr_job *prev,
+    struct qmgr_job *job, const char *domain)
+{
+	struct qmgr_dest *d = qmgr_dest_get(q, domain, time(NULL));
+
+	if (d == NULL)
+		return false;
+	qmgr_jobs_unlink(&q->job_head[QMGR_TR_REMOTE],
+	    &q->job_tail[QMGR_TR_REMOTE], prev, job);
+	qmgr_jobs_push(&d->park_head, &d->park_tail, job);
+	d->nparked++;
+	q->nparked++;
+	return true;
+}
+
+/* qmgr_deliver_unpark - domain may have room again: as many of its
+ * parked jobs as may go now (all: every one) back into the queue, each
+ * at its place in submission order, so the order of dispatch is the one
+ * a walk over every waiting job would give */
+static void
+qmgr_deliver_unpark(struct qmgr *q, const char *domain, bool all)
+{
+	struct qmgr_dest *d = qmgr_dest_find(q, domain);
+	long long room;
+
+	if (d == NULL || d->park_head == NULL)
+		return;
+	room = all ? (long long)d->nparked : qmgr_dest_limit(q, domain) -
+	    qmgr_deliver_busy(q, domain);
+	while (room-- > 0 && d->park_head != NULL) {
+		struct qmgr_job *job = qmgr_jobs_pop(&d->park_head,
+		    &d->park_tail);
+
+		d->nparked--;
+		q->nparked--;
+		qmgr_jobs_insert(&q->job_head[QMGR_TR_REMOTE],
+		    &q->job_tail[QMGR_TR_REMOTE], job);
+	}
+}
+
+/* jobs qmgr_deliver_next looks at for one an idle agent has a connection
+ * for: a bound on the work per dispatch and on how far a job is passed */
+#define QMGR_AFFINITY_SCAN 32
+
+/*
  * qmgr_deliver_next - the first job of tr's queue that may go now: a
  * remote job waits while its domain has its concurrency window's worth
- * of requests out (qmgr_dest_limit), and the jobs of other domains
- * behind it go first. Among the first QMGR_AFFINITY_SCAN remote jobs
- * that may go, one whose domain an idle agent served recently goes
- * first, over that agent's cached connection: when every agent is busy,
- * the one that frees up would otherwise take the head job, whatever its
- * domain, and open a new connection (bench/relay.py, relay20). NULL:
- * none.
+ * of requests out (qmgr_dest_limit), parked with its domain
+ * (qmgr_deliver_park), and the jobs of other domains behind it go first.
+ * Among the first QMGR_AFFINITY_SCAN remote jobs that may go, one whose
+ * domain an idle agent served recently goes first, over that agent's
+ * cached connection: when every agent is busy, the one that frees up
+ * would otherwise take the head job, whatever its domain, and open a new
+ * connection (bench/relay.py, relay20). The work is bounded by
+ * QMGR_AFFINITY_SCAN and the jobs parked now, each once, whatever the
+ * queue's length. NULL: none.
  */
 static struct qmgr_job *
 qmgr_deliver_next(struct qmgr *q, enum qmgr_transport tr)
 {
-	struct qmgr_job *job, *first = NULL;
+	struct qmgr_job *job, *next, *prev = NULL, *first = NULL;
+	const struct qmgr_agent *a;
 	int n = 0;
 
 	if (tr != QMGR_TR_REMOTE)
 		return q->job_head[tr];
-	for (job = q->job_head[tr]; job != NULL; job = job->next) {
+	/* no idle agent: no job can pass for its connection (the usual case
+	 * under load, when every agent is busy); the first that may go */
+	for (a = q->agents; a != NULL; a = a->next)
+		if (a->tr == QMGR_TR_REMOTE && a->njobs == 0 &&
+		    a->out.len == 0)
+			break;
+	if (a == NULL)
+		n = QMGR_AFFINITY_SCAN - 1;
+	for (job = q->job_head[tr]; job != NULL; job = next) {
 		const char *domain = qmgr_deliver_job_domain(job);
 
-		if (qmgr_deliver_busy(q, domain) >= qmgr_dest_limit(q, domain))
+		next = job->next;
+		if (qmgr_deliver_busy(q, domain) >= qmgr_dest_limit(q,
+		    domain)) {
+			if (!qmgr_deliver_park(q, prev, job, domain))
+				prev = job;
 			continue;
+		}
 		if (first == NULL)
 			first = job;
 		if (qmgr_deliver_idle_served(q, domain))
 			return job;
 		if (++n >= QMGR_AFFINITY_SCAN)
 			break;
+		prev = job;
 	}
 	return first;
 }
@@ -743,11 +854,18 @@ qmgr_jobs_remove(struct qmgr_job **head, struct qmgr_job **tail,
 static void
 qmgr_deliver_suspended(struct qmgr *q)
 {
-	struct qmgr_job *job, *next;
+	struct qmgr_job *job, *next, *prev = NULL;
 	time_t now;
 
-	if (q->ndead == 0)
+	/*
+	 * Only when a job of a dead domain may be queued: one was submitted,
+	 * or a domain died (its parked jobs went back into the queue). Once
+	 * they are deferred no queued job is of a dead domain, so other
+	 * dispatches do not walk the queue.
+	 */
+	if (q->ndead == 0 || !q->suspend_dirty)
 		return;
+	q->suspend_dirty = false;
 	now = time(NULL);
 	for (job = q->job_head[QMGR_TR_REMOTE]; job != NULL; job = next) {
 		const struct qmgr_dest *d;
@@ -756,10 +874,12 @@ qmgr_deliver_suspended(struct qmgr *q)
 
 		next = job->next;
 		d = qmgr_dest_dead(q, qmgr_deliver_job_domain(job), now);
-		if (d == NULL)
+		if (d == NULL) {
+			prev = job;
 			continue;
-		qmgr_jobs_remove(&q->job_head[QMGR_TR_REMOTE],
-		    &q->job_tail[QMGR_TR_REMOTE], job);
+		}
+		qmgr_jobs_unlink(&q->job_head[QMGR_TR_REMOTE],
+		    &q->job_tail[QMGR_TR_REMOTE], prev, job);
 		buf_printf(&r, "delivery temporarily suspended: %s",
 		    d->reason);
 		for (size_t i = 0; i < job->nidx; i++)
@@ -820,7 +940,8 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 	struct qmgr_job *job = a->jobs;
 	struct qmgr_msg *msg = job->msg;
 	struct buf why = BUF_INIT;
-	bool conn_failed = false;
+	char domain_copy[256] = "";
+	bool conn_failed = false, died = false;
 
 	if (qmgr_deliver_parse_relay(m, msg, job->idx, job->nidx,
 	    qmgr_tr_service[a->tr], a->tr == QMGR_TR_REMOTE ? &conn_failed :
@@ -837,8 +958,9 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 		const char *domain = qmgr_deliver_job_domain(job);
 		const struct qmgr_result *r = &msg->res[job->idx[0]];
 
+		str_lcpy(domain_copy, domain, sizeof(domain_copy));
 		if (conn_failed)
-			(void)qmgr_dest_failure(q, domain, r->dsn,
+			died = qmgr_dest_failure(q, domain, r->dsn,
 			    r->reason ? r->reason : "", time(NULL));
 		else
 			qmgr_dest_success(q, domain,
@@ -846,6 +968,13 @@ qmgr_deliver_reply(struct qmgr *q, struct qmgr_agent *a,
 	}
 	(void)qmgr_jobs_pop(&a->jobs, &a->last);
 	a->njobs--;
+	if (domain_copy[0] != '\0') {
+		/* a slot is free (a wider window, or a dead domain: its
+		 * parked jobs go to qmgr_deliver_suspended) */
+		qmgr_deliver_unpark(q, domain_copy, died);
+		if (died)
+			q->suspend_dirty = true;
+	}
 	if (q->loop != NULL) {
 		evloop_cancel_timer(q->loop, &a->timer);
 		if (a->njobs > 0)
@@ -941,25 +1070,48 @@ out:
 	qmgr_deliver_dispatch(q);
 }
 
+/* qmgr_jobs_drop - free msg's jobs in head..tail; how many */
+static int
+qmgr_jobs_drop(struct qmgr_job **head, struct qmgr_job **tail,
+    const struct qmgr_msg *msg)
+{
+	struct qmgr_job **pp = head, *job;
+	int dropped = 0;
+
+	*tail = NULL;
+	while ((job = *pp) != NULL) {
+		if (job->msg == msg) {
+			*pp = job->next;
+			qmgr_deliver_job_free(&job);
+			dropped++;
+			continue;
+		}
+		*tail = job;
+		pp = &job->next;
+	}
+	return dropped;
+}
+
 /* qmgr_deliver_cancel - drop msg's requests that were not sent yet */
 void
 qmgr_deliver_cancel(struct qmgr *q, struct qmgr_msg *msg)
 {
 	int dropped = 0;
 
-	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
-		struct qmgr_job **pp = &q->job_head[tr], *job;
+	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++)
+		dropped += qmgr_jobs_drop(&q->job_head[tr], &q->job_tail[tr],
+		    msg);
+	for (size_t i = 0; q->nparked > 0 && i < q->dest_size; i++) {
+		for (struct qmgr_dest *d = q->dest_hash[i]; d != NULL;
+		    d = d->next) {
+			int n;
 
-		q->job_tail[tr] = NULL;
-		while ((job = *pp) != NULL) {
-			if (job->msg == msg) {
-				*pp = job->next;
-				qmgr_deliver_job_free(&job);
-				dropped++;
+			if (d->park_head == NULL)
 				continue;
-			}
-			q->job_tail[tr] = job;
-			pp = &job->next;
+			n = qmgr_jobs_drop(&d->park_head, &d->park_tail, msg);
+			d->nparked -= (size_t)n;
+			q->nparked -= (size_t)n;
+			dropped += n;
 		}
 	}
 	if (dropped == 0)
@@ -977,6 +1129,10 @@ qmgr_deliver_stop(struct qmgr *q)
 	struct qmgr_job *job;
 
 	/* unsent requests: their recipients stay queued, not attempted */
+	for (size_t i = 0; q->nparked > 0 && i < q->dest_size; i++)
+		for (struct qmgr_dest *d = q->dest_hash[i]; d != NULL;
+		    d = d->next)
+			qmgr_deliver_unpark(q, d->domain, true);
 	for (enum qmgr_transport tr = 0; tr < QMGR_NTR; tr++) {
 		while ((job = qmgr_jobs_pop(&q->job_head[tr],
 		    &q->job_tail[tr])) != NULL) {

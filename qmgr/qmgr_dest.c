@@ -138,7 +138,7 @@ qmgr_dest_grow(struct qmgr *q)
 
 /* qmgr_dest_get - the state of domain, made when missing; NULL when the
  * table is full of domains with requests out (no feedback kept then) */
-static struct qmgr_dest *
+struct qmgr_dest *
 qmgr_dest_get(struct qmgr *q, const char *domain, time_t now)
 {
 	struct qmgr_dest *d = qmgr_dest_find(q, domain);
@@ -316,6 +316,7 @@ qmgr_dest_prune(struct qmgr *q, time_t now)
 		for (d = q->dest_hash[i]; d != NULL; d = next) {
 			next = d->next;
 			if ((d->dead_until == 0 || now >= d->dead_until) &&
+			    d->nparked == 0 &&
 			    qmgr_deliver_busy(q, d->domain) == 0)
 				qmgr_dest_unlink(q, d);
 		}

@@ -18,6 +18,9 @@
  * a crash in between can only send the copy twice. Local recipients keep
  * the original sender; only the copy has the SRS one.
  *
+ * The copy is written on a job thread (lib/mail/job.c), so a big message
+ * never holds up the loop; the message waits, open, meanwhile.
+ *
  * A recipient whose copy cannot be made (no secret, disk full, a
  * directory error) is deferred instead: the retry delivers its mailboxes
  * again (a duplicate, never a loss) and forwards then.
@@ -32,6 +35,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "mail/dir.h"
+#include "mail/job.h"
 #include "mail/params.h"
 #include "mail/qfile.h"
 #include "mail/qid.h"
@@ -88,16 +92,15 @@ qmgr_forward_body(const struct qfile *qf, int fd, struct qfile_writer *w,
 
 /* qmgr_forward_write - the copy as incoming/<qid>; -1 with why */
 static int
-qmgr_forward_write(struct qmgr *q, const struct qmgr_msg *msg,
+qmgr_forward_write(const char *spool, const struct qfile *qf, int fd,
     const char *sender, const struct qmgr_fwd_target *t, size_t n,
     time_t now, char qid[QID_SIZE], struct buf *why)
 {
-	const struct qfile *qf = msg->qf;
 	struct qfile_writer *w = NULL;
 	int ret = -1;
 
 	qid_new(qid);
-	if (qfile_writer_new(q->spool, &w, why) < 0)
+	if (qfile_writer_new(spool, &w, why) < 0)
 		return -1;
 	qfile_writer_start(w, now, sender);
 	for (size_t i = 0; i < qf->nattr; i++)
@@ -116,11 +119,11 @@ qmgr_forward_write(struct qmgr *q, const struct qmgr_msg *msg,
 		buf_free(&orcpt);
 	}
 	qfile_writer_begin_body(w);
-	if (qmgr_forward_body(qf, msg->fd, w, why) == 0 &&
+	if (qmgr_forward_body(qf, fd, w, why) == 0 &&
 	    qfile_writer_finish(w, why) == 0 &&
 	    qfile_writer_sync(w, why) == 0 &&
 	    qfile_writer_link(w, qid, why) == 0 &&
-	    spool_sync_dir(q->spool, SPOOL_INCOMING, why) == 0)
+	    spool_sync_dir(spool, SPOOL_INCOMING, why) == 0)
 		ret = 0;
 	qfile_writer_free(&w);
 	return ret;
@@ -173,13 +176,74 @@ qmgr_forward_fail(struct qmgr_msg *msg, const char *why)
 	}
 }
 
-/* qmgr_forward - write the copy for msg's targets in other domains */
+/* the copy on its way: written on a job thread */
+struct qmgr_fwd_job {
+	struct job job;		/* first: the pool hands this back */
+	struct qmgr *q;
+	struct qmgr_msg *msg;	/* open and finishing until done */
+	struct qmgr_fwd_target *t;
+	size_t n;
+	struct buf sender;
+	time_t now;
+	char qid[QID_SIZE];	/* the copy's */
+	int r;			/* qmgr_forward_write's */
+	struct buf why;
+};
+
+/* qmgr_forward_run - write the copy (a job thread: it touches only the
+ * job, the original's parsed envelope and descriptor, which nobody
+ * changes while the message finishes, and the spool) */
+static void
+qmgr_forward_run(struct job *job)
+{
+	struct qmgr_fwd_job *fj = (struct qmgr_fwd_job *)job;
+
+	fj->r = qmgr_forward_write(fj->q->spool, fj->msg->qf, fj->msg->fd,
+	    buf_cstr(&fj->sender), fj->t, fj->n, fj->now, fj->qid, &fj->why);
+}
+
+/* qmgr_forward_done - the copy is queued (or not: its recipients are
+ * deferred); the message's next step follows */
+static void
+qmgr_forward_done(struct job *job)
+{
+	struct qmgr_fwd_job *fj = (struct qmgr_fwd_job *)job;
+	struct qmgr *q = fj->q;
+	struct qmgr_msg *msg = fj->msg;
+
+	if (fj->r == 0) {
+		msg_info("%s: forwarded to %zu address%s in other domains: "
+		    "%s, from=<%s>", msg->qid, fj->n, fj->n == 1 ? "" : "es",
+		    fj->qid, buf_cstr(&fj->sender));
+		(void)qmgr_activate(q, SPOOL_INCOMING, fj->qid);
+	} else {
+		msg_warn("%s: cannot forward to other domains: %s", msg->qid,
+		    buf_cstr(&fj->why));
+		qmgr_forward_fail(msg, buf_cstr(&fj->why));
+	}
+	for (size_t i = 0; i < fj->n; i++)
+		x_free(&fj->t[i].addr);
+	x_free(&fj->t);
+	buf_free(&fj->sender);
+	buf_free(&fj->why);
+	x_free(&fj);
+	qmgr_message_step(q, msg);
+}
+
+/*
+ * qmgr_forward - write the copy for msg's targets in other domains, then
+ * take msg's next finishing step. The targets and the SRS sender are
+ * found here (directory lookups); the copy, which is as large as the
+ * message, is written and synced on a job thread of q->jobs, so a big
+ * forwarded message does not hold up the loop (without a pool, in unit
+ * tests, right here).
+ */
 void
 qmgr_forward(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 {
+	struct qmgr_fwd_job *fj;
 	struct qmgr_fwd_target *t = NULL;
 	struct buf why = BUF_INIT, sender = BUF_INIT;
-	char qid[QID_SIZE];
 	size_t n = 0;
 	int r;
 
@@ -201,14 +265,26 @@ qmgr_forward(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		goto fail;
 	if (r == 0)
 		buf_set(&sender, msg->qf->sender);
-	if (qmgr_forward_write(q, msg, buf_cstr(&sender), t, n, now, qid,
-	    &why) < 0)
-		goto fail;
-	msg_info("%s: forwarded to %zu address%s in other domains: %s, "
-	    "from=<%s>", msg->qid, n, n == 1 ? "" : "es", qid,
-	    buf_cstr(&sender));
-	(void)qmgr_activate(q, SPOOL_INCOMING, qid);
-	goto out;
+	fj = xcalloc(1, sizeof(*fj));
+	fj->job.run = qmgr_forward_run;
+	fj->job.done = qmgr_forward_done;
+	fj->job.owner = msg;
+	fj->job.keep = true;
+	fj->q = q;
+	fj->msg = msg;
+	fj->t = t;
+	fj->n = n;
+	fj->sender = sender;
+	fj->now = now;
+	buf_init(&fj->why);
+	buf_free(&why);
+	if (q->jobs != NULL) {
+		job_submit(q->jobs, &fj->job);
+	} else {
+		qmgr_forward_run(&fj->job);
+		qmgr_forward_done(&fj->job);
+	}
+	return;
 fail:
 	msg_warn("%s: cannot forward to other domains: %s", msg->qid,
 	    buf_cstr(&why));
@@ -219,6 +295,7 @@ out:
 	x_free(&t);
 	buf_free(&why);
 	buf_free(&sender);
+	qmgr_message_step(q, msg);
 }
 
 /* qmgr_forward_return - where a notification to sender goes: the

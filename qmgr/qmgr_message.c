@@ -160,7 +160,12 @@ qmgr_message_close(struct qmgr *q, struct qmgr_msg *msg)
 		msg_warn("%s: close: %m", msg->qid);
 	msg->fd = -1;
 	msg->open = false;
-	q->nopen--;
+	if (msg->fin_counted) {
+		msg->fin_counted = false;
+		q->nfinishing--;
+	} else {
+		q->nopen--;
+	}
 	if (q->svc != NULL)
 		service_session_end(q->svc);
 	qmgr_pump_request(q);
@@ -391,35 +396,93 @@ qmgr_message_bounced(const struct qmgr_msg *msg, size_t i,
 	    qmgr_bounce_notify(msg->qf->rcpt[i].notify));
 }
 
-/* qmgr_message_dsn - write a notification of kind about br[0..n) to
- * the sender (the original address when the sender is one of our SRS
- * addresses: a copy qmgr_forward sent came back) */
-static int
+/* the steps of finishing a message (msg->fin_step), in order */
+enum qmgr_fin_step {
+	QMGR_FIN_NONE,		/* not finishing */
+	QMGR_FIN_FORWARD,	/* the forward copy (qmgr_forward.c) */
+	QMGR_FIN_BOUNCE,	/* the non-delivery notification */
+	QMGR_FIN_SUCCESS,	/* the success notification */
+	QMGR_FIN_WARN,		/* statuses written; the delay warning */
+};
+
+/* a notification out for a finishing message */
+struct qmgr_fin_ctx {
+	struct qmgr *q;
+	struct qmgr_msg *msg;
+	enum qmgr_dsn_kind kind;
+};
+
+/* qmgr_message_dsn - start a notification of kind about br[0..n) to the
+ * sender (the original address when the sender is one of our SRS
+ * addresses: a copy qmgr_forward sent came back); done follows with a
+ * struct qmgr_fin_ctx, maybe before this returns */
+static void
 qmgr_message_dsn(struct qmgr *q, struct qmgr_msg *msg,
     enum qmgr_dsn_kind kind, const struct qmgr_bounce_rcpt *br, size_t n,
-    time_t now, char newqid[QID_SIZE], struct buf *why)
+    qmgr_bounce_fn *done)
 {
+	struct qmgr_fin_ctx *fc = xcalloc(1, sizeof(*fc));
 	struct buf to = BUF_INIT;
-	int r;
 
+	fc->q = q;
+	fc->msg = msg;
+	fc->kind = kind;
 	qmgr_forward_return(q, msg->qf->sender, &to);
-	r = qmgr_bounce_create(q->spool, msg->qf, buf_cstr(&to), msg->qid,
-	    kind, br, n, now, newqid, why);
+	qmgr_bounce_start(q->loop, q->spool, msg->qf, buf_cstr(&to),
+	    msg->qid, kind, br, n, msg->fin_now, done, fc);
 	buf_free(&to);
-	return r;
+}
+
+/* qmgr_message_bounce_done - the non-delivery notification is queued (or
+ * not: then the bounced recipients stay queued, retried later) */
+static void
+qmgr_message_bounce_done(void *ctx, int r, const char *newqid,
+    const char *why)
+{
+	struct qmgr_fin_ctx *fc = ctx;
+	struct qmgr *q = fc->q;
+	struct qmgr_msg *msg = fc->msg;
+	enum qmgr_dsn_kind kind = fc->kind;
+
+	x_free(&fc);
+	if (r == 0) {
+		if (kind == QMGR_DSN_POSTMASTER)
+			msg_info("%s: undeliverable notification; "
+			    "postmaster notice: %s (the notification "
+			    "is dropped)", msg->qid, newqid);
+		else
+			msg_info("%s: sender non-delivery "
+			    "notification: %s", msg->qid, newqid);
+		(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+	} else {
+		msg_warn("%s: cannot create the %s: %s", msg->qid,
+		    kind == QMGR_DSN_POSTMASTER ? "postmaster notice" :
+		    "non-delivery notification", why);
+		/* no B status without a notification: retry later */
+		for (size_t i = 0; i < msg->qf->nrcpt; i++) {
+			struct qmgr_result *res = &msg->res[i];
+			struct buf t = BUF_INIT;
+
+			if (!qmgr_message_bounced(msg, i, kind))
+				continue;
+			buf_printf(&t, "%s; the non-delivery "
+			    "notification failed: %s", res->reason, why);
+			qmgr_message_result(msg, i, QFILE_QUEUED,
+			    false, res->relay, "4.3.0", buf_cstr(&t));
+			buf_free(&t);
+		}
+	}
+	qmgr_message_step(q, msg);
 }
 
 /* qmgr_message_bounce - notify the sender of this attempt's bounces (the
- * postmaster when msg is our own notification); on failure the bounced
- * recipients stay queued (retried later) */
+ * postmaster when msg is our own notification); the next step follows */
 static void
-qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
+qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg)
 {
 	struct qfile *qf = msg->qf;
 	struct qmgr_bounce_rcpt *br;
-	struct buf why = BUF_INIT;
 	enum qmgr_dsn_kind kind = QMGR_DSN_FAILED;
-	char newqid[QID_SIZE];
 	size_t n = 0;
 
 	if (!qmgr_bounce_wanted(qf)) {
@@ -432,6 +495,7 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 					    qfile_attr(qf, QFILE_A_BOUNCE) ?
 					    "postmaster notice" :
 					    "null-sender message");
+			qmgr_message_step(q, msg);
 			return;
 		}
 		kind = QMGR_DSN_POSTMASTER;
@@ -446,55 +510,50 @@ qmgr_message_bounce(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		br[n].reason = msg->res[i].reason ? msg->res[i].reason : "";
 		n++;
 	}
-	if (n > 0) {
-		if (qmgr_message_dsn(q, msg, kind, br, n,
-		    now, newqid, &why) == 0) {
-			if (kind == QMGR_DSN_POSTMASTER)
-				msg_info("%s: undeliverable notification; "
-				    "postmaster notice: %s (the notification "
-				    "is dropped)", msg->qid, newqid);
-			else
-				msg_info("%s: sender non-delivery "
-				    "notification: %s", msg->qid, newqid);
-			(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
-		} else {
-			msg_warn("%s: cannot create the %s: %s", msg->qid,
-			    kind == QMGR_DSN_POSTMASTER ? "postmaster notice" :
-			    "non-delivery notification", buf_cstr(&why));
-			/* no B status without a notification: retry later */
-			for (size_t i = 0; i < qf->nrcpt; i++) {
-				struct qmgr_result *r = &msg->res[i];
-				struct buf t = BUF_INIT;
-
-				if (!qmgr_message_bounced(msg, i, kind))
-					continue;
-				buf_printf(&t, "%s; the non-delivery "
-				    "notification failed: %s", r->reason,
-				    buf_cstr(&why));
-				qmgr_message_result(msg, i, QFILE_QUEUED,
-				    false, r->relay, "4.3.0", buf_cstr(&t));
-				buf_free(&t);
-			}
-		}
-	}
+	if (n > 0)
+		qmgr_message_dsn(q, msg, kind, br, n,
+		    qmgr_message_bounce_done);
 	x_free(&br);
-	buf_free(&why);
+	if (n == 0)
+		qmgr_message_step(q, msg);
+}
+
+/* qmgr_message_success_done - the success report is queued; the
+ * deliveries are done, so one that could not be written is only logged */
+static void
+qmgr_message_success_done(void *ctx, int r, const char *newqid,
+    const char *why)
+{
+	struct qmgr_fin_ctx *fc = ctx;
+	struct qmgr *q = fc->q;
+	struct qmgr_msg *msg = fc->msg;
+
+	x_free(&fc);
+	if (r == 0) {
+		msg_info("%s: sender delivery status notification: "
+		    "%s", msg->qid, newqid);
+		(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+	} else {
+		msg_warn("%s: cannot create the success "
+		    "notification: %s", msg->qid, why);
+	}
+	qmgr_message_step(q, msg);
 }
 
 /* qmgr_message_success - tell the sender of this attempt's deliveries to
- * recipients with NOTIFY=SUCCESS (one report for all of them). The
- * deliveries are done: a report that cannot be written is only logged */
+ * recipients with NOTIFY=SUCCESS (one report for all of them); the next
+ * step follows */
 static void
-qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
+qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg)
 {
 	struct qfile *qf = msg->qf;
 	struct qmgr_bounce_rcpt *br;
-	struct buf why = BUF_INIT;
-	char newqid[QID_SIZE];
 	size_t n = 0;
 
-	if (!qmgr_bounce_wanted(qf))
+	if (!qmgr_bounce_wanted(qf)) {
+		qmgr_message_step(q, msg);
 		return;
+	}
 	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		const struct qmgr_result *r = &msg->res[i];
@@ -518,19 +577,57 @@ qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 		br[n].action = local ? "delivered" : "relayed";
 		n++;
 	}
-	if (n > 0) {
-		if (qmgr_message_dsn(q, msg,
-		    QMGR_DSN_SUCCESS, br, n, now, newqid, &why) == 0) {
-			msg_info("%s: sender delivery status notification: "
-			    "%s", msg->qid, newqid);
-			(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
-		} else {
-			msg_warn("%s: cannot create the success "
-			    "notification: %s", msg->qid, buf_cstr(&why));
-		}
-	}
+	if (n > 0)
+		qmgr_message_dsn(q, msg, QMGR_DSN_SUCCESS, br, n,
+		    qmgr_message_success_done);
 	x_free(&br);
+	if (n == 0)
+		qmgr_message_step(q, msg);
+}
+
+/* qmgr_message_unwarn - a delay warning was not written: unmark its
+ * recipients, to be tried after the next attempt */
+static void
+qmgr_message_unwarn(struct qmgr_msg *msg, size_t marked)
+{
+	struct buf why = BUF_INIT;
+
+	for (size_t k = 0; k < marked; k++) {
+		buf_reset(&why);
+		if (qfile_set_warned(msg->qf, msg->fin_idx[k], false,
+		    &why) < 0)
+			msg_warn("%s: unmark the delay warning: %s",
+			    msg->qid, buf_cstr(&why));
+	}
+	buf_reset(&why);
+	if (marked > 0 && qfile_sync(msg->qf, &why) < 0)
+		msg_warn("%s: unmark the delay warning: %s", msg->qid,
+		    buf_cstr(&why));
 	buf_free(&why);
+}
+
+/* qmgr_message_warn_done - the delay warning is queued, or not */
+static void
+qmgr_message_warn_done(void *ctx, int r, const char *newqid,
+    const char *why)
+{
+	struct qmgr_fin_ctx *fc = ctx;
+	struct qmgr *q = fc->q;
+	struct qmgr_msg *msg = fc->msg;
+
+	x_free(&fc);
+	if (r == 0) {
+		msg_info("%s: sender delay notification: %s", msg->qid,
+		    newqid);
+		(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
+	} else {
+		msg_warn("%s: cannot create the delay notification: %s",
+		    msg->qid, why);
+		qmgr_message_unwarn(msg, msg->fin_nidx);
+	}
+	x_free(&msg->fin_idx);
+	msg->fin_nidx = 0;
+	qmgr_message_step(q, msg);
 }
 
 /* qmgr_message_warn - once a message has been deferred delay_warning_time,
@@ -538,19 +635,20 @@ qmgr_message_success(struct qmgr *q, struct qmgr_msg *msg, time_t now)
  * delays and were not warned yet (qf->fd is writable). The recipients are
  * marked warned and synced first, so a crash never sends two warnings; a
  * warning that cannot be written is unmarked and tried after the next
- * attempt */
+ * attempt. The next step follows */
 static void
 qmgr_message_warn(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 {
 	struct qfile *qf = msg->qf;
 	struct qmgr_bounce_rcpt *br;
 	struct buf why = BUF_INIT;
-	char newqid[QID_SIZE];
 	size_t *idx, n = 0, marked = 0;
 
 	if (var_delay_warning_time <= 0 || now - qf->arrival <
-	    var_delay_warning_time || !qmgr_bounce_wanted(qf))
+	    var_delay_warning_time || !qmgr_bounce_wanted(qf)) {
+		qmgr_message_step(q, msg);
 		return;
+	}
 	br = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*br));
 	idx = xcalloc(qf->nrcpt ? qf->nrcpt : 1, sizeof(*idx));
 	for (size_t i = 0; i < qf->nrcpt; i++) {
@@ -569,37 +667,25 @@ qmgr_message_warn(struct qmgr *q, struct qmgr_msg *msg, time_t now)
 	for (marked = 0; marked < n; marked++)
 		if (qfile_set_warned(qf, idx[marked], true, &why) < 0)
 			break;
-	if (n == 0)
-		goto out;
-	if (marked < n || qfile_sync(qf, &why) < 0) {
+	msg->fin_idx = idx;
+	msg->fin_nidx = n;
+	if (n > 0 && (marked < n || qfile_sync(qf, &why) < 0)) {
 		msg_warn("%s: cannot mark the delay warning: %s", msg->qid,
 		    buf_cstr(&why));
-		goto unmark;
+		qmgr_message_unwarn(msg, marked);
+		n = 0;
 	}
-	if (qmgr_message_dsn(q, msg, QMGR_DSN_DELAYED, br,
-	    n, now, newqid, &why) == 0) {
-		msg_info("%s: sender delay notification: %s", msg->qid,
-		    newqid);
-		(void)qmgr_activate(q, SPOOL_INCOMING, newqid);
-		goto out;
-	}
-	msg_warn("%s: cannot create the delay notification: %s", msg->qid,
-	    buf_cstr(&why));
-unmark:
-	for (size_t k = 0; k < marked; k++) {
-		buf_reset(&why);
-		if (qfile_set_warned(qf, idx[k], false, &why) < 0)
-			msg_warn("%s: unmark the delay warning: %s",
-			    msg->qid, buf_cstr(&why));
-	}
-	buf_reset(&why);
-	if (marked > 0 && qfile_sync(qf, &why) < 0)
-		msg_warn("%s: unmark the delay warning: %s", msg->qid,
-		    buf_cstr(&why));
-out:
-	x_free(&br);
-	x_free(&idx);
 	buf_free(&why);
+	if (n > 0) {
+		qmgr_message_dsn(q, msg, QMGR_DSN_DELAYED, br, n,
+		    qmgr_message_warn_done);
+		x_free(&br);
+		return;
+	}
+	x_free(&br);
+	x_free(&msg->fin_idx);
+	msg->fin_nidx = 0;
+	qmgr_message_step(q, msg);
 }
 
 /* qmgr_message_notes - keep each deferred recipient's reason in the
@@ -636,29 +722,28 @@ qmgr_message_notes(struct qmgr_msg *msg, time_t now)
 	buf_free(&why);
 }
 
-/* qmgr_message_defer - write final statuses, set the retry time and move
- * the file to deferred/ (hold/ when the operator held it meanwhile);
- * failures leave it in active/ for the next scan */
-static void
-qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
-    long long delay)
+/* qmgr_message_defer - write final statuses, then the delay warning
+ * (qmgr_message_warn); false when the file cannot be opened for writing
+ * (it stays in active/ for the next scan) */
+static bool
+qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg)
 {
 	struct qfile *qf = msg->qf;
-	struct buf src = BUF_INIT, dst = BUF_INIT, why = BUF_INIT;
-	struct timespec ts[2];
+	struct buf src = BUF_INIT, why = BUF_INIT;
 	bool dirty = false;
-	char *slash;
-	int rw, saved = qf->fd;
+	int rw;
 
 	spool_path(&src, q->spool, SPOOL_ACTIVE, msg->qid);
-	spool_path(&dst, q->spool, msg->held ? SPOOL_HOLD : SPOOL_DEFERRED,
-	    msg->qid);
 	/* agents got a read-only descriptor; statuses need a writable one */
-	if ((rw = open(buf_cstr(&src), O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	rw = open(buf_cstr(&src), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (rw < 0) {
 		msg_warn("%s: open %s for status update: %m", msg->qid,
 		    buf_cstr(&src));
-		goto out;
+		buf_free(&src);
+		return false;
 	}
+	buf_free(&src);
+	msg->fin_rw = rw;
 	qf->fd = rw;
 	for (size_t i = 0; i < qf->nrcpt; i++) {
 		char st = msg->res[i].status;
@@ -677,7 +762,22 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 	buf_reset(&why);
 	if (dirty && qfile_sync(qf, &why) < 0)
 		msg_warn("%s: status update: %s", msg->qid, buf_cstr(&why));
-	qmgr_message_warn(q, msg, now);
+	buf_free(&why);
+	return true;
+}
+
+/* qmgr_message_defer_end - after the delay warning: notes, the retry
+ * time, and the move to deferred/ (hold/ when the operator held it
+ * meanwhile); failures leave it in active/ for the next scan */
+static void
+qmgr_message_defer_end(struct qmgr *q, struct qmgr_msg *msg, time_t now,
+    long long delay)
+{
+	struct buf src = BUF_INIT, dst = BUF_INIT;
+	struct timespec ts[2];
+	int rw = msg->fin_rw;
+	char *slash;
+
 	qmgr_message_notes(msg, now);
 	ts[0].tv_sec = now;
 	ts[0].tv_nsec = 0;
@@ -685,9 +785,13 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 	ts[1].tv_nsec = 0;
 	if (futimens(rw, ts) < 0)
 		msg_warn("%s: set retry time: %m", msg->qid);
-	qf->fd = saved;
+	msg->qf->fd = msg->fd;
+	msg->fin_rw = -1;
 	if (close(rw) < 0)
 		msg_warn("%s: close: %m", msg->qid);
+	spool_path(&src, q->spool, SPOOL_ACTIVE, msg->qid);
+	spool_path(&dst, q->spool, msg->held ? SPOOL_HOLD : SPOOL_DEFERRED,
+	    msg->qid);
 	if (rename(buf_cstr(&src), buf_cstr(&dst)) < 0 && errno == ENOENT &&
 	    (slash = strrchr(dst.data, '/')) != NULL) {
 		/* deferred/<h>/ is made on first use */
@@ -703,10 +807,8 @@ qmgr_message_defer(struct qmgr *q, struct qmgr_msg *msg, time_t now,
 		msg_warn("%s: rename to %s: %m", msg->qid, buf_cstr(&dst));
 	}
 	qmgr_scan_due(q, now + delay);
-out:
 	buf_free(&src);
 	buf_free(&dst);
-	buf_free(&why);
 }
 
 /* qmgr_message_remove - unlink active/QID; log why */
@@ -723,17 +825,144 @@ qmgr_message_remove(struct qmgr *q, const char *qid, const char *how)
 	buf_free(&path);
 }
 
+/* qmgr_message_pending - recipients left queued after this attempt;
+ * *attempted_r: any was tried, *infra_r: only agent failures deferred */
+static size_t
+qmgr_message_pending(const struct qmgr_msg *msg, bool *attempted_r,
+    bool *infra_r)
+{
+	size_t pending = 0;
+
+	*attempted_r = false;
+	*infra_r = true;
+	for (size_t i = 0; i < msg->qf->nrcpt; i++) {
+		const struct qmgr_result *r = &msg->res[i];
+
+		if (r->status != 0)
+			*attempted_r = true;
+		if (r->status == QFILE_QUEUED && !r->infra)
+			*infra_r = false;
+		if (r->status == QFILE_QUEUED || (r->status == 0 &&
+		    msg->qf->rcpt[i].status == QFILE_QUEUED))
+			pending++;
+	}
+	return pending;
+}
+
+/* qmgr_message_delay - seconds until msg's next attempt */
+static long long
+qmgr_message_delay(const struct qmgr_msg *msg)
+{
+	bool attempted, infra_only;
+
+	(void)qmgr_message_pending(msg, &attempted, &infra_only);
+	/* not attempted at all (stopping), or requeued meanwhile: due
+	 * again right away */
+	return attempted && !msg->requeue ? qmgr_backoff(msg->fin_now,
+	    msg->qf->arrival, infra_only) : 0;
+}
+
+/* qmgr_message_end - the last step: forget msg */
+static void
+qmgr_message_end(struct qmgr *q, struct qmgr_msg *msg)
+{
+	msg->fin_step = QMGR_FIN_NONE;
+	qmgr_message_close(q, msg);
+	qmgr_msg_forget(q, msg);
+}
+
+/* qmgr_message_settle - the forward copy and notifications are queued:
+ * log, then unlink the file or write its statuses and defer it */
+static void
+qmgr_message_settle(struct qmgr *q, struct qmgr_msg *msg)
+{
+	double nowf = qmgr_now();
+	bool attempted, infra_only;
+
+	if (msg->deleted) {
+		/* deleted while its notifications were written */
+		qmgr_message_close(q, msg);
+		qmgr_message_remove(q, msg->qid, " by operator request");
+		msg->fin_step = QMGR_FIN_NONE;
+		qmgr_msg_forget(q, msg);
+		return;
+	}
+	for (size_t i = 0; i < msg->qf->nrcpt; i++)
+		if (msg->res[i].status != 0)
+			qmgr_message_log(msg, i, nowf);
+	if (qmgr_message_pending(msg, &attempted, &infra_only) == 0) {
+		qmgr_message_close(q, msg);
+		qmgr_message_remove(q, msg->qid, "");
+		msg->fin_step = QMGR_FIN_NONE;
+		qmgr_msg_forget(q, msg);
+		return;
+	}
+	msg->fin_step = QMGR_FIN_WARN;
+	if (!qmgr_message_defer(q, msg)) {
+		qmgr_message_end(q, msg);
+		return;
+	}
+	qmgr_message_warn(q, msg, msg->fin_now);
+}
+
+/*
+ * qmgr_message_step - the step of a finishing message that was out is
+ * done: take the next. Each step that writes a file (the forward copy on
+ * a job thread, each notification after the signer answered from the
+ * loop) calls back here when it is in the queue, so the loop serves other
+ * messages meanwhile, and the durability order stays that of one call:
+ * the copy and the notifications are in incoming/ before any status of
+ * the original is written. A crash in between leaves the original in
+ * active/ unchanged: retried, it can only send a copy twice.
+ */
+void
+qmgr_message_step(struct qmgr *q, struct qmgr_msg *msg)
+{
+	switch (msg->fin_step) {
+	case QMGR_FIN_FORWARD:
+		msg->fin_step = QMGR_FIN_BOUNCE;
+		qmgr_message_bounce(q, msg);
+		break;
+	case QMGR_FIN_BOUNCE:
+		msg->fin_step = QMGR_FIN_SUCCESS;
+		qmgr_message_success(q, msg);
+		break;
+	case QMGR_FIN_SUCCESS:
+		qmgr_message_settle(q, msg);
+		break;
+	case QMGR_FIN_WARN:
+		if (msg->deleted) {
+			/* deleted while its delay warning was written */
+			msg->qf->fd = msg->fd;
+			if (close(msg->fin_rw) < 0)
+				msg_warn("%s: close: %m", msg->qid);
+			msg->fin_rw = -1;
+			qmgr_message_close(q, msg);
+			qmgr_message_remove(q, msg->qid,
+			    " by operator request");
+			msg->fin_step = QMGR_FIN_NONE;
+			qmgr_msg_forget(q, msg);
+			break;
+		}
+		qmgr_message_defer_end(q, msg, msg->fin_now,
+		    qmgr_message_delay(msg));
+		qmgr_message_end(q, msg);
+		break;
+	default:
+		msg_panic("qmgr_message_step: %s: bad step %d", msg->qid,
+		    msg->fin_step);
+	}
+}
+
 /* qmgr_message_finish - write results, bounce, unlink or defer msg */
 void
 qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 {
 	struct qfile *qf = msg->qf;
 	time_t now = time(NULL);
-	double nowf = qmgr_now();
-	bool expired, attempted = false, infra_only = true;
-	size_t pending = 0;
+	bool expired;
 
-	if (msg->jobs != 0 || !msg->open)
+	if (msg->jobs != 0 || !msg->open || msg->fin_step != QMGR_FIN_NONE)
 		msg_panic("qmgr_message_finish: %s is busy", msg->qid);
 	if (msg->deleted) {
 		qmgr_message_close(q, msg);
@@ -749,35 +978,21 @@ qmgr_message_finish(struct qmgr *q, struct qmgr_msg *msg)
 			qmgr_message_result(msg, i, QFILE_BOUNCED, false,
 			    r->relay, "4.4.7", QMGR_EXPIRED_REASON);
 	}
+	msg->fin_now = now;
+	msg->fin_step = QMGR_FIN_FORWARD;
+	/*
+	 * A finishing message may wait (a silent signer: 2 s); its slot
+	 * goes to the next message, so that a storm of bounces does not
+	 * hold every slot qmgr_open_limit gives and with them new mail. A
+	 * bound of its own keeps the descriptors they hold in check.
+	 */
+	if (q->nfinishing < QMGR_FINISH_MAX) {
+		msg->fin_counted = true;
+		q->nfinishing++;
+		q->nopen--;
+		qmgr_pump_request(q);
+	}
 	qmgr_forward(q, msg, now);
-	qmgr_message_bounce(q, msg, now);
-	qmgr_message_success(q, msg, now);
-	for (size_t i = 0; i < qf->nrcpt; i++) {
-		struct qmgr_result *r = &msg->res[i];
-
-		if (r->status != 0) {
-			qmgr_message_log(msg, i, nowf);
-			attempted = true;
-		}
-		if (r->status == QFILE_QUEUED && !r->infra)
-			infra_only = false;
-		if (r->status == QFILE_QUEUED || (r->status == 0 &&
-		    qf->rcpt[i].status == QFILE_QUEUED))
-			pending++;
-	}
-	if (pending == 0) {
-		qmgr_message_close(q, msg);
-		qmgr_message_remove(q, msg->qid, "");
-	} else {
-		/* not attempted at all (stopping), or requeued meanwhile:
-		 * due again right away */
-		long long delay = attempted && !msg->requeue ?
-		    qmgr_backoff(now, qf->arrival, infra_only) : 0;
-
-		qmgr_message_defer(q, msg, now, delay);
-		qmgr_message_close(q, msg);
-	}
-	qmgr_msg_forget(q, msg);
 }
 
 /* qmgr_delete - operator delete */

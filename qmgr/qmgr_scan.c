@@ -191,6 +191,7 @@ qmgr_activate_path(struct qmgr *q, const char *path, const char *qid)
 	memcpy(msg->qid, qid, QID_SIZE);
 	msg->qid[QID_LEN] = '\0';
 	msg->fd = -1;
+	msg->fin_rw = -1;
 	if (q->nactive + 1 > q->hash_size / 2)
 		qmgr_hash_grow(q);
 	b = qmgr_hash(msg->qid) & (q->hash_size - 1);

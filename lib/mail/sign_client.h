@@ -1,10 +1,11 @@
 /*
  * sign_client - the client side of the DKIM signer's protocol
  * (signer/signer.c documents it): the request frame, the checks on the
- * reply, and a blocking call for processes that sign rarely (qmgr's
- * notifications). smtpd sends the same frame and reads the reply from
- * its event loop; both judge the reply here, so what may go above a
- * header is decided in one place.
+ * reply, and a blocking call for a caller without an event loop (qmgr's
+ * notifications in its unit tests). smtpd and qmgr send the same frame
+ * and read the reply from their event loops (mail/ipc_async.h); all
+ * judge the reply here, so what may go above a header is decided in one
+ * place.
  *
  * Nothing here holds a key or trusts the signer: a signature that is
  * not only DKIM-Signature fields is refused.

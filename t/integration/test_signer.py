@@ -463,3 +463,60 @@ def test_bounce_is_signed(sig, token):
         lines
     sig.wait_log(r"herald/qmgr\[\d+\]: %s: DKIM signed \(d=example\.test\)"
                  % H.QID_RE, since=since)
+
+
+def test_silent_signer_does_not_stall_dispatch(sig, token):
+    """qmgr asks the signer for its notifications' signatures from its
+    event loop: with the signer stopped (every question waits out the
+    2 s deadline), a burst of bounces does not hold up other mail. Five
+    messages to an unknown local user bounce; a message sent to bob
+    right after them is delivered at once, while their notifications
+    still wait for the signer; they go out unsigned, none lost. (When
+    qmgr waited for the signer on its loop, bob's message came only
+    after 5 x 2 s.)"""
+    pids = sig.children("signer")
+    assert pids
+    since = sig.log_size()
+    rcpts = []
+    for i in range(5):
+        qid = H.qid_make()
+        rcpt = "nobody-%d-%s@example.test" % (i, token[-6:].lower())
+        msg = H.make_message("%s-b%d" % (token, i),
+                             sender="alice@example.test", to=rcpt)
+        data = H.qfile_build("alice@example.test", [rcpt], msg)
+        dest = sig.spool / "deferred" / qid[-1] / qid
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = sig.spool / (".t-" + qid)
+        tmp.write_bytes(data)
+        os.utime(tmp, (time.time() - 60, time.time() - 60))
+        os.rename(tmp, dest)
+        rcpts.append(rcpt)
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        assert sig.ctl("queue", "flush").returncode == 0
+        t_flush = time.monotonic()
+        # local has bounced them; their notifications wait for the signer
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        plain_smtp(sig, token + "-go")
+        sig.wait_messages(token + "-go", "bob")
+        waited = time.monotonic() - t0
+        # the notifications are still out: the signer never answered
+        pending = len(re.findall(r"sender non-delivery notification",
+                                 sig.log_text(since)))
+        # silent past the 2 s deadline: they go unsigned
+        time.sleep(max(0.0, 3.5 - (time.monotonic() - t_flush)))
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    assert waited < 4, waited
+    assert pending < 5, pending
+    for rcpt in rcpts:
+        got = H.wait_for(lambda: [m for m in sig.maildir_messages("alice")
+                                  if rcpt.encode() in m and
+                                  b"multipart/report" in m], 40,
+                         what="the notification about %s" % rcpt)
+        assert signatures(got[0]) == [], got[0][:1500]
+    sig.wait_log(r"DKIM: signer: .*: the notification goes unsigned",
+                 since=since)
