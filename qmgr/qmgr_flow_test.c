@@ -1447,7 +1447,9 @@ blocker_run(struct job *job)
 	struct blocker *b = (struct blocker *)job;
 	char c;
 
-	(void)read(b->fd, &c, 1);
+	/* EOF or a byte: either ends the wait */
+	if (read(b->fd, &c, 1) < 0)
+		return;
 }
 
 static void

@@ -263,7 +263,8 @@ test_append_mem(void)
 	T_EQ_INT(m.size, 18);	/* CRLF stored as LF */
 	T_EQ_INT(m.wsize, 21);
 	T_EQ_INT(m.internaldate, 1600000000);
-	snprintf(path, sizeof(path), "%s/cur/%s", dir, m.name);
+	T_ASSERT(snprintf(path, sizeof(path), "%s/cur/%s", dir, m.name) <
+	    (int)sizeof(path));
 	T_EQ_INT(stat(path, &st), 0);
 	T_EQ_INT(st.st_size, 18);
 	snprintf(path, sizeof(path), "%s/tmp", dir);
