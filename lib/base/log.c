@@ -2,8 +2,9 @@
  * log - one line per event to stderr ("ident[pid]: warning: text", with a
  * timestamp in front in a foreground terminal), to syslog (facility mail)
  * or to a log file, and the relay that copies services' stderr lines into
- * that file. Lines are bounded, leave in one write() and never contain CR
- * or LF, so a peer's text cannot forge or split a log line.
+ * that file. Lines are bounded, leave in one write() and never contain CR,
+ * LF or another control byte (each becomes a space), so a peer's text
+ * cannot forge or split a log line, nor drive a terminal that shows it.
  *
  * Why a service's fatal line goes to master twice, once in the log (for
  * whatever the log goes to) and once on the report pipe
@@ -450,8 +451,11 @@ msg_vlog(int prio, const char *level, int saved_errno, const char *fmt,
 	n = vsnprintf(text, sizeof(text), fmt, ap);
 	if (n < 0)
 		snprintf(text, sizeof(text), "(bad log format \"%s\")", fmt);
+	/* one line, and none of a peer's control bytes (a remote server's
+	 * reply, a client's text): CR and LF would split it, ESC and BEL
+	 * drive the terminal or log viewer of whoever reads it */
 	for (char *p = text; *p; p++)
-		if (*p == '\r' || *p == '\n')
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
 			*p = ' ';
 	if (log_dest == LOG_DEST_SYSLOG)
 		syslog(prio, "%s%s%s", level ? level : "", level ? ": " : "",

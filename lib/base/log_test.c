@@ -123,6 +123,29 @@ test_one_line(void)
 }
 
 static void
+log_ctl(void)
+{
+	msg_info("a\x1b]0;t\x07" "b\x1b[2Jc\x08" "d\te\x7f");
+}
+
+/* test_control_bytes - ESC, BEL, BS, TAB and DEL become spaces: a
+ * peer's text (a remote server's reply) cannot drive a terminal */
+static void
+test_control_bytes(void)
+{
+	const char *rest;
+	size_t n;
+
+	T_EQ_INT(log_capture(log_ctl), 0);
+	n = strlen(out);
+	T_ASSERT(n > 0 && out[n - 1] == '\n');
+	out[n - 1] = '\0';
+	rest = log_skip_prefix(out);
+	T_ASSERT(rest != NULL);
+	T_EQ_STR(rest, "a ]0;t b [2Jc d e ");
+}
+
+static void
 log_long(void)
 {
 	static char big[10000];
@@ -524,6 +547,7 @@ test_full_pipe(void)
 static const struct test_case cases[] = {
 	{"levels and %m", test_levels},
 	{"one line", test_one_line},
+	{"control bytes", test_control_bytes},
 	{"length bound", test_bound},
 	{"fatal and panic", test_fatal_panic},
 	{"errno kept", test_errno_kept},

@@ -549,8 +549,13 @@ st_ticker_cb(struct evloop *loop, void *ctx)
 {
 	struct st_ticker *k = ctx;
 
-	if (send(k->fd, "x\r\n", 3, MSG_NOSIGNAL) != 3)
+	/* the stream may have closed its end (the total deadline) in this
+	 * loop pass: the loop frees the timer when we return -1, so the
+	 * test must not cancel it afterwards */
+	if (send(k->fd, "x\r\n", 3, MSG_NOSIGNAL) != 3) {
+		k->t = NULL;
 		return -1;
+	}
 	k->last = evloop_now_ms(loop);
 	if (--k->left == 0) {
 		k->t = NULL;

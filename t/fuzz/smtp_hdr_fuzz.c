@@ -18,6 +18,7 @@
 #include "fuzz.h"
 
 static int ends;
+static size_t end_at;	/* where at_end put its marker */
 
 /* append - collect what the scan passes on */
 static void
@@ -26,12 +27,15 @@ append(void *ctx, const char *p, size_t n)
 	buf_append(ctx, p, n);
 }
 
-/* at_end - mark the insertion with a byte the checks can find */
+/* at_end - mark the insertion, and note where it is: the input may
+ * hold the marker byte too (corpus/smtp_hdr/ff-before-marker, where a
+ * search for it took an input byte for the marker) */
 static void
 at_end(struct smtpd_hdr *h, void *ctx)
 {
 	(void)h;
 	ends++;
+	end_at = ((struct buf *)ctx)->len;
 	buf_append(ctx, "\xff", 1);
 }
 
@@ -66,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mime_addr *list;
 	size_t ncuts = size > 0 ? data[0] % 8 : 0;
 	const char *p;
-	size_t n;
+	size_t n, at;
 
 	if (size < 1 + ncuts)
 		return 0;
@@ -75,6 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	scan(p, n, NULL, 0, &a, &whole);
+	at = end_at;
 	scan(p, n, data + 1, ncuts, &b, &cut);
 	FUZZ_CHECK(whole.len == cut.len &&
 	    memcmp(whole.data, cut.data, whole.len) == 0);
@@ -84,14 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(whole.len == n + (a.lost ? 0 : 1) + (a.separated ? 2 : 0));
 	/* the input, with the one marker taken out */
 	if (!a.lost) {
-		char *m = memchr(whole.data, '\xff', whole.len);
-		size_t at;
-
-		while (m != NULL && (size_t)(m - whole.data) < whole.len &&
-		    (at = (size_t)(m - whole.data)) < n && p[at] == '\xff')
-			m = memchr(m + 1, '\xff', whole.len - at - 1);
-		FUZZ_CHECK(m != NULL);
-		at = (size_t)(m - whole.data);
+		FUZZ_CHECK(at < whole.len && at <= n &&
+		    whole.data[at] == '\xff');
 		FUZZ_CHECK(memcmp(whole.data, p, at) == 0);
 		/* after it the empty line added before a line that is no
 		 * field, then the rest of the input */

@@ -44,6 +44,10 @@ S_ADDR = "127.0.0.5"
 T_ADDR = "127.0.0.6"
 D_ADDR = "127.0.0.7"
 S_SIZE = 20000
+# S's answer to RCPT TO:<escape-*>: ESC sequences that set a terminal's
+# title and clear its screen, a BEL, a backspace
+ESCAPE_REPLY = ("550 5.1.1 \x1b]0;owned\x07\x1b[2J\x1b[31mno such"
+                "\x08\x08 user\x1b[0m")
 
 
 def scripted(addr, handler=None):
@@ -78,6 +82,9 @@ class ScriptedHandler(R.SMTPHandler):
                 if "<reject-" in cmd:
                     self.reply("550 5.1.1 <%s>: no such user here"
                                % cmd.split("<")[1].split(">")[0])
+                elif "<escape-" in cmd:
+                    # a hostile server's terminal control sequences
+                    self.reply(ESCAPE_REPLY)
                 else:
                     self.reply("250 2.1.5 ok")
             elif verb == "DATA":
@@ -283,6 +290,26 @@ def test_550_bounces_to_sender(net, token):
     assert b"550 5.1.1 <reject-x@c.test>: no such user here" in dsn
     assert b"Final-Recipient: rfc822; reject-x@c.test" in dsn or \
         b"Final-Recipient: rfc822;reject-x@c.test" in dsn
+
+
+def test_hostile_reply_logged_without_control_bytes(net, token):
+    """A server's reply text reaches remote's log line (and qmgr's)
+    without its control bytes: an MX anyone can run must not drive the
+    terminal or log viewer of the admin who reads herald's log."""
+    a = net["a"]
+    since = a.log_size()
+    sendmail(a, "alice@a.test", ["escape-x@c.test"],
+             message(token, "escape-x@c.test"))
+    qid_for(a, "escape-x@c.test", since, "bounced")
+    a.wait_messages(token, "alice", domain="a.test")
+    with open(a.log_path, "rb") as f:
+        f.seek(since)
+        logged = f.read()
+    lines = [l for l in logged.split(b"\n") if b"escape-x@c.test" in l]
+    assert any(b"no such" in l for l in lines), logged[-2000:]
+    for l in lines:
+        bad = sorted({c for c in l if c < 0x20 or c == 0x7f})
+        assert not bad, (bad, l)
 
 
 def test_null_mx_bounces_at_once(net, token):
