@@ -214,7 +214,7 @@ class PostfixRelay:
         self.pf = None
 
     def start(self, base):
-        d = Path(tempfile.mkdtemp(prefix="herald-bench-postfix-", dir=base))
+        d = Path(tempfile.mkdtemp(prefix="pf-", dir=base))
         os.chmod(d, 0o755)	# Postfix's own users traverse it
         (d / "resolv.conf").write_text("nameserver %s\n" % self.dns.address)
         self.port = H.free_port()
@@ -341,11 +341,15 @@ class FreshFS:
         self.mounted = False
 
     def __enter__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="spool-", dir=self.parent))
-        os.chmod(self.dir, 0o755)
         if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="spool-",
+                                             dir=self.parent))
+            os.chmod(self.dir, 0o755)
             return self.dir
-        self.image = self.dir.with_suffix(".img")
+        # mounted at a short path: Postfix's UNIX sockets (sun_path, 108
+        # bytes) live below it
+        self.dir = Path(tempfile.mkdtemp(prefix="hb-", dir="/tmp"))
+        self.image = self.parent / (self.dir.name + ".img")
         with open(self.image, "wb") as f:
             f.truncate(SPOOL_FS_BYTES)
         # inode tables and journal written now, not by a kernel thread
