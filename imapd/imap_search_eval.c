@@ -53,6 +53,7 @@ struct imap_search_msg {
 	size_t len;
 	struct mime_message *mime;
 	int sent_state;		/* 0 not parsed, 1 parsed, -1 none */
+	unsigned bodies;	/* body scans so far (BODY, TEXT keys) */
 	int sent_ymd;
 	struct buf raw, dec, fold, pend, conv;
 };
@@ -417,6 +418,10 @@ imap_search_body(struct imap_search_eval *ev, struct imap_search_msg *m,
 {
 	if (!imap_search_map(ev, m))
 		return false;
+	/* the map counted one reading; every further key reads it again,
+	 * and that counts against the step's budget too */
+	if (m->bodies++ > 0)
+		ev->scanned += m->len;
 	if (m->mime == NULL)
 		m->mime = mime_parse(m->data, m->len);
 	return imap_search_part(m, m->mime->root, n->needle, n->nlen);
@@ -612,6 +617,7 @@ imap_search_step(struct imap_search_eval *ev, unsigned long long budget)
 			return IMAP_SEARCH_MORE;
 		m->i = ev->next++;
 		m->hdr_state = m->map_state = m->sent_state = 0;
+		m->bodies = 0;
 		memset(&m->v, 0, sizeof(m->v));
 		if (ev->src->view(ev->src->ctx, m->i, &m->v) < 0) {
 			ev->gone++;

@@ -437,6 +437,52 @@ test_lazy(void)
 	buf_free(&out);
 }
 
+/* scanned_by - the bytes a whole run of the program text counts */
+static void
+scanned_by(const char *text, unsigned long long *got)
+{
+	struct imap_parser p;
+	struct imap_cursor c;
+	struct imap_search_program prog;
+	struct imap_search_eval ev;
+	const char *why;
+	size_t used;
+
+	*got = 0;
+	imap_parser_init(&p, 10000, 100000, 1000, 0);
+	T_ASSERT(imap_parser_feed(&p, text, strlen(text), &used) ==
+	    IMAP_FEED_COMMAND);
+	imap_cursor_init(&c, &p, 0);
+	T_ASSERT(imap_search_parse(&c, &prog, &why) == 0);
+	T_ASSERT(imap_search_begin(&ev, &prog, &tsrc, NULL, &why) == 0);
+	while (imap_search_step(&ev, 0) == IMAP_SEARCH_MORE)
+		;
+	*got = ev.scanned;
+	imap_search_end(&ev);
+	imap_search_free(&prog);
+	imap_parser_free(&p);
+}
+
+/* test_body_budget - every BODY or TEXT key that reads a body again
+ * counts against the budget: 1,000 of them on one big message once
+ * made a single step of 1,000 readings (a 30 MB message kept a job
+ * thread 2 minutes) */
+static void
+test_body_budget(void)
+{
+	unsigned long long one, three, flags;
+
+	scanned_by("NOT BODY zz1\r\n", &one);
+	scanned_by("NOT BODY zz1 NOT BODY zz2 NOT TEXT zz3\r\n", &three);
+	scanned_by("OR SEEN NOT SEEN NOT BODY zz1\r\n", &flags);
+	fprintf(stderr, "  scanned: %llu by one BODY key, %llu by three\n",
+	    one, three);
+	T_ASSERT(one > 0);
+	T_ASSERT(three >= 3 * one - one / 2);
+	/* keys that read no body add nothing */
+	T_EQ_INT((long long)flags, (long long)one);
+}
+
 /* a mailbox of 100,000 messages with odd UIDs */
 static int
 s_view(void *ctx, uint32_t i, struct imap_msg_view *v)
@@ -711,6 +757,7 @@ static const struct test_case cases[] = {
 	{"ESEARCH answers and SAVE", test_esearch},
 	{"MODSEQ only with CONDSTORE", test_condstore_off},
 	{"lazy fetching and the budget", test_lazy},
+	{"every body reading counts against the budget", test_body_budget},
 	{"a character across the slice edge", test_long_line},
 	{"evaluations in parallel threads", test_threads},
 	{"compact sequence sets", test_set},
