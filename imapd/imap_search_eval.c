@@ -262,6 +262,8 @@ imap_search_header(struct imap_search_eval *ev, struct imap_search_msg *m)
 			m->hdr_state = -1;
 		}
 	}
+	if (m->hdr_state > 0 && m->hdr_len > IMAP_SEARCH_HEADER_MAX)
+		m->hdr_len = IMAP_SEARCH_HEADER_MAX;
 	return m->hdr_state > 0;
 }
 
@@ -291,7 +293,11 @@ imap_search_fields(struct imap_search_msg *m, const char *hdr, size_t len,
 		buf_reset(&m->raw);
 		buf_reset(&m->dec);
 		buf_reset(&m->fold);
-		mime_header_unfold(&m->raw, f.value, f.value_len);
+		/* raw keeps IMAP_SEARCH_FIELD_MAX bytes: unfold no more
+		 * than can give that many (a fold is a CRLF and a blank) */
+		mime_header_unfold(&m->raw, f.value, f.value_len <
+		    3 * IMAP_SEARCH_FIELD_MAX ? f.value_len :
+		    3 * IMAP_SEARCH_FIELD_MAX);
 		if (name == NULL) {
 			buf_append(&m->dec, f.name, f.name_len);
 			buf_puts(&m->dec, ": ");
