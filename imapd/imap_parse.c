@@ -972,6 +972,11 @@ imap_search_key(struct imap_sctx *x, const struct imap_token *t, int depth)
 		x->why = "Unknown search key";
 		return NULL;
 	}
+	if ((d->key == IMAP_SK_BODY || d->key == IMAP_SK_TEXT) &&
+	    ++x->prog->texts > IMAP_SEARCH_TEXTS_MAX) {
+		x->why = "Too many BODY and TEXT keys";
+		return NULL;
+	}
 	if ((n = imap_search_node(x, d->key)) == NULL)
 		return NULL;
 	switch (d->arg) {

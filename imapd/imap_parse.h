@@ -59,6 +59,9 @@
 #define IMAP_SEQSET_MAX 10000	/* ranges of one sequence set */
 #define IMAP_SEARCH_DEPTH_MAX 32	/* nesting of NOT/OR/() in SEARCH */
 #define IMAP_SEARCH_KEYS_MAX 1000	/* keys of one SEARCH program */
+/* BODY and TEXT keys of one SEARCH program: each one decodes and reads
+ * every body it is tried on, so they bound a message's cost */
+#define IMAP_SEARCH_TEXTS_MAX 16
 
 /* what imap_parser_feed stopped at */
 enum imap_feed {
@@ -291,6 +294,7 @@ struct imap_search_program {
 	char *charset;		/* NULL: none given (US-ASCII/UTF-8) */
 	struct imap_search *root;	/* an AND of the keys */
 	size_t nodes;
+	size_t texts;		/* BODY and TEXT keys among them */
 };
 
 /* imap_search_parse - "[RETURN (...)] [CHARSET x] key..." from the

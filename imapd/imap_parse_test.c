@@ -548,6 +548,19 @@ test_search_bounds(void)
 	buf_puts(&in, "ALL\r\n");
 	test_search_text(buf_cstr(&in), &out);
 	T_EQ_STR(buf_cstr(&out), "BAD Too many search keys");
+	/* BODY and TEXT keys: each reads every body (16 are fine) */
+	buf_reset(&in);
+	for (int i = 0; i < IMAP_SEARCH_TEXTS_MAX; i++)
+		buf_puts(&in, i % 2 ? "NOT BODY x " : "OR TEXT y ALL ");
+	buf_puts(&in, "ALL\r\n");
+	test_search_text(buf_cstr(&in), &out);
+	T_ASSERT(strncmp(buf_cstr(&out), "BAD", 3) != 0);
+	buf_reset(&in);
+	for (int i = 0; i <= IMAP_SEARCH_TEXTS_MAX; i++)
+		buf_puts(&in, i % 2 ? "NOT BODY x " : "OR TEXT y ALL ");
+	buf_puts(&in, "ALL\r\n");
+	test_search_text(buf_cstr(&in), &out);
+	T_EQ_STR(buf_cstr(&out), "BAD Too many BODY and TEXT keys");
 	buf_free(&in);
 	buf_free(&out);
 }

@@ -53,6 +53,7 @@ struct imap_search_msg {
 	size_t len;
 	struct mime_message *mime;
 	int sent_state;		/* 0 not parsed, 1 parsed, -1 none */
+	unsigned bodies;	/* body scans so far (BODY, TEXT keys) */
 	int sent_ymd;
 	struct buf raw, dec, fold, pend, conv;
 };
@@ -261,6 +262,8 @@ imap_search_header(struct imap_search_eval *ev, struct imap_search_msg *m)
 			m->hdr_state = -1;
 		}
 	}
+	if (m->hdr_state > 0 && m->hdr_len > IMAP_SEARCH_HEADER_MAX)
+		m->hdr_len = IMAP_SEARCH_HEADER_MAX;
 	return m->hdr_state > 0;
 }
 
@@ -290,7 +293,11 @@ imap_search_fields(struct imap_search_msg *m, const char *hdr, size_t len,
 		buf_reset(&m->raw);
 		buf_reset(&m->dec);
 		buf_reset(&m->fold);
-		mime_header_unfold(&m->raw, f.value, f.value_len);
+		/* raw keeps IMAP_SEARCH_FIELD_MAX bytes: unfold no more
+		 * than can give that many (a fold is a CRLF and a blank) */
+		mime_header_unfold(&m->raw, f.value, f.value_len <
+		    3 * IMAP_SEARCH_FIELD_MAX ? f.value_len :
+		    3 * IMAP_SEARCH_FIELD_MAX);
 		if (name == NULL) {
 			buf_append(&m->dec, f.name, f.name_len);
 			buf_puts(&m->dec, ": ");
@@ -417,6 +424,10 @@ imap_search_body(struct imap_search_eval *ev, struct imap_search_msg *m,
 {
 	if (!imap_search_map(ev, m))
 		return false;
+	/* the map counted one reading; every further key reads it again,
+	 * and that counts against the step's budget too */
+	if (m->bodies++ > 0)
+		ev->scanned += m->len;
 	if (m->mime == NULL)
 		m->mime = mime_parse(m->data, m->len);
 	return imap_search_part(m, m->mime->root, n->needle, n->nlen);
@@ -612,6 +623,7 @@ imap_search_step(struct imap_search_eval *ev, unsigned long long budget)
 			return IMAP_SEARCH_MORE;
 		m->i = ev->next++;
 		m->hdr_state = m->map_state = m->sent_state = 0;
+		m->bodies = 0;
 		memset(&m->v, 0, sizeof(m->v));
 		if (ev->src->view(ev->src->ctx, m->i, &m->v) < 0) {
 			ev->gone++;

@@ -44,11 +44,15 @@
  * 5182) is the saved result, kept as UIDs. In IMAP4rev2 mode the caller
  * leaves IMAP_MF_RECENT unset: RECENT and NEW then match nothing.
  *
- * Bounds: the caller's budget (bytes of messages scanned) is checked
- * between messages; bodies are decoded and searched in slices of
- * IMAP_SEARCH_SLICE bytes with an overlap of the needle's length, never
- * copied whole; a header field's decoded value is cut at
- * IMAP_SEARCH_FIELD_MAX bytes.
+ * Bounds: the caller's budget (bytes of messages scanned; a body read
+ * by several BODY or TEXT keys counts each time) is checked between
+ * messages, and a program has at most IMAP_SEARCH_TEXTS_MAX of those
+ * keys, so that one message costs at most that many readings; bodies
+ * are decoded and searched in slices of IMAP_SEARCH_SLICE bytes with
+ * an overlap of the needle's length, never copied whole; a header
+ * field's decoded value is cut at IMAP_SEARCH_FIELD_MAX bytes, and
+ * header keys look at the first IMAP_SEARCH_HEADER_MAX bytes of the
+ * header (a hostile 50 MB header costs each key no more than that).
  */
 #ifndef IMAPD_IMAP_SEARCH_EVAL_H
 #define IMAPD_IMAP_SEARCH_EVAL_H
@@ -63,6 +67,7 @@
 
 #define IMAP_SEARCH_SLICE (64 * 1024)	/* body bytes decoded at once */
 #define IMAP_SEARCH_FIELD_MAX (64 * 1024)	/* a decoded header value */
+#define IMAP_SEARCH_HEADER_MAX (1024 * 1024)	/* header bytes searched */
 
 /* message flags */
 #define IMAP_MF_SEEN		0x01

@@ -275,7 +275,7 @@ imap_thread_subject(const struct imap_thread_node *n)
 static void
 imap_thread_group(struct imap_thread_ctx *x)
 {
-	struct imap_thread_node *r, *e, *d, **pp, **at;
+	struct imap_thread_node *r, *e, *d, *k, **pp;
 	size_t i;
 
 	memset(x->tab, 0, x->tabsize * sizeof(*x->tab));
@@ -322,19 +322,22 @@ imap_thread_group(struct imap_thread_ctx *x)
 		    !e->msg->reply) {
 			imap_thread_link(e, r);
 		} else {
-			/* a new dummy takes e's place in the root set */
-			d = imap_thread_new(x, NULL);
-			for (at = &x->root.child; *at != e; at = &(*at)->next)
-				;
-			d->next = e->next;
-			*at = d;
-			if (pp == &e->next)
-				pp = &d->next;
-			e->next = NULL;
-			d->child = e;
-			e->parent = d;
-			imap_thread_link(d, r);
-			x->tab[imap_thread_slot(x, s, strlen(s))].node = d;
+			/*
+			 * A dummy takes e's place in the root set, e its
+			 * only child. Finding e's place would walk the root
+			 * set (quadratic over many subjects), so e's
+			 * container stays where it is and becomes the dummy:
+			 * e's message and children move to a new container
+			 * below it. Each container is emptied so once at most.
+			 */
+			d = imap_thread_new(x, e->msg);
+			d->child = e->child;
+			for (k = d->child; k != NULL; k = k->next)
+				k->parent = d;
+			e->msg = NULL;
+			e->child = d;
+			d->parent = e;
+			imap_thread_link(e, r);
 		}
 	}
 	/* the root set's members have no parent */

@@ -97,6 +97,25 @@ enum {
 	ENV_CC, ENV_BCC, ENV_IN_REPLY_TO, ENV_MESSAGE_ID, ENV_COUNT,
 };
 
+/*
+ * mime_imap_field_len - how much of a field value of len bytes the
+ * ENVELOPE takes: all of it, or MIME_IMAP_FIELD_MAX bytes cut back to the
+ * start of a UTF-8 character (an 8-bit header stays valid UTF-8)
+ */
+static size_t
+mime_imap_field_len(const char *value, size_t len)
+{
+	size_t n = len;
+
+	if (n <= MIME_IMAP_FIELD_MAX)
+		return n;
+	n = MIME_IMAP_FIELD_MAX;
+	for (int i = 0; i < 3 && n > 0 &&
+	    ((unsigned char)value[n] & 0xc0) == 0x80; i++)
+		n--;
+	return n;
+}
+
 /* mime_imap_envelope - append the ENVELOPE of message part p */
 void
 mime_imap_envelope(struct buf *out, const struct mime_message *m,
@@ -121,7 +140,8 @@ mime_imap_envelope(struct buf *out, const struct mime_message *m,
 			    str_ncasecmp(f.name, names[i], f.name_len) != 0)
 				continue;
 			have[i] = true;
-			mime_header_unfold(&val[i], f.value, f.value_len);
+			mime_header_unfold(&val[i], f.value,
+			    mime_imap_field_len(f.value, f.value_len));
 		}
 	}
 	buf_putc(out, '(');

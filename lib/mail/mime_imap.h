@@ -21,6 +21,11 @@ struct mime_message;
 struct mime_part;
 
 #define MIME_IMAP_UTF8 0x1	/* UTF8=ACCEPT: UTF-8 may be quoted */
+/* bytes of one header field's value an ENVELOPE looks at: a longer
+ * value (a hostile 50 MB Subject) is cut there, at a character
+ * boundary, so that an ENVELOPE stays small enough to be cached once
+ * and never costs a FETCH more than a bounded piece of work */
+#define MIME_IMAP_FIELD_MAX (64 * 1024)
 
 /* mime_imap_string - append s[0..n) as an IMAP string: quoted when it
  * has no CR, LF, NUL or (unless MIME_IMAP_UTF8 and it is valid UTF-8)
@@ -30,7 +35,8 @@ void mime_imap_string(struct buf *out, const char *s, size_t n,
 /* mime_imap_nstring - a C string as mime_imap_string, NULL as NIL */
 void mime_imap_nstring(struct buf *out, const char *s, unsigned flags);
 /* mime_imap_envelope - append the ENVELOPE of message part p (the root,
- * or the child of a message/rfc822 part) */
+ * or the child of a message/rfc822 part); each field's value is read up
+ * to MIME_IMAP_FIELD_MAX bytes (addresses: up to MIME_MAX_PARAMS * 16) */
 void mime_imap_envelope(struct buf *out, const struct mime_message *m,
     const struct mime_part *p, unsigned flags);
 /* mime_imap_bodystructure - append the BODYSTRUCTURE (extended true) or

@@ -288,6 +288,49 @@ test_envelope_empty(void)
 	buf_free(&out);
 }
 
+/*
+ * test_envelope_huge_field - a 4 MB Subject and a To: with a 4 MB display
+ * name: the ENVELOPE takes MIME_IMAP_FIELD_MAX bytes of each, cut at a
+ * UTF-8 character boundary, so it stays small whatever the header holds
+ */
+static void
+test_envelope_huge_field(void)
+{
+	const size_t big = 4 * 1024 * 1024;
+	struct buf msg = BUF_INIT, out = BUF_INIT, want = BUF_INIT;
+	struct mime_message *m;
+
+	/* the value is " " and the 'S's, then e-acutes: byte
+	 * MIME_IMAP_FIELD_MAX of it is the second byte of one */
+	buf_puts(&msg, "Subject: ");
+	for (size_t i = 0; i < MIME_IMAP_FIELD_MAX - 2; i++)
+		buf_putc(&msg, 'S');
+	while (msg.len < big)
+		buf_puts(&msg, "\xc3\xa9");
+	buf_puts(&msg, "\nTo: ");
+	for (size_t i = 0; i < big; i++)
+		buf_putc(&msg, 'N');
+	buf_puts(&msg, " <a@b>\nMessage-ID: <m@x>\n\nbody\n");
+	m = mime_parse(msg.data, msg.len);
+	for (unsigned flags = 0; flags <= MIME_IMAP_UTF8; flags++) {
+		buf_reset(&out);
+		mime_imap_envelope(&out, m, m->root, flags);
+		T_ASSERT(out.len < 3 * MIME_IMAP_FIELD_MAX);
+		/* the partial character is left out: ASCII, quoted */
+		buf_set(&want, "(NIL \"");
+		for (size_t i = 0; i < MIME_IMAP_FIELD_MAX - 2; i++)
+			buf_putc(&want, 'S');
+		buf_puts(&want, "\" NIL ");
+		T_ASSERT(out.len > want.len);
+		T_EQ_MEM(out.data, want.len, want.data, want.len);
+		T_ASSERT(strstr(out.data, " \"<m@x>\")") != NULL);
+	}
+	mime_free(&m);
+	buf_free(&msg);
+	buf_free(&out);
+	buf_free(&want);
+}
+
 /* quote - s as an IMAP string */
 static const char *
 quote(const char *s, unsigned flags)
@@ -325,6 +368,7 @@ static const struct test_case cases[] = {
 	{"degraded structures", test_degraded},
 	{"NUL in a header value", test_nul_subject},
 	{"empty ENVELOPE fields", test_envelope_empty},
+	{"ENVELOPE of a huge header field", test_envelope_huge_field},
 	{"IMAP string quoting", test_quoting},
 	{0},
 };

@@ -217,7 +217,7 @@ mutf7_encode(const char *in, size_t n, struct buf *out, struct buf *why)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	uint16_t units[2 * MUTF7_INPUT_MAX];
-	size_t i = 0, nu = 0;
+	size_t i = 0, nu = 0, start = out->len;
 
 	if (n > MUTF7_INPUT_MAX)
 		return mutf7_error(why, "name too long");
@@ -245,6 +245,12 @@ mutf7_encode(const char *in, size_t n, struct buf *out, struct buf *why)
 		}
 	}
 	mutf7_flush(out, units, nu);
+	/* the encoded form is longer (up to 8/3 times): it must still be
+	 * something mutf7_decode takes, so the two stay inverses */
+	if (out->len - start > MUTF7_INPUT_MAX) {
+		buf_truncate(out, start);
+		return mutf7_error(why, "name too long");
+	}
 	return 0;
 }
 

@@ -35,7 +35,8 @@ struct buf;
 int mutf7_decode(const char *in, size_t n, struct buf *out, struct buf *why);
 
 /* mutf7_encode - UTF-8 in[0..n) appended to out as modified UTF-7; -1
- * with why for bytes that are not well-formed UTF-8 or a NUL */
+ * with why for bytes that are not well-formed UTF-8 or a NUL, or when
+ * either side is longer than MUTF7_INPUT_MAX (out then unchanged) */
 int mutf7_encode(const char *in, size_t n, struct buf *out, struct buf *why);
 
 /* mutf7_utf8_valid - in[0..n) is well-formed UTF-8 (no overlong form,

@@ -187,7 +187,36 @@ test_from_disk(void)
 	buf_free(&why);
 }
 
+/* test_encode_bound - what encodes must decode: an input the encoder
+ * takes (MUTF7_INPUT_MAX bytes at most) whose encoding is longer than
+ * that is refused, as the decoder would refuse the encoding (found by
+ * mutf7_fuzz: 1,697 bytes, mostly control characters) */
+static void
+test_encode_bound(void)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT, back = BUF_INIT;
+	struct buf why = BUF_INIT;
+
+	/* 1,536 control characters: 1,536 * 16 / 6 + 2 = 4,098 bytes */
+	for (int i = 0; i < 1536; i++)
+		buf_putc(&in, 0x12);
+	buf_puts(&out, "kept");
+	T_EQ_INT(mutf7_encode(in.data, in.len, &out, &why), -1);
+	T_EQ_STR(buf_cstr(&out), "kept");
+	/* one less fits both ways: 4,096 bytes */
+	buf_reset(&out);
+	T_EQ_INT(mutf7_encode(in.data, in.len - 1, &out, &why), 0);
+	T_ASSERT(out.len <= MUTF7_INPUT_MAX);
+	T_EQ_INT(mutf7_decode(out.data, out.len, &back, &why), 0);
+	T_EQ_MEM(back.data, back.len, in.data, in.len - 1);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&back);
+	buf_free(&why);
+}
+
 static const struct test_case cases[] = {
+	{"what encodes decodes, also at the length bound", test_encode_bound},
 	{"RFC 3501 examples round-trip", test_rfc_examples},
 	{"non-canonical and broken input refused", test_refused},
 	{"encoder refuses bad UTF-8", test_encode_refuses},

@@ -334,6 +334,17 @@ preview_text(const char *p, size_t n, const char *charset, int html,
 	if (charset == NULL || charset_is_utf8(charset) ||
 	    charset_to_utf8(charset, p, n, &u) < 0)
 		(void)charset_utf8_clean(&u, p, n);
+	else if (!charset_utf8_valid(u.data ? u.data : "", u.len)) {
+		/* a converter let ill-formed bytes through (a charset name
+		 * with junk after "utf-8", found by preview_fuzz): clean
+		 * what it made, so the preview stays UTF-8 */
+		buf_set_limit(&t, 0);
+		(void)charset_utf8_clean(&t, u.data, u.len);
+		buf_reset(&u);
+		(void)charset_utf8_clean(&u, t.data ? t.data : "", t.len);
+		buf_reset(&t);
+		buf_set_limit(&t, PREVIEW_UTF8_MAX);
+	}
 	if (html)
 		preview_html(u.data, u.len, &t);
 	else

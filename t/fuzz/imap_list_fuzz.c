@@ -32,6 +32,17 @@ ref(const char *p, const char *n)
 	return *p == *n && ref(p + 1, n + 1);
 }
 
+/* wildcards - how many '*' and '%' p holds */
+static size_t
+wildcards(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p != '\0'; p++)
+		n += *p == '*' || *p == '%';
+	return n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,7 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pat = fuzz_cstr(data, (size_t)(nul - data));
 	name = fuzz_cstr(nul + 1, size - (size_t)(nul - data) - 1);
 	got = imapd_list_match(pat, name);
-	if (strlen(pat) <= 12 && strlen(name) <= 24)
+	/* the textbook matcher backtracks: with 11 wildcards against 24
+	 * bytes it took over 10 s, so it checks at most 5 of them */
+	if (strlen(pat) <= 12 && strlen(name) <= 24 &&
+	    wildcards(pat) <= 5)
 		FUZZ_CHECK(got == ref(pat, name));
 	free(pat);
 	free(name);
