@@ -28,6 +28,20 @@ struct test_case {
 
 static int test_failed_checks;
 
+/* T_SLOW - how many times slower code runs in a sanitizer build (make
+ * test's second pass): a test's time bound is multiplied by it, so the
+ * bound stays tight where it means something, in the optimised build */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_SLOW 10
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_SLOW 10
+#endif
+#endif
+#ifndef T_SLOW
+#define T_SLOW 1
+#endif
+
 #define T_FAIL_(fmt, ...)                                                     \
 	do {                                                                  \
 		fprintf(stderr, "  %s:%d: " fmt "\n", __FILE__, __LINE__,     \
