@@ -1198,20 +1198,9 @@ static void
 fetch_seen_patch(struct imapd_sel_op *op, struct imapd_session *s)
 {
 	struct fetch_puts *o = op->ctx;
-	struct imapd_sel *sel = s->sel;
 
-	for (uint32_t j = 0; j < o->nseen; j++) {
-		long i = imapd_sel_index(sel, o->seen[j]);
-
-		if (o->rc[j] != 1 || i < 0)
-			continue;
-		imapd_sel_view_own(&sel->v);	/* copy on write */
-		sel->v.flags[i] = o->m[j].flags;
-		sel->v.kw[i] = o->m[j].keywords;
-		sel->v.modseq[i] = o->m[j].modseq;
-		if (sel->condstore)
-			imapd_sel_fetch_line(s, (uint32_t)i);
-	}
+	imapd_sel_put_stored(s, o->seen, o->rc, o->m, o->nseen,
+	    s->sel->condstore);
 }
 
 /* fetch_puts_answer - the tagged answer after the puts and the sync */

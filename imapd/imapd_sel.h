@@ -137,6 +137,11 @@ int imapd_sel_parse_flags(struct imap_cursor *c, bool paren,
 void imapd_sel_fetch_lines(const struct imapd_sel *sel,
     const unsigned char *map, uint32_t n, uint32_t *next,
     uint64_t changedsince, const char *items, struct buf *out, size_t max);
+/* imapd_sel_put_stored - the states an own flag change committed
+ * (m[j] for uids[j] where rc[j] is 1: mindex_store's results) into the
+ * view, copied on write; tell: a FETCH line for each as well */
+void imapd_sel_put_stored(struct imapd_session *s, const uint32_t *uids,
+    const int *rc, const struct mindex_msg *m, uint32_t n, bool tell);
 /* imapd_sel_index - the view index of uid, or -1 */
 long imapd_sel_index(const struct imapd_sel *sel, uint32_t uid);
 /* imapd_sel_fetch_line - "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])"

@@ -189,6 +189,27 @@ imapd_sel_view_own(struct imapd_view *v)
 	*v = mine;
 }
 
+/* imapd_sel_put_stored - see imapd_sel.h */
+void
+imapd_sel_put_stored(struct imapd_session *s, const uint32_t *uids,
+    const int *rc, const struct mindex_msg *m, uint32_t n, bool tell)
+{
+	struct imapd_sel *sel = s->sel;
+
+	for (uint32_t j = 0; j < n; j++) {
+		long i = imapd_sel_index(sel, uids[j]);
+
+		if (rc[j] != 1 || i < 0)
+			continue;
+		imapd_sel_view_own(&sel->v);	/* copy on write */
+		sel->v.flags[i] = m[j].flags;
+		sel->v.kw[i] = m[j].keywords;
+		sel->v.modseq[i] = m[j].modseq;
+		if (tell)
+			imapd_sel_fetch_line(s, (uint32_t)i);
+	}
+}
+
 /*
  * imapd_sel_recent_add - UIDs [lo, hi) are \Recent for sel (claimed by
  * it, or seen unclaimed by a rev1 EXAMINE), merged into its ranges. Claims

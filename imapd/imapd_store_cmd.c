@@ -128,16 +128,7 @@ flag_before(struct imapd_sel_op *op, struct imapd_session *s)
 
 	if (s->state != IMAPD_S_SELECTED || strcmp(sel->folder, o->folder))
 		return;
-	for (uint32_t j = 0; j < o->n; j++) {
-		long i = imapd_sel_index(sel, o->uids[j]);
-
-		if (o->rc[j] != 1 || i < 0)
-			continue;
-		imapd_sel_view_own(&sel->v);	/* copy on write */
-		sel->v.flags[i] = o->m[j].flags;
-		sel->v.kw[i] = o->m[j].keywords;
-		sel->v.modseq[i] = o->m[j].modseq;
-	}
+	imapd_sel_put_stored(s, o->uids, o->rc, o->m, o->n, false);
 }
 
 /* flag_answer - the FETCH answers, [MODIFIED], the tagged line */

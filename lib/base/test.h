@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct test_case {
@@ -41,6 +42,18 @@ static int test_failed_checks;
 #ifndef T_SLOW
 #define T_SLOW 1
 #endif
+
+/* t_cpu_ms - this thread's CPU time in ms: a time bound on it is not
+ * broken by other processes on a busy machine, as wall time would be */
+static inline double
+t_cpu_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 #define T_FAIL_(fmt, ...)                                                     \
 	do {                                                                  \

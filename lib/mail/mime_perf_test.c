@@ -13,16 +13,12 @@
 #include "mail/mime.h"
 #include "mail/mime_imap.h"
 
-/* now - this thread's CPU seconds: other processes on a busy machine
- * (CI, sanitizer builds side by side) do not count, which wall time
- * would, making a linear parse look quadratic now and then */
+/* now - this thread's CPU seconds (t_cpu_ms: a busy machine does not
+ * make a linear parse look quadratic) */
 static double
 now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return t_cpu_ms() / 1e3;
 }
 
 /* parse_time - best of three parses of b, BODYSTRUCTURE included */
