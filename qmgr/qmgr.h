@@ -245,6 +245,11 @@ void qmgr_scan_all(struct qmgr *q, time_t now);
 /* qmgr_flush - make every deferred message due now and every dead
  * destination alive; count to *n_r */
 int qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why);
+/* qmgr_make_due - deferred/qid due now (its mtime), a scan of deferred/
+ * asked for: 1, 0 if it is not in deferred/, -1 with why (what: the
+ * operation, for why) */
+int qmgr_make_due(struct qmgr *q, const char *qid, const char *what,
+    struct buf *why);
 /* qmgr_flush_one - the deferred message qid due now and the dead
  * destinations of its pending recipients alive; 1, 0 if it is not
  * deferred, -1 with why */

@@ -107,32 +107,6 @@ qmgr_requeue_there(struct qmgr *q, const char *folder, const char *qid)
 	return r;
 }
 
-/* qmgr_requeue_due - deferred/qid due now: 1, 0 not there, -1 with why */
-static int
-qmgr_requeue_due(struct qmgr *q, const char *qid, struct buf *why)
-{
-	/* time(), not UTIME_NOW: see qmgr_flush */
-	const time_t t = time(NULL);
-	const struct timespec due[2] = {{t, 0}, {t, 0}};
-	struct buf path = BUF_INIT;
-	int rc = 1;
-
-	spool_path(&path, q->spool, SPOOL_DEFERRED, qid);
-	if (utimensat(AT_FDCWD, buf_cstr(&path), due,
-	    AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT) {
-			rc = 0;
-		} else {
-			buf_printf(why, "requeue %s: %m", buf_cstr(&path));
-			rc = -1;
-		}
-	}
-	buf_free(&path);
-	if (rc == 1)
-		qmgr_scan_due(q, 1);
-	return rc;
-}
-
 /* qmgr_requeue - operator requeue of qid */
 int
 qmgr_requeue(struct qmgr *q, const char *qid,
@@ -173,7 +147,7 @@ qmgr_requeue(struct qmgr *q, const char *qid,
 	} else if (qmgr_requeue_there(q, SPOOL_HOLD, qid)) {
 		*state_r = QMGR_REQUEUE_HELD;
 		goto held;
-	} else if ((r = qmgr_requeue_due(q, qid, why)) != 0) {
+	} else if ((r = qmgr_make_due(q, qid, "requeue", why)) != 0) {
 		if (r < 0) {
 			buf_free(&how);
 			return -1;

@@ -422,11 +422,12 @@ qmgr_flush(struct qmgr *q, long long *n_r, struct buf *why)
 	return 0;
 }
 
-/* qmgr_flush_one - the deferred message qid due now, and its dead
- * destinations alive; 0 if it is not deferred, 1 if it is, -1 with why */
+/* qmgr_make_due - see qmgr.h */
 int
-qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
+qmgr_make_due(struct qmgr *q, const char *qid, const char *what,
+    struct buf *why)
 {
+	/* time(), not UTIME_NOW: see qmgr_flush */
 	const time_t t = time(NULL);
 	const struct timespec due[2] = {{t, 0}, {t, 0}};
 	struct buf path = BUF_INIT;
@@ -438,11 +439,23 @@ qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
 		if (errno == ENOENT)
 			rc = 0;
 		else {
-			buf_printf(why, "flush %s: %m", buf_cstr(&path));
+			buf_printf(why, "%s %s: %m", what, buf_cstr(&path));
 			rc = -1;
 		}
 	}
 	buf_free(&path);
+	if (rc == 1)
+		qmgr_scan_due(q, 1);
+	return rc;
+}
+
+/* qmgr_flush_one - the deferred message qid due now, and its dead
+ * destinations alive; 0 if it is not deferred, 1 if it is, -1 with why */
+int
+qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
+{
+	int rc = qmgr_make_due(q, qid, "flush", why);
+
 	if (rc == 1) {
 		struct buf how = BUF_INIT;
 
@@ -456,7 +469,6 @@ qmgr_flush_one(struct qmgr *q, const char *qid, struct buf *why)
 		    buf_cstr(&how));
 		buf_free(&how);
 		msg_info("%s: flush: due now", qid);
-		qmgr_scan_due(q, 1);
 	}
 	return rc;
 }
